@@ -1,0 +1,47 @@
+# pushplan: PGXS build.  make / make install / make test / make demo / make bench
+EXTENSION   = pushplan
+EXTVERSION  = 0.1
+
+MODULE_big  = pushplan
+OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/vendor/*.c)))
+
+# The extension script is assembled from one file per concern, in file-name order.
+SQL_PARTS   = $(sort $(wildcard sql/[0-9][0-9]_*.sql))
+DATA_built  = sql/$(EXTENSION)--$(EXTVERSION).sql
+DATA        = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*--*.sql))
+
+PG_CONFIG  ?= pg_config
+PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Werror -Wno-unused-parameter \
+              -Wno-missing-field-initializers -Wno-sign-compare
+SHLIB_LINK  = -lzip -lcurl -lssl -lcrypto
+
+EXTRA_CLEAN = test/results test/regression.diffs test/regression.out
+
+# JIT bitcode would need clang on every machine; pushplan gains nothing from inlining.
+override with_llvm = no
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+sql/$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS)
+	cat $^ > $@
+
+.PHONY: deps test demo bench
+deps:
+	dev/deps
+
+# Installing into the server's directories and testing against them is serialised, so that
+# several working trees on one machine do not test each other's builds.
+test: deps
+	$(MAKE) all
+	flock /tmp/pushplan-install.lock sh -c '$(MAKE) install && test/run'
+
+demo: deps
+	$(MAKE) all
+	$(MAKE) install
+	dev/demo
+
+bench: deps
+	$(MAKE) all
+	$(MAKE) install
+	test/bench/run

@@ -1,0 +1,125 @@
+-- pushplan: the data model. Every object belongs to one app (the tenant).
+-- Internal tables use integer keys (app_id, device_id, tag_id); the SQL API speaks the
+-- users' text names and translates once per call.
+
+\echo Use "CREATE EXTENSION pushplan" to load this file. \quit
+
+CREATE TABLE apps (
+    app_id      serial PRIMARY KEY,
+    app         text NOT NULL UNIQUE,
+    name        text,
+    settings    jsonb NOT NULL DEFAULT '{}',
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE apps IS 'tenants: one mobile or web application each (the seeds'' appKey / SdkAppID)';
+
+-- Vendor credentials. Never granted to the reader or app roles.
+CREATE TABLE vendor_configs (
+    app_id      int NOT NULL REFERENCES apps ON DELETE CASCADE,
+    vendor      text NOT NULL,
+    config      jsonb NOT NULL,
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (app_id, vendor)
+);
+
+CREATE TABLE devices (
+    device_id       bigserial PRIMARY KEY,
+    app_id          int NOT NULL REFERENCES apps ON DELETE CASCADE,
+    registration_id text NOT NULL,
+    platform        text NOT NULL,
+    vendor          text NOT NULL,
+    token           text,                       -- NULL once the vendor said it is invalid
+    timezone        text NOT NULL DEFAULT 'UTC',-- canonical IANA name
+    language        text,
+    attrs           jsonb NOT NULL DEFAULT '{}',
+    opted_in        boolean NOT NULL DEFAULT true,
+    registered      boolean NOT NULL DEFAULT true, -- false after push_device_unregister
+    -- the one predicate every audience applies; stored so a partial index can hold its complement
+    reachable       boolean GENERATED ALWAYS AS
+                        (opted_in AND registered AND token IS NOT NULL) STORED,
+    token_invalidated_at timestamptz,
+    last_active_at  timestamptz,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (app_id, registration_id)
+);
+CREATE INDEX devices_token_idx ON devices (app_id, vendor, token);
+CREATE INDEX devices_attrs_idx ON devices USING gin (attrs jsonb_path_ops);
+-- Few devices are unreachable; audiences subtract this small set instead of joining every match
+-- back to devices.
+CREATE INDEX devices_unreachable_idx ON devices (app_id, device_id) WHERE NOT reachable;
+
+-- Visits, the history behind intelligent (smart) send times.
+CREATE TABLE device_activity (
+    device_id   bigint NOT NULL REFERENCES devices ON DELETE CASCADE,
+    at          timestamptz NOT NULL
+);
+CREATE INDEX device_activity_device_idx ON device_activity (device_id, at);
+
+-- Tags: a per-app dictionary and a (tag_id, device_id) membership table, so tag audiences are
+-- index-only scans and merge joins on integers.
+CREATE TABLE tags (
+    tag_id      serial PRIMARY KEY,
+    app_id      int NOT NULL REFERENCES apps ON DELETE CASCADE,
+    tag         text NOT NULL,
+    UNIQUE (app_id, tag)
+);
+CREATE TABLE device_tags (
+    tag_id      int NOT NULL REFERENCES tags ON DELETE CASCADE,
+    device_id   bigint NOT NULL REFERENCES devices ON DELETE CASCADE,
+    PRIMARY KEY (tag_id, device_id)
+);
+CREATE INDEX device_tags_device_idx ON device_tags (device_id);
+
+-- Account binding (the seeds' account / account_type); bound_at orders an account's devices,
+-- most recent first, for account_push_type 0.
+CREATE TABLE device_accounts (
+    app_id       int NOT NULL REFERENCES apps ON DELETE CASCADE,
+    account_type int NOT NULL,
+    account      text NOT NULL,
+    device_id    bigint NOT NULL REFERENCES devices ON DELETE CASCADE,
+    bound_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (app_id, account_type, account, device_id)
+);
+CREATE INDEX device_accounts_device_idx ON device_accounts (device_id);
+
+-- Push plans (campaigns). Each app has a default plan that can be neither edited nor deleted.
+CREATE TABLE plans (
+    app_id      int NOT NULL REFERENCES apps ON DELETE CASCADE,
+    plan_id     text NOT NULL,
+    description text,
+    is_default  boolean NOT NULL DEFAULT false,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (app_id, plan_id)
+);
+
+-- Push tasks: one per push_send or schedule run. Sending (workers, deliveries) builds on this.
+CREATE TABLE tasks (
+    task_id     text PRIMARY KEY,
+    app_id      int NOT NULL REFERENCES apps ON DELETE CASCADE,
+    plan_id     text NOT NULL,
+    request_id  text,
+    push        jsonb NOT NULL,
+    state       text NOT NULL DEFAULT 'pending',
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    FOREIGN KEY (app_id, plan_id) REFERENCES plans,
+    UNIQUE (app_id, request_id)
+);
+CREATE INDEX tasks_plan_idx ON tasks (app_id, plan_id);
+
+-- Uploaded account packages (seed: push to accounts). Accounts are de-duplicated on upload.
+CREATE TABLE account_packages (
+    upload_id     bigserial PRIMARY KEY,
+    app_id        int NOT NULL REFERENCES apps ON DELETE CASCADE,
+    filename      text NOT NULL,
+    account_type  int NOT NULL,
+    account_count bigint NOT NULL,
+    byte_size     bigint NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE account_package_accounts (
+    upload_id   bigint NOT NULL REFERENCES account_packages ON DELETE CASCADE,
+    account     text NOT NULL,
+    PRIMARY KEY (upload_id, account)
+);

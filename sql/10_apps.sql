@@ -1,0 +1,202 @@
+-- Apps (tenants) and vendor credentials.
+
+-- Internal: the app's id, or error 92001. Every API function starts here.
+CREATE FUNCTION _app_id(p_app text) RETURNS int
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_id int;
+BEGIN
+    SELECT app_id INTO v_id FROM pushplan.apps WHERE app = p_app;
+    IF v_id IS NULL THEN
+        RAISE EXCEPTION '92001: app "%" does not exist', p_app USING ERRCODE = '42704';
+    END IF;
+    RETURN v_id;
+END $$;
+
+CREATE FUNCTION canonical_timezone(text) RETURNS text
+AS 'MODULE_PATHNAME', 'pushplan_canonical_timezone' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION canonical_timezone(text) IS
+    'the canonical IANA spelling of a time zone name, or NULL when it names no zone';
+
+CREATE FUNCTION push_app_create(app text, name text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
+DECLARE
+    v_id int;
+BEGIN
+    IF app IS NULL OR app !~ '^[A-Za-z0-9_.-]{1,64}$' THEN
+        RAISE EXCEPTION '92002: app name must be 1 to 64 characters of A-Z a-z 0-9 _ . -'
+            USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO apps (app, name) VALUES (app, name)
+        ON CONFLICT DO NOTHING RETURNING app_id INTO v_id;
+    IF v_id IS NULL THEN
+        RAISE EXCEPTION '92003: app "%" already exists', app USING ERRCODE = '23505';
+    END IF;
+    INSERT INTO plans (app_id, plan_id, description, is_default)
+        VALUES (v_id, 'default', 'default plan', true);
+END $$;
+
+-- Settings known to the platform, and the jsonb type each must have.
+CREATE FUNCTION _app_setting_types() RETURNS TABLE(key text, type text)
+LANGUAGE sql IMMUTABLE AS $$
+    VALUES ('timezone', 'string'), ('broadcast_daily_limit', 'number'),
+           ('broadcast_min_interval', 'string'), ('frequency_cap', 'object'),
+           ('quiet_hours', 'object')
+$$;
+
+CREATE FUNCTION push_app_set(app text, settings jsonb) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
+DECLARE
+    v_id int := _app_id(app);
+    r record;
+    v_merged jsonb;
+BEGIN
+    IF settings IS NULL OR jsonb_typeof(settings) <> 'object' THEN
+        RAISE EXCEPTION '92004: settings must be a JSON object' USING ERRCODE = '22023';
+    END IF;
+    FOR r IN SELECT e.key, e.value, t.type FROM jsonb_each(settings) e
+             LEFT JOIN _app_setting_types() t USING (key) ORDER BY e.key LOOP
+        IF r.type IS NULL THEN
+            RAISE EXCEPTION '92005: unknown app setting "%"', r.key USING ERRCODE = '22023';
+        ELSIF jsonb_typeof(r.value) = 'null' THEN
+            CONTINUE;                                   -- null resets to the default
+        ELSIF jsonb_typeof(r.value) <> r.type THEN
+            RAISE EXCEPTION '92006: app setting "%" must be a JSON %', r.key, r.type
+                USING ERRCODE = '22023';
+        END IF;
+        CASE r.key
+        WHEN 'timezone' THEN
+            IF canonical_timezone(r.value #>> '{}') IS NULL THEN
+                RAISE EXCEPTION '92015: unknown time zone "%"', r.value #>> '{}'
+                    USING ERRCODE = '22023';
+            END IF;
+        WHEN 'broadcast_daily_limit' THEN
+            IF (r.value)::numeric <> trunc((r.value)::numeric) OR (r.value)::numeric < 0
+               OR (r.value)::numeric > 1000000 THEN
+                RAISE EXCEPTION '92007: broadcast_daily_limit must be an integer from 0 to 1000000'
+                    USING ERRCODE = '22023';
+            END IF;
+        WHEN 'broadcast_min_interval' THEN
+            BEGIN
+                IF (r.value #>> '{}')::interval < interval '0' THEN
+                    RAISE invalid_datetime_format;
+                END IF;
+            EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow
+                           OR interval_field_overflow THEN
+                RAISE EXCEPTION '92008: broadcast_min_interval must be a non-negative interval such as "1 second"'
+                    USING ERRCODE = '22023';
+            END;
+        WHEN 'frequency_cap' THEN
+            IF EXISTS (SELECT 1 FROM jsonb_each(r.value) f
+                       WHERE f.key NOT IN ('per_day', 'per_week')
+                          OR jsonb_typeof(f.value) <> 'number'
+                          OR (f.value)::numeric < 0
+                          OR (f.value)::numeric <> trunc((f.value)::numeric)) THEN
+                RAISE EXCEPTION '92009: frequency_cap takes non-negative integers "per_day" and "per_week"'
+                    USING ERRCODE = '22023';
+            END IF;
+        WHEN 'quiet_hours' THEN
+            IF (SELECT count(*) FROM jsonb_object_keys(r.value)) <> 2
+               OR NOT (r.value ? 'from' AND r.value ? 'to')
+               OR coalesce(r.value->>'from', '') !~ '^([01][0-9]|2[0-3]):[0-5][0-9]$'
+               OR coalesce(r.value->>'to', '') !~ '^([01][0-9]|2[0-3]):[0-5][0-9]$' THEN
+                RAISE EXCEPTION '92010: quiet_hours must be {"from": "HH:MM", "to": "HH:MM"}'
+                    USING ERRCODE = '22023';
+            END IF;
+        END CASE;
+    END LOOP;
+    UPDATE apps a SET settings = jsonb_strip_nulls(a.settings || settings)
+        WHERE a.app_id = v_id;
+END $$;
+
+-- Vendors, and the configuration keys each takes: required (true) or optional (false).
+CREATE FUNCTION _vendor_keys() RETURNS TABLE(vendor text, key text, required boolean)
+LANGUAGE sql IMMUTABLE AS $$
+    VALUES ('apns', 'team_id', true), ('apns', 'key_id', true), ('apns', 'private_key', true),
+           ('apns', 'bundle_id', true), ('apns', 'endpoint', false),
+           ('fcm', 'service_account', true), ('fcm', 'endpoint', false),
+           ('hms', 'app_id', true), ('hms', 'client_secret', true),
+           ('hms', 'token_endpoint', false), ('hms', 'endpoint', false),
+           ('honor', 'app_id', true), ('honor', 'client_id', true), ('honor', 'client_secret', true),
+           ('honor', 'endpoint', false), ('honor', 'token_endpoint', false),
+           ('oppo', 'app_key', true), ('oppo', 'master_secret', true), ('oppo', 'endpoint', false),
+           ('vivo', 'app_id', true), ('vivo', 'app_key', true), ('vivo', 'app_secret', true),
+           ('vivo', 'endpoint', false),
+           ('xiaomi', 'app_secret', true), ('xiaomi', 'package_name', true), ('xiaomi', 'endpoint', false),
+           ('meizu', 'app_id', true), ('meizu', 'app_secret', true), ('meizu', 'endpoint', false),
+           ('webpush', 'vapid_public_key', true), ('webpush', 'vapid_private_key', true),
+           ('webpush', 'subject', true),
+           ('webhook', 'url', true), ('webhook', 'secret', true)
+$$;
+
+CREATE FUNCTION push_vendor_set(app text, vendor text, config jsonb) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
+DECLARE
+    v_id int := _app_id(app);
+    v_key text;
+    v_sa jsonb;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM _vendor_keys() k WHERE k.vendor = push_vendor_set.vendor) THEN
+        RAISE EXCEPTION '92020: unknown vendor "%"', vendor USING ERRCODE = '22023'
+            , HINT = 'vendors: apns, fcm, hms, honor, oppo, vivo, xiaomi, meizu, webpush, webhook';
+    END IF;
+    IF config IS NULL OR jsonb_typeof(config) <> 'object' THEN
+        RAISE EXCEPTION '92021: vendor config must be a JSON object' USING ERRCODE = '22023';
+    END IF;
+    SELECT e.key INTO v_key FROM jsonb_object_keys(config) e(key)
+        WHERE NOT EXISTS (SELECT 1 FROM _vendor_keys() k
+                          WHERE k.vendor = push_vendor_set.vendor AND k.key = e.key)
+        ORDER BY 1 LIMIT 1;
+    IF v_key IS NOT NULL THEN
+        RAISE EXCEPTION '92022: unknown key "%" in % config', v_key, vendor USING ERRCODE = '22023';
+    END IF;
+    SELECT k.key INTO v_key FROM _vendor_keys() k
+        WHERE k.vendor = push_vendor_set.vendor AND k.required AND NOT config ? k.key
+        ORDER BY 1 LIMIT 1;
+    IF v_key IS NOT NULL THEN
+        RAISE EXCEPTION '92023: missing key "%" in % config', v_key, vendor USING ERRCODE = '22023';
+    END IF;
+    -- Every value is a non-empty string, but for FCM's service account (the downloaded JSON).
+    SELECT e.key INTO v_key FROM jsonb_each(config) e
+        WHERE NOT (vendor = 'fcm' AND e.key = 'service_account')
+          AND (jsonb_typeof(e.value) <> 'string' OR e.value #>> '{}' = '')
+        ORDER BY 1 LIMIT 1;
+    IF v_key IS NOT NULL THEN
+        RAISE EXCEPTION '92024: "%" in % config must be a non-empty string', v_key, vendor
+            USING ERRCODE = '22023';
+    END IF;
+    SELECT e.key INTO v_key FROM jsonb_each_text(config) e
+        WHERE e.key IN ('endpoint', 'token_endpoint', 'url') AND e.value !~ '^https?://[^/\s]+'
+        ORDER BY 1 LIMIT 1;
+    IF v_key IS NOT NULL THEN
+        RAISE EXCEPTION '92025: "%" in % config must be an http:// or https:// URL', v_key, vendor
+            USING ERRCODE = '22023';
+    END IF;
+    IF vendor = 'apns' AND config->>'private_key' !~ '-----BEGIN PRIVATE KEY-----' THEN
+        RAISE EXCEPTION '92026: apns private_key must be the PEM text of the .p8 key'
+            USING ERRCODE = '22023';
+    END IF;
+    IF vendor = 'fcm' THEN
+        v_sa := config->'service_account';
+        IF jsonb_typeof(v_sa) = 'string' THEN       -- the file's text, pasted as a string
+            BEGIN
+                v_sa := (v_sa #>> '{}')::jsonb;
+            EXCEPTION WHEN invalid_text_representation THEN
+                v_sa := NULL;
+            END;
+        END IF;
+        IF jsonb_typeof(v_sa) IS DISTINCT FROM 'object'
+           OR NOT v_sa ?& ARRAY['project_id', 'client_email', 'private_key', 'token_uri'] THEN
+            RAISE EXCEPTION '92027: fcm service_account must be the service-account JSON with project_id, client_email, private_key and token_uri'
+                USING ERRCODE = '22023';
+        END IF;
+        config := jsonb_set(config, '{service_account}', v_sa);
+    END IF;
+    INSERT INTO vendor_configs AS c (app_id, vendor, config) VALUES (v_id, vendor, config)
+        ON CONFLICT (app_id, vendor) DO UPDATE SET config = excluded.config, updated_at = now();
+END $$;
+
+-- What operators may see of vendor configuration: which vendors are set, never the secrets.
+CREATE VIEW push_vendors AS
+    SELECT a.app, c.vendor, c.config->>'endpoint' AS endpoint, c.updated_at
+    FROM vendor_configs c JOIN apps a USING (app_id);

@@ -1,0 +1,20 @@
+/*
+ * pushplan.h: declarations shared by the extension's C files.
+ *
+ * Errors: every user-facing error starts with a stable five-digit pushplan code (the seeds'
+ * codes where one exists, 92xxx for our own; doc/errors.md lists them all) and carries a
+ * standard SQLSTATE for its category.
+ */
+#ifndef PUSHPLAN_H
+#define PUSHPLAN_H
+
+#include "postgres.h"
+
+/* ereport(ERROR) with a SQLSTATE and a message that starts with the pushplan code. */
+#define pp_error(sqlstate, code, ...) \
+	ereport(ERROR, (errcode(sqlstate), errmsg(code ": " __VA_ARGS__)))
+
+/* timezone.c */
+extern const char *pp_canonical_timezone(const char *name);
+
+#endif							/* PUSHPLAN_H */
