@@ -440,6 +440,11 @@ zip_extract(const char *zipname, const char *data, size_t len, const PkgLimits *
 						 name, PKG_MAX_RATIO);
 			CHECK_FOR_INTERRUPTS();
 		}
+		/* a header that lied within the limits still marks a damaged or crafted archive */
+		if ((st.valid & ZIP_STAT_SIZE) && total != st.size)
+			zip_corrupt(zipname,
+						psprintf("entry \"%s\" inflates to %zu bytes but declares %llu",
+								 name, (size_t) total, (unsigned long long) st.size));
 	}
 	PG_FINALLY();
 	{
@@ -663,7 +668,8 @@ pushplan_account_package_parse(PG_FUNCTION_ARGS)
 	lim.max_bytes = Min(PG_GETARG_INT64(2), PKG_MAX_BYTES);
 	lim.ratio_floor = Min(PG_GETARG_INT64(3), PKG_RATIO_FLOOR);
 	if (lim.max_bytes < 1 || lim.ratio_floor < 1)
-		elog(ERROR, "limits must be positive");
+		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92205",
+				 "max_bytes and ratio_floor must be positive");
 	parse_package(PG_GETARG_TEXT_PP(0), PG_GETARG_BYTEA_PP(1), &lim, &l);
 
 	elems = palloc_extended(l.n * sizeof(Datum), MCXT_ALLOC_HUGE);
