@@ -241,7 +241,9 @@ parse_txt(AccountList *l, const char *p, const char *end)
 		const char *e = nl ? nl : end;
 
 		add_account(l, p, e - p, line++);
-		p = e + 1;
+		if (nl == NULL)
+			break;
+		p = nl + 1;
 	}
 }
 
@@ -314,8 +316,11 @@ parse_csv(AccountList *l, char *p, char *end)
 			vlen = p - start;
 		}
 		add_account(l, start, vlen, rec_line);
-		p++;					/* the newline, or past the end */
-		line++;
+		if (p < end)
+		{
+			p++;				/* the newline */
+			line++;
+		}
 	}
 }
 
@@ -370,7 +375,7 @@ zip_extract(const char *zipname, const char *data, size_t len, const PkgLimits *
 
 		for (zip_int64_t i = 0; i < nentries; i++)
 		{
-			const char *n = zip_get_name(za, i, ZIP_FL_ENC_RAW);
+			const char *n = zip_get_name(za, i, 0);
 
 			if (n == NULL)
 				zip_corrupt(zipname, zip_strerror(za));
@@ -383,7 +388,7 @@ zip_extract(const char *zipname, const char *data, size_t len, const PkgLimits *
 					 "zip account package must hold exactly one file, found %lld",
 					 (long long) nentries);
 		zip_stat_init(&st);
-		if (zip_stat_index(za, 0, ZIP_FL_ENC_RAW, &st) < 0)
+		if (zip_stat_index(za, 0, 0, &st) < 0)
 			zip_corrupt(zipname, zip_strerror(za));
 		name = st.name;
 		k = kind_of(name, strlen(name));
@@ -520,6 +525,25 @@ parse_package(text *filename, bytea *content, const PkgLimits *lim, AccountList 
 }
 
 /*
+ * An account as a text datum.  The file is UTF-8; a database in another encoding (but
+ * SQL_ASCII, which takes any bytes) gets the account converted.
+ */
+static Datum
+account_datum(const AccountList *l, const Account *a)
+{
+	const char *s = l->buf + a->off;
+	int			enc = GetDatabaseEncoding();
+
+	if (enc != PG_UTF8 && enc != PG_SQL_ASCII)
+	{
+		char	   *conv = pg_any_to_server(s, a->len, PG_UTF8);
+
+		return PointerGetDatum(cstring_to_text(conv));
+	}
+	return PointerGetDatum(cstring_to_text_with_len(s, a->len));
+}
+
+/*
  * Inserts the accounts as COPY does: batches of slots through table_multi_insert, then
  * their index entries; a per-batch memory context keeps memory flat.
  */
@@ -566,8 +590,7 @@ insert_accounts(int64 upload_id, const AccountList *l)
 			ExecClearTuple(slot);
 			slot->tts_values[0] = Int64GetDatum(upload_id);
 			slot->tts_isnull[0] = false;
-			slot->tts_values[1] =
-				PointerGetDatum(cstring_to_text_with_len(l->buf + a->off, a->len));
+			slot->tts_values[1] = account_datum(l, a);
 			slot->tts_isnull[1] = false;
 			ExecStoreVirtualTuple(slot);
 		}
@@ -674,8 +697,7 @@ pushplan_account_package_parse(PG_FUNCTION_ARGS)
 
 	elems = palloc_extended(l.n * sizeof(Datum), MCXT_ALLOC_HUGE);
 	for (size_t i = 0; i < l.n; i++)
-		elems[i] = PointerGetDatum(cstring_to_text_with_len(l.buf + l.items[i].off,
-															l.items[i].len));
+		elems[i] = account_datum(&l, &l.items[i]);
 	result = construct_array(elems, (int) l.n, TEXTOID, -1, false, TYPALIGN_INT);
 	PG_RETURN_ARRAYTYPE_P(result);
 }
