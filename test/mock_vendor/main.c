@@ -222,7 +222,7 @@ main(int argc, char **argv)
 	struct epoll_event e;
 	bool		stop = false;
 
-	for (int i = 1; i < argc; i++)
+	for (int i = 1; i < argc; i += 2)
 	{
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 
@@ -242,7 +242,6 @@ main(int argc, char **argv)
 			pid_file = v;
 		else
 			usage();
-		i++;
 	}
 	if (listen_tls == NULL || cert == NULL || key == NULL || config_path == NULL)
 		usage();
