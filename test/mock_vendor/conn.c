@@ -644,6 +644,12 @@ h1_parse(conn *c)
 
 /* ---- driving a connection ---- */
 
+static bool
+should_pause(const conn *c)
+{
+	return (c->out.len - c->out_off) >= OUTBUF_HIGH || c->in.len > MAX_HEADER_BYTES + MAX_BODY;
+}
+
 static void
 update_events(conn *c)
 {
@@ -652,6 +658,7 @@ update_events(conn *c)
 
 	if (c->dead)
 		return;
+	c->read_paused = should_pause(c);
 	if (!c->read_paused)
 		ev |= EPOLLIN;
 	if (c->want_write || c->handshake_want_write)
@@ -773,8 +780,7 @@ conn_event(conn *c)
 	{
 		ssize_t		n;
 
-		c->read_paused = (c->out.len - c->out_off) >= OUTBUF_HIGH ||
-			c->in.len > MAX_HEADER_BYTES + MAX_BODY;
+		c->read_paused = should_pause(c);
 		if (c->read_paused)
 			break;
 		n = io_read(c, tmp, sizeof(tmp));
@@ -813,8 +819,7 @@ conn_event(conn *c)
 			return;
 	}
 	conn_flush(c);
-	if (!c->dead && c->read_paused && (c->out.len - c->out_off) < OUTBUF_HIGH &&
-		c->in.len <= MAX_HEADER_BYTES + MAX_BODY)
+	if (!c->dead && c->read_paused && !should_pause(c))
 	{
 		/* the output drained: resume reading (TLS may hold decrypted bytes already) */
 		c->read_paused = false;
