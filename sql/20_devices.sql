@@ -1,86 +1,13 @@
 -- Devices, consent, activity, tags, attributes and account binding.
 
--- Which platforms each vendor delivers to.
-CREATE FUNCTION _vendor_serves(vendor text, platform text) RETURNS boolean
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT CASE vendor
-        WHEN 'apns'    THEN platform = 'ios'
-        WHEN 'fcm'     THEN platform IN ('android', 'ios', 'web')
-        WHEN 'hms'     THEN platform IN ('android', 'harmony')
-        WHEN 'honor'   THEN platform = 'android'
-        WHEN 'oppo'    THEN platform = 'android'
-        WHEN 'vivo'    THEN platform = 'android'
-        WHEN 'xiaomi'  THEN platform = 'android'
-        WHEN 'meizu'   THEN platform = 'android'
-        WHEN 'webpush' THEN platform = 'web'
-        WHEN 'webhook' THEN true
-        ELSE false
-    END
-$$;
-
--- The first thing wrong with one device registration, as "code: message", or NULL.
--- A single SQL expression so that it inlines into the batch query.
-CREATE FUNCTION _device_problem(registration_id text, platform text, vendor text, token text,
-                                timezone text, language text) RETURNS text
-LANGUAGE sql STABLE AS $$
-    SELECT CASE
-        WHEN registration_id IS NULL OR registration_id !~ '^[^[:space:][:cntrl:]]{1,128}$' THEN
-            '92030: registration_id must be 1 to 128 characters with no spaces'
-        WHEN platform IS NULL OR platform NOT IN ('android', 'ios', 'web', 'harmony') THEN
-            format('92031: unknown platform "%s" (android, ios, web, harmony)', platform)
-        WHEN vendor IS NULL OR vendor NOT IN ('apns', 'fcm', 'hms', 'honor', 'oppo', 'vivo', 'xiaomi',
-                                              'meizu', 'webpush', 'webhook') THEN
-            format('92032: unknown vendor "%s"', vendor)
-        WHEN NOT pushplan._vendor_serves(vendor, platform) THEN
-            format('92033: vendor "%s" does not deliver to platform "%s"', vendor, platform)
-        WHEN token IS NULL OR token = '' OR length(token) > 4096 THEN
-            '92034: token must be 1 to 4096 characters'
-        WHEN timezone IS NULL OR pushplan.canonical_timezone(timezone) IS NULL THEN
-            format('92015: unknown time zone "%s"', timezone)
-        WHEN language IS NOT NULL AND language !~ '^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$' THEN
-            format('92035: language "%s" is not a language tag such as "en" or "zh-Hans"', language)
-    END
-$$;
-
--- The first thing wrong with a list of tags given to one request, or NULL (seed codes).
+-- Validation of registrations, tags and attributes (src/device_check.c): each returns what
+-- is wrong, as "code: message", or NULL.
+CREATE FUNCTION _devices_problem(devices jsonb, OUT ord int, OUT problem text)
+AS 'MODULE_PATHNAME', 'pushplan_devices_problem' LANGUAGE C STABLE STRICT;
 CREATE FUNCTION _tags_problem(tags text[]) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT CASE
-        WHEN tags IS NULL OR cardinality(tags) = 0 THEN '92040: at least one tag is required'
-        WHEN cardinality(tags) > 10 THEN
-            format('90032: at most 10 tags in one request, got %s', cardinality(tags))
-        ELSE (SELECT CASE
-                  WHEN t IS NULL OR t = '' THEN '90040: a tag is empty'
-                  WHEN octet_length(t) > 50 THEN
-                      format('90020: tag "%s" is longer than 50 bytes', t)
-              END
-              FROM unnest(tags) WITH ORDINALITY u(t, i)
-              WHERE t IS NULL OR t = '' OR octet_length(t) > 50
-              ORDER BY i LIMIT 1)
-    END
-$$;
-
--- The first thing wrong with an attribute update, or NULL. Values are scalars (string, number,
--- boolean) so that audiences can match them with @>; null removes the key.
+AS 'MODULE_PATHNAME', 'pushplan_tags_problem' LANGUAGE C IMMUTABLE;
 CREATE FUNCTION _attrs_problem(attrs jsonb) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT CASE
-        WHEN attrs IS NULL OR jsonb_typeof(attrs) <> 'object' THEN
-            '90033: attributes must be a JSON object'
-        ELSE (SELECT CASE
-                  WHEN k = '' OR octet_length(k) > 64 THEN
-                      format('90033: attribute name "%s" must be 1 to 64 bytes', k)
-                  WHEN jsonb_typeof(v) IN ('object', 'array') THEN
-                      format('90033: attribute "%s" must be a string, number, boolean or null', k)
-                  WHEN jsonb_typeof(v) = 'string' AND octet_length(v #>> '{}') > 256 THEN
-                      format('90033: attribute "%s" is longer than 256 bytes', k)
-              END
-              FROM jsonb_each(attrs) e(k, v)
-              WHERE k = '' OR octet_length(k) > 64 OR jsonb_typeof(v) IN ('object', 'array')
-                 OR (jsonb_typeof(v) = 'string' AND octet_length(v #>> '{}') > 256)
-              ORDER BY k LIMIT 1)
-    END
-$$;
+AS 'MODULE_PATHNAME', 'pushplan_attrs_problem' LANGUAGE C IMMUTABLE;
 
 CREATE FUNCTION _device_id(p_app_id int, p_registration_id text) RETURNS bigint
 LANGUAGE plpgsql STABLE AS $$
@@ -130,33 +57,7 @@ BEGIN
             jsonb_array_length(p_devices) USING ERRCODE = '54000';
     END IF;
 
-    SELECT ord, problem INTO v_ord, v_err FROM (
-        SELECT ord, CASE
-            WHEN jsonb_typeof(d) <> 'object' THEN '92036: a device must be a JSON object'
-            WHEN EXISTS (SELECT 1 FROM jsonb_object_keys(d) k
-                         WHERE k NOT IN ('registration_id', 'platform', 'vendor', 'token',
-                                         'timezone', 'language', 'tags', 'attrs')) THEN
-                (SELECT format('92038: unknown device key "%s"', k) FROM jsonb_object_keys(d) k
-                 WHERE k NOT IN ('registration_id', 'platform', 'vendor', 'token', 'timezone',
-                                 'language', 'tags', 'attrs') ORDER BY k LIMIT 1)
-            WHEN EXISTS (SELECT 1 FROM jsonb_each(d) e
-                         WHERE e.key NOT IN ('tags', 'attrs')
-                           AND jsonb_typeof(e.value) NOT IN ('string', 'null')) THEN
-                (SELECT format('92038: device key "%s" must be a string', e.key) FROM jsonb_each(d) e
-                 WHERE e.key NOT IN ('tags', 'attrs')
-                   AND jsonb_typeof(e.value) NOT IN ('string', 'null') ORDER BY 1 LIMIT 1)
-            WHEN d ? 'tags' AND (jsonb_typeof(d->'tags') <> 'array' OR EXISTS (
-                     SELECT 1 FROM jsonb_array_elements(d->'tags') t WHERE jsonb_typeof(t) <> 'string')) THEN
-                '92038: device key "tags" must be an array of strings'
-            ELSE coalesce(
-                pushplan._device_problem(d->>'registration_id', d->>'platform', d->>'vendor',
-                                         d->>'token', coalesce(d->>'timezone', 'UTC'), d->>'language'),
-                CASE WHEN jsonb_array_length(coalesce(d->'tags', '[]')) > 0 THEN
-                    pushplan._tags_problem(ARRAY(SELECT jsonb_array_elements_text(d->'tags'))) END,
-                CASE WHEN d ? 'attrs' THEN pushplan._attrs_problem(d->'attrs') END)
-            END AS problem
-        FROM jsonb_array_elements(p_devices) WITH ORDINALITY e(d, ord)
-    ) p WHERE problem IS NOT NULL ORDER BY ord LIMIT 1;
+    SELECT ord, problem INTO v_ord, v_err FROM _devices_problem(p_devices);
     IF v_err IS NOT NULL THEN
         IF p_batch THEN
             v_err := v_err || format(' (device %s of the batch)', v_ord);
@@ -190,10 +91,13 @@ BEGIN
     END IF;
 
     -- A token that moved to another registration (app reinstalled) leaves the old one.
+    -- (LATERAL keeps this an index probe per device whatever the statistics say.)
     UPDATE pushplan.devices d SET token = NULL, updated_at = now()
-        FROM unnest(v_rid, v_vendor, v_token) r(rid, vendor, token)
-        WHERE d.app_id = p_app_id AND d.vendor = r.vendor AND d.token = r.token
-          AND d.registration_id <> r.rid;
+        WHERE d.device_id IN (
+            SELECT o.device_id FROM unnest(v_rid, v_vendor, v_token) r(rid, vendor, token),
+                LATERAL (SELECT x.device_id FROM pushplan.devices x
+                         WHERE x.app_id = p_app_id AND x.vendor = r.vendor AND x.token = r.token
+                           AND x.registration_id <> r.rid) o);
 
     -- attrs go in as given; a null value removes a key from what the device had.
     WITH up AS (
@@ -211,8 +115,8 @@ BEGIN
         RETURNING d.registration_id, d.device_id, d.attrs
     )
     SELECT array_agg(device_id ORDER BY registration_id),
-           array_agg(registration_id) FILTER (WHERE attrs <> jsonb_strip_nulls(attrs)
-                                              OR (SELECT count(*) FROM jsonb_object_keys(attrs)) > 50)
+           array_agg(registration_id) FILTER (WHERE attrs <> '{}' AND (attrs <> jsonb_strip_nulls(attrs)
+                                              OR (SELECT count(*) FROM jsonb_object_keys(attrs)) > 50))
       INTO v_ids, v_new_rid FROM up;
     IF v_new_rid IS NOT NULL THEN
         -- new devices keep no null-valued keys; no device holds more than 50 attributes
