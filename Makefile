@@ -34,7 +34,7 @@ deps:
 # several working trees on one machine do not test each other's builds.
 test: deps
 	$(MAKE) all
-	flock /tmp/pushplan-install.lock sh -c '$(MAKE) install && test/run'
+	flock -o /tmp/pushplan-install.lock sh -c '$(MAKE) install && test/run'
 
 demo: deps
 	$(MAKE) all

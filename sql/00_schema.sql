@@ -64,9 +64,12 @@ CREATE TABLE tags (
     tag         text NOT NULL,
     UNIQUE (app_id, tag)
 );
+-- No foreign keys here: bulk registration writes tens of thousands of memberships a call and
+-- the per-row RI triggers would triple its cost. Only the API functions write this table, with
+-- ids they just read, and devices are never deleted (unregistering keeps them).
 CREATE TABLE device_tags (
-    tag_id      int NOT NULL REFERENCES tags ON DELETE CASCADE,
-    device_id   bigint NOT NULL REFERENCES devices ON DELETE CASCADE,
+    tag_id      int NOT NULL,
+    device_id   bigint NOT NULL,
     PRIMARY KEY (tag_id, device_id)
 );
 CREATE INDEX device_tags_device_idx ON device_tags (device_id);

@@ -1,0 +1,236 @@
+/*
+ * route.c: dispatches a complete request to its vendor handler, serves the /_mock/
+ * introspection endpoints, and holds the helpers the handlers share (faults, forms, auth).
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "mock.h"
+
+static long id_counter;
+
+long
+next_id(void)
+{
+	return ++id_counter;
+}
+
+fault_kind
+fault_pick(request *r, const char *token, bool device_faults)
+{
+	faults		f;
+	long		seen;
+
+	if (token == NULL)
+		return F_NONE;
+	faults_parse(token, &f);
+	if (!faults_any(&f))
+		return F_NONE;
+	seen = stats_seen(token);
+	if (f.drop > 0 && seen < f.drop)
+	{
+		r->act = ACT_DROP;
+		return F_DROP;
+	}
+	r->delay_ms = f.slow_ms;
+	if (f.goaway)
+		r->act = ACT_GOAWAY;
+	if (f.error500)
+		return F_500;
+	if (f.fail5xx >= 0 && seen < f.fail5xx)
+		return F_5XX;
+	if (f.throttle >= 0 && seen < f.throttle)
+		return F_THROTTLE;
+	if (device_faults && f.unregistered)
+		return F_UNREGISTERED;
+	if (device_faults && f.baddevice)
+		return F_BADDEVICE;
+	return F_NONE;
+}
+
+static int
+hexv(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+char *
+form_get(const char *s, size_t n, const char *key)
+{
+	size_t		klen = strlen(key);
+	const char *end = s + n;
+	const char *p = s;
+
+	while (p < end)
+	{
+		const char *amp = memchr(p, '&', end - p);
+		const char *pe = amp ? amp : end;
+
+		if ((size_t) (pe - p) > klen && memcmp(p, key, klen) == 0 && p[klen] == '=')
+		{
+			buf			v = {0};
+
+			buf_reserve(&v, pe - p);
+			for (const char *q = p + klen + 1; q < pe; q++)
+			{
+				char		c = *q;
+
+				if (c == '+')
+					c = ' ';
+				else if (c == '%' && pe - q >= 3 && hexv(q[1]) >= 0 && hexv(q[2]) >= 0)
+				{
+					c = (char) (hexv(q[1]) * 16 + hexv(q[2]));
+					q += 2;
+				}
+				buf_append(&v, &c, 1);
+			}
+			return v.data;
+		}
+		else if ((size_t) (pe - p) == klen && memcmp(p, key, klen) == 0)
+			return strdup("");
+		p = pe + 1;
+	}
+	return NULL;
+}
+
+const char *
+bearer_token(const request *r)
+{
+	const char *a = req_header(r, "authorization");
+
+	if (a == NULL || strncasecmp(a, "bearer ", 7) != 0)
+		return NULL;
+	a += 7;
+	while (*a == ' ')
+		a++;
+	return a;
+}
+
+void
+record(request *r, endpoint ep, const char *token)
+{
+	int			status = r->act == ACT_DROP ? 0 : r->status;
+	lastreq    *l = lastreq_make(r);
+
+	stats_count_request(ep, status);
+	stats_endpoint_last(ep, l);
+	if (token)
+		stats_record(token, status, l);
+	lastreq_unref(l);
+}
+
+/* ---- /_mock/ ---- */
+
+static void
+handle_mock(request *r, const char *what, const char *query)
+{
+	size_t		qlen = query ? strlen(query) : 0;
+	char	   *token = query ? form_get(query, qlen, "token") : NULL;
+	buf			out = {0};
+
+	if (strcmp(what, "stats") == 0 && strcmp(r->method, "GET") == 0)
+	{
+		stats_json(&out, token);
+		resp_json(r, 200, out.data);
+	}
+	else if (strcmp(what, "last") == 0 && strcmp(r->method, "GET") == 0)
+	{
+		char	   *ep = query ? form_get(query, qlen, "endpoint") : NULL;
+
+		if (stats_last_json(&out, token, ep))
+			resp_json(r, 200, out.data);
+		else
+			resp_json(r, 404, "{\"error\":\"no such request\"}");
+		free(ep);
+	}
+	else if (strcmp(what, "reset") == 0 && strcmp(r->method, "POST") == 0)
+	{
+		stats_reset();
+		resp_json(r, 200, "{\"ok\":true}");
+	}
+	else if (strcmp(what, "token") == 0)
+	{
+		/* hands out an access token with any lifetime, so tests can present expired ones */
+		char	   *vendor = query ? form_get(query, qlen, "vendor") : NULL;
+		char	   *ttl = query ? form_get(query, qlen, "ttl") : NULL;
+		long		t = ttl ? atol(ttl) : 3600;
+
+		if (vendor && strcmp(vendor, "fcm") == 0 && cfg.fcm_project_id)
+			access_token_issue(&out, "fcm", cfg.fcm_project_id, (long) time(NULL) + t);
+		else if (vendor && strcmp(vendor, "hms") == 0 && cfg.hms_app_id)
+			access_token_issue(&out, "hms", cfg.hms_app_id, (long) time(NULL) + t);
+		if (out.len)
+		{
+			buf			b = {0};
+
+			buf_puts(&b, "{\"access_token\":");
+			buf_json_str(&b, out.data, out.len);
+			buf_puts(&b, "}");
+			resp_json(r, 200, b.data);
+			buf_free(&b);
+		}
+		else
+			resp_json(r, 400, "{\"error\":\"vendor must be fcm or hms (and configured)\"}");
+		free(vendor);
+		free(ttl);
+	}
+	else
+		resp_json(r, 404, "{\"error\":\"unknown mock endpoint\"}");
+	free(token);
+	buf_free(&out);
+}
+
+void
+handle_request(request *r)
+{
+	char		path[2048];
+	char	   *query;
+	size_t		plen = strlen(r->path);
+
+	if (plen >= sizeof(path))
+	{
+		resp_json(r, 414, "{\"error\":\"URI too long\"}");
+		record(r, EP_OTHER, NULL);
+		return;
+	}
+	memcpy(path, r->path, plen + 1);
+	query = strchr(path, '?');
+	if (query)
+		*query++ = '\0';
+
+	if (strncmp(path, "/_mock/", 7) == 0)
+		handle_mock(r, path + 7, query);
+	else if (strncmp(path, "/3/device", 9) == 0 && (path[9] == '/' || path[9] == '\0'))
+		handle_apns(r, path[9] == '/' ? path + 10 : "");
+	else if (cfg.fcm_token_path && strcmp(path, cfg.fcm_token_path) == 0)
+		handle_fcm_token(r);
+	else if (strcmp(path, "/oauth2/v3/token") == 0)
+		handle_hms_token(r);
+	else if (strncmp(path, "/v1/", 4) == 0 && strlen(path) > 18 &&
+			 strcmp(path + strlen(path) - 14, "/messages:send") == 0)
+	{
+		char	   *id = path + 4;
+
+		path[strlen(path) - 14] = '\0';
+		if (strncmp(id, "projects/", 9) == 0)
+			handle_fcm_send(r, id + 9);
+		else
+			handle_hms_send(r, id);
+	}
+	else if (strncmp(path, "/webhook/", 9) == 0 || strcmp(path, "/webhook") == 0)
+		handle_webhook(r);
+	else
+	{
+		resp_json(r, 404, "{\"error\":\"not found\"}");
+		record(r, EP_OTHER, NULL);
+	}
+}
