@@ -92,7 +92,7 @@ SELECT pg_temp.err('{"condition": {"account": 1}}');
 -- 92116 .. 92119: account options
 SELECT pg_temp.err(jsonb_build_object('upload_id', upload_id, 'account_type', 1)) FROM pkg WHERE app = 'auderr';
 SELECT replace(pg_temp.err(jsonb_build_object('audience_type', 'package_account_push', 'upload_id', upload_id,
-                                              'account_type', 2)), upload_id::text, '<upload_id>')
+                                              'account_type', 2)), 'package ' || upload_id, 'package <upload_id>')
 FROM pkg WHERE app = 'auderr';
 SELECT pg_temp.err('{"tag": ["a"], "account_type": 1}');
 SELECT pg_temp.err('{"account_push_type": 1, "tag": ["a"]}');
