@@ -37,6 +37,7 @@
 #define MAX_TAG_BYTES	50
 #define MAX_NODES		64		/* condition tree */
 #define MAX_PREVIEW		10000
+#define MAX_DISJOINT_OR	8		/* tags an OR splits into disjoint parts */
 
 #define EINVAL_CODE		ERRCODE_INVALID_PARAMETER_VALUE
 #define ETOOBIG_CODE	ERRCODE_PROGRAM_LIMIT_EXCEEDED
@@ -1013,20 +1014,37 @@ gen_or(AudCtx *c, List *members, StringInfo buf, bool distinct)
 		else if (tags != NIL)
 		{
 			/*
-			 * Sorting the tags' ids (each tag's come sorted from device_tags' primary key) and
-			 * dropping repeats with a Unique is about twice as fast as hashing half a million
-			 * ids (doc/benchmarks.md); OFFSET 0 keeps the planner from choosing the hash.
+			 * A few tags: a UNION ALL of disjoint parts, tag i minus tags 1..i-1 (anti-joins
+			 * of index-only scans), needs neither a sort nor a hash over all the ids and
+			 * leaves the planner true row estimates (doc/benchmarks.md). Many tags: one
+			 * hashed DISTINCT.
 			 */
-			int			a = c->alias++;
+			int		   *p = palloc(sizeof(int) * list_length(tags));
+			int			i = 0;
 			ListCell   *t;
 
 			NEXT_PART();
-			appendStringInfoString(buf, "SELECT DISTINCT device_id FROM (SELECT device_id FROM (");
-			foreach(t, tags)
-				appendStringInfo(buf, "%sSELECT device_id FROM pushplan.device_tags WHERE tag_id = $%d",
-								 t == list_head(tags) ? "" : " UNION ALL ",
-								 param(c, INT4OID, Int32GetDatum(lfirst_int(t))));
-			appendStringInfo(buf, ") s%d ORDER BY device_id OFFSET 0) s%d)", a, a);
+			if (list_length(tags) > MAX_DISJOINT_OR)
+				appendStringInfo(buf, "SELECT DISTINCT device_id FROM pushplan.device_tags "
+								 "WHERE tag_id = ANY ($%d)",
+								 param(c, INT4ARRAYOID, int4_array(tags)));
+			else
+				foreach(t, tags)
+				{
+					int			a = c->alias++;
+					int			j;
+
+					p[i] = param(c, INT4OID, Int32GetDatum(lfirst_int(t)));
+					appendStringInfo(buf, "%sSELECT s%d.device_id FROM pushplan.device_tags s%d "
+									 "WHERE s%d.tag_id = $%d", i > 0 ? " UNION ALL " : "",
+									 a, a, a, p[i]);
+					for (j = 0; j < i; j++)
+						appendStringInfo(buf, " AND NOT EXISTS (SELECT 1 FROM pushplan.device_tags x "
+										 "WHERE x.tag_id = $%d AND x.device_id = s%d.device_id)",
+										 p[j], a);
+					i++;
+				}
+			appendStringInfoChar(buf, ')');
 			reach = false;
 		}
 		if (attrs != NIL)
@@ -1225,7 +1243,8 @@ pushplan_audience_count(PG_FUNCTION_ARGS)
 	pp_audience_compile(app_id, PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1), 1, &aud);
 	initStringInfo(&q);
 	appendStringInfo(&q, "SELECT count(*) FROM (%s) a", aud.sql.data);
-	if (SPI_execute_with_args(q.data, aud.nargs, aud.argtypes, aud.values, NULL, true, 1)
+	/* no row limit: a limit would make the executor run a parallel plan without workers */
+	if (SPI_execute_with_args(q.data, aud.nargs, aud.argtypes, aud.values, NULL, true, 0)
 		!= SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "audience count failed");
 	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
