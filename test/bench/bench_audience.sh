@@ -47,7 +47,7 @@ SELECT device_id FROM devices WHERE app_id = $app AND reachable AND attrs->>'cit
 names+=(condition_5); auds+=('{"condition": {"and": [{"tag": "t2"}, {"not": {"tag": "t0"}}, {"attr": {"city": "c0"}}]}}')
 hands[condition_5]="SELECT d.device_id FROM devices d WHERE d.app_id = $app AND d.reachable AND d.attrs @> '{\"city\": \"c0\"}' AND EXISTS (SELECT 1 FROM device_tags t WHERE t.tag_id = $t2 AND t.device_id = d.device_id) AND NOT EXISTS (SELECT 1 FROM device_tags t WHERE t.tag_id = $t0 AND t.device_id = d.device_id)
 SELECT t.device_id FROM device_tags t JOIN devices d ON d.device_id = t.device_id WHERE t.tag_id = $t2 AND d.app_id = $app AND d.reachable AND d.attrs @> '{\"city\": \"c0\"}' AND NOT EXISTS (SELECT 1 FROM device_tags n WHERE n.tag_id = $t0 AND n.device_id = t.device_id)
-SELECT device_id FROM device_tags WHERE tag_id = $t2 EXCEPT SELECT device_id FROM device_tags WHERE tag_id = $t0 INTERSECT SELECT device_id FROM devices WHERE app_id = $app AND reachable AND attrs @> '{\"city\": \"c0\"}'"
+(SELECT device_id FROM device_tags WHERE tag_id = $t2 EXCEPT SELECT device_id FROM device_tags WHERE tag_id = $t0) INTERSECT SELECT device_id FROM devices WHERE app_id = $app AND reachable AND attrs @> '{\"city\": \"c0\"}'"
 
 q() { printf '%s' "$1" | sed "s/'/''/g"; }   # a SQL string literal's body
 {
