@@ -50,9 +50,13 @@ GRANT EXECUTE ON FUNCTION
     push_plan_create(text, text, text),
     push_plan_update(text, text, text),
     push_plan_delete(text, text),
+    push_audience_count(text, jsonb),
+    push_audience_preview(text, jsonb, int),
+    push_account_package_upload(text, text, bytea, int),
+    push_account_package_delete(text, bigint),
     canonical_timezone(text)
     TO pushplan_operator;
-GRANT SELECT ON push_devices, push_vendors TO pushplan_operator;
+GRANT SELECT ON push_devices, push_vendors, push_account_packages TO pushplan_operator;
 
 -- administrators
 GRANT EXECUTE ON FUNCTION
