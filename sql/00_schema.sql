@@ -97,18 +97,34 @@ CREATE TABLE plans (
     PRIMARY KEY (app_id, plan_id)
 );
 
--- Push tasks: one per push_send or schedule run. Sending (workers, deliveries) builds on this.
+-- Push tasks: one per push_send or schedule run. The scheduler expands a task's audience into
+-- deliveries; senders deliver them. state: queued (waiting for send_at, then expansion) ->
+-- sending -> done, or cancelled.
 CREATE TABLE tasks (
     task_id     text PRIMARY KEY,
     app_id      int NOT NULL REFERENCES apps ON DELETE CASCADE,
     plan_id     text NOT NULL,
-    request_id  text,
-    push        jsonb NOT NULL,
-    state       text NOT NULL DEFAULT 'pending',
+    dialect     text NOT NULL DEFAULT 'engagelab',
+    request_id  text,                   -- idempotency key (EngageLab request_id)
+    msg_random  bigint,                 -- idempotency key within one second (Tencent IM MsgRandom)
+    msg_second  bigint,                 -- ... that second, as Unix time
+    push        jsonb NOT NULL,         -- the normalized push (doc/push.md)
+    broadcast   boolean NOT NULL DEFAULT false, -- all / tag / attribute audience: counts for the quota
+    state       text NOT NULL DEFAULT 'queued',
+    send_at     timestamptz NOT NULL DEFAULT now(),
+    expires_at  timestamptz,            -- send_at + time_to_live: later deliveries expire
+    targeted    bigint,
+    error       text,
     created_at  timestamptz NOT NULL DEFAULT now(),
+    started_at  timestamptz,
+    finished_at timestamptz,
     FOREIGN KEY (app_id, plan_id) REFERENCES plans,
     UNIQUE (app_id, request_id)
 );
+CREATE UNIQUE INDEX tasks_msg_random_idx ON tasks (app_id, msg_random, msg_second)
+    WHERE msg_random IS NOT NULL;
+CREATE INDEX tasks_due_idx ON tasks (send_at) WHERE state = 'queued';
+CREATE INDEX tasks_broadcast_idx ON tasks (app_id, created_at) WHERE broadcast;
 CREATE INDEX tasks_plan_idx ON tasks (app_id, plan_id);
 
 -- Uploaded account packages (seed: push to accounts). Accounts are de-duplicated on upload.

@@ -1,0 +1,89 @@
+-- Sending: deliveries (one per task and device), push_send, push_cancel, progress views.
+
+-- One row per device a task reaches. Senders claim queued rows whose send_at has come
+-- (FOR UPDATE SKIP LOCKED), deliver them outside any transaction and write the outcome back.
+-- status: queued | suppressed | sending | sent | failed | invalid_token | expired | cancelled
+CREATE TABLE deliveries (
+    delivery_id       bigserial PRIMARY KEY,
+    task_id           text NOT NULL REFERENCES tasks ON DELETE CASCADE,
+    app_id            int NOT NULL,
+    device_id         bigint NOT NULL,
+    vendor            text NOT NULL,
+    status            text NOT NULL DEFAULT 'queued',
+    send_at           timestamptz NOT NULL,     -- planned (per device for local-time schedules)
+    attempts          int NOT NULL DEFAULT 0,
+    claimed_by        int,                      -- sender slot while 'sending'
+    claimed_at        timestamptz,
+    sent_at           timestamptz,
+    http_status       int,
+    vendor_message_id text,
+    error             text,
+    UNIQUE (task_id, device_id)
+);
+-- What senders claim: only queued rows are in it, so it stays small whatever the history.
+CREATE INDEX deliveries_due_idx ON deliveries (send_at) WHERE status = 'queued';
+-- What is left of a task (progress, completion, cancel).
+CREATE INDEX deliveries_open_idx ON deliveries (task_id) WHERE status IN ('queued', 'sending');
+CREATE INDEX deliveries_device_idx ON deliveries (device_id);
+
+CREATE FUNCTION push_send(app text, push jsonb) RETURNS text
+AS 'MODULE_PATHNAME', 'pushplan_push_send' LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pushplan, pg_temp;
+COMMENT ON FUNCTION push_send(text, jsonb) IS
+    'creates a push task; it is sent when the calling transaction commits (doc/push.md)';
+
+CREATE FUNCTION push_cancel(app text, task_id text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    v_app int := _app_id(app);
+    v_state text;
+BEGIN
+    SELECT state INTO v_state FROM tasks t WHERE t.app_id = v_app AND t.task_id = push_cancel.task_id
+        FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '92301: task "%" does not exist', task_id USING ERRCODE = '42704';
+    END IF;
+    IF v_state IN ('done', 'cancelled') THEN
+        RAISE EXCEPTION '92302: task "%" is already %', task_id, v_state USING ERRCODE = '55000';
+    END IF;
+    -- What is in flight finishes; what has not left yet never will.
+    UPDATE deliveries d SET status = 'cancelled'
+        WHERE d.task_id = push_cancel.task_id AND d.status = 'queued';
+    UPDATE tasks t SET state = 'cancelled', finished_at = now()
+        WHERE t.task_id = push_cancel.task_id;
+END $$;
+
+CREATE VIEW push_deliveries AS
+    SELECT a.app, d.task_id, t.plan_id, v.registration_id, v.platform, d.vendor, d.status,
+           d.send_at, d.sent_at, d.attempts, d.error, d.http_status, d.vendor_message_id
+    FROM deliveries d
+    JOIN tasks t USING (task_id)
+    JOIN apps a ON a.app_id = d.app_id
+    JOIN devices v ON v.device_id = d.device_id;
+
+-- In the spirit of pg_stat_progress_*: one row per task not finished (and those finished in the
+-- last hour). rate_per_s is over the last 10 seconds; eta assumes that rate holds.
+CREATE VIEW push_task_progress AS
+    SELECT a.app, t.task_id, t.plan_id, t.state, coalesce(t.targeted, 0) AS targeted,
+           s.queued, s.sending, s.sent, s.failed, s.suppressed,
+           round(s.recent / 10.0, 1) AS rate_per_s,
+           CASE WHEN s.queued + s.sending = 0 THEN interval '0'
+                WHEN s.recent > 0 THEN (s.queued + s.sending) / (s.recent / 10.0) * interval '1 second'
+           END AS eta,
+           t.created_at, t.started_at, t.finished_at
+    FROM tasks t
+    JOIN apps a USING (app_id)
+    CROSS JOIN LATERAL (
+        SELECT count(*) FILTER (WHERE d.status = 'queued') AS queued,
+               count(*) FILTER (WHERE d.status = 'sending') AS sending,
+               count(*) FILTER (WHERE d.status = 'sent') AS sent,
+               count(*) FILTER (WHERE d.status IN ('failed', 'invalid_token', 'expired')) AS failed,
+               count(*) FILTER (WHERE d.status = 'suppressed') AS suppressed,
+               count(*) FILTER (WHERE d.sent_at > now() - interval '10 seconds') AS recent
+        FROM deliveries d WHERE d.task_id = t.task_id) s
+    WHERE t.state IN ('queued', 'sending') OR t.finished_at > now() - interval '1 hour';
+
+-- Internal: the wake-up of this database's scheduler, for rows written without push_send.
+CREATE FUNCTION _wake_scheduler() RETURNS void
+AS 'MODULE_PATHNAME', 'pushplan_wake_scheduler' LANGUAGE C VOLATILE;

@@ -1,0 +1,332 @@
+/*
+ * scheduler.c: one per served database. Finds tasks whose time has come, expands each task's
+ * audience into delivery rows in one committed transaction, wakes the senders, and marks tasks
+ * done when nothing of them is left in flight.
+ *
+ * A task's expansion is one INSERT ... SELECT over the compiled audience (src/audience.c), so a
+ * task has either all of its deliveries or none: a crash during expansion leaves it 'queued'
+ * and the restarted scheduler expands it again. A task whose expansion fails (say its account
+ * package was deleted since) is marked failed with the error, never retried for ever.
+ */
+#include "pushplan.h"
+#include "workers.h"
+#include "audience.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#define MAINTENANCE_INTERVAL_MS	10000
+
+static PPDatabaseSlot *my_slot = NULL;
+
+static void
+release_slot(int code, Datum arg)
+{
+	if (my_slot && my_slot->scheduler_procno == MyProc->pgprocno)
+		my_slot->scheduler_procno = -1;
+}
+
+/* Takes this database's scheduler role; false if a live scheduler already has it. */
+static bool
+claim_slot(void)
+{
+	bool		ok = false;
+
+	my_slot = pp_database_slot(MyDatabaseId, true);
+	if (my_slot == NULL)
+		ereport(ERROR, (errmsg("pushplan: more than %d databases to serve", PP_MAX_DATABASES)));
+	LWLockAcquire(pp_shared->lock, LW_EXCLUSIVE);
+	if (my_slot->scheduler_procno < 0 ||
+		ProcGlobal->allProcs[my_slot->scheduler_procno].pid == 0)
+	{
+		my_slot->scheduler_procno = MyProc->pgprocno;
+		ok = true;
+	}
+	LWLockRelease(pp_shared->lock);
+	if (ok)
+		before_shmem_exit(release_slot, 0);
+	return ok;
+}
+
+static void
+begin_work(const char *activity)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+static void
+end_work(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/* The jsonb value at a path of keys, or NULL. */
+static JsonbValue *
+jsonb_path(Jsonb *jb, const char *k1, const char *k2)
+{
+	JsonbValue *v;
+	JsonbValue	key;
+
+	key.type = jbvString;
+	key.val.string.val = (char *) k1;
+	key.val.string.len = strlen(k1);
+	v = findJsonbValueFromContainer(&jb->root, JB_FOBJECT, &key);
+	if (v && k2)
+	{
+		if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+			return NULL;
+		key.val.string.val = (char *) k2;
+		key.val.string.len = strlen(k2);
+		v = findJsonbValueFromContainer(v->val.binary.data, JB_FOBJECT, &key);
+	}
+	return v;
+}
+
+/*
+ * Inserts the deliveries of one task: every reachable device of the audience whose platform the
+ * push targets. big_push_duration spreads send_at evenly over that many minutes. Devices whose
+ * vendor the app has not configured are recorded as failed right away.
+ */
+static int64
+expand_task(const char *task_id, int32 app_id, Jsonb *push, TimestampTz send_at)
+{
+	PPAudience	aud;
+	Jsonb	   *audience;
+	JsonbValue *to = jsonb_path(push, "to", NULL);
+	JsonbValue *body_platforms;
+	JsonbValue *duration = NULL;
+	JsonbValue *options = jsonb_path(push, "body", "options");
+	StringInfoData q;
+	Oid		   *types;
+	Datum	   *values;
+	int			minutes = 0;
+	Datum		platforms;
+	int			ret;
+
+	if (to == NULL)
+		ereport(ERROR, (errmsg("92310: task has no audience")));
+	audience = JsonbValueToJsonb(to);
+	pp_audience_compile(app_id, audience, 6, &aud);
+
+	/* body.platform is an array of platform names after normalization */
+	body_platforms = jsonb_path(push, "body", "platform");
+	{
+		Jsonb	   *arr = body_platforms ? JsonbValueToJsonb(body_platforms) : NULL;
+
+		if (arr)
+			platforms = DirectFunctionCall1(jsonb_out, JsonbPGetDatum(arr));
+		else
+			platforms = CStringGetDatum("[\"android\", \"ios\", \"web\", \"harmony\"]");
+	}
+	if (options && options->type == jbvBinary)
+	{
+		JsonbValue	key;
+
+		key.type = jbvString;
+		key.val.string.val = "big_push_duration";
+		key.val.string.len = strlen("big_push_duration");
+		duration = findJsonbValueFromContainer(options->val.binary.data, JB_FOBJECT, &key);
+		if (duration && duration->type == jbvNumeric)
+			minutes = DatumGetInt32(DirectFunctionCall1(numeric_int4,
+														NumericGetDatum(duration->val.numeric)));
+	}
+
+	initStringInfo(&q);
+	appendStringInfo(&q,
+					 "INSERT INTO pushplan.deliveries (task_id, app_id, device_id, vendor, send_at, status, error) "
+					 "SELECT $1, $2, d.device_id, d.vendor, "
+					 "%s, "
+					 "CASE WHEN c.vendor IS NULL THEN 'failed' ELSE 'queued' END, "
+					 "CASE WHEN c.vendor IS NULL THEN format('vendor \"%%s\" is not configured for this app', d.vendor) END "
+					 "FROM (%s) a JOIN pushplan.devices d ON d.device_id = a.device_id "
+					 "LEFT JOIN pushplan.vendor_configs c ON c.app_id = $2 AND c.vendor = d.vendor "
+					 "WHERE d.platform IN (SELECT jsonb_array_elements_text($4::jsonb)) "
+					 "ON CONFLICT (task_id, device_id) DO NOTHING",
+					 minutes > 0
+					 ? "$3 + (row_number() OVER () - 1) * ($5 * interval '1 minute') / count(*) OVER ()"
+					 : "$3",
+					 aud.sql.data);
+
+	types = palloc(sizeof(Oid) * (5 + aud.nargs));
+	values = palloc(sizeof(Datum) * (5 + aud.nargs));
+	types[0] = TEXTOID;
+	values[0] = CStringGetTextDatum(task_id);
+	types[1] = INT4OID;
+	values[1] = Int32GetDatum(app_id);
+	types[2] = TIMESTAMPTZOID;
+	values[2] = TimestampTzGetDatum(send_at);
+	types[3] = TEXTOID;
+	values[3] = CStringGetTextDatum(DatumGetCString(platforms));
+	types[4] = INT4OID;
+	values[4] = Int32GetDatum(minutes);
+	memcpy(types + 5, aud.argtypes, sizeof(Oid) * aud.nargs);
+	memcpy(values + 5, aud.values, sizeof(Datum) * aud.nargs);
+
+	ret = SPI_execute_with_args(q.data, 5 + aud.nargs, types, values, NULL, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "pushplan: expanding task %s failed: %s", task_id, SPI_result_code_string(ret));
+	return (int64) SPI_processed;
+}
+
+/*
+ * Expands the next due task, if any. Returns true if one was handled. The expansion runs in a
+ * subtransaction so that a failing audience marks the task failed instead of stopping the
+ * scheduler.
+ */
+static bool
+run_one_due_task(void)
+{
+	const char *pick =
+		"SELECT task_id, app_id, push, send_at FROM pushplan.tasks "
+		"WHERE state = 'queued' AND send_at <= now() "
+		"ORDER BY send_at LIMIT 1 FOR UPDATE SKIP LOCKED";
+	char	   *task_id;
+	int32		app_id;
+	Jsonb	   *push;
+	TimestampTz send_at;
+	bool		isnull;
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	int64		n = 0;
+	char	   *failure = NULL;
+	Datum		args[3];
+	Oid			types[3] = {TEXTOID, INT8OID, TEXTOID};
+
+	begin_work("pushplan: looking for due tasks");
+	if (SPI_execute(pick, false, 0) != SPI_OK_SELECT || SPI_processed == 0)
+	{
+		end_work();
+		return false;
+	}
+	task_id = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	app_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	push = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	send_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
+	pgstat_report_activity(STATE_RUNNING, psprintf("pushplan: expanding task %s", task_id));
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		n = expand_task(task_id, app_id, push, send_at);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		failure = edata->message;
+		ereport(WARNING, (errmsg("pushplan: task %s failed: %s", task_id, failure)));
+	}
+	PG_END_TRY();
+
+	args[0] = CStringGetTextDatum(task_id);
+	args[1] = Int64GetDatum(n);
+	args[2] = failure ? CStringGetTextDatum(failure) : (Datum) 0;
+	SPI_execute_with_args("UPDATE pushplan.tasks SET targeted = $2, started_at = now(), error = $3, "
+						  "state = CASE WHEN $3 IS NOT NULL THEN 'failed' "
+						  "WHEN $2 = 0 THEN 'done' ELSE 'sending' END, "
+						  "finished_at = CASE WHEN $3 IS NOT NULL OR $2 = 0 THEN now() END "
+						  "WHERE task_id = $1",
+						  3, types, args, failure ? "   " : "  n", false, 0);
+	end_work();
+	if (n > 0)
+		pp_wake_slot_senders(my_slot);
+	return true;
+}
+
+/*
+ * Periodic upkeep: tasks with nothing left in flight are done; deliveries claimed by a sender
+ * that died long ago go back to the queue (the vendors' de-duplication keys make the re-send
+ * harmless).
+ */
+static void
+maintenance(void)
+{
+	begin_work("pushplan: maintenance");
+	SPI_execute("UPDATE pushplan.tasks t SET state = 'done', finished_at = now() "
+				"WHERE t.state = 'sending' AND NOT EXISTS (SELECT 1 FROM pushplan.deliveries d "
+				"WHERE d.task_id = t.task_id AND d.status IN ('queued', 'sending'))",
+				false, 0);
+	SPI_execute("UPDATE pushplan.deliveries d SET status = 'queued', claimed_by = NULL "
+				"FROM pushplan.tasks t WHERE t.state = 'sending' AND d.task_id = t.task_id "
+				"AND d.status = 'sending' AND d.claimed_at < now() - interval '5 minutes'",
+				false, 0);
+	end_work();
+}
+
+void
+pushplan_scheduler_main(Datum arg)
+{
+	TimestampTz last_maintenance = 0;
+
+	pp_worker_signals();
+	BackgroundWorkerInitializeConnection(MyBgworkerEntry->bgw_extra, NULL, 0);
+	if (!claim_slot())
+	{
+		ereport(LOG, (errmsg("pushplan: a scheduler already serves database \"%s\"",
+							 MyBgworkerEntry->bgw_extra)));
+		proc_exit(0);			/* not restarted */
+	}
+	ereport(LOG, (errmsg("pushplan scheduler started for database \"%s\"",
+						 MyBgworkerEntry->bgw_extra)));
+
+	while (!pp_worker_reload_and_check())
+	{
+		bool		busy = false;
+
+		pg_atomic_write_u32(&my_slot->scheduler_wake, 0);
+		if (pp_extension_ready())
+		{
+			/* a bounded burst, then upkeep and a look at the latch */
+			for (int i = 0; i < 100 && !ShutdownRequestPending; i++)
+			{
+				if (!run_one_due_task())
+					break;
+				busy = true;
+			}
+			if (TimestampDifferenceExceeds(last_maintenance, GetCurrentTimestamp(),
+										   busy ? 1000 : MAINTENANCE_INTERVAL_MS))
+			{
+				maintenance();
+				last_maintenance = GetCurrentTimestamp();
+			}
+		}
+		if (!busy)
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 pp_poll_interval, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
+	}
+	proc_exit(0);
+}

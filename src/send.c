@@ -1,0 +1,292 @@
+/*
+ * send.c: push_send, the transactional outbox.
+ *
+ * push_send validates the push completely (dialect, content, audience, vendor size limits,
+ * broadcast quota), stores it as a task and asks for the scheduler to be woken when the
+ * caller's transaction commits. Nothing leaves before that commit, and nothing ever leaves if
+ * it rolls back: the task row is part of the caller's transaction.
+ */
+#include "pushplan.h"
+#include "workers.h"
+#include "audience.h"
+#include "engine.h"
+#include "push_parse.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(pushplan_push_send);
+
+#define DEFAULT_DAILY_BROADCASTS	100		/* Tencent IM: 100 all/tag/attribute pushes a day */
+#define DEFAULT_BROADCAST_INTERVAL	"1 second"
+
+static JsonbValue *
+get_key(JsonbContainer *c, const char *key)
+{
+	JsonbValue	k;
+
+	if (c == NULL || !JsonContainerIsObject(c))
+		return NULL;
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	return findJsonbValueFromContainer(c, JB_FOBJECT, &k);
+}
+
+static JsonbContainer *
+get_object(JsonbContainer *c, const char *key)
+{
+	JsonbValue *v = get_key(c, key);
+
+	return v && v->type == jbvBinary ? v->val.binary.data : NULL;
+}
+
+static char *
+get_string(JsonbContainer *c, const char *key)
+{
+	JsonbValue *v = get_key(c, key);
+
+	return v && v->type == jbvString ? pnstrdup(v->val.string.val, v->val.string.len) : NULL;
+}
+
+/*
+ * Whether an audience reaches devices by who they are (all, tags, attributes, conditions)
+ * rather than by a list of ids: such pushes are the broadcasts the app's daily quota counts.
+ */
+static bool
+is_broadcast(JsonbValue *to)
+{
+	static const char *const keys[] = {
+		"tag", "tag_and", "tag_not", "attr_and", "attr_or", "condition",
+		"TagsAnd", "TagsOr", "AttrsAnd", "AttrsOr", NULL
+	};
+	char	   *type;
+
+	if (to->type == jbvString)
+		return true;			/* "all" */
+	if (to->type != jbvBinary)
+		return false;
+	for (int i = 0; keys[i]; i++)
+		if (get_key(to->val.binary.data, keys[i]))
+			return true;
+	type = get_string(to->val.binary.data, "audience_type");
+	return type && (strcmp(type, "all") == 0 || strcmp(type, "tag") == 0);
+}
+
+static Datum
+spi_value(const char *sql, int nargs, Oid *types, Datum *args, bool *isnull)
+{
+	int			ret = SPI_execute_with_args(sql, nargs, types, args, NULL, false, 1);
+
+	if (ret < 0)
+		elog(ERROR, "pushplan: %s: %s", sql, SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+	{
+		*isnull = true;
+		return (Datum) 0;
+	}
+	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, isnull);
+}
+
+/*
+ * The Tencent IM seed's quota on all/tag/attribute pushes: at most broadcast_daily_limit a day
+ * (in the app's time zone) and at least broadcast_min_interval apart. The app row is locked so
+ * that concurrent sends count each other.
+ */
+static void
+check_broadcast_quota(int32 app_id)
+{
+	Datum		args[1] = {Int32GetDatum(app_id)};
+	Oid			types[1] = {INT4OID};
+	bool		isnull;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	int64		today;
+	int64		limit;
+	bool		too_soon;
+	char	   *interval;
+
+	SPI_execute_with_args("SELECT 1 FROM pushplan.apps WHERE app_id = $1 FOR UPDATE",
+						  1, types, args, NULL, false, 0);
+	SPI_execute_with_args(
+		"WITH s AS (SELECT coalesce((settings->>'broadcast_daily_limit')::bigint, "
+		CppAsString2(DEFAULT_DAILY_BROADCASTS) ") AS daily, "
+		"  coalesce(settings->>'broadcast_min_interval', '" DEFAULT_BROADCAST_INTERVAL "') AS gap, "
+		"  coalesce(settings->>'timezone', 'UTC') AS tz FROM pushplan.apps WHERE app_id = $1) "
+		"SELECT (SELECT count(*) FROM pushplan.tasks t WHERE t.app_id = $1 AND t.broadcast "
+		"          AND t.created_at >= (date_trunc('day', now() AT TIME ZONE s.tz) AT TIME ZONE s.tz)), "
+		"       s.daily, "
+		"       EXISTS (SELECT 1 FROM pushplan.tasks t WHERE t.app_id = $1 AND t.broadcast "
+		"          AND t.created_at > now() - s.gap::interval), "
+		"       s.gap "
+		"FROM s",
+		1, types, args, NULL, false, 0);
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	today = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	limit = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+	too_soon = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+	interval = SPI_getvalue(tup, desc, 4);
+	if (today >= limit)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("90047: the app's %lld all/tag/attribute pushes for today are used up",
+						(long long) limit),
+				 errhint("Raise it with push_app_set(app, '{\"broadcast_daily_limit\": N}').")));
+	if (too_soon)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("90024: all/tag/attribute pushes must be more than %s apart", interval)));
+}
+
+/* An existing task with the same idempotency key, or NULL. */
+static char *
+existing_task(int32 app_id, const char *request_id, int64 msg_random)
+{
+	Datum		args[3];
+	Oid			types[3] = {INT4OID, TEXTOID, INT8OID};
+	bool		isnull;
+	Datum		d;
+
+	args[0] = Int32GetDatum(app_id);
+	if (request_id)
+	{
+		args[1] = CStringGetTextDatum(request_id);
+		d = spi_value("SELECT task_id FROM pushplan.tasks WHERE app_id = $1 AND request_id = $2",
+					  2, types, args, &isnull);
+	}
+	else
+	{
+		args[1] = (Datum) 0;
+		args[2] = Int64GetDatum(msg_random);
+		d = spi_value("SELECT task_id FROM pushplan.tasks WHERE app_id = $1 AND msg_random = $3 "
+					  "AND msg_second = floor(extract(epoch FROM now()))::bigint",
+					  3, types, args, &isnull);
+	}
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+Datum
+pushplan_push_send(PG_FUNCTION_ARGS)
+{
+	char	   *app;
+	Jsonb	   *push;
+	const char *dialect;
+	JsonbContainer *root;
+	JsonbContainer *options;
+	JsonbValue *to;
+	JsonbValue *ttl_v;
+	JsonbValue *rnd;
+	char	   *plan_id;
+	char	   *request_id;
+	int64		msg_random = -1;
+	int32		app_id;
+	int64		ttl = 86400;
+	bool		broadcast;
+	bool		isnull;
+	Datum		args[9];
+	Oid			types[9];
+	Datum		d;
+	char	   *task_id;
+	PPAudience	aud;
+	char		nulls[9];
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92300", "push_send needs an app and a push");
+	app = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	push = pp_push_normalize(PG_GETARG_JSONB_P(1), &dialect);
+	root = &push->root;
+	options = get_object(get_object(root, "body"), "options");
+	plan_id = get_string(options, "plan_id");
+	request_id = get_string(root, "request_id");
+	if ((rnd = get_key(root, "MsgRandom")) != NULL && rnd->type == jbvNumeric)
+		msg_random = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(rnd->val.numeric)));
+	if ((ttl_v = get_key(options, "time_to_live")) != NULL && ttl_v->type == jbvNumeric)
+		ttl = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(ttl_v->val.numeric)));
+	to = get_key(root, "to");
+
+	SPI_connect();
+	types[0] = TEXTOID;
+	args[0] = CStringGetTextDatum(app);
+	d = spi_value("SELECT pushplan._app_id($1)", 1, types, args, &isnull);
+	app_id = DatumGetInt32(d);
+
+	/* The same idempotency key again returns the same task. */
+	if (request_id || msg_random >= 0)
+	{
+		task_id = existing_task(app_id, request_id, msg_random);
+		if (task_id)
+		{
+			SPI_finish();
+			PG_RETURN_TEXT_P(cstring_to_text(task_id));
+		}
+	}
+
+	if (plan_id == NULL)
+		plan_id = "default";
+	types[0] = INT4OID;
+	args[0] = Int32GetDatum(app_id);
+	types[1] = TEXTOID;
+	args[1] = CStringGetTextDatum(plan_id);
+	(void) spi_value("SELECT 1 FROM pushplan.plans WHERE app_id = $1 AND plan_id = $2",
+					 2, types, args, &isnull);
+	if (isnull)
+		pp_error(ERRCODE_UNDEFINED_OBJECT, "92303", "plan \"%s\" does not exist", plan_id);
+
+	/* Everything that would fail later fails now: the audience and every vendor payload. */
+	if (to == NULL)
+		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92304", "the push has no audience (\"to\")");
+	pp_audience_compile(app_id, JsonbValueToJsonb(to), 1, &aud);
+	pp_message_check(push);
+
+	broadcast = is_broadcast(to);
+	if (broadcast)
+		check_broadcast_quota(app_id);
+
+	memset(nulls, ' ', sizeof(nulls));
+	types[0] = INT4OID;
+	args[0] = Int32GetDatum(app_id);
+	types[1] = TEXTOID;
+	args[1] = CStringGetTextDatum(plan_id);
+	types[2] = TEXTOID;
+	args[2] = CStringGetTextDatum(dialect);
+	types[3] = TEXTOID;
+	args[3] = request_id ? CStringGetTextDatum(request_id) : (Datum) 0;
+	nulls[3] = request_id ? ' ' : 'n';
+	types[4] = INT8OID;
+	args[4] = Int64GetDatum(msg_random);
+	nulls[4] = msg_random >= 0 ? ' ' : 'n';
+	types[5] = JSONBOID;
+	args[5] = JsonbPGetDatum(push);
+	types[6] = BOOLOID;
+	args[6] = BoolGetDatum(broadcast);
+	types[7] = INT8OID;
+	args[7] = Int64GetDatum(ttl);
+	if (SPI_execute_with_args(
+			"INSERT INTO pushplan.tasks (task_id, app_id, plan_id, dialect, request_id, msg_random, "
+			"  msg_second, push, broadcast, send_at, expires_at) "
+			"VALUES ('tsk_' || replace(gen_random_uuid()::text, '-', ''), $1, $2, $3, $4, $5, "
+			"  CASE WHEN $5 IS NOT NULL THEN floor(extract(epoch FROM now()))::bigint END, "
+			"  $6, $7, now(), CASE WHEN $8 > 0 THEN now() + $8 * interval '1 second' END) "
+			"ON CONFLICT DO NOTHING RETURNING task_id",
+			8, types, args, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "pushplan: could not store the task");
+	if (SPI_processed == 1)
+		task_id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	else
+	{
+		/* a concurrent push_send with the same key committed first */
+		task_id = existing_task(app_id, request_id, msg_random);
+		if (task_id == NULL)
+			elog(ERROR, "pushplan: could not store the task");
+	}
+	task_id = MemoryContextStrdup(TopTransactionContext, task_id);
+	SPI_finish();
+
+	pp_wake_scheduler_at_commit();
+	PG_RETURN_TEXT_P(cstring_to_text(task_id));
+}

@@ -1,0 +1,581 @@
+/*
+ * sender.c: the sender workers. Each claims batches of due deliveries in a short committed
+ * transaction (FOR UPDATE SKIP LOCKED, so senders share a task without sending a device twice),
+ * hands them to the delivery engine (src/engine.h) outside any transaction, and writes the
+ * outcomes back in batches, again in short transactions. No transaction is ever open across
+ * network I/O, and memory is flat: per-claim and per-flush contexts are reset every round.
+ *
+ * A delivery is 'sending' from its claim until its outcome is written. If the sender dies in
+ * between, the restarted sender of the same slot puts its rows back in the queue (at most the
+ * batch in flight is sent again; apns-id and collapse ids make that harmless).
+ */
+#include "pushplan.h"
+#include "workers.h"
+#include "engine.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#define CACHE_SECONDS		10	/* how long task pushes and vendor configs are reused */
+#define FLUSH_AFTER_MS		20	/* outcomes wait at most this long to be written */
+
+static PPDatabaseSlot *my_slot = NULL;
+static int	my_role = 0;
+
+/* What the sender remembers of a delivery while it is in flight. */
+typedef struct InFlight
+{
+	int64		delivery_id;	/* hash key */
+	int64		device_id;
+	char	   *token;			/* as sent: only this token is invalidated */
+	int			attempts;
+	TimestampTz expires_at;
+} InFlight;
+
+/* Task pushes and vendor configurations, cached for CACHE_SECONDS. */
+typedef struct CachedJsonb
+{
+	char		key[NAMEDATALEN * 2];
+	Jsonb	   *value;
+} CachedJsonb;
+
+static HTAB *inflight = NULL;
+static HTAB *cache = NULL;
+static MemoryContext cache_cxt = NULL;
+static TimestampTz cache_born = 0;
+
+/* Outcomes waiting to be written */
+typedef struct Pending
+{
+	int			n;
+	int			cap;
+	int64	   *ids;
+	int64	   *device_ids;
+	char	  **tokens;
+	char	  **statuses;
+	int		   *http;
+	char	  **msgids;
+	char	  **errors;
+	TimestampTz *retry_at;
+	TimestampTz first_at;
+} Pending;
+
+static Pending pend;
+static MemoryContext pend_cxt = NULL;
+
+static void
+release_slot(int code, Datum arg)
+{
+	if (my_slot && my_slot->sender_procno[my_role] == MyProc->pgprocno)
+		my_slot->sender_procno[my_role] = -1;
+}
+
+static bool
+claim_slot(void)
+{
+	bool		ok = false;
+	int			procno;
+
+	my_slot = pp_database_slot(MyDatabaseId, true);
+	if (my_slot == NULL)
+		ereport(ERROR, (errmsg("pushplan: more than %d databases to serve", PP_MAX_DATABASES)));
+	LWLockAcquire(pp_shared->lock, LW_EXCLUSIVE);
+	procno = my_slot->sender_procno[my_role];
+	if (procno < 0 || ProcGlobal->allProcs[procno].pid == 0)
+	{
+		my_slot->sender_procno[my_role] = MyProc->pgprocno;
+		ok = true;
+	}
+	LWLockRelease(pp_shared->lock);
+	if (ok)
+		before_shmem_exit(release_slot, 0);
+	return ok;
+}
+
+static void
+begin_work(void)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+static void
+end_work(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+}
+
+static void
+reset_cache(void)
+{
+	HASHCTL		ctl;
+
+	if (cache_cxt == NULL)
+		cache_cxt = AllocSetContextCreate(TopMemoryContext, "pushplan sender cache",
+										  ALLOCSET_DEFAULT_SIZES);
+	else
+		MemoryContextReset(cache_cxt);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = NAMEDATALEN * 2;
+	ctl.entrysize = sizeof(CachedJsonb);
+	ctl.hcxt = cache_cxt;
+	cache = hash_create("pushplan sender cache", 256, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	cache_born = GetCurrentTimestamp();
+}
+
+/* A cached jsonb, loaded with query(param) on a miss (inside the claim transaction). */
+static Jsonb *
+cached(const char *key, const char *query, int nargs, Oid *types, Datum *args)
+{
+	CachedJsonb *e;
+	bool		found;
+
+	e = hash_search(cache, key, HASH_ENTER, &found);
+	if (!found)
+	{
+		bool		isnull = true;
+		Datum		d = (Datum) 0;
+
+		if (SPI_execute_with_args(query, nargs, types, args, NULL, true, 1) == SPI_OK_SELECT &&
+			SPI_processed == 1)
+			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (isnull)
+			e->value = NULL;
+		else
+		{
+			MemoryContext old = MemoryContextSwitchTo(cache_cxt);
+
+			e->value = DatumGetJsonbPCopy(d);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	return e->value;
+}
+
+static void
+pending_add(int64 id, int64 device_id, const char *token, const char *status, int http,
+			const char *msgid, const char *error, TimestampTz retry_at)
+{
+	MemoryContext old = MemoryContextSwitchTo(pend_cxt);
+
+	if (pend.n == pend.cap)
+	{
+		int			cap = pend.cap ? pend.cap * 2 : 1024;
+
+#define GROW(f, t) pend.f = pend.cap ? repalloc(pend.f, sizeof(t) * cap) : palloc(sizeof(t) * cap)
+		GROW(ids, int64);
+		GROW(device_ids, int64);
+		GROW(tokens, char *);
+		GROW(statuses, char *);
+		GROW(http, int);
+		GROW(msgids, char *);
+		GROW(errors, char *);
+		GROW(retry_at, TimestampTz);
+#undef GROW
+		pend.cap = cap;
+	}
+	if (pend.n == 0)
+		pend.first_at = GetCurrentTimestamp();
+	pend.ids[pend.n] = id;
+	pend.device_ids[pend.n] = device_id;
+	pend.tokens[pend.n] = token ? pstrdup(token) : NULL;
+	pend.statuses[pend.n] = (char *) status;
+	pend.http[pend.n] = http;
+	pend.msgids[pend.n] = msgid ? pstrdup(msgid) : NULL;
+	pend.errors[pend.n] = error ? pstrdup(error) : NULL;
+	pend.retry_at[pend.n] = retry_at;
+	pend.n++;
+	MemoryContextSwitchTo(old);
+}
+
+static Datum
+text_array(char **v, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * n);
+	bool	   *nulls = palloc(sizeof(bool) * n);
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	for (int i = 0; i < n; i++)
+	{
+		nulls[i] = v[i] == NULL;
+		d[i] = v[i] ? CStringGetTextDatum(v[i]) : (Datum) 0;
+	}
+	return PointerGetDatum(construct_md_array(d, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+static Datum
+int8_array(int64 *v, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * n);
+
+	for (int i = 0; i < n; i++)
+		d[i] = Int64GetDatum(v[i]);
+	return PointerGetDatum(construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/* Writes every pending outcome in one transaction; invalid tokens are cleared in the same one. */
+static void
+flush_outcomes(void)
+{
+	Datum		args[7];
+	Oid			types[7] = {INT8ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	TIMESTAMPTZARRAYOID, INT8ARRAYOID};
+	Datum	   *http;
+	Datum	   *retry;
+	bool	   *retry_nulls;
+	int			dims[1];
+	int			lbs[1] = {1};
+	int64	   *bad_devices;
+	char	  **bad_tokens;
+	int			nbad = 0;
+	MemoryContext old;
+
+	if (pend.n == 0)
+		return;
+	pgstat_report_activity(STATE_RUNNING, psprintf("pushplan: recording %d outcomes", pend.n));
+	begin_work();
+	old = MemoryContextSwitchTo(pend_cxt);
+	dims[0] = pend.n;
+	http = palloc(sizeof(Datum) * pend.n);
+	retry = palloc(sizeof(Datum) * pend.n);
+	retry_nulls = palloc(sizeof(bool) * pend.n);
+	bad_devices = palloc(sizeof(int64) * pend.n);
+	bad_tokens = palloc(sizeof(char *) * pend.n);
+	for (int i = 0; i < pend.n; i++)
+	{
+		http[i] = Int32GetDatum(pend.http[i]);
+		retry_nulls[i] = pend.retry_at[i] == 0;
+		retry[i] = TimestampTzGetDatum(pend.retry_at[i]);
+		if (strcmp(pend.statuses[i], "invalid_token") == 0 && pend.tokens[i])
+		{
+			bad_devices[nbad] = pend.device_ids[i];
+			bad_tokens[nbad++] = pend.tokens[i];
+		}
+	}
+	args[0] = int8_array(pend.ids, pend.n);
+	args[1] = text_array(pend.statuses, pend.n);
+	args[2] = PointerGetDatum(construct_array(http, pend.n, INT4OID, 4, true, TYPALIGN_INT));
+	args[3] = text_array(pend.msgids, pend.n);
+	args[4] = text_array(pend.errors, pend.n);
+	args[5] = PointerGetDatum(construct_md_array(retry, retry_nulls, 1, dims, lbs, TIMESTAMPTZOID,
+												 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	MemoryContextSwitchTo(old);
+
+	SPI_execute_with_args("UPDATE pushplan.deliveries d SET status = o.status, "
+						  "sent_at = CASE WHEN o.status = 'sent' THEN clock_timestamp() ELSE d.sent_at END, "
+						  "send_at = coalesce(o.retry_at, d.send_at), "
+						  "http_status = nullif(o.http, 0), vendor_message_id = o.msgid, error = o.error, "
+						  "claimed_by = NULL "
+						  "FROM unnest($1, $2, $3, $4, $5, $6) o(id, status, http, msgid, error, retry_at) "
+						  "WHERE d.delivery_id = o.id",
+						  6, types, args, NULL, false, 0);
+	if (nbad > 0)
+	{
+		Oid			t2[2] = {INT8ARRAYOID, TEXTARRAYOID};
+		Datum		a2[2];
+
+		old = MemoryContextSwitchTo(pend_cxt);
+		a2[0] = int8_array(bad_devices, nbad);
+		a2[1] = text_array(bad_tokens, nbad);
+		MemoryContextSwitchTo(old);
+		/* only the token the vendor refused: the device may have re-registered since */
+		SPI_execute_with_args("UPDATE pushplan.devices v SET token = NULL, token_invalidated_at = now(), "
+							  "updated_at = now() "
+							  "FROM unnest($1, $2) x(device_id, token) "
+							  "WHERE v.device_id = x.device_id AND v.token = x.token",
+							  2, t2, a2, NULL, false, 0);
+	}
+	end_work();
+	pend.n = 0;
+	pend.cap = 0;
+	MemoryContextReset(pend_cxt);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/* Exponential back-off (1 s, 2 s, 4 s ...) capped at pushplan.retry_max_backoff, with jitter. */
+static TimestampTz
+retry_time(int attempts, int retry_after_ms)
+{
+	int64		ms = retry_after_ms;
+
+	if (ms <= 0)
+	{
+		ms = 1000L << Min(attempts - 1, 20);
+		ms = Min(ms, (int64) pp_retry_max_backoff * 1000);
+		ms += random() % (ms / 4 + 1);
+	}
+	return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+}
+
+static void
+record_outcome(PPSendOutcome *o)
+{
+	InFlight   *f = hash_search(inflight, &o->delivery_id, HASH_FIND, NULL);
+	TimestampTz retry_at;
+
+	if (f == NULL)
+		return;					/* cannot happen: every outcome has its item */
+	switch (o->kind)
+	{
+		case PP_OUT_SENT:
+			pending_add(o->delivery_id, f->device_id, NULL, "sent", o->http_status,
+						o->vendor_message_id, NULL, 0);
+			break;
+		case PP_OUT_INVALID_TOKEN:
+			pending_add(o->delivery_id, f->device_id, f->token, "invalid_token", o->http_status,
+						NULL, o->error, 0);
+			break;
+		case PP_OUT_FAILED:
+			pending_add(o->delivery_id, f->device_id, NULL, "failed", o->http_status, NULL,
+						o->error, 0);
+			break;
+		case PP_OUT_RETRY:
+			retry_at = retry_time(f->attempts, o->retry_after_ms);
+			if (f->attempts >= pp_max_attempts)
+				pending_add(o->delivery_id, f->device_id, NULL, "failed", o->http_status, NULL,
+							psprintf("gave up after %d attempts: %s", f->attempts,
+									 o->error ? o->error : "no answer"), 0);
+			else if (f->expires_at > 0 && retry_at > f->expires_at)
+				pending_add(o->delivery_id, f->device_id, NULL, "expired", o->http_status, NULL,
+							o->error, 0);
+			else
+				pending_add(o->delivery_id, f->device_id, NULL, "queued", o->http_status, NULL,
+							o->error, retry_at);
+			break;
+	}
+	pfree(f->token);
+	hash_search(inflight, &o->delivery_id, HASH_REMOVE, NULL);
+}
+
+/*
+ * Claims up to n due deliveries and submits them. Deliveries that must not be sent (device opted
+ * out or unregistered since, task cancelled, time_to_live passed) get their outcome at once.
+ * Returns the number claimed.
+ */
+static int
+claim_and_submit(PPEngine *engine, int n, MemoryContext claim_cxt)
+{
+	Datum		args[2] = {Int32GetDatum(n), Int32GetDatum(my_role)};
+	Oid			types[2] = {INT4OID, INT4OID};
+	int			claimed;
+	SPITupleTable *rows;
+	MemoryContext old;
+
+	if (TimestampDifferenceExceeds(cache_born, GetCurrentTimestamp(), CACHE_SECONDS * 1000))
+		reset_cache();
+
+	begin_work();
+	pgstat_report_activity(STATE_RUNNING, "pushplan: claiming deliveries");
+	SPI_execute_with_args(
+		"WITH c AS (SELECT delivery_id FROM pushplan.deliveries "
+		"  WHERE status = 'queued' AND send_at <= now() "
+		"  ORDER BY send_at LIMIT $1 FOR UPDATE SKIP LOCKED) "
+		"UPDATE pushplan.deliveries d SET status = 'sending', attempts = d.attempts + 1, "
+		"  claimed_by = $2, claimed_at = now() "
+		"FROM c, pushplan.devices v, pushplan.tasks t "
+		"WHERE d.delivery_id = c.delivery_id AND v.device_id = d.device_id AND t.task_id = d.task_id "
+		"RETURNING d.delivery_id, d.task_id, d.app_id, d.device_id, d.vendor, d.attempts, "
+		"  v.token, v.platform, v.language, v.registration_id, "
+		"  CASE WHEN t.state = 'cancelled' THEN 'cancelled' "
+		"       WHEN NOT v.opted_in THEN 'opted out' WHEN NOT v.registered THEN 'unregistered' "
+		"       WHEN v.token IS NULL THEN 'token invalidated' "
+		"       WHEN t.expires_at < now() THEN 'expired' END AS skip, "
+		"  t.expires_at",
+		2, types, args, NULL, false, 0);
+	claimed = (int) SPI_processed;
+	rows = SPI_tuptable;		/* cache look-ups below run queries of their own */
+
+	old = MemoryContextSwitchTo(claim_cxt);
+	for (int i = 0; i < claimed; i++)
+	{
+		HeapTuple	tup = rows->vals[i];
+		TupleDesc	desc = rows->tupdesc;
+		bool		isnull;
+		PPSendItem	item;
+		char		key[NAMEDATALEN * 2];
+		char	   *skip;
+		Datum		ta[2];
+		Oid			tt[2] = {TEXTOID, TEXTOID};
+		InFlight   *f;
+		bool		found;
+		Datum		expires;
+
+		memset(&item, 0, sizeof(item));
+		item.delivery_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		item.task_id = SPI_getvalue(tup, desc, 2);
+		item.app_id = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		item.device_id = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+		item.vendor = SPI_getvalue(tup, desc, 5);
+		item.token = SPI_getvalue(tup, desc, 7);
+		item.platform = SPI_getvalue(tup, desc, 8);
+		item.language = SPI_getvalue(tup, desc, 9);
+		item.registration_id = SPI_getvalue(tup, desc, 10);
+		skip = SPI_getvalue(tup, desc, 11);
+		expires = SPI_getbinval(tup, desc, 12, &isnull);
+		item.expires_at = isnull ? 0 : DatumGetTimestampTz(expires);
+
+		if (skip)
+		{
+			pending_add(item.delivery_id, item.device_id, NULL,
+						strcmp(skip, "cancelled") == 0 ? "cancelled" :
+						strcmp(skip, "expired") == 0 ? "expired" : "suppressed",
+						0, NULL, skip, 0);
+			continue;
+		}
+
+		snprintf(key, sizeof(key), "t:%s", item.task_id);
+		ta[0] = CStringGetTextDatum(item.task_id);
+		item.push = cached(key, "SELECT push FROM pushplan.tasks WHERE task_id = $1", 1, tt, ta);
+		snprintf(key, sizeof(key), "v:%d:%s", item.app_id, item.vendor);
+		ta[0] = Int32GetDatum(item.app_id);
+		ta[1] = CStringGetTextDatum(item.vendor);
+		tt[0] = INT4OID;
+		item.vendor_config = cached(key, "SELECT config FROM pushplan.vendor_configs "
+									"WHERE app_id = $1 AND vendor = $2", 2, tt, ta);
+		if (item.push == NULL || item.vendor_config == NULL)
+		{
+			pending_add(item.delivery_id, item.device_id, NULL, "failed", 0, NULL,
+						psprintf("vendor \"%s\" is not configured for this app", item.vendor), 0);
+			continue;
+		}
+
+		f = hash_search(inflight, &item.delivery_id, HASH_ENTER, &found);
+		f->device_id = item.device_id;
+		f->token = MemoryContextStrdup(TopMemoryContext, item.token);
+		f->attempts = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
+		f->expires_at = item.expires_at;
+		pp_engine_submit(engine, &item);
+	}
+	MemoryContextSwitchTo(old);
+	end_work();
+	MemoryContextReset(claim_cxt);
+	return claimed;
+}
+
+/* Puts back what an earlier incarnation of this sender slot had claimed and not recorded. */
+static void
+requeue_own_claims(void)
+{
+	Datum		args[1] = {Int32GetDatum(my_role)};
+	Oid			types[1] = {INT4OID};
+
+	begin_work();
+	SPI_execute_with_args("UPDATE pushplan.deliveries d SET status = 'queued', claimed_by = NULL "
+						  "FROM pushplan.tasks t WHERE t.state = 'sending' AND d.task_id = t.task_id "
+						  "AND d.status = 'sending' AND d.claimed_by = $1",
+						  1, types, args, NULL, false, 0);
+	end_work();
+}
+
+void
+pushplan_sender_main(Datum arg)
+{
+	PPEngineSettings settings;
+	PPEngine   *engine;
+	PPSendOutcome *outs;
+	HASHCTL		ctl;
+	MemoryContext claim_cxt;
+	MemoryContext poll_cxt;
+	bool		stopping = false;
+
+	my_role = DatumGetInt32(arg);
+	pp_worker_signals();
+	BackgroundWorkerInitializeConnection(MyBgworkerEntry->bgw_extra, NULL, 0);
+	if (my_role < 0 || my_role >= PP_MAX_SENDERS || !claim_slot())
+		proc_exit(0);			/* another live sender has this slot: not restarted */
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(InFlight);
+	inflight = hash_create("pushplan in flight", 4096, &ctl, HASH_ELEM | HASH_BLOBS);
+	reset_cache();
+	pend_cxt = AllocSetContextCreate(TopMemoryContext, "pushplan outcomes", ALLOCSET_DEFAULT_SIZES);
+	claim_cxt = AllocSetContextCreate(TopMemoryContext, "pushplan claim", ALLOCSET_DEFAULT_SIZES);
+	poll_cxt = AllocSetContextCreate(TopMemoryContext, "pushplan poll", ALLOCSET_DEFAULT_SIZES);
+
+	while (!pp_extension_ready())
+	{
+		if (pp_worker_reload_and_check())
+			proc_exit(0);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 pp_poll_interval * 5, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+	requeue_own_claims();
+
+	pp_engine_settings_from_gucs(&settings, pp_max_inflight);
+	engine = pp_engine_create(&settings);
+	outs = MemoryContextAlloc(TopMemoryContext, sizeof(PPSendOutcome) * pp_batch_size);
+
+	for (;;)
+	{
+		int			claimed = 0;
+		int			done;
+		int			running;
+
+		if (pp_worker_reload_and_check())
+			stopping = true;
+		running = pp_engine_inflight(engine);
+		if (stopping && running == 0)
+			break;
+
+		/* keep the engine fed */
+		if (!stopping && running + pp_batch_size <= pp_max_inflight)
+		{
+			pg_atomic_write_u32(&my_slot->senders_wake, 0);
+			claimed = claim_and_submit(engine, pp_batch_size, claim_cxt);
+		}
+
+		running = pp_engine_inflight(engine);
+		if (running > 0)
+		{
+			MemoryContext old = MemoryContextSwitchTo(poll_cxt);
+
+			pgstat_report_activity(STATE_RUNNING,
+								   psprintf("pushplan: %d deliveries in flight", running));
+			done = pp_engine_poll(engine, claimed > 0 ? 0 : FLUSH_AFTER_MS, outs, pp_batch_size);
+			for (int i = 0; i < done; i++)
+				record_outcome(&outs[i]);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(poll_cxt);
+		}
+
+		if (pend.n >= pp_batch_size || (pend.n > 0 &&
+										(pp_engine_inflight(engine) == 0 ||
+										 TimestampDifferenceExceeds(pend.first_at, GetCurrentTimestamp(),
+																	FLUSH_AFTER_MS))))
+			flush_outcomes();
+
+		if (claimed == 0 && pp_engine_inflight(engine) == 0 && pend.n == 0)
+		{
+			pgstat_report_activity(STATE_IDLE, NULL);
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 pp_poll_interval, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
+	}
+	flush_outcomes();
+	pp_engine_destroy(engine);
+	proc_exit(0);
+}

@@ -1,0 +1,58 @@
+/*
+ * worker_common.c: what every pushplan background worker does the same way.
+ *
+ * SIGTERM asks for a clean stop (the batch in flight is finished first), SIGHUP reloads the
+ * configuration; postmaster death ends the wait loops (WL_EXIT_ON_PM_DEATH).
+ */
+#include "pushplan.h"
+#include "workers.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "commands/extension.h"
+#include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/snapmgr.h"
+
+void
+pp_worker_signals(void)
+{
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	BackgroundWorkerUnblockSignals();
+}
+
+/* Reloads the configuration if asked; returns true when the worker should stop. */
+bool
+pp_worker_reload_and_check(void)
+{
+	CHECK_FOR_INTERRUPTS();
+	if (ConfigReloadPending)
+	{
+		ConfigReloadPending = false;
+		ProcessConfigFile(PGC_SIGHUP);
+	}
+	return ShutdownRequestPending;
+}
+
+/*
+ * Whether this database has the extension (a database may be listed in pushplan.databases
+ * before CREATE EXTENSION, or after DROP EXTENSION). Runs in its own short transaction.
+ */
+bool
+pp_extension_ready(void)
+{
+	bool		ready;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	ready = OidIsValid(get_extension_oid("pushplan", true));
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	return ready;
+}
