@@ -131,6 +131,7 @@ $$;
 
 CREATE FUNCTION push_vendor_set(app text, vendor text, config jsonb) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
+#variable_conflict use_column
 DECLARE
     v_id int := _app_id(app);
     v_key text;
@@ -172,9 +173,13 @@ BEGIN
         RAISE EXCEPTION '92025: "%" in % config must be an http:// or https:// URL', v_key, vendor
             USING ERRCODE = '22023';
     END IF;
-    IF vendor = 'apns' AND config->>'private_key' !~ '-----BEGIN PRIVATE KEY-----' THEN
-        RAISE EXCEPTION '92026: apns private_key must be the PEM text of the .p8 key'
-            USING ERRCODE = '22023';
+    -- Keys are checked now, not at the first send (src/jwt.c: 924xx codes).
+    IF vendor = 'apns' THEN
+        v_key := _pem_key_check(config->>'private_key', 'ec_p256');
+        IF v_key IS NOT NULL THEN
+            RAISE EXCEPTION USING MESSAGE = v_key, ERRCODE = '22023',
+                DETAIL = 'in the apns config, key "private_key" (the .p8 file''s text)';
+        END IF;
     END IF;
     IF vendor = 'fcm' THEN
         v_sa := config->'service_account';
@@ -190,9 +195,14 @@ BEGIN
             RAISE EXCEPTION '92027: fcm service_account must be the service-account JSON with project_id, client_email, private_key and token_uri'
                 USING ERRCODE = '22023';
         END IF;
+        v_key := _pem_key_check(v_sa->>'private_key', 'rsa');
+        IF v_key IS NOT NULL THEN
+            RAISE EXCEPTION USING MESSAGE = v_key, ERRCODE = '22023',
+                DETAIL = 'in the fcm config, key "service_account" -> "private_key"';
+        END IF;
         config := jsonb_set(config, '{service_account}', v_sa);
     END IF;
-    INSERT INTO vendor_configs AS c (app_id, vendor, config) VALUES (v_id, vendor, config)
+    INSERT INTO vendor_configs AS c (app_id, vendor, config) VALUES (v_id, push_vendor_set.vendor, push_vendor_set.config)
         ON CONFLICT (app_id, vendor) DO UPDATE SET config = excluded.config, updated_at = now();
 END $$;
 

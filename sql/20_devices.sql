@@ -165,10 +165,12 @@ COMMENT ON FUNCTION push_device_register_batch(text, jsonb) IS
     'registers up to 10000 devices at once: [{"registration_id", "platform", "vendor", "token", "timezone", "language", "tags": [...], "attrs": {...}}]';
 
 CREATE FUNCTION push_device_unregister(app text, registration_id text) RETURNS void
-LANGUAGE sql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
-    UPDATE devices SET registered = false, updated_at = now()
-        WHERE device_id = _device_id(_app_id(app), registration_id);
-$$;
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
+DECLARE
+    v_id bigint := _device_id(_app_id(app), registration_id);
+BEGIN
+    UPDATE devices d SET registered = false, updated_at = now() WHERE d.device_id = v_id;
+END $$;
 
 CREATE FUNCTION push_device_opt(app text, registration_id text, opted_in boolean) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$

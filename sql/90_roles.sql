@@ -1,0 +1,66 @@
+-- Roles. Every API function is SECURITY DEFINER and no role gets rights on the tables, so each
+-- role can do exactly what its functions and views allow:
+--   pushplan_reader    statistics views only
+--   pushplan_app       device registration, consent, tags, attributes, accounts, events,
+--                      transactional sends (application code)
+--   pushplan_operator  plans, audiences, account packages, sends, schedules; what readers see
+--   pushplan_admin     apps and vendor credentials; everything operators and apps do
+-- Vendor credentials (vendor_configs) are readable by no role but the extension's owner.
+-- Roles are cluster-wide: they are created once and survive DROP EXTENSION.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pushplan_reader') THEN
+        CREATE ROLE pushplan_reader NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pushplan_app') THEN
+        CREATE ROLE pushplan_app NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pushplan_operator') THEN
+        CREATE ROLE pushplan_operator NOLOGIN IN ROLE pushplan_reader;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pushplan_admin') THEN
+        CREATE ROLE pushplan_admin NOLOGIN IN ROLE pushplan_operator, pushplan_app;
+    END IF;
+END $$;
+
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA pushplan FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA pushplan FROM PUBLIC;
+GRANT USAGE ON SCHEMA pushplan
+    TO pushplan_reader, pushplan_app, pushplan_operator, pushplan_admin;
+
+-- readers
+GRANT SELECT ON push_plans TO pushplan_reader;
+
+-- application code
+GRANT EXECUTE ON FUNCTION
+    push_device_register(text, text, text, text, text, text, text),
+    push_device_register_batch(text, jsonb),
+    push_device_unregister(text, text),
+    push_device_opt(text, text, boolean),
+    push_device_activity(text, text, timestamptz),
+    push_tag_add(text, text, text[]),
+    push_tag_remove(text, text, text[]),
+    push_attr_set(text, text, jsonb),
+    push_account_bind(text, text, text, int),
+    push_account_unbind(text, text, text, int)
+    TO pushplan_app;
+
+-- operators
+GRANT EXECUTE ON FUNCTION
+    push_plan_create(text, text, text),
+    push_plan_update(text, text, text),
+    push_plan_delete(text, text),
+    push_audience_count(text, jsonb),
+    push_audience_preview(text, jsonb, int),
+    push_account_package_upload(text, text, bytea, int),
+    push_account_package_delete(text, bigint),
+    canonical_timezone(text)
+    TO pushplan_operator;
+GRANT SELECT ON push_devices, push_vendors, push_account_packages TO pushplan_operator;
+
+-- administrators
+GRANT EXECUTE ON FUNCTION
+    push_app_create(text, text),
+    push_app_set(text, jsonb),
+    push_vendor_set(text, text, jsonb)
+    TO pushplan_admin;

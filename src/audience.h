@@ -1,0 +1,53 @@
+/*
+ * audience.h: audience JSON -> one parameterised SQL query over device ids.
+ *
+ * An audience (EngageLab "to", Tencent Push audience_type, Tencent IM Condition; doc/audiences.md)
+ * is validated and compiled into the text of a query
+ *
+ *		SELECT device_id FROM ...
+ *
+ * that yields every reachable device of the app in the audience exactly once (distinct ids, no
+ * particular order). Every user value is an SPI parameter ($first_param, $first_param + 1, ...);
+ * nothing is spliced into the text. Tags and account packages are resolved while compiling, so
+ * the query is meant to run in the same transaction (snapshot) as the compile.
+ *
+ * Use, inside SPI_connect() / SPI_finish() (compiling runs look-ups through SPI, and the result
+ * is allocated in the current memory context):
+ *
+ *		PPAudience	aud;
+ *
+ *		pp_audience_compile(app_id, audience, 2, &aud);		-- $1 is the caller's own
+ *		appendStringInfo(&q, "INSERT INTO deliveries (task_id, device_id) "
+ *						 "SELECT $1, a.device_id FROM (%s) a", aud.sql.data);
+ *		types[0] = TEXTOID; values[0] = task_id;				-- then aud.argtypes/values
+ *		memcpy(types + 1, aud.argtypes, aud.nargs * sizeof(Oid)); ... SPI_execute_with_args(...)
+ *
+ * Errors (invalid audience, unknown upload_id) are raised with ereport(ERROR) and the codes of
+ * doc/errors.md, section Audiences.
+ */
+#ifndef PUSHPLAN_AUDIENCE_H
+#define PUSHPLAN_AUDIENCE_H
+
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+#include "utils/jsonb.h"
+
+typedef struct PPAudience
+{
+	StringInfoData sql;			/* SELECT device_id FROM ... */
+	int			first_param;	/* number of the query's first parameter */
+	int			nargs;			/* parameters $first_param .. $first_param + nargs - 1 */
+	Oid		   *argtypes;		/* nargs entries */
+	Datum	   *values;			/* nargs entries, none NULL */
+	int			maxargs;		/* allocated entries (internal) */
+} PPAudience;
+
+/*
+ * Compile an audience of app app_id (an apps.app_id the caller has resolved) into out.
+ * first_param >= 1. Requires an SPI connection.
+ */
+extern void pp_audience_compile(int32 app_id, Jsonb *audience, int first_param,
+								PPAudience *out);
+
+#endif							/* PUSHPLAN_AUDIENCE_H */

@@ -1,0 +1,168 @@
+-- Devices, consent, activity, tags, attributes, accounts.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pushplan;
+RESET client_min_messages;
+SET search_path = pushplan, public;
+\set SHOW_CONTEXT never
+
+SELECT push_app_create('dev_app');
+SELECT push_app_create('dev_other');
+
+-- register, and register again: an upsert with the same device id
+SELECT push_device_register('dev_app', 'ra', 'ios', 'apns', 'tok-a', 'asia/shanghai', 'zh-Hans') AS a \gset
+SELECT push_device_register('dev_app', 'ra', 'ios', 'apns', 'tok-a2', 'Europe/Paris', 'fr') = :a AS same_device;
+SELECT push_device_register('dev_app', 'rb', 'android', 'fcm', 'tok-b') > 0 AS registered;
+-- the same registration id in another app is another device
+SELECT push_device_register('dev_other', 'ra', 'android', 'hms', 'tok-a') <> :a AS other_device;
+SELECT registration_id, platform, vendor, token, timezone, language, reachable
+FROM push_devices WHERE app = 'dev_app' ORDER BY 1;
+
+-- a token that moves to a new registration (app reinstalled) leaves the old one
+SELECT push_device_register('dev_app', 'rb2', 'android', 'fcm', 'tok-b') > 0 AS registered;
+SELECT registration_id, token, reachable FROM push_devices WHERE app = 'dev_app' ORDER BY 1;
+-- ... but only within one app and one vendor
+SELECT token FROM push_devices WHERE app = 'dev_other';
+
+-- every rule of a registration; nothing is written on error
+SELECT push_device_register('nope', 'r', 'ios', 'apns', 't');
+SELECT push_device_register('dev_app', '', 'ios', 'apns', 't');
+SELECT push_device_register('dev_app', 'has space', 'ios', 'apns', 't');
+SELECT push_device_register('dev_app', repeat('x', 129), 'ios', 'apns', 't');
+SELECT push_device_register('dev_app', 'rc', 'symbian', 'apns', 't');
+SELECT push_device_register('dev_app', 'rc', 'ios', 'nokia', 't');
+SELECT push_device_register('dev_app', 'rc', 'android', 'apns', 't');
+SELECT push_device_register('dev_app', 'rc', 'ios', 'hms', 't');
+SELECT push_device_register('dev_app', 'rc', 'web', 'xiaomi', 't');
+SELECT push_device_register('dev_app', 'rc', 'ios', 'apns', '');
+SELECT push_device_register('dev_app', 'rc', 'ios', 'apns', NULL);
+SELECT push_device_register('dev_app', 'rc', 'ios', 'apns', repeat('t', 4097));
+SELECT push_device_register('dev_app', 'rc', 'ios', 'apns', 't', 'Mars/Olympus');
+SELECT push_device_register('dev_app', 'rc', 'ios', 'apns', 't', 'UTC+3');
+SELECT push_device_register('dev_app', 'rc', 'ios', 'apns', 't', 'UTC', 'english');
+SELECT push_device_register('dev_app', 'rc', 'ios', 'apns', 't', 'UTC', 'e');
+SELECT count(*) AS devices FROM push_devices WHERE app = 'dev_app';
+-- each vendor serves its platforms
+SELECT v, p, (SELECT problem FROM _devices_problem(jsonb_build_array(jsonb_build_object(
+           'registration_id', 'x', 'platform', p, 'vendor', v, 'token', 't')))) IS NULL AS ok
+FROM unnest(ARRAY['apns', 'fcm', 'hms', 'honor', 'oppo', 'vivo', 'xiaomi', 'meizu', 'webpush', 'webhook']) v,
+     unnest(ARRAY['android', 'ios', 'web', 'harmony']) p
+ORDER BY v, p;
+
+-- batches: tags and attributes come along; the last entry of a registration id wins
+SELECT push_device_register_batch('dev_app', '[
+  {"registration_id": "b1", "platform": "android", "vendor": "hms", "token": "h1",
+   "timezone": "Asia/Tokyo", "language": "ja", "tags": ["vip", "JP"], "attrs": {"city": "Tokyo", "level": 3}},
+  {"registration_id": "b2", "platform": "web", "vendor": "webpush", "token": "w2", "tags": []},
+  {"registration_id": "b1", "platform": "android", "vendor": "hms", "token": "h1b", "tags": ["vip", "gold"],
+   "attrs": {"city": "Osaka", "gone": null}}
+]');
+SELECT registration_id, token, timezone, language, attrs, tags FROM push_devices
+WHERE app = 'dev_app' AND registration_id LIKE 'b%' ORDER BY 1;
+SELECT push_device_register_batch('dev_app', '[]');
+-- a batch with one bad device writes nothing, and says which device
+SELECT push_device_register_batch('dev_app', '[{"registration_id": "b3", "platform": "android", "vendor": "fcm", "token": "f3"},
+  {"registration_id": "b4", "platform": "android", "vendor": "fcm", "token": "f4", "timezone": "Atlantis/Lost"}]');
+SELECT push_device_register_batch('dev_app', '{"registration_id": "b3"}');
+SELECT push_device_register_batch('dev_app', '[1]');
+SELECT push_device_register_batch('dev_app', '[{"registration_id": "b3", "platform": "android", "vendor": "fcm", "token": "f3", "colour": "red"}]');
+SELECT push_device_register_batch('dev_app', '[{"registration_id": 3, "platform": "android", "vendor": "fcm", "token": "f3"}]');
+SELECT push_device_register_batch('dev_app', '[{"registration_id": "b3", "platform": "android", "vendor": "fcm", "token": "f3", "tags": "vip"}]');
+SELECT push_device_register_batch('dev_app', '[{"registration_id": "b3", "platform": "android", "vendor": "fcm", "token": "f3", "tags": [1]}]');
+SELECT push_device_register_batch('dev_app', '[{"registration_id": "b3", "platform": "android", "vendor": "fcm", "token": "f3", "tags": [""]}]');
+SELECT push_device_register_batch('dev_app', '[{"registration_id": "b3", "platform": "android", "vendor": "fcm", "token": "f3", "attrs": {"a": [1]}}]');
+SELECT push_device_register_batch('dev_app', '[{"registration_id": "b3", "platform": "android", "vendor": "fcm", "token": "same"},
+  {"registration_id": "b4", "platform": "android", "vendor": "fcm", "token": "same"}]');
+SELECT push_device_register_batch('dev_app', (SELECT jsonb_agg(jsonb_build_object('registration_id', 'n' || g,
+    'platform', 'android', 'vendor', 'fcm', 'token', 'n' || g)) FROM generate_series(1, 10001) g));
+SELECT count(*) AS devices FROM push_devices WHERE app = 'dev_app';
+
+-- consent and unregistering take a device out of every audience, and back
+SELECT push_device_opt('dev_app', 'rb2', false);
+SELECT push_device_unregister('dev_app', 'b2');
+SELECT registration_id, opted_in, registered, reachable FROM push_devices
+WHERE app = 'dev_app' AND registration_id IN ('rb2', 'b2') ORDER BY 1;
+SELECT push_device_opt('dev_app', 'rb2', true);
+SELECT push_device_register('dev_app', 'b2', 'web', 'webpush', 'w2') > 0 AS registered;
+SELECT registration_id, opted_in, registered, reachable FROM push_devices
+WHERE app = 'dev_app' AND registration_id IN ('rb2', 'b2') ORDER BY 1;
+SELECT push_device_opt('dev_app', 'zz', true);
+SELECT push_device_opt('dev_app', 'rb2', NULL);
+SELECT push_device_unregister('dev_app', 'zz');
+SELECT push_device_unregister('dev_other', 'ra');
+-- only that device of that app
+SELECT app, registration_id, registered FROM push_devices WHERE app LIKE 'dev%' ORDER BY 1, 2;
+SELECT push_device_register('dev_other', 'ra', 'android', 'hms', 'tok-a') > 0 AS registered;
+
+-- activity history
+SELECT push_device_activity('dev_app', 'ra', '2026-01-01 08:00+00');
+SELECT push_device_activity('dev_app', 'ra', '2026-01-02 09:30+00');
+SELECT push_device_activity('dev_app', 'ra', '2025-12-31 23:00+00');
+SELECT last_active_at FROM push_devices WHERE app = 'dev_app' AND registration_id = 'ra';
+SELECT count(*) FROM device_activity WHERE device_id = :a;
+SELECT push_device_activity('dev_app', 'ra', now() + interval '1 day');
+SELECT push_device_activity('dev_app', 'ra', NULL);
+SELECT count(*) FROM device_activity WHERE device_id = :a;
+
+-- tags
+SELECT push_tag_add('dev_app', 'ra', 'vip', '深圳', 'vip');
+SELECT push_tag_add('dev_app', 'rb2', 'vip');
+SELECT push_tag_remove('dev_app', 'ra', 'vip', 'never-had');
+SELECT registration_id, tags FROM push_devices WHERE app = 'dev_app' AND registration_id IN ('ra', 'rb2') ORDER BY 1;
+SELECT push_tag_add('dev_app', 'ra', '');
+SELECT push_tag_add('dev_app', 'ra', repeat('标', 17));   -- 51 bytes
+SELECT push_tag_add('dev_app', 'ra', repeat('标', 16));   -- 48 bytes: fine
+SELECT push_tag_add('dev_app', 'ra', VARIADIC ARRAY['a','b','c','d','e','f','g','h','i','j','k']);
+SELECT push_tag_add('dev_app', 'ra', VARIADIC ARRAY[]::text[]);
+SELECT push_tag_add('dev_app', 'ra', VARIADIC ARRAY['ok', NULL]);
+SELECT push_tag_add('dev_app', 'zz', 'vip');
+SELECT push_tag_remove('dev_app', 'ra', '');
+SELECT registration_id, tags FROM push_devices WHERE app = 'dev_app' AND registration_id = 'ra';
+
+-- attributes: merged, null removes
+SELECT push_attr_set('dev_app', 'ra', '{"city": "深圳", "level": "超白金会员", "age": 30}');
+SELECT push_attr_set('dev_app', 'ra', '{"age": null, "vip": true}');
+SELECT attrs FROM push_devices WHERE app = 'dev_app' AND registration_id = 'ra';
+SELECT push_attr_set('dev_app', 'ra', '["city"]');
+SELECT push_attr_set('dev_app', 'ra', '{"city": {"name": "x"}}');
+SELECT push_attr_set('dev_app', 'ra', '{"tags": ["x"]}');
+SELECT push_attr_set('dev_app', 'ra', '{"": 1}');
+SELECT push_attr_set('dev_app', 'ra', jsonb_build_object(repeat('k', 65), 1));
+SELECT push_attr_set('dev_app', 'ra', jsonb_build_object('long', repeat('v', 257)));
+SELECT push_attr_set('dev_app', 'ra', (SELECT jsonb_object_agg('k' || g, g) FROM generate_series(1, 48) g));
+SELECT push_attr_set('dev_app', 'ra', NULL);
+SELECT attrs FROM push_devices WHERE app = 'dev_app' AND registration_id = 'ra';
+
+-- accounts: binding again makes a device the account's most recent
+SELECT push_account_bind('dev_app', 'ra', 'user01', 1);
+SELECT push_account_bind('dev_app', 'rb2', 'user01', 1);
+SELECT push_account_bind('dev_app', 'rb2', 'user01');
+SELECT d.registration_id FROM device_accounts a JOIN devices d USING (device_id)
+WHERE a.account = 'user01' AND a.account_type = 1 ORDER BY a.bound_at DESC;
+SELECT push_account_bind('dev_app', 'ra', 'user01', 1);
+SELECT d.registration_id FROM device_accounts a JOIN devices d USING (device_id)
+WHERE a.account = 'user01' AND a.account_type = 1 ORDER BY a.bound_at DESC;
+SELECT registration_id, accounts FROM push_devices WHERE app = 'dev_app' AND registration_id IN ('ra', 'rb2') ORDER BY 1;
+SELECT push_account_bind('dev_app', 'ra', 'u');
+SELECT push_account_bind('dev_app', 'ra', repeat('u', 101));
+SELECT push_account_bind('dev_app', 'ra', 'user02', -1);
+SELECT push_account_bind('dev_app', 'zz', 'user02');
+SELECT push_account_unbind('dev_app', 'rb2', 'user01');
+SELECT push_account_unbind('dev_app', 'rb2', 'user01');
+SELECT count(*) AS bindings FROM device_accounts a JOIN apps USING (app_id) WHERE app = 'dev_app';
+
+-- SQLSTATEs by category
+CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE q;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ' ' || SQLERRM;
+END $$;
+SELECT pg_temp.err(q) FROM unnest(ARRAY[
+    $$SELECT push_device_register('nope', 'r', 'ios', 'apns', 't')$$,
+    $$SELECT push_device_register('dev_app', 'r', 'ios', 'apns', 't', 'Mars/X')$$,
+    $$SELECT push_device_register_batch('dev_app', (SELECT jsonb_agg(g) FROM generate_series(1, 10001) g))$$,
+    $$SELECT push_attr_set('dev_app', 'ra', (SELECT jsonb_object_agg('k' || g, g) FROM generate_series(1, 48) g))$$,
+    $$SELECT push_device_opt('dev_app', 'zz', true)$$,
+    $$SELECT push_app_create('dev_app')$$
+]) q;
