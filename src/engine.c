@@ -1,0 +1,629 @@
+/*
+ * engine.c: the delivery engine (engine.h): items in, one outcome per item out.
+ *
+ * Each request is a "transfer" with its own small memory context (the built request, its
+ * items, their results), deleted once its outcomes are handed out: memory stays flat whatever
+ * the number of items sent.  A transfer goes
+ *   grouping (HMS only: waits up to hms_linger_ms for more tokens of the same message)
+ *   -> pending (waits for a free slot under max_inflight)
+ *   -> running (auth token attached, on the curl multi handle)
+ *   -> done (results ready; handed out by pp_engine_poll, possibly over several calls).
+ * A refused auth token (APNs ExpiredProviderToken, FCM 401, HMS 401) sends the transfer back to
+ * pending once, with a fresh token.
+ */
+#include "pushplan.h"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "lib/ilist.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "vendor.h"
+
+char	   *pp_ca_file = NULL;
+int			pp_http_timeout_ms = 10000;
+int			pp_max_conns_per_host = 4;
+
+#define PP_DEFAULT_LINGER_MS 5
+
+void
+pp_engine_define_gucs(void)
+{
+	DefineCustomStringVariable("pushplan.ca_file",
+							   "CA certificates (PEM file) vendor servers are verified against.",
+							   "Empty: the system's CA store.",
+							   &pp_ca_file, "", PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pushplan.http_timeout",
+							"Time limit of one vendor request, connecting included.",
+							NULL, &pp_http_timeout_ms, 10000, 100, 600000, PGC_SIGHUP,
+							GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("pushplan.max_connections_per_host",
+							"HTTP connections a sender opens to one vendor host (each carries many HTTP/2 streams).",
+							NULL, &pp_max_conns_per_host, 4, 1, 64, PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+}
+
+void
+pp_engine_settings_from_gucs(PPEngineSettings *s, int max_inflight)
+{
+	memset(s, 0, sizeof(*s));
+	s->max_inflight = max_inflight;
+	s->http_timeout_ms = pp_http_timeout_ms;
+	s->ca_file = pp_ca_file;
+	s->max_conns_per_host = pp_max_conns_per_host;
+	s->hms_linger_ms = PP_DEFAULT_LINGER_MS;
+}
+
+/* ---- helpers the vendors share ------------------------------------------------------------ */
+
+static const PPVendor *const pp_vendors[] = {
+	&pp_vendor_apns, &pp_vendor_fcm, &pp_vendor_hms, &pp_vendor_webhook, NULL
+};
+
+const PPVendor *
+pp_vendor_find(const char *name)
+{
+	if (name == NULL)
+		return NULL;
+	for (int i = 0; pp_vendors[i]; i++)
+		if (strcmp(pp_vendors[i]->name, name) == 0)
+			return pp_vendors[i];
+	return NULL;
+}
+
+const char *
+pp_outcome_name(PPOutcomeKind kind)
+{
+	switch (kind)
+	{
+		case PP_OUT_SENT:
+			return "sent";
+		case PP_OUT_RETRY:
+			return "retry";
+		case PP_OUT_INVALID_TOKEN:
+			return "invalid_token";
+		case PP_OUT_FAILED:
+			break;
+	}
+	return "failed";
+}
+
+char *
+pp_config_str(Jsonb *config, const char *key)
+{
+	char	   *s;
+
+	if (config == NULL || !JsonContainerIsObject(&config->root))
+		return NULL;
+	s = pp_jstr(&config->root, key);
+	return s && s[0] ? s : NULL;
+}
+
+void
+pp_result_set(PPItemResult *r, PPOutcomeKind kind, const char *error, const char *msgid)
+{
+	r->kind = kind;
+	r->error = error ? pstrdup(error) : NULL;
+	r->vendor_message_id = msgid && msgid[0] ? pstrdup(msgid) : NULL;
+}
+
+PPOutcomeKind
+pp_status_default_kind(int status)
+{
+	if (status >= 200 && status < 300)
+		return PP_OUT_SENT;
+	if (status == 429 || status >= 500)
+		return PP_OUT_RETRY;
+	return PP_OUT_FAILED;
+}
+
+char *
+pp_apns_id(const char *task_id, int64 device_id)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	if (task_id)
+	{
+		char	   *seed = psprintf("%s/" INT64_FORMAT, task_id, device_id);
+
+		if (EVP_Digest(seed, strlen(seed), md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen < 16)
+			task_id = NULL;
+	}
+	if (task_id == NULL && RAND_bytes(md, 16) != 1)
+		memset(md, 0, 16);
+	/* RFC 9562: version 8 (custom) for the derived ids, 4 for random ones; variant 10 */
+	md[6] = (md[6] & 0x0f) | (task_id ? 0x80 : 0x40);
+	md[8] = (md[8] & 0x3f) | 0x80;
+	return psprintf("%02X%02X%02X%02X-%02X%02X-%02X%02X-%02X%02X-%02X%02X%02X%02X%02X%02X",
+					md[0], md[1], md[2], md[3], md[4], md[5], md[6], md[7], md[8], md[9],
+					md[10], md[11], md[12], md[13], md[14], md[15]);
+}
+
+char *
+pp_url_escape(const char *s)
+{
+	StringInfoData b;
+
+	initStringInfo(&b);
+	for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+	{
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+			*p == '-' || *p == '_' || *p == '.' || *p == '~')
+			appendStringInfoChar(&b, (char) *p);
+		else
+			appendStringInfo(&b, "%%%02X", *p);
+	}
+	return b.data;
+}
+
+/* ---- the engine ----------------------------------------------------------------------------- */
+
+typedef enum PPXferState
+{
+	PP_X_GROUPING,
+	PP_X_PENDING,
+	PP_X_RUNNING,
+	PP_X_DONE
+} PPXferState;
+
+typedef struct PPXfer
+{
+	dlist_node	node;
+	MemoryContext cxt;
+	MemoryContextCallback cb;
+	struct PPEngine *engine;
+	PPXferState state;
+	const PPVendor *vendor;
+	PPVendorConfig cfg;
+	PPRequest	req;
+	char	   *group_key;		/* HMS */
+	TimestampTz linger_until;
+	int			nitems;
+	int			cap;
+	int64	   *ids;
+	char	  **tokens;
+	PPItemResult *results;
+	char	   *auth_token;
+	bool		auth_retried;
+	StringInfoData final_body;	/* HMS: the assembled body */
+	PPHttpReq	http;
+	int			http_status;
+	int			retry_after_ms;
+	int			handed;
+} PPXfer;
+
+struct PPEngine
+{
+	MemoryContext cxt;
+	MemoryContextCallback cb;
+	PPEngineSettings s;
+	PPHttp	   *http;
+	dlist_head	grouping;
+	dlist_head	pending;
+	dlist_head	done;
+	int			running;		/* transfers on the multi handle */
+	int			inflight;		/* items not yet handed out */
+};
+
+/* Releases curl resources when a context goes without pp_engine_destroy (an error). */
+static void
+pp_xfer_cleanup_cb(void *arg)
+{
+	PPXfer	   *x = arg;
+
+	pp_http_release(x->engine->http, &x->http);
+}
+
+static void
+pp_engine_cleanup_cb(void *arg)
+{
+	PPEngine   *e = arg;
+
+	pp_http_destroy(e->http);
+}
+
+PPEngine *
+pp_engine_create(const PPEngineSettings *s)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "pushplan engine",
+											  ALLOCSET_DEFAULT_SIZES);
+	PPEngine   *e = MemoryContextAllocZero(cxt, sizeof(PPEngine));
+
+	e->cxt = cxt;
+	e->s = *s;
+	if (e->s.max_inflight <= 0)
+		e->s.max_inflight = 1000;
+	if (e->s.http_timeout_ms <= 0)
+		e->s.http_timeout_ms = 10000;
+	if (e->s.max_conns_per_host <= 0)
+		e->s.max_conns_per_host = 4;
+	if (e->s.hms_linger_ms < 0)
+		e->s.hms_linger_ms = PP_DEFAULT_LINGER_MS;
+	e->s.ca_file = s->ca_file && s->ca_file[0] ? MemoryContextStrdup(cxt, s->ca_file) : NULL;
+	dlist_init(&e->grouping);
+	dlist_init(&e->pending);
+	dlist_init(&e->done);
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		e->http = pp_http_create(&e->s);
+		MemoryContextSwitchTo(old);
+	}
+	e->cb.func = pp_engine_cleanup_cb;
+	e->cb.arg = e;
+	MemoryContextRegisterResetCallback(cxt, &e->cb);
+	return e;
+}
+
+void
+pp_engine_destroy(PPEngine *e)
+{
+	if (e)
+		MemoryContextDelete(e->cxt);
+}
+
+int
+pp_engine_inflight(PPEngine *e)
+{
+	return e->inflight;
+}
+
+static PPXfer *
+pp_xfer_new(PPEngine *e, const PPVendor *v, int cap)
+{
+	MemoryContext cxt = AllocSetContextCreate(e->cxt, "pushplan delivery",
+											  ALLOCSET_SMALL_SIZES);
+	PPXfer	   *x = MemoryContextAllocZero(cxt, sizeof(PPXfer));
+
+	x->cxt = cxt;
+	x->engine = e;
+	x->vendor = v;
+	x->cap = cap;
+	x->ids = MemoryContextAlloc(cxt, sizeof(int64) * cap);
+	x->tokens = MemoryContextAlloc(cxt, sizeof(char *) * cap);
+	x->results = MemoryContextAllocZero(cxt, sizeof(PPItemResult) * cap);
+	x->cb.func = pp_xfer_cleanup_cb;
+	x->cb.arg = x;
+	MemoryContextRegisterResetCallback(cxt, &x->cb);
+	return x;
+}
+
+static void
+pp_xfer_add_item(PPXfer *x, int64 id, const char *token)
+{
+	if (x->nitems == x->cap)
+	{
+		x->cap *= 2;
+		x->ids = repalloc(x->ids, sizeof(int64) * x->cap);
+		x->tokens = repalloc(x->tokens, sizeof(char *) * x->cap);
+		x->results = repalloc(x->results, sizeof(PPItemResult) * x->cap);
+	}
+	x->ids[x->nitems] = id;
+	x->tokens[x->nitems] = MemoryContextStrdup(x->cxt, token ? token : "");
+	memset(&x->results[x->nitems], 0, sizeof(PPItemResult));
+	x->nitems++;
+}
+
+/* Every item of x gets the same result; x goes to done. */
+static void
+pp_xfer_finish_all(PPEngine *e, PPXfer *x, PPOutcomeKind kind, const char *error)
+{
+	MemoryContext old = MemoryContextSwitchTo(x->cxt);
+
+	for (int i = 0; i < x->nitems; i++)
+		pp_result_set(&x->results[i], kind, error, NULL);
+	MemoryContextSwitchTo(old);
+	x->state = PP_X_DONE;
+	dlist_push_tail(&e->done, &x->node);
+}
+
+void
+pp_engine_submit(PPEngine *e, const PPSendItem *item)
+{
+	const PPVendor *v = pp_vendor_find(item->vendor);
+	PPXfer	   *x = pp_xfer_new(e, v ? v : &pp_vendor_webhook, v ? Min(v->max_tokens, 16) : 1);
+	MemoryContext old = MemoryContextSwitchTo(x->cxt);
+	PPMsgInput	in = {0};
+	char	   *why = NULL;
+
+	e->inflight++;
+	pp_xfer_add_item(x, item->delivery_id, item->token);
+	if (v == NULL)
+	{
+		pp_xfer_finish_all(e, x, PP_OUT_FAILED,
+						   psprintf("vendor \"%s\" is not supported by the delivery engine",
+									item->vendor ? item->vendor : ""));
+		MemoryContextSwitchTo(old);
+		return;
+	}
+	if (item->token == NULL || item->token[0] == '\0')
+	{
+		pp_xfer_finish_all(e, x, PP_OUT_INVALID_TOKEN, "empty device token");
+		MemoryContextSwitchTo(old);
+		return;
+	}
+	if (item->expires_at > 0 && item->expires_at <= GetCurrentTimestamp())
+	{
+		pp_xfer_finish_all(e, x, PP_OUT_FAILED, "expired before it could be sent");
+		MemoryContextSwitchTo(old);
+		return;
+	}
+	if (item->vendor_config == NULL || !v->config(item->vendor_config, &x->cfg, &why))
+	{
+		pp_xfer_finish_all(e, x, PP_OUT_FAILED, why ? why : "no vendor config");
+		MemoryContextSwitchTo(old);
+		return;
+	}
+	in.push = item->push;
+	in.platform = item->platform ? item->platform : v->default_platform;
+	in.language = item->language;
+	in.token = item->token;
+	in.task_id = item->task_id;
+	in.device_id = item->device_id;
+	in.registration_id = item->registration_id;
+	in.expires_at = item->expires_at;
+	v->build(&x->cfg, &in, &x->req);
+	if (x->req.limited_len > v->payload_limit)
+	{
+		pp_xfer_finish_all(e, x, PP_OUT_FAILED,
+						   psprintf("92510: %s payload is %d bytes; the limit is %d",
+									v->name, x->req.limited_len, v->payload_limit));
+		MemoryContextSwitchTo(old);
+		return;
+	}
+	MemoryContextSwitchTo(old);
+
+	if (v->max_tokens > 1)
+	{
+		/* join an open group with the same message, or open one */
+		char	   *key = psprintf("%d\n%s\n%s\n%s\n%s", item->app_id,
+								   item->task_id ? item->task_id : "", x->cfg.app_id,
+								   x->cfg.endpoint, x->req.body.data);
+		dlist_iter	it;
+
+		dlist_foreach(it, &e->grouping)
+		{
+			PPXfer	   *g = dlist_container(PPXfer, node, it.cur);
+
+			if (g->vendor == v && strcmp(g->group_key, key) == 0)
+			{
+				pp_xfer_add_item(g, item->delivery_id, item->token);
+				if (g->nitems >= v->max_tokens)
+				{
+					dlist_delete(&g->node);
+					g->state = PP_X_PENDING;
+					dlist_push_tail(&e->pending, &g->node);
+				}
+				pfree(key);
+				MemoryContextDelete(x->cxt);
+				return;
+			}
+		}
+		x->group_key = MemoryContextStrdup(x->cxt, key);
+		pfree(key);
+		x->state = PP_X_GROUPING;
+		x->linger_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), e->s.hms_linger_ms);
+		dlist_push_tail(&e->grouping, &x->node);
+		return;
+	}
+	x->state = PP_X_PENDING;
+	dlist_push_tail(&e->pending, &x->node);
+}
+
+/* Groups whose linger is over (all when force) become pending. */
+static void
+pp_engine_close_groups(PPEngine *e, bool force)
+{
+	dlist_mutable_iter it;
+	TimestampTz now = GetCurrentTimestamp();
+
+	dlist_foreach_modify(it, &e->grouping)
+	{
+		PPXfer	   *g = dlist_container(PPXfer, node, it.cur);
+
+		if (force || g->linger_until <= now)
+		{
+			dlist_delete(&g->node);
+			g->state = PP_X_PENDING;
+			dlist_push_tail(&e->pending, &g->node);
+		}
+	}
+}
+
+/* Attaches the auth token and puts x on the wire; on failure x goes to done. */
+static void
+pp_engine_start(PPEngine *e, PPXfer *x)
+{
+	const PPVendor *v = x->vendor;
+	MemoryContext old = MemoryContextSwitchTo(x->cxt);
+	char	   *why = NULL;
+	bool		transient = false;
+	ListCell   *lc;
+	bool		ok = true;
+
+	x->auth_token = pp_auth_token(v->auth, &x->cfg, &e->s, &why, &transient);
+	if (x->auth_token == NULL)
+	{
+		MemoryContextSwitchTo(old);
+		pp_xfer_finish_all(e, x, transient ? PP_OUT_RETRY : PP_OUT_FAILED, why);
+		return;
+	}
+	memset(&x->http, 0, sizeof(x->http));
+	x->http.url = x->req.url;
+	x->http.owner = x;
+	if (v->assemble)
+	{
+		if (x->final_body.data == NULL)
+			initStringInfo(&x->final_body);
+		resetStringInfo(&x->final_body);
+		v->assemble(&x->req, (const char *const *) x->tokens, x->nitems, &x->final_body);
+		x->http.body = x->final_body.data;
+		x->http.body_len = x->final_body.len;
+	}
+	else
+	{
+		x->http.body = x->req.body.data;
+		x->http.body_len = x->req.body.len;
+	}
+	foreach(lc, x->req.headers)
+		ok = ok && pp_http_header(&x->http, lfirst(lc));
+	if (v->auth == PP_AUTH_APNS_JWT)
+		ok = ok && pp_http_header(&x->http, psprintf("authorization: bearer %s", x->auth_token));
+	else if (v->auth != PP_AUTH_NONE)
+		ok = ok && pp_http_header(&x->http, psprintf("authorization: Bearer %s", x->auth_token));
+	MemoryContextSwitchTo(old);
+	if (!ok || !pp_http_start(e->http, &x->http))
+	{
+		const char *err = ok ? pstrdup(pp_http_error(&x->http)) : "out of memory";
+
+		pp_http_release(e->http, &x->http);
+		pp_xfer_finish_all(e, x, PP_OUT_RETRY, err);
+		return;
+	}
+	x->state = PP_X_RUNNING;
+	e->running++;
+}
+
+static void
+pp_engine_start_pending(PPEngine *e)
+{
+	while (e->running < e->s.max_inflight && !dlist_is_empty(&e->pending))
+	{
+		PPXfer	   *x = dlist_container(PPXfer, node, dlist_pop_head_node(&e->pending));
+
+		pp_engine_start(e, x);
+	}
+}
+
+/* A transfer's answer: classify it, or send it back for one retry with a fresh token. */
+static void
+pp_engine_complete(PPEngine *e, PPXfer *x)
+{
+	PPHttpReq  *r = &x->http;
+	MemoryContext old;
+
+	e->running--;
+	old = MemoryContextSwitchTo(x->cxt);
+	x->http_status = r->status;
+	x->retry_after_ms = r->retry_after_ms;
+	if (r->status == 0)
+	{
+		bool		transient = pp_http_error_transient(r);
+		char	   *err = pstrdup(pp_http_error(r));
+
+		MemoryContextSwitchTo(old);
+		pp_http_release(e->http, r);
+		pp_xfer_finish_all(e, x, transient ? PP_OUT_RETRY : PP_OUT_FAILED, err);
+		return;
+	}
+	else
+	{
+		PPResponse	resp = {0};
+		PPClassify	cls;
+
+		resp.status = r->status;
+		resp.retry_after_ms = r->retry_after_ms;
+		resp.apns_id = r->apns_id[0] ? pstrdup(r->apns_id) : NULL;
+		resp.body = r->resp ? r->resp : "";
+		resp.body_len = r->resp_len;
+		cls = x->vendor->classify(&resp, (const char *const *) x->tokens, x->nitems, x->results);
+		MemoryContextSwitchTo(old);
+		pp_http_release(e->http, r);
+		if (cls == PP_CLS_AUTH_STALE && !x->auth_retried)
+		{
+			pp_auth_invalidate(x->vendor->auth, &x->cfg, x->auth_token);
+			x->auth_retried = true;
+			x->state = PP_X_PENDING;
+			dlist_push_head(&e->pending, &x->node);
+			return;
+		}
+	}
+	x->state = PP_X_DONE;
+	dlist_push_tail(&e->done, &x->node);
+}
+
+/* Copies finished outcomes into out (caller's context); frees transfers fully handed out. */
+static int
+pp_engine_hand_out(PPEngine *e, PPSendOutcome *out, int max_out)
+{
+	int			n = 0;
+
+	while (n < max_out && !dlist_is_empty(&e->done))
+	{
+		PPXfer	   *x = dlist_container(PPXfer, node, dlist_head_node(&e->done));
+
+		while (x->handed < x->nitems && n < max_out)
+		{
+			PPItemResult *r = &x->results[x->handed];
+			PPSendOutcome *o = &out[n++];
+
+			o->delivery_id = x->ids[x->handed];
+			o->kind = r->kind;
+			o->http_status = x->http_status;
+			o->retry_after_ms = r->kind == PP_OUT_RETRY ? x->retry_after_ms : 0;
+			o->error = r->error ? pstrdup(r->error) : NULL;
+			o->vendor_message_id = r->vendor_message_id ? pstrdup(r->vendor_message_id) : NULL;
+			x->handed++;
+			e->inflight--;
+		}
+		if (x->handed == x->nitems)
+		{
+			dlist_delete(&x->node);
+			MemoryContextDelete(x->cxt);
+		}
+	}
+	return n;
+}
+
+int
+pp_engine_poll(PPEngine *e, int timeout_ms, PPSendOutcome *out, int max_out)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), Max(timeout_ms, 0));
+	PPHttpReq  *finished[64];
+	bool		last = false;
+
+	if (max_out <= 0)
+		return 0;
+	for (;;)
+	{
+		int			n = pp_engine_hand_out(e, out, max_out);
+		long		wait_ms;
+		TimestampTz now;
+		int			nfin;
+
+		if (n > 0 || last)
+			return n;
+		pp_engine_close_groups(e, false);
+		pp_engine_start_pending(e);
+		if (!dlist_is_empty(&e->done))
+			continue;
+		if (e->running == 0 && dlist_is_empty(&e->grouping))
+			return 0;
+		now = GetCurrentTimestamp();
+		wait_ms = (deadline - now) / 1000;
+		if (wait_ms <= 0)
+		{
+			wait_ms = 0;
+			last = true;		/* one non-blocking pass, then return */
+		}
+		if (!dlist_is_empty(&e->grouping))
+		{
+			PPXfer	   *g = dlist_container(PPXfer, node, dlist_head_node(&e->grouping));
+			long		linger = (g->linger_until - now) / 1000;
+
+			wait_ms = Min(wait_ms, Max(linger, 0));
+		}
+		if (e->running > 0)
+		{
+			nfin = pp_http_run(e->http, (int) wait_ms, finished, lengthof(finished));
+			for (int i = 0; i < nfin; i++)
+				pp_engine_complete(e, (PPXfer *) finished[i]->owner);
+		}
+		else if (wait_ms > 0)
+			pg_usleep(wait_ms * 1000L);
+	}
+}

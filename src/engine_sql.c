@@ -1,0 +1,364 @@
+/*
+ * engine_sql.c: SQL faces of the delivery engine, for operators and tests.
+ *
+ * push_vendor_test(app, vendor, token, push, platform, language): one real send through a
+ * backend-local engine with the app's stored vendor config, the outcome as JSON.
+ * _engine_send_many(app, vendor, tokens, push, platform, language): many items through one
+ * engine (HTTP/2 multiplexing, HMS grouping), one JSON outcome per token.
+ * _vendor_payload(vendor, push, platform, language, config): what would be sent, without
+ * sending (the auth header is never shown).
+ * _message_check(push): pp_message_check.
+ */
+#include "pushplan.h"
+
+#include <openssl/rand.h>
+
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+#include "vendor.h"
+
+PG_FUNCTION_INFO_V1(pushplan_vendor_test);
+PG_FUNCTION_INFO_V1(pushplan_engine_send_many);
+PG_FUNCTION_INFO_V1(pushplan_vendor_payload);
+PG_FUNCTION_INFO_V1(pushplan_message_check);
+
+static const PPVendor *
+pp_sql_vendor(text *t)
+{
+	char	   *name = text_to_cstring(t);
+	const PPVendor *v = pp_vendor_find(name);
+
+	if (v == NULL)
+		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92500",
+				 "vendor \"%s\" is not one the delivery engine sends to", name);
+	return v;
+}
+
+static Jsonb *
+pp_sql_push(Jsonb *push)
+{
+	if (!JsonContainerIsObject(&push->root))
+		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92502", "push must be a JSON object");
+	return push;
+}
+
+static const char *
+pp_sql_platform(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *p;
+
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return NULL;
+	p = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	if (strcmp(p, "android") != 0 && strcmp(p, "ios") != 0 && strcmp(p, "web") != 0 &&
+		strcmp(p, "harmony") != 0)
+		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92503",
+				 "platform must be android, ios, web or harmony, not \"%s\"", p);
+	return p;
+}
+
+static const char *
+pp_sql_opt_text(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return NULL;
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+/* The app's id and its config for the vendor (copied out of SPI), or an error. */
+static Jsonb *
+pp_sql_load_config(const char *app, const char *vendor, int32 *app_id)
+{
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		vals[2] = {CStringGetTextDatum(app), CStringGetTextDatum(vendor)};
+	Jsonb	   *config = NULL;
+	bool		isnull;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	SPI_connect();
+	/* raises 92001 when the app does not exist */
+	SPI_execute_with_args("SELECT pushplan._app_id($1)", 1, types, vals, NULL, true, 1);
+	*app_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+										  &isnull));
+	SPI_execute_with_args("SELECT config FROM pushplan.vendor_configs "
+						  "WHERE app_id = pushplan._app_id($1) AND vendor = $2",
+						  2, types, vals, NULL, true, 1);
+	if (SPI_processed == 1)
+	{
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		config = DatumGetJsonbPCopy(d);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	if (config == NULL)
+		pp_error(ERRCODE_UNDEFINED_OBJECT, "92501", "app \"%s\" has no %s vendor config",
+				 app, vendor);
+	return config;
+}
+
+static char *
+pp_outcome_json(const PPSendOutcome *o, int index, const char *token)
+{
+	StringInfoData b;
+	bool		first = true;
+
+	initStringInfo(&b);
+	appendStringInfoChar(&b, '{');
+	if (index > 0)
+		pp_jw_int(&b, &first, "i", index);
+	pp_jw_str(&b, &first, "token", token);
+	pp_jw_str(&b, &first, "outcome", pp_outcome_name(o->kind));
+	pp_jw_int(&b, &first, "http_status", o->http_status);
+	pp_jw_int(&b, &first, "retry_after_ms", o->retry_after_ms);
+	pp_jw_raw(&b, &first, "error", o->error ? "" : "null");
+	if (o->error)
+		escape_json(&b, o->error);
+	pp_jw_raw(&b, &first, "vendor_message_id", o->vendor_message_id ? "" : "null");
+	if (o->vendor_message_id)
+		escape_json(&b, o->vendor_message_id);
+	appendStringInfoChar(&b, '}');
+	return b.data;
+}
+
+static char *
+pp_random_task_id(void)
+{
+	unsigned char r[8];
+
+	if (RAND_bytes(r, sizeof(r)) != 1)
+		memset(r, 0, sizeof(r));
+	return psprintf("test-%02x%02x%02x%02x%02x%02x%02x%02x",
+					r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
+}
+
+/*
+ * Submits one item per token and polls until every outcome is in (bounded: three request
+ * timeouts plus token fetches).  outs[i] is token i's outcome.
+ */
+static void
+pp_sql_send(const char *vendor, int32 app_id, Jsonb *config, Jsonb *push, const char *platform,
+			const char *language, char **tokens, int ntokens, PPSendOutcome *outs,
+			bool *have)
+{
+	PPEngineSettings s;
+	PPEngine   *e;
+	PPSendOutcome batch[256];
+	char	   *task_id = pp_random_task_id();
+	TimestampTz deadline;
+	int			got = 0;
+
+	pp_engine_settings_from_gucs(&s, 1000);
+	e = pp_engine_create(&s);
+	for (int i = 0; i < ntokens; i++)
+	{
+		PPSendItem	it = {0};
+
+		it.delivery_id = i;
+		it.app_id = app_id;
+		it.vendor = vendor;
+		it.token = tokens[i];
+		it.platform = platform;
+		it.language = language;
+		it.task_id = task_id;
+		it.device_id = i + 1;
+		it.push = push;
+		it.vendor_config = config;
+		pp_engine_submit(e, &it);
+	}
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 4 * s.http_timeout_ms + 1000);
+	while (got < ntokens && GetCurrentTimestamp() < deadline)
+	{
+		int			n = pp_engine_poll(e, 100, batch, lengthof(batch));
+
+		for (int i = 0; i < n; i++)
+		{
+			int64		id = batch[i].delivery_id;
+
+			if (id >= 0 && id < ntokens && !have[id])
+			{
+				outs[id] = batch[i];
+				have[id] = true;
+				got++;
+			}
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+	pp_engine_destroy(e);
+	for (int i = 0; i < ntokens; i++)
+		if (!have[i])
+		{
+			outs[i].delivery_id = i;
+			outs[i].kind = PP_OUT_RETRY;
+			outs[i].error = "no outcome in time";
+			have[i] = true;
+		}
+}
+
+Datum
+pushplan_vendor_test(PG_FUNCTION_ARGS)
+{
+	char	   *app;
+	char	   *vendor;
+	char	   *token;
+	Jsonb	   *push;
+	const char *platform;
+	const char *language;
+	Jsonb	   *config;
+	int32		app_id;
+	PPSendOutcome out = {0};
+	bool		have = false;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92505",
+				 "app, vendor, token and push must not be null");
+	app = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	vendor = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	token = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	push = pp_sql_push(PG_GETARG_JSONB_P(3));
+	platform = pp_sql_platform(fcinfo, 4);
+	language = pp_sql_opt_text(fcinfo, 5);
+	pp_sql_vendor(PG_GETARG_TEXT_PP(1));
+	config = pp_sql_load_config(app, vendor, &app_id);
+	pp_sql_send(vendor, app_id, config, push, platform, language, &token, 1, &out, &have);
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in,
+										CStringGetDatum(pp_outcome_json(&out, 0, NULL))));
+}
+
+Datum
+pushplan_engine_send_many(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *app;
+	char	   *vendor;
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	char	  **tokens;
+	PPSendOutcome *outs;
+	bool	   *have;
+	Jsonb	   *config;
+	int32		app_id;
+	Jsonb	   *push;
+	const char *platform;
+	const char *language;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92505",
+				 "app, vendor, tokens and push must not be null");
+	app = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	vendor = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	arr = PG_GETARG_ARRAYTYPE_P(2);
+	push = pp_sql_push(PG_GETARG_JSONB_P(3));
+	platform = pp_sql_platform(fcinfo, 4);
+	language = pp_sql_opt_text(fcinfo, 5);
+	pp_sql_vendor(PG_GETARG_TEXT_PP(1));
+	InitMaterializedSRF(fcinfo, 0);
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	config = pp_sql_load_config(app, vendor, &app_id);
+	tokens = palloc(sizeof(char *) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		tokens[i] = nulls[i] ? "" : TextDatumGetCString(elems[i]);
+	outs = palloc0(sizeof(PPSendOutcome) * Max(n, 1));
+	have = palloc0(sizeof(bool) * Max(n, 1));
+	pp_sql_send(vendor, app_id, config, push, platform, language, tokens, n, outs, have);
+	for (int i = 0; i < n; i++)
+	{
+		Datum		d = DirectFunctionCall1(jsonb_in,
+										   CStringGetDatum(pp_outcome_json(&outs[i], i + 1,
+																		   tokens[i])));
+		bool		isnull = false;
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &d, &isnull);
+	}
+	return (Datum) 0;
+}
+
+Datum
+pushplan_vendor_payload(PG_FUNCTION_ARGS)
+{
+	const PPVendor *v;
+	Jsonb	   *push;
+	PPVendorConfig cfg;
+	PPMsgInput	in = {0};
+	PPRequest	req = {0};
+	StringInfoData b;
+	StringInfoData body;
+	bool		first = true;
+	bool		hf = true;
+	ListCell   *lc;
+	Jsonb	   *bodyj;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92505", "vendor and push must not be null");
+	v = pp_sql_vendor(PG_GETARG_TEXT_PP(0));
+	push = pp_sql_push(PG_GETARG_JSONB_P(1));
+	pp_placeholder_config(v, &cfg);
+	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
+	{
+		char	   *why = NULL;
+
+		memset(&cfg, 0, sizeof(cfg));
+		if (!v->config(PG_GETARG_JSONB_P(4), &cfg, &why))
+			pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92504", "%s", why);
+	}
+	in.push = push;
+	in.platform = pp_sql_platform(fcinfo, 2);
+	if (in.platform == NULL)
+		in.platform = v->default_platform;
+	in.language = pp_sql_opt_text(fcinfo, 3);
+	in.token = PG_NARGS() > 5 && !PG_ARGISNULL(5) ? text_to_cstring(PG_GETARG_TEXT_PP(5)) : "TOKEN";
+	in.task_id = "preview";
+	in.device_id = 1;
+	v->build(&cfg, &in, &req);
+	if (v->assemble)
+	{
+		const char *tok = in.token;
+
+		initStringInfo(&body);
+		v->assemble(&req, &tok, 1, &body);
+	}
+	else
+		body = req.body;
+	bodyj = pp_json_parse_safe(body.data, body.len);
+	if (bodyj == NULL)
+		elog(ERROR, "%s payload is not valid JSON: %s", v->name, body.data);
+
+	initStringInfo(&b);
+	appendStringInfoChar(&b, '{');
+	pp_jw_str(&b, &first, "url", req.url);
+	pp_jw_key(&b, &first, "headers");
+	appendStringInfoChar(&b, '{');
+	foreach(lc, req.headers)
+	{
+		char	   *h = pstrdup(lfirst(lc));
+		char	   *colon = strchr(h, ':');
+
+		*colon = '\0';
+		pp_jw_str(&b, &hf, h, colon + 2);
+	}
+	appendStringInfoChar(&b, '}');
+	pp_jw_raw(&b, &first, "body", JsonbToCString(NULL, &bodyj->root, body.len));
+	pp_jw_int(&b, &first, "bytes", req.limited_len);
+	pp_jw_int(&b, &first, "limit", v->payload_limit);
+	appendStringInfoChar(&b, '}');
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(b.data)));
+}
+
+Datum
+pushplan_message_check(PG_FUNCTION_ARGS)
+{
+	pp_message_check(PG_GETARG_JSONB_P(0));
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,364 @@
+/*
+ * http.c: the curl side of the delivery engine.
+ *
+ * One long-lived multi handle per engine: HTTP/2 multiplexing (CURLPIPE_MULTIPLEX, PIPEWAIT so
+ * new streams wait for a connection that can take them rather than opening another), a cap on
+ * connections per host, easy handles reused from a free list (their connection and TLS session
+ * caches stay with the multi handle).  https:// is negotiated by ALPN (HTTP/2 where the server
+ * offers it: APNs requires it); http:// is spoken as HTTP/1.1, since Debian 12's libcurl 7.88.1
+ * breaks h2c prior-knowledge connections after their first request.
+ *
+ * The callbacks run inside libcurl: they never palloc or ereport (a longjmp through libcurl is
+ * undefined).  Response bodies go to malloc'd buffers, capped, and errors are recorded in the
+ * request for the engine to turn into outcomes.
+ */
+#include "pushplan.h"
+
+#include <curl/curl.h>
+
+#include "vendor.h"
+
+/* Vendor answers are small; a larger body is cut (classification reads only its start). */
+#define PP_RESP_MAX			(64 * 1024)
+/* Easy handles kept for reuse. */
+#define PP_EASY_FREE_MAX	256
+/* Streams on one HTTP/2 connection (APNs and the mock allow 1000). */
+#define PP_MAX_STREAMS		500
+
+struct PPHttp
+{
+	CURLM	   *multi;
+	int			timeout_ms;
+	char	   *ca_file;		/* malloc'd; NULL: system CAs */
+	int			running;
+	CURL	   *free_easy[PP_EASY_FREE_MAX];
+	int			nfree;
+};
+
+static bool pp_curl_initialised = false;
+
+static void
+pp_curl_global_init(void)
+{
+	if (!pp_curl_initialised)
+	{
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+			pp_error(ERRCODE_INTERNAL_ERROR, "92590", "libcurl initialisation failed");
+		pp_curl_initialised = true;
+	}
+}
+
+static size_t
+pp_write_cb(char *data, size_t size, size_t nmemb, void *arg)
+{
+	PPHttpReq  *r = arg;
+	size_t		n = size * nmemb;
+	size_t		take = n;
+
+	if (r->resp_len + take > PP_RESP_MAX)
+		take = PP_RESP_MAX - r->resp_len;
+	if (take > 0)
+	{
+		if (r->resp_len + take + 1 > r->resp_cap)
+		{
+			size_t		cap = Max(r->resp_cap * 2, r->resp_len + take + 1);
+			char	   *p;
+
+			cap = Max(cap, 512);
+			p = realloc(r->resp, cap);
+			if (p == NULL)
+				return n;		/* keep what we have; the status still classifies */
+			r->resp = p;
+			r->resp_cap = cap;
+		}
+		memcpy(r->resp + r->resp_len, data, take);
+		r->resp_len += take;
+		r->resp[r->resp_len] = '\0';
+	}
+	return n;
+}
+
+/* Case-insensitive "name:" prefix test; returns the value with blanks trimmed, in buf. */
+static bool
+pp_header_value(const char *line, size_t len, const char *name, char *buf, size_t bufsize)
+{
+	size_t		nlen = strlen(name);
+	size_t		i,
+				j;
+
+	if (len <= nlen || pg_strncasecmp(line, name, nlen) != 0 || line[nlen] != ':')
+		return false;
+	i = nlen + 1;
+	while (i < len && (line[i] == ' ' || line[i] == '\t'))
+		i++;
+	j = len;
+	while (j > i && (line[j - 1] == '\r' || line[j - 1] == '\n' || line[j - 1] == ' '))
+		j--;
+	if (j - i >= bufsize)
+		j = i + bufsize - 1;
+	memcpy(buf, line + i, j - i);
+	buf[j - i] = '\0';
+	return true;
+}
+
+static size_t
+pp_header_cb(char *data, size_t size, size_t nmemb, void *arg)
+{
+	PPHttpReq  *r = arg;
+	size_t		n = size * nmemb;
+	char		val[128];
+
+	if (pp_header_value(data, n, "retry-after", val, sizeof(val)))
+	{
+		char	   *end;
+		long		secs = strtol(val, &end, 10);
+
+		if (end != val && *end == '\0' && secs >= 0)
+			r->retry_after_ms = (int) Min(secs, 86400L) * 1000;
+		else
+		{
+			/* an HTTP-date */
+			time_t		when = curl_getdate(val, NULL);
+			time_t		now = time(NULL);
+
+			if (when > now)
+				r->retry_after_ms = (int) Min(when - now, 86400L) * 1000;
+		}
+	}
+	else if (pp_header_value(data, n, "apns-id", val, sizeof(val)))
+		strlcpy(r->apns_id, val, sizeof(r->apns_id));
+	return n;
+}
+
+PPHttp *
+pp_http_create(const PPEngineSettings *s)
+{
+	PPHttp	   *h;
+
+	pp_curl_global_init();
+	h = palloc0(sizeof(PPHttp));
+	h->multi = curl_multi_init();
+	if (h->multi == NULL)
+		pp_error(ERRCODE_OUT_OF_MEMORY, "92590", "libcurl could not make a multi handle");
+	h->timeout_ms = s->http_timeout_ms;
+	if (s->ca_file && s->ca_file[0])
+		h->ca_file = strdup(s->ca_file);
+	curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, (long) CURLPIPE_MULTIPLEX);
+	curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) Max(s->max_conns_per_host, 1));
+	curl_multi_setopt(h->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, (long) PP_MAX_STREAMS);
+	return h;
+}
+
+void
+pp_http_destroy(PPHttp *h)
+{
+	if (h == NULL)
+		return;
+	for (int i = 0; i < h->nfree; i++)
+		curl_easy_cleanup(h->free_easy[i]);
+	h->nfree = 0;
+	if (h->multi)
+		curl_multi_cleanup(h->multi);
+	h->multi = NULL;
+	free(h->ca_file);
+	h->ca_file = NULL;
+}
+
+bool
+pp_http_header(PPHttpReq *r, const char *header)
+{
+	struct curl_slist *l = curl_slist_append(r->headers, header);
+
+	if (l == NULL)
+		return false;
+	r->headers = l;
+	return true;
+}
+
+/* Options common to engine and blocking requests. */
+static void
+pp_easy_setup(CURL *easy, PPHttpReq *r, int timeout_ms, const char *ca_file)
+{
+	bool		tls = pg_strncasecmp(r->url, "https:", 6) == 0;
+
+	curl_easy_setopt(easy, CURLOPT_URL, r->url);
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_HTTP_VERSION,
+					 tls ? (long) CURL_HTTP_VERSION_2TLS : (long) CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(easy, CURLOPT_POST, 1L);
+	curl_easy_setopt(easy, CURLOPT_POSTFIELDS, r->body ? r->body : "");
+	curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) r->body_len);
+	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, r->headers);
+	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long) timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, pp_write_cb);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, pp_header_cb);
+	curl_easy_setopt(easy, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, r->errbuf);
+	curl_easy_setopt(easy, CURLOPT_PRIVATE, r);
+	curl_easy_setopt(easy, CURLOPT_USERAGENT, "pushplan/0.1");
+	if (ca_file)
+		curl_easy_setopt(easy, CURLOPT_CAINFO, ca_file);
+	r->errbuf[0] = '\0';
+	r->status = 0;
+	r->retry_after_ms = 0;
+	r->apns_id[0] = '\0';
+	r->resp_len = 0;
+	if (r->resp)
+		r->resp[0] = '\0';
+	r->curl_result = CURLE_OK;
+}
+
+bool
+pp_http_start(PPHttp *h, PPHttpReq *r)
+{
+	CURL	   *easy;
+	CURLMcode	mc;
+
+	if (h->nfree > 0)
+	{
+		easy = h->free_easy[--h->nfree];
+		curl_easy_reset(easy);
+	}
+	else
+		easy = curl_easy_init();
+	if (easy == NULL)
+	{
+		strlcpy(r->errbuf, "libcurl could not make an easy handle", sizeof(r->errbuf));
+		r->curl_result = CURLE_OUT_OF_MEMORY;
+		return false;
+	}
+	pp_easy_setup(easy, r, h->timeout_ms, h->ca_file);
+	/* a stream on an existing connection rather than a new connection per request */
+	curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+	mc = curl_multi_add_handle(h->multi, easy);
+	if (mc != CURLM_OK)
+	{
+		strlcpy(r->errbuf, curl_multi_strerror(mc), sizeof(r->errbuf));
+		r->curl_result = CURLE_FAILED_INIT;
+		curl_easy_cleanup(easy);
+		return false;
+	}
+	r->easy = easy;
+	h->running++;
+	return true;
+}
+
+int
+pp_http_run(PPHttp *h, int timeout_ms, PPHttpReq **done, int max_done)
+{
+	int			ndone = 0;
+	int			still;
+	CURLMsg    *msg;
+	int			left;
+
+	curl_multi_perform(h->multi, &still);
+	if (h->running > 0 && timeout_ms > 0)
+	{
+		/* unless something already finished, wait for socket activity or curl's timers */
+		bool		finished = false;
+
+		if (still < h->running)
+			finished = true;
+		if (!finished)
+		{
+			curl_multi_poll(h->multi, NULL, 0, timeout_ms, NULL);
+			curl_multi_perform(h->multi, &still);
+		}
+	}
+	while (ndone < max_done && (msg = curl_multi_info_read(h->multi, &left)) != NULL)
+	{
+		PPHttpReq  *r;
+		long		status = 0;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &r);
+		r->curl_result = msg->data.result;
+		if (r->curl_result == CURLE_OK)
+		{
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+			r->status = (int) status;
+		}
+		curl_multi_remove_handle(h->multi, msg->easy_handle);
+		h->running--;
+		if (h->nfree < PP_EASY_FREE_MAX)
+			h->free_easy[h->nfree++] = msg->easy_handle;
+		else
+			curl_easy_cleanup(msg->easy_handle);
+		r->easy = NULL;
+		done[ndone++] = r;
+	}
+	return ndone;
+}
+
+void
+pp_http_release(PPHttp *h, PPHttpReq *r)
+{
+	if (r->easy && h)
+	{
+		curl_multi_remove_handle(h->multi, r->easy);
+		curl_easy_cleanup(r->easy);
+		h->running--;
+		r->easy = NULL;
+	}
+	curl_slist_free_all(r->headers);
+	r->headers = NULL;
+	free(r->resp);
+	r->resp = NULL;
+	r->resp_len = r->resp_cap = 0;
+}
+
+void
+pp_http_perform_blocking(const PPEngineSettings *s, PPHttpReq *r)
+{
+	CURL	   *easy;
+	CURLcode	rc;
+	long		status = 0;
+
+	pp_curl_global_init();
+	easy = curl_easy_init();
+	if (easy == NULL)
+	{
+		strlcpy(r->errbuf, "libcurl could not make an easy handle", sizeof(r->errbuf));
+		r->curl_result = CURLE_OUT_OF_MEMORY;
+		return;
+	}
+	pp_easy_setup(easy, r, s->http_timeout_ms,
+				  s->ca_file && s->ca_file[0] ? s->ca_file : NULL);
+	rc = curl_easy_perform(easy);
+	r->curl_result = rc;
+	if (rc == CURLE_OK)
+	{
+		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+		r->status = (int) status;
+	}
+	curl_easy_cleanup(easy);
+}
+
+const char *
+pp_http_error(const PPHttpReq *r)
+{
+	if (r->curl_result == CURLE_OPERATION_TIMEDOUT)
+		return "timeout";
+	if (r->errbuf[0])
+		return r->errbuf;
+	return curl_easy_strerror((CURLcode) r->curl_result);
+}
+
+bool
+pp_http_error_transient(const PPHttpReq *r)
+{
+	switch ((CURLcode) r->curl_result)
+	{
+		case CURLE_UNSUPPORTED_PROTOCOL:
+		case CURLE_URL_MALFORMAT:
+		case CURLE_BAD_FUNCTION_ARGUMENT:
+		case CURLE_NOT_BUILT_IN:
+			return false;
+		default:
+			return true;
+	}
+}

@@ -1,0 +1,188 @@
+/*
+ * apns.c: Apple Push Notification service, HTTP/2 provider API with token authentication.
+ *
+ * POST {endpoint}/3/device/<token>, headers authorization: bearer <ES256 JWT> (auth.c),
+ * apns-topic (bundle_id), apns-push-type (alert, or background for a data message),
+ * apns-priority (10, or 5 for background and options.priority "normal"), apns-expiration
+ * (expires_at in Unix seconds, 0 when none), apns-collapse-id (options.apns_collapse_id) and
+ * apns-id, a UUID derived from task_id + device_id so that a re-send after a crash is
+ * de-duplicated by Apple.
+ */
+#include "pushplan.h"
+
+#include "utils/timestamp.h"
+
+#include "vendor.h"
+
+static const char *const apns_platforms[] = {"ios", NULL};
+
+/* "+1", "5", 5 -> 5; APNs badges are absolute (see doc/vendors.md). -1: none or invalid */
+static int64
+apns_badge(JsonbContainer *ios)
+{
+	char	   *s = pp_jstr(ios, "badge");
+	char	   *end;
+	long		n;
+
+	if (s == NULL)
+		return -1;
+	n = strtol(s[0] == '+' ? s + 1 : s, &end, 10);
+	if (end == s || *end != '\0')
+		return -1;
+	return Max(n, 0);
+}
+
+void
+pp_apns_payload(JsonbContainer *body, const char *language, StringInfo b, bool *background)
+{
+	JsonbContainer *notif = pp_jobj(body, "notification");
+	JsonbContainer *ios = pp_jobj(notif, "ios");
+	bool		first = true;
+	bool		afirst = true;
+	bool		flag;
+
+	*background = (notif == NULL);
+	appendStringInfoString(b, "{\"aps\":{");
+	if (!*background)
+	{
+		PPText		t;
+		int64		badge = apns_badge(ios);
+		char	   *image = pp_jstr(ios, "image");
+		char	   *sound;
+
+		pp_resolve_text(body, "ios", language, &t);
+		if (t.title || t.subtitle)
+		{
+			bool		f = true;
+
+			pp_jw_key(b, &afirst, "alert");
+			appendStringInfoChar(b, '{');
+			pp_jw_str(b, &f, "title", t.title);
+			pp_jw_str(b, &f, "subtitle", t.subtitle);
+			pp_jw_str(b, &f, "body", t.alert);
+			appendStringInfoChar(b, '}');
+		}
+		else
+			pp_jw_str(b, &afirst, "alert", t.alert);
+		/* a sound is a name, or a critical-alert dictionary */
+		if ((sound = pp_jstr(ios, "sound")) != NULL)
+			pp_jw_str(b, &afirst, "sound", sound);
+		else
+			pp_jw_raw(b, &afirst, "sound", pp_jobj(ios, "sound") ? pp_jraw(ios, "sound") : NULL);
+		if (badge >= 0)
+			pp_jw_int(b, &afirst, "badge", badge);
+		pp_jw_str(b, &afirst, "thread-id", pp_jstr(ios, "thread_id"));
+		pp_jw_str(b, &afirst, "category", pp_jstr(ios, "category"));
+		/* an image needs the app's notification service extension: mutable-content */
+		if ((pp_jbool(ios, "mutable_content", &flag) && flag) || image)
+			pp_jw_int(b, &afirst, "mutable-content", 1);
+		if (pp_jbool(ios, "content_available", &flag) && flag)
+			pp_jw_int(b, &afirst, "content-available", 1);
+		appendStringInfoChar(b, '}');
+		first = false;
+		pp_jw_members(b, &first, pp_jobj(ios, "extras"));
+		pp_jw_str(b, &first, "image", image);
+	}
+	else
+	{
+		pp_jw_int(b, &afirst, "content-available", 1);
+		appendStringInfoChar(b, '}');
+		first = false;
+	}
+	pp_jw_message_data(b, &first, body, false);
+	appendStringInfoChar(b, '}');
+}
+
+static bool
+apns_config(Jsonb *config, PPVendorConfig *cfg, char **why)
+{
+	cfg->team_id = pp_config_str(config, "team_id");
+	cfg->key_id = pp_config_str(config, "key_id");
+	cfg->private_key = pp_config_str(config, "private_key");
+	cfg->bundle_id = pp_config_str(config, "bundle_id");
+	cfg->endpoint = pp_config_str(config, "endpoint");
+	if (cfg->endpoint == NULL)
+		cfg->endpoint = "https://api.push.apple.com";
+	if (!cfg->team_id || !cfg->key_id || !cfg->private_key || !cfg->bundle_id)
+	{
+		*why = "apns config needs team_id, key_id, private_key and bundle_id";
+		return false;
+	}
+	return true;
+}
+
+static void
+apns_build(const PPVendorConfig *cfg, const PPMsgInput *in, PPRequest *req)
+{
+	JsonbContainer *body = pp_push_body(in->push);
+	JsonbContainer *opts = pp_jobj(body, "options");
+	bool		background;
+	char	   *prio = pp_jstr(opts, "priority");
+	char	   *collapse = pp_jstr(opts, "apns_collapse_id");
+	int64		expiration = 0;
+
+	initStringInfo(&req->body);
+	pp_apns_payload(body, in->language, &req->body, &background);
+	req->limited_len = req->body.len;
+	req->url = psprintf("%s/3/device/%s", cfg->endpoint, pp_url_escape(in->token));
+	if (in->expires_at > 0)
+		expiration = (in->expires_at / USECS_PER_SEC) +
+			((POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY);
+	req->headers = list_make4(psprintf("apns-topic: %s", cfg->bundle_id),
+							  psprintf("apns-push-type: %s", background ? "background" : "alert"),
+							  psprintf("apns-priority: %d",
+									   background || (prio && strcmp(prio, "normal") == 0) ? 5 : 10),
+							  psprintf("apns-expiration: " INT64_FORMAT, Max(expiration, 0)));
+	req->headers = lappend(req->headers, psprintf("apns-id: %s",
+												  pp_apns_id(in->task_id, in->device_id)));
+	if (collapse)
+		req->headers = lappend(req->headers, psprintf("apns-collapse-id: %s", collapse));
+	req->headers = lappend(req->headers, pstrdup("content-type: application/json"));
+}
+
+/* Apple's reason, from {"reason": "..."} */
+static char *
+apns_reason(const PPResponse *resp)
+{
+	Jsonb	   *j = pp_json_parse_safe(resp->body, resp->body_len);
+	char	   *r = j ? pp_jstr(&j->root, "reason") : NULL;
+
+	return r ? r : psprintf("HTTP %d", resp->status);
+}
+
+static PPClassify
+apns_classify(const PPResponse *resp, const char *const *tokens, int ntokens,
+			  PPItemResult *results)
+{
+	char	   *reason;
+
+	if (resp->status >= 200 && resp->status < 300)
+	{
+		pp_result_set(&results[0], PP_OUT_SENT, NULL, resp->apns_id);
+		return PP_CLS_DONE;
+	}
+	reason = apns_reason(resp);
+	if (resp->status == 410 ||
+		(resp->status == 400 && (strcmp(reason, "BadDeviceToken") == 0 ||
+								 strcmp(reason, "DeviceTokenNotForTopic") == 0)))
+		pp_result_set(&results[0], PP_OUT_INVALID_TOKEN, reason, NULL);
+	else
+		pp_result_set(&results[0], pp_status_default_kind(resp->status), reason, NULL);
+	if (resp->status == 403 && strcmp(reason, "ExpiredProviderToken") == 0)
+		return PP_CLS_AUTH_STALE;
+	return PP_CLS_DONE;
+}
+
+const PPVendor pp_vendor_apns = {
+	.name = "apns",
+	.max_tokens = 1,
+	.payload_limit = 4096,
+	.limit_what = "APNs takes at most 4096 bytes of JSON payload (the request body) for a notification.",
+	.auth = PP_AUTH_APNS_JWT,
+	.default_platform = "ios",
+	.platforms = apns_platforms,
+	.config = apns_config,
+	.build = apns_build,
+	.assemble = NULL,
+	.classify = apns_classify,
+};

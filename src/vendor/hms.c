@@ -1,0 +1,218 @@
+/*
+ * hms.c: Huawei Push Kit, v1 API (server).
+ *
+ * POST {endpoint}/v1/<app_id>/messages:send with Authorization: Bearer <OAuth client-credentials
+ * token> (auth.c) and {"validate_only": false, "message": {"token": [...], "android": {...},
+ * "data"?}}.  One request carries up to 1000 tokens: the engine groups items whose message
+ * (everything but the token list) is the same, i.e. the same app, task and resolved text.
+ * Answers: 80000000 all sent; 80100000 some tokens illegal ("msg" is a JSON string listing
+ * them); 80300007 all tokens invalid; 80200003 token expired (renew, retry once).
+ */
+#include "pushplan.h"
+
+#include "utils/json.h"
+
+#include "vendor.h"
+
+static const char *const hms_platforms[] = {"android", "harmony", NULL};
+
+static bool
+hms_config(Jsonb *config, PPVendorConfig *cfg, char **why)
+{
+	cfg->app_id = pp_config_str(config, "app_id");
+	cfg->client_secret = pp_config_str(config, "client_secret");
+	cfg->token_endpoint = pp_config_str(config, "token_endpoint");
+	if (cfg->token_endpoint == NULL)
+		cfg->token_endpoint = "https://oauth-login.cloud.huawei.com/oauth2/v3/token";
+	cfg->endpoint = pp_config_str(config, "endpoint");
+	if (cfg->endpoint == NULL)
+		cfg->endpoint = "https://push-api.cloud.huawei.com";
+	if (!cfg->app_id || !cfg->client_secret)
+	{
+		*why = "hms config needs app_id and client_secret";
+		return false;
+	}
+	return true;
+}
+
+/*
+ * click_action is required in a notification: a web URL opens the browser (type 2), another
+ * deep link or intent URI is an intent (type 1), none opens the app (type 3).
+ */
+static void
+hms_click_action(StringInfo b, bool *first, JsonbContainer *block)
+{
+	char	   *url = pp_jstr(pp_jobj(block, "intent"), "url");
+	bool		f = true;
+
+	pp_jw_key(b, first, "click_action");
+	appendStringInfoChar(b, '{');
+	if (url && (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0))
+	{
+		pp_jw_int(b, &f, "type", 2);
+		pp_jw_str(b, &f, "url", url);
+	}
+	else if (url)
+	{
+		pp_jw_int(b, &f, "type", 1);
+		pp_jw_str(b, &f, "intent", url);
+	}
+	else
+		pp_jw_int(b, &f, "type", 3);
+	appendStringInfoChar(b, '}');
+}
+
+/* The message's members without the token list: what groups items and what the limit counts. */
+static void
+hms_build(const PPVendorConfig *cfg, const PPMsgInput *in, PPRequest *req)
+{
+	JsonbContainer *body = pp_push_body(in->push);
+	JsonbContainer *opts = pp_jobj(body, "options");
+	JsonbContainer *notif = pp_jobj(body, "notification");
+	const char *platform = in->platform ? in->platform : "android";
+	JsonbContainer *block = pp_platform_block(body, platform);
+	char	   *prio = pp_jstr(opts, "priority");
+	StringInfo	b = &req->body;
+	bool		first = true;
+	bool		f = true;
+	StringInfoData d;
+	bool		df = true;
+
+	initStringInfo(b);
+	pp_jw_key(b, &first, "android");
+	appendStringInfoChar(b, '{');
+	pp_jw_str(b, &f, "ttl", psprintf(INT64_FORMAT "s", pp_ttl_seconds(body, in->expires_at)));
+	if (prio)
+		pp_jw_str(b, &f, "urgency", strcmp(prio, "normal") == 0 ? "NORMAL" : "HIGH");
+	if (notif)
+	{
+		PPText		t;
+		bool		nf = true;
+
+		pp_resolve_text(body, platform, in->language, &t);
+		pp_jw_key(b, &f, "notification");
+		appendStringInfoChar(b, '{');
+		pp_jw_str(b, &nf, "title", t.title);
+		pp_jw_str(b, &nf, "body", t.alert);
+		pp_jw_str(b, &nf, "image", pp_jstr(block, "image"));
+		pp_jw_str(b, &nf, "channel_id", pp_jstr(block, "channel_id"));
+		pp_jw_str(b, &nf, "sound", pp_jstr(block, "sound"));
+		pp_jw_str(b, &nf, "category", pp_jstr(block, "category"));
+		hms_click_action(b, &nf, block);
+		appendStringInfoChar(b, '}');
+	}
+	appendStringInfoChar(b, '}');
+
+	/* data: one string holding a JSON object of extras and message fields */
+	initStringInfo(&d);
+	appendStringInfoChar(&d, '{');
+	pp_jw_members(&d, &df, notif ? pp_jobj(block, "extras") : NULL);
+	pp_jw_message_data(&d, &df, body, false);
+	appendStringInfoChar(&d, '}');
+	if (!df)
+	{
+		pp_jw_key(b, &first, "data");
+		escape_json(b, d.data);
+	}
+	/* the limit counts {members} */
+	req->limited_len = b->len + 2;
+	req->url = psprintf("%s/v1/%s/messages:send", cfg->endpoint, pp_url_escape(cfg->app_id));
+	req->headers = list_make1(pstrdup("content-type: application/json; charset=UTF-8"));
+}
+
+static void
+hms_assemble(const PPRequest *req, const char *const *tokens, int ntokens, StringInfo b)
+{
+	appendStringInfoString(b, "{\"validate_only\":false,\"message\":{\"token\":[");
+	for (int i = 0; i < ntokens; i++)
+	{
+		if (i > 0)
+			appendStringInfoChar(b, ',');
+		escape_json(b, tokens[i]);
+	}
+	appendStringInfoChar(b, ']');
+	if (req->body.len > 0)
+		appendStringInfoChar(b, ',');
+	appendBinaryStringInfo(b, req->body.data, req->body.len);
+	appendStringInfoString(b, "}}");
+}
+
+/* Marks the tokens named in 80100000's msg {"illegal_tokens": [...]} invalid, the rest sent. */
+static void
+hms_partial(const char *msg, const char *request_id, const char *const *tokens, int ntokens,
+			PPItemResult *results)
+{
+	Jsonb	   *j = msg ? pp_json_parse_safe(msg, strlen(msg)) : NULL;
+	JsonbValue	v;
+
+	for (int i = 0; i < ntokens; i++)
+		pp_result_set(&results[i], PP_OUT_SENT, NULL, request_id);
+	if (j == NULL || !JsonContainerIsObject(&j->root) ||
+		!getKeyJsonValueFromContainer(&j->root, "illegal_tokens", 14, &v) ||
+		v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data))
+		return;
+	for (uint32 k = 0;; k++)
+	{
+		JsonbValue *t = getIthJsonbValueFromContainer(v.val.binary.data, k);
+
+		if (t == NULL)
+			break;
+		if (t->type != jbvString)
+			continue;
+		for (int i = 0; i < ntokens; i++)
+			if (strlen(tokens[i]) == t->val.string.len &&
+				memcmp(tokens[i], t->val.string.val, t->val.string.len) == 0)
+				pp_result_set(&results[i], PP_OUT_INVALID_TOKEN, "80100000", NULL);
+	}
+}
+
+static PPClassify
+hms_classify(const PPResponse *resp, const char *const *tokens, int ntokens,
+			 PPItemResult *results)
+{
+	Jsonb	   *j = pp_json_parse_safe(resp->body, resp->body_len);
+	char	   *code = j ? pp_jstr(&j->root, "code") : NULL;
+	char	   *msg = j ? pp_jstr(&j->root, "msg") : NULL;
+	char	   *request_id = j ? pp_jstr(&j->root, "requestId") : NULL;
+	PPOutcomeKind kind;
+	char	   *error;
+
+	if (code == NULL)
+		code = psprintf("HTTP %d", resp->status);
+	if (resp->status == 200 && strcmp(code, "80000000") == 0)
+	{
+		for (int i = 0; i < ntokens; i++)
+			pp_result_set(&results[i], PP_OUT_SENT, NULL, request_id);
+		return PP_CLS_DONE;
+	}
+	if (resp->status == 200 && strcmp(code, "80100000") == 0)
+	{
+		hms_partial(msg, request_id, tokens, ntokens, results);
+		return PP_CLS_DONE;
+	}
+	if (strcmp(code, "80300007") == 0)
+		kind = PP_OUT_INVALID_TOKEN;
+	else
+		kind = pp_status_default_kind(resp->status);
+	error = kind == PP_OUT_FAILED && msg ? psprintf("%s: %s", code, msg) : code;
+	for (int i = 0; i < ntokens; i++)
+		pp_result_set(&results[i], kind, error, NULL);
+	/* 80200003 token expired, 80200001 token not accepted: renew it once */
+	if (resp->status == 401)
+		return PP_CLS_AUTH_STALE;
+	return PP_CLS_DONE;
+}
+
+const PPVendor pp_vendor_hms = {
+	.name = "hms",
+	.max_tokens = 1000,
+	.payload_limit = 4096,
+	.limit_what = "Huawei Push Kit takes at most 4096 bytes of message (without its token list).",
+	.auth = PP_AUTH_HMS_OAUTH,
+	.default_platform = "android",
+	.platforms = hms_platforms,
+	.config = hms_config,
+	.build = hms_build,
+	.assemble = hms_assemble,
+	.classify = hms_classify,
+};

@@ -1,0 +1,108 @@
+/*
+ * webhook.c: pushplan's own channel: POST the push, resolved for one device, as JSON to the
+ * app's URL, signed with X-Pushplan-Signature: sha256=<hex HMAC-SHA256(secret, body)>.
+ * A receiver answers 2xx (sent), 410 (the token is gone: invalidate it), 429 / 5xx (retry,
+ * Retry-After honoured) or another status (failed).
+ */
+#include "pushplan.h"
+
+#include "utils/timestamp.h"
+
+#include "jwt.h"
+#include "vendor.h"
+
+static const char *const webhook_platforms[] = {"android", "ios", "web", "harmony", NULL};
+
+static bool
+webhook_config(Jsonb *config, PPVendorConfig *cfg, char **why)
+{
+	cfg->url = pp_config_str(config, "url");
+	cfg->secret = pp_config_str(config, "secret");
+	if (!cfg->url || !cfg->secret)
+	{
+		*why = "webhook config needs url and secret";
+		return false;
+	}
+	return true;
+}
+
+static void
+webhook_build(const PPVendorConfig *cfg, const PPMsgInput *in, PPRequest *req)
+{
+	JsonbContainer *body = pp_push_body(in->push);
+	JsonbContainer *notif = pp_jobj(body, "notification");
+	JsonbContainer *msg = pp_jobj(body, "message");
+	const char *platform = in->platform ? in->platform : "android";
+	JsonbContainer *block = pp_platform_block(body, platform);
+	StringInfo	b = &req->body;
+	bool		first = true;
+
+	initStringInfo(b);
+	appendStringInfoChar(b, '{');
+	pp_jw_str(b, &first, "task_id", in->task_id);
+	pp_jw_str(b, &first, "registration_id", in->registration_id);
+	if (in->device_id != 0)
+		pp_jw_int(b, &first, "device_id", in->device_id);
+	pp_jw_str(b, &first, "token", in->token);
+	pp_jw_str(b, &first, "platform", platform);
+	pp_jw_str(b, &first, "language", in->language);
+	if (notif)
+	{
+		PPText		t;
+
+		pp_resolve_text(body, platform, in->language, &t);
+		pp_jw_str(b, &first, "title", t.title);
+		pp_jw_str(b, &first, "alert", t.alert);
+		pp_jw_raw(b, &first, "extras", pp_jobj(block, "extras") ? pp_jraw(block, "extras") : "{}");
+		/* the rest of the platform block (image, url, sound ...) as given */
+		pp_jw_raw(b, &first, "notification", block ? pp_jraw(pp_jobj(body, "notification"), platform) : NULL);
+	}
+	pp_jw_raw(b, &first, "message", msg ? pp_jraw(body, "message") : NULL);
+	if (in->push && JsonContainerIsObject(&in->push->root))
+		pp_jw_raw(b, &first, "custom_args",
+				  pp_jobj(&in->push->root, "custom_args") ? pp_jraw(&in->push->root, "custom_args") : NULL);
+	if (in->expires_at > 0)
+		pp_jw_str(b, &first, "expires_at", timestamptz_to_str(in->expires_at));
+	appendStringInfoChar(b, '}');
+	req->limited_len = b->len;
+	req->url = pstrdup(cfg->url);
+	req->headers = list_make2(pstrdup("content-type: application/json"),
+							  psprintf("x-pushplan-signature: sha256=%s",
+									   pp_hmac_sha256_hex(cfg->secret, b->data, b->len)));
+}
+
+static PPClassify
+webhook_classify(const PPResponse *resp, const char *const *tokens, int ntokens,
+				 PPItemResult *results)
+{
+	Jsonb	   *j;
+	char	   *err = NULL;
+
+	if (resp->status >= 200 && resp->status < 300)
+	{
+		pp_result_set(&results[0], PP_OUT_SENT, NULL, NULL);
+		return PP_CLS_DONE;
+	}
+	j = pp_json_parse_safe(resp->body, resp->body_len);
+	if (j && JsonContainerIsObject(&j->root))
+		err = pp_jstr(&j->root, "error");
+	if (err == NULL)
+		err = psprintf("HTTP %d", resp->status);
+	pp_result_set(&results[0], resp->status == 410 ? PP_OUT_INVALID_TOKEN :
+				  pp_status_default_kind(resp->status), err, NULL);
+	return PP_CLS_DONE;
+}
+
+const PPVendor pp_vendor_webhook = {
+	.name = "webhook",
+	.max_tokens = 1,
+	.payload_limit = 65536,
+	.limit_what = "pushplan sends webhook bodies of at most 64 KB.",
+	.auth = PP_AUTH_NONE,
+	.default_platform = "android",
+	.platforms = webhook_platforms,
+	.config = webhook_config,
+	.build = webhook_build,
+	.assemble = NULL,
+	.classify = webhook_classify,
+};
