@@ -357,3 +357,10 @@ pushplan_attrs_problem(PG_FUNCTION_ARGS)
 		PG_RETURN_TEXT_P(cstring_to_text(why));
 	PG_RETURN_NULL();
 }
+
+/* The language-tag rule, shared with multi_language keys of pushes (push_parse.c). */
+bool
+pp_language_tag_valid(const char *tag)
+{
+	return valid_language(tag);
+}

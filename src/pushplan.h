@@ -17,4 +17,7 @@
 /* timezone.c */
 extern const char *pp_canonical_timezone(const char *name);
 
+/* device_check.c */
+extern bool pp_language_tag_valid(const char *tag);
+
 #endif							/* PUSHPLAN_H */
