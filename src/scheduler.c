@@ -208,8 +208,8 @@ run_one_due_task(void)
 	bool		isnull;
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
-	int64		n = 0;
-	char	   *failure = NULL;
+	volatile int64 n = 0;
+	char	   *volatile failure = NULL;
 	Datum		args[3];
 	Oid			types[3] = {TEXTOID, INT8OID, TEXTOID};
 
