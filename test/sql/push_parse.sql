@@ -451,6 +451,9 @@ INSERT INTO bad (what, body) VALUES
 ('tp aps mutable-content 2', '{"audience_type": "all", "message_type": "notify", "message": {"content": "c", "ios": {"aps": {"mutable-content": 2}}}}'),
 ('tp media not string', '{"audience_type": "all", "message_type": "notify", "message": {"content": "c", "ios": {"xg_media_resources": 1}}}'),
 ('tp ios too large', jsonb_build_object('audience_type', 'all', 'message_type', 'notify', 'message', jsonb_build_object('content', 'c', 'ios', jsonb_build_object('k', repeat('v', 4000))))),
+-- extras merged from two Tencent sources are checked on the normalized field
+('tp merged extras too large', jsonb_build_object('audience_type', 'all', 'message_type', 'notify', 'message',
+    jsonb_build_object('content', 'c', 'custom_content', jsonb_build_object('a', repeat('v', 2500)), 'ios', jsonb_build_object('b', repeat('w', 2500))))),
 ('tp data message with ios', '{"audience_type": "all", "message_type": "message", "message": {"content": "c", "ios": {}}}'),
 ('tp data message android key', '{"audience_type": "all", "message_type": "message", "message": {"content": "c", "android": {"n_ch_id": "x"}}}'),
 -- Tencent IM
