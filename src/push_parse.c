@@ -796,7 +796,7 @@ static const char *const tp_audience_keys[] = {
 };
 
 /* Which audience members each audience_type takes; the first one listed is required. */
-static const char *
+static bool
 tp_audience_allows(const char *type, const char *key, bool *required)
 {
 	static const struct
@@ -821,11 +821,11 @@ tp_audience_allows(const char *type, const char *key, bool *required)
 			if (strcmp(rules[i].keys[j], key) == 0)
 			{
 				*required = j == 0;
-				return key;
+				return true;
 			}
 	}
 	*required = false;
-	return NULL;
+	return false;
 }
 
 static void
@@ -1193,7 +1193,7 @@ tencent_push_translate(JsonbContainer *root)
 	for (int i = 0; tp_audience_keys[i]; i++)
 	{
 		const char *key = tp_audience_keys[i];
-		bool		allowed = tp_audience_allows(type, key, &required) != NULL;
+		bool		allowed = tp_audience_allows(type, key, &required);
 		bool		present = get_key(root, key) != NULL;
 
 		if (present && !allowed)
