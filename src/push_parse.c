@@ -15,6 +15,7 @@
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
@@ -795,7 +796,7 @@ static const char *const tp_audience_keys[] = {
 };
 
 /* Which audience members each audience_type takes; the first one listed is required. */
-static const char *
+static bool
 tp_audience_allows(const char *type, const char *key, bool *required)
 {
 	static const struct
@@ -820,11 +821,11 @@ tp_audience_allows(const char *type, const char *key, bool *required)
 			if (strcmp(rules[i].keys[j], key) == 0)
 			{
 				*required = j == 0;
-				return key;
+				return true;
 			}
 	}
 	*required = false;
-	return NULL;
+	return false;
 }
 
 static void
@@ -1192,7 +1193,7 @@ tencent_push_translate(JsonbContainer *root)
 	for (int i = 0; tp_audience_keys[i]; i++)
 	{
 		const char *key = tp_audience_keys[i];
-		bool		allowed = tp_audience_allows(type, key, &required) != NULL;
+		bool		allowed = tp_audience_allows(type, key, &required);
 		bool		present = get_key(root, key) != NULL;
 
 		if (present && !allowed)
@@ -1245,6 +1246,22 @@ check_msg_lifetime(JsonbValue *v, const char *path)
 				 path, IM_MAX_LIFETIME);
 }
 
+/* Ext becomes the extra "ext" of the notification, so it must fit the extras cap as JSON. */
+static void
+check_im_ext(JsonbValue *v, const char *path)
+{
+	StringInfoData buf;
+
+	check_text(v, path, MAX_TEXT);
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"ext\": ");
+	escape_json(&buf, string_of(v));
+	appendStringInfoChar(&buf, '}');
+	if (buf.len > MAX_EXTRAS)
+		pp_error(ERR_TOO_LARGE, "92606",
+				 "\"%s\" is longer than %d bytes as the JSON text {\"ext\": ...}", path, MAX_EXTRAS);
+}
+
 static void
 check_condition(JsonbValue *v, const char *path)
 {
@@ -1273,7 +1290,7 @@ static const FieldSpec im_offline_fields[] = {
 	{"PushFlag", FK_INT, .min = 0, .max = 1},
 	{"Title", FK_TEXT, .max = MAX_SHORT},
 	{"Desc", FK_TEXT, .max = MAX_TEXT},
-	{"Ext", FK_TEXT, .max = MAX_TEXT},
+	{"Ext", FK_CUSTOM, .check = check_im_ext},
 	{"AndroidInfo", FK_OBJECT, .sub = im_android_fields},
 	{"ApnsInfo", FK_OBJECT, .sub = im_apns_fields},
 	{NULL}
@@ -1377,7 +1394,7 @@ im_put_message(JsonbParseState **st, JsonbContainer *info)
 		pp_error(ERR_PARAM, "92632", "\"OfflinePushInfo.ApnsInfo\" applies only when PushFlag is 0");
 	begin_object(st, "message");
 	put_value(st, "msg_content", content);
-	put_copy(st, info, "Title");
+	put_copy_as(st, "title", info, "Title");
 	end_object(st);
 }
 
