@@ -206,8 +206,8 @@ run_one_due_task(void)
 	Jsonb	   *push;
 	TimestampTz send_at;
 	bool		isnull;
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
+	MemoryContext oldcxt;
+	ResourceOwner oldowner;
 	volatile int64 n = 0;
 	char	   *volatile failure = NULL;
 	Datum		args[3];
@@ -225,6 +225,8 @@ run_one_due_task(void)
 	send_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
 	pgstat_report_activity(STATE_RUNNING, psprintf("pushplan: expanding task %s", task_id));
 
+	oldcxt = CurrentMemoryContext;
+	oldowner = CurrentResourceOwner;
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(oldcxt);
 	PG_TRY();

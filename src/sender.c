@@ -285,8 +285,7 @@ flush_outcomes(void)
 	SPI_execute_with_args("UPDATE pushplan.deliveries d SET status = o.status, "
 						  "sent_at = CASE WHEN o.status = 'sent' THEN clock_timestamp() ELSE d.sent_at END, "
 						  "send_at = coalesce(o.retry_at, d.send_at), "
-						  "http_status = nullif(o.http, 0), vendor_message_id = o.msgid, error = o.error, "
-						  "claimed_by = NULL "
+						  "http_status = nullif(o.http, 0), vendor_message_id = o.msgid, error = o.error "
 						  "FROM unnest($1, $2, $3, $4, $5, $6) o(id, status, http, msgid, error, retry_at) "
 						  "WHERE d.delivery_id = o.id",
 						  6, types, args, NULL, false, 0);

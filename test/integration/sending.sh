@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# End to end: push_send -> commit -> scheduler -> senders -> mock vendor, through the real
+# background workers, libcurl HTTP/2 over TLS and the vendors' auth. Covers the outbox (rollback
+# sends nothing, commit sends once), every vendor, token invalidation, retries, TTL expiry,
+# idempotency, cancel, quotas, senders sharing a task, and two databases served at once.
+set -uo pipefail
+. "$(dirname "$0")/lib/vendor_env.sh"
+vendor_env_start 55320 55321 "pushplan.databases = 'postgres, second'" "pushplan.senders = 2" \
+  "pushplan.poll_interval = 500" "pushplan.http_timeout = 2000" "pushplan.max_attempts = 3" \
+  "pushplan.retry_max_backoff = 1"
+psql -c "CREATE EXTENSION pushplan" || exit 1
+sql "SELECT push_app_create('shop')" >/dev/null
+configure_vendors shop
+sql "SELECT push_plan_create('shop', 'promo_618_2025', '618')" >/dev/null
+
+# devices: fault keywords in the tokens choose the mock's behaviour
+sql "SELECT push_device_register_batch('shop', jsonb_build_array(
+  jsonb_build_object('registration_id', 'ios-1', 'platform', 'ios', 'vendor', 'apns', 'token', 'test-ios-1', 'tags', jsonb_build_array('vip')),
+  jsonb_build_object('registration_id', 'ios-2', 'platform', 'ios', 'vendor', 'apns', 'token', 'test-ios-2'),
+  jsonb_build_object('registration_id', 'ios-gone', 'platform', 'ios', 'vendor', 'apns', 'token', 'test-unregistered-1'),
+  jsonb_build_object('registration_id', 'ios-busy', 'platform', 'ios', 'vendor', 'apns', 'token', 'test-throttle1-a'),
+  jsonb_build_object('registration_id', 'and-1', 'platform', 'android', 'vendor', 'fcm', 'token', 'fcm-ok-1', 'tags', jsonb_build_array('vip')),
+  jsonb_build_object('registration_id', 'and-gone', 'platform', 'android', 'vendor', 'fcm', 'token', 'fcm-unregistered-1'),
+  jsonb_build_object('registration_id', 'and-flaky', 'platform', 'android', 'vendor', 'fcm', 'token', 'fcm-fail5xx1-a'),
+  jsonb_build_object('registration_id', 'hw-1', 'platform', 'android', 'vendor', 'hms', 'token', 'hms-ok-1'),
+  jsonb_build_object('registration_id', 'hw-2', 'platform', 'harmony', 'vendor', 'hms', 'token', 'hms-ok-2'),
+  jsonb_build_object('registration_id', 'hw-gone', 'platform', 'android', 'vendor', 'hms', 'token', 'hms-unregistered-1'),
+  jsonb_build_object('registration_id', 'sms-1', 'platform', 'web', 'vendor', 'webhook', 'token', 'sms-ok-1')))" >/dev/null
+
+wait_for 20 "SELECT count(*) = 3 FROM pg_stat_activity WHERE backend_type IN ('pushplan scheduler', 'pushplan sender') AND datname = 'postgres'" \
+  && ok "scheduler and 2 senders run for the database" || fail "workers not running: $(sql "SELECT string_agg(backend_type, ',') FROM pg_stat_activity")"
+
+# ---- the outbox --------------------------------------------------------------------------------
+mock_reset
+sql "BEGIN; SELECT push_send('shop', '{\"to\": {\"registration_id\": [\"ios-1\"]}, \"body\": {\"platform\": \"ios\", \"notification\": {\"alert\": \"rolled back\"}}}'); ROLLBACK;" >/dev/null
+sleep 1.5
+check_eq "a rolled-back push never arrives" "$(mock_get /_mock/stats | jq .requests)" "0"
+check_eq "... and leaves no task" "$(sql "SELECT count(*) FROM tasks")" "0"
+
+t0=$(date +%s%N)
+task=$(sql "SELECT push_send('shop', '{\"to\": {\"registration_id\": [\"ios-1\"]}, \"body\": {\"platform\": \"ios\", \"notification\": {\"alert\": \"hello\"}}}')")
+wait_for 10 "SELECT status = 'sent' FROM deliveries WHERE task_id = '$task'" && ok "a committed push is sent" || fail "committed push not sent: $(sql "SELECT status, error FROM deliveries WHERE task_id = '$task'")"
+echo "     commit to recorded: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+check_eq "... exactly once" "$(mock_get '/_mock/stats?token=test-ios-1' | jq .requests)" "1"
+check "... with the alert" "$(mock_get '/_mock/last?token=test-ios-1' | jq -r .body)" '"hello"'
+wait_for 5 "SELECT state = 'done' FROM tasks WHERE task_id = '$task'" && ok "the task is done" || fail "task state: $(sql "SELECT state FROM tasks WHERE task_id = '$task'")"
+
+# ---- a broadcast to every vendor, with faults ---------------------------------------------------
+mock_reset
+task=$(sql "SELECT push_send('shop', '{\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"618 sale\"}, \"options\": {\"plan_id\": \"promo_618_2025\"}}}')")
+wait_for 30 "SELECT state = 'done' FROM tasks WHERE task_id = '$task'" && ok "broadcast finished" || fail "broadcast not done: $(sql "SELECT status, count(*) FROM deliveries WHERE task_id = '$task' GROUP BY 1")"
+statuses=$(sql "SELECT string_agg(v.registration_id || '=' || d.status, ' ' ORDER BY v.registration_id) FROM deliveries d JOIN devices v USING (device_id) WHERE task_id = '$task'")
+check_eq "every device's outcome" "$statuses" "and-1=sent and-flaky=sent and-gone=invalid_token hw-1=sent hw-2=sent hw-gone=invalid_token ios-1=sent ios-2=sent ios-busy=sent ios-gone=invalid_token sms-1=sent"
+check_eq "throttled and 5xx devices were retried once" "$(sql "SELECT string_agg(attempts::text, ',' ORDER BY delivery_id) FROM deliveries d JOIN devices v USING (device_id) WHERE task_id = '$task' AND v.registration_id IN ('ios-busy', 'and-flaky')")" "2,2"
+check_eq "invalid tokens are cleared from their devices" "$(sql "SELECT string_agg(registration_id, ',' ORDER BY registration_id) FROM devices WHERE token IS NULL")" "and-gone,hw-gone,ios-gone"
+check_eq "the vendor message ids are kept" "$(sql "SELECT count(*) FROM deliveries WHERE task_id = '$task' AND status = 'sent' AND vendor_message_id IS NOT NULL")" "8"
+check_eq "the task belongs to its plan" "$(sql "SELECT task_count FROM push_plans WHERE plan_id = 'promo_618_2025'")" "1"
+check_eq "push_deliveries shows them" "$(sql "SELECT count(*) FROM push_deliveries WHERE task_id = '$task' AND plan_id = 'promo_618_2025'")" "11"
+
+# an invalidated device is never sent to again
+mock_reset
+sql "SELECT push_app_set('shop', '{\"broadcast_min_interval\": \"0 seconds\"}')" >/dev/null
+task=$(sql "SELECT push_send('shop', '{\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"again\"}}}')")
+wait_for 30 "SELECT state = 'done' FROM tasks WHERE task_id = '$task'" || true
+check_eq "invalid tokens are not targeted again" "$(mock_get '/_mock/stats?token=test-unregistered-1' | jq '.requests // 0')" "0"
+check_eq "... the task targets the 8 others" "$(sql "SELECT targeted FROM tasks WHERE task_id = '$task'")" "8"
+
+# ---- idempotency --------------------------------------------------------------------------------
+a=$(sql "SELECT push_send('shop', '{\"to\": {\"registration_id\": [\"ios-2\"]}, \"body\": {\"notification\": {\"alert\": \"x\"}}, \"request_id\": \"req_618_01\"}')")
+b=$(sql "SELECT push_send('shop', '{\"to\": {\"registration_id\": [\"ios-2\"]}, \"body\": {\"notification\": {\"alert\": \"x\"}}, \"request_id\": \"req_618_01\"}')")
+check_eq "the same request_id returns the same task" "$b" "$a"
+ab=$(sql "SELECT push_send('shop', '{\"MsgRandom\": 3674128, \"OfflinePushInfo\": {\"PushFlag\": 0, \"Title\": \"t\", \"Desc\": \"d\"}}') = push_send('shop', '{\"MsgRandom\": 3674128, \"OfflinePushInfo\": {\"PushFlag\": 0, \"Title\": \"t\", \"Desc\": \"d\"}}')")
+check_eq "the same MsgRandom within one second returns the same task" "$ab" "t"
+
+# ---- TTL: a delivery that cannot be retried before it expires ---------------------------------
+sql "SELECT push_device_register('shop', 'ios-slowpoke', 'ios', 'apns', 'test-throttle5-ttl')" >/dev/null
+task=$(sql "SELECT push_send('shop', '{\"to\": {\"registration_id\": [\"ios-slowpoke\"]}, \"body\": {\"notification\": {\"alert\": \"short-lived\"}, \"options\": {\"time_to_live\": 1}}}')")
+wait_for 15 "SELECT status IN ('expired') FROM deliveries WHERE task_id = '$task'" && ok "a delivery past its time_to_live expires" || fail "ttl: $(sql "SELECT status, attempts, error FROM deliveries WHERE task_id = '$task'")"
+
+# ---- cancel -----------------------------------------------------------------------------------
+task=$(sql "SELECT push_send('shop', '{\"to\": {\"registration_id\": [\"ios-1\", \"ios-2\", \"and-1\", \"hw-1\", \"sms-1\"]}, \"body\": {\"notification\": {\"alert\": \"spread\"}, \"options\": {\"big_push_duration\": 60}}}')")
+wait_for 10 "SELECT count(*) = 5 FROM deliveries WHERE task_id = '$task'" || true
+sql "SELECT push_cancel('shop', '$task')" >/dev/null
+check_eq "cancel stops what has not left (big_push_duration spread the rest over an hour)" \
+  "$(sql "SELECT count(*) FILTER (WHERE status = 'cancelled') >= 4 AND count(*) FILTER (WHERE status IN ('queued', 'sending')) = 0 FROM deliveries WHERE task_id = '$task'")" "t"
+check "cancelling again is refused" "$(sql "SELECT push_cancel('shop', '$task')" 2>&1)" "92302"
+
+# ---- broadcast quota (Tencent IM seed: 90047 daily limit, 90024 interval) ---------------------
+sql "SELECT push_app_set('shop', '{\"broadcast_min_interval\": \"1 hour\"}')" >/dev/null
+check "broadcasts too close together are refused" "$(sql "SELECT push_send('shop', '{\"to\": {\"tag\": [\"vip\"]}, \"body\": {\"notification\": {\"alert\": \"x\"}}}')" 2>&1)" "90024"
+sql "SELECT push_app_set('shop', '{\"broadcast_min_interval\": \"0 seconds\", \"broadcast_daily_limit\": 2}')" >/dev/null
+check "the daily broadcast limit is enforced" "$(sql "SELECT push_send('shop', '{\"to\": {\"tag\": [\"vip\"]}, \"body\": {\"notification\": {\"alert\": \"x\"}}}')" 2>&1)" "90047"
+check_eq "pushes to lists are not broadcasts" "$(sql "SELECT push_send('shop', '{\"to\": {\"registration_id\": [\"ios-1\"]}, \"body\": {\"notification\": {\"alert\": \"x\"}}}') LIKE 'tsk_%'")" "t"
+
+# ---- senders share a task, no device twice -----------------------------------------------------
+sql "SELECT push_app_create('bulk')" >/dev/null
+configure_vendors bulk
+sql "SELECT push_device_register_batch('bulk', (SELECT jsonb_agg(jsonb_build_object('registration_id', 'd' || g,
+       'platform', 'android', 'vendor', 'fcm', 'token', 'bulk-' || g)) FROM generate_series(1, 3000) g))" >/dev/null
+mock_reset
+task=$(sql "SELECT push_send('bulk', '{\"to\": \"all\", \"body\": {\"notification\": {\"alert\": \"bulk\"}}}')")
+wait_for 60 "SELECT state = 'done' FROM tasks WHERE task_id = '$task'" && ok "3000-device broadcast finished" || fail "bulk: $(sql "SELECT status, count(*) FROM deliveries WHERE task_id = '$task' GROUP BY 1")"
+check_eq "every device sent once" "$(sql "SELECT count(*) FILTER (WHERE status = 'sent') || '/' || count(*) FROM deliveries WHERE task_id = '$task'")" "3000/3000"
+check_eq "the vendor got exactly 3000 sends" "$(mock_get /_mock/stats | jq .endpoints.fcm)" "3000"
+check_eq "both senders took part" "$(sql "SELECT count(DISTINCT claimed_by) FROM deliveries WHERE task_id = '$task'")" "2"
+
+# ---- a second database served by the same server ----------------------------------------------
+psql -c "CREATE DATABASE second" >/dev/null
+PGDATABASE_TEST=second psql -c "CREATE EXTENSION pushplan" >/dev/null
+PGDATABASE_TEST=second sql "SELECT push_app_create('other')" >/dev/null
+PGDATABASE_TEST=second configure_vendors other
+PGDATABASE_TEST=second sql "SELECT push_device_register('other', 'w1', 'web', 'webhook', 'second-db-1')" >/dev/null
+task=$(PGDATABASE_TEST=second sql "SELECT push_send('other', '{\"to\": \"all\", \"body\": {\"notification\": {\"alert\": \"from db 2\"}}}')")
+PGDATABASE_TEST=second wait_for 30 "SELECT state = 'done' FROM tasks WHERE task_id = '$task'" && ok "the second database's push was sent" || fail "second db: $(PGDATABASE_TEST=second sql "SELECT status, error FROM deliveries")"
+check_eq "... once" "$(mock_get '/_mock/stats?token=second-db-1' | jq .requests)" "1"
+
+finish
