@@ -36,10 +36,10 @@ test: deps
 	$(MAKE) all
 	flock -o /tmp/pushplan-install.lock sh -c '$(MAKE) install && test/run'
 
+# The demo installs too: under the same lock, so that it never races a test run.
 demo: deps
 	$(MAKE) all
-	$(MAKE) install
-	dev/demo
+	flock -o /tmp/pushplan-install.lock sh -c '$(MAKE) install && dev/demo'
 
 bench: deps
 	$(MAKE) all

@@ -105,7 +105,7 @@ BEGIN
             END IF;
         END CASE;
     END LOOP;
-    UPDATE apps a SET settings = jsonb_strip_nulls(a.settings || settings)
+    UPDATE apps a SET settings = jsonb_strip_nulls(a.settings || push_app_set.settings)
         WHERE a.app_id = v_id;
 END $$;
 
