@@ -64,3 +64,11 @@ GRANT EXECUTE ON FUNCTION
     push_app_set(text, jsonb),
     push_vendor_set(text, text, jsonb)
     TO pushplan_admin;
+
+-- sending (sql/70_sending.sql, sql/60_push_parse.sql)
+GRANT EXECUTE ON FUNCTION push_send(text, jsonb) TO pushplan_app, pushplan_operator;
+GRANT EXECUTE ON FUNCTION push_cancel(text, text), push_validate(jsonb) TO pushplan_operator;
+GRANT EXECUTE ON FUNCTION push_validate(jsonb) TO pushplan_app;
+GRANT SELECT ON push_task_progress TO pushplan_reader;
+GRANT SELECT ON push_deliveries TO pushplan_operator;
+GRANT EXECUTE ON FUNCTION push_vendor_test TO pushplan_admin;

@@ -1,0 +1,86 @@
+-- push_send and push_cancel. No workers serve this database (pushplan.databases = ''), so tasks
+-- stay as push_send left them; test/integration/sending.sh covers their delivery.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pushplan;
+RESET client_min_messages;
+SET search_path = pushplan, public;
+\set SHOW_CONTEXT never
+
+SELECT push_app_create('send_app');
+SELECT push_plan_create('send_app', 'promo_618_2025', '618 大促推送计划');
+SELECT push_device_register_batch('send_app', '[
+  {"registration_id": "regId_userA", "platform": "android", "vendor": "fcm", "token": "a", "tags": ["US", "vip"]},
+  {"registration_id": "regId_userB", "platform": "android", "vendor": "hms", "token": "b", "tags": ["IN"]},
+  {"registration_id": "ios_1", "platform": "ios", "vendor": "apns", "token": "c", "tags": ["US"], "attrs": {"city": "深圳"}}
+]');
+
+-- seed 000's push: belongs to its plan; request_id is an idempotency key
+SELECT push_send('send_app', '{
+  "from": "push", "to": {"registration_id": ["regId_userA", "regId_userB"]},
+  "body": {"platform": "android",
+           "notification": {"alert": "限时秒杀,马上抢购!", "android": {"title": "爆款来袭", "extras": {"promo": "618"}}},
+           "options": {"plan_id": "promo_618_2025", "time_to_live": 86400}},
+  "request_id": "req_618_01", "custom_args": {"task": "reminder_01"}}') AS t1 \gset
+SELECT :'t1' LIKE 'tsk_%' AS task_id_ok;
+SELECT push_send('send_app', '{"to": {"registration_id": ["ios_1"]}, "body": {"platform": "ios",
+  "notification": {"alert": "another body, same key"}}, "request_id": "req_618_01"}') = :'t1' AS same_task;
+SELECT plan_id, dialect, request_id, state, broadcast, expires_at - created_at AS ttl,
+       push->'to' AS audience, push->'custom_args' AS custom_args
+FROM tasks WHERE task_id = :'t1';
+SELECT plan_id, task_count FROM push_plans WHERE app = 'send_app' ORDER BY 1;
+
+-- no plan_id: the default plan; "all" and tags are broadcasts, lists are not
+SELECT push_send('send_app', '{"to": "all", "body": {"platform": "all", "notification": {"alert": "hi"}}}') AS t2 \gset
+SELECT plan_id, broadcast, dialect FROM tasks WHERE task_id = :'t2';
+
+-- the outbox: a rolled-back push_send leaves nothing
+BEGIN;
+SELECT push_send('send_app', '{"to": {"registration_id": ["ios_1"]}, "body": {"platform": "ios", "notification": {"alert": "never"}}}') IS NOT NULL AS created;
+SELECT count(*) AS tasks_inside FROM tasks WHERE push->'body'->'notification'->>'alert' = 'never';
+ROLLBACK;
+SELECT count(*) AS tasks_after FROM tasks WHERE push->'body'->'notification'->>'alert' = 'never';
+
+-- the other dialects, verbatim from the seeds
+SELECT push_send('send_app', '{"audience_type": "token", "token_list": ["c"], "message_type": "notify",
+  "message": {"title": "Push title", "content": "Push content"}, "plan_id": "promo_618_2025"}') AS t3 \gset
+SELECT plan_id, dialect, broadcast FROM tasks WHERE task_id = :'t3';
+SELECT push_app_set('send_app', '{"broadcast_min_interval": "0 seconds"}');
+SELECT push_send('send_app', '{"From_Account": "administrator", "MsgRandom": 124032,
+  "Condition": {"TagsAnd": ["US", "vip"]},
+  "OfflinePushInfo": {"PushFlag": 0, "Title": "离线推送标题", "Desc": "离线推送内容"}}') AS t4 \gset
+SELECT dialect, broadcast, msg_random, push->'to' AS audience FROM tasks WHERE task_id = :'t4';
+-- MsgRandom again within the same second (one transaction: one now()) is the same task
+SELECT push_send('send_app', '{"From_Account": "administrator", "MsgRandom": 124032,
+  "Condition": {"TagsAnd": ["US", "vip"]},
+  "OfflinePushInfo": {"PushFlag": 0, "Title": "离线推送标题", "Desc": "离线推送内容"}}') = :'t4' AS same_task;
+
+-- errors; nothing is written
+SELECT count(*) AS tasks_before FROM tasks \gset
+SELECT push_send('nope', '{"to": "all", "body": {"platform": "all", "notification": {"alert": "x"}}}');
+SELECT push_send('send_app', NULL);
+SELECT push_send('send_app', '{"to": "all", "body": {"platform": "all", "notification": {"alert": "x"}, "options": {"plan_id": "no_such_plan"}}}');
+SELECT push_send('send_app', '{"to": {"tag": ["US"], "tag_and": ["US"]}, "body": {"platform": "all", "notification": {"alert": "x"}}}');
+SELECT push_send('send_app', '{"to": {"upload_id": 999999}, "body": {"platform": "all", "notification": {"alert": "x"}}}');
+SELECT push_send('send_app', '{"MsgRandom": 1, "Condition": {"TagsAnd": ["US"], "AttrsAnd": {"city": "深圳"}}, "OfflinePushInfo": {"PushFlag": 0, "Title": "t", "Desc": "d"}}');
+SELECT push_send('send_app', ('{"MsgRandom": 2, "Condition": {"TagsOr": ["' || repeat('x', 51) || '"]}, "OfflinePushInfo": {"PushFlag": 0, "Title": "t", "Desc": "d"}}')::jsonb);
+SELECT push_send('send_app', '{"MsgRandom": "x", "OfflinePushInfo": {"PushFlag": 0, "Title": "t", "Desc": "d"}}');
+SELECT push_send('send_app', jsonb_build_object('to', jsonb_build_object('registration_id', jsonb_build_array('ios_1')),
+  'body', jsonb_build_object('platform', 'ios', 'notification', jsonb_build_object('alert', 'x',
+  'ios', jsonb_build_object('extras', (SELECT jsonb_object_agg('k' || g, repeat('v', 90)) FROM generate_series(1, 40) g))))));
+SELECT push_send('send_app', '{"to": "all", "body": {"platform": "all"}}');
+SELECT count(*) - :tasks_before AS tasks_written FROM tasks;
+
+-- broadcast quota of the Tencent IM seed (90047 a day, 90024 apart); lists do not count
+SELECT push_app_set('send_app', '{"broadcast_min_interval": "1 hour"}');
+SELECT push_send('send_app', '{"to": {"tag": ["US"]}, "body": {"platform": "all", "notification": {"alert": "x"}}}');
+SELECT push_app_set('send_app', '{"broadcast_min_interval": "0 seconds", "broadcast_daily_limit": 2}');
+SELECT push_send('send_app', '{"to": {"attr_and": {"city": "深圳"}}, "body": {"platform": "all", "notification": {"alert": "x"}}}');
+SELECT push_send('send_app', '{"to": {"registration_id": ["ios_1"]}, "body": {"platform": "ios", "notification": {"alert": "a list is fine"}}}') LIKE 'tsk_%' AS list_ok;
+SELECT count(*) AS broadcasts_today FROM tasks t JOIN apps a USING (app_id) WHERE a.app = 'send_app' AND t.broadcast;
+
+-- cancel
+SELECT push_cancel('send_app', :'t1');
+SELECT state FROM tasks WHERE task_id = :'t1';
+SELECT push_cancel('send_app', :'t1');
+SELECT push_cancel('send_app', 'tsk_missing');
+SELECT push_cancel('nope', :'t1');
