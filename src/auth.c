@@ -416,7 +416,9 @@ pushplan_auth_token_put(PG_FUNCTION_ARGS)
 	if (v->auth == PP_AUTH_NONE)
 		PG_RETURN_VOID();
 	pp_auth_key(v->auth, &cfg, key);
-	pp_auth_store(pp_auth_cache(), key, token, now, now + PG_GETARG_INT32(3));
+	/* as a fetched token would be: an OAuth token is renewed a margin before it expires */
+	pp_auth_store(pp_auth_cache(), key, token, now,
+				  now + PG_GETARG_INT32(3) - (v->auth == PP_AUTH_APNS_JWT ? 0 : PP_OAUTH_MARGIN_S));
 	PG_RETURN_VOID();
 }
 

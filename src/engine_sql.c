@@ -264,7 +264,7 @@ pushplan_engine_send_many(PG_FUNCTION_ARGS)
 	platform = pp_sql_platform(fcinfo, 4);
 	language = pp_sql_opt_text(fcinfo, 5);
 	pp_sql_vendor(PG_GETARG_TEXT_PP(1));
-	InitMaterializedSRF(fcinfo, 0);
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
 	config = pp_sql_load_config(app, vendor, &app_id);
 	tokens = palloc(sizeof(char *) * Max(n, 1));
