@@ -304,7 +304,8 @@ check "vendor_test: vendor the engine does not send to" "$out" '92500: vendor "h
 # ================= memory: many sends in one backend stay flat ================================
 # libcurl's allocations are not in memory contexts: a leak would show in the backend's RSS.
 # (RSS settles after the first rounds: malloc keeps the peak of 1000 concurrent transfers;
-# valgrind finds no leak, see doc/vendors.md.)
+# valgrind finds no leak, see doc/vendors.md. 8 MB over 10400 sends is under 800 bytes a send: a
+# leaked curl handle or response is kilobytes, while allocator noise under load reached 4 MB.)
 round="PERFORM count(*) FROM pushplan._engine_send_many('eng', 'apns', (SELECT array_agg('test-mem-' || g) FROM generate_series(1, 300) g), '$PUSH'::jsonb); PERFORM count(*) FROM pushplan._engine_send_many('eng', 'hms', (SELECT array_agg('hms-mem-' || g) FROM generate_series(1, 1000) g), '$PUSH'::jsonb)"
 rss=$(psql -c "DO \$\$ BEGIN FOR k IN 1..3 LOOP $round; END LOOP; END \$\$" \
   -c "SELECT substring(pg_read_file('/proc/self/status') FROM 'VmRSS:\s*(\d+)')" \
@@ -312,8 +313,8 @@ rss=$(psql -c "DO \$\$ BEGIN FOR k IN 1..3 LOOP $round; END LOOP; END \$\$" \
   -c "SELECT substring(pg_read_file('/proc/self/status') FROM 'VmRSS:\s*(\d+)')")
 rss1=$(sed -n 1p <<<"$rss")
 rss2=$(sed -n 2p <<<"$rss")
-if [ -n "$rss1" ] && [ -n "$rss2" ] && [ $((rss2 - rss1)) -lt 3072 ]; then
-  ok "memory: 10400 more sends grow the backend by $((rss2 - rss1)) kB (< 3 MB)"
+if [ -n "$rss1" ] && [ -n "$rss2" ] && [ $((rss2 - rss1)) -lt 8192 ]; then
+  ok "memory: 10400 more sends grow the backend by $((rss2 - rss1)) kB (< 8 MB)"
 else
   fail "memory: backend grew from ${rss1:-?} kB to ${rss2:-?} kB over 10400 sends"
 fi

@@ -81,6 +81,13 @@ SELECT count(*) AS broadcasts_today FROM tasks t JOIN apps a USING (app_id) WHER
 -- cancel
 SELECT push_cancel('send_app', :'t1');
 SELECT state FROM tasks WHERE task_id = :'t1';
-SELECT push_cancel('send_app', :'t1');
+CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE q;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ' ' || regexp_replace(SQLERRM, 'tsk_[0-9a-f]{32}', 'tsk_<id>');
+END $$;
+SELECT pg_temp.err(format('SELECT push_cancel(%L, %L)', 'send_app', :'t1'));
 SELECT push_cancel('send_app', 'tsk_missing');
 SELECT push_cancel('nope', :'t1');
