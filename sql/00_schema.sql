@@ -43,7 +43,9 @@ CREATE TABLE devices (
     updated_at      timestamptz NOT NULL DEFAULT now(),
     UNIQUE (app_id, registration_id)
 );
-CREATE INDEX devices_token_idx ON devices (app_id, vendor, token);
+-- Tokens are looked up per app (audiences by token; a token moving to another registration,
+-- which then checks the vendor).
+CREATE INDEX devices_token_idx ON devices (app_id, token);
 CREATE INDEX devices_attrs_idx ON devices USING gin (attrs jsonb_path_ops);
 -- Few devices are unreachable; audiences subtract this small set instead of joining every match
 -- back to devices.
