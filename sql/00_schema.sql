@@ -25,10 +25,12 @@ CREATE TABLE vendor_configs (
 CREATE TABLE devices (
     device_id       bigserial PRIMARY KEY,
     app_id          int NOT NULL REFERENCES apps ON DELETE CASCADE,
-    registration_id text NOT NULL,
+    -- Registration ids and tokens are opaque identifiers: bytewise comparison ("C") makes every
+    -- index probe and insertion a memcmp instead of a locale-aware strcoll.
+    registration_id text COLLATE "C" NOT NULL,
     platform        text NOT NULL,
     vendor          text NOT NULL,
-    token           text,                       -- NULL once the vendor said it is invalid
+    token           text COLLATE "C",           -- NULL once the vendor said it is invalid
     timezone        text NOT NULL DEFAULT 'UTC',-- canonical IANA name
     language        text,
     attrs           jsonb NOT NULL DEFAULT '{}',

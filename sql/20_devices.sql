@@ -82,13 +82,14 @@ BEGIN
     END IF;
 
     -- A token that moved to another registration (app reinstalled) leaves the old one.
-    -- (LATERAL keeps this an index probe per device whatever the statistics say.)
+    -- (OFFSET 0 keeps the LATERAL subquery from being flattened into a join, which is planned
+    -- as a hash join over every device of the table: this stays an index probe per token.)
     UPDATE pushplan.devices d SET token = NULL, updated_at = now()
-        WHERE d.device_id IN (
-            SELECT o.device_id FROM unnest(v_rid, v_vendor, v_token) r(rid, vendor, token),
-                LATERAL (SELECT x.device_id FROM pushplan.devices x
-                         WHERE x.app_id = p_app_id AND x.token = r.token AND x.vendor = r.vendor
-                           AND x.registration_id <> r.rid) o);
+        FROM unnest(v_rid, v_vendor, v_token) r(rid, vendor, token),
+             LATERAL (SELECT x.device_id FROM pushplan.devices x
+                      WHERE x.app_id = p_app_id AND x.token = r.token AND x.vendor = r.vendor
+                        AND x.registration_id <> r.rid OFFSET 0) o
+        WHERE d.device_id = o.device_id;
 
     FOR attempt IN 1 .. 3 LOOP
         BEGIN
