@@ -35,7 +35,7 @@ $$;
 CREATE FUNCTION _devices_decompose(devices jsonb, batch boolean,
     OUT rid text[], OUT platform text[], OUT vendor text[], OUT token text[],
     OUT timezone text[], OUT language text[], OUT attrs jsonb[], OUT new_attrs jsonb[],
-    OUT has_attrs boolean, OUT tag_dev int[], OUT tag text[])
+    OUT tag_dev int[], OUT tag text[])
 AS 'MODULE_PATHNAME', 'pushplan_devices_decompose' LANGUAGE C STABLE STRICT;
 CREATE FUNCTION _attrs_count(attrs jsonb) RETURNS int
 AS 'MODULE_PATHNAME', 'pushplan_attrs_count' LANGUAGE C IMMUTABLE STRICT;
@@ -57,7 +57,6 @@ DECLARE
     v_language text[];
     v_attrs jsonb[];
     v_new_attrs jsonb[];
-    v_has_attrs boolean;
     v_tag_dev int[];
     v_tag text[];
     v_ids bigint[];
@@ -75,7 +74,7 @@ BEGIN
     END IF;
 
     SELECT * INTO v_rid, v_platform, v_vendor, v_token, v_tz, v_language, v_attrs, v_new_attrs,
-                  v_has_attrs, v_tag_dev, v_tag
+                  v_tag_dev, v_tag
         FROM _devices_decompose(p_devices, p_batch);
     IF cardinality(v_rid) = 0 THEN
         RETURN '{}';

@@ -458,8 +458,7 @@ attrs_without_nulls(DevEntry *e)
  *
  * OUT: rid, platform, vendor, token, timezone (canonical), language text[]; attrs jsonb[] (as
  * given, '{}' when absent: a null value removes a key from an existing device); new_attrs
- * jsonb[] (without null values, for new devices); has_attrs boolean (any attrs given);
- * tag_dev int[], tag text[]: each device's distinct tags, tag_dev indexing the device arrays.
+ * jsonb[] (without null values, for new devices); tag_dev int[], tag text[]: each device's distinct tags, tag_dev indexing the device arrays.
  */
 Datum
 pushplan_devices_decompose(PG_FUNCTION_ARGS)
@@ -467,8 +466,8 @@ pushplan_devices_decompose(PG_FUNCTION_ARGS)
 	Jsonb	   *devices = PG_GETARG_JSONB_P(0);
 	bool		batch = PG_GETARG_BOOL(1);
 	TupleDesc	tupdesc;
-	Datum		values[11];
-	bool		nulls[11] = {0};
+	Datum		values[10];
+	bool		nulls[10] = {0};
 	int			cap,
 				n = 0,
 				nd = 0,
@@ -484,7 +483,6 @@ pushplan_devices_decompose(PG_FUNCTION_ARGS)
 			   *new_attrs,
 			   *tag_dev,
 			   *tags;
-	bool		has_attrs = false;
 	Datum		empty_d;
 	int			dims[1],
 				lbs[1] = {1};
@@ -576,7 +574,6 @@ pushplan_devices_decompose(PG_FUNCTION_ARGS)
 			attrs[i] = JsonbPGetDatum(JsonbValueToJsonb(&e->attrs));
 			new_attrs[i] = e->nattrs == JsonContainerSize(e->attrs.val.binary.data) ? attrs[i] :
 				JsonbPGetDatum(attrs_without_nulls(e));
-			has_attrs = true;
 		}
 		if (e->tags)
 		{
@@ -610,11 +607,10 @@ pushplan_devices_decompose(PG_FUNCTION_ARGS)
 												   TYPALIGN_INT));
 	values[7] = PointerGetDatum(construct_md_array(new_attrs, NULL, 1, dims, lbs, JSONBOID, -1,
 												   false, TYPALIGN_INT));
-	values[8] = BoolGetDatum(has_attrs);
 	dims[0] = ntags;
-	values[9] = PointerGetDatum(construct_md_array(tag_dev, NULL, 1, dims, lbs, INT4OID, 4, true,
+	values[8] = PointerGetDatum(construct_md_array(tag_dev, NULL, 1, dims, lbs, INT4OID, 4, true,
 												   TYPALIGN_INT));
-	values[10] = text_array(tags, NULL, ntags);
+	values[9] = text_array(tags, NULL, ntags);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
