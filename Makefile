@@ -41,7 +41,7 @@ demo: deps
 	$(MAKE) all
 	flock -o /tmp/pushplan-install.lock sh -c '$(MAKE) install && dev/demo'
 
+# Benchmarks run against the installed build, so they hold the install lock as the tests do.
 bench: deps
 	$(MAKE) all
-	$(MAKE) install
-	test/bench/run
+	flock -o /tmp/pushplan-install.lock sh -c '$(MAKE) install && test/bench/run'

@@ -25,10 +25,12 @@ CREATE TABLE vendor_configs (
 CREATE TABLE devices (
     device_id       bigserial PRIMARY KEY,
     app_id          int NOT NULL REFERENCES apps ON DELETE CASCADE,
-    registration_id text NOT NULL,
+    -- Registration ids and tokens are opaque identifiers: bytewise comparison ("C") makes every
+    -- index probe and insertion a memcmp instead of a locale-aware strcoll.
+    registration_id text COLLATE "C" NOT NULL,
     platform        text NOT NULL,
     vendor          text NOT NULL,
-    token           text,                       -- NULL once the vendor said it is invalid
+    token           text COLLATE "C",           -- NULL once the vendor said it is invalid
     timezone        text NOT NULL DEFAULT 'UTC',-- canonical IANA name
     language        text,
     attrs           jsonb NOT NULL DEFAULT '{}',
@@ -43,7 +45,9 @@ CREATE TABLE devices (
     updated_at      timestamptz NOT NULL DEFAULT now(),
     UNIQUE (app_id, registration_id)
 );
-CREATE INDEX devices_token_idx ON devices (app_id, vendor, token);
+-- Tokens are looked up per app (audiences by token; a token moving to another registration,
+-- which then checks the vendor).
+CREATE INDEX devices_token_idx ON devices (app_id, token);
 CREATE INDEX devices_attrs_idx ON devices USING gin (attrs jsonb_path_ops);
 -- Few devices are unreachable; audiences subtract this small set instead of joining every match
 -- back to devices.

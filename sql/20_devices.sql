@@ -29,14 +29,26 @@ LANGUAGE sql IMMUTABLE AS $$
     SELECT jsonb_strip_nulls(current || updates)
 $$;
 
+-- A registration batch checked and taken apart in one pass (src/device_check.c): raises the
+-- first problem; returns arrays ordered by registration_id, one entry per registration_id (the
+-- last of the batch wins), tags as (index into those arrays, tag) pairs.
+CREATE FUNCTION _devices_decompose(devices jsonb, batch boolean,
+    OUT rid text[], OUT platform text[], OUT vendor text[], OUT token text[],
+    OUT timezone text[], OUT language text[], OUT attrs jsonb[], OUT new_attrs jsonb[],
+    OUT tag_dev int[], OUT tag text[])
+AS 'MODULE_PATHNAME', 'pushplan_devices_decompose' LANGUAGE C STABLE STRICT;
+CREATE FUNCTION _attrs_count(attrs jsonb) RETURNS int
+AS 'MODULE_PATHNAME', 'pushplan_attrs_count' LANGUAGE C IMMUTABLE STRICT;
+
 -- The core of registration, for one device or a batch: validates everything first, then
 -- writes with set-based statements over arrays (no per-row statements, no temp tables).
--- Returns the ids of the devices written.
+-- Existing devices are updated and new ones inserted by one statement, without speculative
+-- insertion: a device registered concurrently by another session makes the insert fail with a
+-- unique violation, and the statement is run again (it then updates that device).
+-- Returns the ids of the devices written, in the order of registration_id (bytewise).
 CREATE FUNCTION _devices_upsert(p_app_id int, p_devices jsonb, p_batch boolean) RETURNS bigint[]
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_err text;
-    v_ord bigint;
     v_rid text[];
     v_platform text[];
     v_vendor text[];
@@ -44,9 +56,13 @@ DECLARE
     v_tz text[];
     v_language text[];
     v_attrs jsonb[];
-    v_tags jsonb[];
+    v_new_attrs jsonb[];
+    v_tag_dev int[];
+    v_tag text[];
     v_ids bigint[];
-    v_new_rid text[];
+    v_new boolean[];
+    v_any_old boolean;
+    v_too_many boolean;
 BEGIN
     IF jsonb_typeof(p_devices) IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION '92036: devices must be a JSON array of device objects'
@@ -57,89 +73,88 @@ BEGIN
             jsonb_array_length(p_devices) USING ERRCODE = '54000';
     END IF;
 
-    SELECT ord, problem INTO v_ord, v_err FROM _devices_problem(p_devices);
-    IF v_err IS NOT NULL THEN
-        IF p_batch THEN
-            v_err := v_err || format(' (device %s of the batch)', v_ord);
-        END IF;
-        RAISE EXCEPTION USING MESSAGE = v_err, ERRCODE = '22023';
-    END IF;
-
-    -- The last entry for a registration_id wins.
-    SELECT array_agg(rid ORDER BY rid), array_agg(platform ORDER BY rid),
-           array_agg(vendor ORDER BY rid), array_agg(token ORDER BY rid),
-           array_agg(tz ORDER BY rid), array_agg(language ORDER BY rid),
-           array_agg(attrs ORDER BY rid), array_agg(tags ORDER BY rid)
-      INTO v_rid, v_platform, v_vendor, v_token, v_tz, v_language, v_attrs, v_tags
-      FROM (SELECT DISTINCT ON (d->>'registration_id')
-                   d->>'registration_id' AS rid, d->>'platform' AS platform,
-                   d->>'vendor' AS vendor, d->>'token' AS token,
-                   pushplan.canonical_timezone(coalesce(d->>'timezone', 'UTC')) AS tz,
-                   d->>'language' AS language, coalesce(d->'attrs', '{}') AS attrs,
-                   d->'tags' AS tags
-            FROM jsonb_array_elements(p_devices) WITH ORDINALITY e(d, ord)
-            ORDER BY d->>'registration_id', ord DESC) s;
-    IF v_rid IS NULL THEN
+    SELECT * INTO v_rid, v_platform, v_vendor, v_token, v_tz, v_language, v_attrs, v_new_attrs,
+                  v_tag_dev, v_tag
+        FROM _devices_decompose(p_devices, p_batch);
+    IF cardinality(v_rid) = 0 THEN
         RETURN '{}';
     END IF;
 
-    SELECT token INTO v_err FROM unnest(v_vendor, v_token) u(vendor, token)
-        GROUP BY vendor, token HAVING count(*) > 1 LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION '92029: token "%" is given to more than one device of the batch', v_err
-            USING ERRCODE = '22023';
-    END IF;
-
     -- A token that moved to another registration (app reinstalled) leaves the old one.
-    -- (LATERAL keeps this an index probe per device whatever the statistics say.)
+    -- (OFFSET 0 keeps the LATERAL subquery from being flattened into a join, which is planned
+    -- as a hash join over every device of the table: this stays an index probe per token.)
     UPDATE pushplan.devices d SET token = NULL, updated_at = now()
-        WHERE d.device_id IN (
-            SELECT o.device_id FROM unnest(v_rid, v_vendor, v_token) r(rid, vendor, token),
-                LATERAL (SELECT x.device_id FROM pushplan.devices x
-                         WHERE x.app_id = p_app_id AND x.vendor = r.vendor AND x.token = r.token
-                           AND x.registration_id <> r.rid) o);
+        FROM unnest(v_rid, v_vendor, v_token) r(rid, vendor, token),
+             LATERAL (SELECT x.device_id FROM pushplan.devices x
+                      WHERE x.app_id = p_app_id AND x.token = r.token AND x.vendor = r.vendor
+                        AND x.registration_id <> r.rid OFFSET 0) o
+        WHERE d.device_id = o.device_id;
 
-    -- attrs go in as given; a null value removes a key from what the device had.
-    WITH up AS (
-        INSERT INTO pushplan.devices AS d
-               (app_id, registration_id, platform, vendor, token, timezone, language, attrs)
-        SELECT p_app_id, r.* FROM unnest(v_rid, v_platform, v_vendor, v_token, v_tz, v_language,
-                                         v_attrs) r
-        ON CONFLICT (app_id, registration_id) DO UPDATE SET
-            platform = excluded.platform, vendor = excluded.vendor, token = excluded.token,
-            timezone = excluded.timezone, language = excluded.language, registered = true,
-            attrs = jsonb_strip_nulls(d.attrs || excluded.attrs),
-            token_invalidated_at = CASE WHEN d.token IS NOT DISTINCT FROM excluded.token
-                                        THEN d.token_invalidated_at END,
-            updated_at = now()
-        RETURNING d.registration_id, d.device_id, d.attrs
-    )
-    SELECT array_agg(device_id ORDER BY registration_id),
-           array_agg(registration_id) FILTER (WHERE attrs <> '{}' AND (attrs <> jsonb_strip_nulls(attrs)
-                                              OR (SELECT count(*) FROM jsonb_object_keys(attrs)) > 50))
-      INTO v_ids, v_new_rid FROM up;
-    IF v_new_rid IS NOT NULL THEN
-        -- new devices keep no null-valued keys; no device holds more than 50 attributes
-        UPDATE pushplan.devices SET attrs = jsonb_strip_nulls(attrs)
-            WHERE app_id = p_app_id AND registration_id = ANY (v_new_rid);
-        IF EXISTS (SELECT 1 FROM pushplan.devices WHERE app_id = p_app_id
-                   AND registration_id = ANY (v_new_rid)
-                   AND (SELECT count(*) FROM jsonb_object_keys(attrs)) > 50) THEN
-            RAISE EXCEPTION '90033: a device has at most 50 attributes' USING ERRCODE = '54000';
-        END IF;
+    FOR attempt IN 1 .. 3 LOOP
+        BEGIN
+            -- Existing devices: attrs merge into what the device had, a null value removing a
+            -- key. New devices: attrs as given, less null values.
+            WITH r AS (
+                SELECT * FROM unnest(v_rid, v_platform, v_vendor, v_token, v_tz, v_language,
+                                     v_attrs, v_new_attrs)
+                    r(rid, platform, vendor, token, tz, language, attrs, new_attrs)
+            ), up AS (
+                UPDATE pushplan.devices d SET
+                    platform = r.platform, vendor = r.vendor, token = r.token,
+                    timezone = r.tz, language = r.language, registered = true,
+                    attrs = CASE WHEN r.attrs = '{}' THEN d.attrs
+                                 ELSE jsonb_strip_nulls(d.attrs || r.attrs) END,
+                    token_invalidated_at = CASE WHEN d.token IS NOT DISTINCT FROM r.token
+                                                THEN d.token_invalidated_at END,
+                    updated_at = now()
+                FROM r
+                WHERE d.app_id = p_app_id AND d.registration_id = ANY (v_rid)
+                  AND d.registration_id = r.rid
+                RETURNING d.registration_id, d.device_id, _attrs_count(d.attrs) > 50 AS too_many
+            ), ins AS (
+                INSERT INTO pushplan.devices
+                       (app_id, registration_id, platform, vendor, token, timezone, language, attrs)
+                SELECT p_app_id, r.rid, r.platform, r.vendor, r.token, r.tz, r.language,
+                       r.new_attrs
+                FROM r WHERE NOT EXISTS (SELECT 1 FROM up WHERE up.registration_id = r.rid)
+                RETURNING registration_id, device_id
+            )
+            SELECT array_agg(device_id ORDER BY registration_id COLLATE "C"),
+                   array_agg(is_new ORDER BY registration_id COLLATE "C"),
+                   bool_or(NOT is_new), bool_or(too_many)
+              INTO v_ids, v_new, v_any_old, v_too_many
+              FROM (SELECT registration_id, device_id, false AS is_new, too_many FROM up
+                    UNION ALL
+                    SELECT registration_id, device_id, true, false FROM ins) w;
+            EXIT;
+        EXCEPTION WHEN unique_violation THEN
+            IF attempt = 3 THEN
+                RAISE;
+            END IF;
+        END;
+    END LOOP;
+    IF v_too_many THEN
+        RAISE EXCEPTION '90033: a device has at most 50 attributes' USING ERRCODE = '54000';
     END IF;
 
-    IF EXISTS (SELECT 1 FROM unnest(v_tags) t WHERE jsonb_array_length(coalesce(t, '[]')) > 0) THEN
+    IF cardinality(v_tag) > 0 THEN
         INSERT INTO pushplan.tags (app_id, tag)
-            SELECT DISTINCT p_app_id, u.t
-            FROM unnest(v_tags) r(tags), jsonb_array_elements_text(coalesce(r.tags, '[]')) u(t)
+            SELECT DISTINCT p_app_id, t FROM unnest(v_tag) t
             ON CONFLICT (app_id, tag) DO NOTHING;
+        -- New devices have no tags yet, and each device's tags are distinct: no conflict.
         INSERT INTO pushplan.device_tags (tag_id, device_id)
-            SELECT DISTINCT g.tag_id, r.device_id
-            FROM unnest(v_ids, v_tags) r(device_id, tags),
-                 jsonb_array_elements_text(coalesce(r.tags, '[]')) u(t)
+            SELECT g.tag_id, v_ids[u.dev]
+            FROM unnest(v_tag_dev, v_tag) u(dev, t)
                  JOIN pushplan.tags g ON g.app_id = p_app_id AND g.tag = u.t
-            ON CONFLICT DO NOTHING;
+            WHERE v_new[u.dev];
+        IF v_any_old THEN
+            INSERT INTO pushplan.device_tags (tag_id, device_id)
+                SELECT g.tag_id, v_ids[u.dev]
+                FROM unnest(v_tag_dev, v_tag) u(dev, t)
+                     JOIN pushplan.tags g ON g.app_id = p_app_id AND g.tag = u.t
+                WHERE NOT v_new[u.dev]
+                ON CONFLICT DO NOTHING;
+        END IF;
     END IF;
     RETURN v_ids;
 END $$;

@@ -18,11 +18,14 @@
 PG_FUNCTION_INFO_V1(pushplan_devices_problem);
 PG_FUNCTION_INFO_V1(pushplan_tags_problem);
 PG_FUNCTION_INFO_V1(pushplan_attrs_problem);
+PG_FUNCTION_INFO_V1(pushplan_devices_decompose);
+PG_FUNCTION_INFO_V1(pushplan_attrs_count);
 
 #define MAX_TAGS_PER_REQUEST	10
 #define MAX_TAG_BYTES			50
 #define MAX_ATTR_NAME_BYTES		64
 #define MAX_ATTR_VALUE_BYTES	256
+#define MAX_ATTRS_PER_DEVICE	50
 
 static const char *const platforms[] = {"android", "ios", "web", "harmony", NULL};
 static const char *const vendors[] = {
@@ -95,9 +98,11 @@ valid_registration_id(const char *s, int len)
 	return true;
 }
 
+/* What is wrong with one registration, or NULL; *canon_tz gets the zone's canonical name. */
 static char *
 device_problem(const char *rid, int rid_len, const char *platform, const char *vendor,
-			   const char *token, const char *timezone, const char *language)
+			   const char *token, const char *timezone, const char *language,
+			   const char **canon_tz)
 {
 	if (rid == NULL || !valid_registration_id(rid, rid_len))
 		return psprintf("92030: registration_id must be 1 to 128 characters with no spaces");
@@ -110,7 +115,7 @@ device_problem(const char *rid, int rid_len, const char *platform, const char *v
 		return psprintf("92033: vendor \"%s\" does not deliver to platform \"%s\"", vendor, platform);
 	if (token == NULL || token[0] == '\0' || pg_mbstrlen(token) > 4096)
 		return psprintf("92034: token must be 1 to 4096 characters");
-	if (pp_canonical_timezone(timezone) == NULL)
+	if ((*canon_tz = pp_canonical_timezone(timezone)) == NULL)
 		return psprintf("92015: unknown time zone \"%s\"", timezone);
 	if (language != NULL && !valid_language(language))
 		return psprintf("92035: language \"%s\" is not a language tag such as \"en\" or \"zh-Hans\"",
@@ -138,7 +143,10 @@ tag_count_problem(int n)
 	return NULL;
 }
 
-/* Attributes are a flat object of scalars, so that audiences can match them with @>. */
+/*
+ * Attributes are a flat object of scalars, so that audiences can match them with @>.
+ * *nkeys gets the number of attributes with a non-null value.
+ */
 static char *
 attrs_problem(JsonbContainer *attrs, int *nkeys)
 {
@@ -150,7 +158,7 @@ attrs_problem(JsonbContainer *attrs, int *nkeys)
 
 	if (attrs == NULL || !JsonContainerIsObject(attrs))
 		return psprintf("90033: attributes must be a JSON object");
-	*nkeys = JsonContainerSize(attrs);
+	*nkeys = 0;
 	it = JsonbIteratorInit(attrs);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
@@ -170,6 +178,8 @@ attrs_problem(JsonbContainer *attrs, int *nkeys)
 			if (v.type == jbvString && v.val.string.len > MAX_ATTR_VALUE_BYTES)
 				return psprintf("90033: attribute \"%s\" is longer than %d bytes",
 								pnstrdup(key, keylen), MAX_ATTR_VALUE_BYTES);
+			if (v.type != jbvNull)
+				(*nkeys)++;
 		}
 	}
 	return NULL;
@@ -181,20 +191,37 @@ json_string_or_null(JsonbValue *v)
 	return v->type == jbvString ? pnstrdup(v->val.string.val, v->val.string.len) : NULL;
 }
 
-/* Everything wrong with one element of a registration batch, or NULL. */
+/* One element of a registration batch, as read by device_json_problem. */
+typedef struct DevEntry
+{
+	int			ord;			/* 1-based position in the batch */
+	char	   *f[6];			/* the first six device_keys; NULL when absent or null */
+	int			rid_len;
+	const char *tz;				/* canonical time zone name */
+	JsonbContainer *tags;		/* array of strings, or NULL */
+	JsonbValue	attrs;			/* jbvBinary object, or jbvNull when not given */
+	int			nattrs;			/* attributes with a non-null value */
+} DevEntry;
+
+/* Everything wrong with one element of a registration batch, or NULL; fills *e. */
 static char *
-device_json_problem(JsonbValue *elem)
+device_json_problem(JsonbValue *elem, DevEntry *e)
 {
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
 	char	   *key = NULL;
-	char	   *f[6] = {NULL, NULL, NULL, NULL, NULL, NULL};	/* first six device_keys */
-	int			rid_len = 0;
+	char	  **f = e->f;
 	JsonbContainer *tags = NULL;
 	JsonbContainer *attrs = NULL;
 	bool		has_attrs = false;
 	char	   *why;
+
+	memset(e->f, 0, sizeof(e->f));
+	e->rid_len = 0;
+	e->tags = NULL;
+	e->attrs.type = jbvNull;
+	e->nattrs = 0;
 
 	if (elem->type != jbvBinary || !JsonContainerIsObject(elem->val.binary.data))
 		return psprintf("92036: a device must be a JSON object");
@@ -219,6 +246,7 @@ device_json_problem(JsonbValue *elem)
 			{
 				has_attrs = true;
 				attrs = v.type == jbvBinary ? v.val.binary.data : NULL;
+				e->attrs = v;
 			}
 			else if (v.type != jbvString && v.type != jbvNull)
 				return psprintf("92038: device key \"%s\" must be a string", key);
@@ -229,7 +257,7 @@ device_json_problem(JsonbValue *elem)
 					{
 						f[i] = json_string_or_null(&v);
 						if (i == 0 && f[0])
-							rid_len = v.val.string.len;
+							e->rid_len = v.val.string.len;
 					}
 			}
 		}
@@ -242,7 +270,7 @@ device_json_problem(JsonbValue *elem)
 			if (tok == WJB_ELEM && v.type != jbvString)
 				return psprintf("92038: device key \"tags\" must be an array of strings");
 	}
-	why = device_problem(f[0], rid_len, f[1], f[2], f[3], f[4] ? f[4] : "UTC", f[5]);
+	why = device_problem(f[0], e->rid_len, f[1], f[2], f[3], f[4] ? f[4] : "UTC", f[5], &e->tz);
 	if (why)
 		return why;
 	if (tags && JsonContainerSize(tags) > 0)
@@ -254,6 +282,7 @@ device_json_problem(JsonbValue *elem)
 		while ((tok = JsonbIteratorNext(&ti, &v, true)) != WJB_DONE)
 			if (tok == WJB_ELEM && (why = one_tag_problem(v.val.string.val, v.val.string.len)) != NULL)
 				return why;
+		e->tags = tags;
 	}
 	if (has_attrs)
 	{
@@ -261,6 +290,7 @@ device_json_problem(JsonbValue *elem)
 
 		if ((why = attrs_problem(attrs, &nkeys)) != NULL)
 			return why;
+		e->nattrs = nkeys;
 	}
 	return NULL;
 }
@@ -280,6 +310,7 @@ pushplan_devices_problem(PG_FUNCTION_ARGS)
 	JsonbValue	v;
 	JsonbIteratorToken tok;
 	int			ord = 0;
+	DevEntry	e;
 	MemoryContext scratch,
 				old;
 
@@ -300,7 +331,7 @@ pushplan_devices_problem(PG_FUNCTION_ARGS)
 				continue;
 			ord++;
 			old = MemoryContextSwitchTo(scratch);
-			why = device_json_problem(&v);
+			why = device_json_problem(&v, &e);
 			MemoryContextSwitchTo(old);
 			if (why)
 			{
@@ -363,4 +394,238 @@ bool
 pp_language_tag_valid(const char *tag)
 {
 	return valid_language(tag);
+}
+
+/* Registrations by registration_id, the last of the batch first. */
+static int
+cmp_rid_last_first(const void *a, const void *b)
+{
+	const DevEntry *x = *(DevEntry *const *) a;
+	const DevEntry *y = *(DevEntry *const *) b;
+	int			c = strcmp(x->f[0], y->f[0]);
+
+	return c != 0 ? c : (y->ord - x->ord);
+}
+
+static int
+cmp_vendor_token(const void *a, const void *b)
+{
+	const DevEntry *x = *(DevEntry *const *) a;
+	const DevEntry *y = *(DevEntry *const *) b;
+	int			c = strcmp(x->f[2], y->f[2]);
+
+	return c != 0 ? c : strcmp(x->f[3], y->f[3]);
+}
+
+static Datum
+text_array(Datum *elems, bool *nulls, int n)
+{
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, TEXTOID, -1, false,
+											  TYPALIGN_INT));
+}
+
+/* The attributes of a new device: as given, less the keys whose value is null. */
+static Jsonb *
+attrs_without_nulls(DevEntry *e)
+{
+	JsonbParseState *st = NULL;
+	JsonbIterator *it;
+	JsonbValue	v,
+				key;
+	JsonbIteratorToken tok;
+
+	if (e->attrs.type == jbvNull)
+		return NULL;
+	if (e->nattrs == JsonContainerSize(e->attrs.val.binary.data))
+		return JsonbValueToJsonb(&e->attrs);
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	it = JsonbIteratorInit(e->attrs.val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			key = v;
+		else if (tok == WJB_VALUE && v.type != jbvNull)
+		{
+			pushJsonbValue(&st, WJB_KEY, &key);
+			pushJsonbValue(&st, WJB_VALUE, &v);
+		}
+	}
+	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+}
+
+/*
+ * _devices_decompose(devices jsonb, batch boolean): a registration batch checked and taken
+ * apart in one pass, as arrays ready for set-based writes. Raises the first problem found (for
+ * a batch, naming the device's position), then a token given to two devices, then a device with
+ * more than 50 attributes. The last entry of a registration_id wins; the result is ordered by
+ * registration_id (bytewise), so that concurrent batches lock devices in one order.
+ *
+ * OUT: rid, platform, vendor, token, timezone (canonical), language text[]; attrs jsonb[] (as
+ * given, '{}' when absent: a null value removes a key from an existing device); new_attrs
+ * jsonb[] (without null values, for new devices); tag_dev int[], tag text[]: each device's distinct tags, tag_dev indexing the device arrays.
+ */
+Datum
+pushplan_devices_decompose(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *devices = PG_GETARG_JSONB_P(0);
+	bool		batch = PG_GETARG_BOOL(1);
+	TupleDesc	tupdesc;
+	Datum		values[10];
+	bool		nulls[10] = {0};
+	int			cap,
+				n = 0,
+				nd = 0,
+				ntags = 0;
+	DevEntry   *entries;
+	DevEntry  **sorted;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	Datum	   *cols[6];
+	bool	   *lang_nulls;
+	Datum	   *attrs,
+			   *new_attrs,
+			   *tag_dev,
+			   *tags;
+	Datum		empty_d;
+	int			dims[1],
+				lbs[1] = {1};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+	if (!JB_ROOT_IS_ARRAY(devices) || JB_ROOT_IS_SCALAR(devices))
+		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92036",
+				 "devices must be a JSON array of device objects");
+
+	cap = JB_ROOT_COUNT(devices);
+	entries = palloc(sizeof(DevEntry) * Max(cap, 1));
+	it = JsonbIteratorInit(&devices->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		char	   *why;
+		DevEntry   *e = &entries[n];
+
+		if (tok != WJB_ELEM)
+			continue;
+		e->ord = ++n;
+		why = device_json_problem(&v, e);
+		if (why)
+		{
+			if (batch)
+				why = psprintf("%s (device %d of the batch)", why, e->ord);
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("%s", why)));
+		}
+	}
+
+	/* The last entry of each registration_id. */
+	sorted = palloc(sizeof(DevEntry *) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		sorted[i] = &entries[i];
+	qsort(sorted, n, sizeof(DevEntry *), cmp_rid_last_first);
+	for (int i = 0; i < n; i++)
+		if (nd == 0 || strcmp(sorted[i]->f[0], sorted[nd - 1]->f[0]) != 0)
+			sorted[nd++] = sorted[i];
+
+	/* A token belongs to one device. */
+	if (nd > 1)
+	{
+		DevEntry  **bytok = palloc(sizeof(DevEntry *) * nd);
+
+		memcpy(bytok, sorted, sizeof(DevEntry *) * nd);
+		qsort(bytok, nd, sizeof(DevEntry *), cmp_vendor_token);
+		for (int i = 1; i < nd; i++)
+			if (cmp_vendor_token(&bytok[i - 1], &bytok[i]) == 0)
+				pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92029",
+						 "token \"%s\" is given to more than one device of the batch",
+						 bytok[i]->f[3]);
+		pfree(bytok);
+	}
+	for (int i = 0; i < nd; i++)
+		if (sorted[i]->nattrs > MAX_ATTRS_PER_DEVICE)
+			pp_error(ERRCODE_PROGRAM_LIMIT_EXCEEDED, "90033",
+					 "a device has at most %d attributes", MAX_ATTRS_PER_DEVICE);
+
+	for (int c = 0; c < 6; c++)
+		cols[c] = palloc(sizeof(Datum) * Max(nd, 1));
+	lang_nulls = palloc0(sizeof(bool) * Max(nd, 1));
+	attrs = palloc(sizeof(Datum) * Max(nd, 1));
+	new_attrs = palloc(sizeof(Datum) * Max(nd, 1));
+	tag_dev = palloc(sizeof(Datum) * Max(nd * MAX_TAGS_PER_REQUEST, 1));
+	tags = palloc(sizeof(Datum) * Max(nd * MAX_TAGS_PER_REQUEST, 1));
+	empty_d = DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
+
+	for (int i = 0; i < nd; i++)
+	{
+		DevEntry   *e = sorted[i];
+
+		cols[0][i] = PointerGetDatum(cstring_to_text_with_len(e->f[0], e->rid_len));
+		cols[1][i] = CStringGetTextDatum(e->f[1]);
+		cols[2][i] = CStringGetTextDatum(e->f[2]);
+		cols[3][i] = CStringGetTextDatum(e->f[3]);
+		cols[4][i] = CStringGetTextDatum(e->tz);
+		if (e->f[5])
+			cols[5][i] = CStringGetTextDatum(e->f[5]);
+		else
+		{
+			cols[5][i] = (Datum) 0;
+			lang_nulls[i] = true;
+		}
+		if (e->attrs.type == jbvNull)
+			attrs[i] = new_attrs[i] = empty_d;
+		else
+		{
+			attrs[i] = JsonbPGetDatum(JsonbValueToJsonb(&e->attrs));
+			new_attrs[i] = e->nattrs == JsonContainerSize(e->attrs.val.binary.data) ? attrs[i] :
+				JsonbPGetDatum(attrs_without_nulls(e));
+		}
+		if (e->tags)
+		{
+			int			first = ntags;
+
+			it = JsonbIteratorInit(e->tags);
+			while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+			{
+				text	   *t;
+				bool		dup = false;
+
+				if (tok != WJB_ELEM)
+					continue;
+				t = cstring_to_text_with_len(v.val.string.val, v.val.string.len);
+				for (int k = first; k < ntags && !dup; k++)
+					dup = VARSIZE(t) == VARSIZE(DatumGetPointer(tags[k])) &&
+						memcmp(VARDATA(t), VARDATA(DatumGetPointer(tags[k])),
+							   VARSIZE(t) - VARHDRSZ) == 0;
+				if (dup)
+					continue;
+				tag_dev[ntags] = Int32GetDatum(i + 1);
+				tags[ntags++] = PointerGetDatum(t);
+			}
+		}
+	}
+
+	for (int c = 0; c < 6; c++)
+		values[c] = text_array(cols[c], c == 5 ? lang_nulls : NULL, nd);
+	dims[0] = nd;
+	values[6] = PointerGetDatum(construct_md_array(attrs, NULL, 1, dims, lbs, JSONBOID, -1, false,
+												   TYPALIGN_INT));
+	values[7] = PointerGetDatum(construct_md_array(new_attrs, NULL, 1, dims, lbs, JSONBOID, -1,
+												   false, TYPALIGN_INT));
+	dims[0] = ntags;
+	values[8] = PointerGetDatum(construct_md_array(tag_dev, NULL, 1, dims, lbs, INT4OID, 4, true,
+												   TYPALIGN_INT));
+	values[9] = text_array(tags, NULL, ntags);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/* _attrs_count(attrs jsonb) RETURNS int: the number of keys of an object, without reading them */
+Datum
+pushplan_attrs_count(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *attrs = PG_GETARG_JSONB_P(0);
+
+	PG_RETURN_INT32(JB_ROOT_IS_OBJECT(attrs) ? JB_ROOT_COUNT(attrs) : 0);
 }

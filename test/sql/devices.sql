@@ -59,6 +59,24 @@ SELECT push_device_register_batch('dev_app', '[
 SELECT registration_id, token, timezone, language, attrs, tags FROM push_devices
 WHERE app = 'dev_app' AND registration_id LIKE 'b%' ORDER BY 1;
 SELECT push_device_register_batch('dev_app', '[]');
+-- registering an existing device again: attrs merge (null removes a key), tags are added
+SELECT push_device_register_batch('dev_app', '[
+  {"registration_id": "b1", "platform": "android", "vendor": "hms", "token": "h1b",
+   "tags": ["new", "new"], "attrs": {"level": null, "vip": true}}]');
+SELECT registration_id, token, timezone, attrs, tags FROM push_devices
+WHERE app = 'dev_app' AND registration_id = 'b1';
+-- the 50-attribute limit counts what the device already has
+SELECT push_device_register_batch('dev_app', jsonb_build_array(jsonb_build_object(
+    'registration_id', 'b1', 'platform', 'android', 'vendor', 'hms', 'token', 'h1b',
+    'attrs', (SELECT jsonb_object_agg('k' || g, g) FROM generate_series(1, 48) g))));
+SELECT push_device_register_batch('dev_app', jsonb_build_array(jsonb_build_object(
+    'registration_id', 'b9', 'platform', 'android', 'vendor', 'hms', 'token', 'h9',
+    'attrs', (SELECT jsonb_object_agg('k' || g, g) FROM generate_series(1, 51) g))));
+SELECT push_device_register_batch('dev_app', '[{"registration_id": "b1", "platform": "android",
+    "vendor": "hms", "token": "h1b", "attrs": {"k49": 49}}]');
+SELECT (SELECT count(*) FROM jsonb_object_keys(attrs)) AS attrs FROM push_devices
+WHERE app = 'dev_app' AND registration_id = 'b1';
+SELECT count(*) AS b9 FROM push_devices WHERE app = 'dev_app' AND registration_id = 'b9';
 -- a batch with one bad device writes nothing, and says which device
 SELECT push_device_register_batch('dev_app', '[{"registration_id": "b3", "platform": "android", "vendor": "fcm", "token": "f3"},
   {"registration_id": "b4", "platform": "android", "vendor": "fcm", "token": "f4", "timezone": "Atlantis/Lost"}]');
