@@ -358,9 +358,12 @@ respond(request *r)
 		prd.read_callback = data_read;
 		nghttp2_submit_response(c->session, r->stream_id, nva, n, r->resp.len ? &prd : NULL);
 		if (r->act == ACT_GOAWAY)
+		{
 			nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE,
 								  nghttp2_session_get_last_proc_stream_id(c->session),
 								  NGHTTP2_NO_ERROR, NULL, 0);
+			c->goaway_sent = true;
+		}
 		if (!c->in_recv)
 			conn_flush(c);
 	}
@@ -716,7 +719,11 @@ conn_flush(conn *c)
 	if (c->dead)
 		return;
 	c->want_write = false;
-	if ((c->session && !nghttp2_session_want_read(c->session) &&
+	/*
+	 * After a GOAWAY the client closes, as with a real vendor: closing here with the client's
+	 * last frames unread would reset the connection and could destroy the answer in flight.
+	 */
+	if ((c->session && !c->goaway_sent && !nghttp2_session_want_read(c->session) &&
 		 !nghttp2_session_want_write(c->session)) ||
 		(c->close_after_write && c->h1req == NULL))
 	{

@@ -34,6 +34,7 @@ typedef struct conn
 	bool		want_write;
 	bool		read_paused;
 	bool		close_after_write;
+	bool		goaway_sent;	/* h2: the client closes, so no answer is lost to a reset */
 	bool		in_recv;		/* inside the protocol parser: defer flushing */
 	bool		in_parse;
 	bool		dead;

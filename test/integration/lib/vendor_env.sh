@@ -62,7 +62,7 @@ sql() { psql -c "SET search_path = pushplan, public" -c "$1"; }
 mock_get() { curl -s --max-time 10 --cacert "$work/cert.pem" "$base$1"; }
 mock_reset() { curl -s --max-time 10 --cacert "$work/cert.pem" -X POST "$base/_mock/reset" >/dev/null; }
 
-# configure_vendors APP: apns, fcm, hms and webhook of APP pointed at the mock
+# configure_vendors APP: apns, fcm, hms and webhook (/webhook/APP) of APP pointed at the mock
 configure_vendors() {
   psql -v app="$1" -v key="$(cat "$work/apns.p8")" -v fcmkey="$(cat "$work/fcm.key")" -v base="$base" <<'SQL' >/dev/null
 SET search_path = pushplan, public;
@@ -74,7 +74,7 @@ SELECT push_vendor_set(:'app', 'fcm', jsonb_build_object('service_account', json
     'token_uri', :'base' || '/token'), 'endpoint', :'base'));
 SELECT push_vendor_set(:'app', 'hms', jsonb_build_object('app_id', '100200300', 'client_secret', 'hms-secret',
     'endpoint', :'base', 'token_endpoint', :'base' || '/oauth2/v3/token'));
-SELECT push_vendor_set(:'app', 'webhook', jsonb_build_object('url', :'base' || '/webhook/sms', 'secret', 'wh-secret'));
+SELECT push_vendor_set(:'app', 'webhook', jsonb_build_object('url', :'base' || '/webhook/' || :'app', 'secret', 'wh-secret'));
 SQL
 }
 
