@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Runs dev/demo (on its own port) and checks that it succeeds, ends with its final line, and
-# prints the counts its deterministic data set must give. The expected audience counts were
-# confirmed by hand-written SQL over the tables, independently of the audience compiler.
+# Runs dev/demo (on its own ports: cluster 55801, mock vendor 55811) and checks that it succeeds,
+# ends with its final line, and prints the counts its deterministic data set must give. The
+# expected audience counts were confirmed by hand-written SQL over the tables, independently of
+# the audience compiler. Of the sends, it checks what must agree whatever the timing: pushplan's
+# deliveries against what the mock vendor received, the rolled-back push absent, the rejected
+# tokens cleared.
 #
 # Env: PUSHPLAN_TOP (repo root), PUSHPLAN_WORK (scratch dir).
 set -uo pipefail
@@ -29,7 +32,7 @@ expect() {          # expect DESCRIPTION EXTENDED-REGEX: some line of the output
 	fi
 }
 
-expect "final line" '^pushplan demo: all [0-9]+ steps passed in [0-9]+ s$'
+expect "final line" '^pushplan demo: all 14 steps passed in [0-9]+ s$'
 [ "$(tail -n 1 "$out")" = "$(grep -E '^pushplan demo: all' "$out")" ] ||
 	{ echo "the final line is not last"; fail=1; }
 expect "two batches of 5000" '^ +2 \| +5000$'
@@ -64,10 +67,54 @@ else
 	fail=1
 fi
 
-# The cluster is stopped and its files removed.
-port_open() { (exec 3<>/dev/tcp/127.0.0.1/55801) 2>/dev/null; }
-gone() {            # gone WHAT: nothing listens on the port and TMPDIR holds nothing
-	if port_open || [ -n "$(ls -A "$work/tmp")" ]; then
+# ---- the sends -------------------------------------------------------------------------------
+expect "the workers run: a scheduler and two senders" '^ pushplan sender +\| postgres +\| +2$'
+expect "28 devices re-registered with fault tokens" '^ +28$'
+after() {           # after DESCRIPTION LINE-REGEX N EXTENDED-REGEX: a line at most N after LINE matches
+	if grep -A "$3" -E -- "$2" "$out" | grep -Eq -- "$4"; then
+		echo "ok: $1"
+	else
+		echo "MISSING: $1 (/$4/ after /$2/)"
+		fail=1
+	fi
+}
+after "the seed's push: request_id again, same task" '^ same_task $' 2 '^ t$'
+# The outbox: the task is visible inside the transaction, gone after ROLLBACK, never sent.
+expect "the rolled-back task existed inside its transaction" '^ tsk_[0-9a-f]{32} \| promo_618_2025 \| queued$'
+after "... and left no task or delivery" '^after ROLLBACK' 3 '^ +0 \| +0$'
+expect "... and the mock got nothing for it a second later" "requests naming that device's token: 0$"
+expect "... nor at the end" '^ +0 \| reg00021 +\| +0 \| +0$'
+# The broadcast, watched: at least two progress lines, the last one done.
+n=$(grep -cE '^ +[0-9]+\.[0-9] s +(queued|sending|done) +targeted' "$out")
+if [ "$n" -ge 2 ]; then echo "ok: $n progress lines"; else echo "MISSING: progress lines ($n)"; fail=1; fi
+expect "the broadcast's last progress line" \
+	'^ +[0-9]+\.[0-9] s +done +targeted +5596 +sent +5584 +failed +12 +left +0 +rate'
+expect "multi_language: a Hindi device got the Hindi text" '\(fcm, hi\): \{"title":"धमाकेदार ऑफ़र","body":"618 फ्लैश सेल'
+expect "multi_language: an English device got the English text" '\(apns, en\): \{"title":"Hot deals",'
+# Per task: the seed push (2 devices), the US/IN broadcast, the IM push; all done.
+expect "the seed's task" '^ tsk_[0-9a-f]{32} \| engagelab +\| promo_618_2025 \| done +\| +2 \| +2 \| +0 \| reminder_01$'
+expect "the broadcast's task" '^ tsk_[0-9a-f]{32} \| engagelab +\| promo_618_2025 \| done +\| +5596 \| +5584 \| +12 \| +$'
+expect "the IM push's task" '^ tsk_[0-9a-f]{32} \| tencent_im \| default +\| done +\| +556 \| +554 \| +2 \| +$'
+expect "all deliveries: 6154, 6140 sent, 14 invalid tokens, nothing failed or left" \
+	'^ ∅ +\| ∅ +\| +6154 \| +6140 \| +14 \| +0 \| +0 \| +[0-9]+$'
+expect "push_plans: promo_618_2025 has the seed push and the broadcast" '^ promo_618_2025 \| 618 大促推送计划 \| +2$'
+# Invalid tokens: 14 devices, each with its token cleared, unreachable, marked invalidated.
+n=$(grep -cE '^ reg[0-9]{5} +\| (apns|fcm|hms) +\| [^|]*unregistered[^|]*\| ∅ +\| f +\| t +\| ' "$out")
+if [ "$n" = 14 ]; then echo "ok: 14 rejected tokens cleared"; else echo "MISSING: 14 rejected tokens cleared ($n)"; fail=1; fi
+expect "throttled deliveries were retried and sent" '^ tsk_[0-9a-f]{32} \| apns +\| +3 \| sent +\| +[0-9]+ \| +[0-9]+$'
+# pushplan and the mock agree token by token: sent = the mock's 200s for those tokens, attempts =
+# the mock's requests naming them; nothing else reached the mock.
+for v in apns fcm hms; do
+	expect "$v: deliveries sent = the mock's 200s, attempts = the mock's requests" \
+		"^ $v +\\| +[0-9]+ \\| +([0-9]+) \\| +\\1 \\| +([0-9]+) \\| +\\2 \\| t$"
+done
+expect "all vendors: 6140 sent = 6140 received" '^ all +\| +6154 \| +6140 \| +6140 \| +([0-9]+) \| +\1 \| t$'
+expect "APNs requests = APNs attempts" '^  apns: ([0-9]+) attempts, \1 requests$'
+expect "FCM requests = FCM attempts" '^  fcm: ([0-9]+) attempts, \1 requests$'
+# The cluster and the mock vendor are stopped and their files removed.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+gone() {            # gone WHAT: nothing listens on the ports and TMPDIR holds nothing
+	if port_open 55801 || port_open 55811 || [ -n "$(ls -A "$work/tmp")" ]; then
 		echo "LEFT BEHIND after $1: $(ls -A "$work/tmp")"
 		fail=1
 	else
@@ -80,6 +127,8 @@ gone "success"
 # there, exit non-zero, say so, and clean up.
 mkdir -p "$work/broken"
 cp -r "$top/dev" "$work/broken/dev"
+mkdir -p "$work/broken/test"
+cp -a "$top/test/mock_vendor" "$work/broken/test/mock_vendor"
 echo "SELECT push_audience_count(:'app', '{\"tag\": [\"\"]}');" >>"$work/broken/dev/demo.d/05_audiences.sql"
 PUSHPLAN_DEMO_PORT=55801 TMPDIR=$work/tmp timeout 300 "$work/broken/dev/demo" >"$work/broken.out" 2>&1
 rc=$?
@@ -95,7 +144,7 @@ gone "a failing step"
 PUSHPLAN_DEMO_PORT=55801 TMPDIR=$work/tmp "$top/dev/demo" >"$work/term.out" 2>&1 &
 pid=$!
 for _ in $(seq 1 300); do
-	port_open && break
+	port_open 55801 && break
 	sleep 0.1
 done
 kill -TERM "$pid"

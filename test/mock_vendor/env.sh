@@ -1,0 +1,88 @@
+# The mock vendor with fresh credentials, for whatever sends through it: the integration tests
+# (test/integration/lib/vendor_env.sh) and dev/demo. Source it, then:
+#
+#   mock_start DIR PORT    builds the mock, writes fresh keys, a self-signed certificate
+#                          (DIR/cert.pem: give it to the server as pushplan.ca_file) and mock.conf
+#                          into DIR, starts the mock on 127.0.0.1:PORT and waits until it is ready;
+#                          sets mock_pid, mock_dir (DIR) and mock_base (https://127.0.0.1:PORT).
+#                          Returns non-zero, with the reason on stderr, if it cannot.
+#   mock_stop              stops it (SIGTERM: it closes its connections and exits) and waits.
+#   mock_curl PATH [ARGS]  a request to the mock, trusting its certificate.
+#   mock_vendor_setup APP PSQL...  runs PSQL (a command, with its arguments) with the SQL that
+#                          points APP's apns, fcm, hms and webhook at the mock, with the
+#                          credentials the mock checks. The secrets go as psql variables.
+#
+# DIR must be readable by the server (the postgres user) for cert.pem.
+mock_src=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+mock_pid=
+mock_dir=
+mock_base=
+
+mock_start() {
+	local dir=$1 port=$2 i
+	mock_dir=$dir
+	mock_base=https://127.0.0.1:$port
+	make -s -C "$mock_src" >/dev/null || { echo "mock vendor: build failed" >&2; return 1; }
+	"$mock_src/make-cert.sh" "$dir" >/dev/null || return 1
+	chmod 644 "$dir"/*.pem
+	# APNs: an EC P-256 .p8 key; FCM: a service account's RSA key. The mock gets the public halves.
+	openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null |
+		openssl pkcs8 -topk8 -nocrypt -out "$dir/apns.p8" &&
+		openssl pkey -in "$dir/apns.p8" -pubout -out "$dir/apns.pub.pem" &&
+		openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$dir/fcm.key" 2>/dev/null &&
+		openssl pkey -in "$dir/fcm.key" -pubout -out "$dir/fcm.pub.pem" || return 1
+	cat >"$dir/mock.conf" <<CONF
+apns_team_id = TEAM123456
+apns_key = KEY1234567 apns.pub.pem
+apns_bundle_id = com.example.app
+fcm_project_id = mock-project
+fcm_client_email = sa@mock-project.iam.gserviceaccount.com
+fcm_public_key = fcm.pub.pem
+fcm_token_uri = $mock_base/token
+hms_app_id = 100200300
+hms_client_secret = hms-secret
+webhook_secret = wh-secret
+CONF
+	(cd "$dir" && exec "$mock_src/mock_vendor" --listen "127.0.0.1:$port" --cert cert.pem \
+		--key key.pem --config mock.conf --pid-file mock.pid >mock.out 2>mock.err) &
+	mock_pid=$!
+	for ((i = 0; i < 300; i++)); do
+		grep -q '^ready$' "$dir/mock.out" 2>/dev/null && return 0
+		kill -0 "$mock_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "mock vendor did not start on 127.0.0.1:$port:" >&2
+	cat "$dir/mock.err" >&2
+	return 1
+}
+
+mock_stop() {
+	if [ -n "$mock_pid" ]; then
+		kill "$mock_pid" 2>/dev/null
+		wait "$mock_pid" 2>/dev/null
+		mock_pid=
+	fi
+	return 0
+}
+
+mock_curl() {
+	curl -s --max-time 10 --cacert "$mock_dir/cert.pem" "$mock_base$1" "${@:2}"
+}
+
+mock_vendor_setup() {
+	local app=$1
+	shift
+	"$@" -v app="$app" -v key="$(cat "$mock_dir/apns.p8")" -v fcmkey="$(cat "$mock_dir/fcm.key")" \
+		-v base="$mock_base" <<'SQL'
+SET search_path = pushplan, public;
+SELECT push_vendor_set(:'app', 'apns', jsonb_build_object('team_id', 'TEAM123456', 'key_id', 'KEY1234567',
+    'bundle_id', 'com.example.app', 'private_key', :'key', 'endpoint', :'base'));
+SELECT push_vendor_set(:'app', 'fcm', jsonb_build_object('service_account', jsonb_build_object(
+    'type', 'service_account', 'project_id', 'mock-project',
+    'client_email', 'sa@mock-project.iam.gserviceaccount.com', 'private_key', :'fcmkey',
+    'token_uri', :'base' || '/token'), 'endpoint', :'base'));
+SELECT push_vendor_set(:'app', 'hms', jsonb_build_object('app_id', '100200300', 'client_secret', 'hms-secret',
+    'endpoint', :'base', 'token_endpoint', :'base' || '/oauth2/v3/token'));
+SELECT push_vendor_set(:'app', 'webhook', jsonb_build_object('url', :'base' || '/webhook/' || :'app', 'secret', 'wh-secret'));
+SQL
+}
