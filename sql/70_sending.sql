@@ -63,13 +63,15 @@ CREATE VIEW push_deliveries AS
     JOIN devices v ON v.device_id = d.device_id;
 
 -- In the spirit of pg_stat_progress_*: one row per task not finished (and those finished in the
--- last hour). rate_per_s is over the last 10 seconds; eta assumes that rate holds.
+-- last hour). rate_per_s is over the last 10 seconds (or since the task started, if that is
+-- shorter); eta assumes that rate holds, and is NULL until the task has started sending.
 CREATE VIEW push_task_progress AS
     SELECT a.app, t.task_id, t.plan_id, t.state, coalesce(t.targeted, 0) AS targeted,
            s.queued, s.sending, s.sent, s.failed, s.suppressed,
-           round(s.recent / 10.0, 1) AS rate_per_s,
-           CASE WHEN s.queued + s.sending = 0 THEN interval '0'
-                WHEN s.recent > 0 THEN (s.queued + s.sending) / (s.recent / 10.0) * interval '1 second'
+           round(s.recent / w.seconds, 1) AS rate_per_s,
+           CASE WHEN t.started_at IS NULL THEN NULL
+                WHEN s.queued + s.sending = 0 THEN interval '0'
+                WHEN s.recent > 0 THEN (s.queued + s.sending) / (s.recent / w.seconds) * interval '1 second'
            END AS eta,
            t.created_at, t.started_at, t.finished_at
     FROM tasks t
@@ -82,6 +84,8 @@ CREATE VIEW push_task_progress AS
                count(*) FILTER (WHERE d.status = 'suppressed') AS suppressed,
                count(*) FILTER (WHERE d.sent_at > now() - interval '10 seconds') AS recent
         FROM deliveries d WHERE d.task_id = t.task_id) s
+    CROSS JOIN LATERAL (
+        SELECT greatest(least(10.0, extract(epoch FROM now() - t.started_at)), 0.1) AS seconds) w
     WHERE t.state IN ('queued', 'sending') OR t.finished_at > now() - interval '1 hour';
 
 -- Internal: the wake-up of this database's scheduler, for rows written without push_send.

@@ -32,6 +32,8 @@ SELECT plan_id, task_count FROM push_plans WHERE app = 'send_app' ORDER BY 1;
 -- no plan_id: the default plan; "all" and tags are broadcasts, lists are not
 SELECT push_send('send_app', '{"to": "all", "body": {"platform": "all", "notification": {"alert": "hi"}}}') AS t2 \gset
 SELECT plan_id, broadcast, dialect FROM tasks WHERE task_id = :'t2';
+-- not started: nothing to measure yet
+SELECT app, plan_id, state, targeted, queued, sent, rate_per_s, eta FROM push_task_progress WHERE task_id = :'t2';
 
 -- the outbox: a rolled-back push_send leaves nothing
 BEGIN;
