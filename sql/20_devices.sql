@@ -9,6 +9,15 @@ AS 'MODULE_PATHNAME', 'pushplan_tags_problem' LANGUAGE C IMMUTABLE;
 CREATE FUNCTION _attrs_problem(attrs jsonb) RETURNS text
 AS 'MODULE_PATHNAME', 'pushplan_attrs_problem' LANGUAGE C IMMUTABLE;
 
+-- Raises a "code: message" problem (from the checks above) as an invalid-parameter error.
+CREATE FUNCTION _raise_problem(problem text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION USING MESSAGE = problem, ERRCODE = '22023';
+    END IF;
+END $$;
+
 CREATE FUNCTION _device_id(p_app_id int, p_registration_id text) RETURNS bigint
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -219,11 +228,8 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
     v_app int := _app_id(app);
     v_id bigint := _device_id(v_app, registration_id);
-    v_err text := _tags_problem(tags);
 BEGIN
-    IF v_err IS NOT NULL THEN
-        RAISE EXCEPTION USING MESSAGE = v_err, ERRCODE = '22023';
-    END IF;
+    PERFORM _raise_problem(_tags_problem(tags));
     INSERT INTO pushplan.tags (app_id, tag) SELECT DISTINCT v_app, t FROM unnest(tags) t
         ON CONFLICT (app_id, tag) DO NOTHING;
     INSERT INTO device_tags (tag_id, device_id)
@@ -236,11 +242,8 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
     v_app int := _app_id(app);
     v_id bigint := _device_id(v_app, registration_id);
-    v_err text := _tags_problem(tags);
 BEGIN
-    IF v_err IS NOT NULL THEN
-        RAISE EXCEPTION USING MESSAGE = v_err, ERRCODE = '22023';
-    END IF;
+    PERFORM _raise_problem(_tags_problem(tags));
     DELETE FROM device_tags dt USING pushplan.tags g
         WHERE dt.device_id = v_id AND dt.tag_id = g.tag_id
           AND g.app_id = v_app AND g.tag = ANY (tags);
@@ -250,12 +253,9 @@ CREATE FUNCTION push_attr_set(app text, registration_id text, attrs jsonb) RETUR
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
     v_id bigint := _device_id(_app_id(app), registration_id);
-    v_err text := _attrs_problem(attrs);
     v_merged jsonb;
 BEGIN
-    IF v_err IS NOT NULL THEN
-        RAISE EXCEPTION USING MESSAGE = v_err, ERRCODE = '22023';
-    END IF;
+    PERFORM _raise_problem(_attrs_problem(attrs));
     SELECT _attrs_merge(d.attrs, push_attr_set.attrs) INTO v_merged FROM devices d
         WHERE d.device_id = v_id;
     IF (SELECT count(*) FROM jsonb_object_keys(v_merged)) > 50 THEN
@@ -281,11 +281,8 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
     v_app int := _app_id(app);
     v_id bigint := _device_id(v_app, registration_id);
-    v_err text := _account_problem(account, account_type);
 BEGIN
-    IF v_err IS NOT NULL THEN
-        RAISE EXCEPTION USING MESSAGE = v_err, ERRCODE = '22023';
-    END IF;
+    PERFORM _raise_problem(_account_problem(account, account_type));
     -- Binding again makes this the account's most recent device.
     INSERT INTO device_accounts AS a (app_id, account_type, account, device_id)
         VALUES (v_app, push_account_bind.account_type, push_account_bind.account, v_id)
