@@ -92,6 +92,8 @@ static bool
 start_worker(LaunchedWorker *w)
 {
 	BackgroundWorker worker;
+	MemoryContext old;
+	bool		ok;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -116,7 +118,11 @@ start_worker(LaunchedWorker *w)
 
 	w->ever_ran = true;
 	w->stopped_at = 0;
-	if (!RegisterDynamicBackgroundWorker(&worker, &w->handle))
+	/* the handle lives as long as the worker, not in the per-round context */
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	ok = RegisterDynamicBackgroundWorker(&worker, &w->handle);
+	MemoryContextSwitchTo(old);
+	if (!ok)
 	{
 		w->handle = NULL;
 		ereport(WARNING,
@@ -178,6 +184,7 @@ wanted_databases(WantedDb *out)
 	char		now_missing[PP_MAX_DATABASES][NAMEDATALEN];
 	int			nnow = 0;
 	Relation	rel;
+	MemoryContext cxt = CurrentMemoryContext;
 
 	if (!SplitIdentifierString(raw, ',', &names))
 	{
@@ -194,6 +201,7 @@ wanted_databases(WantedDb *out)
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
+	(void) MemoryContextSwitchTo(cxt);	/* the names stay valid after the commit */
 	PushActiveSnapshot(GetTransactionSnapshot());
 	rel = table_open(DatabaseRelationId, AccessShareLock);
 	foreach(lc, names)
@@ -218,6 +226,7 @@ wanted_databases(WantedDb *out)
 	table_close(rel, AccessShareLock);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	(void) MemoryContextSwitchTo(cxt);
 
 	memcpy(missing, now_missing, sizeof(missing[0]) * nnow);
 	nmissing = nnow;

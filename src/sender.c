@@ -469,6 +469,23 @@ requeue_own_claims(void)
 }
 
 /*
+ * Whether the engine's settings differ from the configuration (a SIGHUP changed
+ * pushplan.max_inflight, http_timeout, max_connections_per_host or ca_file). The engine takes
+ * its settings when it is created, so the sender drains it and creates a new one.
+ */
+static bool
+engine_settings_changed(const PPEngineSettings *cur, const char *cur_ca)
+{
+	PPEngineSettings want;
+
+	pp_engine_settings_from_gucs(&want, pp_max_inflight);
+	return want.max_inflight != cur->max_inflight ||
+		want.http_timeout_ms != cur->http_timeout_ms ||
+		want.max_conns_per_host != cur->max_conns_per_host ||
+		strcmp(want.ca_file ? want.ca_file : "", cur_ca) != 0;
+}
+
+/*
  * Waits, idle, until this database has the extension (listed before CREATE EXTENSION, or after
  * DROP EXTENSION). Returns false if asked to stop meanwhile.
  */
@@ -497,6 +514,8 @@ pushplan_sender_main(Datum arg)
 	MemoryContext claim_cxt;
 	MemoryContext poll_cxt;
 	bool		stopping = false;
+	bool		reconfigure = false;
+	char	   *engine_ca;
 	int			nouts;
 
 	my_role = DatumGetInt32(arg);
@@ -524,6 +543,7 @@ pushplan_sender_main(Datum arg)
 	requeue_own_claims();
 
 	pp_engine_settings_from_gucs(&settings, pp_max_inflight);
+	engine_ca = MemoryContextStrdup(TopMemoryContext, settings.ca_file ? settings.ca_file : "");
 	engine = pp_engine_create(&settings);
 	nouts = pp_batch_size;
 	outs = MemoryContextAlloc(TopMemoryContext, sizeof(PPSendOutcome) * nouts);
@@ -539,6 +559,17 @@ pushplan_sender_main(Datum arg)
 		running = pp_engine_inflight(engine);
 		if (stopping && running == 0)
 			break;
+		if (!reconfigure && engine_settings_changed(&settings, engine_ca))
+			reconfigure = true; /* claim nothing more until the engine is drained */
+		if (reconfigure && running == 0)
+		{
+			pp_engine_destroy(engine);
+			pp_engine_settings_from_gucs(&settings, pp_max_inflight);
+			pfree(engine_ca);
+			engine_ca = MemoryContextStrdup(TopMemoryContext, settings.ca_file ? settings.ca_file : "");
+			engine = pp_engine_create(&settings);
+			reconfigure = false;
+		}
 		if (nouts != pp_batch_size)
 		{
 			/* pushplan.batch_size changed on SIGHUP */
@@ -547,7 +578,7 @@ pushplan_sender_main(Datum arg)
 		}
 
 		/* keep the engine fed */
-		if (!stopping && running + pp_batch_size <= pp_max_inflight)
+		if (!stopping && !reconfigure && running + pp_batch_size <= pp_max_inflight)
 		{
 			pg_atomic_write_u32(&my_slot->senders_wake, 0);
 			claimed = claim_and_submit(engine, pp_batch_size, claim_cxt);

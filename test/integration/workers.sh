@@ -215,6 +215,22 @@ set_guc pushplan.databases "postgres"
 sleep 3
 check_eq "removed from pushplan.databases: no worker serves it" "$(sql "SELECT count(*) FROM pg_stat_activity WHERE datname = 'third'")" "0"
 
+# ---- SIGHUP of the sizes mid-broadcast ----------------------------------------------------------
+section "sizes reloaded mid-broadcast"
+mock_reset
+task=$(broadcast term "resize")
+wait_for 20 "SELECT count(*) > 0 FROM deliveries WHERE task_id = '$task' AND status = 'sending'" || true
+senders=$(worker_pids sender "'postgres'")
+# outcome buffers grow with batch_size; the engine is drained and re-created for max_inflight
+psql -c "ALTER SYSTEM SET pushplan.batch_size = 400" -c "ALTER SYSTEM SET pushplan.max_inflight = 800" \
+  -c "ALTER SYSTEM SET pushplan.http_timeout = '6s'" -c "SELECT pg_reload_conf()" >/dev/null
+wait_for 60 "SELECT state = 'done' FROM tasks WHERE task_id = '$task'" && ok "a broadcast completes across a reload of batch_size, max_inflight, http_timeout" \
+  || fail "resize: $(sql "SELECT status, count(*) FROM deliveries WHERE task_id = '$task' GROUP BY 1")"
+check_eq "... every device once" "$(token_counts term-)" "5000 5000 0"
+check_eq "... by the same senders" "$(worker_pids sender "'postgres'")" "$senders"
+psql -c "ALTER SYSTEM RESET pushplan.batch_size" -c "ALTER SYSTEM RESET pushplan.max_inflight" \
+  -c "ALTER SYSTEM RESET pushplan.http_timeout" -c "SELECT pg_reload_conf()" >/dev/null
+
 # ---- flat memory over a 20,000-device broadcast -------------------------------------------------
 section "flat memory"
 new_app mem 20000 "mem-slow50-"
@@ -238,6 +254,10 @@ if [ "${#samples[@]}" -ge 3 ]; then
 else
   fail "too few memory samples (${#samples[@]})"
 fi
+
+# ---- the whole log: only the errors provoked on purpose --------------------------------------
+check_eq "no unexpected ERROR, FATAL or PANIC in the server log" \
+  "$(grep -E 'ERROR|FATAL|PANIC' "$cluster/server.log" | grep -vE 'is being accessed by other users|the database system is (starting up|in recovery mode|not yet accepting)' | head -3)" ""
 
 # ---- postmaster death -------------------------------------------------------------------------
 section "postmaster death"
