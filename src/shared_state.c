@@ -160,7 +160,9 @@ pp_slot_claim(int role)
 	LWLockRelease(pp_shared->lock);
 	if (slot == NULL)
 		ereport(ERROR,
-				(errmsg("pushplan: more than %d databases are served at once", PP_MAX_DATABASES)));
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("92350: more than %d databases are served at once", PP_MAX_DATABASES),
+				 errhint("List at most %d databases in pushplan.databases.", PP_MAX_DATABASES)));
 	if (!taken)
 		return NULL;
 	claimed_slot = slot;
