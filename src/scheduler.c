@@ -33,35 +33,6 @@
 static PPDatabaseSlot *my_slot = NULL;
 
 static void
-release_slot(int code, Datum arg)
-{
-	if (my_slot && my_slot->scheduler_procno == MyProc->pgprocno)
-		my_slot->scheduler_procno = -1;
-}
-
-/* Takes this database's scheduler role; false if a live scheduler already has it. */
-static bool
-claim_slot(void)
-{
-	bool		ok = false;
-
-	my_slot = pp_database_slot(MyDatabaseId, true);
-	if (my_slot == NULL)
-		ereport(ERROR, (errmsg("pushplan: more than %d databases to serve", PP_MAX_DATABASES)));
-	LWLockAcquire(pp_shared->lock, LW_EXCLUSIVE);
-	if (my_slot->scheduler_procno < 0 ||
-		ProcGlobal->allProcs[my_slot->scheduler_procno].pid == 0)
-	{
-		my_slot->scheduler_procno = MyProc->pgprocno;
-		ok = true;
-	}
-	LWLockRelease(pp_shared->lock);
-	if (ok)
-		before_shmem_exit(release_slot, 0);
-	return ok;
-}
-
-static void
 begin_work(const char *activity)
 {
 	SetCurrentStatementStartTimestamp();
@@ -293,7 +264,8 @@ pushplan_scheduler_main(Datum arg)
 
 	pp_worker_signals();
 	BackgroundWorkerInitializeConnection(MyBgworkerEntry->bgw_extra, NULL, 0);
-	if (!claim_slot())
+	my_slot = pp_slot_claim(PP_ROLE_SCHEDULER);
+	if (my_slot == NULL)
 	{
 		ereport(LOG, (errmsg("pushplan: a scheduler already serves database \"%s\"",
 							 MyBgworkerEntry->bgw_extra)));
@@ -325,6 +297,7 @@ pushplan_scheduler_main(Datum arg)
 		}
 		if (!busy)
 		{
+			pgstat_report_activity(STATE_IDLE, "pushplan scheduler: waiting for due tasks");
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 pp_poll_interval, PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);

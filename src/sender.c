@@ -79,35 +79,6 @@ static Pending pend;
 static MemoryContext pend_cxt = NULL;
 
 static void
-release_slot(int code, Datum arg)
-{
-	if (my_slot && my_slot->sender_procno[my_role] == MyProc->pgprocno)
-		my_slot->sender_procno[my_role] = -1;
-}
-
-static bool
-claim_slot(void)
-{
-	bool		ok = false;
-	int			procno;
-
-	my_slot = pp_database_slot(MyDatabaseId, true);
-	if (my_slot == NULL)
-		ereport(ERROR, (errmsg("pushplan: more than %d databases to serve", PP_MAX_DATABASES)));
-	LWLockAcquire(pp_shared->lock, LW_EXCLUSIVE);
-	procno = my_slot->sender_procno[my_role];
-	if (procno < 0 || ProcGlobal->allProcs[procno].pid == 0)
-	{
-		my_slot->sender_procno[my_role] = MyProc->pgprocno;
-		ok = true;
-	}
-	LWLockRelease(pp_shared->lock);
-	if (ok)
-		before_shmem_exit(release_slot, 0);
-	return ok;
-}
-
-static void
 begin_work(void)
 {
 	SetCurrentStatementStartTimestamp();
@@ -250,10 +221,13 @@ flush_outcomes(void)
 	char	  **bad_tokens;
 	int			nbad = 0;
 	MemoryContext old;
+	char		activity[64];
 
 	if (pend.n == 0)
 		return;
-	pgstat_report_activity(STATE_RUNNING, psprintf("pushplan: recording %d outcomes", pend.n));
+	/* no psprintf: this runs outside any transaction, in the long-lived context */
+	snprintf(activity, sizeof(activity), "pushplan: recording %d outcomes", pend.n);
+	pgstat_report_activity(STATE_RUNNING, activity);
 	begin_work();
 	old = MemoryContextSwitchTo(pend_cxt);
 	dims[0] = pend.n;
@@ -494,6 +468,42 @@ requeue_own_claims(void)
 	end_work();
 }
 
+/*
+ * Whether the engine's settings differ from the configuration (a SIGHUP changed
+ * pushplan.max_inflight, http_timeout, max_connections_per_host or ca_file). The engine takes
+ * its settings when it is created, so the sender drains it and creates a new one.
+ */
+static bool
+engine_settings_changed(const PPEngineSettings *cur, const char *cur_ca)
+{
+	PPEngineSettings want;
+
+	pp_engine_settings_from_gucs(&want, pp_max_inflight);
+	return want.max_inflight != cur->max_inflight ||
+		want.http_timeout_ms != cur->http_timeout_ms ||
+		want.max_conns_per_host != cur->max_conns_per_host ||
+		strcmp(want.ca_file ? want.ca_file : "", cur_ca) != 0;
+}
+
+/*
+ * Waits, idle, until this database has the extension (listed before CREATE EXTENSION, or after
+ * DROP EXTENSION). Returns false if asked to stop meanwhile.
+ */
+static bool
+wait_for_extension(void)
+{
+	while (!pp_extension_ready())
+	{
+		pgstat_report_activity(STATE_IDLE, "pushplan sender: waiting for CREATE EXTENSION pushplan");
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 pp_poll_interval * 5, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		if (pp_worker_reload_and_check())
+			return false;
+	}
+	return true;
+}
+
 void
 pushplan_sender_main(Datum arg)
 {
@@ -504,12 +514,20 @@ pushplan_sender_main(Datum arg)
 	MemoryContext claim_cxt;
 	MemoryContext poll_cxt;
 	bool		stopping = false;
+	bool		reconfigure = false;
+	char	   *engine_ca;
+	int			nouts;
 
 	my_role = DatumGetInt32(arg);
 	pp_worker_signals();
 	BackgroundWorkerInitializeConnection(MyBgworkerEntry->bgw_extra, NULL, 0);
-	if (my_role < 0 || my_role >= PP_MAX_SENDERS || !claim_slot())
-		proc_exit(0);			/* another live sender has this slot: not restarted */
+	if (my_role < 0 || my_role >= PP_MAX_SENDERS ||
+		(my_slot = pp_slot_claim(my_role)) == NULL)
+	{
+		ereport(LOG, (errmsg("pushplan: sender %d of database \"%s\" already runs",
+							 my_role, MyBgworkerEntry->bgw_extra)));
+		proc_exit(0);			/* exit code 0: unregistered, not restarted */
+	}
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(int64);
@@ -520,19 +538,15 @@ pushplan_sender_main(Datum arg)
 	claim_cxt = AllocSetContextCreate(TopMemoryContext, "pushplan claim", ALLOCSET_DEFAULT_SIZES);
 	poll_cxt = AllocSetContextCreate(TopMemoryContext, "pushplan poll", ALLOCSET_DEFAULT_SIZES);
 
-	while (!pp_extension_ready())
-	{
-		if (pp_worker_reload_and_check())
-			proc_exit(0);
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 pp_poll_interval * 5, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-	}
+	if (!wait_for_extension())
+		proc_exit(0);
 	requeue_own_claims();
 
 	pp_engine_settings_from_gucs(&settings, pp_max_inflight);
+	engine_ca = MemoryContextStrdup(TopMemoryContext, settings.ca_file ? settings.ca_file : "");
 	engine = pp_engine_create(&settings);
-	outs = MemoryContextAlloc(TopMemoryContext, sizeof(PPSendOutcome) * pp_batch_size);
+	nouts = pp_batch_size;
+	outs = MemoryContextAlloc(TopMemoryContext, sizeof(PPSendOutcome) * nouts);
 
 	for (;;)
 	{
@@ -545,9 +559,26 @@ pushplan_sender_main(Datum arg)
 		running = pp_engine_inflight(engine);
 		if (stopping && running == 0)
 			break;
+		if (!reconfigure && engine_settings_changed(&settings, engine_ca))
+			reconfigure = true; /* claim nothing more until the engine is drained */
+		if (reconfigure && running == 0)
+		{
+			pp_engine_destroy(engine);
+			pp_engine_settings_from_gucs(&settings, pp_max_inflight);
+			pfree(engine_ca);
+			engine_ca = MemoryContextStrdup(TopMemoryContext, settings.ca_file ? settings.ca_file : "");
+			engine = pp_engine_create(&settings);
+			reconfigure = false;
+		}
+		if (nouts != pp_batch_size)
+		{
+			/* pushplan.batch_size changed on SIGHUP */
+			nouts = pp_batch_size;
+			outs = repalloc(outs, sizeof(PPSendOutcome) * nouts);
+		}
 
 		/* keep the engine fed */
-		if (!stopping && running + pp_batch_size <= pp_max_inflight)
+		if (!stopping && !reconfigure && running + pp_batch_size <= pp_max_inflight)
 		{
 			pg_atomic_write_u32(&my_slot->senders_wake, 0);
 			claimed = claim_and_submit(engine, pp_batch_size, claim_cxt);
@@ -560,7 +591,7 @@ pushplan_sender_main(Datum arg)
 
 			pgstat_report_activity(STATE_RUNNING,
 								   psprintf("pushplan: %d deliveries in flight", running));
-			done = pp_engine_poll(engine, claimed > 0 ? 0 : FLUSH_AFTER_MS, outs, pp_batch_size);
+			done = pp_engine_poll(engine, claimed > 0 ? 0 : FLUSH_AFTER_MS, outs, nouts);
 			for (int i = 0; i < done; i++)
 				record_outcome(&outs[i]);
 			MemoryContextSwitchTo(old);
@@ -575,10 +606,19 @@ pushplan_sender_main(Datum arg)
 
 		if (claimed == 0 && pp_engine_inflight(engine) == 0 && pend.n == 0)
 		{
-			pgstat_report_activity(STATE_IDLE, NULL);
+			pgstat_report_activity(STATE_IDLE, "pushplan sender: waiting for deliveries");
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 pp_poll_interval, PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);
+
+			/* DROP EXTENSION: wait quietly for it to come back instead of failing to claim */
+			if (!pp_extension_ready())
+			{
+				if (!wait_for_extension())
+					break;
+				reset_cache();	/* a new extension reuses app ids */
+				requeue_own_claims();
+			}
 		}
 	}
 	flush_outcomes();

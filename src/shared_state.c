@@ -49,39 +49,126 @@ pp_shared_startup(void)
 			PPDatabaseSlot *slot = &pp_shared->db[i];
 
 			slot->dboid = InvalidOid;
-			slot->scheduler_procno = -1;
 			pg_atomic_init_u32(&slot->scheduler_wake, 0);
 			pg_atomic_init_u32(&slot->senders_wake, 0);
-			for (int j = 0; j < PP_MAX_SENDERS; j++)
-				slot->sender_procno[j] = -1;
+			for (int j = 0; j < PP_ROLES; j++)
+			{
+				slot->procno[j] = -1;
+				slot->pid[j] = 0;
+			}
 		}
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
 
-/*
- * The slot of a database, or NULL. With create, a free slot is taken for it (NULL when all
- * are in use).
- */
+/* The pid of the live process holding a role index of a slot, or 0. Caller holds the lock. */
+static int
+holder_locked(PPDatabaseSlot *slot, int idx)
+{
+	int			procno = slot->procno[idx];
+
+	if (procno < 0 || ProcGlobal->allProcs[procno].pid != slot->pid[idx])
+		return 0;
+	return slot->pid[idx];
+}
+
+/* The live process serving a role of a database, or 0. */
+int
+pp_slot_holder(PPDatabaseSlot *slot, int role)
+{
+	int			pid;
+
+	LWLockAcquire(pp_shared->lock, LW_SHARED);
+	pid = holder_locked(slot, PP_ROLE_INDEX(role));
+	LWLockRelease(pp_shared->lock);
+	return pid;
+}
+
+/* The slot of a database, or NULL if no worker ever served it. */
 PPDatabaseSlot *
-pp_database_slot(Oid dboid, bool create)
+pp_database_slot(Oid dboid)
 {
 	PPDatabaseSlot *found = NULL;
 
 	if (pp_shared == NULL)
 		return NULL;			/* library not preloaded: no workers to wake */
-	LWLockAcquire(pp_shared->lock, create ? LW_EXCLUSIVE : LW_SHARED);
+	LWLockAcquire(pp_shared->lock, LW_SHARED);
 	for (int i = 0; i < PP_MAX_DATABASES && !found; i++)
 		if (pp_shared->db[i].dboid == dboid)
 			found = &pp_shared->db[i];
-	for (int i = 0; i < PP_MAX_DATABASES && !found && create; i++)
-		if (pp_shared->db[i].dboid == InvalidOid)
-		{
-			found = &pp_shared->db[i];
-			found->dboid = dboid;
-		}
 	LWLockRelease(pp_shared->lock);
 	return found;
+}
+
+static PPDatabaseSlot *claimed_slot = NULL;
+static int	claimed_idx = -1;
+
+static void
+release_role(int code, Datum arg)
+{
+	LWLockAcquire(pp_shared->lock, LW_EXCLUSIVE);
+	if (claimed_slot->procno[claimed_idx] == MyProc->pgprocno &&
+		claimed_slot->pid[claimed_idx] == MyProcPid)
+	{
+		claimed_slot->procno[claimed_idx] = -1;
+		claimed_slot->pid[claimed_idx] = 0;
+	}
+	LWLockRelease(pp_shared->lock);
+}
+
+/*
+ * Takes a role (PP_ROLE_SCHEDULER or a sender number) in this database's slot, taking a slot
+ * for the database if it has none: a free one, or one whose database nobody serves any more
+ * (dropped, or removed from pushplan.databases). Returns NULL if a live process already holds
+ * the role. The role is given back when this process exits.
+ */
+PPDatabaseSlot *
+pp_slot_claim(int role)
+{
+	PPDatabaseSlot *slot = NULL;
+	int			idx = PP_ROLE_INDEX(role);
+	bool		taken = false;
+
+	LWLockAcquire(pp_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < PP_MAX_DATABASES && !slot; i++)
+		if (pp_shared->db[i].dboid == MyDatabaseId)
+			slot = &pp_shared->db[i];
+	for (int i = 0; i < PP_MAX_DATABASES && !slot; i++)
+	{
+		PPDatabaseSlot *s = &pp_shared->db[i];
+		bool		idle = true;
+
+		for (int j = 0; j < PP_ROLES && idle; j++)
+			idle = holder_locked(s, j) == 0;
+		if (idle)
+		{
+			slot = s;
+			slot->dboid = MyDatabaseId;
+			for (int j = 0; j < PP_ROLES; j++)
+			{
+				slot->procno[j] = -1;
+				slot->pid[j] = 0;
+			}
+		}
+	}
+	if (slot && holder_locked(slot, idx) == 0)
+	{
+		slot->procno[idx] = MyProc->pgprocno;
+		slot->pid[idx] = MyProcPid;
+		taken = true;
+	}
+	LWLockRelease(pp_shared->lock);
+	if (slot == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("92350: more than %d databases are served at once", PP_MAX_DATABASES),
+				 errhint("List at most %d databases in pushplan.databases.", PP_MAX_DATABASES)));
+	if (!taken)
+		return NULL;
+	claimed_slot = slot;
+	claimed_idx = idx;
+	before_shmem_exit(release_role, 0);
+	return slot;
 }
 
 static void
@@ -95,7 +182,7 @@ void
 pp_wake_slot_scheduler(PPDatabaseSlot *slot)
 {
 	if (slot && pg_atomic_exchange_u32(&slot->scheduler_wake, 1) == 0)
-		set_proc_latch(slot->scheduler_procno);
+		set_proc_latch(slot->procno[PP_ROLE_INDEX(PP_ROLE_SCHEDULER)]);
 }
 
 void
@@ -105,7 +192,7 @@ pp_wake_slot_senders(PPDatabaseSlot *slot)
 		return;
 	pg_atomic_write_u32(&slot->senders_wake, 1);
 	for (int i = 0; i < PP_MAX_SENDERS; i++)
-		set_proc_latch(slot->sender_procno[i]);
+		set_proc_latch(slot->procno[PP_ROLE_INDEX(i)]);
 }
 
 static void
@@ -116,7 +203,7 @@ wake_at_commit_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 			if (wake_pending)
-				pp_wake_slot_scheduler(pp_database_slot(MyDatabaseId, false));
+				pp_wake_slot_scheduler(pp_database_slot(MyDatabaseId));
 			wake_pending = false;
 			break;
 		case XACT_EVENT_ABORT:

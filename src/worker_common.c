@@ -2,7 +2,10 @@
  * worker_common.c: what every pushplan background worker does the same way.
  *
  * SIGTERM asks for a clean stop (the batch in flight is finished first), SIGHUP reloads the
- * configuration; postmaster death ends the wait loops (WL_EXIT_ON_PM_DEATH).
+ * configuration; postmaster death ends the wait loops (WL_EXIT_ON_PM_DEATH) and the busy loops
+ * (pp_worker_reload_and_check). SIGUSR1 keeps PostgreSQL's handler for database-connected
+ * workers (procsignal_sigusr1_handler), which sets the latch: a sleeping worker wakes for
+ * DROP DATABASE's barrier and for the launcher's start/stop notifications.
  */
 #include "pushplan.h"
 #include "workers.h"
@@ -14,6 +17,7 @@
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
+#include "storage/pmsignal.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
 #include "utils/snapmgr.h"
@@ -31,6 +35,8 @@ bool
 pp_worker_reload_and_check(void)
 {
 	CHECK_FOR_INTERRUPTS();
+	if (!PostmasterIsAlive())
+		proc_exit(1);			/* nobody to report to: stop now, send nothing more */
 	if (ConfigReloadPending)
 	{
 		ConfigReloadPending = false;

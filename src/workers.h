@@ -26,14 +26,24 @@ extern int	pp_poll_interval;
 extern int	pp_max_attempts;
 extern int	pp_retry_max_backoff;
 
-/* One database served by a scheduler and its senders. */
+/* Roles of a database's workers: the scheduler, then senders 0 .. PP_MAX_SENDERS - 1. */
+#define PP_ROLE_SCHEDULER	(-1)
+#define PP_ROLES			(PP_MAX_SENDERS + 1)
+#define PP_ROLE_INDEX(role)	((role) + 1)
+
+/*
+ * One database served by a scheduler and its senders. A worker holds its role by writing its
+ * PGPROC number and pid here; a second worker for the same role finds a live holder and exits
+ * with code 0 (unregistered). The launcher reads the holders to know what runs, whoever
+ * started it.
+ */
 typedef struct PPDatabaseSlot
 {
 	Oid			dboid;			/* InvalidOid: free */
-	int			scheduler_procno;	/* -1 while no scheduler runs */
 	pg_atomic_uint32 scheduler_wake;	/* 1: a wake-up is pending */
 	pg_atomic_uint32 senders_wake;
-	int			sender_procno[PP_MAX_SENDERS];	/* -1 while that sender is down */
+	int			procno[PP_ROLES];	/* -1 while that role is down */
+	int			pid[PP_ROLES];
 } PPDatabaseSlot;
 
 typedef struct PPShared
@@ -46,7 +56,9 @@ typedef struct PPShared
 extern PPShared *pp_shared;
 extern void pp_shared_request(void);
 extern void pp_shared_startup(void);
-extern PPDatabaseSlot *pp_database_slot(Oid dboid, bool create);
+extern PPDatabaseSlot *pp_database_slot(Oid dboid);
+extern PPDatabaseSlot *pp_slot_claim(int role);
+extern int	pp_slot_holder(PPDatabaseSlot *slot, int role);
 extern void pp_wake_scheduler_at_commit(void);
 extern void pp_wake_slot_scheduler(PPDatabaseSlot *slot);
 extern void pp_wake_slot_senders(PPDatabaseSlot *slot);

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The worker paths under valgrind (memcheck): the server runs under valgrind with pushplan
+# preloaded; a broadcast with every vendor fault, SIGHUP, SIGTERM of a busy sender, a failing
+# task and DROP / CREATE EXTENSION drive the launcher, scheduler and senders. Prints the errors
+# valgrind reported per server process; exits 1 if there are any.
+#   flock -o /tmp/pushplan-install.lock sh -c 'make install && test/valgrind/workers.sh [WORKDIR]'
+# Slow (several minutes); not part of make test. See doc/operations.md.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+export PUSHPLAN_TOP=$top PUSHPLAN_WORK=${1:-/tmp/pushplan-valgrind}
+rm -rf "$PUSHPLAN_WORK"
+. "$top/test/integration/lib/vendor_env.sh"
+vendor_env_start 56110 56111 "pushplan.databases = 'postgres'" "pushplan.senders = 2" \
+  "pushplan.poll_interval = 200" "pushplan.http_timeout = 30000" "pushplan.max_attempts = 3" \
+  "pushplan.retry_max_backoff = 1" "pushplan.batch_size = 50" "pushplan.max_inflight = 200"
+"$top/dev/cluster" stop "$cluster"
+
+# the same cluster again, its postgres under valgrind
+vg=$work/valgrind
+mkdir -p "$vg"
+chown postgres: "$vg"
+cat > "$work/postgres-valgrind" <<SH
+#!/bin/sh
+exec valgrind --tool=memcheck --leak-check=no --read-var-info=no --num-callers=40 \\
+  --error-limit=no --gen-suppressions=all --suppressions=$top/test/valgrind/postgresql.supp \\
+  --log-file=$vg/%p.log $(pg_config --bindir)/postgres "\$@"
+SH
+chmod 755 "$work/postgres-valgrind"
+runuser -u postgres -- "$(pg_config --bindir)/pg_ctl" -D "$cluster" -l "$cluster/server.log" \
+  -p "$work/postgres-valgrind" -t 600 -w start >/dev/null || { echo "server did not start"; exit 1; }
+pids=$work/pids.txt
+record_pids() { sql "SELECT pid || ' ' || backend_type FROM pg_stat_activity WHERE backend_type LIKE 'pushplan%'" >> "$pids"; }
+
+psql -c "CREATE EXTENSION pushplan" || exit 1
+wait_for 120 "SELECT count(*) = 4 FROM pg_stat_activity WHERE backend_type LIKE 'pushplan %'" \
+  && ok "workers run under valgrind" || fail "workers: $(sql "SELECT string_agg(backend_type, ',') FROM pg_stat_activity")"
+record_pids
+sql "SELECT push_app_create('vg')" >/dev/null
+sql "SELECT push_app_set('vg', '{\"broadcast_min_interval\": \"0 seconds\"}')" >/dev/null
+configure_vendors vg
+# every fault of the mock on every vendor, and 300 plain devices
+sql "INSERT INTO devices (app_id, registration_id, platform, vendor, token)
+     SELECT _app_id('vg'), v || '-' || f, CASE v WHEN 'apns' THEN 'ios' WHEN 'webhook' THEN 'web' ELSE 'android' END,
+            v, CASE v WHEN 'apns' THEN 'test-' ELSE v || '-' END || f || '-x'
+     FROM unnest(ARRAY['apns', 'fcm', 'hms', 'webhook']) v,
+          unnest(ARRAY['ok', 'unregistered', 'baddevice', 'throttle1', 'fail5xx1', 'error500', 'slow300',
+                       'drop1', 'goaway', 'throttle5']) f
+     UNION ALL
+     SELECT _app_id('vg'), 'plain-' || g, 'android', 'fcm', 'fcm-plain-' || g FROM generate_series(1, 300) g" >/dev/null
+
+task=$(sql "SELECT push_send('vg', '{\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"valgrind\", \"android\": {\"title\": \"t\", \"extras\": {\"k\": \"v\"}}, \"ios\": {\"badge\": \"+1\", \"sound\": \"default\"}}, \"options\": {\"multi_language\": {\"en\": {\"alert\": \"hi\"}}}}}')")
+wait_for 300 "SELECT state = 'done' FROM tasks WHERE task_id = '$task'" && ok "the broadcast with faults completes" \
+  || fail "broadcast: $(sql "SELECT status, count(*) FROM deliveries WHERE task_id = '$task' GROUP BY 1")"
+echo "     outcomes: $(sql "SELECT string_agg(status || '=' || n, ' ') FROM (SELECT status, count(*) n FROM deliveries WHERE task_id = '$task' GROUP BY 1 ORDER BY 1) s")"
+
+# SIGHUP: a third sender, then one
+psql -c "ALTER SYSTEM SET pushplan.senders = 3" -c "SELECT pg_reload_conf()" >/dev/null
+wait_for 120 "SELECT count(*) = 3 FROM pg_stat_activity WHERE backend_type = 'pushplan sender'" && ok "senders = 3" || fail "senders = 3"
+record_pids
+psql -c "ALTER SYSTEM SET pushplan.senders = 1" -c "SELECT pg_reload_conf()" >/dev/null
+wait_for 120 "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pushplan sender'" && ok "senders = 1" || fail "senders = 1"
+psql -c "ALTER SYSTEM RESET pushplan.senders" -c "SELECT pg_reload_conf()" >/dev/null
+
+# a task whose audience fails (the scheduler's subtransaction path)
+upload=$(sql "SELECT push_account_package_upload('vg', 'a.txt', convert_to(E'acc-1\n', 'UTF8'))")
+task=$(psql -c "SET search_path = pushplan, public" -c "BEGIN" \
+  -c "SELECT push_send('vg', '{\"to\": {\"upload_id\": $upload, \"account_push_type\": 1}, \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"x\"}}}')" \
+  -c "DELETE FROM account_packages WHERE upload_id = $upload" -c "COMMIT")
+wait_for 120 "SELECT state = 'failed' FROM tasks WHERE task_id = '$task'" && ok "a failing task is marked failed" || fail "failing task"
+
+# SIGTERM to a busy sender
+wait_for 120 "SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'pushplan sender'" || true
+record_pids
+sql "UPDATE devices SET token = replace(token, 'plain', 'slow2000') WHERE registration_id LIKE 'plain-%'" >/dev/null
+task=$(sql "SELECT push_send('vg', '{\"to\": {\"tag\": [\"none\"]}, \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"nobody\"}}}')" 2>/dev/null)
+task=$(sql "SELECT push_send('vg', '{\"to\": \"all\", \"body\": {\"platform\": \"android\", \"notification\": {\"alert\": \"term\"}}}')")
+victim=
+for _ in $(seq 600); do
+  victim=$(sql "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pushplan sender' AND query LIKE '% in flight' LIMIT 1")
+  [ -n "$victim" ] && break
+  sleep 0.1
+done
+[ -n "$victim" ] && kill -TERM "$victim"
+wait_for 300 "SELECT state = 'done' FROM tasks WHERE task_id = '$task'" && ok "the broadcast completes across a SIGTERM" || fail "sigterm broadcast"
+record_pids
+
+# DROP EXTENSION: the workers idle; CREATE EXTENSION: they work again
+psql -c "DROP EXTENSION pushplan CASCADE" >/dev/null
+sleep 10
+psql -c "CREATE EXTENSION pushplan" >/dev/null
+sleep 5
+record_pids
+
+runuser -u postgres -- "$(pg_config --bindir)/pg_ctl" -D "$cluster" -m fast -t 600 -w stop >/dev/null
+
+# ---- what valgrind found -----------------------------------------------------------------------
+total=0
+for f in "$vg"/*.log; do
+  n=$(sed -n 's/.*ERROR SUMMARY: \([0-9]*\) errors.*/\1/p' "$f" | tail -1)
+  [ -z "$n" ] && continue
+  pid=$(basename "$f" .log)
+  if [ "$n" -gt 0 ]; then
+    echo "---- $n errors in pid $pid ($(grep "^$pid " "$pids" | head -1 | cut -d' ' -f2- || true)): $f"
+    grep -E '^==[0-9]+== (Invalid|Conditional|Use of|Syscall|Source and|Mismatched|Argument)' "$f" | sort | uniq -c
+  fi
+  total=$((total + n))
+done
+echo "processes checked: $(ls "$vg" | wc -l); valgrind errors: $total"
+[ "$total" -eq 0 ] && ok "no valgrind errors" || fail "$total valgrind errors (logs in $vg)"
+trap - EXIT
+[ -n "$mock_pid" ] && { kill "$mock_pid" 2>/dev/null; wait "$mock_pid" 2>/dev/null; }
+echo "work dir kept: $work (remove with: rm -rf $work)"
+finish
