@@ -199,6 +199,13 @@ pp_easy_setup(CURL *easy, PPHttpReq *r, int timeout_ms, const char *ca_file)
 	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, r->errbuf);
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, r);
 	curl_easy_setopt(easy, CURLOPT_USERAGENT, "pushplan/0.1");
+	/*
+	 * Small buffers: vendor answers and pushes are a few kB, and a sender keeps up to
+	 * pushplan.max_inflight handles; at libcurl's defaults (16 kB receive, 64 kB upload) 2000
+	 * handles alone hold 160 MB.
+	 */
+	curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 4096L);
+	curl_easy_setopt(easy, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
 	if (ca_file)
 		curl_easy_setopt(easy, CURLOPT_CAINFO, ca_file);
 	r->errbuf[0] = '\0';
