@@ -117,7 +117,10 @@ CREATE TABLE tasks (
     state       text NOT NULL DEFAULT 'queued',
     send_at     timestamptz NOT NULL DEFAULT now(),
     expires_at  timestamptz,            -- send_at + time_to_live: later deliveries expire
-    targeted    bigint,
+    targeted    bigint,                 -- deliveries made so far; all of them once expanded
+    expanded    boolean NOT NULL DEFAULT false, -- every delivery of the audience exists
+    expanded_upto bigint,               -- expansion runs in batches by device_id: the last one done
+    spread_total bigint,                -- audience size, counted first when big_push_duration spreads it
     error       text,
     created_at  timestamptz NOT NULL DEFAULT now(),
     started_at  timestamptz,

@@ -28,6 +28,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#define EXPANSION_BATCH			50000	/* devices expanded per committed transaction */
 #define MAINTENANCE_INTERVAL_MS	10000
 
 static PPDatabaseSlot *my_slot = NULL;
@@ -79,40 +80,52 @@ jsonb_path(Jsonb *jb, const char *k1, const char *k2)
  * push targets. big_push_duration spreads send_at evenly over that many minutes. Devices whose
  * vendor the app has not configured are recorded as failed right away.
  */
-static int64
-expand_task(const char *task_id, int32 app_id, Jsonb *push, TimestampTz send_at)
+/* What one expansion batch did. */
+typedef struct ExpandResult
+{
+	int64		rows;			/* audience devices in the batch (a short batch is the last) */
+	int64		inserted;		/* deliveries written */
+	int64		last_device;	/* the batch's highest device id: where the next one starts */
+	int64		spread_total;	/* audience size, when big_push_duration spreads the sends */
+} ExpandResult;
+
+/*
+ * Writes the deliveries of the next EXPANSION_BATCH devices of a task's audience (those after
+ * device id `after`, in id order): every reachable device of the audience whose platform the
+ * push targets. big_push_duration spreads send_at evenly over that many minutes, by the
+ * device's rank in the whole audience (counted once, on the first batch). Devices whose vendor
+ * the app has not configured are recorded as failed at once.
+ */
+static void
+expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz send_at,
+			 int64 after, int64 done, int64 spread_total, ExpandResult *res)
 {
 	PPAudience	aud;
-	Jsonb	   *audience;
 	JsonbValue *to = jsonb_path(push, "to", NULL);
-	JsonbValue *body_platforms;
-	JsonbValue *duration = NULL;
+	JsonbValue *body_platforms = jsonb_path(push, "body", "platform");
 	JsonbValue *options = jsonb_path(push, "body", "options");
+	const char *platforms = "[\"android\", \"ios\", \"web\", \"harmony\"]";
 	StringInfoData q;
+	StringInfoData from;
 	Oid		   *types;
 	Datum	   *values;
+	int			nfixed = 9;
 	int			minutes = 0;
-	Datum		platforms;
 	int			ret;
+	bool		isnull;
 
 	if (to == NULL)
 		ereport(ERROR, (errmsg("92310: task has no audience")));
-	audience = JsonbValueToJsonb(to);
-	pp_audience_compile(app_id, audience, 6, &aud);
+	pp_audience_compile(app_id, JsonbValueToJsonb(to), nfixed + 1, &aud);
 
 	/* body.platform is an array of platform names after normalization */
-	body_platforms = jsonb_path(push, "body", "platform");
-	{
-		Jsonb	   *arr = body_platforms ? JsonbValueToJsonb(body_platforms) : NULL;
-
-		if (arr)
-			platforms = DirectFunctionCall1(jsonb_out, JsonbPGetDatum(arr));
-		else
-			platforms = CStringGetDatum("[\"android\", \"ios\", \"web\", \"harmony\"]");
-	}
+	if (body_platforms)
+		platforms = DatumGetCString(DirectFunctionCall1(jsonb_out,
+														JsonbPGetDatum(JsonbValueToJsonb(body_platforms))));
 	if (options && options->type == jbvBinary)
 	{
 		JsonbValue	key;
+		JsonbValue *duration;
 
 		key.type = jbvString;
 		key.val.string.val = "big_push_duration";
@@ -123,24 +136,8 @@ expand_task(const char *task_id, int32 app_id, Jsonb *push, TimestampTz send_at)
 														NumericGetDatum(duration->val.numeric)));
 	}
 
-	initStringInfo(&q);
-	appendStringInfo(&q,
-					 "INSERT INTO pushplan.deliveries (task_id, app_id, device_id, vendor, send_at, status, error) "
-					 "SELECT $1, $2, d.device_id, d.vendor, "
-					 "%s, "
-					 "CASE WHEN c.vendor IS NULL THEN 'failed' ELSE 'queued' END, "
-					 "CASE WHEN c.vendor IS NULL THEN format('vendor \"%%s\" is not configured for this app', d.vendor) END "
-					 "FROM (%s) a JOIN pushplan.devices d ON d.device_id = a.device_id "
-					 "LEFT JOIN pushplan.vendor_configs c ON c.app_id = $2 AND c.vendor = d.vendor "
-					 "WHERE d.platform IN (SELECT jsonb_array_elements_text($4::jsonb)) "
-					 "ON CONFLICT (task_id, device_id) DO NOTHING",
-					 minutes > 0
-					 ? "$3 + (row_number() OVER () - 1) * ($5 * interval '1 minute') / count(*) OVER ()"
-					 : "$3",
-					 aud.sql.data);
-
-	types = palloc(sizeof(Oid) * (5 + aud.nargs));
-	values = palloc(sizeof(Datum) * (5 + aud.nargs));
+	types = palloc(sizeof(Oid) * (nfixed + aud.nargs));
+	values = palloc(sizeof(Datum) * (nfixed + aud.nargs));
 	types[0] = TEXTOID;
 	values[0] = CStringGetTextDatum(task_id);
 	types[1] = INT4OID;
@@ -148,41 +145,96 @@ expand_task(const char *task_id, int32 app_id, Jsonb *push, TimestampTz send_at)
 	types[2] = TIMESTAMPTZOID;
 	values[2] = TimestampTzGetDatum(send_at);
 	types[3] = TEXTOID;
-	values[3] = CStringGetTextDatum(DatumGetCString(platforms));
+	values[3] = CStringGetTextDatum(platforms);
 	types[4] = INT4OID;
 	values[4] = Int32GetDatum(minutes);
-	memcpy(types + 5, aud.argtypes, sizeof(Oid) * aud.nargs);
-	memcpy(values + 5, aud.values, sizeof(Datum) * aud.nargs);
+	types[5] = INT8OID;
+	values[5] = Int64GetDatum(after);
+	types[6] = INT4OID;
+	values[6] = Int32GetDatum(EXPANSION_BATCH);
+	types[7] = INT8OID;
+	types[8] = INT8OID;
+	values[8] = Int64GetDatum(done);
+	memcpy(types + nfixed, aud.argtypes, sizeof(Oid) * aud.nargs);
+	memcpy(values + nfixed, aud.values, sizeof(Datum) * aud.nargs);
 
-	ret = SPI_execute_with_args(q.data, 5 + aud.nargs, types, values, NULL, false, 0);
-	if (ret != SPI_OK_INSERT)
+	/* the audience's devices that this push's platforms include */
+	initStringInfo(&from);
+	appendStringInfo(&from,
+					 "FROM (%s) a JOIN pushplan.devices d ON d.device_id = a.device_id "
+					 "WHERE d.platform IN (SELECT jsonb_array_elements_text($4::jsonb))",
+					 aud.sql.data);
+
+	if (minutes > 0 && spread_total <= 0)
+	{
+		values[7] = Int64GetDatum(0);
+		ret = SPI_execute_with_args(psprintf("SELECT count(*) %s", from.data),
+									nfixed + aud.nargs, types, values, NULL, true, 1);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "pushplan: counting task %s failed: %s", task_id, SPI_result_code_string(ret));
+		spread_total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	res->spread_total = spread_total;
+	values[7] = Int64GetDatum(Max(spread_total, 1));
+
+	initStringInfo(&q);
+	appendStringInfo(&q,
+					 "WITH src AS ("
+					 "  SELECT d.device_id, d.vendor %s AND a.device_id > $6 "
+					 "  ORDER BY a.device_id LIMIT $7), "
+					 "ranked AS (SELECT s.*, row_number() OVER (ORDER BY s.device_id) AS rn FROM src s), "
+					 "ins AS ("
+					 "  INSERT INTO pushplan.deliveries (task_id, app_id, device_id, vendor, send_at, status, error) "
+					 "  SELECT $1, $2, r.device_id, r.vendor, "
+					 "    CASE WHEN $5 > 0 THEN $3 + ($9 + r.rn - 1) * ($5 * interval '1 minute') / $8 ELSE $3 END, "
+					 "    CASE WHEN c.vendor IS NULL THEN 'failed' ELSE 'queued' END, "
+					 "    CASE WHEN c.vendor IS NULL THEN format('vendor \"%%s\" is not configured for this app', r.vendor) END "
+					 "  FROM ranked r LEFT JOIN pushplan.vendor_configs c ON c.app_id = $2 AND c.vendor = r.vendor "
+					 "  ON CONFLICT (task_id, device_id) DO NOTHING RETURNING 1) "
+					 "SELECT (SELECT count(*) FROM src), (SELECT max(device_id) FROM src), (SELECT count(*) FROM ins)",
+					 from.data);
+	ret = SPI_execute_with_args(q.data, nfixed + aud.nargs, types, values, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "pushplan: expanding task %s failed: %s", task_id, SPI_result_code_string(ret));
-	return (int64) SPI_processed;
+	res->rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	res->last_device = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	if (isnull)
+		res->last_device = after;
+	res->inserted = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
 }
 
 /*
- * Expands the next due task, if any. Returns true if one was handled. The expansion runs in a
- * subtransaction so that a failing audience marks the task failed instead of stopping the
- * scheduler.
+ * Expands the next batch of the next due task, if any, in one transaction: the senders can start
+ * on a big audience while the rest of it is being expanded, and no transaction grows with the
+ * audience. Returns true if a task was handled. The batch runs in a subtransaction so that a
+ * failing audience marks the task failed instead of stopping the scheduler; a crash between
+ * batches resumes after the last committed one (expanded_upto).
  */
 static bool
 run_one_due_task(void)
 {
 	const char *pick =
-		"SELECT task_id, app_id, push, send_at FROM pushplan.tasks "
-		"WHERE state = 'queued' AND send_at <= now() "
+		"SELECT task_id, app_id, push, send_at, coalesce(expanded_upto, -1), "
+		"  coalesce(targeted, 0), coalesce(spread_total, 0) FROM pushplan.tasks "
+		"WHERE (state = 'queued' AND send_at <= now()) OR (state = 'sending' AND NOT expanded) "
 		"ORDER BY send_at LIMIT 1 FOR UPDATE SKIP LOCKED";
 	char	   *task_id;
 	int32		app_id;
 	Jsonb	   *push;
 	TimestampTz send_at;
+	int64		after;
+	int64		done;
+	int64		spread_total;
 	bool		isnull;
 	MemoryContext oldcxt;
 	ResourceOwner oldowner;
-	volatile int64 n = 0;
+	ExpandResult res;
 	char	   *volatile failure = NULL;
-	Datum		args[3];
-	Oid			types[3] = {TEXTOID, INT8OID, TEXTOID};
+	Datum		args[7];
+	Oid			types[7] = {TEXTOID, INT8OID, TEXTOID, INT8OID, BOOLOID, INT8OID, INT8OID};
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		finished;
 
 	begin_work("pushplan: looking for due tasks");
 	if (SPI_execute(pick, false, 0) != SPI_OK_SELECT || SPI_processed == 0)
@@ -190,19 +242,25 @@ run_one_due_task(void)
 		end_work();
 		return false;
 	}
-	task_id = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	app_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	push = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
-	send_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	task_id = TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull));
+	app_id = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+	push = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 3, &isnull));
+	send_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 4, &isnull));
+	after = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
+	done = DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull));
+	spread_total = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
 	pgstat_report_activity(STATE_RUNNING, psprintf("pushplan: expanding task %s", task_id));
 
+	memset(&res, 0, sizeof(res));
 	oldcxt = CurrentMemoryContext;
 	oldowner = CurrentResourceOwner;
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(oldcxt);
 	PG_TRY();
 	{
-		n = expand_task(task_id, app_id, push, send_at);
+		expand_batch(task_id, app_id, push, send_at, after, done, spread_total, &res);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
@@ -222,17 +280,24 @@ run_one_due_task(void)
 	}
 	PG_END_TRY();
 
+	finished = failure != NULL || res.rows < EXPANSION_BATCH;
 	args[0] = CStringGetTextDatum(task_id);
-	args[1] = Int64GetDatum(n);
+	args[1] = Int64GetDatum(done + res.inserted);
 	args[2] = failure ? CStringGetTextDatum(failure) : (Datum) 0;
-	SPI_execute_with_args("UPDATE pushplan.tasks SET targeted = $2, started_at = now(), error = $3, "
+	args[3] = Int64GetDatum(res.last_device);
+	args[4] = BoolGetDatum(finished);
+	args[5] = Int64GetDatum(res.spread_total);
+	args[6] = Int64GetDatum(res.inserted);
+	SPI_execute_with_args("UPDATE pushplan.tasks SET targeted = $2, error = $3, "
+						  "expanded_upto = $4, expanded = $5, spread_total = nullif($6, 0), "
+						  "started_at = coalesce(started_at, now()), "
 						  "state = CASE WHEN $3 IS NOT NULL THEN 'failed' "
-						  "WHEN $2 = 0 THEN 'done' ELSE 'sending' END, "
-						  "finished_at = CASE WHEN $3 IS NOT NULL OR $2 = 0 THEN now() END "
+						  "  WHEN $5 AND $2 = 0 THEN 'done' ELSE 'sending' END, "
+						  "finished_at = CASE WHEN $3 IS NOT NULL OR ($5 AND $2 = 0) THEN now() END "
 						  "WHERE task_id = $1",
-						  3, types, args, failure ? "   " : "  n", false, 0);
+						  7, types, args, failure ? "       " : "  n    ", false, 0);
 	end_work();
-	if (n > 0)
+	if (res.inserted > 0)
 		pp_wake_slot_senders(my_slot);
 	return true;
 }
@@ -247,7 +312,7 @@ maintenance(void)
 {
 	begin_work("pushplan: maintenance");
 	SPI_execute("UPDATE pushplan.tasks t SET state = 'done', finished_at = now() "
-				"WHERE t.state = 'sending' AND NOT EXISTS (SELECT 1 FROM pushplan.deliveries d "
+				"WHERE t.state = 'sending' AND t.expanded AND NOT EXISTS (SELECT 1 FROM pushplan.deliveries d "
 				"WHERE d.task_id = t.task_id AND d.status IN ('queued', 'sending'))",
 				false, 0);
 	SPI_execute("UPDATE pushplan.deliveries d SET status = 'queued', claimed_by = NULL "

@@ -266,7 +266,7 @@ flush_outcomes(void)
 	/* tasks whose last deliveries these were are done (the scheduler's upkeep catches races) */
 	SPI_execute_with_args("UPDATE pushplan.tasks t SET state = 'done', finished_at = now() "
 						  "FROM (SELECT DISTINCT task_id FROM pushplan.deliveries WHERE delivery_id = ANY ($1)) x "
-						  "WHERE t.task_id = x.task_id AND t.state = 'sending' AND NOT EXISTS "
+						  "WHERE t.task_id = x.task_id AND t.state = 'sending' AND t.expanded AND NOT EXISTS "
 						  "(SELECT 1 FROM pushplan.deliveries d WHERE d.task_id = t.task_id "
 						  " AND d.status IN ('queued', 'sending'))",
 						  1, types, args, NULL, false, 0);

@@ -169,7 +169,7 @@ done
 check_eq "the scheduler was killed while expanding" "$killed" "yes"
 sleep 1
 wait_server || fail "server did not come back after the scheduler's crash"
-wait_for 60 "SELECT state <> 'queued' FROM tasks WHERE task_id = '$task'" && ok "the task is expanded after the restart" \
+wait_for 60 "SELECT expanded FROM tasks WHERE task_id = '$task'" && ok "the task is expanded after the restart" \
   || fail "big task: $(sql "SELECT state FROM tasks WHERE task_id = '$task'")"
 check_eq "... exactly once" "$(sql "SELECT targeted || ' ' || (SELECT count(*) || ' ' || count(DISTINCT device_id) FROM deliveries WHERE task_id = '$task') FROM tasks WHERE task_id = '$task'")" "100000 100000 100000"
 
