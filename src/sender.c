@@ -500,6 +500,7 @@ pushplan_sender_main(Datum arg)
 	PPEngineSettings settings;
 	PPEngine   *engine;
 	PPSendOutcome *outs;
+	int			outs_cap;
 	HASHCTL		ctl;
 	MemoryContext claim_cxt;
 	MemoryContext poll_cxt;
@@ -532,11 +533,13 @@ pushplan_sender_main(Datum arg)
 
 	pp_engine_settings_from_gucs(&settings, pp_max_inflight);
 	engine = pp_engine_create(&settings);
-	outs = MemoryContextAlloc(TopMemoryContext, sizeof(PPSendOutcome) * pp_batch_size);
+	outs_cap = pp_batch_size;
+	outs = MemoryContextAlloc(TopMemoryContext, sizeof(PPSendOutcome) * outs_cap);
 
 	for (;;)
 	{
 		int			claimed = 0;
+		int			claim_n;
 		int			done;
 		int			running;
 
@@ -546,11 +549,15 @@ pushplan_sender_main(Datum arg)
 		if (stopping && running == 0)
 			break;
 
-		/* keep the engine fed */
-		if (!stopping && running + pp_batch_size <= pp_max_inflight)
+		/*
+		 * keep the engine fed; a batch larger than max_inflight is claimed max_inflight at a
+		 * time (it would never fit otherwise, and the sender would stall)
+		 */
+		claim_n = Min(pp_batch_size, pp_max_inflight);
+		if (!stopping && running + claim_n <= pp_max_inflight)
 		{
 			pg_atomic_write_u32(&my_slot->senders_wake, 0);
-			claimed = claim_and_submit(engine, pp_batch_size, claim_cxt);
+			claimed = claim_and_submit(engine, claim_n, claim_cxt);
 		}
 
 		running = pp_engine_inflight(engine);
@@ -560,7 +567,13 @@ pushplan_sender_main(Datum arg)
 
 			pgstat_report_activity(STATE_RUNNING,
 								   psprintf("pushplan: %d deliveries in flight", running));
-			done = pp_engine_poll(engine, claimed > 0 ? 0 : FLUSH_AFTER_MS, outs, pp_batch_size);
+			/* pushplan.batch_size may have grown at a reload */
+			if (outs_cap < pp_batch_size)
+			{
+				outs_cap = pp_batch_size;
+				outs = repalloc(outs, sizeof(PPSendOutcome) * outs_cap);
+			}
+			done = pp_engine_poll(engine, claimed > 0 ? 0 : FLUSH_AFTER_MS, outs, outs_cap);
 			for (int i = 0; i < done; i++)
 				record_outcome(&outs[i]);
 			MemoryContextSwitchTo(old);
