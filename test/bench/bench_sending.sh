@@ -30,6 +30,7 @@ rss_pid=
 
 cleanup() {
   trap '' INT TERM
+  set +e
   [ -n "$rss_pid" ] && kill "$rss_pid" 2>/dev/null
   "$top/dev/cluster" destroy "$cluster" >/dev/null 2>&1 || true
   sink_stop
@@ -86,6 +87,7 @@ CONF
    --cert cert.pem --key key.pem --config mock.conf > mock.out 2> mock.err) &
 mock_pid=$!
 for _ in $(seq 100); do grep -q '^ready$' "$work/mock/mock.out" 2>/dev/null && break; sleep 0.1; done
+grep -q '^ready$' "$work/mock/mock.out" || { echo "mock vendor did not start: $(cat "$work/mock/mock.err")"; exit 1; }
 cat "$work/sink/cert.pem" "$work/mock/cert.pem" > "$work/ca.pem"
 chmod 644 "$work/ca.pem"
 
@@ -133,8 +135,8 @@ echo "loaded in $(ms "$t" "$(date +%s.%N)") ms"
 push='{"to": "all", "body": {"platform": "ios", "notification": {"alert": "Flash sale: everything 50% off until midnight", "ios": {"sound": "default"}}}}'
 psql -c "SELECT pushplan.push_send('latency', '$push')" >/dev/null
 for _ in $(seq 100); do
-  last=$(curl -s --cacert "$work/mock/cert.pem" "https://127.0.0.1:$mock_port/_mock/last?token=test-latency-probe")
-  [[ "$last" == *'"path"'* ]] && break
+  last=$(curl -s --max-time 5 --cacert "$work/mock/cert.pem" "https://127.0.0.1:$mock_port/_mock/last?token=test-latency-probe" || true)
+  [[ "$last" == *'"path"'* ]] && break || true
   sleep 0.1
 done
 echo "pushplan's APNs request (as the mock saw it): $(jq -c '{path, headers: (.headers | with_entries(select(.key | startswith("apns") or . == "content-length"))), body}' <<< "$last")"
