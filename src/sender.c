@@ -551,6 +551,7 @@ pushplan_sender_main(Datum arg)
 	for (;;)
 	{
 		int			claimed = 0;
+		int			claim_n;
 		int			done;
 		int			running;
 
@@ -577,11 +578,15 @@ pushplan_sender_main(Datum arg)
 			outs = repalloc(outs, sizeof(PPSendOutcome) * nouts);
 		}
 
-		/* keep the engine fed */
-		if (!stopping && !reconfigure && running + pp_batch_size <= pp_max_inflight)
+		/*
+		 * keep the engine fed; a batch larger than max_inflight is claimed max_inflight at a
+		 * time (it would never fit otherwise, and the sender would stall)
+		 */
+		claim_n = Min(pp_batch_size, pp_max_inflight);
+		if (!stopping && !reconfigure && running + claim_n <= pp_max_inflight)
 		{
 			pg_atomic_write_u32(&my_slot->senders_wake, 0);
-			claimed = claim_and_submit(engine, pp_batch_size, claim_cxt);
+			claimed = claim_and_submit(engine, claim_n, claim_cxt);
 		}
 
 		running = pp_engine_inflight(engine);

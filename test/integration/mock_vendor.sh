@@ -229,6 +229,10 @@ req "$base/_mock/last?token=test-slow400-a"
 expect "last: APNs request recorded" 200 '"path":"/3/device/test-slow400-a"'
 [[ "$BODY" == *'"apns-topic":"com.example.app"'* && "$BODY" == *'"body":"{\"aps\":{\"alert\":\"hello\"}}"'* ]] &&
   ok "last: headers and body" || fail "last: $BODY"
+recv=$(sed -n 's/.*"received_at_us":\([0-9]*\).*/\1/p' <<< "$BODY")
+now_us=$(date +%s%6N)
+[ -n "$recv" ] && [ "$recv" -le "$now_us" ] && [ "$recv" -gt $((now_us - 120000000)) ] &&
+  ok "last: received_at_us is the arrival time (µs since the epoch)" || fail "last: received_at_us '$recv', now $now_us"
 
 # ================= FCM ==================================================================
 fcm_claims() {

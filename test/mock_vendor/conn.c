@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/epoll.h>
 #include <nghttp2/nghttp2.h>
@@ -102,7 +103,10 @@ static request *
 request_new(conn *c)
 {
 	request    *r = calloc(1, sizeof(request));
+	struct timespec ts;
 
+	clock_gettime(CLOCK_REALTIME, &ts);
+	r->received_at_us = (uint64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 	r->conn = c;
 	r->cnext = c->reqs;
 	if (c->reqs)

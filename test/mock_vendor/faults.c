@@ -24,6 +24,7 @@ struct lastreq
 	char	   *method;
 	char	   *path;
 	bool		http2;
+	uint64_t	received_at_us;
 	buf			hbuf;
 	int			nhdr;
 	buf			body;
@@ -187,6 +188,7 @@ lastreq_make(const request *r)
 	l->method = strdup(r->method ? r->method : "");
 	l->path = strdup(r->path ? r->path : "");
 	l->http2 = r->http2;
+	l->received_at_us = r->received_at_us;
 	buf_append(&l->hbuf, r->hbuf.data ? r->hbuf.data : "", r->hbuf.len);
 	l->nhdr = r->nhdr;
 	buf_append(&l->body, r->body.data ? r->body.data : "", r->body.len);
@@ -335,7 +337,8 @@ last_json(buf *out, const lastreq *l)
 	buf_json_str(out, l->method, strlen(l->method));
 	buf_puts(out, ",\"path\":");
 	buf_json_str(out, l->path, strlen(l->path));
-	buf_printf(out, ",\"http2\":%s,\"headers\":{", l->http2 ? "true" : "false");
+	buf_printf(out, ",\"http2\":%s,\"received_at_us\":%llu,\"headers\":{", l->http2 ? "true" : "false",
+			   (unsigned long long) l->received_at_us);
 	for (int i = 0; i < l->nhdr; i++)
 	{
 		const char *n = l->hbuf.data + pos;

@@ -162,6 +162,8 @@ typedef struct request
 	bool		body_too_large;
 	bool		header_too_large;
 	bool		http2;
+	uint64_t	received_at_us;	/* first frame (h2 HEADERS) or full header block (HTTP/1.1),
+								 * CLOCK_REALTIME microseconds: latency benchmarks */
 
 	/* response */
 	int			status;

@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# Sending benchmark (doc/benchmarks.md, "Sending"):
+#  1. the ceiling: a bare libcurl multi client (test/bench/curl_ceiling.c) and h2load POSTing
+#     APNs-shaped requests to an nginx HTTP/2-over-TLS sink (test/bench/lib/nginx_sink.sh);
+#  2. pushplan: DEVICES iOS devices (direct INSERT into pushplan.devices), APNs pointed at the same
+#     sink, one broadcast push_send to "all" per configuration: time from COMMIT to every delivery
+#     recorded, time to first send, expansion time, sends/s, RSS of the scheduler and senders;
+#  3. latency: COMMIT of a one-device push_send -> the request's arrival at the mock vendor
+#     (test/bench/commit_latency.c, the mock's received_at_us), sequential sends.
+# Usage: [RUNS=2] [SKIP_CEILING=1] test/bench/bench_sending.sh [DEVICES=1000000] [LATENCY_SENDS=1000] [CONFIGS]
+#   CONFIGS: space-separated senders:batch_size:max_inflight[:max_connections_per_host]
+#   (default "1:500:2000 2:500:2000 1:500:200 2:500:200 2:1000:400").
+# Needs the extension installed (`make bench` does it). BENCH_INSTALL=1 installs it first under
+# /tmp/pushplan-install.lock, held only until the cluster has started and loaded it.
+# Ports 56000-56019 (sink 56001, mock 56002, cluster 56010).
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+devices=${1:-1000000}
+lat_sends=${2:-1000}
+configs=${3-"1:500:2000 2:500:2000 1:500:200 2:500:200 2:1000:400"}
+sink_port=56001
+mock_port=56002
+pg_port=56010
+work=$(mktemp -d /tmp/pushplan-bench-sending.XXXXXX)
+chmod 755 "$work"
+cluster=$work/cluster
+mock_pid=
+rss_pid=
+. "$top/test/bench/lib/nginx_sink.sh"
+
+cleanup() {
+  trap '' INT TERM
+  set +e
+  [ -n "$rss_pid" ] && kill "$rss_pid" 2>/dev/null
+  "$top/dev/cluster" destroy "$cluster" >/dev/null 2>&1 || true
+  sink_stop
+  [ -n "$mock_pid" ] && { kill "$mock_pid" 2>/dev/null; wait "$mock_pid" 2>/dev/null; }
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+psql() { command psql -X -q -v ON_ERROR_STOP=1 -h "$cluster" -p $pg_port -U postgres -At "$@"; }
+ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (b - a) * 1000 }'; }
+
+# ---- build the clients ---------------------------------------------------------------------
+gcc -O2 -Wall -Wextra -o "$work/curl_ceiling" "$top/test/bench/curl_ceiling.c" -lcurl
+gcc -O2 -Wall -Wextra -I"$(pg_config --includedir)" -o "$work/commit_latency" \
+  "$top/test/bench/commit_latency.c" -L"$(pg_config --libdir)" -lpq -lcurl
+make -s -C "$top/test/mock_vendor" >/dev/null
+
+# ---- the sink and the ceiling --------------------------------------------------------------
+sink_start "$work/sink" $sink_port
+# what pushplan's APNs payload for this push looks like (checked against the mock below)
+printf '{"aps":{"alert":"Flash sale: everything 50%% off until midnight","sound":"default"}}' > "$work/apns.json"
+jwt="eyJhbGciOiJFUzI1NiIsImtpZCI6IktFWTEyMzQ1NjcifQ.eyJpc3MiOiJURUFNMTIzNDU2IiwiaWF0IjoxNzAwMDAwMDAwfQ.$(head -c 64 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=')"
+hdrs=("authorization: bearer $jwt" "apns-topic: com.example.app" "apns-push-type: alert"
+      "apns-priority: 10" "apns-expiration: 1790000000")
+n_ceiling=$(( devices < 200000 ? devices : 200000 ))
+ceiling() {
+echo "== ceiling: $n_ceiling APNs-shaped POSTs to the nginx sink (HTTP/2, TLS 1.3), $(wc -c < "$work/apns.json")-byte body"
+for run in 1 2; do
+  for mc in "100 4" "500 4" "2000 4"; do
+    set -- $mc
+    echo "libcurl multi, run $run, $1 in flight, $2 connections: $("$work/curl_ceiling" \
+      "https://127.0.0.1:$sink_port/3/device/" "$work/sink/cert.pem" "$n_ceiling" "$1" "$2" \
+      "$work/apns.json" "${hdrs[@]}")"
+  done
+  h2hdrs=(); for h in "${hdrs[@]}"; do h2hdrs+=(-H "$h"); done
+  echo "h2load, run $run, 4 connections x 100 streams: $(h2load -n "$n_ceiling" -c 4 -m 100 -t 1 \
+    -d "$work/apns.json" "${h2hdrs[@]}" "https://127.0.0.1:$sink_port/3/device/$(printf '%064x' 1)" |
+    awk '/^finished in/ {r=$4} /^requests:/ {s=$8" ok, "$10" failed"} END {print r" req/s, "s}')"
+done
+}
+
+# ---- the mock vendor (latency: it records each request's arrival time) ----------------------
+"$top/test/mock_vendor/make-cert.sh" "$work/mock" >/dev/null
+chmod 644 "$work/mock"/*.pem
+openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl pkcs8 -topk8 -nocrypt -out "$work/apns.p8"
+openssl pkey -in "$work/apns.p8" -pubout -out "$work/mock/apns.pub.pem"
+cat > "$work/mock/mock.conf" <<CONF
+apns_team_id = TEAM123456
+apns_key = KEY1234567 apns.pub.pem
+apns_bundle_id = com.example.app
+CONF
+(cd "$work/mock" && exec "$top/test/mock_vendor/mock_vendor" --listen 127.0.0.1:$mock_port \
+   --cert cert.pem --key key.pem --config mock.conf > mock.out 2> mock.err) &
+mock_pid=$!
+for _ in $(seq 100); do grep -q '^ready$' "$work/mock/mock.out" 2>/dev/null && break; sleep 0.1; done
+grep -q '^ready$' "$work/mock/mock.out" || { echo "mock vendor did not start: $(cat "$work/mock/mock.err")"; exit 1; }
+cat "$work/sink/cert.pem" "$work/mock/cert.pem" > "$work/ca.pem"
+chmod 644 "$work/ca.pem"
+
+# ---- the cluster ---------------------------------------------------------------------------
+start_cluster() {
+  "$top/dev/cluster" start "$cluster" $pg_port "shared_buffers = 512MB" "max_wal_size = 4GB" \
+    "synchronous_commit = on" "pushplan.databases = 'postgres'" "pushplan.ca_file = '$work/ca.pem'" \
+    "pushplan.poll_interval = 1000"
+  psql -c "CREATE EXTENSION pushplan"
+}
+[ "${SKIP_CEILING:-0}" = 1 ] || ceiling
+if [ "${BENCH_INSTALL:-0}" = 1 ]; then
+  export -f start_cluster psql
+  export top cluster pg_port work
+  flock -o /tmp/pushplan-install.lock bash -c 'make -s -C "$top" install >/dev/null && start_cluster'
+else
+  start_cluster
+fi
+psql -v key="$(cat "$work/apns.p8")" -v sink="https://127.0.0.1:$sink_port" \
+  -v mock="https://127.0.0.1:$mock_port" <<'SQL' >/dev/null
+SET search_path = pushplan, public;
+SELECT push_app_create('bench');
+SELECT push_app_set('bench', '{"broadcast_min_interval": "0 seconds", "broadcast_daily_limit": 100000}');
+SELECT push_vendor_set('bench', 'apns', jsonb_build_object('team_id', 'TEAM123456', 'key_id', 'KEY1234567',
+    'bundle_id', 'com.example.app', 'private_key', :'key', 'endpoint', :'sink'));
+SELECT push_app_create('latency');
+SELECT push_vendor_set('latency', 'apns', jsonb_build_object('team_id', 'TEAM123456', 'key_id', 'KEY1234567',
+    'bundle_id', 'com.example.app', 'private_key', :'key', 'endpoint', :'mock'));
+SELECT push_device_register('latency', 'probe', 'ios', 'apns', 'test-latency-probe');
+SQL
+
+echo
+echo "== pushplan: $devices iOS devices, direct INSERT into pushplan.devices"
+t=$(date +%s.%N)
+psql <<SQL
+SET search_path = pushplan, public;
+INSERT INTO devices (app_id, registration_id, platform, vendor, token, language)
+SELECT _app_id('bench'), 'ios-' || g, 'ios', 'apns', lpad(to_hex(g), 64, '0'), 'en'
+FROM generate_series(1, $devices) g;
+VACUUM ANALYZE devices;
+SQL
+echo "loaded in $(ms "$t" "$(date +%s.%N)") ms"
+
+# A payload as pushplan builds it, through the mock (which checks the JWT and the headers)
+push='{"to": "all", "body": {"platform": "ios", "notification": {"alert": "Flash sale: everything 50% off until midnight", "ios": {"sound": "default"}}}}'
+psql -c "SELECT pushplan.push_send('latency', '$push')" >/dev/null
+for _ in $(seq 100); do
+  last=$(curl -s --max-time 5 --cacert "$work/mock/cert.pem" "https://127.0.0.1:$mock_port/_mock/last?token=test-latency-probe" || true)
+  [[ "$last" == *'"path"'* ]] && break || true
+  sleep 0.1
+done
+echo "pushplan's APNs request (as the mock saw it): $(jq -c '{path, headers: (.headers | with_entries(select(.key | startswith("apns") or . == "content-length"))), body}' <<< "$last")"
+echo "mock vendor's status counts: $(curl -s --cacert "$work/mock/cert.pem" "https://127.0.0.1:$mock_port/_mock/stats" | jq -c .status)"
+
+# rss_sampler OUT: every second, VmRSS / RssAnon / RssShmem (kB) of the scheduler and senders
+rss_sampler() {
+  while :; do
+    psql -F ' ' -c "SELECT pid, backend_type FROM pg_stat_activity WHERE backend_type IN ('pushplan scheduler', 'pushplan sender')" |
+      while read -r pid kind; do
+        awk -v k="${kind#pushplan }/$pid" '/^VmRSS:/ {v=$2} /^RssAnon:/ {a=$2} /^RssShmem:/ {s=$2} END {if (v) print k, v, a, s}' "/proc/$pid/status" 2>/dev/null || true
+      done >> "$1"
+    sleep 1
+  done
+}
+
+wait_workers() {   # wait_workers SENDERS: the scheduler and that many senders run
+  for _ in $(seq 100); do
+    [ "$(psql -c "SELECT count(*) FILTER (WHERE backend_type = 'pushplan sender') = $1 AND count(*) FILTER (WHERE backend_type = 'pushplan scheduler') = 1 FROM pg_stat_activity")" = t ] && return 0
+    sleep 0.2
+  done
+  echo "workers did not come: $(psql -c "SELECT string_agg(backend_type, ',') FROM pg_stat_activity")"; return 1
+}
+
+broadcast() {   # broadcast SENDERS BATCH INFLIGHT CONNS RUN
+  local s=$1 b=$2 f=$3 c=$4 run=$5 out task t_commit left
+  psql -c "TRUNCATE pushplan.deliveries" -c "VACUUM ANALYZE pushplan.tasks"
+  psql -c "ALTER SYSTEM SET pushplan.senders = $s" -c "ALTER SYSTEM SET pushplan.batch_size = $b" \
+    -c "ALTER SYSTEM SET pushplan.max_inflight = $f" -c "ALTER SYSTEM SET pushplan.max_connections_per_host = $c" \
+    -c "SELECT pg_reload_conf()" >/dev/null
+  wait_workers "$s"
+  sleep 1
+  : > "$work/rss"
+  rss_sampler "$work/rss" &
+  rss_pid=$!
+  out=$(psql -F ' ' -c "SELECT pushplan.push_send('bench', '$push')" -c "SELECT extract(epoch FROM clock_timestamp())")
+  task=$(sed -n 1p <<< "$out"); t_commit=$(sed -n 2p <<< "$out")
+  left=1
+  for _ in $(seq 1800); do   # at most 15 minutes
+    sleep 0.5
+    left=$(psql -c "SELECT count(*) FROM pushplan.deliveries WHERE task_id = '$task' AND status IN ('queued', 'sending')")
+    [ "$(psql -c "SELECT state <> 'queued' AND $left = 0 FROM pushplan.tasks WHERE task_id = '$task'")" = t ] && break
+  done
+  kill "$rss_pid" 2>/dev/null; wait "$rss_pid" 2>/dev/null || true; rss_pid=
+  psql -F ' ' -c "
+    SELECT t.targeted, count(*) FILTER (WHERE d.status = 'sent'), count(*) FILTER (WHERE d.status <> 'sent'),
+           round(extract(epoch FROM t.started_at) * 1000 - $t_commit * 1000),
+           round(extract(epoch FROM min(d.claimed_at)) * 1000 - $t_commit * 1000),
+           round(extract(epoch FROM min(d.sent_at)) * 1000 - $t_commit * 1000),
+           round(extract(epoch FROM max(d.sent_at)) * 1000 - $t_commit * 1000),
+           round(extract(epoch FROM max(d.sent_at) - min(d.claimed_at)) * 1000),
+           count(DISTINCT d.claimed_by)
+    FROM pushplan.tasks t JOIN pushplan.deliveries d USING (task_id) WHERE t.task_id = '$task'
+    GROUP BY t.task_id" | {
+    read -r targeted sent other started first_claim first_sent all_done sending_ms nsenders
+    echo "senders=$s batch_size=$b max_inflight=$f conns/host=$c run $run: $targeted targeted, $sent sent, $other other, $left left;" \
+      "COMMIT -> expansion started ${started} ms, -> first claim (expansion done) ${first_claim} ms," \
+      "-> first recorded ${first_sent} ms, -> all recorded ${all_done} ms;" \
+      "$(awk -v n="$sent" -v a="$all_done" -v s="$sending_ms" 'BEGIN { printf "%.0f sends/s overall, %.0f sends/s from first claim", n / a * 1000, n / s * 1000 }')" \
+      "($nsenders senders took part)"
+  }
+  # where a sender's memory is: its memory contexts, logged by the server
+  psql -c "SELECT pg_log_backend_memory_contexts(pid) FROM pg_stat_activity WHERE backend_type = 'pushplan sender'" >/dev/null
+  sleep 1
+  grep -E 'Grand total|level: 1;' "$cluster/server.log" | tail -n 30 | grep -E 'Grand total|pushplan|TopMemory|CacheMemory' |
+    sed -E 's/^.*(LOG|logging):  /    memory: /' | tail -n 12
+  awk '{ k = $1; n[k]++; if (!(k in vmin) || $2 < vmin[k]) vmin[k] = $2; if ($2 > vmax[k]) vmax[k] = $2;
+         if ($3 > amax[k]) amax[k] = $3; if (!(k in amin) || $3 < amin[k]) amin[k] = $3; if ($4 > smax[k]) smax[k] = $4 }
+       END { for (k in n) printf "    RSS %s (%d samples): VmRSS %.1f-%.1f MB (private RssAnon %.1f-%.1f MB, shared buffers touched RssShmem up to %.1f MB)\n",
+             k, n[k], vmin[k] / 1024, vmax[k] / 1024, amin[k] / 1024, amax[k] / 1024, smax[k] / 1024 }' "$work/rss"
+}
+
+for run in $(seq "${RUNS:-2}"); do
+  for cfg in $configs; do
+    IFS=: read -r s b f c <<< "$cfg"
+    broadcast "$s" "$b" "$f" "${c:-4}" "$run"
+  done
+done
+
+echo
+echo "== latency: COMMIT of a one-device push_send -> its request's arrival at the mock vendor, $lat_sends sequential sends"
+for run in 1 2; do
+  psql -c "ALTER SYSTEM SET pushplan.senders = 2" -c "ALTER SYSTEM RESET pushplan.batch_size" \
+    -c "ALTER SYSTEM RESET pushplan.max_inflight" -c "SELECT pg_reload_conf()" >/dev/null
+  echo -n "run $run: "
+  "$work/commit_latency" "host=$cluster port=$pg_port user=postgres dbname=postgres" latency \
+    test-latency-probe "https://127.0.0.1:$mock_port" "$work/mock/cert.pem" "$lat_sends" 2>&1 >/dev/null | tail -3
+done
