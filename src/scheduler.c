@@ -312,8 +312,9 @@ maintenance(void)
 {
 	begin_work("pushplan: maintenance");
 	SPI_execute("UPDATE pushplan.tasks t SET state = 'done', finished_at = now() "
-				"WHERE t.state = 'sending' AND t.expanded AND NOT EXISTS (SELECT 1 FROM pushplan.deliveries d "
-				"WHERE d.task_id = t.task_id AND d.status IN ('queued', 'sending'))",
+				"WHERE t.state = 'sending' AND t.expanded "
+				"AND (SELECT d.delivery_id FROM pushplan.deliveries d WHERE d.task_id = t.task_id "
+				"     AND d.status IN ('queued', 'sending') LIMIT 1) IS NULL",
 				false, 0);
 	SPI_execute("UPDATE pushplan.deliveries d SET status = 'queued', claimed_by = NULL "
 				"FROM pushplan.tasks t WHERE t.state = 'sending' AND d.task_id = t.task_id "

@@ -207,7 +207,7 @@ int8_array(int64 *v, int n)
 
 /* Writes every pending outcome in one transaction; invalid tokens are cleared in the same one. */
 static void
-flush_outcomes(void)
+flush_outcomes(bool queue_drained)
 {
 	Datum		args[7];
 	Oid			types[7] = {INT8ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
@@ -263,13 +263,19 @@ flush_outcomes(void)
 						  "FROM unnest($1, $2, $3, $4, $5, $6) o(id, status, http, msgid, error, retry_at) "
 						  "WHERE d.delivery_id = o.id",
 						  6, types, args, NULL, false, 0);
-	/* tasks whose last deliveries these were are done (the scheduler's upkeep catches races) */
-	SPI_execute_with_args("UPDATE pushplan.tasks t SET state = 'done', finished_at = now() "
-						  "FROM (SELECT DISTINCT task_id FROM pushplan.deliveries WHERE delivery_id = ANY ($1)) x "
-						  "WHERE t.task_id = x.task_id AND t.state = 'sending' AND t.expanded AND NOT EXISTS "
-						  "(SELECT 1 FROM pushplan.deliveries d WHERE d.task_id = t.task_id "
-						  " AND d.status IN ('queued', 'sending'))",
-						  1, types, args, NULL, false, 0);
+	/*
+	 * Once the queue runs dry, the tasks whose last deliveries these were are done (the
+	 * scheduler's upkeep catches the races between senders). Not on every flush: on a big task
+	 * the look for what is left of it would cost more and more as it is sent. The probe is a
+	 * LIMIT 1 on the index of open deliveries, one task at a time.
+	 */
+	if (queue_drained)
+		SPI_execute_with_args("UPDATE pushplan.tasks t SET state = 'done', finished_at = now() "
+							  "FROM (SELECT DISTINCT task_id FROM pushplan.deliveries WHERE delivery_id = ANY ($1)) x "
+							  "WHERE t.task_id = x.task_id AND t.state = 'sending' AND t.expanded "
+							  "AND (SELECT d.delivery_id FROM pushplan.deliveries d WHERE d.task_id = t.task_id "
+							  "     AND d.status IN ('queued', 'sending') LIMIT 1) IS NULL",
+							  1, types, args, NULL, false, 0);
 	if (nbad > 0)
 	{
 		Oid			t2[2] = {INT8ARRAYOID, TEXTARRAYOID};
@@ -514,6 +520,7 @@ pushplan_sender_main(Datum arg)
 	MemoryContext claim_cxt;
 	MemoryContext poll_cxt;
 	bool		stopping = false;
+	bool		drained = false;	/* the last claim found less than it asked for */
 	bool		reconfigure = false;
 	char	   *engine_ca;
 	int			nouts;
@@ -587,6 +594,7 @@ pushplan_sender_main(Datum arg)
 		{
 			pg_atomic_write_u32(&my_slot->senders_wake, 0);
 			claimed = claim_and_submit(engine, claim_n, claim_cxt);
+			drained = claimed < claim_n;
 		}
 
 		running = pp_engine_inflight(engine);
@@ -607,7 +615,7 @@ pushplan_sender_main(Datum arg)
 										(pp_engine_inflight(engine) == 0 ||
 										 TimestampDifferenceExceeds(pend.first_at, GetCurrentTimestamp(),
 																	FLUSH_AFTER_MS))))
-			flush_outcomes();
+			flush_outcomes(drained);
 
 		if (claimed == 0 && pp_engine_inflight(engine) == 0 && pend.n == 0)
 		{
@@ -626,7 +634,7 @@ pushplan_sender_main(Datum arg)
 			}
 		}
 	}
-	flush_outcomes();
+	flush_outcomes(true);
 	pp_engine_destroy(engine);
 	proc_exit(0);
 }
