@@ -586,11 +586,13 @@ pushplan_sender_main(Datum arg)
 		}
 
 		/*
-		 * keep the engine fed; a batch larger than max_inflight is claimed max_inflight at a
-		 * time (it would never fit otherwise, and the sender would stall)
+		 * Keep the engine fed: claim as soon as there is room for half a batch (or half of
+		 * max_inflight, if that is smaller), as much as fits. Waiting for room for a whole batch
+		 * would let the pipe run dry on each batch's slowest answers.
 		 */
-		claim_n = Min(pp_batch_size, pp_max_inflight);
-		if (!stopping && !reconfigure && running + claim_n <= pp_max_inflight)
+		claim_n = Min(pp_batch_size, pp_max_inflight - running);
+		if (!stopping && !reconfigure &&
+			claim_n >= Max(1, Min(pp_batch_size, pp_max_inflight) / 2))
 		{
 			pg_atomic_write_u32(&my_slot->senders_wake, 0);
 			claimed = claim_and_submit(engine, claim_n, claim_cxt);

@@ -178,7 +178,7 @@ broadcast() {   # broadcast SENDERS BATCH INFLIGHT CONNS RUN
   for _ in $(seq 1800); do   # at most 15 minutes
     sleep 0.5
     left=$(psql -c "SELECT count(*) FROM pushplan.deliveries WHERE task_id = '$task' AND status IN ('queued', 'sending')")
-    [ "$(psql -c "SELECT state <> 'queued' AND $left = 0 FROM pushplan.tasks WHERE task_id = '$task'")" = t ] && break
+    [ "$(psql -c "SELECT expanded AND $left = 0 FROM pushplan.tasks WHERE task_id = '$task'")" = t ] && break
   done
   kill "$rss_pid" 2>/dev/null; wait "$rss_pid" 2>/dev/null || true; rss_pid=
   psql -F ' ' -c "
