@@ -8,51 +8,20 @@
 set -uo pipefail
 top=${PUSHPLAN_TOP:?}
 work=${PUSHPLAN_WORK:?}
-mock_dir=$top/test/mock_vendor
 port=55302
 plain=55303
 base=https://127.0.0.1:$port
 pbase=http://127.0.0.1:$plain
 mkdir -p "$work"
-make -s -C "$mock_dir" >/dev/null || { echo "build failed"; exit 1; }
 
-# ---- keys, certificate, configuration -------------------------------------------------
-"$mock_dir/make-cert.sh" "$work" >/dev/null
-openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null |
-  openssl pkcs8 -topk8 -nocrypt -out "$work/apns.p8"
-openssl pkey -in "$work/apns.p8" -pubout -out "$work/apns.pub.pem"
+# ---- keys, certificate, configuration, the mock (test/mock_vendor/env.sh) -----------------
+. "$top/test/mock_vendor/env.sh"
+trap mock_stop EXIT
+mock_start "$work" $port $plain || exit 1
+# keys the mock does not know, for the signature checks
 openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null |
   openssl pkcs8 -topk8 -nocrypt -out "$work/other.p8"
-openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/fcm.key" 2>/dev/null
-openssl pkey -in "$work/fcm.key" -pubout -out "$work/fcm.pub.pem"
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/other.key" 2>/dev/null
-cat > "$work/mock.conf" <<CONF
-# written by test/integration/mock_vendor.sh
-apns_team_id = TEAM123456
-apns_key = KEY1234567 apns.pub.pem
-apns_bundle_id = com.example.app
-fcm_project_id = mock-project
-fcm_client_email = sa@mock-project.iam.gserviceaccount.com
-fcm_public_key = fcm.pub.pem
-fcm_token_uri = $base/token
-hms_app_id = 100200300
-hms_client_secret = hms-secret
-webhook_secret = wh-secret
-CONF
-
-# ---- start the mock --------------------------------------------------------------------
-# shellcheck disable=SC2086
-${MOCK_WRAPPER:-} "$mock_dir/mock_vendor" --listen 127.0.0.1:$port --listen-plain 127.0.0.1:$plain \
-  --cert "$work/cert.pem" --key "$work/key.pem" --config "$work/mock.conf" \
-  --pid-file "$work/mock.pid" > "$work/mock.out" 2> "$work/mock.err" &
-mock_pid=$!
-trap 'kill $mock_pid 2>/dev/null; wait $mock_pid 2>/dev/null' EXIT
-for _ in $(seq 300); do
-  grep -q '^ready$' "$work/mock.out" 2>/dev/null && break
-  kill -0 $mock_pid 2>/dev/null || break
-  sleep 0.1
-done
-grep -q '^ready$' "$work/mock.out" || { echo "mock did not start"; cat "$work/mock.err"; exit 1; }
 
 # ---- helpers ---------------------------------------------------------------------------
 failures=0
@@ -88,8 +57,8 @@ header() {
 }
 
 now=$(date +%s)
-es256() { "$mock_dir/jwt_sign" es256 "$1" "{\"alg\":\"ES256\",\"kid\":\"$2\"}" "$3"; }
-rs256() { "$mock_dir/jwt_sign" rs256 "$1" '{"alg":"RS256","typ":"JWT"}' "$2"; }
+es256() { "$mock_src/jwt_sign" es256 "$1" "{\"alg\":\"ES256\",\"kid\":\"$2\"}" "$3"; }
+rs256() { "$mock_src/jwt_sign" rs256 "$1" '{"alg":"RS256","typ":"JWT"}' "$2"; }
 JWT=$(es256 "$work/apns.p8" KEY1234567 "{\"iss\":\"TEAM123456\",\"iat\":$now}")
 HEX=$(printf '%064x' 12345)
 

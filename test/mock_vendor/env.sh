@@ -1,11 +1,14 @@
 # The mock vendor with fresh credentials, for whatever sends through it: the integration tests
 # (test/integration/lib/vendor_env.sh) and dev/demo. Source it, then:
 #
-#   mock_start DIR PORT    builds the mock, writes fresh keys, a self-signed certificate
+#   mock_start DIR PORT [PLAIN_PORT]
+#                          builds the mock, writes fresh keys, a self-signed certificate
 #                          (DIR/cert.pem: give it to the server as pushplan.ca_file) and mock.conf
 #                          into DIR, starts the mock on 127.0.0.1:PORT and waits until it is ready;
 #                          sets mock_pid, mock_dir (DIR) and mock_base (https://127.0.0.1:PORT).
-#                          Returns non-zero, with the reason on stderr, if it cannot.
+#                          Returns non-zero, with the reason on stderr, if it cannot. PLAIN_PORT
+#                          adds a plain HTTP/1.1 listener; MOCK_WRAPPER (e.g. a valgrind command
+#                          line) runs the mock under a checker.
 #   mock_stop              stops it (SIGTERM: it closes its connections and exits) and waits.
 #   mock_curl PATH [ARGS]  a request to the mock, trusting its certificate.
 #   mock_vendor_setup APP PSQL...  runs PSQL (a command, with its arguments) with the SQL that
@@ -19,7 +22,7 @@ mock_dir=
 mock_base=
 
 mock_start() {
-	local dir=$1 port=$2 i
+	local dir=$1 port=$2 plain=${3:-} i
 	mock_dir=$dir
 	mock_base=https://127.0.0.1:$port
 	make -s -C "$mock_src" >/dev/null || { echo "mock vendor: build failed" >&2; return 1; }
@@ -43,7 +46,9 @@ hms_app_id = 100200300
 hms_client_secret = hms-secret
 webhook_secret = wh-secret
 CONF
-	(cd "$dir" && exec "$mock_src/mock_vendor" --listen "127.0.0.1:$port" --cert cert.pem \
+	# shellcheck disable=SC2086
+	(cd "$dir" && exec ${MOCK_WRAPPER:-} "$mock_src/mock_vendor" --listen "127.0.0.1:$port" \
+		${plain:+--listen-plain "127.0.0.1:$plain"} --cert cert.pem \
 		--key key.pem --config mock.conf --pid-file mock.pid >mock.out 2>mock.err) &
 	mock_pid=$!
 	for ((i = 0; i < 300; i++)); do
