@@ -207,6 +207,12 @@ struct PPEngine
 	dlist_head	done;
 	int			running;		/* transfers on the multi handle */
 	int			inflight;		/* items not yet handed out */
+	/*
+	 * What one pass of the multi handle finished: room for every running transfer, so each
+	 * pass takes all of them off the multi handle (curl_multi_perform walks every handle still
+	 * on it, finished or not).
+	 */
+	PPHttpReq **finished;
 };
 
 /* Releases curl resources when a context goes without pp_engine_destroy (an error). */
@@ -251,6 +257,7 @@ pp_engine_create(const PPEngineSettings *s)
 		MemoryContext old = MemoryContextSwitchTo(cxt);
 
 		e->http = pp_http_create(&e->s);
+		e->finished = palloc(sizeof(PPHttpReq *) * e->s.max_inflight);
 		MemoryContextSwitchTo(old);
 	}
 	e->cb.func = pp_engine_cleanup_cb;
@@ -583,7 +590,6 @@ int
 pp_engine_poll(PPEngine *e, int timeout_ms, PPSendOutcome *out, int max_out)
 {
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), Max(timeout_ms, 0));
-	PPHttpReq  *finished[64];
 	bool		last = false;
 
 	if (max_out <= 0)
@@ -619,9 +625,9 @@ pp_engine_poll(PPEngine *e, int timeout_ms, PPSendOutcome *out, int max_out)
 		}
 		if (e->running > 0)
 		{
-			nfin = pp_http_run(e->http, (int) wait_ms, finished, lengthof(finished));
+			nfin = pp_http_run(e->http, (int) wait_ms, e->finished, e->s.max_inflight);
 			for (int i = 0; i < nfin; i++)
-				pp_engine_complete(e, (PPXfer *) finished[i]->owner);
+				pp_engine_complete(e, (PPXfer *) e->finished[i]->owner);
 		}
 		else if (wait_ms > 0)
 			pg_usleep(wait_ms * 1000L);

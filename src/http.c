@@ -20,10 +20,8 @@
 
 /* Vendor answers are small; a larger body is cut (classification reads only its start). */
 #define PP_RESP_MAX			(64 * 1024)
-/* Easy handles kept for reuse. */
-#define PP_EASY_FREE_MAX	256
-/* Streams on one HTTP/2 connection (APNs and the mock allow 1000). */
-#define PP_MAX_STREAMS		500
+/* Streams on one HTTP/2 connection at most (APNs and the mock allow 1000). */
+#define PP_MAX_STREAMS		1000
 
 struct PPHttp
 {
@@ -31,8 +29,14 @@ struct PPHttp
 	int			timeout_ms;
 	char	   *ca_file;		/* malloc'd; NULL: system CAs */
 	int			running;
-	CURL	   *free_easy[PP_EASY_FREE_MAX];
+	/*
+	 * Easy handles kept for reuse, up to max_inflight of them: memory is what the busiest moment
+	 * needed anyway, and a broadcast then never pays curl_easy_init/cleanup (and the malloc churn
+	 * under them) per request.
+	 */
+	CURL	  **free_easy;
 	int			nfree;
+	int			maxfree;
 };
 
 static bool pp_curl_initialised = false;
@@ -141,11 +145,20 @@ pp_http_create(const PPEngineSettings *s)
 	if (h->multi == NULL)
 		pp_error(ERRCODE_OUT_OF_MEMORY, "92590", "libcurl could not make a multi handle");
 	h->timeout_ms = s->http_timeout_ms;
+	h->maxfree = Max(s->max_inflight, 1);
+	h->free_easy = palloc(sizeof(CURL *) * h->maxfree);
 	if (s->ca_file && s->ca_file[0])
 		h->ca_file = strdup(s->ca_file);
 	curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, (long) CURLPIPE_MULTIPLEX);
 	curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) Max(s->max_conns_per_host, 1));
-	curl_multi_setopt(h->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, (long) PP_MAX_STREAMS);
+	/*
+	 * Spread the requests in flight over the connections a host may have: libcurl fills one
+	 * connection up to this many streams before it opens the next.
+	 */
+	curl_multi_setopt(h->multi, CURLMOPT_MAX_CONCURRENT_STREAMS,
+					  (long) Min(PP_MAX_STREAMS,
+								 Max(1, (s->max_inflight + Max(s->max_conns_per_host, 1) - 1) /
+									 Max(s->max_conns_per_host, 1))));
 	return h;
 }
 
@@ -291,7 +304,7 @@ pp_http_run(PPHttp *h, int timeout_ms, PPHttpReq **done, int max_done)
 		}
 		curl_multi_remove_handle(h->multi, msg->easy_handle);
 		h->running--;
-		if (h->nfree < PP_EASY_FREE_MAX)
+		if (h->nfree < h->maxfree)
 			h->free_easy[h->nfree++] = msg->easy_handle;
 		else
 			curl_easy_cleanup(msg->easy_handle);

@@ -619,7 +619,13 @@ pushplan_sender_main(Datum arg)
 																	FLUSH_AFTER_MS))))
 			flush_outcomes(drained);
 
-		if (claimed == 0 && pp_engine_inflight(engine) == 0 && pend.n == 0)
+		/*
+		 * Sleep only when there is nothing to do: the last claim found the queue empty (or
+		 * claiming is off). A round that merely had no room to claim must not sleep once its
+		 * last answers are recorded: the next round claims at once.
+		 */
+		if (claimed == 0 && pp_engine_inflight(engine) == 0 && pend.n == 0 &&
+			(drained || stopping || reconfigure))
 		{
 			pgstat_report_activity(STATE_IDLE, "pushplan sender: waiting for deliveries");
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
