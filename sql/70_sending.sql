@@ -1,8 +1,11 @@
 -- Sending: deliveries (one per task and device), push_send, push_cancel, progress views.
 
 -- One row per device a task reaches. Senders claim queued rows whose send_at has come
--- (FOR UPDATE SKIP LOCKED), deliver them outside any transaction and write the outcome back.
+-- (through delivery_queue, below), deliver them outside any transaction and write the outcome back.
 -- status: queued | suppressed | sending | sent | failed | invalid_token | expired | cancelled
+-- No index covers a column that a claim or an outcome changes (status is in none, not even in a
+-- predicate), and pages are half empty: both updates of a delivery are HOT, so a broadcast's
+-- hot path writes no index entries here at all.
 CREATE TABLE deliveries (
     delivery_id       bigserial PRIMARY KEY,
     task_id           text NOT NULL REFERENCES tasks ON DELETE CASCADE,
@@ -12,19 +15,31 @@ CREATE TABLE deliveries (
     status            text NOT NULL DEFAULT 'queued',
     send_at           timestamptz NOT NULL,     -- planned (per device for local-time schedules)
     attempts          int NOT NULL DEFAULT 0,
-    claimed_by        int,                      -- sender slot while 'sending'
+    claimed_by        int,                      -- sender slot of the last claim
     claimed_at        timestamptz,
     sent_at           timestamptz,
     http_status       int,
     vendor_message_id text,
     error             text,
     UNIQUE (task_id, device_id)
-);
--- What senders claim: only queued rows are in it, so it stays small whatever the history.
-CREATE INDEX deliveries_due_idx ON deliveries (send_at) WHERE status = 'queued';
--- What is left of a task (progress, completion, cancel).
-CREATE INDEX deliveries_open_idx ON deliveries (task_id) WHERE status IN ('queued', 'sending');
+) WITH (fillfactor = 50);
 CREATE INDEX deliveries_device_idx ON deliveries (device_id);
+
+-- The open deliveries (queued or sending), small whatever the history: what senders claim
+-- (FOR UPDATE SKIP LOCKED on the due index), and what tells that a task is finished (no row of
+-- it left). A row is written with its delivery, claimed (claimed_by) with it, and deleted in the
+-- transaction that records its outcome; a retry puts it back with the new send_at. The
+-- delivery's status stays the truth: a queue row whose delivery is no longer queued is dropped
+-- when claimed.
+CREATE TABLE delivery_queue (
+    delivery_id bigint PRIMARY KEY,
+    task_id     text NOT NULL,
+    send_at     timestamptz NOT NULL,
+    claimed_by  int,
+    claimed_at  timestamptz
+);
+CREATE INDEX delivery_queue_due_idx ON delivery_queue (send_at) WHERE claimed_by IS NULL;
+CREATE INDEX delivery_queue_task_idx ON delivery_queue (task_id);
 
 CREATE FUNCTION push_send(app text, push jsonb) RETURNS text
 AS 'MODULE_PATHNAME', 'pushplan_push_send' LANGUAGE C VOLATILE SECURITY DEFINER
@@ -48,6 +63,7 @@ BEGIN
         RAISE EXCEPTION '92302: task "%" is already %', task_id, v_state USING ERRCODE = '55000';
     END IF;
     -- What is in flight finishes; what has not left yet never will.
+    DELETE FROM delivery_queue q WHERE q.task_id = push_cancel.task_id AND q.claimed_by IS NULL;
     UPDATE deliveries d SET status = 'cancelled'
         WHERE d.task_id = push_cancel.task_id AND d.status = 'queued';
     UPDATE tasks t SET state = 'cancelled', finished_at = now()

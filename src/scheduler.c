@@ -30,6 +30,7 @@
 
 #define EXPANSION_BATCH			50000	/* devices expanded per committed transaction */
 #define MAINTENANCE_INTERVAL_MS	10000
+#define STALE_CHECK_INTERVAL_MS	60000
 
 static PPDatabaseSlot *my_slot = NULL;
 
@@ -190,7 +191,10 @@ expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz send_at
 					 "    CASE WHEN c.vendor IS NULL THEN 'failed' ELSE 'queued' END, "
 					 "    CASE WHEN c.vendor IS NULL THEN format('vendor \"%%s\" is not configured for this app', r.vendor) END "
 					 "  FROM ranked r LEFT JOIN pushplan.vendor_configs c ON c.app_id = $2 AND c.vendor = r.vendor "
-					 "  ON CONFLICT (task_id, device_id) DO NOTHING RETURNING 1) "
+					 "  ON CONFLICT (task_id, device_id) DO NOTHING RETURNING delivery_id, send_at, status), "
+					 "queued AS ("
+					 "  INSERT INTO pushplan.delivery_queue (delivery_id, task_id, send_at) "
+					 "  SELECT delivery_id, $1, send_at FROM ins WHERE status = 'queued') "
 					 "SELECT (SELECT count(*) FROM src), (SELECT max(device_id) FROM src), (SELECT count(*) FROM ins)",
 					 from.data);
 	ret = SPI_execute_with_args(q.data, nfixed + aud.nargs, types, values, NULL, false, 0);
@@ -303,23 +307,26 @@ run_one_due_task(void)
 }
 
 /*
- * Periodic upkeep: tasks with nothing left in flight are done; deliveries claimed by a sender
- * that died long ago go back to the queue (the vendors' de-duplication keys make the re-send
- * harmless).
+ * Periodic upkeep: tasks with nothing left in flight are done (the senders mark them, but two
+ * senders finishing the last rows of a task at once may each see the other's); deliveries claimed
+ * by a sender that died long ago go back to the queue (the vendors' de-duplication keys make the
+ * re-send harmless). The stale look is a scan of the queue, so it runs once a minute.
  */
 static void
-maintenance(void)
+maintenance(bool stale_check)
 {
 	begin_work("pushplan: maintenance");
 	SPI_execute("UPDATE pushplan.tasks t SET state = 'done', finished_at = now() "
 				"WHERE t.state = 'sending' AND t.expanded "
-				"AND (SELECT d.delivery_id FROM pushplan.deliveries d WHERE d.task_id = t.task_id "
-				"     AND d.status IN ('queued', 'sending') LIMIT 1) IS NULL",
+				"AND NOT EXISTS (SELECT 1 FROM pushplan.delivery_queue q WHERE q.task_id = t.task_id)",
 				false, 0);
-	SPI_execute("UPDATE pushplan.deliveries d SET status = 'queued', claimed_by = NULL "
-				"FROM pushplan.tasks t WHERE t.state = 'sending' AND d.task_id = t.task_id "
-				"AND d.status = 'sending' AND d.claimed_at < now() - interval '5 minutes'",
-				false, 0);
+	if (stale_check)
+		SPI_execute("WITH q AS (UPDATE pushplan.delivery_queue SET claimed_by = NULL, claimed_at = NULL "
+					"  WHERE claimed_by IS NOT NULL AND claimed_at < now() - interval '5 minutes' "
+					"  RETURNING delivery_id) "
+					"UPDATE pushplan.deliveries d SET status = 'queued' FROM q "
+					"WHERE d.delivery_id = q.delivery_id AND d.status = 'sending'",
+					false, 0);
 	end_work();
 }
 
@@ -327,6 +334,7 @@ void
 pushplan_scheduler_main(Datum arg)
 {
 	TimestampTz last_maintenance = 0;
+	TimestampTz last_stale_check = 0;
 
 	pp_worker_signals();
 	BackgroundWorkerInitializeConnection(MyBgworkerEntry->bgw_extra, NULL, 0);
@@ -357,8 +365,14 @@ pushplan_scheduler_main(Datum arg)
 			if (TimestampDifferenceExceeds(last_maintenance, GetCurrentTimestamp(),
 										   busy ? 1000 : MAINTENANCE_INTERVAL_MS))
 			{
-				maintenance();
+				bool		stale = TimestampDifferenceExceeds(last_stale_check,
+															   GetCurrentTimestamp(),
+															   STALE_CHECK_INTERVAL_MS);
+
+				maintenance(stale);
 				last_maintenance = GetCurrentTimestamp();
+				if (stale)
+					last_stale_check = last_maintenance;
 			}
 		}
 		if (!busy)

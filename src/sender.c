@@ -256,26 +256,45 @@ flush_outcomes(bool queue_drained)
 												 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	MemoryContextSwitchTo(old);
 
-	SPI_execute_with_args("UPDATE pushplan.deliveries d SET status = o.status, "
-						  "sent_at = CASE WHEN o.status = 'sent' THEN clock_timestamp() ELSE d.sent_at END, "
-						  "send_at = coalesce(o.retry_at, d.send_at), "
-						  "http_status = nullif(o.http, 0), vendor_message_id = o.msgid, error = o.error "
-						  "FROM unnest($1, $2, $3, $4, $5, $6) o(id, status, http, msgid, error, retry_at) "
-						  "WHERE d.delivery_id = o.id",
+	/*
+	 * The deliveries (HOT updates), and their queue rows: deleted when final, back in the queue
+	 * with the new send_at when retried. Returns the tasks these deliveries belong to.
+	 */
+	SPI_execute_with_args("WITH o AS (SELECT * FROM unnest($1, $2, $3, $4, $5, $6) "
+						  "  o(id, status, http, msgid, error, retry_at)), "
+						  "u AS (UPDATE pushplan.deliveries d SET status = o.status, "
+						  "  sent_at = CASE WHEN o.status = 'sent' THEN clock_timestamp() ELSE d.sent_at END, "
+						  "  send_at = coalesce(o.retry_at, d.send_at), "
+						  "  http_status = nullif(o.http, 0), vendor_message_id = o.msgid, error = o.error "
+						  "  FROM o WHERE d.delivery_id = o.id RETURNING d.task_id), "
+						  "fin AS (DELETE FROM pushplan.delivery_queue q USING o "
+						  "  WHERE q.delivery_id = o.id AND o.status <> 'queued'), "
+						  "again AS (UPDATE pushplan.delivery_queue q SET claimed_by = NULL, claimed_at = NULL, "
+						  "  send_at = o.retry_at FROM o WHERE q.delivery_id = o.id AND o.status = 'queued') "
+						  "SELECT DISTINCT task_id FROM u",
 						  6, types, args, NULL, false, 0);
 	/*
 	 * Once the queue runs dry, the tasks whose last deliveries these were are done (the
-	 * scheduler's upkeep catches the races between senders). Not on every flush: on a big task
-	 * the look for what is left of it would cost more and more as it is sent. The probe is a
-	 * LIMIT 1 on the index of open deliveries, one task at a time.
+	 * scheduler's upkeep catches the races between senders). A task is done when it has no queue
+	 * row left: one probe of the queue's task index per task.
 	 */
-	if (queue_drained)
+	if (queue_drained && SPI_processed > 0)
+	{
+		Datum	   *tasks = palloc(sizeof(Datum) * SPI_processed);
+		int			ntasks = (int) SPI_processed;
+		Oid			t1[1] = {TEXTARRAYOID};
+		Datum		a1[1];
+		bool		isnull;
+
+		for (int i = 0; i < ntasks; i++)
+			tasks[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+		a1[0] = PointerGetDatum(construct_array(tasks, ntasks, TEXTOID, -1, false, TYPALIGN_INT));
 		SPI_execute_with_args("UPDATE pushplan.tasks t SET state = 'done', finished_at = now() "
-							  "FROM (SELECT DISTINCT task_id FROM pushplan.deliveries WHERE delivery_id = ANY ($1)) x "
-							  "WHERE t.task_id = x.task_id AND t.state = 'sending' AND t.expanded "
-							  "AND (SELECT d.delivery_id FROM pushplan.deliveries d WHERE d.task_id = t.task_id "
-							  "     AND d.status IN ('queued', 'sending') LIMIT 1) IS NULL",
-							  1, types, args, NULL, false, 0);
+							  "WHERE t.task_id = ANY ($1) AND t.state = 'sending' AND t.expanded "
+							  "AND NOT EXISTS (SELECT 1 FROM pushplan.delivery_queue q "
+							  "                WHERE q.task_id = t.task_id)",
+							  1, t1, a1, NULL, false, 0);
+	}
 	if (nbad > 0)
 	{
 		Oid			t2[2] = {INT8ARRAYOID, TEXTARRAYOID};
@@ -373,21 +392,33 @@ claim_and_submit(PPEngine *engine, int n, MemoryContext claim_cxt)
 
 	begin_work();
 	pgstat_report_activity(STATE_RUNNING, "pushplan: claiming deliveries");
+	/*
+	 * Queue rows whose delivery is no longer queued (cancelled, or the delivery deleted) are
+	 * dropped; the others are claimed along with their deliveries, whose update is HOT.
+	 */
 	SPI_execute_with_args(
-		"WITH c AS (SELECT delivery_id FROM pushplan.deliveries "
-		"  WHERE status = 'queued' AND send_at <= now() "
-		"  ORDER BY send_at LIMIT $1 FOR UPDATE SKIP LOCKED) "
-		"UPDATE pushplan.deliveries d SET status = 'sending', attempts = d.attempts + 1, "
+		"WITH c AS (SELECT delivery_id FROM pushplan.delivery_queue "
+		"  WHERE claimed_by IS NULL AND send_at <= now() "
+		"  ORDER BY send_at LIMIT $1 FOR UPDATE SKIP LOCKED), "
+		"d AS (UPDATE pushplan.deliveries d SET status = 'sending', attempts = d.attempts + 1, "
 		"  claimed_by = $2, claimed_at = now() "
-		"FROM c, pushplan.devices v, pushplan.tasks t "
-		"WHERE d.delivery_id = c.delivery_id AND v.device_id = d.device_id AND t.task_id = d.task_id "
-		"RETURNING d.delivery_id, d.task_id, d.app_id, d.device_id, d.vendor, d.attempts, "
+		"  FROM c WHERE d.delivery_id = c.delivery_id AND d.status = 'queued' "
+		"  RETURNING d.delivery_id, d.task_id, d.app_id, d.device_id, d.vendor, d.attempts), "
+		"q AS (UPDATE pushplan.delivery_queue q SET claimed_by = $2, claimed_at = now() "
+		"  FROM d WHERE q.delivery_id = d.delivery_id), "
+		"gone AS (DELETE FROM pushplan.delivery_queue q USING c "
+		"  WHERE q.delivery_id = c.delivery_id "
+		"  AND NOT EXISTS (SELECT 1 FROM d WHERE d.delivery_id = c.delivery_id)) "
+		"SELECT d.delivery_id, d.task_id, d.app_id, d.device_id, d.vendor, d.attempts, "
 		"  v.token, v.platform, v.language, v.registration_id, "
 		"  CASE WHEN t.state = 'cancelled' THEN 'cancelled' "
+		"       WHEN v.device_id IS NULL THEN 'device deleted' "
 		"       WHEN NOT v.opted_in THEN 'opted out' WHEN NOT v.registered THEN 'unregistered' "
 		"       WHEN v.token IS NULL THEN 'token invalidated' "
 		"       WHEN t.expires_at < now() THEN 'expired' END AS skip, "
-		"  t.expires_at",
+		"  t.expires_at "
+		"FROM d JOIN pushplan.tasks t ON t.task_id = d.task_id "
+		"LEFT JOIN pushplan.devices v ON v.device_id = d.device_id",
 		2, types, args, NULL, false, 0);
 	claimed = (int) SPI_processed;
 	rows = SPI_tuptable;		/* cache look-ups below run queries of their own */
@@ -467,9 +498,10 @@ requeue_own_claims(void)
 	Oid			types[1] = {INT4OID};
 
 	begin_work();
-	SPI_execute_with_args("UPDATE pushplan.deliveries d SET status = 'queued', claimed_by = NULL "
-						  "FROM pushplan.tasks t WHERE t.state = 'sending' AND d.task_id = t.task_id "
-						  "AND d.status = 'sending' AND d.claimed_by = $1",
+	SPI_execute_with_args("WITH q AS (UPDATE pushplan.delivery_queue SET claimed_by = NULL, "
+						  "  claimed_at = NULL WHERE claimed_by = $1 RETURNING delivery_id) "
+						  "UPDATE pushplan.deliveries d SET status = 'queued' FROM q "
+						  "WHERE d.delivery_id = q.delivery_id AND d.status = 'sending'",
 						  1, types, args, NULL, false, 0);
 	end_work();
 }

@@ -174,12 +174,13 @@ broadcast() {   # broadcast SENDERS BATCH INFLIGHT CONNS RUN
   rss_pid=$!
   out=$(psql -F ' ' -c "SELECT pushplan.push_send('bench', '$push')" -c "SELECT extract(epoch FROM clock_timestamp())")
   task=$(sed -n 1p <<< "$out"); t_commit=$(sed -n 2p <<< "$out")
-  left=1
+  # the task's state, not a count of its deliveries: counting them every half second would
+  # take CPU from the run being measured
   for _ in $(seq 1800); do   # at most 15 minutes
     sleep 0.5
-    left=$(psql -c "SELECT count(*) FROM pushplan.deliveries WHERE task_id = '$task' AND status IN ('queued', 'sending')")
-    [ "$(psql -c "SELECT expanded AND $left = 0 FROM pushplan.tasks WHERE task_id = '$task'")" = t ] && break
+    [ "$(psql -c "SELECT state <> 'sending' AND state <> 'queued' FROM pushplan.tasks WHERE task_id = '$task'")" = t ] && break
   done
+  left=$(psql -c "SELECT count(*) FROM pushplan.deliveries WHERE task_id = '$task' AND status IN ('queued', 'sending')")
   kill "$rss_pid" 2>/dev/null; wait "$rss_pid" 2>/dev/null || true; rss_pid=
   psql -F ' ' -c "
     SELECT t.targeted, count(*) FILTER (WHERE d.status = 'sent'), count(*) FILTER (WHERE d.status <> 'sent'),

@@ -53,7 +53,8 @@ expect() {
 
 # header NAME HEADER VALUE_SUBSTRING
 header() {
-  if echo "$HDRS" | grep -qi "^$2: .*$3"; then ok "$1"; else fail "$1: no '$2: $3' in: $HDRS"; fi
+  # a here-string, not a pipe: under pipefail, grep -q exiting early makes echo die of SIGPIPE
+  if grep -qi "^$2: .*$3" <<< "$HDRS"; then ok "$1"; else fail "$1: no '$2: $3' in: $HDRS"; fi
 }
 
 now=$(date +%s)
