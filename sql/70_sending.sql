@@ -32,14 +32,18 @@ CREATE INDEX deliveries_device_idx ON deliveries (device_id);
 -- delivery's status stays the truth: a queue row whose delivery is no longer queued is dropped
 -- when claimed.
 CREATE TABLE delivery_queue (
-    delivery_id bigint PRIMARY KEY,
     task_id     text NOT NULL,
+    delivery_id bigint NOT NULL,
     send_at     timestamptz NOT NULL,
     claimed_by  int,
-    claimed_at  timestamptz
+    claimed_at  timestamptz,
+    -- Also what "is anything of this task left" probes: ORDER BY both columns DESC LIMIT 1, so
+    -- that only this index answers it (a sequential scan, or the index of a lone delivery_id,
+    -- would wade through the deleted rows of what was sent), from the end where the rows not
+    -- sent yet are.
+    PRIMARY KEY (task_id, delivery_id)
 );
 CREATE INDEX delivery_queue_due_idx ON delivery_queue (send_at) WHERE claimed_by IS NULL;
-CREATE INDEX delivery_queue_task_idx ON delivery_queue (task_id);
 
 CREATE FUNCTION push_send(app text, push jsonb) RETURNS text
 AS 'MODULE_PATHNAME', 'pushplan_push_send' LANGUAGE C VOLATILE SECURITY DEFINER

@@ -42,6 +42,7 @@ typedef struct InFlight
 {
 	int64		delivery_id;	/* hash key */
 	int64		device_id;
+	char	   *task_id;		/* with delivery_id, the key of its delivery_queue row */
 	char	   *token;			/* as sent: only this token is invalidated */
 	int			attempts;
 	TimestampTz expires_at;
@@ -65,6 +66,7 @@ typedef struct Pending
 	int			n;
 	int			cap;
 	int64	   *ids;
+	char	  **task_ids;
 	int64	   *device_ids;
 	char	  **tokens;
 	char	  **statuses;
@@ -144,7 +146,7 @@ cached(const char *key, const char *query, int nargs, Oid *types, Datum *args)
 }
 
 static void
-pending_add(int64 id, int64 device_id, const char *token, const char *status, int http,
+pending_add(int64 id, const char *task_id, int64 device_id, const char *token, const char *status, int http,
 			const char *msgid, const char *error, TimestampTz retry_at)
 {
 	MemoryContext old = MemoryContextSwitchTo(pend_cxt);
@@ -155,6 +157,7 @@ pending_add(int64 id, int64 device_id, const char *token, const char *status, in
 
 #define GROW(f, t) pend.f = pend.cap ? repalloc(pend.f, sizeof(t) * cap) : palloc(sizeof(t) * cap)
 		GROW(ids, int64);
+		GROW(task_ids, char *);
 		GROW(device_ids, int64);
 		GROW(tokens, char *);
 		GROW(statuses, char *);
@@ -168,6 +171,7 @@ pending_add(int64 id, int64 device_id, const char *token, const char *status, in
 	if (pend.n == 0)
 		pend.first_at = GetCurrentTimestamp();
 	pend.ids[pend.n] = id;
+	pend.task_ids[pend.n] = pstrdup(task_id);
 	pend.device_ids[pend.n] = device_id;
 	pend.tokens[pend.n] = token ? pstrdup(token) : NULL;
 	pend.statuses[pend.n] = (char *) status;
@@ -211,7 +215,7 @@ flush_outcomes(bool queue_drained)
 {
 	Datum		args[7];
 	Oid			types[7] = {INT8ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-	TIMESTAMPTZARRAYOID, INT8ARRAYOID};
+	TIMESTAMPTZARRAYOID, TEXTARRAYOID};
 	Datum	   *http;
 	Datum	   *retry;
 	bool	   *retry_nulls;
@@ -254,25 +258,27 @@ flush_outcomes(bool queue_drained)
 	args[4] = text_array(pend.errors, pend.n);
 	args[5] = PointerGetDatum(construct_md_array(retry, retry_nulls, 1, dims, lbs, TIMESTAMPTZOID,
 												 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[6] = text_array(pend.task_ids, pend.n);
 	MemoryContextSwitchTo(old);
 
 	/*
 	 * The deliveries (HOT updates), and their queue rows: deleted when final, back in the queue
 	 * with the new send_at when retried. Returns the tasks these deliveries belong to.
 	 */
-	SPI_execute_with_args("WITH o AS (SELECT * FROM unnest($1, $2, $3, $4, $5, $6) "
-						  "  o(id, status, http, msgid, error, retry_at)), "
+	SPI_execute_with_args("WITH o AS (SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7) "
+						  "  o(id, status, http, msgid, error, retry_at, task_id)), "
 						  "u AS (UPDATE pushplan.deliveries d SET status = o.status, "
 						  "  sent_at = CASE WHEN o.status = 'sent' THEN clock_timestamp() ELSE d.sent_at END, "
 						  "  send_at = coalesce(o.retry_at, d.send_at), "
 						  "  http_status = nullif(o.http, 0), vendor_message_id = o.msgid, error = o.error "
 						  "  FROM o WHERE d.delivery_id = o.id RETURNING d.task_id), "
 						  "fin AS (DELETE FROM pushplan.delivery_queue q USING o "
-						  "  WHERE q.delivery_id = o.id AND o.status <> 'queued'), "
+						  "  WHERE q.task_id = o.task_id AND q.delivery_id = o.id AND o.status <> 'queued'), "
 						  "again AS (UPDATE pushplan.delivery_queue q SET claimed_by = NULL, claimed_at = NULL, "
-						  "  send_at = o.retry_at FROM o WHERE q.delivery_id = o.id AND o.status = 'queued') "
+						  "  send_at = o.retry_at FROM o "
+						  "  WHERE q.task_id = o.task_id AND q.delivery_id = o.id AND o.status = 'queued') "
 						  "SELECT DISTINCT task_id FROM u",
-						  6, types, args, NULL, false, 0);
+						  7, types, args, NULL, false, 0);
 	/*
 	 * Once the queue runs dry, the tasks whose last deliveries these were are done (the
 	 * scheduler's upkeep catches the races between senders). A task is done when it has no queue
@@ -291,8 +297,9 @@ flush_outcomes(bool queue_drained)
 		a1[0] = PointerGetDatum(construct_array(tasks, ntasks, TEXTOID, -1, false, TYPALIGN_INT));
 		SPI_execute_with_args("UPDATE pushplan.tasks t SET state = 'done', finished_at = now() "
 							  "WHERE t.task_id = ANY ($1) AND t.state = 'sending' AND t.expanded "
-							  "AND NOT EXISTS (SELECT 1 FROM pushplan.delivery_queue q "
-							  "                WHERE q.task_id = t.task_id)",
+							  "AND (SELECT q.delivery_id FROM pushplan.delivery_queue q "
+							  "     WHERE q.task_id = t.task_id "
+							  "     ORDER BY q.task_id DESC, q.delivery_id DESC LIMIT 1) IS NULL",
 							  1, t1, a1, NULL, false, 0);
 	}
 	if (nbad > 0)
@@ -344,32 +351,33 @@ record_outcome(PPSendOutcome *o)
 	switch (o->kind)
 	{
 		case PP_OUT_SENT:
-			pending_add(o->delivery_id, f->device_id, NULL, "sent", o->http_status,
+			pending_add(o->delivery_id, f->task_id, f->device_id, NULL, "sent", o->http_status,
 						o->vendor_message_id, NULL, 0);
 			break;
 		case PP_OUT_INVALID_TOKEN:
-			pending_add(o->delivery_id, f->device_id, f->token, "invalid_token", o->http_status,
+			pending_add(o->delivery_id, f->task_id, f->device_id, f->token, "invalid_token", o->http_status,
 						NULL, o->error, 0);
 			break;
 		case PP_OUT_FAILED:
-			pending_add(o->delivery_id, f->device_id, NULL, "failed", o->http_status, NULL,
+			pending_add(o->delivery_id, f->task_id, f->device_id, NULL, "failed", o->http_status, NULL,
 						o->error, 0);
 			break;
 		case PP_OUT_RETRY:
 			retry_at = retry_time(f->attempts, o->retry_after_ms);
 			if (f->attempts >= pp_max_attempts)
-				pending_add(o->delivery_id, f->device_id, NULL, "failed", o->http_status, NULL,
+				pending_add(o->delivery_id, f->task_id, f->device_id, NULL, "failed", o->http_status, NULL,
 							psprintf("gave up after %d attempts: %s", f->attempts,
 									 o->error ? o->error : "no answer"), 0);
 			else if (f->expires_at > 0 && retry_at > f->expires_at)
-				pending_add(o->delivery_id, f->device_id, NULL, "expired", o->http_status, NULL,
+				pending_add(o->delivery_id, f->task_id, f->device_id, NULL, "expired", o->http_status, NULL,
 							o->error, 0);
 			else
-				pending_add(o->delivery_id, f->device_id, NULL, "queued", o->http_status, NULL,
+				pending_add(o->delivery_id, f->task_id, f->device_id, NULL, "queued", o->http_status, NULL,
 							o->error, retry_at);
 			break;
 	}
 	pfree(f->token);
+	pfree(f->task_id);
 	hash_search(inflight, &o->delivery_id, HASH_REMOVE, NULL);
 }
 
@@ -397,7 +405,7 @@ claim_and_submit(PPEngine *engine, int n, MemoryContext claim_cxt)
 	 * dropped; the others are claimed along with their deliveries, whose update is HOT.
 	 */
 	SPI_execute_with_args(
-		"WITH c AS (SELECT delivery_id FROM pushplan.delivery_queue "
+		"WITH c AS (SELECT delivery_id, task_id FROM pushplan.delivery_queue "
 		"  WHERE claimed_by IS NULL AND send_at <= now() "
 		"  ORDER BY send_at LIMIT $1 FOR UPDATE SKIP LOCKED), "
 		"d AS (UPDATE pushplan.deliveries d SET status = 'sending', attempts = d.attempts + 1, "
@@ -405,9 +413,9 @@ claim_and_submit(PPEngine *engine, int n, MemoryContext claim_cxt)
 		"  FROM c WHERE d.delivery_id = c.delivery_id AND d.status = 'queued' "
 		"  RETURNING d.delivery_id, d.task_id, d.app_id, d.device_id, d.vendor, d.attempts), "
 		"q AS (UPDATE pushplan.delivery_queue q SET claimed_by = $2, claimed_at = now() "
-		"  FROM d WHERE q.delivery_id = d.delivery_id), "
+		"  FROM d WHERE q.task_id = d.task_id AND q.delivery_id = d.delivery_id), "
 		"gone AS (DELETE FROM pushplan.delivery_queue q USING c "
-		"  WHERE q.delivery_id = c.delivery_id "
+		"  WHERE q.task_id = c.task_id AND q.delivery_id = c.delivery_id "
 		"  AND NOT EXISTS (SELECT 1 FROM d WHERE d.delivery_id = c.delivery_id)) "
 		"SELECT d.delivery_id, d.task_id, d.app_id, d.device_id, d.vendor, d.attempts, "
 		"  v.token, v.platform, v.language, v.registration_id, "
@@ -454,7 +462,7 @@ claim_and_submit(PPEngine *engine, int n, MemoryContext claim_cxt)
 
 		if (skip)
 		{
-			pending_add(item.delivery_id, item.device_id, NULL,
+			pending_add(item.delivery_id, item.task_id, item.device_id, NULL,
 						strcmp(skip, "cancelled") == 0 ? "cancelled" :
 						strcmp(skip, "expired") == 0 ? "expired" : "suppressed",
 						0, NULL, skip, 0);
@@ -472,7 +480,7 @@ claim_and_submit(PPEngine *engine, int n, MemoryContext claim_cxt)
 									"WHERE app_id = $1 AND vendor = $2", 2, tt, ta);
 		if (item.push == NULL || item.vendor_config == NULL)
 		{
-			pending_add(item.delivery_id, item.device_id, NULL, "failed", 0, NULL,
+			pending_add(item.delivery_id, item.task_id, item.device_id, NULL, "failed", 0, NULL,
 						psprintf("vendor \"%s\" is not configured for this app", item.vendor), 0);
 			continue;
 		}
@@ -480,6 +488,7 @@ claim_and_submit(PPEngine *engine, int n, MemoryContext claim_cxt)
 		f = hash_search(inflight, &item.delivery_id, HASH_ENTER, &found);
 		f->device_id = item.device_id;
 		f->token = MemoryContextStrdup(TopMemoryContext, item.token);
+		f->task_id = MemoryContextStrdup(TopMemoryContext, item.task_id);
 		f->attempts = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
 		f->expires_at = item.expires_at;
 		pp_engine_submit(engine, &item);

@@ -41,7 +41,8 @@ GROUP BY 1, 2, 3, 4 ORDER BY min(p.sent_at), 2, 3, 4;
 SELECT plan_id, description, task_count FROM push_plans
 WHERE app = :'app' AND plan_id IN ('promo_618_2025', 'default') ORDER BY plan_id DESC;
 
-\echo 'pushplan and the vendor agree, per token (a delivery''s attempts are the requests naming its token):'
+\echo 'pushplan and the vendor agree, per token (every request naming a token is one of its delivery''s attempts;'
+\echo 'attempts that never reached it were lost on the way, e.g. to a connection that failed or timed out first):'
 CREATE TEMP VIEW agreement AS
 SELECT p.vendor, count(*) AS deliveries,
        count(*) FILTER (WHERE p.status = 'sent') AS sent,
@@ -55,9 +56,11 @@ WHERE p.app = :'app'
 GROUP BY ROLLUP (p.vendor);
 SELECT coalesce(vendor, 'all') AS vendor, deliveries, sent, vendor_200_for_sent,
        attempts, vendor_requests_for_tokens,
+       attempts - vendor_requests_for_tokens AS lost_in_transit,
        -- every sent delivery was answered 200 (an answer lost on the way, say to a timeout on a
-       -- loaded machine, is sent again: the vendor may count more 200s, never fewer)
-       sent <= vendor_200_for_sent AND attempts = vendor_requests_for_tokens AS agree
+       -- loaded machine, is sent again: the vendor may count more 200s, never fewer), and the
+       -- vendor saw no request pushplan did not count
+       sent <= vendor_200_for_sent AND attempts >= vendor_requests_for_tokens AS agree
 FROM agreement ORDER BY vendor IS NULL, vendor;
 
 \echo 'tokens the vendor received that no delivery names (nothing else was sent), and the rolled-back push:'

@@ -163,7 +163,7 @@ wait_workers() {   # wait_workers SENDERS: the scheduler and that many senders r
 
 broadcast() {   # broadcast SENDERS BATCH INFLIGHT CONNS RUN
   local s=$1 b=$2 f=$3 c=$4 run=$5 out task t_commit left
-  psql -c "TRUNCATE pushplan.deliveries" -c "VACUUM ANALYZE pushplan.tasks"
+  psql -c "TRUNCATE pushplan.deliveries, pushplan.delivery_queue" -c "VACUUM ANALYZE pushplan.tasks"
   psql -c "ALTER SYSTEM SET pushplan.senders = $s" -c "ALTER SYSTEM SET pushplan.batch_size = $b" \
     -c "ALTER SYSTEM SET pushplan.max_inflight = $f" -c "ALTER SYSTEM SET pushplan.max_connections_per_host = $c" \
     -c "SELECT pg_reload_conf()" >/dev/null

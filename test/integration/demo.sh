@@ -104,12 +104,14 @@ if [ "$n" = 14 ]; then echo "ok: 14 rejected tokens cleared"; else echo "MISSING
 expect "throttled deliveries were retried and sent" '^ tsk_[0-9a-f]{32} \| apns +\| +3 \| sent +\| +[0-9]+ \| +[0-9]+$'
 # pushplan and the mock agree token by token: every sent delivery got the mock's 200 (a 200 whose
 # answer was lost to a timeout on a loaded machine is sent again, so the mock may count more),
-# attempts = the mock's requests naming them; nothing else reached the mock.
+# and every request the mock saw is an attempt pushplan counted (attempts may exceed them by
+# requests lost on the way, e.g. to a connection that failed or timed out before the mock read
+# them); nothing else reached the mock.
 for v in apns fcm hms; do
-	expect "$v: deliveries sent got the mock's 200s, attempts = the mock's requests" \
-		"^ $v +\\| +[0-9]+ \\| +[0-9]+ \\| +[0-9]+ \\| +([0-9]+) \\| +\\1 \\| t$"
+	expect "$v: deliveries sent got the mock's 200s, every request counted as an attempt" \
+		"^ $v +\\| +[0-9]+ \\| +[0-9]+ \\| +[0-9]+ \\| +[0-9]+ \\| +[0-9]+ \\| +[0-9]+ \\| t$"
 done
-expect "all vendors: 6140 sent, each received" '^ all +\| +6154 \| +6140 \| +[0-9]+ \| +([0-9]+) \| +\1 \| t$'
+expect "all vendors: 6140 sent, each received" '^ all +\| +6154 \| +6140 \| +[0-9]+ \| +[0-9]+ \| +[0-9]+ \| +[0-9]+ \| t$'
 expect "APNs requests = APNs attempts" '^  apns: ([0-9]+) attempts, \1 requests$'
 expect "FCM requests = FCM attempts" '^  fcm: ([0-9]+) attempts, \1 requests$'
 # The cluster and the mock vendor are stopped and their files removed.
