@@ -22,7 +22,7 @@ void		_PG_init(void);
 char	   *pp_databases = NULL;
 int			pp_senders = 2;
 int			pp_batch_size = 500;
-int			pp_max_inflight = 2000;
+int			pp_max_inflight = 500;
 int			pp_poll_interval = 1000;
 int			pp_max_attempts = 5;
 int			pp_retry_max_backoff = 300;
@@ -65,7 +65,7 @@ define_settings(void)
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("pushplan.max_inflight",
 							"Deliveries a sender has in flight at once.",
-							NULL, &pp_max_inflight, 2000, 1, 100000, PGC_SIGHUP, 0,
+							NULL, &pp_max_inflight, 500, 1, 100000, PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("pushplan.poll_interval",
 							"How often idle workers look for work that nothing woke them for.",

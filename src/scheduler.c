@@ -178,10 +178,15 @@ expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz send_at
 	res->spread_total = spread_total;
 	values[7] = Int64GetDatum(Max(spread_total, 1));
 
+	/*
+	 * The bound is given on both sides of the join: the planner does not carry an inequality
+	 * across a join's equality, and a merge join would otherwise read the devices from the
+	 * first one on every batch (quadratic over a big audience).
+	 */
 	initStringInfo(&q);
 	appendStringInfo(&q,
 					 "WITH src AS ("
-					 "  SELECT d.device_id, d.vendor %s AND a.device_id > $6 "
+					 "  SELECT d.device_id, d.vendor %s AND a.device_id > $6 AND d.device_id > $6 "
 					 "  ORDER BY a.device_id LIMIT $7), "
 					 "ranked AS (SELECT s.*, row_number() OVER (ORDER BY s.device_id) AS rn FROM src s), "
 					 "ins AS ("

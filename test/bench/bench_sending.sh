@@ -67,7 +67,9 @@ for run in 1 2; do
       "$work/apns.json" "${hdrs[@]}")"
   done
   h2hdrs=(); for h in "${hdrs[@]}"; do h2hdrs+=(-H "$h"); done
-  echo "h2load, run $run, 4 connections x 100 streams: $(h2load -n "$n_ceiling" -c 4 -m 100 -t 1 \
+  # 25 connections x 20 streams: the sink closes a connection after 10,000 requests and h2load
+  # does not open another, so no connection may need more than that
+  echo "h2load, run $run, 25 connections x 20 streams: $(h2load -n "$n_ceiling" -c 25 -m 20 -t 1 \
     -d "$work/apns.json" "${h2hdrs[@]}" "https://127.0.0.1:$sink_port/3/device/$(printf '%064x' 1)" |
     awk '/^finished in/ {r=$4} /^requests:/ {s=$8" ok, "$10" failed"} END {print r" req/s, "s}')"
 done
@@ -162,8 +164,13 @@ wait_workers() {   # wait_workers SENDERS: the scheduler and that many senders r
 }
 
 broadcast() {   # broadcast SENDERS BATCH INFLIGHT CONNS RUN
-  local s=$1 b=$2 f=$3 c=$4 run=$5 out task t_commit left
+  local s=$1 b=$2 f=$3 c=$4 run=$5 out task t_commit left pair
   psql -c "TRUNCATE pushplan.deliveries, pushplan.delivery_queue" -c "VACUUM ANALYZE pushplan.tasks"
+  # This machine's speed drifts (shared cores: the same client ran at 16,000-27,000/s within an
+  # hour), so every broadcast is paired with a ceiling run made just before it: the bare libcurl
+  # client at 500 in flight (its best setting), n_ceiling requests.
+  pair=$("$work/curl_ceiling" "https://127.0.0.1:$sink_port/3/device/" "$work/sink/cert.pem" \
+    "$n_ceiling" 500 4 "$work/apns.json" "${hdrs[@]}" | awk '{ for (i = 1; i < NF; i++) if ($i == "rate") print $(i + 1) + 0 }')
   psql -c "ALTER SYSTEM SET pushplan.senders = $s" -c "ALTER SYSTEM SET pushplan.batch_size = $b" \
     -c "ALTER SYSTEM SET pushplan.max_inflight = $f" -c "ALTER SYSTEM SET pushplan.max_connections_per_host = $c" \
     -c "SELECT pg_reload_conf()" >/dev/null
@@ -197,7 +204,8 @@ broadcast() {   # broadcast SENDERS BATCH INFLIGHT CONNS RUN
       "COMMIT -> expansion started ${started} ms, -> first claim (expansion done) ${first_claim} ms," \
       "-> first recorded ${first_sent} ms, -> all recorded ${all_done} ms;" \
       "$(awk -v n="$sent" -v a="$all_done" -v s="$sending_ms" 'BEGIN { printf "%.0f sends/s overall, %.0f sends/s from first claim", n / a * 1000, n / s * 1000 }')" \
-      "($nsenders senders took part)"
+      "($nsenders senders took part);" \
+      "$(awk -v n="$sent" -v a="$all_done" -v p="$pair" 'BEGIN { printf "bare libcurl just before: %.0f/s, pushplan = %.0f %% of it", p, n / a * 1000 / p * 100 }')"
   }
   # where a sender's memory is: its memory contexts, logged by the server
   psql -c "SELECT pg_log_backend_memory_contexts(pid) FROM pg_stat_activity WHERE backend_type = 'pushplan sender'" >/dev/null
