@@ -42,8 +42,10 @@ CREATE TABLE delivery_queue (
     -- would wade through the deleted rows of what was sent), from the end where the rows not
     -- sent yet are.
     PRIMARY KEY (task_id, delivery_id)
-);
-CREATE INDEX delivery_queue_due_idx ON delivery_queue (send_at) WHERE claimed_by IS NULL;
+) WITH (fillfactor = 50);
+-- Not partial on claimed_by: a claim then changes no indexed column and is a HOT update too
+-- (the claim query skips the rows in flight, at most max_inflight per sender, by a filter).
+CREATE INDEX delivery_queue_due_idx ON delivery_queue (send_at);
 
 CREATE FUNCTION push_send(app text, push jsonb) RETURNS text
 AS 'MODULE_PATHNAME', 'pushplan_push_send' LANGUAGE C VOLATILE SECURITY DEFINER

@@ -120,17 +120,33 @@ pp_status_default_kind(int status)
 	return PP_OUT_FAILED;
 }
 
+/*
+ * SHA-256 with the digest fetched once: EVP_sha256() in EVP_Digest makes OpenSSL 3 look the
+ * algorithm up again on every call, which showed in the senders' profile (one call a request).
+ */
+bool
+pp_sha256(const void *data, size_t len, unsigned char *md)
+{
+	static EVP_MD *sha256 = NULL;
+	unsigned int mdlen = 0;
+
+	if (sha256 == NULL)
+		sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (sha256 == NULL)
+		return false;
+	return EVP_Digest(data, len, md, &mdlen, sha256, NULL) == 1 && mdlen == 32;
+}
+
 char *
 pp_apns_id(const char *task_id, int64 device_id)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
 
 	if (task_id)
 	{
 		char	   *seed = psprintf("%s/" INT64_FORMAT, task_id, device_id);
 
-		if (EVP_Digest(seed, strlen(seed), md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen < 16)
+		if (!pp_sha256(seed, strlen(seed), md))
 			task_id = NULL;
 	}
 	if (task_id == NULL && RAND_bytes(md, 16) != 1)

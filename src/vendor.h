@@ -179,6 +179,7 @@ extern PPOutcomeKind pp_status_default_kind(int status);
 
 /* apns-id: a UUID derived from task_id and device_id (random when task_id is NULL) */
 extern char *pp_apns_id(const char *task_id, int64 device_id);
+extern bool pp_sha256(const void *data, size_t len, unsigned char *md);
 /* URL path segment escaping (unreserved characters kept) */
 extern char *pp_url_escape(const char *s);
 
