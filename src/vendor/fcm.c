@@ -136,6 +136,12 @@ fcm_build(const PPVendorConfig *cfg, const PPMsgInput *in, PPRequest *req)
 			escape_json(b, background || (prio && strcmp(prio, "normal") == 0) ? "5" : "10");
 			pp_jw_str(b, &f, "apns-push-type", background ? "background" : "alert");
 			pp_jw_str(b, &f, "apns-collapse-id", collapse);
+			/* APNs keeps an undeliverable push until then (FCM's own ttl is Android's) */
+			if (in->expires_at > 0)
+				pp_jw_str(b, &f, "apns-expiration",
+						  psprintf(INT64_FORMAT, (int64) (in->expires_at / USECS_PER_SEC +
+														  (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) *
+														  SECS_PER_DAY)));
 			appendStringInfoString(b, "},\"payload\":");
 			appendStringInfoString(b, p.data);
 			appendStringInfoChar(b, '}');

@@ -104,6 +104,18 @@ check_eq "every device sent once" "$(sql "SELECT count(*) FILTER (WHERE status =
 check_eq "the vendor got exactly 3000 sends" "$(mock_get /_mock/stats | jq .endpoints.fcm)" "3000"
 check_eq "both senders took part" "$(sql "SELECT count(DISTINCT claimed_by) FROM deliveries WHERE task_id = '$task'")" "2"
 
+# ---- an iOS device through FCM: its time_to_live reaches APNs as apns-expiration ----------------
+sql "SELECT push_device_register('bulk', 'ios-fcm', 'ios', 'fcm', 'fcm-ios-ttl-1')" >/dev/null
+before=$(date +%s)
+task=$(sql "SELECT push_send('bulk', '{\"to\": {\"registration_id\": [\"ios-fcm\"]}, \"body\": {\"platform\": \"ios\", \"notification\": {\"alert\": \"ttl\"}, \"options\": {\"time_to_live\": 600}}}')")
+wait_for 10 "SELECT status = 'sent' FROM deliveries WHERE task_id = '$task'" || true
+exp=$(mock_get '/_mock/last?token=fcm-ios-ttl-1' | jq -r '.body | fromjson | .message.apns.headers["apns-expiration"] // "none"')
+if [ "$exp" != none ] && [ "$exp" -ge $((before + 590)) ] && [ "$exp" -le $((before + 620)) ]; then
+  ok "fcm: an iOS push carries apns-expiration = send time + time_to_live"
+else
+  fail "fcm apns-expiration: $exp (sent at $before with time_to_live 600)"
+fi
+
 # ---- a second database served by the same server ----------------------------------------------
 psql -c "CREATE DATABASE second" >/dev/null
 PGDATABASE_TEST=second psql -c "CREATE EXTENSION pushplan" >/dev/null
