@@ -282,7 +282,7 @@ flush_outcomes(bool queue_drained)
 	/*
 	 * Once the queue runs dry, the tasks whose last deliveries these were are done (the
 	 * scheduler's upkeep catches the races between senders). A task is done when it has no queue
-	 * row left: one probe of the queue's task index per task.
+	 * row left: one backward probe of the queue's key per task.
 	 */
 	if (queue_drained && SPI_processed > 0)
 	{
