@@ -323,8 +323,7 @@ maintenance(bool stale_check)
 	begin_work("pushplan: maintenance");
 	SPI_execute("UPDATE pushplan.tasks t SET state = 'done', finished_at = now() "
 				"WHERE t.state = 'sending' AND t.expanded "
-				"AND (SELECT q.delivery_id FROM pushplan.delivery_queue q WHERE q.task_id = t.task_id "
-				"     ORDER BY q.task_id DESC, q.delivery_id DESC LIMIT 1) IS NULL",
+				"AND NOT " PP_TASK_HAS_OPEN_DELIVERIES,
 				false, 0);
 	if (stale_check)
 		SPI_execute("WITH q AS (UPDATE pushplan.delivery_queue SET claimed_by = NULL, claimed_at = NULL "

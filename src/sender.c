@@ -282,7 +282,7 @@ flush_outcomes(bool queue_drained)
 	/*
 	 * Once the queue runs dry, the tasks whose last deliveries these were are done (the
 	 * scheduler's upkeep catches the races between senders). A task is done when it has no queue
-	 * row left: one backward probe of the queue's key per task.
+	 * row left (PP_TASK_HAS_OPEN_DELIVERIES, one index probe per task).
 	 */
 	if (queue_drained && SPI_processed > 0)
 	{
@@ -297,9 +297,7 @@ flush_outcomes(bool queue_drained)
 		a1[0] = PointerGetDatum(construct_array(tasks, ntasks, TEXTOID, -1, false, TYPALIGN_INT));
 		SPI_execute_with_args("UPDATE pushplan.tasks t SET state = 'done', finished_at = now() "
 							  "WHERE t.task_id = ANY ($1) AND t.state = 'sending' AND t.expanded "
-							  "AND (SELECT q.delivery_id FROM pushplan.delivery_queue q "
-							  "     WHERE q.task_id = t.task_id "
-							  "     ORDER BY q.task_id DESC, q.delivery_id DESC LIMIT 1) IS NULL",
+							  "AND NOT " PP_TASK_HAS_OPEN_DELIVERIES,
 							  1, t1, a1, NULL, false, 0);
 	}
 	if (nbad > 0)

@@ -26,6 +26,17 @@ extern int	pp_poll_interval;
 extern int	pp_max_attempts;
 extern int	pp_retry_max_backoff;
 
+/*
+ * SQL: true while task t (an alias in the enclosing query) has a delivery_queue row, i.e. a
+ * delivery queued or in flight. Ordered by the whole key, descending, so that only a backward
+ * scan of delivery_queue's primary key answers it: from the end, where the rows not sent yet
+ * are. (An equality probe alone let the planner pick a sequential or a delivery_id scan that
+ * waded through the deleted rows of what was sent.) Used by the senders and the scheduler.
+ */
+#define PP_TASK_HAS_OPEN_DELIVERIES \
+	"(SELECT q.delivery_id FROM pushplan.delivery_queue q WHERE q.task_id = t.task_id " \
+	" ORDER BY q.task_id DESC, q.delivery_id DESC LIMIT 1) IS NOT NULL"
+
 /* Roles of a database's workers: the scheduler, then senders 0 .. PP_MAX_SENDERS - 1. */
 #define PP_ROLE_SCHEDULER	(-1)
 #define PP_ROLES			(PP_MAX_SENDERS + 1)

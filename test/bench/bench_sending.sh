@@ -57,14 +57,17 @@ jwt="eyJhbGciOiJFUzI1NiIsImtpZCI6IktFWTEyMzQ1NjcifQ.eyJpc3MiOiJURUFNMTIzNDU2Iiwi
 hdrs=("authorization: bearer $jwt" "apns-topic: com.example.app" "apns-push-type: alert"
       "apns-priority: 10" "apns-expiration: 1790000000")
 n_ceiling=$(( devices < 200000 ? devices : 200000 ))
+# bare_libcurl IN_FLIGHT CONNECTIONS: n_ceiling requests from the bare client, its one-line report
+bare_libcurl() {
+  "$work/curl_ceiling" "https://127.0.0.1:$sink_port/3/device/" "$work/sink/cert.pem" \
+    "$n_ceiling" "$1" "$2" "$work/apns.json" "${hdrs[@]}"
+}
 ceiling() {
 echo "== ceiling: $n_ceiling APNs-shaped POSTs to the nginx sink (HTTP/2, TLS 1.3), $(wc -c < "$work/apns.json")-byte body"
 for run in 1 2; do
   for mc in "100 4" "500 4" "2000 4"; do
     set -- $mc
-    echo "libcurl multi, run $run, $1 in flight, $2 connections: $("$work/curl_ceiling" \
-      "https://127.0.0.1:$sink_port/3/device/" "$work/sink/cert.pem" "$n_ceiling" "$1" "$2" \
-      "$work/apns.json" "${hdrs[@]}")"
+    echo "libcurl multi, run $run, $1 in flight, $2 connections: $(bare_libcurl "$1" "$2")"
   done
   h2hdrs=(); for h in "${hdrs[@]}"; do h2hdrs+=(-H "$h"); done
   # 25 connections x 20 streams: the sink closes a connection after 10,000 requests and h2load
@@ -169,8 +172,7 @@ broadcast() {   # broadcast SENDERS BATCH INFLIGHT CONNS RUN
   # This machine's speed drifts (shared cores: the same client ran at 16,000-27,000/s within an
   # hour), so every broadcast is paired with a ceiling run made just before it: the bare libcurl
   # client at 500 in flight (its best setting), n_ceiling requests.
-  pair=$("$work/curl_ceiling" "https://127.0.0.1:$sink_port/3/device/" "$work/sink/cert.pem" \
-    "$n_ceiling" 500 4 "$work/apns.json" "${hdrs[@]}" | awk '{ for (i = 1; i < NF; i++) if ($i == "rate") print $(i + 1) + 0 }')
+  pair=$(bare_libcurl 500 4 | awk '{ for (i = 1; i < NF; i++) if ($i == "rate") print $(i + 1) + 0 }')
   psql -c "ALTER SYSTEM SET pushplan.senders = $s" -c "ALTER SYSTEM SET pushplan.batch_size = $b" \
     -c "ALTER SYSTEM SET pushplan.max_inflight = $f" -c "ALTER SYSTEM SET pushplan.max_connections_per_host = $c" \
     -c "SELECT pg_reload_conf()" >/dev/null

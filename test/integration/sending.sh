@@ -104,6 +104,13 @@ check_eq "every device sent once" "$(sql "SELECT count(*) FILTER (WHERE status =
 check_eq "the vendor got exactly 3000 sends" "$(mock_get /_mock/stats | jq .endpoints.fcm)" "3000"
 check_eq "both senders took part" "$(sql "SELECT count(DISTINCT claimed_by) FROM deliveries WHERE task_id = '$task'")" "2"
 
+# ---- a queue row whose delivery is gone is dropped when claimed, and nothing is sent -------------
+mock_reset
+sql "INSERT INTO delivery_queue (task_id, delivery_id, send_at) VALUES ('tsk_orphan', 999999999, now())" >/dev/null
+wait_for 10 "SELECT count(*) = 0 FROM delivery_queue WHERE task_id = 'tsk_orphan'" \
+  && ok "an orphaned queue row is dropped by the claim" || fail "orphaned queue row still there: $(sql "SELECT claimed_by FROM delivery_queue WHERE task_id = 'tsk_orphan'")"
+check_eq "... and nothing was sent for it" "$(mock_get /_mock/stats | jq .requests)" "0"
+
 # ---- an iOS device through FCM: its time_to_live reaches APNs as apns-expiration ----------------
 sql "SELECT push_device_register('bulk', 'ios-fcm', 'ios', 'fcm', 'fcm-ios-ttl-1')" >/dev/null
 before=$(date +%s)
