@@ -13,6 +13,16 @@ CREATE TABLE apps (
 );
 COMMENT ON TABLE apps IS 'tenants: one mobile or web application each (the seeds'' appKey / SdkAppID)';
 
+-- Which roles act on which app, and how (push_app_grant; src/tenancy.c, doc/security.md).
+-- role is a pg_authid oid: a dropped role's rows match nobody, and push_app_grant removes them.
+CREATE TABLE app_grants (
+    app_id      int NOT NULL REFERENCES apps ON DELETE CASCADE,
+    role        oid NOT NULL,
+    kind        text NOT NULL CHECK (kind IN ('admin', 'operator', 'app', 'reader')),
+    granted_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (app_id, role, kind)
+);
+
 -- Vendor credentials. Never granted to the reader or app roles.
 CREATE TABLE vendor_configs (
     app_id      int NOT NULL REFERENCES apps ON DELETE CASCADE,
@@ -115,6 +125,7 @@ CREATE TABLE tasks (
     push        jsonb NOT NULL,         -- the normalized push (doc/push.md)
     broadcast   boolean NOT NULL DEFAULT false, -- all / tag / attribute audience: counts for the quota
     state       text NOT NULL DEFAULT 'queued',
+    created_by  oid,                    -- the role that sent it (an app role cancels only its own)
     send_at     timestamptz NOT NULL DEFAULT now(),
     expires_at  timestamptz,            -- send_at + time_to_live: later deliveries expire
     targeted    bigint,                 -- deliveries made so far; all of them once expanded

@@ -1,17 +1,21 @@
 -- Apps (tenants) and vendor credentials.
 
--- Internal: the app's id, or error 92001. Every API function starts here.
-CREATE FUNCTION _app_id(p_app text) RETURNS int
-LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    v_id int;
-BEGIN
-    SELECT app_id INTO v_id FROM pushplan.apps WHERE app = p_app;
-    IF v_id IS NULL THEN
-        RAISE EXCEPTION '92001: app "%" does not exist', p_app USING ERRCODE = '42704';
-    END IF;
-    RETURN v_id;
-END $$;
+-- Tenancy (src/tenancy.c, doc/security.md). Every API function starts with _app_id(app, kind):
+-- the app's id if the caller holds that right on it (kind admin | operator | app | reader, or
+-- send = app or operator), error 92001 for an app it holds nothing on, exactly as for an app
+-- that does not exist, and 92061 (42501) for an app it holds other rights on.
+CREATE FUNCTION _app_id(app text, kind text) RETURNS int
+AS 'MODULE_PATHNAME', 'pushplan_app_id' LANGUAGE C STABLE;
+CREATE FUNCTION _app_holds(app_id int, kind text) RETURNS boolean
+AS 'MODULE_PATHNAME', 'pushplan_app_holds' LANGUAGE C STABLE STRICT;
+-- The apps the views show the caller: SECURITY DEFINER, as it reads the bindings for them.
+CREATE FUNCTION _visible_apps(kind text) RETURNS int[]
+AS 'MODULE_PATHNAME', 'pushplan_visible_apps'
+LANGUAGE C STABLE STRICT SECURITY DEFINER SET search_path = pushplan, pg_temp;
+CREATE FUNCTION _caller() RETURNS oid
+AS 'MODULE_PATHNAME', 'pushplan_caller' LANGUAGE C STABLE;
+CREATE FUNCTION _caller_acts_as(role oid) RETURNS boolean
+AS 'MODULE_PATHNAME', 'pushplan_caller_acts_as' LANGUAGE C STABLE;
 
 CREATE FUNCTION canonical_timezone(text) RETURNS text
 AS 'MODULE_PATHNAME', 'pushplan_canonical_timezone' LANGUAGE C STABLE STRICT;
@@ -47,7 +51,7 @@ $$;
 CREATE FUNCTION push_app_set(app text, settings jsonb) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
-    v_id int := _app_id(app);
+    v_id int := _app_id(app, 'admin');
     r record;
     v_merged jsonb;
 BEGIN
@@ -129,11 +133,14 @@ LANGUAGE sql IMMUTABLE AS $$
            ('webhook', 'url', true), ('webhook', 'secret', true)
 $$;
 
+-- log_min_error_statement = panic: a failing call must not write its statement, the credentials
+-- in it, to the server log (doc/security.md, "Credentials").
 CREATE FUNCTION push_vendor_set(app text, vendor text, config jsonb) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp
+SET log_min_error_statement = panic AS $$
 #variable_conflict use_column
 DECLARE
-    v_id int := _app_id(app);
+    v_id int := _app_id(app, 'admin');
     v_key text;
     v_sa jsonb;
 BEGIN
@@ -207,6 +214,61 @@ BEGIN
 END $$;
 
 -- What operators may see of vendor configuration: which vendors are set, never the secrets.
-CREATE VIEW push_vendors AS
+-- (security_barrier: a caller's own functions in a WHERE clause see only rows it may see)
+CREATE VIEW push_vendors WITH (security_barrier) AS
     SELECT a.app, c.vendor, c.config->>'endpoint' AS endpoint, c.updated_at
-    FROM vendor_configs c JOIN apps a USING (app_id);
+    FROM vendor_configs c JOIN apps a USING (app_id)
+    WHERE a.app_id = ANY ((SELECT _visible_apps('operator'))::int[]);
+
+-- Binds a role to an app: kind admin (settings, vendors, bindings; all below), operator
+-- (plans, audiences, packages, any send, devices; reader's views), app (devices, tags,
+-- attributes, accounts, transactional sends) or reader (statistics and progress views). The
+-- role is also made a member of the group role whose functions that kind calls, if it is not
+-- one already. Only cluster-wide admins and the app's admins bind.
+CREATE FUNCTION push_app_grant(app text, role regrole, kind text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    v_group text;
+    v_app int;
+BEGIN
+    v_group := CASE kind WHEN 'admin' THEN 'pushplan_app_admin' WHEN 'operator' THEN 'pushplan_operator'
+                         WHEN 'app' THEN 'pushplan_app' WHEN 'reader' THEN 'pushplan_reader' END;
+    IF v_group IS NULL THEN
+        RAISE EXCEPTION '92060: kind must be admin, operator, app or reader' USING ERRCODE = '22023';
+    END IF;
+    v_app := _app_id(app, 'admin');
+    IF role IS NULL THEN
+        RAISE EXCEPTION '92062: a role to bind is required' USING ERRCODE = '22023';
+    END IF;
+    IF role::text IN ('pushplan_admin', 'pushplan_app_admin', 'pushplan_operator', 'pushplan_app',
+                      'pushplan_reader', 'pushplan_worker') THEN
+        RAISE EXCEPTION '92063: "%" is one of pushplan''s own roles: bind your login or group role', role
+            USING ERRCODE = '22023';
+    END IF;
+    DELETE FROM app_grants g WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = g.role);
+    INSERT INTO app_grants (app_id, role, kind) VALUES (v_app, role, kind) ON CONFLICT DO NOTHING;
+    IF NOT pg_catalog.pg_has_role(role, v_group, 'MEMBER') THEN
+        EXECUTE pg_catalog.format('GRANT %I TO %I', v_group, role::text);
+    END IF;
+END $$;
+
+-- Removes a binding (the group role membership stays: without a binding it reaches nothing).
+CREATE FUNCTION push_app_revoke(app text, role regrole, kind text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    v_app int := _app_id(app, 'admin');
+BEGIN
+    DELETE FROM app_grants g WHERE g.app_id = v_app AND g.role = push_app_revoke.role
+        AND g.kind = push_app_revoke.kind;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '92064: role "%" holds no % binding on app "%"', role, kind, app
+            USING ERRCODE = '42704';
+    END IF;
+END $$;
+
+CREATE VIEW push_app_grants WITH (security_barrier) AS
+    SELECT a.app, g.role::regrole AS role, g.kind, g.granted_at
+    FROM app_grants g JOIN apps a USING (app_id)
+    WHERE a.app_id = ANY ((SELECT _visible_apps('admin'))::int[]);

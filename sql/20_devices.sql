@@ -173,7 +173,7 @@ CREATE FUNCTION push_device_register(app text, registration_id text, platform te
                                      language text DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
-    v_app int := _app_id(app);
+    v_app int := _app_id(app, 'app');
 BEGIN
     RETURN (_devices_upsert(v_app, jsonb_build_array(jsonb_build_object(
         'registration_id', registration_id, 'platform', platform, 'vendor', vendor,
@@ -183,7 +183,7 @@ END $$;
 CREATE FUNCTION push_device_register_batch(app text, devices jsonb) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 BEGIN
-    RETURN cardinality(_devices_upsert(_app_id(app), devices, true));
+    RETURN cardinality(_devices_upsert(_app_id(app, 'app'), devices, true));
 END $$;
 COMMENT ON FUNCTION push_device_register_batch(text, jsonb) IS
     'registers up to 10000 devices at once: [{"registration_id", "platform", "vendor", "token", "timezone", "language", "tags": [...], "attrs": {...}}]';
@@ -191,7 +191,7 @@ COMMENT ON FUNCTION push_device_register_batch(text, jsonb) IS
 CREATE FUNCTION push_device_unregister(app text, registration_id text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
-    v_id bigint := _device_id(_app_id(app), registration_id);
+    v_id bigint := _device_id(_app_id(app, 'app'), registration_id);
 BEGIN
     UPDATE devices d SET registered = false, updated_at = now() WHERE d.device_id = v_id;
 END $$;
@@ -199,7 +199,7 @@ END $$;
 CREATE FUNCTION push_device_opt(app text, registration_id text, opted_in boolean) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
-    v_id bigint := _device_id(_app_id(app), registration_id);
+    v_id bigint := _device_id(_app_id(app, 'app'), registration_id);
 BEGIN
     IF opted_in IS NULL THEN
         RAISE EXCEPTION '92042: opted_in must be true or false' USING ERRCODE = '22023';
@@ -212,7 +212,7 @@ CREATE FUNCTION push_device_activity(app text, registration_id text, at timestam
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
-    v_id bigint := _device_id(_app_id(app), registration_id);
+    v_id bigint := _device_id(_app_id(app, 'app'), registration_id);
 BEGIN
     IF at IS NULL OR at > now() + interval '5 minutes' THEN
         RAISE EXCEPTION '92043: activity time must be given and not in the future'
@@ -226,7 +226,7 @@ END $$;
 CREATE FUNCTION push_tag_add(app text, registration_id text, VARIADIC tags text[]) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
-    v_app int := _app_id(app);
+    v_app int := _app_id(app, 'app');
     v_id bigint := _device_id(v_app, registration_id);
 BEGIN
     PERFORM _raise_problem(_tags_problem(tags));
@@ -240,7 +240,7 @@ END $$;
 CREATE FUNCTION push_tag_remove(app text, registration_id text, VARIADIC tags text[]) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
-    v_app int := _app_id(app);
+    v_app int := _app_id(app, 'app');
     v_id bigint := _device_id(v_app, registration_id);
 BEGIN
     PERFORM _raise_problem(_tags_problem(tags));
@@ -252,7 +252,7 @@ END $$;
 CREATE FUNCTION push_attr_set(app text, registration_id text, attrs jsonb) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
-    v_id bigint := _device_id(_app_id(app), registration_id);
+    v_id bigint := _device_id(_app_id(app, 'app'), registration_id);
     v_merged jsonb;
 BEGIN
     PERFORM _raise_problem(_attrs_problem(attrs));
@@ -279,7 +279,7 @@ CREATE FUNCTION push_account_bind(app text, registration_id text, account text,
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
-    v_app int := _app_id(app);
+    v_app int := _app_id(app, 'app');
     v_id bigint := _device_id(v_app, registration_id);
 BEGIN
     PERFORM _raise_problem(_account_problem(account, account_type));
@@ -294,7 +294,7 @@ CREATE FUNCTION push_account_unbind(app text, registration_id text, account text
                                     account_type int DEFAULT 0) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
-    v_app int := _app_id(app);
+    v_app int := _app_id(app, 'app');
     v_id bigint := _device_id(v_app, registration_id);
 BEGIN
     DELETE FROM device_accounts a
@@ -306,7 +306,7 @@ BEGIN
     END IF;
 END $$;
 
-CREATE VIEW push_devices AS
+CREATE VIEW push_devices WITH (security_barrier) AS
     SELECT a.app, d.registration_id, d.platform, d.vendor, d.token, d.timezone, d.language,
            d.opted_in, d.registered, d.reachable, d.attrs,
            ARRAY(SELECT g.tag FROM device_tags dt JOIN tags g USING (tag_id)
@@ -314,4 +314,5 @@ CREATE VIEW push_devices AS
            ARRAY(SELECT da.account_type || ':' || da.account FROM device_accounts da
                  WHERE da.device_id = d.device_id ORDER BY da.bound_at DESC) AS accounts,
            d.last_active_at, d.token_invalidated_at, d.created_at, d.updated_at
-    FROM devices d JOIN apps a USING (app_id);
+    FROM devices d JOIN apps a USING (app_id)
+    WHERE a.app_id = ANY ((SELECT _visible_apps('operator'))::int[]);

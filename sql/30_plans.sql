@@ -27,7 +27,7 @@ CREATE FUNCTION push_plan_create(app text, plan_id text, description text DEFAUL
 RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
-    v_app int := _app_id(app);
+    v_app int := _app_id(app, 'operator');
 BEGIN
     IF plan_id IS NULL OR plan_id !~ '^[A-Za-z0-9_.:-]{1,64}$' THEN
         RAISE EXCEPTION '92050: plan_id must be 1 to 64 characters of A-Z a-z 0-9 _ . : -'
@@ -45,7 +45,7 @@ END $$;
 CREATE FUNCTION push_plan_update(app text, plan_id text, description text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
-    v_app int := _app_id(app);
+    v_app int := _app_id(app, 'operator');
 BEGIN
     IF _plan_check_exists(v_app, plan_id) THEN
         RAISE EXCEPTION '92053: the default plan can be neither edited nor deleted'
@@ -59,7 +59,7 @@ END $$;
 CREATE FUNCTION push_plan_delete(app text, plan_id text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
-    v_app int := _app_id(app);
+    v_app int := _app_id(app, 'operator');
     v_tasks bigint;
 BEGIN
     IF _plan_check_exists(v_app, plan_id) THEN
@@ -76,9 +76,10 @@ BEGIN
     DELETE FROM plans p WHERE p.app_id = v_app AND p.plan_id = push_plan_delete.plan_id;
 END $$;
 
-CREATE VIEW push_plans AS
+CREATE VIEW push_plans WITH (security_barrier) AS
     SELECT a.app, p.plan_id, p.description, p.is_default,
            (SELECT count(*) FROM tasks t WHERE t.app_id = p.app_id AND t.plan_id = p.plan_id)
                AS task_count,
            p.created_at, p.updated_at
-    FROM plans p JOIN apps a USING (app_id);
+    FROM plans p JOIN apps a USING (app_id)
+    WHERE a.app_id = ANY ((SELECT _visible_apps('reader'))::int[]);

@@ -17,15 +17,16 @@ AS 'MODULE_PATHNAME', 'pushplan_account_package_parse'
 LANGUAGE C IMMUTABLE STRICT;
 REVOKE EXECUTE ON FUNCTION _account_package_parse(text, bytea, bigint, bigint) FROM PUBLIC;
 
-CREATE VIEW push_account_packages AS
+CREATE VIEW push_account_packages WITH (security_barrier) AS
     SELECT a.app, p.upload_id, p.filename, p.account_type, p.account_count, p.byte_size,
            p.created_at
-    FROM account_packages p JOIN apps a USING (app_id);
+    FROM account_packages p JOIN apps a USING (app_id)
+    WHERE a.app_id = ANY ((SELECT _visible_apps('operator'))::int[]);
 
 CREATE FUNCTION push_account_package_delete(app text, upload_id bigint) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
-    v_app_id int := _app_id(app);
+    v_app_id int := _app_id(app, 'operator');
 BEGIN
     DELETE FROM account_packages p
         WHERE p.app_id = v_app_id AND p.upload_id = push_account_package_delete.upload_id;

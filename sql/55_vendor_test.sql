@@ -5,7 +5,8 @@ CREATE FUNCTION push_vendor_test(app text, vendor text, token text, push jsonb,
                                  platform text DEFAULT NULL, language text DEFAULT NULL)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'pushplan_vendor_test'
-LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pushplan, pg_temp;
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pushplan, pg_temp
+SET log_min_error_statement = panic;  -- a failing call's statement (a device token) stays out of the log
 COMMENT ON FUNCTION push_vendor_test(text, text, text, jsonb, text, text) IS
     'sends one push to one device token with the app''s vendor config now, and returns the outcome: {"outcome": "sent"|"retry"|"invalid_token"|"failed", "http_status", "retry_after_ms", "error", "vendor_message_id"}';
 
@@ -34,7 +35,8 @@ COMMENT ON FUNCTION _message_check(jsonb) IS
 
 CREATE FUNCTION _auth_token_put(vendor text, config jsonb, token text, ttl_seconds int)
 RETURNS void
-AS 'MODULE_PATHNAME', 'pushplan_auth_token_put' LANGUAGE C VOLATILE STRICT;
+AS 'MODULE_PATHNAME', 'pushplan_auth_token_put' LANGUAGE C VOLATILE STRICT
+SET log_min_error_statement = panic;
 CREATE FUNCTION _auth_token_peek(vendor text, config jsonb) RETURNS jsonb
 AS 'MODULE_PATHNAME', 'pushplan_auth_token_peek' LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION _auth_token_put(text, jsonb, text, int) IS

@@ -57,12 +57,15 @@ CREATE FUNCTION push_cancel(app text, task_id text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
-    v_app int := _app_id(app);
+    v_app int := _app_id(app, 'send');
     v_state text;
+    v_created_by oid;
 BEGIN
-    SELECT state INTO v_state FROM tasks t WHERE t.app_id = v_app AND t.task_id = push_cancel.task_id
+    SELECT state, created_by INTO v_state, v_created_by FROM tasks t
+        WHERE t.app_id = v_app AND t.task_id = push_cancel.task_id
         FOR UPDATE;
-    IF NOT FOUND THEN
+    -- An app role (no operator rights) cancels only what it sent; other tasks do not exist for it.
+    IF NOT FOUND OR NOT (_app_holds(v_app, 'operator') OR _caller_acts_as(v_created_by)) THEN
         RAISE EXCEPTION '92301: task "%" does not exist', task_id USING ERRCODE = '42704';
     END IF;
     IF v_state IN ('done', 'cancelled') THEN
@@ -76,18 +79,19 @@ BEGIN
         WHERE t.task_id = push_cancel.task_id;
 END $$;
 
-CREATE VIEW push_deliveries AS
+CREATE VIEW push_deliveries WITH (security_barrier) AS
     SELECT a.app, d.task_id, t.plan_id, v.registration_id, v.platform, d.vendor, d.status,
            d.send_at, d.sent_at, d.attempts, d.error, d.http_status, d.vendor_message_id
     FROM deliveries d
     JOIN tasks t USING (task_id)
     JOIN apps a ON a.app_id = d.app_id
-    JOIN devices v ON v.device_id = d.device_id;
+    JOIN devices v ON v.device_id = d.device_id
+    WHERE d.app_id = ANY ((SELECT _visible_apps('operator'))::int[]);
 
 -- In the spirit of pg_stat_progress_*: one row per task not finished (and those finished in the
 -- last hour). rate_per_s is over the last 10 seconds (or since the task started, if that is
 -- shorter); eta assumes that rate holds, and is NULL until the task has started sending.
-CREATE VIEW push_task_progress AS
+CREATE VIEW push_task_progress WITH (security_barrier) AS
     SELECT a.app, t.task_id, t.plan_id, t.state, coalesce(t.targeted, 0) AS targeted,
            s.queued, s.sending, s.sent, s.failed, s.suppressed,
            round(s.recent / w.seconds, 1) AS rate_per_s,
@@ -108,7 +112,8 @@ CREATE VIEW push_task_progress AS
         FROM deliveries d WHERE d.task_id = t.task_id) s
     CROSS JOIN LATERAL (
         SELECT greatest(least(10.0, extract(epoch FROM now() - t.started_at)), 0.1) AS seconds) w
-    WHERE t.state IN ('queued', 'sending') OR t.finished_at > now() - interval '1 hour';
+    WHERE t.app_id = ANY ((SELECT _visible_apps('reader'))::int[])
+      AND (t.state IN ('queued', 'sending') OR t.finished_at > now() - interval '1 hour');
 
 -- Internal: the wake-up of this database's scheduler, for rows written without push_send.
 CREATE FUNCTION _wake_scheduler() RETURNS void

@@ -1,10 +1,12 @@
 -- Roles. Every API function is SECURITY DEFINER and no role gets rights on the tables, so each
--- role can do exactly what its functions and views allow:
---   pushplan_reader    statistics views only
---   pushplan_app       device registration, consent, tags, attributes, accounts, events,
---                      transactional sends (application code)
---   pushplan_operator  plans, audiences, account packages, sends, schedules; what readers see
---   pushplan_admin     apps and vendor credentials; everything operators and apps do
+-- role can do exactly what its functions and views allow. The group roles say which functions
+-- a role may call; its bindings (push_app_grant) say on which apps (doc/security.md):
+--   pushplan_reader     statistics and progress views
+--   pushplan_app        device registration, consent, tags, attributes, accounts, events,
+--                       transactional sends (application code)
+--   pushplan_operator   plans, audiences, account packages, sends, schedules; what readers see
+--   pushplan_app_admin  settings, vendor credentials and bindings of its apps; all of the above
+--   pushplan_admin      every app, bound or not (cluster-wide), and creates apps
 -- Vendor credentials (vendor_configs) are readable by no role but the extension's owner.
 -- Roles are cluster-wide: they are created once and survive DROP EXTENSION.
 DO $$
@@ -18,15 +20,23 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pushplan_operator') THEN
         CREATE ROLE pushplan_operator NOLOGIN IN ROLE pushplan_reader;
     END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pushplan_app_admin') THEN
+        CREATE ROLE pushplan_app_admin NOLOGIN IN ROLE pushplan_operator, pushplan_app;
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pushplan_admin') THEN
-        CREATE ROLE pushplan_admin NOLOGIN IN ROLE pushplan_operator, pushplan_app;
+        CREATE ROLE pushplan_admin NOLOGIN IN ROLE pushplan_app_admin;
+    ELSIF NOT pg_has_role('pushplan_admin', 'pushplan_app_admin', 'MEMBER') THEN
+        GRANT pushplan_app_admin TO pushplan_admin;     -- created by an earlier build
     END IF;
 END $$;
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA pushplan FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA pushplan FROM PUBLIC;
 GRANT USAGE ON SCHEMA pushplan
-    TO pushplan_reader, pushplan_app, pushplan_operator, pushplan_admin;
+    TO pushplan_reader, pushplan_app, pushplan_operator, pushplan_app_admin, pushplan_admin;
+-- the views' filter (it shows each caller only the apps it is bound to)
+GRANT EXECUTE ON FUNCTION _visible_apps(text)
+    TO pushplan_reader, pushplan_app, pushplan_operator, pushplan_app_admin, pushplan_admin;
 
 -- readers
 GRANT SELECT ON push_plans TO pushplan_reader;
@@ -58,17 +68,23 @@ GRANT EXECUTE ON FUNCTION
     TO pushplan_operator;
 GRANT SELECT ON push_devices, push_vendors, push_account_packages TO pushplan_operator;
 
--- administrators
+-- administrators of their apps
 GRANT EXECUTE ON FUNCTION
-    push_app_create(text, text),
     push_app_set(text, jsonb),
-    push_vendor_set(text, text, jsonb)
-    TO pushplan_admin;
+    push_vendor_set(text, text, jsonb),
+    push_app_grant(text, regrole, text),
+    push_app_revoke(text, regrole, text)
+    TO pushplan_app_admin;
+GRANT SELECT ON push_app_grants TO pushplan_app_admin;
+
+-- cluster-wide administrators
+GRANT EXECUTE ON FUNCTION push_app_create(text, text) TO pushplan_admin;
 
 -- sending (sql/70_sending.sql, sql/60_push_parse.sql)
 GRANT EXECUTE ON FUNCTION push_send(text, jsonb) TO pushplan_app, pushplan_operator;
-GRANT EXECUTE ON FUNCTION push_cancel(text, text), push_validate(jsonb) TO pushplan_operator;
+GRANT EXECUTE ON FUNCTION push_cancel(text, text) TO pushplan_app, pushplan_operator;
+GRANT EXECUTE ON FUNCTION push_validate(jsonb) TO pushplan_operator;
 GRANT EXECUTE ON FUNCTION push_validate(jsonb) TO pushplan_app;
 GRANT SELECT ON push_task_progress TO pushplan_reader;
 GRANT SELECT ON push_deliveries TO pushplan_operator;
-GRANT EXECUTE ON FUNCTION push_vendor_test TO pushplan_admin;
+GRANT EXECUTE ON FUNCTION push_vendor_test TO pushplan_app_admin;

@@ -14,6 +14,7 @@
  * of unreachable devices (partial index devices_unreachable_idx) once, at the top.
  */
 #include "pushplan.h"
+#include "tenancy.h"
 #include "audience.h"
 
 #include <errno.h>
@@ -1212,20 +1213,28 @@ pp_audience_compile(int32 app_id, Jsonb *audience, int first_param, PPAudience *
 						 body.data, c.app_param);
 }
 
+int
+pp_audience_list_size(Jsonb *audience)
+{
+	AudCtx		c;
+	AudNode    *root;
+
+	memset(&c, 0, sizeof(c));
+	root = parse_audience(&c, audience);
+	if (root->kind != A_REGID && root->kind != A_TOKEN && root->kind != A_ACCOUNT)
+		return -1;
+	return ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(root->value)),
+						  ARR_DIMS(DatumGetArrayTypeP(root->value)));
+}
+
 /* ---------------------------------------------------------------- SQL functions */
 
-/* The app's id by the rule of every API function (pushplan._app_id: 92001 when unknown). */
+/* The app's id by the rule of every API function: audiences are for operators (tenancy.h). */
 static int32
 app_id_of(FunctionCallInfo fcinfo)
 {
-	Oid			type = TEXTOID;
-	Datum		arg = PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0);
-	bool		isnull;
-
-	if (SPI_execute_with_args("SELECT pushplan._app_id($1)", 1, &type, &arg,
-							  PG_ARGISNULL(0) ? "n" : NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "app look-up failed");
-	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	return pp_app_id(PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0)),
+					 PP_RIGHT_OPERATOR);
 }
 
 PG_FUNCTION_INFO_V1(pushplan_audience_count);

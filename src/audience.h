@@ -50,4 +50,11 @@ typedef struct PPAudience
 extern void pp_audience_compile(int32 app_id, Jsonb *audience, int first_param,
 								PPAudience *out);
 
+/*
+ * The number of registration ids, tokens or accounts when the audience is one such list, -1 for
+ * any other audience (all, tags, attributes, conditions, packages). Checks the audience as
+ * pp_audience_compile does, and looks nothing up.
+ */
+extern int	pp_audience_list_size(Jsonb *audience);
+
 #endif							/* PUSHPLAN_AUDIENCE_H */

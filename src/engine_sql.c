@@ -10,6 +10,7 @@
  * _message_check(push): pp_message_check.
  */
 #include "pushplan.h"
+#include "tenancy.h"
 
 #include <openssl/rand.h>
 
@@ -84,14 +85,15 @@ pp_sql_load_config(const char *app, const char *vendor, int32 *app_id)
 	bool		isnull;
 	MemoryContext cxt = CurrentMemoryContext;
 
+	/* raises 92001 when the app does not exist or is not the caller's to administer */
+	*app_id = pp_app_id(app, PP_RIGHT_ADMIN);
+	types[0] = INT4OID;
+	vals[0] = Int32GetDatum(*app_id);
 	SPI_connect();
-	/* raises 92001 when the app does not exist */
-	SPI_execute_with_args("SELECT pushplan._app_id($1)", 1, types, vals, NULL, true, 1);
-	*app_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-										  &isnull));
-	SPI_execute_with_args("SELECT config FROM pushplan.vendor_configs "
-						  "WHERE app_id = pushplan._app_id($1) AND vendor = $2",
-						  2, types, vals, NULL, true, 1);
+	if (SPI_execute_with_args("SELECT config FROM pushplan.vendor_configs "
+							  "WHERE app_id = $1 AND vendor = $2",
+							  2, types, vals, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "pushplan: reading vendor_configs failed");
 	if (SPI_processed == 1)
 	{
 		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);

@@ -16,6 +16,7 @@
  * referential-integrity trigger, which would dominate the cost, is not queued.
  */
 #include "pushplan.h"
+#include "tenancy.h"
 
 #include <zip.h>
 
@@ -634,13 +635,8 @@ pushplan_account_package_upload(PG_FUNCTION_ARGS)
 	int64		upload_id;
 	bool		isnull;
 
+	app_id = pp_app_id(app ? text_to_cstring(app) : NULL, PP_RIGHT_OPERATOR);
 	SPI_connect();
-	args[0] = app ? PointerGetDatum(app) : (Datum) 0;
-	if (SPI_execute_with_args("SELECT pushplan._app_id($1)", 1, argtypes, args,
-							  app ? NULL : "n", false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not look up app");
-	app_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-										 &isnull));
 
 	if (PG_ARGISNULL(3) || PG_GETARG_INT32(3) < 0)
 		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92204",

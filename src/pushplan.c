@@ -9,6 +9,7 @@
 #include "pushplan.h"
 #include "workers.h"
 #include "engine.h"
+#include "tenancy.h"
 
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -26,6 +27,7 @@ int			pp_max_inflight = 500;
 int			pp_poll_interval = 1000;
 int			pp_max_attempts = 5;
 int			pp_retry_max_backoff = 300;
+int			pp_small_audience_limit = 100;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -79,6 +81,12 @@ define_settings(void)
 	DefineCustomIntVariable("pushplan.retry_max_backoff",
 							"Longest wait between attempts when the vendor gives no Retry-After.",
 							NULL, &pp_retry_max_backoff, 300, 1, 86400, PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	/* SUSET: the application code it limits must not raise it for its own session */
+	DefineCustomIntVariable("pushplan.small_audience_limit",
+							"Most registration ids, tokens or accounts a push of an app role may list.",
+							"Roles bound to an app as kind app send such small lists only (transactional pushes).",
+							&pp_small_audience_limit, 100, 1, 1000, PGC_SUSET, 0,
 							NULL, NULL, NULL);
 	pp_engine_define_gucs();
 	MarkGUCPrefixReserved("pushplan");

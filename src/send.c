@@ -7,6 +7,7 @@
  * it rolls back: the task row is part of the caller's transaction.
  */
 #include "pushplan.h"
+#include "tenancy.h"
 #include "workers.h"
 #include "audience.h"
 #include "engine.h"
@@ -144,6 +145,28 @@ check_broadcast_quota(int32 app_id)
 				 errmsg("90024: all/tag/attribute pushes must be more than %s apart", interval)));
 }
 
+/*
+ * What a caller with app rights but no operator rights may send (doc/security.md): a push to a
+ * list of registration ids, tokens or accounts of at most pushplan.small_audience_limit entries.
+ * Broadcasts, tags, attributes and packages need operator rights.
+ */
+static void
+check_transactional(int list_size)
+{
+	if (list_size < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("92320: an app role sends only to a list of registration ids, tokens or accounts"),
+				 errdetail("Broadcasts and tag, attribute and account package audiences need operator rights."),
+				 errhint("push_app_grant(app, role, 'operator') gives them.")));
+	if (list_size > pp_small_audience_limit)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("92321: an app role sends to at most %d registration ids, tokens or accounts at once, got %d",
+						pp_small_audience_limit, list_size),
+				 errhint("pushplan.small_audience_limit sets the limit; larger audiences need operator rights.")));
+}
+
 /* An existing task with the same idempotency key, or NULL. */
 static char *
 existing_task(int32 app_id, const char *request_id, int64 msg_random)
@@ -191,7 +214,6 @@ pushplan_push_send(PG_FUNCTION_ARGS)
 	bool		isnull;
 	Datum		args[9];
 	Oid			types[9];
-	Datum		d;
 	char	   *task_id;
 	PPAudience	aud;
 	char		nulls[9];
@@ -210,11 +232,8 @@ pushplan_push_send(PG_FUNCTION_ARGS)
 		ttl = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(ttl_v->val.numeric)));
 	to = get_key(root, "to");
 
+	app_id = pp_app_id(app, PP_RIGHT_APP | PP_RIGHT_OPERATOR);
 	SPI_connect();
-	types[0] = TEXTOID;
-	args[0] = CStringGetTextDatum(app);
-	d = spi_value("SELECT pushplan._app_id($1)", 1, types, args, &isnull);
-	app_id = DatumGetInt32(d);
 
 	/* The same idempotency key again returns the same task. */
 	if (request_id || msg_random >= 0)
@@ -241,6 +260,8 @@ pushplan_push_send(PG_FUNCTION_ARGS)
 	/* Everything that would fail later fails now: the audience and every vendor payload. */
 	if (to == NULL)
 		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92304", "the push has no audience (\"to\")");
+	if ((pp_app_rights(app_id) & PP_RIGHT_OPERATOR) == 0)
+		check_transactional(pp_audience_list_size(JsonbValueToJsonb(to)));
 	pp_audience_compile(app_id, JsonbValueToJsonb(to), 1, &aud);
 	pp_message_check(push);
 
@@ -267,14 +288,16 @@ pushplan_push_send(PG_FUNCTION_ARGS)
 	args[6] = BoolGetDatum(broadcast);
 	types[7] = INT8OID;
 	args[7] = Int64GetDatum(ttl);
+	types[8] = OIDOID;
+	args[8] = ObjectIdGetDatum(pp_caller());
 	if (SPI_execute_with_args(
 			"INSERT INTO pushplan.tasks (task_id, app_id, plan_id, dialect, request_id, msg_random, "
-			"  msg_second, push, broadcast, send_at, expires_at) "
+			"  msg_second, push, broadcast, send_at, expires_at, created_by) "
 			"VALUES ('tsk_' || replace(gen_random_uuid()::text, '-', ''), $1, $2, $3, $4, $5, "
 			"  CASE WHEN $5 IS NOT NULL THEN floor(extract(epoch FROM now()))::bigint END, "
-			"  $6, $7, now(), CASE WHEN $8 > 0 THEN now() + $8 * interval '1 second' END) "
+			"  $6, $7, now(), CASE WHEN $8 > 0 THEN now() + $8 * interval '1 second' END, $9) "
 			"ON CONFLICT DO NOTHING RETURNING task_id",
-			8, types, args, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
+			9, types, args, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "pushplan: could not store the task");
 	if (SPI_processed == 1)
 		task_id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);

@@ -116,4 +116,4 @@ GROUP BY timezone ORDER BY devices DESC, timezone;
 \echo 'tags:'
 SELECT t.tag, count(*) AS devices
 FROM tags t JOIN device_tags dt USING (tag_id)
-WHERE t.app_id = _app_id(:'app') GROUP BY t.tag ORDER BY devices DESC, t.tag;
+WHERE t.app_id = _app_id(:'app', 'reader') GROUP BY t.tag ORDER BY devices DESC, t.tag;

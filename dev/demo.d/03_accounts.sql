@@ -13,7 +13,7 @@ FROM generate_series(30, 9999, 30) i,
 SELECT count(DISTINCT account) AS accounts, count(*) AS bound_devices,
        count(*) FILTER (WHERE n = 2) AS devices_of_two_device_accounts
 FROM (SELECT account, count(*) OVER (PARTITION BY account) AS n
-      FROM device_accounts WHERE app_id = _app_id(:'app') AND account_type = 1) s;
+      FROM device_accounts WHERE app_id = _app_id(:'app', 'reader') AND account_type = 1) s;
 
 \echo 'account 100030 signed in on two devices (accounts: type:account):'
 SELECT registration_id, platform, vendor, timezone, accounts

@@ -41,4 +41,4 @@ FROM demo_faults GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
 -- devices, so the report keeps this copy to match what the mock vendor received, per token.
 CREATE TABLE public.demo_tokens AS
 SELECT device_id, registration_id, vendor, token FROM devices
-WHERE app_id = _app_id(:'app') AND token IS NOT NULL;
+WHERE app_id = _app_id(:'app', 'reader') AND token IS NOT NULL;

@@ -21,4 +21,4 @@ SELECT (SELECT count(*) FROM tasks WHERE task_id = :'rb_task' OR request_id = 'r
 -- For the report: the device, and the token the mock vendor must never see.
 CREATE TABLE public.demo_rolled_back AS
 SELECT :'rb_task'::text AS task_id, registration_id, token FROM devices
-WHERE app_id = _app_id(:'app') AND registration_id = :'rb_device';
+WHERE app_id = _app_id(:'app', 'reader') AND registration_id = :'rb_device';

@@ -20,8 +20,8 @@ start=$(date +%s)
 echo "data loaded in $(( $(date +%s) - start )) s: $("${psql[@]}" -Atc "SELECT count(*) || ' devices, ' ||
     (SELECT count(*) FROM pushplan.device_tags) || ' device tags' FROM pushplan.devices")"
 
-tag() { "${psql[@]}" -Atc "SELECT tag_id FROM pushplan.tags WHERE app_id = pushplan._app_id('bench') AND tag = '$1'"; }
-app=$("${psql[@]}" -Atc "SELECT pushplan._app_id('bench')")
+tag() { "${psql[@]}" -Atc "SELECT tag_id FROM pushplan.tags WHERE app_id = pushplan._app_id('bench', 'reader') AND tag = '$1'"; }
+app=$("${psql[@]}" -Atc "SELECT pushplan._app_id('bench', 'reader')")
 t0=$(tag t0); t1=$(tag t1); t2=$(tag t2); t500=$(tag t500)
 unreach="NOT EXISTS (SELECT 1 FROM devices u WHERE u.app_id = $app AND NOT u.reachable AND u.device_id = @@.device_id)"
 nu() { echo "${unreach//@@/$1}"; }

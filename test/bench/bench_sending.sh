@@ -130,7 +130,7 @@ t=$(date +%s.%N)
 psql <<SQL
 SET search_path = pushplan, public;
 INSERT INTO devices (app_id, registration_id, platform, vendor, token, language)
-SELECT _app_id('bench'), 'ios-' || g, 'ios', 'apns', lpad(to_hex(g), 64, '0'), 'en'
+SELECT _app_id('bench', 'reader'), 'ios-' || g, 'ios', 'apns', lpad(to_hex(g), 64, '0'), 'en'
 FROM generate_series(1, $devices) g;
 VACUUM ANALYZE devices;
 SQL

@@ -152,7 +152,7 @@ psql -v base="$base" <<'SQL' >/dev/null
 SET search_path = pushplan, public;
 SELECT push_app_create('eng_bad');
 SELECT push_vendor_set('eng_bad', 'fcm', jsonb_set(c.config, '{service_account,client_email}', '"other@x.iam.gserviceaccount.com"'))
-  FROM vendor_configs c WHERE c.vendor = 'fcm' AND c.app_id = _app_id('eng');
+  FROM vendor_configs c WHERE c.vendor = 'fcm' AND c.app_id = _app_id('eng', 'reader');
 SQL
 out=$(sql "SELECT push_vendor_test('eng_bad', 'fcm', 'fcm-ok-9', '$PUSH'::jsonb)")
 check "fcm: refused credentials -> failed" "$out" '"outcome": "failed"'

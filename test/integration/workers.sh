@@ -32,7 +32,7 @@ new_app() {
   [ "$1" = big ] || configure_vendors "$1"
   sql "SELECT push_app_set('$1', '{\"broadcast_min_interval\": \"0 seconds\", \"broadcast_daily_limit\": 1000}')" >/dev/null
   sql "INSERT INTO devices (app_id, registration_id, platform, vendor, token)
-       SELECT _app_id('$1'), 'r' || g, 'android', '${4:-fcm}', '$3' || g FROM generate_series(1, $2) g" >/dev/null
+       SELECT _app_id('$1', 'reader'), 'r' || g, 'android', '${4:-fcm}', '$3' || g FROM generate_series(1, $2) g" >/dev/null
 }
 broadcast() { sql "SELECT push_send('$1', '{\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"$2\"}}}')"; }
 # token_counts PREFIX: "devices_reached once more_than_once" at the mock for tokens starting with PREFIX

@@ -9,7 +9,7 @@ SELECT push_app_create('aud_other');
 
 -- app aud:  r1..r9.  r6, r7, r8 are unreachable (opted out, no token, unregistered).
 INSERT INTO devices (app_id, registration_id, platform, vendor, token, opted_in, registered, attrs)
-SELECT _app_id('aud'), r, 'android', 'fcm', tok, opt, reg, a::jsonb
+SELECT _app_id('aud', 'reader'), r, 'android', 'fcm', tok, opt, reg, a::jsonb
 FROM (VALUES
     ('r1', 'tok1', true,  true,  '{"city": "sz", "level": "gold"}'),
     ('r2', 'tok2', true,  true,  '{"city": "bj", "level": "gold"}'),
@@ -24,13 +24,13 @@ FROM (VALUES
 ORDER BY r;
 -- app aud_other: the same registration id, token, tags, attributes and accounts as r1.
 INSERT INTO devices (app_id, registration_id, platform, vendor, token, attrs)
-VALUES (_app_id('aud_other'), 'r1', 'android', 'fcm', 'tok1', '{"city": "sz", "level": "gold"}'),
-       (_app_id('aud_other'), 'o2', 'android', 'fcm', 'otok2', '{"city": "sz"}');
+VALUES (_app_id('aud_other', 'reader'), 'r1', 'android', 'fcm', 'tok1', '{"city": "sz", "level": "gold"}'),
+       (_app_id('aud_other', 'reader'), 'o2', 'android', 'fcm', 'otok2', '{"city": "sz"}');
 
 INSERT INTO tags (app_id, tag) VALUES
-    (_app_id('aud'), 'vip'), (_app_id('aud'), 'cn'), (_app_id('aud'), 'churned'),
-    (_app_id('aud'), 'news'), (_app_id('aud'), '股票A'),
-    (_app_id('aud_other'), 'vip'), (_app_id('aud_other'), 'cn'), (_app_id('aud_other'), 'news');
+    (_app_id('aud', 'reader'), 'vip'), (_app_id('aud', 'reader'), 'cn'), (_app_id('aud', 'reader'), 'churned'),
+    (_app_id('aud', 'reader'), 'news'), (_app_id('aud', 'reader'), '股票A'),
+    (_app_id('aud_other', 'reader'), 'vip'), (_app_id('aud_other', 'reader'), 'cn'), (_app_id('aud_other', 'reader'), 'news');
 -- vip: r1 r2 r4 r6 r8   cn: r1 r3 r6 r7   churned: r3 r4   news: r9   股票A: r1 r9
 INSERT INTO device_tags (tag_id, device_id)
 SELECT t.tag_id, d.device_id
@@ -38,11 +38,11 @@ FROM (VALUES ('r1', 'vip'), ('r2', 'vip'), ('r4', 'vip'), ('r6', 'vip'), ('r8', 
              ('r1', 'cn'), ('r3', 'cn'), ('r6', 'cn'), ('r7', 'cn'),
              ('r3', 'churned'), ('r4', 'churned'), ('r9', 'news'),
              ('r1', '股票A'), ('r9', '股票A')) v(r, tag)
-JOIN devices d ON d.app_id = _app_id('aud') AND d.registration_id = v.r
-JOIN tags t ON t.app_id = _app_id('aud') AND t.tag = v.tag;
+JOIN devices d ON d.app_id = _app_id('aud', 'reader') AND d.registration_id = v.r
+JOIN tags t ON t.app_id = _app_id('aud', 'reader') AND t.tag = v.tag;
 INSERT INTO device_tags (tag_id, device_id)
 SELECT t.tag_id, d.device_id FROM devices d JOIN tags t USING (app_id)
-WHERE d.app_id = _app_id('aud_other');
+WHERE d.app_id = _app_id('aud_other', 'reader');
 
 -- accounts, type 1: alice -> r1 (older), r2 (newer); bob -> r3 (older), r6 (newer, unreachable);
 -- carol -> r4 and r5 bound at the same time; type 0: alice -> r9.  Other app: alice -> its r1.
@@ -53,13 +53,13 @@ FROM (VALUES ('aud', 'r1', 1, 'alice', '2025-01-01'), ('aud', 'r2', 1, 'alice', 
              ('aud', 'r4', 1, 'carol', '2025-01-01'), ('aud', 'r5', 1, 'carol', '2025-01-01'),
              ('aud', 'r9', 0, 'alice', '2025-01-01'),
              ('aud_other', 'r1', 1, 'alice', '2025-05-01')) v(app, r, t, acc, at)
-JOIN devices d ON d.app_id = _app_id(v.app) AND d.registration_id = v.r;
+JOIN devices d ON d.app_id = _app_id(v.app, 'reader') AND d.registration_id = v.r;
 
 -- account packages: aud's holds alice, bob, dave (type 1); aud_other's holds alice.
 CREATE TEMP TABLE pkg AS
 WITH p AS (
     INSERT INTO account_packages (app_id, filename, account_type, account_count, byte_size)
-    VALUES (_app_id('aud'), 'winners.txt', 1, 3, 17), (_app_id('aud_other'), 'o.txt', 1, 1, 6)
+    VALUES (_app_id('aud', 'reader'), 'winners.txt', 1, 3, 17), (_app_id('aud_other', 'reader'), 'o.txt', 1, 1, 6)
     RETURNING upload_id, app_id)
 SELECT upload_id, (SELECT app FROM apps a WHERE a.app_id = p.app_id) AS app FROM p;
 INSERT INTO account_package_accounts (upload_id, account)
@@ -113,7 +113,7 @@ SELECT pg_temp.aud('{"tag_and": ["vip", "nosuchtag"]}');
 SELECT pg_temp.aud('{"tag": ["vip"], "tag_not": ["nosuchtag"]}');
 SELECT pg_temp.aud('{"tag": ["nosuchtag"]}');
 -- a tag known only in the other app
-INSERT INTO tags (app_id, tag) VALUES (_app_id('aud_other'), 'only_other');
+INSERT INTO tags (app_id, tag) VALUES (_app_id('aud_other', 'reader'), 'only_other');
 SELECT pg_temp.aud('{"tag": ["only_other"]}');
 -- attributes: city sz and level gold -> r1; city sz or level gold -> r1 r2 r3 r4
 SELECT pg_temp.aud('{"attr_and": {"city": "sz", "level": "gold"}}');
@@ -186,7 +186,7 @@ SELECT _audience_expand('aud', '{"tag": ["vip", "cn"], "tag_not": ["churned"]}',
 SELECT d.registration_id FROM expanded e JOIN devices d USING (device_id) ORDER BY 1;
 SELECT array_agg(device_id ORDER BY device_id) = (
     SELECT array_agg(d.device_id ORDER BY d.device_id) FROM devices d
-    WHERE d.app_id = _app_id('aud') AND d.reachable
+    WHERE d.app_id = _app_id('aud', 'reader') AND d.reachable
       AND EXISTS (SELECT 1 FROM device_tags dt JOIN tags t USING (tag_id)
                   WHERE dt.device_id = d.device_id AND t.tag IN ('vip', 'cn'))
       AND NOT EXISTS (SELECT 1 FROM device_tags dt JOIN tags t USING (tag_id)

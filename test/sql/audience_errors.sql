@@ -6,10 +6,10 @@ SET search_path = pushplan, public;
 SELECT push_app_create('auderr');
 SELECT push_app_create('auderr_other');
 INSERT INTO account_packages (app_id, filename, account_type, account_count, byte_size)
-VALUES (_app_id('auderr'), 'a.txt', 1, 0, 0), (_app_id('auderr_other'), 'b.txt', 1, 0, 0);
+VALUES (_app_id('auderr', 'reader'), 'a.txt', 1, 0, 0), (_app_id('auderr_other', 'reader'), 'b.txt', 1, 0, 0);
 CREATE TEMP TABLE pkg AS
 SELECT upload_id, (SELECT app FROM apps a WHERE a.app_id = p.app_id) AS app FROM account_packages p
-WHERE app_id IN (_app_id('auderr'), _app_id('auderr_other'));
+WHERE app_id IN (_app_id('auderr', 'reader'), _app_id('auderr_other', 'reader'));
 
 CREATE FUNCTION pg_temp.err(a jsonb, app text DEFAULT 'auderr') RETURNS text LANGUAGE plpgsql AS $$
 BEGIN

@@ -17,6 +17,10 @@ SET ROLE regress_pp_admin;
 SELECT push_app_create('role_app');
 SELECT push_vendor_set('role_app', 'hms', '{"app_id": "1", "client_secret": "very-secret"}');
 SELECT app, vendor FROM push_vendors WHERE app = 'role_app';
+-- each role acts on the apps it is bound to (test/sql/tenancy.sql tests the bindings)
+SELECT push_app_grant('role_app', 'regress_pp_app', 'app'),
+       push_app_grant('role_app', 'regress_pp_operator', 'operator'),
+       push_app_grant('role_app', 'regress_pp_reader', 'reader');
 -- even the admin reads no credentials directly
 SELECT config FROM vendor_configs;
 RESET ROLE;

@@ -40,13 +40,13 @@ sql "SELECT push_app_set('vg', '{\"broadcast_min_interval\": \"0 seconds\"}')" >
 configure_vendors vg
 # every fault of the mock on every vendor, and 300 plain devices
 sql "INSERT INTO devices (app_id, registration_id, platform, vendor, token)
-     SELECT _app_id('vg'), v || '-' || f, CASE v WHEN 'apns' THEN 'ios' WHEN 'webhook' THEN 'web' ELSE 'android' END,
+     SELECT _app_id('vg', 'reader'), v || '-' || f, CASE v WHEN 'apns' THEN 'ios' WHEN 'webhook' THEN 'web' ELSE 'android' END,
             v, CASE v WHEN 'apns' THEN 'test-' ELSE v || '-' END || f || '-x'
      FROM unnest(ARRAY['apns', 'fcm', 'hms', 'webhook']) v,
           unnest(ARRAY['ok', 'unregistered', 'baddevice', 'throttle1', 'fail5xx1', 'error500', 'slow300',
                        'drop1', 'goaway', 'throttle5']) f
      UNION ALL
-     SELECT _app_id('vg'), 'plain-' || g, 'android', 'fcm', 'fcm-plain-' || g FROM generate_series(1, 300) g" >/dev/null
+     SELECT _app_id('vg', 'reader'), 'plain-' || g, 'android', 'fcm', 'fcm-plain-' || g FROM generate_series(1, 300) g" >/dev/null
 
 task=$(sql "SELECT push_send('vg', '{\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"valgrind\", \"android\": {\"title\": \"t\", \"extras\": {\"k\": \"v\"}}, \"ios\": {\"badge\": \"+1\", \"sound\": \"default\"}}, \"options\": {\"multi_language\": {\"en\": {\"alert\": \"hi\"}}}}}')")
 wait_for 300 "SELECT state = 'done' FROM tasks WHERE task_id = '$task'" && ok "the broadcast with faults completes" \

@@ -1,0 +1,285 @@
+/*
+ * tenancy.c: the check every API function and view makes first: may the caller act on this
+ * app, and with which rights (tenancy.h, doc/security.md).
+ *
+ * Bindings are rows of pushplan.app_grants (app_id, role oid, kind). A binding counts for every
+ * role that has the privileges of its role (has_privs_of_role: members, through inheritance),
+ * so a binding to a group role covers its logins. A dropped role's bindings match nobody
+ * (has_privs_of_role is false for an oid that names no role); push_app_grant removes them.
+ */
+#include "pushplan.h"
+#include "tenancy.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+
+PG_FUNCTION_INFO_V1(pushplan_app_id);
+PG_FUNCTION_INFO_V1(pushplan_app_holds);
+PG_FUNCTION_INFO_V1(pushplan_visible_apps);
+PG_FUNCTION_INFO_V1(pushplan_caller);
+PG_FUNCTION_INFO_V1(pushplan_caller_acts_as);
+
+/* Kept for the backend's life: these run at the start of every API call. */
+static SPIPlanPtr app_plan = NULL;
+static SPIPlanPtr grants_plan = NULL;
+
+Oid
+pp_caller(void)
+{
+	return GetOuterUserId();
+}
+
+bool
+pp_caller_cluster_wide(void)
+{
+	Oid			caller = pp_caller();
+	Oid			admin;
+
+	if (superuser_arg(caller))
+		return true;
+	admin = get_role_oid("pushplan_admin", true);
+	return OidIsValid(admin) && has_privs_of_role(caller, admin);
+}
+
+/* The rights a binding of this kind holds. */
+static int
+kind_rights(const char *kind)
+{
+	if (strcmp(kind, "admin") == 0)
+		return PP_RIGHTS_ALL;
+	if (strcmp(kind, "operator") == 0)
+		return PP_RIGHT_OPERATOR | PP_RIGHT_READER;
+	if (strcmp(kind, "app") == 0)
+		return PP_RIGHT_APP;
+	if (strcmp(kind, "reader") == 0)
+		return PP_RIGHT_READER;
+	return 0;
+}
+
+/* The rights a function asks for by name; "send" is app or operator (push_send, push_cancel). */
+static int
+wanted_rights(const char *kind)
+{
+	if (strcmp(kind, "send") == 0)
+		return PP_RIGHT_APP | PP_RIGHT_OPERATOR;
+	if (strcmp(kind, "admin") == 0)
+		return PP_RIGHT_ADMIN;
+	if (strcmp(kind, "operator") == 0)
+		return PP_RIGHT_OPERATOR;
+	if (strcmp(kind, "app") == 0)
+		return PP_RIGHT_APP;
+	if (strcmp(kind, "reader") == 0)
+		return PP_RIGHT_READER;
+	elog(ERROR, "pushplan: unknown right \"%s\"", kind);
+	return 0;					/* keep the compiler quiet */
+}
+
+static const char *
+rights_name(int any_of)
+{
+	switch (any_of)
+	{
+		case PP_RIGHT_APP | PP_RIGHT_OPERATOR:
+			return "app or operator";
+		case PP_RIGHT_ADMIN:
+			return "admin";
+		case PP_RIGHT_OPERATOR:
+			return "operator";
+		case PP_RIGHT_APP:
+			return "app";
+		default:
+			return "reader";
+	}
+}
+
+static SPIPlanPtr
+kept_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+
+		if (p == NULL)
+			elog(ERROR, "pushplan: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "pushplan: SPI_keepplan failed");
+		*plan = p;
+	}
+	return *plan;
+}
+
+/* Rights from the bindings of app_id; needs an SPI connection. */
+static int
+rights_from_bindings(int32 app_id)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(app_id)};
+	Oid			caller = pp_caller();
+	int			rights = 0;
+	int			ret;
+
+	ret = SPI_execute_plan(kept_plan(&grants_plan,
+									 "SELECT role, kind FROM pushplan.app_grants WHERE app_id = $1",
+									 1, types),
+						   args, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "pushplan: reading app_grants failed: %s", SPI_result_code_string(ret));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Oid			role = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+														  SPI_tuptable->tupdesc, 1, &isnull));
+		char	   *kind = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+
+		if (has_privs_of_role(caller, role))
+			rights |= kind_rights(kind);
+	}
+	return rights;
+}
+
+int
+pp_app_rights(int32 app_id)
+{
+	int			rights;
+
+	if (pp_caller_cluster_wide())
+		return PP_RIGHTS_ALL;
+	SPI_connect();
+	rights = rights_from_bindings(app_id);
+	SPI_finish();
+	return rights;
+}
+
+/* At most 100 characters of a name the caller gave, for an error message. */
+static char *
+quoted_name(const char *s)
+{
+	int			len = strlen(s);
+	int			cut = pg_mbcliplen(s, len, 100);
+
+	return cut < len ? psprintf("%.*s...", cut, s) : pstrdup(s);
+}
+
+int32
+pp_app_id(const char *app, int any_of)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1];
+	int32		app_id = 0;
+	int			rights = 0;
+	bool		found = false;
+	int			ret;
+
+	if (app == NULL)
+		pp_error(ERRCODE_UNDEFINED_OBJECT, "92001", "app \"<NULL>\" does not exist");
+	args[0] = CStringGetTextDatum(app);
+	SPI_connect();
+	ret = SPI_execute_plan(kept_plan(&app_plan,
+									 "SELECT app_id FROM pushplan.apps WHERE app = $1",
+									 1, types),
+						   args, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "pushplan: reading apps failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+
+		found = true;
+		app_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+											 &isnull));
+		rights = pp_caller_cluster_wide() ? PP_RIGHTS_ALL : rights_from_bindings(app_id);
+	}
+	SPI_finish();
+
+	/* no binding at all looks exactly like no app */
+	if (!found || rights == 0)
+		pp_error(ERRCODE_UNDEFINED_OBJECT, "92001", "app \"%s\" does not exist", quoted_name(app));
+	if ((rights & any_of) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("92061: role \"%s\" holds no %s rights on app \"%s\"",
+						GetUserNameFromId(pp_caller(), false), rights_name(any_of), app),
+				 errhint("push_app_grant(app, role, kind) binds a role to an app.")));
+	return app_id;
+}
+
+/* _app_id(app text, kind text) RETURNS int: pp_app_id for SQL functions. */
+Datum
+pushplan_app_id(PG_FUNCTION_ARGS)
+{
+	char	   *app = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	if (PG_ARGISNULL(1))
+		elog(ERROR, "pushplan: _app_id needs a kind");
+	PG_RETURN_INT32(pp_app_id(app, wanted_rights(text_to_cstring(PG_GETARG_TEXT_PP(1)))));
+}
+
+/* _app_holds(app_id int, kind text) RETURNS boolean */
+Datum
+pushplan_app_holds(PG_FUNCTION_ARGS)
+{
+	int			want = wanted_rights(text_to_cstring(PG_GETARG_TEXT_PP(1)));
+
+	PG_RETURN_BOOL((pp_app_rights(PG_GETARG_INT32(0)) & want) != 0);
+}
+
+/*
+ * _visible_apps(kind text) RETURNS int[]: the apps on which the caller holds the right; what
+ * the views filter on (evaluated once per query, as an InitPlan).
+ */
+Datum
+pushplan_visible_apps(PG_FUNCTION_ARGS)
+{
+	int			want = wanted_rights(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	bool		all = pp_caller_cluster_wide();
+	Oid			caller = pp_caller();
+	ArrayBuildState *acc = initArrayResult(INT4OID, CurrentMemoryContext, false);
+	int			ret;
+
+	SPI_connect();
+	if (all)
+		ret = SPI_execute("SELECT app_id, NULL::oid, 'admin' FROM pushplan.apps", true, 0);
+	else
+		ret = SPI_execute("SELECT app_id, role, kind FROM pushplan.app_grants", true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "pushplan: reading app_grants failed: %s", SPI_result_code_string(ret));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		app_id = SPI_getbinval(tup, desc, 1, &isnull);
+
+		if (!all)
+		{
+			Oid			role = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+
+			if ((kind_rights(SPI_getvalue(tup, desc, 3)) & want) == 0 ||
+				!has_privs_of_role(caller, role))
+				continue;
+		}
+		(void) accumArrayResult(acc, app_id, false, INT4OID, CurrentMemoryContext);
+	}
+	SPI_finish();
+	PG_RETURN_DATUM(makeArrayResult(acc, CurrentMemoryContext));
+}
+
+/* _caller() RETURNS oid: the role recorded as a task's sender (tasks.created_by). */
+Datum
+pushplan_caller(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_OID(pp_caller());
+}
+
+/* _caller_acts_as(role oid) RETURNS boolean: the caller has the privileges of that role. */
+Datum
+pushplan_caller_acts_as(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(!PG_ARGISNULL(0) && has_privs_of_role(pp_caller(), PG_GETARG_OID(0)));
+}
