@@ -342,7 +342,7 @@ pushplan_scheduler_main(Datum arg)
 	TimestampTz last_stale_check = 0;
 
 	pp_worker_signals();
-	BackgroundWorkerInitializeConnection(MyBgworkerEntry->bgw_extra, NULL, 0);
+	pp_worker_connect();
 	my_slot = pp_slot_claim(PP_ROLE_SCHEDULER);
 	if (my_slot == NULL)
 	{

@@ -566,7 +566,7 @@ pushplan_sender_main(Datum arg)
 
 	my_role = DatumGetInt32(arg);
 	pp_worker_signals();
-	BackgroundWorkerInitializeConnection(MyBgworkerEntry->bgw_extra, NULL, 0);
+	pp_worker_connect();
 	if (my_role < 0 || my_role >= PP_MAX_SENDERS ||
 		(my_slot = pp_slot_claim(my_role)) == NULL)
 	{

@@ -30,6 +30,21 @@ pp_worker_signals(void)
 	BackgroundWorkerUnblockSignals();
 }
 
+/*
+ * Connects to the worker's database (bgw_extra) and pins search_path to pg_catalog, pg_temp.
+ * The workers connect as the bootstrap superuser: with the default path ("$user", public), a
+ * function or operator that anyone who may create in public planted there (public.format(text,
+ * text), public.*(integer, interval): exact matches beat pg_catalog's inexact ones) would run as
+ * superuser inside worker SQL. PGC_S_OVERRIDE outranks ALTER DATABASE / ALTER ROLE ... SET
+ * search_path. Every pushplan object in worker SQL is schema-qualified.
+ */
+void
+pp_worker_connect(void)
+{
+	BackgroundWorkerInitializeConnection(MyBgworkerEntry->bgw_extra, NULL, 0);
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+}
+
 /* Reloads the configuration if asked; returns true when the worker should stop. */
 bool
 pp_worker_reload_and_check(void)

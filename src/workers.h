@@ -82,6 +82,7 @@ extern void pp_register_launcher(void);
 
 /* worker_common.c */
 extern void pp_worker_signals(void);
+extern void pp_worker_connect(void);
 extern bool pp_worker_reload_and_check(void);
 extern bool pp_extension_ready(void);
 
