@@ -12,8 +12,6 @@ AS 'MODULE_PATHNAME', 'pushplan_app_holds' LANGUAGE C STABLE STRICT;
 CREATE FUNCTION _visible_apps(kind text) RETURNS int[]
 AS 'MODULE_PATHNAME', 'pushplan_visible_apps'
 LANGUAGE C STABLE STRICT SECURITY DEFINER SET search_path = pushplan, pg_temp;
-CREATE FUNCTION _caller() RETURNS oid
-AS 'MODULE_PATHNAME', 'pushplan_caller' LANGUAGE C STABLE;
 CREATE FUNCTION _caller_acts_as(role oid) RETURNS boolean
 AS 'MODULE_PATHNAME', 'pushplan_caller_acts_as' LANGUAGE C STABLE;
 

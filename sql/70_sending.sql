@@ -65,7 +65,7 @@ BEGIN
         WHERE t.app_id = v_app AND t.task_id = push_cancel.task_id
         FOR UPDATE;
     -- An app role (no operator rights) cancels only what it sent; other tasks do not exist for it.
-    IF NOT FOUND OR NOT (_app_holds(v_app, 'operator') OR _caller_acts_as(v_created_by)) THEN
+    IF NOT FOUND OR (NOT _caller_acts_as(v_created_by) AND NOT _app_holds(v_app, 'operator')) THEN
         RAISE EXCEPTION '92301: task "%" does not exist', task_id USING ERRCODE = '42704';
     END IF;
     IF v_state IN ('done', 'cancelled') THEN

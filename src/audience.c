@@ -1234,7 +1234,7 @@ static int32
 app_id_of(FunctionCallInfo fcinfo)
 {
 	return pp_app_id(PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0)),
-					 PP_RIGHT_OPERATOR);
+					 PP_RIGHT_OPERATOR, NULL);
 }
 
 PG_FUNCTION_INFO_V1(pushplan_audience_count);

@@ -79,16 +79,16 @@ pp_sql_opt_text(FunctionCallInfo fcinfo, int argno)
 static Jsonb *
 pp_sql_load_config(const char *app, const char *vendor, int32 *app_id)
 {
-	Oid			types[2] = {TEXTOID, TEXTOID};
-	Datum		vals[2] = {CStringGetTextDatum(app), CStringGetTextDatum(vendor)};
+	Oid			types[2] = {INT4OID, TEXTOID};
+	Datum		vals[2];
 	Jsonb	   *config = NULL;
 	bool		isnull;
 	MemoryContext cxt = CurrentMemoryContext;
 
 	/* raises 92001 when the app does not exist or is not the caller's to administer */
-	*app_id = pp_app_id(app, PP_RIGHT_ADMIN);
-	types[0] = INT4OID;
+	*app_id = pp_app_id(app, PP_RIGHT_ADMIN, NULL);
 	vals[0] = Int32GetDatum(*app_id);
+	vals[1] = CStringGetTextDatum(vendor);
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT config FROM pushplan.vendor_configs "
 							  "WHERE app_id = $1 AND vendor = $2",

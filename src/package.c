@@ -628,14 +628,14 @@ pushplan_account_package_upload(PG_FUNCTION_ARGS)
 	MemoryContext pkgcxt;
 	MemoryContext oldcxt;
 	AccountList l;
-	Oid			argtypes[5] = {TEXTOID, TEXTOID, INT4OID, INT8OID, INT8OID};
+	Oid			argtypes[5] = {INT4OID, TEXTOID, INT4OID, INT8OID, INT8OID};
 	Datum		args[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	int32		app_id;
 	int64		upload_id;
 	bool		isnull;
 
-	app_id = pp_app_id(app ? text_to_cstring(app) : NULL, PP_RIGHT_OPERATOR);
+	app_id = pp_app_id(app ? text_to_cstring(app) : NULL, PP_RIGHT_OPERATOR, NULL);
 	SPI_connect();
 
 	if (PG_ARGISNULL(3) || PG_GETARG_INT32(3) < 0)
@@ -649,7 +649,6 @@ pushplan_account_package_upload(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(oldcxt);
 
 	args[0] = Int32GetDatum(app_id);
-	argtypes[0] = INT4OID;
 	args[1] = PointerGetDatum(filename);
 	args[2] = Int32GetDatum(PG_GETARG_INT32(3));
 	args[3] = Int64GetDatum((int64) l.n);

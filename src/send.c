@@ -209,6 +209,7 @@ pushplan_push_send(PG_FUNCTION_ARGS)
 	char	   *request_id;
 	int64		msg_random = -1;
 	int32		app_id;
+	int			rights;
 	int64		ttl = 86400;
 	bool		broadcast;
 	bool		isnull;
@@ -232,7 +233,7 @@ pushplan_push_send(PG_FUNCTION_ARGS)
 		ttl = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(ttl_v->val.numeric)));
 	to = get_key(root, "to");
 
-	app_id = pp_app_id(app, PP_RIGHT_APP | PP_RIGHT_OPERATOR);
+	app_id = pp_app_id(app, PP_RIGHT_APP | PP_RIGHT_OPERATOR, &rights);
 	SPI_connect();
 
 	/* The same idempotency key again returns the same task. */
@@ -260,7 +261,7 @@ pushplan_push_send(PG_FUNCTION_ARGS)
 	/* Everything that would fail later fails now: the audience and every vendor payload. */
 	if (to == NULL)
 		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92304", "the push has no audience (\"to\")");
-	if ((pp_app_rights(app_id) & PP_RIGHT_OPERATOR) == 0)
+	if ((rights & PP_RIGHT_OPERATOR) == 0)
 		check_transactional(pp_audience_list_size(JsonbValueToJsonb(to)));
 	pp_audience_compile(app_id, JsonbValueToJsonb(to), 1, &aud);
 	pp_message_check(push);

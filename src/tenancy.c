@@ -22,7 +22,6 @@
 PG_FUNCTION_INFO_V1(pushplan_app_id);
 PG_FUNCTION_INFO_V1(pushplan_app_holds);
 PG_FUNCTION_INFO_V1(pushplan_visible_apps);
-PG_FUNCTION_INFO_V1(pushplan_caller);
 PG_FUNCTION_INFO_V1(pushplan_caller_acts_as);
 
 /* Kept for the backend's life: these run at the start of every API call. */
@@ -47,55 +46,41 @@ pp_caller_cluster_wide(void)
 	return OidIsValid(admin) && has_privs_of_role(caller, admin);
 }
 
-/* The rights a binding of this kind holds. */
-static int
-kind_rights(const char *kind)
+/*
+ * Kinds by name: what a binding of the kind holds, and what a function asking for it wants.
+ * "send" is no binding: push_send and push_cancel want app or operator rights.
+ */
+static const struct
 {
-	if (strcmp(kind, "admin") == 0)
-		return PP_RIGHTS_ALL;
-	if (strcmp(kind, "operator") == 0)
-		return PP_RIGHT_OPERATOR | PP_RIGHT_READER;
-	if (strcmp(kind, "app") == 0)
-		return PP_RIGHT_APP;
-	if (strcmp(kind, "reader") == 0)
-		return PP_RIGHT_READER;
-	return 0;
-}
+	const char *name;
+	int			holds;
+	int			wants;
+	const char *wants_name;		/* for 92061 */
+}			kinds[] = {
+	{"admin", PP_RIGHTS_ALL, PP_RIGHT_ADMIN, "admin"},
+	{"operator", PP_RIGHT_OPERATOR | PP_RIGHT_READER, PP_RIGHT_OPERATOR, "operator"},
+	{"app", PP_RIGHT_APP, PP_RIGHT_APP, "app"},
+	{"reader", PP_RIGHT_READER, PP_RIGHT_READER, "reader"},
+	{"send", 0, PP_RIGHT_APP | PP_RIGHT_OPERATOR, "app or operator"},
+};
 
-/* The rights a function asks for by name; "send" is app or operator (push_send, push_cancel). */
 static int
-wanted_rights(const char *kind)
+kind_index(const char *name)
 {
-	if (strcmp(kind, "send") == 0)
-		return PP_RIGHT_APP | PP_RIGHT_OPERATOR;
-	if (strcmp(kind, "admin") == 0)
-		return PP_RIGHT_ADMIN;
-	if (strcmp(kind, "operator") == 0)
-		return PP_RIGHT_OPERATOR;
-	if (strcmp(kind, "app") == 0)
-		return PP_RIGHT_APP;
-	if (strcmp(kind, "reader") == 0)
-		return PP_RIGHT_READER;
-	elog(ERROR, "pushplan: unknown right \"%s\"", kind);
-	return 0;					/* keep the compiler quiet */
+	for (int i = 0; i < lengthof(kinds); i++)
+		if (strcmp(kinds[i].name, name) == 0)
+			return i;
+	elog(ERROR, "pushplan: unknown kind \"%s\"", name);
+	return -1;					/* keep the compiler quiet */
 }
 
 static const char *
-rights_name(int any_of)
+wants_name(int any_of)
 {
-	switch (any_of)
-	{
-		case PP_RIGHT_APP | PP_RIGHT_OPERATOR:
-			return "app or operator";
-		case PP_RIGHT_ADMIN:
-			return "admin";
-		case PP_RIGHT_OPERATOR:
-			return "operator";
-		case PP_RIGHT_APP:
-			return "app";
-		default:
-			return "reader";
-	}
+	for (int i = 0; i < lengthof(kinds); i++)
+		if (kinds[i].wants == any_of)
+			return kinds[i].wants_name;
+	return "those";
 }
 
 static SPIPlanPtr
@@ -138,7 +123,7 @@ rights_from_bindings(int32 app_id)
 		char	   *kind = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
 
 		if (has_privs_of_role(caller, role))
-			rights |= kind_rights(kind);
+			rights |= kinds[kind_index(kind)].holds;
 	}
 	return rights;
 }
@@ -161,13 +146,13 @@ static char *
 quoted_name(const char *s)
 {
 	int			len = strlen(s);
-	int			cut = pg_mbcliplen(s, len, 100);
+	int			cut = pg_mbcharcliplen(s, len, 100);
 
 	return cut < len ? psprintf("%.*s...", cut, s) : pstrdup(s);
 }
 
 int32
-pp_app_id(const char *app, int any_of)
+pp_app_id(const char *app, int any_of, int *held)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		args[1];
@@ -204,8 +189,10 @@ pp_app_id(const char *app, int any_of)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("92061: role \"%s\" holds no %s rights on app \"%s\"",
-						GetUserNameFromId(pp_caller(), false), rights_name(any_of), app),
+						GetUserNameFromId(pp_caller(), false), wants_name(any_of), app),
 				 errhint("push_app_grant(app, role, kind) binds a role to an app.")));
+	if (held)
+		*held = rights;
 	return app_id;
 }
 
@@ -217,14 +204,15 @@ pushplan_app_id(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(1))
 		elog(ERROR, "pushplan: _app_id needs a kind");
-	PG_RETURN_INT32(pp_app_id(app, wanted_rights(text_to_cstring(PG_GETARG_TEXT_PP(1)))));
+	PG_RETURN_INT32(pp_app_id(app, kinds[kind_index(text_to_cstring(PG_GETARG_TEXT_PP(1)))].wants,
+							   NULL));
 }
 
 /* _app_holds(app_id int, kind text) RETURNS boolean */
 Datum
 pushplan_app_holds(PG_FUNCTION_ARGS)
 {
-	int			want = wanted_rights(text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	int			want = kinds[kind_index(text_to_cstring(PG_GETARG_TEXT_PP(1)))].wants;
 
 	PG_RETURN_BOOL((pp_app_rights(PG_GETARG_INT32(0)) & want) != 0);
 }
@@ -236,7 +224,7 @@ pushplan_app_holds(PG_FUNCTION_ARGS)
 Datum
 pushplan_visible_apps(PG_FUNCTION_ARGS)
 {
-	int			want = wanted_rights(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	int			want = kinds[kind_index(text_to_cstring(PG_GETARG_TEXT_PP(0)))].wants;
 	bool		all = pp_caller_cluster_wide();
 	Oid			caller = pp_caller();
 	ArrayBuildState *acc = initArrayResult(INT4OID, CurrentMemoryContext, false);
@@ -260,7 +248,7 @@ pushplan_visible_apps(PG_FUNCTION_ARGS)
 		{
 			Oid			role = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
 
-			if ((kind_rights(SPI_getvalue(tup, desc, 3)) & want) == 0 ||
+			if ((kinds[kind_index(SPI_getvalue(tup, desc, 3))].holds & want) == 0 ||
 				!has_privs_of_role(caller, role))
 				continue;
 		}
@@ -268,13 +256,6 @@ pushplan_visible_apps(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 	PG_RETURN_DATUM(makeArrayResult(acc, CurrentMemoryContext));
-}
-
-/* _caller() RETURNS oid: the role recorded as a task's sender (tasks.created_by). */
-Datum
-pushplan_caller(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_OID(pp_caller());
 }
 
 /* _caller_acts_as(role oid) RETURNS boolean: the caller has the privileges of that role. */

@@ -23,11 +23,11 @@
 #define PP_RIGHTS_ALL		0x0F
 
 /*
- * The app's id if the caller holds at least one of the rights in `any_of` on it. Raises 92001
- * (as for an unknown app) when the caller holds nothing on it, 92061 when it holds other rights.
- * Requires no SPI connection (opens its own).
+ * The app's id if the caller holds at least one of the rights in `any_of` on it, and in *held
+ * (if not NULL) all the rights it holds there. Raises 92001 (as for an unknown app) when the
+ * caller holds nothing on it, 92061 when it holds other rights. Opens its own SPI connection.
  */
-extern int32 pp_app_id(const char *app, int any_of);
+extern int32 pp_app_id(const char *app, int any_of, int *held);
 
 /* The rights the caller holds on an app (PP_RIGHTS_ALL for superusers and pushplan_admin). */
 extern int	pp_app_rights(int32 app_id);

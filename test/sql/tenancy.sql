@@ -182,6 +182,8 @@ SELECT push_plan_create('ten_b', 'px');
 SELECT push_plan_create('no_such_app', 'px');
 SELECT push_audience_count('ten_b', '"all"');
 SELECT push_audience_count('no_such_app', '"all"');
+-- a long name is quoted cut at 100 characters
+SELECT push_plan_create(repeat('x', 99) || 'é' || repeat('y', 5000), 'px');
 -- rights it lacks on its own app: said plainly
 SELECT push_vendor_set('ten_a', 'hms', '{"app_id": "1", "client_secret": "s"}');
 SELECT push_app_set('ten_a', '{"timezone": "UTC"}');
