@@ -15,6 +15,16 @@ LANGUAGE C STABLE STRICT SECURITY DEFINER SET search_path = pushplan, pg_temp;
 CREATE FUNCTION _caller_acts_as(role oid) RETURNS boolean
 AS 'MODULE_PATHNAME', 'pushplan_caller_acts_as' LANGUAGE C STABLE;
 
+-- A user's value as messages show it: at most 100 characters, control characters escaped
+-- (src/user_text.c). _name_problem: the rule for tags, attribute names and accounts.
+CREATE FUNCTION _shown(text) RETURNS text
+AS 'MODULE_PATHNAME', 'pushplan_shown' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION _name_problem(what text, name text) RETURNS text
+AS 'MODULE_PATHNAME', 'pushplan_name_problem' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+-- Why an endpoint URL cannot be used, or NULL (src/url_check.c: libcurl's URL parser).
+CREATE FUNCTION _url_problem(url text) RETURNS text
+AS 'MODULE_PATHNAME', 'pushplan_url_problem' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
 CREATE FUNCTION canonical_timezone(text) RETURNS text
 AS 'MODULE_PATHNAME', 'pushplan_canonical_timezone' LANGUAGE C STABLE STRICT;
 COMMENT ON FUNCTION canonical_timezone(text) IS
@@ -59,7 +69,7 @@ BEGIN
     FOR r IN SELECT e.key, e.value, t.type FROM jsonb_each(settings) e
              LEFT JOIN _app_setting_types() t USING (key) ORDER BY e.key LOOP
         IF r.type IS NULL THEN
-            RAISE EXCEPTION '92005: unknown app setting "%"', r.key USING ERRCODE = '22023';
+            RAISE EXCEPTION '92005: unknown app setting "%"', _shown(r.key) USING ERRCODE = '22023';
         ELSIF jsonb_typeof(r.value) = 'null' THEN
             CONTINUE;                                   -- null resets to the default
         ELSIF jsonb_typeof(r.value) <> r.type THEN
@@ -69,7 +79,7 @@ BEGIN
         CASE r.key
         WHEN 'timezone' THEN
             IF canonical_timezone(r.value #>> '{}') IS NULL THEN
-                RAISE EXCEPTION '92015: unknown time zone "%"', r.value #>> '{}'
+                RAISE EXCEPTION '92015: unknown time zone "%"', _shown(r.value #>> '{}')
                     USING ERRCODE = '22023';
             END IF;
         WHEN 'broadcast_daily_limit' THEN
@@ -80,12 +90,13 @@ BEGIN
             END IF;
         WHEN 'broadcast_min_interval' THEN
             BEGIN
-                IF (r.value #>> '{}')::interval < interval '0' THEN
+                -- beyond a day it would stop broadcasts rather than space them
+                IF (r.value #>> '{}')::interval NOT BETWEEN interval '0' AND interval '24 hours' THEN
                     RAISE invalid_datetime_format;
                 END IF;
             EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow
                            OR interval_field_overflow THEN
-                RAISE EXCEPTION '92008: broadcast_min_interval must be a non-negative interval such as "1 second"'
+                RAISE EXCEPTION '92008: broadcast_min_interval must be an interval from 0 to 24 hours such as "1 second"'
                     USING ERRCODE = '22023';
             END;
         WHEN 'frequency_cap' THEN
@@ -140,10 +151,11 @@ SET log_min_error_statement = panic AS $$
 DECLARE
     v_id int := _app_id(app, 'admin');
     v_key text;
+    v_why text;
     v_sa jsonb;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM _vendor_keys() k WHERE k.vendor = push_vendor_set.vendor) THEN
-        RAISE EXCEPTION '92020: unknown vendor "%"', vendor USING ERRCODE = '22023'
+        RAISE EXCEPTION '92020: unknown vendor "%"', _shown(vendor) USING ERRCODE = '22023'
             , HINT = 'vendors: apns, fcm, hms, honor, oppo, vivo, xiaomi, meizu, webpush, webhook';
     END IF;
     IF config IS NULL OR jsonb_typeof(config) <> 'object' THEN
@@ -154,7 +166,7 @@ BEGIN
                           WHERE k.vendor = push_vendor_set.vendor AND k.key = e.key)
         ORDER BY 1 LIMIT 1;
     IF v_key IS NOT NULL THEN
-        RAISE EXCEPTION '92022: unknown key "%" in % config', v_key, vendor USING ERRCODE = '22023';
+        RAISE EXCEPTION '92022: unknown key "%" in % config', _shown(v_key), vendor USING ERRCODE = '22023';
     END IF;
     SELECT k.key INTO v_key FROM _vendor_keys() k
         WHERE k.vendor = push_vendor_set.vendor AND k.required AND NOT config ? k.key
@@ -171,12 +183,12 @@ BEGIN
         RAISE EXCEPTION '92024: "%" in % config must be a non-empty string', v_key, vendor
             USING ERRCODE = '22023';
     END IF;
-    SELECT e.key INTO v_key FROM jsonb_each_text(config) e
-        WHERE e.key IN ('endpoint', 'token_endpoint', 'url') AND e.value !~ '^https?://[^/\s]+'
+    SELECT e.key, _url_problem(e.value) INTO v_key, v_why FROM jsonb_each_text(config) e
+        WHERE e.key IN ('endpoint', 'token_endpoint', 'url') AND _url_problem(e.value) IS NOT NULL
         ORDER BY 1 LIMIT 1;
     IF v_key IS NOT NULL THEN
         RAISE EXCEPTION '92025: "%" in % config must be an http:// or https:// URL', v_key, vendor
-            USING ERRCODE = '22023';
+            USING ERRCODE = '22023', DETAIL = v_why;
     END IF;
     -- Keys are checked now, not at the first send (src/jwt.c: 924xx codes).
     IF vendor = 'apns' THEN
@@ -261,7 +273,7 @@ BEGIN
     DELETE FROM app_grants g WHERE g.app_id = v_app AND g.role = push_app_revoke.role
         AND g.kind = push_app_revoke.kind;
     IF NOT FOUND THEN
-        RAISE EXCEPTION '92064: role "%" holds no % binding on app "%"', role, kind, app
+        RAISE EXCEPTION '92064: role "%" holds no % binding on app "%"', role, _shown(kind), app
             USING ERRCODE = '42704';
     END IF;
 END $$;

@@ -26,7 +26,7 @@ BEGIN
     SELECT device_id INTO v_id FROM pushplan.devices
         WHERE app_id = p_app_id AND registration_id = p_registration_id;
     IF v_id IS NULL THEN
-        RAISE EXCEPTION '92039: device "%" is not registered', p_registration_id
+        RAISE EXCEPTION '92039: device "%" is not registered', pushplan._shown(p_registration_id)
             USING ERRCODE = '42704';
     END IF;
     RETURN v_id;
@@ -214,8 +214,9 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
     v_id bigint := _device_id(_app_id(app, 'app'), registration_id);
 BEGIN
-    IF at IS NULL OR at > now() + interval '5 minutes' THEN
-        RAISE EXCEPTION '92043: activity time must be given and not in the future'
+    -- a few minutes ahead is a device's clock; a year back is no longer activity
+    IF at IS NULL OR at NOT BETWEEN now() - interval '1 year' AND now() + interval '5 minutes' THEN
+        RAISE EXCEPTION '92043: activity time must be given, within the last year and not in the future'
             USING ERRCODE = '22023';
     END IF;
     INSERT INTO device_activity (device_id, at) VALUES (v_id, at);
@@ -271,6 +272,7 @@ LANGUAGE sql IMMUTABLE AS $$
             '92044: an account must be 2 to 100 characters'
         WHEN account_type IS NULL OR account_type < 0 THEN
             '92045: account_type must be a non-negative integer'
+        ELSE pushplan._name_problem('account', account)
     END
 $$;
 
@@ -302,7 +304,7 @@ BEGIN
           AND a.account_type = push_account_unbind.account_type;
     IF NOT FOUND THEN
         RAISE EXCEPTION '92046: account "%" (type %) is not bound to device "%"',
-            account, account_type, registration_id USING ERRCODE = '42704';
+            _shown(account), account_type, _shown(registration_id) USING ERRCODE = '42704';
     END IF;
 END $$;
 

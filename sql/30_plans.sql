@@ -9,7 +9,7 @@ BEGIN
     SELECT is_default INTO v_default FROM pushplan.plans
         WHERE app_id = p_app_id AND plan_id = p_plan_id;
     IF NOT FOUND THEN
-        RAISE EXCEPTION '92054: plan "%" does not exist', p_plan_id USING ERRCODE = '42704';
+        RAISE EXCEPTION '92054: plan "%" does not exist', pushplan._shown(p_plan_id) USING ERRCODE = '42704';
     END IF;
     RETURN v_default;
 END $$;

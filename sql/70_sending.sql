@@ -66,7 +66,7 @@ BEGIN
         FOR UPDATE;
     -- An app role (no operator rights) cancels only what it sent; other tasks do not exist for it.
     IF NOT FOUND OR (NOT _caller_acts_as(v_created_by) AND NOT _app_holds(v_app, 'operator')) THEN
-        RAISE EXCEPTION '92301: task "%" does not exist', task_id USING ERRCODE = '42704';
+        RAISE EXCEPTION '92301: task "%" does not exist', _shown(task_id) USING ERRCODE = '42704';
     END IF;
     IF v_state IN ('done', 'cancelled') THEN
         RAISE EXCEPTION '92302: task "%" is already %', task_id, v_state USING ERRCODE = '55000';

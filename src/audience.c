@@ -37,6 +37,7 @@
 #define MAX_IM_TAGS		10		/* each of TagsAnd, TagsOr (Tencent IM) */
 #define MAX_TAG_BYTES	50
 #define MAX_NODES		64		/* condition tree */
+#define MAX_ATTR_PAIRS	100		/* each attr_and, attr_or, attr, AttrsAnd, AttrsOr */
 #define MAX_PREVIEW		10000
 #define MAX_DISJOINT_OR	8		/* tags an OR splits into disjoint parts */
 
@@ -155,7 +156,7 @@ check_keys(JsonbContainer *obj, const char *const *allowed, const char *where)
 			if (strcmp(*a, key) == 0)
 				break;
 		if (*a == NULL)
-			pp_error(EINVAL_CODE, "92100", "unknown key \"%s\" in %s", key, where);
+			pp_error(EINVAL_CODE, "92100", "unknown key \"%s\" in %s", pp_shown(key), where);
 	}
 }
 
@@ -184,6 +185,16 @@ json_strings(JsonbValue *v, const char *name)
 	return out;
 }
 
+/* 92070, 92071: a name (tag, attribute name, account) that cannot be stored cannot match. */
+static void
+check_name(const char *what, const char *s, int len)
+{
+	char	   *why = pp_name_problem(what, s, len);
+
+	if (why)
+		ereport(ERROR, (errcode(EINVAL_CODE), errmsg("%s", why)));
+}
+
 /* registration_id, token, account lists: 1..1000 non-empty strings, as text[]. */
 static Datum
 id_list(JsonbValue *v, const char *name)
@@ -202,6 +213,8 @@ id_list(JsonbValue *v, const char *name)
 
 		if (*id == '\0')
 			pp_error(EINVAL_CODE, "92105", "\"%s\" holds an empty string", name);
+		if (strncmp(name, "account", 7) == 0)
+			check_name("account", id, strlen(id));
 		elems[i++] = CStringGetTextDatum(id);
 	}
 	return PointerGetDatum(construct_array(elems, i, TEXTOID, -1, false, TYPALIGN_INT));
@@ -213,7 +226,9 @@ check_tag(const char *tag, const char *name)
 	if (*tag == '\0')
 		pp_error(EINVAL_CODE, "90040", "empty tag in \"%s\"", name);
 	if (strlen(tag) > MAX_TAG_BYTES)
-		pp_error(EINVAL_CODE, "90020", "tag \"%s\" is longer than %d bytes", tag, MAX_TAG_BYTES);
+		pp_error(EINVAL_CODE, "90020", "tag \"%s\" is longer than %d bytes", pp_shown(tag),
+				 MAX_TAG_BYTES);
+	check_name("tag", tag, strlen(tag));
 }
 
 /* A tag list: 1..max valid tags. im: the Tencent IM limit and its code. */
@@ -263,7 +278,7 @@ check_disjoint(List *a, const char *aname, List *b, const char *bname)
 		foreach(lb, b)
 			if (strcmp(lfirst(la), lfirst(lb)) == 0)
 				pp_error(EINVAL_CODE, "90022", "tag \"%s\" is in both \"%s\" and \"%s\"",
-						 (char *) lfirst(la), aname, bname);
+						 pp_shown(lfirst(la)), aname, bname);
 }
 
 /* An integer JSON number, without fraction or exponent. */
@@ -329,6 +344,9 @@ check_attrs(JsonbValue *v, const char *name)
 		pp_error(EINVAL_CODE, "92112", "\"%s\" must be a JSON object", name);
 	if (member_count(v->val.binary.data) == 0)
 		pp_error(EINVAL_CODE, "92103", "\"%s\" must not be empty", name);
+	if (member_count(v->val.binary.data) > MAX_ATTR_PAIRS)
+		pp_error(ETOOBIG_CODE, "92125", "\"%s\" holds more than %d attributes", name,
+				 MAX_ATTR_PAIRS);
 	it = JsonbIteratorInit(v->val.binary.data);
 	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
 	{
@@ -337,11 +355,12 @@ check_attrs(JsonbValue *v, const char *name)
 			key = pnstrdup(e.val.string.val, e.val.string.len);
 			if (*key == '\0')
 				pp_error(EINVAL_CODE, "90033", "empty attribute name in \"%s\"", name);
+			check_name("attribute name", key, e.val.string.len);
 		}
 		else if (tok == WJB_VALUE &&
 				 e.type != jbvString && e.type != jbvNumeric && e.type != jbvBool)
 			pp_error(EINVAL_CODE, "90033",
-					 "attribute \"%s\" must have a string, number or boolean value", key);
+					 "attribute \"%s\" must have a string, number or boolean value", pp_shown(key));
 	}
 }
 
@@ -499,6 +518,7 @@ parse_cond(AudCtx *c, JsonbValue *v)
 
 		if (m->val.string.len == 0)
 			pp_error(EINVAL_CODE, "92105", "\"account\" holds an empty string");
+		check_name("account", m->val.string.val, m->val.string.len);
 		one = CStringGetTextDatum(pnstrdup(m->val.string.val, m->val.string.len));
 		return account_node(PointerGetDatum(construct_array(&one, 1, TEXTOID, -1, false,
 															TYPALIGN_INT)),

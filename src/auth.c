@@ -416,7 +416,7 @@ pp_auth_vendor_config(text *vendor, Jsonb *config, PPVendorConfig *cfg)
 
 	if (v == NULL)
 		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92500",
-				 "vendor \"%s\" is not one the delivery engine sends to", name);
+				 "vendor \"%s\" is not one the delivery engine sends to", pp_shown(name));
 	memset(cfg, 0, sizeof(*cfg));
 	if (!v->config(config, cfg, &why))
 		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92504", "%s", why);

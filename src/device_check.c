@@ -108,18 +108,18 @@ device_problem(const char *rid, int rid_len, const char *platform, const char *v
 		return psprintf("92030: registration_id must be 1 to 128 characters with no spaces");
 	if (platform == NULL || !in_list(platform, platforms))
 		return psprintf("92031: unknown platform \"%s\" (android, ios, web, harmony)",
-						platform ? platform : "");
+						pp_shown(platform));
 	if (vendor == NULL || !in_list(vendor, vendors))
-		return psprintf("92032: unknown vendor \"%s\"", vendor ? vendor : "");
+		return psprintf("92032: unknown vendor \"%s\"", pp_shown(vendor));
 	if (!vendor_serves(vendor, platform))
 		return psprintf("92033: vendor \"%s\" does not deliver to platform \"%s\"", vendor, platform);
 	if (token == NULL || token[0] == '\0' || pg_mbstrlen(token) > 4096)
 		return psprintf("92034: token must be 1 to 4096 characters");
 	if ((*canon_tz = pp_canonical_timezone(timezone)) == NULL)
-		return psprintf("92015: unknown time zone \"%s\"", timezone);
+		return psprintf("92015: unknown time zone \"%s\"", pp_shown(timezone));
 	if (language != NULL && !valid_language(language))
 		return psprintf("92035: language \"%s\" is not a language tag such as \"en\" or \"zh-Hans\"",
-						language);
+						pp_shown(language));
 	return NULL;
 }
 
@@ -129,8 +129,9 @@ one_tag_problem(const char *tag, int len)
 	if (len == 0)
 		return psprintf("90040: a tag is empty");
 	if (len > MAX_TAG_BYTES)
-		return psprintf("90020: tag \"%s\" is longer than %d bytes", pnstrdup(tag, len), MAX_TAG_BYTES);
-	return NULL;
+		return psprintf("90020: tag \"%s\" is longer than %d bytes", pp_shown_n(tag, len),
+						MAX_TAG_BYTES);
+	return pp_name_problem("tag", tag, len);
 }
 
 static char *
@@ -155,6 +156,7 @@ attrs_problem(JsonbContainer *attrs, int *nkeys)
 	JsonbIteratorToken tok;
 	char	   *key = NULL;
 	int			keylen = 0;
+	char	   *why;
 
 	if (attrs == NULL || !JsonContainerIsObject(attrs))
 		return psprintf("90033: attributes must be a JSON object");
@@ -168,16 +170,18 @@ attrs_problem(JsonbContainer *attrs, int *nkeys)
 			keylen = v.val.string.len;
 			if (keylen == 0 || keylen > MAX_ATTR_NAME_BYTES)
 				return psprintf("90033: attribute name \"%s\" must be 1 to %d bytes",
-								pnstrdup(key, keylen), MAX_ATTR_NAME_BYTES);
+								pp_shown_n(key, keylen), MAX_ATTR_NAME_BYTES);
+			if ((why = pp_name_problem("attribute name", key, keylen)) != NULL)
+				return why;
 		}
 		else if (tok == WJB_VALUE)
 		{
 			if (v.type == jbvBinary)
 				return psprintf("90033: attribute \"%s\" must be a string, number, boolean or null",
-								pnstrdup(key, keylen));
+								pp_shown_n(key, keylen));
 			if (v.type == jbvString && v.val.string.len > MAX_ATTR_VALUE_BYTES)
 				return psprintf("90033: attribute \"%s\" is longer than %d bytes",
-								pnstrdup(key, keylen), MAX_ATTR_VALUE_BYTES);
+								pp_shown_n(key, keylen), MAX_ATTR_VALUE_BYTES);
 			if (v.type != jbvNull)
 				(*nkeys)++;
 		}
@@ -232,7 +236,7 @@ device_json_problem(JsonbValue *elem, DevEntry *e)
 		{
 			key = pnstrdup(v.val.string.val, v.val.string.len);
 			if (!in_list(key, device_keys))
-				return psprintf("92038: unknown device key \"%s\"", key);
+				return psprintf("92038: unknown device key \"%s\"", pp_shown(key));
 		}
 		else if (tok == WJB_VALUE)
 		{
@@ -541,7 +545,7 @@ pushplan_devices_decompose(PG_FUNCTION_ARGS)
 			if (cmp_vendor_token(&bytok[i - 1], &bytok[i]) == 0)
 				pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92029",
 						 "token \"%s\" is given to more than one device of the batch",
-						 bytok[i]->f[3]);
+						 pp_shown(bytok[i]->f[3]));
 		pfree(bytok);
 	}
 	for (int i = 0; i < nd; i++)

@@ -40,7 +40,7 @@ pp_sql_vendor(text *t)
 
 	if (v == NULL)
 		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92500",
-				 "vendor \"%s\" is not one the delivery engine sends to", name);
+				 "vendor \"%s\" is not one the delivery engine sends to", pp_shown(name));
 	return v;
 }
 
@@ -63,7 +63,7 @@ pp_sql_platform(FunctionCallInfo fcinfo, int argno)
 	if (strcmp(p, "android") != 0 && strcmp(p, "ios") != 0 && strcmp(p, "web") != 0 &&
 		strcmp(p, "harmony") != 0)
 		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92503",
-				 "platform must be android, ios, web or harmony, not \"%s\"", p);
+				 "platform must be android, ios, web or harmony, not \"%s\"", pp_shown(p));
 	return p;
 }
 

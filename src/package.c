@@ -151,7 +151,7 @@ check_filename(text *filename)
 	if (kind < 0)
 		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92201",
 				 "account package \"%s\" must be a .txt, .csv or .zip file",
-				 text_to_cstring(filename));
+				 pp_shown_n(name, len));
 	return (PkgKind) kind;
 }
 
@@ -201,6 +201,7 @@ add_account(AccountList *l, const char *s, size_t len, int line)
 	int			nchars = 0;
 	uint64		key = 0;
 	Account    *a;
+	char	   *why;
 
 	while (s < e && is_blank(*s))
 		s++;
@@ -217,6 +218,9 @@ add_account(AccountList *l, const char *s, size_t len, int line)
 	if (len > ACCOUNT_MAX_BYTES || nchars < ACCOUNT_MIN_CHARS || nchars > ACCOUNT_MAX_CHARS)
 		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92223",
 				 "account at line %d must be 2 to 100 characters", line);
+	if ((why = pp_name_problem("account", s, len)) != NULL)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("%s (line %d of the account package)", why, line)));
 
 	if (l->n == l->cap)
 	{
@@ -331,7 +335,7 @@ zip_corrupt(const char *zipname, const char *reason)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("92210: \"%s\" is not a readable zip archive", zipname),
+			 errmsg("92210: \"%s\" is not a readable zip archive", pp_shown(zipname)),
 			 errdetail("%s", reason)));
 }
 
@@ -382,7 +386,7 @@ zip_extract(const char *zipname, const char *data, size_t len, const PkgLimits *
 				zip_corrupt(zipname, zip_strerror(za));
 			if (strchr(n, '/') != NULL || strchr(n, '\\') != NULL)
 				pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92212",
-						 "zip account package must not contain folders, found \"%s\"", n);
+						 "zip account package must not contain folders, found \"%s\"", pp_shown(n));
 		}
 		if (nentries != 1)
 			pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92211",
@@ -396,21 +400,21 @@ zip_extract(const char *zipname, const char *data, size_t len, const PkgLimits *
 		if (k != PKG_TXT && k != PKG_CSV)
 			pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92213",
 					 "the file in a zip account package must be a .txt or .csv file, found \"%s\"",
-					 name);
+					 pp_shown(name));
 		*kind = (PkgKind) k;
 		if ((st.valid & ZIP_STAT_ENCRYPTION_METHOD) && st.encryption_method != ZIP_EM_NONE)
 			pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92214",
-					 "zip entry \"%s\" is encrypted", name);
+					 "zip entry \"%s\" is encrypted", pp_shown(name));
 		if ((st.valid & ZIP_STAT_SIZE) && st.size > (zip_uint64_t) lim->max_bytes)
 			pp_error(ERRCODE_PROGRAM_LIMIT_EXCEEDED, "92215",
 					 "zip entry \"%s\" declares %llu bytes uncompressed, more than the %lld allowed",
-					 name, (unsigned long long) st.size, (long long) lim->max_bytes);
+					 pp_shown(name), (unsigned long long) st.size, (long long) lim->max_bytes);
 		if ((st.valid & ZIP_STAT_SIZE) && (st.valid & ZIP_STAT_COMP_SIZE) &&
 			st.size > (zip_uint64_t) lim->ratio_floor &&
 			st.size / Max(st.comp_size, 1) > PKG_MAX_RATIO)
 			pp_error(ERRCODE_PROGRAM_LIMIT_EXCEEDED, "92217",
 					 "zip entry \"%s\" inflates more than %d times its compressed size",
-					 name, PKG_MAX_RATIO);
+					 pp_shown(name), PKG_MAX_RATIO);
 
 		zf = zip_fopen_index(za, 0, 0);
 		if (zf == NULL)
@@ -439,18 +443,18 @@ zip_extract(const char *zipname, const char *data, size_t len, const PkgLimits *
 			if (total > (size_t) lim->max_bytes)
 				pp_error(ERRCODE_PROGRAM_LIMIT_EXCEEDED, "92216",
 						 "zip entry \"%s\" inflates to more than %lld bytes although it declares %llu",
-						 name, (long long) lim->max_bytes, (unsigned long long) st.size);
+						 pp_shown(name), (long long) lim->max_bytes, (unsigned long long) st.size);
 			if (total > (size_t) lim->ratio_floor && total / Max(len, 1) > PKG_MAX_RATIO)
 				pp_error(ERRCODE_PROGRAM_LIMIT_EXCEEDED, "92217",
 						 "zip entry \"%s\" inflates more than %d times its compressed size",
-						 name, PKG_MAX_RATIO);
+						 pp_shown(name), PKG_MAX_RATIO);
 			CHECK_FOR_INTERRUPTS();
 		}
 		/* a header that lied within the limits still marks a damaged or crafted archive */
 		if ((st.valid & ZIP_STAT_SIZE) && total != st.size)
 			zip_corrupt(zipname,
 						psprintf("entry \"%s\" inflates to %zu bytes but declares %llu",
-								 name, (size_t) total, (unsigned long long) st.size));
+								 pp_shown(name), (size_t) total, (unsigned long long) st.size));
 	}
 	PG_FINALLY();
 	{

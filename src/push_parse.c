@@ -72,10 +72,11 @@ typedef struct FieldSpec
  * Reading jsonb
  */
 
+/* A member's path as messages show it: the key may be the user's, so it is shown bounded. */
 static char *
 child_path(const char *path, const char *key)
 {
-	return path[0] ? psprintf("%s.%s", path, key) : pstrdup(key);
+	return path[0] ? psprintf("%s.%s", path, pp_shown(key)) : pp_shown(key);
 }
 
 static JsonbValue *
@@ -400,7 +401,7 @@ platform_mask(JsonbValue *v, const char *path)
 		if ((bit = platform_bit(v)) < 0)
 			pp_error(ERR_PARAM, "92610",
 					 "unknown platform \"%s\" in \"%s\" (android, ios, web, harmony, or \"all\" alone)",
-					 string_of(v), path);
+					 pp_shown(string_of(v)), path);
 		return 1 << bit;
 	}
 	if (!is_array(v))
@@ -419,7 +420,7 @@ platform_mask(JsonbValue *v, const char *path)
 		if ((bit = platform_bit(&e)) < 0)
 			pp_error(ERR_PARAM, "92610",
 					 "unknown platform \"%s\" in \"%s\" (android, ios, web, harmony, or \"all\" alone)",
-					 string_of(&e), path);
+					 pp_shown(string_of(&e)), path);
 		if (mask & (1 << bit))
 			pp_error(ERR_PARAM, "92611", "platform \"%s\" appears twice in \"%s\"",
 					 platform_names[bit], path);

@@ -14,6 +14,12 @@
 #define pp_error(sqlstate, code, ...) \
 	ereport(ERROR, (errcode(sqlstate), errmsg(code ": " __VA_ARGS__)))
 
+/* user_text.c: a user's value as messages show it (at most PP_SHOWN_CHARS characters) */
+#define PP_SHOWN_CHARS 100
+extern char *pp_shown(const char *s);
+extern char *pp_shown_n(const char *s, int len);
+extern char *pp_name_problem(const char *what, const char *s, int len);
+
 /* timezone.c */
 extern const char *pp_canonical_timezone(const char *name);
 

@@ -141,16 +141,6 @@ pp_app_rights(int32 app_id)
 	return rights;
 }
 
-/* At most 100 characters of a name the caller gave, for an error message. */
-static char *
-quoted_name(const char *s)
-{
-	int			len = strlen(s);
-	int			cut = pg_mbcharcliplen(s, len, 100);
-
-	return cut < len ? psprintf("%.*s...", cut, s) : pstrdup(s);
-}
-
 int32
 pp_app_id(const char *app, int any_of, int *held)
 {
@@ -184,7 +174,7 @@ pp_app_id(const char *app, int any_of, int *held)
 
 	/* no binding at all looks exactly like no app */
 	if (!found || rights == 0)
-		pp_error(ERRCODE_UNDEFINED_OBJECT, "92001", "app \"%s\" does not exist", quoted_name(app));
+		pp_error(ERRCODE_UNDEFINED_OBJECT, "92001", "app \"%s\" does not exist", pp_shown(app));
 	if ((rights & any_of) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

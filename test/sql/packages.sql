@@ -58,7 +58,7 @@ SELECT account FROM account_package_accounts WHERE upload_id = :bom_id ORDER BY 
 -- .csv: one column, RFC 4180 quoting ("" is a quote, a quoted value may hold a comma or
 -- span lines), spaces around the quotes ignored, an empty quoted value is a blank row.
 SELECT push_account_package_upload('pkg_app', 'list.csv',
-    convert_to(E'"a""b"\r\n"x,y"\n  "  frank "  \nfrank\n""\n"multi\nline"\ngina', 'UTF8'), 1)
+    convert_to(E'"a""b"\r\n"x,y"\n  "  frank "  \nfrank\n""\n"two words"\ngina', 'UTF8'), 1)
     AS csv_id \gset
 SELECT filename, account_type, account_count FROM push_account_packages WHERE upload_id = :csv_id;
 SELECT account FROM account_package_accounts WHERE upload_id = :csv_id ORDER BY account;
@@ -116,6 +116,14 @@ SELECT push_account_package_upload('pkg_app', 'a.txt', convert_to(E'alice\n\n  b
 SELECT push_account_package_upload('pkg_app', 'a.txt', convert_to(E'alice\n' || repeat('账', 101), 'UTF8'));
 SELECT push_account_package_upload('pkg_app', 'a.txt', convert_to(E'alice\n' || repeat('x', 500), 'UTF8'));
 SELECT push_account_package_upload('pkg_app', 'a.csv', convert_to(E'"alice"\n"b"', 'UTF8'));
+SELECT * FROM pkg_state;
+-- Accounts hold no control character (C0, DEL, C1) and are not only white space, even quoted.
+SELECT push_account_package_upload('pkg_app', 'a.csv', convert_to(E'alice\n"multi\nline"', 'UTF8'));
+SELECT push_account_package_upload('pkg_app', 'a.txt', convert_to(E'alice\nbo\tb', 'UTF8'));
+SELECT push_account_package_upload('pkg_app', 'a.txt', convert_to(E'alice\n\x1b[31mred', 'UTF8'));
+SELECT push_account_package_upload('pkg_app', 'a.txt', convert_to(E'alice\nde\x7fl', 'UTF8'));
+SELECT push_account_package_upload('pkg_app', 'a.txt', convert_to(E'alice\nc1' || chr(133), 'UTF8'));
+SELECT push_account_package_upload('pkg_app', 'a.txt', convert_to(E'alice\n' || chr(160) || chr(12288), 'UTF8'));
 SELECT * FROM pkg_state;
 -- CSV: one column only, and well-formed quoting.
 SELECT push_account_package_upload('pkg_app', 'a.csv', convert_to(E'alice\nbob,carol', 'UTF8'));
