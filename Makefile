@@ -3,7 +3,7 @@ EXTENSION   = pushplan
 EXTVERSION  = 0.1
 
 MODULE_big  = pushplan
-OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/vendor/*.c)))
+OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c )))
 
 # The extension script is assembled from one file per concern, in file-name order.
 SQL_PARTS   = $(sort $(wildcard sql/[0-9][0-9]_*.sql))
@@ -19,6 +19,8 @@ EXTRA_CLEAN = test/results test/regression.diffs test/regression.out
 
 # JIT bitcode would need clang on every machine; pushplan gains nothing from inlining.
 override with_llvm = no
+# Objects depend on the headers they include (.deps/): a changed struct rebuilds its users.
+override autodepend = yes
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

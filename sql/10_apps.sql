@@ -123,24 +123,11 @@ BEGIN
 END $$;
 
 -- Vendors, and the configuration keys each takes: required (true) or optional (false).
+-- Both from the vendor registry (src/vendor_registry.c): each vendor's file declares its keys.
 CREATE FUNCTION _vendor_keys() RETURNS TABLE(vendor text, key text, required boolean)
-LANGUAGE sql IMMUTABLE AS $$
-    VALUES ('apns', 'team_id', true), ('apns', 'key_id', true), ('apns', 'private_key', true),
-           ('apns', 'bundle_id', true), ('apns', 'endpoint', false),
-           ('fcm', 'service_account', true), ('fcm', 'endpoint', false),
-           ('hms', 'app_id', true), ('hms', 'client_secret', true),
-           ('hms', 'token_endpoint', false), ('hms', 'endpoint', false),
-           ('honor', 'app_id', true), ('honor', 'client_id', true), ('honor', 'client_secret', true),
-           ('honor', 'endpoint', false), ('honor', 'token_endpoint', false),
-           ('oppo', 'app_key', true), ('oppo', 'master_secret', true), ('oppo', 'endpoint', false),
-           ('vivo', 'app_id', true), ('vivo', 'app_key', true), ('vivo', 'app_secret', true),
-           ('vivo', 'endpoint', false),
-           ('xiaomi', 'app_secret', true), ('xiaomi', 'package_name', true), ('xiaomi', 'endpoint', false),
-           ('meizu', 'app_id', true), ('meizu', 'app_secret', true), ('meizu', 'endpoint', false),
-           ('webpush', 'vapid_public_key', true), ('webpush', 'vapid_private_key', true),
-           ('webpush', 'subject', true),
-           ('webhook', 'url', true), ('webhook', 'secret', true)
-$$;
+AS 'MODULE_PATHNAME', 'pushplan_vendor_keys' LANGUAGE C IMMUTABLE;
+CREATE FUNCTION _vendor_names() RETURNS text[]
+AS 'MODULE_PATHNAME', 'pushplan_vendor_names' LANGUAGE C IMMUTABLE;
 
 -- log_min_error_statement = panic: a failing call must not write its statement, the credentials
 -- in it, to the server log (doc/security.md, "Credentials").
@@ -156,7 +143,7 @@ DECLARE
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM _vendor_keys() k WHERE k.vendor = push_vendor_set.vendor) THEN
         RAISE EXCEPTION '92020: unknown vendor "%"', _shown(vendor) USING ERRCODE = '22023'
-            , HINT = 'vendors: apns, fcm, hms, honor, oppo, vivo, xiaomi, meizu, webpush, webhook';
+            , HINT = 'vendors: ' || array_to_string(_vendor_names(), ', ');
     END IF;
     IF config IS NULL OR jsonb_typeof(config) <> 'object' THEN
         RAISE EXCEPTION '92021: vendor config must be a JSON object' USING ERRCODE = '22023';

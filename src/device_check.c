@@ -15,6 +15,8 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
+#include "vendor.h"
+
 PG_FUNCTION_INFO_V1(pushplan_devices_problem);
 PG_FUNCTION_INFO_V1(pushplan_tags_problem);
 PG_FUNCTION_INFO_V1(pushplan_attrs_problem);
@@ -28,9 +30,6 @@ PG_FUNCTION_INFO_V1(pushplan_attrs_count);
 #define MAX_ATTRS_PER_DEVICE	50
 
 static const char *const platforms[] = {"android", "ios", "web", "harmony", NULL};
-static const char *const vendors[] = {
-	"apns", "fcm", "hms", "honor", "oppo", "vivo", "xiaomi", "meizu", "webpush", "webhook", NULL
-};
 static const char *const device_keys[] = {
 	"registration_id", "platform", "vendor", "token", "timezone", "language", "tags", "attrs", NULL
 };
@@ -42,23 +41,6 @@ in_list(const char *s, const char *const *list)
 		if (strcmp(s, list[i]) == 0)
 			return true;
 	return false;
-}
-
-/* Which platforms each vendor delivers to. */
-static bool
-vendor_serves(const char *vendor, const char *platform)
-{
-	if (strcmp(vendor, "apns") == 0)
-		return strcmp(platform, "ios") == 0;
-	if (strcmp(vendor, "fcm") == 0)
-		return strcmp(platform, "harmony") != 0;
-	if (strcmp(vendor, "hms") == 0)
-		return strcmp(platform, "android") == 0 || strcmp(platform, "harmony") == 0;
-	if (strcmp(vendor, "webpush") == 0)
-		return strcmp(platform, "web") == 0;
-	if (strcmp(vendor, "webhook") == 0)
-		return true;
-	return strcmp(platform, "android") == 0;	/* honor, oppo, vivo, xiaomi, meizu */
 }
 
 /* A language tag as in multi_language keys: "en", "zh-Hans", "pt_BR". */
@@ -104,14 +86,16 @@ device_problem(const char *rid, int rid_len, const char *platform, const char *v
 			   const char *token, const char *timezone, const char *language,
 			   const char **canon_tz)
 {
+	const PPVendor *v;
+
 	if (rid == NULL || !valid_registration_id(rid, rid_len))
 		return psprintf("92030: registration_id must be 1 to 128 characters with no spaces");
 	if (platform == NULL || !in_list(platform, platforms))
 		return psprintf("92031: unknown platform \"%s\" (android, ios, web, harmony)",
 						pp_shown(platform));
-	if (vendor == NULL || !in_list(vendor, vendors))
+	if ((v = pp_vendor_declared(vendor)) == NULL)
 		return psprintf("92032: unknown vendor \"%s\"", pp_shown(vendor));
-	if (!vendor_serves(vendor, platform))
+	if (!pp_vendor_serves(v, platform))
 		return psprintf("92033: vendor \"%s\" does not deliver to platform \"%s\"", vendor, platform);
 	if (token == NULL || token[0] == '\0' || pg_mbstrlen(token) > 4096)
 		return psprintf("92034: token must be 1 to 4096 characters");

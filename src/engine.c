@@ -21,30 +21,11 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "settings.h"
 #include "vendor.h"
 
-char	   *pp_ca_file = NULL;
-int			pp_http_timeout_ms = 10000;
-int			pp_max_conns_per_host = 4;
 
 #define PP_DEFAULT_LINGER_MS 5
-
-void
-pp_engine_define_gucs(void)
-{
-	DefineCustomStringVariable("pushplan.ca_file",
-							   "CA certificates (PEM file) vendor servers are verified against.",
-							   "Empty: the system's CA store.",
-							   &pp_ca_file, "", PGC_SIGHUP, 0, NULL, NULL, NULL);
-	DefineCustomIntVariable("pushplan.http_timeout",
-							"Time limit of one vendor request, connecting included.",
-							NULL, &pp_http_timeout_ms, 10000, 100, 600000, PGC_SIGHUP,
-							GUC_UNIT_MS, NULL, NULL, NULL);
-	DefineCustomIntVariable("pushplan.max_connections_per_host",
-							"HTTP connections a sender opens to one vendor host (each carries many HTTP/2 streams).",
-							NULL, &pp_max_conns_per_host, 4, 1, 64, PGC_SIGHUP, 0,
-							NULL, NULL, NULL);
-}
 
 void
 pp_engine_settings_from_gucs(PPEngineSettings *s, int max_inflight)
@@ -55,125 +36,6 @@ pp_engine_settings_from_gucs(PPEngineSettings *s, int max_inflight)
 	s->ca_file = pp_ca_file;
 	s->max_conns_per_host = pp_max_conns_per_host;
 	s->hms_linger_ms = PP_DEFAULT_LINGER_MS;
-}
-
-/* ---- helpers the vendors share ------------------------------------------------------------ */
-
-static const PPVendor *const pp_vendors[] = {
-	&pp_vendor_apns, &pp_vendor_fcm, &pp_vendor_hms, &pp_vendor_webhook, NULL
-};
-
-const PPVendor *
-pp_vendor_find(const char *name)
-{
-	if (name == NULL)
-		return NULL;
-	for (int i = 0; pp_vendors[i]; i++)
-		if (strcmp(pp_vendors[i]->name, name) == 0)
-			return pp_vendors[i];
-	return NULL;
-}
-
-const char *
-pp_outcome_name(PPOutcomeKind kind)
-{
-	switch (kind)
-	{
-		case PP_OUT_SENT:
-			return "sent";
-		case PP_OUT_RETRY:
-			return "retry";
-		case PP_OUT_INVALID_TOKEN:
-			return "invalid_token";
-		case PP_OUT_FAILED:
-			break;
-	}
-	return "failed";
-}
-
-char *
-pp_config_str(Jsonb *config, const char *key)
-{
-	char	   *s;
-
-	if (config == NULL || !JsonContainerIsObject(&config->root))
-		return NULL;
-	s = pp_jstr(&config->root, key);
-	return s && s[0] ? s : NULL;
-}
-
-void
-pp_result_set(PPItemResult *r, PPOutcomeKind kind, const char *error, const char *msgid)
-{
-	r->kind = kind;
-	r->error = error ? pstrdup(error) : NULL;
-	r->vendor_message_id = msgid && msgid[0] ? pstrdup(msgid) : NULL;
-}
-
-PPOutcomeKind
-pp_status_default_kind(int status)
-{
-	if (status >= 200 && status < 300)
-		return PP_OUT_SENT;
-	if (status == 429 || status >= 500)
-		return PP_OUT_RETRY;
-	return PP_OUT_FAILED;
-}
-
-/*
- * SHA-256 with the digest fetched once: EVP_sha256() in EVP_Digest makes OpenSSL 3 look the
- * algorithm up again on every call, which showed in the senders' profile (one call a request).
- */
-bool
-pp_sha256(const void *data, size_t len, unsigned char *md)
-{
-	static EVP_MD *sha256 = NULL;
-	unsigned int mdlen = 0;
-
-	if (sha256 == NULL)
-		sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-	if (sha256 == NULL)
-		return false;
-	return EVP_Digest(data, len, md, &mdlen, sha256, NULL) == 1 && mdlen == 32;
-}
-
-char *
-pp_apns_id(const char *task_id, int64 device_id)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-
-	if (task_id)
-	{
-		char	   *seed = psprintf("%s/" INT64_FORMAT, task_id, device_id);
-
-		if (!pp_sha256(seed, strlen(seed), md))
-			task_id = NULL;
-	}
-	if (task_id == NULL && RAND_bytes(md, 16) != 1)
-		memset(md, 0, 16);
-	/* RFC 9562: version 8 (custom) for the derived ids, 4 for random ones; variant 10 */
-	md[6] = (md[6] & 0x0f) | (task_id ? 0x80 : 0x40);
-	md[8] = (md[8] & 0x3f) | 0x80;
-	return psprintf("%02X%02X%02X%02X-%02X%02X-%02X%02X-%02X%02X-%02X%02X%02X%02X%02X%02X",
-					md[0], md[1], md[2], md[3], md[4], md[5], md[6], md[7], md[8], md[9],
-					md[10], md[11], md[12], md[13], md[14], md[15]);
-}
-
-char *
-pp_url_escape(const char *s)
-{
-	StringInfoData b;
-
-	initStringInfo(&b);
-	for (const unsigned char *p = (const unsigned char *) s; *p; p++)
-	{
-		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-			*p == '-' || *p == '_' || *p == '.' || *p == '~')
-			appendStringInfoChar(&b, (char) *p);
-		else
-			appendStringInfo(&b, "%%%02X", *p);
-	}
-	return b.data;
 }
 
 /* ---- the engine ----------------------------------------------------------------------------- */
@@ -348,7 +210,8 @@ void
 pp_engine_submit(PPEngine *e, const PPSendItem *item)
 {
 	const PPVendor *v = pp_vendor_find(item->vendor);
-	PPXfer	   *x = pp_xfer_new(e, v ? v : &pp_vendor_webhook, v ? Min(v->max_tokens, 16) : 1);
+	/* an unknown vendor's item gets a transfer of any vendor: it fails before it is built */
+	PPXfer	   *x = pp_xfer_new(e, v ? v : pp_vendors[0], v ? Min(v->max_tokens, 16) : 1);
 	MemoryContext old = MemoryContextSwitchTo(x->cxt);
 	PPMsgInput	in = {0};
 	char	   *why = NULL;

@@ -1,6 +1,6 @@
 /*
  * engine.h: the delivery engine.  Sender workers hand it items (one device, one push) and get
- * back one outcome per item; it builds each vendor's request (message.c, vendor/ *.c), gets the
+ * back one outcome per item; it builds each vendor's request (vendor_util.c, vendor_<name>.c), gets the
  * vendor's auth token (auth.c, cached in shared memory) and drives the HTTP/2 transfers on one
  * long-lived curl multi handle (http.c).
  *
@@ -63,12 +63,6 @@ typedef struct PPEngineSettings
 } PPEngineSettings;
 
 typedef struct PPEngine PPEngine;
-
-/* GUCs (engine.c); pp_engine_define_gucs is called from _PG_init. */
-extern char *pp_ca_file;
-extern int	pp_http_timeout_ms;
-extern int	pp_max_conns_per_host;
-extern void pp_engine_define_gucs(void);
 
 /* Settings from the GUCs, max_inflight as given. */
 extern void pp_engine_settings_from_gucs(PPEngineSettings *s, int max_inflight);

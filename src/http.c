@@ -382,3 +382,17 @@ pp_http_error_transient(const PPHttpReq *r)
 			return true;
 	}
 }
+
+/* A URL path segment or form value: RFC 3986 unreserved characters kept, the rest %XX. */
+char *
+pp_url_escape(const char *s)
+{
+	char	   *e = curl_easy_escape(NULL, s, 0);
+	char	   *out;
+
+	if (e == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	out = pstrdup(e);
+	curl_free(e);
+	return out;
+}

@@ -21,6 +21,11 @@ typedef enum PpKeyKind
 
 /* RFC 4648 section 5, without padding. */
 extern char *pp_base64url_encode(const unsigned char *data, size_t len);
+/*
+ * SHA-256 of data into md (32 bytes); false when OpenSSL fails.  The digest is fetched once:
+ * EVP_sha256() in EVP_Digest makes OpenSSL 3 look it up again on every call.
+ */
+extern bool pp_sha256(const void *data, size_t len, unsigned char *md);
 
 /*
  * Strict decoding: only A-Z a-z 0-9 - _, no padding, canonical trailing bits.  Returns NULL

@@ -35,12 +35,6 @@ extern int	pp_app_rights(int32 app_id);
 /* Whether the caller acts on every app (a superuser, or has the privileges of pushplan_admin). */
 extern bool pp_caller_cluster_wide(void);
 
-/*
- * pushplan.small_audience_limit (GUC, pushplan.c): the most ids, tokens or accounts a push of a
- * role with app rights only may list.
- */
-extern int	pp_small_audience_limit;
-
 /* The caller's role (see above). */
 extern Oid	pp_caller(void);
 

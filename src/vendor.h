@@ -1,6 +1,7 @@
 /*
- * vendor.h: the engine's internal interface to one vendor (src/vendor/ *.c), and the types
- * message.c, auth.c, http.c and engine.c share.  A new vendor is one file with one PPVendor.
+ * vendor.h: the engine's internal interface to one vendor (src/vendor_<name>.c), the registry
+ * that lists them (vendor_registry.c), and the types vendor_util.c, auth.c, http.c and engine.c
+ * share.  A new vendor is one file with one PPVendor and one line in the registry.
  */
 #ifndef PUSHPLAN_VENDOR_H
 #define PUSHPLAN_VENDOR_H
@@ -12,6 +13,7 @@
 #include "utils/jsonb.h"
 
 #include "engine.h"
+#include "json.h"
 
 /* How a vendor authorises requests (auth.c). */
 typedef enum PPAuthKind
@@ -25,7 +27,7 @@ typedef enum PPAuthKind
 /* The credentials and endpoints of one app's vendor config, as strings (NULL: absent). */
 typedef struct PPVendorConfig
 {
-	char	   *endpoint;		/* base URL, defaulted */
+	const char *endpoint;	/* base URL, defaulted */
 	/* apns */
 	char	   *team_id;
 	char	   *key_id;
@@ -93,15 +95,29 @@ typedef enum PPClassify
 	PP_CLS_AUTH_STALE			/* the auth token was refused as stale: renew it, retry once */
 } PPClassify;
 
+/* A configuration key a vendor takes (push_vendor_set checks them). */
+typedef struct PPVendorKey
+{
+	const char *key;			/* NULL ends a list */
+	bool		required;
+} PPVendorKey;
+
+/*
+ * A vendor.  One that is declared but not sent to yet (no build) has only its name, platforms
+ * and keys: devices register for it and its credentials are checked, but the engine does not
+ * send to it.
+ */
 typedef struct PPVendor
 {
 	const char *name;
+	const char *const *platforms;	/* platforms it serves (NULL-terminated) */
+	const PPVendorKey *keys;	/* configuration keys, ended by {NULL} */
+	const char *default_endpoint;	/* base URL when the config names none */
 	int			max_tokens;		/* tokens one request may carry (HMS: 1000) */
 	int			payload_limit;	/* bytes, of PPRequest.limited_len */
 	const char *limit_what;		/* what the limit counts, for the error message */
 	PPAuthKind	auth;
 	const char *default_platform;
-	const char *const *platforms;	/* platforms it serves (NULL-terminated) */
 	/* Reads the app's config; false and *why when something it needs is missing. */
 	bool		(*config) (Jsonb *config, PPVendorConfig *cfg, char **why);
 	/* Builds the request for one device (HMS: the message without its token list). */
@@ -117,12 +133,25 @@ typedef struct PPVendor
 extern const PPVendor pp_vendor_apns;
 extern const PPVendor pp_vendor_fcm;
 extern const PPVendor pp_vendor_hms;
+extern const PPVendor pp_vendor_honor;
+extern const PPVendor pp_vendor_oppo;
+extern const PPVendor pp_vendor_vivo;
+extern const PPVendor pp_vendor_xiaomi;
+extern const PPVendor pp_vendor_meizu;
+extern const PPVendor pp_vendor_webpush;
 extern const PPVendor pp_vendor_webhook;
 
-/* engine.c: a vendor by name, or NULL */
-extern const PPVendor *pp_vendor_find(const char *name);
+/* ---- vendor_registry.c ------------------------------------------------------------------- */
 
-/* ---- message.c: reading the push, writing JSON ------------------------------------------ */
+/* Every vendor pushplan knows, NULL-terminated. */
+extern const PPVendor *const pp_vendors[];
+/* A vendor the engine sends to, by name, or NULL */
+extern const PPVendor *pp_vendor_find(const char *name);
+/* Any vendor pushplan knows (sent to or only declared), by name, or NULL */
+extern const PPVendor *pp_vendor_declared(const char *name);
+extern bool pp_vendor_serves(const PPVendor *v, const char *platform);
+
+/* ---- vendor_util.c: reading the push, writing data, outcomes ------------------------------ */
 
 /* The text a device gets: multi_language, then the platform block, then the top level. */
 typedef struct PPText
@@ -133,11 +162,6 @@ typedef struct PPText
 } PPText;
 
 extern JsonbContainer *pp_push_body(Jsonb *push);
-extern JsonbContainer *pp_jobj(JsonbContainer *c, const char *key);
-extern char *pp_jstr(JsonbContainer *c, const char *key);
-extern bool pp_jnum(JsonbContainer *c, const char *key, int64 *out);
-extern bool pp_jbool(JsonbContainer *c, const char *key, bool *out);
-extern char *pp_jraw(JsonbContainer *c, const char *key);
 /* notification.<block> for a platform (android, ios, web, harmony) */
 extern JsonbContainer *pp_platform_block(JsonbContainer *body, const char *platform);
 extern void pp_resolve_text(JsonbContainer *body, const char *platform, const char *language,
@@ -146,23 +170,14 @@ extern void pp_resolve_text(JsonbContainer *body, const char *platform, const ch
 extern int64 pp_ttl_seconds(JsonbContainer *body, TimestampTz expires_at);
 
 /* JSON writing helpers: "key": value with commas managed by *first */
-extern void pp_jw_key(StringInfo b, bool *first, const char *key);
-extern void pp_jw_str(StringInfo b, bool *first, const char *key, const char *val);
-extern void pp_jw_int(StringInfo b, bool *first, const char *key, int64 val);
-extern void pp_jw_raw(StringInfo b, bool *first, const char *key, const char *json);
 /* Each member of an object as key: raw JSON (APNs custom keys, HMS data) */
 extern void pp_jw_members(StringInfo b, bool *first, JsonbContainer *obj);
 /* Each member of an object as key: string (FCM data: non-strings as their JSON text) */
 extern void pp_jw_members_as_strings(StringInfo b, bool *first, JsonbContainer *obj);
 
-/* A JSON text parsed to jsonb, or NULL when it is not valid JSON (never raises). */
-extern Jsonb *pp_json_parse_safe(const char *text, size_t len);
-
-/* The placeholder configuration payload previews and the size check build with. */
-extern void pp_placeholder_config(const PPVendor *v, PPVendorConfig *cfg);
 
 /*
- * apns.c: the APNs JSON payload ({"aps": {...}, custom keys}) for a device; FCM reuses it for
+ * vendor_apns.c: the APNs JSON payload ({"aps": {...}, custom keys}) for a device; FCM reuses it for
  * iOS devices.  *background: a data message (content-available, no alert).
  */
 extern void pp_apns_payload(JsonbContainer *body, const char *language, StringInfo out,
@@ -177,11 +192,11 @@ extern void pp_result_set(PPItemResult *r, PPOutcomeKind kind, const char *error
 						  const char *msgid);
 extern PPOutcomeKind pp_status_default_kind(int status);
 
-/* apns-id: a UUID derived from task_id and device_id (random when task_id is NULL) */
-extern char *pp_apns_id(const char *task_id, int64 device_id);
-extern bool pp_sha256(const void *data, size_t len, unsigned char *md);
-/* URL path segment escaping (unreserved characters kept) */
-extern char *pp_url_escape(const char *s);
+
+/* ---- payload_check.c ------------------------------------------------------------------------ */
+
+/* The placeholder configuration payload previews and the size check build with. */
+extern void pp_placeholder_config(const PPVendor *v, PPVendorConfig *cfg);
 
 /* ---- auth.c ------------------------------------------------------------------------------ */
 
@@ -235,5 +250,7 @@ extern void pp_http_perform_blocking(const PPEngineSettings *s, PPHttpReq *r);
 extern const char *pp_http_error(const PPHttpReq *r);
 /* Whether a transport failure is worth retrying (timeouts, dropped connections ...). */
 extern bool pp_http_error_transient(const PPHttpReq *r);
+/* URL path segment or form value escaping (RFC 3986 unreserved characters kept) */
+extern char *pp_url_escape(const char *s);
 
 #endif							/* PUSHPLAN_VENDOR_H */

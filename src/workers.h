@@ -17,14 +17,7 @@
 #define PP_MAX_DATABASES	16
 #define PP_MAX_SENDERS		32
 
-/* GUCs (pushplan.c) */
-extern char *pp_databases;
-extern int	pp_senders;
-extern int	pp_batch_size;
-extern int	pp_max_inflight;
-extern int	pp_poll_interval;
-extern int	pp_max_attempts;
-extern int	pp_retry_max_backoff;
+#include "settings.h"
 
 /*
  * SQL: true while task t (an alias in the enclosing query) has a delivery_queue row, i.e. a

@@ -1,5 +1,5 @@
 /*
- * fcm.c: Firebase Cloud Messaging, HTTP v1 API.
+ * vendor_fcm.c: Firebase Cloud Messaging, HTTP v1 API.
  *
  * POST {endpoint}/v1/projects/<project_id>/messages:send with Authorization: Bearer <OAuth
  * access token> (auth.c, service-account flow) and {"message": {"token", "notification"?,
@@ -15,6 +15,9 @@
 #include "vendor.h"
 
 static const char *const fcm_platforms[] = {"android", "ios", "web", NULL};
+static const PPVendorKey fcm_keys[] = {
+	{"service_account", true}, {"endpoint", false}, {NULL}
+};
 
 /* JPush's notification priority -2..2 -> FCM's AndroidNotification.NotificationPriority */
 static const char *
@@ -55,7 +58,7 @@ fcm_config(Jsonb *config, PPVendorConfig *cfg, char **why)
 		cfg->token_uri = "https://oauth2.googleapis.com/token";
 	cfg->endpoint = pp_config_str(config, "endpoint");
 	if (cfg->endpoint == NULL)
-		cfg->endpoint = "https://fcm.googleapis.com";
+		cfg->endpoint = pp_vendor_fcm.default_endpoint;
 	if (!cfg->project_id || !cfg->client_email || !cfg->private_key)
 	{
 		*why = "fcm service_account needs project_id, client_email and private_key";
@@ -279,12 +282,14 @@ fcm_classify(const PPResponse *resp, const char *const *tokens, int ntokens,
 
 const PPVendor pp_vendor_fcm = {
 	.name = "fcm",
+	.platforms = fcm_platforms,
+	.keys = fcm_keys,
+	.default_endpoint = "https://fcm.googleapis.com",
 	.max_tokens = 1,
 	.payload_limit = 4096,
 	.limit_what = "FCM takes at most 4096 bytes of message (the \"message\" object, device token included).",
 	.auth = PP_AUTH_GOOGLE_OAUTH,
 	.default_platform = "android",
-	.platforms = fcm_platforms,
 	.config = fcm_config,
 	.build = fcm_build,
 	.assemble = NULL,

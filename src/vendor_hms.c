@@ -1,5 +1,5 @@
 /*
- * hms.c: Huawei Push Kit, v1 API (server).
+ * vendor_hms.c: Huawei Push Kit, v1 API (server).
  *
  * POST {endpoint}/v1/<app_id>/messages:send with Authorization: Bearer <OAuth client-credentials
  * token> (auth.c) and {"validate_only": false, "message": {"token": [...], "android": {...},
@@ -15,6 +15,9 @@
 #include "vendor.h"
 
 static const char *const hms_platforms[] = {"android", "harmony", NULL};
+static const PPVendorKey hms_keys[] = {
+	{"app_id", true}, {"client_secret", true}, {"token_endpoint", false}, {"endpoint", false}, {NULL}
+};
 
 static bool
 hms_config(Jsonb *config, PPVendorConfig *cfg, char **why)
@@ -26,7 +29,7 @@ hms_config(Jsonb *config, PPVendorConfig *cfg, char **why)
 		cfg->token_endpoint = "https://oauth-login.cloud.huawei.com/oauth2/v3/token";
 	cfg->endpoint = pp_config_str(config, "endpoint");
 	if (cfg->endpoint == NULL)
-		cfg->endpoint = "https://push-api.cloud.huawei.com";
+		cfg->endpoint = pp_vendor_hms.default_endpoint;
 	if (!cfg->app_id || !cfg->client_secret)
 	{
 		*why = "hms config needs app_id and client_secret";
@@ -205,12 +208,14 @@ hms_classify(const PPResponse *resp, const char *const *tokens, int ntokens,
 
 const PPVendor pp_vendor_hms = {
 	.name = "hms",
+	.platforms = hms_platforms,
+	.keys = hms_keys,
+	.default_endpoint = "https://push-api.cloud.huawei.com",
 	.max_tokens = 1000,
 	.payload_limit = 4096,
 	.limit_what = "Huawei Push Kit takes at most 4096 bytes of message (without its token list).",
 	.auth = PP_AUTH_HMS_OAUTH,
 	.default_platform = "android",
-	.platforms = hms_platforms,
 	.config = hms_config,
 	.build = hms_build,
 	.assemble = hms_assemble,

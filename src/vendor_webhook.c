@@ -1,5 +1,5 @@
 /*
- * webhook.c: pushplan's own channel: POST the push, resolved for one device, as JSON to the
+ * vendor_webhook.c: pushplan's own channel: POST the push, resolved for one device, as JSON to the
  * app's URL, signed with X-Pushplan-Signature: sha256=<hex HMAC-SHA256(secret, body)>.
  * A receiver answers 2xx (sent), 410 (the token is gone: invalidate it), 429 / 5xx (retry,
  * Retry-After honoured) or another status (failed).
@@ -12,6 +12,9 @@
 #include "vendor.h"
 
 static const char *const webhook_platforms[] = {"android", "ios", "web", "harmony", NULL};
+static const PPVendorKey webhook_keys[] = {
+	{"url", true}, {"secret", true}, {NULL}
+};
 
 static bool
 webhook_config(Jsonb *config, PPVendorConfig *cfg, char **why)
@@ -95,12 +98,14 @@ webhook_classify(const PPResponse *resp, const char *const *tokens, int ntokens,
 
 const PPVendor pp_vendor_webhook = {
 	.name = "webhook",
+	.platforms = webhook_platforms,
+	.keys = webhook_keys,
+	.default_endpoint = NULL,	/* the config's url */
 	.max_tokens = 1,
 	.payload_limit = 65536,
 	.limit_what = "pushplan sends webhook bodies of at most 64 KB.",
 	.auth = PP_AUTH_NONE,
 	.default_platform = "android",
-	.platforms = webhook_platforms,
 	.config = webhook_config,
 	.build = webhook_build,
 	.assemble = NULL,

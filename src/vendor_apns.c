@@ -1,5 +1,5 @@
 /*
- * apns.c: Apple Push Notification service, HTTP/2 provider API with token authentication.
+ * vendor_apns.c: Apple Push Notification service, HTTP/2 provider API with token authentication.
  *
  * POST {endpoint}/3/device/<token>, headers authorization: bearer <ES256 JWT> (auth.c),
  * apns-topic (bundle_id), apns-push-type (alert, or background for a data message),
@@ -10,11 +10,18 @@
  */
 #include "pushplan.h"
 
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
 #include "utils/timestamp.h"
 
+#include "jwt.h"
 #include "vendor.h"
 
 static const char *const apns_platforms[] = {"ios", NULL};
+static const PPVendorKey apns_keys[] = {
+	{"team_id", true}, {"key_id", true}, {"private_key", true}, {"bundle_id", true}, {"endpoint", false}, {NULL}
+};
 
 /* "+1", "5", 5 -> 5; APNs badges are absolute (see doc/vendors.md). -1: none or invalid */
 static int64
@@ -102,13 +109,36 @@ apns_config(Jsonb *config, PPVendorConfig *cfg, char **why)
 	cfg->bundle_id = pp_config_str(config, "bundle_id");
 	cfg->endpoint = pp_config_str(config, "endpoint");
 	if (cfg->endpoint == NULL)
-		cfg->endpoint = "https://api.push.apple.com";
+		cfg->endpoint = pp_vendor_apns.default_endpoint;
 	if (!cfg->team_id || !cfg->key_id || !cfg->private_key || !cfg->bundle_id)
 	{
 		*why = "apns config needs team_id, key_id, private_key and bundle_id";
 		return false;
 	}
 	return true;
+}
+
+/* apns-id: a UUID derived from task_id and device_id (random when task_id is NULL) */
+static char *
+pp_apns_id(const char *task_id, int64 device_id)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+
+	if (task_id)
+	{
+		char	   *seed = psprintf("%s/" INT64_FORMAT, task_id, device_id);
+
+		if (!pp_sha256(seed, strlen(seed), md))
+			task_id = NULL;
+	}
+	if (task_id == NULL && RAND_bytes(md, 16) != 1)
+		memset(md, 0, 16);
+	/* RFC 9562: version 8 (custom) for the derived ids, 4 for random ones; variant 10 */
+	md[6] = (md[6] & 0x0f) | (task_id ? 0x80 : 0x40);
+	md[8] = (md[8] & 0x3f) | 0x80;
+	return psprintf("%02X%02X%02X%02X-%02X%02X-%02X%02X-%02X%02X-%02X%02X%02X%02X%02X%02X",
+					md[0], md[1], md[2], md[3], md[4], md[5], md[6], md[7], md[8], md[9],
+					md[10], md[11], md[12], md[13], md[14], md[15]);
 }
 
 static void
@@ -175,12 +205,14 @@ apns_classify(const PPResponse *resp, const char *const *tokens, int ntokens,
 
 const PPVendor pp_vendor_apns = {
 	.name = "apns",
+	.platforms = apns_platforms,
+	.keys = apns_keys,
+	.default_endpoint = "https://api.push.apple.com",
 	.max_tokens = 1,
 	.payload_limit = 4096,
 	.limit_what = "APNs takes at most 4096 bytes of JSON payload (the request body) for a notification.",
 	.auth = PP_AUTH_APNS_JWT,
 	.default_platform = "ios",
-	.platforms = apns_platforms,
 	.config = apns_config,
 	.build = apns_build,
 	.assemble = NULL,

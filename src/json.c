@@ -1,0 +1,156 @@
+/*
+ * json.c: reading jsonb members and writing JSON text, the one set of helpers for both.
+ *
+ * Readers take a container and a key and answer NULL / false when the member is absent or of
+ * another type, so that callers can chain them (pp_jobj(pp_jobj(body, "options"), "x")).
+ * Writers append "key":value members to a StringInfo, with *first tracking the comma.
+ */
+#include "pushplan.h"
+
+#include "common/jsonapi.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/memutils.h"
+
+#include "json.h"
+
+bool
+pp_jget(JsonbContainer *c, const char *key, JsonbValue *v)
+{
+	if (c == NULL || !JsonContainerIsObject(c))
+		return false;
+	return getKeyJsonValueFromContainer(c, key, strlen(key), v) != NULL;
+}
+
+JsonbContainer *
+pp_jobj(JsonbContainer *c, const char *key)
+{
+	JsonbValue	v;
+
+	if (pp_jget(c, key, &v) && v.type == jbvBinary && JsonContainerIsObject(v.val.binary.data))
+		return v.val.binary.data;
+	return NULL;
+}
+
+/* A string member; numbers are given as their text; anything else is absent. */
+char *
+pp_jstr(JsonbContainer *c, const char *key)
+{
+	JsonbValue	v;
+
+	if (!pp_jget(c, key, &v))
+		return NULL;
+	if (v.type == jbvString)
+		return pnstrdup(v.val.string.val, v.val.string.len);
+	if (v.type == jbvNumeric)
+		return DatumGetCString(DirectFunctionCall1(numeric_out,
+												   NumericGetDatum(v.val.numeric)));
+	return NULL;
+}
+
+bool
+pp_jnum(JsonbContainer *c, const char *key, int64 *out)
+{
+	char	   *s = pp_jstr(c, key);
+	char	   *end;
+	double		d;
+
+	if (s == NULL)
+		return false;
+	d = strtod(s, &end);
+	if (end == s || *end != '\0' || d != d || d > (double) PG_INT32_MAX * 1000.0 ||
+		d < -(double) PG_INT32_MAX * 1000.0)
+		return false;
+	*out = (int64) d;
+	return true;
+}
+
+bool
+pp_jbool(JsonbContainer *c, const char *key, bool *out)
+{
+	JsonbValue	v;
+
+	if (!pp_jget(c, key, &v))
+		return false;
+	if (v.type == jbvBool)
+		*out = v.val.boolean;
+	else if (v.type == jbvNumeric)
+	{
+		int64		n = 0;
+
+		(void) pp_jnum(c, key, &n);
+		*out = n != 0;
+	}
+	else
+		return false;
+	return true;
+}
+
+/* Any member as JSON text, or NULL when absent. */
+char *
+pp_jraw(JsonbContainer *c, const char *key)
+{
+	JsonbValue	v;
+
+	if (!pp_jget(c, key, &v))
+		return NULL;
+	if (v.type == jbvBinary)
+		return JsonbToCString(NULL, v.val.binary.data, v.val.binary.len);
+	return JsonbToCString(NULL, &JsonbValueToJsonb(&v)->root, 0);
+}
+
+void
+pp_jw_key(StringInfo b, bool *first, const char *key)
+{
+	if (!*first)
+		appendStringInfoChar(b, ',');
+	*first = false;
+	escape_json(b, key);
+	appendStringInfoChar(b, ':');
+}
+
+void
+pp_jw_str(StringInfo b, bool *first, const char *key, const char *val)
+{
+	if (val == NULL)
+		return;
+	pp_jw_key(b, first, key);
+	escape_json(b, val);
+}
+
+void
+pp_jw_int(StringInfo b, bool *first, const char *key, int64 val)
+{
+	pp_jw_key(b, first, key);
+	appendStringInfo(b, INT64_FORMAT, val);
+}
+
+void
+pp_jw_raw(StringInfo b, bool *first, const char *key, const char *json)
+{
+	if (json == NULL)
+		return;
+	pp_jw_key(b, first, key);
+	appendStringInfoString(b, json);
+}
+
+Jsonb *
+pp_json_parse_safe(const char *text, size_t len)
+{
+	JsonLexContext *lex;
+	char	   *copy;
+
+	if (text == NULL || len == 0 || len > MaxAllocSize / 2)
+		return NULL;
+	copy = pnstrdup(text, len);
+	if (strlen(copy) != len)
+		return NULL;			/* an embedded NUL */
+	if (pg_verify_mbstr(PG_UTF8, copy, (int) len, true) == false &&
+		GetDatabaseEncoding() == PG_UTF8)
+		return NULL;
+	lex = makeJsonLexContextCstringLen(copy, (int) len, GetDatabaseEncoding(), true);
+	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
+		return NULL;
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(copy)));
+}

@@ -1,0 +1,29 @@
+/*
+ * json.h: reading jsonb members and writing JSON text (json.c).
+ */
+#ifndef PUSHPLAN_JSON_H
+#define PUSHPLAN_JSON_H
+
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+#include "utils/jsonb.h"
+
+/* Readers: NULL / false when c is NULL, not an object, or has no such member of that type. */
+extern bool pp_jget(JsonbContainer *c, const char *key, JsonbValue *v);
+extern JsonbContainer *pp_jobj(JsonbContainer *c, const char *key);
+extern char *pp_jstr(JsonbContainer *c, const char *key);
+extern bool pp_jnum(JsonbContainer *c, const char *key, int64 *out);
+extern bool pp_jbool(JsonbContainer *c, const char *key, bool *out);
+extern char *pp_jraw(JsonbContainer *c, const char *key);
+
+/* Writers: "key":value, a comma first unless *first. */
+extern void pp_jw_key(StringInfo b, bool *first, const char *key);
+extern void pp_jw_str(StringInfo b, bool *first, const char *key, const char *val);
+extern void pp_jw_int(StringInfo b, bool *first, const char *key, int64 val);
+extern void pp_jw_raw(StringInfo b, bool *first, const char *key, const char *json);
+
+/* Text from outside (a vendor's answer) as jsonb, or NULL when it is not valid JSON. */
+extern Jsonb *pp_json_parse_safe(const char *text, size_t len);
+
+#endif							/* PUSHPLAN_JSON_H */

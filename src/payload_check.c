@@ -1,0 +1,137 @@
+/*
+ * payload_check.c: the size check push_send runs before a push is accepted.
+ *
+ * The push is built, with a placeholder configuration and token, for every vendor of every
+ * platform it targets and every language it has: a payload over a vendor's limit is refused
+ * now (92510), not at each device's delivery.
+ */
+#include "pushplan.h"
+
+#include "utils/memutils.h"
+
+#include "vendor.h"
+
+/* Placeholder device token for the size check: FCM registration tokens are about 163 bytes. */
+#define PP_CHECK_TOKEN_LEN 200
+
+static const char *const pp_all_platforms[] = {"android", "ios", "web", "harmony", NULL};
+
+void
+pp_placeholder_config(const PPVendor *v, PPVendorConfig *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->endpoint = v->default_endpoint;
+	cfg->bundle_id = "<bundle_id>";
+	cfg->project_id = "<project_id>";
+	cfg->app_id = "<app_id>";
+	cfg->url = "<url>";
+	cfg->secret = "";
+}
+
+/* Checks one vendor x platform x language payload. */
+static void
+pp_check_one(const PPVendor *v, Jsonb *push, const char *platform, const char *language,
+			 const char *token)
+{
+	PPVendorConfig cfg;
+	PPMsgInput	in = {0};
+	PPRequest	req = {0};
+
+	pp_placeholder_config(v, &cfg);
+	in.push = push;
+	in.platform = platform;
+	in.language = language;
+	in.token = token;
+	in.task_id = "size-check";
+	v->build(&cfg, &in, &req);
+	if (req.limited_len > v->payload_limit)
+	{
+		if (language)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("92510: %s payload for platform \"%s\" and language \"%s\" is %d bytes; the limit is %d",
+							v->name, platform, language, req.limited_len, v->payload_limit),
+					 errdetail("%s", v->limit_what)));
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("92510: %s payload for platform \"%s\" is %d bytes; the limit is %d",
+							v->name, platform, req.limited_len, v->payload_limit),
+					 errdetail("%s", v->limit_what)));
+	}
+}
+
+void
+pp_message_check(Jsonb *push)
+{
+	JsonbContainer *body = pp_push_body(push);
+	JsonbValue	pv;
+	bool		has_platform;
+	List	   *platforms = NIL;
+	List	   *languages = list_make1(NULL);
+	JsonbContainer *ml;
+	MemoryContext cxt,
+				old;
+	char	   *token;
+	ListCell   *pc;
+
+	if (body == NULL)
+		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92502", "push must be a JSON object");
+
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "pushplan message check",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+
+	/* platforms: an array, a name, or "all" (absent: all) */
+	has_platform = pp_jget(body, "platform", &pv);
+	if (has_platform && pv.type == jbvBinary && JsonContainerIsArray(pv.val.binary.data))
+	{
+		JsonbIterator *it = JsonbIteratorInit(pv.val.binary.data);
+		JsonbValue	v;
+		JsonbIteratorToken r;
+
+		while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+			if (r == WJB_ELEM && v.type == jbvString)
+				platforms = lappend(platforms, pnstrdup(v.val.string.val, v.val.string.len));
+	}
+	else if (has_platform && pv.type == jbvString &&
+			 !(pv.val.string.len == 3 && strncmp(pv.val.string.val, "all", 3) == 0))
+		platforms = list_make1(pnstrdup(pv.val.string.val, pv.val.string.len));
+	if (platforms == NIL)
+		for (const char *const *p = pp_all_platforms; *p; p++)
+			platforms = lappend(platforms, (char *) *p);
+
+	ml = pp_jobj(pp_jobj(body, "options"), "multi_language");
+	if (ml)
+	{
+		JsonbIterator *it = JsonbIteratorInit(ml);
+		JsonbValue	v;
+		JsonbIteratorToken r;
+
+		while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+			if (r == WJB_KEY)
+				languages = lappend(languages, pnstrdup(v.val.string.val, v.val.string.len));
+	}
+
+	token = palloc(PP_CHECK_TOKEN_LEN + 1);
+	memset(token, 'x', PP_CHECK_TOKEN_LEN);
+	token[PP_CHECK_TOKEN_LEN] = '\0';
+
+	foreach(pc, platforms)
+	{
+		const char *platform = lfirst(pc);
+
+		for (int i = 0; pp_vendors[i]; i++)
+		{
+			ListCell   *lc;
+
+			/* declared vendors are not sent to: nothing to check */
+			if (pp_vendors[i]->build == NULL || !pp_vendor_serves(pp_vendors[i], platform))
+				continue;
+			foreach(lc, languages)
+				pp_check_one(pp_vendors[i], push, platform, lfirst(lc), token);
+		}
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+}

@@ -1,0 +1,78 @@
+/*
+ * settings.c: every pushplan.* setting (GUC), defined in one place.
+ *
+ * The variables are read where they are used (workers, engine, tenancy); only _PG_init calls
+ * pp_settings_define.  doc/operations.md describes each setting.
+ */
+#include "pushplan.h"
+
+#include "utils/guc.h"
+
+#include "settings.h"
+#include "workers.h"
+
+char	   *pp_databases = NULL;
+int			pp_senders = 2;
+int			pp_batch_size = 500;
+int			pp_max_inflight = 500;
+int			pp_poll_interval = 1000;
+int			pp_max_attempts = 5;
+int			pp_retry_max_backoff = 300;
+int			pp_small_audience_limit = 100;
+char	   *pp_ca_file = NULL;
+int			pp_http_timeout_ms = 10000;
+int			pp_max_conns_per_host = 4;
+
+void
+pp_settings_define(void)
+{
+	DefineCustomStringVariable("pushplan.databases",
+							   "Databases whose pushes are sent (comma-separated).",
+							   "Each gets a scheduler and pushplan.senders senders.",
+							   &pp_databases, "", PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pushplan.senders",
+							"Sender workers per database.",
+							NULL, &pp_senders, 2, 0, PP_MAX_SENDERS, PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pushplan.batch_size",
+							"Deliveries a sender claims, and outcomes it writes, in one transaction.",
+							NULL, &pp_batch_size, 500, 1, 10000, PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pushplan.max_inflight",
+							"Deliveries a sender has in flight at once.",
+							NULL, &pp_max_inflight, 500, 1, 100000, PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pushplan.poll_interval",
+							"How often idle workers look for work that nothing woke them for.",
+							"Commits of push_send wake the workers at once; this is the backstop.",
+							&pp_poll_interval, 1000, 10, 60000, PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pushplan.max_attempts",
+							"Attempts at a delivery before a transient failure becomes final.",
+							NULL, &pp_max_attempts, 5, 1, 100, PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pushplan.retry_max_backoff",
+							"Longest wait between attempts when the vendor gives no Retry-After.",
+							NULL, &pp_retry_max_backoff, 300, 1, 86400, PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	/* SUSET: the application code it limits must not raise it for its own session */
+	DefineCustomIntVariable("pushplan.small_audience_limit",
+							"Most registration ids, tokens or accounts a push of an app role may list.",
+							"Roles bound to an app as kind app send such small lists only (transactional pushes).",
+							&pp_small_audience_limit, 100, 1, 1000, PGC_SUSET, 0,
+							NULL, NULL, NULL);
+	/* the delivery engine (src/engine.c) */
+	DefineCustomStringVariable("pushplan.ca_file",
+							   "CA certificates (PEM file) vendor servers are verified against.",
+							   "Empty: the system's CA store.",
+							   &pp_ca_file, "", PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pushplan.http_timeout",
+							"Time limit of one vendor request, connecting included.",
+							NULL, &pp_http_timeout_ms, 10000, 100, 600000, PGC_SIGHUP,
+							GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("pushplan.max_connections_per_host",
+							"HTTP connections a sender opens to one vendor host (each carries many HTTP/2 streams).",
+							NULL, &pp_max_conns_per_host, 4, 1, 64, PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	MarkGUCPrefixReserved("pushplan");
+}

@@ -1,0 +1,252 @@
+/*
+ * vendor_util.c: what the vendor files (src/vendor_*.c) share: the normalized push read for one
+ * device, data members written as JSON, config values, and the outcome of an answer.
+ *
+ * Text resolution for a device: options.multi_language[<language>] (exact, then the primary
+ * subtag, "zh-Hans" -> "zh"), else the platform block's own alert / title, else the top-level
+ * notification alert; each field falls back on its own, so a multi_language entry with only
+ * "alert" keeps the block's title.
+ */
+#include "pushplan.h"
+
+#include "common/jsonapi.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "vendor.h"
+
+/* ---- reading the push for one device ------------------------------------------------------ */
+
+JsonbContainer *
+pp_push_body(Jsonb *push)
+{
+	JsonbContainer *body;
+
+	if (push == NULL || !JsonContainerIsObject(&push->root))
+		return NULL;
+	body = pp_jobj(&push->root, "body");
+	/* a bare body (no "to"/"body" wrapper) is read as the body itself */
+	return body ? body : &push->root;
+}
+
+JsonbContainer *
+pp_platform_block(JsonbContainer *body, const char *platform)
+{
+	JsonbContainer *notif = pp_jobj(body, "notification");
+
+	if (notif == NULL || platform == NULL)
+		return NULL;
+	return pp_jobj(notif, platform);
+}
+
+/* multi_language entry for a language: exact, then its primary subtag. */
+static JsonbContainer *
+pp_language_entry(JsonbContainer *body, const char *language)
+{
+	JsonbContainer *ml = pp_jobj(pp_jobj(body, "options"), "multi_language");
+	JsonbContainer *e;
+	size_t		n;
+	char	   *primary;
+
+	if (ml == NULL || language == NULL || language[0] == '\0')
+		return NULL;
+	e = pp_jobj(ml, language);
+	if (e)
+		return e;
+	n = strcspn(language, "-_");
+	if (language[n] == '\0')
+		return NULL;
+	primary = pnstrdup(language, n);
+	return pp_jobj(ml, primary);
+}
+
+void
+pp_resolve_text(JsonbContainer *body, const char *platform, const char *language, PPText *t)
+{
+	JsonbContainer *ml = pp_language_entry(body, language);
+	JsonbContainer *block = pp_platform_block(body, platform);
+	JsonbContainer *alert_obj = pp_jobj(block, "alert");
+
+	memset(t, 0, sizeof(*t));
+	if (ml)
+	{
+		t->alert = pp_jstr(ml, "alert");
+		t->title = pp_jstr(ml, "title");
+	}
+	if (alert_obj)
+	{
+		/* iOS {"title", "subtitle", "body"} */
+		if (t->alert == NULL)
+			t->alert = pp_jstr(alert_obj, "body");
+		if (t->title == NULL)
+			t->title = pp_jstr(alert_obj, "title");
+		t->subtitle = pp_jstr(alert_obj, "subtitle");
+	}
+	else if (block && t->alert == NULL)
+		t->alert = pp_jstr(block, "alert");
+	if (block && t->title == NULL)
+		t->title = pp_jstr(block, "title");
+	if (t->alert == NULL)
+		t->alert = pp_jstr(pp_jobj(body, "notification"), "alert");
+}
+
+int64
+pp_ttl_seconds(JsonbContainer *body, TimestampTz expires_at)
+{
+	int64		ttl;
+
+	if (expires_at > 0)
+	{
+		ttl = (expires_at - GetCurrentTimestamp()) / USECS_PER_SEC;
+		return Max(ttl, 0);
+	}
+	if (pp_jnum(pp_jobj(body, "options"), "time_to_live", &ttl) && ttl >= 0)
+		return ttl;
+	return 86400;
+}
+
+/* ---- writing data members ---------------------------------------------------------------- */
+
+/*
+ * Keys extras may not use: "aps" is APNs's own dictionary; FCM rejects data keys "from",
+ * "message_type", "notification" and any starting with "google" or "gcm" (HMS data is written
+ * the same way, so one rule serves both).
+ */
+static bool
+pp_reserved_key(const char *key, bool data)
+{
+	if (!data)
+		return strcmp(key, "aps") == 0;
+	return strcmp(key, "from") == 0 || strcmp(key, "message_type") == 0 ||
+		strcmp(key, "notification") == 0 || strncmp(key, "google", 6) == 0 ||
+		strncmp(key, "gcm", 3) == 0;
+}
+
+/* Writes each member of an object: the key and its value (scalar or container). */
+static void
+pp_jw_each(StringInfo b, bool *first, JsonbContainer *obj, bool as_strings)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken r;
+	char	   *key = NULL;
+
+	if (obj == NULL)
+		return;
+	it = JsonbIteratorInit(obj);
+	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (r == WJB_KEY)
+		{
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+			if (pp_reserved_key(key, as_strings))
+				key = NULL;
+		}
+		else if (r == WJB_VALUE && key)
+		{
+			char	   *text;
+
+			if (v.type == jbvString && as_strings)
+			{
+				pp_jw_key(b, first, key);
+				text = pnstrdup(v.val.string.val, v.val.string.len);
+				escape_json(b, text);
+			}
+			else
+			{
+				if (v.type == jbvBinary)
+					text = JsonbToCString(NULL, v.val.binary.data, v.val.binary.len);
+				else
+					text = JsonbToCString(NULL, &JsonbValueToJsonb(&v)->root, 0);
+				pp_jw_key(b, first, key);
+				if (as_strings)
+					escape_json(b, text);
+				else
+					appendStringInfoString(b, text);
+			}
+			key = NULL;
+		}
+	}
+}
+
+void
+pp_jw_members(StringInfo b, bool *first, JsonbContainer *obj)
+{
+	pp_jw_each(b, first, obj, false);
+}
+
+void
+pp_jw_members_as_strings(StringInfo b, bool *first, JsonbContainer *obj)
+{
+	pp_jw_each(b, first, obj, true);
+}
+
+/*
+ * A data message's fields as members of an object: extras first, then msg_content, title and
+ * content_type (so those three win over extras of the same name in receivers that keep the
+ * last).  as_strings: every value a string (FCM and HMS data).
+ */
+void
+pp_jw_message_data(StringInfo b, bool *first, JsonbContainer *body, bool as_strings)
+{
+	JsonbContainer *msg = pp_jobj(body, "message");
+
+	if (msg == NULL)
+		return;
+	if (as_strings)
+		pp_jw_members_as_strings(b, first, pp_jobj(msg, "extras"));
+	else
+		pp_jw_members(b, first, pp_jobj(msg, "extras"));
+	pp_jw_str(b, first, "msg_content", pp_jstr(msg, "msg_content"));
+	pp_jw_str(b, first, "title", pp_jstr(msg, "title"));
+	pp_jw_str(b, first, "content_type", pp_jstr(msg, "content_type"));
+}
+
+const char *
+pp_outcome_name(PPOutcomeKind kind)
+{
+	switch (kind)
+	{
+		case PP_OUT_SENT:
+			return "sent";
+		case PP_OUT_RETRY:
+			return "retry";
+		case PP_OUT_INVALID_TOKEN:
+			return "invalid_token";
+		case PP_OUT_FAILED:
+			break;
+	}
+	return "failed";
+}
+
+char *
+pp_config_str(Jsonb *config, const char *key)
+{
+	char	   *s;
+
+	if (config == NULL || !JsonContainerIsObject(&config->root))
+		return NULL;
+	s = pp_jstr(&config->root, key);
+	return s && s[0] ? s : NULL;
+}
+
+void
+pp_result_set(PPItemResult *r, PPOutcomeKind kind, const char *error, const char *msgid)
+{
+	r->kind = kind;
+	r->error = error ? pstrdup(error) : NULL;
+	r->vendor_message_id = msgid && msgid[0] ? pstrdup(msgid) : NULL;
+}
+
+PPOutcomeKind
+pp_status_default_kind(int status)
+{
+	if (status >= 200 && status < 300)
+		return PP_OUT_SENT;
+	if (status == 429 || status >= 500)
+		return PP_OUT_RETRY;
+	return PP_OUT_FAILED;
+}
