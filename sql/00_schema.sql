@@ -11,7 +11,7 @@ CREATE TABLE apps (
     settings    jsonb NOT NULL DEFAULT '{}',
     created_at  timestamptz NOT NULL DEFAULT now()
 );
-COMMENT ON TABLE apps IS 'tenants: one mobile or web application each (the seeds'' appKey / SdkAppID)';
+COMMENT ON TABLE apps IS 'tenants: one mobile or web application each (Tencent Push''s AccessID, Tencent IM''s SdkAppID, EngageLab''s AppKey)';
 
 -- Which roles act on which app, and how (push_app_grant; src/tenancy.c, doc/security.md).
 -- role is a pg_authid oid: a dropped role's rows match nobody, and push_app_grant removes them.
@@ -88,7 +88,7 @@ CREATE TABLE device_tags (
 );
 CREATE INDEX device_tags_device_idx ON device_tags (device_id);
 
--- Account binding (the seeds' account / account_type); bound_at orders an account's devices,
+-- Account binding (Tencent Push's account / account_type); bound_at orders an account's devices,
 -- most recent first, for account_push_type 0.
 CREATE TABLE device_accounts (
     app_id       int NOT NULL REFERENCES apps ON DELETE CASCADE,
@@ -145,7 +145,7 @@ CREATE INDEX tasks_due_idx ON tasks (send_at) WHERE state = 'queued';
 CREATE INDEX tasks_broadcast_idx ON tasks (app_id, created_at) WHERE broadcast;
 CREATE INDEX tasks_plan_idx ON tasks (app_id, plan_id);
 
--- Uploaded account packages (seed: push to accounts). Accounts are de-duplicated on upload.
+-- Uploaded account packages (Tencent Push's push to accounts). Accounts are de-duplicated on upload.
 CREATE TABLE account_packages (
     upload_id     bigserial PRIMARY KEY,
     app_id        int NOT NULL REFERENCES apps ON DELETE CASCADE,

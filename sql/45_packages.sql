@@ -1,4 +1,4 @@
--- Account packages (seed 002): uploaded lists of accounts that a push can target by upload_id.
+-- Account packages (Tencent Push's push to accounts): uploaded lists of accounts that a push can target by upload_id.
 -- Parsing, de-duplication and loading are in C (src/package.c); doc/account_packages.md has the rules.
 
 CREATE FUNCTION push_account_package_upload(app text, filename text, content bytea,

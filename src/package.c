@@ -1,5 +1,5 @@
 /*
- * package.c: account packages (seed 002, "push to accounts").
+ * package.c: account packages (Tencent Push's "push to accounts").
  *
  * An account package is a .txt (UTF-8, one account a row), a .csv (one column, RFC 4180
  * quoting) or a .zip holding exactly one such file and no folders, of at most 100 MB.

@@ -4,7 +4,7 @@
  * A push arrives in one of three dialects (EngageLab push object, Tencent Push body, Tencent IM
  * all/tag/attribute push body); pp_push_normalize checks it completely and returns the one shape
  * that tasks store: the EngageLab push object with defaults filled in, "body.platform" always an
- * array, and "dialect" recorded (SENDING.md section 1). Bad input ereports with a coded message.
+ * array, and "dialect" recorded (doc/push.md). Bad input ereports with a coded message.
  */
 #ifndef PUSH_PARSE_H
 #define PUSH_PARSE_H

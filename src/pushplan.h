@@ -1,7 +1,7 @@
 /*
  * pushplan.h: declarations shared by the extension's C files.
  *
- * Errors: every user-facing error starts with a stable five-digit pushplan code (the seeds'
+ * Errors: every user-facing error starts with a stable five-digit pushplan code (Tencent IM's
  * codes where one exists, 92xxx for our own; doc/errors.md lists them all) and carries a
  * standard SQLSTATE for its category.
  */

@@ -95,7 +95,7 @@ spi_value(const char *sql, int nargs, Oid *types, Datum *args, bool *isnull)
 }
 
 /*
- * The Tencent IM seed's quota on all/tag/attribute pushes: at most broadcast_daily_limit a day
+ * Tencent IM's quota on all/tag/attribute pushes: at most broadcast_daily_limit a day
  * (in the app's time zone) and at least broadcast_min_interval apart. The app row is locked so
  * that concurrent sends count each other.
  */

@@ -1,4 +1,4 @@
--- The app (tenant) and its push plans: seed 000's 618 campaign and a retention plan for the
+-- The app (tenant) and its push plans: the push plan guide's 618 campaign and a retention plan for the
 -- multilingual overseas users. Every app also has the plan 'default'.
 \set ECHO queries
 SELECT push_app_create(:'app', 'Shop (e-commerce, CN + overseas)') \g /dev/null

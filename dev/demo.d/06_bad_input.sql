@@ -1,5 +1,5 @@
 -- A batch of three devices whose third has a tag of 17 Chinese characters: 51 bytes in UTF-8,
--- one more than the limit (seed code 90020). The whole batch is refused.
+-- one more than the limit (Tencent IM code 90020). The whole batch is refused.
 \set SHOW_CONTEXT never
 \echo 'devices before:'
 SELECT count(*) AS devices FROM push_devices WHERE app = :'app';

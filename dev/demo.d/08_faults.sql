@@ -1,4 +1,4 @@
--- Who the 618 pushes will meet. The seed's push names two devices, regId_userA and regId_userB:
+-- Who the 618 pushes will meet. The guide's push names two devices, regId_userA and regId_userB:
 -- they register now (Android, FCM). And real life: some phones have uninstalled the app since
 -- they registered (their vendor will answer that the token is unregistered), and the vendors are
 -- busy at times (they answer "slow down" twice before taking a push). The mock vendor plays both

@@ -1,5 +1,5 @@
--- Seed 000, scenario 1: the push of promo_618_reminder_01, as the seed writes it (its "push"
--- member; the seed schedules it with an intelligent trigger, here it goes now). The push leaves
+-- EngageLab's push plan guide, scenario 1: the push of promo_618_reminder_01, as the guide writes it (its "push"
+-- member; the guide schedules it with an intelligent trigger, here it goes now). The push leaves
 -- when the transaction that created it commits: pushplan is the application's outbox.
 \set ECHO queries
 CREATE TEMP TABLE seed_push (push jsonb);

@@ -1,4 +1,4 @@
--- A tag broadcast for the overseas users (seed 000, scenario 2's tools): everyone tagged US or IN
+-- A tag broadcast for the overseas users (the push plan guide, scenario 2's tools): everyone tagged US or IN
 -- on iOS and Android, with options.multi_language: each device gets the text of its language
 -- (en, hi), others the top-level text.
 \set ECHO queries

@@ -1,4 +1,4 @@
--- The same campaign through a Tencent IM back end (seed 004's tag push), verbatim in IM's own
+-- The same campaign through a Tencent IM back end (Tencent IM's tag push), verbatim in IM's own
 -- dialect: the Chinese users tagged both CN and fashion. IM's body has no plan field, so this
 -- task belongs to the plan 'default'. IM reaches Android (here Huawei Push Kit) and iOS.
 \set ECHO queries

@@ -48,10 +48,10 @@ awk '/^audience \| / { a = substr($0, 12) } /^devices  \| / { print a " = " $3 }
 	>"$work/counts"
 cat >"$work/expected" <<'EOF'
 everyone = 9723
-named devices (seed 000's registration_id list) = 3
+named devices (the push plan guide's registration_id list) = 3
 tag OR: the US or India = 6299
 tag_and + tag_not: US VIPs who have not churned = 247
-win-back (seed 000, scenario 2): churned users in US, IN or PH = 1170
+win-back (the push plan guide, scenario 2): churned users in US, IN or PH = 1170
 attr_and: 深圳 platinum members = 41
 condition tree: VIPs in 深圳 or not churned = 619
 accounts, account_push_type 0: each account's latest device = 4
@@ -78,7 +78,7 @@ after() {           # after DESCRIPTION LINE-REGEX N EXTENDED-REGEX: a line at m
 		fail=1
 	fi
 }
-after "the seed's push: request_id again, same task" '^ same_task $' 2 '^ t$'
+after "the guide's push: request_id again, same task" '^ same_task $' 2 '^ t$'
 # The outbox: the task is visible inside the transaction, gone after ROLLBACK, never sent.
 expect "the rolled-back task existed inside its transaction" '^ tsk_[0-9a-f]{32} \| promo_618_2025 \| queued$'
 after "... and left no task or delivery" '^after ROLLBACK' 3 '^ +0 \| +0$'
@@ -91,13 +91,13 @@ expect "the broadcast's last progress line" \
 	'^ +[0-9]+\.[0-9] s +done +targeted +5596 +sent +5584 +failed +12 +left +0 +rate'
 expect "multi_language: a Hindi device got the Hindi text" '\(fcm, hi\): \{"title":"धमाकेदार ऑफ़र","body":"618 फ्लैश सेल'
 expect "multi_language: an English device got the English text" '\(apns, en\): \{"title":"Hot deals",'
-# Per task: the seed push (2 devices), the US/IN broadcast, the IM push; all done.
-expect "the seed's task" '^ tsk_[0-9a-f]{32} \| engagelab +\| promo_618_2025 \| done +\| +2 \| +2 \| +0 \| reminder_01$'
+# Per task: the guide's push (2 devices), the US/IN broadcast, the IM push; all done.
+expect "the guide's task" '^ tsk_[0-9a-f]{32} \| engagelab +\| promo_618_2025 \| done +\| +2 \| +2 \| +0 \| reminder_01$'
 expect "the broadcast's task" '^ tsk_[0-9a-f]{32} \| engagelab +\| promo_618_2025 \| done +\| +5596 \| +5584 \| +12 \| +$'
 expect "the IM push's task" '^ tsk_[0-9a-f]{32} \| tencent_im \| default +\| done +\| +556 \| +554 \| +2 \| +$'
 expect "all deliveries: 6154, 6140 sent, 14 invalid tokens, nothing failed or left" \
 	'^ ∅ +\| ∅ +\| +6154 \| +6140 \| +14 \| +0 \| +0 \| +[0-9]+$'
-expect "push_plans: promo_618_2025 has the seed push and the broadcast" '^ promo_618_2025 \| 618 大促推送计划 \| +2$'
+expect "push_plans: promo_618_2025 has the guide's push and the broadcast" '^ promo_618_2025 \| 618 大促推送计划 \| +2$'
 # Invalid tokens: 14 devices, each with its token cleared, unreachable, marked invalidated.
 n=$(grep -cE '^ reg[0-9]{5} +\| (apns|fcm|hms) +\| [^|]*unregistered[^|]*\| ∅ +\| f +\| t +\| ' "$out")
 if [ "$n" = 14 ]; then echo "ok: 14 rejected tokens cleared"; else echo "MISSING: 14 rejected tokens cleared ($n)"; fail=1; fi

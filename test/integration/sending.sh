@@ -85,7 +85,7 @@ check_eq "cancel stops what has not left (big_push_duration spread the rest over
   "$(sql "SELECT count(*) FILTER (WHERE status = 'cancelled') >= 4 AND count(*) FILTER (WHERE status IN ('queued', 'sending')) = 0 FROM deliveries WHERE task_id = '$task'")" "t"
 check "cancelling again is refused" "$(sql "SELECT push_cancel('shop', '$task')" 2>&1)" "92302"
 
-# ---- broadcast quota (Tencent IM seed: 90047 daily limit, 90024 interval) ---------------------
+# ---- broadcast quota (Tencent IM: 90047 daily limit, 90024 interval) ---------------------
 sql "SELECT push_app_set('shop', '{\"broadcast_min_interval\": \"1 hour\"}')" >/dev/null
 check "broadcasts too close together are refused" "$(sql "SELECT push_send('shop', '{\"to\": {\"tag\": [\"vip\"]}, \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"x\"}}}')" 2>&1)" "90024"
 sql "SELECT push_app_set('shop', '{\"broadcast_min_interval\": \"0 seconds\", \"broadcast_daily_limit\": 2}')" >/dev/null

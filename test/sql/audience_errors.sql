@@ -110,7 +110,7 @@ SELECT pg_temp.err('{"audience_type": "tag", "tag_list": ["a"]}');
 SELECT pg_temp.err('{"audience_type": "tag", "tag_list": {"tags": ["a"], "op": "XOR"}}');
 SELECT pg_temp.err('{"audience_type": "tag", "tag_list": {"tags": ["a"]}}');
 SELECT pg_temp.err('{"audience_type": "token_list", "token_list": ["a", 1]}');
--- the seed's codes: 90020 tag longer than 50 bytes (50 is fine; 17 three-byte characters are 51)
+-- Tencent IM's codes: 90020 tag longer than 50 bytes (50 is fine; 17 three-byte characters are 51)
 SELECT pg_temp.err(jsonb_build_object('tag', jsonb_build_array(repeat('x', 50))));
 SELECT pg_temp.err(jsonb_build_object('tag', jsonb_build_array(repeat('x', 51))));
 SELECT pg_temp.err(jsonb_build_object('TagsOr', jsonb_build_array(repeat('股', 17))));

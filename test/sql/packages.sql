@@ -4,7 +4,7 @@ RESET client_min_messages;
 SET search_path = pushplan, public;
 \set SHOW_CONTEXT never
 
--- Account packages (seed 002): .txt, .csv and .zip uploads, their rules and errors.
+-- Account packages (Tencent Push's push to accounts): .txt, .csv and .zip uploads, their rules and errors.
 -- The .zip fixtures were built with python3 zipfile and zip -P, then base64-encoded:
 --   zip_txt       accounts.txt: BOM, CRLF, a blank row and a duplicate
 --   zip_csv       LIST.CSV with RFC 4180 quoting

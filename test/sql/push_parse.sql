@@ -3,7 +3,7 @@ CREATE EXTENSION IF NOT EXISTS pushplan;
 RESET client_min_messages;
 SET search_path = pushplan, public;
 
--- push_validate: every dialect of the seeds normalized to the EngageLab form (doc/push.md).
+-- push_validate: every dialect (EngageLab, Tencent Push, Tencent IM) normalized to the EngageLab form (doc/push.md).
 -- Errors are shown as "SQLSTATE message" through a helper, so both are checked.
 CREATE FUNCTION pg_temp.err(p jsonb) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN

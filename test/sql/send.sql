@@ -14,7 +14,7 @@ SELECT push_device_register_batch('send_app', '[
   {"registration_id": "ios_1", "platform": "ios", "vendor": "apns", "token": "c", "tags": ["US"], "attrs": {"city": "深圳"}}
 ]');
 
--- seed 000's push: belongs to its plan; request_id is an idempotency key
+-- the push plan guide's push: belongs to its plan; request_id is an idempotency key
 SELECT push_send('send_app', '{
   "from": "push", "to": {"registration_id": ["regId_userA", "regId_userB"]},
   "body": {"platform": "android",
@@ -42,7 +42,7 @@ SELECT count(*) AS tasks_inside FROM tasks WHERE push->'body'->'notification'->>
 ROLLBACK;
 SELECT count(*) AS tasks_after FROM tasks WHERE push->'body'->'notification'->>'alert' = 'never';
 
--- the other dialects, verbatim from the seeds
+-- the other dialects, verbatim from the vendors' documentation
 SELECT push_send('send_app', '{"audience_type": "token", "token_list": ["c"], "message_type": "notify",
   "message": {"title": "Push title", "content": "Push content"}, "plan_id": "promo_618_2025"}') AS t3 \gset
 SELECT plan_id, dialect, broadcast FROM tasks WHERE task_id = :'t3';
@@ -72,7 +72,7 @@ SELECT push_send('send_app', jsonb_build_object('to', jsonb_build_object('regist
 SELECT push_send('send_app', '{"to": "all", "body": {"platform": "all"}}');
 SELECT count(*) - :tasks_before AS tasks_written FROM tasks;
 
--- broadcast quota of the Tencent IM seed (90047 a day, 90024 apart); lists do not count
+-- broadcast quota of Tencent IM (90047 a day, 90024 apart); lists do not count
 SELECT push_app_set('send_app', '{"broadcast_min_interval": "1 hour"}');
 SELECT push_send('send_app', '{"to": {"tag": ["US"]}, "body": {"platform": "all", "notification": {"alert": "x"}}}');
 SELECT push_app_set('send_app', '{"broadcast_min_interval": "0 seconds", "broadcast_daily_limit": 2}');
