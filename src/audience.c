@@ -16,6 +16,7 @@
 #include "pushplan.h"
 #include "tenancy.h"
 #include "audience.h"
+#include "json.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -107,27 +108,9 @@ mklist(AudKind kind, List *children)
 /* ---------------------------------------------------------------- JSON access */
 
 static bool
-is_object(JsonbValue *v)
-{
-	return v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data);
-}
-
-static bool
-is_array(JsonbValue *v)
-{
-	return v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data);
-}
-
-static JsonbValue *
-member(JsonbContainer *obj, const char *key)
-{
-	return getKeyJsonValueFromContainer(obj, key, strlen(key), NULL);
-}
-
-static bool
 has_member(JsonbContainer *obj, const char *key)
 {
-	return member(obj, key) != NULL;
+	return pp_jmember(obj, key) != NULL;
 }
 
 static int
@@ -169,7 +152,7 @@ json_strings(JsonbValue *v, const char *name)
 	JsonbIteratorToken tok;
 	List	   *out = NIL;
 
-	if (!is_array(v))
+	if (!pp_jv_is_array(v))
 		pp_error(EINVAL_CODE, "92102", "\"%s\" must be a JSON array", name);
 	if (JsonContainerSize(v->val.binary.data) == 0)
 		pp_error(EINVAL_CODE, "92103", "\"%s\" must not be empty", name);
@@ -281,31 +264,12 @@ check_disjoint(List *a, const char *aname, List *b, const char *bname)
 						 pp_shown(lfirst(la)), aname, bname);
 }
 
-/* An integer JSON number, without fraction or exponent. */
-static bool
-json_int64(JsonbValue *v, int64 *out)
-{
-	char	   *s,
-			   *end;
-	long long	x;
-
-	if (v->type != jbvNumeric)
-		return false;
-	s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
-	errno = 0;
-	x = strtoll(s, &end, 10);
-	if (end == s || *end != '\0' || errno != 0)
-		return false;
-	*out = x;
-	return true;
-}
-
 static int32
 account_type_value(JsonbValue *v)
 {
 	int64		x;
 
-	if (!json_int64(v, &x) || x < 0 || x > PG_INT32_MAX)
+	if (!pp_jv_int64(v, &x, NULL) || x < 0 || x > PG_INT32_MAX)
 		pp_error(EINVAL_CODE, "92108", "\"account_type\" must be an integer from 0 to %d",
 				 PG_INT32_MAX);
 	return (int32) x;
@@ -316,7 +280,7 @@ push_type_value(JsonbValue *v)
 {
 	int64		x;
 
-	if (!json_int64(v, &x) || (x != 0 && x != 1))
+	if (!pp_jv_int64(v, &x, NULL) || (x != 0 && x != 1))
 		pp_error(EINVAL_CODE, "92110", "\"account_push_type\" must be 0 or 1");
 	return (int) x;
 }
@@ -326,7 +290,7 @@ upload_id_value(JsonbValue *v)
 {
 	int64		x;
 
-	if (!json_int64(v, &x) || x <= 0)
+	if (!pp_jv_int64(v, &x, NULL) || x <= 0)
 		pp_error(EINVAL_CODE, "92109", "\"upload_id\" must be a positive integer");
 	return x;
 }
@@ -340,7 +304,7 @@ check_attrs(JsonbValue *v, const char *name)
 	JsonbIteratorToken tok;
 	char	   *key = NULL;
 
-	if (!is_object(v))
+	if (!pp_jv_is_object(v))
 		pp_error(EINVAL_CODE, "92112", "\"%s\" must be a JSON object", name);
 	if (member_count(v->val.binary.data) == 0)
 		pp_error(EINVAL_CODE, "92103", "\"%s\" must not be empty", name);
@@ -452,7 +416,7 @@ parse_cond(AudCtx *c, JsonbValue *v)
 
 	if (++c->nodes > MAX_NODES)
 		pp_error(ETOOBIG_CODE, "92113", "the condition tree has more than %d nodes", MAX_NODES);
-	if (!is_object(v))
+	if (!pp_jv_is_object(v))
 		pp_error(EINVAL_CODE, "92114",
 				 "a condition node must be a JSON object with one of \"and\", \"or\", \"not\", \"tag\", \"attr\", \"account\"");
 	obj = v->val.binary.data;
@@ -473,7 +437,7 @@ parse_cond(AudCtx *c, JsonbValue *v)
 		if (has_member(obj, "account_push_type"))
 			pp_error(EINVAL_CODE, "92118", "\"account_push_type\" needs \"account\"");
 	}
-	m = member(obj, op);
+	m = pp_jmember(obj, op);
 
 	if (strcmp(op, "and") == 0 || strcmp(op, "or") == 0)
 	{
@@ -482,7 +446,7 @@ parse_cond(AudCtx *c, JsonbValue *v)
 		JsonbIteratorToken tok;
 		List	   *children = NIL;
 
-		if (!is_array(m))
+		if (!pp_jv_is_array(m))
 			pp_error(EINVAL_CODE, "92102", "\"%s\" must be a JSON array", op);
 		if (JsonContainerSize(m->val.binary.data) == 0)
 			pp_error(EINVAL_CODE, "92103", "\"%s\" must not be empty", op);
@@ -512,8 +476,8 @@ parse_cond(AudCtx *c, JsonbValue *v)
 	}
 	else
 	{
-		JsonbValue *t = member(obj, "account_type");
-		JsonbValue *p = member(obj, "account_push_type");
+		JsonbValue *t = pp_jmember(obj, "account_type");
+		JsonbValue *p = pp_jmember(obj, "account_push_type");
 		Datum		one;
 
 		if (m->val.string.len == 0)
@@ -539,10 +503,10 @@ parse_engagelab(AudCtx *c, JsonbContainer *obj)
 {
 	List	   *and = NIL;
 	JsonbValue *v,
-			   *acc = member(obj, "account"),
-			   *upl = member(obj, "upload_id"),
-			   *atype = member(obj, "account_type"),
-			   *ptype = member(obj, "account_push_type");
+			   *acc = pp_jmember(obj, "account"),
+			   *upl = pp_jmember(obj, "upload_id"),
+			   *atype = pp_jmember(obj, "account_type"),
+			   *ptype = pp_jmember(obj, "account_push_type");
 	List	   *tag_or = NIL,
 			   *tag_and = NIL;
 
@@ -557,14 +521,14 @@ parse_engagelab(AudCtx *c, JsonbContainer *obj)
 	if (ptype && !acc && !upl)
 		pp_error(EINVAL_CODE, "92118", "\"account_push_type\" needs \"account\" or \"upload_id\"");
 
-	if ((v = member(obj, "registration_id")) != NULL)
+	if ((v = pp_jmember(obj, "registration_id")) != NULL)
 	{
 		AudNode    *n = mknode(A_REGID);
 
 		n->value = id_list(v, "registration_id");
 		and = lappend(and, n);
 	}
-	if ((v = member(obj, "token")) != NULL)
+	if ((v = pp_jmember(obj, "token")) != NULL)
 	{
 		AudNode    *n = mknode(A_TOKEN);
 
@@ -578,29 +542,29 @@ parse_engagelab(AudCtx *c, JsonbContainer *obj)
 	if (upl)
 		and = lappend(and, upload_node(upload_id_value(upl), -1,
 									   ptype ? push_type_value(ptype) : 0));
-	if ((v = member(obj, "tag")) != NULL)
+	if ((v = pp_jmember(obj, "tag")) != NULL)
 	{
 		tag_or = tag_list(v, "tag", false);
 		and = lappend(and, mklist(A_OR, tag_nodes(tag_or)));
 	}
-	if ((v = member(obj, "tag_and")) != NULL)
+	if ((v = pp_jmember(obj, "tag_and")) != NULL)
 	{
 		tag_and = tag_list(v, "tag_and", false);
 		and = list_concat(and, tag_nodes(tag_and));
 	}
 	check_disjoint(tag_or, "tag", tag_and, "tag_and");
-	if ((v = member(obj, "tag_not")) != NULL)
+	if ((v = pp_jmember(obj, "tag_not")) != NULL)
 	{
 		AudNode    *n = mknode(A_NOT);
 
 		n->children = list_make1(mklist(A_OR, tag_nodes(tag_list(v, "tag_not", false))));
 		and = lappend(and, n);
 	}
-	if ((v = member(obj, "attr_and")) != NULL)
+	if ((v = pp_jmember(obj, "attr_and")) != NULL)
 		and = lappend(and, attrs_and(v, "attr_and"));
-	if ((v = member(obj, "attr_or")) != NULL)
+	if ((v = pp_jmember(obj, "attr_or")) != NULL)
 		and = lappend(and, attrs_or(v, "attr_or"));
-	if ((v = member(obj, "condition")) != NULL)
+	if ((v = pp_jmember(obj, "condition")) != NULL)
 		and = lappend(and, parse_cond(c, v));
 	if (and == NIL)
 		pp_error(EINVAL_CODE, "92101", "the audience names no target");
@@ -633,10 +597,10 @@ static const struct
 static AudNode *
 parse_tpns(AudCtx *c, JsonbContainer *obj)
 {
-	JsonbValue *at = member(obj, "audience_type"),
+	JsonbValue *at = pp_jmember(obj, "audience_type"),
 			   *v,
-			   *atype = member(obj, "account_type"),
-			   *ptype = member(obj, "account_push_type");
+			   *atype = pp_jmember(obj, "account_type"),
+			   *ptype = pp_jmember(obj, "account_push_type");
 	char	   *type = NULL;
 	int			t = -1,
 				i;
@@ -678,12 +642,12 @@ parse_tpns(AudCtx *c, JsonbContainer *obj)
 		static const char *const tag_list_keys[] = {"tags", "op", NULL};
 		const char *shape = "\"tag_list\" must be {\"tags\": [...], \"op\": \"AND\" or \"OR\"}";
 
-		v = member(obj, "tag_list");
-		if (!is_object(v))
+		v = pp_jmember(obj, "tag_list");
+		if (!pp_jv_is_object(v))
 			pp_error(EINVAL_CODE, "92123", "%s", shape);
 		check_keys(v->val.binary.data, tag_list_keys, "\"tag_list\"");
-		tags = member(v->val.binary.data, "tags");
-		op = member(v->val.binary.data, "op");
+		tags = pp_jmember(v->val.binary.data, "tags");
+		op = pp_jmember(v->val.binary.data, "op");
 		if (tags == NULL || op == NULL || op->type != jbvString ||
 			!((op->val.string.len == 3 && strncmp(op->val.string.val, "AND", 3) == 0) ||
 			  (op->val.string.len == 2 && strncmp(op->val.string.val, "OR", 2) == 0)))
@@ -695,14 +659,14 @@ parse_tpns(AudCtx *c, JsonbContainer *obj)
 	{
 		AudNode    *n = mknode(A_TOKEN);
 
-		n->value = id_list(member(obj, "token_list"), "token_list");
+		n->value = id_list(pp_jmember(obj, "token_list"), "token_list");
 		return n;
 	}
 	if (strcmp(type, "package_account_push") == 0)
-		return upload_node(upload_id_value(member(obj, "upload_id")),
+		return upload_node(upload_id_value(pp_jmember(obj, "upload_id")),
 						   atype ? account_type_value(atype) : -1,
 						   ptype ? push_type_value(ptype) : 0);
-	return account_node(id_list(member(obj, "account_list"), "account_list"),
+	return account_node(id_list(pp_jmember(obj, "account_list"), "account_list"),
 						atype ? account_type_value(atype) : 0,
 						ptype ? push_type_value(ptype) : 0);
 }
@@ -715,17 +679,17 @@ static const char *const im_body_keys[] = {
 };
 
 /*
- * The seed says the four conditions cannot coexist, yet defines 90022 for a tag in both TagsOr
+ * Tencent IM says the four conditions cannot coexist, yet defines 90022 for a tag in both TagsOr
  * and TagsAnd: so TagsOr and TagsAnd may be given together (both must hold); tags with attributes
  * are 90039, AttrsOr with AttrsAnd is 92124.
  */
 static AudNode *
 parse_im_condition(AudCtx *c, JsonbContainer *obj)
 {
-	JsonbValue *tand = member(obj, "TagsAnd"),
-			   *tor = member(obj, "TagsOr"),
-			   *aand = member(obj, "AttrsAnd"),
-			   *aor = member(obj, "AttrsOr");
+	JsonbValue *tand = pp_jmember(obj, "TagsAnd"),
+			   *tor = pp_jmember(obj, "TagsOr"),
+			   *aand = pp_jmember(obj, "AttrsAnd"),
+			   *aor = pp_jmember(obj, "AttrsOr");
 	List	   *and = NIL,
 			   *lor = NIL,
 			   *land = NIL;
@@ -759,12 +723,12 @@ parse_im_condition(AudCtx *c, JsonbContainer *obj)
 static AudNode *
 parse_im_body(AudCtx *c, JsonbContainer *obj)
 {
-	JsonbValue *cond = member(obj, "Condition");
+	JsonbValue *cond = pp_jmember(obj, "Condition");
 
 	check_keys(obj, im_body_keys, "an IM push body");
 	if (cond == NULL)
 		return mknode(A_ALL);
-	if (!is_object(cond))
+	if (!pp_jv_is_object(cond))
 		pp_error(EINVAL_CODE, "92112", "\"Condition\" must be a JSON object");
 	return parse_im_condition(c, cond->val.binary.data);
 }

@@ -15,6 +15,53 @@
 
 #include "json.h"
 
+/* ---- reading jsonb ---- */
+
+JsonbValue *
+pp_jmember(JsonbContainer *c, const char *key)
+{
+	if (c == NULL || !JsonContainerIsObject(c))
+		return NULL;
+	return getKeyJsonValueFromContainer(c, key, strlen(key), NULL);
+}
+
+bool
+pp_jv_is_object(const JsonbValue *v)
+{
+	return v != NULL && v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data);
+}
+
+bool
+pp_jv_is_array(const JsonbValue *v)
+{
+	return v != NULL && v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data);
+}
+
+bool
+pp_jv_int64(const JsonbValue *v, int64 *out, bool *huge)
+{
+	char	   *s;
+	const char *digits;
+
+	if (v == NULL || v->type != jbvNumeric)
+		return false;
+	/* numeric_out writes an integer without a fraction or exponent: 1e2 is "100", 1.0 "1.0" */
+	s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+	digits = s[0] == '-' ? s + 1 : s;
+	if (digits[0] == '\0' || strspn(digits, "0123456789") != strlen(digits))
+		return false;
+	errno = 0;
+	*out = strtoll(s, NULL, 10);
+	if (errno == ERANGE)
+	{
+		if (huge == NULL)
+			return false;
+		*huge = true;
+		*out = s[0] == '-' ? PG_INT64_MIN : PG_INT64_MAX;
+	}
+	return true;
+}
+
 bool
 pp_jget(JsonbContainer *c, const char *key, JsonbValue *v)
 {
@@ -52,18 +99,23 @@ pp_jstr(JsonbContainer *c, const char *key)
 bool
 pp_jnum(JsonbContainer *c, const char *key, int64 *out)
 {
-	char	   *s = pp_jstr(c, key);
-	char	   *end;
-	double		d;
+	JsonbValue	v;
 
-	if (s == NULL)
+	if (!pp_jget(c, key, &v))
 		return false;
-	d = strtod(s, &end);
-	if (end == s || *end != '\0' || d != d || d > (double) PG_INT32_MAX * 1000.0 ||
-		d < -(double) PG_INT32_MAX * 1000.0)
-		return false;
-	*out = (int64) d;
-	return true;
+	if (v.type == jbvString)
+	{
+		/* some vendors' answers quote their numbers ("expires_in": "3600") */
+		char	   *s = pnstrdup(v.val.string.val, v.val.string.len);
+		const char *digits = s[0] == '-' ? s + 1 : s;
+
+		if (digits[0] == '\0' || strspn(digits, "0123456789") != strlen(digits))
+			return false;
+		errno = 0;
+		*out = strtoll(s, NULL, 10);
+		return errno == 0;
+	}
+	return pp_jv_int64(&v, out, NULL);
 }
 
 bool

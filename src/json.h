@@ -10,9 +10,18 @@
 #include "utils/jsonb.h"
 
 /* Readers: NULL / false when c is NULL, not an object, or has no such member of that type. */
+extern JsonbValue *pp_jmember(JsonbContainer *c, const char *key);
+extern bool pp_jv_is_object(const JsonbValue *v);
+extern bool pp_jv_is_array(const JsonbValue *v);
+/*
+ * A JSON number that is an integer (no fraction or exponent left).  One beyond int64 is
+ * clamped and *huge set; with huge NULL it is refused.
+ */
+extern bool pp_jv_int64(const JsonbValue *v, int64 *out, bool *huge);
 extern bool pp_jget(JsonbContainer *c, const char *key, JsonbValue *v);
 extern JsonbContainer *pp_jobj(JsonbContainer *c, const char *key);
 extern char *pp_jstr(JsonbContainer *c, const char *key);
+/* an integer member, or a string holding one */
 extern bool pp_jnum(JsonbContainer *c, const char *key, int64 *out);
 extern bool pp_jbool(JsonbContainer *c, const char *key, bool *out);
 extern char *pp_jraw(JsonbContainer *c, const char *key);

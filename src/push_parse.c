@@ -19,13 +19,14 @@
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
+#include "json.h"
 #include "push_parse.h"
 
 PG_FUNCTION_INFO_V1(pushplan_push_validate);
 
 /* Size caps, in bytes of UTF-8 text unless said otherwise (doc/push.md gives the reasons). */
 #define MAX_PUSH_BYTES		65536	/* a whole push, as jsonb text */
-#define MAX_IM_BODY_BYTES	10240	/* a Tencent IM body (seed 004, 90056) */
+#define MAX_IM_BODY_BYTES	10240	/* a Tencent IM body (Tencent IM, 90056) */
 #define MAX_SHORT			256		/* titles, sounds, categories, channel and thread ids */
 #define MAX_TEXT			4000	/* alerts, message content, big text */
 #define MAX_URL				1024	/* images, icons, links */
@@ -79,24 +80,6 @@ child_path(const char *path, const char *key)
 	return path[0] ? psprintf("%s.%s", path, pp_shown(key)) : pp_shown(key);
 }
 
-static JsonbValue *
-get_key(JsonbContainer *c, const char *key)
-{
-	return getKeyJsonValueFromContainer(c, key, strlen(key), NULL);
-}
-
-static bool
-is_object(JsonbValue *v)
-{
-	return v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data);
-}
-
-static bool
-is_array(JsonbValue *v)
-{
-	return v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data);
-}
-
 static bool
 string_is(JsonbValue *v, const char *s)
 {
@@ -110,24 +93,13 @@ string_of(JsonbValue *v)
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
-/* A JSON number that is an integer (no fraction, no exponent left); huge ones are clamped. */
+/* A JSON number that is an integer; huge ones are clamped, so that range checks report them. */
 static bool
 jbv_int64(JsonbValue *v, int64 *out)
 {
-	char	   *s;
-	const char *digits;
+	bool		huge = false;
 
-	if (v->type != jbvNumeric)
-		return false;
-	s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
-	digits = s[0] == '-' ? s + 1 : s;
-	if (digits[0] == '\0' || strspn(digits, "0123456789") != strlen(digits))
-		return false;
-	errno = 0;
-	*out = strtoll(s, NULL, 10);
-	if (errno == ERANGE)
-		*out = s[0] == '-' ? PG_INT64_MIN : PG_INT64_MAX;
-	return true;
+	return pp_jv_int64(v, out, &huge);
 }
 
 /* The value of an integer already checked. */
@@ -180,7 +152,7 @@ check_int(JsonbValue *v, const char *path, int64 min, int64 max)
 static void
 check_extras(JsonbValue *v, const char *path)
 {
-	if (!is_object(v))
+	if (!pp_jv_is_object(v))
 		pp_error(ERR_PARAM, "92604", "\"%s\" must be an object", path);
 	if (json_text_length(v->val.binary.data, v->val.binary.len) > MAX_EXTRAS)
 		pp_error(ERR_TOO_LARGE, "92606", "\"%s\" is longer than %d bytes as JSON text",
@@ -228,7 +200,7 @@ check_object(JsonbValue *v, const char *path, const FieldSpec *specs)
 	JsonbValue	val;
 	JsonbIteratorToken tok;
 
-	if (!is_object(v))
+	if (!pp_jv_is_object(v))
 		pp_error(ERR_PARAM, "92604", "\"%s\" must be an object", path);
 	it = JsonbIteratorInit(v->val.binary.data);
 	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
@@ -249,7 +221,7 @@ check_object(JsonbValue *v, const char *path, const FieldSpec *specs)
 		check_value(&val, child_path(path, key), spec);
 	}
 	for (const FieldSpec *spec = specs; spec->key; spec++)
-		if (spec->required && get_key(v->val.binary.data, spec->key) == NULL)
+		if (spec->required && pp_jmember(v->val.binary.data, spec->key) == NULL)
 			pp_error(ERR_PARAM, "92605", "\"%s\" is required", child_path(path, spec->key));
 }
 
@@ -311,7 +283,7 @@ put_bool(JsonbParseState **st, const char *key, bool b)
 static void
 put_copy_as(JsonbParseState **st, const char *key, JsonbContainer *from, const char *fromkey)
 {
-	JsonbValue *v = from ? get_key(from, fromkey) : NULL;
+	JsonbValue *v = from ? pp_jmember(from, fromkey) : NULL;
 
 	if (v)
 		put_value(st, key, v);
@@ -404,7 +376,7 @@ platform_mask(JsonbValue *v, const char *path)
 					 pp_shown(string_of(v)), path);
 		return 1 << bit;
 	}
-	if (!is_array(v))
+	if (!pp_jv_is_array(v))
 		pp_error(ERR_PARAM, "92604",
 				 "\"%s\" must be \"all\", a platform name or an array of platform names", path);
 	it = JsonbIteratorInit(v->val.binary.data);
@@ -460,7 +432,7 @@ check_platform(JsonbValue *v, const char *path)
 static void
 check_to(JsonbValue *v, const char *path)
 {
-	if (!string_is(v, "all") && !is_object(v))
+	if (!string_is(v, "all") && !pp_jv_is_object(v))
 		pp_error(ERR_PARAM, "92609", "\"%s\" must be \"all\" or an audience object", path);
 }
 
@@ -476,7 +448,7 @@ check_ios_alert(JsonbValue *v, const char *path)
 {
 	if (v->type == jbvString)
 		check_text(v, path, MAX_TEXT);
-	else if (is_object(v))
+	else if (pp_jv_is_object(v))
 		check_object(v, path, ios_alert_fields);
 	else
 		pp_error(ERR_PARAM, "92604", "\"%s\" must be a string or an object", path);
@@ -537,7 +509,7 @@ check_multi_language(JsonbValue *v, const char *path)
 	JsonbValue	val;
 	JsonbIteratorToken tok;
 
-	if (!is_object(v))
+	if (!pp_jv_is_object(v))
 		pp_error(ERR_PARAM, "92604", "\"%s\" must be an object", path);
 	if (JsonContainerSize(v->val.binary.data) > MAX_LANGUAGES)
 		pp_error(ERR_TOO_LARGE, "92619", "\"%s\" has more than %d languages", path, MAX_LANGUAGES);
@@ -699,15 +671,15 @@ static const FieldSpec push_fields[] = {
 static bool
 block_has_alert(JsonbContainer *notification, const char *platform)
 {
-	JsonbValue *block = get_key(notification, platform);
+	JsonbValue *block = pp_jmember(notification, platform);
 	JsonbValue *alert;
 
 	if (block == NULL)
 		return false;
-	alert = get_key(block->val.binary.data, "alert");
+	alert = pp_jmember(block->val.binary.data, "alert");
 	if (alert == NULL)
 		return false;
-	return alert->type == jbvString || get_key(alert->val.binary.data, "body") != NULL;
+	return alert->type == jbvString || pp_jmember(alert->val.binary.data, "body") != NULL;
 }
 
 static Jsonb *
@@ -727,26 +699,26 @@ engagelab_normalize(JsonbContainer *root, const char **dialect_out)
 	rootv.val.binary.len = 0;
 	check_object(&rootv, "", push_fields);
 
-	dialectv = get_key(root, "dialect");
+	dialectv = pp_jmember(root, "dialect");
 	dialect = dialectv ? string_of(dialectv) : PP_DIALECT_ENGAGELAB;
 	if (strcmp(dialect, PP_DIALECT_TENCENT_IM) != 0)
 	{
-		if (get_key(root, "MsgRandom"))
+		if (pp_jmember(root, "MsgRandom"))
 			pp_error(ERR_PARAM, "92602",
 					 "\"MsgRandom\" belongs to the Tencent IM form (allowed here only with \"dialect\": \"tencent_im\")");
-		if (get_key(root, "From_Account"))
+		if (pp_jmember(root, "From_Account"))
 			pp_error(ERR_PARAM, "92602",
 					 "\"From_Account\" belongs to the Tencent IM form (allowed here only with \"dialect\": \"tencent_im\")");
 	}
-	else if (get_key(root, "MsgRandom") == NULL)
+	else if (pp_jmember(root, "MsgRandom") == NULL)
 		pp_error(ERR_PARAM, "90005", "MsgRandom is missing or not an integer from 0 to 4294967295");
 
-	body = get_key(root, "body")->val.binary.data;
-	mask = platform_mask(get_key(body, "platform"), "body.platform");
-	notification = get_key(body, "notification");
-	if (notification == NULL && get_key(body, "message") == NULL)
+	body = pp_jmember(root, "body")->val.binary.data;
+	mask = platform_mask(pp_jmember(body, "platform"), "body.platform");
+	notification = pp_jmember(body, "notification");
+	if (notification == NULL && pp_jmember(body, "message") == NULL)
 		pp_error(ERR_PARAM, "92613", "\"body\" needs \"notification\" or \"message\"");
-	if (notification && get_key(notification->val.binary.data, "alert") == NULL)
+	if (notification && pp_jmember(notification->val.binary.data, "alert") == NULL)
 	{
 		for (int i = 0; i < N_PLATFORMS; i++)
 			if ((mask & (1 << i)) &&
@@ -763,11 +735,11 @@ engagelab_normalize(JsonbContainer *root, const char **dialect_out)
 	put_platforms(&st, mask);
 	put_copy(&st, body, "notification");
 	put_copy(&st, body, "message");
-	options = get_key(body, "options");
+	options = pp_jmember(body, "options");
 	begin_object(&st, "options");
 	if (options)
 		push_pairs(&st, options->val.binary.data);
-	if (options == NULL || get_key(options->val.binary.data, "time_to_live") == NULL)
+	if (options == NULL || pp_jmember(options->val.binary.data, "time_to_live") == NULL)
 		put_int(&st, "time_to_live", DEFAULT_TTL);
 	end_object(&st);
 	end_object(&st);
@@ -784,7 +756,7 @@ engagelab_normalize(JsonbContainer *root, const char **dialect_out)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Tencent Push body (seeds 001, 002)
+ * Tencent Push body (Tencent Push's push plan and push to accounts)
  */
 
 static const char *const tp_audience_types[] = {
@@ -882,7 +854,7 @@ tp_custom_content(JsonbValue *v, const char *path)
 		res->val.binary.data = &jb->root;
 		res->val.binary.len = VARSIZE(jb) - VARHDRSZ;
 	}
-	else if (is_object(v))
+	else if (pp_jv_is_object(v))
 		res = v;
 	else
 		pp_error(ERR_PARAM, "92604",
@@ -955,9 +927,9 @@ check_tp_ios(JsonbValue *v, const char *path)
 	JsonbValue *media;
 
 	check_extras(v, path);
-	if ((aps = get_key(v->val.binary.data, "aps")) != NULL)
+	if ((aps = pp_jmember(v->val.binary.data, "aps")) != NULL)
 		check_object(aps, child_path(path, "aps"), tp_aps_fields);
-	if ((media = get_key(v->val.binary.data, "xg_media_resources")) != NULL)
+	if ((media = pp_jmember(v->val.binary.data, "xg_media_resources")) != NULL)
 		check_text(media, child_path(path, "xg_media_resources"), MAX_URL);
 }
 
@@ -1039,8 +1011,8 @@ tp_ios_has_custom_keys(JsonbContainer *ios)
 {
 	int			n = JsonContainerSize(ios);
 
-	n -= get_key(ios, "aps") != NULL;
-	n -= get_key(ios, "xg_media_resources") != NULL;
+	n -= pp_jmember(ios, "aps") != NULL;
+	n -= pp_jmember(ios, "xg_media_resources") != NULL;
 	return n > 0;
 }
 
@@ -1048,13 +1020,13 @@ tp_ios_has_custom_keys(JsonbContainer *ios)
 static void
 tp_put_intent(JsonbParseState **st, JsonbContainer *action)
 {
-	JsonbValue *browser = get_key(action, "browser");
-	int64		type = int_of(get_key(action, "action_type"));
+	JsonbValue *browser = pp_jmember(action, "browser");
+	int64		type = int_of(pp_jmember(action, "action_type"));
 
 	if (type == 2 && browser == NULL)
 		pp_error(ERR_PARAM, "92605",
 				 "\"message.android.action.browser\" is required when action_type is 2");
-	if (type == 3 && get_key(action, "intent") == NULL)
+	if (type == 3 && pp_jmember(action, "intent") == NULL)
 		pp_error(ERR_PARAM, "92605",
 				 "\"message.android.action.intent\" is required when action_type is 3");
 	if (type == 1)
@@ -1070,8 +1042,8 @@ tp_put_intent(JsonbParseState **st, JsonbContainer *action)
 static void
 tp_put_notification(JsonbParseState **st, JsonbContainer *msg)
 {
-	JsonbValue *title = get_key(msg, "title");
-	JsonbValue *common = get_key(msg, "custom_content");
+	JsonbValue *title = pp_jmember(msg, "title");
+	JsonbValue *common = pp_jmember(msg, "custom_content");
 	JsonbValue *v;
 	JsonbContainer *a = NULL;
 	JsonbContainer *i = NULL;
@@ -1082,13 +1054,13 @@ tp_put_notification(JsonbParseState **st, JsonbContainer *msg)
 
 	if (common)
 		common = tp_custom_content(common, "message.custom_content");
-	if ((v = get_key(msg, "android")) != NULL)
+	if ((v = pp_jmember(msg, "android")) != NULL)
 		a = v->val.binary.data;
-	if ((v = get_key(msg, "ios")) != NULL)
+	if ((v = pp_jmember(msg, "ios")) != NULL)
 		i = v->val.binary.data;
-	if (i && (v = get_key(i, "aps")) != NULL)
+	if (i && (v = pp_jmember(i, "aps")) != NULL)
 		aps = v->val.binary.data;
-	if (aps && (v = get_key(aps, "alert")) != NULL)
+	if (aps && (v = pp_jmember(aps, "alert")) != NULL)
 		alert = v->val.binary.data;
 
 	begin_object(st, "notification");
@@ -1100,11 +1072,11 @@ tp_put_notification(JsonbParseState **st, JsonbContainer *msg)
 		put_value(&sub, "title", title);
 	put_copy_as(&sub, "channel_id", a, "n_ch_id");
 	put_copy_as(&sub, "sound", a, "ring_raw");
-	if (a && (v = get_key(a, "badge_type")) != NULL && int_of(v) == -2)
+	if (a && (v = pp_jmember(a, "badge_type")) != NULL && int_of(v) == -2)
 		put_int(&sub, "badge_add_num", 1);
-	if (a && (v = get_key(a, "action")) != NULL)
+	if (a && (v = pp_jmember(a, "action")) != NULL)
 		tp_put_intent(&sub, v->val.binary.data);
-	v = a ? get_key(a, "custom_content") : NULL;
+	v = a ? pp_jmember(a, "custom_content") : NULL;
 	put_merged_extras(&sub, common,
 					  v ? tp_custom_content(v, "message.android.custom_content")->val.binary.data : NULL,
 					  false);
@@ -1112,7 +1084,7 @@ tp_put_notification(JsonbParseState **st, JsonbContainer *msg)
 
 	sub = NULL;
 	begin_object(&sub, NULL);
-	ititle = alert ? get_key(alert, "title") : NULL;
+	ititle = alert ? pp_jmember(alert, "title") : NULL;
 	if (ititle == NULL)
 		ititle = title;
 	if (ititle || (alert && JsonContainerSize(alert) > 0))
@@ -1121,13 +1093,13 @@ tp_put_notification(JsonbParseState **st, JsonbContainer *msg)
 		if (ititle)
 			put_value(&sub, "title", ititle);
 		put_copy(&sub, alert, "subtitle");
-		if (alert && get_key(alert, "body"))
+		if (alert && pp_jmember(alert, "body"))
 			put_copy(&sub, alert, "body");
 		else
 			put_copy_as(&sub, "body", msg, "content");
 		end_object(&sub);
 	}
-	if (aps && (v = get_key(aps, "badge_type")) != NULL)
+	if (aps && (v = pp_jmember(aps, "badge_type")) != NULL)
 	{
 		int64		n = int_of(v);
 
@@ -1139,7 +1111,7 @@ tp_put_notification(JsonbParseState **st, JsonbContainer *msg)
 	put_copy(&sub, aps, "sound");
 	put_copy(&sub, aps, "category");
 	put_copy_as(&sub, "thread_id", aps, "thread-id");
-	if (aps && (v = get_key(aps, "mutable-content")) != NULL)
+	if (aps && (v = pp_jmember(aps, "mutable-content")) != NULL)
 		put_bool(&sub, "mutable_content", int_of(v) == 1);
 	put_copy_as(&sub, "image", i, "xg_media_resources");
 	put_merged_extras(&sub, common, i && tp_ios_has_custom_keys(i) ? i : NULL, true);
@@ -1151,9 +1123,9 @@ tp_put_notification(JsonbParseState **st, JsonbContainer *msg)
 static void
 tp_put_message(JsonbParseState **st, JsonbContainer *msg)
 {
-	JsonbValue *common = get_key(msg, "custom_content");
-	JsonbValue *android = get_key(msg, "android");
-	JsonbValue *own = android ? get_key(android->val.binary.data, "custom_content") : NULL;
+	JsonbValue *common = pp_jmember(msg, "custom_content");
+	JsonbValue *android = pp_jmember(msg, "android");
+	JsonbValue *own = android ? pp_jmember(android->val.binary.data, "custom_content") : NULL;
 
 	begin_object(st, "message");
 	put_copy_as(st, "msg_content", msg, "content");
@@ -1181,7 +1153,7 @@ tencent_push_translate(JsonbContainer *root)
 	rootv.val.binary.len = 0;
 	check_object(&rootv, "", tp_fields);
 
-	type = string_of(get_key(root, "audience_type"));
+	type = string_of(pp_jmember(root, "audience_type"));
 	for (int i = 0;; i++)
 	{
 		if (tp_audience_types[i] == NULL)
@@ -1195,7 +1167,7 @@ tencent_push_translate(JsonbContainer *root)
 	{
 		const char *key = tp_audience_keys[i];
 		bool		allowed = tp_audience_allows(type, key, &required);
-		bool		present = get_key(root, key) != NULL;
+		bool		present = pp_jmember(root, key) != NULL;
 
 		if (present && !allowed)
 			pp_error(ERR_PARAM, "92621", "\"%s\" does not go with audience_type \"%s\"", key, type);
@@ -1203,8 +1175,8 @@ tencent_push_translate(JsonbContainer *root)
 			pp_error(ERR_PARAM, "92605", "\"%s\" is required with audience_type \"%s\"", key, type);
 	}
 
-	notify = string_is(get_key(root, "message_type"), "notify");
-	check_object(get_key(root, "message"), "message", notify ? tp_notify_fields : tp_message_fields);
+	notify = string_is(pp_jmember(root, "message_type"), "notify");
+	check_object(pp_jmember(root, "message"), "message", notify ? tp_notify_fields : tp_message_fields);
 
 	begin_object(&st, NULL);
 	begin_object(&st, "to");
@@ -1216,14 +1188,14 @@ tencent_push_translate(JsonbContainer *root)
 	begin_object(&st, "body");
 	put_platforms(&st, TENCENT_PLATFORMS);
 	if (notify)
-		tp_put_notification(&st, get_key(root, "message")->val.binary.data);
+		tp_put_notification(&st, pp_jmember(root, "message")->val.binary.data);
 	else
-		tp_put_message(&st, get_key(root, "message")->val.binary.data);
+		tp_put_message(&st, pp_jmember(root, "message")->val.binary.data);
 	begin_object(&st, "options");
 	put_copy(&st, root, "plan_id");
-	v = get_key(root, "expire_time");
+	v = pp_jmember(root, "expire_time");
 	put_int(&st, "time_to_live", v && int_of(v) > 0 ? int_of(v) : TP_MAX_EXPIRE);
-	if ((v = get_key(root, "environment")) != NULL)
+	if ((v = pp_jmember(root, "environment")) != NULL)
 		put_bool(&st, "apns_production", string_is(v, "product"));
 	end_object(&st);
 	end_object(&st);
@@ -1233,7 +1205,7 @@ tencent_push_translate(JsonbContainer *root)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Tencent IM all/tag/attribute push (seed 004)
+ * Tencent IM all/tag/attribute push (Tencent IM's all/tag push)
  */
 
 static void
@@ -1266,8 +1238,8 @@ check_im_ext(JsonbValue *v, const char *path)
 static void
 check_condition(JsonbValue *v, const char *path)
 {
-	/* its members and the seed's tag rules are the audience compiler's (src/audience.c) */
-	if (!is_object(v))
+	/* its members and Tencent IM's tag rules are the audience compiler's (src/audience.c) */
+	if (!pp_jv_is_object(v))
 		pp_error(ERR_PARAM, "92604", "\"%s\" must be an object", path);
 }
 
@@ -1320,19 +1292,19 @@ im_put_ext(JsonbParseState **st, JsonbValue *ext)
 static void
 im_put_notification(JsonbParseState **st, JsonbContainer *info)
 {
-	JsonbValue *title = get_key(info, "Title");
-	JsonbValue *ext = get_key(info, "Ext");
+	JsonbValue *title = pp_jmember(info, "Title");
+	JsonbValue *ext = pp_jmember(info, "Ext");
 	JsonbValue *v;
 	JsonbContainer *ai = NULL;
 	JsonbContainer *apns = NULL;
 	JsonbValue *ititle;
 	JsonbParseState *sub;
 
-	if (get_key(info, "Desc") == NULL)
+	if (pp_jmember(info, "Desc") == NULL)
 		pp_error(ERR_PARAM, "92605", "\"OfflinePushInfo.Desc\" is required when PushFlag is 0");
-	if ((v = get_key(info, "AndroidInfo")) != NULL)
+	if ((v = pp_jmember(info, "AndroidInfo")) != NULL)
 		ai = v->val.binary.data;
-	if ((v = get_key(info, "ApnsInfo")) != NULL)
+	if ((v = pp_jmember(info, "ApnsInfo")) != NULL)
 		apns = v->val.binary.data;
 
 	begin_object(st, "notification");
@@ -1349,10 +1321,10 @@ im_put_notification(JsonbParseState **st, JsonbContainer *info)
 
 	sub = NULL;
 	begin_object(&sub, NULL);
-	ititle = apns ? get_key(apns, "Title") : NULL;
+	ititle = apns ? pp_jmember(apns, "Title") : NULL;
 	if (ititle == NULL)
 		ititle = title;
-	if (ititle || (apns && get_key(apns, "SubTitle")))
+	if (ititle || (apns && pp_jmember(apns, "SubTitle")))
 	{
 		begin_object(&sub, "alert");
 		if (ititle)
@@ -1363,10 +1335,10 @@ im_put_notification(JsonbParseState **st, JsonbContainer *info)
 	}
 	put_copy_as(&sub, "sound", apns, "Sound");
 	/* BadgeMode: absent or 0 counts the message on the badge, 1 does not */
-	if (apns == NULL || (v = get_key(apns, "BadgeMode")) == NULL || int_of(v) == 0)
+	if (apns == NULL || (v = pp_jmember(apns, "BadgeMode")) == NULL || int_of(v) == 0)
 		put_string(&sub, "badge", "+1");
 	put_copy_as(&sub, "image", apns, "Image");
-	if (apns && (v = get_key(apns, "MutableContent")) != NULL)
+	if (apns && (v = pp_jmember(apns, "MutableContent")) != NULL)
 		put_bool(&sub, "mutable_content", int_of(v) == 1);
 	im_put_ext(&sub, ext);
 	put_block(st, "ios", &sub);
@@ -1381,17 +1353,17 @@ im_put_notification(JsonbParseState **st, JsonbContainer *info)
 static void
 im_put_message(JsonbParseState **st, JsonbContainer *info)
 {
-	JsonbValue *content = get_key(info, "Ext");
+	JsonbValue *content = pp_jmember(info, "Ext");
 
 	if (content == NULL)
-		content = get_key(info, "Desc");
+		content = pp_jmember(info, "Desc");
 	if (content == NULL)
 		pp_error(ERR_PARAM, "92630",
 				 "\"OfflinePushInfo\" with PushFlag 1 (online only) needs \"Ext\": pushplan has no online channel and sends it as a data message");
-	if (get_key(info, "AndroidInfo"))
+	if (pp_jmember(info, "AndroidInfo"))
 		pp_error(ERR_PARAM, "92632",
 				 "\"OfflinePushInfo.AndroidInfo\" applies only when PushFlag is 0");
-	if (get_key(info, "ApnsInfo"))
+	if (pp_jmember(info, "ApnsInfo"))
 		pp_error(ERR_PARAM, "92632", "\"OfflinePushInfo.ApnsInfo\" applies only when PushFlag is 0");
 	begin_object(st, "message");
 	put_value(st, "msg_content", content);
@@ -1415,26 +1387,26 @@ tencent_im_translate(Jsonb *push)
 	rootv.val.binary.data = root;
 	rootv.val.binary.len = 0;
 	check_object(&rootv, "", im_fields);
-	if (get_key(root, "MsgRandom") == NULL)
+	if (pp_jmember(root, "MsgRandom") == NULL)
 		pp_error(ERR_PARAM, "90005", "MsgRandom is missing or not an integer from 0 to 4294967295");
-	if ((info = get_key(root, "OfflinePushInfo")) == NULL)
+	if ((info = pp_jmember(root, "OfflinePushInfo")) == NULL)
 		pp_error(ERR_PARAM, "92631",
 				 "\"OfflinePushInfo\" is required: pushplan delivers through the vendors' offline channels only");
 
 	begin_object(&st, NULL);
-	if ((v = get_key(root, "Condition")) != NULL)
+	if ((v = pp_jmember(root, "Condition")) != NULL)
 		put_value(&st, "to", v);
 	else
 		put_string(&st, "to", "all");
 	begin_object(&st, "body");
 	put_platforms(&st, TENCENT_PLATFORMS);
-	v = get_key(info->val.binary.data, "PushFlag");
+	v = pp_jmember(info->val.binary.data, "PushFlag");
 	if (v && int_of(v) == 1)
 		im_put_message(&st, info->val.binary.data);
 	else
 		im_put_notification(&st, info->val.binary.data);
 	begin_object(&st, "options");
-	v = get_key(root, "MsgLifeTime");
+	v = pp_jmember(root, "MsgLifeTime");
 	put_int(&st, "time_to_live", v ? int_of(v) : DEFAULT_TTL);
 	end_object(&st);
 	end_object(&st);
@@ -1459,7 +1431,7 @@ static const char *
 first_mark(JsonbContainer *root, const char *const *marks)
 {
 	for (int i = 0; marks[i]; i++)
-		if (get_key(root, marks[i]))
+		if (pp_jmember(root, marks[i]))
 			return marks[i];
 	return NULL;
 }
@@ -1476,7 +1448,7 @@ pp_push_normalize(Jsonb *push, const char **dialect_out)
 		pp_error(ERR_PARAM, "92600", "a push must be a JSON object");
 
 	/* a push normalized before carries its dialect and is in the EngageLab form */
-	if (get_key(root, "dialect"))
+	if (pp_jmember(root, "dialect"))
 		found = 0;
 	else
 	{
