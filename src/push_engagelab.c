@@ -1,0 +1,428 @@
+/*
+ * push_engagelab.c: the EngageLab push object, checked against its field tables and copied with
+ * its defaults filled in: the one shape every dialect ends in (doc/push.md).
+ */
+#include "pushplan.h"
+
+#include "common/jsonapi.h"
+#include "fmgr.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+
+#include "json.h"
+#include "push_check.h"
+#include "push_parse.h"
+
+const char *const ppj_platform_names[] = {"android", "ios", "web", "harmony"};
+
+static int
+platform_bit(JsonbValue *v)
+{
+	for (int i = 0; i < N_PLATFORMS; i++)
+		if (ppj_string_is(v, ppj_platform_names[i]))
+			return i;
+	return -1;
+}
+
+/* "all" | "android" | [...] -> bit set of platforms, checking names and duplicates. */
+static int
+platform_mask(JsonbValue *v, const char *path)
+{
+	JsonbIterator *it;
+	JsonbValue	e;
+	JsonbIteratorToken tok;
+	int			mask = 0;
+
+	if (v->type == jbvString)
+	{
+		int			bit;
+
+		if (ppj_string_is(v, "all"))
+			return ALL_PLATFORMS;
+		if ((bit = platform_bit(v)) < 0)
+			pp_error(ERR_PARAM, "92610",
+					 "unknown platform \"%s\" in \"%s\" (android, ios, web, harmony, or \"all\" alone)",
+					 pp_shown(ppj_string_of(v)), path);
+		return 1 << bit;
+	}
+	if (!pp_jv_is_array(v))
+		pp_error(ERR_PARAM, "92604",
+				 "\"%s\" must be \"all\", a platform name or an array of platform names", path);
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
+	{
+		int			bit;
+
+		if (tok != WJB_ELEM)
+			continue;
+		if (e.type != jbvString)
+			pp_error(ERR_PARAM, "92604",
+					 "\"%s\" must be \"all\", a platform name or an array of platform names", path);
+		if ((bit = platform_bit(&e)) < 0)
+			pp_error(ERR_PARAM, "92610",
+					 "unknown platform \"%s\" in \"%s\" (android, ios, web, harmony, or \"all\" alone)",
+					 pp_shown(ppj_string_of(&e)), path);
+		if (mask & (1 << bit))
+			pp_error(ERR_PARAM, "92611", "platform \"%s\" appears twice in \"%s\"",
+					 ppj_platform_names[bit], path);
+		mask |= 1 << bit;
+	}
+	if (mask == 0)
+		pp_error(ERR_PARAM, "92612", "\"%s\" must name at least one platform", path);
+	return mask;
+}
+
+/* "platform": the platforms of mask as an array, always in the same order. */
+void
+ppj_put_platforms(JsonbParseState **st, int mask)
+{
+	ppj_put_key(st, "platform");
+	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
+	for (int i = 0; i < N_PLATFORMS; i++)
+	{
+		JsonbValue	p;
+
+		if (!(mask & (1 << i)))
+			continue;
+		p.type = jbvString;
+		p.val.string.val = (char *) ppj_platform_names[i];
+		p.val.string.len = strlen(ppj_platform_names[i]);
+		pushJsonbValue(st, WJB_ELEM, &p);
+	}
+	pushJsonbValue(st, WJB_END_ARRAY, NULL);
+}
+
+static void
+check_platform(JsonbValue *v, const char *path)
+{
+	(void) platform_mask(v, path);
+}
+
+static void
+check_to(JsonbValue *v, const char *path)
+{
+	if (!ppj_string_is(v, "all") && !pp_jv_is_object(v))
+		pp_error(ERR_PARAM, "92609", "\"%s\" must be \"all\" or an audience object", path);
+}
+
+const FieldSpec ppj_ios_alert_fields[] = {
+	{"title", FK_TEXT, .max = MAX_SHORT},
+	{"subtitle", FK_TEXT, .max = MAX_SHORT},
+	{"body", FK_TEXT, .max = MAX_TEXT},
+	{NULL}
+};
+
+static void
+check_ios_alert(JsonbValue *v, const char *path)
+{
+	if (v->type == jbvString)
+		ppj_check_text(v, path, MAX_TEXT);
+	else if (pp_jv_is_object(v))
+		ppj_check_object(v, path, ppj_ios_alert_fields);
+	else
+		pp_error(ERR_PARAM, "92604", "\"%s\" must be a string or an object", path);
+}
+
+/* An integer sets the badge; "+N" / "-N" changes it. */
+static void
+check_ios_badge(JsonbValue *v, const char *path)
+{
+	int64		n;
+	bool		ok;
+
+	if (v->type == jbvString)
+	{
+		const char *s = v->val.string.val;
+		int			len = v->val.string.len;
+
+		ok = len >= 2 && len <= 6 && (s[0] == '+' || s[0] == '-') && s[1] >= '1' && s[1] <= '9';
+		for (int i = 2; ok && i < len; i++)
+			ok = s[i] >= '0' && s[i] <= '9';
+	}
+	else
+		ok = ppj_jbv_int64(v, &n) && n >= 0 && n <= 99999;
+	if (!ok)
+		pp_error(ERR_PARAM, "92615",
+				 "\"%s\" must be an integer from 0 to 99999 or a string \"+N\" or \"-N\" (N from 1 to 99999)",
+				 path);
+}
+
+static void
+check_ttl(JsonbValue *v, const char *path)
+{
+	int64		n;
+
+	if (!ppj_jbv_int64(v, &n) || n < 0 || n > MAX_TTL)
+		pp_error(ERR_PARAM, "90026",
+				 "\"%s\" must be an integer from 0 to %d (seconds, at most 15 days)", path, MAX_TTL);
+}
+
+static void
+check_priority(JsonbValue *v, const char *path)
+{
+	if (!ppj_string_is(v, "high") && !ppj_string_is(v, "normal"))
+		pp_error(ERR_PARAM, "92616", "\"%s\" must be \"high\" or \"normal\"", path);
+}
+
+static const FieldSpec language_fields[] = {
+	{"alert", FK_TEXT, .max = MAX_TEXT},
+	{"title", FK_TEXT, .max = MAX_SHORT},
+	{NULL}
+};
+
+static void
+check_multi_language(JsonbValue *v, const char *path)
+{
+	JsonbIterator *it;
+	JsonbValue	k;
+	JsonbValue	val;
+	JsonbIteratorToken tok;
+
+	if (!pp_jv_is_object(v))
+		pp_error(ERR_PARAM, "92604", "\"%s\" must be an object", path);
+	if (JsonContainerSize(v->val.binary.data) > MAX_LANGUAGES)
+		pp_error(ERR_TOO_LARGE, "92619", "\"%s\" has more than %d languages", path, MAX_LANGUAGES);
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		char	   *lang;
+		char	   *lpath;
+
+		if (tok != WJB_KEY)
+			continue;
+		lang = ppj_string_of(&k);
+		lpath = ppj_child_path(path, lang);
+		tok = JsonbIteratorNext(&it, &val, true);
+		if (!pp_language_tag_valid(lang))
+			pp_error(ERR_PARAM, "92617",
+					 "\"%s\" is not a language tag such as \"en\" or \"zh-Hans\"", lpath);
+		ppj_check_object(&val, lpath, language_fields);
+		if (JsonContainerSize(val.val.binary.data) == 0)
+			pp_error(ERR_PARAM, "92618", "\"%s\" needs \"alert\" or \"title\"", lpath);
+	}
+}
+
+static void
+check_request_id(JsonbValue *v, const char *path)
+{
+	if (v->type != jbvString)
+		pp_error(ERR_PARAM, "92604", "\"%s\" must be a string", path);
+	if (v->val.string.len == 0)
+		pp_error(ERR_PARAM, "92607", "\"%s\" must not be empty", path);
+	if (pg_mbstrlen_with_len(v->val.string.val, v->val.string.len) > MAX_ID)
+		pp_error(ERR_TOO_LARGE, "92606", "\"%s\" is longer than %d characters", path, MAX_ID);
+}
+
+static void
+check_dialect(JsonbValue *v, const char *path)
+{
+	if (!ppj_string_is(v, PP_DIALECT_ENGAGELAB) && !ppj_string_is(v, PP_DIALECT_TENCENT_PUSH) &&
+		!ppj_string_is(v, PP_DIALECT_TENCENT_IM))
+		pp_error(ERR_PARAM, "92616",
+				 "\"%s\" must be \"engagelab\", \"tencent_push\" or \"tencent_im\"", path);
+}
+
+/* Seed 004: a 32-bit unsigned integer, used to de-duplicate sends within one second. */
+void
+ppj_check_msg_random(JsonbValue *v, const char *path)
+{
+	int64		n;
+
+	if (!ppj_jbv_int64(v, &n) || n < 0 || n > PG_UINT32_MAX)
+		pp_error(ERR_PARAM, "90005", "MsgRandom is missing or not an integer from 0 to 4294967295");
+}
+
+static const FieldSpec intent_fields[] = {
+	{"url", FK_TEXT, true, .max = MAX_URL},
+	{NULL}
+};
+
+static const FieldSpec android_fields[] = {
+	{"title", FK_TEXT, .max = MAX_SHORT},
+	{"alert", FK_TEXT, .max = MAX_TEXT},
+	{"extras", FK_EXTRAS},
+	{"image", FK_TEXT, .max = MAX_URL},
+	{"intent", FK_OBJECT, .sub = intent_fields},
+	{"channel_id", FK_TEXT, .max = MAX_SHORT},
+	{"priority", FK_INT, .min = -2, .max = 2},
+	{"category", FK_TEXT, .max = MAX_SHORT},
+	{"badge_add_num", FK_INT, .min = 1, .max = 99},
+	{"sound", FK_TEXT, .max = MAX_SHORT},
+	{"style", FK_INT, .min = 0, .max = 3},
+	{"big_text", FK_TEXT, .max = MAX_TEXT},
+	{"inbox", FK_EXTRAS},
+	{"big_pic_path", FK_TEXT, .max = MAX_URL},
+	{"large_icon", FK_TEXT, .max = MAX_URL},
+	{NULL}
+};
+
+static const FieldSpec ios_fields[] = {
+	{"alert", FK_CUSTOM, .check = check_ios_alert},
+	{"sound", FK_TEXT, .max = MAX_SHORT},
+	{"badge", FK_CUSTOM, .check = check_ios_badge},
+	{"extras", FK_EXTRAS},
+	{"category", FK_TEXT, .max = MAX_SHORT},
+	{"mutable_content", FK_BOOL},
+	{"content_available", FK_BOOL},
+	{"thread_id", FK_TEXT, .max = MAX_SHORT},
+	{"image", FK_TEXT, .max = MAX_URL},
+	{NULL}
+};
+
+static const FieldSpec web_fields[] = {
+	{"title", FK_TEXT, .max = MAX_SHORT},
+	{"alert", FK_TEXT, .max = MAX_TEXT},
+	{"url", FK_TEXT, .max = MAX_URL},
+	{"icon", FK_TEXT, .max = MAX_URL},
+	{"image", FK_TEXT, .max = MAX_URL},
+	{"extras", FK_EXTRAS},
+	{NULL}
+};
+
+static const FieldSpec harmony_fields[] = {
+	{"title", FK_TEXT, .max = MAX_SHORT},
+	{"alert", FK_TEXT, .max = MAX_TEXT},
+	{"extras", FK_EXTRAS},
+	{"category", FK_TEXT, .max = MAX_SHORT},
+	{NULL}
+};
+
+static const FieldSpec notification_fields[] = {
+	{"alert", FK_TEXT, .max = MAX_TEXT},
+	{"android", FK_OBJECT, .sub = android_fields},
+	{"ios", FK_OBJECT, .sub = ios_fields},
+	{"web", FK_OBJECT, .sub = web_fields},
+	{"harmony", FK_OBJECT, .sub = harmony_fields},
+	{NULL}
+};
+
+static const FieldSpec message_fields[] = {
+	{"msg_content", FK_TEXT, true, .max = MAX_TEXT},
+	{"title", FK_TEXT, .max = MAX_SHORT},
+	{"content_type", FK_TEXT, .max = MAX_SHORT},
+	{"extras", FK_EXTRAS},
+	{NULL}
+};
+
+static const FieldSpec options_fields[] = {
+	{"plan_id", FK_TEXT, .max = MAX_ID},
+	{"time_to_live", FK_CUSTOM, .check = check_ttl},
+	{"multi_language", FK_CUSTOM, .check = check_multi_language},
+	{"big_push_duration", FK_INT, .min = 0, .max = 1400},
+	{"apns_collapse_id", FK_TEXT, .max = MAX_ID},
+	{"priority", FK_CUSTOM, .check = check_priority},
+	{"apns_production", FK_BOOL},
+	{NULL}
+};
+
+static const FieldSpec body_fields[] = {
+	{"platform", FK_CUSTOM, true, .check = check_platform},
+	{"notification", FK_OBJECT, .sub = notification_fields},
+	{"message", FK_OBJECT, .sub = message_fields},
+	{"options", FK_OBJECT, .sub = options_fields},
+	{NULL}
+};
+
+static const FieldSpec push_fields[] = {
+	{"from", FK_TEXT, .max = MAX_SHORT},
+	{"to", FK_CUSTOM, true, .check = check_to},
+	{"body", FK_OBJECT, true, .sub = body_fields},
+	{"request_id", FK_CUSTOM, .check = check_request_id},
+	{"custom_args", FK_EXTRAS},
+	/* only in normalized pushes (a push already normalized is accepted again) */
+	{"dialect", FK_CUSTOM, .check = check_dialect},
+	{"MsgRandom", FK_CUSTOM, .check = ppj_check_msg_random},
+	{"From_Account", FK_TEXT, .max = MAX_SHORT},
+	{NULL}
+};
+
+/* Does the notification give platform p a text: its own alert (an iOS alert object's body)? */
+static bool
+block_has_alert(JsonbContainer *notification, const char *platform)
+{
+	JsonbValue *block = pp_jmember(notification, platform);
+	JsonbValue *alert;
+
+	if (block == NULL)
+		return false;
+	alert = pp_jmember(block->val.binary.data, "alert");
+	if (alert == NULL)
+		return false;
+	return alert->type == jbvString || pp_jmember(alert->val.binary.data, "body") != NULL;
+}
+
+Jsonb *
+pp_engagelab_normalize(JsonbContainer *root, const char **dialect_out)
+{
+	JsonbValue	rootv;
+	JsonbValue *dialectv;
+	JsonbContainer *body;
+	JsonbValue *notification;
+	JsonbValue *options;
+	JsonbParseState *st = NULL;
+	const char *dialect;
+	int			mask;
+
+	rootv.type = jbvBinary;
+	rootv.val.binary.data = root;
+	rootv.val.binary.len = 0;
+	ppj_check_object(&rootv, "", push_fields);
+
+	dialectv = pp_jmember(root, "dialect");
+	dialect = dialectv ? ppj_string_of(dialectv) : PP_DIALECT_ENGAGELAB;
+	if (strcmp(dialect, PP_DIALECT_TENCENT_IM) != 0)
+	{
+		if (pp_jmember(root, "MsgRandom"))
+			pp_error(ERR_PARAM, "92602",
+					 "\"MsgRandom\" belongs to the Tencent IM form (allowed here only with \"dialect\": \"tencent_im\")");
+		if (pp_jmember(root, "From_Account"))
+			pp_error(ERR_PARAM, "92602",
+					 "\"From_Account\" belongs to the Tencent IM form (allowed here only with \"dialect\": \"tencent_im\")");
+	}
+	else if (pp_jmember(root, "MsgRandom") == NULL)
+		pp_error(ERR_PARAM, "90005", "MsgRandom is missing or not an integer from 0 to 4294967295");
+
+	body = pp_jmember(root, "body")->val.binary.data;
+	mask = platform_mask(pp_jmember(body, "platform"), "body.platform");
+	notification = pp_jmember(body, "notification");
+	if (notification == NULL && pp_jmember(body, "message") == NULL)
+		pp_error(ERR_PARAM, "92613", "\"body\" needs \"notification\" or \"message\"");
+	if (notification && pp_jmember(notification->val.binary.data, "alert") == NULL)
+	{
+		for (int i = 0; i < N_PLATFORMS; i++)
+			if ((mask & (1 << i)) &&
+				!block_has_alert(notification->val.binary.data, ppj_platform_names[i]))
+				pp_error(ERR_PARAM, "92614",
+						 "\"body.notification\" has no alert for platform \"%s\": set \"body.notification.alert\" or \"body.notification.%s.alert\"",
+						 ppj_platform_names[i], ppj_platform_names[i]);
+	}
+
+	ppj_begin_object(&st, NULL);
+	ppj_put_copy(&st, root, "from");
+	ppj_put_copy(&st, root, "to");
+	ppj_begin_object(&st, "body");
+	ppj_put_platforms(&st, mask);
+	ppj_put_copy(&st, body, "notification");
+	ppj_put_copy(&st, body, "message");
+	options = pp_jmember(body, "options");
+	ppj_begin_object(&st, "options");
+	if (options)
+		ppj_push_pairs(&st, options->val.binary.data);
+	if (options == NULL || pp_jmember(options->val.binary.data, "time_to_live") == NULL)
+		ppj_put_int(&st, "time_to_live", DEFAULT_TTL);
+	ppj_end_object(&st);
+	ppj_end_object(&st);
+	ppj_put_copy(&st, root, "request_id");
+	ppj_put_copy(&st, root, "custom_args");
+	ppj_put_copy(&st, root, "MsgRandom");
+	ppj_put_copy(&st, root, "From_Account");
+	ppj_put_string(&st, "dialect", dialect);
+
+	if (dialect_out)
+		*dialect_out = strcmp(dialect, PP_DIALECT_TENCENT_PUSH) == 0 ? PP_DIALECT_TENCENT_PUSH :
+			strcmp(dialect, PP_DIALECT_TENCENT_IM) == 0 ? PP_DIALECT_TENCENT_IM : PP_DIALECT_ENGAGELAB;
+	return JsonbValueToJsonb(ppj_end_object(&st));
+}

@@ -1,0 +1,462 @@
+/*
+ * push_tencent.c: the Tencent Push body (push plans, push to accounts), checked in its own
+ * terms, so that errors name the fields the caller wrote, then translated to an EngageLab object.
+ */
+#include "pushplan.h"
+
+#include "common/jsonapi.h"
+#include "fmgr.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+
+#include "json.h"
+#include "push_check.h"
+#include "push_parse.h"
+
+static const char *const tp_audience_types[] = {
+	"all", "tag", "token", "token_list", "account", "account_list", "package_account_push", NULL
+};
+
+/* The audience members of a Tencent Push body; the audience compiler checks their contents. */
+static const char *const tp_audience_keys[] = {
+	"token_list", "account_list", "account_type", "account_push_type", "upload_id", "tag_list", NULL
+};
+
+/* Which audience members each audience_type takes; the first one listed is required. */
+static bool
+tp_audience_allows(const char *type, const char *key, bool *required)
+{
+	static const struct
+	{
+		const char *type;
+		const char *keys[4];
+	}			rules[] = {
+		{"all", {NULL}},
+		{"tag", {"tag_list", NULL}},
+		{"token", {"token_list", NULL}},
+		{"token_list", {"token_list", NULL}},
+		{"account", {"account_list", "account_type", "account_push_type", NULL}},
+		{"account_list", {"account_list", "account_type", "account_push_type", NULL}},
+		{"package_account_push", {"upload_id", "account_type", "account_push_type", NULL}},
+	};
+
+	for (int i = 0; i < lengthof(rules); i++)
+	{
+		if (strcmp(rules[i].type, type) != 0)
+			continue;
+		for (int j = 0; rules[i].keys[j]; j++)
+			if (strcmp(rules[i].keys[j], key) == 0)
+			{
+				*required = j == 0;
+				return true;
+			}
+	}
+	*required = false;
+	return false;
+}
+
+static void
+check_expire_time(JsonbValue *v, const char *path)
+{
+	int64		n;
+
+	if (!ppj_jbv_int64(v, &n) || n < 0 || n > TP_MAX_EXPIRE)
+		pp_error(ERR_PARAM, "90026",
+				 "\"%s\" must be an integer from 0 to %d (seconds, at most 72 hours; 0 means the default, 72 hours)",
+				 path, TP_MAX_EXPIRE);
+}
+
+static void
+check_environment(JsonbValue *v, const char *path)
+{
+	if (!ppj_string_is(v, "product") && !ppj_string_is(v, "dev"))
+		pp_error(ERR_PARAM, "92616", "\"%s\" must be \"product\" or \"dev\"", path);
+}
+
+static void
+check_message_type(JsonbValue *v, const char *path)
+{
+	if (!ppj_string_is(v, "notify") && !ppj_string_is(v, "message"))
+		pp_error(ERR_PARAM, "92616", "\"%s\" must be \"notify\" or \"message\"", path);
+}
+
+/*
+ * custom_content: Tencent Push writes it as a string holding a JSON object; an object is
+ * accepted too.  Returns the object as a binary JsonbValue.
+ */
+static JsonbValue *
+tp_custom_content(JsonbValue *v, const char *path)
+{
+	JsonbValue *res;
+
+	if (v->type == jbvString)
+	{
+		char	   *s = ppj_string_of(v);
+		JsonLexContext *lex;
+		Jsonb	   *jb;
+
+		lex = makeJsonLexContextCstringLen(s, strlen(s), GetDatabaseEncoding(), true);
+		if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
+			pp_error(ERRCODE_INVALID_TEXT_REPRESENTATION, "90001",
+					 "\"%s\" is not valid JSON text", path);
+		jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s)));
+		if (!JB_ROOT_IS_OBJECT(jb))
+			pp_error(ERR_PARAM, "92604",
+					 "\"%s\" must be an object or a string holding a JSON object", path);
+		res = palloc(sizeof(JsonbValue));
+		res->type = jbvBinary;
+		res->val.binary.data = &jb->root;
+		res->val.binary.len = VARSIZE(jb) - VARHDRSZ;
+	}
+	else if (pp_jv_is_object(v))
+		res = v;
+	else
+		pp_error(ERR_PARAM, "92604",
+				 "\"%s\" must be an object or a string holding a JSON object", path);
+	ppj_check_extras(res, path);
+	return res;
+}
+
+static void
+check_custom_content(JsonbValue *v, const char *path)
+{
+	(void) tp_custom_content(v, path);
+}
+
+/* Android badge_type: -1 leaves the badge, -2 adds one; setting it to N has no counterpart. */
+static void
+check_tp_android_badge(JsonbValue *v, const char *path)
+{
+	int64		n = ppj_check_int(v, path, -2, PG_INT32_MAX);
+
+	if (n >= 0)
+		pp_error(ERR_PARAM, "92624",
+				 "\"%s\" " INT64_FORMAT " (set the badge to N) is not supported on Android; use -1 (unchanged) or -2 (add one)",
+				 path, n);
+}
+
+static const FieldSpec tp_browser_fields[] = {
+	{"url", FK_TEXT, true, .max = MAX_URL},
+	{"confirm", FK_INT, .min = 0, .max = 1},
+	{NULL}
+};
+
+static const FieldSpec tp_action_fields[] = {
+	{"action_type", FK_INT, true, .min = 1, .max = 3},
+	{"activity", FK_TEXT, .max = MAX_SHORT},
+	{"browser", FK_OBJECT, .sub = tp_browser_fields},
+	{"intent", FK_TEXT, .max = MAX_URL},
+	{NULL}
+};
+
+static const FieldSpec tp_android_fields[] = {
+	{"n_ch_id", FK_TEXT, .max = MAX_SHORT},
+	{"ring_raw", FK_TEXT, .max = MAX_SHORT},
+	{"badge_type", FK_CUSTOM, .check = check_tp_android_badge},
+	{"custom_content", FK_CUSTOM, .check = check_custom_content},
+	{"action", FK_OBJECT, .sub = tp_action_fields},
+	{NULL}
+};
+
+static const FieldSpec tp_android_message_fields[] = {
+	{"custom_content", FK_CUSTOM, .check = check_custom_content},
+	{NULL}
+};
+
+static const FieldSpec tp_aps_fields[] = {
+	{"alert", FK_OBJECT, .sub = ppj_ios_alert_fields},
+	{"badge_type", FK_INT, .min = -2, .max = 99999},
+	{"category", FK_TEXT, .max = MAX_SHORT},
+	{"sound", FK_TEXT, .max = MAX_SHORT},
+	{"mutable-content", FK_INT, .min = 0, .max = 1},
+	{"thread-id", FK_TEXT, .max = MAX_SHORT},
+	{NULL}
+};
+
+/* message.ios: "aps", "xg_media_resources", and any other key is custom content. */
+static void
+check_tp_ios(JsonbValue *v, const char *path)
+{
+	JsonbValue *aps;
+	JsonbValue *media;
+
+	ppj_check_extras(v, path);
+	if ((aps = pp_jmember(v->val.binary.data, "aps")) != NULL)
+		ppj_check_object(aps, ppj_child_path(path, "aps"), tp_aps_fields);
+	if ((media = pp_jmember(v->val.binary.data, "xg_media_resources")) != NULL)
+		ppj_check_text(media, ppj_child_path(path, "xg_media_resources"), MAX_URL);
+}
+
+static void
+reject_for_data_message(JsonbValue *v, const char *path)
+{
+	pp_error(ERR_PARAM, "92625", "\"%s\" applies only to message_type \"notify\"", path);
+}
+
+static const FieldSpec tp_notify_fields[] = {
+	{"title", FK_TEXT, .max = MAX_SHORT},
+	{"content", FK_TEXT, true, .max = MAX_TEXT},
+	{"android", FK_OBJECT, .sub = tp_android_fields},
+	{"ios", FK_CUSTOM, .check = check_tp_ios},
+	{"custom_content", FK_CUSTOM, .check = check_custom_content},
+	{NULL}
+};
+
+static const FieldSpec tp_message_fields[] = {
+	{"title", FK_TEXT, .max = MAX_SHORT},
+	{"content", FK_TEXT, true, .max = MAX_TEXT},
+	{"android", FK_OBJECT, .sub = tp_android_message_fields},
+	{"ios", FK_CUSTOM, .check = reject_for_data_message},
+	{"custom_content", FK_CUSTOM, .check = check_custom_content},
+	{NULL}
+};
+
+static const FieldSpec tp_fields[] = {
+	{"audience_type", FK_TEXT, true, .max = MAX_SHORT},
+	{"token_list", FK_ANY},
+	{"account_list", FK_ANY},
+	{"account_type", FK_ANY},
+	{"account_push_type", FK_ANY},
+	{"upload_id", FK_ANY},
+	{"tag_list", FK_ANY},
+	{"message_type", FK_CUSTOM, true, .check = check_message_type},
+	{"message", FK_ANY, true},	/* checked once message_type is known */
+	{"plan_id", FK_TEXT, .max = MAX_ID},
+	{"expire_time", FK_CUSTOM, .check = check_expire_time},
+	{"environment", FK_CUSTOM, .check = check_environment},
+	{NULL}
+};
+
+/* Extras from message.custom_content and a platform's own custom content (which wins). */
+static void
+put_merged_extras(JsonbParseState **st, JsonbValue *common, JsonbContainer *own, bool own_is_ios)
+{
+	if (common == NULL && own == NULL)
+		return;
+	ppj_begin_object(st, "extras");
+	if (common)
+		ppj_push_pairs(st, common->val.binary.data);
+	if (own && own_is_ios)
+	{
+		JsonbIterator *it = JsonbIteratorInit(own);
+		JsonbValue	k;
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+
+		while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+		{
+			if (tok != WJB_KEY)
+				continue;
+			JsonbIteratorNext(&it, &v, true);
+			if (ppj_string_is(&k, "aps") || ppj_string_is(&k, "xg_media_resources"))
+				continue;
+			pushJsonbValue(st, WJB_KEY, &k);
+			pushJsonbValue(st, WJB_VALUE, &v);
+		}
+	}
+	else if (own)
+		ppj_push_pairs(st, own);
+	ppj_end_object(st);
+}
+
+
+static bool
+tp_ios_has_custom_keys(JsonbContainer *ios)
+{
+	int			n = JsonContainerSize(ios);
+
+	n -= pp_jmember(ios, "aps") != NULL;
+	n -= pp_jmember(ios, "xg_media_resources") != NULL;
+	return n > 0;
+}
+
+/* message.android.action -> android.intent.url (2: a web page, 3: an intent URI). */
+static void
+tp_put_intent(JsonbParseState **st, JsonbContainer *action)
+{
+	JsonbValue *browser = pp_jmember(action, "browser");
+	int64		type = ppj_int_of(pp_jmember(action, "action_type"));
+
+	if (type == 2 && browser == NULL)
+		pp_error(ERR_PARAM, "92605",
+				 "\"message.android.action.browser\" is required when action_type is 2");
+	if (type == 3 && pp_jmember(action, "intent") == NULL)
+		pp_error(ERR_PARAM, "92605",
+				 "\"message.android.action.intent\" is required when action_type is 3");
+	if (type == 1)
+		return;					/* open the app: what a notification does anyway */
+	ppj_begin_object(st, "intent");
+	if (type == 2)
+		ppj_put_copy(st, browser->val.binary.data, "url");
+	else
+		ppj_put_copy_as(st, "url", action, "intent");
+	ppj_end_object(st);
+}
+
+static void
+tp_put_notification(JsonbParseState **st, JsonbContainer *msg)
+{
+	JsonbValue *title = pp_jmember(msg, "title");
+	JsonbValue *common = pp_jmember(msg, "custom_content");
+	JsonbValue *v;
+	JsonbContainer *a = NULL;
+	JsonbContainer *i = NULL;
+	JsonbContainer *aps = NULL;
+	JsonbContainer *alert = NULL;
+	JsonbValue *ititle;
+	JsonbParseState *sub;
+
+	if (common)
+		common = tp_custom_content(common, "message.custom_content");
+	if ((v = pp_jmember(msg, "android")) != NULL)
+		a = v->val.binary.data;
+	if ((v = pp_jmember(msg, "ios")) != NULL)
+		i = v->val.binary.data;
+	if (i && (v = pp_jmember(i, "aps")) != NULL)
+		aps = v->val.binary.data;
+	if (aps && (v = pp_jmember(aps, "alert")) != NULL)
+		alert = v->val.binary.data;
+
+	ppj_begin_object(st, "notification");
+	ppj_put_copy_as(st, "alert", msg, "content");
+
+	sub = NULL;
+	ppj_begin_object(&sub, NULL);
+	if (title)
+		ppj_put_value(&sub, "title", title);
+	ppj_put_copy_as(&sub, "channel_id", a, "n_ch_id");
+	ppj_put_copy_as(&sub, "sound", a, "ring_raw");
+	if (a && (v = pp_jmember(a, "badge_type")) != NULL && ppj_int_of(v) == -2)
+		ppj_put_int(&sub, "badge_add_num", 1);
+	if (a && (v = pp_jmember(a, "action")) != NULL)
+		tp_put_intent(&sub, v->val.binary.data);
+	v = a ? pp_jmember(a, "custom_content") : NULL;
+	put_merged_extras(&sub, common,
+					  v ? tp_custom_content(v, "message.android.custom_content")->val.binary.data : NULL,
+					  false);
+	ppj_put_block(st, "android", &sub);
+
+	sub = NULL;
+	ppj_begin_object(&sub, NULL);
+	ititle = alert ? pp_jmember(alert, "title") : NULL;
+	if (ititle == NULL)
+		ititle = title;
+	if (ititle || (alert && JsonContainerSize(alert) > 0))
+	{
+		ppj_begin_object(&sub, "alert");
+		if (ititle)
+			ppj_put_value(&sub, "title", ititle);
+		ppj_put_copy(&sub, alert, "subtitle");
+		if (alert && pp_jmember(alert, "body"))
+			ppj_put_copy(&sub, alert, "body");
+		else
+			ppj_put_copy_as(&sub, "body", msg, "content");
+		ppj_end_object(&sub);
+	}
+	if (aps && (v = pp_jmember(aps, "badge_type")) != NULL)
+	{
+		int64		n = ppj_int_of(v);
+
+		if (n == -2)
+			ppj_put_string(&sub, "badge", "+1");
+		else if (n >= 0)
+			ppj_put_int(&sub, "badge", n);
+	}
+	ppj_put_copy(&sub, aps, "sound");
+	ppj_put_copy(&sub, aps, "category");
+	ppj_put_copy_as(&sub, "thread_id", aps, "thread-id");
+	if (aps && (v = pp_jmember(aps, "mutable-content")) != NULL)
+		ppj_put_bool(&sub, "mutable_content", ppj_int_of(v) == 1);
+	ppj_put_copy_as(&sub, "image", i, "xg_media_resources");
+	put_merged_extras(&sub, common, i && tp_ios_has_custom_keys(i) ? i : NULL, true);
+	ppj_put_block(st, "ios", &sub);
+
+	ppj_end_object(st);
+}
+
+static void
+tp_put_message(JsonbParseState **st, JsonbContainer *msg)
+{
+	JsonbValue *common = pp_jmember(msg, "custom_content");
+	JsonbValue *android = pp_jmember(msg, "android");
+	JsonbValue *own = android ? pp_jmember(android->val.binary.data, "custom_content") : NULL;
+
+	ppj_begin_object(st, "message");
+	ppj_put_copy_as(st, "msg_content", msg, "content");
+	ppj_put_copy(st, msg, "title");
+	put_merged_extras(st,
+					  common ? tp_custom_content(common, "message.custom_content") : NULL,
+					  own ? tp_custom_content(own, "message.android.custom_content")->val.binary.data : NULL,
+					  false);
+	ppj_end_object(st);
+}
+
+/* Checks a Tencent Push body in its own terms and returns it as a normalized EngageLab object. */
+Jsonb *
+pp_tencent_push_translate(JsonbContainer *root)
+{
+	JsonbValue	rootv;
+	char	   *type;
+	bool		notify;
+	JsonbValue *v;
+	JsonbParseState *st = NULL;
+	bool		required;
+
+	rootv.type = jbvBinary;
+	rootv.val.binary.data = root;
+	rootv.val.binary.len = 0;
+	ppj_check_object(&rootv, "", tp_fields);
+
+	type = ppj_string_of(pp_jmember(root, "audience_type"));
+	for (int i = 0;; i++)
+	{
+		if (tp_audience_types[i] == NULL)
+			pp_error(ERR_PARAM, "92620",
+					 "audience_type \"%s\" is not one of all, tag, token, token_list, account, account_list, package_account_push",
+					 type);
+		if (strcmp(tp_audience_types[i], type) == 0)
+			break;
+	}
+	for (int i = 0; tp_audience_keys[i]; i++)
+	{
+		const char *key = tp_audience_keys[i];
+		bool		allowed = tp_audience_allows(type, key, &required);
+		bool		present = pp_jmember(root, key) != NULL;
+
+		if (present && !allowed)
+			pp_error(ERR_PARAM, "92621", "\"%s\" does not go with audience_type \"%s\"", key, type);
+		if (!present && required)
+			pp_error(ERR_PARAM, "92605", "\"%s\" is required with audience_type \"%s\"", key, type);
+	}
+
+	notify = ppj_string_is(pp_jmember(root, "message_type"), "notify");
+	ppj_check_object(pp_jmember(root, "message"), "message", notify ? tp_notify_fields : tp_message_fields);
+
+	ppj_begin_object(&st, NULL);
+	ppj_begin_object(&st, "to");
+	ppj_put_copy(&st, root, "audience_type");
+	for (int i = 0; tp_audience_keys[i]; i++)
+		ppj_put_copy(&st, root, tp_audience_keys[i]);
+	ppj_end_object(&st);
+
+	ppj_begin_object(&st, "body");
+	ppj_put_platforms(&st, TENCENT_PLATFORMS);
+	if (notify)
+		tp_put_notification(&st, pp_jmember(root, "message")->val.binary.data);
+	else
+		tp_put_message(&st, pp_jmember(root, "message")->val.binary.data);
+	ppj_begin_object(&st, "options");
+	ppj_put_copy(&st, root, "plan_id");
+	v = pp_jmember(root, "expire_time");
+	ppj_put_int(&st, "time_to_live", v && ppj_int_of(v) > 0 ? ppj_int_of(v) : TP_MAX_EXPIRE);
+	if ((v = pp_jmember(root, "environment")) != NULL)
+		ppj_put_bool(&st, "apns_production", ppj_string_is(v, "product"));
+	ppj_end_object(&st);
+	ppj_end_object(&st);
+
+	ppj_put_string(&st, "dialect", PP_DIALECT_TENCENT_PUSH);
+	return JsonbValueToJsonb(ppj_end_object(&st));
+}
