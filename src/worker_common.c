@@ -13,7 +13,9 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "commands/extension.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
@@ -76,4 +78,50 @@ pp_extension_ready(void)
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	return ready;
+}
+
+/* Starts a unit of work: a transaction, SPI and a snapshot. Reports `activity` if given. */
+void
+pp_work_begin(const char *activity)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (activity)
+		pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+/* Ends a unit of work begun by pp_work_begin: commit. */
+void
+pp_work_end(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+}
+
+/*
+ * Runs one statement with SPI and checks its result code: anything but `expected` (SPI_OK_SELECT,
+ * SPI_OK_UPDATE, ...) is an ERROR naming `what`. Returns SPI_processed.
+ */
+uint64
+pp_spi_run(const char *what, int expected, const char *sql, int nargs, Oid *types, Datum *args,
+		   const char *nulls, bool read_only, long count)
+{
+	int			ret = SPI_execute_with_args(sql, nargs, types, args, nulls, read_only, count);
+
+	if (ret != expected)
+		elog(ERROR, "pushplan: %s failed: %s", what, SPI_result_code_string(ret));
+	return SPI_processed;
+}
+
+/* The first row of the last SPI result; an ERROR naming `what` if it returned none. */
+HeapTuple
+pp_spi_first_row(const char *what)
+{
+	if (SPI_tuptable == NULL || SPI_processed == 0)
+		elog(ERROR, "pushplan: %s returned no row", what);
+	return SPI_tuptable->vals[0];
 }
