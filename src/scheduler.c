@@ -233,7 +233,8 @@ run_one_due_task(void)
 	TupleDesc	desc;
 	bool		finished;
 
-	pp_work_begin("pushplan: looking for due tasks");
+	if (!pp_work_begin("pushplan: looking for due tasks"))
+		return false;
 	if (pp_spi_run("looking for due tasks", SPI_OK_SELECT, pick, 0, NULL, NULL, NULL, false, 0) == 0)
 	{
 		end_work();
@@ -309,7 +310,8 @@ run_one_due_task(void)
 static void
 maintenance(bool stale_check)
 {
-	pp_work_begin("pushplan: maintenance");
+	if (!pp_work_begin("pushplan: maintenance"))
+		return;
 	pp_spi_run("marking finished tasks done", SPI_OK_UPDATE,
 			   "UPDATE pushplan.tasks t SET state = 'done', finished_at = now() "
 			   "WHERE t.state = 'sending' AND t.expanded "

@@ -190,8 +190,11 @@ int8_array(int64 *v, int n)
 	return PointerGetDatum(construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
-/* Writes every pending outcome in one transaction; invalid tokens are cleared in the same one. */
-static void
+/*
+ * Writes every pending outcome in one transaction; invalid tokens are cleared in the same one.
+ * Returns false, keeping them pending, if the work cannot run (pp_work_begin).
+ */
+static bool
 flush_outcomes(bool queue_drained)
 {
 	Datum		args[7];
@@ -210,10 +213,14 @@ flush_outcomes(bool queue_drained)
 	uint64		ntasks;
 
 	if (pend.n == 0)
-		return;
+		return true;
 	/* no psprintf: this runs outside any transaction, in the long-lived context */
 	snprintf(activity, sizeof(activity), "pushplan: recording %d outcomes", pend.n);
-	pp_work_begin(activity);
+	if (!pp_work_begin(activity))
+	{
+		pgstat_report_activity(STATE_IDLE, NULL);
+		return false;
+	}
 	old = MemoryContextSwitchTo(pend_cxt);
 	dims[0] = pend.n;
 	http = palloc(sizeof(Datum) * pend.n);
@@ -304,6 +311,7 @@ flush_outcomes(bool queue_drained)
 	pend.cap = 0;
 	MemoryContextReset(pend_cxt);
 	pgstat_report_activity(STATE_IDLE, NULL);
+	return true;
 }
 
 /* Exponential back-off (1 s, 2 s, 4 s ...) capped at pushplan.retry_max_backoff, with jitter. */
@@ -365,7 +373,7 @@ record_outcome(PPSendOutcome *o)
 /*
  * Claims up to n due deliveries and submits them. Deliveries that must not be sent (device opted
  * out or unregistered since, task cancelled, time_to_live passed) get their outcome at once.
- * Returns the number claimed.
+ * Returns the number claimed, or -1 if the work cannot run (pp_work_begin).
  */
 static int
 claim_and_submit(PPEngine *engine, int n, MemoryContext claim_cxt)
@@ -379,7 +387,8 @@ claim_and_submit(PPEngine *engine, int n, MemoryContext claim_cxt)
 	if (TimestampDifferenceExceeds(cache_born, GetCurrentTimestamp(), CACHE_SECONDS * 1000))
 		reset_cache();
 
-	pp_work_begin("pushplan: claiming deliveries");
+	if (!pp_work_begin("pushplan: claiming deliveries"))
+		return -1;
 	/*
 	 * Queue rows whose delivery is no longer queued (cancelled, or the delivery deleted) are
 	 * dropped; the others are claimed along with their deliveries, whose update is HOT.
@@ -479,14 +488,19 @@ claim_and_submit(PPEngine *engine, int n, MemoryContext claim_cxt)
 	return claimed;
 }
 
-/* Puts back what an earlier incarnation of this sender slot had claimed and not recorded. */
-static void
+/*
+ * Puts back what an earlier incarnation of this sender slot had claimed and not recorded.
+ * Returns false if the work cannot run (pp_work_begin): then nothing may be claimed, since
+ * this slot's new claims would be put back with the old ones.
+ */
+static bool
 requeue_own_claims(void)
 {
 	Datum		args[1] = {Int32GetDatum(my_role)};
 	Oid			types[1] = {INT4OID};
 
-	pp_work_begin("pushplan: requeueing this sender's earlier claims");
+	if (!pp_work_begin("pushplan: requeueing this sender's earlier claims"))
+		return false;
 	pp_spi_run("requeueing this sender's earlier claims", SPI_OK_UPDATE,
 			   "WITH q AS (UPDATE pushplan.delivery_queue SET claimed_by = NULL, "
 			   "  claimed_at = NULL WHERE claimed_by = $1 RETURNING delivery_id) "
@@ -495,6 +509,7 @@ requeue_own_claims(void)
 			   1, types, args, NULL, false, 0);
 	pp_work_end();
 	pgstat_report_activity(STATE_IDLE, NULL);
+	return true;
 }
 
 /*
@@ -545,6 +560,7 @@ pushplan_sender_main(Datum arg)
 	bool		stopping = false;
 	bool		drained = false;	/* the last claim found less than it asked for */
 	bool		reconfigure = false;
+	bool		requeue = true; /* this slot's earlier claims are not put back yet */
 	char	   *engine_ca;
 	int			nouts;
 
@@ -570,7 +586,6 @@ pushplan_sender_main(Datum arg)
 
 	if (!wait_for_extension())
 		proc_exit(0);
-	requeue_own_claims();
 
 	pp_engine_settings_from_gucs(&settings, pp_max_inflight);
 	engine_ca = MemoryContextStrdup(TopMemoryContext, settings.ca_file ? settings.ca_file : "");
@@ -584,6 +599,7 @@ pushplan_sender_main(Datum arg)
 		int			claim_n;
 		int			done;
 		int			running;
+		bool		blocked = false;	/* work could not run this round (pp_work_begin) */
 
 		if (pp_worker_reload_and_check())
 			stopping = true;
@@ -618,7 +634,11 @@ pushplan_sender_main(Datum arg)
 			claim_n >= Max(1, Min(pp_batch_size, pp_max_inflight) / 2))
 		{
 			pg_atomic_write_u32(&my_slot->senders_wake, 0);
-			claimed = claim_and_submit(engine, claim_n, claim_cxt);
+			if (requeue)
+				requeue = !requeue_own_claims();
+			claimed = requeue ? -1 : claim_and_submit(engine, claim_n, claim_cxt);
+			blocked = claimed < 0;
+			claimed = Max(claimed, 0);
 			drained = claimed < claim_n;
 		}
 
@@ -640,15 +660,16 @@ pushplan_sender_main(Datum arg)
 										(pp_engine_inflight(engine) == 0 ||
 										 TimestampDifferenceExceeds(pend.first_at, GetCurrentTimestamp(),
 																	FLUSH_AFTER_MS))))
-			flush_outcomes(drained);
+			blocked |= !flush_outcomes(drained);
 
 		/*
 		 * Sleep only when there is nothing to do: the last claim found the queue empty (or
-		 * claiming is off). A round that merely had no room to claim must not sleep once its
-		 * last answers are recorded: the next round claims at once.
+		 * claiming is off), or work cannot run (the outcomes wait). A round that merely had no
+		 * room to claim must not sleep once its last answers are recorded: the next round claims
+		 * at once.
 		 */
-		if (claimed == 0 && pp_engine_inflight(engine) == 0 && pend.n == 0 &&
-			(drained || stopping || reconfigure))
+		if (claimed == 0 && pp_engine_inflight(engine) == 0 && (pend.n == 0 || blocked) &&
+			(drained || stopping || reconfigure || blocked))
 		{
 			pgstat_report_activity(STATE_IDLE, "pushplan sender: waiting for deliveries");
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -661,11 +682,12 @@ pushplan_sender_main(Datum arg)
 				if (!wait_for_extension())
 					break;
 				reset_cache();	/* a new extension reuses app ids */
-				requeue_own_claims();
+				requeue = true;
 			}
 		}
 	}
-	flush_outcomes(true);
+	/* outcomes that cannot be written now are sent again by the next incarnation (requeue) */
+	(void) flush_outcomes(true);
 	pp_engine_destroy(engine);
 	proc_exit(0);
 }
