@@ -13,6 +13,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_extension.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -127,10 +128,28 @@ work_role(void)
 }
 
 /*
+ * Whether this database has the extension, locked for the rest of the transaction as
+ * DROP EXTENSION locks it: a drop waits for the unit of work to end, and one that committed
+ * between pp_extension_ready and here is seen (the lock reads pending invalidations), so no
+ * worker statement meets tables that are gone.
+ */
+static bool
+work_extension_locked(void)
+{
+	Oid			ext = get_extension_oid("pushplan", true);
+
+	if (!OidIsValid(ext))
+		return false;
+	LockDatabaseObject(ExtensionRelationId, ext, 0, AccessShareLock);
+	return get_extension_oid("pushplan", true) == ext;
+}
+
+/*
  * Starts a unit of work: a transaction, SPI, a snapshot, and the switch to pushplan_worker, as
  * a security-restricted operation with a local user id change (so nothing in the work can SET
  * ROLE back, create temporary objects or otherwise outlive it). Reports `activity` if given.
- * Returns false, with no transaction open, if the role does not exist: the work is skipped.
+ * Returns false, with no transaction open, if the role or the extension does not exist: the
+ * work is skipped (the workers' loops find a dropped extension and wait for it).
  *
  * pp_work_end restores the user before it commits. An ERROR in between ends the process (a
  * background worker without its own error handler turns ERROR into FATAL); a subtransaction's
@@ -145,7 +164,7 @@ pp_work_begin(const char *activity)
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	role = work_role();
+	role = work_extension_locked() ? work_role() : InvalidOid;
 	if (!OidIsValid(role))
 	{
 		CommitTransactionCommand();
