@@ -164,6 +164,15 @@ pending_add(int64 id, const char *task_id, int64 device_id, const char *token, c
 	MemoryContextSwitchTo(old);
 }
 
+/* Forgets the pending outcomes (written, or their deliveries dropped with the extension). */
+static void
+pending_clear(void)
+{
+	pend.n = 0;
+	pend.cap = 0;
+	MemoryContextReset(pend_cxt);
+}
+
 static Datum
 text_array(char **v, int n)
 {
@@ -307,9 +316,7 @@ flush_outcomes(bool queue_drained)
 				   2, t2, a2, NULL, false, 0);
 	}
 	pp_work_end();
-	pend.n = 0;
-	pend.cap = 0;
-	MemoryContextReset(pend_cxt);
+	pending_clear();
 	pgstat_report_activity(STATE_IDLE, NULL);
 	return true;
 }
@@ -682,6 +689,7 @@ pushplan_sender_main(Datum arg)
 				if (!wait_for_extension())
 					break;
 				reset_cache();	/* a new extension reuses app ids */
+				pending_clear();	/* and delivery ids: these outcomes are of dropped rows */
 				requeue = true;
 			}
 		}
