@@ -7,7 +7,10 @@
 --   pushplan_operator   plans, audiences, account packages, sends, schedules; what readers see
 --   pushplan_app_admin  settings, vendor credentials and bindings of its apps; all of the above
 --   pushplan_admin      every app, bound or not (cluster-wide), and creates apps
--- Vendor credentials (vendor_configs) are readable by no role but the extension's owner.
+--   pushplan_worker     not a group role: what the background workers do their work as
+--                       (push_worker_grants, below); bound to no app, member of nothing
+-- Vendor credentials (vendor_configs) are readable by no role but the extension's owner and
+-- pushplan_worker (the senders send with them).
 -- Roles are cluster-wide: they are created once and survive DROP EXTENSION.
 DO $$
 BEGIN
@@ -29,6 +32,40 @@ BEGIN
         GRANT pushplan_app_admin TO pushplan_admin;     -- created by an earlier build
     END IF;
 END $$;
+
+-- The background workers' role (doc/security.md, "What runs as whom"). The scheduler and the
+-- senders connect as the bootstrap superuser (PostgreSQL 15 connects a worker only as a role
+-- that can log in) and do every unit of work as pushplan_worker, which holds exactly what their
+-- statements need:
+--   scheduler: due tasks (SELECT ... FOR UPDATE, UPDATE); the audience (devices, tags,
+--     device_tags, device_accounts, account_packages, account_package_accounts); vendors set
+--     (vendor_configs); INSERT of deliveries (and their sequence) and queue rows; the upkeep
+--     (tasks done, stale claims back to the queue);
+--   senders: the claim (delivery_queue FOR UPDATE, deliveries, tasks, devices), task pushes and
+--     vendor credentials (vendor_configs), outcomes (deliveries, delivery_queue, tasks done), and
+--     invalid tokens cleared (devices: only token, token_invalidated_at, updated_at).
+-- Worker SQL calls no pushplan function (only pg_catalog's), so the role executes none.
+-- Nobody may be made a member of it: it reads every app's devices and credentials.
+-- This script calls it; a superuser calls it again after the role was dropped (once per
+-- database that has the extension; doc/operations.md).
+CREATE FUNCTION push_worker_grants() RETURNS void
+LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pushplan_worker') THEN
+        CREATE ROLE pushplan_worker NOLOGIN;
+    END IF;
+    GRANT USAGE ON SCHEMA pushplan TO pushplan_worker;
+    GRANT SELECT, UPDATE ON tasks TO pushplan_worker;
+    GRANT SELECT, INSERT, UPDATE ON deliveries TO pushplan_worker;
+    GRANT USAGE ON SEQUENCE deliveries_delivery_id_seq TO pushplan_worker;
+    GRANT SELECT, INSERT, UPDATE, DELETE ON delivery_queue TO pushplan_worker;
+    GRANT SELECT ON devices, vendor_configs, tags, device_tags, device_accounts,
+        account_packages, account_package_accounts TO pushplan_worker;
+    GRANT UPDATE (token, token_invalidated_at, updated_at) ON devices TO pushplan_worker;
+END $$;
+COMMENT ON FUNCTION push_worker_grants() IS
+    'creates the role pushplan_worker if missing and grants it what the background workers need (superusers)';
+SELECT push_worker_grants();
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA pushplan FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA pushplan FROM PUBLIC;

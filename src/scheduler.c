@@ -34,23 +34,11 @@
 
 static PPDatabaseSlot *my_slot = NULL;
 
-static void
-begin_work(const char *activity)
-{
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, activity);
-}
-
+/* Ends a unit of work (pp_work_begin) and reports the scheduler idle. */
 static void
 end_work(void)
 {
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	pgstat_report_stat(false);
+	pp_work_end();
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
@@ -112,7 +100,7 @@ expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz send_at
 	Datum	   *values;
 	int			nfixed = 9;
 	int			minutes = 0;
-	int			ret;
+	HeapTuple	tup;
 	bool		isnull;
 
 	if (to == NULL)
@@ -169,11 +157,11 @@ expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz send_at
 	if (minutes > 0 && spread_total <= 0)
 	{
 		values[7] = Int64GetDatum(0);
-		ret = SPI_execute_with_args(psprintf("SELECT count(*) %s", from.data),
-									nfixed + aud.nargs, types, values, NULL, true, 1);
-		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "pushplan: counting task %s failed: %s", task_id, SPI_result_code_string(ret));
-		spread_total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		(void) pp_spi_run("counting the audience", SPI_OK_SELECT,
+						  psprintf("SELECT count(*) %s", from.data),
+						  nfixed + aud.nargs, types, values, NULL, true, 1);
+		spread_total = DatumGetInt64(SPI_getbinval(pp_spi_first_row("counting the audience"),
+												   SPI_tuptable->tupdesc, 1, &isnull));
 	}
 	res->spread_total = spread_total;
 	values[7] = Int64GetDatum(Max(spread_total, 1));
@@ -202,14 +190,14 @@ expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz send_at
 					 "  SELECT delivery_id, $1, send_at FROM ins WHERE status = 'queued') "
 					 "SELECT (SELECT count(*) FROM src), (SELECT max(device_id) FROM src), (SELECT count(*) FROM ins)",
 					 from.data);
-	ret = SPI_execute_with_args(q.data, nfixed + aud.nargs, types, values, NULL, false, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "pushplan: expanding task %s failed: %s", task_id, SPI_result_code_string(ret));
-	res->rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	res->last_device = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	(void) pp_spi_run("expanding the audience", SPI_OK_SELECT, q.data, nfixed + aud.nargs,
+					  types, values, NULL, false, 0);
+	tup = pp_spi_first_row("expanding the audience");
+	res->rows = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+	res->last_device = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
 	if (isnull)
 		res->last_device = after;
-	res->inserted = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	res->inserted = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
 }
 
 /*
@@ -245,13 +233,14 @@ run_one_due_task(void)
 	TupleDesc	desc;
 	bool		finished;
 
-	begin_work("pushplan: looking for due tasks");
-	if (SPI_execute(pick, false, 0) != SPI_OK_SELECT || SPI_processed == 0)
+	if (!pp_work_begin("pushplan: looking for due tasks"))
+		return false;
+	if (pp_spi_run("looking for due tasks", SPI_OK_SELECT, pick, 0, NULL, NULL, NULL, false, 0) == 0)
 	{
 		end_work();
 		return false;
 	}
-	tup = SPI_tuptable->vals[0];
+	tup = pp_spi_first_row("looking for due tasks");
 	desc = SPI_tuptable->tupdesc;
 	task_id = TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull));
 	app_id = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
@@ -297,14 +286,15 @@ run_one_due_task(void)
 	args[4] = BoolGetDatum(finished);
 	args[5] = Int64GetDatum(res.spread_total);
 	args[6] = Int64GetDatum(res.inserted);
-	SPI_execute_with_args("UPDATE pushplan.tasks SET targeted = $2, error = $3, "
-						  "expanded_upto = $4, expanded = $5, spread_total = nullif($6, 0), "
-						  "started_at = coalesce(started_at, now()), "
-						  "state = CASE WHEN $3 IS NOT NULL THEN 'failed' "
-						  "  WHEN $5 AND $2 = 0 THEN 'done' ELSE 'sending' END, "
-						  "finished_at = CASE WHEN $3 IS NOT NULL OR ($5 AND $2 = 0) THEN now() END "
-						  "WHERE task_id = $1",
-						  7, types, args, failure ? "       " : "  n    ", false, 0);
+	pp_spi_run("recording the expansion", SPI_OK_UPDATE,
+			   "UPDATE pushplan.tasks SET targeted = $2, error = $3, "
+			   "expanded_upto = $4, expanded = $5, spread_total = nullif($6, 0), "
+			   "started_at = coalesce(started_at, now()), "
+			   "state = CASE WHEN $3 IS NOT NULL THEN 'failed' "
+			   "  WHEN $5 AND $2 = 0 THEN 'done' ELSE 'sending' END, "
+			   "finished_at = CASE WHEN $3 IS NOT NULL OR ($5 AND $2 = 0) THEN now() END "
+			   "WHERE task_id = $1",
+			   7, types, args, failure ? "       " : "  n    ", false, 0);
 	end_work();
 	if (res.inserted > 0)
 		pp_wake_slot_senders(my_slot);
@@ -320,18 +310,21 @@ run_one_due_task(void)
 static void
 maintenance(bool stale_check)
 {
-	begin_work("pushplan: maintenance");
-	SPI_execute("UPDATE pushplan.tasks t SET state = 'done', finished_at = now() "
-				"WHERE t.state = 'sending' AND t.expanded "
-				"AND NOT " PP_TASK_HAS_OPEN_DELIVERIES,
-				false, 0);
+	if (!pp_work_begin("pushplan: maintenance"))
+		return;
+	pp_spi_run("marking finished tasks done", SPI_OK_UPDATE,
+			   "UPDATE pushplan.tasks t SET state = 'done', finished_at = now() "
+			   "WHERE t.state = 'sending' AND t.expanded "
+			   "AND NOT " PP_TASK_HAS_OPEN_DELIVERIES,
+			   0, NULL, NULL, NULL, false, 0);
 	if (stale_check)
-		SPI_execute("WITH q AS (UPDATE pushplan.delivery_queue SET claimed_by = NULL, claimed_at = NULL "
-					"  WHERE claimed_by IS NOT NULL AND claimed_at < now() - interval '5 minutes' "
-					"  RETURNING delivery_id) "
-					"UPDATE pushplan.deliveries d SET status = 'queued' FROM q "
-					"WHERE d.delivery_id = q.delivery_id AND d.status = 'sending'",
-					false, 0);
+		pp_spi_run("requeueing stale claims", SPI_OK_UPDATE,
+				   "WITH q AS (UPDATE pushplan.delivery_queue SET claimed_by = NULL, claimed_at = NULL "
+				   "  WHERE claimed_by IS NOT NULL AND claimed_at < now() - interval '5 minutes' "
+				   "  RETURNING delivery_id) "
+				   "UPDATE pushplan.deliveries d SET status = 'queued' FROM q "
+				   "WHERE d.delivery_id = q.delivery_id AND d.status = 'sending'",
+				   0, NULL, NULL, NULL, false, 0);
 	end_work();
 }
 

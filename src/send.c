@@ -82,11 +82,7 @@ is_broadcast(JsonbValue *to)
 static Datum
 spi_value(const char *sql, int nargs, Oid *types, Datum *args, bool *isnull)
 {
-	int			ret = SPI_execute_with_args(sql, nargs, types, args, NULL, false, 1);
-
-	if (ret < 0)
-		elog(ERROR, "pushplan: %s: %s", sql, SPI_result_code_string(ret));
-	if (SPI_processed == 0)
+	if (pp_spi_run(sql, SPI_OK_SELECT, sql, nargs, types, args, NULL, false, 1) == 0)
 	{
 		*isnull = true;
 		return (Datum) 0;
@@ -112,9 +108,10 @@ check_broadcast_quota(int32 app_id)
 	bool		too_soon;
 	char	   *interval;
 
-	SPI_execute_with_args("SELECT 1 FROM pushplan.apps WHERE app_id = $1 FOR UPDATE",
-						  1, types, args, NULL, false, 0);
-	SPI_execute_with_args(
+	pp_spi_run("locking the app", SPI_OK_SELECT,
+			   "SELECT 1 FROM pushplan.apps WHERE app_id = $1 FOR UPDATE",
+			   1, types, args, NULL, false, 0);
+	pp_spi_run("counting the app's broadcasts", SPI_OK_SELECT,
 		"WITH s AS (SELECT coalesce((settings->>'broadcast_daily_limit')::bigint, "
 		CppAsString2(DEFAULT_DAILY_BROADCASTS) ") AS daily, "
 		"  coalesce(settings->>'broadcast_min_interval', '" DEFAULT_BROADCAST_INTERVAL "') AS gap, "
@@ -127,7 +124,7 @@ check_broadcast_quota(int32 app_id)
 		"       s.gap "
 		"FROM s",
 		1, types, args, NULL, false, 0);
-	tup = SPI_tuptable->vals[0];
+	tup = pp_spi_first_row("counting the app's broadcasts");
 	desc = SPI_tuptable->tupdesc;
 	today = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 	limit = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));

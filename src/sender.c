@@ -81,24 +81,6 @@ static Pending pend;
 static MemoryContext pend_cxt = NULL;
 
 static void
-begin_work(void)
-{
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-}
-
-static void
-end_work(void)
-{
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	pgstat_report_stat(false);
-}
-
-static void
 reset_cache(void)
 {
 	HASHCTL		ctl;
@@ -129,8 +111,7 @@ cached(const char *key, const char *query, int nargs, Oid *types, Datum *args)
 		bool		isnull = true;
 		Datum		d = (Datum) 0;
 
-		if (SPI_execute_with_args(query, nargs, types, args, NULL, true, 1) == SPI_OK_SELECT &&
-			SPI_processed == 1)
+		if (pp_spi_run(query, SPI_OK_SELECT, query, nargs, types, args, NULL, true, 1) == 1)
 			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		if (isnull)
 			e->value = NULL;
@@ -183,6 +164,15 @@ pending_add(int64 id, const char *task_id, int64 device_id, const char *token, c
 	MemoryContextSwitchTo(old);
 }
 
+/* Forgets the pending outcomes (written, or their deliveries dropped with the extension). */
+static void
+pending_clear(void)
+{
+	pend.n = 0;
+	pend.cap = 0;
+	MemoryContextReset(pend_cxt);
+}
+
 static Datum
 text_array(char **v, int n)
 {
@@ -209,8 +199,11 @@ int8_array(int64 *v, int n)
 	return PointerGetDatum(construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
-/* Writes every pending outcome in one transaction; invalid tokens are cleared in the same one. */
-static void
+/*
+ * Writes every pending outcome in one transaction; invalid tokens are cleared in the same one.
+ * Returns false, keeping them pending, if the work cannot run (pp_work_begin).
+ */
+static bool
 flush_outcomes(bool queue_drained)
 {
 	Datum		args[7];
@@ -226,13 +219,17 @@ flush_outcomes(bool queue_drained)
 	int			nbad = 0;
 	MemoryContext old;
 	char		activity[64];
+	uint64		ntasks;
 
 	if (pend.n == 0)
-		return;
+		return true;
 	/* no psprintf: this runs outside any transaction, in the long-lived context */
 	snprintf(activity, sizeof(activity), "pushplan: recording %d outcomes", pend.n);
-	pgstat_report_activity(STATE_RUNNING, activity);
-	begin_work();
+	if (!pp_work_begin(activity))
+	{
+		pgstat_report_activity(STATE_IDLE, NULL);
+		return false;
+	}
 	old = MemoryContextSwitchTo(pend_cxt);
 	dims[0] = pend.n;
 	http = palloc(sizeof(Datum) * pend.n);
@@ -265,40 +262,41 @@ flush_outcomes(bool queue_drained)
 	 * The deliveries (HOT updates), and their queue rows: deleted when final, back in the queue
 	 * with the new send_at when retried. Returns the tasks these deliveries belong to.
 	 */
-	SPI_execute_with_args("WITH o AS (SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7) "
-						  "  o(id, status, http, msgid, error, retry_at, task_id)), "
-						  "u AS (UPDATE pushplan.deliveries d SET status = o.status, "
-						  "  sent_at = CASE WHEN o.status = 'sent' THEN clock_timestamp() ELSE d.sent_at END, "
-						  "  send_at = coalesce(o.retry_at, d.send_at), "
-						  "  http_status = nullif(o.http, 0), vendor_message_id = o.msgid, error = o.error "
-						  "  FROM o WHERE d.delivery_id = o.id RETURNING d.task_id), "
-						  "fin AS (DELETE FROM pushplan.delivery_queue q USING o "
-						  "  WHERE q.task_id = o.task_id AND q.delivery_id = o.id AND o.status <> 'queued'), "
-						  "again AS (UPDATE pushplan.delivery_queue q SET claimed_by = NULL, claimed_at = NULL, "
-						  "  send_at = o.retry_at FROM o "
-						  "  WHERE q.task_id = o.task_id AND q.delivery_id = o.id AND o.status = 'queued') "
-						  "SELECT DISTINCT task_id FROM u",
-						  7, types, args, NULL, false, 0);
+	ntasks = pp_spi_run("recording outcomes", SPI_OK_SELECT,
+						"WITH o AS (SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7) "
+						"  o(id, status, http, msgid, error, retry_at, task_id)), "
+						"u AS (UPDATE pushplan.deliveries d SET status = o.status, "
+						"  sent_at = CASE WHEN o.status = 'sent' THEN clock_timestamp() ELSE d.sent_at END, "
+						"  send_at = coalesce(o.retry_at, d.send_at), "
+						"  http_status = nullif(o.http, 0), vendor_message_id = o.msgid, error = o.error "
+						"  FROM o WHERE d.delivery_id = o.id RETURNING d.task_id), "
+						"fin AS (DELETE FROM pushplan.delivery_queue q USING o "
+						"  WHERE q.task_id = o.task_id AND q.delivery_id = o.id AND o.status <> 'queued'), "
+						"again AS (UPDATE pushplan.delivery_queue q SET claimed_by = NULL, claimed_at = NULL, "
+						"  send_at = o.retry_at FROM o "
+						"  WHERE q.task_id = o.task_id AND q.delivery_id = o.id AND o.status = 'queued') "
+						"SELECT DISTINCT task_id FROM u",
+						7, types, args, NULL, false, 0);
 	/*
 	 * Once the queue runs dry, the tasks whose last deliveries these were are done (the
 	 * scheduler's upkeep catches the races between senders). A task is done when it has no queue
 	 * row left (PP_TASK_HAS_OPEN_DELIVERIES, one index probe per task).
 	 */
-	if (queue_drained && SPI_processed > 0)
+	if (queue_drained && ntasks > 0)
 	{
-		Datum	   *tasks = palloc(sizeof(Datum) * SPI_processed);
-		int			ntasks = (int) SPI_processed;
+		Datum	   *tasks = palloc(sizeof(Datum) * ntasks);
 		Oid			t1[1] = {TEXTARRAYOID};
 		Datum		a1[1];
 		bool		isnull;
 
-		for (int i = 0; i < ntasks; i++)
+		for (uint64 i = 0; i < ntasks; i++)
 			tasks[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
-		a1[0] = PointerGetDatum(construct_array(tasks, ntasks, TEXTOID, -1, false, TYPALIGN_INT));
-		SPI_execute_with_args("UPDATE pushplan.tasks t SET state = 'done', finished_at = now() "
-							  "WHERE t.task_id = ANY ($1) AND t.state = 'sending' AND t.expanded "
-							  "AND NOT " PP_TASK_HAS_OPEN_DELIVERIES,
-							  1, t1, a1, NULL, false, 0);
+		a1[0] = PointerGetDatum(construct_array(tasks, (int) ntasks, TEXTOID, -1, false, TYPALIGN_INT));
+		pp_spi_run("marking finished tasks done", SPI_OK_UPDATE,
+				   "UPDATE pushplan.tasks t SET state = 'done', finished_at = now() "
+				   "WHERE t.task_id = ANY ($1) AND t.state = 'sending' AND t.expanded "
+				   "AND NOT " PP_TASK_HAS_OPEN_DELIVERIES,
+				   1, t1, a1, NULL, false, 0);
 	}
 	if (nbad > 0)
 	{
@@ -310,17 +308,17 @@ flush_outcomes(bool queue_drained)
 		a2[1] = text_array(bad_tokens, nbad);
 		MemoryContextSwitchTo(old);
 		/* only the token the vendor refused: the device may have re-registered since */
-		SPI_execute_with_args("UPDATE pushplan.devices v SET token = NULL, token_invalidated_at = now(), "
-							  "updated_at = now() "
-							  "FROM unnest($1, $2) x(device_id, token) "
-							  "WHERE v.device_id = x.device_id AND v.token = x.token",
-							  2, t2, a2, NULL, false, 0);
+		pp_spi_run("clearing invalid tokens", SPI_OK_UPDATE,
+				   "UPDATE pushplan.devices v SET token = NULL, token_invalidated_at = now(), "
+				   "updated_at = now() "
+				   "FROM unnest($1, $2) x(device_id, token) "
+				   "WHERE v.device_id = x.device_id AND v.token = x.token",
+				   2, t2, a2, NULL, false, 0);
 	}
-	end_work();
-	pend.n = 0;
-	pend.cap = 0;
-	MemoryContextReset(pend_cxt);
+	pp_work_end();
+	pending_clear();
 	pgstat_report_activity(STATE_IDLE, NULL);
+	return true;
 }
 
 /* Exponential back-off (1 s, 2 s, 4 s ...) capped at pushplan.retry_max_backoff, with jitter. */
@@ -382,7 +380,7 @@ record_outcome(PPSendOutcome *o)
 /*
  * Claims up to n due deliveries and submits them. Deliveries that must not be sent (device opted
  * out or unregistered since, task cancelled, time_to_live passed) get their outcome at once.
- * Returns the number claimed.
+ * Returns the number claimed, or -1 if the work cannot run (pp_work_begin).
  */
 static int
 claim_and_submit(PPEngine *engine, int n, MemoryContext claim_cxt)
@@ -396,13 +394,14 @@ claim_and_submit(PPEngine *engine, int n, MemoryContext claim_cxt)
 	if (TimestampDifferenceExceeds(cache_born, GetCurrentTimestamp(), CACHE_SECONDS * 1000))
 		reset_cache();
 
-	begin_work();
-	pgstat_report_activity(STATE_RUNNING, "pushplan: claiming deliveries");
+	if (!pp_work_begin("pushplan: claiming deliveries"))
+		return -1;
 	/*
 	 * Queue rows whose delivery is no longer queued (cancelled, or the delivery deleted) are
 	 * dropped; the others are claimed along with their deliveries, whose update is HOT.
 	 */
-	SPI_execute_with_args(
+	claimed = (int) pp_spi_run(
+		"claiming deliveries", SPI_OK_SELECT,
 		"WITH c AS (SELECT delivery_id, task_id FROM pushplan.delivery_queue "
 		"  WHERE claimed_by IS NULL AND send_at <= now() "
 		"  ORDER BY send_at LIMIT $1 FOR UPDATE SKIP LOCKED), "
@@ -426,7 +425,6 @@ claim_and_submit(PPEngine *engine, int n, MemoryContext claim_cxt)
 		"FROM d JOIN pushplan.tasks t ON t.task_id = d.task_id "
 		"LEFT JOIN pushplan.devices v ON v.device_id = d.device_id",
 		2, types, args, NULL, false, 0);
-	claimed = (int) SPI_processed;
 	rows = SPI_tuptable;		/* cache look-ups below run queries of their own */
 
 	old = MemoryContextSwitchTo(claim_cxt);
@@ -492,25 +490,33 @@ claim_and_submit(PPEngine *engine, int n, MemoryContext claim_cxt)
 		pp_engine_submit(engine, &item);
 	}
 	MemoryContextSwitchTo(old);
-	end_work();
+	pp_work_end();
 	MemoryContextReset(claim_cxt);
 	return claimed;
 }
 
-/* Puts back what an earlier incarnation of this sender slot had claimed and not recorded. */
-static void
+/*
+ * Puts back what an earlier incarnation of this sender slot had claimed and not recorded.
+ * Returns false if the work cannot run (pp_work_begin): then nothing may be claimed, since
+ * this slot's new claims would be put back with the old ones.
+ */
+static bool
 requeue_own_claims(void)
 {
 	Datum		args[1] = {Int32GetDatum(my_role)};
 	Oid			types[1] = {INT4OID};
 
-	begin_work();
-	SPI_execute_with_args("WITH q AS (UPDATE pushplan.delivery_queue SET claimed_by = NULL, "
-						  "  claimed_at = NULL WHERE claimed_by = $1 RETURNING delivery_id) "
-						  "UPDATE pushplan.deliveries d SET status = 'queued' FROM q "
-						  "WHERE d.delivery_id = q.delivery_id AND d.status = 'sending'",
-						  1, types, args, NULL, false, 0);
-	end_work();
+	if (!pp_work_begin("pushplan: requeueing this sender's earlier claims"))
+		return false;
+	pp_spi_run("requeueing this sender's earlier claims", SPI_OK_UPDATE,
+			   "WITH q AS (UPDATE pushplan.delivery_queue SET claimed_by = NULL, "
+			   "  claimed_at = NULL WHERE claimed_by = $1 RETURNING delivery_id) "
+			   "UPDATE pushplan.deliveries d SET status = 'queued' FROM q "
+			   "WHERE d.delivery_id = q.delivery_id AND d.status = 'sending'",
+			   1, types, args, NULL, false, 0);
+	pp_work_end();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return true;
 }
 
 /*
@@ -561,6 +567,7 @@ pushplan_sender_main(Datum arg)
 	bool		stopping = false;
 	bool		drained = false;	/* the last claim found less than it asked for */
 	bool		reconfigure = false;
+	bool		requeue = true; /* this slot's earlier claims are not put back yet */
 	char	   *engine_ca;
 	int			nouts;
 
@@ -586,7 +593,6 @@ pushplan_sender_main(Datum arg)
 
 	if (!wait_for_extension())
 		proc_exit(0);
-	requeue_own_claims();
 
 	pp_engine_settings_from_gucs(&settings, pp_max_inflight);
 	engine_ca = MemoryContextStrdup(TopMemoryContext, settings.ca_file ? settings.ca_file : "");
@@ -600,6 +606,7 @@ pushplan_sender_main(Datum arg)
 		int			claim_n;
 		int			done;
 		int			running;
+		bool		blocked = false;	/* work could not run this round (pp_work_begin) */
 
 		if (pp_worker_reload_and_check())
 			stopping = true;
@@ -634,7 +641,11 @@ pushplan_sender_main(Datum arg)
 			claim_n >= Max(1, Min(pp_batch_size, pp_max_inflight) / 2))
 		{
 			pg_atomic_write_u32(&my_slot->senders_wake, 0);
-			claimed = claim_and_submit(engine, claim_n, claim_cxt);
+			if (requeue)
+				requeue = !requeue_own_claims();
+			claimed = requeue ? -1 : claim_and_submit(engine, claim_n, claim_cxt);
+			blocked = claimed < 0;
+			claimed = Max(claimed, 0);
 			drained = claimed < claim_n;
 		}
 
@@ -656,15 +667,16 @@ pushplan_sender_main(Datum arg)
 										(pp_engine_inflight(engine) == 0 ||
 										 TimestampDifferenceExceeds(pend.first_at, GetCurrentTimestamp(),
 																	FLUSH_AFTER_MS))))
-			flush_outcomes(drained);
+			blocked |= !flush_outcomes(drained);
 
 		/*
 		 * Sleep only when there is nothing to do: the last claim found the queue empty (or
-		 * claiming is off). A round that merely had no room to claim must not sleep once its
-		 * last answers are recorded: the next round claims at once.
+		 * claiming is off), or work cannot run (the outcomes wait). A round that merely had no
+		 * room to claim must not sleep once its last answers are recorded: the next round claims
+		 * at once.
 		 */
-		if (claimed == 0 && pp_engine_inflight(engine) == 0 && pend.n == 0 &&
-			(drained || stopping || reconfigure))
+		if (claimed == 0 && pp_engine_inflight(engine) == 0 && (pend.n == 0 || blocked) &&
+			(drained || stopping || reconfigure || blocked))
 		{
 			pgstat_report_activity(STATE_IDLE, "pushplan sender: waiting for deliveries");
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -677,11 +689,13 @@ pushplan_sender_main(Datum arg)
 				if (!wait_for_extension())
 					break;
 				reset_cache();	/* a new extension reuses app ids */
-				requeue_own_claims();
+				pending_clear();	/* and delivery ids: these outcomes are of dropped rows */
+				requeue = true;
 			}
 		}
 	}
-	flush_outcomes(true);
+	/* outcomes that cannot be written now are sent again by the next incarnation (requeue) */
+	(void) flush_outcomes(true);
 	pp_engine_destroy(engine);
 	proc_exit(0);
 }

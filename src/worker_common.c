@@ -12,15 +12,30 @@
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_extension.h"
 #include "commands/extension.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
+#include "storage/lmgr.h"
 #include "storage/pmsignal.h"
 #include "tcop/tcopprot.h"
+#include "utils/acl.h"
 #include "utils/guc.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+/* The role every unit of work runs as (sql/90_roles.sql, push_worker_grants). */
+#define PP_WORKER_ROLE "pushplan_worker"
+
+static bool role_missing = false;	/* warned that PP_WORKER_ROLE does not exist */
+static bool role_switched = false;	/* between pp_work_begin and pp_work_end */
+static Oid	saved_user = InvalidOid;
+static int	saved_sec_context = 0;
 
 void
 pp_worker_signals(void)
@@ -37,6 +52,9 @@ pp_worker_signals(void)
  * text), public.*(integer, interval): exact matches beat pg_catalog's inexact ones) would run as
  * superuser inside worker SQL. PGC_S_OVERRIDE outranks ALTER DATABASE / ALTER ROLE ... SET
  * search_path. Every pushplan object in worker SQL is schema-qualified.
+ *
+ * The session stays the bootstrap superuser's (PostgreSQL 15 connects a background worker only
+ * as a role that can log in); the work itself runs as pushplan_worker (pp_work_begin).
  */
 void
 pp_worker_connect(void)
@@ -76,4 +94,126 @@ pp_extension_ready(void)
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	return ready;
+}
+
+/*
+ * The worker role's OID, locked for the rest of the transaction so that DROP ROLE waits for the
+ * unit of work to end instead of pulling the role from under it; InvalidOid if there is no
+ * such role. Looked up in every transaction (a syscache hit): a cached OID would outlive a
+ * DROP ROLE. The first miss is a WARNING, the return a LOG line.
+ */
+static Oid
+work_role(void)
+{
+	Oid			role = get_role_oid(PP_WORKER_ROLE, true);
+
+	if (OidIsValid(role))
+	{
+		/* taking the lock reads pending invalidations: a role dropped meanwhile is gone now */
+		LockSharedObject(AuthIdRelationId, role, 0, AccessShareLock);
+		if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(role)))
+			role = InvalidOid;
+	}
+	if (!OidIsValid(role) && !role_missing)
+		ereport(WARNING,
+				(errmsg("pushplan: role \"%s\" does not exist: this worker does no work until it does",
+						PP_WORKER_ROLE),
+				 errdetail("The workers do their work as that role, never as the superuser they connect as."),
+				 errhint("As a superuser, run SELECT pushplan.push_worker_grants(); in database \"%s\".",
+						 MyBgworkerEntry->bgw_extra)));
+	else if (OidIsValid(role) && role_missing)
+		ereport(LOG, (errmsg("pushplan: role \"%s\" exists again: resuming work", PP_WORKER_ROLE)));
+	role_missing = !OidIsValid(role);
+	return role;
+}
+
+/*
+ * Whether this database has the extension, locked for the rest of the transaction as
+ * DROP EXTENSION locks it: a drop waits for the unit of work to end, and one that committed
+ * between pp_extension_ready and here is seen (the lock reads pending invalidations), so no
+ * worker statement meets tables that are gone.
+ */
+static bool
+work_extension_locked(void)
+{
+	Oid			ext = get_extension_oid("pushplan", true);
+
+	if (!OidIsValid(ext))
+		return false;
+	LockDatabaseObject(ExtensionRelationId, ext, 0, AccessShareLock);
+	return get_extension_oid("pushplan", true) == ext;
+}
+
+/*
+ * Starts a unit of work: a transaction, SPI, a snapshot, and the switch to pushplan_worker, as
+ * a security-restricted operation with a local user id change (so nothing in the work can SET
+ * ROLE back, create temporary objects or otherwise outlive it). Reports `activity` if given.
+ * Returns false, with no transaction open, if the role or the extension does not exist: the
+ * work is skipped (the workers' loops find a dropped extension and wait for it).
+ *
+ * pp_work_end restores the user before it commits. An ERROR in between ends the process (a
+ * background worker without its own error handler turns ERROR into FATAL); a subtransaction's
+ * abort (the scheduler's expansion) restores what was current when it began, the worker role;
+ * and a top-level abort restores what was current when the transaction began. No path leaves
+ * the next transaction running as pushplan_worker without a pp_work_begin.
+ */
+bool
+pp_work_begin(const char *activity)
+{
+	Oid			role;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	role = work_extension_locked() ? work_role() : InvalidOid;
+	if (!OidIsValid(role))
+	{
+		CommitTransactionCommand();
+		return false;
+	}
+	GetUserIdAndSecContext(&saved_user, &saved_sec_context);
+	SetUserIdAndSecContext(role, saved_sec_context | SECURITY_RESTRICTED_OPERATION |
+						   SECURITY_LOCAL_USERID_CHANGE);
+	role_switched = true;
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (activity)
+		pgstat_report_activity(STATE_RUNNING, activity);
+	return true;
+}
+
+/* Ends a unit of work begun by pp_work_begin: back to the session's user, then commit. */
+void
+pp_work_end(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	if (role_switched)
+		SetUserIdAndSecContext(saved_user, saved_sec_context);
+	role_switched = false;
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+}
+
+/*
+ * Runs one statement with SPI and checks its result code: anything but `expected` (SPI_OK_SELECT,
+ * SPI_OK_UPDATE, ...) is an ERROR naming `what`. Returns SPI_processed.
+ */
+uint64
+pp_spi_run(const char *what, int expected, const char *sql, int nargs, Oid *types, Datum *args,
+		   const char *nulls, bool read_only, long count)
+{
+	int			ret = SPI_execute_with_args(sql, nargs, types, args, nulls, read_only, count);
+
+	if (ret != expected)
+		elog(ERROR, "pushplan: %s failed: %s", what, SPI_result_code_string(ret));
+	return SPI_processed;
+}
+
+/* The first row of the last SPI result; an ERROR naming `what` if it returned none. */
+HeapTuple
+pp_spi_first_row(const char *what)
+{
+	if (SPI_tuptable == NULL || SPI_processed == 0)
+		elog(ERROR, "pushplan: %s returned no row", what);
+	return SPI_tuptable->vals[0];
 }

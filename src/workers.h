@@ -11,6 +11,7 @@
 
 #include "postgres.h"
 
+#include "access/htup.h"
 #include "port/atomics.h"
 #include "storage/lwlock.h"
 
@@ -78,5 +79,10 @@ extern void pp_worker_signals(void);
 extern void pp_worker_connect(void);
 extern bool pp_worker_reload_and_check(void);
 extern bool pp_extension_ready(void);
+extern bool pp_work_begin(const char *activity);
+extern void pp_work_end(void);
+extern uint64 pp_spi_run(const char *what, int expected, const char *sql, int nargs, Oid *types,
+						 Datum *args, const char *nulls, bool read_only, long count);
+extern HeapTuple pp_spi_first_row(const char *what);
 
 #endif							/* PUSHPLAN_WORKERS_H */

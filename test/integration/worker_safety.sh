@@ -13,6 +13,14 @@
 # and the superuser's own search_path are set to put public first. Then every worker statement
 # path runs: expansion (spread, tag audience, a vendor not configured), sends, an invalid token, a
 # retry, a sender killed and restarted, the scheduler's upkeep. Nothing planted may run.
+#
+# Behind the pinned path, the workers do their work as the NOLOGIN role pushplan_worker, not as
+# the superuser they connect as. Statement triggers (a fixture of this test, on the tables only
+# the workers write here) record current_user and session_user for every worker statement: the
+# check fails if any of them ran as the superuser (as it would without the switch in
+# pp_work_begin). Then the role's grants are shown to be in force (one revoked, the expansion
+# that needs it fails with a permission error; a superuser would not notice), and with the role
+# dropped the workers warn once each and send nothing, until push_worker_grants() re-creates it.
 set -uo pipefail
 . "$(dirname "$0")/lib/vendor_env.sh"
 vendor_env_start 55350 55351 "pushplan.databases = 'victim'" "pushplan.senders = 1" \
@@ -71,6 +79,18 @@ sql "SELECT push_device_register_batch('shop', jsonb_build_array(
   jsonb_build_object('registration_id', 'and-1', 'platform', 'android', 'vendor', 'fcm', 'token', 'fcm-ok-1', 'tags', jsonb_build_array('vip')),
   jsonb_build_object('registration_id', 'oppo-1', 'platform', 'android', 'vendor', 'oppo', 'token', 'oppo-1', 'tags', jsonb_build_array('vip'))))" >/dev/null
 
+# the probe: who runs each statement on the tables that only the workers write during this test
+psql -c "CREATE SCHEMA probe" \
+  -c "CREATE TABLE probe.seen (tbl text, op text, cu name, su name)" \
+  -c "GRANT USAGE ON SCHEMA probe TO pushplan_worker" -c "GRANT INSERT ON probe.seen TO pushplan_worker" \
+  -c "CREATE FUNCTION probe.saw() RETURNS trigger LANGUAGE plpgsql AS \$\$
+        BEGIN INSERT INTO probe.seen VALUES (TG_TABLE_NAME, TG_OP, current_user, session_user); RETURN NULL; END \$\$" \
+  -c "CREATE TRIGGER probe AFTER INSERT OR UPDATE OR DELETE ON pushplan.deliveries FOR EACH STATEMENT EXECUTE FUNCTION probe.saw()" \
+  -c "CREATE TRIGGER probe AFTER INSERT OR UPDATE OR DELETE ON pushplan.delivery_queue FOR EACH STATEMENT EXECUTE FUNCTION probe.saw()" \
+  -c "CREATE TRIGGER probe AFTER UPDATE ON pushplan.tasks FOR EACH STATEMENT EXECUTE FUNCTION probe.saw()" \
+  -c "CREATE TRIGGER probe AFTER UPDATE ON pushplan.devices FOR EACH STATEMENT EXECUTE FUNCTION probe.saw()" \
+  >/dev/null || exit 1
+
 # a transactional push: sends, an invalid token, a retry; and a broadcast spread over a minute
 mock_reset
 t1=$(sql "SELECT push_send('shop', '{\"to\": {\"registration_id\": [\"ios-1\", \"ios-gone\", \"ios-busy\", \"and-1\", \"oppo-1\"]}, \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"hello\"}}}')")
@@ -90,6 +110,40 @@ wait_for 30 "SELECT count(*) = 1 FROM pg_stat_activity WHERE datname = 'victim' 
   && ok "the sender is back" || fail "the sender did not come back"
 wait_for 90 "SELECT state = 'done' FROM tasks WHERE task_id = '$t2'" && ok "the broadcast is done" \
   || fail "broadcast: $(sql "SELECT string_agg(status, ' ') FROM deliveries WHERE task_id = '$t2'")"
+
+# every worker statement ran as pushplan_worker, in a session that is still the superuser's
+check_eq "the workers' statements all ran as pushplan_worker" \
+  "$(psql -c "SELECT string_agg(DISTINCT cu || ' in a session of ' || su, ', ') FROM probe.seen")" \
+  "pushplan_worker in a session of postgres"
+check_eq "... the scheduler's and the senders' (expansion, claims, outcomes, invalid tokens, upkeep)" \
+  "$(psql -c "SELECT string_agg(DISTINCT tbl || ':' || op, ' ') FROM probe.seen")" \
+  "deliveries:INSERT deliveries:UPDATE delivery_queue:DELETE delivery_queue:INSERT delivery_queue:UPDATE devices:UPDATE tasks:UPDATE"
+psql -c "DROP SCHEMA probe CASCADE" >/dev/null 2>&1
+
+# the grants are in force: without SELECT on device_tags a tag audience cannot be expanded
+sql "SELECT push_app_set('shop', '{\"broadcast_min_interval\": \"0 seconds\"}')" >/dev/null
+psql -c "REVOKE SELECT ON pushplan.device_tags FROM pushplan_worker" >/dev/null
+t3=$(sql "SELECT push_send('shop', '{\"to\": {\"tag\": [\"vip\"]}, \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"denied\"}}}')")
+wait_for 20 "SELECT state = 'failed' FROM tasks WHERE task_id = '$t3'" && ok "a revoked grant fails the expansion" \
+  || fail "revoked grant: $(sql "SELECT state || ' ' || coalesce(error, '') FROM tasks WHERE task_id = '$t3'")"
+check "... with a permission error" "$(sql "SELECT error FROM tasks WHERE task_id = '$t3'")" "permission denied for table device_tags"
+psql -c "SELECT pushplan.push_worker_grants()" >/dev/null
+
+# the role dropped: each worker warns once and does nothing; re-created, the work resumes
+warning='role "pushplan_worker" does not exist: this worker does no work until it does'
+sent_before=$(mock_get /_mock/stats | jq '.tokens["test-ios-1"].requests')
+psql -c "DROP OWNED BY pushplan_worker" -c "DROP ROLE pushplan_worker" >/dev/null || fail "could not drop the role"
+t4=$(sql "SELECT push_send('shop', '{\"to\": {\"registration_id\": [\"ios-1\"]}, \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"no role\"}}}')")
+for i in $(seq 100); do [ "$(grep -c "$warning" "$cluster/server.log")" -ge 2 ] && break; sleep 0.1; done
+sleep 3                                    # fifteen poll intervals
+check_eq "without the role the scheduler and the sender each warned once" "$(grep -c "$warning" "$cluster/server.log")" "2"
+check_eq "... and the push waits, not expanded" "$(sql "SELECT state || '/' || count(d.*) FROM tasks t LEFT JOIN deliveries d USING (task_id) WHERE t.task_id = '$t4' GROUP BY state")" "queued/0"
+check_eq "... and nothing was sent" "$(mock_get /_mock/stats | jq '.tokens["test-ios-1"].requests')" "$sent_before"
+psql -c "SELECT pushplan.push_worker_grants()" >/dev/null
+wait_for 30 "SELECT state = 'done' FROM tasks WHERE task_id = '$t4'" && ok "re-created, the push is sent" \
+  || fail "after re-creating the role: $(sql "SELECT state FROM tasks WHERE task_id = '$t4'")"
+check_eq "... once" "$(mock_get /_mock/stats | jq '.tokens["test-ios-1"].requests')" "$((sent_before + 1))"
+check_eq "... and both workers said they resume" "$(grep -c 'role "pushplan_worker" exists again: resuming work' "$cluster/server.log")" "2"
 
 # the verdict
 check_eq "no planted function or operator ever ran" "$(psql -c "SELECT count(*) FROM public.hits")" "0"

@@ -79,4 +79,26 @@ SELECT push_app_create('x');
 SELECT * FROM pushplan.push_plans;
 RESET ROLE;
 
+-- the workers' role: no login, bound to no app, member of nothing, and exactly the rights worker
+-- SQL needs (sql/90_roles.sql): these tables, one sequence, three columns of devices, no function
+SELECT rolcanlogin, rolsuper, rolcreaterole, rolbypassrls FROM pg_roles WHERE rolname = 'pushplan_worker';
+SELECT c.relname, string_agg(a.privilege_type, ', ' ORDER BY a.privilege_type) AS rights
+FROM pg_class c, aclexplode(c.relacl) a
+WHERE c.relnamespace = 'pushplan'::regnamespace AND a.grantee = 'pushplan_worker'::regrole
+GROUP BY 1 ORDER BY 1;
+SELECT attrelid::regclass AS rel, attname, a.privilege_type
+FROM pg_attribute, aclexplode(attacl) a WHERE a.grantee = 'pushplan_worker'::regrole ORDER BY 1, 2;
+SELECT count(*) AS functions FROM pg_proc
+WHERE pronamespace = 'pushplan'::regnamespace AND has_function_privilege('pushplan_worker', oid, 'EXECUTE');
+SELECT has_schema_privilege('pushplan_worker', 'pushplan', 'USAGE') AS usage,
+       has_schema_privilege('pushplan_worker', 'pushplan', 'CREATE') AS "create";
+SELECT count(*) AS members FROM pg_auth_members WHERE roleid = 'pushplan_worker'::regrole;
+SELECT count(*) AS member_of FROM pg_auth_members WHERE member = 'pushplan_worker'::regrole;
+SELECT push_app_grant('role_app', 'pushplan_worker', 'reader');
+-- granting again is harmless; only superusers may
+SELECT push_worker_grants();
+SET ROLE regress_pp_admin;
+SELECT push_worker_grants();
+RESET ROLE;
+
 DROP ROLE regress_pp_reader, regress_pp_app, regress_pp_operator, regress_pp_admin, regress_pp_nobody;
