@@ -1,14 +1,20 @@
 # pushplan: PGXS build.  make / make install / make test / make demo / make bench
 EXTENSION   = pushplan
-EXTVERSION  = 0.1
+EXTVERSION  = 0.2
 
 MODULE_big  = pushplan
 OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c )))
 
-# The extension script is assembled from one file per concern, in file-name order.
-SQL_PARTS   = $(sort $(wildcard sql/[0-9][0-9]_*.sql))
-DATA_built  = sql/$(EXTENSION)--$(EXTVERSION).sql
-DATA        = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*--*.sql))
+# The extension scripts are assembled (doc/upgrading.md):
+#   pushplan--0.2.sql       install-once objects (sql/install/schema.sql), then the replayable
+#                           ones: functions, views and roles (sql/api/*.sql, CREATE OR REPLACE)
+#   pushplan--0.1--0.2.sql  what 0.2 changes in the install-once objects (sql/upgrade/), then
+#                           the same replayable parts
+# Released scripts are kept as files (sql/pushplan--0.1.sql): upgrades start from them.
+SCHEMA      = sql/install/schema.sql
+API_PARTS   = $(sort $(wildcard sql/api/[0-9][0-9]_*.sql))
+DATA_built  = sql/$(EXTENSION)--$(EXTVERSION).sql sql/$(EXTENSION)--0.1--0.2.sql
+DATA        = sql/$(EXTENSION)--0.1.sql
 
 PG_CONFIG  ?= pg_config
 PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Werror -Wno-unused-parameter \
@@ -25,7 +31,10 @@ override autodepend = yes
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-sql/$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS)
+sql/$(EXTENSION)--$(EXTVERSION).sql: $(SCHEMA) $(API_PARTS)
+	cat $^ > $@
+
+sql/$(EXTENSION)--0.1--0.2.sql: sql/upgrade/0.1--0.2.sql $(API_PARTS)
 	cat $^ > $@
 
 .PHONY: deps test demo bench

@@ -413,7 +413,7 @@ pp_hmac_sha256_hex(const char *key, const char *data, size_t len)
 	return hex;
 }
 
-/* ---- SQL functions (internal, for tests and operators; see sql/50_crypto.sql) ----------- */
+/* ---- SQL functions (internal, for tests and operators; see sql/api/50_crypto.sql) ----------- */
 
 PG_FUNCTION_INFO_V1(pushplan_jwt_es256);
 Datum

@@ -29,7 +29,7 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
-/* The role every unit of work runs as (sql/90_roles.sql, push_worker_grants). */
+/* The role every unit of work runs as (sql/api/90_roles.sql, push_worker_grants). */
 #define PP_WORKER_ROLE "pushplan_worker"
 
 static bool role_missing = false;	/* warned that PP_WORKER_ROLE does not exist */

@@ -80,7 +80,7 @@ SELECT * FROM pushplan.push_plans;
 RESET ROLE;
 
 -- the workers' role: no login, bound to no app, member of nothing, and exactly the rights worker
--- SQL needs (sql/90_roles.sql): these tables, one sequence, three columns of devices, no function
+-- SQL needs (sql/api/90_roles.sql): these tables, one sequence, three columns of devices, no function
 SELECT rolcanlogin, rolsuper, rolcreaterole, rolbypassrls FROM pg_roles WHERE rolname = 'pushplan_worker';
 SELECT c.relname, string_agg(a.privilege_type, ', ' ORDER BY a.privilege_type) AS rights
 FROM pg_class c, aclexplode(c.relacl) a

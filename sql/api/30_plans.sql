@@ -1,7 +1,7 @@
 -- Push plans (campaigns): a name that push tasks are attributed to, so their effect can be
 -- read per plan. Every app has the plan 'default', which can be neither edited nor deleted.
 
-CREATE FUNCTION _plan_check_exists(p_app_id int, p_plan_id text) RETURNS boolean
+CREATE OR REPLACE FUNCTION _plan_check_exists(p_app_id int, p_plan_id text) RETURNS boolean
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v_default boolean;
@@ -14,7 +14,7 @@ BEGIN
     RETURN v_default;
 END $$;
 
-CREATE FUNCTION _plan_description_check(p_description text) RETURNS void
+CREATE OR REPLACE FUNCTION _plan_description_check(p_description text) RETURNS void
 LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
     IF char_length(p_description) > 500 THEN
@@ -23,7 +23,7 @@ BEGIN
     END IF;
 END $$;
 
-CREATE FUNCTION push_plan_create(app text, plan_id text, description text DEFAULT NULL)
+CREATE OR REPLACE FUNCTION push_plan_create(app text, plan_id text, description text DEFAULT NULL)
 RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
@@ -42,7 +42,7 @@ BEGIN
     RETURN plan_id;
 END $$;
 
-CREATE FUNCTION push_plan_update(app text, plan_id text, description text) RETURNS void
+CREATE OR REPLACE FUNCTION push_plan_update(app text, plan_id text, description text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
     v_app int := _app_id(app, 'operator');
@@ -56,7 +56,7 @@ BEGIN
         WHERE p.app_id = v_app AND p.plan_id = push_plan_update.plan_id;
 END $$;
 
-CREATE FUNCTION push_plan_delete(app text, plan_id text) RETURNS void
+CREATE OR REPLACE FUNCTION push_plan_delete(app text, plan_id text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
     v_app int := _app_id(app, 'operator');
@@ -76,7 +76,7 @@ BEGIN
     DELETE FROM plans p WHERE p.app_id = v_app AND p.plan_id = push_plan_delete.plan_id;
 END $$;
 
-CREATE VIEW push_plans WITH (security_barrier) AS
+CREATE OR REPLACE VIEW push_plans WITH (security_barrier) AS
     SELECT a.app, p.plan_id, p.description, p.is_default,
            (SELECT count(*) FROM tasks t WHERE t.app_id = p.app_id AND t.plan_id = p.plan_id)
                AS task_count,

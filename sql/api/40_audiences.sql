@@ -1,13 +1,13 @@
 -- Audiences: counted and previewed through the C compiler of src/audience.c, which turns the
 -- audience JSON (doc/audiences.md) into one parameterised query over device ids.
 
-CREATE FUNCTION push_audience_count(app text, audience jsonb) RETURNS bigint
+CREATE OR REPLACE FUNCTION push_audience_count(app text, audience jsonb) RETURNS bigint
 AS 'MODULE_PATHNAME', 'pushplan_audience_count'
 LANGUAGE C STABLE SECURITY DEFINER SET search_path = pushplan, pg_temp;
 COMMENT ON FUNCTION push_audience_count(text, jsonb) IS
     'the number of reachable devices of the app in the audience';
 
-CREATE FUNCTION push_audience_preview(app text, audience jsonb, max_rows int DEFAULT 100)
+CREATE OR REPLACE FUNCTION push_audience_preview(app text, audience jsonb, max_rows int DEFAULT 100)
 RETURNS SETOF text
 AS 'MODULE_PATHNAME', 'pushplan_audience_preview'
 LANGUAGE C STABLE SECURITY DEFINER SET search_path = pushplan, pg_temp ROWS 100;
@@ -16,6 +16,6 @@ COMMENT ON FUNCTION push_audience_preview(text, jsonb, int) IS
 
 -- Internal: insert the audience's device ids into table target (column device_id), the way the
 -- sending code expands a task's audience. For tests and benchmarks; runs with the caller's rights.
-CREATE FUNCTION _audience_expand(app text, audience jsonb, target regclass) RETURNS bigint
+CREATE OR REPLACE FUNCTION _audience_expand(app text, audience jsonb, target regclass) RETURNS bigint
 AS 'MODULE_PATHNAME', 'pushplan_audience_expand'
 LANGUAGE C VOLATILE STRICT;

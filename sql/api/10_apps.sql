@@ -4,33 +4,33 @@
 -- the app's id if the caller holds that right on it (kind admin | operator | app | reader, or
 -- send = app or operator), error 92001 for an app it holds nothing on, exactly as for an app
 -- that does not exist, and 92061 (42501) for an app it holds other rights on.
-CREATE FUNCTION _app_id(app text, kind text) RETURNS int
+CREATE OR REPLACE FUNCTION _app_id(app text, kind text) RETURNS int
 AS 'MODULE_PATHNAME', 'pushplan_app_id' LANGUAGE C STABLE;
-CREATE FUNCTION _app_holds(app_id int, kind text) RETURNS boolean
+CREATE OR REPLACE FUNCTION _app_holds(app_id int, kind text) RETURNS boolean
 AS 'MODULE_PATHNAME', 'pushplan_app_holds' LANGUAGE C STABLE STRICT;
 -- The apps the views show the caller: SECURITY DEFINER, as it reads the bindings for them.
-CREATE FUNCTION _visible_apps(kind text) RETURNS int[]
+CREATE OR REPLACE FUNCTION _visible_apps(kind text) RETURNS int[]
 AS 'MODULE_PATHNAME', 'pushplan_visible_apps'
 LANGUAGE C STABLE STRICT SECURITY DEFINER SET search_path = pushplan, pg_temp;
-CREATE FUNCTION _caller_acts_as(role oid) RETURNS boolean
+CREATE OR REPLACE FUNCTION _caller_acts_as(role oid) RETURNS boolean
 AS 'MODULE_PATHNAME', 'pushplan_caller_acts_as' LANGUAGE C STABLE;
 
 -- A user's value as messages show it: at most 100 characters, control characters escaped
 -- (src/user_text.c). _name_problem: the rule for tags, attribute names and accounts.
-CREATE FUNCTION _shown(text) RETURNS text
+CREATE OR REPLACE FUNCTION _shown(text) RETURNS text
 AS 'MODULE_PATHNAME', 'pushplan_shown' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION _name_problem(what text, name text) RETURNS text
+CREATE OR REPLACE FUNCTION _name_problem(what text, name text) RETURNS text
 AS 'MODULE_PATHNAME', 'pushplan_name_problem' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 -- Why an endpoint URL cannot be used, or NULL (src/url_check.c: libcurl's URL parser).
-CREATE FUNCTION _url_problem(url text) RETURNS text
+CREATE OR REPLACE FUNCTION _url_problem(url text) RETURNS text
 AS 'MODULE_PATHNAME', 'pushplan_url_problem' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
-CREATE FUNCTION canonical_timezone(text) RETURNS text
+CREATE OR REPLACE FUNCTION canonical_timezone(text) RETURNS text
 AS 'MODULE_PATHNAME', 'pushplan_canonical_timezone' LANGUAGE C STABLE STRICT;
 COMMENT ON FUNCTION canonical_timezone(text) IS
     'the canonical IANA spelling of a time zone name, or NULL when it names no zone';
 
-CREATE FUNCTION push_app_create(app text, name text DEFAULT NULL) RETURNS void
+CREATE OR REPLACE FUNCTION push_app_create(app text, name text DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
     v_id int;
@@ -49,14 +49,14 @@ BEGIN
 END $$;
 
 -- Settings known to the platform, and the jsonb type each must have.
-CREATE FUNCTION _app_setting_types() RETURNS TABLE(key text, type text)
+CREATE OR REPLACE FUNCTION _app_setting_types() RETURNS TABLE(key text, type text)
 LANGUAGE sql IMMUTABLE AS $$
     VALUES ('timezone', 'string'), ('broadcast_daily_limit', 'number'),
            ('broadcast_min_interval', 'string'), ('frequency_cap', 'object'),
            ('quiet_hours', 'object')
 $$;
 
-CREATE FUNCTION push_app_set(app text, settings jsonb) RETURNS void
+CREATE OR REPLACE FUNCTION push_app_set(app text, settings jsonb) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
     v_id int := _app_id(app, 'admin');
@@ -124,14 +124,14 @@ END $$;
 
 -- Vendors, and the configuration keys each takes: required (true) or optional (false).
 -- Both from the vendor registry (src/vendor_registry.c): each vendor's file declares its keys.
-CREATE FUNCTION _vendor_keys() RETURNS TABLE(vendor text, key text, required boolean)
+CREATE OR REPLACE FUNCTION _vendor_keys() RETURNS TABLE(vendor text, key text, required boolean)
 AS 'MODULE_PATHNAME', 'pushplan_vendor_keys' LANGUAGE C IMMUTABLE;
-CREATE FUNCTION _vendor_names() RETURNS text[]
+CREATE OR REPLACE FUNCTION _vendor_names() RETURNS text[]
 AS 'MODULE_PATHNAME', 'pushplan_vendor_names' LANGUAGE C IMMUTABLE;
 
 -- log_min_error_statement = panic: a failing call must not write its statement, the credentials
 -- in it, to the server log (doc/security.md, "Credentials").
-CREATE FUNCTION push_vendor_set(app text, vendor text, config jsonb) RETURNS void
+CREATE OR REPLACE FUNCTION push_vendor_set(app text, vendor text, config jsonb) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp
 SET log_min_error_statement = panic AS $$
 #variable_conflict use_column
@@ -212,7 +212,7 @@ END $$;
 
 -- What operators may see of vendor configuration: which vendors are set, never the secrets.
 -- (security_barrier: a caller's own functions in a WHERE clause see only rows it may see)
-CREATE VIEW push_vendors WITH (security_barrier) AS
+CREATE OR REPLACE VIEW push_vendors WITH (security_barrier) AS
     SELECT a.app, c.vendor, c.config->>'endpoint' AS endpoint, c.updated_at
     FROM vendor_configs c JOIN apps a USING (app_id)
     WHERE a.app_id = ANY ((SELECT _visible_apps('operator'))::int[]);
@@ -222,7 +222,7 @@ CREATE VIEW push_vendors WITH (security_barrier) AS
 -- attributes, accounts, transactional sends) or reader (statistics and progress views). The
 -- role is also made a member of the group role whose functions that kind calls, if it is not
 -- one already. Only cluster-wide admins and the app's admins bind.
-CREATE FUNCTION push_app_grant(app text, role regrole, kind text) RETURNS void
+CREATE OR REPLACE FUNCTION push_app_grant(app text, role regrole, kind text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
@@ -251,7 +251,7 @@ BEGIN
 END $$;
 
 -- Removes a binding (the group role membership stays: without a binding it reaches nothing).
-CREATE FUNCTION push_app_revoke(app text, role regrole, kind text) RETURNS void
+CREATE OR REPLACE FUNCTION push_app_revoke(app text, role regrole, kind text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
@@ -265,7 +265,7 @@ BEGIN
     END IF;
 END $$;
 
-CREATE VIEW push_app_grants WITH (security_barrier) AS
+CREATE OR REPLACE VIEW push_app_grants WITH (security_barrier) AS
     SELECT a.app, g.role::regrole AS role, g.kind, g.granted_at
     FROM app_grants g JOIN apps a USING (app_id)
     WHERE a.app_id = ANY ((SELECT _visible_apps('admin'))::int[]);

@@ -1,59 +1,12 @@
--- Sending: deliveries (one per task and device), push_send, push_cancel, progress views.
+-- Sending: push_send, push_cancel, the delivery and progress views (tables: sql/install/schema.sql).
 
--- One row per device a task reaches. Senders claim queued rows whose send_at has come
--- (through delivery_queue, below), deliver them outside any transaction and write the outcome back.
--- status: queued | suppressed | sending | sent | failed | invalid_token | expired | cancelled
--- No index covers a column that a claim or an outcome changes (status is in none, not even in a
--- predicate), and pages are half empty: both updates of a delivery are HOT, so a broadcast's
--- hot path writes no index entries here at all.
-CREATE TABLE deliveries (
-    delivery_id       bigserial PRIMARY KEY,
-    task_id           text NOT NULL REFERENCES tasks ON DELETE CASCADE,
-    app_id            int NOT NULL,
-    device_id         bigint NOT NULL,
-    vendor            text NOT NULL,
-    status            text NOT NULL DEFAULT 'queued',
-    send_at           timestamptz NOT NULL,     -- planned (per device for local-time schedules)
-    attempts          int NOT NULL DEFAULT 0,
-    claimed_by        int,                      -- sender slot of the last claim
-    claimed_at        timestamptz,
-    sent_at           timestamptz,
-    http_status       int,
-    vendor_message_id text,
-    error             text,
-    UNIQUE (task_id, device_id)
-) WITH (fillfactor = 50);
-CREATE INDEX deliveries_device_idx ON deliveries (device_id);
-
--- The open deliveries (queued or sending), small whatever the history: what senders claim
--- (FOR UPDATE SKIP LOCKED on the due index), and what tells that a task is finished (no row of
--- it left). A row is written with its delivery, claimed (claimed_by) with it, and deleted in the
--- transaction that records its outcome; a retry puts it back with the new send_at. The
--- delivery's status stays the truth: a queue row whose delivery is no longer queued is dropped
--- when claimed.
-CREATE TABLE delivery_queue (
-    task_id     text NOT NULL,
-    delivery_id bigint NOT NULL,
-    send_at     timestamptz NOT NULL,
-    claimed_by  int,
-    claimed_at  timestamptz,
-    -- Also what "is anything of this task left" probes: ORDER BY both columns DESC LIMIT 1, so
-    -- that only this index answers it (a sequential scan, or the index of a lone delivery_id,
-    -- would wade through the deleted rows of what was sent), from the end where the rows not
-    -- sent yet are.
-    PRIMARY KEY (task_id, delivery_id)
-) WITH (fillfactor = 50);
--- Not partial on claimed_by: a claim then changes no indexed column and is a HOT update too
--- (the claim query skips the rows in flight, at most max_inflight per sender, by a filter).
-CREATE INDEX delivery_queue_due_idx ON delivery_queue (send_at);
-
-CREATE FUNCTION push_send(app text, push jsonb) RETURNS text
+CREATE OR REPLACE FUNCTION push_send(app text, push jsonb) RETURNS text
 AS 'MODULE_PATHNAME', 'pushplan_push_send' LANGUAGE C VOLATILE SECURITY DEFINER
 SET search_path = pushplan, pg_temp;
 COMMENT ON FUNCTION push_send(text, jsonb) IS
     'creates a push task; it is sent when the calling transaction commits (doc/push.md)';
 
-CREATE FUNCTION push_cancel(app text, task_id text) RETURNS void
+CREATE OR REPLACE FUNCTION push_cancel(app text, task_id text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
@@ -79,7 +32,7 @@ BEGIN
         WHERE t.task_id = push_cancel.task_id;
 END $$;
 
-CREATE VIEW push_deliveries WITH (security_barrier) AS
+CREATE OR REPLACE VIEW push_deliveries WITH (security_barrier) AS
     SELECT a.app, d.task_id, t.plan_id, v.registration_id, v.platform, d.vendor, d.status,
            d.send_at, d.sent_at, d.attempts, d.error, d.http_status, d.vendor_message_id
     FROM deliveries d
@@ -91,7 +44,7 @@ CREATE VIEW push_deliveries WITH (security_barrier) AS
 -- In the spirit of pg_stat_progress_*: one row per task not finished (and those finished in the
 -- last hour). rate_per_s is over the last 10 seconds (or since the task started, if that is
 -- shorter); eta assumes that rate holds, and is NULL until the task has started sending.
-CREATE VIEW push_task_progress WITH (security_barrier) AS
+CREATE OR REPLACE VIEW push_task_progress WITH (security_barrier) AS
     SELECT a.app, t.task_id, t.plan_id, t.state, coalesce(t.targeted, 0) AS targeted,
            s.queued, s.sending, s.sent, s.failed, s.suppressed,
            round(s.recent / w.seconds, 1) AS rate_per_s,
@@ -116,5 +69,5 @@ CREATE VIEW push_task_progress WITH (security_barrier) AS
       AND (t.state IN ('queued', 'sending') OR t.finished_at > now() - interval '1 hour');
 
 -- Internal: the wake-up of this database's scheduler, for rows written without push_send.
-CREATE FUNCTION _wake_scheduler() RETURNS void
+CREATE OR REPLACE FUNCTION _wake_scheduler() RETURNS void
 AS 'MODULE_PATHNAME', 'pushplan_wake_scheduler' LANGUAGE C VOLATILE;

@@ -48,7 +48,7 @@ END $$;
 -- Nobody may be made a member of it: it reads every app's devices and credentials.
 -- This script calls it; a superuser calls it again after the role was dropped (once per
 -- database that has the extension; doc/operations.md).
-CREATE FUNCTION push_worker_grants() RETURNS void
+CREATE OR REPLACE FUNCTION push_worker_grants() RETURNS void
 LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pushplan_worker') THEN
@@ -117,7 +117,7 @@ GRANT SELECT ON push_app_grants TO pushplan_app_admin;
 -- cluster-wide administrators
 GRANT EXECUTE ON FUNCTION push_app_create(text, text) TO pushplan_admin;
 
--- sending (sql/70_sending.sql, sql/60_push_parse.sql)
+-- sending (sql/api/70_sending.sql, sql/api/60_push_parse.sql)
 GRANT EXECUTE ON FUNCTION push_send(text, jsonb) TO pushplan_app, pushplan_operator;
 GRANT EXECUTE ON FUNCTION push_cancel(text, text) TO pushplan_app, pushplan_operator;
 GRANT EXECUTE ON FUNCTION push_validate(jsonb) TO pushplan_operator;

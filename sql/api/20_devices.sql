@@ -2,15 +2,15 @@
 
 -- Validation of registrations, tags and attributes (src/device_check.c): each returns what
 -- is wrong, as "code: message", or NULL.
-CREATE FUNCTION _devices_problem(devices jsonb, OUT ord int, OUT problem text)
+CREATE OR REPLACE FUNCTION _devices_problem(devices jsonb, OUT ord int, OUT problem text)
 AS 'MODULE_PATHNAME', 'pushplan_devices_problem' LANGUAGE C STABLE STRICT;
-CREATE FUNCTION _tags_problem(tags text[]) RETURNS text
+CREATE OR REPLACE FUNCTION _tags_problem(tags text[]) RETURNS text
 AS 'MODULE_PATHNAME', 'pushplan_tags_problem' LANGUAGE C IMMUTABLE;
-CREATE FUNCTION _attrs_problem(attrs jsonb) RETURNS text
+CREATE OR REPLACE FUNCTION _attrs_problem(attrs jsonb) RETURNS text
 AS 'MODULE_PATHNAME', 'pushplan_attrs_problem' LANGUAGE C IMMUTABLE;
 
 -- Raises a "code: message" problem (from the checks above) as an invalid-parameter error.
-CREATE FUNCTION _raise_problem(problem text) RETURNS void
+CREATE OR REPLACE FUNCTION _raise_problem(problem text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     IF problem IS NOT NULL THEN
@@ -18,7 +18,7 @@ BEGIN
     END IF;
 END $$;
 
-CREATE FUNCTION _device_id(p_app_id int, p_registration_id text) RETURNS bigint
+CREATE OR REPLACE FUNCTION _device_id(p_app_id int, p_registration_id text) RETURNS bigint
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v_id bigint;
@@ -33,7 +33,7 @@ BEGIN
 END $$;
 
 -- Merges attribute updates: a null value removes the key. At most 50 attributes a device.
-CREATE FUNCTION _attrs_merge(current jsonb, updates jsonb) RETURNS jsonb
+CREATE OR REPLACE FUNCTION _attrs_merge(current jsonb, updates jsonb) RETURNS jsonb
 LANGUAGE sql IMMUTABLE AS $$
     SELECT jsonb_strip_nulls(current || updates)
 $$;
@@ -41,12 +41,12 @@ $$;
 -- A registration batch checked and taken apart in one pass (src/device_check.c): raises the
 -- first problem; returns arrays ordered by registration_id, one entry per registration_id (the
 -- last of the batch wins), tags as (index into those arrays, tag) pairs.
-CREATE FUNCTION _devices_decompose(devices jsonb, batch boolean,
+CREATE OR REPLACE FUNCTION _devices_decompose(devices jsonb, batch boolean,
     OUT rid text[], OUT platform text[], OUT vendor text[], OUT token text[],
     OUT timezone text[], OUT language text[], OUT attrs jsonb[], OUT new_attrs jsonb[],
     OUT tag_dev int[], OUT tag text[])
 AS 'MODULE_PATHNAME', 'pushplan_devices_decompose' LANGUAGE C STABLE STRICT;
-CREATE FUNCTION _attrs_count(attrs jsonb) RETURNS int
+CREATE OR REPLACE FUNCTION _attrs_count(attrs jsonb) RETURNS int
 AS 'MODULE_PATHNAME', 'pushplan_attrs_count' LANGUAGE C IMMUTABLE STRICT;
 
 -- The core of registration, for one device or a batch: validates everything first, then
@@ -55,7 +55,7 @@ AS 'MODULE_PATHNAME', 'pushplan_attrs_count' LANGUAGE C IMMUTABLE STRICT;
 -- insertion: a device registered concurrently by another session makes the insert fail with a
 -- unique violation, and the statement is run again (it then updates that device).
 -- Returns the ids of the devices written, in the order of registration_id (bytewise).
-CREATE FUNCTION _devices_upsert(p_app_id int, p_devices jsonb, p_batch boolean) RETURNS bigint[]
+CREATE OR REPLACE FUNCTION _devices_upsert(p_app_id int, p_devices jsonb, p_batch boolean) RETURNS bigint[]
 LANGUAGE plpgsql AS $$
 DECLARE
     v_rid text[];
@@ -168,7 +168,7 @@ BEGIN
     RETURN v_ids;
 END $$;
 
-CREATE FUNCTION push_device_register(app text, registration_id text, platform text, vendor text,
+CREATE OR REPLACE FUNCTION push_device_register(app text, registration_id text, platform text, vendor text,
                                      token text, timezone text DEFAULT 'UTC',
                                      language text DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
@@ -180,7 +180,7 @@ BEGIN
         'token', token, 'timezone', coalesce(timezone, 'UTC'), 'language', language)), false))[1];
 END $$;
 
-CREATE FUNCTION push_device_register_batch(app text, devices jsonb) RETURNS bigint
+CREATE OR REPLACE FUNCTION push_device_register_batch(app text, devices jsonb) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 BEGIN
     RETURN cardinality(_devices_upsert(_app_id(app, 'app'), devices, true));
@@ -188,7 +188,7 @@ END $$;
 COMMENT ON FUNCTION push_device_register_batch(text, jsonb) IS
     'registers up to 10000 devices at once: [{"registration_id", "platform", "vendor", "token", "timezone", "language", "tags": [...], "attrs": {...}}]';
 
-CREATE FUNCTION push_device_unregister(app text, registration_id text) RETURNS void
+CREATE OR REPLACE FUNCTION push_device_unregister(app text, registration_id text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
     v_id bigint := _device_id(_app_id(app, 'app'), registration_id);
@@ -196,7 +196,7 @@ BEGIN
     UPDATE devices d SET registered = false, updated_at = now() WHERE d.device_id = v_id;
 END $$;
 
-CREATE FUNCTION push_device_opt(app text, registration_id text, opted_in boolean) RETURNS void
+CREATE OR REPLACE FUNCTION push_device_opt(app text, registration_id text, opted_in boolean) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
     v_id bigint := _device_id(_app_id(app, 'app'), registration_id);
@@ -208,7 +208,7 @@ BEGIN
         WHERE d.device_id = v_id;
 END $$;
 
-CREATE FUNCTION push_device_activity(app text, registration_id text, at timestamptz DEFAULT now())
+CREATE OR REPLACE FUNCTION push_device_activity(app text, registration_id text, at timestamptz DEFAULT now())
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
@@ -224,7 +224,7 @@ BEGIN
         WHERE d.device_id = v_id;
 END $$;
 
-CREATE FUNCTION push_tag_add(app text, registration_id text, VARIADIC tags text[]) RETURNS void
+CREATE OR REPLACE FUNCTION push_tag_add(app text, registration_id text, VARIADIC tags text[]) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
     v_app int := _app_id(app, 'app');
@@ -238,7 +238,7 @@ BEGIN
         ON CONFLICT DO NOTHING;
 END $$;
 
-CREATE FUNCTION push_tag_remove(app text, registration_id text, VARIADIC tags text[]) RETURNS void
+CREATE OR REPLACE FUNCTION push_tag_remove(app text, registration_id text, VARIADIC tags text[]) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
     v_app int := _app_id(app, 'app');
@@ -250,7 +250,7 @@ BEGIN
           AND g.app_id = v_app AND g.tag = ANY (tags);
 END $$;
 
-CREATE FUNCTION push_attr_set(app text, registration_id text, attrs jsonb) RETURNS void
+CREATE OR REPLACE FUNCTION push_attr_set(app text, registration_id text, attrs jsonb) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
     v_id bigint := _device_id(_app_id(app, 'app'), registration_id);
@@ -265,7 +265,7 @@ BEGIN
     UPDATE devices d SET attrs = v_merged, updated_at = now() WHERE d.device_id = v_id;
 END $$;
 
-CREATE FUNCTION _account_problem(account text, account_type int) RETURNS text
+CREATE OR REPLACE FUNCTION _account_problem(account text, account_type int) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE
         WHEN account IS NULL OR char_length(account) NOT BETWEEN 2 AND 100 THEN
@@ -276,7 +276,7 @@ LANGUAGE sql IMMUTABLE AS $$
     END
 $$;
 
-CREATE FUNCTION push_account_bind(app text, registration_id text, account text,
+CREATE OR REPLACE FUNCTION push_account_bind(app text, registration_id text, account text,
                                   account_type int DEFAULT 0) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 #variable_conflict use_column
@@ -292,7 +292,7 @@ BEGIN
         DO UPDATE SET bound_at = clock_timestamp();
 END $$;
 
-CREATE FUNCTION push_account_unbind(app text, registration_id text, account text,
+CREATE OR REPLACE FUNCTION push_account_unbind(app text, registration_id text, account text,
                                     account_type int DEFAULT 0) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
@@ -308,7 +308,7 @@ BEGIN
     END IF;
 END $$;
 
-CREATE VIEW push_devices WITH (security_barrier) AS
+CREATE OR REPLACE VIEW push_devices WITH (security_barrier) AS
     SELECT a.app, d.registration_id, d.platform, d.vendor, d.token, d.timezone, d.language,
            d.opted_in, d.registered, d.reachable, d.attrs,
            ARRAY(SELECT g.tag FROM device_tags dt JOIN tags g USING (tag_id)

@@ -125,7 +125,6 @@ CREATE TABLE tasks (
     push        jsonb NOT NULL,         -- the normalized push (doc/push.md)
     broadcast   boolean NOT NULL DEFAULT false, -- all / tag / attribute audience: counts for the quota
     state       text NOT NULL DEFAULT 'queued',
-    created_by  oid,                    -- the role that sent it (an app role cancels only its own)
     send_at     timestamptz NOT NULL DEFAULT now(),
     expires_at  timestamptz,            -- send_at + time_to_live: later deliveries expire
     targeted    bigint,                 -- deliveries made so far; all of them once expanded
@@ -136,6 +135,8 @@ CREATE TABLE tasks (
     created_at  timestamptz NOT NULL DEFAULT now(),
     started_at  timestamptz,
     finished_at timestamptz,
+    -- added in 0.2: new columns go last, as ALTER TABLE ADD COLUMN puts them in an upgrade
+    created_by  oid,                    -- the role that sent it (an app role cancels only its own)
     FOREIGN KEY (app_id, plan_id) REFERENCES plans,
     UNIQUE (app_id, request_id)
 );
@@ -160,3 +161,52 @@ CREATE TABLE account_package_accounts (
     account     text NOT NULL,
     PRIMARY KEY (upload_id, account)
 );
+
+-- Sending: deliveries (one per task and device) and the queue of the open ones.
+
+-- One row per device a task reaches. Senders claim queued rows whose send_at has come
+-- (through delivery_queue, below), deliver them outside any transaction and write the outcome back.
+-- status: queued | suppressed | sending | sent | failed | invalid_token | expired | cancelled
+-- No index covers a column that a claim or an outcome changes (status is in none, not even in a
+-- predicate), and pages are half empty: both updates of a delivery are HOT, so a broadcast's
+-- hot path writes no index entries here at all.
+CREATE TABLE deliveries (
+    delivery_id       bigserial PRIMARY KEY,
+    task_id           text NOT NULL REFERENCES tasks ON DELETE CASCADE,
+    app_id            int NOT NULL,
+    device_id         bigint NOT NULL,
+    vendor            text NOT NULL,
+    status            text NOT NULL DEFAULT 'queued',
+    send_at           timestamptz NOT NULL,     -- planned (per device for local-time schedules)
+    attempts          int NOT NULL DEFAULT 0,
+    claimed_by        int,                      -- sender slot of the last claim
+    claimed_at        timestamptz,
+    sent_at           timestamptz,
+    http_status       int,
+    vendor_message_id text,
+    error             text,
+    UNIQUE (task_id, device_id)
+) WITH (fillfactor = 50);
+CREATE INDEX deliveries_device_idx ON deliveries (device_id);
+
+-- The open deliveries (queued or sending), small whatever the history: what senders claim
+-- (FOR UPDATE SKIP LOCKED on the due index), and what tells that a task is finished (no row of
+-- it left). A row is written with its delivery, claimed (claimed_by) with it, and deleted in the
+-- transaction that records its outcome; a retry puts it back with the new send_at. The
+-- delivery's status stays the truth: a queue row whose delivery is no longer queued is dropped
+-- when claimed.
+CREATE TABLE delivery_queue (
+    task_id     text NOT NULL,
+    delivery_id bigint NOT NULL,
+    send_at     timestamptz NOT NULL,
+    claimed_by  int,
+    claimed_at  timestamptz,
+    -- Also what "is anything of this task left" probes: ORDER BY both columns DESC LIMIT 1, so
+    -- that only this index answers it (a sequential scan, or the index of a lone delivery_id,
+    -- would wade through the deleted rows of what was sent), from the end where the rows not
+    -- sent yet are.
+    PRIMARY KEY (task_id, delivery_id)
+) WITH (fillfactor = 50);
+-- Not partial on claimed_by: a claim then changes no indexed column and is a HOT update too
+-- (the claim query skips the rows in flight, at most max_inflight per sender, by a filter).
+CREATE INDEX delivery_queue_due_idx ON delivery_queue (send_at);

@@ -1,0 +1,26 @@
+-- pushplan 0.1 -> 0.2: what changes in the install-once objects (tables, indexes, their
+-- comments). The functions, views and roles are replayed after it from sql/api/*.sql, as in a
+-- fresh install (make assembles sql/pushplan--0.1--0.2.sql from the two).
+\echo Use "ALTER EXTENSION pushplan UPDATE TO '0.2'" to load this file. \quit
+
+-- Tenancy: which roles act on which app, and how (push_app_grant).
+CREATE TABLE app_grants (
+    app_id      int NOT NULL REFERENCES apps ON DELETE CASCADE,
+    role        oid NOT NULL,
+    kind        text NOT NULL CHECK (kind IN ('admin', 'operator', 'app', 'reader')),
+    granted_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (app_id, role, kind)
+);
+
+-- The role that sent a task (an app role cancels only its own); NULL for tasks sent before.
+ALTER TABLE tasks ADD COLUMN created_by oid;
+
+COMMENT ON TABLE apps IS 'tenants: one mobile or web application each (Tencent Push''s AccessID, Tencent IM''s SdkAppID, EngageLab''s AppKey)';
+
+-- _app_id(app) became _app_id(app, kind): the rights the caller needs.
+DROP FUNCTION _app_id(text);
+
+-- Settings and vendor credentials moved from pushplan_admin to pushplan_app_admin (which
+-- pushplan_admin is a member of): the direct grants of 0.1 go.
+REVOKE EXECUTE ON FUNCTION push_app_set(text, jsonb), push_vendor_set(text, text, jsonb),
+    push_vendor_test(text, text, text, jsonb, text, text) FROM pushplan_admin;
