@@ -42,10 +42,11 @@ deps:
 	dev/deps
 
 # Installing into the server's directories and testing against them is serialised, so that
-# several working trees on one machine do not test each other's builds.
+# several working trees on one machine do not test each other's builds.  The tests also install
+# the test-only extension pushplan_test (test/modules/pushplan_test), which make install leaves out.
 test: deps
 	$(MAKE) all
-	flock -o /tmp/pushplan-install.lock sh -c '$(MAKE) install && test/run'
+	flock -o /tmp/pushplan-install.lock sh -c '$(MAKE) install && $(MAKE) -C test/modules/pushplan_test install && test/run'
 
 # The demo installs too: under the same lock, so that it never races a test run.
 demo: deps

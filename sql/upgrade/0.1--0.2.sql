@@ -24,3 +24,13 @@ DROP FUNCTION _app_id(text);
 -- pushplan_admin is a member of): the direct grants of 0.1 go.
 REVOKE EXECUTE ON FUNCTION push_app_set(text, jsonb), push_vendor_set(text, text, jsonb),
     push_vendor_test(text, text, text, jsonb, text, text) FROM pushplan_admin;
+
+-- The tests' faces of the engine, the token cache and the crypto moved to the test-only
+-- extension pushplan_test (test/modules/pushplan_test).
+DROP FUNCTION _jwt_es256(text, text, text, bigint),
+    _jwt_rs256(text, text, text, text, text, bigint, bigint),
+    _hmac_sha256_hex(text, text), _hmac_sha256_hex(bytea, bytea),
+    _base64url_encode(bytea), _base64url_decode(text),
+    _engine_send_many(text, text, text[], jsonb, text, text),
+    _vendor_payload(text, jsonb, text, text, jsonb, text), _message_check(jsonb),
+    _auth_token_put(text, jsonb, text, int), _auth_token_peek(text, jsonb);

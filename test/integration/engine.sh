@@ -9,7 +9,7 @@
 set -uo pipefail
 . "$(dirname "$0")/lib/vendor_env.sh"
 vendor_env_start 55500 55501 "pushplan.http_timeout = 2000" ${PG_WRAPPER_CONF:-}
-psql -c "CREATE EXTENSION pushplan" || exit 1
+psql -c "CREATE EXTENSION pushplan" -c "CREATE EXTENSION pushplan_test" || exit 1
 mock() { mock_get "$1"; }
 reset() { mock_reset; }
 # jq-less JSON field: value of "key" in a flat-ish JSON text (first match)

@@ -28,7 +28,7 @@ b64url_decode() {
 }
 hexof() { od -An -tx1 -v | tr -d ' \n'; }
 
-sql -c 'CREATE EXTENSION pushplan' >/dev/null
+sql -c 'CREATE EXTENSION pushplan' -c 'CREATE EXTENSION pushplan_test' >/dev/null
 
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ec.p8 2>/dev/null
 openssl pkey -in ec.p8 -pubout -out ec_pub.pem

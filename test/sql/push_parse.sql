@@ -48,7 +48,7 @@ INSERT INTO samples VALUES ('seed000_push', $json$
 }
 $json$);
 
--- API.md's EngageLab example, with one choice made where it lists alternatives.
+-- The EngageLab push API's example, with one choice made where it lists alternatives.
 INSERT INTO samples VALUES ('api_engagelab', $json$
 {
   "from": "push",
@@ -122,7 +122,7 @@ INSERT INTO samples VALUES ('seed002_package', $json$
 }
 $json$);
 
--- API.md's Tencent Push example, with plan_id.
+-- The Tencent Push API's example, with plan_id.
 INSERT INTO samples VALUES ('api_tencent_push', $json$
 {"audience_type": "account_list", "account_list": ["a1", "a2"], "account_type": 1,
  "account_push_type": 0, "message_type": "notify",
@@ -215,7 +215,7 @@ INSERT INTO samples VALUES ('seed004_attrs_user', $json$
 }
 $json$);
 
--- API.md's Tencent IM example.
+-- The Tencent IM API's example.
 INSERT INTO samples VALUES ('api_tencent_im', $json$
 {"From_Account": "admin", "MsgRandom": 3674128, "Condition": {"TagsOr": ["vip"]},
  "OfflinePushInfo": {"PushFlag": 0, "Title": "标题", "Desc": "内容"}}

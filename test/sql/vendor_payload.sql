@@ -1,5 +1,6 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pushplan;
+CREATE EXTENSION IF NOT EXISTS pushplan_test;
 RESET client_min_messages;
 SET search_path = pushplan, public;
 

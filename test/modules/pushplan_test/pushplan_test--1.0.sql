@@ -1,0 +1,69 @@
+-- pushplan_test: the SQL faces the regression and integration tests drive pushplan's C with
+-- (the engine, the token cache, the crypto). Not part of the production extension: make test
+-- installs it, make install does not. Their C lives in the pushplan library.
+\echo Use "CREATE EXTENSION pushplan_test" to load this file. \quit
+
+CREATE OR REPLACE FUNCTION _jwt_es256(private_key text, kid text, iss text, iat bigint) RETURNS text
+AS 'MODULE_PATHNAME', 'pushplan_jwt_es256' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION _jwt_es256(text, text, text, bigint) IS
+    'APNs provider token: ES256 JWT {"alg":"ES256","kid":kid}.{"iss":iss,"iat":iat} signed with the .p8 key';
+
+-- Not strict: kid may be NULL (no "kid" in the header); any other NULL gives NULL.
+CREATE OR REPLACE FUNCTION _jwt_rs256(private_key text, kid text, iss text, scope text, aud text,
+                           iat bigint, exp bigint) RETURNS text
+AS 'MODULE_PATHNAME', 'pushplan_jwt_rs256' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION _jwt_rs256(text, text, text, text, text, bigint, bigint) IS
+    'Google OAuth 2.0 service-account assertion: RS256 JWT signed with the service account''s RSA key';
+
+CREATE OR REPLACE FUNCTION _hmac_sha256_hex(key text, data text) RETURNS text
+AS 'MODULE_PATHNAME', 'pushplan_hmac_sha256_hex' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE OR REPLACE FUNCTION _hmac_sha256_hex(key bytea, data bytea) RETURNS text
+AS 'MODULE_PATHNAME', 'pushplan_hmac_sha256_hex' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION _hmac_sha256_hex(text, text) IS
+    'HMAC-SHA256 in lowercase hex, as in the webhook header X-Pushplan-Signature: sha256=<hex>';
+
+CREATE OR REPLACE FUNCTION _base64url_encode(data bytea) RETURNS text
+AS 'MODULE_PATHNAME', 'pushplan_base64url_encode' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE OR REPLACE FUNCTION _base64url_decode(data text) RETURNS bytea
+AS 'MODULE_PATHNAME', 'pushplan_base64url_decode' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION _engine_send_many(app text, vendor text, tokens text[], push jsonb,
+                                  platform text DEFAULT NULL, language text DEFAULT NULL)
+RETURNS SETOF jsonb
+AS 'MODULE_PATHNAME', 'pushplan_engine_send_many'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pushplan, pg_temp;
+COMMENT ON FUNCTION _engine_send_many(text, text, text[], jsonb, text, text) IS
+    'sends one push to many tokens through one engine (multiplexing, HMS grouping); one outcome per token, in order';
+
+CREATE OR REPLACE FUNCTION _vendor_payload(vendor text, push jsonb, platform text DEFAULT NULL,
+                                language text DEFAULT NULL, config jsonb DEFAULT NULL,
+                                token text DEFAULT 'TOKEN')
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'pushplan_vendor_payload'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION _vendor_payload(text, jsonb, text, text, jsonb, text) IS
+    'the request a vendor would get for a push and device: url, headers (never the auth header), body, bytes counted by the vendor''s size limit';
+
+CREATE OR REPLACE FUNCTION _message_check(push jsonb) RETURNS void
+AS 'MODULE_PATHNAME', 'pushplan_message_check'
+LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION _message_check(jsonb) IS
+    'raises 92510 when a vendor payload of the push is over the vendor''s size limit (what push_send checks)';
+
+CREATE OR REPLACE FUNCTION _auth_token_put(vendor text, config jsonb, token text, ttl_seconds int)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pushplan_auth_token_put' LANGUAGE C VOLATILE STRICT
+SET log_min_error_statement = panic;
+CREATE OR REPLACE FUNCTION _auth_token_peek(vendor text, config jsonb) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'pushplan_auth_token_peek' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION _auth_token_put(text, jsonb, text, int) IS
+    'test hook: caches an auth token for a vendor config, valid for ttl_seconds';
+
+REVOKE EXECUTE ON FUNCTION _jwt_es256(text, text, text, bigint),
+    _jwt_rs256(text, text, text, text, text, bigint, bigint),
+    _hmac_sha256_hex(text, text), _hmac_sha256_hex(bytea, bytea),
+    _base64url_encode(bytea), _base64url_decode(text),
+    _engine_send_many(text, text, text[], jsonb, text, text),
+    _vendor_payload(text, jsonb, text, text, jsonb, text), _message_check(jsonb),
+    _auth_token_put(text, jsonb, text, int), _auth_token_peek(text, jsonb)
+    FROM PUBLIC;
