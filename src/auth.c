@@ -155,8 +155,8 @@ pp_auth_key(PPAuthKind kind, const PPVendorConfig *cfg, char *key)
 	if (pp_sha256(s.data, s.len, md))
 		mdlen = 32;
 	snprintf(key, PP_AUTH_KEY_LEN, "%s:", prefix);
-	for (unsigned int i = 0; i < mdlen && strlen(key) + 3 < PP_AUTH_KEY_LEN; i++)
-		sprintf(key + strlen(key), "%02x", md[i]);
+	if (strlen(key) + 2 * mdlen < PP_AUTH_KEY_LEN)
+		key[strlen(key) + hex_encode((const char *) md, mdlen, key + strlen(key))] = '\0';
 	if (last_input)
 		pfree(last_input);
 	last_input = MemoryContextAlloc(TopMemoryContext, s.len + 1);

@@ -137,11 +137,12 @@ static char *
 pp_random_task_id(void)
 {
 	unsigned char r[8];
+	char		hex[2 * sizeof(r) + 1];
 
 	if (RAND_bytes(r, sizeof(r)) != 1)
 		memset(r, 0, sizeof(r));
-	return psprintf("test-%02x%02x%02x%02x%02x%02x%02x%02x",
-					r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
+	hex[hex_encode((const char *) r, sizeof(r), hex)] = '\0';
+	return psprintf("test-%s", hex);
 }
 
 /*

@@ -112,26 +112,25 @@ pp_header_cb(char *data, size_t size, size_t nmemb, void *arg)
 	size_t		n = size * nmemb;
 	char		val[128];
 
-	if (pp_header_value(data, n, "retry-after", val, sizeof(val)))
-	{
-		char	   *end;
-		long		secs = strtol(val, &end, 10);
-
-		if (end != val && *end == '\0' && secs >= 0)
-			r->retry_after_ms = (int) Min(secs, 86400L) * 1000;
-		else
-		{
-			/* an HTTP-date */
-			time_t		when = curl_getdate(val, NULL);
-			time_t		now = time(NULL);
-
-			if (when > now)
-				r->retry_after_ms = (int) Min(when - now, 86400L) * 1000;
-		}
-	}
-	else if (pp_header_value(data, n, "apns-id", val, sizeof(val)))
+	if (pp_header_value(data, n, "apns-id", val, sizeof(val)))
 		strlcpy(r->apns_id, val, sizeof(r->apns_id));
 	return n;
+}
+
+/*
+ * The answer's status and Retry-After of a finished transfer. libcurl reads Retry-After itself,
+ * delta-seconds or an HTTP-date (as seconds from now); a day at most is kept.
+ */
+static void
+pp_read_answer(CURL *easy, PPHttpReq *r)
+{
+	long		status = 0;
+	curl_off_t	retry_after = 0;
+
+	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+	r->status = (int) status;
+	if (curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK && retry_after > 0)
+		r->retry_after_ms = (int) Min(retry_after, (curl_off_t) 86400) * 1000;
 }
 
 PPHttp *
@@ -291,17 +290,13 @@ pp_http_run(PPHttp *h, int timeout_ms, PPHttpReq **done, int max_done)
 	while (ndone < max_done && (msg = curl_multi_info_read(h->multi, &left)) != NULL)
 	{
 		PPHttpReq  *r;
-		long		status = 0;
 
 		if (msg->msg != CURLMSG_DONE)
 			continue;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &r);
 		r->curl_result = msg->data.result;
 		if (r->curl_result == CURLE_OK)
-		{
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
-			r->status = (int) status;
-		}
+			pp_read_answer(msg->easy_handle, r);
 		curl_multi_remove_handle(h->multi, msg->easy_handle);
 		h->running--;
 		if (h->nfree < h->maxfree)
@@ -336,7 +331,6 @@ pp_http_perform_blocking(const PPEngineSettings *s, PPHttpReq *r)
 {
 	CURL	   *easy;
 	CURLcode	rc;
-	long		status = 0;
 
 	pp_curl_global_init();
 	easy = curl_easy_init();
@@ -351,10 +345,7 @@ pp_http_perform_blocking(const PPEngineSettings *s, PPHttpReq *r)
 	rc = curl_easy_perform(easy);
 	r->curl_result = rc;
 	if (rc == CURLE_OK)
-	{
-		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-		r->status = (int) status;
-	}
+		pp_read_answer(easy, r);
 	curl_easy_cleanup(easy);
 }
 

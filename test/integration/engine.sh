@@ -212,6 +212,9 @@ out=$(vt webhook wh-throttle1-1 "$PUSH")
 check "webhook: 429 -> retry" "$out" '"retry_after_ms": 1000'
 out=$(vt webhook wh-fail5xx1-1 "$PUSH")
 check "webhook: 503 -> retry" "$out" '"outcome": "retry"'
+re='"retry_after_ms": [12]000'   # the date has whole seconds: 1 or 2 s from now
+if [[ "$out" =~ $re ]]; then ok "webhook: Retry-After as an HTTP-date (2 s ahead)"
+else fail "webhook: Retry-After as an HTTP-date (2 s ahead): wanted $re in: $out"; fi
 psql -v base="$base" <<'SQL' >/dev/null
 SET search_path = pushplan, public;
 SELECT push_vendor_set('eng_bad', 'webhook', jsonb_build_object('url', :'base' || '/webhook/x', 'secret', 'wrong'));

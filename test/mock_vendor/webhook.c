@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "mock.h"
 
@@ -54,8 +55,16 @@ handle_webhook(request *r)
 				resp_json(r, 500, "{\"ok\":false,\"error\":\"internal error\"}");
 				break;
 			case F_5XX:
-				resp_json(r, 503, "{\"ok\":false,\"error\":\"unavailable\"}");
-				resp_header(r, "retry-after", "1");
+				{
+					/* as web servers often write it: an HTTP-date, two seconds ahead */
+					char		date[64];
+					time_t		when = time(NULL) + 2;
+					struct tm	tm;
+
+					strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&when, &tm));
+					resp_json(r, 503, "{\"ok\":false,\"error\":\"unavailable\"}");
+					resp_header(r, "retry-after", date);
+				}
 				break;
 			case F_THROTTLE:
 				resp_json(r, 429, "{\"ok\":false,\"error\":\"too many requests\"}");
