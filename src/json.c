@@ -42,6 +42,7 @@ pp_jv_int64(const JsonbValue *v, int64 *out, bool *huge)
 {
 	char	   *s;
 	const char *digits;
+	long long	n;
 
 	if (v == NULL || v->type != jbvNumeric)
 		return false;
@@ -51,14 +52,15 @@ pp_jv_int64(const JsonbValue *v, int64 *out, bool *huge)
 	if (digits[0] == '\0' || strspn(digits, "0123456789") != strlen(digits))
 		return false;
 	errno = 0;
-	*out = strtoll(s, NULL, 10);
+	n = strtoll(s, NULL, 10);
 	if (errno == ERANGE)
 	{
 		if (huge == NULL)
-			return false;
+			return false;		/* *out untouched, as for any refusal */
 		*huge = true;
-		*out = s[0] == '-' ? PG_INT64_MIN : PG_INT64_MAX;
+		n = s[0] == '-' ? PG_INT64_MIN : PG_INT64_MAX;
 	}
+	*out = n;
 	return true;
 }
 

@@ -46,7 +46,7 @@ check_im_ext(JsonbValue *v, const char *path)
 static void
 check_condition(JsonbValue *v, const char *path)
 {
-	/* its members and Tencent IM's tag rules are the audience compiler's (src/audience.c) */
+	/* its members and Tencent IM's tag rules are the audience parser's (src/audience_parse.c) */
 	if (!pp_jv_is_object(v))
 		pp_error(ERR_PARAM, "92604", "\"%s\" must be an object", path);
 }

@@ -68,7 +68,7 @@ extern void pp_wake_scheduler_at_commit(void);
 extern void pp_wake_slot_scheduler(PPDatabaseSlot *slot);
 extern void pp_wake_slot_senders(PPDatabaseSlot *slot);
 
-/* launcher.c, scheduler.c, sender.c: background worker entry points */
+/* worker_launcher.c, worker_scheduler.c, worker_sender.c: background worker entry points */
 extern PGDLLEXPORT void pushplan_launcher_main(Datum arg);
 extern PGDLLEXPORT void pushplan_scheduler_main(Datum arg);
 extern PGDLLEXPORT void pushplan_sender_main(Datum arg);

@@ -1,4 +1,4 @@
--- Audiences: counted and previewed through the C compiler of src/audience.c, which turns the
+-- Audiences: counted and previewed through the C compiler of src/audience_sql.c, which turns the
 -- audience JSON (doc/audiences.md) into one parameterised query over device ids.
 
 CREATE OR REPLACE FUNCTION push_audience_count(app text, audience jsonb) RETURNS bigint

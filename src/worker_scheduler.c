@@ -1,9 +1,9 @@
 /*
- * scheduler.c: one per served database. Finds tasks whose time has come, expands each task's
+ * worker_scheduler.c: one per served database. Finds tasks whose time has come, expands each task's
  * audience into delivery rows in one committed transaction, wakes the senders, and marks tasks
  * done when nothing of them is left in flight.
  *
- * A task's expansion is one INSERT ... SELECT over the compiled audience (src/audience.c), so a
+ * A task's expansion is one INSERT ... SELECT over the compiled audience (src/audience_sql.c), so a
  * task has either all of its deliveries or none: a crash during expansion leaves it 'queued'
  * and the restarted scheduler expands it again. A task whose expansion fails (say its account
  * package was deleted since) is marked failed with the error, never retried for ever.
@@ -11,6 +11,7 @@
 #include "pushplan.h"
 #include "workers.h"
 #include "audience.h"
+#include "json.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -42,28 +43,6 @@ end_work(void)
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
-/* The jsonb value at a path of keys, or NULL. */
-static JsonbValue *
-jsonb_path(Jsonb *jb, const char *k1, const char *k2)
-{
-	JsonbValue *v;
-	JsonbValue	key;
-
-	key.type = jbvString;
-	key.val.string.val = (char *) k1;
-	key.val.string.len = strlen(k1);
-	v = findJsonbValueFromContainer(&jb->root, JB_FOBJECT, &key);
-	if (v && k2)
-	{
-		if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
-			return NULL;
-		key.val.string.val = (char *) k2;
-		key.val.string.len = strlen(k2);
-		v = findJsonbValueFromContainer(v->val.binary.data, JB_FOBJECT, &key);
-	}
-	return v;
-}
-
 /*
  * Inserts the deliveries of one task: every reachable device of the audience whose platform the
  * push targets. big_push_duration spreads send_at evenly over that many minutes. Devices whose
@@ -90,9 +69,9 @@ expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz send_at
 			 int64 after, int64 done, int64 spread_total, ExpandResult *res)
 {
 	PPAudience	aud;
-	JsonbValue *to = jsonb_path(push, "to", NULL);
-	JsonbValue *body_platforms = jsonb_path(push, "body", "platform");
-	JsonbValue *options = jsonb_path(push, "body", "options");
+	JsonbValue *to = pp_jmember(&push->root, "to");
+	JsonbValue *body_platforms = pp_jmember(pp_jobj(&push->root, "body"), "platform");
+	JsonbContainer *options = pp_jobj(pp_jobj(&push->root, "body"), "options");
 	const char *platforms = "[\"android\", \"ios\", \"web\", \"harmony\"]";
 	StringInfoData q;
 	StringInfoData from;
@@ -100,6 +79,7 @@ expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz send_at
 	Datum	   *values;
 	int			nfixed = 9;
 	int			minutes = 0;
+	int64		duration;
 	HeapTuple	tup;
 	bool		isnull;
 
@@ -111,19 +91,9 @@ expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz send_at
 	if (body_platforms)
 		platforms = DatumGetCString(DirectFunctionCall1(jsonb_out,
 														JsonbPGetDatum(JsonbValueToJsonb(body_platforms))));
-	if (options && options->type == jbvBinary)
-	{
-		JsonbValue	key;
-		JsonbValue *duration;
-
-		key.type = jbvString;
-		key.val.string.val = "big_push_duration";
-		key.val.string.len = strlen("big_push_duration");
-		duration = findJsonbValueFromContainer(options->val.binary.data, JB_FOBJECT, &key);
-		if (duration && duration->type == jbvNumeric)
-			minutes = DatumGetInt32(DirectFunctionCall1(numeric_int4,
-														NumericGetDatum(duration->val.numeric)));
-	}
+	/* an integer in range after normalization (push_engagelab.c) */
+	if (pp_jv_int64(pp_jmember(options, "big_push_duration"), &duration, NULL))
+		minutes = (int) duration;
 
 	types = palloc(sizeof(Oid) * (nfixed + aud.nargs));
 	values = palloc(sizeof(Datum) * (nfixed + aud.nargs));

@@ -1,5 +1,5 @@
 /*
- * sender.c: the sender workers. Each claims batches of due deliveries in a short committed
+ * worker_sender.c: the sender workers. Each claims batches of due deliveries in a short committed
  * transaction (FOR UPDATE SKIP LOCKED, so senders share a task without sending a device twice),
  * hands them to the delivery engine (src/engine.h) outside any transaction, and writes the
  * outcomes back in batches, again in short transactions. No transaction is ever open across

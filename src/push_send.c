@@ -1,5 +1,5 @@
 /*
- * send.c: push_send, the transactional outbox.
+ * push_send.c: push_send, the transactional outbox.
  *
  * push_send validates the push completely (dialect, content, audience, vendor size limits,
  * broadcast quota), stores it as a task and asks for the scheduler to be woken when the
@@ -10,6 +10,7 @@
 #include "tenancy.h"
 #include "workers.h"
 #include "audience.h"
+#include "json.h"
 #include "engine.h"
 #include "push_parse.h"
 
@@ -25,35 +26,6 @@ PG_FUNCTION_INFO_V1(pushplan_push_send);
 
 #define DEFAULT_DAILY_BROADCASTS	100		/* Tencent IM: 100 all/tag/attribute pushes a day */
 #define DEFAULT_BROADCAST_INTERVAL	"1 second"
-
-static JsonbValue *
-get_key(JsonbContainer *c, const char *key)
-{
-	JsonbValue	k;
-
-	if (c == NULL || !JsonContainerIsObject(c))
-		return NULL;
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	return findJsonbValueFromContainer(c, JB_FOBJECT, &k);
-}
-
-static JsonbContainer *
-get_object(JsonbContainer *c, const char *key)
-{
-	JsonbValue *v = get_key(c, key);
-
-	return v && v->type == jbvBinary ? v->val.binary.data : NULL;
-}
-
-static char *
-get_string(JsonbContainer *c, const char *key)
-{
-	JsonbValue *v = get_key(c, key);
-
-	return v && v->type == jbvString ? pnstrdup(v->val.string.val, v->val.string.len) : NULL;
-}
 
 /*
  * Whether an audience reaches devices by who they are (all, tags, attributes, conditions)
@@ -73,9 +45,9 @@ is_broadcast(JsonbValue *to)
 	if (to->type != jbvBinary)
 		return false;
 	for (int i = 0; keys[i]; i++)
-		if (get_key(to->val.binary.data, keys[i]))
+		if (pp_jmember(to->val.binary.data, keys[i]))
 			return true;
-	type = get_string(to->val.binary.data, "audience_type");
+	type = pp_jstr(to->val.binary.data, "audience_type");
 	return type && (strcmp(type, "all") == 0 || strcmp(type, "tag") == 0);
 }
 
@@ -200,8 +172,6 @@ pushplan_push_send(PG_FUNCTION_ARGS)
 	JsonbContainer *root;
 	JsonbContainer *options;
 	JsonbValue *to;
-	JsonbValue *ttl_v;
-	JsonbValue *rnd;
 	char	   *plan_id;
 	char	   *request_id;
 	int64		msg_random = -1;
@@ -221,14 +191,13 @@ pushplan_push_send(PG_FUNCTION_ARGS)
 	app = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	push = pp_push_normalize(PG_GETARG_JSONB_P(1), &dialect);
 	root = &push->root;
-	options = get_object(get_object(root, "body"), "options");
-	plan_id = get_string(options, "plan_id");
-	request_id = get_string(root, "request_id");
-	if ((rnd = get_key(root, "MsgRandom")) != NULL && rnd->type == jbvNumeric)
-		msg_random = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(rnd->val.numeric)));
-	if ((ttl_v = get_key(options, "time_to_live")) != NULL && ttl_v->type == jbvNumeric)
-		ttl = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(ttl_v->val.numeric)));
-	to = get_key(root, "to");
+	options = pp_jobj(pp_jobj(root, "body"), "options");
+	plan_id = pp_jstr(options, "plan_id");
+	request_id = pp_jstr(root, "request_id");
+	/* integers after normalization; absent ones keep their defaults */
+	(void) pp_jv_int64(pp_jmember(root, "MsgRandom"), &msg_random, NULL);
+	(void) pp_jv_int64(pp_jmember(options, "time_to_live"), &ttl, NULL);
+	to = pp_jmember(root, "to");
 
 	app_id = pp_app_id(app, PP_RIGHT_APP | PP_RIGHT_OPERATOR, &rights);
 	SPI_connect();

@@ -1,5 +1,5 @@
 /*
- * launcher.c: the static background worker that starts one scheduler and pushplan.senders
+ * worker_launcher.c: the static background worker that starts one scheduler and pushplan.senders
  * senders for every database named in pushplan.databases, and keeps that set in line with the
  * configuration on SIGHUP (as TimescaleDB's launcher does, unlike single-database pg_cron).
  *
