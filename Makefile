@@ -21,7 +21,14 @@ PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Werror -Wno-unused-parameter \
               -Wno-missing-field-initializers -Wno-sign-compare
 SHLIB_LINK  = -lzip -lcurl -lssl -lcrypto
 
-EXTRA_CLEAN = test/results test/regression.diffs test/regression.out
+# make installcheck: the pg_regress suites alone, through PGXS, on a temporary instance that
+# preloads pushplan (test/pushplan.conf). After `make install install-test-extension` (as root);
+# initdb refuses root, so run installcheck itself as another user.
+REGRESS      = $(sort $(patsubst test/sql/%.sql,%,$(wildcard test/sql/*.sql)))
+REGRESS_OPTS = --inputdir=test --outputdir=test --temp-instance=test/tmp_check \
+               --temp-config=test/pushplan.conf
+
+EXTRA_CLEAN = test/results test/regression.diffs test/regression.out test/tmp_check
 
 # JIT bitcode would need clang on every machine; pushplan gains nothing from inlining.
 override with_llvm = no
@@ -37,7 +44,10 @@ sql/$(EXTENSION)--$(EXTVERSION).sql: $(SCHEMA) $(API_PARTS)
 sql/$(EXTENSION)--0.1--0.2.sql: sql/upgrade/0.1--0.2.sql $(API_PARTS)
 	cat $^ > $@
 
-.PHONY: deps test demo bench
+.PHONY: deps test demo bench install-test-extension
+# the test-only extension the suites use (test/modules/pushplan_test)
+install-test-extension:
+	$(MAKE) -C test/modules/pushplan_test install
 deps:
 	dev/deps
 
@@ -46,7 +56,7 @@ deps:
 # the test-only extension pushplan_test (test/modules/pushplan_test), which make install leaves out.
 test: deps
 	$(MAKE) all
-	flock -o /tmp/pushplan-install.lock sh -c '$(MAKE) install && $(MAKE) -C test/modules/pushplan_test install && test/run'
+	flock -o /tmp/pushplan-install.lock sh -c '$(MAKE) install && $(MAKE) install-test-extension && test/run'
 
 # The demo installs too: under the same lock, so that it never races a test run.
 demo: deps
