@@ -209,6 +209,37 @@ pp_spi_run(const char *what, int expected, const char *sql, int nargs, Oid *type
 	return SPI_processed;
 }
 
+/*
+ * pp_spi_run for a statement a worker runs again and again (the scheduler's polls and
+ * upkeep): parsed and analysed on first use and kept (SPI_keepplan) in *plan for the worker's
+ * life; it is still planned at each run, with its parameters' values. The senders' claim and
+ * outcome statements do not use it: kept, they measured no faster (doc/benchmarks.md). The plan cache re-plans it after DDL, and re-analyses
+ * it when the extension is dropped and created again.
+ */
+uint64
+pp_spi_run_kept(SPIPlanPtr *plan, const char *what, int expected, const char *sql, int nargs,
+				Oid *types, Datum *args, const char *nulls, bool read_only, long count)
+{
+	int			ret;
+
+	if (*plan == NULL)
+	{
+		/* custom plans only: generic ones measured slower (doc/benchmarks.md, "Kept plans") */
+		SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_CUSTOM_PLAN);
+
+		if (p == NULL)
+			elog(ERROR, "pushplan: preparing %s failed: %s", what,
+				 SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "pushplan: keeping the plan of %s failed", what);
+		*plan = p;
+	}
+	ret = SPI_execute_plan(*plan, args, nulls, read_only, count);
+	if (ret != expected)
+		elog(ERROR, "pushplan: %s failed: %s", what, SPI_result_code_string(ret));
+	return SPI_processed;
+}
+
 /* The first row of the last SPI result; an ERROR naming `what` if it returned none. */
 HeapTuple
 pp_spi_first_row(const char *what)

@@ -35,6 +35,12 @@
 
 static PPDatabaseSlot *my_slot = NULL;
 
+/* the statements of every poll and upkeep, prepared once (pp_spi_run_kept) */
+static SPIPlanPtr pick_plan = NULL;
+static SPIPlanPtr expansion_plan = NULL;
+static SPIPlanPtr done_plan = NULL;
+static SPIPlanPtr stale_plan = NULL;
+
 /* Ends a unit of work (pp_work_begin) and reports the scheduler idle. */
 static void
 end_work(void)
@@ -205,7 +211,7 @@ run_one_due_task(void)
 
 	if (!pp_work_begin("pushplan: looking for due tasks"))
 		return false;
-	if (pp_spi_run("looking for due tasks", SPI_OK_SELECT, pick, 0, NULL, NULL, NULL, false, 0) == 0)
+	if (pp_spi_run_kept(&pick_plan, "looking for due tasks", SPI_OK_SELECT, pick, 0, NULL, NULL, NULL, false, 0) == 0)
 	{
 		end_work();
 		return false;
@@ -256,7 +262,7 @@ run_one_due_task(void)
 	args[4] = BoolGetDatum(finished);
 	args[5] = Int64GetDatum(res.spread_total);
 	args[6] = Int64GetDatum(res.inserted);
-	pp_spi_run("recording the expansion", SPI_OK_UPDATE,
+	pp_spi_run_kept(&expansion_plan, "recording the expansion", SPI_OK_UPDATE,
 			   "UPDATE pushplan.tasks SET targeted = $2, error = $3, "
 			   "expanded_upto = $4, expanded = $5, spread_total = nullif($6, 0), "
 			   "started_at = coalesce(started_at, now()), "
@@ -282,13 +288,13 @@ maintenance(bool stale_check)
 {
 	if (!pp_work_begin("pushplan: maintenance"))
 		return;
-	pp_spi_run("marking finished tasks done", SPI_OK_UPDATE,
+	pp_spi_run_kept(&done_plan, "marking finished tasks done", SPI_OK_UPDATE,
 			   "UPDATE pushplan.tasks t SET state = 'done', finished_at = now() "
 			   "WHERE t.state = 'sending' AND t.expanded "
 			   "AND NOT " PP_TASK_HAS_OPEN_DELIVERIES,
 			   0, NULL, NULL, NULL, false, 0);
 	if (stale_check)
-		pp_spi_run("requeueing stale claims", SPI_OK_UPDATE,
+		pp_spi_run_kept(&stale_plan, "requeueing stale claims", SPI_OK_UPDATE,
 				   "WITH q AS (UPDATE pushplan.delivery_queue SET claimed_by = NULL, claimed_at = NULL "
 				   "  WHERE claimed_by IS NOT NULL AND claimed_at < now() - interval '5 minutes' "
 				   "  RETURNING delivery_id) "

@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "access/htup.h"
+#include "executor/spi.h"
 #include "port/atomics.h"
 #include "storage/lwlock.h"
 
@@ -83,6 +84,10 @@ extern bool pp_work_begin(const char *activity);
 extern void pp_work_end(void);
 extern uint64 pp_spi_run(const char *what, int expected, const char *sql, int nargs, Oid *types,
 						 Datum *args, const char *nulls, bool read_only, long count);
+/* the same for a statement run again and again: prepared once, kept in *plan */
+extern uint64 pp_spi_run_kept(SPIPlanPtr *plan, const char *what, int expected, const char *sql,
+							  int nargs, Oid *types, Datum *args, const char *nulls,
+							  bool read_only, long count);
 extern HeapTuple pp_spi_first_row(const char *what);
 
 #endif							/* PUSHPLAN_WORKERS_H */
