@@ -121,9 +121,12 @@ check_name(const char *what, const char *s, int len)
 		ereport(ERROR, (errcode(EINVAL_CODE), errmsg("%s", why)));
 }
 
-/* registration_id, token, account lists: 1..1000 non-empty strings, as text[]. */
+/*
+ * registration_id, token, account lists: 1..1000 non-empty strings, as text[]. what: the name
+ * rule the entries follow (check_name: "account"), or NULL.
+ */
 static Datum
-id_list(JsonbValue *v, const char *name)
+id_list(JsonbValue *v, const char *name, const char *what)
 {
 	List	   *ids = json_strings(v, name);
 	Datum	   *elems;
@@ -139,8 +142,8 @@ id_list(JsonbValue *v, const char *name)
 
 		if (*id == '\0')
 			pp_error(EINVAL_CODE, "92105", "\"%s\" holds an empty string", name);
-		if (strncmp(name, "account", 7) == 0)
-			check_name("account", id, strlen(id));
+		if (what)
+			check_name(what, id, strlen(id));
 		elems[i++] = CStringGetTextDatum(id);
 	}
 	return PointerGetDatum(construct_array(elems, i, TEXTOID, -1, false, TYPALIGN_INT));
@@ -468,18 +471,18 @@ parse_engagelab(AudCtx *c, JsonbContainer *obj)
 	{
 		AudNode    *n = ppa_mknode(A_REGID);
 
-		n->value = id_list(v, "registration_id");
+		n->value = id_list(v, "registration_id", NULL);
 		and = lappend(and, n);
 	}
 	if ((v = pp_jmember(obj, "token")) != NULL)
 	{
 		AudNode    *n = ppa_mknode(A_TOKEN);
 
-		n->value = id_list(v, "token");
+		n->value = id_list(v, "token", NULL);
 		and = lappend(and, n);
 	}
 	if (acc)
-		and = lappend(and, account_node(id_list(acc, "account"),
+		and = lappend(and, account_node(id_list(acc, "account", "account"),
 										atype ? account_type_value(atype) : 0,
 										ptype ? push_type_value(ptype) : 0));
 	if (upl)
@@ -602,14 +605,14 @@ parse_tpns(AudCtx *c, JsonbContainer *obj)
 	{
 		AudNode    *n = ppa_mknode(A_TOKEN);
 
-		n->value = id_list(pp_jmember(obj, "token_list"), "token_list");
+		n->value = id_list(pp_jmember(obj, "token_list"), "token_list", NULL);
 		return n;
 	}
 	if (strcmp(type, "package_account_push") == 0)
 		return upload_node(upload_id_value(pp_jmember(obj, "upload_id")),
 						   atype ? account_type_value(atype) : -1,
 						   ptype ? push_type_value(ptype) : 0);
-	return account_node(id_list(pp_jmember(obj, "account_list"), "account_list"),
+	return account_node(id_list(pp_jmember(obj, "account_list"), "account_list", "account"),
 						atype ? account_type_value(atype) : 0,
 						ptype ? push_type_value(ptype) : 0);
 }

@@ -37,17 +37,13 @@ pp_jv_is_array(const JsonbValue *v)
 	return v != NULL && v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data);
 }
 
-bool
-pp_jv_int64(const JsonbValue *v, int64 *out, bool *huge)
+/* An optional '-' and decimal digits, as int64; beyond int64 as for pp_jv_int64. */
+static bool
+integer_text(const char *s, int64 *out, bool *huge)
 {
-	char	   *s;
 	const char *digits;
 	long long	n;
 
-	if (v == NULL || v->type != jbvNumeric)
-		return false;
-	/* numeric_out writes an integer without a fraction or exponent: 1e2 is "100", 1.0 "1.0" */
-	s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
 	digits = s[0] == '-' ? s + 1 : s;
 	if (digits[0] == '\0' || strspn(digits, "0123456789") != strlen(digits))
 		return false;
@@ -62,6 +58,17 @@ pp_jv_int64(const JsonbValue *v, int64 *out, bool *huge)
 	}
 	*out = n;
 	return true;
+}
+
+bool
+pp_jv_int64(const JsonbValue *v, int64 *out, bool *huge)
+{
+	if (v == NULL || v->type != jbvNumeric)
+		return false;
+	/* numeric_out writes an integer without a fraction or exponent: 1e2 is "100", 1.0 "1.0" */
+	return integer_text(DatumGetCString(DirectFunctionCall1(numeric_out,
+															NumericGetDatum(v->val.numeric))),
+						out, huge);
 }
 
 bool
@@ -105,18 +112,9 @@ pp_jnum(JsonbContainer *c, const char *key, int64 *out)
 
 	if (!pp_jget(c, key, &v))
 		return false;
+	/* some vendors' answers quote their numbers ("expires_in": "3600") */
 	if (v.type == jbvString)
-	{
-		/* some vendors' answers quote their numbers ("expires_in": "3600") */
-		char	   *s = pnstrdup(v.val.string.val, v.val.string.len);
-		const char *digits = s[0] == '-' ? s + 1 : s;
-
-		if (digits[0] == '\0' || strspn(digits, "0123456789") != strlen(digits))
-			return false;
-		errno = 0;
-		*out = strtoll(s, NULL, 10);
-		return errno == 0;
-	}
+		return integer_text(pnstrdup(v.val.string.val, v.val.string.len), out, NULL);
 	return pp_jv_int64(&v, out, NULL);
 }
 

@@ -192,9 +192,8 @@ pushplan_app_id(PG_FUNCTION_ARGS)
 {
 	char	   *app = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
 
-	/* PG_NARGS: the 0.1 script's _app_id(app), until ALTER EXTENSION pushplan UPDATE */
-	if (PG_NARGS() < 2 || PG_ARGISNULL(1))
-		elog(ERROR, "pushplan: _app_id needs a kind (ALTER EXTENSION pushplan UPDATE)");
+	if (PG_ARGISNULL(1))
+		elog(ERROR, "pushplan: _app_id needs a kind");
 	PG_RETURN_INT32(pp_app_id(app, kinds[kind_index(text_to_cstring(PG_GETARG_TEXT_PP(1)))].wants,
 							   NULL));
 }

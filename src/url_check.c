@@ -28,8 +28,6 @@ url_problem(const char *url, int len)
 	for (int i = 0; i < len; i++)
 		if ((unsigned char) url[i] <= 0x20 || url[i] == 0x7f)
 			return "the URL holds white space or a control character";
-	if ((int) strlen(url) != len)
-		return "the URL holds a NUL byte";
 	if ((u = curl_url()) == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	/* without CURLU_GUESS_SCHEME or CURLU_DEFAULT_SCHEME: a URL must name its scheme */

@@ -198,30 +198,33 @@ pp_work_end(void)
  * Runs one statement with SPI and checks its result code: anything but `expected` (SPI_OK_SELECT,
  * SPI_OK_UPDATE, ...) is an ERROR naming `what`. Returns SPI_processed.
  */
-uint64
-pp_spi_run(const char *what, int expected, const char *sql, int nargs, Oid *types, Datum *args,
-		   const char *nulls, bool read_only, long count)
+static uint64
+spi_checked(int ret, const char *what, int expected)
 {
-	int			ret = SPI_execute_with_args(sql, nargs, types, args, nulls, read_only, count);
-
 	if (ret != expected)
 		elog(ERROR, "pushplan: %s failed: %s", what, SPI_result_code_string(ret));
 	return SPI_processed;
 }
 
+uint64
+pp_spi_run(const char *what, int expected, const char *sql, int nargs, Oid *types, Datum *args,
+		   const char *nulls, bool read_only, long count)
+{
+	return spi_checked(SPI_execute_with_args(sql, nargs, types, args, nulls, read_only, count),
+					   what, expected);
+}
+
 /*
  * pp_spi_run for a statement a worker runs again and again (the scheduler's polls and
  * upkeep): parsed and analysed on first use and kept (SPI_keepplan) in *plan for the worker's
- * life; it is still planned at each run, with its parameters' values. The senders' claim and
- * outcome statements do not use it: kept, they measured no faster (doc/benchmarks.md). The plan cache re-plans it after DDL, and re-analyses
- * it when the extension is dropped and created again.
+ * life; it is still planned at each run, with its parameters' values. The plan cache analyses
+ * it again after DDL, also when the extension is dropped and created again. The senders' claim
+ * and outcome statements do not use it: kept, they measured no faster (doc/benchmarks.md).
  */
 uint64
 pp_spi_run_kept(SPIPlanPtr *plan, const char *what, int expected, const char *sql, int nargs,
 				Oid *types, Datum *args, const char *nulls, bool read_only, long count)
 {
-	int			ret;
-
 	if (*plan == NULL)
 	{
 		/* custom plans only: generic ones measured slower (doc/benchmarks.md, "Kept plans") */
@@ -234,10 +237,7 @@ pp_spi_run_kept(SPIPlanPtr *plan, const char *what, int expected, const char *sq
 			elog(ERROR, "pushplan: keeping the plan of %s failed", what);
 		*plan = p;
 	}
-	ret = SPI_execute_plan(*plan, args, nulls, read_only, count);
-	if (ret != expected)
-		elog(ERROR, "pushplan: %s failed: %s", what, SPI_result_code_string(ret));
-	return SPI_processed;
+	return spi_checked(SPI_execute_plan(*plan, args, nulls, read_only, count), what, expected);
 }
 
 /* The first row of the last SPI result; an ERROR naming `what` if it returned none. */

@@ -36,6 +36,11 @@ if sql -d upgraded -c "CREATE EXTENSION pushplan VERSION '0.1'" \
      -c "INSERT INTO tasks (task_id, app_id, plan_id, push, state) SELECT 'tsk_1', app_id, 'p1', '{\"to\": \"all\"}', 'done' FROM apps" \
      -c "INSERT INTO deliveries (task_id, app_id, device_id, vendor, status, send_at) SELECT 'tsk_1', app_id, device_id, vendor, 'sent', now() FROM devices" >/dev/null
 then ok "0.1 installs and takes data"; else fail "0.1 did not install"; exit 1; fi
+# until the update, 0.1's SQL meets the new library: what reads the new columns fails
+err=$(sql -d upgraded -c "SELECT pushplan.push_send('shop', '{\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"hi\"}}}')" 2>&1)
+want='ERROR:  column "created_by" of relation "tasks" does not exist'
+[[ "$err" == *"$want"* ]] && ok "before the update: push_send of 0.1 under the new library fails as doc/upgrading.md says" \
+  || fail "before the update: wanted '$want', got: $err"
 before=$(sql -d upgraded -c "SELECT (SELECT count(*) FROM pushplan.devices) || ' ' || (SELECT count(*) FROM pushplan.device_tags) || ' ' || (SELECT count(*) FROM pushplan.tasks) || ' ' || (SELECT count(*) FROM pushplan.plans) || ' ' || (SELECT count(*) FROM pushplan.deliveries)")
 
 if sql -d upgraded -c "ALTER EXTENSION pushplan UPDATE" 2>"$work/update.err"; then
