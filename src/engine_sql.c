@@ -109,28 +109,21 @@ pp_sql_load_config(const char *app, const char *vendor, int32 *app_id)
 	return config;
 }
 
-static char *
+static Jsonb *
 pp_outcome_json(const PPSendOutcome *o, int index, const char *token)
 {
-	StringInfoData b;
-	bool		first = true;
+	PPJsonb		b;
 
-	initStringInfo(&b);
-	appendStringInfoChar(&b, '{');
+	pp_jb_begin(&b);
 	if (index > 0)
-		pp_jw_int(&b, &first, "i", index);
-	pp_jw_str(&b, &first, "token", token);
-	pp_jw_str(&b, &first, "outcome", pp_outcome_name(o->kind));
-	pp_jw_int(&b, &first, "http_status", o->http_status);
-	pp_jw_int(&b, &first, "retry_after_ms", o->retry_after_ms);
-	pp_jw_raw(&b, &first, "error", o->error ? "" : "null");
-	if (o->error)
-		escape_json(&b, o->error);
-	pp_jw_raw(&b, &first, "vendor_message_id", o->vendor_message_id ? "" : "null");
-	if (o->vendor_message_id)
-		escape_json(&b, o->vendor_message_id);
-	appendStringInfoChar(&b, '}');
-	return b.data;
+		pp_jb_int(&b, "i", index);
+	pp_jb_str(&b, "token", token);
+	pp_jb_str(&b, "outcome", pp_outcome_name(o->kind));
+	pp_jb_int(&b, "http_status", o->http_status);
+	pp_jb_int(&b, "retry_after_ms", o->retry_after_ms);
+	pp_jb_str(&b, "error", o->error);
+	pp_jb_str(&b, "vendor_message_id", o->vendor_message_id);
+	return pp_jb_end(&b);
 }
 
 static char *
@@ -234,8 +227,7 @@ pushplan_vendor_test(PG_FUNCTION_ARGS)
 	pp_sql_vendor(PG_GETARG_TEXT_PP(1));
 	config = pp_sql_load_config(app, vendor, &app_id);
 	pp_sql_send(vendor, app_id, config, push, platform, language, &token, 1, &out, &have);
-	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in,
-										CStringGetDatum(pp_outcome_json(&out, 0, NULL))));
+	PG_RETURN_JSONB_P(pp_outcome_json(&out, 0, NULL));
 }
 
 Datum
@@ -278,9 +270,7 @@ pushplan_engine_send_many(PG_FUNCTION_ARGS)
 	pp_sql_send(vendor, app_id, config, push, platform, language, tokens, n, outs, have);
 	for (int i = 0; i < n; i++)
 	{
-		Datum		d = DirectFunctionCall1(jsonb_in,
-										   CStringGetDatum(pp_outcome_json(&outs[i], i + 1,
-																		   tokens[i])));
+		Datum		d = JsonbPGetDatum(pp_outcome_json(&outs[i], i + 1, tokens[i]));
 		bool		isnull = false;
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &d, &isnull);
@@ -296,10 +286,8 @@ pushplan_vendor_payload(PG_FUNCTION_ARGS)
 	PPVendorConfig cfg;
 	PPMsgInput	in = {0};
 	PPRequest	req = {0};
-	StringInfoData b;
+	PPJsonb		b;
 	StringInfoData body;
-	bool		first = true;
-	bool		hf = true;
 	ListCell   *lc;
 	Jsonb	   *bodyj;
 
@@ -338,25 +326,22 @@ pushplan_vendor_payload(PG_FUNCTION_ARGS)
 	if (bodyj == NULL)
 		elog(ERROR, "%s payload is not valid JSON: %s", v->name, body.data);
 
-	initStringInfo(&b);
-	appendStringInfoChar(&b, '{');
-	pp_jw_str(&b, &first, "url", req.url);
-	pp_jw_key(&b, &first, "headers");
-	appendStringInfoChar(&b, '{');
+	pp_jb_begin(&b);
+	pp_jb_str(&b, "url", req.url);
+	pp_jb_object(&b, "headers");
 	foreach(lc, req.headers)
 	{
 		char	   *h = pstrdup(lfirst(lc));
 		char	   *colon = strchr(h, ':');
 
 		*colon = '\0';
-		pp_jw_str(&b, &hf, h, colon + 2);
+		pp_jb_str(&b, h, colon + 2);
 	}
-	appendStringInfoChar(&b, '}');
-	pp_jw_raw(&b, &first, "body", JsonbToCString(NULL, &bodyj->root, body.len));
-	pp_jw_int(&b, &first, "bytes", req.limited_len);
-	pp_jw_int(&b, &first, "limit", v->payload_limit);
-	appendStringInfoChar(&b, '}');
-	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(b.data)));
+	pp_jb_close(&b);
+	pp_jb_jsonb(&b, "body", bodyj);
+	pp_jb_int(&b, "bytes", req.limited_len);
+	pp_jb_int(&b, "limit", v->payload_limit);
+	PG_RETURN_JSONB_P(pp_jb_end(&b));
 }
 
 Datum

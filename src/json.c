@@ -3,7 +3,9 @@
  *
  * Readers take a container and a key and answer NULL / false when the member is absent or of
  * another type, so that callers can chain them (pp_jobj(pp_jobj(body, "options"), "x")).
- * Writers append "key":value members to a StringInfo, with *first tracking the comma.
+ * Writers append "key":value members to a StringInfo, with *first tracking the comma; vendor
+ * payloads are text on the wire, so they are written as text.  What an SQL function returns as
+ * jsonb is built as jsonb (pp_jb_*), never printed and parsed again.
  */
 #include "pushplan.h"
 
@@ -12,6 +14,7 @@
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 
 #include "json.h"
 
@@ -205,4 +208,88 @@ pp_json_parse_safe(const char *text, size_t len)
 	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
 		return NULL;
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(copy)));
+}
+
+/* ---- building jsonb ---- */
+
+/* key: v, as the next member of the open object */
+static void
+jb_member(PPJsonb *b, const char *key, JsonbValue *v)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	pushJsonbValue(&b->state, WJB_KEY, &k);
+	if (v)
+		b->result = pushJsonbValue(&b->state, WJB_VALUE, v);
+}
+
+void
+pp_jb_begin(PPJsonb *b)
+{
+	b->state = NULL;
+	b->result = pushJsonbValue(&b->state, WJB_BEGIN_OBJECT, NULL);
+}
+
+void
+pp_jb_str(PPJsonb *b, const char *key, const char *val)
+{
+	JsonbValue	v = {.type = jbvNull};
+
+	if (val != NULL)
+	{
+		v.type = jbvString;
+		v.val.string.val = (char *) val;
+		v.val.string.len = strlen(val);
+	}
+	jb_member(b, key, &v);
+}
+
+void
+pp_jb_int(PPJsonb *b, const char *key, int64 val)
+{
+	JsonbValue	v = {.type = jbvNumeric, .val.numeric = int64_to_numeric(val)};
+
+	jb_member(b, key, &v);
+}
+
+void
+pp_jb_bool(PPJsonb *b, const char *key, bool val)
+{
+	JsonbValue	v = {.type = jbvBool, .val.boolean = val};
+
+	jb_member(b, key, &v);
+}
+
+/* A jsonb value as a member (pushJsonbValue unpacks the container). */
+void
+pp_jb_jsonb(PPJsonb *b, const char *key, Jsonb *val)
+{
+	JsonbValue	v = {.type = jbvBinary};
+
+	v.val.binary.data = &val->root;
+	v.val.binary.len = VARSIZE(val) - VARHDRSZ;
+	jb_member(b, key, &v);
+}
+
+void
+pp_jb_object(PPJsonb *b, const char *key)
+{
+	jb_member(b, key, NULL);
+	b->result = pushJsonbValue(&b->state, WJB_BEGIN_OBJECT, NULL);
+}
+
+void
+pp_jb_close(PPJsonb *b)
+{
+	b->result = pushJsonbValue(&b->state, WJB_END_OBJECT, NULL);
+}
+
+Jsonb *
+pp_jb_end(PPJsonb *b)
+{
+	pp_jb_close(b);
+	return JsonbValueToJsonb(b->result);
 }

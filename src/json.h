@@ -1,5 +1,6 @@
 /*
- * json.h: reading jsonb members and writing JSON text (json.c).
+ * json.h: reading jsonb members, writing JSON text (vendor payloads) and building jsonb values
+ * (what SQL functions return) (json.c).
  */
 #ifndef PUSHPLAN_JSON_H
 #define PUSHPLAN_JSON_H
@@ -31,6 +32,26 @@ extern void pp_jw_key(StringInfo b, bool *first, const char *key);
 extern void pp_jw_str(StringInfo b, bool *first, const char *key, const char *val);
 extern void pp_jw_int(StringInfo b, bool *first, const char *key, int64 val);
 extern void pp_jw_raw(StringInfo b, bool *first, const char *key, const char *json);
+
+/*
+ * Builder: a jsonb object made member by member with pushJsonbValue, for SQL functions that
+ * return jsonb (no text round trip through jsonb_in).  Between pp_jb_begin and pp_jb_end,
+ * pp_jb_object opens a nested object member and pp_jb_close closes it.
+ */
+typedef struct PPJsonb
+{
+	JsonbParseState *state;
+	JsonbValue *result;
+} PPJsonb;
+
+extern void pp_jb_begin(PPJsonb *b);
+extern void pp_jb_str(PPJsonb *b, const char *key, const char *val);	/* NULL: null */
+extern void pp_jb_int(PPJsonb *b, const char *key, int64 val);
+extern void pp_jb_bool(PPJsonb *b, const char *key, bool val);
+extern void pp_jb_jsonb(PPJsonb *b, const char *key, Jsonb *val);
+extern void pp_jb_object(PPJsonb *b, const char *key);
+extern void pp_jb_close(PPJsonb *b);
+extern Jsonb *pp_jb_end(PPJsonb *b);
 
 /* Text from outside (a vendor's answer) as jsonb, or NULL when it is not valid JSON. */
 extern Jsonb *pp_json_parse_safe(const char *text, size_t len);
