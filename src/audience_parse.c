@@ -111,14 +111,19 @@ json_strings(JsonbValue *v, const char *name)
 	return out;
 }
 
-/* 92070, 92071: a name (tag, attribute name, account) that cannot be stored cannot match. */
+/* A problem text of the rules a device's names follow ("code: message"), raised. */
+static void
+raise_problem(char *why)
+{
+	if (why)
+		ereport(ERROR, (errcode(EINVAL_CODE), errmsg("%s", why)));
+}
+
+/* 92070, 92071: a name (account) that cannot be stored cannot match. */
 static void
 check_name(const char *what, const char *s, int len)
 {
-	char	   *why = pp_name_problem(what, s, len);
-
-	if (why)
-		ereport(ERROR, (errcode(EINVAL_CODE), errmsg("%s", why)));
+	raise_problem(pp_name_problem(what, s, len));
 }
 
 /*
@@ -149,15 +154,11 @@ id_list(JsonbValue *v, const char *name, const char *what)
 	return PointerGetDatum(construct_array(elems, i, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
+/* A tag, as devices' tags are checked: one that cannot be registered cannot match. */
 static void
 check_tag(const char *tag, const char *name)
 {
-	if (*tag == '\0')
-		pp_error(EINVAL_CODE, "90040", "empty tag in \"%s\"", name);
-	if (strlen(tag) > MAX_TAG_BYTES)
-		pp_error(EINVAL_CODE, "90020", "tag \"%s\" is longer than %d bytes", pp_shown(tag),
-				 MAX_TAG_BYTES);
-	check_name("tag", tag, strlen(tag));
+	raise_problem(pp_tag_problem(tag, strlen(tag), name));
 }
 
 /* A tag list: 1..max valid tags. im: the Tencent IM limit and its code. */
@@ -262,10 +263,8 @@ check_attrs(JsonbValue *v, const char *name)
 	{
 		if (tok == WJB_KEY)
 		{
+			raise_problem(pp_attr_name_problem(e.val.string.val, e.val.string.len, name));
 			key = pnstrdup(e.val.string.val, e.val.string.len);
-			if (*key == '\0')
-				pp_error(EINVAL_CODE, "90033", "empty attribute name in \"%s\"", name);
-			check_name("attribute name", key, e.val.string.len);
 		}
 		else if (tok == WJB_VALUE &&
 				 e.type != jbvString && e.type != jbvNumeric && e.type != jbvBool)

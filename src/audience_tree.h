@@ -17,7 +17,6 @@
 #define MAX_IDS			1000	/* registration_id, token, account lists */
 #define MAX_TAGS		20		/* each of tag, tag_and, tag_not (EngageLab) */
 #define MAX_IM_TAGS		10		/* each of TagsAnd, TagsOr (Tencent IM) */
-#define MAX_TAG_BYTES	50
 #define MAX_NODES		64		/* condition tree */
 #define MAX_ATTR_PAIRS	100		/* each attr_and, attr_or, attr, AttrsAnd, AttrsOr */
 #define MAX_PREVIEW		10000

@@ -24,8 +24,6 @@ PG_FUNCTION_INFO_V1(pushplan_devices_decompose);
 PG_FUNCTION_INFO_V1(pushplan_attrs_count);
 
 #define MAX_TAGS_PER_REQUEST	10
-#define MAX_TAG_BYTES			50
-#define MAX_ATTR_NAME_BYTES		64
 #define MAX_ATTR_VALUE_BYTES	256
 #define MAX_ATTRS_PER_DEVICE	50
 
@@ -108,17 +106,6 @@ device_problem(const char *rid, int rid_len, const char *platform, const char *v
 }
 
 static char *
-one_tag_problem(const char *tag, int len)
-{
-	if (len == 0)
-		return psprintf("90040: a tag is empty");
-	if (len > MAX_TAG_BYTES)
-		return psprintf("90020: tag \"%s\" is longer than %d bytes", pp_shown_n(tag, len),
-						MAX_TAG_BYTES);
-	return pp_name_problem("tag", tag, len);
-}
-
-static char *
 tag_count_problem(int n)
 {
 	if (n == 0)
@@ -152,10 +139,7 @@ attrs_problem(JsonbContainer *attrs, int *nkeys)
 		{
 			key = v.val.string.val;
 			keylen = v.val.string.len;
-			if (keylen == 0 || keylen > MAX_ATTR_NAME_BYTES)
-				return psprintf("90033: attribute name \"%s\" must be 1 to %d bytes",
-								pp_shown_n(key, keylen), MAX_ATTR_NAME_BYTES);
-			if ((why = pp_name_problem("attribute name", key, keylen)) != NULL)
+			if ((why = pp_attr_name_problem(key, keylen, NULL)) != NULL)
 				return why;
 		}
 		else if (tok == WJB_VALUE)
@@ -268,7 +252,7 @@ device_json_problem(JsonbValue *elem, DevEntry *e)
 		if ((why = tag_count_problem(JsonContainerSize(tags))) != NULL)
 			return why;
 		while ((tok = JsonbIteratorNext(&ti, &v, true)) != WJB_DONE)
-			if (tok == WJB_ELEM && (why = one_tag_problem(v.val.string.val, v.val.string.len)) != NULL)
+			if (tok == WJB_ELEM && (why = pp_tag_problem(v.val.string.val, v.val.string.len, NULL)) != NULL)
 				return why;
 		e->tags = tags;
 	}
@@ -354,9 +338,9 @@ pushplan_tags_problem(PG_FUNCTION_ARGS)
 	for (int i = 0; i < n; i++)
 	{
 		if (enulls[i])
-			why = one_tag_problem("", 0);
+			why = pp_tag_problem("", 0, NULL);
 		else
-			why = one_tag_problem(VARDATA_ANY(elems[i]), VARSIZE_ANY_EXHDR(elems[i]));
+			why = pp_tag_problem(VARDATA_ANY(elems[i]), VARSIZE_ANY_EXHDR(elems[i]), NULL);
 		if (why)
 			PG_RETURN_TEXT_P(cstring_to_text(why));
 	}

@@ -121,6 +121,34 @@ pp_name_problem(const char *what, const char *s, int len)
 	return NULL;
 }
 
+/*
+ * The rules of a tag and of an attribute name, one for wherever it is given: registered on a
+ * device (where NULL) or named in an audience condition (where: the condition's key, which the
+ * message names).  "code: message", or NULL.
+ */
+char *
+pp_tag_problem(const char *tag, int len, const char *where)
+{
+	if (len == 0)
+		return where ? psprintf("90040: empty tag in \"%s\"", where)
+			: psprintf("90040: a tag is empty");
+	if (len > PP_MAX_TAG_BYTES)
+		return psprintf("90020: tag \"%s\" is longer than %d bytes", pp_shown_n(tag, len),
+						PP_MAX_TAG_BYTES);
+	return pp_name_problem("tag", tag, len);
+}
+
+char *
+pp_attr_name_problem(const char *name, int len, const char *where)
+{
+	if (len == 0 && where)
+		return psprintf("90033: empty attribute name in \"%s\"", where);
+	if (len == 0 || len > PP_MAX_ATTR_NAME_BYTES)
+		return psprintf("90033: attribute name \"%s\" must be 1 to %d bytes",
+						pp_shown_n(name, len), PP_MAX_ATTR_NAME_BYTES);
+	return pp_name_problem("attribute name", name, len);
+}
+
 /* _shown(text) RETURNS text: pp_shown for the SQL functions' messages. */
 Datum
 pushplan_shown(PG_FUNCTION_ARGS)

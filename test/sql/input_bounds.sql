@@ -92,6 +92,9 @@ SELECT push_account_bind('bounds', 'r1', 'user 01');                   -- fine
 SELECT pg_temp.err($$SELECT push_audience_count('bounds', '{"tag": ["\u001b"]}')$$);
 SELECT pg_temp.err($$SELECT push_audience_count('bounds', '{"condition": {"tag": "  "}}')$$);
 SELECT pg_temp.err($$SELECT push_audience_count('bounds', '{"attr_or": {"a\nb": 1}}')$$);
+-- an attribute name longer than a device can hold (64 bytes) is refused as on a device
+SELECT pg_temp.err($$SELECT push_audience_count('bounds', ('{"attr_and": {"' || repeat('a', 65) || '": 1}}')::jsonb)$$);
+SELECT push_audience_count('bounds', ('{"attr_and": {"' || repeat('a', 64) || '": 1}}')::jsonb);
 SELECT pg_temp.err($$SELECT push_audience_count('bounds', '{"account": ["ok", "\u0085"]}')$$);
 SELECT pg_temp.err($$SELECT push_audience_count('bounds', '{"condition": {"account": " "}}')$$);
 SELECT pg_temp.err($$SELECT push_audience_count('bounds', '{"audience_type": "account_list", "account_list": ["a\rb"]}')$$);
