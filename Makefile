@@ -21,14 +21,19 @@ PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Werror -Wno-unused-parameter \
               -Wno-missing-field-initializers -Wno-sign-compare
 SHLIB_LINK  = -lzip -lcurl -lssl -lcrypto
 
-# make installcheck: the pg_regress suites alone, through PGXS, on a temporary instance that
-# preloads pushplan (test/pushplan.conf). After `make install install-test-extension` (as root);
-# initdb refuses root, so run installcheck itself as another user.
-REGRESS      = $(sort $(patsubst test/sql/%.sql,%,$(wildcard test/sql/*.sql)))
-REGRESS_OPTS = --inputdir=test --outputdir=test --temp-instance=test/tmp_check \
-               --temp-config=test/pushplan.conf
+# make installcheck: the pg_regress suites (test/sql) and the isolation suites (test/specs)
+# alone, through PGXS, each on a temporary instance that preloads pushplan (test/pushplan.conf).
+# After `make install install-test-extension` (as root); initdb refuses root, so run
+# installcheck itself as another user.
+REGRESS        = $(sort $(patsubst test/sql/%.sql,%,$(wildcard test/sql/*.sql)))
+REGRESS_OPTS   = --inputdir=test --outputdir=test --temp-instance=test/tmp_check \
+                 --temp-config=test/pushplan.conf
+ISOLATION      = $(sort $(patsubst test/specs/%.spec,%,$(wildcard test/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test --outputdir=test/isolation_output \
+                 --temp-instance=test/tmp_check_isolation --temp-config=test/pushplan.conf
 
-EXTRA_CLEAN = test/results test/regression.diffs test/regression.out test/tmp_check
+EXTRA_CLEAN = test/results test/regression.diffs test/regression.out test/tmp_check \
+              test/isolation_output test/tmp_check_isolation
 
 # JIT bitcode would need clang on every machine; pushplan gains nothing from inlining.
 override with_llvm = no

@@ -18,6 +18,7 @@
 #include "vendor.h"
 
 PG_FUNCTION_INFO_V1(pushplan_devices_problem);
+PG_FUNCTION_INFO_V1(pushplan_device_timezone);
 PG_FUNCTION_INFO_V1(pushplan_tags_problem);
 PG_FUNCTION_INFO_V1(pushplan_attrs_problem);
 PG_FUNCTION_INFO_V1(pushplan_devices_decompose);
@@ -317,6 +318,30 @@ pushplan_devices_problem(PG_FUNCTION_ARGS)
 		MemoryContextDelete(scratch);
 	}
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/*
+ * _device_timezone(registration_id, platform, vendor, token, timezone, language) RETURNS text:
+ * the canonical name of the device's time zone, once the registration passed every rule (the
+ * rules' error otherwise).  push_device_register's check: one call, no JSON built.
+ */
+Datum
+pushplan_device_timezone(PG_FUNCTION_ARGS)
+{
+	char	   *f[6] = {0};
+	int			rid_len = 0;
+	const char *tz = NULL;
+	char	   *why;
+
+	for (int i = 0; i < 6; i++)
+		if (!PG_ARGISNULL(i))
+			f[i] = text_to_cstring(PG_GETARG_TEXT_PP(i));
+	if (f[0])
+		rid_len = strlen(f[0]);
+	why = device_problem(f[0], rid_len, f[1], f[2], f[3], f[4] ? f[4] : "UTC", f[5], &tz);
+	if (why)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("%s", why)));
+	PG_RETURN_TEXT_P(cstring_to_text(tz));
 }
 
 /* _tags_problem(tags text[]) RETURNS text: what is wrong with the tags of one request, or NULL */

@@ -4,6 +4,9 @@
 -- is wrong, as "code: message", or NULL.
 CREATE OR REPLACE FUNCTION _devices_problem(devices jsonb, OUT ord int, OUT problem text)
 AS 'MODULE_PATHNAME', 'pushplan_devices_problem' LANGUAGE C STABLE STRICT;
+CREATE OR REPLACE FUNCTION _device_timezone(registration_id text, platform text, vendor text, token text,
+                                            timezone text, language text) RETURNS text
+AS 'MODULE_PATHNAME', 'pushplan_device_timezone' LANGUAGE C STABLE;
 CREATE OR REPLACE FUNCTION _tags_problem(tags text[]) RETURNS text
 AS 'MODULE_PATHNAME', 'pushplan_tags_problem' LANGUAGE C IMMUTABLE;
 CREATE OR REPLACE FUNCTION _attrs_problem(attrs jsonb) RETURNS text
@@ -72,6 +75,13 @@ DECLARE
     v_new boolean[];
     v_any_old boolean;
     v_too_many boolean;
+    v_all_rid text[];
+    v_pass_rid text[];
+    v_pass_ids bigint[];
+    v_pass_new boolean[];
+    v_done_rid text[] := '{}';
+    v_done_ids bigint[] := '{}';
+    v_done_new boolean[] := '{}';
 BEGIN
     IF jsonb_typeof(p_devices) IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION '92036: devices must be a JSON array of device objects'
@@ -88,6 +98,7 @@ BEGIN
     IF cardinality(v_rid) = 0 THEN
         RETURN '{}';
     END IF;
+    v_all_rid := v_rid;
 
     -- A token that moved to another registration (app reinstalled) leaves the old one.
     -- (OFFSET 0 keeps the LATERAL subquery from being flattened into a join, which is planned
@@ -99,48 +110,76 @@ BEGIN
                         AND x.registration_id <> r.rid OFFSET 0) o
         WHERE d.device_id = o.device_id;
 
+    -- Existing devices are updated and new ones inserted in one statement. A device that another
+    -- session inserts meanwhile is skipped by ON CONFLICT DO NOTHING (after waiting for that
+    -- session) and updated by the next pass, which sees it: no subtransaction, so a long
+    -- transaction of registrations costs the same per device as a short one.
+    v_any_old := false; v_too_many := false;
     FOR attempt IN 1 .. 3 LOOP
-        BEGIN
+        WITH r AS (
+            SELECT * FROM unnest(v_rid, v_platform, v_vendor, v_token, v_tz, v_language,
+                                 v_attrs, v_new_attrs)
+                r(rid, platform, vendor, token, tz, language, attrs, new_attrs)
+        ), up AS (
             -- Existing devices: attrs merge into what the device had, a null value removing a
             -- key. New devices: attrs as given, less null values.
-            WITH r AS (
-                SELECT * FROM unnest(v_rid, v_platform, v_vendor, v_token, v_tz, v_language,
-                                     v_attrs, v_new_attrs)
-                    r(rid, platform, vendor, token, tz, language, attrs, new_attrs)
-            ), up AS (
-                UPDATE pushplan.devices d SET
-                    platform = r.platform, vendor = r.vendor, token = r.token,
-                    timezone = r.tz, language = r.language, registered = true,
-                    attrs = CASE WHEN r.attrs = '{}' THEN d.attrs
-                                 ELSE jsonb_strip_nulls(d.attrs || r.attrs) END,
-                    token_invalidated_at = CASE WHEN d.token IS NOT DISTINCT FROM r.token
-                                                THEN d.token_invalidated_at END,
-                    updated_at = now()
-                FROM r
-                WHERE d.app_id = p_app_id AND d.registration_id = ANY (v_rid)
-                  AND d.registration_id = r.rid
-                RETURNING d.registration_id, d.device_id, _attrs_count(d.attrs) > 50 AS too_many
-            ), ins AS (
-                INSERT INTO pushplan.devices
-                       (app_id, registration_id, platform, vendor, token, timezone, language, attrs)
-                SELECT p_app_id, r.rid, r.platform, r.vendor, r.token, r.tz, r.language,
-                       r.new_attrs
-                FROM r WHERE NOT EXISTS (SELECT 1 FROM up WHERE up.registration_id = r.rid)
-                RETURNING registration_id, device_id
-            )
-            SELECT array_agg(device_id ORDER BY registration_id COLLATE "C"),
-                   array_agg(is_new ORDER BY registration_id COLLATE "C"),
-                   bool_or(NOT is_new), bool_or(too_many)
-              INTO v_ids, v_new, v_any_old, v_too_many
-              FROM (SELECT registration_id, device_id, false AS is_new, too_many FROM up
-                    UNION ALL
-                    SELECT registration_id, device_id, true, false FROM ins) w;
+            UPDATE pushplan.devices d SET
+                platform = r.platform, vendor = r.vendor, token = r.token,
+                timezone = r.tz, language = r.language, registered = true,
+                attrs = CASE WHEN r.attrs = '{}' THEN d.attrs
+                             ELSE jsonb_strip_nulls(d.attrs || r.attrs) END,
+                token_invalidated_at = CASE WHEN d.token IS NOT DISTINCT FROM r.token
+                                            THEN d.token_invalidated_at END,
+                updated_at = now()
+            FROM r
+            WHERE d.app_id = p_app_id AND d.registration_id = ANY (v_rid)
+              AND d.registration_id = r.rid
+            RETURNING d.registration_id, d.device_id, _attrs_count(d.attrs) > 50 AS too_many
+        ), ins AS (
+            INSERT INTO pushplan.devices
+                   (app_id, registration_id, platform, vendor, token, timezone, language, attrs)
+            SELECT p_app_id, r.rid, r.platform, r.vendor, r.token, r.tz, r.language, r.new_attrs
+            FROM r WHERE NOT EXISTS (SELECT 1 FROM up WHERE up.registration_id = r.rid)
+            ON CONFLICT (app_id, registration_id) DO NOTHING
+            RETURNING registration_id, device_id
+        ), done AS (
+            SELECT registration_id, device_id, false AS is_new, too_many FROM up
+            UNION ALL
+            SELECT registration_id, device_id, true, false FROM ins
+        )
+        SELECT array_agg(registration_id ORDER BY registration_id COLLATE "C"),
+               array_agg(device_id ORDER BY registration_id COLLATE "C"),
+               array_agg(is_new ORDER BY registration_id COLLATE "C"),
+               v_any_old OR coalesce(bool_or(NOT is_new), false),
+               v_too_many OR coalesce(bool_or(too_many), false)
+          INTO v_pass_rid, v_pass_ids, v_pass_new, v_any_old, v_too_many
+          FROM done;
+        IF attempt = 1 AND cardinality(v_pass_rid) = cardinality(v_rid) THEN
+            v_ids := v_pass_ids;             -- the usual case: all in one pass, in order
+            v_new := v_pass_new;
             EXIT;
-        EXCEPTION WHEN unique_violation THEN
-            IF attempt = 3 THEN
-                RAISE;
-            END IF;
-        END;
+        END IF;
+        v_done_rid := v_done_rid || coalesce(v_pass_rid, '{}');
+        v_done_ids := v_done_ids || coalesce(v_pass_ids, '{}');
+        v_done_new := v_done_new || coalesce(v_pass_new, '{}');
+        IF cardinality(v_done_rid) = cardinality(v_all_rid) THEN
+            -- in the order of the devices (by registration id), which tag_dev indexes
+            SELECT array_agg(id ORDER BY rid COLLATE "C"), array_agg(is_new ORDER BY rid COLLATE "C")
+              INTO v_ids, v_new
+              FROM unnest(v_done_rid, v_done_ids, v_done_new) d(rid, id, is_new);
+            EXIT;
+        END IF;
+        -- What is left: devices another session inserted meanwhile; the next pass sees them.
+        IF attempt = 3 THEN
+            RAISE EXCEPTION '92047: % devices could not be registered: other sessions kept inserting and deleting them',
+                cardinality(v_all_rid) - cardinality(v_done_rid) USING ERRCODE = '40001';
+        END IF;
+        SELECT array_agg(r.rid), array_agg(r.platform), array_agg(r.vendor), array_agg(r.token),
+               array_agg(r.tz), array_agg(r.language), array_agg(r.attrs), array_agg(r.new_attrs)
+          INTO v_rid, v_platform, v_vendor, v_token, v_tz, v_language, v_attrs, v_new_attrs
+          FROM unnest(v_rid, v_platform, v_vendor, v_token, v_tz, v_language, v_attrs, v_new_attrs)
+               r(rid, platform, vendor, token, tz, language, attrs, new_attrs)
+         WHERE r.rid NOT IN (SELECT unnest(v_done_rid));
     END LOOP;
     IF v_too_many THEN
         RAISE EXCEPTION '90033: a device has at most 50 attributes' USING ERRCODE = '54000';
@@ -168,16 +207,41 @@ BEGIN
     RETURN v_ids;
 END $$;
 
+-- One device, the path application code calls at every app start: one statement, no JSON
+-- built, no subtransaction.
 CREATE OR REPLACE FUNCTION push_device_register(app text, registration_id text, platform text, vendor text,
                                      token text, timezone text DEFAULT 'UTC',
                                      language text DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
+#variable_conflict use_column
 DECLARE
     v_app int := _app_id(app, 'app');
+    v_tz text := _device_timezone(registration_id, platform, vendor, token, timezone, language);
+    v_id bigint;
 BEGIN
-    RETURN (_devices_upsert(v_app, jsonb_build_array(jsonb_build_object(
-        'registration_id', registration_id, 'platform', platform, 'vendor', vendor,
-        'token', token, 'timezone', coalesce(timezone, 'UTC'), 'language', language)), false))[1];
+    -- The token that moved to this registration (app reinstalled) leaves its old one, in the
+    -- same statement as the upsert.
+    WITH moved AS (
+        UPDATE devices o SET token = NULL, updated_at = now()
+         WHERE o.app_id = v_app AND o.token = push_device_register.token
+           AND o.vendor = push_device_register.vendor
+           AND o.registration_id <> push_device_register.registration_id
+    ), up AS (
+        INSERT INTO devices AS d (app_id, registration_id, platform, vendor, token, timezone,
+                                  language)
+        VALUES (v_app, push_device_register.registration_id, push_device_register.platform,
+                push_device_register.vendor, push_device_register.token, v_tz,
+                push_device_register.language)
+        ON CONFLICT (app_id, registration_id) DO UPDATE SET
+            platform = excluded.platform, vendor = excluded.vendor, token = excluded.token,
+            timezone = excluded.timezone, language = excluded.language, registered = true,
+            token_invalidated_at = CASE WHEN d.token IS NOT DISTINCT FROM excluded.token
+                                        THEN d.token_invalidated_at END,
+            updated_at = now()
+        RETURNING d.device_id
+    )
+    SELECT device_id INTO v_id FROM up;
+    RETURN v_id;
 END $$;
 
 CREATE OR REPLACE FUNCTION push_device_register_batch(app text, devices jsonb) RETURNS bigint

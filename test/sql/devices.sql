@@ -184,3 +184,18 @@ SELECT pg_temp.err(q) FROM unnest(ARRAY[
     $$SELECT push_device_opt('dev_app', 'zz', true)$$,
     $$SELECT push_app_create('dev_app')$$
 ]) q;
+
+-- Registration opens no subtransaction per call (a subtransaction that writes takes a
+-- transaction id of its own, and past 64 of them every snapshot in the cluster gets slower):
+-- 600 registrations, new and again, single and batch, in one transaction use one id.
+BEGIN;
+SELECT pg_current_xact_id()::text::bigint AS xid_before \gset
+SELECT count(push_device_register('dev_app', 'sx' || g, 'android', 'fcm', 'sxt' || g)) FROM generate_series(1, 200) g;
+SELECT count(push_device_register('dev_app', 'sx' || g, 'android', 'fcm', 'sxu' || g)) FROM generate_series(1, 200) g;
+SELECT sum(push_device_register_batch('dev_app', jsonb_build_array(jsonb_build_object(
+    'registration_id', 'sy' || g, 'platform', 'android', 'vendor', 'fcm', 'token', 'syt' || g,
+    'tags', jsonb_build_array('t'), 'attrs', jsonb_build_object('a', g))))) FROM generate_series(1, 200) g;
+COMMIT;
+SELECT pg_current_xact_id()::text::bigint - :xid_before < 10 AS one_transaction_id;
+SELECT count(*) FILTER (WHERE token LIKE 'sxu%') AS moved, count(*) AS devices
+FROM devices WHERE registration_id LIKE 'sx%' OR registration_id LIKE 'sy%';
