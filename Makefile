@@ -30,6 +30,13 @@ REGRESS_OPTS = --inputdir=test --outputdir=test --temp-instance=test/tmp_check \
 
 EXTRA_CLEAN = test/results test/regression.diffs test/regression.out test/tmp_check
 
+# The TAP tests (test/t/*.pl, PostgreSQL::Test::Cluster from PGXS; Perl's IPC::Run: dev/deps):
+# the worker tests that restart the server. `make prove_installcheck` runs them alone, and
+# `make installcheck` runs them after the pg_regress suites; both after make install
+# install-test-extension, as a non-root user. Their clusters and logs go to tmp_check/.
+TAP_TESTS    = 1
+PROVE_TESTS  = test/t/*.pl
+
 # JIT bitcode would need clang on every machine; pushplan gains nothing from inlining.
 override with_llvm = no
 # Objects depend on the headers they include (.deps/): a changed struct rebuilds its users.
@@ -44,7 +51,10 @@ sql/$(EXTENSION)--$(EXTVERSION).sql: $(SCHEMA) $(API_PARTS)
 sql/$(EXTENSION)--0.1--0.2.sql: sql/upgrade/0.1--0.2.sql $(API_PARTS)
 	cat $^ > $@
 
-.PHONY: deps test demo bench install-test-extension
+.PHONY: deps test demo bench install-test-extension prove_installcheck
+# the TAP tests alone (PGXS defines how to run them, not a target)
+prove_installcheck:
+	$(prove_installcheck)
 # the test-only extension the suites use (test/modules/pushplan_test)
 install-test-extension:
 	$(MAKE) -C test/modules/pushplan_test install
