@@ -11,9 +11,11 @@
 #   mock_get($mock, PATH)       a request to the mock (its body); mock_stats($mock): /_mock/stats
 #                               decoded; mock_reset($mock)
 #   configure_vendors($mock, $node, DB, APP)   APP's apns, fcm, hms and webhook pointed at the mock
-#   sql($node, DB, SQL)         SQL with search_path pushplan, public; returns its output, never
-#                               dies (an error shows as a diagnostic and an empty result)
+#   sql($node, DB, SQL [, quiet => 1])  SQL with search_path pushplan, public; returns its output,
+#                               never dies (an error shows as a diagnostic, unless quiet, and an
+#                               empty result)
 #   wait_for($node, DB, SECONDS, SQL)   polls every 0.1 s, at most SECONDS, until SQL returns t
+#                               (quietly: the server may be restarting)
 #   log_count($node, TEXT)      how many lines of the server log contain TEXT
 #
 # Loopback only; every wait is bounded.
@@ -128,11 +130,11 @@ sub configure_vendors
 
 sub sql
 {
-	my ($node, $db, $query) = @_;
+	my ($node, $db, $query, %opt) = @_;
 	my ($out, $err) = ('', '');
 	$node->psql($db, "SET search_path = pushplan, public;\n$query",
 		stdout => \$out, stderr => \$err);
-	diag("sql: $query\n$err") if $err =~ /ERROR|FATAL/;
+	diag("sql: $query\n$err") if $err =~ /ERROR|FATAL/ && !$opt{quiet};
 	return $out;
 }
 
@@ -141,7 +143,7 @@ sub wait_for
 	my ($node, $db, $seconds, $query) = @_;
 	for (1 .. $seconds * 10)
 	{
-		return 1 if sql($node, $db, $query) eq 't';
+		return 1 if sql($node, $db, $query, quiet => 1) eq 't';
 		usleep(100_000);
 	}
 	return 0;
