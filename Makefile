@@ -21,9 +21,10 @@ PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Werror -Wno-unused-parameter \
               -Wno-missing-field-initializers -Wno-sign-compare
 SHLIB_LINK  = -lzip -lcurl -lssl -lcrypto
 
-# make installcheck: the pg_regress suites alone, through PGXS, on a temporary instance that
-# preloads pushplan (test/pushplan.conf). After `make install install-test-extension` (as root);
-# initdb refuses root, so run installcheck itself as another user.
+# make installcheck: the pg_regress suites through PGXS, on a temporary instance that preloads
+# pushplan (test/pushplan.conf), then the TAP tests (below). After `make install
+# install-test-extension` (as root); initdb refuses root, so run installcheck itself as another
+# user.
 REGRESS      = $(sort $(patsubst test/sql/%.sql,%,$(wildcard test/sql/*.sql)))
 REGRESS_OPTS = --inputdir=test --outputdir=test --temp-instance=test/tmp_check \
                --temp-config=test/pushplan.conf
@@ -31,9 +32,8 @@ REGRESS_OPTS = --inputdir=test --outputdir=test --temp-instance=test/tmp_check \
 EXTRA_CLEAN = test/results test/regression.diffs test/regression.out test/tmp_check
 
 # The TAP tests (test/t/*.pl, PostgreSQL::Test::Cluster from PGXS; Perl's IPC::Run: dev/deps):
-# the worker tests that restart the server. `make prove_installcheck` runs them alone, and
-# `make installcheck` runs them after the pg_regress suites; both after make install
-# install-test-extension, as a non-root user. Their clusters and logs go to tmp_check/.
+# the worker tests that restart or crash the server. `make prove_installcheck` runs them alone,
+# as a non-root user after the same installs. Their clusters and logs go to tmp_check/.
 TAP_TESTS    = 1
 PROVE_TESTS  = test/t/*.pl
 
