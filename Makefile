@@ -21,10 +21,10 @@ PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Werror -Wno-unused-parameter \
               -Wno-missing-field-initializers -Wno-sign-compare
 SHLIB_LINK  = -lzip -lcurl -lssl -lcrypto
 
-# make installcheck: the pg_regress suites (test/sql) and the isolation suites (test/specs)
-# alone, through PGXS, each on a temporary instance that preloads pushplan (test/pushplan.conf).
-# After `make install install-test-extension` (as root); initdb refuses root, so run
-# installcheck itself as another user.
+# make installcheck: the pg_regress suites (test/sql), the isolation suites (test/specs), each
+# on a temporary instance that preloads pushplan (test/pushplan.conf), then the TAP tests
+# (below), through PGXS. After `make install install-test-extension` (as root); initdb refuses
+# root, so run installcheck itself as another user.
 REGRESS        = $(sort $(patsubst test/sql/%.sql,%,$(wildcard test/sql/*.sql)))
 REGRESS_OPTS   = --inputdir=test --outputdir=test --temp-instance=test/tmp_check \
                  --temp-config=test/pushplan.conf
@@ -34,6 +34,12 @@ ISOLATION_OPTS = --inputdir=test --outputdir=test/isolation_output \
 
 EXTRA_CLEAN = test/results test/regression.diffs test/regression.out test/tmp_check \
               test/isolation_output test/tmp_check_isolation
+
+# The TAP tests (test/t/*.pl, PostgreSQL::Test::Cluster from PGXS; Perl's IPC::Run: dev/deps):
+# the worker tests that restart or crash the server. `make prove_installcheck` runs them alone,
+# as a non-root user after the same installs. Their clusters and logs go to tmp_check/.
+TAP_TESTS    = 1
+PROVE_TESTS  = test/t/*.pl
 
 # JIT bitcode would need clang on every machine; pushplan gains nothing from inlining.
 override with_llvm = no
@@ -49,7 +55,10 @@ sql/$(EXTENSION)--$(EXTVERSION).sql: $(SCHEMA) $(API_PARTS)
 sql/$(EXTENSION)--0.1--0.2.sql: sql/upgrade/0.1--0.2.sql $(API_PARTS)
 	cat $^ > $@
 
-.PHONY: deps test demo bench install-test-extension
+.PHONY: deps test demo bench install-test-extension prove_installcheck
+# the TAP tests alone (PGXS defines how to run them, not a target)
+prove_installcheck:
+	$(prove_installcheck)
 # the test-only extension the suites use (test/modules/pushplan_test)
 install-test-extension:
 	$(MAKE) -C test/modules/pushplan_test install
