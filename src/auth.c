@@ -275,7 +275,7 @@ pp_form_escape(const char *s)
 
 /* POSTs a form to a token endpoint; the access token, or NULL with *why and *transient. */
 static char *
-pp_oauth_fetch(const char *url, const char *form, const PPEngineSettings *s, int64 *expires_in,
+pp_oauth_fetch(const char *url, const char *form, const PPHttpOptions *http, int64 *expires_in,
 			   char **why, bool *transient)
 {
 	PPHttpReq	r;
@@ -296,7 +296,7 @@ pp_oauth_fetch(const char *url, const char *form, const PPEngineSettings *s, int
 		*transient = true;
 		return NULL;
 	}
-	pp_http_perform_blocking(s, &r);
+	pp_http_perform_blocking(http, &r);
 	if (r.status == 0)
 	{
 		*why = psprintf("token endpoint %s: %s", url, pp_http_error(&r));
@@ -326,7 +326,7 @@ pp_oauth_fetch(const char *url, const char *form, const PPEngineSettings *s, int
 }
 
 char *
-pp_auth_token(PPAuthKind kind, const PPVendorConfig *cfg, const PPEngineSettings *s,
+pp_auth_token(PPAuthKind kind, const PPVendorConfig *cfg, const PPHttpOptions *http,
 			  char **why, bool *transient)
 {
 	PPAuthCache *c = pp_auth_cache();
@@ -373,14 +373,14 @@ pp_auth_token(PPAuthKind kind, const PPVendorConfig *cfg, const PPEngineSettings
 							 psprintf("grant_type=%s&assertion=%s",
 									  pp_form_escape("urn:ietf:params:oauth:grant-type:jwt-bearer"),
 									  pp_form_escape(assertion)),
-							 s, &expires_in, why, transient);
+							 http, &expires_in, why, transient);
 	}
 	else
 		tok = pp_oauth_fetch(cfg->token_endpoint,
 							 psprintf("grant_type=client_credentials&client_id=%s&client_secret=%s",
 									  pp_form_escape(cfg->app_id),
 									  pp_form_escape(cfg->client_secret)),
-							 s, &expires_in, why, transient);
+							 http, &expires_in, why, transient);
 	if (tok == NULL)
 		return NULL;
 	pp_auth_store(c, key, tok, now, now + expires_in - PP_OAUTH_MARGIN_S);

@@ -79,6 +79,7 @@ struct PPEngine
 	MemoryContext cxt;
 	MemoryContextCallback cb;
 	PPEngineSettings s;
+	PPHttpOptions http_options; /* from s: the multi handle's, and token fetches' */
 	PPHttp	   *http;
 	dlist_head	grouping;
 	dlist_head	pending;
@@ -128,13 +129,17 @@ pp_engine_create(const PPEngineSettings *s)
 	if (e->s.hms_linger_ms < 0)
 		e->s.hms_linger_ms = PP_DEFAULT_LINGER_MS;
 	e->s.ca_file = s->ca_file && s->ca_file[0] ? MemoryContextStrdup(cxt, s->ca_file) : NULL;
+	e->http_options.timeout_ms = e->s.http_timeout_ms;
+	e->http_options.ca_file = e->s.ca_file;
+	e->http_options.max_conns_per_host = e->s.max_conns_per_host;
+	e->http_options.max_handles = e->s.max_inflight;
 	dlist_init(&e->grouping);
 	dlist_init(&e->pending);
 	dlist_init(&e->done);
 	{
 		MemoryContext old = MemoryContextSwitchTo(cxt);
 
-		e->http = pp_http_create(&e->s);
+		e->http = pp_http_create(&e->http_options);
 		e->finished = palloc(sizeof(PPHttpReq *) * e->s.max_inflight);
 		MemoryContextSwitchTo(old);
 	}
@@ -331,7 +336,7 @@ pp_engine_start(PPEngine *e, PPXfer *x)
 	ListCell   *lc;
 	bool		ok = true;
 
-	x->auth_token = pp_auth_token(v->auth, &x->cfg, &e->s, &why, &transient);
+	x->auth_token = pp_auth_token(v->auth, &x->cfg, &e->http_options, &why, &transient);
 	if (x->auth_token == NULL)
 	{
 		MemoryContextSwitchTo(old);

@@ -1,7 +1,7 @@
 /*
  * vendor.h: the engine's internal interface to one vendor (src/vendor_<name>.c), the registry
- * that lists them (vendor_registry.c), and the types vendor_util.c, auth.c, http.c and engine.c
- * share.  A new vendor is one file with one PPVendor and one line in the registry.
+ * that lists them (vendor_registry.c), and the types vendor_util.c, auth.c and engine.c share
+ * (the curl side's are in http.h).  A new vendor is one file with one PPVendor and one line in the registry.
  */
 #ifndef PUSHPLAN_VENDOR_H
 #define PUSHPLAN_VENDOR_H
@@ -13,6 +13,7 @@
 #include "utils/jsonb.h"
 
 #include "engine.h"
+#include "http.h"
 #include "json.h"
 
 /* How a vendor authorises requests (auth.c). */
@@ -202,55 +203,12 @@ extern void pp_placeholder_config(const PPVendor *v, PPVendorConfig *cfg);
 
 /*
  * The token for a vendor config: from the cache, or made (APNs: signed; OAuth: fetched with a
- * blocking curl call bounded by timeout_ms).  NULL on failure, with *why and *transient.
- * Never raises for bad credentials or a failing token endpoint.
+ * blocking curl call with http's timeout and CA file).  NULL on failure, with *why and
+ * *transient.  Never raises for bad credentials or a failing token endpoint.
  */
 extern char *pp_auth_token(PPAuthKind kind, const PPVendorConfig *cfg,
-						   const PPEngineSettings *s, char **why, bool *transient);
+						   const PPHttpOptions *http, char **why, bool *transient);
 /* Drops the cached token if it is still `token`. */
 extern void pp_auth_invalidate(PPAuthKind kind, const PPVendorConfig *cfg, const char *token);
-
-/* ---- http.c ------------------------------------------------------------------------------ */
-
-typedef struct PPHttp PPHttp;
-
-/* One request on the wire.  Inputs are set by the caller and must live until it is done. */
-typedef struct PPHttpReq
-{
-	const char *url;
-	struct curl_slist *headers;	/* owned: freed when done */
-	const char *body;
-	size_t		body_len;
-	void	   *owner;
-	/* results */
-	int			status;
-	int			retry_after_ms;
-	char		apns_id[64];
-	char	   *resp;			/* malloc'd, NUL-terminated, capped */
-	size_t		resp_len;
-	size_t		resp_cap;
-	int			curl_result;	/* CURLcode */
-	char		errbuf[256];
-	void	   *easy;			/* CURL *, while running */
-} PPHttpReq;
-
-extern PPHttp *pp_http_create(const PPEngineSettings *s);
-extern void pp_http_destroy(PPHttp *h);
-/* Adds a header ("name: value") to r; false when out of memory. */
-extern bool pp_http_header(PPHttpReq *r, const char *header);
-/* Starts r; false (with r->errbuf) when curl refused it. */
-extern bool pp_http_start(PPHttp *h, PPHttpReq *r);
-/* Runs transfers for up to timeout_ms; returns finished requests (at most max_done). */
-extern int	pp_http_run(PPHttp *h, int timeout_ms, PPHttpReq **done, int max_done);
-/* Releases what a finished (or abandoned) request holds. */
-extern void pp_http_release(PPHttp *h, PPHttpReq *r);
-/* A blocking request (OAuth token endpoints); status 0 and errbuf on transport failure. */
-extern void pp_http_perform_blocking(const PPEngineSettings *s, PPHttpReq *r);
-/* The transport error as text. */
-extern const char *pp_http_error(const PPHttpReq *r);
-/* Whether a transport failure is worth retrying (timeouts, dropped connections ...). */
-extern bool pp_http_error_transient(const PPHttpReq *r);
-/* URL path segment or form value escaping (RFC 3986 unreserved characters kept) */
-extern char *pp_url_escape(const char *s);
 
 #endif							/* PUSHPLAN_VENDOR_H */
