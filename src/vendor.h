@@ -1,7 +1,8 @@
 /*
  * vendor.h: the engine's internal interface to one vendor (src/vendor_<name>.c), the registry
  * that lists them (vendor_registry.c), and the types vendor_util.c, auth.c and engine.c share
- * (the curl side's are in http.h).  A new vendor is one file with one PPVendor and one line in the registry.
+ * (the curl side's are in http.h).  A new vendor is one file with one PPVendor and one line in
+ * the registry.
  */
 #ifndef PUSHPLAN_VENDOR_H
 #define PUSHPLAN_VENDOR_H
@@ -149,17 +150,6 @@ typedef struct PPVendor
 	PPClassify	(*classify) (const PPResponse *resp, const char *const *tokens, int ntokens,
 							 PPItemResult *results);
 } PPVendor;
-
-extern const PPVendor pp_vendor_apns;
-extern const PPVendor pp_vendor_fcm;
-extern const PPVendor pp_vendor_hms;
-extern const PPVendor pp_vendor_honor;
-extern const PPVendor pp_vendor_oppo;
-extern const PPVendor pp_vendor_vivo;
-extern const PPVendor pp_vendor_xiaomi;
-extern const PPVendor pp_vendor_meizu;
-extern const PPVendor pp_vendor_webpush;
-extern const PPVendor pp_vendor_webhook;
 
 /* ---- vendor_registry.c ------------------------------------------------------------------- */
 

@@ -19,6 +19,7 @@
 #include "vendor.h"
 
 static const char *const apns_platforms[] = {"ios", NULL};
+static const char apns_endpoint[] = "https://api.push.apple.com";
 static const PPVendorKey apns_keys[] = {
 	{"team_id", true}, {"key_id", true}, {"private_key", true}, {"bundle_id", true}, {"endpoint", false}, {NULL}
 };
@@ -122,7 +123,7 @@ apns_config(Jsonb *config, PPVendorConfig *cfg, char **why)
 	cfg->creds = &ac->key;
 	cfg->endpoint = pp_config_str(config, "endpoint");
 	if (cfg->endpoint == NULL)
-		cfg->endpoint = pp_vendor_apns.default_endpoint;
+		cfg->endpoint = apns_endpoint;
 	if (!ac->key.iss || !ac->key.kid || !ac->key.private_key || !ac->bundle_id)
 	{
 		*why = "apns config needs team_id, key_id, private_key and bundle_id";
@@ -221,7 +222,7 @@ const PPVendor pp_vendor_apns = {
 	.name = "apns",
 	.platforms = apns_platforms,
 	.keys = apns_keys,
-	.default_endpoint = "https://api.push.apple.com",
+	.default_endpoint = apns_endpoint,
 	.max_tokens = 1,
 	.payload_limit = 4096,
 	.limit_what = "APNs takes at most 4096 bytes of JSON payload (the request body) for a notification.",

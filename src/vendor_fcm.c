@@ -15,6 +15,7 @@
 #include "vendor.h"
 
 static const char *const fcm_platforms[] = {"android", "ios", "web", NULL};
+static const char fcm_endpoint[] = "https://fcm.googleapis.com";
 static const PPVendorKey fcm_keys[] = {
 	{"service_account", true}, {"endpoint", false}, {NULL}
 };
@@ -71,7 +72,7 @@ fcm_config(Jsonb *config, PPVendorConfig *cfg, char **why)
 	cfg->creds = &fc->account;
 	cfg->endpoint = pp_config_str(config, "endpoint");
 	if (cfg->endpoint == NULL)
-		cfg->endpoint = pp_vendor_fcm.default_endpoint;
+		cfg->endpoint = fcm_endpoint;
 	if (!fc->project_id || !fc->account.client_email || !fc->account.private_key)
 	{
 		*why = "fcm service_account needs project_id, client_email and private_key";
@@ -298,7 +299,7 @@ const PPVendor pp_vendor_fcm = {
 	.name = "fcm",
 	.platforms = fcm_platforms,
 	.keys = fcm_keys,
-	.default_endpoint = "https://fcm.googleapis.com",
+	.default_endpoint = fcm_endpoint,
 	.max_tokens = 1,
 	.payload_limit = 4096,
 	.limit_what = "FCM takes at most 4096 bytes of message (the \"message\" object, device token included).",

@@ -15,6 +15,7 @@
 #include "vendor.h"
 
 static const char *const hms_platforms[] = {"android", "harmony", NULL};
+static const char hms_endpoint[] = "https://push-api.cloud.huawei.com";
 static const PPVendorKey hms_keys[] = {
 	{"app_id", true}, {"client_secret", true}, {"token_endpoint", false}, {"endpoint", false}, {NULL}
 };
@@ -43,7 +44,7 @@ hms_config(Jsonb *config, PPVendorConfig *cfg, char **why)
 	cfg->creds = &hc->client;
 	cfg->endpoint = pp_config_str(config, "endpoint");
 	if (cfg->endpoint == NULL)
-		cfg->endpoint = pp_vendor_hms.default_endpoint;
+		cfg->endpoint = hms_endpoint;
 	if (!hc->app_id || !hc->client.client_secret)
 	{
 		*why = "hms config needs app_id and client_secret";
@@ -225,7 +226,7 @@ const PPVendor pp_vendor_hms = {
 	.name = "hms",
 	.platforms = hms_platforms,
 	.keys = hms_keys,
-	.default_endpoint = "https://push-api.cloud.huawei.com",
+	.default_endpoint = hms_endpoint,
 	.max_tokens = 1000,
 	.payload_limit = 4096,
 	.limit_what = "Huawei Push Kit takes at most 4096 bytes of message (without its token list).",
