@@ -3,15 +3,15 @@
  * one (Apple refuses a provider token that changes more often than every 20 minutes, so one JWT
  * per team + key must serve every worker).
  *
- * - APNs: an ES256 JWT per (team_id, key_id), signed locally and replaced after 40 minutes
- *   (Apple: not more often than every 20, not less than every 60).  Signing happens under the
- *   cache's exclusive lock, so concurrent senders cannot sign two tokens for one team.
- * - FCM: an OAuth 2.0 access token from the service-account flow (RS256 assertion POSTed to
- *   token_uri), cached until 60 s before its expires_in.
- * - HMS: an OAuth 2.0 client-credentials token, cached the same way.
+ * What a token is made from and how is the vendor's: PPVendor.auth (vendor.h), usually one of
+ * the shared schemes of vendor_oauth.c, says which parts of its config key the cache and whether
+ * a token is signed here (APNs: an ES256 JWT per team + key, replaced after 40 minutes) or
+ * fetched from a token endpoint (FCM, HMS: OAuth 2.0 access tokens, renewed a margin before
+ * their expires_in).  This file is the mechanism they share.  A token signed here is made under
+ * the cache's exclusive lock, so concurrent senders cannot sign two tokens for one team.
  *
- * An OAuth fetch is a blocking curl call bounded by pushplan.http_timeout: it happens once an
- * hour per credential, and the engine starts no other request of that vendor config until it
+ * A fetch is a blocking curl call bounded by pushplan.http_timeout: it happens once an hour
+ * per credential, and the engine starts no other request of that vendor config until it
  * has the token anyway.  It runs without the lock (two workers may both fetch a token when the
  * old one runs out; both tokens are valid, the later one stays cached).
  *
@@ -42,11 +42,6 @@
 #define PP_AUTH_SLOTS		64
 #define PP_AUTH_KEY_LEN		80
 #define PP_AUTH_TOKEN_LEN	4096
-/* APNs provider tokens are replaced when 40 minutes old. */
-#define PP_APNS_JWT_LIFE_S	(40 * 60)
-/* OAuth tokens are renewed this long before they expire. */
-#define PP_OAUTH_MARGIN_S	60
-#define PP_GOOGLE_SCOPE		"https://www.googleapis.com/auth/firebase.messaging"
 
 typedef struct PPAuthSlot
 {
@@ -115,38 +110,21 @@ pp_auth_unlock(PPAuthCache *c)
 /* the last pp_auth_key question and answer */
 static char *last_input = NULL;
 static int	last_len = 0;
-static PPAuthKind last_kind;
+static const PPVendor *last_vendor = NULL;
 static char last_key[PP_AUTH_KEY_LEN];
 
-/* "<vendor>:" + hex SHA-256 of the credential's identifying parts */
+/* "<vendor>:" + hex SHA-256 of the credential's identifying parts (v->auth->key) */
 static void
-pp_auth_key(PPAuthKind kind, const PPVendorConfig *cfg, char *key)
+pp_auth_key(const PPVendor *v, const PPVendorConfig *cfg, char *key)
 {
 	StringInfoData s;
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
-	const char *prefix;
 
 	initStringInfo(&s);
-	switch (kind)
-	{
-		case PP_AUTH_APNS_JWT:
-			prefix = "apns";
-			appendStringInfo(&s, "%s\n%s\n%s", cfg->team_id, cfg->key_id, cfg->private_key);
-			break;
-		case PP_AUTH_GOOGLE_OAUTH:
-			prefix = "fcm";
-			appendStringInfo(&s, "%s\n%s\n%s", cfg->client_email, cfg->token_uri,
-							 cfg->private_key);
-			break;
-		default:
-			prefix = "hms";
-			appendStringInfo(&s, "%s\n%s\n%s", cfg->app_id, cfg->token_endpoint,
-							 cfg->client_secret);
-			break;
-	}
+	v->auth->key(cfg, &s);
 	/* every request of a broadcast asks with the same credentials: remember the last answer */
-	if (last_kind == kind && last_input && last_len == s.len && memcmp(last_input, s.data, s.len) == 0)
+	if (last_vendor == v && last_input && last_len == s.len && memcmp(last_input, s.data, s.len) == 0)
 	{
 		strlcpy(key, last_key, PP_AUTH_KEY_LEN);
 		pfree(s.data);
@@ -154,7 +132,7 @@ pp_auth_key(PPAuthKind kind, const PPVendorConfig *cfg, char *key)
 	}
 	if (pp_sha256(s.data, s.len, md))
 		mdlen = 32;
-	snprintf(key, PP_AUTH_KEY_LEN, "%s:", prefix);
+	snprintf(key, PP_AUTH_KEY_LEN, "%s:", v->name);
 	if (strlen(key) + 2 * mdlen < PP_AUTH_KEY_LEN)
 		key[strlen(key) + hex_encode((const char *) md, mdlen, key + strlen(key))] = '\0';
 	if (last_input)
@@ -162,7 +140,7 @@ pp_auth_key(PPAuthKind kind, const PPVendorConfig *cfg, char *key)
 	last_input = MemoryContextAlloc(TopMemoryContext, s.len + 1);
 	memcpy(last_input, s.data, s.len + 1);
 	last_len = s.len;
-	last_kind = kind;
+	last_vendor = v;
 	strlcpy(last_key, key, PP_AUTH_KEY_LEN);
 	pfree(s.data);
 }
@@ -232,9 +210,9 @@ pp_auth_store(PPAuthCache *c, const char *key, const char *token, int64 now, int
 	pp_auth_unlock(c);
 }
 
-/* Runs a signing function; on error returns NULL and the message in *why (lock released). */
+/* Runs the scheme's signing; on error returns NULL and the message in *why (lock released). */
 static char *
-pp_auth_sign(PPAuthKind kind, const PPVendorConfig *cfg, int64 now, PPAuthCache *c,
+pp_auth_sign(const PPAuth *a, const PPVendorConfig *cfg, int64 now, PPAuthCache *c,
 			 bool locked, char **why)
 {
 	MemoryContext cxt = CurrentMemoryContext;
@@ -242,11 +220,7 @@ pp_auth_sign(PPAuthKind kind, const PPVendorConfig *cfg, int64 now, PPAuthCache 
 
 	PG_TRY();
 	{
-		if (kind == PP_AUTH_APNS_JWT)
-			jwt = pp_jwt_es256(cfg->private_key, cfg->key_id, cfg->team_id, now);
-		else
-			jwt = pp_jwt_rs256(cfg->private_key, cfg->private_key_id, cfg->client_email,
-							   PP_GOOGLE_SCOPE, cfg->token_uri, now, now + 3600);
+		jwt = a->sign(cfg, now);
 	}
 	PG_CATCH();
 	{
@@ -257,9 +231,7 @@ pp_auth_sign(PPAuthKind kind, const PPVendorConfig *cfg, int64 now, PPAuthCache 
 		MemoryContextSwitchTo(cxt);
 		ed = CopyErrorData();
 		FlushErrorState();
-		*why = psprintf("cannot sign the %s token: %s",
-						kind == PP_AUTH_APNS_JWT ? "APNs provider" : "Google OAuth assertion",
-						ed->message);
+		*why = psprintf("cannot sign the %s token: %s", a->signs, ed->message);
 		FreeErrorData(ed);
 		jwt = NULL;
 	}
@@ -267,28 +239,20 @@ pp_auth_sign(PPAuthKind kind, const PPVendorConfig *cfg, int64 now, PPAuthCache 
 	return jwt;
 }
 
+/* POSTs the scheme's token request; the token, or NULL with *why and *transient. */
 static char *
-pp_form_escape(const char *s)
-{
-	return pp_url_escape(s);
-}
-
-/* POSTs a form to a token endpoint; the access token, or NULL with *why and *transient. */
-static char *
-pp_oauth_fetch(const char *url, const char *form, const PPEngineSettings *s, int64 *expires_in,
-			   char **why, bool *transient)
+pp_auth_fetch(const PPAuth *a, const PPTokenRequest *tr, const PPHttpOptions *http,
+			  int64 *expires_in, char **why, bool *transient)
 {
 	PPHttpReq	r;
-	Jsonb	   *j;
-	char	   *tok = NULL;
-	char	   *err = NULL;
+	char	   *tok;
 
 	memset(&r, 0, sizeof(r));
-	r.url = url;
-	r.body = form;
-	r.body_len = strlen(form);
+	r.url = tr->url;
+	r.body = tr->body;
+	r.body_len = strlen(tr->body);
 	*transient = false;
-	if (!pp_http_header(&r, "content-type: application/x-www-form-urlencoded") ||
+	if (!pp_http_header(&r, psprintf("content-type: %s", tr->content_type)) ||
 		!pp_http_header(&r, "accept: application/json"))
 	{
 		pp_http_release(NULL, &r);
@@ -296,53 +260,40 @@ pp_oauth_fetch(const char *url, const char *form, const PPEngineSettings *s, int
 		*transient = true;
 		return NULL;
 	}
-	pp_http_perform_blocking(s, &r);
+	pp_http_perform_blocking(http, &r);
 	if (r.status == 0)
 	{
-		*why = psprintf("token endpoint %s: %s", url, pp_http_error(&r));
+		*why = psprintf("token endpoint %s: %s", tr->url, pp_http_error(&r));
 		*transient = pp_http_error_transient(&r);
 		pp_http_release(NULL, &r);
 		return NULL;
 	}
-	j = pp_json_parse_safe(r.resp, r.resp_len);
-	if (j && JsonContainerIsObject(&j->root))
-	{
-		tok = pp_jstr(&j->root, "access_token");
-		if (!pp_jnum(&j->root, "expires_in", expires_in))
-			*expires_in = 3600;
-		err = pp_jstr(&j->root, "error");
-		if (err && pp_jstr(&j->root, "error_description"))
-			err = psprintf("%s: %s", err, pp_jstr(&j->root, "error_description"));
-	}
-	if (r.status != 200 || tok == NULL || tok[0] == '\0')
-	{
-		*why = psprintf("token endpoint answered HTTP %d%s%s", r.status,
-						err ? ": " : "", err ? err : "");
-		*transient = r.status == 429 || r.status >= 500;
-		tok = NULL;
-	}
+	tok = a->answer(r.status, r.resp, r.resp_len, expires_in, why, transient);
 	pp_http_release(NULL, &r);
 	return tok;
 }
 
 char *
-pp_auth_token(PPAuthKind kind, const PPVendorConfig *cfg, const PPEngineSettings *s,
+pp_auth_token(const PPVendor *v, const PPVendorConfig *cfg, const PPHttpOptions *http,
 			  char **why, bool *transient)
 {
+	const PPAuth *a = v->auth;
 	PPAuthCache *c = pp_auth_cache();
 	char		key[PP_AUTH_KEY_LEN];
 	int64		now = (int64) time(NULL);
 	char	   *tok;
+	char	   *assertion = NULL;
+	PPTokenRequest tr = {0};
 	int64		expires_in = 3600;
 
 	*transient = false;
-	if (kind == PP_AUTH_NONE)
+	if (a == NULL)
 		return pstrdup("");
-	pp_auth_key(kind, cfg, key);
+	pp_auth_key(v, cfg, key);
 	if ((tok = pp_auth_lookup(c, key, now)) != NULL)
 		return tok;
 
-	if (kind == PP_AUTH_APNS_JWT)
+	if (a->request == NULL)
 	{
 		PPAuthSlot *slot;
 
@@ -355,48 +306,34 @@ pp_auth_token(PPAuthKind kind, const PPVendorConfig *cfg, const PPEngineSettings
 			pp_auth_unlock(c);
 			return tok;
 		}
-		tok = pp_auth_sign(kind, cfg, now, c, true, why);
+		tok = pp_auth_sign(a, cfg, now, c, true, why);
 		if (tok == NULL)
 			return NULL;		/* unlocked by pp_auth_sign */
-		pp_auth_store_locked(c, key, tok, now, now + PP_APNS_JWT_LIFE_S);
+		pp_auth_store_locked(c, key, tok, now, now + a->lifetime_s);
 		pp_auth_unlock(c);
 		return tok;
 	}
 
-	if (kind == PP_AUTH_GOOGLE_OAUTH)
-	{
-		char	   *assertion = pp_auth_sign(kind, cfg, now, c, false, why);
-
-		if (assertion == NULL)
-			return NULL;
-		tok = pp_oauth_fetch(cfg->token_uri,
-							 psprintf("grant_type=%s&assertion=%s",
-									  pp_form_escape("urn:ietf:params:oauth:grant-type:jwt-bearer"),
-									  pp_form_escape(assertion)),
-							 s, &expires_in, why, transient);
-	}
-	else
-		tok = pp_oauth_fetch(cfg->token_endpoint,
-							 psprintf("grant_type=client_credentials&client_id=%s&client_secret=%s",
-									  pp_form_escape(cfg->app_id),
-									  pp_form_escape(cfg->client_secret)),
-							 s, &expires_in, why, transient);
+	if (a->sign && (assertion = pp_auth_sign(a, cfg, now, c, false, why)) == NULL)
+		return NULL;
+	a->request(cfg, assertion, &tr);
+	tok = pp_auth_fetch(a, &tr, http, &expires_in, why, transient);
 	if (tok == NULL)
 		return NULL;
-	pp_auth_store(c, key, tok, now, now + expires_in - PP_OAUTH_MARGIN_S);
+	pp_auth_store(c, key, tok, now, now + expires_in - a->margin_s);
 	return tok;
 }
 
 void
-pp_auth_invalidate(PPAuthKind kind, const PPVendorConfig *cfg, const char *token)
+pp_auth_invalidate(const PPVendor *v, const PPVendorConfig *cfg, const char *token)
 {
 	PPAuthCache *c = pp_auth_cache();
 	char		key[PP_AUTH_KEY_LEN];
 	PPAuthSlot *s;
 
-	if (kind == PP_AUTH_NONE || token == NULL)
+	if (v->auth == NULL || token == NULL)
 		return;
-	pp_auth_key(kind, cfg, key);
+	pp_auth_key(v, cfg, key);
 	pp_auth_lock(c, LW_EXCLUSIVE);
 	s = pp_auth_find(c, key);
 	/* another sender may already have replaced it: keep the new one */
@@ -433,12 +370,12 @@ pushplan_auth_token_put(PG_FUNCTION_ARGS)
 	int64		now = (int64) time(NULL);
 	char		key[PP_AUTH_KEY_LEN];
 
-	if (v->auth == PP_AUTH_NONE)
+	if (v->auth == NULL)
 		PG_RETURN_VOID();
-	pp_auth_key(v->auth, &cfg, key);
-	/* as a fetched token would be: an OAuth token is renewed a margin before it expires */
+	pp_auth_key(v, &cfg, key);
+	/* as a fetched token would be: it is renewed a margin before it expires */
 	pp_auth_store(pp_auth_cache(), key, token, now,
-				  now + PG_GETARG_INT32(3) - (v->auth == PP_AUTH_APNS_JWT ? 0 : PP_OAUTH_MARGIN_S));
+				  now + PG_GETARG_INT32(3) - (v->auth->request ? v->auth->margin_s : 0));
 	PG_RETURN_VOID();
 }
 
@@ -455,9 +392,9 @@ pushplan_auth_token_peek(PG_FUNCTION_ARGS)
 	bool		first = true;
 	int64		now = (int64) time(NULL);
 
-	if (v->auth == PP_AUTH_NONE)
+	if (v->auth == NULL)
 		PG_RETURN_NULL();
-	pp_auth_key(v->auth, &cfg, key);
+	pp_auth_key(v, &cfg, key);
 	initStringInfo(&b);
 	appendStringInfoChar(&b, '{');
 	pp_auth_lock(c, LW_SHARED);

@@ -79,6 +79,7 @@ struct PPEngine
 	MemoryContext cxt;
 	MemoryContextCallback cb;
 	PPEngineSettings s;
+	PPHttpOptions http_options; /* from s: the multi handle's, and token fetches' */
 	PPHttp	   *http;
 	dlist_head	grouping;
 	dlist_head	pending;
@@ -128,13 +129,17 @@ pp_engine_create(const PPEngineSettings *s)
 	if (e->s.hms_linger_ms < 0)
 		e->s.hms_linger_ms = PP_DEFAULT_LINGER_MS;
 	e->s.ca_file = s->ca_file && s->ca_file[0] ? MemoryContextStrdup(cxt, s->ca_file) : NULL;
+	e->http_options.timeout_ms = e->s.http_timeout_ms;
+	e->http_options.ca_file = e->s.ca_file;
+	e->http_options.max_conns_per_host = e->s.max_conns_per_host;
+	e->http_options.max_handles = e->s.max_inflight;
 	dlist_init(&e->grouping);
 	dlist_init(&e->pending);
 	dlist_init(&e->done);
 	{
 		MemoryContext old = MemoryContextSwitchTo(cxt);
 
-		e->http = pp_http_create(&e->s);
+		e->http = pp_http_create(&e->http_options);
 		e->finished = palloc(sizeof(PPHttpReq *) * e->s.max_inflight);
 		MemoryContextSwitchTo(old);
 	}
@@ -266,9 +271,9 @@ pp_engine_submit(PPEngine *e, const PPSendItem *item)
 	if (v->max_tokens > 1)
 	{
 		/* join an open group with the same message, or open one */
-		char	   *key = psprintf("%d\n%s\n%s\n%s\n%s", item->app_id,
-								   item->task_id ? item->task_id : "", x->cfg.app_id,
-								   x->cfg.endpoint, x->req.body.data);
+		char	   *key = psprintf("%d\n%s\n%s\n%s", item->app_id,
+								   item->task_id ? item->task_id : "", x->req.url,
+								   x->req.body.data);
 		dlist_iter	it;
 
 		dlist_foreach(it, &e->grouping)
@@ -331,7 +336,7 @@ pp_engine_start(PPEngine *e, PPXfer *x)
 	ListCell   *lc;
 	bool		ok = true;
 
-	x->auth_token = pp_auth_token(v->auth, &x->cfg, &e->s, &why, &transient);
+	x->auth_token = pp_auth_token(v, &x->cfg, &e->http_options, &why, &transient);
 	if (x->auth_token == NULL)
 	{
 		MemoryContextSwitchTo(old);
@@ -357,10 +362,8 @@ pp_engine_start(PPEngine *e, PPXfer *x)
 	}
 	foreach(lc, x->req.headers)
 		ok = ok && pp_http_header(&x->http, lfirst(lc));
-	if (v->auth == PP_AUTH_APNS_JWT)
-		ok = ok && pp_http_header(&x->http, psprintf("authorization: bearer %s", x->auth_token));
-	else if (v->auth != PP_AUTH_NONE)
-		ok = ok && pp_http_header(&x->http, psprintf("authorization: Bearer %s", x->auth_token));
+	if (v->auth)
+		ok = ok && pp_http_header(&x->http, psprintf("%s%s", v->auth->header, x->auth_token));
 	MemoryContextSwitchTo(old);
 	if (!ok || !pp_http_start(e->http, &x->http))
 	{
@@ -421,7 +424,7 @@ pp_engine_complete(PPEngine *e, PPXfer *x)
 		pp_http_release(e->http, r);
 		if (cls == PP_CLS_AUTH_STALE && !x->auth_retried)
 		{
-			pp_auth_invalidate(x->vendor->auth, &x->cfg, x->auth_token);
+			pp_auth_invalidate(x->vendor, &x->cfg, x->auth_token);
 			x->auth_retried = true;
 			x->state = PP_X_PENDING;
 			dlist_push_head(&e->pending, &x->node);

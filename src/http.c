@@ -16,7 +16,7 @@
 
 #include <curl/curl.h>
 
-#include "vendor.h"
+#include "http.h"
 
 /* Vendor answers are small; a larger body is cut (classification reads only its start). */
 #define PP_RESP_MAX			(64 * 1024)
@@ -30,7 +30,7 @@ struct PPHttp
 	char	   *ca_file;		/* malloc'd; NULL: system CAs */
 	int			running;
 	/*
-	 * Easy handles kept for reuse, up to max_inflight of them: memory is what the busiest moment
+	 * Easy handles kept for reuse, up to max_handles of them: memory is what the busiest moment
 	 * needed anyway, and a broadcast then never pays curl_easy_init/cleanup (and the malloc churn
 	 * under them) per request.
 	 */
@@ -134,30 +134,29 @@ pp_read_answer(CURL *easy, PPHttpReq *r)
 }
 
 PPHttp *
-pp_http_create(const PPEngineSettings *s)
+pp_http_create(const PPHttpOptions *o)
 {
 	PPHttp	   *h;
+	int			conns = Max(o->max_conns_per_host, 1);
 
 	pp_curl_global_init();
 	h = palloc0(sizeof(PPHttp));
 	h->multi = curl_multi_init();
 	if (h->multi == NULL)
 		pp_error(ERRCODE_OUT_OF_MEMORY, "92590", "libcurl could not make a multi handle");
-	h->timeout_ms = s->http_timeout_ms;
-	h->maxfree = Max(s->max_inflight, 1);
+	h->timeout_ms = o->timeout_ms;
+	h->maxfree = Max(o->max_handles, 1);
 	h->free_easy = palloc(sizeof(CURL *) * h->maxfree);
-	if (s->ca_file && s->ca_file[0])
-		h->ca_file = strdup(s->ca_file);
+	if (o->ca_file && o->ca_file[0])
+		h->ca_file = strdup(o->ca_file);
 	curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, (long) CURLPIPE_MULTIPLEX);
-	curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) Max(s->max_conns_per_host, 1));
+	curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) conns);
 	/*
 	 * Spread the requests in flight over the connections a host may have: libcurl fills one
 	 * connection up to this many streams before it opens the next.
 	 */
 	curl_multi_setopt(h->multi, CURLMOPT_MAX_CONCURRENT_STREAMS,
-					  (long) Min(PP_MAX_STREAMS,
-								 Max(1, (s->max_inflight + Max(s->max_conns_per_host, 1) - 1) /
-									 Max(s->max_conns_per_host, 1))));
+					  (long) Min(PP_MAX_STREAMS, Max(1, (o->max_handles + conns - 1) / conns)));
 	return h;
 }
 
@@ -327,7 +326,7 @@ pp_http_release(PPHttp *h, PPHttpReq *r)
 }
 
 void
-pp_http_perform_blocking(const PPEngineSettings *s, PPHttpReq *r)
+pp_http_perform_blocking(const PPHttpOptions *o, PPHttpReq *r)
 {
 	CURL	   *easy;
 	CURLcode	rc;
@@ -340,8 +339,7 @@ pp_http_perform_blocking(const PPEngineSettings *s, PPHttpReq *r)
 		r->curl_result = CURLE_OUT_OF_MEMORY;
 		return;
 	}
-	pp_easy_setup(easy, r, s->http_timeout_ms,
-				  s->ca_file && s->ca_file[0] ? s->ca_file : NULL);
+	pp_easy_setup(easy, r, o->timeout_ms, o->ca_file && o->ca_file[0] ? o->ca_file : NULL);
 	rc = curl_easy_perform(easy);
 	r->curl_result = rc;
 	if (rc == CURLE_OK)

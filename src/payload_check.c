@@ -21,11 +21,7 @@ pp_placeholder_config(const PPVendor *v, PPVendorConfig *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->endpoint = v->default_endpoint;
-	cfg->bundle_id = "<bundle_id>";
-	cfg->project_id = "<project_id>";
-	cfg->app_id = "<app_id>";
-	cfg->url = "<url>";
-	cfg->secret = "";
+	cfg->own = v->placeholder;
 }
 
 /* Checks one vendor x platform x language payload. */

@@ -1,7 +1,8 @@
 /*
  * vendor.h: the engine's internal interface to one vendor (src/vendor_<name>.c), the registry
- * that lists them (vendor_registry.c), and the types vendor_util.c, auth.c, http.c and engine.c
- * share.  A new vendor is one file with one PPVendor and one line in the registry.
+ * that lists them (vendor_registry.c), and the types vendor_util.c, auth.c and engine.c share
+ * (the curl side's are in http.h).  A new vendor is one file with one PPVendor and one line in
+ * the registry.
  */
 #ifndef PUSHPLAN_VENDOR_H
 #define PUSHPLAN_VENDOR_H
@@ -13,39 +14,54 @@
 #include "utils/jsonb.h"
 
 #include "engine.h"
+#include "http.h"
 #include "json.h"
 
-/* How a vendor authorises requests (auth.c). */
-typedef enum PPAuthKind
-{
-	PP_AUTH_NONE,				/* webhook: the body is signed instead */
-	PP_AUTH_APNS_JWT,			/* ES256 provider token per team + key */
-	PP_AUTH_GOOGLE_OAUTH,		/* service-account assertion -> access token */
-	PP_AUTH_HMS_OAUTH			/* client credentials -> access token */
-} PPAuthKind;
-
-/* The credentials and endpoints of one app's vendor config, as strings (NULL: absent). */
+/*
+ * One app's vendor config as the vendor's config function reads it: what the engine itself
+ * uses, and the vendor's own (a struct of its file's, which only its functions read).
+ */
 typedef struct PPVendorConfig
 {
-	const char *endpoint;	/* base URL, defaulted */
-	/* apns */
-	char	   *team_id;
-	char	   *key_id;
-	char	   *private_key;	/* apns .p8, or the service account's RSA key */
-	char	   *bundle_id;
-	/* fcm (service_account) */
-	char	   *project_id;
-	char	   *client_email;
-	char	   *private_key_id;
-	char	   *token_uri;
-	/* hms */
-	char	   *app_id;
-	char	   *client_secret;
-	char	   *token_endpoint;
-	/* webhook */
-	char	   *url;
-	char	   *secret;
+	const char *endpoint;		/* base URL, defaulted; NULL when the vendor has none (webhook) */
+	const void *own;			/* the vendor's own config, made by its config function */
+	const void *creds;			/* what its auth scheme reads (vendor_oauth.c), or NULL */
 } PPVendorConfig;
+
+/* The request for a token, as an auth scheme makes it (auth.c POSTs it, blocking). */
+typedef struct PPTokenRequest
+{
+	char	   *url;
+	char	   *body;
+	const char *content_type;
+} PPTokenRequest;
+
+/*
+ * How a vendor authorises its requests: what a token is made from and how.  auth.c runs it
+ * and caches the tokens in shared memory (one per credential, every sender shares it).  A
+ * token is either signed here (sign, and no request: APNs) or fetched from a token endpoint
+ * (request and answer; sign, when set, makes the assertion the request carries: Google).
+ * vendor_oauth.c has the schemes vendors share.
+ */
+typedef struct PPAuth
+{
+	/* The credential's identifying parts, secrets included: the cache key is their hash. */
+	void		(*key) (const PPVendorConfig *cfg, StringInfo out);
+	/*
+	 * A JWT signed at now.  May raise: auth.c reports "cannot sign the <signs> token: ...".
+	 * A token signed here is made under the cache's lock (one signer per credential).
+	 */
+	char	   *(*sign) (const PPVendorConfig *cfg, int64 now);
+	const char *signs;
+	int			lifetime_s;		/* a token signed here is replaced when this old */
+	/* The token endpoint's request (assertion: sign's JWT, or NULL without sign) ... */
+	void		(*request) (const PPVendorConfig *cfg, const char *assertion, PPTokenRequest *r);
+	/* ... and its answer: the token and its lifetime, or NULL with *why and *transient. */
+	char	   *(*answer) (int status, const char *body, size_t len, int64 *expires_in,
+						   char **why, bool *transient);
+	int			margin_s;		/* a fetched token is renewed this long before it expires */
+	const char *header;			/* the request header up to the token ("authorization: Bearer ") */
+} PPAuth;
 
 /* What a vendor payload is built from: one device's view of a push. */
 typedef struct PPMsgInput
@@ -116,10 +132,15 @@ typedef struct PPVendor
 	int			max_tokens;		/* tokens one request may carry (HMS: 1000) */
 	int			payload_limit;	/* bytes, of PPRequest.limited_len */
 	const char *limit_what;		/* what the limit counts, for the error message */
-	PPAuthKind	auth;
+	const PPAuth *auth;			/* NULL: none (the webhook signs its body instead) */
 	const char *default_platform;
-	/* Reads the app's config; false and *why when something it needs is missing. */
+	/*
+	 * Reads the app's config into cfg (its own struct palloc'd in CurrentMemoryContext); false
+	 * and *why when something it needs is missing.
+	 */
 	bool		(*config) (Jsonb *config, PPVendorConfig *cfg, char **why);
+	/* The own config previews and the size check build with: placeholder credentials. */
+	const void *placeholder;
 	/* Builds the request for one device (HMS: the message without its token list). */
 	void		(*build) (const PPVendorConfig *cfg, const PPMsgInput *in, PPRequest *req);
 	/* HMS: the final body for a group's tokens; NULL for one-token vendors. */
@@ -129,17 +150,6 @@ typedef struct PPVendor
 	PPClassify	(*classify) (const PPResponse *resp, const char *const *tokens, int ntokens,
 							 PPItemResult *results);
 } PPVendor;
-
-extern const PPVendor pp_vendor_apns;
-extern const PPVendor pp_vendor_fcm;
-extern const PPVendor pp_vendor_hms;
-extern const PPVendor pp_vendor_honor;
-extern const PPVendor pp_vendor_oppo;
-extern const PPVendor pp_vendor_vivo;
-extern const PPVendor pp_vendor_xiaomi;
-extern const PPVendor pp_vendor_meizu;
-extern const PPVendor pp_vendor_webpush;
-extern const PPVendor pp_vendor_webhook;
 
 /* ---- vendor_registry.c ------------------------------------------------------------------- */
 
@@ -198,59 +208,52 @@ extern PPOutcomeKind pp_status_default_kind(int status);
 /* The placeholder configuration payload previews and the size check build with. */
 extern void pp_placeholder_config(const PPVendor *v, PPVendorConfig *cfg);
 
+/* ---- vendor_oauth.c: the auth schemes vendors share ---------------------------------------- */
+
+/* APNs provider token: an ES256 JWT {kid}.{iss, iat}, replaced when 40 minutes old. */
+typedef struct PPProviderKey
+{
+	const char *iss;			/* APNs: team_id */
+	const char *kid;			/* APNs: key_id */
+	const char *private_key;	/* PEM, EC P-256 */
+} PPProviderKey;
+extern const PPAuth pp_auth_apns_provider;
+
+/* Google service account: an RS256 assertion for an access token (JWT bearer grant). */
+typedef struct PPServiceAccount
+{
+	const char *client_email;
+	const char *private_key;	/* PEM, RSA */
+	const char *private_key_id; /* NULL: no kid */
+	const char *token_uri;
+	const char *scope;
+} PPServiceAccount;
+extern const PPAuth pp_auth_google_service_account;
+
+/* OAuth 2.0 client credentials (RFC 6749 4.4): HMS, Honor. */
+typedef struct PPClientCredentials
+{
+	const char *client_id;
+	const char *client_secret;
+	const char *token_url;
+} PPClientCredentials;
+extern const PPAuth pp_auth_client_credentials;
+
+/* An OAuth 2.0 token endpoint's answer (access_token, expires_in; else error): PPAuth.answer */
+extern char *pp_oauth_answer(int status, const char *body, size_t len, int64 *expires_in,
+							 char **why, bool *transient);
+
 /* ---- auth.c ------------------------------------------------------------------------------ */
 
 /*
- * The token for a vendor config: from the cache, or made (APNs: signed; OAuth: fetched with a
- * blocking curl call bounded by timeout_ms).  NULL on failure, with *why and *transient.
- * Never raises for bad credentials or a failing token endpoint.
+ * The token for a vendor config: from the cache, or made as v->auth says (signed, or fetched
+ * with a blocking curl call with http's timeout and CA file).  "" when the vendor has no auth.
+ * NULL on failure, with *why and *transient.  Never raises for bad credentials or a failing
+ * token endpoint.
  */
-extern char *pp_auth_token(PPAuthKind kind, const PPVendorConfig *cfg,
-						   const PPEngineSettings *s, char **why, bool *transient);
+extern char *pp_auth_token(const PPVendor *v, const PPVendorConfig *cfg,
+						   const PPHttpOptions *http, char **why, bool *transient);
 /* Drops the cached token if it is still `token`. */
-extern void pp_auth_invalidate(PPAuthKind kind, const PPVendorConfig *cfg, const char *token);
-
-/* ---- http.c ------------------------------------------------------------------------------ */
-
-typedef struct PPHttp PPHttp;
-
-/* One request on the wire.  Inputs are set by the caller and must live until it is done. */
-typedef struct PPHttpReq
-{
-	const char *url;
-	struct curl_slist *headers;	/* owned: freed when done */
-	const char *body;
-	size_t		body_len;
-	void	   *owner;
-	/* results */
-	int			status;
-	int			retry_after_ms;
-	char		apns_id[64];
-	char	   *resp;			/* malloc'd, NUL-terminated, capped */
-	size_t		resp_len;
-	size_t		resp_cap;
-	int			curl_result;	/* CURLcode */
-	char		errbuf[256];
-	void	   *easy;			/* CURL *, while running */
-} PPHttpReq;
-
-extern PPHttp *pp_http_create(const PPEngineSettings *s);
-extern void pp_http_destroy(PPHttp *h);
-/* Adds a header ("name: value") to r; false when out of memory. */
-extern bool pp_http_header(PPHttpReq *r, const char *header);
-/* Starts r; false (with r->errbuf) when curl refused it. */
-extern bool pp_http_start(PPHttp *h, PPHttpReq *r);
-/* Runs transfers for up to timeout_ms; returns finished requests (at most max_done). */
-extern int	pp_http_run(PPHttp *h, int timeout_ms, PPHttpReq **done, int max_done);
-/* Releases what a finished (or abandoned) request holds. */
-extern void pp_http_release(PPHttp *h, PPHttpReq *r);
-/* A blocking request (OAuth token endpoints); status 0 and errbuf on transport failure. */
-extern void pp_http_perform_blocking(const PPEngineSettings *s, PPHttpReq *r);
-/* The transport error as text. */
-extern const char *pp_http_error(const PPHttpReq *r);
-/* Whether a transport failure is worth retrying (timeouts, dropped connections ...). */
-extern bool pp_http_error_transient(const PPHttpReq *r);
-/* URL path segment or form value escaping (RFC 3986 unreserved characters kept) */
-extern char *pp_url_escape(const char *s);
+extern void pp_auth_invalidate(const PPVendor *v, const PPVendorConfig *cfg, const char *token);
 
 #endif							/* PUSHPLAN_VENDOR_H */

@@ -1,7 +1,7 @@
 /*
  * vendor_apns.c: Apple Push Notification service, HTTP/2 provider API with token authentication.
  *
- * POST {endpoint}/3/device/<token>, headers authorization: bearer <ES256 JWT> (auth.c),
+ * POST {endpoint}/3/device/<token>, headers authorization: bearer <ES256 JWT> (vendor_oauth.c),
  * apns-topic (bundle_id), apns-push-type (alert, or background for a data message),
  * apns-priority (10, or 5 for background and options.priority "normal"), apns-expiration
  * (expires_at in Unix seconds, 0 when none), apns-collapse-id (options.apns_collapse_id) and
@@ -19,9 +19,19 @@
 #include "vendor.h"
 
 static const char *const apns_platforms[] = {"ios", NULL};
+static const char apns_endpoint[] = "https://api.push.apple.com";
 static const PPVendorKey apns_keys[] = {
 	{"team_id", true}, {"key_id", true}, {"private_key", true}, {"bundle_id", true}, {"endpoint", false}, {NULL}
 };
+
+/* An app's APNs config: the provider key (vendor_oauth.c signs with it) and the topic. */
+typedef struct PPApnsConfig
+{
+	PPProviderKey key;			/* iss: team_id, kid: key_id, private_key */
+	const char *bundle_id;
+} PPApnsConfig;
+
+static const PPApnsConfig apns_placeholder = {.bundle_id = "<bundle_id>"};
 
 /* "+1", "5", 5 -> 5; APNs badges are absolute (see doc/vendors.md). -1: none or invalid */
 static int64
@@ -103,14 +113,18 @@ pp_apns_payload(JsonbContainer *body, const char *language, StringInfo b, bool *
 static bool
 apns_config(Jsonb *config, PPVendorConfig *cfg, char **why)
 {
-	cfg->team_id = pp_config_str(config, "team_id");
-	cfg->key_id = pp_config_str(config, "key_id");
-	cfg->private_key = pp_config_str(config, "private_key");
-	cfg->bundle_id = pp_config_str(config, "bundle_id");
+	PPApnsConfig *ac = palloc0(sizeof(PPApnsConfig));
+
+	ac->key.iss = pp_config_str(config, "team_id");
+	ac->key.kid = pp_config_str(config, "key_id");
+	ac->key.private_key = pp_config_str(config, "private_key");
+	ac->bundle_id = pp_config_str(config, "bundle_id");
+	cfg->own = ac;
+	cfg->creds = &ac->key;
 	cfg->endpoint = pp_config_str(config, "endpoint");
 	if (cfg->endpoint == NULL)
-		cfg->endpoint = pp_vendor_apns.default_endpoint;
-	if (!cfg->team_id || !cfg->key_id || !cfg->private_key || !cfg->bundle_id)
+		cfg->endpoint = apns_endpoint;
+	if (!ac->key.iss || !ac->key.kid || !ac->key.private_key || !ac->bundle_id)
 	{
 		*why = "apns config needs team_id, key_id, private_key and bundle_id";
 		return false;
@@ -144,6 +158,7 @@ pp_apns_id(const char *task_id, int64 device_id)
 static void
 apns_build(const PPVendorConfig *cfg, const PPMsgInput *in, PPRequest *req)
 {
+	const PPApnsConfig *ac = cfg->own;
 	JsonbContainer *body = pp_push_body(in->push);
 	JsonbContainer *opts = pp_jobj(body, "options");
 	bool		background;
@@ -158,7 +173,7 @@ apns_build(const PPVendorConfig *cfg, const PPMsgInput *in, PPRequest *req)
 	if (in->expires_at > 0)
 		expiration = (in->expires_at / USECS_PER_SEC) +
 			((POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY);
-	req->headers = list_make4(psprintf("apns-topic: %s", cfg->bundle_id),
+	req->headers = list_make4(psprintf("apns-topic: %s", ac->bundle_id),
 							  psprintf("apns-push-type: %s", background ? "background" : "alert"),
 							  psprintf("apns-priority: %d",
 									   background || (prio && strcmp(prio, "normal") == 0) ? 5 : 10),
@@ -207,13 +222,14 @@ const PPVendor pp_vendor_apns = {
 	.name = "apns",
 	.platforms = apns_platforms,
 	.keys = apns_keys,
-	.default_endpoint = "https://api.push.apple.com",
+	.default_endpoint = apns_endpoint,
 	.max_tokens = 1,
 	.payload_limit = 4096,
 	.limit_what = "APNs takes at most 4096 bytes of JSON payload (the request body) for a notification.",
-	.auth = PP_AUTH_APNS_JWT,
+	.auth = &pp_auth_apns_provider,
 	.default_platform = "ios",
 	.config = apns_config,
+	.placeholder = &apns_placeholder,
 	.build = apns_build,
 	.assemble = NULL,
 	.classify = apns_classify,

@@ -2,7 +2,7 @@
  * vendor_fcm.c: Firebase Cloud Messaging, HTTP v1 API.
  *
  * POST {endpoint}/v1/projects/<project_id>/messages:send with Authorization: Bearer <OAuth
- * access token> (auth.c, service-account flow) and {"message": {"token", "notification"?,
+ * access token> (vendor_oauth.c, service-account flow) and {"message": {"token", "notification"?,
  * "android"?, "apns"?, "webpush"?, "data"?}}.  Android devices get notification + android
  * (ttl, priority, notification options); iOS devices get the APNs payload in "apns"; web
  * devices get notification + webpush.  "data" values are strings (FCM rejects anything else):
@@ -15,9 +15,19 @@
 #include "vendor.h"
 
 static const char *const fcm_platforms[] = {"android", "ios", "web", NULL};
+static const char fcm_endpoint[] = "https://fcm.googleapis.com";
 static const PPVendorKey fcm_keys[] = {
 	{"service_account", true}, {"endpoint", false}, {NULL}
 };
+
+/* An app's FCM config: its service account (vendor_oauth.c) and its Firebase project. */
+typedef struct PPFcmConfig
+{
+	PPServiceAccount account;
+	const char *project_id;
+} PPFcmConfig;
+
+static const PPFcmConfig fcm_placeholder = {.project_id = "<project_id>"};
 
 /* JPush's notification priority -2..2 -> FCM's AndroidNotification.NotificationPriority */
 static const char *
@@ -35,6 +45,7 @@ fcm_notification_priority(JsonbContainer *android)
 static bool
 fcm_config(Jsonb *config, PPVendorConfig *cfg, char **why)
 {
+	PPFcmConfig *fc = palloc0(sizeof(PPFcmConfig));
 	JsonbValue	v;
 	JsonbContainer *sa = NULL;
 
@@ -49,17 +60,20 @@ fcm_config(Jsonb *config, PPVendorConfig *cfg, char **why)
 			sa = j && JsonContainerIsObject(&j->root) ? &j->root : NULL;
 		}
 	}
-	cfg->project_id = pp_jstr(sa, "project_id");
-	cfg->client_email = pp_jstr(sa, "client_email");
-	cfg->private_key = pp_jstr(sa, "private_key");
-	cfg->private_key_id = pp_jstr(sa, "private_key_id");
-	cfg->token_uri = pp_jstr(sa, "token_uri");
-	if (cfg->token_uri == NULL)
-		cfg->token_uri = "https://oauth2.googleapis.com/token";
+	fc->project_id = pp_jstr(sa, "project_id");
+	fc->account.client_email = pp_jstr(sa, "client_email");
+	fc->account.private_key = pp_jstr(sa, "private_key");
+	fc->account.private_key_id = pp_jstr(sa, "private_key_id");
+	fc->account.token_uri = pp_jstr(sa, "token_uri");
+	if (fc->account.token_uri == NULL)
+		fc->account.token_uri = "https://oauth2.googleapis.com/token";
+	fc->account.scope = "https://www.googleapis.com/auth/firebase.messaging";
+	cfg->own = fc;
+	cfg->creds = &fc->account;
 	cfg->endpoint = pp_config_str(config, "endpoint");
 	if (cfg->endpoint == NULL)
-		cfg->endpoint = pp_vendor_fcm.default_endpoint;
-	if (!cfg->project_id || !cfg->client_email || !cfg->private_key)
+		cfg->endpoint = fcm_endpoint;
+	if (!fc->project_id || !fc->account.client_email || !fc->account.private_key)
 	{
 		*why = "fcm service_account needs project_id, client_email and private_key";
 		return false;
@@ -102,6 +116,7 @@ fcm_data(StringInfo b, bool *first, JsonbContainer *body, JsonbContainer *block)
 static void
 fcm_build(const PPVendorConfig *cfg, const PPMsgInput *in, PPRequest *req)
 {
+	const PPFcmConfig *fc = cfg->own;
 	JsonbContainer *body = pp_push_body(in->push);
 	JsonbContainer *opts = pp_jobj(body, "options");
 	JsonbContainer *notif = pp_jobj(body, "notification");
@@ -215,7 +230,7 @@ fcm_build(const PPVendorConfig *cfg, const PPMsgInput *in, PPRequest *req)
 	req->limited_len = b->len - msg_start;
 	appendStringInfoChar(b, '}');
 	req->url = psprintf("%s/v1/projects/%s/messages:send", cfg->endpoint,
-						pp_url_escape(cfg->project_id));
+						pp_url_escape(fc->project_id));
 	req->headers = list_make1(pstrdup("content-type: application/json; charset=UTF-8"));
 }
 
@@ -284,13 +299,14 @@ const PPVendor pp_vendor_fcm = {
 	.name = "fcm",
 	.platforms = fcm_platforms,
 	.keys = fcm_keys,
-	.default_endpoint = "https://fcm.googleapis.com",
+	.default_endpoint = fcm_endpoint,
 	.max_tokens = 1,
 	.payload_limit = 4096,
 	.limit_what = "FCM takes at most 4096 bytes of message (the \"message\" object, device token included).",
-	.auth = PP_AUTH_GOOGLE_OAUTH,
+	.auth = &pp_auth_google_service_account,
 	.default_platform = "android",
 	.config = fcm_config,
+	.placeholder = &fcm_placeholder,
 	.build = fcm_build,
 	.assemble = NULL,
 	.classify = fcm_classify,

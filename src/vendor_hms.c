@@ -2,7 +2,7 @@
  * vendor_hms.c: Huawei Push Kit, v1 API (server).
  *
  * POST {endpoint}/v1/<app_id>/messages:send with Authorization: Bearer <OAuth client-credentials
- * token> (auth.c) and {"validate_only": false, "message": {"token": [...], "android": {...},
+ * token> (vendor_oauth.c) and {"validate_only": false, "message": {"token": [...], "android": {...},
  * "data"?}}.  One request carries up to 1000 tokens: the engine groups items whose message
  * (everything but the token list) is the same, i.e. the same app, task and resolved text.
  * Answers: 80000000 all sent; 80100000 some tokens illegal ("msg" is a JSON string listing
@@ -15,22 +15,37 @@
 #include "vendor.h"
 
 static const char *const hms_platforms[] = {"android", "harmony", NULL};
+static const char hms_endpoint[] = "https://push-api.cloud.huawei.com";
 static const PPVendorKey hms_keys[] = {
 	{"app_id", true}, {"client_secret", true}, {"token_endpoint", false}, {"endpoint", false}, {NULL}
 };
 
+/* An app's HMS config: its app id, which is also its OAuth client id (vendor_oauth.c). */
+typedef struct PPHmsConfig
+{
+	const char *app_id;
+	PPClientCredentials client; /* client_id: app_id, token_url: token_endpoint */
+} PPHmsConfig;
+
+static const PPHmsConfig hms_placeholder = {.app_id = "<app_id>"};
+
 static bool
 hms_config(Jsonb *config, PPVendorConfig *cfg, char **why)
 {
-	cfg->app_id = pp_config_str(config, "app_id");
-	cfg->client_secret = pp_config_str(config, "client_secret");
-	cfg->token_endpoint = pp_config_str(config, "token_endpoint");
-	if (cfg->token_endpoint == NULL)
-		cfg->token_endpoint = "https://oauth-login.cloud.huawei.com/oauth2/v3/token";
+	PPHmsConfig *hc = palloc0(sizeof(PPHmsConfig));
+
+	hc->app_id = pp_config_str(config, "app_id");
+	hc->client.client_id = hc->app_id;
+	hc->client.client_secret = pp_config_str(config, "client_secret");
+	hc->client.token_url = pp_config_str(config, "token_endpoint");
+	if (hc->client.token_url == NULL)
+		hc->client.token_url = "https://oauth-login.cloud.huawei.com/oauth2/v3/token";
+	cfg->own = hc;
+	cfg->creds = &hc->client;
 	cfg->endpoint = pp_config_str(config, "endpoint");
 	if (cfg->endpoint == NULL)
-		cfg->endpoint = pp_vendor_hms.default_endpoint;
-	if (!cfg->app_id || !cfg->client_secret)
+		cfg->endpoint = hms_endpoint;
+	if (!hc->app_id || !hc->client.client_secret)
 	{
 		*why = "hms config needs app_id and client_secret";
 		return false;
@@ -69,6 +84,7 @@ hms_click_action(StringInfo b, bool *first, JsonbContainer *block)
 static void
 hms_build(const PPVendorConfig *cfg, const PPMsgInput *in, PPRequest *req)
 {
+	const PPHmsConfig *hc = cfg->own;
 	JsonbContainer *body = pp_push_body(in->push);
 	JsonbContainer *opts = pp_jobj(body, "options");
 	JsonbContainer *notif = pp_jobj(body, "notification");
@@ -119,7 +135,7 @@ hms_build(const PPVendorConfig *cfg, const PPMsgInput *in, PPRequest *req)
 	}
 	/* the limit counts {members} */
 	req->limited_len = b->len + 2;
-	req->url = psprintf("%s/v1/%s/messages:send", cfg->endpoint, pp_url_escape(cfg->app_id));
+	req->url = psprintf("%s/v1/%s/messages:send", cfg->endpoint, pp_url_escape(hc->app_id));
 	req->headers = list_make1(pstrdup("content-type: application/json; charset=UTF-8"));
 }
 
@@ -210,13 +226,14 @@ const PPVendor pp_vendor_hms = {
 	.name = "hms",
 	.platforms = hms_platforms,
 	.keys = hms_keys,
-	.default_endpoint = "https://push-api.cloud.huawei.com",
+	.default_endpoint = hms_endpoint,
 	.max_tokens = 1000,
 	.payload_limit = 4096,
 	.limit_what = "Huawei Push Kit takes at most 4096 bytes of message (without its token list).",
-	.auth = PP_AUTH_HMS_OAUTH,
+	.auth = &pp_auth_client_credentials,
 	.default_platform = "android",
 	.config = hms_config,
+	.placeholder = &hms_placeholder,
 	.build = hms_build,
 	.assemble = hms_assemble,
 	.classify = hms_classify,

@@ -2,7 +2,8 @@
  * vendor_registry.c: the vendors the delivery engine sends to, one line each.
  *
  * Adding a vendor: its file (src/vendor_<name>.c, defining a PPVendor), its line here, its
- * mock (test/mock_vendor) and its tests; doc/vendors.md says what else a vendor declares.
+ * mock (test/mock_vendor) and its tests; src/README.md ("Adding a vendor") says what a vendor
+ * declares.
  */
 #include "pushplan.h"
 
@@ -17,17 +18,29 @@
 PG_FUNCTION_INFO_V1(pushplan_vendor_keys);
 PG_FUNCTION_INFO_V1(pushplan_vendor_names);
 
+/*
+ * Every vendor, one line each, in the order _vendor_names() gives them: X(name) stands for
+ * pp_vendor_<name>, the PPVendor its file (src/vendor_<name>.c) defines.
+ */
+#define PP_VENDOR_LIST(X) \
+	X(apns) \
+	X(fcm) \
+	X(hms) \
+	X(honor) \
+	X(oppo) \
+	X(vivo) \
+	X(xiaomi) \
+	X(meizu) \
+	X(webpush) \
+	X(webhook)
+
+#define PP_VENDOR_EXTERN(name) extern const PPVendor pp_vendor_##name;
+#define PP_VENDOR_ENTRY(name) &pp_vendor_##name,
+
+PP_VENDOR_LIST(PP_VENDOR_EXTERN)
+
 const PPVendor *const pp_vendors[] = {
-	&pp_vendor_apns,
-	&pp_vendor_fcm,
-	&pp_vendor_hms,
-	&pp_vendor_honor,
-	&pp_vendor_oppo,
-	&pp_vendor_vivo,
-	&pp_vendor_xiaomi,
-	&pp_vendor_meizu,
-	&pp_vendor_webpush,
-	&pp_vendor_webhook,
+	PP_VENDOR_LIST(PP_VENDOR_ENTRY)
 	NULL
 };
 

@@ -16,12 +16,24 @@ static const PPVendorKey webhook_keys[] = {
 	{"url", true}, {"secret", true}, {NULL}
 };
 
+/* An app's webhook: where to POST, and the HMAC key of the signature. */
+typedef struct PPWebhookConfig
+{
+	const char *url;
+	const char *secret;
+} PPWebhookConfig;
+
+static const PPWebhookConfig webhook_placeholder = {.url = "<url>", .secret = ""};
+
 static bool
 webhook_config(Jsonb *config, PPVendorConfig *cfg, char **why)
 {
-	cfg->url = pp_config_str(config, "url");
-	cfg->secret = pp_config_str(config, "secret");
-	if (!cfg->url || !cfg->secret)
+	PPWebhookConfig *wc = palloc0(sizeof(PPWebhookConfig));
+
+	wc->url = pp_config_str(config, "url");
+	wc->secret = pp_config_str(config, "secret");
+	cfg->own = wc;
+	if (!wc->url || !wc->secret)
 	{
 		*why = "webhook config needs url and secret";
 		return false;
@@ -32,6 +44,7 @@ webhook_config(Jsonb *config, PPVendorConfig *cfg, char **why)
 static void
 webhook_build(const PPVendorConfig *cfg, const PPMsgInput *in, PPRequest *req)
 {
+	const PPWebhookConfig *wc = cfg->own;
 	JsonbContainer *body = pp_push_body(in->push);
 	JsonbContainer *notif = pp_jobj(body, "notification");
 	JsonbContainer *msg = pp_jobj(body, "message");
@@ -68,10 +81,10 @@ webhook_build(const PPVendorConfig *cfg, const PPMsgInput *in, PPRequest *req)
 		pp_jw_str(b, &first, "expires_at", timestamptz_to_str(in->expires_at));
 	appendStringInfoChar(b, '}');
 	req->limited_len = b->len;
-	req->url = pstrdup(cfg->url);
+	req->url = pstrdup(wc->url);
 	req->headers = list_make2(pstrdup("content-type: application/json"),
 							  psprintf("x-pushplan-signature: sha256=%s",
-									   pp_hmac_sha256_hex(cfg->secret, b->data, b->len)));
+									   pp_hmac_sha256_hex(wc->secret, b->data, b->len)));
 }
 
 static PPClassify
@@ -104,9 +117,10 @@ const PPVendor pp_vendor_webhook = {
 	.max_tokens = 1,
 	.payload_limit = 65536,
 	.limit_what = "pushplan sends webhook bodies of at most 64 KB.",
-	.auth = PP_AUTH_NONE,
+	.auth = NULL,				/* the body is signed instead */
 	.default_platform = "android",
 	.config = webhook_config,
+	.placeholder = &webhook_placeholder,
 	.build = webhook_build,
 	.assemble = NULL,
 	.classify = webhook_classify,

@@ -1,0 +1,61 @@
+/*
+ * http.h: the curl side (http.c): one long-lived multi handle for the engine's transfers, a
+ * blocking call for token endpoints.  It knows only its own options: the engine (and auth.c,
+ * for token fetches) fill them from their settings.
+ */
+#ifndef PUSHPLAN_HTTP_H
+#define PUSHPLAN_HTTP_H
+
+#include "postgres.h"
+
+/* What a multi handle (or a blocking call) is made with. */
+typedef struct PPHttpOptions
+{
+	int			timeout_ms;		/* whole request, connection included */
+	const char *ca_file;		/* NULL or "": the system CAs */
+	int			max_conns_per_host; /* multi handle: connections per host (at least 1) */
+	int			max_handles;	/* multi handle: transfers at once, easy handles kept for reuse */
+} PPHttpOptions;
+
+typedef struct PPHttp PPHttp;
+
+/* One request on the wire.  Inputs are set by the caller and must live until it is done. */
+typedef struct PPHttpReq
+{
+	const char *url;
+	struct curl_slist *headers;	/* owned: freed when done */
+	const char *body;
+	size_t		body_len;
+	void	   *owner;
+	/* results */
+	int			status;
+	int			retry_after_ms;
+	char		apns_id[64];
+	char	   *resp;			/* malloc'd, NUL-terminated, capped */
+	size_t		resp_len;
+	size_t		resp_cap;
+	int			curl_result;	/* CURLcode */
+	char		errbuf[256];
+	void	   *easy;			/* CURL *, while running */
+} PPHttpReq;
+
+extern PPHttp *pp_http_create(const PPHttpOptions *o);
+extern void pp_http_destroy(PPHttp *h);
+/* Adds a header ("name: value") to r; false when out of memory. */
+extern bool pp_http_header(PPHttpReq *r, const char *header);
+/* Starts r; false (with r->errbuf) when curl refused it. */
+extern bool pp_http_start(PPHttp *h, PPHttpReq *r);
+/* Runs transfers for up to timeout_ms; returns finished requests (at most max_done). */
+extern int	pp_http_run(PPHttp *h, int timeout_ms, PPHttpReq **done, int max_done);
+/* Releases what a finished (or abandoned) request holds. */
+extern void pp_http_release(PPHttp *h, PPHttpReq *r);
+/* A blocking request (token endpoints): o's timeout and CA file; status 0 and errbuf on failure. */
+extern void pp_http_perform_blocking(const PPHttpOptions *o, PPHttpReq *r);
+/* The transport error as text. */
+extern const char *pp_http_error(const PPHttpReq *r);
+/* Whether a transport failure is worth retrying (timeouts, dropped connections ...). */
+extern bool pp_http_error_transient(const PPHttpReq *r);
+/* URL path segment or form value escaping (RFC 3986 unreserved characters kept) */
+extern char *pp_url_escape(const char *s);
+
+#endif							/* PUSHPLAN_HTTP_H */
