@@ -388,25 +388,31 @@ pushplan_auth_token_peek(PG_FUNCTION_ARGS)
 	PPAuthCache *c = pp_auth_cache();
 	char		key[PP_AUTH_KEY_LEN];
 	PPAuthSlot *s;
-	StringInfoData b;
-	bool		first = true;
+	PPJsonb		b;
+	char	   *token = NULL;
+	int64		created = 0,
+				renew_at = 0;
 	int64		now = (int64) time(NULL);
 
 	if (v->auth == NULL)
 		PG_RETURN_NULL();
 	pp_auth_key(v, &cfg, key);
-	initStringInfo(&b);
-	appendStringInfoChar(&b, '{');
 	pp_auth_lock(c, LW_SHARED);
 	s = pp_auth_find(c, key);
 	if (s)
 	{
-		pp_jw_str(&b, &first, "token", s->token);
-		pp_jw_int(&b, &first, "age_s", now - s->created);
-		pp_jw_int(&b, &first, "renew_in_s", s->renew_at - now);
+		token = pstrdup(s->token);
+		created = s->created;
+		renew_at = s->renew_at;
 	}
 	pp_auth_unlock(c);
-	pp_jw_raw(&b, &first, "shared", c->lock ? "true" : "false");
-	appendStringInfoChar(&b, '}');
-	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(b.data)));
+	pp_jb_begin(&b);
+	if (token)
+	{
+		pp_jb_str(&b, "token", token);
+		pp_jb_int(&b, "age_s", now - created);
+		pp_jb_int(&b, "renew_in_s", renew_at - now);
+	}
+	pp_jb_bool(&b, "shared", c->lock != NULL);
+	PG_RETURN_JSONB_P(pp_jb_end(&b));
 }
