@@ -12,8 +12,10 @@
  *
  * A fetch is a blocking curl call bounded by pushplan.http_timeout: it happens once an hour
  * per credential, and the engine starts no other request of that vendor config until it
- * has the token anyway.  It runs without the lock (two workers may both fetch a token when the
- * old one runs out; both tokens are valid, the later one stays cached).
+ * has the token anyway.  It runs without the lock, and one at a time per credential across
+ * every worker (single flight): the first sender that needs a new token marks the slot
+ * (fetching_until) and fetches; the others go on with the old token while it is still valid,
+ * or wait for the fetch (at most its timeout) when there is none.
  *
  * The cache is a fixed table (PP_AUTH_SLOTS entries, least recently used evicted) under one
  * LWLock, requested with shmem_request_hook / shmem_startup_hook when the library is preloaded;
@@ -49,6 +51,8 @@ typedef struct PPAuthSlot
 	char		token[PP_AUTH_TOKEN_LEN];
 	int64		created;		/* Unix seconds */
 	int64		renew_at;		/* Unix seconds: replaced from then on */
+	int64		expires_at;		/* Unix seconds: not used from then on */
+	int64		fetching_until; /* a worker fetches the next token until then (0: none) */
 	int64		used;			/* Unix seconds, for eviction */
 } PPAuthSlot;
 
@@ -172,41 +176,119 @@ pp_auth_lookup(PPAuthCache *c, const char *key, int64 now)
 	return tok;
 }
 
-/* Stores a token; the caller holds the exclusive lock. */
-static void
-pp_auth_store_locked(PPAuthCache *c, const char *key, const char *token, int64 now,
-					 int64 renew_at)
+/* The slot of key, taken (the least recently used one evicted) if absent; exclusive lock held. */
+static PPAuthSlot *
+pp_auth_slot_locked(PPAuthCache *c, const char *key, int64 now)
 {
 	PPAuthSlot *s = pp_auth_find(c, key);
 
-	if (strlen(token) >= PP_AUTH_TOKEN_LEN)
-		return;					/* too long to share: used once, fetched again */
-	if (s == NULL)
+	if (s)
+		return s;
+	s = &c->slots[0];
+	for (int i = 0; i < PP_AUTH_SLOTS; i++)
 	{
-		s = &c->slots[0];
-		for (int i = 0; i < PP_AUTH_SLOTS; i++)
+		if (c->slots[i].key[0] == '\0')
 		{
-			if (c->slots[i].key[0] == '\0')
-			{
-				s = &c->slots[i];
-				break;
-			}
-			if (c->slots[i].used < s->used)
-				s = &c->slots[i];
+			s = &c->slots[i];
+			break;
 		}
+		if (c->slots[i].used < s->used)
+			s = &c->slots[i];
 	}
 	strlcpy(s->key, key, PP_AUTH_KEY_LEN);
+	s->token[0] = '\0';
+	s->created = s->renew_at = s->expires_at = s->fetching_until = 0;
+	s->used = now;
+	return s;
+}
+
+/* Stores a token, which ends a fetch under way; the caller holds the exclusive lock. */
+static void
+pp_auth_store_locked(PPAuthCache *c, const char *key, const char *token, int64 now,
+					 int64 renew_at, int64 expires_at)
+{
+	PPAuthSlot *s;
+
+	if (strlen(token) >= PP_AUTH_TOKEN_LEN)
+	{
+		/* too long to share: used once, fetched again */
+		if ((s = pp_auth_find(c, key)) != NULL)
+			s->fetching_until = 0;
+		return;
+	}
+	s = pp_auth_slot_locked(c, key, now);
 	strlcpy(s->token, token, PP_AUTH_TOKEN_LEN);
 	s->created = now;
 	s->renew_at = renew_at;
+	s->expires_at = expires_at;
+	s->fetching_until = 0;
 	s->used = now;
 }
 
 static void
-pp_auth_store(PPAuthCache *c, const char *key, const char *token, int64 now, int64 renew_at)
+pp_auth_store(PPAuthCache *c, const char *key, const char *token, int64 now, int64 renew_at,
+			  int64 expires_at)
 {
 	pp_auth_lock(c, LW_EXCLUSIVE);
-	pp_auth_store_locked(c, key, token, now, renew_at);
+	pp_auth_store_locked(c, key, token, now, renew_at, expires_at);
+	pp_auth_unlock(c);
+}
+
+/*
+ * Single flight: whether this worker fetches the next token for key (the slot is marked until
+ * the fetch's timeout).  If another worker fetches it, *tok gets the old token while it is
+ * still valid, or the new one once it is stored, waiting for it at most that worker's timeout;
+ * NULL when none came.
+ */
+static bool
+pp_auth_fetch_turn(PPAuthCache *c, const char *key, int timeout_ms, char **tok)
+{
+	int64		bound_s = timeout_ms / 1000 + 2;
+
+	*tok = NULL;
+	for (int waited_ms = 0;; waited_ms += 10)
+	{
+		int64		now = (int64) time(NULL);
+		PPAuthSlot *s;
+
+		pp_auth_lock(c, LW_EXCLUSIVE);
+		s = pp_auth_find(c, key);
+		if (s && s->token[0] && now < s->renew_at)
+		{
+			*tok = pstrdup(s->token);	/* stored meanwhile */
+			pp_auth_unlock(c);
+			return false;
+		}
+		if (s == NULL || s->fetching_until <= now)
+		{
+			s = pp_auth_slot_locked(c, key, now);
+			s->fetching_until = now + bound_s;
+			pp_auth_unlock(c);
+			return true;
+		}
+		if (s->token[0] && now < s->expires_at)
+		{
+			*tok = pstrdup(s->token);	/* the old one serves until the new one is in */
+			pp_auth_unlock(c);
+			return false;
+		}
+		pp_auth_unlock(c);
+		if (waited_ms >= bound_s * 1000)
+			return false;
+		CHECK_FOR_INTERRUPTS();
+		pg_usleep(10000L);
+	}
+}
+
+/* A fetch that failed: the next worker that needs the token tries at once. */
+static void
+pp_auth_fetch_failed(PPAuthCache *c, const char *key)
+{
+	PPAuthSlot *s;
+
+	pp_auth_lock(c, LW_EXCLUSIVE);
+	if ((s = pp_auth_find(c, key)) != NULL)
+		s->fetching_until = 0;
 	pp_auth_unlock(c);
 }
 
@@ -309,18 +391,34 @@ pp_auth_token(const PPVendor *v, const PPVendorConfig *cfg, const PPHttpOptions 
 		tok = pp_auth_sign(a, cfg, now, c, true, why);
 		if (tok == NULL)
 			return NULL;		/* unlocked by pp_auth_sign */
-		pp_auth_store_locked(c, key, tok, now, now + a->lifetime_s);
+		pp_auth_store_locked(c, key, tok, now, now + a->lifetime_s, now + a->lifetime_s);
 		pp_auth_unlock(c);
 		return tok;
 	}
 
+	if (!pp_auth_fetch_turn(c, key, http->timeout_ms, &tok))
+	{
+		if (tok == NULL)
+		{
+			*why = "another worker's fetch of the access token did not finish in time";
+			*transient = true;
+		}
+		return tok;
+	}
 	if (a->sign && (assertion = pp_auth_sign(a, cfg, now, c, false, why)) == NULL)
+	{
+		pp_auth_fetch_failed(c, key);
 		return NULL;
+	}
 	a->request(cfg, assertion, &tr);
 	tok = pp_auth_fetch(a, &tr, http, &expires_in, why, transient);
 	if (tok == NULL)
+	{
+		pp_auth_fetch_failed(c, key);
 		return NULL;
-	pp_auth_store(c, key, tok, now, now + expires_in - a->margin_s);
+	}
+	now = (int64) time(NULL);
+	pp_auth_store(c, key, tok, now, now + expires_in - a->margin_s, now + expires_in);
 	return tok;
 }
 
@@ -375,7 +473,8 @@ pushplan_auth_token_put(PG_FUNCTION_ARGS)
 	pp_auth_key(v, &cfg, key);
 	/* as a fetched token would be: it is renewed a margin before it expires */
 	pp_auth_store(pp_auth_cache(), key, token, now,
-				  now + PG_GETARG_INT32(3) - (v->auth->request ? v->auth->margin_s : 0));
+				  now + PG_GETARG_INT32(3) - (v->auth->request ? v->auth->margin_s : 0),
+				  now + PG_GETARG_INT32(3));
 	PG_RETURN_VOID();
 }
 

@@ -98,8 +98,16 @@ configure_vendors bulk
 sql "SELECT push_device_register_batch('bulk', (SELECT jsonb_agg(jsonb_build_object('registration_id', 'd' || g,
        'platform', 'android', 'vendor', 'fcm', 'token', 'bulk-' || g)) FROM generate_series(1, 3000) g))" >/dev/null
 mock_reset
+# The cached access token has expired and the token endpoint takes 1.5 s: both senders need a
+# new token at once, and one fetch serves them both (single flight).
+psql -c "CREATE EXTENSION IF NOT EXISTS pushplan_test" >/dev/null
+expired=$(mock_get "/_mock/token?vendor=fcm&ttl=-10" | jq -r .access_token)
+sql "SELECT _auth_token_put('fcm', config, '$expired', -10) FROM vendor_configs WHERE vendor = 'fcm' LIMIT 1" >/dev/null
+mock_curl "/_mock/token_delay?ms=1500" -X POST >/dev/null
 task=$(sql "SELECT push_send('bulk', '{\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"bulk\"}}}')")
 wait_for 60 "SELECT state = 'done' FROM tasks WHERE task_id = '$task'" && ok "3000-device broadcast finished" || fail "bulk: $(sql "SELECT status, count(*) FROM deliveries WHERE task_id = '$task' GROUP BY 1")"
+mock_curl "/_mock/token_delay?ms=0" -X POST >/dev/null
+check_eq "two senders needing a new access token at once fetched one" "$(mock_get /_mock/stats | jq .endpoints.fcm_token)" "1"
 check_eq "every device sent once" "$(sql "SELECT count(*) FILTER (WHERE status = 'sent') || '/' || count(*) FROM deliveries WHERE task_id = '$task'")" "3000/3000"
 check_eq "the vendor got exactly 3000 sends" "$(mock_get /_mock/stats | jq .endpoints.fcm)" "3000"
 check_eq "both senders took part" "$(sql "SELECT count(DISTINCT claimed_by) FROM deliveries WHERE task_id = '$task'")" "2"

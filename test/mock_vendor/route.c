@@ -130,6 +130,10 @@ record(request *r, endpoint ep, const char *token)
 
 /* ---- /_mock/ ---- */
 
+/* How long the token endpoints take to answer (POST /_mock/token_delay?ms=N): a slow OAuth
+ * server, so that tests can see how many senders fetch a token at once. */
+static long token_delay_ms = 0;
+
 static void
 handle_mock(request *r, const char *what, const char *query)
 {
@@ -156,6 +160,14 @@ handle_mock(request *r, const char *what, const char *query)
 	{
 		stats_reset();
 		resp_json(r, 200, "{\"ok\":true}");
+	}
+	else if (strcmp(what, "token_delay") == 0 && strcmp(r->method, "POST") == 0)
+	{
+		char	   *ms = query ? form_get(query, qlen, "ms") : NULL;
+
+		token_delay_ms = ms ? atol(ms) : 0;
+		resp_json(r, 200, "{\"ok\":true}");
+		free(ms);
 	}
 	else if (strcmp(what, "token") == 0)
 	{
@@ -212,9 +224,15 @@ handle_request(request *r)
 	else if (strncmp(path, "/3/device", 9) == 0 && (path[9] == '/' || path[9] == '\0'))
 		handle_apns(r, path[9] == '/' ? path + 10 : "");
 	else if (cfg.fcm_token_path && strcmp(path, cfg.fcm_token_path) == 0)
+	{
+		r->delay_ms = token_delay_ms;
 		handle_fcm_token(r);
+	}
 	else if (strcmp(path, "/oauth2/v3/token") == 0)
+	{
+		r->delay_ms = token_delay_ms;
 		handle_hms_token(r);
+	}
 	else if (strncmp(path, "/v1/", 4) == 0 && strlen(path) > 18 &&
 			 strcmp(path + strlen(path) - 14, "/messages:send") == 0)
 	{
