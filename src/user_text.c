@@ -106,7 +106,8 @@ pp_name_problem(const char *what, const char *s, int len)
 		int			n;
 
 		if (control_at(p, len - i))
-			return psprintf("92070: %s \"%s\" holds a control character", what, pp_shown_n(s, len));
+			return psprintf(PP_CODE(PPE_NAME_CONTROL_CHAR)
+							": %s \"%s\" holds a control character", what, pp_shown_n(s, len));
 		if (*p == ' ')
 			n = 1;
 		else if ((n = unicode_space_at(p, len - i)) == 0)
@@ -117,7 +118,8 @@ pp_name_problem(const char *what, const char *s, int len)
 		i += n;
 	}
 	if (len > 0 && blank)
-		return psprintf("92071: %s \"%s\" is only white space", what, pp_shown_n(s, len));
+		return psprintf(PP_CODE(PPE_NAME_WHITE_SPACE)
+						": %s \"%s\" is only white space", what, pp_shown_n(s, len));
 	return NULL;
 }
 
