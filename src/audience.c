@@ -80,7 +80,7 @@ pushplan_audience_preview(PG_FUNCTION_ARGS)
 	SPI_connect();
 	app_id = app_id_of(fcinfo);
 	if (PG_ARGISNULL(2) || PG_GETARG_INT32(2) < 1 || PG_GETARG_INT32(2) > MAX_PREVIEW)
-		pp_error(EINVAL_CODE, "92140", "max_rows must be from 1 to %d", MAX_PREVIEW);
+		pp_error(PPE_AUD_PREVIEW_ROWS, "max_rows must be from 1 to %d", MAX_PREVIEW);
 	pp_audience_compile(app_id, PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1), 1, &aud);
 	initStringInfo(&q);
 	/* device_id order: the order in which the devices were registered */

@@ -82,7 +82,7 @@ check_keys(JsonbContainer *obj, const char *const *allowed, const char *where)
 			if (strcmp(*a, key) == 0)
 				break;
 		if (*a == NULL)
-			pp_error(EINVAL_CODE, "92100", "unknown key \"%s\" in %s", pp_shown(key), where);
+			pp_error(PPE_AUD_KEY_UNKNOWN, "unknown key \"%s\" in %s", pp_shown(key), where);
 	}
 }
 
@@ -96,16 +96,16 @@ json_strings(JsonbValue *v, const char *name)
 	List	   *out = NIL;
 
 	if (!pp_jv_is_array(v))
-		pp_error(EINVAL_CODE, "92102", "\"%s\" must be a JSON array", name);
+		pp_error(PPE_AUD_MEMBER_NOT_ARRAY, "\"%s\" must be a JSON array", name);
 	if (JsonContainerSize(v->val.binary.data) == 0)
-		pp_error(EINVAL_CODE, "92103", "\"%s\" must not be empty", name);
+		pp_error(PPE_AUD_MEMBER_EMPTY, "\"%s\" must not be empty", name);
 	it = JsonbIteratorInit(v->val.binary.data);
 	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
 	{
 		if (tok != WJB_ELEM)
 			continue;
 		if (e.type != jbvString)
-			pp_error(EINVAL_CODE, "92104", "\"%s\" must hold only strings", name);
+			pp_error(PPE_AUD_MEMBER_NOT_STRINGS, "\"%s\" must hold only strings", name);
 		out = lappend(out, pnstrdup(e.val.string.val, e.val.string.len));
 	}
 	return out;
@@ -116,7 +116,7 @@ static void
 raise_problem(char *why)
 {
 	if (why)
-		ereport(ERROR, (errcode(EINVAL_CODE), errmsg("%s", why)));
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("%s", why)));
 }
 
 /* 92070, 92071: a name (account) that cannot be stored cannot match. */
@@ -139,14 +139,14 @@ id_list(JsonbValue *v, const char *name, const char *what)
 	int			i = 0;
 
 	if (list_length(ids) > MAX_IDS)
-		pp_error(ETOOBIG_CODE, "92106", "\"%s\" holds more than %d entries", name, MAX_IDS);
+		pp_error(PPE_AUD_IDS_TOO_MANY, "\"%s\" holds more than %d entries", name, MAX_IDS);
 	elems = palloc(sizeof(Datum) * list_length(ids));
 	foreach(lc, ids)
 	{
 		char	   *id = lfirst(lc);
 
 		if (*id == '\0')
-			pp_error(EINVAL_CODE, "92105", "\"%s\" holds an empty string", name);
+			pp_error(PPE_AUD_ID_EMPTY, "\"%s\" holds an empty string", name);
 		if (what)
 			check_name(what, id, strlen(id));
 		elems[i++] = CStringGetTextDatum(id);
@@ -169,9 +169,9 @@ tag_list(JsonbValue *v, const char *name, bool im)
 	ListCell   *lc;
 
 	if (im && list_length(tags) > MAX_IM_TAGS)
-		pp_error(ETOOBIG_CODE, "90032", "\"%s\" holds more than %d tags", name, MAX_IM_TAGS);
+		pp_error(PPE_AUD_IM_TAGS_TOO_MANY, "\"%s\" holds more than %d tags", name, MAX_IM_TAGS);
 	if (!im && list_length(tags) > MAX_TAGS)
-		pp_error(ETOOBIG_CODE, "92107", "\"%s\" holds more than %d tags", name, MAX_TAGS);
+		pp_error(PPE_AUD_TAGS_TOO_MANY, "\"%s\" holds more than %d tags", name, MAX_TAGS);
 	foreach(lc, tags)
 		check_tag(lfirst(lc), name);
 	return tags;
@@ -207,7 +207,7 @@ check_disjoint(List *a, const char *aname, List *b, const char *bname)
 	foreach(la, a)
 		foreach(lb, b)
 			if (strcmp(lfirst(la), lfirst(lb)) == 0)
-				pp_error(EINVAL_CODE, "90022", "tag \"%s\" is in both \"%s\" and \"%s\"",
+				pp_error(PPE_AUD_TAG_IN_BOTH, "tag \"%s\" is in both \"%s\" and \"%s\"",
 						 pp_shown(lfirst(la)), aname, bname);
 }
 
@@ -217,7 +217,7 @@ account_type_value(JsonbValue *v)
 	int64		x;
 
 	if (!pp_jv_int64(v, &x, NULL) || x < 0 || x > PG_INT32_MAX)
-		pp_error(EINVAL_CODE, "92108", "\"account_type\" must be an integer from 0 to %d",
+		pp_error(PPE_AUD_ACCOUNT_TYPE_INVALID, "\"account_type\" must be an integer from 0 to %d",
 				 PG_INT32_MAX);
 	return (int32) x;
 }
@@ -228,7 +228,7 @@ push_type_value(JsonbValue *v)
 	int64		x;
 
 	if (!pp_jv_int64(v, &x, NULL) || (x != 0 && x != 1))
-		pp_error(EINVAL_CODE, "92110", "\"account_push_type\" must be 0 or 1");
+		pp_error(PPE_AUD_PUSH_TYPE_INVALID, "\"account_push_type\" must be 0 or 1");
 	return (int) x;
 }
 
@@ -238,7 +238,7 @@ upload_id_value(JsonbValue *v)
 	int64		x;
 
 	if (!pp_jv_int64(v, &x, NULL) || x <= 0)
-		pp_error(EINVAL_CODE, "92109", "\"upload_id\" must be a positive integer");
+		pp_error(PPE_AUD_UPLOAD_ID_INVALID, "\"upload_id\" must be a positive integer");
 	return x;
 }
 
@@ -252,11 +252,11 @@ check_attrs(JsonbValue *v, const char *name)
 	char	   *key = NULL;
 
 	if (!pp_jv_is_object(v))
-		pp_error(EINVAL_CODE, "92112", "\"%s\" must be a JSON object", name);
+		pp_error(PPE_AUD_MEMBER_NOT_OBJECT, "\"%s\" must be a JSON object", name);
 	if (member_count(v->val.binary.data) == 0)
-		pp_error(EINVAL_CODE, "92103", "\"%s\" must not be empty", name);
+		pp_error(PPE_AUD_MEMBER_EMPTY, "\"%s\" must not be empty", name);
 	if (member_count(v->val.binary.data) > MAX_ATTR_PAIRS)
-		pp_error(ETOOBIG_CODE, "92125", "\"%s\" holds more than %d attributes", name,
+		pp_error(PPE_AUD_ATTRS_TOO_MANY, "\"%s\" holds more than %d attributes", name,
 				 MAX_ATTR_PAIRS);
 	it = JsonbIteratorInit(v->val.binary.data);
 	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
@@ -268,7 +268,7 @@ check_attrs(JsonbValue *v, const char *name)
 		}
 		else if (tok == WJB_VALUE &&
 				 e.type != jbvString && e.type != jbvNumeric && e.type != jbvBool)
-			pp_error(EINVAL_CODE, "90033",
+			pp_error(PPE_ATTR_INVALID,
 					 "attribute \"%s\" must have a string, number or boolean value", pp_shown(key));
 	}
 }
@@ -360,9 +360,9 @@ parse_cond(AudCtx *c, JsonbValue *v)
 	int			ops = 0;
 
 	if (++c->nodes > MAX_NODES)
-		pp_error(ETOOBIG_CODE, "92113", "the condition tree has more than %d nodes", MAX_NODES);
+		pp_error(PPE_AUD_TREE_TOO_BIG, "the condition tree has more than %d nodes", MAX_NODES);
 	if (!pp_jv_is_object(v))
-		pp_error(EINVAL_CODE, "92114",
+		pp_error(PPE_AUD_NODE_INVALID,
 				 "a condition node must be a JSON object with one of \"and\", \"or\", \"not\", \"tag\", \"attr\", \"account\"");
 	obj = v->val.binary.data;
 	check_keys(obj, cond_keys, "a condition node");
@@ -373,14 +373,14 @@ parse_cond(AudCtx *c, JsonbValue *v)
 			ops++;
 		}
 	if (ops != 1)
-		pp_error(EINVAL_CODE, "92114",
+		pp_error(PPE_AUD_NODE_INVALID,
 				 "a condition node must be a JSON object with one of \"and\", \"or\", \"not\", \"tag\", \"attr\", \"account\"");
 	if (strcmp(op, "account") != 0)
 	{
 		if (has_member(obj, "account_type"))
-			pp_error(EINVAL_CODE, "92118", "\"account_type\" needs \"account\"");
+			pp_error(PPE_AUD_ACCOUNT_NEEDED, "\"account_type\" needs \"account\"");
 		if (has_member(obj, "account_push_type"))
-			pp_error(EINVAL_CODE, "92118", "\"account_push_type\" needs \"account\"");
+			pp_error(PPE_AUD_ACCOUNT_NEEDED, "\"account_push_type\" needs \"account\"");
 	}
 	m = pp_jmember(obj, op);
 
@@ -392,9 +392,9 @@ parse_cond(AudCtx *c, JsonbValue *v)
 		List	   *children = NIL;
 
 		if (!pp_jv_is_array(m))
-			pp_error(EINVAL_CODE, "92102", "\"%s\" must be a JSON array", op);
+			pp_error(PPE_AUD_MEMBER_NOT_ARRAY, "\"%s\" must be a JSON array", op);
 		if (JsonContainerSize(m->val.binary.data) == 0)
-			pp_error(EINVAL_CODE, "92103", "\"%s\" must not be empty", op);
+			pp_error(PPE_AUD_MEMBER_EMPTY, "\"%s\" must not be empty", op);
 		it = JsonbIteratorInit(m->val.binary.data);
 		while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
 			if (tok == WJB_ELEM)
@@ -411,7 +411,7 @@ parse_cond(AudCtx *c, JsonbValue *v)
 	if (strcmp(op, "attr") == 0)
 		return attrs_and(m, "attr");
 	if (m->type != jbvString)
-		pp_error(EINVAL_CODE, "92115", "\"%s\" in a condition node must be a string", op);
+		pp_error(PPE_AUD_NODE_NOT_STRING, "\"%s\" in a condition node must be a string", op);
 	if (strcmp(op, "tag") == 0)
 	{
 		char	   *tag = pnstrdup(m->val.string.val, m->val.string.len);
@@ -426,7 +426,7 @@ parse_cond(AudCtx *c, JsonbValue *v)
 		Datum		one;
 
 		if (m->val.string.len == 0)
-			pp_error(EINVAL_CODE, "92105", "\"account\" holds an empty string");
+			pp_error(PPE_AUD_ID_EMPTY, "\"account\" holds an empty string");
 		check_name("account", m->val.string.val, m->val.string.len);
 		one = CStringGetTextDatum(pnstrdup(m->val.string.val, m->val.string.len));
 		return account_node(PointerGetDatum(construct_array(&one, 1, TEXTOID, -1, false,
@@ -457,14 +457,14 @@ parse_engagelab(AudCtx *c, JsonbContainer *obj)
 
 	check_keys(obj, engagelab_keys, "the audience");
 	if (acc && upl)
-		pp_error(EINVAL_CODE, "92119", "\"account\" and \"upload_id\" cannot be combined");
+		pp_error(PPE_AUD_ACCOUNT_WITH_PACKAGE, "\"account\" and \"upload_id\" cannot be combined");
 	if (atype && upl)
-		pp_error(EINVAL_CODE, "92116",
+		pp_error(PPE_AUD_ACCOUNT_TYPE_WITH_PACKAGE,
 				 "\"account_type\" does not go with \"upload_id\": the account package's type applies");
 	if (atype && !acc)
-		pp_error(EINVAL_CODE, "92118", "\"account_type\" needs \"account\"");
+		pp_error(PPE_AUD_ACCOUNT_NEEDED, "\"account_type\" needs \"account\"");
 	if (ptype && !acc && !upl)
-		pp_error(EINVAL_CODE, "92118", "\"account_push_type\" needs \"account\" or \"upload_id\"");
+		pp_error(PPE_AUD_ACCOUNT_NEEDED, "\"account_push_type\" needs \"account\" or \"upload_id\"");
 
 	if ((v = pp_jmember(obj, "registration_id")) != NULL)
 	{
@@ -512,7 +512,7 @@ parse_engagelab(AudCtx *c, JsonbContainer *obj)
 	if ((v = pp_jmember(obj, "condition")) != NULL)
 		and = lappend(and, parse_cond(c, v));
 	if (and == NIL)
-		pp_error(EINVAL_CODE, "92101", "the audience names no target");
+		pp_error(PPE_AUD_NO_TARGET, "the audience names no target");
 	return ppa_mklist(A_AND, and);
 }
 
@@ -560,7 +560,7 @@ parse_tpns(AudCtx *c, JsonbContainer *obj)
 				t = i;
 	}
 	if (t < 0)
-		pp_error(EINVAL_CODE, "92120",
+		pp_error(PPE_AUD_TYPE_UNKNOWN,
 				 "\"audience_type\" must be one of all, tag, token, token_list, account, account_list, package_account_push");
 	for (k = tpns_keys + 1; *k != NULL; k++)
 	{
@@ -572,10 +572,10 @@ parse_tpns(AudCtx *c, JsonbContainer *obj)
 			if (strcmp(*a, *k) == 0)
 				break;
 		if (*a == NULL)
-			pp_error(EINVAL_CODE, "92122", "\"%s\" does not go with audience_type \"%s\"", *k, type);
+			pp_error(PPE_AUD_TYPE_MEMBER_EXTRA, "\"%s\" does not go with audience_type \"%s\"", *k, type);
 	}
 	if (tpns_types[t].required && !has_member(obj, tpns_types[t].required))
-		pp_error(EINVAL_CODE, "92121", "audience_type \"%s\" needs \"%s\"", type,
+		pp_error(PPE_AUD_TYPE_MEMBER_MISSING, "audience_type \"%s\" needs \"%s\"", type,
 				 tpns_types[t].required);
 
 	if (strcmp(type, "all") == 0)
@@ -589,14 +589,14 @@ parse_tpns(AudCtx *c, JsonbContainer *obj)
 
 		v = pp_jmember(obj, "tag_list");
 		if (!pp_jv_is_object(v))
-			pp_error(EINVAL_CODE, "92123", "%s", shape);
+			pp_error(PPE_AUD_TAG_LIST_INVALID, "%s", shape);
 		check_keys(v->val.binary.data, tag_list_keys, "\"tag_list\"");
 		tags = pp_jmember(v->val.binary.data, "tags");
 		op = pp_jmember(v->val.binary.data, "op");
 		if (tags == NULL || op == NULL || op->type != jbvString ||
 			!((op->val.string.len == 3 && strncmp(op->val.string.val, "AND", 3) == 0) ||
 			  (op->val.string.len == 2 && strncmp(op->val.string.val, "OR", 2) == 0)))
-			pp_error(EINVAL_CODE, "92123", "%s", shape);
+			pp_error(PPE_AUD_TAG_LIST_INVALID, "%s", shape);
 		return ppa_mklist(op->val.string.len == 3 ? A_AND : A_OR,
 					  tag_nodes(tag_list(tags, "tags", false)));
 	}
@@ -641,9 +641,9 @@ parse_im_condition(AudCtx *c, JsonbContainer *obj)
 
 	check_keys(obj, im_condition_keys, "an IM Condition");
 	if ((tand || tor) && (aand || aor))
-		pp_error(EINVAL_CODE, "90039", "tags and attributes cannot both be conditions");
+		pp_error(PPE_AUD_TAGS_WITH_ATTRS, "tags and attributes cannot both be conditions");
 	if (aand && aor)
-		pp_error(EINVAL_CODE, "92124", "\"AttrsAnd\" and \"AttrsOr\" cannot be combined");
+		pp_error(PPE_AUD_ATTRS_AND_OR, "\"AttrsAnd\" and \"AttrsOr\" cannot be combined");
 	if (tor)
 	{
 		lor = tag_list(tor, "TagsOr", true);
@@ -660,7 +660,7 @@ parse_im_condition(AudCtx *c, JsonbContainer *obj)
 	if (aor)
 		and = lappend(and, attrs_or(aor, "AttrsOr"));
 	if (and == NIL)
-		pp_error(EINVAL_CODE, "92101", "the audience names no target");
+		pp_error(PPE_AUD_NO_TARGET, "the audience names no target");
 	return ppa_mklist(A_AND, and);
 }
 
@@ -674,7 +674,7 @@ parse_im_body(AudCtx *c, JsonbContainer *obj)
 	if (cond == NULL)
 		return ppa_mknode(A_ALL);
 	if (!pp_jv_is_object(cond))
-		pp_error(EINVAL_CODE, "92112", "\"Condition\" must be a JSON object");
+		pp_error(PPE_AUD_MEMBER_NOT_OBJECT, "\"Condition\" must be a JSON object");
 	return parse_im_condition(c, cond->val.binary.data);
 }
 
@@ -686,18 +686,18 @@ ppa_parse_audience(AudCtx *c, Jsonb *audience)
 	const char *const *k;
 
 	if (audience == NULL)
-		pp_error(ERRCODE_INVALID_TEXT_REPRESENTATION, "90001",
+		pp_error(PPE_AUD_INVALID,
 				 "audience must be \"all\" or a JSON object");
 	if (JB_ROOT_IS_SCALAR(audience))
 	{
 		if (JsonbExtractScalar(&audience->root, &v) && v.type == jbvString &&
 			v.val.string.len == 3 && strncmp(v.val.string.val, "all", 3) == 0)
 			return ppa_mknode(A_ALL);
-		pp_error(ERRCODE_INVALID_TEXT_REPRESENTATION, "90001",
+		pp_error(PPE_AUD_INVALID,
 				 "audience must be \"all\" or a JSON object");
 	}
 	if (!JB_ROOT_IS_OBJECT(audience))
-		pp_error(ERRCODE_INVALID_TEXT_REPRESENTATION, "90001",
+		pp_error(PPE_AUD_INVALID,
 				 "audience must be \"all\" or a JSON object");
 	obj = &audience->root;
 	if (has_member(obj, "audience_type"))

@@ -80,12 +80,12 @@ resolve(AudCtx *c, AudNode *n)
 								  2, types, args, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "account package look-up failed");
 		if (SPI_processed == 0)
-			pp_error(ERRCODE_UNDEFINED_OBJECT, "92111", "account package %lld does not exist",
+			pp_error(PPE_AUD_PACKAGE_UNKNOWN, "account package %lld does not exist",
 					 (long long) n->upload_id);
 		type = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 										   &isnull));
 		if (n->account_type >= 0 && n->account_type != type)
-			pp_error(EINVAL_CODE, "92117",
+			pp_error(PPE_AUD_ACCOUNT_TYPE_DIFFERS,
 					 "\"account_type\" %d differs from account package %lld's account type %d",
 					 n->account_type, (long long) n->upload_id, type);
 		n->account_type = type;

@@ -22,9 +22,6 @@
 #define MAX_PREVIEW		10000
 #define MAX_DISJOINT_OR	8		/* tags an OR splits into disjoint parts */
 
-#define EINVAL_CODE		ERRCODE_INVALID_PARAMETER_VALUE
-#define ETOOBIG_CODE	ERRCODE_PROGRAM_LIMIT_EXCEEDED
-
 typedef enum AudKind
 {
 	A_ALL,						/* every device of the app */

@@ -450,11 +450,11 @@ pp_auth_vendor_config(text *vendor, Jsonb *config, PPVendorConfig *cfg)
 	char	   *why = NULL;
 
 	if (v == NULL)
-		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92500",
+		pp_error(PPE_ENGINE_VENDOR,
 				 "vendor \"%s\" is not one the delivery engine sends to", pp_shown(name));
 	memset(cfg, 0, sizeof(*cfg));
 	if (!v->config(config, cfg, &why))
-		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92504", "%s", why);
+		pp_error(PPE_ENGINE_CONFIG_INCOMPLETE, "%s", why);
 	return v;
 }
 

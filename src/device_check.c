@@ -88,20 +88,26 @@ device_problem(const char *rid, int rid_len, const char *platform, const char *v
 	const PPVendor *v;
 
 	if (rid == NULL || !valid_registration_id(rid, rid_len))
-		return psprintf("92030: registration_id must be 1 to 128 characters with no spaces");
+		return psprintf(PP_CODE(PPE_DEVICE_ID_INVALID)
+						": registration_id must be 1 to 128 characters with no spaces");
 	if (platform == NULL || !in_list(platform, platforms))
-		return psprintf("92031: unknown platform \"%s\" (android, ios, web, harmony)",
+		return psprintf(PP_CODE(PPE_DEVICE_PLATFORM_UNKNOWN)
+						": unknown platform \"%s\" (android, ios, web, harmony)",
 						pp_shown(platform));
 	if ((v = pp_vendor_declared(vendor)) == NULL)
-		return psprintf("92032: unknown vendor \"%s\"", pp_shown(vendor));
+		return psprintf(PP_CODE(PPE_DEVICE_VENDOR_UNKNOWN)
+						": unknown vendor \"%s\"", pp_shown(vendor));
 	if (!pp_vendor_serves(v, platform))
-		return psprintf("92033: vendor \"%s\" does not deliver to platform \"%s\"", vendor, platform);
+		return psprintf(PP_CODE(PPE_DEVICE_VENDOR_PLATFORM)
+						": vendor \"%s\" does not deliver to platform \"%s\"", vendor, platform);
 	if (token == NULL || token[0] == '\0' || pg_mbstrlen(token) > 4096)
-		return psprintf("92034: token must be 1 to 4096 characters");
+		return psprintf(PP_CODE(PPE_DEVICE_TOKEN_INVALID) ": token must be 1 to 4096 characters");
 	if ((*canon_tz = pp_canonical_timezone(timezone)) == NULL)
-		return psprintf("92015: unknown time zone \"%s\"", pp_shown(timezone));
+		return psprintf(PP_CODE(PPE_TIMEZONE_UNKNOWN)
+						": unknown time zone \"%s\"", pp_shown(timezone));
 	if (language != NULL && !valid_language(language))
-		return psprintf("92035: language \"%s\" is not a language tag such as \"en\" or \"zh-Hans\"",
+		return psprintf(PP_CODE(PPE_DEVICE_LANGUAGE_INVALID)
+						": language \"%s\" is not a language tag such as \"en\" or \"zh-Hans\"",
 						pp_shown(language));
 	return NULL;
 }
@@ -110,9 +116,10 @@ static char *
 tag_count_problem(int n)
 {
 	if (n == 0)
-		return psprintf("92040: at least one tag is required");
+		return psprintf(PP_CODE(PPE_TAGS_NONE) ": at least one tag is required");
 	if (n > MAX_TAGS_PER_REQUEST)
-		return psprintf("90032: at most %d tags in one request, got %d", MAX_TAGS_PER_REQUEST, n);
+		return psprintf(PP_CODE(PPE_TAGS_TOO_MANY)
+						": at most %d tags in one request, got %d", MAX_TAGS_PER_REQUEST, n);
 	return NULL;
 }
 
@@ -131,7 +138,7 @@ attrs_problem(JsonbContainer *attrs, int *nkeys)
 	char	   *why;
 
 	if (attrs == NULL || !JsonContainerIsObject(attrs))
-		return psprintf("90033: attributes must be a JSON object");
+		return psprintf(PP_CODE(PPE_ATTR_INVALID) ": attributes must be a JSON object");
 	*nkeys = 0;
 	it = JsonbIteratorInit(attrs);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
@@ -146,10 +153,12 @@ attrs_problem(JsonbContainer *attrs, int *nkeys)
 		else if (tok == WJB_VALUE)
 		{
 			if (v.type == jbvBinary)
-				return psprintf("90033: attribute \"%s\" must be a string, number, boolean or null",
+				return psprintf(PP_CODE(PPE_ATTR_INVALID)
+								": attribute \"%s\" must be a string, number, boolean or null",
 								pp_shown_n(key, keylen));
 			if (v.type == jbvString && v.val.string.len > MAX_ATTR_VALUE_BYTES)
-				return psprintf("90033: attribute \"%s\" is longer than %d bytes",
+				return psprintf(PP_CODE(PPE_ATTR_INVALID)
+								": attribute \"%s\" is longer than %d bytes",
 								pp_shown_n(key, keylen), MAX_ATTR_VALUE_BYTES);
 			if (v.type != jbvNull)
 				(*nkeys)++;
@@ -197,7 +206,7 @@ device_json_problem(JsonbValue *elem, DevEntry *e)
 	e->nattrs = 0;
 
 	if (elem->type != jbvBinary || !JsonContainerIsObject(elem->val.binary.data))
-		return psprintf("92036: a device must be a JSON object");
+		return psprintf(PP_CODE(PPE_DEVICE_BATCH_SHAPE) ": a device must be a JSON object");
 	it = JsonbIteratorInit(elem->val.binary.data);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
@@ -205,14 +214,16 @@ device_json_problem(JsonbValue *elem, DevEntry *e)
 		{
 			key = pnstrdup(v.val.string.val, v.val.string.len);
 			if (!in_list(key, device_keys))
-				return psprintf("92038: unknown device key \"%s\"", pp_shown(key));
+				return psprintf(PP_CODE(PPE_DEVICE_KEY_INVALID)
+								": unknown device key \"%s\"", pp_shown(key));
 		}
 		else if (tok == WJB_VALUE)
 		{
 			if (strcmp(key, "tags") == 0)
 			{
 				if (v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data))
-					return psprintf("92038: device key \"tags\" must be an array of strings");
+					return psprintf(PP_CODE(PPE_DEVICE_KEY_INVALID)
+									": device key \"tags\" must be an array of strings");
 				tags = v.val.binary.data;
 			}
 			else if (strcmp(key, "attrs") == 0)
@@ -222,7 +233,8 @@ device_json_problem(JsonbValue *elem, DevEntry *e)
 				e->attrs = v;
 			}
 			else if (v.type != jbvString && v.type != jbvNull)
-				return psprintf("92038: device key \"%s\" must be a string", key);
+				return psprintf(PP_CODE(PPE_DEVICE_KEY_INVALID)
+								": device key \"%s\" must be a string", key);
 			else
 			{
 				for (int i = 0; i < 6; i++)
@@ -241,7 +253,8 @@ device_json_problem(JsonbValue *elem, DevEntry *e)
 
 		while ((tok = JsonbIteratorNext(&ti, &v, true)) != WJB_DONE)
 			if (tok == WJB_ELEM && v.type != jbvString)
-				return psprintf("92038: device key \"tags\" must be an array of strings");
+				return psprintf(PP_CODE(PPE_DEVICE_KEY_INVALID)
+								": device key \"tags\" must be an array of strings");
 	}
 	why = device_problem(f[0], e->rid_len, f[1], f[2], f[3], f[4] ? f[4] : "UTC", f[5], &e->tz);
 	if (why)
@@ -495,7 +508,7 @@ pushplan_devices_decompose(PG_FUNCTION_ARGS)
 		elog(ERROR, "return type must be a row type");
 	tupdesc = BlessTupleDesc(tupdesc);
 	if (!JB_ROOT_IS_ARRAY(devices) || JB_ROOT_IS_SCALAR(devices))
-		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92036",
+		pp_error(PPE_DEVICE_BATCH_SHAPE,
 				 "devices must be a JSON array of device objects");
 
 	cap = JB_ROOT_COUNT(devices);
@@ -536,14 +549,14 @@ pushplan_devices_decompose(PG_FUNCTION_ARGS)
 		qsort(bytok, nd, sizeof(DevEntry *), cmp_vendor_token);
 		for (int i = 1; i < nd; i++)
 			if (cmp_vendor_token(&bytok[i - 1], &bytok[i]) == 0)
-				pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92029",
+				pp_error(PPE_DEVICE_TOKEN_SHARED,
 						 "token \"%s\" is given to more than one device of the batch",
 						 pp_shown(bytok[i]->f[3]));
 		pfree(bytok);
 	}
 	for (int i = 0; i < nd; i++)
 		if (sorted[i]->nattrs > MAX_ATTRS_PER_DEVICE)
-			pp_error(ERRCODE_PROGRAM_LIMIT_EXCEEDED, "90033",
+			pp_error(PPE_ATTRS_TOO_MANY,
 					 "a device has at most %d attributes", MAX_ATTRS_PER_DEVICE);
 
 	for (int c = 0; c < 6; c++)

@@ -261,7 +261,8 @@ pp_engine_submit(PPEngine *e, const PPSendItem *item)
 	if (x->req.limited_len > v->payload_limit)
 	{
 		pp_xfer_finish_all(e, x, PP_OUT_FAILED,
-						   psprintf("92510: %s payload is %d bytes; the limit is %d",
+						   psprintf(PP_CODE(PPE_PAYLOAD_TOO_LARGE)
+									": %s payload is %d bytes; the limit is %d",
 									v->name, x->req.limited_len, v->payload_limit));
 		MemoryContextSwitchTo(old);
 		return;

@@ -39,7 +39,7 @@ pp_sql_vendor(text *t)
 	const PPVendor *v = pp_vendor_find(name);
 
 	if (v == NULL)
-		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92500",
+		pp_error(PPE_ENGINE_VENDOR,
 				 "vendor \"%s\" is not one the delivery engine sends to", pp_shown(name));
 	return v;
 }
@@ -48,7 +48,7 @@ static Jsonb *
 pp_sql_push(Jsonb *push)
 {
 	if (!JsonContainerIsObject(&push->root))
-		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92502", "push must be a JSON object");
+		pp_error(PPE_ENGINE_PUSH_NOT_OBJECT, "push must be a JSON object");
 	return push;
 }
 
@@ -62,7 +62,7 @@ pp_sql_platform(FunctionCallInfo fcinfo, int argno)
 	p = text_to_cstring(PG_GETARG_TEXT_PP(argno));
 	if (strcmp(p, "android") != 0 && strcmp(p, "ios") != 0 && strcmp(p, "web") != 0 &&
 		strcmp(p, "harmony") != 0)
-		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92503",
+		pp_error(PPE_ENGINE_PLATFORM,
 				 "platform must be android, ios, web or harmony, not \"%s\"", pp_shown(p));
 	return p;
 }
@@ -104,7 +104,7 @@ pp_sql_load_config(const char *app, const char *vendor, int32 *app_id)
 	}
 	SPI_finish();
 	if (config == NULL)
-		pp_error(ERRCODE_UNDEFINED_OBJECT, "92501", "app \"%s\" has no %s vendor config",
+		pp_error(PPE_ENGINE_NO_CONFIG, "app \"%s\" has no %s vendor config",
 				 app, vendor);
 	return config;
 }
@@ -216,7 +216,7 @@ pushplan_vendor_test(PG_FUNCTION_ARGS)
 	bool		have = false;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
-		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92505",
+		pp_error(PPE_ENGINE_ARGS_NULL,
 				 "app, vendor, token and push must not be null");
 	app = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	vendor = text_to_cstring(PG_GETARG_TEXT_PP(1));
@@ -250,7 +250,7 @@ pushplan_engine_send_many(PG_FUNCTION_ARGS)
 	const char *language;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
-		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92505",
+		pp_error(PPE_ENGINE_ARGS_NULL,
 				 "app, vendor, tokens and push must not be null");
 	app = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	vendor = text_to_cstring(PG_GETARG_TEXT_PP(1));
@@ -292,7 +292,7 @@ pushplan_vendor_payload(PG_FUNCTION_ARGS)
 	Jsonb	   *bodyj;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92505", "vendor and push must not be null");
+		pp_error(PPE_ENGINE_ARGS_NULL, "vendor and push must not be null");
 	v = pp_sql_vendor(PG_GETARG_TEXT_PP(0));
 	push = pp_sql_push(PG_GETARG_JSONB_P(1));
 	pp_placeholder_config(v, &cfg);
@@ -302,7 +302,7 @@ pushplan_vendor_payload(PG_FUNCTION_ARGS)
 
 		memset(&cfg, 0, sizeof(cfg));
 		if (!v->config(PG_GETARG_JSONB_P(4), &cfg, &why))
-			pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92504", "%s", why);
+			pp_error(PPE_ENGINE_CONFIG_INCOMPLETE, "%s", why);
 	}
 	in.push = push;
 	in.platform = pp_sql_platform(fcinfo, 2);

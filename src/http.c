@@ -47,7 +47,7 @@ pp_curl_global_init(void)
 	if (!pp_curl_initialised)
 	{
 		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-			pp_error(ERRCODE_INTERNAL_ERROR, "92590", "libcurl initialisation failed");
+			pp_error(PPE_CURL_INIT, "libcurl initialisation failed");
 		pp_curl_initialised = true;
 	}
 }
@@ -143,7 +143,7 @@ pp_http_create(const PPHttpOptions *o)
 	h = palloc0(sizeof(PPHttp));
 	h->multi = curl_multi_init();
 	if (h->multi == NULL)
-		pp_error(ERRCODE_OUT_OF_MEMORY, "92590", "libcurl could not make a multi handle");
+		pp_error(PPE_CURL_NO_MEMORY, "libcurl could not make a multi handle");
 	h->timeout_ms = o->timeout_ms;
 	h->maxfree = Max(o->max_handles, 1);
 	h->free_easy = palloc(sizeof(CURL *) * h->maxfree);

@@ -54,8 +54,7 @@ pp_openssl_failed(const char *what)
 
 	ERR_clear_error();
 	ereport(ERROR,
-			(errcode(ERRCODE_INTERNAL_ERROR),
-			 errmsg("92409: OpenSSL failed in %s", what),
+			(pp_errmsg(PPE_OPENSSL_FAILED, "OpenSSL failed in %s", what),
 			 reason ? errdetail("%s", reason) : 0));
 }
 
@@ -174,9 +173,11 @@ pp_read_key(const char *pem, PpKeyKind kind, char *why, size_t whylen)
 	if (pkey == NULL)
 	{
 		if (encrypted)
-			snprintf(why, whylen, "92401: private key is encrypted; give it without a passphrase");
+			snprintf(why, whylen, PP_CODE(PPE_KEY_ENCRYPTED)
+								  ": private key is encrypted; give it without a passphrase");
 		else
-			snprintf(why, whylen, "92400: private key is not a PEM private key");
+			snprintf(why, whylen, PP_CODE(PPE_KEY_NOT_PEM)
+								  ": private key is not a PEM private key");
 		return NULL;
 	}
 
@@ -186,22 +187,26 @@ pp_read_key(const char *pem, PpKeyKind kind, char *why, size_t whylen)
 	if (kind == PP_KEY_EC_P256)
 	{
 		if (!EVP_PKEY_is_a(pkey, "EC"))
-			snprintf(why, whylen, "92402: private key type is %s, not EC P-256", type);
+			snprintf(why, whylen, PP_CODE(PPE_KEY_NOT_EC)
+								  ": private key type is %s, not EC P-256", type);
 		else if (EVP_PKEY_get_group_name(pkey, group, sizeof(group), NULL) != 1)
-			snprintf(why, whylen, "92403: EC private key is not on a named curve, not P-256");
+			snprintf(why, whylen, PP_CODE(PPE_KEY_CURVE)
+								  ": EC private key is not on a named curve, not P-256");
 		else if (strcmp(group, SN_X9_62_prime256v1) != 0 &&
 				 EC_curve_nist2nid(group) != NID_X9_62_prime256v1)
-			snprintf(why, whylen, "92403: EC private key is on curve %s, not P-256", group);
+			snprintf(why, whylen, PP_CODE(PPE_KEY_CURVE)
+								  ": EC private key is on curve %s, not P-256", group);
 	}
 	else
 	{
 		int			bits;
 
 		if (!EVP_PKEY_is_a(pkey, "RSA"))
-			snprintf(why, whylen, "92404: private key type is %s, not RSA", type);
+			snprintf(why, whylen, PP_CODE(PPE_KEY_NOT_RSA)
+								  ": private key type is %s, not RSA", type);
 		else if ((bits = EVP_PKEY_get_bits(pkey)) < PP_RSA_MIN_BITS)
 			snprintf(why, whylen,
-					 "92405: RSA private key has %d bits; RS256 needs at least %d",
+					 PP_CODE(PPE_KEY_RSA_TOO_SHORT) ": RSA private key has %d bits; RS256 needs at least %d",
 					 bits, PP_RSA_MIN_BITS);
 	}
 	ERR_clear_error();
@@ -358,9 +363,7 @@ pp_jwt_rs256(const char *pem_private_key, const char *kid, const char *iss,
 	char	   *jwt;
 
 	if (exp <= iat)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("92408: exp must be later than iat")));
+		pp_error(PPE_JWT_EXP_INVALID, "exp must be later than iat");
 
 	initStringInfo(&header);
 	appendStringInfoString(&header, "{\"alg\":\"RS256\",\"typ\":\"JWT\"");
@@ -476,9 +479,7 @@ pushplan_pem_key_check(PG_FUNCTION_ARGS)
 	else if (kind != NULL && strcmp(kind, "rsa") == 0)
 		problem = pp_pem_key_problem(pem, PP_KEY_RSA);
 	else
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("92407: key kind must be \"ec_p256\" or \"rsa\"")));
+		pp_error(PPE_KEY_KIND_UNKNOWN, "key kind must be \"ec_p256\" or \"rsa\"");
 	if (problem == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text(problem));
@@ -504,9 +505,7 @@ pushplan_base64url_decode(PG_FUNCTION_ARGS)
 	bytea	   *result;
 
 	if (out == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("92406: invalid base64url text")));
+		pp_error(PPE_BASE64URL_INVALID, "invalid base64url text");
 	result = palloc(VARHDRSZ + len);
 	SET_VARSIZE(result, VARHDRSZ + len);
 	memcpy(VARDATA(result), out, len);

@@ -139,17 +139,17 @@ check_filename(text *filename)
 	int			kind;
 
 	if (filename == NULL)
-		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92200",
+		pp_error(PPE_PKG_FILENAME_INVALID,
 				 "account package filename must be 1 to 100 characters");
 	name = VARDATA_ANY(filename);
 	len = VARSIZE_ANY_EXHDR(filename);
 	nchars = pg_mbstrlen_with_len(name, len);
 	if (nchars < 1 || nchars > PKG_NAME_MAX_CHARS)
-		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92200",
+		pp_error(PPE_PKG_FILENAME_INVALID,
 				 "account package filename must be 1 to 100 characters, got %d", nchars);
 	kind = kind_of(name, len);
 	if (kind < 0)
-		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92201",
+		pp_error(PPE_PKG_FILE_TYPE,
 				 "account package \"%s\" must be a .txt, .csv or .zip file",
 				 pp_shown_n(name, len));
 	return (PkgKind) kind;
@@ -171,14 +171,14 @@ validate_utf8(const unsigned char *s, size_t len)
 			if (*s == '\n')
 				line++;
 			else if (*s == '\0')
-				pp_error(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE, "92225",
+				pp_error(PPE_PKG_LINE_NUL,
 						 "line %d of the account package contains a NUL byte", line);
 			s++;
 			continue;
 		}
 		l = pg_utf_mblen(s);
 		if (l > end - s || !pg_utf8_islegal(s, l))
-			pp_error(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE, "92220",
+			pp_error(PPE_PKG_LINE_NOT_UTF8,
 					 "line %d of the account package is not valid UTF-8", line);
 		s += l;
 	}
@@ -216,7 +216,7 @@ add_account(AccountList *l, const char *s, size_t len, int line)
 			nchars += ((*p & 0xC0) != 0x80);
 	}
 	if (len > ACCOUNT_MAX_BYTES || nchars < ACCOUNT_MIN_CHARS || nchars > ACCOUNT_MAX_CHARS)
-		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92223",
+		pp_error(PPE_PKG_ACCOUNT_INVALID,
 				 "account at line %d must be 2 to 100 characters", line);
 	if ((why = pp_name_problem("account", s, len)) != NULL)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -279,7 +279,7 @@ parse_csv(AccountList *l, char *p, char *end)
 				char		c;
 
 				if (p >= end)
-					pp_error(ERRCODE_INVALID_TEXT_REPRESENTATION, "92222",
+					pp_error(PPE_PKG_LINE_QUOTING,
 							 "line %d of the account package has an unterminated quoted value",
 							 rec_line);
 				c = *p++;
@@ -298,10 +298,10 @@ parse_csv(AccountList *l, char *p, char *end)
 			while (p < end && is_blank(*p))
 				p++;
 			if (p < end && *p == ',')
-				pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92221",
+				pp_error(PPE_PKG_LINE_COLUMNS,
 						 "line %d of the account package has more than one column", line);
 			if (p < end && *p != '\n')
-				pp_error(ERRCODE_INVALID_TEXT_REPRESENTATION, "92222",
+				pp_error(PPE_PKG_LINE_QUOTING,
 						 "line %d of the account package has text after a closing quote", line);
 		}
 		else
@@ -310,13 +310,13 @@ parse_csv(AccountList *l, char *p, char *end)
 			while (p < end && *p != '\n' && *p != ',')
 			{
 				if (*p == '"')
-					pp_error(ERRCODE_INVALID_TEXT_REPRESENTATION, "92222",
+					pp_error(PPE_PKG_LINE_QUOTING,
 							 "line %d of the account package has a quote inside an unquoted value",
 							 line);
 				p++;
 			}
 			if (p < end && *p == ',')
-				pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92221",
+				pp_error(PPE_PKG_LINE_COLUMNS,
 						 "line %d of the account package has more than one column", line);
 			vlen = p - start;
 		}
@@ -334,8 +334,8 @@ static void
 zip_corrupt(const char *zipname, const char *reason)
 {
 	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("92210: \"%s\" is not a readable zip archive", pp_shown(zipname)),
+			(pp_errmsg(PPE_PKG_ZIP_UNREADABLE,
+					   "\"%s\" is not a readable zip archive", pp_shown(zipname)),
 			 errdetail("%s", reason)));
 }
 
@@ -385,11 +385,11 @@ zip_extract(const char *zipname, const char *data, size_t len, const PkgLimits *
 			if (n == NULL)
 				zip_corrupt(zipname, zip_strerror(za));
 			if (strchr(n, '/') != NULL || strchr(n, '\\') != NULL)
-				pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92212",
+				pp_error(PPE_PKG_ZIP_FOLDER,
 						 "zip account package must not contain folders, found \"%s\"", pp_shown(n));
 		}
 		if (nentries != 1)
-			pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92211",
+			pp_error(PPE_PKG_ZIP_FILE_COUNT,
 					 "zip account package must hold exactly one file, found %lld",
 					 (long long) nentries);
 		zip_stat_init(&st);
@@ -398,21 +398,21 @@ zip_extract(const char *zipname, const char *data, size_t len, const PkgLimits *
 		name = st.name;
 		k = kind_of(name, strlen(name));
 		if (k != PKG_TXT && k != PKG_CSV)
-			pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92213",
+			pp_error(PPE_PKG_ZIP_FILE_TYPE,
 					 "the file in a zip account package must be a .txt or .csv file, found \"%s\"",
 					 pp_shown(name));
 		*kind = (PkgKind) k;
 		if ((st.valid & ZIP_STAT_ENCRYPTION_METHOD) && st.encryption_method != ZIP_EM_NONE)
-			pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92214",
+			pp_error(PPE_PKG_ZIP_ENCRYPTED,
 					 "zip entry \"%s\" is encrypted", pp_shown(name));
 		if ((st.valid & ZIP_STAT_SIZE) && st.size > (zip_uint64_t) lim->max_bytes)
-			pp_error(ERRCODE_PROGRAM_LIMIT_EXCEEDED, "92215",
+			pp_error(PPE_PKG_ZIP_DECLARED_TOO_BIG,
 					 "zip entry \"%s\" declares %llu bytes uncompressed, more than the %lld allowed",
 					 pp_shown(name), (unsigned long long) st.size, (long long) lim->max_bytes);
 		if ((st.valid & ZIP_STAT_SIZE) && (st.valid & ZIP_STAT_COMP_SIZE) &&
 			st.size > (zip_uint64_t) lim->ratio_floor &&
 			st.size / Max(st.comp_size, 1) > PKG_MAX_RATIO)
-			pp_error(ERRCODE_PROGRAM_LIMIT_EXCEEDED, "92217",
+			pp_error(PPE_PKG_ZIP_RATIO,
 					 "zip entry \"%s\" inflates more than %d times its compressed size",
 					 pp_shown(name), PKG_MAX_RATIO);
 
@@ -441,11 +441,11 @@ zip_extract(const char *zipname, const char *data, size_t len, const PkgLimits *
 				break;
 			total += n;
 			if (total > (size_t) lim->max_bytes)
-				pp_error(ERRCODE_PROGRAM_LIMIT_EXCEEDED, "92216",
+				pp_error(PPE_PKG_ZIP_INFLATED_TOO_BIG,
 						 "zip entry \"%s\" inflates to more than %lld bytes although it declares %llu",
 						 pp_shown(name), (long long) lim->max_bytes, (unsigned long long) st.size);
 			if (total > (size_t) lim->ratio_floor && total / Max(len, 1) > PKG_MAX_RATIO)
-				pp_error(ERRCODE_PROGRAM_LIMIT_EXCEEDED, "92217",
+				pp_error(PPE_PKG_ZIP_RATIO,
 						 "zip entry \"%s\" inflates more than %d times its compressed size",
 						 pp_shown(name), PKG_MAX_RATIO);
 			CHECK_FOR_INTERRUPTS();
@@ -481,10 +481,10 @@ parse_package(text *filename, bytea *content, const PkgLimits *lim, AccountList 
 	size_t		out;
 
 	if (content == NULL || VARSIZE_ANY_EXHDR(content) == 0)
-		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92203", "account package is empty");
+		pp_error(PPE_PKG_EMPTY, "account package is empty");
 	len = VARSIZE_ANY_EXHDR(content);
 	if (len > (size_t) lim->max_bytes)
-		pp_error(ERRCODE_PROGRAM_LIMIT_EXCEEDED, "92202",
+		pp_error(PPE_PKG_TOO_BIG,
 				 "account package is %zu bytes, more than the %lld allowed",
 				 len, (long long) lim->max_bytes);
 
@@ -517,7 +517,7 @@ parse_package(text *filename, bytea *content, const PkgLimits *lim, AccountList 
 	else
 		parse_txt(l, buf, buf + len);
 	if (l->n == 0)
-		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92224", "account package holds no account");
+		pp_error(PPE_PKG_NO_ACCOUNT, "account package holds no account");
 
 	sort_accounts(l->items, l->n, buf);
 	out = 1;
@@ -643,7 +643,7 @@ pushplan_account_package_upload(PG_FUNCTION_ARGS)
 	SPI_connect();
 
 	if (PG_ARGISNULL(3) || PG_GETARG_INT32(3) < 0)
-		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92204",
+		pp_error(PPE_PKG_ACCOUNT_TYPE_INVALID,
 				 "account_type must be a non-negative integer");
 
 	pkgcxt = AllocSetContextCreate(CurrentMemoryContext, "account package",
@@ -690,7 +690,7 @@ pushplan_account_package_parse(PG_FUNCTION_ARGS)
 	lim.max_bytes = Min(PG_GETARG_INT64(2), PKG_MAX_BYTES);
 	lim.ratio_floor = Min(PG_GETARG_INT64(3), PKG_RATIO_FLOOR);
 	if (lim.max_bytes < 1 || lim.ratio_floor < 1)
-		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92205",
+		pp_error(PPE_PKG_LIMITS_INVALID,
 				 "max_bytes and ratio_floor must be positive");
 	parse_package(PG_GETARG_TEXT_PP(0), PG_GETARG_BYTEA_PP(1), &lim, &l);
 

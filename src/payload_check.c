@@ -44,14 +44,14 @@ pp_check_one(const PPVendor *v, Jsonb *push, const char *platform, const char *l
 	{
 		if (language)
 			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("92510: %s payload for platform \"%s\" and language \"%s\" is %d bytes; the limit is %d",
+					(pp_errmsg(PPE_PAYLOAD_TOO_LARGE,
+							   "%s payload for platform \"%s\" and language \"%s\" is %d bytes; the limit is %d",
 							v->name, platform, language, req.limited_len, v->payload_limit),
 					 errdetail("%s", v->limit_what)));
 		else
 			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("92510: %s payload for platform \"%s\" is %d bytes; the limit is %d",
+					(pp_errmsg(PPE_PAYLOAD_TOO_LARGE,
+							   "%s payload for platform \"%s\" is %d bytes; the limit is %d",
 							v->name, platform, req.limited_len, v->payload_limit),
 					 errdetail("%s", v->limit_what)));
 	}
@@ -72,7 +72,7 @@ pp_message_check(Jsonb *push)
 	ListCell   *pc;
 
 	if (body == NULL)
-		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92502", "push must be a JSON object");
+		pp_error(PPE_ENGINE_PUSH_NOT_OBJECT, "push must be a JSON object");
 
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "pushplan message check",
 								ALLOCSET_DEFAULT_SIZES);

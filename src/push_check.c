@@ -71,11 +71,11 @@ void
 ppj_check_text(JsonbValue *v, const char *path, int64 max)
 {
 	if (v->type != jbvString)
-		pp_error(ERR_PARAM, "92604", "\"%s\" must be a string", path);
+		pp_error(PPE_PUSH_TYPE, "\"%s\" must be a string", path);
 	if (v->val.string.len == 0)
-		pp_error(ERR_PARAM, "92607", "\"%s\" must not be empty", path);
+		pp_error(PPE_PUSH_EMPTY, "\"%s\" must not be empty", path);
 	if (v->val.string.len > max)
-		pp_error(ERR_TOO_LARGE, "92606", "\"%s\" is longer than %d bytes", path, (int) max);
+		pp_error(PPE_PUSH_TOO_LONG, "\"%s\" is longer than %d bytes", path, (int) max);
 }
 
 int64
@@ -84,9 +84,9 @@ ppj_check_int(JsonbValue *v, const char *path, int64 min, int64 max)
 	int64		n;
 
 	if (!ppj_jbv_int64(v, &n))
-		pp_error(ERR_PARAM, "92604", "\"%s\" must be an integer", path);
+		pp_error(PPE_PUSH_TYPE, "\"%s\" must be an integer", path);
 	if (n < min || n > max)
-		pp_error(ERR_PARAM, "92608", "\"%s\" must be from " INT64_FORMAT " to " INT64_FORMAT,
+		pp_error(PPE_PUSH_RANGE, "\"%s\" must be from " INT64_FORMAT " to " INT64_FORMAT,
 				 path, min, max);
 	return n;
 }
@@ -95,9 +95,9 @@ void
 ppj_check_extras(JsonbValue *v, const char *path)
 {
 	if (!pp_jv_is_object(v))
-		pp_error(ERR_PARAM, "92604", "\"%s\" must be an object", path);
+		pp_error(PPE_PUSH_TYPE, "\"%s\" must be an object", path);
 	if (ppj_json_text_length(v->val.binary.data, v->val.binary.len) > MAX_EXTRAS)
-		pp_error(ERR_TOO_LARGE, "92606", "\"%s\" is longer than %d bytes as JSON text",
+		pp_error(PPE_PUSH_TOO_LONG, "\"%s\" is longer than %d bytes as JSON text",
 				 path, MAX_EXTRAS);
 }
 
@@ -116,7 +116,7 @@ check_value(JsonbValue *v, const char *path, const FieldSpec *spec)
 			break;
 		case FK_BOOL:
 			if (v->type != jbvBool)
-				pp_error(ERR_PARAM, "92604", "\"%s\" must be a boolean", path);
+				pp_error(PPE_PUSH_TYPE, "\"%s\" must be a boolean", path);
 			break;
 		case FK_EXTRAS:
 			ppj_check_extras(v, path);
@@ -143,7 +143,7 @@ ppj_check_object(JsonbValue *v, const char *path, const FieldSpec *specs)
 	JsonbIteratorToken tok;
 
 	if (!pp_jv_is_object(v))
-		pp_error(ERR_PARAM, "92604", "\"%s\" must be an object", path);
+		pp_error(PPE_PUSH_TYPE, "\"%s\" must be an object", path);
 	it = JsonbIteratorInit(v->val.binary.data);
 	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
 	{
@@ -159,12 +159,12 @@ ppj_check_object(JsonbValue *v, const char *path, const FieldSpec *specs)
 			if (strcmp(spec->key, key) == 0)
 				break;
 		if (spec->key == NULL)
-			pp_error(ERR_PARAM, "92603", "unknown key \"%s\"", ppj_child_path(path, key));
+			pp_error(PPE_PUSH_KEY_UNKNOWN, "unknown key \"%s\"", ppj_child_path(path, key));
 		check_value(&val, ppj_child_path(path, key), spec);
 	}
 	for (const FieldSpec *spec = specs; spec->key; spec++)
 		if (spec->required && pp_jmember(v->val.binary.data, spec->key) == NULL)
-			pp_error(ERR_PARAM, "92605", "\"%s\" is required", ppj_child_path(path, spec->key));
+			pp_error(PPE_PUSH_REQUIRED, "\"%s\" is required", ppj_child_path(path, spec->key));
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -24,9 +24,6 @@
 #define TP_MAX_EXPIRE		(3 * 86400) /* Tencent Push: 72 hours, also its default */
 #define IM_MAX_LIFETIME		(7 * 86400) /* Tencent IM: 7 days */
 
-#define ERR_PARAM			ERRCODE_INVALID_PARAMETER_VALUE
-#define ERR_TOO_LARGE		ERRCODE_PROGRAM_LIMIT_EXCEEDED
-
 #define N_PLATFORMS			4
 #define ALL_PLATFORMS		0xF
 #define TENCENT_PLATFORMS	0x3		/* android, ios: what both Tencent services reach */

@@ -43,13 +43,13 @@ platform_mask(JsonbValue *v, const char *path)
 		if (ppj_string_is(v, "all"))
 			return ALL_PLATFORMS;
 		if ((bit = platform_bit(v)) < 0)
-			pp_error(ERR_PARAM, "92610",
+			pp_error(PPE_PUSH_PLATFORM_UNKNOWN,
 					 "unknown platform \"%s\" in \"%s\" (android, ios, web, harmony, or \"all\" alone)",
 					 pp_shown(ppj_string_of(v)), path);
 		return 1 << bit;
 	}
 	if (!pp_jv_is_array(v))
-		pp_error(ERR_PARAM, "92604",
+		pp_error(PPE_PUSH_TYPE,
 				 "\"%s\" must be \"all\", a platform name or an array of platform names", path);
 	it = JsonbIteratorInit(v->val.binary.data);
 	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
@@ -59,19 +59,19 @@ platform_mask(JsonbValue *v, const char *path)
 		if (tok != WJB_ELEM)
 			continue;
 		if (e.type != jbvString)
-			pp_error(ERR_PARAM, "92604",
+			pp_error(PPE_PUSH_TYPE,
 					 "\"%s\" must be \"all\", a platform name or an array of platform names", path);
 		if ((bit = platform_bit(&e)) < 0)
-			pp_error(ERR_PARAM, "92610",
+			pp_error(PPE_PUSH_PLATFORM_UNKNOWN,
 					 "unknown platform \"%s\" in \"%s\" (android, ios, web, harmony, or \"all\" alone)",
 					 pp_shown(ppj_string_of(&e)), path);
 		if (mask & (1 << bit))
-			pp_error(ERR_PARAM, "92611", "platform \"%s\" appears twice in \"%s\"",
+			pp_error(PPE_PUSH_PLATFORM_TWICE, "platform \"%s\" appears twice in \"%s\"",
 					 ppj_platform_names[bit], path);
 		mask |= 1 << bit;
 	}
 	if (mask == 0)
-		pp_error(ERR_PARAM, "92612", "\"%s\" must name at least one platform", path);
+		pp_error(PPE_PUSH_PLATFORM_NONE, "\"%s\" must name at least one platform", path);
 	return mask;
 }
 
@@ -105,7 +105,7 @@ static void
 check_to(JsonbValue *v, const char *path)
 {
 	if (!ppj_string_is(v, "all") && !pp_jv_is_object(v))
-		pp_error(ERR_PARAM, "92609", "\"%s\" must be \"all\" or an audience object", path);
+		pp_error(PPE_PUSH_TO_INVALID, "\"%s\" must be \"all\" or an audience object", path);
 }
 
 const FieldSpec ppj_ios_alert_fields[] = {
@@ -123,7 +123,7 @@ check_ios_alert(JsonbValue *v, const char *path)
 	else if (pp_jv_is_object(v))
 		ppj_check_object(v, path, ppj_ios_alert_fields);
 	else
-		pp_error(ERR_PARAM, "92604", "\"%s\" must be a string or an object", path);
+		pp_error(PPE_PUSH_TYPE, "\"%s\" must be a string or an object", path);
 }
 
 /* An integer sets the badge; "+N" / "-N" changes it. */
@@ -145,7 +145,7 @@ check_ios_badge(JsonbValue *v, const char *path)
 	else
 		ok = ppj_jbv_int64(v, &n) && n >= 0 && n <= 99999;
 	if (!ok)
-		pp_error(ERR_PARAM, "92615",
+		pp_error(PPE_PUSH_BADGE,
 				 "\"%s\" must be an integer from 0 to 99999 or a string \"+N\" or \"-N\" (N from 1 to 99999)",
 				 path);
 }
@@ -156,7 +156,7 @@ check_ttl(JsonbValue *v, const char *path)
 	int64		n;
 
 	if (!ppj_jbv_int64(v, &n) || n < 0 || n > MAX_TTL)
-		pp_error(ERR_PARAM, "90026",
+		pp_error(PPE_PUSH_TTL,
 				 "\"%s\" must be an integer from 0 to %d (seconds, at most 15 days)", path, MAX_TTL);
 }
 
@@ -164,7 +164,7 @@ static void
 check_priority(JsonbValue *v, const char *path)
 {
 	if (!ppj_string_is(v, "high") && !ppj_string_is(v, "normal"))
-		pp_error(ERR_PARAM, "92616", "\"%s\" must be \"high\" or \"normal\"", path);
+		pp_error(PPE_PUSH_VALUE_UNKNOWN, "\"%s\" must be \"high\" or \"normal\"", path);
 }
 
 static const FieldSpec language_fields[] = {
@@ -182,9 +182,9 @@ check_multi_language(JsonbValue *v, const char *path)
 	JsonbIteratorToken tok;
 
 	if (!pp_jv_is_object(v))
-		pp_error(ERR_PARAM, "92604", "\"%s\" must be an object", path);
+		pp_error(PPE_PUSH_TYPE, "\"%s\" must be an object", path);
 	if (JsonContainerSize(v->val.binary.data) > MAX_LANGUAGES)
-		pp_error(ERR_TOO_LARGE, "92619", "\"%s\" has more than %d languages", path, MAX_LANGUAGES);
+		pp_error(PPE_PUSH_LANGUAGES_TOO_MANY, "\"%s\" has more than %d languages", path, MAX_LANGUAGES);
 	it = JsonbIteratorInit(v->val.binary.data);
 	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
 	{
@@ -197,11 +197,11 @@ check_multi_language(JsonbValue *v, const char *path)
 		lpath = ppj_child_path(path, lang);
 		tok = JsonbIteratorNext(&it, &val, true);
 		if (!pp_language_tag_valid(lang))
-			pp_error(ERR_PARAM, "92617",
+			pp_error(PPE_PUSH_LANGUAGE_TAG,
 					 "\"%s\" is not a language tag such as \"en\" or \"zh-Hans\"", lpath);
 		ppj_check_object(&val, lpath, language_fields);
 		if (JsonContainerSize(val.val.binary.data) == 0)
-			pp_error(ERR_PARAM, "92618", "\"%s\" needs \"alert\" or \"title\"", lpath);
+			pp_error(PPE_PUSH_LANGUAGE_EMPTY, "\"%s\" needs \"alert\" or \"title\"", lpath);
 	}
 }
 
@@ -209,11 +209,11 @@ static void
 check_request_id(JsonbValue *v, const char *path)
 {
 	if (v->type != jbvString)
-		pp_error(ERR_PARAM, "92604", "\"%s\" must be a string", path);
+		pp_error(PPE_PUSH_TYPE, "\"%s\" must be a string", path);
 	if (v->val.string.len == 0)
-		pp_error(ERR_PARAM, "92607", "\"%s\" must not be empty", path);
+		pp_error(PPE_PUSH_EMPTY, "\"%s\" must not be empty", path);
 	if (pg_mbstrlen_with_len(v->val.string.val, v->val.string.len) > MAX_ID)
-		pp_error(ERR_TOO_LARGE, "92606", "\"%s\" is longer than %d characters", path, MAX_ID);
+		pp_error(PPE_PUSH_TOO_LONG, "\"%s\" is longer than %d characters", path, MAX_ID);
 }
 
 static void
@@ -221,7 +221,7 @@ check_dialect(JsonbValue *v, const char *path)
 {
 	if (!ppj_string_is(v, PP_DIALECT_ENGAGELAB) && !ppj_string_is(v, PP_DIALECT_TENCENT_PUSH) &&
 		!ppj_string_is(v, PP_DIALECT_TENCENT_IM))
-		pp_error(ERR_PARAM, "92616",
+		pp_error(PPE_PUSH_VALUE_UNKNOWN,
 				 "\"%s\" must be \"engagelab\", \"tencent_push\" or \"tencent_im\"", path);
 }
 
@@ -232,7 +232,7 @@ ppj_check_msg_random(JsonbValue *v, const char *path)
 	int64		n;
 
 	if (!ppj_jbv_int64(v, &n) || n < 0 || n > PG_UINT32_MAX)
-		pp_error(ERR_PARAM, "90005", "MsgRandom is missing or not an integer from 0 to 4294967295");
+		pp_error(PPE_PUSH_MSG_RANDOM, "MsgRandom is missing or not an integer from 0 to 4294967295");
 }
 
 static const FieldSpec intent_fields[] = {
@@ -376,26 +376,26 @@ pp_engagelab_normalize(JsonbContainer *root, const char **dialect_out)
 	if (strcmp(dialect, PP_DIALECT_TENCENT_IM) != 0)
 	{
 		if (pp_jmember(root, "MsgRandom"))
-			pp_error(ERR_PARAM, "92602",
+			pp_error(PPE_PUSH_DIALECTS_MIXED,
 					 "\"MsgRandom\" belongs to the Tencent IM form (allowed here only with \"dialect\": \"tencent_im\")");
 		if (pp_jmember(root, "From_Account"))
-			pp_error(ERR_PARAM, "92602",
+			pp_error(PPE_PUSH_DIALECTS_MIXED,
 					 "\"From_Account\" belongs to the Tencent IM form (allowed here only with \"dialect\": \"tencent_im\")");
 	}
 	else if (pp_jmember(root, "MsgRandom") == NULL)
-		pp_error(ERR_PARAM, "90005", "MsgRandom is missing or not an integer from 0 to 4294967295");
+		pp_error(PPE_PUSH_MSG_RANDOM, "MsgRandom is missing or not an integer from 0 to 4294967295");
 
 	body = pp_jmember(root, "body")->val.binary.data;
 	mask = platform_mask(pp_jmember(body, "platform"), "body.platform");
 	notification = pp_jmember(body, "notification");
 	if (notification == NULL && pp_jmember(body, "message") == NULL)
-		pp_error(ERR_PARAM, "92613", "\"body\" needs \"notification\" or \"message\"");
+		pp_error(PPE_PUSH_BODY_EMPTY, "\"body\" needs \"notification\" or \"message\"");
 	if (notification && pp_jmember(notification->val.binary.data, "alert") == NULL)
 	{
 		for (int i = 0; i < N_PLATFORMS; i++)
 			if ((mask & (1 << i)) &&
 				!block_has_alert(notification->val.binary.data, ppj_platform_names[i]))
-				pp_error(ERR_PARAM, "92614",
+				pp_error(PPE_PUSH_NO_ALERT,
 						 "\"body.notification\" has no alert for platform \"%s\": set \"body.notification.alert\" or \"body.notification.%s.alert\"",
 						 ppj_platform_names[i], ppj_platform_names[i]);
 	}

@@ -53,7 +53,7 @@ pp_push_normalize(Jsonb *push, const char **dialect_out)
 	int			found = -1;
 
 	if (!JB_ROOT_IS_OBJECT(push))
-		pp_error(ERR_PARAM, "92600", "a push must be a JSON object");
+		pp_error(PPE_PUSH_NOT_OBJECT, "a push must be a JSON object");
 
 	/* a push normalized before carries its dialect and is in the EngageLab form */
 	if (pp_jmember(root, "dialect"))
@@ -68,20 +68,20 @@ pp_push_normalize(Jsonb *push, const char **dialect_out)
 			if (marks[i] == NULL)
 				continue;
 			if (found >= 0)
-				pp_error(ERR_PARAM, "92602",
+				pp_error(PPE_PUSH_DIALECTS_MIXED,
 						 "a push mixes the %s form (\"%s\") with the %s form (\"%s\")",
 						 names[found], marks[found], names[i], marks[i]);
 			found = i;
 		}
 		if (found < 0)
-			pp_error(ERR_PARAM, "92601",
+			pp_error(PPE_PUSH_NO_DIALECT,
 					 "a push must be an EngageLab push object (\"to\", \"body\"), a Tencent Push body (\"audience_type\", \"message\") or a Tencent IM body (\"MsgRandom\", \"OfflinePushInfo\")");
 	}
 
 	if (found == 2)
 		return pp_engagelab_normalize(&pp_tencent_im_translate(push)->root, dialect_out);
 	if (ppj_json_text_length(root, VARSIZE(push)) > MAX_PUSH_BYTES)
-		pp_error(ERR_TOO_LARGE, "92640", "a push is larger than %d bytes as JSON text",
+		pp_error(PPE_PUSH_TOO_LARGE, "a push is larger than %d bytes as JSON text",
 				 MAX_PUSH_BYTES);
 	if (found == 1)
 		return pp_engagelab_normalize(&pp_tencent_push_translate(root)->root, dialect_out);

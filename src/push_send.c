@@ -104,14 +104,13 @@ check_broadcast_quota(int32 app_id)
 	interval = SPI_getvalue(tup, desc, 4);
 	if (today >= limit)
 		ereport(ERROR,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("90047: the app's %lld all/tag/attribute pushes for today are used up",
+				(pp_errmsg(PPE_BROADCAST_DAILY_LIMIT,
+						   "the app's %lld all/tag/attribute pushes for today are used up",
 						(long long) limit),
 				 errhint("Raise it with push_app_set(app, '{\"broadcast_daily_limit\": N}').")));
 	if (too_soon)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("90024: all/tag/attribute pushes must be more than %s apart", interval)));
+		pp_error(PPE_BROADCAST_TOO_SOON, "all/tag/attribute pushes must be more than %s apart",
+				 interval);
 }
 
 /*
@@ -124,14 +123,14 @@ check_transactional(int list_size)
 {
 	if (list_size < 0)
 		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("92320: an app role sends only to a list of registration ids, tokens or accounts"),
+				(pp_errmsg(PPE_SEND_APP_ROLE_AUDIENCE,
+						   "an app role sends only to a list of registration ids, tokens or accounts"),
 				 errdetail("Broadcasts and tag, attribute and account package audiences need operator rights."),
 				 errhint("push_app_grant(app, role, 'operator') gives them.")));
 	if (list_size > pp_small_audience_limit)
 		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("92321: an app role sends to at most %d registration ids, tokens or accounts at once, got %d",
+				(pp_errmsg(PPE_SEND_APP_ROLE_TOO_MANY,
+						   "an app role sends to at most %d registration ids, tokens or accounts at once, got %d",
 						pp_small_audience_limit, list_size),
 				 errhint("pushplan.small_audience_limit sets the limit; larger audiences need operator rights.")));
 }
@@ -187,7 +186,7 @@ pushplan_push_send(PG_FUNCTION_ARGS)
 	char		nulls[9];
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92300", "push_send needs an app and a push");
+		pp_error(PPE_SEND_ARGS_NULL, "push_send needs an app and a push");
 	app = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	push = pp_push_normalize(PG_GETARG_JSONB_P(1), &dialect);
 	root = &push->root;
@@ -222,11 +221,11 @@ pushplan_push_send(PG_FUNCTION_ARGS)
 	(void) spi_value("SELECT 1 FROM pushplan.plans WHERE app_id = $1 AND plan_id = $2",
 					 2, types, args, &isnull);
 	if (isnull)
-		pp_error(ERRCODE_UNDEFINED_OBJECT, "92303", "plan \"%s\" does not exist", plan_id);
+		pp_error(PPE_SEND_PLAN_UNKNOWN, "plan \"%s\" does not exist", plan_id);
 
 	/* Everything that would fail later fails now: the audience and every vendor payload. */
 	if (to == NULL)
-		pp_error(ERRCODE_INVALID_PARAMETER_VALUE, "92304", "the push has no audience (\"to\")");
+		pp_error(PPE_SEND_NO_AUDIENCE, "the push has no audience (\"to\")");
 	if ((rights & PP_RIGHT_OPERATOR) == 0)
 		check_transactional(pp_audience_list_size(JsonbValueToJsonb(to)));
 	pp_audience_compile(app_id, JsonbValueToJsonb(to), 1, &aud);

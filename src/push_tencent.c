@@ -64,7 +64,7 @@ check_expire_time(JsonbValue *v, const char *path)
 	int64		n;
 
 	if (!ppj_jbv_int64(v, &n) || n < 0 || n > TP_MAX_EXPIRE)
-		pp_error(ERR_PARAM, "90026",
+		pp_error(PPE_PUSH_TTL,
 				 "\"%s\" must be an integer from 0 to %d (seconds, at most 72 hours; 0 means the default, 72 hours)",
 				 path, TP_MAX_EXPIRE);
 }
@@ -73,14 +73,14 @@ static void
 check_environment(JsonbValue *v, const char *path)
 {
 	if (!ppj_string_is(v, "product") && !ppj_string_is(v, "dev"))
-		pp_error(ERR_PARAM, "92616", "\"%s\" must be \"product\" or \"dev\"", path);
+		pp_error(PPE_PUSH_VALUE_UNKNOWN, "\"%s\" must be \"product\" or \"dev\"", path);
 }
 
 static void
 check_message_type(JsonbValue *v, const char *path)
 {
 	if (!ppj_string_is(v, "notify") && !ppj_string_is(v, "message"))
-		pp_error(ERR_PARAM, "92616", "\"%s\" must be \"notify\" or \"message\"", path);
+		pp_error(PPE_PUSH_VALUE_UNKNOWN, "\"%s\" must be \"notify\" or \"message\"", path);
 }
 
 /*
@@ -100,11 +100,11 @@ tp_custom_content(JsonbValue *v, const char *path)
 
 		lex = makeJsonLexContextCstringLen(s, strlen(s), GetDatabaseEncoding(), true);
 		if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
-			pp_error(ERRCODE_INVALID_TEXT_REPRESENTATION, "90001",
+			pp_error(PPE_PUSH_BAD_JSON,
 					 "\"%s\" is not valid JSON text", path);
 		jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s)));
 		if (!JB_ROOT_IS_OBJECT(jb))
-			pp_error(ERR_PARAM, "92604",
+			pp_error(PPE_PUSH_TYPE,
 					 "\"%s\" must be an object or a string holding a JSON object", path);
 		res = palloc(sizeof(JsonbValue));
 		res->type = jbvBinary;
@@ -114,7 +114,7 @@ tp_custom_content(JsonbValue *v, const char *path)
 	else if (pp_jv_is_object(v))
 		res = v;
 	else
-		pp_error(ERR_PARAM, "92604",
+		pp_error(PPE_PUSH_TYPE,
 				 "\"%s\" must be an object or a string holding a JSON object", path);
 	ppj_check_extras(res, path);
 	return res;
@@ -133,7 +133,7 @@ check_tp_android_badge(JsonbValue *v, const char *path)
 	int64		n = ppj_check_int(v, path, -2, PG_INT32_MAX);
 
 	if (n >= 0)
-		pp_error(ERR_PARAM, "92624",
+		pp_error(PPE_PUSH_BADGE_TYPE,
 				 "\"%s\" " INT64_FORMAT " (set the badge to N) is not supported on Android; use -1 (unchanged) or -2 (add one)",
 				 path, n);
 }
@@ -193,7 +193,7 @@ check_tp_ios(JsonbValue *v, const char *path)
 static void
 reject_for_data_message(JsonbValue *v, const char *path)
 {
-	pp_error(ERR_PARAM, "92625", "\"%s\" applies only to message_type \"notify\"", path);
+	pp_error(PPE_PUSH_IOS_NOT_NOTIFY, "\"%s\" applies only to message_type \"notify\"", path);
 }
 
 static const FieldSpec tp_notify_fields[] = {
@@ -281,10 +281,10 @@ tp_put_intent(JsonbParseState **st, JsonbContainer *action)
 	int64		type = ppj_int_of(pp_jmember(action, "action_type"));
 
 	if (type == 2 && browser == NULL)
-		pp_error(ERR_PARAM, "92605",
+		pp_error(PPE_PUSH_REQUIRED,
 				 "\"message.android.action.browser\" is required when action_type is 2");
 	if (type == 3 && pp_jmember(action, "intent") == NULL)
-		pp_error(ERR_PARAM, "92605",
+		pp_error(PPE_PUSH_REQUIRED,
 				 "\"message.android.action.intent\" is required when action_type is 3");
 	if (type == 1)
 		return;					/* open the app: what a notification does anyway */
@@ -414,7 +414,7 @@ pp_tencent_push_translate(JsonbContainer *root)
 	for (int i = 0;; i++)
 	{
 		if (tp_audience_types[i] == NULL)
-			pp_error(ERR_PARAM, "92620",
+			pp_error(PPE_PUSH_AUDIENCE_TYPE,
 					 "audience_type \"%s\" is not one of all, tag, token, token_list, account, account_list, package_account_push",
 					 type);
 		if (strcmp(tp_audience_types[i], type) == 0)
@@ -427,9 +427,9 @@ pp_tencent_push_translate(JsonbContainer *root)
 		bool		present = pp_jmember(root, key) != NULL;
 
 		if (present && !allowed)
-			pp_error(ERR_PARAM, "92621", "\"%s\" does not go with audience_type \"%s\"", key, type);
+			pp_error(PPE_PUSH_AUDIENCE_MEMBER, "\"%s\" does not go with audience_type \"%s\"", key, type);
 		if (!present && required)
-			pp_error(ERR_PARAM, "92605", "\"%s\" is required with audience_type \"%s\"", key, type);
+			pp_error(PPE_PUSH_REQUIRED, "\"%s\" is required with audience_type \"%s\"", key, type);
 	}
 
 	notify = ppj_string_is(pp_jmember(root, "message_type"), "notify");

@@ -22,7 +22,7 @@ check_msg_lifetime(JsonbValue *v, const char *path)
 	int64		n;
 
 	if (!ppj_jbv_int64(v, &n) || n < 0 || n > IM_MAX_LIFETIME)
-		pp_error(ERR_PARAM, "90026",
+		pp_error(PPE_PUSH_TTL,
 				 "\"%s\" must be an integer from 0 to %d (seconds, at most 7 days)",
 				 path, IM_MAX_LIFETIME);
 }
@@ -39,7 +39,7 @@ check_im_ext(JsonbValue *v, const char *path)
 	escape_json(&buf, ppj_string_of(v));
 	appendStringInfoChar(&buf, '}');
 	if (buf.len > MAX_EXTRAS)
-		pp_error(ERR_TOO_LARGE, "92606",
+		pp_error(PPE_PUSH_TOO_LONG,
 				 "\"%s\" is longer than %d bytes as the JSON text {\"ext\": ...}", path, MAX_EXTRAS);
 }
 
@@ -48,7 +48,7 @@ check_condition(JsonbValue *v, const char *path)
 {
 	/* its members and Tencent IM's tag rules are the audience parser's (src/audience_parse.c) */
 	if (!pp_jv_is_object(v))
-		pp_error(ERR_PARAM, "92604", "\"%s\" must be an object", path);
+		pp_error(PPE_PUSH_TYPE, "\"%s\" must be an object", path);
 }
 
 static const FieldSpec im_android_fields[] = {
@@ -109,7 +109,7 @@ im_put_notification(JsonbParseState **st, JsonbContainer *info)
 	JsonbParseState *sub;
 
 	if (pp_jmember(info, "Desc") == NULL)
-		pp_error(ERR_PARAM, "92605", "\"OfflinePushInfo.Desc\" is required when PushFlag is 0");
+		pp_error(PPE_PUSH_REQUIRED, "\"OfflinePushInfo.Desc\" is required when PushFlag is 0");
 	if ((v = pp_jmember(info, "AndroidInfo")) != NULL)
 		ai = v->val.binary.data;
 	if ((v = pp_jmember(info, "ApnsInfo")) != NULL)
@@ -166,13 +166,13 @@ im_put_message(JsonbParseState **st, JsonbContainer *info)
 	if (content == NULL)
 		content = pp_jmember(info, "Desc");
 	if (content == NULL)
-		pp_error(ERR_PARAM, "92630",
+		pp_error(PPE_PUSH_IM_ONLINE_ONLY,
 				 "\"OfflinePushInfo\" with PushFlag 1 (online only) needs \"Ext\": pushplan has no online channel and sends it as a data message");
 	if (pp_jmember(info, "AndroidInfo"))
-		pp_error(ERR_PARAM, "92632",
+		pp_error(PPE_PUSH_IM_PUSHFLAG_INFO,
 				 "\"OfflinePushInfo.AndroidInfo\" applies only when PushFlag is 0");
 	if (pp_jmember(info, "ApnsInfo"))
-		pp_error(ERR_PARAM, "92632", "\"OfflinePushInfo.ApnsInfo\" applies only when PushFlag is 0");
+		pp_error(PPE_PUSH_IM_PUSHFLAG_INFO, "\"OfflinePushInfo.ApnsInfo\" applies only when PushFlag is 0");
 	ppj_begin_object(st, "message");
 	ppj_put_value(st, "msg_content", content);
 	ppj_put_copy_as(st, "title", info, "Title");
@@ -189,16 +189,16 @@ pp_tencent_im_translate(Jsonb *push)
 	JsonbParseState *st = NULL;
 
 	if (ppj_json_text_length(root, VARSIZE(push)) > MAX_IM_BODY_BYTES)
-		pp_error(ERR_TOO_LARGE, "90056",
+		pp_error(PPE_PUSH_IM_TOO_LARGE,
 				 "a Tencent IM push body is larger than %d bytes as JSON text", MAX_IM_BODY_BYTES);
 	rootv.type = jbvBinary;
 	rootv.val.binary.data = root;
 	rootv.val.binary.len = 0;
 	ppj_check_object(&rootv, "", im_fields);
 	if (pp_jmember(root, "MsgRandom") == NULL)
-		pp_error(ERR_PARAM, "90005", "MsgRandom is missing or not an integer from 0 to 4294967295");
+		pp_error(PPE_PUSH_MSG_RANDOM, "MsgRandom is missing or not an integer from 0 to 4294967295");
 	if ((info = pp_jmember(root, "OfflinePushInfo")) == NULL)
-		pp_error(ERR_PARAM, "92631",
+		pp_error(PPE_PUSH_IM_OFFLINE_MISSING,
 				 "\"OfflinePushInfo\" is required: pushplan delivers through the vendors' offline channels only");
 
 	ppj_begin_object(&st, NULL);

@@ -2,17 +2,16 @@
  * pushplan.h: declarations shared by the extension's C files.
  *
  * Errors: every user-facing error starts with a stable five-digit pushplan code (Tencent IM's
- * codes where one exists, 92xxx for our own; doc/errors.md lists them all) and carries a
- * standard SQLSTATE for its category.
+ * codes where one exists, 92xxx for our own) and carries a standard SQLSTATE for its category;
+ * errors.h lists them all, doc/errors.md documents them.
  */
 #ifndef PUSHPLAN_H
 #define PUSHPLAN_H
 
 #include "postgres.h"
 
-/* ereport(ERROR) with a SQLSTATE and a message that starts with the pushplan code. */
-#define pp_error(sqlstate, code, ...) \
-	ereport(ERROR, (errcode(sqlstate), errmsg(code ": " __VA_ARGS__)))
+/* every error code, and pp_error / pp_errmsg / PP_CODE that raise or show them */
+#include "errors.h"
 
 /* user_text.c: a user's value as messages show it (at most PP_SHOWN_CHARS characters) */
 #define PP_SHOWN_CHARS 100

@@ -160,8 +160,8 @@ pp_slot_claim(int role)
 	LWLockRelease(pp_shared->lock);
 	if (slot == NULL)
 		ereport(ERROR,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("92350: more than %d databases are served at once", PP_MAX_DATABASES),
+				(pp_errmsg(PPE_WORKER_DATABASES,
+						   "more than %d databases are served at once", PP_MAX_DATABASES),
 				 errhint("List at most %d databases in pushplan.databases.", PP_MAX_DATABASES)));
 	if (!taken)
 		return NULL;

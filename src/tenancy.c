@@ -152,7 +152,7 @@ pp_app_id(const char *app, int any_of, int *held)
 	int			ret;
 
 	if (app == NULL)
-		pp_error(ERRCODE_UNDEFINED_OBJECT, "92001", "app \"<NULL>\" does not exist");
+		pp_error(PPE_APP_UNKNOWN, "app \"<NULL>\" does not exist");
 	args[0] = CStringGetTextDatum(app);
 	SPI_connect();
 	ret = SPI_execute_plan(kept_plan(&app_plan,
@@ -174,11 +174,10 @@ pp_app_id(const char *app, int any_of, int *held)
 
 	/* no binding at all looks exactly like no app */
 	if (!found || rights == 0)
-		pp_error(ERRCODE_UNDEFINED_OBJECT, "92001", "app \"%s\" does not exist", pp_shown(app));
+		pp_error(PPE_APP_UNKNOWN, "app \"%s\" does not exist", pp_shown(app));
 	if ((rights & any_of) == 0)
 		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("92061: role \"%s\" holds no %s rights on app \"%s\"",
+				(pp_errmsg(PPE_RIGHTS_MISSING, "role \"%s\" holds no %s rights on app \"%s\"",
 						GetUserNameFromId(pp_caller(), false), wants_name(any_of), app),
 				 errhint("push_app_grant(app, role, kind) binds a role to an app.")));
 	if (held)

@@ -106,7 +106,8 @@ pp_name_problem(const char *what, const char *s, int len)
 		int			n;
 
 		if (control_at(p, len - i))
-			return psprintf("92070: %s \"%s\" holds a control character", what, pp_shown_n(s, len));
+			return psprintf(PP_CODE(PPE_NAME_CONTROL_CHAR)
+							": %s \"%s\" holds a control character", what, pp_shown_n(s, len));
 		if (*p == ' ')
 			n = 1;
 		else if ((n = unicode_space_at(p, len - i)) == 0)
@@ -117,7 +118,8 @@ pp_name_problem(const char *what, const char *s, int len)
 		i += n;
 	}
 	if (len > 0 && blank)
-		return psprintf("92071: %s \"%s\" is only white space", what, pp_shown_n(s, len));
+		return psprintf(PP_CODE(PPE_NAME_WHITE_SPACE)
+						": %s \"%s\" is only white space", what, pp_shown_n(s, len));
 	return NULL;
 }
 
@@ -130,10 +132,11 @@ char *
 pp_tag_problem(const char *tag, int len, const char *where)
 {
 	if (len == 0)
-		return where ? psprintf("90040: empty tag in \"%s\"", where)
-			: psprintf("90040: a tag is empty");
+		return where ? psprintf(PP_CODE(PPE_TAG_EMPTY) ": empty tag in \"%s\"", where)
+			: psprintf(PP_CODE(PPE_TAG_EMPTY) ": a tag is empty");
 	if (len > PP_MAX_TAG_BYTES)
-		return psprintf("90020: tag \"%s\" is longer than %d bytes", pp_shown_n(tag, len),
+		return psprintf(PP_CODE(PPE_TAG_TOO_LONG) ": tag \"%s\" is longer than %d bytes",
+						pp_shown_n(tag, len),
 						PP_MAX_TAG_BYTES);
 	return pp_name_problem("tag", tag, len);
 }
@@ -142,9 +145,9 @@ char *
 pp_attr_name_problem(const char *name, int len, const char *where)
 {
 	if (len == 0 && where)
-		return psprintf("90033: empty attribute name in \"%s\"", where);
+		return psprintf(PP_CODE(PPE_ATTR_INVALID) ": empty attribute name in \"%s\"", where);
 	if (len == 0 || len > PP_MAX_ATTR_NAME_BYTES)
-		return psprintf("90033: attribute name \"%s\" must be 1 to %d bytes",
+		return psprintf(PP_CODE(PPE_ATTR_INVALID) ": attribute name \"%s\" must be 1 to %d bytes",
 						pp_shown_n(name, len), PP_MAX_ATTR_NAME_BYTES);
 	return pp_name_problem("attribute name", name, len);
 }

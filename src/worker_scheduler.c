@@ -90,7 +90,7 @@ expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz send_at
 	bool		isnull;
 
 	if (to == NULL)
-		ereport(ERROR, (errmsg("92310: task has no audience")));
+		pp_error(PPE_TASK_NO_AUDIENCE, "task has no audience");
 	pp_audience_compile(app_id, JsonbValueToJsonb(to), nfixed + 1, &aud);
 
 	/* body.platform is an array of platform names after normalization */
