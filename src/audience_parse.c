@@ -459,8 +459,10 @@ parse_engagelab(AudCtx *c, JsonbContainer *obj)
 	if (acc && upl)
 		pp_error(PPE_AUD_ACCOUNT_WITH_PACKAGE, "\"account\" and \"upload_id\" cannot be combined");
 	if (atype && upl)
-		pp_error(PPE_AUD_ACCOUNT_TYPE_WITH_PACKAGE,
-				 "\"account_type\" does not go with \"upload_id\": the account package's type applies");
+		ereport(ERROR,
+				(pp_errmsg(PPE_AUD_ACCOUNT_TYPE_WITH_PACKAGE,
+						   "\"account_type\" does not go with \"upload_id\""),
+				 errdetail("The account package's type applies.")));
 	if (atype && !acc)
 		pp_error(PPE_AUD_ACCOUNT_NEEDED, "\"account_type\" needs \"account\"");
 	if (ptype && !acc && !upl)

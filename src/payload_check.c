@@ -45,14 +45,14 @@ pp_check_one(const PPVendor *v, Jsonb *push, const char *platform, const char *l
 		if (language)
 			ereport(ERROR,
 					(pp_errmsg(PPE_PAYLOAD_TOO_LARGE,
-							   "%s payload for platform \"%s\" and language \"%s\" is %d bytes; the limit is %d",
-							v->name, platform, language, req.limited_len, v->payload_limit),
+							   "%s payload for platform \"%s\" and language \"%s\" is %d bytes, more than the %d allowed",
+							   v->name, platform, language, req.limited_len, v->payload_limit),
 					 errdetail("%s", v->limit_what)));
 		else
 			ereport(ERROR,
 					(pp_errmsg(PPE_PAYLOAD_TOO_LARGE,
-							   "%s payload for platform \"%s\" is %d bytes; the limit is %d",
-							v->name, platform, req.limited_len, v->payload_limit),
+							   "%s payload for platform \"%s\" is %d bytes, more than the %d allowed",
+							   v->name, platform, req.limited_len, v->payload_limit),
 					 errdetail("%s", v->limit_what)));
 	}
 }

@@ -18,6 +18,9 @@
 
 const char *const ppj_platform_names[] = {"android", "ios", "web", "harmony"};
 
+#define PLATFORMS_HINT	"The platforms are android, ios, web and harmony, or \"all\" alone."
+#define IM_ONLY_DETAIL	"It is allowed here only with \"dialect\": \"tencent_im\"."
+
 static int
 platform_bit(JsonbValue *v)
 {
@@ -43,9 +46,10 @@ platform_mask(JsonbValue *v, const char *path)
 		if (ppj_string_is(v, "all"))
 			return ALL_PLATFORMS;
 		if ((bit = platform_bit(v)) < 0)
-			pp_error(PPE_PUSH_PLATFORM_UNKNOWN,
-					 "unknown platform \"%s\" in \"%s\" (android, ios, web, harmony, or \"all\" alone)",
-					 pp_shown(ppj_string_of(v)), path);
+			ereport(ERROR,
+					(pp_errmsg(PPE_PUSH_PLATFORM_UNKNOWN, "unknown platform \"%s\" in \"%s\"",
+							   pp_shown(ppj_string_of(v)), path),
+					 errhint(PLATFORMS_HINT)));
 		return 1 << bit;
 	}
 	if (!pp_jv_is_array(v))
@@ -62,9 +66,10 @@ platform_mask(JsonbValue *v, const char *path)
 			pp_error(PPE_PUSH_TYPE,
 					 "\"%s\" must be \"all\", a platform name or an array of platform names", path);
 		if ((bit = platform_bit(&e)) < 0)
-			pp_error(PPE_PUSH_PLATFORM_UNKNOWN,
-					 "unknown platform \"%s\" in \"%s\" (android, ios, web, harmony, or \"all\" alone)",
-					 pp_shown(ppj_string_of(&e)), path);
+			ereport(ERROR,
+					(pp_errmsg(PPE_PUSH_PLATFORM_UNKNOWN, "unknown platform \"%s\" in \"%s\"",
+							   pp_shown(ppj_string_of(&e)), path),
+					 errhint(PLATFORMS_HINT)));
 		if (mask & (1 << bit))
 			pp_error(PPE_PUSH_PLATFORM_TWICE, "platform \"%s\" appears twice in \"%s\"",
 					 ppj_platform_names[bit], path);
@@ -376,11 +381,15 @@ pp_engagelab_normalize(JsonbContainer *root, const char **dialect_out)
 	if (strcmp(dialect, PP_DIALECT_TENCENT_IM) != 0)
 	{
 		if (pp_jmember(root, "MsgRandom"))
-			pp_error(PPE_PUSH_DIALECTS_MIXED,
-					 "\"MsgRandom\" belongs to the Tencent IM form (allowed here only with \"dialect\": \"tencent_im\")");
+			ereport(ERROR,
+					(pp_errmsg(PPE_PUSH_DIALECTS_MIXED,
+							   "\"MsgRandom\" belongs to the Tencent IM form"),
+					 errdetail(IM_ONLY_DETAIL)));
 		if (pp_jmember(root, "From_Account"))
-			pp_error(PPE_PUSH_DIALECTS_MIXED,
-					 "\"From_Account\" belongs to the Tencent IM form (allowed here only with \"dialect\": \"tencent_im\")");
+			ereport(ERROR,
+					(pp_errmsg(PPE_PUSH_DIALECTS_MIXED,
+							   "\"From_Account\" belongs to the Tencent IM form"),
+					 errdetail(IM_ONLY_DETAIL)));
 	}
 	else if (pp_jmember(root, "MsgRandom") == NULL)
 		pp_error(PPE_PUSH_MSG_RANDOM, "MsgRandom is missing or not an integer from 0 to 4294967295");
@@ -395,9 +404,12 @@ pp_engagelab_normalize(JsonbContainer *root, const char **dialect_out)
 		for (int i = 0; i < N_PLATFORMS; i++)
 			if ((mask & (1 << i)) &&
 				!block_has_alert(notification->val.binary.data, ppj_platform_names[i]))
-				pp_error(PPE_PUSH_NO_ALERT,
-						 "\"body.notification\" has no alert for platform \"%s\": set \"body.notification.alert\" or \"body.notification.%s.alert\"",
-						 ppj_platform_names[i], ppj_platform_names[i]);
+				ereport(ERROR,
+						(pp_errmsg(PPE_PUSH_NO_ALERT,
+								   "\"body.notification\" has no alert for platform \"%s\"",
+								   ppj_platform_names[i]),
+						 errhint("Set \"body.notification.alert\" or \"body.notification.%s.alert\".",
+								 ppj_platform_names[i])));
 	}
 
 	ppj_begin_object(&st, NULL);

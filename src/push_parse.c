@@ -74,8 +74,10 @@ pp_push_normalize(Jsonb *push, const char **dialect_out)
 			found = i;
 		}
 		if (found < 0)
-			pp_error(PPE_PUSH_NO_DIALECT,
-					 "a push must be an EngageLab push object (\"to\", \"body\"), a Tencent Push body (\"audience_type\", \"message\") or a Tencent IM body (\"MsgRandom\", \"OfflinePushInfo\")");
+			ereport(ERROR,
+					(pp_errmsg(PPE_PUSH_NO_DIALECT,
+							   "a push must be an EngageLab push, a Tencent Push body or a Tencent IM body"),
+					 errdetail("An EngageLab push has \"to\" and \"body\", a Tencent Push body \"audience_type\" and \"message\", a Tencent IM body \"MsgRandom\" and \"OfflinePushInfo\".")));
 	}
 
 	if (found == 2)

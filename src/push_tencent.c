@@ -64,9 +64,11 @@ check_expire_time(JsonbValue *v, const char *path)
 	int64		n;
 
 	if (!ppj_jbv_int64(v, &n) || n < 0 || n > TP_MAX_EXPIRE)
-		pp_error(PPE_PUSH_TTL,
-				 "\"%s\" must be an integer from 0 to %d (seconds, at most 72 hours; 0 means the default, 72 hours)",
-				 path, TP_MAX_EXPIRE);
+		ereport(ERROR,
+				(pp_errmsg(PPE_PUSH_TTL,
+						   "\"%s\" must be an integer from 0 to %d (seconds, at most 72 hours)",
+						   path, TP_MAX_EXPIRE),
+				 errdetail("0 means the default, 72 hours.")));
 }
 
 static void
@@ -133,9 +135,11 @@ check_tp_android_badge(JsonbValue *v, const char *path)
 	int64		n = ppj_check_int(v, path, -2, PG_INT32_MAX);
 
 	if (n >= 0)
-		pp_error(PPE_PUSH_BADGE_TYPE,
-				 "\"%s\" " INT64_FORMAT " (set the badge to N) is not supported on Android; use -1 (unchanged) or -2 (add one)",
-				 path, n);
+		ereport(ERROR,
+				(pp_errmsg(PPE_PUSH_BADGE_TYPE,
+						   "\"%s\" " INT64_FORMAT " (set the badge to N) is not supported on Android",
+						   path, n),
+				 errhint("Use -1 (unchanged) or -2 (add one).")));
 }
 
 static const FieldSpec tp_browser_fields[] = {

@@ -166,8 +166,10 @@ im_put_message(JsonbParseState **st, JsonbContainer *info)
 	if (content == NULL)
 		content = pp_jmember(info, "Desc");
 	if (content == NULL)
-		pp_error(PPE_PUSH_IM_ONLINE_ONLY,
-				 "\"OfflinePushInfo\" with PushFlag 1 (online only) needs \"Ext\": pushplan has no online channel and sends it as a data message");
+		ereport(ERROR,
+				(pp_errmsg(PPE_PUSH_IM_ONLINE_ONLY,
+						   "\"OfflinePushInfo\" with PushFlag 1 (online only) needs \"Ext\""),
+				 errdetail("With no online channel, pushplan sends it as a data message.")));
 	if (pp_jmember(info, "AndroidInfo"))
 		pp_error(PPE_PUSH_IM_PUSHFLAG_INFO,
 				 "\"OfflinePushInfo.AndroidInfo\" applies only when PushFlag is 0");
@@ -198,8 +200,9 @@ pp_tencent_im_translate(Jsonb *push)
 	if (pp_jmember(root, "MsgRandom") == NULL)
 		pp_error(PPE_PUSH_MSG_RANDOM, "MsgRandom is missing or not an integer from 0 to 4294967295");
 	if ((info = pp_jmember(root, "OfflinePushInfo")) == NULL)
-		pp_error(PPE_PUSH_IM_OFFLINE_MISSING,
-				 "\"OfflinePushInfo\" is required: pushplan delivers through the vendors' offline channels only");
+		ereport(ERROR,
+				(pp_errmsg(PPE_PUSH_IM_OFFLINE_MISSING, "\"OfflinePushInfo\" is required"),
+				 errdetail("Delivery goes through the vendors' offline channels only.")));
 
 	ppj_begin_object(&st, NULL);
 	if ((v = pp_jmember(root, "Condition")) != NULL)

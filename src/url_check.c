@@ -14,7 +14,7 @@
 
 PG_FUNCTION_INFO_V1(pushplan_url_problem);
 
-/* Why url cannot be an endpoint, or NULL. */
+/* Why url cannot be an endpoint (a sentence, for an errdetail), or NULL. */
 static const char *
 url_problem(const char *url, int len)
 {
@@ -27,18 +27,18 @@ url_problem(const char *url, int len)
 	/* libcurl would refuse control characters too; white space it might encode instead */
 	for (int i = 0; i < len; i++)
 		if ((unsigned char) url[i] <= 0x20 || url[i] == 0x7f)
-			return "the URL holds white space or a control character";
+			return "The URL holds white space or a control character.";
 	if ((u = curl_url()) == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	/* without CURLU_GUESS_SCHEME or CURLU_DEFAULT_SCHEME: a URL must name its scheme */
 	rc = curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME);
 	if (rc != CURLUE_OK)
-		why = curl_url_strerror(rc);
+		why = psprintf("%s.", curl_url_strerror(rc));
 	else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
 			 (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0))
-		why = "the scheme is not http or https";
+		why = "The scheme is not http or https.";
 	else if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host[0] == '\0')
-		why = "the URL names no host";
+		why = "The URL names no host.";
 	curl_free(scheme);
 	curl_free(host);
 	curl_url_cleanup(u);

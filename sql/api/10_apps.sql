@@ -143,7 +143,7 @@ DECLARE
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM _vendor_keys() k WHERE k.vendor = push_vendor_set.vendor) THEN
         RAISE EXCEPTION '92020: unknown vendor "%"', _shown(vendor) USING ERRCODE = '22023'
-            , HINT = 'vendors: ' || array_to_string(_vendor_names(), ', ');
+            , HINT = 'The vendors are ' || array_to_string(_vendor_names(), ', ') || '.';
     END IF;
     IF config IS NULL OR jsonb_typeof(config) <> 'object' THEN
         RAISE EXCEPTION '92021: vendor config must be a JSON object' USING ERRCODE = '22023';
@@ -182,7 +182,7 @@ BEGIN
         v_key := _pem_key_check(config->>'private_key', 'ec_p256');
         IF v_key IS NOT NULL THEN
             RAISE EXCEPTION USING MESSAGE = v_key, ERRCODE = '22023',
-                DETAIL = 'in the apns config, key "private_key" (the .p8 file''s text)';
+                DETAIL = 'In the apns config, key "private_key" (the .p8 file''s text).';
         END IF;
     END IF;
     IF vendor = 'fcm' THEN
@@ -202,7 +202,7 @@ BEGIN
         v_key := _pem_key_check(v_sa->>'private_key', 'rsa');
         IF v_key IS NOT NULL THEN
             RAISE EXCEPTION USING MESSAGE = v_key, ERRCODE = '22023',
-                DETAIL = 'in the fcm config, key "service_account" -> "private_key"';
+                DETAIL = 'In the fcm config, key "service_account" -> "private_key".';
         END IF;
         config := jsonb_set(config, '{service_account}', v_sa);
     END IF;
@@ -240,8 +240,8 @@ BEGIN
     END IF;
     IF role::text IN ('pushplan_admin', 'pushplan_app_admin', 'pushplan_operator', 'pushplan_app',
                       'pushplan_reader', 'pushplan_worker') THEN
-        RAISE EXCEPTION '92063: "%" is one of pushplan''s own roles: bind your login or group role', role
-            USING ERRCODE = '22023';
+        RAISE EXCEPTION '92063: "%" is one of pushplan''s own roles', role
+            USING ERRCODE = '22023', HINT = 'Bind your login or group role.';
     END IF;
     DELETE FROM app_grants g WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = g.role);
     INSERT INTO app_grants (app_id, role, kind) VALUES (v_app, role, kind) ON CONFLICT DO NOTHING;

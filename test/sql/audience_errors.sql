@@ -12,10 +12,16 @@ SELECT upload_id, (SELECT app FROM apps a WHERE a.app_id = p.app_id) AS app FROM
 WHERE app_id IN (_app_id('auderr', 'reader'), _app_id('auderr_other', 'reader'));
 
 CREATE FUNCTION pg_temp.err(a jsonb, app text DEFAULT 'auderr') RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_detail text;
+    v_hint text;
 BEGIN
     RETURN 'no error: ' || push_audience_count(app, a);
 EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ' ' || SQLERRM;
+    GET STACKED DIAGNOSTICS v_detail = PG_EXCEPTION_DETAIL, v_hint = PG_EXCEPTION_HINT;
+    RETURN SQLSTATE || ' ' || SQLERRM
+        || coalesce(' (detail: ' || nullif(v_detail, '') || ')', '')
+        || coalesce(' (hint: ' || nullif(v_hint, '') || ')', '');
 END $$;
 
 SELECT push_audience_count('nosuchapp', '"all"');

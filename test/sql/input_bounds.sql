@@ -15,13 +15,15 @@ SELECT push_device_register('bounds', 'r1', 'ios', 'apns', 'tok-1', 'UTC', 'en')
 CREATE FUNCTION pg_temp.err(stmt text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     v_detail text;
+    v_hint text;
 BEGIN
     EXECUTE stmt;
     RETURN 'no error';
 EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS v_detail = PG_EXCEPTION_DETAIL;
+    GET STACKED DIAGNOSTICS v_detail = PG_EXCEPTION_DETAIL, v_hint = PG_EXCEPTION_HINT;
     RETURN SQLSTATE || ' [' || length(SQLERRM) || '] ' || SQLERRM
-        || coalesce(' (detail: ' || nullif(v_detail, '') || ')', '');
+        || coalesce(' (detail: ' || nullif(v_detail, '') || ')', '')
+        || coalesce(' (hint: ' || nullif(v_hint, '') || ')', '');
 END $$;
 CREATE FUNCTION pg_temp.state() RETURNS text LANGUAGE sql AS $$
     SELECT format('tags %s, attrs %s, accounts %s, activity %s, vendors %s, settings %s',

@@ -4,13 +4,19 @@ RESET client_min_messages;
 SET search_path = pushplan, public;
 
 -- push_validate: every dialect (EngageLab, Tencent Push, Tencent IM) normalized to the EngageLab form (doc/push.md).
--- Errors are shown as "SQLSTATE message" through a helper, so both are checked.
+-- Errors are shown as "SQLSTATE message (detail: ...) (hint: ...)" through a helper, so all are checked.
 CREATE FUNCTION pg_temp.err(p jsonb) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_detail text;
+    v_hint text;
 BEGIN
     PERFORM pushplan.push_validate(p);
     RETURN 'no error';
 EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ' ' || SQLERRM;
+    GET STACKED DIAGNOSTICS v_detail = PG_EXCEPTION_DETAIL, v_hint = PG_EXCEPTION_HINT;
+    RETURN SQLSTATE || ' ' || SQLERRM
+        || coalesce(' (detail: ' || nullif(v_detail, '') || ')', '')
+        || coalesce(' (hint: ' || nullif(v_hint, '') || ')', '');
 END $$;
 
 -- Every sample body; each must normalize, and a normalized push must normalize to itself.
