@@ -152,7 +152,8 @@ work_extension_locked(void)
  * work is skipped (the workers' loops find a dropped extension and wait for it).
  *
  * pp_work_end restores the user before it commits. An ERROR in between ends the process (a
- * background worker without its own error handler turns ERROR into FATAL); a subtransaction's
+ * background worker without its own error handler turns ERROR into FATAL), unless the caller
+ * catches it and calls pp_work_abort (the senders' outcome writes do); a subtransaction's
  * abort (the scheduler's expansion) restores what was current when it began, the worker role;
  * and a top-level abort restores what was current when the transaction began. No path leaves
  * the next transaction running as pushplan_worker without a pp_work_begin.
@@ -192,6 +193,19 @@ pp_work_end(void)
 	role_switched = false;
 	CommitTransactionCommand();
 	pgstat_report_stat(false);
+}
+
+/*
+ * Ends a unit of work whose ERROR the caller caught (PG_CATCH, error state flushed): the
+ * transaction is rolled back, which restores the user it began with and releases SPI and the
+ * snapshot.
+ */
+void
+pp_work_abort(void)
+{
+	AbortCurrentTransaction();
+	role_switched = false;
+	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
 /*

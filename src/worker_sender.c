@@ -200,11 +200,11 @@ int8_array(int64 *v, int n)
 }
 
 /*
- * Writes every pending outcome in one transaction; invalid tokens are cleared in the same one.
- * Returns false, keeping them pending, if the work cannot run (pp_work_begin).
+ * Writes the pending outcomes from..from+n-1 in one transaction; invalid tokens are cleared in
+ * the same one.  Returns false if the work cannot run (pp_work_begin).
  */
 static bool
-flush_outcomes(bool queue_drained)
+write_outcomes(int from, int n, bool queue_drained)
 {
 	Datum		args[7];
 	Oid			types[7] = {INT8ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
@@ -221,41 +221,39 @@ flush_outcomes(bool queue_drained)
 	char		activity[64];
 	uint64		ntasks;
 
-	if (pend.n == 0)
-		return true;
 	/* no psprintf: this runs outside any transaction, in the long-lived context */
-	snprintf(activity, sizeof(activity), "pushplan: recording %d outcomes", pend.n);
+	snprintf(activity, sizeof(activity), "pushplan: recording %d outcomes", n);
 	if (!pp_work_begin(activity))
 	{
 		pgstat_report_activity(STATE_IDLE, NULL);
 		return false;
 	}
 	old = MemoryContextSwitchTo(pend_cxt);
-	dims[0] = pend.n;
-	http = palloc(sizeof(Datum) * pend.n);
-	retry = palloc(sizeof(Datum) * pend.n);
-	retry_nulls = palloc(sizeof(bool) * pend.n);
-	bad_devices = palloc(sizeof(int64) * pend.n);
-	bad_tokens = palloc(sizeof(char *) * pend.n);
-	for (int i = 0; i < pend.n; i++)
+	dims[0] = n;
+	http = palloc(sizeof(Datum) * n);
+	retry = palloc(sizeof(Datum) * n);
+	retry_nulls = palloc(sizeof(bool) * n);
+	bad_devices = palloc(sizeof(int64) * n);
+	bad_tokens = palloc(sizeof(char *) * n);
+	for (int i = 0; i < n; i++)
 	{
-		http[i] = Int32GetDatum(pend.http[i]);
-		retry_nulls[i] = pend.retry_at[i] == 0;
-		retry[i] = TimestampTzGetDatum(pend.retry_at[i]);
-		if (strcmp(pend.statuses[i], "invalid_token") == 0 && pend.tokens[i])
+		http[i] = Int32GetDatum(pend.http[from + i]);
+		retry_nulls[i] = pend.retry_at[from + i] == 0;
+		retry[i] = TimestampTzGetDatum(pend.retry_at[from + i]);
+		if (strcmp(pend.statuses[from + i], "invalid_token") == 0 && pend.tokens[from + i])
 		{
-			bad_devices[nbad] = pend.device_ids[i];
-			bad_tokens[nbad++] = pend.tokens[i];
+			bad_devices[nbad] = pend.device_ids[from + i];
+			bad_tokens[nbad++] = pend.tokens[from + i];
 		}
 	}
-	args[0] = int8_array(pend.ids, pend.n);
-	args[1] = text_array(pend.statuses, pend.n);
-	args[2] = PointerGetDatum(construct_array(http, pend.n, INT4OID, 4, true, TYPALIGN_INT));
-	args[3] = text_array(pend.msgids, pend.n);
-	args[4] = text_array(pend.errors, pend.n);
+	args[0] = int8_array(pend.ids + from, n);
+	args[1] = text_array(pend.statuses + from, n);
+	args[2] = PointerGetDatum(construct_array(http, n, INT4OID, 4, true, TYPALIGN_INT));
+	args[3] = text_array(pend.msgids + from, n);
+	args[4] = text_array(pend.errors + from, n);
 	args[5] = PointerGetDatum(construct_md_array(retry, retry_nulls, 1, dims, lbs, TIMESTAMPTZOID,
 												 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	args[6] = text_array(pend.task_ids, pend.n);
+	args[6] = text_array(pend.task_ids + from, n);
 	MemoryContextSwitchTo(old);
 
 	/*
@@ -316,8 +314,85 @@ flush_outcomes(bool queue_drained)
 				   2, t2, a2, NULL, false, 0);
 	}
 	pp_work_end();
-	pending_clear();
 	pgstat_report_activity(STATE_IDLE, NULL);
+	return true;
+}
+
+typedef enum WriteResult
+{
+	WRITE_OK,
+	WRITE_BLOCKED,				/* the work cannot run now (pp_work_begin) */
+	WRITE_FAILED				/* an ERROR, logged; the transaction rolled back */
+} WriteResult;
+
+/* The delivery ids from..from+n-1, for a log line: at most 20 of them. */
+static char *
+ids_text(int from, int n)
+{
+	StringInfoData b;
+
+	initStringInfo(&b);
+	for (int i = 0; i < n && i < 20; i++)
+		appendStringInfo(&b, "%s" INT64_FORMAT, i ? ", " : "", pend.ids[from + i]);
+	if (n > 20)
+		appendStringInfo(&b, " and %d more", n - 20);
+	return b.data;
+}
+
+/* write_outcomes, with an ERROR caught: logged with the delivery ids, rolled back. */
+static WriteResult
+write_outcomes_guarded(int from, int n, bool queue_drained)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile WriteResult result = WRITE_OK;
+
+	PG_TRY();
+	{
+		result = write_outcomes(from, n, queue_drained) ? WRITE_OK : WRITE_BLOCKED;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *ed;
+		char	   *ids;
+
+		MemoryContextSwitchTo(cxt);
+		ed = CopyErrorData();
+		FlushErrorState();
+		pp_work_abort();
+		ids = ids_text(from, n);
+		ereport(LOG,
+				(errmsg("pushplan: sender %d could not record %d outcomes: %s", my_role, n,
+						ed->message),
+				 errdetail("Deliveries %s.", ids)));
+		pfree(ids);
+		FreeErrorData(ed);
+		result = WRITE_FAILED;
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/*
+ * Writes every pending outcome, in one transaction.  If that fails, each outcome is written
+ * alone, so that one delivery whose row cannot be written (a trigger, a constraint) costs only
+ * itself: it stays claimed by this sender, is logged, and the sender goes on.  Returns false,
+ * keeping the outcomes pending, if the work cannot run (pp_work_begin).
+ */
+static bool
+flush_outcomes(bool queue_drained)
+{
+	WriteResult r;
+
+	if (pend.n == 0)
+		return true;
+	r = write_outcomes_guarded(0, pend.n, queue_drained);
+	if (r == WRITE_BLOCKED)
+		return false;
+	if (r == WRITE_FAILED)
+		for (int i = 0; i < pend.n; i++)
+			if (write_outcomes_guarded(i, 1, queue_drained) == WRITE_BLOCKED)
+				return false;	/* the rest waits; those written are written again, harmless */
+	pending_clear();
 	return true;
 }
 

@@ -82,6 +82,8 @@ extern bool pp_worker_reload_and_check(void);
 extern bool pp_extension_ready(void);
 extern bool pp_work_begin(const char *activity);
 extern void pp_work_end(void);
+/* after a caught ERROR inside a unit of work: roll it back */
+extern void pp_work_abort(void);
 extern uint64 pp_spi_run(const char *what, int expected, const char *sql, int nargs, Oid *types,
 						 Datum *args, const char *nulls, bool read_only, long count);
 /* the same for a statement run again and again: prepared once, kept in *plan */
