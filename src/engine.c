@@ -5,7 +5,8 @@
  * items, their results), deleted once its outcomes are handed out: memory stays flat whatever
  * the number of items sent.  A transfer goes
  *   grouping (HMS only: waits up to hms_linger_ms for more tokens of the same message)
- *   -> pending (waits for a free slot under max_inflight)
+ *   -> pending (waits for a free slot under max_inflight; an urgent one, of the high lane,
+ *      goes ahead of the others and does not wait for a slot)
  *   -> running (auth token attached, on the curl multi handle)
  *   -> done (results ready; handed out by pp_engine_poll, possibly over several calls).
  * A refused auth token (APNs ExpiredProviderToken, FCM 401, HMS 401) sends the transfer back to
@@ -72,6 +73,7 @@ typedef struct PPXfer
 	int			http_status;
 	int			retry_after_ms;
 	int			handed;
+	bool		urgent;			/* PPSendItem.urgent of its items */
 } PPXfer;
 
 struct PPEngine
@@ -211,6 +213,31 @@ pp_xfer_finish_all(PPEngine *e, PPXfer *x, PPOutcomeKind kind, const char *error
 	dlist_push_tail(&e->done, &x->node);
 }
 
+/* x waits for a slot: behind the urgent transfers already waiting if it is urgent, else last. */
+static void
+pp_engine_enqueue(PPEngine *e, PPXfer *x)
+{
+	x->state = PP_X_PENDING;
+	if (x->urgent)
+	{
+		dlist_node *after = NULL;
+		dlist_iter	it;
+
+		dlist_foreach(it, &e->pending)
+		{
+			if (!dlist_container(PPXfer, node, it.cur)->urgent)
+				break;
+			after = it.cur;
+		}
+		if (after)
+			dlist_insert_after(after, &x->node);
+		else
+			dlist_push_head(&e->pending, &x->node);
+	}
+	else
+		dlist_push_tail(&e->pending, &x->node);
+}
+
 void
 pp_engine_submit(PPEngine *e, const PPSendItem *item)
 {
@@ -223,6 +250,7 @@ pp_engine_submit(PPEngine *e, const PPSendItem *item)
 
 	e->inflight++;
 	pp_xfer_add_item(x, item->delivery_id, item->token);
+	x->urgent = item->urgent;
 	if (v == NULL)
 	{
 		pp_xfer_finish_all(e, x, PP_OUT_FAILED,
@@ -287,8 +315,7 @@ pp_engine_submit(PPEngine *e, const PPSendItem *item)
 				if (g->nitems >= v->max_tokens)
 				{
 					dlist_delete(&g->node);
-					g->state = PP_X_PENDING;
-					dlist_push_tail(&e->pending, &g->node);
+					pp_engine_enqueue(e, g);
 				}
 				pfree(key);
 				MemoryContextDelete(x->cxt);
@@ -302,8 +329,7 @@ pp_engine_submit(PPEngine *e, const PPSendItem *item)
 		dlist_push_tail(&e->grouping, &x->node);
 		return;
 	}
-	x->state = PP_X_PENDING;
-	dlist_push_tail(&e->pending, &x->node);
+	pp_engine_enqueue(e, x);
 }
 
 /* Groups whose linger is over (all when force) become pending. */
@@ -320,8 +346,7 @@ pp_engine_close_groups(PPEngine *e, bool force)
 		if (force || g->linger_until <= now)
 		{
 			dlist_delete(&g->node);
-			g->state = PP_X_PENDING;
-			dlist_push_tail(&e->pending, &g->node);
+			pp_engine_enqueue(e, g);
 		}
 	}
 }
@@ -381,10 +406,14 @@ pp_engine_start(PPEngine *e, PPXfer *x)
 static void
 pp_engine_start_pending(PPEngine *e)
 {
-	while (e->running < e->s.max_inflight && !dlist_is_empty(&e->pending))
+	while (!dlist_is_empty(&e->pending))
 	{
-		PPXfer	   *x = dlist_container(PPXfer, node, dlist_pop_head_node(&e->pending));
+		PPXfer	   *x = dlist_container(PPXfer, node, dlist_head_node(&e->pending));
 
+		/* urgent ones (at the head) start even when every slot is taken */
+		if (e->running >= e->s.max_inflight && !x->urgent)
+			break;
+		dlist_delete(&x->node);
 		pp_engine_start(e, x);
 	}
 }

@@ -40,6 +40,8 @@ typedef struct PPSendItem
 	Jsonb	   *vendor_config;	/* the app's vendor_configs.config for this vendor */
 	TimestampTz expires_at;		/* time_to_live end; 0 (or less): none */
 	const char *registration_id;	/* optional: echoed in the webhook body */
+	bool		urgent;			/* high lane: ahead of every waiting request, even past
+								 * max_inflight */
 } PPSendItem;
 
 typedef struct PPSendOutcome

@@ -168,8 +168,8 @@ check_ttl(JsonbValue *v, const char *path)
 static void
 check_priority(JsonbValue *v, const char *path)
 {
-	if (!ppj_string_is(v, "high") && !ppj_string_is(v, "normal"))
-		pp_error(PPE_PUSH_VALUE_UNKNOWN, "\"%s\" must be \"high\" or \"normal\"", path);
+	if (!ppj_string_is(v, "high") && !ppj_string_is(v, "normal") && !ppj_string_is(v, "low"))
+		pp_error(PPE_PUSH_VALUE_UNKNOWN, "\"%s\" must be \"high\", \"normal\" or \"low\"", path);
 }
 
 static const FieldSpec language_fields[] = {

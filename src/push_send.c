@@ -5,6 +5,12 @@
  * broadcast quota), stores it as a task and asks for the scheduler to be woken when the
  * caller's transaction commits. Nothing leaves before that commit, and nothing ever leaves if
  * it rolls back: the task row is part of the caller's transaction.
+ *
+ * A transactional push (a list of at most pushplan.small_audience_limit registration ids,
+ * tokens or accounts) is expanded here, in the caller's transaction, and the senders are woken
+ * at commit instead of the scheduler: it never waits behind a broadcast's expansion. Its lane
+ * (tasks.priority) is high unless options.priority says otherwise, so that its deliveries are
+ * also claimed ahead of any broadcast backlog (doc/push.md, "Priority").
  */
 #include "pushplan.h"
 #include "tenancy.h"
@@ -13,7 +19,9 @@
 #include "json.h"
 #include "engine.h"
 #include "push_parse.h"
+#include "task_expand.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -135,6 +143,49 @@ check_transactional(int list_size)
 				 errhint("pushplan.small_audience_limit sets the limit; larger audiences need operator rights.")));
 }
 
+/*
+ * The task's lane: options.priority if given (high, normal, low), else high for a list of at
+ * most pushplan.small_audience_limit entries (list_size, -1 for other audiences), else normal.
+ */
+static int
+task_priority(JsonbContainer *options, int list_size)
+{
+	char	   *given = pp_jstr(options, "priority");
+
+	if (given)
+		return strcmp(given, "high") == 0 ? PP_LANE_HIGH :
+			strcmp(given, "low") == 0 ? PP_LANE_LOW : PP_LANE_NORMAL;
+	return list_size >= 0 && list_size <= pp_small_audience_limit ? PP_LANE_HIGH : PP_LANE_NORMAL;
+}
+
+/*
+ * Expands a small list push now, in the caller's transaction (one batch holds any list), and
+ * records it as the scheduler would have: sending, or done when nothing was queued.
+ */
+static void
+expand_now(const char *task_id, int32 app_id, Jsonb *push, int priority)
+{
+	PPExpandResult res;
+	Datum		args[3];
+	Oid			types[3] = {TEXTOID, INT8OID, BOOLOID};
+
+	memset(&res, 0, sizeof(res));
+	pp_task_expand_batch(task_id, app_id, push, GetCurrentTransactionStartTimestamp(), priority,
+						 -1, 0, 0, &res);
+	args[0] = CStringGetTextDatum(task_id);
+	args[1] = Int64GetDatum(res.inserted);
+	args[2] = BoolGetDatum(res.queued > 0);
+	pp_spi_run("recording the expansion", SPI_OK_UPDATE,
+			   "UPDATE pushplan.tasks SET targeted = $2, expanded = true, "
+			   "expanded_upto = NULL, started_at = now(), "
+			   "state = CASE WHEN $3 THEN 'sending' ELSE 'done' END, "
+			   "finished_at = CASE WHEN $3 THEN NULL ELSE now() END "
+			   "WHERE task_id = $1",
+			   3, types, args, NULL, false, 0);
+	if (res.queued > 0)
+		pp_wake_senders_at_commit(priority == PP_LANE_HIGH);
+}
+
 /* An existing task with the same idempotency key, or NULL. */
 static char *
 existing_task(int32 app_id, const char *request_id, int64 msg_random)
@@ -177,13 +228,16 @@ pushplan_push_send(PG_FUNCTION_ARGS)
 	int32		app_id;
 	int			rights;
 	int64		ttl = 86400;
+	int			list_size;
+	int			priority;
+	bool		inserted;
 	bool		broadcast;
 	bool		isnull;
-	Datum		args[9];
-	Oid			types[9];
+	Datum		args[10];
+	Oid			types[10];
 	char	   *task_id;
 	PPAudience	aud;
-	char		nulls[9];
+	char		nulls[10];
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		pp_error(PPE_SEND_ARGS_NULL, "push_send needs an app and a push");
@@ -226,9 +280,11 @@ pushplan_push_send(PG_FUNCTION_ARGS)
 	/* Everything that would fail later fails now: the audience and every vendor payload. */
 	if (to == NULL)
 		pp_error(PPE_SEND_NO_AUDIENCE, "the push has no audience (\"to\")");
+	list_size = pp_audience_list_size(JsonbValueToJsonb(to));
 	if ((rights & PP_RIGHT_OPERATOR) == 0)
-		check_transactional(pp_audience_list_size(JsonbValueToJsonb(to)));
+		check_transactional(list_size);
 	pp_audience_compile(app_id, JsonbValueToJsonb(to), 1, &aud);
+	priority = task_priority(options, list_size);
 	pp_message_check(push);
 
 	broadcast = is_broadcast(to);
@@ -256,16 +312,19 @@ pushplan_push_send(PG_FUNCTION_ARGS)
 	args[7] = Int64GetDatum(ttl);
 	types[8] = OIDOID;
 	args[8] = ObjectIdGetDatum(pp_caller());
+	types[9] = INT2OID;
+	args[9] = Int16GetDatum((int16) priority);
 	if (SPI_execute_with_args(
 			"INSERT INTO pushplan.tasks (task_id, app_id, plan_id, dialect, request_id, msg_random, "
-			"  msg_second, push, broadcast, send_at, expires_at, created_by) "
+			"  msg_second, push, broadcast, send_at, expires_at, created_by, priority) "
 			"VALUES ('tsk_' || replace(gen_random_uuid()::text, '-', ''), $1, $2, $3, $4, $5, "
 			"  CASE WHEN $5 IS NOT NULL THEN floor(extract(epoch FROM now()))::bigint END, "
-			"  $6, $7, now(), CASE WHEN $8 > 0 THEN now() + $8 * interval '1 second' END, $9) "
+			"  $6, $7, now(), CASE WHEN $8 > 0 THEN now() + $8 * interval '1 second' END, $9, $10) "
 			"ON CONFLICT DO NOTHING RETURNING task_id",
-			9, types, args, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
+			10, types, args, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "pushplan: could not store the task");
-	if (SPI_processed == 1)
+	inserted = SPI_processed == 1;
+	if (inserted)
 		task_id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	else
 	{
@@ -275,8 +334,11 @@ pushplan_push_send(PG_FUNCTION_ARGS)
 			elog(ERROR, "pushplan: could not store the task");
 	}
 	task_id = MemoryContextStrdup(TopTransactionContext, task_id);
+	if (inserted && list_size >= 0 && list_size <= pp_small_audience_limit)
+		expand_now(task_id, app_id, push, priority);
+	else if (inserted)
+		pp_wake_scheduler_at_commit();
 	SPI_finish();
 
-	pp_wake_scheduler_at_commit();
 	PG_RETURN_TEXT_P(cstring_to_text(task_id));
 }

@@ -57,8 +57,8 @@ pp_settings_define(void)
 							NULL, NULL, NULL);
 	/* SUSET: the application code it limits must not raise it for its own session */
 	DefineCustomIntVariable("pushplan.small_audience_limit",
-							"Most registration ids, tokens or accounts a push of an app role may list.",
-							"Roles bound to an app as kind app send such small lists only (transactional pushes).",
+							"Most registration ids, tokens or accounts a transactional push lists.",
+							"Such pushes are expanded by push_send and sent in the high lane unless they say otherwise; roles bound to an app as kind app send only these.",
 							&pp_small_audience_limit, 100, 1, 1000, PGC_SUSET, 0,
 							NULL, NULL, NULL);
 	/* the delivery engine (src/engine.c) */

@@ -7,6 +7,11 @@
  * COMMIT and wakes the scheduler of the backend's database. The wake flag is an atomic in shared
  * memory: only the backend that turns it from 0 to 1 sets the latch, so a burst of commits costs
  * the scheduler one wake-up. The scheduler clears the flag before it looks for work.
+ *
+ * push_send queues the deliveries of a small list push itself; such a transaction wakes the
+ * senders instead (pp_wake_senders_at_commit), and when the push is in the high lane it also
+ * raises the express flag, which a busy sender looks at between two polls of its transfers and
+ * answers with a claim of the high lane alone, whether or not it has room (worker_sender.c).
  */
 #include "pushplan.h"
 #include "workers.h"
@@ -23,7 +28,9 @@ PG_FUNCTION_INFO_V1(pushplan_wake_scheduler);
 
 PPShared   *pp_shared = NULL;
 
-static bool wake_pending = false;	/* this transaction created work */
+static bool wake_pending = false;	/* this transaction created work for the scheduler */
+static bool senders_pending = false;	/* ... queued deliveries */
+static bool express_pending = false;	/* ... in the high lane */
 static bool callback_registered = false;
 
 void
@@ -51,6 +58,7 @@ pp_shared_startup(void)
 			slot->dboid = InvalidOid;
 			pg_atomic_init_u32(&slot->scheduler_wake, 0);
 			pg_atomic_init_u32(&slot->senders_wake, 0);
+			pg_atomic_init_u32(&slot->express_wake, 0);
 			for (int j = 0; j < PP_ROLES; j++)
 			{
 				slot->procno[j] = -1;
@@ -186,10 +194,12 @@ pp_wake_slot_scheduler(PPDatabaseSlot *slot)
 }
 
 void
-pp_wake_slot_senders(PPDatabaseSlot *slot)
+pp_wake_slot_senders(PPDatabaseSlot *slot, bool express)
 {
 	if (slot == NULL)
 		return;
+	if (express)
+		pg_atomic_write_u32(&slot->express_wake, 1);
 	pg_atomic_write_u32(&slot->senders_wake, 1);
 	for (int i = 0; i < PP_MAX_SENDERS; i++)
 		set_proc_latch(slot->procno[PP_ROLE_INDEX(i)]);
@@ -204,14 +214,27 @@ wake_at_commit_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_COMMIT:
 			if (wake_pending)
 				pp_wake_slot_scheduler(pp_database_slot(MyDatabaseId));
-			wake_pending = false;
+			if (senders_pending)
+				pp_wake_slot_senders(pp_database_slot(MyDatabaseId), express_pending);
+			wake_pending = senders_pending = express_pending = false;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
-			wake_pending = false;	/* rolled-back work wakes nobody */
+			/* rolled-back work wakes nobody */
+			wake_pending = senders_pending = express_pending = false;
 			break;
 		default:
 			break;
+	}
+}
+
+static void
+register_callback(void)
+{
+	if (!callback_registered)
+	{
+		RegisterXactCallback(wake_at_commit_callback, NULL);
+		callback_registered = true;
 	}
 }
 
@@ -219,12 +242,17 @@ wake_at_commit_callback(XactEvent event, void *arg)
 void
 pp_wake_scheduler_at_commit(void)
 {
-	if (!callback_registered)
-	{
-		RegisterXactCallback(wake_at_commit_callback, NULL);
-		callback_registered = true;
-	}
+	register_callback();
 	wake_pending = true;
+}
+
+/* Wake this database's senders at commit; express: deliveries of the high lane are queued. */
+void
+pp_wake_senders_at_commit(bool express)
+{
+	register_callback();
+	senders_pending = true;
+	express_pending |= express;
 }
 
 /* pushplan._wake_scheduler(): for work written straight into the tables */

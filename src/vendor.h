@@ -195,6 +195,8 @@ extern void pp_apns_payload(JsonbContainer *body, const char *language, StringIn
 /* Data of a message: msg_content, title, content_type and extras (written as members). */
 extern void pp_jw_message_data(StringInfo b, bool *first, JsonbContainer *body, bool as_strings);
 
+/* options.priority as the vendors' urgency: "high", "normal" (also for "low") or NULL */
+extern const char *pp_vendor_priority(JsonbContainer *options);
 /* Common: the string config value, or NULL */
 extern char *pp_config_str(Jsonb *config, const char *key);
 /* Classifications shared by vendors: 429/5xx -> RETRY, else FAILED with reason */

@@ -162,7 +162,7 @@ apns_build(const PPVendorConfig *cfg, const PPMsgInput *in, PPRequest *req)
 	JsonbContainer *body = pp_push_body(in->push);
 	JsonbContainer *opts = pp_jobj(body, "options");
 	bool		background;
-	char	   *prio = pp_jstr(opts, "priority");
+	const char *prio = pp_vendor_priority(opts);
 	char	   *collapse = pp_jstr(opts, "apns_collapse_id");
 	int64		expiration = 0;
 

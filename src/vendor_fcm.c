@@ -122,7 +122,7 @@ fcm_build(const PPVendorConfig *cfg, const PPMsgInput *in, PPRequest *req)
 	JsonbContainer *notif = pp_jobj(body, "notification");
 	const char *platform = in->platform ? in->platform : "android";
 	JsonbContainer *block = pp_platform_block(body, platform);
-	char	   *prio = pp_jstr(opts, "priority");
+	const char *prio = pp_vendor_priority(opts);
 	int64		ttl = pp_ttl_seconds(body, in->expires_at);
 	StringInfo	b = &req->body;
 	bool		first = true;

@@ -90,7 +90,7 @@ hms_build(const PPVendorConfig *cfg, const PPMsgInput *in, PPRequest *req)
 	JsonbContainer *notif = pp_jobj(body, "notification");
 	const char *platform = in->platform ? in->platform : "android";
 	JsonbContainer *block = pp_platform_block(body, platform);
-	char	   *prio = pp_jstr(opts, "priority");
+	const char *prio = pp_vendor_priority(opts);
 	StringInfo	b = &req->body;
 	bool		first = true;
 	bool		f = true;

@@ -108,6 +108,20 @@ pp_ttl_seconds(JsonbContainer *body, TimestampTz expires_at)
 	return 86400;
 }
 
+/*
+ * The vendor's urgency from options.priority: "high", "normal", or NULL when the push does not
+ * say. pushplan's "low" lane is the vendors' normal urgency: they have no lower one that delivers.
+ */
+const char *
+pp_vendor_priority(JsonbContainer *options)
+{
+	char	   *p = pp_jstr(options, "priority");
+
+	if (p && strcmp(p, "low") == 0)
+		return "normal";
+	return p;
+}
+
 /* ---- writing data members ---------------------------------------------------------------- */
 
 /*

@@ -3,15 +3,16 @@
  * audience into delivery rows in one committed transaction, wakes the senders, and marks tasks
  * done when nothing of them is left in flight.
  *
- * A task's expansion is one INSERT ... SELECT over the compiled audience (src/audience_sql.c), so a
- * task has either all of its deliveries or none: a crash during expansion leaves it 'queued'
- * and the restarted scheduler expands it again. A task whose expansion fails (say its account
+ * A task's expansion (src/task_expand.c) runs in batches of devices, one committed transaction
+ * each: a crash during expansion resumes after the last batch committed (expanded_upto).
+ * Due tasks are taken lane by lane (tasks.priority: high, normal, low), then by time, so a
+ * high task's batches go ahead of a broadcast's; small list pushes were expanded by push_send
+ * already and never wait here. A task whose expansion fails (say its account
  * package was deleted since) is marked failed with the error, never retried for ever.
  */
 #include "pushplan.h"
 #include "workers.h"
-#include "audience.h"
-#include "json.h"
+#include "task_expand.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -29,7 +30,6 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#define EXPANSION_BATCH			50000	/* devices expanded per committed transaction */
 #define MAINTENANCE_INTERVAL_MS	10000
 #define STALE_CHECK_INTERVAL_MS	60000
 
@@ -50,133 +50,6 @@ end_work(void)
 }
 
 /*
- * Inserts the deliveries of one task: every reachable device of the audience whose platform the
- * push targets. big_push_duration spreads send_at evenly over that many minutes. Devices whose
- * vendor the app has not configured are recorded as failed right away.
- */
-/* What one expansion batch did. */
-typedef struct ExpandResult
-{
-	int64		rows;			/* audience devices in the batch (a short batch is the last) */
-	int64		inserted;		/* deliveries written */
-	int64		last_device;	/* the batch's highest device id: where the next one starts */
-	int64		spread_total;	/* audience size, when big_push_duration spreads the sends */
-} ExpandResult;
-
-/*
- * Writes the deliveries of the next EXPANSION_BATCH devices of a task's audience (those after
- * device id `after`, in id order): every reachable device of the audience whose platform the
- * push targets. big_push_duration spreads send_at evenly over that many minutes, by the
- * device's rank in the whole audience (counted once, on the first batch). Devices whose vendor
- * the app has not configured are recorded as failed at once.
- */
-static void
-expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz send_at,
-			 int64 after, int64 done, int64 spread_total, ExpandResult *res)
-{
-	PPAudience	aud;
-	JsonbValue *to = pp_jmember(&push->root, "to");
-	JsonbValue *body_platforms = pp_jmember(pp_jobj(&push->root, "body"), "platform");
-	JsonbContainer *options = pp_jobj(pp_jobj(&push->root, "body"), "options");
-	const char *platforms = "[\"android\", \"ios\", \"web\", \"harmony\"]";
-	StringInfoData q;
-	StringInfoData from;
-	Oid		   *types;
-	Datum	   *values;
-	int			nfixed = 9;
-	int			minutes = 0;
-	int64		duration;
-	HeapTuple	tup;
-	bool		isnull;
-
-	if (to == NULL)
-		pp_error(PPE_TASK_NO_AUDIENCE, "task has no audience");
-	pp_audience_compile(app_id, JsonbValueToJsonb(to), nfixed + 1, &aud);
-
-	/* body.platform is an array of platform names after normalization */
-	if (body_platforms)
-		platforms = DatumGetCString(DirectFunctionCall1(jsonb_out,
-														JsonbPGetDatum(JsonbValueToJsonb(body_platforms))));
-	/* an integer in range after normalization (push_engagelab.c) */
-	if (pp_jv_int64(pp_jmember(options, "big_push_duration"), &duration, NULL))
-		minutes = (int) duration;
-
-	types = palloc(sizeof(Oid) * (nfixed + aud.nargs));
-	values = palloc(sizeof(Datum) * (nfixed + aud.nargs));
-	types[0] = TEXTOID;
-	values[0] = CStringGetTextDatum(task_id);
-	types[1] = INT4OID;
-	values[1] = Int32GetDatum(app_id);
-	types[2] = TIMESTAMPTZOID;
-	values[2] = TimestampTzGetDatum(send_at);
-	types[3] = TEXTOID;
-	values[3] = CStringGetTextDatum(platforms);
-	types[4] = INT4OID;
-	values[4] = Int32GetDatum(minutes);
-	types[5] = INT8OID;
-	values[5] = Int64GetDatum(after);
-	types[6] = INT4OID;
-	values[6] = Int32GetDatum(EXPANSION_BATCH);
-	types[7] = INT8OID;
-	types[8] = INT8OID;
-	values[8] = Int64GetDatum(done);
-	memcpy(types + nfixed, aud.argtypes, sizeof(Oid) * aud.nargs);
-	memcpy(values + nfixed, aud.values, sizeof(Datum) * aud.nargs);
-
-	/* the audience's devices that this push's platforms include */
-	initStringInfo(&from);
-	appendStringInfo(&from,
-					 "FROM (%s) a JOIN pushplan.devices d ON d.device_id = a.device_id "
-					 "WHERE d.platform IN (SELECT jsonb_array_elements_text($4::jsonb))",
-					 aud.sql.data);
-
-	if (minutes > 0 && spread_total <= 0)
-	{
-		values[7] = Int64GetDatum(0);
-		(void) pp_spi_run("counting the audience", SPI_OK_SELECT,
-						  psprintf("SELECT count(*) %s", from.data),
-						  nfixed + aud.nargs, types, values, NULL, true, 1);
-		spread_total = DatumGetInt64(SPI_getbinval(pp_spi_first_row("counting the audience"),
-												   SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	res->spread_total = spread_total;
-	values[7] = Int64GetDatum(Max(spread_total, 1));
-
-	/*
-	 * The bound is given on both sides of the join: the planner does not carry an inequality
-	 * across a join's equality, and a merge join would otherwise read the devices from the
-	 * first one on every batch (quadratic over a big audience).
-	 */
-	initStringInfo(&q);
-	appendStringInfo(&q,
-					 "WITH src AS ("
-					 "  SELECT d.device_id, d.vendor %s AND a.device_id > $6 AND d.device_id > $6 "
-					 "  ORDER BY a.device_id LIMIT $7), "
-					 "ranked AS (SELECT s.*, row_number() OVER (ORDER BY s.device_id) AS rn FROM src s), "
-					 "ins AS ("
-					 "  INSERT INTO pushplan.deliveries (task_id, app_id, device_id, vendor, send_at, status, error) "
-					 "  SELECT $1, $2, r.device_id, r.vendor, "
-					 "    CASE WHEN $5 > 0 THEN $3 + ($9 + r.rn - 1) * ($5 * interval '1 minute') / $8 ELSE $3 END, "
-					 "    CASE WHEN c.vendor IS NULL THEN 'failed' ELSE 'queued' END, "
-					 "    CASE WHEN c.vendor IS NULL THEN format('vendor \"%%s\" is not configured for this app', r.vendor) END "
-					 "  FROM ranked r LEFT JOIN pushplan.vendor_configs c ON c.app_id = $2 AND c.vendor = r.vendor "
-					 "  ON CONFLICT (task_id, device_id) DO NOTHING RETURNING delivery_id, send_at, status), "
-					 "queued AS ("
-					 "  INSERT INTO pushplan.delivery_queue (delivery_id, task_id, send_at) "
-					 "  SELECT delivery_id, $1, send_at FROM ins WHERE status = 'queued') "
-					 "SELECT (SELECT count(*) FROM src), (SELECT max(device_id) FROM src), (SELECT count(*) FROM ins)",
-					 from.data);
-	(void) pp_spi_run("expanding the audience", SPI_OK_SELECT, q.data, nfixed + aud.nargs,
-					  types, values, NULL, false, 0);
-	tup = pp_spi_first_row("expanding the audience");
-	res->rows = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
-	res->last_device = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
-	if (isnull)
-		res->last_device = after;
-	res->inserted = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
-}
-
-/*
  * Expands the next batch of the next due task, if any, in one transaction: the senders can start
  * on a big audience while the rest of it is being expanded, and no transaction grows with the
  * audience. Returns true if a task was handled. The batch runs in a subtransaction so that a
@@ -188,9 +61,9 @@ run_one_due_task(void)
 {
 	const char *pick =
 		"SELECT task_id, app_id, push, send_at, coalesce(expanded_upto, -1), "
-		"  coalesce(targeted, 0), coalesce(spread_total, 0) FROM pushplan.tasks "
+		"  coalesce(targeted, 0), coalesce(spread_total, 0), priority FROM pushplan.tasks "
 		"WHERE (state = 'queued' AND send_at <= now()) OR (state = 'sending' AND NOT expanded) "
-		"ORDER BY send_at LIMIT 1 FOR UPDATE SKIP LOCKED";
+		"ORDER BY priority, send_at LIMIT 1 FOR UPDATE SKIP LOCKED";
 	char	   *task_id;
 	int32		app_id;
 	Jsonb	   *push;
@@ -198,10 +71,11 @@ run_one_due_task(void)
 	int64		after;
 	int64		done;
 	int64		spread_total;
+	int			priority;
 	bool		isnull;
 	MemoryContext oldcxt;
 	ResourceOwner oldowner;
-	ExpandResult res;
+	PPExpandResult res;
 	char	   *volatile failure = NULL;
 	Datum		args[7];
 	Oid			types[7] = {TEXTOID, INT8OID, TEXTOID, INT8OID, BOOLOID, INT8OID, INT8OID};
@@ -225,6 +99,7 @@ run_one_due_task(void)
 	after = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
 	done = DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull));
 	spread_total = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
+	priority = DatumGetInt16(SPI_getbinval(tup, desc, 8, &isnull));
 	pgstat_report_activity(STATE_RUNNING, psprintf("pushplan: expanding task %s", task_id));
 
 	memset(&res, 0, sizeof(res));
@@ -234,7 +109,8 @@ run_one_due_task(void)
 	MemoryContextSwitchTo(oldcxt);
 	PG_TRY();
 	{
-		expand_batch(task_id, app_id, push, send_at, after, done, spread_total, &res);
+		pp_task_expand_batch(task_id, app_id, push, send_at, priority, after, done, spread_total,
+							 &res);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
@@ -254,7 +130,7 @@ run_one_due_task(void)
 	}
 	PG_END_TRY();
 
-	finished = failure != NULL || res.rows < EXPANSION_BATCH;
+	finished = failure != NULL || res.rows < PP_EXPANSION_BATCH;
 	args[0] = CStringGetTextDatum(task_id);
 	args[1] = Int64GetDatum(done + res.inserted);
 	args[2] = failure ? CStringGetTextDatum(failure) : (Datum) 0;
@@ -272,8 +148,8 @@ run_one_due_task(void)
 			   "WHERE task_id = $1",
 			   7, types, args, failure ? "       " : "  n    ", false, 0);
 	end_work();
-	if (res.inserted > 0)
-		pp_wake_slot_senders(my_slot);
+	if (res.queued > 0)
+		pp_wake_slot_senders(my_slot, priority == PP_LANE_HIGH);
 	return true;
 }
 

@@ -33,6 +33,7 @@
 
 #define CACHE_SECONDS		10	/* how long task pushes and vendor configs are reused */
 #define FLUSH_AFTER_MS		20	/* outcomes wait at most this long to be written */
+#define EXPRESS_LOOK_MS		5	/* a busy sender looks for high-lane work at least this often */
 
 static PPDatabaseSlot *my_slot = NULL;
 static int	my_role = 0;
@@ -453,15 +454,18 @@ record_outcome(PPSendOutcome *o)
 }
 
 /*
- * Claims up to n due deliveries and submits them. Deliveries that must not be sent (device opted
- * out or unregistered since, task cancelled, time_to_live passed) get their outcome at once.
- * Returns the number claimed, or -1 if the work cannot run (pp_work_begin).
+ * Claims up to n due deliveries of the lanes up to max_lane (PP_LANE_HIGH alone, or every lane)
+ * and submits them. Lanes are claimed in order: every due delivery of the high lane before any
+ * of the normal one, and those before the low one; within a lane, by send_at. Deliveries that
+ * must not be sent (device opted out or unregistered since, task cancelled, time_to_live
+ * passed) get their outcome at once. Returns the number claimed, or -1 if the work cannot run
+ * (pp_work_begin).
  */
 static int
-claim_and_submit(PPEngine *engine, int n, MemoryContext claim_cxt)
+claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 {
-	Datum		args[2] = {Int32GetDatum(n), Int32GetDatum(my_role)};
-	Oid			types[2] = {INT4OID, INT4OID};
+	Datum		args[3] = {Int32GetDatum(n), Int32GetDatum(my_role), Int16GetDatum((int16) max_lane)};
+	Oid			types[3] = {INT4OID, INT4OID, INT2OID};
 	int			claimed;
 	SPITupleTable *rows;
 	MemoryContext old;
@@ -477,9 +481,12 @@ claim_and_submit(PPEngine *engine, int n, MemoryContext claim_cxt)
 	 */
 	claimed = (int) pp_spi_run(
 		"claiming deliveries", SPI_OK_SELECT,
-		"WITH c AS (SELECT delivery_id, task_id FROM pushplan.delivery_queue "
-		"  WHERE claimed_by IS NULL AND send_at <= now() "
-		"  ORDER BY send_at LIMIT $1 FOR UPDATE SKIP LOCKED), "
+		"WITH c AS (SELECT q.delivery_id, q.task_id "
+		"  FROM (VALUES (0::smallint), (1::smallint), (2::smallint)) lane(p), "
+		"  LATERAL (SELECT delivery_id, task_id FROM pushplan.delivery_queue "
+		"    WHERE priority = lane.p AND claimed_by IS NULL AND send_at <= now() "
+		"    ORDER BY send_at LIMIT $1 FOR UPDATE SKIP LOCKED) q "
+		"  WHERE lane.p <= $3 LIMIT $1), "
 		"d AS (UPDATE pushplan.deliveries d SET status = 'sending', attempts = d.attempts + 1, "
 		"  claimed_by = $2, claimed_at = now() "
 		"  FROM c WHERE d.delivery_id = c.delivery_id AND d.status = 'queued' "
@@ -496,10 +503,10 @@ claim_and_submit(PPEngine *engine, int n, MemoryContext claim_cxt)
 		"       WHEN NOT v.opted_in THEN 'opted out' WHEN NOT v.registered THEN 'unregistered' "
 		"       WHEN v.token IS NULL THEN 'token invalidated' "
 		"       WHEN t.expires_at < now() THEN 'expired' END AS skip, "
-		"  t.expires_at "
+		"  t.expires_at, t.priority = 0 "
 		"FROM d JOIN pushplan.tasks t ON t.task_id = d.task_id "
 		"LEFT JOIN pushplan.devices v ON v.device_id = d.device_id",
-		2, types, args, NULL, false, 0);
+		3, types, args, NULL, false, 0);
 	rows = SPI_tuptable;		/* cache look-ups below run queries of their own */
 
 	old = MemoryContextSwitchTo(claim_cxt);
@@ -530,6 +537,7 @@ claim_and_submit(PPEngine *engine, int n, MemoryContext claim_cxt)
 		skip = SPI_getvalue(tup, desc, 11);
 		expires = SPI_getbinval(tup, desc, 12, &isnull);
 		item.expires_at = isnull ? 0 : DatumGetTimestampTz(expires);
+		item.urgent = DatumGetBool(SPI_getbinval(tup, desc, 13, &isnull));
 
 		if (skip)
 		{
@@ -716,12 +724,33 @@ pushplan_sender_main(Datum arg)
 			claim_n >= Max(1, Min(pp_batch_size, pp_max_inflight) / 2))
 		{
 			pg_atomic_write_u32(&my_slot->senders_wake, 0);
+			/* this claim takes the high lane first: no express claim is owed for it */
+			pg_atomic_write_u32(&my_slot->express_wake, 0);
 			if (requeue)
 				requeue = !requeue_own_claims();
-			claimed = requeue ? -1 : claim_and_submit(engine, claim_n, claim_cxt);
+			claimed = requeue ? -1 : claim_and_submit(engine, claim_n, PP_LANE_LOW, claim_cxt);
 			blocked = claimed < 0;
 			claimed = Max(claimed, 0);
 			drained = claimed < claim_n;
+		}
+		else if (!stopping && !reconfigure && !requeue &&
+				 running < pp_max_inflight + pp_batch_size &&
+				 pg_atomic_read_u32(&my_slot->express_wake) != 0 &&
+				 pg_atomic_exchange_u32(&my_slot->express_wake, 0) != 0)
+		{
+			/*
+			 * High-lane deliveries were queued while this sender is full: claim them alone, now,
+			 * past max_inflight by at most one batch (the engine starts them ahead of what
+			 * waits), instead of at the next claim, which waits for room behind the broadcast
+			 * in flight.
+			 */
+			int			want = Min(pp_batch_size, pp_max_inflight + pp_batch_size - running);
+			int			express = claim_and_submit(engine, want, PP_LANE_HIGH, claim_cxt);
+
+			blocked = express < 0;
+			if (express == want)
+				pg_atomic_write_u32(&my_slot->express_wake, 1);	/* there may be more */
+			claimed = Max(express, 0);
 		}
 
 		running = pp_engine_inflight(engine);
@@ -731,7 +760,7 @@ pushplan_sender_main(Datum arg)
 
 			pgstat_report_activity(STATE_RUNNING,
 								   psprintf("pushplan: %d deliveries in flight", running));
-			done = pp_engine_poll(engine, claimed > 0 ? 0 : FLUSH_AFTER_MS, outs, nouts);
+			done = pp_engine_poll(engine, claimed > 0 ? 0 : EXPRESS_LOOK_MS, outs, nouts);
 			for (int i = 0; i < done; i++)
 				record_outcome(&outs[i]);
 			MemoryContextSwitchTo(old);

@@ -32,6 +32,14 @@
 	"(SELECT q.delivery_id FROM pushplan.delivery_queue q WHERE q.task_id = t.task_id " \
 	" ORDER BY q.task_id DESC, q.delivery_id DESC LIMIT 1) IS NOT NULL"
 
+/*
+ * Lanes (tasks.priority, delivery_queue.priority), claimed in this order: high (transactional
+ * pushes, and pushes that ask for it), normal (broadcasts), low (doc/push.md, "Priority").
+ */
+#define PP_LANE_HIGH	0
+#define PP_LANE_NORMAL	1
+#define PP_LANE_LOW		2
+
 /* Roles of a database's workers: the scheduler, then senders 0 .. PP_MAX_SENDERS - 1. */
 #define PP_ROLE_SCHEDULER	(-1)
 #define PP_ROLES			(PP_MAX_SENDERS + 1)
@@ -48,6 +56,7 @@ typedef struct PPDatabaseSlot
 	Oid			dboid;			/* InvalidOid: free */
 	pg_atomic_uint32 scheduler_wake;	/* 1: a wake-up is pending */
 	pg_atomic_uint32 senders_wake;
+	pg_atomic_uint32 express_wake;	/* 1: high-lane deliveries were queued: claim them now */
 	int			procno[PP_ROLES];	/* -1 while that role is down */
 	int			pid[PP_ROLES];
 } PPDatabaseSlot;
@@ -67,7 +76,8 @@ extern PPDatabaseSlot *pp_slot_claim(int role);
 extern int	pp_slot_holder(PPDatabaseSlot *slot, int role);
 extern void pp_wake_scheduler_at_commit(void);
 extern void pp_wake_slot_scheduler(PPDatabaseSlot *slot);
-extern void pp_wake_slot_senders(PPDatabaseSlot *slot);
+extern void pp_wake_slot_senders(PPDatabaseSlot *slot, bool express);
+extern void pp_wake_senders_at_commit(bool express);
 
 /* worker_launcher.c, worker_scheduler.c, worker_sender.c: background worker entry points */
 extern PGDLLEXPORT void pushplan_launcher_main(Datum arg);

@@ -44,6 +44,7 @@ CREATE OR REPLACE VIEW push_deliveries WITH (security_barrier) AS
 -- In the spirit of pg_stat_progress_*: one row per task not finished (and those finished in the
 -- last hour). rate_per_s is over the last 10 seconds (or since the task started, if that is
 -- shorter); eta assumes that rate holds, and is NULL until the task has started sending.
+-- priority is the task's lane (doc/push.md, "Priority").
 CREATE OR REPLACE VIEW push_task_progress WITH (security_barrier) AS
     SELECT a.app, t.task_id, t.plan_id, t.state, coalesce(t.targeted, 0) AS targeted,
            s.queued, s.sending, s.sent, s.failed, s.suppressed,
@@ -52,7 +53,8 @@ CREATE OR REPLACE VIEW push_task_progress WITH (security_barrier) AS
                 WHEN s.queued + s.sending = 0 THEN interval '0'
                 WHEN s.recent > 0 THEN (s.queued + s.sending) / (s.recent / w.seconds) * interval '1 second'
            END AS eta,
-           t.created_at, t.started_at, t.finished_at
+           t.created_at, t.started_at, t.finished_at,
+           (ARRAY['high', 'normal', 'low'])[t.priority + 1] AS priority
     FROM tasks t
     JOIN apps a USING (app_id)
     CROSS JOIN LATERAL (

@@ -137,12 +137,17 @@ CREATE TABLE tasks (
     finished_at timestamptz,
     -- added in 0.2: new columns go last, as ALTER TABLE ADD COLUMN puts them in an upgrade
     created_by  oid,                    -- the role that sent it (an app role cancels only its own)
+    -- the lane its deliveries are claimed in: 0 high (transactional), 1 normal, 2 low
+    -- (options.priority; without it, a small list of ids is high and the rest normal)
+    priority    smallint NOT NULL DEFAULT 1 CHECK (priority BETWEEN 0 AND 2),
     FOREIGN KEY (app_id, plan_id) REFERENCES plans,
     UNIQUE (app_id, request_id)
 );
 CREATE UNIQUE INDEX tasks_msg_random_idx ON tasks (app_id, msg_random, msg_second)
     WHERE msg_random IS NOT NULL;
-CREATE INDEX tasks_due_idx ON tasks (send_at) WHERE state = 'queued';
+-- what the scheduler looks for: due tasks and those whose expansion is under way, lane by lane
+CREATE INDEX tasks_due_idx ON tasks (priority, send_at)
+    WHERE state = 'queued' OR (state = 'sending' AND NOT expanded);
 CREATE INDEX tasks_broadcast_idx ON tasks (app_id, created_at) WHERE broadcast;
 CREATE INDEX tasks_plan_idx ON tasks (app_id, plan_id);
 
@@ -201,6 +206,7 @@ CREATE TABLE delivery_queue (
     send_at     timestamptz NOT NULL,
     claimed_by  int,
     claimed_at  timestamptz,
+    priority    smallint NOT NULL DEFAULT 1,    -- the task's lane: claimed 0 (high) first, then 1, 2
     -- Also what "is anything of this task left" probes: ORDER BY both columns DESC LIMIT 1, so
     -- that only this index answers it (a sequential scan, or the index of a lone delivery_id,
     -- would wade through the deleted rows of what was sent), from the end where the rows not
@@ -209,4 +215,6 @@ CREATE TABLE delivery_queue (
 ) WITH (fillfactor = 50);
 -- Not partial on claimed_by: a claim then changes no indexed column and is a HOT update too
 -- (the claim query skips the rows in flight, at most max_inflight per sender, by a filter).
-CREATE INDEX delivery_queue_due_idx ON delivery_queue (send_at);
+-- Led by the lane: a claim reads each lane's due rows as one range, high first, so a
+-- transactional push is claimed ahead of any broadcast backlog.
+CREATE INDEX delivery_queue_due_idx ON delivery_queue (priority, send_at);

@@ -15,6 +15,16 @@ CREATE TABLE app_grants (
 -- The role that sent a task (an app role cancels only its own); NULL for tasks sent before.
 ALTER TABLE tasks ADD COLUMN created_by oid;
 
+-- Lanes: a task's priority (0 high, 1 normal, 2 low), copied to its queue rows, which are
+-- claimed lane by lane; the tasks of 0.1 and their open deliveries are normal.
+ALTER TABLE tasks ADD COLUMN priority smallint NOT NULL DEFAULT 1 CHECK (priority BETWEEN 0 AND 2);
+ALTER TABLE delivery_queue ADD COLUMN priority smallint NOT NULL DEFAULT 1;
+DROP INDEX delivery_queue_due_idx;
+CREATE INDEX delivery_queue_due_idx ON delivery_queue (priority, send_at);
+DROP INDEX tasks_due_idx;
+CREATE INDEX tasks_due_idx ON tasks (priority, send_at)
+    WHERE state = 'queued' OR (state = 'sending' AND NOT expanded);
+
 COMMENT ON TABLE apps IS 'tenants: one mobile or web application each (Tencent Push''s AccessID, Tencent IM''s SdkAppID, EngageLab''s AppKey)';
 
 -- _app_id(app) became _app_id(app, kind): the rights the caller needs.

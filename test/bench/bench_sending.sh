@@ -5,9 +5,12 @@
 #  2. pushplan: DEVICES iOS devices (direct INSERT into pushplan.devices), APNs pointed at the same
 #     sink, one broadcast push_send to "all" per configuration: time from COMMIT to every delivery
 #     recorded, time to first send, expansion time, sends/s, RSS of the scheduler and senders;
-#  3. latency: COMMIT of a one-device push_send -> the request's arrival at the mock vendor
+#  3. lanes: the same broadcast at 2:500:500, alone and while LANE_SENDS one-device pushes (to
+#     the mock vendor, one every 20 ms) are committed: their COMMIT -> arrival at the mock, and
+#     the broadcast's rate with and without them (LANE_RUNS pairs; LANE_SENDS=0 skips it);
+#  4. latency: COMMIT of a one-device push_send -> the request's arrival at the mock vendor
 #     (test/bench/commit_latency.c, the mock's received_at_us), sequential sends.
-# Usage: [RUNS=2] [SKIP_CEILING=1] test/bench/bench_sending.sh [DEVICES=1000000] [LATENCY_SENDS=1000] [CONFIGS]
+# Usage: [RUNS=2] [SKIP_CEILING=1] [LANE_SENDS=500] [LANE_RUNS=2] test/bench/bench_sending.sh [DEVICES=1000000] [LATENCY_SENDS=1000] [CONFIGS]
 #   CONFIGS: space-separated senders:batch_size:max_inflight[:max_connections_per_host]
 #   (default "1:500:2000 2:500:2000 1:500:200 2:500:200 2:1000:400").
 # Needs the extension installed (`make bench` does it). BENCH_INSTALL=1 installs it first under
@@ -122,6 +125,8 @@ SELECT push_app_create('latency');
 SELECT push_vendor_set('latency', 'apns', jsonb_build_object('team_id', 'TEAM123456', 'key_id', 'KEY1234567',
     'bundle_id', 'com.example.app', 'private_key', :'key', 'endpoint', :'mock'));
 SELECT push_device_register('latency', 'probe', 'ios', 'apns', 'test-latency-probe');
+SELECT count(push_device_register('latency', 'lane-' || g, 'ios', 'apns', 'test-lane-' || g))
+FROM generate_series(0, 9999) g;
 SQL
 
 echo
@@ -183,6 +188,8 @@ broadcast() {   # broadcast SENDERS BATCH INFLIGHT CONNS RUN
   rss_pid=$!
   out=$(psql -F ' ' -c "SELECT pushplan.push_send('bench', '$push')" -c "SELECT extract(epoch FROM clock_timestamp())")
   task=$(sed -n 1p <<< "$out"); t_commit=$(sed -n 2p <<< "$out")
+  # lanes: what runs during the broadcast, from 2 s after its COMMIT
+  [ -n "${during:-}" ] && { ( sleep 2; eval "$during" ) & during_pid=$!; }
   # the task's state, not a count of its deliveries: counting them every half second would
   # take CPU from the run being measured
   for _ in $(seq 1800); do   # at most 15 minutes
@@ -190,6 +197,7 @@ broadcast() {   # broadcast SENDERS BATCH INFLIGHT CONNS RUN
     [ "$(psql -c "SELECT state <> 'sending' AND state <> 'queued' FROM pushplan.tasks WHERE task_id = '$task'")" = t ] && break
   done
   left=$(psql -c "SELECT count(*) FROM pushplan.deliveries WHERE task_id = '$task' AND status IN ('queued', 'sending')")
+  [ -n "${during:-}" ] && { wait "$during_pid" || true; }
   kill "$rss_pid" 2>/dev/null; wait "$rss_pid" 2>/dev/null || true; rss_pid=
   psql -F ' ' -c "
     SELECT t.targeted, count(*) FILTER (WHERE d.status = 'sent'), count(*) FILTER (WHERE d.status <> 'sent'),
@@ -226,6 +234,21 @@ for run in $(seq "${RUNS:-2}"); do
     broadcast "$s" "$b" "$f" "${c:-4}" "$run"
   done
 done
+
+lane_sends=${LANE_SENDS:-500}
+if [ "$lane_sends" -gt 0 ]; then
+  echo
+  echo "== lanes: $lane_sends one-device pushes (one every 20 ms, to the mock vendor) during a broadcast of $devices devices (2:500:500): COMMIT -> arrival at the vendor"
+  for run in $(seq "${LANE_RUNS:-2}"); do
+    broadcast 2 500 500 4 "$run, alone"
+    curl -s --cacert "$work/mock/cert.pem" -X POST "https://127.0.0.1:$mock_port/_mock/reset" >/dev/null
+    during="\"$work/commit_latency\" 'host=$cluster port=$pg_port user=postgres dbname=postgres' latency \
+      test-lane https://127.0.0.1:$mock_port \"$work/mock/cert.pem\" $lane_sends 20 > /dev/null 2> \"$work/lanes.err\""
+    broadcast 2 500 500 4 "$run, with the transactional pushes"
+    during=
+    echo "    transactional pushes during it: $(tail -1 "$work/lanes.err")"
+  done
+fi
 
 echo
 echo "== latency: COMMIT of a one-device push_send -> its request's arrival at the mock vendor, $lat_sends sequential sends"

@@ -1,7 +1,7 @@
 /*
  * commit_latency.c: COMMIT of a one-device push_send -> first byte of its request at the vendor.
  *
- *   commit_latency CONNINFO APP TOKEN MOCK_BASE CA_FILE N
+ *   commit_latency CONNINFO APP TOKEN MOCK_BASE CA_FILE N [PACE_MS]
  *
  * N times, one after the other: push_send(APP, a push to TOKEN's device with a unique alert) in
  * an autocommit statement; the wall clock (CLOCK_REALTIME) right after the statement returns is
@@ -9,6 +9,11 @@
  * that alert, takes the mock's received_at_us, and waits until the delivery is recorded before
  * the next send. Prints each latency in microseconds on stdout (one per line) and a summary on
  * stderr. Built by test/bench/bench_sending.sh with gcc -O2 ... -lpq -lcurl.
+ *
+ * With PACE_MS (paced: while a broadcast is being sent), the sends go to the devices of tokens
+ * TOKEN-0 .. TOKEN-<N-1>, one every PACE_MS, without looking at the vendor in between (asking it
+ * every half millisecond would take CPU from the broadcast being measured); once all are sent,
+ * each token's arrival is read from the mock (bounded).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,19 +60,117 @@ cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* The mock's arrival time (received_at_us) of the last request to token, if it carries marker; -1 if not. */
+static long long
+arrival(CURL *http, const char *base, const char *token, const char *marker)
+{
+	char		url[1024];
+	sink		b = {NULL, 0};
+	long		status = 0;
+	long long	received = -1;
+
+	snprintf(url, sizeof(url), "%s/_mock/last?token=%s", base, token);
+	curl_easy_setopt(http, CURLOPT_URL, url);
+	curl_easy_setopt(http, CURLOPT_WRITEDATA, &b);
+	if (curl_easy_perform(http) == CURLE_OK &&
+		curl_easy_getinfo(http, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK &&
+		status == 200 && b.data && strstr(b.data, marker))
+	{
+		char	   *p = strstr(b.data, "\"received_at_us\":");
+
+		if (p)
+			received = atoll(p + strlen("\"received_at_us\":"));
+	}
+	free(b.data);
+	return received;
+}
+
+/* push_send(app, a push to token with alert marker) in autocommit; returns the task id or NULL */
+static char *
+send_one(PGconn *db, const char *app, const char *token, const char *marker, long long *committed)
+{
+	char		push[512];
+	const char *params[2] = {app, push};
+	PGresult   *res;
+	char	   *task;
+
+	snprintf(push, sizeof(push),
+			 "{\"to\": {\"token\": [\"%s\"]}, \"body\": {\"platform\": \"ios\", "
+			 "\"notification\": {\"alert\": \"%s\"}}}", token, marker);
+	res = PQexecParams(db, "SELECT pushplan.push_send($1, $2::jsonb)", 2, NULL, params,
+					   NULL, NULL, 0);
+	*committed = now_us();
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		fprintf(stderr, "push_send: %s", PQerrorMessage(db));
+		PQclear(res);
+		return NULL;
+	}
+	task = strdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return task;
+}
+
+/* Paced mode: n sends to tokens prefix-i, one every pace_ms; then their arrivals. */
+static int
+paced(PGconn *db, CURL *http, char **argv, int n, int pace_ms, long long *lat)
+{
+	long long  *committed = calloc(n, sizeof(long long));
+	long long	start = now_us();
+	int			got = 0;
+	char		token[256];
+	char		marker[64];
+
+	for (int i = 0; i < n; i++)
+	{
+		long long	due = start + (long long) i * pace_ms * 1000;
+		char	   *task;
+
+		if (now_us() < due)
+			usleep((useconds_t) (due - now_us()));
+		snprintf(token, sizeof(token), "%s-%d", argv[3], i);
+		snprintf(marker, sizeof(marker), "paced probe %d", i);
+		if ((task = send_one(db, argv[2], token, marker, &committed[i])) == NULL)
+			return got;
+		free(task);
+	}
+	for (int i = 0; i < n; i++)
+	{
+		long long	received = -1;
+
+		snprintf(token, sizeof(token), "%s-%d", argv[3], i);
+		snprintf(marker, sizeof(marker), "paced probe %d", i);
+		/* at most 10 s for the last ones */
+		for (int w = 0; w < 1000 && received < 0; w++)
+		{
+			received = arrival(http, argv[4], token, marker);
+			if (received < 0)
+				usleep(10000);
+		}
+		if (received < 0)
+		{
+			fprintf(stderr, "paced send %d did not reach the vendor\n", i);
+			continue;
+		}
+		lat[got++] = received - committed[i];
+		printf("%lld\n", received - committed[i]);
+	}
+	free(committed);
+	return got;
+}
+
 int
 main(int argc, char **argv)
 {
 	PGconn	   *db;
 	CURL	   *http;
-	char		url[1024];
 	int			n;
 	long long  *lat;
 	int			got = 0;
 
-	if (argc != 7)
+	if (argc != 7 && argc != 8)
 	{
-		fprintf(stderr, "usage: commit_latency CONNINFO APP TOKEN MOCK_BASE CA_FILE N\n");
+		fprintf(stderr, "usage: commit_latency CONNINFO APP TOKEN MOCK_BASE CA_FILE N [PACE_MS]\n");
 		return 2;
 	}
 	n = atoi(argv[6]);
@@ -80,81 +183,57 @@ main(int argc, char **argv)
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	http = curl_easy_init();
-	snprintf(url, sizeof(url), "%s/_mock/last?token=%s", argv[4], argv[3]);
-	curl_easy_setopt(http, CURLOPT_URL, url);
 	curl_easy_setopt(http, CURLOPT_CAINFO, argv[5]);
 	curl_easy_setopt(http, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(http, CURLOPT_TIMEOUT_MS, 5000L);
 	curl_easy_setopt(http, CURLOPT_WRITEFUNCTION, collect);
 
-	for (int i = 0; i < n; i++)
-	{
-		char		push[512];
-		char		marker[64];
-		const char *params[2] = {argv[2], push};
-		PGresult   *res;
-		long long	committed;
-		long long	received = -1;
-		char		task[128];
-
-		snprintf(marker, sizeof(marker), "latency probe %d", i);
-		snprintf(push, sizeof(push),
-				 "{\"to\": {\"token\": [\"%s\"]}, \"body\": {\"platform\": \"ios\", "
-				 "\"notification\": {\"alert\": \"%s\"}}}", argv[3], marker);
-		res = PQexecParams(db, "SELECT pushplan.push_send($1, $2::jsonb)", 2, NULL, params,
-						   NULL, NULL, 0);
-		committed = now_us();
-		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	if (argc == 8)
+		got = paced(db, http, argv, n, atoi(argv[7]), lat);
+	else
+		for (int i = 0; i < n; i++)
 		{
-			fprintf(stderr, "push_send: %s", PQerrorMessage(db));
-			return 1;
-		}
-		snprintf(task, sizeof(task), "%s", PQgetvalue(res, 0, 0));
-		PQclear(res);
+			char		marker[64];
+			char	   *task;
+			long long	committed;
+			long long	received = -1;
 
-		/* the vendor side: at most 5 s, every 0.5 ms */
-		for (int w = 0; w < 10000 && received < 0; w++)
-		{
-			sink		b = {NULL, 0};
-			long		status = 0;
-
-			curl_easy_setopt(http, CURLOPT_WRITEDATA, &b);
-			if (curl_easy_perform(http) == CURLE_OK &&
-				curl_easy_getinfo(http, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK &&
-				status == 200 && b.data && strstr(b.data, marker))
+			snprintf(marker, sizeof(marker), "latency probe %d", i);
+			if ((task = send_one(db, argv[2], argv[3], marker, &committed)) == NULL)
+				return 1;
+			/* the vendor side: at most 5 s, every 0.5 ms */
+			for (int w = 0; w < 10000 && received < 0; w++)
 			{
-				char	   *p = strstr(b.data, "\"received_at_us\":");
-
-				if (p)
-					received = atoll(p + strlen("\"received_at_us\":"));
+				received = arrival(http, argv[4], argv[3], marker);
+				if (received < 0)
+					usleep(500);
 			}
-			free(b.data);
 			if (received < 0)
-				usleep(500);
-		}
-		if (received < 0)
-		{
-			fprintf(stderr, "send %d (task %s) did not reach the vendor within 5 s\n", i, task);
-			continue;
-		}
-		lat[got++] = received - committed;
-		printf("%lld\n", received - committed);
+			{
+				fprintf(stderr, "send %d (task %s) did not reach the vendor within 5 s\n", i, task);
+				free(task);
+				continue;
+			}
+			lat[got++] = received - committed;
+			printf("%lld\n", received - committed);
 
-		/* the delivery recorded before the next send: at most 5 s */
-		for (int w = 0; w < 1000; w++)
-		{
-			const char *tp[1] = {task};
-			int			open;
+			/* the delivery recorded before the next send: at most 5 s */
+			for (int w = 0; w < 1000; w++)
+			{
+				const char *tp[1] = {task};
+				PGresult   *res;
+				int			open;
 
-			res = PQexecParams(db, "SELECT count(*) FROM pushplan.deliveries WHERE task_id = $1 "
-							   "AND status IN ('queued', 'sending')", 1, NULL, tp, NULL, NULL, 0);
-			open = PQresultStatus(res) == PGRES_TUPLES_OK ? atoi(PQgetvalue(res, 0, 0)) : 1;
-			PQclear(res);
-			if (open == 0)
-				break;
-			usleep(5000);
+				res = PQexecParams(db, "SELECT count(*) FROM pushplan.deliveries WHERE task_id = $1 "
+								   "AND status IN ('queued', 'sending')", 1, NULL, tp, NULL, NULL, 0);
+				open = PQresultStatus(res) == PGRES_TUPLES_OK ? atoi(PQgetvalue(res, 0, 0)) : 1;
+				PQclear(res);
+				if (open == 0)
+					break;
+				usleep(5000);
+			}
+			free(task);
 		}
-	}
 	qsort(lat, got, sizeof(long long), cmp);
 	if (got > 0)
 		fprintf(stderr, "sends %d of %d: min %.2f ms, p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n",

@@ -80,7 +80,7 @@ after() {           # after DESCRIPTION LINE-REGEX N EXTENDED-REGEX: a line at m
 }
 after "the guide's push: request_id again, same task" '^ same_task $' 2 '^ t$'
 # The outbox: the task is visible inside the transaction, gone after ROLLBACK, never sent.
-expect "the rolled-back task existed inside its transaction" '^ tsk_[0-9a-f]{32} \| promo_618_2025 \| queued$'
+expect "the rolled-back task existed inside its transaction, its delivery queued in the high lane" '^ tsk_[0-9a-f]{32} \| promo_618_2025 \| sending \| high +\| +1$'
 after "... and left no task or delivery" '^after ROLLBACK' 3 '^ +0 \| +0$'
 expect "... and the mock got nothing for it a second later" "requests naming that device's token: 0$"
 expect "... nor at the end" '^ +0 \| reg00021 +\| +0 \| +0$'

@@ -80,9 +80,10 @@ SELECT push_send('send_app', '{"to": {"attr_and": {"city": "深圳"}}, "body": {
 SELECT push_send('send_app', '{"to": {"registration_id": ["ios_1"]}, "body": {"platform": "ios", "notification": {"alert": "a list is fine"}}}') LIKE 'tsk_%' AS list_ok;
 SELECT count(*) AS broadcasts_today FROM tasks t JOIN apps a USING (app_id) WHERE a.app = 'send_app' AND t.broadcast;
 
--- cancel
-SELECT push_cancel('send_app', :'t1');
-SELECT state FROM tasks WHERE task_id = :'t1';
+-- cancel (t1 is done already: push_send expanded its list, and no vendor of its devices is
+-- configured, so each delivery failed at once)
+SELECT push_cancel('send_app', :'t2');
+SELECT state FROM tasks WHERE task_id = :'t2';
 CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
     EXECUTE q;
@@ -90,6 +91,42 @@ BEGIN
 EXCEPTION WHEN OTHERS THEN
     RETURN SQLSTATE || ' ' || regexp_replace(SQLERRM, 'tsk_[0-9a-f]{32}', 'tsk_<id>');
 END $$;
+SELECT pg_temp.err(format('SELECT push_cancel(%L, %L)', 'send_app', :'t2'));
 SELECT pg_temp.err(format('SELECT push_cancel(%L, %L)', 'send_app', :'t1'));
 SELECT push_cancel('send_app', 'tsk_missing');
 SELECT push_cancel('nope', :'t1');
+
+-- Lanes (doc/push.md, "Priority"). A list of at most pushplan.small_audience_limit entries is
+-- expanded by push_send itself, in the caller's transaction, into the high lane; its
+-- deliveries exist before the commit and vanish with a rollback.
+SELECT push_vendor_set('send_app', 'webhook', '{"url": "https://127.0.0.1:9/hook", "secret": "s"}');
+SELECT push_device_register('send_app', 'web_1', 'web', 'webhook', 'w1') > 0 AS registered;
+BEGIN;
+SELECT push_send('send_app', '{"to": {"registration_id": ["web_1", "ios_1"]}, "body": {"platform": "all",
+  "notification": {"alert": "your code is 1234"}}}') AS tx \gset
+SELECT t.state, t.targeted, t.expanded, p.priority FROM tasks t JOIN push_task_progress p USING (task_id)
+WHERE task_id = :'tx';
+SELECT v.registration_id, d.status, d.error, q.priority AS lane
+FROM deliveries d JOIN devices v USING (device_id) LEFT JOIN delivery_queue q USING (task_id, delivery_id)
+WHERE d.task_id = :'tx' ORDER BY 1;
+ROLLBACK;
+SELECT count(*) AS deliveries_after_rollback FROM deliveries WHERE task_id = :'tx';
+-- options.priority chooses the lane; a broadcast waits for the scheduler whatever its lane
+SELECT push_app_set('send_app', '{"broadcast_min_interval": "0 seconds", "broadcast_daily_limit": 100}');
+SELECT push_send('send_app', '{"to": {"registration_id": ["web_1"]}, "body": {"platform": "all",
+  "notification": {"alert": "digest"}, "options": {"priority": "low"}}}') AS low \gset
+SELECT t.state, p.priority, (SELECT priority FROM delivery_queue q WHERE q.task_id = t.task_id) AS lane
+FROM tasks t JOIN push_task_progress p USING (task_id) WHERE task_id = :'low';
+SELECT push_send('send_app', '{"to": "all", "body": {"platform": "all",
+  "notification": {"alert": "urgent news"}, "options": {"priority": "high"}}}') AS urgent \gset
+SELECT t.state, p.priority, (SELECT count(*) FROM deliveries d WHERE d.task_id = t.task_id) AS deliveries
+FROM tasks t JOIN push_task_progress p USING (task_id) WHERE task_id = :'urgent';
+-- a list longer than pushplan.small_audience_limit is not transactional: normal, scheduled
+SET pushplan.small_audience_limit = 1;
+SELECT push_send('send_app', '{"to": {"registration_id": ["web_1", "ios_1"]}, "body": {"platform": "all",
+  "notification": {"alert": "two"}}}') AS two \gset
+SELECT t.state, p.priority, (SELECT count(*) FROM deliveries d WHERE d.task_id = t.task_id) AS deliveries
+FROM tasks t JOIN push_task_progress p USING (task_id) WHERE task_id = :'two';
+RESET pushplan.small_audience_limit;
+SELECT pg_temp.err($q$SELECT push_send('send_app', '{"to": {"registration_id": ["web_1"]}, "body": {"platform": "all",
+  "notification": {"alert": "x"}, "options": {"priority": "urgent"}}}')$q$);

@@ -1,0 +1,131 @@
+/*
+ * task_expand.c: a task's audience into deliveries (task_expand.h).
+ *
+ * One INSERT ... SELECT over the compiled audience (src/audience_sql.c) per batch: every
+ * reachable device of the audience whose platform the push targets gets a delivery and, when
+ * its vendor is configured, a queue row in the task's lane; a device whose vendor the app has
+ * not configured gets a delivery recorded failed at once. big_push_duration spreads send_at
+ * evenly over that many minutes, by the device's rank in the whole audience.
+ */
+#include "pushplan.h"
+#include "task_expand.h"
+#include "audience.h"
+#include "json.h"
+#include "workers.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+#include "utils/jsonb.h"
+
+void
+pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz send_at,
+					 int priority, int64 after, int64 done, int64 spread_total,
+					 PPExpandResult *res)
+{
+	PPAudience	aud;
+	JsonbValue *to = pp_jmember(&push->root, "to");
+	JsonbValue *body_platforms = pp_jmember(pp_jobj(&push->root, "body"), "platform");
+	JsonbContainer *options = pp_jobj(pp_jobj(&push->root, "body"), "options");
+	const char *platforms = "[\"android\", \"ios\", \"web\", \"harmony\"]";
+	StringInfoData q;
+	StringInfoData from;
+	Oid		   *types;
+	Datum	   *values;
+	int			nfixed = 10;
+	int			minutes = 0;
+	int64		duration;
+	HeapTuple	tup;
+	bool		isnull;
+
+	if (to == NULL)
+		pp_error(PPE_TASK_NO_AUDIENCE, "task has no audience");
+	pp_audience_compile(app_id, JsonbValueToJsonb(to), nfixed + 1, &aud);
+
+	/* body.platform is an array of platform names after normalization */
+	if (body_platforms)
+		platforms = DatumGetCString(DirectFunctionCall1(jsonb_out,
+														JsonbPGetDatum(JsonbValueToJsonb(body_platforms))));
+	/* an integer in range after normalization (push_engagelab.c) */
+	if (pp_jv_int64(pp_jmember(options, "big_push_duration"), &duration, NULL))
+		minutes = (int) duration;
+
+	types = palloc(sizeof(Oid) * (nfixed + aud.nargs));
+	values = palloc(sizeof(Datum) * (nfixed + aud.nargs));
+	types[0] = TEXTOID;
+	values[0] = CStringGetTextDatum(task_id);
+	types[1] = INT4OID;
+	values[1] = Int32GetDatum(app_id);
+	types[2] = TIMESTAMPTZOID;
+	values[2] = TimestampTzGetDatum(send_at);
+	types[3] = TEXTOID;
+	values[3] = CStringGetTextDatum(platforms);
+	types[4] = INT4OID;
+	values[4] = Int32GetDatum(minutes);
+	types[5] = INT8OID;
+	values[5] = Int64GetDatum(after);
+	types[6] = INT4OID;
+	values[6] = Int32GetDatum(PP_EXPANSION_BATCH);
+	types[7] = INT8OID;
+	types[8] = INT8OID;
+	values[8] = Int64GetDatum(done);
+	types[9] = INT2OID;
+	values[9] = Int16GetDatum((int16) priority);
+	memcpy(types + nfixed, aud.argtypes, sizeof(Oid) * aud.nargs);
+	memcpy(values + nfixed, aud.values, sizeof(Datum) * aud.nargs);
+
+	/* the audience's devices that this push's platforms include */
+	initStringInfo(&from);
+	appendStringInfo(&from,
+					 "FROM (%s) a JOIN pushplan.devices d ON d.device_id = a.device_id "
+					 "WHERE d.platform IN (SELECT jsonb_array_elements_text($4::jsonb))",
+					 aud.sql.data);
+
+	if (minutes > 0 && spread_total <= 0)
+	{
+		values[7] = Int64GetDatum(0);
+		(void) pp_spi_run("counting the audience", SPI_OK_SELECT,
+						  psprintf("SELECT count(*) %s", from.data),
+						  nfixed + aud.nargs, types, values, NULL, true, 1);
+		spread_total = DatumGetInt64(SPI_getbinval(pp_spi_first_row("counting the audience"),
+												   SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	res->spread_total = spread_total;
+	values[7] = Int64GetDatum(Max(spread_total, 1));
+
+	/*
+	 * The bound is given on both sides of the join: the planner does not carry an inequality
+	 * across a join's equality, and a merge join would otherwise read the devices from the
+	 * first one on every batch (quadratic over a big audience).
+	 */
+	initStringInfo(&q);
+	appendStringInfo(&q,
+					 "WITH src AS ("
+					 "  SELECT d.device_id, d.vendor %s AND a.device_id > $6 AND d.device_id > $6 "
+					 "  ORDER BY a.device_id LIMIT $7), "
+					 "ranked AS (SELECT s.*, row_number() OVER (ORDER BY s.device_id) AS rn FROM src s), "
+					 "ins AS ("
+					 "  INSERT INTO pushplan.deliveries (task_id, app_id, device_id, vendor, send_at, status, error) "
+					 "  SELECT $1, $2, r.device_id, r.vendor, "
+					 "    CASE WHEN $5 > 0 THEN $3 + ($9 + r.rn - 1) * ($5 * interval '1 minute') / $8 ELSE $3 END, "
+					 "    CASE WHEN c.vendor IS NULL THEN 'failed' ELSE 'queued' END, "
+					 "    CASE WHEN c.vendor IS NULL THEN format('vendor \"%%s\" is not configured for this app', r.vendor) END "
+					 "  FROM ranked r LEFT JOIN pushplan.vendor_configs c ON c.app_id = $2 AND c.vendor = r.vendor "
+					 "  ON CONFLICT (task_id, device_id) DO NOTHING RETURNING delivery_id, send_at, status), "
+					 "queued AS ("
+					 "  INSERT INTO pushplan.delivery_queue (delivery_id, task_id, send_at, priority) "
+					 "  SELECT delivery_id, $1, send_at, $10 FROM ins WHERE status = 'queued' RETURNING 1) "
+					 "SELECT (SELECT count(*) FROM src), (SELECT max(device_id) FROM src), (SELECT count(*) FROM ins), "
+					 "  (SELECT count(*) FROM queued)",
+					 from.data);
+	(void) pp_spi_run("expanding the audience", SPI_OK_SELECT, q.data, nfixed + aud.nargs,
+					  types, values, NULL, false, 0);
+	tup = pp_spi_first_row("expanding the audience");
+	res->rows = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+	res->last_device = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+	if (isnull)
+		res->last_device = after;
+	res->inserted = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
+	res->queued = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 4, &isnull));
+}

@@ -1,0 +1,40 @@
+/*
+ * task_expand.h: a task's audience into delivery rows and their queue rows.
+ *
+ * The scheduler expands a task in batches of PP_EXPANSION_BATCH devices, each batch in its own
+ * committed transaction; push_send expands a small list audience at once, in the caller's
+ * transaction, so that a transactional push needs no scheduler round before its senders see
+ * it. Either way the deliveries' queue rows carry the task's lane (tasks.priority).
+ *
+ * Inside SPI_connect() / SPI_finish(); errors (an audience that no longer compiles) are raised.
+ */
+#ifndef PUSHPLAN_TASK_EXPAND_H
+#define PUSHPLAN_TASK_EXPAND_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "utils/jsonb.h"
+
+#define PP_EXPANSION_BATCH	50000	/* devices expanded per batch (and committed transaction) */
+
+/* What one expansion batch did. */
+typedef struct PPExpandResult
+{
+	int64		rows;			/* audience devices in the batch (a short batch is the last) */
+	int64		inserted;		/* deliveries written */
+	int64		queued;			/* ... of which queued to be sent (the others failed at once) */
+	int64		last_device;	/* the batch's highest device id: where the next one starts */
+	int64		spread_total;	/* audience size, when big_push_duration spreads the sends */
+} PPExpandResult;
+
+/*
+ * Writes the deliveries of the next PP_EXPANSION_BATCH devices of a task's audience (those after
+ * device id `after`, in id order; `done` deliveries were written by earlier batches), queued in
+ * lane `priority`. spread_total: the audience size counted by an earlier batch, or 0.
+ */
+extern void pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz send_at,
+								 int priority, int64 after, int64 done, int64 spread_total,
+								 PPExpandResult *res);
+
+#endif							/* PUSHPLAN_TASK_EXPAND_H */

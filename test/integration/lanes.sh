@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Lanes (doc/push.md, "Priority"): a transactional push never waits behind a broadcast. Each
+# sender may have 10 requests in flight, and the broadcast's requests take 5 s each at the
+# vendor, so while its first wave is in flight neither sender has room for anything: a push to
+# one device committed then must still leave at once (push_send queued its delivery itself, in
+# the high lane, and a full sender claims that lane alone, past max_inflight). A push that
+# asks for the low lane waits for every broadcast delivery to be claimed first.
+set -uo pipefail
+. "$(dirname "$0")/lib/vendor_env.sh"
+vendor_env_start 55340 55341 "pushplan.databases = 'postgres'" "pushplan.senders = 2" \
+  "pushplan.max_inflight = 10" "pushplan.batch_size = 10" "pushplan.poll_interval = 500" \
+  "pushplan.http_timeout = 8000"
+psql -c "CREATE EXTENSION pushplan" || exit 1
+sql "SELECT push_app_create('shop')" >/dev/null
+configure_vendors shop
+sql "SELECT push_device_register_batch('shop', (SELECT jsonb_agg(jsonb_build_object('registration_id', 'b' || g,
+       'platform', 'web', 'vendor', 'webhook', 'token', 'lane-slow5000-' || g, 'tags', jsonb_build_array('bulk')))
+       FROM generate_series(1, 40) g))" >/dev/null
+sql "SELECT push_device_register('shop', 'tx-1', 'web', 'webhook', 'lane-tx-1')" >/dev/null
+sql "SELECT push_device_register('shop', 'tx-2', 'web', 'webhook', 'lane-tx-2')" >/dev/null
+wait_for 20 "SELECT count(*) = 3 FROM pg_stat_activity WHERE backend_type IN ('pushplan scheduler', 'pushplan sender')" \
+  && ok "scheduler and 2 senders run" || fail "workers: $(sql "SELECT string_agg(backend_type, ',') FROM pg_stat_activity")"
+mock_reset
+
+# the broadcast: 40 deliveries, 20 in flight (5 s each), 20 waiting for room
+bulk=$(sql "SELECT push_send('shop', '{\"to\": {\"tag\": [\"bulk\"]}, \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"sale\"}}}')")
+wait_for 10 "SELECT count(*) FILTER (WHERE status = 'sending') = 20 AND count(*) FILTER (WHERE status = 'queued') = 20 FROM deliveries WHERE task_id = '$bulk'" \
+  && ok "the broadcast fills both senders (20 in flight, 20 waiting)" \
+  || fail "broadcast: $(sql "SELECT status, count(*) FROM deliveries WHERE task_id = '$bulk' GROUP BY 1")"
+check_eq "a broadcast is in the normal lane" "$(sql "SELECT priority FROM push_task_progress WHERE task_id = '$bulk'")" "normal"
+
+# a transactional push and a low one, committed while the senders are full
+low=$(sql "SELECT push_send('shop', '{\"to\": {\"registration_id\": [\"tx-2\"]}, \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"later\"}, \"options\": {\"priority\": \"low\"}}}')")
+tx=$(sql "SELECT push_send('shop', '{\"to\": {\"registration_id\": [\"tx-1\"]}, \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"your code is 1234\"}}}')")
+wait_for 15 "SELECT status = 'sent' FROM deliveries WHERE task_id = '$tx'" || true
+# measured by the server's clock: push_send's transaction start -> the outcome recorded
+ms=$(sql "SELECT round(extract(epoch FROM d.sent_at - t.created_at) * 1000) FROM deliveries d JOIN tasks t USING (task_id) WHERE task_id = '$tx' AND status = 'sent'")
+if [ -n "$ms" ] && [ "$ms" -lt 2000 ]; then
+  ok "a transactional push leaves while the broadcast holds every slot ($ms ms from push_send to recorded; a slot frees after 5 s)"
+else
+  fail "transactional push waited: ${ms:-not sent} ms ($(sql "SELECT status FROM deliveries WHERE task_id = '$tx'"))"
+fi
+check_eq "... it is in the high lane" "$(sql "SELECT priority FROM push_task_progress WHERE task_id = '$tx'")" "high"
+check_eq "... claimed before any of the 20 broadcast deliveries that were waiting" \
+  "$(sql "SELECT count(*) FROM deliveries WHERE task_id = '$bulk' AND claimed_at <= (SELECT claimed_at FROM deliveries WHERE task_id = '$tx')")" "20"
+check_eq "... while the low push still waits" "$(sql "SELECT status FROM deliveries WHERE task_id = '$low'")" "queued"
+
+wait_for 30 "SELECT status = 'sent' FROM deliveries WHERE task_id = '$low'" \
+  && ok "the low push is sent in the end" || fail "low push: $(sql "SELECT status, error FROM deliveries WHERE task_id = '$low'")"
+check_eq "... after every broadcast delivery was claimed" \
+  "$(sql "SELECT (SELECT claimed_at FROM deliveries WHERE task_id = '$low') >= (SELECT max(claimed_at) FROM deliveries WHERE task_id = '$bulk')")" "t"
+wait_for 20 "SELECT state = 'done' FROM tasks WHERE task_id = '$bulk'" \
+  && ok "the broadcast completes" || fail "broadcast: $(sql "SELECT status, count(*) FROM deliveries WHERE task_id = '$bulk' GROUP BY 1")"
+check_eq "every request reached the vendor once" "$(mock_get /_mock/stats | jq .requests)" "42"
+finish
