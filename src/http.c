@@ -210,6 +210,17 @@ pp_sock_port(curl_socket_t fd, bool peer)
 	return -1;
 }
 
+/* Whether r went on a connection dropped after another request on it timed out. */
+static bool
+pp_http_was_dropped(const PPHttp *h, const PPHttpReq *r)
+{
+	for (int i = 0; i < Min(h->ndropped, PP_DROPPED_KEPT); i++)
+		if (r->local_port > 0 && h->dropped[i].local_port == r->local_port &&
+			h->dropped[i].remote_port == r->remote_port)
+			return true;
+	return false;
+}
+
 /*
  * r timed out: shut its connection down, if it is still open.  libcurl sees the end of the
  * stream at its next read, fails the connection's other transfers and closes it; SO_LINGER 0
@@ -230,23 +241,14 @@ pp_http_drop(PPHttp *h, const PPHttpReq *r)
 
 			(void) setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 			(void) shutdown(fd, SHUT_RDWR);
+			if (pp_http_was_dropped(h, r))
+				return;			/* another of its requests timed out in the same pass */
 			h->dropped[h->ndropped % PP_DROPPED_KEPT].local_port = r->local_port;
 			h->dropped[h->ndropped % PP_DROPPED_KEPT].remote_port = r->remote_port;
 			h->ndropped++;
 			return;
 		}
 	}
-}
-
-/* Whether r went on a connection dropped after another request on it timed out. */
-static bool
-pp_http_was_dropped(const PPHttp *h, const PPHttpReq *r)
-{
-	for (int i = 0; i < Min(h->ndropped, PP_DROPPED_KEPT); i++)
-		if (r->local_port > 0 && h->dropped[i].local_port == r->local_port &&
-			h->dropped[i].remote_port == r->remote_port)
-			return true;
-	return false;
 }
 
 /*
