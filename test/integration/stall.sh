@@ -10,7 +10,7 @@
 # (30 s, test/mock_vendor/README.md) and runs out of attempts before that.
 set -uo pipefail
 . "$(dirname "$0")/lib/vendor_env.sh"
-vendor_env_start 55340 55341 "pushplan.databases = 'postgres'" "pushplan.senders = 1" "pushplan.poll_interval = 500" \
+vendor_env_start 55350 55351 "pushplan.databases = 'postgres'" "pushplan.senders = 1" "pushplan.poll_interval = 500" \
   "pushplan.http_timeout = 2000" "pushplan.max_attempts = 3" "pushplan.retry_max_backoff = 1" \
   "pushplan.max_connections_per_host = 1"
 psql -c "CREATE EXTENSION pushplan" || exit 1
