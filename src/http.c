@@ -8,11 +8,25 @@
  * offers it: APNs requires it); http:// is spoken as HTTP/1.1, since Debian 12's libcurl 7.88.1
  * breaks h2c prior-knowledge connections after their first request.
  *
+ * A request that times out takes its connection down (pp_http_drop): libcurl 7.88.1 resets only
+ * the timed-out HTTP/2 stream and keeps the connection in its pool, so when a vendor stops
+ * reading one, every later request to that host is queued on it (nghttp2 buffering their frames)
+ * and times out in turn, for as long as the peer keeps the connection open.  There is no libcurl
+ * call to close one connection of a multi handle: the multi handle opens its sockets through
+ * pp_open_socket_cb and closes them through pp_close_socket_cb, so it knows them, and each request
+ * learns its connection's ports from CURLOPT_PREREQFUNCTION; the timed-out request's socket is
+ * shut down (with SO_LINGER 0, so that libcurl's close resets it) and libcurl, reading the end of
+ * the stream, fails what else was on it and drops it from its pool.
+ *
  * The callbacks run inside libcurl: they never palloc or ereport (a longjmp through libcurl is
  * undefined).  Response bodies go to malloc'd buffers, capped, and errors are recorded in the
  * request for the engine to turn into outcomes.
  */
 #include "pushplan.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -22,6 +36,8 @@
 #define PP_RESP_MAX			(64 * 1024)
 /* Streams on one HTTP/2 connection at most (APNs and the mock allow 1000). */
 #define PP_MAX_STREAMS		1000
+/* Dropped connections remembered for the error text of their other requests. */
+#define PP_DROPPED_KEPT		16
 
 struct PPHttp
 {
@@ -37,6 +53,17 @@ struct PPHttp
 	CURL	  **free_easy;
 	int			nfree;
 	int			maxfree;
+	/* the sockets of the multi handle's connections (malloc'd: the socket callbacks keep it) */
+	curl_socket_t *socks;
+	int			nsocks;
+	int			maxsocks;
+	/* connections lately dropped after a timeout, to name the cause in the failures they bring */
+	struct
+	{
+		int			local_port;
+		int			remote_port;
+	}			dropped[PP_DROPPED_KEPT];
+	int			ndropped;		/* ever; the last PP_DROPPED_KEPT are kept */
 };
 
 static bool pp_curl_initialised = false;
@@ -117,6 +144,113 @@ pp_header_cb(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+/* Opens a connection's socket for libcurl, and keeps it in h->socks (when there is memory). */
+static curl_socket_t
+pp_open_socket_cb(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+	PPHttp	   *h = arg;
+	curl_socket_t fd = socket(addr->family, addr->socktype, addr->protocol);
+
+	if (fd == CURL_SOCKET_BAD || purpose != CURLSOCKTYPE_IPCXN)
+		return fd;
+	if (h->nsocks == h->maxsocks)
+	{
+		int			n = Max(h->maxsocks * 2, 16);
+		curl_socket_t *p = realloc(h->socks, sizeof(curl_socket_t) * n);
+
+		if (p == NULL)
+			return fd;			/* not kept: works, but cannot be dropped on a timeout */
+		h->socks = p;
+		h->maxsocks = n;
+	}
+	h->socks[h->nsocks++] = fd;
+	return fd;
+}
+
+static int
+pp_close_socket_cb(void *arg, curl_socket_t fd)
+{
+	PPHttp	   *h = arg;
+
+	for (int i = 0; i < h->nsocks; i++)
+		if (h->socks[i] == fd)
+		{
+			h->socks[i] = h->socks[--h->nsocks];
+			break;
+		}
+	return close(fd);
+}
+
+/* The connection a request goes on, as libcurl is about to send it. */
+static int
+pp_prereq_cb(void *arg, char *primary_ip, char *local_ip, int primary_port, int local_port)
+{
+	PPHttpReq  *r = arg;
+
+	(void) primary_ip;
+	(void) local_ip;
+	r->local_port = local_port;
+	r->remote_port = primary_port;
+	return CURL_PREREQFUNC_OK;
+}
+
+static int
+pp_sock_port(curl_socket_t fd, bool peer)
+{
+	struct sockaddr_storage a;
+	socklen_t	len = sizeof(a);
+
+	if ((peer ? getpeername(fd, (struct sockaddr *) &a, &len) :
+		 getsockname(fd, (struct sockaddr *) &a, &len)) != 0)
+		return -1;
+	if (a.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *) &a)->sin_port);
+	if (a.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *) &a)->sin6_port);
+	return -1;
+}
+
+/* Whether r went on a connection dropped after another request on it timed out. */
+static bool
+pp_http_was_dropped(const PPHttp *h, const PPHttpReq *r)
+{
+	for (int i = 0; i < Min(h->ndropped, PP_DROPPED_KEPT); i++)
+		if (r->local_port > 0 && h->dropped[i].local_port == r->local_port &&
+			h->dropped[i].remote_port == r->remote_port)
+			return true;
+	return false;
+}
+
+/*
+ * r timed out: shut its connection down, if it is still open.  libcurl sees the end of the
+ * stream at its next read, fails the connection's other transfers and closes it; SO_LINGER 0
+ * makes that close a reset, so the kernel drops what the peer never read.
+ */
+static void
+pp_http_drop(PPHttp *h, const PPHttpReq *r)
+{
+	if (r->local_port <= 0)
+		return;					/* it never got a connection (connecting, or waiting for one) */
+	for (int i = 0; i < h->nsocks; i++)
+	{
+		curl_socket_t fd = h->socks[i];
+
+		if (pp_sock_port(fd, false) == r->local_port && pp_sock_port(fd, true) == r->remote_port)
+		{
+			struct linger lg = {.l_onoff = 1,.l_linger = 0};
+
+			(void) setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+			(void) shutdown(fd, SHUT_RDWR);
+			if (pp_http_was_dropped(h, r))
+				return;			/* another of its requests timed out in the same pass */
+			h->dropped[h->ndropped % PP_DROPPED_KEPT].local_port = r->local_port;
+			h->dropped[h->ndropped % PP_DROPPED_KEPT].remote_port = r->remote_port;
+			h->ndropped++;
+			return;
+		}
+	}
+}
+
 /*
  * The answer's status and Retry-After of a finished transfer. libcurl reads Retry-After itself,
  * delta-seconds or an HTTP-date (as seconds from now); a day at most is kept.
@@ -169,10 +303,13 @@ pp_http_destroy(PPHttp *h)
 		curl_easy_cleanup(h->free_easy[i]);
 	h->nfree = 0;
 	if (h->multi)
-		curl_multi_cleanup(h->multi);
+		curl_multi_cleanup(h->multi);	/* closes the sockets, through h */
 	h->multi = NULL;
 	free(h->ca_file);
 	h->ca_file = NULL;
+	free(h->socks);
+	h->socks = NULL;
+	h->nsocks = h->maxsocks = 0;
 }
 
 bool
@@ -227,6 +364,7 @@ pp_easy_setup(CURL *easy, PPHttpReq *r, int timeout_ms, const char *ca_file)
 	if (r->resp)
 		r->resp[0] = '\0';
 	r->curl_result = CURLE_OK;
+	r->local_port = r->remote_port = 0;
 }
 
 bool
@@ -251,6 +389,13 @@ pp_http_start(PPHttp *h, PPHttpReq *r)
 	pp_easy_setup(easy, r, h->timeout_ms, h->ca_file);
 	/* a stream on an existing connection rather than a new connection per request */
 	curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+	/* which connection: a timeout drops it (pp_http_drop) */
+	curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, pp_open_socket_cb);
+	curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, h);
+	curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, pp_close_socket_cb);
+	curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, h);
+	curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, pp_prereq_cb);
+	curl_easy_setopt(easy, CURLOPT_PREREQDATA, r);
 	mc = curl_multi_add_handle(h->multi, easy);
 	if (mc != CURLM_OK)
 	{
@@ -296,6 +441,12 @@ pp_http_run(PPHttp *h, int timeout_ms, PPHttpReq **done, int max_done)
 		r->curl_result = msg->data.result;
 		if (r->curl_result == CURLE_OK)
 			pp_read_answer(msg->easy_handle, r);
+		else if (r->curl_result == CURLE_OPERATION_TIMEDOUT)
+			pp_http_drop(h, r);
+		else if (pp_http_was_dropped(h, r))
+			snprintf(r->errbuf, sizeof(r->errbuf),
+					 "connection dropped: another request on it got no answer in time (%s)",
+					 curl_easy_strerror((CURLcode) r->curl_result));
 		curl_multi_remove_handle(h->multi, msg->easy_handle);
 		h->running--;
 		if (h->nfree < h->maxfree)

@@ -37,6 +37,8 @@ typedef struct PPHttpReq
 	int			curl_result;	/* CURLcode */
 	char		errbuf[256];
 	void	   *easy;			/* CURL *, while running */
+	int			local_port;		/* the connection it went on (0: none yet) */
+	int			remote_port;
 } PPHttpReq;
 
 extern PPHttp *pp_http_create(const PPHttpOptions *o);
@@ -45,7 +47,11 @@ extern void pp_http_destroy(PPHttp *h);
 extern bool pp_http_header(PPHttpReq *r, const char *header);
 /* Starts r; false (with r->errbuf) when curl refused it. */
 extern bool pp_http_start(PPHttp *h, PPHttpReq *r);
-/* Runs transfers for up to timeout_ms; returns finished requests (at most max_done). */
+/*
+ * Runs transfers for up to timeout_ms; returns finished requests (at most max_done).  A request
+ * that timed out on a connection takes the connection down with it (see http.c): the other
+ * requests on it finish as failures, and the next ones open a new connection.
+ */
 extern int	pp_http_run(PPHttp *h, int timeout_ms, PPHttpReq **done, int max_done);
 /* Releases what a finished (or abandoned) request holds. */
 extern void pp_http_release(PPHttp *h, PPHttpReq *r);

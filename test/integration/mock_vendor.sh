@@ -195,6 +195,26 @@ conns=$(curl -s --max-time 10 --cacert "$work/cert.pem" --http2 -w '%{num_connec
   ok "stats: throttle2 counted 2 x 429, 1 x 200" || fail "stats: throttle2 counts"
 [ "$(token_count test-drop1-a drop)" = 1 ] && [ "$(token_count test-drop1-a requests)" = 2 ] &&
   ok "stats: drop counted" || fail "stats: drop counts"
+# stall: that connection is neither read nor answered any more, others go on; it ends when the
+# client leaves
+curl -s -o /dev/null --max-time 3 --cacert "$work/cert.pem" --http2 -H "authorization: bearer $JWT" \
+  -H 'apns-topic: com.example.app' -H 'apns-push-type: alert' --data-binary '{"aps":{}}' \
+  "$base/3/device/test-stall1-a" 2>/dev/null &
+stall_pid=$!
+sleep 0.5
+apns "$HEX"
+expect "apns fault: stall1 leaves the other connections answering" 200
+wait $stall_pid
+rc=$?
+[ $rc -eq 28 ] && ok "apns fault: stall1 is never answered (curl timed out)" || fail "apns fault: stall1: curl rc $rc"
+open_conns() { curl -s --max-time 10 --cacert "$work/cert.pem" "$base/_mock/stats" | grep -o '"open":[0-9]*' | cut -d: -f2; }
+for ((i = 0; i < 20; i++)); do [ "$(open_conns)" = 1 ] && break; sleep 0.1; done
+[ "$(open_conns)" = 1 ] && ok "apns fault: the stalled connection is closed once the client leaves" \
+  || fail "apns fault: stall1: $(open_conns) connections open"
+apns "test-stall1-a"
+expect "apns fault: stall1 then succeeds" 200
+[ "$(token_count test-stall1-a stall)" = 1 ] && [ "$(token_count test-stall1-a requests)" = 2 ] &&
+  ok "stats: stall counted" || fail "stats: stall counts"
 req "$base/_mock/last?token=test-slow400-a"
 expect "last: APNs request recorded" 200 '"path":"/3/device/test-slow400-a"'
 [[ "$BODY" == *'"apns-topic":"com.example.app"'* && "$BODY" == *'"body":"{\"aps\":{\"alert\":\"hello\"}}"'* ]] &&

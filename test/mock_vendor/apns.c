@@ -336,6 +336,7 @@ apns_answer(request *r, const char *token)
 	switch (fault_pick(r, token, true))
 	{
 		case F_DROP:
+		case F_STALL:
 			return;
 		case F_500:
 			reason(r, 500, "InternalServerError");

@@ -336,7 +336,7 @@ respond(request *r)
 	char		st[8],
 				cl[24];
 
-	if (c->dead || r->answered)
+	if (c->dead || c->stalled || r->answered)
 		return;
 	r->answered = true;
 	if (r->status == 0)
@@ -392,9 +392,30 @@ respond(request *r)
 	}
 }
 
+/*
+ * The fault stall: from now on the connection is neither read nor written (no SSL_read, no
+ * answer to any of its streams, not even to those already due), so the client's TCP send window
+ * fills as a vendor's that stops reading.  It ends when the client closes the connection (epoll
+ * still reports hang-ups and errors) or, at the latest, after STALL_CLOSE_MS (r's timer).
+ */
+void
+conn_stall(conn *c, request *r)
+{
+	struct epoll_event e;
+
+	c->stalled = true;
+	c->events = EPOLLRDHUP;
+	e.events = c->events;
+	e.data.ptr = c;
+	epoll_ctl(c->epfd, EPOLL_CTL_MOD, c->fd, &e);
+	timer_add(r, STALL_CLOSE_MS);
+}
+
 static void
 dispatch(request *r)
 {
+	if (r->conn->stalled)
+		return;					/* read in the same chunk as the stall: never seen */
 	if (r->header_too_large)
 	{
 		resp_json(r, 431, "{\"error\":\"request header too large\"}");
@@ -405,6 +426,11 @@ dispatch(request *r)
 	if (r->act == ACT_DROP)
 	{
 		conn_close(r->conn);
+		return;
+	}
+	if (r->act == ACT_STALL)
+	{
+		conn_stall(r->conn, r);
 		return;
 	}
 	if (r->delay_ms > 0)
@@ -663,7 +689,7 @@ update_events(conn *c)
 	uint32_t	ev = 0;
 	struct epoll_event e;
 
-	if (c->dead)
+	if (c->dead || c->stalled)
 		return;
 	c->read_paused = should_pause(c);
 	if (!c->read_paused)
@@ -681,6 +707,8 @@ update_events(conn *c)
 static void
 conn_flush(conn *c)
 {
+	if (c->stalled)
+		return;
 	while (!c->dead)
 	{
 		ssize_t		n;
@@ -785,6 +813,12 @@ conn_event(conn *c)
 
 	if (c->dead)
 		return;
+	if (c->stalled)
+	{
+		/* only a hang-up or an error wakes a stalled connection: the client has gone */
+		conn_close(c);
+		return;
+	}
 	if (c->handshaking && !handshake(c))
 		return;
 	for (;;)
@@ -814,6 +848,8 @@ conn_event(conn *c)
 				conn_close(c);
 				return;
 			}
+			if (c->stalled)
+				return;
 		}
 		else
 		{
@@ -821,7 +857,7 @@ conn_event(conn *c)
 			c->in_recv = true;
 			h1_parse(c);
 			c->in_recv = false;
-			if (c->dead)
+			if (c->dead || c->stalled)
 				return;
 		}
 		/* write as we go, so a long burst of requests cannot pile up answers */

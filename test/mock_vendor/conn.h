@@ -35,6 +35,7 @@ typedef struct conn
 	bool		read_paused;
 	bool		close_after_write;
 	bool		goaway_sent;	/* h2: the client closes, so no answer is lost to a reset */
+	bool		stalled;		/* fault stall: nothing read or written any more */
 	bool		in_recv;		/* inside the protocol parser: defer flushing */
 	bool		in_parse;
 	bool		dead;
@@ -45,6 +46,7 @@ typedef struct conn
 conn	   *conn_new(int epfd, int fd, SSL_CTX *ctx);
 void		conn_event(conn *c);
 void		conn_close(conn *c);
+void		conn_stall(conn *c, request *r);
 void		conn_free_dead(void);
 void		conn_close_all(void);
 void		respond(request *r);

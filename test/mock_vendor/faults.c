@@ -95,13 +95,15 @@ faults_parse(const char *token, faults *f)
 		f->slow_ms = 0;
 	if (!keyword(token, "drop", 1, &f->drop))
 		f->drop = 0;
+	if (!keyword(token, "stall", 1, &f->stall))
+		f->stall = 0;
 }
 
 bool
 faults_any(const faults *f)
 {
 	return f->unregistered || f->baddevice || f->error500 || f->goaway ||
-		f->throttle >= 0 || f->fail5xx >= 0 || f->slow_ms > 0 || f->drop > 0;
+		f->throttle >= 0 || f->fail5xx >= 0 || f->slow_ms > 0 || f->drop > 0 || f->stall > 0;
 }
 
 /* ---- token table ---- */
@@ -265,8 +267,10 @@ stats_count_request(endpoint ep, int status)
 static void
 status_key(buf *out, int status)
 {
-	if (status == 0)
+	if (status == STATUS_DROP)
 		buf_puts(out, "\"drop\"");
+	else if (status == STATUS_STALL)
+		buf_puts(out, "\"stall\"");
 	else
 		buf_printf(out, "\"%d\"", status);
 }

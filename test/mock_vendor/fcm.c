@@ -305,6 +305,7 @@ handle_fcm_send(request *r, const char *project)
 		switch (fault_pick(r, token, true))
 		{
 			case F_DROP:
+			case F_STALL:
 				break;
 			case F_500:
 				google_error(r, 500, "INTERNAL", "Internal error encountered.", "INTERNAL");

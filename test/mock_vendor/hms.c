@@ -177,6 +177,7 @@ handle_hms_send(request *r, const char *app_id)
 		switch (fk)
 		{
 			case F_DROP:
+			case F_STALL:
 				break;
 			case F_500:
 				hms_result(r, 500, "81000001", "System internal error");
@@ -221,7 +222,7 @@ handle_hms_send(request *r, const char *app_id)
 		}
 	}
 	{
-		int			status = r->act == ACT_DROP ? 0 : r->status;
+		int			status = recorded_status(r);
 		lastreq    *l = lastreq_make(r);
 
 		stats_count_request(EP_HMS, status);

@@ -110,7 +110,10 @@ timers_run(void)
 		request    *r = timers;
 
 		timer_remove(r);
-		respond(r);
+		if (r->act == ACT_STALL)
+			conn_close(r->conn);	/* the stall is over: the connection ends unanswered */
+		else
+			respond(r);
 	}
 }
 

@@ -124,8 +124,20 @@ void		config_free(void);
 /* ---- requests and responses ---- */
 typedef enum
 {
-	ACT_NONE, ACT_DROP, ACT_GOAWAY
+	ACT_NONE, ACT_DROP, ACT_GOAWAY, ACT_STALL
 } action;
+
+/*
+ * A stalled connection (fault stall<N>) is closed by the mock after this long, if the client
+ * has not closed it first: no test waits on it for ever.
+ */
+#define STALL_CLOSE_MS		30000
+
+/* The status a request is counted under in the statistics: 0 "drop", 1 "stall", else r->status. */
+#define STATUS_DROP			0
+#define STATUS_STALL		1
+struct request;
+int			recorded_status(const struct request *r);
 
 typedef struct hdr
 {
@@ -188,10 +200,10 @@ void		handle_request(request *r);
 /* route.c: helpers shared by the vendor handlers */
 typedef enum
 {
-	F_NONE, F_DROP, F_500, F_5XX, F_THROTTLE, F_UNREGISTERED, F_BADDEVICE
+	F_NONE, F_DROP, F_STALL, F_500, F_5XX, F_THROTTLE, F_UNREGISTERED, F_BADDEVICE
 } fault_kind;
 
-/* Network faults (drop, slow, goaway) go into r; returns the fault that decides the answer. */
+/* Network faults (drop, stall, slow, goaway) go into r; returns the fault that decides the answer. */
 fault_kind	fault_pick(request *r, const char *token, bool device_faults);
 /* URL-decoded value of key in an application/x-www-form-urlencoded string; NULL if absent. */
 char	   *form_get(const char *s, size_t n, const char *key);
@@ -218,6 +230,7 @@ typedef struct faults
 	bool		error500;
 	int			slow_ms;		/* 0 absent */
 	int			drop;
+	int			stall;			/* 0 absent */
 	bool		goaway;
 } faults;
 
@@ -231,7 +244,7 @@ bool		faults_any(const faults *f);
 long		stats_seen(const char *token);
 lastreq    *lastreq_make(const request *r);
 void		lastreq_unref(lastreq *l);
-/* Records one token's outcome (status 0 = dropped) and, if l, its last request. */
+/* Records one token's outcome (recorded_status) and, if l, its last request. */
 void		stats_record(const char *token, int status, lastreq *l);
 /* Counts one request in the totals. */
 void		stats_count_request(endpoint ep, int status);

@@ -19,6 +19,16 @@ next_id(void)
 	return ++id_counter;
 }
 
+int
+recorded_status(const request *r)
+{
+	if (r->act == ACT_DROP)
+		return STATUS_DROP;
+	if (r->act == ACT_STALL)
+		return STATUS_STALL;
+	return r->status;
+}
+
 fault_kind
 fault_pick(request *r, const char *token, bool device_faults)
 {
@@ -35,6 +45,11 @@ fault_pick(request *r, const char *token, bool device_faults)
 	{
 		r->act = ACT_DROP;
 		return F_DROP;
+	}
+	if (f.stall > 0 && seen < f.stall)
+	{
+		r->act = ACT_STALL;
+		return F_STALL;
 	}
 	r->delay_ms = f.slow_ms;
 	if (f.goaway)
@@ -118,7 +133,7 @@ bearer_token(const request *r)
 void
 record(request *r, endpoint ep, const char *token)
 {
-	int			status = r->act == ACT_DROP ? 0 : r->status;
+	int			status = recorded_status(r);
 	lastreq    *l = lastreq_make(r);
 
 	stats_count_request(ep, status);

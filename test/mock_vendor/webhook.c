@@ -50,6 +50,7 @@ handle_webhook(request *r)
 		switch (fault_pick(r, token, true))
 		{
 			case F_DROP:
+			case F_STALL:
 				break;
 			case F_500:
 				resp_json(r, 500, "{\"ok\":false,\"error\":\"internal error\"}");
