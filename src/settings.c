@@ -13,6 +13,7 @@
 
 char	   *pp_databases = NULL;
 int			pp_senders = 2;
+int			pp_express_senders = 1;
 int			pp_batch_size = 500;
 int			pp_max_inflight = 500;
 int			pp_poll_interval = 1000;
@@ -28,11 +29,16 @@ pp_settings_define(void)
 {
 	DefineCustomStringVariable("pushplan.databases",
 							   "Databases whose pushes are sent (comma-separated).",
-							   "Each gets a scheduler and pushplan.senders senders.",
+							   "Each gets a scheduler, pushplan.senders senders and pushplan.express_senders express senders.",
 							   &pp_databases, "", PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("pushplan.senders",
 							"Sender workers per database.",
 							NULL, &pp_senders, 2, 0, PP_MAX_SENDERS, PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pushplan.express_senders",
+							"Senders per database that send only the high lane (transactional pushes).",
+							"They wait for a commit's wake-up, so that a transactional push never waits for a sender busy with a broadcast.",
+							&pp_express_senders, 1, 0, PP_MAX_EXPRESS, PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("pushplan.batch_size",
 							"Deliveries a sender claims, and outcomes it writes, in one transaction.",

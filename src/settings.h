@@ -7,6 +7,7 @@
 /* workers */
 extern char *pp_databases;
 extern int	pp_senders;
+extern int	pp_express_senders;
 extern int	pp_batch_size;
 extern int	pp_max_inflight;
 extern int	pp_poll_interval;

@@ -201,7 +201,7 @@ pp_wake_slot_senders(PPDatabaseSlot *slot, bool express)
 	if (express)
 		pg_atomic_write_u32(&slot->express_wake, 1);
 	pg_atomic_write_u32(&slot->senders_wake, 1);
-	for (int i = 0; i < PP_MAX_SENDERS; i++)
+	for (int i = 0; i < PP_ROLE_END; i++)
 		set_proc_latch(slot->procno[PP_ROLE_INDEX(i)]);
 }
 

@@ -1,6 +1,7 @@
 /*
- * worker_launcher.c: the static background worker that starts one scheduler and pushplan.senders
- * senders for every database named in pushplan.databases, and keeps that set in line with the
+ * worker_launcher.c: the static background worker that starts one scheduler, pushplan.senders
+ * senders and pushplan.express_senders express senders for every database named in
+ * pushplan.databases, and keeps that set in line with the
  * configuration on SIGHUP (as TimescaleDB's launcher does, unlike single-database pg_cron).
  *
  * The launcher is the only supervisor of the workers it starts. They are registered with
@@ -105,6 +106,13 @@ start_worker(LaunchedWorker *w)
 		snprintf(worker.bgw_function_name, BGW_MAXLEN, "pushplan_scheduler_main");
 		snprintf(worker.bgw_name, BGW_MAXLEN, "pushplan scheduler %s", w->dbname);
 		snprintf(worker.bgw_type, BGW_MAXLEN, "pushplan scheduler");
+	}
+	else if (PP_ROLE_IS_EXPRESS(w->role))
+	{
+		snprintf(worker.bgw_function_name, BGW_MAXLEN, "pushplan_sender_main");
+		snprintf(worker.bgw_name, BGW_MAXLEN, "pushplan express sender %d %s",
+				 w->role - PP_MAX_SENDERS, w->dbname);
+		snprintf(worker.bgw_type, BGW_MAXLEN, "pushplan express sender");
 	}
 	else
 	{
@@ -233,10 +241,21 @@ wanted_databases(WantedDb *out)
 	return n;
 }
 
+/* Whether the configuration wants a role in every served database. */
+static bool
+role_wanted(int role)
+{
+	if (role == PP_ROLE_SCHEDULER)
+		return true;
+	if (PP_ROLE_IS_EXPRESS(role))
+		return role - PP_MAX_SENDERS < pp_express_senders;
+	return role < pp_senders;
+}
+
 static bool
 is_wanted(WantedDb *dbs, int ndbs, Oid dboid, int role)
 {
-	if (role >= pp_senders)
+	if (!role_wanted(role))
 		return false;
 	for (int i = 0; i < ndbs; i++)
 		if (dbs[i].dboid == dboid)
@@ -296,7 +315,7 @@ reconcile(void)
 
 		if (slot->dboid == InvalidOid)
 			continue;
-		for (int role = PP_ROLE_SCHEDULER; role < PP_MAX_SENDERS; role++)
+		for (int role = PP_ROLE_SCHEDULER; role < PP_ROLE_END; role++)
 		{
 			int			pid;
 
@@ -312,10 +331,14 @@ reconcile(void)
 	{
 		PPDatabaseSlot *slot = pp_database_slot(dbs[d].dboid);
 
-		for (int role = PP_ROLE_SCHEDULER; role < pp_senders; role++)
+		for (int role = PP_ROLE_SCHEDULER; role < PP_ROLE_END; role++)
 		{
-			LaunchedWorker *w = find_launched(dbs[d].dboid, role);
+			LaunchedWorker *w;
 			pid_t		pid;
+
+			if (!role_wanted(role))
+				continue;
+			w = find_launched(dbs[d].dboid, role);
 
 			if (w == NULL)
 			{

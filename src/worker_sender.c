@@ -5,6 +5,10 @@
  * outcomes back in batches, again in short transactions. No transaction is ever open across
  * network I/O, and memory is flat: per-claim and per-flush contexts are reset every round.
  *
+ * Express senders (pushplan.express_senders) run the same loop but claim only the high lane
+ * (transactional pushes): idle while there is none, they answer a commit's wake-up at once,
+ * where a sender busy with a broadcast would first finish the claim or outcome statement it is in.
+ *
  * A delivery is 'sending' from its claim until its outcome is written. If the sender dies in
  * between, the restarted sender of the same slot puts its rows back in the queue (at most the
  * batch in flight is sent again; apns-id and collapse ids make that harmless).
@@ -651,13 +655,15 @@ pushplan_sender_main(Datum arg)
 	bool		drained = false;	/* the last claim found less than it asked for */
 	bool		reconfigure = false;
 	bool		requeue = true; /* this slot's earlier claims are not put back yet */
+	bool		express_only;	/* an express sender: the high lane only */
 	char	   *engine_ca;
 	int			nouts;
 
 	my_role = DatumGetInt32(arg);
 	pp_worker_signals();
 	pp_worker_connect();
-	if (my_role < 0 || my_role >= PP_MAX_SENDERS ||
+	express_only = PP_ROLE_IS_EXPRESS(my_role);
+	if (my_role < 0 || my_role >= PP_ROLE_END ||
 		(my_slot = pp_slot_claim(my_role)) == NULL)
 	{
 		ereport(LOG, (errmsg("pushplan: sender %d of database \"%s\" already runs",
@@ -728,18 +734,21 @@ pushplan_sender_main(Datum arg)
 			pg_atomic_write_u32(&my_slot->express_wake, 0);
 			if (requeue)
 				requeue = !requeue_own_claims();
-			claimed = requeue ? -1 : claim_and_submit(engine, claim_n, PP_LANE_LOW, claim_cxt);
+			claimed = requeue ? -1 : claim_and_submit(engine, claim_n,
+													  express_only ? PP_LANE_HIGH : PP_LANE_LOW,
+													  claim_cxt);
 			blocked = claimed < 0;
 			claimed = Max(claimed, 0);
 			drained = claimed < claim_n;
 		}
-		else if (!stopping && !reconfigure && !requeue &&
+		else if (!stopping && !reconfigure && !requeue && !express_only && pp_express_senders == 0 &&
 				 running < pp_max_inflight + pp_batch_size &&
 				 pg_atomic_read_u32(&my_slot->express_wake) != 0 &&
 				 pg_atomic_exchange_u32(&my_slot->express_wake, 0) != 0)
 		{
 			/*
-			 * High-lane deliveries were queued while this sender is full: claim them alone, now,
+			 * (Without express senders.) High-lane deliveries were queued while this sender is
+			 * full: claim them alone, now,
 			 * past max_inflight by at most one batch (the engine starts them ahead of what
 			 * waits), instead of at the next claim, which waits for room behind the broadcast
 			 * in flight.
@@ -782,7 +791,9 @@ pushplan_sender_main(Datum arg)
 		if (claimed == 0 && pp_engine_inflight(engine) == 0 && (pend.n == 0 || blocked) &&
 			(drained || stopping || reconfigure || blocked))
 		{
-			pgstat_report_activity(STATE_IDLE, "pushplan sender: waiting for deliveries");
+			pgstat_report_activity(STATE_IDLE, express_only ?
+								   "pushplan express sender: waiting for high-lane deliveries" :
+								   "pushplan sender: waiting for deliveries");
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 pp_poll_interval, PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);

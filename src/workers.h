@@ -18,6 +18,7 @@
 
 #define PP_MAX_DATABASES	16
 #define PP_MAX_SENDERS		32
+#define PP_MAX_EXPRESS		4	/* express senders: the high lane only */
 
 #include "settings.h"
 
@@ -40,10 +41,17 @@
 #define PP_LANE_NORMAL	1
 #define PP_LANE_LOW		2
 
-/* Roles of a database's workers: the scheduler, then senders 0 .. PP_MAX_SENDERS - 1. */
+/*
+ * Roles of a database's workers: the scheduler, senders 0 .. PP_MAX_SENDERS - 1, then the
+ * express senders PP_MAX_SENDERS .. PP_ROLE_END - 1 (pushplan.express_senders of them), which
+ * claim only the high lane: a sender busy with a broadcast is in a claim or an outcome
+ * statement much of the time, an idle express sender answers a commit's wake-up at once.
+ */
 #define PP_ROLE_SCHEDULER	(-1)
-#define PP_ROLES			(PP_MAX_SENDERS + 1)
+#define PP_ROLE_END			(PP_MAX_SENDERS + PP_MAX_EXPRESS)	/* one past the last role */
+#define PP_ROLES			(PP_ROLE_END + 1)
 #define PP_ROLE_INDEX(role)	((role) + 1)
+#define PP_ROLE_IS_EXPRESS(role)	((role) >= PP_MAX_SENDERS)
 
 /*
  * One database served by a scheduler and its senders. A worker holds its role by writing its

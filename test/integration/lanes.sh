@@ -3,8 +3,9 @@
 # sender may have 10 requests in flight, and the broadcast's requests take 5 s each at the
 # vendor, so while its first wave is in flight neither sender has room for anything: a push to
 # one device committed then must still leave at once (push_send queued its delivery itself, in
-# the high lane, and a full sender claims that lane alone, past max_inflight). A push that
-# asks for the low lane waits for every broadcast delivery to be claimed first.
+# the high lane, where the express sender claims it; with pushplan.express_senders = 0, a full
+# sender claims that lane alone, past max_inflight). A push that asks for the low lane waits
+# for every broadcast delivery to be claimed first. Both ways, one after the other.
 set -uo pipefail
 . "$(dirname "$0")/lib/vendor_env.sh"
 vendor_env_start 55340 55341 "pushplan.databases = 'postgres'" "pushplan.senders = 2" \
@@ -18,8 +19,10 @@ sql "SELECT push_device_register_batch('shop', (SELECT jsonb_agg(jsonb_build_obj
        FROM generate_series(1, 40) g))" >/dev/null
 sql "SELECT push_device_register('shop', 'tx-1', 'web', 'webhook', 'lane-tx-1')" >/dev/null
 sql "SELECT push_device_register('shop', 'tx-2', 'web', 'webhook', 'lane-tx-2')" >/dev/null
-wait_for 20 "SELECT count(*) = 3 FROM pg_stat_activity WHERE backend_type IN ('pushplan scheduler', 'pushplan sender')" \
-  && ok "scheduler and 2 senders run" || fail "workers: $(sql "SELECT string_agg(backend_type, ',') FROM pg_stat_activity")"
+wait_for 20 "SELECT count(*) = 4 FROM pg_stat_activity WHERE backend_type IN ('pushplan scheduler', 'pushplan sender', 'pushplan express sender')" \
+  && ok "scheduler, 2 senders and the express sender run" || fail "workers: $(sql "SELECT string_agg(backend_type, ',') FROM pg_stat_activity")"
+# scenario WHO: the whole story once, the transactional push claimed by WHO
+scenario() {
 mock_reset
 
 # the broadcast: 40 deliveries, 20 in flight (5 s each), 20 waiting for room
@@ -36,9 +39,9 @@ wait_for 15 "SELECT status = 'sent' FROM deliveries WHERE task_id = '$tx'" || tr
 # measured by the server's clock: push_send's transaction start -> the outcome recorded
 ms=$(sql "SELECT round(extract(epoch FROM d.sent_at - t.created_at) * 1000) FROM deliveries d JOIN tasks t USING (task_id) WHERE task_id = '$tx' AND status = 'sent'")
 if [ -n "$ms" ] && [ "$ms" -lt 2000 ]; then
-  ok "a transactional push leaves while the broadcast holds every slot ($ms ms from push_send to recorded; a slot frees after 5 s)"
+  ok "$1: a transactional push leaves while the broadcast holds every slot ($ms ms from push_send to recorded; a slot frees after 5 s)"
 else
-  fail "transactional push waited: ${ms:-not sent} ms ($(sql "SELECT status FROM deliveries WHERE task_id = '$tx'"))"
+  fail "$1: transactional push waited: ${ms:-not sent} ms ($(sql "SELECT status FROM deliveries WHERE task_id = '$tx'"))"
 fi
 check_eq "... it is in the high lane" "$(sql "SELECT priority FROM push_task_progress WHERE task_id = '$tx'")" "high"
 check_eq "... claimed before any of the 20 broadcast deliveries that were waiting" \
@@ -52,4 +55,14 @@ check_eq "... after every broadcast delivery was claimed" \
 wait_for 20 "SELECT state = 'done' FROM tasks WHERE task_id = '$bulk'" \
   && ok "the broadcast completes" || fail "broadcast: $(sql "SELECT status, count(*) FROM deliveries WHERE task_id = '$bulk' GROUP BY 1")"
 check_eq "every request reached the vendor once" "$(mock_get /_mock/stats | jq .requests)" "42"
+}
+
+scenario "the express sender"
+check_eq "... which the express sender (number 32) claimed" "$(sql "SELECT claimed_by FROM deliveries WHERE task_id = '$tx'")" "32"
+
+psql -c "ALTER SYSTEM SET pushplan.express_senders = 0" -c "SELECT pg_reload_conf()" >/dev/null
+wait_for 20 "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'pushplan express sender'" \
+  && ok "express_senders = 0: the express sender stops" || fail "the express sender still runs"
+scenario "a full sender"
+check_eq "... which one of the two senders claimed" "$(sql "SELECT claimed_by IN (0, 1) FROM deliveries WHERE task_id = '$tx'")" "t"
 finish

@@ -98,8 +98,8 @@ sub alive
 
 # ---- pg_stat_activity ------------------------------------------------------------------------------
 section('pg_stat_activity');
-ok(wait_q(20, "SELECT count(*) = 4 FROM pg_stat_activity WHERE backend_type LIKE 'pushplan %'"),
-	'launcher, scheduler and 2 senders run')
+ok(wait_q(20, "SELECT count(*) = 5 FROM pg_stat_activity WHERE backend_type LIKE 'pushplan %'"),
+	'launcher, scheduler, 2 senders and the express sender run')
   or diag(query("SELECT string_agg(backend_type || '/' || coalesce(datname, '-'), ', ') FROM pg_stat_activity"));
 is( query("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pushplan launcher' AND datname IS NULL AND query LIKE 'pushplan launcher: % workers'"),
 	'1', 'the launcher is in pg_stat_activity, connected to no database');
@@ -219,11 +219,11 @@ is($reached, 5000, 'no device is lost (all 5000 reached)');
 my $bound = 2 * ($inflight + $batch);
 note("claimed and not recorded at the kill: $inflight_at_kill; sent twice: $twice (bound: 2 senders x (max_inflight + batch_size) = $bound)");
 cmp_ok($twice, '<=', $bound, 'at most the batches in flight are sent again');
-wait_q(20, "SELECT count(*) = 4 FROM pg_stat_activity WHERE backend_type LIKE 'pushplan %'");
+wait_q(20, "SELECT count(*) = 5 FROM pg_stat_activity WHERE backend_type LIKE 'pushplan %'");
 sleep 3;
 is( query("SELECT string_agg(backend_type, ',' ORDER BY backend_type) FROM pg_stat_activity WHERE backend_type LIKE 'pushplan %'"),
-	'pushplan launcher,pushplan scheduler,pushplan sender,pushplan sender',
-	'after the crash: one launcher, one scheduler, two senders (no duplicates)');
+	'pushplan express sender,pushplan launcher,pushplan scheduler,pushplan sender,pushplan sender',
+	'after the crash: one launcher, one scheduler, two senders, one express sender (no duplicates)');
 set_guc('pushplan.senders', 1);
 ok(wait_q(15, sprintf($senders_are, 1)), 'after the crash, reload still stops senders')
   or diag('senders: ' . count_workers('sender', 'postgres'));
@@ -278,7 +278,7 @@ sleep 4;
 is(query($third_workers), $third_pids, 'DROP EXTENSION: the workers stay, idle');
 is(count_matches(log_since($offset), qr/ERROR|FATAL/), 0, '... without errors in the log');
 is( query("SELECT count(*) FROM pg_stat_activity WHERE datname = 'third' AND query = 'pushplan sender: waiting for CREATE EXTENSION pushplan'"),
-	'2', '... saying what they wait for');
+	'3', '... saying what they wait for (the two senders and the express sender)');
 $node->safe_psql('third', 'CREATE EXTENSION pushplan');
 ok(serve_third('third-db-2', 'db 3 again'), 'CREATE EXTENSION again: served again');
 
@@ -367,8 +367,8 @@ my $shm     = (split ' ', $pidfile[6] // '')[1];
 my @workers = split / /, query("SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE backend_type LIKE 'pushplan %'");
 my @children = split ' ', `pgrep -P $pm`;
 my %child = map { $_ => 1 } @children;
-ok(@workers == 4 && !grep({ !$child{$_} } @workers),
-	'the four workers run, children of the postmaster, before it dies')
+ok(@workers == 5 && !grep({ !$child{$_} } @workers),
+	'the five workers (launcher, scheduler, two senders, express sender) run, children of the postmaster, before it dies')
   or diag("workers: @workers; children of $pm: @children");
 $node->kill9;
 $t0 = time;
