@@ -27,7 +27,8 @@
  * requests reuse and multiplex only its connections, on the same multi handle (one poll, one
  * pending queue, the same socket callbacks and timeout drop), and requests without a group keep
  * the multi handle's cache.  Nothing on the wire changes.  libcurl documents a shared connection
- * cache as unsafe across threads only; there is one thread here.
+ * cache as unsafe across threads only; there is one thread here (doc/vendors.md, "Connections":
+ * the evidence, and the ways not taken).
  *
  * The callbacks run inside libcurl: they never palloc or ereport (a longjmp through libcurl is
  * undefined).  Response bodies go to malloc'd buffers, capped, and errors are recorded in the
