@@ -372,6 +372,16 @@ pp_engine_start(PPEngine *e, PPXfer *x)
 	memset(&x->http, 0, sizeof(x->http));
 	x->http.url = x->req.url;
 	x->http.owner = x;
+	if (v->conn_group)
+	{
+		/* the vendor's name first: groups of two vendors never meet */
+		StringInfoData g;
+
+		initStringInfo(&g);
+		appendStringInfo(&g, "%s:", v->name);
+		v->conn_group(&x->cfg, &g);
+		x->http.conn_group = g.data;
+	}
 	if (v->assemble)
 	{
 		if (x->final_body.data == NULL)

@@ -18,6 +18,18 @@
  * shut down (with SO_LINGER 0, so that libcurl's close resets it) and libcurl, reading the end of
  * the stream, fails what else was on it and drops it from its pool.
  *
+ * Connection groups (http.h; APNs ties a connection to one team and key): libcurl 7.88.1 picks a
+ * transfer's connection in the connection cache it is attached to, which is the multi handle's
+ * unless the easy handle has a share handle that shares connections (CURLOPT_SHARE with
+ * CURL_LOCK_DATA_CONNECT: curl_multi_add_handle points the transfer at the share's cache, and
+ * url.c's ConnectionExists and the CURLMOPT_MAX_HOST_CONNECTIONS check look only there).  So each
+ * group gets a share handle of its own, made on first use and kept until the engine goes: its
+ * requests reuse and multiplex only its connections, on the same multi handle (one poll, one
+ * pending queue, the same socket callbacks and timeout drop), and requests without a group keep
+ * the multi handle's cache.  Nothing on the wire changes.  libcurl documents a shared connection
+ * cache as unsafe across threads only; there is one thread here (doc/vendors.md, "Connections":
+ * the evidence, and the ways not taken).
+ *
  * The callbacks run inside libcurl: they never palloc or ereport (a longjmp through libcurl is
  * undefined).  Response bodies go to malloc'd buffers, capped, and errors are recorded in the
  * request for the engine to turn into outcomes.
@@ -30,6 +42,8 @@
 
 #include <curl/curl.h>
 
+#include "common/hashfn.h"
+
 #include "http.h"
 
 /* Vendor answers are small; a larger body is cut (classification reads only its start). */
@@ -38,6 +52,14 @@
 #define PP_MAX_STREAMS		1000
 /* Dropped connections remembered for the error text of their other requests. */
 #define PP_DROPPED_KEPT		16
+
+/* A connection group: its connections are in its share handle's connection cache. */
+typedef struct PPHttpGroup
+{
+	uint32		hash;
+	char	   *name;			/* malloc'd */
+	CURLSH	   *share;
+} PPHttpGroup;
 
 struct PPHttp
 {
@@ -64,6 +86,11 @@ struct PPHttp
 		int			remote_port;
 	}			dropped[PP_DROPPED_KEPT];
 	int			ndropped;		/* ever; the last PP_DROPPED_KEPT are kept */
+	/* connection groups met so far (malloc'd: made while transfers start) */
+	PPHttpGroup *groups;
+	int			ngroups;
+	int			maxgroups;
+	int			lastgroup;		/* the last one asked for: a broadcast asks for one group */
 };
 
 static bool pp_curl_initialised = false;
@@ -251,6 +278,49 @@ pp_http_drop(PPHttp *h, const PPHttpReq *r)
 	}
 }
 
+/* The share handle that holds a connection group's connections, made on first use; NULL: no memory. */
+static CURLSH *
+pp_http_group(PPHttp *h, const char *name)
+{
+	uint32		hash = hash_bytes((const unsigned char *) name, (int) strlen(name));
+	PPHttpGroup *g;
+
+	for (int k = 0; k < h->ngroups; k++)
+	{
+		int			i = (h->lastgroup + k) % h->ngroups;
+
+		if (h->groups[i].hash == hash && strcmp(h->groups[i].name, name) == 0)
+		{
+			h->lastgroup = i;
+			return h->groups[i].share;
+		}
+	}
+	if (h->ngroups == h->maxgroups)
+	{
+		int			n = Max(h->maxgroups * 2, 4);
+		PPHttpGroup *p = realloc(h->groups, sizeof(PPHttpGroup) * n);
+
+		if (p == NULL)
+			return NULL;
+		h->groups = p;
+		h->maxgroups = n;
+	}
+	g = &h->groups[h->ngroups];
+	g->hash = hash;
+	g->name = strdup(name);
+	g->share = curl_share_init();
+	if (g->name == NULL || g->share == NULL ||
+		curl_share_setopt(g->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK)
+	{
+		free(g->name);
+		if (g->share)
+			curl_share_cleanup(g->share);
+		return NULL;
+	}
+	h->lastgroup = h->ngroups++;
+	return g->share;
+}
+
 /*
  * The answer's status and Retry-After of a finished transfer. libcurl reads Retry-After itself,
  * delta-seconds or an HTTP-date (as seconds from now); a day at most is kept.
@@ -305,6 +375,15 @@ pp_http_destroy(PPHttp *h)
 	if (h->multi)
 		curl_multi_cleanup(h->multi);	/* closes the sockets, through h */
 	h->multi = NULL;
+	/* no easy handle uses them any more: each closes its group's connections, through h */
+	for (int i = 0; i < h->ngroups; i++)
+	{
+		curl_share_cleanup(h->groups[i].share);
+		free(h->groups[i].name);
+	}
+	free(h->groups);
+	h->groups = NULL;
+	h->ngroups = h->maxgroups = 0;
 	free(h->ca_file);
 	h->ca_file = NULL;
 	free(h->socks);
@@ -372,7 +451,14 @@ pp_http_start(PPHttp *h, PPHttpReq *r)
 {
 	CURL	   *easy;
 	CURLMcode	mc;
+	CURLSH	   *share = NULL;
 
+	if (r->conn_group && (share = pp_http_group(h, r->conn_group)) == NULL)
+	{
+		strlcpy(r->errbuf, "libcurl could not make a connection group", sizeof(r->errbuf));
+		r->curl_result = CURLE_OUT_OF_MEMORY;
+		return false;
+	}
 	if (h->nfree > 0)
 	{
 		easy = h->free_easy[--h->nfree];
@@ -387,6 +473,11 @@ pp_http_start(PPHttp *h, PPHttpReq *r)
 		return false;
 	}
 	pp_easy_setup(easy, r, h->timeout_ms, h->ca_file);
+	/*
+	 * Its group's connections, or (NULL) the multi handle's; set every time, as curl_easy_reset
+	 * keeps the share of a reused handle.
+	 */
+	curl_easy_setopt(easy, CURLOPT_SHARE, share);
 	/* a stream on an existing connection rather than a new connection per request */
 	curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
 	/* which connection: a timeout drops it (pp_http_drop) */

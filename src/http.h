@@ -2,6 +2,10 @@
  * http.h: the curl side (http.c): one long-lived multi handle for the engine's transfers, a
  * blocking call for token endpoints.  It knows only its own options: the engine (and auth.c,
  * for token fetches) fill them from their settings.
+ *
+ * A request may name a connection group: requests of different groups never go on the same
+ * connection (each group has its own connections to a host, up to max_conns_per_host), those of
+ * one group share them, multiplexed, as requests without a group share theirs.
  */
 #ifndef PUSHPLAN_HTTP_H
 #define PUSHPLAN_HTTP_H
@@ -13,7 +17,8 @@ typedef struct PPHttpOptions
 {
 	int			timeout_ms;		/* whole request, connection included */
 	const char *ca_file;		/* NULL or "": the system CAs */
-	int			max_conns_per_host; /* multi handle: connections per host (at least 1) */
+	int			max_conns_per_host; /* multi handle: connections per host and connection
+									 * group (at least 1) */
 	int			max_handles;	/* multi handle: transfers at once, easy handles kept for reuse */
 } PPHttpOptions;
 
@@ -23,6 +28,7 @@ typedef struct PPHttp PPHttp;
 typedef struct PPHttpReq
 {
 	const char *url;
+	const char *conn_group;		/* NULL: none (see above) */
 	struct curl_slist *headers;	/* owned: freed when done */
 	const char *body;
 	size_t		body_len;

@@ -77,7 +77,7 @@ pp_settings_define(void)
 							NULL, &pp_http_timeout_ms, 10000, 100, 600000, PGC_SIGHUP,
 							GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("pushplan.max_connections_per_host",
-							"HTTP connections a sender opens to one vendor host (each carries many HTTP/2 streams).",
+							"HTTP connections a sender opens to one vendor host (each carries many HTTP/2 streams; APNs: per team and key).",
 							NULL, &pp_max_conns_per_host, 4, 1, 64, PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pushplan");

@@ -149,6 +149,12 @@ typedef struct PPVendor
 	/* Sets results[0..ntokens-1] from the answer. */
 	PPClassify	(*classify) (const PPResponse *resp, const char *const *tokens, int ntokens,
 							 PPItemResult *results);
+	/*
+	 * The connection group of an app's requests (http.h): requests of different groups never
+	 * share a connection.  NULL: any request to the vendor's host may go on any of the sender's
+	 * connections to it.  APNs: its team and key, as APNs ties a connection to them.
+	 */
+	void		(*conn_group) (const PPVendorConfig *cfg, StringInfo out);
 } PPVendor;
 
 /* ---- vendor_registry.c ------------------------------------------------------------------- */

@@ -7,6 +7,12 @@
  * (expires_at in Unix seconds, 0 when none), apns-collapse-id (options.apns_collapse_id) and
  * apns-id, a UUID derived from task_id + device_id so that a re-send after a crash is
  * de-duplicated by Apple.
+ *
+ * APNs ties a connection to the team (and key) of the provider token it first carries: a token
+ * of another team on it is refused (403 InvalidProviderToken), one of another key counts as a
+ * token update (429 TooManyProviderTokenUpdates when too frequent), see doc/vendors.md,
+ * "Connections".  So the requests of each team and key are a connection group of their own
+ * (apns_conn_group).
  */
 #include "pushplan.h"
 
@@ -218,6 +224,15 @@ apns_classify(const PPResponse *resp, const char *const *tokens, int ntokens,
 	return PP_CLS_DONE;
 }
 
+/* One connection group per team and key: what one provider token stands for. */
+static void
+apns_conn_group(const PPVendorConfig *cfg, StringInfo out)
+{
+	const PPApnsConfig *ac = cfg->own;
+
+	appendStringInfo(out, "%s/%s", ac->key.iss, ac->key.kid);
+}
+
 const PPVendor pp_vendor_apns = {
 	.name = "apns",
 	.platforms = apns_platforms,
@@ -233,4 +248,5 @@ const PPVendor pp_vendor_apns = {
 	.build = apns_build,
 	.assemble = NULL,
 	.classify = apns_classify,
+	.conn_group = apns_conn_group,
 };

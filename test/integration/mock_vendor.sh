@@ -98,6 +98,38 @@ expect "apns: unknown key id" 403 '"reason":"InvalidProviderToken"'
 BAD=$(es256 "$work/apns.p8" KEY1234567 "{\"iss\":\"OTHERTEAM1\",\"iat\":$now}")
 AUTH="bearer $BAD" apns "$HEX"
 expect "apns: wrong team" 403 '"reason":"InvalidProviderToken"'
+# several teams: each key belongs to one team, and a connection to the first team and key on it
+T2=$(es256 "$work/apns_t2.p8" KEY7654321 "{\"iss\":\"TEAM765432\",\"iat\":$now}")
+K2=$(es256 "$work/apns_k2.p8" KEY2222222 "{\"iss\":\"TEAM123456\",\"iat\":$now}")
+AUTH="bearer $T2" apns "$HEX"
+expect "apns: a second team's key" 200
+BAD=$(es256 "$work/apns_t2.p8" KEY7654321 "{\"iss\":\"TEAM123456\",\"iat\":$now}")
+AUTH="bearer $BAD" apns "$HEX"
+expect "apns: a key's tokens carry its own team" 403 '"reason":"InvalidProviderToken"'
+# one_connection JWT...: a push per JWT, in order, on one connection (curl --next reuses it);
+# prints "<status> <connections opened> <reason>" per push
+one_connection() {
+  local args=() j
+  for j in "$@"; do
+    [ ${#args[@]} -gt 0 ] && args+=(--next)
+    args+=(--http2 -sS --max-time 10 --cacert "$work/cert.pem" -X POST "$base/3/device/$HEX"
+      -H "authorization: bearer $j" -H 'apns-topic: com.example.app' -H 'apns-push-type: alert'
+      --data-binary '{"aps":{"alert":"x"}}' -w ' %{http_code} %{num_connects}\n')
+  done
+  curl "${args[@]}" | sed 's/^{"reason":"\([A-Za-z]*\)"}\(.*\)$/\2 \1/; s/^ //'
+}
+conn_stat() { curl -s --max-time 10 --cacert "$work/cert.pem" "$base/_mock/stats" | grep -o "\"$1\":[0-9]*" | cut -d: -f2; }
+got=$(one_connection "$JWT" "$JWT" "$T2" "$JWT" | tr '\n' ',')
+if [ "$got" = "200 1,200 0,403 0 InvalidProviderToken,200 0," ]; then ok "apns: a connection is its first team's: another team's token on it gets 403 InvalidProviderToken"
+else fail "apns: two teams on one connection: $got"; fi
+got=$(one_connection "$T2" "$JWT" | tr '\n' ',')
+if [ "$got" = "200 1,403 0 InvalidProviderToken," ]; then ok "apns: ... whichever team comes first"
+else fail "apns: two teams on one connection, second team first: $got"; fi
+got=$(one_connection "$JWT" "$K2" "$JWT" | tr '\n' ',')
+if [ "$got" = "200 1,429 0 TooManyProviderTokenUpdates,200 0," ]; then ok "apns: another key of the same team on it gets 429 TooManyProviderTokenUpdates"
+else fail "apns: two keys on one connection: $got"; fi
+if [ "$(conn_stat apns_two_teams) $(conn_stat apns_two_keys)" = "2 1" ]; then ok "apns: /_mock/stats counts the connections that carried two teams, two keys"
+else fail "apns: stats: $(curl -s --max-time 10 --cacert "$work/cert.pem" "$base/_mock/stats" | grep -o '"connections":{[^}]*}')"; fi
 BAD=$(es256 "$work/apns.p8" KEY1234567 "{\"iss\":\"TEAM123456\",\"iat\":$((now - 3700))}")
 AUTH="bearer $BAD" apns "$HEX"
 expect "apns: provider token older than an hour" 403 '"reason":"ExpiredProviderToken"'

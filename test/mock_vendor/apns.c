@@ -4,6 +4,12 @@
  * Checks what "Sending notification requests to APNs" requires and answers as "Handling
  * notification responses from APNs" describes: 200 with apns-id, or a status with
  * {"reason": "..."} (410 adds "timestamp").
+ *
+ * A connection belongs to the team and key of the first valid provider token it carries, as on
+ * APNs (doc/vendors.md, "Connections"): a token of another team on it is refused with 403
+ * InvalidProviderToken, one of another key of the same team with 429
+ * TooManyProviderTokenUpdates (APNs counts it as a token update, which it allows every 20
+ * minutes; the mock allows none).
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -13,16 +19,21 @@
 #include <time.h>
 
 #include "mock.h"
+#include "conn.h"
 
 #define JWT_CACHE 16
 #define JWT_MAX_AGE 3600		/* APNs refuses provider tokens older than an hour */
 #define JWT_FUTURE_SKEW 300
+
+long		conn_stats_apns_two_teams,
+			conn_stats_apns_two_keys;
 
 /* Verified provider tokens, so ECDSA runs once per token and not once per push. */
 static struct
 {
 	char	   *jwt;
 	long		iat;
+	const apns_key *key;		/* its kid's, in cfg */
 }			jwt_cache[JWT_CACHE];
 static int	jwt_cache_next;
 
@@ -39,9 +50,9 @@ reason(request *r, int status, const char *why)
 	resp_json(r, status, body);
 }
 
-/* Returns NULL if the provider token is good, else the reason (status 403). */
+/* Returns NULL if the provider token is good (*signer: its key), else the reason (status 403). */
 static const char *
-check_provider_token(const request *r)
+check_provider_token(const request *r, const apns_key **signer)
 {
 	const char *tok = bearer_token(r);
 	jwt			j;
@@ -49,7 +60,7 @@ check_provider_token(const request *r)
 			   *kid,
 			   *iss,
 			   *iat;
-	EVP_PKEY   *key = NULL;
+	const apns_key *key = NULL;
 	long		iat_v = 0;
 	bool		cached = false;
 	long		now = (long) time(NULL);
@@ -62,6 +73,7 @@ check_provider_token(const request *r)
 		if (jwt_cache[i].jwt && strcmp(jwt_cache[i].jwt, tok) == 0)
 		{
 			iat_v = jwt_cache[i].iat;
+			key = jwt_cache[i].key;
 			cached = true;
 			break;
 		}
@@ -77,10 +89,11 @@ check_provider_token(const request *r)
 			kid && kid->type == JSON_STR)
 			for (int i = 0; i < cfg.n_apns_keys; i++)
 				if (strcmp(cfg.apns_keys[i].kid, kid->str) == 0)
-					key = cfg.apns_keys[i].key;
-		if (key == NULL || iss == NULL || iss->type != JSON_STR || cfg.apns_team_id == NULL ||
-			strcmp(iss->str, cfg.apns_team_id) != 0 || iat == NULL || iat->type != JSON_NUM ||
-			!jwt_verify_es256(&j, key))
+					key = &cfg.apns_keys[i];
+		/* the key's own team, as Apple's keys belong to one team */
+		if (key == NULL || iss == NULL || iss->type != JSON_STR ||
+			strcmp(iss->str, key->team) != 0 || iat == NULL || iat->type != JSON_NUM ||
+			!jwt_verify_es256(&j, key->key))
 		{
 			jwt_free(&j);
 			return "InvalidProviderToken";
@@ -90,13 +103,44 @@ check_provider_token(const request *r)
 		free(jwt_cache[jwt_cache_next].jwt);
 		jwt_cache[jwt_cache_next].jwt = strdup(tok);
 		jwt_cache[jwt_cache_next].iat = iat_v;
+		jwt_cache[jwt_cache_next].key = key;
 		jwt_cache_next = (jwt_cache_next + 1) % JWT_CACHE;
 	}
 	if (iat_v > now + JWT_FUTURE_SKEW)
 		return "InvalidProviderToken";
 	if (iat_v < now - JWT_MAX_AGE)
 		return "ExpiredProviderToken";
+	*signer = key;
 	return NULL;
+}
+
+/*
+ * A valid token on r's connection: NULL if the connection is its team's and key's (or new: it
+ * becomes theirs), else the answer's reason, *status set.
+ */
+static const char *
+check_connection(request *r, const apns_key *signer, int *status)
+{
+	conn	   *c = r->conn;
+
+	if (c->apns_bound == NULL || c->apns_bound == signer)
+	{
+		c->apns_bound = signer;
+		return NULL;
+	}
+	if (strcmp(c->apns_bound->team, signer->team) != 0)
+	{
+		if (!c->apns_two_teams)
+			conn_stats_apns_two_teams++;
+		c->apns_two_teams = true;
+		*status = 403;
+		return "InvalidProviderToken";
+	}
+	if (!c->apns_two_keys)
+		conn_stats_apns_two_keys++;
+	c->apns_two_keys = true;
+	*status = 429;
+	return "TooManyProviderTokenUpdates";
 }
 
 static bool
@@ -222,6 +266,8 @@ apns_answer(request *r, const char *token)
 	json	   *payload,
 			   *aps;
 	size_t		limit;
+	const apns_key *signer = NULL;
+	int			status;
 
 	if (!r->http2)
 	{
@@ -239,9 +285,14 @@ apns_answer(request *r, const char *token)
 		reason(r, 400, "DuplicateHeaders");
 		return;
 	}
-	if ((why = check_provider_token(r)) != NULL)
+	if ((why = check_provider_token(r, &signer)) != NULL)
 	{
 		reason(r, 403, why);
+		return;
+	}
+	if ((why = check_connection(r, signer, &status)) != NULL)
+	{
+		reason(r, status, why);
 		return;
 	}
 	if (*token == '\0')

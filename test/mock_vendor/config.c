@@ -1,8 +1,9 @@
 /*
  * config.c: the mock's key = value configuration file.
  *
- *   apns_team_id = TEAM123456
- *   apns_key = KEYID12345 apns_key.pub.pem      (repeatable: key id, EC P-256 public key)
+ *   apns_team_id = TEAM123456                   (repeatable: the team of the keys below it)
+ *   apns_key = KEYID12345 apns_key.pub.pem [TEAM]  (repeatable: key id, EC P-256 public key,
+ *                                                  its team: TEAM, else the apns_team_id above)
  *   apns_bundle_id = com.example.app            (repeatable)
  *   fcm_project_id = mock-project
  *   fcm_client_email = sa@mock-project.iam.gserviceaccount.com
@@ -68,6 +69,7 @@ config_load(const char *path)
 	char		dir[4096];
 	char	   *slash;
 	int			lineno = 0;
+	char	   *team = NULL;	/* the last apns_team_id */
 
 	cfg.max_tokens = 100000;
 	if (f == NULL)
@@ -103,23 +105,28 @@ config_load(const char *path)
 		v = trim(eq + 1);
 
 		if (strcmp(k, "apns_team_id") == 0)
-			set_str(&cfg.apns_team_id, v);
+			set_str(&team, v);
 		else if (strcmp(k, "apns_key") == 0)
 		{
-			char	   *sp = v;
+			char	   *file,
+					   *kteam;
 			apns_key   *ak;
 
-			while (*sp && !isspace((unsigned char) *sp))
-				sp++;
-			if (*sp == '\0')
+			/* KID FILE [TEAM] */
+			file = strtok(v, " \t");
+			file = strtok(NULL, " \t");
+			kteam = file ? strtok(NULL, " \t") : NULL;
+			if (kteam == NULL)
+				kteam = team;
+			if (file == NULL || kteam == NULL || strtok(NULL, " \t") != NULL)
 				goto bad;
-			*sp++ = '\0';
 			cfg.apns_keys = realloc(cfg.apns_keys, sizeof(apns_key) * (cfg.n_apns_keys + 1));
 			ak = &cfg.apns_keys[cfg.n_apns_keys];
-			ak->key = load_rel(dir, trim(sp));
+			ak->key = load_rel(dir, file);
 			if (ak->key == NULL)
 				goto fail;
 			ak->kid = strdup(v);
+			ak->team = strdup(kteam);
 			cfg.n_apns_keys++;
 		}
 		else if (strcmp(k, "apns_bundle_id") == 0)
@@ -158,6 +165,7 @@ config_load(const char *path)
 			goto bad;
 	}
 	fclose(f);
+	free(team);
 	if (cfg.fcm_token_path == NULL)
 	{
 		cfg.fcm_token_path = strdup("/token");
@@ -169,6 +177,7 @@ bad:
 	fprintf(stderr, "mock_vendor: %s:%d: bad line\n", path, lineno);
 fail:
 	fclose(f);
+	free(team);
 	return -1;
 }
 
@@ -178,13 +187,13 @@ config_free(void)
 	for (int i = 0; i < cfg.n_apns_keys; i++)
 	{
 		free(cfg.apns_keys[i].kid);
+		free(cfg.apns_keys[i].team);
 		EVP_PKEY_free(cfg.apns_keys[i].key);
 	}
 	free(cfg.apns_keys);
 	for (int i = 0; i < cfg.n_apns_bundles; i++)
 		free(cfg.apns_bundles[i]);
 	free(cfg.apns_bundles);
-	free(cfg.apns_team_id);
 	free(cfg.fcm_project_id);
 	free(cfg.fcm_client_email);
 	EVP_PKEY_free(cfg.fcm_key);

@@ -39,6 +39,13 @@ typedef struct conn
 	bool		in_recv;		/* inside the protocol parser: defer flushing */
 	bool		in_parse;
 	bool		dead;
+	/*
+	 * APNs: the key (and so the team) of the first valid provider token on this connection;
+	 * APNs ties a connection to it (apns.c).  Points into cfg.
+	 */
+	const apns_key *apns_bound;
+	bool		apns_two_teams; /* counted in conn_stats_apns_two_teams */
+	bool		apns_two_keys;
 	struct conn *prev,
 			   *next;
 } conn;

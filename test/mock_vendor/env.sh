@@ -14,6 +14,10 @@
 #   mock_vendor_setup APP PSQL...  runs PSQL (a command, with its arguments) with the SQL that
 #                          points APP's apns, fcm, hms and webhook at the mock, with the
 #                          credentials the mock checks. The secrets go as psql variables.
+#   mock_apns_setup APP TEAM KEY_ID P8 PSQL...  points APP's apns at the mock with another of
+#                          the APNs keys the mock knows: team TEAM123456 has the keys
+#                          KEY1234567 (DIR/apns.p8, mock_vendor_setup's) and KEY2222222
+#                          (DIR/apns_k2.p8); team TEAM765432 has KEY7654321 (DIR/apns_t2.p8).
 #
 # DIR must be readable by the server (the postgres user) for cert.pem.
 mock_src=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -29,14 +33,19 @@ mock_start() {
 	"$mock_src/make-cert.sh" "$dir" >/dev/null || return 1
 	chmod 644 "$dir"/*.pem
 	# APNs: an EC P-256 .p8 key; FCM: a service account's RSA key. The mock gets the public halves.
-	openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null |
-		openssl pkcs8 -topk8 -nocrypt -out "$dir/apns.p8" &&
-		openssl pkey -in "$dir/apns.p8" -pubout -out "$dir/apns.pub.pem" &&
-		openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$dir/fcm.key" 2>/dev/null &&
+	# A second key of the same team and a key of a second team: one connection per team and key.
+	for k in apns apns_k2 apns_t2; do
+		openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null |
+			openssl pkcs8 -topk8 -nocrypt -out "$dir/$k.p8" &&
+			openssl pkey -in "$dir/$k.p8" -pubout -out "$dir/$k.pub.pem" || return 1
+	done
+	openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$dir/fcm.key" 2>/dev/null &&
 		openssl pkey -in "$dir/fcm.key" -pubout -out "$dir/fcm.pub.pem" || return 1
 	cat >"$dir/mock.conf" <<CONF
 apns_team_id = TEAM123456
 apns_key = KEY1234567 apns.pub.pem
+apns_key = KEY2222222 apns_k2.pub.pem
+apns_key = KEY7654321 apns_t2.pub.pem TEAM765432
 apns_bundle_id = com.example.app
 fcm_project_id = mock-project
 fcm_client_email = sa@mock-project.iam.gserviceaccount.com
@@ -89,5 +98,16 @@ SELECT push_vendor_set(:'app', 'fcm', jsonb_build_object('service_account', json
 SELECT push_vendor_set(:'app', 'hms', jsonb_build_object('app_id', '100200300', 'client_secret', 'hms-secret',
     'endpoint', :'base', 'token_endpoint', :'base' || '/oauth2/v3/token'));
 SELECT push_vendor_set(:'app', 'webhook', jsonb_build_object('url', :'base' || '/webhook/' || :'app', 'secret', 'wh-secret'));
+SQL
+}
+
+mock_apns_setup() {
+	local app=$1 team=$2 kid=$3 p8=$4
+	shift 4
+	"$@" -v app="$app" -v team="$team" -v kid="$kid" -v key="$(cat "$mock_dir/$p8")" \
+		-v base="$mock_base" <<'SQL'
+SET search_path = pushplan, public;
+SELECT push_vendor_set(:'app', 'apns', jsonb_build_object('team_id', :'team', 'key_id', :'kid',
+    'bundle_id', 'com.example.app', 'private_key', :'key', 'endpoint', :'base'));
 SQL
 }

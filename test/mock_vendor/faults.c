@@ -308,8 +308,10 @@ stats_json(buf *out, const char *only_token)
 	buf_puts(out, "},\"endpoints\":{");
 	for (int e = 0; e < EP__COUNT; e++)
 		buf_printf(out, "%s\"%s\":%ld", e ? "," : "", endpoint_names[e], by_endpoint[e]);
-	buf_printf(out, "},\"connections\":{\"accepted\":%ld,\"open\":%ld,\"h2\":%ld,\"http1\":%ld}",
-			   conn_stats_accepted, conn_stats_open, conn_stats_h2, conn_stats_http1);
+	buf_printf(out, "},\"connections\":{\"accepted\":%ld,\"open\":%ld,\"h2\":%ld,\"http1\":%ld,"
+			   "\"apns_two_teams\":%ld,\"apns_two_keys\":%ld}",
+			   conn_stats_accepted, conn_stats_open, conn_stats_h2, conn_stats_http1,
+			   conn_stats_apns_two_teams, conn_stats_apns_two_keys);
 	buf_printf(out, ",\"untracked\":%ld,\"tokens\":{", untracked);
 	first = true;
 	if (only_token)

@@ -97,11 +97,11 @@ typedef struct apns_key
 {
 	char	   *kid;
 	EVP_PKEY   *key;
+	char	   *team;			/* the team it belongs to: the iss its tokens must carry */
 } apns_key;
 
 typedef struct config
 {
-	char	   *apns_team_id;
 	apns_key   *apns_keys;
 	int			n_apns_keys;
 	char	  **apns_bundles;
@@ -259,5 +259,7 @@ uint64_t	now_ms(void);
 void		timer_add(request *r, int delay_ms);
 void		timer_remove(request *r);
 extern long conn_stats_accepted, conn_stats_open, conn_stats_h2, conn_stats_http1;
+/* connections refused a provider token of a second APNs team, of a second key (apns.c) */
+extern long conn_stats_apns_two_teams, conn_stats_apns_two_keys;
 
 #endif
