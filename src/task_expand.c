@@ -87,7 +87,7 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 		values[7] = Int64GetDatum(0);
 		(void) pp_spi_run("counting the audience", SPI_OK_SELECT,
 						  psprintf("SELECT count(*) %s", from.data),
-						  nfixed + aud.nargs, types, values, NULL, true, 1);
+						  nfixed + aud.nargs, types, values, NULL, false, 1);
 		spread_total = DatumGetInt64(SPI_getbinval(pp_spi_first_row("counting the audience"),
 												   SPI_tuptable->tupdesc, 1, &isnull));
 	}

@@ -116,7 +116,12 @@ cached(const char *key, const char *query, int nargs, Oid *types, Datum *args)
 		bool		isnull = true;
 		Datum		d = (Datum) 0;
 
-		if (pp_spi_run(query, SPI_OK_SELECT, query, nargs, types, args, NULL, true, 1) == 1)
+		/*
+		 * Not read-only: a read-only statement would see the snapshot taken when the unit of
+		 * work began, before the claim's own, and miss a task committed in between, whose
+		 * delivery the claim did see (an express sender claims right at the commit).
+		 */
+		if (pp_spi_run(query, SPI_OK_SELECT, query, nargs, types, args, NULL, false, 1) == 1)
 			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		if (isnull)
 			e->value = NULL;
