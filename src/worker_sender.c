@@ -29,6 +29,7 @@
 #include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -484,6 +485,15 @@ claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 
 	if (!pp_work_begin("pushplan: claiming deliveries"))
 		return -1;
+
+	/*
+	 * A claim need not wait for its WAL to reach the disk: if a crash loses it, its deliveries
+	 * are queued again and sent again, which the outcome of a delivery in flight at a crash
+	 * risks anyway (doc/operations.md, "Crashes"). The outcomes' transactions stay synchronous,
+	 * and flush the claims' WAL before their own.
+	 */
+	(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
 	/*
 	 * Queue rows whose delivery is no longer queued (cancelled, or the delivery deleted) are
 	 * dropped; the others are claimed along with their deliveries, whose update is HOT.

@@ -247,7 +247,7 @@ if [ "$lane_sends" -gt 0 ]; then
     broadcast 2 500 500 4 "$run, with the transactional pushes"
     during=
     echo "    transactional pushes during it: $(tail -1 "$work/lanes.err")"
-    grep -v '^sends ' "$work/lanes.err" | head -5 | sed 's/^/    /'
+    { grep -v '^sends ' "$work/lanes.err" || true; } | head -5 | sed 's/^/    /'
     echo "    their deliveries: $(psql -F ' ' -c "SELECT string_agg(status || ' attempts=' || attempts || coalesce(' ' || error, '') || ': ' || n, '; ')
       FROM (SELECT status, attempts, error, count(*) n FROM pushplan.deliveries
             WHERE app_id = (SELECT app_id FROM pushplan.apps WHERE app = 'latency') GROUP BY 1, 2, 3) s")"
