@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The worker paths under valgrind (memcheck): the server runs under valgrind with pushplan
 # preloaded; a broadcast with every vendor fault, SIGHUP, SIGTERM of a busy sender, a failing
-# task and DROP / CREATE EXTENSION drive the launcher, scheduler and senders. Prints the errors
+# task, a transactional push during a busy broadcast, an outcome that cannot be written and
+# DROP / CREATE EXTENSION drive the launcher,
+# scheduler and senders. Prints the errors
 # valgrind reported per server process; exits 1 if there are any.
 #   flock -o /tmp/pushplan-install.lock sh -c 'make install && test/valgrind/workers.sh [WORKDIR]'
 # Slow (several minutes); not part of make test. See doc/operations.md.
@@ -32,7 +34,7 @@ pids=$work/pids.txt
 record_pids() { sql "SELECT pid || ' ' || backend_type FROM pg_stat_activity WHERE backend_type LIKE 'pushplan%'" >> "$pids"; }
 
 psql -c "CREATE EXTENSION pushplan" || exit 1
-wait_for 120 "SELECT count(*) = 4 FROM pg_stat_activity WHERE backend_type LIKE 'pushplan %'" \
+wait_for 120 "SELECT count(*) = 5 FROM pg_stat_activity WHERE backend_type LIKE 'pushplan %'" \
   && ok "workers run under valgrind" || fail "workers: $(sql "SELECT string_agg(backend_type, ',') FROM pg_stat_activity")"
 record_pids
 sql "SELECT push_app_create('vg')" >/dev/null
@@ -81,7 +83,24 @@ for _ in $(seq 600); do
   sleep 0.1
 done
 [ -n "$victim" ] && kill -TERM "$victim"
+# a transactional push while the senders are busy (the express claim of the high lane)
+tx=$(sql "SELECT push_send('vg', '{\"to\": {\"registration_id\": [\"webhook-ok\"]}, \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"tx\"}}}')")
+wait_for 120 "SELECT status = 'sent' FROM deliveries WHERE task_id = '$tx'" && ok "a transactional push during a busy broadcast is sent" \
+  || fail "transactional: $(sql "SELECT status, error FROM deliveries WHERE task_id = '$tx'")"
 wait_for 300 "SELECT state = 'done' FROM tasks WHERE task_id = '$task'" && ok "the broadcast completes across a SIGTERM" || fail "sigterm broadcast"
+record_pids
+
+# an outcome that cannot be written (the sender's caught ERROR and one-by-one writes)
+sql "UPDATE devices SET token = replace(token, 'slow2000', 'plain') WHERE registration_id LIKE 'plain-%'" >/dev/null
+bad=$(sql "SELECT device_id FROM devices WHERE registration_id = 'plain-7'")
+psql -c "CREATE FUNCTION public.poison_outcome() RETURNS trigger LANGUAGE plpgsql AS \$\$
+  BEGIN IF NEW.device_id = $bad AND NEW.status <> 'sending' THEN RAISE EXCEPTION 'poisoned outcome'; END IF; RETURN NEW; END \$\$" \
+  -c "CREATE TRIGGER poison BEFORE UPDATE ON pushplan.deliveries FOR EACH ROW EXECUTE FUNCTION public.poison_outcome()" >/dev/null
+task=$(sql "SELECT push_send('vg', '{\"to\": \"all\", \"body\": {\"platform\": \"android\", \"notification\": {\"alert\": \"poison\"}}}')")
+wait_for 300 "SELECT count(*) = 1 FROM deliveries WHERE task_id = '$task' AND status = 'sending' AND NOT EXISTS
+    (SELECT 1 FROM deliveries d WHERE d.task_id = '$task' AND d.status IN ('queued', 'sending') AND d.device_id <> $bad)" \
+  && ok "a poisoned outcome costs only its delivery" || fail "poison: $(sql "SELECT status, count(*) FROM deliveries WHERE task_id = '$task' GROUP BY 1")"
+psql -c "DROP TRIGGER poison ON pushplan.deliveries" -c "DROP FUNCTION public.poison_outcome()" >/dev/null
 record_pids
 
 # DROP EXTENSION: the workers idle; CREATE EXTENSION: they work again
