@@ -68,7 +68,8 @@ bare_libcurl() {
 ceiling() {
 echo "== ceiling: $n_ceiling APNs-shaped POSTs to the nginx sink (HTTP/2, TLS 1.3), $(wc -c < "$work/apns.json")-byte body"
 for run in 1 2; do
-  for mc in "100 4" "500 4" "2000 4"; do
+  # the sweep issue "Hot paths" names: in flight 500 / 1,000 / 2,000 x connections 1 / 2 / 4
+  for mc in "500 1" "500 2" "500 4" "1000 1" "1000 2" "1000 4" "2000 1" "2000 2" "2000 4"; do
     set -- $mc
     echo "libcurl multi, run $run, $1 in flight, $2 connections: $(bare_libcurl "$1" "$2")"
   done
