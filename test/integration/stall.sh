@@ -5,12 +5,13 @@
 # connection is dropped, the next requests to the same host go on a new connection, and the
 # sender's private memory stays bounded while pushes keep coming.
 #
-# One connection per host, so every request to APNs goes where the stall is: without the drop,
+# One sender (no express sender: one engine, whose connections the checks count) and one
+# connection per host, so every request to APNs goes where the stall is: without the drop,
 # whatever follows the stall waits behind the dead connection until the mock gives up on it
 # (30 s, test/mock_vendor/README.md) and runs out of attempts before that.
 set -uo pipefail
 . "$(dirname "$0")/lib/vendor_env.sh"
-vendor_env_start 55350 55351 "pushplan.databases = 'postgres'" "pushplan.senders = 1" "pushplan.poll_interval = 500" \
+vendor_env_start 55350 55351 "pushplan.databases = 'postgres'" "pushplan.senders = 1" "pushplan.express_senders = 0" "pushplan.poll_interval = 500" \
   "pushplan.http_timeout = 2000" "pushplan.max_attempts = 3" "pushplan.retry_max_backoff = 1" \
   "pushplan.max_connections_per_host = 1"
 psql -c "CREATE EXTENSION pushplan" || exit 1
