@@ -144,18 +144,18 @@ check_transactional(int list_size)
 }
 
 /*
- * The task's lane: options.priority if given (high, normal, low), else high for a list of at
- * most pushplan.small_audience_limit entries (list_size, -1 for other audiences), else normal.
+ * The task's lane: options.priority if given (high, normal, low), else high for a
+ * transactional push (a list of at most pushplan.small_audience_limit entries), else normal.
  */
 static int
-task_priority(JsonbContainer *options, int list_size)
+task_priority(JsonbContainer *options, bool transactional)
 {
 	char	   *given = pp_jstr(options, "priority");
 
 	if (given)
 		return strcmp(given, "high") == 0 ? PP_LANE_HIGH :
 			strcmp(given, "low") == 0 ? PP_LANE_LOW : PP_LANE_NORMAL;
-	return list_size >= 0 && list_size <= pp_small_audience_limit ? PP_LANE_HIGH : PP_LANE_NORMAL;
+	return transactional ? PP_LANE_HIGH : PP_LANE_NORMAL;
 }
 
 /*
@@ -229,6 +229,7 @@ pushplan_push_send(PG_FUNCTION_ARGS)
 	int			rights;
 	int64		ttl = 86400;
 	int			list_size;
+	bool		transactional;	/* a short list: expanded here */
 	int			priority;
 	bool		inserted;
 	bool		broadcast;
@@ -284,7 +285,8 @@ pushplan_push_send(PG_FUNCTION_ARGS)
 	if ((rights & PP_RIGHT_OPERATOR) == 0)
 		check_transactional(list_size);
 	pp_audience_compile(app_id, JsonbValueToJsonb(to), 1, &aud);
-	priority = task_priority(options, list_size);
+	transactional = list_size >= 0 && list_size <= pp_small_audience_limit;
+	priority = task_priority(options, transactional);
 	pp_message_check(push);
 
 	broadcast = is_broadcast(to);
@@ -334,7 +336,7 @@ pushplan_push_send(PG_FUNCTION_ARGS)
 			elog(ERROR, "pushplan: could not store the task");
 	}
 	task_id = MemoryContextStrdup(TopTransactionContext, task_id);
-	if (inserted && list_size >= 0 && list_size <= pp_small_audience_limit)
+	if (inserted && transactional)
 		expand_now(task_id, app_id, push, priority);
 	else if (inserted)
 		pp_wake_scheduler_at_commit();

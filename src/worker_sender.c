@@ -38,7 +38,7 @@
 
 #define CACHE_SECONDS		10	/* how long task pushes and vendor configs are reused */
 #define FLUSH_AFTER_MS		20	/* outcomes wait at most this long to be written */
-#define EXPRESS_LOOK_MS		5	/* a busy sender looks for high-lane work at least this often */
+#define EXPRESS_LOOK_MS		5	/* how often a sender that may owe the high lane a claim looks */
 
 static PPDatabaseSlot *my_slot = NULL;
 static int	my_role = 0;
@@ -784,7 +784,16 @@ pushplan_sender_main(Datum arg)
 
 			pgstat_report_activity(STATE_RUNNING,
 								   psprintf("pushplan: %d deliveries in flight", running));
-			done = pp_engine_poll(engine, claimed > 0 ? 0 : EXPRESS_LOOK_MS, outs, nouts);
+			/*
+			 * Who may owe the high lane a claim looks for it often: an express sender (a
+			 * commit's latch is not seen while it waits for its transfers), or any sender when
+			 * there are no express senders; the others wait for their answers as long as
+			 * their outcomes may wait.
+			 */
+			done = pp_engine_poll(engine, claimed > 0 ? 0 :
+								  express_only || pp_express_senders == 0 ?
+								  EXPRESS_LOOK_MS : FLUSH_AFTER_MS,
+								  outs, nouts);
 			for (int i = 0; i < done; i++)
 				record_outcome(&outs[i]);
 			MemoryContextSwitchTo(old);

@@ -64,3 +64,13 @@ SELECT _vendor_payload('apns', '[1]');
 SELECT _vendor_payload('apns', '{}', 'tv');
 SELECT _vendor_payload('apns', '{}', NULL, NULL, '{"team_id": "T"}');
 SELECT _message_check('"x"');
+
+-- options.priority is the push's lane and the vendors' urgency; "low" goes out as the vendors'
+-- normal urgency (none of them has a lower one that delivers)
+SELECT p AS priority,
+       _vendor_payload('apns', b, 'ios')->'headers'->>'apns-priority' AS apns,
+       _vendor_payload('fcm', b, 'android')->'body'->'message'->'android'->>'priority' AS fcm,
+       _vendor_payload('hms', b, 'android')->'body'->'message'->'android'->>'urgency' AS hms
+FROM unnest(ARRAY['high', 'normal', 'low']) p,
+     LATERAL (SELECT jsonb_build_object('body', jsonb_build_object('notification', '{"alert": "a"}'::jsonb,
+                                        'options', jsonb_build_object('priority', p))) AS b) x;

@@ -197,6 +197,12 @@ ok(wait_for($node, 'victim', 30, "SELECT state = 'done' FROM tasks WHERE task_id
 	're-created, the push is sent')
   or diag(q_victim("SELECT state FROM tasks WHERE task_id = '$t4'"));
 is(tokens_sent('test-ios-1'), $sent_before + 1, '... once');
+# each says so at its next look for work (the idle ones: within a poll interval)
+for (1 .. 100)
+{
+	last if log_count($node, 'role "pushplan_worker" exists again: resuming work') >= 3;
+	usleep(100_000);
+}
 is(log_count($node, 'role "pushplan_worker" exists again: resuming work'),
 	3, '... and all three workers said they resume');
 
