@@ -239,6 +239,16 @@ write_outcomes(int from, int n, bool queue_drained)
 		pgstat_report_activity(STATE_IDLE, NULL);
 		return false;
 	}
+
+	/*
+	 * An express sender does not wait for its outcomes' WAL to reach the disk: during a
+	 * broadcast that wait (the broadcast's WAL ahead of it) is what the next transactional push
+	 * would wait for. A crash can lose the last outcomes written (up to three
+	 * wal_writer_delay), whose deliveries are then sent again (doc/operations.md, "Crashes").
+	 */
+	if (PP_ROLE_IS_EXPRESS(my_role))
+		(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, 0, false);
 	old = MemoryContextSwitchTo(pend_cxt);
 	dims[0] = n;
 	http = palloc(sizeof(Datum) * n);
@@ -496,7 +506,12 @@ claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 							 GUC_ACTION_LOCAL, true, 0, false);
 	/*
 	 * Queue rows whose delivery is no longer queued (cancelled, or the delivery deleted) are
-	 * dropped; the others are claimed along with their deliveries, whose update is HOT.
+	 * dropped; the others are claimed along with their deliveries, whose update is HOT. "gone"
+	 * probes the deliveries' key rather than anti-joining "d": without hash joins (see
+	 * plan_by_keys) that anti-join rescanned "d" for every claimed row, building a whole-row
+	 * copy of each of its rows each time (quadratic in the batch). A delivery whose status
+	 * changed after this statement's snapshot is neither claimed nor dropped: its queue row
+	 * stays unclaimed and the next claim sees it anew.
 	 */
 	claimed = (int) pp_spi_run(
 		"claiming deliveries", SPI_OK_SELECT,
@@ -514,7 +529,8 @@ claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 		"  FROM d WHERE q.task_id = d.task_id AND q.delivery_id = d.delivery_id), "
 		"gone AS (DELETE FROM pushplan.delivery_queue q USING c "
 		"  WHERE q.task_id = c.task_id AND q.delivery_id = c.delivery_id "
-		"  AND NOT EXISTS (SELECT 1 FROM d WHERE d.delivery_id = c.delivery_id)) "
+		"  AND NOT EXISTS (SELECT 1 FROM pushplan.deliveries x WHERE x.delivery_id = c.delivery_id "
+		"    AND x.status IN ('queued', 'sending'))) "
 		"SELECT d.delivery_id, d.task_id, d.app_id, d.device_id, d.vendor, d.attempts, "
 		"  v.token, v.platform, v.language, v.registration_id, "
 		"  CASE WHEN t.state = 'cancelled' THEN 'cancelled' "
@@ -642,6 +658,27 @@ engine_settings_changed(const PPEngineSettings *cur, const char *cur_ca)
  * Waits, idle, until this database has the extension (listed before CREATE EXTENSION, or after
  * DROP EXTENSION). Returns false if asked to stop meanwhile.
  */
+/*
+ * Every statement of a sender reads or writes at most a batch of rows by their keys, driven by
+ * a claim or by an array of outcomes, while the statistics of its tables lag far behind them:
+ * a broadcast fills the queue and the deliveries with a million rows within seconds. With the
+ * statistics of the empty queue the planner sorted every due queue row for each claim (an
+ * external sort: 100-250 ms a claim at 300,000 due) and hashed a sequential scan of all the
+ * deliveries for each batch of outcomes (doc/benchmarks.md, "Plans that ignore statistics").
+ * So a sender plans index probes and nested loops only: they cost what the batch costs,
+ * whatever the sizes and statistics of the tables.
+ */
+static void
+plan_by_keys(void)
+{
+	static const char *const off[] = {
+		"enable_seqscan", "enable_bitmapscan", "enable_sort", "enable_hashjoin", "enable_mergejoin"
+	};
+
+	for (int i = 0; i < lengthof(off); i++)
+		SetConfigOption(off[i], "off", PGC_USERSET, PGC_S_SESSION);
+}
+
 static bool
 wait_for_extension(void)
 {
@@ -677,6 +714,7 @@ pushplan_sender_main(Datum arg)
 	my_role = DatumGetInt32(arg);
 	pp_worker_signals();
 	pp_worker_connect();
+	plan_by_keys();
 	express_only = PP_ROLE_IS_EXPRESS(my_role);
 	if (my_role < 0 || my_role >= PP_ROLE_END ||
 		(my_slot = pp_slot_claim(my_role)) == NULL)

@@ -2,7 +2,7 @@
 # Sending benchmark (doc/benchmarks.md, "Sending"):
 #  1. the ceiling: a bare libcurl multi client (test/bench/curl_ceiling.c) and h2load POSTing
 #     APNs-shaped requests to an nginx HTTP/2-over-TLS sink (test/bench/lib/nginx_sink.sh);
-#  2. pushplan: DEVICES iOS devices (direct INSERT into pushplan.devices), APNs pointed at the same
+#  2. pushplan: DEVICES iOS devices (VENDOR=fcm: Android, FCM) by direct INSERT, the vendor pointed at the same
 #     sink, one broadcast push_send to "all" per configuration: time from COMMIT to every delivery
 #     recorded, time to first send, expansion time, sends/s, RSS of the scheduler and senders;
 #  3. lanes: the same broadcast at 2:500:500, alone and while LANE_SENDS one-device pushes (to
@@ -10,7 +10,7 @@
 #     the broadcast's rate with and without them (LANE_RUNS pairs; LANE_SENDS=0 skips it);
 #  4. latency: COMMIT of a one-device push_send -> the request's arrival at the mock vendor
 #     (test/bench/commit_latency.c, the mock's received_at_us), sequential sends.
-# Usage: [RUNS=2] [SKIP_CEILING=1] [LANE_SENDS=500] [LANE_RUNS=2] test/bench/bench_sending.sh [DEVICES=1000000] [LATENCY_SENDS=1000] [CONFIGS]
+# Usage: [VENDOR=apns|fcm] [RUNS=2] [SKIP_CEILING=1] [PAIR_REQUESTS=N] [LANE_SENDS=500] [LANE_RUNS=2] test/bench/bench_sending.sh [DEVICES=1000000] [LATENCY_SENDS=1000] [CONFIGS]
 #   CONFIGS: space-separated senders:batch_size:max_inflight[:max_connections_per_host]
 #   (default "1:500:2000 2:500:2000 1:500:200 2:500:200 2:1000:400").
 # Needs the extension installed (`make bench` does it). BENCH_INSTALL=1 installs it first under
@@ -56,17 +56,57 @@ make -s -C "$top/test/mock_vendor" >/dev/null
 sink_start "$work/sink" $sink_port
 # what pushplan's APNs payload for this push looks like (checked against the mock below)
 printf '{"aps":{"alert":"Flash sale: everything 50%% off until midnight","sound":"default"}}' > "$work/apns.json"
+# VENDOR=fcm: the broadcast goes to Android devices through FCM (OAuth token from the sink's
+# /token), and the bare client sends FCM-shaped requests: the same path, headers and body size
+# as pushplan's (the token is in the body; the client's per-request suffix lands in the query)
+vendor=${VENDOR:-apns}
+fcm_token=$(printf 'f%.0s' $(seq 152))
+printf '{"message":{"token":"%s","android":{"priority":"HIGH","ttl":"86400s"},"notification":{"body":"Flash sale: everything 50%% off until midnight"}}}' "$fcm_token" > "$work/fcm.json"
 jwt="eyJhbGciOiJFUzI1NiIsImtpZCI6IktFWTEyMzQ1NjcifQ.eyJpc3MiOiJURUFNMTIzNDU2IiwiaWF0IjoxNzAwMDAwMDAwfQ.$(head -c 64 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=')"
 hdrs=("authorization: bearer $jwt" "apns-topic: com.example.app" "apns-push-type: alert"
       "apns-priority: 10" "apns-expiration: 1790000000")
 n_ceiling=$(( devices < 200000 ? devices : 200000 ))
 # bare_libcurl IN_FLIGHT CONNECTIONS: n_ceiling requests from the bare client, its one-line report
 bare_libcurl() {
-  "$work/curl_ceiling" "https://127.0.0.1:$sink_port/3/device/" "$work/sink/cert.pem" \
-    "$n_ceiling" "$1" "$2" "$work/apns.json" "${hdrs[@]}"
+  local t0 line
+  t0=$(ticks "$sink_pid")
+  if [ "$vendor" = fcm ]; then
+    line=$("$work/curl_ceiling" "https://127.0.0.1:$sink_port/v1/projects/bench/messages:send?" \
+      "$work/sink/cert.pem" "${3:-$n_ceiling}" "$1" "$2" "$work/fcm.json" \
+      "authorization: Bearer bench-token" "content-type: application/json")
+  else
+    line=$("$work/curl_ceiling" "https://127.0.0.1:$sink_port/3/device/" "$work/sink/cert.pem" \
+      "${3:-$n_ceiling}" "$1" "$2" "$work/apns.json" "${hdrs[@]}")
+  fi
+  echo "$line nginx_cpu_us $(awk -v a="$t0" -v b="$(ticks "$sink_pid")" -v n="${3:-$n_ceiling}" -v hz="$hz" \
+    'BEGIN { printf "%.1f", (b - a) * 1e6 / hz / n }')"
 }
+# ticks PID...: the CPU time (user + system, in clock ticks) these processes have used so far
+hz=$(getconf CLK_TCK)
+ticks() {
+  local t=0 p
+  for p in "$@"; do
+    [ -r "/proc/$p/stat" ] && t=$(( t + $(sed 's/^.*) //' "/proc/$p/stat" | awk '{ print $12 + $13 }') ))
+  done
+  echo "$t"
+}
+# best_pair: the bare client over the sweep (PAIR_REQUESTS requests each); prints the best rate,
+# that configuration, and its client's and nginx's CPU per request
+best_pair() {
+  local mc line rate best=0 bestline= sweep=
+  for mc in "500 1" "500 2" "500 4" "1000 1" "1000 2" "1000 4" "2000 1" "2000 2" "2000 4"; do
+    set -- $mc
+    line=$(bare_libcurl "$1" "$2" "$pair_requests")
+    rate=$(field rate <<< "$line")
+    if awk -v a="$rate" -v b="$best" 'BEGIN { exit !(a > b) }'; then best=$rate; bestline="$1 in flight x $2 connections: $line"; fi
+    sweep+="$1x$2 $rate/s, "
+  done
+  echo "$best|$bestline|${sweep%, }"
+}
+field() { awk -v k="$1" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) + 0 }'; }
+pair_requests=${PAIR_REQUESTS:-$(( devices < 100000 ? devices : 100000 ))}
 ceiling() {
-echo "== ceiling: $n_ceiling APNs-shaped POSTs to the nginx sink (HTTP/2, TLS 1.3), $(wc -c < "$work/apns.json")-byte body"
+echo "== ceiling: $n_ceiling ${vendor^^}-shaped POSTs to the nginx sink (HTTP/2, TLS 1.3), $(wc -c < "$work/apns.json")-byte body"
 for run in 1 2; do
   # the sweep issue "Hot paths" names: in flight 500 / 1,000 / 2,000 x connections 1 / 2 / 4
   for mc in "500 1" "500 2" "500 4" "1000 1" "1000 2" "1000 4" "2000 1" "2000 2" "2000 4"; do
@@ -131,12 +171,24 @@ FROM generate_series(0, 9999) g;
 SQL
 
 echo
-echo "== pushplan: $devices iOS devices, direct INSERT into pushplan.devices"
+if [ "$vendor" = fcm ]; then
+  openssl genrsa 2048 2>/dev/null > "$work/fcm.key"
+  psql -v key="$(cat "$work/fcm.key")" -v sink="https://127.0.0.1:$sink_port" <<'SQL' >/dev/null
+SELECT pushplan.push_vendor_set('bench', 'fcm', jsonb_build_object('endpoint', :'sink',
+    'service_account', jsonb_build_object('type', 'service_account', 'project_id', 'bench',
+      'private_key', :'key', 'client_email', 'bench@bench.iam.gserviceaccount.com',
+      'token_uri', :'sink' || '/token')));
+SQL
+  echo "pushplan's FCM body for this push: $(psql -c "SELECT pushplan._vendor_payload('fcm', '{\"body\": {\"platform\": \"android\", \"notification\": {\"alert\": \"Flash sale: everything 50% off until midnight\"}}}', 'android', NULL, NULL, '$fcm_token')->>'body'" | wc -c) bytes; the bare client's: $(wc -c < "$work/fcm.json") bytes"
+fi
+echo "== pushplan: $devices ${vendor^^} devices, direct INSERT into pushplan.devices"
 t=$(date +%s.%N)
+if [ "$vendor" = fcm ]; then platform=android; else platform=ios; fi
 psql <<SQL
 SET search_path = pushplan, public;
 INSERT INTO devices (app_id, registration_id, platform, vendor, token, language)
-SELECT _app_id('bench', 'reader'), 'ios-' || g, 'ios', 'apns', lpad(to_hex(g), 64, '0'), 'en'
+SELECT _app_id('bench', 'reader'), '$platform-' || g, '$platform', '$vendor',
+       CASE '$vendor' WHEN 'fcm' THEN lpad(to_hex(g), 152, 'f') ELSE lpad(to_hex(g), 64, '0') END, 'en'
 FROM generate_series(1, $devices) g;
 VACUUM ANALYZE devices;
 SQL
@@ -152,6 +204,10 @@ for _ in $(seq 100); do
 done
 echo "pushplan's APNs request (as the mock saw it): $(jq -c '{path, headers: (.headers | with_entries(select(.key | startswith("apns") or . == "content-length"))), body}' <<< "$last")"
 echo "mock vendor's status counts: $(curl -s --cacert "$work/mock/cert.pem" "https://127.0.0.1:$mock_port/_mock/stats" | jq -c .status)"
+
+# the broadcast's push
+bpush=$push
+[ "$vendor" = fcm ] && bpush='{"to": "all", "body": {"platform": "android", "notification": {"alert": "Flash sale: everything 50% off until midnight"}}}'
 
 # rss_sampler OUT: every second, VmRSS / RssAnon / RssShmem (kB) of the scheduler and senders
 rss_sampler() {
@@ -173,12 +229,13 @@ wait_workers() {   # wait_workers SENDERS: the scheduler and that many senders r
 }
 
 broadcast() {   # broadcast SENDERS BATCH INFLIGHT CONNS RUN
-  local s=$1 b=$2 f=$3 c=$4 run=$5 out task t_commit left pair
-  psql -c "TRUNCATE pushplan.deliveries, pushplan.delivery_queue" -c "VACUUM ANALYZE pushplan.tasks"
+  local s=$1 b=$2 f=$3 c=$4 run=$5 out task t_commit left pair pairline sweep_rates pm sender_pids cl0 cl1 se0 se1 ng0 ng1
+  # the queue first: the order in which an idle sender's claim takes their locks
+  psql -c "TRUNCATE pushplan.delivery_queue, pushplan.deliveries" -c "VACUUM ANALYZE pushplan.tasks"
   # This machine's speed drifts (shared cores: the same client ran at 16,000-27,000/s within an
-  # hour), so every broadcast is paired with a ceiling run made just before it: the bare libcurl
-  # client at 500 in flight (its best setting), n_ceiling requests.
-  pair=$(bare_libcurl 500 4 | awk '{ for (i = 1; i < NF; i++) if ($i == "rate") print $(i + 1) + 0 }')
+  # hour), so every broadcast is paired with the bare client run just before it: the best of
+  # its sweep (the issue's "best bare libcurl client"), PAIR_REQUESTS requests a configuration.
+  IFS='|' read -r pair pairline sweep_rates <<< "$(best_pair)"
   psql -c "ALTER SYSTEM SET pushplan.senders = $s" -c "ALTER SYSTEM SET pushplan.batch_size = $b" \
     -c "ALTER SYSTEM SET pushplan.max_inflight = $f" -c "ALTER SYSTEM SET pushplan.max_connections_per_host = $c" \
     -c "SELECT pg_reload_conf()" >/dev/null
@@ -187,7 +244,13 @@ broadcast() {   # broadcast SENDERS BATCH INFLIGHT CONNS RUN
   : > "$work/rss"
   rss_sampler "$work/rss" &
   rss_pid=$!
-  out=$(psql -F ' ' -c "SELECT pushplan.push_send('bench', '$push')" -c "SELECT extract(epoch FROM clock_timestamp())")
+  # CPU per delivery: the senders, the cluster's other processes (postmaster's children: the
+  # scheduler's expansion, the WAL writer, the checkpointer...), and nginx. Short-lived backends
+  # (the bench's own psql polls) are not counted.
+  pm=$(head -1 "$cluster/postmaster.pid")
+  sender_pids=$(psql -c "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE backend_type LIKE 'pushplan%sender'")
+  cl0=$(ticks "$pm" $(pgrep -P "$pm")); se0=$(ticks $sender_pids); ng0=$(ticks "$sink_pid")
+  out=$(psql -F ' ' -c "SELECT pushplan.push_send('bench', '$bpush')" -c "SELECT extract(epoch FROM clock_timestamp())")
   task=$(sed -n 1p <<< "$out"); t_commit=$(sed -n 2p <<< "$out")
   # lanes: what runs during the broadcast, from 2 s after its COMMIT
   [ -n "${during:-}" ] && { ( sleep 2; eval "$during" ) & during_pid=$!; }
@@ -197,6 +260,7 @@ broadcast() {   # broadcast SENDERS BATCH INFLIGHT CONNS RUN
     sleep 0.5
     [ "$(psql -c "SELECT state <> 'sending' AND state <> 'queued' FROM pushplan.tasks WHERE task_id = '$task'")" = t ] && break
   done
+  cl1=$(ticks "$pm" $(pgrep -P "$pm")); se1=$(ticks $sender_pids); ng1=$(ticks "$sink_pid")
   left=$(psql -c "SELECT count(*) FROM pushplan.deliveries WHERE task_id = '$task' AND status IN ('queued', 'sending')")
   [ -n "${during:-}" ] && { wait "$during_pid" || true; }
   kill "$rss_pid" 2>/dev/null; wait "$rss_pid" 2>/dev/null || true; rss_pid=
@@ -216,7 +280,13 @@ broadcast() {   # broadcast SENDERS BATCH INFLIGHT CONNS RUN
       "-> first recorded ${first_sent} ms, -> all recorded ${all_done} ms;" \
       "$(awk -v n="$sent" -v a="$all_done" -v s="$sending_ms" 'BEGIN { printf "%.0f sends/s overall, %.0f sends/s from first claim", n / a * 1000, n / s * 1000 }')" \
       "($nsenders senders took part);" \
-      "$(awk -v n="$sent" -v a="$all_done" -v p="$pair" 'BEGIN { printf "bare libcurl just before: %.0f/s, pushplan = %.0f %% of it", p, n / a * 1000 / p * 100 }')"
+      "$(awk -v n="$sent" -v a="$all_done" -v p="$pair" 'BEGIN { printf "best bare libcurl just before: %.0f/s, pushplan = %.0f %% of it", p, n / a * 1000 / p * 100 }')"
+    echo "    bare client sweep just before ($pair_requests requests each): $sweep_rates; best: $pairline"
+    awk -v n="$sent" -v hz="$hz" -v se=$(( se1 - se0 )) -v cl=$(( cl1 - cl0 - (se1 - se0) )) -v ng=$(( ng1 - ng0 )) \
+      -v bc="$(field cpu_us <<< "$pairline")" -v bn="$(field nginx_cpu_us <<< "$pairline")" 'BEGIN {
+      u = 1e6 / hz / n
+      printf "    CPU per delivery: senders %.1f us, other PostgreSQL processes %.1f us, nginx %.1f us, total %.1f us;", se * u, cl * u, ng * u, (se + cl + ng) * u
+      printf " the best bare client: client %.1f us + nginx %.1f us = %.1f us a request\n", bc, bn, bc + bn }'
   }
   # where a sender's memory is: its memory contexts, logged by the server
   psql -c "SELECT pg_log_backend_memory_contexts(pid) FROM pg_stat_activity WHERE backend_type = 'pushplan sender'" >/dev/null
@@ -240,8 +310,10 @@ lane_sends=${LANE_SENDS:-500}
 if [ "$lane_sends" -gt 0 ]; then
   echo
   echo "== lanes: $lane_sends one-device pushes (one every 20 ms, to the mock vendor) during a broadcast of $devices devices (2:500:500): COMMIT -> arrival at the vendor"
+  # the order alternates (alone first in odd runs, second in even ones): the second broadcast of
+  # a pair runs while the first one's WAL is checkpointed
   for run in $(seq "${LANE_RUNS:-2}"); do
-    broadcast 2 500 500 4 "$run, alone"
+    if [ $(( run % 2 )) = 1 ]; then broadcast 2 500 500 4 "$run, alone"; fi
     curl -s --cacert "$work/mock/cert.pem" -X POST "https://127.0.0.1:$mock_port/_mock/reset" >/dev/null
     during="\"$work/commit_latency\" 'host=$cluster port=$pg_port user=postgres dbname=postgres' latency \
       test-lane https://127.0.0.1:$mock_port \"$work/mock/cert.pem\" $lane_sends 20 > /dev/null 2> \"$work/lanes.err\""
@@ -252,6 +324,7 @@ if [ "$lane_sends" -gt 0 ]; then
     echo "    their deliveries: $(psql -F ' ' -c "SELECT string_agg(status || ' attempts=' || attempts || coalesce(' ' || error, '') || ': ' || n, '; ')
       FROM (SELECT status, attempts, error, count(*) n FROM pushplan.deliveries
             WHERE app_id = (SELECT app_id FROM pushplan.apps WHERE app = 'latency') GROUP BY 1, 2, 3) s")"
+    if [ $(( run % 2 )) = 0 ]; then broadcast 2 500 500 4 "$run, alone"; fi
   done
 fi
 

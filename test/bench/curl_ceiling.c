@@ -7,13 +7,15 @@
  *   curl_ceiling URL_PREFIX CA_FILE N M C BODY_FILE [HEADER...]
  *
  * URL_PREFIX gets a 64-hex-digit device token appended per request (…/3/device/<token>). Prints
- * one line: "requests N ok K failed F seconds S rate R/s connections X".
+ * one line: "requests N ok K failed F seconds S rate R/s connections X cpu_us U" (U: the client's
+ * own CPU time, user + system, per request).
  * Built by test/bench/bench_sending.sh: gcc -O2 curl_ceiling.c -lcurl.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
 #include <curl/curl.h>
 
 typedef struct req
@@ -94,6 +96,7 @@ main(int argc, char **argv)
 	FILE	   *f;
 	double		t0,
 				t1;
+	struct rusage ru;
 
 	if (argc < 7)
 	{
@@ -167,8 +170,11 @@ main(int argc, char **argv)
 			curl_multi_poll(multi, NULL, 0, 1000, NULL);
 	}
 	t1 = now_s();
-	printf("requests %ld ok %ld failed %ld seconds %.3f rate %.0f/s connections %ld\n",
-		   n, ok, n - ok, t1 - t0, n / (t1 - t0), conns);
+	getrusage(RUSAGE_SELF, &ru);
+	printf("requests %ld ok %ld failed %ld seconds %.3f rate %.0f/s connections %ld cpu_us %.1f\n",
+		   n, ok, n - ok, t1 - t0, n / (t1 - t0), conns,
+		   (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 / n +
+		   (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / (double) n);
 	for (long i = 0; i < m; i++)
 		if (reqs[i].easy)
 		{

@@ -1,6 +1,7 @@
 # An HTTP/2-over-TLS throughput sink for the sending benchmarks: our own nginx process (Debian's
 # nginx-light) with its own prefix and configuration, on loopback, answering every POST at once
-# like APNs does (200, empty body, the request's apns-id echoed). Source it, then
+# like APNs does (200, empty body, the request's apns-id echoed) or FCM (200, the message's name),
+# and an OAuth token endpoint at /token (FCM's service account). Source it, then
 #   sink_start DIR PORT      DIR gets cert.pem/key.pem (test/mock_vendor/make-cert.sh), nginx.conf,
 #                            logs; sets sink_pid
 #   sink_stop                (call it from the caller's EXIT trap)
@@ -35,6 +36,13 @@ http {
     keepalive_requests 10000;
     keepalive_timeout 300s;
     http2_max_concurrent_streams 1000;
+    # APNs answers 200 with an empty body; FCM with the message's name; the OAuth token
+    # endpoint (FCM's service account) with a token
+    map \$request_uri \$answer {
+        ~^/v1/ '{"name": "projects/bench/messages/\$request_id"}';
+        ~^/token '{"access_token": "bench-token", "expires_in": 3600, "token_type": "Bearer"}';
+        default '';
+    }
     http2_recv_buffer_size 1m;
     client_body_buffer_size 16k;
     server {
@@ -60,7 +68,8 @@ http {
         location = /_read_body { internal; return 204; }
         location @answer {
             add_header apns-id \$http_apns_id;
-            return 200 '';
+            default_type application/json;
+            return 200 \$answer;
         }
     }
 }
