@@ -38,6 +38,7 @@
 #include "webpush_crypto.h"
 
 static EVP_PKEY_CTX *wp_keygen = NULL;	/* P-256 key pairs */
+static EVP_PKEY *wp_model = NULL;	/* a P-256 key: the parameters points are imported with */
 static EVP_MAC_CTX *wp_hmac = NULL;		/* HMAC-SHA256 */
 static EVP_CIPHER *wp_aes = NULL;		/* AES-128-GCM */
 static EVP_CIPHER_CTX *wp_cipher = NULL;
@@ -84,6 +85,11 @@ wp_init(void)
 			wp_hmac = NULL;
 			return false;
 		}
+	}
+	if (wp_model == NULL && EVP_PKEY_keygen(wp_keygen, &wp_model) != 1)
+	{
+		wp_model = NULL;
+		return false;
 	}
 	if (wp_aes == NULL && (wp_aes = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL)) == NULL)
 		return false;
@@ -161,19 +167,9 @@ pp_webpush_point_valid(const unsigned char *point, size_t len)
 		ERR_clear_error();
 		return false;
 	}
-	if (len == PP_WP_POINT_LEN && point[0] == 0x04)
-	{
-		EVP_PKEY   *model = NULL;
-
-		/* a generated key gives the parameters; rare enough (registration) to make one */
-		if (EVP_PKEY_keygen(wp_keygen, &model) == 1)
-		{
-			k = wp_import_point(model, point, len);
-			ok = k != NULL;
-			EVP_PKEY_free(k);
-		}
-		EVP_PKEY_free(model);
-	}
+	k = wp_import_point(wp_model, point, len);
+	ok = k != NULL;
+	EVP_PKEY_free(k);
 	ERR_clear_error();
 	return ok;
 }
