@@ -27,13 +27,16 @@ ok "push_vendor_set takes a PEM VAPID key"
 sub() { curl -s --max-time 10 --cacert "$work/cert.pem" "${2:-$base}/_mock/webpush_subscription?seed=$1"; }
 devices="[]"
 add() { devices=$(jq -c --arg r "$1" --arg t "$2" '. + [{registration_id: $r, platform: "web", vendor: "webpush", token: $t}]' <<<"$devices"); }
-for s in web-ok-1 web-ok-2 web-ok-3 web-unregistered-1 web-baddevice-1 web-throttle1-a web-fail5xx1-a; do
+for s in web-ok-1 web-ok-2 web-ok-3 web-unregistered-1 web-baddevice-1 web-throttle1-a web-fail5xx1-a \
+         web-toolarge-1; do
   add "$s" "$(sub "$s")"
 done
-# a second origin: the same mock as https://localhost:55370
+# a second origin: the same mock as https://localhost:55370 (the refused VAPID token is renewed
+# there, so the first origin's token stays one)
 add other-origin "$(sub origin2-ok "https://localhost:55370")"
-check "a subscription of the second origin" "$(jq -r '.[-1].token' <<<"$devices")" '"endpoint":"https://localhost:55370/wp/origin2-ok"'
-check_eq "8 browsers registered" "$(sql "SELECT push_device_register_batch('web', '$devices')")" "8"
+add web-vapidrefused-1 "$(sub web-vapidrefused-1 "https://localhost:55370")"
+check "a subscription of the second origin" "$(jq -r '.[-2].token' <<<"$devices")" '"endpoint":"https://localhost:55370/wp/origin2-ok"'
+check_eq "10 browsers registered" "$(sql "SELECT push_device_register_batch('web', '$devices')")" "10"
 
 wait_for 20 "SELECT count(*) = 3 FROM pg_stat_activity WHERE backend_type IN ('pushplan scheduler', 'pushplan sender') AND datname = 'postgres'" \
   && ok "scheduler and 2 senders run" || fail "workers not running"
@@ -52,15 +55,19 @@ wait_for 30 "SELECT state = 'done' FROM tasks WHERE task_id = '$task'" && ok "br
   || fail "broadcast not done: $(sql "SELECT status, error, count(*) FROM deliveries WHERE task_id = '$task' GROUP BY 1, 2")"
 check_eq "every browser's outcome" \
   "$(sql "SELECT string_agg(v.registration_id || '=' || d.status, ' ' ORDER BY v.registration_id) FROM deliveries d JOIN devices v USING (device_id) WHERE task_id = '$task'")" \
-  "other-origin=sent web-baddevice-1=invalid_token web-fail5xx1-a=sent web-ok-1=sent web-ok-2=sent web-ok-3=sent web-throttle1-a=sent web-unregistered-1=invalid_token"
+  "other-origin=sent web-baddevice-1=invalid_token web-fail5xx1-a=sent web-ok-1=sent web-ok-2=sent web-ok-3=sent web-throttle1-a=sent web-toolarge-1=failed web-unregistered-1=invalid_token web-vapidrefused-1=failed"
 check_eq "the throttled (429) and the failing (503) browsers were sent on their second attempt" \
   "$(sql "SELECT string_agg(v.registration_id || ':' || attempts, ',' ORDER BY 1) FROM deliveries d JOIN devices v USING (device_id) WHERE task_id = '$task' AND attempts > 1")" \
   "web-fail5xx1-a:2,web-throttle1-a:2"
 check_eq "the subscriptions gone (410, 404) are cleared from their devices" \
   "$(sql "SELECT string_agg(registration_id, ',' ORDER BY 1) FROM devices WHERE token IS NULL")" "web-baddevice-1,web-unregistered-1"
 check "the 410's reason is kept" "$(sql "SELECT error FROM deliveries d JOIN devices v USING (device_id) WHERE task_id = '$task' AND registration_id = 'web-unregistered-1'")" "HTTP 410"
+check "a 413 fails the delivery, with the push service's reason" "$(sql "SELECT error FROM deliveries d JOIN devices v USING (device_id) WHERE task_id = '$task' AND registration_id = 'web-toolarge-1'")" "HTTP 413: "
+check "a refused VAPID token (403) fails after one retry with a new token" "$(sql "SELECT attempts || ' ' || error FROM deliveries d JOIN devices v USING (device_id) WHERE task_id = '$task' AND registration_id = 'web-vapidrefused-1'")" "1 HTTP 403: vapidrefused"
+check_eq "... the mock saw it twice" "$(mock_get '/_mock/stats?token=web-vapidrefused-1' | jq '.tokens["web-vapidrefused-1"].requests')" "2"
+check_eq "devices of failed deliveries keep their tokens" "$(sql "SELECT count(*) FROM devices WHERE registration_id IN ('web-toolarge-1', 'web-vapidrefused-1') AND token IS NOT NULL")" "2"
 stats=$(mock_get /_mock/stats)
-check_eq "the mock counted 10 Web Push requests (8 browsers, 2 retries)" "$(jq .endpoints.webpush <<<"$stats")" "10"
+check_eq "the mock counted 13 Web Push requests (10 browsers, 2 retries, 1 with a new VAPID token)" "$(jq .endpoints.webpush <<<"$stats")" "13"
 check_eq "... 6 of them 201" "$(jq '.status["201"]' <<<"$stats")" "6"
 
 # ---- what arrived: headers, VAPID, and the decrypted payload --------------------------------------

@@ -6,7 +6,9 @@
  * auth secret from the seed (below), so it can decrypt what it gets.  GET
  * /_mock/webpush_subscription?seed=<seed> hands a test the subscription a browser would have
  * made (endpoint https://<authority>/wp/<seed>, p256dh, auth).  Faults come from the seed, as
- * from the device tokens of the other vendors.
+ * from the device tokens of the other vendors, and two of Web Push's own: "vapidrefused" (403,
+ * as for a VAPID key that is not the one the browser subscribed with) and "toolarge" (413, as
+ * a push service with a lower limit answers).
  *
  * A push that passes every check and no fault is answered 201 with a Location; what it
  * decrypted to is what /_mock/last shows as its body.  Answers are autopush's
@@ -339,6 +341,8 @@ handle_webpush(request *r, const char *seed)
 		wp_answer(r, 404, 102, "Not Found", "no such subscription");
 	else if ((why = wp_vapid(r, &status)) != NULL)
 		wp_answer(r, status, 109, status == 401 ? "Unauthorized" : "Forbidden", why);
+	else if (strstr(seed, "vapidrefused"))
+		wp_answer(r, 403, 109, "Forbidden", "vapidrefused: the VAPID key is not the subscription's");
 	else if (ttl == NULL || ttl[0] == '\0' || strtol(ttl, &end, 10) < 0 || *end != '\0')
 		wp_answer(r, 400, 111, "Bad Request", "Missing TTL header");
 	else if (urg && strcmp(urg, "very-low") != 0 && strcmp(urg, "low") != 0 &&
@@ -346,7 +350,7 @@ handle_webpush(request *r, const char *seed)
 		wp_answer(r, 400, 112, "Bad Request", "Invalid Urgency header");
 	else if (topic && !topic_valid(topic))
 		wp_answer(r, 400, 113, "Bad Request", "Topic must be at most 32 base64url characters");
-	else if (r->body_too_large || r->body.len > WP_MAX_BODY)
+	else if (r->body_too_large || r->body.len > WP_MAX_BODY || strstr(seed, "toolarge"))
 		wp_answer(r, 413, 104, "Payload Too Large", "the body is larger than 4096 bytes");
 	else if (enc == NULL || strcmp(enc, "aes128gcm") != 0)
 		wp_answer(r, 400, 110, "Bad Request", "Content-Encoding must be aes128gcm");
