@@ -19,6 +19,7 @@
 
 PG_FUNCTION_INFO_V1(pushplan_devices_problem);
 PG_FUNCTION_INFO_V1(pushplan_device_timezone);
+PG_FUNCTION_INFO_V1(pushplan_device_token);
 PG_FUNCTION_INFO_V1(pushplan_tags_problem);
 PG_FUNCTION_INFO_V1(pushplan_attrs_problem);
 PG_FUNCTION_INFO_V1(pushplan_devices_decompose);
@@ -79,13 +80,18 @@ valid_registration_id(const char *s, int len)
 	return true;
 }
 
-/* What is wrong with one registration, or NULL; *canon_tz gets the zone's canonical name. */
+/*
+ * What is wrong with one registration, or NULL; *canon_tz gets the zone's canonical name and,
+ * when canon_token is not NULL, *canon_token the token as stored (the vendor's canonical form:
+ * a Web Push subscription's JSON; the token itself for the others).
+ */
 static char *
 device_problem(const char *rid, int rid_len, const char *platform, const char *vendor,
 			   const char *token, const char *timezone, const char *language,
-			   const char **canon_tz)
+			   const char **canon_tz, char **canon_token)
 {
 	const PPVendor *v;
+	char	   *why;
 
 	if (rid == NULL || !valid_registration_id(rid, rid_len))
 		return psprintf(PP_CODE(PPE_DEVICE_ID_INVALID)
@@ -102,6 +108,8 @@ device_problem(const char *rid, int rid_len, const char *platform, const char *v
 						": vendor \"%s\" does not deliver to platform \"%s\"", vendor, platform);
 	if (token == NULL || token[0] == '\0' || pg_mbstrlen(token) > 4096)
 		return psprintf(PP_CODE(PPE_DEVICE_TOKEN_INVALID) ": token must be 1 to 4096 characters");
+	if (v->token_problem && (why = v->token_problem(token, canon_token)) != NULL)
+		return why;
 	if ((*canon_tz = pp_canonical_timezone(timezone)) == NULL)
 		return psprintf(PP_CODE(PPE_TIMEZONE_UNKNOWN)
 						": unknown time zone \"%s\"", pp_shown(timezone));
@@ -256,7 +264,8 @@ device_json_problem(JsonbValue *elem, DevEntry *e)
 				return psprintf(PP_CODE(PPE_DEVICE_KEY_INVALID)
 								": device key \"tags\" must be an array of strings");
 	}
-	why = device_problem(f[0], e->rid_len, f[1], f[2], f[3], f[4] ? f[4] : "UTC", f[5], &e->tz);
+	why = device_problem(f[0], e->rid_len, f[1], f[2], f[3], f[4] ? f[4] : "UTC", f[5], &e->tz,
+						 &f[3]);
 	if (why)
 		return why;
 	if (tags && JsonContainerSize(tags) > 0)
@@ -351,10 +360,28 @@ pushplan_device_timezone(PG_FUNCTION_ARGS)
 			f[i] = text_to_cstring(PG_GETARG_TEXT_PP(i));
 	if (f[0])
 		rid_len = strlen(f[0]);
-	why = device_problem(f[0], rid_len, f[1], f[2], f[3], f[4] ? f[4] : "UTC", f[5], &tz);
+	why = device_problem(f[0], rid_len, f[1], f[2], f[3], f[4] ? f[4] : "UTC", f[5], &tz, NULL);
 	if (why)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("%s", why)));
 	PG_RETURN_TEXT_P(cstring_to_text(tz));
+}
+
+/*
+ * _device_token(vendor, token) RETURNS text: the token as push_device_register stores it, once
+ * _device_timezone has checked the registration (a Web Push subscription in its canonical JSON;
+ * the token itself for the other vendors).
+ */
+Datum
+pushplan_device_token(PG_FUNCTION_ARGS)
+{
+	const PPVendor *v = pp_vendor_declared(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	char	   *token = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *canonical = token;
+	char	   *why;
+
+	if (v && v->token_problem && (why = v->token_problem(token, &canonical)) != NULL)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("%s", why)));
+	PG_RETURN_TEXT_P(cstring_to_text(canonical));
 }
 
 /* _tags_problem(tags text[]) RETURNS text: what is wrong with the tags of one request, or NULL */

@@ -271,6 +271,12 @@ pp_engine_submit(PPEngine *e, const PPSendItem *item)
 		MemoryContextSwitchTo(old);
 		return;
 	}
+	if (v->token_problem && (why = v->token_problem(item->token, NULL)) != NULL)
+	{
+		pp_xfer_finish_all(e, x, PP_OUT_INVALID_TOKEN, why);
+		MemoryContextSwitchTo(old);
+		return;
+	}
 	if (item->vendor_config == NULL || !v->config(item->vendor_config, &x->cfg, &why))
 	{
 		pp_xfer_finish_all(e, x, PP_OUT_FAILED, why ? why : "no vendor config");
@@ -362,6 +368,7 @@ pp_engine_start(PPEngine *e, PPXfer *x)
 	ListCell   *lc;
 	bool		ok = true;
 
+	x->cfg.audience = x->req.auth_audience;
 	x->auth_token = pp_auth_token(v, &x->cfg, &e->http_options, &why, &transient);
 	if (x->auth_token == NULL)
 	{

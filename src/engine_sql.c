@@ -313,7 +313,8 @@ pushplan_vendor_payload(PG_FUNCTION_ARGS)
 	in.task_id = "preview";
 	in.device_id = 1;
 	v->build(&cfg, &in, &req);
-	if (v->assemble)
+	/* a one-token vendor's assemble encrypts (Web Push): the preview shows what the device reads */
+	if (v->assemble && v->max_tokens > 1)
 	{
 		const char *tok = in.token;
 

@@ -3,6 +3,7 @@
  *
  * - ES256 JWTs (APNs provider tokens, signed with the team's .p8 EC P-256 key; the JWS
  *   signature is the raw r||s pair, not OpenSSL's DER ECDSA-Sig-Value);
+ * - VAPID JWTs (RFC 8292: Web Push, ES256 with the app's VAPID key, claims aud, exp, sub);
  * - RS256 JWTs (the assertion Google's OAuth 2.0 token endpoint exchanges for an FCM access
  *   token, signed with the service account's RSA key);
  * - HMAC-SHA256 (webhook signatures), base64url, and checks that a PEM text holds the kind of
@@ -350,6 +351,24 @@ pp_jwt_es256(const char *pem_private_key, const char *kid, const char *iss, int6
 
 	jwt = pp_jws_sign(pem_private_key, PP_KEY_EC_P256, header.data, claims.data);
 	pfree(header.data);
+	pfree(claims.data);
+	return jwt;
+}
+
+char *
+pp_jwt_vapid(const char *pem_private_key, const char *aud, int64 exp, const char *sub)
+{
+	StringInfoData claims;
+	char	   *jwt;
+
+	initStringInfo(&claims);
+	appendStringInfoString(&claims, "{\"aud\":");
+	escape_json(&claims, aud);
+	appendStringInfo(&claims, ",\"exp\":" INT64_FORMAT ",\"sub\":", exp);
+	escape_json(&claims, sub);
+	appendStringInfoChar(&claims, '}');
+	jwt = pp_jws_sign(pem_private_key, PP_KEY_EC_P256, "{\"typ\":\"JWT\",\"alg\":\"ES256\"}",
+					  claims.data);
 	pfree(claims.data);
 	return jwt;
 }

@@ -1,6 +1,6 @@
 /*
- * jwt.h: JWT signing (ES256 for APNs, RS256 for Google OAuth), HMAC-SHA256 for webhooks,
- * base64url, and private-key checks, all with OpenSSL 3 EVP.
+ * jwt.h: JWT signing (ES256 for APNs and Web Push's VAPID, RS256 for Google OAuth),
+ * HMAC-SHA256 for webhooks, base64url, and private-key checks, all with OpenSSL 3 EVP.
  *
  * Usable from backends and background workers alike: results are palloc'd in
  * CurrentMemoryContext, failures are ereport(ERROR) raised only after every OpenSSL object has
@@ -44,6 +44,10 @@ extern bool pp_pem_is_rsa_private_key(const char *pem, char **why);
 /* APNs provider token: {"alg":"ES256","kid":kid} . {"iss":iss,"iat":iat} */
 extern char *pp_jwt_es256(const char *pem_private_key, const char *kid, const char *iss,
 						  int64 iat);
+
+/* Web Push VAPID token (RFC 8292): {"typ":"JWT","alg":"ES256"} . {"aud":aud,"exp":exp,"sub":sub} */
+extern char *pp_jwt_vapid(const char *pem_private_key, const char *aud, int64 exp,
+						  const char *sub);
 
 /*
  * Google OAuth 2.0 service-account assertion:

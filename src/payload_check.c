@@ -3,7 +3,7 @@
  *
  * The push is built, with a placeholder configuration and token, for every vendor of every
  * platform it targets and every language it has: a payload over a vendor's limit is refused
- * now (92510), not at each device's delivery.
+ * now (92510), not at each device's delivery; so is what a vendor's push_check refuses.
  */
 #include "pushplan.h"
 
@@ -124,6 +124,8 @@ pp_message_check(Jsonb *push)
 			/* declared vendors are not sent to: nothing to check */
 			if (pp_vendors[i]->build == NULL || !pp_vendor_serves(pp_vendors[i], platform))
 				continue;
+			if (pp_vendors[i]->push_check)
+				pp_vendors[i]->push_check(body);
 			foreach(lc, languages)
 				pp_check_one(pp_vendors[i], push, platform, lfirst(lc), token);
 		}

@@ -27,6 +27,9 @@ extern char *pp_attr_name_problem(const char *name, int len, const char *where);
 /* timezone.c */
 extern const char *pp_canonical_timezone(const char *name);
 
+/* url_check.c: an https URL's origin (Web Push's VAPID audience), or NULL and *why */
+extern char *pp_url_origin(const char *url, const char **why);
+
 /* device_check.c */
 extern bool pp_language_tag_valid(const char *tag);
 

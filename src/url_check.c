@@ -3,7 +3,8 @@
  *
  * A vendor endpoint is stored once and used for every delivery, so it is parsed when it is set,
  * by the same parser that will send to it (curl_url), not by a pattern: a URL that libcurl
- * would refuse or read differently must fail at push_vendor_set, not at every send.
+ * would refuse or read differently must fail at push_vendor_set, not at every send.  The same
+ * parser gives a Web Push endpoint's origin (pp_url_origin).
  */
 #include "pushplan.h"
 
@@ -43,6 +44,50 @@ url_problem(const char *url, int len)
 	curl_free(host);
 	curl_url_cleanup(u);
 	return why;
+}
+
+/*
+ * The origin of an https URL (RFC 6454: scheme "://" host [":" port], the host lower-cased, the
+ * port only when it is not 443), as libcurl reads the URL; NULL with *why when url is not an
+ * https URL with a host.  Web Push: a VAPID token's audience.
+ */
+char *
+pp_url_origin(const char *url, const char **why)
+{
+	CURLU	   *u;
+	char	   *scheme = NULL;
+	char	   *host = NULL;
+	char	   *port = NULL;
+	char	   *origin = NULL;
+
+	*why = url_problem(url, strlen(url));
+	if (*why)
+		return NULL;
+	if ((u = curl_url()) == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
+		curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+		curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+		*why = "The URL cannot be read.";
+	else if (strcmp(scheme, "https") != 0)
+		*why = "The scheme is not https.";
+	else
+	{
+		/* CURLUPART_PORT without CURLU_DEFAULT_PORT: only a port the URL names */
+		if (curl_url_get(u, CURLUPART_PORT, &port, 0) != CURLUE_OK || strcmp(port, "443") == 0)
+		{
+			curl_free(port);
+			port = NULL;
+		}
+		origin = psprintf("https://%s%s%s", host, port ? ":" : "", port ? port : "");
+		for (char *c = origin; *c; c++)
+			*c = pg_tolower((unsigned char) *c);
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return origin;
 }
 
 /* _url_problem(url text) RETURNS text: NULL for a usable endpoint. */

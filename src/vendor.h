@@ -26,6 +26,12 @@ typedef struct PPVendorConfig
 	const char *endpoint;		/* base URL, defaulted; NULL when the vendor has none (webhook) */
 	const void *own;			/* the vendor's own config, made by its config function */
 	const void *creds;			/* what its auth scheme reads (vendor_oauth.c), or NULL */
+	/*
+	 * What the request's auth token is for beyond the credential, set by the engine from
+	 * PPRequest.auth_audience (Web Push: the VAPID token's aud, the endpoint's origin); NULL
+	 * for the vendors whose token serves every request.
+	 */
+	const char *audience;
 } PPVendorConfig;
 
 /* The request for a token, as an auth scheme makes it (auth.c POSTs it, blocking). */
@@ -83,6 +89,7 @@ typedef struct PPRequest
 	List	   *headers;		/* of char * */
 	StringInfoData body;
 	int			limited_len;	/* bytes the vendor's size limit applies to */
+	const char *auth_audience;	/* PPVendorConfig.audience for its token, or NULL */
 } PPRequest;
 
 /* An HTTP answer, or the transport failure instead of one. */
@@ -143,7 +150,11 @@ typedef struct PPVendor
 	const void *placeholder;
 	/* Builds the request for one device (HMS: the message without its token list). */
 	void		(*build) (const PPVendorConfig *cfg, const PPMsgInput *in, PPRequest *req);
-	/* HMS: the final body for a group's tokens; NULL for one-token vendors. */
+	/*
+	 * The final body from the built one and its tokens (HMS: the group's token list; Web Push:
+	 * the payload encrypted to the subscription, which previews do not show); NULL when the
+	 * built body goes as it is.
+	 */
 	void		(*assemble) (const PPRequest *req, const char *const *tokens, int ntokens,
 							 StringInfo body);
 	/* Sets results[0..ntokens-1] from the answer. */
@@ -155,6 +166,20 @@ typedef struct PPVendor
 	 * connections to it.  APNs: its team and key, as APNs ties a connection to them.
 	 */
 	void		(*conn_group) (const PPVendorConfig *cfg, StringInfo out);
+	/*
+	 * Optional checks of the vendor's own, each NULL when it has none:
+	 * - token_problem: what is wrong with a device token ("code: message"), or NULL, with the
+	 *   token's canonical form in *canonical when canonical is not NULL (registration stores
+	 *   it; Web Push: the subscription JSON).  The engine fails a delivery to a token it
+	 *   refuses as invalid_token.
+	 * - config_problem: what push_vendor_set refuses in a config beyond its keys ("code:
+	 *   message"), or NULL (Web Push: the VAPID keys and subject).
+	 * - push_check: raises what the vendor would refuse in a push beyond its size, when
+	 *   push_send is called (Web Push: a collapse id that cannot be a Topic).
+	 */
+	char	   *(*token_problem) (const char *token, char **canonical);
+	char	   *(*config_problem) (Jsonb *config);
+	void		(*push_check) (JsonbContainer *body);
 } PPVendor;
 
 /* ---- vendor_registry.c ------------------------------------------------------------------- */

@@ -17,6 +17,7 @@
 
 PG_FUNCTION_INFO_V1(pushplan_vendor_keys);
 PG_FUNCTION_INFO_V1(pushplan_vendor_names);
+PG_FUNCTION_INFO_V1(pushplan_vendor_config_problem);
 
 /*
  * Every vendor, one line each, in the order _vendor_names() gives them: X(name) stands for
@@ -91,6 +92,21 @@ pushplan_vendor_keys(PG_FUNCTION_ARGS)
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 	return (Datum) 0;
+}
+
+/*
+ * _vendor_config_problem(vendor, config) RETURNS text: what push_vendor_set refuses in a config
+ * beyond its keys, as the vendor's file says ("code: message"), or NULL.
+ */
+Datum
+pushplan_vendor_config_problem(PG_FUNCTION_ARGS)
+{
+	const PPVendor *v = pp_vendor_declared(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	char	   *why = v && v->config_problem ? v->config_problem(PG_GETARG_JSONB_P(1)) : NULL;
+
+	if (why == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(why));
 }
 
 /* _vendor_names() RETURNS text[]: every vendor, in the registry's order. */

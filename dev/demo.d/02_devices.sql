@@ -54,7 +54,12 @@ SELECT i, jsonb_build_object(
                             ELSE CASE WHEN region = 'CN' THEN 'hms' ELSE 'fcm' END END,
     'token', CASE platform
                  WHEN 'ios' THEN encode(sha256(convert_to('apns' || i, 'UTF8')), 'hex')
-                 WHEN 'web' THEN 'https://fcm.googleapis.com/fcm/send/' || md5('web' || i)
+                 -- a browser's push subscription: every demo browser shares one key pair
+                 WHEN 'web' THEN jsonb_build_object(
+                     'endpoint', 'https://fcm.googleapis.com/fcm/send/' || md5('web' || i),
+                     'keys', jsonb_build_object(
+                         'p256dh', 'BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4',
+                         'auth', 'BTBZMqHH6r4Tts7J_aSIgg'))::text
                  ELSE CASE WHEN region = 'CN' OR platform = 'harmony'
                            THEN 'IQAAAACy0' || md5('hms' || i)
                            ELSE md5('fcm' || i) || ':APA91b' || md5('fcm2' || i) END

@@ -128,6 +128,9 @@ CREATE OR REPLACE FUNCTION _vendor_keys() RETURNS TABLE(vendor text, key text, r
 AS 'MODULE_PATHNAME', 'pushplan_vendor_keys' LANGUAGE C IMMUTABLE;
 CREATE OR REPLACE FUNCTION _vendor_names() RETURNS text[]
 AS 'MODULE_PATHNAME', 'pushplan_vendor_names' LANGUAGE C IMMUTABLE;
+-- What a vendor's file refuses in a config beyond its keys ("code: message"), or NULL.
+CREATE OR REPLACE FUNCTION _vendor_config_problem(vendor text, config jsonb) RETURNS text
+AS 'MODULE_PATHNAME', 'pushplan_vendor_config_problem' LANGUAGE C STABLE STRICT;
 
 -- log_min_error_statement = panic: a failing call must not write its statement, the credentials
 -- in it, to the server log (doc/security.md, "Credentials").
@@ -177,7 +180,12 @@ BEGIN
         RAISE EXCEPTION '92025: "%" in % config must be an http:// or https:// URL', v_key, vendor
             USING ERRCODE = '22023', DETAIL = v_why;
     END IF;
-    -- Keys are checked now, not at the first send (src/jwt.c: 924xx codes).
+    -- Keys are checked now, not at the first send (src/jwt.c, src/webpush_crypto.c: 924xx codes).
+    v_why := _vendor_config_problem(vendor, config);
+    IF v_why IS NOT NULL THEN
+        RAISE EXCEPTION USING MESSAGE = v_why, ERRCODE = '22023',
+            DETAIL = 'In the ' || vendor || ' config.';
+    END IF;
     IF vendor = 'apns' THEN
         v_key := _pem_key_check(config->>'private_key', 'ec_p256');
         IF v_key IS NOT NULL THEN

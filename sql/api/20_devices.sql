@@ -7,6 +7,9 @@ AS 'MODULE_PATHNAME', 'pushplan_devices_problem' LANGUAGE C STABLE STRICT;
 CREATE OR REPLACE FUNCTION _device_timezone(registration_id text, platform text, vendor text, token text,
                                             timezone text, language text) RETURNS text
 AS 'MODULE_PATHNAME', 'pushplan_device_timezone' LANGUAGE C STABLE;
+-- The token as stored: the vendor's canonical form (a Web Push subscription's JSON).
+CREATE OR REPLACE FUNCTION _device_token(vendor text, token text) RETURNS text
+AS 'MODULE_PATHNAME', 'pushplan_device_token' LANGUAGE C IMMUTABLE STRICT;
 CREATE OR REPLACE FUNCTION _tags_problem(tags text[]) RETURNS text
 AS 'MODULE_PATHNAME', 'pushplan_tags_problem' LANGUAGE C IMMUTABLE;
 CREATE OR REPLACE FUNCTION _attrs_problem(attrs jsonb) RETURNS text
@@ -217,20 +220,21 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
     v_app int := _app_id(app, 'app');
     v_tz text := _device_timezone(registration_id, platform, vendor, token, timezone, language);
+    v_token text := _device_token(vendor, token);
     v_id bigint;
 BEGIN
     -- The token that moved to this registration (app reinstalled) leaves its old one, in the
     -- same statement as the upsert.
     WITH moved AS (
         UPDATE devices o SET token = NULL, updated_at = now()
-         WHERE o.app_id = v_app AND o.token = push_device_register.token
+         WHERE o.app_id = v_app AND o.token = v_token
            AND o.vendor = push_device_register.vendor
            AND o.registration_id <> push_device_register.registration_id
     ), up AS (
         INSERT INTO devices AS d (app_id, registration_id, platform, vendor, token, timezone,
                                   language)
         VALUES (v_app, push_device_register.registration_id, push_device_register.platform,
-                push_device_register.vendor, push_device_register.token, v_tz,
+                push_device_register.vendor, v_token, v_tz,
                 push_device_register.language)
         ON CONFLICT (app_id, registration_id) DO UPDATE SET
             platform = excluded.platform, vendor = excluded.vendor, token = excluded.token,

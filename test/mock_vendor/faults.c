@@ -15,7 +15,7 @@
 #define MAX_STATUSES 12
 
 const char *const endpoint_names[EP__COUNT] = {
-	"apns", "fcm", "fcm_token", "hms", "hms_token", "webhook", "other"
+	"apns", "fcm", "fcm_token", "hms", "hms_token", "webhook", "webpush", "other"
 };
 
 struct lastreq

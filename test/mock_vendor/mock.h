@@ -1,5 +1,5 @@
 /*
- * mock.h: shared declarations of the mock vendor server (APNs, FCM, HMS, webhook).
+ * mock.h: shared declarations of the mock vendor server (APNs, FCM, HMS, webhook, Web Push).
  *
  * One process, one thread, one epoll loop.  The transport layer (conn.c) turns bytes into
  * struct request and sends struct request's response; the vendor layer (vendors.c) fills
@@ -149,7 +149,7 @@ struct conn;
 
 typedef enum
 {
-	EP_APNS, EP_FCM, EP_FCM_TOKEN, EP_HMS, EP_HMS_TOKEN, EP_WEBHOOK, EP_OTHER, EP__COUNT
+	EP_APNS, EP_FCM, EP_FCM_TOKEN, EP_HMS, EP_HMS_TOKEN, EP_WEBHOOK, EP_WEBPUSH, EP_OTHER, EP__COUNT
 } endpoint;
 
 
@@ -219,6 +219,8 @@ void		handle_fcm_send(request *r, const char *project);
 void		handle_hms_token(request *r);
 void		handle_hms_send(request *r, const char *app_id);
 void		handle_webhook(request *r);
+void		handle_webpush(request *r, const char *seed);
+void		webpush_subscription(request *r, const char *seed);
 
 /* ---- faults and statistics (faults.c) ---- */
 typedef struct faults

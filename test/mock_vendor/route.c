@@ -176,6 +176,13 @@ handle_mock(request *r, const char *what, const char *query)
 		stats_reset();
 		resp_json(r, 200, "{\"ok\":true}");
 	}
+	else if (strcmp(what, "webpush_subscription") == 0 && strcmp(r->method, "GET") == 0)
+	{
+		char	   *seed = query ? form_get(query, qlen, "seed") : NULL;
+
+		webpush_subscription(r, seed);
+		free(seed);
+	}
 	else if (strcmp(what, "token_delay") == 0 && strcmp(r->method, "POST") == 0)
 	{
 		char	   *ms = query ? form_get(query, qlen, "ms") : NULL;
@@ -261,6 +268,8 @@ handle_request(request *r)
 	}
 	else if (strncmp(path, "/webhook/", 9) == 0 || strcmp(path, "/webhook") == 0)
 		handle_webhook(r);
+	else if (strncmp(path, "/wp/", 4) == 0)
+		handle_webpush(r, path + 4);
 	else
 	{
 		resp_json(r, 404, "{\"error\":\"not found\"}");

@@ -41,9 +41,11 @@ SELECT push_device_register('dev_app', 'rc', 'ios', 'apns', 't', 'UTC+3');
 SELECT push_device_register('dev_app', 'rc', 'ios', 'apns', 't', 'UTC', 'english');
 SELECT push_device_register('dev_app', 'rc', 'ios', 'apns', 't', 'UTC', 'e');
 SELECT count(*) AS devices FROM push_devices WHERE app = 'dev_app';
--- each vendor serves its platforms
+-- each vendor serves its platforms (a Web Push token is a subscription: test/sql/webpush.sql)
+\set sub '{"endpoint": "https://push.example.net/wp/1", "keys": {"p256dh": "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4", "auth": "BTBZMqHH6r4Tts7J_aSIgg"}}'
 SELECT v, p, (SELECT problem FROM _devices_problem(jsonb_build_array(jsonb_build_object(
-           'registration_id', 'x', 'platform', p, 'vendor', v, 'token', 't')))) IS NULL AS ok
+           'registration_id', 'x', 'platform', p, 'vendor', v,
+           'token', CASE v WHEN 'webpush' THEN :'sub' ELSE 't' END)))) IS NULL AS ok
 FROM unnest(ARRAY['apns', 'fcm', 'hms', 'honor', 'oppo', 'vivo', 'xiaomi', 'meizu', 'webpush', 'webhook']) v,
      unnest(ARRAY['android', 'ios', 'web', 'harmony']) p
 ORDER BY v, p;
@@ -52,7 +54,7 @@ ORDER BY v, p;
 SELECT push_device_register_batch('dev_app', '[
   {"registration_id": "b1", "platform": "android", "vendor": "hms", "token": "h1",
    "timezone": "Asia/Tokyo", "language": "ja", "tags": ["vip", "JP"], "attrs": {"city": "Tokyo", "level": 3}},
-  {"registration_id": "b2", "platform": "web", "vendor": "webpush", "token": "w2", "tags": []},
+  {"registration_id": "b2", "platform": "web", "vendor": "webpush", "token": "{\"endpoint\": \"https://push.example.net/wp/w2\", \"keys\": {\"auth\": \"BTBZMqHH6r4Tts7J_aSIgg\", \"p256dh\": \"BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4\"}}", "tags": []},
   {"registration_id": "b1", "platform": "android", "vendor": "hms", "token": "h1b", "tags": ["vip", "gold"],
    "attrs": {"city": "Osaka", "gone": null}}
 ]');
@@ -100,7 +102,7 @@ SELECT push_device_unregister('dev_app', 'b2');
 SELECT registration_id, opted_in, registered, reachable FROM push_devices
 WHERE app = 'dev_app' AND registration_id IN ('rb2', 'b2') ORDER BY 1;
 SELECT push_device_opt('dev_app', 'rb2', true);
-SELECT push_device_register('dev_app', 'b2', 'web', 'webpush', 'w2') > 0 AS registered;
+SELECT push_device_register('dev_app', 'b2', 'web', 'webpush', '{"keys": {"p256dh": "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4", "auth": "BTBZMqHH6r4Tts7J_aSIgg"}, "endpoint": "https://push.example.net/wp/w2"}') > 0 AS registered;
 SELECT registration_id, opted_in, registered, reachable FROM push_devices
 WHERE app = 'dev_app' AND registration_id IN ('rb2', 'b2') ORDER BY 1;
 SELECT push_device_opt('dev_app', 'zz', true);

@@ -59,11 +59,26 @@ AS 'MODULE_PATHNAME', 'pushplan_auth_token_peek' LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION _auth_token_put(text, jsonb, text, int) IS
     'test hook: caches an auth token for a vendor config, valid for ttl_seconds';
 
+-- Web Push (src/webpush_crypto.c): the aes128gcm body of a message, with RFC 8291 Appendix A's
+-- fixed salt and key pair when given (random ones when NULL), and the encryption benchmark.
+CREATE OR REPLACE FUNCTION _webpush_encrypt(plaintext bytea, p256dh text, auth text,
+                                            salt text DEFAULT NULL, as_private text DEFAULT NULL,
+                                            as_public text DEFAULT NULL) RETURNS bytea
+AS 'MODULE_PATHNAME', 'pushplan_webpush_encrypt' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION _webpush_encrypt(bytea, text, text, text, text, text) IS
+    'Web Push message encryption (RFC 8291, aes128gcm, one 4096-byte record): salt || rs || idlen || as_public || ciphertext || tag';
+CREATE OR REPLACE FUNCTION _webpush_encrypt_bench(n int, bytes int) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'pushplan_webpush_encrypt_bench' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION _webpush_encrypt_bench(int, int) IS
+    'encrypts n messages of bytes bytes as a send does (new key pair and salt each): messages per CPU second and per second';
+
 REVOKE EXECUTE ON FUNCTION _jwt_es256(text, text, text, bigint),
     _jwt_rs256(text, text, text, text, text, bigint, bigint),
     _hmac_sha256_hex(text, text), _hmac_sha256_hex(bytea, bytea),
     _base64url_encode(bytea), _base64url_decode(text),
     _engine_send_many(text, text, text[], jsonb, text, text),
     _vendor_payload(text, jsonb, text, text, jsonb, text), _message_check(jsonb),
-    _auth_token_put(text, jsonb, text, int), _auth_token_peek(text, jsonb)
+    _auth_token_put(text, jsonb, text, int), _auth_token_peek(text, jsonb),
+    _webpush_encrypt(bytea, text, text, text, text, text), _webpush_encrypt_bench(int, int)
     FROM PUBLIC;
+
