@@ -205,7 +205,6 @@
 #define PPE_WEBPUSH_ENDPOINT			ERRCODE_INVALID_PARAMETER_VALUE, "92445"
 #define PPE_WEBPUSH_P256DH				ERRCODE_INVALID_PARAMETER_VALUE, "92446"
 #define PPE_WEBPUSH_AUTH				ERRCODE_INVALID_PARAMETER_VALUE, "92447"
-#define PPE_WEBPUSH_TOPIC				ERRCODE_INVALID_PARAMETER_VALUE, "92448"
 
 /* ---- delivery engine: vendor payloads, limits, libcurl (src/engine*.c, payload_check.c,
  *      auth.c, http.c) ------------------------------------------------------------------------ */

@@ -286,17 +286,25 @@ wp_topic_valid(const char *s)
 	return true;
 }
 
-static void
-webpush_push_check(JsonbContainer *body)
+/*
+ * The Topic for a collapse id: itself when it can be one, else the first 32 characters of the
+ * base64url SHA-256 of it. Collapse ids are usually APNs' (up to 64 bytes, any characters: a
+ * push to "all" must not be refused for the web's stricter alphabet), and a digest keeps what a
+ * topic is for: the same collapse id, the same topic, so a newer push replaces the older one.
+ */
+static char *
+wp_topic(const char *collapse)
 {
-	char	   *collapse = pp_jstr(pp_jobj(body, "options"), "apns_collapse_id");
+	unsigned char md[32];
+	char	   *b64;
 
-	if (collapse && !wp_topic_valid(collapse))
-		ereport(ERROR,
-				(pp_errmsg(PPE_WEBPUSH_TOPIC,
-						   "webpush cannot take options.apns_collapse_id \"%s\" as its Topic: at most 32 characters of A-Z, a-z, 0-9, - and _",
-						   pp_shown(collapse)),
-				 errdetail("The push goes to platform \"web\", whose Web Push Topic header is the collapse id (RFC 8030, section 5.4).")));
+	if (wp_topic_valid(collapse))
+		return pstrdup(collapse);
+	if (!pp_sha256(collapse, strlen(collapse), md))
+		return NULL;
+	b64 = pp_base64url_encode(md, sizeof(md));
+	b64[WP_TOPIC_MAX] = '\0';
+	return b64;
 }
 
 static void
@@ -327,7 +335,7 @@ webpush_build(const PPVendorConfig *cfg, const PPMsgInput *in, PPRequest *req)
 	if (prio && (strcmp(prio, "high") == 0 || strcmp(prio, "normal") == 0 ||
 				 strcmp(prio, "low") == 0))
 		req->headers = lappend(req->headers, psprintf("urgency: %s", prio));
-	if (collapse && wp_topic_valid(collapse))
+	if (collapse && (collapse = wp_topic(collapse)) != NULL)
 		req->headers = lappend(req->headers, psprintf("topic: %s", collapse));
 }
 
@@ -402,5 +410,4 @@ const PPVendor pp_vendor_webpush = {
 	.conn_group = NULL,
 	.token_problem = webpush_token_problem,
 	.config_problem = webpush_config_problem,
-	.push_check = webpush_push_check,
 };
