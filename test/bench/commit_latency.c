@@ -13,7 +13,8 @@
  * With PACE_MS (paced: while a broadcast is being sent), the sends go to the devices of tokens
  * TOKEN-0 .. TOKEN-<N-1>, one every PACE_MS, without looking at the vendor in between (asking it
  * every half millisecond would take CPU from the broadcast being measured); once all are sent,
- * each token's arrival is read from the mock (bounded).
+ * each token's arrival is read from the mock (bounded), and the time is split at the start of
+ * the claim that took each delivery (stderr, "breakdown").
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,19 +121,21 @@ paced(PGconn *db, CURL *http, char **argv, int n, int pace_ms, long long *lat)
 	int			got = 0;
 	char		token[256];
 	char		marker[64];
+	char	  **tasks = calloc(n, sizeof(char *));
+	long long  *wake = calloc(n, sizeof(long long));	/* COMMIT -> the claim's start */
+	long long  *go = calloc(n, sizeof(long long));	/* the claim's start -> arrival */
+	int			split = 0;
 
 	for (int i = 0; i < n; i++)
 	{
 		long long	due = start + (long long) i * pace_ms * 1000;
-		char	   *task;
 
 		if (now_us() < due)
 			usleep((useconds_t) (due - now_us()));
 		snprintf(token, sizeof(token), "%s-%d", argv[3], i);
 		snprintf(marker, sizeof(marker), "paced probe %d", i);
-		if ((task = send_one(db, argv[2], token, marker, &committed[i])) == NULL)
+		if ((tasks[i] = send_one(db, argv[2], token, marker, &committed[i])) == NULL)
 			return got;
-		free(task);
 	}
 	for (int i = 0; i < n; i++)
 	{
@@ -154,7 +157,43 @@ paced(PGconn *db, CURL *http, char **argv, int n, int pace_ms, long long *lat)
 		}
 		lat[got++] = received - committed[i];
 		printf("%lld\n", received - committed[i]);
+
+		/*
+		 * Where the time went: the delivery's claimed_at is the start of the claim's
+		 * transaction (now()), so COMMIT -> claim start is the wake-up of a sender, and claim
+		 * start -> arrival the claim, the request's building and its way to the vendor.
+		 */
+		{
+			const char *params[1] = {tasks[i]};
+			PGresult   *res = PQexecParams(db, "SELECT (extract(epoch FROM claimed_at) * 1000000)::int8 "
+										   "FROM pushplan.deliveries WHERE task_id = $1",
+										   1, NULL, params, NULL, NULL, 0);
+
+			if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+			{
+				long long	claimed = atoll(PQgetvalue(res, 0, 0));
+
+				wake[split] = claimed - committed[i];
+				go[split++] = received - claimed;
+			}
+			PQclear(res);
+		}
 	}
+	if (split > 0)
+	{
+		qsort(wake, split, sizeof(long long), cmp);
+		qsort(go, split, sizeof(long long), cmp);
+		fprintf(stderr, "breakdown of %d: COMMIT -> claim start p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms; "
+				"claim start -> arrival p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n", split,
+				wake[split / 2] / 1000.0, wake[split * 90 / 100] / 1000.0, wake[split * 99 / 100] / 1000.0,
+				wake[split - 1] / 1000.0, go[split / 2] / 1000.0, go[split * 90 / 100] / 1000.0,
+				go[split * 99 / 100] / 1000.0, go[split - 1] / 1000.0);
+	}
+	for (int i = 0; i < n; i++)
+		free(tasks[i]);
+	free(tasks);
+	free(wake);
+	free(go);
 	free(committed);
 	return got;
 }
