@@ -15,7 +15,8 @@
 #define MAX_STATUSES 12
 
 const char *const endpoint_names[EP__COUNT] = {
-	"apns", "fcm", "fcm_token", "hms", "hms_token", "webhook", "other"
+	"apns", "fcm", "fcm_token", "hms", "hms_token", "webhook", "honor", "honor_token", "xiaomi",
+	"meizu", "other"
 };
 
 struct lastreq
