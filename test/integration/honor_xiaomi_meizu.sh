@@ -115,6 +115,9 @@ check_eq "xiaomi: every regid refused -> 20301 invalid_token" "$res" "invalid_to
 out=$(vt xiaomi xiaomi-throttle1-1 "$PUSH")
 check "xiaomi: rate limited (10027) -> retry" "$out" '"error": "10027: too many requests"'
 check "xiaomi: retry at the senders' back-off" "$out" '"retry_after_ms": 0'
+out=$(vt xiaomi xiaomi-quota-1 "$PUSH")
+check "xiaomi: daily quota (200001) -> retry" "$out" '"error": "200001: daily quota exceeded"'
+check "xiaomi: daily quota retried in an hour" "$out" '"retry_after_ms": 3600000'
 out=$(vt xiaomi xiaomi-fail5xx1-1 "$PUSH")
 check "xiaomi: 503 -> retry" "$out" '"outcome": "retry"'
 out=$(vt xiaomi xiaomi-error500-1 "$PUSH")
@@ -150,6 +153,8 @@ check "meizu: 250 pushIds in 3 requests (100 a request)" "$(mock /_mock/stats)" 
 out=$(vt meizu meizu-throttle1-1 "$PUSH")
 check "meizu: too fast (110010) -> retry" "$out" '"error": "110010: '
 check "meizu: retry at the senders' back-off" "$out" '"retry_after_ms": 0'
+res=$(sql "SELECT string_agg(r->>'outcome' || ':' || coalesce(r->>'error', '') || ':' || (r->>'retry_after_ms'), ',' ORDER BY (r->>'i')::int) FROM _engine_send_many('hxm', 'meizu', ARRAY['meizu-ok-q', 'meizu-quota-q'], '$PUSH'::jsonb) r")
+check_eq "meizu: a device's daily limit (110011) -> that device retried in an hour" "$res" "sent::0,retry:110011:3600000"
 out=$(vt meizu meizu-fail5xx1-1 "$PUSH")
 check "meizu: busy (1003) -> retry" "$out" '"outcome": "retry"'
 out=$(vt meizu meizu-error500-1 "$PUSH")

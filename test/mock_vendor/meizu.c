@@ -6,7 +6,8 @@
  * name=value (raw values) followed by the app secret.  Answers {"code": "<string>", "message",
  * "msgId", "value"}: "200" with value {"110002": [pushIds], "110003": [...]} listing the devices
  * that failed; "1006" bad signature, "1005" bad parameters, "110000" unknown appId, "110010"
- * too fast (fault throttle), "1003" busy (fault fail5xx).
+ * too fast (fault throttle), "1003" busy (fault fail5xx); a device's daily limit (fault quota)
+ * is listed under "110011".
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,6 +189,7 @@ handle_meizu_send(request *r, const char *path)
 				{
 					buf			unsub = {0},
 								bad = {0},
+								quota = {0},
 								v = {0};
 
 					for (int i = 0; i < n; i++)
@@ -195,9 +197,9 @@ handle_meizu_send(request *r, const char *path)
 						faults		f;
 
 						faults_parse(push_ids[i], &f);
-						if (f.unregistered || f.baddevice)
+						if (f.unregistered || f.baddevice || f.quota)
 						{
-							buf		   *l = f.unregistered ? &unsub : &bad;
+							buf		   *l = f.quota ? &quota : f.unregistered ? &unsub : &bad;
 
 							buf_puts(l, l->len ? "," : "");
 							buf_json_str(l, push_ids[i], strlen(push_ids[i]));
@@ -208,10 +210,14 @@ handle_meizu_send(request *r, const char *path)
 						buf_printf(&v, "\"110002\":[%s]", unsub.data);
 					if (bad.len)
 						buf_printf(&v, "%s\"110003\":[%s]", unsub.len ? "," : "", bad.data);
+					if (quota.len)
+						buf_printf(&v, "%s\"110011\":[%s]", unsub.len || bad.len ? "," : "",
+								   quota.data);
 					buf_puts(&v, "}");
 					meizu_result(r, 200, "200", "", v.data);
 					buf_free(&unsub);
 					buf_free(&bad);
+					buf_free(&quota);
 					buf_free(&v);
 				}
 				break;

@@ -252,6 +252,7 @@ typedef struct faults
 	int			drop;
 	int			stall;			/* 0 absent */
 	bool		goaway;
+	bool		quota;			/* a daily quota spent (Xiaomi, Meizu) */
 } faults;
 
 extern const char *const endpoint_names[EP__COUNT];

@@ -5,7 +5,7 @@
  * Answers {"result": "ok"|"error", "code", "description", "reason", "trace_id", "data": {"id",
  * "bad_regids"}}: code 0 sent, with the regids Xiaomi refused comma-joined in bad_regids;
  * 20301 every regid refused; 10017 a missing or bad parameter (the mock's one code for them);
- * 10027 rate limited (fault throttle).  Codes other than 0 and bad_regids are not confirmed
+ * 10027 rate limited (fault throttle), 200001 the app's daily quota (fault quota).  Codes other than 0 and bad_regids are not confirmed
  * from Xiaomi's own text (doc/vendors.md, "Xiaomi").
  */
 #include <stdio.h>
@@ -158,19 +158,23 @@ handle_xiaomi_send(request *r, const char *path)
 					buf			bad = {0},
 								d = {0};
 					int			nbad = 0;
+					bool		quota = false;
 
 					for (int i = 0; i < n; i++)
 					{
 						faults		f;
 
 						faults_parse(regids[i], &f);
+						quota = quota || f.quota;
 						if (f.unregistered || f.baddevice)
 						{
 							buf_puts(&bad, nbad++ ? "," : "");
 							buf_puts(&bad, regids[i]);
 						}
 					}
-					if (nbad == n)
+					if (quota)
+						xiaomi_result(r, 200, 200001, "daily quota exceeded", NULL);
+					else if (nbad == n)
 						xiaomi_result(r, 200, 20301, "no valid targets", NULL);
 					else
 					{
