@@ -22,6 +22,10 @@ static const PPVendorKey honor_keys[] = {
 	{"app_id", true}, {"client_id", true}, {"client_secret", true}, {"endpoint", false}, {"token_endpoint", false}, {NULL}
 };
 
+/* Honor's developer guide (2023); its SDKs also use /auth/token on the same host */
+#define HONOR_TOKEN_URL \
+	"https://iam.developer.honor.com/auth/realms/developer/protocol/openid-connect/token"
+
 /* Honor keeps a message for at most 15 days. */
 #define HONOR_MAX_TTL_S		1296000
 
@@ -43,7 +47,7 @@ honor_config(Jsonb *config, PPVendorConfig *cfg, char **why)
 	hc->client.client_secret = pp_config_str(config, "client_secret");
 	hc->client.token_url = pp_config_str(config, "token_endpoint");
 	if (hc->client.token_url == NULL)
-		hc->client.token_url = "https://iam.developer.honor.com/auth/token";
+		hc->client.token_url = HONOR_TOKEN_URL;
 	cfg->own = hc;
 	cfg->creds = &hc->client;
 	cfg->endpoint = pp_config_str(config, "endpoint");

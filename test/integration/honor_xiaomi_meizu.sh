@@ -83,7 +83,7 @@ check "honor: refused once (401), then sent" "$stats" '"honor":2,'
 check "honor: one 401 and two 200 (the token, the send)" "$stats" '"status":{"200":2,"401":1}'
 # bad credentials: the token endpoint refuses them, every delivery fails
 sql "SELECT push_app_create('hxm_bad')" >/dev/null
-sql "SELECT push_vendor_set('hxm_bad', 'honor', jsonb_build_object('app_id', '104400500', 'client_id', 'honor-client', 'client_secret', 'wrong', 'endpoint', '$base', 'token_endpoint', '$base/auth/token'))" >/dev/null
+sql "SELECT push_vendor_set('hxm_bad', 'honor', jsonb_build_object('app_id', '104400500', 'client_id', 'honor-client', 'client_secret', 'wrong', 'endpoint', '$base', 'token_endpoint', '$base/auth/realms/developer/protocol/openid-connect/token'))" >/dev/null
 out=$(sql "SELECT push_vendor_test('hxm_bad', 'honor', 'honor-ok-x', '$PUSH'::jsonb)")
 check "honor: wrong client secret -> failed" "$out" '"error": "token endpoint answered HTTP 401: invalid_client'
 

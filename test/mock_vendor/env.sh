@@ -116,7 +116,7 @@ mock_hxm_setup() {
 	"$@" -v app="$app" -v base="$mock_base" <<'SQL'
 SET search_path = pushplan, public;
 SELECT push_vendor_set(:'app', 'honor', jsonb_build_object('app_id', '104400500', 'client_id', 'honor-client',
-    'client_secret', 'honor-secret', 'endpoint', :'base', 'token_endpoint', :'base' || '/auth/token'));
+    'client_secret', 'honor-secret', 'endpoint', :'base', 'token_endpoint', :'base' || '/auth/realms/developer/protocol/openid-connect/token'));
 SELECT push_vendor_set(:'app', 'xiaomi', jsonb_build_object('app_secret', 'xiaomi-secret/+=',
     'package_name', 'com.example.app', 'default_title', 'Example', 'endpoint', :'base'));
 SELECT push_vendor_set(:'app', 'meizu', jsonb_build_object('app_id', '110000', 'app_secret', 'meizu-secret',

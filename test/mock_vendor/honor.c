@@ -1,6 +1,7 @@
 /*
  * honor.c: Honor Push downlink messages (POST /api/v1/<appId>/sendMessage) and Honor's OAuth
- * 2.0 client-credentials token endpoint (POST /auth/token).
+ * 2.0 client-credentials token endpoint
+ * (POST /auth/realms/developer/protocol/openid-connect/token, as Honor's guide names it).
  *
  * Answers {"code", "message", "data": {"sendResult", "requestId", "failTokens",
  * "expireTokens"}}: 200 all sent, 80100000 some tokens refused (listed: unregistered ones in

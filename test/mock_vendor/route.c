@@ -300,7 +300,7 @@ handle_request(request *r)
 		r->delay_ms = token_delay_ms;
 		handle_hms_token(r);
 	}
-	else if (strcmp(path, "/auth/token") == 0)
+	else if (strcmp(path, "/auth/realms/developer/protocol/openid-connect/token") == 0)
 	{
 		r->delay_ms = token_delay_ms;
 		handle_honor_token(r);
