@@ -500,7 +500,8 @@ pp_engine_hand_out(PPEngine *e, PPSendOutcome *out, int max_out)
 			o->delivery_id = x->ids[x->handed];
 			o->kind = r->kind;
 			o->http_status = x->http_status;
-			o->retry_after_ms = r->kind == PP_OUT_RETRY ? x->retry_after_ms : 0;
+			o->retry_after_ms = r->kind != PP_OUT_RETRY ? 0 :
+				r->retry_after_ms > 0 ? r->retry_after_ms : x->retry_after_ms;
 			o->error = r->error ? pstrdup(r->error) : NULL;
 			o->vendor_message_id = r->vendor_message_id ? pstrdup(r->vendor_message_id) : NULL;
 			x->handed++;

@@ -14,6 +14,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "nodes/pg_list.h"
 #include "utils/jsonb.h"
 
 typedef enum PPOutcomeKind
@@ -91,6 +92,8 @@ extern void pp_engine_destroy(PPEngine *e);
  * otherwise.
  */
 extern void pp_message_check(Jsonb *push);
+/* The same, with title and alert limits of the named vendors only (a List of char *). */
+extern void pp_message_check_for(Jsonb *push, List *vendors);
 
 extern const char *pp_outcome_name(PPOutcomeKind kind);
 

@@ -6,7 +6,7 @@
  * _engine_send_many(app, vendor, tokens, push, platform, language): many items through one
  * engine (HTTP/2 multiplexing, HMS grouping), one JSON outcome per token.
  * _vendor_payload(vendor, push, platform, language, config): what would be sent, without
- * sending (the auth header is never shown).
+ * sending (the auth header is never shown; a form body is shown as an object of its fields).
  * _message_check(push): pp_message_check.
  */
 #include "pushplan.h"
@@ -278,6 +278,67 @@ pushplan_engine_send_many(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+static bool
+pp_sql_is_form(List *headers)
+{
+	ListCell   *lc;
+
+	foreach(lc, headers)
+		if (pg_strncasecmp(lfirst(lc), "content-type: application/x-www-form-urlencoded", 47) == 0)
+			return true;
+	return false;
+}
+
+/* One form-encoded name or value, decoded ('+' is a space). */
+static char *
+pp_sql_form_unescape(const char *s, size_t n)
+{
+	char	   *out = palloc(n + 1);
+	size_t		o = 0;
+
+	for (size_t i = 0; i < n; i++)
+	{
+		char		hex[3] = {0};
+
+		if (s[i] == '+')
+			out[o++] = ' ';
+		else if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char) s[i + 1]) &&
+				 isxdigit((unsigned char) s[i + 2]))
+		{
+			hex[0] = s[i + 1];
+			hex[1] = s[i + 2];
+			out[o++] = (char) strtol(hex, NULL, 16);
+			i += 2;
+		}
+		else
+			out[o++] = s[i];
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* A form body (Xiaomi, Meizu) shown as an object of its fields, each a string. */
+static Jsonb *
+pp_sql_form_json(const char *form)
+{
+	PPJsonb		b;
+	const char *p = form;
+
+	pp_jb_begin(&b);
+	while (*p)
+	{
+		const char *amp = strchr(p, '&');
+		size_t		n = amp ? (size_t) (amp - p) : strlen(p);
+		const char *eq = memchr(p, '=', n);
+
+		if (eq)
+			pp_jb_str(&b, pp_sql_form_unescape(p, eq - p),
+					  pp_sql_form_unescape(eq + 1, n - (eq - p) - 1));
+		p += n + (amp ? 1 : 0);
+	}
+	return pp_jb_end(&b);
+}
+
 Datum
 pushplan_vendor_payload(PG_FUNCTION_ARGS)
 {
@@ -324,6 +385,8 @@ pushplan_vendor_payload(PG_FUNCTION_ARGS)
 	else
 		body = req.body;
 	bodyj = pp_json_parse_safe(body.data, body.len);
+	if (bodyj == NULL && pp_sql_is_form(req.headers))
+		bodyj = pp_sql_form_json(body.data);
 	if (bodyj == NULL)
 		elog(ERROR, "%s payload is not valid JSON: %s", v->name, body.data);
 
@@ -336,7 +399,9 @@ pushplan_vendor_payload(PG_FUNCTION_ARGS)
 		char	   *colon = strchr(h, ':');
 
 		*colon = '\0';
-		pp_jb_str(&b, h, colon + 2);
+		/* a vendor whose credential is a static header (Xiaomi's key=) builds it itself */
+		if (pg_strcasecmp(h, "authorization") != 0)
+			pp_jb_str(&b, h, colon + 2);
 	}
 	pp_jb_close(&b);
 	pp_jb_jsonb(&b, "body", bodyj);

@@ -435,6 +435,26 @@ pp_hmac_sha256_hex(const char *key, const char *data, size_t len)
 	return hex;
 }
 
+char *
+pp_md5_hex(const void *data, size_t len)
+{
+	static EVP_MD *md5 = NULL;
+	unsigned char md[16];
+	unsigned int mdlen = 0;
+	char	   *hex = palloc(2 * sizeof(md) + 1);
+
+	if (md5 == NULL)
+		md5 = EVP_MD_fetch(NULL, "MD5", NULL);
+	if (md5 == NULL || EVP_Digest(data, len, md, &mdlen, md5, NULL) != 1 || mdlen != 16)
+	{
+		ERR_clear_error();
+		pp_error(PPE_OPENSSL_FAILED, "MD5 is not available from OpenSSL");
+	}
+	hex_encode((const char *) md, sizeof(md), hex);
+	hex[2 * sizeof(md)] = '\0';
+	return hex;
+}
+
 /* ---- SQL functions (internal, for tests and operators; see sql/api/50_crypto.sql) ----------- */
 
 PG_FUNCTION_INFO_V1(pushplan_jwt_es256);

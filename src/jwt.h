@@ -62,4 +62,7 @@ extern void pp_hmac_sha256(const void *key, size_t keylen, const void *data, siz
 						   unsigned char out[32]);
 extern char *pp_hmac_sha256_hex(const char *key, const char *data, size_t len);
 
+/* MD5 as 32 lowercase hex digits (Meizu's request signature: not for secrecy). */
+extern char *pp_md5_hex(const void *data, size_t len);
+
 #endif							/* PUSHPLAN_JWT_H */

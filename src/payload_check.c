@@ -3,10 +3,12 @@
  *
  * The push is built, with a placeholder configuration and token, for every vendor of every
  * platform it targets and every language it has: a payload over a vendor's limit is refused
- * now (92510), not at each device's delivery; so is what a vendor's push_check refuses.
+ * now (92510), not at each device's delivery; so is a title or alert longer than a vendor
+ * takes (92511), for the vendors the app has configured (push_send) or all (_message_check).
  */
 #include "pushplan.h"
 
+#include "mb/pg_wchar.h"
 #include "utils/memutils.h"
 
 #include "vendor.h"
@@ -24,10 +26,48 @@ pp_placeholder_config(const PPVendor *v, PPVendorConfig *cfg)
 	cfg->own = v->placeholder;
 }
 
+/* A title or alert over the vendor's limit, in characters: refused as the vendor would. */
+static void
+pp_check_text_one(const PPVendor *v, const char *what, const char *text, int max,
+				  const char *platform, const char *language)
+{
+	int			n;
+
+	if (text == NULL || max <= 0)
+		return;
+	n = pg_mbstrlen(text);
+	if (n <= max)
+		return;
+	if (language)
+		ereport(ERROR,
+				(pp_errmsg(PPE_PAYLOAD_TEXT_TOO_LONG,
+						   "%s %s for platform \"%s\" and language \"%s\" is %d characters, more than the %d allowed",
+						   v->name, what, platform, language, n, max),
+				 errdetail("%s", v->text_what)));
+	ereport(ERROR,
+			(pp_errmsg(PPE_PAYLOAD_TEXT_TOO_LONG,
+					   "%s %s for platform \"%s\" is %d characters, more than the %d allowed",
+					   v->name, what, platform, n, max),
+			 errdetail("%s", v->text_what)));
+}
+
+static void
+pp_check_text(const PPVendor *v, Jsonb *push, const char *platform, const char *language)
+{
+	JsonbContainer *body = pp_push_body(push);
+	PPText		t;
+
+	if ((v->title_max <= 0 && v->alert_max <= 0) || pp_jobj(body, "notification") == NULL)
+		return;
+	pp_resolve_text(body, platform, language, &t);
+	pp_check_text_one(v, "title", t.title, v->title_max, platform, language);
+	pp_check_text_one(v, "alert", t.alert, v->alert_max, platform, language);
+}
+
 /* Checks one vendor x platform x language payload. */
 static void
 pp_check_one(const PPVendor *v, Jsonb *push, const char *platform, const char *language,
-			 const char *token)
+			 const char *token, bool texts)
 {
 	PPVendorConfig cfg;
 	PPMsgInput	in = {0};
@@ -40,6 +80,8 @@ pp_check_one(const PPVendor *v, Jsonb *push, const char *platform, const char *l
 	in.token = token;
 	in.task_id = "size-check";
 	v->build(&cfg, &in, &req);
+	if (texts)
+		pp_check_text(v, push, platform, language);
 	if (req.limited_len > v->payload_limit)
 	{
 		if (language)
@@ -57,8 +99,25 @@ pp_check_one(const PPVendor *v, Jsonb *push, const char *platform, const char *l
 	}
 }
 
-void
-pp_message_check(Jsonb *push)
+/* Whether the vendor is one of the names (a List of char *). */
+static bool
+pp_vendor_named(const PPVendor *v, List *names)
+{
+	ListCell   *lc;
+
+	foreach(lc, names)
+		if (strcmp(lfirst(lc), v->name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * text_vendors: the vendors whose title and alert limits apply (push_send: the app's configured
+ * ones, as those limits are far tighter than sizes and bind only the vendors it sends to); every
+ * vendor when all_texts.
+ */
+static void
+pp_message_check_(Jsonb *push, List *text_vendors, bool all_texts)
 {
 	JsonbContainer *body = pp_push_body(push);
 	JsonbValue	pv;
@@ -124,12 +183,23 @@ pp_message_check(Jsonb *push)
 			/* declared vendors are not sent to: nothing to check */
 			if (pp_vendors[i]->build == NULL || !pp_vendor_serves(pp_vendors[i], platform))
 				continue;
-			if (pp_vendors[i]->push_check)
-				pp_vendors[i]->push_check(body);
 			foreach(lc, languages)
-				pp_check_one(pp_vendors[i], push, platform, lfirst(lc), token);
+				pp_check_one(pp_vendors[i], push, platform, lfirst(lc), token,
+							 all_texts || pp_vendor_named(pp_vendors[i], text_vendors));
 		}
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
+}
+
+void
+pp_message_check(Jsonb *push)
+{
+	pp_message_check_(push, NIL, true);
+}
+
+void
+pp_message_check_for(Jsonb *push, List *vendors)
+{
+	pp_message_check_(push, vendors, false);
 }

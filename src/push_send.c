@@ -126,6 +126,22 @@ check_broadcast_quota(int32 app_id)
  * list of registration ids, tokens or accounts of at most pushplan.small_audience_limit entries.
  * Broadcasts, tags, attributes and packages need operator rights.
  */
+/* The vendors the app has a configuration for: whose text limits push_send applies. */
+static List *
+app_vendors(int32 app_id)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(app_id)};
+	List	   *names = NIL;
+
+	pp_spi_run("reading the app's vendors", SPI_OK_SELECT,
+			   "SELECT vendor FROM pushplan.vendor_configs WHERE app_id = $1",
+			   1, types, args, NULL, true, 0);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		names = lappend(names, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	return names;
+}
+
 static void
 check_transactional(int list_size)
 {
@@ -287,7 +303,7 @@ pushplan_push_send(PG_FUNCTION_ARGS)
 	pp_audience_compile(app_id, JsonbValueToJsonb(to), 1, &aud);
 	transactional = list_size >= 0 && list_size <= pp_small_audience_limit;
 	priority = task_priority(options, transactional);
-	pp_message_check(push);
+	pp_message_check_for(push, app_vendors(app_id));
 
 	broadcast = is_broadcast(to);
 	if (broadcast)

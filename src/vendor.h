@@ -90,6 +90,7 @@ typedef struct PPRequest
 	StringInfoData body;
 	int			limited_len;	/* bytes the vendor's size limit applies to */
 	const char *auth_audience;	/* PPVendorConfig.audience for its token, or NULL */
+	const void *own;			/* the vendor's own config, when its assemble needs it (Meizu) */
 } PPRequest;
 
 /* An HTTP answer, or the transport failure instead of one. */
@@ -109,6 +110,7 @@ typedef struct PPItemResult
 	PPOutcomeKind kind;
 	char	   *error;
 	char	   *vendor_message_id;
+	int			retry_after_ms; /* a retry's own delay (a daily quota); 0: the answer's */
 } PPItemResult;
 
 /* What classify says about the request as a whole. */
@@ -139,6 +141,13 @@ typedef struct PPVendor
 	int			max_tokens;		/* tokens one request may carry (HMS: 1000) */
 	int			payload_limit;	/* bytes, of PPRequest.limited_len */
 	const char *limit_what;		/* what the limit counts, for the error message */
+	/*
+	 * The longest title and alert (body) it takes, in characters (0: no limit), checked by
+	 * push_send for every language; text_what says whose rule it is, for the error message.
+	 */
+	int			title_max;
+	int			alert_max;
+	const char *text_what;
 	const PPAuth *auth;			/* NULL: none (the webhook signs its body instead) */
 	const char *default_platform;
 	/*
@@ -174,12 +183,9 @@ typedef struct PPVendor
 	 *   refuses as invalid_token.
 	 * - config_problem: what push_vendor_set refuses in a config beyond its keys ("code:
 	 *   message"), or NULL (Web Push: the VAPID keys and subject).
-	 * - push_check: raises what the vendor would refuse in a push beyond its size, when
-	 *   push_send is called (Web Push: a collapse id that cannot be a Topic).
 	 */
 	char	   *(*token_problem) (const char *token, char **canonical);
 	char	   *(*config_problem) (Jsonb *config);
-	void		(*push_check) (JsonbContainer *body);
 } PPVendor;
 
 /* ---- vendor_registry.c ------------------------------------------------------------------- */
@@ -209,8 +215,19 @@ extern void pp_resolve_text(JsonbContainer *body, const char *platform, const ch
 							PPText *t);
 /* seconds to live: expires_at if set, else options.time_to_live (default 86400) */
 extern int64 pp_ttl_seconds(JsonbContainer *body, TimestampTz expires_at);
+/* The block's intent URL (NULL: none) and whether it is http(s) (*web) */
+extern char *pp_click_url(JsonbContainer *block, bool *web);
+/* options.apns_collapse_id, the push's collapse id, or NULL; as a stable positive number */
+extern char *pp_collapse_id(JsonbContainer *body);
+extern int32 pp_collapse_number(const char *id);
 
 /* JSON writing helpers: "key": value with commas managed by *first */
+/* A group's tokens as a JSON array of strings; joined by sep (forms: Xiaomi, Meizu) */
+extern void pp_jw_tokens(StringInfo b, const char *const *tokens, int ntokens);
+extern char *pp_join_tokens(const char *const *tokens, int ntokens, char sep);
+/* A form field key=value (both escaped), '&' first unless the form is empty */
+extern void pp_form_add(StringInfo b, const char *key, const char *value);
+
 /* Each member of an object as key: raw JSON (APNs custom keys, HMS data) */
 extern void pp_jw_members(StringInfo b, bool *first, JsonbContainer *obj);
 /* Each member of an object as key: string (FCM data: non-strings as their JSON text) */
@@ -225,6 +242,11 @@ extern void pp_apns_payload(JsonbContainer *body, const char *language, StringIn
 							bool *background);
 /* Data of a message: msg_content, title, content_type and extras (written as members). */
 extern void pp_jw_message_data(StringInfo b, bool *first, JsonbContainer *body, bool as_strings);
+/* Extras and message fields as one JSON object's text (data carried as a string), or NULL */
+extern char *pp_data_json(JsonbContainer *body, JsonbContainer *block);
+/* ... written as the string member key (HMS, Honor "data"), when there is any */
+extern void pp_jw_data_string(StringInfo b, bool *first, const char *key, JsonbContainer *body,
+							  JsonbContainer *block);
 
 /* options.priority as the vendors' urgency: "high", "normal" (also for "low") or NULL */
 extern const char *pp_vendor_priority(JsonbContainer *options);
@@ -234,6 +256,12 @@ extern char *pp_config_str(Jsonb *config, const char *key);
 extern void pp_result_set(PPItemResult *r, PPOutcomeKind kind, const char *error,
 						  const char *msgid);
 extern PPOutcomeKind pp_status_default_kind(int status);
+/* The results of the tokens named in a JSON array of strings, or in a sep-separated list */
+extern void pp_result_set_named(JsonbContainer *names, const char *const *tokens, int ntokens,
+								PPItemResult *results, PPOutcomeKind kind, const char *error);
+extern void pp_result_set_listed(const char *names, char sep, const char *const *tokens,
+								 int ntokens, PPItemResult *results, PPOutcomeKind kind,
+								 const char *error);
 
 
 /* ---- payload_check.c ------------------------------------------------------------------------ */

@@ -94,8 +94,6 @@ hms_build(const PPVendorConfig *cfg, const PPMsgInput *in, PPRequest *req)
 	StringInfo	b = &req->body;
 	bool		first = true;
 	bool		f = true;
-	StringInfoData d;
-	bool		df = true;
 
 	initStringInfo(b);
 	pp_jw_key(b, &first, "android");
@@ -122,17 +120,7 @@ hms_build(const PPVendorConfig *cfg, const PPMsgInput *in, PPRequest *req)
 	}
 	appendStringInfoChar(b, '}');
 
-	/* data: one string holding a JSON object of extras and message fields */
-	initStringInfo(&d);
-	appendStringInfoChar(&d, '{');
-	pp_jw_members(&d, &df, notif ? pp_jobj(block, "extras") : NULL);
-	pp_jw_message_data(&d, &df, body, false);
-	appendStringInfoChar(&d, '}');
-	if (!df)
-	{
-		pp_jw_key(b, &first, "data");
-		escape_json(b, d.data);
-	}
+	pp_jw_data_string(b, &first, "data", body, block);
 	/* the limit counts {members} */
 	req->limited_len = b->len + 2;
 	req->url = psprintf("%s/v1/%s/messages:send", cfg->endpoint, pp_url_escape(hc->app_id));
@@ -142,14 +130,8 @@ hms_build(const PPVendorConfig *cfg, const PPMsgInput *in, PPRequest *req)
 static void
 hms_assemble(const PPRequest *req, const char *const *tokens, int ntokens, StringInfo b)
 {
-	appendStringInfoString(b, "{\"validate_only\":false,\"message\":{\"token\":[");
-	for (int i = 0; i < ntokens; i++)
-	{
-		if (i > 0)
-			appendStringInfoChar(b, ',');
-		escape_json(b, tokens[i]);
-	}
-	appendStringInfoChar(b, ']');
+	appendStringInfoString(b, "{\"validate_only\":false,\"message\":{\"token\":");
+	pp_jw_tokens(b, tokens, ntokens);
 	if (req->body.len > 0)
 		appendStringInfoChar(b, ',');
 	appendBinaryStringInfo(b, req->body.data, req->body.len);
@@ -166,23 +148,11 @@ hms_partial(const char *msg, const char *request_id, const char *const *tokens, 
 
 	for (int i = 0; i < ntokens; i++)
 		pp_result_set(&results[i], PP_OUT_SENT, NULL, request_id);
-	if (j == NULL || !JsonContainerIsObject(&j->root) ||
-		!getKeyJsonValueFromContainer(&j->root, "illegal_tokens", 14, &v) ||
-		v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data))
-		return;
-	for (uint32 k = 0;; k++)
-	{
-		JsonbValue *t = getIthJsonbValueFromContainer(v.val.binary.data, k);
-
-		if (t == NULL)
-			break;
-		if (t->type != jbvString)
-			continue;
-		for (int i = 0; i < ntokens; i++)
-			if (strlen(tokens[i]) == t->val.string.len &&
-				memcmp(tokens[i], t->val.string.val, t->val.string.len) == 0)
-				pp_result_set(&results[i], PP_OUT_INVALID_TOKEN, "80100000", NULL);
-	}
+	if (j && JsonContainerIsObject(&j->root) &&
+		getKeyJsonValueFromContainer(&j->root, "illegal_tokens", 14, &v) &&
+		v.type == jbvBinary)
+		pp_result_set_named(v.val.binary.data, tokens, ntokens, results, PP_OUT_INVALID_TOKEN,
+							"80100000");
 }
 
 static PPClassify

@@ -122,7 +122,80 @@ pp_vendor_priority(JsonbContainer *options)
 	return p;
 }
 
-/* ---- writing data members ---------------------------------------------------------------- */
+/*
+ * The click action of a platform block: its intent URL, and whether that is a web page (http or
+ * https: the vendors' "open a URL" action) rather than an intent or deep link.  NULL: none (open
+ * the app).
+ */
+char *
+pp_click_url(JsonbContainer *block, bool *web)
+{
+	char	   *url = pp_jstr(pp_jobj(block, "intent"), "url");
+
+	*web = url && (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0);
+	return url;
+}
+
+/* The push's collapse id (options.apns_collapse_id, its only one), or NULL. */
+char *
+pp_collapse_id(JsonbContainer *body)
+{
+	return pp_jstr(pp_jobj(body, "options"), "apns_collapse_id");
+}
+
+/*
+ * A collapse id as a positive 31-bit number (FNV-1a), for vendors whose replace key is an
+ * integer: the same id always gives the same number.
+ */
+int32
+pp_collapse_number(const char *id)
+{
+	uint32		h = 2166136261u;
+
+	for (const unsigned char *p = (const unsigned char *) id; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return (int32) (h & 0x7fffffff);
+}
+
+/* ---- writing forms and data members ------------------------------------------------------- */
+
+void
+pp_form_add(StringInfo b, const char *key, const char *value)
+{
+	if (value == NULL)
+		return;
+	if (b->len > 0)
+		appendStringInfoChar(b, '&');
+	appendStringInfo(b, "%s=%s", pp_url_escape(key), pp_url_escape(value));
+}
+
+void
+pp_jw_tokens(StringInfo b, const char *const *tokens, int ntokens)
+{
+	appendStringInfoChar(b, '[');
+	for (int i = 0; i < ntokens; i++)
+	{
+		if (i > 0)
+			appendStringInfoChar(b, ',');
+		escape_json(b, tokens[i]);
+	}
+	appendStringInfoChar(b, ']');
+}
+
+char *
+pp_join_tokens(const char *const *tokens, int ntokens, char sep)
+{
+	StringInfoData s;
+
+	initStringInfo(&s);
+	for (int i = 0; i < ntokens; i++)
+	{
+		if (i > 0)
+			appendStringInfoChar(&s, sep);
+		appendStringInfoString(&s, tokens[i]);
+	}
+	return s.data;
+}
 
 /*
  * Keys extras may not use: "aps" is APNs's own dictionary; FCM rejects data keys "from",
@@ -219,6 +292,42 @@ pp_jw_message_data(StringInfo b, bool *first, JsonbContainer *body, bool as_stri
 	pp_jw_str(b, first, "content_type", pp_jstr(msg, "content_type"));
 }
 
+/*
+ * The data of a push as one JSON object's text: the notification block's extras, then the
+ * message's fields (HMS and Honor "data", Xiaomi "payload", Meizu's pass-through content).
+ * NULL when there is none.
+ */
+char *
+pp_data_json(JsonbContainer *body, JsonbContainer *block)
+{
+	StringInfoData d;
+	bool		first = true;
+
+	initStringInfo(&d);
+	appendStringInfoChar(&d, '{');
+	pp_jw_members(&d, &first, pp_jobj(body, "notification") ? pp_jobj(block, "extras") : NULL);
+	pp_jw_message_data(&d, &first, body, false);
+	appendStringInfoChar(&d, '}');
+	if (first)
+	{
+		pfree(d.data);
+		return NULL;
+	}
+	return d.data;
+}
+
+void
+pp_jw_data_string(StringInfo b, bool *first, const char *key, JsonbContainer *body,
+				  JsonbContainer *block)
+{
+	char	   *data = pp_data_json(body, block);
+
+	if (data == NULL)
+		return;
+	pp_jw_key(b, first, key);
+	escape_json(b, data);
+}
+
 const char *
 pp_outcome_name(PPOutcomeKind kind)
 {
@@ -253,6 +362,48 @@ pp_result_set(PPItemResult *r, PPOutcomeKind kind, const char *error, const char
 	r->kind = kind;
 	r->error = error ? pstrdup(error) : NULL;
 	r->vendor_message_id = msgid && msgid[0] ? pstrdup(msgid) : NULL;
+	r->retry_after_ms = 0;
+}
+
+/* Sets every token's result whose token is named in names (a JSON array of strings). */
+void
+pp_result_set_named(JsonbContainer *names, const char *const *tokens, int ntokens,
+					PPItemResult *results, PPOutcomeKind kind, const char *error)
+{
+	if (names == NULL || !JsonContainerIsArray(names))
+		return;
+	for (uint32 k = 0;; k++)
+	{
+		JsonbValue *t = getIthJsonbValueFromContainer(names, k);
+
+		if (t == NULL)
+			break;
+		if (t->type != jbvString)
+			continue;
+		for (int i = 0; i < ntokens; i++)
+			if (strlen(tokens[i]) == t->val.string.len &&
+				memcmp(tokens[i], t->val.string.val, t->val.string.len) == 0)
+				pp_result_set(&results[i], kind, error, NULL);
+	}
+}
+
+/* The same for names given as one string, separated by sep (Xiaomi's "id1,id2"). */
+void
+pp_result_set_listed(const char *names, char sep, const char *const *tokens, int ntokens,
+					 PPItemResult *results, PPOutcomeKind kind, const char *error)
+{
+	const char *p = names;
+
+	while (p && *p)
+	{
+		const char *e = strchr(p, sep);
+		size_t		n = e ? (size_t) (e - p) : strlen(p);
+
+		for (int i = 0; i < ntokens; i++)
+			if (n > 0 && strlen(tokens[i]) == n && memcmp(tokens[i], p, n) == 0)
+				pp_result_set(&results[i], kind, error, NULL);
+		p = e ? e + 1 : NULL;
+	}
 }
 
 PPOutcomeKind

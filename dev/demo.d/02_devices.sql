@@ -6,8 +6,9 @@
 CREATE FUNCTION pg_temp.h(i int, salt text) RETURNS int
 LANGUAGE sql IMMUTABLE AS $$ SELECT ('x' || substr(md5(salt || i), 1, 7))::bit(28)::int % 100 $$;
 
--- Region 40% US, 25% IN, 15% PH, 20% CN; platform and vendor by region (HMS in China, FCM
--- elsewhere); local time zones and languages; tags skewed as real ones are.
+-- Region 40% US, 25% IN, 15% PH, 20% CN; platform and vendor by region (Android phones in China
+-- by maker: 40% Huawei, 20% Honor, 25% Xiaomi, 15% Meizu; FCM elsewhere); local time zones and
+-- languages; tags skewed as real ones are.
 CREATE TEMP VIEW demo_devices AS
 WITH base AS (
     SELECT i, pg_temp.h(i, 'platform') AS p, pg_temp.h(i, 'place') AS w,
@@ -45,24 +46,34 @@ WITH base AS (
            pg_temp.h(i, 'vip') < 8 AS vip,
            pg_temp.h(i, 'churned') < 15 AS churned
     FROM base
+), dev_vendor AS (
+    SELECT *,
+           CASE platform WHEN 'ios' THEN 'apns' WHEN 'web' THEN 'webpush' WHEN 'harmony' THEN 'hms'
+               ELSE CASE WHEN region <> 'CN' THEN 'fcm'
+                         WHEN pg_temp.h(i, 'maker') < 40 THEN 'hms'
+                         WHEN pg_temp.h(i, 'maker') < 60 THEN 'honor'
+                         WHEN pg_temp.h(i, 'maker') < 85 THEN 'xiaomi'
+                         ELSE 'meizu' END
+           END AS vendor
+    FROM dev
 )
 SELECT i, jsonb_build_object(
     'registration_id', 'reg' || lpad(i::text, 5, '0'),
     'platform', platform,
-    'vendor', CASE platform WHEN 'ios' THEN 'apns' WHEN 'web' THEN 'webpush'
-                            WHEN 'harmony' THEN 'hms'
-                            ELSE CASE WHEN region = 'CN' THEN 'hms' ELSE 'fcm' END END,
-    'token', CASE platform
-                 WHEN 'ios' THEN encode(sha256(convert_to('apns' || i, 'UTF8')), 'hex')
+    'vendor', vendor,
+    'token', CASE vendor
+                 WHEN 'apns' THEN encode(sha256(convert_to('apns' || i, 'UTF8')), 'hex')
                  -- a browser's push subscription: every demo browser shares one key pair
-                 WHEN 'web' THEN jsonb_build_object(
+                 WHEN 'webpush' THEN jsonb_build_object(
                      'endpoint', 'https://fcm.googleapis.com/fcm/send/' || md5('web' || i),
                      'keys', jsonb_build_object(
                          'p256dh', 'BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4',
                          'auth', 'BTBZMqHH6r4Tts7J_aSIgg'))::text
-                 ELSE CASE WHEN region = 'CN' OR platform = 'harmony'
-                           THEN 'IQAAAACy0' || md5('hms' || i)
-                           ELSE md5('fcm' || i) || ':APA91b' || md5('fcm2' || i) END
+                 WHEN 'hms' THEN 'IQAAAACy0' || md5('hms' || i)
+                 WHEN 'honor' THEN 'HN' || md5('honor' || i)
+                 WHEN 'xiaomi' THEN 'mi' || md5('xiaomi' || i)
+                 WHEN 'meizu' THEN 'MZ' || left(md5('meizu' || i), 24)
+                 ELSE md5('fcm' || i) || ':APA91b' || md5('fcm2' || i)
              END,
     'timezone', timezone,
     'language', language,
@@ -78,7 +89,7 @@ SELECT i, jsonb_build_object(
                 'level', CASE WHEN vip THEN '超白金会员'
                               WHEN pg_temp.h(i, 'level') < 20 THEN '黄金会员' ELSE '普通' END,
                 'age', 18 + pg_temp.h(i, 'age') % 47)) AS device
-FROM dev;
+FROM dev_vendor;
 
 \echo 'batch 1: devices 1..5000, batch 2: 5001..10000 (at most 10,000 a call)'
 \set ECHO queries

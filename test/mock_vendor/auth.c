@@ -303,3 +303,15 @@ access_token_check(const char *tok, size_t len, const char *kind, const char *su
 		return -1;
 	return 1;
 }
+
+void
+md5_hex(const void *data, size_t n, char out[33])
+{
+	unsigned char md[16];
+	unsigned int len = 0;
+
+	if (EVP_Digest(data, n, md, &len, EVP_md5(), NULL) != 1 || len != 16)
+		memset(md, 0, sizeof(md));
+	hex_encode(out, md, sizeof(md));
+	out[32] = '\0';
+}

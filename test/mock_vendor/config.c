@@ -12,6 +12,9 @@
  *   hms_app_id = 100200300
  *   hms_client_secret = s3cret
  *   webhook_secret = whsec
+ *   honor_app_id = 104400500, honor_client_id = ..., honor_client_secret = ...
+ *   xiaomi_app_secret = ..., xiaomi_package_name = com.example.app
+ *   meizu_app_id = 110000, meizu_app_secret = ...
  *   max_tokens = 100000
  *
  * Relative file names are read from the configuration file's directory.  '#' starts a comment.
@@ -159,6 +162,20 @@ config_load(const char *path)
 			set_str(&cfg.hms_client_secret, v);
 		else if (strcmp(k, "webhook_secret") == 0)
 			set_str(&cfg.webhook_secret, v);
+		else if (strcmp(k, "honor_app_id") == 0)
+			set_str(&cfg.honor_app_id, v);
+		else if (strcmp(k, "honor_client_id") == 0)
+			set_str(&cfg.honor_client_id, v);
+		else if (strcmp(k, "honor_client_secret") == 0)
+			set_str(&cfg.honor_client_secret, v);
+		else if (strcmp(k, "xiaomi_app_secret") == 0)
+			set_str(&cfg.xiaomi_app_secret, v);
+		else if (strcmp(k, "xiaomi_package_name") == 0)
+			set_str(&cfg.xiaomi_package_name, v);
+		else if (strcmp(k, "meizu_app_id") == 0)
+			set_str(&cfg.meizu_app_id, v);
+		else if (strcmp(k, "meizu_app_secret") == 0)
+			set_str(&cfg.meizu_app_secret, v);
 		else if (strcmp(k, "max_tokens") == 0)
 			cfg.max_tokens = atoi(v);
 		else
@@ -202,5 +219,12 @@ config_free(void)
 	free(cfg.hms_app_id);
 	free(cfg.hms_client_secret);
 	free(cfg.webhook_secret);
+	free(cfg.honor_app_id);
+	free(cfg.honor_client_id);
+	free(cfg.honor_client_secret);
+	free(cfg.xiaomi_app_secret);
+	free(cfg.xiaomi_package_name);
+	free(cfg.meizu_app_id);
+	free(cfg.meizu_app_secret);
 	memset(&cfg, 0, sizeof(cfg));
 }

@@ -14,6 +14,8 @@
 #   mock_vendor_setup APP PSQL...  runs PSQL (a command, with its arguments) with the SQL that
 #                          points APP's apns, fcm, hms and webhook at the mock, with the
 #                          credentials the mock checks. The secrets go as psql variables.
+#   mock_hxm_setup APP PSQL...  the same for honor, xiaomi and meizu (default_title "Example"
+#                          for the last two).
 #   mock_apns_setup APP TEAM KEY_ID P8 PSQL...  points APP's apns at the mock with another of
 #                          the APNs keys the mock knows: team TEAM123456 has the keys
 #                          KEY1234567 (DIR/apns.p8, mock_vendor_setup's) and KEY2222222
@@ -54,6 +56,13 @@ fcm_token_uri = $mock_base/token
 hms_app_id = 100200300
 hms_client_secret = hms-secret
 webhook_secret = wh-secret
+honor_app_id = 104400500
+honor_client_id = honor-client
+honor_client_secret = honor-secret
+xiaomi_app_secret = xiaomi-secret/+=
+xiaomi_package_name = com.example.app
+meizu_app_id = 110000
+meizu_app_secret = meizu-secret
 CONF
 	# shellcheck disable=SC2086
 	(cd "$dir" && exec ${MOCK_WRAPPER:-} "$mock_src/mock_vendor" --listen "127.0.0.1:$port" \
@@ -98,6 +107,20 @@ SELECT push_vendor_set(:'app', 'fcm', jsonb_build_object('service_account', json
 SELECT push_vendor_set(:'app', 'hms', jsonb_build_object('app_id', '100200300', 'client_secret', 'hms-secret',
     'endpoint', :'base', 'token_endpoint', :'base' || '/oauth2/v3/token'));
 SELECT push_vendor_set(:'app', 'webhook', jsonb_build_object('url', :'base' || '/webhook/' || :'app', 'secret', 'wh-secret'));
+SQL
+}
+
+mock_hxm_setup() {
+	local app=$1
+	shift
+	"$@" -v app="$app" -v base="$mock_base" <<'SQL'
+SET search_path = pushplan, public;
+SELECT push_vendor_set(:'app', 'honor', jsonb_build_object('app_id', '104400500', 'client_id', 'honor-client',
+    'client_secret', 'honor-secret', 'endpoint', :'base', 'token_endpoint', :'base' || '/auth/realms/developer/protocol/openid-connect/token'));
+SELECT push_vendor_set(:'app', 'xiaomi', jsonb_build_object('app_secret', 'xiaomi-secret/+=',
+    'package_name', 'com.example.app', 'default_title', 'Example', 'endpoint', :'base'));
+SELECT push_vendor_set(:'app', 'meizu', jsonb_build_object('app_id', '110000', 'app_secret', 'meizu-secret',
+    'default_title', 'Example', 'endpoint', :'base'));
 SQL
 }
 

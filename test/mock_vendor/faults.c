@@ -15,7 +15,8 @@
 #define MAX_STATUSES 12
 
 const char *const endpoint_names[EP__COUNT] = {
-	"apns", "fcm", "fcm_token", "hms", "hms_token", "webhook", "webpush", "other"
+	"apns", "fcm", "fcm_token", "hms", "hms_token", "webhook", "webpush", "honor", "honor_token",
+	"xiaomi", "meizu", "other"
 };
 
 struct lastreq
@@ -87,6 +88,7 @@ faults_parse(const char *token, faults *f)
 	f->baddevice = keyword(token, "baddevice", 0, NULL);
 	f->error500 = keyword(token, "error500", 0, NULL);
 	f->goaway = keyword(token, "goaway", 0, NULL);
+	f->quota = keyword(token, "quota", 0, NULL);
 	if (!keyword(token, "throttle", 1, &f->throttle))
 		f->throttle = -1;
 	if (!keyword(token, "fail5xx", 1, &f->fail5xx))
@@ -102,7 +104,7 @@ faults_parse(const char *token, faults *f)
 bool
 faults_any(const faults *f)
 {
-	return f->unregistered || f->baddevice || f->error500 || f->goaway ||
+	return f->unregistered || f->baddevice || f->error500 || f->goaway || f->quota ||
 		f->throttle >= 0 || f->fail5xx >= 0 || f->slow_ms > 0 || f->drop > 0 || f->stall > 0;
 }
 

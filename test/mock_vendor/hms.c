@@ -56,18 +56,7 @@ handle_hms_token(request *r)
 			 strcmp(secret, cfg.hms_client_secret) != 0)
 		oauth_error(r, 1101, 20152, "invalid client_secret");
 	else
-	{
-		buf			t = {0},
-					b = {0};
-
-		access_token_issue(&t, "hms", cfg.hms_app_id, (long) time(NULL) + 3600);
-		buf_puts(&b, "{\"access_token\":");
-		buf_json_str(&b, t.data, t.len);
-		buf_puts(&b, ",\"expires_in\":3600,\"token_type\":\"Bearer\"}");
-		resp_json(r, 200, b.data);
-		buf_free(&t);
-		buf_free(&b);
-	}
+		token_granted(r, "hms", cfg.hms_app_id);
 	free(grant);
 	free(id);
 	free(secret);
@@ -222,14 +211,13 @@ handle_hms_send(request *r, const char *app_id)
 		}
 	}
 	{
-		int			status = recorded_status(r);
-		lastreq    *l = lastreq_make(r);
+		int			n = 0;
+		char	  **names = malloc(sizeof(char *) * (tokens ? json_count(tokens) + 1 : 1));
 
-		stats_count_request(EP_HMS, status);
-		stats_endpoint_last(EP_HMS, l);
 		for (json *t = tokens ? tokens->child : NULL; t; t = t->next)
-			stats_record(t->str, status, l);
-		lastreq_unref(l);
+			names[n++] = t->str;
+		record_many(r, EP_HMS, names, n);
+		free(names);
 	}
 	buf_free(&illegal);
 	json_free(doc);

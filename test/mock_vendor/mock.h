@@ -114,6 +114,13 @@ typedef struct config
 	char	   *hms_app_id;
 	char	   *hms_client_secret;
 	char	   *webhook_secret;
+	char	   *honor_app_id;
+	char	   *honor_client_id;
+	char	   *honor_client_secret;
+	char	   *xiaomi_app_secret;
+	char	   *xiaomi_package_name;
+	char	   *meizu_app_id;
+	char	   *meizu_app_secret;
 	int			max_tokens;		/* tracked device tokens (statistics) */
 } config;
 
@@ -149,7 +156,8 @@ struct conn;
 
 typedef enum
 {
-	EP_APNS, EP_FCM, EP_FCM_TOKEN, EP_HMS, EP_HMS_TOKEN, EP_WEBHOOK, EP_WEBPUSH, EP_OTHER, EP__COUNT
+	EP_APNS, EP_FCM, EP_FCM_TOKEN, EP_HMS, EP_HMS_TOKEN, EP_WEBHOOK, EP_WEBPUSH, EP_HONOR,
+	EP_HONOR_TOKEN, EP_XIAOMI, EP_MEIZU, EP_OTHER, EP__COUNT
 } endpoint;
 
 
@@ -221,6 +229,18 @@ void		handle_hms_send(request *r, const char *app_id);
 void		handle_webhook(request *r);
 void		handle_webpush(request *r, const char *seed);
 void		webpush_subscription(request *r, const char *seed);
+void		handle_honor_token(request *r);
+void		handle_honor_send(request *r, const char *app_id);
+void		handle_xiaomi_send(request *r, const char *path);
+void		handle_meizu_send(request *r, const char *path);
+/* Records one request for each of its devices (HMS, Honor, Xiaomi, Meizu: many a request). */
+void		record_many(request *r, endpoint ep, char *const *tokens, int ntokens);
+/* A token endpoint's success: an access token of kind for subject, valid an hour. */
+void		token_granted(request *r, const char *kind, const char *subject);
+/* Splits s at sep into *out (strdup'd, the caller frees each and the array); returns the count. */
+int			split_list(const char *s, char sep, char ***out);
+/* MD5 of data as 32 lowercase hex digits (Meizu's signature) */
+void		md5_hex(const void *data, size_t n, char out[33]);
 
 /* ---- faults and statistics (faults.c) ---- */
 typedef struct faults
@@ -234,6 +254,7 @@ typedef struct faults
 	int			drop;
 	int			stall;			/* 0 absent */
 	bool		goaway;
+	bool		quota;			/* a daily quota spent (Xiaomi, Meizu) */
 } faults;
 
 extern const char *const endpoint_names[EP__COUNT];

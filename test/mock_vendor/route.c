@@ -143,6 +143,56 @@ record(request *r, endpoint ep, const char *token)
 	lastreq_unref(l);
 }
 
+void
+record_many(request *r, endpoint ep, char *const *tokens, int ntokens)
+{
+	int			status = recorded_status(r);
+	lastreq    *l = lastreq_make(r);
+
+	stats_count_request(ep, status);
+	stats_endpoint_last(ep, l);
+	for (int i = 0; i < ntokens; i++)
+		stats_record(tokens[i], status, l);
+	lastreq_unref(l);
+}
+
+void
+token_granted(request *r, const char *kind, const char *subject)
+{
+	buf			t = {0},
+				b = {0};
+
+	access_token_issue(&t, kind, subject, (long) time(NULL) + 3600);
+	buf_puts(&b, "{\"access_token\":");
+	buf_json_str(&b, t.data, t.len);
+	buf_puts(&b, ",\"expires_in\":3600,\"token_type\":\"Bearer\"}");
+	resp_json(r, 200, b.data);
+	buf_free(&t);
+	buf_free(&b);
+}
+
+int
+split_list(const char *s, char sep, char ***out)
+{
+	int			n = 0,
+				cap = 16;
+	char	  **v = malloc(sizeof(char *) * cap);
+	const char *p = s;
+
+	while (p && *p)
+	{
+		const char *e = strchr(p, sep);
+		size_t		len = e ? (size_t) (e - p) : strlen(p);
+
+		if (n == cap)
+			v = realloc(v, sizeof(char *) * (cap *= 2));
+		v[n++] = strndup(p, len);
+		p = e ? e + 1 : NULL;
+	}
+	*out = v;
+	return n;
+}
+
 /* ---- /_mock/ ---- */
 
 /* How long the token endpoints take to answer (POST /_mock/token_delay?ms=N): a slow OAuth
@@ -202,6 +252,8 @@ handle_mock(request *r, const char *what, const char *query)
 			access_token_issue(&out, "fcm", cfg.fcm_project_id, (long) time(NULL) + t);
 		else if (vendor && strcmp(vendor, "hms") == 0 && cfg.hms_app_id)
 			access_token_issue(&out, "hms", cfg.hms_app_id, (long) time(NULL) + t);
+		else if (vendor && strcmp(vendor, "honor") == 0 && cfg.honor_app_id)
+			access_token_issue(&out, "honor", cfg.honor_app_id, (long) time(NULL) + t);
 		if (out.len)
 		{
 			buf			b = {0};
@@ -213,7 +265,7 @@ handle_mock(request *r, const char *what, const char *query)
 			buf_free(&b);
 		}
 		else
-			resp_json(r, 400, "{\"error\":\"vendor must be fcm or hms (and configured)\"}");
+			resp_json(r, 400, "{\"error\":\"vendor must be fcm, hms or honor (and configured)\"}");
 		free(vendor);
 		free(ttl);
 	}
@@ -255,6 +307,21 @@ handle_request(request *r)
 		r->delay_ms = token_delay_ms;
 		handle_hms_token(r);
 	}
+	else if (strcmp(path, "/auth/realms/developer/protocol/openid-connect/token") == 0)
+	{
+		r->delay_ms = token_delay_ms;
+		handle_honor_token(r);
+	}
+	else if (strncmp(path, "/api/v1/", 8) == 0 && strlen(path) > 20 &&
+			 strcmp(path + strlen(path) - 12, "/sendMessage") == 0)
+	{
+		path[strlen(path) - 12] = '\0';
+		handle_honor_send(r, path + 8);
+	}
+	else if (strncmp(path, "/v3/message/", 12) == 0 || strncmp(path, "/v2/message/", 12) == 0)
+		handle_xiaomi_send(r, path);
+	else if (strncmp(path, "/garcia/api/server/push/", 24) == 0)
+		handle_meizu_send(r, path + 24);
 	else if (strncmp(path, "/v1/", 4) == 0 && strlen(path) > 18 &&
 			 strcmp(path + strlen(path) - 14, "/messages:send") == 0)
 	{
