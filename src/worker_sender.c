@@ -671,8 +671,13 @@ engine_settings_changed(const PPEngineSettings *cur, const char *cur_ca)
 static void
 plan_by_keys(void)
 {
+	/*
+	 * jit too: a statement with no path but a disabled one (the requeue's scan of the queue
+	 * by claimed_by) costs more than 1e10 and would be compiled by LLVM, for nothing.
+	 */
 	static const char *const off[] = {
-		"enable_seqscan", "enable_bitmapscan", "enable_sort", "enable_hashjoin", "enable_mergejoin"
+		"enable_seqscan", "enable_bitmapscan", "enable_sort", "enable_hashjoin", "enable_mergejoin",
+		"jit"
 	};
 
 	for (int i = 0; i < lengthof(off); i++)

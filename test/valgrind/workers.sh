@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The worker paths under valgrind (memcheck): the server runs under valgrind with pushplan
-# preloaded; a broadcast with every vendor fault, SIGHUP, SIGTERM of a busy sender, a failing
+# preloaded; a broadcast with every fault of every vendor (APNs, FCM, HMS, Honor, Xiaomi, Meizu,
+# Web Push, webhook), SIGHUP, SIGTERM of a busy sender, a failing
 # task, a transactional push during a busy broadcast, an outcome that cannot be written and
 # DROP / CREATE EXTENSION drive the launcher,
 # scheduler and senders. Prints the errors
@@ -40,13 +41,29 @@ record_pids
 sql "SELECT push_app_create('vg')" >/dev/null
 sql "SELECT push_app_set('vg', '{\"broadcast_min_interval\": \"0 seconds\"}')" >/dev/null
 configure_vendors vg
+mock_hxm_setup vg psql >/dev/null
+# Web Push: the app's VAPID keys, and subscriptions whose keys the mock derives from their seed
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$work/vapid.pem" 2>/dev/null
+vapid_pub=$(openssl pkey -in "$work/vapid.pem" -pubout -outform DER | tail -c 65 | base64 -w0 | tr '+/' '-_' | tr -d '=')
+psql -v pem="$(cat "$work/vapid.pem")" -v pub="$vapid_pub" >/dev/null <<'SQL'
+SELECT pushplan.push_vendor_set('vg', 'webpush', jsonb_build_object(
+    'vapid_public_key', :'pub', 'vapid_private_key', :'pem', 'subject', 'mailto:ops@example.com'));
+SQL
+faults="ok unregistered baddevice throttle1 fail5xx1 error500 slow300 drop1 goaway throttle5"
+subs="[]"
+for f in $faults; do
+  subs=$(jq -c --arg r "webpush-$f" --argjson t "$(curl -s --max-time 10 --cacert "$work/cert.pem" "$base/_mock/webpush_subscription?seed=web-$f-x")" \
+    '. + [{registration_id: $r, token: ($t | tostring)}]' <<<"$subs")
+done
 # every fault of the mock on every vendor, and 300 plain devices
 sql "INSERT INTO devices (app_id, registration_id, platform, vendor, token)
      SELECT _app_id('vg', 'reader'), v || '-' || f, CASE v WHEN 'apns' THEN 'ios' WHEN 'webhook' THEN 'web' ELSE 'android' END,
             v, CASE v WHEN 'apns' THEN 'test-' ELSE v || '-' END || f || '-x'
-     FROM unnest(ARRAY['apns', 'fcm', 'hms', 'webhook']) v,
-          unnest(ARRAY['ok', 'unregistered', 'baddevice', 'throttle1', 'fail5xx1', 'error500', 'slow300',
-                       'drop1', 'goaway', 'throttle5']) f
+     FROM unnest(ARRAY['apns', 'fcm', 'hms', 'webhook', 'honor', 'xiaomi', 'meizu']) v,
+          unnest(string_to_array('$faults', ' ')) f
+     UNION ALL
+     SELECT _app_id('vg', 'reader'), s->>'registration_id', 'web', 'webpush', s->>'token'
+     FROM jsonb_array_elements('$subs') s
      UNION ALL
      SELECT _app_id('vg', 'reader'), 'plain-' || g, 'android', 'fcm', 'fcm-plain-' || g FROM generate_series(1, 300) g" >/dev/null
 
