@@ -63,9 +63,10 @@ SELECT i, jsonb_build_object(
     'vendor', vendor,
     'token', CASE vendor
                  WHEN 'apns' THEN encode(sha256(convert_to('apns' || i, 'UTF8')), 'hex')
-                 -- a browser's push subscription: every demo browser shares one key pair
+                 -- a browser's push subscription: every demo browser shares one key pair, and
+                 -- its endpoint is on loopback (the demo never sends beyond this machine)
                  WHEN 'webpush' THEN jsonb_build_object(
-                     'endpoint', 'https://fcm.googleapis.com/fcm/send/' || md5('web' || i),
+                     'endpoint', 'https://127.0.0.1/wp/' || md5('web' || i),
                      'keys', jsonb_build_object(
                          'p256dh', 'BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4',
                          'auth', 'BTBZMqHH6r4Tts7J_aSIgg'))::text
