@@ -26,6 +26,7 @@
 #include <openssl/evp.h>
 #include <openssl/obj_mac.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 
 #include "fmgr.h"
 #include "lib/stringinfo.h"
@@ -255,10 +256,11 @@ pp_pem_is_rsa_private_key(const char *pem, char **why)
 
 /*
  * Signs base64url(header) "." base64url(claims) with SHA-256 and the key of the kind, and
- * returns the compact JWS.  ES256 converts OpenSSL's DER signature to raw r||s.
+ * returns the compact JWS.  ES256 converts OpenSSL's DER signature to raw r||s.  pss (RSA
+ * only): RSASSA-PSS as JWS PS256 (RFC 7518 3.5: MGF1 with SHA-256, salt as long as the hash).
  */
 static char *
-pp_jws_sign(const char *pem, PpKeyKind kind, const char *header, const char *claims)
+pp_jws_sign(const char *pem, PpKeyKind kind, bool pss, const char *header, const char *claims)
 {
 	StringInfoData jws;
 	char		why[PP_WHY_LEN];
@@ -286,10 +288,13 @@ pp_jws_sign(const char *pem, PpKeyKind kind, const char *header, const char *cla
 		unsigned char *sig;
 		size_t		siglen;
 		unsigned char raw[2 * PP_ES256_HALF];
+		EVP_PKEY_CTX *pctx = NULL;
 
 		mdctx = EVP_MD_CTX_new();
 		if (mdctx == NULL ||
-			EVP_DigestSignInit_ex(mdctx, NULL, "SHA256", NULL, NULL, pkey, NULL) != 1 ||
+			EVP_DigestSignInit_ex(mdctx, &pctx, "SHA256", NULL, NULL, pkey, NULL) != 1 ||
+			(pss && (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+					 EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) != 1)) ||
 			EVP_DigestSign(mdctx, NULL, &siglen,
 						   (const unsigned char *) jws.data, jws.len) != 1)
 			pp_openssl_failed("EVP_DigestSignInit");
@@ -349,7 +354,7 @@ pp_jwt_es256(const char *pem_private_key, const char *kid, const char *iss, int6
 	escape_json(&claims, iss);
 	appendStringInfo(&claims, ",\"iat\":" INT64_FORMAT "}", iat);
 
-	jwt = pp_jws_sign(pem_private_key, PP_KEY_EC_P256, header.data, claims.data);
+	jwt = pp_jws_sign(pem_private_key, PP_KEY_EC_P256, false, header.data, claims.data);
 	pfree(header.data);
 	pfree(claims.data);
 	return jwt;
@@ -367,7 +372,7 @@ pp_jwt_vapid(const char *pem_private_key, const char *aud, int64 exp, const char
 	appendStringInfo(&claims, ",\"exp\":" INT64_FORMAT ",\"sub\":", exp);
 	escape_json(&claims, sub);
 	appendStringInfoChar(&claims, '}');
-	jwt = pp_jws_sign(pem_private_key, PP_KEY_EC_P256, "{\"typ\":\"JWT\",\"alg\":\"ES256\"}",
+	jwt = pp_jws_sign(pem_private_key, PP_KEY_EC_P256, false, "{\"typ\":\"JWT\",\"alg\":\"ES256\"}",
 					  claims.data);
 	pfree(claims.data);
 	return jwt;
@@ -402,9 +407,39 @@ pp_jwt_rs256(const char *pem_private_key, const char *kid, const char *iss,
 	escape_json(&claims, aud);
 	appendStringInfo(&claims, ",\"iat\":" INT64_FORMAT ",\"exp\":" INT64_FORMAT "}", iat, exp);
 
-	jwt = pp_jws_sign(pem_private_key, PP_KEY_RSA, header.data, claims.data);
+	jwt = pp_jws_sign(pem_private_key, PP_KEY_RSA, false, header.data, claims.data);
 	pfree(header.data);
 	pfree(claims.data);
+	return jwt;
+}
+
+/* s as a JSON string, quoted and escaped */
+static char *
+pp_json_quoted(const char *s)
+{
+	StringInfoData b;
+
+	initStringInfo(&b);
+	escape_json(&b, s);
+	return b.data;
+}
+
+char *
+pp_jwt_ps256(const char *pem_private_key, const char *kid, const char *iss, const char *aud,
+			 int64 iat, int64 exp)
+{
+	char	   *header;
+	char	   *claims;
+	char	   *jwt;
+
+	if (exp <= iat)
+		pp_error(PPE_JWT_EXP_INVALID, "exp must be later than iat");
+	header = psprintf("{\"kid\":%s,\"typ\":\"JWT\",\"alg\":\"PS256\"}", pp_json_quoted(kid));
+	claims = psprintf("{\"aud\":%s,\"iss\":%s,\"exp\":" INT64_FORMAT ",\"iat\":" INT64_FORMAT "}",
+					  pp_json_quoted(aud), pp_json_quoted(iss), exp, iat);
+	jwt = pp_jws_sign(pem_private_key, PP_KEY_RSA, true, header, claims);
+	pfree(header);
+	pfree(claims);
 	return jwt;
 }
 

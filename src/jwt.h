@@ -1,6 +1,7 @@
 /*
- * jwt.h: JWT signing (ES256 for APNs and Web Push's VAPID, RS256 for Google OAuth),
- * HMAC-SHA256 for webhooks, base64url, and private-key checks, all with OpenSSL 3 EVP.
+ * jwt.h: JWT signing (ES256 for APNs and Web Push's VAPID, RS256 for Google OAuth, PS256 for
+ * HarmonyOS Push Kit), HMAC-SHA256 for webhooks, base64url, and private-key checks, all with
+ * OpenSSL 3 EVP.
  *
  * Usable from backends and background workers alike: results are palloc'd in
  * CurrentMemoryContext, failures are ereport(ERROR) raised only after every OpenSSL object has
@@ -56,6 +57,13 @@ extern char *pp_jwt_vapid(const char *pem_private_key, const char *aud, int64 ex
  */
 extern char *pp_jwt_rs256(const char *pem_private_key, const char *kid, const char *iss,
 						  const char *scope, const char *aud, int64 iat, int64 exp);
+
+/*
+ * Huawei service-account token (HarmonyOS NEXT Push Kit v3), RSASSA-PSS with SHA-256:
+ * {"kid":kid,"typ":"JWT","alg":"PS256"} . {"aud":aud,"iss":iss,"exp":exp,"iat":iat}
+ */
+extern char *pp_jwt_ps256(const char *pem_private_key, const char *kid, const char *iss,
+						  const char *aud, int64 iat, int64 exp);
 
 /* HMAC-SHA256 of data under a key: raw 32 bytes into out, or 64 lowercase hex digits. */
 extern void pp_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,

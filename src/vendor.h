@@ -256,6 +256,14 @@ extern char *pp_config_str(Jsonb *config, const char *key);
 extern void pp_result_set(PPItemResult *r, PPOutcomeKind kind, const char *error,
 						  const char *msgid);
 extern PPOutcomeKind pp_status_default_kind(int status);
+/*
+ * Huawei's answers {"code", "msg", "requestId"} (HMS, HarmonyOS): all sent, partly sent (partial
+ * sets the tokens msg names; the others are sent), all invalid, or by status; auth codes renew.
+ */
+typedef void (*PPHuaweiPartial) (const char *msg, const char *const *tokens, int ntokens,
+								 PPItemResult *results);
+extern PPClassify pp_huawei_classify(const PPResponse *resp, const char *const *tokens,
+									 int ntokens, PPItemResult *results, PPHuaweiPartial partial);
 /* The results of the tokens named in a JSON array of strings, or in a sep-separated list */
 extern void pp_result_set_named(JsonbContainer *names, const char *const *tokens, int ntokens,
 								PPItemResult *results, PPOutcomeKind kind, const char *error);
@@ -279,6 +287,12 @@ typedef struct PPProviderKey
 	const char *private_key;	/* PEM, EC P-256 */
 } PPProviderKey;
 extern const PPAuth pp_auth_apns_provider;
+
+/*
+ * Huawei service account (HarmonyOS Push Kit v3), a PPProviderKey: iss the sub_account, kid the
+ * key_id, an RSA private key; a PS256 JWT sent as the bearer token, replaced after 55 minutes.
+ */
+extern const PPAuth pp_auth_huawei_service_account;
 
 /* Google service account: an RS256 assertion for an access token (JWT bearer grant). */
 typedef struct PPServiceAccount

@@ -138,16 +138,13 @@ hms_assemble(const PPRequest *req, const char *const *tokens, int ntokens, Strin
 	appendStringInfoString(b, "}}");
 }
 
-/* Marks the tokens named in 80100000's msg {"illegal_tokens": [...]} invalid, the rest sent. */
+/* 80100000: the tokens named in msg {"illegal_tokens": [...]} are invalid. */
 static void
-hms_partial(const char *msg, const char *request_id, const char *const *tokens, int ntokens,
-			PPItemResult *results)
+hms_partial(const char *msg, const char *const *tokens, int ntokens, PPItemResult *results)
 {
 	Jsonb	   *j = msg ? pp_json_parse_safe(msg, strlen(msg)) : NULL;
 	JsonbValue	v;
 
-	for (int i = 0; i < ntokens; i++)
-		pp_result_set(&results[i], PP_OUT_SENT, NULL, request_id);
 	if (j && JsonContainerIsObject(&j->root) &&
 		getKeyJsonValueFromContainer(&j->root, "illegal_tokens", 14, &v) &&
 		v.type == jbvBinary)
@@ -159,37 +156,7 @@ static PPClassify
 hms_classify(const PPResponse *resp, const char *const *tokens, int ntokens,
 			 PPItemResult *results)
 {
-	Jsonb	   *j = pp_json_parse_safe(resp->body, resp->body_len);
-	char	   *code = j ? pp_jstr(&j->root, "code") : NULL;
-	char	   *msg = j ? pp_jstr(&j->root, "msg") : NULL;
-	char	   *request_id = j ? pp_jstr(&j->root, "requestId") : NULL;
-	PPOutcomeKind kind;
-	char	   *error;
-
-	if (code == NULL)
-		code = psprintf("HTTP %d", resp->status);
-	if (resp->status == 200 && strcmp(code, "80000000") == 0)
-	{
-		for (int i = 0; i < ntokens; i++)
-			pp_result_set(&results[i], PP_OUT_SENT, NULL, request_id);
-		return PP_CLS_DONE;
-	}
-	if (resp->status == 200 && strcmp(code, "80100000") == 0)
-	{
-		hms_partial(msg, request_id, tokens, ntokens, results);
-		return PP_CLS_DONE;
-	}
-	if (strcmp(code, "80300007") == 0)
-		kind = PP_OUT_INVALID_TOKEN;
-	else
-		kind = pp_status_default_kind(resp->status);
-	error = kind == PP_OUT_FAILED && msg ? psprintf("%s: %s", code, msg) : code;
-	for (int i = 0; i < ntokens; i++)
-		pp_result_set(&results[i], kind, error, NULL);
-	/* 80200003 token expired, 80200001 token not accepted: renew it once */
-	if (resp->status == 401)
-		return PP_CLS_AUTH_STALE;
-	return PP_CLS_DONE;
+	return pp_huawei_classify(resp, tokens, ntokens, results, hms_partial);
 }
 
 const PPVendor pp_vendor_hms = {

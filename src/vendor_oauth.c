@@ -9,6 +9,8 @@
  *   OAuth 2.0 access token, renewed 60 s before its expires_in.
  * - OAuth 2.0 client credentials (HMS; Honor's flow is the same): client id and secret POSTed
  *   to the token endpoint, renewed the same way.
+ * - Huawei service account (HarmonyOS Push Kit v3): a PS256 JWT signed locally, sent as the
+ *   bearer token itself, replaced after 55 minutes.
  *
  * The cache key of each is a hash of the parts that identify the credential, the secret
  * included, so that a changed key gets a new token.
@@ -46,6 +48,33 @@ const PPAuth pp_auth_apns_provider = {
 	.signs = "APNs provider",
 	.lifetime_s = 40 * 60,
 	.header = "authorization: bearer ",
+};
+
+/*
+ * Huawei service account (HarmonyOS NEXT Push Kit v3): the request's token is the account's own
+ * PS256 JWT {kid: key_id}.{aud: Huawei's token URI, iss: sub_account, exp, iat}, no token
+ * endpoint.  Huawei advises an hour's validity and reuse within it; it is replaced 5 minutes
+ * before, so that none goes out expired.  The credential is a PPProviderKey (iss: sub_account,
+ * kid: key_id, the RSA private key), keyed as APNs' is.
+ */
+#define PP_HUAWEI_JWT_AUD "https://oauth-login.cloud.huawei.com/oauth2/v3/token"
+#define PP_HUAWEI_JWT_TTL_S 3600
+
+static char *
+huawei_service_account_sign(const PPVendorConfig *cfg, int64 now)
+{
+	const PPProviderKey *k = cfg->creds;
+
+	return pp_jwt_ps256(k->private_key, k->kid, k->iss, PP_HUAWEI_JWT_AUD, now,
+						now + PP_HUAWEI_JWT_TTL_S);
+}
+
+const PPAuth pp_auth_huawei_service_account = {
+	.key = provider_key,
+	.sign = huawei_service_account_sign,
+	.signs = "HarmonyOS service account",
+	.lifetime_s = PP_HUAWEI_JWT_TTL_S - 5 * 60,
+	.header = "authorization: Bearer ",
 };
 
 /* ---- OAuth 2.0 ------------------------------------------------------------------------------ */

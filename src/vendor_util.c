@@ -406,6 +406,49 @@ pp_result_set_listed(const char *names, char sep, const char *const *tokens, int
 	}
 }
 
+/*
+ * Huawei's answers {"code", "msg", "requestId"} (HMS v1, HarmonyOS v3; code a string): 80000000
+ * all sent; 80100000 partly sent (the others sent, partial sets the refused ones from msg);
+ * 80300007 every token invalid; otherwise by the HTTP status (an unknown code with 200: failed),
+ * error "code: msg".  A 401, or the auth codes 80200001 (refused), 80200003 (OAuth token
+ * expired), 80200005 (JWT expired): renew the token, once.
+ */
+PPClassify
+pp_huawei_classify(const PPResponse *resp, const char *const *tokens, int ntokens,
+				   PPItemResult *results, PPHuaweiPartial partial)
+{
+	Jsonb	   *j = pp_json_parse_safe(resp->body, resp->body_len);
+	JsonbContainer *root = j && JsonContainerIsObject(&j->root) ? &j->root : NULL;
+	char	   *code = pp_jstr(root, "code");
+	char	   *msg = pp_jstr(root, "msg");
+	char	   *request_id = pp_jstr(root, "requestId");
+	PPOutcomeKind kind;
+	char	   *error;
+
+	if (code == NULL)
+		code = psprintf("HTTP %d", resp->status);
+	if (resp->status == 200 &&
+		(strcmp(code, "80000000") == 0 || strcmp(code, "80100000") == 0))
+	{
+		for (int i = 0; i < ntokens; i++)
+			pp_result_set(&results[i], PP_OUT_SENT, NULL, request_id);
+		if (strcmp(code, "80100000") == 0)
+			partial(msg, tokens, ntokens, results);
+		return PP_CLS_DONE;
+	}
+	if (strcmp(code, "80300007") == 0)
+		kind = PP_OUT_INVALID_TOKEN;
+	else
+		kind = pp_status_default_kind(resp->status == 200 ? 400 : resp->status);
+	error = kind == PP_OUT_FAILED && msg ? psprintf("%s: %s", code, msg) : code;
+	for (int i = 0; i < ntokens; i++)
+		pp_result_set(&results[i], kind, error, NULL);
+	if (resp->status == 401 || strcmp(code, "80200001") == 0 ||
+		strcmp(code, "80200003") == 0 || strcmp(code, "80200005") == 0)
+		return PP_CLS_AUTH_STALE;
+	return PP_CLS_DONE;
+}
+
 PPOutcomeKind
 pp_status_default_kind(int status)
 {
