@@ -33,7 +33,8 @@ PG_FUNCTION_INFO_V1(pushplan_vendor_config_problem);
 	X(xiaomi) \
 	X(meizu) \
 	X(webpush) \
-	X(webhook)
+	X(webhook) \
+	X(harmony)
 
 #define PP_VENDOR_EXTERN(name) extern const PPVendor pp_vendor_##name;
 #define PP_VENDOR_ENTRY(name) &pp_vendor_##name,
