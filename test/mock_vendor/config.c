@@ -15,6 +15,8 @@
  *   honor_app_id = 104400500, honor_client_id = ..., honor_client_secret = ...
  *   xiaomi_app_secret = ..., xiaomi_package_name = com.example.app
  *   meizu_app_id = 110000, meizu_app_secret = ...
+ *   harmony_project_id = ..., harmony_sub_account = ..., harmony_key_id = ...,
+ *   harmony_public_key = harmony.pub.pem        (RSA public key of the service account)
  *   max_tokens = 100000
  *
  * Relative file names are read from the configuration file's directory.  '#' starts a comment.
@@ -176,6 +178,19 @@ config_load(const char *path)
 			set_str(&cfg.meizu_app_id, v);
 		else if (strcmp(k, "meizu_app_secret") == 0)
 			set_str(&cfg.meizu_app_secret, v);
+		else if (strcmp(k, "harmony_project_id") == 0)
+			set_str(&cfg.harmony_project_id, v);
+		else if (strcmp(k, "harmony_sub_account") == 0)
+			set_str(&cfg.harmony_sub_account, v);
+		else if (strcmp(k, "harmony_key_id") == 0)
+			set_str(&cfg.harmony_key_id, v);
+		else if (strcmp(k, "harmony_public_key") == 0)
+		{
+			EVP_PKEY_free(cfg.harmony_key);
+			cfg.harmony_key = load_rel(dir, v);
+			if (cfg.harmony_key == NULL)
+				goto fail;
+		}
 		else if (strcmp(k, "max_tokens") == 0)
 			cfg.max_tokens = atoi(v);
 		else
@@ -226,5 +241,9 @@ config_free(void)
 	free(cfg.xiaomi_package_name);
 	free(cfg.meizu_app_id);
 	free(cfg.meizu_app_secret);
+	free(cfg.harmony_project_id);
+	free(cfg.harmony_sub_account);
+	free(cfg.harmony_key_id);
+	EVP_PKEY_free(cfg.harmony_key);
 	memset(&cfg, 0, sizeof(cfg));
 }

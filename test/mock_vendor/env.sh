@@ -16,6 +16,8 @@
 #                          credentials the mock checks. The secrets go as psql variables.
 #   mock_hxm_setup APP PSQL...  the same for honor, xiaomi and meizu (default_title "Example"
 #                          for the last two).
+#   mock_harmony_setup APP PSQL...  the same for harmony (HarmonyOS NEXT: the service account
+#                          whose RSA key is DIR/harmony.key).
 #   mock_apns_setup APP TEAM KEY_ID P8 PSQL...  points APP's apns at the mock with another of
 #                          the APNs keys the mock knows: team TEAM123456 has the keys
 #                          KEY1234567 (DIR/apns.p8, mock_vendor_setup's) and KEY2222222
@@ -43,6 +45,8 @@ mock_start() {
 	done
 	openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$dir/fcm.key" 2>/dev/null &&
 		openssl pkey -in "$dir/fcm.key" -pubout -out "$dir/fcm.pub.pem" || return 1
+	openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$dir/harmony.key" 2>/dev/null &&
+		openssl pkey -in "$dir/harmony.key" -pubout -out "$dir/harmony.pub.pem" || return 1
 	cat >"$dir/mock.conf" <<CONF
 apns_team_id = TEAM123456
 apns_key = KEY1234567 apns.pub.pem
@@ -63,6 +67,10 @@ xiaomi_app_secret = xiaomi-secret/+=
 xiaomi_package_name = com.example.app
 meizu_app_id = 110000
 meizu_app_secret = meizu-secret
+harmony_project_id = 101700800
+harmony_sub_account = 1017008001
+harmony_key_id = harmony-kid-1
+harmony_public_key = harmony.pub.pem
 CONF
 	# shellcheck disable=SC2086
 	(cd "$dir" && exec ${MOCK_WRAPPER:-} "$mock_src/mock_vendor" --listen "127.0.0.1:$port" \
@@ -121,6 +129,16 @@ SELECT push_vendor_set(:'app', 'xiaomi', jsonb_build_object('app_secret', 'xiaom
     'package_name', 'com.example.app', 'default_title', 'Example', 'endpoint', :'base'));
 SELECT push_vendor_set(:'app', 'meizu', jsonb_build_object('app_id', '110000', 'app_secret', 'meizu-secret',
     'default_title', 'Example', 'endpoint', :'base'));
+SQL
+}
+
+mock_harmony_setup() {
+	local app=$1
+	shift
+	"$@" -v app="$app" -v key="$(cat "$mock_dir/harmony.key")" -v base="$mock_base" <<'SQL'
+SET search_path = pushplan, public;
+SELECT push_vendor_set(:'app', 'harmony', jsonb_build_object('project_id', '101700800',
+    'key_id', 'harmony-kid-1', 'private_key', :'key', 'sub_account', '1017008001', 'endpoint', :'base'));
 SQL
 }
 

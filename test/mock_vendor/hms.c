@@ -16,7 +16,7 @@
 #define HMS_MAX_TOKENS 1000
 #define HMS_MAX_MESSAGE 4096
 
-static void
+void
 hms_result(request *r, int status, const char *code, const char *msg)
 {
 	buf			b = {0};

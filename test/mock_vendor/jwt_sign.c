@@ -2,10 +2,10 @@
  * jwt_sign.c: test-only JWT signer, so tests can present valid (and deliberately bad)
  * provider tokens to the mock.
  *
- *   jwt_sign es256|rs256 PRIVATE_KEY.pem 'HEADER_JSON' 'CLAIMS_JSON'
+ *   jwt_sign es256|rs256|ps256 PRIVATE_KEY.pem 'HEADER_JSON' 'CLAIMS_JSON'
  *
  * Prints header.claims.signature (base64url, unpadded).  ES256 signatures are JWS raw r || s,
- * converted from OpenSSL's DER through ECDSA_SIG.
+ * converted from OpenSSL's DER through ECDSA_SIG; PS256 is RSASSA-PSS, salt 32 (HarmonyOS).
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -15,6 +15,7 @@
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 
 static const char alphabet[] =
 "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -57,10 +58,12 @@ main(int argc, char **argv)
 	unsigned char raw[64];
 	char	   *out;
 	bool		es256;
+	EVP_PKEY_CTX *pctx = NULL;
 
-	if (argc != 5 || (strcmp(argv[1], "es256") != 0 && strcmp(argv[1], "rs256") != 0))
+	if (argc != 5 || (strcmp(argv[1], "es256") != 0 && strcmp(argv[1], "rs256") != 0 &&
+					  strcmp(argv[1], "ps256") != 0))
 	{
-		fprintf(stderr, "usage: jwt_sign es256|rs256 KEY.pem HEADER_JSON CLAIMS_JSON\n");
+		fprintf(stderr, "usage: jwt_sign es256|rs256|ps256 KEY.pem HEADER_JSON CLAIMS_JSON\n");
 		return 2;
 	}
 	es256 = strcmp(argv[1], "es256") == 0;
@@ -80,7 +83,10 @@ main(int argc, char **argv)
 	n += b64url(input + n, (unsigned char *) argv[4], cl);
 
 	ctx = EVP_MD_CTX_new();
-	if (EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key) != 1 ||
+	if (EVP_DigestSignInit(ctx, &pctx, EVP_sha256(), NULL, key) != 1 ||
+		(strcmp(argv[1], "ps256") == 0 &&
+		 (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+		  EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) != 1)) ||
 		EVP_DigestSign(ctx, NULL, &siglen, (unsigned char *) input, n) != 1)
 		return 1;
 	sig = malloc(siglen);

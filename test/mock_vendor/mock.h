@@ -121,6 +121,10 @@ typedef struct config
 	char	   *xiaomi_package_name;
 	char	   *meizu_app_id;
 	char	   *meizu_app_secret;
+	char	   *harmony_project_id;
+	char	   *harmony_sub_account;	/* the JWT's iss */
+	char	   *harmony_key_id;	/* the JWT's kid */
+	EVP_PKEY   *harmony_key;	/* the service account's RSA public key */
 	int			max_tokens;		/* tracked device tokens (statistics) */
 } config;
 
@@ -157,7 +161,7 @@ struct conn;
 typedef enum
 {
 	EP_APNS, EP_FCM, EP_FCM_TOKEN, EP_HMS, EP_HMS_TOKEN, EP_WEBHOOK, EP_WEBPUSH, EP_HONOR,
-	EP_HONOR_TOKEN, EP_XIAOMI, EP_MEIZU, EP_OTHER, EP__COUNT
+	EP_HONOR_TOKEN, EP_XIAOMI, EP_MEIZU, EP_HARMONY, EP_OTHER, EP__COUNT
 } endpoint;
 
 
@@ -226,6 +230,8 @@ void		handle_fcm_token(request *r);
 void		handle_fcm_send(request *r, const char *project);
 void		handle_hms_token(request *r);
 void		handle_hms_send(request *r, const char *app_id);
+/* Huawei's answer {"code", "msg", "requestId"} (HMS, HarmonyOS); the code is a string */
+void		hms_result(request *r, int status, const char *code, const char *msg);
 void		handle_webhook(request *r);
 void		handle_webpush(request *r, const char *seed);
 void		webpush_subscription(request *r, const char *seed);
@@ -233,6 +239,7 @@ void		handle_honor_token(request *r);
 void		handle_honor_send(request *r, const char *app_id);
 void		handle_xiaomi_send(request *r, const char *path);
 void		handle_meizu_send(request *r, const char *path);
+void		handle_harmony_send(request *r, const char *project);
 /* Records one request for each of its devices (HMS, Honor, Xiaomi, Meizu: many a request). */
 void		record_many(request *r, endpoint ep, char *const *tokens, int ntokens);
 /* A token endpoint's success: an access token of kind for subject, valid an hour. */

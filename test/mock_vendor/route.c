@@ -318,6 +318,12 @@ handle_request(request *r)
 		path[strlen(path) - 12] = '\0';
 		handle_honor_send(r, path + 8);
 	}
+	else if (strncmp(path, "/v3/", 4) == 0 && strlen(path) > 18 &&
+			 strcmp(path + strlen(path) - 14, "/messages:send") == 0)
+	{
+		path[strlen(path) - 14] = '\0';
+		handle_harmony_send(r, path + 4);
+	}
 	else if (strncmp(path, "/v3/message/", 12) == 0 || strncmp(path, "/v2/message/", 12) == 0)
 		handle_xiaomi_send(r, path);
 	else if (strncmp(path, "/garcia/api/server/push/", 24) == 0)

@@ -2,7 +2,8 @@
 # self-signed certificate, and a throwaway cluster that trusts it. Source it, then call
 #   vendor_env_start MOCK_PORT PG_PORT [extra postgresql.conf lines...]
 # and use: $base (mock URL), $cluster, psql/sql helpers, mock_get PATH, mock_reset,
-# configure_vendors APP, the check helpers, and finish (prints the summary and exits).
+# configure_vendors APP, engine_outcomes / engine_counts, the check helpers, and finish (prints
+# the summary and exits).
 # Requires PUSHPLAN_TOP and PUSHPLAN_WORK.
 top=${PUSHPLAN_TOP:?}
 work=${PUSHPLAN_WORK:?}
@@ -35,6 +36,15 @@ mock_reset() { mock_curl /_mock/reset -X POST >/dev/null; }
 
 # configure_vendors APP: apns, fcm, hms and webhook of APP pointed at the mock
 configure_vendors() { mock_vendor_setup "$1" psql >/dev/null; }
+
+# engine_outcomes APP VENDOR TOKENS PUSH: "outcome:error" of each token (TOKENS: a text[]
+# expression), in order, through one engine; engine_counts: "outcome:error=count" of each kind
+engine_outcomes() {
+  sql "SELECT string_agg(r->>'outcome' || ':' || coalesce(r->>'error', ''), ',' ORDER BY (r->>'i')::int) FROM _engine_send_many('$1', '$2', $3, '$4'::jsonb) r"
+}
+engine_counts() {
+  sql "SELECT string_agg(o || '=' || n, ',' ORDER BY o) FROM (SELECT r->>'outcome' || ':' || coalesce(r->>'error', '') o, count(*) n FROM _engine_send_many('$1', '$2', $3, '$4'::jsonb) r GROUP BY 1) x"
+}
 
 failures=0
 checks=0
