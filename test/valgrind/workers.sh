@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The worker paths under valgrind (memcheck): the server runs under valgrind with pushplan
 # preloaded; a broadcast with every fault of every vendor (APNs, FCM, HMS, Honor, Xiaomi, Meizu,
-# Web Push, webhook), SIGHUP, SIGTERM of a busy sender, a failing
+# Web Push, webhook, HarmonyOS), SIGHUP, SIGTERM of a busy sender, a failing
 # task, a transactional push during a busy broadcast, an outcome that cannot be written and
 # DROP / CREATE EXTENSION drive the launcher,
 # scheduler and senders. Prints the errors
@@ -42,6 +42,7 @@ sql "SELECT push_app_create('vg')" >/dev/null
 sql "SELECT push_app_set('vg', '{\"broadcast_min_interval\": \"0 seconds\"}')" >/dev/null
 configure_vendors vg
 mock_hxm_setup vg psql >/dev/null
+mock_harmony_setup vg psql >/dev/null
 # Web Push: the app's VAPID keys, and subscriptions whose keys the mock derives from their seed
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$work/vapid.pem" 2>/dev/null
 vapid_pub=$(openssl pkey -in "$work/vapid.pem" -pubout -outform DER | tail -c 65 | base64 -w0 | tr '+/' '-_' | tr -d '=')
@@ -65,9 +66,12 @@ sql "INSERT INTO devices (app_id, registration_id, platform, vendor, token)
      SELECT _app_id('vg', 'reader'), s->>'registration_id', 'web', 'webpush', s->>'token'
      FROM jsonb_array_elements('$subs') s
      UNION ALL
+     SELECT _app_id('vg', 'reader'), 'harmony-' || f, 'harmony', 'harmony', 'harmony-' || f || '-x'
+     FROM unnest(string_to_array('$faults', ' ')) f
+     UNION ALL
      SELECT _app_id('vg', 'reader'), 'plain-' || g, 'android', 'fcm', 'fcm-plain-' || g FROM generate_series(1, 300) g" >/dev/null
 
-task=$(sql "SELECT push_send('vg', '{\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"valgrind\", \"android\": {\"title\": \"t\", \"extras\": {\"k\": \"v\"}}, \"ios\": {\"badge\": \"+1\", \"sound\": \"default\"}}, \"options\": {\"multi_language\": {\"en\": {\"alert\": \"hi\"}}}}}')")
+task=$(sql "SELECT push_send('vg', '{\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"valgrind\", \"android\": {\"title\": \"t\", \"extras\": {\"k\": \"v\"}}, \"ios\": {\"badge\": \"+1\", \"sound\": \"default\"}, \"harmony\": {\"title\": \"t\"}}, \"options\": {\"multi_language\": {\"en\": {\"alert\": \"hi\"}}}}}')")
 wait_for 300 "SELECT state = 'done' FROM tasks WHERE task_id = '$task'" && ok "the broadcast with faults completes" \
   || fail "broadcast: $(sql "SELECT status, count(*) FROM deliveries WHERE task_id = '$task' GROUP BY 1")"
 echo "     outcomes: $(sql "SELECT string_agg(status || '=' || n, ' ') FROM (SELECT status, count(*) n FROM deliveries WHERE task_id = '$task' GROUP BY 1 ORDER BY 1) s")"
