@@ -7,8 +7,9 @@ CREATE FUNCTION pg_temp.h(i int, salt text) RETURNS int
 LANGUAGE sql IMMUTABLE AS $$ SELECT ('x' || substr(md5(salt || i), 1, 7))::bit(28)::int % 100 $$;
 
 -- Region 40% US, 25% IN, 15% PH, 20% CN; platform and vendor by region (Android phones in China
--- by maker: 40% Huawei, 20% Honor, 25% Xiaomi, 15% Meizu; FCM elsewhere); local time zones and
--- languages; tags skewed as real ones are.
+-- by maker: 40% Huawei, 20% Honor, 25% Xiaomi, 15% Meizu; FCM elsewhere; HarmonyOS phones run
+-- HarmonyOS NEXT: Push Kit v3, vendor harmony); local time zones and languages; tags skewed as
+-- real ones are.
 CREATE TEMP VIEW demo_devices AS
 WITH base AS (
     SELECT i, pg_temp.h(i, 'platform') AS p, pg_temp.h(i, 'place') AS w,
@@ -48,7 +49,7 @@ WITH base AS (
     FROM base
 ), dev_vendor AS (
     SELECT *,
-           CASE platform WHEN 'ios' THEN 'apns' WHEN 'web' THEN 'webpush' WHEN 'harmony' THEN 'hms'
+           CASE platform WHEN 'ios' THEN 'apns' WHEN 'web' THEN 'webpush' WHEN 'harmony' THEN 'harmony'
                ELSE CASE WHEN region <> 'CN' THEN 'fcm'
                          WHEN pg_temp.h(i, 'maker') < 40 THEN 'hms'
                          WHEN pg_temp.h(i, 'maker') < 60 THEN 'honor'
@@ -74,6 +75,7 @@ SELECT i, jsonb_build_object(
                  WHEN 'honor' THEN 'HN' || md5('honor' || i)
                  WHEN 'xiaomi' THEN 'mi' || md5('xiaomi' || i)
                  WHEN 'meizu' THEN 'MZ' || left(md5('meizu' || i), 24)
+                 WHEN 'harmony' THEN 'MAMzLg' || md5('harmony' || i)
                  ELSE md5('fcm' || i) || ':APA91b' || md5('fcm2' || i)
              END,
     'timezone', timezone,

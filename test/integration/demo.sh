@@ -32,7 +32,7 @@ expect() {          # expect DESCRIPTION EXTENDED-REGEX: some line of the output
 	fi
 }
 
-expect "final line" '^pushplan demo: all 14 steps passed in [0-9]+ s$'
+expect "final line" '^pushplan demo: all 15 steps passed in [0-9]+ s$'
 [ "$(tail -n 1 "$out")" = "$(grep -E '^pushplan demo: all' "$out")" ] ||
 	{ echo "the final line is not last"; fail=1; }
 expect "two batches of 5000" '^ +2 \| +5000$'
@@ -91,13 +91,14 @@ expect "the broadcast's last progress line" \
 	'^ +[0-9]+\.[0-9] s +done +targeted +5596 +sent +5584 +failed +12 +left +0 +rate'
 expect "multi_language: a Hindi device got the Hindi text" '\(fcm, hi\): \{"title":"धमाकेदार ऑफ़र","body":"618 फ्लैश सेल'
 expect "multi_language: an English device got the English text" '\(apns, en\): \{"title":"Hot deals",'
-# Per task: the guide's push (2 devices), the US/IN broadcast, the IM push; all done.
+# Per task: the guide's push (2 devices), the US/IN broadcast, the HarmonyOS push, the IM push; all done.
 expect "the guide's task" '^ tsk_[0-9a-f]{32} \| engagelab +\| promo_618_2025 \| done +\| +2 \| +2 \| +0 \| reminder_01$'
 expect "the broadcast's task" '^ tsk_[0-9a-f]{32} \| engagelab +\| promo_618_2025 \| done +\| +5596 \| +5584 \| +12 \| +$'
+expect "the HarmonyOS push's task" '^ tsk_[0-9a-f]{32} \| engagelab +\| promo_618_2025 \| done +\| +196 \| +196 \| +0 \| +$'
 expect "the IM push's task" '^ tsk_[0-9a-f]{32} \| tencent_im \| default +\| done +\| +556 \| +551 \| +5 \| +$'
-expect "all deliveries: 6154, 6137 sent, 17 invalid tokens, nothing failed or left" \
-	'^ ∅ +\| ∅ +\| +6154 \| +6137 \| +17 \| +0 \| +0 \| +[0-9]+$'
-expect "push_plans: promo_618_2025 has the guide's push and the broadcast" '^ promo_618_2025 \| 618 大促推送计划 \| +2$'
+expect "all deliveries: 6350, 6333 sent, 17 invalid tokens, nothing failed or left" \
+	'^ ∅ +\| ∅ +\| +6350 \| +6333 \| +17 \| +0 \| +0 \| +[0-9]+$'
+expect "push_plans: promo_618_2025 has the guide's push, the broadcast and the HarmonyOS push" '^ promo_618_2025 \| 618 大促推送计划 \| +3$'
 # Invalid tokens: 17 devices, each with its token cleared, unreachable, marked invalidated.
 n=$(grep -cE '^ reg[0-9]{5} +\| (apns|fcm|hms|honor|xiaomi|meizu) +\| [^|]*unregistered[^|]*\| ∅ +\| f +\| t +\| ' "$out")
 if [ "$n" = 17 ]; then echo "ok: 17 rejected tokens cleared"; else echo "MISSING: 17 rejected tokens cleared ($n)"; fail=1; fi
@@ -107,11 +108,11 @@ expect "throttled deliveries were retried and sent" '^ tsk_[0-9a-f]{32} \| apns 
 # and every request the mock saw is an attempt pushplan counted (attempts may exceed them by
 # requests lost on the way, e.g. to a connection that failed or timed out before the mock read
 # them); nothing else reached the mock.
-for v in apns fcm hms honor xiaomi meizu; do
+for v in apns fcm hms honor xiaomi meizu harmony; do
 	expect "$v: deliveries sent got the mock's 200s, every request counted as an attempt" \
 		"^ $v +\\| +[0-9]+ \\| +[0-9]+ \\| +[0-9]+ \\| +[0-9]+ \\| +[0-9]+ \\| +[0-9]+ \\| t$"
 done
-expect "all vendors: 6137 sent, each received" '^ all +\| +6154 \| +6137 \| +[0-9]+ \| +[0-9]+ \| +[0-9]+ \| +[0-9]+ \| t$'
+expect "all vendors: 6333 sent, each received" '^ all +\| +6350 \| +6333 \| +[0-9]+ \| +[0-9]+ \| +[0-9]+ \| +[0-9]+ \| t$'
 expect "APNs requests = APNs attempts" '^  apns: ([0-9]+) attempts, \1 requests$'
 expect "FCM requests = FCM attempts" '^  fcm: ([0-9]+) attempts, \1 requests$'
 # Honor, Xiaomi and Meizu got the IM push's Chinese devices of their maker, batched (how many
@@ -119,6 +120,8 @@ expect "FCM requests = FCM attempts" '^  fcm: ([0-9]+) attempts, \1 requests$'
 for v in honor xiaomi meizu; do
 	expect "$v: its devices' attempts, in batched requests" "^  $v: [0-9]{2} attempts, [1-9] requests$"
 done
+# HarmonyOS NEXT got the CN harmony devices of the HarmonyOS push, up to 1000 tokens a request.
+expect "harmony: its 196 devices' attempts, in batched requests" "^  harmony: 196 attempts, [1-9] requests$"
 # The cluster and the mock vendor are stopped and their files removed.
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 gone() {            # gone WHAT: nothing listens on the ports and TMPDIR holds nothing
