@@ -176,17 +176,22 @@ pp_message_check_(Jsonb *push, List *text_vendors, bool all_texts)
 	{
 		const char *platform = lfirst(pc);
 
-		for (int i = 0; pp_vendors[i]; i++)
-		{
-			ListCell   *lc;
+		/* the app's own vendors first, so that a refusal names one of them (hms and harmony
+		 * both serve harmony devices) */
+		for (int pass = 0; pass < 2; pass++)
+			for (int i = 0; pp_vendors[i]; i++)
+			{
+				ListCell   *lc;
+				bool		named = pp_vendor_named(pp_vendors[i], text_vendors);
 
-			/* declared vendors are not sent to: nothing to check */
-			if (pp_vendors[i]->build == NULL || !pp_vendor_serves(pp_vendors[i], platform))
-				continue;
-			foreach(lc, languages)
-				pp_check_one(pp_vendors[i], push, platform, lfirst(lc), token,
-							 all_texts || pp_vendor_named(pp_vendors[i], text_vendors));
-		}
+				/* declared vendors are not sent to: nothing to check */
+				if (pp_vendors[i]->build == NULL || !pp_vendor_serves(pp_vendors[i], platform) ||
+					named != (pass == 0))
+					continue;
+				foreach(lc, languages)
+					pp_check_one(pp_vendors[i], push, platform, lfirst(lc), token,
+								 all_texts || named);
+			}
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);

@@ -115,9 +115,9 @@ res=$(sql "SELECT string_agg(d.status || '=' || d.n, ',' ORDER BY d.status) FROM
 check_eq "push_send: 3 sent and 1 invalid_token" "$res" "invalid_token=1,sent=3"
 check "push_send: one request for the 4 devices" "$(mock /_mock/stats)" '"harmony":1,'
 check "push_send: biTag is the task" "$(mock "/_mock/last?endpoint=harmony")" "\\\"biTag\\\":\\\"$task\\\""
-# a push over 4096 bytes of message is refused at push_send (hms, which serves harmony devices
-# too, has the same limit and comes first in the registry: the first vendor over it is named)
+# a push over 4096 bytes of message is refused at push_send, naming harmony (the app's vendor;
+# hms, which serves harmony devices too, would refuse it as well)
 big=$(head -c 3990 /dev/zero | tr '\0' 'x')
 err=$(sql "SELECT push_send('hm', '{\"to\": \"all\", \"body\": {\"platform\": \"harmony\", \"notification\": {\"alert\": \"$big\", \"harmony\": {\"extras\": {\"k\": \"${big:0:200}\"}}}}}'::jsonb)" 2>&1)
-check "push_send refuses a message over 4096 bytes" "$err" 'more than the 4096 allowed'
+check "push_send refuses a message over 4096 bytes, naming harmony" "$err" '92510: harmony payload for platform "harmony" is'
 finish

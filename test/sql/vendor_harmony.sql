@@ -73,9 +73,14 @@ SELECT (p->>'bytes')::int AS bytes, p->>'limit' AS lim
 FROM (SELECT _vendor_payload('harmony', :'push', 'harmony') p) x;
 
 -- ---- what push_send refuses for it ---------------------------------------------------------
--- a message over 4096 bytes for harmony devices (hms, which serves them too, is checked first)
-SELECT _message_check(jsonb_build_object('body', jsonb_build_object('platform', 'harmony',
-    'notification', jsonb_build_object('alert', repeat('x', 3990), 'harmony', jsonb_build_object('extras', jsonb_build_object('k', repeat('y', 200)))))));
+-- a message over 4096 bytes for harmony devices: every vendor of the platform is checked (hms,
+-- which serves them too, comes first in the registry) ...
+SELECT jsonb_build_object('to', 'all', 'body', jsonb_build_object('platform', 'harmony',
+    'notification', jsonb_build_object('alert', repeat('x', 3990),
+        'harmony', jsonb_build_object('extras', jsonb_build_object('k', repeat('y', 200))))))::text AS big \gset
+SELECT _message_check(:'big');
+-- ... and push_send names the app's own vendor first: hm_cfg has harmony alone
+SELECT push_send('hm_cfg', :'big');
 -- fits
 SELECT _message_check(jsonb_build_object('body', jsonb_build_object('platform', 'harmony',
     'notification', jsonb_build_object('alert', repeat('x', 3500)))));
