@@ -111,11 +111,11 @@ record_pids
 sql "UPDATE devices SET token = replace(token, 'slow2000', 'plain') WHERE registration_id LIKE 'plain-%'" >/dev/null
 bad=$(sql "SELECT device_id FROM devices WHERE registration_id = 'plain-7'")
 psql -c "CREATE FUNCTION public.poison_outcome() RETURNS trigger LANGUAGE plpgsql AS \$\$
-  BEGIN IF NEW.device_id = $bad AND NEW.status <> 'sending' THEN RAISE EXCEPTION 'poisoned outcome'; END IF; RETURN NEW; END \$\$" \
+  BEGIN IF NEW.device_id = $bad THEN RAISE EXCEPTION 'poisoned outcome'; END IF; RETURN NEW; END \$\$" \
   -c "CREATE TRIGGER poison BEFORE UPDATE ON pushplan.deliveries FOR EACH ROW EXECUTE FUNCTION public.poison_outcome()" >/dev/null
 task=$(sql "SELECT push_send('vg', '{\"to\": \"all\", \"body\": {\"platform\": \"android\", \"notification\": {\"alert\": \"poison\"}}}')")
-wait_for 300 "SELECT count(*) = 1 FROM deliveries WHERE task_id = '$task' AND status = 'sending' AND NOT EXISTS
-    (SELECT 1 FROM deliveries d WHERE d.task_id = '$task' AND d.status IN ('queued', 'sending') AND d.device_id <> $bad)" \
+wait_for 300 "SELECT count(*) = 1 FROM push_deliveries WHERE task_id = '$task' AND status = 'sending' AND NOT EXISTS
+    (SELECT 1 FROM deliveries d WHERE d.task_id = '$task' AND d.status = 'queued' AND d.device_id <> $bad)" \
   && ok "a poisoned outcome costs only its delivery" || fail "poison: $(sql "SELECT status, count(*) FROM deliveries WHERE task_id = '$task' GROUP BY 1")"
 psql -c "DROP TRIGGER poison ON pushplan.deliveries" -c "DROP FUNCTION public.poison_outcome()" >/dev/null
 record_pids
