@@ -10,6 +10,7 @@ SET search_path = pushplan, public;
 
 -- ---- configuration -------------------------------------------------------------------------
 SELECT push_app_create('vivo_cfg');
+SELECT push_app_set('vivo_cfg', '{"broadcast_min_interval": "0"}');
 SELECT vendor, key, required FROM _vendor_keys() WHERE vendor = 'vivo' ORDER BY 1, 2;
 SELECT push_vendor_set('vivo_cfg', 'vivo', '{"app_id": "10004", "app_key": "k", "app_secret": "s"}');
 SELECT vendor, endpoint FROM push_vendors WHERE app = 'vivo_cfg' ORDER BY vendor;
