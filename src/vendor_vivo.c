@@ -9,7 +9,8 @@
  * POST /message/saveListPayload (the message, without targets) for a taskId, then
  * POST /message/pushToList {appId, regIds, taskId, requestId} (PPVendor.prepare/prepared).
  * requestId is the md5 of the task and the device(s): a delivery sent again, by the senders'
- * retry or after a renewed token, carries the same one, which vivo deduplicates.  Answers
+ * retry or after a renewed token, carries the same one (vivo's unique request id: that vivo
+ * then does not send twice is not confirmed from its text).  Answers
  * {"result", "desc", "taskId", "invalidUser" | "invalidUsers"}: result 0 sent, but for the
  * regIds listed as invalid users (invalid_token, "status <n>").  doc/vendors.md, "vivo", says
  * what is mapped, what is ignored and what is not confirmed.
