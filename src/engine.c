@@ -10,7 +10,9 @@
  *   -> running (auth token attached, on the curl multi handle)
  *   -> done (results ready; handed out by pp_engine_poll, possibly over several calls).
  * A refused auth token (APNs ExpiredProviderToken, FCM 401, HMS 401) sends the transfer back to
- * pending once, with a fresh token.
+ * pending once, with a fresh token.  A vendor with a first step (PPVendor.prepare, vivo's
+ * saveListPayload) runs it in the same slot: its answer sends the transfer back to pending
+ * for the second request (pushToList), or ends it with the first step's result.
  */
 #include "pushplan.h"
 
@@ -69,6 +71,7 @@ typedef struct PPXfer
 	char	   *auth_token;
 	bool		auth_retried;
 	StringInfoData final_body;	/* HMS: the assembled body */
+	bool		preparing;		/* on the wire: the first step (PPVendor.prepare) */
 	PPHttpReq	http;
 	int			http_status;
 	int			retry_after_ms;
@@ -367,6 +370,7 @@ pp_engine_start(PPEngine *e, PPXfer *x)
 	bool		transient = false;
 	ListCell   *lc;
 	bool		ok = true;
+	PPRequest  *send = &x->req;
 
 	x->cfg.audience = x->req.auth_audience;
 	x->auth_token = pp_auth_token(v, &x->cfg, &e->http_options, &why, &transient);
@@ -376,8 +380,20 @@ pp_engine_start(PPEngine *e, PPXfer *x)
 		pp_xfer_finish_all(e, x, transient ? PP_OUT_RETRY : PP_OUT_FAILED, why);
 		return;
 	}
+	x->preparing = false;
+	if (v->prepare && x->req.prepared == NULL)
+	{
+		PPRequest  *first = palloc0(sizeof(PPRequest));
+
+		v->prepare(&x->cfg, &x->req, (const char *const *) x->tokens, x->nitems, first);
+		if (first->url)
+		{
+			send = first;
+			x->preparing = true;
+		}
+	}
 	memset(&x->http, 0, sizeof(x->http));
-	x->http.url = x->req.url;
+	x->http.url = send->url;
 	x->http.owner = x;
 	if (v->conn_group)
 	{
@@ -389,7 +405,7 @@ pp_engine_start(PPEngine *e, PPXfer *x)
 		v->conn_group(&x->cfg, &g);
 		x->http.conn_group = g.data;
 	}
-	if (v->assemble)
+	if (v->assemble && !x->preparing)
 	{
 		if (x->final_body.data == NULL)
 			initStringInfo(&x->final_body);
@@ -400,10 +416,10 @@ pp_engine_start(PPEngine *e, PPXfer *x)
 	}
 	else
 	{
-		x->http.body = x->req.body.data;
-		x->http.body_len = x->req.body.len;
+		x->http.body = send->body.data;
+		x->http.body_len = send->body.len;
 	}
-	foreach(lc, x->req.headers)
+	foreach(lc, send->headers)
 		ok = ok && pp_http_header(&x->http, lfirst(lc));
 	if (v->auth)
 		ok = ok && pp_http_header(&x->http, psprintf("%s%s", v->auth->header, x->auth_token));
@@ -466,13 +482,30 @@ pp_engine_complete(PPEngine *e, PPXfer *x)
 		resp.apns_id = r->apns_id[0] ? pstrdup(r->apns_id) : NULL;
 		resp.body = r->resp ? r->resp : "";
 		resp.body_len = r->resp_len;
-		cls = x->vendor->classify(&resp, (const char *const *) x->tokens, x->nitems, x->results);
+		if (x->preparing)
+		{
+			char	   *handle = NULL;
+			PPItemResult fail = {0};
+
+			cls = x->vendor->prepared(&resp, &handle, &fail);
+			for (int i = 0; i < x->nitems && handle == NULL; i++)
+				x->results[i] = fail;
+			x->req.prepared = handle;
+		}
+		else
+			cls = x->vendor->classify(&resp, (const char *const *) x->tokens, x->nitems,
+									  x->results);
 		MemoryContextSwitchTo(old);
 		pp_http_release(e->http, r);
-		if (cls == PP_CLS_AUTH_STALE && !x->auth_retried)
+		/* a stale token is renewed once; a first step's answer sends the second request */
+		if ((cls == PP_CLS_AUTH_STALE && !x->auth_retried) ||
+			(cls == PP_CLS_DONE && x->preparing && x->req.prepared))
 		{
-			pp_auth_invalidate(x->vendor, &x->cfg, x->auth_token);
-			x->auth_retried = true;
+			if (cls == PP_CLS_AUTH_STALE)
+			{
+				pp_auth_invalidate(x->vendor, &x->cfg, x->auth_token);
+				x->auth_retried = true;
+			}
 			x->state = PP_X_PENDING;
 			dlist_push_head(&e->pending, &x->node);
 			return;

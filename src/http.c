@@ -75,6 +75,15 @@ struct PPHttp
 	CURL	  **free_easy;
 	int			nfree;
 	int			maxfree;
+	/*
+	 * Handles whose transfer ended in the last pass: reusable only after libcurl has run once
+	 * more.  A backend crashed (SIGSEGV inside libcurl 7.88.1's curl_multi_perform) every time
+	 * two transfers each sent their second request (vivo's pushToList right after
+	 * saveListPayload) on the handle that had just ended their first one, on the same HTTP/2
+	 * connection, before libcurl ran again; with this pause, or without reuse, it never did.
+	 */
+	CURL	  **cool_easy;
+	int			ncool;
 	/* the sockets of the multi handle's connections (malloc'd: the socket callbacks keep it) */
 	curl_socket_t *socks;
 	int			nsocks;
@@ -351,6 +360,7 @@ pp_http_create(const PPHttpOptions *o)
 	h->timeout_ms = o->timeout_ms;
 	h->maxfree = Max(o->max_handles, 1);
 	h->free_easy = palloc(sizeof(CURL *) * h->maxfree);
+	h->cool_easy = palloc(sizeof(CURL *) * h->maxfree);
 	if (o->ca_file && o->ca_file[0])
 		h->ca_file = strdup(o->ca_file);
 	curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, (long) CURLPIPE_MULTIPLEX);
@@ -372,6 +382,9 @@ pp_http_destroy(PPHttp *h)
 	for (int i = 0; i < h->nfree; i++)
 		curl_easy_cleanup(h->free_easy[i]);
 	h->nfree = 0;
+	for (int i = 0; i < h->ncool; i++)
+		curl_easy_cleanup(h->cool_easy[i]);
+	h->ncool = 0;
 	if (h->multi)
 		curl_multi_cleanup(h->multi);	/* closes the sockets, through h */
 	h->multi = NULL;
@@ -509,6 +522,15 @@ pp_http_run(PPHttp *h, int timeout_ms, PPHttpReq **done, int max_done)
 	int			left;
 
 	curl_multi_perform(h->multi, &still);
+	/* libcurl has run since the last pass's transfers ended: their handles may be reused */
+	for (int i = 0; i < h->ncool; i++)
+	{
+		if (h->nfree < h->maxfree)
+			h->free_easy[h->nfree++] = h->cool_easy[i];
+		else
+			curl_easy_cleanup(h->cool_easy[i]);
+	}
+	h->ncool = 0;
 	if (h->running > 0 && timeout_ms > 0)
 	{
 		/* unless something already finished, wait for socket activity or curl's timers */
@@ -540,8 +562,8 @@ pp_http_run(PPHttp *h, int timeout_ms, PPHttpReq **done, int max_done)
 					 curl_easy_strerror((CURLcode) r->curl_result));
 		curl_multi_remove_handle(h->multi, msg->easy_handle);
 		h->running--;
-		if (h->nfree < h->maxfree)
-			h->free_easy[h->nfree++] = msg->easy_handle;
+		if (h->ncool < h->maxfree)
+			h->cool_easy[h->ncool++] = msg->easy_handle;
 		else
 			curl_easy_cleanup(msg->easy_handle);
 		r->easy = NULL;

@@ -36,6 +36,10 @@ pp_check_text_one(const PPVendor *v, const char *what, const char *text, int max
 	if (text == NULL || max <= 0)
 		return;
 	n = pg_mbstrlen(text);
+	/* vivo counts a Chinese character as two Latin ones: every non-ASCII one counts two */
+	if (v->text_wide)
+		for (const unsigned char *p = (const unsigned char *) text; *p; p++)
+			n += (*p & 0xc0) == 0xc0;
 	if (n <= max)
 		return;
 	if (language)

@@ -91,6 +91,8 @@ typedef struct PPRequest
 	int			limited_len;	/* bytes the vendor's size limit applies to */
 	const char *auth_audience;	/* PPVendorConfig.audience for its token, or NULL */
 	const void *own;			/* the vendor's own config, when its assemble needs it (Meizu) */
+	/* What the first step's answer gave the second (PPVendor.prepare; vivo: the taskId) */
+	const char *prepared;
 } PPRequest;
 
 /* An HTTP answer, or the transport failure instead of one. */
@@ -186,6 +188,20 @@ typedef struct PPVendor
 	 */
 	char	   *(*token_problem) (const char *token, char **canonical);
 	char	   *(*config_problem) (Jsonb *config);
+	/*
+	 * Two-step sends (vivo: saveListPayload, whose taskId pushToList needs), each NULL when the
+	 * vendor sends in one request.  prepare: the first request of a transfer of ntokens into
+	 * *first (first->url NULL: none, the transfer goes as one request); it may point req->url
+	 * at the second step's endpoint.  prepared: the first answer read, what the second needs
+	 * (the engine sets req->prepared and then assembles and sends req), or NULL with *fail, the
+	 * result of every item.  The engine runs both on its multi handle; an auth token refused as
+	 * stale in either step is renewed once, a second step sent again keeps the first's answer.
+	 */
+	void		(*prepare) (const PPVendorConfig *cfg, PPRequest *req, const char *const *tokens,
+							int ntokens, PPRequest *first);
+	PPClassify	(*prepared) (const PPResponse *resp, char **handle, PPItemResult *fail);
+	/* Titles and alerts counted as the vendor does: a non-ASCII character as two (vivo). */
+	bool		text_wide;
 } PPVendor;
 
 /* ---- vendor_registry.c ------------------------------------------------------------------- */

@@ -171,11 +171,8 @@ maintenance(bool stale_check)
 			   0, NULL, NULL, NULL, false, 0);
 	if (stale_check)
 		pp_spi_run_kept(&stale_plan, "requeueing stale claims", SPI_OK_UPDATE,
-				   "WITH q AS (UPDATE pushplan.delivery_queue SET claimed_by = NULL, claimed_at = NULL "
-				   "  WHERE claimed_by IS NOT NULL AND claimed_at < now() - interval '5 minutes' "
-				   "  RETURNING delivery_id) "
-				   "UPDATE pushplan.deliveries d SET status = 'queued' FROM q "
-				   "WHERE d.delivery_id = q.delivery_id AND d.status = 'sending'",
+				   "UPDATE pushplan.delivery_queue SET claimed_by = NULL, claimed_at = NULL "
+				   "WHERE claimed_by IS NOT NULL AND claimed_at < now() - interval '5 minutes'",
 				   0, NULL, NULL, NULL, false, 0);
 	end_work();
 }

@@ -9,9 +9,11 @@
  * (transactional pushes): idle while there is none, they answer a commit's wake-up at once,
  * where a sender busy with a broadcast would first finish the claim or outcome statement it is in.
  *
- * A delivery is 'sending' from its claim until its outcome is written. If the sender dies in
- * between, the restarted sender of the same slot puts its rows back in the queue (at most the
- * batch in flight is sent again; apns-id and collapse ids make that harmless).
+ * A delivery is 'sending' from its claim until its outcome is written: its queue row is claimed
+ * (delivery_queue.claimed_by), while the delivery itself stays 'queued' and is written once, with
+ * its outcome (push_deliveries shows it as 'sending'). If the sender dies in between, the
+ * restarted sender of the same slot puts its rows back in the queue (at most the batch in flight
+ * is sent again; apns-id and collapse ids make that harmless).
  */
 #include "pushplan.h"
 #include "workers.h"
@@ -50,8 +52,9 @@ typedef struct InFlight
 	int64		device_id;
 	char	   *task_id;		/* with delivery_id, the key of its delivery_queue row */
 	char	   *token;			/* as sent: only this token is invalidated */
-	int			attempts;
+	int			attempts;		/* this one included */
 	TimestampTz expires_at;
+	TimestampTz claimed_at;
 } InFlight;
 
 /* Task pushes and vendor configurations, cached for CACHE_SECONDS. */
@@ -80,6 +83,7 @@ typedef struct Pending
 	char	  **msgids;
 	char	  **errors;
 	TimestampTz *retry_at;
+	TimestampTz *claimed_at;
 	TimestampTz first_at;
 } Pending;
 
@@ -139,7 +143,7 @@ cached(const char *key, const char *query, int nargs, Oid *types, Datum *args)
 
 static void
 pending_add(int64 id, const char *task_id, int64 device_id, const char *token, const char *status, int http,
-			const char *msgid, const char *error, TimestampTz retry_at)
+			const char *msgid, const char *error, TimestampTz retry_at, TimestampTz claimed_at)
 {
 	MemoryContext old = MemoryContextSwitchTo(pend_cxt);
 
@@ -157,6 +161,7 @@ pending_add(int64 id, const char *task_id, int64 device_id, const char *token, c
 		GROW(msgids, char *);
 		GROW(errors, char *);
 		GROW(retry_at, TimestampTz);
+		GROW(claimed_at, TimestampTz);
 #undef GROW
 		pend.cap = cap;
 	}
@@ -171,6 +176,7 @@ pending_add(int64 id, const char *task_id, int64 device_id, const char *token, c
 	pend.msgids[pend.n] = msgid ? pstrdup(msgid) : NULL;
 	pend.errors[pend.n] = error ? pstrdup(error) : NULL;
 	pend.retry_at[pend.n] = retry_at;
+	pend.claimed_at[pend.n] = claimed_at;
 	pend.n++;
 	MemoryContextSwitchTo(old);
 }
@@ -217,11 +223,12 @@ int8_array(int64 *v, int n)
 static bool
 write_outcomes(int from, int n, bool queue_drained)
 {
-	Datum		args[7];
-	Oid			types[7] = {INT8ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-	TIMESTAMPTZARRAYOID, TEXTARRAYOID};
+	Datum		args[9];
+	Oid			types[9] = {INT8ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	TIMESTAMPTZARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, INT4OID};
 	Datum	   *http;
 	Datum	   *retry;
+	Datum	   *claimed;
 	bool	   *retry_nulls;
 	int			dims[1];
 	int			lbs[1] = {1};
@@ -254,6 +261,7 @@ write_outcomes(int from, int n, bool queue_drained)
 	http = palloc(sizeof(Datum) * n);
 	retry = palloc(sizeof(Datum) * n);
 	retry_nulls = palloc(sizeof(bool) * n);
+	claimed = palloc(sizeof(Datum) * n);
 	bad_devices = palloc(sizeof(int64) * n);
 	bad_tokens = palloc(sizeof(char *) * n);
 	for (int i = 0; i < n; i++)
@@ -261,6 +269,7 @@ write_outcomes(int from, int n, bool queue_drained)
 		http[i] = Int32GetDatum(pend.http[from + i]);
 		retry_nulls[i] = pend.retry_at[from + i] == 0;
 		retry[i] = TimestampTzGetDatum(pend.retry_at[from + i]);
+		claimed[i] = TimestampTzGetDatum(pend.claimed_at[from + i]);
 		if (strcmp(pend.statuses[from + i], "invalid_token") == 0 && pend.tokens[from + i])
 		{
 			bad_devices[nbad] = pend.device_ids[from + i];
@@ -275,27 +284,35 @@ write_outcomes(int from, int n, bool queue_drained)
 	args[5] = PointerGetDatum(construct_md_array(retry, retry_nulls, 1, dims, lbs, TIMESTAMPTZOID,
 												 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	args[6] = text_array(pend.task_ids + from, n);
+	args[7] = PointerGetDatum(construct_array(claimed, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL,
+											  TYPALIGN_DOUBLE));
+	args[8] = Int32GetDatum(my_role);
 	MemoryContextSwitchTo(old);
 
 	/*
-	 * The deliveries (HOT updates), and their queue rows: deleted when final, back in the queue
-	 * with the new send_at when retried. Returns the tasks these deliveries belong to.
+	 * The deliveries (HOT updates: the only write of a delivery between its insert and its
+	 * outcome, as the claim writes only the queue row), and their queue rows: deleted when
+	 * final, back in the queue with the new send_at when retried. A delivery no longer 'queued'
+	 * already has its outcome (written by an earlier try of this batch, or by another sender
+	 * after the upkeep gave a stale claim back) and keeps it. Returns the tasks these
+	 * deliveries belong to.
 	 */
 	ntasks = pp_spi_run("recording outcomes", SPI_OK_SELECT,
-						"WITH o AS (SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7) "
-						"  o(id, status, http, msgid, error, retry_at, task_id)), "
+						"WITH o AS (SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8) "
+						"  o(id, status, http, msgid, error, retry_at, task_id, claimed_at)), "
 						"u AS (UPDATE pushplan.deliveries d SET status = o.status, "
+						"  attempts = d.attempts + 1, claimed_by = $9, claimed_at = o.claimed_at, "
 						"  sent_at = CASE WHEN o.status = 'sent' THEN clock_timestamp() ELSE d.sent_at END, "
 						"  send_at = coalesce(o.retry_at, d.send_at), "
 						"  http_status = nullif(o.http, 0), vendor_message_id = o.msgid, error = o.error "
-						"  FROM o WHERE d.delivery_id = o.id RETURNING d.task_id), "
+						"  FROM o WHERE d.delivery_id = o.id AND d.status = 'queued' RETURNING d.task_id), "
 						"fin AS (DELETE FROM pushplan.delivery_queue q USING o "
 						"  WHERE q.task_id = o.task_id AND q.delivery_id = o.id AND o.status <> 'queued'), "
 						"again AS (UPDATE pushplan.delivery_queue q SET claimed_by = NULL, claimed_at = NULL, "
 						"  send_at = o.retry_at FROM o "
 						"  WHERE q.task_id = o.task_id AND q.delivery_id = o.id AND o.status = 'queued') "
 						"SELECT DISTINCT task_id FROM u",
-						7, types, args, NULL, false, 0);
+						9, types, args, NULL, false, 0);
 	/*
 	 * Once the queue runs dry, the tasks whose last deliveries these were are done (the
 	 * scheduler's upkeep catches the races between senders). A task is done when it has no queue
@@ -444,28 +461,28 @@ record_outcome(PPSendOutcome *o)
 	{
 		case PP_OUT_SENT:
 			pending_add(o->delivery_id, f->task_id, f->device_id, NULL, "sent", o->http_status,
-						o->vendor_message_id, NULL, 0);
+						o->vendor_message_id, NULL, 0, f->claimed_at);
 			break;
 		case PP_OUT_INVALID_TOKEN:
 			pending_add(o->delivery_id, f->task_id, f->device_id, f->token, "invalid_token", o->http_status,
-						NULL, o->error, 0);
+						NULL, o->error, 0, f->claimed_at);
 			break;
 		case PP_OUT_FAILED:
 			pending_add(o->delivery_id, f->task_id, f->device_id, NULL, "failed", o->http_status, NULL,
-						o->error, 0);
+						o->error, 0, f->claimed_at);
 			break;
 		case PP_OUT_RETRY:
 			retry_at = retry_time(f->attempts, o->retry_after_ms);
 			if (f->attempts >= pp_max_attempts)
 				pending_add(o->delivery_id, f->task_id, f->device_id, NULL, "failed", o->http_status, NULL,
 							psprintf("gave up after %d attempts: %s", f->attempts,
-									 o->error ? o->error : "no answer"), 0);
+									 o->error ? o->error : "no answer"), 0, f->claimed_at);
 			else if (f->expires_at > 0 && retry_at > f->expires_at)
 				pending_add(o->delivery_id, f->task_id, f->device_id, NULL, "expired", o->http_status, NULL,
-							o->error, 0);
+							o->error, 0, f->claimed_at);
 			else
 				pending_add(o->delivery_id, f->task_id, f->device_id, NULL, "queued", o->http_status, NULL,
-							o->error, retry_at);
+							o->error, retry_at, f->claimed_at);
 			break;
 	}
 	pfree(f->token);
@@ -487,6 +504,7 @@ claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 	Datum		args[3] = {Int32GetDatum(n), Int32GetDatum(my_role), Int16GetDatum((int16) max_lane)};
 	Oid			types[3] = {INT4OID, INT4OID, INT2OID};
 	int			claimed;
+	TimestampTz claimed_at;
 	SPITupleTable *rows;
 	MemoryContext old;
 
@@ -505,13 +523,11 @@ claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 	(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_LOCAL, true, 0, false);
 	/*
-	 * Queue rows whose delivery is no longer queued (cancelled, or the delivery deleted) are
-	 * dropped; the others are claimed along with their deliveries, whose update is HOT. "gone"
-	 * probes the deliveries' key rather than anti-joining "d": without hash joins (see
-	 * plan_by_keys) that anti-join rescanned "d" for every claimed row, building a whole-row
-	 * copy of each of its rows each time (quadratic in the batch). A delivery whose status
-	 * changed after this statement's snapshot is neither claimed nor dropped: its queue row
-	 * stays unclaimed and the next claim sees it anew.
+	 * The claim writes only the queue rows (HOT updates); the deliveries are read, and written
+	 * once, with their outcome. Queue rows whose delivery is no longer queued (cancelled, or the
+	 * delivery deleted) are dropped. push_cancel deletes only unclaimed queue rows, under their
+	 * row lock, before it cancels their deliveries: a row this claim locked stays claimed and is
+	 * sent, one it deleted first is skipped here (SKIP LOCKED, or gone once it commits).
 	 */
 	claimed = (int) pp_spi_run(
 		"claiming deliveries", SPI_OK_SELECT,
@@ -521,17 +537,14 @@ claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 		"    WHERE priority = lane.p AND claimed_by IS NULL AND send_at <= now() "
 		"    ORDER BY send_at LIMIT $1 FOR UPDATE SKIP LOCKED) q "
 		"  WHERE lane.p <= $3 LIMIT $1), "
-		"d AS (UPDATE pushplan.deliveries d SET status = 'sending', attempts = d.attempts + 1, "
-		"  claimed_by = $2, claimed_at = now() "
-		"  FROM c WHERE d.delivery_id = c.delivery_id AND d.status = 'queued' "
-		"  RETURNING d.delivery_id, d.task_id, d.app_id, d.device_id, d.vendor, d.attempts), "
+		"d AS (SELECT c.delivery_id, c.task_id, d.app_id, d.device_id, d.vendor, d.attempts, "
+		"  coalesce(d.status = 'queued', false) AS live "
+		"  FROM c LEFT JOIN pushplan.deliveries d ON d.delivery_id = c.delivery_id), "
 		"q AS (UPDATE pushplan.delivery_queue q SET claimed_by = $2, claimed_at = now() "
-		"  FROM d WHERE q.task_id = d.task_id AND q.delivery_id = d.delivery_id), "
-		"gone AS (DELETE FROM pushplan.delivery_queue q USING c "
-		"  WHERE q.task_id = c.task_id AND q.delivery_id = c.delivery_id "
-		"  AND NOT EXISTS (SELECT 1 FROM pushplan.deliveries x WHERE x.delivery_id = c.delivery_id "
-		"    AND x.status IN ('queued', 'sending'))) "
-		"SELECT d.delivery_id, d.task_id, d.app_id, d.device_id, d.vendor, d.attempts, "
+		"  FROM d WHERE q.task_id = d.task_id AND q.delivery_id = d.delivery_id AND d.live), "
+		"gone AS (DELETE FROM pushplan.delivery_queue q USING d "
+		"  WHERE q.task_id = d.task_id AND q.delivery_id = d.delivery_id AND NOT d.live) "
+		"SELECT d.delivery_id, d.task_id, d.app_id, d.device_id, d.vendor, d.attempts + 1, "
 		"  v.token, v.platform, v.language, v.registration_id, "
 		"  CASE WHEN t.state = 'cancelled' THEN 'cancelled' "
 		"       WHEN v.device_id IS NULL THEN 'device deleted' "
@@ -540,9 +553,11 @@ claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 		"       WHEN t.expires_at < now() THEN 'expired' END AS skip, "
 		"  t.expires_at, t.priority = 0 "
 		"FROM d JOIN pushplan.tasks t ON t.task_id = d.task_id "
-		"LEFT JOIN pushplan.devices v ON v.device_id = d.device_id",
+		"LEFT JOIN pushplan.devices v ON v.device_id = d.device_id "
+		"WHERE d.live",
 		3, types, args, NULL, false, 0);
 	rows = SPI_tuptable;		/* cache look-ups below run queries of their own */
+	claimed_at = GetCurrentTransactionStartTimestamp();	/* the claim's now() */
 
 	old = MemoryContextSwitchTo(claim_cxt);
 	for (int i = 0; i < claimed; i++)
@@ -579,7 +594,7 @@ claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 			pending_add(item.delivery_id, item.task_id, item.device_id, NULL,
 						strcmp(skip, "cancelled") == 0 ? "cancelled" :
 						strcmp(skip, "expired") == 0 ? "expired" : "suppressed",
-						0, NULL, skip, 0);
+						0, NULL, skip, 0, claimed_at);
 			continue;
 		}
 
@@ -595,7 +610,8 @@ claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 		if (item.push == NULL || item.vendor_config == NULL)
 		{
 			pending_add(item.delivery_id, item.task_id, item.device_id, NULL, "failed", 0, NULL,
-						psprintf("vendor \"%s\" is not configured for this app", item.vendor), 0);
+						psprintf("vendor \"%s\" is not configured for this app", item.vendor), 0,
+						claimed_at);
 			continue;
 		}
 
@@ -605,6 +621,7 @@ claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 		f->task_id = MemoryContextStrdup(TopMemoryContext, item.task_id);
 		f->attempts = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
 		f->expires_at = item.expires_at;
+		f->claimed_at = claimed_at;
 		pp_engine_submit(engine, &item);
 	}
 	MemoryContextSwitchTo(old);
@@ -627,10 +644,8 @@ requeue_own_claims(void)
 	if (!pp_work_begin("pushplan: requeueing this sender's earlier claims"))
 		return false;
 	pp_spi_run("requeueing this sender's earlier claims", SPI_OK_UPDATE,
-			   "WITH q AS (UPDATE pushplan.delivery_queue SET claimed_by = NULL, "
-			   "  claimed_at = NULL WHERE claimed_by = $1 RETURNING delivery_id) "
-			   "UPDATE pushplan.deliveries d SET status = 'queued' FROM q "
-			   "WHERE d.delivery_id = q.delivery_id AND d.status = 'sending'",
+			   "UPDATE pushplan.delivery_queue SET claimed_by = NULL, claimed_at = NULL "
+			   "WHERE claimed_by = $1",
 			   1, types, args, NULL, false, 0);
 	pp_work_end();
 	pgstat_report_activity(STATE_IDLE, NULL);

@@ -51,7 +51,8 @@ WITH base AS (
     SELECT *,
            CASE platform WHEN 'ios' THEN 'apns' WHEN 'web' THEN 'webpush' WHEN 'harmony' THEN 'harmony'
                ELSE CASE WHEN region <> 'CN' THEN 'fcm'
-                         WHEN pg_temp.h(i, 'maker') < 40 THEN 'hms'
+                         WHEN pg_temp.h(i, 'maker') < 30 THEN 'hms'
+                         WHEN pg_temp.h(i, 'maker') < 40 THEN 'vivo'
                          WHEN pg_temp.h(i, 'maker') < 60 THEN 'honor'
                          WHEN pg_temp.h(i, 'maker') < 85 THEN 'xiaomi'
                          ELSE 'meizu' END
@@ -75,6 +76,7 @@ SELECT i, jsonb_build_object(
                  WHEN 'honor' THEN 'HN' || md5('honor' || i)
                  WHEN 'xiaomi' THEN 'mi' || md5('xiaomi' || i)
                  WHEN 'meizu' THEN 'MZ' || left(md5('meizu' || i), 24)
+                 WHEN 'vivo' THEN left(md5('vivo' || i), 23)
                  WHEN 'harmony' THEN 'MAMzLg' || md5('harmony' || i)
                  ELSE md5('fcm' || i) || ':APA91b' || md5('fcm2' || i)
              END,

@@ -24,16 +24,25 @@ BEGIN
     IF v_state IN ('done', 'cancelled') THEN
         RAISE EXCEPTION '92302: task "%" is already %', task_id, v_state USING ERRCODE = '55000';
     END IF;
-    -- What is in flight finishes; what has not left yet never will.
-    DELETE FROM delivery_queue q WHERE q.task_id = push_cancel.task_id AND q.claimed_by IS NULL;
+    -- What is in flight finishes; what has not left yet never will. A claimed queue row is in
+    -- flight (its delivery still says queued until its outcome): only the unclaimed ones go,
+    -- under their row locks, so a sender's claim and this cancel never both take a row.
+    WITH q AS (DELETE FROM delivery_queue q
+               WHERE q.task_id = push_cancel.task_id AND q.claimed_by IS NULL
+               RETURNING q.delivery_id)
     UPDATE deliveries d SET status = 'cancelled'
-        WHERE d.task_id = push_cancel.task_id AND d.status = 'queued';
+        FROM q WHERE d.delivery_id = q.delivery_id AND d.status = 'queued';
     UPDATE tasks t SET state = 'cancelled', finished_at = now()
         WHERE t.task_id = push_cancel.task_id;
 END $$;
 
 CREATE OR REPLACE VIEW push_deliveries WITH (security_barrier) AS
-    SELECT a.app, d.task_id, t.plan_id, v.registration_id, v.platform, d.vendor, d.status,
+    SELECT a.app, d.task_id, t.plan_id, v.registration_id, v.platform, d.vendor,
+           -- a queued delivery whose queue row a sender has claimed is in flight
+           CASE WHEN d.status = 'queued' AND EXISTS (
+                    SELECT 1 FROM delivery_queue q WHERE q.task_id = d.task_id
+                    AND q.delivery_id = d.delivery_id AND q.claimed_by IS NOT NULL)
+                THEN 'sending' ELSE d.status END AS status,
            d.send_at, d.sent_at, d.attempts, d.error, d.http_status, d.vendor_message_id
     FROM deliveries d
     JOIN tasks t USING (task_id)
@@ -47,19 +56,22 @@ CREATE OR REPLACE VIEW push_deliveries WITH (security_barrier) AS
 -- priority is the task's lane (doc/push.md, "Priority").
 CREATE OR REPLACE VIEW push_task_progress WITH (security_barrier) AS
     SELECT a.app, t.task_id, t.plan_id, t.state, coalesce(t.targeted, 0) AS targeted,
-           s.queued, s.sending, s.sent, s.failed, s.suppressed,
+           s.queued, c.sending, s.sent, s.failed, s.suppressed,
            round(s.recent / w.seconds, 1) AS rate_per_s,
            CASE WHEN t.started_at IS NULL THEN NULL
-                WHEN s.queued + s.sending = 0 THEN interval '0'
-                WHEN s.recent > 0 THEN (s.queued + s.sending) / (s.recent / w.seconds) * interval '1 second'
+                WHEN s.queued + c.sending = 0 THEN interval '0'
+                WHEN s.recent > 0 THEN (s.queued + c.sending) / (s.recent / w.seconds) * interval '1 second'
            END AS eta,
            t.created_at, t.started_at, t.finished_at,
            (ARRAY['high', 'normal', 'low'])[t.priority + 1] AS priority
     FROM tasks t
     JOIN apps a USING (app_id)
+    -- in flight: the claimed queue rows (their deliveries say queued until their outcomes)
     CROSS JOIN LATERAL (
-        SELECT count(*) FILTER (WHERE d.status = 'queued') AS queued,
-               count(*) FILTER (WHERE d.status = 'sending') AS sending,
+        SELECT count(*) AS sending FROM delivery_queue q
+        WHERE q.task_id = t.task_id AND q.claimed_by IS NOT NULL) c
+    CROSS JOIN LATERAL (
+        SELECT count(*) FILTER (WHERE d.status = 'queued') - c.sending AS queued,
                count(*) FILTER (WHERE d.status = 'sent') AS sent,
                count(*) FILTER (WHERE d.status IN ('failed', 'invalid_token', 'expired')) AS failed,
                count(*) FILTER (WHERE d.status = 'suppressed') AS suppressed,

@@ -171,9 +171,12 @@ CREATE TABLE account_package_accounts (
 
 -- One row per device a task reaches. Senders claim queued rows whose send_at has come
 -- (through delivery_queue, below), deliver them outside any transaction and write the outcome back.
--- status: queued | suppressed | sending | sent | failed | invalid_token | expired | cancelled
--- No index covers a column that a claim or an outcome changes (status is in none, not even in a
--- predicate), and pages are half empty: both updates of a delivery are HOT, so a broadcast's
+-- status: queued | suppressed | sent | failed | invalid_token | expired | cancelled. A queued
+-- delivery whose queue row is claimed is in flight (push_deliveries shows it as 'sending'): the
+-- claim writes only the queue row, and a delivery is updated once, with its outcome (claimed_by
+-- and claimed_at then say which sender's claim it was, and when).
+-- No index covers a column that an outcome changes (status is in none, not even in a
+-- predicate), and pages are half empty: the outcome's update is HOT, so a broadcast's
 -- hot path writes no index entries here at all.
 CREATE TABLE deliveries (
     delivery_id       bigserial PRIMARY KEY,
@@ -196,10 +199,10 @@ CREATE INDEX deliveries_device_idx ON deliveries (device_id);
 
 -- The open deliveries (queued or sending), small whatever the history: what senders claim
 -- (FOR UPDATE SKIP LOCKED on the due index), and what tells that a task is finished (no row of
--- it left). A row is written with its delivery, claimed (claimed_by) with it, and deleted in the
--- transaction that records its outcome; a retry puts it back with the new send_at. The
--- delivery's status stays the truth: a queue row whose delivery is no longer queued is dropped
--- when claimed.
+-- it left). A row is written with its delivery, claimed (claimed_by: the delivery is in flight),
+-- and deleted in the transaction that records its outcome; a retry puts it back with the new
+-- send_at. The delivery's status stays the truth: a queue row whose delivery is no longer queued
+-- is dropped when claimed.
 CREATE TABLE delivery_queue (
     task_id     text NOT NULL,
     delivery_id bigint NOT NULL,

@@ -44,3 +44,8 @@ DROP FUNCTION _jwt_es256(text, text, text, bigint),
     _engine_send_many(text, text, text[], jsonb, text, text),
     _vendor_payload(text, jsonb, text, text, jsonb, text), _message_check(jsonb),
     _auth_token_put(text, jsonb, text, int), _auth_token_peek(text, jsonb);
+
+-- A delivery in flight is now a claimed queue row over a delivery that says 'queued' (the claim
+-- no longer writes the delivery): 0.1's 'sending' deliveries, claimed by the senders that ran
+-- before the update, become queued, and the restarted senders give their claims back.
+UPDATE deliveries SET status = 'queued' WHERE status = 'sending';

@@ -229,9 +229,12 @@ wait_workers() {   # wait_workers SENDERS: the scheduler and that many senders r
 }
 
 broadcast() {   # broadcast SENDERS BATCH INFLIGHT CONNS RUN
-  local s=$1 b=$2 f=$3 c=$4 run=$5 out task t_commit left pair pairline sweep_rates pm sender_pids cl0 cl1 se0 se1 ng0 ng1
+  local s=$1 b=$2 f=$3 c=$4 run=$5 out task t_commit left wal0 wal pair pairline sweep_rates pm sender_pids cl0 cl1 se0 se1 ng0 ng1
   # the queue first: the order in which an idle sender's claim takes their locks
   psql -c "TRUNCATE pushplan.delivery_queue, pushplan.deliveries" -c "VACUUM ANALYZE pushplan.tasks"
+  # every broadcast starts from a checkpoint: otherwise the one that runs second pays for the
+  # checkpoint of the first one's pages (doc/benchmarks.md, "Lanes")
+  psql -c "CHECKPOINT"
   # This machine's speed drifts (shared cores: the same client ran at 16,000-27,000/s within an
   # hour), so every broadcast is paired with the bare client run just before it: the best of
   # its sweep (the issue's "best bare libcurl client"), PAIR_REQUESTS requests a configuration.
@@ -250,6 +253,7 @@ broadcast() {   # broadcast SENDERS BATCH INFLIGHT CONNS RUN
   pm=$(head -1 "$cluster/postmaster.pid")
   sender_pids=$(psql -c "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE backend_type LIKE 'pushplan%sender'")
   cl0=$(ticks "$pm" $(pgrep -P "$pm")); se0=$(ticks $sender_pids); ng0=$(ticks "$sink_pid")
+  wal0=$(psql -c "SELECT pg_current_wal_insert_lsn()")
   out=$(psql -F ' ' -c "SELECT pushplan.push_send('bench', '$bpush')" -c "SELECT extract(epoch FROM clock_timestamp())")
   task=$(sed -n 1p <<< "$out"); t_commit=$(sed -n 2p <<< "$out")
   # lanes: what runs during the broadcast, from 2 s after its COMMIT
@@ -261,6 +265,7 @@ broadcast() {   # broadcast SENDERS BATCH INFLIGHT CONNS RUN
     [ "$(psql -c "SELECT state <> 'sending' AND state <> 'queued' FROM pushplan.tasks WHERE task_id = '$task'")" = t ] && break
   done
   cl1=$(ticks "$pm" $(pgrep -P "$pm")); se1=$(ticks $sender_pids); ng1=$(ticks "$sink_pid")
+  wal=$(psql -c "SELECT pg_current_wal_insert_lsn() - '$wal0'::pg_lsn")
   left=$(psql -c "SELECT count(*) FROM pushplan.deliveries WHERE task_id = '$task' AND status IN ('queued', 'sending')")
   [ -n "${during:-}" ] && { wait "$during_pid" || true; }
   kill "$rss_pid" 2>/dev/null; wait "$rss_pid" 2>/dev/null || true; rss_pid=
@@ -287,6 +292,8 @@ broadcast() {   # broadcast SENDERS BATCH INFLIGHT CONNS RUN
       u = 1e6 / hz / n
       printf "    CPU per delivery: senders %.1f us, other PostgreSQL processes %.1f us, nginx %.1f us, total %.1f us;", se * u, cl * u, ng * u, (se + cl + ng) * u
       printf " the best bare client: client %.1f us + nginx %.1f us = %.1f us a request\n", bc, bn, bc + bn }'
+    # what the database wrote, which the machine's drift does not move (full-page images included)
+    echo "    WAL per delivery: $(( wal / sent )) bytes ($(( wal / 1048576 )) MB in all, from push_send to the last outcome)"
   }
   # The lanes' window: the transactional pushes run from 2 s after the COMMIT for LANE_SENDS x
   # 20 ms, a tenth of a 1M broadcast; the broadcast's rate within that window, in every run, is
@@ -319,8 +326,8 @@ done
 if [ "$lane_sends" -gt 0 ]; then
   echo
   echo "== lanes: $lane_sends one-device pushes (one every 20 ms, to the mock vendor) during a broadcast of $devices devices (2:500:500): COMMIT -> arrival at the vendor"
-  # the order alternates (alone first in odd runs, second in even ones): the second broadcast of
-  # a pair runs while the first one's WAL is checkpointed
+  # the order alternates (alone first in odd runs, second in even ones): each broadcast starts
+  # from a checkpoint, and what order still costs shows as a difference between the runs
   for run in $(seq "${LANE_RUNS:-2}"); do
     if [ $(( run % 2 )) = 1 ]; then broadcast 2 500 500 4 "$run, alone"; fi
     curl -s --cacert "$work/mock/cert.pem" -X POST "https://127.0.0.1:$mock_port/_mock/reset" >/dev/null

@@ -27,9 +27,11 @@ mock_reset
 
 # the broadcast: 40 deliveries, 20 in flight (5 s each), 20 waiting for room
 bulk=$(sql "SELECT push_send('shop', '{\"to\": {\"tag\": [\"bulk\"]}, \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"sale\"}}}')")
-wait_for 10 "SELECT count(*) FILTER (WHERE status = 'sending') = 20 AND count(*) FILTER (WHERE status = 'queued') = 20 FROM deliveries WHERE task_id = '$bulk'" \
+wait_for 10 "SELECT count(*) FILTER (WHERE status = 'sending') = 20 AND count(*) FILTER (WHERE status = 'queued') = 20 FROM push_deliveries WHERE task_id = '$bulk'" \
   && ok "the broadcast fills both senders (20 in flight, 20 waiting)" \
-  || fail "broadcast: $(sql "SELECT status, count(*) FROM deliveries WHERE task_id = '$bulk' GROUP BY 1")"
+  || fail "broadcast: $(sql "SELECT status, count(*) FROM push_deliveries WHERE task_id = '$bulk' GROUP BY 1")"
+check_eq "... as push_task_progress counts them" \
+  "$(sql "SELECT queued || ' queued, ' || sending || ' sending' FROM push_task_progress WHERE task_id = '$bulk'")" "20 queued, 20 sending"
 check_eq "a broadcast is in the normal lane" "$(sql "SELECT priority FROM push_task_progress WHERE task_id = '$bulk'")" "normal"
 
 # a transactional push and a low one, committed while the senders are full
@@ -44,8 +46,10 @@ else
   fail "$1: transactional push waited: ${ms:-not sent} ms ($(sql "SELECT status FROM deliveries WHERE task_id = '$tx'"))"
 fi
 check_eq "... it is in the high lane" "$(sql "SELECT priority FROM push_task_progress WHERE task_id = '$tx'")" "high"
+# (a delivery's claimed_at is written with its outcome; the queue row has it while in flight)
 check_eq "... claimed before any of the 20 broadcast deliveries that were waiting" \
-  "$(sql "SELECT count(*) FROM deliveries WHERE task_id = '$bulk' AND claimed_at <= (SELECT claimed_at FROM deliveries WHERE task_id = '$tx')")" "20"
+  "$(sql "SELECT count(*) FROM deliveries d LEFT JOIN delivery_queue q USING (task_id, delivery_id)
+          WHERE d.task_id = '$bulk' AND coalesce(d.claimed_at, q.claimed_at) <= (SELECT claimed_at FROM deliveries WHERE task_id = '$tx')")" "20"
 check_eq "... while the low push still waits" "$(sql "SELECT status FROM deliveries WHERE task_id = '$low'")" "queued"
 
 wait_for 30 "SELECT status = 'sent' FROM deliveries WHERE task_id = '$low'" \

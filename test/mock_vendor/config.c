@@ -15,6 +15,7 @@
  *   honor_app_id = 104400500, honor_client_id = ..., honor_client_secret = ...
  *   xiaomi_app_secret = ..., xiaomi_package_name = com.example.app
  *   meizu_app_id = 110000, meizu_app_secret = ...
+ *   vivo_app_id = 10004, vivo_app_key = ..., vivo_app_secret = ...
  *   harmony_project_id = ..., harmony_sub_account = ..., harmony_key_id = ...,
  *   harmony_public_key = harmony.pub.pem        (RSA public key of the service account)
  *   max_tokens = 100000
@@ -178,6 +179,12 @@ config_load(const char *path)
 			set_str(&cfg.meizu_app_id, v);
 		else if (strcmp(k, "meizu_app_secret") == 0)
 			set_str(&cfg.meizu_app_secret, v);
+		else if (strcmp(k, "vivo_app_id") == 0)
+			set_str(&cfg.vivo_app_id, v);
+		else if (strcmp(k, "vivo_app_key") == 0)
+			set_str(&cfg.vivo_app_key, v);
+		else if (strcmp(k, "vivo_app_secret") == 0)
+			set_str(&cfg.vivo_app_secret, v);
 		else if (strcmp(k, "harmony_project_id") == 0)
 			set_str(&cfg.harmony_project_id, v);
 		else if (strcmp(k, "harmony_sub_account") == 0)
@@ -241,6 +248,9 @@ config_free(void)
 	free(cfg.xiaomi_package_name);
 	free(cfg.meizu_app_id);
 	free(cfg.meizu_app_secret);
+	free(cfg.vivo_app_id);
+	free(cfg.vivo_app_key);
+	free(cfg.vivo_app_secret);
 	free(cfg.harmony_project_id);
 	free(cfg.harmony_sub_account);
 	free(cfg.harmony_key_id);

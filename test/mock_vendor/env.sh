@@ -16,6 +16,7 @@
 #                          credentials the mock checks. The secrets go as psql variables.
 #   mock_hxm_setup APP PSQL...  the same for honor, xiaomi and meizu (default_title "Example"
 #                          for the last two).
+#   mock_vivo_setup APP PSQL...  the same for vivo.
 #   mock_harmony_setup APP PSQL...  the same for harmony (HarmonyOS NEXT: the service account
 #                          whose RSA key is DIR/harmony.key).
 #   mock_apns_setup APP TEAM KEY_ID P8 PSQL...  points APP's apns at the mock with another of
@@ -67,6 +68,9 @@ xiaomi_app_secret = xiaomi-secret/+=
 xiaomi_package_name = com.example.app
 meizu_app_id = 110000
 meizu_app_secret = meizu-secret
+vivo_app_id = 10004
+vivo_app_key = vivo-key
+vivo_app_secret = vivo-secret
 harmony_project_id = 101700800
 harmony_sub_account = 1017008001
 harmony_key_id = harmony-kid-1
@@ -129,6 +133,16 @@ SELECT push_vendor_set(:'app', 'xiaomi', jsonb_build_object('app_secret', 'xiaom
     'package_name', 'com.example.app', 'default_title', 'Example', 'endpoint', :'base'));
 SELECT push_vendor_set(:'app', 'meizu', jsonb_build_object('app_id', '110000', 'app_secret', 'meizu-secret',
     'default_title', 'Example', 'endpoint', :'base'));
+SQL
+}
+
+mock_vivo_setup() {
+	local app=$1
+	shift
+	"$@" -v app="$app" -v base="$mock_base" <<'SQL'
+SET search_path = pushplan, public;
+SELECT push_vendor_set(:'app', 'vivo', jsonb_build_object('app_id', '10004', 'app_key', 'vivo-key',
+    'app_secret', 'vivo-secret', 'endpoint', :'base'));
 SQL
 }
 

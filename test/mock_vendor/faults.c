@@ -16,7 +16,9 @@
 
 const char *const endpoint_names[EP__COUNT] = {
 	"apns", "fcm", "fcm_token", "hms", "hms_token", "webhook", "webpush", "honor", "honor_token",
-	"xiaomi", "meizu", "harmony", "other"
+	"xiaomi", "meizu",
+	"vivo", "vivo_list", "vivo_save", "vivo_token",
+	"harmony", "other"
 };
 
 struct lastreq
@@ -314,6 +316,7 @@ stats_json(buf *out, const char *only_token)
 			   "\"apns_two_teams\":%ld,\"apns_two_keys\":%ld}",
 			   conn_stats_accepted, conn_stats_open, conn_stats_h2, conn_stats_http1,
 			   conn_stats_apns_two_teams, conn_stats_apns_two_keys);
+	buf_printf(out, ",\"vivo_duplicates\":%ld", vivo_stats_duplicates);
 	buf_printf(out, ",\"untracked\":%ld,\"tokens\":{", untracked);
 	first = true;
 	if (only_token)
@@ -408,6 +411,7 @@ stats_reset(void)
 		lastreq_unref(endpoint_last[e]);
 		endpoint_last[e] = NULL;
 	}
+	vivo_reset();
 }
 
 void

@@ -121,6 +121,9 @@ typedef struct config
 	char	   *xiaomi_package_name;
 	char	   *meizu_app_id;
 	char	   *meizu_app_secret;
+	char	   *vivo_app_id;
+	char	   *vivo_app_key;
+	char	   *vivo_app_secret;
 	char	   *harmony_project_id;
 	char	   *harmony_sub_account;	/* the JWT's iss */
 	char	   *harmony_key_id;	/* the JWT's kid */
@@ -161,7 +164,9 @@ struct conn;
 typedef enum
 {
 	EP_APNS, EP_FCM, EP_FCM_TOKEN, EP_HMS, EP_HMS_TOKEN, EP_WEBHOOK, EP_WEBPUSH, EP_HONOR,
-	EP_HONOR_TOKEN, EP_XIAOMI, EP_MEIZU, EP_HARMONY, EP_OTHER, EP__COUNT
+	EP_HONOR_TOKEN, EP_XIAOMI, EP_MEIZU,
+	EP_VIVO, EP_VIVO_LIST, EP_VIVO_SAVE, EP_VIVO_TOKEN,
+	EP_HARMONY, EP_OTHER, EP__COUNT
 } endpoint;
 
 
@@ -239,6 +244,10 @@ void		handle_honor_token(request *r);
 void		handle_honor_send(request *r, const char *app_id);
 void		handle_xiaomi_send(request *r, const char *path);
 void		handle_meizu_send(request *r, const char *path);
+void		handle_vivo(request *r, const char *path);
+/* vivo.c: forgets the requestIds seen (stats_reset); requests answered as a repeated requestId */
+void		vivo_reset(void);
+extern long vivo_stats_duplicates;
 void		handle_harmony_send(request *r, const char *project);
 /* Records one request for each of its devices (HMS, Honor, Xiaomi, Meizu: many a request). */
 void		record_many(request *r, endpoint ep, char *const *tokens, int ntokens);

@@ -254,6 +254,8 @@ handle_mock(request *r, const char *what, const char *query)
 			access_token_issue(&out, "hms", cfg.hms_app_id, (long) time(NULL) + t);
 		else if (vendor && strcmp(vendor, "honor") == 0 && cfg.honor_app_id)
 			access_token_issue(&out, "honor", cfg.honor_app_id, (long) time(NULL) + t);
+		else if (vendor && strcmp(vendor, "vivo") == 0 && cfg.vivo_app_id)
+			access_token_issue(&out, "vivo", cfg.vivo_app_id, (long) time(NULL) + t);
 		if (out.len)
 		{
 			buf			b = {0};
@@ -265,7 +267,7 @@ handle_mock(request *r, const char *what, const char *query)
 			buf_free(&b);
 		}
 		else
-			resp_json(r, 400, "{\"error\":\"vendor must be fcm, hms or honor (and configured)\"}");
+			resp_json(r, 400, "{\"error\":\"vendor must be fcm, hms, honor or vivo (and configured)\"}");
 		free(vendor);
 		free(ttl);
 	}
@@ -328,6 +330,8 @@ handle_request(request *r)
 		handle_xiaomi_send(r, path);
 	else if (strncmp(path, "/garcia/api/server/push/", 24) == 0)
 		handle_meizu_send(r, path + 24);
+	else if (strncmp(path, "/message/", 9) == 0)
+		handle_vivo(r, path);
 	else if (strncmp(path, "/v1/", 4) == 0 && strlen(path) > 18 &&
 			 strcmp(path + strlen(path) - 14, "/messages:send") == 0)
 	{

@@ -130,3 +130,20 @@ FROM tasks t JOIN push_task_progress p USING (task_id) WHERE task_id = :'two';
 RESET pushplan.small_audience_limit;
 SELECT pg_temp.err($q$SELECT push_send('send_app', '{"to": {"registration_id": ["web_1"]}, "body": {"platform": "all",
   "notification": {"alert": "x"}, "options": {"priority": "urgent"}}}')$q$);
+
+-- In flight: a sender's claim writes only the delivery's queue row (claimed_by); the delivery
+-- says queued until its outcome. push_deliveries and push_task_progress count it as sending, and
+-- push_cancel lets it finish while it cancels the rest.
+SELECT push_device_register('send_app', 'web_2', 'web', 'webhook', 'w2') > 0 AS registered;
+SELECT push_send('send_app', '{"to": {"registration_id": ["web_1", "web_2"]}, "body": {"platform": "all",
+  "notification": {"alert": "in flight"}}}') AS inflight \gset
+UPDATE delivery_queue q SET claimed_by = 0, claimed_at = now()
+FROM deliveries d JOIN devices v USING (device_id)
+WHERE q.task_id = :'inflight' AND d.task_id = q.task_id AND d.delivery_id = q.delivery_id
+  AND v.registration_id = 'web_1';
+SELECT registration_id, status FROM push_deliveries WHERE task_id = :'inflight' ORDER BY 1;
+SELECT targeted, queued, sending FROM push_task_progress WHERE task_id = :'inflight';
+SELECT push_cancel('send_app', :'inflight');
+SELECT registration_id, status FROM push_deliveries WHERE task_id = :'inflight' ORDER BY 1;
+SELECT count(*) AS queue_rows_left, bool_and(claimed_by = 0) AS claimed
+FROM delivery_queue WHERE task_id = :'inflight';

@@ -189,7 +189,7 @@ sleep 3;    # fifteen poll intervals
 is(log_count($node, $warning), 3,
 	'without the role the scheduler, the sender and the express sender each warned once');
 # (push_send queued the delivery of this one-device push itself: no sender claims it)
-is( q_victim("SELECT state || '/' || string_agg(d.status, ',') FROM tasks t LEFT JOIN deliveries d USING (task_id) WHERE t.task_id = '$t4' GROUP BY state"),
+is( q_victim("SELECT state || '/' || string_agg(d.status, ',') FROM tasks t LEFT JOIN push_deliveries d USING (task_id) WHERE t.task_id = '$t4' GROUP BY state"),
 	'sending/queued', '... and the push waits, its delivery not claimed');
 is(tokens_sent('test-ios-1'), $sent_before, '... and nothing was sent');
 $node->safe_psql('victim', 'SELECT pushplan.push_worker_grants()');

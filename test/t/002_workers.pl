@@ -205,7 +205,7 @@ mock_reset($mock);
 $task = broadcast('crash', 'kill -9');
 wait_q(30, "SELECT count(*) >= 1000 FROM deliveries WHERE task_id = '$task' AND status = 'sent'");
 $victim = query("SELECT pid FROM pg_stat_activity WHERE backend_type = 'pushplan sender' LIMIT 1");
-my $inflight_at_kill = query("SELECT count(*) FROM deliveries WHERE task_id = '$task' AND status = 'sending'");
+my $inflight_at_kill = query("SELECT count(*) FROM push_deliveries WHERE task_id = '$task' AND status = 'sending'");
 kill 'KILL', $victim;
 sleep 1;
 ok(wait_server(), 'the server recovers from a killed sender');
@@ -308,7 +308,7 @@ is(query("SELECT count(*) FROM pg_stat_activity WHERE datname = 'third'"),
 section('sizes reloaded mid-broadcast');
 mock_reset($mock);
 $task = broadcast('term', 'resize');
-wait_q(20, "SELECT count(*) > 0 FROM deliveries WHERE task_id = '$task' AND status = 'sending'");
+wait_q(20, "SELECT count(*) > 0 FROM push_deliveries WHERE task_id = '$task' AND status = 'sending'");
 $senders = worker_pids('sender', 'postgres');
 # outcome buffers grow with batch_size; the engine is drained and re-created for max_inflight
 $node->safe_psql('postgres',
@@ -360,7 +360,7 @@ is(join("\n", splice(@unexpected, 0, 3)), '', 'no unexpected ERROR, FATAL or PAN
 section('postmaster death');
 new_app('pmd', 2000, 'pmd-slow1000-');
 $task = broadcast('pmd', 'postmaster death');
-wait_q(20, "SELECT count(*) > 0 FROM deliveries WHERE task_id = '$task' AND status = 'sending'");
+wait_q(20, "SELECT count(*) > 0 FROM push_deliveries WHERE task_id = '$task' AND status = 'sending'");
 my @pidfile = split /\n/, slurp_file($node->data_dir . '/postmaster.pid');
 my $pm      = $pidfile[0];
 my $shm     = (split ' ', $pidfile[6] // '')[1];

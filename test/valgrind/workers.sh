@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The worker paths under valgrind (memcheck): the server runs under valgrind with pushplan
 # preloaded; a broadcast with every fault of every vendor (APNs, FCM, HMS, Honor, Xiaomi, Meizu,
-# Web Push, webhook, HarmonyOS), SIGHUP, SIGTERM of a busy sender, a failing
+# Web Push, webhook, vivo, HarmonyOS), SIGHUP, SIGTERM of a busy sender, a failing
 # task, a transactional push during a busy broadcast, an outcome that cannot be written and
 # DROP / CREATE EXTENSION drive the launcher,
 # scheduler and senders. Prints the errors
@@ -42,6 +42,7 @@ sql "SELECT push_app_create('vg')" >/dev/null
 sql "SELECT push_app_set('vg', '{\"broadcast_min_interval\": \"0 seconds\"}')" >/dev/null
 configure_vendors vg
 mock_hxm_setup vg psql >/dev/null
+mock_vivo_setup vg psql >/dev/null
 mock_harmony_setup vg psql >/dev/null
 # Web Push: the app's VAPID keys, and subscriptions whose keys the mock derives from their seed
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$work/vapid.pem" 2>/dev/null
@@ -60,7 +61,7 @@ done
 sql "INSERT INTO devices (app_id, registration_id, platform, vendor, token)
      SELECT _app_id('vg', 'reader'), v || '-' || f, CASE v WHEN 'apns' THEN 'ios' WHEN 'webhook' THEN 'web' ELSE 'android' END,
             v, CASE v WHEN 'apns' THEN 'test-' ELSE v || '-' END || f || '-x'
-     FROM unnest(ARRAY['apns', 'fcm', 'hms', 'webhook', 'honor', 'xiaomi', 'meizu']) v,
+     FROM unnest(ARRAY['apns', 'fcm', 'hms', 'webhook', 'honor', 'xiaomi', 'meizu', 'vivo']) v,
           unnest(string_to_array('$faults', ' ')) f
      UNION ALL
      SELECT _app_id('vg', 'reader'), s->>'registration_id', 'web', 'webpush', s->>'token'
@@ -115,11 +116,11 @@ record_pids
 sql "UPDATE devices SET token = replace(token, 'slow2000', 'plain') WHERE registration_id LIKE 'plain-%'" >/dev/null
 bad=$(sql "SELECT device_id FROM devices WHERE registration_id = 'plain-7'")
 psql -c "CREATE FUNCTION public.poison_outcome() RETURNS trigger LANGUAGE plpgsql AS \$\$
-  BEGIN IF NEW.device_id = $bad AND NEW.status <> 'sending' THEN RAISE EXCEPTION 'poisoned outcome'; END IF; RETURN NEW; END \$\$" \
+  BEGIN IF NEW.device_id = $bad THEN RAISE EXCEPTION 'poisoned outcome'; END IF; RETURN NEW; END \$\$" \
   -c "CREATE TRIGGER poison BEFORE UPDATE ON pushplan.deliveries FOR EACH ROW EXECUTE FUNCTION public.poison_outcome()" >/dev/null
 task=$(sql "SELECT push_send('vg', '{\"to\": \"all\", \"body\": {\"platform\": \"android\", \"notification\": {\"alert\": \"poison\"}}}')")
-wait_for 300 "SELECT count(*) = 1 FROM deliveries WHERE task_id = '$task' AND status = 'sending' AND NOT EXISTS
-    (SELECT 1 FROM deliveries d WHERE d.task_id = '$task' AND d.status IN ('queued', 'sending') AND d.device_id <> $bad)" \
+wait_for 300 "SELECT count(*) = 1 FROM push_deliveries WHERE task_id = '$task' AND status = 'sending' AND NOT EXISTS
+    (SELECT 1 FROM deliveries d WHERE d.task_id = '$task' AND d.status = 'queued' AND d.device_id <> $bad)" \
   && ok "a poisoned outcome costs only its delivery" || fail "poison: $(sql "SELECT status, count(*) FROM deliveries WHERE task_id = '$task' GROUP BY 1")"
 psql -c "DROP TRIGGER poison ON pushplan.deliveries" -c "DROP FUNCTION public.poison_outcome()" >/dev/null
 record_pids
