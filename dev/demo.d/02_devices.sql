@@ -65,13 +65,12 @@ SELECT i, jsonb_build_object(
     'vendor', vendor,
     'token', CASE vendor
                  WHEN 'apns' THEN encode(sha256(convert_to('apns' || i, 'UTF8')), 'hex')
-                 -- a browser's push subscription: every demo browser shares one key pair, and
-                 -- its endpoint is on loopback (the demo never sends beyond this machine)
+                 -- a browser's push subscription at the mock's push service: every demo
+                 -- browser shares one key pair (the mock's for "demo", which the demo asked it
+                 -- for), with an endpoint of its own
                  WHEN 'webpush' THEN jsonb_build_object(
-                     'endpoint', 'https://127.0.0.1/wp/' || md5('web' || i),
-                     'keys', jsonb_build_object(
-                         'p256dh', 'BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4',
-                         'auth', 'BTBZMqHH6r4Tts7J_aSIgg'))::text
+                     'endpoint', :'wp_base' || '/wp/demo.' || md5('web' || i),
+                     'keys', jsonb_build_object('p256dh', :'wp_p256dh', 'auth', :'wp_auth'))::text
                  WHEN 'hms' THEN 'IQAAAACy0' || md5('hms' || i)
                  WHEN 'honor' THEN 'HN' || md5('honor' || i)
                  WHEN 'xiaomi' THEN 'mi' || md5('xiaomi' || i)

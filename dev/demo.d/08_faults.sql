@@ -38,7 +38,11 @@ SELECT audience, vendor, fault, count(*) AS devices,
 FROM demo_faults GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
 
 -- The tokens as the pushes will find them. Tokens a vendor rejects are cleared from their
--- devices, so the report keeps this copy to match what the mock vendor received, per token.
+-- devices, so the report keeps this copy to match what the mock vendor received, per token (a
+-- browser's: its subscription's path at the push service, /wp/<this>, which the mock counts).
 CREATE TABLE public.demo_tokens AS
-SELECT device_id, registration_id, vendor, token FROM devices
+SELECT device_id, registration_id, vendor,
+       CASE vendor WHEN 'webpush' THEN substring(token::jsonb->>'endpoint' FROM '/wp/(.*)$')
+                   ELSE token END AS token
+FROM devices
 WHERE app_id = _app_id(:'app', 'reader') AND token IS NOT NULL;

@@ -32,7 +32,7 @@ expect() {          # expect DESCRIPTION EXTENDED-REGEX: some line of the output
 	fi
 }
 
-expect "final line" '^pushplan demo: all 15 steps passed in [0-9]+ s$'
+expect "final line" '^pushplan demo: all 16 steps passed in [0-9]+ s$'
 [ "$(tail -n 1 "$out")" = "$(grep -E '^pushplan demo: all' "$out")" ] ||
 	{ echo "the final line is not last"; fail=1; }
 expect "two batches of 5000" '^ +2 \| +5000$'
@@ -95,10 +95,11 @@ expect "multi_language: an English device got the English text" '\(apns, en\): \
 expect "the guide's task" '^ tsk_[0-9a-f]{32} \| engagelab +\| promo_618_2025 \| done +\| +2 \| +2 \| +0 \| reminder_01$'
 expect "the broadcast's task" '^ tsk_[0-9a-f]{32} \| engagelab +\| promo_618_2025 \| done +\| +5596 \| +5584 \| +12 \| +$'
 expect "the HarmonyOS push's task" '^ tsk_[0-9a-f]{32} \| engagelab +\| promo_618_2025 \| done +\| +196 \| +196 \| +0 \| +$'
+expect "the Web Push's task" '^ tsk_[0-9a-f]{32} \| engagelab +\| promo_618_2025 \| done +\| +865 \| +865 \| +0 \| +$'
 expect "the IM push's task" '^ tsk_[0-9a-f]{32} \| tencent_im \| default +\| done +\| +556 \| +550 \| +6 \| +$'
-expect "all deliveries: 6350, 6332 sent, 18 invalid tokens, nothing failed or left" \
-	'^ ∅ +\| ∅ +\| +6350 \| +6332 \| +18 \| +0 \| +0 \| +[0-9]+$'
-expect "push_plans: promo_618_2025 has the guide's push, the broadcast and the HarmonyOS push" '^ promo_618_2025 \| 618 大促推送计划 \| +3$'
+expect "all deliveries: 7215, 7197 sent, 18 invalid tokens, nothing failed or left" \
+	'^ ∅ +\| ∅ +\| +7215 \| +7197 \| +18 \| +0 \| +0 \| +[0-9]+$'
+expect "push_plans: promo_618_2025 has the guide's push, the broadcast, the HarmonyOS push and the Web Push" '^ promo_618_2025 \| 618 大促推送计划 \| +4$'
 # Invalid tokens: 18 devices, each with its token cleared, unreachable, marked invalidated.
 n=$(grep -cE '^ reg[0-9]{5} +\| (apns|fcm|hms|honor|xiaomi|meizu|vivo) +\| [^|]*unregistered[^|]*\| ∅ +\| f +\| t +\| ' "$out")
 if [ "$n" = 18 ]; then echo "ok: 18 rejected tokens cleared"; else echo "MISSING: 18 rejected tokens cleared ($n)"; fail=1; fi
@@ -108,11 +109,11 @@ expect "throttled deliveries were retried and sent" '^ tsk_[0-9a-f]{32} \| apns 
 # and every request the mock saw is an attempt pushplan counted (attempts may exceed them by
 # requests lost on the way, e.g. to a connection that failed or timed out before the mock read
 # them); nothing else reached the mock.
-for v in apns fcm hms honor xiaomi meizu vivo harmony; do
+for v in apns fcm hms honor xiaomi meizu vivo harmony webpush; do
 	expect "$v: deliveries sent got the mock's 200s, every request counted as an attempt" \
 		"^ $v +\\| +[0-9]+ \\| +[0-9]+ \\| +[0-9]+ \\| +[0-9]+ \\| +[0-9]+ \\| +[0-9]+ \\| t$"
 done
-expect "all vendors: 6332 sent, each received" '^ all +\| +6350 \| +6332 \| +[0-9]+ \| +[0-9]+ \| +[0-9]+ \| +[0-9]+ \| t$'
+expect "all vendors: 7197 sent, each received" '^ all +\| +7215 \| +7197 \| +[0-9]+ \| +[0-9]+ \| +[0-9]+ \| +[0-9]+ \| t$'
 expect "APNs requests = APNs attempts" '^  apns: ([0-9]+) attempts, \1 requests$'
 expect "FCM requests = FCM attempts" '^  fcm: ([0-9]+) attempts, \1 requests$'
 # Honor, Xiaomi, Meizu and vivo got the IM push's Chinese devices of their maker, batched (how many
@@ -122,6 +123,9 @@ for v in honor xiaomi meizu vivo; do
 done
 # HarmonyOS NEXT got the CN harmony devices of the HarmonyOS push, up to 1000 tokens a request.
 expect "harmony: its 196 devices' attempts, in batched requests" "^  harmony: 196 attempts, [1-9] requests$"
+# Web Push: one request per browser (each copy is encrypted to its own subscription), all 865
+# decrypted by the mock's push service.
+expect "webpush: a request per browser" "^  webpush: 865 attempts, 865 requests$"
 # The cluster and the mock vendor are stopped and their files removed.
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 gone() {            # gone WHAT: nothing listens on the ports and TMPDIR holds nothing

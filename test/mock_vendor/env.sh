@@ -156,6 +156,20 @@ SELECT push_vendor_set(:'app', 'harmony', jsonb_build_object('project_id', '1017
 SQL
 }
 
+# Web Push: a VAPID key pair of the app's (made once per mock directory) and its subject.
+mock_webpush_setup() {
+	local app=$1 pub
+	shift
+	[ -f "$mock_dir/vapid.pem" ] ||
+		openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$mock_dir/vapid.pem" 2>/dev/null
+	pub=$(openssl pkey -in "$mock_dir/vapid.pem" -pubout -outform DER | tail -c 65 | base64 -w0 | tr '+/' '-_' | tr -d '=')
+	"$@" -v app="$app" -v pem="$(cat "$mock_dir/vapid.pem")" -v pub="$pub" <<'SQL'
+SET search_path = pushplan, public;
+SELECT push_vendor_set(:'app', 'webpush', jsonb_build_object('vapid_public_key', :'pub',
+    'vapid_private_key', :'pem', 'subject', 'mailto:ops@example.com'));
+SQL
+}
+
 mock_apns_setup() {
 	local app=$1 team=$2 kid=$3 p8=$4
 	shift 4

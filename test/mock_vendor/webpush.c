@@ -54,10 +54,15 @@ sha256_of(const char *what, const char *seed, unsigned char out[32])
 	EVP_MD_CTX_free(c);
 }
 
-/* scalar = SHA-256("pushplan mock webpush key " seed) (mod n: never 0 in practice). */
+/*
+ * scalar = SHA-256("pushplan mock webpush key " seed) (mod n: never 0 in practice).  Only the
+ * seed's part before its first '.' counts: "demo.1" and "demo.2" are two subscriptions (two
+ * endpoints, each with its faults) of one key pair, as the demo's browsers share one.
+ */
 static bool
-wp_derive(const char *seed, wp_keys *k)
+wp_derive(const char *full_seed, wp_keys *k)
 {
+	char		seed[256];
 	unsigned char d[32];
 	EC_GROUP   *g = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
 	BIGNUM	   *bn = BN_new();
@@ -70,6 +75,7 @@ wp_derive(const char *seed, wp_keys *k)
 	bool		ok = false;
 
 	memset(k, 0, sizeof(*k));
+	snprintf(seed, sizeof(seed), "%.*s", (int) strcspn(full_seed, "."), full_seed);
 	sha256_of("pushplan mock webpush key ", seed, d);
 	sha256_of("pushplan mock webpush auth ", seed, k->pub);	/* scratch */
 	memcpy(k->auth, k->pub, 16);
