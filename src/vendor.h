@@ -67,6 +67,8 @@ typedef struct PPAuth
 						   char **why, bool *transient);
 	int			margin_s;		/* a fetched token is renewed this long before it expires */
 	const char *header;			/* the request header up to the token ("authorization: Bearer ") */
+	/* ... or the form field that carries it instead (OPPO: auth_token), appended to the body */
+	const char *form_field;
 } PPAuth;
 
 /* What a vendor payload is built from: one device's view of a push. */
@@ -91,6 +93,8 @@ typedef struct PPRequest
 	int			limited_len;	/* bytes the vendor's size limit applies to */
 	const char *auth_audience;	/* PPVendorConfig.audience for its token, or NULL */
 	const void *own;			/* the vendor's own config, when its assemble needs it (Meizu) */
+	const char *batch_url;		/* the URL of a request of several tokens, if not url (OPPO) */
+	const char *refused;		/* why the vendor cannot take this push: fails unsent (OPPO) */
 } PPRequest;
 
 /* An HTTP answer, or the transport failure instead of one. */
@@ -117,7 +121,12 @@ typedef struct PPItemResult
 typedef enum PPClassify
 {
 	PP_CLS_DONE,				/* every result is set */
-	PP_CLS_AUTH_STALE			/* the auth token was refused as stale: renew it, retry once */
+	PP_CLS_AUTH_STALE,			/* the auth token was refused as stale: renew it, retry once */
+	/*
+	 * Every result is set, and the credential's daily quota is spent: the engine holds its other
+	 * requests (across senders) until the shortest retry_after_ms of the results (OPPO).
+	 */
+	PP_CLS_QUOTA_SPENT
 } PPClassify;
 
 /* A configuration key a vendor takes (push_vendor_set checks them). */
@@ -316,5 +325,11 @@ extern char *pp_auth_token(const PPVendor *v, const PPVendorConfig *cfg,
 						   const PPHttpOptions *http, char **why, bool *transient);
 /* Drops the cached token if it is still `token`. */
 extern void pp_auth_invalidate(const PPVendor *v, const PPVendorConfig *cfg, const char *token);
+/*
+ * A credential whose daily quota is spent: held until `until` (Unix seconds), in shared memory,
+ * so that no sender sends with it before; pp_auth_held gives that time, or 0.
+ */
+extern void pp_auth_hold(const PPVendor *v, const PPVendorConfig *cfg, int64 until);
+extern int64 pp_auth_held(const PPVendor *v, const PPVendorConfig *cfg);
 
 #endif							/* PUSHPLAN_VENDOR_H */
