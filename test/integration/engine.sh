@@ -227,8 +227,8 @@ out=$(sql "SELECT push_vendor_test('nope', 'apns', 't', '{}'::jsonb)" 2>&1)
 check "vendor_test: unknown app" "$out" '92001: app "nope" does not exist'
 out=$(sql "SELECT push_vendor_test('eng_bad', 'apns', 't', '{}'::jsonb)" 2>&1)
 check "vendor_test: vendor not configured" "$out" '92501: app "eng_bad" has no apns vendor config'
-out=$(sql "SELECT push_vendor_test('eng', 'oppo', 't', '{}'::jsonb)" 2>&1)
-check "vendor_test: vendor the engine does not send to" "$out" '92500: vendor "oppo" is not one the delivery engine sends to'
+out=$(sql "SELECT push_vendor_test('eng', 'vivo', 't', '{}'::jsonb)" 2>&1)
+check "vendor_test: vendor the engine does not send to" "$out" '92500: vendor "vivo" is not one the delivery engine sends to'
 
 # ================= memory: many sends in one backend stay flat ================================
 # libcurl's allocations are not in memory contexts: a leak would show in the backend's RSS.

@@ -15,6 +15,7 @@
  *   honor_app_id = 104400500, honor_client_id = ..., honor_client_secret = ...
  *   xiaomi_app_secret = ..., xiaomi_package_name = com.example.app
  *   meizu_app_id = 110000, meizu_app_secret = ...
+ *   oppo_app_key = ..., oppo_master_secret = ...
  *   max_tokens = 100000
  *
  * Relative file names are read from the configuration file's directory.  '#' starts a comment.
@@ -176,6 +177,10 @@ config_load(const char *path)
 			set_str(&cfg.meizu_app_id, v);
 		else if (strcmp(k, "meizu_app_secret") == 0)
 			set_str(&cfg.meizu_app_secret, v);
+		else if (strcmp(k, "oppo_app_key") == 0)
+			set_str(&cfg.oppo_app_key, v);
+		else if (strcmp(k, "oppo_master_secret") == 0)
+			set_str(&cfg.oppo_master_secret, v);
 		else if (strcmp(k, "max_tokens") == 0)
 			cfg.max_tokens = atoi(v);
 		else
@@ -224,6 +229,8 @@ config_free(void)
 	free(cfg.honor_client_secret);
 	free(cfg.xiaomi_app_secret);
 	free(cfg.xiaomi_package_name);
+	free(cfg.oppo_app_key);
+	free(cfg.oppo_master_secret);
 	free(cfg.meizu_app_id);
 	free(cfg.meizu_app_secret);
 	memset(&cfg, 0, sizeof(cfg));

@@ -16,6 +16,7 @@
 #                          credentials the mock checks. The secrets go as psql variables.
 #   mock_hxm_setup APP PSQL...  the same for honor, xiaomi and meizu (default_title "Example"
 #                          for the last two).
+#   mock_oppo_setup APP PSQL...  the same for oppo (default_title "Example").
 #   mock_apns_setup APP TEAM KEY_ID P8 PSQL...  points APP's apns at the mock with another of
 #                          the APNs keys the mock knows: team TEAM123456 has the keys
 #                          KEY1234567 (DIR/apns.p8, mock_vendor_setup's) and KEY2222222
@@ -63,6 +64,8 @@ xiaomi_app_secret = xiaomi-secret/+=
 xiaomi_package_name = com.example.app
 meizu_app_id = 110000
 meizu_app_secret = meizu-secret
+oppo_app_key = oppo-key
+oppo_master_secret = oppo-master/+=
 CONF
 	# shellcheck disable=SC2086
 	(cd "$dir" && exec ${MOCK_WRAPPER:-} "$mock_src/mock_vendor" --listen "127.0.0.1:$port" \
@@ -121,6 +124,16 @@ SELECT push_vendor_set(:'app', 'xiaomi', jsonb_build_object('app_secret', 'xiaom
     'package_name', 'com.example.app', 'default_title', 'Example', 'endpoint', :'base'));
 SELECT push_vendor_set(:'app', 'meizu', jsonb_build_object('app_id', '110000', 'app_secret', 'meizu-secret',
     'default_title', 'Example', 'endpoint', :'base'));
+SQL
+}
+
+mock_oppo_setup() {
+	local app=$1
+	shift
+	"$@" -v app="$app" -v base="$mock_base" <<'SQL'
+SET search_path = pushplan, public;
+SELECT push_vendor_set(:'app', 'oppo', jsonb_build_object('app_key', 'oppo-key',
+    'master_secret', 'oppo-master/+=', 'default_title', 'Example', 'endpoint', :'base'));
 SQL
 }
 

@@ -16,7 +16,7 @@
 
 const char *const endpoint_names[EP__COUNT] = {
 	"apns", "fcm", "fcm_token", "hms", "hms_token", "webhook", "webpush", "honor", "honor_token",
-	"xiaomi", "meizu", "other"
+	"xiaomi", "meizu", "other", "oppo", "oppo_token"
 };
 
 struct lastreq

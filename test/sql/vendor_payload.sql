@@ -59,7 +59,7 @@ SELECT _message_check(jsonb_build_object('body', jsonb_build_object('platform', 
 SELECT _message_check(jsonb_build_object('body', jsonb_build_object('platform', 'android',
     'message', jsonb_build_object('msg_content', repeat('y', 3950)))));
 -- errors
-SELECT _vendor_payload('oppo', '{}');
+SELECT _vendor_payload('vivo', '{}');
 SELECT _vendor_payload('apns', '[1]');
 SELECT _vendor_payload('apns', '{}', 'tv');
 SELECT _vendor_payload('apns', '{}', NULL, NULL, '{"team_id": "T"}');
