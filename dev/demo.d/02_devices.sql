@@ -7,7 +7,7 @@ CREATE FUNCTION pg_temp.h(i int, salt text) RETURNS int
 LANGUAGE sql IMMUTABLE AS $$ SELECT ('x' || substr(md5(salt || i), 1, 7))::bit(28)::int % 100 $$;
 
 -- Region 40% US, 25% IN, 15% PH, 20% CN; platform and vendor by region (Android phones in China
--- by maker: 40% Huawei, 20% Honor, 25% Xiaomi, 15% Meizu; FCM elsewhere); local time zones and
+-- by maker: 25% Huawei, 15% OPPO, 20% Honor, 25% Xiaomi, 15% Meizu; FCM elsewhere); local time zones and
 -- languages; tags skewed as real ones are.
 CREATE TEMP VIEW demo_devices AS
 WITH base AS (
@@ -50,7 +50,8 @@ WITH base AS (
     SELECT *,
            CASE platform WHEN 'ios' THEN 'apns' WHEN 'web' THEN 'webpush' WHEN 'harmony' THEN 'hms'
                ELSE CASE WHEN region <> 'CN' THEN 'fcm'
-                         WHEN pg_temp.h(i, 'maker') < 40 THEN 'hms'
+                         WHEN pg_temp.h(i, 'maker') < 25 THEN 'hms'
+                         WHEN pg_temp.h(i, 'maker') < 40 THEN 'oppo'
                          WHEN pg_temp.h(i, 'maker') < 60 THEN 'honor'
                          WHEN pg_temp.h(i, 'maker') < 85 THEN 'xiaomi'
                          ELSE 'meizu' END
@@ -74,6 +75,7 @@ SELECT i, jsonb_build_object(
                  WHEN 'honor' THEN 'HN' || md5('honor' || i)
                  WHEN 'xiaomi' THEN 'mi' || md5('xiaomi' || i)
                  WHEN 'meizu' THEN 'MZ' || left(md5('meizu' || i), 24)
+                 WHEN 'oppo' THEN 'OPPO_CN_' || md5('oppo' || i)
                  ELSE md5('fcm' || i) || ':APA91b' || md5('fcm2' || i)
              END,
     'timezone', timezone,
