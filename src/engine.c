@@ -63,6 +63,7 @@ typedef struct PPXfer
 	PPRequest	req;
 	char	   *group_key;		/* HMS */
 	TimestampTz linger_until;
+	int64		group_bytes;	/* built body and token of each item: PPVendor.batch_bytes */
 	int			nitems;
 	int			cap;
 	int64	   *ids;
@@ -325,8 +326,13 @@ pp_engine_submit(PPEngine *e, const PPSendItem *item)
 
 			if (g->vendor == v && strcmp(g->group_key, key) == 0)
 			{
+				int64		bytes = x->req.body.len + strlen(item->token);
+
 				pp_xfer_add_item(g, item->delivery_id, item->token);
-				if (g->nitems >= v->max_tokens)
+				g->group_bytes += bytes;
+				/* full, or the next item of this size would pass the vendor's byte bound */
+				if (g->nitems >= v->max_tokens ||
+					(v->batch_bytes > 0 && g->group_bytes + bytes > v->batch_bytes))
 				{
 					dlist_delete(&g->node);
 					pp_engine_enqueue(e, g);
@@ -337,6 +343,7 @@ pp_engine_submit(PPEngine *e, const PPSendItem *item)
 			}
 		}
 		x->group_key = MemoryContextStrdup(x->cxt, key);
+		x->group_bytes = x->req.body.len + strlen(item->token);
 		pfree(key);
 		x->state = PP_X_GROUPING;
 		x->linger_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), e->s.hms_linger_ms);

@@ -148,6 +148,11 @@ typedef struct PPVendor
 	const PPVendorKey *keys;	/* configuration keys, ended by {NULL} */
 	const char *default_endpoint;	/* base URL when the config names none */
 	int			max_tokens;		/* tokens one request may carry (HMS: 1000) */
+	/*
+	 * Bytes of built body and token per item one request may carry, 0: no bound (OPPO, whose
+	 * batch repeats the message for every device): a group closes before it would pass them.
+	 */
+	int			batch_bytes;
 	int			payload_limit;	/* bytes, of PPRequest.limited_len */
 	const char *limit_what;		/* what the limit counts, for the error message */
 	/*

@@ -45,6 +45,15 @@ static const PPVendorKey oppo_keys[] = {
 /* deliveries held by a spent quota come back over this many seconds after the reset */
 #define OPPO_QUOTA_SPREAD_S	300
 
+/*
+ * A unicast_batch repeats the notification for every device, each in a wrapper of 48 bytes, and
+ * the form's percent-encoding makes it up to three times longer (each byte of Chinese text is
+ * %XX): 100 KB of notifications and regIds stay under 512 KB of form (OPPO states no bound; the
+ * mock's is 512 KB).  A 250-byte notification goes about 350 devices a request; one of 60
+ * bytes, 1000.
+ */
+#define OPPO_BATCH_BYTES	(100 * 1024)
+
 #define OPPO_CODE_OK			0
 #define OPPO_CODE_AUTH_STALE	11
 #define OPPO_CODE_DAILY_LIMIT	33
@@ -414,6 +423,7 @@ const PPVendor pp_vendor_oppo = {
 	.keys = oppo_keys,
 	.default_endpoint = oppo_endpoint,
 	.max_tokens = 1000,
+	.batch_bytes = OPPO_BATCH_BYTES,
 	.payload_limit = 4096,
 	.limit_what = "pushplan sends OPPO a notification object of at most 4096 bytes (OPPO limits action_parameters to 4 KB and states no bound on the whole).",
 	.title_max = 50,
