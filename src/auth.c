@@ -54,6 +54,7 @@ typedef struct PPAuthSlot
 	int64		expires_at;		/* Unix seconds: not used from then on */
 	int64		fetching_until; /* a worker fetches the next token until then (0: none) */
 	int64		used;			/* Unix seconds, for eviction */
+	int64		held_until;		/* Unix seconds: a daily quota is spent until then (0: none) */
 } PPAuthSlot;
 
 typedef struct PPAuthCache
@@ -197,7 +198,7 @@ pp_auth_slot_locked(PPAuthCache *c, const char *key, int64 now)
 	}
 	strlcpy(s->key, key, PP_AUTH_KEY_LEN);
 	s->token[0] = '\0';
-	s->created = s->renew_at = s->expires_at = s->fetching_until = 0;
+	s->created = s->renew_at = s->expires_at = s->fetching_until = s->held_until = 0;
 	s->used = now;
 	return s;
 }
@@ -434,10 +435,48 @@ pp_auth_invalidate(const PPVendor *v, const PPVendorConfig *cfg, const char *tok
 	pp_auth_key(v, cfg, key);
 	pp_auth_lock(c, LW_EXCLUSIVE);
 	s = pp_auth_find(c, key);
-	/* another sender may already have replaced it: keep the new one */
+	/* another sender may already have replaced it: keep the new one (and a hold: the slot) */
 	if (s && strcmp(s->token, token) == 0)
-		s->key[0] = '\0';
+	{
+		s->token[0] = '\0';
+		s->created = s->renew_at = s->expires_at = 0;
+	}
 	pp_auth_unlock(c);
+}
+
+void
+pp_auth_hold(const PPVendor *v, const PPVendorConfig *cfg, int64 until)
+{
+	PPAuthCache *c = pp_auth_cache();
+	char		key[PP_AUTH_KEY_LEN];
+	PPAuthSlot *s;
+
+	if (v->auth == NULL)
+		return;
+	pp_auth_key(v, cfg, key);
+	pp_auth_lock(c, LW_EXCLUSIVE);
+	s = pp_auth_slot_locked(c, key, (int64) time(NULL));
+	s->held_until = Max(s->held_until, until);
+	pp_auth_unlock(c);
+}
+
+int64
+pp_auth_held(const PPVendor *v, const PPVendorConfig *cfg)
+{
+	PPAuthCache *c = pp_auth_cache();
+	char		key[PP_AUTH_KEY_LEN];
+	PPAuthSlot *s;
+	int64		until = 0;
+
+	if (v->auth == NULL)
+		return 0;
+	pp_auth_key(v, cfg, key);
+	pp_auth_lock(c, LW_SHARED);
+	s = pp_auth_find(c, key);
+	if (s && s->held_until > (int64) time(NULL))
+		until = s->held_until;
+	pp_auth_unlock(c);
+	return until;
 }
 
 /* ---- SQL faces for tests: plant a token, look at the cache --------------------------------- */
@@ -490,7 +529,8 @@ pushplan_auth_token_peek(PG_FUNCTION_ARGS)
 	PPJsonb		b;
 	char	   *token = NULL;
 	int64		created = 0,
-				renew_at = 0;
+				renew_at = 0,
+				held_until = 0;
 	int64		now = (int64) time(NULL);
 
 	if (v->auth == NULL)
@@ -503,15 +543,18 @@ pushplan_auth_token_peek(PG_FUNCTION_ARGS)
 		token = pstrdup(s->token);
 		created = s->created;
 		renew_at = s->renew_at;
+		held_until = s->held_until;
 	}
 	pp_auth_unlock(c);
 	pp_jb_begin(&b);
-	if (token)
+	if (token && token[0])
 	{
 		pp_jb_str(&b, "token", token);
 		pp_jb_int(&b, "age_s", now - created);
 		pp_jb_int(&b, "renew_in_s", renew_at - now);
 	}
+	if (held_until > now)
+		pp_jb_int(&b, "held_for_s", held_until - now);
 	pp_jb_bool(&b, "shared", c->lock != NULL);
 	PG_RETURN_JSONB_P(pp_jb_end(&b));
 }

@@ -9,12 +9,15 @@
  *      goes ahead of the others and does not wait for a slot)
  *   -> running (auth token attached, on the curl multi handle)
  *   -> done (results ready; handed out by pp_engine_poll, possibly over several calls).
- * A refused auth token (APNs ExpiredProviderToken, FCM 401, HMS 401) sends the transfer back to
- * pending once, with a fresh token.  A vendor with a first step (PPVendor.prepare, vivo's
- * saveListPayload) runs it in the same slot: its answer sends the transfer back to pending
- * for the second request (pushToList), or ends it with the first step's result.
+ * A refused auth token (APNs ExpiredProviderToken, FCM 401, HMS 401, OPPO code 11) sends the
+ * transfer back to pending once, with a fresh token.  A vendor with a first step
+ * (PPVendor.prepare, vivo's saveListPayload) runs it in the same slot: its answer sends the
+ * transfer back to pending for the second request (pushToList), or ends it with the first
+ * step's result.
  */
 #include "pushplan.h"
+
+#include <time.h>
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -63,6 +66,7 @@ typedef struct PPXfer
 	PPRequest	req;
 	char	   *group_key;		/* HMS */
 	TimestampTz linger_until;
+	int64		group_bytes;	/* built body and token of each item: PPVendor.batch_bytes */
 	int			nitems;
 	int			cap;
 	int64	   *ids;
@@ -295,6 +299,12 @@ pp_engine_submit(PPEngine *e, const PPSendItem *item)
 	in.registration_id = item->registration_id;
 	in.expires_at = item->expires_at;
 	v->build(&x->cfg, &in, &x->req);
+	if (x->req.refused)
+	{
+		pp_xfer_finish_all(e, x, PP_OUT_FAILED, x->req.refused);
+		MemoryContextSwitchTo(old);
+		return;
+	}
 	if (x->req.limited_len > v->payload_limit)
 	{
 		pp_xfer_finish_all(e, x, PP_OUT_FAILED,
@@ -320,8 +330,13 @@ pp_engine_submit(PPEngine *e, const PPSendItem *item)
 
 			if (g->vendor == v && strcmp(g->group_key, key) == 0)
 			{
+				int64		bytes = x->req.body.len + strlen(item->token);
+
 				pp_xfer_add_item(g, item->delivery_id, item->token);
-				if (g->nitems >= v->max_tokens)
+				g->group_bytes += bytes;
+				/* full, or the next item of this size would pass the vendor's byte bound */
+				if (g->nitems >= v->max_tokens ||
+					(v->batch_bytes > 0 && g->group_bytes + bytes > v->batch_bytes))
 				{
 					dlist_delete(&g->node);
 					pp_engine_enqueue(e, g);
@@ -332,6 +347,7 @@ pp_engine_submit(PPEngine *e, const PPSendItem *item)
 			}
 		}
 		x->group_key = MemoryContextStrdup(x->cxt, key);
+		x->group_bytes = x->req.body.len + strlen(item->token);
 		pfree(key);
 		x->state = PP_X_GROUPING;
 		x->linger_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), e->s.hms_linger_ms);
@@ -360,6 +376,22 @@ pp_engine_close_groups(PPEngine *e, bool force)
 	}
 }
 
+/* x is not sent: its credential's daily quota is spent until held (Unix seconds). */
+static void
+pp_engine_hold(PPEngine *e, PPXfer *x, int64 held)
+{
+	int64		ms = (held - (int64) time(NULL)) * 1000;
+	MemoryContext old = MemoryContextSwitchTo(x->cxt);
+	char	   *why = psprintf("held until %s: the app's %s daily quota is spent",
+							   timestamptz_to_str(time_t_to_timestamptz((pg_time_t) held)),
+							   x->vendor->name);
+
+	MemoryContextSwitchTo(old);
+	pp_xfer_finish_all(e, x, PP_OUT_RETRY, why);
+	for (int i = 0; i < x->nitems; i++)
+		x->results[i].retry_after_ms = (int) Max(ms, 1000);
+}
+
 /* Attaches the auth token and puts x on the wire; on failure x goes to done. */
 static void
 pp_engine_start(PPEngine *e, PPXfer *x)
@@ -371,8 +403,16 @@ pp_engine_start(PPEngine *e, PPXfer *x)
 	ListCell   *lc;
 	bool		ok = true;
 	PPRequest  *send = &x->req;
+	int64		held;
 
 	x->cfg.audience = x->req.auth_audience;
+	if ((held = pp_auth_held(v, &x->cfg)) > 0)
+	{
+		/* the credential's daily quota is spent: not sent before it resets */
+		MemoryContextSwitchTo(old);
+		pp_engine_hold(e, x, held);
+		return;
+	}
 	x->auth_token = pp_auth_token(v, &x->cfg, &e->http_options, &why, &transient);
 	if (x->auth_token == NULL)
 	{
@@ -393,7 +433,7 @@ pp_engine_start(PPEngine *e, PPXfer *x)
 		}
 	}
 	memset(&x->http, 0, sizeof(x->http));
-	x->http.url = send->url;
+	x->http.url = x->nitems > 1 && send->batch_url ? send->batch_url : send->url;
 	x->http.owner = x;
 	if (v->conn_group)
 	{
@@ -419,9 +459,23 @@ pp_engine_start(PPEngine *e, PPXfer *x)
 		x->http.body = send->body.data;
 		x->http.body_len = send->body.len;
 	}
+	if (v->auth && v->auth->form_field)
+	{
+		/* the token in the form (OPPO): after the assembled body, or a copy of the built one */
+		if (!v->assemble || x->preparing)
+		{
+			if (x->final_body.data == NULL)
+				initStringInfo(&x->final_body);
+			resetStringInfo(&x->final_body);
+			appendBinaryStringInfo(&x->final_body, send->body.data, send->body.len);
+		}
+		pp_form_add(&x->final_body, v->auth->form_field, x->auth_token);
+		x->http.body = x->final_body.data;
+		x->http.body_len = x->final_body.len;
+	}
 	foreach(lc, send->headers)
 		ok = ok && pp_http_header(&x->http, lfirst(lc));
-	if (v->auth)
+	if (v->auth && v->auth->header)
 		ok = ok && pp_http_header(&x->http, psprintf("%s%s", v->auth->header, x->auth_token));
 	MemoryContextSwitchTo(old);
 	if (!ok || !pp_http_start(e->http, &x->http))
@@ -497,6 +551,18 @@ pp_engine_complete(PPEngine *e, PPXfer *x)
 									  x->results);
 		MemoryContextSwitchTo(old);
 		pp_http_release(e->http, r);
+		if (cls == PP_CLS_QUOTA_SPENT)
+		{
+			int			ms = 0;
+
+			/* until the soonest retry: the others of the credential wait with them */
+			for (int i = 0; i < x->nitems; i++)
+				if (x->results[i].kind == PP_OUT_RETRY && x->results[i].retry_after_ms > 0 &&
+					(ms == 0 || x->results[i].retry_after_ms < ms))
+					ms = x->results[i].retry_after_ms;
+			if (ms > 0)
+				pp_auth_hold(x->vendor, &x->cfg, (int64) time(NULL) + ms / 1000);
+		}
 		/* a stale token is renewed once; a first step's answer sends the second request */
 		if ((cls == PP_CLS_AUTH_STALE && !x->auth_retried) ||
 			(cls == PP_CLS_DONE && x->preparing && x->req.prepared))

@@ -407,6 +407,9 @@ pushplan_vendor_payload(PG_FUNCTION_ARGS)
 	pp_jb_jsonb(&b, "body", bodyj);
 	pp_jb_int(&b, "bytes", req.limited_len);
 	pp_jb_int(&b, "limit", v->payload_limit);
+	/* what the engine would fail unsent (OPPO: a data message) */
+	if (req.refused)
+		pp_jb_str(&b, "refused", req.refused);
 	PG_RETURN_JSONB_P(pp_jb_end(&b));
 }
 

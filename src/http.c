@@ -46,8 +46,11 @@
 
 #include "http.h"
 
-/* Vendor answers are small; a larger body is cut (classification reads only its start). */
-#define PP_RESP_MAX			(64 * 1024)
+/*
+ * Vendor answers are small, but for OPPO's unicast_batch: one result per message, about 100
+ * bytes each, 1000 a request.  A larger body is cut (its classification then fails).
+ */
+#define PP_RESP_MAX			(512 * 1024)
 /* Streams on one HTTP/2 connection at most (APNs and the mock allow 1000). */
 #define PP_MAX_STREAMS		1000
 /* Dropped connections remembered for the error text of their other requests. */
@@ -440,11 +443,14 @@ pp_easy_setup(CURL *easy, PPHttpReq *r, int timeout_ms, const char *ca_file)
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, r);
 	curl_easy_setopt(easy, CURLOPT_USERAGENT, "pushplan/0.1");
 	/*
-	 * Small buffers: vendor answers and pushes are a few kB, and a sender keeps up to
-	 * pushplan.max_inflight handles; at libcurl's defaults (16 kB receive, 64 kB upload) 2000
-	 * handles alone hold 160 MB.
+	 * Small buffers: pushes are a few kB, and a sender keeps up to pushplan.max_inflight
+	 * handles; at libcurl's defaults (16 kB receive, 64 kB upload) 2000 handles alone hold
+	 * 160 MB.  The receive buffer stays at 16 kB, HTTP/2's largest DATA frame: libcurl 7.88.1
+	 * writes past a smaller one when a frame of a longer answer (OPPO's unicast_batch, an
+	 * HMS list of illegal tokens) is bigger, on a connection busy with other streams
+	 * (valgrind: "Invalid write ... 0 bytes after a block of size 4,097").
 	 */
-	curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 4096L);
+	curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 16384L);
 	curl_easy_setopt(easy, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
 	if (ca_file)
 		curl_easy_setopt(easy, CURLOPT_CAINFO, ca_file);

@@ -67,6 +67,8 @@ typedef struct PPAuth
 						   char **why, bool *transient);
 	int			margin_s;		/* a fetched token is renewed this long before it expires */
 	const char *header;			/* the request header up to the token ("authorization: Bearer ") */
+	/* ... or the form field that carries it instead (OPPO: auth_token), appended to the body */
+	const char *form_field;
 } PPAuth;
 
 /* What a vendor payload is built from: one device's view of a push. */
@@ -93,6 +95,8 @@ typedef struct PPRequest
 	const void *own;			/* the vendor's own config, when its assemble needs it (Meizu) */
 	/* What the first step's answer gave the second (PPVendor.prepare; vivo: the taskId) */
 	const char *prepared;
+	const char *batch_url;		/* the URL of a request of several tokens, if not url (OPPO) */
+	const char *refused;		/* why the vendor cannot take this push: fails unsent (OPPO) */
 } PPRequest;
 
 /* An HTTP answer, or the transport failure instead of one. */
@@ -119,7 +123,12 @@ typedef struct PPItemResult
 typedef enum PPClassify
 {
 	PP_CLS_DONE,				/* every result is set */
-	PP_CLS_AUTH_STALE			/* the auth token was refused as stale: renew it, retry once */
+	PP_CLS_AUTH_STALE,			/* the auth token was refused as stale: renew it, retry once */
+	/*
+	 * Every result is set, and the credential's daily quota is spent: the engine holds its other
+	 * requests (across senders) until the shortest retry_after_ms of the results (OPPO).
+	 */
+	PP_CLS_QUOTA_SPENT
 } PPClassify;
 
 /* A configuration key a vendor takes (push_vendor_set checks them). */
@@ -141,6 +150,11 @@ typedef struct PPVendor
 	const PPVendorKey *keys;	/* configuration keys, ended by {NULL} */
 	const char *default_endpoint;	/* base URL when the config names none */
 	int			max_tokens;		/* tokens one request may carry (HMS: 1000) */
+	/*
+	 * Bytes of built body and token per item one request may carry, 0: no bound (OPPO, whose
+	 * batch repeats the message for every device): a group closes before it would pass them.
+	 */
+	int			batch_bytes;
 	int			payload_limit;	/* bytes, of PPRequest.limited_len */
 	const char *limit_what;		/* what the limit counts, for the error message */
 	/*
@@ -346,5 +360,11 @@ extern char *pp_auth_token(const PPVendor *v, const PPVendorConfig *cfg,
 						   const PPHttpOptions *http, char **why, bool *transient);
 /* Drops the cached token if it is still `token`. */
 extern void pp_auth_invalidate(const PPVendor *v, const PPVendorConfig *cfg, const char *token);
+/*
+ * A credential whose daily quota is spent: held until `until` (Unix seconds), in shared memory,
+ * so that no sender sends with it before; pp_auth_held gives that time, or 0.
+ */
+extern void pp_auth_hold(const PPVendor *v, const PPVendorConfig *cfg, int64 until);
+extern int64 pp_auth_held(const PPVendor *v, const PPVendorConfig *cfg);
 
 #endif							/* PUSHPLAN_VENDOR_H */

@@ -7,9 +7,9 @@ CREATE FUNCTION pg_temp.h(i int, salt text) RETURNS int
 LANGUAGE sql IMMUTABLE AS $$ SELECT ('x' || substr(md5(salt || i), 1, 7))::bit(28)::int % 100 $$;
 
 -- Region 40% US, 25% IN, 15% PH, 20% CN; platform and vendor by region (Android phones in China
--- by maker: 40% Huawei, 20% Honor, 25% Xiaomi, 15% Meizu; FCM elsewhere; HarmonyOS phones run
--- HarmonyOS NEXT: Push Kit v3, vendor harmony); local time zones and languages; tags skewed as
--- real ones are.
+-- by maker: 15% Huawei, 15% OPPO, 10% vivo, 20% Honor, 25% Xiaomi, 15% Meizu; FCM elsewhere;
+-- HarmonyOS phones run HarmonyOS NEXT: Push Kit v3, vendor harmony); local time zones and
+-- languages; tags skewed as real ones are.
 CREATE TEMP VIEW demo_devices AS
 WITH base AS (
     SELECT i, pg_temp.h(i, 'platform') AS p, pg_temp.h(i, 'place') AS w,
@@ -51,7 +51,8 @@ WITH base AS (
     SELECT *,
            CASE platform WHEN 'ios' THEN 'apns' WHEN 'web' THEN 'webpush' WHEN 'harmony' THEN 'harmony'
                ELSE CASE WHEN region <> 'CN' THEN 'fcm'
-                         WHEN pg_temp.h(i, 'maker') < 30 THEN 'hms'
+                         WHEN pg_temp.h(i, 'maker') < 15 THEN 'hms'
+                         WHEN pg_temp.h(i, 'maker') < 30 THEN 'oppo'
                          WHEN pg_temp.h(i, 'maker') < 40 THEN 'vivo'
                          WHEN pg_temp.h(i, 'maker') < 60 THEN 'honor'
                          WHEN pg_temp.h(i, 'maker') < 85 THEN 'xiaomi'
@@ -77,6 +78,7 @@ SELECT i, jsonb_build_object(
                  WHEN 'meizu' THEN 'MZ' || left(md5('meizu' || i), 24)
                  WHEN 'vivo' THEN left(md5('vivo' || i), 23)
                  WHEN 'harmony' THEN 'MAMzLg' || md5('harmony' || i)
+                 WHEN 'oppo' THEN 'OPPO_CN_' || md5('oppo' || i)
                  ELSE md5('fcm' || i) || ':APA91b' || md5('fcm2' || i)
              END,
     'timezone', timezone,

@@ -1,6 +1,6 @@
 -- The same campaign through a Tencent IM back end (Tencent IM's tag push), verbatim in IM's own
 -- dialect: the Chinese users tagged both CN and fashion. IM's body has no plan field, so this
--- task belongs to the plan 'default'. IM reaches Android (here Huawei, Honor, Xiaomi and Meizu) and iOS.
+-- task belongs to the plan 'default'. IM reaches Android (here Huawei, OPPO, Honor, Xiaomi and Meizu) and iOS.
 \set ECHO queries
 BEGIN;
 SELECT push_send(:'app', '{

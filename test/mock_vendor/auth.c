@@ -304,14 +304,27 @@ access_token_check(const char *tok, size_t len, const char *kind, const char *su
 	return 1;
 }
 
+/* The digest of data as lowercase hex (len bytes: 2 * len digits) */
+static void
+digest_hex(const EVP_MD *type, const void *data, size_t n, char *out, unsigned int want)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+
+	if (EVP_Digest(data, n, md, &len, type, NULL) != 1 || len != want)
+		memset(md, 0, want);
+	hex_encode(out, md, want);
+	out[2 * want] = '\0';
+}
+
 void
 md5_hex(const void *data, size_t n, char out[33])
 {
-	unsigned char md[16];
-	unsigned int len = 0;
+	digest_hex(EVP_md5(), data, n, out, 16);
+}
 
-	if (EVP_Digest(data, n, md, &len, EVP_md5(), NULL) != 1 || len != 16)
-		memset(md, 0, sizeof(md));
-	hex_encode(out, md, sizeof(md));
-	out[32] = '\0';
+void
+sha256_hex(const void *data, size_t n, char out[65])
+{
+	digest_hex(EVP_sha256(), data, n, out, 32);
 }

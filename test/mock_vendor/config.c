@@ -18,6 +18,7 @@
  *   vivo_app_id = 10004, vivo_app_key = ..., vivo_app_secret = ...
  *   harmony_project_id = ..., harmony_sub_account = ..., harmony_key_id = ...,
  *   harmony_public_key = harmony.pub.pem        (RSA public key of the service account)
+ *   oppo_app_key = ..., oppo_master_secret = ...
  *   max_tokens = 100000
  *
  * Relative file names are read from the configuration file's directory.  '#' starts a comment.
@@ -198,6 +199,10 @@ config_load(const char *path)
 			if (cfg.harmony_key == NULL)
 				goto fail;
 		}
+		else if (strcmp(k, "oppo_app_key") == 0)
+			set_str(&cfg.oppo_app_key, v);
+		else if (strcmp(k, "oppo_master_secret") == 0)
+			set_str(&cfg.oppo_master_secret, v);
 		else if (strcmp(k, "max_tokens") == 0)
 			cfg.max_tokens = atoi(v);
 		else
@@ -246,6 +251,8 @@ config_free(void)
 	free(cfg.honor_client_secret);
 	free(cfg.xiaomi_app_secret);
 	free(cfg.xiaomi_package_name);
+	free(cfg.oppo_app_key);
+	free(cfg.oppo_master_secret);
 	free(cfg.meizu_app_id);
 	free(cfg.meizu_app_secret);
 	free(cfg.vivo_app_id);

@@ -19,6 +19,8 @@
 #   mock_vivo_setup APP PSQL...  the same for vivo.
 #   mock_harmony_setup APP PSQL...  the same for harmony (HarmonyOS NEXT: the service account
 #                          whose RSA key is DIR/harmony.key).
+#   mock_oppo_setup APP PSQL...  the same for oppo (default_title "Example").
+#   mock_webpush_setup APP PSQL...  Web Push: a VAPID key pair (DIR/vapid.pem) and a subject.
 #   mock_apns_setup APP TEAM KEY_ID P8 PSQL...  points APP's apns at the mock with another of
 #                          the APNs keys the mock knows: team TEAM123456 has the keys
 #                          KEY1234567 (DIR/apns.p8, mock_vendor_setup's) and KEY2222222
@@ -75,6 +77,8 @@ harmony_project_id = 101700800
 harmony_sub_account = 1017008001
 harmony_key_id = harmony-kid-1
 harmony_public_key = harmony.pub.pem
+oppo_app_key = oppo-key
+oppo_master_secret = oppo-master/+=
 CONF
 	# shellcheck disable=SC2086
 	(cd "$dir" && exec ${MOCK_WRAPPER:-} "$mock_src/mock_vendor" --listen "127.0.0.1:$port" \
@@ -153,6 +157,16 @@ mock_harmony_setup() {
 SET search_path = pushplan, public;
 SELECT push_vendor_set(:'app', 'harmony', jsonb_build_object('project_id', '101700800',
     'key_id', 'harmony-kid-1', 'private_key', :'key', 'sub_account', '1017008001', 'endpoint', :'base'));
+SQL
+}
+
+mock_oppo_setup() {
+	local app=$1
+	shift
+	"$@" -v app="$app" -v base="$mock_base" <<'SQL'
+SET search_path = pushplan, public;
+SELECT push_vendor_set(:'app', 'oppo', jsonb_build_object('app_key', 'oppo-key',
+    'master_secret', 'oppo-master/+=', 'default_title', 'Example', 'endpoint', :'base'));
 SQL
 }
 

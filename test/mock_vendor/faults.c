@@ -18,7 +18,7 @@ const char *const endpoint_names[EP__COUNT] = {
 	"apns", "fcm", "fcm_token", "hms", "hms_token", "webhook", "webpush", "honor", "honor_token",
 	"xiaomi", "meizu",
 	"vivo", "vivo_list", "vivo_save", "vivo_token",
-	"harmony", "other"
+	"harmony", "oppo", "oppo_token", "other"
 };
 
 struct lastreq

@@ -19,20 +19,6 @@
 #define HONOR_MAX_TOKENS 1000
 #define HONOR_MAX_MESSAGE 4096
 
-static void
-honor_result(request *r, int status, long code, const char *message, const char *data)
-{
-	buf			b = {0};
-
-	buf_printf(&b, "{\"code\":%ld,\"message\":", code);
-	buf_json_str(&b, message, strlen(message));
-	if (data)
-		buf_printf(&b, ",\"data\":%s", data);
-	buf_puts(&b, "}");
-	resp_json(r, status, b.data);
-	buf_free(&b);
-}
-
 void
 handle_honor_token(request *r)
 {
@@ -93,47 +79,47 @@ check_send(request *r, const char *app_id, json **doc)
 		access_token_check(tok, strlen(tok), "honor", cfg.honor_app_id) : 0;
 	if (auth == -1)
 	{
-		honor_result(r, 401, 80200003, "Oauth Token expired", NULL);
+		resp_code(r, 401, 80200003, "Oauth Token expired", NULL);
 		return NULL;
 	}
 	if (auth != 1)
 	{
-		honor_result(r, 401, 80200001, "Oauth authentication error", NULL);
+		resp_code(r, 401, 80200001, "Oauth authentication error", NULL);
 		return NULL;
 	}
 	if (strcmp(r->method, "POST") != 0 || ct == NULL || strncmp(ct, "application/json", 16) != 0)
 	{
-		honor_result(r, 400, 80100001, "Some request parameters are incorrect", NULL);
+		resp_code(r, 400, 80100001, "Some request parameters are incorrect", NULL);
 		return NULL;
 	}
 	if (ts == NULL || (strtoll(ts, &end, 10), end == ts || *end != '\0'))
 	{
-		honor_result(r, 400, 80100001, "timestamp header missing or not a number", NULL);
+		resp_code(r, 400, 80100001, "timestamp header missing or not a number", NULL);
 		return NULL;
 	}
 	if (r->body_too_large)
 	{
-		honor_result(r, 413, 80300008, "The message body size exceeds the default value", NULL);
+		resp_code(r, 413, 80300008, "The message body size exceeds the default value", NULL);
 		return NULL;
 	}
 	*doc = json_parse(r->body.data ? r->body.data : "", r->body.len);
 	if (*doc == NULL || (*doc)->type != JSON_OBJ)
 	{
-		honor_result(r, 400, 80100003, "Incorrect message structure", NULL);
+		resp_code(r, 400, 80100003, "Incorrect message structure", NULL);
 		return NULL;
 	}
 	tokens = json_get(*doc, "token");
 	n = tokens && tokens->type == JSON_ARR ? json_count(tokens) : 0;
 	if (n < 1 || n > HONOR_MAX_TOKENS)
 	{
-		honor_result(r, 400, 80300010,
+		resp_code(r, 400, 80300010,
 					 "The number of tokens in the message body exceeds the default value", NULL);
 		return NULL;
 	}
 	for (json *t = tokens->child; t; t = t->next)
 		if (t->type != JSON_STR || t->strlen == 0)
 		{
-			honor_result(r, 400, 80100001, "Some request parameters are incorrect", NULL);
+			resp_code(r, 400, 80100001, "Some request parameters are incorrect", NULL);
 			return NULL;
 		}
 	android = json_get(*doc, "android");
@@ -145,12 +131,12 @@ check_send(request *r, const char *app_id, json **doc)
 		(android && !ttl_ok(json_get(android, "ttl"))))
 	{
 		/* data is a string; a notification needs clickAction.type; ttl is "<seconds>s" */
-		honor_result(r, 400, 80100003, "Incorrect message structure", NULL);
+		resp_code(r, 400, 80100003, "Incorrect message structure", NULL);
 		return NULL;
 	}
 	if (r->body.len - tokens->rawlen > HONOR_MAX_MESSAGE)
 	{
-		honor_result(r, 413, 80300008, "The message body size exceeds the default value", NULL);
+		resp_code(r, 413, 80300008, "The message body size exceeds the default value", NULL);
 		return NULL;
 	}
 	return tokens;
@@ -175,12 +161,12 @@ handle_honor_send(request *r, const char *app_id)
 			case F_STALL:
 				break;
 			case F_500:
-				honor_result(r, 500, 81000001, "System internal error", NULL);
+				resp_code(r, 500, 81000001, "System internal error", NULL);
 				break;
 			case F_5XX:
 			case F_THROTTLE:
 				/* flow control, as Huawei's: 503, and no Retry-After */
-				honor_result(r, 503, 81000001, "System internal error", NULL);
+				resp_code(r, 503, 81000001, "System internal error", NULL);
 				break;
 			default:
 				{
@@ -214,11 +200,11 @@ handle_honor_send(request *r, const char *app_id)
 							   ok ? "true" : "false", (long) time(NULL), next_id() % 1000000,
 							   fail.data, expire.data);
 					if (bad == 0)
-						honor_result(r, 200, 200, "success", d.data);
+						resp_code(r, 200, 200, "success", d.data);
 					else if (ok == 0)
-						honor_result(r, 400, 80300007, "All the tokens are invalid", d.data);
+						resp_code(r, 400, 80300007, "All the tokens are invalid", d.data);
 					else
-						honor_result(r, 200, 80100000, "Some tokens are invalid", d.data);
+						resp_code(r, 200, 80100000, "Some tokens are invalid", d.data);
 					buf_free(&fail);
 					buf_free(&expire);
 					buf_free(&d);

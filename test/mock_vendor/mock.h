@@ -128,6 +128,8 @@ typedef struct config
 	char	   *harmony_sub_account;	/* the JWT's iss */
 	char	   *harmony_key_id;	/* the JWT's kid */
 	EVP_PKEY   *harmony_key;	/* the service account's RSA public key */
+	char	   *oppo_app_key;
+	char	   *oppo_master_secret;
 	int			max_tokens;		/* tracked device tokens (statistics) */
 } config;
 
@@ -166,7 +168,7 @@ typedef enum
 	EP_APNS, EP_FCM, EP_FCM_TOKEN, EP_HMS, EP_HMS_TOKEN, EP_WEBHOOK, EP_WEBPUSH, EP_HONOR,
 	EP_HONOR_TOKEN, EP_XIAOMI, EP_MEIZU,
 	EP_VIVO, EP_VIVO_LIST, EP_VIVO_SAVE, EP_VIVO_TOKEN,
-	EP_HARMONY, EP_OTHER, EP__COUNT
+	EP_HARMONY, EP_OPPO, EP_OPPO_TOKEN, EP_OTHER, EP__COUNT
 } endpoint;
 
 
@@ -249,6 +251,8 @@ void		handle_vivo(request *r, const char *path);
 void		vivo_reset(void);
 extern long vivo_stats_duplicates;
 void		handle_harmony_send(request *r, const char *project);
+void		handle_oppo_auth(request *r);
+void		handle_oppo_send(request *r, const char *what);
 /* Records one request for each of its devices (HMS, Honor, Xiaomi, Meizu: many a request). */
 void		record_many(request *r, endpoint ep, char *const *tokens, int ntokens);
 /* A token endpoint's success: an access token of kind for subject, valid an hour. */
@@ -257,6 +261,12 @@ void		token_granted(request *r, const char *kind, const char *subject);
 int			split_list(const char *s, char sep, char ***out);
 /* MD5 of data as 32 lowercase hex digits (Meizu's signature) */
 void		md5_hex(const void *data, size_t n, char out[33]);
+/* SHA-256 of data as 64 lowercase hex digits (OPPO's signature) */
+void		sha256_hex(const void *data, size_t n, char out[65]);
+/* Characters of UTF-8 text (the Chinese vendors count a Chinese or Latin character as one) */
+long		utf8_chars(const char *s);
+/* {"code": code, "message": message[, "data": data]} (Honor, OPPO) */
+void		resp_code(request *r, int status, long code, const char *message, const char *data);
 
 /* ---- faults and statistics (faults.c) ---- */
 typedef struct faults

@@ -171,6 +171,30 @@ token_granted(request *r, const char *kind, const char *subject)
 	buf_free(&b);
 }
 
+long
+utf8_chars(const char *s)
+{
+	long		n = 0;
+
+	for (; *s; s++)
+		n += ((unsigned char) *s & 0xc0) != 0x80;
+	return n;
+}
+
+void
+resp_code(request *r, int status, long code, const char *message, const char *data)
+{
+	buf			b = {0};
+
+	buf_printf(&b, "{\"code\":%ld,\"message\":", code);
+	buf_json_str(&b, message, strlen(message));
+	if (data)
+		buf_printf(&b, ",\"data\":%s", data);
+	buf_puts(&b, "}");
+	resp_json(r, status, b.data);
+	buf_free(&b);
+}
+
 int
 split_list(const char *s, char sep, char ***out)
 {
@@ -256,6 +280,8 @@ handle_mock(request *r, const char *what, const char *query)
 			access_token_issue(&out, "honor", cfg.honor_app_id, (long) time(NULL) + t);
 		else if (vendor && strcmp(vendor, "vivo") == 0 && cfg.vivo_app_id)
 			access_token_issue(&out, "vivo", cfg.vivo_app_id, (long) time(NULL) + t);
+		else if (vendor && strcmp(vendor, "oppo") == 0 && cfg.oppo_app_key)
+			access_token_issue(&out, "oppo", cfg.oppo_app_key, (long) time(NULL) + t);
 		if (out.len)
 		{
 			buf			b = {0};
@@ -267,7 +293,7 @@ handle_mock(request *r, const char *what, const char *query)
 			buf_free(&b);
 		}
 		else
-			resp_json(r, 400, "{\"error\":\"vendor must be fcm, hms, honor or vivo (and configured)\"}");
+			resp_json(r, 400, "{\"error\":\"vendor must be fcm, hms, honor, vivo or oppo (and configured)\"}");
 		free(vendor);
 		free(ttl);
 	}
@@ -332,6 +358,13 @@ handle_request(request *r)
 		handle_meizu_send(r, path + 24);
 	else if (strncmp(path, "/message/", 9) == 0)
 		handle_vivo(r, path);
+	else if (strcmp(path, "/server/v1/auth") == 0)
+	{
+		r->delay_ms = token_delay_ms;
+		handle_oppo_auth(r);
+	}
+	else if (strncmp(path, "/server/v1/message/notification/", 32) == 0)
+		handle_oppo_send(r, path + 32);
 	else if (strncmp(path, "/v1/", 4) == 0 && strlen(path) > 18 &&
 			 strcmp(path + strlen(path) - 14, "/messages:send") == 0)
 	{

@@ -40,17 +40,6 @@ xiaomi_result(request *r, int status, long code, const char *reason, const char 
 	buf_free(&b);
 }
 
-/* Characters of UTF-8 text (Xiaomi counts a Chinese or Latin character as one). */
-static long
-utf8_chars(const char *s)
-{
-	long		n = 0;
-
-	for (; *s; s++)
-		n += ((unsigned char) *s & 0xc0) != 0x80;
-	return n;
-}
-
 static bool
 all_blank(const char *s)
 {

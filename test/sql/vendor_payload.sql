@@ -58,8 +58,8 @@ SELECT _message_check(jsonb_build_object('body', jsonb_build_object('platform', 
 -- FCM counts the message with its device token (a 200-byte placeholder in the check)
 SELECT _message_check(jsonb_build_object('body', jsonb_build_object('platform', 'android',
     'message', jsonb_build_object('msg_content', repeat('y', 3950)))));
--- errors
-SELECT _vendor_payload('oppo', '{}');
+-- errors (every declared vendor is sent to now: a name that is no vendor takes the same path)
+SELECT _vendor_payload('nope', '{}');
 SELECT _vendor_payload('apns', '[1]');
 SELECT _vendor_payload('apns', '{}', 'tv');
 SELECT _vendor_payload('apns', '{}', NULL, NULL, '{"team_id": "T"}');

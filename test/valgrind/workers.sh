@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The worker paths under valgrind (memcheck): the server runs under valgrind with pushplan
 # preloaded; a broadcast with every fault of every vendor (APNs, FCM, HMS, Honor, Xiaomi, Meizu,
-# Web Push, webhook, vivo, HarmonyOS), SIGHUP, SIGTERM of a busy sender, a failing
+# vivo, OPPO, HarmonyOS, Web Push, webhook), SIGHUP, SIGTERM of a busy sender, a failing
 # task, a transactional push during a busy broadcast, an outcome that cannot be written and
 # DROP / CREATE EXTENSION drive the launcher,
 # scheduler and senders. Prints the errors
@@ -44,6 +44,7 @@ configure_vendors vg
 mock_hxm_setup vg psql >/dev/null
 mock_vivo_setup vg psql >/dev/null
 mock_harmony_setup vg psql >/dev/null
+mock_oppo_setup vg psql >/dev/null
 # Web Push: the app's VAPID keys, and subscriptions whose keys the mock derives from their seed
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$work/vapid.pem" 2>/dev/null
 vapid_pub=$(openssl pkey -in "$work/vapid.pem" -pubout -outform DER | tail -c 65 | base64 -w0 | tr '+/' '-_' | tr -d '=')
@@ -61,7 +62,7 @@ done
 sql "INSERT INTO devices (app_id, registration_id, platform, vendor, token)
      SELECT _app_id('vg', 'reader'), v || '-' || f, CASE v WHEN 'apns' THEN 'ios' WHEN 'webhook' THEN 'web' ELSE 'android' END,
             v, CASE v WHEN 'apns' THEN 'test-' ELSE v || '-' END || f || '-x'
-     FROM unnest(ARRAY['apns', 'fcm', 'hms', 'webhook', 'honor', 'xiaomi', 'meizu', 'vivo']) v,
+     FROM unnest(ARRAY['apns', 'fcm', 'hms', 'webhook', 'honor', 'xiaomi', 'meizu', 'vivo', 'oppo']) v,
           unnest(string_to_array('$faults', ' ')) f
      UNION ALL
      SELECT _app_id('vg', 'reader'), s->>'registration_id', 'web', 'webpush', s->>'token'
