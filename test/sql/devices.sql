@@ -46,7 +46,7 @@ SELECT count(*) AS devices FROM push_devices WHERE app = 'dev_app';
 SELECT v, p, (SELECT problem FROM _devices_problem(jsonb_build_array(jsonb_build_object(
            'registration_id', 'x', 'platform', p, 'vendor', v,
            'token', CASE v WHEN 'webpush' THEN :'sub' ELSE 't' END)))) IS NULL AS ok
-FROM unnest(ARRAY['apns', 'fcm', 'hms', 'honor', 'oppo', 'vivo', 'xiaomi', 'meizu', 'webpush', 'webhook']) v,
+FROM unnest(ARRAY['apns', 'fcm', 'hms', 'harmony', 'honor', 'oppo', 'vivo', 'xiaomi', 'meizu', 'webpush', 'webhook']) v,
      unnest(ARRAY['android', 'ios', 'web', 'harmony']) p
 ORDER BY v, p;
 
