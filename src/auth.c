@@ -159,16 +159,21 @@ pp_auth_find(PPAuthCache *c, const char *key)
 	return NULL;
 }
 
-/* The cached token when still good, palloc'd; caller holds no lock. */
+/*
+ * The cached token when still good, palloc'd; caller holds no lock.  NULL with *held set when
+ * the credential is held (pp_auth_hold) until then.
+ */
 static char *
-pp_auth_lookup(PPAuthCache *c, const char *key, int64 now)
+pp_auth_lookup(PPAuthCache *c, const char *key, int64 now, int64 *held)
 {
 	PPAuthSlot *s;
 	char	   *tok = NULL;
 
 	pp_auth_lock(c, LW_SHARED);
 	s = pp_auth_find(c, key);
-	if (s && now < s->renew_at)
+	if (s && s->held_until > now)
+		*held = s->held_until;
+	else if (s && now < s->renew_at)
 	{
 		tok = pstrdup(s->token);
 		s->used = now;			/* a racy store of a hint is fine */
@@ -358,7 +363,7 @@ pp_auth_fetch(const PPAuth *a, const PPTokenRequest *tr, const PPHttpOptions *ht
 
 char *
 pp_auth_token(const PPVendor *v, const PPVendorConfig *cfg, const PPHttpOptions *http,
-			  char **why, bool *transient)
+			  char **why, bool *transient, int64 *held)
 {
 	const PPAuth *a = v->auth;
 	PPAuthCache *c = pp_auth_cache();
@@ -370,10 +375,11 @@ pp_auth_token(const PPVendor *v, const PPVendorConfig *cfg, const PPHttpOptions 
 	int64		expires_in = 3600;
 
 	*transient = false;
+	*held = 0;
 	if (a == NULL)
 		return pstrdup("");
 	pp_auth_key(v, cfg, key);
-	if ((tok = pp_auth_lookup(c, key, now)) != NULL)
+	if ((tok = pp_auth_lookup(c, key, now, held)) != NULL || *held > 0)
 		return tok;
 
 	if (a->request == NULL)
@@ -458,25 +464,6 @@ pp_auth_hold(const PPVendor *v, const PPVendorConfig *cfg, int64 until)
 	s = pp_auth_slot_locked(c, key, (int64) time(NULL));
 	s->held_until = Max(s->held_until, until);
 	pp_auth_unlock(c);
-}
-
-int64
-pp_auth_held(const PPVendor *v, const PPVendorConfig *cfg)
-{
-	PPAuthCache *c = pp_auth_cache();
-	char		key[PP_AUTH_KEY_LEN];
-	PPAuthSlot *s;
-	int64		until = 0;
-
-	if (v->auth == NULL)
-		return 0;
-	pp_auth_key(v, cfg, key);
-	pp_auth_lock(c, LW_SHARED);
-	s = pp_auth_find(c, key);
-	if (s && s->held_until > (int64) time(NULL))
-		until = s->held_until;
-	pp_auth_unlock(c);
-	return until;
 }
 
 /* ---- SQL faces for tests: plant a token, look at the cache --------------------------------- */

@@ -406,14 +406,14 @@ pp_engine_start(PPEngine *e, PPXfer *x)
 	int64		held;
 
 	x->cfg.audience = x->req.auth_audience;
-	if ((held = pp_auth_held(v, &x->cfg)) > 0)
+	x->auth_token = pp_auth_token(v, &x->cfg, &e->http_options, &why, &transient, &held);
+	if (held > 0)
 	{
 		/* the credential's daily quota is spent: not sent before it resets */
 		MemoryContextSwitchTo(old);
 		pp_engine_hold(e, x, held);
 		return;
 	}
-	x->auth_token = pp_auth_token(v, &x->cfg, &e->http_options, &why, &transient);
 	if (x->auth_token == NULL)
 	{
 		MemoryContextSwitchTo(old);

@@ -121,11 +121,6 @@ check_broadcast_quota(int32 app_id)
 				 interval);
 }
 
-/*
- * What a caller with app rights but no operator rights may send (doc/security.md): a push to a
- * list of registration ids, tokens or accounts of at most pushplan.small_audience_limit entries.
- * Broadcasts, tags, attributes and packages need operator rights.
- */
 /* The vendors the app has a configuration for: whose text limits push_send applies. */
 static List *
 app_vendors(int32 app_id)
@@ -142,6 +137,11 @@ app_vendors(int32 app_id)
 	return names;
 }
 
+/*
+ * What a caller with app rights but no operator rights may send (doc/security.md): a push to a
+ * list of registration ids, tokens or accounts of at most pushplan.small_audience_limit entries.
+ * Broadcasts, tags, attributes and packages need operator rights.
+ */
 static void
 check_transactional(int list_size)
 {

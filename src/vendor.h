@@ -353,18 +353,18 @@ extern char *pp_oauth_answer(int status, const char *body, size_t len, int64 *ex
 /*
  * The token for a vendor config: from the cache, or made as v->auth says (signed, or fetched
  * with a blocking curl call with http's timeout and CA file).  "" when the vendor has no auth.
- * NULL on failure, with *why and *transient.  Never raises for bad credentials or a failing
- * token endpoint.
+ * NULL on failure, with *why and *transient, or with *held (Unix seconds) when the credential
+ * is held (pp_auth_hold).  Never raises for bad credentials or a failing token endpoint.
  */
 extern char *pp_auth_token(const PPVendor *v, const PPVendorConfig *cfg,
-						   const PPHttpOptions *http, char **why, bool *transient);
+						   const PPHttpOptions *http, char **why, bool *transient,
+						   int64 *held);
 /* Drops the cached token if it is still `token`. */
 extern void pp_auth_invalidate(const PPVendor *v, const PPVendorConfig *cfg, const char *token);
 /*
  * A credential whose daily quota is spent: held until `until` (Unix seconds), in shared memory,
- * so that no sender sends with it before; pp_auth_held gives that time, or 0.
+ * so that no sender sends with it before (pp_auth_token answers *held instead of a token).
  */
 extern void pp_auth_hold(const PPVendor *v, const PPVendorConfig *cfg, int64 until);
-extern int64 pp_auth_held(const PPVendor *v, const PPVendorConfig *cfg);
 
 #endif							/* PUSHPLAN_VENDOR_H */
