@@ -16,6 +16,7 @@
  * step's result.
  */
 #include "pushplan.h"
+#include "workers.h"
 
 #include <time.h>
 
@@ -272,7 +273,7 @@ pp_engine_submit(PPEngine *e, const PPSendItem *item)
 		MemoryContextSwitchTo(old);
 		return;
 	}
-	if (item->expires_at > 0 && item->expires_at <= GetCurrentTimestamp())
+	if (item->expires_at > 0 && item->expires_at <= pp_clock_current())
 	{
 		pp_xfer_finish_all(e, x, PP_OUT_FAILED, "expired before it could be sent");
 		MemoryContextSwitchTo(old);

@@ -20,6 +20,7 @@
 #include "engine.h"
 #include "push_parse.h"
 #include "task_expand.h"
+#include "push_send.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -34,6 +35,9 @@ PG_FUNCTION_INFO_V1(pushplan_push_send);
 
 #define DEFAULT_DAILY_BROADCASTS	100		/* Tencent IM: 100 all/tag/attribute pushes a day */
 #define DEFAULT_BROADCAST_INTERVAL	"1 second"
+
+/* pg_advisory_xact_lock(PP_LOCK_BROADCAST_QUOTA, app_id): one app's broadcast quota ("push") */
+#define PP_LOCK_BROADCAST_QUOTA		1886745448
 
 /*
  * Whether an audience reaches devices by who they are (all, tags, attributes, conditions)
@@ -72,11 +76,13 @@ spi_value(const char *sql, int nargs, Oid *types, Datum *args, bool *isnull)
 
 /*
  * Tencent IM's quota on all/tag/attribute pushes: at most broadcast_daily_limit a day
- * (in the app's time zone) and at least broadcast_min_interval apart. The app row is locked so
- * that concurrent sends count each other.
+ * (in the app's time zone) and at least broadcast_min_interval apart. A lock on the app's quota
+ * (an advisory lock: the workers, who fire schedules, may read apps but not lock its rows) makes
+ * concurrent sends count each other. A schedule's firing counts for the day, but is not
+ * held to the interval (min_interval false): two schedules due in the same second both fire.
  */
 static void
-check_broadcast_quota(int32 app_id)
+check_broadcast_quota(int32 app_id, bool min_interval)
 {
 	Datum		args[1] = {Int32GetDatum(app_id)};
 	Oid			types[1] = {INT4OID};
@@ -88,8 +94,8 @@ check_broadcast_quota(int32 app_id)
 	bool		too_soon;
 	char	   *interval;
 
-	pp_spi_run("locking the app", SPI_OK_SELECT,
-			   "SELECT 1 FROM pushplan.apps WHERE app_id = $1 FOR UPDATE",
+	pp_spi_run("locking the app's quota", SPI_OK_SELECT,
+			   "SELECT pg_advisory_xact_lock(" CppAsString2(PP_LOCK_BROADCAST_QUOTA) ", $1)",
 			   1, types, args, NULL, false, 0);
 	pp_spi_run("counting the app's broadcasts", SPI_OK_SELECT,
 		"WITH s AS (SELECT coalesce((settings->>'broadcast_daily_limit')::bigint, "
@@ -116,7 +122,7 @@ check_broadcast_quota(int32 app_id)
 						   "the app's %lld all/tag/attribute pushes for today are used up",
 						(long long) limit),
 				 errhint("Raise it with push_app_set(app, '{\"broadcast_daily_limit\": N}').")));
-	if (too_soon)
+	if (too_soon && min_interval)
 		pp_error(PPE_BROADCAST_TOO_SOON, "all/tag/attribute pushes must be more than %s apart",
 				 interval);
 }
@@ -186,8 +192,8 @@ expand_now(const char *task_id, int32 app_id, Jsonb *push, int priority)
 	Oid			types[3] = {TEXTOID, INT8OID, BOOLOID};
 
 	memset(&res, 0, sizeof(res));
-	pp_task_expand_batch(task_id, app_id, push, GetCurrentTransactionStartTimestamp(), priority,
-						 -1, 0, 0, &res);
+	pp_task_expand_batch(task_id, app_id, push, GetCurrentTransactionStartTimestamp(), NULL,
+						 priority, -1, 0, 0, &res);
 	args[0] = CStringGetTextDatum(task_id);
 	args[1] = Int64GetDatum(res.inserted);
 	args[2] = BoolGetDatum(res.queued > 0);
@@ -229,93 +235,77 @@ existing_task(int32 app_id, const char *request_id, int64 msg_random)
 	return isnull ? NULL : TextDatumGetCString(d);
 }
 
-Datum
-pushplan_push_send(PG_FUNCTION_ARGS)
+void
+pp_push_read(Jsonb *given, PPPush *p)
 {
-	char	   *app;
-	Jsonb	   *push;
-	const char *dialect;
 	JsonbContainer *root;
 	JsonbContainer *options;
-	JsonbValue *to;
-	char	   *plan_id;
-	char	   *request_id;
-	int64		msg_random = -1;
-	int32		app_id;
-	int			rights;
-	int64		ttl = 86400;
-	int			list_size;
-	bool		transactional;	/* a short list: expanded here */
-	int			priority;
-	bool		inserted;
-	bool		broadcast;
-	bool		isnull;
-	Datum		args[10];
-	Oid			types[10];
-	char	   *task_id;
-	PPAudience	aud;
-	char		nulls[10];
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		pp_error(PPE_SEND_ARGS_NULL, "push_send needs an app and a push");
-	app = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	push = pp_push_normalize(PG_GETARG_JSONB_P(1), &dialect);
-	root = &push->root;
+	memset(p, 0, sizeof(*p));
+	p->push = pp_push_normalize(given, &p->dialect);
+	root = &p->push->root;
 	options = pp_jobj(pp_jobj(root, "body"), "options");
-	plan_id = pp_jstr(options, "plan_id");
-	request_id = pp_jstr(root, "request_id");
+	p->plan_id = pp_jstr(options, "plan_id");
+	if (p->plan_id == NULL)
+		p->plan_id = "default";
+	p->request_id = pp_jstr(root, "request_id");
 	/* integers after normalization; absent ones keep their defaults */
-	(void) pp_jv_int64(pp_jmember(root, "MsgRandom"), &msg_random, NULL);
-	(void) pp_jv_int64(pp_jmember(options, "time_to_live"), &ttl, NULL);
-	to = pp_jmember(root, "to");
+	p->msg_random = -1;
+	(void) pp_jv_int64(pp_jmember(root, "MsgRandom"), &p->msg_random, NULL);
+	p->ttl = 86400;
+	(void) pp_jv_int64(pp_jmember(options, "time_to_live"), &p->ttl, NULL);
+}
 
-	app_id = pp_app_id(app, PP_RIGHT_APP | PP_RIGHT_OPERATOR, &rights);
-	SPI_connect();
+void
+pp_push_check(int32 app_id, int rights, PPPush *p)
+{
+	JsonbContainer *options = pp_jobj(pp_jobj(&p->push->root, "body"), "options");
+	JsonbValue *to = pp_jmember(&p->push->root, "to");
+	Datum		args[2];
+	Oid			types[2] = {INT4OID, TEXTOID};
+	bool		isnull;
+	PPAudience	aud;
 
-	/* The same idempotency key again returns the same task. */
-	if (request_id || msg_random >= 0)
-	{
-		task_id = existing_task(app_id, request_id, msg_random);
-		if (task_id)
-		{
-			SPI_finish();
-			PG_RETURN_TEXT_P(cstring_to_text(task_id));
-		}
-	}
-
-	if (plan_id == NULL)
-		plan_id = "default";
-	types[0] = INT4OID;
 	args[0] = Int32GetDatum(app_id);
-	types[1] = TEXTOID;
-	args[1] = CStringGetTextDatum(plan_id);
+	args[1] = CStringGetTextDatum(p->plan_id);
 	(void) spi_value("SELECT 1 FROM pushplan.plans WHERE app_id = $1 AND plan_id = $2",
 					 2, types, args, &isnull);
 	if (isnull)
-		pp_error(PPE_SEND_PLAN_UNKNOWN, "plan \"%s\" does not exist", plan_id);
+		pp_error(PPE_SEND_PLAN_UNKNOWN, "plan \"%s\" does not exist", p->plan_id);
 
 	/* Everything that would fail later fails now: the audience and every vendor payload. */
 	if (to == NULL)
 		pp_error(PPE_SEND_NO_AUDIENCE, "the push has no audience (\"to\")");
-	list_size = pp_audience_list_size(JsonbValueToJsonb(to));
+	p->list_size = pp_audience_list_size(JsonbValueToJsonb(to));
 	if ((rights & PP_RIGHT_OPERATOR) == 0)
-		check_transactional(list_size);
+		check_transactional(p->list_size);
 	pp_audience_compile(app_id, JsonbValueToJsonb(to), 1, &aud);
-	transactional = list_size >= 0 && list_size <= pp_small_audience_limit;
-	priority = task_priority(options, transactional);
-	pp_message_check_for(push, app_vendors(app_id));
+	p->transactional = p->list_size >= 0 && p->list_size <= pp_small_audience_limit;
+	p->priority = task_priority(options, p->transactional);
+	pp_message_check_for(p->push, app_vendors(app_id));
+	p->broadcast = is_broadcast(to);
+}
 
-	broadcast = is_broadcast(to);
-	if (broadcast)
-		check_broadcast_quota(app_id);
+char *
+pp_push_store(int32 app_id, PPPush *p, const PPTaskTiming *timing, bool *inserted)
+{
+	const char *request_id = timing->scheduled ? NULL : p->request_id;
+	int64		msg_random = timing->scheduled ? -1 : p->msg_random;
+	Datum		args[12];
+	Oid			types[12];
+	char		nulls[12];
+	char	   *task_id;
+
+	if (p->broadcast)
+		check_broadcast_quota(app_id, !timing->scheduled);
 
 	memset(nulls, ' ', sizeof(nulls));
 	types[0] = INT4OID;
 	args[0] = Int32GetDatum(app_id);
 	types[1] = TEXTOID;
-	args[1] = CStringGetTextDatum(plan_id);
+	args[1] = CStringGetTextDatum(p->plan_id);
 	types[2] = TEXTOID;
-	args[2] = CStringGetTextDatum(dialect);
+	args[2] = CStringGetTextDatum(p->dialect);
 	types[3] = TEXTOID;
 	args[3] = request_id ? CStringGetTextDatum(request_id) : (Datum) 0;
 	nulls[3] = request_id ? ' ' : 'n';
@@ -323,26 +313,41 @@ pushplan_push_send(PG_FUNCTION_ARGS)
 	args[4] = Int64GetDatum(msg_random);
 	nulls[4] = msg_random >= 0 ? ' ' : 'n';
 	types[5] = JSONBOID;
-	args[5] = JsonbPGetDatum(push);
+	args[5] = JsonbPGetDatum(p->push);
 	types[6] = BOOLOID;
-	args[6] = BoolGetDatum(broadcast);
+	args[6] = BoolGetDatum(p->broadcast);
 	types[7] = INT8OID;
-	args[7] = Int64GetDatum(ttl);
+	args[7] = Int64GetDatum(p->ttl);
 	types[8] = OIDOID;
-	args[8] = ObjectIdGetDatum(pp_caller());
+	args[8] = ObjectIdGetDatum(timing->created_by);
+	nulls[8] = OidIsValid(timing->created_by) ? ' ' : 'n';
 	types[9] = INT2OID;
-	args[9] = Int16GetDatum((int16) priority);
+	args[9] = Int16GetDatum((int16) p->priority);
+	types[10] = TIMESTAMPTZOID;
+	args[10] = TimestampTzGetDatum(timing->send_at);
+	nulls[10] = timing->scheduled ? ' ' : 'n';
+	types[11] = TEXTOID;
+	args[11] = timing->send_rule ? CStringGetTextDatum(timing->send_rule) : (Datum) 0;
+	nulls[11] = timing->send_rule ? ' ' : 'n';
+	/*
+	 * A task with per-device send times (send_rule) expires per device (the sender adds
+	 * time_to_live to each delivery's own send_at), so it has no task-wide expires_at.
+	 */
 	if (SPI_execute_with_args(
+			"WITH t AS (SELECT coalesce($11, now()) AS send_at) "
 			"INSERT INTO pushplan.tasks (task_id, app_id, plan_id, dialect, request_id, msg_random, "
-			"  msg_second, push, broadcast, send_at, expires_at, created_by, priority) "
-			"VALUES ('tsk_' || replace(gen_random_uuid()::text, '-', ''), $1, $2, $3, $4, $5, "
+			"  msg_second, push, broadcast, send_at, expires_at, created_by, priority, send_rule, "
+			"  time_to_live) "
+			"SELECT 'tsk_' || replace(gen_random_uuid()::text, '-', ''), $1, $2, $3, $4, $5, "
 			"  CASE WHEN $5 IS NOT NULL THEN floor(extract(epoch FROM now()))::bigint END, "
-			"  $6, $7, now(), CASE WHEN $8 > 0 THEN now() + $8 * interval '1 second' END, $9, $10) "
-			"ON CONFLICT DO NOTHING RETURNING task_id",
-			10, types, args, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
+			"  $6, $7, t.send_at, "
+			"  CASE WHEN $8 > 0 AND $12 IS NULL THEN t.send_at + $8 * interval '1 second' END, "
+			"  $9, $10, $12::jsonb, CASE WHEN $8 > 0 THEN $8 * interval '1 second' END "
+			"FROM t ON CONFLICT DO NOTHING RETURNING task_id",
+			12, types, args, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "pushplan: could not store the task");
-	inserted = SPI_processed == 1;
-	if (inserted)
+	*inserted = SPI_processed == 1;
+	if (*inserted)
 		task_id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	else
 	{
@@ -351,9 +356,46 @@ pushplan_push_send(PG_FUNCTION_ARGS)
 		if (task_id == NULL)
 			elog(ERROR, "pushplan: could not store the task");
 	}
+	return task_id;
+}
+
+Datum
+pushplan_push_send(PG_FUNCTION_ARGS)
+{
+	char	   *app;
+	PPPush		p;
+	PPTaskTiming timing;
+	int32		app_id;
+	int			rights;
+	bool		inserted;
+	char	   *task_id;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		pp_error(PPE_SEND_ARGS_NULL, "push_send needs an app and a push");
+	app = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	pp_push_read(PG_GETARG_JSONB_P(1), &p);
+
+	app_id = pp_app_id(app, PP_RIGHT_APP | PP_RIGHT_OPERATOR, &rights);
+	SPI_connect();
+
+	/* The same idempotency key again returns the same task. */
+	if (p.request_id || p.msg_random >= 0)
+	{
+		task_id = existing_task(app_id, p.request_id, p.msg_random);
+		if (task_id)
+		{
+			SPI_finish();
+			PG_RETURN_TEXT_P(cstring_to_text(task_id));
+		}
+	}
+
+	pp_push_check(app_id, rights, &p);
+	memset(&timing, 0, sizeof(timing));
+	timing.created_by = pp_caller();
+	task_id = pp_push_store(app_id, &p, &timing, &inserted);
 	task_id = MemoryContextStrdup(TopTransactionContext, task_id);
-	if (inserted && transactional)
-		expand_now(task_id, app_id, push, priority);
+	if (inserted && p.transactional)
+		expand_now(task_id, app_id, p.push, p.priority);
 	else if (inserted)
 		pp_wake_scheduler_at_commit();
 	SPI_finish();

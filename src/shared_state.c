@@ -51,6 +51,7 @@ pp_shared_startup(void)
 	{
 		memset(pp_shared, 0, sizeof(PPShared));
 		pp_shared->lock = &(GetNamedLWLockTranche("pushplan"))->lock;
+		pg_atomic_init_u64(&pp_shared->clock_offset, 0);
 		for (int i = 0; i < PP_MAX_DATABASES; i++)
 		{
 			PPDatabaseSlot *slot = &pp_shared->db[i];

@@ -21,8 +21,8 @@
 
 void
 pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz send_at,
-					 int priority, int64 after, int64 done, int64 spread_total,
-					 PPExpandResult *res)
+					 Jsonb *send_rule, int priority, int64 after, int64 done,
+					 int64 spread_total, PPExpandResult *res)
 {
 	PPAudience	aud;
 	JsonbValue *to = pp_jmember(&push->root, "to");
@@ -33,7 +33,9 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 	StringInfoData from;
 	Oid		   *types;
 	Datum	   *values;
-	int			nfixed = 10;
+	char	   *nulls;
+	int			nfixed = 11;
+	char	   *local = send_rule ? pp_jstr(&send_rule->root, "local") : NULL;
 	int			minutes = 0;
 	int64		duration;
 	HeapTuple	tup;
@@ -72,6 +74,13 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 	values[8] = Int64GetDatum(done);
 	types[9] = INT2OID;
 	values[9] = Int16GetDatum((int16) priority);
+	/* a zone_type 2 schedule's wall time, read in each device's own zone */
+	types[10] = TEXTOID;
+	values[10] = local ? CStringGetTextDatum(local) : (Datum) 0;
+	nulls = palloc(nfixed + aud.nargs + 1);
+	memset(nulls, ' ', nfixed + aud.nargs);
+	nulls[nfixed + aud.nargs] = '\0';
+	nulls[10] = local ? ' ' : 'n';
 	memcpy(types + nfixed, aud.argtypes, sizeof(Oid) * aud.nargs);
 	memcpy(values + nfixed, aud.values, sizeof(Datum) * aud.nargs);
 
@@ -87,7 +96,7 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 		values[7] = Int64GetDatum(0);
 		(void) pp_spi_run("counting the audience", SPI_OK_SELECT,
 						  psprintf("SELECT count(*) %s", from.data),
-						  nfixed + aud.nargs, types, values, NULL, false, 1);
+						  nfixed + aud.nargs, types, values, nulls, false, 1);
 		spread_total = DatumGetInt64(SPI_getbinval(pp_spi_first_row("counting the audience"),
 												   SPI_tuptable->tupdesc, 1, &isnull));
 	}
@@ -102,13 +111,14 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 	initStringInfo(&q);
 	appendStringInfo(&q,
 					 "WITH src AS ("
-					 "  SELECT d.device_id, d.vendor %s AND a.device_id > $6 AND d.device_id > $6 "
+					 "  SELECT d.device_id, d.vendor, d.timezone %s AND a.device_id > $6 AND d.device_id > $6 "
 					 "  ORDER BY a.device_id LIMIT $7), "
 					 "ranked AS (SELECT s.*, row_number() OVER (ORDER BY s.device_id) AS rn FROM src s), "
 					 "ins AS ("
 					 "  INSERT INTO pushplan.deliveries (task_id, app_id, device_id, vendor, send_at, status, error) "
 					 "  SELECT $1, $2, r.device_id, r.vendor, "
-					 "    CASE WHEN $5 > 0 THEN $3 + ($9 + r.rn - 1) * ($5 * interval '1 minute') / $8 ELSE $3 END, "
+					 "    CASE WHEN $11 IS NOT NULL THEN $11::timestamp AT TIME ZONE r.timezone ELSE $3 END "
+					 "    + CASE WHEN $5 > 0 THEN ($9 + r.rn - 1) * ($5 * interval '1 minute') / $8 ELSE interval '0' END, "
 					 "    CASE WHEN c.vendor IS NULL THEN 'failed' ELSE 'queued' END, "
 					 "    CASE WHEN c.vendor IS NULL THEN format('vendor \"%%s\" is not configured for this app', r.vendor) END "
 					 "  FROM ranked r LEFT JOIN pushplan.vendor_configs c ON c.app_id = $2 AND c.vendor = r.vendor "
@@ -120,7 +130,7 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 					 "  (SELECT count(*) FROM queued)",
 					 from.data);
 	(void) pp_spi_run("expanding the audience", SPI_OK_SELECT, q.data, nfixed + aud.nargs,
-					  types, values, NULL, false, 0);
+					  types, values, nulls, false, 0);
 	tup = pp_spi_first_row("expanding the audience");
 	res->rows = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
 	res->last_device = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));

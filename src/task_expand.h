@@ -32,9 +32,10 @@ typedef struct PPExpandResult
  * Writes the deliveries of the next PP_EXPANSION_BATCH devices of a task's audience (those after
  * device id `after`, in id order; `done` deliveries were written by earlier batches), queued in
  * lane `priority`. spread_total: the audience size counted by an earlier batch, or 0.
+ * send_rule (tasks.send_rule, or NULL): per-device send times instead of send_at.
  */
 extern void pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz send_at,
-								 int priority, int64 after, int64 done, int64 spread_total,
-								 PPExpandResult *res);
+								 Jsonb *send_rule, int priority, int64 after, int64 done,
+								 int64 spread_total, PPExpandResult *res);
 
 #endif							/* PUSHPLAN_TASK_EXPAND_H */

@@ -8,6 +8,7 @@
  * "alert" keeps the block's title.
  */
 #include "pushplan.h"
+#include "workers.h"
 
 #include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
@@ -100,7 +101,7 @@ pp_ttl_seconds(JsonbContainer *body, TimestampTz expires_at)
 
 	if (expires_at > 0)
 	{
-		ttl = (expires_at - GetCurrentTimestamp()) / USECS_PER_SEC;
+		ttl = (expires_at - pp_clock_current()) / USECS_PER_SEC;
 		return Max(ttl, 0);
 	}
 	if (pp_jnum(pp_jobj(body, "options"), "time_to_live", &ttl) && ttl >= 0)

@@ -209,6 +209,44 @@ pp_work_abort(void)
 }
 
 /*
+ * Runs fn(arg) in a subtransaction of the current unit of work. On an ERROR the subtransaction
+ * is rolled back and the error's message returned (palloc'd in the caller's context), so that
+ * one failing task or schedule is recorded as such instead of ending the worker; NULL when fn
+ * succeeded.
+ */
+char *
+pp_run_in_subtransaction(void (*fn) (void *arg), void *arg)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	char	   *volatile failure = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		failure = edata->message;
+	}
+	PG_END_TRY();
+	return failure;
+}
+
+/*
  * Runs one statement with SPI and checks its result code: anything but `expected` (SPI_OK_SELECT,
  * SPI_OK_UPDATE, ...) is an ERROR naming `what`. Returns SPI_processed.
  */

@@ -13,6 +13,7 @@
 #include "pushplan.h"
 #include "workers.h"
 #include "task_expand.h"
+#include "schedule.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -49,6 +50,30 @@ end_work(void)
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
+/* One batch of pp_task_expand_batch, run by pp_run_in_subtransaction. */
+typedef struct ExpandBatch
+{
+	const char *task_id;
+	int32		app_id;
+	Jsonb	   *push;
+	TimestampTz send_at;
+	Jsonb	   *send_rule;
+	int			priority;
+	int64		after;
+	int64		done;
+	int64		spread_total;
+	PPExpandResult *res;
+} ExpandBatch;
+
+static void
+expand_batch(void *arg)
+{
+	ExpandBatch *b = arg;
+
+	pp_task_expand_batch(b->task_id, b->app_id, b->push, b->send_at, b->send_rule, b->priority,
+						 b->after, b->done, b->spread_total, b->res);
+}
+
 /*
  * Expands the next batch of the next due task, if any, in one transaction: the senders can start
  * on a big audience while the rest of it is being expanded, and no transaction grows with the
@@ -61,8 +86,9 @@ run_one_due_task(void)
 {
 	const char *pick =
 		"SELECT task_id, app_id, push, send_at, coalesce(expanded_upto, -1), "
-		"  coalesce(targeted, 0), coalesce(spread_total, 0), priority FROM pushplan.tasks "
-		"WHERE (state = 'queued' AND send_at <= now()) OR (state = 'sending' AND NOT expanded) "
+		"  coalesce(targeted, 0), coalesce(spread_total, 0), priority, send_rule FROM pushplan.tasks "
+		"WHERE (state = 'queued' AND send_at <= pushplan.clock_now()) "
+		"   OR (state = 'sending' AND NOT expanded) "
 		"ORDER BY priority, send_at LIMIT 1 FOR UPDATE SKIP LOCKED";
 	char	   *task_id;
 	int32		app_id;
@@ -72,11 +98,12 @@ run_one_due_task(void)
 	int64		done;
 	int64		spread_total;
 	int			priority;
+	Jsonb	   *send_rule;
 	bool		isnull;
-	MemoryContext oldcxt;
-	ResourceOwner oldowner;
+	Datum		d;
 	PPExpandResult res;
-	char	   *volatile failure = NULL;
+	ExpandBatch batch;
+	char	   *failure;
 	Datum		args[7];
 	Oid			types[7] = {TEXTOID, INT8OID, TEXTOID, INT8OID, BOOLOID, INT8OID, INT8OID};
 	HeapTuple	tup;
@@ -100,35 +127,24 @@ run_one_due_task(void)
 	done = DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull));
 	spread_total = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
 	priority = DatumGetInt16(SPI_getbinval(tup, desc, 8, &isnull));
+	d = SPI_getbinval(tup, desc, 9, &isnull);
+	send_rule = isnull ? NULL : DatumGetJsonbPCopy(d);
 	pgstat_report_activity(STATE_RUNNING, psprintf("pushplan: expanding task %s", task_id));
 
 	memset(&res, 0, sizeof(res));
-	oldcxt = CurrentMemoryContext;
-	oldowner = CurrentResourceOwner;
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		pp_task_expand_batch(task_id, app_id, push, send_at, priority, after, done, spread_total,
-							 &res);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-		failure = edata->message;
+	batch.task_id = task_id;
+	batch.app_id = app_id;
+	batch.push = push;
+	batch.send_at = send_at;
+	batch.send_rule = send_rule;
+	batch.priority = priority;
+	batch.after = after;
+	batch.done = done;
+	batch.spread_total = spread_total;
+	batch.res = &res;
+	failure = pp_run_in_subtransaction(expand_batch, &batch);
+	if (failure)
 		ereport(WARNING, (errmsg("pushplan: task %s failed: %s", task_id, failure)));
-	}
-	PG_END_TRY();
 
 	finished = failure != NULL || res.rows < PP_EXPANSION_BATCH;
 	args[0] = CStringGetTextDatum(task_id);
@@ -151,6 +167,45 @@ run_one_due_task(void)
 	if (res.queued > 0)
 		pp_wake_slot_senders(my_slot, priority == PP_LANE_HIGH);
 	return true;
+}
+
+/*
+ * Fires the next due occurrence of a schedule, if any, in its own transaction (src/schedule_fire.c).
+ * Returns true if one was handled.
+ */
+static bool
+fire_one_due_schedule(void)
+{
+	bool		fired;
+
+	if (!pp_work_begin("pushplan: looking for due schedules"))
+		return false;
+	fired = pp_schedule_fire_next();
+	end_work();
+	return fired;
+}
+
+/*
+ * How long to sleep when idle: the poll interval, or less when a schedule is due sooner, so that
+ * it fires on time without a wake-up.
+ */
+static long
+idle_timeout(void)
+{
+	TimestampTz next;
+	long		ms = pp_poll_interval;
+
+	if (!pp_work_begin("pushplan: looking for the next schedule"))
+		return ms;
+	next = pp_schedule_next_due();
+	end_work();
+	if (next != 0)
+	{
+		long		until = (long) ((next - GetCurrentTimestamp()) / 1000) + 1;
+
+		ms = Max(Min(ms, until), 1);
+	}
+	return ms;
 }
 
 /*
@@ -202,7 +257,13 @@ pushplan_scheduler_main(Datum arg)
 		pg_atomic_write_u32(&my_slot->scheduler_wake, 0);
 		if (pp_extension_ready())
 		{
-			/* a bounded burst, then upkeep and a look at the latch */
+			/* bounded bursts (schedules, then tasks), then upkeep and a look at the latch */
+			for (int i = 0; i < 100 && !ShutdownRequestPending; i++)
+			{
+				if (!fire_one_due_schedule())
+					break;
+				busy = true;
+			}
 			for (int i = 0; i < 100 && !ShutdownRequestPending; i++)
 			{
 				if (!run_one_due_task())
@@ -226,7 +287,8 @@ pushplan_scheduler_main(Datum arg)
 		{
 			pgstat_report_activity(STATE_IDLE, "pushplan scheduler: waiting for due tasks");
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 pp_poll_interval, PG_WAIT_EXTENSION);
+							 pp_extension_ready() ? idle_timeout() : pp_poll_interval,
+							 PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);
 		}
 	}

@@ -534,11 +534,11 @@ claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 		"WITH c AS (SELECT q.delivery_id, q.task_id "
 		"  FROM (VALUES (0::smallint), (1::smallint), (2::smallint)) lane(p), "
 		"  LATERAL (SELECT delivery_id, task_id FROM pushplan.delivery_queue "
-		"    WHERE priority = lane.p AND claimed_by IS NULL AND send_at <= now() "
+		"    WHERE priority = lane.p AND claimed_by IS NULL AND send_at <= pushplan.clock_now() "
 		"    ORDER BY send_at LIMIT $1 FOR UPDATE SKIP LOCKED) q "
 		"  WHERE lane.p <= $3 LIMIT $1), "
 		"d AS (SELECT c.delivery_id, c.task_id, d.app_id, d.device_id, d.vendor, d.attempts, "
-		"  coalesce(d.status = 'queued', false) AS live "
+		"  d.send_at, coalesce(d.status = 'queued', false) AS live "
 		"  FROM c LEFT JOIN pushplan.deliveries d ON d.delivery_id = c.delivery_id), "
 		"q AS (UPDATE pushplan.delivery_queue q SET claimed_by = $2, claimed_at = now() "
 		"  FROM d WHERE q.task_id = d.task_id AND q.delivery_id = d.delivery_id AND d.live), "
@@ -550,9 +550,11 @@ claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 		"       WHEN v.device_id IS NULL THEN 'device deleted' "
 		"       WHEN NOT v.opted_in THEN 'opted out' WHEN NOT v.registered THEN 'unregistered' "
 		"       WHEN v.token IS NULL THEN 'token invalidated' "
-		"       WHEN t.expires_at < now() THEN 'expired' END AS skip, "
-		"  t.expires_at, t.priority = 0 "
+		"       WHEN x.expires_at < pushplan.clock_now() THEN 'expired' END AS skip, "
+		"  x.expires_at, t.priority = 0 "
 		"FROM d JOIN pushplan.tasks t ON t.task_id = d.task_id "
+		/* per-device send times (a schedule's send_rule) expire per device */
+		"CROSS JOIN LATERAL (SELECT coalesce(t.expires_at, d.send_at + t.time_to_live) AS expires_at) x "
 		"LEFT JOIN pushplan.devices v ON v.device_id = d.device_id "
 		"WHERE d.live",
 		3, types, args, NULL, false, 0);

@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "access/htup.h"
+#include "datatype/timestamp.h"
 #include "executor/spi.h"
 #include "port/atomics.h"
 #include "storage/lwlock.h"
@@ -72,6 +73,8 @@ typedef struct PPDatabaseSlot
 typedef struct PPShared
 {
 	LWLock	   *lock;			/* slot assignment */
+	/* the test clock's lead over the real one, in microseconds (src/clock.c); 0 in production */
+	pg_atomic_uint64 clock_offset;
 	PPDatabaseSlot db[PP_MAX_DATABASES];
 } PPShared;
 
@@ -86,6 +89,10 @@ extern void pp_wake_scheduler_at_commit(void);
 extern void pp_wake_slot_scheduler(PPDatabaseSlot *slot);
 extern void pp_wake_slot_senders(PPDatabaseSlot *slot, bool express);
 extern void pp_wake_senders_at_commit(bool express);
+
+/* clock.c: now() as schedules and due deliveries see it (a test may move it forward) */
+extern TimestampTz pp_clock_now(void);
+extern TimestampTz pp_clock_current(void);
 
 /* worker_launcher.c, worker_scheduler.c, worker_sender.c: background worker entry points */
 extern PGDLLEXPORT void pushplan_launcher_main(Datum arg);
@@ -102,6 +109,8 @@ extern bool pp_work_begin(const char *activity);
 extern void pp_work_end(void);
 /* after a caught ERROR inside a unit of work: roll it back */
 extern void pp_work_abort(void);
+/* fn(arg) in a subtransaction: NULL, or the message of the ERROR it raised (rolled back) */
+extern char *pp_run_in_subtransaction(void (*fn) (void *arg), void *arg);
 extern uint64 pp_spi_run(const char *what, int expected, const char *sql, int nargs, Oid *types,
 						 Datum *args, const char *nulls, bool read_only, long count);
 /* the same for a statement run again and again: prepared once, kept in *plan */

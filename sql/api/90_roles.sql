@@ -55,7 +55,11 @@ BEGIN
         CREATE ROLE pushplan_worker NOLOGIN;
     END IF;
     GRANT USAGE ON SCHEMA pushplan TO pushplan_worker;
-    GRANT SELECT, UPDATE ON tasks TO pushplan_worker;
+    GRANT SELECT, INSERT, UPDATE ON tasks TO pushplan_worker;
+    -- schedules: firing makes tasks through push_send's checks (plans, the app's quota)
+    GRANT SELECT, UPDATE ON schedules TO pushplan_worker;
+    GRANT SELECT, INSERT, UPDATE ON schedule_runs TO pushplan_worker;
+    GRANT SELECT ON apps, plans TO pushplan_worker;
     GRANT SELECT, INSERT, UPDATE ON deliveries TO pushplan_worker;
     GRANT USAGE ON SEQUENCE deliveries_delivery_id_seq TO pushplan_worker;
     GRANT SELECT, INSERT, UPDATE, DELETE ON delivery_queue TO pushplan_worker;
@@ -69,6 +73,9 @@ SELECT push_worker_grants();
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA pushplan FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA pushplan FROM PUBLIC;
+-- the workers' clock and the occurrence arithmetic of schedules
+GRANT EXECUTE ON FUNCTION clock_now(), _schedule_next(jsonb, text, timestamptz, timestamptz)
+    TO pushplan_worker;
 GRANT USAGE ON SCHEMA pushplan
     TO pushplan_reader, pushplan_app, pushplan_operator, pushplan_app_admin, pushplan_admin;
 -- the views' filter (it shows each caller only the apps it is bound to)
@@ -125,3 +132,12 @@ GRANT EXECUTE ON FUNCTION push_validate(jsonb) TO pushplan_app;
 GRANT SELECT ON push_task_progress TO pushplan_reader;
 GRANT SELECT ON push_deliveries TO pushplan_operator;
 GRANT EXECUTE ON FUNCTION push_vendor_test TO pushplan_app_admin;
+
+-- schedules (sql/api/80_schedules.sql)
+GRANT EXECUTE ON FUNCTION
+    push_schedule_create(text, jsonb),
+    push_schedule_update(text, text, jsonb),
+    push_schedule_enable(text, text, boolean),
+    push_schedule_delete(text, text)
+    TO pushplan_operator;
+GRANT SELECT ON push_schedules, push_schedule_runs TO pushplan_reader;

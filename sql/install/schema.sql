@@ -140,6 +140,12 @@ CREATE TABLE tasks (
     -- the lane its deliveries are claimed in: 0 high (transactional), 1 normal, 2 low
     -- (options.priority; without it, a small list of ids is high and the rest normal)
     priority    smallint NOT NULL DEFAULT 1 CHECK (priority BETWEEN 0 AND 2),
+    -- per-device send times (a schedule's zone_type 2 or intelligent trigger; doc/schedules.md):
+    -- {"local": "YYYY-MM-DD HH:MM:SS"} each device at that wall time in its own zone, or
+    -- {"intelligent": {...}}; NULL: every device at send_at (or spread by big_push_duration)
+    send_rule   jsonb,
+    -- options.time_to_live; a task with a send_rule expires per device, at its send_at plus this
+    time_to_live interval,
     FOREIGN KEY (app_id, plan_id) REFERENCES plans,
     UNIQUE (app_id, request_id)
 );
@@ -150,6 +156,43 @@ CREATE INDEX tasks_due_idx ON tasks (priority, send_at)
     WHERE state = 'queued' OR (state = 'sending' AND NOT expanded);
 CREATE INDEX tasks_broadcast_idx ON tasks (app_id, created_at) WHERE broadcast;
 CREATE INDEX tasks_plan_idx ON tasks (app_id, plan_id);
+
+-- Schedules (push_schedule_create; doc/schedules.md): a push that fires by itself, once, on
+-- periodic points, or at each device's best time. trigger is the validated trigger,
+-- normalized; push the normalized push (push_send's checks run again when it fires).
+-- next_run_at: the next occurrence (NULL when none is left), what the scheduler looks for.
+CREATE TABLE schedules (
+    schedule_id text PRIMARY KEY,
+    app_id      int NOT NULL REFERENCES apps ON DELETE CASCADE,
+    name        text NOT NULL,
+    enabled     boolean NOT NULL DEFAULT true,
+    trigger     jsonb NOT NULL,
+    push        jsonb NOT NULL,
+    request_id  text,                   -- the push's request_id: creating it again returns it
+    next_run_at timestamptz,
+    last_run_at timestamptz,
+    runs        int NOT NULL DEFAULT 0, -- occurrences fired
+    created_by  oid,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (app_id, request_id)
+);
+CREATE INDEX schedules_due_idx ON schedules (next_run_at) WHERE enabled;
+CREATE INDEX schedules_app_idx ON schedules (app_id);
+
+-- Every occurrence of a schedule, once: the primary key is what makes a firing happen exactly
+-- once, whatever restarts or crashes (the run row commits with the task it made).
+-- state: fired (task_id made) | missed (too late, or superseded by a later occurrence already
+-- due) | skipped (the push was refused when it fired: detail says why).
+CREATE TABLE schedule_runs (
+    schedule_id text NOT NULL REFERENCES schedules ON DELETE CASCADE,
+    occurrence  timestamptz NOT NULL,
+    state       text NOT NULL CHECK (state IN ('fired', 'missed', 'skipped')),
+    fired_at    timestamptz NOT NULL DEFAULT now(),
+    task_id     text,
+    detail      text,
+    PRIMARY KEY (schedule_id, occurrence)
+);
 
 -- Uploaded account packages (Tencent Push's push to accounts). Accounts are de-duplicated on upload.
 CREATE TABLE account_packages (

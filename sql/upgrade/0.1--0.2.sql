@@ -49,3 +49,44 @@ DROP FUNCTION _jwt_es256(text, text, text, bigint),
 -- no longer writes the delivery): 0.1's 'sending' deliveries, claimed by the senders that ran
 -- before the update, become queued, and the restarted senders give their claims back.
 UPDATE deliveries SET status = 'queued' WHERE status = 'sending';
+
+-- Schedules (doc/schedules.md): per-device send times and expiry on tasks, the schedules and
+-- their occurrences.
+ALTER TABLE tasks ADD COLUMN send_rule jsonb;
+ALTER TABLE tasks ADD COLUMN time_to_live interval;
+-- Schedules (push_schedule_create; doc/schedules.md): a push that fires by itself, once, on
+-- periodic points, or at each device's best time. trigger is the validated trigger,
+-- normalized; push the normalized push (push_send's checks run again when it fires).
+-- next_run_at: the next occurrence (NULL when none is left), what the scheduler looks for.
+CREATE TABLE schedules (
+    schedule_id text PRIMARY KEY,
+    app_id      int NOT NULL REFERENCES apps ON DELETE CASCADE,
+    name        text NOT NULL,
+    enabled     boolean NOT NULL DEFAULT true,
+    trigger     jsonb NOT NULL,
+    push        jsonb NOT NULL,
+    request_id  text,                   -- the push's request_id: creating it again returns it
+    next_run_at timestamptz,
+    last_run_at timestamptz,
+    runs        int NOT NULL DEFAULT 0, -- occurrences fired
+    created_by  oid,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (app_id, request_id)
+);
+CREATE INDEX schedules_due_idx ON schedules (next_run_at) WHERE enabled;
+CREATE INDEX schedules_app_idx ON schedules (app_id);
+
+-- Every occurrence of a schedule, once: the primary key is what makes a firing happen exactly
+-- once, whatever restarts or crashes (the run row commits with the task it made).
+-- state: fired (task_id made) | missed (too late, or superseded by a later occurrence already
+-- due) | skipped (the push was refused when it fired: detail says why).
+CREATE TABLE schedule_runs (
+    schedule_id text NOT NULL REFERENCES schedules ON DELETE CASCADE,
+    occurrence  timestamptz NOT NULL,
+    state       text NOT NULL CHECK (state IN ('fired', 'missed', 'skipped')),
+    fired_at    timestamptz NOT NULL DEFAULT now(),
+    task_id     text,
+    detail      text,
+    PRIMARY KEY (schedule_id, occurrence)
+);

@@ -88,7 +88,8 @@ WHERE c.relnamespace = 'pushplan'::regnamespace AND a.grantee = 'pushplan_worker
 GROUP BY 1 ORDER BY 1;
 SELECT attrelid::regclass AS rel, attname, a.privilege_type
 FROM pg_attribute, aclexplode(attacl) a WHERE a.grantee = 'pushplan_worker'::regrole ORDER BY 1, 2;
-SELECT count(*) AS functions FROM pg_proc
+-- the functions: the clock and the occurrence arithmetic of schedules, nothing else
+SELECT string_agg(proname, ', ' ORDER BY proname) AS functions FROM pg_proc
 WHERE pronamespace = 'pushplan'::regnamespace AND has_function_privilege('pushplan_worker', oid, 'EXECUTE');
 SELECT has_schema_privilege('pushplan_worker', 'pushplan', 'USAGE') AS usage,
        has_schema_privilege('pushplan_worker', 'pushplan', 'CREATE') AS "create";

@@ -82,3 +82,8 @@ REVOKE EXECUTE ON FUNCTION _jwt_es256(text, text, text, bigint),
     _webpush_encrypt(bytea, text, text, text, text, text), _webpush_encrypt_bench(int, int)
     FROM PUBLIC;
 
+
+CREATE OR REPLACE FUNCTION _clock_set(at timestamptz) RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'pushplan_clock_set' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION _clock_set(timestamptz) IS
+    'test hook: moves pushplan''s clock (pushplan.clock_now()) forward to at, or back to the real time (NULL), and wakes the workers';

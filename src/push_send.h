@@ -1,0 +1,55 @@
+/*
+ * push_send.h: a push, from the caller's JSON to a stored task.
+ *
+ * push_send and a schedule's firing take the same steps: pp_push_read normalizes the push (any
+ * dialect) and reads what the task needs from it; pp_push_check checks everything that would
+ * fail later (plan, audience, the caller's rights, every vendor's limits); pp_push_store writes
+ * the task. A schedule stores the normalized push at push_schedule_create and runs the three
+ * again when it fires, so that a push that has become impossible since (its plan deleted, its
+ * package gone) is refused with push_send's own error.
+ */
+#ifndef PUSHPLAN_PUSH_SEND_H
+#define PUSHPLAN_PUSH_SEND_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "utils/jsonb.h"
+
+typedef struct PPPush
+{
+	Jsonb	   *push;			/* normalized (doc/push.md) */
+	const char *dialect;
+	char	   *plan_id;		/* options.plan_id, or "default" */
+	char	   *request_id;		/* idempotency keys, or NULL / -1 */
+	int64		msg_random;
+	int64		ttl;			/* options.time_to_live, seconds (0: none) */
+	int			list_size;		/* entries of a list audience, -1 for others */
+	bool		transactional;	/* a list of at most pushplan.small_audience_limit */
+	int			priority;		/* the task's lane */
+	bool		broadcast;		/* all / tag / attribute: counted by the daily quota */
+} PPPush;
+
+/* How a stored task is timed (pp_push_store). */
+typedef struct PPTaskTiming
+{
+	bool		scheduled;		/* fired by a schedule: no idempotency keys, no minimum interval */
+	TimestampTz send_at;		/* scheduled: the occurrence; else now() */
+	const char *send_rule;		/* per-device send times (tasks.send_rule, JSON), or NULL */
+	Oid			created_by;
+} PPTaskTiming;
+
+/* Normalizes `given` (raises the dialects' errors) and reads the task's fields. */
+extern void pp_push_read(Jsonb *given, PPPush *p);
+
+/* Inside SPI: the checks push_send makes before it stores anything (`rights`: the caller's). */
+extern void pp_push_check(int32 app_id, int rights, PPPush *p);
+
+/*
+ * Inside SPI: checks the app's broadcast quota and writes the task. Returns its id, or the id
+ * of the task a concurrent push_send with the same idempotency key stored first
+ * (*inserted false).
+ */
+extern char *pp_push_store(int32 app_id, PPPush *p, const PPTaskTiming *timing, bool *inserted);
+
+#endif							/* PUSHPLAN_PUSH_SEND_H */

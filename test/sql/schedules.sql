@@ -1,0 +1,166 @@
+-- Schedules: push_schedule_create / _update / _enable / _delete, their checks, and the
+-- occurrences _schedule_next computes. No workers serve this database: the firing itself is
+-- test/integration/schedules.sh. The pushplan clock is moved to 2090 (it only moves forward),
+-- so that the times below stay ahead whenever this runs.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pushplan;
+CREATE EXTENSION IF NOT EXISTS pushplan_test;
+RESET client_min_messages;
+SET search_path = pushplan, public;
+SET timezone = 'UTC';
+\set SHOW_CONTEXT never
+
+SELECT _clock_set('2090-01-01 00:00:00+00') IS NOT NULL AS clock_moved;
+SELECT clock_now() >= '2090-01-01 00:00:00+00' AS clock_ahead;
+
+SELECT push_app_create('sch_app');
+SELECT push_app_set('sch_app', '{"timezone": "Asia/Shanghai"}');
+SELECT push_plan_create('sch_app', 'promo_618_2025', '618');
+SELECT push_device_register_batch('sch_app', '[
+  {"registration_id": "regId_userA", "platform": "android", "vendor": "fcm", "token": "a"},
+  {"registration_id": "regId_userB", "platform": "android", "vendor": "fcm", "token": "b"}]');
+
+-- the seed's schedule, with a single trigger; times without offset are the app's (UTC+8)
+SELECT push_schedule_create('sch_app', '{
+  "name": "promo_618_reminder_01", "enabled": true,
+  "trigger": {"single": {"time": "2090-06-18 09:00:00"}},
+  "push": {"from": "push", "to": {"registration_id": ["regId_userA", "regId_userB"]},
+           "body": {"platform": "android",
+                    "notification": {"alert": "限时秒杀,马上抢购!", "android": {"title": "爆款来袭", "extras": {"promo": "618"}}},
+                    "options": {"plan_id": "promo_618_2025", "time_to_live": 86400}},
+           "request_id": "req_618_01", "custom_args": {"task": "reminder_01"}}}') AS s1 \gset
+SELECT :'s1' LIKE 'sch_%' AS schedule_id_ok;
+-- the push's request_id makes the creation idempotent
+SELECT push_schedule_create('sch_app', '{"name": "again", "trigger": {"single": {"time": "2090-07-01 09:00:00"}},
+  "push": {"to": "all", "body": {"platform": "all", "notification": {"alert": "x"}}, "request_id": "req_618_01"}}') = :'s1' AS same_schedule;
+SELECT app, name, enabled, trigger, next_run_at, last_run_at, plan_id, runs,
+       push->'to' AS audience, push->'custom_args' AS custom_args
+FROM push_schedules WHERE schedule_id = :'s1';
+
+-- periodical: every trigger member normalized (time_unit lowercase, points sorted, defaults)
+SELECT push_schedule_create('sch_app', '{"name": "weekly", "trigger": {"periodical": {
+  "start": "2090-01-01 00:00:00", "end": "2090-12-31 23:59:59", "time": "20:30:00",
+  "time_unit": "WEEK", "point": ["fri", "MON", "FRI"], "frequency": 2}},
+  "push": {"to": "all", "body": {"platform": "all", "notification": {"alert": "weekly"}}}}') AS s2 \gset
+SELECT name, trigger, next_run_at FROM push_schedules WHERE schedule_id = :'s2';
+
+-- zone_type 2: the wall time comes first at UTC+14, where the occurrence is placed
+SELECT push_schedule_create('sch_app', '{"name": "local 9", "trigger": {"single": {"time": "2090-03-01 09:00:00", "zone_type": 2}},
+  "push": {"to": "all", "body": {"platform": "all", "notification": {"alert": "good morning"}}}}') AS s3 \gset
+SELECT trigger, next_run_at FROM push_schedules WHERE schedule_id = :'s3';
+
+-- occurrences: the next ones of a trigger, each after the one before
+CREATE FUNCTION pg_temp.occurrences(trig jsonb, tz text, n int) RETURNS SETOF text
+LANGUAGE sql AS $$
+    WITH RECURSIVE o(i, at) AS (
+        SELECT 1, pushplan._schedule_next(trig, tz, '2090-01-01 00:00:00+00', '2090-01-01 00:00:00+00')
+        UNION ALL
+        SELECT i + 1, pushplan._schedule_next(trig, tz, at, '2090-01-01 00:00:00+00')
+        FROM o WHERE at IS NOT NULL AND i < n)
+    SELECT to_char(at AT TIME ZONE tz, 'YYYY-MM-DD Dy HH24:MI') || ' ' || tz
+           || to_char(at AT TIME ZONE 'UTC', ' (HH24:MI UTC)') FROM o WHERE at IS NOT NULL
+$$;
+-- daily, every third day, from start to end (inclusive)
+SELECT pg_temp.occurrences('{"periodical": {"start": "2090-01-01 10:00:00", "end": "2090-01-10 09:00:00", "time": "09:00:00", "time_unit": "day", "point": [], "frequency": 3, "zone_type": 1}}', 'UTC', 10);
+-- Monday and Friday of every second week, counted from the start's week
+SELECT pg_temp.occurrences('{"periodical": {"start": "2090-01-04 00:00:00", "end": "2090-02-28 00:00:00", "time": "08:00:00", "time_unit": "week", "point": ["MON", "FRI"], "frequency": 2, "zone_type": 1}}', 'Europe/Berlin', 10);
+-- the 31st is each month's last day in the months that lack it; 15th and 31st of every month
+SELECT pg_temp.occurrences('{"periodical": {"start": "2090-01-01 00:00:00", "end": "2090-06-30 00:00:00", "time": "12:00:00", "time_unit": "month", "point": ["15", "31"], "frequency": 1, "zone_type": 1}}', 'Asia/Shanghai', 20);
+-- the 30th every second month: February has none, so its last day
+SELECT pg_temp.occurrences('{"periodical": {"start": "2090-01-01 00:00:00", "end": "2090-12-31 00:00:00", "time": "07:00:00", "time_unit": "month", "point": ["30"], "frequency": 2, "zone_type": 1}}', 'UTC', 10);
+-- daylight saving (New York, 2090-03-12): 09:00 stays 09:00 in the zone, 14:00 UTC before, 13:00 after
+SELECT pg_temp.occurrences('{"periodical": {"start": "2090-03-10 00:00:00", "end": "2090-03-14 00:00:00", "time": "09:00:00", "time_unit": "day", "point": [], "frequency": 1, "zone_type": 1}}', 'America/New_York', 10);
+-- a wall time the change skips (02:30 on 2090-03-12) is read with the offset before it: 03:30
+SELECT pg_temp.occurrences('{"periodical": {"start": "2090-03-11 00:00:00", "end": "2090-03-13 00:00:00", "time": "02:30:00", "time_unit": "day", "point": [], "frequency": 1, "zone_type": 1}}', 'America/New_York', 10);
+-- a single trigger has one occurrence
+SELECT pg_temp.occurrences('{"single": {"time": "2090-05-05 05:05:05", "zone_type": 1}}', 'Asia/Kolkata', 5);
+
+-- update: the members given replace the schedule's; a new trigger counts from now
+SELECT push_schedule_update('sch_app', :'s2', '{"name": "weekly, renamed"}');
+SELECT name, enabled, next_run_at FROM push_schedules WHERE schedule_id = :'s2';
+SELECT push_schedule_update('sch_app', :'s2', '{"trigger": {"single": {"time": "2090-02-02 02:02:02"}}, "enabled": false}');
+SELECT name, enabled, trigger, next_run_at FROM push_schedules WHERE schedule_id = :'s2';
+SELECT push_schedule_enable('sch_app', :'s2', true);
+SELECT enabled, next_run_at FROM push_schedules WHERE schedule_id = :'s2';
+SELECT push_schedule_update('sch_app', :'s2', '{"push": {"to": {"registration_id": ["regId_userA"]}, "body": {"platform": "android", "notification": {"alert": "changed"}, "options": {"plan_id": "promo_618_2025"}}}}');
+SELECT plan_id, push->'to' AS audience FROM push_schedules WHERE schedule_id = :'s2';
+SELECT push_schedule_delete('sch_app', :'s2');
+SELECT count(*) FROM push_schedules WHERE schedule_id = :'s2';
+
+-- ---- every error, each writing nothing -------------------------------------------------------
+SELECT count(*) AS schedules_before FROM schedules \gset
+SELECT push_schedule_create(NULL, '{}');
+SELECT push_schedule_create('sch_app', '[1]');
+SELECT push_schedule_create('sch_app', '{"name": "x", "cron": "* * * * *"}');
+SELECT push_schedule_create('sch_app', '{"trigger": {"single": {"time": "2090-06-18 09:00:00"}}}');
+SELECT push_schedule_create('sch_app', '{"name": "", "trigger": {"single": {"time": "2090-06-18 09:00:00"}}}');
+SELECT push_schedule_create('sch_app', format('{"name": "%s"}', repeat('n', 256))::jsonb);
+SELECT push_schedule_create('sch_app', '{"name": "x", "enabled": "yes"}');
+SELECT push_schedule_create('sch_app', '{"name": "x"}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": "tomorrow"}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"single": {"time": "2090-06-18 09:00:00"}, "periodical": {}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"cron": "* * * * *"}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"single": "2090-06-18 09:00:00"}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"single": {"time": "2090-06-18 09:00:00", "zone": "UTC"}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"single": {}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"single": {"time": "2090-02-30 09:00:00"}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"single": {"time": "2090-06-18T09:00:00Z"}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"single": {"time": "2090-06-18 24:00:00"}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"single": {"time": 1}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"single": {"time": "2090-06-18 09:00:00", "zone_type": 3}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"periodical": {"start": "2090-01-01 00:00:00", "end": "2090-02-01 00:00:00", "time": "09:00:00"}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"periodical": {"start": "2090-01-01 00:00:00", "end": "2090-02-01 00:00:00", "time": "9:00", "time_unit": "day"}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"periodical": {"start": "2090-01-01 00:00:00", "end": "2090-02-01 00:00:00", "time": "09:00:00", "time_unit": "year"}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"periodical": {"start": "2090-01-01 00:00:00", "end": "2090-02-01 00:00:00", "time": "09:00:00", "time_unit": "day", "point": ["MON"]}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"periodical": {"start": "2090-01-01 00:00:00", "end": "2090-02-01 00:00:00", "time": "09:00:00", "time_unit": "week"}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"periodical": {"start": "2090-01-01 00:00:00", "end": "2090-02-01 00:00:00", "time": "09:00:00", "time_unit": "week", "point": ["MONDAY"]}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"periodical": {"start": "2090-01-01 00:00:00", "end": "2090-02-01 00:00:00", "time": "09:00:00", "time_unit": "month", "point": ["32"]}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"periodical": {"start": "2090-01-01 00:00:00", "end": "2090-02-01 00:00:00", "time": "09:00:00", "time_unit": "month", "point": [1]}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"periodical": {"start": "2090-01-01 00:00:00", "end": "2090-02-01 00:00:00", "time": "09:00:00", "time_unit": "month", "point": []}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"periodical": {"start": "2090-01-01 00:00:00", "end": "2090-02-01 00:00:00", "time": "09:00:00", "time_unit": "month", "point": "01"}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"periodical": {"start": "2090-02-01 00:00:00", "end": "2090-01-01 00:00:00", "time": "09:00:00", "time_unit": "day"}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"periodical": {"start": "2090-01-01 00:00:00", "end": "2091-01-01 00:00:01", "time": "09:00:00", "time_unit": "day"}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"periodical": {"start": "2090-01-01 00:00:00", "end": "2090-02-01 00:00:00", "time": "09:00:00", "time_unit": "day", "frequency": 0}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"periodical": {"start": "2090-01-01 00:00:00", "end": "2090-02-01 00:00:00", "time": "09:00:00", "time_unit": "day", "frequency": 101}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"periodical": {"start": "2090-01-01 00:00:00", "end": "2090-02-01 00:00:00", "time": "09:00:00", "time_unit": "day", "frequency": 1.5}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"intelligent": {}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"intelligent": {"backup_time": "later"}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"intelligent": {"backup_time": "now", "zone_type": 2}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"intelligent": {"backup_time": "now"}}}');
+-- checked against the (moved) clock in the app's zone
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"single": {"time": "2090-01-01 07:59:59"}}, "push": {"to": "all", "body": {"platform": "all", "notification": {"alert": "x"}}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"single": {"time": "2091-01-01 08:00:01"}}, "push": {"to": "all", "body": {"platform": "all", "notification": {"alert": "x"}}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"periodical": {"start": "2089-06-01 00:00:00", "end": "2089-12-31 00:00:00", "time": "09:00:00", "time_unit": "day"}}, "push": {"to": "all", "body": {"platform": "all", "notification": {"alert": "x"}}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"periodical": {"start": "2089-12-01 00:00:00", "end": "2090-01-01 07:00:00", "time": "09:00:00", "time_unit": "day"}}, "push": {"to": "all", "body": {"platform": "all", "notification": {"alert": "x"}}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"periodical": {"start": "2091-01-02 00:00:00", "end": "2091-02-01 00:00:00", "time": "09:00:00", "time_unit": "day"}}, "push": {"to": "all", "body": {"platform": "all", "notification": {"alert": "x"}}}}');
+-- the push: push_send's own errors
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"single": {"time": "2090-06-18 09:00:00"}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"single": {"time": "2090-06-18 09:00:00"}}, "push": {"to": "all", "body": {"platform": "all", "notification": {"alert": "x"}, "options": {"plan_id": "nope"}}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"single": {"time": "2090-06-18 09:00:00"}}, "push": {"to": "all", "body": {"platform": "symbian", "notification": {"alert": "x"}}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"single": {"time": "2090-06-18 09:00:00"}}, "push": {"to": {"upload_id": 999999}, "body": {"platform": "all", "notification": {"alert": "x"}}}}');
+SELECT push_schedule_create('no_such_app', '{"name": "x", "trigger": {"single": {"time": "2090-06-18 09:00:00"}}, "push": {"to": "all", "body": {"platform": "all", "notification": {"alert": "x"}}}}');
+-- update, enable, delete
+SELECT push_schedule_update('sch_app', NULL, '{}');
+SELECT push_schedule_update('sch_app', 'sch_nope', '{"name": "y"}');
+SELECT push_schedule_update('sch_app', :'s1', '{"trigger": {"single": {"time": "2090-02-30 00:00:00"}}}');
+SELECT push_schedule_update('sch_app', :'s1', '{"push": {"to": "all", "body": {"platform": "all", "notification": {"alert": "x"}, "options": {"plan_id": "nope"}}}}');
+SELECT push_schedule_enable('sch_app', :'s1', NULL);
+SELECT push_schedule_enable('sch_app', 'sch_nope', false);
+SELECT push_schedule_delete('sch_app', NULL);
+SELECT push_schedule_delete('sch_app', 'sch_nope');
+SELECT count(*) = :schedules_before AS nothing_written FROM schedules;
+SELECT name, trigger->'single'->>'time' AS time FROM push_schedules WHERE schedule_id = :'s1';
+
+-- another app's schedule does not exist for this one
+SELECT push_app_create('sch_other');
+DO $$ BEGIN
+    PERFORM pushplan.push_schedule_delete('sch_other', (SELECT schedule_id FROM pushplan.schedules
+                                                        WHERE name = 'promo_618_reminder_01'));
+EXCEPTION WHEN OTHERS THEN
+    RAISE NOTICE '%', regexp_replace(SQLERRM, 'sch_[0-9a-f]{32}', 'sch_<id>');
+END $$;
+
+-- the clock only moves forward; NULL puts it back to the real time
+SELECT _clock_set('2089-01-01 00:00:00+00');
+SELECT _clock_set(NULL) < '2090-01-01' AS clock_back;
