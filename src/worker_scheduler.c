@@ -285,10 +285,11 @@ pushplan_scheduler_main(Datum arg)
 		}
 		if (!busy)
 		{
+			long		timeout = pp_extension_ready() ? idle_timeout() : pp_poll_interval;
+
 			pgstat_report_activity(STATE_IDLE, "pushplan scheduler: waiting for due tasks");
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 pp_extension_ready() ? idle_timeout() : pp_poll_interval,
-							 PG_WAIT_EXTENSION);
+							 timeout, PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);
 		}
 	}

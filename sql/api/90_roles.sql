@@ -66,6 +66,9 @@ BEGIN
     GRANT SELECT ON devices, vendor_configs, tags, device_tags, device_accounts,
         account_packages, account_package_accounts TO pushplan_worker;
     GRANT UPDATE (token, token_invalidated_at, updated_at) ON devices TO pushplan_worker;
+    -- the workers' clock and the occurrence arithmetic of schedules
+    GRANT EXECUTE ON FUNCTION clock_now(), _schedule_next(jsonb, text, timestamptz, timestamptz)
+        TO pushplan_worker;
 END $$;
 COMMENT ON FUNCTION push_worker_grants() IS
     'creates the role pushplan_worker if missing and grants it what the background workers need (superusers)';
@@ -73,9 +76,6 @@ SELECT push_worker_grants();
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA pushplan FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA pushplan FROM PUBLIC;
--- the workers' clock and the occurrence arithmetic of schedules
-GRANT EXECUTE ON FUNCTION clock_now(), _schedule_next(jsonb, text, timestamptz, timestamptz)
-    TO pushplan_worker;
 GRANT USAGE ON SCHEMA pushplan
     TO pushplan_reader, pushplan_app, pushplan_operator, pushplan_app_admin, pushplan_admin;
 -- the views' filter (it shows each caller only the apps it is bound to)

@@ -6,7 +6,8 @@
 # and on time (woken, not polled: the poll interval is 10 s), a periodical fires on each of its
 # points, missed occurrences (superseded, later than time_to_live), a push refused when it fires
 # (skipped, with push_send's error), zone_type 2 reaching devices in three time zones at their
-# own 09:00, and a scheduler killed with SIGKILL in the middle of a firing: fired exactly once.
+# own 09:00, big_push_duration spreading a fired task over three expansion batches, and a
+# scheduler killed with SIGKILL in the middle of a firing: fired exactly once.
 set -uo pipefail
 . "$(dirname "$0")/lib/vendor_env.sh"
 vendor_env_start 55340 55341 "pushplan.databases = 'postgres'" "pushplan.senders = 1" \
@@ -143,6 +144,28 @@ clock '2090-01-18 14:00:01+00'
 wait_for 10 "SELECT status = 'sent' FROM push_deliveries WHERE task_id = '$task7' AND registration_id = 'newyork'" \
   && ok "local late: New York at its 09:00" || fail "local late: New York"
 check_eq "local late: requests" "$(requests tokyo) $(requests berlin) $(requests newyork)" "0 0 1"
+
+# ---- big_push_duration over several expansion batches ------------------------------------------
+# 120,000 devices of another app (no vendor configured: each delivery is recorded failed at once,
+# with its planned send_at) are expanded in three batches of 50,000; a 10-minute spread must run
+# on across the batches: every device its own 1/120,000 of the ten minutes, in device order.
+sql "SELECT push_app_create('spread')" >/dev/null
+sql "INSERT INTO devices (app_id, registration_id, platform, vendor, token)
+     SELECT app_id, 'sp-' || g, 'android', 'fcm', 'tok-' || g FROM apps, generate_series(1, 120000) g
+     WHERE app = 'spread'" >/dev/null
+s9=$(sql "SELECT push_schedule_create('spread', '{\"name\": \"spread\", \"trigger\": {\"single\": {\"time\": \"2090-01-19 10:00:00\"}}, \"push\": {\"to\": \"all\", \"body\": {\"platform\": \"android\", \"notification\": {\"alert\": \"spread\"}, \"options\": {\"big_push_duration\": 10}}}}')")
+clock '2090-01-19 10:00:00+00'
+wait_for 60 "SELECT t.expanded FROM push_schedule_runs r JOIN tasks t USING (task_id) WHERE r.schedule_id = '$s9'" \
+  && ok "spread: expanded" || fail "spread: not expanded: $(runs "$s9")"
+task9=$(sql "SELECT task_id FROM push_schedule_runs WHERE schedule_id = '$s9'")
+check_eq "spread: every device (three batches of 50,000)" "$(sql "SELECT targeted FROM tasks WHERE task_id = '$task9'")" "120000"
+check_eq "spread: from the occurrence, 5 ms apart, over the ten minutes" \
+  "$(sql "SELECT min(send_at) || ' ' || max(send_at) || ' ' || count(DISTINCT send_at) FROM deliveries WHERE task_id = '$task9'")" \
+  "2090-01-19 10:00:00+00 2090-01-19 10:09:59.995+00 120000"
+check_eq "spread: in device order, across the batches" \
+  "$(sql "SELECT count(*) FROM (SELECT send_at, lag(send_at) OVER (ORDER BY device_id) AS prev FROM deliveries WHERE task_id = '$task9') x WHERE send_at - prev <> interval '5 milliseconds'")" "0"
+check_eq "spread: 12,000 a minute" \
+  "$(sql "SELECT string_agg(DISTINCT n::text, ',') FROM (SELECT count(*) n FROM deliveries WHERE task_id = '$task9' GROUP BY date_trunc('minute', send_at)) x")" "12000"
 
 # ---- SIGKILL in the middle of a firing: fired exactly once -----------------------------------
 # The firing of a broadcast takes the app's broadcast-quota lock after it has written the

@@ -72,7 +72,12 @@ AS 'MODULE_PATHNAME', 'pushplan_webpush_encrypt_bench' LANGUAGE C VOLATILE STRIC
 COMMENT ON FUNCTION _webpush_encrypt_bench(int, int) IS
     'encrypts n messages of bytes bytes as a send does (new key pair and salt each): messages per CPU second and per second';
 
-REVOKE EXECUTE ON FUNCTION _jwt_es256(text, text, text, bigint),
+CREATE OR REPLACE FUNCTION _clock_set(at timestamptz) RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'pushplan_clock_set' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION _clock_set(timestamptz) IS
+    'test hook: moves pushplan''s clock (pushplan.clock_now()) forward to at, or back to the real time (NULL), and wakes the workers';
+
+REVOKE EXECUTE ON FUNCTION _jwt_es256(text, text, text, bigint), _clock_set(timestamptz),
     _jwt_rs256(text, text, text, text, text, bigint, bigint),
     _hmac_sha256_hex(text, text), _hmac_sha256_hex(bytea, bytea),
     _base64url_encode(bytea), _base64url_decode(text),
@@ -82,8 +87,3 @@ REVOKE EXECUTE ON FUNCTION _jwt_es256(text, text, text, bigint),
     _webpush_encrypt(bytea, text, text, text, text, text), _webpush_encrypt_bench(int, int)
     FROM PUBLIC;
 
-
-CREATE OR REPLACE FUNCTION _clock_set(at timestamptz) RETURNS timestamptz
-AS 'MODULE_PATHNAME', 'pushplan_clock_set' LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION _clock_set(timestamptz) IS
-    'test hook: moves pushplan''s clock (pushplan.clock_now()) forward to at, or back to the real time (NULL), and wakes the workers';
