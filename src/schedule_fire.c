@@ -10,8 +10,8 @@
  *
  * An occurrence is missed (recorded, no task) when the next one is already due too (the server
  * was down over several: only the latest fires) or when it is later than the push's
- * time_to_live (for zone_type 2: later than that for the last time zone; devices whose own
- * time is that late expire one by one, as deliveries). A push refused when it fires (its plan deleted, the app's daily broadcasts used
+ * time_to_live (for zone_type 2 and intelligent triggers: later than that for the last device
+ * that can be planned; devices whose own time is that late expire one by one, as deliveries). A push refused when it fires (its plan deleted, the app's daily broadcasts used
  * up) is skipped, with push_send's error as the run's detail.
  */
 #include "pushplan.h"
@@ -33,6 +33,21 @@
  * time 26 hours later: it is late only once they are too.
  */
 #define LOCAL_TIME_SPREAD	(26 * USECS_PER_HOUR)
+/* an intelligent occurrence's devices are sent within the 24 hours that follow it */
+#define SMART_WINDOW		(24 * USECS_PER_HOUR)
+
+/* How long after its occurrence a task's devices are planned (its send_rule, JSON text). */
+static int64
+devices_spread(const char *send_rule)
+{
+	if (send_rule == NULL)
+		return 0;
+	if (strstr(send_rule, "\"local\""))
+		return LOCAL_TIME_SPREAD;
+	if (strstr(send_rule, "\"intelligent\""))
+		return SMART_WINDOW;
+	return 0;
+}
 
 static SPIPlanPtr pick_plan = NULL;
 static SPIPlanPtr run_plan = NULL;
@@ -127,8 +142,7 @@ pp_schedule_fire_next(void)
 		state = "missed";
 		detail = "a later occurrence was due too: only the latest fires";
 	}
-	else if (ttl > 0 && occurrence + ttl * USECS_PER_SEC +
-			 (send_rule && strstr(send_rule, "\"local\"") ? LOCAL_TIME_SPREAD : 0) < now)
+	else if (ttl > 0 && occurrence + ttl * USECS_PER_SEC + devices_spread(send_rule) < now)
 	{
 		state = "missed";
 		detail = psprintf("more than the push's time_to_live (%lld s) late", (long long) ttl);

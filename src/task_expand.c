@@ -6,6 +6,11 @@
  * its vendor is configured, a queue row in the task's lane; a device whose vendor the app has
  * not configured gets a delivery recorded failed at once. big_push_duration spreads send_at
  * evenly over that many minutes, by the device's rank in the whole audience.
+ *
+ * A task fired by a schedule may plan each device's own time (tasks.send_rule): zone_type 2's
+ * wall time read in the device's zone ({"local": ...}), or an intelligent schedule's best time
+ * of each device of the batch, from _smart_send_times (src/smart_send.c). big_push_duration
+ * then spreads from those times.
  */
 #include "pushplan.h"
 #include "task_expand.h"
@@ -34,8 +39,11 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 	Oid		   *types;
 	Datum	   *values;
 	char	   *nulls;
-	int			nfixed = 11;
+	int			nfixed = 13;
 	char	   *local = send_rule ? pp_jstr(&send_rule->root, "local") : NULL;
+	JsonbContainer *smart = send_rule ? pp_jobj(&send_rule->root, "intelligent") : NULL;
+	char	   *window_start = smart ? pp_jstr(smart, "window_start") : NULL;
+	char	   *backup_local = smart ? pp_jstr(smart, "backup_local") : NULL;
 	int			minutes = 0;
 	int64		duration;
 	HeapTuple	tup;
@@ -77,10 +85,17 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 	/* a zone_type 2 schedule's wall time, read in each device's own zone */
 	types[10] = TEXTOID;
 	values[10] = local ? CStringGetTextDatum(local) : (Datum) 0;
+	/* an intelligent schedule's window and backup time (NULL: "now"), read per device */
+	types[11] = TEXTOID;
+	values[11] = window_start ? CStringGetTextDatum(window_start) : (Datum) 0;
+	types[12] = TEXTOID;
+	values[12] = backup_local ? CStringGetTextDatum(backup_local) : (Datum) 0;
 	nulls = palloc(nfixed + aud.nargs + 1);
 	memset(nulls, ' ', nfixed + aud.nargs);
 	nulls[nfixed + aud.nargs] = '\0';
 	nulls[10] = local ? ' ' : 'n';
+	nulls[11] = window_start ? ' ' : 'n';
+	nulls[12] = backup_local ? ' ' : 'n';
 	memcpy(types + nfixed, aud.argtypes, sizeof(Oid) * aud.nargs);
 	memcpy(values + nfixed, aud.values, sizeof(Datum) * aud.nargs);
 
@@ -113,11 +128,13 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 					 "WITH src AS ("
 					 "  SELECT d.device_id, d.vendor, d.timezone %s AND a.device_id > $6 AND d.device_id > $6 "
 					 "  ORDER BY a.device_id LIMIT $7), "
-					 "ranked AS (SELECT s.*, row_number() OVER (ORDER BY s.device_id) AS rn FROM src s), "
+					 "ranked AS (SELECT s.*, %s AS smart_at, row_number() OVER (ORDER BY s.device_id) AS rn "
+					 "  FROM src s %s), "
 					 "ins AS ("
 					 "  INSERT INTO pushplan.deliveries (task_id, app_id, device_id, vendor, send_at, status, error) "
 					 "  SELECT $1, $2, r.device_id, r.vendor, "
-					 "    CASE WHEN $11 IS NOT NULL THEN $11::timestamp AT TIME ZONE r.timezone ELSE $3 END "
+					 "    CASE WHEN $12 IS NOT NULL THEN coalesce(r.smart_at, $3) "
+					 "         WHEN $11 IS NOT NULL THEN $11::timestamp AT TIME ZONE r.timezone ELSE $3 END "
 					 "    + CASE WHEN $5 > 0 THEN ($9 + r.rn - 1) * ($5 * interval '1 minute') / $8 ELSE interval '0' END, "
 					 "    CASE WHEN c.vendor IS NULL THEN 'failed' ELSE 'queued' END, "
 					 "    CASE WHEN c.vendor IS NULL THEN format('vendor \"%%s\" is not configured for this app', r.vendor) END "
@@ -128,7 +145,10 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 					 "  SELECT delivery_id, $1, send_at, $10 FROM ins WHERE status = 'queued' RETURNING 1) "
 					 "SELECT (SELECT count(*) FROM src), (SELECT max(device_id) FROM src), (SELECT count(*) FROM ins), "
 					 "  (SELECT count(*) FROM queued)",
-					 from.data);
+					 from.data,
+					 smart ? "m.send_at" : "NULL::timestamptz",
+					 smart ? "LEFT JOIN pushplan._smart_send_times((SELECT array_agg(device_id) FROM src), "
+					 "$12::timestamptz, pushplan.clock_now(), $13::timestamp) m ON m.device_id = s.device_id" : "");
 	(void) pp_spi_run("expanding the audience", SPI_OK_SELECT, q.data, nfixed + aud.nargs,
 					  types, values, nulls, false, 0);
 	tup = pp_spi_first_row("expanding the audience");

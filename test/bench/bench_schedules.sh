@@ -88,8 +88,10 @@ for _ in $(seq 1 100); do
   [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pushplan sender'")" = 0 ] && break
   sleep 0.1
 done
-expand() {   # NAME TRIGGER CLOCK
+expand() {   # NAME TRIGGER CLOCK: the clock is moved to a minute before the occurrence, the
+             # schedule created, then the clock moved to it
   local t0 t1 n
+  sql "SELECT _clock_set('$3'::timestamptz - interval '1 minute')" >/dev/null
   sql "SELECT push_schedule_create('bench', '{\"name\": \"$1\", \"trigger\": $2, \"push\": {\"to\": \"all\", \"body\": {\"platform\": \"android\", \"notification\": {\"alert\": \"$1\"}}}}')" >/dev/null
   sql "CHECKPOINT" >/dev/null
   t0=$(date +%s.%N)

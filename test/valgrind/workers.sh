@@ -2,8 +2,8 @@
 # The worker paths under valgrind (memcheck): the server runs under valgrind with pushplan
 # preloaded; a broadcast with every fault of every vendor (APNs, FCM, HMS, Honor, Xiaomi, Meizu,
 # vivo, OPPO, HarmonyOS, Web Push, webhook), SIGHUP, SIGTERM of a busy sender, a failing
-# task, a transactional push during a busy broadcast, an outcome that cannot be written and
-# DROP / CREATE EXTENSION drive the launcher,
+# task, a transactional push during a busy broadcast, an outcome that cannot be written,
+# schedules fired, missed and skipped, and DROP / CREATE EXTENSION drive the launcher,
 # scheduler and senders. Prints the errors
 # valgrind reported per server process; exits 1 if there are any.
 #   flock -o /tmp/pushplan-install.lock sh -c 'make install && test/valgrind/workers.sh [WORKDIR]'
@@ -124,6 +124,25 @@ wait_for 300 "SELECT count(*) = 1 FROM push_deliveries WHERE task_id = '$task' A
     (SELECT 1 FROM deliveries d WHERE d.task_id = '$task' AND d.status = 'queued' AND d.device_id <> $bad)" \
   && ok "a poisoned outcome costs only its delivery" || fail "poison: $(sql "SELECT status, count(*) FROM deliveries WHERE task_id = '$task' GROUP BY 1")"
 psql -c "DROP TRIGGER poison ON pushplan.deliveries" -c "DROP FUNCTION public.poison_outcome()" >/dev/null
+record_pids
+
+# schedules (src/schedule_fire.c): a single one, a zone_type 2 one, and one whose plan is gone
+# (skipped), fired through the test clock
+psql -c "CREATE EXTENSION pushplan_test" >/dev/null
+sql "SELECT _clock_set('2090-01-01 00:00:00+00')" >/dev/null
+sql "SELECT push_plan_create('vg', 'gone', 'deleted before its schedule fires')" >/dev/null
+sp() { echo "{\"to\": {\"registration_id\": [\"fcm-ok\", \"apns-ok\"]}, \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"$1\"}${2:+, \"options\": {\"plan_id\": \"$2\"}}}}"; }
+s1=$(sql "SELECT push_schedule_create('vg', '{\"name\": \"once\", \"trigger\": {\"single\": {\"time\": \"2090-01-01 08:00:00\"}}, \"push\": $(sp once)}')")
+s2=$(sql "SELECT push_schedule_create('vg', '{\"name\": \"local\", \"trigger\": {\"single\": {\"time\": \"2090-01-02 09:00:00\", \"zone_type\": 2}}, \"push\": $(sp local)}')")
+s3=$(sql "SELECT push_schedule_create('vg', '{\"name\": \"gone\", \"trigger\": {\"periodical\": {\"start\": \"2090-01-01 00:00:00\", \"end\": \"2090-01-05 00:00:00\", \"time\": \"10:00:00\", \"time_unit\": \"day\"}}, \"push\": $(sp gone gone)}')")
+sql "SELECT push_plan_delete('vg', 'gone')" >/dev/null
+sql "SELECT _clock_set('2090-01-02 00:00:00+00')" >/dev/null
+wait_for 120 "SELECT count(*) = 3 FROM schedule_runs" && ok "schedules fired and skipped" \
+  || fail "schedules: $(sql "SELECT string_agg(state, ',') FROM schedule_runs")"
+sql "SELECT _clock_set('2090-01-03 00:00:00+00')" >/dev/null
+wait_for 120 "SELECT count(*) = 4 FROM deliveries d JOIN schedule_runs r USING (task_id) WHERE d.status = 'sent'" \
+  && ok "the schedules' pushes are sent" || fail "schedule sends: $(sql "SELECT d.status, count(*) FROM deliveries d JOIN schedule_runs r USING (task_id) GROUP BY 1")"
+sql "SELECT _clock_set(NULL)" >/dev/null
 record_pids
 
 # DROP EXTENSION: the workers idle; CREATE EXTENSION: they work again
