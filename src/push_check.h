@@ -84,6 +84,7 @@ extern void ppj_push_pairs(JsonbParseState **st, JsonbContainer *c);
 extern void ppj_put_platforms(JsonbParseState **st, int mask);
 extern const FieldSpec ppj_ios_alert_fields[];
 extern void ppj_check_msg_random(JsonbValue *v, const char *path);
+extern void ppj_check_send_time(JsonbValue *v, const char *path);
 extern Jsonb *pp_engagelab_normalize(JsonbContainer *root, const char **dialect_out);
 
 /* push_tencent.c, push_tencent_im.c: checked in their own terms, translated to EngageLab */

@@ -331,6 +331,17 @@ static const FieldSpec body_fields[] = {
 	{NULL}
 };
 
+/*
+ * Tencent Push's send_time: a wall time in the app's time zone (push_send makes the task due
+ * then; doc/push.md, "Tencent Push").
+ */
+void
+ppj_check_send_time(JsonbValue *v, const char *path)
+{
+	if (v->type != jbvString || !pp_valid_local_datetime(v->val.string.val, v->val.string.len))
+		pp_error(PPE_PUSH_SEND_TIME, "\"%s\" must be a valid time YYYY-MM-DD HH:MM:SS", path);
+}
+
 static const FieldSpec push_fields[] = {
 	{"from", FK_TEXT, .max = MAX_SHORT},
 	{"to", FK_CUSTOM, true, .check = check_to},
@@ -341,6 +352,7 @@ static const FieldSpec push_fields[] = {
 	{"dialect", FK_CUSTOM, .check = check_dialect},
 	{"MsgRandom", FK_CUSTOM, .check = ppj_check_msg_random},
 	{"From_Account", FK_TEXT, .max = MAX_SHORT},
+	{"send_time", FK_CUSTOM, .check = ppj_check_send_time},
 	{NULL}
 };
 
@@ -393,6 +405,11 @@ pp_engagelab_normalize(JsonbContainer *root, const char **dialect_out)
 	}
 	else if (pp_jmember(root, "MsgRandom") == NULL)
 		pp_error(PPE_PUSH_MSG_RANDOM, "MsgRandom is missing or not an integer from 0 to 4294967295");
+	if (strcmp(dialect, PP_DIALECT_TENCENT_PUSH) != 0 && pp_jmember(root, "send_time"))
+		ereport(ERROR,
+				(pp_errmsg(PPE_PUSH_DIALECTS_MIXED, "\"send_time\" belongs to the Tencent Push form"),
+				 errdetail("It is allowed here only with \"dialect\": \"tencent_push\"."),
+				 errhint("Other pushes are sent at a later time by push_schedule_create.")));
 
 	body = pp_jmember(root, "body")->val.binary.data;
 	mask = platform_mask(pp_jmember(body, "platform"), "body.platform");
@@ -431,6 +448,7 @@ pp_engagelab_normalize(JsonbContainer *root, const char **dialect_out)
 	ppj_put_copy(&st, root, "custom_args");
 	ppj_put_copy(&st, root, "MsgRandom");
 	ppj_put_copy(&st, root, "From_Account");
+	ppj_put_copy(&st, root, "send_time");
 	ppj_put_string(&st, "dialect", dialect);
 
 	if (dialect_out)

@@ -208,6 +208,24 @@ expand_now(const char *task_id, int32 app_id, Jsonb *push, int priority)
 		pp_wake_senders_at_commit(priority == PP_LANE_HIGH);
 }
 
+/* Tencent Push's send_time (a wall time in the app's zone) at most a year ahead. */
+static void
+check_send_time(int32 app_id, const char *send_time)
+{
+	Oid			types[2] = {INT4OID, TEXTOID};
+	Datum		args[2] = {Int32GetDatum(app_id), CStringGetTextDatum(send_time)};
+	bool		isnull;
+
+	if (DatumGetBool(spi_value("SELECT $2::timestamp AT TIME ZONE coalesce(settings->>'timezone', 'UTC') "
+							   "  > pushplan.clock_now() + interval '1 year' "
+							   "FROM pushplan.apps WHERE app_id = $1",
+							   2, types, args, &isnull)))
+		ereport(ERROR,
+				(pp_errmsg(PPE_SEND_TIME_TOO_FAR, "send_time %s is more than one year ahead",
+						   send_time),
+				 errhint("Schedules further ahead are push_schedule_create.")));
+}
+
 /* An existing task with the same idempotency key, or NULL. */
 static char *
 existing_task(int32 app_id, const char *request_id, int64 msg_random)
@@ -249,6 +267,7 @@ pp_push_read(Jsonb *given, PPPush *p)
 	if (p->plan_id == NULL)
 		p->plan_id = "default";
 	p->request_id = pp_jstr(root, "request_id");
+	p->send_time = pp_jstr(root, "send_time");
 	/* integers after normalization; absent ones keep their defaults */
 	p->msg_random = -1;
 	(void) pp_jv_int64(pp_jmember(root, "MsgRandom"), &p->msg_random, NULL);
@@ -291,9 +310,9 @@ pp_push_store(int32 app_id, PPPush *p, const PPTaskTiming *timing, bool *inserte
 {
 	const char *request_id = timing->scheduled ? NULL : p->request_id;
 	int64		msg_random = timing->scheduled ? -1 : p->msg_random;
-	Datum		args[12];
-	Oid			types[12];
-	char		nulls[12];
+	Datum		args[13];
+	Oid			types[13];
+	char		nulls[13];
 	char	   *task_id;
 
 	if (p->broadcast)
@@ -329,12 +348,18 @@ pp_push_store(int32 app_id, PPPush *p, const PPTaskTiming *timing, bool *inserte
 	types[11] = TEXTOID;
 	args[11] = timing->send_rule ? CStringGetTextDatum(timing->send_rule) : (Datum) 0;
 	nulls[11] = timing->send_rule ? ' ' : 'n';
+	types[12] = TEXTOID;
+	args[12] = timing->delayed ? CStringGetTextDatum(p->send_time) : (Datum) 0;
+	nulls[12] = timing->delayed ? ' ' : 'n';
 	/*
 	 * A task with per-device send times (send_rule) expires per device (the sender adds
 	 * time_to_live to each delivery's own send_at), so it has no task-wide expires_at.
 	 */
 	if (SPI_execute_with_args(
-			"WITH t AS (SELECT coalesce($11, now()) AS send_at) "
+			/* send_time: read in the app's zone; one already passed is now, as Tencent does */
+			"WITH t AS (SELECT coalesce($11, greatest($13::timestamp AT TIME ZONE "
+			"  (SELECT coalesce(settings->>'timezone', 'UTC') FROM pushplan.apps WHERE app_id = $1), "
+			"  now()), now()) AS send_at) "
 			"INSERT INTO pushplan.tasks (task_id, app_id, plan_id, dialect, request_id, msg_random, "
 			"  msg_second, push, broadcast, send_at, expires_at, created_by, priority, send_rule, "
 			"  time_to_live) "
@@ -344,7 +369,7 @@ pp_push_store(int32 app_id, PPPush *p, const PPTaskTiming *timing, bool *inserte
 			"  CASE WHEN $8 > 0 AND $12 IS NULL THEN t.send_at + $8 * interval '1 second' END, "
 			"  $9, $10, $12::jsonb, CASE WHEN $8 > 0 THEN $8 * interval '1 second' END "
 			"FROM t ON CONFLICT DO NOTHING RETURNING task_id",
-			12, types, args, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
+			13, types, args, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "pushplan: could not store the task");
 	*inserted = SPI_processed == 1;
 	if (*inserted)
@@ -392,9 +417,14 @@ pushplan_push_send(PG_FUNCTION_ARGS)
 	pp_push_check(app_id, rights, &p);
 	memset(&timing, 0, sizeof(timing));
 	timing.created_by = pp_caller();
+	if (p.send_time)
+	{
+		check_send_time(app_id, p.send_time);
+		timing.delayed = true;
+	}
 	task_id = pp_push_store(app_id, &p, &timing, &inserted);
 	task_id = MemoryContextStrdup(TopTransactionContext, task_id);
-	if (inserted && p.transactional)
+	if (inserted && p.transactional && !timing.delayed)
 		expand_now(task_id, app_id, p.push, p.priority);
 	else if (inserted)
 		pp_wake_scheduler_at_commit();

@@ -24,6 +24,7 @@ typedef struct PPPush
 	char	   *request_id;		/* idempotency keys, or NULL / -1 */
 	int64		msg_random;
 	int64		ttl;			/* options.time_to_live, seconds (0: none) */
+	char	   *send_time;		/* Tencent Push's send_time: a wall time in the app's zone, or NULL */
 	int			list_size;		/* entries of a list audience, -1 for others */
 	bool		transactional;	/* a list of at most pushplan.small_audience_limit */
 	int			priority;		/* the task's lane */
@@ -34,6 +35,7 @@ typedef struct PPPush
 typedef struct PPTaskTiming
 {
 	bool		scheduled;		/* fired by a schedule: no idempotency keys, no minimum interval */
+	bool		delayed;		/* push_send of a push with send_time: due then, not now */
 	TimestampTz send_at;		/* scheduled: the occurrence; else now() */
 	const char *send_rule;		/* per-device send times (tasks.send_rule, JSON), or NULL */
 	Oid			created_by;

@@ -231,6 +231,7 @@ static const FieldSpec tp_fields[] = {
 	{"plan_id", FK_TEXT, .max = MAX_ID},
 	{"expire_time", FK_CUSTOM, .check = check_expire_time},
 	{"environment", FK_CUSTOM, .check = check_environment},
+	{"send_time", FK_CUSTOM, .check = ppj_check_send_time},
 	{NULL}
 };
 
@@ -461,6 +462,7 @@ pp_tencent_push_translate(JsonbContainer *root)
 	ppj_end_object(&st);
 	ppj_end_object(&st);
 
+	ppj_put_copy(&st, root, "send_time");
 	ppj_put_string(&st, "dialect", PP_DIALECT_TENCENT_PUSH);
 	return JsonbValueToJsonb(ppj_end_object(&st));
 }

@@ -26,6 +26,9 @@ extern char *pp_attr_name_problem(const char *name, int len, const char *where);
 
 /* timezone.c */
 extern const char *pp_canonical_timezone(const char *name);
+extern bool pp_fixed_digits(const char *s, int n, int *out);
+extern bool pp_valid_time_of_day(const char *s, int len);
+extern bool pp_valid_local_datetime(const char *s, int len);
 
 /* url_check.c: an https URL's origin (Web Push's VAPID audience), or NULL and *why */
 extern char *pp_url_origin(const char *url, const char **why);

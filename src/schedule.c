@@ -102,6 +102,9 @@ read_body(Jsonb *body, bool whole, ScheduleBody *s)
 	{
 		s->has_push = true;
 		pp_push_read(JsonbValueToJsonb(m), &s->push);
+		if (s->push.send_time)
+			pp_error(PPE_SCHEDULE_PUSH_SEND_TIME,
+					 "a schedule's push has no send_time: its trigger says when it is sent");
 	}
 }
 

@@ -22,7 +22,10 @@ extern Jsonb *pp_trigger_normalize(JsonbValue *trigger);
  */
 extern bool pp_schedule_fire_next(void);
 
-/* The earliest next_run_at of an enabled schedule, or 0 (none): when to wake up. */
+/*
+ * When the scheduler must look next, on the real clock: the earliest next_run_at of an enabled
+ * schedule or send_at of a queued task (a Tencent Push send_time), or 0 (none).
+ */
 extern TimestampTz pp_schedule_next_due(void);
 
 #endif							/* PUSHPLAN_SCHEDULE_H */

@@ -211,7 +211,9 @@ pp_schedule_next_due(void)
 	Datum		d;
 
 	pp_spi_run_kept(&next_due_plan, "looking for the next schedule", SPI_OK_SELECT,
-					"SELECT min(next_run_at) - pushplan.clock_now() + now() FROM pushplan.schedules WHERE enabled",
+					"SELECT least((SELECT min(next_run_at) FROM pushplan.schedules WHERE enabled), "
+					"  (SELECT min(send_at) FROM pushplan.tasks WHERE state = 'queued')) "
+					"  - pushplan.clock_now() + now()",
 					0, NULL, NULL, NULL, true, 0);
 	d = SPI_getbinval(pp_spi_first_row("looking for the next schedule"), SPI_tuptable->tupdesc,
 					  1, &isnull);

@@ -18,7 +18,6 @@
 
 #include "fmgr.h"
 #include "utils/builtins.h"
-#include "utils/datetime.h"
 #include "utils/jsonb.h"
 
 static const char *const weekdays[] = {"MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"};
@@ -55,50 +54,6 @@ check_keys(JsonbContainer *obj, const char *where, const char *const *allowed)
 	}
 }
 
-/* Digits only, exactly n of them, as an integer. */
-static bool
-digits(const char *s, int n, int *out)
-{
-	*out = 0;
-	for (int i = 0; i < n; i++)
-	{
-		if (!isdigit((unsigned char) s[i]))
-			return false;
-		*out = *out * 10 + (s[i] - '0');
-	}
-	return true;
-}
-
-/* "HH:MM:SS" with a real time of day. */
-static bool
-valid_time_of_day(const char *s, int len)
-{
-	int			h,
-				m,
-				sec;
-
-	return len == 8 && s[2] == ':' && s[5] == ':' &&
-		digits(s, 2, &h) && digits(s + 3, 2, &m) && digits(s + 6, 2, &sec) &&
-		h <= 23 && m <= 59 && sec <= 59;
-}
-
-/* "YYYY-MM-DD HH:MM:SS" naming a real day of the calendar. */
-static bool
-valid_datetime(const char *s, int len)
-{
-	int			y,
-				mo,
-				d;
-
-	if (len != 19 || s[4] != '-' || s[7] != '-' || s[10] != ' ' ||
-		!digits(s, 4, &y) || !digits(s + 5, 2, &mo) || !digits(s + 8, 2, &d) ||
-		y < 2000 || mo < 1 || mo > 12 || d < 1)
-		return false;
-	if (d > day_tab[isleap(y)][mo - 1])
-		return false;
-	return valid_time_of_day(s + 11, 8);
-}
-
 /* A required string member that is a valid datetime (or time of day), copied to the output. */
 static char *
 time_member(JsonbContainer *obj, const char *kind, const char *key, bool required,
@@ -117,8 +72,8 @@ time_member(JsonbContainer *obj, const char *kind, const char *key, bool require
 		v->val.string.len == strlen(also) && memcmp(v->val.string.val, also, strlen(also)) == 0)
 		return pstrdup(also);
 	ok = v->type == jbvString &&
-		(time_of_day ? valid_time_of_day(v->val.string.val, v->val.string.len)
-		 : valid_datetime(v->val.string.val, v->val.string.len));
+		(time_of_day ? pp_valid_time_of_day(v->val.string.val, v->val.string.len)
+		 : pp_valid_local_datetime(v->val.string.val, v->val.string.len));
 	if (!ok && also)
 		pp_error(PPE_SCHEDULE_BACKUP_TIME,
 				 "%s.%s must be \"%s\" or a valid time YYYY-MM-DD HH:MM:SS, got %s",
@@ -185,7 +140,7 @@ points(JsonbContainer *obj, const char *unit)
 					idx = i;
 		}
 		else if (e.type == jbvString && e.val.string.len == 2 &&
-				 digits(e.val.string.val, 2, &idx) && idx >= 1 && idx <= 31)
+				 pp_fixed_digits(e.val.string.val, 2, &idx) && idx >= 1 && idx <= 31)
 			idx--;
 		else
 			idx = -1;
@@ -258,8 +213,8 @@ periodical(JsonbContainer *obj, StringInfo out)
 	if (strcmp(end, start) <= 0)
 		pp_error(PPE_SCHEDULE_END_BEFORE_START, "periodical.end must be after periodical.start");
 	/* at most one year: end no later than start's month and day, a year on */
-	(void) digits(start, 4, &sy);
-	(void) digits(end, 4, &ey);
+	(void) pp_fixed_digits(start, 4, &sy);
+	(void) pp_fixed_digits(end, 4, &ey);
 	smd = atoi(start + 5) * 100 + atoi(start + 8);
 	emd = atoi(end + 5) * 100 + atoi(end + 8);
 	if (ey > sy + 1 || (ey == sy + 1 && (emd > smd || (emd == smd && strcmp(end + 11, start + 11) > 0))))

@@ -4,12 +4,16 @@
  * pg_tzset() accepts both IANA zone names (loaded from the tz database) and POSIX TZ specs
  * such as "UTC+3" or "EST5". Devices must name a real zone, so POSIX specs are refused: they
  * always carry a numeric offset, while zone names carry digits only in a few legacy names.
+ *
+ * Also the wall times users give without a zone (schedules, Tencent Push's send_time):
+ * "YYYY-MM-DD HH:MM:SS" and "HH:MM:SS", checked against the calendar (2025-02-30 is refused).
  */
 #include "pushplan.h"
 
 #include "fmgr.h"
 #include "pgtime.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
 
 PG_FUNCTION_INFO_V1(pushplan_canonical_timezone);
 
@@ -59,4 +63,48 @@ pushplan_canonical_timezone(PG_FUNCTION_ARGS)
 	if (canon == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text(canon));
+}
+
+/* Exactly n ASCII digits at s, as an integer in *out. */
+bool
+pp_fixed_digits(const char *s, int n, int *out)
+{
+	*out = 0;
+	for (int i = 0; i < n; i++)
+	{
+		if (!isdigit((unsigned char) s[i]))
+			return false;
+		*out = *out * 10 + (s[i] - '0');
+	}
+	return true;
+}
+
+/* "HH:MM:SS", a real time of day. */
+bool
+pp_valid_time_of_day(const char *s, int len)
+{
+	int			h,
+				m,
+				sec;
+
+	return len == 8 && s[2] == ':' && s[5] == ':' &&
+		pp_fixed_digits(s, 2, &h) && pp_fixed_digits(s + 3, 2, &m) &&
+		pp_fixed_digits(s + 6, 2, &sec) && h <= 23 && m <= 59 && sec <= 59;
+}
+
+/* "YYYY-MM-DD HH:MM:SS" (year 2000 on), a real day of the calendar and a real time of day. */
+bool
+pp_valid_local_datetime(const char *s, int len)
+{
+	int			y,
+				mo,
+				d;
+
+	if (len != 19 || s[4] != '-' || s[7] != '-' || s[10] != ' ' ||
+		!pp_fixed_digits(s, 4, &y) || !pp_fixed_digits(s + 5, 2, &mo) ||
+		!pp_fixed_digits(s + 8, 2, &d) || y < 2000 || mo < 1 || mo > 12 || d < 1)
+		return false;
+	if (d > day_tab[isleap(y)][mo - 1])
+		return false;
+	return pp_valid_time_of_day(s + 11, 8);
 }

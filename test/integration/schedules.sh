@@ -6,7 +6,7 @@
 # and on time (woken, not polled: the poll interval is 10 s), a periodical fires on each of its
 # points, missed occurrences (superseded, later than time_to_live), a push refused when it fires
 # (skipped, with push_send's error), zone_type 2 reaching devices in three time zones at their
-# own 09:00, big_push_duration spreading a fired task over three expansion batches, and a
+# own 09:00, a Tencent Push send_time, big_push_duration spreading a fired task over three expansion batches, and a
 # scheduler killed with SIGKILL in the middle of a firing: fired exactly once.
 set -uo pipefail
 . "$(dirname "$0")/lib/vendor_env.sh"
@@ -144,6 +144,17 @@ clock '2090-01-18 14:00:01+00'
 wait_for 10 "SELECT status = 'sent' FROM push_deliveries WHERE task_id = '$task7' AND registration_id = 'newyork'" \
   && ok "local late: New York at its 09:00" || fail "local late: New York"
 check_eq "local late: requests" "$(requests tokyo) $(requests berlin) $(requests newyork)" "0 0 1"
+
+# ---- Tencent Push's send_time: push_send's task is due then, on the same clock ----------------
+mock_reset
+t10=$(sql "SELECT push_send('sched', '{\"audience_type\": \"token_list\", \"token_list\": [\"fcm-ok-tokyo\"], \"message_type\": \"notify\", \"message\": {\"content\": \"at noon\"}, \"send_time\": \"2090-01-19 12:00:00\"}')")
+sleep 1
+check_eq "send_time: waits, queued, nothing expanded" "$(sql "SELECT state || ' ' || send_at || ' ' || (SELECT count(*) FROM deliveries d WHERE d.task_id = t.task_id) FROM tasks t WHERE task_id = '$t10'")" \
+  "queued 2090-01-19 04:00:00+00 0"
+clock '2090-01-19 04:00:01+00'
+wait_for 10 "SELECT count(*) = 1 FROM push_deliveries WHERE task_id = '$t10' AND status = 'sent'" \
+  && ok "send_time: sent at its time" || fail "send_time: $(sql "SELECT state FROM tasks WHERE task_id = '$t10'")"
+check_eq "send_time: one request" "$(requests tokyo)" "1"
 
 # ---- big_push_duration over several expansion batches ------------------------------------------
 # 120,000 devices of another app (no vendor configured: each delivery is recorded failed at once,

@@ -134,6 +134,12 @@ INSERT INTO samples VALUES ('api_tencent_push', $json$
  "account_push_type": 0, "message_type": "notify",
  "message": {"title": "Sale", "content": "Everything half price"}, "plan_id": "promo_618_2025"}
 $json$);
+-- Tencent Push's scheduled send: send_time stays in the normalized push (push_send makes the
+-- task due then)
+INSERT INTO samples VALUES ('api_tencent_push_send_time', $json$
+{"audience_type": "tag", "tag_list": {"tags": ["vip"], "op": "OR"}, "message_type": "notify",
+ "message": {"title": "Sale", "content": "Tomorrow 9:00"}, "send_time": "2026-06-18 09:00:00"}
+$json$);
 
 -- Seed 004 (Tencent IM all/tag/attribute push), every request sample verbatim except the
 -- "// ..." comments, which are not JSON.
@@ -426,7 +432,10 @@ INSERT INTO bad (what, body) VALUES
 ('tp tag_list missing', '{"audience_type": "tag", "message_type": "notify", "message": {"content": "c"}}'),
 ('tp token_list with all', '{"audience_type": "all", "token_list": ["t"], "message_type": "notify", "message": {"content": "c"}}'),
 ('tp account_type with token', '{"audience_type": "token", "token_list": ["t"], "account_type": 1, "message_type": "notify", "message": {"content": "c"}}'),
-('tp unknown key', '{"audience_type": "all", "message_type": "notify", "message": {"content": "c"}, "send_time": "2025-06-18 09:00:00"}'),
+('tp unknown key', '{"audience_type": "all", "message_type": "notify", "message": {"content": "c"}, "loop_param": {"loopType": 1}}'),
+('tp send_time impossible', '{"audience_type": "all", "message_type": "notify", "message": {"content": "c"}, "send_time": "2025-02-30 09:00:00"}'),
+('tp send_time not a string', '{"audience_type": "all", "message_type": "notify", "message": {"content": "c"}, "send_time": 1750208400}'),
+('send_time outside Tencent Push', '{"to": "all", "body": {"platform": "all", "message": {"msg_content": "c"}}, "send_time": "2025-06-18 09:00:00"}'),
 ('tp message_type missing', '{"audience_type": "all", "message": {"content": "c"}}'),
 ('tp message_type unknown', '{"audience_type": "all", "message_type": "alert", "message": {"content": "c"}}'),
 ('tp message missing', '{"audience_type": "all", "message_type": "notify"}'),
