@@ -49,3 +49,25 @@ DROP FUNCTION _jwt_es256(text, text, text, bigint),
 -- no longer writes the delivery): 0.1's 'sending' deliveries, claimed by the senders that ran
 -- before the update, become queued, and the restarted senders give their claims back.
 UPDATE deliveries SET status = 'queued' WHERE status = 'sending';
+
+-- Intelligent send times (doc/smart_send.md): each device's histogram of visits over the 288
+-- five-minute slots of its local day, decayed by age (src/smart_send.c), kept so that an
+-- expansion reads one row per device instead of its visits. Weights are relative to the
+-- device's latest visit, so a profile goes stale only when a visit is recorded.
+CREATE TABLE device_send_profiles (
+    device_id     bigint PRIMARY KEY REFERENCES devices ON DELETE CASCADE,
+    slots         smallint[] NOT NULL,      -- local five-minute slots with a weight, ascending
+    weights       real[] NOT NULL,          -- their weights (the latest visit counts 1)
+    visits        int NOT NULL,             -- visits read
+    last_visit_at timestamptz NOT NULL,
+    computed_at   timestamptz NOT NULL DEFAULT now()
+);
+-- Devices with visits their profile does not hold yet: push_device_activity marks them, the
+-- scheduler's upkeep (_smart_profiles_refresh) takes the marks, and _smart_send_times computes
+-- marked devices from their visits.
+CREATE TABLE smart_profile_pending (
+    device_id   bigint PRIMARY KEY REFERENCES devices ON DELETE CASCADE,
+    marked_at   timestamptz NOT NULL DEFAULT now()
+);
+-- the visits recorded by 0.1 are in no profile yet
+INSERT INTO smart_profile_pending (device_id) SELECT DISTINCT device_id FROM device_activity;

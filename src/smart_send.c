@@ -1,0 +1,766 @@
+/*
+ * smart_send.c: intelligent (smart) send times, the part of an intelligent schedule's expansion
+ * that says when each device is sent (doc/smart_send.md).
+ *
+ * A device's history is a histogram over the 288 five-minute slots of its local day: each visit
+ * (device_activity) adds 2^(-age / 14 days) to the slot of its local time in the device's zone,
+ * its age counted back from the device's latest visit. Weights relative to the latest visit do
+ * not change as time passes, only when a visit is recorded: the histogram is kept per device
+ * (device_send_profiles) and recomputed only for devices marked by a new visit
+ * (smart_profile_pending). Sums are fixed-point integers, so a histogram does not depend on the
+ * order its visits are read in: computed here on the fly for a marked device, or kept by the
+ * refresh, it is the same to the last bit, and so is every send time taken from it.
+ *
+ * A send time is the start of a slot: the slot's smoothed weight (a triangle over +-15 minutes,
+ * wrapping at midnight) is largest among the slot starts of the window at or after not_before.
+ * The window's slot starts are enumerated per zone once per call from the zone's transitions, so
+ * a device's slot keeps its local time across a change of offset; each device then costs one pass
+ * over its smoothed histogram and one over the window's slot starts.
+ */
+#include "pushplan.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgtime.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/datetime.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+#include <math.h>
+
+PG_FUNCTION_INFO_V1(pushplan_smart_histograms);
+PG_FUNCTION_INFO_V1(pushplan_smart_send_times);
+
+#define SLOTS			288			/* five-minute slots of a local day */
+#define SLOT_USECS		(INT64CONST(300) * USECS_PER_SEC)
+#define HALF_LIFE_USECS	(INT64CONST(14) * USECS_PER_DAY)
+#define KERNEL_RADIUS	3			/* slots each side: +-15 minutes */
+/* a visit's weight as a fixed-point integer: 1.0 (the latest visit) is 2^40 */
+#define FIXED_ONE		((double) (INT64CONST(1) << 40))
+/* seconds from the Unix epoch to PostgreSQL's (2000-01-01) */
+#define UNIX_TO_PG_SECS	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)
+
+/* the triangle: a visit counts fully in its slot, 3/4 one slot away, ... 1/4 three away */
+static const double kernel[KERNEL_RADIUS + 1] = {1.0, 0.75, 0.5, 0.25};
+
+/* ---- time ---------------------------------------------------------------------------------- */
+
+static inline int64
+floor_div(int64 a, int64 b)
+{
+	int64		q = a / b;
+
+	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+static inline pg_time_t
+to_unix(TimestampTz t)
+{
+	return (pg_time_t) floor_div(t, USECS_PER_SEC) + UNIX_TO_PG_SECS;
+}
+
+static inline TimestampTz
+from_unix(pg_time_t s)
+{
+	return ((int64) s - UNIX_TO_PG_SECS) * USECS_PER_SEC;
+}
+
+/* the slot of a local time (microseconds since the local epoch) */
+static inline int
+slot_of_local(int64 local)
+{
+	return (int) ((local - floor_div(local, USECS_PER_DAY) * USECS_PER_DAY) / SLOT_USECS);
+}
+
+/* A zone, and the stretch [lo, hi) around the last instant asked where its offset is off. */
+typedef struct ZoneCursor
+{
+	pg_tz	   *tz;
+	TimestampTz lo;
+	TimestampTz hi;
+	int64		off;			/* microseconds east of UTC */
+} ZoneCursor;
+
+/* The offset at t, and the stretch until the next transition (after which it may differ). */
+static void
+zone_offset_at(pg_tz *tz, TimestampTz t, int64 *off, TimestampTz *until)
+{
+	pg_time_t	s = to_unix(t);
+	struct pg_tm *tm = pg_localtime(&s, tz);
+	long int	before_off,
+				after_off;
+	int			before_dst,
+				after_dst;
+	pg_time_t	boundary;
+
+	if (tm == NULL)
+		elog(ERROR, "pushplan: time out of the zone library's range");
+	*off = (int64) tm->tm_gmtoff * USECS_PER_SEC;
+	*until = DT_NOEND;
+	if (pg_next_dst_boundary(&s, &before_off, &before_dst, &boundary, &after_off, &after_dst,
+							 tz) == 1 && boundary > s)
+		*until = from_unix(boundary);
+}
+
+/* The local slot of instant t; visits come in time order, so the cursor mostly hits. */
+static int
+zone_slot(ZoneCursor *c, TimestampTz t)
+{
+	if (t < c->lo || t >= c->hi)
+	{
+		zone_offset_at(c->tz, t, &c->off, &c->hi);
+		c->lo = t;
+	}
+	return slot_of_local(t + c->off);
+}
+
+/* A device's zone; a name the zone library no longer knows is read as UTC. */
+static pg_tz *
+zone_named(const char *name)
+{
+	pg_tz	   *tz = pg_tzset(name);
+
+	return tz ? tz : pg_tzset("UTC");
+}
+
+/* ---- histograms ---------------------------------------------------------------------------- */
+
+/* One device of a histogram computation: its visits, then its histogram. */
+typedef struct DeviceVisits
+{
+	int64		device_id;		/* hash key */
+	ZoneCursor	zone;
+	int			n;
+	int			cap;
+	TimestampTz *at;
+	int16	   *slot;
+	TimestampTz latest;
+	/* the histogram: slots with a weight, ascending */
+	int			nslots;
+	int16	   *slots;
+	float4	   *weights;
+} DeviceVisits;
+
+static void
+visits_add(DeviceVisits *d, TimestampTz at)
+{
+	if (d->n == d->cap)
+	{
+		d->cap = d->cap ? d->cap * 2 : 16;
+		d->at = d->at ? repalloc(d->at, sizeof(TimestampTz) * d->cap)
+			: palloc(sizeof(TimestampTz) * d->cap);
+		d->slot = d->slot ? repalloc(d->slot, sizeof(int16) * d->cap)
+			: palloc(sizeof(int16) * d->cap);
+	}
+	d->at[d->n] = at;
+	d->slot[d->n] = (int16) zone_slot(&d->zone, at);
+	if (d->n == 0 || at > d->latest)
+		d->latest = at;
+	d->n++;
+}
+
+/*
+ * Each visit weighs 2^(-age / half-life), its age counted from the device's latest visit, summed
+ * per slot in fixed point (exact, so in any order); a visit some 41 half-lives older than the
+ * latest rounds to nothing.
+ */
+static void
+visits_finish(DeviceVisits *d)
+{
+	int64		sums[SLOTS];
+	int			k = 0;
+
+	memset(sums, 0, sizeof(sums));
+	for (int i = 0; i < d->n; i++)
+	{
+		double		age = (double) (d->latest - d->at[i]);
+
+		sums[d->slot[i]] += (int64) llround(exp2(-age / (double) HALF_LIFE_USECS) * FIXED_ONE);
+	}
+	d->nslots = 0;
+	for (int s = 0; s < SLOTS; s++)
+		if (sums[s] > 0)
+			d->nslots++;
+	d->slots = palloc(sizeof(int16) * Max(d->nslots, 1));
+	d->weights = palloc(sizeof(float4) * Max(d->nslots, 1));
+	for (int s = 0; s < SLOTS; s++)
+		if (sums[s] > 0)
+		{
+			d->slots[k] = (int16) s;
+			d->weights[k] = (float4) ((double) sums[s] / FIXED_ONE);
+			k++;
+		}
+}
+
+static void
+spi_check(int ret, int expected, const char *what)
+{
+	if (ret != expected)
+		elog(ERROR, "pushplan: %s failed: %s", what, SPI_result_code_string(ret));
+}
+
+static SPIPlanPtr
+kept_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+
+		if (p == NULL)
+			elog(ERROR, "pushplan: preparing \"%s\" failed: %s", sql,
+				 SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "pushplan: keeping a plan failed");
+		*plan = p;
+	}
+	return *plan;
+}
+
+/*
+ * The histograms of the given devices, from device_activity as this snapshot sees it: a hash of
+ * DeviceVisits (device ids without a device are absent; devices without a visit have nslots 0),
+ * allocated in cxt. The caller is connected to SPI.
+ */
+static HTAB *
+histograms_compute(Datum device_ids, MemoryContext cxt)
+{
+	static SPIPlanPtr zones_plan = NULL;
+	static SPIPlanPtr visits_plan = NULL;
+	Oid			types[1] = {INT8ARRAYOID};
+	Datum		args[1] = {device_ids};
+	HASHCTL		hctl;
+	HTAB	   *devices;
+	Portal		portal;
+	HASH_SEQ_STATUS seq;
+	DeviceVisits *d;
+	MemoryContext old;
+
+	hctl.keysize = sizeof(int64);
+	hctl.entrysize = sizeof(DeviceVisits);
+	hctl.hcxt = cxt;
+	devices = hash_create("pushplan smart histograms", 1024, &hctl,
+						  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	spi_check(SPI_execute_plan(kept_plan(&zones_plan,
+										 "SELECT device_id, timezone FROM pushplan.devices "
+										 "WHERE device_id = ANY ($1)", 1, types),
+							   args, NULL, true, 0), SPI_OK_SELECT, "reading device zones");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+		char	   *zone = TextDatumGetCString(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+		bool		found;
+
+		d = hash_search(devices, &id, HASH_ENTER, &found);
+		memset(((char *) d) + sizeof(int64), 0, sizeof(DeviceVisits) - sizeof(int64));
+		d->zone.tz = zone_named(zone);
+		d->zone.hi = DT_NOBEGIN;	/* empty: the first visit looks the offset up */
+		d->zone.lo = DT_NOEND;
+	}
+	SPI_freetuptable(SPI_tuptable);
+
+	portal = SPI_cursor_open(NULL, kept_plan(&visits_plan,
+											 "SELECT device_id, at FROM pushplan.device_activity "
+											 "WHERE device_id = ANY ($1)", 1, types),
+							 args, NULL, true);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		old = MemoryContextSwitchTo(cxt);
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			bool		isnull;
+			int64		id = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+			TimestampTz at = DatumGetTimestampTz(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+
+			d = hash_search(devices, &id, HASH_FIND, NULL);
+			if (d != NULL)		/* a device created after the zones were read */
+				visits_add(d, at);
+		}
+		MemoryContextSwitchTo(old);
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(portal);
+
+	old = MemoryContextSwitchTo(cxt);
+	hash_seq_init(&seq, devices);
+	while ((d = hash_seq_search(&seq)) != NULL)
+	{
+		visits_finish(d);
+		if (d->at)
+		{
+			pfree(d->at);
+			pfree(d->slot);
+			d->at = NULL;
+			d->slot = NULL;
+		}
+	}
+	MemoryContextSwitchTo(old);
+	return devices;
+}
+
+static ArrayType *
+int16_array(const int16 *v, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		d[i] = Int16GetDatum(v[i]);
+	return construct_array(d, n, INT2OID, sizeof(int16), true, TYPALIGN_SHORT);
+}
+
+static ArrayType *
+float4_array(const float4 *v, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		d[i] = Float4GetDatum(v[i]);
+	return construct_array(d, n, FLOAT4OID, sizeof(float4), true, TYPALIGN_INT);
+}
+
+/*
+ * pushplan._smart_histograms(device_ids bigint[]) RETURNS TABLE (device_id bigint,
+ *     slots smallint[], weights real[], visits int, last_visit_at timestamptz)
+ * The devices with history, one row each (the refresh writes them to device_send_profiles).
+ */
+Datum
+pushplan_smart_histograms(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "pushplan smart histograms",
+											  ALLOCSET_DEFAULT_SIZES);
+	HTAB	   *devices;
+	HASH_SEQ_STATUS seq;
+	DeviceVisits *d;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "pushplan: SPI_connect failed");
+	devices = histograms_compute(PG_GETARG_DATUM(0), cxt);
+	SPI_finish();
+
+	hash_seq_init(&seq, devices);
+	while ((d = hash_seq_search(&seq)) != NULL)
+	{
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
+
+		if (d->nslots == 0)
+			continue;
+		values[0] = Int64GetDatum(d->device_id);
+		values[1] = PointerGetDatum(int16_array(d->slots, d->nslots));
+		values[2] = PointerGetDatum(float4_array(d->weights, d->nslots));
+		values[3] = Int32GetDatum(d->n);
+		values[4] = TimestampTzGetDatum(d->latest);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	MemoryContextDelete(cxt);
+	return (Datum) 0;
+}
+
+/* ---- send times ---------------------------------------------------------------------------- */
+
+/* A slot start in the window: an instant and the local slot it starts. */
+typedef struct Moment
+{
+	TimestampTz at;
+	int16		slot;
+	bool		gap;			/* a local time that does not exist, read as PostgreSQL does */
+} Moment;
+
+/* A zone's part of a call: the window's slot starts in time order, and the backup instant. */
+typedef struct ZoneWindow
+{
+	char		name[TZ_STRLEN_MAX + 1];	/* hash key */
+	int			n;
+	int			cap;
+	Moment	   *m;
+	int			first;			/* the first moment at or after not_before */
+	TimestampTz backup_at;
+} ZoneWindow;
+
+static void
+moment_add(ZoneWindow *z, TimestampTz at, int64 local, bool gap)
+{
+	if (z->n == z->cap)
+	{
+		z->cap = z->cap ? z->cap * 2 : SLOTS + 16;
+		z->m = z->m ? repalloc(z->m, sizeof(Moment) * z->cap) : palloc(sizeof(Moment) * z->cap);
+	}
+	z->m[z->n].at = at;
+	z->m[z->n].slot = (int16) slot_of_local(local);
+	z->m[z->n].gap = gap;
+	z->n++;
+}
+
+static int
+moment_cmp(const void *a, const void *b)
+{
+	const Moment *x = a;
+	const Moment *y = b;
+
+	if (x->at != y->at)
+		return x->at < y->at ? -1 : 1;
+	return (int) x->gap - (int) y->gap;	/* a real local time before a gap's */
+}
+
+/*
+ * Adds the slot starts of [from, to) in zone tz: for each stretch of constant offset, every local
+ * time on a five-minute boundary in it (a local time that comes twice, when clocks go back, gives
+ * two moments); for each forward jump, the local times it skips, read with the offset before the
+ * jump as PostgreSQL reads them (02:30 in a 02:00 -> 03:00 jump is 03:30 after it).
+ */
+static void
+moments_between(ZoneWindow *z, pg_tz *tz, TimestampTz from, TimestampTz to)
+{
+	TimestampTz t = from;
+
+	while (t < to)
+	{
+		int64		off,
+					after;
+		TimestampTz until,
+					ignored;
+		int64		local;
+
+		zone_offset_at(tz, t, &off, &until);
+		if (until > to)
+			until = to;
+		local = floor_div(t + off + SLOT_USECS - 1, SLOT_USECS) * SLOT_USECS;
+		for (; local < until + off; local += SLOT_USECS)
+			moment_add(z, local - off, local, false);
+		if (until >= to)
+			break;
+		zone_offset_at(tz, until, &after, &ignored);
+		if (after > off)
+		{
+			local = floor_div(until + off + SLOT_USECS - 1, SLOT_USECS) * SLOT_USECS;
+			for (; local < until + after && local - off < to; local += SLOT_USECS)
+				moment_add(z, local - off, local, true);
+		}
+		t = until;
+	}
+}
+
+/*
+ * The window's moments in time order. Where the clocks go back in it, 24 hours show only 23 of
+ * the wall clock: the local times they miss are taken at their first instant after the window
+ * (at most the hour set back past it), so that every local time of day has a moment.
+ */
+static void
+window_build(ZoneWindow *z, pg_tz *tz, TimestampTz ws, TimestampTz not_before)
+{
+	TimestampTz end = ws + USECS_PER_DAY;
+	bool		present[SLOTS];
+	int			missing = 0;
+
+	moments_between(z, tz, ws, end);
+	memset(present, 0, sizeof(present));
+	for (int k = 0; k < z->n; k++)
+		present[z->m[k].slot] = true;
+	for (int s = 0; s < SLOTS; s++)
+		if (!present[s])
+			missing++;
+	if (missing > 0)
+	{
+		ZoneWindow	after;
+
+		memset(&after, 0, sizeof(after));
+		moments_between(&after, tz, end, end + USECS_PER_DAY);
+		qsort(after.m, after.n, sizeof(Moment), moment_cmp);
+		for (int k = 0; k < after.n && missing > 0; k++)
+			if (!present[after.m[k].slot])
+			{
+				present[after.m[k].slot] = true;
+				missing--;
+				if (z->n == z->cap)
+				{
+					z->cap *= 2;
+					z->m = repalloc(z->m, sizeof(Moment) * z->cap);
+				}
+				z->m[z->n++] = after.m[k];
+			}
+		if (after.m)
+			pfree(after.m);
+	}
+	qsort(z->m, z->n, sizeof(Moment), moment_cmp);
+	z->first = 0;
+	while (z->first < z->n && z->m[z->first].at < not_before)
+		z->first++;
+	/* not_before past the window: nothing is left (late), whatever follows it */
+	if (not_before >= end)
+		z->first = z->n;
+}
+
+/* backup_local read in zone tz as PostgreSQL reads timestamp AT TIME ZONE */
+static TimestampTz
+backup_in_zone(Timestamp backup, pg_tz *tz)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+	int			tzoff;
+	TimestampTz result;
+
+	if (TIMESTAMP_NOT_FINITE(backup))
+		return backup;
+	if (timestamp2tm(backup, NULL, &tm, &fsec, NULL, NULL) != 0)
+		ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+						errmsg("timestamp out of range")));
+	tzoff = DetermineTimeZoneOffset(&tm, tz);
+	if (tm2timestamp(&tm, fsec, &tzoff, &result) != 0)
+		ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+						errmsg("timestamp out of range")));
+	return result;
+}
+
+/*
+ * The send time of a device with history: the first moment at or after not_before whose slot's
+ * smoothed weight is largest among those moments ('best' when that weight is the largest of the
+ * whole day, else 'next_best'), or not_before when the window has no moment left ('late').
+ */
+static const char *
+choose(const ZoneWindow *z, const int16 *slots, const float4 *weights, int n,
+	   TimestampTz not_before, TimestampTz *send_at)
+{
+	double		smooth[SLOTS];
+	double		day_max = 0;
+	double		best = -1;
+	int			chosen = -1;
+
+	memset(smooth, 0, sizeof(smooth));
+	for (int i = 0; i < n; i++)
+	{
+		int			s = slots[i];
+
+		if (s < 0 || s >= SLOTS)
+			elog(ERROR, "pushplan: a send profile holds slot %d", s);
+		for (int k = -KERNEL_RADIUS; k <= KERNEL_RADIUS; k++)
+			smooth[(s + k + SLOTS) % SLOTS] += kernel[Abs(k)] * (double) weights[i];
+	}
+	for (int s = 0; s < SLOTS; s++)
+		if (smooth[s] > day_max)
+			day_max = smooth[s];
+	for (int k = z->first; k < z->n; k++)
+		if (smooth[z->m[k].slot] > best)
+		{
+			best = smooth[z->m[k].slot];
+			chosen = k;
+		}
+	if (chosen < 0)
+	{
+		*send_at = not_before;
+		return "late";
+	}
+	*send_at = z->m[chosen].at;
+	return best == day_max ? "best" : "next_best";
+}
+
+/* a histogram kept as two arrays of a profile row: smallint[] slots, real[] weights */
+static int
+profile_arrays(Datum slots_d, Datum weights_d, int16 **slots, float4 **weights)
+{
+	ArrayType  *sa = DatumGetArrayTypeP(slots_d);
+	ArrayType  *wa = DatumGetArrayTypeP(weights_d);
+	int			n = ArrayGetNItems(ARR_NDIM(sa), ARR_DIMS(sa));
+
+	if (ARR_ELEMTYPE(sa) != INT2OID || ARR_ELEMTYPE(wa) != FLOAT4OID || ARR_HASNULL(sa) ||
+		ARR_HASNULL(wa) || ArrayGetNItems(ARR_NDIM(wa), ARR_DIMS(wa)) != n)
+		elog(ERROR, "pushplan: a send profile's slots and weights do not match");
+	*slots = (int16 *) ARR_DATA_PTR(sa);
+	*weights = (float4 *) ARR_DATA_PTR(wa);
+	return n;
+}
+
+/*
+ * pushplan._smart_send_times(device_ids bigint[], window_start timestamptz,
+ *     not_before timestamptz, backup_local timestamp) RETURNS TABLE (device_id bigint,
+ *     send_at timestamptz, basis text)
+ * One row per element of device_ids (doc/smart_send.md). Devices marked as having visits their
+ * profile does not hold yet are computed from device_activity here, so the answer never depends
+ * on the refresh having run.
+ */
+Datum
+pushplan_smart_send_times(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr marked_plan = NULL;
+	static SPIPlanPtr devices_plan = NULL;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			types[1] = {INT8ARRAYOID};
+	Datum		args[1];
+	TimestampTz ws,
+				not_before;
+	Timestamp	backup = 0;
+	bool		has_backup = !PG_ARGISNULL(3);
+	MemoryContext cxt;
+	HTAB	   *fresh = NULL;
+	HTAB	   *zones;
+	HASHCTL		hctl;
+	ZoneWindow *z = NULL;
+	char		last_zone[TZ_STRLEN_MAX + 1] = "";
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		elog(ERROR, "pushplan: _smart_send_times needs device_ids, window_start and not_before");
+	args[0] = PG_GETARG_DATUM(0);
+	ws = PG_GETARG_TIMESTAMPTZ(1);
+	not_before = PG_GETARG_TIMESTAMPTZ(2);
+	if (has_backup)
+		backup = PG_GETARG_TIMESTAMP(3);
+	if (TIMESTAMP_NOT_FINITE(ws) || TIMESTAMP_NOT_FINITE(not_before))
+		elog(ERROR, "pushplan: _smart_send_times needs a finite window_start and not_before");
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "pushplan smart send times",
+								ALLOCSET_DEFAULT_SIZES);
+	hctl.keysize = TZ_STRLEN_MAX + 1;
+	hctl.entrysize = sizeof(ZoneWindow);
+	hctl.hcxt = cxt;
+	zones = hash_create("pushplan smart zones", 64, &hctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "pushplan: SPI_connect failed");
+
+	/* devices whose profile lacks visits: their histograms now, from the visits */
+	spi_check(SPI_execute_plan(kept_plan(&marked_plan,
+										 "SELECT array_agg(device_id) FROM pushplan.smart_profile_pending "
+										 "WHERE device_id = ANY ($1)", 1, types),
+							   args, NULL, true, 0), SPI_OK_SELECT, "reading marked devices");
+	{
+		bool		isnull;
+		Datum		marked = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+		{
+			MemoryContext old = MemoryContextSwitchTo(cxt);
+			Datum		copy = datumCopy(marked, false, -1);
+
+			MemoryContextSwitchTo(old);
+			SPI_freetuptable(SPI_tuptable);
+			fresh = histograms_compute(copy, cxt);
+		}
+		else
+			SPI_freetuptable(SPI_tuptable);
+	}
+
+	spi_check(SPI_execute_plan(kept_plan(&devices_plan,
+										 "SELECT i.id, d.timezone, p.slots, p.weights "
+										 "FROM unnest($1) AS i (id) "
+										 "LEFT JOIN pushplan.devices d ON d.device_id = i.id "
+										 "LEFT JOIN pushplan.device_send_profiles p ON p.device_id = i.id",
+										 1, types),
+							   args, NULL, true, 0), SPI_OK_SELECT, "reading send profiles");
+
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		id_null,
+					zone_null,
+					slots_null,
+					weights_null;
+		int64		id;
+		Datum		zone_d,
+					slots_d,
+					weights_d;
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+		const char *basis;
+		TimestampTz send_at = 0;
+		DeviceVisits *computed = NULL;
+		int16	   *slots = NULL;
+		float4	   *weights = NULL;
+		int			n = 0;
+
+		id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &id_null));
+		zone_d = SPI_getbinval(tup, desc, 2, &zone_null);
+		slots_d = SPI_getbinval(tup, desc, 3, &slots_null);
+		weights_d = SPI_getbinval(tup, desc, 4, &weights_null);
+		values[0] = Int64GetDatum(id);
+		nulls[0] = id_null;
+
+		if (zone_null)
+		{
+			/* no such device (or a NULL element): nothing to send, said so */
+			nulls[1] = true;
+			values[2] = CStringGetTextDatum("unknown");
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			continue;
+		}
+
+		{
+			text	   *zt = DatumGetTextPP(zone_d);
+			int			len = Min(VARSIZE_ANY_EXHDR(zt), TZ_STRLEN_MAX);
+
+			if (z == NULL || strncmp(last_zone, VARDATA_ANY(zt), len) != 0 || last_zone[len] != '\0')
+			{
+				bool		found;
+
+				memcpy(last_zone, VARDATA_ANY(zt), len);
+				last_zone[len] = '\0';
+				z = hash_search(zones, last_zone, HASH_ENTER, &found);
+				if (!found)
+				{
+					MemoryContext old = MemoryContextSwitchTo(cxt);
+					pg_tz	   *tz = zone_named(last_zone);
+
+					z->n = 0;
+					z->cap = 0;
+					z->m = NULL;
+					window_build(z, tz, ws, not_before);
+					z->backup_at = has_backup ? backup_in_zone(backup, tz) : 0;
+					MemoryContextSwitchTo(old);
+				}
+			}
+		}
+
+		if (fresh != NULL)
+			computed = hash_search(fresh, &id, HASH_FIND, NULL);
+		if (computed != NULL)
+		{
+			slots = computed->slots;
+			weights = computed->weights;
+			n = computed->nslots;
+		}
+		else if (!slots_null && !weights_null)
+			n = profile_arrays(slots_d, weights_d, &slots, &weights);
+
+		if (n > 0)
+			basis = choose(z, slots, weights, n, not_before, &send_at);
+		else if (!has_backup)
+		{
+			send_at = not_before;
+			basis = "now";
+		}
+		else if (z->backup_at < not_before)
+		{
+			send_at = not_before;
+			basis = "backup_late";
+		}
+		else
+		{
+			send_at = z->backup_at;
+			basis = "backup";
+		}
+		values[1] = TimestampTzGetDatum(send_at);
+		values[2] = CStringGetTextDatum(basis);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	SPI_finish();
+	MemoryContextDelete(cxt);
+	return (Datum) 0;
+}
