@@ -139,6 +139,7 @@ typedef struct DeviceVisits
 {
 	int64		device_id;		/* hash key */
 	ZoneCursor	zone;
+	char	   *zone_name;
 	int			n;
 	int			cap;
 	TimestampTz *at;
@@ -208,12 +209,16 @@ spi_check(int ret, int expected, const char *what)
 		elog(ERROR, "pushplan: %s failed: %s", what, SPI_result_code_string(ret));
 }
 
+/*
+ * A statement prepared once per backend and kept, with one generic plan: planned with a batch's
+ * ids as constants, each of 50,000 ids would be estimated in turn, which cost more than the run.
+ */
 static SPIPlanPtr
 kept_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
 {
 	if (*plan == NULL)
 	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+		SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
 
 		if (p == NULL)
 			elog(ERROR, "pushplan: preparing \"%s\" failed: %s", sql,
@@ -265,6 +270,7 @@ histograms_compute(Datum device_ids, MemoryContext cxt)
 		d = hash_search(devices, &id, HASH_ENTER, &found);
 		memset(((char *) d) + sizeof(int64), 0, sizeof(DeviceVisits) - sizeof(int64));
 		d->zone.tz = zone_named(zone);
+		d->zone_name = MemoryContextStrdup(cxt, zone);
 		d->zone.hi = DT_NOBEGIN;	/* empty: the first visit looks the offset up */
 		d->zone.lo = DT_NOEND;
 	}
@@ -336,7 +342,7 @@ float4_array(const float4 *v, int n)
 
 /*
  * pushplan._smart_histograms(device_ids bigint[]) RETURNS TABLE (device_id bigint,
- *     slots smallint[], weights real[], visits int, last_visit_at timestamptz)
+ *     timezone text, slots smallint[], weights real[], visits int, last_visit_at timestamptz)
  * The devices with history, one row each (the refresh writes them to device_send_profiles).
  */
 Datum
@@ -358,16 +364,17 @@ pushplan_smart_histograms(PG_FUNCTION_ARGS)
 	hash_seq_init(&seq, devices);
 	while ((d = hash_seq_search(&seq)) != NULL)
 	{
-		Datum		values[5];
-		bool		nulls[5] = {false, false, false, false, false};
+		Datum		values[6];
+		bool		nulls[6] = {false, false, false, false, false, false};
 
 		if (d->nslots == 0)
 			continue;
 		values[0] = Int64GetDatum(d->device_id);
-		values[1] = PointerGetDatum(int16_array(d->slots, d->nslots));
-		values[2] = PointerGetDatum(float4_array(d->weights, d->nslots));
-		values[3] = Int32GetDatum(d->n);
-		values[4] = TimestampTzGetDatum(d->latest);
+		values[1] = CStringGetTextDatum(d->zone_name);
+		values[2] = PointerGetDatum(int16_array(d->slots, d->nslots));
+		values[3] = PointerGetDatum(float4_array(d->weights, d->nslots));
+		values[4] = Int32GetDatum(d->n);
+		values[5] = TimestampTzGetDatum(d->latest);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	MemoryContextDelete(cxt);
@@ -375,6 +382,23 @@ pushplan_smart_histograms(PG_FUNCTION_ARGS)
 }
 
 /* ---- send times ---------------------------------------------------------------------------- */
+
+/* why a device is sent when it is (the basis column; doc/smart_send.md) */
+typedef enum Basis
+{
+	BASIS_BEST,
+	BASIS_NEXT_BEST,
+	BASIS_LATE,
+	BASIS_BACKUP,
+	BASIS_BACKUP_LATE,
+	BASIS_NOW,
+	BASIS_UNKNOWN,
+	BASIS_COUNT
+} Basis;
+
+static const char *const basis_names[BASIS_COUNT] = {
+	"best", "next_best", "late", "backup", "backup_late", "now", "unknown"
+};
 
 /* A slot start in the window: an instant and the local slot it starts. */
 typedef struct Moment
@@ -392,6 +416,7 @@ typedef struct ZoneWindow
 	int			cap;
 	Moment	   *m;
 	int			first;			/* the first moment at or after not_before */
+	int			slot_first[SLOTS];	/* each slot's first moment from there, or -1 */
 	TimestampTz backup_at;
 } ZoneWindow;
 
@@ -506,6 +531,10 @@ window_build(ZoneWindow *z, pg_tz *tz, TimestampTz ws, TimestampTz not_before)
 	/* not_before past the window: nothing is left (late), whatever follows it */
 	if (not_before >= end)
 		z->first = z->n;
+	for (int k = 0; k < SLOTS; k++)
+		z->slot_first[k] = -1;
+	for (int k = z->n - 1; k >= z->first; k--)
+		z->slot_first[z->m[k].slot] = k;
 }
 
 /* backup_local read in zone tz as PostgreSQL reads timestamp AT TIME ZONE */
@@ -533,16 +562,25 @@ backup_in_zone(Timestamp backup, pg_tz *tz)
  * The send time of a device with history: the first moment at or after not_before whose slot's
  * smoothed weight is largest among those moments ('best' when that weight is the largest of the
  * whole day, else 'next_best'), or not_before when the window has no moment left ('late').
+ * Only the slots the smoothing touched can weigh anything: each is looked at through its first
+ * moment left (ties: the earlier moment), and when none has one, the first moment left goes.
  */
-static const char *
+static Basis
 choose(const ZoneWindow *z, const int16 *slots, const float4 *weights, int n,
 	   TimestampTz not_before, TimestampTz *send_at)
 {
 	double		smooth[SLOTS];
+	int16		touched[SLOTS];
+	int			ntouched = 0;
 	double		day_max = 0;
-	double		best = -1;
+	double		best = 0;
 	int			chosen = -1;
 
+	if (z->first >= z->n)
+	{
+		*send_at = not_before;
+		return BASIS_LATE;
+	}
 	memset(smooth, 0, sizeof(smooth));
 	for (int i = 0; i < n; i++)
 	{
@@ -551,24 +589,31 @@ choose(const ZoneWindow *z, const int16 *slots, const float4 *weights, int n,
 		if (s < 0 || s >= SLOTS)
 			elog(ERROR, "pushplan: a send profile holds slot %d", s);
 		for (int k = -KERNEL_RADIUS; k <= KERNEL_RADIUS; k++)
-			smooth[(s + k + SLOTS) % SLOTS] += kernel[Abs(k)] * (double) weights[i];
-	}
-	for (int s = 0; s < SLOTS; s++)
-		if (smooth[s] > day_max)
-			day_max = smooth[s];
-	for (int k = z->first; k < z->n; k++)
-		if (smooth[z->m[k].slot] > best)
 		{
-			best = smooth[z->m[k].slot];
+			int			t = (s + k + SLOTS) % SLOTS;
+
+			if (smooth[t] == 0)
+				touched[ntouched++] = (int16) t;
+			smooth[t] += kernel[Abs(k)] * (double) weights[i];
+		}
+	}
+	for (int i = 0; i < ntouched; i++)
+	{
+		double		v = smooth[touched[i]];
+		int			k = z->slot_first[touched[i]];
+
+		if (v > day_max)
+			day_max = v;
+		if (k >= 0 && (chosen < 0 || v > best || (v == best && k < chosen)))
+		{
+			best = v;
 			chosen = k;
 		}
-	if (chosen < 0)
-	{
-		*send_at = not_before;
-		return "late";
 	}
+	if (chosen < 0)
+		chosen = z->first;		/* nothing weighed is left: the first slot start left */
 	*send_at = z->m[chosen].at;
-	return best == day_max ? "best" : "next_best";
+	return best == day_max ? BASIS_BEST : BASIS_NEXT_BEST;
 }
 
 /* a histogram kept as two arrays of a profile row: smallint[] slots, real[] weights */
@@ -588,35 +633,108 @@ profile_arrays(Datum slots_d, Datum weights_d, int16 **slots, float4 **weights)
 }
 
 /*
+ * Runs one of two statements that read rows of `table` by device id, in id order: a batch whose
+ * ids are dense (an expansion's usually are) as one range of the primary key, the rows between
+ * that are not in the batch skipped by the caller; a sparse one with one index descent per id.
+ */
+static SPITupleTable *
+rows_by_id(SPIPlanPtr *range_plan, SPIPlanPtr *list_plan, const char *columns, const char *table,
+		   Datum ids_array, const int64 *ids, int n, uint64 *nrows)
+{
+	bool		dense = n > 0 && ((uint64) ids[n - 1] - (uint64) ids[0]) < (uint64) n * 4;
+	Oid			range_types[2] = {INT8OID, INT8OID};
+	Oid			list_types[1] = {INT8ARRAYOID};
+	Datum		args[2];
+	SPIPlanPtr	plan;
+
+	if (dense)
+	{
+		plan = kept_plan(range_plan,
+						 psprintf("SELECT %s FROM %s WHERE device_id BETWEEN $1 AND $2 "
+								  "ORDER BY device_id", columns, table), 2, range_types);
+		args[0] = Int64GetDatum(ids[0]);
+		args[1] = Int64GetDatum(ids[n - 1]);
+	}
+	else
+	{
+		plan = kept_plan(list_plan,
+						 psprintf("SELECT %s FROM %s WHERE device_id = ANY ($1) "
+								  "ORDER BY device_id", columns, table), 1, list_types);
+		args[0] = ids_array;
+	}
+	spi_check(SPI_execute_plan(plan, args, NULL, true, 0), SPI_OK_SELECT, table);
+	*nrows = SPI_processed;
+	return SPI_tuptable;
+}
+
+static int64
+row_id(SPITupleTable *t, uint64 r)
+{
+	bool		isnull;
+
+	return DatumGetInt64(SPI_getbinval(t->vals[r], t->tupdesc, 1, &isnull));
+}
+
+static int
+int64_cmp(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
  * pushplan._smart_send_times(device_ids bigint[], window_start timestamptz,
  *     not_before timestamptz, backup_local timestamp) RETURNS TABLE (device_id bigint,
  *     send_at timestamptz, basis text)
- * One row per element of device_ids (doc/smart_send.md). Devices marked as having visits their
- * profile does not hold yet are computed from device_activity here, so the answer never depends
- * on the refresh having run.
+ * One row per element of device_ids, in device id order (doc/smart_send.md). Devices marked as
+ * having visits their profile does not hold yet, and devices whose zone changed since their
+ * profile was computed, are computed from device_activity here: the answer never depends on the
+ * refresh having run.
  */
 Datum
 pushplan_smart_send_times(PG_FUNCTION_ARGS)
 {
-	static SPIPlanPtr marked_plan = NULL;
-	static SPIPlanPtr devices_plan = NULL;
+	static SPIPlanPtr devices_range = NULL;
+	static SPIPlanPtr devices_list = NULL;
+	static SPIPlanPtr profiles_range = NULL;
+	static SPIPlanPtr profiles_list = NULL;
+	static SPIPlanPtr marked_range = NULL;
+	static SPIPlanPtr marked_list = NULL;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Oid			types[1] = {INT8ARRAYOID};
-	Datum		args[1];
 	TimestampTz ws,
 				not_before;
 	Timestamp	backup = 0;
 	bool		has_backup = !PG_ARGISNULL(3);
 	MemoryContext cxt;
+	MemoryContext old;
 	HTAB	   *fresh = NULL;
 	HTAB	   *zones;
 	HASHCTL		hctl;
 	ZoneWindow *z = NULL;
 	char		last_zone[TZ_STRLEN_MAX + 1] = "";
+	Datum		ids_datum;
+	Datum	   *id_datums;
+	bool	   *id_nulls;
+	int			nids;
+	int64	   *ids;
+	int			nvalid = 0;
+	SPITupleTable *devs,
+			   *profs,
+			   *marks;
+	uint64		ndevs,
+				nprofs,
+				nmarks;
+	int64	   *dev_of;			/* each id's row in devs, or -1 */
+	int64	   *prof_of;		/* each id's row in profs, or -1 */
+	Datum	   *recompute;
+	int			nrecompute = 0;
+	Datum		basis_text[BASIS_COUNT];
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		elog(ERROR, "pushplan: _smart_send_times needs device_ids, window_start and not_before");
-	args[0] = PG_GETARG_DATUM(0);
+	ids_datum = PG_GETARG_DATUM(0);
 	ws = PG_GETARG_TIMESTAMPTZ(1);
 	not_before = PG_GETARG_TIMESTAMPTZ(2);
 	if (has_backup)
@@ -627,104 +745,139 @@ pushplan_smart_send_times(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "pushplan smart send times",
 								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
 	hctl.keysize = TZ_STRLEN_MAX + 1;
 	hctl.entrysize = sizeof(ZoneWindow);
 	hctl.hcxt = cxt;
 	zones = hash_create("pushplan smart zones", 64, &hctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	for (int b = 0; b < BASIS_COUNT; b++)
+		basis_text[b] = CStringGetTextDatum(basis_names[b]);
+
+	/* the ids in order; NULL elements are answered at once */
+	deconstruct_array(DatumGetArrayTypeP(ids_datum), INT8OID, sizeof(int64), true,
+					  TYPALIGN_DOUBLE, &id_datums, &id_nulls, &nids);
+	ids = palloc(sizeof(int64) * Max(nids, 1));
+	for (int i = 0; i < nids; i++)
+	{
+		if (id_nulls[i])
+		{
+			Datum		values[3] = {0, 0, basis_text[BASIS_UNKNOWN]};
+			bool		nulls[3] = {true, true, false};
+
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			continue;
+		}
+		ids[nvalid++] = DatumGetInt64(id_datums[i]);
+	}
+	for (int i = 1; i < nvalid; i++)
+		if (ids[i] < ids[i - 1])
+		{
+			qsort(ids, nvalid, sizeof(int64), int64_cmp);
+			break;
+		}
+	dev_of = palloc(sizeof(int64) * Max(nvalid, 1));
+	prof_of = palloc(sizeof(int64) * Max(nvalid, 1));
+	recompute = palloc(sizeof(Datum) * Max(nvalid, 1));
+	MemoryContextSwitchTo(old);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "pushplan: SPI_connect failed");
 
-	/* devices whose profile lacks visits: their histograms now, from the visits */
-	spi_check(SPI_execute_plan(kept_plan(&marked_plan,
-										 "SELECT array_agg(device_id) FROM pushplan.smart_profile_pending "
-										 "WHERE device_id = ANY ($1)", 1, types),
-							   args, NULL, true, 0), SPI_OK_SELECT, "reading marked devices");
+	/* the devices' zones, their profiles and their marks, each in id order */
+	devs = rows_by_id(&devices_range, &devices_list, "device_id, timezone", "pushplan.devices",
+					  ids_datum, ids, nvalid, &ndevs);
+	profs = rows_by_id(&profiles_range, &profiles_list, "device_id, timezone, slots, weights",
+					   "pushplan.device_send_profiles", ids_datum, ids, nvalid, &nprofs);
+	marks = rows_by_id(&marked_range, &marked_list, "device_id", "pushplan.smart_profile_pending",
+					   ids_datum, ids, nvalid, &nmarks);
+
+	/*
+	 * Each id against them. Computed now from its visits: a marked device (its profile lacks
+	 * visits), and one whose profile is in another zone than the device's now.
+	 */
+	for (int i = 0, d = 0, p = 0, m = 0; i < nvalid; i++)
 	{
+		int64		id = ids[i];
 		bool		isnull;
-		Datum		marked = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 
-		if (!isnull)
+		while (d < ndevs && row_id(devs, d) < id)
+			d++;
+		while (p < nprofs && row_id(profs, p) < id)
+			p++;
+		while (m < nmarks && row_id(marks, m) < id)
+			m++;
+		dev_of[i] = (d < ndevs && row_id(devs, d) == id) ? d : -1;
+		prof_of[i] = (dev_of[i] >= 0 && p < nprofs && row_id(profs, p) == id) ? p : -1;
+		if (dev_of[i] < 0 || (i > 0 && ids[i - 1] == id))
+			continue;
+		if (m < nmarks && row_id(marks, m) == id)
+			recompute[nrecompute++] = Int64GetDatum(id);
+		else if (prof_of[i] >= 0)
 		{
-			MemoryContext old = MemoryContextSwitchTo(cxt);
-			Datum		copy = datumCopy(marked, false, -1);
+			text	   *a = DatumGetTextPP(SPI_getbinval(devs->vals[d], devs->tupdesc, 2, &isnull));
+			text	   *b = DatumGetTextPP(SPI_getbinval(profs->vals[p], profs->tupdesc, 2, &isnull));
 
-			MemoryContextSwitchTo(old);
-			SPI_freetuptable(SPI_tuptable);
-			fresh = histograms_compute(copy, cxt);
+			if (VARSIZE_ANY_EXHDR(a) != VARSIZE_ANY_EXHDR(b) ||
+				memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) != 0)
+				recompute[nrecompute++] = Int64GetDatum(id);
 		}
-		else
-			SPI_freetuptable(SPI_tuptable);
+	}
+	if (nrecompute > 0)
+	{
+		Datum		computed;
+
+		old = MemoryContextSwitchTo(cxt);
+		computed = PointerGetDatum(construct_array(recompute, nrecompute, INT8OID, sizeof(int64),
+												   true, TYPALIGN_DOUBLE));
+		MemoryContextSwitchTo(old);
+		fresh = histograms_compute(computed, cxt);
 	}
 
-	spi_check(SPI_execute_plan(kept_plan(&devices_plan,
-										 "SELECT i.id, d.timezone, p.slots, p.weights "
-										 "FROM unnest($1) AS i (id) "
-										 "LEFT JOIN pushplan.devices d ON d.device_id = i.id "
-										 "LEFT JOIN pushplan.device_send_profiles p ON p.device_id = i.id",
-										 1, types),
-							   args, NULL, true, 0), SPI_OK_SELECT, "reading send profiles");
-
-	for (uint64 r = 0; r < SPI_processed; r++)
+	for (int i = 0; i < nvalid; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[r];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		id_null,
-					zone_null,
-					slots_null,
-					weights_null;
-		int64		id;
-		Datum		zone_d,
-					slots_d,
-					weights_d;
+		int64		id = ids[i];
 		Datum		values[3];
 		bool		nulls[3] = {false, false, false};
-		const char *basis;
+		Basis		basis;
 		TimestampTz send_at = 0;
 		DeviceVisits *computed = NULL;
 		int16	   *slots = NULL;
 		float4	   *weights = NULL;
 		int			n = 0;
+		bool		isnull;
+		text	   *zt;
+		int			len;
 
-		id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &id_null));
-		zone_d = SPI_getbinval(tup, desc, 2, &zone_null);
-		slots_d = SPI_getbinval(tup, desc, 3, &slots_null);
-		weights_d = SPI_getbinval(tup, desc, 4, &weights_null);
 		values[0] = Int64GetDatum(id);
-		nulls[0] = id_null;
-
-		if (zone_null)
+		if (dev_of[i] < 0)
 		{
-			/* no such device (or a NULL element): nothing to send, said so */
+			/* no such device: nothing to send, said so */
 			nulls[1] = true;
-			values[2] = CStringGetTextDatum("unknown");
+			values[2] = basis_text[BASIS_UNKNOWN];
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 			continue;
 		}
 
+		zt = DatumGetTextPP(SPI_getbinval(devs->vals[dev_of[i]], devs->tupdesc, 2, &isnull));
+		len = Min(VARSIZE_ANY_EXHDR(zt), TZ_STRLEN_MAX);
+		if (z == NULL || strncmp(last_zone, VARDATA_ANY(zt), len) != 0 || last_zone[len] != '\0')
 		{
-			text	   *zt = DatumGetTextPP(zone_d);
-			int			len = Min(VARSIZE_ANY_EXHDR(zt), TZ_STRLEN_MAX);
+			bool		found;
 
-			if (z == NULL || strncmp(last_zone, VARDATA_ANY(zt), len) != 0 || last_zone[len] != '\0')
+			memcpy(last_zone, VARDATA_ANY(zt), len);
+			last_zone[len] = '\0';
+			z = hash_search(zones, last_zone, HASH_ENTER, &found);
+			if (!found)
 			{
-				bool		found;
+				pg_tz	   *tz = zone_named(last_zone);
 
-				memcpy(last_zone, VARDATA_ANY(zt), len);
-				last_zone[len] = '\0';
-				z = hash_search(zones, last_zone, HASH_ENTER, &found);
-				if (!found)
-				{
-					MemoryContext old = MemoryContextSwitchTo(cxt);
-					pg_tz	   *tz = zone_named(last_zone);
-
-					z->n = 0;
-					z->cap = 0;
-					z->m = NULL;
-					window_build(z, tz, ws, not_before);
-					z->backup_at = has_backup ? backup_in_zone(backup, tz) : 0;
-					MemoryContextSwitchTo(old);
-				}
+				old = MemoryContextSwitchTo(cxt);
+				z->n = 0;
+				z->cap = 0;
+				z->m = NULL;
+				window_build(z, tz, ws, not_before);
+				z->backup_at = has_backup ? backup_in_zone(backup, tz) : 0;
+				MemoryContextSwitchTo(old);
 			}
 		}
 
@@ -736,28 +889,37 @@ pushplan_smart_send_times(PG_FUNCTION_ARGS)
 			weights = computed->weights;
 			n = computed->nslots;
 		}
-		else if (!slots_null && !weights_null)
-			n = profile_arrays(slots_d, weights_d, &slots, &weights);
+		else if (prof_of[i] >= 0)
+		{
+			HeapTuple	pt = profs->vals[prof_of[i]];
+			bool		slots_null,
+						weights_null;
+			Datum		slots_d = SPI_getbinval(pt, profs->tupdesc, 3, &slots_null);
+			Datum		weights_d = SPI_getbinval(pt, profs->tupdesc, 4, &weights_null);
+
+			if (!slots_null && !weights_null)
+				n = profile_arrays(slots_d, weights_d, &slots, &weights);
+		}
 
 		if (n > 0)
 			basis = choose(z, slots, weights, n, not_before, &send_at);
 		else if (!has_backup)
 		{
 			send_at = not_before;
-			basis = "now";
+			basis = BASIS_NOW;
 		}
 		else if (z->backup_at < not_before)
 		{
 			send_at = not_before;
-			basis = "backup_late";
+			basis = BASIS_BACKUP_LATE;
 		}
 		else
 		{
 			send_at = z->backup_at;
-			basis = "backup";
+			basis = BASIS_BACKUP;
 		}
 		values[1] = TimestampTzGetDatum(send_at);
-		values[2] = CStringGetTextDatum(basis);
+		values[2] = basis_text[basis];
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	SPI_finish();

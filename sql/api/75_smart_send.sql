@@ -4,11 +4,12 @@
 
 -- The histograms of the given devices with history, computed from their visits.
 CREATE OR REPLACE FUNCTION _smart_histograms(device_ids bigint[])
-RETURNS TABLE (device_id bigint, slots smallint[], weights real[], visits int, last_visit_at timestamptz)
+RETURNS TABLE (device_id bigint, timezone text, slots smallint[], weights real[], visits int,
+               last_visit_at timestamptz)
 AS 'MODULE_PATHNAME', 'pushplan_smart_histograms'
 LANGUAGE C STABLE STRICT;
 
--- One row per element of device_ids: the device's send time in the window
+-- One row per element of device_ids (in device id order): the device's send time in the window
 -- [window_start, window_start + 24 h), never before not_before, and why (basis):
 --   best         the start of its best five-minute slot (local time, its zone)
 --   next_best    the best slot left at or after not_before (the best one is before it, or not in
@@ -48,9 +49,11 @@ BEGIN
         DELETE FROM device_send_profiles p
         WHERE p.device_id = ANY (v_ids)
           AND NOT EXISTS (SELECT 1 FROM computed c WHERE c.device_id = p.device_id))
-    INSERT INTO device_send_profiles AS p (device_id, slots, weights, visits, last_visit_at, computed_at)
-    SELECT c.device_id, c.slots, c.weights, c.visits, c.last_visit_at, now() FROM computed c
-    ON CONFLICT (device_id) DO UPDATE SET slots = excluded.slots, weights = excluded.weights,
+    INSERT INTO device_send_profiles AS p (device_id, timezone, slots, weights, visits, last_visit_at,
+                                           computed_at)
+    SELECT c.device_id, c.timezone, c.slots, c.weights, c.visits, c.last_visit_at, now() FROM computed c
+    ON CONFLICT (device_id) DO UPDATE SET timezone = excluded.timezone, slots = excluded.slots,
+        weights = excluded.weights,
         visits = excluded.visits, last_visit_at = excluded.last_visit_at,
         computed_at = excluded.computed_at;
     RETURN cardinality(v_ids);

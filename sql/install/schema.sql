@@ -76,6 +76,7 @@ CREATE INDEX device_activity_device_idx ON device_activity (device_id, at);
 -- device's latest visit, so a profile goes stale only when a visit is recorded.
 CREATE TABLE device_send_profiles (
     device_id     bigint PRIMARY KEY REFERENCES devices ON DELETE CASCADE,
+    timezone      text NOT NULL,            -- the zone its slots are in (the device's, then)
     slots         smallint[] NOT NULL,      -- local five-minute slots with a weight, ascending
     weights       real[] NOT NULL,          -- their weights (the latest visit counts 1)
     visits        int NOT NULL,             -- visits read

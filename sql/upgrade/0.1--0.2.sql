@@ -56,6 +56,7 @@ UPDATE deliveries SET status = 'queued' WHERE status = 'sending';
 -- device's latest visit, so a profile goes stale only when a visit is recorded.
 CREATE TABLE device_send_profiles (
     device_id     bigint PRIMARY KEY REFERENCES devices ON DELETE CASCADE,
+    timezone      text NOT NULL,            -- the zone its slots are in (the device's, then)
     slots         smallint[] NOT NULL,      -- local five-minute slots with a weight, ascending
     weights       real[] NOT NULL,          -- their weights (the latest visit counts 1)
     visits        int NOT NULL,             -- visits read

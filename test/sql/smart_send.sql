@@ -138,6 +138,13 @@ SELECT _smart_profiles_refresh(1000) AS refreshed;
 SELECT p.visits FROM device_send_profiles p JOIN devices d USING (device_id) WHERE d.registration_id = 'habit';
 SELECT * FROM pg_temp.times('{habit}', '2026-06-01 00:00Z', '2026-06-01 00:00Z', NULL);
 
+-- A device that moves to another zone: its kept profile is in the old one, so its answer is
+-- computed from its visits in the new zone (07:00 in Paris is 06:00 in London) until a new
+-- visit refreshes it.
+SELECT push_device_register('smart_app', 'habit', 'ios', 'apns', 'tok-habit', 'Europe/London') > 0 AS moved;
+SELECT * FROM pg_temp.times('{habit}', '2026-06-01 00:00Z', '2026-06-01 00:00Z', NULL);
+SELECT p.timezone FROM device_send_profiles p JOIN devices d USING (device_id) WHERE d.registration_id = 'habit';
+
 -- Rights: the workers' role computes and refreshes; the user roles call neither.
 SET ROLE pushplan_worker;
 SELECT count(*) FROM _smart_send_times(ARRAY(SELECT device_id FROM devices), '2026-06-01 00:00Z', '2026-06-01 00:00Z', NULL);
