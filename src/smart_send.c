@@ -238,16 +238,26 @@ kept_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
 static HTAB *
 histograms_compute(Datum device_ids, MemoryContext cxt)
 {
-	static SPIPlanPtr zones_plan = NULL;
-	static SPIPlanPtr visits_plan = NULL;
-	Oid			types[1] = {INT8ARRAYOID};
-	Datum		args[1] = {device_ids};
+	static SPIPlanPtr zones_range = NULL;
+	static SPIPlanPtr zones_list = NULL;
+	static SPIPlanPtr visits_range = NULL;
+	static SPIPlanPtr visits_list = NULL;
+	Oid			list_types[1] = {INT8ARRAYOID};
+	Oid			range_types[2] = {INT8OID, INT8OID};
+	Datum		args[2];
 	HASHCTL		hctl;
 	HTAB	   *devices;
 	Portal		portal;
 	HASH_SEQ_STATUS seq;
 	DeviceVisits *d;
 	MemoryContext old;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int64		lo = PG_INT64_MAX,
+				hi = PG_INT64_MIN;
+	int			wanted = 0;
+	bool		dense;
 
 	hctl.keysize = sizeof(int64);
 	hctl.entrysize = sizeof(DeviceVisits);
@@ -255,20 +265,52 @@ histograms_compute(Datum device_ids, MemoryContext cxt)
 	devices = hash_create("pushplan smart histograms", 1024, &hctl,
 						  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
-	spi_check(SPI_execute_plan(kept_plan(&zones_plan,
+	/* the devices asked for (a device is in the hash without a zone until it is read) */
+	old = MemoryContextSwitchTo(cxt);
+	deconstruct_array(DatumGetArrayTypeP(device_ids), INT8OID, sizeof(int64), true,
+					  TYPALIGN_DOUBLE, &elems, &nulls, &n);
+	MemoryContextSwitchTo(old);
+	for (int i = 0; i < n; i++)
+	{
+		int64		id;
+		bool		found;
+
+		if (nulls[i])
+			continue;
+		id = DatumGetInt64(elems[i]);
+		d = hash_search(devices, &id, HASH_ENTER, &found);
+		if (!found)
+		{
+			memset(((char *) d) + sizeof(int64), 0, sizeof(DeviceVisits) - sizeof(int64));
+			wanted++;
+			lo = Min(lo, id);
+			hi = Max(hi, id);
+		}
+	}
+	/* a dense set is read as one range of each index, the rows of other devices skipped */
+	dense = wanted > 0 && ((uint64) hi - (uint64) lo) < (uint64) wanted * 4;
+	args[0] = dense ? Int64GetDatum(lo) : device_ids;
+	args[1] = Int64GetDatum(hi);
+
+	spi_check(SPI_execute_plan(dense ?
+							   kept_plan(&zones_range,
 										 "SELECT device_id, timezone FROM pushplan.devices "
-										 "WHERE device_id = ANY ($1)", 1, types),
+										 "WHERE device_id BETWEEN $1 AND $2", 2, range_types) :
+							   kept_plan(&zones_list,
+										 "SELECT device_id, timezone FROM pushplan.devices "
+										 "WHERE device_id = ANY ($1)", 1, list_types),
 							   args, NULL, true, 0), SPI_OK_SELECT, "reading device zones");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		bool		isnull;
 		int64		id = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
-		char	   *zone = TextDatumGetCString(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
-		bool		found;
+		char	   *zone;
 
-		d = hash_search(devices, &id, HASH_ENTER, &found);
-		memset(((char *) d) + sizeof(int64), 0, sizeof(DeviceVisits) - sizeof(int64));
+		d = hash_search(devices, &id, HASH_FIND, NULL);
+		if (d == NULL)
+			continue;
+		zone = TextDatumGetCString(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
 		d->zone.tz = zone_named(zone);
 		d->zone_name = MemoryContextStrdup(cxt, zone);
 		d->zone.hi = DT_NOBEGIN;	/* empty: the first visit looks the offset up */
@@ -276,9 +318,13 @@ histograms_compute(Datum device_ids, MemoryContext cxt)
 	}
 	SPI_freetuptable(SPI_tuptable);
 
-	portal = SPI_cursor_open(NULL, kept_plan(&visits_plan,
-											 "SELECT device_id, at FROM pushplan.device_activity "
-											 "WHERE device_id = ANY ($1)", 1, types),
+	portal = SPI_cursor_open(NULL, dense ?
+							 kept_plan(&visits_range,
+									   "SELECT device_id, at FROM pushplan.device_activity "
+									   "WHERE device_id BETWEEN $1 AND $2", 2, range_types) :
+							 kept_plan(&visits_list,
+									   "SELECT device_id, at FROM pushplan.device_activity "
+									   "WHERE device_id = ANY ($1)", 1, list_types),
 							 args, NULL, true);
 	for (;;)
 	{
@@ -291,11 +337,12 @@ histograms_compute(Datum device_ids, MemoryContext cxt)
 			HeapTuple	tup = SPI_tuptable->vals[i];
 			bool		isnull;
 			int64		id = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
-			TimestampTz at = DatumGetTimestampTz(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
 
 			d = hash_search(devices, &id, HASH_FIND, NULL);
-			if (d != NULL)		/* a device created after the zones were read */
-				visits_add(d, at);
+			/* not asked for, or a device created after the zones were read */
+			if (d != NULL && d->zone.tz != NULL)
+				visits_add(d, DatumGetTimestampTz(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2,
+																&isnull)));
 		}
 		MemoryContextSwitchTo(old);
 		SPI_freetuptable(SPI_tuptable);
@@ -303,6 +350,11 @@ histograms_compute(Datum device_ids, MemoryContext cxt)
 	}
 	SPI_cursor_close(portal);
 
+	/* ids of no device leave; the others get their histograms */
+	hash_seq_init(&seq, devices);
+	while ((d = hash_seq_search(&seq)) != NULL)
+		if (d->zone.tz == NULL)
+			hash_search(devices, &d->device_id, HASH_REMOVE, NULL);
 	old = MemoryContextSwitchTo(cxt);
 	hash_seq_init(&seq, devices);
 	while ((d = hash_seq_search(&seq)) != NULL)
