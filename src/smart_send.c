@@ -14,8 +14,10 @@
  * A send time is the start of a slot: the slot's smoothed weight (a triangle over +-15 minutes,
  * wrapping at midnight) is largest among the slot starts of the window at or after not_before.
  * The window's slot starts are enumerated per zone once per call from the zone's transitions, so
- * a device's slot keeps its local time across a change of offset; each device then costs one pass
- * over its smoothed histogram and one over the window's slot starts.
+ * a device's slot keeps its local time across a change of offset; each device then costs a pass
+ * over the few slots its smoothing touched, each looked up in its zone's table of first slot
+ * starts. A batch reads devices, profiles and marks as three sorted lists merged here, each as
+ * one primary-key range when the batch's ids are dense.
  */
 #include "pushplan.h"
 
@@ -102,9 +104,8 @@ zone_offset_at(pg_tz *tz, TimestampTz t, int64 *off, TimestampTz *until)
 				after_dst;
 	pg_time_t	boundary;
 
-	if (tm == NULL)
-		elog(ERROR, "pushplan: time out of the zone library's range");
-	*off = (int64) tm->tm_gmtoff * USECS_PER_SEC;
+	/* out of the zone library's range: read as UTC (no visit or window is that far out) */
+	*off = tm ? (int64) tm->tm_gmtoff * USECS_PER_SEC : 0;
 	*until = DT_NOEND;
 	if (pg_next_dst_boundary(&s, &before_off, &before_dst, &boundary, &after_off, &after_dst,
 							 tz) == 1 && boundary > s)
@@ -154,6 +155,8 @@ typedef struct DeviceVisits
 static void
 visits_add(DeviceVisits *d, TimestampTz at)
 {
+	if (TIMESTAMP_NOT_FINITE(at))
+		return;					/* push_device_activity refuses them; a hand-written row */
 	if (d->n == d->cap)
 	{
 		d->cap = d->cap ? d->cap * 2 : 16;
@@ -392,6 +395,15 @@ float4_array(const float4 *v, int n)
 	return construct_array(d, n, FLOAT4OID, sizeof(float4), true, TYPALIGN_INT);
 }
 
+static int
+visits_cmp(const void *a, const void *b)
+{
+	int64		x = (*(DeviceVisits *const *) a)->device_id;
+	int64		y = (*(DeviceVisits *const *) b)->device_id;
+
+	return x < y ? -1 : x > y;
+}
+
 /*
  * pushplan._smart_histograms(device_ids bigint[]) RETURNS TABLE (device_id bigint,
  *     timezone text, slots smallint[], weights real[], visits int, last_visit_at timestamptz)
@@ -406,6 +418,8 @@ pushplan_smart_histograms(PG_FUNCTION_ARGS)
 	HTAB	   *devices;
 	HASH_SEQ_STATUS seq;
 	DeviceVisits *d;
+	DeviceVisits **sorted;
+	int			nsorted = 0;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -413,14 +427,19 @@ pushplan_smart_histograms(PG_FUNCTION_ARGS)
 	devices = histograms_compute(PG_GETARG_DATUM(0), cxt);
 	SPI_finish();
 
+	/* in id order: the refresh writes them so, and a range of ids then reads few pages */
+	sorted = palloc(sizeof(DeviceVisits *) * Max(hash_get_num_entries(devices), 1));
 	hash_seq_init(&seq, devices);
 	while ((d = hash_seq_search(&seq)) != NULL)
+		if (d->nslots > 0)
+			sorted[nsorted++] = d;
+	qsort(sorted, nsorted, sizeof(DeviceVisits *), visits_cmp);
+	for (int i = 0; i < nsorted; i++)
 	{
 		Datum		values[6];
 		bool		nulls[6] = {false, false, false, false, false, false};
 
-		if (d->nslots == 0)
-			continue;
+		d = sorted[i];
 		values[0] = Int64GetDatum(d->device_id);
 		values[1] = CStringGetTextDatum(d->zone_name);
 		values[2] = PointerGetDatum(int16_array(d->slots, d->nslots));
@@ -684,47 +703,86 @@ profile_arrays(Datum slots_d, Datum weights_d, int16 **slots, float4 **weights)
 	return n;
 }
 
+/* Rows of one table read by device id, and their order by id. */
+typedef struct RowsById
+{
+	SPITupleTable *t;
+	uint64		n;
+	int64	   *id;				/* the k-th smallest id ... */
+	uint32	   *row;			/* ... is in row t->vals[row[k]] */
+} RowsById;
+
+typedef struct IdRow
+{
+	int64		id;
+	uint32		row;
+} IdRow;
+
+static int
+id_row_cmp(const void *a, const void *b)
+{
+	int64		x = ((const IdRow *) a)->id;
+	int64		y = ((const IdRow *) b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
 /*
- * Runs one of two statements that read rows of `table` by device id, in id order: a batch whose
- * ids are dense (an expansion's usually are) as one range of the primary key, the rows between
- * that are not in the batch skipped by the caller; a sparse one with one index descent per id.
+ * Reads the rows of `table` for a batch's sorted ids: a batch whose ids are dense (an
+ * expansion's usually are) as one range of the primary key, the rows between that are not in
+ * the batch skipped by the caller; a sparse one with one index descent per id. In whatever
+ * order the plan gives (a bitmap scan's, usually), sorted here: cheaper than a sort node.
  */
-static SPITupleTable *
-rows_by_id(SPIPlanPtr *range_plan, SPIPlanPtr *list_plan, const char *columns, const char *table,
-		   Datum ids_array, const int64 *ids, int n, uint64 *nrows)
+static void
+rows_by_id(RowsById *out, SPIPlanPtr *range_plan, SPIPlanPtr *list_plan, const char *columns,
+		   const char *table, Datum ids_array, const int64 *ids, int n)
 {
 	bool		dense = n > 0 && ((uint64) ids[n - 1] - (uint64) ids[0]) < (uint64) n * 4;
 	Oid			range_types[2] = {INT8OID, INT8OID};
 	Oid			list_types[1] = {INT8ARRAYOID};
 	Datum		args[2];
 	SPIPlanPtr	plan;
+	IdRow	   *pairs;
+	bool		in_order = true;
 
 	if (dense)
 	{
 		plan = kept_plan(range_plan,
-						 psprintf("SELECT %s FROM %s WHERE device_id BETWEEN $1 AND $2 "
-								  "ORDER BY device_id", columns, table), 2, range_types);
+						 psprintf("SELECT %s FROM %s WHERE device_id BETWEEN $1 AND $2",
+								  columns, table), 2, range_types);
 		args[0] = Int64GetDatum(ids[0]);
 		args[1] = Int64GetDatum(ids[n - 1]);
 	}
 	else
 	{
 		plan = kept_plan(list_plan,
-						 psprintf("SELECT %s FROM %s WHERE device_id = ANY ($1) "
-								  "ORDER BY device_id", columns, table), 1, list_types);
+						 psprintf("SELECT %s FROM %s WHERE device_id = ANY ($1)",
+								  columns, table), 1, list_types);
 		args[0] = ids_array;
 	}
 	spi_check(SPI_execute_plan(plan, args, NULL, true, 0), SPI_OK_SELECT, table);
-	*nrows = SPI_processed;
-	return SPI_tuptable;
-}
+	out->t = SPI_tuptable;
+	out->n = SPI_processed;
+	pairs = palloc(sizeof(IdRow) * Max(out->n, 1));
+	for (uint64 r = 0; r < out->n; r++)
+	{
+		bool		isnull;
 
-static int64
-row_id(SPITupleTable *t, uint64 r)
-{
-	bool		isnull;
-
-	return DatumGetInt64(SPI_getbinval(t->vals[r], t->tupdesc, 1, &isnull));
+		pairs[r].id = DatumGetInt64(SPI_getbinval(out->t->vals[r], out->t->tupdesc, 1, &isnull));
+		pairs[r].row = (uint32) r;
+		if (r > 0 && pairs[r].id < pairs[r - 1].id)
+			in_order = false;
+	}
+	if (!in_order)
+		qsort(pairs, out->n, sizeof(IdRow), id_row_cmp);
+	out->id = palloc(sizeof(int64) * Max(out->n, 1));
+	out->row = palloc(sizeof(uint32) * Max(out->n, 1));
+	for (uint64 k = 0; k < out->n; k++)
+	{
+		out->id[k] = pairs[k].id;
+		out->row[k] = pairs[k].row;
+	}
+	pfree(pairs);
 }
 
 static int
@@ -772,14 +830,11 @@ pushplan_smart_send_times(PG_FUNCTION_ARGS)
 	int			nids;
 	int64	   *ids;
 	int			nvalid = 0;
-	SPITupleTable *devs,
-			   *profs,
-			   *marks;
-	uint64		ndevs,
-				nprofs,
-				nmarks;
-	int64	   *dev_of;			/* each id's row in devs, or -1 */
-	int64	   *prof_of;		/* each id's row in profs, or -1 */
+	RowsById	devs,
+				profs,
+				marks;
+	int64	   *dev_of;			/* each id's row in devs.t, or -1 */
+	int64	   *prof_of;		/* each id's row in profs.t, or -1 */
 	Datum	   *recompute;
 	int			nrecompute = 0;
 	Datum		basis_text[BASIS_COUNT];
@@ -836,38 +891,38 @@ pushplan_smart_send_times(PG_FUNCTION_ARGS)
 		elog(ERROR, "pushplan: SPI_connect failed");
 
 	/* the devices' zones, their profiles and their marks, each in id order */
-	devs = rows_by_id(&devices_range, &devices_list, "device_id, timezone", "pushplan.devices",
-					  ids_datum, ids, nvalid, &ndevs);
-	profs = rows_by_id(&profiles_range, &profiles_list, "device_id, timezone, slots, weights",
-					   "pushplan.device_send_profiles", ids_datum, ids, nvalid, &nprofs);
-	marks = rows_by_id(&marked_range, &marked_list, "device_id", "pushplan.smart_profile_pending",
-					   ids_datum, ids, nvalid, &nmarks);
+	rows_by_id(&devs, &devices_range, &devices_list, "device_id, timezone", "pushplan.devices",
+			   ids_datum, ids, nvalid);
+	rows_by_id(&profs, &profiles_range, &profiles_list, "device_id, timezone, slots, weights",
+			   "pushplan.device_send_profiles", ids_datum, ids, nvalid);
+	rows_by_id(&marks, &marked_range, &marked_list, "device_id", "pushplan.smart_profile_pending",
+			   ids_datum, ids, nvalid);
 
 	/*
 	 * Each id against them. Computed now from its visits: a marked device (its profile lacks
 	 * visits), and one whose profile is in another zone than the device's now.
 	 */
-	for (int i = 0, d = 0, p = 0, m = 0; i < nvalid; i++)
+	for (uint64 i = 0, d = 0, p = 0, m = 0; i < nvalid; i++)
 	{
 		int64		id = ids[i];
 		bool		isnull;
 
-		while (d < ndevs && row_id(devs, d) < id)
+		while (d < devs.n && devs.id[d] < id)
 			d++;
-		while (p < nprofs && row_id(profs, p) < id)
+		while (p < profs.n && profs.id[p] < id)
 			p++;
-		while (m < nmarks && row_id(marks, m) < id)
+		while (m < marks.n && marks.id[m] < id)
 			m++;
-		dev_of[i] = (d < ndevs && row_id(devs, d) == id) ? d : -1;
-		prof_of[i] = (dev_of[i] >= 0 && p < nprofs && row_id(profs, p) == id) ? p : -1;
+		dev_of[i] = (d < devs.n && devs.id[d] == id) ? (int64) devs.row[d] : -1;
+		prof_of[i] = (dev_of[i] >= 0 && p < profs.n && profs.id[p] == id) ? (int64) profs.row[p] : -1;
 		if (dev_of[i] < 0 || (i > 0 && ids[i - 1] == id))
 			continue;
-		if (m < nmarks && row_id(marks, m) == id)
+		if (m < marks.n && marks.id[m] == id)
 			recompute[nrecompute++] = Int64GetDatum(id);
 		else if (prof_of[i] >= 0)
 		{
-			text	   *a = DatumGetTextPP(SPI_getbinval(devs->vals[d], devs->tupdesc, 2, &isnull));
-			text	   *b = DatumGetTextPP(SPI_getbinval(profs->vals[p], profs->tupdesc, 2, &isnull));
+			text	   *a = DatumGetTextPP(SPI_getbinval(devs.t->vals[dev_of[i]], devs.t->tupdesc, 2, &isnull));
+			text	   *b = DatumGetTextPP(SPI_getbinval(profs.t->vals[prof_of[i]], profs.t->tupdesc, 2, &isnull));
 
 			if (VARSIZE_ANY_EXHDR(a) != VARSIZE_ANY_EXHDR(b) ||
 				memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) != 0)
@@ -910,7 +965,7 @@ pushplan_smart_send_times(PG_FUNCTION_ARGS)
 			continue;
 		}
 
-		zt = DatumGetTextPP(SPI_getbinval(devs->vals[dev_of[i]], devs->tupdesc, 2, &isnull));
+		zt = DatumGetTextPP(SPI_getbinval(devs.t->vals[dev_of[i]], devs.t->tupdesc, 2, &isnull));
 		len = Min(VARSIZE_ANY_EXHDR(zt), TZ_STRLEN_MAX);
 		if (z == NULL || strncmp(last_zone, VARDATA_ANY(zt), len) != 0 || last_zone[len] != '\0')
 		{
@@ -943,11 +998,11 @@ pushplan_smart_send_times(PG_FUNCTION_ARGS)
 		}
 		else if (prof_of[i] >= 0)
 		{
-			HeapTuple	pt = profs->vals[prof_of[i]];
+			HeapTuple	pt = profs.t->vals[prof_of[i]];
 			bool		slots_null,
 						weights_null;
-			Datum		slots_d = SPI_getbinval(pt, profs->tupdesc, 3, &slots_null);
-			Datum		weights_d = SPI_getbinval(pt, profs->tupdesc, 4, &weights_null);
+			Datum		slots_d = SPI_getbinval(pt, profs.t->tupdesc, 3, &slots_null);
+			Datum		weights_d = SPI_getbinval(pt, profs.t->tupdesc, 4, &weights_null);
 
 			if (!slots_null && !weights_null)
 				n = profile_arrays(slots_d, weights_d, &slots, &weights);
