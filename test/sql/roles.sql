@@ -80,7 +80,8 @@ SELECT * FROM pushplan.push_plans;
 RESET ROLE;
 
 -- the workers' role: no login, bound to no app, member of nothing, and exactly the rights worker
--- SQL needs (sql/api/90_roles.sql): these tables, one sequence, three columns of devices, no function
+-- SQL needs (sql/api/90_roles.sql): these tables, one sequence, three columns of devices, and of
+-- the functions only the three of intelligent send times
 SELECT rolcanlogin, rolsuper, rolcreaterole, rolbypassrls FROM pg_roles WHERE rolname = 'pushplan_worker';
 SELECT c.relname, string_agg(a.privilege_type, ', ' ORDER BY a.privilege_type) AS rights
 FROM pg_class c, aclexplode(c.relacl) a
@@ -88,8 +89,9 @@ WHERE c.relnamespace = 'pushplan'::regnamespace AND a.grantee = 'pushplan_worker
 GROUP BY 1 ORDER BY 1;
 SELECT attrelid::regclass AS rel, attname, a.privilege_type
 FROM pg_attribute, aclexplode(attacl) a WHERE a.grantee = 'pushplan_worker'::regrole ORDER BY 1, 2;
-SELECT count(*) AS functions FROM pg_proc
-WHERE pronamespace = 'pushplan'::regnamespace AND has_function_privilege('pushplan_worker', oid, 'EXECUTE');
+SELECT proname AS functions FROM pg_proc
+WHERE pronamespace = 'pushplan'::regnamespace AND has_function_privilege('pushplan_worker', oid, 'EXECUTE')
+ORDER BY 1;
 SELECT has_schema_privilege('pushplan_worker', 'pushplan', 'USAGE') AS usage,
        has_schema_privilege('pushplan_worker', 'pushplan', 'CREATE') AS "create";
 SELECT count(*) AS members FROM pg_auth_members WHERE roleid = 'pushplan_worker'::regrole;
