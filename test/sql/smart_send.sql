@@ -7,6 +7,9 @@ SET timezone = 'UTC';
 \set SHOW_CONTEXT never
 
 SELECT push_app_create('smart_app');
+SELECT app_id AS smart FROM apps WHERE app = 'smart_app' \gset
+-- the suites share a database: the visits of earlier suites leave marks, taken here first
+SELECT _smart_profiles_refresh(1000000) >= 0 AS refreshed;
 SELECT count(*) AS devices FROM (SELECT push_device_register('smart_app', r, 'ios', 'apns', 'tok-' || r, z)
     FROM (VALUES ('kolkata', 'Asia/Kolkata'), ('newyork', 'America/New_York'),
                  ('tokyo', 'Asia/Tokyo'), ('two_habits', 'America/New_York'),
@@ -28,7 +31,8 @@ CREATE FUNCTION pg_temp.times(regs text[], ws timestamptz, nb timestamptz, backu
 RETURNS TABLE (device text, zone text, local_time timestamp, utc timestamptz, basis text)
 LANGUAGE sql AS $$
     SELECT d.registration_id, d.timezone, t.send_at AT TIME ZONE d.timezone, t.send_at, t.basis
-    FROM _smart_send_times(ARRAY(SELECT device_id FROM devices WHERE registration_id = ANY (regs)
+    FROM _smart_send_times(ARRAY(SELECT device_id FROM devices JOIN apps USING (app_id)
+                                 WHERE app = 'smart_app' AND registration_id = ANY (regs)
                                  ORDER BY device_id), ws, nb, backup) t
     JOIN devices d USING (device_id) ORDER BY 1 $$;
 
@@ -53,7 +57,7 @@ SELECT pg_temp.visit('smooth', 3, '08:03'), pg_temp.visit('smooth', 2, '08:07'),
        pg_temp.visit('smooth', 1, '20:00');
 SELECT * FROM pg_temp.times('{smooth}', '2026-06-01 00:00Z', '2026-06-01 00:00Z', NULL);
 -- the histogram behind it: the raw best slot is 20:00 (slot 240)
-SELECT h.slots, h.visits FROM _smart_histograms(ARRAY(SELECT device_id FROM devices WHERE registration_id = 'smooth')) h;
+SELECT h.slots, h.visits FROM _smart_histograms(ARRAY(SELECT device_id FROM devices WHERE app_id = :smart AND registration_id = 'smooth')) h;
 
 -- Two habits in New York: 07:30 (four visits) and 18:00 (three).
 SELECT pg_temp.visit('two_habits', g, '07:30') FROM generate_series(1, 4) g;
@@ -75,10 +79,10 @@ SELECT * FROM pg_temp.times('{fresh_in,fresh_ny}', '2026-06-01 00:00Z', '2026-06
 SELECT * FROM pg_temp.times('{fresh_in,fresh_ny}', '2026-06-01 00:00Z', '2026-06-01 05:00Z', NULL);
 
 -- Every element gets one row: unknown ids (and NULL) say so, repeated ids come twice.
-SELECT t.device_id IS NULL AS null_id, t.device_id = (SELECT device_id FROM devices WHERE registration_id = 'fresh_ny') AS fresh_ny,
+SELECT t.device_id IS NULL AS null_id, t.device_id = (SELECT device_id FROM devices WHERE app_id = :smart AND registration_id = 'fresh_ny') AS fresh_ny,
        t.send_at, t.basis
-FROM _smart_send_times(ARRAY[-1, 987654321, NULL, (SELECT device_id FROM devices WHERE registration_id = 'fresh_ny'),
-                             (SELECT device_id FROM devices WHERE registration_id = 'fresh_ny')],
+FROM _smart_send_times(ARRAY[-1, 987654321, NULL, (SELECT device_id FROM devices WHERE app_id = :smart AND registration_id = 'fresh_ny'),
+                             (SELECT device_id FROM devices WHERE app_id = :smart AND registration_id = 'fresh_ny')],
                        '2026-06-01 00:00Z', '2026-06-01 00:00Z', NULL) t
 ORDER BY t.device_id NULLS FIRST;
 SELECT count(*) FROM _smart_send_times('{}', '2026-06-01 00:00Z', '2026-06-01 00:00Z', NULL);
@@ -114,28 +118,30 @@ SELECT * FROM pg_temp.times('{fresh_ny}', '2026-11-01 04:00Z', '2026-11-01 04:00
 -- Profiles: every visit marked its device; the answers above came from the visits. The refresh
 -- takes the marks in batches and keeps the histograms; the answers do not change.
 CREATE TEMP TABLE before_refresh AS
-    SELECT * FROM _smart_send_times(ARRAY(SELECT device_id FROM devices), '2026-06-01 03:00Z', '2026-06-01 09:00Z', '2026-06-01 12:00');
+    SELECT * FROM _smart_send_times(ARRAY(SELECT device_id FROM devices WHERE app_id = :smart), '2026-06-01 03:00Z', '2026-06-01 09:00Z', '2026-06-01 12:00');
 SELECT count(*) AS marked FROM smart_profile_pending;
 SELECT _smart_profiles_refresh(5) AS refreshed;
-SELECT count(*) AS marked, (SELECT count(*) FROM device_send_profiles) AS profiles FROM smart_profile_pending;
+SELECT count(*) AS marked, (SELECT count(*) FROM device_send_profiles JOIN devices USING (device_id)
+                           WHERE app_id = :smart) AS profiles FROM smart_profile_pending;
 SELECT _smart_profiles_refresh(1000) AS refreshed, _smart_profiles_refresh(1000) AS then;
 SELECT count(*) AS profiles, sum(visits) AS visits,
-       (SELECT count(*) FROM device_activity) AS activity FROM device_send_profiles;
+       (SELECT count(*) FROM device_activity JOIN devices USING (device_id) WHERE app_id = :smart) AS activity
+FROM device_send_profiles JOIN devices USING (device_id) WHERE app_id = :smart;
 SELECT p.slots, p.visits, p.last_visit_at = d.last_active_at AS last_visit
-FROM device_send_profiles p JOIN devices d USING (device_id) WHERE d.registration_id = 'smooth';
+FROM device_send_profiles p JOIN devices d USING (device_id) WHERE d.app_id = :smart AND d.registration_id = 'smooth';
 SELECT count(*) AS same_answers FROM before_refresh b
-    JOIN _smart_send_times(ARRAY(SELECT device_id FROM devices), '2026-06-01 03:00Z', '2026-06-01 09:00Z', '2026-06-01 12:00') a
+    JOIN _smart_send_times(ARRAY(SELECT device_id FROM devices WHERE app_id = :smart), '2026-06-01 03:00Z', '2026-06-01 09:00Z', '2026-06-01 12:00') a
     ON a.device_id = b.device_id AND a.send_at IS NOT DISTINCT FROM b.send_at AND a.basis = b.basis;
-SELECT count(*) AS devices FROM devices;
+SELECT count(*) AS devices FROM devices WHERE app_id = :smart;
 
 -- New visits mark the device again; until the refresh, its answer comes from its visits: three
 -- mornings at 07:00 now outweigh the 09:00 habit of three weeks ago.
 SELECT pg_temp.visit('habit', 1, '07:00'), pg_temp.visit('habit', 2, '07:00'), pg_temp.visit('habit', 3, '07:00');
 SELECT count(*) AS marked FROM smart_profile_pending;
 SELECT * FROM pg_temp.times('{habit}', '2026-06-01 00:00Z', '2026-06-01 00:00Z', NULL);
-SELECT p.visits FROM device_send_profiles p JOIN devices d USING (device_id) WHERE d.registration_id = 'habit';
+SELECT p.visits FROM device_send_profiles p JOIN devices d USING (device_id) WHERE d.app_id = :smart AND d.registration_id = 'habit';
 SELECT _smart_profiles_refresh(1000) AS refreshed;
-SELECT p.visits FROM device_send_profiles p JOIN devices d USING (device_id) WHERE d.registration_id = 'habit';
+SELECT p.visits FROM device_send_profiles p JOIN devices d USING (device_id) WHERE d.app_id = :smart AND d.registration_id = 'habit';
 SELECT * FROM pg_temp.times('{habit}', '2026-06-01 00:00Z', '2026-06-01 00:00Z', NULL);
 
 -- A device that moves to another zone: its kept profile is in the old one, so its answer is
@@ -143,11 +149,11 @@ SELECT * FROM pg_temp.times('{habit}', '2026-06-01 00:00Z', '2026-06-01 00:00Z',
 -- visit refreshes it.
 SELECT push_device_register('smart_app', 'habit', 'ios', 'apns', 'tok-habit', 'Europe/London') > 0 AS moved;
 SELECT * FROM pg_temp.times('{habit}', '2026-06-01 00:00Z', '2026-06-01 00:00Z', NULL);
-SELECT p.timezone FROM device_send_profiles p JOIN devices d USING (device_id) WHERE d.registration_id = 'habit';
+SELECT p.timezone FROM device_send_profiles p JOIN devices d USING (device_id) WHERE d.app_id = :smart AND d.registration_id = 'habit';
 
 -- Rights: the workers' role computes and refreshes; the user roles call neither.
 SET ROLE pushplan_worker;
-SELECT count(*) FROM _smart_send_times(ARRAY(SELECT device_id FROM devices), '2026-06-01 00:00Z', '2026-06-01 00:00Z', NULL);
+SELECT count(*) FROM _smart_send_times(ARRAY(SELECT device_id FROM devices WHERE app_id = :smart), '2026-06-01 00:00Z', '2026-06-01 00:00Z', NULL);
 RESET ROLE;
 SELECT pg_temp.visit('tokyo', 0, '00:00');
 SET ROLE pushplan_worker;
