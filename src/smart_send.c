@@ -638,9 +638,8 @@ backup_in_zone(Timestamp backup, pg_tz *tz)
  */
 static Basis
 choose(const ZoneWindow *z, const int16 *slots, const float4 *weights, int n,
-	   TimestampTz not_before, TimestampTz *send_at)
+	   TimestampTz not_before, double *smooth, TimestampTz *send_at)
 {
-	double		smooth[SLOTS];
 	int16		touched[SLOTS];
 	int			ntouched = 0;
 	double		day_max = 0;
@@ -652,7 +651,7 @@ choose(const ZoneWindow *z, const int16 *slots, const float4 *weights, int n,
 		*send_at = not_before;
 		return BASIS_LATE;
 	}
-	memset(smooth, 0, sizeof(smooth));
+	/* smooth is all zero on entry, and left so: only the touched slots are cleared */
 	for (int i = 0; i < n; i++)
 	{
 		int			s = slots[i];
@@ -681,6 +680,8 @@ choose(const ZoneWindow *z, const int16 *slots, const float4 *weights, int n,
 			chosen = k;
 		}
 	}
+	for (int i = 0; i < ntouched; i++)
+		smooth[touched[i]] = 0;
 	if (chosen < 0)
 		chosen = z->first;		/* nothing weighed is left: the first slot start left */
 	*send_at = z->m[chosen].at;
@@ -824,6 +825,7 @@ pushplan_smart_send_times(PG_FUNCTION_ARGS)
 	HASHCTL		hctl;
 	ZoneWindow *z = NULL;
 	char		last_zone[TZ_STRLEN_MAX + 1] = "";
+	int			last_len = -1;
 	Datum		ids_datum;
 	Datum	   *id_datums;
 	bool	   *id_nulls;
@@ -838,6 +840,7 @@ pushplan_smart_send_times(PG_FUNCTION_ARGS)
 	Datum	   *recompute;
 	int			nrecompute = 0;
 	Datum		basis_text[BASIS_COUNT];
+	double		smooth[SLOTS];
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		elog(ERROR, "pushplan: _smart_send_times needs device_ids, window_start and not_before");
@@ -849,6 +852,7 @@ pushplan_smart_send_times(PG_FUNCTION_ARGS)
 	if (TIMESTAMP_NOT_FINITE(ws) || TIMESTAMP_NOT_FINITE(not_before))
 		elog(ERROR, "pushplan: _smart_send_times needs a finite window_start and not_before");
 
+	memset(smooth, 0, sizeof(smooth));
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "pushplan smart send times",
 								ALLOCSET_DEFAULT_SIZES);
@@ -967,12 +971,13 @@ pushplan_smart_send_times(PG_FUNCTION_ARGS)
 
 		zt = DatumGetTextPP(SPI_getbinval(devs.t->vals[dev_of[i]], devs.t->tupdesc, 2, &isnull));
 		len = Min(VARSIZE_ANY_EXHDR(zt), TZ_STRLEN_MAX);
-		if (z == NULL || strncmp(last_zone, VARDATA_ANY(zt), len) != 0 || last_zone[len] != '\0')
+		if (z == NULL || len != last_len || memcmp(last_zone, VARDATA_ANY(zt), len) != 0)
 		{
 			bool		found;
 
 			memcpy(last_zone, VARDATA_ANY(zt), len);
 			last_zone[len] = '\0';
+			last_len = len;
 			z = hash_search(zones, last_zone, HASH_ENTER, &found);
 			if (!found)
 			{
@@ -1009,7 +1014,7 @@ pushplan_smart_send_times(PG_FUNCTION_ARGS)
 		}
 
 		if (n > 0)
-			basis = choose(z, slots, weights, n, not_before, &send_at);
+			basis = choose(z, slots, weights, n, not_before, smooth, &send_at);
 		else if (!has_backup)
 		{
 			send_at = not_before;
