@@ -30,7 +30,6 @@
 #include "pgtime.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/datum.h"
 #include "utils/datetime.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
