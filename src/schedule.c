@@ -91,10 +91,6 @@ read_body(Jsonb *body, bool whole, ScheduleBody *s)
 	m = pp_jmember(&body->root, "trigger");
 	if (m != NULL || whole)
 		s->trigger = pp_trigger_normalize(m);
-	/* until each device's best time is computed, an intelligent trigger would be a plain one */
-	if (s->trigger && pp_jmember(&s->trigger->root, "intelligent"))
-		pp_error(PPE_SCHEDULE_INTELLIGENT_PENDING,
-				 "intelligent triggers are not available yet in this version");
 	m = pp_jmember(&body->root, "push");
 	if (m == NULL && whole)
 		pp_error(PPE_SCHEDULE_NO_PUSH, "the schedule needs a push (the object push_send takes)");

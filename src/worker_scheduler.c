@@ -41,6 +41,7 @@ static SPIPlanPtr pick_plan = NULL;
 static SPIPlanPtr expansion_plan = NULL;
 static SPIPlanPtr done_plan = NULL;
 static SPIPlanPtr stale_plan = NULL;
+static SPIPlanPtr profiles_plan = NULL;
 
 /* Ends a unit of work (pp_work_begin) and reports the scheduler idle. */
 static void
@@ -212,7 +213,8 @@ idle_timeout(void)
  * Periodic upkeep: tasks with nothing left in flight are done (the senders mark them, but two
  * senders finishing the last rows of a task at once may each see the other's); deliveries claimed
  * by a sender that died long ago go back to the queue (the vendors' de-duplication keys make the
- * re-send harmless). The stale look is a scan of the queue, so it runs once a minute.
+ * re-send harmless). The stale look is a scan of the queue, so it runs once a minute. The send
+ * profiles of up to 20,000 devices with new visits are refreshed (doc/smart_send.md).
  */
 static void
 maintenance(bool stale_check)
@@ -229,6 +231,8 @@ maintenance(bool stale_check)
 				   "UPDATE pushplan.delivery_queue SET claimed_by = NULL, claimed_at = NULL "
 				   "WHERE claimed_by IS NOT NULL AND claimed_at < now() - interval '5 minutes'",
 				   0, NULL, NULL, NULL, false, 0);
+	pp_spi_run_kept(&profiles_plan, "refreshing send profiles", SPI_OK_SELECT,
+			   "SELECT pushplan._smart_profiles_refresh(20000)", 0, NULL, NULL, NULL, false, 0);
 	end_work();
 }
 

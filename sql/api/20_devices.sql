@@ -290,6 +290,12 @@ BEGIN
     INSERT INTO device_activity (device_id, at) VALUES (v_id, at);
     UPDATE devices d SET last_active_at = greatest(d.last_active_at, push_device_activity.at)
         WHERE d.device_id = v_id;
+    -- the device's send profile lacks this visit (doc/smart_send.md). DO UPDATE, not DO
+    -- NOTHING: it locks the mark until this transaction ends (WHERE false: without writing it
+    -- again), so a refresh never takes the mark while this visit is invisible to it
+    -- (test/specs/smart_profiles.spec)
+    INSERT INTO smart_profile_pending AS m (device_id) VALUES (v_id)
+        ON CONFLICT (device_id) DO UPDATE SET marked_at = m.marked_at WHERE false;
 END $$;
 
 CREATE OR REPLACE FUNCTION push_tag_add(app text, registration_id text, VARIADIC tags text[]) RETURNS void

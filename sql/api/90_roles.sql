@@ -43,8 +43,10 @@ END $$;
 --     (tasks done, stale claims back to the queue);
 --   senders: the claim (delivery_queue FOR UPDATE, deliveries, tasks, devices), task pushes and
 --     vendor credentials (vendor_configs), outcomes (deliveries, delivery_queue, tasks done), and
---     invalid tokens cleared (devices: only token, token_invalidated_at, updated_at).
--- Worker SQL calls no pushplan function (only pg_catalog's), so the role executes none.
+--     invalid tokens cleared (devices: only token, token_invalidated_at, updated_at);
+--   smart send times (sql/api/75_smart_send.sql, run with the caller's rights): the scheduler
+--     computes them (visits, profiles, marks) and refreshes the profiles in its upkeep.
+-- Worker SQL calls no other pushplan function, so the role executes only those three.
 -- Nobody may be made a member of it: it reads every app's devices and credentials.
 -- This script calls it; a superuser calls it again after the role was dropped (once per
 -- database that has the extension; doc/operations.md).
@@ -69,6 +71,12 @@ BEGIN
     -- the workers' clock and the occurrence arithmetic of schedules
     GRANT EXECUTE ON FUNCTION clock_now(), _schedule_next(jsonb, text, timestamptz, timestamptz)
         TO pushplan_worker;
+    GRANT SELECT ON device_activity TO pushplan_worker;
+    GRANT SELECT, INSERT, UPDATE, DELETE ON device_send_profiles TO pushplan_worker;
+    GRANT SELECT, UPDATE, DELETE ON smart_profile_pending TO pushplan_worker;
+    GRANT EXECUTE ON FUNCTION _smart_histograms(bigint[]),
+        _smart_send_times(bigint[], timestamptz, timestamptz, timestamp),
+        _smart_profiles_refresh(int) TO pushplan_worker;
 END $$;
 COMMENT ON FUNCTION push_worker_grants() IS
     'creates the role pushplan_worker if missing and grants it what the background workers need (superusers)';

@@ -70,6 +70,29 @@ CREATE TABLE device_activity (
 );
 CREATE INDEX device_activity_device_idx ON device_activity (device_id, at);
 
+-- Intelligent send times (doc/smart_send.md): each device's histogram of visits over the 288
+-- five-minute slots of its local day, decayed by age (src/smart_send.c), kept so that an
+-- expansion reads one row per device instead of its visits. Weights are relative to the
+-- device's latest visit, so a profile goes stale only when a visit is recorded.
+CREATE TABLE device_send_profiles (
+    device_id     bigint PRIMARY KEY REFERENCES devices ON DELETE CASCADE,
+    timezone      text NOT NULL,            -- the zone its slots are in (the device's, then)
+    slots         smallint[] NOT NULL,      -- local five-minute slots with a weight, ascending
+    weights       real[] NOT NULL,          -- their weights (the latest visit counts 1)
+    visits        int NOT NULL,             -- visits read
+    last_visit_at timestamptz NOT NULL,
+    computed_at   timestamptz NOT NULL DEFAULT now()
+);
+-- Devices with visits their profile does not hold yet: push_device_activity marks them, the
+-- scheduler's upkeep (_smart_profiles_refresh) takes the marks, and _smart_send_times computes
+-- marked devices from their visits. No foreign key: every visit writes a mark, and the check
+-- cost a sixth of push_device_activity; a mark of a device deleted since is taken and dropped
+-- by the next refresh.
+CREATE TABLE smart_profile_pending (
+    device_id   bigint PRIMARY KEY,
+    marked_at   timestamptz NOT NULL DEFAULT now()
+);
+
 -- Tags: a per-app dictionary and a (tag_id, device_id) membership table, so tag audiences are
 -- index-only scans and merge joins on integers.
 CREATE TABLE tags (

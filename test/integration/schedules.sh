@@ -6,7 +6,8 @@
 # and on time (woken, not polled: the poll interval is 10 s), a periodical fires on each of its
 # points, missed occurrences (superseded, later than time_to_live), a push refused when it fires
 # (skipped, with push_send's error), zone_type 2 reaching devices in three time zones at their
-# own 09:00, a Tencent Push send_time, big_push_duration spreading a fired task over three expansion batches, and a
+# own 09:00, an intelligent schedule (best times from visits, backup_time for the others), a
+# Tencent Push send_time, big_push_duration spreading a fired task over three expansion batches, and a
 # scheduler killed with SIGKILL in the middle of a firing: fired exactly once.
 set -uo pipefail
 . "$(dirname "$0")/lib/vendor_env.sh"
@@ -205,6 +206,39 @@ clock '2090-01-21 00:00:00+00'
 sleep 1
 check_eq "crash: exactly once (runs, tasks, requests)" \
   "$(sql "SELECT count(*) FROM push_schedule_runs WHERE schedule_id = '$s8'") $(sql "SELECT count(*) FROM tasks t JOIN push_schedule_runs r USING (task_id) WHERE r.schedule_id = '$s8'") $(requests tokyo)" "1 1 1"
+
+# ---- intelligent: each device at its own best time, the others at backup_time in their zone -----
+# Tokyo visits at 20:00 and Berlin at 07:30 local, on the last five days (real dates: visits
+# are checked against the real time; the model reads their local time of day); New York has
+# no history. The window opens 2090-01-22 08:00 in the app's zone (00:00 UTC).
+mock_reset
+visits() {   # REGISTRATION_ID ZONE LOCAL_TIME
+  sql "SELECT count(push_device_activity('sched', '$1',
+         ((date_trunc('day', now() AT TIME ZONE '$2') - n * interval '1 day' + '$3'::time) AT TIME ZONE '$2')))
+       FROM generate_series(1, 5) n" >/dev/null
+}
+visits tokyo Asia/Tokyo 20:00
+visits berlin Europe/Berlin 07:30
+clock '2090-01-21 12:00:00+00'
+s11=$(sql "SELECT push_schedule_create('sched', '{\"name\": \"smart\", \"trigger\": {\"intelligent\": {\"backup_time\": \"2090-01-22 10:00:00\", \"start\": \"2090-01-22 08:00:00\"}}, \"push\": $(push "$ALL" smart 3600 promo_618_2025)}')")
+check_eq "intelligent: the window opens at start (app's zone)" "$(sql "SELECT next_run_at FROM push_schedules WHERE schedule_id = '$s11'")" "2090-01-22 00:00:00+00"
+clock '2090-01-22 00:00:01+00'
+wait_for 8 "SELECT runs = 1 FROM push_schedules WHERE schedule_id = '$s11'" && ok "intelligent: fired" || fail "intelligent: $(runs "$s11")"
+task11=$(sql "SELECT task_id FROM push_schedule_runs WHERE schedule_id = '$s11'")
+check_eq "intelligent: each device planned at its best time, New York at backup_time in its zone" \
+  "$(sql "SELECT string_agg(registration_id || ' ' || to_char(send_at AT TIME ZONE 'UTC', 'HH24:MI'), ', ' ORDER BY send_at) FROM push_deliveries WHERE task_id = '$task11'")" \
+  "berlin 06:30, tokyo 11:00, newyork 15:00"
+clock '2090-01-22 06:30:01+00'
+wait_for 10 "SELECT status = 'sent' FROM push_deliveries WHERE task_id = '$task11' AND registration_id = 'berlin'" \
+  && ok "intelligent: Berlin at 07:30 its time" || fail "intelligent: Berlin"
+check_eq "intelligent: the others wait" "$(sql "SELECT string_agg(status, ',') FROM push_deliveries WHERE task_id = '$task11' AND registration_id <> 'berlin'")" "queued,queued"
+clock '2090-01-22 11:00:01+00'
+wait_for 10 "SELECT status = 'sent' FROM push_deliveries WHERE task_id = '$task11' AND registration_id = 'tokyo'" \
+  && ok "intelligent: Tokyo at 20:00 its time" || fail "intelligent: Tokyo"
+clock '2090-01-22 15:00:01+00'
+wait_for 10 "SELECT count(*) = 3 FROM push_deliveries WHERE task_id = '$task11' AND status = 'sent'" \
+  && ok "intelligent: all sent, each at its time" || fail "intelligent: $(sql "SELECT registration_id, status FROM push_deliveries WHERE task_id = '$task11'")"
+check_eq "intelligent: one request each" "$(requests tokyo) $(requests berlin) $(requests newyork)" "1 1 1"
 
 sql "SELECT _clock_set(NULL)" >/dev/null
 finish

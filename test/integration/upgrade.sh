@@ -34,7 +34,8 @@ if sql -d upgraded -c "CREATE EXTENSION pushplan VERSION '0.1'" \
      -c "INSERT INTO tags (app_id, tag) SELECT app_id, 'vip' FROM apps" \
      -c "INSERT INTO device_tags SELECT tag_id, device_id FROM tags, devices WHERE registration_id = 'r1'" \
      -c "INSERT INTO tasks (task_id, app_id, plan_id, push, state) SELECT 'tsk_1', app_id, 'p1', '{\"to\": \"all\"}', 'done' FROM apps" \
-     -c "INSERT INTO deliveries (task_id, app_id, device_id, vendor, status, send_at) SELECT 'tsk_1', app_id, device_id, vendor, 'sent', now() FROM devices" >/dev/null
+     -c "INSERT INTO deliveries (task_id, app_id, device_id, vendor, status, send_at) SELECT 'tsk_1', app_id, device_id, vendor, 'sent', now() FROM devices" \
+     -c "INSERT INTO device_activity (device_id, at) SELECT device_id, now() - interval '1 day' FROM devices WHERE registration_id = 'r1'" >/dev/null
 then ok "0.1 installs and takes data"; else fail "0.1 did not install"; exit 1; fi
 # until the update, 0.1's SQL meets the new library: what reads the new columns fails
 err=$(sql -d upgraded -c "SELECT pushplan.push_send('shop', '{\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"hi\"}}}')" 2>&1)
@@ -73,6 +74,11 @@ if sql -d upgraded -c "SET search_path = pushplan" \
    [ "$(sql -d upgraded -c "SET ROLE upgrade_reader" -c "SELECT count(*) FROM pushplan.push_plans WHERE app = 'shop'")" = 2 ]
 then ok "after the upgrade: old data with new functions (tags, bindings, views)"
 else fail "after the upgrade: $(head -3 "$work/use.err")"; fi
+# 0.1's visits are in no send profile: the update marked their device, and the refresh takes it
+marks=$(sql -d upgraded -c "SELECT string_agg(d.registration_id, ',') FROM pushplan.smart_profile_pending m JOIN pushplan.devices d USING (device_id)")
+refreshed=$(sql -d upgraded -c "SELECT pushplan._smart_profiles_refresh(10)" -c "SELECT visits FROM pushplan.device_send_profiles")
+[ "$marks" = r1 ] && [ "$refreshed" = $'1\n1' ] && ok "0.1's activity marked for the send profiles, and refreshed" \
+  || fail "0.1's activity: marked '$marks', refreshed '$refreshed'"
 sql -c "DROP DATABASE upgraded" -c "DROP ROLE IF EXISTS upgrade_reader" >/dev/null 2>&1
 
 echo "$checks checks, $failures failed"

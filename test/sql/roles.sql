@@ -80,7 +80,8 @@ SELECT * FROM pushplan.push_plans;
 RESET ROLE;
 
 -- the workers' role: no login, bound to no app, member of nothing, and exactly the rights worker
--- SQL needs (sql/api/90_roles.sql): these tables, one sequence, three columns of devices, no function
+-- SQL needs (sql/api/90_roles.sql): these tables, one sequence, three columns of devices, and of
+-- the functions only the three of intelligent send times
 SELECT rolcanlogin, rolsuper, rolcreaterole, rolbypassrls FROM pg_roles WHERE rolname = 'pushplan_worker';
 SELECT c.relname, string_agg(a.privilege_type, ', ' ORDER BY a.privilege_type) AS rights
 FROM pg_class c, aclexplode(c.relacl) a
@@ -88,9 +89,11 @@ WHERE c.relnamespace = 'pushplan'::regnamespace AND a.grantee = 'pushplan_worker
 GROUP BY 1 ORDER BY 1;
 SELECT attrelid::regclass AS rel, attname, a.privilege_type
 FROM pg_attribute, aclexplode(attacl) a WHERE a.grantee = 'pushplan_worker'::regrole ORDER BY 1, 2;
--- the functions: the clock and the occurrence arithmetic of schedules, nothing else
-SELECT string_agg(proname, ', ' ORDER BY proname) AS functions FROM pg_proc
-WHERE pronamespace = 'pushplan'::regnamespace AND has_function_privilege('pushplan_worker', oid, 'EXECUTE');
+-- the functions: the clock, the occurrence arithmetic of schedules and the intelligent send
+-- times, nothing else
+SELECT proname AS functions FROM pg_proc
+WHERE pronamespace = 'pushplan'::regnamespace AND has_function_privilege('pushplan_worker', oid, 'EXECUTE')
+ORDER BY 1;
 SELECT has_schema_privilege('pushplan_worker', 'pushplan', 'USAGE') AS usage,
        has_schema_privilege('pushplan_worker', 'pushplan', 'CREATE') AS "create";
 SELECT count(*) AS members FROM pg_auth_members WHERE roleid = 'pushplan_worker'::regrole;

@@ -49,6 +49,55 @@ SELECT push_schedule_create('sch_app', '{"name": "local 9", "trigger": {"single"
   "push": {"to": "all", "body": {"platform": "all", "notification": {"alert": "good morning"}}}}') AS s3 \gset
 SELECT trigger, next_run_at FROM push_schedules WHERE schedule_id = :'s3';
 
+-- intelligent: the seed's schedule verbatim (EngageLab's push plan guide, scenario 1). It fires
+-- at once (no "start"): each device is then sent at its own best time in the next 24 hours, the
+-- devices without history at backup_time in their own zone, or now when it has passed
+SELECT push_schedule_create('sch_app', $json$
+{
+"name": "promo_618_reminder_01",
+"enabled": true,
+"trigger": {
+"intelligent": {
+"backup_time": "2025-06-18 09:00:00"
+}
+},
+"push": {
+"from": "push",
+"to": {
+"registration_id": [
+"regId_userA", "regId_userB"
+]
+},
+"body": {
+"platform": "android",
+"notification": {
+"alert": "限时秒杀,马上抢购!",
+"android": {
+"title": "爆款来袭",
+"extras": {
+"promo": "618"
+}
+}
+},
+"options": {
+"plan_id": "promo_618_2025",
+"time_to_live": 86400
+}
+},
+"request_id": "req_618_smart",
+"custom_args": {
+"task": "reminder_01"
+}
+}
+}
+$json$) AS s4 \gset
+SELECT trigger, next_run_at - clock_now() < interval '1 minute' AS fires_now, plan_id
+FROM push_schedules WHERE schedule_id = :'s4';
+-- with a start: the window opens then (app's zone)
+SELECT push_schedule_create('sch_app', '{"name": "smart later", "trigger": {"intelligent": {"backup_time": "now", "start": "2090-03-01 20:00:00"}},
+  "push": {"to": "all", "body": {"platform": "all", "notification": {"alert": "smart"}}}}') AS s5 \gset
+SELECT trigger, next_run_at FROM push_schedules WHERE schedule_id = :'s5';
+
 -- occurrences: the next ones of a trigger, each after the one before
 CREATE FUNCTION pg_temp.occurrences(trig jsonb, tz text, n int) RETURNS SETOF text
 LANGUAGE sql AS $$
@@ -127,7 +176,7 @@ SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"periodical": 
 SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"intelligent": {}}}');
 SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"intelligent": {"backup_time": "later"}}}');
 SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"intelligent": {"backup_time": "now", "zone_type": 2}}}');
-SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"intelligent": {"backup_time": "now"}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"intelligent": {"backup_time": "now", "start": "2089-12-31 00:00:00"}}, "push": {"to": "all", "body": {"platform": "all", "notification": {"alert": "x"}}}}');
 -- checked against the (moved) clock in the app's zone
 SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"single": {"time": "2090-01-01 07:59:59"}}, "push": {"to": "all", "body": {"platform": "all", "notification": {"alert": "x"}}}}');
 SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"single": {"time": "2091-01-01 08:00:01"}}, "push": {"to": "all", "body": {"platform": "all", "notification": {"alert": "x"}}}}');
@@ -156,7 +205,7 @@ SELECT name, trigger->'single'->>'time' AS time FROM push_schedules WHERE schedu
 SELECT push_app_create('sch_other');
 DO $$ BEGIN
     PERFORM pushplan.push_schedule_delete('sch_other', (SELECT schedule_id FROM pushplan.schedules
-                                                        WHERE name = 'promo_618_reminder_01'));
+                                                        WHERE request_id = 'req_618_01'));
 EXCEPTION WHEN OTHERS THEN
     RAISE NOTICE '%', regexp_replace(SQLERRM, 'sch_[0-9a-f]{32}', 'sch_<id>');
 END $$;
