@@ -32,7 +32,7 @@ expect() {          # expect DESCRIPTION EXTENDED-REGEX: some line of the output
 	fi
 }
 
-expect "final line" '^pushplan demo: all 16 steps passed in [0-9]+ s$'
+expect "final line" '^pushplan demo: all 17 steps passed in [0-9]+ s$'
 [ "$(tail -n 1 "$out")" = "$(grep -E '^pushplan demo: all' "$out")" ] ||
 	{ echo "the final line is not last"; fail=1; }
 expect "two batches of 5000" '^ +2 \| +5000$'
@@ -126,6 +126,13 @@ expect "harmony: its 196 devices' attempts, in batched requests" "^  harmony: 19
 # Web Push: one request per browser (each copy is encrypted to its own subscription), all 865
 # decrypted by the mock's push service.
 expect "webpush: a request per browser" "^  webpush: 865 attempts, 865 requests$"
+# Smart push: the seed's intelligent schedule and the VIP reminder fire once each; the VIPs
+# with visits are planned from them, those without at 09:00 tomorrow in their own zone.
+expect "smart push: the seed's schedule fired once, for its two devices" \
+	'^ promo_618_reminder_01 +\| \{"intelligent": \{"backup_time": "2025-06-18 09:00:00"\}\} \| t +\| fired \| +2$'
+expect "smart push: the VIP reminder fired once" '^ promo_618_reminder_vip +\| .* \| t +\| fired \| +[0-9]+$'
+expect "smart push: VIPs without visits at 09:00 where they are" '^ [0-9-]+ [0-9:]+ \| +[0-9]+ \| +0 \| 09:00 Asia/Kolkata$'
+expect "smart push: VIPs with visits at their own hours" '^ [0-9-]+ [0-9:]+ \| +([0-9]+) \| +\1 \| [0-9][0-9]:00 '
 # The cluster and the mock vendor are stopped and their files removed.
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 gone() {            # gone WHAT: nothing listens on the ports and TMPDIR holds nothing
