@@ -147,7 +147,9 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 					 "  (SELECT count(*) FROM queued)",
 					 from.data,
 					 smart ? "m.send_at" : "NULL::timestamptz",
-					 smart ? "LEFT JOIN pushplan._smart_send_times((SELECT array_agg(device_id) FROM src), "
+					 /* an empty batch (an empty audience) is an empty array, never NULL */
+					 smart ? "LEFT JOIN pushplan._smart_send_times("
+					 "coalesce((SELECT array_agg(device_id) FROM src), '{}'), "
 					 "$12::timestamptz, pushplan.clock_now(), $13::timestamp) m ON m.device_id = s.device_id" : "");
 	(void) pp_spi_run("expanding the audience", SPI_OK_SELECT, q.data, nfixed + aud.nargs,
 					  types, values, nulls, false, 0);

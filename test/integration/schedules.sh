@@ -239,6 +239,10 @@ clock '2090-01-22 15:00:01+00'
 wait_for 10 "SELECT count(*) = 3 FROM push_deliveries WHERE task_id = '$task11' AND status = 'sent'" \
   && ok "intelligent: all sent, each at its time" || fail "intelligent: $(sql "SELECT registration_id, status FROM push_deliveries WHERE task_id = '$task11'")"
 check_eq "intelligent: one request each" "$(requests tokyo) $(requests berlin) $(requests newyork)" "1 1 1"
+# an audience nobody is in: fired, and done with no delivery (an empty batch, not an error)
+s12=$(sql "SELECT push_schedule_create('sched', '{\"name\": \"smart nobody\", \"trigger\": {\"intelligent\": {\"backup_time\": \"now\"}}, \"push\": {\"to\": {\"tag\": [\"nobody\"]}, \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"x\"}}}}')")
+wait_for 10 "SELECT t.state = 'done' FROM push_schedule_runs r JOIN tasks t USING (task_id) WHERE r.schedule_id = '$s12'" \
+  && ok "intelligent: an empty audience is done" || fail "intelligent, empty: $(sql "SELECT t.state || ' ' || coalesce(t.error, '') FROM push_schedule_runs r JOIN tasks t USING (task_id) WHERE r.schedule_id = '$s12'")"
 
 sql "SELECT _clock_set(NULL)" >/dev/null
 finish

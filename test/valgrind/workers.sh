@@ -131,7 +131,11 @@ record_pids
 psql -c "CREATE EXTENSION pushplan_test" >/dev/null
 sql "SELECT _clock_set('2090-01-01 00:00:00+00')" >/dev/null
 sql "SELECT push_plan_create('vg', 'gone', 'deleted before its schedule fires')" >/dev/null
-sp() { echo "{\"to\": {\"registration_id\": [\"fcm-ok\", \"apns-ok\"]}, \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"$1\"}${2:+, \"options\": {\"plan_id\": \"$2\"}}}}"; }
+sp() {   # ALERT [PLAN]: the schedules' push to two devices
+  local options=''
+  [ -n "${2:-}" ] && options=", \"options\": {\"plan_id\": \"$2\"}"
+  echo "{\"to\": {\"registration_id\": [\"fcm-ok\", \"apns-ok\"]}, \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"$1\"}$options}}"
+}
 s1=$(sql "SELECT push_schedule_create('vg', '{\"name\": \"once\", \"trigger\": {\"single\": {\"time\": \"2090-01-01 08:00:00\"}}, \"push\": $(sp once)}')")
 s2=$(sql "SELECT push_schedule_create('vg', '{\"name\": \"local\", \"trigger\": {\"single\": {\"time\": \"2090-01-02 09:00:00\", \"zone_type\": 2}}, \"push\": $(sp local)}')")
 s3=$(sql "SELECT push_schedule_create('vg', '{\"name\": \"gone\", \"trigger\": {\"periodical\": {\"start\": \"2090-01-01 00:00:00\", \"end\": \"2090-01-05 00:00:00\", \"time\": \"10:00:00\", \"time_unit\": \"day\"}}, \"push\": $(sp gone gone)}')")
