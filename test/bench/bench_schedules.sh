@@ -6,7 +6,9 @@
 #     occurrence -> first vendor request). p50, p99, max.
 #  2. expansion: DEVICES devices over 24 time zones (direct INSERT), a zone_type 2 schedule and,
 #     for comparison, a zone_type 1 schedule of the same audience, each fired by moving the test
-#     clock to its occurrence: fired -> every delivery planned (tasks.expanded), devices/s.
+#     clock to its occurrence: fired -> every delivery planned (tasks.expanded), devices/s;
+#  3. the same devices with 30 days of visits: an intelligent schedule to all, end to end
+#     (each device at its own best time), against zone_type 1 once more.
 # Usage: test/bench/bench_schedules.sh [DEVICES=1000000] [SCHEDULES=1000] [SPREAD=20]
 # Needs the extension and the test extension installed (`make bench` does both). Ports 56100-56101.
 set -euo pipefail
@@ -112,3 +114,27 @@ expand "zone_type 1, run 1" '{"single": {"time": "2090-06-01 09:00:00"}}' '2090-
 expand "zone_type 2, run 1" '{"single": {"time": "2090-06-03 09:00:00", "zone_type": 2}}' '2090-06-02 19:00:00+00'
 expand "zone_type 1, run 2" '{"single": {"time": "2090-06-05 09:00:00"}}' '2090-06-05 09:00:00+00'
 expand "zone_type 2, run 2" '{"single": {"time": "2090-06-07 09:00:00", "zone_type": 2}}' '2090-06-06 19:00:00+00'
+
+# ---- 3. an intelligent schedule: each device's own best time, end to end ---------------------------
+# The same devices get 5..15 visits each in the last 30 days around a habit hour (as in
+# bench_smart.sh), their profiles are refreshed (as the scheduler's upkeep does), then an
+# intelligent schedule to all is fired: clock moved -> every delivery planned.
+echo "== intelligent: $devices devices with visits"
+t0=$(date +%s.%N)
+sql "INSERT INTO device_activity (device_id, at)
+     SELECT d.device_id,
+            least(now(), ((now() AT TIME ZONE d.timezone)::date - (random() * 30)::int
+              + CASE WHEN random() < 0.67
+                     THEN make_interval(hours => 7 + (d.device_id % 16)::int) + random() * interval '1 hour'
+                     ELSE random() * interval '24 hours' END) AT TIME ZONE d.timezone)
+     FROM devices d, generate_series(1, 15) v
+     WHERE d.registration_id LIKE 'dev-%' AND v <= 5 + (hashint8(d.device_id) & 2147483647) % 11" >/dev/null
+sql "INSERT INTO smart_profile_pending (device_id) SELECT DISTINCT device_id FROM device_activity" >/dev/null
+sql "VACUUM ANALYZE" >/dev/null
+echo "visits written in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s: $(sql "SELECT count(*) FROM device_activity")"
+t0=$(date +%s.%N)
+while [ "$(sql "SELECT _smart_profiles_refresh(50000)")" != 0 ]; do :; done
+echo "profiles refreshed in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
+expand "intelligent, run 1" '{"intelligent": {"backup_time": "now", "start": "2090-06-09 09:00:00"}}' '2090-06-09 09:00:00+00'
+expand "intelligent, run 2" '{"intelligent": {"backup_time": "now", "start": "2090-06-11 09:00:00"}}' '2090-06-11 09:00:00+00'
+expand "zone_type 1, run 3" '{"single": {"time": "2090-06-13 09:00:00"}}' '2090-06-13 09:00:00+00'
