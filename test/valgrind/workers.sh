@@ -126,8 +126,8 @@ wait_for 300 "SELECT count(*) = 1 FROM push_deliveries WHERE task_id = '$task' A
 psql -c "DROP TRIGGER poison ON pushplan.deliveries" -c "DROP FUNCTION public.poison_outcome()" >/dev/null
 record_pids
 
-# schedules (src/schedule_fire.c): a single one, a zone_type 2 one, and one whose plan is gone
-# (skipped), fired through the test clock
+# schedules (src/schedule_fire.c): a single one, a zone_type 2 one, an intelligent one, and one
+# whose plan is gone (skipped), fired through the test clock
 psql -c "CREATE EXTENSION pushplan_test" >/dev/null
 sql "SELECT _clock_set('2090-01-01 00:00:00+00')" >/dev/null
 sql "SELECT push_plan_create('vg', 'gone', 'deleted before its schedule fires')" >/dev/null
@@ -139,12 +139,15 @@ sp() {   # ALERT [PLAN]: the schedules' push to two devices
 s1=$(sql "SELECT push_schedule_create('vg', '{\"name\": \"once\", \"trigger\": {\"single\": {\"time\": \"2090-01-01 08:00:00\"}}, \"push\": $(sp once)}')")
 s2=$(sql "SELECT push_schedule_create('vg', '{\"name\": \"local\", \"trigger\": {\"single\": {\"time\": \"2090-01-02 09:00:00\", \"zone_type\": 2}}, \"push\": $(sp local)}')")
 s3=$(sql "SELECT push_schedule_create('vg', '{\"name\": \"gone\", \"trigger\": {\"periodical\": {\"start\": \"2090-01-01 00:00:00\", \"end\": \"2090-01-05 00:00:00\", \"time\": \"10:00:00\", \"time_unit\": \"day\"}}, \"push\": $(sp gone gone)}')")
+# intelligent (src/smart_send.c): fcm-ok has visits, apns-ok none; fired 15 hours late
+sql "SELECT count(push_device_activity('vg', 'fcm-ok', now() - n * interval '1 day' - interval '3 hours')) FROM generate_series(1, 5) n" >/dev/null
+s4=$(sql "SELECT push_schedule_create('vg', '{\"name\": \"smart\", \"trigger\": {\"intelligent\": {\"backup_time\": \"now\", \"start\": \"2090-01-01 09:00:00\"}}, \"push\": $(sp smart)}')")
 sql "SELECT push_plan_delete('vg', 'gone')" >/dev/null
 sql "SELECT _clock_set('2090-01-02 00:00:00+00')" >/dev/null
-wait_for 120 "SELECT count(*) = 3 FROM schedule_runs" && ok "schedules fired and skipped" \
+wait_for 120 "SELECT count(*) = 4 FROM schedule_runs" && ok "schedules fired and skipped" \
   || fail "schedules: $(sql "SELECT string_agg(state, ',') FROM schedule_runs")"
 sql "SELECT _clock_set('2090-01-03 00:00:00+00')" >/dev/null
-wait_for 120 "SELECT count(*) = 4 FROM deliveries d JOIN schedule_runs r USING (task_id) WHERE d.status = 'sent'" \
+wait_for 120 "SELECT count(*) = 6 FROM deliveries d JOIN schedule_runs r USING (task_id) WHERE d.status = 'sent'" \
   && ok "the schedules' pushes are sent" || fail "schedule sends: $(sql "SELECT d.status, count(*) FROM deliveries d JOIN schedule_runs r USING (task_id) GROUP BY 1")"
 sql "SELECT _clock_set(NULL)" >/dev/null
 record_pids
