@@ -208,22 +208,30 @@ expand_now(const char *task_id, int32 app_id, Jsonb *push, int priority)
 		pp_wake_senders_at_commit(priority == PP_LANE_HIGH);
 }
 
-/* Tencent Push's send_time (a wall time in the app's zone) at most a year ahead. */
-static void
-check_send_time(int32 app_id, const char *send_time)
+/*
+ * Tencent Push's send_time (a wall time in the app's zone): at most a year ahead. Returns
+ * whether it is still ahead; one that has passed is sent as any push is, at commit.
+ */
+static bool
+send_time_ahead(int32 app_id, const char *send_time)
 {
 	Oid			types[2] = {INT4OID, TEXTOID};
 	Datum		args[2] = {Int32GetDatum(app_id), CStringGetTextDatum(send_time)};
 	bool		isnull;
+	HeapTuple	tup;
 
-	if (DatumGetBool(spi_value("SELECT $2::timestamp AT TIME ZONE coalesce(settings->>'timezone', 'UTC') "
-							   "  > pushplan.clock_now() + interval '1 year' "
-							   "FROM pushplan.apps WHERE app_id = $1",
-							   2, types, args, &isnull)))
+	pp_spi_run("reading send_time", SPI_OK_SELECT,
+			   "SELECT t.at > pushplan.clock_now() + interval '1 year', t.at > pushplan.clock_now() "
+			   "FROM (SELECT $2::timestamp AT TIME ZONE coalesce(settings->>'timezone', 'UTC') AS at "
+			   "      FROM pushplan.apps WHERE app_id = $1) t",
+			   2, types, args, NULL, true, 0);
+	tup = pp_spi_first_row("reading send_time");
+	if (DatumGetBool(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull)))
 		ereport(ERROR,
 				(pp_errmsg(PPE_SEND_TIME_TOO_FAR, "send_time %s is more than one year ahead",
 						   send_time),
 				 errhint("Schedules further ahead are push_schedule_create.")));
+	return DatumGetBool(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
 }
 
 /* An existing task with the same idempotency key, or NULL. */
@@ -417,11 +425,7 @@ pushplan_push_send(PG_FUNCTION_ARGS)
 	pp_push_check(app_id, rights, &p);
 	memset(&timing, 0, sizeof(timing));
 	timing.created_by = pp_caller();
-	if (p.send_time)
-	{
-		check_send_time(app_id, p.send_time);
-		timing.delayed = true;
-	}
+	timing.delayed = p.send_time && send_time_ahead(app_id, p.send_time);
 	task_id = pp_push_store(app_id, &p, &timing, &inserted);
 	task_id = MemoryContextStrdup(TopTransactionContext, task_id);
 	if (inserted && p.transactional && !timing.delayed)

@@ -149,7 +149,8 @@ SELECT count(*) AS queue_rows_left, bool_and(claimed_by = 0) AS claimed
 FROM delivery_queue WHERE task_id = :'inflight';
 
 -- Tencent Push's send_time: the task is due then (read in the app's time zone), not expanded
--- now even for a short list; a time already passed is now; more than a year ahead is refused.
+-- now even for a short list; a time already passed is sent as any push is (a short list expanded
+-- at once); more than a year ahead is refused.
 SELECT push_app_create('send_tz');
 SELECT push_app_set('send_tz', '{"timezone": "Asia/Shanghai"}');
 SELECT push_device_register('send_tz', 'tz_1', 'android', 'fcm', 'tok_tz_1') > 0 AS registered;
@@ -163,7 +164,7 @@ FROM tasks WHERE task_id = :'later';
 SELECT count(*) AS deliveries_yet FROM deliveries WHERE task_id = :'later';
 SELECT push_send('send_tz', '{"audience_type": "token_list", "token_list": ["tok_tz_1"], "message_type": "notify",
   "message": {"content": "passed"}, "send_time": "2020-01-01 00:00:00"}') AS passed \gset
-SELECT state, send_at = created_at AS now FROM tasks WHERE task_id = :'passed';
+SELECT state, targeted, send_at = created_at AS now FROM tasks WHERE task_id = :'passed';
 SELECT push_send('send_tz', '{"audience_type": "all", "message_type": "notify", "message": {"content": "far"},
   "send_time": "2099-01-01 09:00:00"}');
 SELECT push_send('send_tz', '{"audience_type": "all", "message_type": "notify", "message": {"content": "x"}, "send_time": "2025-13-01 00:00:00"}');
