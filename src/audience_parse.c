@@ -66,24 +66,10 @@ member_count(JsonbContainer *obj)
 static void
 check_keys(JsonbContainer *obj, const char *const *allowed, const char *where)
 {
-	JsonbIterator *it = JsonbIteratorInit(obj);
-	JsonbValue	v;
-	JsonbIteratorToken tok;
+	char	   *key = pp_jkey_not_in(obj, allowed);
 
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		const char *const *a;
-		char	   *key;
-
-		if (tok != WJB_KEY)
-			continue;
-		key = pnstrdup(v.val.string.val, v.val.string.len);
-		for (a = allowed; *a != NULL; a++)
-			if (strcmp(*a, key) == 0)
-				break;
-		if (*a == NULL)
-			pp_error(PPE_AUD_KEY_UNKNOWN, "unknown key \"%s\" in %s", pp_shown(key), where);
-	}
+	if (key)
+		pp_error(PPE_AUD_KEY_UNKNOWN, "unknown key \"%s\" in %s", pp_shown(key), where);
 }
 
 /* A non-empty JSON array of strings, as a List of C strings. */

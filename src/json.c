@@ -142,6 +142,29 @@ pp_jbool(JsonbContainer *c, const char *key, bool *out)
 	return true;
 }
 
+/* The first key of object c (in jsonb's key order) that `allowed` (NULL-terminated) does not list, or NULL. */
+char *
+pp_jkey_not_in(JsonbContainer *c, const char *const *allowed)
+{
+	JsonbIterator *it = JsonbIteratorInit(c);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		const char *const *a;
+
+		if (tok != WJB_KEY)
+			continue;
+		for (a = allowed; *a != NULL; a++)
+			if (strlen(*a) == v.val.string.len && memcmp(*a, v.val.string.val, v.val.string.len) == 0)
+				break;
+		if (*a == NULL)
+			return pnstrdup(v.val.string.val, v.val.string.len);
+	}
+	return NULL;
+}
+
 /* Any member as JSON text, or NULL when absent. */
 char *
 pp_jraw(JsonbContainer *c, const char *key)

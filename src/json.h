@@ -26,6 +26,8 @@ extern char *pp_jstr(JsonbContainer *c, const char *key);
 extern bool pp_jnum(JsonbContainer *c, const char *key, int64 *out);
 extern bool pp_jbool(JsonbContainer *c, const char *key, bool *out);
 extern char *pp_jraw(JsonbContainer *c, const char *key);
+/* the first key of an object that allowed (NULL-terminated) does not list, or NULL */
+extern char *pp_jkey_not_in(JsonbContainer *c, const char *const *allowed);
 
 /* Writers: "key":value, a comma first unless *first. */
 extern void pp_jw_key(StringInfo b, bool *first, const char *key);

@@ -46,30 +46,17 @@ static void
 read_body(Jsonb *body, bool whole, ScheduleBody *s)
 {
 	static const char *const keys[] = {"name", "enabled", "trigger", "push", NULL};
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
 	JsonbValue *m;
+	char	   *unknown;
 
 	memset(s, 0, sizeof(*s));
 	if (!JB_ROOT_IS_OBJECT(body))
 		pp_error(PPE_SCHEDULE_NOT_OBJECT, "the schedule must be a JSON object");
-	it = JsonbIteratorInit(&body->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		bool		known = false;
-
-		if (tok != WJB_KEY)
-			continue;
-		for (int i = 0; keys[i] && !known; i++)
-			known = strlen(keys[i]) == v.val.string.len &&
-				memcmp(keys[i], v.val.string.val, v.val.string.len) == 0;
-		if (!known)
-			ereport(ERROR,
-					(pp_errmsg(PPE_SCHEDULE_KEY_UNKNOWN, "unknown key \"%s\" in the schedule",
-							   pp_shown_n(v.val.string.val, v.val.string.len)),
-					 errhint("A schedule has name, enabled, trigger and push.")));
-	}
+	if ((unknown = pp_jkey_not_in(&body->root, keys)) != NULL)
+		ereport(ERROR,
+				(pp_errmsg(PPE_SCHEDULE_KEY_UNKNOWN, "unknown key \"%s\" in the schedule",
+						   pp_shown(unknown)),
+				 errhint("A schedule has name, enabled, trigger and push.")));
 
 	m = pp_jmember(&body->root, "name");
 	if (m != NULL || whole)
@@ -150,17 +137,34 @@ first_occurrence(int32 app_id, Jsonb *trigger, TimestampTz created, TimestampTz 
 	return DatumGetTimestampTz(first);
 }
 
-/* The schedule's row, locked; 92722 when the app has no such schedule. */
+/* What push_schedule_update reads of a schedule (its row locked). */
+typedef struct ScheduleRow
+{
+	Jsonb	   *trigger;
+	TimestampTz created_at;
+	TimestampTz last_run_at;	/* 0: never fired */
+} ScheduleRow;
+
+/* The schedule's row, locked and read; 92722 when the app has no such schedule. */
 static void
-lock_schedule(int32 app_id, const char *schedule_id)
+lock_schedule(int32 app_id, const char *schedule_id, ScheduleRow *row)
 {
 	Oid			types[2] = {INT4OID, TEXTOID};
 	Datum		args[2] = {Int32GetDatum(app_id), CStringGetTextDatum(schedule_id)};
+	HeapTuple	tup;
+	bool		isnull;
+	Datum		last;
 
 	if (pp_spi_run("finding the schedule", SPI_OK_SELECT,
-				   "SELECT 1 FROM pushplan.schedules WHERE app_id = $1 AND schedule_id = $2 FOR UPDATE",
+				   "SELECT trigger, created_at, last_run_at FROM pushplan.schedules "
+				   "WHERE app_id = $1 AND schedule_id = $2 FOR UPDATE",
 				   2, types, args, NULL, false, 0) == 0)
 		pp_error(PPE_SCHEDULE_UNKNOWN, "schedule \"%s\" does not exist", pp_shown(schedule_id));
+	tup = SPI_tuptable->vals[0];
+	row->trigger = DatumGetJsonbPCopy(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+	row->created_at = DatumGetTimestampTz(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+	last = SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull);
+	row->last_run_at = isnull ? 0 : DatumGetTimestampTz(last);
 }
 
 /* push_schedule_create(app text, schedule jsonb) RETURNS text */
@@ -239,6 +243,7 @@ pushplan_schedule_update(PG_FUNCTION_ARGS)
 	char		nulls[7];
 	bool		recompute;
 	TimestampTz next = 0;
+	ScheduleRow row;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		pp_error(PPE_SCHEDULE_ARGS_NULL,
@@ -247,30 +252,14 @@ pushplan_schedule_update(PG_FUNCTION_ARGS)
 	app_id = pp_app_id(text_to_cstring(PG_GETARG_TEXT_PP(0)), PP_RIGHT_OPERATOR, &rights);
 	schedule_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	SPI_connect();
-	lock_schedule(app_id, schedule_id);
+	lock_schedule(app_id, schedule_id, &row);
 	if (s.has_push)
 		pp_push_check(app_id, rights, &s.push);
 	if (s.trigger != NULL)
 		next = first_occurrence(app_id, s.trigger, 0, 0);	/* a new trigger starts now */
 	else if (s.has_enabled && s.enabled)
-	{
 		/* enabled again: from now on (what passed meanwhile is not fired), never twice */
-		Oid			t1[1] = {TEXTOID};
-		Datum		a1[1] = {CStringGetTextDatum(schedule_id)};
-		HeapTuple	tup;
-		bool		isnull;
-		Datum		last;
-
-		pp_spi_run("reading the schedule", SPI_OK_SELECT,
-				   "SELECT trigger, created_at, last_run_at FROM pushplan.schedules "
-				   "WHERE schedule_id = $1", 1, t1, a1, NULL, true, 0);
-		tup = pp_spi_first_row("reading the schedule");
-		last = SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull);
-		next = first_occurrence(app_id,
-								DatumGetJsonbPCopy(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull)),
-								DatumGetTimestampTz(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull)),
-								isnull ? 0 : DatumGetTimestampTz(last));
-	}
+		next = first_occurrence(app_id, row.trigger, row.created_at, row.last_run_at);
 	recompute = s.trigger != NULL || (s.has_enabled && s.enabled);
 
 	memset(nulls, ' ', sizeof(nulls));

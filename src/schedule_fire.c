@@ -28,27 +28,6 @@
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
-/*
- * A zone_type 2 occurrence is its wall time at UTC+14; the last devices (UTC-12) reach that wall
- * time 26 hours later: it is late only once they are too.
- */
-#define LOCAL_TIME_SPREAD	(26 * USECS_PER_HOUR)
-/* an intelligent occurrence's devices are sent within the 24 hours that follow it */
-#define SMART_WINDOW		(24 * USECS_PER_HOUR)
-
-/* How long after its occurrence a task's devices are planned (its send_rule, JSON text). */
-static int64
-devices_spread(const char *send_rule)
-{
-	if (send_rule == NULL)
-		return 0;
-	if (strstr(send_rule, "\"local\""))
-		return LOCAL_TIME_SPREAD;
-	if (strstr(send_rule, "\"intelligent\""))
-		return SMART_WINDOW;
-	return 0;
-}
-
 static SPIPlanPtr pick_plan = NULL;
 static SPIPlanPtr run_plan = NULL;
 static SPIPlanPtr advance_plan = NULL;
@@ -80,23 +59,33 @@ pp_schedule_fire_next(void)
 {
 	/*
 	 * zone_type 2 occurrences are the wall time read at UTC+14, where it comes first: the task
-	 * then gives each device that wall time in its own zone (send_rule "local").
+	 * then gives each device that wall time in its own zone (send_rule "local"); the last
+	 * devices (UTC-12) reach it 26 hours later, so the occurrence is late only once they are.
+	 * An intelligent occurrence's devices are planned within the 24 hours that follow it.
 	 */
 	const char *pick =
 		"SELECT s.schedule_id, s.app_id, s.push, s.next_run_at, s.created_by, "
 		"  pushplan._schedule_next(s.trigger, a.tz, s.next_run_at, s.created_at), "
-		"  pushplan.clock_now(), "
-		"  coalesce((s.push #>> '{body,options,time_to_live}')::bigint, 86400), "
-		"  CASE WHEN coalesce(s.trigger #>> '{single,zone_type}', s.trigger #>> '{periodical,zone_type}') = '2' "
-		"       THEN jsonb_build_object('local', to_char(s.next_run_at AT TIME ZONE 'Etc/GMT-14', "
-		"                                               'YYYY-MM-DD HH24:MI:SS'))::text "
-		"       WHEN s.trigger ? 'intelligent' "
-		"       THEN jsonb_build_object('intelligent', jsonb_build_object('window_start', s.next_run_at, "
-		"              'backup_local', nullif(s.trigger #>> '{intelligent,backup_time}', 'now')))::text "
-		"  END "
+		"  pushplan.clock_now(), k.ttl, "
+		"  CASE k.kind "
+		"    WHEN 'local' THEN jsonb_build_object('local', to_char(s.next_run_at AT TIME ZONE "
+		"      'Etc/GMT-14', 'YYYY-MM-DD HH24:MI:SS'))::text "
+		"    WHEN 'intelligent' THEN jsonb_build_object('intelligent', jsonb_build_object("
+		"      'window_start', s.next_run_at, "
+		"      'backup_local', nullif(s.trigger #>> '{intelligent,backup_time}', 'now')))::text "
+		"  END, "
+		"  k.ttl > 0 AND s.next_run_at + k.ttl * interval '1 second' "
+		"    + CASE k.kind WHEN 'local' THEN interval '26 hours' "
+		"                  WHEN 'intelligent' THEN interval '24 hours' ELSE interval '0' END "
+		"    < pushplan.clock_now() "
 		"FROM pushplan.schedules s "
 		"CROSS JOIN LATERAL (SELECT coalesce(settings->>'timezone', 'UTC') AS tz "
 		"  FROM pushplan.apps WHERE app_id = s.app_id) a "
+		"CROSS JOIN LATERAL (SELECT "
+		"  CASE WHEN coalesce(s.trigger #>> '{single,zone_type}', "
+		"                     s.trigger #>> '{periodical,zone_type}') = '2' THEN 'local' "
+		"       WHEN s.trigger ? 'intelligent' THEN 'intelligent' END AS kind, "
+		"  coalesce((s.push #>> '{body,options,time_to_live}')::bigint, 86400) AS ttl) k "
 		"WHERE s.enabled AND s.next_run_at <= pushplan.clock_now() "
 		"ORDER BY s.next_run_at LIMIT 1 FOR UPDATE OF s SKIP LOCKED";
 	HeapTuple	tup;
@@ -112,6 +101,7 @@ pp_schedule_fire_next(void)
 	TimestampTz now;
 	int64		ttl;
 	char	   *send_rule;
+	bool		late;
 	const char *state = "fired";
 	char	   *detail = NULL;
 	char	   *task_id = NULL;
@@ -136,13 +126,14 @@ pp_schedule_fire_next(void)
 	now = DatumGetTimestampTz(SPI_getbinval(tup, desc, 7, &isnull));
 	ttl = DatumGetInt64(SPI_getbinval(tup, desc, 8, &isnull));
 	send_rule = SPI_getvalue(tup, desc, 9);
+	late = DatumGetBool(SPI_getbinval(tup, desc, 10, &isnull));
 
 	if (has_following && DatumGetTimestampTz(following) <= now)
 	{
 		state = "missed";
 		detail = "a later occurrence was due too: only the latest fires";
 	}
-	else if (ttl > 0 && occurrence + ttl * USECS_PER_SEC + devices_spread(send_rule) < now)
+	else if (late)
 	{
 		state = "missed";
 		detail = psprintf("more than the push's time_to_live (%lld s) late", (long long) ttl);

@@ -35,23 +35,11 @@ shown_value(JsonbValue *v)
 static void
 check_keys(JsonbContainer *obj, const char *where, const char *const *allowed)
 {
-	JsonbIterator *it = JsonbIteratorInit(obj);
-	JsonbValue	v;
-	JsonbIteratorToken tok;
+	char	   *unknown = pp_jkey_not_in(obj, allowed);
 
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		bool		known = false;
-
-		if (tok != WJB_KEY)
-			continue;
-		for (int i = 0; allowed[i] && !known; i++)
-			known = strlen(allowed[i]) == v.val.string.len &&
-				memcmp(allowed[i], v.val.string.val, v.val.string.len) == 0;
-		if (!known)
-			pp_error(PPE_SCHEDULE_TRIGGER_KEY, "unknown key \"%s\" in trigger \"%s\"",
-					 pp_shown_n(v.val.string.val, v.val.string.len), where);
-	}
+	if (unknown)
+		pp_error(PPE_SCHEDULE_TRIGGER_KEY, "unknown key \"%s\" in trigger \"%s\"",
+				 pp_shown(unknown), where);
 }
 
 /* A required string member that is a valid datetime (or time of day), copied to the output. */

@@ -20,6 +20,7 @@
  * one primary-key range when the batch's ids are dense.
  */
 #include "pushplan.h"
+#include "workers.h"
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
@@ -204,33 +205,12 @@ visits_finish(DeviceVisits *d)
 		}
 }
 
-static void
-spi_check(int ret, int expected, const char *what)
-{
-	if (ret != expected)
-		elog(ERROR, "pushplan: %s failed: %s", what, SPI_result_code_string(ret));
-}
-
 /*
- * A statement prepared once per backend and kept, with one generic plan: planned with a batch's
- * ids as constants, each of 50,000 ids would be estimated in turn, which cost more than the run.
+ * The statements here are kept with one generic plan (pp_spi_keep): planned with a batch's ids as
+ * constants, each of 50,000 ids would be estimated in turn, which cost more than the run.
  */
-static SPIPlanPtr
-kept_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
-{
-	if (*plan == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
-
-		if (p == NULL)
-			elog(ERROR, "pushplan: preparing \"%s\" failed: %s", sql,
-				 SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(p) != 0)
-			elog(ERROR, "pushplan: keeping a plan failed");
-		*plan = p;
-	}
-	return *plan;
-}
+#define kept_plan(plan, what, sql, nargs, types) \
+	pp_spi_keep(plan, what, sql, nargs, types, CURSOR_OPT_GENERIC_PLAN)
 
 /*
  * The histograms of the given devices, from device_activity as this snapshot sees it: a hash of
@@ -294,14 +274,14 @@ histograms_compute(Datum device_ids, MemoryContext cxt)
 	args[0] = dense ? Int64GetDatum(lo) : device_ids;
 	args[1] = Int64GetDatum(hi);
 
-	spi_check(SPI_execute_plan(dense ?
-							   kept_plan(&zones_range,
-										 "SELECT device_id, timezone FROM pushplan.devices "
-										 "WHERE device_id BETWEEN $1 AND $2", 2, range_types) :
-							   kept_plan(&zones_list,
-										 "SELECT device_id, timezone FROM pushplan.devices "
-										 "WHERE device_id = ANY ($1)", 1, list_types),
-							   args, NULL, true, 0), SPI_OK_SELECT, "reading device zones");
+	pp_spi_checked(SPI_execute_plan(dense ?
+									kept_plan(&zones_range, "reading device zones",
+											  "SELECT device_id, timezone FROM pushplan.devices "
+											  "WHERE device_id BETWEEN $1 AND $2", 2, range_types) :
+									kept_plan(&zones_list, "reading device zones",
+											  "SELECT device_id, timezone FROM pushplan.devices "
+											  "WHERE device_id = ANY ($1)", 1, list_types),
+									args, NULL, true, 0), "reading device zones", SPI_OK_SELECT);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -321,10 +301,10 @@ histograms_compute(Datum device_ids, MemoryContext cxt)
 	SPI_freetuptable(SPI_tuptable);
 
 	portal = SPI_cursor_open(NULL, dense ?
-							 kept_plan(&visits_range,
+							 kept_plan(&visits_range, "reading visits",
 									   "SELECT device_id, at FROM pushplan.device_activity "
 									   "WHERE device_id BETWEEN $1 AND $2", 2, range_types) :
-							 kept_plan(&visits_list,
+							 kept_plan(&visits_list, "reading visits",
 									   "SELECT device_id, at FROM pushplan.device_activity "
 									   "WHERE device_id = ANY ($1)", 1, list_types),
 							 args, NULL, true);
@@ -747,7 +727,7 @@ rows_by_id(RowsById *out, SPIPlanPtr *range_plan, SPIPlanPtr *list_plan, const c
 
 	if (dense)
 	{
-		plan = kept_plan(range_plan,
+		plan = kept_plan(range_plan, table,
 						 psprintf("SELECT %s FROM %s WHERE device_id BETWEEN $1 AND $2",
 								  columns, table), 2, range_types);
 		args[0] = Int64GetDatum(ids[0]);
@@ -755,12 +735,12 @@ rows_by_id(RowsById *out, SPIPlanPtr *range_plan, SPIPlanPtr *list_plan, const c
 	}
 	else
 	{
-		plan = kept_plan(list_plan,
+		plan = kept_plan(list_plan, table,
 						 psprintf("SELECT %s FROM %s WHERE device_id = ANY ($1)",
 								  columns, table), 1, list_types);
 		args[0] = ids_array;
 	}
-	spi_check(SPI_execute_plan(plan, args, NULL, true, 0), SPI_OK_SELECT, table);
+	pp_spi_checked(SPI_execute_plan(plan, args, NULL, true, 0), table, SPI_OK_SELECT);
 	out->t = SPI_tuptable;
 	out->n = SPI_processed;
 	pairs = palloc(sizeof(IdRow) * Max(out->n, 1));

@@ -61,28 +61,6 @@ typedef struct WPSub
 #define WP_SHAPE_PROBLEM PP_CODE(PPE_WEBPUSH_SUBSCRIPTION) \
 	": a webpush token must be a push subscription: {\"endpoint\": \"https://...\", \"keys\": {\"p256dh\": \"...\", \"auth\": \"...\"}}"
 
-/* Whether every member of c is one of names (NULL-terminated). */
-static bool
-wp_only_members(JsonbContainer *c, const char *const *names)
-{
-	JsonbIterator *it = JsonbIteratorInit(c);
-	JsonbValue	v;
-	JsonbIteratorToken r;
-
-	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-		if (r == WJB_KEY)
-		{
-			bool		known = false;
-
-			for (const char *const *n = names; *n && !known; n++)
-				known = strlen(*n) == v.val.string.len &&
-					memcmp(*n, v.val.string.val, v.val.string.len) == 0;
-			if (!known)
-				return false;
-		}
-	return true;
-}
-
 /*
  * Reads a subscription: NULL and *s filled, or the problem.  Checks the point is on the curve
  * only when full (registration and the engine's submit; encryption checks it again anyway).
@@ -99,8 +77,8 @@ wp_subscription(const char *token, WPSub *s, bool full)
 	const char *why;
 
 	memset(s, 0, sizeof(*s));
-	if (j == NULL || !JsonContainerIsObject(&j->root) || !wp_only_members(&j->root, top) ||
-		(k = pp_jobj(&j->root, "keys")) == NULL || !wp_only_members(k, keys) ||
+	if (j == NULL || !JsonContainerIsObject(&j->root) || pp_jkey_not_in(&j->root, top) != NULL ||
+		(k = pp_jobj(&j->root, "keys")) == NULL || pp_jkey_not_in(k, keys) != NULL ||
 		(s->endpoint = pp_jstr(&j->root, "endpoint")) == NULL ||
 		(s->p256dh = pp_jstr(k, "p256dh")) == NULL || (s->auth = pp_jstr(k, "auth")) == NULL ||
 		(pp_jget(&j->root, "expirationTime", &exp) && exp.type != jbvNull && exp.type != jbvNumeric))

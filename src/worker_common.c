@@ -247,40 +247,40 @@ pp_run_in_subtransaction(void (*fn) (void *arg), void *arg)
 }
 
 /*
- * Runs one statement with SPI and checks its result code: anything but `expected` (SPI_OK_SELECT,
- * SPI_OK_UPDATE, ...) is an ERROR naming `what`. Returns SPI_processed.
+ * Checks an SPI result code: anything but `expected` (SPI_OK_SELECT, SPI_OK_UPDATE, ...) is an
+ * ERROR naming `what`. Returns SPI_processed.
  */
-static uint64
-spi_checked(int ret, const char *what, int expected)
+uint64
+pp_spi_checked(int ret, const char *what, int expected)
 {
 	if (ret != expected)
 		elog(ERROR, "pushplan: %s failed: %s", what, SPI_result_code_string(ret));
 	return SPI_processed;
 }
 
+/* Runs one statement with SPI and checks its result code (pp_spi_checked). */
 uint64
 pp_spi_run(const char *what, int expected, const char *sql, int nargs, Oid *types, Datum *args,
 		   const char *nulls, bool read_only, long count)
 {
-	return spi_checked(SPI_execute_with_args(sql, nargs, types, args, nulls, read_only, count),
-					   what, expected);
+	return pp_spi_checked(SPI_execute_with_args(sql, nargs, types, args, nulls, read_only, count),
+						  what, expected);
 }
 
 /*
- * pp_spi_run for a statement a worker runs again and again (the scheduler's polls and
- * upkeep): parsed and analysed on first use and kept (SPI_keepplan) in *plan for the worker's
- * life; it is still planned at each run, with its parameters' values. The plan cache analyses
- * it again after DDL, also when the extension is dropped and created again. The senders' claim
- * and outcome statements do not use it: kept, they measured no faster (doc/benchmarks.md).
+ * A statement run again and again, prepared on first use and kept (SPI_keepplan) in *plan for
+ * the process's life; the plan cache analyses it again after DDL, also when the extension is
+ * dropped and created again. cursor_options: CURSOR_OPT_CUSTOM_PLAN (planned at each run, with
+ * its parameters' values) or CURSOR_OPT_GENERIC_PLAN (planned once: for parameters whose values
+ * would cost more to estimate than to run, such as a batch's 50,000 ids).
  */
-uint64
-pp_spi_run_kept(SPIPlanPtr *plan, const char *what, int expected, const char *sql, int nargs,
-				Oid *types, Datum *args, const char *nulls, bool read_only, long count)
+SPIPlanPtr
+pp_spi_keep(SPIPlanPtr *plan, const char *what, const char *sql, int nargs, Oid *types,
+			int cursor_options)
 {
 	if (*plan == NULL)
 	{
-		/* custom plans only: generic ones measured slower (doc/benchmarks.md, "Kept plans") */
-		SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_CUSTOM_PLAN);
+		SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, types, cursor_options);
 
 		if (p == NULL)
 			elog(ERROR, "pushplan: preparing %s failed: %s", what,
@@ -289,7 +289,21 @@ pp_spi_run_kept(SPIPlanPtr *plan, const char *what, int expected, const char *sq
 			elog(ERROR, "pushplan: keeping the plan of %s failed", what);
 		*plan = p;
 	}
-	return spi_checked(SPI_execute_plan(*plan, args, nulls, read_only, count), what, expected);
+	return *plan;
+}
+
+/*
+ * pp_spi_run for a statement a worker runs again and again (the scheduler's polls and upkeep),
+ * kept by pp_spi_keep with custom plans: generic ones measured slower (doc/benchmarks.md, "Kept
+ * plans"). The senders' claim and outcome statements do not use it: kept, they measured no
+ * faster (doc/benchmarks.md).
+ */
+uint64
+pp_spi_run_kept(SPIPlanPtr *plan, const char *what, int expected, const char *sql, int nargs,
+				Oid *types, Datum *args, const char *nulls, bool read_only, long count)
+{
+	pp_spi_keep(plan, what, sql, nargs, types, CURSOR_OPT_CUSTOM_PLAN);
+	return pp_spi_checked(SPI_execute_plan(*plan, args, nulls, read_only, count), what, expected);
 }
 
 /* The first row of the last SPI result; an ERROR naming `what` if it returned none. */

@@ -111,6 +111,9 @@ extern void pp_work_end(void);
 extern void pp_work_abort(void);
 /* fn(arg) in a subtransaction: NULL, or the message of the ERROR it raised (rolled back) */
 extern char *pp_run_in_subtransaction(void (*fn) (void *arg), void *arg);
+extern uint64 pp_spi_checked(int ret, const char *what, int expected);
+extern SPIPlanPtr pp_spi_keep(SPIPlanPtr *plan, const char *what, const char *sql, int nargs,
+							  Oid *types, int cursor_options);
 extern uint64 pp_spi_run(const char *what, int expected, const char *sql, int nargs, Oid *types,
 						 Datum *args, const char *nulls, bool read_only, long count);
 /* the same for a statement run again and again: prepared once, kept in *plan */
