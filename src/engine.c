@@ -604,6 +604,7 @@ pp_engine_hand_out(PPEngine *e, PPSendOutcome *out, int max_out)
 				r->retry_after_ms > 0 ? r->retry_after_ms : x->retry_after_ms;
 			o->error = r->error ? pstrdup(r->error) : NULL;
 			o->vendor_message_id = r->vendor_message_id ? pstrdup(r->vendor_message_id) : NULL;
+			o->latency_us = x->http_status > 0 ? (int) Min(x->http.total_us, (int64) PG_INT32_MAX) : -1;
 			x->handed++;
 			e->inflight--;
 		}

@@ -54,6 +54,7 @@ typedef struct PPSendOutcome
 	char	   *error;			/* vendor reason, e.g. "Unregistered", "QUOTA_EXCEEDED",
 								 * "80300007"; NULL if sent */
 	char	   *vendor_message_id;	/* apns-id, FCM name, HMS requestId; NULL if none */
+	int			latency_us;		/* request sent to answer read; -1 if no HTTP answer */
 } PPSendOutcome;
 
 typedef struct PPEngineSettings

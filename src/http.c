@@ -334,7 +334,7 @@ pp_http_group(PPHttp *h, const char *name)
 }
 
 /*
- * The answer's status and Retry-After of a finished transfer. libcurl reads Retry-After itself,
+ * The answer's status, Retry-After and time of a finished transfer. libcurl reads Retry-After itself,
  * delta-seconds or an HTTP-date (as seconds from now); a day at most is kept.
  */
 static void
@@ -342,9 +342,12 @@ pp_read_answer(CURL *easy, PPHttpReq *r)
 {
 	long		status = 0;
 	curl_off_t	retry_after = 0;
+	curl_off_t	total_us = 0;
 
 	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
 	r->status = (int) status;
+	if (curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &total_us) == CURLE_OK)
+		r->total_us = (int64) total_us;
 	if (curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK && retry_after > 0)
 		r->retry_after_ms = (int) Min(retry_after, (curl_off_t) 86400) * 1000;
 }

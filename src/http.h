@@ -36,6 +36,7 @@ typedef struct PPHttpReq
 	/* results */
 	int			status;
 	int			retry_after_ms;
+	int64		total_us;		/* the whole transfer, connection included, as libcurl timed it */
 	char		apns_id[64];
 	char	   *resp;			/* malloc'd, NUL-terminated, capped */
 	size_t		resp_len;

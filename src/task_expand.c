@@ -126,23 +126,28 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 	initStringInfo(&q);
 	appendStringInfo(&q,
 					 "WITH src AS ("
-					 "  SELECT d.device_id, d.vendor, d.timezone %s AND a.device_id > $6 AND d.device_id > $6 "
+					 "  SELECT d.device_id, d.vendor, d.platform, d.timezone %s AND a.device_id > $6 AND d.device_id > $6 "
 					 "  ORDER BY a.device_id LIMIT $7), "
 					 "ranked AS (SELECT s.*, %s AS smart_at, row_number() OVER (ORDER BY s.device_id) AS rn "
 					 "  FROM src s %s), "
 					 "ins AS ("
-					 "  INSERT INTO pushplan.deliveries (task_id, app_id, device_id, vendor, send_at, status, error) "
-					 "  SELECT $1, $2, r.device_id, r.vendor, "
+					 "  INSERT INTO pushplan.deliveries (task_id, app_id, device_id, vendor, platform, send_at, status, error) "
+					 "  SELECT $1, $2, r.device_id, r.vendor, r.platform, "
 					 "    CASE WHEN $12 IS NOT NULL THEN coalesce(r.smart_at, $3) "
 					 "         WHEN $11 IS NOT NULL THEN $11::timestamp AT TIME ZONE r.timezone ELSE $3 END "
 					 "    + CASE WHEN $5 > 0 THEN ($9 + r.rn - 1) * ($5 * interval '1 minute') / $8 ELSE interval '0' END, "
 					 "    CASE WHEN c.vendor IS NULL THEN 'failed' ELSE 'queued' END, "
 					 "    CASE WHEN c.vendor IS NULL THEN format('vendor \"%%s\" is not configured for this app', r.vendor) END "
 					 "  FROM ranked r LEFT JOIN pushplan.vendor_configs c ON c.app_id = $2 AND c.vendor = r.vendor "
-					 "  ON CONFLICT (task_id, device_id) DO NOTHING RETURNING delivery_id, send_at, status), "
+					 "  ON CONFLICT (task_id, device_id) DO NOTHING RETURNING delivery_id, send_at, status, platform, vendor), "
 					 "queued AS ("
 					 "  INSERT INTO pushplan.delivery_queue (delivery_id, task_id, send_at, priority) "
-					 "  SELECT delivery_id, $1, send_at, $10 FROM ins WHERE status = 'queued' RETURNING 1) "
+					 "  SELECT delivery_id, $1, send_at, $10 FROM ins WHERE status = 'queued' RETURNING 1), "
+					 /* the statistics (doc/statistics.md): made, and failed at once */
+					 "counted AS ("
+					 "  INSERT INTO pushplan.stats_pending (task_id, platform, vendor, targeted, failed) "
+					 "  SELECT $1, platform, vendor, count(*), count(*) FILTER (WHERE status = 'failed') "
+					 "  FROM ins GROUP BY platform, vendor) "
 					 "SELECT (SELECT count(*) FROM src), (SELECT max(device_id) FROM src), (SELECT count(*) FROM ins), "
 					 "  (SELECT count(*) FROM queued)",
 					 from.data,

@@ -42,6 +42,7 @@ static SPIPlanPtr expansion_plan = NULL;
 static SPIPlanPtr done_plan = NULL;
 static SPIPlanPtr stale_plan = NULL;
 static SPIPlanPtr profiles_plan = NULL;
+static SPIPlanPtr rollup_plan = NULL;
 
 /* Ends a unit of work (pp_work_begin) and reports the scheduler idle. */
 static void
@@ -214,7 +215,8 @@ idle_timeout(void)
  * senders finishing the last rows of a task at once may each see the other's); deliveries claimed
  * by a sender that died long ago go back to the queue (the vendors' de-duplication keys make the
  * re-send harmless). The stale look is a scan of the queue, so it runs once a minute. The send
- * profiles of up to 20,000 devices with new visits are refreshed (doc/smart_send.md).
+ * profiles of up to 20,000 devices with new visits are refreshed (doc/smart_send.md), and the
+ * statistics appended since the last upkeep are folded into the aggregates (doc/statistics.md).
  */
 static void
 maintenance(bool stale_check)
@@ -233,6 +235,8 @@ maintenance(bool stale_check)
 				   0, NULL, NULL, NULL, false, 0);
 	pp_spi_run_kept(&profiles_plan, "refreshing send profiles", SPI_OK_SELECT,
 			   "SELECT pushplan._smart_profiles_refresh(20000)", 0, NULL, NULL, NULL, false, 0);
+	pp_spi_run_kept(&rollup_plan, "folding the statistics", SPI_OK_SELECT,
+			   "SELECT pushplan._stats_rollup()", 0, NULL, NULL, NULL, false, 0);
 	end_work();
 }
 

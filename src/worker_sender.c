@@ -84,6 +84,7 @@ typedef struct Pending
 	char	  **errors;
 	TimestampTz *retry_at;
 	TimestampTz *claimed_at;
+	int		   *latency_us;		/* -1: no answer */
 	TimestampTz first_at;
 } Pending;
 
@@ -143,7 +144,8 @@ cached(const char *key, const char *query, int nargs, Oid *types, Datum *args)
 
 static void
 pending_add(int64 id, const char *task_id, int64 device_id, const char *token, const char *status, int http,
-			const char *msgid, const char *error, TimestampTz retry_at, TimestampTz claimed_at)
+			const char *msgid, const char *error, TimestampTz retry_at, TimestampTz claimed_at,
+			int latency_us)
 {
 	MemoryContext old = MemoryContextSwitchTo(pend_cxt);
 
@@ -162,6 +164,7 @@ pending_add(int64 id, const char *task_id, int64 device_id, const char *token, c
 		GROW(errors, char *);
 		GROW(retry_at, TimestampTz);
 		GROW(claimed_at, TimestampTz);
+		GROW(latency_us, int);
 #undef GROW
 		pend.cap = cap;
 	}
@@ -177,6 +180,7 @@ pending_add(int64 id, const char *task_id, int64 device_id, const char *token, c
 	pend.errors[pend.n] = error ? pstrdup(error) : NULL;
 	pend.retry_at[pend.n] = retry_at;
 	pend.claimed_at[pend.n] = claimed_at;
+	pend.latency_us[pend.n] = latency_us;
 	pend.n++;
 	MemoryContextSwitchTo(old);
 }
@@ -223,10 +227,11 @@ int8_array(int64 *v, int n)
 static bool
 write_outcomes(int from, int n, bool queue_drained)
 {
-	Datum		args[9];
-	Oid			types[9] = {INT8ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-	TIMESTAMPTZARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, INT4OID};
+	Datum		args[10];
+	Oid			types[10] = {INT8ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	TIMESTAMPTZARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, INT4OID, INT4ARRAYOID};
 	Datum	   *http;
+	Datum	   *latency;
 	Datum	   *retry;
 	Datum	   *claimed;
 	bool	   *retry_nulls;
@@ -262,6 +267,7 @@ write_outcomes(int from, int n, bool queue_drained)
 	retry = palloc(sizeof(Datum) * n);
 	retry_nulls = palloc(sizeof(bool) * n);
 	claimed = palloc(sizeof(Datum) * n);
+	latency = palloc(sizeof(Datum) * n);
 	bad_devices = palloc(sizeof(int64) * n);
 	bad_tokens = palloc(sizeof(char *) * n);
 	for (int i = 0; i < n; i++)
@@ -270,6 +276,7 @@ write_outcomes(int from, int n, bool queue_drained)
 		retry_nulls[i] = pend.retry_at[from + i] == 0;
 		retry[i] = TimestampTzGetDatum(pend.retry_at[from + i]);
 		claimed[i] = TimestampTzGetDatum(pend.claimed_at[from + i]);
+		latency[i] = Int32GetDatum(pend.latency_us[from + i]);
 		if (strcmp(pend.statuses[from + i], "invalid_token") == 0 && pend.tokens[from + i])
 		{
 			bad_devices[nbad] = pend.device_ids[from + i];
@@ -287,6 +294,7 @@ write_outcomes(int from, int n, bool queue_drained)
 	args[7] = PointerGetDatum(construct_array(claimed, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL,
 											  TYPALIGN_DOUBLE));
 	args[8] = Int32GetDatum(my_role);
+	args[9] = PointerGetDatum(construct_array(latency, n, INT4OID, 4, true, TYPALIGN_INT));
 	MemoryContextSwitchTo(old);
 
 	/*
@@ -294,25 +302,49 @@ write_outcomes(int from, int n, bool queue_drained)
 	 * outcome, as the claim writes only the queue row), and their queue rows: deleted when
 	 * final, back in the queue with the new send_at when retried. A delivery no longer 'queued'
 	 * already has its outcome (written by an earlier try of this batch, or by another sender
-	 * after the upkeep gave a stale claim back) and keeps it. Returns the tasks these
-	 * deliveries belong to.
+	 * after the upkeep gave a stale claim back) and keeps it. The outcomes written are counted
+	 * in the statistics (doc/statistics.md): appended, as one row per task, platform and
+	 * vendor, and the vendors' answer times as a histogram. Returns the tasks these deliveries
+	 * belong to.
 	 */
 	ntasks = pp_spi_run("recording outcomes", SPI_OK_SELECT,
-						"WITH o AS (SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8) "
-						"  o(id, status, http, msgid, error, retry_at, task_id, claimed_at)), "
+						"WITH o AS (SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $10) "
+						"  o(id, status, http, msgid, error, retry_at, task_id, claimed_at, latency_us)), "
 						"u AS (UPDATE pushplan.deliveries d SET status = o.status, "
 						"  attempts = d.attempts + 1, claimed_by = $9, claimed_at = o.claimed_at, "
 						"  sent_at = CASE WHEN o.status = 'sent' THEN clock_timestamp() ELSE d.sent_at END, "
 						"  send_at = coalesce(o.retry_at, d.send_at), "
 						"  http_status = nullif(o.http, 0), vendor_message_id = o.msgid, error = o.error "
-						"  FROM o WHERE d.delivery_id = o.id AND d.status = 'queued' RETURNING d.task_id), "
+						"  FROM o WHERE d.delivery_id = o.id AND d.status = 'queued' "
+						"  RETURNING d.task_id, d.app_id, coalesce(d.platform, 'unknown') AS platform, d.vendor, "
+						"    d.status, d.http_status, d.error, o.latency_us), "
+						"counted AS (INSERT INTO pushplan.stats_pending (task_id, platform, vendor, sent, failed, "
+						"  invalid_token, rejected, gave_up, suppressed, opted_out, unregistered, no_token, "
+						"  expired, cancelled, retries) "
+						"  SELECT task_id, platform, vendor, count(*) FILTER (WHERE status = 'sent'), "
+						"    count(*) FILTER (WHERE status IN ('failed', 'invalid_token')), "
+						"    count(*) FILTER (WHERE status = 'invalid_token'), "
+						"    count(*) FILTER (WHERE status = 'failed' AND http_status BETWEEN 400 AND 499), "
+						"    count(*) FILTER (WHERE status = 'failed' AND error LIKE 'gave up after %'), "
+						"    count(*) FILTER (WHERE status IN ('suppressed', 'expired')), "
+						"    count(*) FILTER (WHERE status = 'suppressed' AND error = 'opted out'), "
+						"    count(*) FILTER (WHERE status = 'suppressed' AND error IN ('unregistered', 'device deleted')), "
+						"    count(*) FILTER (WHERE status = 'suppressed' AND error = 'token invalidated'), "
+						"    count(*) FILTER (WHERE status = 'expired'), count(*) FILTER (WHERE status = 'cancelled'), "
+						"    count(*) FILTER (WHERE status = 'queued') "
+						"  FROM u GROUP BY task_id, platform, vendor), "
+						/* bucket b > 0: [2^((b-1)/4), 2^(b/4)) ms; 0: under 1 ms */
+						"timed AS (INSERT INTO pushplan.latency_pending (app_id, vendor, hour, bucket, answers) "
+						"  SELECT app_id, vendor, date_trunc('hour', now()), "
+						"    CASE WHEN latency_us < 1000 THEN 0 ELSE 1 + floor(4 * ln(latency_us / 1000.0::float8) / ln(2)) END, "
+						"    count(*) FROM u WHERE latency_us >= 0 GROUP BY 1, 2, 3, 4), "
 						"fin AS (DELETE FROM pushplan.delivery_queue q USING o "
 						"  WHERE q.task_id = o.task_id AND q.delivery_id = o.id AND o.status <> 'queued'), "
 						"again AS (UPDATE pushplan.delivery_queue q SET claimed_by = NULL, claimed_at = NULL, "
 						"  send_at = o.retry_at FROM o "
 						"  WHERE q.task_id = o.task_id AND q.delivery_id = o.id AND o.status = 'queued') "
 						"SELECT DISTINCT task_id FROM u",
-						9, types, args, NULL, false, 0);
+						10, types, args, NULL, false, 0);
 	/*
 	 * Once the queue runs dry, the tasks whose last deliveries these were are done (the
 	 * scheduler's upkeep catches the races between senders). A task is done when it has no queue
@@ -461,28 +493,28 @@ record_outcome(PPSendOutcome *o)
 	{
 		case PP_OUT_SENT:
 			pending_add(o->delivery_id, f->task_id, f->device_id, NULL, "sent", o->http_status,
-						o->vendor_message_id, NULL, 0, f->claimed_at);
+						o->vendor_message_id, NULL, 0, f->claimed_at, o->latency_us);
 			break;
 		case PP_OUT_INVALID_TOKEN:
 			pending_add(o->delivery_id, f->task_id, f->device_id, f->token, "invalid_token", o->http_status,
-						NULL, o->error, 0, f->claimed_at);
+						NULL, o->error, 0, f->claimed_at, o->latency_us);
 			break;
 		case PP_OUT_FAILED:
 			pending_add(o->delivery_id, f->task_id, f->device_id, NULL, "failed", o->http_status, NULL,
-						o->error, 0, f->claimed_at);
+						o->error, 0, f->claimed_at, o->latency_us);
 			break;
 		case PP_OUT_RETRY:
 			retry_at = retry_time(f->attempts, o->retry_after_ms);
 			if (f->attempts >= pp_max_attempts)
 				pending_add(o->delivery_id, f->task_id, f->device_id, NULL, "failed", o->http_status, NULL,
 							psprintf("gave up after %d attempts: %s", f->attempts,
-									 o->error ? o->error : "no answer"), 0, f->claimed_at);
+									 o->error ? o->error : "no answer"), 0, f->claimed_at, o->latency_us);
 			else if (f->expires_at > 0 && retry_at > f->expires_at)
 				pending_add(o->delivery_id, f->task_id, f->device_id, NULL, "expired", o->http_status, NULL,
-							o->error, 0, f->claimed_at);
+							o->error, 0, f->claimed_at, o->latency_us);
 			else
 				pending_add(o->delivery_id, f->task_id, f->device_id, NULL, "queued", o->http_status, NULL,
-							o->error, retry_at, f->claimed_at);
+							o->error, retry_at, f->claimed_at, o->latency_us);
 			break;
 	}
 	pfree(f->token);
@@ -596,7 +628,7 @@ claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 			pending_add(item.delivery_id, item.task_id, item.device_id, NULL,
 						strcmp(skip, "cancelled") == 0 ? "cancelled" :
 						strcmp(skip, "expired") == 0 ? "expired" : "suppressed",
-						0, NULL, skip, 0, claimed_at);
+						0, NULL, skip, 0, claimed_at, -1);
 			continue;
 		}
 
@@ -613,7 +645,7 @@ claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 		{
 			pending_add(item.delivery_id, item.task_id, item.device_id, NULL, "failed", 0, NULL,
 						psprintf("vendor \"%s\" is not configured for this app", item.vendor), 0,
-						claimed_at);
+						claimed_at, -1);
 			continue;
 		}
 

@@ -27,11 +27,16 @@ BEGIN
     -- What is in flight finishes; what has not left yet never will. A claimed queue row is in
     -- flight (its delivery still says queued until its outcome): only the unclaimed ones go,
     -- under their row locks, so a sender's claim and this cancel never both take a row.
+    -- The outcome is written as a sender writes the one of a delivery it finds cancelled (an
+    -- outcome counted in attempts, the reason in error), and counted in the statistics.
     WITH q AS (DELETE FROM delivery_queue q
                WHERE q.task_id = push_cancel.task_id AND q.claimed_by IS NULL
-               RETURNING q.delivery_id)
-    UPDATE deliveries d SET status = 'cancelled'
-        FROM q WHERE d.delivery_id = q.delivery_id AND d.status = 'queued';
+               RETURNING q.delivery_id),
+    c AS (UPDATE deliveries d SET status = 'cancelled', attempts = d.attempts + 1, error = 'cancelled'
+          FROM q WHERE d.delivery_id = q.delivery_id AND d.status = 'queued'
+          RETURNING coalesce(d.platform, 'unknown') AS platform, d.vendor)
+    INSERT INTO stats_pending (task_id, platform, vendor, cancelled)
+        SELECT push_cancel.task_id, c.platform, c.vendor, count(*) FROM c GROUP BY c.platform, c.vendor;
     UPDATE tasks t SET state = 'cancelled', finished_at = now()
         WHERE t.task_id = push_cancel.task_id;
 END $$;

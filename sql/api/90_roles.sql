@@ -45,8 +45,11 @@ END $$;
 --     vendor credentials (vendor_configs), outcomes (deliveries, delivery_queue, tasks done), and
 --     invalid tokens cleared (devices: only token, token_invalidated_at, updated_at);
 --   smart send times (sql/api/75_smart_send.sql, run with the caller's rights): the scheduler
---     computes them (visits, profiles, marks) and refreshes the profiles in its upkeep.
--- Worker SQL calls no other pushplan function, so the role executes only those three.
+--     computes them (visits, profiles, marks) and refreshes the profiles in its upkeep;
+--   statistics (sql/api/85_statistics.sql): the scheduler's expansion and the senders' outcomes
+--     append to stats_pending (and latency_pending), and the upkeep folds them into the
+--     aggregates (_stats_rollup, run with the caller's rights).
+-- Worker SQL calls no other pushplan function, so the role executes only those.
 -- Nobody may be made a member of it: it reads every app's devices and credentials.
 -- This script calls it; a superuser calls it again after the role was dropped (once per
 -- database that has the extension; doc/operations.md).
@@ -77,6 +80,10 @@ BEGIN
     GRANT EXECUTE ON FUNCTION _smart_histograms(bigint[]),
         _smart_send_times(bigint[], timestamptz, timestamptz, timestamp),
         _smart_profiles_refresh(int) TO pushplan_worker;
+    GRANT SELECT, INSERT, DELETE ON stats_pending, latency_pending TO pushplan_worker;
+    GRANT SELECT, INSERT, UPDATE ON task_stats, plan_stats, vendor_latency TO pushplan_worker;
+    GRANT EXECUTE ON FUNCTION _stats_rollup(), _stats_period(timestamptz), _message_type(jsonb)
+        TO pushplan_worker;
 END $$;
 COMMENT ON FUNCTION push_worker_grants() IS
     'creates the role pushplan_worker if missing and grants it what the background workers need (superusers)';
@@ -149,3 +156,17 @@ GRANT EXECUTE ON FUNCTION
     push_schedule_delete(text, text)
     TO pushplan_operator;
 GRANT SELECT ON push_schedules, push_schedule_runs TO pushplan_reader;
+
+-- statistics (sql/api/85_statistics.sql)
+GRANT EXECUTE ON FUNCTION
+    push_event(text, text, text, text, timestamptz, numeric),
+    push_event_batch(text, jsonb)
+    TO pushplan_app;
+GRANT EXECUTE ON FUNCTION push_plan_stats(text, text[], timestamptz, timestamptz, text, text)
+    TO pushplan_reader;
+-- what the views compute with (a view's functions run with its reader's rights)
+GRANT EXECUTE ON FUNCTION _stats_period(timestamptz), _message_type(jsonb), _rate(numeric, numeric),
+    _latency_quantile(smallint[], numeric[], numeric)
+    TO pushplan_reader;
+GRANT SELECT ON push_task_stats, push_plan_stats_daily, push_plan_overview, push_vendor_stats_daily
+    TO pushplan_reader;

@@ -115,3 +115,118 @@ CREATE TABLE smart_profile_pending (
 );
 -- the visits recorded by 0.1 are in no profile yet
 INSERT INTO smart_profile_pending (device_id) SELECT DISTINCT device_id FROM device_activity;
+
+-- Statistics (doc/statistics.md). The deliveries of 0.1 get their device's platform; their
+-- figures are counted into the aggregates by sql/api/85_statistics.sql (_stats_backfill).
+ALTER TABLE deliveries ADD COLUMN platform text;
+ALTER TABLE deliveries ADD COLUMN events smallint NOT NULL DEFAULT 0;
+UPDATE deliveries d SET platform = v.platform FROM devices v WHERE v.device_id = d.device_id;
+
+-- Statistics (doc/statistics.md). Events are what devices and application code report
+-- (push_event); every one is kept in the raw log, and the funnel counts each kind once per
+-- delivery (deliveries.events). The figures are kept for ever as aggregates, written as
+-- outcomes and events are: writers only append to stats_pending (no row that two writers
+-- update, so an application's transaction reporting an event never waits for a sender's or
+-- another's), and the scheduler's upkeep folds those rows into task_stats and plan_stats in one
+-- statement. Readers add the rows not folded yet, so every figure is exact at any moment.
+CREATE TABLE events (
+    app_id      int NOT NULL,
+    task_id     text NOT NULL,
+    device_id   bigint NOT NULL,
+    kind        text NOT NULL CHECK (kind IN ('received', 'open', 'click', 'dismiss', 'convert')),
+    at          timestamptz NOT NULL,           -- when it happened, as reported
+    value       numeric,                        -- convert: e.g. the order amount
+    recorded_at timestamptz NOT NULL DEFAULT now(),
+    counted     boolean NOT NULL                -- the report that counted in the funnel
+);
+CREATE INDEX events_task_device_idx ON events (task_id, device_id);
+
+-- The counters, in the same order in the three tables below (sql/api/85_statistics.sql names
+-- them once, in _stats_columns). A delivery counts in targeted when it is made, then in exactly
+-- one of sent, failed, suppressed, cancelled (or none while it is queued); invalid_token,
+-- rejected and gave_up are kinds of failed; opted_out, unregistered, no_token and expired kinds
+-- of suppressed. retries counts the answers that put a delivery back in the queue.
+CREATE TABLE stats_pending (
+    task_id         text NOT NULL,
+    platform        text NOT NULL,
+    vendor          text NOT NULL,
+    targeted        bigint NOT NULL DEFAULT 0,
+    sent            bigint NOT NULL DEFAULT 0,
+    failed          bigint NOT NULL DEFAULT 0,
+    invalid_token   bigint NOT NULL DEFAULT 0,
+    rejected        bigint NOT NULL DEFAULT 0,
+    gave_up         bigint NOT NULL DEFAULT 0,
+    suppressed      bigint NOT NULL DEFAULT 0,
+    opted_out       bigint NOT NULL DEFAULT 0,
+    unregistered    bigint NOT NULL DEFAULT 0,
+    no_token        bigint NOT NULL DEFAULT 0,
+    expired         bigint NOT NULL DEFAULT 0,
+    cancelled       bigint NOT NULL DEFAULT 0,
+    retries         bigint NOT NULL DEFAULT 0,
+    received        bigint NOT NULL DEFAULT 0,
+    opened          bigint NOT NULL DEFAULT 0,
+    clicked         bigint NOT NULL DEFAULT 0,
+    dismissed       bigint NOT NULL DEFAULT 0,
+    converted       bigint NOT NULL DEFAULT 0,
+    converted_value numeric NOT NULL DEFAULT 0
+);
+
+-- One row per task, platform and vendor: the same columns.
+CREATE TABLE task_stats (
+    LIKE stats_pending INCLUDING DEFAULTS,
+    PRIMARY KEY (task_id, platform, vendor)
+);
+
+-- One row per plan, quarter hour, platform, vendor and message type: what push_plan_stats and
+-- the daily views read, whatever the number of tasks. A task's figures count in the quarter
+-- hour it was due (tasks.send_at): a push's funnel stays in one period, whenever its events
+-- come. Quarter hours, so that days and hours can be cut in any zone (every UTC offset is a
+-- multiple of 15 minutes).
+CREATE TABLE plan_stats (
+    app_id          int NOT NULL,
+    plan_id         text NOT NULL,
+    period          timestamptz NOT NULL,
+    platform        text NOT NULL,
+    vendor          text NOT NULL,
+    message_type    text NOT NULL,              -- notification | message
+    targeted        bigint NOT NULL DEFAULT 0,
+    sent            bigint NOT NULL DEFAULT 0,
+    failed          bigint NOT NULL DEFAULT 0,
+    invalid_token   bigint NOT NULL DEFAULT 0,
+    rejected        bigint NOT NULL DEFAULT 0,
+    gave_up         bigint NOT NULL DEFAULT 0,
+    suppressed      bigint NOT NULL DEFAULT 0,
+    opted_out       bigint NOT NULL DEFAULT 0,
+    unregistered    bigint NOT NULL DEFAULT 0,
+    no_token        bigint NOT NULL DEFAULT 0,
+    expired         bigint NOT NULL DEFAULT 0,
+    cancelled       bigint NOT NULL DEFAULT 0,
+    retries         bigint NOT NULL DEFAULT 0,
+    received        bigint NOT NULL DEFAULT 0,
+    opened          bigint NOT NULL DEFAULT 0,
+    clicked         bigint NOT NULL DEFAULT 0,
+    dismissed       bigint NOT NULL DEFAULT 0,
+    converted       bigint NOT NULL DEFAULT 0,
+    converted_value numeric NOT NULL DEFAULT 0,
+    PRIMARY KEY (app_id, plan_id, period, platform, vendor, message_type)
+);
+
+-- Vendor answer times (request sent to answer read), per app, vendor and UTC hour, as a
+-- histogram: bucket b > 0 holds the answers of [2^((b-1)/4), 2^(b/4)) ms, bucket 0 those under
+-- 1 ms.
+-- Appended by the senders (latency_pending) and folded by the upkeep, as above.
+CREATE TABLE latency_pending (
+    app_id      int NOT NULL,
+    vendor      text NOT NULL,
+    hour        timestamptz NOT NULL,
+    bucket      smallint NOT NULL,
+    answers     bigint NOT NULL
+);
+CREATE TABLE vendor_latency (
+    app_id      int NOT NULL,
+    vendor      text NOT NULL,
+    hour        timestamptz NOT NULL,
+    bucket      smallint NOT NULL,
+    answers     bigint NOT NULL,
+    PRIMARY KEY (app_id, vendor, hour, bucket)
+);

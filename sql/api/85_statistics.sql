@@ -1,0 +1,562 @@
+-- Statistics (doc/statistics.md): events, the aggregates and their upkeep, push_plan_stats and
+-- the views for BI tools (tables: sql/install/schema.sql, "Statistics").
+
+-- An event kind's bit in deliveries.events, or NULL for an unknown kind. "delivered" is
+-- Tencent Push's and JPush's word for received.
+CREATE OR REPLACE FUNCTION _event_bit(kind text) RETURNS smallint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE kind WHEN 'received' THEN 1 WHEN 'delivered' THEN 1 WHEN 'open' THEN 2
+                     WHEN 'click' THEN 4 WHEN 'dismiss' THEN 8 WHEN 'convert' THEN 16 END::smallint
+$$;
+
+-- A task's message type: notification (shown by the system) or message (handed to the app).
+-- A push with both counts as a notification.
+CREATE OR REPLACE FUNCTION _message_type(push jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN push->'body' ? 'notification' THEN 'notification' ELSE 'message' END
+$$;
+
+-- The quarter hour a task's figures count in (plan_stats.period).
+CREATE OR REPLACE FUNCTION _stats_period(send_at timestamptz) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT date_bin(interval '15 minutes', send_at, timestamptz '2000-01-01 00:00:00+00')
+$$;
+
+-- The core of push_event and push_event_batch, given events already checked, with their
+-- devices and tasks resolved: every event goes to the raw log; each kind counts once per
+-- delivery (the bits of deliveries.events, read under the delivery's row lock, so that two
+-- sessions reporting the same event count it once), a conversion with the value of its first
+-- report; the event that counted is marked (events.counted). Deliveries are locked in
+-- delivery_id order: two batches never deadlock.
+CREATE OR REPLACE FUNCTION _events_record(p_app_id int, p_task text[], p_device bigint[],
+                                          p_kind text[], p_at timestamptz[], p_value numeric[])
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_missing record;
+BEGIN
+    SELECT e.task_id, v.registration_id INTO v_missing
+        FROM unnest(p_task, p_device) e(task_id, device_id)
+        JOIN pushplan.devices v ON v.device_id = e.device_id
+        WHERE NOT EXISTS (SELECT 1 FROM pushplan.deliveries d
+                          WHERE d.task_id = e.task_id AND d.device_id = e.device_id)
+        LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION '92752: device "%" was not targeted by task "%"',
+            pushplan._shown(v_missing.registration_id), v_missing.task_id USING ERRCODE = '42704';
+    END IF;
+
+    WITH e AS (
+        SELECT e.task_id, e.device_id, CASE e.kind WHEN 'delivered' THEN 'received' ELSE e.kind END AS kind,
+               pushplan._event_bit(e.kind) AS bit, e.at, e.value, e.n,
+               -- the first report of its kind for its delivery in this call
+               row_number() OVER (PARTITION BY e.task_id, e.device_id, pushplan._event_bit(e.kind)
+                                  ORDER BY e.n) = 1 AS first
+        FROM unnest(p_task, p_device, p_kind, p_at, p_value) WITH ORDINALITY
+             e(task_id, device_id, kind, at, value, n)
+    ), had AS (
+        SELECT d.delivery_id, d.events AS had, g.bits, g.value
+        FROM pushplan.deliveries d
+        JOIN (SELECT task_id, device_id, bit_or(bit) AS bits,
+                     (array_agg(value ORDER BY n) FILTER (WHERE bit = 16))[1] AS value
+              FROM e GROUP BY task_id, device_id) g
+          ON d.task_id = g.task_id AND d.device_id = g.device_id
+        ORDER BY d.delivery_id
+        FOR UPDATE OF d
+    ), counted AS (
+        UPDATE pushplan.deliveries d SET events = d.events | h.bits
+        FROM had h
+        WHERE d.delivery_id = h.delivery_id AND (h.had & h.bits) <> h.bits
+        RETURNING d.task_id, d.device_id, coalesce(d.platform, 'unknown') AS platform, d.vendor,
+                  h.bits & ~h.had AS new, h.value
+    ), logged AS (
+        INSERT INTO pushplan.events (app_id, task_id, device_id, kind, at, value, counted)
+        SELECT p_app_id, e.task_id, e.device_id, e.kind, e.at, e.value,
+               e.first AND coalesce(c.new & e.bit <> 0, false)
+        FROM e LEFT JOIN counted c ON c.task_id = e.task_id AND c.device_id = e.device_id
+    )
+    INSERT INTO pushplan.stats_pending (task_id, platform, vendor, received, opened, clicked,
+                                        dismissed, converted, converted_value)
+    SELECT c.task_id, c.platform, c.vendor,
+           count(*) FILTER (WHERE c.new & 1 <> 0), count(*) FILTER (WHERE c.new & 2 <> 0),
+           count(*) FILTER (WHERE c.new & 4 <> 0), count(*) FILTER (WHERE c.new & 8 <> 0),
+           count(*) FILTER (WHERE c.new & 16 <> 0),
+           coalesce(sum(c.value) FILTER (WHERE c.new & 16 <> 0), 0)
+    FROM counted c GROUP BY c.task_id, c.platform, c.vendor;
+END $$;
+
+-- What is wrong with one event's kind, time or value, or NULL (shared by both entry points).
+CREATE OR REPLACE FUNCTION _event_problem(kind text, at timestamptz, value numeric) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT CASE
+        WHEN pushplan._event_bit(kind) IS NULL THEN
+            format('92750: unknown event kind "%s" (received, open, click, dismiss, convert)',
+                   pushplan._shown(coalesce(kind, 'null')))
+        -- a few minutes ahead is a device's clock
+        WHEN at IS NULL OR at NOT BETWEEN now() - interval '1 year' AND now() + interval '5 minutes' THEN
+            '92753: event time must be given, within the last year and not in the future'
+        WHEN value IS NOT NULL AND kind <> 'convert' THEN
+            format('92754: only convert events take a value, not %s events', kind)
+        WHEN value IN ('NaN', 'Infinity', '-Infinity') THEN
+            '92755: an event value must be a finite number'
+    END
+$$;
+
+-- What is wrong with the shape of one event of a batch, or NULL: an object of known keys, with
+-- values of the right types, the required ones given.
+CREATE OR REPLACE FUNCTION _event_shape_problem(ev jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN jsonb_typeof(ev) <> 'object' THEN '92756: an event must be a JSON object' ELSE
+        coalesce(
+            (SELECT x.problem FROM jsonb_each(ev) WITH ORDINALITY k(key, value, n),
+                LATERAL (SELECT CASE
+                    WHEN k.key NOT IN ('registration_id', 'task_id', 'kind', 'at', 'value') THEN
+                        format('92758: unknown event key "%s"', pushplan._shown(k.key))
+                    WHEN k.key = 'value' THEN
+                        CASE WHEN jsonb_typeof(k.value) NOT IN ('number', 'null') THEN
+                            '92758: event key "value" must be a number' END
+                    WHEN jsonb_typeof(k.value) <> 'string' THEN
+                        format('92758: event key "%s" must be a string', k.key)
+                    -- ISO 8601 with its offset: a time without one would be read in some zone
+                    WHEN k.key = 'at' AND k.value #>> '{}' !~
+                         '^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d{1,6})?)?(Z|[+-]\d\d(:?\d\d)?)$' THEN
+                        format('92759: event time "%s" is not an ISO 8601 time with an offset, such as 2025-06-18T09:00:00Z',
+                               pushplan._shown(k.value #>> '{}'))
+                    END AS problem) x
+             WHERE x.problem IS NOT NULL ORDER BY k.n LIMIT 1),
+            (SELECT format('92758: event key "%s" is required', r)
+             FROM unnest(ARRAY['registration_id', 'task_id', 'kind']) WITH ORDINALITY r(r, n)
+             WHERE NOT ev ? r ORDER BY r.n LIMIT 1))
+    END
+$$;
+
+CREATE OR REPLACE FUNCTION push_event(app text, registration_id text, task_id text, kind text,
+                                      at timestamptz DEFAULT now(), value numeric DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
+DECLARE
+    v_app int := _app_id(app, 'app');
+    v_device bigint := _device_id(v_app, registration_id);
+    v_problem text;
+BEGIN
+    v_problem := _event_problem(kind, at, value);
+    IF v_problem IS NOT NULL THEN
+        RAISE EXCEPTION '%', v_problem USING ERRCODE = '22023';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM tasks t WHERE t.task_id = push_event.task_id AND t.app_id = v_app) THEN
+        RAISE EXCEPTION '92751: task "%" does not exist', _shown(task_id) USING ERRCODE = '42704';
+    END IF;
+    PERFORM _events_record(v_app, ARRAY[task_id], ARRAY[v_device], ARRAY[kind], ARRAY[at], ARRAY[value]);
+END $$;
+COMMENT ON FUNCTION push_event(text, text, text, text, timestamptz, numeric) IS
+    'records an event of a device about a push task: received (or delivered), open, click, dismiss, convert (with an optional value); doc/statistics.md';
+
+-- A batch of events from an SDK collector: [{registration_id, task_id, kind, at, value}], at
+-- most 10,000. Everything is checked first; one bad event writes nothing, and its error says
+-- which one (events[i], counting from 0).
+CREATE OR REPLACE FUNCTION push_event_batch(app text, events jsonb) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
+DECLARE
+    v_app int := _app_id(app, 'app');
+    v_problem text;
+    v_task text[];
+    v_device bigint[];
+    v_kind text[];
+    v_at timestamptz[];
+    v_value numeric[];
+BEGIN
+    IF jsonb_typeof(events) IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION '92756: events must be a JSON array of event objects' USING ERRCODE = '22023';
+    END IF;
+    IF jsonb_array_length(events) > 10000 THEN
+        RAISE EXCEPTION '92757: at most 10000 events in one batch, got %', jsonb_array_length(events)
+            USING ERRCODE = '54000';
+    END IF;
+
+    SELECT format('events[%s]: %s', e.n - 1, _event_shape_problem(e.ev)) INTO v_problem
+        FROM jsonb_array_elements(events) WITH ORDINALITY e(ev, n)
+        WHERE _event_shape_problem(e.ev) IS NOT NULL
+        ORDER BY e.n LIMIT 1;
+    IF v_problem IS NULL THEN
+        -- each event's kind, time and value; then its device and task, of this app
+        SELECT format('events[%s]: %s', r.n - 1, coalesce(
+                   _event_problem(r.kind, r.at, r.value),
+                   CASE WHEN r.device_id IS NULL THEN
+                            format('92039: device "%s" is not registered', _shown(r.rid))
+                        WHEN r.task_ok IS NULL THEN
+                            format('92751: task "%s" does not exist', _shown(r.task_id)) END))
+            INTO v_problem
+            FROM (SELECT e.n, e.ev->>'registration_id' AS rid, e.ev->>'task_id' AS task_id,
+                         e.ev->>'kind' AS kind,
+                         coalesce((e.ev->>'at')::timestamptz, now()) AS at,
+                         (e.ev->>'value')::numeric AS value,
+                         v.device_id, t.app_id AS task_ok
+                  FROM jsonb_array_elements(events) WITH ORDINALITY e(ev, n)
+                  LEFT JOIN devices v ON v.app_id = v_app AND v.registration_id = e.ev->>'registration_id'
+                  LEFT JOIN tasks t ON t.task_id = e.ev->>'task_id' AND t.app_id = v_app) r
+            WHERE _event_problem(r.kind, r.at, r.value) IS NOT NULL OR r.device_id IS NULL
+               OR r.task_ok IS NULL
+            ORDER BY r.n LIMIT 1;
+    END IF;
+    IF v_problem IS NOT NULL THEN
+        RAISE EXCEPTION '%', v_problem
+            USING ERRCODE = CASE WHEN v_problem ~ ': 9275[12]:|: 92039:' THEN '42704' ELSE '22023' END;
+    END IF;
+
+    SELECT array_agg(e.ev->>'task_id' ORDER BY e.n), array_agg(v.device_id ORDER BY e.n),
+           array_agg(e.ev->>'kind' ORDER BY e.n),
+           array_agg(coalesce((e.ev->>'at')::timestamptz, now()) ORDER BY e.n),
+           array_agg((e.ev->>'value')::numeric ORDER BY e.n)
+        INTO v_task, v_device, v_kind, v_at, v_value
+        FROM jsonb_array_elements(events) WITH ORDINALITY e(ev, n)
+        JOIN devices v ON v.app_id = v_app AND v.registration_id = e.ev->>'registration_id';
+    IF v_task IS NULL THEN
+        RETURN 0;
+    END IF;
+    PERFORM _events_record(v_app, v_task, v_device, v_kind, v_at, v_value);
+    RETURN cardinality(v_task);
+END $$;
+COMMENT ON FUNCTION push_event_batch(text, jsonb) IS
+    'records up to 10000 events ([{registration_id, task_id, kind, at, value}]) at once; returns how many; doc/statistics.md';
+
+-- The scheduler's upkeep: folds what writers appended (stats_pending, latency_pending) into
+-- the aggregates, in one statement each, so that readers, who add the rows not folded yet,
+-- see every figure exactly once at any moment. Rows of tasks deleted since (their app
+-- deleted) are dropped. Returns the number of rows folded.
+CREATE OR REPLACE FUNCTION _stats_rollup() RETURNS bigint
+LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
+DECLARE
+    v_rows bigint;
+    v_latency bigint;
+BEGIN
+    WITH p AS (
+        DELETE FROM stats_pending RETURNING *
+    ), s AS (
+        SELECT t.task_id, p.platform, p.vendor, t.app_id, t.plan_id,
+               _stats_period(t.send_at) AS period, _message_type(t.push) AS message_type,
+               sum(p.targeted) AS targeted, sum(p.sent) AS sent, sum(p.failed) AS failed,
+               sum(p.invalid_token) AS invalid_token, sum(p.rejected) AS rejected,
+               sum(p.gave_up) AS gave_up, sum(p.suppressed) AS suppressed,
+               sum(p.opted_out) AS opted_out, sum(p.unregistered) AS unregistered,
+               sum(p.no_token) AS no_token, sum(p.expired) AS expired,
+               sum(p.cancelled) AS cancelled, sum(p.retries) AS retries,
+               sum(p.received) AS received, sum(p.opened) AS opened, sum(p.clicked) AS clicked,
+               sum(p.dismissed) AS dismissed, sum(p.converted) AS converted,
+               sum(p.converted_value) AS converted_value, count(*) AS n
+        FROM p JOIN tasks t ON t.task_id = p.task_id
+        GROUP BY t.task_id, p.platform, p.vendor
+    ), by_task AS (
+        INSERT INTO task_stats AS a
+        SELECT task_id, platform, vendor, targeted, sent, failed, invalid_token, rejected, gave_up,
+               suppressed, opted_out, unregistered, no_token, expired, cancelled, retries,
+               received, opened, clicked, dismissed, converted, converted_value
+        FROM s
+        ON CONFLICT (task_id, platform, vendor) DO UPDATE SET
+            targeted = a.targeted + excluded.targeted, sent = a.sent + excluded.sent,
+            failed = a.failed + excluded.failed, invalid_token = a.invalid_token + excluded.invalid_token,
+            rejected = a.rejected + excluded.rejected, gave_up = a.gave_up + excluded.gave_up,
+            suppressed = a.suppressed + excluded.suppressed, opted_out = a.opted_out + excluded.opted_out,
+            unregistered = a.unregistered + excluded.unregistered, no_token = a.no_token + excluded.no_token,
+            expired = a.expired + excluded.expired, cancelled = a.cancelled + excluded.cancelled,
+            retries = a.retries + excluded.retries, received = a.received + excluded.received,
+            opened = a.opened + excluded.opened, clicked = a.clicked + excluded.clicked,
+            dismissed = a.dismissed + excluded.dismissed, converted = a.converted + excluded.converted,
+            converted_value = a.converted_value + excluded.converted_value
+    ), by_plan AS (
+        INSERT INTO plan_stats AS a
+        SELECT app_id, plan_id, period, platform, vendor, message_type,
+               sum(targeted), sum(sent), sum(failed), sum(invalid_token), sum(rejected), sum(gave_up),
+               sum(suppressed), sum(opted_out), sum(unregistered), sum(no_token), sum(expired),
+               sum(cancelled), sum(retries), sum(received), sum(opened), sum(clicked),
+               sum(dismissed), sum(converted), sum(converted_value)
+        FROM s GROUP BY app_id, plan_id, period, platform, vendor, message_type
+        ON CONFLICT (app_id, plan_id, period, platform, vendor, message_type) DO UPDATE SET
+            targeted = a.targeted + excluded.targeted, sent = a.sent + excluded.sent,
+            failed = a.failed + excluded.failed, invalid_token = a.invalid_token + excluded.invalid_token,
+            rejected = a.rejected + excluded.rejected, gave_up = a.gave_up + excluded.gave_up,
+            suppressed = a.suppressed + excluded.suppressed, opted_out = a.opted_out + excluded.opted_out,
+            unregistered = a.unregistered + excluded.unregistered, no_token = a.no_token + excluded.no_token,
+            expired = a.expired + excluded.expired, cancelled = a.cancelled + excluded.cancelled,
+            retries = a.retries + excluded.retries, received = a.received + excluded.received,
+            opened = a.opened + excluded.opened, clicked = a.clicked + excluded.clicked,
+            dismissed = a.dismissed + excluded.dismissed, converted = a.converted + excluded.converted,
+            converted_value = a.converted_value + excluded.converted_value
+    )
+    SELECT coalesce(sum(n), 0) INTO v_rows FROM s;
+
+    WITH p AS (
+        DELETE FROM latency_pending RETURNING *
+    )
+    INSERT INTO vendor_latency AS a (app_id, vendor, hour, bucket, answers)
+        SELECT app_id, vendor, hour, bucket, sum(answers) FROM p
+        GROUP BY app_id, vendor, hour, bucket
+        ON CONFLICT (app_id, vendor, hour, bucket) DO UPDATE SET answers = a.answers + excluded.answers;
+    GET DIAGNOSTICS v_latency = ROW_COUNT;
+    RETURN v_rows + v_latency;
+END $$;
+
+-- Every task's figures counted again from the raw rows (deliveries and events), for the
+-- tests, which compare them with the aggregates, and for the aggregates of deliveries made
+-- before 0.2 (_stats_backfill). retries: a delivery's outcomes but its last (attempts counts
+-- every outcome; a queued one is waiting for its retry); converted_value: the value of each
+-- delivery's conversion that counted.
+CREATE OR REPLACE FUNCTION _stats_recount()
+RETURNS TABLE(task_id text, platform text, vendor text, targeted bigint, sent bigint, failed bigint,
+              invalid_token bigint, rejected bigint, gave_up bigint, suppressed bigint,
+              opted_out bigint, unregistered bigint, no_token bigint, expired bigint,
+              cancelled bigint, retries bigint, received bigint, opened bigint, clicked bigint,
+              dismissed bigint, converted bigint, converted_value numeric)
+LANGUAGE sql STABLE SET search_path = pushplan, pg_temp AS $$
+    SELECT d.task_id, coalesce(d.platform, 'unknown'), d.vendor, count(*),
+           count(*) FILTER (WHERE d.status = 'sent'),
+           count(*) FILTER (WHERE d.status IN ('failed', 'invalid_token')),
+           count(*) FILTER (WHERE d.status = 'invalid_token'),
+           count(*) FILTER (WHERE d.status = 'failed' AND d.http_status BETWEEN 400 AND 499),
+           count(*) FILTER (WHERE d.status = 'failed' AND d.error LIKE 'gave up after %'),
+           count(*) FILTER (WHERE d.status IN ('suppressed', 'expired')),
+           count(*) FILTER (WHERE d.status = 'suppressed' AND d.error = 'opted out'),
+           count(*) FILTER (WHERE d.status = 'suppressed' AND d.error IN ('unregistered', 'device deleted')),
+           count(*) FILTER (WHERE d.status = 'suppressed' AND d.error = 'token invalidated'),
+           count(*) FILTER (WHERE d.status = 'expired'),
+           count(*) FILTER (WHERE d.status = 'cancelled'),
+           coalesce(sum(d.attempts - CASE WHEN d.status = 'queued' OR d.attempts = 0 THEN 0 ELSE 1 END), 0),
+           count(*) FILTER (WHERE e.kinds & 1 <> 0), count(*) FILTER (WHERE e.kinds & 2 <> 0),
+           count(*) FILTER (WHERE e.kinds & 4 <> 0), count(*) FILTER (WHERE e.kinds & 8 <> 0),
+           count(*) FILTER (WHERE e.kinds & 16 <> 0), coalesce(sum(e.first_value), 0)
+    FROM deliveries d
+    LEFT JOIN LATERAL (
+        SELECT bit_or(_event_bit(ev.kind)) AS kinds,
+               sum(ev.value) FILTER (WHERE ev.counted AND ev.kind = 'convert') AS first_value
+        FROM events ev WHERE ev.task_id = d.task_id AND ev.device_id = d.device_id) e ON true
+    GROUP BY d.task_id, coalesce(d.platform, 'unknown'), d.vendor
+$$;
+
+-- The aggregates of deliveries made before statistics were kept (an upgrade from 0.1): run by
+-- this script when there are deliveries and no figures at all.
+CREATE OR REPLACE FUNCTION _stats_backfill() RETURNS void
+LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM deliveries) AND NOT EXISTS (SELECT 1 FROM task_stats)
+       AND NOT EXISTS (SELECT 1 FROM stats_pending) THEN
+        INSERT INTO stats_pending SELECT * FROM _stats_recount();
+        PERFORM _stats_rollup();
+    END IF;
+END $$;
+SELECT _stats_backfill();
+
+-- The figures as they stand: the aggregates plus the rows not folded yet (the readers' view of
+-- stats_pending; see _stats_rollup). Filters on the key columns reach both sides.
+CREATE OR REPLACE VIEW _task_stats_live AS
+    SELECT task_id, platform, vendor, sum(targeted) AS targeted, sum(sent) AS sent,
+           sum(failed) AS failed, sum(invalid_token) AS invalid_token, sum(rejected) AS rejected,
+           sum(gave_up) AS gave_up, sum(suppressed) AS suppressed, sum(opted_out) AS opted_out,
+           sum(unregistered) AS unregistered, sum(no_token) AS no_token, sum(expired) AS expired,
+           sum(cancelled) AS cancelled, sum(retries) AS retries, sum(received) AS received,
+           sum(opened) AS opened, sum(clicked) AS clicked, sum(dismissed) AS dismissed,
+           sum(converted) AS converted, sum(converted_value) AS converted_value
+    FROM (SELECT * FROM task_stats UNION ALL SELECT * FROM stats_pending) s
+    GROUP BY task_id, platform, vendor;
+
+CREATE OR REPLACE VIEW _plan_stats_live AS
+    SELECT app_id, plan_id, period, platform, vendor, message_type,
+           sum(targeted) AS targeted, sum(sent) AS sent,
+           sum(failed) AS failed, sum(invalid_token) AS invalid_token, sum(rejected) AS rejected,
+           sum(gave_up) AS gave_up, sum(suppressed) AS suppressed, sum(opted_out) AS opted_out,
+           sum(unregistered) AS unregistered, sum(no_token) AS no_token, sum(expired) AS expired,
+           sum(cancelled) AS cancelled, sum(retries) AS retries, sum(received) AS received,
+           sum(opened) AS opened, sum(clicked) AS clicked, sum(dismissed) AS dismissed,
+           sum(converted) AS converted, sum(converted_value) AS converted_value
+    FROM (SELECT * FROM plan_stats
+          UNION ALL
+          SELECT t.app_id, t.plan_id, _stats_period(t.send_at), p.platform, p.vendor,
+                 _message_type(t.push), p.targeted, p.sent, p.failed, p.invalid_token, p.rejected,
+                 p.gave_up, p.suppressed, p.opted_out, p.unregistered, p.no_token, p.expired,
+                 p.cancelled, p.retries, p.received, p.opened, p.clicked, p.dismissed,
+                 p.converted, p.converted_value
+          FROM stats_pending p JOIN tasks t ON t.task_id = p.task_id) s
+    GROUP BY app_id, plan_id, period, platform, vendor, message_type;
+
+-- A rate, or NULL when nothing was there to divide by.
+CREATE OR REPLACE FUNCTION _rate(part numeric, whole numeric) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT round(part / nullif(whole, 0), 4)
+$$;
+
+CREATE OR REPLACE FUNCTION push_plan_stats(app text, plan_ids text[], since timestamptz,
+                                           until timestamptz, granularity text DEFAULT 'day',
+                                           zone text DEFAULT 'app')
+RETURNS TABLE(plan_id text, period timestamptz, platform text, vendor text, message_type text,
+              targeted bigint, suppressed bigint, sent bigint, failed bigint, received bigint,
+              opened bigint, clicked bigint, converted bigint, converted_value numeric,
+              click_rate numeric, click_rate_received numeric, suppressed_by jsonb, failed_by jsonb)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    v_app int := _app_id(app, 'reader');
+    v_zone text;
+    v_missing text;
+BEGIN
+    IF since IS NULL OR until IS NULL THEN
+        RAISE EXCEPTION '92760: since and until must be given' USING ERRCODE = '22023';
+    END IF;
+    IF until <= since THEN
+        RAISE EXCEPTION '92761: until must be after since' USING ERRCODE = '22023';
+    END IF;
+    IF until > since + interval '10 years' THEN
+        RAISE EXCEPTION '92762: a range covers at most 10 years' USING ERRCODE = '54000';
+    END IF;
+    IF granularity IS NULL OR granularity NOT IN ('day', 'hour') THEN
+        RAISE EXCEPTION '92763: granularity must be day or hour, not "%"', _shown(coalesce(granularity, 'null'))
+            USING ERRCODE = '22023';
+    END IF;
+    v_zone := CASE lower(zone)
+                  WHEN 'app' THEN (SELECT coalesce(a.settings->>'timezone', 'UTC') FROM apps a WHERE a.app_id = v_app)
+                  WHEN 'utc' THEN 'UTC'
+                  ELSE canonical_timezone(zone) END;
+    IF v_zone IS NULL THEN
+        RAISE EXCEPTION '92764: zone must be app, utc or a time zone name such as Asia/Shanghai, not "%"',
+            _shown(coalesce(zone, 'null')) USING ERRCODE = '22023';
+    END IF;
+    SELECT p INTO v_missing FROM unnest(plan_ids) p
+        WHERE p IS NULL OR NOT EXISTS (SELECT 1 FROM plans x WHERE x.app_id = v_app AND x.plan_id = p)
+        LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION '92054: plan "%" does not exist', _shown(coalesce(v_missing, 'null'))
+            USING ERRCODE = '42704';
+    END IF;
+
+    RETURN QUERY
+    SELECT s.plan_id, date_trunc(granularity, s.period, v_zone) AS period, s.platform, s.vendor,
+           s.message_type, sum(s.targeted)::bigint, sum(s.suppressed)::bigint, sum(s.sent)::bigint,
+           sum(s.failed)::bigint, sum(s.received)::bigint, sum(s.opened)::bigint,
+           sum(s.clicked)::bigint, sum(s.converted)::bigint, sum(s.converted_value),
+           _rate(sum(s.clicked), sum(s.sent)), _rate(sum(s.clicked), sum(s.received)),
+           jsonb_build_object('opted_out', sum(s.opted_out), 'unregistered', sum(s.unregistered),
+                              'no_token', sum(s.no_token), 'expired', sum(s.expired)),
+           jsonb_build_object('invalid_token', sum(s.invalid_token), 'rejected', sum(s.rejected),
+                              'gave_up', sum(s.gave_up),
+                              'other', sum(s.failed) - sum(s.invalid_token) - sum(s.rejected) - sum(s.gave_up))
+    FROM _plan_stats_live s
+    WHERE s.app_id = v_app
+      AND (plan_ids IS NULL OR s.plan_id = ANY (plan_ids))
+      AND s.period >= since AND s.period < until
+    GROUP BY s.plan_id, 2, s.platform, s.vendor, s.message_type
+    ORDER BY s.plan_id, 2, s.platform, s.vendor, s.message_type;
+END $$;
+COMMENT ON FUNCTION push_plan_stats(text, text[], timestamptz, timestamptz, text, text) IS
+    'the funnel of plans (NULL: every plan of the app) per day or hour, by platform, vendor and message type; doc/statistics.md';
+
+-- Views for BI tools (doc/statistics.md describes them column by column). Each shows a caller
+-- only the apps it may read. Days are in the app's time zone.
+
+CREATE OR REPLACE VIEW push_task_stats WITH (security_barrier) AS
+    SELECT a.app, t.task_id, t.plan_id, t.state, _message_type(t.push) AS message_type,
+           t.send_at, t.created_at, t.finished_at,
+           coalesce(s.targeted, 0) AS targeted, coalesce(s.suppressed, 0) AS suppressed,
+           coalesce(s.sent, 0) AS sent, coalesce(s.failed, 0) AS failed,
+           coalesce(s.cancelled, 0) AS cancelled,
+           coalesce(s.targeted - s.suppressed - s.sent - s.failed - s.cancelled, 0) AS pending,
+           coalesce(s.retries, 0) AS retries, coalesce(s.invalid_token, 0) AS invalid_token,
+           coalesce(s.received, 0) AS received, coalesce(s.opened, 0) AS opened,
+           coalesce(s.clicked, 0) AS clicked, coalesce(s.dismissed, 0) AS dismissed,
+           coalesce(s.converted, 0) AS converted, coalesce(s.converted_value, 0) AS converted_value,
+           _rate(s.clicked, s.sent) AS click_rate, _rate(s.clicked, s.received) AS click_rate_received
+    FROM tasks t
+    JOIN apps a USING (app_id)
+    LEFT JOIN LATERAL (
+        SELECT sum(x.targeted) AS targeted, sum(x.suppressed) AS suppressed, sum(x.sent) AS sent,
+               sum(x.failed) AS failed, sum(x.cancelled) AS cancelled, sum(x.retries) AS retries,
+               sum(x.invalid_token) AS invalid_token, sum(x.received) AS received,
+               sum(x.opened) AS opened, sum(x.clicked) AS clicked, sum(x.dismissed) AS dismissed,
+               sum(x.converted) AS converted, sum(x.converted_value) AS converted_value
+        FROM _task_stats_live x WHERE x.task_id = t.task_id) s ON true
+    WHERE t.app_id = ANY ((SELECT _visible_apps('reader'))::int[]);
+
+CREATE OR REPLACE VIEW push_plan_stats_daily WITH (security_barrier) AS
+    SELECT a.app, s.plan_id,
+           (s.period AT TIME ZONE coalesce(a.settings->>'timezone', 'UTC'))::date AS day,
+           s.platform, s.vendor, s.message_type,
+           sum(s.targeted) AS targeted, sum(s.suppressed) AS suppressed, sum(s.sent) AS sent,
+           sum(s.failed) AS failed, sum(s.cancelled) AS cancelled, sum(s.received) AS received,
+           sum(s.opened) AS opened, sum(s.clicked) AS clicked, sum(s.dismissed) AS dismissed,
+           sum(s.converted) AS converted, sum(s.converted_value) AS converted_value,
+           sum(s.opted_out) AS suppressed_opted_out, sum(s.unregistered) AS suppressed_unregistered,
+           sum(s.no_token) AS suppressed_no_token, sum(s.expired) AS suppressed_expired,
+           sum(s.invalid_token) AS failed_invalid_token, sum(s.rejected) AS failed_rejected,
+           sum(s.gave_up) AS failed_gave_up, sum(s.retries) AS retries,
+           _rate(sum(s.clicked), sum(s.sent)) AS click_rate,
+           _rate(sum(s.clicked), sum(s.received)) AS click_rate_received
+    FROM _plan_stats_live s
+    JOIN apps a USING (app_id)
+    WHERE s.app_id = ANY ((SELECT _visible_apps('reader'))::int[])
+    GROUP BY a.app, s.plan_id, 3, s.platform, s.vendor, s.message_type;
+
+CREATE OR REPLACE VIEW push_plan_overview WITH (security_barrier) AS
+    SELECT a.app, p.plan_id, p.description, coalesce(t.tasks, 0) AS tasks,
+           t.first_send_at, t.last_send_at,
+           coalesce(s.targeted, 0) AS targeted, coalesce(s.suppressed, 0) AS suppressed,
+           coalesce(s.sent, 0) AS sent, coalesce(s.failed, 0) AS failed,
+           coalesce(s.received, 0) AS received, coalesce(s.opened, 0) AS opened,
+           coalesce(s.clicked, 0) AS clicked, coalesce(s.converted, 0) AS converted,
+           coalesce(s.converted_value, 0) AS converted_value,
+           _rate(s.sent, s.targeted) AS sent_rate, _rate(s.received, s.sent) AS received_rate,
+           _rate(s.opened, s.sent) AS open_rate, _rate(s.clicked, s.sent) AS click_rate,
+           _rate(s.clicked, s.received) AS click_rate_received,
+           _rate(s.converted, s.sent) AS conversion_rate
+    FROM plans p
+    JOIN apps a USING (app_id)
+    LEFT JOIN LATERAL (
+        SELECT count(*) AS tasks, min(x.send_at) AS first_send_at, max(x.send_at) AS last_send_at
+        FROM tasks x WHERE x.app_id = p.app_id AND x.plan_id = p.plan_id) t ON true
+    LEFT JOIN LATERAL (
+        SELECT sum(x.targeted) AS targeted, sum(x.suppressed) AS suppressed, sum(x.sent) AS sent,
+               sum(x.failed) AS failed, sum(x.received) AS received, sum(x.opened) AS opened,
+               sum(x.clicked) AS clicked, sum(x.converted) AS converted,
+               sum(x.converted_value) AS converted_value
+        FROM _plan_stats_live x WHERE x.app_id = p.app_id AND x.plan_id = p.plan_id) s ON true
+    WHERE p.app_id = ANY ((SELECT _visible_apps('reader'))::int[]);
+
+-- The q-quantile (0..1) of a latency histogram (vendor_latency's buckets), in ms: the upper
+-- bound of the bucket it falls in, so at most 19 % above the true value.
+CREATE OR REPLACE FUNCTION _latency_quantile(buckets smallint[], answers numeric[], q numeric)
+RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT round(power(2, b.bucket / 4.0)::numeric, 1)
+    FROM (SELECT h.bucket, sum(h.answers) OVER (ORDER BY h.bucket) AS below,
+                 sum(h.answers) OVER () AS total
+          FROM unnest(buckets, answers) h(bucket, answers)) b
+    WHERE b.below >= q * b.total
+    ORDER BY b.bucket LIMIT 1
+$$;
+
+CREATE OR REPLACE VIEW push_vendor_stats_daily WITH (security_barrier) AS
+    WITH counts AS (
+        SELECT s.app_id, (s.period AT TIME ZONE coalesce(a.settings->>'timezone', 'UTC'))::date AS day,
+               s.vendor, sum(s.targeted) AS targeted, sum(s.sent) AS sent, sum(s.failed) AS failed,
+               sum(s.invalid_token) AS invalid_token, sum(s.rejected) AS rejected,
+               sum(s.gave_up) AS gave_up, sum(s.retries) AS retries
+        FROM _plan_stats_live s JOIN apps a USING (app_id)
+        WHERE s.app_id = ANY ((SELECT _visible_apps('reader'))::int[])
+        GROUP BY 1, 2, 3
+    ), latency AS (
+        SELECT l.app_id, l.day, l.vendor, array_agg(l.bucket ORDER BY l.bucket) AS buckets,
+               array_agg(l.answers ORDER BY l.bucket) AS answers, sum(l.answers) AS answered
+        FROM (SELECT h.app_id, (h.hour AT TIME ZONE coalesce(a.settings->>'timezone', 'UTC'))::date AS day,
+                     h.vendor, h.bucket, sum(h.answers) AS answers
+              FROM (SELECT * FROM vendor_latency UNION ALL SELECT * FROM latency_pending) h
+              JOIN apps a USING (app_id)
+              WHERE h.app_id = ANY ((SELECT _visible_apps('reader'))::int[])
+              GROUP BY 1, 2, 3, 4) l
+        GROUP BY l.app_id, l.day, l.vendor
+    )
+    SELECT a.app, coalesce(c.day, l.day) AS day, coalesce(c.vendor, l.vendor) AS vendor,
+           coalesce(c.targeted, 0) AS targeted, coalesce(c.sent, 0) AS sent,
+           coalesce(c.failed, 0) AS failed, coalesce(c.invalid_token, 0) AS failed_invalid_token,
+           coalesce(c.rejected, 0) AS failed_rejected, coalesce(c.gave_up, 0) AS failed_gave_up,
+           coalesce(c.failed - c.invalid_token - c.rejected - c.gave_up, 0) AS failed_other,
+           coalesce(c.retries, 0) AS retries, coalesce(l.answered, 0) AS answers,
+           _latency_quantile(l.buckets, l.answers, 0.5) AS latency_p50_ms,
+           _latency_quantile(l.buckets, l.answers, 0.95) AS latency_p95_ms
+    FROM counts c
+    FULL JOIN latency l ON l.app_id = c.app_id AND l.day = c.day AND l.vendor = c.vendor
+    JOIN apps a ON a.app_id = coalesce(c.app_id, l.app_id);
