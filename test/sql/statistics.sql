@@ -219,3 +219,7 @@ SELECT count(*) > 0 AS vendors FROM push_vendor_stats_daily;
 SELECT push_event('stats_app', 'a3', :'t1', 'open');
 SELECT count(*) FROM events;
 RESET ROLE;
+-- the suites share a database: later ones list every binding
+SELECT push_app_revoke('stats_app', 'stats_code', 'app'), push_app_revoke('stats_app', 'stats_bi', 'reader');
+DROP ROLE stats_code;
+DROP ROLE stats_bi;
