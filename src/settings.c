@@ -18,6 +18,7 @@ int			pp_batch_size = 500;
 int			pp_max_inflight = 500;
 int			pp_poll_interval = 1000;
 int			pp_max_attempts = 5;
+int			pp_retention_days = 30;
 int			pp_retry_max_backoff = 300;
 int			pp_small_audience_limit = 100;
 char	   *pp_ca_file = NULL;
@@ -56,6 +57,12 @@ pp_settings_define(void)
 	DefineCustomIntVariable("pushplan.max_attempts",
 							"Attempts at a delivery before a transient failure becomes final.",
 							NULL, &pp_max_attempts, 5, 1, 100, PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	/* read by the partitions' upkeep (sql/api/86_retention.sql) and the events functions */
+	DefineCustomIntVariable("pushplan.retention_days",
+							"Days the raw deliveries and events are kept (the aggregates are kept for ever).",
+							"Whole days, counted in UTC: each day's partitions are dropped once they are older.",
+							&pp_retention_days, 30, 3, 3650, PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("pushplan.retry_max_backoff",
 							"Longest wait between attempts when the vendor gives no Retry-After.",

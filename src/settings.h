@@ -12,6 +12,7 @@ extern int	pp_batch_size;
 extern int	pp_max_inflight;
 extern int	pp_poll_interval;
 extern int	pp_max_attempts;
+extern int	pp_retention_days;
 extern int	pp_retry_max_backoff;
 
 /* the delivery engine */

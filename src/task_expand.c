@@ -139,7 +139,7 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 					 "    CASE WHEN c.vendor IS NULL THEN 'failed' ELSE 'queued' END, "
 					 "    CASE WHEN c.vendor IS NULL THEN format('vendor \"%%s\" is not configured for this app', r.vendor) END "
 					 "  FROM ranked r LEFT JOIN pushplan.vendor_configs c ON c.app_id = $2 AND c.vendor = r.vendor "
-					 "  ON CONFLICT (task_id, device_id) DO NOTHING RETURNING delivery_id, send_at, status, platform, vendor), "
+					 "  RETURNING delivery_id, send_at, status, platform, vendor), "
 					 "queued AS ("
 					 "  INSERT INTO pushplan.delivery_queue (delivery_id, task_id, send_at, priority) "
 					 "  SELECT delivery_id, $1, send_at, $10 FROM ins WHERE status = 'queued' RETURNING 1), "

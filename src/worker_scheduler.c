@@ -43,6 +43,7 @@ static SPIPlanPtr done_plan = NULL;
 static SPIPlanPtr stale_plan = NULL;
 static SPIPlanPtr profiles_plan = NULL;
 static SPIPlanPtr rollup_plan = NULL;
+static SPIPlanPtr partitions_plan = NULL;
 
 /* Ends a unit of work (pp_work_begin) and reports the scheduler idle. */
 static void
@@ -214,7 +215,9 @@ idle_timeout(void)
  * Periodic upkeep: tasks with nothing left in flight are done (the senders mark them, but two
  * senders finishing the last rows of a task at once may each see the other's); deliveries claimed
  * by a sender that died long ago go back to the queue (the vendors' de-duplication keys make the
- * re-send harmless). The stale look is a scan of the queue, so it runs once a minute. The send
+ * re-send harmless). The stale look is a scan of the queue, so it runs once a minute, as does
+ * the upkeep of the raw partitions (each day's made ahead, those past pushplan.retention_days
+ * dropped: sql/api/86_retention.sql). The send
  * profiles of up to 20,000 devices with new visits are refreshed (doc/smart_send.md), and the
  * statistics appended since the last upkeep are folded into the aggregates (doc/statistics.md).
  */
@@ -229,10 +232,20 @@ maintenance(bool stale_check)
 			   "AND NOT " PP_TASK_HAS_OPEN_DELIVERIES,
 			   0, NULL, NULL, NULL, false, 0);
 	if (stale_check)
+	{
+		uint64		n;
+
 		pp_spi_run_kept(&stale_plan, "requeueing stale claims", SPI_OK_UPDATE,
 				   "UPDATE pushplan.delivery_queue SET claimed_by = NULL, claimed_at = NULL "
 				   "WHERE claimed_by IS NOT NULL AND claimed_at < now() - interval '5 minutes'",
 				   0, NULL, NULL, NULL, false, 0);
+		n = pp_spi_run_kept(&partitions_plan, "keeping the raw partitions", SPI_OK_SELECT,
+						"SELECT unnest(pushplan._raw_partitions_maintain())",
+						0, NULL, NULL, NULL, false, 0);
+		for (uint64 i = 0; i < n; i++)
+			ereport(LOG, (errmsg("pushplan: %s",
+								 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1))));
+	}
 	pp_spi_run_kept(&profiles_plan, "refreshing send profiles", SPI_OK_SELECT,
 			   "SELECT pushplan._smart_profiles_refresh(20000)", 0, NULL, NULL, NULL, false, 0);
 	pp_spi_run_kept(&rollup_plan, "folding the statistics", SPI_OK_SELECT,

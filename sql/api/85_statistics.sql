@@ -35,13 +35,23 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_missing record;
 BEGIN
-    SELECT e.task_id, v.registration_id INTO v_missing
+    -- A task's deliveries have ids from the first of the day it started expanding (deliveries
+    -- are partitioned by day: sql/api/86_retention.sql), which spares the look-ups every
+    -- older partition.
+    SELECT e.task_id, v.registration_id,
+           t.started_at < pushplan._retention_first_day()::timestamp AT TIME ZONE 'UTC' AS dropped
+        INTO v_missing
         FROM unnest(p_task, p_device) e(task_id, device_id)
         JOIN pushplan.devices v ON v.device_id = e.device_id
+        JOIN pushplan.tasks t ON t.task_id = e.task_id
         WHERE NOT EXISTS (SELECT 1 FROM pushplan.deliveries d
-                          WHERE d.task_id = e.task_id AND d.device_id = e.device_id)
+                          WHERE d.task_id = e.task_id AND d.device_id = e.device_id
+                            AND d.delivery_id >= pushplan._delivery_id_floor(t.started_at))
         LIMIT 1;
-    IF FOUND THEN
+    IF FOUND AND v_missing.dropped THEN
+        RAISE EXCEPTION '92765: the deliveries of task "%" are no longer kept (pushplan.retention_days is %)',
+            v_missing.task_id, current_setting('pushplan.retention_days', true) USING ERRCODE = '42704';
+    ELSIF FOUND THEN
         RAISE EXCEPTION '92752: device "%" was not targeted by task "%"',
             pushplan._shown(v_missing.registration_id), v_missing.task_id USING ERRCODE = '42704';
     END IF;
@@ -56,11 +66,12 @@ BEGIN
              e(task_id, device_id, kind, at, value, n)
     ), had AS (
         SELECT d.delivery_id, d.events AS had, g.bits, g.value
-        FROM pushplan.deliveries d
-        JOIN (SELECT task_id, device_id, bit_or(bit) AS bits,
+        FROM (SELECT task_id, device_id, bit_or(bit) AS bits,
                      (array_agg(value ORDER BY n) FILTER (WHERE bit = 16))[1] AS value
               FROM e GROUP BY task_id, device_id) g
-          ON d.task_id = g.task_id AND d.device_id = g.device_id
+        JOIN pushplan.tasks t ON t.task_id = g.task_id
+        JOIN pushplan.deliveries d ON d.task_id = g.task_id AND d.device_id = g.device_id
+          AND d.delivery_id >= pushplan._delivery_id_floor(t.started_at)
         ORDER BY d.delivery_id
         FOR UPDATE OF d
     ), counted AS (

@@ -84,6 +84,9 @@ BEGIN
     GRANT SELECT, INSERT, UPDATE ON task_stats, plan_stats, vendor_latency TO pushplan_worker;
     GRANT EXECUTE ON FUNCTION _stats_rollup(), _stats_period(timestamptz), _message_type(jsonb)
         TO pushplan_worker;
+    -- the raw partitions' upkeep (sql/api/86_retention.sql: SECURITY DEFINER, as it makes and
+    -- drops tables the extension owns)
+    GRANT EXECUTE ON FUNCTION _raw_partitions_maintain() TO pushplan_worker;
 END $$;
 COMMENT ON FUNCTION push_worker_grants() IS
     'creates the role pushplan_worker if missing and grants it what the background workers need (superusers)';

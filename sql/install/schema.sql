@@ -244,8 +244,16 @@ CREATE TABLE account_package_accounts (
 -- No index covers a column that an outcome changes (status is in none, not even in a
 -- predicate), and pages are half empty: the outcome's update is HOT, so a broadcast's
 -- hot path writes no index entries here at all.
+-- Partitioned by day (doc/statistics.md, "Retention"): a delivery's id carries the UTC day it
+-- was made in its high bits (days since 1970-01-01, times 2^40), so each day's deliveries are
+-- one partition (deliveries_YYYYMMDD, fill factor 50), dropped whole once older than
+-- pushplan.retention_days, while every statement finds a delivery by its id alone. The
+-- scheduler's upkeep makes the partitions a few days ahead (sql/api/86_retention.sql); the
+-- default partition catches a day made too late, and is trimmed by the same rule.
+CREATE SEQUENCE deliveries_delivery_id_seq MAXVALUE 1099511627775;    -- 2^40 - 1
 CREATE TABLE deliveries (
-    delivery_id       bigserial PRIMARY KEY,
+    delivery_id       bigint NOT NULL
+        DEFAULT (floor(extract(epoch FROM now()) / 86400)::bigint << 40) + nextval('deliveries_delivery_id_seq'),
     task_id           text NOT NULL REFERENCES tasks ON DELETE CASCADE,
     app_id            int NOT NULL,
     device_id         bigint NOT NULL,
@@ -262,9 +270,14 @@ CREATE TABLE deliveries (
     -- added in 0.2 (last, as ALTER TABLE ADD COLUMN puts them in an upgrade):
     platform          text,                     -- the device's, when the delivery was made
     events            smallint NOT NULL DEFAULT 0, -- the kinds of event reported, one bit each
-    UNIQUE (task_id, device_id)
-) WITH (fillfactor = 50);
+    PRIMARY KEY (delivery_id)
+) PARTITION BY RANGE (delivery_id);
+ALTER SEQUENCE deliveries_delivery_id_seq OWNED BY deliveries.delivery_id;
+-- A task's delivery to a device: one per device (an expansion's batches never overlap: each
+-- commits with the progress it made; a unique index cannot span partitions by another key).
+CREATE INDEX deliveries_task_device_idx ON deliveries (task_id, device_id);
 CREATE INDEX deliveries_device_idx ON deliveries (device_id);
+CREATE TABLE deliveries_default PARTITION OF deliveries DEFAULT WITH (fillfactor = 50);
 
 -- The open deliveries (queued or sending), small whatever the history: what senders claim
 -- (FOR UPDATE SKIP LOCKED on the due index), and what tells that a task is finished (no row of
@@ -307,11 +320,12 @@ CREATE TABLE events (
     value       numeric,                        -- convert: e.g. the order amount
     recorded_at timestamptz NOT NULL DEFAULT now(),
     counted     boolean NOT NULL                -- the report that counted in the funnel
-);
+) PARTITION BY RANGE (recorded_at);
 CREATE INDEX events_task_device_idx ON events (task_id, device_id);
+-- one partition per UTC day (events_YYYYMMDD), as deliveries
+CREATE TABLE events_default PARTITION OF events DEFAULT;
 
--- The counters, in the same order in the three tables below (sql/api/85_statistics.sql names
--- them once, in _stats_columns). A delivery counts in targeted when it is made, then in exactly
+-- The counters, in the same order in the three tables below. A delivery counts in targeted when it is made, then in exactly
 -- one of sent, failed, suppressed, cancelled (or none while it is queued); invalid_token,
 -- rejected and gave_up are kinds of failed; opted_out, unregistered, no_token and expired kinds
 -- of suppressed. retries counts the answers that put a delivery back in the queue.

@@ -122,6 +122,54 @@ ALTER TABLE deliveries ADD COLUMN platform text;
 ALTER TABLE deliveries ADD COLUMN events smallint NOT NULL DEFAULT 0;
 UPDATE deliveries d SET platform = v.platform FROM devices v WHERE v.device_id = d.device_id;
 
+-- Deliveries are partitioned by day (doc/statistics.md, "Retention"; sql/install/schema.sql
+-- says how). The table of 0.1 becomes the partition of everything before today,
+-- deliveries_before_YYYYMMDD, dropped whole once today is older than pushplan.retention_days;
+-- its ids (a plain sequence) are all below today's. Its indexes are renamed out of the way
+-- first; its unique index on (task_id, device_id) goes once the new one is built.
+ALTER TABLE deliveries RENAME TO deliveries_0_1;
+ALTER INDEX deliveries_pkey RENAME TO deliveries_0_1_pkey;
+ALTER INDEX deliveries_device_idx RENAME TO deliveries_0_1_device_idx;
+ALTER TABLE deliveries_0_1 RENAME CONSTRAINT deliveries_task_id_fkey TO deliveries_0_1_task_id_fkey;
+ALTER EXTENSION pushplan DROP TABLE deliveries_0_1;     -- a partition, dropped when its day passes
+ALTER TABLE deliveries_0_1 ALTER COLUMN delivery_id DROP DEFAULT;
+ALTER SEQUENCE deliveries_delivery_id_seq OWNED BY NONE;
+ALTER SEQUENCE deliveries_delivery_id_seq MAXVALUE 1099511627775;    -- 2^40 - 1
+CREATE TABLE deliveries (
+    delivery_id       bigint NOT NULL
+        DEFAULT (floor(extract(epoch FROM now()) / 86400)::bigint << 40) + nextval('deliveries_delivery_id_seq'),
+    task_id           text NOT NULL REFERENCES tasks ON DELETE CASCADE,
+    app_id            int NOT NULL,
+    device_id         bigint NOT NULL,
+    vendor            text NOT NULL,
+    status            text NOT NULL DEFAULT 'queued',
+    send_at           timestamptz NOT NULL,     -- planned (per device for local-time schedules)
+    attempts          int NOT NULL DEFAULT 0,
+    claimed_by        int,                      -- sender slot of the last claim
+    claimed_at        timestamptz,
+    sent_at           timestamptz,
+    http_status       int,
+    vendor_message_id text,
+    error             text,
+    -- added in 0.2 (last, as ALTER TABLE ADD COLUMN puts them in an upgrade):
+    platform          text,                     -- the device's, when the delivery was made
+    events            smallint NOT NULL DEFAULT 0, -- the kinds of event reported, one bit each
+    PRIMARY KEY (delivery_id)
+) PARTITION BY RANGE (delivery_id);
+ALTER SEQUENCE deliveries_delivery_id_seq OWNED BY deliveries.delivery_id;
+CREATE INDEX deliveries_task_device_idx ON deliveries (task_id, device_id);
+CREATE INDEX deliveries_device_idx ON deliveries (device_id);
+CREATE TABLE deliveries_default PARTITION OF deliveries DEFAULT WITH (fillfactor = 50);
+DO $$
+DECLARE
+    v_today date := (now() AT TIME ZONE 'UTC')::date;
+BEGIN
+    EXECUTE format('ALTER TABLE deliveries ATTACH PARTITION deliveries_0_1 FOR VALUES FROM (MINVALUE) TO (%s)',
+                   (v_today - date '1970-01-01')::bigint << 40);
+    ALTER TABLE deliveries_0_1 DROP CONSTRAINT deliveries_task_id_device_id_key;
+    EXECUTE format('ALTER TABLE deliveries_0_1 RENAME TO %I', 'deliveries_before_' || to_char(v_today, 'YYYYMMDD'));
+END $$;
+
 -- Statistics (doc/statistics.md). Events are what devices and application code report
 -- (push_event); every one is kept in the raw log, and the funnel counts each kind once per
 -- delivery (deliveries.events). The figures are kept for ever as aggregates, written as
@@ -138,11 +186,12 @@ CREATE TABLE events (
     value       numeric,                        -- convert: e.g. the order amount
     recorded_at timestamptz NOT NULL DEFAULT now(),
     counted     boolean NOT NULL                -- the report that counted in the funnel
-);
+) PARTITION BY RANGE (recorded_at);
 CREATE INDEX events_task_device_idx ON events (task_id, device_id);
+-- one partition per UTC day (events_YYYYMMDD), as deliveries
+CREATE TABLE events_default PARTITION OF events DEFAULT;
 
--- The counters, in the same order in the three tables below (sql/api/85_statistics.sql names
--- them once, in _stats_columns). A delivery counts in targeted when it is made, then in exactly
+-- The counters, in the same order in the three tables below. A delivery counts in targeted when it is made, then in exactly
 -- one of sent, failed, suppressed, cancelled (or none while it is queued); invalid_token,
 -- rejected and gave_up are kinds of failed; opted_out, unregistered, no_token and expired kinds
 -- of suppressed. retries counts the answers that put a delivery back in the queue.

@@ -53,7 +53,9 @@ version=$(sql -d upgraded -c "SELECT extversion FROM pg_extension WHERE extname 
 [ "$version" = "$current" ] && ok "upgraded to $current" || fail "upgraded to '$version', not $current"
 sql -d fresh -c 'CREATE EXTENSION pushplan' || exit 1
 
-sql -d upgraded -f "$top/test/upgrade/catalog.sql" > "$work/catalog.upgraded"
+# the partition an upgrade makes of 0.1's deliveries (deliveries_before_<today>) is the one
+# difference a fresh install cannot have; it is checked on its own below
+sql -d upgraded -f "$top/test/upgrade/catalog.sql" | grep -v ' pushplan\.deliveries_before_' > "$work/catalog.upgraded"
 sql -d fresh -f "$top/test/upgrade/catalog.sql" > "$work/catalog.fresh"
 n=$(wc -l < "$work/catalog.fresh")
 if [ "$n" -gt 100 ] && diff "$work/catalog.fresh" "$work/catalog.upgraded" > "$work/catalog.diff"; then
@@ -79,6 +81,16 @@ marks=$(sql -d upgraded -c "SELECT string_agg(d.registration_id, ',') FROM pushp
 refreshed=$(sql -d upgraded -c "SELECT pushplan._smart_profiles_refresh(10)" -c "SELECT visits FROM pushplan.device_send_profiles")
 [ "$marks" = r1 ] && [ "$refreshed" = $'1\n1' ] && ok "0.1's activity marked for the send profiles, and refreshed" \
   || fail "0.1's activity: marked '$marks', refreshed '$refreshed'"
+# 0.1's deliveries became the partition of every day before the upgrade (doc/statistics.md,
+# "Retention"), and were counted into the statistics
+legacy=$(sql -d upgraded -c "SELECT count(*) FROM pushplan.deliveries_before_$(date -u +%Y%m%d)" \
+  -c "SELECT count(*) FROM pushplan.deliveries_default")
+[ "$legacy" = $'2\n0' ] && ok "0.1's deliveries are the partition before today" || fail "0.1's deliveries: '$legacy'"
+counted=$(sql -d upgraded -c "SELECT platform || ' ' || vendor || ' ' || targeted || ' ' || sent FROM pushplan.task_stats WHERE task_id = 'tsk_1'")
+[ "$counted" = "ios apns 2 2" ] && ok "0.1's deliveries are counted in the statistics" || fail "0.1's statistics: '$counted'"
+new=$(sql -d upgraded -c "SELECT pushplan.push_send('shop', '{\"to\": {\"registration_id\": [\"r1\"]}, \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"after\"}}}')" \
+  -c "SELECT tableoid::regclass FROM pushplan.deliveries WHERE task_id <> 'tsk_1'")
+[ "${new##*$'\n'}" = "pushplan.deliveries_$(date -u +%Y%m%d)" ] && ok "a new delivery goes to today's partition" || fail "new delivery: '$new'"
 sql -c "DROP DATABASE upgraded" -c "DROP ROLE IF EXISTS upgrade_reader" >/dev/null 2>&1
 
 echo "$checks checks, $failures failed"
