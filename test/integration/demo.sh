@@ -32,7 +32,7 @@ expect() {          # expect DESCRIPTION EXTENDED-REGEX: some line of the output
 	fi
 }
 
-expect "final line" '^pushplan demo: all 17 steps passed in [0-9]+ s$'
+expect "final line" '^pushplan demo: all 19 steps passed in [0-9]+ s$'
 [ "$(tail -n 1 "$out")" = "$(grep -E '^pushplan demo: all' "$out")" ] ||
 	{ echo "the final line is not last"; fail=1; }
 expect "two batches of 5000" '^ +2 \| +5000$'
@@ -126,6 +126,51 @@ expect "harmony: its 196 devices' attempts, in batched requests" "^  harmony: 19
 # Web Push: one request per browser (each copy is encrypted to its own subscription), all 865
 # decrypted by the mock's push service.
 expect "webpush: a request per browser" "^  webpush: 865 attempts, 865 requests$"
+# Events: an SDK collector's batches about the 618 plan's 6,647 sent deliveries (in a fixed
+# order, so the shares are exact): 4 in 5 received, 1 in 10 opened, 1 in 10 dismissed, 1 in 40
+# clicked, 1 in 200 converted; the last batch sent twice counts once.
+while read -r kind n; do
+	expect "events: $kind" "^ $kind +\\| +$n\$"
+done <<'EOF2'
+received 5318
+open 665
+click 167
+convert 34
+dismiss 665
+EOF2
+expect "events: four batches of up to 2000" '^ +4 \| +849$'
+after "events: the last batch again" 'sends it again' 6 '^ +849$'
+expect "events: logged twice, counted once, clicks unchanged" '^ +7698 \| +6849 \| t$'
+# Statistics: the 618 plan's funnel and rates (push_plan_overview), per platform and vendor
+# (push_plan_stats), and every push of the app per day and vendor (push_vendor_stats_daily; its
+# retries, answers and answer times depend on the run: any number).
+expect "the 618 funnel: 4 tasks, 6659 targeted, 6647 sent, 12 failed, 5318 received, 665 opened, 167 clicked, 34 converted for 9966" \
+	'^ promo_618_2025 \| +4 \| +6659 \| +0 \| +6647 \| +12 \| +5318 \| +665 \| +167 \| +34 \| +9966$'
+expect "the 618 rates" '^ promo_618_2025 \| +0\.9982 \| +0\.8001 \| +0\.1000 \| +0\.0251 \| +0\.0314 \| +0\.0051$'
+while read -r platform vendor figures; do
+	expect "the 618 plan on $vendor (push_plan_stats)" \
+		"^ [0-9]{4}-[0-9]{2}-[0-9]{2} \\| $platform +\\| $vendor +\\| +${figures// / \\| +} \\| +0\\.[0-9]{4}\$"
+done <<'EOF2'
+android fcm 3136 3129 7 2492 295 88 19 5381
+harmony harmony 196 196 0 164 21 8 1 499
+ios apns 2462 2457 5 1996 272 56 12 3688
+web webpush 865 865 0 666 77 15 2 398
+EOF2
+while read -r vendor figures; do
+	expect "$vendor per day (push_vendor_stats_daily): targeted, sent, failed, by reason; retries, answers, p50, p95" \
+		"^ [0-9]{4}-[0-9]{2}-[0-9]{2} \\| $vendor +\\| +${figures// / \\| +} \\| +[0-9]+ \\| +[0-9]+ \\| +[0-9]+\\.[0-9] \\| +[0-9]+\\.[0-9]\$"
+done <<'EOF2'
+apns 2665 2659 6 6 0 0 0
+fcm 3136 3129 7 7 0 0 0
+harmony 196 196 0 0 0 0 0
+hms 63 62 1 1 0 0 0
+honor 55 54 1 1 0 0 0
+meizu 54 53 1 1 0 0 0
+oppo 61 60 1 1 0 0 0
+vivo 28 27 1 1 0 0 0
+webpush 865 865 0 0 0 0 0
+xiaomi 92 91 1 1 0 0 0
+EOF2
 # Smart push: the seed's intelligent schedule and the VIP reminder fire once each; the VIPs
 # with visits are planned from them, those without at 09:00 tomorrow in their own zone.
 expect "smart push: the seed's schedule fired once, for its two devices" \
