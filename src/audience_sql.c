@@ -11,7 +11,8 @@
  *	 or:  one scan per kind (tag_id = ANY, attrs @> ANY), UNION between kinds;
  *	 not: the app's devices minus the set.
  * Sets read from devices apply reachability in the same scan; the others subtract the small set
- * of unreachable devices (partial index devices_unreachable_idx) once, at the top.
+ * of unreachable devices (partial index devices_unreachable_idx) once, at the top. Compiled with
+ * any_state (audience_explain.c: is one device in this node's set?), reachability is left out.
  */
 #include "pushplan.h"
 #include "tenancy.h"
@@ -37,8 +38,8 @@
 
 /* ---------------------------------------------------------------- resolution, simplification */
 
-static void
-resolve(AudCtx *c, AudNode *n)
+void
+ppa_resolve(AudCtx *c, AudNode *n)
 {
 	ListCell   *lc;
 
@@ -91,19 +92,22 @@ resolve(AudCtx *c, AudNode *n)
 		n->account_type = type;
 	}
 	foreach(lc, n->children)
-		resolve(c, lfirst(lc));
+		ppa_resolve(c, lfirst(lc));
 }
 
-/* Fold empty and full sets, flatten nested and/or, drop double negation. */
-static AudNode *
-simplify(AudNode *n)
+/*
+ * Fold empty and full sets, flatten nested and/or, drop double negation. A not's operand is
+ * replaced by its simplified form, in place (the same set).
+ */
+AudNode *
+ppa_simplify(AudNode *n)
 {
 	List	   *kids = NIL;
 	ListCell   *lc;
 
 	if (n->kind == A_NOT)
 	{
-		AudNode    *x = simplify(linitial(n->children));
+		AudNode    *x = ppa_simplify(linitial(n->children));
 
 		if (x->kind == A_NONE)
 			return ppa_mknode(A_ALL);
@@ -118,7 +122,7 @@ simplify(AudNode *n)
 		return n;
 	foreach(lc, n->children)
 	{
-		AudNode    *x = simplify(lfirst(lc));
+		AudNode    *x = ppa_simplify(lfirst(lc));
 
 		/* and: all is neutral, none absorbs; or: the other way round */
 		if (x->kind == (n->kind == A_AND ? A_ALL : A_NONE))
@@ -182,8 +186,8 @@ static bool gen_set(AudCtx *c, AudNode *n, StringInfo buf);
 static void
 gen_devices(AudCtx *c, StringInfo buf)
 {
-	appendStringInfo(buf, "SELECT device_id FROM pushplan.devices WHERE app_id = $%d AND reachable",
-					 c->app_param);
+	appendStringInfo(buf, "SELECT device_id FROM pushplan.devices WHERE app_id = $%d%s",
+					 c->app_param, c->any_state ? "" : " AND reachable");
 }
 
 static void
@@ -439,31 +443,37 @@ pp_audience_compile(int32 app_id, Jsonb *audience, int first_param, PPAudience *
 {
 	AudCtx		c;
 	AudNode    *root;
-	StringInfoData body;
 
 	memset(&c, 0, sizeof(c));
 	c.app_id = app_id;
-	c.out = out;
 	root = ppa_parse_audience(&c, audience);	/* every check before any look-up */
-	resolve(&c, root);
-	root = simplify(root);
+	ppa_resolve(&c, root);
+	ppa_generate(&c, ppa_simplify(root), first_param, out);
+}
 
+void
+ppa_generate(AudCtx *c, AudNode *root, int first_param, PPAudience *out)
+{
+	StringInfoData body;
+
+	c->out = out;
+	c->alias = 0;
 	initStringInfo(&out->sql);
 	out->first_param = first_param;
 	out->nargs = 0;
 	out->maxargs = 8;
 	out->argtypes = palloc(sizeof(Oid) * out->maxargs);
 	out->values = palloc(sizeof(Datum) * out->maxargs);
-	c.app_param = param(&c, INT4OID, Int32GetDatum(app_id));
+	c->app_param = param(c, INT4OID, Int32GetDatum(c->app_id));
 
 	initStringInfo(&body);
-	if (gen_set(&c, root, &body))
+	if (gen_set(c, root, &body) || c->any_state)
 		appendStringInfoString(&out->sql, body.data);
 	else
 		appendStringInfo(&out->sql, "SELECT s.device_id FROM (%s) s WHERE NOT EXISTS "
 						 "(SELECT 1 FROM pushplan.devices u WHERE u.app_id = $%d "
 						 "AND NOT u.reachable AND u.device_id = s.device_id)",
-						 body.data, c.app_param);
+						 body.data, c->app_param);
 }
 
 int

@@ -57,11 +57,18 @@ typedef struct AudCtx
 	PPAudience *out;
 	int			app_param;		/* $n of app_id */
 	int			alias;			/* next subquery alias number */
+	bool		any_state;		/* devices reachable or not (the explanation's tests) */
 } AudCtx;
 
 /* audience_parse.c */
 extern AudNode *ppa_mknode(AudKind kind);
 extern AudNode *ppa_mklist(AudKind kind, List *children);
 extern AudNode *ppa_parse_audience(AudCtx *c, Jsonb *audience);
+
+/* audience_sql.c */
+extern void ppa_resolve(AudCtx *c, AudNode *n);		/* tags and packages, in place */
+extern AudNode *ppa_simplify(AudNode *n);
+/* the query of root's devices into out; c holds the app and any_state */
+extern void ppa_generate(AudCtx *c, AudNode *root, int first_param, PPAudience *out);
 
 #endif							/* AUDIENCE_TREE_H */
