@@ -173,3 +173,5 @@ GRANT EXECUTE ON FUNCTION _stats_period(timestamptz), _message_type(jsonb), _rat
     TO pushplan_reader;
 GRANT SELECT ON push_task_stats, push_plan_stats_daily, push_plan_overview, push_vendor_stats_daily
     TO pushplan_reader;
+-- one device's data, as push_deliveries shows it: operators (sql/api/87_trace.sql)
+GRANT EXECUTE ON FUNCTION push_trace(text, text, text) TO pushplan_operator;
