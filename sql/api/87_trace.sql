@@ -63,7 +63,8 @@ BEGIN
                          coalesce(d.platform, v.platform), d.vendor);
         RETURN NEXT;
     ELSE
-        IF t.started_at IS NOT NULL AND v.created_at > t.started_at THEN
+        -- (an expansion under way may still reach it: its batches go by device id)
+        IF t.expanded AND v.created_at > t.started_at THEN
             v_reasons := v_reasons || format('registered at %s, after the task was expanded at %s',
                                              _trace_time(v.created_at, 'UTC'), _trace_time(t.started_at, 'UTC'));
         END IF;
