@@ -12,8 +12,11 @@
  *
  * What is reported: for an and, the reasons of each member the device fails; for an or, the
  * reasons of each member (it failed them all), together; under a not, what puts the device in
- * the set the push excludes (for an and there, every member, together). An audience of a few nodes costs a few index probes, each on this device's id
- * (an account_push_type 0 member reads its accounts' bindings: the latest device of each).
+ * the set the push excludes (for an and there, every member, together). Each node costs one
+ * query restricted to this device's id, an index probe (an account_push_type 0 member reads its
+ * accounts' bindings, to find the latest device of each): doc/benchmarks.md, "push_trace".
+ * A not's operand is simplified in place by the first question about the not (ppa_simplify):
+ * the same set, and its leaves, which name the reasons, stay.
  */
 #include "pushplan.h"
 #include "audience.h"
