@@ -177,6 +177,26 @@ UPDATE deliveries SET send_at = '2026-06-18 13:00:00+00' WHERE task_id = :'k';
 SELECT * FROM pg_temp.trace('vip_sz', 'cancelled');
 SELECT * FROM pg_temp.trace('no_vip', 'cancelled');
 
+-- In flight (its queue row claimed by a sender), and to be retried (a 503: the sender wrote the
+-- answer and the retry's time, and put the queue row back).
+SELECT push_send('trace_app', '{"to": {"registration_id": ["vip_sz", "no_vip"]},
+    "body": {"platform": "all", "notification": {"alert": "in flight"}}}') AS f \gset
+INSERT INTO names VALUES (:'f', 'in flight');
+UPDATE tasks SET created_at = '2026-06-18 13:30:00+00', send_at = '2026-06-18 13:30:00+00',
+    started_at = '2026-06-18 13:30:00+00' WHERE task_id = :'f';
+UPDATE deliveries SET send_at = '2026-06-18 13:30:00+00' WHERE task_id = :'f';
+UPDATE delivery_queue q SET claimed_by = 2, claimed_at = '2026-06-18 13:30:01+00'
+FROM deliveries d JOIN devices v USING (device_id)
+WHERE q.delivery_id = d.delivery_id AND d.task_id = :'f' AND v.registration_id = 'vip_sz';
+WITH r AS (
+    UPDATE deliveries d SET attempts = 1, claimed_by = 2, claimed_at = '2026-06-18 13:30:01+00',
+        send_at = '2026-06-18 13:30:31+00', http_status = 503, error = 'Service Unavailable'
+    FROM devices v WHERE v.device_id = d.device_id AND d.task_id = :'f' AND v.registration_id = 'no_vip'
+    RETURNING d.delivery_id, d.send_at)
+UPDATE delivery_queue q SET send_at = r.send_at FROM r WHERE q.delivery_id = r.delivery_id;
+SELECT * FROM pg_temp.trace('vip_sz', 'in flight');
+SELECT * FROM pg_temp.trace('no_vip', 'in flight');
+
 -- Planned times: each device's 09:00 (a zone_type 2 schedule's task), and an intelligent
 -- schedule's (from visits, or the backup time), as the expansion plans them (its send_rule, and
 -- _smart_send_times).
