@@ -62,6 +62,14 @@ BEGIN
         detail := format('in the audience: delivery made for its %s device, vendor %s',
                          coalesce(d.platform, v.platform), d.vendor);
         RETURN NEXT;
+    ELSIF coalesce(t.targeted, 0) > 0 AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.task_id = p_task) THEN
+        -- its day's partition dropped (doc/statistics.md, "Retention"): who was reached is gone
+        at := coalesce(t.started_at, t.created_at);
+        detail := format('the task''s deliveries are no longer kept (pushplan.retention_days is %s): '
+                         'whether it reached the device is not known',
+                         coalesce(current_setting('pushplan.retention_days', true), '30'));
+        RETURN NEXT;
+        RETURN;
     ELSE
         -- (an expansion under way may still reach it: its batches go by device id)
         IF t.expanded AND v.created_at > t.started_at THEN

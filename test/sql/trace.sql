@@ -88,9 +88,9 @@ SELECT push_event('trace_app', 'vip_sz', :'b', 'open');
 SELECT push_event('trace_app', 'vip_sz', :'b', 'convert', now(), 12.50);
 SELECT push_event('trace_app', 'vip_sz', :'b', 'convert', now(), 99);
 UPDATE events e SET at = x.at FROM (
-    SELECT ctid, ('2026-06-18 08:00:09+00'::timestamptz + (row_number() OVER (ORDER BY recorded_at, ctid) - 1) * interval '5 minutes') AS at
+    SELECT tableoid, ctid, ('2026-06-18 08:00:09+00'::timestamptz + (row_number() OVER (ORDER BY recorded_at, ctid) - 1) * interval '5 minutes') AS at
     FROM events WHERE task_id = :'b') x
-WHERE e.ctid = x.ctid;
+WHERE e.tableoid = x.tableoid AND e.ctid = x.ctid;
 
 -- In the broadcast, and each reason it missed a device.
 SELECT * FROM pg_temp.trace('vip_sz', 'broadcast');
@@ -245,6 +245,17 @@ FROM tasks t WHERE t.task_id = d.task_id AND d.task_id = :'sp';
 UPDATE tasks SET created_at = '2026-06-18 16:00:00+00', send_at = '2026-06-18 16:00:00+00',
     started_at = '2026-06-18 16:00:00+00' WHERE task_id = :'sp';
 SELECT * FROM pg_temp.trace('vip_bj', 'spread');
+
+-- A task whose deliveries are no longer kept (its day's partition dropped, as the retention
+-- does): whether it reached the device is not known.
+SELECT push_send('trace_app', '{"to": {"registration_id": ["vip_bj"]},
+    "body": {"platform": "all", "notification": {"alert": "long ago"}}}') AS old \gset
+INSERT INTO names VALUES (:'old', 'dropped');
+UPDATE tasks SET created_at = '2026-05-01 10:00:00+00', send_at = '2026-05-01 10:00:00+00',
+    started_at = '2026-05-01 10:00:00+00', state = 'done' WHERE task_id = :'old';
+DELETE FROM delivery_queue WHERE task_id = :'old';
+DELETE FROM deliveries WHERE task_id = :'old';
+SELECT * FROM pg_temp.trace('vip_bj', 'dropped');
 
 -- Without a task: the device's tasks (those it has deliveries for), newest first.
 SELECT task, step, at FROM pg_temp.trace('vip_sz', NULL);
