@@ -368,24 +368,19 @@ CREATE OR REPLACE VIEW _task_stats_live AS
     FROM (SELECT * FROM task_stats UNION ALL SELECT * FROM stats_pending) s
     GROUP BY task_id, platform, vendor;
 
+-- Not grouped: a key has a row in plan_stats and any number of rows not folded yet, and every
+-- reader sums them in its own grouping. Grouping here too made push_plan_stats aggregate each
+-- row twice, the second time over numeric sums: a third to half of its time (doc/benchmarks.md,
+-- "Statistics: push_plan_stats and event ingestion").
 CREATE OR REPLACE VIEW _plan_stats_live AS
-    SELECT app_id, plan_id, period, platform, vendor, message_type,
-           sum(targeted) AS targeted, sum(sent) AS sent,
-           sum(failed) AS failed, sum(invalid_token) AS invalid_token, sum(rejected) AS rejected,
-           sum(gave_up) AS gave_up, sum(suppressed) AS suppressed, sum(opted_out) AS opted_out,
-           sum(unregistered) AS unregistered, sum(no_token) AS no_token, sum(expired) AS expired,
-           sum(cancelled) AS cancelled, sum(retries) AS retries, sum(received) AS received,
-           sum(opened) AS opened, sum(clicked) AS clicked, sum(dismissed) AS dismissed,
-           sum(converted) AS converted, sum(converted_value) AS converted_value
-    FROM (SELECT * FROM plan_stats
-          UNION ALL
-          SELECT t.app_id, t.plan_id, _stats_period(t.send_at), p.platform, p.vendor,
-                 _message_type(t.push), p.targeted, p.sent, p.failed, p.invalid_token, p.rejected,
-                 p.gave_up, p.suppressed, p.opted_out, p.unregistered, p.no_token, p.expired,
-                 p.cancelled, p.retries, p.received, p.opened, p.clicked, p.dismissed,
-                 p.converted, p.converted_value
-          FROM stats_pending p JOIN tasks t ON t.task_id = p.task_id) s
-    GROUP BY app_id, plan_id, period, platform, vendor, message_type;
+    SELECT * FROM plan_stats
+    UNION ALL
+    SELECT t.app_id, t.plan_id, _stats_period(t.send_at), p.platform, p.vendor,
+           _message_type(t.push), p.targeted, p.sent, p.failed, p.invalid_token, p.rejected,
+           p.gave_up, p.suppressed, p.opted_out, p.unregistered, p.no_token, p.expired,
+           p.cancelled, p.retries, p.received, p.opened, p.clicked, p.dismissed,
+           p.converted, p.converted_value
+    FROM stats_pending p JOIN tasks t ON t.task_id = p.task_id;
 
 -- A rate, or NULL when nothing was there to divide by.
 CREATE OR REPLACE FUNCTION _rate(part numeric, whole numeric) RETURNS numeric
