@@ -28,72 +28,114 @@ $$;
 -- sessions reporting the same event count it once), a conversion with the value of its first
 -- report; the event that counted is marked (events.counted). Deliveries are locked in
 -- delivery_id order: two batches never deadlock.
+-- One generic plan serves every call: each event meets its delivery through an index (its task
+-- and device) and each update its row through the primary key, and the rest reads what that
+-- join returned, so no plan depends on how many events come. Left to choose, the plan cache
+-- planned the statement again at every call (a custom plan, sized for the events given, always
+-- looked cheaper): half of push_event's time (doc/benchmarks.md,
+-- "Statistics: push_plan_stats and event ingestion").
 CREATE OR REPLACE FUNCTION _events_record(p_app_id int, p_task text[], p_device bigint[],
                                           p_kind text[], p_at timestamptz[], p_value numeric[])
 RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
+    v_floor bigint;
+    v_found bigint;
     v_missing record;
 BEGIN
     -- A task's deliveries have ids from the first of the day it started expanding (deliveries
-    -- are partitioned by day: sql/api/86_retention.sql), which spares the look-ups every
-    -- older partition.
-    SELECT e.task_id, v.registration_id,
-           t.started_at < pushplan._retention_first_day()::timestamp AT TIME ZONE 'UTC' AS dropped
-        INTO v_missing
-        FROM unnest(p_task, p_device) e(task_id, device_id)
-        JOIN pushplan.devices v ON v.device_id = e.device_id
-        JOIN pushplan.tasks t ON t.task_id = e.task_id
-        WHERE NOT EXISTS (SELECT 1 FROM pushplan.deliveries d
-                          WHERE d.task_id = e.task_id AND d.device_id = e.device_id
-                            AND d.delivery_id >= pushplan._delivery_id_floor(t.started_at))
-        LIMIT 1;
-    IF FOUND AND v_missing.dropped THEN
-        RAISE EXCEPTION '92765: the deliveries of task "%" are no longer kept (pushplan.retention_days is %)',
-            v_missing.task_id, current_setting('pushplan.retention_days', true) USING ERRCODE = '42704';
-    ELSIF FOUND THEN
+    -- are partitioned by day: sql/api/86_retention.sql). The oldest task's, given to the
+    -- statements as a value, prunes the older partitions when their plan starts: they are not
+    -- even opened. (A floor per event, joined from tasks, prunes only as the statement runs:
+    -- every partition's scan was set up at each call, and pruned again for each event; with 30
+    -- days kept, that was most of push_event's time and a quarter of a batch's.)
+    SELECT min(pushplan._delivery_id_floor(t.started_at)) INTO v_floor
+        FROM pushplan.tasks t WHERE t.task_id = ANY (p_task);
+
+    IF cardinality(p_task) = 1 THEN
+        -- One event (push_event): its bit is new exactly when the update finds it unset. A
+        -- session that set it first makes this update wait and then find it set, as the lock
+        -- below does for a batch; one reference to deliveries instead of two.
+        WITH u AS (
+            UPDATE pushplan.deliveries d SET events = d.events | pushplan._event_bit(p_kind[1])
+            WHERE d.task_id = p_task[1] AND d.device_id = p_device[1] AND d.delivery_id >= v_floor
+              AND d.events & pushplan._event_bit(p_kind[1]) = 0
+            RETURNING coalesce(d.platform, 'unknown') AS platform, d.vendor
+        ), logged AS (
+            INSERT INTO pushplan.events (app_id, task_id, device_id, kind, at, value, counted)
+            SELECT p_app_id, p_task[1], p_device[1],
+                   CASE p_kind[1] WHEN 'delivered' THEN 'received' ELSE p_kind[1] END,
+                   p_at[1], p_value[1], EXISTS (SELECT 1 FROM u)
+        )
+        INSERT INTO pushplan.stats_pending (task_id, platform, vendor, received, opened, clicked,
+                                            dismissed, converted, converted_value)
+        SELECT p_task[1], u.platform, u.vendor, (b.bit = 1)::int, (b.bit = 2)::int, (b.bit = 4)::int,
+               (b.bit = 8)::int, (b.bit = 16)::int, CASE WHEN b.bit = 16 THEN coalesce(p_value[1], 0) ELSE 0 END
+        FROM u, (SELECT pushplan._event_bit(p_kind[1]) AS bit) b;
+        IF FOUND OR EXISTS (SELECT 1 FROM pushplan.deliveries d
+                            WHERE d.task_id = p_task[1] AND d.device_id = p_device[1]
+                              AND d.delivery_id >= v_floor) THEN
+            RETURN;
+        END IF;
+        v_found := 0;
+    ELSE
+        WITH e AS (
+            SELECT e.task_id, e.device_id, CASE e.kind WHEN 'delivered' THEN 'received' ELSE e.kind END AS kind,
+                   pushplan._event_bit(e.kind) AS bit, e.at, e.value,
+                   -- the first report of its kind for its delivery in this call
+                   row_number() OVER (PARTITION BY e.task_id, e.device_id, pushplan._event_bit(e.kind)
+                                      ORDER BY e.n) = 1 AS first
+            FROM unnest(p_task, p_device, p_kind, p_at, p_value) WITH ORDINALITY
+                 e(task_id, device_id, kind, at, value, n)
+        ), c AS (
+            -- each event with its delivery, read under the lock (a row updated since the statement
+            -- began is read again once locked): it counts when it is the first of its kind in this
+            -- call and its delivery had none
+            SELECT e.*, d.delivery_id, coalesce(d.platform, 'unknown') AS platform, d.vendor,
+                   e.first AND d.events & e.bit = 0 AS counts
+            FROM e JOIN pushplan.deliveries d ON d.task_id = e.task_id AND d.device_id = e.device_id
+              AND d.delivery_id >= v_floor
+            ORDER BY d.delivery_id
+            FOR UPDATE OF d
+        ), marked AS (
+            UPDATE pushplan.deliveries d SET events = d.events | n.bits
+            FROM (SELECT c.delivery_id, bit_or(c.bit) AS bits FROM c WHERE c.counts GROUP BY c.delivery_id) n
+            WHERE d.delivery_id = n.delivery_id AND d.delivery_id >= v_floor
+        ), logged AS (
+            INSERT INTO pushplan.events (app_id, task_id, device_id, kind, at, value, counted)
+            SELECT p_app_id, c.task_id, c.device_id, c.kind, c.at, c.value, c.counts FROM c
+        ), appended AS (
+            INSERT INTO pushplan.stats_pending (task_id, platform, vendor, received, opened, clicked,
+                                                dismissed, converted, converted_value)
+            SELECT c.task_id, c.platform, c.vendor,
+                   count(*) FILTER (WHERE c.bit = 1), count(*) FILTER (WHERE c.bit = 2),
+                   count(*) FILTER (WHERE c.bit = 4), count(*) FILTER (WHERE c.bit = 8),
+                   count(*) FILTER (WHERE c.bit = 16), coalesce(sum(c.value) FILTER (WHERE c.bit = 16), 0)
+            FROM c WHERE c.counts GROUP BY c.task_id, c.platform, c.vendor
+        )
+        SELECT count(*) INTO v_found FROM c;
+    END IF;
+
+    -- an event without a delivery (never made, or its day no longer kept; a task has at most
+    -- one delivery per device): the error undoes what the statement wrote
+    IF v_found < cardinality(p_task) THEN
+        SELECT e.task_id, v.registration_id,
+               t.started_at < pushplan._retention_first_day()::timestamp AT TIME ZONE 'UTC' AS dropped
+            INTO v_missing
+            FROM unnest(p_task, p_device) WITH ORDINALITY e(task_id, device_id, n)
+            JOIN pushplan.devices v ON v.device_id = e.device_id
+            JOIN pushplan.tasks t ON t.task_id = e.task_id
+            WHERE NOT EXISTS (SELECT 1 FROM pushplan.deliveries d
+                              WHERE d.task_id = e.task_id AND d.device_id = e.device_id
+                                AND d.delivery_id >= pushplan._delivery_id_floor(t.started_at))
+            ORDER BY e.n LIMIT 1;
+        IF v_missing.dropped THEN
+            RAISE EXCEPTION '92765: the deliveries of task "%" are no longer kept (pushplan.retention_days is %)',
+                v_missing.task_id, current_setting('pushplan.retention_days', true) USING ERRCODE = '42704';
+        END IF;
         RAISE EXCEPTION '92752: device "%" was not targeted by task "%"',
             pushplan._shown(v_missing.registration_id), v_missing.task_id USING ERRCODE = '42704';
     END IF;
-
-    WITH e AS (
-        SELECT e.task_id, e.device_id, CASE e.kind WHEN 'delivered' THEN 'received' ELSE e.kind END AS kind,
-               pushplan._event_bit(e.kind) AS bit, e.at, e.value, e.n,
-               -- the first report of its kind for its delivery in this call
-               row_number() OVER (PARTITION BY e.task_id, e.device_id, pushplan._event_bit(e.kind)
-                                  ORDER BY e.n) = 1 AS first
-        FROM unnest(p_task, p_device, p_kind, p_at, p_value) WITH ORDINALITY
-             e(task_id, device_id, kind, at, value, n)
-    ), had AS (
-        SELECT d.delivery_id, d.events AS had, g.bits, g.value
-        FROM (SELECT task_id, device_id, bit_or(bit) AS bits,
-                     (array_agg(value ORDER BY n) FILTER (WHERE bit = 16))[1] AS value
-              FROM e GROUP BY task_id, device_id) g
-        JOIN pushplan.tasks t ON t.task_id = g.task_id
-        JOIN pushplan.deliveries d ON d.task_id = g.task_id AND d.device_id = g.device_id
-          AND d.delivery_id >= pushplan._delivery_id_floor(t.started_at)
-        ORDER BY d.delivery_id
-        FOR UPDATE OF d
-    ), counted AS (
-        UPDATE pushplan.deliveries d SET events = d.events | h.bits
-        FROM had h
-        WHERE d.delivery_id = h.delivery_id AND (h.had & h.bits) <> h.bits
-        RETURNING d.task_id, d.device_id, coalesce(d.platform, 'unknown') AS platform, d.vendor,
-                  h.bits & ~h.had AS new, h.value
-    ), logged AS (
-        INSERT INTO pushplan.events (app_id, task_id, device_id, kind, at, value, counted)
-        SELECT p_app_id, e.task_id, e.device_id, e.kind, e.at, e.value,
-               e.first AND coalesce(c.new & e.bit <> 0, false)
-        FROM e LEFT JOIN counted c ON c.task_id = e.task_id AND c.device_id = e.device_id
-    )
-    INSERT INTO pushplan.stats_pending (task_id, platform, vendor, received, opened, clicked,
-                                        dismissed, converted, converted_value)
-    SELECT c.task_id, c.platform, c.vendor,
-           count(*) FILTER (WHERE c.new & 1 <> 0), count(*) FILTER (WHERE c.new & 2 <> 0),
-           count(*) FILTER (WHERE c.new & 4 <> 0), count(*) FILTER (WHERE c.new & 8 <> 0),
-           count(*) FILTER (WHERE c.new & 16 <> 0),
-           coalesce(sum(c.value) FILTER (WHERE c.new & 16 <> 0), 0)
-    FROM counted c GROUP BY c.task_id, c.platform, c.vendor;
 END $$;
 
 -- What is wrong with one event's kind, time or value, or NULL (shared by both entry points).
@@ -141,6 +183,22 @@ LANGUAGE sql IMMUTABLE AS $$
     END
 $$;
 
+-- Whether an event of a batch certainly has no shape problem (_event_shape_problem is NULL):
+-- one inlined expression, about ten times cheaper than looking for the problem key by key,
+-- which then runs only for the events this does not pass.
+CREATE OR REPLACE FUNCTION _event_shape_ok(ev jsonb) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN jsonb_typeof(ev) = 'object' THEN
+        ev ?& ARRAY['registration_id', 'task_id', 'kind']
+        AND ev - ARRAY['registration_id', 'task_id', 'kind', 'at', 'value'] = '{}'::jsonb
+        AND jsonb_typeof(ev->'registration_id') = 'string' AND jsonb_typeof(ev->'task_id') = 'string'
+        AND jsonb_typeof(ev->'kind') = 'string'
+        AND (NOT ev ? 'value' OR jsonb_typeof(ev->'value') IN ('number', 'null'))
+        AND (NOT ev ? 'at' OR (jsonb_typeof(ev->'at') = 'string' AND ev->>'at' ~
+             '^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d{1,6})?)?(Z|[+-]\d\d(:?\d\d)?)$'))
+        ELSE false END
+$$;
+
 CREATE OR REPLACE FUNCTION push_event(app text, registration_id text, task_id text, kind text,
                                       at timestamptz DEFAULT now(), value numeric DEFAULT NULL)
 RETURNS void
@@ -186,41 +244,34 @@ BEGIN
 
     SELECT format('events[%s]: %s', e.n - 1, _event_shape_problem(e.ev)) INTO v_problem
         FROM jsonb_array_elements(events) WITH ORDINALITY e(ev, n)
-        WHERE _event_shape_problem(e.ev) IS NOT NULL
+        WHERE CASE WHEN _event_shape_ok(e.ev) THEN false ELSE _event_shape_problem(e.ev) IS NOT NULL END
         ORDER BY e.n LIMIT 1;
     IF v_problem IS NULL THEN
-        -- each event's kind, time and value; then its device and task, of this app
-        SELECT format('events[%s]: %s', r.n - 1, coalesce(
-                   _event_problem(r.kind, r.at, r.value),
-                   CASE WHEN r.device_id IS NULL THEN
-                            format('92039: device "%s" is not registered', _shown(r.rid))
-                        WHEN r.task_ok IS NULL THEN
-                            format('92751: task "%s" does not exist', _shown(r.task_id)) END))
-            INTO v_problem
-            FROM (SELECT e.n, e.ev->>'registration_id' AS rid, e.ev->>'task_id' AS task_id,
-                         e.ev->>'kind' AS kind,
-                         coalesce((e.ev->>'at')::timestamptz, now()) AS at,
-                         (e.ev->>'value')::numeric AS value,
-                         v.device_id, t.app_id AS task_ok
-                  FROM jsonb_array_elements(events) WITH ORDINALITY e(ev, n)
-                  LEFT JOIN devices v ON v.app_id = v_app AND v.registration_id = e.ev->>'registration_id'
-                  LEFT JOIN tasks t ON t.task_id = e.ev->>'task_id' AND t.app_id = v_app) r
-            WHERE _event_problem(r.kind, r.at, r.value) IS NOT NULL OR r.device_id IS NULL
-               OR r.task_ok IS NULL
-            ORDER BY r.n LIMIT 1;
+        -- each event's kind, time and value; then its device and task, of this app; in the same
+        -- pass (one lookup of each device), what _events_record takes
+        SELECT (array_agg(format('events[%s]: %s', r.n - 1, r.problem) ORDER BY r.n)
+                    FILTER (WHERE r.problem IS NOT NULL))[1],
+               array_agg(r.task_id ORDER BY r.n), array_agg(r.device_id ORDER BY r.n),
+               array_agg(r.kind ORDER BY r.n), array_agg(r.at ORDER BY r.n),
+               array_agg(r.value ORDER BY r.n)
+            INTO v_problem, v_task, v_device, v_kind, v_at, v_value
+            FROM (SELECT e.n, e.rid, e.task_id, e.kind, e.at, e.value, v.device_id,
+                         coalesce(_event_problem(e.kind, e.at, e.value),
+                                  CASE WHEN v.device_id IS NULL THEN
+                                           format('92039: device "%s" is not registered', _shown(e.rid))
+                                       WHEN t.app_id IS NULL THEN
+                                           format('92751: task "%s" does not exist', _shown(e.task_id)) END) AS problem
+                  FROM (SELECT e.n, e.ev->>'registration_id' AS rid, e.ev->>'task_id' AS task_id,
+                               e.ev->>'kind' AS kind, coalesce((e.ev->>'at')::timestamptz, now()) AS at,
+                               (e.ev->>'value')::numeric AS value
+                        FROM jsonb_array_elements(events) WITH ORDINALITY e(ev, n)) e
+                  LEFT JOIN devices v ON v.app_id = v_app AND v.registration_id = e.rid
+                  LEFT JOIN tasks t ON t.task_id = e.task_id AND t.app_id = v_app) r;
     END IF;
     IF v_problem IS NOT NULL THEN
         RAISE EXCEPTION '%', v_problem
             USING ERRCODE = CASE WHEN v_problem ~ ': 9275[12]:|: 92039:' THEN '42704' ELSE '22023' END;
     END IF;
-
-    SELECT array_agg(e.ev->>'task_id' ORDER BY e.n), array_agg(v.device_id ORDER BY e.n),
-           array_agg(e.ev->>'kind' ORDER BY e.n),
-           array_agg(coalesce((e.ev->>'at')::timestamptz, now()) ORDER BY e.n),
-           array_agg((e.ev->>'value')::numeric ORDER BY e.n)
-        INTO v_task, v_device, v_kind, v_at, v_value
-        FROM jsonb_array_elements(events) WITH ORDINALITY e(ev, n)
-        JOIN devices v ON v.app_id = v_app AND v.registration_id = e.ev->>'registration_id';
     IF v_task IS NULL THEN
         RETURN 0;
     END IF;

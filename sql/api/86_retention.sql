@@ -5,9 +5,12 @@
 
 -- The first delivery id of the UTC day of ts: deliveries made that day have ids from here to
 -- the next day's (sql/install/schema.sql, deliveries).
+-- Written with immutable operators only (extract from a timestamptz is stable, from an
+-- interval immutable), so that the planner inlines it: otherwise every call runs the SQL
+-- function's own executor, and each push_event parses and plans its body again.
 CREATE OR REPLACE FUNCTION _delivery_id_floor(ts timestamptz) RETURNS bigint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT floor(extract(epoch FROM ts) / 86400)::bigint << 40
+    SELECT floor(extract(epoch FROM ts - timestamptz '1970-01-01 00:00:00+00') / 86400)::bigint << 40
 $$;
 
 -- The oldest UTC day whose raw rows are kept.
