@@ -18,8 +18,10 @@
  * Nothing here waits for a receiver. The posts run on a libcurl multi handle of their own,
  * driven with a zero timeout on each pass, so a receiver that answers after seconds delays
  * neither a schedule's firing nor an expansion; the senders never post and never read the
- * outbox, so their sends do not notice it at all. While posts are in flight the scheduler
- * sleeps at most IN_FLIGHT_NAP_MS between passes (pp_outcome_webhook_nap).
+ * outbox, so their sends do not notice it at all. While posts are in flight the idle scheduler
+ * wakes every IN_FLIGHT_NAP_MS to drive them (pp_outcome_webhook_nap; a pass that finds
+ * nothing finished runs no transaction), and a batch taken is followed at once by the app's
+ * next one, so that the posts keep up with a broadcast (about 500 outcomes per round trip).
  *
  * At least once: a batch is committed before it is posted and deleted only once a 2xx answer
  * was read; a crash or restart in between posts it again, with the same id and the same body,
@@ -43,7 +45,7 @@
 #include "utils/timestamp.h"
 
 #define LOOK_MS				200		/* how often the outboxes are looked at */
-#define IN_FLIGHT_NAP_MS	50		/* the scheduler's longest sleep while posts are in flight */
+#define IN_FLIGHT_NAP_MS	10		/* the scheduler's longest sleep while posts are in flight */
 #define ERROR_PAUSE_MS		10000	/* after a failed statement */
 #define MAX_POSTS			32		/* apps posted to at once */
 
@@ -123,6 +125,7 @@ post_start(HeapTuple tup, TupleDesc desc)
 	Post	   *p = NULL;
 	bool		isnull;
 	char	   *secret;
+	char	   *id;
 	char		header[80];
 	MemoryContext old;
 
@@ -133,7 +136,9 @@ post_start(HeapTuple tup, TupleDesc desc)
 		return false;
 	old = MemoryContextSwitchTo(hook_cxt);
 	memset(p, 0, sizeof(Post));
-	strlcpy(p->batch_id, SPI_getvalue(tup, desc, 1), sizeof(p->batch_id));
+	id = SPI_getvalue(tup, desc, 1);
+	strlcpy(p->batch_id, id, sizeof(p->batch_id));
+	pfree(id);
 	p->app_id = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
 	p->attempt = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull)) + 1;
 	p->body = SPI_getvalue(tup, desc, 4);
@@ -328,7 +333,9 @@ pp_outcome_webhook_step(void)
 										 ALLOCSET_SMALL_SIZES);
 	if (in_flight > 0)
 		ndone = pp_http_run(http, 0, done, MAX_POSTS);
-	look_now = now >= pause_until && TimestampDifferenceExceeds(last_look, now, LOOK_MS);
+	/* a batch taken frees its app for the next one at once: a broadcast's outcomes keep up */
+	look_now = now >= pause_until &&
+		(ndone > 0 || TimestampDifferenceExceeds(last_look, now, LOOK_MS));
 	if (ndone == 0 && !look_now)
 		return;
 	if (look_now)

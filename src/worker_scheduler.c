@@ -313,14 +313,29 @@ pushplan_scheduler_main(Datum arg)
 		}
 		if (!busy)
 		{
-			long		timeout = pp_extension_ready() ? idle_timeout() : pp_poll_interval;
-
-			timeout = pp_outcome_webhook_nap(timeout);
+			bool		ready = pp_extension_ready();
+			long		timeout = ready ? idle_timeout() : pp_poll_interval;
+			TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout);
 
 			pgstat_report_activity(STATE_IDLE, "pushplan scheduler: waiting for due tasks");
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 timeout, PG_WAIT_EXTENSION);
-			ResetLatch(MyLatch);
+			/*
+			 * Sleeps until the next schedule or a wake-up, in short naps while outcome
+			 * webhooks' posts are in flight or batches wait, driving them between naps.
+			 */
+			for (;;)
+			{
+				long		left = (long) ((until - GetCurrentTimestamp()) / 1000);
+				long		nap = ready ? pp_outcome_webhook_nap(Max(left, 0)) : Max(left, 0);
+				int			rc;
+
+				rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							   nap, PG_WAIT_EXTENSION);
+				ResetLatch(MyLatch);
+				if ((rc & WL_LATCH_SET) || nap >= left || ShutdownRequestPending ||
+					ConfigReloadPending)
+					break;
+				pp_outcome_webhook_step();
+			}
 		}
 	}
 	proc_exit(0);
