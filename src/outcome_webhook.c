@@ -48,11 +48,13 @@
 #define IN_FLIGHT_NAP_MS	10		/* the scheduler's longest sleep while posts are in flight */
 #define ERROR_PAUSE_MS		10000	/* after a failed statement */
 #define MAX_POSTS			32		/* apps posted to at once */
+#define PERFORMS_A_STEP		32		/* libcurl passes a step may run, none of them waiting */
 
 /* A batch on the wire. */
 typedef struct Post
 {
 	bool		used;
+	bool		finished;		/* answered: its app may have its next batch */
 	PPHttpReq	req;
 	char		batch_id[40];
 	int32		app_id;
@@ -153,7 +155,9 @@ post_start(HeapTuple tup, TupleDesc desc)
 	p->req.body_len = strlen(p->body);
 	p->req.owner = p;
 	/* signed as the webhook channel signs (src/jwt.c), with the secret as it is now */
+	/* "expect:" (empty): no Expect: 100-continue wait before a large body over HTTP/1.1 */
 	if (!pp_http_header(&p->req, "content-type: application/json") ||
+		!pp_http_header(&p->req, "expect:") ||
 		!pp_http_header(&p->req, pp_webhook_signature_header(secret, p->body, p->req.body_len)) ||
 		!pp_http_header(&p->req, psprintf("idempotency-key: %s", p->batch_id)) ||
 		(snprintf(header, sizeof(header), "x-pushplan-attempt: %d", p->attempt),
@@ -276,9 +280,8 @@ look(void)
 	args[0] = Int32GetDatum(pp_outcome_batch_size);
 	args[1] = Int32GetDatum(pp_outcome_batch_wait_ms);
 	pp_spi_run_kept(&make_plan, "making outcome batches", SPI_OK_SELECT,
-					"SELECT pushplan._outcome_batches_make($1, $2 * interval '1 millisecond'), "
-					"  EXISTS (SELECT FROM pushplan.outcome_outbox) "
-					"  OR EXISTS (SELECT FROM pushplan.outcome_batches)",
+					"SELECT made, waiting "
+					"FROM pushplan._outcome_batches_make($1, $2 * interval '1 millisecond')",
 					2, types, args, NULL, false, 0);
 	tup = pp_spi_first_row("making outcome batches");
 	waiting = DatumGetBool(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
@@ -287,7 +290,7 @@ look(void)
 
 	busy = palloc(sizeof(Datum) * (in_flight + 1));
 	for (int i = 0; i < MAX_POSTS; i++)
-		if (posts[i].used)
+		if (posts[i].used && !posts[i].finished)
 			busy[nbusy++] = Int32GetDatum(posts[i].app_id);
 	args[0] = PointerGetDatum(construct_array(busy, nbusy, INT4OID, 4, true, TYPALIGN_INT));
 	args[1] = Int32GetDatum(MAX_POSTS - in_flight);
@@ -300,7 +303,8 @@ look(void)
 						"JOIN pushplan.apps a ON a.app_id = b.app_id "
 						"WHERE b.next_at <= now() AND b.app_id <> ALL ($1) "
 						"ORDER BY b.next_at LIMIT $2",
-						2, types, args, NULL, true, 0);
+						/* not read-only: it must see what this transaction recorded */
+						2, types, args, NULL, false, 0);
 	for (uint64 i = 0; i < n; i++)
 		if (!post_start(SPI_tuptable->vals[i], SPI_tuptable->tupdesc))
 			break;
@@ -331,13 +335,19 @@ pp_outcome_webhook_step(void)
 	if (hook_cxt == NULL)
 		hook_cxt = AllocSetContextCreate(TopMemoryContext, "pushplan outcome webhook",
 										 ALLOCSET_SMALL_SIZES);
-	if (in_flight > 0)
+	/*
+	 * A pass of libcurl moves one upload buffer (16 kB) of each transfer: a few passes at once,
+	 * each without waiting, so that a batch of 500 outcomes (some 120 kB) leaves in one nap.
+	 */
+	for (int i = 0; i < PERFORMS_A_STEP && in_flight > 0 && ndone == 0; i++)
 		ndone = pp_http_run(http, 0, done, MAX_POSTS);
 	/* a batch taken frees its app for the next one at once: a broadcast's outcomes keep up */
 	look_now = now >= pause_until &&
 		(ndone > 0 || TimestampDifferenceExceeds(last_look, now, LOOK_MS));
 	if (ndone == 0 && !look_now)
 		return;
+	for (int i = 0; i < ndone; i++)
+		((Post *) done[i]->owner)->finished = true;
 	if (look_now)
 		last_look = now;
 

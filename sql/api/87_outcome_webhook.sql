@@ -76,26 +76,39 @@ CREATE OR REPLACE VIEW push_outcome_webhooks WITH (security_barrier) AS
 -- The scheduler (src/outcome_webhook.c): for each app with a webhook and no batch waiting, the
 -- oldest max_rows outcomes of its outbox become one batch, once there are max_rows of them or
 -- the oldest has waited max_wait. The body is made once, here: every attempt posts the same
--- bytes under the same batch id. Returns the number of batches made.
-CREATE OR REPLACE FUNCTION _outcome_batches_make(max_rows int, max_wait interval) RETURNS int
+-- bytes under the same batch id. made: the batches made; waiting: whether outcomes or batches
+-- wait (the scheduler then looks again soon). Every read of the outbox is a range of its index
+-- by app: the rows taken are deleted from its head, and a scan from the table's start would
+-- wade through them until the next vacuum (quadratic over a broadcast's outcomes).
+CREATE OR REPLACE FUNCTION _outcome_batches_make(max_rows int, max_wait interval,
+                                                 OUT made int, OUT waiting boolean)
 LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
 DECLARE
     r record;
     v_batch uuid;
-    v_made int := 0;
+    v_rows bigint;
+    v_oldest timestamptz;
 BEGIN
-    FOR r IN SELECT w.app_id, a.app FROM outcome_webhooks w JOIN apps a USING (app_id)
-             WHERE NOT EXISTS (SELECT FROM outcome_batches b WHERE b.app_id = w.app_id)
-               AND ((SELECT o.at FROM outcome_outbox o WHERE o.app_id = w.app_id
-                     ORDER BY o.outcome_id LIMIT 1) <= now() - max_wait
-                    OR (SELECT count(*) FROM (SELECT FROM outcome_outbox o WHERE o.app_id = w.app_id
-                                              LIMIT max_rows) x) >= max_rows)
-             ORDER BY w.app_id LOOP
+    made := 0;
+    waiting := EXISTS (SELECT FROM outcome_batches);
+    FOR r IN SELECT w.app_id, a.app,
+                    NOT EXISTS (SELECT FROM outcome_batches b WHERE b.app_id = w.app_id) AS free
+             FROM outcome_webhooks w JOIN apps a USING (app_id) ORDER BY w.app_id LOOP
+        SELECT count(*), min(x.at) INTO v_rows, v_oldest
+        FROM (SELECT o.at FROM outcome_outbox o WHERE o.app_id = r.app_id
+              ORDER BY o.outcome_id LIMIT max_rows) x;
+        IF v_rows = 0 THEN
+            CONTINUE;
+        END IF;
+        waiting := true;
+        IF NOT r.free OR (v_rows < max_rows AND v_oldest > now() - max_wait) THEN
+            CONTINUE;
+        END IF;
         v_batch := gen_random_uuid();
         WITH taken AS (
-            DELETE FROM outcome_outbox o WHERE o.outcome_id IN (
+            DELETE FROM outcome_outbox o WHERE o.outcome_id = ANY (ARRAY(
                 SELECT outcome_id FROM outcome_outbox WHERE app_id = r.app_id
-                ORDER BY outcome_id LIMIT max_rows)
+                ORDER BY outcome_id LIMIT max_rows))
             RETURNING o.*)
         INSERT INTO outcome_batches (batch_id, app_id, body, outcomes)
             SELECT v_batch, r.app_id,
@@ -110,9 +123,8 @@ BEGIN
                            ORDER BY t.outcome_id))::text,
                    count(*)
             FROM taken t HAVING count(*) > 0;
-        v_made := v_made + 1;
+        made := made + 1;
     END LOOP;
-    RETURN v_made;
 END $$;
 
 -- The scheduler's upkeep, once a minute: outcomes appended by a transaction that still saw a

@@ -80,9 +80,9 @@ JOIN deliveries d ON d.delivery_id = o.delivery_id
 ORDER BY o.outcome_id;
 
 -- A batch: the oldest outcomes of the app, its body made once; nothing while one waits.
-SELECT _outcome_batches_make(500, interval '1 hour') AS made_too_young;
-SELECT _outcome_batches_make(2, interval '1 hour') AS made_full;
-SELECT _outcome_batches_make(500, interval '0') AS made_while_one_waits;
+SELECT made AS made_too_young, waiting FROM _outcome_batches_make(500, interval '1 hour');
+SELECT made AS made_full, waiting FROM _outcome_batches_make(2, interval '1 hour');
+SELECT made AS made_while_one_waits, waiting FROM _outcome_batches_make(500, interval '0');
 SELECT outcomes, attempts, (body::jsonb)->>'batch_id' = batch_id::text AS id_in_body,
        (body::jsonb)->>'app' AS app,
        jsonb_path_query_array(body::jsonb, '$.outcomes[*].status') AS statuses,
@@ -92,7 +92,7 @@ FROM outcome_batches;
 SELECT count(*) AS still_in_outbox FROM outcome_outbox;
 SELECT app, waiting, batch_outcomes, batch_attempts FROM push_outcome_webhooks;
 DELETE FROM outcome_batches;
-SELECT _outcome_batches_make(500, interval '0') AS made_rest;
+SELECT made AS made_rest, waiting FROM _outcome_batches_make(500, interval '0');
 SELECT outcomes FROM outcome_batches;
 DELETE FROM outcome_batches;
 
