@@ -11,7 +11,7 @@
  *    1 s, 2 s, 4 s ... capped by pushplan.retry_max_backoff; any other status (the receiver
  *    refuses these bytes, and would refuse them again), or pushplan.outcome_max_attempts
  *    attempts, give it up with a LOG line;
- *  - at most every LOOK_MS, batches are made of the outboxes (_outcome_batches_make:
+ *  - after an answer, or every LOOK_MS, batches are made of the outboxes (_outcome_batches_make:
  *    pushplan.outcome_batch_size outcomes, or fewer once the oldest has waited
  *    pushplan.outcome_batch_wait) and the due ones are started.
  *

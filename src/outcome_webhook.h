@@ -6,8 +6,9 @@
 #define PUSHPLAN_OUTCOME_WEBHOOK_H
 
 /*
- * One pass, outside any transaction: records the posts that finished, and at most every 200 ms
- * makes batches of the outboxes and starts the due ones. Never waits for a receiver.
+ * One pass, outside any transaction: records the posts that finished and, after an answer or
+ * every 200 ms, makes batches of the outboxes and starts the due ones. Never waits for a
+ * receiver.
  */
 extern void pp_outcome_webhook_step(void);
 /* How long the scheduler may sleep, at most timeout_ms: less while posts are in flight. */
