@@ -471,6 +471,12 @@ pp_hmac_sha256_hex(const char *key, const char *data, size_t len)
 }
 
 char *
+pp_webhook_signature_header(const char *secret, const char *body, size_t len)
+{
+	return psprintf("x-pushplan-signature: sha256=%s", pp_hmac_sha256_hex(secret, body, len));
+}
+
+char *
 pp_md5_hex(const void *data, size_t len)
 {
 	static EVP_MD *md5 = NULL;

@@ -69,6 +69,11 @@ extern char *pp_jwt_ps256(const char *pem_private_key, const char *kid, const ch
 extern void pp_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
 						   unsigned char out[32]);
 extern char *pp_hmac_sha256_hex(const char *key, const char *data, size_t len);
+/*
+ * The signature pushplan's own webhooks carry, the webhook channel's and the outcome webhook's:
+ * the header "x-pushplan-signature: sha256=<hex HMAC-SHA256(secret, body)>".
+ */
+extern char *pp_webhook_signature_header(const char *secret, const char *body, size_t len);
 
 /* MD5 as 32 lowercase hex digits (Meizu's request signature: not for secrecy). */
 extern char *pp_md5_hex(const void *data, size_t len);

@@ -24,6 +24,9 @@ int			pp_small_audience_limit = 100;
 char	   *pp_ca_file = NULL;
 int			pp_http_timeout_ms = 10000;
 int			pp_max_conns_per_host = 4;
+int			pp_outcome_batch_size = 500;
+int			pp_outcome_batch_wait_ms = 1000;
+int			pp_outcome_max_attempts = 10;
 
 void
 pp_settings_define(void)
@@ -86,6 +89,19 @@ pp_settings_define(void)
 	DefineCustomIntVariable("pushplan.max_connections_per_host",
 							"HTTP connections a sender opens to one vendor host (each carries many HTTP/2 streams; APNs: per team and key).",
 							NULL, &pp_max_conns_per_host, 4, 1, 64, PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	/* the outcome webhook (src/outcome_webhook.c) */
+	DefineCustomIntVariable("pushplan.outcome_batch_size",
+							"Most outcomes in one batch of the outcome webhook.",
+							NULL, &pp_outcome_batch_size, 500, 1, 10000, PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pushplan.outcome_batch_wait",
+							"How long the oldest outcome waits for a fuller batch of the outcome webhook.",
+							NULL, &pp_outcome_batch_wait_ms, 1000, 0, 600000, PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pushplan.outcome_max_attempts",
+							"Attempts at posting a batch of the outcome webhook before it is given up.",
+							NULL, &pp_outcome_max_attempts, 10, 1, 100, PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pushplan");
 }

@@ -20,6 +20,11 @@ extern char *pp_ca_file;
 extern int	pp_http_timeout_ms;
 extern int	pp_max_conns_per_host;
 
+/* the outcome webhook */
+extern int	pp_outcome_batch_size;
+extern int	pp_outcome_batch_wait_ms;
+extern int	pp_outcome_max_attempts;
+
 /* the most ids, tokens or accounts a push of a role with app rights only may list */
 extern int	pp_small_audience_limit;
 

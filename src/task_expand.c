@@ -139,7 +139,7 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 					 "    CASE WHEN c.vendor IS NULL THEN 'failed' ELSE 'queued' END, "
 					 "    CASE WHEN c.vendor IS NULL THEN format('vendor \"%%s\" is not configured for this app', r.vendor) END "
 					 "  FROM ranked r LEFT JOIN pushplan.vendor_configs c ON c.app_id = $2 AND c.vendor = r.vendor "
-					 "  RETURNING delivery_id, send_at, status, platform, vendor), "
+					 "  RETURNING delivery_id, device_id, send_at, status, platform, vendor, error), "
 					 "queued AS ("
 					 "  INSERT INTO pushplan.delivery_queue (delivery_id, task_id, send_at, priority) "
 					 "  SELECT delivery_id, $1, send_at, $10 FROM ins WHERE status = 'queued' RETURNING 1), "
@@ -147,7 +147,17 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 					 "counted AS ("
 					 "  INSERT INTO pushplan.stats_pending (task_id, platform, vendor, targeted, failed) "
 					 "  SELECT $1, platform, vendor, count(*), count(*) FILTER (WHERE status = 'failed') "
-					 "  FROM ins GROUP BY platform, vendor) "
+					 "  FROM ins GROUP BY platform, vendor), "
+					 /* failed at once: a final outcome for the app's outcome webhook, if it has one */
+					 "hooked AS ("
+					 "  INSERT INTO pushplan.outcome_outbox (app_id, delivery_id, task_id, plan_id, registration_id, "
+					 "    vendor, platform, status, error, at) "
+					 "  SELECT $2, i.delivery_id, $1, t.plan_id, v.registration_id, i.vendor, i.platform, "
+					 "    i.status, i.error, now() "
+					 "  FROM ins i JOIN pushplan.outcome_webhooks w ON w.app_id = $2 "
+					 "  JOIN pushplan.tasks t ON t.task_id = $1 "
+					 "  LEFT JOIN pushplan.devices v ON v.device_id = i.device_id "
+					 "  WHERE i.status = 'failed') "
 					 "SELECT (SELECT count(*) FROM src), (SELECT max(device_id) FROM src), (SELECT count(*) FROM ins), "
 					 "  (SELECT count(*) FROM queued)",
 					 from.data,

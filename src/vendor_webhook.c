@@ -83,8 +83,7 @@ webhook_build(const PPVendorConfig *cfg, const PPMsgInput *in, PPRequest *req)
 	req->limited_len = b->len;
 	req->url = pstrdup(wc->url);
 	req->headers = list_make2(pstrdup("content-type: application/json"),
-							  psprintf("x-pushplan-signature: sha256=%s",
-									   pp_hmac_sha256_hex(wc->secret, b->data, b->len)));
+							  pp_webhook_signature_header(wc->secret, b->data, b->len));
 }
 
 static PPClassify

@@ -3,6 +3,9 @@
  * audience into delivery rows in one committed transaction, wakes the senders, and marks tasks
  * done when nothing of them is left in flight.
  *
+ * It also posts the delivery-outcome webhooks' batches, without ever waiting for a receiver
+ * (src/outcome_webhook.c).
+ *
  * A task's expansion (src/task_expand.c) runs in batches of devices, one committed transaction
  * each: a crash during expansion resumes after the last batch committed (expanded_upto).
  * Due tasks are taken lane by lane (tasks.priority: high, normal, low), then by time, so a
@@ -14,6 +17,7 @@
 #include "workers.h"
 #include "task_expand.h"
 #include "schedule.h"
+#include "outcome_webhook.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -245,6 +249,7 @@ maintenance(bool stale_check)
 		for (uint64 i = 0; i < n; i++)
 			ereport(LOG, (errmsg("pushplan: %s",
 								 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1))));
+		pp_outcome_webhook_sweep();
 	}
 	pp_spi_run_kept(&profiles_plan, "refreshing send profiles", SPI_OK_SELECT,
 			   "SELECT pushplan._smart_profiles_refresh(20000)", 0, NULL, NULL, NULL, false, 0);
@@ -303,15 +308,34 @@ pushplan_scheduler_main(Datum arg)
 				if (stale)
 					last_stale_check = last_maintenance;
 			}
+			/* the outcome webhook's posts, never waited for (src/outcome_webhook.c) */
+			pp_outcome_webhook_step();
 		}
 		if (!busy)
 		{
-			long		timeout = pp_extension_ready() ? idle_timeout() : pp_poll_interval;
+			bool		ready = pp_extension_ready();
+			long		timeout = ready ? idle_timeout() : pp_poll_interval;
+			TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout);
 
 			pgstat_report_activity(STATE_IDLE, "pushplan scheduler: waiting for due tasks");
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 timeout, PG_WAIT_EXTENSION);
-			ResetLatch(MyLatch);
+			/*
+			 * Sleeps until the next schedule or a wake-up, in short naps while outcome
+			 * webhooks' posts are in flight or batches wait, driving them between naps.
+			 */
+			for (;;)
+			{
+				long		left = (long) ((until - GetCurrentTimestamp()) / 1000);
+				long		nap = ready ? pp_outcome_webhook_nap(Max(left, 0)) : Max(left, 0);
+				int			rc;
+
+				rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							   nap, PG_WAIT_EXTENSION);
+				ResetLatch(MyLatch);
+				if ((rc & WL_LATCH_SET) || nap >= left || ShutdownRequestPending ||
+					ConfigReloadPending)
+					break;
+				pp_outcome_webhook_step();
+			}
 		}
 	}
 	proc_exit(0);

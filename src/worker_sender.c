@@ -304,8 +304,8 @@ write_outcomes(int from, int n, bool queue_drained)
 	 * already has its outcome (written by an earlier try of this batch, or by another sender
 	 * after the upkeep gave a stale claim back) and keeps it. The outcomes written are counted
 	 * in the statistics (doc/statistics.md): appended, as one row per task, platform and
-	 * vendor, and the vendors' answer times as a histogram. Returns the tasks these deliveries
-	 * belong to.
+	 * vendor, and the vendors' answer times as a histogram; the final ones of apps with an
+	 * outcome webhook are appended to its outbox. Returns the tasks these deliveries belong to.
 	 */
 	ntasks = pp_spi_run("recording outcomes", SPI_OK_SELECT,
 						"WITH o AS (SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $10) "
@@ -317,7 +317,8 @@ write_outcomes(int from, int n, bool queue_drained)
 						"  http_status = nullif(o.http, 0), vendor_message_id = o.msgid, error = o.error "
 						"  FROM o WHERE d.delivery_id = o.id AND d.status = 'queued' "
 						"  RETURNING d.task_id, d.app_id, coalesce(d.platform, 'unknown') AS platform, d.vendor, "
-						"    d.status, d.http_status, d.error, o.latency_us), "
+						"    d.status, d.http_status, d.error, o.latency_us, d.delivery_id, d.device_id, "
+						"    d.platform AS device_platform, d.vendor_message_id), "
 						"counted AS (INSERT INTO pushplan.stats_pending (task_id, platform, vendor, sent, failed, "
 						"  invalid_token, rejected, gave_up, suppressed, opted_out, unregistered, no_token, "
 						"  expired, cancelled, retries) "
@@ -338,6 +339,20 @@ write_outcomes(int from, int n, bool queue_drained)
 						"  SELECT app_id, vendor, date_trunc('hour', now()), "
 						"    CASE WHEN latency_us < 1000 THEN 0 ELSE 1 + floor(4 * ln(latency_us / 1000.0::float8) / ln(2)) END, "
 						"    count(*) FROM u WHERE latency_us >= 0 GROUP BY 1, 2, 3, 4), "
+						/*
+						 * The final outcomes of apps with an outcome webhook, for the scheduler to
+						 * post (src/outcome_webhook.c). The one-time filter skips the join when no
+						 * app has one; otherwise, an index probe of the tiny outcome_webhooks per
+						 * outcome, and the task and device of those that match.
+						 */
+						"hooked AS (INSERT INTO pushplan.outcome_outbox (app_id, delivery_id, task_id, plan_id, "
+						"  registration_id, vendor, platform, status, error, http_status, vendor_message_id, at) "
+						"  SELECT u.app_id, u.delivery_id, u.task_id, t.plan_id, v.registration_id, u.vendor, "
+						"    u.device_platform, u.status, u.error, u.http_status, u.vendor_message_id, now() "
+						"  FROM u JOIN pushplan.outcome_webhooks w ON w.app_id = u.app_id "
+						"  JOIN pushplan.tasks t ON t.task_id = u.task_id "
+						"  LEFT JOIN pushplan.devices v ON v.device_id = u.device_id "
+						"  WHERE u.status <> 'queued' AND EXISTS (SELECT FROM pushplan.outcome_webhooks)), "
 						"fin AS (DELETE FROM pushplan.delivery_queue q USING o "
 						"  WHERE q.task_id = o.task_id AND q.delivery_id = o.id AND o.status <> 'queued'), "
 						"again AS (UPDATE pushplan.delivery_queue q SET claimed_by = NULL, claimed_at = NULL, "

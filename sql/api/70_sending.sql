@@ -28,15 +28,24 @@ BEGIN
     -- flight (its delivery still says queued until its outcome): only the unclaimed ones go,
     -- under their row locks, so a sender's claim and this cancel never both take a row.
     -- The outcome is written as a sender writes the one of a delivery it finds cancelled (an
-    -- outcome counted in attempts, the reason in error), and counted in the statistics.
+    -- outcome counted in attempts, the reason in error), counted in the statistics, and
+    -- appended to the outcome webhook's outbox when the app has one (doc/statistics.md).
     WITH q AS (DELETE FROM delivery_queue q
                WHERE q.task_id = push_cancel.task_id AND q.claimed_by IS NULL
                RETURNING q.delivery_id),
     c AS (UPDATE deliveries d SET status = 'cancelled', attempts = d.attempts + 1, error = 'cancelled'
           FROM q WHERE d.delivery_id = q.delivery_id AND d.status = 'queued'
-          RETURNING coalesce(d.platform, 'unknown') AS platform, d.vendor)
-    INSERT INTO stats_pending (task_id, platform, vendor, cancelled)
-        SELECT push_cancel.task_id, c.platform, c.vendor, count(*) FROM c GROUP BY c.platform, c.vendor;
+          RETURNING d.delivery_id, d.device_id, d.platform, d.vendor),
+    counted AS (INSERT INTO stats_pending (task_id, platform, vendor, cancelled)
+        SELECT push_cancel.task_id, coalesce(c.platform, 'unknown'), c.vendor, count(*) FROM c
+        GROUP BY 2, 3)
+    INSERT INTO outcome_outbox (app_id, delivery_id, task_id, plan_id, registration_id, vendor,
+                                platform, status, error, at)
+        SELECT v_app, c.delivery_id, push_cancel.task_id, t.plan_id, v.registration_id, c.vendor,
+               c.platform, 'cancelled', 'cancelled', now()
+        FROM c JOIN outcome_webhooks w ON w.app_id = v_app
+        JOIN tasks t ON t.task_id = push_cancel.task_id
+        LEFT JOIN devices v ON v.device_id = c.device_id;
     UPDATE tasks t SET state = 'cancelled', finished_at = now()
         WHERE t.task_id = push_cancel.task_id;
 END $$;

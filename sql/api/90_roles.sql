@@ -9,8 +9,8 @@
 --   pushplan_admin      every app, bound or not (cluster-wide), and creates apps
 --   pushplan_worker     not a group role: what the background workers do their work as
 --                       (push_worker_grants, below); bound to no app, member of nothing
--- Vendor credentials (vendor_configs) are readable by no role but the extension's owner and
--- pushplan_worker (the senders send with them).
+-- Vendor credentials (vendor_configs) and outcome webhooks (outcome_webhooks) are readable by
+-- no role but the extension's owner and pushplan_worker (the workers send with them).
 -- Roles are cluster-wide: they are created once and survive DROP EXTENSION.
 DO $$
 BEGIN
@@ -87,6 +87,15 @@ BEGIN
     -- the raw partitions' upkeep (sql/api/86_retention.sql: SECURITY DEFINER, as it makes and
     -- drops tables the extension owns)
     GRANT EXECUTE ON FUNCTION _raw_partitions_maintain() TO pushplan_worker;
+    -- the outcome webhook (sql/api/87_outcome_webhook.sql): the senders, the expansion and
+    -- push_cancel append final outcomes to the outbox of the apps that have one; the scheduler
+    -- makes batches of them and posts them with the webhook's url and secret
+    GRANT SELECT ON outcome_webhooks TO pushplan_worker;
+    GRANT SELECT, INSERT, DELETE ON outcome_outbox TO pushplan_worker;
+    GRANT USAGE ON SEQUENCE outcome_outbox_outcome_id_seq TO pushplan_worker;
+    GRANT SELECT, INSERT, UPDATE, DELETE ON outcome_batches TO pushplan_worker;
+    GRANT EXECUTE ON FUNCTION _outcome_batches_make(int, interval), _outcome_outbox_sweep()
+        TO pushplan_worker;
 END $$;
 COMMENT ON FUNCTION push_worker_grants() IS
     'creates the role pushplan_worker if missing and grants it what the background workers need (superusers)';
@@ -134,10 +143,11 @@ GRANT SELECT ON push_devices, push_vendors, push_account_packages TO pushplan_op
 GRANT EXECUTE ON FUNCTION
     push_app_set(text, jsonb),
     push_vendor_set(text, text, jsonb),
+    push_outcome_webhook_set(text, jsonb),
     push_app_grant(text, regrole, text),
     push_app_revoke(text, regrole, text)
     TO pushplan_app_admin;
-GRANT SELECT ON push_app_grants TO pushplan_app_admin;
+GRANT SELECT ON push_app_grants, push_outcome_webhooks TO pushplan_app_admin;
 
 -- cluster-wide administrators
 GRANT EXECUTE ON FUNCTION push_app_create(text, text) TO pushplan_admin;

@@ -279,3 +279,46 @@ CREATE TABLE vendor_latency (
     answers     bigint NOT NULL,
     PRIMARY KEY (app_id, vendor, hour, bucket)
 );
+
+-- The delivery-outcome webhook (doc/statistics.md, "Outcome webhook"). An app's receiver: its
+-- url and secret are credentials, so this table, as vendor_configs, is readable by no role but
+-- the extension's owner and pushplan_worker (push_outcome_webhook_set writes it).
+CREATE TABLE outcome_webhooks (
+    app_id      int PRIMARY KEY REFERENCES apps ON DELETE CASCADE,
+    config      jsonb NOT NULL,                 -- {"url", "secret"}
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- The final outcomes of the apps that have a webhook, appended in the transaction that records
+-- them (the senders' outcome statement, push_cancel, the expansion's failed-at-once rows) and
+-- taken out by the scheduler into batches. No foreign key: the senders' hot path appends here.
+CREATE TABLE outcome_outbox (
+    outcome_id        bigserial PRIMARY KEY,
+    app_id            int NOT NULL,
+    delivery_id       bigint NOT NULL,
+    task_id           text NOT NULL,
+    plan_id           text,
+    registration_id   text,
+    vendor            text NOT NULL,
+    platform          text,
+    status            text NOT NULL,            -- sent | failed | invalid_token | expired | suppressed | cancelled
+    error             text,
+    http_status       int,
+    vendor_message_id text,
+    at                timestamptz NOT NULL      -- when the outcome was recorded
+);
+CREATE INDEX outcome_outbox_app_idx ON outcome_outbox (app_id, outcome_id);
+
+-- Batches of outcomes, one at a time per app, each posted with its body and id unchanged until
+-- the receiver takes it (2xx) or it is given up: the batch id is the receiver's idempotency key.
+CREATE TABLE outcome_batches (
+    batch_id    uuid PRIMARY KEY,
+    app_id      int NOT NULL REFERENCES apps ON DELETE CASCADE,
+    body        text NOT NULL,                  -- the JSON posted, signed as it is at each attempt
+    outcomes    int NOT NULL,
+    attempts    int NOT NULL DEFAULT 0,
+    next_at     timestamptz NOT NULL DEFAULT now(),
+    last_error  text,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE UNIQUE INDEX outcome_batches_app_idx ON outcome_batches (app_id);

@@ -10,7 +10,9 @@
 #     the broadcast's rate with and without them (LANE_RUNS pairs; LANE_SENDS=0 skips it);
 #  4. latency: COMMIT of a one-device push_send -> the request's arrival at the mock vendor
 #     (test/bench/commit_latency.c, the mock's received_at_us), sequential sends.
-# Usage: [VENDOR=apns|fcm] [RUNS=2] [SKIP_CEILING=1] [PAIR_REQUESTS=N] [LANE_SENDS=500] [LANE_RUNS=2] test/bench/bench_sending.sh [DEVICES=1000000] [LATENCY_SENDS=1000] [CONFIGS]
+# OUTCOME_WEBHOOK=1: the broadcast's app has an outcome webhook (to the sink), and each run says
+# how long after its last send the last outcome was posted.
+# Usage: [VENDOR=apns|fcm] [OUTCOME_WEBHOOK=1] [RUNS=2] [SKIP_CEILING=1] [PAIR_REQUESTS=N] [LANE_SENDS=500] [LANE_RUNS=2] test/bench/bench_sending.sh [DEVICES=1000000] [LATENCY_SENDS=1000] [CONFIGS]
 #   CONFIGS: space-separated senders:batch_size:max_inflight[:max_connections_per_host]
 #   (default "1:500:2000 2:500:2000 1:500:200 2:500:200 2:1000:400").
 # Needs the extension installed (`make bench` does it). BENCH_INSTALL=1 installs it first under
@@ -156,13 +158,16 @@ else
   start_cluster
 fi
 psql -v key="$(cat "$work/apns.p8")" -v sink="https://127.0.0.1:$sink_port" \
-  -v mock="https://127.0.0.1:$mock_port" <<'SQL' >/dev/null
+  -v mock="https://127.0.0.1:$mock_port" -v hook="${OUTCOME_WEBHOOK:-0}" <<'SQL' >/dev/null
 SET search_path = pushplan, public;
 SELECT push_app_create('bench');
 SELECT push_app_set('bench', '{"broadcast_min_interval": "0 seconds", "broadcast_daily_limit": 100000}');
 SELECT push_vendor_set('bench', 'apns', jsonb_build_object('team_id', 'TEAM123456', 'key_id', 'KEY1234567',
     'bundle_id', 'com.example.app', 'private_key', :'key', 'endpoint', :'sink'));
 SELECT push_app_create('latency');
+-- OUTCOME_WEBHOOK=1: the broadcast's app posts every outcome to the sink (doc/statistics.md)
+SELECT push_outcome_webhook_set('bench', jsonb_build_object('url', :'sink' || '/outcomes',
+    'secret', 'bench-outcomes-secret-0123456789')) WHERE :'hook' = '1';
 SELECT push_vendor_set('latency', 'apns', jsonb_build_object('team_id', 'TEAM123456', 'key_id', 'KEY1234567',
     'bundle_id', 'com.example.app', 'private_key', :'key', 'endpoint', :'mock'));
 SELECT push_device_register('latency', 'probe', 'ios', 'apns', 'test-latency-probe');
@@ -295,6 +300,13 @@ broadcast() {   # broadcast SENDERS BATCH INFLIGHT CONNS RUN
     # what the database wrote, which the machine's drift does not move (full-page images included)
     echo "    WAL per delivery: $(( wal / sent )) bytes ($(( wal / 1048576 )) MB in all, from push_send to the last outcome)"
   }
+  if [ "${OUTCOME_WEBHOOK:-0}" = 1 ]; then
+    for _ in $(seq 1200); do
+      [ "$(psql -c "SELECT NOT EXISTS (SELECT FROM pushplan.outcome_outbox) AND NOT EXISTS (SELECT FROM pushplan.outcome_batches)")" = t ] && break
+      sleep 0.1
+    done
+    echo "    outcome webhook: every outcome posted $(psql -c "SELECT round(extract(epoch FROM clock_timestamp() - max(sent_at)) * 1000) FROM pushplan.deliveries WHERE task_id = '$task'") ms after the last send (polled every 100 ms)"
+  fi
   # The lanes' window: the transactional pushes run from 2 s after the COMMIT for LANE_SENDS x
   # 20 ms, a tenth of a 1M broadcast; the broadcast's rate within that window, in every run, is
   # what they can lower (the whole run's rate mostly shows the machine's drift).

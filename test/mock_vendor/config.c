@@ -12,6 +12,7 @@
  *   hms_app_id = 100200300
  *   hms_client_secret = s3cret
  *   webhook_secret = whsec
+ *   outcomes_secret = <16 or more characters>   (the outcome webhook's receiver, outcomes.c)
  *   honor_app_id = 104400500, honor_client_id = ..., honor_client_secret = ...
  *   xiaomi_app_secret = ..., xiaomi_package_name = com.example.app
  *   meizu_app_id = 110000, meizu_app_secret = ...
@@ -166,6 +167,8 @@ config_load(const char *path)
 			set_str(&cfg.hms_client_secret, v);
 		else if (strcmp(k, "webhook_secret") == 0)
 			set_str(&cfg.webhook_secret, v);
+		else if (strcmp(k, "outcomes_secret") == 0)
+			set_str(&cfg.outcomes_secret, v);
 		else if (strcmp(k, "honor_app_id") == 0)
 			set_str(&cfg.honor_app_id, v);
 		else if (strcmp(k, "honor_client_id") == 0)
@@ -246,6 +249,7 @@ config_free(void)
 	free(cfg.hms_app_id);
 	free(cfg.hms_client_secret);
 	free(cfg.webhook_secret);
+	free(cfg.outcomes_secret);
 	free(cfg.honor_app_id);
 	free(cfg.honor_client_id);
 	free(cfg.honor_client_secret);

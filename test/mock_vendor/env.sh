@@ -63,6 +63,7 @@ fcm_token_uri = $mock_base/token
 hms_app_id = 100200300
 hms_client_secret = hms-secret
 webhook_secret = wh-secret
+outcomes_secret = outcomes-secret-0123456789
 honor_app_id = 104400500
 honor_client_id = honor-client
 honor_client_secret = honor-secret

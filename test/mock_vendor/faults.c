@@ -18,7 +18,7 @@ const char *const endpoint_names[EP__COUNT] = {
 	"apns", "fcm", "fcm_token", "hms", "hms_token", "webhook", "webpush", "honor", "honor_token",
 	"xiaomi", "meizu",
 	"vivo", "vivo_list", "vivo_save", "vivo_token",
-	"harmony", "oppo", "oppo_token", "other"
+	"harmony", "oppo", "oppo_token", "outcomes", "other"
 };
 
 struct lastreq
@@ -412,6 +412,7 @@ stats_reset(void)
 		endpoint_last[e] = NULL;
 	}
 	vivo_reset();
+	outcomes_reset();
 }
 
 void

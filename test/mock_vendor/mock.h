@@ -114,6 +114,7 @@ typedef struct config
 	char	   *hms_app_id;
 	char	   *hms_client_secret;
 	char	   *webhook_secret;
+	char	   *outcomes_secret;	/* the outcome webhook's receiver (outcomes.c) */
 	char	   *honor_app_id;
 	char	   *honor_client_id;
 	char	   *honor_client_secret;
@@ -168,7 +169,7 @@ typedef enum
 	EP_APNS, EP_FCM, EP_FCM_TOKEN, EP_HMS, EP_HMS_TOKEN, EP_WEBHOOK, EP_WEBPUSH, EP_HONOR,
 	EP_HONOR_TOKEN, EP_XIAOMI, EP_MEIZU,
 	EP_VIVO, EP_VIVO_LIST, EP_VIVO_SAVE, EP_VIVO_TOKEN,
-	EP_HARMONY, EP_OPPO, EP_OPPO_TOKEN, EP_OTHER, EP__COUNT
+	EP_HARMONY, EP_OPPO, EP_OPPO_TOKEN, EP_OUTCOMES, EP_OTHER, EP__COUNT
 } endpoint;
 
 
@@ -240,6 +241,11 @@ void		handle_hms_send(request *r, const char *app_id);
 /* Huawei's answer {"code", "msg", "requestId"} (HMS, HarmonyOS); the code is a string */
 void		hms_result(request *r, int status, const char *code, const char *msg);
 void		handle_webhook(request *r);
+/* outcomes.c: pushplan's outcome webhook, received: POST /outcomes/<name>[?fail500=N&slow=MS] */
+void		handle_outcomes(request *r, const char *name, const char *query);
+/* GET /_mock/outcomes[?name=X]: every batch received, in order; forgotten by stats_reset */
+void		outcomes_json(buf *out, const char *name);
+void		outcomes_reset(void);
 void		handle_webpush(request *r, const char *seed);
 void		webpush_subscription(request *r, const char *seed);
 void		handle_honor_token(request *r);

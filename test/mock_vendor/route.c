@@ -245,6 +245,14 @@ handle_mock(request *r, const char *what, const char *query)
 			resp_json(r, 404, "{\"error\":\"no such request\"}");
 		free(ep);
 	}
+	else if (strcmp(what, "outcomes") == 0 && strcmp(r->method, "GET") == 0)
+	{
+		char	   *name = query ? form_get(query, qlen, "name") : NULL;
+
+		outcomes_json(&out, name);
+		resp_json(r, 200, out.data);
+		free(name);
+	}
 	else if (strcmp(what, "reset") == 0 && strcmp(r->method, "POST") == 0)
 	{
 		stats_reset();
@@ -376,6 +384,8 @@ handle_request(request *r)
 		else
 			handle_hms_send(r, id);
 	}
+	else if (strncmp(path, "/outcomes/", 10) == 0)
+		handle_outcomes(r, path + 10, query);
 	else if (strncmp(path, "/webhook/", 9) == 0 || strcmp(path, "/webhook") == 0)
 		handle_webhook(r);
 	else if (strncmp(path, "/wp/", 4) == 0)

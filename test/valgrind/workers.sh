@@ -3,7 +3,8 @@
 # preloaded; a broadcast with every fault of every vendor (APNs, FCM, HMS, Honor, Xiaomi, Meizu,
 # vivo, OPPO, HarmonyOS, Web Push, webhook), SIGHUP, SIGTERM of a busy sender, a failing
 # task, a transactional push during a busy broadcast, an outcome that cannot be written,
-# schedules fired, missed and skipped, and DROP / CREATE EXTENSION drive the launcher,
+# schedules fired, missed and skipped, the outcome webhook's posts (a 500 retried), and
+# DROP / CREATE EXTENSION drive the launcher,
 # scheduler and senders. Prints the errors
 # valgrind reported per server process; exits 1 if there are any.
 #   flock -o /tmp/pushplan-install.lock sh -c 'make install && test/valgrind/workers.sh [WORKDIR]'
@@ -41,6 +42,8 @@ record_pids
 sql "SELECT push_app_create('vg')" >/dev/null
 sql "SELECT push_app_set('vg', '{\"broadcast_min_interval\": \"0 seconds\"}')" >/dev/null
 configure_vendors vg
+# the outcome webhook: every final outcome posted by the scheduler, the first post refused (500)
+sql "SELECT push_outcome_webhook_set('vg', jsonb_build_object('url', '$base/outcomes/vg?fail500=1', 'secret', 'outcomes-secret-0123456789'))" >/dev/null
 mock_hxm_setup vg psql >/dev/null
 mock_vivo_setup vg psql >/dev/null
 mock_harmony_setup vg psql >/dev/null
@@ -151,6 +154,11 @@ wait_for 120 "SELECT count(*) = 6 FROM deliveries d JOIN schedule_runs r USING (
   && ok "the schedules' pushes are sent" || fail "schedule sends: $(sql "SELECT d.status, count(*) FROM deliveries d JOIN schedule_runs r USING (task_id) GROUP BY 1")"
 sql "SELECT _clock_set(NULL)" >/dev/null
 record_pids
+wait_for 120 "SELECT NOT EXISTS (SELECT FROM outcome_outbox) AND NOT EXISTS (SELECT FROM outcome_batches)" \
+  && ok "the outcome webhook posted every outcome" || fail "outcome webhook: $(sql "SELECT * FROM push_outcome_webhooks")"
+check_eq "... after a 500, every batch taken, none twice" \
+  "$(curl -s --max-time 10 --cacert "$work/cert.pem" "$base/_mock/outcomes?name=vg" | jq -r '[.requests[0].status, ([.requests[] | select(.status == 200) | .batch_id] | length == (unique | length)), ([.requests[] | select(.status == 200) | .count] | add)] | map(tostring) | join(" ")')" \
+  "500 true $(sql "SELECT count(*) FROM deliveries WHERE status <> 'queued'")"
 
 # DROP EXTENSION: the workers idle; CREATE EXTENSION: they work again
 psql -c "DROP EXTENSION pushplan CASCADE" >/dev/null
