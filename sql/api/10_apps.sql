@@ -117,6 +117,12 @@ BEGIN
                     USING ERRCODE = '22023';
             END IF;
         END CASE;
+        -- Well formed, but nothing enforces them yet (engagement controls): accepted, they
+        -- would promise what is not done. Refused until the senders apply them.
+        IF r.key IN ('frequency_cap', 'quiet_hours') THEN
+            RAISE EXCEPTION '92011: app setting "%" is not enforced yet, so it is not accepted', r.key
+                USING ERRCODE = '0A000';
+        END IF;
     END LOOP;
     UPDATE apps a SET settings = jsonb_strip_nulls(a.settings || push_app_set.settings)
         WHERE a.app_id = v_id;

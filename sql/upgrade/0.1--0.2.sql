@@ -322,3 +322,18 @@ CREATE TABLE outcome_batches (
     created_at  timestamptz NOT NULL DEFAULT now()
 );
 CREATE UNIQUE INDEX outcome_batches_app_idx ON outcome_batches (app_id);
+
+-- 0.1 accepted frequency_cap and quiet_hours in an app's settings and applied neither; 0.2
+-- refuses them (92011) until they are enforced. Stored ones are removed, and named.
+DO $$
+DECLARE
+    v_apps text;
+BEGIN
+    SELECT string_agg(app, ', ' ORDER BY app) INTO v_apps FROM apps
+        WHERE settings ?| ARRAY['frequency_cap', 'quiet_hours'];
+    IF v_apps IS NOT NULL THEN
+        RAISE NOTICE 'pushplan: frequency_cap and quiet_hours removed from the settings of %: nothing applied them', v_apps;
+        UPDATE apps SET settings = settings - 'frequency_cap' - 'quiet_hours'
+            WHERE settings ?| ARRAY['frequency_cap', 'quiet_hours'];
+    END IF;
+END $$;
