@@ -128,9 +128,12 @@ BEGIN
 END $$;
 
 -- The scheduler's upkeep, once a minute: outcomes appended by a transaction that still saw a
--- webhook its app has removed since (push_outcome_webhook_set deleted those it could see).
+-- webhook its app has removed since (push_outcome_webhook_set deleted those it could see), and
+-- outcomes older than the raw rows are kept (pushplan.retention_days: sql/api/86_retention.sql),
+-- so that a receiver down for long does not make the outbox grow without end.
 CREATE OR REPLACE FUNCTION _outcome_outbox_sweep() RETURNS void
 LANGUAGE sql SET search_path = pushplan, pg_temp AS $$
     DELETE FROM outcome_outbox o
         WHERE NOT EXISTS (SELECT FROM outcome_webhooks w WHERE w.app_id = o.app_id)
+           OR o.at < _retention_first_day()::timestamp AT TIME ZONE 'UTC'
 $$;

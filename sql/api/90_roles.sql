@@ -94,7 +94,8 @@ BEGIN
     GRANT SELECT, INSERT, DELETE ON outcome_outbox TO pushplan_worker;
     GRANT USAGE ON SEQUENCE outcome_outbox_outcome_id_seq TO pushplan_worker;
     GRANT SELECT, INSERT, UPDATE, DELETE ON outcome_batches TO pushplan_worker;
-    GRANT EXECUTE ON FUNCTION _outcome_batches_make(int, interval), _outcome_outbox_sweep()
+    GRANT EXECUTE ON FUNCTION _outcome_batches_make(int, interval), _outcome_outbox_sweep(),
+        _retention_first_day()
         TO pushplan_worker;
 END $$;
 COMMENT ON FUNCTION push_worker_grants() IS

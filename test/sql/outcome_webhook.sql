@@ -96,6 +96,14 @@ SELECT made AS made_rest, waiting FROM _outcome_batches_make(500, interval '0');
 SELECT outcomes FROM outcome_batches;
 DELETE FROM outcome_batches;
 
+-- Outcomes older than the raw rows are kept (pushplan.retention_days, 30 here) are swept, the
+-- others wait for their receiver.
+INSERT INTO outcome_outbox (app_id, delivery_id, task_id, vendor, status, at)
+    SELECT app_id, 1, 'tsk_x', 'webhook', 'sent', now() - d FROM apps, unnest(ARRAY[interval '40 days', interval '1 day']) d
+    WHERE app = 'hook_app';
+SELECT _outcome_outbox_sweep();
+SELECT count(*) AS kept, bool_and(at > now() - interval '2 days') AS only_the_recent_one FROM outcome_outbox;
+
 -- The outbox of an app whose webhook went away is emptied: by the removal, and by the upkeep's
 -- sweep for what a transaction that still saw the webhook appended afterwards.
 INSERT INTO outcome_outbox (app_id, delivery_id, task_id, vendor, status, at)
