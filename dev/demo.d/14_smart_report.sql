@@ -14,7 +14,7 @@ FROM push_deliveries d JOIN push_devices v USING (app, registration_id)
 JOIN push_schedule_runs r USING (task_id)
 WHERE d.app = :'app' AND r.name = 'promo_618_reminder_01' ORDER BY 1;
 
-\echo 'the VIP reminder, per hour (UTC) of the planned sends, each device''s local hour beside it:'
+\echo 'the VIP reminder, per hour (UTC) of the planned sends, from visits or from the backup time, each device''s local hour beside it:'
 WITH p AS (
     SELECT date_trunc('hour', d.send_at AT TIME ZONE 'UTC') AS utc_hour,
            to_char(d.send_at AT TIME ZONE v.timezone, 'HH24') || ':00 ' || v.timezone AS local_hour,
@@ -27,4 +27,6 @@ WITH p AS (
 SELECT to_char(utc_hour, 'MM-DD HH24:00') AS utc_hour, count(*) AS devices,
        count(*) FILTER (WHERE history) AS from_history,
        string_agg(DISTINCT local_hour, ', ') AS local_hours
-FROM p GROUP BY utc_hour ORDER BY utc_hour;
+-- (visits and backup time apart: a device with visits may be planned in the same UTC hour as
+-- another zone's 09:00, e.g. 20:00 in Denver and 09:00 in Kolkata)
+FROM p GROUP BY utc_hour, history ORDER BY utc_hour, history;
