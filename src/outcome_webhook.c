@@ -13,7 +13,10 @@
  *    attempts, give it up with a LOG line;
  *  - after an answer, or every LOOK_MS, batches are made of the outboxes (_outcome_batches_make:
  *    pushplan.outcome_batch_size outcomes, or fewer once the oldest has waited
- *    pushplan.outcome_batch_wait) and the due ones are started.
+ *    pushplan.outcome_batch_wait) and the due ones are started. While no app has a webhook,
+ *    the look is every NO_WEBHOOK_LOOK_MS: a database without webhooks pays one small
+ *    transaction every 5 s, not one at every pass of the scheduler's loop (a webhook just set
+ *    is looked at within those 5 s).
  *
  * Nothing here waits for a receiver. The posts run on a libcurl multi handle of their own,
  * driven with a zero timeout on each pass, so a receiver that answers after seconds delays
@@ -45,6 +48,7 @@
 #include "utils/timestamp.h"
 
 #define LOOK_MS				200		/* how often the outboxes are looked at */
+#define NO_WEBHOOK_LOOK_MS	5000	/* ... while no app has a webhook */
 #define IN_FLIGHT_NAP_MS	10		/* the scheduler's longest sleep while posts are in flight */
 #define ERROR_PAUSE_MS		10000	/* after a failed statement */
 #define MAX_POSTS			32		/* apps posted to at once */
@@ -280,11 +284,13 @@ look(void)
 	args[0] = Int32GetDatum(pp_outcome_batch_size);
 	args[1] = Int32GetDatum(pp_outcome_batch_wait_ms);
 	pp_spi_run_kept(&make_plan, "making outcome batches", SPI_OK_SELECT,
-					"SELECT made, waiting "
+					"SELECT made, waiting, hooked "
 					"FROM pushplan._outcome_batches_make($1, $2 * interval '1 millisecond')",
 					2, types, args, NULL, false, 0);
 	tup = pp_spi_first_row("making outcome batches");
 	waiting = DatumGetBool(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+	if (!DatumGetBool(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull)))
+		pause_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), NO_WEBHOOK_LOOK_MS);
 	if (!waiting || in_flight >= MAX_POSTS || !http_ready())
 		return;
 

@@ -81,7 +81,8 @@ CREATE OR REPLACE VIEW push_outcome_webhooks WITH (security_barrier) AS
 -- by app: the rows taken are deleted from its head, and a scan from the table's start would
 -- wade through them until the next vacuum (quadratic over a broadcast's outcomes).
 CREATE OR REPLACE FUNCTION _outcome_batches_make(max_rows int, max_wait interval,
-                                                 OUT made int, OUT waiting boolean)
+                                                 OUT made int, OUT waiting boolean,
+                                                 OUT hooked boolean)
 LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
 DECLARE
     r record;
@@ -90,6 +91,7 @@ DECLARE
     v_oldest timestamptz;
 BEGIN
     made := 0;
+    hooked := EXISTS (SELECT FROM outcome_webhooks);     -- none: the scheduler looks less often
     waiting := EXISTS (SELECT FROM outcome_batches);
     FOR r IN SELECT w.app_id, a.app,
                     NOT EXISTS (SELECT FROM outcome_batches b WHERE b.app_id = w.app_id) AS free
