@@ -26,8 +26,8 @@ $$;
 -- devices and tasks resolved: every event goes to the raw log; each kind counts once per
 -- delivery (the bits of deliveries.events, read under the delivery's row lock, so that two
 -- sessions reporting the same event count it once), a conversion with the value of its first
--- report; the event that counted is marked (events.counted). Deliveries are locked in
--- delivery_id order: two batches never deadlock.
+-- report; the event that counted is marked (events.counted). A batch locks its deliveries in
+-- (task, device) order: two batches never deadlock.
 -- One generic plan serves every call: each event meets its delivery through an index (its task
 -- and device) and each update its row through the primary key, and the rest reads what that
 -- join returned, so no plan depends on how many events come. Left to choose, the plan cache
@@ -40,8 +40,10 @@ RETURNS void
 LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     v_floor bigint;
-    v_found bigint;
+    -- deliveries made by now: no later partition (days ahead, made in advance) is opened
+    v_ceiling bigint := pushplan._delivery_id_floor(now() + interval '1 day');
     v_missing record;
+    v_missing_n bigint;
 BEGIN
     -- A task's deliveries have ids from the first of the day it started expanding (deliveries
     -- are partitioned by day: sql/api/86_retention.sql). The oldest task's, given to the
@@ -54,11 +56,12 @@ BEGIN
 
     IF cardinality(p_task) = 1 THEN
         -- One event (push_event): its bit is new exactly when the update finds it unset. A
-        -- session that set it first makes this update wait and then find it set, as the lock
-        -- below does for a batch; one reference to deliveries instead of two.
+        -- session that set it first makes this update wait and then find it set, as it makes
+        -- a batch's update wait; one reference to deliveries instead of two.
         WITH u AS (
             UPDATE pushplan.deliveries d SET events = d.events | pushplan._event_bit(p_kind[1])
-            WHERE d.task_id = p_task[1] AND d.device_id = p_device[1] AND d.delivery_id >= v_floor
+            WHERE d.task_id = p_task[1] AND d.device_id = p_device[1]
+              AND d.delivery_id >= v_floor AND d.delivery_id < v_ceiling
               AND d.events & pushplan._event_bit(p_kind[1]) = 0
             RETURNING coalesce(d.platform, 'unknown') AS platform, d.vendor
         ), logged AS (
@@ -74,10 +77,10 @@ BEGIN
         FROM u, (SELECT pushplan._event_bit(p_kind[1]) AS bit) b;
         IF FOUND OR EXISTS (SELECT 1 FROM pushplan.deliveries d
                             WHERE d.task_id = p_task[1] AND d.device_id = p_device[1]
-                              AND d.delivery_id >= v_floor) THEN
+                              AND d.delivery_id >= v_floor AND d.delivery_id < v_ceiling) THEN
             RETURN;
         END IF;
-        v_found := 0;
+        v_missing_n := 1;
     ELSE
         WITH e AS (
             SELECT e.task_id, e.device_id, CASE e.kind WHEN 'delivered' THEN 'received' ELSE e.kind END AS kind,
@@ -87,20 +90,26 @@ BEGIN
                                       ORDER BY e.n) = 1 AS first
             FROM unnest(p_task, p_device, p_kind, p_at, p_value) WITH ORDINALITY
                  e(task_id, device_id, kind, at, value, n)
+        ), u AS (
+            -- Each delivery once, with the bits its events bring, in (task, device) order (the
+            -- generic plan probes them in the order given). The update takes the row's lock and
+            -- reads the row again once it has it, so a session that set a bit first makes this
+            -- one wait and then find it set; what this one added is written beside the bits for
+            -- RETURNING to read (it shows only the new row). One pass over the deliveries: a
+            -- SELECT ... FOR UPDATE first, then the update by id, cost a fifth more.
+            UPDATE pushplan.deliveries d SET events = d.events | n.bits, events_added = n.bits & ~d.events
+            FROM (SELECT e.task_id, e.device_id, bit_or(e.bit) AS bits FROM e
+                  GROUP BY e.task_id, e.device_id ORDER BY e.task_id, e.device_id) n
+            WHERE d.task_id = n.task_id AND d.device_id = n.device_id
+              AND d.delivery_id >= v_floor AND d.delivery_id < v_ceiling
+              AND d.events & n.bits <> n.bits
+            RETURNING d.task_id, d.device_id, d.events_added, coalesce(d.platform, 'unknown') AS platform, d.vendor
         ), c AS (
-            -- each event with its delivery, read under the lock (a row updated since the statement
-            -- began is read again once locked): it counts when it is the first of its kind in this
-            -- call and its delivery had none
-            SELECT e.*, d.delivery_id, coalesce(d.platform, 'unknown') AS platform, d.vendor,
-                   e.first AND d.events & e.bit = 0 AS counts
-            FROM e JOIN pushplan.deliveries d ON d.task_id = e.task_id AND d.device_id = e.device_id
-              AND d.delivery_id >= v_floor
-            ORDER BY d.delivery_id
-            FOR UPDATE OF d
-        ), marked AS (
-            UPDATE pushplan.deliveries d SET events = d.events | n.bits
-            FROM (SELECT c.delivery_id, bit_or(c.bit) AS bits FROM c WHERE c.counts GROUP BY c.delivery_id) n
-            WHERE d.delivery_id = n.delivery_id AND d.delivery_id >= v_floor
+            -- an event counts when it is the first of its kind in this call and its delivery
+            -- gained that bit
+            SELECT e.*, u.platform, u.vendor, u.task_id IS NOT NULL AS updated,
+                   coalesce(e.first AND u.events_added & e.bit <> 0, false) AS counts
+            FROM e LEFT JOIN u ON u.task_id = e.task_id AND u.device_id = e.device_id
         ), logged AS (
             INSERT INTO pushplan.events (app_id, task_id, device_id, kind, at, value, counted)
             SELECT p_app_id, c.task_id, c.device_id, c.kind, c.at, c.value, c.counts FROM c
@@ -113,12 +122,17 @@ BEGIN
                    count(*) FILTER (WHERE c.bit = 16), coalesce(sum(c.value) FILTER (WHERE c.bit = 16), 0)
             FROM c WHERE c.counts GROUP BY c.task_id, c.platform, c.vendor
         )
-        SELECT count(*) INTO v_found FROM c;
+        -- the events whose delivery gained nothing: does it exist?
+        SELECT count(*) INTO v_missing_n FROM c
+            WHERE NOT c.updated
+              AND NOT EXISTS (SELECT 1 FROM pushplan.deliveries d
+                              WHERE d.task_id = c.task_id AND d.device_id = c.device_id
+                                AND d.delivery_id >= v_floor AND d.delivery_id < v_ceiling);
     END IF;
 
     -- an event without a delivery (never made, or its day no longer kept; a task has at most
     -- one delivery per device): the error undoes what the statement wrote
-    IF v_found < cardinality(p_task) THEN
+    IF v_missing_n > 0 THEN
         SELECT e.task_id, v.registration_id,
                t.started_at < pushplan._retention_first_day()::timestamp AT TIME ZONE 'UTC' AS dropped
             INTO v_missing
@@ -185,7 +199,7 @@ $$;
 
 -- Whether an event of a batch certainly has no shape problem (_event_shape_problem is NULL):
 -- one inlined expression, about ten times cheaper than looking for the problem key by key,
--- which then runs only for the events this does not pass.
+-- which then runs only in a batch this does not pass.
 CREATE OR REPLACE FUNCTION _event_shape_ok(ev jsonb) RETURNS boolean
 LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE WHEN jsonb_typeof(ev) = 'object' THEN
@@ -224,15 +238,20 @@ COMMENT ON FUNCTION push_event(text, text, text, text, timestamptz, numeric) IS
 -- most 10,000. Everything is checked first; one bad event writes nothing, and its error says
 -- which one (events[i], counting from 0).
 CREATE OR REPLACE FUNCTION push_event_batch(app text, events jsonb) RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp
+-- a plan made for a few events: index probes, never a hash of every device of the app
+SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     v_app int := _app_id(app, 'app');
     v_problem text;
+    v_shaped boolean;
+    v_rid text[];
     v_task text[];
     v_device bigint[];
     v_kind text[];
     v_at timestamptz[];
     v_value numeric[];
+    v_unknown_tasks text[];
 BEGIN
     IF jsonb_typeof(events) IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION '92756: events must be a JSON array of event objects' USING ERRCODE = '22023';
@@ -242,38 +261,53 @@ BEGIN
             USING ERRCODE = '54000';
     END IF;
 
-    SELECT format('events[%s]: %s', e.n - 1, _event_shape_problem(e.ev)) INTO v_problem
-        FROM jsonb_array_elements(events) WITH ORDINALITY e(ev, n)
-        WHERE CASE WHEN _event_shape_ok(e.ev) THEN false ELSE _event_shape_problem(e.ev) IS NOT NULL END
-        ORDER BY e.n LIMIT 1;
-    IF v_problem IS NULL THEN
-        -- each event's kind, time and value; then its device and task, of this app; in the same
-        -- pass (one lookup of each device), what _events_record takes
-        SELECT (array_agg(format('events[%s]: %s', r.n - 1, r.problem) ORDER BY r.n)
-                    FILTER (WHERE r.problem IS NOT NULL))[1],
-               array_agg(r.task_id ORDER BY r.n), array_agg(r.device_id ORDER BY r.n),
-               array_agg(r.kind ORDER BY r.n), array_agg(r.at ORDER BY r.n),
-               array_agg(r.value ORDER BY r.n)
-            INTO v_problem, v_task, v_device, v_kind, v_at, v_value
-            FROM (SELECT e.n, e.rid, e.task_id, e.kind, e.at, e.value, v.device_id,
-                         coalesce(_event_problem(e.kind, e.at, e.value),
-                                  CASE WHEN v.device_id IS NULL THEN
-                                           format('92039: device "%s" is not registered', _shown(e.rid))
-                                       WHEN t.app_id IS NULL THEN
-                                           format('92751: task "%s" does not exist', _shown(e.task_id)) END) AS problem
-                  FROM (SELECT e.n, e.ev->>'registration_id' AS rid, e.ev->>'task_id' AS task_id,
-                               e.ev->>'kind' AS kind, coalesce((e.ev->>'at')::timestamptz, now()) AS at,
-                               (e.ev->>'value')::numeric AS value
-                        FROM jsonb_array_elements(events) WITH ORDINALITY e(ev, n)) e
-                  LEFT JOIN devices v ON v.app_id = v_app AND v.registration_id = e.rid
-                  LEFT JOIN tasks t ON t.task_id = e.task_id AND t.app_id = v_app) r;
+    -- One pass over the events: their members in their order (the aggregates read the ordered
+    -- subquery as it comes), cast only where the shape is certainly fine, so that a value of a
+    -- wrong type is never cast. A problem of shape is then looked for, key by key, only in a
+    -- batch that has one.
+    SELECT bool_and(e.ok), array_agg(e.ev->>'registration_id'), array_agg(e.ev->>'task_id'),
+           array_agg(e.ev->>'kind'),
+           array_agg(CASE WHEN e.ok THEN coalesce((e.ev->>'at')::timestamptz, now()) END),
+           array_agg(CASE WHEN e.ok THEN (e.ev->>'value')::numeric END)
+        INTO v_shaped, v_rid, v_task, v_kind, v_at, v_value
+        FROM (SELECT e.ev, _event_shape_ok(e.ev) AS ok
+              FROM jsonb_array_elements(events) WITH ORDINALITY e(ev, n)
+              ORDER BY e.n OFFSET 0) e;
+    IF v_rid IS NULL THEN
+        RETURN 0;
     END IF;
+    IF NOT v_shaped THEN
+        SELECT format('events[%s]: %s', e.n - 1, _event_shape_problem(e.ev)) INTO v_problem
+            FROM jsonb_array_elements(events) WITH ORDINALITY e(ev, n)
+            WHERE _event_shape_problem(e.ev) IS NOT NULL
+            ORDER BY e.n LIMIT 1;
+        RAISE EXCEPTION '%', v_problem USING ERRCODE = '22023';
+    END IF;
+
+    -- the tasks named that are not this app's: each task looked up once, through its key (a
+    -- join per event read every task: a hash of the whole table, or a pass over the batch's
+    -- tasks for each event)
+    SELECT array_agg(n.task_id) INTO v_unknown_tasks
+        FROM (SELECT DISTINCT unnest(v_task) AS task_id) n
+        WHERE NOT EXISTS (SELECT 1 FROM tasks t WHERE t.task_id = n.task_id AND t.app_id = v_app);
+    -- each event's kind, time and value; then its device (an index probe each: the plan is the
+    -- generic one, made for a few events, never a hash of every device of the app) and task
+    SELECT (array_agg(format('events[%s]: %s', r.n - 1, r.problem) ORDER BY r.n)
+                FILTER (WHERE r.problem IS NOT NULL))[1],
+           array_agg(r.device_id)
+        INTO v_problem, v_device
+        FROM (SELECT e.n, v.device_id,
+                     coalesce(_event_problem(e.kind, e.at, e.value),
+                              CASE WHEN v.device_id IS NULL THEN
+                                       format('92039: device "%s" is not registered', _shown(e.rid))
+                                   WHEN e.task_id = ANY (v_unknown_tasks) THEN
+                                       format('92751: task "%s" does not exist', _shown(e.task_id)) END) AS problem
+              FROM unnest(v_rid, v_task, v_kind, v_at, v_value) WITH ORDINALITY e(rid, task_id, kind, at, value, n)
+              LEFT JOIN devices v ON v.app_id = v_app AND v.registration_id = e.rid
+              ORDER BY e.n OFFSET 0) r;
     IF v_problem IS NOT NULL THEN
         RAISE EXCEPTION '%', v_problem
             USING ERRCODE = CASE WHEN v_problem ~ ': 9275[12]:|: 92039:' THEN '42704' ELSE '22023' END;
-    END IF;
-    IF v_task IS NULL THEN
-        RETURN 0;
     END IF;
     PERFORM _events_record(v_app, v_task, v_device, v_kind, v_at, v_value);
     RETURN cardinality(v_task);

@@ -270,6 +270,9 @@ CREATE TABLE deliveries (
     -- added in 0.2 (last, as ALTER TABLE ADD COLUMN puts them in an upgrade):
     platform          text,                     -- the device's, when the delivery was made
     events            smallint NOT NULL DEFAULT 0, -- the kinds of event reported, one bit each
+    -- the kinds the last batch of events added to events, set by that batch's UPDATE for its
+    -- own RETURNING to read (which shows only the new row in PostgreSQL 15); no one else reads it
+    events_added      smallint NOT NULL DEFAULT 0,
     PRIMARY KEY (delivery_id)
 ) PARTITION BY RANGE (delivery_id);
 ALTER SEQUENCE deliveries_delivery_id_seq OWNED BY deliveries.delivery_id;

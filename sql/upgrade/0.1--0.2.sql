@@ -120,6 +120,7 @@ INSERT INTO smart_profile_pending (device_id) SELECT DISTINCT device_id FROM dev
 -- figures are counted into the aggregates by sql/api/85_statistics.sql (_stats_backfill).
 ALTER TABLE deliveries ADD COLUMN platform text;
 ALTER TABLE deliveries ADD COLUMN events smallint NOT NULL DEFAULT 0;
+ALTER TABLE deliveries ADD COLUMN events_added smallint NOT NULL DEFAULT 0;
 UPDATE deliveries d SET platform = v.platform FROM devices v WHERE v.device_id = d.device_id;
 
 -- Deliveries are partitioned by day (doc/statistics.md, "Retention"; sql/install/schema.sql
@@ -154,6 +155,7 @@ CREATE TABLE deliveries (
     -- added in 0.2 (last, as ALTER TABLE ADD COLUMN puts them in an upgrade):
     platform          text,                     -- the device's, when the delivery was made
     events            smallint NOT NULL DEFAULT 0, -- the kinds of event reported, one bit each
+    events_added      smallint NOT NULL DEFAULT 0, -- what the last batch of events added (schema.sql)
     PRIMARY KEY (delivery_id)
 ) PARTITION BY RANGE (delivery_id);
 ALTER SEQUENCE deliveries_delivery_id_seq OWNED BY deliveries.delivery_id;

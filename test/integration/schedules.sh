@@ -55,6 +55,12 @@ check_eq "single: nothing left to fire" "$(sql "SELECT coalesce(next_run_at::tex
 clock '2090-01-01 02:00:00+00'
 sleep 1
 check_eq "single: fired once only" "$(sql "SELECT count(*) FROM push_schedule_runs WHERE schedule_id = '$s1'") $(requests tokyo)" "1 1"
+# enabled again once fired (disabled first, as an operator would): nothing left to fire
+sql "SELECT push_schedule_enable('sched', '$s1', false)" >/dev/null
+check "single: enabled again after it fired: refused (92718)" \
+  "$(sql "SELECT push_schedule_enable('sched', '$s1', true)" 2>&1)" \
+  "92718: the trigger's time has passed (app time zone Asia/Shanghai)"
+check_eq "single: still disabled, nothing fired" "$(sql "SELECT enabled || ' ' || runs FROM push_schedules WHERE schedule_id = '$s1'")" "false 1"
 
 # ---- periodical: every day at 10:00 (02:00 UTC) from Jan 2 to Jan 4 -------------------------
 mock_reset
