@@ -22,18 +22,47 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT date_bin(interval '15 minutes', send_at, timestamptz '2000-01-01 00:00:00+00')
 $$;
 
--- The core of push_event and push_event_batch, given events already checked, with their
--- devices and tasks resolved: every event goes to the raw log; each kind counts once per
--- delivery (the bits of deliveries.events, read under the delivery's row lock, so that two
--- sessions reporting the same event count it once), a conversion with the value of its first
--- report; the event that counted is marked (events.counted). A batch locks its deliveries in
--- (task, device) order: two batches never deadlock.
+-- Raises the error of the first event (in the arrays' order) whose task has no delivery to its
+-- device: never made (92752), or made on a day no longer kept (92765; a task has at most one
+-- delivery per device). Shared by push_event and push_event_batch; the error undoes what the
+-- caller's statement wrote.
+CREATE OR REPLACE FUNCTION _events_missing(p_task text[], p_device bigint[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_missing record;
+BEGIN
+    SELECT e.task_id, v.registration_id,
+           t.started_at < pushplan._retention_first_day()::timestamp AT TIME ZONE 'UTC' AS dropped
+        INTO v_missing
+        FROM unnest(p_task, p_device) WITH ORDINALITY e(task_id, device_id, n)
+        JOIN pushplan.devices v ON v.device_id = e.device_id
+        JOIN pushplan.tasks t ON t.task_id = e.task_id
+        WHERE NOT EXISTS (SELECT 1 FROM pushplan.deliveries d
+                          WHERE d.task_id = e.task_id AND d.device_id = e.device_id
+                            AND d.delivery_id >= pushplan._delivery_id_floor(t.started_at))
+        ORDER BY e.n LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    IF v_missing.dropped THEN
+        RAISE EXCEPTION '92765: the deliveries of task "%" are no longer kept (pushplan.retention_days is %)',
+            v_missing.task_id, current_setting('pushplan.retention_days', true) USING ERRCODE = '42704';
+    END IF;
+    RAISE EXCEPTION '92752: device "%" was not targeted by task "%"',
+        pushplan._shown(v_missing.registration_id), v_missing.task_id USING ERRCODE = '42704';
+END $$;
+
+-- The core of push_event_batch, given events already checked, with their devices and tasks
+-- resolved: every event goes to the raw log; each kind counts once per delivery (the bits of
+-- deliveries.events, set by an update that holds the delivery's row lock, so that two sessions
+-- reporting the same event count it once), a conversion with the value of its first report;
+-- the event that counted is marked (events.counted). A batch locks its deliveries in (task,
+-- device) order: two batches never deadlock. (push_event takes the same steps for one event.)
 -- One generic plan serves every call: each event meets its delivery through an index (its task
--- and device) and each update its row through the primary key, and the rest reads what that
--- join returned, so no plan depends on how many events come. Left to choose, the plan cache
--- planned the statement again at every call (a custom plan, sized for the events given, always
--- looked cheaper): half of push_event's time (doc/benchmarks.md,
--- "Statistics: push_plan_stats and event ingestion").
+-- and device), and the rest reads what that update returned, so no plan depends on how many
+-- events come. Left to choose, the plan cache planned the statement again at every call (a
+-- custom plan, sized for the events given, always looked cheaper): half of push_event's time
+-- (doc/benchmarks.md, "Statistics: push_plan_stats and event ingestion").
 CREATE OR REPLACE FUNCTION _events_record(p_app_id int, p_task text[], p_device bigint[],
                                           p_kind text[], p_at timestamptz[], p_value numeric[])
 RETURNS void
@@ -42,7 +71,6 @@ DECLARE
     v_floor bigint;
     -- deliveries made by now: no later partition (days ahead, made in advance) is opened
     v_ceiling bigint := pushplan._delivery_id_floor(now() + interval '1 day');
-    v_missing record;
     v_missing_n bigint;
 BEGIN
     -- A task's deliveries have ids from the first of the day it started expanding (deliveries
@@ -54,101 +82,54 @@ BEGIN
     SELECT min(pushplan._delivery_id_floor(t.started_at)) INTO v_floor
         FROM pushplan.tasks t WHERE t.task_id = ANY (p_task);
 
-    IF cardinality(p_task) = 1 THEN
-        -- One event (push_event): its bit is new exactly when the update finds it unset. A
-        -- session that set it first makes this update wait and then find it set, as it makes
-        -- a batch's update wait; one reference to deliveries instead of two.
-        WITH u AS (
-            UPDATE pushplan.deliveries d SET events = d.events | pushplan._event_bit(p_kind[1])
-            WHERE d.task_id = p_task[1] AND d.device_id = p_device[1]
-              AND d.delivery_id >= v_floor AND d.delivery_id < v_ceiling
-              AND d.events & pushplan._event_bit(p_kind[1]) = 0
-            RETURNING coalesce(d.platform, 'unknown') AS platform, d.vendor
-        ), logged AS (
-            INSERT INTO pushplan.events (app_id, task_id, device_id, kind, at, value, counted)
-            SELECT p_app_id, p_task[1], p_device[1],
-                   CASE p_kind[1] WHEN 'delivered' THEN 'received' ELSE p_kind[1] END,
-                   p_at[1], p_value[1], EXISTS (SELECT 1 FROM u)
-        )
+    WITH e AS (
+        SELECT e.task_id, e.device_id, CASE e.kind WHEN 'delivered' THEN 'received' ELSE e.kind END AS kind,
+               pushplan._event_bit(e.kind) AS bit, e.at, e.value,
+               -- the first report of its kind for its delivery in this call
+               row_number() OVER (PARTITION BY e.task_id, e.device_id, pushplan._event_bit(e.kind)
+                                  ORDER BY e.n) = 1 AS first
+        FROM unnest(p_task, p_device, p_kind, p_at, p_value) WITH ORDINALITY
+             e(task_id, device_id, kind, at, value, n)
+    ), u AS (
+        -- Each delivery once, with the bits its events bring, in (task, device) order (the
+        -- generic plan probes them in the order given). The update takes the row's lock and
+        -- reads the row again once it has it, so a session that set a bit first makes this
+        -- one wait and then find it set; what this one added is written beside the bits for
+        -- RETURNING to read (it shows only the new row). One pass over the deliveries: a
+        -- SELECT ... FOR UPDATE first, then the update by id, cost a fifth more.
+        UPDATE pushplan.deliveries d SET events = d.events | n.bits, events_added = n.bits & ~d.events
+        FROM (SELECT e.task_id, e.device_id, bit_or(e.bit) AS bits FROM e
+              GROUP BY e.task_id, e.device_id ORDER BY e.task_id, e.device_id) n
+        WHERE d.task_id = n.task_id AND d.device_id = n.device_id
+          AND d.delivery_id >= v_floor AND d.delivery_id < v_ceiling
+          AND d.events & n.bits <> n.bits
+        RETURNING d.task_id, d.device_id, d.events_added, coalesce(d.platform, 'unknown') AS platform, d.vendor
+    ), c AS (
+        -- an event counts when it is the first of its kind in this call and its delivery
+        -- gained that bit
+        SELECT e.*, u.platform, u.vendor, u.task_id IS NOT NULL AS updated,
+               coalesce(e.first AND u.events_added & e.bit <> 0, false) AS counts
+        FROM e LEFT JOIN u ON u.task_id = e.task_id AND u.device_id = e.device_id
+    ), logged AS (
+        INSERT INTO pushplan.events (app_id, task_id, device_id, kind, at, value, counted)
+        SELECT p_app_id, c.task_id, c.device_id, c.kind, c.at, c.value, c.counts FROM c
+    ), appended AS (
         INSERT INTO pushplan.stats_pending (task_id, platform, vendor, received, opened, clicked,
                                             dismissed, converted, converted_value)
-        SELECT p_task[1], u.platform, u.vendor, (b.bit = 1)::int, (b.bit = 2)::int, (b.bit = 4)::int,
-               (b.bit = 8)::int, (b.bit = 16)::int, CASE WHEN b.bit = 16 THEN coalesce(p_value[1], 0) ELSE 0 END
-        FROM u, (SELECT pushplan._event_bit(p_kind[1]) AS bit) b;
-        IF FOUND OR EXISTS (SELECT 1 FROM pushplan.deliveries d
-                            WHERE d.task_id = p_task[1] AND d.device_id = p_device[1]
-                              AND d.delivery_id >= v_floor AND d.delivery_id < v_ceiling) THEN
-            RETURN;
-        END IF;
-        v_missing_n := 1;
-    ELSE
-        WITH e AS (
-            SELECT e.task_id, e.device_id, CASE e.kind WHEN 'delivered' THEN 'received' ELSE e.kind END AS kind,
-                   pushplan._event_bit(e.kind) AS bit, e.at, e.value,
-                   -- the first report of its kind for its delivery in this call
-                   row_number() OVER (PARTITION BY e.task_id, e.device_id, pushplan._event_bit(e.kind)
-                                      ORDER BY e.n) = 1 AS first
-            FROM unnest(p_task, p_device, p_kind, p_at, p_value) WITH ORDINALITY
-                 e(task_id, device_id, kind, at, value, n)
-        ), u AS (
-            -- Each delivery once, with the bits its events bring, in (task, device) order (the
-            -- generic plan probes them in the order given). The update takes the row's lock and
-            -- reads the row again once it has it, so a session that set a bit first makes this
-            -- one wait and then find it set; what this one added is written beside the bits for
-            -- RETURNING to read (it shows only the new row). One pass over the deliveries: a
-            -- SELECT ... FOR UPDATE first, then the update by id, cost a fifth more.
-            UPDATE pushplan.deliveries d SET events = d.events | n.bits, events_added = n.bits & ~d.events
-            FROM (SELECT e.task_id, e.device_id, bit_or(e.bit) AS bits FROM e
-                  GROUP BY e.task_id, e.device_id ORDER BY e.task_id, e.device_id) n
-            WHERE d.task_id = n.task_id AND d.device_id = n.device_id
-              AND d.delivery_id >= v_floor AND d.delivery_id < v_ceiling
-              AND d.events & n.bits <> n.bits
-            RETURNING d.task_id, d.device_id, d.events_added, coalesce(d.platform, 'unknown') AS platform, d.vendor
-        ), c AS (
-            -- an event counts when it is the first of its kind in this call and its delivery
-            -- gained that bit
-            SELECT e.*, u.platform, u.vendor, u.task_id IS NOT NULL AS updated,
-                   coalesce(e.first AND u.events_added & e.bit <> 0, false) AS counts
-            FROM e LEFT JOIN u ON u.task_id = e.task_id AND u.device_id = e.device_id
-        ), logged AS (
-            INSERT INTO pushplan.events (app_id, task_id, device_id, kind, at, value, counted)
-            SELECT p_app_id, c.task_id, c.device_id, c.kind, c.at, c.value, c.counts FROM c
-        ), appended AS (
-            INSERT INTO pushplan.stats_pending (task_id, platform, vendor, received, opened, clicked,
-                                                dismissed, converted, converted_value)
-            SELECT c.task_id, c.platform, c.vendor,
-                   count(*) FILTER (WHERE c.bit = 1), count(*) FILTER (WHERE c.bit = 2),
-                   count(*) FILTER (WHERE c.bit = 4), count(*) FILTER (WHERE c.bit = 8),
-                   count(*) FILTER (WHERE c.bit = 16), coalesce(sum(c.value) FILTER (WHERE c.bit = 16), 0)
-            FROM c WHERE c.counts GROUP BY c.task_id, c.platform, c.vendor
-        )
-        -- the events whose delivery gained nothing: does it exist?
-        SELECT count(*) INTO v_missing_n FROM c
-            WHERE NOT c.updated
-              AND NOT EXISTS (SELECT 1 FROM pushplan.deliveries d
-                              WHERE d.task_id = c.task_id AND d.device_id = c.device_id
-                                AND d.delivery_id >= v_floor AND d.delivery_id < v_ceiling);
-    END IF;
-
-    -- an event without a delivery (never made, or its day no longer kept; a task has at most
-    -- one delivery per device): the error undoes what the statement wrote
+        SELECT c.task_id, c.platform, c.vendor,
+               count(*) FILTER (WHERE c.bit = 1), count(*) FILTER (WHERE c.bit = 2),
+               count(*) FILTER (WHERE c.bit = 4), count(*) FILTER (WHERE c.bit = 8),
+               count(*) FILTER (WHERE c.bit = 16), coalesce(sum(c.value) FILTER (WHERE c.bit = 16), 0)
+        FROM c WHERE c.counts GROUP BY c.task_id, c.platform, c.vendor
+    )
+    -- the events whose delivery gained nothing: does it exist?
+    SELECT count(*) INTO v_missing_n FROM c
+        WHERE NOT c.updated
+          AND NOT EXISTS (SELECT 1 FROM pushplan.deliveries d
+                          WHERE d.task_id = c.task_id AND d.device_id = c.device_id
+                            AND d.delivery_id >= v_floor AND d.delivery_id < v_ceiling);
     IF v_missing_n > 0 THEN
-        SELECT e.task_id, v.registration_id,
-               t.started_at < pushplan._retention_first_day()::timestamp AT TIME ZONE 'UTC' AS dropped
-            INTO v_missing
-            FROM unnest(p_task, p_device) WITH ORDINALITY e(task_id, device_id, n)
-            JOIN pushplan.devices v ON v.device_id = e.device_id
-            JOIN pushplan.tasks t ON t.task_id = e.task_id
-            WHERE NOT EXISTS (SELECT 1 FROM pushplan.deliveries d
-                              WHERE d.task_id = e.task_id AND d.device_id = e.device_id
-                                AND d.delivery_id >= pushplan._delivery_id_floor(t.started_at))
-            ORDER BY e.n LIMIT 1;
-        IF v_missing.dropped THEN
-            RAISE EXCEPTION '92765: the deliveries of task "%" are no longer kept (pushplan.retention_days is %)',
-                v_missing.task_id, current_setting('pushplan.retention_days', true) USING ERRCODE = '42704';
-        END IF;
-        RAISE EXCEPTION '92752: device "%" was not targeted by task "%"',
-            pushplan._shown(v_missing.registration_id), v_missing.task_id USING ERRCODE = '42704';
+        PERFORM pushplan._events_missing(p_task, p_device);
     END IF;
 END $$;
 
@@ -216,20 +197,51 @@ $$;
 CREATE OR REPLACE FUNCTION push_event(app text, registration_id text, task_id text, kind text,
                                       at timestamptz DEFAULT now(), value numeric DEFAULT NULL)
 RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp
+SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     v_app int := _app_id(app, 'app');
     v_device bigint := _device_id(v_app, registration_id);
-    v_problem text;
+    v_problem text := _event_problem(kind, at, value);
+    v_bit smallint := _event_bit(kind);
+    v_floor bigint;
+    v_ceiling bigint := _delivery_id_floor(now() + interval '1 day');
 BEGIN
-    v_problem := _event_problem(kind, at, value);
     IF v_problem IS NOT NULL THEN
         RAISE EXCEPTION '%', v_problem USING ERRCODE = '22023';
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM tasks t WHERE t.task_id = push_event.task_id AND t.app_id = v_app) THEN
+    -- the task, and the first delivery id of the day it started (as _events_record reads them)
+    SELECT _delivery_id_floor(t.started_at) INTO v_floor
+        FROM tasks t WHERE t.task_id = push_event.task_id AND t.app_id = v_app;
+    IF NOT FOUND THEN
         RAISE EXCEPTION '92751: task "%" does not exist', _shown(task_id) USING ERRCODE = '42704';
     END IF;
-    PERFORM _events_record(v_app, ARRAY[task_id], ARRAY[v_device], ARRAY[kind], ARRAY[at], ARRAY[value]);
+    -- The steps of _events_record for one event, here rather than through it (a fifth of the
+    -- server's time per event: doc/benchmarks.md): its bit is new exactly when the update finds
+    -- it unset. A session that set it first makes this update wait and then find it set, as it
+    -- makes a batch's update wait.
+    WITH u AS (
+        UPDATE deliveries d SET events = d.events | v_bit
+        WHERE d.task_id = push_event.task_id AND d.device_id = v_device
+          AND d.delivery_id >= v_floor AND d.delivery_id < v_ceiling AND d.events & v_bit = 0
+        RETURNING coalesce(d.platform, 'unknown') AS platform, d.vendor
+    ), logged AS (
+        INSERT INTO events (app_id, task_id, device_id, kind, at, value, counted)
+        SELECT v_app, push_event.task_id, v_device,
+               CASE push_event.kind WHEN 'delivered' THEN 'received' ELSE push_event.kind END,
+               push_event.at, push_event.value, EXISTS (SELECT 1 FROM u)
+    )
+    INSERT INTO stats_pending (task_id, platform, vendor, received, opened, clicked,
+                               dismissed, converted, converted_value)
+    SELECT push_event.task_id, u.platform, u.vendor, (v_bit = 1)::int, (v_bit = 2)::int,
+           (v_bit = 4)::int, (v_bit = 8)::int, (v_bit = 16)::int,
+           CASE WHEN v_bit = 16 THEN coalesce(push_event.value, 0) ELSE 0 END
+    FROM u;
+    IF NOT FOUND AND NOT EXISTS (SELECT 1 FROM deliveries d
+                                 WHERE d.task_id = push_event.task_id AND d.device_id = v_device
+                                   AND d.delivery_id >= v_floor AND d.delivery_id < v_ceiling) THEN
+        PERFORM _events_missing(ARRAY[task_id], ARRAY[v_device]);
+    END IF;
 END $$;
 COMMENT ON FUNCTION push_event(text, text, text, text, timestamptz, numeric) IS
     'records an event of a device about a push task: received (or delivered), open, click, dismiss, convert (with an optional value); doc/statistics.md';
