@@ -4,7 +4,8 @@
  *
  * A device's history is a histogram over the 288 five-minute slots of its local day: each visit
  * (device_activity) adds 2^(-age / 14 days) to the slot of its local time in the device's zone,
- * its age counted back from the device's latest visit. Weights relative to the latest visit do
+ * its age counted back from the device's latest visit; each reaction to a push (its first open
+ * or click: device_reactions) adds three times as much. Weights relative to the latest visit do
  * not change as time passes, only when a visit is recorded: the histogram is kept per device
  * (device_send_profiles) and recomputed only for devices marked by a new visit
  * (smart_profile_pending). Sums are fixed-point integers, so a histogram does not depend on the
@@ -46,6 +47,8 @@ PG_FUNCTION_INFO_V1(pushplan_smart_send_times);
 #define SLOT_USECS		(INT64CONST(300) * USECS_PER_SEC)
 #define HALF_LIFE_USECS	(INT64CONST(14) * USECS_PER_DAY)
 #define KERNEL_RADIUS	3			/* slots each side: +-15 minutes */
+/* an open or a click of a push weighs this many visits: a reaction is the surer sign */
+#define REACTION_WEIGHT	3
 /* a visit's weight as a fixed-point integer: 1.0 (the latest visit) is 2^40 */
 #define FIXED_ONE		((double) (INT64CONST(1) << 40))
 /* seconds from the Unix epoch to PostgreSQL's (2000-01-01) */
@@ -145,6 +148,7 @@ typedef struct DeviceVisits
 	int			cap;
 	TimestampTz *at;
 	int16	   *slot;
+	int8	   *weight;			/* 1 a visit, REACTION_WEIGHT a reaction */
 	TimestampTz latest;
 	/* the histogram: slots with a weight, ascending */
 	int			nslots;
@@ -153,7 +157,7 @@ typedef struct DeviceVisits
 } DeviceVisits;
 
 static void
-visits_add(DeviceVisits *d, TimestampTz at)
+visits_add(DeviceVisits *d, TimestampTz at, int weight)
 {
 	if (TIMESTAMP_NOT_FINITE(at))
 		return;					/* push_device_activity refuses them; a hand-written row */
@@ -164,8 +168,11 @@ visits_add(DeviceVisits *d, TimestampTz at)
 			: palloc(sizeof(TimestampTz) * d->cap);
 		d->slot = d->slot ? repalloc(d->slot, sizeof(int16) * d->cap)
 			: palloc(sizeof(int16) * d->cap);
+		d->weight = d->weight ? repalloc(d->weight, sizeof(int8) * d->cap)
+			: palloc(sizeof(int8) * d->cap);
 	}
 	d->at[d->n] = at;
+	d->weight[d->n] = (int8) weight;
 	d->slot[d->n] = (int16) zone_slot(&d->zone, at);
 	if (d->n == 0 || at > d->latest)
 		d->latest = at;
@@ -173,9 +180,9 @@ visits_add(DeviceVisits *d, TimestampTz at)
 }
 
 /*
- * Each visit weighs 2^(-age / half-life), its age counted from the device's latest visit, summed
- * per slot in fixed point (exact, so in any order); a visit some 41 half-lives older than the
- * latest rounds to nothing.
+ * Each visit weighs 2^(-age / half-life), its age counted from the device's latest visit or
+ * reaction, and a reaction REACTION_WEIGHT times that, summed per slot in fixed point (exact, so
+ * in any order); a visit some 41 half-lives older than the latest rounds to nothing.
  */
 static void
 visits_finish(DeviceVisits *d)
@@ -188,7 +195,8 @@ visits_finish(DeviceVisits *d)
 	{
 		double		age = (double) (d->latest - d->at[i]);
 
-		sums[d->slot[i]] += (int64) llround(exp2(-age / (double) HALF_LIFE_USECS) * FIXED_ONE);
+		sums[d->slot[i]] += d->weight[i] *
+			(int64) llround(exp2(-age / (double) HALF_LIFE_USECS) * FIXED_ONE);
 	}
 	d->nslots = 0;
 	for (int s = 0; s < SLOTS; s++)
@@ -213,7 +221,8 @@ visits_finish(DeviceVisits *d)
 	pp_spi_keep(plan, what, sql, nargs, types, CURSOR_OPT_GENERIC_PLAN)
 
 /*
- * The histograms of the given devices, from device_activity as this snapshot sees it: a hash of
+ * The histograms of the given devices, from device_activity and device_reactions as this
+ * snapshot sees them: a hash of
  * DeviceVisits (device ids without a device are absent; devices without a visit have nslots 0),
  * allocated in cxt. The caller is connected to SPI.
  */
@@ -302,10 +311,16 @@ histograms_compute(Datum device_ids, MemoryContext cxt)
 
 	portal = SPI_cursor_open(NULL, dense ?
 							 kept_plan(&visits_range, "reading visits",
-									   "SELECT device_id, at FROM pushplan.device_activity "
+									   "SELECT device_id, at, 1 FROM pushplan.device_activity "
+									   "WHERE device_id BETWEEN $1 AND $2 "
+									   "UNION ALL SELECT device_id, at, " CppAsString2(REACTION_WEIGHT)
+									   " FROM pushplan.device_reactions "
 									   "WHERE device_id BETWEEN $1 AND $2", 2, range_types) :
 							 kept_plan(&visits_list, "reading visits",
-									   "SELECT device_id, at FROM pushplan.device_activity "
+									   "SELECT device_id, at, 1 FROM pushplan.device_activity "
+									   "WHERE device_id = ANY ($1) "
+									   "UNION ALL SELECT device_id, at, " CppAsString2(REACTION_WEIGHT)
+									   " FROM pushplan.device_reactions "
 									   "WHERE device_id = ANY ($1)", 1, list_types),
 							 args, NULL, true);
 	for (;;)
@@ -324,7 +339,8 @@ histograms_compute(Datum device_ids, MemoryContext cxt)
 			/* not asked for, or a device created after the zones were read */
 			if (d != NULL && d->zone.tz != NULL)
 				visits_add(d, DatumGetTimestampTz(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2,
-																&isnull)));
+																&isnull)),
+						   DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull)));
 		}
 		MemoryContextSwitchTo(old);
 		SPI_freetuptable(SPI_tuptable);
@@ -346,8 +362,10 @@ histograms_compute(Datum device_ids, MemoryContext cxt)
 		{
 			pfree(d->at);
 			pfree(d->slot);
+			pfree(d->weight);
 			d->at = NULL;
 			d->slot = NULL;
+			d->weight = NULL;
 		}
 	}
 	MemoryContextSwitchTo(old);

@@ -121,6 +121,17 @@ BEGIN
                count(*) FILTER (WHERE c.bit = 4), count(*) FILTER (WHERE c.bit = 8),
                count(*) FILTER (WHERE c.bit = 16), coalesce(sum(c.value) FILTER (WHERE c.bit = 16), 0)
         FROM c WHERE c.counts GROUP BY c.task_id, c.platform, c.vendor
+    ), reacted AS (
+        -- the first open and click of a delivery join its device's history for intelligent
+        -- send times (doc/smart_send.md), and mark its profile stale as a visit does: DO
+        -- UPDATE ... WHERE false locks the mark until this transaction ends, so that a refresh
+        -- never takes it while these rows are invisible to it
+        INSERT INTO pushplan.device_reactions (device_id, at, kind)
+        SELECT c.device_id, c.at, c.bit FROM c WHERE c.counts AND c.bit IN (2, 4)
+    ), marked AS (
+        INSERT INTO pushplan.smart_profile_pending AS m (device_id)
+        SELECT DISTINCT c.device_id FROM c WHERE c.counts AND c.bit IN (2, 4) ORDER BY 1
+        ON CONFLICT (device_id) DO UPDATE SET marked_at = m.marked_at WHERE false
     )
     -- the events whose delivery gained nothing: does it exist?
     SELECT count(*) INTO v_missing_n FROM c
@@ -237,9 +248,16 @@ BEGIN
            (v_bit = 4)::int, (v_bit = 8)::int, (v_bit = 16)::int,
            CASE WHEN v_bit = 16 THEN coalesce(push_event.value, 0) ELSE 0 END
     FROM u;
-    IF NOT FOUND AND NOT EXISTS (SELECT 1 FROM deliveries d
-                                 WHERE d.task_id = push_event.task_id AND d.device_id = v_device
-                                   AND d.delivery_id >= v_floor AND d.delivery_id < v_ceiling) THEN
+    IF FOUND THEN
+        -- the first open or click of a delivery: as in _events_record
+        IF v_bit IN (2, 4) THEN
+            INSERT INTO device_reactions (device_id, at, kind) VALUES (v_device, push_event.at, v_bit);
+            INSERT INTO smart_profile_pending AS m (device_id) VALUES (v_device)
+                ON CONFLICT (device_id) DO UPDATE SET marked_at = m.marked_at WHERE false;
+        END IF;
+    ELSIF NOT EXISTS (SELECT 1 FROM deliveries d
+                      WHERE d.task_id = push_event.task_id AND d.device_id = v_device
+                        AND d.delivery_id >= v_floor AND d.delivery_id < v_ceiling) THEN
         PERFORM _events_missing(ARRAY[task_id], ARRAY[v_device]);
     END IF;
 END $$;

@@ -141,16 +141,16 @@ BEGIN
                                    (t.send_rule #>> '{intelligent,backup_local}')::timestamp) m;
         v_base := v_smart.send_at;
         v_why := CASE v_smart.basis
-            WHEN 'best' THEN format('intelligent: its best time of day from its visits, %s in its zone %s',
+            WHEN 'best' THEN format('intelligent: its best time of day from its visits, opens and clicks, %s in its zone %s',
                                     to_char(v_smart.send_at AT TIME ZONE v.timezone, 'HH24:MI'), v.timezone)
-            WHEN 'backup' THEN format('intelligent: no visits to learn from, the backup time %s in its zone %s',
+            WHEN 'backup' THEN format('intelligent: no visits, opens or clicks to learn from, the backup time %s in its zone %s',
                                       t.send_rule #>> '{intelligent,backup_local}', v.timezone)
-            ELSE 'intelligent: no visits to learn from, backup time "now": when the schedule fired' END;
+            ELSE 'intelligent: no visits, opens or clicks to learn from, backup time "now": when the schedule fired' END;
         IF v_smart.basis = 'now' THEN
             v_base := NULL;
         ELSIF NOT v_retried AND v_spread = 0 AND d.send_at <> v_base THEN
             v_why := v_why || format('; planned at %s instead: the schedule fired after that time, '
-                                     'or its visits changed since',
+                                     'or its history changed since',
                                      _trace_time(d.send_at, v.timezone));
         END IF;
     ELSE

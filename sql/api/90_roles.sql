@@ -75,6 +75,7 @@ BEGIN
     GRANT EXECUTE ON FUNCTION clock_now(), _schedule_next(jsonb, text, timestamptz, timestamptz)
         TO pushplan_worker;
     GRANT SELECT ON device_activity TO pushplan_worker;
+    GRANT SELECT ON device_reactions TO pushplan_worker;
     GRANT SELECT, INSERT, UPDATE, DELETE ON device_send_profiles TO pushplan_worker;
     GRANT SELECT, UPDATE, DELETE ON smart_profile_pending TO pushplan_worker;
     GRANT EXECUTE ON FUNCTION _smart_histograms(bigint[]),

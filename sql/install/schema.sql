@@ -69,6 +69,17 @@ CREATE TABLE device_activity (
     at          timestamptz NOT NULL
 );
 CREATE INDEX device_activity_device_idx ON device_activity (device_id, at);
+-- Reactions to pushes, the history that weighs most (doc/smart_send.md, "Opens and clicks"):
+-- the first open and the first click of each delivery, written by push_event and
+-- push_event_batch with the event that counted. No foreign key: the check would cost every
+-- counted open or click a look-up and a lock of its device (push_event_batch's target is
+-- 50,000 events/s); pushplan deletes no device, and reactions are read only joined with one.
+CREATE TABLE device_reactions (
+    device_id   bigint NOT NULL,
+    at          timestamptz NOT NULL,           -- when it happened, as reported
+    kind        smallint NOT NULL               -- the event's bit: 2 open, 4 click
+);
+CREATE INDEX device_reactions_device_idx ON device_reactions (device_id, at);
 
 -- Intelligent send times (doc/smart_send.md): each device's histogram of visits over the 288
 -- five-minute slots of its local day, decayed by age (src/smart_send.c), kept so that an
@@ -79,7 +90,7 @@ CREATE TABLE device_send_profiles (
     timezone      text NOT NULL,            -- the zone its slots are in (the device's, then)
     slots         smallint[] NOT NULL,      -- local five-minute slots with a weight, ascending
     weights       real[] NOT NULL,          -- their weights (the latest visit counts 1)
-    visits        int NOT NULL,             -- visits read
+    visits        int NOT NULL,             -- visits and reactions read
     last_visit_at timestamptz NOT NULL,
     computed_at   timestamptz NOT NULL DEFAULT now()
 );

@@ -192,6 +192,14 @@ CREATE TABLE events (
 CREATE INDEX events_task_device_idx ON events (task_id, device_id);
 -- one partition per UTC day (events_YYYYMMDD), as deliveries
 CREATE TABLE events_default PARTITION OF events DEFAULT;
+-- the first open and click of each delivery, for intelligent send times (schema.sql says why
+-- no foreign key); 0.1 had no events
+CREATE TABLE device_reactions (
+    device_id   bigint NOT NULL,
+    at          timestamptz NOT NULL,           -- when it happened, as reported
+    kind        smallint NOT NULL               -- the event's bit: 2 open, 4 click
+);
+CREATE INDEX device_reactions_device_idx ON device_reactions (device_id, at);
 
 -- The counters, in the same order in the three tables below. A delivery counts in targeted when it is made, then in exactly
 -- one of sent, failed, suppressed, cancelled (or none while it is queued); invalid_token,

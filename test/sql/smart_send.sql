@@ -144,6 +144,45 @@ SELECT _smart_profiles_refresh(1000) AS refreshed;
 SELECT p.visits FROM device_send_profiles p JOIN devices d USING (device_id) WHERE d.app_id = :smart AND d.registration_id = 'habit';
 SELECT * FROM pg_temp.times('{habit}', '2026-06-01 00:00Z', '2026-06-01 00:00Z', NULL);
 
+-- Reactions: the first open and the first click of a push weigh three visits each
+-- (doc/smart_send.md, "Opens and clicks"). Visits on two mornings at 08:00; a push opened at
+-- 20:00 yesterday (a transactional push, expanded by push_send): 20:00 wins. A repeated open, a
+-- received or a dismiss add nothing.
+SELECT push_vendor_set('smart_app', 'webhook', '{"url": "https://127.0.0.1:9/hook", "secret": "smart-secret-0123456789"}');
+SELECT push_device_register('smart_app', 'reacts', 'android', 'webhook', 'tok-reacts', 'Europe/Paris') > 0 AS registered;
+SELECT pg_temp.visit('reacts', 1, '08:00'), pg_temp.visit('reacts', 2, '08:00');
+SELECT _smart_profiles_refresh(1000) AS refreshed;
+SELECT * FROM pg_temp.times('{reacts}', '2026-06-01 00:00Z', '2026-06-01 00:00Z', NULL);
+SELECT push_send('smart_app', '{"to": {"registration_id": ["reacts"]}, "body": {"platform": "all", "notification": {"alert": "evening"}}}') AS reacted_task \gset
+CREATE FUNCTION pg_temp.reaction(task text, kind text, local time) RETURNS void
+LANGUAGE sql AS $$
+    SELECT push_event('smart_app', 'reacts', task, kind,
+                      ((now() AT TIME ZONE 'Europe/Paris')::date - 1 + local) AT TIME ZONE 'Europe/Paris') $$;
+SELECT pg_temp.reaction(:'reacted_task', 'received', '19:59'), pg_temp.reaction(:'reacted_task', 'dismiss', '06:00');
+SELECT count(*) AS marked FROM smart_profile_pending m JOIN devices d USING (device_id) WHERE d.registration_id = 'reacts';
+SELECT pg_temp.reaction(:'reacted_task', 'open', '20:00');
+SELECT count(*) AS marked FROM smart_profile_pending m JOIN devices d USING (device_id) WHERE d.registration_id = 'reacts';
+-- until the refresh, computed from the history; after it, from the profile: the same answer
+SELECT * FROM pg_temp.times('{reacts}', '2026-06-01 00:00Z', '2026-06-01 00:00Z', NULL);
+SELECT pg_temp.reaction(:'reacted_task', 'open', '06:00');          -- a repeat: not counted, not history
+SELECT _smart_profiles_refresh(1000) AS refreshed;
+SELECT p.visits, p.slots FROM device_send_profiles p JOIN devices d USING (device_id) WHERE d.registration_id = 'reacts';
+SELECT * FROM pg_temp.times('{reacts}', '2026-06-01 00:00Z', '2026-06-01 00:00Z', NULL);
+SELECT kind, (at AT TIME ZONE 'Europe/Paris')::time AS local
+FROM device_reactions r JOIN devices d USING (device_id) WHERE d.registration_id = 'reacts';
+-- through push_event_batch: a click at 12:00 and its repeat; two visits at 12:00 would not
+-- outweigh the evening, one click and one visit there do
+SELECT push_event_batch('smart_app', jsonb_build_array(
+    jsonb_build_object('registration_id', 'reacts', 'task_id', :'reacted_task', 'kind', 'click',
+                       'at', to_char(((now() AT TIME ZONE 'Europe/Paris')::date - 1 + time '12:00') AT TIME ZONE 'Europe/Paris' AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')),
+    jsonb_build_object('registration_id', 'reacts', 'task_id', :'reacted_task', 'kind', 'click',
+                       'at', to_char(((now() AT TIME ZONE 'Europe/Paris')::date - 1 + time '12:01') AT TIME ZONE 'Europe/Paris' AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')))) AS recorded;
+SELECT pg_temp.visit('reacts', 1, '12:00');
+SELECT count(*) AS reactions FROM device_reactions r JOIN devices d USING (device_id) WHERE d.registration_id = 'reacts';
+SELECT * FROM pg_temp.times('{reacts}', '2026-06-01 00:00Z', '2026-06-01 00:00Z', NULL);
+SELECT _smart_profiles_refresh(1000) AS refreshed;
+SELECT * FROM pg_temp.times('{reacts}', '2026-06-01 00:00Z', '2026-06-01 00:00Z', NULL);
+
 -- A device that moves to another zone: its kept profile is in the old one, so its answer is
 -- computed from its visits in the new zone (07:00 in Paris is 06:00 in London) until a new
 -- visit refreshes it.

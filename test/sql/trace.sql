@@ -91,6 +91,9 @@ UPDATE events e SET at = x.at FROM (
     SELECT tableoid, ctid, ('2026-06-18 08:00:09+00'::timestamptz + (row_number() OVER (ORDER BY recorded_at, ctid) - 1) * interval '5 minutes') AS at
     FROM events WHERE task_id = :'b') x
 WHERE e.tableoid = x.tableoid AND e.ctid = x.ctid;
+-- its reaction (the first open: history for intelligent send times) at the open's time too
+UPDATE device_reactions r SET at = e.at FROM events e
+WHERE e.task_id = :'b' AND e.kind = 'open' AND e.counted AND r.device_id = e.device_id AND r.kind = 2;
 
 -- In the broadcast, and each reason it missed a device.
 SELECT * FROM pg_temp.trace('vip_sz', 'broadcast');
@@ -225,8 +228,10 @@ INSERT INTO names VALUES (:'it', 'intelligent');
 UPDATE tasks SET send_rule = '{"intelligent": {"window_start": "2026-06-19T00:00:00+00:00", "backup_local": "2026-06-19 18:00:00"}}',
     created_at = '2026-06-18 15:00:00+00', send_at = '2026-06-19 00:00:00+00', started_at = '2026-06-19 13:00:00+00'
 WHERE task_id = :'it';
--- the schedule fired 13 hours late, at 21:00 in Shanghai: vip_sz's 20:30 and no_vip's backup
--- 18:00 had passed, vip_bj's 07:00 (the next morning) had not
+-- the schedule fired 13 hours late, at 21:00 in Shanghai: vip_sz's best time and no_vip's backup
+-- 18:00 had passed, vip_bj's 07:00 (the next morning) had not. vip_sz's best time is 16:05: its
+-- open of the broadcast (at 16:05, the latest of its history) weighs three visits, more than
+-- its three visits at 20:30 on the days before (doc/smart_send.md)
 UPDATE deliveries d SET send_at = m.send_at
 FROM _smart_send_times(ARRAY(SELECT device_id FROM deliveries WHERE task_id = :'it' ORDER BY 1),
                        '2026-06-19 00:00:00+00', '2026-06-19 13:00:00+00', '2026-06-19 18:00:00') m
