@@ -87,3 +87,23 @@ REVOKE EXECUTE ON FUNCTION _jwt_es256(text, text, text, bigint), _clock_set(time
     _webpush_encrypt(bytea, text, text, text, text, text), _webpush_encrypt_bench(int, int)
     FROM PUBLIC;
 
+
+-- Templates (src/template_sql.c, doc/templates.md)
+CREATE OR REPLACE FUNCTION _template_render(template text, attrs jsonb DEFAULT '{}',
+                                            account text DEFAULT NULL,
+                                            missing_attribute text DEFAULT 'default',
+                                            OUT rendered text, OUT missing text)
+AS 'MODULE_PATHNAME', 'pushplan_template_render' LANGUAGE C STABLE;
+COMMENT ON FUNCTION _template_render(text, jsonb, text, text) IS
+    'one template rendered for one device''s attributes and account; missing: the attribute that stopped it (skip or fail)';
+
+CREATE OR REPLACE FUNCTION _push_render(push jsonb, attrs jsonb DEFAULT '{}', account text DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'pushplan_push_render' LANGUAGE C STABLE;
+COMMENT ON FUNCTION _push_render(jsonb, jsonb, text) IS
+    'a push (any dialect) rendered for one device as a sender would; {"missing", "policy"} when it is not sent';
+
+CREATE OR REPLACE FUNCTION _template_bench(push jsonb, devices int) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'pushplan_template_bench' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION _template_bench(jsonb, int) IS
+    'renders of a templated push per second over made-up devices (make bench)';
