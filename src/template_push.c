@@ -55,7 +55,7 @@ typedef struct Walk
 	PPPushTemplate *pt;
 	int			cap;
 	int			expressions;
-	bool		found_policy;
+	char	   *language;		/* the multi_language entry being walked, or NULL */
 } Walk;
 
 static void
@@ -75,11 +75,36 @@ add_slot(Walk *w, JsonbValue *v, const char *path)
 			palloc(sizeof(JsonbValue *) * w->cap);
 		pt->templates = pt->templates ? repalloc(pt->templates, sizeof(PPTemplate *) * w->cap) :
 			palloc(sizeof(PPTemplate *) * w->cap);
+		pt->languages = pt->languages ? repalloc(pt->languages, sizeof(char *) * w->cap) :
+			palloc(sizeof(char *) * w->cap);
 	}
 	pt->slots[pt->nslots] = v;
 	pt->templates[pt->nslots] = t;
+	pt->languages[pt->nslots] = w->language;
 	pt->nslots++;
 	pt->reads |= t->reads;
+}
+
+static void walk(Walk *w, JsonbValue *v, Scope scope, bool templated, const char *path);
+
+/* options.multi_language: each language's texts, remembering the language */
+static void
+walk_languages(Walk *w, JsonbValue *v, const char *path)
+{
+	if (v->type != jbvObject)
+	{
+		walk(w, v, SC_TEXTS, false, path);
+		return;
+	}
+	for (int i = 0; i < v->val.object.nPairs; i++)
+	{
+		JsonbPair  *p = &v->val.object.pairs[i];
+		char	   *key = pnstrdup(p->key.val.string.val, p->key.val.string.len);
+
+		w->language = key;
+		walk(w, &p->value, SC_TEXTS, false, psprintf("%s.%s", path, key));
+		w->language = NULL;
+	}
 }
 
 static void
@@ -129,13 +154,11 @@ walk(Walk *w, JsonbValue *v, Scope scope, bool templated, const char *path)
 					key_is(&p->key, "options") ? SC_OPTIONS : SC_OTHER;
 				break;
 			case SC_OPTIONS:
-				s = key_is(&p->key, "multi_language") ? SC_TEXTS : SC_OTHER;
+				if (key_is(&p->key, "multi_language"))
+					walk_languages(w, &p->value, sub);
 				if (key_is(&p->key, "missing_attribute") && p->value.type == jbvString)
-				{
 					w->pt->policy = pp_missing_policy(p->value.val.string.val,
 													  p->value.val.string.len, sub);
-					w->found_policy = true;
-				}
 				break;
 			case SC_TEXTS:
 				s = SC_TEXTS;
@@ -187,17 +210,47 @@ pp_push_template_compile(Jsonb *push)
 	return pt;
 }
 
+/*
+ * The multi_language entry a device of this language gets (src/vendor_util.c: exact, then the
+ * primary subtag), among the push's templated ones; NULL: none.
+ */
+static const char *
+device_entry(PPPushTemplate *pt, const char *language)
+{
+	size_t		primary;
+
+	if (language == NULL || language[0] == '\0')
+		return NULL;
+	for (int i = 0; i < pt->nslots; i++)
+		if (pt->languages[i] && strcmp(pt->languages[i], language) == 0)
+			return pt->languages[i];
+	primary = strcspn(language, "-_");
+	if (language[primary] == '\0')
+		return NULL;
+	for (int i = 0; i < pt->nslots; i++)
+		if (pt->languages[i] && strlen(pt->languages[i]) == primary &&
+			strncmp(pt->languages[i], language, primary) == 0)
+			return pt->languages[i];
+	return NULL;
+}
+
 Jsonb *
-pp_push_template_render(PPPushTemplate *pt, const PPTemplateValues *values, const char **missing)
+pp_push_template_render(PPPushTemplate *pt, const PPTemplateValues *values, const char *language,
+						const char **missing)
 {
 	int		   *offsets = palloc(sizeof(int) * (pt->nslots + 1));
+	const char *entry = device_entry(pt, language);
 	Jsonb	   *result;
 
 	resetStringInfo(&pt->buf);
 	for (int i = 0; i < pt->nslots; i++)
 	{
+		/* another language's text: the device never gets it, so it cannot be missing */
+		PPMissingPolicy policy = pt->languages[i] && pt->languages[i] != entry ?
+			PP_MISSING_DEFAULT : pt->policy;
+
 		offsets[i] = pt->buf.len;
-		if (!pp_template_render(pt->templates[i], values, pt->policy, &pt->buf, missing))
+		if (!pp_template_render(pt->templates[i], values, policy, &pt->buf, missing))
 		{
 			pfree(offsets);
 			return NULL;
@@ -227,7 +280,7 @@ pp_push_template_check(Jsonb *push, int *reads)
 	if (pt == NULL)
 		return push;
 	*reads = pt->reads;
-	literal = pp_push_template_render(pt, &none, &missing);
+	literal = pp_push_template_render(pt, &none, NULL, &missing);
 	Assert(literal != NULL);
 	return literal;
 }

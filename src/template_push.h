@@ -23,6 +23,7 @@ typedef struct PPPushTemplate
 	int			nslots;
 	JsonbValue **slots;			/* the templated strings of the tree */
 	PPTemplate **templates;		/* each slot's, parsed */
+	char	  **languages;		/* each slot's options.multi_language key, or NULL */
 	PPMissingPolicy policy;		/* options.missing_attribute */
 	int			reads;			/* PP_TEMPLATE_READS_* */
 	StringInfoData buf;			/* the rendered texts of the last device */
@@ -34,9 +35,11 @@ extern PPPushTemplate *pp_push_template_compile(Jsonb *push);
 /*
  * The push for one device's values, palloc'd in the current context; NULL when a value is
  * missing under options.missing_attribute skip or fail (*missing: the attribute, or "account").
+ * language: the device's; a multi_language text of another language renders as under the
+ * default policy, as the device never gets it.
  */
 extern Jsonb *pp_push_template_render(PPPushTemplate *pt, const PPTemplateValues *values,
-									  const char **missing);
+									  const char *language, const char **missing);
 
 /*
  * push_send: parses the push's templates (raising what is wrong) and returns the push with

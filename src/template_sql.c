@@ -3,7 +3,7 @@
  * test/modules/pushplan_test declares them; doc/templates.md).
  *
  *   _template_render(template, attrs, account, missing_attribute) -> (rendered, missing)
- *   _push_render(push, attrs, account): a push (any dialect) rendered as a sender would for a
+ *   _push_render(push, attrs, account, language): a push (any dialect) rendered as a sender would for a
  *       device with those values; {"missing": NAME, "policy": ...} when it would not be sent
  *   _template_bench(push, devices): renders of the push per second, for devices made up front
  */
@@ -81,7 +81,9 @@ pushplan_push_render(PG_FUNCTION_ARGS)
 		PG_RETURN_JSONB_P(push);
 	values.attrs = attrs && !JB_ROOT_IS_SCALAR(attrs) ? &attrs->root : NULL;
 	values.account = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
-	rendered = pp_push_template_render(pt, &values, &missing);
+	rendered = pp_push_template_render(pt, &values,
+									   PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3)),
+									   &missing);
 	if (rendered)
 		PG_RETURN_JSONB_P(rendered);
 	pp_jb_begin(&b);
@@ -142,7 +144,7 @@ pushplan_template_bench(PG_FUNCTION_ARGS)
 	{
 		PPTemplateValues values = {.attrs = &attrs[i]->root, .account = accounts[i]};
 		const char *missing;
-		Jsonb	   *r = pp_push_template_render(pt, &values, &missing);
+		Jsonb	   *r = pp_push_template_render(pt, &values, "en", &missing);
 
 		if (r == NULL)
 			skipped++;

@@ -589,7 +589,7 @@ render_for_device(PPSendItem *item, HeapTuple tup, TupleDesc desc, TimestampTz c
 	d = SPI_getbinval(tup, desc, 15, &isnull);
 	values.attrs = isnull ? NULL : &DatumGetJsonbP(d)->root;
 	values.account = SPI_getvalue(tup, desc, 16);
-	rendered = pp_push_template_render(pt, &values, &missing);
+	rendered = pp_push_template_render(pt, &values, item->language, &missing);
 	if (rendered)
 	{
 		item->push = rendered;

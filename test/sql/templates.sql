@@ -68,6 +68,12 @@ SELECT _push_render(:'push', '{}')->'body'->'notification';
 -- skip and fail name the first missing attribute without a default
 SELECT _push_render(jsonb_set(:'push', '{body,options,missing_attribute}', '"skip"'), '{"city": "x"}', 'u1');
 SELECT _push_render(jsonb_set(:'push', '{body,options,missing_attribute}', '"fail"'), '{"city": "x", "coupon": "c"}');
+-- a multi_language text counts only for its language's devices (exact, then the primary subtag)
+\set mlpush '{"to": {"registration_id": ["r1"]}, "body": {"platform": "android", "notification": {"alert": "Hi"}, "options": {"missing_attribute": "skip", "multi_language": {"en": {"alert": "Hi {{attrs.first_name}}"}, "zh": {"alert": "{{attrs.cn_name}}"}}}}}'
+SELECT _push_render(:'mlpush', '{}', NULL, 'fr')->'body'->'options'->'multi_language';
+SELECT _push_render(:'mlpush', '{}', NULL, 'en-GB');
+SELECT _push_render(:'mlpush', '{"first_name": "Ann"}', NULL, 'en-GB')->'body'->'options'->'multi_language';
+SELECT _push_render(:'mlpush', '{"first_name": "Ann"}', NULL, 'zh-Hans');
 -- the vendor payload of a rendered push
 SELECT _vendor_payload('fcm', _push_render(:'push', '{"first_name": "Ann", "city": "sz", "coupon": "C-1"}', 'u1'), 'android', 'en')->'body'->'message'->'notification';
 -- a message (data) push, and the Tencent dialects with their own missing_attribute

@@ -97,10 +97,11 @@ AS 'MODULE_PATHNAME', 'pushplan_template_render' LANGUAGE C STABLE;
 COMMENT ON FUNCTION _template_render(text, jsonb, text, text) IS
     'one template rendered for one device''s attributes and account; missing: the attribute that stopped it (skip or fail)';
 
-CREATE OR REPLACE FUNCTION _push_render(push jsonb, attrs jsonb DEFAULT '{}', account text DEFAULT NULL)
+CREATE OR REPLACE FUNCTION _push_render(push jsonb, attrs jsonb DEFAULT '{}', account text DEFAULT NULL,
+                                        language text DEFAULT NULL)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'pushplan_push_render' LANGUAGE C STABLE;
-COMMENT ON FUNCTION _push_render(jsonb, jsonb, text) IS
+COMMENT ON FUNCTION _push_render(jsonb, jsonb, text, text) IS
     'a push (any dialect) rendered for one device as a sender would; {"missing", "policy"} when it is not sent';
 
 CREATE OR REPLACE FUNCTION _template_bench(push jsonb, devices int) RETURNS jsonb
