@@ -119,3 +119,5 @@ SELECT push_send('tpl', jsonb_build_object('to', jsonb_build_object('registratio
 SELECT count(*) AS tasks FROM tasks;
 -- push_validate raises the same errors
 SELECT push_validate('{"to": {"registration_id": ["r1"]}, "body": {"platform": "android", "notification": {"alert": "{{attrs.a | nope}}"}}}');
+-- push_vendor_test sends to a token, which has no values for a template
+SELECT push_vendor_test('tpl', 'fcm', 'tok1', '{"body": {"platform": "android", "notification": {"alert": "Hi {{attrs.first_name}}"}}}');
