@@ -87,12 +87,12 @@ SELECT push_app_create('tpl', 'Templates') IS NULL;
 SELECT push_device_register('tpl', 'r1', 'android', 'fcm', 'tok1') IS NOT NULL;
 -- a push with templates is accepted; what its templates read is kept with the task
 SELECT push_send('tpl', :'push') IS NOT NULL AS sent;
-SELECT template_reads FROM tasks ORDER BY created_at DESC LIMIT 1;
+SELECT template_reads FROM tasks JOIN apps USING (app_id) WHERE app = 'tpl' ORDER BY tasks.created_at DESC LIMIT 1;
 SELECT push_send('tpl', '{"to": {"registration_id": ["r1"]}, "body": {"platform": "android", "notification": {"alert": "{{attrs.a}}"}}}') IS NOT NULL AS sent;
-SELECT template_reads FROM tasks ORDER BY created_at DESC LIMIT 1;
+SELECT template_reads FROM tasks JOIN apps USING (app_id) WHERE app = 'tpl' ORDER BY tasks.created_at DESC LIMIT 1;
 SELECT push_send('tpl', '{"to": {"registration_id": ["r1"]}, "body": {"platform": "android", "notification": {"alert": "no template"}}}') IS NOT NULL AS sent;
-SELECT template_reads IS NULL AS none FROM tasks ORDER BY created_at DESC LIMIT 1;
-SELECT count(*) AS tasks FROM tasks;
+SELECT template_reads IS NULL AS none FROM tasks JOIN apps USING (app_id) WHERE app = 'tpl' ORDER BY tasks.created_at DESC LIMIT 1;
+SELECT count(*) AS tasks FROM tasks JOIN apps USING (app_id) WHERE app = 'tpl';
 
 -- Every error of push_send, with nothing written
 SELECT push_send('tpl', '{"to": {"registration_id": ["r1"]}, "body": {"platform": "android", "notification": {"alert": "Hi {{attrs.first_name"}}}');
@@ -116,7 +116,7 @@ SELECT push_send('tpl', jsonb_build_object('to', jsonb_build_object('registratio
 SELECT push_send('tpl', jsonb_build_object('to', jsonb_build_object('registration_id', jsonb_build_array('r1')), 'body', jsonb_build_object('platform', 'android',
     'notification', jsonb_build_object('alert', repeat('{{attrs.a}}', 180) || repeat('y', 500), 'android', jsonb_build_object('extras',
         jsonb_build_object('b', repeat('z', 2000))))))) IS NOT NULL AS sent;
-SELECT count(*) AS tasks FROM tasks;
+SELECT count(*) AS tasks FROM tasks JOIN apps USING (app_id) WHERE app = 'tpl';
 -- push_validate raises the same errors
 SELECT push_validate('{"to": {"registration_id": ["r1"]}, "body": {"platform": "android", "notification": {"alert": "{{attrs.a | nope}}"}}}');
 -- push_vendor_test sends to a token, which has no values for a template

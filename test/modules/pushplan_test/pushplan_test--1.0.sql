@@ -77,17 +77,6 @@ AS 'MODULE_PATHNAME', 'pushplan_clock_set' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION _clock_set(timestamptz) IS
     'test hook: moves pushplan''s clock (pushplan.clock_now()) forward to at, or back to the real time (NULL), and wakes the workers';
 
-REVOKE EXECUTE ON FUNCTION _jwt_es256(text, text, text, bigint), _clock_set(timestamptz),
-    _jwt_rs256(text, text, text, text, text, bigint, bigint),
-    _hmac_sha256_hex(text, text), _hmac_sha256_hex(bytea, bytea),
-    _base64url_encode(bytea), _base64url_decode(text),
-    _engine_send_many(text, text, text[], jsonb, text, text),
-    _vendor_payload(text, jsonb, text, text, jsonb, text), _message_check(jsonb),
-    _auth_token_put(text, jsonb, text, int), _auth_token_peek(text, jsonb),
-    _webpush_encrypt(bytea, text, text, text, text, text), _webpush_encrypt_bench(int, int)
-    FROM PUBLIC;
-
-
 -- Templates (src/template_sql.c, doc/templates.md)
 CREATE OR REPLACE FUNCTION _template_render(template text, attrs jsonb DEFAULT '{}',
                                             account text DEFAULT NULL,
@@ -108,3 +97,15 @@ CREATE OR REPLACE FUNCTION _template_bench(push jsonb, devices int) RETURNS json
 AS 'MODULE_PATHNAME', 'pushplan_template_bench' LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION _template_bench(jsonb, int) IS
     'renders of a templated push per second over made-up devices (make bench)';
+
+REVOKE EXECUTE ON FUNCTION _jwt_es256(text, text, text, bigint), _clock_set(timestamptz),
+    _jwt_rs256(text, text, text, text, text, bigint, bigint),
+    _hmac_sha256_hex(text, text), _hmac_sha256_hex(bytea, bytea),
+    _base64url_encode(bytea), _base64url_decode(text),
+    _engine_send_many(text, text, text[], jsonb, text, text),
+    _vendor_payload(text, jsonb, text, text, jsonb, text), _message_check(jsonb),
+    _auth_token_put(text, jsonb, text, int), _auth_token_peek(text, jsonb),
+    _webpush_encrypt(bytea, text, text, text, text, text), _webpush_encrypt_bench(int, int),
+    _template_render(text, jsonb, text, text), _push_render(jsonb, jsonb, text, text),
+    _template_bench(jsonb, int)
+    FROM PUBLIC;
