@@ -121,3 +121,12 @@ SELECT count(*) AS tasks FROM tasks JOIN apps USING (app_id) WHERE app = 'tpl';
 SELECT push_validate('{"to": {"registration_id": ["r1"]}, "body": {"platform": "android", "notification": {"alert": "{{attrs.a | nope}}"}}}');
 -- push_vendor_test sends to a token, which has no values for a template
 SELECT push_vendor_test('tpl', 'fcm', 'tok1', '{"body": {"platform": "android", "notification": {"alert": "Hi {{attrs.first_name}}"}}}');
+-- a schedule's push is checked as push_send's
+SELECT push_schedule_create('tpl', '{"name": "tpl", "trigger": {"single": {"time": "2090-07-01 09:00:00"}},
+  "push": {"to": "all", "body": {"platform": "android", "notification": {"alert": "Hi {{attrs.name | upcase: 1}}"}}}}');
+SELECT count(*) AS schedules FROM schedules JOIN apps USING (app_id) WHERE app = 'tpl';
+
+-- Values are text, never templates or JSON: quotes, braces and backslashes arrive as they are
+SELECT * FROM _template_render('[{{attrs.v}}]', '{"v": "say \"hi\" {{attrs.x}} \\ }}"}');
+SELECT _push_render('{"to": "all", "body": {"platform": "android", "notification": {"alert": "{{attrs.v}}"}}}',
+                    '{"v": "\"},\"x\":{\"y\": 1"}')->'body'->'notification';
