@@ -3,7 +3,7 @@
 # device (src/template_push.c: every templated text, then the push's serialization), over
 # DEVICES made-up devices whose values are built before the clock starts.  Target: >= 200,000
 # renders/s.  One backend, so one core; per CPU second and per wall second, three rounds of
-# each push: a typical one (an alert, a title, two extras, an "en" text: 4 expressions and the
+# each push: a typical one (an alert, a title, two extras, an "en" text, reading attributes and the
 # account) and a small one (one expression in the alert).  The end-to-end cost on a broadcast is
 # TEMPLATE=0 / TEMPLATE=1 of test/bench/bench_sending.sh (doc/benchmarks.md, "Templates").
 #   test/bench/bench_templates.sh [PORT] [DEVICES]
