@@ -25,6 +25,7 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
+#include "template_push.h"
 #include "vendor.h"
 
 PG_FUNCTION_INFO_V1(pushplan_vendor_test);
@@ -222,6 +223,12 @@ pushplan_vendor_test(PG_FUNCTION_ARGS)
 	vendor = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	token = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	push = pp_sql_push(PG_GETARG_JSONB_P(3));
+	/* a token has no attributes or account: a template would be sent as it is written */
+	if (pp_push_template_compile(push) != NULL)
+		ereport(ERROR,
+				(pp_errmsg(PPE_TEMPLATE_NO_DEVICE,
+						   "push_vendor_test sends to a token, which has no attributes or account: its push cannot have templates"),
+				 errhint("Send a push with templates to registration ids with push_send; see doc/templates.md.")));
 	platform = pp_sql_platform(fcinfo, 4);
 	language = pp_sql_opt_text(fcinfo, 5);
 	pp_sql_vendor(PG_GETARG_TEXT_PP(1));

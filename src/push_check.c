@@ -15,6 +15,7 @@
 
 #include "json.h"
 #include "push_check.h"
+#include "template.h"
 #include "push_parse.h"
 
 /* A member's path as messages show it: the key may be the user's, so it is shown bounded. */
@@ -99,6 +100,15 @@ ppj_check_extras(JsonbValue *v, const char *path)
 	if (ppj_json_text_length(v->val.binary.data, v->val.binary.len) > MAX_EXTRAS)
 		pp_error(PPE_PUSH_TOO_LONG, "\"%s\" is longer than %d bytes as JSON text",
 				 path, MAX_EXTRAS);
+}
+
+/* options.missing_attribute (every dialect): what a template does without a device's value */
+void
+ppj_check_missing_attribute(JsonbValue *v, const char *path)
+{
+	if (v->type != jbvString)
+		pp_error(PPE_TEMPLATE_MISSING_POLICY, "\"%s\" must be \"default\", \"skip\" or \"fail\"", path);
+	(void) pp_missing_policy(v->val.string.val, v->val.string.len, path);
 }
 
 static void

@@ -320,6 +320,7 @@ static const FieldSpec options_fields[] = {
 	{"apns_collapse_id", FK_TEXT, .max = MAX_ID},
 	{"priority", FK_CUSTOM, .check = check_priority},
 	{"apns_production", FK_BOOL},
+	{"missing_attribute", FK_CUSTOM, .check = ppj_check_missing_attribute},
 	{NULL}
 };
 

@@ -25,6 +25,7 @@
 #include "json.h"
 #include "push_check.h"
 #include "push_parse.h"
+#include "template_push.h"
 
 PG_FUNCTION_INFO_V1(pushplan_push_validate);
 
@@ -94,5 +95,9 @@ pp_push_normalize(Jsonb *push, const char **dialect_out)
 Datum
 pushplan_push_validate(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_JSONB_P(pp_push_normalize(PG_GETARG_JSONB_P(0), NULL));
+	Jsonb	   *push = pp_push_normalize(PG_GETARG_JSONB_P(0), NULL);
+	int			reads;
+
+	(void) pp_push_template_check(push, &reads);	/* its templates raise push_send's errors */
+	PG_RETURN_JSONB_P(push);
 }

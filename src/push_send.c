@@ -20,12 +20,14 @@
 #include "engine.h"
 #include "push_parse.h"
 #include "task_expand.h"
+#include "template_push.h"
 #include "push_send.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -309,8 +311,25 @@ pp_push_check(int32 app_id, int rights, PPPush *p)
 	pp_audience_compile(app_id, JsonbValueToJsonb(to), 1, &aud);
 	p->transactional = p->list_size >= 0 && p->list_size <= pp_small_audience_limit;
 	p->priority = task_priority(options, p->transactional);
-	pp_message_check_for(p->push, app_vendors(app_id));
+	/* templates: checked, and the sizes checked with every expression empty (the least a device gets) */
+	pp_message_check_for(pp_push_template_check(p->push, &p->template_reads), app_vendors(app_id));
 	p->broadcast = is_broadcast(to);
+}
+
+/* tasks.template_reads: what the senders read from each device for the push's templates */
+static Datum
+template_reads_array(int reads)
+{
+	Datum		names[2];
+	int			n = 0;
+
+	if (reads & PP_TEMPLATE_READS_ATTRS)
+		names[n++] = CStringGetTextDatum("attrs");
+	if (reads & PP_TEMPLATE_READS_ACCOUNT)
+		names[n++] = CStringGetTextDatum("account");
+	if (n == 0)
+		return (Datum) 0;
+	return PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
 char *
@@ -318,9 +337,9 @@ pp_push_store(int32 app_id, PPPush *p, const PPTaskTiming *timing, bool *inserte
 {
 	const char *request_id = timing->scheduled ? NULL : p->request_id;
 	int64		msg_random = timing->scheduled ? -1 : p->msg_random;
-	Datum		args[13];
-	Oid			types[13];
-	char		nulls[13];
+	Datum		args[14];
+	Oid			types[14];
+	char		nulls[14];
 	char	   *task_id;
 
 	if (p->broadcast)
@@ -359,6 +378,9 @@ pp_push_store(int32 app_id, PPPush *p, const PPTaskTiming *timing, bool *inserte
 	types[12] = TEXTOID;
 	args[12] = timing->delayed ? CStringGetTextDatum(p->send_time) : (Datum) 0;
 	nulls[12] = timing->delayed ? ' ' : 'n';
+	types[13] = TEXTARRAYOID;
+	args[13] = template_reads_array(p->template_reads);
+	nulls[13] = p->template_reads ? ' ' : 'n';
 	/*
 	 * A task with per-device send times (send_rule) expires per device (the sender adds
 	 * time_to_live to each delivery's own send_at), so it has no task-wide expires_at.
@@ -370,14 +392,14 @@ pp_push_store(int32 app_id, PPPush *p, const PPTaskTiming *timing, bool *inserte
 			"  now()), now()) AS send_at) "
 			"INSERT INTO pushplan.tasks (task_id, app_id, plan_id, dialect, request_id, msg_random, "
 			"  msg_second, push, broadcast, send_at, expires_at, created_by, priority, send_rule, "
-			"  time_to_live) "
+			"  time_to_live, template_reads) "
 			"SELECT 'tsk_' || replace(gen_random_uuid()::text, '-', ''), $1, $2, $3, $4, $5, "
 			"  CASE WHEN $5 IS NOT NULL THEN floor(extract(epoch FROM now()))::bigint END, "
 			"  $6, $7, t.send_at, "
 			"  CASE WHEN $8 > 0 AND $12 IS NULL THEN t.send_at + $8 * interval '1 second' END, "
-			"  $9, $10, $12::jsonb, CASE WHEN $8 > 0 THEN $8 * interval '1 second' END "
+			"  $9, $10, $12::jsonb, CASE WHEN $8 > 0 THEN $8 * interval '1 second' END, $14 "
 			"FROM t ON CONFLICT DO NOTHING RETURNING task_id",
-			13, types, args, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
+			14, types, args, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "pushplan: could not store the task");
 	*inserted = SPI_processed == 1;
 	if (*inserted)

@@ -29,6 +29,7 @@ typedef struct PPPush
 	bool		transactional;	/* a list of at most pushplan.small_audience_limit */
 	int			priority;		/* the task's lane */
 	bool		broadcast;		/* all / tag / attribute: counted by the daily quota */
+	int			template_reads;	/* what its templates read of a device: PP_TEMPLATE_READS_* */
 } PPPush;
 
 /* How a stored task is timed (pp_push_store). */

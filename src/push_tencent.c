@@ -232,6 +232,7 @@ static const FieldSpec tp_fields[] = {
 	{"expire_time", FK_CUSTOM, .check = check_expire_time},
 	{"environment", FK_CUSTOM, .check = check_environment},
 	{"send_time", FK_CUSTOM, .check = ppj_check_send_time},
+	{"missing_attribute", FK_CUSTOM, .check = ppj_check_missing_attribute},	/* pushplan's own */
 	{NULL}
 };
 
@@ -459,6 +460,7 @@ pp_tencent_push_translate(JsonbContainer *root)
 	ppj_put_int(&st, "time_to_live", v && ppj_int_of(v) > 0 ? ppj_int_of(v) : TP_MAX_EXPIRE);
 	if ((v = pp_jmember(root, "environment")) != NULL)
 		ppj_put_bool(&st, "apns_production", ppj_string_is(v, "product"));
+	ppj_put_copy(&st, root, "missing_attribute");
 	ppj_end_object(&st);
 	ppj_end_object(&st);
 

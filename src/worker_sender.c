@@ -18,6 +18,7 @@
 #include "pushplan.h"
 #include "workers.h"
 #include "engine.h"
+#include "template_push.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -64,8 +65,16 @@ typedef struct CachedJsonb
 	Jsonb	   *value;
 } CachedJsonb;
 
+/* Task templates, parsed once per task and kept as long as the task's push (CACHE_SECONDS). */
+typedef struct CachedTemplate
+{
+	char		task_id[NAMEDATALEN * 2];
+	PPPushTemplate *pt;
+} CachedTemplate;
+
 static HTAB *inflight = NULL;
 static HTAB *cache = NULL;
+static HTAB *template_cache = NULL;
 static MemoryContext cache_cxt = NULL;
 static TimestampTz cache_born = 0;
 
@@ -106,6 +115,9 @@ reset_cache(void)
 	ctl.entrysize = sizeof(CachedJsonb);
 	ctl.hcxt = cache_cxt;
 	cache = hash_create("pushplan sender cache", 256, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	ctl.entrysize = sizeof(CachedTemplate);
+	template_cache = hash_create("pushplan sender templates", 64, &ctl,
+								 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	cache_born = GetCurrentTimestamp();
 }
 
@@ -140,6 +152,24 @@ cached(const char *key, const char *query, int nargs, Oid *types, Datum *args)
 		}
 	}
 	return e->value;
+}
+
+/* The task's templates, parsed on first use; push is the task's cached push. */
+static PPPushTemplate *
+cached_template(const char *task_id, Jsonb *push)
+{
+	CachedTemplate *e;
+	bool		found;
+
+	e = hash_search(template_cache, task_id, HASH_ENTER, &found);
+	if (!found)
+	{
+		MemoryContext old = MemoryContextSwitchTo(cache_cxt);
+
+		e->pt = pp_push_template_compile(push);
+		MemoryContextSwitchTo(old);
+	}
+	return e->pt;
 }
 
 static void
@@ -321,7 +351,7 @@ write_outcomes(int from, int n, bool queue_drained)
 						"    d.platform AS device_platform, d.vendor_message_id), "
 						"counted AS (INSERT INTO pushplan.stats_pending (task_id, platform, vendor, sent, failed, "
 						"  invalid_token, rejected, gave_up, suppressed, opted_out, unregistered, no_token, "
-						"  expired, cancelled, retries) "
+						"  expired, cancelled, retries, missing_attribute) "
 						"  SELECT task_id, platform, vendor, count(*) FILTER (WHERE status = 'sent'), "
 						"    count(*) FILTER (WHERE status IN ('failed', 'invalid_token')), "
 						"    count(*) FILTER (WHERE status = 'invalid_token'), "
@@ -332,7 +362,8 @@ write_outcomes(int from, int n, bool queue_drained)
 						"    count(*) FILTER (WHERE status = 'suppressed' AND error IN ('unregistered', 'device deleted')), "
 						"    count(*) FILTER (WHERE status = 'suppressed' AND error = 'token invalidated'), "
 						"    count(*) FILTER (WHERE status = 'expired'), count(*) FILTER (WHERE status = 'cancelled'), "
-						"    count(*) FILTER (WHERE status = 'queued') "
+						"    count(*) FILTER (WHERE status = 'queued'), "
+						"    count(*) FILTER (WHERE status = 'suppressed' AND error LIKE 'missing attribute %') "
 						"  FROM u GROUP BY task_id, platform, vendor), "
 						/* bucket b > 0: [2^((b-1)/4), 2^(b/4)) ms; 0: under 1 ms */
 						"timed AS (INSERT INTO pushplan.latency_pending (app_id, vendor, hour, bucket, answers) "
@@ -538,6 +569,43 @@ record_outcome(PPSendOutcome *o)
 }
 
 /*
+ * The item's push rendered for its device (the claim's columns 15 and 16: the attributes and
+ * account its templates read). Returns false when a value is missing under
+ * options.missing_attribute skip (suppressed) or fail (failed): the outcome is recorded and the
+ * item is not sent.
+ */
+static bool
+render_for_device(PPSendItem *item, HeapTuple tup, TupleDesc desc, TimestampTz claimed_at)
+{
+	PPPushTemplate *pt = cached_template(item->task_id, item->push);
+	PPTemplateValues values = {0};
+	const char *missing = NULL;
+	Jsonb	   *rendered;
+	bool		isnull;
+	Datum		d;
+
+	if (pt == NULL)
+		return true;			/* nothing templated after all */
+	d = SPI_getbinval(tup, desc, 15, &isnull);
+	values.attrs = isnull ? NULL : &DatumGetJsonbP(d)->root;
+	values.account = SPI_getvalue(tup, desc, 16);
+	rendered = pp_push_template_render(pt, &values, item->language, &missing);
+	if (rendered)
+	{
+		item->push = rendered;
+		return true;
+	}
+	if (pt->policy == PP_MISSING_SKIP)
+		pending_add(item->delivery_id, item->task_id, item->device_id, NULL, "suppressed", 0, NULL,
+					psprintf("missing attribute \"%s\"", pp_shown(missing)), 0, claimed_at, -1);
+	else
+		pending_add(item->delivery_id, item->task_id, item->device_id, NULL, "failed", 0, NULL,
+					psprintf("missing attribute \"%s\" (options.missing_attribute is fail)",
+							 pp_shown(missing)), 0, claimed_at, -1);
+	return false;
+}
+
+/*
  * Claims up to n due deliveries of the lanes up to max_lane (PP_LANE_HIGH alone, or every lane)
  * and submits them. Lanes are claimed in order: every due delivery of the high lane before any
  * of the normal one, and those before the low one; within a lane, by send_at. Deliveries that
@@ -598,7 +666,12 @@ claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 		"       WHEN NOT v.opted_in THEN 'opted out' WHEN NOT v.registered THEN 'unregistered' "
 		"       WHEN v.token IS NULL THEN 'token invalidated' "
 		"       WHEN x.expires_at < pushplan.clock_now() THEN 'expired' END AS skip, "
-		"  x.expires_at, t.priority = 0 "
+		"  x.expires_at, t.priority = 0, t.template_reads IS NOT NULL, "
+		/* what the push's templates read of the device, only when they do */
+		"  CASE WHEN 'attrs' = ANY (t.template_reads) THEN v.attrs END, "
+		"  CASE WHEN 'account' = ANY (t.template_reads) THEN (SELECT a.account "
+		"    FROM pushplan.device_accounts a WHERE a.device_id = v.device_id "
+		"    ORDER BY a.bound_at DESC LIMIT 1) END "
 		"FROM d JOIN pushplan.tasks t ON t.task_id = d.task_id "
 		/* per-device send times (a schedule's send_rule) expire per device */
 		"CROSS JOIN LATERAL (SELECT coalesce(t.expires_at, d.send_at + t.time_to_live) AS expires_at) x "
@@ -622,6 +695,7 @@ claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 		InFlight   *f;
 		bool		found;
 		Datum		expires;
+		bool		templated;
 
 		memset(&item, 0, sizeof(item));
 		item.delivery_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
@@ -637,6 +711,7 @@ claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 		expires = SPI_getbinval(tup, desc, 12, &isnull);
 		item.expires_at = isnull ? 0 : DatumGetTimestampTz(expires);
 		item.urgent = DatumGetBool(SPI_getbinval(tup, desc, 13, &isnull));
+		templated = DatumGetBool(SPI_getbinval(tup, desc, 14, &isnull));
 
 		if (skip)
 		{
@@ -663,6 +738,9 @@ claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 						claimed_at, -1);
 			continue;
 		}
+
+		if (templated && !render_for_device(&item, tup, desc, claimed_at))
+			continue;
 
 		f = hash_search(inflight, &item.delivery_id, HASH_ENTER, &found);
 		f->device_id = item.device_id;

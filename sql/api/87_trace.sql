@@ -193,14 +193,19 @@ BEGIN
         WHEN 'invalid_token' THEN 'invalid_token: the vendor refused the device''s token, which was cleared'
         WHEN 'failed' THEN 'failed: ' || CASE
             WHEN d.error LIKE 'gave up after %' THEN 'no attempt succeeded'
+            WHEN d.error LIKE 'missing attribute %' THEN
+                'the push''s template reads a value the device did not have, and options.missing_attribute is fail'
             WHEN d.http_status BETWEEN 400 AND 499 THEN 'the vendor refused it'
             WHEN d.attempts = 0 THEN 'never sent'
             ELSE 'not sent' END
-        WHEN 'suppressed' THEN 'suppressed: ' || CASE d.error
-            WHEN 'opted out' THEN 'the device opted out before it was sent'
-            WHEN 'unregistered' THEN 'the device was unregistered before it was sent'
-            WHEN 'token invalidated' THEN 'the device''s token was invalidated before it was sent'
-            WHEN 'device deleted' THEN 'the device was deleted before it was sent'
+        WHEN 'suppressed' THEN 'suppressed: ' || CASE
+            WHEN d.error = 'opted out' THEN 'the device opted out before it was sent'
+            WHEN d.error = 'unregistered' THEN 'the device was unregistered before it was sent'
+            WHEN d.error = 'token invalidated' THEN 'the device''s token was invalidated before it was sent'
+            WHEN d.error = 'device deleted' THEN 'the device was deleted before it was sent'
+            WHEN d.error LIKE 'missing attribute %' THEN
+                format('the push''s template reads %s, which the device did not have, and options.missing_attribute is skip',
+                       substr(d.error, 19))
             ELSE 'not sent' END
         WHEN 'expired' THEN 'expired: its time_to_live passed before it could be sent'
         WHEN 'cancelled' THEN 'cancelled: the task was cancelled before it was sent'

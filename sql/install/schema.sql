@@ -180,6 +180,9 @@ CREATE TABLE tasks (
     send_rule   jsonb,
     -- options.time_to_live; a task with a send_rule expires per device, at its send_at plus this
     time_to_live interval,
+    -- what the push's templates read of each device ('attrs', 'account'; doc/templates.md);
+    -- NULL: the push has no template, and the senders read neither
+    template_reads text[],
     FOREIGN KEY (app_id, plan_id) REFERENCES plans,
     UNIQUE (app_id, request_id)
 );
@@ -341,8 +344,8 @@ CREATE TABLE events_default PARTITION OF events DEFAULT;
 
 -- The counters, in the same order in the three tables below. A delivery counts in targeted when it is made, then in exactly
 -- one of sent, failed, suppressed, cancelled (or none while it is queued); invalid_token,
--- rejected and gave_up are kinds of failed; opted_out, unregistered, no_token and expired kinds
--- of suppressed. retries counts the answers that put a delivery back in the queue.
+-- rejected and gave_up are kinds of failed; opted_out, unregistered, no_token, expired and
+-- missing_attribute kinds of suppressed. retries counts the answers that put a delivery back in the queue.
 CREATE TABLE stats_pending (
     task_id         text NOT NULL,
     platform        text NOT NULL,
@@ -365,7 +368,8 @@ CREATE TABLE stats_pending (
     clicked         bigint NOT NULL DEFAULT 0,
     dismissed       bigint NOT NULL DEFAULT 0,
     converted       bigint NOT NULL DEFAULT 0,
-    converted_value numeric NOT NULL DEFAULT 0
+    converted_value numeric NOT NULL DEFAULT 0,
+    missing_attribute bigint NOT NULL DEFAULT 0 -- suppressed: a template's attribute missing (options.missing_attribute skip)
 );
 
 -- One row per task, platform and vendor: the same columns.
@@ -405,6 +409,7 @@ CREATE TABLE plan_stats (
     dismissed       bigint NOT NULL DEFAULT 0,
     converted       bigint NOT NULL DEFAULT 0,
     converted_value numeric NOT NULL DEFAULT 0,
+    missing_attribute bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (app_id, plan_id, period, platform, vendor, message_type)
 );
 

@@ -203,8 +203,8 @@ CREATE INDEX device_reactions_device_idx ON device_reactions (device_id, at);
 
 -- The counters, in the same order in the three tables below. A delivery counts in targeted when it is made, then in exactly
 -- one of sent, failed, suppressed, cancelled (or none while it is queued); invalid_token,
--- rejected and gave_up are kinds of failed; opted_out, unregistered, no_token and expired kinds
--- of suppressed. retries counts the answers that put a delivery back in the queue.
+-- rejected and gave_up are kinds of failed; opted_out, unregistered, no_token, expired and
+-- missing_attribute kinds of suppressed. retries counts the answers that put a delivery back in the queue.
 CREATE TABLE stats_pending (
     task_id         text NOT NULL,
     platform        text NOT NULL,
@@ -227,7 +227,8 @@ CREATE TABLE stats_pending (
     clicked         bigint NOT NULL DEFAULT 0,
     dismissed       bigint NOT NULL DEFAULT 0,
     converted       bigint NOT NULL DEFAULT 0,
-    converted_value numeric NOT NULL DEFAULT 0
+    converted_value numeric NOT NULL DEFAULT 0,
+    missing_attribute bigint NOT NULL DEFAULT 0 -- suppressed: a template's attribute missing (options.missing_attribute skip)
 );
 
 -- One row per task, platform and vendor: the same columns.
@@ -267,6 +268,7 @@ CREATE TABLE plan_stats (
     dismissed       bigint NOT NULL DEFAULT 0,
     converted       bigint NOT NULL DEFAULT 0,
     converted_value numeric NOT NULL DEFAULT 0,
+    missing_attribute bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (app_id, plan_id, period, platform, vendor, message_type)
 );
 
@@ -347,3 +349,6 @@ BEGIN
             WHERE settings ?| ARRAY['frequency_cap', 'quiet_hours'];
     END IF;
 END $$;
+
+-- Templates (doc/templates.md): what a task's templates read of each device.
+ALTER TABLE tasks ADD COLUMN template_reads text[];

@@ -12,20 +12,23 @@
 #     (test/bench/commit_latency.c, the mock's received_at_us), sequential sends.
 # OUTCOME_WEBHOOK=1: the broadcast's app has an outcome webhook (to the sink), and each run says
 # how long after its last send the last outcome was posted.
-# Usage: [VENDOR=apns|fcm] [OUTCOME_WEBHOOK=1] [RUNS=2] [SKIP_CEILING=1] [PAIR_REQUESTS=N] [LANE_SENDS=500] [LANE_RUNS=2] test/bench/bench_sending.sh [DEVICES=1000000] [LATENCY_SENDS=1000] [CONFIGS]
+# TEMPLATE=0|1: every device has attributes (first_name, city); with 1 the broadcast's alert is a
+# template reading both (doc/templates.md), with 0 the same alert as plain text: the pair gives
+# what rendering per device costs a broadcast.
+# Usage: [VENDOR=apns|fcm] [OUTCOME_WEBHOOK=1] [TEMPLATE=0|1] [RUNS=2] [SKIP_CEILING=1] [PAIR_REQUESTS=N] [LANE_SENDS=500] [LANE_RUNS=2] test/bench/bench_sending.sh [DEVICES=1000000] [LATENCY_SENDS=1000] [CONFIGS]
 #   CONFIGS: space-separated senders:batch_size:max_inflight[:max_connections_per_host]
 #   (default "1:500:2000 2:500:2000 1:500:200 2:500:200 2:1000:400").
 # Needs the extension installed (`make bench` does it). BENCH_INSTALL=1 installs it first under
 # /tmp/pushplan-install.lock, held only until the cluster has started and loaded it.
-# Ports 56000-56019 (sink 56001, mock 56002, cluster 56010).
+# Ports 56000-56019 (sink 56001, mock 56002, cluster 56010; SINK_PORT, MOCK_PORT, PG_PORT move them).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 devices=${1:-1000000}
 lat_sends=${2:-1000}
 configs=${3-"1:500:2000 2:500:2000 1:500:200 2:500:200 2:1000:400"}
-sink_port=56001
-mock_port=56002
-pg_port=56010
+sink_port=${SINK_PORT:-56001}
+mock_port=${MOCK_PORT:-56002}
+pg_port=${PG_PORT:-56010}
 work=$(mktemp -d /tmp/pushplan-bench-sending.XXXXXX)
 chmod 755 "$work"
 cluster=$work/cluster
@@ -191,9 +194,11 @@ t=$(date +%s.%N)
 if [ "$vendor" = fcm ]; then platform=android; else platform=ios; fi
 psql <<SQL
 SET search_path = pushplan, public;
-INSERT INTO devices (app_id, registration_id, platform, vendor, token, language)
+INSERT INTO devices (app_id, registration_id, platform, vendor, token, language, attrs)
 SELECT _app_id('bench', 'reader'), '$platform-' || g, '$platform', '$vendor',
-       CASE '$vendor' WHEN 'fcm' THEN lpad(to_hex(g), 152, 'f') ELSE lpad(to_hex(g), 64, '0') END, 'en'
+       CASE '$vendor' WHEN 'fcm' THEN lpad(to_hex(g), 152, 'f') ELSE lpad(to_hex(g), 64, '0') END, 'en',
+       CASE WHEN '${TEMPLATE:-}' <> '' THEN jsonb_build_object('first_name', 'user' || g,
+            'city', (ARRAY['Shenzhen', 'Beijing', 'Shanghai', 'Hangzhou'])[g % 4 + 1]) ELSE '{}' END
 FROM generate_series(1, $devices) g;
 VACUUM ANALYZE devices;
 SQL
@@ -213,6 +218,14 @@ echo "mock vendor's status counts: $(curl -s --cacert "$work/mock/cert.pem" "htt
 # the broadcast's push
 bpush=$push
 [ "$vendor" = fcm ] && bpush='{"to": "all", "body": {"platform": "android", "notification": {"alert": "Flash sale: everything 50% off until midnight"}}}'
+if [ "${TEMPLATE:-}" = 1 ]; then
+  tpl='{{attrs.first_name | default: \"friend\"}}, flash sale in {{attrs.city}}: 50% off'
+  bpush=${bpush/Flash sale: everything 50% off until midnight/$tpl}
+  echo "TEMPLATE=1: the broadcast's alert is a template: $bpush"
+elif [ "${TEMPLATE:-}" = 0 ]; then
+  bpush=${bpush/Flash sale: everything 50% off until midnight/user123456, flash sale in Shenzhen: 50% off}
+  echo "TEMPLATE=0: devices have attributes, the broadcast's alert is plain text: $bpush"
+fi
 
 # rss_sampler OUT: every second, VmRSS / RssAnon / RssShmem (kB) of the scheduler and senders
 rss_sampler() {

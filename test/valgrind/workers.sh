@@ -81,6 +81,15 @@ wait_for 300 "SELECT state = 'done' FROM tasks WHERE task_id = '$task'" && ok "t
   || fail "broadcast: $(sql "SELECT status, count(*) FROM deliveries WHERE task_id = '$task' GROUP BY 1")"
 echo "     outcomes: $(sql "SELECT string_agg(status || '=' || n, ' ') FROM (SELECT status, count(*) n FROM deliveries WHERE task_id = '$task' GROUP BY 1 ORDER BY 1) s")"
 
+# templates: rendered per device from the attributes read in the claim; devices without the
+# attribute skipped (options.missing_attribute skip)
+sql "UPDATE devices SET attrs = jsonb_build_object('first_name', 'user ' || registration_id) WHERE registration_id LIKE 'plain-1%'" >/dev/null
+task=$(sql "SELECT push_send('vg', '{\"to\": \"all\", \"body\": {\"platform\": \"android\", \"notification\": {\"alert\": \"Hi {{attrs.first_name | upcase | truncate: 9}}\", \"android\": {\"title\": \"{{attrs.first_name | default: \\\"x\\\" | downcase}}\", \"extras\": {\"who\": \"{{account | default: \\\"none\\\"}}\"}}}, \"options\": {\"missing_attribute\": \"skip\", \"multi_language\": {\"en\": {\"alert\": \"{{attrs.first_name}}\"}}}}}')")
+wait_for 300 "SELECT state = 'done' FROM tasks WHERE task_id = '$task'" && ok "a broadcast with templates completes" \
+  || fail "templates: $(sql "SELECT status, count(*) FROM deliveries WHERE task_id = '$task' GROUP BY 1")"
+check_eq "... devices with the attribute rendered, the others skipped" \
+  "$(sql "SELECT count(*) FILTER (WHERE status <> 'suppressed') > 0 AND count(*) FILTER (WHERE error = 'missing attribute \"first_name\"') > 0 FROM deliveries WHERE task_id = '$task'")" "t"
+
 # SIGHUP: a third sender, then one
 psql -c "ALTER SYSTEM SET pushplan.senders = 3" -c "SELECT pg_reload_conf()" >/dev/null
 wait_for 120 "SELECT count(*) = 3 FROM pg_stat_activity WHERE backend_type = 'pushplan sender'" && ok "senders = 3" || fail "senders = 3"

@@ -77,6 +77,27 @@ AS 'MODULE_PATHNAME', 'pushplan_clock_set' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION _clock_set(timestamptz) IS
     'test hook: moves pushplan''s clock (pushplan.clock_now()) forward to at, or back to the real time (NULL), and wakes the workers';
 
+-- Templates (src/template_sql.c, doc/templates.md)
+CREATE OR REPLACE FUNCTION _template_render(template text, attrs jsonb DEFAULT '{}',
+                                            account text DEFAULT NULL,
+                                            missing_attribute text DEFAULT 'default',
+                                            OUT rendered text, OUT missing text)
+AS 'MODULE_PATHNAME', 'pushplan_template_render' LANGUAGE C STABLE;
+COMMENT ON FUNCTION _template_render(text, jsonb, text, text) IS
+    'one template rendered for one device''s attributes and account; missing: the attribute that stopped it (skip or fail)';
+
+CREATE OR REPLACE FUNCTION _push_render(push jsonb, attrs jsonb DEFAULT '{}', account text DEFAULT NULL,
+                                        language text DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'pushplan_push_render' LANGUAGE C STABLE;
+COMMENT ON FUNCTION _push_render(jsonb, jsonb, text, text) IS
+    'a push (any dialect) rendered for one device as a sender would; {"missing", "policy"} when it is not sent';
+
+CREATE OR REPLACE FUNCTION _template_bench(push jsonb, devices int) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'pushplan_template_bench' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION _template_bench(jsonb, int) IS
+    'renders of a templated push per second over made-up devices (make bench)';
+
 REVOKE EXECUTE ON FUNCTION _jwt_es256(text, text, text, bigint), _clock_set(timestamptz),
     _jwt_rs256(text, text, text, text, text, bigint, bigint),
     _hmac_sha256_hex(text, text), _hmac_sha256_hex(bytea, bytea),
@@ -84,6 +105,7 @@ REVOKE EXECUTE ON FUNCTION _jwt_es256(text, text, text, bigint), _clock_set(time
     _engine_send_many(text, text, text[], jsonb, text, text),
     _vendor_payload(text, jsonb, text, text, jsonb, text), _message_check(jsonb),
     _auth_token_put(text, jsonb, text, int), _auth_token_peek(text, jsonb),
-    _webpush_encrypt(bytea, text, text, text, text, text), _webpush_encrypt_bench(int, int)
+    _webpush_encrypt(bytea, text, text, text, text, text), _webpush_encrypt_bench(int, int),
+    _template_render(text, jsonb, text, text), _push_render(jsonb, jsonb, text, text),
+    _template_bench(jsonb, int)
     FROM PUBLIC;
-
