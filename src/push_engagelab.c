@@ -343,6 +343,14 @@ ppj_check_send_time(JsonbValue *v, const char *path)
 		pp_error(PPE_PUSH_SEND_TIME, "\"%s\" must be a valid time YYYY-MM-DD HH:MM:SS", path);
 }
 
+/* The trigger checks come with push_schedule_create, which push_send hands a loop to. */
+static void
+check_loop(JsonbValue *v, const char *path)
+{
+	if (!pp_jv_is_object(v))
+		pp_error(PPE_PUSH_LOOP, "\"%s\" must be an object (a schedule's trigger)", path);
+}
+
 static const FieldSpec push_fields[] = {
 	{"from", FK_TEXT, .max = MAX_SHORT},
 	{"to", FK_CUSTOM, true, .check = check_to},
@@ -354,6 +362,8 @@ static const FieldSpec push_fields[] = {
 	{"MsgRandom", FK_CUSTOM, .check = ppj_check_msg_random},
 	{"From_Account", FK_TEXT, .max = MAX_SHORT},
 	{"send_time", FK_CUSTOM, .check = ppj_check_send_time},
+	/* Tencent Push's loop_param as the trigger it comes to: push_send makes it a schedule */
+	{"loop", FK_CUSTOM, .check = check_loop},
 	{NULL}
 };
 
@@ -412,6 +422,12 @@ pp_engagelab_normalize(JsonbContainer *root, const char **dialect_out)
 				 errdetail("It is allowed here only with \"dialect\": \"tencent_push\"."),
 				 errhint("Other pushes are sent at a later time by push_schedule_create.")));
 
+	if (strcmp(dialect, PP_DIALECT_TENCENT_PUSH) != 0 && pp_jmember(root, "loop"))
+		ereport(ERROR,
+				(pp_errmsg(PPE_PUSH_DIALECTS_MIXED, "\"loop\" belongs to the Tencent Push form"),
+				 errdetail("It is allowed here only with \"dialect\": \"tencent_push\"."),
+				 errhint("Other pushes are sent periodically by push_schedule_create.")));
+
 	body = pp_jmember(root, "body")->val.binary.data;
 	mask = platform_mask(pp_jmember(body, "platform"), "body.platform");
 	notification = pp_jmember(body, "notification");
@@ -450,6 +466,7 @@ pp_engagelab_normalize(JsonbContainer *root, const char **dialect_out)
 	ppj_put_copy(&st, root, "MsgRandom");
 	ppj_put_copy(&st, root, "From_Account");
 	ppj_put_copy(&st, root, "send_time");
+	ppj_put_copy(&st, root, "loop");
 	ppj_put_string(&st, "dialect", dialect);
 
 	if (dialect_out)

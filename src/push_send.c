@@ -211,6 +211,31 @@ expand_now(const char *task_id, int32 app_id, Jsonb *push, int priority)
 }
 
 /*
+ * A Tencent Push loop (loop_param): a schedule whose trigger is the push's "loop" (the
+ * periodical trigger the dialect made of it) and whose push is the rest, created through
+ * push_schedule_create, with its rights (operators) and its checks; returns the schedule's id
+ * (doc/push.md, "Tencent Push"). Through SQL: schedule.c calls into this file.
+ */
+static char *
+loop_schedule(const char *app, PPPush *p)
+{
+	Oid			types[2] = {TEXTOID, JSONBOID};
+	Datum		args[2] = {CStringGetTextDatum(app), JsonbPGetDatum(p->push)};
+	char	   *id;
+
+	SPI_connect();
+	pp_spi_run("creating the loop's schedule", SPI_OK_SELECT,
+			   "SELECT pushplan.push_schedule_create($1, jsonb_build_object("
+			   "  'name', 'Tencent Push loop' || coalesce(' (' || ($2->'body'->'options'->>'plan_id') || ')', ''), "
+			   "  'trigger', $2->'loop', 'push', $2 - 'loop'))",
+			   2, types, args, NULL, false, 1);
+	id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	id = MemoryContextStrdup(TopTransactionContext, id);
+	SPI_finish();
+	return id;
+}
+
+/*
  * Tencent Push's send_time (a wall time in the app's zone): at most a year ahead. Returns
  * whether it is still ahead; one that has passed is sent as any push is, at commit.
  */
@@ -278,6 +303,7 @@ pp_push_read(Jsonb *given, PPPush *p)
 		p->plan_id = "default";
 	p->request_id = pp_jstr(root, "request_id");
 	p->send_time = pp_jstr(root, "send_time");
+	p->loop = pp_jmember(root, "loop") != NULL;
 	/* integers after normalization; absent ones keep their defaults */
 	p->msg_random = -1;
 	(void) pp_jv_int64(pp_jmember(root, "MsgRandom"), &p->msg_random, NULL);
@@ -429,6 +455,8 @@ pushplan_push_send(PG_FUNCTION_ARGS)
 		pp_error(PPE_SEND_ARGS_NULL, "push_send needs an app and a push");
 	app = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	pp_push_read(PG_GETARG_JSONB_P(1), &p);
+	if (p.loop)
+		PG_RETURN_TEXT_P(cstring_to_text(loop_schedule(app, &p)));
 
 	app_id = pp_app_id(app, PP_RIGHT_APP | PP_RIGHT_OPERATOR, &rights);
 	SPI_connect();

@@ -25,6 +25,7 @@ typedef struct PPPush
 	int64		msg_random;
 	int64		ttl;			/* options.time_to_live, seconds (0: none) */
 	char	   *send_time;		/* Tencent Push's send_time: a wall time in the app's zone, or NULL */
+	bool		loop;			/* Tencent Push's loop_param: the push's "loop" is a trigger */
 	int			list_size;		/* entries of a list audience, -1 for others */
 	bool		transactional;	/* a list of at most pushplan.small_audience_limit */
 	int			priority;		/* the task's lane */

@@ -7,6 +7,7 @@
 #include "common/jsonapi.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
+#include "nodes/pg_list.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
@@ -218,6 +219,164 @@ static const FieldSpec tp_message_fields[] = {
 	{NULL}
 };
 
+/*
+ * Tencent Push's loop_param: the push sent at each of dayTimes on the days of [startDate,
+ * endDate] that loopType (1 daily, 2 weekly, 3 monthly) and loopDayIndexs (weekly: 0..6 for
+ * Monday..Sunday; monthly: 1..31, the day of the month) name. The normalized push carries it as
+ * "loop", the periodical trigger it comes to, and push_send makes the push a schedule with it
+ * (doc/push.md, "Tencent Push"). Some SDKs write dayTimes as DayTimes: either is taken.
+ */
+#define TP_LOOP_MAX_TIMES	24
+
+static const char *const tp_weekdays[] = {"MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"};
+
+/* A "YYYY-MM-DD" date of the calendar, as a string. */
+static char *
+tp_loop_date(JsonbContainer *loop, const char *key)
+{
+	JsonbValue *v = pp_jmember(loop, key);
+	char		full[20];
+
+	if (v == NULL)
+		pp_error(PPE_PUSH_LOOP, "\"loop_param.%s\" is required", key);
+	if (v->type == jbvString && v->val.string.len == 10)
+	{
+		snprintf(full, sizeof(full), "%.10s 00:00:00", v->val.string.val);
+		if (pp_valid_local_datetime(full, 19))
+			return pnstrdup(v->val.string.val, 10);
+	}
+	pp_error(PPE_PUSH_LOOP, "\"loop_param.%s\" must be a date YYYY-MM-DD", key);
+	return NULL;				/* not reached */
+}
+
+/* The elements of an array member as a list of JsonbValues; NULL when absent. */
+static List *
+tp_loop_array(JsonbContainer *loop, const char *key, const char *what)
+{
+	JsonbValue *v = pp_jmember(loop, key);
+	JsonbIterator *it;
+	JsonbValue	e;
+	JsonbIteratorToken tok;
+	List	   *out = NIL;
+
+	if (v == NULL)
+		return NIL;
+	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+		pp_error(PPE_PUSH_LOOP, "\"loop_param.%s\" must be an array of %s", key, what);
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
+		if (tok == WJB_ELEM)
+		{
+			JsonbValue *copy = palloc(sizeof(JsonbValue));
+
+			*copy = e;
+			out = lappend(out, copy);
+		}
+	return out;
+}
+
+/* Checks loop_param and returns the periodical trigger it comes to, as JSON text. */
+static char *
+tp_loop_trigger(JsonbValue *v)
+{
+	static const char *const keys[] = {"startDate", "endDate", "loopType", "loopDayIndexs",
+	"dayTimes", "DayTimes", NULL};
+	static const char *const units[] = {"day", "week", "month"};
+	JsonbContainer *loop;
+	char	   *unknown;
+	char	   *start;
+	char	   *end;
+	int64		type;
+	const char *times_key;
+	List	   *times;
+	List	   *days;
+	ListCell   *lc;
+	StringInfoData out;
+	bool		first = true;
+
+	if (!pp_jv_is_object(v))
+		pp_error(PPE_PUSH_LOOP, "\"loop_param\" must be an object");
+	loop = v->val.binary.data;
+	if ((unknown = pp_jkey_not_in(loop, keys)) != NULL)
+		pp_error(PPE_PUSH_LOOP, "unknown key \"%s\" in \"loop_param\"", pp_shown(unknown));
+	start = tp_loop_date(loop, "startDate");
+	end = tp_loop_date(loop, "endDate");
+	if (strcmp(end, start) < 0)
+		pp_error(PPE_PUSH_LOOP, "\"loop_param.endDate\" must not be before \"loop_param.startDate\"");
+	if (!pp_jv_int64(pp_jmember(loop, "loopType"), &type, NULL) || type < 1 || type > 3)
+		pp_error(PPE_PUSH_LOOP, "\"loop_param.loopType\" must be 1 (daily), 2 (weekly) or 3 (monthly)");
+
+	if (pp_jmember(loop, "dayTimes") && pp_jmember(loop, "DayTimes"))
+		pp_error(PPE_PUSH_LOOP, "\"loop_param\" takes \"dayTimes\" or \"DayTimes\", not both");
+	times_key = pp_jmember(loop, "DayTimes") ? "DayTimes" : "dayTimes";
+	times = tp_loop_array(loop, times_key, "times of day HH:MM:SS");
+	if (times == NIL || list_length(times) > TP_LOOP_MAX_TIMES)
+		pp_error(PPE_PUSH_LOOP, "\"loop_param.%s\" must hold 1 to %d times of day HH:MM:SS",
+				 times_key, TP_LOOP_MAX_TIMES);
+	foreach(lc, times)
+	{
+		JsonbValue *t = lfirst(lc);
+
+		if (t->type != jbvString || !pp_valid_time_of_day(t->val.string.val, t->val.string.len))
+			pp_error(PPE_PUSH_LOOP, "\"loop_param.%s\" must hold times of day HH:MM:SS", times_key);
+	}
+
+	/* daily: the days are every day (loopDayIndexs, sent by some SDKs anyway, is not read) */
+	days = type == 1 ? NIL : tp_loop_array(loop, "loopDayIndexs", "day numbers");
+	if (type != 1 && days == NIL)
+		pp_error(PPE_PUSH_LOOP, "\"loop_param.loopDayIndexs\" must name the days of a %s loop: %s",
+				 type == 2 ? "weekly" : "monthly",
+				 type == 2 ? "0 to 6, Monday to Sunday" : "1 to 31, the days of the month");
+	foreach(lc, days)
+	{
+		int64		d;
+
+		if (!pp_jv_int64(lfirst(lc), &d, NULL) || (type == 2 && (d < 0 || d > 6)) ||
+			(type == 3 && (d < 1 || d > 31)))
+			pp_error(PPE_PUSH_LOOP, "\"loop_param.loopDayIndexs\" of a %s loop holds %s",
+					 type == 2 ? "weekly" : "monthly",
+					 type == 2 ? "0 to 6, Monday to Sunday" : "1 to 31, the days of the month");
+	}
+
+	initStringInfo(&out);
+	appendStringInfo(&out, "{\"periodical\": {\"start\": \"%s 00:00:00\", \"end\": \"%s 23:59:59\", "
+					 "\"time_unit\": \"%s\", \"time\": [", start, end, units[type - 1]);
+	foreach(lc, times)
+	{
+		JsonbValue *t = lfirst(lc);
+
+		appendStringInfo(&out, "%s\"%.8s\"", first ? "" : ", ", t->val.string.val);
+		first = false;
+	}
+	appendStringInfoChar(&out, ']');
+	if (days != NIL)
+	{
+		appendStringInfoString(&out, ", \"point\": [");
+		first = true;
+		foreach(lc, days)
+		{
+			int64		d;
+
+			(void) pp_jv_int64(lfirst(lc), &d, NULL);
+			if (type == 2)
+				appendStringInfo(&out, "%s\"%s\"", first ? "" : ", ", tp_weekdays[d]);
+			else
+				appendStringInfo(&out, "%s\"%02d\"", first ? "" : ", ", (int) d);
+			first = false;
+		}
+		appendStringInfoChar(&out, ']');
+	}
+	appendStringInfoString(&out, "}}");
+	return out.data;
+}
+
+static void
+check_loop_param(JsonbValue *v, const char *path)
+{
+	(void) path;
+	(void) tp_loop_trigger(v);
+}
+
 static const FieldSpec tp_fields[] = {
 	{"audience_type", FK_TEXT, true, .max = MAX_SHORT},
 	{"token_list", FK_ANY},
@@ -232,6 +391,7 @@ static const FieldSpec tp_fields[] = {
 	{"expire_time", FK_CUSTOM, .check = check_expire_time},
 	{"environment", FK_CUSTOM, .check = check_environment},
 	{"send_time", FK_CUSTOM, .check = ppj_check_send_time},
+	{"loop_param", FK_CUSTOM, .check = check_loop_param},
 	{"missing_attribute", FK_CUSTOM, .check = ppj_check_missing_attribute},	/* pushplan's own */
 	{NULL}
 };
@@ -465,6 +625,20 @@ pp_tencent_push_translate(JsonbContainer *root)
 	ppj_end_object(&st);
 
 	ppj_put_copy(&st, root, "send_time");
+	if ((v = pp_jmember(root, "loop_param")) != NULL)
+	{
+		Jsonb	   *trigger;
+		JsonbValue	t;
+
+		if (pp_jmember(root, "send_time"))
+			pp_error(PPE_PUSH_LOOP_SEND_TIME,
+					 "a push has \"send_time\" or \"loop_param\", not both: a loop's times are its dayTimes");
+		trigger = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(tp_loop_trigger(v))));
+		t.type = jbvBinary;
+		t.val.binary.data = &trigger->root;
+		t.val.binary.len = VARSIZE(trigger) - VARHDRSZ;
+		ppj_put_value(&st, "loop", &t);
+	}
 	ppj_put_string(&st, "dialect", PP_DIALECT_TENCENT_PUSH);
 	return JsonbValueToJsonb(ppj_end_object(&st));
 }

@@ -4,13 +4,16 @@
  *   {"single": {"time": "YYYY-MM-DD HH:MM:SS", "zone_type": 1|2}}
  *   {"periodical": {"start", "end", "time": "HH:MM:SS", "time_unit": "day|week|month",
  *                   "point": ["MON", ...] | ["01", ...], "frequency": 1..100, "zone_type": 1|2}}
+ *     ("time" may also be an array of up to 24 times of day: pushplan's own, for Tencent Push's
+ *     loops, whose dayTimes are several times a day)
  *   {"intelligent": {"backup_time": "YYYY-MM-DD HH:MM:SS" | "now", "start": "..."}}
  *
  * Checked here: the shape, every member's syntax and the calendar (2025-02-30 is refused). What
  * depends on the clock and the app's time zone (a time already passed, more than a year ahead,
  * no occurrence left) is checked by push_schedule_create with the occurrences _schedule_next
  * computes (sql/api/80_schedules.sql). The normalized form is what _schedule_next reads: every
- * member present, time_unit lowercase, points sorted without duplicates, zone_type filled in.
+ * member present, time_unit lowercase, points sorted without duplicates, zone_type filled in,
+ * several times of day sorted without duplicates (one is a string, as EngageLab writes it).
  */
 #include "pushplan.h"
 #include "json.h"
@@ -156,6 +159,65 @@ points(JsonbContainer *obj, const char *unit)
 	return out.data;
 }
 
+#define MAX_TIMES_A_DAY	24
+
+static int
+times_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/*
+ * periodical.time: one time of day, or an array of 1 to MAX_TIMES_A_DAY of them. Returns it
+ * as JSON: a string, or a sorted array of distinct strings (one left is a string).
+ */
+static char *
+periodical_times(JsonbContainer *obj)
+{
+	JsonbValue *v = pp_jmember(obj, "time");
+	JsonbIterator *it;
+	JsonbValue	e;
+	JsonbIteratorToken tok;
+	char	   *times[MAX_TIMES_A_DAY];
+	int			n = 0,
+				kept = 0;
+	StringInfoData out;
+
+	if (v == NULL || v->type == jbvString)
+		return psprintf("\"%s\"", time_member(obj, "periodical", "time", true, true, NULL));
+	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+		pp_error(PPE_SCHEDULE_TIME_INVALID,
+				 "periodical.time must be a valid time of day HH:MM:SS or an array of 1 to %d of them, got %s",
+				 MAX_TIMES_A_DAY, shown_value(v));
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
+	{
+		if (tok != WJB_ELEM)
+			continue;
+		if (e.type != jbvString || !pp_valid_time_of_day(e.val.string.val, e.val.string.len))
+			pp_error(PPE_SCHEDULE_TIME_INVALID,
+					 "periodical.time must hold valid times of day HH:MM:SS, got %s", shown_value(&e));
+		if (n == MAX_TIMES_A_DAY)
+			pp_error(PPE_SCHEDULE_TIME_INVALID,
+					 "periodical.time holds at most %d times of day", MAX_TIMES_A_DAY);
+		times[n++] = pnstrdup(e.val.string.val, e.val.string.len);
+	}
+	if (n == 0)
+		pp_error(PPE_SCHEDULE_TIME_INVALID, "periodical.time is empty");
+	qsort(times, n, sizeof(char *), times_cmp);
+	for (int i = 0; i < n; i++)
+		if (i == 0 || strcmp(times[i], times[kept - 1]) != 0)
+			times[kept++] = times[i];
+	if (kept == 1)
+		return psprintf("\"%s\"", times[0]);
+	initStringInfo(&out);
+	appendStringInfoChar(&out, '[');
+	for (int i = 0; i < kept; i++)
+		appendStringInfo(&out, "%s\"%s\"", i ? ", " : "", times[i]);
+	appendStringInfoChar(&out, ']');
+	return out.data;
+}
+
 static void
 periodical(JsonbContainer *obj, StringInfo out)
 {
@@ -176,7 +238,7 @@ periodical(JsonbContainer *obj, StringInfo out)
 	check_keys(obj, "periodical", keys);
 	start = time_member(obj, "periodical", "start", true, false, NULL);
 	end = time_member(obj, "periodical", "end", true, false, NULL);
-	time = time_member(obj, "periodical", "time", true, true, NULL);
+	time = periodical_times(obj);
 	unit_v = pp_jmember(obj, "time_unit");
 	if (unit_v == NULL)
 		pp_error(PPE_SCHEDULE_TRIGGER_MISSING, "trigger \"periodical\" needs \"time_unit\"");
@@ -207,7 +269,7 @@ periodical(JsonbContainer *obj, StringInfo out)
 	emd = atoi(end + 5) * 100 + atoi(end + 8);
 	if (ey > sy + 1 || (ey == sy + 1 && (emd > smd || (emd == smd && strcmp(end + 11, start + 11) > 0))))
 		pp_error(PPE_SCHEDULE_SPAN, "a periodical trigger spans at most one year from start to end");
-	appendStringInfo(out, "{\"periodical\": {\"start\": \"%s\", \"end\": \"%s\", \"time\": \"%s\", "
+	appendStringInfo(out, "{\"periodical\": {\"start\": \"%s\", \"end\": \"%s\", \"time\": %s, "
 					 "\"time_unit\": \"%s\", \"point\": %s, \"frequency\": %d, \"zone_type\": %d}}",
 					 start, end, time, unit, points(obj, unit), (int) freq,
 					 zone_type(obj, "periodical"));

@@ -35,13 +35,17 @@ LANGUAGE sql STABLE AS $$
         ELSE (
             SELECT min(c.local AT TIME ZONE k.zone)
             FROM (SELECT (k.p->>'start')::timestamp AS start, (k.p->>'end')::timestamp AS stop,
-                         (k.p->>'time')::time AS at, k.p->>'time_unit' AS unit,
+                         k.p->>'time_unit' AS unit,
                          (k.p->>'frequency')::int AS freq,
                          ARRAY(SELECT jsonb_array_elements_text(k.p->'point')) AS points) p
             CROSS JOIN LATERAL generate_series(
                 greatest(p.start::date, (after AT TIME ZONE k.zone)::date - 1),
                 p.stop::date, interval '1 day') g(day)
-            CROSS JOIN LATERAL (SELECT g.day::date AS d, g.day::date + p.at AS local) c
+            -- "time": one time of day, or several (Tencent Push's loops)
+            CROSS JOIN LATERAL (SELECT t::time AS at FROM jsonb_array_elements_text(
+                CASE jsonb_typeof(k.p->'time') WHEN 'array' THEN k.p->'time'
+                     ELSE jsonb_build_array(k.p->'time') END) t) pt
+            CROSS JOIN LATERAL (SELECT g.day::date AS d, g.day::date + pt.at AS local) c
             WHERE c.local BETWEEN p.start AND p.stop
               AND c.local AT TIME ZONE k.zone > after
               AND CASE p.unit

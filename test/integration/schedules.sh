@@ -7,8 +7,9 @@
 # points, missed occurrences (superseded, later than time_to_live), a push refused when it fires
 # (skipped, with push_send's error), zone_type 2 reaching devices in three time zones at their
 # own 09:00, an intelligent schedule (best times from visits, backup_time for the others), a
-# Tencent Push send_time, big_push_duration spreading a fired task over three expansion batches, and a
-# scheduler killed with SIGKILL in the middle of a firing: fired exactly once.
+# Tencent Push send_time, big_push_duration spreading a fired task over three expansion batches, a
+# scheduler killed with SIGKILL in the middle of a firing (fired exactly once), and a Tencent Push
+# loop with two dayTimes.
 set -uo pipefail
 . "$(dirname "$0")/lib/vendor_env.sh"
 vendor_env_start 55340 55341 "pushplan.databases = 'postgres'" "pushplan.senders = 1" \
@@ -249,6 +250,19 @@ check_eq "intelligent: one request each" "$(requests tokyo) $(requests berlin) $
 s12=$(sql "SELECT push_schedule_create('sched', '{\"name\": \"smart nobody\", \"trigger\": {\"intelligent\": {\"backup_time\": \"now\"}}, \"push\": {\"to\": {\"tag\": [\"nobody\"]}, \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"x\"}}}}')")
 wait_for 10 "SELECT t.state = 'done' FROM push_schedule_runs r JOIN tasks t USING (task_id) WHERE r.schedule_id = '$s12'" \
   && ok "intelligent: an empty audience is done" || fail "intelligent, empty: $(sql "SELECT t.state || ' ' || coalesce(t.error, '') FROM push_schedule_runs r JOIN tasks t USING (task_id) WHERE r.schedule_id = '$s12'")"
+
+# ---- a Tencent Push loop: push_send with loop_param is a schedule; two dayTimes fire -----------
+# 09:00 and 10:00 on Jan 23 in the app's zone (01:00 and 02:00 UTC)
+mock_reset
+s13=$(sql "SELECT push_send('sched', '{\"audience_type\": \"token_list\", \"token_list\": [\"fcm-ok-tokyo\"], \"message_type\": \"notify\", \"message\": {\"title\": \"Loop\", \"content\": \"twice\"}, \"loop_param\": {\"startDate\": \"2090-01-23\", \"endDate\": \"2090-01-23\", \"loopType\": 1, \"dayTimes\": [\"10:00:00\", \"09:00:00\"]}}')")
+check_eq "tencent loop: a schedule, next at 09:00 its zone" "$(sql "SELECT name || ' ' || next_run_at FROM push_schedules WHERE schedule_id = '$s13'")" "Tencent Push loop 2090-01-23 01:00:00+00"
+clock '2090-01-23 01:00:01+00'
+wait_for 8 "SELECT runs = 1 FROM push_schedules WHERE schedule_id = '$s13'" && ok "tencent loop: 09:00 fired" || fail "tencent loop: 09:00: $(runs "$s13")"
+clock '2090-01-23 02:00:01+00'
+wait_for 8 "SELECT runs = 2 FROM push_schedules WHERE schedule_id = '$s13'" && ok "tencent loop: 10:00 fired" || fail "tencent loop: 10:00: $(runs "$s13")"
+wait_for 10 "SELECT count(*) = 2 FROM push_schedule_runs r JOIN push_deliveries d USING (task_id) WHERE r.schedule_id = '$s13' AND d.status = 'sent'" \
+  && ok "tencent loop: both delivered" || fail "tencent loop: $(sql "SELECT d.status FROM push_schedule_runs r JOIN push_deliveries d USING (task_id) WHERE r.schedule_id = '$s13'")"
+check_eq "tencent loop: two requests, then nothing left" "$(requests tokyo) $(sql "SELECT coalesce(next_run_at::text, 'none') FROM push_schedules WHERE schedule_id = '$s13'")" "2 none"
 
 sql "SELECT _clock_set(NULL)" >/dev/null
 finish

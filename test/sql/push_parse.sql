@@ -432,7 +432,7 @@ INSERT INTO bad (what, body) VALUES
 ('tp tag_list missing', '{"audience_type": "tag", "message_type": "notify", "message": {"content": "c"}}'),
 ('tp token_list with all', '{"audience_type": "all", "token_list": ["t"], "message_type": "notify", "message": {"content": "c"}}'),
 ('tp account_type with token', '{"audience_type": "token", "token_list": ["t"], "account_type": 1, "message_type": "notify", "message": {"content": "c"}}'),
-('tp unknown key', '{"audience_type": "all", "message_type": "notify", "message": {"content": "c"}, "loop_param": {"loopType": 1}}'),
+('tp unknown key', '{"audience_type": "all", "message_type": "notify", "message": {"content": "c"}, "push_speed": 1000}'),
 ('tp send_time impossible', '{"audience_type": "all", "message_type": "notify", "message": {"content": "c"}, "send_time": "2025-02-30 09:00:00"}'),
 ('tp send_time not a string', '{"audience_type": "all", "message_type": "notify", "message": {"content": "c"}, "send_time": 1750208400}'),
 ('send_time outside Tencent Push', '{"to": "all", "body": {"platform": "all", "message": {"msg_content": "c"}}, "send_time": "2025-06-18 09:00:00"}'),

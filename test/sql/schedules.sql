@@ -201,6 +201,69 @@ SELECT push_schedule_delete('sch_app', 'sch_nope');
 SELECT count(*) = :schedules_before AS nothing_written FROM schedules;
 SELECT name, trigger->'single'->>'time' AS time FROM push_schedules WHERE schedule_id = :'s1';
 
+-- several times of day (pushplan's own form of "time", which Tencent Push's loops need):
+-- normalized sorted without duplicates, one left a string; each occurrence fires
+SELECT push_schedule_create('sch_app', '{"name": "twice a day", "trigger": {"periodical": {
+  "start": "2090-01-01 00:00:00", "end": "2090-01-02 23:59:59", "time": ["19:00:00", "08:30:00", "19:00:00"],
+  "time_unit": "day"}}, "push": {"to": "all", "body": {"platform": "all", "notification": {"alert": "twice"}}}}') AS s_twice \gset
+SELECT trigger->'periodical'->'time' AS time, next_run_at FROM push_schedules WHERE schedule_id = :'s_twice';
+SELECT pg_temp.occurrences(trigger, 'Asia/Shanghai', 10) FROM push_schedules WHERE schedule_id = :'s_twice';
+SELECT push_schedule_create('sch_app', '{"name": "one of them", "trigger": {"periodical": {
+  "start": "2090-01-01 00:00:00", "end": "2090-01-02 23:59:59", "time": ["19:00:00", "19:00:00"],
+  "time_unit": "day"}}, "push": {"to": "all", "body": {"platform": "all", "notification": {"alert": "one"}}}}') AS s_one \gset
+SELECT trigger->'periodical'->'time' AS time FROM push_schedules WHERE schedule_id = :'s_one';
+SELECT count(*) AS schedules_before FROM schedules \gset
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"periodical": {"start": "2090-01-01 00:00:00", "end": "2090-01-02 00:00:00", "time": [], "time_unit": "day"}}, "push": {"to": "all", "body": {"platform": "all", "notification": {"alert": "x"}}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"periodical": {"start": "2090-01-01 00:00:00", "end": "2090-01-02 00:00:00", "time": ["08:00:00", "25:00:00"], "time_unit": "day"}}, "push": {"to": "all", "body": {"platform": "all", "notification": {"alert": "x"}}}}');
+SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"periodical": {"start": "2090-01-01 00:00:00", "end": "2090-01-02 00:00:00", "time": {"at": "08:00:00"}, "time_unit": "day"}}, "push": {"to": "all", "body": {"platform": "all", "notification": {"alert": "x"}}}}');
+SELECT push_schedule_create('sch_app', format('{"name": "x", "trigger": {"periodical": {"start": "2090-01-01 00:00:00", "end": "2090-01-02 00:00:00", "time": %s, "time_unit": "day"}}, "push": {"to": "all", "body": {"platform": "all", "notification": {"alert": "x"}}}}',
+    (SELECT jsonb_agg(to_char(time '00:00' + g * interval '1 minute', 'HH24:MI:SS')) FROM generate_series(0, 24) g))::jsonb);
+
+-- Tencent Push's loops (doc/push.md, "Tencent Push"): push_send with loop_param makes a
+-- schedule with the periodical trigger it comes to, and returns the schedule's id
+SELECT push_send('sch_app', '{"audience_type": "all", "message_type": "notify",
+  "message": {"title": "Sale", "content": "Every Monday and Wednesday"}, "plan_id": "promo_618_2025",
+  "loop_param": {"startDate": "2090-01-01", "endDate": "2090-01-31", "loopType": 2,
+                 "loopDayIndexs": [2, 0], "dayTimes": ["19:00:00", "09:00:00"]}}') AS loop_weekly \gset
+SELECT :'loop_weekly' LIKE 'sch\_%' AS is_a_schedule, (SELECT count(*) FROM tasks WHERE task_id = :'loop_weekly') AS tasks;
+SELECT name, trigger, next_run_at, plan_id, push->>'dialect' AS dialect, push ? 'loop' AS loop_kept,
+       push->'body'->'notification'->>'alert' AS alert
+FROM push_schedules WHERE schedule_id = :'loop_weekly';
+SELECT pg_temp.occurrences(trigger, 'Asia/Shanghai', 5) FROM push_schedules WHERE schedule_id = :'loop_weekly';
+-- daily (loopDayIndexs, which SDKs send anyway, is not read), DayTimes as some SDKs spell it;
+-- monthly on the 31st: the months without one fire on their last day
+SELECT push_send('sch_app', '{"audience_type": "all", "message_type": "notify",
+  "message": {"content": "Daily"}, "loop_param": {"startDate": "2090-01-01", "endDate": "2090-01-01", "loopType": 1,
+  "loopDayIndexs": [1, 2, 3, 4], "DayTimes": ["11:10:00"]}}') AS loop_daily \gset
+SELECT trigger FROM push_schedules WHERE schedule_id = :'loop_daily';
+SELECT push_send('sch_app', '{"audience_type": "all", "message_type": "notify",
+  "message": {"content": "Monthly"}, "loop_param": {"startDate": "2090-01-01", "endDate": "2090-04-30", "loopType": 3,
+  "loopDayIndexs": [31], "dayTimes": ["10:00:00"]}}') AS loop_monthly \gset
+SELECT trigger FROM push_schedules WHERE schedule_id = :'loop_monthly';
+SELECT pg_temp.occurrences(trigger, 'Asia/Shanghai', 5) FROM push_schedules WHERE schedule_id = :'loop_monthly';
+-- the push of a loop is sent as any: push_send's own checks, and the schedule's
+SELECT count(*) AS schedules_before FROM schedules \gset
+SELECT push_send('sch_app', '{"audience_type": "all", "message_type": "notify", "message": {"content": "x"}, "loop_param": []}');
+SELECT push_send('sch_app', '{"audience_type": "all", "message_type": "notify", "message": {"content": "x"}, "loop_param": {"startDate": "2090-01-01", "endDate": "2090-01-02", "loopType": 1, "dayTimes": ["09:00:00"], "every": 2}}');
+SELECT push_send('sch_app', '{"audience_type": "all", "message_type": "notify", "message": {"content": "x"}, "loop_param": {"endDate": "2090-01-02", "loopType": 1, "dayTimes": ["09:00:00"]}}');
+SELECT push_send('sch_app', '{"audience_type": "all", "message_type": "notify", "message": {"content": "x"}, "loop_param": {"startDate": "2090-02-30", "endDate": "2090-03-02", "loopType": 1, "dayTimes": ["09:00:00"]}}');
+SELECT push_send('sch_app', '{"audience_type": "all", "message_type": "notify", "message": {"content": "x"}, "loop_param": {"startDate": "2090-01-03", "endDate": "2090-01-02", "loopType": 1, "dayTimes": ["09:00:00"]}}');
+SELECT push_send('sch_app', '{"audience_type": "all", "message_type": "notify", "message": {"content": "x"}, "loop_param": {"startDate": "2090-01-01", "endDate": "2090-01-02", "loopType": 4, "dayTimes": ["09:00:00"]}}');
+SELECT push_send('sch_app', '{"audience_type": "all", "message_type": "notify", "message": {"content": "x"}, "loop_param": {"startDate": "2090-01-01", "endDate": "2090-01-02", "loopType": 1}}');
+SELECT push_send('sch_app', '{"audience_type": "all", "message_type": "notify", "message": {"content": "x"}, "loop_param": {"startDate": "2090-01-01", "endDate": "2090-01-02", "loopType": 1, "dayTimes": ["9:00"]}}');
+SELECT push_send('sch_app', '{"audience_type": "all", "message_type": "notify", "message": {"content": "x"}, "loop_param": {"startDate": "2090-01-01", "endDate": "2090-01-02", "loopType": 1, "dayTimes": ["09:00:00"], "DayTimes": ["10:00:00"]}}');
+SELECT push_send('sch_app', '{"audience_type": "all", "message_type": "notify", "message": {"content": "x"}, "loop_param": {"startDate": "2090-01-01", "endDate": "2090-01-02", "loopType": 2, "dayTimes": ["09:00:00"]}}');
+SELECT push_send('sch_app', '{"audience_type": "all", "message_type": "notify", "message": {"content": "x"}, "loop_param": {"startDate": "2090-01-01", "endDate": "2090-01-02", "loopType": 2, "loopDayIndexs": [7], "dayTimes": ["09:00:00"]}}');
+SELECT push_send('sch_app', '{"audience_type": "all", "message_type": "notify", "message": {"content": "x"}, "loop_param": {"startDate": "2090-01-01", "endDate": "2090-01-02", "loopType": 3, "loopDayIndexs": [0], "dayTimes": ["09:00:00"]}}');
+SELECT push_send('sch_app', '{"audience_type": "all", "message_type": "notify", "message": {"content": "x"}, "send_time": "2090-01-01 09:00:00", "loop_param": {"startDate": "2090-01-01", "endDate": "2090-01-02", "loopType": 1, "dayTimes": ["09:00:00"]}}');
+-- the normalized form's "loop" (the trigger), only in a normalized Tencent Push body
+SELECT push_send('sch_app', '{"to": "all", "body": {"platform": "all", "notification": {"alert": "x"}}, "loop": {"periodical": {}}}');
+SELECT push_send('sch_app', '{"to": "all", "body": {"platform": "all", "notification": {"alert": "x"}}, "dialect": "tencent_push", "loop": []}');
+-- the schedule's own checks: a loop over more than a year, one that has ended
+SELECT push_send('sch_app', '{"audience_type": "all", "message_type": "notify", "message": {"content": "x"}, "loop_param": {"startDate": "2090-01-01", "endDate": "2091-01-02", "loopType": 1, "dayTimes": ["09:00:00"]}}');
+SELECT push_send('sch_app', '{"audience_type": "all", "message_type": "notify", "message": {"content": "x"}, "loop_param": {"startDate": "2089-12-01", "endDate": "2089-12-31", "loopType": 1, "dayTimes": ["09:00:00"]}}');
+SELECT count(*) = :schedules_before AS nothing_written FROM schedules;
+
 -- another app's schedule does not exist for this one
 SELECT push_app_create('sch_other');
 DO $$ BEGIN
