@@ -320,6 +320,10 @@ static const FieldSpec options_fields[] = {
 	{"apns_collapse_id", FK_TEXT, .max = MAX_ID},
 	{"priority", FK_CUSTOM, .check = check_priority},
 	{"apns_production", FK_BOOL},
+	/* engagement controls (doc/engagement.md): true applies them to a transactional push too,
+	 * false exempts the push */
+	{"frequency_cap", FK_BOOL},
+	{"quiet_hours", FK_BOOL},
 	{NULL}
 };
 
