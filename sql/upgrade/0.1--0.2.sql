@@ -330,7 +330,8 @@ CREATE UNIQUE INDEX outcome_batches_app_idx ON outcome_batches (app_id);
 -- Engagement controls (doc/engagement.md): a plan's own settings, and the frequency caps'
 -- counts. 0.1 accepted frequency_cap and quiet_hours in an app's settings and applied neither;
 -- 0.2 applies them, with more keys and stricter checks. A stored value that 0.2's push_app_set
--- would refuse is removed (and named): kept, it would start to drop or hold pushes that 0.1
+-- would refuse is removed (and named, in a WARNING: PostgreSQL does not show an extension script's
+-- notices): kept, it would start to drop or hold pushes that 0.1
 -- sent; one it accepts starts to apply, and is named too. The checks are sql/api's
 -- _engagement_problem, which this script has not replayed yet: they are the same here.
 ALTER TABLE plans ADD COLUMN settings jsonb NOT NULL DEFAULT '{}';
@@ -370,11 +371,11 @@ BEGIN
                 OR r.value->>'from' = r.value->>'to';
         END IF;
         IF v_bad THEN
-            RAISE NOTICE 'pushplan: % removed from the settings of app %: 0.2 does not accept %',
+            RAISE WARNING 'pushplan: % removed from the settings of app %: 0.2 does not accept %',
                 r.key, r.app, r.value;
             UPDATE apps SET settings = settings - r.key WHERE app_id = r.app_id;
         ELSE
-            RAISE NOTICE 'pushplan: % of app % (%) is applied from now on (doc/engagement.md)',
+            RAISE WARNING 'pushplan: % of app % (%) is applied from now on (doc/engagement.md)',
                 r.key, r.app, r.value;
         END IF;
     END LOOP;
