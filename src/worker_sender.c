@@ -14,6 +14,10 @@
  * its outcome (push_deliveries shows it as 'sending'). If the sender dies in between, the
  * restarted sender of the same slot puts its rows back in the queue (at most the batch in flight
  * is sent again; apns-id and collapse ids make that harmless).
+ *
+ * Frequency caps and quiet hours (doc/engagement.md) are applied in the claim's transaction, to
+ * the deliveries of apps and plans that have any (engagement_gate): held and deferred ones go
+ * back to the queue at their later time, dropped ones get their outcome at once.
  */
 #include "pushplan.h"
 #include "workers.h"
