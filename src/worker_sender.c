@@ -22,6 +22,7 @@
 #include "pushplan.h"
 #include "workers.h"
 #include "engine.h"
+#include "json.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -590,8 +591,31 @@ engagement_gate(SPITupleTable *rows, int claimed)
 		ka[0] = Int32GetDatum(app_id);
 		ka[1] = CStringGetTextDatum(plan_id);
 		if (cached(key, "SELECT CASE WHEN pushplan._engagement_any($1, $2) THEN 'true'::jsonb END",
-				   2, kt, ka) != NULL)
-			ids[n++] = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+				   2, kt, ka) == NULL)
+			continue;
+		/*
+		 * A transactional push (the high lane) is exempt unless its options ask for a control:
+		 * it does not wait for the gate's call (the express sender's latency).
+		 */
+		if (DatumGetBool(SPI_getbinval(tup, desc, 13, &isnull)))
+		{
+			char	   *task_id = SPI_getvalue(tup, desc, 2);
+			Oid			tt[1] = {TEXTOID};
+			Datum		ta[1] = {CStringGetTextDatum(task_id)};
+			Jsonb	   *push;
+			JsonbContainer *options;
+			bool		cap = false;
+			bool		quiet = false;
+
+			snprintf(key, sizeof(key), "t:%s", task_id);
+			push = cached(key, "SELECT push FROM pushplan.tasks WHERE task_id = $1", 1, tt, ta);
+			options = push ? pp_jobj(pp_jobj(&push->root, "body"), "options") : NULL;
+			if (options == NULL ||
+				(!(pp_jbool(options, "frequency_cap", &cap) && cap) &&
+				 !(pp_jbool(options, "quiet_hours", &quiet) && quiet)))
+				continue;
+		}
+		ids[n++] = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 	}
 	if (n == 0)
 		return NULL;

@@ -97,6 +97,11 @@ check_eq "... until 08:00 in each one's zone" \
 # a transactional push (a list of one: the high lane) passes
 tx=$(sql "SELECT push_send('quiet', '{\"to\": {\"registration_id\": [\"ny\"]}, \"body\": {\"platform\": \"android\", \"notification\": {\"alert\": \"your code\"}, \"options\": {\"time_to_live\": 0}}}')")
 wait_for 10 "SELECT status = 'sent' FROM deliveries WHERE task_id = '$tx'" && ok "quiet: a transactional push passes" || fail "tx: $(status $tx)"
+# ... unless its options ask for quiet hours
+txq=$(sql "SELECT push_send('quiet', '{\"to\": {\"registration_id\": [\"ny\"]}, \"body\": {\"platform\": \"android\", \"notification\": {\"alert\": \"digest\"}, \"options\": {\"time_to_live\": 0, \"quiet_hours\": true}}}')")
+wait_for 10 "SELECT error = 'held by quiet hours' FROM deliveries WHERE task_id = '$txq'" \
+  && ok "quiet: a transactional push with options.quiet_hours true is held" || fail "txq: $(status $txq)"
+check_eq "... in the high lane" "$(sql "SELECT priority FROM tasks WHERE task_id = '$txq'")" "0"
 check_eq "the mock saw tokyo, nozone and the transactional push only" \
   "$(echo $(requests tokyo) $(requests nozone) $(requests ny) $(requests berlin))" "1 1 1 0"
 clock '2090-01-05 07:00:01+00'
@@ -105,9 +110,9 @@ wait_for 10 "SELECT bool_or(status = 'sent') FROM deliveries d JOIN devices v US
 check_eq "... while New York's still waits" \
   "$(sql "SELECT d.status FROM deliveries d JOIN devices v USING (device_id) WHERE task_id = '$q1' AND v.registration_id = 'ny'")" "queued"
 clock '2090-01-05 13:00:01+00'
-wait_for 10 "SELECT bool_and(status = 'sent') FROM deliveries WHERE task_id = '$q1'" \
+wait_for 10 "SELECT bool_and(status = 'sent') FROM deliveries WHERE task_id IN ('$q1', '$txq')" \
   && ok "quiet: New York's is sent at the end of its night" || fail "q1: $(status $q1)"
-check_eq "each device got the push once" "$(echo $(requests tokyo) $(requests nozone) $(requests ny) $(requests berlin))" "1 1 2 1"
+check_eq "each device got the push once (New York also the two transactional ones)" "$(echo $(requests tokyo) $(requests nozone) $(requests ny) $(requests berlin))" "1 1 3 1"
 # on_quiet "drop" (the plan's window replaces the app's): 00:30 in Berlin, 08:30 in Tokyo
 clock '2090-01-05 23:30:00+00'
 q2=$(push quiet "ARRAY['berlin', 'tokyo']" '{"plan_id": "night_drop"}')
