@@ -184,9 +184,12 @@ END $$;
 -- "frequency_cap": true / "quiet_hours": true; "false" exempts any push.
 -- Devices' count rows are locked in (device, scope) order, the same in every sender: no two
 -- claims wait for each other in a circle.
+-- enable_sort on: the senders plan without sorts (src/worker_sender.c, plan_by_keys), and the
+-- only way left to give a claim's few hundred rows in device order was to read every delivery
+-- in the deliveries' device index (5.5 s a claim during a 200,000-device broadcast).
 CREATE OR REPLACE FUNCTION _engagement_gate(p_ids bigint[], p_now timestamptz)
 RETURNS TABLE(delivery_id bigint, verdict text, until timestamptz)
-LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pushplan, pg_temp SET enable_sort = on AS $$
 #variable_conflict use_column
 DECLARE
     r record;
