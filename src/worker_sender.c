@@ -570,6 +570,8 @@ engagement_gate(SPITupleTable *rows, int claimed)
 	Datum		args[1];
 	Oid			types[1] = {INT8ARRAYOID};
 	uint64		held;
+	text	   *prev_task = NULL;	/* a claim's rows are mostly of one task: decided once */
+	bool		prev_gated = false;
 
 	for (int i = 0; i < claimed; i++)
 	{
@@ -581,10 +583,21 @@ engagement_gate(SPITupleTable *rows, int claimed)
 		Oid			kt[2] = {INT4OID, TEXTOID};
 		int32		app_id;
 		char	   *plan_id;
+		text	   *task;
 
 		(void) SPI_getbinval(tup, desc, 11, &isnull);
 		if (!isnull)
 			continue;			/* not sent anyway */
+		task = DatumGetTextPP(SPI_getbinval(tup, desc, 2, &isnull));
+		if (prev_task != NULL && VARSIZE_ANY_EXHDR(task) == VARSIZE_ANY_EXHDR(prev_task) &&
+			memcmp(VARDATA_ANY(task), VARDATA_ANY(prev_task), VARSIZE_ANY_EXHDR(task)) == 0)
+		{
+			if (prev_gated)
+				ids[n++] = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+			continue;
+		}
+		prev_task = task;
+		prev_gated = false;
 		app_id = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
 		plan_id = SPI_getvalue(tup, desc, 14);
 		snprintf(key, sizeof(key), "e:%d:%s", app_id, plan_id);
@@ -592,7 +605,7 @@ engagement_gate(SPITupleTable *rows, int claimed)
 		ka[1] = CStringGetTextDatum(plan_id);
 		if (cached(key, "SELECT CASE WHEN pushplan._engagement_any($1, $2) THEN 'true'::jsonb END",
 				   2, kt, ka) == NULL)
-			continue;
+			continue;			/* prev_gated stays false for the task's next rows */
 		/*
 		 * A transactional push (the high lane) is exempt unless its options ask for a control:
 		 * it does not wait for the gate's call (the express sender's latency).
@@ -615,6 +628,7 @@ engagement_gate(SPITupleTable *rows, int claimed)
 				 !(pp_jbool(options, "quiet_hours", &quiet) && quiet)))
 				continue;
 		}
+		prev_gated = true;
 		ids[n++] = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 	}
 	if (n == 0)
