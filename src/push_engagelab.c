@@ -321,6 +321,10 @@ static const FieldSpec options_fields[] = {
 	{"priority", FK_CUSTOM, .check = check_priority},
 	{"apns_production", FK_BOOL},
 	{"missing_attribute", FK_CUSTOM, .check = ppj_check_missing_attribute},
+	/* engagement controls (doc/engagement.md): true applies them to a transactional push too,
+	 * false exempts the push */
+	{"frequency_cap", FK_BOOL},
+	{"quiet_hours", FK_BOOL},
 	{NULL}
 };
 

@@ -14,11 +14,16 @@
  * its outcome (push_deliveries shows it as 'sending'). If the sender dies in between, the
  * restarted sender of the same slot puts its rows back in the queue (at most the batch in flight
  * is sent again; apns-id and collapse ids make that harmless).
+ *
+ * Frequency caps and quiet hours (doc/engagement.md) are applied in the claim's transaction, to
+ * the deliveries of apps and plans that have any (engagement_gate): held and deferred ones go
+ * back to the queue at their later time, dropped ones get their outcome at once.
  */
 #include "pushplan.h"
 #include "workers.h"
 #include "engine.h"
 #include "template_push.h"
+#include "json.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -351,7 +356,7 @@ write_outcomes(int from, int n, bool queue_drained)
 						"    d.platform AS device_platform, d.vendor_message_id), "
 						"counted AS (INSERT INTO pushplan.stats_pending (task_id, platform, vendor, sent, failed, "
 						"  invalid_token, rejected, gave_up, suppressed, opted_out, unregistered, no_token, "
-						"  expired, cancelled, retries, missing_attribute) "
+						"  expired, cancelled, retries, missing_attribute, capped, quiet_hours) "
 						"  SELECT task_id, platform, vendor, count(*) FILTER (WHERE status = 'sent'), "
 						"    count(*) FILTER (WHERE status IN ('failed', 'invalid_token')), "
 						"    count(*) FILTER (WHERE status = 'invalid_token'), "
@@ -363,7 +368,9 @@ write_outcomes(int from, int n, bool queue_drained)
 						"    count(*) FILTER (WHERE status = 'suppressed' AND error = 'token invalidated'), "
 						"    count(*) FILTER (WHERE status = 'expired'), count(*) FILTER (WHERE status = 'cancelled'), "
 						"    count(*) FILTER (WHERE status = 'queued'), "
-						"    count(*) FILTER (WHERE status = 'suppressed' AND error LIKE 'missing attribute %') "
+						"    count(*) FILTER (WHERE status = 'suppressed' AND error LIKE 'missing attribute %'), "
+						"    count(*) FILTER (WHERE status = 'suppressed' AND error = 'capped'), "
+						"    count(*) FILTER (WHERE status = 'suppressed' AND error = 'quiet hours') "
 						"  FROM u GROUP BY task_id, platform, vendor), "
 						/* bucket b > 0: [2^((b-1)/4), 2^(b/4)) ms; 0: under 1 ms */
 						"timed AS (INSERT INTO pushplan.latency_pending (app_id, vendor, hour, bucket, answers) "
@@ -568,6 +575,121 @@ record_outcome(PPSendOutcome *o)
 	hash_search(inflight, &o->delivery_id, HASH_REMOVE, NULL);
 }
 
+/* What the engagement gate decided for a delivery it holds back (doc/engagement.md). */
+typedef struct GateVerdict
+{
+	int64		delivery_id;	/* hash key */
+	char	   *dropped;		/* "capped" / "quiet hours"; NULL: held or deferred (requeued) */
+} GateVerdict;
+
+/*
+ * Frequency caps and quiet hours (doc/engagement.md), in the claim's transaction: the claimed
+ * deliveries of apps or plans that have any go through pushplan._engagement_gate, which counts
+ * the ones that pass against their caps (locking each device's count rows, so that two senders
+ * never both pass a cap), puts the held and deferred ones back in the queue at their later
+ * time, and names those to drop. Whether an app and plan have controls is cached with the task
+ * pushes (CACHE_SECONDS): without any, a delivery costs one hash look-up here. Returns the
+ * verdicts by delivery (in the current context), or NULL when nothing was held back.
+ */
+static HTAB *
+engagement_gate(SPITupleTable *rows, int claimed)
+{
+	int64	   *ids = palloc(sizeof(int64) * Max(claimed, 1));
+	int			n = 0;
+	HTAB	   *verdicts;
+	HASHCTL		ctl;
+	Datum		args[1];
+	Oid			types[1] = {INT8ARRAYOID};
+	uint64		held;
+	text	   *prev_task = NULL;	/* a claim's rows are mostly of one task: decided once */
+	bool		prev_gated = false;
+
+	for (int i = 0; i < claimed; i++)
+	{
+		HeapTuple	tup = rows->vals[i];
+		TupleDesc	desc = rows->tupdesc;
+		bool		isnull;
+		char		key[NAMEDATALEN * 2];
+		Datum		ka[2];
+		Oid			kt[2] = {INT4OID, TEXTOID};
+		int32		app_id;
+		char	   *plan_id;
+		text	   *task;
+
+		(void) SPI_getbinval(tup, desc, 11, &isnull);
+		if (!isnull)
+			continue;			/* not sent anyway */
+		task = DatumGetTextPP(SPI_getbinval(tup, desc, 2, &isnull));
+		if (prev_task != NULL && VARSIZE_ANY_EXHDR(task) == VARSIZE_ANY_EXHDR(prev_task) &&
+			memcmp(VARDATA_ANY(task), VARDATA_ANY(prev_task), VARSIZE_ANY_EXHDR(task)) == 0)
+		{
+			if (prev_gated)
+				ids[n++] = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+			continue;
+		}
+		prev_task = task;
+		prev_gated = false;
+		app_id = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		plan_id = SPI_getvalue(tup, desc, 17);
+		snprintf(key, sizeof(key), "e:%d:%s", app_id, plan_id);
+		ka[0] = Int32GetDatum(app_id);
+		ka[1] = CStringGetTextDatum(plan_id);
+		if (cached(key, "SELECT CASE WHEN pushplan._engagement_any($1, $2) THEN 'true'::jsonb END",
+				   2, kt, ka) == NULL)
+			continue;			/* prev_gated stays false for the task's next rows */
+		/*
+		 * A transactional push (the high lane) is exempt unless its options ask for a control:
+		 * it does not wait for the gate's call (the express sender's latency).
+		 */
+		if (DatumGetBool(SPI_getbinval(tup, desc, 13, &isnull)))
+		{
+			char	   *task_id = SPI_getvalue(tup, desc, 2);
+			Oid			tt[1] = {TEXTOID};
+			Datum		ta[1] = {CStringGetTextDatum(task_id)};
+			Jsonb	   *push;
+			JsonbContainer *options;
+			bool		cap = false;
+			bool		quiet = false;
+
+			snprintf(key, sizeof(key), "t:%s", task_id);
+			push = cached(key, "SELECT push FROM pushplan.tasks WHERE task_id = $1", 1, tt, ta);
+			options = push ? pp_jobj(pp_jobj(&push->root, "body"), "options") : NULL;
+			if (options == NULL ||
+				(!(pp_jbool(options, "frequency_cap", &cap) && cap) &&
+				 !(pp_jbool(options, "quiet_hours", &quiet) && quiet)))
+				continue;
+		}
+		prev_gated = true;
+		ids[n++] = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	}
+	if (n == 0)
+		return NULL;
+
+	args[0] = int8_array(ids, n);
+	held = pp_spi_run("applying frequency caps and quiet hours", SPI_OK_SELECT,
+					  "SELECT delivery_id, verdict FROM pushplan._engagement_gate($1, pushplan.clock_now())",
+					  1, types, args, NULL, false, 0);
+	if (held == 0)
+		return NULL;
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(GateVerdict);
+	ctl.hcxt = CurrentMemoryContext;
+	verdicts = hash_create("pushplan engagement verdicts", (long) held, &ctl,
+						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	for (uint64 i = 0; i < held; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+		char	   *verdict = SPI_getvalue(tup, SPI_tuptable->tupdesc, 2);
+		GateVerdict *v = hash_search(verdicts, &id, HASH_ENTER, NULL);
+
+		v->dropped = strcmp(verdict, "held") == 0 || strcmp(verdict, "deferred") == 0 ? NULL : verdict;
+	}
+	return verdicts;
+}
+
 /*
  * The item's push rendered for its device (the claim's columns 15 and 16: the attributes and
  * account its templates read). Returns false when a value is missing under
@@ -622,6 +744,7 @@ claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 	TimestampTz claimed_at;
 	SPITupleTable *rows;
 	MemoryContext old;
+	HTAB	   *gated;
 
 	if (TimestampDifferenceExceeds(cache_born, GetCurrentTimestamp(), CACHE_SECONDS * 1000))
 		reset_cache();
@@ -671,7 +794,9 @@ claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 		"  CASE WHEN 'attrs' = ANY (t.template_reads) THEN v.attrs END, "
 		"  CASE WHEN 'account' = ANY (t.template_reads) THEN (SELECT a.account "
 		"    FROM pushplan.device_accounts a WHERE a.device_id = v.device_id "
-		"    ORDER BY a.bound_at DESC LIMIT 1) END "
+		"    ORDER BY a.bound_at DESC LIMIT 1) END, "
+		/* the engagement gate's key (doc/engagement.md) */
+		"  t.plan_id "
 		"FROM d JOIN pushplan.tasks t ON t.task_id = d.task_id "
 		/* per-device send times (a schedule's send_rule) expire per device */
 		"CROSS JOIN LATERAL (SELECT coalesce(t.expires_at, d.send_at + t.time_to_live) AS expires_at) x "
@@ -682,6 +807,7 @@ claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 	claimed_at = GetCurrentTransactionStartTimestamp();	/* the claim's now() */
 
 	old = MemoryContextSwitchTo(claim_cxt);
+	gated = engagement_gate(rows, claimed);
 	for (int i = 0; i < claimed; i++)
 	{
 		HeapTuple	tup = rows->vals[i];
@@ -696,6 +822,7 @@ claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 		bool		found;
 		Datum		expires;
 		bool		templated;
+		GateVerdict *verdict;
 
 		memset(&item, 0, sizeof(item));
 		item.delivery_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
@@ -713,6 +840,14 @@ claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 		item.urgent = DatumGetBool(SPI_getbinval(tup, desc, 13, &isnull));
 		templated = DatumGetBool(SPI_getbinval(tup, desc, 14, &isnull));
 
+		if (skip == NULL && gated != NULL &&
+			(verdict = hash_search(gated, &item.delivery_id, HASH_FIND, NULL)) != NULL)
+		{
+			/* held or deferred: back in the queue, later; dropped: suppressed, as below */
+			if (!verdict->dropped)
+				continue;
+			skip = verdict->dropped;
+		}
 		if (skip)
 		{
 			pending_add(item.delivery_id, item.task_id, item.device_id, NULL,

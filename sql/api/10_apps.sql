@@ -99,30 +99,10 @@ BEGIN
                 RAISE EXCEPTION '92008: broadcast_min_interval must be an interval from 0 to 24 hours such as "1 second"'
                     USING ERRCODE = '22023';
             END;
-        WHEN 'frequency_cap' THEN
-            IF EXISTS (SELECT 1 FROM jsonb_each(r.value) f
-                       WHERE f.key NOT IN ('per_day', 'per_week')
-                          OR jsonb_typeof(f.value) <> 'number'
-                          OR (f.value)::numeric < 0
-                          OR (f.value)::numeric <> trunc((f.value)::numeric)) THEN
-                RAISE EXCEPTION '92009: frequency_cap takes non-negative integers "per_day" and "per_week"'
-                    USING ERRCODE = '22023';
-            END IF;
-        WHEN 'quiet_hours' THEN
-            IF (SELECT count(*) FROM jsonb_object_keys(r.value)) <> 2
-               OR NOT (r.value ? 'from' AND r.value ? 'to')
-               OR coalesce(r.value->>'from', '') !~ '^([01][0-9]|2[0-3]):[0-5][0-9]$'
-               OR coalesce(r.value->>'to', '') !~ '^([01][0-9]|2[0-3]):[0-5][0-9]$' THEN
-                RAISE EXCEPTION '92010: quiet_hours must be {"from": "HH:MM", "to": "HH:MM"}'
-                    USING ERRCODE = '22023';
-            END IF;
+        WHEN 'frequency_cap', 'quiet_hours' THEN
+            -- applied by the senders (sql/api/72_engagement.sql, doc/engagement.md)
+            PERFORM _engagement_check(r.key, r.value);
         END CASE;
-        -- Well formed, but nothing enforces them yet (engagement controls): accepted, they
-        -- would promise what is not done. Refused until the senders apply them.
-        IF r.key IN ('frequency_cap', 'quiet_hours') THEN
-            RAISE EXCEPTION '92011: app setting "%" is not enforced yet, so it is not accepted', r.key
-                USING ERRCODE = '0A000';
-        END IF;
     END LOOP;
     UPDATE apps a SET settings = jsonb_strip_nulls(a.settings || push_app_set.settings)
         WHERE a.app_id = v_id;

@@ -80,6 +80,7 @@ CREATE OR REPLACE VIEW push_plans WITH (security_barrier) AS
     SELECT a.app, p.plan_id, p.description, p.is_default,
            (SELECT count(*) FROM tasks t WHERE t.app_id = p.app_id AND t.plan_id = p.plan_id)
                AS task_count,
-           p.created_at, p.updated_at
+           p.created_at, p.updated_at,
+           p.settings  -- its own engagement controls (push_plan_set)
     FROM plans p JOIN apps a USING (app_id)
     WHERE a.app_id = ANY ((SELECT _visible_apps('reader'))::int[]);

@@ -369,14 +369,16 @@ BEGIN
                sum(p.received) AS received, sum(p.opened) AS opened, sum(p.clicked) AS clicked,
                sum(p.dismissed) AS dismissed, sum(p.converted) AS converted,
                sum(p.converted_value) AS converted_value,
-               sum(p.missing_attribute) AS missing_attribute, count(*) AS n
+               sum(p.missing_attribute) AS missing_attribute, sum(p.capped) AS capped,
+               sum(p.quiet_hours) AS quiet_hours, count(*) AS n
         FROM p JOIN tasks t ON t.task_id = p.task_id
         GROUP BY t.task_id, p.platform, p.vendor
     ), by_task AS (
         INSERT INTO task_stats AS a
         SELECT task_id, platform, vendor, targeted, sent, failed, invalid_token, rejected, gave_up,
                suppressed, opted_out, unregistered, no_token, expired, cancelled, retries,
-               received, opened, clicked, dismissed, converted, converted_value, missing_attribute
+               received, opened, clicked, dismissed, converted, converted_value, missing_attribute,
+               capped, quiet_hours
         FROM s
         ON CONFLICT (task_id, platform, vendor) DO UPDATE SET
             targeted = a.targeted + excluded.targeted, sent = a.sent + excluded.sent,
@@ -389,14 +391,16 @@ BEGIN
             opened = a.opened + excluded.opened, clicked = a.clicked + excluded.clicked,
             dismissed = a.dismissed + excluded.dismissed, converted = a.converted + excluded.converted,
             converted_value = a.converted_value + excluded.converted_value,
-            missing_attribute = a.missing_attribute + excluded.missing_attribute
+            missing_attribute = a.missing_attribute + excluded.missing_attribute,
+            capped = a.capped + excluded.capped, quiet_hours = a.quiet_hours + excluded.quiet_hours
     ), by_plan AS (
         INSERT INTO plan_stats AS a
         SELECT app_id, plan_id, period, platform, vendor, message_type,
                sum(targeted), sum(sent), sum(failed), sum(invalid_token), sum(rejected), sum(gave_up),
                sum(suppressed), sum(opted_out), sum(unregistered), sum(no_token), sum(expired),
                sum(cancelled), sum(retries), sum(received), sum(opened), sum(clicked),
-               sum(dismissed), sum(converted), sum(converted_value), sum(missing_attribute)
+               sum(dismissed), sum(converted), sum(converted_value), sum(missing_attribute),
+               sum(capped), sum(quiet_hours)
         FROM s GROUP BY app_id, plan_id, period, platform, vendor, message_type
         ON CONFLICT (app_id, plan_id, period, platform, vendor, message_type) DO UPDATE SET
             targeted = a.targeted + excluded.targeted, sent = a.sent + excluded.sent,
@@ -409,7 +413,8 @@ BEGIN
             opened = a.opened + excluded.opened, clicked = a.clicked + excluded.clicked,
             dismissed = a.dismissed + excluded.dismissed, converted = a.converted + excluded.converted,
             converted_value = a.converted_value + excluded.converted_value,
-            missing_attribute = a.missing_attribute + excluded.missing_attribute
+            missing_attribute = a.missing_attribute + excluded.missing_attribute,
+            capped = a.capped + excluded.capped, quiet_hours = a.quiet_hours + excluded.quiet_hours
     )
     SELECT coalesce(sum(n), 0) INTO v_rows FROM s;
 
@@ -434,7 +439,8 @@ RETURNS TABLE(task_id text, platform text, vendor text, targeted bigint, sent bi
               invalid_token bigint, rejected bigint, gave_up bigint, suppressed bigint,
               opted_out bigint, unregistered bigint, no_token bigint, expired bigint,
               cancelled bigint, retries bigint, received bigint, opened bigint, clicked bigint,
-              dismissed bigint, converted bigint, converted_value numeric, missing_attribute bigint)
+              dismissed bigint, converted bigint, converted_value numeric, missing_attribute bigint,
+              capped bigint, quiet_hours bigint)
 LANGUAGE sql STABLE SET search_path = pushplan, pg_temp AS $$
     SELECT d.task_id, coalesce(d.platform, 'unknown'), d.vendor, count(*),
            count(*) FILTER (WHERE d.status = 'sent'),
@@ -452,7 +458,9 @@ LANGUAGE sql STABLE SET search_path = pushplan, pg_temp AS $$
            count(*) FILTER (WHERE e.kinds & 1 <> 0), count(*) FILTER (WHERE e.kinds & 2 <> 0),
            count(*) FILTER (WHERE e.kinds & 4 <> 0), count(*) FILTER (WHERE e.kinds & 8 <> 0),
            count(*) FILTER (WHERE e.kinds & 16 <> 0), coalesce(sum(e.first_value), 0),
-           count(*) FILTER (WHERE d.status = 'suppressed' AND d.error LIKE 'missing attribute %')
+           count(*) FILTER (WHERE d.status = 'suppressed' AND d.error LIKE 'missing attribute %'),
+           count(*) FILTER (WHERE d.status = 'suppressed' AND d.error = 'capped'),
+           count(*) FILTER (WHERE d.status = 'suppressed' AND d.error = 'quiet hours')
     FROM deliveries d
     LEFT JOIN LATERAL (
         SELECT bit_or(_event_bit(ev.kind)) AS kinds,
@@ -484,7 +492,8 @@ CREATE OR REPLACE VIEW _task_stats_live AS
            sum(cancelled) AS cancelled, sum(retries) AS retries, sum(received) AS received,
            sum(opened) AS opened, sum(clicked) AS clicked, sum(dismissed) AS dismissed,
            sum(converted) AS converted, sum(converted_value) AS converted_value,
-           sum(missing_attribute) AS missing_attribute
+           sum(missing_attribute) AS missing_attribute, sum(capped) AS capped,
+           sum(quiet_hours) AS quiet_hours
     FROM (SELECT * FROM task_stats UNION ALL SELECT * FROM stats_pending) s
     GROUP BY task_id, platform, vendor;
 
@@ -499,7 +508,7 @@ CREATE OR REPLACE VIEW _plan_stats_live AS
            _message_type(t.push), p.targeted, p.sent, p.failed, p.invalid_token, p.rejected,
            p.gave_up, p.suppressed, p.opted_out, p.unregistered, p.no_token, p.expired,
            p.cancelled, p.retries, p.received, p.opened, p.clicked, p.dismissed,
-           p.converted, p.converted_value, p.missing_attribute
+           p.converted, p.converted_value, p.missing_attribute, p.capped, p.quiet_hours
     FROM stats_pending p JOIN tasks t ON t.task_id = p.task_id;
 
 -- A rate, or NULL when nothing was there to divide by.
@@ -559,7 +568,8 @@ BEGIN
            _rate(sum(s.clicked), sum(s.sent)), _rate(sum(s.clicked), sum(s.received)),
            jsonb_build_object('opted_out', sum(s.opted_out), 'unregistered', sum(s.unregistered),
                               'no_token', sum(s.no_token), 'expired', sum(s.expired),
-                              'missing_attribute', sum(s.missing_attribute)),
+                              'missing_attribute', sum(s.missing_attribute),
+                              'capped', sum(s.capped), 'quiet_hours', sum(s.quiet_hours)),
            jsonb_build_object('invalid_token', sum(s.invalid_token), 'rejected', sum(s.rejected),
                               'gave_up', sum(s.gave_up),
                               'other', sum(s.failed) - sum(s.invalid_token) - sum(s.rejected) - sum(s.gave_up))
@@ -615,7 +625,8 @@ CREATE OR REPLACE VIEW push_plan_stats_daily WITH (security_barrier) AS
            sum(s.gave_up) AS failed_gave_up, sum(s.retries) AS retries,
            _rate(sum(s.clicked), sum(s.sent)) AS click_rate,
            _rate(sum(s.clicked), sum(s.received)) AS click_rate_received,
-           sum(s.missing_attribute) AS suppressed_missing_attribute
+           sum(s.missing_attribute) AS suppressed_missing_attribute,
+           sum(s.capped) AS suppressed_capped, sum(s.quiet_hours) AS suppressed_quiet_hours
     FROM _plan_stats_live s
     JOIN apps a USING (app_id)
     WHERE s.app_id = ANY ((SELECT _visible_apps('reader'))::int[])

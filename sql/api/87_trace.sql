@@ -128,7 +128,9 @@ BEGIN
     -- Planned: the time the delivery was made for, and why. A retry writes its own time into
     -- deliveries.send_at, so once retried the first plan is what the rule gives.
     v_spread := coalesce((t.push #>> '{body,options,big_push_duration}')::int, 0);
-    v_retried := d.attempts > 1 OR (d.status = 'queued' AND d.attempts > 0);
+    -- a delivery held by quiet hours or deferred by a frequency cap has its new time there too
+    v_retried := d.attempts > 1 OR (d.status = 'queued' AND d.attempts > 0)
+        OR (d.status = 'queued' AND coalesce(d.error IN ('held by quiet hours', 'deferred by frequency cap'), false));
     IF t.send_rule ? 'local' THEN
         v_base := (t.send_rule->>'local')::timestamp AT TIME ZONE v.timezone;
         v_why := format('%s local time in the device''s zone %s (a schedule at each user''s local time)',
@@ -163,7 +165,11 @@ BEGIN
             ELSE format(', plus %s of the big_push_duration spread (%s minutes), by its place in the audience',
                         to_char(d.send_at - v_base, 'HH24:MI:SS'), v_spread) END;
     END IF;
-    IF v_retried THEN
+    IF v_retried AND d.attempts = 0 THEN
+        v_why := v_why || CASE d.error WHEN 'held by quiet hours'
+            THEN '; deliveries.send_at holds the end of the quiet hours it is held to since'
+            ELSE '; deliveries.send_at holds the time its frequency cap deferred it to since' END;
+    ELSIF v_retried THEN
         v_why := v_why || '; deliveries.send_at holds the retry''s time since';
     END IF;
     at := CASE WHEN v_retried THEN coalesce(v_base, d.send_at) ELSE d.send_at END;
@@ -187,6 +193,12 @@ BEGIN
     detail := CASE d.status
         WHEN 'queued' THEN
             CASE WHEN v_in_flight THEN format('sending: attempt %s in flight', d.attempts + 1)
+                 WHEN d.attempts = 0 AND d.error = 'held by quiet hours' THEN format(
+                     'queued: held by quiet hours until %s, the end of the device''s quiet window '
+                     '(doc/engagement.md)', _trace_time(d.send_at, v.timezone))
+                 WHEN d.attempts = 0 AND d.error = 'deferred by frequency cap' THEN format(
+                     'queued: deferred by a frequency cap until %s, when the device''s cap lets one '
+                     'more push go (doc/engagement.md)', _trace_time(d.send_at, v.timezone))
                  WHEN d.attempts = 0 THEN 'queued: not attempted yet'
                  ELSE format('queued: to be retried at %s', _trace_time(d.send_at, 'UTC')) END
         WHEN 'sent' THEN 'sent: the vendor accepted it'
@@ -206,6 +218,10 @@ BEGIN
             WHEN d.error LIKE 'missing attribute %' THEN
                 format('the push''s template reads %s, which the device did not have, and options.missing_attribute is skip',
                        substr(d.error, 19))
+            WHEN d.error = 'capped' THEN 'a frequency cap (on_cap "drop"): the device had had as many pushes '
+                                         'as its app''s or plan''s cap allows (doc/engagement.md)'
+            WHEN d.error = 'quiet hours' THEN 'its time fell in the device''s quiet hours (on_quiet "drop"; '
+                                              'doc/engagement.md)'
             ELSE 'not sent' END
         WHEN 'expired' THEN 'expired: its time_to_live passed before it could be sent'
         WHEN 'cancelled' THEN 'cancelled: the task was cancelled before it was sent'

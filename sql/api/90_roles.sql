@@ -46,6 +46,8 @@ END $$;
 --     invalid tokens cleared (devices: only token, token_invalidated_at, updated_at);
 --   smart send times (sql/api/75_smart_send.sql, run with the caller's rights): the scheduler
 --     computes them (visits, profiles, marks) and refreshes the profiles in its upkeep;
+--   engagement controls (sql/api/72_engagement.sql): the claim's gate reads the settings,
+--     counts in engagement_counts, and moves held deliveries (deliveries, delivery_queue);
 --   statistics (sql/api/85_statistics.sql): the scheduler's expansion and the senders' outcomes
 --     append to stats_pending (and latency_pending), and the upkeep folds them into the
 --     aggregates (_stats_rollup, run with the caller's rights).
@@ -98,6 +100,13 @@ BEGIN
     GRANT EXECUTE ON FUNCTION _outcome_batches_make(int, interval), _outcome_outbox_sweep(),
         _retention_first_day()
         TO pushplan_worker;
+    -- engagement controls (sql/api/72_engagement.sql): the senders' claim counts deliveries
+    -- against frequency caps and holds those in quiet hours
+    GRANT SELECT, INSERT, UPDATE ON engagement_counts TO pushplan_worker;
+    GRANT EXECUTE ON FUNCTION _engagement_any(int, text), _engagement_gate(bigint[], timestamptz),
+        _engagement_zone(text, text), _quiet_end(jsonb, timestamp),
+        _cap_release(jsonb, timestamptz[], timestamptz, text)
+        TO pushplan_worker;
 END $$;
 COMMENT ON FUNCTION push_worker_grants() IS
     'creates the role pushplan_worker if missing and grants it what the background workers need (superusers)';
@@ -132,6 +141,7 @@ GRANT EXECUTE ON FUNCTION
 GRANT EXECUTE ON FUNCTION
     push_plan_create(text, text, text),
     push_plan_update(text, text, text),
+    push_plan_set(text, text, jsonb),
     push_plan_delete(text, text),
     push_audience_count(text, jsonb),
     push_audience_preview(text, jsonb, int),

@@ -142,6 +142,8 @@ CREATE TABLE plans (
     is_default  boolean NOT NULL DEFAULT false,
     created_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now(),
+    -- added in 0.2: a plan's own engagement controls (push_plan_set; doc/engagement.md)
+    settings    jsonb NOT NULL DEFAULT '{}',
     PRIMARY KEY (app_id, plan_id)
 );
 
@@ -321,6 +323,18 @@ CREATE TABLE delivery_queue (
 -- transactional push is claimed ahead of any broadcast backlog.
 CREATE INDEX delivery_queue_due_idx ON delivery_queue (priority, send_at);
 
+-- Frequency caps (doc/engagement.md): per device and scope ('' counts for the app's cap, a plan
+-- id for that plan's), the times of the pushes counted, newest first, no older than 8 days.
+-- The senders' claim locks a device's rows (SELECT ... FOR UPDATE, in device order) before it
+-- counts and appends: two senders never both pass a cap. Only devices of capped pushes have
+-- rows; each row is trimmed whenever it is written.
+CREATE TABLE engagement_counts (
+    device_id   bigint NOT NULL REFERENCES devices ON DELETE CASCADE,
+    scope       text NOT NULL,
+    sent        timestamptz[] NOT NULL DEFAULT '{}',
+    PRIMARY KEY (device_id, scope)
+);
+
 -- Statistics (doc/statistics.md). Events are what devices and application code report
 -- (push_event); every one is kept in the raw log, and the funnel counts each kind once per
 -- delivery (deliveries.events). The figures are kept for ever as aggregates, written as
@@ -369,7 +383,9 @@ CREATE TABLE stats_pending (
     dismissed       bigint NOT NULL DEFAULT 0,
     converted       bigint NOT NULL DEFAULT 0,
     converted_value numeric NOT NULL DEFAULT 0,
-    missing_attribute bigint NOT NULL DEFAULT 0 -- suppressed: a template's attribute missing (options.missing_attribute skip)
+    missing_attribute bigint NOT NULL DEFAULT 0, -- suppressed: a template's attribute missing (options.missing_attribute skip)
+    capped          bigint NOT NULL DEFAULT 0,  -- kinds of suppressed: frequency caps (0.2)
+    quiet_hours     bigint NOT NULL DEFAULT 0   -- ... and quiet hours
 );
 
 -- One row per task, platform and vendor: the same columns.
@@ -410,6 +426,8 @@ CREATE TABLE plan_stats (
     converted       bigint NOT NULL DEFAULT 0,
     converted_value numeric NOT NULL DEFAULT 0,
     missing_attribute bigint NOT NULL DEFAULT 0,
+    capped          bigint NOT NULL DEFAULT 0,
+    quiet_hours     bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (app_id, plan_id, period, platform, vendor, message_type)
 );
 

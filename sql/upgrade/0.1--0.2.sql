@@ -228,7 +228,9 @@ CREATE TABLE stats_pending (
     dismissed       bigint NOT NULL DEFAULT 0,
     converted       bigint NOT NULL DEFAULT 0,
     converted_value numeric NOT NULL DEFAULT 0,
-    missing_attribute bigint NOT NULL DEFAULT 0 -- suppressed: a template's attribute missing (options.missing_attribute skip)
+    missing_attribute bigint NOT NULL DEFAULT 0, -- suppressed: a template's attribute missing (options.missing_attribute skip)
+    capped          bigint NOT NULL DEFAULT 0,  -- kinds of suppressed: frequency caps (0.2)
+    quiet_hours     bigint NOT NULL DEFAULT 0   -- ... and quiet hours
 );
 
 -- One row per task, platform and vendor: the same columns.
@@ -269,6 +271,8 @@ CREATE TABLE plan_stats (
     converted       bigint NOT NULL DEFAULT 0,
     converted_value numeric NOT NULL DEFAULT 0,
     missing_attribute bigint NOT NULL DEFAULT 0,
+    capped          bigint NOT NULL DEFAULT 0,
+    quiet_hours     bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (app_id, plan_id, period, platform, vendor, message_type)
 );
 
@@ -335,19 +339,58 @@ CREATE TABLE outcome_batches (
 );
 CREATE UNIQUE INDEX outcome_batches_app_idx ON outcome_batches (app_id);
 
--- 0.1 accepted frequency_cap and quiet_hours in an app's settings and applied neither; 0.2
--- refuses them (92011) until they are enforced. Stored ones are removed, and named.
+-- Engagement controls (doc/engagement.md): a plan's own settings, and the frequency caps'
+-- counts. 0.1 accepted frequency_cap and quiet_hours in an app's settings and applied neither;
+-- 0.2 applies them, with more keys and stricter checks. A stored value that 0.2's push_app_set
+-- would refuse is removed (and named, in a WARNING: PostgreSQL does not show an extension script's
+-- notices): kept, it would start to drop or hold pushes that 0.1
+-- sent; one it accepts starts to apply, and is named too. The checks are sql/api's
+-- _engagement_problem, which this script has not replayed yet: they are the same here.
+ALTER TABLE plans ADD COLUMN settings jsonb NOT NULL DEFAULT '{}';
+-- Frequency caps (doc/engagement.md): per device and scope ('' counts for the app's cap, a plan
+-- id for that plan's), the times of the pushes counted, newest first, no older than 8 days.
+-- The senders' claim locks a device's rows (SELECT ... FOR UPDATE, in device order) before it
+-- counts and appends: two senders never both pass a cap. Only devices of capped pushes have
+-- rows; each row is trimmed whenever it is written.
+CREATE TABLE engagement_counts (
+    device_id   bigint NOT NULL REFERENCES devices ON DELETE CASCADE,
+    scope       text NOT NULL,
+    sent        timestamptz[] NOT NULL DEFAULT '{}',
+    PRIMARY KEY (device_id, scope)
+);
+
 DO $$
 DECLARE
-    v_apps text;
+    r record;
+    v_bad boolean;
 BEGIN
-    SELECT string_agg(app, ', ' ORDER BY app) INTO v_apps FROM apps
-        WHERE settings ?| ARRAY['frequency_cap', 'quiet_hours'];
-    IF v_apps IS NOT NULL THEN
-        RAISE NOTICE 'pushplan: frequency_cap and quiet_hours removed from the settings of %: nothing applied them', v_apps;
-        UPDATE apps SET settings = settings - 'frequency_cap' - 'quiet_hours'
-            WHERE settings ?| ARRAY['frequency_cap', 'quiet_hours'];
-    END IF;
+    FOR r IN SELECT a.app_id, a.app, e.key, e.value FROM apps a, jsonb_each(a.settings) e
+             WHERE e.key IN ('frequency_cap', 'quiet_hours') ORDER BY a.app, e.key LOOP
+        IF r.key = 'frequency_cap' THEN
+            v_bad := jsonb_typeof(r.value) <> 'object'
+                OR EXISTS (SELECT 1 FROM jsonb_each(r.value) f
+                           WHERE f.key NOT IN ('per_day', 'per_week')
+                              OR jsonb_typeof(f.value) <> 'number'
+                              OR (f.value)::numeric NOT BETWEEN 1 AND 1000
+                              OR (f.value)::numeric <> trunc((f.value)::numeric))
+                OR NOT (r.value ?| ARRAY['per_day', 'per_week'])
+                OR (r.value->>'per_day')::numeric > (r.value->>'per_week')::numeric;
+        ELSE
+            v_bad := jsonb_typeof(r.value) <> 'object'
+                OR EXISTS (SELECT 1 FROM jsonb_object_keys(r.value) k WHERE k NOT IN ('from', 'to'))
+                OR coalesce(r.value->>'from', '') !~ '^([01][0-9]|2[0-3]):[0-5][0-9]$'
+                OR coalesce(r.value->>'to', '') !~ '^([01][0-9]|2[0-3]):[0-5][0-9]$'
+                OR r.value->>'from' = r.value->>'to';
+        END IF;
+        IF v_bad THEN
+            RAISE WARNING 'pushplan: % removed from the settings of app %: 0.2 does not accept %',
+                r.key, r.app, r.value;
+            UPDATE apps SET settings = settings - r.key WHERE app_id = r.app_id;
+        ELSE
+            RAISE WARNING 'pushplan: % of app % (%) is applied from now on (doc/engagement.md)',
+                r.key, r.app, r.value;
+        END IF;
+    END LOOP;
 END $$;
 
 -- Templates (doc/templates.md): what a task's templates read of each device.

@@ -15,7 +15,9 @@
 # TEMPLATE=0|1: every device has attributes (first_name, city); with 1 the broadcast's alert is a
 # template reading both (doc/templates.md), with 0 the same alert as plain text: the pair gives
 # what rendering per device costs a broadcast.
-# Usage: [VENDOR=apns|fcm] [OUTCOME_WEBHOOK=1] [TEMPLATE=0|1] [RUNS=2] [SKIP_CEILING=1] [PAIR_REQUESTS=N] [LANE_SENDS=500] [LANE_RUNS=2] test/bench/bench_sending.sh [DEVICES=1000000] [LATENCY_SENDS=1000] [CONFIGS]
+# ENGAGEMENT='{"frequency_cap": ...}': the broadcast's app has these engagement controls
+# (doc/engagement.md), so that every delivery goes through the senders' gate.
+# Usage: [VENDOR=apns|fcm] [OUTCOME_WEBHOOK=1] [TEMPLATE=0|1] [ENGAGEMENT=json] [RUNS=2] [SKIP_CEILING=1] [PAIR_REQUESTS=N] [LANE_SENDS=500] [LANE_RUNS=2] test/bench/bench_sending.sh [DEVICES=1000000] [LATENCY_SENDS=1000] [CONFIGS]
 #   CONFIGS: space-separated senders:batch_size:max_inflight[:max_connections_per_host]
 #   (default "1:500:2000 2:500:2000 1:500:200 2:500:200 2:1000:400").
 # Needs the extension installed (`make bench` does it). BENCH_INSTALL=1 installs it first under
@@ -161,13 +163,14 @@ else
   start_cluster
 fi
 psql -v key="$(cat "$work/apns.p8")" -v sink="https://127.0.0.1:$sink_port" \
-  -v mock="https://127.0.0.1:$mock_port" -v hook="${OUTCOME_WEBHOOK:-0}" <<'SQL' >/dev/null
+  -v mock="https://127.0.0.1:$mock_port" -v hook="${OUTCOME_WEBHOOK:-0}" -v engagement="${ENGAGEMENT:-}" <<'SQL' >/dev/null
 SET search_path = pushplan, public;
 SELECT push_app_create('bench');
 SELECT push_app_set('bench', '{"broadcast_min_interval": "0 seconds", "broadcast_daily_limit": 100000}');
 SELECT push_vendor_set('bench', 'apns', jsonb_build_object('team_id', 'TEAM123456', 'key_id', 'KEY1234567',
     'bundle_id', 'com.example.app', 'private_key', :'key', 'endpoint', :'sink'));
 SELECT push_app_create('latency');
+SELECT push_app_set('bench', nullif(:'engagement', '')::jsonb) WHERE :'engagement' <> '';
 -- OUTCOME_WEBHOOK=1: the broadcast's app posts every outcome to the sink (doc/statistics.md)
 SELECT push_outcome_webhook_set('bench', jsonb_build_object('url', :'sink' || '/outcomes',
     'secret', 'bench-outcomes-secret-0123456789')) WHERE :'hook' = '1';

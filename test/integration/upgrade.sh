@@ -35,7 +35,8 @@ if sql -d upgraded -c "CREATE EXTENSION pushplan VERSION '0.1'" \
      -c "INSERT INTO device_tags SELECT tag_id, device_id FROM tags, devices WHERE registration_id = 'r1'" \
      -c "INSERT INTO tasks (task_id, app_id, plan_id, push, state) SELECT 'tsk_1', app_id, 'p1', '{\"to\": \"all\"}', 'done' FROM apps" \
      -c "INSERT INTO deliveries (task_id, app_id, device_id, vendor, status, send_at) SELECT 'tsk_1', app_id, device_id, vendor, 'sent', now() FROM devices" \
-     -c "INSERT INTO device_activity (device_id, at) SELECT device_id, now() - interval '1 day' FROM devices WHERE registration_id = 'r1'" >/dev/null
+     -c "INSERT INTO device_activity (device_id, at) SELECT device_id, now() - interval '1 day' FROM devices WHERE registration_id = 'r1'" \
+     -c "INSERT INTO apps (app, settings) VALUES ('capped', '{\"frequency_cap\": {\"per_day\": 2}, \"quiet_hours\": {\"from\": \"22:00\", \"to\": \"22:00\"}}'), ('unlimited', '{\"frequency_cap\": {\"per_day\": 0}}')" >/dev/null
 then ok "0.1 installs and takes data"; else fail "0.1 did not install"; exit 1; fi
 # until the update, 0.1's SQL meets the new library: what reads the new columns fails
 err=$(sql -d upgraded -c "SELECT pushplan.push_send('shop', '{\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"hi\"}}}')" 2>&1)
@@ -49,6 +50,14 @@ if sql -d upgraded -c "ALTER EXTENSION pushplan UPDATE" 2>"$work/update.err"; th
 else
   fail "ALTER EXTENSION pushplan UPDATE: $(head -3 "$work/update.err")"
 fi
+# 0.1 stored engagement controls and applied none: 0.2 applies those it accepts and removes the
+# others, each named in a WARNING (doc/engagement.md, "Upgrading from 0.1")
+settings=$(sql -d upgraded -c "SELECT string_agg(app || ' ' || settings::text, '; ' ORDER BY app) FROM pushplan.apps WHERE app <> 'shop'")
+want='capped {"frequency_cap": {"per_day": 2}}; unlimited {}'
+[ "$settings" = "$want" ] && ok "0.1's engagement controls: kept when 0.2 accepts them, removed otherwise" \
+  || fail "settings after the update: wanted '$want', got '$settings'"
+notices=$(grep -c 'WARNING:  pushplan: \(frequency_cap\|quiet_hours\) \(of app\|removed\)' "$work/update.err")
+[ "$notices" = 3 ] && ok "... each named in a WARNING (an extension script's NOTICEs are not shown)" || fail "notices: $notices in: $(cat "$work/update.err")"
 version=$(sql -d upgraded -c "SELECT extversion FROM pg_extension WHERE extname = 'pushplan'")
 [ "$version" = "$current" ] && ok "upgraded to $current" || fail "upgraded to '$version', not $current"
 sql -d fresh -c 'CREATE EXTENSION pushplan' || exit 1

@@ -21,9 +21,10 @@ SELECT count(*) AS apps FROM apps;
 -- settings: merged; null resets a key
 SELECT push_app_set('shop', '{"timezone": "Asia/Shanghai", "broadcast_daily_limit": 100}');
 SELECT push_app_set('shop', '{"broadcast_min_interval": "1 second"}');
--- frequency caps and quiet hours are checked, then refused: nothing enforces them yet
+-- frequency caps and quiet hours are stored (test/sql/engagement.sql has the rest), and removed
 SELECT push_app_set('shop', '{"frequency_cap": {"per_day": 2}}');
 SELECT push_app_set('shop', '{"quiet_hours": {"from": "22:00", "to": "08:00"}}');
+SELECT settings->'frequency_cap' AS cap, settings->'quiet_hours' AS quiet FROM apps WHERE app = 'shop';
 SELECT push_app_set('shop', '{"frequency_cap": null, "quiet_hours": null}');
 SELECT push_app_set('shop', '{"broadcast_daily_limit": null}');
 SELECT settings FROM apps WHERE app = 'shop';
