@@ -29,6 +29,8 @@ typedef struct PPPush
 	bool		transactional;	/* a list of at most pushplan.small_audience_limit */
 	int			priority;		/* the task's lane */
 	bool		broadcast;		/* all / tag / attribute: counted by the daily quota */
+	char	   *category;		/* options.category, or NULL (doc/privacy.md) */
+	char	   *consent;		/* the consent its devices need: opt_in, opt_out, or NULL */
 } PPPush;
 
 /* How a stored task is timed (pp_push_store). */

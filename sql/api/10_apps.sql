@@ -53,7 +53,7 @@ CREATE OR REPLACE FUNCTION _app_setting_types() RETURNS TABLE(key text, type tex
 LANGUAGE sql IMMUTABLE AS $$
     VALUES ('timezone', 'string'), ('broadcast_daily_limit', 'number'),
            ('broadcast_min_interval', 'string'), ('frequency_cap', 'object'),
-           ('quiet_hours', 'object')
+           ('quiet_hours', 'object'), ('consent', 'object')
 $$;
 
 CREATE OR REPLACE FUNCTION push_app_set(app text, settings jsonb) RETURNS void
@@ -116,6 +116,9 @@ BEGIN
                 RAISE EXCEPTION '92010: quiet_hours must be {"from": "HH:MM", "to": "HH:MM"}'
                     USING ERRCODE = '22023';
             END IF;
+        WHEN 'consent' THEN
+            -- categories and the consent each needs (sql/api/88_privacy.sql, doc/privacy.md)
+            PERFORM _raise_problem(_consent_setting_problem(r.value));
         END CASE;
         -- Well formed, but nothing enforces them yet (engagement controls): accepted, they
         -- would promise what is not done. Refused until the senders apply them.

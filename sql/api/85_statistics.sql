@@ -304,14 +304,14 @@ BEGIN
                sum(p.cancelled) AS cancelled, sum(p.retries) AS retries,
                sum(p.received) AS received, sum(p.opened) AS opened, sum(p.clicked) AS clicked,
                sum(p.dismissed) AS dismissed, sum(p.converted) AS converted,
-               sum(p.converted_value) AS converted_value, count(*) AS n
+               sum(p.converted_value) AS converted_value, sum(p.consent) AS consent, count(*) AS n
         FROM p JOIN tasks t ON t.task_id = p.task_id
         GROUP BY t.task_id, p.platform, p.vendor
     ), by_task AS (
         INSERT INTO task_stats AS a
         SELECT task_id, platform, vendor, targeted, sent, failed, invalid_token, rejected, gave_up,
                suppressed, opted_out, unregistered, no_token, expired, cancelled, retries,
-               received, opened, clicked, dismissed, converted, converted_value
+               received, opened, clicked, dismissed, converted, converted_value, consent
         FROM s
         ON CONFLICT (task_id, platform, vendor) DO UPDATE SET
             targeted = a.targeted + excluded.targeted, sent = a.sent + excluded.sent,
@@ -323,14 +323,15 @@ BEGIN
             retries = a.retries + excluded.retries, received = a.received + excluded.received,
             opened = a.opened + excluded.opened, clicked = a.clicked + excluded.clicked,
             dismissed = a.dismissed + excluded.dismissed, converted = a.converted + excluded.converted,
-            converted_value = a.converted_value + excluded.converted_value
+            converted_value = a.converted_value + excluded.converted_value,
+            consent = a.consent + excluded.consent
     ), by_plan AS (
         INSERT INTO plan_stats AS a
         SELECT app_id, plan_id, period, platform, vendor, message_type,
                sum(targeted), sum(sent), sum(failed), sum(invalid_token), sum(rejected), sum(gave_up),
                sum(suppressed), sum(opted_out), sum(unregistered), sum(no_token), sum(expired),
                sum(cancelled), sum(retries), sum(received), sum(opened), sum(clicked),
-               sum(dismissed), sum(converted), sum(converted_value)
+               sum(dismissed), sum(converted), sum(converted_value), sum(consent)
         FROM s GROUP BY app_id, plan_id, period, platform, vendor, message_type
         ON CONFLICT (app_id, plan_id, period, platform, vendor, message_type) DO UPDATE SET
             targeted = a.targeted + excluded.targeted, sent = a.sent + excluded.sent,
@@ -342,7 +343,8 @@ BEGIN
             retries = a.retries + excluded.retries, received = a.received + excluded.received,
             opened = a.opened + excluded.opened, clicked = a.clicked + excluded.clicked,
             dismissed = a.dismissed + excluded.dismissed, converted = a.converted + excluded.converted,
-            converted_value = a.converted_value + excluded.converted_value
+            converted_value = a.converted_value + excluded.converted_value,
+            consent = a.consent + excluded.consent
     )
     SELECT coalesce(sum(n), 0) INTO v_rows FROM s;
 
@@ -367,7 +369,7 @@ RETURNS TABLE(task_id text, platform text, vendor text, targeted bigint, sent bi
               invalid_token bigint, rejected bigint, gave_up bigint, suppressed bigint,
               opted_out bigint, unregistered bigint, no_token bigint, expired bigint,
               cancelled bigint, retries bigint, received bigint, opened bigint, clicked bigint,
-              dismissed bigint, converted bigint, converted_value numeric)
+              dismissed bigint, converted bigint, converted_value numeric, consent bigint)
 LANGUAGE sql STABLE SET search_path = pushplan, pg_temp AS $$
     SELECT d.task_id, coalesce(d.platform, 'unknown'), d.vendor, count(*),
            count(*) FILTER (WHERE d.status = 'sent'),
@@ -384,7 +386,8 @@ LANGUAGE sql STABLE SET search_path = pushplan, pg_temp AS $$
            coalesce(sum(d.attempts - CASE WHEN d.status = 'queued' OR d.attempts = 0 THEN 0 ELSE 1 END), 0),
            count(*) FILTER (WHERE e.kinds & 1 <> 0), count(*) FILTER (WHERE e.kinds & 2 <> 0),
            count(*) FILTER (WHERE e.kinds & 4 <> 0), count(*) FILTER (WHERE e.kinds & 8 <> 0),
-           count(*) FILTER (WHERE e.kinds & 16 <> 0), coalesce(sum(e.first_value), 0)
+           count(*) FILTER (WHERE e.kinds & 16 <> 0), coalesce(sum(e.first_value), 0),
+           count(*) FILTER (WHERE d.status = 'suppressed' AND d.error LIKE 'no consent: %')
     FROM deliveries d
     LEFT JOIN LATERAL (
         SELECT bit_or(_event_bit(ev.kind)) AS kinds,
@@ -415,7 +418,8 @@ CREATE OR REPLACE VIEW _task_stats_live AS
            sum(unregistered) AS unregistered, sum(no_token) AS no_token, sum(expired) AS expired,
            sum(cancelled) AS cancelled, sum(retries) AS retries, sum(received) AS received,
            sum(opened) AS opened, sum(clicked) AS clicked, sum(dismissed) AS dismissed,
-           sum(converted) AS converted, sum(converted_value) AS converted_value
+           sum(converted) AS converted, sum(converted_value) AS converted_value,
+           sum(consent) AS consent
     FROM (SELECT * FROM task_stats UNION ALL SELECT * FROM stats_pending) s
     GROUP BY task_id, platform, vendor;
 
@@ -430,7 +434,7 @@ CREATE OR REPLACE VIEW _plan_stats_live AS
            _message_type(t.push), p.targeted, p.sent, p.failed, p.invalid_token, p.rejected,
            p.gave_up, p.suppressed, p.opted_out, p.unregistered, p.no_token, p.expired,
            p.cancelled, p.retries, p.received, p.opened, p.clicked, p.dismissed,
-           p.converted, p.converted_value
+           p.converted, p.converted_value, p.consent
     FROM stats_pending p JOIN tasks t ON t.task_id = p.task_id;
 
 -- A rate, or NULL when nothing was there to divide by.
@@ -489,7 +493,8 @@ BEGIN
            sum(s.clicked)::bigint, sum(s.converted)::bigint, sum(s.converted_value),
            _rate(sum(s.clicked), sum(s.sent)), _rate(sum(s.clicked), sum(s.received)),
            jsonb_build_object('opted_out', sum(s.opted_out), 'unregistered', sum(s.unregistered),
-                              'no_token', sum(s.no_token), 'expired', sum(s.expired)),
+                              'no_token', sum(s.no_token), 'expired', sum(s.expired),
+                              'consent', sum(s.consent)),
            jsonb_build_object('invalid_token', sum(s.invalid_token), 'rejected', sum(s.rejected),
                               'gave_up', sum(s.gave_up),
                               'other', sum(s.failed) - sum(s.invalid_token) - sum(s.rejected) - sum(s.gave_up))
@@ -542,7 +547,8 @@ CREATE OR REPLACE VIEW push_plan_stats_daily WITH (security_barrier) AS
            sum(s.invalid_token) AS failed_invalid_token, sum(s.rejected) AS failed_rejected,
            sum(s.gave_up) AS failed_gave_up, sum(s.retries) AS retries,
            _rate(sum(s.clicked), sum(s.sent)) AS click_rate,
-           _rate(sum(s.clicked), sum(s.received)) AS click_rate_received
+           _rate(sum(s.clicked), sum(s.received)) AS click_rate_received,
+           sum(s.consent) AS suppressed_consent
     FROM _plan_stats_live s
     JOIN apps a USING (app_id)
     WHERE s.app_id = ANY ((SELECT _visible_apps('reader'))::int[])

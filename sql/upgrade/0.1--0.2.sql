@@ -193,8 +193,8 @@ CREATE TABLE events_default PARTITION OF events DEFAULT;
 
 -- The counters, in the same order in the three tables below. A delivery counts in targeted when it is made, then in exactly
 -- one of sent, failed, suppressed, cancelled (or none while it is queued); invalid_token,
--- rejected and gave_up are kinds of failed; opted_out, unregistered, no_token and expired kinds
--- of suppressed. retries counts the answers that put a delivery back in the queue.
+-- rejected and gave_up are kinds of failed; opted_out, unregistered, no_token, expired and
+-- consent kinds of suppressed. retries counts the answers that put a delivery back in the queue.
 CREATE TABLE stats_pending (
     task_id         text NOT NULL,
     platform        text NOT NULL,
@@ -217,7 +217,8 @@ CREATE TABLE stats_pending (
     clicked         bigint NOT NULL DEFAULT 0,
     dismissed       bigint NOT NULL DEFAULT 0,
     converted       bigint NOT NULL DEFAULT 0,
-    converted_value numeric NOT NULL DEFAULT 0
+    converted_value numeric NOT NULL DEFAULT 0,
+    consent         bigint NOT NULL DEFAULT 0       -- suppressed: consent withdrawn (doc/privacy.md)
 );
 
 -- One row per task, platform and vendor: the same columns.
@@ -257,6 +258,7 @@ CREATE TABLE plan_stats (
     dismissed       bigint NOT NULL DEFAULT 0,
     converted       bigint NOT NULL DEFAULT 0,
     converted_value numeric NOT NULL DEFAULT 0,
+    consent         bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (app_id, plan_id, period, platform, vendor, message_type)
 );
 
@@ -337,3 +339,26 @@ BEGIN
             WHERE settings ?| ARRAY['frequency_cap', 'quiet_hours'];
     END IF;
 END $$;
+
+-- Consent per category, erasure and export (doc/privacy.md). A push's category and the consent
+-- its devices need (NULL for the tasks of 0.1: none); each device's grants and withdrawals; the
+-- audit rows of erasures.
+ALTER TABLE tasks ADD COLUMN category text;
+ALTER TABLE tasks ADD COLUMN consent text CHECK (consent IN ('opt_in', 'opt_out'));
+CREATE TABLE device_consents (
+    device_id   bigint NOT NULL REFERENCES devices ON DELETE CASCADE,
+    category    text NOT NULL,
+    granted     boolean NOT NULL,
+    updated_at  timestamptz NOT NULL DEFAULT now(),    -- when the person said so
+    PRIMARY KEY (device_id, category)
+);
+CREATE TABLE erasures (
+    erasure_id   bigserial PRIMARY KEY,
+    app_id       int NOT NULL REFERENCES apps ON DELETE CASCADE,
+    subject      text NOT NULL CHECK (subject IN ('device', 'account')),
+    subject_hash text NOT NULL,
+    erased_by    text NOT NULL,                  -- the role that called
+    erased_at    timestamptz NOT NULL DEFAULT now(),
+    counts       jsonb NOT NULL                  -- rows removed, per table
+);
+CREATE INDEX erasures_app_idx ON erasures (app_id, erased_at);
