@@ -12,7 +12,8 @@
 #     (test/bench/commit_latency.c, the mock's received_at_us), sequential sends.
 # OUTCOME_WEBHOOK=1: the broadcast's app has an outcome webhook (to the sink), and each run says
 # how long after its last send the last outcome was posted.
-# Usage: [VENDOR=apns|fcm] [OUTCOME_WEBHOOK=1] [RUNS=2] [SKIP_CEILING=1] [PAIR_REQUESTS=N] [LANE_SENDS=500] [LANE_RUNS=2] test/bench/bench_sending.sh [DEVICES=1000000] [LATENCY_SENDS=1000] [CONFIGS]
+# CATEGORY=name: the broadcast names a consent category (opt_out), below.
+# Usage: [VENDOR=apns|fcm] [OUTCOME_WEBHOOK=1] [CATEGORY=name] [RUNS=2] [SKIP_CEILING=1] [PAIR_REQUESTS=N] [LANE_SENDS=500] [LANE_RUNS=2] test/bench/bench_sending.sh [DEVICES=1000000] [LATENCY_SENDS=1000] [CONFIGS]
 #   CONFIGS: space-separated senders:batch_size:max_inflight[:max_connections_per_host]
 #   (default "1:500:2000 2:500:2000 1:500:200 2:500:200 2:1000:400").
 # Needs the extension installed (`make bench` does it). BENCH_INSTALL=1 installs it first under
@@ -213,6 +214,12 @@ echo "mock vendor's status counts: $(curl -s --cacert "$work/mock/cert.pem" "htt
 # the broadcast's push
 bpush=$push
 [ "$vendor" = fcm ] && bpush='{"to": "all", "body": {"platform": "android", "notification": {"alert": "Flash sale: everything 50% off until midnight"}}}'
+# CATEGORY=name: the broadcast names that consent category, opt_out for the app (doc/privacy.md):
+# every device is reached, each probed for a withdrawal at the expansion and again at the claim
+if [ -n "${CATEGORY:-}" ]; then
+  psql -c "SELECT pushplan.push_app_set('bench', jsonb_build_object('consent', jsonb_build_object('$CATEGORY', 'opt_out')))" >/dev/null
+  bpush=$(jq -c --arg c "$CATEGORY" '.body.options.category = $c' <<< "$bpush")
+fi
 
 # rss_sampler OUT: every second, VmRSS / RssAnon / RssShmem (kB) of the scheduler and senders
 rss_sampler() {
