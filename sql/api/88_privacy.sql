@@ -268,21 +268,32 @@ LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
 DECLARE
     v_counts jsonb := '{}';
     v_n bigint;
+    v_deliveries bigint[];
 BEGIN
     -- locked first: a registration or an event of these devices waits, then finds them gone
     PERFORM 1 FROM devices v WHERE v.device_id = ANY (p_devices) ORDER BY v.device_id FOR UPDATE;
 
-    -- queued deliveries (claimed or not): their outcome, counted, then their queue rows; a sender
-    -- with one in flight then finds no delivery to write its outcome to
+    -- queued deliveries (claimed or not): their outcome first, written as a sender writes the
+    -- one of a delivery whose device is gone, and counted; then their queue rows. The update
+    -- locks them: a sender's outcome committed first leaves the delivery out (it is no longer
+    -- queued), one committed after finds no delivery to write to.
     WITH q AS (
-        SELECT d.delivery_id, d.task_id, coalesce(d.platform, 'unknown') AS platform, d.vendor
-        FROM deliveries d WHERE d.device_id = ANY (p_devices) AND d.status = 'queued'
+        UPDATE deliveries d SET status = 'suppressed', attempts = d.attempts + 1, error = 'device deleted'
+        WHERE d.device_id = ANY (p_devices) AND d.status = 'queued'
+        RETURNING d.delivery_id, d.task_id, coalesce(d.platform, 'unknown') AS platform, d.vendor
     ), gone AS (
         DELETE FROM delivery_queue x USING q WHERE x.task_id = q.task_id AND x.delivery_id = q.delivery_id
     )
     INSERT INTO stats_pending (task_id, platform, vendor, suppressed, unregistered)
         SELECT q.task_id, q.platform, q.vendor, count(*), count(*) FROM q GROUP BY 1, 2, 3;
 
+    -- the deliveries first: an event being recorded holds its delivery's row lock, so this waits
+    -- for it to commit, and the events' statement, which starts after, sees it
+    WITH gone AS (
+        DELETE FROM deliveries d WHERE d.device_id = ANY (p_devices) RETURNING d.delivery_id
+    )
+    SELECT coalesce(array_agg(gone.delivery_id), '{}') INTO v_deliveries FROM gone;
+    v_counts := v_counts || jsonb_build_object('deliveries', cardinality(v_deliveries));
     -- events: of the app's tasks (an event always has its delivery's task), whose deliveries
     -- may have been dropped by retention before the events were
     DELETE FROM events e WHERE e.app_id = p_app AND e.device_id = ANY (p_devices)
@@ -290,13 +301,9 @@ BEGIN
     GET DIAGNOSTICS v_n = ROW_COUNT;
     v_counts := v_counts || jsonb_build_object('events', v_n);
     DELETE FROM outcome_outbox o WHERE o.app_id = p_app
-        AND (o.registration_id = ANY (p_needles) OR o.delivery_id IN (
-             SELECT d.delivery_id FROM deliveries d WHERE d.device_id = ANY (p_devices)));
+        AND (o.registration_id = ANY (p_needles) OR o.delivery_id = ANY (v_deliveries));
     GET DIAGNOSTICS v_n = ROW_COUNT;
     v_counts := v_counts || jsonb_build_object('outcome_outbox', v_n);
-    DELETE FROM deliveries d WHERE d.device_id = ANY (p_devices);
-    GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_counts := v_counts || jsonb_build_object('deliveries', v_n);
     DELETE FROM device_tags x WHERE x.device_id = ANY (p_devices);
     GET DIAGNOSTICS v_n = ROW_COUNT;
     v_counts := v_counts || jsonb_build_object('device_tags', v_n);
