@@ -46,9 +46,11 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- The consent a category needs in an app (NULL for transactional); 92860 for a bad name,
--- 92861 for a category the app does not have. push_send calls it (src/push_send.c).
+-- 92861 for a category the app does not have. push_send calls it (src/push_send.c), and so
+-- does the scheduler when a schedule fires: SECURITY DEFINER, so that pushplan_worker needs
+-- the right to execute this one function only (sql/api/90_roles.sql).
 CREATE OR REPLACE FUNCTION _consent_rule(p_app_id int, p_category text) RETURNS text
-LANGUAGE plpgsql STABLE SET search_path = pushplan, pg_temp AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
     v_consent text;
 BEGIN

@@ -76,8 +76,10 @@ BEGIN
     GRANT EXECUTE ON FUNCTION clock_now(), _schedule_next(jsonb, text, timestamptz, timestamptz)
         TO pushplan_worker;
     GRANT SELECT ON device_activity TO pushplan_worker;
-    -- consent per category (doc/privacy.md): the expansion and the claim read it
+    -- consent per category (doc/privacy.md): the expansion and the claim read it; a schedule's
+    -- firing checks its push's category as push_send does
     GRANT SELECT ON device_consents TO pushplan_worker;
+    GRANT EXECUTE ON FUNCTION _consent_rule(int, text) TO pushplan_worker;
     GRANT SELECT, INSERT, UPDATE, DELETE ON device_send_profiles TO pushplan_worker;
     GRANT SELECT, UPDATE, DELETE ON smart_profile_pending TO pushplan_worker;
     GRANT EXECUTE ON FUNCTION _smart_histograms(bigint[]),

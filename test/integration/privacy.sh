@@ -66,6 +66,17 @@ check_eq "push_trace says why" "$(sql "SELECT detail FROM push_trace('shop', 'gd
 check_eq "counted as consent in push_plan_stats" \
   "$(sql "SELECT suppressed_by->>'consent' FROM push_plan_stats('shop', NULL, now() - interval '1 day', now() + interval '1 day')")" "1"
 check_eq "... in push_plan_stats_daily" "$(sql "SELECT sum(suppressed_consent) FROM push_plan_stats_daily WHERE app = 'shop'")" "1"
+# a schedule's push names its category too: checked when it fires, as push_send checks it
+at=$(date -u -d '+4 seconds' '+%Y-%m-%d %H:%M:%S')
+sql "SELECT push_schedule_create('shop', '{\"name\": \"soon\", \"trigger\": {\"single\": {\"time\": \"$at\"}},
+  \"push\": {\"to\": \"all\", \"body\": {\"platform\": \"web\", \"notification\": {\"alert\": \"scheduled sale\"}, \"options\": {\"category\": \"marketing\"}}}}')" >/dev/null \
+  && ok "a schedule with a category is created" || fail "schedule with a category not created"
+wait_for 30 "SELECT EXISTS (SELECT 1 FROM schedule_runs r JOIN schedules s USING (schedule_id) WHERE s.name = 'soon')" \
+  && ok "it fired" || fail "the schedule did not fire"
+check_eq "its occurrence" "$(sql "SELECT r.state || coalesce(': ' || r.detail, '') FROM schedule_runs r JOIN schedules s USING (schedule_id) WHERE s.name = 'soon'")" "fired"
+s1=$(sql "SELECT r.task_id FROM schedule_runs r JOIN schedules s USING (schedule_id) WHERE s.name = 'soon'")
+done_within 30 "$s1" && ok "the scheduled push is done" || fail "scheduled: $(reached "$s1")"
+check_eq "the scheduled marketing push reaches only the device that still grants it" "$(reached "$s1")" "gdpr-dev-1:sent"
 recount_diff() {
   sql "SELECT count(*) FROM ((SELECT * FROM _stats_recount() EXCEPT SELECT * FROM _task_stats_live)
                              UNION ALL (SELECT * FROM _task_stats_live EXCEPT SELECT * FROM _stats_recount())) d"
@@ -83,7 +94,7 @@ wait_for 20 "SELECT EXISTS (SELECT 1 FROM device_send_profiles p JOIN devices v 
   && ok "the upkeep made gdpr-dev-1's send profile" || fail "no send profile for gdpr-dev-1"
 check_eq "the account's export holds its device, deliveries and events" \
   "$(sql "SELECT x->'devices'->0->>'registration_id' || ' ' || jsonb_array_length(x->'devices'->0->'deliveries') || ' ' || (SELECT count(*) FROM jsonb_array_elements(x->'devices'->0->'deliveries') d, jsonb_array_elements(d->'events') e)
-         FROM push_account_export('shop', 'gdpr-account-1', 1) x")" "gdpr-dev-1 4 2"
+         FROM push_account_export('shop', 'gdpr-account-1', 1) x")" "gdpr-dev-1 5 2"
 
 # ---- erasure: nothing left about them anywhere, the figures unchanged ---------------------------
 wait_for 10 "SELECT NOT EXISTS (SELECT 1 FROM stats_pending)" && ok "the upkeep folded the figures" || fail "stats_pending not folded"
@@ -94,7 +105,7 @@ figures() {
 before=$(figures)
 tasks_before=$(sql "SELECT string_agg(format('%s:%s', task_id, to_jsonb(s) - 'task_id'), ' ' ORDER BY task_id) FROM task_stats s")
 ids=$(sql "SELECT array_agg(device_id ORDER BY device_id) FROM devices WHERE registration_id IN ('gdpr-dev-1', 'gdpr-dev-2')")
-check_eq "push_account_erase" "$(sql "SELECT r->'counts'->>'devices' || ' ' || (r->'counts'->>'deliveries') || ' ' || (r->'counts'->>'events') FROM push_account_erase('shop', 'gdpr-account-1', 1) r")" "1 4 2"
+check_eq "push_account_erase" "$(sql "SELECT r->'counts'->>'devices' || ' ' || (r->'counts'->>'deliveries') || ' ' || (r->'counts'->>'events') FROM push_account_erase('shop', 'gdpr-account-1', 1) r")" "1 5 2"
 check_eq "push_device_erase" "$(sql "SELECT r->'counts'->>'devices' || ' ' || (r->'counts'->>'deliveries') || ' ' || (r->'counts'->>'events') FROM push_device_erase('shop', 'gdpr-dev-2') r")" "1 4 1"
 # every table of the schema (partitions through their parents), from the catalog: rows whose text
 # holds a registration id, token, account, tag-free attribute value of theirs, or whose device_id is theirs
@@ -125,7 +136,7 @@ wait_for 10 "SELECT NOT EXISTS (SELECT 1 FROM stats_pending)" && ok "nothing new
 check_eq "push_plan_stats reads exactly as before" "$(figures)" "$before"
 check_eq "task_stats are unchanged" "$(sql "SELECT string_agg(format('%s:%s', task_id, to_jsonb(s) - 'task_id'), ' ' ORDER BY task_id) FROM task_stats s")" "$tasks_before"
 check_eq "the others are untouched" "$(sql "SELECT string_agg(registration_id, ' ' ORDER BY 1) FROM devices")" "gdpr-dev-3 gdpr-dev-4"
-check_eq "the schedule's audience keeps the others" "$(sql "SELECT push->'to' FROM schedules")" '{"registration_id": ["gdpr-dev-4"]}'
+check_eq "the schedule's audience keeps the others" "$(sql "SELECT push->'to' FROM schedules WHERE name = 'weekly'")" '{"registration_id": ["gdpr-dev-4"]}'
 check_eq "the audit rows: hashes, the caller, the counts" \
   "$(sql "SELECT string_agg(subject || ':' || length(subject_hash) || ':' || erased_by, ' ' ORDER BY erasure_id) FROM erasures")" \
   "account:64:postgres device:64:postgres"
