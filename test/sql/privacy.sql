@@ -46,7 +46,7 @@ SELECT count(*) AS devices FROM (
     SELECT push_device_register('privacy_app', 'pv-dev-' || i, 'android', 'webhook', 'pv-token-' || i)
     FROM generate_series(1, 5) i) d;
 SELECT push_tag_add('privacy_app', 'pv-dev-1', 'vip'), push_tag_add('privacy_app', 'pv-dev-2', 'vip');
-SELECT push_attr_set('privacy_app', 'pv-dev-1', '{"city": "Paris", "level": "gold"}');
+SELECT push_attr_set('privacy_app', 'pv-dev-1', '{"city": "pv-city-paris", "level": "gold"}');
 SELECT push_account_bind('privacy_app', 'pv-dev-1', 'pv-alice', 1),
        push_account_bind('privacy_app', 'pv-dev-2', 'pv-alice', 1),
        push_account_bind('privacy_app', 'pv-dev-3', 'pv-bob', 1);
@@ -189,7 +189,7 @@ SELECT push_account_package_upload('privacy_app', 'accounts.txt',
     convert_to(E'pv-alice\npv-carol\n', 'UTF8'), 1) AS upload \gset
 SELECT array_agg(device_id) AS alice_devices FROM devices WHERE registration_id IN ('pv-dev-1', 'pv-dev-2') \gset
 SELECT r - 'erasure_id' - 'erased_at' - 'subject_hash' AS erased FROM push_account_erase('privacy_app', 'pv-alice', 1) r;
-SELECT * FROM pg_temp.rows_about(ARRAY['pv-alice', 'pv-dev-1', 'pv-dev-2', 'pv-token-1', 'pv-token-2', 'Paris'],
+SELECT * FROM pg_temp.rows_about(ARRAY['pv-alice', 'pv-dev-1', 'pv-dev-2', 'pv-token-1', 'pv-token-2', 'pv-city-paris'],
                                  :'alice_devices'::bigint[]);
 SELECT filename, account_count FROM push_account_packages WHERE app = 'privacy_app';
 SELECT registration_id FROM push_devices WHERE app = 'privacy_app' ORDER BY 1;
