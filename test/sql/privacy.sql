@@ -121,6 +121,7 @@ SELECT CASE t.task_id WHEN :'t_marketing' THEN 'marketing' WHEN :'t_news' THEN '
        t.category, t.consent, t.targeted,
        array_agg(v.registration_id ORDER BY v.registration_id) AS reached
 FROM tasks t JOIN deliveries d USING (task_id) JOIN devices v ON v.device_id = d.device_id
+WHERE t.app_id = (SELECT app_id FROM apps WHERE app = 'privacy_app')
 GROUP BY t.task_id ORDER BY 1;
 
 -- push_trace says why a device was not reached
