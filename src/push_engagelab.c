@@ -172,6 +172,28 @@ check_priority(JsonbValue *v, const char *path)
 		pp_error(PPE_PUSH_VALUE_UNKNOWN, "\"%s\" must be \"high\", \"normal\" or \"low\"", path);
 }
 
+/*
+ * options.category (doc/privacy.md): the consent category the push is sent under, a name of
+ * a-z, 0-9 and _ (push_send checks that the app knows it).
+ */
+static void
+check_category(JsonbValue *v, const char *path)
+{
+	bool		ok = v->type == jbvString && v->val.string.len >= 1 && v->val.string.len <= 64 &&
+		v->val.string.val[0] >= 'a' && v->val.string.val[0] <= 'z';
+
+	for (int i = 1; ok && i < v->val.string.len; i++)
+	{
+		char		c = v->val.string.val[i];
+
+		ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+	}
+	if (!ok)
+		pp_error(PPE_CONSENT_CATEGORY_NAME,
+				 "\"%s\" must be a category: 1 to 64 characters of a-z, 0-9 and _, starting with a letter",
+				 path);
+}
+
 static const FieldSpec language_fields[] = {
 	{"alert", FK_TEXT, .max = MAX_TEXT},
 	{"title", FK_TEXT, .max = MAX_SHORT},
@@ -325,6 +347,7 @@ static const FieldSpec options_fields[] = {
 	 * false exempts the push */
 	{"frequency_cap", FK_BOOL},
 	{"quiet_hours", FK_BOOL},
+	{"category", FK_CUSTOM, .check = check_category},
 	{NULL}
 };
 

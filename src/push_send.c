@@ -309,6 +309,7 @@ pp_push_read(Jsonb *given, PPPush *p)
 	(void) pp_jv_int64(pp_jmember(root, "MsgRandom"), &p->msg_random, NULL);
 	p->ttl = 86400;
 	(void) pp_jv_int64(pp_jmember(options, "time_to_live"), &p->ttl, NULL);
+	p->category = pp_jstr(options, "category");
 }
 
 void
@@ -319,6 +320,7 @@ pp_push_check(int32 app_id, int rights, PPPush *p)
 	Datum		args[2];
 	Oid			types[2] = {INT4OID, TEXTOID};
 	bool		isnull;
+	Datum		d;
 	PPAudience	aud;
 
 	args[0] = Int32GetDatum(app_id);
@@ -340,6 +342,16 @@ pp_push_check(int32 app_id, int rights, PPPush *p)
 	/* templates: checked, and the sizes checked with every expression empty (the least a device gets) */
 	pp_message_check_for(pp_push_template_check(p->push, &p->template_reads), app_vendors(app_id));
 	p->broadcast = is_broadcast(to);
+
+	/* the consent the category needs, as the app's settings say now (92861: not one of them) */
+	p->consent = NULL;
+	if (p->category)
+	{
+		args[1] = CStringGetTextDatum(p->category);
+		d = spi_value("SELECT pushplan._consent_rule($1, $2)", 2, types, args, &isnull);
+		if (!isnull)
+			p->consent = TextDatumGetCString(d);
+	}
 }
 
 /* tasks.template_reads: what the senders read from each device for the push's templates */
@@ -363,9 +375,9 @@ pp_push_store(int32 app_id, PPPush *p, const PPTaskTiming *timing, bool *inserte
 {
 	const char *request_id = timing->scheduled ? NULL : p->request_id;
 	int64		msg_random = timing->scheduled ? -1 : p->msg_random;
-	Datum		args[14];
-	Oid			types[14];
-	char		nulls[14];
+	Datum		args[16];
+	Oid			types[16];
+	char		nulls[16];
 	char	   *task_id;
 
 	if (p->broadcast)
@@ -407,6 +419,12 @@ pp_push_store(int32 app_id, PPPush *p, const PPTaskTiming *timing, bool *inserte
 	types[13] = TEXTARRAYOID;
 	args[13] = template_reads_array(p->template_reads);
 	nulls[13] = p->template_reads ? ' ' : 'n';
+	types[14] = TEXTOID;
+	args[14] = p->category ? CStringGetTextDatum(p->category) : (Datum) 0;
+	nulls[14] = p->category ? ' ' : 'n';
+	types[15] = TEXTOID;
+	args[15] = p->consent ? CStringGetTextDatum(p->consent) : (Datum) 0;
+	nulls[15] = p->consent ? ' ' : 'n';
 	/*
 	 * A task with per-device send times (send_rule) expires per device (the sender adds
 	 * time_to_live to each delivery's own send_at), so it has no task-wide expires_at.
@@ -418,14 +436,14 @@ pp_push_store(int32 app_id, PPPush *p, const PPTaskTiming *timing, bool *inserte
 			"  now()), now()) AS send_at) "
 			"INSERT INTO pushplan.tasks (task_id, app_id, plan_id, dialect, request_id, msg_random, "
 			"  msg_second, push, broadcast, send_at, expires_at, created_by, priority, send_rule, "
-			"  time_to_live, template_reads) "
+			"  time_to_live, template_reads, category, consent) "
 			"SELECT 'tsk_' || replace(gen_random_uuid()::text, '-', ''), $1, $2, $3, $4, $5, "
 			"  CASE WHEN $5 IS NOT NULL THEN floor(extract(epoch FROM now()))::bigint END, "
 			"  $6, $7, t.send_at, "
 			"  CASE WHEN $8 > 0 AND $12 IS NULL THEN t.send_at + $8 * interval '1 second' END, "
-			"  $9, $10, $12::jsonb, CASE WHEN $8 > 0 THEN $8 * interval '1 second' END, $14 "
+			"  $9, $10, $12::jsonb, CASE WHEN $8 > 0 THEN $8 * interval '1 second' END, $14, $15, $16 "
 			"FROM t ON CONFLICT DO NOTHING RETURNING task_id",
-			14, types, args, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
+			16, types, args, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "pushplan: could not store the task");
 	*inserted = SPI_processed == 1;
 	if (*inserted)

@@ -31,6 +31,8 @@ typedef struct PPPush
 	int			priority;		/* the task's lane */
 	bool		broadcast;		/* all / tag / attribute: counted by the daily quota */
 	int			template_reads;	/* what its templates read of a device: PP_TEMPLATE_READS_* */
+	char	   *category;		/* options.category, or NULL (doc/privacy.md) */
+	char	   *consent;		/* the consent its devices need: opt_in, opt_out, or NULL */
 } PPPush;
 
 /* How a stored task is timed (pp_push_store). */

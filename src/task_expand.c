@@ -24,6 +24,35 @@
 #include "utils/timestamp.h"
 #include "utils/jsonb.h"
 
+/*
+ * A push whose category needs consent (tasks.consent, doc/privacy.md) reaches only the devices
+ * that granted it (opt_in) or did not withdraw it (opt_out): one probe of device_consents'
+ * primary key per device of the audience. Pushes without one pay a look-up of their task.
+ */
+static void
+append_consent_filter(StringInfo from, const char *task_id)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(task_id)};
+	HeapTuple	tup;
+	char	   *category;
+	char	   *consent;
+
+	(void) pp_spi_run("reading the task's consent", SPI_OK_SELECT,
+					  "SELECT category, consent FROM pushplan.tasks WHERE task_id = $1",
+					  1, types, args, NULL, false, 1);
+	tup = pp_spi_first_row("reading the task's consent");
+	category = SPI_getvalue(tup, SPI_tuptable->tupdesc, 1);
+	consent = SPI_getvalue(tup, SPI_tuptable->tupdesc, 2);
+	if (category == NULL || consent == NULL)
+		return;
+	appendStringInfo(from, " AND %s (SELECT 1 FROM pushplan.device_consents k "
+					 "WHERE k.device_id = d.device_id AND k.category = %s AND %sk.granted)",
+					 strcmp(consent, "opt_in") == 0 ? "EXISTS" : "NOT EXISTS",
+					 quote_literal_cstr(category),
+					 strcmp(consent, "opt_in") == 0 ? "" : "NOT ");
+}
+
 void
 pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz send_at,
 					 Jsonb *send_rule, int priority, int64 after, int64 done,
@@ -105,6 +134,7 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 					 "FROM (%s) a JOIN pushplan.devices d ON d.device_id = a.device_id "
 					 "WHERE d.platform IN (SELECT jsonb_array_elements_text($4::jsonb))",
 					 aud.sql.data);
+	append_consent_filter(&from, task_id);
 
 	if (minutes > 0 && spread_total <= 0)
 	{

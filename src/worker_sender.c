@@ -356,7 +356,7 @@ write_outcomes(int from, int n, bool queue_drained)
 						"    d.platform AS device_platform, d.vendor_message_id), "
 						"counted AS (INSERT INTO pushplan.stats_pending (task_id, platform, vendor, sent, failed, "
 						"  invalid_token, rejected, gave_up, suppressed, opted_out, unregistered, no_token, "
-						"  expired, cancelled, retries, missing_attribute, capped, quiet_hours) "
+						"  expired, cancelled, retries, missing_attribute, capped, quiet_hours, consent) "
 						"  SELECT task_id, platform, vendor, count(*) FILTER (WHERE status = 'sent'), "
 						"    count(*) FILTER (WHERE status IN ('failed', 'invalid_token')), "
 						"    count(*) FILTER (WHERE status = 'invalid_token'), "
@@ -370,7 +370,8 @@ write_outcomes(int from, int n, bool queue_drained)
 						"    count(*) FILTER (WHERE status = 'queued'), "
 						"    count(*) FILTER (WHERE status = 'suppressed' AND error LIKE 'missing attribute %'), "
 						"    count(*) FILTER (WHERE status = 'suppressed' AND error = 'capped'), "
-						"    count(*) FILTER (WHERE status = 'suppressed' AND error = 'quiet hours') "
+						"    count(*) FILTER (WHERE status = 'suppressed' AND error = 'quiet hours'), "
+						"    count(*) FILTER (WHERE status = 'suppressed' AND error LIKE 'no consent: %') "
 						"  FROM u GROUP BY task_id, platform, vendor), "
 						/* bucket b > 0: [2^((b-1)/4), 2^(b/4)) ms; 0: under 1 ms */
 						"timed AS (INSERT INTO pushplan.latency_pending (app_id, vendor, hour, bucket, answers) "
@@ -731,8 +732,8 @@ render_for_device(PPSendItem *item, HeapTuple tup, TupleDesc desc, TimestampTz c
  * Claims up to n due deliveries of the lanes up to max_lane (PP_LANE_HIGH alone, or every lane)
  * and submits them. Lanes are claimed in order: every due delivery of the high lane before any
  * of the normal one, and those before the low one; within a lane, by send_at. Deliveries that
- * must not be sent (device opted out or unregistered since, task cancelled, time_to_live
- * passed) get their outcome at once. Returns the number claimed, or -1 if the work cannot run
+ * must not be sent (device opted out, unregistered or its consent withdrawn since, task
+ * cancelled, time_to_live passed) get their outcome at once. Returns the number claimed, or -1 if the work cannot run
  * (pp_work_begin).
  */
 static int
@@ -788,6 +789,16 @@ claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 		"       WHEN v.device_id IS NULL THEN 'device deleted' "
 		"       WHEN NOT v.opted_in THEN 'opted out' WHEN NOT v.registered THEN 'unregistered' "
 		"       WHEN v.token IS NULL THEN 'token invalidated' "
+		/*
+		 * consent withdrawn since the expansion (doc/privacy.md): only a push whose category
+		 * needs consent probes device_consents; the others stop at t.consent IS NULL
+		 */
+		"       WHEN t.consent IS NOT NULL AND CASE t.consent WHEN 'opt_in' THEN NOT EXISTS "
+		"         (SELECT 1 FROM pushplan.device_consents k WHERE k.device_id = d.device_id "
+		"          AND k.category = t.category AND k.granted) ELSE EXISTS "
+		"         (SELECT 1 FROM pushplan.device_consents k WHERE k.device_id = d.device_id "
+		"          AND k.category = t.category AND NOT k.granted) END "
+		"         THEN 'no consent: ' || t.category "
 		"       WHEN x.expires_at < pushplan.clock_now() THEN 'expired' END AS skip, "
 		"  x.expires_at, t.priority = 0, t.template_reads IS NOT NULL, "
 		/* what the push's templates read of the device, only when they do */

@@ -53,7 +53,7 @@ CREATE OR REPLACE FUNCTION _app_setting_types() RETURNS TABLE(key text, type tex
 LANGUAGE sql IMMUTABLE AS $$
     VALUES ('timezone', 'string'), ('broadcast_daily_limit', 'number'),
            ('broadcast_min_interval', 'string'), ('frequency_cap', 'object'),
-           ('quiet_hours', 'object')
+           ('quiet_hours', 'object'), ('consent', 'object')
 $$;
 
 CREATE OR REPLACE FUNCTION push_app_set(app text, settings jsonb) RETURNS void
@@ -102,6 +102,9 @@ BEGIN
         WHEN 'frequency_cap', 'quiet_hours' THEN
             -- applied by the senders (sql/api/72_engagement.sql, doc/engagement.md)
             PERFORM _engagement_check(r.key, r.value);
+        WHEN 'consent' THEN
+            -- categories and the consent each needs (sql/api/88_privacy.sql, doc/privacy.md)
+            PERFORM _raise_problem(_consent_setting_problem(r.value));
         END CASE;
     END LOOP;
     UPDATE apps a SET settings = jsonb_strip_nulls(a.settings || push_app_set.settings)

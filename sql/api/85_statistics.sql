@@ -370,7 +370,7 @@ BEGIN
                sum(p.dismissed) AS dismissed, sum(p.converted) AS converted,
                sum(p.converted_value) AS converted_value,
                sum(p.missing_attribute) AS missing_attribute, sum(p.capped) AS capped,
-               sum(p.quiet_hours) AS quiet_hours, count(*) AS n
+               sum(p.quiet_hours) AS quiet_hours, sum(p.consent) AS consent, count(*) AS n
         FROM p JOIN tasks t ON t.task_id = p.task_id
         GROUP BY t.task_id, p.platform, p.vendor
     ), by_task AS (
@@ -378,7 +378,7 @@ BEGIN
         SELECT task_id, platform, vendor, targeted, sent, failed, invalid_token, rejected, gave_up,
                suppressed, opted_out, unregistered, no_token, expired, cancelled, retries,
                received, opened, clicked, dismissed, converted, converted_value, missing_attribute,
-               capped, quiet_hours
+               capped, quiet_hours, consent
         FROM s
         ON CONFLICT (task_id, platform, vendor) DO UPDATE SET
             targeted = a.targeted + excluded.targeted, sent = a.sent + excluded.sent,
@@ -392,7 +392,8 @@ BEGIN
             dismissed = a.dismissed + excluded.dismissed, converted = a.converted + excluded.converted,
             converted_value = a.converted_value + excluded.converted_value,
             missing_attribute = a.missing_attribute + excluded.missing_attribute,
-            capped = a.capped + excluded.capped, quiet_hours = a.quiet_hours + excluded.quiet_hours
+            capped = a.capped + excluded.capped, quiet_hours = a.quiet_hours + excluded.quiet_hours,
+            consent = a.consent + excluded.consent
     ), by_plan AS (
         INSERT INTO plan_stats AS a
         SELECT app_id, plan_id, period, platform, vendor, message_type,
@@ -400,7 +401,7 @@ BEGIN
                sum(suppressed), sum(opted_out), sum(unregistered), sum(no_token), sum(expired),
                sum(cancelled), sum(retries), sum(received), sum(opened), sum(clicked),
                sum(dismissed), sum(converted), sum(converted_value), sum(missing_attribute),
-               sum(capped), sum(quiet_hours)
+               sum(capped), sum(quiet_hours), sum(consent)
         FROM s GROUP BY app_id, plan_id, period, platform, vendor, message_type
         ON CONFLICT (app_id, plan_id, period, platform, vendor, message_type) DO UPDATE SET
             targeted = a.targeted + excluded.targeted, sent = a.sent + excluded.sent,
@@ -414,7 +415,8 @@ BEGIN
             dismissed = a.dismissed + excluded.dismissed, converted = a.converted + excluded.converted,
             converted_value = a.converted_value + excluded.converted_value,
             missing_attribute = a.missing_attribute + excluded.missing_attribute,
-            capped = a.capped + excluded.capped, quiet_hours = a.quiet_hours + excluded.quiet_hours
+            capped = a.capped + excluded.capped, quiet_hours = a.quiet_hours + excluded.quiet_hours,
+            consent = a.consent + excluded.consent
     )
     SELECT coalesce(sum(n), 0) INTO v_rows FROM s;
 
@@ -440,7 +442,7 @@ RETURNS TABLE(task_id text, platform text, vendor text, targeted bigint, sent bi
               opted_out bigint, unregistered bigint, no_token bigint, expired bigint,
               cancelled bigint, retries bigint, received bigint, opened bigint, clicked bigint,
               dismissed bigint, converted bigint, converted_value numeric, missing_attribute bigint,
-              capped bigint, quiet_hours bigint)
+              capped bigint, quiet_hours bigint, consent bigint)
 LANGUAGE sql STABLE SET search_path = pushplan, pg_temp AS $$
     SELECT d.task_id, coalesce(d.platform, 'unknown'), d.vendor, count(*),
            count(*) FILTER (WHERE d.status = 'sent'),
@@ -460,7 +462,8 @@ LANGUAGE sql STABLE SET search_path = pushplan, pg_temp AS $$
            count(*) FILTER (WHERE e.kinds & 16 <> 0), coalesce(sum(e.first_value), 0),
            count(*) FILTER (WHERE d.status = 'suppressed' AND d.error LIKE 'missing attribute %'),
            count(*) FILTER (WHERE d.status = 'suppressed' AND d.error = 'capped'),
-           count(*) FILTER (WHERE d.status = 'suppressed' AND d.error = 'quiet hours')
+           count(*) FILTER (WHERE d.status = 'suppressed' AND d.error = 'quiet hours'),
+           count(*) FILTER (WHERE d.status = 'suppressed' AND d.error LIKE 'no consent: %')
     FROM deliveries d
     LEFT JOIN LATERAL (
         SELECT bit_or(_event_bit(ev.kind)) AS kinds,
@@ -493,7 +496,7 @@ CREATE OR REPLACE VIEW _task_stats_live AS
            sum(opened) AS opened, sum(clicked) AS clicked, sum(dismissed) AS dismissed,
            sum(converted) AS converted, sum(converted_value) AS converted_value,
            sum(missing_attribute) AS missing_attribute, sum(capped) AS capped,
-           sum(quiet_hours) AS quiet_hours
+           sum(quiet_hours) AS quiet_hours, sum(consent) AS consent
     FROM (SELECT * FROM task_stats UNION ALL SELECT * FROM stats_pending) s
     GROUP BY task_id, platform, vendor;
 
@@ -508,7 +511,7 @@ CREATE OR REPLACE VIEW _plan_stats_live AS
            _message_type(t.push), p.targeted, p.sent, p.failed, p.invalid_token, p.rejected,
            p.gave_up, p.suppressed, p.opted_out, p.unregistered, p.no_token, p.expired,
            p.cancelled, p.retries, p.received, p.opened, p.clicked, p.dismissed,
-           p.converted, p.converted_value, p.missing_attribute, p.capped, p.quiet_hours
+           p.converted, p.converted_value, p.missing_attribute, p.capped, p.quiet_hours, p.consent
     FROM stats_pending p JOIN tasks t ON t.task_id = p.task_id;
 
 -- A rate, or NULL when nothing was there to divide by.
@@ -569,7 +572,8 @@ BEGIN
            jsonb_build_object('opted_out', sum(s.opted_out), 'unregistered', sum(s.unregistered),
                               'no_token', sum(s.no_token), 'expired', sum(s.expired),
                               'missing_attribute', sum(s.missing_attribute),
-                              'capped', sum(s.capped), 'quiet_hours', sum(s.quiet_hours)),
+                              'capped', sum(s.capped), 'quiet_hours', sum(s.quiet_hours),
+                              'consent', sum(s.consent)),
            jsonb_build_object('invalid_token', sum(s.invalid_token), 'rejected', sum(s.rejected),
                               'gave_up', sum(s.gave_up),
                               'other', sum(s.failed) - sum(s.invalid_token) - sum(s.rejected) - sum(s.gave_up))
@@ -626,7 +630,8 @@ CREATE OR REPLACE VIEW push_plan_stats_daily WITH (security_barrier) AS
            _rate(sum(s.clicked), sum(s.sent)) AS click_rate,
            _rate(sum(s.clicked), sum(s.received)) AS click_rate_received,
            sum(s.missing_attribute) AS suppressed_missing_attribute,
-           sum(s.capped) AS suppressed_capped, sum(s.quiet_hours) AS suppressed_quiet_hours
+           sum(s.capped) AS suppressed_capped, sum(s.quiet_hours) AS suppressed_quiet_hours,
+           sum(s.consent) AS suppressed_consent
     FROM _plan_stats_live s
     JOIN apps a USING (app_id)
     WHERE s.app_id = ANY ((SELECT _visible_apps('reader'))::int[])

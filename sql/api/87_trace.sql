@@ -36,6 +36,7 @@ DECLARE
     v_base timestamptz;
     v_why text;
     v_smart record;
+    v_consent record;
     v_fields text;
     v_n int := 0;
     e record;
@@ -91,6 +92,18 @@ BEGIN
         END IF;
         IF NOT v.opted_in THEN
             v_reasons := v_reasons || 'opted out'::text;
+        END IF;
+        -- a push whose category needs consent (doc/privacy.md)
+        SELECT c.granted, c.updated_at INTO v_consent FROM device_consents c
+            WHERE c.device_id = p_device AND c.category = t.category;
+        IF t.consent = 'opt_in' AND v_consent.granted IS NOT TRUE THEN
+            v_reasons := v_reasons || CASE WHEN v_consent.granted IS NULL
+                THEN format('no consent to category "%s", which needs a grant (opt_in)', t.category)
+                ELSE format('consent to category "%s" withdrawn at %s', t.category,
+                            _trace_time(v_consent.updated_at, 'UTC')) END;
+        ELSIF t.consent = 'opt_out' AND v_consent.granted IS FALSE THEN
+            v_reasons := v_reasons || format('consent to category "%s" withdrawn at %s', t.category,
+                                             _trace_time(v_consent.updated_at, 'UTC'));
         END IF;
         IF v.token IS NULL THEN
             v_reasons := v_reasons || CASE WHEN v.token_invalidated_at IS NOT NULL
@@ -222,6 +235,9 @@ BEGIN
                                          'as its app''s or plan''s cap allows (doc/engagement.md)'
             WHEN d.error = 'quiet hours' THEN 'its time fell in the device''s quiet hours (on_quiet "drop"; '
                                               'doc/engagement.md)'
+            WHEN d.error LIKE 'no consent: %' THEN
+                format('the device''s consent to category "%s" was withdrawn before it was sent',
+                       substr(d.error, length('no consent: ') + 1))
             ELSE 'not sent' END
         WHEN 'expired' THEN 'expired: its time_to_live passed before it could be sent'
         WHEN 'cancelled' THEN 'cancelled: the task was cancelled before it was sent'

@@ -38,11 +38,12 @@ END $$;
 -- that can log in) and do every unit of work as pushplan_worker, which holds exactly what their
 -- statements need:
 --   scheduler: due tasks (SELECT ... FOR UPDATE, UPDATE); the audience (devices, tags,
---     device_tags, device_accounts, account_packages, account_package_accounts); vendors set
+--     device_tags, device_accounts, account_packages, account_package_accounts, device_consents);
+--     vendors set
 --     (vendor_configs); INSERT of deliveries (and their sequence) and queue rows; the upkeep
 --     (tasks done, stale claims back to the queue);
---   senders: the claim (delivery_queue FOR UPDATE, deliveries, tasks, devices), task pushes and
---     vendor credentials (vendor_configs), outcomes (deliveries, delivery_queue, tasks done), and
+--   senders: the claim (delivery_queue FOR UPDATE, deliveries, tasks, devices, device_consents),
+--     task pushes and vendor credentials (vendor_configs), outcomes (deliveries, delivery_queue, tasks done), and
 --     invalid tokens cleared (devices: only token, token_invalidated_at, updated_at);
 --   smart send times (sql/api/75_smart_send.sql, run with the caller's rights): the scheduler
 --     computes them (visits, profiles, marks) and refreshes the profiles in its upkeep;
@@ -78,6 +79,10 @@ BEGIN
         TO pushplan_worker;
     GRANT SELECT ON device_activity TO pushplan_worker;
     GRANT SELECT ON device_reactions TO pushplan_worker;
+    -- consent per category (doc/privacy.md): the expansion and the claim read it; a schedule's
+    -- firing checks its push's category as push_send does
+    GRANT SELECT ON device_consents TO pushplan_worker;
+    GRANT EXECUTE ON FUNCTION _consent_rule(int, text) TO pushplan_worker;
     GRANT SELECT, INSERT, UPDATE, DELETE ON device_send_profiles TO pushplan_worker;
     GRANT SELECT, UPDATE, DELETE ON smart_profile_pending TO pushplan_worker;
     GRANT EXECUTE ON FUNCTION _smart_histograms(bigint[]),
@@ -197,3 +202,17 @@ GRANT SELECT ON push_task_stats, push_plan_stats_daily, push_plan_overview, push
     TO pushplan_reader;
 -- one device's data, as push_deliveries shows it: operators (sql/api/87_trace.sql)
 GRANT EXECUTE ON FUNCTION push_trace(text, text, text) TO pushplan_operator;
+
+-- privacy (sql/api/88_privacy.sql, doc/privacy.md): consent, export and erasure are application
+-- code's, which answers the person (a settings screen, a request to see or delete their data);
+-- operators see the consents, administrators the erasures made
+GRANT EXECUTE ON FUNCTION
+    push_device_consent(text, text, text, boolean),
+    push_account_consent(text, text, int, text, boolean),
+    push_device_export(text, text),
+    push_account_export(text, text, int),
+    push_device_erase(text, text),
+    push_account_erase(text, text, int)
+    TO pushplan_app;
+GRANT SELECT ON push_device_consents TO pushplan_operator;
+GRANT SELECT ON push_erasures TO pushplan_app_admin;

@@ -134,6 +134,18 @@ CREATE TABLE device_accounts (
 );
 CREATE INDEX device_accounts_device_idx ON device_accounts (device_id);
 
+-- Consent per category (doc/privacy.md): a device's grant or withdrawal for one of its app's
+-- categories (marketing, or one the app's settings define; transactional needs none). Read by
+-- the expansion and the senders' claim only for pushes that name a category that needs it, by
+-- the primary key.
+CREATE TABLE device_consents (
+    device_id   bigint NOT NULL REFERENCES devices ON DELETE CASCADE,
+    category    text NOT NULL,
+    granted     boolean NOT NULL,
+    updated_at  timestamptz NOT NULL DEFAULT now(),    -- when the person said so
+    PRIMARY KEY (device_id, category)
+);
+
 -- Push plans (campaigns). Each app has a default plan that can be neither edited nor deleted.
 CREATE TABLE plans (
     app_id      int NOT NULL REFERENCES apps ON DELETE CASCADE,
@@ -185,6 +197,11 @@ CREATE TABLE tasks (
     -- what the push's templates read of each device ('attrs', 'account'; doc/templates.md);
     -- NULL: the push has no template, and the senders read neither
     template_reads text[],
+    -- options.category (doc/privacy.md), and the consent its devices need, resolved from the
+    -- app's settings when the push was stored: 'opt_in' (a grant), 'opt_out' (no withdrawal),
+    -- NULL (none: no category, or transactional). The senders read consent only when it is set.
+    category    text,
+    consent     text CHECK (consent IN ('opt_in', 'opt_out')),
     FOREIGN KEY (app_id, plan_id) REFERENCES plans,
     UNIQUE (app_id, request_id)
 );
@@ -358,8 +375,8 @@ CREATE TABLE events_default PARTITION OF events DEFAULT;
 
 -- The counters, in the same order in the three tables below. A delivery counts in targeted when it is made, then in exactly
 -- one of sent, failed, suppressed, cancelled (or none while it is queued); invalid_token,
--- rejected and gave_up are kinds of failed; opted_out, unregistered, no_token, expired and
--- missing_attribute kinds of suppressed. retries counts the answers that put a delivery back in the queue.
+-- rejected and gave_up are kinds of failed; opted_out, unregistered, no_token, expired,
+-- missing_attribute, capped, quiet_hours and consent kinds of suppressed. retries counts the answers that put a delivery back in the queue.
 CREATE TABLE stats_pending (
     task_id         text NOT NULL,
     platform        text NOT NULL,
@@ -385,7 +402,8 @@ CREATE TABLE stats_pending (
     converted_value numeric NOT NULL DEFAULT 0,
     missing_attribute bigint NOT NULL DEFAULT 0, -- suppressed: a template's attribute missing (options.missing_attribute skip)
     capped          bigint NOT NULL DEFAULT 0,  -- kinds of suppressed: frequency caps (0.2)
-    quiet_hours     bigint NOT NULL DEFAULT 0   -- ... and quiet hours
+    quiet_hours     bigint NOT NULL DEFAULT 0,  -- ... and quiet hours
+    consent         bigint NOT NULL DEFAULT 0   -- suppressed: consent withdrawn (doc/privacy.md)
 );
 
 -- One row per task, platform and vendor: the same columns.
@@ -428,6 +446,7 @@ CREATE TABLE plan_stats (
     missing_attribute bigint NOT NULL DEFAULT 0,
     capped          bigint NOT NULL DEFAULT 0,
     quiet_hours     bigint NOT NULL DEFAULT 0,
+    consent         bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (app_id, plan_id, period, platform, vendor, message_type)
 );
 
@@ -493,3 +512,18 @@ CREATE TABLE outcome_batches (
     created_at  timestamptz NOT NULL DEFAULT now()
 );
 CREATE UNIQUE INDEX outcome_batches_app_idx ON outcome_batches (app_id);
+
+-- Erasures (push_device_erase, push_account_erase; doc/privacy.md): that one was done, when,
+-- by whom and how many rows it removed, without the person: subject_hash is the hex SHA-256 of
+-- the app's id and the identifier erased, so that a later request about the same identifier
+-- can be matched ("was I erased?") while the row names nobody by itself.
+CREATE TABLE erasures (
+    erasure_id   bigserial PRIMARY KEY,
+    app_id       int NOT NULL REFERENCES apps ON DELETE CASCADE,
+    subject      text NOT NULL CHECK (subject IN ('device', 'account')),
+    subject_hash text NOT NULL,
+    erased_by    text NOT NULL,                  -- the role that called
+    erased_at    timestamptz NOT NULL DEFAULT now(),
+    counts       jsonb NOT NULL                  -- rows removed, per table
+);
+CREATE INDEX erasures_app_idx ON erasures (app_id, erased_at);

@@ -203,8 +203,8 @@ CREATE INDEX device_reactions_device_idx ON device_reactions (device_id, at);
 
 -- The counters, in the same order in the three tables below. A delivery counts in targeted when it is made, then in exactly
 -- one of sent, failed, suppressed, cancelled (or none while it is queued); invalid_token,
--- rejected and gave_up are kinds of failed; opted_out, unregistered, no_token, expired and
--- missing_attribute kinds of suppressed. retries counts the answers that put a delivery back in the queue.
+-- rejected and gave_up are kinds of failed; opted_out, unregistered, no_token, expired,
+-- missing_attribute, capped, quiet_hours and consent kinds of suppressed. retries counts the answers that put a delivery back in the queue.
 CREATE TABLE stats_pending (
     task_id         text NOT NULL,
     platform        text NOT NULL,
@@ -230,7 +230,8 @@ CREATE TABLE stats_pending (
     converted_value numeric NOT NULL DEFAULT 0,
     missing_attribute bigint NOT NULL DEFAULT 0, -- suppressed: a template's attribute missing (options.missing_attribute skip)
     capped          bigint NOT NULL DEFAULT 0,  -- kinds of suppressed: frequency caps (0.2)
-    quiet_hours     bigint NOT NULL DEFAULT 0   -- ... and quiet hours
+    quiet_hours     bigint NOT NULL DEFAULT 0,  -- ... and quiet hours
+    consent         bigint NOT NULL DEFAULT 0   -- suppressed: consent withdrawn (doc/privacy.md)
 );
 
 -- One row per task, platform and vendor: the same columns.
@@ -273,6 +274,7 @@ CREATE TABLE plan_stats (
     missing_attribute bigint NOT NULL DEFAULT 0,
     capped          bigint NOT NULL DEFAULT 0,
     quiet_hours     bigint NOT NULL DEFAULT 0,
+    consent         bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (app_id, plan_id, period, platform, vendor, message_type)
 );
 
@@ -395,3 +397,25 @@ END $$;
 
 -- Templates (doc/templates.md): what a task's templates read of each device.
 ALTER TABLE tasks ADD COLUMN template_reads text[];
+-- Consent per category, erasure and export (doc/privacy.md). A push's category and the consent
+-- its devices need (NULL for the tasks of 0.1: none); each device's grants and withdrawals; the
+-- audit rows of erasures.
+ALTER TABLE tasks ADD COLUMN category text;
+ALTER TABLE tasks ADD COLUMN consent text CHECK (consent IN ('opt_in', 'opt_out'));
+CREATE TABLE device_consents (
+    device_id   bigint NOT NULL REFERENCES devices ON DELETE CASCADE,
+    category    text NOT NULL,
+    granted     boolean NOT NULL,
+    updated_at  timestamptz NOT NULL DEFAULT now(),    -- when the person said so
+    PRIMARY KEY (device_id, category)
+);
+CREATE TABLE erasures (
+    erasure_id   bigserial PRIMARY KEY,
+    app_id       int NOT NULL REFERENCES apps ON DELETE CASCADE,
+    subject      text NOT NULL CHECK (subject IN ('device', 'account')),
+    subject_hash text NOT NULL,
+    erased_by    text NOT NULL,                  -- the role that called
+    erased_at    timestamptz NOT NULL DEFAULT now(),
+    counts       jsonb NOT NULL                  -- rows removed, per table
+);
+CREATE INDEX erasures_app_idx ON erasures (app_id, erased_at);

@@ -17,7 +17,8 @@
 # what rendering per device costs a broadcast.
 # ENGAGEMENT='{"frequency_cap": ...}': the broadcast's app has these engagement controls
 # (doc/engagement.md), so that every delivery goes through the senders' gate.
-# Usage: [VENDOR=apns|fcm] [OUTCOME_WEBHOOK=1] [TEMPLATE=0|1] [ENGAGEMENT=json] [RUNS=2] [SKIP_CEILING=1] [PAIR_REQUESTS=N] [LANE_SENDS=500] [LANE_RUNS=2] test/bench/bench_sending.sh [DEVICES=1000000] [LATENCY_SENDS=1000] [CONFIGS]
+# CATEGORY=name: the broadcast names a consent category (opt_out), below.
+# Usage: [VENDOR=apns|fcm] [OUTCOME_WEBHOOK=1] [TEMPLATE=0|1] [ENGAGEMENT=json] [CATEGORY=name] [RUNS=2] [SKIP_CEILING=1] [PAIR_REQUESTS=N] [LANE_SENDS=500] [LANE_RUNS=2] test/bench/bench_sending.sh [DEVICES=1000000] [LATENCY_SENDS=1000] [CONFIGS]
 #   CONFIGS: space-separated senders:batch_size:max_inflight[:max_connections_per_host]
 #   (default "1:500:2000 2:500:2000 1:500:200 2:500:200 2:1000:400").
 # Needs the extension installed (`make bench` does it). BENCH_INSTALL=1 installs it first under
@@ -228,6 +229,12 @@ if [ "${TEMPLATE:-}" = 1 ]; then
 elif [ "${TEMPLATE:-}" = 0 ]; then
   bpush=${bpush/Flash sale: everything 50% off until midnight/user123456, flash sale in Shenzhen: 50% off}
   echo "TEMPLATE=0: devices have attributes, the broadcast's alert is plain text: $bpush"
+fi
+# CATEGORY=name: the broadcast names that consent category, opt_out for the app (doc/privacy.md):
+# every device is reached, each probed for a withdrawal at the expansion and again at the claim
+if [ -n "${CATEGORY:-}" ]; then
+  psql -c "SELECT pushplan.push_app_set('bench', jsonb_build_object('consent', jsonb_build_object('$CATEGORY', 'opt_out')))" >/dev/null
+  bpush=$(jq -c --arg c "$CATEGORY" '.body.options.category = $c' <<< "$bpush")
 fi
 
 # rss_sampler OUT: every second, VmRSS / RssAnon / RssShmem (kB) of the scheduler and senders

@@ -113,7 +113,7 @@ check_eq "retries: ios-busy and and-flaky once, and-dead twice before giving up"
 check_eq "why they failed" "$(sql "SELECT failed_by FROM push_plan_stats('shop', ARRAY['p618'], now() - interval '1 day', now() + interval '1 day', 'day', 'utc') WHERE vendor = 'fcm'") $(sql "SELECT failed_by FROM push_plan_stats('shop', ARRAY['p618'], now() - interval '1 day', now() + interval '1 day', 'day', 'utc') WHERE vendor = 'webhook'")" \
   '{"other": 0, "gave_up": 1, "rejected": 0, "invalid_token": 0} {"other": 0, "gave_up": 0, "rejected": 1, "invalid_token": 0}'
 check_eq "why they were suppressed" "$(sql "SELECT suppressed_by FROM push_plan_stats('shop', ARRAY['p618'], now() - interval '1 day', now() + interval '1 day') WHERE vendor = 'webhook'") $(sql "SELECT suppressed_by FROM push_plan_stats('shop', ARRAY['p11'], now() - interval '1 day', now() + interval '1 day') WHERE vendor = 'apns'")" \
-  '{"capped": 0, "expired": 0, "no_token": 1, "opted_out": 1, "quiet_hours": 0, "unregistered": 1, "missing_attribute": 0} {"capped": 0, "expired": 1, "no_token": 0, "opted_out": 0, "quiet_hours": 0, "unregistered": 0, "missing_attribute": 0}'
+  '{"capped": 0, "consent": 0, "expired": 0, "no_token": 1, "opted_out": 1, "quiet_hours": 0, "unregistered": 1, "missing_attribute": 0} {"capped": 0, "consent": 0, "expired": 1, "no_token": 0, "opted_out": 0, "quiet_hours": 0, "unregistered": 0, "missing_attribute": 0}'
 check_eq "invalid tokens: ios-gone" "$(sql "SELECT sum(invalid_token) FROM _task_stats_live")" "1"
 check_eq "cancelled: the two of p11" "$(sql "SELECT sum(cancelled) FROM push_task_stats WHERE plan_id = 'p11'")" "2"
 check_eq "rates beside counts (p618 apns: 1 click / 4 sent, / 2 received)" \

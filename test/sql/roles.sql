@@ -105,4 +105,29 @@ SET ROLE regress_pp_admin;
 SELECT push_worker_grants();
 RESET ROLE;
 
+-- privacy (doc/privacy.md): application code records consent, exports and erases; operators
+-- see consents and neither export nor erase; readers none of it; app admins see the erasures
+SET ROLE regress_pp_app;
+SELECT push_device_register('role_app', 'r9', 'android', 'hms', 'tok9') > 0 AS registered;
+SELECT push_device_consent('role_app', 'r9', 'marketing', false);
+SELECT push_account_consent('role_app', 'user1', 0, 'marketing', true) AS devices;
+SELECT push_device_export('role_app', 'r9') #>> '{device,registration_id}' AS exported;
+SELECT push_account_export('role_app', 'user1', 0) ->> 'account' AS exported;
+SELECT push_device_erase('role_app', 'r9') -> 'counts' -> 'devices' AS erased;
+SELECT * FROM push_erasures;
+RESET ROLE;
+SET ROLE regress_pp_operator;
+SELECT registration_id, category, granted FROM push_device_consents WHERE app = 'role_app';
+SELECT push_device_consent('role_app', 'r1', 'marketing', false);
+SELECT push_device_export('role_app', 'r1');
+SELECT push_account_erase('role_app', 'user1', 0);
+RESET ROLE;
+SET ROLE regress_pp_reader;
+SELECT push_account_export('role_app', 'user1', 0);
+SELECT * FROM push_device_consents;
+RESET ROLE;
+SET ROLE regress_pp_admin;
+SELECT app, subject, counts -> 'devices' AS devices FROM push_erasures WHERE app = 'role_app';
+RESET ROLE;
+
 DROP ROLE regress_pp_reader, regress_pp_app, regress_pp_operator, regress_pp_admin, regress_pp_nobody;
