@@ -3,8 +3,9 @@
 # preloaded; a broadcast with every fault of every vendor (APNs, FCM, HMS, Honor, Xiaomi, Meizu,
 # vivo, OPPO, HarmonyOS, Web Push, webhook), SIGHUP, SIGTERM of a busy sender, a failing
 # task, a transactional push during a busy broadcast, an outcome that cannot be written,
-# schedules fired, missed and skipped, the outcome webhook's posts (a 500 retried), and
-# DROP / CREATE EXTENSION drive the launcher,
+# schedules fired, missed and skipped, the outcome webhook's posts (a 500 retried), templates,
+# a frequency cap, quiet hours that drop, a consent category, and DROP / CREATE EXTENSION drive
+# the launcher,
 # scheduler and senders. Prints the errors
 # valgrind reported per server process; exits 1 if there are any.
 #   flock -o /tmp/pushplan-install.lock sh -c 'make install && test/valgrind/workers.sh [WORKDIR]'
@@ -89,6 +90,23 @@ wait_for 300 "SELECT state = 'done' FROM tasks WHERE task_id = '$task'" && ok "a
   || fail "templates: $(sql "SELECT status, count(*) FROM deliveries WHERE task_id = '$task' GROUP BY 1")"
 check_eq "... devices with the attribute rendered, the others skipped" \
   "$(sql "SELECT count(*) FILTER (WHERE status <> 'suppressed') > 0 AND count(*) FILTER (WHERE error = 'missing attribute \"first_name\"') > 0 FROM deliveries WHERE task_id = '$task'")" "t"
+
+# engagement controls (sql/api/72_engagement.sql: the senders' gate) and consent per category
+# (sql/api/88_privacy.sql: the expansion and the claim): a plan capped at one push a day, sent
+# twice; a plan whose quiet hours (now, UTC) drop; a category that needs an opt-in, granted by 20
+sql "SELECT push_plan_create('vg', 'vgcap', 'capped'), push_plan_create('vg', 'vgquiet', 'quiet')" >/dev/null
+h=$(date -u +%-H)
+sql "SELECT push_plan_set('vg', 'vgcap', '{\"frequency_cap\": {\"per_day\": 1}}'),
+            push_plan_set('vg', 'vgquiet', '{\"quiet_hours\": {\"from\": \"$(printf %02d $(( (h + 23) % 24 ))):00\", \"to\": \"$(printf %02d $(( (h + 2) % 24 ))):00\", \"on_quiet\": \"drop\"}}'),
+            push_app_set('vg', '{\"consent\": {\"news\": \"opt_in\"}}')" >/dev/null
+sql "SELECT count(push_device_consent('vg', 'plain-' || g, 'news', true)) FROM generate_series(1, 20) g" >/dev/null
+for opts in '"plan_id": "vgcap"' '"plan_id": "vgcap"' '"plan_id": "vgquiet"' '"category": "news"'; do
+  task=$(sql "SELECT push_send('vg', '{\"to\": \"all\", \"body\": {\"platform\": \"android\", \"notification\": {\"alert\": \"controls\"}, \"options\": {$opts}}}')")
+  wait_for 300 "SELECT state = 'done' FROM tasks WHERE task_id = '$task'" || fail "controls ($opts): $(sql "SELECT status, count(*) FROM deliveries WHERE task_id = '$task' GROUP BY 1")"
+done
+check_eq "... capped, dropped in quiet hours, and only the consenting devices reached" \
+  "$(sql "SELECT (SELECT count(*) > 0 FROM deliveries WHERE error = 'capped') AND (SELECT count(*) > 0 FROM deliveries WHERE error = 'quiet hours')
+              AND (SELECT count(*) = 20 FROM deliveries d JOIN tasks t USING (task_id) WHERE t.category = 'news')")" "t"
 
 # SIGHUP: a third sender, then one
 psql -c "ALTER SYSTEM SET pushplan.senders = 3" -c "SELECT pg_reload_conf()" >/dev/null
