@@ -66,6 +66,8 @@ extern void ppj_check_text(JsonbValue *v, const char *path, int64 max);
 extern int64 ppj_check_int(JsonbValue *v, const char *path, int64 min, int64 max);
 extern void ppj_check_extras(JsonbValue *v, const char *path);
 extern void ppj_check_missing_attribute(JsonbValue *v, const char *path);
+/* options.category (doc/privacy.md); the Tencent bodies take it as a top-level "category" */
+extern void ppj_check_category(JsonbValue *v, const char *path);
 extern void ppj_check_object(JsonbValue *v, const char *path, const FieldSpec *specs);
 
 /* push_check.c: building the normalized push */

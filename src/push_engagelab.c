@@ -176,8 +176,8 @@ check_priority(JsonbValue *v, const char *path)
  * options.category (doc/privacy.md): the consent category the push is sent under, a name of
  * a-z, 0-9 and _ (push_send checks that the app knows it).
  */
-static void
-check_category(JsonbValue *v, const char *path)
+void
+ppj_check_category(JsonbValue *v, const char *path)
 {
 	bool		ok = v->type == jbvString && v->val.string.len >= 1 && v->val.string.len <= 64 &&
 		v->val.string.val[0] >= 'a' && v->val.string.val[0] <= 'z';
@@ -347,7 +347,7 @@ static const FieldSpec options_fields[] = {
 	 * false exempts the push */
 	{"frequency_cap", FK_BOOL},
 	{"quiet_hours", FK_BOOL},
-	{"category", FK_CUSTOM, .check = check_category},
+	{"category", FK_CUSTOM, .check = ppj_check_category},
 	{NULL}
 };
 

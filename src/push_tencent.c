@@ -393,6 +393,7 @@ static const FieldSpec tp_fields[] = {
 	{"send_time", FK_CUSTOM, .check = ppj_check_send_time},
 	{"loop_param", FK_CUSTOM, .check = check_loop_param},
 	{"missing_attribute", FK_CUSTOM, .check = ppj_check_missing_attribute},	/* pushplan's own */
+	{"category", FK_CUSTOM, .check = ppj_check_category},	/* pushplan's own */
 	{NULL}
 };
 
@@ -621,6 +622,7 @@ pp_tencent_push_translate(JsonbContainer *root)
 	if ((v = pp_jmember(root, "environment")) != NULL)
 		ppj_put_bool(&st, "apns_production", ppj_string_is(v, "product"));
 	ppj_put_copy(&st, root, "missing_attribute");
+	ppj_put_copy(&st, root, "category");
 	ppj_end_object(&st);
 	ppj_end_object(&st);
 

@@ -84,6 +84,7 @@ static const FieldSpec im_fields[] = {
 	{"OfflinePushInfo", FK_OBJECT, .sub = im_offline_fields},
 	{"MsgLifeTime", FK_CUSTOM, .check = check_msg_lifetime},
 	{"missing_attribute", FK_CUSTOM, .check = ppj_check_missing_attribute},	/* pushplan's own */
+	{"category", FK_CUSTOM, .check = ppj_check_category},	/* pushplan's own */
 	{NULL}
 };
 
@@ -221,6 +222,7 @@ pp_tencent_im_translate(Jsonb *push)
 	v = pp_jmember(root, "MsgLifeTime");
 	ppj_put_int(&st, "time_to_live", v ? ppj_int_of(v) : DEFAULT_TTL);
 	ppj_put_copy(&st, root, "missing_attribute");
+	ppj_put_copy(&st, root, "category");
 	ppj_end_object(&st);
 	ppj_end_object(&st);
 	ppj_put_copy(&st, root, "MsgRandom");

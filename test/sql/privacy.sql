@@ -101,6 +101,13 @@ SELECT pg_temp.error_of($$SELECT push_validate('{"to": "all", "body": {"platform
     "notification": {"alert": "x"}, "options": {"category": "Sale!"}}}')$$);
 SELECT pg_temp.error_of($$SELECT push_validate('{"to": "all", "body": {"platform": "android",
     "notification": {"alert": "x"}, "options": {"category": 1}}}')$$);
+-- the Tencent bodies name it at their top level (pushplan's own key, as missing_attribute)
+SELECT push_validate('{"audience_type": "all", "message_type": "notify", "message": {"title": "t", "content": "c"},
+    "category": "marketing"}') #> '{body,options,category}' AS tencent_push_category,
+       push_validate('{"MsgRandom": 1, "OfflinePushInfo": {"Title": "t", "Desc": "d"}, "category": "news"}')
+    #> '{body,options,category}' AS tencent_im_category;
+SELECT pg_temp.error_of($$SELECT push_validate('{"audience_type": "all", "message_type": "notify",
+    "message": {"title": "t", "content": "c"}, "category": "Sale!"}')$$);
 SELECT pg_temp.error_of($$SELECT push_send('privacy_app', '{"to": {"registration_id": ["pv-dev-1"]},
     "body": {"platform": "android", "notification": {"alert": "x"}, "options": {"category": "promotions"}}}')$$);
 SELECT count(*) AS tasks FROM tasks WHERE app_id = (SELECT app_id FROM apps WHERE app = 'privacy_app');
