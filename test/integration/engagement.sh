@@ -44,7 +44,7 @@ tasks=$(psql -c "SET search_path = pushplan" -c "BEGIN" \
 wait_for 30 "SELECT count(*) = 120 AND bool_and(status <> 'queued') FROM deliveries WHERE app_id = (SELECT app_id FROM apps WHERE app = 'cap')" \
   && ok "the 120 deliveries have their outcome" || fail "cap: $(sql "SELECT status, count(*) FROM deliveries GROUP BY 1")"
 check_eq "each device got one push, the other 90 were capped" \
-  "$(sql "SELECT string_agg(status || coalesce(':' || error, '') || '=' || n, ' ' ORDER BY 1) FROM (SELECT status, error, count(*) n FROM deliveries WHERE app_id = (SELECT app_id FROM apps WHERE app = 'cap') GROUP BY 1, 2) x")" \
+  "$(sql "SELECT string_agg(status || coalesce(':' || error, '') || '=' || n, ' ' ORDER BY status, error) FROM (SELECT status, error, count(*) n FROM deliveries WHERE app_id = (SELECT app_id FROM apps WHERE app = 'cap') GROUP BY 1, 2) x")" \
   "sent=30 suppressed:capped=90"
 check_eq "... exactly one per device" \
   "$(sql "SELECT count(DISTINCT device_id) || ' ' || max(n) FROM (SELECT device_id, count(*) n FROM deliveries WHERE status = 'sent' GROUP BY 1) x")" "30 1"
@@ -92,7 +92,7 @@ wait_for 10 "SELECT count(*) FILTER (WHERE status = 'sent') = 2 AND count(*) FIL
   && ok "quiet: Tokyo and the device without a zone get it, Berlin and New York are held" \
   || fail "q1: $(sql "SELECT string_agg(v.registration_id || '=' || d.status || coalesce(':' || d.error, ''), ' ') FROM deliveries d JOIN devices v USING (device_id) WHERE task_id = '$q1'")"
 check_eq "... until 08:00 in each one's zone" \
-  "$(sql "SELECT string_agg(v.registration_id || ' ' || to_char(d.send_at AT TIME ZONE 'UTC', 'HH24:MI') || 'Z', ', ' ORDER BY 1) FROM deliveries d JOIN devices v USING (device_id) WHERE task_id = '$q1' AND d.status = 'queued'")" \
+  "$(sql "SELECT string_agg(v.registration_id || ' ' || to_char(d.send_at AT TIME ZONE 'UTC', 'HH24:MI') || 'Z', ', ' ORDER BY v.registration_id) FROM deliveries d JOIN devices v USING (device_id) WHERE task_id = '$q1' AND d.status = 'queued'")" \
   "berlin 07:00Z, ny 13:00Z"
 # a transactional push (a list of one: the high lane) passes
 tx=$(sql "SELECT push_send('quiet', '{\"to\": {\"registration_id\": [\"ny\"]}, \"body\": {\"platform\": \"android\", \"notification\": {\"alert\": \"your code\"}, \"options\": {\"time_to_live\": 0}}}')")
@@ -118,7 +118,7 @@ clock '2090-01-05 23:30:00+00'
 q2=$(push quiet "ARRAY['berlin', 'tokyo']" '{"plan_id": "night_drop"}')
 wait_for 10 "SELECT bool_and(status <> 'queued') FROM deliveries WHERE task_id = '$q2'" || true
 check_eq "quiet: dropped in Berlin's night, sent in Tokyo's morning" \
-  "$(sql "SELECT string_agg(v.registration_id || '=' || d.status || coalesce(':' || d.error, ''), ' ' ORDER BY 1) FROM deliveries d JOIN devices v USING (device_id) WHERE task_id = '$q2'")" \
+  "$(sql "SELECT string_agg(v.registration_id || '=' || d.status || coalesce(':' || d.error, ''), ' ' ORDER BY v.registration_id) FROM deliveries d JOIN devices v USING (device_id) WHERE task_id = '$q2'")" \
   "berlin=suppressed:quiet hours tokyo=sent"
 # 23:30 in New York on the Saturday before clocks go forward (2090: March 12): the night is
 # 7 h 30 long, to 08:00 EDT

@@ -135,7 +135,7 @@ check_eq "the tables read: every one of the schema" \
 wait_for 10 "SELECT NOT EXISTS (SELECT 1 FROM stats_pending)" && ok "nothing new to fold" || fail "stats_pending after the erasure"
 check_eq "push_plan_stats reads exactly as before" "$(figures)" "$before"
 check_eq "task_stats are unchanged" "$(sql "SELECT string_agg(format('%s:%s', task_id, to_jsonb(s) - 'task_id'), ' ' ORDER BY task_id) FROM task_stats s")" "$tasks_before"
-check_eq "the others are untouched" "$(sql "SELECT string_agg(registration_id, ' ' ORDER BY 1) FROM devices")" "gdpr-dev-3 gdpr-dev-4"
+check_eq "the others are untouched" "$(sql "SELECT string_agg(registration_id, ' ' ORDER BY registration_id) FROM devices")" "gdpr-dev-3 gdpr-dev-4"
 check_eq "the schedule's audience keeps the others" "$(sql "SELECT push->'to' FROM schedules WHERE name = 'weekly'")" '{"registration_id": ["gdpr-dev-4"]}'
 check_eq "the audit rows: hashes, the caller, the counts" \
   "$(sql "SELECT string_agg(subject || ':' || length(subject_hash) || ':' || erased_by, ' ' ORDER BY erasure_id) FROM erasures")" \

@@ -57,10 +57,10 @@ check_eq "every browser's outcome" \
   "$(sql "SELECT string_agg(v.registration_id || '=' || d.status, ' ' ORDER BY v.registration_id) FROM deliveries d JOIN devices v USING (device_id) WHERE task_id = '$task'")" \
   "other-origin=sent web-baddevice-1=invalid_token web-fail5xx1-a=sent web-ok-1=sent web-ok-2=sent web-ok-3=sent web-throttle1-a=sent web-toolarge-1=failed web-unregistered-1=invalid_token web-vapidrefused-1=failed"
 check_eq "the throttled (429) and the failing (503) browsers were sent on their second attempt" \
-  "$(sql "SELECT string_agg(v.registration_id || ':' || attempts, ',' ORDER BY 1) FROM deliveries d JOIN devices v USING (device_id) WHERE task_id = '$task' AND attempts > 1")" \
+  "$(sql "SELECT string_agg(v.registration_id || ':' || attempts, ',' ORDER BY v.registration_id) FROM deliveries d JOIN devices v USING (device_id) WHERE task_id = '$task' AND attempts > 1")" \
   "web-fail5xx1-a:2,web-throttle1-a:2"
 check_eq "the subscriptions gone (410, 404) are cleared from their devices" \
-  "$(sql "SELECT string_agg(registration_id, ',' ORDER BY 1) FROM devices WHERE token IS NULL")" "web-baddevice-1,web-unregistered-1"
+  "$(sql "SELECT string_agg(registration_id, ',' ORDER BY registration_id) FROM devices WHERE token IS NULL")" "web-baddevice-1,web-unregistered-1"
 check "the 410's reason is kept" "$(sql "SELECT error FROM deliveries d JOIN devices v USING (device_id) WHERE task_id = '$task' AND registration_id = 'web-unregistered-1'")" "HTTP 410"
 check "a 413 fails the delivery, with the push service's reason" "$(sql "SELECT error FROM deliveries d JOIN devices v USING (device_id) WHERE task_id = '$task' AND registration_id = 'web-toolarge-1'")" "HTTP 413: "
 check "a refused VAPID token (403) fails after one retry with a new token" "$(sql "SELECT attempts || ' ' || error FROM deliveries d JOIN devices v USING (device_id) WHERE task_id = '$task' AND registration_id = 'web-vapidrefused-1'")" "1 HTTP 403: vapidrefused"
