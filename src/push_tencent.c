@@ -370,12 +370,6 @@ tp_loop_trigger(JsonbValue *v)
 	return out.data;
 }
 
-static void
-check_loop_param(JsonbValue *v, const char *path)
-{
-	(void) path;
-	(void) tp_loop_trigger(v);
-}
 
 static const FieldSpec tp_fields[] = {
 	{"audience_type", FK_TEXT, true, .max = MAX_SHORT},
@@ -391,7 +385,7 @@ static const FieldSpec tp_fields[] = {
 	{"expire_time", FK_CUSTOM, .check = check_expire_time},
 	{"environment", FK_CUSTOM, .check = check_environment},
 	{"send_time", FK_CUSTOM, .check = ppj_check_send_time},
-	{"loop_param", FK_CUSTOM, .check = check_loop_param},
+	{"loop_param", FK_ANY},	/* checked as its trigger is made (tp_loop_trigger) */
 	{"missing_attribute", FK_CUSTOM, .check = ppj_check_missing_attribute},	/* pushplan's own */
 	{"category", FK_CUSTOM, .check = ppj_check_category},	/* pushplan's own */
 	{NULL}

@@ -275,6 +275,7 @@ LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
 DECLARE
     v_counts jsonb := '{}';
     v_n bigint;
+    v_table text;
     v_deliveries bigint[];
 BEGIN
     -- locked first: a registration or an event of these devices waits, then finds them gone
@@ -311,25 +312,14 @@ BEGIN
         AND (o.registration_id = ANY (p_needles) OR o.delivery_id = ANY (v_deliveries));
     GET DIAGNOSTICS v_n = ROW_COUNT;
     v_counts := v_counts || jsonb_build_object('outcome_outbox', v_n);
-    DELETE FROM device_tags x WHERE x.device_id = ANY (p_devices);
-    GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_counts := v_counts || jsonb_build_object('device_tags', v_n);
-    DELETE FROM device_accounts x WHERE x.device_id = ANY (p_devices);
-    GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_counts := v_counts || jsonb_build_object('device_accounts', v_n);
-    DELETE FROM device_consents x WHERE x.device_id = ANY (p_devices);
-    GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_counts := v_counts || jsonb_build_object('device_consents', v_n);
-    DELETE FROM device_activity x WHERE x.device_id = ANY (p_devices);
-    GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_counts := v_counts || jsonb_build_object('device_activity', v_n);
-    -- no foreign key to devices (sql/install/schema.sql): deleted here
-    DELETE FROM device_reactions x WHERE x.device_id = ANY (p_devices);
-    GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_counts := v_counts || jsonb_build_object('device_reactions', v_n);
-    DELETE FROM device_send_profiles x WHERE x.device_id = ANY (p_devices);
-    GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_counts := v_counts || jsonb_build_object('device_send_profiles', v_n);
+    -- the devices' own rows, table by table (engagement_counts goes with the devices, by its
+    -- foreign key; device_reactions has none: sql/install/schema.sql)
+    FOREACH v_table IN ARRAY ARRAY['device_tags', 'device_accounts', 'device_consents',
+                                   'device_activity', 'device_reactions', 'device_send_profiles'] LOOP
+        EXECUTE format('DELETE FROM %I x WHERE x.device_id = ANY ($1)', v_table) USING p_devices;
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+        v_counts := v_counts || jsonb_build_object(v_table, v_n);
+    END LOOP;
     DELETE FROM smart_profile_pending x WHERE x.device_id = ANY (p_devices);
     DELETE FROM devices v WHERE v.device_id = ANY (p_devices);
     GET DIAGNOSTICS v_n = ROW_COUNT;
