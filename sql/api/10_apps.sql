@@ -53,7 +53,7 @@ CREATE OR REPLACE FUNCTION _app_setting_types() RETURNS TABLE(key text, type tex
 LANGUAGE sql IMMUTABLE AS $$
     VALUES ('timezone', 'string'), ('broadcast_daily_limit', 'number'),
            ('broadcast_min_interval', 'string'), ('frequency_cap', 'object'),
-           ('quiet_hours', 'object'), ('consent', 'object')
+           ('quiet_hours', 'object'), ('consent', 'object'), ('category_caps', 'object')
 $$;
 
 CREATE OR REPLACE FUNCTION push_app_set(app text, settings jsonb) RETURNS void
@@ -105,10 +105,23 @@ BEGIN
         WHEN 'consent' THEN
             -- categories and the consent each needs (sql/api/88_privacy.sql, doc/privacy.md)
             PERFORM _raise_problem(_consent_setting_problem(r.value));
+        WHEN 'category_caps' THEN
+            -- a frequency cap per category (sql/api/72_engagement.sql); its categories are
+            -- checked below, against the consent setting this call may change too
+            FOR r IN SELECT e.key, e.value FROM jsonb_each(r.value) e ORDER BY e.key LOOP
+                IF jsonb_typeof(r.value) <> 'object' THEN
+                    RAISE EXCEPTION '92823: category_caps "%" must be a JSON object (a frequency_cap)',
+                        _shown(r.key) USING ERRCODE = '22023';
+                END IF;
+                PERFORM _engagement_check('frequency_cap', r.value);
+            END LOOP;
         END CASE;
     END LOOP;
     UPDATE apps a SET settings = jsonb_strip_nulls(a.settings || push_app_set.settings)
-        WHERE a.app_id = v_id;
+        WHERE a.app_id = v_id
+        RETURNING a.settings INTO v_merged;
+    -- a category cap names one of the app's categories (as they are after this call)
+    PERFORM _category_caps_check(v_id, v_merged->'category_caps');
 END $$;
 
 -- Vendors, and the configuration keys each takes: required (true) or optional (false).

@@ -1,5 +1,5 @@
 -- Engagement controls (doc/engagement.md): frequency caps and quiet hours, set per app
--- (push_app_set) or per plan (push_plan_set), applied by the senders' claim
+-- (push_app_set) or per plan (push_plan_set), caps also per category (category_caps), applied by the senders' claim
 -- (src/worker_sender.c), which asks _engagement_gate about each delivery of an app or plan
 -- that has any.
 
@@ -101,12 +101,31 @@ END $$;
 COMMENT ON FUNCTION push_plan_set(text, text, jsonb) IS
     'sets a plan''s own frequency_cap and quiet_hours (null removes one); doc/engagement.md';
 
+-- The app setting category_caps names categories the app has (doc/privacy.md: marketing,
+-- transactional and those of its consent setting): push_app_set checks it against the merged
+-- settings, so that a category cannot be removed while a cap still names it.
+CREATE OR REPLACE FUNCTION _category_caps_check(p_app_id int, p_caps jsonb) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pushplan, pg_temp AS $$
+DECLARE
+    v_category text;
+BEGIN
+    SELECT k INTO v_category FROM jsonb_object_keys(coalesce(p_caps, '{}')) k
+        WHERE k NOT IN (SELECT c.category FROM _consent_categories(p_app_id) c) ORDER BY 1 LIMIT 1;
+    IF v_category IS NOT NULL THEN
+        RAISE EXCEPTION '92824: category_caps names category "%", which the app does not have', _shown(v_category)
+            USING ERRCODE = '42704',
+            HINT = 'This app''s categories: ' || (SELECT string_agg(c.category, ', ' ORDER BY c.category)
+                                                  FROM _consent_categories(p_app_id) c)
+                   || ' (an app''s own come from its "consent" setting).';
+    END IF;
+END $$;
+
 -- Whether the deliveries of an app's plan may be held back at all: what the senders cache per
 -- app and plan (for 10 s), so that an app without controls costs them one hash look-up per
 -- delivery.
 CREATE OR REPLACE FUNCTION _engagement_any(p_app int, p_plan text) RETURNS boolean
 LANGUAGE sql STABLE SET search_path = pushplan, pg_temp AS $$
-    SELECT coalesce((SELECT a.settings ?| ARRAY['frequency_cap', 'quiet_hours']
+    SELECT coalesce((SELECT a.settings ?| ARRAY['frequency_cap', 'quiet_hours', 'category_caps']
                      FROM apps a WHERE a.app_id = p_app), false)
         OR coalesce((SELECT p.settings ?| ARRAY['frequency_cap', 'quiet_hours']
                      FROM plans p WHERE p.app_id = p_app AND p.plan_id = p_plan), false)
@@ -200,6 +219,7 @@ DECLARE
     v_until timestamptz;
     v_drop boolean;
     v_sent timestamptz[];
+    v_scopes text[];
     v_held_ids bigint[] := '{}';
     v_held_tasks text[] := '{}';
     v_held_at timestamptz[] := '{}';
@@ -211,6 +231,7 @@ BEGIN
                _engagement_zone(v.timezone, a.settings->>'timezone') AS zone,
                coalesce(p.settings->'quiet_hours', a.settings->'quiet_hours') AS quiet,
                a.settings->'frequency_cap' AS app_cap, p.settings->'frequency_cap' AS plan_cap,
+               '#' || t.category AS cat_scope, a.settings->'category_caps'->t.category AS cat_cap,
                coalesce((t.push #>> '{body,options,quiet_hours}')::boolean, t.priority > 0) AS quiet_applies,
                coalesce((t.push #>> '{body,options,frequency_cap}')::boolean, t.priority > 0) AS cap_applies,
                coalesce((t.push #>> '{body,options,big_push_duration}')::int, 0) AS spread
@@ -249,14 +270,20 @@ BEGIN
             END IF;
         END IF;
 
-        -- frequency caps: the app's, counted over all its pushes (scope ''), and the plan's
-        IF NOT r.cap_applies OR r.attempts > 0 OR (r.app_cap IS NULL AND r.plan_cap IS NULL) THEN
+        -- frequency caps: the app's, counted over all its pushes (scope ''), the category's
+        -- (scope '#' || category, over the app's pushes of that category), and the plan's
+        IF NOT r.cap_applies OR r.attempts > 0
+           OR (r.app_cap IS NULL AND r.plan_cap IS NULL AND r.cat_cap IS NULL) THEN
             CONTINUE;
         END IF;
         v_release := NULL;
         v_drop := false;
-        FOR c IN SELECT s.scope, s.cap FROM (VALUES ('', r.app_cap), (r.plan_id, r.plan_cap)) s(scope, cap)
-                 WHERE s.cap IS NOT NULL ORDER BY s.scope LOOP
+        v_scopes := '{}';
+        -- scopes sort '' (the app's) < '#category' < plan ids ([A-Za-z0-9_.:-], never '#')
+        FOR c IN SELECT s.scope, s.cap
+                 FROM (VALUES ('', r.app_cap), (r.cat_scope, r.cat_cap), (r.plan_id, r.plan_cap)) s(scope, cap)
+                 WHERE s.cap IS NOT NULL ORDER BY s.scope COLLATE "C" LOOP
+            v_scopes := v_scopes || c.scope;
             INSERT INTO engagement_counts (device_id, scope) VALUES (r.device_id, c.scope)
                 ON CONFLICT DO NOTHING;
             -- a new statement: it sees, once its lock is granted, what another claim counted
@@ -273,9 +300,7 @@ BEGIN
             UPDATE engagement_counts e
                 SET sent = ARRAY[p_now] || ARRAY(SELECT x FROM unnest(e.sent) x
                                                  WHERE x > p_now - interval '8 days' ORDER BY x DESC)
-                WHERE e.device_id = r.device_id
-                  AND e.scope IN ('', r.plan_id)
-                  AND (e.scope = '' AND r.app_cap IS NOT NULL OR e.scope = r.plan_id AND r.plan_cap IS NOT NULL);
+                WHERE e.device_id = r.device_id AND e.scope = ANY (v_scopes);
         ELSIF v_drop THEN
             delivery_id := r.id; verdict := 'capped'; until := NULL;
             RETURN NEXT;

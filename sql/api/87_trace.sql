@@ -232,7 +232,7 @@ BEGIN
                 format('the push''s template reads %s, which the device did not have, and options.missing_attribute is skip',
                        substr(d.error, 19))
             WHEN d.error = 'capped' THEN 'a frequency cap (on_cap "drop"): the device had had as many pushes '
-                                         'as its app''s or plan''s cap allows (doc/engagement.md)'
+                                         'as its app''s, category''s or plan''s cap allows (doc/engagement.md)'
             WHEN d.error = 'quiet hours' THEN 'its time fell in the device''s quiet hours (on_quiet "drop"; '
                                               'doc/engagement.md)'
             WHEN d.error LIKE 'no consent: %' THEN

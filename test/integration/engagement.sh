@@ -8,6 +8,7 @@
 #   - quiet hours 22:00-08:00 held for devices in three zones and released at the end of each
 #     one's night; a device without a zone in the app's; a transactional push passes; a plan's
 #     on_quiet "drop"; the night before the daylight-saving change in New York;
+#   - a cap per category alone (category_caps, no app or plan cap): one marketing push a device;
 #   - the statistics: capped and quiet_hours counted, and equal to a recount of the deliveries.
 set -uo pipefail
 . "$(dirname "$0")/lib/vendor_env.sh"
@@ -131,6 +132,28 @@ check_eq "... for 7 h 30, to 08:00 EDT" \
   "$(sql "SELECT (interval '7 hours 30 minutes' - (pushplan.clock_now() - (('$sunday'::date - 1 + time '23:30') AT TIME ZONE 'America/New_York')))::text || ' 08:00'" | sed 's/\.[0-9]*//')"
 clock "$(sql "SELECT send_at + interval '1 second' FROM deliveries WHERE task_id = '$q3'")"
 wait_for 10 "SELECT status = 'sent' FROM deliveries WHERE task_id = '$q3'" && ok "DST: sent at 08:00 EDT" || fail "q3: $(status $q3)"
+
+# ---- a cap per category only (no app or plan cap): the senders still ask the gate -------------------
+sql "SELECT push_app_create('catcap')" >/dev/null
+configure_vendors catcap
+sql "SELECT push_app_set('catcap', '{\"consent\": {\"news\": \"opt_out\"}, \"category_caps\": {\"marketing\": {\"per_day\": 1}}}')" >/dev/null
+sql "SELECT push_device_register_batch('catcap', (SELECT jsonb_agg(jsonb_build_object('registration_id', 'k' || g,
+       'platform', 'android', 'vendor', 'fcm', 'token', 'fcm-ok-k' || g)) FROM generate_series(1, 10) g))" >/dev/null
+kids="(SELECT array_agg('k' || g) FROM generate_series(1, 10) g)"
+psql -q -c "SET search_path = pushplan" -c "BEGIN" \
+  -c "SELECT push_send('catcap', jsonb_build_object('to', jsonb_build_object('registration_id', to_jsonb($kids)),
+        'body', jsonb_build_object('platform', 'android', 'notification', jsonb_build_object('alert', 'n ' || n),
+        'options', jsonb_build_object('priority', 'normal', 'time_to_live', 0) || c))) FROM (VALUES (1, '{\"category\": \"marketing\"}'::jsonb),
+        (2, '{\"category\": \"marketing\"}'), (3, '{\"category\": \"news\"}'), (4, '{}')) v(n, c)" -c "COMMIT" >/dev/null
+wait_for 30 "SELECT count(*) = 40 AND bool_and(status <> 'queued') FROM deliveries WHERE app_id = (SELECT app_id FROM apps WHERE app = 'catcap')" \
+  && ok "category cap: the 40 deliveries have their outcome" || fail "catcap: $(sql "SELECT status, count(*) FROM deliveries GROUP BY 1")"
+check_eq "... one marketing push per device, news and the uncategorized push to all" \
+  "$(sql "SELECT string_agg(x, ' ' ORDER BY x) FROM (SELECT coalesce(t.category, '-') || ':' || d.status || coalesce(':' || d.error, '') || '=' || count(*) x
+          FROM deliveries d JOIN tasks t USING (task_id) WHERE d.app_id = (SELECT app_id FROM apps WHERE app = 'catcap') GROUP BY t.category, d.status, d.error) y")" \
+  "-:sent=10 marketing:sent=10 marketing:suppressed:capped=10 news:sent=10"
+check_eq "... counted per device in the category's scope alone" \
+  "$(sql "SELECT string_agg(DISTINCT e.scope || '=' || cardinality(e.sent), ' ') FROM engagement_counts e JOIN devices v USING (device_id) WHERE v.app_id = (SELECT app_id FROM apps WHERE app = 'catcap')")" \
+  "#marketing=1"
 
 # ---- statistics -------------------------------------------------------------------------------------
 check_eq "suppressed_by counts capped" \

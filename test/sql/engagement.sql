@@ -230,6 +230,52 @@ FROM _engagement_gate((SELECT array_agg(d.delivery_id) FROM deliveries d JOIN na
 RIGHT JOIN deliveries d USING (delivery_id) JOIN names n USING (task_id)
 WHERE n.name IN ('twin1', 'twin2') ORDER BY 1 DESC;
 
+-- ---- caps per category ---------------------------------------------------------------------
+-- category_caps: a frequency cap per category of the app (doc/privacy.md), counted over the
+-- app's pushes of that category. Bad ones are refused, and nothing is written.
+SELECT push_app_set('eng', '{"frequency_cap": null}');
+SELECT push_app_set('eng', '{"category_caps": {"news": {"per_day": 1}}}');
+SELECT push_app_set('eng', '{"category_caps": {"marketing": 1}}');
+SELECT push_app_set('eng', '{"category_caps": {"marketing": {"per_day": 0}}}');
+SELECT push_app_set('eng', '{"category_caps": {"marketing": {"per_days": 1}}}');
+SELECT push_app_set('eng', '{"category_caps": ["marketing"]}');
+SELECT settings ? 'category_caps' AS stored FROM apps WHERE app = 'eng';
+-- an app's own category may come with its cap in one call; it cannot leave while a cap names it
+SELECT push_app_set('eng', '{"consent": {"news": "opt_out"},
+                             "category_caps": {"news": {"per_day": 1}, "marketing": {"per_day": 2}}}');
+SELECT push_app_set('eng', '{"consent": null}');
+SELECT settings->'consent' AS consent, settings->'category_caps' AS category_caps FROM apps WHERE app = 'eng';
+-- news: one a day, marketing: two; a push without a category is under neither
+SELECT pg_temp.push('n1', ARRAY['berlin'], '{"category": "news"}');
+SELECT pg_temp.push('n2', ARRAY['berlin'], '{"category": "news"}');
+SELECT pg_temp.push('m1', ARRAY['berlin'], '{"category": "marketing"}');
+SELECT pg_temp.push('m2', ARRAY['berlin'], '{"category": "marketing"}');
+SELECT pg_temp.push('m3', ARRAY['berlin'], '{"category": "marketing"}');
+SELECT pg_temp.push('x1', ARRAY['berlin']);
+SELECT * FROM pg_temp.gate('n1', '2026-05-01 10:00:00+00');   -- goes
+SELECT * FROM pg_temp.gate('n2', '2026-05-01 10:01:00+00');   -- news' second: capped
+SELECT * FROM pg_temp.gate('m1', '2026-05-01 10:02:00+00');   -- goes
+SELECT * FROM pg_temp.gate('m2', '2026-05-01 10:03:00+00');   -- goes
+SELECT * FROM pg_temp.gate('m3', '2026-05-01 10:04:00+00');   -- marketing's third: capped
+SELECT * FROM pg_temp.gate('x1', '2026-05-01 10:05:00+00');   -- no category: goes
+SELECT e.scope, cardinality(e.sent) AS counted
+FROM engagement_counts e JOIN devices v USING (device_id) WHERE v.registration_id = 'berlin' ORDER BY 1;
+-- with the app's cap (three a day) too, both apply, each counting its own pushes
+SELECT push_app_set('eng', '{"frequency_cap": {"per_day": 3}}');
+SELECT pg_temp.push('n3', ARRAY['berlin'], '{"category": "news"}');
+SELECT pg_temp.push('n4', ARRAY['berlin'], '{"category": "news"}');
+SELECT pg_temp.push('x2', ARRAY['berlin']);
+SELECT pg_temp.push('m4', ARRAY['berlin'], '{"category": "marketing"}');
+SELECT pg_temp.push('m5', ARRAY['berlin'], '{"category": "marketing"}');
+SELECT * FROM pg_temp.gate('n3', '2026-05-02 11:00:00+00');   -- goes: the app's first
+SELECT * FROM pg_temp.gate('n4', '2026-05-02 11:01:00+00');   -- news' cap: capped, counted nowhere
+SELECT * FROM pg_temp.gate('x2', '2026-05-02 11:02:00+00');   -- the app's second
+SELECT * FROM pg_temp.gate('m4', '2026-05-02 11:03:00+00');   -- the app's third, marketing's first
+SELECT * FROM pg_temp.gate('m5', '2026-05-02 11:04:00+00');   -- the app's cap: capped
+SELECT e.scope, cardinality(e.sent) AS counted
+FROM engagement_counts e JOIN devices v USING (device_id) WHERE v.registration_id = 'berlin' ORDER BY 1;
+SELECT push_app_set('eng', '{"frequency_cap": null, "category_caps": null}');
+
 -- ---- what a dropped delivery becomes: suppressed, counted, explained -----------------------
 -- as the sender records p2 and lunch (the outcome statement of src/worker_sender.c counts
 -- them the same way; test/integration/engagement.sh compares its figures with this recount)
