@@ -29,8 +29,10 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v_id bigint;
 BEGIN
+    -- COLLATE "default": an argument of another collation (a caller's column declared
+    -- COLLATE "C") would compare in it, and the index could not be used
     SELECT device_id INTO v_id FROM pushplan.devices
-        WHERE app_id = p_app_id AND registration_id = p_registration_id;
+        WHERE app_id = p_app_id AND registration_id = p_registration_id COLLATE "default";
     IF v_id IS NULL THEN
         RAISE EXCEPTION '92039: device "%" is not registered', pushplan._shown(p_registration_id)
             USING ERRCODE = '42704';

@@ -217,13 +217,16 @@ DECLARE
     v_bit smallint := _event_bit(kind);
     v_floor bigint;
     v_ceiling bigint := _delivery_id_floor(now() + interval '1 day');
+    -- in the columns' collation: an argument of another (a caller's column declared COLLATE
+    -- "C") would compare in its own, and no index on task_id could be used
+    v_task text COLLATE "default" := task_id;
 BEGIN
     IF v_problem IS NOT NULL THEN
         RAISE EXCEPTION '%', v_problem USING ERRCODE = '22023';
     END IF;
     -- the task, and the first delivery id of the day it started (as _events_record reads them)
     SELECT _delivery_id_floor(t.started_at) INTO v_floor
-        FROM tasks t WHERE t.task_id = push_event.task_id AND t.app_id = v_app;
+        FROM tasks t WHERE t.task_id = v_task AND t.app_id = v_app;
     IF NOT FOUND THEN
         RAISE EXCEPTION '92751: task "%" does not exist', _shown(task_id) USING ERRCODE = '42704';
     END IF;
@@ -233,7 +236,7 @@ BEGIN
     -- makes a batch's update wait.
     WITH u AS (
         UPDATE deliveries d SET events = d.events | v_bit
-        WHERE d.task_id = push_event.task_id AND d.device_id = v_device
+        WHERE d.task_id = v_task AND d.device_id = v_device
           AND d.delivery_id >= v_floor AND d.delivery_id < v_ceiling AND d.events & v_bit = 0
         RETURNING coalesce(d.platform, 'unknown') AS platform, d.vendor
     ), logged AS (
@@ -256,7 +259,7 @@ BEGIN
                 ON CONFLICT (device_id) DO UPDATE SET marked_at = m.marked_at WHERE false;
         END IF;
     ELSIF NOT EXISTS (SELECT 1 FROM deliveries d
-                      WHERE d.task_id = push_event.task_id AND d.device_id = v_device
+                      WHERE d.task_id = v_task AND d.device_id = v_device
                         AND d.delivery_id >= v_floor AND d.delivery_id < v_ceiling) THEN
         PERFORM _events_missing(ARRAY[task_id], ARRAY[v_device]);
     END IF;

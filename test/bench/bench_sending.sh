@@ -258,8 +258,16 @@ wait_workers() {   # wait_workers SENDERS: the scheduler and that many senders r
 
 broadcast() {   # broadcast SENDERS BATCH INFLIGHT CONNS RUN
   local s=$1 b=$2 f=$3 c=$4 run=$5 out task t_commit left wal0 wal pair pairline sweep_rates pm sender_pids cl0 cl1 se0 se1 ng0 ng1
-  # the queue first: the order in which an idle sender's claim takes their locks
-  psql -c "TRUNCATE pushplan.delivery_queue, pushplan.deliveries" -c "VACUUM ANALYZE pushplan.tasks"
+  # the queue first: the order in which an idle sender's claim takes their locks; a sender still
+  # recording the previous run's last outcomes takes them the other way round, and the deadlock
+  # detector may then pick the TRUNCATE: tried again, at most 5 times
+  local try
+  for try in 1 2 3 4 5; do
+    psql -c "TRUNCATE pushplan.delivery_queue, pushplan.deliveries" 2>/dev/null && break
+    [ "$try" = 5 ] && { echo "TRUNCATE failed 5 times"; return 1; }
+    sleep 1
+  done
+  psql -c "VACUUM ANALYZE pushplan.tasks"
   # every broadcast starts from a checkpoint: otherwise the one that runs second pays for the
   # checkpoint of the first one's pages (doc/benchmarks.md, "Lanes")
   psql -c "CHECKPOINT"

@@ -3,7 +3,7 @@
 #
 #   my $node = pushplan_node(NAME, CONF_LINE...)   init'd (not started): test/pushplan.conf, then
 #                                                  the lines given (later lines win)
-#   my $mock = mock_start(PORT)                    the mock vendor on 127.0.0.1:PORT over TLS with
+#   my $mock = mock_start()                        the mock vendor on a free port of 127.0.0.1 over TLS with
 #                                                  fresh keys (test/mock_vendor/env.sh does the
 #                                                  work); $mock->{dir}, {base}, {cert}: give
 #                                                  {cert} to the server as pushplan.ca_file.
@@ -68,7 +68,9 @@ sub _mock_sh
 
 sub mock_start
 {
-	my ($port) = @_;
+	# a port no one listens on (as the nodes' ports are chosen), so that a cluster or mock
+	# left on a fixed port by other work cannot fail the test
+	my $port = PostgreSQL::Test::Cluster::get_free_port();
 	my $dir = PostgreSQL::Test::Utils::tempdir("mock_$port");
 	chmod 0755, $dir;
 	my $mock = { dir => $dir, base => "https://127.0.0.1:$port", cert => "$dir/cert.pem" };

@@ -223,3 +223,21 @@ RESET ROLE;
 SELECT push_app_revoke('stats_app', 'stats_code', 'app'), push_app_revoke('stats_app', 'stats_bi', 'reader');
 DROP ROLE stats_code;
 DROP ROLE stats_bi;
+
+-- Arguments of another collation (application code whose columns are COLLATE "C", calling
+-- push_event from a trigger) still find the task by its key: compared in the argument's
+-- collation, the task's look-up would scan the tasks (this backend's counts not yet reported,
+-- before and after the call; 200 tasks, so that a scan is not the cheapest plan anyway).
+SELECT push_app_create('coll_app');
+SELECT push_vendor_set('coll_app', 'webhook', '{"url": "https://127.0.0.1:9/hook", "secret": "coll-secret-0123456789"}');
+SELECT push_device_register('coll_app', 'c1', 'android', 'webhook', 'tok-c1');
+SELECT count(push_send('coll_app', '{"to": {"registration_id": ["c1"]}, "body": {"platform": "all", "notification": {"alert": "x"}}}'))
+FROM generate_series(1, 200);
+SELECT max(task_id) AS coll_task FROM tasks WHERE app_id = (SELECT app_id FROM apps WHERE app = 'coll_app') \gset
+ANALYZE tasks;
+CREATE TEMP TABLE scans AS SELECT relname, seq_scan FROM pg_stat_xact_user_tables WHERE schemaname = 'pushplan';
+SELECT push_event('coll_app' COLLATE "C", 'c1' COLLATE "C", :'coll_task' COLLATE "C", 'open' COLLATE "C");
+SELECT x.relname, x.seq_scan - coalesce(s.seq_scan, 0) AS seq_scans
+FROM pg_stat_xact_user_tables x LEFT JOIN scans s USING (relname)
+WHERE x.schemaname = 'pushplan' AND x.relname IN ('tasks', 'devices') ORDER BY 1;
+DELETE FROM apps WHERE app = 'coll_app';

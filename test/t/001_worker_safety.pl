@@ -31,7 +31,7 @@ use PushplanTest;
 use Test::More;
 use Time::HiRes qw(usleep);
 
-my $mock = mock_start(56200);
+my $mock = mock_start();
 my $node = pushplan_node('victim', "pushplan.ca_file = '$mock->{cert}'",
 	"pushplan.databases = 'victim'", "pushplan.senders = 1", "pushplan.poll_interval = 200",
 	"pushplan.max_attempts = 3", "pushplan.retry_max_backoff = 1");

@@ -15,7 +15,7 @@ use Time::HiRes qw(usleep time);
 
 my $batch    = 250;
 my $inflight = 500;
-my $mock     = mock_start(56201);
+my $mock     = mock_start();
 my $node     = pushplan_node('workers', "pushplan.ca_file = '$mock->{cert}'",
 	"pushplan.databases = 'postgres'", "pushplan.senders = 2", "pushplan.poll_interval = 200",
 	"pushplan.http_timeout = 5000", "pushplan.batch_size = $batch",
