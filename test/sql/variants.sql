@@ -16,7 +16,7 @@ SELECT push_device_register_batch('ab_app', (
     SELECT jsonb_agg(jsonb_build_object('registration_id', 'ab_' || g, 'platform', 'android',
                                         'vendor', 'hms', 'token', 'tok_' || g))
     FROM generate_series(1, 1000) g));
-SELECT push_device_register('ab_app', 'ab_ios', 'ios', 'apns', 'ios_tok');
+SELECT push_device_register('ab_app', 'ab_ios', 'ios', 'apns', 'ios_tok') IS NOT NULL AS registered;
 
 -- A push and its variants: A changes the alert, B the Android title and extras, and the control
 -- group gets nothing. push_validate shows the push as stored.
@@ -133,13 +133,15 @@ SELECT variant, state, targeted = queued AS all_queued FROM push_task_progress W
 -- the aggregates equal a count from the raw rows, before and after the fold
 SELECT count(*) AS differences FROM (
     (SELECT * FROM _stats_recount() EXCEPT SELECT * FROM _task_stats_live)
-    UNION ALL (SELECT * FROM _task_stats_live EXCEPT SELECT * FROM _stats_recount())) x;
+    UNION ALL (SELECT * FROM _task_stats_live EXCEPT SELECT * FROM _stats_recount())) x
+WHERE x.task_id IN (SELECT task_id FROM tasks WHERE app_id = (SELECT app_id FROM apps WHERE app = 'ab_app'));
 SELECT _stats_rollup() > 0 AS folded;
 SELECT count(*) AS differences FROM (
     (SELECT * FROM _stats_recount() EXCEPT SELECT * FROM task_stats)
-    UNION ALL (SELECT * FROM task_stats EXCEPT SELECT * FROM _stats_recount())) x;
+    UNION ALL (SELECT * FROM task_stats EXCEPT SELECT * FROM _stats_recount())) x
+WHERE x.task_id IN (SELECT task_id FROM tasks WHERE app_id = (SELECT app_id FROM apps WHERE app = 'ab_app'));
 SELECT sum(targeted) + sum(control) AS assigned,
-       sum(control) = (SELECT count(*) FROM deliveries WHERE status = 'control') AS control_counted
+       sum(control) = (SELECT count(*) FROM deliveries d JOIN apps a USING (app_id) WHERE a.app = 'ab_app' AND d.status = 'control') AS control_counted
 FROM push_plan_stats_daily WHERE app = 'ab_app';
 
 -- push_cancel of the push cancels its variants' tasks
