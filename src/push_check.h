@@ -92,6 +92,7 @@ extern Jsonb *pp_engagelab_normalize(JsonbContainer *root, const char **dialect_
 
 /* push_variants.c: "variants" (doc/variants.md) */
 extern void ppj_check_variants(JsonbValue *v, const char *path);
+extern void ppj_check_variants_test(JsonbValue *v, const char *path);
 extern Jsonb *ppj_variant_push(JsonbContainer *root, JsonbContainer *variant);
 
 /* push_tencent.c, push_tencent_im.c: checked in their own terms, translated to EngageLab */

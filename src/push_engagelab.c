@@ -393,6 +393,7 @@ static const FieldSpec push_fields[] = {
 	{"loop", FK_CUSTOM, .check = check_loop},
 	/* A/B variants (push_variants.c, doc/variants.md) */
 	{"variants", FK_CUSTOM, .check = ppj_check_variants},
+	{"variants_test", FK_CUSTOM, .check = ppj_check_variants_test},
 	{NULL}
 };
 
@@ -547,8 +548,11 @@ pp_engagelab_normalize(JsonbContainer *root, const char **dialect_out)
 	ppj_put_copy(&st, root, "send_time");
 	ppj_put_copy(&st, root, "loop");
 	ppj_put_copy(&st, root, "variants");
+	ppj_put_copy(&st, root, "variants_test");
 	ppj_put_string(&st, "dialect", dialect);
 
+	if (pp_jmember(root, "variants_test") && !pp_jmember(root, "variants"))
+		pp_error(PPE_VARIANTS_TEST_ALONE, "\"variants_test\" needs \"variants\"");
 	if (pp_jmember(root, "variants"))
 		check_variant_pushes(root, pp_jmember(root, "variants"));
 

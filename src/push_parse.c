@@ -100,9 +100,12 @@ pp_push_variants(Jsonb *normalized)
 	JsonbIteratorToken tok;
 	List	   *out = NIL;
 	int			from = 0;
+	int64		percent = 100;
 
 	if (variants == NULL)
 		return NIL;
+	/* with a test, the variants share the first `percent` of the buckets */
+	(void) pp_jnum(pp_jobj(&normalized->root, "variants_test"), "percent", &percent);
 	it = JsonbIteratorInit(variants->val.binary.data);
 	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
 	{
@@ -116,7 +119,7 @@ pp_push_variants(Jsonb *normalized)
 		(void) pp_jnum(e.val.binary.data, "weight", &weight);
 		v->weight = (int) weight;
 		v->bucket_from = from;
-		v->bucket_to = from + v->weight;
+		v->bucket_to = from + v->weight * (int) percent;
 		from = v->bucket_to;
 		(void) pp_jbool(e.val.binary.data, "control", &v->control);
 		/* a control group has no overrides: its push is the push's own content */

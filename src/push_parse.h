@@ -25,8 +25,9 @@
 extern Jsonb *pp_push_normalize(Jsonb *push, const char **dialect_out);
 
 /*
- * One of a push's A/B variants (doc/variants.md): its share of the hash buckets 0..99, in the
- * order the push lists them ([bucket_from, bucket_to)), and the push it sends (normalized,
+ * One of a push's A/B variants (doc/variants.md): its share of the hash buckets 0..9999, in the
+ * order the push lists them ([bucket_from, bucket_to): weight * 100, or weight * percent with a
+ * "variants_test", whose winner later takes [percent * 100, 10000)), and the push it sends (normalized,
  * without "variants"; for the control group, which is sent nothing, the push's own content).
  */
 typedef struct PPVariant

@@ -311,6 +311,7 @@ pp_push_read(Jsonb *given, PPPush *p)
 	(void) pp_jv_int64(pp_jmember(options, "time_to_live"), &p->ttl, NULL);
 	p->category = pp_jstr(options, "category");
 	p->variants = pp_push_variants(p->push);
+	p->variants_test = pp_jmember(root, "variants_test") != NULL;
 }
 
 /* "in variant ..." on the errors of a variant's checks */
@@ -459,9 +460,13 @@ store_task(int32 app_id, PPPush *p, const PPTaskTiming *timing, const char *pare
 	types[15] = TEXTOID;
 	args[15] = p->consent ? CStringGetTextDatum(p->consent) : (Datum) 0;
 	nulls[15] = p->consent ? ' ' : 'n';
-	/* a push with variants is never expanded itself: its variants' tasks are */
+	/*
+	 * a push with variants is never expanded itself: its variants' tasks are; one with a test
+	 * is "testing" until the scheduler has sent its winner to the rest
+	 */
 	types[16] = TEXTOID;
-	args[16] = CStringGetTextDatum(v == NULL && p->variants ? "variants" : "queued");
+	args[16] = CStringGetTextDatum(v != NULL || p->variants == NIL ? "queued" :
+								   p->variants_test ? "testing" : "variants");
 	types[17] = TEXTOID;
 	args[17] = parent ? CStringGetTextDatum(parent) : (Datum) 0;
 	nulls[17] = parent ? ' ' : 'n';

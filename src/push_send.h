@@ -35,6 +35,7 @@ typedef struct PPPush
 	char	   *category;		/* options.category, or NULL (doc/privacy.md) */
 	char	   *consent;		/* the consent its devices need: opt_in, opt_out, or NULL */
 	List	   *variants;		/* PPVariant * (push_parse.h), NIL without "variants" */
+	bool		variants_test;	/* "variants_test": the winner is sent later */
 } PPPush;
 
 /* How a stored task is timed (pp_push_store). */

@@ -160,6 +160,68 @@ ppj_check_variants(JsonbValue *v, const char *path)
 				 errhint("Each weight is the percentage of the audience that gets the variant.")));
 }
 
+/* "after": a whole number of minutes, hours or days, from 1 minute to 30 days */
+static bool
+after_ok(JsonbValue *v)
+{
+	char	   *s;
+	char	   *end;
+	long		n;
+	long		minutes;
+
+	if (v == NULL || v->type != jbvString)
+		return false;
+	s = ppj_string_of(v);
+	if (*s < '0' || *s > '9')
+		return false;
+	n = strtol(s, &end, 10);
+	if (n < 1 || n > 43200 || *end != ' ')
+		return false;
+	end++;
+	if (strcmp(end, "minute") == 0 || strcmp(end, "minutes") == 0)
+		minutes = n;
+	else if (strcmp(end, "hour") == 0 || strcmp(end, "hours") == 0)
+		minutes = n * 60;
+	else if (strcmp(end, "day") == 0 || strcmp(end, "days") == 0)
+		minutes = n * 1440;
+	else
+		return false;
+	return minutes <= 43200;
+}
+
+/*
+ * "variants_test": {"percent": N, "metric": "ctr" | "conversions", "after": "2 hours"}: the
+ * variants go to N % of the audience; the scheduler picks the winner after that time and sends
+ * it to the rest (sql/api/89_variants.sql).
+ */
+void
+ppj_check_variants_test(JsonbValue *v, const char *path)
+{
+	static const char *const keys[] = {"percent", "metric", "after", NULL};
+	JsonbValue *percent;
+	JsonbValue *metric;
+	char	   *key;
+	int64		n;
+
+	if (!pp_jv_is_object(v))
+		pp_error(PPE_PUSH_TYPE, "\"%s\" must be an object", path);
+	if ((key = pp_jkey_not_in(v->val.binary.data, keys)) != NULL)
+		ereport(ERROR,
+				(pp_errmsg(PPE_VARIANTS_TEST_KEY, "unknown key \"%s\"", ppj_child_path(path, key)),
+				 errhint("A variants test takes percent, metric and after.")));
+	percent = pp_jmember(v->val.binary.data, "percent");
+	if (percent == NULL || !ppj_jbv_int64(percent, &n) || n < 1 || n > 99)
+		pp_error(PPE_VARIANTS_TEST_PERCENT, "\"%s.percent\" must be an integer from 1 to 99", path);
+	metric = pp_jmember(v->val.binary.data, "metric");
+	if (metric == NULL || (!ppj_string_is(metric, "ctr") && !ppj_string_is(metric, "conversions")))
+		pp_error(PPE_VARIANTS_TEST_METRIC, "\"%s.metric\" must be \"ctr\" or \"conversions\"", path);
+	if (!after_ok(pp_jmember(v->val.binary.data, "after")))
+		ereport(ERROR,
+				(pp_errmsg(PPE_VARIANTS_TEST_AFTER,
+						   "\"%s.after\" must be a time from 1 minute to 30 days such as \"30 minutes\", \"2 hours\" or \"1 day\"",
+						   path)));
+}
+
 /* obj[key] with over[key]'s members put over it, one level deep; nothing when neither has it. */
 static void
 put_merged(JsonbParseState **st, const char *key, JsonbContainer *base, JsonbContainer *over)
@@ -205,7 +267,7 @@ ppj_variant_push(JsonbContainer *root, JsonbContainer *variant)
 			continue;
 		key = ppj_string_of(&v);
 		tok = JsonbIteratorNext(&it, &v, true);
-		if (strcmp(key, "variants") == 0)
+		if (strcmp(key, "variants") == 0 || strcmp(key, "variants_test") == 0)
 			continue;
 		if (strcmp(key, "body") != 0 || !pp_jv_is_object(&v))
 		{

@@ -55,7 +55,7 @@ BEGIN
     IF v_state IN ('done', 'cancelled') THEN
         RAISE EXCEPTION '92302: task "%" is already %', task_id, v_state USING ERRCODE = '55000';
     END IF;
-    IF v_state <> 'variants' THEN
+    IF v_state NOT IN ('variants', 'testing') THEN
         PERFORM _task_cancel(v_app, push_cancel.task_id);
         RETURN;
     END IF;
@@ -68,7 +68,8 @@ BEGIN
         PERFORM _task_cancel(v_app, v_variant);
         v_open := v_open + 1;
     END LOOP;
-    IF v_open = 0 THEN
+    -- (a push whose test waits for its winner is not done: cancelling it sends no winner)
+    IF v_open = 0 AND v_state = 'variants' THEN
         RAISE EXCEPTION '92302: task "%" is already %', task_id, 'done' USING ERRCODE = '55000';
     END IF;
     UPDATE tasks t SET state = 'cancelled', finished_at = now() WHERE t.task_id = push_cancel.task_id;

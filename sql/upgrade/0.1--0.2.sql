@@ -427,4 +427,6 @@ ALTER TABLE tasks ADD COLUMN parent_task_id text REFERENCES tasks ON DELETE CASC
 ALTER TABLE tasks ADD COLUMN variant text;
 ALTER TABLE tasks ADD COLUMN variant_buckets int4range;
 ALTER TABLE tasks ADD COLUMN variant_control boolean NOT NULL DEFAULT false;
+ALTER TABLE tasks ADD COLUMN variant_winner boolean NOT NULL DEFAULT false;
 CREATE INDEX tasks_parent_idx ON tasks (parent_task_id) WHERE parent_task_id IS NOT NULL;
+CREATE INDEX tasks_testing_idx ON tasks (send_at) WHERE state = 'testing';

@@ -4,12 +4,14 @@
 # in its batches; each variant's share within 2 % of its weight, each device given its variant's
 # text (a sample of each), the control devices sent nothing, the figures per variant equal to
 # a recount of the deliveries. Then a list push with variants, split in push_send's transaction
-# the same way, and a scheduled push with variants, fired by the scheduler.
+# the same way, a scheduled push with variants, fired by the scheduler, and a variants test
+# whose winner the scheduler sends to the rest of the audience (the test clock stands in for
+# the hour it waits).
 set -uo pipefail
 . "$(dirname "$0")/lib/vendor_env.sh"
 vendor_env_start 55900 55901 "pushplan.databases = 'postgres'" "pushplan.senders = 2" \
   "pushplan.poll_interval = 200"
-psql -c "CREATE EXTENSION pushplan" || exit 1
+psql -c "CREATE EXTENSION pushplan" -c "CREATE EXTENSION pushplan_test" || exit 1
 sql "SELECT push_app_create('shop')" >/dev/null
 configure_vendors shop
 sql "SELECT push_app_set('shop', '{\"broadcast_min_interval\": \"0 seconds\"}')" >/dev/null
@@ -55,7 +57,7 @@ check_eq "each device in exactly one variant" \
   "$(sql "SELECT count(*) || ' ' || count(DISTINCT device_id) FROM deliveries d JOIN tasks t USING (task_id) WHERE t.parent_task_id = '$ab'")" "10000 10000"
 check_eq "each variant's share of 10,000 devices within 2 % of its weight" \
   "$(sql "SELECT string_agg(variant || ' ' || (abs(n / 100.0 - w) <= 2), ', ' ORDER BY variant) FROM (
-          SELECT t.variant, upper(t.variant_buckets) - lower(t.variant_buckets) AS w, count(*) AS n
+          SELECT t.variant, (upper(t.variant_buckets) - lower(t.variant_buckets)) / 100.0 AS w, count(*) AS n
           FROM deliveries d JOIN tasks t USING (task_id) WHERE t.parent_task_id = '$ab' GROUP BY 1, 2) s")" \
   "A true, B true, control true"
 echo "  shares: $(sql "SELECT string_agg(variant || ' ' || n, ', ' ORDER BY variant) FROM (SELECT t.variant, count(*) AS n
@@ -113,5 +115,38 @@ wait_for 240 "SELECT count(*) = 2 FROM tasks WHERE parent_task_id = '$fired' AND
 check_eq "... 10,000 devices, each in one variant, within 2 % of 50 / 50" \
   "$(sql "SELECT sum(n) || ' ' || bool_and(abs(n / 100.0 - 50) <= 2) FROM (SELECT t.variant, count(*) AS n FROM deliveries d JOIN tasks t USING (task_id) WHERE t.parent_task_id = '$fired' GROUP BY 1) s")" "10000 true"
 check_variant_texts "$fired" "scheduled"
+check_eq "the figures equal a recount of the deliveries" "$(recount_diff)" "0"
+
+# a variants test: A and B to 20 % of the audience, the winner by click rate after an hour
+mock_reset
+vt=$(sql "SELECT push_send('shop', '{\"to\": {\"tag\": [\"ab\"]}, \"body\": {\"platform\": \"android\", \"notification\": {\"alert\": \"Base text\"}},
+  \"variants\": [{\"name\": \"A\", \"weight\": 50, \"notification\": {\"alert\": \"Text A\"}},
+                 {\"name\": \"B\", \"weight\": 50, \"notification\": {\"alert\": \"Text B\"}}],
+  \"variants_test\": {\"percent\": 20, \"metric\": \"ctr\", \"after\": \"1 hour\"}}')")
+wait_for 120 "SELECT count(*) = 2 FROM tasks WHERE parent_task_id = '$vt' AND state = 'done'" \
+  && ok "variants test: A and B sent to their share" || fail "test variants: $(sql "SELECT string_agg(variant || ' ' || state, ', ') FROM tasks WHERE parent_task_id = '$vt'")"
+check_eq "... 20 % of the audience (within 2 %), no winner yet" \
+  "$(sql "SELECT (abs(count(*) / 100.0 - 20) <= 2) || ' ' || (SELECT state FROM tasks WHERE task_id = '$vt') FROM deliveries d JOIN tasks t USING (task_id) WHERE t.parent_task_id = '$vt'")" "true testing"
+# B's devices click more
+sql "SELECT count(push_event('shop', v.registration_id, d.task_id, 'click')) FROM deliveries d JOIN tasks t USING (task_id)
+     JOIN devices v ON v.device_id = d.device_id WHERE t.parent_task_id = '$vt' AND t.variant = 'B' AND d.device_id % 10 = 0" >/dev/null
+sql "SELECT count(push_event('shop', v.registration_id, d.task_id, 'click')) FROM deliveries d JOIN tasks t USING (task_id)
+     JOIN devices v ON v.device_id = d.device_id WHERE t.parent_task_id = '$vt' AND t.variant = 'A' AND d.device_id % 50 = 0" >/dev/null
+sleep 2
+check_eq "before the hour, no winner" "$(sql "SELECT count(*) FROM tasks WHERE parent_task_id = '$vt' AND variant_winner")" "0"
+sql "SELECT _clock_set(now() + interval '61 minutes')" >/dev/null
+wait_for 60 "SELECT count(*) = 1 FROM tasks WHERE parent_task_id = '$vt' AND variant_winner AND state = 'done'" \
+  && ok "after the hour the scheduler sends the winner" || fail "winner: $(sql "SELECT string_agg(variant || ' ' || state || ' ' || variant_winner, ', ') FROM tasks WHERE parent_task_id = '$vt'")"
+sql "SELECT _clock_set(NULL)" >/dev/null
+check_eq "... B, by click rate, to the other 80 %" \
+  "$(sql "SELECT variant || ' ' || variant_buckets FROM tasks WHERE parent_task_id = '$vt' AND variant_winner")" "B [2000,10000)"
+check_eq "every device once: the test's share and the winner's" \
+  "$(sql "SELECT count(*) || ' ' || count(DISTINCT device_id) || ' ' || bool_and(_variant_bucket('$vt', d.device_id) <@ t.variant_buckets) FROM deliveries d JOIN tasks t USING (task_id) WHERE t.parent_task_id = '$vt'")" "10000 10000 true"
+check_eq "each token reached the mock once" \
+  "$(mock_get /_mock/stats | jq '[.tokens | to_entries[] | select(.key | startswith("ab-")) | .value.requests] | (length|tostring) + " " + (max|tostring)' -r)" "10000 1"
+check_variant_texts "$vt" "variants test"
+check_eq "push_variant_stats: the winner's row" \
+  "$(sql "SELECT string_agg(variant || ' ' || winner || ' ' || (sent = targeted), ', ' ORDER BY winner, variant) FROM push_variant_stats WHERE task_id = '$vt'")" \
+  "A false true, B false true, B true true"
 check_eq "the figures equal a recount of the deliveries" "$(recount_diff)" "0"
 finish

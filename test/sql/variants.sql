@@ -4,6 +4,7 @@
 -- here are lists, expanded by push_send; test/integration/variants.sh sends through the workers.
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pushplan;
+CREATE EXTENSION IF NOT EXISTS pushplan_test;
 RESET client_min_messages;
 SET search_path = pushplan, public;
 \set SHOW_CONTEXT errors
@@ -55,6 +56,18 @@ SELECT push_send('ab_app', ('{' || :'base' || ', "variants": [{"name": "A", "wei
 SELECT push_send('ab_app', ('{' || :'base' || ', "variants": [{"name": "A", "weight": 50}, {"name": "B", "weight": 50, "notification": {"alert": "Hi {{attrs.first_name | nope}}"}}]}')::jsonb);
 SELECT push_send('ab_app', ('{' || :'base' || ', "variants": [{"name": "A", "weight": 50}, {"name": "B", "weight": 50, "notification": {"android": {"title": "' || repeat('標', 50) || '"}}}]}')::jsonb);
 SELECT push_send('ab_app', ('{' || :'base' || ', "variants": [{"name": "A", "weight": 50}, {"name": "B", "weight": 50, "options": {"multi_language": {"en": {"content": "x"}}}}]}')::jsonb);
+-- a variants test: percent, metric and after, with variants
+\set two '"variants": [{"name": "A", "weight": 50}, {"name": "B", "weight": 50}]'
+SELECT push_send('ab_app', ('{' || :'base' || ', "variants_test": {"percent": 10, "metric": "ctr", "after": "1 hour"}}')::jsonb);
+SELECT push_send('ab_app', ('{' || :'base' || ', ' || :'two' || ', "variants_test": "10 %"}')::jsonb);
+SELECT push_send('ab_app', ('{' || :'base' || ', ' || :'two' || ', "variants_test": {"percent": 10, "metric": "ctr", "after": "1 hour", "pick": "auto"}}')::jsonb);
+SELECT push_send('ab_app', ('{' || :'base' || ', ' || :'two' || ', "variants_test": {"percent": 100, "metric": "ctr", "after": "1 hour"}}')::jsonb);
+SELECT push_send('ab_app', ('{' || :'base' || ', ' || :'two' || ', "variants_test": {"metric": "ctr", "after": "1 hour"}}')::jsonb);
+SELECT push_send('ab_app', ('{' || :'base' || ', ' || :'two' || ', "variants_test": {"percent": 10, "metric": "opens", "after": "1 hour"}}')::jsonb);
+SELECT push_send('ab_app', ('{' || :'base' || ', ' || :'two' || ', "variants_test": {"percent": 10, "after": "1 hour"}}')::jsonb);
+SELECT push_send('ab_app', ('{' || :'base' || ', ' || :'two' || ', "variants_test": {"percent": 10, "metric": "ctr", "after": "90 seconds"}}')::jsonb);
+SELECT push_send('ab_app', ('{' || :'base' || ', ' || :'two' || ', "variants_test": {"percent": 10, "metric": "ctr", "after": "31 days"}}')::jsonb);
+SELECT push_send('ab_app', ('{' || :'base' || ', ' || :'two' || ', "variants_test": {"percent": 10, "metric": "ctr", "after": 60}}')::jsonb);
 -- the Tencent dialects have no variants
 SELECT push_send('ab_app', '{"audience_type": "token", "token_list": ["tok_1"], "message_type": "notify",
   "message": {"title": "t", "content": "c"}, "variants": [{"name": "A", "weight": 50}, {"name": "B", "weight": 50}]}');
@@ -94,7 +107,7 @@ WHERE t.parent_task_id = :'ab' GROUP BY 1, 2 ORDER BY 1, 2;
 SELECT count(DISTINCT d.device_id) = 1000 AND count(*) = 1000 AS each_device_once
 FROM deliveries d JOIN tasks t USING (task_id) WHERE t.parent_task_id = :'ab';
 -- shares of 1000 devices: near the weights (the exact split over 10,000 is below)
-SELECT t.variant, abs(count(*) / 10.0 - (upper(t.variant_buckets) - lower(t.variant_buckets))) < 7 AS near_weight
+SELECT t.variant, abs(count(*) / 10.0 - (upper(t.variant_buckets) - lower(t.variant_buckets)) / 100.0) < 7 AS near_weight
 FROM deliveries d JOIN tasks t USING (task_id) WHERE t.parent_task_id = :'ab' GROUP BY t.variant, t.variant_buckets ORDER BY 1;
 -- only A's and B's deliveries are queued; the control group's are never sent
 SELECT t.variant, count(q.*) = count(*) FILTER (WHERE d.status = 'queued') AND count(q.*) = t.targeted AS all_queued,
@@ -105,22 +118,22 @@ WHERE t.parent_task_id = :'ab' GROUP BY t.variant, t.targeted ORDER BY 1;
 -- The assignment is a function of (push task, device) alone: the same bucket every time, and
 -- 10,000 devices split within 2 % of any weights (here 50 / 30 / 20 and 10 x 10).
 SELECT _variant_bucket('tsk_fixed', 42) AS bucket, _variant_bucket('tsk_fixed', 42) = _variant_bucket('tsk_fixed', 42) AS stable,
-       ('x' || left(md5('tsk_fixed:42'), 8))::bit(32)::bigint % 100 AS by_hand;
+       ('x' || left(md5('tsk_fixed:42'), 8))::bit(32)::bigint % 10000 AS by_hand;
 SELECT w.name, x.weight, abs(count(*) / 100.0 - x.weight) <= 2 AS within_2_percent
 FROM generate_series(1, 10000) g
 JOIN (VALUES ('A', 0, 50), ('B', 50, 80), ('C', 80, 100)) w(name, lo, hi)
-  ON _variant_bucket('tsk_split', g) >= w.lo AND _variant_bucket('tsk_split', g) < w.hi
+  ON _variant_bucket('tsk_split', g) / 100 >= w.lo AND _variant_bucket('tsk_split', g) / 100 < w.hi
 CROSS JOIN LATERAL (SELECT w.hi - w.lo AS weight) x
 GROUP BY w.name, x.weight ORDER BY 1;
 SELECT count(*) AS buckets, bool_and(abs(n - 1000) <= 200) AS each_within_2_percent
-FROM (SELECT _variant_bucket('tsk_split_10', g) / 10 AS b, count(*) AS n FROM generate_series(1, 10000) g GROUP BY 1) s;
+FROM (SELECT _variant_bucket('tsk_split_10', g) / 1000 AS b, count(*) AS n FROM generate_series(1, 10000) g GROUP BY 1) s;
 
 -- Statistics per variant: a variant's figures are its task's; the control group counts in
 -- control, never in targeted or failed. Events of a control device count for the control group
 -- (its conversions are what lift is measured against).
 SELECT registration_id AS control_device FROM devices v
 WHERE v.app_id = (SELECT app_id FROM apps WHERE app = 'ab_app') AND v.registration_id LIKE 'ab_%'
-  AND _variant_bucket(:'ab', v.device_id) >= 90 ORDER BY v.device_id LIMIT 1 \gset
+  AND _variant_bucket(:'ab', v.device_id) >= 9000 ORDER BY v.device_id LIMIT 1 \gset
 SELECT task_id AS control_task FROM tasks WHERE parent_task_id = :'ab' AND variant_control \gset
 SELECT push_event('ab_app', :'control_device', :'control_task', 'convert', now(), 12.5);
 SELECT variant, weight, control_group, targeted > 0 AS targeted, control > 0 AS held_out, sent, failed,
@@ -170,3 +183,36 @@ SELECT push_schedule_create('ab_app', jsonb_build_object('name', 'ab soon',
   'push', '{"to": "all", "body": {"platform": "android", "notification": {"alert": "Hi"}},
            "variants": [{"name": "A", "weight": 50}, {"name": "B", "weight": 50, "notification": {"alert": "Hello"}}]}'::jsonb)) IS NOT NULL AS scheduled;
 SELECT jsonb_array_length(push->'variants') AS variants FROM schedules WHERE name = 'ab soon';
+
+-- A variants test: A and B to 20 % of the audience (10 % each), the winner by click rate after
+-- an hour to the other 80 %. The test clock (pushplan_test) stands in for the hour.
+SELECT push_send('ab_app', jsonb_build_object(
+  'to', jsonb_build_object('registration_id', (SELECT jsonb_agg('ab_' || g) FROM generate_series(1, 1000) g)),
+  'body', '{"platform": "android", "notification": {"alert": "Base text"}}'::jsonb,
+  'variants', '[{"name": "A", "weight": 50, "notification": {"alert": "Text A"}},
+                {"name": "B", "weight": 50, "notification": {"alert": "Text B"}}]'::jsonb,
+  'variants_test', '{"percent": 20, "metric": "ctr", "after": "1 hour"}'::jsonb)) AS vt \gset
+SELECT state FROM tasks WHERE task_id = :'vt';
+SELECT variant, variant_buckets, variant_winner FROM tasks WHERE parent_task_id = :'vt' ORDER BY lower(variant_buckets);
+SELECT count(*) FILTER (WHERE _variant_bucket(:'vt', device_id) < 2000) = count(*) AS only_the_test_share,
+       abs(count(*) - 200) < 60 AS about_20_percent
+FROM deliveries WHERE task_id IN (SELECT task_id FROM tasks WHERE parent_task_id = :'vt');
+-- nothing is due before the hour; B's deliveries are marked sent and one is clicked
+SELECT _variants_pick_winners() AS winners_before;
+UPDATE deliveries d SET status = 'sent', sent_at = now() FROM tasks t
+WHERE t.task_id = d.task_id AND t.parent_task_id = :'vt';
+INSERT INTO stats_pending (task_id, platform, vendor, sent)
+SELECT d.task_id, d.platform, d.vendor, count(*) FROM deliveries d JOIN tasks t USING (task_id)
+WHERE t.parent_task_id = :'vt' GROUP BY 1, 2, 3;
+SELECT registration_id AS b_device FROM devices v JOIN deliveries d USING (device_id) JOIN tasks t USING (task_id)
+WHERE t.parent_task_id = :'vt' AND t.variant = 'B' ORDER BY v.device_id LIMIT 1 \gset
+SELECT task_id AS b_task FROM tasks WHERE parent_task_id = :'vt' AND variant = 'B' \gset
+SELECT push_event('ab_app', :'b_device', :'b_task', 'click');
+SELECT _clock_set(now() + interval '61 minutes') IS NOT NULL AS clock_moved;
+SELECT _variants_pick_winners() AS winners;
+SELECT _variants_pick_winners() AS winners_again;
+SELECT _clock_set(NULL) IS NOT NULL AS clock_back;
+SELECT state FROM tasks WHERE task_id = :'vt';
+SELECT variant, variant_buckets, variant_winner, state, push->'body'->'notification'->>'alert' AS alert
+FROM tasks WHERE parent_task_id = :'vt' ORDER BY lower(variant_buckets);
+SELECT variant, winner, weight, clicked FROM push_variant_stats WHERE task_id = :'vt' ORDER BY winner, variant;
