@@ -659,7 +659,8 @@ CREATE OR REPLACE VIEW push_plan_overview WITH (security_barrier) AS
     JOIN apps a USING (app_id)
     LEFT JOIN LATERAL (
         SELECT count(*) AS tasks, min(x.send_at) AS first_send_at, max(x.send_at) AS last_send_at
-        FROM tasks x WHERE x.app_id = p.app_id AND x.plan_id = p.plan_id) t ON true
+        FROM tasks x WHERE x.app_id = p.app_id AND x.plan_id = p.plan_id
+          AND x.parent_task_id IS NULL) t ON true  -- a push with variants is one push
     LEFT JOIN LATERAL (
         SELECT sum(x.targeted) AS targeted, sum(x.suppressed) AS suppressed, sum(x.sent) AS sent,
                sum(x.failed) AS failed, sum(x.received) AS received, sum(x.opened) AS opened,

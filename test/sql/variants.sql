@@ -216,3 +216,9 @@ SELECT state FROM tasks WHERE task_id = :'vt';
 SELECT variant, variant_buckets, variant_winner, state, push->'body'->'notification'->>'alert' AS alert
 FROM tasks WHERE parent_task_id = :'vt' ORDER BY lower(variant_buckets);
 SELECT variant, winner, weight, clicked FROM push_variant_stats WHERE task_id = :'vt' ORDER BY winner, variant;
+
+-- a push with variants counts once among a plan's pushes
+SELECT p.task_count,
+       (SELECT count(*) FROM tasks t JOIN apps a USING (app_id) WHERE a.app = 'ab_app') AS task_rows
+FROM push_plans p WHERE p.app = 'ab_app' AND p.plan_id = 'default';
+SELECT tasks FROM push_plan_overview WHERE app = 'ab_app' AND plan_id = 'default';
