@@ -353,6 +353,7 @@ pp_push_check(int32 app_id, int rights, PPPush *p)
 	bool		isnull;
 	Datum		d;
 	PPAudience	aud;
+	List	   *vendors;
 
 	args[0] = Int32GetDatum(app_id);
 	args[1] = CStringGetTextDatum(p->plan_id);
@@ -371,8 +372,9 @@ pp_push_check(int32 app_id, int rights, PPPush *p)
 	p->transactional = p->list_size >= 0 && p->list_size <= pp_small_audience_limit;
 	p->priority = task_priority(options, p->transactional);
 	/* templates: checked, and the sizes checked with every expression empty (the least a device gets) */
-	pp_message_check_for(pp_push_template_check(p->push, &p->template_reads), app_vendors(app_id));
-	check_variants(p->variants, app_vendors(app_id));
+	vendors = app_vendors(app_id);
+	pp_message_check_for(pp_push_template_check(p->push, &p->template_reads), vendors);
+	check_variants(p->variants, vendors);
 	p->broadcast = is_broadcast(to);
 
 	/* the consent the category needs, as the app's settings say now (92861: not one of them) */
