@@ -90,6 +90,11 @@ extern void ppj_check_msg_random(JsonbValue *v, const char *path);
 extern void ppj_check_send_time(JsonbValue *v, const char *path);
 extern Jsonb *pp_engagelab_normalize(JsonbContainer *root, const char **dialect_out);
 
+/* push_variants.c: "variants" (doc/variants.md) */
+extern void ppj_check_variants(JsonbValue *v, const char *path);
+extern void ppj_check_variants_test(JsonbValue *v, const char *path);
+extern Jsonb *ppj_variant_push(JsonbContainer *root, JsonbContainer *variant);
+
 /* push_tencent.c, push_tencent_im.c: checked in their own terms, translated to EngageLab */
 extern Jsonb *pp_tencent_push_translate(JsonbContainer *root);
 extern Jsonb *pp_tencent_im_translate(Jsonb *push);

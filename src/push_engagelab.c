@@ -391,8 +391,55 @@ static const FieldSpec push_fields[] = {
 	{"send_time", FK_CUSTOM, .check = ppj_check_send_time},
 	/* Tencent Push's loop_param as the trigger it comes to: push_send makes it a schedule */
 	{"loop", FK_CUSTOM, .check = check_loop},
+	/* A/B variants (push_variants.c, doc/variants.md) */
+	{"variants", FK_CUSTOM, .check = ppj_check_variants},
+	{"variants_test", FK_CUSTOM, .check = ppj_check_variants_test},
 	{NULL}
 };
+
+/* "in variant ..." on the errors of a variant's push */
+static void
+variant_context(void *arg)
+{
+	errcontext("in variant \"%s\" (variants[%d] of the push)", ((const char **) arg)[0],
+			   (int) (intptr_t) ((const char **) arg)[1]);
+}
+
+/*
+ * Every variant's push is checked as a whole push (the base push has been checked already), so
+ * that a variant is refused for what would refuse the push it sends.
+ */
+static void
+check_variant_pushes(JsonbContainer *root, JsonbValue *variants)
+{
+	JsonbIterator *it = JsonbIteratorInit(variants->val.binary.data);
+	JsonbValue	e;
+	JsonbIteratorToken tok;
+	int			i = 0;
+
+	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
+	{
+		ErrorContextCallback cb;
+		const char *arg[2];
+		bool		control = false;
+
+		if (tok != WJB_ELEM)
+			continue;
+		(void) pp_jbool(e.val.binary.data, "control", &control);
+		if (!control)
+		{
+			arg[0] = pp_jstr(e.val.binary.data, "name");
+			arg[1] = (const char *) (intptr_t) i;
+			cb.callback = variant_context;
+			cb.arg = arg;
+			cb.previous = error_context_stack;
+			error_context_stack = &cb;
+			(void) pp_engagelab_normalize(&ppj_variant_push(root, e.val.binary.data)->root, NULL);
+			error_context_stack = cb.previous;
+		}
+		i++;
+	}
+}
 
 /* Does the notification give platform p a text: its own alert (an iOS alert object's body)? */
 static bool
@@ -455,6 +502,12 @@ pp_engagelab_normalize(JsonbContainer *root, const char **dialect_out)
 				 errdetail("It is allowed here only with \"dialect\": \"tencent_push\"."),
 				 errhint("Other pushes are sent periodically by push_schedule_create.")));
 
+	if (strcmp(dialect, PP_DIALECT_ENGAGELAB) != 0 && pp_jmember(root, "variants"))
+		ereport(ERROR,
+				(pp_errmsg(PPE_VARIANTS_DIALECT, "\"variants\" belongs to the EngageLab form"),
+				 errdetail("A Tencent Push or Tencent IM body has no variants."),
+				 errhint("Send the push as an EngageLab push object to test variants.")));
+
 	body = pp_jmember(root, "body")->val.binary.data;
 	mask = platform_mask(pp_jmember(body, "platform"), "body.platform");
 	notification = pp_jmember(body, "notification");
@@ -494,7 +547,14 @@ pp_engagelab_normalize(JsonbContainer *root, const char **dialect_out)
 	ppj_put_copy(&st, root, "From_Account");
 	ppj_put_copy(&st, root, "send_time");
 	ppj_put_copy(&st, root, "loop");
+	ppj_put_copy(&st, root, "variants");
+	ppj_put_copy(&st, root, "variants_test");
 	ppj_put_string(&st, "dialect", dialect);
+
+	if (pp_jmember(root, "variants_test") && !pp_jmember(root, "variants"))
+		pp_error(PPE_VARIANTS_TEST_ALONE, "\"variants_test\" needs \"variants\"");
+	if (pp_jmember(root, "variants"))
+		check_variant_pushes(root, pp_jmember(root, "variants"));
 
 	if (dialect_out)
 		*dialect_out = strcmp(dialect, PP_DIALECT_TENCENT_PUSH) == 0 ? PP_DIALECT_TENCENT_PUSH :

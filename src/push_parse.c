@@ -91,13 +91,60 @@ pp_push_normalize(Jsonb *push, const char **dialect_out)
 	return pp_engagelab_normalize(root, dialect_out);
 }
 
+List *
+pp_push_variants(Jsonb *normalized)
+{
+	JsonbValue *variants = pp_jmember(&normalized->root, "variants");
+	JsonbIterator *it;
+	JsonbValue	e;
+	JsonbIteratorToken tok;
+	List	   *out = NIL;
+	int			from = 0;
+	int64		percent = 100;
+
+	if (variants == NULL)
+		return NIL;
+	/* with a test, the variants share the first `percent` of the buckets */
+	(void) pp_jnum(pp_jobj(&normalized->root, "variants_test"), "percent", &percent);
+	it = JsonbIteratorInit(variants->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
+	{
+		PPVariant  *v;
+		int64		weight = 0;
+
+		if (tok != WJB_ELEM)
+			continue;
+		v = palloc0(sizeof(PPVariant));
+		v->name = pp_jstr(e.val.binary.data, "name");
+		(void) pp_jnum(e.val.binary.data, "weight", &weight);
+		v->weight = (int) weight;
+		v->bucket_from = from;
+		v->bucket_to = from + v->weight * (int) percent;
+		from = v->bucket_to;
+		(void) pp_jbool(e.val.binary.data, "control", &v->control);
+		/* a control group has no overrides: its push is the push's own content */
+		v->push = pp_engagelab_normalize(&ppj_variant_push(&normalized->root,
+														   e.val.binary.data)->root, NULL);
+		out = lappend(out, v);
+	}
+	return out;
+}
+
 /* push_validate(push jsonb) RETURNS jsonb: the normalized push, or the error push_send would raise */
 Datum
 pushplan_push_validate(PG_FUNCTION_ARGS)
 {
 	Jsonb	   *push = pp_push_normalize(PG_GETARG_JSONB_P(0), NULL);
 	int			reads;
+	ListCell   *lc;
 
 	(void) pp_push_template_check(push, &reads);	/* its templates raise push_send's errors */
+	foreach(lc, pp_push_variants(push))
+	{
+		PPVariant  *v = lfirst(lc);
+
+		if (!v->control)
+			(void) pp_push_template_check(v->push, &reads);
+	}
 	PG_RETURN_JSONB_P(push);
 }

@@ -9,6 +9,7 @@
 #ifndef PUSH_PARSE_H
 #define PUSH_PARSE_H
 
+#include "nodes/pg_list.h"
 #include "utils/jsonb.h"
 
 /* Dialect names, as recorded in the normalized push's "dialect". */
@@ -22,5 +23,26 @@
  * comes back unchanged.
  */
 extern Jsonb *pp_push_normalize(Jsonb *push, const char **dialect_out);
+
+/*
+ * One of a push's A/B variants (doc/variants.md): its share of the hash buckets 0..9999, in the
+ * order the push lists them ([bucket_from, bucket_to): weight * 100, or weight * percent with a
+ * "variants_test", whose winner later takes [percent * 100, 10000)), and the push it sends (normalized,
+ * without "variants"; for the control group, which is sent nothing, the push's own content).
+ */
+typedef struct PPVariant
+{
+	char	   *name;
+	int			weight;
+	int			bucket_from;
+	int			bucket_to;
+	bool		control;
+	Jsonb	   *push;
+	int			template_reads;	/* filled by push_send's checks */
+	char	   *task_id;		/* filled when stored */
+} PPVariant;
+
+/* The variants of a normalized push (a List of PPVariant *), NIL when it has none. */
+extern List *pp_push_variants(Jsonb *normalized);
 
 #endif							/* PUSH_PARSE_H */

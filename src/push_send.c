@@ -310,6 +310,37 @@ pp_push_read(Jsonb *given, PPPush *p)
 	p->ttl = 86400;
 	(void) pp_jv_int64(pp_jmember(options, "time_to_live"), &p->ttl, NULL);
 	p->category = pp_jstr(options, "category");
+	p->variants = pp_push_variants(p->push);
+	p->variants_test = pp_jmember(root, "variants_test") != NULL;
+}
+
+/* "in variant ..." on the errors of a variant's checks */
+static void
+variant_context(void *arg)
+{
+	errcontext("in variant \"%s\"", (const char *) arg);
+}
+
+/* Every variant sent is checked as the push is: its templates, and each vendor's limits. */
+static void
+check_variants(List *variants, List *vendors)
+{
+	ListCell   *lc;
+
+	foreach(lc, variants)
+	{
+		PPVariant  *v = lfirst(lc);
+		ErrorContextCallback cb;
+
+		if (v->control)
+			continue;
+		cb.callback = variant_context;
+		cb.arg = v->name;
+		cb.previous = error_context_stack;
+		error_context_stack = &cb;
+		pp_message_check_for(pp_push_template_check(v->push, &v->template_reads), vendors);
+		error_context_stack = cb.previous;
+	}
 }
 
 void
@@ -322,6 +353,7 @@ pp_push_check(int32 app_id, int rights, PPPush *p)
 	bool		isnull;
 	Datum		d;
 	PPAudience	aud;
+	List	   *vendors;
 
 	args[0] = Int32GetDatum(app_id);
 	args[1] = CStringGetTextDatum(p->plan_id);
@@ -340,7 +372,9 @@ pp_push_check(int32 app_id, int rights, PPPush *p)
 	p->transactional = p->list_size >= 0 && p->list_size <= pp_small_audience_limit;
 	p->priority = task_priority(options, p->transactional);
 	/* templates: checked, and the sizes checked with every expression empty (the least a device gets) */
-	pp_message_check_for(pp_push_template_check(p->push, &p->template_reads), app_vendors(app_id));
+	vendors = app_vendors(app_id);
+	pp_message_check_for(pp_push_template_check(p->push, &p->template_reads), vendors);
+	check_variants(p->variants, vendors);
 	p->broadcast = is_broadcast(to);
 
 	/* the consent the category needs, as the app's settings say now (92861: not one of them) */
@@ -370,18 +404,21 @@ template_reads_array(int reads)
 	return PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
-char *
-pp_push_store(int32 app_id, PPPush *p, const PPTaskTiming *timing, bool *inserted)
+/*
+ * One task row: the push's (parent NULL), or one of its variants' (v: the variant, parent: the
+ * push's task), which has no idempotency key and does not count for the broadcast quota.
+ */
+static char *
+store_task(int32 app_id, PPPush *p, const PPTaskTiming *timing, const char *parent,
+		   PPVariant *v, bool *inserted)
 {
-	const char *request_id = timing->scheduled ? NULL : p->request_id;
-	int64		msg_random = timing->scheduled ? -1 : p->msg_random;
-	Datum		args[16];
-	Oid			types[16];
-	char		nulls[16];
+	const char *request_id = timing->scheduled || v ? NULL : p->request_id;
+	int64		msg_random = timing->scheduled || v ? -1 : p->msg_random;
+	int			template_reads = v ? v->template_reads : p->template_reads;
+	Datum		args[22];
+	Oid			types[22];
+	char		nulls[22];
 	char	   *task_id;
-
-	if (p->broadcast)
-		check_broadcast_quota(app_id, !timing->scheduled);
 
 	memset(nulls, ' ', sizeof(nulls));
 	types[0] = INT4OID;
@@ -397,9 +434,9 @@ pp_push_store(int32 app_id, PPPush *p, const PPTaskTiming *timing, bool *inserte
 	args[4] = Int64GetDatum(msg_random);
 	nulls[4] = msg_random >= 0 ? ' ' : 'n';
 	types[5] = JSONBOID;
-	args[5] = JsonbPGetDatum(p->push);
+	args[5] = JsonbPGetDatum(v ? v->push : p->push);
 	types[6] = BOOLOID;
-	args[6] = BoolGetDatum(p->broadcast);
+	args[6] = BoolGetDatum(p->broadcast && v == NULL);
 	types[7] = INT8OID;
 	args[7] = Int64GetDatum(p->ttl);
 	types[8] = OIDOID;
@@ -417,14 +454,34 @@ pp_push_store(int32 app_id, PPPush *p, const PPTaskTiming *timing, bool *inserte
 	args[12] = timing->delayed ? CStringGetTextDatum(p->send_time) : (Datum) 0;
 	nulls[12] = timing->delayed ? ' ' : 'n';
 	types[13] = TEXTARRAYOID;
-	args[13] = template_reads_array(p->template_reads);
-	nulls[13] = p->template_reads ? ' ' : 'n';
+	args[13] = template_reads_array(template_reads);
+	nulls[13] = template_reads ? ' ' : 'n';
 	types[14] = TEXTOID;
 	args[14] = p->category ? CStringGetTextDatum(p->category) : (Datum) 0;
 	nulls[14] = p->category ? ' ' : 'n';
 	types[15] = TEXTOID;
 	args[15] = p->consent ? CStringGetTextDatum(p->consent) : (Datum) 0;
 	nulls[15] = p->consent ? ' ' : 'n';
+	/*
+	 * a push with variants is never expanded itself: its variants' tasks are; one with a test
+	 * is "testing" until the scheduler has sent its winner to the rest
+	 */
+	types[16] = TEXTOID;
+	args[16] = CStringGetTextDatum(v != NULL || p->variants == NIL ? "queued" :
+								   p->variants_test ? "testing" : "variants");
+	types[17] = TEXTOID;
+	args[17] = parent ? CStringGetTextDatum(parent) : (Datum) 0;
+	nulls[17] = parent ? ' ' : 'n';
+	types[18] = TEXTOID;
+	args[18] = v ? CStringGetTextDatum(v->name) : (Datum) 0;
+	nulls[18] = v ? ' ' : 'n';
+	types[19] = INT4OID;
+	args[19] = Int32GetDatum(v ? v->bucket_from : 0);
+	types[20] = INT4OID;
+	args[20] = Int32GetDatum(v ? v->bucket_to : 0);
+	nulls[19] = nulls[20] = v ? ' ' : 'n';
+	types[21] = BOOLOID;
+	args[21] = BoolGetDatum(v && v->control);
 	/*
 	 * A task with per-device send times (send_rule) expires per device (the sender adds
 	 * time_to_live to each delivery's own send_at), so it has no task-wide expires_at.
@@ -436,14 +493,16 @@ pp_push_store(int32 app_id, PPPush *p, const PPTaskTiming *timing, bool *inserte
 			"  now()), now()) AS send_at) "
 			"INSERT INTO pushplan.tasks (task_id, app_id, plan_id, dialect, request_id, msg_random, "
 			"  msg_second, push, broadcast, send_at, expires_at, created_by, priority, send_rule, "
-			"  time_to_live, template_reads, category, consent) "
+			"  time_to_live, template_reads, category, consent, state, parent_task_id, variant, "
+			"  variant_buckets, variant_control) "
 			"SELECT 'tsk_' || replace(gen_random_uuid()::text, '-', ''), $1, $2, $3, $4, $5, "
 			"  CASE WHEN $5 IS NOT NULL THEN floor(extract(epoch FROM now()))::bigint END, "
 			"  $6, $7, t.send_at, "
 			"  CASE WHEN $8 > 0 AND $12 IS NULL THEN t.send_at + $8 * interval '1 second' END, "
-			"  $9, $10, $12::jsonb, CASE WHEN $8 > 0 THEN $8 * interval '1 second' END, $14, $15, $16 "
+			"  $9, $10, $12::jsonb, CASE WHEN $8 > 0 THEN $8 * interval '1 second' END, $14, $15, $16, "
+			"  $17, $18, $19, int4range($20, $21), $22 "
 			"FROM t ON CONFLICT DO NOTHING RETURNING task_id",
-			16, types, args, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
+			22, types, args, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "pushplan: could not store the task");
 	*inserted = SPI_processed == 1;
 	if (*inserted)
@@ -454,6 +513,27 @@ pp_push_store(int32 app_id, PPPush *p, const PPTaskTiming *timing, bool *inserte
 		task_id = existing_task(app_id, request_id, msg_random);
 		if (task_id == NULL)
 			elog(ERROR, "pushplan: could not store the task");
+	}
+	return task_id;
+}
+
+char *
+pp_push_store(int32 app_id, PPPush *p, const PPTaskTiming *timing, bool *inserted)
+{
+	char	   *task_id;
+	ListCell   *lc;
+
+	if (p->broadcast)
+		check_broadcast_quota(app_id, !timing->scheduled);
+	task_id = store_task(app_id, p, timing, NULL, NULL, inserted);
+	if (!*inserted)
+		return task_id;
+	foreach(lc, p->variants)
+	{
+		PPVariant  *v = lfirst(lc);
+		bool		child_inserted;
+
+		v->task_id = store_task(app_id, p, timing, task_id, v, &child_inserted);
 	}
 	return task_id;
 }
@@ -496,7 +576,18 @@ pushplan_push_send(PG_FUNCTION_ARGS)
 	timing.delayed = p.send_time && send_time_ahead(app_id, p.send_time);
 	task_id = pp_push_store(app_id, &p, &timing, &inserted);
 	task_id = MemoryContextStrdup(TopTransactionContext, task_id);
-	if (inserted && p.transactional && !timing.delayed)
+	if (inserted && p.transactional && !timing.delayed && p.variants)
+	{
+		ListCell   *lc;
+
+		foreach(lc, p.variants)
+		{
+			PPVariant  *v = lfirst(lc);
+
+			expand_now(v->task_id, app_id, v->push, p.priority);
+		}
+	}
+	else if (inserted && p.transactional && !timing.delayed)
 		expand_now(task_id, app_id, p.push, p.priority);
 	else if (inserted)
 		pp_wake_scheduler_at_commit();

@@ -14,6 +14,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "nodes/pg_list.h"
 #include "utils/jsonb.h"
 
 typedef struct PPPush
@@ -33,6 +34,8 @@ typedef struct PPPush
 	int			template_reads;	/* what its templates read of a device: PP_TEMPLATE_READS_* */
 	char	   *category;		/* options.category, or NULL (doc/privacy.md) */
 	char	   *consent;		/* the consent its devices need: opt_in, opt_out, or NULL */
+	List	   *variants;		/* PPVariant * (push_parse.h), NIL without "variants" */
+	bool		variants_test;	/* "variants_test": the winner is sent later */
 } PPPush;
 
 /* How a stored task is timed (pp_push_store). */
@@ -54,7 +57,8 @@ extern void pp_push_check(int32 app_id, int rights, PPPush *p);
 /*
  * Inside SPI: checks the app's broadcast quota and writes the task. Returns its id, or the id
  * of the task a concurrent push_send with the same idempotency key stored first
- * (*inserted false).
+ * (*inserted false). A push with variants is a parent task and one child task per variant
+ * (each variant's task_id set), which are what the scheduler expands (doc/variants.md).
  */
 extern char *pp_push_store(int32 app_id, PPPush *p, const PPTaskTiming *timing, bool *inserted);
 

@@ -28,29 +28,47 @@
  * A push whose category needs consent (tasks.consent, doc/privacy.md) reaches only the devices
  * that granted it (opt_in) or did not withdraw it (opt_out): one probe of device_consents'
  * primary key per device of the audience. Pushes without one pay a look-up of their task.
+ *
+ * A variant's task (doc/variants.md) takes the devices of its parent's audience whose bucket
+ * falls in its share: every variant of a push computes the same bucket for a device, so the
+ * shares split the audience exactly, whichever expands first, in whatever batches. Returns
+ * whether the task is a control group (its devices are held out, not sent).
  */
-static void
-append_consent_filter(StringInfo from, const char *task_id)
+static bool
+append_task_filters(StringInfo from, const char *task_id)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		args[1] = {CStringGetTextDatum(task_id)};
 	HeapTuple	tup;
 	char	   *category;
 	char	   *consent;
+	char	   *parent;
+	bool		control;
+	bool		isnull;
 
-	(void) pp_spi_run("reading the task's consent", SPI_OK_SELECT,
-					  "SELECT category, consent FROM pushplan.tasks WHERE task_id = $1",
+	(void) pp_spi_run("reading the task's filters", SPI_OK_SELECT,
+					  "SELECT category, consent, parent_task_id, lower(variant_buckets), "
+					  "  upper(variant_buckets), variant_control "
+					  "FROM pushplan.tasks WHERE task_id = $1",
 					  1, types, args, NULL, false, 1);
-	tup = pp_spi_first_row("reading the task's consent");
+	tup = pp_spi_first_row("reading the task's filters");
 	category = SPI_getvalue(tup, SPI_tuptable->tupdesc, 1);
 	consent = SPI_getvalue(tup, SPI_tuptable->tupdesc, 2);
+	parent = SPI_getvalue(tup, SPI_tuptable->tupdesc, 3);
+	control = DatumGetBool(SPI_getbinval(tup, SPI_tuptable->tupdesc, 6, &isnull));
+	if (parent)
+		appendStringInfo(from, " AND pushplan._variant_bucket(%s, d.device_id) >= %s "
+						 "AND pushplan._variant_bucket(%s, d.device_id) < %s",
+						 quote_literal_cstr(parent), SPI_getvalue(tup, SPI_tuptable->tupdesc, 4),
+						 quote_literal_cstr(parent), SPI_getvalue(tup, SPI_tuptable->tupdesc, 5));
 	if (category == NULL || consent == NULL)
-		return;
+		return control;
 	appendStringInfo(from, " AND %s (SELECT 1 FROM pushplan.device_consents k "
 					 "WHERE k.device_id = d.device_id AND k.category = %s AND %sk.granted)",
 					 strcmp(consent, "opt_in") == 0 ? "EXISTS" : "NOT EXISTS",
 					 quote_literal_cstr(category),
 					 strcmp(consent, "opt_in") == 0 ? "" : "NOT ");
+	return control;
 }
 
 void
@@ -77,6 +95,7 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 	int64		duration;
 	HeapTuple	tup;
 	bool		isnull;
+	bool		control;
 
 	if (to == NULL)
 		pp_error(PPE_TASK_NO_AUDIENCE, "task has no audience");
@@ -134,7 +153,7 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 					 "FROM (%s) a JOIN pushplan.devices d ON d.device_id = a.device_id "
 					 "WHERE d.platform IN (SELECT jsonb_array_elements_text($4::jsonb))",
 					 aud.sql.data);
-	append_consent_filter(&from, task_id);
+	control = append_task_filters(&from, task_id);
 
 	if (minutes > 0 && spread_total <= 0)
 	{
@@ -166,8 +185,8 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 					 "    CASE WHEN $12 IS NOT NULL THEN coalesce(r.smart_at, $3) "
 					 "         WHEN $11 IS NOT NULL THEN $11::timestamp AT TIME ZONE r.timezone ELSE $3 END "
 					 "    + CASE WHEN $5 > 0 THEN ($9 + r.rn - 1) * ($5 * interval '1 minute') / $8 ELSE interval '0' END, "
-					 "    CASE WHEN c.vendor IS NULL THEN 'failed' ELSE 'queued' END, "
-					 "    CASE WHEN c.vendor IS NULL THEN format('vendor \"%%s\" is not configured for this app', r.vendor) END "
+					 "    CASE WHEN %s THEN 'control' WHEN c.vendor IS NULL THEN 'failed' ELSE 'queued' END, "
+					 "    CASE WHEN %s THEN NULL WHEN c.vendor IS NULL THEN format('vendor \"%%s\" is not configured for this app', r.vendor) END "
 					 "  FROM ranked r LEFT JOIN pushplan.vendor_configs c ON c.app_id = $2 AND c.vendor = r.vendor "
 					 "  RETURNING delivery_id, device_id, send_at, status, platform, vendor, error), "
 					 "queued AS ("
@@ -175,8 +194,9 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 					 "  SELECT delivery_id, $1, send_at, $10 FROM ins WHERE status = 'queued' RETURNING 1), "
 					 /* the statistics (doc/statistics.md): made, and failed at once */
 					 "counted AS ("
-					 "  INSERT INTO pushplan.stats_pending (task_id, platform, vendor, targeted, failed) "
-					 "  SELECT $1, platform, vendor, count(*), count(*) FILTER (WHERE status = 'failed') "
+					 "  INSERT INTO pushplan.stats_pending (task_id, platform, vendor, targeted, failed, control) "
+					 "  SELECT $1, platform, vendor, count(*) FILTER (WHERE status <> 'control'), "
+					 "    count(*) FILTER (WHERE status = 'failed'), count(*) FILTER (WHERE status = 'control') "
 					 "  FROM ins GROUP BY platform, vendor), "
 					 /* failed at once: a final outcome for the app's outcome webhook, if it has one */
 					 "hooked AS ("
@@ -188,14 +208,15 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 					 "  JOIN pushplan.tasks t ON t.task_id = $1 "
 					 "  LEFT JOIN pushplan.devices v ON v.device_id = i.device_id "
 					 "  WHERE i.status = 'failed') "
-					 "SELECT (SELECT count(*) FROM src), (SELECT max(device_id) FROM src), (SELECT count(*) FROM ins), "
+					 "SELECT (SELECT count(*) FROM src), (SELECT max(device_id) FROM src), (SELECT count(*) FROM ins WHERE status <> 'control'), "
 					 "  (SELECT count(*) FROM queued)",
 					 from.data,
 					 smart ? "m.send_at" : "NULL::timestamptz",
 					 /* an empty batch (an empty audience) is an empty array, never NULL */
 					 smart ? "LEFT JOIN pushplan._smart_send_times("
 					 "coalesce((SELECT array_agg(device_id) FROM src), '{}'), "
-					 "$12::timestamptz, pushplan.clock_now(), $13::timestamp) m ON m.device_id = s.device_id" : "");
+					 "$12::timestamptz, pushplan.clock_now(), $13::timestamp) m ON m.device_id = s.device_id" : "",
+					 control ? "true" : "false", control ? "true" : "false");
 	(void) pp_spi_run("expanding the audience", SPI_OK_SELECT, q.data, nfixed + aud.nargs,
 					  types, values, nulls, false, 0);
 	tup = pp_spi_first_row("expanding the audience");

@@ -47,6 +47,7 @@ static SPIPlanPtr done_plan = NULL;
 static SPIPlanPtr stale_plan = NULL;
 static SPIPlanPtr profiles_plan = NULL;
 static SPIPlanPtr rollup_plan = NULL;
+static SPIPlanPtr winners_plan = NULL;
 static SPIPlanPtr partitions_plan = NULL;
 
 /* Ends a unit of work (pp_work_begin) and reports the scheduler idle. */
@@ -222,8 +223,9 @@ idle_timeout(void)
  * re-send harmless). The stale look is a scan of the queue, so it runs once a minute, as does
  * the upkeep of the raw partitions (each day's made ahead, those past pushplan.retention_days
  * dropped: sql/api/86_retention.sql). The send
- * profiles of up to 20,000 devices with new visits are refreshed (doc/smart_send.md), and the
- * statistics appended since the last upkeep are folded into the aggregates (doc/statistics.md).
+ * profiles of up to 20,000 devices with new visits are refreshed (doc/smart_send.md), the
+ * variants tests that are due send their winners (doc/variants.md), and the statistics appended
+ * since the last upkeep are folded into the aggregates (doc/statistics.md).
  */
 static void
 maintenance(bool stale_check)
@@ -235,6 +237,9 @@ maintenance(bool stale_check)
 			   "WHERE t.state = 'sending' AND t.expanded "
 			   "AND NOT " PP_TASK_HAS_OPEN_DELIVERIES,
 			   0, NULL, NULL, NULL, false, 0);
+	/* the variants tests that are due send their winners (doc/variants.md) */
+	pp_spi_run_kept(&winners_plan, "sending the winners of variants tests", SPI_OK_SELECT,
+			   "SELECT pushplan._variants_pick_winners()", 0, NULL, NULL, NULL, false, 0);
 	if (stale_check)
 	{
 		uint64		n;

@@ -78,7 +78,9 @@ END $$;
 
 CREATE OR REPLACE VIEW push_plans WITH (security_barrier) AS
     SELECT a.app, p.plan_id, p.description, p.is_default,
-           (SELECT count(*) FROM tasks t WHERE t.app_id = p.app_id AND t.plan_id = p.plan_id)
+           -- pushes: a push with variants counts once, not once per variant (doc/variants.md)
+           (SELECT count(*) FROM tasks t WHERE t.app_id = p.app_id AND t.plan_id = p.plan_id
+              AND t.parent_task_id IS NULL)
                AS task_count,
            p.created_at, p.updated_at,
            p.settings  -- its own engagement controls (push_plan_set)

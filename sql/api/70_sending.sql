@@ -6,6 +6,35 @@ SET search_path = pushplan, pg_temp;
 COMMENT ON FUNCTION push_send(text, jsonb) IS
     'creates a push task; it is sent when the calling transaction commits (doc/push.md)';
 
+-- One task cancelled (push_cancel, for a push and for each of its variants' tasks).
+-- What is in flight finishes; what has not left yet never will. A claimed queue row is in
+-- flight (its delivery still says queued until its outcome): only the unclaimed ones go,
+-- under their row locks, so a sender's claim and this cancel never both take a row.
+-- The outcome is written as a sender writes the one of a delivery it finds cancelled (an
+-- outcome counted in attempts, the reason in error), counted in the statistics, and
+-- appended to the outcome webhook's outbox when the app has one (doc/statistics.md).
+CREATE OR REPLACE FUNCTION _task_cancel(p_app int, p_task text) RETURNS void
+LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
+BEGIN
+    WITH q AS (DELETE FROM delivery_queue q
+               WHERE q.task_id = p_task AND q.claimed_by IS NULL
+               RETURNING q.delivery_id),
+    c AS (UPDATE deliveries d SET status = 'cancelled', attempts = d.attempts + 1, error = 'cancelled'
+          FROM q WHERE d.delivery_id = q.delivery_id AND d.status = 'queued'
+          RETURNING d.delivery_id, d.device_id, d.platform, d.vendor),
+    counted AS (INSERT INTO stats_pending (task_id, platform, vendor, cancelled)
+        SELECT p_task, coalesce(c.platform, 'unknown'), c.vendor, count(*) FROM c
+        GROUP BY 2, 3)
+    INSERT INTO outcome_outbox (app_id, delivery_id, task_id, plan_id, registration_id, vendor,
+                                platform, status, error, at)
+        SELECT p_app, c.delivery_id, p_task, t.plan_id, v.registration_id, c.vendor,
+               c.platform, 'cancelled', 'cancelled', now()
+        FROM c JOIN outcome_webhooks w ON w.app_id = p_app
+        JOIN tasks t ON t.task_id = p_task
+        LEFT JOIN devices v ON v.device_id = c.device_id;
+    UPDATE tasks t SET state = 'cancelled', finished_at = now() WHERE t.task_id = p_task;
+END $$;
+
 CREATE OR REPLACE FUNCTION push_cancel(app text, task_id text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 #variable_conflict use_column
@@ -13,6 +42,8 @@ DECLARE
     v_app int := _app_id(app, 'send');
     v_state text;
     v_created_by oid;
+    v_variant text;
+    v_open int := 0;
 BEGIN
     SELECT state, created_by INTO v_state, v_created_by FROM tasks t
         WHERE t.app_id = v_app AND t.task_id = push_cancel.task_id
@@ -24,30 +55,24 @@ BEGIN
     IF v_state IN ('done', 'cancelled') THEN
         RAISE EXCEPTION '92302: task "%" is already %', task_id, v_state USING ERRCODE = '55000';
     END IF;
-    -- What is in flight finishes; what has not left yet never will. A claimed queue row is in
-    -- flight (its delivery still says queued until its outcome): only the unclaimed ones go,
-    -- under their row locks, so a sender's claim and this cancel never both take a row.
-    -- The outcome is written as a sender writes the one of a delivery it finds cancelled (an
-    -- outcome counted in attempts, the reason in error), counted in the statistics, and
-    -- appended to the outcome webhook's outbox when the app has one (doc/statistics.md).
-    WITH q AS (DELETE FROM delivery_queue q
-               WHERE q.task_id = push_cancel.task_id AND q.claimed_by IS NULL
-               RETURNING q.delivery_id),
-    c AS (UPDATE deliveries d SET status = 'cancelled', attempts = d.attempts + 1, error = 'cancelled'
-          FROM q WHERE d.delivery_id = q.delivery_id AND d.status = 'queued'
-          RETURNING d.delivery_id, d.device_id, d.platform, d.vendor),
-    counted AS (INSERT INTO stats_pending (task_id, platform, vendor, cancelled)
-        SELECT push_cancel.task_id, coalesce(c.platform, 'unknown'), c.vendor, count(*) FROM c
-        GROUP BY 2, 3)
-    INSERT INTO outcome_outbox (app_id, delivery_id, task_id, plan_id, registration_id, vendor,
-                                platform, status, error, at)
-        SELECT v_app, c.delivery_id, push_cancel.task_id, t.plan_id, v.registration_id, c.vendor,
-               c.platform, 'cancelled', 'cancelled', now()
-        FROM c JOIN outcome_webhooks w ON w.app_id = v_app
-        JOIN tasks t ON t.task_id = push_cancel.task_id
-        LEFT JOIN devices v ON v.device_id = c.device_id;
-    UPDATE tasks t SET state = 'cancelled', finished_at = now()
-        WHERE t.task_id = push_cancel.task_id;
+    IF v_state NOT IN ('variants', 'testing') THEN
+        PERFORM _task_cancel(v_app, push_cancel.task_id);
+        RETURN;
+    END IF;
+    -- A push with variants (doc/variants.md): its variants' tasks not finished yet, in one order
+    FOR v_variant IN
+        SELECT t.task_id FROM tasks t
+        WHERE t.parent_task_id = push_cancel.task_id AND t.state IN ('queued', 'sending')
+        ORDER BY t.task_id FOR UPDATE
+    LOOP
+        PERFORM _task_cancel(v_app, v_variant);
+        v_open := v_open + 1;
+    END LOOP;
+    -- (a push whose test waits for its winner is not done: cancelling it sends no winner)
+    IF v_open = 0 AND v_state = 'variants' THEN
+        RAISE EXCEPTION '92302: task "%" is already %', task_id, 'done' USING ERRCODE = '55000';
+    END IF;
+    UPDATE tasks t SET state = 'cancelled', finished_at = now() WHERE t.task_id = push_cancel.task_id;
 END $$;
 
 CREATE OR REPLACE VIEW push_deliveries WITH (security_barrier) AS
@@ -77,7 +102,9 @@ CREATE OR REPLACE VIEW push_task_progress WITH (security_barrier) AS
                 WHEN s.recent > 0 THEN (s.queued + c.sending) / (s.recent / w.seconds) * interval '1 second'
            END AS eta,
            t.created_at, t.started_at, t.finished_at,
-           (ARRAY['high', 'normal', 'low'])[t.priority + 1] AS priority
+           (ARRAY['high', 'normal', 'low'])[t.priority + 1] AS priority,
+           -- A/B variants (doc/variants.md): a variant's task, and its push's task
+           t.parent_task_id, t.variant
     FROM tasks t
     JOIN apps a USING (app_id)
     -- in flight: the claimed queue rows (their deliveries say queued until their outcomes)

@@ -373,7 +373,8 @@ BEGIN
                sum(p.dismissed) AS dismissed, sum(p.converted) AS converted,
                sum(p.converted_value) AS converted_value,
                sum(p.missing_attribute) AS missing_attribute, sum(p.capped) AS capped,
-               sum(p.quiet_hours) AS quiet_hours, sum(p.consent) AS consent, count(*) AS n
+               sum(p.quiet_hours) AS quiet_hours, sum(p.consent) AS consent,
+               sum(p.control) AS control, count(*) AS n
         FROM p JOIN tasks t ON t.task_id = p.task_id
         GROUP BY t.task_id, p.platform, p.vendor
     ), by_task AS (
@@ -381,7 +382,7 @@ BEGIN
         SELECT task_id, platform, vendor, targeted, sent, failed, invalid_token, rejected, gave_up,
                suppressed, opted_out, unregistered, no_token, expired, cancelled, retries,
                received, opened, clicked, dismissed, converted, converted_value, missing_attribute,
-               capped, quiet_hours, consent
+               capped, quiet_hours, consent, control
         FROM s
         ON CONFLICT (task_id, platform, vendor) DO UPDATE SET
             targeted = a.targeted + excluded.targeted, sent = a.sent + excluded.sent,
@@ -396,7 +397,7 @@ BEGIN
             converted_value = a.converted_value + excluded.converted_value,
             missing_attribute = a.missing_attribute + excluded.missing_attribute,
             capped = a.capped + excluded.capped, quiet_hours = a.quiet_hours + excluded.quiet_hours,
-            consent = a.consent + excluded.consent
+            consent = a.consent + excluded.consent, control = a.control + excluded.control
     ), by_plan AS (
         INSERT INTO plan_stats AS a
         SELECT app_id, plan_id, period, platform, vendor, message_type,
@@ -404,7 +405,7 @@ BEGIN
                sum(suppressed), sum(opted_out), sum(unregistered), sum(no_token), sum(expired),
                sum(cancelled), sum(retries), sum(received), sum(opened), sum(clicked),
                sum(dismissed), sum(converted), sum(converted_value), sum(missing_attribute),
-               sum(capped), sum(quiet_hours), sum(consent)
+               sum(capped), sum(quiet_hours), sum(consent), sum(control)
         FROM s GROUP BY app_id, plan_id, period, platform, vendor, message_type
         ON CONFLICT (app_id, plan_id, period, platform, vendor, message_type) DO UPDATE SET
             targeted = a.targeted + excluded.targeted, sent = a.sent + excluded.sent,
@@ -419,7 +420,7 @@ BEGIN
             converted_value = a.converted_value + excluded.converted_value,
             missing_attribute = a.missing_attribute + excluded.missing_attribute,
             capped = a.capped + excluded.capped, quiet_hours = a.quiet_hours + excluded.quiet_hours,
-            consent = a.consent + excluded.consent
+            consent = a.consent + excluded.consent, control = a.control + excluded.control
     )
     SELECT coalesce(sum(n), 0) INTO v_rows FROM s;
 
@@ -445,9 +446,10 @@ RETURNS TABLE(task_id text, platform text, vendor text, targeted bigint, sent bi
               opted_out bigint, unregistered bigint, no_token bigint, expired bigint,
               cancelled bigint, retries bigint, received bigint, opened bigint, clicked bigint,
               dismissed bigint, converted bigint, converted_value numeric, missing_attribute bigint,
-              capped bigint, quiet_hours bigint, consent bigint)
+              capped bigint, quiet_hours bigint, consent bigint, control bigint)
 LANGUAGE sql STABLE SET search_path = pushplan, pg_temp AS $$
-    SELECT d.task_id, coalesce(d.platform, 'unknown'), d.vendor, count(*),
+    SELECT d.task_id, coalesce(d.platform, 'unknown'), d.vendor,
+           count(*) FILTER (WHERE d.status <> 'control'),
            count(*) FILTER (WHERE d.status = 'sent'),
            count(*) FILTER (WHERE d.status IN ('failed', 'invalid_token')),
            count(*) FILTER (WHERE d.status = 'invalid_token'),
@@ -466,7 +468,8 @@ LANGUAGE sql STABLE SET search_path = pushplan, pg_temp AS $$
            count(*) FILTER (WHERE d.status = 'suppressed' AND d.error LIKE 'missing attribute %'),
            count(*) FILTER (WHERE d.status = 'suppressed' AND d.error = 'capped'),
            count(*) FILTER (WHERE d.status = 'suppressed' AND d.error = 'quiet hours'),
-           count(*) FILTER (WHERE d.status = 'suppressed' AND d.error LIKE 'no consent: %')
+           count(*) FILTER (WHERE d.status = 'suppressed' AND d.error LIKE 'no consent: %'),
+           count(*) FILTER (WHERE d.status = 'control')
     FROM deliveries d
     LEFT JOIN LATERAL (
         SELECT bit_or(_event_bit(ev.kind)) AS kinds,
@@ -499,7 +502,7 @@ CREATE OR REPLACE VIEW _task_stats_live AS
            sum(opened) AS opened, sum(clicked) AS clicked, sum(dismissed) AS dismissed,
            sum(converted) AS converted, sum(converted_value) AS converted_value,
            sum(missing_attribute) AS missing_attribute, sum(capped) AS capped,
-           sum(quiet_hours) AS quiet_hours, sum(consent) AS consent
+           sum(quiet_hours) AS quiet_hours, sum(consent) AS consent, sum(control) AS control
     FROM (SELECT * FROM task_stats UNION ALL SELECT * FROM stats_pending) s
     GROUP BY task_id, platform, vendor;
 
@@ -514,7 +517,8 @@ CREATE OR REPLACE VIEW _plan_stats_live AS
            _message_type(t.push), p.targeted, p.sent, p.failed, p.invalid_token, p.rejected,
            p.gave_up, p.suppressed, p.opted_out, p.unregistered, p.no_token, p.expired,
            p.cancelled, p.retries, p.received, p.opened, p.clicked, p.dismissed,
-           p.converted, p.converted_value, p.missing_attribute, p.capped, p.quiet_hours, p.consent
+           p.converted, p.converted_value, p.missing_attribute, p.capped, p.quiet_hours, p.consent,
+           p.control
     FROM stats_pending p JOIN tasks t ON t.task_id = p.task_id;
 
 -- A rate, or NULL when nothing was there to divide by.
@@ -605,7 +609,9 @@ CREATE OR REPLACE VIEW push_task_stats WITH (security_barrier) AS
            coalesce(s.clicked, 0) AS clicked, coalesce(s.dismissed, 0) AS dismissed,
            coalesce(s.converted, 0) AS converted, coalesce(s.converted_value, 0) AS converted_value,
            _rate(s.clicked, s.sent) AS click_rate, _rate(s.clicked, s.received) AS click_rate_received,
-           coalesce(s.missing_attribute, 0) AS suppressed_missing_attribute
+           coalesce(s.missing_attribute, 0) AS suppressed_missing_attribute,
+           -- A/B variants (doc/variants.md): a variant's task names its push's task
+           t.parent_task_id, t.variant, coalesce(s.control, 0) AS control
     FROM tasks t
     JOIN apps a USING (app_id)
     LEFT JOIN LATERAL (
@@ -614,7 +620,7 @@ CREATE OR REPLACE VIEW push_task_stats WITH (security_barrier) AS
                sum(x.invalid_token) AS invalid_token, sum(x.received) AS received,
                sum(x.opened) AS opened, sum(x.clicked) AS clicked, sum(x.dismissed) AS dismissed,
                sum(x.converted) AS converted, sum(x.converted_value) AS converted_value,
-               sum(x.missing_attribute) AS missing_attribute
+               sum(x.missing_attribute) AS missing_attribute, sum(x.control) AS control
         FROM _task_stats_live x WHERE x.task_id = t.task_id) s ON true
     WHERE t.app_id = ANY ((SELECT _visible_apps('reader'))::int[]);
 
@@ -634,7 +640,7 @@ CREATE OR REPLACE VIEW push_plan_stats_daily WITH (security_barrier) AS
            _rate(sum(s.clicked), sum(s.received)) AS click_rate_received,
            sum(s.missing_attribute) AS suppressed_missing_attribute,
            sum(s.capped) AS suppressed_capped, sum(s.quiet_hours) AS suppressed_quiet_hours,
-           sum(s.consent) AS suppressed_consent
+           sum(s.consent) AS suppressed_consent, sum(s.control) AS control
     FROM _plan_stats_live s
     JOIN apps a USING (app_id)
     WHERE s.app_id = ANY ((SELECT _visible_apps('reader'))::int[])
@@ -656,7 +662,8 @@ CREATE OR REPLACE VIEW push_plan_overview WITH (security_barrier) AS
     JOIN apps a USING (app_id)
     LEFT JOIN LATERAL (
         SELECT count(*) AS tasks, min(x.send_at) AS first_send_at, max(x.send_at) AS last_send_at
-        FROM tasks x WHERE x.app_id = p.app_id AND x.plan_id = p.plan_id) t ON true
+        FROM tasks x WHERE x.app_id = p.app_id AND x.plan_id = p.plan_id
+          AND x.parent_task_id IS NULL) t ON true  -- a push with variants is one push
     LEFT JOIN LATERAL (
         SELECT sum(x.targeted) AS targeted, sum(x.suppressed) AS suppressed, sum(x.sent) AS sent,
                sum(x.failed) AS failed, sum(x.received) AS received, sum(x.opened) AS opened,

@@ -92,6 +92,9 @@ BEGIN
     GRANT SELECT, INSERT, UPDATE ON task_stats, plan_stats, vendor_latency TO pushplan_worker;
     GRANT EXECUTE ON FUNCTION _stats_rollup(), _stats_period(timestamptz), _message_type(jsonb)
         TO pushplan_worker;
+    -- A/B variants (sql/api/89_variants.sql): the expansion splits a push's audience by it, and
+    -- the upkeep sends the winners of the variants tests that are due
+    GRANT EXECUTE ON FUNCTION _variant_bucket(text, bigint), _variants_pick_winners() TO pushplan_worker;
     -- the raw partitions' upkeep (sql/api/86_retention.sql: SECURITY DEFINER, as it makes and
     -- drops tables the extension owns)
     GRANT EXECUTE ON FUNCTION _raw_partitions_maintain() TO pushplan_worker;
@@ -198,7 +201,8 @@ GRANT EXECUTE ON FUNCTION push_plan_stats(text, text[], timestamptz, timestamptz
 GRANT EXECUTE ON FUNCTION _stats_period(timestamptz), _message_type(jsonb), _rate(numeric, numeric),
     _latency_quantile(smallint[], numeric[], numeric)
     TO pushplan_reader;
-GRANT SELECT ON push_task_stats, push_plan_stats_daily, push_plan_overview, push_vendor_stats_daily
+GRANT SELECT ON push_task_stats, push_plan_stats_daily, push_plan_overview, push_vendor_stats_daily,
+    push_variant_stats
     TO pushplan_reader;
 -- one device's data, as push_deliveries shows it: operators (sql/api/87_trace.sql)
 GRANT EXECUTE ON FUNCTION push_trace(text, text, text) TO pushplan_operator;

@@ -202,6 +202,18 @@ CREATE TABLE tasks (
     -- NULL (none: no category, or transactional). The senders read consent only when it is set.
     category    text,
     consent     text CHECK (consent IN ('opt_in', 'opt_out')),
+    -- A/B variants (doc/variants.md): a push with "variants" is a parent task (state 'variants',
+    -- or 'testing' while a "variants_test" waits for its winner; never expanded itself) and one
+    -- child task per variant, each with its own normalized push; a child expands the parent's
+    -- audience restricted to the devices whose bucket (0..9999, by _variant_bucket(parent,
+    -- device)) is in variant_buckets. A control child writes its devices' deliveries as
+    -- 'control': never queued, counted in control, not in targeted. variant_winner: the task
+    -- that sends a test's winner to the rest of the audience.
+    parent_task_id  text REFERENCES tasks ON DELETE CASCADE,
+    variant         text,
+    variant_buckets int4range,
+    variant_control boolean NOT NULL DEFAULT false,
+    variant_winner  boolean NOT NULL DEFAULT false,
     FOREIGN KEY (app_id, plan_id) REFERENCES plans,
     UNIQUE (app_id, request_id)
 );
@@ -212,6 +224,9 @@ CREATE INDEX tasks_due_idx ON tasks (priority, send_at)
     WHERE state = 'queued' OR (state = 'sending' AND NOT expanded);
 CREATE INDEX tasks_broadcast_idx ON tasks (app_id, created_at) WHERE broadcast;
 CREATE INDEX tasks_plan_idx ON tasks (app_id, plan_id);
+CREATE INDEX tasks_parent_idx ON tasks (parent_task_id) WHERE parent_task_id IS NOT NULL;
+-- the pushes whose variants test waits for its winner (the scheduler's upkeep looks)
+CREATE INDEX tasks_testing_idx ON tasks (send_at) WHERE state = 'testing';
 
 -- Schedules (push_schedule_create; doc/schedules.md): a push that fires by itself, once, on
 -- periodic points, or at each device's best time. trigger is the validated trigger,
@@ -403,7 +418,8 @@ CREATE TABLE stats_pending (
     missing_attribute bigint NOT NULL DEFAULT 0, -- suppressed: a template's attribute missing (options.missing_attribute skip)
     capped          bigint NOT NULL DEFAULT 0,  -- kinds of suppressed: frequency caps (0.2)
     quiet_hours     bigint NOT NULL DEFAULT 0,  -- ... and quiet hours
-    consent         bigint NOT NULL DEFAULT 0   -- suppressed: consent withdrawn (doc/privacy.md)
+    consent         bigint NOT NULL DEFAULT 0,  -- suppressed: consent withdrawn (doc/privacy.md)
+    control         bigint NOT NULL DEFAULT 0   -- not a delivery: held out in a control group (doc/variants.md)
 );
 
 -- One row per task, platform and vendor: the same columns.
@@ -447,6 +463,7 @@ CREATE TABLE plan_stats (
     capped          bigint NOT NULL DEFAULT 0,
     quiet_hours     bigint NOT NULL DEFAULT 0,
     consent         bigint NOT NULL DEFAULT 0,
+    control         bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (app_id, plan_id, period, platform, vendor, message_type)
 );
 

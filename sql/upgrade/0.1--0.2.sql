@@ -231,7 +231,8 @@ CREATE TABLE stats_pending (
     missing_attribute bigint NOT NULL DEFAULT 0, -- suppressed: a template's attribute missing (options.missing_attribute skip)
     capped          bigint NOT NULL DEFAULT 0,  -- kinds of suppressed: frequency caps (0.2)
     quiet_hours     bigint NOT NULL DEFAULT 0,  -- ... and quiet hours
-    consent         bigint NOT NULL DEFAULT 0   -- suppressed: consent withdrawn (doc/privacy.md)
+    consent         bigint NOT NULL DEFAULT 0,  -- suppressed: consent withdrawn (doc/privacy.md)
+    control         bigint NOT NULL DEFAULT 0   -- not a delivery: held out in a control group (doc/variants.md)
 );
 
 -- One row per task, platform and vendor: the same columns.
@@ -275,6 +276,7 @@ CREATE TABLE plan_stats (
     capped          bigint NOT NULL DEFAULT 0,
     quiet_hours     bigint NOT NULL DEFAULT 0,
     consent         bigint NOT NULL DEFAULT 0,
+    control         bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (app_id, plan_id, period, platform, vendor, message_type)
 );
 
@@ -419,3 +421,12 @@ CREATE TABLE erasures (
     counts       jsonb NOT NULL                  -- rows removed, per table
 );
 CREATE INDEX erasures_app_idx ON erasures (app_id, erased_at);
+
+-- A/B variants (doc/variants.md): a push's variants are child tasks of the push's task.
+ALTER TABLE tasks ADD COLUMN parent_task_id text REFERENCES tasks ON DELETE CASCADE;
+ALTER TABLE tasks ADD COLUMN variant text;
+ALTER TABLE tasks ADD COLUMN variant_buckets int4range;
+ALTER TABLE tasks ADD COLUMN variant_control boolean NOT NULL DEFAULT false;
+ALTER TABLE tasks ADD COLUMN variant_winner boolean NOT NULL DEFAULT false;
+CREATE INDEX tasks_parent_idx ON tasks (parent_task_id) WHERE parent_task_id IS NOT NULL;
+CREATE INDEX tasks_testing_idx ON tasks (send_at) WHERE state = 'testing';
