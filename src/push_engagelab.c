@@ -391,6 +391,8 @@ static const FieldSpec push_fields[] = {
 	{"send_time", FK_CUSTOM, .check = ppj_check_send_time},
 	/* Tencent Push's loop_param as the trigger it comes to: push_send makes it a schedule */
 	{"loop", FK_CUSTOM, .check = check_loop},
+	/* cross-channel fallback (doc/fallback.md): checked as it is written, by pp_fallback_put */
+	{"fallback", FK_ANY},
 	{NULL}
 };
 
@@ -494,6 +496,8 @@ pp_engagelab_normalize(JsonbContainer *root, const char **dialect_out)
 	ppj_put_copy(&st, root, "From_Account");
 	ppj_put_copy(&st, root, "send_time");
 	ppj_put_copy(&st, root, "loop");
+	if (pp_jmember(root, "fallback"))
+		pp_fallback_put(&st, pp_jmember(root, "fallback"));
 	ppj_put_string(&st, "dialect", dialect);
 
 	if (dialect_out)

@@ -312,6 +312,46 @@ pp_push_read(Jsonb *given, PPPush *p)
 	p->category = pp_jstr(options, "category");
 }
 
+/*
+ * A push with a fallback (doc/fallback.md): the app must have the channel it goes through, and
+ * the fallback's texts are templates as the push's are: the message the scheduler will make
+ * (_fallback_push) is checked here, and what its templates read is read for the push too.
+ */
+static void
+fallback_context(void *arg)
+{
+	errcontext("in the fallback's message (\"fallback\": its title and alert replace the push's)");
+}
+
+static void
+check_fallback(int32 app_id, PPPush *p)
+{
+	ErrorContextCallback context = {.callback = fallback_context, .previous = error_context_stack};
+	Datum		args[2];
+	Oid			types[2] = {INT4OID, JSONBOID};
+	bool		isnull;
+	Datum		d;
+	int			reads = 0;
+
+	args[0] = Int32GetDatum(app_id);
+	(void) spi_value("SELECT 1 FROM pushplan.vendor_configs WHERE app_id = $1 AND vendor = 'webhook'",
+					 1, types, args, &isnull);
+	if (isnull)
+		ereport(ERROR,
+				(pp_errmsg(PPE_FALLBACK_NO_CHANNEL,
+						   "the fallback goes through the webhook channel, which this app has not configured"),
+				 errhint("Configure it with push_vendor_set(app, 'webhook', '{\"url\": ..., \"secret\": ...}').")));
+	args[1] = JsonbPGetDatum(p->push);
+	d = spi_value("SELECT pushplan._fallback_push($2) WHERE $1 IS NOT NULL", 2, types, args, &isnull);
+	if (!isnull)
+	{
+		error_context_stack = &context;
+		(void) pp_push_template_check(DatumGetJsonbPCopy(d), &reads);
+		error_context_stack = context.previous;
+	}
+	p->template_reads |= reads;
+}
+
 void
 pp_push_check(int32 app_id, int rights, PPPush *p)
 {
@@ -342,6 +382,8 @@ pp_push_check(int32 app_id, int rights, PPPush *p)
 	/* templates: checked, and the sizes checked with every expression empty (the least a device gets) */
 	pp_message_check_for(pp_push_template_check(p->push, &p->template_reads), app_vendors(app_id));
 	p->broadcast = is_broadcast(to);
+	if (pp_jmember(&p->push->root, "fallback"))
+		check_fallback(app_id, p);
 
 	/* the consent the category needs, as the app's settings say now (92861: not one of them) */
 	p->consent = NULL;
@@ -436,12 +478,14 @@ pp_push_store(int32 app_id, PPPush *p, const PPTaskTiming *timing, bool *inserte
 			"  now()), now()) AS send_at) "
 			"INSERT INTO pushplan.tasks (task_id, app_id, plan_id, dialect, request_id, msg_random, "
 			"  msg_second, push, broadcast, send_at, expires_at, created_by, priority, send_rule, "
-			"  time_to_live, template_reads, category, consent) "
+			"  time_to_live, template_reads, category, consent, fallback_at) "
 			"SELECT 'tsk_' || replace(gen_random_uuid()::text, '-', ''), $1, $2, $3, $4, $5, "
 			"  CASE WHEN $5 IS NOT NULL THEN floor(extract(epoch FROM now()))::bigint END, "
 			"  $6, $7, t.send_at, "
 			"  CASE WHEN $8 > 0 AND $12 IS NULL THEN t.send_at + $8 * interval '1 second' END, "
-			"  $9, $10, $12::jsonb, CASE WHEN $8 > 0 THEN $8 * interval '1 second' END, $14, $15, $16 "
+			"  $9, $10, $12::jsonb, CASE WHEN $8 > 0 THEN $8 * interval '1 second' END, $14, $15, $16, "
+			/* a fallback's first look (doc/fallback.md): when the first sends may be due */
+			"  t.send_at + ($6->'fallback'->>'after')::int * interval '1 second' "
 			"FROM t ON CONFLICT DO NOTHING RETURNING task_id",
 			16, types, args, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "pushplan: could not store the task");
