@@ -121,6 +121,8 @@ INSERT INTO smart_profile_pending (device_id) SELECT DISTINCT device_id FROM dev
 ALTER TABLE deliveries ADD COLUMN platform text;
 ALTER TABLE deliveries ADD COLUMN events smallint NOT NULL DEFAULT 0;
 ALTER TABLE deliveries ADD COLUMN events_added smallint NOT NULL DEFAULT 0;
+-- a fallback's message (doc/fallback.md): none among 0.1's deliveries
+ALTER TABLE deliveries ADD COLUMN fallback jsonb;
 UPDATE deliveries d SET platform = v.platform FROM devices v WHERE v.device_id = d.device_id;
 
 -- Deliveries are partitioned by day (doc/statistics.md, "Retention"; sql/install/schema.sql
