@@ -193,3 +193,9 @@ SELECT fallback_at IS NULL AS ended, (SELECT count(*) FROM fallbacks f WHERE f.t
 FROM tasks WHERE task_id = :'t3';
 -- nothing else due
 SELECT _fallback_step(10000, '2090-12-31 00:00+00') AS made;
+
+-- ---- retention: the fallbacks of deliveries past pushplan.retention_days go with them --------
+INSERT INTO fallbacks (delivery_id, task_id, platform, outcome) VALUES (1, 'gone', 'android', 'no_address');
+SELECT _raw_partitions_maintain() IS NOT NULL AS maintained;
+SELECT count(*) FILTER (WHERE delivery_id = 1) AS old_left, count(*) FILTER (WHERE task_id = :'t1') AS kept
+FROM fallbacks;
