@@ -494,6 +494,20 @@ LANGUAGE sql STABLE SET search_path = pushplan, pg_temp AS $$
         WHERE d.fallback IS NOT NULL
         GROUP BY 1, 2, 3
         UNION ALL
+        -- events reported about a fallback's messages: the fallback task's own figures
+        SELECT d.task_id, coalesce(d.platform, 'unknown'), d.vendor, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+               0, 0, count(*) FILTER (WHERE e.kinds & 1 <> 0), count(*) FILTER (WHERE e.kinds & 2 <> 0),
+               count(*) FILTER (WHERE e.kinds & 4 <> 0), count(*) FILTER (WHERE e.kinds & 8 <> 0),
+               count(*) FILTER (WHERE e.kinds & 16 <> 0), coalesce(sum(e.first_value), 0),
+               0, 0, 0, 0, 0, 0, 0
+        FROM deliveries d
+        JOIN LATERAL (
+            SELECT bit_or(_event_bit(ev.kind)) AS kinds,
+                   sum(ev.value) FILTER (WHERE ev.counted AND ev.kind = 'convert') AS first_value
+            FROM events ev WHERE ev.task_id = d.task_id AND ev.device_id = d.device_id) e ON e.kinds IS NOT NULL
+        WHERE d.fallback IS NOT NULL
+        GROUP BY 1, 2, 3
+        UNION ALL
         SELECT f.task_id, f.platform, 'webhook', 0, 0, 0, 0, 0, 0, 0,
                0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, count(*)
         FROM fallbacks f

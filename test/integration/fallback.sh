@@ -110,6 +110,10 @@ check_eq "... the push's funnel is its own (6 targeted, 5 sent)" \
   "$(sql "SELECT sum(targeted) || ' ' || sum(sent) FROM push_plan_stats('fb', NULL, now() - interval '1 day', now() + interval '1 day')")" "6 5"
 check_eq "push_task_stats: on the push's row" \
   "$(sql "SELECT fallback_sent || ' ' || fallback_failed || ' ' || fallback_no_address FROM push_task_stats WHERE task_id = '$t'")" "3 0 1"
+# the gateway reports that r4 opened the e-mail: the fallback task's own figures
+sql "SELECT push_event('fb', 'r4', '${t}_fallback', 'open')" >/dev/null
+check_eq "an event about a fallback message counts in the fallback task's figures" \
+  "$(sql "SELECT sent || ' ' || opened FROM push_task_stats WHERE task_id = '${t}_fallback'") $(sql "SELECT opened FROM push_task_stats WHERE task_id = '$t'")" "0 1 1"
 recount_diff() {
   sql "SELECT count(*) FROM ((SELECT * FROM _stats_recount() EXCEPT SELECT * FROM _task_stats_live)
                              UNION ALL (SELECT * FROM _task_stats_live EXCEPT SELECT * FROM _stats_recount())) d"
