@@ -299,6 +299,7 @@ pp_engine_submit(PPEngine *e, const PPSendItem *item)
 	in.device_id = item->device_id;
 	in.registration_id = item->registration_id;
 	in.expires_at = item->expires_at;
+	in.fallback = item->fallback;
 	v->build(&x->cfg, &in, &x->req);
 	if (x->req.refused)
 	{

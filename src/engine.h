@@ -43,6 +43,8 @@ typedef struct PPSendItem
 	const char *registration_id;	/* optional: echoed in the webhook body */
 	bool		urgent;			/* high lane: ahead of every waiting request, even past
 								 * max_inflight */
+	const char *fallback;		/* a fallback's message: JSON the webhook body carries as
+								 * "fallback" (doc/fallback.md); NULL for a push's delivery */
 } PPSendItem;
 
 typedef struct PPSendOutcome

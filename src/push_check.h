@@ -85,6 +85,8 @@ extern void ppj_push_pairs(JsonbParseState **st, JsonbContainer *c);
 
 /* push_engagelab.c */
 extern void ppj_put_platforms(JsonbParseState **st, int mask);
+/* push_fallback.c: checks a push's "fallback" and writes it normalized (doc/fallback.md) */
+extern void pp_fallback_put(JsonbParseState **st, JsonbValue *v);
 extern const FieldSpec ppj_ios_alert_fields[];
 extern void ppj_check_msg_random(JsonbValue *v, const char *path);
 extern void ppj_check_send_time(JsonbValue *v, const char *path);

@@ -394,6 +394,8 @@ static const FieldSpec push_fields[] = {
 	/* A/B variants (push_variants.c, doc/variants.md) */
 	{"variants", FK_CUSTOM, .check = ppj_check_variants},
 	{"variants_test", FK_CUSTOM, .check = ppj_check_variants_test},
+	/* cross-channel fallback (doc/fallback.md): checked as it is written, by pp_fallback_put */
+	{"fallback", FK_ANY},
 	{NULL}
 };
 
@@ -549,6 +551,8 @@ pp_engagelab_normalize(JsonbContainer *root, const char **dialect_out)
 	ppj_put_copy(&st, root, "loop");
 	ppj_put_copy(&st, root, "variants");
 	ppj_put_copy(&st, root, "variants_test");
+	if (pp_jmember(root, "fallback"))
+		pp_fallback_put(&st, pp_jmember(root, "fallback"));
 	ppj_put_string(&st, "dialect", dialect);
 
 	if (pp_jmember(root, "variants_test") && !pp_jmember(root, "variants"))

@@ -343,6 +343,46 @@ check_variants(List *variants, List *vendors)
 	}
 }
 
+/*
+ * A push with a fallback (doc/fallback.md): the app must have the channel it goes through, and
+ * the fallback's texts are templates as the push's are: the message the scheduler will make
+ * (_fallback_push) is checked here, and what its templates read is read for the push too.
+ */
+static void
+fallback_context(void *arg)
+{
+	errcontext("in the fallback's message (\"fallback\": its title and alert replace the push's)");
+}
+
+static void
+check_fallback(int32 app_id, PPPush *p)
+{
+	ErrorContextCallback context = {.callback = fallback_context, .previous = error_context_stack};
+	Datum		args[2];
+	Oid			types[2] = {INT4OID, JSONBOID};
+	bool		isnull;
+	Datum		d;
+	int			reads = 0;
+
+	args[0] = Int32GetDatum(app_id);
+	(void) spi_value("SELECT 1 FROM pushplan.vendor_configs WHERE app_id = $1 AND vendor = 'webhook'",
+					 1, types, args, &isnull);
+	if (isnull)
+		ereport(ERROR,
+				(pp_errmsg(PPE_FALLBACK_NO_CHANNEL,
+						   "the fallback goes through the webhook channel, which this app has not configured"),
+				 errhint("Configure it with push_vendor_set(app, 'webhook', '{\"url\": ..., \"secret\": ...}').")));
+	args[1] = JsonbPGetDatum(p->push);
+	d = spi_value("SELECT pushplan._fallback_push($2) WHERE $1 IS NOT NULL", 2, types, args, &isnull);
+	if (!isnull)
+	{
+		error_context_stack = &context;
+		(void) pp_push_template_check(DatumGetJsonbPCopy(d), &reads);
+		error_context_stack = context.previous;
+	}
+	p->template_reads |= reads;
+}
+
 void
 pp_push_check(int32 app_id, int rights, PPPush *p)
 {
@@ -376,6 +416,8 @@ pp_push_check(int32 app_id, int rights, PPPush *p)
 	pp_message_check_for(pp_push_template_check(p->push, &p->template_reads), vendors);
 	check_variants(p->variants, vendors);
 	p->broadcast = is_broadcast(to);
+	if (pp_jmember(&p->push->root, "fallback"))
+		check_fallback(app_id, p);
 
 	/* the consent the category needs, as the app's settings say now (92861: not one of them) */
 	p->consent = NULL;
@@ -494,13 +536,20 @@ store_task(int32 app_id, PPPush *p, const PPTaskTiming *timing, const char *pare
 			"INSERT INTO pushplan.tasks (task_id, app_id, plan_id, dialect, request_id, msg_random, "
 			"  msg_second, push, broadcast, send_at, expires_at, created_by, priority, send_rule, "
 			"  time_to_live, template_reads, category, consent, state, parent_task_id, variant, "
-			"  variant_buckets, variant_control) "
+			"  variant_buckets, variant_control, fallback_at) "
 			"SELECT 'tsk_' || replace(gen_random_uuid()::text, '-', ''), $1, $2, $3, $4, $5, "
 			"  CASE WHEN $5 IS NOT NULL THEN floor(extract(epoch FROM now()))::bigint END, "
 			"  $6, $7, t.send_at, "
 			"  CASE WHEN $8 > 0 AND $12 IS NULL THEN t.send_at + $8 * interval '1 second' END, "
 			"  $9, $10, $12::jsonb, CASE WHEN $8 > 0 THEN $8 * interval '1 second' END, $14, $15, $16, "
-			"  $17, $18, $19, int4range($20, $21), $22 "
+			"  $17, $18, $19, int4range($20, $21), $22, "
+			/*
+			 * a fallback's first look (doc/fallback.md): when the first sends may be due; none
+			 * for a push with variants (its variants' tasks have the deliveries) nor for a
+			 * control group (sent nothing)
+			 */
+			"  CASE WHEN $17 = 'queued' AND NOT $22 "
+			"    THEN t.send_at + ($6->'fallback'->>'after')::int * interval '1 second' END "
 			"FROM t ON CONFLICT DO NOTHING RETURNING task_id",
 			22, types, args, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "pushplan: could not store the task");

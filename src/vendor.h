@@ -82,6 +82,7 @@ typedef struct PPMsgInput
 	int64		device_id;
 	const char *registration_id;
 	TimestampTz expires_at;		/* <= 0: none */
+	const char *fallback;		/* a fallback's message (webhook only): JSON, or NULL */
 } PPMsgInput;
 
 /* A request as built: URL, headers ("name: value", without auth), body. */

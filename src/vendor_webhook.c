@@ -79,6 +79,8 @@ webhook_build(const PPVendorConfig *cfg, const PPMsgInput *in, PPRequest *req)
 				  pp_jobj(&in->push->root, "custom_args") ? pp_jraw(&in->push->root, "custom_args") : NULL);
 	if (in->expires_at > 0)
 		pp_jw_str(b, &first, "expires_at", timestamptz_to_str(in->expires_at));
+	/* a push's fallback (doc/fallback.md): the push's task and delivery, and the address */
+	pp_jw_raw(b, &first, "fallback", in->fallback);
 	appendStringInfoChar(b, '}');
 	req->limited_len = b->len;
 	req->url = pstrdup(wc->url);

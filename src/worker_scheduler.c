@@ -3,6 +3,8 @@
  * audience into delivery rows in one committed transaction, wakes the senders, and marks tasks
  * done when nothing of them is left in flight.
  *
+ * It makes the messages of pushes' fallbacks once they are due (sql/api/74_fallback.sql).
+ *
  * It also posts the delivery-outcome webhooks' batches, without ever waiting for a receiver
  * (src/outcome_webhook.c).
  *
@@ -49,6 +51,10 @@ static SPIPlanPtr profiles_plan = NULL;
 static SPIPlanPtr rollup_plan = NULL;
 static SPIPlanPtr winners_plan = NULL;
 static SPIPlanPtr partitions_plan = NULL;
+static SPIPlanPtr fallback_plan = NULL;
+
+/* deliveries of a push looked at per fallback step (and committed transaction) */
+#define FALLBACK_BATCH	10000
 
 /* Ends a unit of work (pp_work_begin) and reports the scheduler idle. */
 static void
@@ -177,6 +183,44 @@ run_one_due_task(void)
 	return true;
 }
 
+/* One step of _fallback_step, run by pp_run_in_subtransaction: the messages made, or -1. */
+static void
+fallback_step(void *arg)
+{
+	Datum		args[1] = {Int32GetDatum(FALLBACK_BATCH)};
+	Oid			types[1] = {INT4OID};
+	bool		isnull;
+
+	pp_spi_run_kept(&fallback_plan, "making fallback messages", SPI_OK_SELECT,
+					"SELECT pushplan._fallback_step($1, pushplan.clock_now())",
+					1, types, args, NULL, false, 0);
+	*(int *) arg = DatumGetInt32(SPI_getbinval(pp_spi_first_row("making fallback messages"),
+											   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * Takes one step of the look at the push whose fallback is due soonest, if any, in its own
+ * transaction (sql/api/74_fallback.sql, doc/fallback.md): a batch of its deliveries decided,
+ * the messages of those due made and the senders woken for them. Returns true if a fallback
+ * was due. A step that fails is logged and the fallbacks wait for the next pass.
+ */
+static bool
+run_one_fallback_step(void)
+{
+	int			made = -1;
+	char	   *failure;
+
+	if (!pp_work_begin("pushplan: looking for due fallbacks"))
+		return false;
+	failure = pp_run_in_subtransaction(fallback_step, &made);
+	if (failure)
+		ereport(WARNING, (errmsg("pushplan: a fallback step failed: %s", failure)));
+	end_work();
+	if (made > 0)
+		pp_wake_slot_senders(my_slot, false);
+	return failure == NULL && made >= 0;
+}
+
 /*
  * Fires the next due occurrence of a schedule, if any, in its own transaction (src/schedule_fire.c).
  * Returns true if one was handled.
@@ -298,6 +342,12 @@ pushplan_scheduler_main(Datum arg)
 			for (int i = 0; i < 100 && !ShutdownRequestPending; i++)
 			{
 				if (!run_one_due_task())
+					break;
+				busy = true;
+			}
+			for (int i = 0; i < 100 && !ShutdownRequestPending; i++)
+			{
+				if (!run_one_fallback_step())
 					break;
 				busy = true;
 			}

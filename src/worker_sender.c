@@ -353,7 +353,7 @@ write_outcomes(int from, int n, bool queue_drained)
 						"  FROM o WHERE d.delivery_id = o.id AND d.status = 'queued' "
 						"  RETURNING d.task_id, d.app_id, coalesce(d.platform, 'unknown') AS platform, d.vendor, "
 						"    d.status, d.http_status, d.error, o.latency_us, d.delivery_id, d.device_id, "
-						"    d.platform AS device_platform, d.vendor_message_id), "
+						"    d.platform AS device_platform, d.vendor_message_id, d.fallback->>'task_id' AS fallback_of), "
 						"counted AS (INSERT INTO pushplan.stats_pending (task_id, platform, vendor, sent, failed, "
 						"  invalid_token, rejected, gave_up, suppressed, opted_out, unregistered, no_token, "
 						"  expired, cancelled, retries, missing_attribute, capped, quiet_hours, consent) "
@@ -372,7 +372,16 @@ write_outcomes(int from, int n, bool queue_drained)
 						"    count(*) FILTER (WHERE status = 'suppressed' AND error = 'capped'), "
 						"    count(*) FILTER (WHERE status = 'suppressed' AND error = 'quiet hours'), "
 						"    count(*) FILTER (WHERE status = 'suppressed' AND error LIKE 'no consent: %') "
-						"  FROM u GROUP BY task_id, platform, vendor), "
+						"  FROM u WHERE fallback_of IS NULL GROUP BY task_id, platform, vendor), "
+						/*
+						 * a fallback's messages count in the push's own figures, as its kinds
+						 * (doc/fallback.md): taken by the receiver, or ended otherwise
+						 */
+						"fallback_counted AS (INSERT INTO pushplan.stats_pending (task_id, platform, vendor, "
+						"  fallback_sent, fallback_failed) "
+						"  SELECT fallback_of, platform, vendor, count(*) FILTER (WHERE status = 'sent'), "
+						"    count(*) FILTER (WHERE status NOT IN ('sent', 'queued')) "
+						"  FROM u WHERE fallback_of IS NOT NULL GROUP BY fallback_of, platform, vendor), "
 						/* bucket b > 0: [2^((b-1)/4), 2^(b/4)) ms; 0: under 1 ms */
 						"timed AS (INSERT INTO pushplan.latency_pending (app_id, vendor, hour, bucket, answers) "
 						"  SELECT app_id, vendor, date_trunc('hour', now()), "
@@ -571,7 +580,8 @@ record_outcome(PPSendOutcome *o)
 							o->error, retry_at, f->claimed_at, o->latency_us);
 			break;
 	}
-	pfree(f->token);
+	if (f->token)
+		pfree(f->token);
 	pfree(f->task_id);
 	hash_search(inflight, &o->delivery_id, HASH_REMOVE, NULL);
 }
@@ -777,18 +787,25 @@ claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 		"    ORDER BY send_at LIMIT $1 FOR UPDATE SKIP LOCKED) q "
 		"  WHERE lane.p <= $3 LIMIT $1), "
 		"d AS (SELECT c.delivery_id, c.task_id, d.app_id, d.device_id, d.vendor, d.attempts, "
-		"  d.send_at, coalesce(d.status = 'queued', false) AS live "
+		"  d.send_at, coalesce(d.status = 'queued', false) AS live, d.fallback "
 		"  FROM c LEFT JOIN pushplan.deliveries d ON d.delivery_id = c.delivery_id), "
 		"q AS (UPDATE pushplan.delivery_queue q SET claimed_by = $2, claimed_at = now() "
 		"  FROM d WHERE q.task_id = d.task_id AND q.delivery_id = d.delivery_id AND d.live), "
 		"gone AS (DELETE FROM pushplan.delivery_queue q USING d "
 		"  WHERE q.task_id = d.task_id AND q.delivery_id = d.delivery_id AND NOT d.live) "
+		/*
+		 * a fallback's message (doc/fallback.md) goes to its address through the webhook: the
+		 * device's push token and its opting in or out of pushes are not asked
+		 */
 		"SELECT d.delivery_id, d.task_id, d.app_id, d.device_id, d.vendor, d.attempts + 1, "
-		"  v.token, v.platform, v.language, v.registration_id, "
+		"  CASE WHEN d.fallback IS NULL THEN v.token "
+		"       ELSE coalesce(d.fallback #>> '{to,account}', d.fallback #>> '{to,value}') END, "
+		"  v.platform, v.language, v.registration_id, "
 		"  CASE WHEN t.state = 'cancelled' THEN 'cancelled' "
 		"       WHEN v.device_id IS NULL THEN 'device deleted' "
-		"       WHEN NOT v.opted_in THEN 'opted out' WHEN NOT v.registered THEN 'unregistered' "
-		"       WHEN v.token IS NULL THEN 'token invalidated' "
+		"       WHEN d.fallback IS NULL AND NOT v.opted_in THEN 'opted out' "
+		"       WHEN d.fallback IS NULL AND NOT v.registered THEN 'unregistered' "
+		"       WHEN d.fallback IS NULL AND v.token IS NULL THEN 'token invalidated' "
 		/*
 		 * consent withdrawn since the expansion (doc/privacy.md): only a push whose category
 		 * needs consent probes device_consents; the others stop at t.consent IS NULL
@@ -807,7 +824,9 @@ claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 		"    FROM pushplan.device_accounts a WHERE a.device_id = v.device_id "
 		"    ORDER BY a.bound_at DESC LIMIT 1) END, "
 		/* the engagement gate's key (doc/engagement.md) */
-		"  t.plan_id "
+		"  t.plan_id, "
+		/* a fallback's message: what the webhook's body says of it (doc/fallback.md) */
+		"  d.fallback::text "
 		"FROM d JOIN pushplan.tasks t ON t.task_id = d.task_id "
 		/* per-device send times (a schedule's send_rule) expire per device */
 		"CROSS JOIN LATERAL (SELECT coalesce(t.expires_at, d.send_at + t.time_to_live) AS expires_at) x "
@@ -845,6 +864,7 @@ claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 		item.platform = SPI_getvalue(tup, desc, 8);
 		item.language = SPI_getvalue(tup, desc, 9);
 		item.registration_id = SPI_getvalue(tup, desc, 10);
+		item.fallback = SPI_getvalue(tup, desc, 18);
 		skip = SPI_getvalue(tup, desc, 11);
 		expires = SPI_getbinval(tup, desc, 12, &isnull);
 		item.expires_at = isnull ? 0 : DatumGetTimestampTz(expires);
@@ -890,7 +910,9 @@ claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 
 		f = hash_search(inflight, &item.delivery_id, HASH_ENTER, &found);
 		f->device_id = item.device_id;
-		f->token = MemoryContextStrdup(TopMemoryContext, item.token);
+		/* a fallback's address is no device token: a 410 for it invalidates nothing */
+		f->token = item.fallback || item.token == NULL ? NULL :
+			MemoryContextStrdup(TopMemoryContext, item.token);
 		f->task_id = MemoryContextStrdup(TopMemoryContext, item.task_id);
 		f->attempts = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
 		f->expires_at = item.expires_at;

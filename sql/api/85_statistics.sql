@@ -374,7 +374,9 @@ BEGIN
                sum(p.converted_value) AS converted_value,
                sum(p.missing_attribute) AS missing_attribute, sum(p.capped) AS capped,
                sum(p.quiet_hours) AS quiet_hours, sum(p.consent) AS consent,
-               sum(p.control) AS control, count(*) AS n
+               sum(p.control) AS control,
+               sum(p.fallback_sent) AS fallback_sent, sum(p.fallback_failed) AS fallback_failed,
+               sum(p.fallback_no_address) AS fallback_no_address, count(*) AS n
         FROM p JOIN tasks t ON t.task_id = p.task_id
         GROUP BY t.task_id, p.platform, p.vendor
     ), by_task AS (
@@ -382,7 +384,7 @@ BEGIN
         SELECT task_id, platform, vendor, targeted, sent, failed, invalid_token, rejected, gave_up,
                suppressed, opted_out, unregistered, no_token, expired, cancelled, retries,
                received, opened, clicked, dismissed, converted, converted_value, missing_attribute,
-               capped, quiet_hours, consent, control
+               capped, quiet_hours, consent, control, fallback_sent, fallback_failed, fallback_no_address
         FROM s
         ON CONFLICT (task_id, platform, vendor) DO UPDATE SET
             targeted = a.targeted + excluded.targeted, sent = a.sent + excluded.sent,
@@ -397,7 +399,10 @@ BEGIN
             converted_value = a.converted_value + excluded.converted_value,
             missing_attribute = a.missing_attribute + excluded.missing_attribute,
             capped = a.capped + excluded.capped, quiet_hours = a.quiet_hours + excluded.quiet_hours,
-            consent = a.consent + excluded.consent, control = a.control + excluded.control
+            consent = a.consent + excluded.consent, control = a.control + excluded.control,
+            fallback_sent = a.fallback_sent + excluded.fallback_sent,
+            fallback_failed = a.fallback_failed + excluded.fallback_failed,
+            fallback_no_address = a.fallback_no_address + excluded.fallback_no_address
     ), by_plan AS (
         INSERT INTO plan_stats AS a
         SELECT app_id, plan_id, period, platform, vendor, message_type,
@@ -405,7 +410,8 @@ BEGIN
                sum(suppressed), sum(opted_out), sum(unregistered), sum(no_token), sum(expired),
                sum(cancelled), sum(retries), sum(received), sum(opened), sum(clicked),
                sum(dismissed), sum(converted), sum(converted_value), sum(missing_attribute),
-               sum(capped), sum(quiet_hours), sum(consent), sum(control)
+               sum(capped), sum(quiet_hours), sum(consent), sum(control), sum(fallback_sent),
+               sum(fallback_failed), sum(fallback_no_address)
         FROM s GROUP BY app_id, plan_id, period, platform, vendor, message_type
         ON CONFLICT (app_id, plan_id, period, platform, vendor, message_type) DO UPDATE SET
             targeted = a.targeted + excluded.targeted, sent = a.sent + excluded.sent,
@@ -420,7 +426,10 @@ BEGIN
             converted_value = a.converted_value + excluded.converted_value,
             missing_attribute = a.missing_attribute + excluded.missing_attribute,
             capped = a.capped + excluded.capped, quiet_hours = a.quiet_hours + excluded.quiet_hours,
-            consent = a.consent + excluded.consent, control = a.control + excluded.control
+            consent = a.consent + excluded.consent, control = a.control + excluded.control,
+            fallback_sent = a.fallback_sent + excluded.fallback_sent,
+            fallback_failed = a.fallback_failed + excluded.fallback_failed,
+            fallback_no_address = a.fallback_no_address + excluded.fallback_no_address
     )
     SELECT coalesce(sum(n), 0) INTO v_rows FROM s;
 
@@ -446,36 +455,83 @@ RETURNS TABLE(task_id text, platform text, vendor text, targeted bigint, sent bi
               opted_out bigint, unregistered bigint, no_token bigint, expired bigint,
               cancelled bigint, retries bigint, received bigint, opened bigint, clicked bigint,
               dismissed bigint, converted bigint, converted_value numeric, missing_attribute bigint,
-              capped bigint, quiet_hours bigint, consent bigint, control bigint)
+              capped bigint, quiet_hours bigint, consent bigint, control bigint, fallback_sent bigint,
+              fallback_failed bigint, fallback_no_address bigint)
 LANGUAGE sql STABLE SET search_path = pushplan, pg_temp AS $$
-    SELECT d.task_id, coalesce(d.platform, 'unknown'), d.vendor,
-           count(*) FILTER (WHERE d.status <> 'control'),
-           count(*) FILTER (WHERE d.status = 'sent'),
-           count(*) FILTER (WHERE d.status IN ('failed', 'invalid_token')),
-           count(*) FILTER (WHERE d.status = 'invalid_token'),
-           count(*) FILTER (WHERE d.status = 'failed' AND d.http_status BETWEEN 400 AND 499),
-           count(*) FILTER (WHERE d.status = 'failed' AND d.error LIKE 'gave up after %'),
-           count(*) FILTER (WHERE d.status IN ('suppressed', 'expired')),
-           count(*) FILTER (WHERE d.status = 'suppressed' AND d.error = 'opted out'),
-           count(*) FILTER (WHERE d.status = 'suppressed' AND d.error IN ('unregistered', 'device deleted')),
-           count(*) FILTER (WHERE d.status = 'suppressed' AND d.error = 'token invalidated'),
-           count(*) FILTER (WHERE d.status = 'expired'),
-           count(*) FILTER (WHERE d.status = 'cancelled'),
-           coalesce(sum(d.attempts - CASE WHEN d.status = 'queued' OR d.attempts = 0 THEN 0 ELSE 1 END), 0),
-           count(*) FILTER (WHERE e.kinds & 1 <> 0), count(*) FILTER (WHERE e.kinds & 2 <> 0),
-           count(*) FILTER (WHERE e.kinds & 4 <> 0), count(*) FILTER (WHERE e.kinds & 8 <> 0),
-           count(*) FILTER (WHERE e.kinds & 16 <> 0), coalesce(sum(e.first_value), 0),
-           count(*) FILTER (WHERE d.status = 'suppressed' AND d.error LIKE 'missing attribute %'),
-           count(*) FILTER (WHERE d.status = 'suppressed' AND d.error = 'capped'),
-           count(*) FILTER (WHERE d.status = 'suppressed' AND d.error = 'quiet hours'),
-           count(*) FILTER (WHERE d.status = 'suppressed' AND d.error LIKE 'no consent: %'),
-           count(*) FILTER (WHERE d.status = 'control')
-    FROM deliveries d
-    LEFT JOIN LATERAL (
-        SELECT bit_or(_event_bit(ev.kind)) AS kinds,
-               sum(ev.value) FILTER (WHERE ev.counted AND ev.kind = 'convert') AS first_value
-        FROM events ev WHERE ev.task_id = d.task_id AND ev.device_id = d.device_id) e ON true
-    GROUP BY d.task_id, coalesce(d.platform, 'unknown'), d.vendor
+    -- a push's deliveries; the messages of its fallback (doc/fallback.md), which count in the
+    -- push's own figures and nowhere else, and its devices without an address
+    WITH r AS (
+        SELECT d.task_id, coalesce(d.platform, 'unknown') AS platform, d.vendor,
+               count(*) FILTER (WHERE d.status <> 'control') AS targeted,
+               count(*) FILTER (WHERE d.status = 'sent') AS sent,
+               count(*) FILTER (WHERE d.status IN ('failed', 'invalid_token')) AS failed,
+               count(*) FILTER (WHERE d.status = 'invalid_token') AS invalid_token,
+               count(*) FILTER (WHERE d.status = 'failed' AND d.http_status BETWEEN 400 AND 499) AS rejected,
+               count(*) FILTER (WHERE d.status = 'failed' AND d.error LIKE 'gave up after %') AS gave_up,
+               count(*) FILTER (WHERE d.status IN ('suppressed', 'expired')) AS suppressed,
+               count(*) FILTER (WHERE d.status = 'suppressed' AND d.error = 'opted out') AS opted_out,
+               count(*) FILTER (WHERE d.status = 'suppressed' AND d.error IN ('unregistered', 'device deleted')) AS unregistered,
+               count(*) FILTER (WHERE d.status = 'suppressed' AND d.error = 'token invalidated') AS no_token,
+               count(*) FILTER (WHERE d.status = 'expired') AS expired,
+               count(*) FILTER (WHERE d.status = 'cancelled') AS cancelled,
+               coalesce(sum(d.attempts - CASE WHEN d.status = 'queued' OR d.attempts = 0 THEN 0 ELSE 1 END), 0) AS retries,
+               count(*) FILTER (WHERE e.kinds & 1 <> 0) AS received, count(*) FILTER (WHERE e.kinds & 2 <> 0) AS opened,
+               count(*) FILTER (WHERE e.kinds & 4 <> 0) AS clicked, count(*) FILTER (WHERE e.kinds & 8 <> 0) AS dismissed,
+               count(*) FILTER (WHERE e.kinds & 16 <> 0) AS converted, coalesce(sum(e.first_value), 0) AS converted_value,
+               count(*) FILTER (WHERE d.status = 'suppressed' AND d.error LIKE 'missing attribute %') AS missing_attribute,
+               count(*) FILTER (WHERE d.status = 'suppressed' AND d.error = 'capped') AS capped,
+               count(*) FILTER (WHERE d.status = 'suppressed' AND d.error = 'quiet hours') AS quiet_hours,
+               count(*) FILTER (WHERE d.status = 'suppressed' AND d.error LIKE 'no consent: %') AS consent,
+               count(*) FILTER (WHERE d.status = 'control') AS control,
+               0::bigint AS fallback_sent, 0::bigint AS fallback_failed, 0::bigint AS fallback_no_address
+        FROM deliveries d
+        LEFT JOIN LATERAL (
+            SELECT bit_or(_event_bit(ev.kind)) AS kinds,
+                   sum(ev.value) FILTER (WHERE ev.counted AND ev.kind = 'convert') AS first_value
+            FROM events ev WHERE ev.task_id = d.task_id AND ev.device_id = d.device_id) e ON true
+        WHERE d.fallback IS NULL
+        GROUP BY d.task_id, coalesce(d.platform, 'unknown'), d.vendor
+        UNION ALL
+        SELECT d.fallback->>'task_id', coalesce(d.platform, 'unknown'), d.vendor, 0, 0, 0, 0, 0, 0, 0,
+               0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+               count(*) FILTER (WHERE d.status = 'sent'),
+               count(*) FILTER (WHERE d.status NOT IN ('sent', 'queued')), 0
+        FROM deliveries d
+        WHERE d.fallback IS NOT NULL
+        GROUP BY 1, 2, 3
+        UNION ALL
+        -- events reported about a fallback's messages: the fallback task's own figures
+        SELECT d.task_id, coalesce(d.platform, 'unknown'), d.vendor, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+               0, 0, count(*) FILTER (WHERE e.kinds & 1 <> 0), count(*) FILTER (WHERE e.kinds & 2 <> 0),
+               count(*) FILTER (WHERE e.kinds & 4 <> 0), count(*) FILTER (WHERE e.kinds & 8 <> 0),
+               count(*) FILTER (WHERE e.kinds & 16 <> 0), coalesce(sum(e.first_value), 0),
+               0, 0, 0, 0, 0, 0, 0, 0
+        FROM deliveries d
+        JOIN LATERAL (
+            SELECT bit_or(_event_bit(ev.kind)) AS kinds,
+                   sum(ev.value) FILTER (WHERE ev.counted AND ev.kind = 'convert') AS first_value
+            FROM events ev WHERE ev.task_id = d.task_id AND ev.device_id = d.device_id) e ON e.kinds IS NOT NULL
+        WHERE d.fallback IS NOT NULL
+        GROUP BY 1, 2, 3
+        UNION ALL
+        SELECT f.task_id, f.platform, 'webhook', 0, 0, 0, 0, 0, 0, 0,
+               0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, count(*)
+        FROM fallbacks f
+        WHERE f.outcome = 'no_address'
+        GROUP BY 1, 2
+    )
+    SELECT r.task_id, r.platform, r.vendor, sum(r.targeted)::bigint, sum(r.sent)::bigint,
+           sum(r.failed)::bigint, sum(r.invalid_token)::bigint, sum(r.rejected)::bigint,
+           sum(r.gave_up)::bigint, sum(r.suppressed)::bigint, sum(r.opted_out)::bigint,
+           sum(r.unregistered)::bigint, sum(r.no_token)::bigint, sum(r.expired)::bigint,
+           sum(r.cancelled)::bigint, sum(r.retries)::bigint, sum(r.received)::bigint,
+           sum(r.opened)::bigint, sum(r.clicked)::bigint, sum(r.dismissed)::bigint,
+           sum(r.converted)::bigint, sum(r.converted_value), sum(r.missing_attribute)::bigint,
+           sum(r.capped)::bigint, sum(r.quiet_hours)::bigint, sum(r.consent)::bigint,
+           sum(r.control)::bigint, sum(r.fallback_sent)::bigint, sum(r.fallback_failed)::bigint,
+           sum(r.fallback_no_address)::bigint
+    FROM r
+    GROUP BY r.task_id, r.platform, r.vendor
 $$;
 
 -- The aggregates of deliveries made before statistics were kept (an upgrade from 0.1): run by
@@ -502,7 +558,9 @@ CREATE OR REPLACE VIEW _task_stats_live AS
            sum(opened) AS opened, sum(clicked) AS clicked, sum(dismissed) AS dismissed,
            sum(converted) AS converted, sum(converted_value) AS converted_value,
            sum(missing_attribute) AS missing_attribute, sum(capped) AS capped,
-           sum(quiet_hours) AS quiet_hours, sum(consent) AS consent, sum(control) AS control
+           sum(quiet_hours) AS quiet_hours, sum(consent) AS consent, sum(control) AS control,
+           sum(fallback_sent) AS fallback_sent, sum(fallback_failed) AS fallback_failed,
+           sum(fallback_no_address) AS fallback_no_address
     FROM (SELECT * FROM task_stats UNION ALL SELECT * FROM stats_pending) s
     GROUP BY task_id, platform, vendor;
 
@@ -518,7 +576,7 @@ CREATE OR REPLACE VIEW _plan_stats_live AS
            p.gave_up, p.suppressed, p.opted_out, p.unregistered, p.no_token, p.expired,
            p.cancelled, p.retries, p.received, p.opened, p.clicked, p.dismissed,
            p.converted, p.converted_value, p.missing_attribute, p.capped, p.quiet_hours, p.consent,
-           p.control
+           p.control, p.fallback_sent, p.fallback_failed, p.fallback_no_address
     FROM stats_pending p JOIN tasks t ON t.task_id = p.task_id;
 
 -- A rate, or NULL when nothing was there to divide by.
@@ -533,7 +591,8 @@ CREATE OR REPLACE FUNCTION push_plan_stats(app text, plan_ids text[], since time
 RETURNS TABLE(plan_id text, period timestamptz, platform text, vendor text, message_type text,
               targeted bigint, suppressed bigint, sent bigint, failed bigint, received bigint,
               opened bigint, clicked bigint, converted bigint, converted_value numeric,
-              click_rate numeric, click_rate_received numeric, suppressed_by jsonb, failed_by jsonb)
+              click_rate numeric, click_rate_received numeric, suppressed_by jsonb, failed_by jsonb,
+              fallback jsonb)
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
@@ -583,7 +642,10 @@ BEGIN
                               'consent', sum(s.consent)),
            jsonb_build_object('invalid_token', sum(s.invalid_token), 'rejected', sum(s.rejected),
                               'gave_up', sum(s.gave_up),
-                              'other', sum(s.failed) - sum(s.invalid_token) - sum(s.rejected) - sum(s.gave_up))
+                              'other', sum(s.failed) - sum(s.invalid_token) - sum(s.rejected) - sum(s.gave_up)),
+           -- the push's fallback messages (doc/fallback.md), under vendor webhook
+           jsonb_build_object('sent', sum(s.fallback_sent), 'failed', sum(s.fallback_failed),
+                              'no_address', sum(s.fallback_no_address))
     FROM _plan_stats_live s
     WHERE s.app_id = v_app
       AND (plan_ids IS NULL OR s.plan_id = ANY (plan_ids))
@@ -611,7 +673,9 @@ CREATE OR REPLACE VIEW push_task_stats WITH (security_barrier) AS
            _rate(s.clicked, s.sent) AS click_rate, _rate(s.clicked, s.received) AS click_rate_received,
            coalesce(s.missing_attribute, 0) AS suppressed_missing_attribute,
            -- A/B variants (doc/variants.md): a variant's task names its push's task
-           t.parent_task_id, t.variant, coalesce(s.control, 0) AS control
+           t.parent_task_id, t.variant, coalesce(s.control, 0) AS control,
+           coalesce(s.fallback_sent, 0) AS fallback_sent, coalesce(s.fallback_failed, 0) AS fallback_failed,
+           coalesce(s.fallback_no_address, 0) AS fallback_no_address
     FROM tasks t
     JOIN apps a USING (app_id)
     LEFT JOIN LATERAL (
@@ -620,7 +684,9 @@ CREATE OR REPLACE VIEW push_task_stats WITH (security_barrier) AS
                sum(x.invalid_token) AS invalid_token, sum(x.received) AS received,
                sum(x.opened) AS opened, sum(x.clicked) AS clicked, sum(x.dismissed) AS dismissed,
                sum(x.converted) AS converted, sum(x.converted_value) AS converted_value,
-               sum(x.missing_attribute) AS missing_attribute, sum(x.control) AS control
+               sum(x.missing_attribute) AS missing_attribute, sum(x.control) AS control,
+               sum(x.fallback_sent) AS fallback_sent,
+               sum(x.fallback_failed) AS fallback_failed, sum(x.fallback_no_address) AS fallback_no_address
         FROM _task_stats_live x WHERE x.task_id = t.task_id) s ON true
     WHERE t.app_id = ANY ((SELECT _visible_apps('reader'))::int[]);
 
@@ -640,7 +706,9 @@ CREATE OR REPLACE VIEW push_plan_stats_daily WITH (security_barrier) AS
            _rate(sum(s.clicked), sum(s.received)) AS click_rate_received,
            sum(s.missing_attribute) AS suppressed_missing_attribute,
            sum(s.capped) AS suppressed_capped, sum(s.quiet_hours) AS suppressed_quiet_hours,
-           sum(s.consent) AS suppressed_consent, sum(s.control) AS control
+           sum(s.consent) AS suppressed_consent, sum(s.control) AS control,
+           sum(s.fallback_sent) AS fallback_sent, sum(s.fallback_failed) AS fallback_failed,
+           sum(s.fallback_no_address) AS fallback_no_address
     FROM _plan_stats_live s
     JOIN apps a USING (app_id)
     WHERE s.app_id = ANY ((SELECT _visible_apps('reader'))::int[])

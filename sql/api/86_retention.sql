@@ -104,6 +104,8 @@ BEGIN
     BEGIN
         DELETE FROM deliveries_default WHERE delivery_id < _delivery_id_floor(v_first::timestamp AT TIME ZONE 'UTC');
         DELETE FROM events_default WHERE recorded_at < v_first::timestamp AT TIME ZONE 'UTC';
+        -- the fallbacks of the deliveries gone with their partitions (doc/fallback.md)
+        DELETE FROM fallbacks WHERE delivery_id < _delivery_id_floor(v_first::timestamp AT TIME ZONE 'UTC');
     EXCEPTION WHEN lock_not_available THEN
         v_done := v_done || 'default partitions not yet trimmed (locked)'::text;
     END;

@@ -49,12 +49,15 @@ BEGIN
         -- the winner's push, to the buckets the test left, now (a per-device send time has passed)
         INSERT INTO tasks (task_id, app_id, plan_id, dialect, push, broadcast, send_at, expires_at,
                            created_by, priority, time_to_live, template_reads, category, consent,
-                           parent_task_id, variant, variant_buckets, variant_control, variant_winner)
+                           parent_task_id, variant, variant_buckets, variant_control, variant_winner,
+                           fallback_at)
             SELECT 'tsk_' || replace(gen_random_uuid()::text, '-', ''), c.app_id, c.plan_id,
                    c.dialect, c.push, false, now(), now() + c.time_to_live, c.created_by,
                    c.priority, c.time_to_live, c.template_reads, c.category, c.consent,
                    p.task_id, c.variant,
-                   int4range(100 * (p.test->>'percent')::int, 10000), false, true
+                   int4range(100 * (p.test->>'percent')::int, 10000), false, true,
+                   -- the push's fallback (doc/fallback.md), as push_send sets it for a task
+                   now() + (c.push->'fallback'->>'after')::int * interval '1 second'
             FROM tasks c WHERE c.task_id = v_winner;
         UPDATE tasks t SET state = 'variants' WHERE t.task_id = p.task_id;
         v_sent := v_sent + 1;

@@ -49,6 +49,9 @@ END $$;
 --     computes them (visits, profiles, marks) and refreshes the profiles in its upkeep;
 --   engagement controls (sql/api/72_engagement.sql): the claim's gate reads the settings,
 --     counts in engagement_counts, and moves held deliveries (deliveries, delivery_queue);
+--   fallbacks (sql/api/74_fallback.sql): the scheduler reads a push's deliveries and the
+--     devices' accounts and attributes, and writes fallbacks, the fallback task, its deliveries
+--     and queue rows;
 --   statistics (sql/api/85_statistics.sql): the scheduler's expansion and the senders' outcomes
 --     append to stats_pending (and latency_pending), and the upkeep folds them into the
 --     aggregates (_stats_rollup, run with the caller's rights).
@@ -114,6 +117,12 @@ BEGIN
     GRANT EXECUTE ON FUNCTION _engagement_any(int, text), _engagement_gate(bigint[], timestamptz),
         _engagement_zone(text, text), _quiet_end(jsonb, timestamp),
         _cap_release(jsonb, timestamptz[], timestamptz, text)
+        TO pushplan_worker;
+    -- cross-channel fallback (sql/api/74_fallback.sql): the scheduler's look makes the
+    -- fallbacks' rows, tasks and deliveries
+    GRANT SELECT, INSERT ON fallbacks TO pushplan_worker;
+    GRANT EXECUTE ON FUNCTION _fallback_step(int, timestamptz), _fallback_push(jsonb),
+        _fallback_task_id(text)
         TO pushplan_worker;
 END $$;
 COMMENT ON FUNCTION push_worker_grants() IS

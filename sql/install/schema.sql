@@ -214,6 +214,12 @@ CREATE TABLE tasks (
     variant_buckets int4range,
     variant_control boolean NOT NULL DEFAULT false,
     variant_winner  boolean NOT NULL DEFAULT false,
+    -- a push's fallback (doc/fallback.md; the push's "fallback"): when the scheduler looks at its
+    -- deliveries next (NULL: no fallback, or every one of them decided), the device_id its look
+    -- has reached (a look runs in batches), and the soonest a delivery it saw will be due
+    fallback_at      timestamptz,
+    fallback_upto    bigint,
+    fallback_next_at timestamptz,
     FOREIGN KEY (app_id, plan_id) REFERENCES plans,
     UNIQUE (app_id, request_id)
 );
@@ -227,6 +233,8 @@ CREATE INDEX tasks_plan_idx ON tasks (app_id, plan_id);
 CREATE INDEX tasks_parent_idx ON tasks (parent_task_id) WHERE parent_task_id IS NOT NULL;
 -- the pushes whose variants test waits for its winner (the scheduler's upkeep looks)
 CREATE INDEX tasks_testing_idx ON tasks (send_at) WHERE state = 'testing';
+-- the fallbacks' due index: what the scheduler looks for (sql/api/74_fallback.sql)
+CREATE INDEX tasks_fallback_due_idx ON tasks (fallback_at) WHERE fallback_at IS NOT NULL;
 
 -- Schedules (push_schedule_create; doc/schedules.md): a push that fires by itself, once, on
 -- periodic points, or at each device's best time. trigger is the validated trigger,
@@ -321,6 +329,9 @@ CREATE TABLE deliveries (
     -- the kinds the last batch of events added to events, set by that batch's UPDATE for its
     -- own RETURNING to read (which shows only the new row in PostgreSQL 15); no one else reads it
     events_added      smallint NOT NULL DEFAULT 0,
+    -- a fallback's message (doc/fallback.md): {"task_id", "delivery_id"} of the push's delivery
+    -- it stands in for, "unless" and the address "to"; NULL for every push's own delivery
+    fallback          jsonb,
     PRIMARY KEY (delivery_id)
 ) PARTITION BY RANGE (delivery_id);
 ALTER SEQUENCE deliveries_delivery_id_seq OWNED BY deliveries.delivery_id;
@@ -419,7 +430,12 @@ CREATE TABLE stats_pending (
     capped          bigint NOT NULL DEFAULT 0,  -- kinds of suppressed: frequency caps (0.2)
     quiet_hours     bigint NOT NULL DEFAULT 0,  -- ... and quiet hours
     consent         bigint NOT NULL DEFAULT 0,  -- suppressed: consent withdrawn (doc/privacy.md)
-    control         bigint NOT NULL DEFAULT 0   -- not a delivery: held out in a control group (doc/variants.md)
+    control         bigint NOT NULL DEFAULT 0,  -- not a delivery: held out in a control group (doc/variants.md)
+    -- a push's fallback messages (doc/fallback.md), counted apart from its deliveries: taken by
+    -- the webhook receiver, ended otherwise, and due but without an address
+    fallback_sent   bigint NOT NULL DEFAULT 0,
+    fallback_failed bigint NOT NULL DEFAULT 0,
+    fallback_no_address bigint NOT NULL DEFAULT 0
 );
 
 -- One row per task, platform and vendor: the same columns.
@@ -464,6 +480,9 @@ CREATE TABLE plan_stats (
     quiet_hours     bigint NOT NULL DEFAULT 0,
     consent         bigint NOT NULL DEFAULT 0,
     control         bigint NOT NULL DEFAULT 0,
+    fallback_sent   bigint NOT NULL DEFAULT 0,
+    fallback_failed bigint NOT NULL DEFAULT 0,
+    fallback_no_address bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (app_id, plan_id, period, platform, vendor, message_type)
 );
 
@@ -544,3 +563,18 @@ CREATE TABLE erasures (
     counts       jsonb NOT NULL                  -- rows removed, per table
 );
 CREATE INDEX erasures_app_idx ON erasures (app_id, erased_at);
+
+-- Cross-channel fallbacks (doc/fallback.md): one row per delivery of a push that had its
+-- fallback, written by the scheduler in the transaction that makes the fallback's message. The
+-- primary key is what makes it once per delivery, whatever crashes, restarts or second looks.
+-- outcome: queued (a message made, a delivery of the push's fallback task) | no_address (the
+-- device had none: counted, nothing sent). No foreign key: deliveries' partitions are dropped
+-- whole (doc/statistics.md, "Retention"), and these rows with them (_raw_partitions_maintain).
+CREATE TABLE fallbacks (
+    delivery_id bigint PRIMARY KEY,            -- the push's delivery the fallback stands in for
+    task_id     text NOT NULL,                 -- the push's task
+    platform    text NOT NULL,                 -- the delivery's, as its statistics count it
+    outcome     text NOT NULL CHECK (outcome IN ('queued', 'no_address')),
+    made_at     timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX fallbacks_task_idx ON fallbacks (task_id);

@@ -121,6 +121,8 @@ INSERT INTO smart_profile_pending (device_id) SELECT DISTINCT device_id FROM dev
 ALTER TABLE deliveries ADD COLUMN platform text;
 ALTER TABLE deliveries ADD COLUMN events smallint NOT NULL DEFAULT 0;
 ALTER TABLE deliveries ADD COLUMN events_added smallint NOT NULL DEFAULT 0;
+-- a fallback's message (doc/fallback.md): none among 0.1's deliveries
+ALTER TABLE deliveries ADD COLUMN fallback jsonb;
 UPDATE deliveries d SET platform = v.platform FROM devices v WHERE v.device_id = d.device_id;
 
 -- Deliveries are partitioned by day (doc/statistics.md, "Retention"; sql/install/schema.sql
@@ -156,6 +158,9 @@ CREATE TABLE deliveries (
     platform          text,                     -- the device's, when the delivery was made
     events            smallint NOT NULL DEFAULT 0, -- the kinds of event reported, one bit each
     events_added      smallint NOT NULL DEFAULT 0, -- what the last batch of events added (schema.sql)
+    -- a fallback's message (doc/fallback.md): {"task_id", "delivery_id"} of the push's delivery
+    -- it stands in for, "unless" and the address "to"; NULL for every push's own delivery
+    fallback          jsonb,
     PRIMARY KEY (delivery_id)
 ) PARTITION BY RANGE (delivery_id);
 ALTER SEQUENCE deliveries_delivery_id_seq OWNED BY deliveries.delivery_id;
@@ -232,7 +237,12 @@ CREATE TABLE stats_pending (
     capped          bigint NOT NULL DEFAULT 0,  -- kinds of suppressed: frequency caps (0.2)
     quiet_hours     bigint NOT NULL DEFAULT 0,  -- ... and quiet hours
     consent         bigint NOT NULL DEFAULT 0,  -- suppressed: consent withdrawn (doc/privacy.md)
-    control         bigint NOT NULL DEFAULT 0   -- not a delivery: held out in a control group (doc/variants.md)
+    control         bigint NOT NULL DEFAULT 0,  -- not a delivery: held out in a control group (doc/variants.md)
+    -- a push's fallback messages (doc/fallback.md), counted apart from its deliveries: taken by
+    -- the webhook receiver, ended otherwise, and due but without an address
+    fallback_sent   bigint NOT NULL DEFAULT 0,
+    fallback_failed bigint NOT NULL DEFAULT 0,
+    fallback_no_address bigint NOT NULL DEFAULT 0
 );
 
 -- One row per task, platform and vendor: the same columns.
@@ -277,6 +287,9 @@ CREATE TABLE plan_stats (
     quiet_hours     bigint NOT NULL DEFAULT 0,
     consent         bigint NOT NULL DEFAULT 0,
     control         bigint NOT NULL DEFAULT 0,
+    fallback_sent   bigint NOT NULL DEFAULT 0,
+    fallback_failed bigint NOT NULL DEFAULT 0,
+    fallback_no_address bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (app_id, plan_id, period, platform, vendor, message_type)
 );
 
@@ -430,3 +443,16 @@ ALTER TABLE tasks ADD COLUMN variant_control boolean NOT NULL DEFAULT false;
 ALTER TABLE tasks ADD COLUMN variant_winner boolean NOT NULL DEFAULT false;
 CREATE INDEX tasks_parent_idx ON tasks (parent_task_id) WHERE parent_task_id IS NOT NULL;
 CREATE INDEX tasks_testing_idx ON tasks (send_at) WHERE state = 'testing';
+-- Cross-channel fallbacks (doc/fallback.md; schema.sql says what each is)
+ALTER TABLE tasks ADD COLUMN fallback_at timestamptz;
+ALTER TABLE tasks ADD COLUMN fallback_upto bigint;
+ALTER TABLE tasks ADD COLUMN fallback_next_at timestamptz;
+CREATE INDEX tasks_fallback_due_idx ON tasks (fallback_at) WHERE fallback_at IS NOT NULL;
+CREATE TABLE fallbacks (
+    delivery_id bigint PRIMARY KEY,            -- the push's delivery the fallback stands in for
+    task_id     text NOT NULL,                 -- the push's task
+    platform    text NOT NULL,                 -- the delivery's, as its statistics count it
+    outcome     text NOT NULL CHECK (outcome IN ('queued', 'no_address')),
+    made_at     timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX fallbacks_task_idx ON fallbacks (task_id);
