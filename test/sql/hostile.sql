@@ -413,6 +413,19 @@ WHERE c.relnamespace = 'pushplan'::regnamespace AND c.relkind = 'v' AND c.relacl
   AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'app')
   AND EXISTS (SELECT 1 FROM aclexplode(c.relacl) x JOIN pg_roles r ON r.oid = x.grantee WHERE r.rolname LIKE 'pushplan\_%');
 
+-- The app role sends transactional pushes only: a loop (Tencent Push's loop_param makes a
+-- schedule) needs operator rights; a short list at a later send_time is still a transactional push.
+SET ROLE regress_hx_b_app;
+SELECT push_device_register('hx_b', 'b1', 'android', 'hms', 'tb1') > 0 AS registered;
+SELECT push_send('hx_b', '{"audience_type": "token_list", "token_list": ["tb1"], "message_type": "notify",
+    "message": {"title": "t", "content": "c"}, "loop_param": {"startDate": "2090-01-10",
+    "endDate": "2090-01-20", "loopType": 1, "loopDayIndexs": [1], "dayTimes": ["10:00:00"]}}');
+SELECT push_send('hx_b', format('{"audience_type": "token_list", "token_list": ["tb1"], "message_type": "notify",
+    "message": {"title": "t", "content": "c"}, "send_time": "%s"}',
+    to_char(now() + interval '1 day', 'YYYY-MM-DD HH24:MI:SS'))::jsonb) LIKE 'tsk\_%' AS scheduled_transactional;
+RESET ROLE;
+SELECT count(*) AS schedules_of_hx_b FROM schedules s JOIN apps a USING (app_id) WHERE a.app = 'hx_b';
+
 -- The bugs this sweep found, each with its exact message now (doc/errors.md, 92940-92943).
 -- _visible_apps with a kind it does not know was an internal error (XX000) quoting the whole value
 SELECT _visible_apps(E'\x1b[2J' || repeat('k', 200));
