@@ -65,4 +65,7 @@ wait_for 30 "SELECT batch_id IS NULL AND waiting = 0 FROM push_outcome_webhooks 
   && ok "the mock's CA again: the same batch is posted" \
   || fail "outcome batch: $(sql "SELECT batch_attempts, batch_last_error FROM push_outcome_webhooks")"
 check_eq "... once, with its one outcome" "$(mock_get "/_mock/outcomes?name=tls" | jq '[.requests[] | select(.status == 200)] | length')" "1"
+# what was logged on the way names no credential and no receiver URL
+check_eq "no secret or receiver URL in the server log" \
+  "$(grep -cE 'outcomes-secret|hms-secret|wh-secret|/outcomes/tls' "$cluster/server.log")" "0"
 finish
