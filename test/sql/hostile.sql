@@ -447,6 +447,9 @@ SELECT push_device_register_batch('hx_a', '[{"registration_id": "d9", "platform"
 SELECT push_device_register('hx_a', 'd9', 'android', 'hms', 'tok' || chr(155));
 SELECT push_device_register('hx_a', 'd9', 'web', 'webhook', E'tok\t9');
 SELECT count(*) AS d9 FROM devices WHERE registration_id = 'd9';
+-- ... and push_vendor_test sent such a token as it was given (the engine now fails it unsent,
+-- as it does a token stored before the rule)
+SELECT push_vendor_test('hx_a', 'hms', E'tok\r\nX-Injected: 1', '{"body": {"platform": "all", "notification": {"alert": "x"}}}');
 
 \c contrib_regression
 DROP DATABASE regress_hostile;
