@@ -108,6 +108,13 @@ device_problem(const char *rid, int rid_len, const char *platform, const char *v
 						": vendor \"%s\" does not deliver to platform \"%s\"", vendor, platform);
 	if (token == NULL || token[0] == '\0' || pg_mbstrlen(token) > 4096)
 		return psprintf(PP_CODE(PPE_DEVICE_TOKEN_INVALID) ": token must be 1 to 4096 characters");
+	/*
+	 * A token goes into URLs and bodies: CR LF and escapes have no place in one.  (A vendor with
+	 * rules of its own checks its tokens itself: Web Push's is a JSON subscription.)
+	 */
+	if (v->token_problem == NULL && pp_has_control(token, strlen(token)))
+		return psprintf(PP_CODE(PPE_DEVICE_TOKEN_CONTROL) ": token \"%s\" holds a control character",
+						pp_shown(token));
 	if (v->token_problem && (why = v->token_problem(token, canon_token)) != NULL)
 		return why;
 	if ((*canon_tz = pp_canonical_timezone(timezone)) == NULL)

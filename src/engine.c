@@ -285,6 +285,16 @@ pp_engine_submit(PPEngine *e, const PPSendItem *item)
 		MemoryContextSwitchTo(old);
 		return;
 	}
+	/*
+	 * Registration refuses such tokens (92943); this holds for push_vendor_test's token and for
+	 * tokens stored before that rule: CR LF or an escape never goes into a URL or a body.
+	 */
+	if (v->token_problem == NULL && pp_has_control(item->token, strlen(item->token)))
+	{
+		pp_xfer_finish_all(e, x, PP_OUT_INVALID_TOKEN, "token holds a control character");
+		MemoryContextSwitchTo(old);
+		return;
+	}
 	if (item->vendor_config == NULL || !v->config(item->vendor_config, &x->cfg, &why))
 	{
 		pp_xfer_finish_all(e, x, PP_OUT_FAILED, why ? why : "no vendor config");

@@ -455,6 +455,13 @@ pp_easy_setup(CURL *easy, PPHttpReq *r, int timeout_ms, const char *ca_file)
 	 */
 	curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 16384L);
 	curl_easy_setopt(easy, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
+	/*
+	 * Certificates and names are always checked (libcurl's defaults, said here so that no
+	 * change of default or build can loosen them); there is no setting to turn them off: a
+	 * test trusts its mock's CA through pushplan.ca_file (test/integration/tls_verify.sh).
+	 */
+	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (ca_file)
 		curl_easy_setopt(easy, CURLOPT_CAINFO, ca_file);
 	r->errbuf[0] = '\0';

@@ -147,6 +147,11 @@ check_filename(text *filename)
 	if (nchars < 1 || nchars > PKG_NAME_MAX_CHARS)
 		pp_error(PPE_PKG_FILENAME_INVALID,
 				 "account package filename must be 1 to 100 characters, got %d", nchars);
+	/* shown in push_account_packages and in messages: no line breaks or terminal escapes */
+	if (pp_has_control(name, len))
+		pp_error(PPE_PKG_FILENAME_CONTROL,
+				 "account package filename \"%s\" holds a control character",
+				 pp_shown_n(name, len));
 	kind = kind_of(name, len);
 	if (kind < 0)
 		pp_error(PPE_PKG_FILE_TYPE,

@@ -18,6 +18,7 @@
 extern char *pp_shown(const char *s);
 extern char *pp_shown_n(const char *s, int len);
 extern char *pp_name_problem(const char *what, const char *s, int len);
+extern bool pp_has_control(const char *s, int len);
 /* The tag and attribute-name rules (where: an audience key, or NULL for a device) */
 #define PP_MAX_TAG_BYTES		50
 #define PP_MAX_ATTR_NAME_BYTES	64

@@ -70,7 +70,9 @@ kind_index(const char *name)
 	for (int i = 0; i < lengthof(kinds); i++)
 		if (strcmp(kinds[i].name, name) == 0)
 			return i;
-	elog(ERROR, "pushplan: unknown kind \"%s\"", name);
+	/* _visible_apps(kind) is callable by every pushplan role: a documented error, a short value */
+	pp_error(PPE_KIND_UNKNOWN, "unknown kind \"%s\" (admin, operator, app, reader, send)",
+			 pp_shown(name));
 	return -1;					/* keep the compiler quiet */
 }
 

@@ -94,6 +94,16 @@ unicode_space_at(const unsigned char *s, int left)
  * What is wrong with a name of the given kind ("tag", "attribute name", "account"), as
  * "code: message", or NULL.  An empty name is left to the caller's own length rule.
  */
+/* Whether s holds a control character (C0, DEL, UTF-8 C1): values that go on the wire refuse them. */
+bool
+pp_has_control(const char *s, int len)
+{
+	for (int i = 0; i < len; i += Max(pg_mblen(s + i), 1))
+		if (control_at((const unsigned char *) s + i, len - i))
+			return true;
+	return false;
+}
+
 char *
 pp_name_problem(const char *what, const char *s, int len)
 {

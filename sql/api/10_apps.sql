@@ -39,6 +39,11 @@ BEGIN
         RAISE EXCEPTION '92002: app name must be 1 to 64 characters of A-Z a-z 0-9 _ . -'
             USING ERRCODE = '22023';
     END IF;
+    -- the display name shows in views and messages: bounded, and no terminal escapes
+    IF char_length(name) > 200 OR _name_problem('app display name', name) LIKE '92070:%' THEN
+        RAISE EXCEPTION '92942: app display name must be at most 200 characters with no control character'
+            USING ERRCODE = '22023';
+    END IF;
     INSERT INTO apps (app, name) VALUES (app, name)
         ON CONFLICT DO NOTHING RETURNING app_id INTO v_id;
     IF v_id IS NULL THEN
@@ -251,6 +256,12 @@ BEGIN
     IF role::text IN ('pushplan_admin', 'pushplan_app_admin', 'pushplan_operator', 'pushplan_app',
                       'pushplan_reader', 'pushplan_worker') THEN
         RAISE EXCEPTION '92063: "%" is one of pushplan''s own roles', role
+            USING ERRCODE = '22023', HINT = 'Bind your login or group role.';
+    END IF;
+    -- PostgreSQL's predefined roles (pg_*): pg_database_owner cannot be a member of a role, and
+    -- the others are held by logins for other reasons (pg_monitor, pg_read_server_files)
+    IF role::text LIKE 'pg\_%' THEN
+        RAISE EXCEPTION '92941: "%" is a predefined role of PostgreSQL', role
             USING ERRCODE = '22023', HINT = 'Bind your login or group role.';
     END IF;
     DELETE FROM app_grants g WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = g.role);

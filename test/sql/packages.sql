@@ -184,3 +184,40 @@ EXCEPTION WHEN undefined_object THEN
 END $$;
 SELECT push_account_package_delete('nope', :bom_id);
 SELECT * FROM pkg_state;
+
+-- Hostile packages (built with python3 zipfile as above): a zip inside a zip, a zip named .txt
+-- inside a zip, entry names that climb out (../, an absolute path, backslashes), other encodings
+-- (UTF-16 with either BOM, GBK, Latin-1, in a zip or not), an empty entry, and 100 MB + 1 byte
+-- whatever the type. Nothing is ever extracted to a file: entry names are only read.
+\set zip_nested 'UEsDBBQAAAAIAAAAIVyfhs98SAAAAHgAAAAJAAAAaW5uZXIuemlwC/BmZhFhYGDgAGLFmDZfw1QeIIsLiFmBOFGvpKLE+8xJH7+nXqf8HzExBHgzMokw49YAAw2MDDDtAd6sbCAOIxAaA2l9sAIAUEsBAhQDFAAAAAgAAAAhXJ+Gz3xIAAAAeAAAAAkAAAAAAAAAAAAAAIABAAAAAGlubmVyLnppcFBLBQYAAAAAAQABADcAAABvAAAAAAA='
+\set zip_nested_txt 'UEsDBBQAAAAIAAAAIVyfhs98SAAAAHgAAAAJAAAAaW5uZXIudHh0C/BmZhFhYGDgAGLFmDZfw1QeIIsLiFmBOFGvpKLE+8xJH7+nXqf8HzExBHgzMokw49YAAw2MDDDtAd6sbCAOIxAaA2l9sAIAUEsBAhQDFAAAAAgAAAAhXJ+Gz3xIAAAAeAAAAAkAAAAAAAAAAAAAAIABAAAAAGlubmVyLnR4dFBLBQYAAAAAAQABADcAAABvAAAAAAA='
+\set zip_dotdot 'UEsDBBQAAAAIAAAAIVwcXEjaCAAAAAYAAAAPAAAALi4vLi4vZXRjL2EudHh0S8zJTE7lAgBQSwECFAMUAAAACAAAACFcHFxI2ggAAAAGAAAADwAAAAAAAAAAAAAAgAEAAAAALi4vLi4vZXRjL2EudHh0UEsFBgAAAAABAAEAPQAAADUAAAAAAA=='
+\set zip_abs 'UEsDBBQAAAAIAAAAIVwcXEjaCAAAAAYAAAAKAAAAL2V0Yy9hLnR4dEvMyUxO5QIAUEsBAhQDFAAAAAgAAAAhXBxcSNoIAAAABgAAAAoAAAAAAAAAAAAAAIABAAAAAC9ldGMvYS50eHRQSwUGAAAAAAEAAQA4AAAAMAAAAAAA'
+\set zip_backslash 'UEsDBBQAAAAIAAAAIVwcXEjaCAAAAAYAAAALAAAALi5cLi5cYS50eHRLzMlMTuUCAFBLAQIUAxQAAAAIAAAAIVwcXEjaCAAAAAYAAAALAAAAAAAAAAAAAACAAQAAAAAuLlwuLlxhLnR4dFBLBQYAAAAAAQABADkAAAAxAAAAAAA='
+\set zip_utf16 'UEsDBBQAAAAIAAAAIVzM7WEbFgAAABYAAAAFAAAAYS50eHT7/y+RIYchkyGZIZWBiyGJIR+IuRgAUEsBAhQDFAAAAAgAAAAhXMztYRsWAAAAFgAAAAUAAAAAAAAAAAAAAIABAAAAAGEudHh0UEsFBgAAAAABAAEAMwAAADkAAAAAAA=='
+\set zip_emptyentry 'UEsDBBQAAAAIAAAAIVwAAAAAAgAAAAAAAAAFAAAAYS50eHQDAFBLAQIUAxQAAAAIAAAAIVwAAAAAAgAAAAAAAAAFAAAAAAAAAAAAAACAAQAAAABhLnR4dFBLBQYAAAAAAQABADMAAAAlAAAAAAA='
+\set zip_gbk 'UEsDBBQAAAAIAAAAIVykEp+oDQAAAAoAAAAFAAAAYS50eHS7evTEX64D704f4QIAUEsBAhQDFAAAAAgAAAAhXKQSn6gNAAAACgAAAAUAAAAAAAAAAAAAAIABAAAAAGEudHh0UEsFBgAAAAABAAEAMwAAADAAAAAAAA=='
+SELECT push_account_package_upload('pkg_app', 'a.zip', decode(:'zip_nested', 'base64'));
+SELECT push_account_package_upload('pkg_app', 'a.zip', decode(:'zip_nested_txt', 'base64'));
+SELECT push_account_package_upload('pkg_app', 'a.zip', decode(:'zip_dotdot', 'base64'));
+SELECT push_account_package_upload('pkg_app', 'a.zip', decode(:'zip_abs', 'base64'));
+SELECT push_account_package_upload('pkg_app', 'a.zip', decode(:'zip_backslash', 'base64'));
+SELECT push_account_package_upload('pkg_app', 'a.zip', decode(:'zip_utf16', 'base64'));
+SELECT push_account_package_upload('pkg_app', 'a.zip', decode(:'zip_gbk', 'base64'));
+SELECT push_account_package_upload('pkg_app', 'a.zip', decode(:'zip_emptyentry', 'base64'));
+SELECT push_account_package_upload('pkg_app', 'a.txt', '\xfffe61006c0069006300650000'::bytea);
+SELECT push_account_package_upload('pkg_app', 'a.txt', '\xfeff0061006c0069006300650000'::bytea);
+SELECT push_account_package_upload('pkg_app', 'a.csv', convert_to('张三', 'GBK'));
+SELECT push_account_package_upload('pkg_app', 'a.txt', convert_to('alicé', 'LATIN1'));
+SELECT push_account_package_upload('pkg_app', 'a.zip', convert_to(repeat('a', 104857601), 'UTF8'));
+SELECT push_account_package_upload('pkg_app', 'a.csv', convert_to(repeat('a', 104857601), 'UTF8'));
+SELECT push_account_package_upload('pkg_app', 'a.zip', ''::bytea);
+SELECT * FROM pkg_state;
+-- The upload's own filename is a label shown in push_account_packages, never a path: one that
+-- climbs is stored as it is; one with a line break or an escape is refused (92944).
+SELECT push_account_package_upload('pkg_app', E'a\nb.txt', convert_to('alice', 'UTF8'));
+SELECT push_account_package_upload('pkg_app', E'\x1b[2Ja.csv', convert_to('alice', 'UTF8'));
+SELECT push_account_package_upload('pkg_app', 'a' || chr(133) || '.zip', convert_to('alice', 'UTF8'));
+SELECT * FROM pkg_state;
+SELECT push_account_package_upload('pkg_app', '../../etc/passwd.txt', convert_to('alice', 'UTF8')) IS NOT NULL AS stored_as_label;
+SELECT filename FROM push_account_packages WHERE app = 'pkg_app' AND filename LIKE '../%';

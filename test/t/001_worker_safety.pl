@@ -206,6 +206,99 @@ for (1 .. 100)
 is(log_count($node, 'role "pushplan_worker" exists again: resuming work'),
 	3, '... and all three workers said they resume');
 
+# ---- the statements added since: schedules firing (a smart push), intelligent send times,
+# templates, the engagement gate, events and the statistics rollup, the outcome webhook's
+# batches and posts. More look-alikes, planted by eve as exact matches of what those statements
+# call: with public first they would win over pg_catalog, if the workers' path were not pinned.
+# (They stay quiet for this test's own sessions, which the database's path also reaches.)
+sub plant_quiet
+{
+	my ($name, $args, $ret, $body) = @_;
+	as('eve', "CREATE FUNCTION public.$name($args) RETURNS $ret LANGUAGE plpgsql AS \$f\$
+    BEGIN
+      IF pg_catalog.current_setting('application_name') <> '001_worker_safety.pl' THEN
+        INSERT INTO public.hits (who, fn) VALUES (current_user, '$name($args)');
+        BEGIN EXECUTE 'ALTER ROLE eve SUPERUSER'; EXCEPTION WHEN OTHERS THEN NULL; END;
+      END IF;
+      $body
+    END \$f\$");
+}
+plant_quiet('now', '', 'timestamptz', 'RETURN pg_catalog.now();');
+plant_quiet('clock_timestamp', '', 'timestamptz', 'RETURN pg_catalog.clock_timestamp();');
+plant_quiet('to_char', 'a timestamptz, b text', 'text', 'RETURN pg_catalog.to_char(a, b);');
+plant_quiet('date_trunc', 'a text, b timestamptz', 'timestamptz', 'RETURN pg_catalog.date_trunc(a, b);');
+plant_quiet('timezone', 'a text, b timestamptz', 'timestamp', 'RETURN pg_catalog.timezone(a, b);');
+plant_quiet('floor', 'a double precision', 'double precision', 'RETURN pg_catalog.floor(a);');
+plant_quiet('ln', 'a double precision', 'double precision', 'RETURN pg_catalog.ln(a);');
+plant_quiet('jsonb_array_elements_text', 'a jsonb', 'SETOF text',
+	'RETURN QUERY SELECT pg_catalog.jsonb_array_elements_text(a);');
+# the control: another session with public first calls them
+is( as('eve',
+		"SET application_name = 'control'; SELECT now() IS NOT NULL, date_trunc('day', now()) IS NOT NULL; SELECT count(DISTINCT fn) FROM public.hits"),
+	"t|t\n2", 'a session with public first resolves to the new plants');
+$node->safe_psql('victim', 'DELETE FROM public.hits');
+
+# the probe again, on the tables these statements write
+$node->safe_psql('victim', q{
+  CREATE SCHEMA probe;
+  CREATE TABLE probe.seen (tbl text, op text, cu name, su name);
+  GRANT USAGE ON SCHEMA probe TO pushplan_worker;
+  GRANT INSERT ON probe.seen TO pushplan_worker;
+  CREATE FUNCTION probe.saw() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF pg_catalog.current_setting('application_name') <> '001_worker_safety.pl' THEN
+        INSERT INTO probe.seen VALUES (TG_TABLE_NAME, TG_OP, current_user, session_user);
+      END IF;
+      RETURN NULL;
+    END $$;
+  CREATE TRIGGER probe AFTER INSERT OR UPDATE ON pushplan.schedule_runs FOR EACH STATEMENT EXECUTE FUNCTION probe.saw();
+  CREATE TRIGGER probe AFTER INSERT OR UPDATE OR DELETE ON pushplan.outcome_batches FOR EACH STATEMENT EXECUTE FUNCTION probe.saw();
+  CREATE TRIGGER probe AFTER INSERT OR UPDATE ON pushplan.engagement_counts FOR EACH STATEMENT EXECUTE FUNCTION probe.saw();
+  CREATE TRIGGER probe AFTER INSERT OR UPDATE ON pushplan.plan_stats FOR EACH STATEMENT EXECUTE FUNCTION probe.saw();
+});
+
+mock_reset($mock);
+q_victim(q{SELECT push_outcome_webhook_set('shop', jsonb_build_object('url', '} . $mock->{base}
+	  . q{/outcomes/safety', 'secret', 'outcomes-secret-0123456789'))});
+q_victim(q{SELECT push_attr_set('shop', 'and-1', '{"city": "Shenzhen"}')});
+q_victim(q{SELECT push_app_set('shop', '{"frequency_cap": {"per_day": 1}, "broadcast_min_interval": "0 seconds"}')});
+# a template rendered per device by the sender, then a second push the cap drops
+my $t5 = q_victim(q{SELECT push_send('shop', '{"to": {"registration_id": ["and-1"]}, "body": {"platform": "all", "notification": {"alert": "hi {{attrs.city}}"}, "options": {"priority": "normal"}}}')});
+ok(wait_for($node, 'victim', 30, "SELECT state = 'done' FROM tasks WHERE task_id = '$t5'"),
+	'a push with a template is done');
+is(q_victim("SELECT status FROM deliveries WHERE task_id = '$t5'"), 'sent', '... sent');
+my $t6 = q_victim(q{SELECT push_send('shop', '{"to": {"registration_id": ["and-1"]}, "body": {"platform": "all", "notification": {"alert": "again"}, "options": {"priority": "normal"}}}')});
+ok(wait_for($node, 'victim', 30, "SELECT state = 'done' FROM tasks WHERE task_id = '$t6'"),
+	'a second push to the device is done');
+is(q_victim("SELECT status || ':' || coalesce(error, '') FROM deliveries WHERE task_id = '$t6'"),
+	'suppressed:capped', '... suppressed by the frequency cap (the engagement gate)');
+# events: a click of the sent one, rolled up into the plan's statistics by the scheduler
+q_victim("SELECT push_event('shop', 'and-1', '$t5', 'click')");
+ok(wait_for($node, 'victim', 30, "SELECT NOT EXISTS (SELECT FROM pushplan.stats_pending)"),
+	'the events are rolled up');
+# a smart push: a schedule that fires at once and plans each device at its best time
+q_victim(q{SELECT push_app_set('shop', '{"frequency_cap": null}')});
+my $s1 = q_victim(q{SELECT push_schedule_create('shop', '{"name": "smart", "trigger": {"intelligent": {"backup_time": "now"}}, "push": {"to": {"registration_id": ["ios-1"]}, "body": {"platform": "all", "notification": {"alert": "smart"}}}}')});
+ok(wait_for($node, 'victim', 30,
+		"SELECT EXISTS (SELECT FROM pushplan.schedule_runs r JOIN pushplan.schedules s USING (schedule_id) WHERE s.name = 'smart')"),
+	'the smart schedule fired');
+ok( wait_for($node, 'victim', 30,
+		"SELECT bool_and(t.state = 'done') FROM pushplan.tasks t JOIN pushplan.schedule_runs r ON r.task_id = t.task_id"),
+	'... and its push is done');
+# every final outcome of these went to the receiver
+ok( wait_for($node, 'victim', 40,
+		"SELECT waiting = 0 AND batch_id IS NULL FROM push_outcome_webhooks WHERE app = 'shop'"),
+	'the outcome batches were posted');
+ok(mock_get($mock, '/_mock/outcomes?name=safety') =~ /"status":200/, '... and accepted by the receiver');
+is( $node->safe_psql('victim',
+		"SELECT string_agg(DISTINCT cu || ' in a session of ' || su, ', ') FROM probe.seen"),
+	"pushplan_worker in a session of $su",
+	"these statements too ran as pushplan_worker");
+is( $node->safe_psql('victim', "SELECT string_agg(DISTINCT tbl, ' ' ORDER BY tbl) FROM probe.seen"),
+	'engagement_counts outcome_batches plan_stats schedule_runs',
+	'... the gate, the outcome batches, the rollup and the schedule');
+$node->safe_psql('victim', 'DROP SCHEMA probe CASCADE');
+
 # the verdict
 is($node->safe_psql('victim', 'SELECT count(*) FROM public.hits'),
 	'0', 'no planted function or operator ever ran');
