@@ -527,3 +527,13 @@ CREATE TABLE erasures (
     counts       jsonb NOT NULL                  -- rows removed, per table
 );
 CREATE INDEX erasures_app_idx ON erasures (app_id, erased_at);
+
+-- The layout (doc/scale-out.md): empty on a single node; one row once push_distribute() has
+-- turned the install into the distributed layout on a Citus coordinator. Registration reads it
+-- to choose how a new device's id is made (a sequence, or a key of the app and registration id).
+CREATE TABLE cluster_layout (
+    singleton       boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    registry        text NOT NULL CHECK (registry IN ('distributed')),
+    shard_count     int NOT NULL,
+    distributed_at  timestamptz NOT NULL DEFAULT now()
+);

@@ -419,3 +419,11 @@ CREATE TABLE erasures (
     counts       jsonb NOT NULL                  -- rows removed, per table
 );
 CREATE INDEX erasures_app_idx ON erasures (app_id, erased_at);
+
+-- The layout (doc/scale-out.md): empty on a single node; push_distribute() writes its row.
+CREATE TABLE cluster_layout (
+    singleton       boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    registry        text NOT NULL CHECK (registry IN ('distributed')),
+    shard_count     int NOT NULL,
+    distributed_at  timestamptz NOT NULL DEFAULT now()
+);
