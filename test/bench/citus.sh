@@ -23,7 +23,7 @@ DO \$\$ BEGIN
     PERFORM push_device_register_batch('bench', (SELECT jsonb_agg(jsonb_build_object(
       'registration_id', 'dev' || i, 'platform', 'android', 'vendor', 'fcm', 'token', 'fcm-' || i,
       'tags', CASE WHEN i % 2 = 0 THEN '[\"even\"]'::jsonb ELSE '[\"odd\", \"news\"]' END,
-      'attrs', jsonb_build_object('city', CASE WHEN i % 5 = 0 THEN 'sz' ELSE 'gz' END)))
+      'attrs', jsonb_build_object('city', CASE WHEN i % 10 = 0 THEN 'sz' ELSE 'gz' END)))
       FROM generate_series(b * 10000 + 1, least((b + 1) * 10000, $n)) i));
   END LOOP;
 END \$\$;"
