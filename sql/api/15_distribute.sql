@@ -41,6 +41,17 @@ BEGIN
         HINT = 'Sending from a Citus cluster is the next stage (doc/scale-out.md).';
 END $$;
 
+-- What a function cannot do on the distributed registry yet, refused before it starts
+-- (doc/scale-out.md, "What does not work yet").
+CREATE OR REPLACE FUNCTION _distributed_refuse(what text) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF pushplan._registry_distributed() THEN
+        RAISE EXCEPTION '93121: % is not supported on the distributed registry yet', what
+            USING ERRCODE = '0A000';
+    END IF;
+END $$;
+
 -- The tables of the layout, by kind (doc/scale-out.md, "The layout").
 CREATE OR REPLACE FUNCTION _distributed_tables(OUT tbl text, OUT kind text)
 RETURNS SETOF record LANGUAGE sql IMMUTABLE AS $$

@@ -203,6 +203,8 @@ DECLARE
     v_app int := _app_id(app, 'app');
     v_id bigint := _device_id(v_app, registration_id);
 BEGIN
+    -- (Citus cannot plan _devices_export over the distributed registry: doc/scale-out.md)
+    PERFORM _distributed_refuse('push_device_export');
     RETURN jsonb_build_object('app', app, 'exported_at', now(),
                               'device', _devices_export(ARRAY[v_id])->0);
 END $$;
@@ -217,6 +219,7 @@ DECLARE
     v_ids bigint[];
     v_packages jsonb;
 BEGIN
+    PERFORM _distributed_refuse('push_account_export');
     PERFORM _raise_problem(_account_problem(account, account_type));
     SELECT coalesce(array_agg(a.device_id), '{}') INTO v_ids FROM device_accounts a
         WHERE a.app_id = v_app AND a.account_type = push_account_export.account_type

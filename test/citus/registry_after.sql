@@ -66,12 +66,10 @@ SELECT push_account_package_upload('shop', 'users.txt', convert_to(E'alice\ncaro
 SELECT push_audience_count('shop', format('{"upload_id": %s, "account_push_type": 1}', :upload)::jsonb) AS package;
 SELECT string_agg(r, ',' ORDER BY r COLLATE "C") FROM push_audience_preview('shop', '{"tag": ["vip", "beta"]}', 1000) r;
 SELECT count(*) FROM push_audience_preview('shop', '"all"', 10) r;
--- privacy: export and erasure of a device that has tags, attributes and an account
+-- privacy: erasure of a device that has tags, attributes and an account (export is refused on
+-- the distributed registry: test/citus/registry.sh)
 SELECT push_account_bind('shop', 'm20', 'erin');
-SELECT e->'device'->>'registration_id' AS exported, e->'device'->'tags' AS tags,
-       e->'device'->'attrs' AS attrs, jsonb_array_length(e->'device'->'accounts') AS accounts
-  FROM push_device_export('shop', 'm20') e;
 SELECT push_device_erase('shop', 'm20')->'counts' AS erased;
-SELECT push_device_export('shop', 'm20');
+SELECT push_device_opt('shop', 'm20', true);
 SELECT push_audience_count('shop', '"all"') AS all_after_erasure,
        push_audience_count('shop', '{"account": ["erin"]}') AS erin;
