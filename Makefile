@@ -55,7 +55,7 @@ sql/$(EXTENSION)--$(EXTVERSION).sql: $(SCHEMA) $(API_PARTS)
 sql/$(EXTENSION)--0.1--0.2.sql: sql/upgrade/0.1--0.2.sql $(API_PARTS)
 	cat $^ > $@
 
-.PHONY: deps test demo bench install-test-extension prove_installcheck
+.PHONY: deps test test-citus demo bench bench-citus install-test-extension prove_installcheck
 # the TAP tests alone (PGXS defines how to run them, not a target)
 prove_installcheck:
 	$(prove_installcheck)
@@ -71,6 +71,19 @@ deps:
 test: deps
 	$(MAKE) all
 	flock -o /tmp/pushplan-install.lock sh -c '$(MAKE) install && $(MAKE) install-test-extension && test/run'
+
+# The Citus suites alone (test/citus/: a coordinator and two workers on loopback; doc/scale-out.md),
+# building and installing Citus first when it is missing (dev/deps --citus, about 5 minutes).
+test-citus:
+	dev/deps --citus
+	$(MAKE) all
+	flock -o /tmp/pushplan-install.lock sh -c '$(MAKE) install && $(MAKE) install-test-extension && test/run --citus'
+
+# The distributed registry against one node on the Citus harness (doc/benchmarks.md, "Citus").
+bench-citus:
+	dev/deps --citus
+	$(MAKE) all
+	flock -o /tmp/pushplan-install.lock sh -c '$(MAKE) install && PUSHPLAN_TOP=$(CURDIR) PUSHPLAN_WORK=$$(mktemp -d /tmp/pushplan-bench-citus.XXXXXX) test/bench/citus.sh'
 
 # The demo installs too: under the same lock, so that it never races a test run.
 demo: deps

@@ -19,6 +19,7 @@
 #include "audience.h"
 #include "audience_tree.h"
 #include "json.h"
+#include "layout.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -469,6 +470,15 @@ ppa_generate(AudCtx *c, AudNode *root, int first_param, PPAudience *out)
 	initStringInfo(&body);
 	if (gen_set(c, root, &body) || c->any_state)
 		appendStringInfoString(&out->sql, body.data);
+	else if (pp_registry_distributed())
+		/*
+		 * Citus plans no correlated anti-join beside a subquery it had to pull up to the
+		 * coordinator (each account's latest device); an inner join on the distribution
+		 * column plans in every case (doc/scale-out.md).
+		 */
+		appendStringInfo(&out->sql, "SELECT s.device_id FROM (%s) s JOIN pushplan.devices u "
+						 "ON u.device_id = s.device_id WHERE u.app_id = $%d AND u.reachable",
+						 body.data, c->app_param);
 	else
 		appendStringInfo(&out->sql, "SELECT s.device_id FROM (%s) s WHERE NOT EXISTS "
 						 "(SELECT 1 FROM pushplan.devices u WHERE u.app_id = $%d "

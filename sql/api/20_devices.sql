@@ -29,10 +29,17 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v_id bigint;
 BEGIN
-    -- COLLATE "default": an argument of another collation (a caller's column declared
-    -- COLLATE "C") would compare in it, and the index could not be used
-    SELECT device_id INTO v_id FROM pushplan.devices
-        WHERE app_id = p_app_id AND registration_id = p_registration_id COLLATE "default";
+    IF pushplan._registry_distributed() THEN
+        -- one shard: the id is the key of the registration (doc/scale-out.md)
+        SELECT device_id INTO v_id FROM pushplan.devices
+            WHERE device_id = pushplan._device_key(p_app_id, p_registration_id)
+              AND app_id = p_app_id AND registration_id = p_registration_id COLLATE "default";
+    ELSE
+        -- COLLATE "default": an argument of another collation (a caller's column declared
+        -- COLLATE "C") would compare in it, and the index could not be used
+        SELECT device_id INTO v_id FROM pushplan.devices
+            WHERE app_id = p_app_id AND registration_id = p_registration_id COLLATE "default";
+    END IF;
     IF v_id IS NULL THEN
         RAISE EXCEPTION '92039: device "%" is not registered', pushplan._shown(p_registration_id)
             USING ERRCODE = '42704';
@@ -87,6 +94,8 @@ DECLARE
     v_done_rid text[] := '{}';
     v_done_ids bigint[] := '{}';
     v_done_new boolean[] := '{}';
+    v_distributed boolean := _registry_distributed();
+    v_collided text;
 BEGIN
     IF jsonb_typeof(p_devices) IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION '92036: devices must be a JSON array of device objects'
@@ -108,12 +117,20 @@ BEGIN
     -- A token that moved to another registration (app reinstalled) leaves the old one.
     -- (OFFSET 0 keeps the LATERAL subquery from being flattened into a join, which is planned
     -- as a hash join over every device of the table: this stays an index probe per token.)
-    UPDATE pushplan.devices d SET token = NULL, updated_at = now()
-        FROM unnest(v_rid, v_vendor, v_token) r(rid, vendor, token),
-             LATERAL (SELECT x.device_id FROM pushplan.devices x
-                      WHERE x.app_id = p_app_id AND x.token = r.token AND x.vendor = r.vendor
-                        AND x.registration_id <> r.rid OFFSET 0) o
-        WHERE d.device_id = o.device_id;
+    IF v_distributed THEN
+        -- (Citus does not push a self-join down; each shard probes its token index instead)
+        UPDATE pushplan.devices d SET token = NULL, updated_at = now()
+          FROM unnest(v_rid, v_vendor, v_token) r(rid, vendor, token)
+         WHERE d.app_id = p_app_id AND d.token = r.token AND d.vendor = r.vendor
+           AND d.registration_id <> r.rid;
+    ELSE
+        UPDATE pushplan.devices d SET token = NULL, updated_at = now()
+            FROM unnest(v_rid, v_vendor, v_token) r(rid, vendor, token),
+                 LATERAL (SELECT x.device_id FROM pushplan.devices x
+                          WHERE x.app_id = p_app_id AND x.token = r.token AND x.vendor = r.vendor
+                            AND x.registration_id <> r.rid OFFSET 0) o
+            WHERE d.device_id = o.device_id;
+    END IF;
 
     -- Existing devices are updated and new ones inserted in one statement. A device that another
     -- session inserts meanwhile is skipped by ON CONFLICT DO NOTHING (after waiting for that
@@ -141,11 +158,15 @@ BEGIN
               AND d.registration_id = r.rid
             RETURNING d.registration_id, d.device_id, _attrs_count(d.attrs) > 50 AS too_many
         ), ins AS (
+            -- (the distributed registry's ids are keys of the registration, and its only unique
+            -- key is the id: doc/scale-out.md)
             INSERT INTO pushplan.devices
-                   (app_id, registration_id, platform, vendor, token, timezone, language, attrs)
-            SELECT p_app_id, r.rid, r.platform, r.vendor, r.token, r.tz, r.language, r.new_attrs
+                   (device_id, app_id, registration_id, platform, vendor, token, timezone, language, attrs)
+            SELECT CASE WHEN v_distributed THEN _device_key(p_app_id, r.rid)
+                        ELSE nextval('pushplan.devices_device_id_seq') END,
+                   p_app_id, r.rid, r.platform, r.vendor, r.token, r.tz, r.language, r.new_attrs
             FROM r WHERE NOT EXISTS (SELECT 1 FROM up WHERE up.registration_id = r.rid)
-            ON CONFLICT (app_id, registration_id) DO NOTHING
+            ON CONFLICT DO NOTHING
             RETURNING registration_id, device_id
         ), done AS (
             SELECT registration_id, device_id, false AS is_new, too_many FROM up
@@ -175,6 +196,18 @@ BEGIN
             EXIT;
         END IF;
         -- What is left: devices another session inserted meanwhile; the next pass sees them.
+        -- In the distributed registry, a key another registration holds is refused at once.
+        IF v_distributed AND attempt = 1 THEN
+            SELECT r.rid INTO v_collided
+              FROM unnest(v_rid) r(rid) JOIN pushplan.devices d
+                   ON d.device_id = _device_key(p_app_id, r.rid)
+                  AND (d.app_id <> p_app_id OR d.registration_id <> r.rid)
+             WHERE r.rid NOT IN (SELECT unnest(v_done_rid))
+             LIMIT 1;
+            IF FOUND THEN
+                PERFORM _device_key_taken(p_app_id, v_collided);
+            END IF;
+        END IF;
         IF attempt = 3 THEN
             RAISE EXCEPTION '92047: % devices could not be registered: other sessions kept inserting and deleting them',
                 cardinality(v_all_rid) - cardinality(v_done_rid) USING ERRCODE = '40001';
@@ -224,7 +257,34 @@ DECLARE
     v_tz text := _device_timezone(registration_id, platform, vendor, token, timezone, language);
     v_token text := _device_token(vendor, token);
     v_id bigint;
+    v_now timestamptz := now();     -- Citus: no STABLE function in ON CONFLICT's SET
 BEGIN
+    IF _registry_distributed() THEN
+        -- The same, in two statements (Citus runs a modifying CTE over many shards only apart
+        -- from a single-shard one): the token's old registration, wherever it is, then the one
+        -- shard the registration's key names. A key another registration holds updates nothing.
+        UPDATE devices o SET token = NULL, updated_at = now()
+         WHERE o.app_id = v_app AND o.token = v_token
+           AND o.vendor = push_device_register.vendor
+           AND o.registration_id <> push_device_register.registration_id;
+        INSERT INTO devices AS d (device_id, app_id, registration_id, platform, vendor, token,
+                                  timezone, language)
+        VALUES (_device_key(v_app, push_device_register.registration_id), v_app,
+                push_device_register.registration_id, push_device_register.platform,
+                push_device_register.vendor, v_token, v_tz, push_device_register.language)
+        ON CONFLICT (device_id) DO UPDATE SET
+            platform = excluded.platform, vendor = excluded.vendor, token = excluded.token,
+            timezone = excluded.timezone, language = excluded.language, registered = true,
+            token_invalidated_at = CASE WHEN d.token IS NOT DISTINCT FROM excluded.token
+                                        THEN d.token_invalidated_at END,
+            updated_at = v_now
+          WHERE d.app_id = excluded.app_id AND d.registration_id = excluded.registration_id
+        RETURNING d.device_id INTO v_id;
+        IF v_id IS NULL THEN
+            PERFORM _device_key_taken(v_app, push_device_register.registration_id);
+        END IF;
+        RETURN v_id;
+    END IF;
     -- The token that moved to this registration (app reinstalled) leaves its old one, in the
     -- same statement as the upsert.
     WITH moved AS (
@@ -361,11 +421,13 @@ DECLARE
     v_id bigint := _device_id(v_app, registration_id);
 BEGIN
     PERFORM _raise_problem(_account_problem(account, account_type));
-    -- Binding again makes this the account's most recent device.
-    INSERT INTO device_accounts AS a (app_id, account_type, account, device_id)
-        VALUES (v_app, push_account_bind.account_type, push_account_bind.account, v_id)
+    -- Binding again makes this the account's most recent device. (The time is taken here:
+    -- Citus takes no volatile function in ON CONFLICT's SET.)
+    INSERT INTO device_accounts AS a (app_id, account_type, account, device_id, bound_at)
+        VALUES (v_app, push_account_bind.account_type, push_account_bind.account, v_id,
+                clock_timestamp())
         ON CONFLICT (app_id, account_type, account, device_id)
-        DO UPDATE SET bound_at = clock_timestamp();
+        DO UPDATE SET bound_at = excluded.bound_at;
 END $$;
 
 CREATE OR REPLACE FUNCTION push_account_unbind(app text, registration_id text, account text,

@@ -34,16 +34,20 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- The app's categories and the consent each needs (NULL: none).
+-- (PL/pgSQL: Citus plans no parameterized SQL function over its tables, apps being a reference
+-- table in the distributed layout: doc/scale-out.md)
 CREATE OR REPLACE FUNCTION _consent_categories(p_app_id int) RETURNS TABLE(category text, consent text)
-LANGUAGE sql STABLE AS $$
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY
     SELECT 'transactional', NULL::text
     UNION ALL
     SELECT 'marketing', coalesce(a.settings #>> '{consent,marketing}', 'opt_out')
     FROM pushplan.apps a WHERE a.app_id = p_app_id
     UNION ALL
     SELECT e.key, e.value FROM pushplan.apps a, jsonb_each_text(a.settings->'consent') e
-    WHERE a.app_id = p_app_id AND e.key <> 'marketing'
-$$;
+    WHERE a.app_id = p_app_id AND e.key <> 'marketing';
+END $$;
 
 -- The consent a category needs in an app (NULL for transactional); 92860 for a bad name,
 -- 92861 for a category the app does not have. push_send calls it (src/push_send.c), and so
@@ -90,7 +94,9 @@ BEGIN
     PERFORM _consent_category_check(v_app, category, granted);
     INSERT INTO device_consents AS c (device_id, category, granted)
         VALUES (v_id, push_device_consent.category, push_device_consent.granted)
-        ON CONFLICT (device_id, category) DO UPDATE SET granted = excluded.granted, updated_at = now();
+        ON CONFLICT (device_id, category)
+        -- (the new row's updated_at is now(): Citus takes no STABLE function in this SET)
+        DO UPDATE SET granted = excluded.granted, updated_at = excluded.updated_at;
 END $$;
 COMMENT ON FUNCTION push_device_consent(text, text, text, boolean) IS
     'a device grants (true) or withdraws (false) its consent to a category of pushes; doc/privacy.md';
@@ -197,6 +203,8 @@ DECLARE
     v_app int := _app_id(app, 'app');
     v_id bigint := _device_id(v_app, registration_id);
 BEGIN
+    -- (Citus cannot plan _devices_export over the distributed registry: doc/scale-out.md)
+    PERFORM _distributed_refuse('push_device_export');
     RETURN jsonb_build_object('app', app, 'exported_at', now(),
                               'device', _devices_export(ARRAY[v_id])->0);
 END $$;
@@ -211,6 +219,7 @@ DECLARE
     v_ids bigint[];
     v_packages jsonb;
 BEGIN
+    PERFORM _distributed_refuse('push_account_export');
     PERFORM _raise_problem(_account_problem(account, account_type));
     SELECT coalesce(array_agg(a.device_id), '{}') INTO v_ids FROM device_accounts a
         WHERE a.app_id = v_app AND a.account_type = push_account_export.account_type

@@ -81,6 +81,8 @@ BEGIN
     GRANT EXECUTE ON FUNCTION clock_now(), _schedule_next(jsonb, text, timestamptz, timestamptz)
         TO pushplan_worker;
     GRANT SELECT ON device_activity TO pushplan_worker;
+    -- the audience compiler asks which layout this is (src/layout.c, doc/scale-out.md)
+    GRANT SELECT ON cluster_layout TO pushplan_worker;
     GRANT SELECT ON device_reactions TO pushplan_worker;
     -- consent per category (doc/privacy.md): the expansion and the claim read it; a schedule's
     -- firing checks its push's category as push_send does

@@ -578,3 +578,12 @@ CREATE TABLE fallbacks (
     made_at     timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX fallbacks_task_idx ON fallbacks (task_id);
+-- The layout (doc/scale-out.md): empty on a single node; one row once push_distribute() has
+-- turned the install into the distributed layout on a Citus coordinator. Registration reads it
+-- to choose how a new device's id is made (a sequence, or a key of the app and registration id).
+CREATE TABLE cluster_layout (
+    singleton       boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    registry        text NOT NULL CHECK (registry IN ('distributed')),
+    shard_count     int NOT NULL,
+    distributed_at  timestamptz NOT NULL DEFAULT now()
+);

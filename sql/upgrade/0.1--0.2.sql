@@ -456,3 +456,10 @@ CREATE TABLE fallbacks (
     made_at     timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX fallbacks_task_idx ON fallbacks (task_id);
+-- The layout (doc/scale-out.md): empty on a single node; push_distribute() writes its row.
+CREATE TABLE cluster_layout (
+    singleton       boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    registry        text NOT NULL CHECK (registry IN ('distributed')),
+    shard_count     int NOT NULL,
+    distributed_at  timestamptz NOT NULL DEFAULT now()
+);

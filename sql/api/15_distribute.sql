@@ -1,0 +1,206 @@
+-- The distributed layout on Citus, stage 1: the device registry (doc/scale-out.md).
+-- push_distribute() turns a single-node install on a Citus coordinator into it: the devices and
+-- their per-device tables hash-distributed by device_id and colocated, the small per-app tables
+-- reference tables, everything else (sending, schedules, statistics) left on the coordinator,
+-- where what does not work yet is refused.
+
+-- Whether this install has the distributed registry (push_distribute() wrote its row).
+CREATE OR REPLACE FUNCTION _registry_distributed() RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM pushplan.cluster_layout)
+$$;
+
+-- A device's id in the distributed registry: a key of its app and registration id, so that
+-- registration finds the one shard that may hold the device without a look-up table (Citus
+-- cannot enforce UNIQUE (app_id, registration_id) across shards: the primary key on this id
+-- enforces it instead). hashtextextended is PostgreSQL's stable 64-bit hash (the one hash
+-- partitioning stores); the sign bit is cleared so that ids stay positive.
+CREATE OR REPLACE FUNCTION _device_key(app_id int, registration_id text) RETURNS bigint
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT hashtextextended(registration_id, app_id) & 9223372036854775807
+$$;
+
+-- A key another registration holds already (one chance in 2^63 per pair of devices) is refused:
+-- there is no second place to look for a device.
+CREATE OR REPLACE FUNCTION _device_key_taken(p_app_id int, p_registration_id text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '93120: registration id "%" has the same device key as another device of the distributed registry',
+        pushplan._shown(p_registration_id) USING ERRCODE = '23505',
+        HINT = 'Register it under another registration id (doc/scale-out.md, "Device ids").';
+END $$;
+
+-- Pushes and schedules are not sent from the distributed registry yet (stage 2): a task or a
+-- schedule stored now would never be delivered. push_distribute() puts this trigger on tasks
+-- and schedules.
+CREATE OR REPLACE FUNCTION _distributed_refuse_sending() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '93121: % is not supported on the distributed registry yet', TG_ARGV[0]
+        USING ERRCODE = '0A000',
+        HINT = 'Sending from a Citus cluster is the next stage (doc/scale-out.md).';
+END $$;
+
+-- What a function cannot do on the distributed registry yet, refused before it starts
+-- (doc/scale-out.md, "What does not work yet").
+CREATE OR REPLACE FUNCTION _distributed_refuse(what text) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF pushplan._registry_distributed() THEN
+        RAISE EXCEPTION '93121: % is not supported on the distributed registry yet', what
+            USING ERRCODE = '0A000';
+    END IF;
+END $$;
+
+-- The tables of the layout, by kind (doc/scale-out.md, "The layout").
+CREATE OR REPLACE FUNCTION _distributed_tables(OUT tbl text, OUT kind text)
+RETURNS SETOF record LANGUAGE sql IMMUTABLE AS $$
+    VALUES ('apps', 'reference'), ('app_grants', 'reference'), ('vendor_configs', 'reference'),
+           ('tags', 'reference'), ('plans', 'reference'), ('cluster_layout', 'reference'),
+           ('devices', 'distributed'), ('device_tags', 'distributed'),
+           ('device_accounts', 'distributed'), ('device_consents', 'distributed'),
+           ('device_activity', 'distributed'), ('device_reactions', 'distributed'),
+           ('device_send_profiles', 'distributed'), ('smart_profile_pending', 'distributed'),
+           ('engagement_counts', 'distributed')
+$$;
+
+CREATE OR REPLACE FUNCTION push_distribute() RETURNS text
+LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
+DECLARE
+    v_version text;
+    v_bad text;
+    v_fks text[];
+    v_fk record;
+    v_t record;
+    v_dbs text := coalesce(current_setting('pushplan.databases', true), '');
+    v_shards int;
+    v_moved bigint;
+BEGIN
+    -- The scheduler and the senders do not work on the distributed layout yet.
+    IF current_database() = ANY (string_to_array(replace(v_dbs, ' ', ''), ',')) THEN
+        RAISE EXCEPTION '93103: database "%" is in pushplan.databases: its scheduler and senders do not work on the distributed registry yet',
+            current_database() USING ERRCODE = '55000',
+            HINT = 'Remove it from pushplan.databases and reload first.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') THEN
+        RAISE EXCEPTION '93100: push_distribute needs the citus extension in this database'
+            USING ERRCODE = '55000',
+            HINT = 'CREATE EXTENSION citus on every node first (doc/scale-out.md).';
+    END IF;
+    IF NOT (SELECT citus_is_coordinator()) THEN
+        RAISE EXCEPTION '93101: push_distribute runs on the coordinator' USING ERRCODE = '55000';
+    END IF;
+    IF _registry_distributed() THEN
+        RAISE EXCEPTION '93102: the registry is distributed already' USING ERRCODE = '55000';
+    END IF;
+    -- Citus propagates CREATE EXTENSION to the workers; the distributed statements call
+    -- pushplan's functions there, so every node needs this version.
+    SELECT extversion INTO v_version FROM pg_extension WHERE extname = 'pushplan';
+    SELECT string_agg(nodename || ':' || nodeport || ' (' || coalesce(nullif(result, ''), 'none') || ')', ', ')
+      INTO v_bad
+      FROM run_command_on_workers(
+             $q$SELECT coalesce((SELECT extversion FROM pg_extension WHERE extname = 'pushplan'), '')$q$)
+     WHERE NOT success OR result IS DISTINCT FROM v_version;
+    IF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION '93104: pushplan % is not installed on worker %', v_version, v_bad
+            USING ERRCODE = '55000',
+            HINT = 'Install the same build on every node; Citus creates the extension on nodes added later.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM tasks WHERE state IN ('queued', 'sending'))
+       OR EXISTS (SELECT 1 FROM schedules WHERE enabled AND next_run_at IS NOT NULL) THEN
+        RAISE EXCEPTION '93105: tasks or schedules are still to be sent: the distributed registry does not send yet'
+            USING ERRCODE = '55000',
+            HINT = 'Let them finish, or cancel and disable them, first.';
+    END IF;
+
+    -- Foreign keys to reference tables are added in the same transaction as the shards are
+    -- filled: Citus then needs one connection per node throughout.
+    PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
+
+    -- Device ids become keys of (app_id, registration_id): existing devices are renumbered,
+    -- with every row that names them.
+    CREATE TEMP TABLE _device_renumber ON COMMIT DROP AS
+        SELECT device_id AS old_id, _device_key(app_id, registration_id) AS new_id,
+               app_id, registration_id
+          FROM devices;
+    SELECT string_agg(format('%s/%s', r.app_id, _shown(r.registration_id)), ', ') INTO v_bad
+      FROM _device_renumber r
+      JOIN (SELECT new_id FROM _device_renumber GROUP BY new_id HAVING count(*) > 1) d USING (new_id);
+    IF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION '93106: devices % have the same device key', v_bad
+            USING ERRCODE = '23505', HINT = 'Erase one of them (push_device_erase) first.';
+    END IF;
+
+    -- Citus refuses foreign keys between a table it manages and one it does not, and turns
+    -- local tables in a foreign key graph into Citus local tables (which extension-owned views
+    -- prevent). So every foreign key goes first; those Citus supports come back below. The
+    -- workers' copies of the extension's tables (the shells Citus uses there) lose them too.
+    SELECT array_agg(format('ALTER TABLE pushplan.%I DROP CONSTRAINT IF EXISTS %I',
+                            c.conrelid::regclass::text, c.conname))
+      INTO v_fks
+      FROM pg_constraint c
+     WHERE c.contype = 'f' AND c.connamespace = 'pushplan'::regnamespace AND c.conparentid = 0;
+    v_fks := array_append(coalesce(v_fks, '{}'),
+             'ALTER TABLE pushplan.devices DROP CONSTRAINT IF EXISTS devices_app_id_registration_id_key');
+    FOREACH v_bad IN ARRAY v_fks LOOP
+        EXECUTE v_bad;
+        PERFORM 1 FROM run_command_on_workers(v_bad) WHERE NOT success;
+    END LOOP;
+
+    UPDATE devices d SET device_id = r.new_id FROM _device_renumber r WHERE d.device_id = r.old_id;
+    GET DIAGNOSTICS v_moved = ROW_COUNT;
+    FOR v_t IN SELECT unnest(ARRAY['device_tags', 'device_accounts', 'device_consents',
+                                   'device_activity', 'device_reactions', 'device_send_profiles',
+                                   'smart_profile_pending', 'engagement_counts', 'deliveries',
+                                   'events']) AS tbl LOOP
+        EXECUTE format('UPDATE pushplan.%I x SET device_id = r.new_id FROM _device_renumber r
+                         WHERE x.device_id = r.old_id', v_t.tbl);
+    END LOOP;
+    -- Registration looks devices up by registration id: no longer unique by index, still
+    -- searched by it (each shard has its part).
+    CREATE INDEX devices_registration_idx ON devices (app_id, registration_id);
+
+    INSERT INTO cluster_layout (registry, shard_count)
+        VALUES ('distributed', current_setting('citus.shard_count')::int);
+    FOR v_t IN SELECT tbl, kind FROM _distributed_tables() LOOP
+        IF v_t.kind = 'reference' THEN
+            PERFORM create_reference_table(format('pushplan.%I', v_t.tbl)::regclass);
+        ELSIF v_t.tbl = 'devices' THEN
+            PERFORM create_distributed_table('pushplan.devices', 'device_id');
+        ELSE
+            PERFORM create_distributed_table(format('pushplan.%I', v_t.tbl)::regclass, 'device_id',
+                                             colocate_with => 'pushplan.devices');
+        END IF;
+        -- the rows now live in the shards; the coordinator's copy is dropped
+        PERFORM truncate_local_data_after_distributing_table(format('pushplan.%I', v_t.tbl)::regclass);
+    END LOOP;
+
+    -- The foreign keys Citus supports: reference to reference, distributed to reference, and
+    -- between colocated tables on the distribution column; and those between two tables that
+    -- stay on the coordinator. (Account packages stay there: their accounts are written the
+    -- way COPY writes, below the executor, which Citus would not see.)
+    ALTER TABLE app_grants ADD CONSTRAINT app_grants_app_id_fkey FOREIGN KEY (app_id) REFERENCES apps ON DELETE CASCADE;
+    ALTER TABLE vendor_configs ADD CONSTRAINT vendor_configs_app_id_fkey FOREIGN KEY (app_id) REFERENCES apps ON DELETE CASCADE;
+    ALTER TABLE tags ADD CONSTRAINT tags_app_id_fkey FOREIGN KEY (app_id) REFERENCES apps ON DELETE CASCADE;
+    ALTER TABLE plans ADD CONSTRAINT plans_app_id_fkey FOREIGN KEY (app_id) REFERENCES apps ON DELETE CASCADE;
+    ALTER TABLE devices ADD CONSTRAINT devices_app_id_fkey FOREIGN KEY (app_id) REFERENCES apps ON DELETE CASCADE;
+    ALTER TABLE device_accounts ADD CONSTRAINT device_accounts_app_id_fkey FOREIGN KEY (app_id) REFERENCES apps ON DELETE CASCADE;
+    ALTER TABLE account_package_accounts ADD CONSTRAINT account_package_accounts_upload_id_fkey FOREIGN KEY (upload_id) REFERENCES account_packages ON DELETE CASCADE;
+    FOR v_t IN SELECT unnest(ARRAY['device_activity', 'device_send_profiles', 'device_accounts',
+                                   'device_consents', 'engagement_counts']) AS tbl LOOP
+        EXECUTE format('ALTER TABLE pushplan.%I ADD CONSTRAINT %I FOREIGN KEY (device_id) REFERENCES pushplan.devices ON DELETE CASCADE',
+                       v_t.tbl, v_t.tbl || '_device_id_fkey');
+    END LOOP;
+
+    -- What stays on the coordinator and cannot work yet is refused at its door.
+    CREATE TRIGGER tasks_distributed_refuse BEFORE INSERT ON tasks
+        FOR EACH ROW EXECUTE FUNCTION _distributed_refuse_sending('sending a push');
+    CREATE TRIGGER schedules_distributed_refuse BEFORE INSERT ON schedules
+        FOR EACH ROW EXECUTE FUNCTION _distributed_refuse_sending('a schedule');
+
+    SELECT shard_count INTO v_shards FROM cluster_layout;
+    RETURN format('distributed: %s devices renumbered, %s shards per distributed table',
+                  v_moved, v_shards);
+END $$;
+COMMENT ON FUNCTION push_distribute() IS
+    'turns this install on a Citus coordinator into the distributed registry (doc/scale-out.md); superuser only';

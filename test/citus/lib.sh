@@ -1,0 +1,73 @@
+# The Citus harness: a coordinator and two workers, three throwaway clusters on loopback ports,
+# each preloading Citus and pushplan; the nodes added on the coordinator, both extensions
+# created. Source it, then call
+#   citus_start BASE_PORT [extra postgresql.conf lines...]
+# (the coordinator on BASE_PORT, the workers on BASE_PORT+1 and +2) and use coord / worker1 /
+# worker2 (psql on that node, SQL as arguments: coord -c "SELECT ..."), csql SQL (the
+# coordinator, search_path pushplan), the check helpers and finish. Everything is stopped and
+# removed on exit, whatever happened; every wait is bounded.
+# Requires PUSHPLAN_TOP and PUSHPLAN_WORK; Citus installed (dev/deps --citus).
+top=${PUSHPLAN_TOP:?}
+work=${PUSHPLAN_WORK:?}
+mkdir -p "$work"
+chmod 755 "$work"
+citus_nodes=()
+
+citus_cleanup() {
+  local dir
+  for dir in "${citus_nodes[@]}"; do
+    cp "$dir/server.log" "$work/$(basename "$dir").log" 2>/dev/null
+    "$top/dev/cluster" destroy "$dir" >/dev/null 2>&1
+  done
+}
+
+# node_psql PORT DIR psql-arguments...
+node_psql() {
+  local port=$1 dir=$2
+  shift 2
+  command psql -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U postgres -d postgres -At "$@"
+}
+
+citus_start() {
+  local base=$1 i dir port
+  shift
+  trap citus_cleanup EXIT
+  # Citus' hooks must come first; two-phase commit (multi-node writes) needs prepared
+  # transactions on every node. Few shards keep the tests' DDL quick on two cores.
+  local conf=("shared_preload_libraries = 'citus,pushplan'" "max_prepared_transactions = 100"
+              "citus.shard_count = 8" "wal_level = logical" "log_min_messages = warning"
+              "pushplan.databases = ''")
+  for i in 0 1 2; do
+    port=$((base + i))
+    dir=$work/node$i
+    citus_nodes+=("$dir")
+    "$top/dev/cluster" start "$dir" "$port" "${conf[@]}" "$@" \
+      || { echo "node $i did not start"; cat "$dir/server.log"; exit 1; }
+    node_psql "$port" "$dir" -c "CREATE EXTENSION citus" || exit 1
+  done
+  coord_port=$base; coord_dir=$work/node0
+  node_psql "$coord_port" "$coord_dir" \
+    -c "SELECT citus_set_coordinator_host('127.0.0.1', $base)" \
+    -c "SELECT citus_add_node('127.0.0.1', $((base + 1)))" \
+    -c "SELECT citus_add_node('127.0.0.1', $((base + 2)))" >/dev/null || exit 1
+  # Citus propagates CREATE EXTENSION to the workers: pushplan's functions exist on every node.
+  node_psql "$coord_port" "$coord_dir" -c "CREATE EXTENSION pushplan" || exit 1
+}
+
+coord() { node_psql "$coord_port" "$coord_dir" "$@"; }
+worker1() { node_psql $((coord_port + 1)) "$work/node1" "$@"; }
+worker2() { node_psql $((coord_port + 2)) "$work/node2" "$@"; }
+csql() { coord -c "SET search_path = pushplan, public" -c "$1"; }
+
+failures=0
+checks=0
+ok() { checks=$((checks + 1)); echo "ok   $1"; }
+fail() { checks=$((checks + 1)); failures=$((failures + 1)); echo "FAIL $1"; }
+check_eq() { if [ "$2" = "$3" ]; then ok "$1"; else fail "$1: wanted '$3', got '$2'"; fi; }
+check() { if [[ "$2" == *"$3"* ]]; then ok "$1"; else fail "$1: wanted '$3' in: $2"; fi; }
+
+finish() {
+  echo "$checks checks, $failures failed"
+  [ "$failures" -eq 0 ]
+  exit $?
+}

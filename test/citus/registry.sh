@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# The distributed registry (doc/scale-out.md, stage 1) on a coordinator and two workers: the
+# same registrations, tags, attributes, accounts and audiences on the distributed registry and
+# on a single-node database give the same results (test/citus/registry_before.sql before
+# push_distribute(), registry_after.sql after it, compared line by line); the layout Citus
+# reports; registration routed to one shard; and every refusal of push_distribute() and of the
+# layout (93100-93121), with its exact message.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+citus_start 56300
+here=$top/test/citus
+
+# The single node: a database of the coordinator without the citus extension (Citus' hooks do
+# nothing there), so that both run the same build on the same server.
+coord -c "CREATE DATABASE single" >/dev/null || exit 1
+single() { command psql -X -q -h "$coord_dir" -p "$coord_port" -U postgres -d single -At "$@"; }
+single -c "CREATE EXTENSION pushplan" || exit 1
+run_both() {   # run_both FILE: outputs in $work/dist-NAME.out and $work/single-NAME.out
+  local name
+  name=$(basename "$1" .sql)
+  coord -v ON_ERROR_STOP=0 -f "$1" > "$work/dist-$name.out" 2>&1
+  single -v ON_ERROR_STOP=0 -f "$1" > "$work/single-$name.out" 2>&1
+  if diff "$work/single-$name.out" "$work/dist-$name.out" > "$work/$name.diff"; then
+    ok "$name: the distributed registry answers as the single node ($(wc -l < "$work/dist-$name.out") lines)"
+  else
+    fail "$name: the distributed registry differs from the single node:"; head -n 40 "$work/$name.diff"
+  fi
+}
+# err NODE SQL: the error message alone (the first line psql prints)
+err() { local node=$1; shift; "$node" -v VERBOSITY=terse -c "SET client_min_messages = warning" -c "$1" 2>&1 | grep -m1 ERROR | sed 's/^.*ERROR:  //'; }
+
+run_both "$here/registry_before.sql"
+check "before: the single node has its 5 + 1 devices" \
+  "$(single -c "SELECT count(*) FROM pushplan.devices")" "6"
+
+# ---- refusals before the layout ---------------------------------------------------------------
+check_eq "93100: no citus extension" "$(err single "SELECT pushplan.push_distribute()")" \
+  "93100: push_distribute needs the citus extension in this database"
+check_eq "93101: not on a worker" "$(err worker1 "SELECT pushplan.push_distribute()")" \
+  "93101: push_distribute runs on the coordinator"
+# a schedule still to fire (tomorrow), then disabled
+tomorrow=$(coord -c "SELECT to_char(now() + interval '1 day', 'YYYY-MM-DD HH24:MI:SS')")
+schedule="{\"name\": \"s\", \"trigger\": {\"single\": {\"time\": \"$tomorrow\"}}, \"push\": {\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"hi\"}}}}"
+sid=$(csql "SELECT push_schedule_create('shop', '$schedule')")
+check_eq "93105: a schedule still to fire" "$(err coord "SELECT pushplan.push_distribute()")" \
+  "93105: tasks or schedules are still to be sent: the distributed registry does not send yet"
+csql "SELECT push_schedule_enable('shop', '$sid', false)" >/dev/null
+# a worker without pushplan (Citus creates it on nodes added later; here it was dropped by hand)
+worker1 -c "SET citus.enable_ddl_propagation = off" -c "DROP EXTENSION pushplan CASCADE" >/dev/null 2>&1
+check_eq "93104: pushplan missing on a worker" "$(err coord "SELECT pushplan.push_distribute()")" \
+  "93104: pushplan 0.2 is not installed on worker 127.0.0.1:$((coord_port + 1)) (none)"
+worker1 -c "SET citus.enable_ddl_propagation = off" -c "CREATE EXTENSION pushplan" || fail "pushplan back on worker 1"
+# a database whose scheduler and senders run
+coord -c "CREATE DATABASE served" -c "ALTER SYSTEM SET pushplan.databases = 'served'" \
+      -c "SELECT pg_reload_conf()" >/dev/null
+served() { command psql -X -q -h "$coord_dir" -p "$coord_port" -U postgres -d served -At "$@"; }
+served -c "CREATE EXTENSION pushplan" >/dev/null
+check_eq "93103: a served database" "$(err served "SELECT pushplan.push_distribute()")" \
+  "93103: database \"served\" is in pushplan.databases: its scheduler and senders do not work on the distributed registry yet"
+coord -c "ALTER SYSTEM RESET pushplan.databases" -c "SELECT pg_reload_conf()" \
+      -c "DROP DATABASE served WITH (FORCE)" >/dev/null
+# two devices whose keys are the same (a key made weak on purpose: the first character)
+real_key=$(coord -c "SELECT pg_get_functiondef('pushplan._device_key(int, text)'::regprocedure)")
+weak_key="CREATE OR REPLACE FUNCTION pushplan._device_key(app_id int, registration_id text) RETURNS bigint
+  LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS \$\$ SELECT hashtextextended(left(registration_id, 1), app_id) & 9223372036854775807 \$\$"
+set_key() { local n; for n in coord worker1 worker2; do "$n" -c "SET citus.enable_ddl_propagation = off" -c "$1" || fail "key on $n"; done; }
+set_key "$weak_key"
+check_eq "93106: existing devices with one key" "$(err coord "SELECT pushplan.push_distribute()")" \
+  "93106: devices 1/b1, 1/b2, 1/b3 have the same device key"
+set_key "$real_key"
+
+# ---- the layout -------------------------------------------------------------------------------
+check "push_distribute" "$(csql "SELECT push_distribute()")" "distributed: 6 devices renumbered, 8 shards per distributed table"
+check_eq "93102: twice" "$(err coord "SELECT pushplan.push_distribute()")" "93102: the registry is distributed already"
+check_eq "reference tables" \
+  "$(coord -c "SELECT string_agg(logicalrelid::regclass::text, ',' ORDER BY logicalrelid::regclass::text) FROM pg_dist_partition WHERE partmethod = 'n'")" \
+  "pushplan.app_grants,pushplan.apps,pushplan.cluster_layout,pushplan.plans,pushplan.tags,pushplan.vendor_configs"
+check_eq "distributed tables: by device_id, one colocation group" \
+  "$(coord -c "SELECT string_agg(logicalrelid::regclass::text, ',' ORDER BY logicalrelid::regclass::text) || ' ' || count(DISTINCT colocationid) || ' ' || bool_and(column_to_column_name(logicalrelid, partkey) = 'device_id') FROM pg_dist_partition WHERE partmethod = 'h'")" \
+  "pushplan.device_accounts,pushplan.device_activity,pushplan.device_consents,pushplan.device_reactions,pushplan.device_send_profiles,pushplan.device_tags,pushplan.devices,pushplan.engagement_counts,pushplan.smart_profile_pending 1 true"
+check_eq "the devices' shards are on both workers" \
+  "$(coord -c "SELECT string_agg(nodeport || ':' || n, ',' ORDER BY nodeport) FROM (SELECT n.nodeport, count(*) n FROM pg_dist_shard s JOIN pg_dist_placement p USING (shardid) JOIN pg_dist_node n USING (groupid) WHERE s.logicalrelid = 'pushplan.devices'::regclass GROUP BY 1) s")" \
+  "$((coord_port + 1)):4,$((coord_port + 2)):4"
+check_eq "the coordinator keeps no device rows (its table is the shell)" \
+  "$(coord -c "SELECT pg_relation_size('pushplan.devices')")" "0"
+check_eq "devices renumbered to their keys" \
+  "$(csql "SELECT bool_and(device_id = _device_key(app_id, registration_id)) FROM devices")" "t"
+
+run_both "$here/registry_after.sql"
+check_eq "after: 207 devices of shop on the distributed registry (one erased)" \
+  "$(csql "SELECT count(*) FROM devices WHERE app_id = 1")" "207"
+check_eq "after: each worker holds some of them" \
+  "$(coord -c "SELECT count(DISTINCT nodeport) FROM run_command_on_placements('pushplan.devices', 'SELECT count(*) FROM %s') r JOIN pg_dist_node n USING (nodename, nodeport) WHERE r.result::int > 0")" "2"
+
+# ---- one shard per registration -----------------------------------------------------------------
+plan=$(csql "EXPLAIN SELECT device_id FROM devices WHERE device_id = _device_key(1, 'a1') AND app_id = 1 AND registration_id = 'a1'")
+check "a device found by its key is one shard" "$plan" "Task Count: 1"
+plan=$(csql "EXPLAIN INSERT INTO devices AS d (device_id, app_id, registration_id, platform, vendor, token) VALUES (_device_key(1, 'zz'), 1, 'zz', 'android', 'fcm', 't') ON CONFLICT (device_id) DO UPDATE SET token = excluded.token WHERE d.app_id = excluded.app_id AND d.registration_id = excluded.registration_id")
+check "push_device_register's upsert is one shard" "$plan" "Task Count: 1"
+
+# ---- what the layout refuses --------------------------------------------------------------------
+check_eq "93121: push_send" "$(err coord "SELECT pushplan.push_send('shop', '{\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"hi\"}}}')")" \
+  "93121: sending a push is not supported on the distributed registry yet"
+check_eq "93121: push_schedule_create" "$(err coord "SELECT pushplan.push_schedule_create('shop', '$schedule')")" \
+  "93121: a schedule is not supported on the distributed registry yet"
+check_eq "93121: push_device_export" "$(err coord "SELECT pushplan.push_device_export('shop', 'a1')")" \
+  "93121: push_device_export is not supported on the distributed registry yet"
+check_eq "93121: push_account_export" "$(err coord "SELECT pushplan.push_account_export('shop', 'alice', 0)")" \
+  "93121: push_account_export is not supported on the distributed registry yet"
+set_key "$weak_key"
+check_eq "a registration under the weak key" \
+  "$(csql "SELECT push_device_register('shop', 'c1', 'android', 'fcm', 'fcm-c1') = _device_key(1, 'c')")" "t"
+check_eq "93120: a key another registration holds (one device)" \
+  "$(err coord "SELECT pushplan.push_device_register('shop', 'c2', 'android', 'fcm', 'fcm-c2')")" \
+  "93120: registration id \"c2\" has the same device key as another device of the distributed registry"
+check_eq "93120: ... and in a batch" \
+  "$(err coord "SELECT pushplan.push_device_register_batch('shop', '[{\"registration_id\": \"c3\", \"platform\": \"android\", \"vendor\": \"fcm\", \"token\": \"fcm-c3\"}]')")" \
+  "93120: registration id \"c3\" has the same device key as another device of the distributed registry"
+check_eq "a colliding registration changed nothing" \
+  "$(csql "SELECT count(*) FROM devices WHERE registration_id IN ('c2', 'c3') OR token IN ('fcm-c2', 'fcm-c3')")" "0"
+set_key "$real_key"
+finish
