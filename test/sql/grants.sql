@@ -14,7 +14,7 @@ SELECT 'pushplan_reader', unnest(ARRAY[
     'view push_plans', 'view push_task_progress', 'view push_schedules', 'view push_schedule_runs',
     'function push_plan_stats(text,text[],timestamp with time zone,timestamp with time zone,text,text)',
     'view push_task_stats', 'view push_plan_stats_daily', 'view push_plan_overview',
-    'view push_vendor_stats_daily',
+    'view push_vendor_stats_daily', 'view push_variant_stats',
     -- functions the statistics views call, which PostgreSQL checks as the caller
     'function _stats_period(timestamp with time zone)', 'function _message_type(jsonb)',
     'function _rate(numeric,numeric)', 'function _latency_quantile(smallint[],numeric[],numeric)'])

@@ -230,7 +230,7 @@ DROP ROLE stats_bi;
 -- before and after the call; 200 tasks, so that a scan is not the cheapest plan anyway).
 SELECT push_app_create('coll_app');
 SELECT push_vendor_set('coll_app', 'webhook', '{"url": "https://127.0.0.1:9/hook", "secret": "coll-secret-0123456789"}');
-SELECT push_device_register('coll_app', 'c1', 'android', 'webhook', 'tok-c1');
+SELECT push_device_register('coll_app', 'c1', 'android', 'webhook', 'tok-c1') > 0 AS registered;
 SELECT count(push_send('coll_app', '{"to": {"registration_id": ["c1"]}, "body": {"platform": "all", "notification": {"alert": "x"}}}'))
 FROM generate_series(1, 200);
 SELECT max(task_id) AS coll_task FROM tasks WHERE app_id = (SELECT app_id FROM apps WHERE app = 'coll_app') \gset
