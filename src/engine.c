@@ -34,6 +34,18 @@
 
 #define PP_DEFAULT_LINGER_MS 5
 
+/*
+ * The window of requests on the wire (below): at least WINDOW_MIN, at most max_inflight; twice
+ * the requests the vendor answers in its quickest answer time. The answer rate is sampled every
+ * RATE_SAMPLE_MS and the highest of the last RATE_SAMPLES samples is kept (one second); the
+ * quickest answer time is the lowest of this RTT_EPOCH_MS and the previous one.
+ */
+#define WINDOW_MIN			32
+#define WINDOW_GAIN			2
+#define RATE_SAMPLE_MS		100
+#define RATE_SAMPLES		10
+#define RTT_EPOCH_MS		10000
+
 void
 pp_engine_settings_from_gucs(PPEngineSettings *s, int max_inflight)
 {
@@ -97,6 +109,18 @@ struct PPEngine
 	int			running;		/* transfers on the multi handle */
 	int			inflight;		/* items not yet handed out */
 	/*
+	 * The window: how many transfers may run at once (urgent ones aside), from what the answers
+	 * measure (pp_engine_update_window).
+	 */
+	int			window;
+	int64		rtt_min_us;		/* quickest answer of this epoch (0: none yet) */
+	int64		rtt_prev_us;	/* ... and of the previous one */
+	TimestampTz rtt_epoch_start;
+	TimestampTz rate_start;		/* the current rate sample began */
+	int			answered;		/* answers since rate_start */
+	double		rates[RATE_SAMPLES];	/* answers per second, the last samples */
+	int			rate_next;
+	/*
 	 * What one pass of the multi handle finished: room for every running transfer, so each
 	 * pass takes all of them off the multi handle (curl_multi_perform walks every handle still
 	 * on it, finished or not).
@@ -146,6 +170,8 @@ pp_engine_create(const PPEngineSettings *s)
 	dlist_init(&e->grouping);
 	dlist_init(&e->pending);
 	dlist_init(&e->done);
+	e->window = Min(WINDOW_MIN, e->s.max_inflight);
+	e->rtt_epoch_start = e->rate_start = GetCurrentTimestamp();
 	{
 		MemoryContext old = MemoryContextSwitchTo(cxt);
 
@@ -170,6 +196,62 @@ int
 pp_engine_inflight(PPEngine *e)
 {
 	return e->inflight;
+}
+
+int
+pp_engine_window(PPEngine *e)
+{
+	return e->window;
+}
+
+/*
+ * The window of requests on the wire. A request on the wire when the sender dies is sent again
+ * after the restart (its answer, if any, was never recorded), so the engine keeps no more of
+ * them running than the answer rate needs: twice the answers per second times the quickest
+ * answer time (the bandwidth-delay product, as TCP's BBR sizes its window), at least
+ * WINDOW_MIN, at most max_inflight. The rest of the items wait in the engine, claimed and not
+ * sent. While the window limits the rate, each answer time brings as many answers as the
+ * window, so the next window is twice as large: it doubles every sample until the vendor, the
+ * network or the sender's CPU is the limit (a far vendor: 150 ms away, 500 requests in flight
+ * are reached within a second), and no more requests queue at the vendor or in the sockets
+ * than that (a near one: a few dozen, where a fixed max_inflight kept 500 waiting).
+ */
+static void
+pp_engine_update_window(PPEngine *e)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	int64		elapsed_us = now - e->rate_start;
+	double		rate = 0;
+	int64		rtt;
+	double		want;
+
+	if (elapsed_us < RATE_SAMPLE_MS * 1000L)
+		return;
+	e->rates[e->rate_next] = e->answered * 1e6 / (double) elapsed_us;
+	e->rate_next = (e->rate_next + 1) % RATE_SAMPLES;
+	e->answered = 0;
+	e->rate_start = now;
+	if (now - e->rtt_epoch_start >= RTT_EPOCH_MS * 1000L)
+	{
+		e->rtt_prev_us = e->rtt_min_us;
+		e->rtt_min_us = 0;
+		e->rtt_epoch_start = now;
+	}
+	for (int i = 0; i < RATE_SAMPLES; i++)
+		rate = Max(rate, e->rates[i]);
+	rtt = e->rtt_min_us > 0 && (e->rtt_prev_us == 0 || e->rtt_min_us < e->rtt_prev_us) ?
+		e->rtt_min_us : e->rtt_prev_us;
+	want = WINDOW_GAIN * rate * rtt / 1e6;
+	e->window = (int) Max(Min(want, (double) e->s.max_inflight), (double) Min(WINDOW_MIN, e->s.max_inflight));
+}
+
+/* An answer (with an HTTP status) of a request of latency_us: for the window. */
+static void
+pp_engine_note_answer(PPEngine *e, int64 latency_us)
+{
+	e->answered++;
+	if (latency_us > 0 && (e->rtt_min_us == 0 || latency_us < e->rtt_min_us))
+		e->rtt_min_us = latency_us;
 }
 
 static PPXfer *
@@ -498,8 +580,8 @@ pp_engine_start_pending(PPEngine *e)
 	{
 		PPXfer	   *x = dlist_container(PPXfer, node, dlist_head_node(&e->pending));
 
-		/* urgent ones (at the head) start even when every slot is taken */
-		if (e->running >= e->s.max_inflight && !x->urgent)
+		/* urgent ones (at the head) start even when the window is full */
+		if (e->running >= e->window && !x->urgent)
 			break;
 		dlist_delete(&x->node);
 		pp_engine_start(e, x);
@@ -514,6 +596,8 @@ pp_engine_complete(PPEngine *e, PPXfer *x)
 	MemoryContext old;
 
 	e->running--;
+	if (r->status > 0)
+		pp_engine_note_answer(e, r->total_us);
 	old = MemoryContextSwitchTo(x->cxt);
 	x->http_status = r->status;
 	x->retry_after_ms = r->retry_after_ms;
@@ -625,6 +709,7 @@ pp_engine_poll(PPEngine *e, int timeout_ms, PPSendOutcome *out, int max_out)
 
 	if (max_out <= 0)
 		return 0;
+	pp_engine_update_window(e);
 	for (;;)
 	{
 		int			n = pp_engine_hand_out(e, out, max_out);
