@@ -1124,14 +1124,18 @@ pushplan_sender_main(Datum arg)
 			done = pp_engine_poll(engine, claimed > 0 ? 0 :
 								  express_only || pp_express_senders == 0 ?
 								  EXPRESS_LOOK_MS : FLUSH_AFTER_MS,
-								  outs, nouts);
+								  outs, Max(1, Min(nouts, pp_outcomes_per_write - pend.n)));
 			for (int i = 0; i < done; i++)
 				record_outcome(&outs[i]);
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(poll_cxt);
 		}
 
-		if (pend.n >= pp_batch_size || (pend.n > 0 &&
+		/*
+		 * Answers received and not yet written are sent again if the server crashes now: they
+		 * are written every outcomes_per_write answers and every FLUSH_AFTER_MS.
+		 */
+		if (pend.n >= pp_outcomes_per_write || (pend.n > 0 &&
 										(pp_engine_inflight(engine) == 0 ||
 										 TimestampDifferenceExceeds(pend.first_at, GetCurrentTimestamp(),
 																	FLUSH_AFTER_MS))))
