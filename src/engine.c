@@ -38,13 +38,15 @@
  * The window of requests on the wire (below): at least WINDOW_MIN, at most max_inflight; twice
  * the requests the vendor answers in its quickest answer time. The answer rate is sampled every
  * RATE_SAMPLE_MS and the highest of the last RATE_SAMPLES samples is kept (one second); the
- * quickest answer time is the lowest of this RTT_EPOCH_MS and the previous one.
+ * quickest answer time is the lowest of this RTT_EPOCH_MS and the previous one. Requests open for
+ * ten quickest answer times, and at least LATE_MIN_MS, are late: they do not count against it.
  */
-#define WINDOW_MIN			32
+#define WINDOW_MIN			16
 #define WINDOW_GAIN			2
 #define RATE_SAMPLE_MS		100
 #define RATE_SAMPLES		10
 #define RTT_EPOCH_MS		10000
+#define LATE_MIN_MS			100
 
 void
 pp_engine_settings_from_gucs(PPEngineSettings *s, int max_inflight)
@@ -94,6 +96,7 @@ typedef struct PPXfer
 	int			retry_after_ms;
 	int			handed;
 	bool		urgent;			/* PPSendItem.urgent of its items */
+	TimestampTz started_at;		/* put on the wire (PP_X_RUNNING) */
 } PPXfer;
 
 struct PPEngine
@@ -106,6 +109,7 @@ struct PPEngine
 	dlist_head	grouping;
 	dlist_head	pending;
 	dlist_head	done;
+	dlist_head	running_list;	/* the PP_X_RUNNING transfers, oldest first */
 	int			running;		/* transfers on the multi handle */
 	int			inflight;		/* items not yet handed out */
 	/*
@@ -170,6 +174,7 @@ pp_engine_create(const PPEngineSettings *s)
 	dlist_init(&e->grouping);
 	dlist_init(&e->pending);
 	dlist_init(&e->done);
+	dlist_init(&e->running_list);
 	e->window = Min(WINDOW_MIN, e->s.max_inflight);
 	e->rtt_epoch_start = e->rate_start = GetCurrentTimestamp();
 	{
@@ -224,6 +229,9 @@ pp_engine_update_window(PPEngine *e)
 	double		rate = 0;
 	int64		rtt;
 	double		want;
+	int64		late_us;
+	int			late = 0;
+	dlist_iter	it;
 
 	if (elapsed_us < RATE_SAMPLE_MS * 1000L)
 		return;
@@ -242,7 +250,22 @@ pp_engine_update_window(PPEngine *e)
 	rtt = e->rtt_min_us > 0 && (e->rtt_prev_us == 0 || e->rtt_min_us < e->rtt_prev_us) ?
 		e->rtt_min_us : e->rtt_prev_us;
 	want = WINDOW_GAIN * rate * rtt / 1e6;
-	e->window = (int) Max(Min(want, (double) e->s.max_inflight), (double) Min(WINDOW_MIN, e->s.max_inflight));
+
+	/*
+	 * Late requests (a connection the vendor stopped reading, a request it is slow to answer)
+	 * do not count against the window: they would hold back every other request of the
+	 * sender until http_timeout, while their own connection is the only one stuck. They still
+	 * count against max_inflight.
+	 */
+	late_us = Max(10 * rtt, LATE_MIN_MS * 1000L);
+	dlist_foreach(it, &e->running_list)
+	{
+		if (now - dlist_container(PPXfer, node, it.cur)->started_at < late_us)
+			break;
+		late++;
+	}
+	want = Max(want, (double) WINDOW_MIN) + late;
+	e->window = (int) Min(want, (double) e->s.max_inflight);
 }
 
 /* An answer (with an HTTP status) of a request of latency_us: for the window. */
@@ -570,6 +593,8 @@ pp_engine_start(PPEngine *e, PPXfer *x)
 		return;
 	}
 	x->state = PP_X_RUNNING;
+	x->started_at = GetCurrentTimestamp();
+	dlist_push_tail(&e->running_list, &x->node);
 	e->running++;
 }
 
@@ -596,6 +621,7 @@ pp_engine_complete(PPEngine *e, PPXfer *x)
 	MemoryContext old;
 
 	e->running--;
+	dlist_delete(&x->node);
 	if (r->status > 0)
 		pp_engine_note_answer(e, r->total_us);
 	old = MemoryContextSwitchTo(x->cxt);
