@@ -35,11 +35,12 @@
 #define PP_DEFAULT_LINGER_MS 5
 
 /*
- * The window of requests on the wire (below): at least WINDOW_MIN, at most max_inflight; twice
- * the requests the vendor answers in its quickest answer time. The answer rate is sampled every
- * RATE_SAMPLE_MS and the highest of the last RATE_SAMPLES samples is kept (one second); the
- * quickest answer time is the lowest of this RTT_EPOCH_MS and the previous one. Requests open for
- * ten quickest answer times, and at least LATE_MIN_MS, are late: they do not count against it.
+ * The window of requests on the wire (below): at least WINDOW_MIN, at most max_inflight; for
+ * each vendor, twice the requests it answers in its quickest answer time. A vendor's answer rate
+ * is sampled every RATE_SAMPLE_MS and the highest of the last RATE_SAMPLES samples is kept (one
+ * second); its quickest answer time is the lowest of this RTT_EPOCH_MS and the previous one.
+ * Requests open for ten of their vendor's quickest answer times, and at least LATE_MIN_MS, are
+ * late: they do not count against it.
  */
 #define WINDOW_MIN			16
 #define WINDOW_GAIN			2
@@ -97,7 +98,18 @@ typedef struct PPXfer
 	int			handed;
 	bool		urgent;			/* PPSendItem.urgent of its items */
 	TimestampTz started_at;		/* put on the wire (PP_X_RUNNING) */
+	struct PPVendorPace *pace;	/* its vendor's answers, for the window */
 } PPXfer;
+
+/* What one vendor's answers measure, for the window (pp_engine_update_window). */
+typedef struct PPVendorPace
+{
+	const PPVendor *vendor;
+	int64		rtt_min_us;		/* quickest answer of this epoch (0: none yet) */
+	int64		rtt_prev_us;	/* ... and of the previous one */
+	int			answered;		/* answers since the engine's rate_start */
+	double		rates[RATE_SAMPLES];	/* answers per second, the last samples */
+} PPVendorPace;
 
 struct PPEngine
 {
@@ -117,13 +129,11 @@ struct PPEngine
 	 * measure (pp_engine_update_window).
 	 */
 	int			window;
-	int64		rtt_min_us;		/* quickest answer of this epoch (0: none yet) */
-	int64		rtt_prev_us;	/* ... and of the previous one */
+	PPVendorPace *paces;		/* one per vendor of pp_vendors, in its order */
+	int			npaces;
 	TimestampTz rtt_epoch_start;
 	TimestampTz rate_start;		/* the current rate sample began */
-	int			answered;		/* answers since rate_start */
-	double		rates[RATE_SAMPLES];	/* answers per second, the last samples */
-	int			rate_next;
+	int			rate_next;		/* the sample rate_start began */
 	/*
 	 * What one pass of the multi handle finished: room for every running transfer, so each
 	 * pass takes all of them off the multi handle (curl_multi_perform walks every handle still
@@ -182,6 +192,11 @@ pp_engine_create(const PPEngineSettings *s)
 
 		e->http = pp_http_create(&e->http_options);
 		e->finished = palloc(sizeof(PPHttpReq *) * e->s.max_inflight);
+		while (pp_vendors[e->npaces])
+			e->npaces++;
+		e->paces = palloc0(sizeof(PPVendorPace) * e->npaces);
+		for (int i = 0; i < e->npaces; i++)
+			e->paces[i].vendor = pp_vendors[i];
 		MemoryContextSwitchTo(old);
 	}
 	e->cb.func = pp_engine_cleanup_cb;
@@ -209,6 +224,12 @@ pp_engine_window(PPEngine *e)
 	return e->window;
 }
 
+int
+pp_engine_running(PPEngine *e)
+{
+	return e->running;
+}
+
 /*
  * The window of requests on the wire. A request on the wire when the sender dies is sent again
  * after the restart (its answer, if any, was never recorded), so the engine keeps no more of
@@ -221,48 +242,66 @@ pp_engine_window(PPEngine *e)
  * are reached within a second), and no more requests queue at the vendor or in the sockets
  * than that (a near one: a few dozen, where a fixed max_inflight kept 500 waiting).
  */
+/* A vendor's quickest answer time: of this epoch, or of the previous one if that was quicker */
+static int64
+pp_pace_rtt(const PPVendorPace *p)
+{
+	return p->rtt_min_us > 0 && (p->rtt_prev_us == 0 || p->rtt_min_us < p->rtt_prev_us) ?
+		p->rtt_min_us : p->rtt_prev_us;
+}
+
 static void
 pp_engine_update_window(PPEngine *e)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	int64		elapsed_us = now - e->rate_start;
-	double		rate = 0;
-	int64		rtt;
-	double		want;
-	int64		late_us;
+	bool		new_epoch;
+	double		want = 0;
 	int			late = 0;
 	dlist_iter	it;
 
 	if (elapsed_us < RATE_SAMPLE_MS * 1000L)
 		return;
-	e->rates[e->rate_next] = e->answered * 1e6 / (double) elapsed_us;
-	e->rate_next = (e->rate_next + 1) % RATE_SAMPLES;
-	e->answered = 0;
-	e->rate_start = now;
-	if (now - e->rtt_epoch_start >= RTT_EPOCH_MS * 1000L)
-	{
-		e->rtt_prev_us = e->rtt_min_us;
-		e->rtt_min_us = 0;
+	new_epoch = now - e->rtt_epoch_start >= RTT_EPOCH_MS * 1000L;
+	if (new_epoch)
 		e->rtt_epoch_start = now;
+	for (int i = 0; i < e->npaces; i++)
+	{
+		PPVendorPace *p = &e->paces[i];
+		double		rate = 0;
+		int64		rtt;
+
+		p->rates[e->rate_next] = p->answered * 1e6 / (double) elapsed_us;
+		p->answered = 0;
+		if (new_epoch)
+		{
+			p->rtt_prev_us = p->rtt_min_us;
+			p->rtt_min_us = 0;
+		}
+		for (int j = 0; j < RATE_SAMPLES; j++)
+			rate = Max(rate, p->rates[j]);
+		rtt = pp_pace_rtt(p);
+		want += WINDOW_GAIN * rate * rtt / 1e6;
 	}
-	for (int i = 0; i < RATE_SAMPLES; i++)
-		rate = Max(rate, e->rates[i]);
-	rtt = e->rtt_min_us > 0 && (e->rtt_prev_us == 0 || e->rtt_min_us < e->rtt_prev_us) ?
-		e->rtt_min_us : e->rtt_prev_us;
-	want = WINDOW_GAIN * rate * rtt / 1e6;
+	e->rate_next = (e->rate_next + 1) % RATE_SAMPLES;
+	e->rate_start = now;
 
 	/*
 	 * Late requests (a connection the vendor stopped reading, a request it is slow to answer)
 	 * do not count against the window: they would hold back every other request of the
 	 * sender until http_timeout, while their own connection is the only one stuck. They still
-	 * count against max_inflight.
+	 * count against max_inflight. The list is oldest first, and no request is late before
+	 * LATE_MIN_MS.
 	 */
-	late_us = Max(10 * rtt, LATE_MIN_MS * 1000L);
 	dlist_foreach(it, &e->running_list)
 	{
-		if (now - dlist_container(PPXfer, node, it.cur)->started_at < late_us)
+		PPXfer	   *x = dlist_container(PPXfer, node, it.cur);
+		int64		open_us = now - x->started_at;
+
+		if (open_us < LATE_MIN_MS * 1000L)
 			break;
-		late++;
+		if (open_us >= 10 * pp_pace_rtt(x->pace))
+			late++;
 	}
 	want = Max(want, (double) WINDOW_MIN) + late;
 	e->window = (int) Min(want, (double) e->s.max_inflight);
@@ -270,11 +309,11 @@ pp_engine_update_window(PPEngine *e)
 
 /* An answer (with an HTTP status) of a request of latency_us: for the window. */
 static void
-pp_engine_note_answer(PPEngine *e, int64 latency_us)
+pp_engine_note_answer(PPVendorPace *p, int64 latency_us)
 {
-	e->answered++;
-	if (latency_us > 0 && (e->rtt_min_us == 0 || latency_us < e->rtt_min_us))
-		e->rtt_min_us = latency_us;
+	p->answered++;
+	if (latency_us > 0 && (p->rtt_min_us == 0 || latency_us < p->rtt_min_us))
+		p->rtt_min_us = latency_us;
 }
 
 static PPXfer *
@@ -288,6 +327,10 @@ pp_xfer_new(PPEngine *e, const PPVendor *v, int cap)
 	x->engine = e;
 	x->vendor = v;
 	x->cap = cap;
+	x->pace = &e->paces[0];
+	for (int i = 0; i < e->npaces; i++)
+		if (e->paces[i].vendor == v)
+			x->pace = &e->paces[i];
 	x->ids = MemoryContextAlloc(cxt, sizeof(int64) * cap);
 	x->tokens = MemoryContextAlloc(cxt, sizeof(char *) * cap);
 	x->results = MemoryContextAllocZero(cxt, sizeof(PPItemResult) * cap);
@@ -623,7 +666,7 @@ pp_engine_complete(PPEngine *e, PPXfer *x)
 	e->running--;
 	dlist_delete(&x->node);
 	if (r->status > 0)
-		pp_engine_note_answer(e, r->total_us);
+		pp_engine_note_answer(x->pace, r->total_us);
 	old = MemoryContextSwitchTo(x->cxt);
 	x->http_status = r->status;
 	x->retry_after_ms = r->retry_after_ms;

@@ -81,6 +81,7 @@ extern void pp_engine_submit(PPEngine *e, const PPSendItem *item);
 /* Items submitted whose outcome has not been returned yet. */
 extern int	pp_engine_inflight(PPEngine *e);
 extern int	pp_engine_window(PPEngine *e);	/* requests it lets run at once now */
+extern int	pp_engine_running(PPEngine *e); /* requests open now */
 
 /*
  * Drives the transfers for up to timeout_ms (or until something completes); returns completed

@@ -1114,7 +1114,8 @@ pushplan_sender_main(Datum arg)
 			MemoryContext old = MemoryContextSwitchTo(poll_cxt);
 
 			pgstat_report_activity(STATE_RUNNING,
-								   psprintf("pushplan: %d deliveries in flight", running));
+								   psprintf("pushplan: %d requests open, %d deliveries in flight",
+											pp_engine_running(engine), running));
 			/*
 			 * Who may owe the high lane a claim looks for it often: an express sender (a
 			 * commit's latch is not seen while it waits for its transfers), or any sender when
