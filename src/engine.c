@@ -124,6 +124,7 @@ struct PPEngine
 	dlist_head	running_list;	/* the PP_X_RUNNING transfers, oldest first */
 	int			running;		/* transfers on the multi handle */
 	int			windowed;		/* ... of vendors without connection groups (the window's) */
+	int			pending_grouped;	/* pending transfers of vendors with groups (not windowed) */
 	int			inflight;		/* items not yet handed out */
 	/*
 	 * The window: how many transfers may run at once (urgent ones aside), from what the answers
@@ -375,6 +376,8 @@ static void
 pp_engine_enqueue(PPEngine *e, PPXfer *x)
 {
 	x->state = PP_X_PENDING;
+	if (x->vendor->conn_group)
+		e->pending_grouped++;
 	if (x->urgent)
 	{
 		dlist_node *after = NULL;
@@ -664,8 +667,15 @@ pp_engine_start_pending(PPEngine *e)
 		if (!x->urgent && e->running >= e->s.max_inflight)
 			break;
 		if (!x->urgent && x->vendor->conn_group == NULL && e->windowed >= e->window)
+		{
+			/* only the transfers of vendors with groups could start: none waits, stop here */
+			if (e->pending_grouped == 0)
+				break;
 			continue;
+		}
 		dlist_delete(&x->node);
+		if (x->vendor->conn_group)
+			e->pending_grouped--;
 		pp_engine_start(e, x);
 	}
 }
@@ -743,6 +753,8 @@ pp_engine_complete(PPEngine *e, PPXfer *x)
 				x->auth_retried = true;
 			}
 			x->state = PP_X_PENDING;
+			if (x->vendor->conn_group)
+				e->pending_grouped++;
 			dlist_push_head(&e->pending, &x->node);
 			return;
 		}
