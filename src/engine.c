@@ -137,6 +137,13 @@ struct PPEngine
 	TimestampTz rate_start;		/* the current rate sample began */
 	int			rate_next;		/* the sample rate_start began */
 	/*
+	 * The sender's pauses: the longest time between two polls while requests were open (a
+	 * claim, a write of outcomes), per sample. Answers that come during a pause wait for it.
+	 */
+	TimestampTz poll_end;		/* the last poll returned (0: none yet) */
+	int64		pause_us;		/* longest pause of the current sample */
+	int64		pauses[RATE_SAMPLES];
+	/*
 	 * What one pass of the multi handle finished: room for every running transfer, so each
 	 * pass takes all of them off the multi handle (curl_multi_perform walks every handle still
 	 * on it, finished or not).
@@ -259,11 +266,18 @@ pp_engine_update_window(PPEngine *e)
 	int64		elapsed_us = now - e->rate_start;
 	bool		new_epoch;
 	double		want = 0;
+	int64		pause = 0;
 	int			late = 0;
 	dlist_iter	it;
 
+	if (e->poll_end > 0 && e->running > 0)
+		e->pause_us = Max(e->pause_us, now - e->poll_end);
 	if (elapsed_us < RATE_SAMPLE_MS * 1000L)
 		return;
+	e->pauses[e->rate_next] = e->pause_us;
+	e->pause_us = 0;
+	for (int j = 0; j < RATE_SAMPLES; j++)
+		pause = Max(pause, e->pauses[j]);
 	new_epoch = now - e->rtt_epoch_start >= RTT_EPOCH_MS * 1000L;
 	if (new_epoch)
 		e->rtt_epoch_start = now;
@@ -283,7 +297,7 @@ pp_engine_update_window(PPEngine *e)
 		for (int j = 0; j < RATE_SAMPLES; j++)
 			rate = Max(rate, p->rates[j]);
 		rtt = pp_pace_rtt(p);
-		want += WINDOW_GAIN * rate * rtt / 1e6;
+		want += WINDOW_GAIN * rate * (rtt + pause) / 1e6;
 	}
 	e->rate_next = (e->rate_next + 1) % RATE_SAMPLES;
 	e->rate_start = now;
@@ -815,13 +829,19 @@ pp_engine_poll(PPEngine *e, int timeout_ms, PPSendOutcome *out, int max_out)
 		int			nfin;
 
 		if (n > 0 || last)
+		{
+			e->poll_end = GetCurrentTimestamp();
 			return n;
+		}
 		pp_engine_close_groups(e, false);
 		pp_engine_start_pending(e);
 		if (!dlist_is_empty(&e->done))
 			continue;
 		if (e->running == 0 && dlist_is_empty(&e->grouping))
+		{
+			e->poll_end = GetCurrentTimestamp();
 			return 0;
+		}
 		now = GetCurrentTimestamp();
 		wait_ms = (deadline - now) / 1000;
 		if (wait_ms <= 0)
