@@ -239,18 +239,6 @@ pp_engine_running(PPEngine *e)
 	return e->running;
 }
 
-/*
- * The window of requests on the wire. A request on the wire when the sender dies is sent again
- * after the restart (its answer, if any, was never recorded), so the engine keeps no more of
- * them running than the answer rate needs: twice the answers per second times the quickest
- * answer time (the bandwidth-delay product, as TCP's BBR sizes its window), at least
- * WINDOW_MIN, at most max_inflight. The rest of the items wait in the engine, claimed and not
- * sent. While the window limits the rate, each answer time brings as many answers as the
- * window, so the next window is twice as large: it doubles every sample until the vendor, the
- * network or the sender's CPU is the limit (a far vendor: 150 ms away, 500 requests in flight
- * are reached within a second), and no more requests queue at the vendor or in the sockets
- * than that (a near one: a few dozen, where a fixed max_inflight kept 500 waiting).
- */
 /* A vendor's quickest answer time: of this epoch, or of the previous one if that was quicker */
 static int64
 pp_pace_rtt(const PPVendorPace *p)
@@ -259,6 +247,21 @@ pp_pace_rtt(const PPVendorPace *p)
 		p->rtt_min_us : p->rtt_prev_us;
 }
 
+/*
+ * The window of requests on the wire. A request on the wire when the sender dies is sent again
+ * after the restart (its answer, if any, was never recorded), so the engine keeps no more of
+ * them running than the answer rates need: for each vendor, twice its answers per second times
+ * its quickest answer time plus the sender's longest pause between two polls (the
+ * bandwidth-delay product, as TCP's BBR sizes its window; the pause because answers wait while
+ * the sender claims or writes outcomes, and a window that ran dry in each pause cost 40 % of a
+ * broadcast's rate), at least WINDOW_MIN, at most max_inflight. The rest of the items wait in
+ * the engine, claimed and not sent. While the window limits the rate, each answer time brings
+ * as many answers as the window, so the next window is twice as large: it doubles every sample
+ * until the vendor, the network or the sender's CPU is the limit (a far vendor, 150 ms away:
+ * 300 requests per sender within a second in the test), and no more requests queue at the
+ * vendor or in the sockets than that. Transfers of vendors with connection groups (APNs) are
+ * not held by it (pp_engine_start_pending says why).
+ */
 static void
 pp_engine_update_window(PPEngine *e)
 {
