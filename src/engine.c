@@ -34,6 +34,21 @@
 
 #define PP_DEFAULT_LINGER_MS 5
 
+/*
+ * The window of requests on the wire (below): at least WINDOW_MIN, at most max_inflight; for
+ * each vendor, twice the requests it answers in its quickest answer time. A vendor's answer rate
+ * is sampled every RATE_SAMPLE_MS and the highest of the last RATE_SAMPLES samples is kept (one
+ * second); its quickest answer time is the lowest of this RTT_EPOCH_MS and the previous one.
+ * Requests open for ten of their vendor's quickest answer times, and at least LATE_MIN_MS, are
+ * late: they do not count against it.
+ */
+#define WINDOW_MIN			16
+#define WINDOW_GAIN			2
+#define RATE_SAMPLE_MS		100
+#define RATE_SAMPLES		10
+#define RTT_EPOCH_MS		10000
+#define LATE_MIN_MS			100
+
 void
 pp_engine_settings_from_gucs(PPEngineSettings *s, int max_inflight)
 {
@@ -82,7 +97,19 @@ typedef struct PPXfer
 	int			retry_after_ms;
 	int			handed;
 	bool		urgent;			/* PPSendItem.urgent of its items */
+	TimestampTz started_at;		/* put on the wire (PP_X_RUNNING) */
+	struct PPVendorPace *pace;	/* its vendor's answers, for the window */
 } PPXfer;
+
+/* What one vendor's answers measure, for the window (pp_engine_update_window). */
+typedef struct PPVendorPace
+{
+	const PPVendor *vendor;
+	int64		rtt_min_us;		/* quickest answer of this epoch (0: none yet) */
+	int64		rtt_prev_us;	/* ... and of the previous one */
+	int			answered;		/* answers since the engine's rate_start */
+	double		rates[RATE_SAMPLES];	/* answers per second, the last samples */
+} PPVendorPace;
 
 struct PPEngine
 {
@@ -94,8 +121,28 @@ struct PPEngine
 	dlist_head	grouping;
 	dlist_head	pending;
 	dlist_head	done;
+	dlist_head	running_list;	/* the PP_X_RUNNING transfers, oldest first */
 	int			running;		/* transfers on the multi handle */
+	int			windowed;		/* ... of vendors without connection groups (the window's) */
+	int			pending_grouped;	/* pending transfers of vendors with groups (not windowed) */
 	int			inflight;		/* items not yet handed out */
+	/*
+	 * The window: how many transfers may run at once (urgent ones aside), from what the answers
+	 * measure (pp_engine_update_window).
+	 */
+	int			window;
+	PPVendorPace *paces;		/* one per vendor of pp_vendors, in its order */
+	int			npaces;
+	TimestampTz rtt_epoch_start;
+	TimestampTz rate_start;		/* the current rate sample began */
+	int			rate_next;		/* the sample rate_start began */
+	/*
+	 * The sender's pauses: the longest time between two polls while requests were open (a
+	 * claim, a write of outcomes), per sample. Answers that come during a pause wait for it.
+	 */
+	TimestampTz poll_end;		/* the last poll returned (0: none yet) */
+	int64		pause_us;		/* longest pause of the current sample */
+	int64		pauses[RATE_SAMPLES];
 	/*
 	 * What one pass of the multi handle finished: room for every running transfer, so each
 	 * pass takes all of them off the multi handle (curl_multi_perform walks every handle still
@@ -146,11 +193,19 @@ pp_engine_create(const PPEngineSettings *s)
 	dlist_init(&e->grouping);
 	dlist_init(&e->pending);
 	dlist_init(&e->done);
+	dlist_init(&e->running_list);
+	e->window = Min(WINDOW_MIN, e->s.max_inflight);
+	e->rtt_epoch_start = e->rate_start = GetCurrentTimestamp();
 	{
 		MemoryContext old = MemoryContextSwitchTo(cxt);
 
 		e->http = pp_http_create(&e->http_options);
 		e->finished = palloc(sizeof(PPHttpReq *) * e->s.max_inflight);
+		while (pp_vendors[e->npaces])
+			e->npaces++;
+		e->paces = palloc0(sizeof(PPVendorPace) * e->npaces);
+		for (int i = 0; i < e->npaces; i++)
+			e->paces[i].vendor = pp_vendors[i];
 		MemoryContextSwitchTo(old);
 	}
 	e->cb.func = pp_engine_cleanup_cb;
@@ -172,6 +227,114 @@ pp_engine_inflight(PPEngine *e)
 	return e->inflight;
 }
 
+int
+pp_engine_window(PPEngine *e)
+{
+	return e->window;
+}
+
+int
+pp_engine_running(PPEngine *e)
+{
+	return e->running;
+}
+
+/* A vendor's quickest answer time: of this epoch, or of the previous one if that was quicker */
+static int64
+pp_pace_rtt(const PPVendorPace *p)
+{
+	return p->rtt_min_us > 0 && (p->rtt_prev_us == 0 || p->rtt_min_us < p->rtt_prev_us) ?
+		p->rtt_min_us : p->rtt_prev_us;
+}
+
+/*
+ * The window of requests on the wire. A request on the wire when the sender dies is sent again
+ * after the restart (its answer, if any, was never recorded), so the engine keeps no more of
+ * them running than the answer rates need: for each vendor, twice its answers per second times
+ * its quickest answer time plus the sender's longest pause between two polls (the
+ * bandwidth-delay product, as TCP's BBR sizes its window; the pause because answers wait while
+ * the sender claims or writes outcomes, and a window that ran dry in each pause cost 40 % of a
+ * broadcast's rate), at least WINDOW_MIN, at most max_inflight. The rest of the items wait in
+ * the engine, claimed and not sent. While the window limits the rate, each answer time brings
+ * as many answers as the window, so the next window is twice as large: it doubles every sample
+ * until the vendor, the network or the sender's CPU is the limit (a far vendor, 150 ms away:
+ * 300 requests per sender within a second in the test), and no more requests queue at the
+ * vendor or in the sockets than that. Transfers of vendors with connection groups (APNs) are
+ * not held by it (pp_engine_start_pending says why).
+ */
+static void
+pp_engine_update_window(PPEngine *e)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	int64		elapsed_us = now - e->rate_start;
+	bool		new_epoch;
+	double		want = 0;
+	int64		pause = 0;
+	int			late = 0;
+	dlist_iter	it;
+
+	if (e->poll_end > 0 && e->running > 0)
+		e->pause_us = Max(e->pause_us, now - e->poll_end);
+	if (elapsed_us < RATE_SAMPLE_MS * 1000L)
+		return;
+	e->pauses[e->rate_next] = e->pause_us;
+	e->pause_us = 0;
+	for (int j = 0; j < RATE_SAMPLES; j++)
+		pause = Max(pause, e->pauses[j]);
+	new_epoch = now - e->rtt_epoch_start >= RTT_EPOCH_MS * 1000L;
+	if (new_epoch)
+		e->rtt_epoch_start = now;
+	for (int i = 0; i < e->npaces; i++)
+	{
+		PPVendorPace *p = &e->paces[i];
+		double		rate = 0;
+		int64		rtt;
+
+		p->rates[e->rate_next] = p->answered * 1e6 / (double) elapsed_us;
+		p->answered = 0;
+		if (new_epoch)
+		{
+			p->rtt_prev_us = p->rtt_min_us;
+			p->rtt_min_us = 0;
+		}
+		for (int j = 0; j < RATE_SAMPLES; j++)
+			rate = Max(rate, p->rates[j]);
+		rtt = pp_pace_rtt(p);
+		want += WINDOW_GAIN * rate * (rtt + pause) / 1e6;
+	}
+	e->rate_next = (e->rate_next + 1) % RATE_SAMPLES;
+	e->rate_start = now;
+
+	/*
+	 * Late requests (a connection the vendor stopped reading, a request it is slow to answer)
+	 * do not count against the window: they would hold back every other request of the
+	 * sender until http_timeout, while their own connection is the only one stuck. They still
+	 * count against max_inflight. The list is oldest first, and no request is late before
+	 * LATE_MIN_MS.
+	 */
+	dlist_foreach(it, &e->running_list)
+	{
+		PPXfer	   *x = dlist_container(PPXfer, node, it.cur);
+		int64		open_us = now - x->started_at;
+
+		if (open_us < LATE_MIN_MS * 1000L)
+			break;
+		if (open_us >= 10 * pp_pace_rtt(x->pace))
+			late++;
+	}
+	want = Max(want, (double) WINDOW_MIN) + late;
+	e->window = (int) Min(want, (double) e->s.max_inflight);
+}
+
+/* An answer (with an HTTP status) of a request of latency_us: for the window. */
+static void
+pp_engine_note_answer(PPVendorPace *p, int64 latency_us)
+{
+	p->answered++;
+	if (latency_us > 0 && (p->rtt_min_us == 0 || latency_us < p->rtt_min_us))
+		p->rtt_min_us = latency_us;
+}
+
 static PPXfer *
 pp_xfer_new(PPEngine *e, const PPVendor *v, int cap)
 {
@@ -183,6 +346,10 @@ pp_xfer_new(PPEngine *e, const PPVendor *v, int cap)
 	x->engine = e;
 	x->vendor = v;
 	x->cap = cap;
+	x->pace = &e->paces[0];
+	for (int i = 0; i < e->npaces; i++)
+		if (e->paces[i].vendor == v)
+			x->pace = &e->paces[i];
 	x->ids = MemoryContextAlloc(cxt, sizeof(int64) * cap);
 	x->tokens = MemoryContextAlloc(cxt, sizeof(char *) * cap);
 	x->results = MemoryContextAllocZero(cxt, sizeof(PPItemResult) * cap);
@@ -226,6 +393,8 @@ static void
 pp_engine_enqueue(PPEngine *e, PPXfer *x)
 {
 	x->state = PP_X_PENDING;
+	if (x->vendor->conn_group)
+		e->pending_grouped++;
 	if (x->urgent)
 	{
 		dlist_node *after = NULL;
@@ -499,20 +668,42 @@ pp_engine_start(PPEngine *e, PPXfer *x)
 		return;
 	}
 	x->state = PP_X_RUNNING;
+	x->started_at = GetCurrentTimestamp();
+	dlist_push_tail(&e->running_list, &x->node);
 	e->running++;
+	if (x->vendor->conn_group == NULL)
+		e->windowed++;
 }
 
 static void
 pp_engine_start_pending(PPEngine *e)
 {
-	while (!dlist_is_empty(&e->pending))
-	{
-		PPXfer	   *x = dlist_container(PPXfer, node, dlist_head_node(&e->pending));
+	dlist_mutable_iter it;
 
-		/* urgent ones (at the head) start even when every slot is taken */
-		if (e->running >= e->s.max_inflight && !x->urgent)
+	/*
+	 * In order; urgent ones (at the head) start even when every slot is taken. A transfer of a
+	 * vendor with connection groups (APNs) is not held by the window: with few of its
+	 * transfers running, libcurl 7.88.1 reset some of their shared connections under requests
+	 * it had just sent (the demo: one APNs request in most runs sent twice or lost on the way,
+	 * never with every request started at once), so it starts as before, up to max_inflight.
+	 * A windowed transfer that must wait does not hold back the others behind it.
+	 */
+	dlist_foreach_modify(it, &e->pending)
+	{
+		PPXfer	   *x = dlist_container(PPXfer, node, it.cur);
+
+		if (!x->urgent && e->running >= e->s.max_inflight)
 			break;
+		if (!x->urgent && x->vendor->conn_group == NULL && e->windowed >= e->window)
+		{
+			/* only the transfers of vendors with groups could start: none waits, stop here */
+			if (e->pending_grouped == 0)
+				break;
+			continue;
+		}
 		dlist_delete(&x->node);
+		if (x->vendor->conn_group)
+			e->pending_grouped--;
 		pp_engine_start(e, x);
 	}
 }
@@ -525,6 +716,11 @@ pp_engine_complete(PPEngine *e, PPXfer *x)
 	MemoryContext old;
 
 	e->running--;
+	if (x->vendor->conn_group == NULL)
+		e->windowed--;
+	dlist_delete(&x->node);
+	if (r->status > 0)
+		pp_engine_note_answer(x->pace, r->total_us);
 	old = MemoryContextSwitchTo(x->cxt);
 	x->http_status = r->status;
 	x->retry_after_ms = r->retry_after_ms;
@@ -585,6 +781,8 @@ pp_engine_complete(PPEngine *e, PPXfer *x)
 				x->auth_retried = true;
 			}
 			x->state = PP_X_PENDING;
+			if (x->vendor->conn_group)
+				e->pending_grouped++;
 			dlist_push_head(&e->pending, &x->node);
 			return;
 		}
@@ -636,6 +834,7 @@ pp_engine_poll(PPEngine *e, int timeout_ms, PPSendOutcome *out, int max_out)
 
 	if (max_out <= 0)
 		return 0;
+	pp_engine_update_window(e);
 	for (;;)
 	{
 		int			n = pp_engine_hand_out(e, out, max_out);
@@ -644,13 +843,19 @@ pp_engine_poll(PPEngine *e, int timeout_ms, PPSendOutcome *out, int max_out)
 		int			nfin;
 
 		if (n > 0 || last)
+		{
+			e->poll_end = GetCurrentTimestamp();
 			return n;
+		}
 		pp_engine_close_groups(e, false);
 		pp_engine_start_pending(e);
 		if (!dlist_is_empty(&e->done))
 			continue;
 		if (e->running == 0 && dlist_is_empty(&e->grouping))
+		{
+			e->poll_end = GetCurrentTimestamp();
 			return 0;
+		}
 		now = GetCurrentTimestamp();
 		wait_ms = (deadline - now) / 1000;
 		if (wait_ms <= 0)

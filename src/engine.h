@@ -61,7 +61,8 @@ typedef struct PPSendOutcome
 
 typedef struct PPEngineSettings
 {
-	int			max_inflight;	/* HTTP requests running at once (others wait in the engine) */
+	int			max_inflight;	/* HTTP requests running at once at most (others wait in the
+								 * engine); fewer while fewer suffice (pp_engine_window) */
 	int			http_timeout_ms;	/* whole request, connection included */
 	const char *ca_file;		/* NULL or "": the system CAs */
 	int			max_conns_per_host;
@@ -81,6 +82,8 @@ extern PPEngine *pp_engine_create(const PPEngineSettings *s);
 extern void pp_engine_submit(PPEngine *e, const PPSendItem *item);
 /* Items submitted whose outcome has not been returned yet. */
 extern int	pp_engine_inflight(PPEngine *e);
+extern int	pp_engine_window(PPEngine *e);	/* requests it lets run at once now */
+extern int	pp_engine_running(PPEngine *e); /* requests open now */
 
 /*
  * Drives the transfers for up to timeout_ms (or until something completes); returns completed

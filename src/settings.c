@@ -16,6 +16,7 @@ int			pp_senders = 2;
 int			pp_express_senders = 1;
 int			pp_batch_size = 500;
 int			pp_max_inflight = 500;
+int			pp_outcomes_per_write = 100;
 int			pp_poll_interval = 1000;
 int			pp_max_attempts = 5;
 int			pp_retention_days = 30;
@@ -51,6 +52,11 @@ pp_settings_define(void)
 	DefineCustomIntVariable("pushplan.max_inflight",
 							"Deliveries a sender has in flight at once.",
 							NULL, &pp_max_inflight, 500, 1, 100000, PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pushplan.outcomes_per_write",
+							"Outcomes a sender writes in one transaction at most; it also writes them every 20 ms.",
+							"Answers received and not yet written are sent again after a crash: this bounds them.",
+							&pp_outcomes_per_write, 100, 1, 10000, PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("pushplan.poll_interval",
 							"How often idle workers look for work that nothing woke them for.",

@@ -251,6 +251,10 @@ extern char *pp_click_url(JsonbContainer *block, bool *web);
 /* options.apns_collapse_id, the push's collapse id, or NULL; as a stable positive number */
 extern char *pp_collapse_id(JsonbContainer *body);
 extern int32 pp_collapse_number(const char *id);
+/* the push's collapse id, else one derived from task_id (NULL: neither) */
+extern char *pp_resend_collapse_id(JsonbContainer *body, const char *task_id);
+/* a collapse id as a Web Push Topic: itself if it can be one, else 32 characters of its digest */
+extern char *pp_webpush_topic(const char *collapse);
 
 /* JSON writing helpers: "key": value with commas managed by *first */
 /* A group's tokens as a JSON array of strings; joined by sep (forms: Xiaomi, Meizu) */

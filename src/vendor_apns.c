@@ -169,7 +169,7 @@ apns_build(const PPVendorConfig *cfg, const PPMsgInput *in, PPRequest *req)
 	JsonbContainer *opts = pp_jobj(body, "options");
 	bool		background;
 	const char *prio = pp_vendor_priority(opts);
-	char	   *collapse = pp_jstr(opts, "apns_collapse_id");
+	char	   *collapse = pp_resend_collapse_id(body, in->task_id);
 	int64		expiration = 0;
 
 	initStringInfo(&req->body);

@@ -139,7 +139,7 @@ fcm_build(const PPVendorConfig *cfg, const PPMsgInput *in, PPRequest *req)
 	if (strcmp(platform, "ios") == 0)
 	{
 		bool		background;
-		char	   *collapse = pp_jstr(opts, "apns_collapse_id");
+		char	   *collapse = pp_resend_collapse_id(body, in->task_id);
 		bool		f = true;
 
 		pp_jw_key(b, &first, "apns");
@@ -178,6 +178,13 @@ fcm_build(const PPVendorConfig *cfg, const PPMsgInput *in, PPRequest *req)
 		pp_jw_str(b, &f, "TTL", psprintf(INT64_FORMAT, ttl));
 		if (prio)
 			pp_jw_str(b, &f, "Urgency", strcmp(prio, "normal") == 0 ? "normal" : "high");
+		/* the push service keeps one undelivered message per topic (RFC 8030) */
+		{
+			char	   *collapse = pp_resend_collapse_id(body, in->task_id);
+
+			if (collapse)
+				pp_jw_str(b, &f, "Topic", pp_webpush_topic(collapse));
+		}
 		appendStringInfoChar(b, '}');
 		if (icon && notif)
 		{
@@ -218,6 +225,8 @@ fcm_build(const PPVendorConfig *cfg, const PPMsgInput *in, PPRequest *req)
 			pp_jw_str(b, &nf, "sound", pp_jstr(block, "sound"));
 			pp_jw_str(b, &nf, "click_action", pp_jstr(pp_jobj(block, "intent"), "url"));
 			pp_jw_str(b, &nf, "notification_priority", fcm_notification_priority(block));
+			/* a newer notification of the same tag replaces the one shown */
+			pp_jw_str(b, &nf, "tag", pp_resend_collapse_id(body, in->task_id));
 			if (pp_jnum(block, "badge_add_num", &count) && count > 0)
 				pp_jw_int(b, &nf, "notification_count", count);
 			appendStringInfoChar(b, '}');

@@ -82,7 +82,7 @@ harmony_build(const PPVendorConfig *cfg, const PPMsgInput *in, PPRequest *req)
 	JsonbContainer *body = pp_push_body(in->push);
 	JsonbContainer *notif = pp_jobj(body, "notification");
 	JsonbContainer *block = pp_platform_block(body, "harmony");
-	char	   *collapse = pp_collapse_id(body);
+	char	   *collapse = pp_resend_collapse_id(body, in->task_id);
 	StringInfo	b = &req->body;
 	bool		first = true;
 	bool		f = true;

@@ -115,6 +115,8 @@ hms_build(const PPVendorConfig *cfg, const PPMsgInput *in, PPRequest *req)
 		pp_jw_str(b, &nf, "channel_id", pp_jstr(block, "channel_id"));
 		pp_jw_str(b, &nf, "sound", pp_jstr(block, "sound"));
 		pp_jw_str(b, &nf, "category", pp_jstr(block, "category"));
+		/* a newer notification of the same tag replaces the one shown */
+		pp_jw_str(b, &nf, "tag", pp_resend_collapse_id(body, in->task_id));
 		hms_click_action(b, &nf, block);
 		appendStringInfoChar(b, '}');
 	}

@@ -87,7 +87,7 @@ honor_build(const PPVendorConfig *cfg, const PPMsgInput *in, PPRequest *req)
 	const char *platform = in->platform ? in->platform : "android";
 	JsonbContainer *block = pp_platform_block(body, platform);
 	const char *prio = pp_vendor_priority(pp_jobj(body, "options"));
-	char	   *collapse = pp_collapse_id(body);
+	char	   *collapse = pp_resend_collapse_id(body, in->task_id);
 	StringInfo	b = &req->body;
 	bool		first = true;
 	bool		f = true;

@@ -10,6 +10,8 @@
 #include "pushplan.h"
 #include "workers.h"
 
+#include <openssl/evp.h>
+
 #include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
@@ -17,6 +19,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "jwt.h"
 #include "vendor.h"
 
 /* ---- reading the push for one device ------------------------------------------------------ */
@@ -142,6 +145,70 @@ char *
 pp_collapse_id(JsonbContainer *body)
 {
 	return pp_jstr(pp_jobj(body, "options"), "apns_collapse_id");
+}
+
+/*
+ * The collapse id a delivery goes out with, for the vendors whose collapse id makes a newer
+ * notification replace an older one (shown, or stored for an offline device): the push's own
+ * (options.apns_collapse_id), else one derived from its task ("pp" and 30 hex digits of the
+ * task id's SHA-256). A delivery sent again after a crash (its first answer was never recorded:
+ * doc/operations.md, "Crashes") then replaces its first copy instead of showing twice. A device
+ * gets one delivery of a task, so the task alone tells the copies of one push from other pushes,
+ * and a batching vendor keeps one body for the devices of a request. NULL without a task (a
+ * test send) and without a collapse id of the push's own.
+ */
+char *
+pp_resend_collapse_id(JsonbContainer *body, const char *task_id)
+{
+	char	   *own = pp_collapse_id(body);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	StringInfoData id;
+
+	if (own || task_id == NULL || !pp_sha256(task_id, strlen(task_id), md))
+		return own;
+	initStringInfo(&id);
+	appendStringInfoString(&id, "pp");
+	for (int i = 0; i < 15; i++)
+		appendStringInfo(&id, "%02x", md[i]);
+	return id.data;
+}
+
+#define WEBPUSH_TOPIC_MAX 32
+
+/* Whether s can be a Topic header: 1 to 32 characters of the base64url alphabet. */
+static bool
+topic_valid(const char *s)
+{
+	size_t		n = strlen(s);
+
+	if (n == 0 || n > WEBPUSH_TOPIC_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+			  (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_'))
+			return false;
+	return true;
+}
+
+/*
+ * The Web Push Topic header (RFC 8030; Web Push, and FCM's webpush headers) for a collapse id: itself when it can be one, else the first 32 characters of the
+ * base64url SHA-256 of it. Collapse ids are usually APNs' (up to 64 bytes, any characters: a
+ * push to "all" must not be refused for the web's stricter alphabet), and a digest keeps what a
+ * topic is for: the same collapse id, the same topic, so a newer push replaces the older one.
+ */
+char *
+pp_webpush_topic(const char *collapse)
+{
+	unsigned char md[32];
+	char	   *b64;
+
+	if (topic_valid(collapse))
+		return pstrdup(collapse);
+	if (!pp_sha256(collapse, strlen(collapse), md))
+		return NULL;
+	b64 = pp_base64url_encode(md, sizeof(md));
+	b64[WEBPUSH_TOPIC_MAX] = '\0';
+	return b64;
 }
 
 /*

@@ -28,7 +28,6 @@
 /* It is replaced long before it expires: a request never carries a token about to lapse. */
 #define WP_JWT_RENEW_S		3600
 /* RFC 8030 5.4: a Topic is at most 32 characters of the base64url alphabet. */
-#define WP_TOPIC_MAX		32
 
 static const char *const webpush_platforms[] = {"web", NULL};
 static const PPVendorKey webpush_keys[] = {
@@ -249,49 +248,13 @@ webpush_payload(JsonbContainer *body, const char *language, const char *task_id,
 	appendStringInfoChar(b, '}');
 }
 
-/* Whether s can be a Topic header: 1 to 32 characters of the base64url alphabet. */
-static bool
-wp_topic_valid(const char *s)
-{
-	size_t		n = strlen(s);
-
-	if (n == 0 || n > WP_TOPIC_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
-			  (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_'))
-			return false;
-	return true;
-}
-
-/*
- * The Topic for a collapse id: itself when it can be one, else the first 32 characters of the
- * base64url SHA-256 of it. Collapse ids are usually APNs' (up to 64 bytes, any characters: a
- * push to "all" must not be refused for the web's stricter alphabet), and a digest keeps what a
- * topic is for: the same collapse id, the same topic, so a newer push replaces the older one.
- */
-static char *
-wp_topic(const char *collapse)
-{
-	unsigned char md[32];
-	char	   *b64;
-
-	if (wp_topic_valid(collapse))
-		return pstrdup(collapse);
-	if (!pp_sha256(collapse, strlen(collapse), md))
-		return NULL;
-	b64 = pp_base64url_encode(md, sizeof(md));
-	b64[WP_TOPIC_MAX] = '\0';
-	return b64;
-}
-
 static void
 webpush_build(const PPVendorConfig *cfg, const PPMsgInput *in, PPRequest *req)
 {
 	JsonbContainer *body = pp_push_body(in->push);
 	JsonbContainer *opts = pp_jobj(body, "options");
 	char	   *prio = pp_jstr(opts, "priority");
-	char	   *collapse = pp_jstr(opts, "apns_collapse_id");
+	char	   *collapse = pp_resend_collapse_id(body, in->task_id);
 	WPSub		s;
 
 	initStringInfo(&req->body);
@@ -313,7 +276,7 @@ webpush_build(const PPVendorConfig *cfg, const PPMsgInput *in, PPRequest *req)
 	if (prio && (strcmp(prio, "high") == 0 || strcmp(prio, "normal") == 0 ||
 				 strcmp(prio, "low") == 0))
 		req->headers = lappend(req->headers, psprintf("urgency: %s", prio));
-	if (collapse && (collapse = wp_topic(collapse)) != NULL)
+	if (collapse && (collapse = pp_webpush_topic(collapse)) != NULL)
 		req->headers = lappend(req->headers, psprintf("topic: %s", collapse));
 }
 

@@ -1136,7 +1136,8 @@ pushplan_sender_main(Datum arg)
 			MemoryContext old = MemoryContextSwitchTo(poll_cxt);
 
 			pgstat_report_activity(STATE_RUNNING,
-								   psprintf("pushplan: %d deliveries in flight", running));
+								   psprintf("pushplan: %d requests open, %d deliveries in flight",
+											pp_engine_running(engine), running));
 			/*
 			 * Who may owe the high lane a claim looks for it often: an express sender (a
 			 * commit's latch is not seen while it waits for its transfers), or any sender when
@@ -1146,14 +1147,18 @@ pushplan_sender_main(Datum arg)
 			done = pp_engine_poll(engine, claimed > 0 ? 0 :
 								  express_only || pp_express_senders == 0 ?
 								  EXPRESS_LOOK_MS : FLUSH_AFTER_MS,
-								  outs, nouts);
+								  outs, Max(1, Min(nouts, pp_outcomes_per_write - pend.n)));
 			for (int i = 0; i < done; i++)
 				record_outcome(&outs[i]);
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(poll_cxt);
 		}
 
-		if (pend.n >= pp_batch_size || (pend.n > 0 &&
+		/*
+		 * Answers received and not yet written are sent again if the server crashes now: they
+		 * are written every outcomes_per_write answers and every FLUSH_AFTER_MS.
+		 */
+		if (pend.n >= pp_outcomes_per_write || (pend.n > 0 &&
 										(pp_engine_inflight(engine) == 0 ||
 										 TimestampDifferenceExceeds(pend.first_at, GetCurrentTimestamp(),
 																	FLUSH_AFTER_MS))))

@@ -8,7 +8,8 @@
 #                          sets mock_pid, mock_dir (DIR) and mock_base (https://127.0.0.1:PORT).
 #                          Returns non-zero, with the reason on stderr, if it cannot. PLAIN_PORT
 #                          adds a plain HTTP/1.1 listener; MOCK_WRAPPER (e.g. a valgrind command
-#                          line) runs the mock under a checker.
+#                          line) runs the mock under a checker; MOCK_MAX_TOKENS (default
+#                          100000) how many device tokens its statistics count one by one.
 #   mock_stop              stops it (SIGTERM: it closes its connections and exits) and waits.
 #   mock_curl PATH [ARGS]  a request to the mock, trusting its certificate.
 #   mock_vendor_setup APP PSQL...  runs PSQL (a command, with its arguments) with the SQL that
@@ -80,6 +81,7 @@ harmony_key_id = harmony-kid-1
 harmony_public_key = harmony.pub.pem
 oppo_app_key = oppo-key
 oppo_master_secret = oppo-master/+=
+max_tokens = ${MOCK_MAX_TOKENS:-100000}
 CONF
 	# shellcheck disable=SC2086
 	(cd "$dir" && exec ${MOCK_WRAPPER:-} "$mock_src/mock_vendor" --listen "127.0.0.1:$port" \
