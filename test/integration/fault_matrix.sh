@@ -3,18 +3,18 @@
 # under every fault a vendor or the network between can show, through the real senders.
 #
 # Each round injects one fault into two devices of every vendor and pushes to them (a broadcast,
-# normal lane) while a second push goes to healthy devices of every vendor and a transactional
-# push (high lane, the express sender) to a healthy APNs and FCM device. It checks that the faulty
-# deliveries end in the documented state (doc/vendors.md: sent after a retry, invalid_token,
-# failed after max_attempts with the reason), that every healthy delivery is sent, and that the
-# transactional push arrives while the fault is still going on. Device faults ride on the
+# normal lane); a second later, while the fault goes on, a push to healthy devices of every
+# vendor at other hosts (another app) and a transactional push (high lane, the express sender) to
+# a healthy APNs and FCM device. It checks that the faulty deliveries end in the documented state
+# (doc/vendors.md: sent after a retry, invalid_token, failed after max_attempts with the reason),
+# and that every healthy delivery and the transactional push are sent in less than http_timeout. Device faults ride on the
 # mock's token keywords (test/mock_vendor/README.md); whole-endpoint faults (a TLS certificate
 # the server does not trust, a host name that does not resolve, a server that accepts and never
 # reads) are apps whose every vendor points at the broken endpoint; a revocation of every token
 # mid-run shows the token vendors renewing once and going on.
 #
-# Prints the matrix (fault x vendor: final status / attempts / requests the vendor saw for the
-# two devices) and writes it to $PUSHPLAN_WORK/matrix.md.
+# Prints the matrix (fault x vendor: final status / attempts (requests the vendor saw for the two
+# devices / answered 2xx)) and writes it to $PUSHPLAN_WORK/matrix.md. About 90 s.
 set -uo pipefail
 shopt -s extglob
 vendors=(apns fcm hms honor xiaomi meizu oppo vivo harmony webpush webhook)
@@ -174,6 +174,27 @@ round "stops reading (stall)" fm f-stall1 "sent/+([0-9,])"
 round "untrusted TLS certificate" fmtls f-tls "failed/3"
 round "DNS failure" fmdns f-dns "failed/3"
 round "accepts, never reads" fmsilent f-silent "failed/3"
+
+# ---- a token endpoint that accepts and never reads, for 6 FCM devices: one blocking fetch (it
+# holds its sender up to http_timeout), not one per device and attempt; the others end at once
+# with its reason until the credential's hold (10 s) is over (src/auth.c) --------------------------
+configure fmtok "$main_base"
+sql "SELECT push_vendor_set('fmtok', 'fcm', jsonb_set(config, '{service_account,token_uri}', '\"https://127.0.0.1:$MOCK_SILENT_PORT/token\"'))
+     FROM vendor_configs WHERE vendor = 'fcm' AND app_id = (SELECT app_id FROM apps WHERE app = 'fmtok')" >/dev/null
+sql "SELECT push_device_register_batch('fmtok', (SELECT jsonb_agg(jsonb_build_object('registration_id', 't' || g,
+       'platform', 'android', 'vendor', 'fcm', 'token', 'test-fm-tok-' || g)) FROM generate_series(1, 6) g))" >/dev/null
+silent0=$(mock_get /_mock/stats | jq .connections.silent)
+t0=$(date +%s%N)
+task=$(sql "SELECT push_send('fmtok', '$(body '"all"')')")
+wait_for 30 "SELECT count(*) = 0 FROM delivery_queue WHERE task_id = '$task'" || fail "fmtok: not finished in 30 s"
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+check_eq "token endpoint never reads: the 6 FCM deliveries fail after 3 attempts with its reason" \
+  "$(sql "SELECT string_agg(DISTINCT status || '/' || attempts || ': ' || error, ',') FROM deliveries WHERE task_id = '$task'")" \
+  "failed/3: gave up after 3 attempts: token endpoint https://127.0.0.1:$MOCK_SILENT_PORT/token: timeout"
+check_eq "... after one fetch (one connection to the token endpoint), not one per device and attempt" \
+  "$(( $(mock_get /_mock/stats | jq .connections.silent) - silent0 ))" "1"
+echo "     token endpoint never reads: 6 deliveries ended in $ms ms"
+matrix+=$'\n'"| token endpoint never reads (FCM, 6 devices) | | failed/3 (0/0), 1 fetch in $ms ms | | | | | | | | | | | |"
 
 # ---- every access token revoked mid-run: the token vendors fetch one new token each, APNs and
 # HarmonyOS sign a new JWT, and the sends go on -------------------------------------------------
