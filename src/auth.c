@@ -17,6 +17,13 @@
  * (fetching_until) and fetches; the others go on with the old token while it is still valid,
  * or wait for the fetch (at most its timeout) when there is none.
  *
+ * A fetch that fails for a reason that may pass (the endpoint unreachable, silent, or answering
+ * 429/5xx) is not tried again for PP_AUTH_FAILED_HOLD_S: until then every transfer that needs
+ * the token ends at once with that fetch's reason (a retry), or uses the old token while it is
+ * still valid.  Without it, each transfer tried its own blocking fetch: a token endpoint that
+ * never answers froze a sender for http_timeout per transfer, and the sender's requests to every
+ * other vendor waited with it.
+ *
  * The cache is a fixed table (PP_AUTH_SLOTS entries, least recently used evicted) under one
  * LWLock, requested with shmem_request_hook / shmem_startup_hook when the library is preloaded;
  * otherwise each backend keeps its own table.  Keys are hashes of the credentials, never the
@@ -44,6 +51,9 @@
 #define PP_AUTH_SLOTS		64
 #define PP_AUTH_KEY_LEN		80
 #define PP_AUTH_TOKEN_LEN	4096
+#define PP_AUTH_WHY_LEN		256
+/* after a transient fetch failure, the next fetch of that credential waits this long */
+#define PP_AUTH_FAILED_HOLD_S	10
 
 typedef struct PPAuthSlot
 {
@@ -55,6 +65,8 @@ typedef struct PPAuthSlot
 	int64		fetching_until; /* a worker fetches the next token until then (0: none) */
 	int64		used;			/* Unix seconds, for eviction */
 	int64		held_until;		/* Unix seconds: a daily quota is spent until then (0: none) */
+	int64		failed_until;	/* Unix seconds: a fetch failed, the next waits until then */
+	char		failed_why[PP_AUTH_WHY_LEN];	/* that fetch's reason */
 } PPAuthSlot;
 
 typedef struct PPAuthCache
@@ -204,6 +216,8 @@ pp_auth_slot_locked(PPAuthCache *c, const char *key, int64 now)
 	strlcpy(s->key, key, PP_AUTH_KEY_LEN);
 	s->token[0] = '\0';
 	s->created = s->renew_at = s->expires_at = s->fetching_until = s->held_until = 0;
+	s->failed_until = 0;
+	s->failed_why[0] = '\0';
 	s->used = now;
 	return s;
 }
@@ -228,6 +242,7 @@ pp_auth_store_locked(PPAuthCache *c, const char *key, const char *token, int64 n
 	s->renew_at = renew_at;
 	s->expires_at = expires_at;
 	s->fetching_until = 0;
+	s->failed_until = 0;
 	s->used = now;
 }
 
@@ -244,10 +259,12 @@ pp_auth_store(PPAuthCache *c, const char *key, const char *token, int64 now, int
  * Single flight: whether this worker fetches the next token for key (the slot is marked until
  * the fetch's timeout).  If another worker fetches it, *tok gets the old token while it is
  * still valid, or the new one once it is stored, waiting for it at most that worker's timeout;
- * NULL when none came.
+ * NULL when none came.  While a failed fetch holds the credential (PP_AUTH_FAILED_HOLD_S), no
+ * worker fetches: *tok is the old token while still valid, else NULL with *failed_why set.
  */
 static bool
-pp_auth_fetch_turn(PPAuthCache *c, const char *key, int timeout_ms, char **tok)
+pp_auth_fetch_turn(PPAuthCache *c, const char *key, int timeout_ms, char **tok,
+				   char **failed_why)
 {
 	int64		bound_s = timeout_ms / 1000 + 2;
 
@@ -262,6 +279,15 @@ pp_auth_fetch_turn(PPAuthCache *c, const char *key, int timeout_ms, char **tok)
 		if (s && s->token[0] && now < s->renew_at)
 		{
 			*tok = pstrdup(s->token);	/* stored meanwhile */
+			pp_auth_unlock(c);
+			return false;
+		}
+		if (s && s->failed_until > now && s->fetching_until <= now)
+		{
+			if (s->token[0] && now < s->expires_at)
+				*tok = pstrdup(s->token);
+			else
+				*failed_why = pstrdup(s->failed_why);
 			pp_auth_unlock(c);
 			return false;
 		}
@@ -286,16 +312,32 @@ pp_auth_fetch_turn(PPAuthCache *c, const char *key, int timeout_ms, char **tok)
 	}
 }
 
-/* A fetch that failed: the next worker that needs the token tries at once. */
-static void
-pp_auth_fetch_failed(PPAuthCache *c, const char *key)
+/*
+ * A fetch that failed.  Transient (why may pass): the credential is held for
+ * PP_AUTH_FAILED_HOLD_S with why, and the old token, if still valid, goes on serving (returned
+ * palloc'd, else NULL).  Otherwise the next worker that needs the token tries at once.
+ */
+static char *
+pp_auth_fetch_failed(PPAuthCache *c, const char *key, const char *why, bool transient)
 {
 	PPAuthSlot *s;
+	char	   *old = NULL;
+	int64		now = (int64) time(NULL);
 
 	pp_auth_lock(c, LW_EXCLUSIVE);
 	if ((s = pp_auth_find(c, key)) != NULL)
+	{
 		s->fetching_until = 0;
+		if (transient)
+		{
+			s->failed_until = now + PP_AUTH_FAILED_HOLD_S;
+			strlcpy(s->failed_why, why ? why : "the token fetch failed", PP_AUTH_WHY_LEN);
+			if (s->token[0] && now < s->expires_at)
+				old = pstrdup(s->token);
+		}
+	}
 	pp_auth_unlock(c);
+	return old;
 }
 
 /* Runs the scheme's signing; on error returns NULL and the message in *why (lock released). */
@@ -371,6 +413,7 @@ pp_auth_token(const PPVendor *v, const PPVendorConfig *cfg, const PPHttpOptions 
 	int64		now = (int64) time(NULL);
 	char	   *tok;
 	char	   *assertion = NULL;
+	char	   *failed_why = NULL;
 	PPTokenRequest tr = {0};
 	int64		expires_in = 3600;
 
@@ -403,26 +446,29 @@ pp_auth_token(const PPVendor *v, const PPVendorConfig *cfg, const PPHttpOptions 
 		return tok;
 	}
 
-	if (!pp_auth_fetch_turn(c, key, http->timeout_ms, &tok))
+	if (!pp_auth_fetch_turn(c, key, http->timeout_ms, &tok, &failed_why))
 	{
 		if (tok == NULL)
 		{
-			*why = "another worker's fetch of the access token did not finish in time";
+			*why = failed_why ? failed_why :
+				"another worker's fetch of the access token did not finish in time";
 			*transient = true;
 		}
 		return tok;
 	}
 	if (a->sign && (assertion = pp_auth_sign(a, cfg, now, c, false, why)) == NULL)
 	{
-		pp_auth_fetch_failed(c, key);
+		pp_auth_fetch_failed(c, key, *why, false);
 		return NULL;
 	}
 	a->request(cfg, assertion, &tr);
 	tok = pp_auth_fetch(a, &tr, http, &expires_in, why, transient);
 	if (tok == NULL)
 	{
-		pp_auth_fetch_failed(c, key);
-		return NULL;
+		/* a renewal that failed: the old token serves while it is valid */
+		if ((tok = pp_auth_fetch_failed(c, key, *why, *transient)) != NULL)
+			*transient = false;
+		return tok;
 	}
 	now = (int64) time(NULL);
 	pp_auth_store(c, key, tok, now, now + expires_in - a->margin_s, now + expires_in);

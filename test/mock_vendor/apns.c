@@ -108,7 +108,7 @@ check_provider_token(const request *r, const apns_key **signer)
 	}
 	if (iat_v > now + JWT_FUTURE_SKEW)
 		return "InvalidProviderToken";
-	if (iat_v < now - JWT_MAX_AGE)
+	if (iat_v < now - JWT_MAX_AGE || iat_v < jwt_not_before)
 		return "ExpiredProviderToken";
 	*signer = key;
 	return NULL;

@@ -241,12 +241,22 @@ hmac_sha256_hex(const char *key, size_t keylen, const void *data, size_t n, char
  * Self-verifying, so the mock keeps no table of issued tokens whatever the load.
  */
 static unsigned char token_key[32];
+long		jwt_not_before = 0;
+long		revocations = 0;
 
 void
 access_token_init(void)
 {
 	if (RAND_bytes(token_key, sizeof(token_key)) != 1)
 		abort();
+}
+
+void
+access_tokens_revoke(void)
+{
+	access_token_init();
+	jwt_not_before = (long) time(NULL);
+	revocations++;
 }
 
 static void

@@ -76,6 +76,8 @@ req_add_header(request *r, const char *n, size_t nl, const char *v, size_t vl)
 void
 resp_header(request *r, const char *name, const char *value)
 {
+	if (r->no_retry_after && strcasecmp(name, "retry-after") == 0)
+		return;
 	for (int i = 0; i < r->nrh; i++)
 		if (strcasecmp(r->rh[i].name, name) == 0)
 		{

@@ -12,7 +12,7 @@
 /* What an epoll item is: every item struct starts with this int. */
 enum
 {
-	ITEM_LISTEN_TLS, ITEM_LISTEN_PLAIN, ITEM_SIGNAL, ITEM_CONN
+	ITEM_LISTEN_TLS, ITEM_LISTEN_PLAIN, ITEM_LISTEN_UNTRUSTED, ITEM_LISTEN_SILENT, ITEM_SIGNAL, ITEM_CONN
 };
 
 typedef struct conn

@@ -10,6 +10,12 @@
 #                          adds a plain HTTP/1.1 listener; MOCK_WRAPPER (e.g. a valgrind command
 #                          line) runs the mock under a checker; MOCK_MAX_TOKENS (default
 #                          100000) how many device tokens its statistics count one by one.
+#                          Whole-endpoint faults:
+#                          MOCK_UNTRUSTED_PORT adds a TLS listener whose certificate (DIR/untrusted/,
+#                          self-signed) the client does not trust, MOCK_SILENT_PORT one that accepts
+#                          connections and never reads them. MOCK_EXTRA_PORTS (a list) adds TLS
+#                          listeners serving the same vendors, so that a client keeps a connection
+#                          per port, as it does per vendor host.
 #   mock_stop              stops it (SIGTERM: it closes its connections and exits) and waits.
 #   mock_curl PATH [ARGS]  a request to the mock, trusting its certificate.
 #   mock_vendor_setup APP PSQL...  runs PSQL (a command, with its arguments) with the SQL that
@@ -39,6 +45,9 @@ mock_start() {
 	mock_base=https://127.0.0.1:$port
 	make -s -C "$mock_src" >/dev/null || { echo "mock vendor: build failed" >&2; return 1; }
 	"$mock_src/make-cert.sh" "$dir" >/dev/null || return 1
+	if [ -n "${MOCK_UNTRUSTED_PORT:-}" ]; then
+		"$mock_src/make-cert.sh" "$dir/untrusted" >/dev/null || return 1
+	fi
 	chmod 644 "$dir"/*.pem
 	# APNs: an EC P-256 .p8 key; FCM: a service account's RSA key. The mock gets the public halves.
 	# A second key of the same team and a key of a second team: one connection per team and key.
@@ -86,6 +95,9 @@ CONF
 	# shellcheck disable=SC2086
 	(cd "$dir" && exec ${MOCK_WRAPPER:-} "$mock_src/mock_vendor" --listen "127.0.0.1:$port" \
 		${plain:+--listen-plain "127.0.0.1:$plain"} --cert cert.pem \
+		${MOCK_UNTRUSTED_PORT:+--listen-untrusted "127.0.0.1:$MOCK_UNTRUSTED_PORT" --untrusted-cert untrusted/cert.pem --untrusted-key untrusted/key.pem} \
+		${MOCK_SILENT_PORT:+--listen-silent "127.0.0.1:$MOCK_SILENT_PORT"} \
+		$(for p in ${MOCK_EXTRA_PORTS:-}; do printf -- '--listen 127.0.0.1:%s ' "$p"; done) \
 		--key key.pem --config mock.conf --pid-file mock.pid >mock.out 2>mock.err) &
 	mock_pid=$!
 	for ((i = 0; i < 300; i++)); do

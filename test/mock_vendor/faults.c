@@ -91,6 +91,7 @@ faults_parse(const char *token, faults *f)
 	f->error500 = keyword(token, "error500", 0, NULL);
 	f->goaway = keyword(token, "goaway", 0, NULL);
 	f->quota = keyword(token, "quota", 0, NULL);
+	f->noretryafter = keyword(token, "noretryafter", 0, NULL);
 	if (!keyword(token, "throttle", 1, &f->throttle))
 		f->throttle = -1;
 	if (!keyword(token, "fail5xx", 1, &f->fail5xx))
@@ -313,9 +314,11 @@ stats_json(buf *out, const char *only_token)
 	for (int e = 0; e < EP__COUNT; e++)
 		buf_printf(out, "%s\"%s\":%ld", e ? "," : "", endpoint_names[e], by_endpoint[e]);
 	buf_printf(out, "},\"connections\":{\"accepted\":%ld,\"open\":%ld,\"h2\":%ld,\"http1\":%ld,"
-			   "\"apns_two_teams\":%ld,\"apns_two_keys\":%ld}",
+			   "\"apns_two_teams\":%ld,\"apns_two_keys\":%ld,\"untrusted\":%ld,\"silent\":%ld}",
 			   conn_stats_accepted, conn_stats_open, conn_stats_h2, conn_stats_http1,
-			   conn_stats_apns_two_teams, conn_stats_apns_two_keys);
+			   conn_stats_apns_two_teams, conn_stats_apns_two_keys,
+			   listen_untrusted_accepted, listen_silent_accepted);
+	buf_printf(out, ",\"revocations\":%ld", revocations);
 	buf_printf(out, ",\"vivo_duplicates\":%ld", vivo_stats_duplicates);
 	buf_printf(out, ",\"untracked\":%ld,\"tokens\":{", untracked);
 	first = true;

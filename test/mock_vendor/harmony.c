@@ -83,7 +83,7 @@ check_jwt(request *r)
 		str_is(json_get(j.claims, "iss"), cfg.harmony_sub_account) &&
 		str_is(json_get(j.claims, "aud"), HARMONY_JWT_AUD) &&
 		is_int(iat, 0, 1e12) && is_int(exp, 0, 1e12) && exp->num > iat->num &&
-		exp->num - iat->num <= 3600 && iat->num <= now + 300 &&
+		exp->num - iat->num <= 3600 && iat->num <= now + 300 && iat->num >= jwt_not_before &&
 		verify_ps256(&j, cfg.harmony_key))
 		res = exp->num > now ? 1 : -1;
 	jwt_free(&j);

@@ -2,8 +2,14 @@
  * main.c: command line, TLS context, listeners, timers and the epoll loop of the mock
  * vendor server.
  *
- *   mock_vendor --listen 127.0.0.1:PORT [--listen-plain 127.0.0.1:PORT] --cert F --key F
+ *   mock_vendor --listen 127.0.0.1:PORT [--listen 127.0.0.1:PORT ...] [--listen-plain 127.0.0.1:PORT] --cert F --key F
  *               --config F [--pid-file F]
+ *               [--listen-untrusted 127.0.0.1:PORT --untrusted-cert F --untrusted-key F]
+ *               [--listen-silent 127.0.0.1:PORT]
+ *
+ * The last two are whole-endpoint faults, for clients pointed at them: the untrusted listener
+ * serves the vendors behind a certificate the client does not trust (its TLS handshake fails),
+ * the silent one accepts TCP connections and never reads from them (no TLS handshake, no answer).
  *
  * Prints "ready" on stdout once every listener accepts; exits cleanly on SIGTERM or SIGINT.
  */
@@ -29,13 +35,32 @@
 
 typedef struct listener
 {
-	int			kind;			/* ITEM_LISTEN_TLS / ITEM_LISTEN_PLAIN / ITEM_SIGNAL */
+	int			kind;			/* ITEM_LISTEN_* / ITEM_SIGNAL */
 	int			fd;
 } listener;
 
+long		listen_untrusted_accepted,
+			listen_silent_accepted;
+
+/*
+ * The silent listener's connections: held open, never read, closed after STALL_CLOSE_MS (or
+ * the oldest first when the ring is full), as a stalled connection is.
+ */
+#define SILENT_MAX 1024
+static struct
+{
+	int			fd;
+	uint64_t	since_ms;
+} silent[SILENT_MAX];
+static int	silent_next;
+
 void		apns_cache_free(void);
 
+/* the same vendors on several ports: clients keep one connection per port, as per vendor host */
+#define MAX_TLS_LISTENERS 32
+
 static SSL_CTX *ssl_ctx;
+static SSL_CTX *untrusted_ctx;
 static request *timers;			/* sorted by due time */
 static request *timers_tail;
 
@@ -194,31 +219,74 @@ accept_all(int epfd, listener *l)
 
 		if (fd < 0)
 			return;				/* EAGAIN, or a transient error: try on the next event */
+		if (l->kind == ITEM_LISTEN_SILENT)
+		{
+			if (silent[silent_next].fd > 0)
+				close(silent[silent_next].fd);
+			silent[silent_next].fd = fd;
+			silent[silent_next].since_ms = now_ms();
+			silent_next = (silent_next + 1) % SILENT_MAX;
+			listen_silent_accepted++;
+			continue;
+		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		conn_new(epfd, fd, l->kind == ITEM_LISTEN_TLS ? ssl_ctx : NULL);
+		if (l->kind == ITEM_LISTEN_UNTRUSTED)
+			listen_untrusted_accepted++;
+		conn_new(epfd, fd, l->kind == ITEM_LISTEN_TLS ? ssl_ctx :
+				 l->kind == ITEM_LISTEN_UNTRUSTED ? untrusted_ctx : NULL);
 	}
+}
+
+static void
+silent_close(bool all)
+{
+	uint64_t	now = now_ms();
+
+	for (int i = 0; i < SILENT_MAX; i++)
+		if (silent[i].fd > 0 && (all || now - silent[i].since_ms >= STALL_CLOSE_MS))
+		{
+			close(silent[i].fd);
+			silent[i].fd = 0;
+		}
+}
+
+static void
+listen_add(int epfd, listener *l)
+{
+	struct epoll_event e = {.events = EPOLLIN, .data.ptr = l};
+
+	epoll_ctl(epfd, EPOLL_CTL_ADD, l->fd, &e);
 }
 
 static void
 usage(void)
 {
 	fprintf(stderr,
-			"usage: mock_vendor --listen HOST:PORT [--listen-plain HOST:PORT] --cert FILE --key FILE\n"
-			"                   --config FILE [--pid-file FILE]\n");
+			"usage: mock_vendor --listen HOST:PORT [--listen HOST:PORT ...] [--listen-plain HOST:PORT] --cert FILE --key FILE\n"
+			"                   --config FILE [--pid-file FILE]\n"
+			"                   [--listen-untrusted HOST:PORT --untrusted-cert FILE --untrusted-key FILE]\n"
+			"                   [--listen-silent HOST:PORT]\n");
 	exit(2);
 }
 
 int
 main(int argc, char **argv)
 {
-	const char *listen_tls = NULL,
+	const char *listen_tls[MAX_TLS_LISTENERS] = {0},
 			   *listen_plain = NULL,
 			   *cert = NULL,
 			   *key = NULL,
 			   *config_path = NULL,
-			   *pid_file = NULL;
-	listener	ltls = {ITEM_LISTEN_TLS, -1},
-				lplain = {ITEM_LISTEN_PLAIN, -1},
+			   *pid_file = NULL,
+			   *listen_untrusted = NULL,
+			   *untrusted_cert = NULL,
+			   *untrusted_key = NULL,
+			   *listen_silent = NULL;
+	listener	ltls[MAX_TLS_LISTENERS];
+	int			ntls = 0;
+	listener	lplain = {ITEM_LISTEN_PLAIN, -1},
+				luntrusted = {ITEM_LISTEN_UNTRUSTED, -1},
+				lsilent = {ITEM_LISTEN_SILENT, -1},
 				lsig = {ITEM_SIGNAL, -1};
 	int			epfd;
 	sigset_t	mask;
@@ -232,7 +300,11 @@ main(int argc, char **argv)
 		if (v == NULL)
 			usage();
 		if (strcmp(argv[i], "--listen") == 0)
-			listen_tls = v;
+		{
+			if (ntls == MAX_TLS_LISTENERS)
+				usage();
+			listen_tls[ntls++] = v;
+		}
 		else if (strcmp(argv[i], "--listen-plain") == 0)
 			listen_plain = v;
 		else if (strcmp(argv[i], "--cert") == 0)
@@ -243,16 +315,27 @@ main(int argc, char **argv)
 			config_path = v;
 		else if (strcmp(argv[i], "--pid-file") == 0)
 			pid_file = v;
+		else if (strcmp(argv[i], "--listen-untrusted") == 0)
+			listen_untrusted = v;
+		else if (strcmp(argv[i], "--untrusted-cert") == 0)
+			untrusted_cert = v;
+		else if (strcmp(argv[i], "--untrusted-key") == 0)
+			untrusted_key = v;
+		else if (strcmp(argv[i], "--listen-silent") == 0)
+			listen_silent = v;
 		else
 			usage();
 	}
-	if (listen_tls == NULL || cert == NULL || key == NULL || config_path == NULL)
+	if (ntls == 0 || cert == NULL || key == NULL || config_path == NULL ||
+		(listen_untrusted && (untrusted_cert == NULL || untrusted_key == NULL)))
 		usage();
 	if (config_load(config_path) != 0)
 		return 1;
 	access_token_init();
 	ssl_ctx = make_ssl_ctx(cert, key);
 	if (ssl_ctx == NULL)
+		return 1;
+	if (listen_untrusted && (untrusted_ctx = make_ssl_ctx(untrusted_cert, untrusted_key)) == NULL)
 		return 1;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -263,20 +346,31 @@ main(int argc, char **argv)
 	lsig.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 
 	epfd = epoll_create1(EPOLL_CLOEXEC);
-	ltls.fd = listen_on(listen_tls);
-	if (ltls.fd < 0 || (listen_plain && (lplain.fd = listen_on(listen_plain)) < 0))
+	for (int i = 0; i < ntls; i++)
+	{
+		ltls[i].kind = ITEM_LISTEN_TLS;
+		if ((ltls[i].fd = listen_on(listen_tls[i])) < 0)
+		{
+			fprintf(stderr, "mock_vendor: cannot listen on %s\n", listen_tls[i]);
+			return 1;
+		}
+	}
+	if ((listen_plain && (lplain.fd = listen_on(listen_plain)) < 0) ||
+		(listen_untrusted && (luntrusted.fd = listen_on(listen_untrusted)) < 0) ||
+		(listen_silent && (lsilent.fd = listen_on(listen_silent)) < 0))
 	{
 		fprintf(stderr, "mock_vendor: cannot listen\n");
 		return 1;
 	}
-	e.events = EPOLLIN;
-	e.data.ptr = &ltls;
-	epoll_ctl(epfd, EPOLL_CTL_ADD, ltls.fd, &e);
+	for (int i = 0; i < ntls; i++)
+		listen_add(epfd, &ltls[i]);
 	if (lplain.fd >= 0)
-	{
-		e.data.ptr = &lplain;
-		epoll_ctl(epfd, EPOLL_CTL_ADD, lplain.fd, &e);
-	}
+		listen_add(epfd, &lplain);
+	if (luntrusted.fd >= 0)
+		listen_add(epfd, &luntrusted);
+	if (lsilent.fd >= 0)
+		listen_add(epfd, &lsilent);
+	e.events = EPOLLIN;
 	e.data.ptr = &lsig;
 	epoll_ctl(epfd, EPOLL_CTL_ADD, lsig.fd, &e);
 
@@ -316,13 +410,22 @@ main(int argc, char **argv)
 		}
 		timers_run();
 		conn_free_dead();
+		silent_close(false);
 	}
 
 	conn_close_all();
-	close(ltls.fd);
+	for (int i = 0; i < ntls; i++)
+		close(ltls[i].fd);
 	if (lplain.fd >= 0)
 		close(lplain.fd);
+	if (luntrusted.fd >= 0)
+		close(luntrusted.fd);
+	if (lsilent.fd >= 0)
+		close(lsilent.fd);
+	silent_close(true);
 	close(lsig.fd);
+	if (untrusted_ctx)
+		SSL_CTX_free(untrusted_ctx);
 	close(epfd);
 	SSL_CTX_free(ssl_ctx);
 	stats_free();

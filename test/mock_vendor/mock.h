@@ -90,6 +90,14 @@ void		access_token_init(void);
 void		access_token_issue(buf *out, const char *kind, const char *subject, long expires_at);
 /* 1 valid, 0 unknown/forged, -1 expired */
 int			access_token_check(const char *tok, size_t len, const char *kind, const char *subject);
+/*
+ * POST /_mock/revoke_tokens: every access token issued so far is refused from now on (a new
+ * signing key), and so is every APNs or HarmonyOS JWT signed before this second, as when a
+ * vendor revokes a credential's tokens mid-run.
+ */
+void		access_tokens_revoke(void);
+extern long jwt_not_before;		/* JWTs with an older iat are refused (0: none) */
+extern long revocations;
 void		hmac_sha256_hex(const char *key, size_t keylen, const void *data, size_t n, char out[65]);
 
 /* ---- configuration (config.c) ---- */
@@ -205,6 +213,7 @@ typedef struct request
 	size_t		resp_off;
 	int			delay_ms;
 	action		act;
+	bool		no_retry_after; /* fault noretryafter: throttles and 5xx without Retry-After */
 } request;
 
 const char *req_header(const request *r, const char *name);	/* case-insensitive */
@@ -287,6 +296,7 @@ typedef struct faults
 	int			stall;			/* 0 absent */
 	bool		goaway;
 	bool		quota;			/* a daily quota spent (Xiaomi, Meizu) */
+	bool		noretryafter;	/* throttle / fail5xx answers carry no Retry-After */
 } faults;
 
 extern const char *const endpoint_names[EP__COUNT];
@@ -314,6 +324,8 @@ uint64_t	now_ms(void);
 void		timer_add(request *r, int delay_ms);
 void		timer_remove(request *r);
 extern long conn_stats_accepted, conn_stats_open, conn_stats_h2, conn_stats_http1;
+/* main.c: connections of the fault listeners (--listen-untrusted, --listen-silent) */
+extern long listen_untrusted_accepted, listen_silent_accepted;
 /* connections refused a provider token of a second APNs team, of a second key (apns.c) */
 extern long conn_stats_apns_two_teams, conn_stats_apns_two_keys;
 

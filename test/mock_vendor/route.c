@@ -41,6 +41,7 @@ fault_pick(request *r, const char *token, bool device_faults)
 	if (!faults_any(&f))
 		return F_NONE;
 	seen = stats_seen(token);
+	r->no_retry_after = r->no_retry_after || f.noretryafter;
 	if (f.drop > 0 && seen < f.drop)
 	{
 		r->act = ACT_DROP;
@@ -264,6 +265,11 @@ handle_mock(request *r, const char *what, const char *query)
 
 		webpush_subscription(r, seed);
 		free(seed);
+	}
+	else if (strcmp(what, "revoke_tokens") == 0 && strcmp(r->method, "POST") == 0)
+	{
+		access_tokens_revoke();
+		resp_json(r, 200, "{\"ok\":true}");
 	}
 	else if (strcmp(what, "token_delay") == 0 && strcmp(r->method, "POST") == 0)
 	{
