@@ -18,6 +18,7 @@
 #include "task_expand.h"
 #include "schedule.h"
 #include "outcome_webhook.h"
+#include "flow.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -287,6 +288,13 @@ pushplan_scheduler_main(Datum arg)
 			for (int i = 0; i < 100 && !ShutdownRequestPending; i++)
 			{
 				if (!fire_one_due_schedule())
+					break;
+				busy = true;
+			}
+			/* flow instances whose time has come (src/flow_advance.c) */
+			for (int i = 0; i < 100 && !ShutdownRequestPending; i++)
+			{
+				if (pp_flow_advance_batch() == 0)
 					break;
 				busy = true;
 			}

@@ -6,6 +6,37 @@ SET search_path = pushplan, pg_temp;
 COMMENT ON FUNCTION push_send(text, jsonb) IS
     'creates a push task; it is sent when the calling transaction commits (doc/push.md)';
 
+-- Cancels what of a task has not left: push_cancel, and the end of a flow instance whose send
+-- made it (sql/api/89_flows.sql). The caller holds the task's row lock.
+CREATE OR REPLACE FUNCTION _task_cancel(p_app int, p_task text) RETURNS void
+LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
+BEGIN
+    -- What is in flight finishes; what has not left yet never will. A claimed queue row is in
+    -- flight (its delivery still says queued until its outcome): only the unclaimed ones go,
+    -- under their row locks, so a sender's claim and this cancel never both take a row.
+    -- The outcome is written as a sender writes the one of a delivery it finds cancelled (an
+    -- outcome counted in attempts, the reason in error), counted in the statistics, and
+    -- appended to the outcome webhook's outbox when the app has one (doc/statistics.md).
+    WITH q AS (DELETE FROM delivery_queue q
+               WHERE q.task_id = p_task AND q.claimed_by IS NULL
+               RETURNING q.delivery_id),
+    c AS (UPDATE deliveries d SET status = 'cancelled', attempts = d.attempts + 1, error = 'cancelled'
+          FROM q WHERE d.delivery_id = q.delivery_id AND d.status = 'queued'
+          RETURNING d.delivery_id, d.device_id, d.platform, d.vendor),
+    counted AS (INSERT INTO stats_pending (task_id, platform, vendor, cancelled)
+        SELECT p_task, coalesce(c.platform, 'unknown'), c.vendor, count(*) FROM c
+        GROUP BY 2, 3)
+    INSERT INTO outcome_outbox (app_id, delivery_id, task_id, plan_id, registration_id, vendor,
+                                platform, status, error, at)
+        SELECT p_app, c.delivery_id, p_task, t.plan_id, v.registration_id, c.vendor,
+               c.platform, 'cancelled', 'cancelled', now()
+        FROM c JOIN outcome_webhooks w ON w.app_id = p_app
+        JOIN tasks t ON t.task_id = p_task
+        LEFT JOIN devices v ON v.device_id = c.device_id;
+    UPDATE tasks t SET state = 'cancelled', finished_at = now()
+        WHERE t.task_id = p_task;
+END $$;
+
 CREATE OR REPLACE FUNCTION push_cancel(app text, task_id text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 #variable_conflict use_column
@@ -24,30 +55,7 @@ BEGIN
     IF v_state IN ('done', 'cancelled') THEN
         RAISE EXCEPTION '92302: task "%" is already %', task_id, v_state USING ERRCODE = '55000';
     END IF;
-    -- What is in flight finishes; what has not left yet never will. A claimed queue row is in
-    -- flight (its delivery still says queued until its outcome): only the unclaimed ones go,
-    -- under their row locks, so a sender's claim and this cancel never both take a row.
-    -- The outcome is written as a sender writes the one of a delivery it finds cancelled (an
-    -- outcome counted in attempts, the reason in error), counted in the statistics, and
-    -- appended to the outcome webhook's outbox when the app has one (doc/statistics.md).
-    WITH q AS (DELETE FROM delivery_queue q
-               WHERE q.task_id = push_cancel.task_id AND q.claimed_by IS NULL
-               RETURNING q.delivery_id),
-    c AS (UPDATE deliveries d SET status = 'cancelled', attempts = d.attempts + 1, error = 'cancelled'
-          FROM q WHERE d.delivery_id = q.delivery_id AND d.status = 'queued'
-          RETURNING d.delivery_id, d.device_id, d.platform, d.vendor),
-    counted AS (INSERT INTO stats_pending (task_id, platform, vendor, cancelled)
-        SELECT push_cancel.task_id, coalesce(c.platform, 'unknown'), c.vendor, count(*) FROM c
-        GROUP BY 2, 3)
-    INSERT INTO outcome_outbox (app_id, delivery_id, task_id, plan_id, registration_id, vendor,
-                                platform, status, error, at)
-        SELECT v_app, c.delivery_id, push_cancel.task_id, t.plan_id, v.registration_id, c.vendor,
-               c.platform, 'cancelled', 'cancelled', now()
-        FROM c JOIN outcome_webhooks w ON w.app_id = v_app
-        JOIN tasks t ON t.task_id = push_cancel.task_id
-        LEFT JOIN devices v ON v.device_id = c.device_id;
-    UPDATE tasks t SET state = 'cancelled', finished_at = now()
-        WHERE t.task_id = push_cancel.task_id;
+    PERFORM _task_cancel(v_app, push_cancel.task_id);
 END $$;
 
 CREATE OR REPLACE VIEW push_deliveries WITH (security_barrier) AS

@@ -1,0 +1,15 @@
+/*
+ * flow.h: flows (automated notifications; doc/flows.md), as the scheduler sees them.
+ */
+#ifndef PUSHPLAN_FLOW_H
+#define PUSHPLAN_FLOW_H
+
+#include "postgres.h"
+
+/*
+ * In its own transaction: advances up to a batch of the flow instances whose time has come
+ * (pushplan._flow_advance). Returns how many were advanced; 0 when none was due.
+ */
+extern int64 pp_flow_advance_batch(void);
+
+#endif							/* PUSHPLAN_FLOW_H */
