@@ -11,13 +11,13 @@
 #include "pushplan.h"
 #include "push_send.h"
 #include "tenancy.h"
+#include "workers.h"
 
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
-#include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(pushplan_flow_push_check);
 PG_FUNCTION_INFO_V1(pushplan_flow_send);
@@ -61,7 +61,8 @@ pushplan_flow_send(PG_FUNCTION_ARGS)
 	memset(&timing, 0, sizeof(timing));
 	/* no idempotency keys of the caller's: the step's own row makes it once */
 	timing.scheduled = true;
-	timing.send_at = GetCurrentTransactionStartTimestamp();
+	/* now on pushplan's clock, which the task's expiry is measured against */
+	timing.send_at = pp_clock_now();
 	timing.created_by = InvalidOid;
 	task_id = pp_push_store(app_id, &p, &timing, &inserted);
 	task_id = MemoryContextStrdup(CurTransactionContext, task_id);
