@@ -284,3 +284,14 @@ SELECT has_function_privilege('pushplan_app', 'push_track(text, text, text, json
        has_function_privilege('pushplan_worker', '_flow_advance(int)', 'EXECUTE') AS worker_advances,
        has_table_privilege('pushplan_reader', 'push_flows', 'SELECT') AS reader_sees_flows,
        has_table_privilege('pushplan_reader', 'push_flow_runs', 'SELECT') AS reader_sees_runs;
+
+-- ---- erasure: an account's flow instances and events go with it, a device's with the device ----
+SELECT count(*) FILTER (WHERE account = 'acct-1001') AS account_events,
+       count(*) FILTER (WHERE device_id = (SELECT device_id FROM devices WHERE registration_id = 'userC')) AS device_events
+FROM tracked_events;
+SELECT device_id AS userc FROM devices WHERE registration_id = 'userC' \gset
+SELECT push_account_erase('flow_app', 'acct-1001', 0) IS NOT NULL AS erased;
+SELECT (SELECT count(*) FROM tracked_events WHERE account = 'acct-1001') AS account_events,
+       (SELECT count(*) FROM flow_instances WHERE account = 'acct-1001') AS account_instances,
+       (SELECT count(*) FROM devices WHERE registration_id = 'userC') AS device_left,
+       (SELECT count(*) FROM tracked_events WHERE device_id = :userc) AS device_events;
