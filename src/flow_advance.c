@@ -15,10 +15,12 @@
 
 #include "executor/spi.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 
 #define FLOW_BATCH	1000		/* instances a transaction advances */
 
 static SPIPlanPtr advance_plan = NULL;
+static SPIPlanPtr next_due_plan = NULL;
 
 typedef struct AdvanceBatch
 {
@@ -53,4 +55,19 @@ pp_flow_advance_batch(void)
 		ereport(LOG, (errmsg("pushplan: advancing flow instances failed: %s", failure)));
 	pp_work_end();
 	return failure ? 0 : b.advanced;
+}
+
+TimestampTz
+pp_flow_next_due(void)
+{
+	bool		isnull;
+	Datum		d;
+
+	/* on the real clock, as the scheduler sleeps by it (pushplan's clock may be ahead in tests) */
+	pp_spi_run_kept(&next_due_plan, "looking for the next flow instance", SPI_OK_SELECT,
+					"SELECT pushplan._flow_next_due() - pushplan.clock_now() + now()",
+					0, NULL, NULL, NULL, true, 0);
+	d = SPI_getbinval(pp_spi_first_row("looking for the next flow instance"),
+					  SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? 0 : DatumGetTimestampTz(d);
 }

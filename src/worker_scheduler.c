@@ -194,8 +194,8 @@ fire_one_due_schedule(void)
 }
 
 /*
- * How long to sleep when idle: the poll interval, or less when a schedule is due sooner, so that
- * it fires on time without a wake-up.
+ * How long to sleep when idle: the poll interval, or less when a schedule or a flow instance
+ * (src/flow_advance.c) is due sooner, so that it fires on time without a wake-up.
  */
 static long
 idle_timeout(void)
@@ -206,6 +206,12 @@ idle_timeout(void)
 	if (!pp_work_begin("pushplan: looking for the next schedule"))
 		return ms;
 	next = pp_schedule_next_due();
+	{
+		TimestampTz flow_next = pp_flow_next_due();
+
+		if (flow_next != 0 && (next == 0 || flow_next < next))
+			next = flow_next;
+	}
 	end_work();
 	if (next != 0)
 	{

@@ -774,14 +774,16 @@ COMMENT ON FUNCTION push_flow_delete(text, text) IS
 -- ---- events -----------------------------------------------------------------------------------
 
 -- One event of a user (a device, or an account), in the caller's transaction: logged; the
--- user's instances whose exit rule it meets end (their unsent pushes cancelled); those waiting
--- for it take their event path; and the enabled flows it triggers start an instance, under
+-- user's running instances (the device's and its accounts', or the account's and its devices')
+-- whose exit rule it meets end (their unsent pushes cancelled); those waiting for it take their
+-- event path; and the enabled flows it triggers start an instance, under
 -- their entry rules. The scheduler is woken at commit for what is due.
 CREATE OR REPLACE FUNCTION _track(p_app int, p_device bigint, p_account text, p_account_type int,
                                   p_event text, p_props jsonb, p_at timestamptz) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     v_now timestamptz := pushplan.clock_now();
+    v_mine bigint[];
     v_ids bigint[];
     v_flow record;
     v_key text;
@@ -792,37 +794,46 @@ BEGIN
 
     -- The user's running instances: of the device, and of the accounts bound to it (or of the
     -- account, and of its devices).
-    WITH mine AS (
-        SELECT i.instance_id, i.flow_id, i.version, i.step_id, i.step_started_at
-        FROM pushplan.flow_instances i
-        WHERE i.state = 'waiting' AND i.app_id = p_app AND (
-            (p_device IS NOT NULL AND i.device_id = p_device)
-            OR (p_account IS NOT NULL AND i.account = p_account AND i.account_type = p_account_type)
-            OR (p_device IS NOT NULL AND (i.account, i.account_type) IN (
-                    SELECT a.account, a.account_type FROM pushplan.device_accounts a
-                    WHERE a.device_id = p_device AND a.app_id = p_app))
-            OR (p_account IS NOT NULL AND i.device_id IN (
-                    SELECT a.device_id FROM pushplan.device_accounts a
-                    WHERE a.app_id = p_app AND a.account = p_account AND a.account_type = p_account_type)))
-    )
-    SELECT array_agg(m.instance_id ORDER BY m.instance_id) INTO v_ids
-    FROM mine m JOIN pushplan.flow_versions v ON v.flow_id = m.flow_id AND v.version = m.version
-    WHERE v.exit_event = p_event AND pushplan._flow_props_match(v.exit_where, p_props);
-    IF v_ids IS NOT NULL THEN
-        PERFORM pushplan._flow_instances_end(v_ids, format('exit event "%s"', p_event));
-    END IF;
+    -- (four index probes rather than one OR, which no index serves)
+    SELECT array_agg(x.instance_id ORDER BY x.instance_id) INTO v_mine FROM (
+        SELECT i.instance_id FROM pushplan.flow_instances i
+        WHERE p_device IS NOT NULL AND i.device_id = p_device AND i.state = 'waiting'
+        UNION
+        SELECT i.instance_id FROM pushplan.flow_instances i
+        WHERE p_account IS NOT NULL AND i.app_id = p_app AND i.account_type = p_account_type
+          AND i.account = p_account AND i.state = 'waiting'
+        UNION
+        SELECT i.instance_id FROM pushplan.device_accounts a
+        JOIN pushplan.flow_instances i ON i.app_id = a.app_id AND i.account_type = a.account_type
+                                      AND i.account = a.account
+        WHERE p_device IS NOT NULL AND a.device_id = p_device AND i.state = 'waiting'
+        UNION
+        SELECT i.instance_id FROM pushplan.device_accounts a
+        JOIN pushplan.flow_instances i ON i.device_id = a.device_id
+        WHERE p_account IS NOT NULL AND a.app_id = p_app AND a.account_type = p_account_type
+          AND a.account = p_account AND i.state = 'waiting') x;
 
-    -- waits for this event end: the event path is due now
-    UPDATE pushplan.flow_instances i SET step_id = s.event_step, step_started_at = NULL, next_at = v_now
-    FROM pushplan.flow_steps s
-    WHERE i.state = 'waiting' AND i.app_id = p_app AND i.step_started_at IS NOT NULL
-      AND ((p_device IS NOT NULL AND i.device_id = p_device)
-           OR (p_account IS NOT NULL AND i.account = p_account AND i.account_type = p_account_type))
-      AND s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = i.step_id
-      AND s.kind = 'wait_until'
-      AND EXISTS (SELECT 1 FROM jsonb_array_elements(s.spec->'events') w
-                  WHERE w->>'event' = p_event AND pushplan._flow_props_match(w->'where', p_props));
-    v_wake := FOUND;
+    IF v_mine IS NOT NULL THEN
+        -- those whose flow exits on this event end
+        SELECT array_agg(i.instance_id ORDER BY i.instance_id) INTO v_ids
+        FROM pushplan.flow_instances i
+        JOIN pushplan.flow_versions v ON v.flow_id = i.flow_id AND v.version = i.version
+        WHERE i.instance_id = ANY (v_mine) AND v.exit_event = p_event
+          AND pushplan._flow_props_match(v.exit_where, p_props);
+        IF v_ids IS NOT NULL THEN
+            PERFORM pushplan._flow_instances_end(v_ids, format('exit event "%s"', p_event));
+        END IF;
+
+        -- waits for this event end: the event path is due now
+        UPDATE pushplan.flow_instances i SET step_id = s.event_step, step_started_at = NULL, next_at = v_now
+        FROM pushplan.flow_steps s
+        WHERE i.instance_id = ANY (v_mine) AND i.state = 'waiting' AND i.step_started_at IS NOT NULL
+          AND s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = i.step_id
+          AND s.kind = 'wait_until'
+          AND EXISTS (SELECT 1 FROM jsonb_array_elements(s.spec->'events') w
+                      WHERE w->>'event' = p_event AND pushplan._flow_props_match(w->'where', p_props));
+        v_wake := FOUND;
+    END IF;
 
     -- flows this event starts
     FOR v_flow IN
@@ -1170,6 +1181,12 @@ BEGIN
     END LOOP;
     RETURN cardinality(v_ids);
 END $$;
+
+-- When the next waiting instance is due (the scheduler sleeps until then at most).
+CREATE OR REPLACE FUNCTION _flow_next_due() RETURNS timestamptz
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
+    SELECT min(next_at) FROM flow_instances WHERE state = 'waiting'
+$$;
 
 -- ---- views ------------------------------------------------------------------------------------
 

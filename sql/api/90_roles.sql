@@ -114,7 +114,7 @@ BEGIN
         TO pushplan_worker;
     -- flows (sql/api/89_flows.sql): the scheduler advances the instances whose time has come
     -- (SECURITY DEFINER: a send step makes its task as push_send does)
-    GRANT EXECUTE ON FUNCTION _flow_advance(int) TO pushplan_worker;
+    GRANT EXECUTE ON FUNCTION _flow_advance(int), _flow_next_due() TO pushplan_worker;
 END $$;
 COMMENT ON FUNCTION push_worker_grants() IS
     'creates the role pushplan_worker if missing and grants it what the background workers need (superusers)';
