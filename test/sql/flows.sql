@@ -295,3 +295,6 @@ SELECT (SELECT count(*) FROM tracked_events WHERE account = 'acct-1001') AS acco
        (SELECT count(*) FROM flow_instances WHERE account = 'acct-1001') AS account_instances,
        (SELECT count(*) FROM devices WHERE registration_id = 'userC') AS device_left,
        (SELECT count(*) FROM tracked_events WHERE device_id = :userc) AS device_events;
+
+-- the clock back to the real time: the suites after this one move it themselves, forward only
+SELECT _clock_set(NULL) IS NOT NULL AS clock_back;
