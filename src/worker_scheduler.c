@@ -20,6 +20,7 @@
 #include "task_expand.h"
 #include "schedule.h"
 #include "outcome_webhook.h"
+#include "flow.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -238,8 +239,8 @@ fire_one_due_schedule(void)
 }
 
 /*
- * How long to sleep when idle: the poll interval, or less when a schedule is due sooner, so that
- * it fires on time without a wake-up.
+ * How long to sleep when idle: the poll interval, or less when a schedule or a flow instance
+ * (src/flow_advance.c) is due sooner, so that it fires on time without a wake-up.
  */
 static long
 idle_timeout(void)
@@ -250,6 +251,12 @@ idle_timeout(void)
 	if (!pp_work_begin("pushplan: looking for the next schedule"))
 		return ms;
 	next = pp_schedule_next_due();
+	{
+		TimestampTz flow_next = pp_flow_next_due();
+
+		if (flow_next != 0 && (next == 0 || flow_next < next))
+			next = flow_next;
+	}
 	end_work();
 	if (next != 0)
 	{
@@ -336,6 +343,13 @@ pushplan_scheduler_main(Datum arg)
 			for (int i = 0; i < 100 && !ShutdownRequestPending; i++)
 			{
 				if (!fire_one_due_schedule())
+					break;
+				busy = true;
+			}
+			/* flow instances whose time has come (src/flow_advance.c) */
+			for (int i = 0; i < 100 && !ShutdownRequestPending; i++)
+			{
+				if (pp_flow_advance_batch() == 0)
 					break;
 				busy = true;
 			}

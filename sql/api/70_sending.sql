@@ -6,16 +6,18 @@ SET search_path = pushplan, pg_temp;
 COMMENT ON FUNCTION push_send(text, jsonb) IS
     'creates a push task; it is sent when the calling transaction commits (doc/push.md)';
 
--- One task cancelled (push_cancel, for a push and for each of its variants' tasks).
--- What is in flight finishes; what has not left yet never will. A claimed queue row is in
--- flight (its delivery still says queued until its outcome): only the unclaimed ones go,
--- under their row locks, so a sender's claim and this cancel never both take a row.
--- The outcome is written as a sender writes the one of a delivery it finds cancelled (an
--- outcome counted in attempts, the reason in error), counted in the statistics, and
--- appended to the outcome webhook's outbox when the app has one (doc/statistics.md).
+-- Cancels what of a task has not left: push_cancel (for a push, and for each of its variants'
+-- tasks), and the end of a flow instance whose send made it (sql/api/89_flows.sql). The caller
+-- holds the task's row lock.
 CREATE OR REPLACE FUNCTION _task_cancel(p_app int, p_task text) RETURNS void
 LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
 BEGIN
+    -- What is in flight finishes; what has not left yet never will. A claimed queue row is in
+    -- flight (its delivery still says queued until its outcome): only the unclaimed ones go,
+    -- under their row locks, so a sender's claim and this cancel never both take a row.
+    -- The outcome is written as a sender writes the one of a delivery it finds cancelled (an
+    -- outcome counted in attempts, the reason in error), counted in the statistics, and
+    -- appended to the outcome webhook's outbox when the app has one (doc/statistics.md).
     WITH q AS (DELETE FROM delivery_queue q
                WHERE q.task_id = p_task AND q.claimed_by IS NULL
                RETURNING q.delivery_id),

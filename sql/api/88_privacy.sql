@@ -396,6 +396,11 @@ BEGIN
         FROM devices v, LATERAL unnest(array_remove(ARRAY[v.registration_id, v.token], NULL)) x(n)
         WHERE v.device_id = ANY (v_ids);
     v_counts := _erase(v_app, v_ids, v_needles);
+    -- the account's own flow instances and events (a device's go with it, by their foreign keys)
+    DELETE FROM flow_instances x WHERE x.app_id = v_app
+        AND x.account_type = push_account_erase.account_type AND x.account = push_account_erase.account;
+    DELETE FROM tracked_events x WHERE x.app_id = v_app
+        AND x.account_type = push_account_erase.account_type AND x.account = push_account_erase.account;
     WITH gone AS (
         DELETE FROM account_package_accounts x USING account_packages p
         WHERE p.upload_id = x.upload_id AND p.app_id = v_app

@@ -126,6 +126,9 @@ BEGIN
     GRANT EXECUTE ON FUNCTION _fallback_step(int, timestamptz), _fallback_push(jsonb),
         _fallback_task_id(text)
         TO pushplan_worker;
+    -- flows (sql/api/89_flows.sql): the scheduler advances the instances whose time has come
+    -- (SECURITY DEFINER: a send step makes its task as push_send does)
+    GRANT EXECUTE ON FUNCTION _flow_advance(int), _flow_next_due() TO pushplan_worker;
 END $$;
 COMMENT ON FUNCTION push_worker_grants() IS
     'creates the role pushplan_worker if missing and grants it what the background workers need (superusers)';
@@ -231,3 +234,19 @@ GRANT EXECUTE ON FUNCTION
     TO pushplan_app;
 GRANT SELECT ON push_device_consents TO pushplan_operator;
 GRANT SELECT ON push_erasures TO pushplan_app_admin;
+
+-- flows (sql/api/89_flows.sql, doc/flows.md): application code reports events, as it reports
+-- push events; operators define flows, as they define schedules
+GRANT EXECUTE ON FUNCTION
+    push_track(text, text, text, jsonb, timestamptz),
+    push_track_account(text, text, int, text, jsonb, timestamptz),
+    push_track_batch(text, jsonb)
+    TO pushplan_app;
+GRANT EXECUTE ON FUNCTION
+    push_flow_create(text, jsonb),
+    push_flow_update(text, text, jsonb),
+    push_flow_enable(text, text, boolean),
+    push_flow_delete(text, text)
+    TO pushplan_operator;
+GRANT SELECT ON push_flows TO pushplan_reader;
+GRANT SELECT ON push_flow_runs TO pushplan_operator;

@@ -463,3 +463,112 @@ CREATE TABLE cluster_layout (
     shard_count     int NOT NULL,
     distributed_at  timestamptz NOT NULL DEFAULT now()
 );
+-- Flows (doc/flows.md): a flow send's task names its flow, step and instance.
+ALTER TABLE tasks ADD COLUMN flow_id text;
+ALTER TABLE tasks ADD COLUMN flow_step text;
+ALTER TABLE tasks ADD COLUMN flow_instance bigint;
+
+-- Flows (automated notifications; doc/flows.md). A flow is a trigger, steps and rules; each
+-- change is a new version (flow_versions, flow_steps), and an instance runs on the version it
+-- entered with. push_track writes the events (tracked_events) and, in the same transaction,
+-- starts instances, ends those an exit event stops, and moves those waiting for the event.
+CREATE TABLE flows (
+    flow_id     text PRIMARY KEY,
+    app_id      int NOT NULL REFERENCES apps ON DELETE CASCADE,
+    name        text NOT NULL,
+    enabled     boolean NOT NULL DEFAULT true,
+    version     int NOT NULL,               -- the version new instances enter
+    created_by  oid,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (app_id, name)
+);
+-- Every version, as given and as compiled: what push_track reads (trigger, exit, entry rules)
+-- is in columns, so that the event's flows are one index probe.
+CREATE TABLE flow_versions (
+    flow_id         text NOT NULL REFERENCES flows ON DELETE CASCADE,
+    version         int NOT NULL,
+    app_id          int NOT NULL,
+    definition      jsonb NOT NULL,         -- the flow as given
+    trigger_event   text NOT NULL,
+    trigger_where   jsonb,                  -- conditions on the event's props, or NULL
+    idempotency_key text,                   -- the prop whose value enters a user once
+    exit_event      text,
+    exit_where      jsonb,
+    reentry         interval,               -- NULL: never
+    max_concurrent  int NOT NULL DEFAULT 1,
+    first_step      text NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (flow_id, version)
+);
+CREATE INDEX flow_versions_trigger_idx ON flow_versions (app_id, trigger_event);
+CREATE INDEX flow_versions_exit_idx ON flow_versions (app_id, exit_event) WHERE exit_event IS NOT NULL;
+-- A version's steps, flattened: each step names the one after it (next_step, NULL: the end),
+-- a wait_until the first step of its event path (event_step), a branch its paths (spec).
+CREATE TABLE flow_steps (
+    flow_id     text NOT NULL,
+    version     int NOT NULL,
+    step_id     text NOT NULL,
+    kind        text NOT NULL CHECK (kind IN ('wait', 'wait_until', 'branch', 'send', 'set', 'exit')),
+    spec        jsonb NOT NULL,
+    next_step   text,
+    event_step  text,
+    PRIMARY KEY (flow_id, version, step_id),
+    FOREIGN KEY (flow_id, version) REFERENCES flow_versions ON DELETE CASCADE
+);
+-- One row per user instance: a device (device_id) or an account (account, account_type).
+-- state waiting: step_id is the step to run (step_started_at NULL) or the wait under way;
+-- next_at is when the scheduler looks at it again. done / exited: ended, with the reason.
+CREATE TABLE flow_instances (
+    instance_id     bigserial PRIMARY KEY,
+    flow_id         text NOT NULL REFERENCES flows ON DELETE CASCADE,
+    version         int NOT NULL,
+    app_id          int NOT NULL,
+    device_id       bigint REFERENCES devices ON DELETE CASCADE,
+    account         text,
+    account_type    int,
+    state           text NOT NULL DEFAULT 'waiting' CHECK (state IN ('waiting', 'done', 'exited')),
+    step_id         text,
+    step_started_at timestamptz,
+    next_at         timestamptz,
+    entered_at      timestamptz NOT NULL,
+    exited_at       timestamptz,
+    exit_reason     text,
+    trigger_props   jsonb NOT NULL DEFAULT '{}',
+    idempotency_key text,
+    CHECK ((device_id IS NULL) <> (account IS NULL)),
+    UNIQUE (flow_id, idempotency_key)
+);
+CREATE INDEX flow_instances_due_idx ON flow_instances (next_at) WHERE state = 'waiting';
+CREATE INDEX flow_instances_device_idx ON flow_instances (device_id, flow_id) WHERE device_id IS NOT NULL;
+CREATE INDEX flow_instances_account_idx ON flow_instances (app_id, account_type, account, flow_id)
+    WHERE account IS NOT NULL;
+-- Each step of an instance, once: the primary key is what makes a step fire once whatever the
+-- crashes and the number of workers. task_id: the task a send made; detail: why it made none.
+CREATE TABLE flow_step_runs (
+    instance_id bigint NOT NULL REFERENCES flow_instances ON DELETE CASCADE,
+    step_id     text NOT NULL,
+    at          timestamptz NOT NULL,
+    task_id     text,
+    detail      text,
+    PRIMARY KEY (instance_id, step_id)
+);
+CREATE INDEX flow_step_runs_task_idx ON flow_step_runs (task_id) WHERE task_id IS NOT NULL;
+-- The events applications report (push_track): what wait_until and branches read.
+CREATE TABLE tracked_events (
+    event_id     bigserial PRIMARY KEY,
+    app_id       int NOT NULL REFERENCES apps ON DELETE CASCADE,
+    device_id    bigint REFERENCES devices ON DELETE CASCADE,
+    account      text,
+    account_type int,
+    event        text NOT NULL,
+    props        jsonb NOT NULL DEFAULT '{}',
+    at           timestamptz NOT NULL,
+    tracked_at   timestamptz NOT NULL
+);
+CREATE INDEX tracked_events_device_idx ON tracked_events (device_id, event, tracked_at)
+    WHERE device_id IS NOT NULL;
+CREATE INDEX tracked_events_account_idx ON tracked_events (app_id, account_type, account, event, tracked_at)
+    WHERE account IS NOT NULL;
+-- a flow's sends, by flow and step (statistics by flow; exits cancel an instance's tasks)
+CREATE INDEX tasks_flow_idx ON tasks (flow_id, flow_step) WHERE flow_id IS NOT NULL;

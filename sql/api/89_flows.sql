@@ -1,0 +1,1214 @@
+-- Flows (automated notifications; doc/flows.md): push_track and its account and batch forms,
+-- push_flow_create / _update / _enable / _delete, the scheduler's _flow_advance, and the views
+-- push_flows and push_flow_runs (tables: sql/install/schema.sql, "Flows"). C: src/flow_send.c
+-- (a send step through push_send's checks), src/flow_advance.c (the scheduler's call).
+
+-- ---- small checks -------------------------------------------------------------------------
+
+-- Why an event name cannot be used, or NULL.
+CREATE OR REPLACE FUNCTION _flow_event_problem(event text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN event IS NULL OR event !~ '^[A-Za-z0-9_.:-]{1,64}$' THEN
+        format('93006: an event name is 1 to 64 characters of A-Z a-z 0-9 _ . : -, got %s',
+               coalesce('"' || pushplan._shown(event) || '"', 'none'))
+    END
+$$;
+
+-- A duration given as text ("1 hour", "30 minutes", "P1D"), or NULL when it is not one of 0
+-- (allow_zero) or more seconds up to 366 days.
+CREATE OR REPLACE FUNCTION _flow_interval(v jsonb, allow_zero boolean) RETURNS interval
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v_i interval;
+BEGIN
+    IF jsonb_typeof(v) IS DISTINCT FROM 'string' THEN
+        RETURN NULL;
+    END IF;
+    BEGIN
+        v_i := (v #>> '{}')::interval;
+    EXCEPTION WHEN others THEN
+        RETURN NULL;
+    END;
+    -- a month is no fixed length: durations are days, hours, minutes and seconds
+    IF extract(month FROM v_i) <> 0 OR extract(year FROM v_i) <> 0
+       OR v_i < interval '0' OR (v_i = interval '0' AND NOT allow_zero)
+       OR v_i > interval '366 days' THEN
+        RETURN NULL;
+    END IF;
+    RETURN v_i;
+END $$;
+
+-- Why conditions on an event's props (or a user's attributes) cannot be used, or NULL.
+-- {"prop": value, "a.b": {"gte": 100}, ...}: every pair holds (doc/flows.md, "Conditions").
+CREATE OR REPLACE FUNCTION _flow_where_problem(cond jsonb) RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v_key text;
+    v_val jsonb;
+    v_op text;
+    v_arg jsonb;
+BEGIN
+    IF jsonb_typeof(cond) IS DISTINCT FROM 'object' THEN
+        RETURN 'conditions are a JSON object of {"prop": value or {"operator": value}}';
+    END IF;
+    IF (SELECT count(*) FROM jsonb_object_keys(cond)) > 20 THEN
+        RETURN 'at most 20 conditions';
+    END IF;
+    FOR v_key, v_val IN SELECT * FROM jsonb_each(cond) LOOP
+        IF v_key !~ '^[^.]{1,64}(\.[^.]{1,64}){0,4}$' THEN
+            RETURN format('"%s" is not a prop name (1 to 64 characters, "a.b" for a nested one)',
+                          pushplan._shown(v_key));
+        END IF;
+        IF jsonb_typeof(v_val) = 'object' THEN
+            IF v_val = '{}' THEN
+                RETURN format('"%s": an empty object (an operator is missing)', pushplan._shown(v_key));
+            END IF;
+            FOR v_op, v_arg IN SELECT * FROM jsonb_each(v_val) LOOP
+                IF v_op IN ('gt', 'gte', 'lt', 'lte') THEN
+                    IF jsonb_typeof(v_arg) NOT IN ('number', 'string') THEN
+                        RETURN format('"%s": %s compares with a number or a string', pushplan._shown(v_key), v_op);
+                    END IF;
+                ELSIF v_op = 'in' THEN
+                    IF jsonb_typeof(v_arg) <> 'array' THEN
+                        RETURN format('"%s": in takes a list of values', pushplan._shown(v_key));
+                    END IF;
+                ELSIF v_op = 'exists' THEN
+                    IF jsonb_typeof(v_arg) <> 'boolean' THEN
+                        RETURN format('"%s": exists takes true or false', pushplan._shown(v_key));
+                    END IF;
+                ELSIF v_op NOT IN ('eq', 'ne') THEN
+                    RETURN format('"%s": unknown operator "%s" (eq, ne, gt, gte, lt, lte, in, exists)',
+                                  pushplan._shown(v_key), pushplan._shown(v_op));
+                END IF;
+            END LOOP;
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END $$;
+
+-- Whether props satisfy conditions checked by _flow_where_problem (NULL: no conditions).
+-- Comparisons: numbers with numbers, strings with strings (bytewise); any other pair is false.
+CREATE OR REPLACE FUNCTION _flow_props_match(cond jsonb, props jsonb) RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v_key text;
+    v_want jsonb;
+    v_have jsonb;
+    v_op text;
+    v_arg jsonb;
+    v_ok boolean;
+BEGIN
+    IF cond IS NULL THEN
+        RETURN true;
+    END IF;
+    FOR v_key, v_want IN SELECT * FROM jsonb_each(cond) LOOP
+        v_have := props #> string_to_array(v_key, '.');
+        IF v_have = 'null' THEN
+            v_have := NULL;
+        END IF;
+        IF jsonb_typeof(v_want) <> 'object' THEN
+            IF v_have IS NULL OR v_have <> v_want THEN
+                RETURN false;
+            END IF;
+            CONTINUE;
+        END IF;
+        FOR v_op, v_arg IN SELECT * FROM jsonb_each(v_want) LOOP
+            v_ok := CASE v_op
+                WHEN 'eq' THEN v_have IS NOT NULL AND v_have = v_arg
+                WHEN 'ne' THEN v_have IS NULL OR v_have <> v_arg
+                WHEN 'in' THEN v_have IS NOT NULL
+                               AND EXISTS (SELECT 1 FROM jsonb_array_elements(v_arg) e WHERE e = v_have)
+                WHEN 'exists' THEN (v_have IS NOT NULL) = (v_arg = 'true')
+                ELSE CASE
+                    WHEN jsonb_typeof(v_have) = 'number' AND jsonb_typeof(v_arg) = 'number' THEN
+                        CASE v_op WHEN 'gt' THEN v_have::numeric > v_arg::numeric
+                                  WHEN 'gte' THEN v_have::numeric >= v_arg::numeric
+                                  WHEN 'lt' THEN v_have::numeric < v_arg::numeric
+                                  ELSE v_have::numeric <= v_arg::numeric END
+                    WHEN jsonb_typeof(v_have) = 'string' AND jsonb_typeof(v_arg) = 'string' THEN
+                        CASE v_op WHEN 'gt' THEN (v_have #>> '{}') COLLATE "C" > (v_arg #>> '{}')
+                                  WHEN 'gte' THEN (v_have #>> '{}') COLLATE "C" >= (v_arg #>> '{}')
+                                  WHEN 'lt' THEN (v_have #>> '{}') COLLATE "C" < (v_arg #>> '{}')
+                                  ELSE (v_have #>> '{}') COLLATE "C" <= (v_arg #>> '{}') END
+                    ELSE false END
+            END;
+            IF NOT v_ok THEN
+                RETURN false;
+            END IF;
+        END LOOP;
+    END LOOP;
+    RETURN true;
+END $$;
+
+-- Why a branch condition cannot be used, or NULL: {"attr": conditions}, {"tag": "t"},
+-- {"event": "name", "where": conditions} (since the instance entered), {"trigger": conditions}
+-- (the props of the event that started it), {"and": [...]}, {"or": [...]}, {"not": c}.
+CREATE OR REPLACE FUNCTION _flow_cond_problem(cond jsonb, depth int DEFAULT 0) RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v_kind text;
+    v_problem text;
+    v_item jsonb;
+BEGIN
+    IF depth > 10 THEN
+        RETURN 'conditions nest at most 10 deep';
+    END IF;
+    IF jsonb_typeof(cond) IS DISTINCT FROM 'object' THEN
+        RETURN 'a condition is an object: attr, tag, event, trigger, and, or, not';
+    END IF;
+    SELECT min(k) INTO v_kind FROM jsonb_object_keys(cond) k
+        WHERE k IN ('attr', 'tag', 'event', 'trigger', 'and', 'or', 'not');
+    IF v_kind IS NULL THEN
+        RETURN format('unknown condition "%s" (attr, tag, event, trigger, and, or, not)',
+                      pushplan._shown((SELECT min(k) FROM jsonb_object_keys(cond) k)));
+    END IF;
+    IF EXISTS (SELECT 1 FROM jsonb_object_keys(cond) k
+               WHERE k <> v_kind AND NOT (v_kind = 'event' AND k = 'where')) THEN
+        RETURN format('a "%s" condition has unknown keys', v_kind);
+    END IF;
+    CASE v_kind
+    WHEN 'attr', 'trigger' THEN
+        v_problem := pushplan._flow_where_problem(cond->v_kind);
+        RETURN CASE WHEN v_problem IS NOT NULL THEN v_kind || ': ' || v_problem END;
+    WHEN 'tag' THEN
+        RETURN CASE WHEN jsonb_typeof(cond->'tag') <> 'string' THEN 'tag takes one tag name' END;
+    WHEN 'event' THEN
+        IF jsonb_typeof(cond->'event') <> 'string' THEN
+            RETURN 'event takes an event name';
+        END IF;
+        v_problem := pushplan._flow_event_problem(cond->>'event');
+        IF v_problem IS NULL AND cond ? 'where' THEN
+            v_problem := pushplan._flow_where_problem(cond->'where');
+        END IF;
+        RETURN v_problem;
+    WHEN 'not' THEN
+        RETURN pushplan._flow_cond_problem(cond->'not', depth + 1);
+    ELSE
+        IF jsonb_typeof(cond->v_kind) <> 'array' OR jsonb_array_length(cond->v_kind) = 0 THEN
+            RETURN format('%s takes a non-empty list of conditions', v_kind);
+        END IF;
+        FOR v_item IN SELECT * FROM jsonb_array_elements(cond->v_kind) LOOP
+            v_problem := pushplan._flow_cond_problem(v_item, depth + 1);
+            IF v_problem IS NOT NULL THEN
+                RETURN v_problem;
+            END IF;
+        END LOOP;
+        RETURN NULL;
+    END CASE;
+END $$;
+
+-- The devices of an instance's user: the device, or every device bound to the account.
+CREATE OR REPLACE FUNCTION _flow_user_devices(p_app int, p_device bigint, p_account text,
+                                              p_account_type int) RETURNS SETOF bigint
+LANGUAGE sql STABLE AS $$
+    SELECT p_device WHERE p_device IS NOT NULL
+    UNION ALL
+    SELECT a.device_id FROM pushplan.device_accounts a
+        WHERE p_account IS NOT NULL AND a.app_id = p_app AND a.account_type = p_account_type
+          AND a.account = p_account
+$$;
+
+-- Whether a branch condition holds for an instance (its user, its events since it entered).
+CREATE OR REPLACE FUNCTION _flow_cond_holds(cond jsonb, p_app int, p_device bigint, p_account text,
+                                            p_account_type int, p_entered timestamptz,
+                                            p_trigger_props jsonb) RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_item jsonb;
+BEGIN
+    IF cond ? 'attr' THEN
+        RETURN EXISTS (SELECT 1 FROM pushplan.devices d
+                       WHERE d.device_id IN (SELECT pushplan._flow_user_devices(p_app, p_device, p_account, p_account_type))
+                         AND pushplan._flow_props_match(cond->'attr', d.attrs));
+    ELSIF cond ? 'tag' THEN
+        RETURN EXISTS (SELECT 1 FROM pushplan.device_tags dt JOIN pushplan.tags g USING (tag_id)
+                       WHERE g.app_id = p_app AND g.tag = cond->>'tag'
+                         AND dt.device_id IN (SELECT pushplan._flow_user_devices(p_app, p_device, p_account, p_account_type)));
+    ELSIF cond ? 'event' THEN
+        RETURN EXISTS (SELECT 1 FROM pushplan.tracked_events e
+                       WHERE e.app_id = p_app AND e.event = cond->>'event' AND e.tracked_at >= p_entered
+                         AND ((p_device IS NOT NULL AND e.device_id = p_device)
+                              OR (p_account IS NOT NULL AND e.account = p_account AND e.account_type = p_account_type))
+                         AND pushplan._flow_props_match(cond->'where', e.props));
+    ELSIF cond ? 'trigger' THEN
+        RETURN pushplan._flow_props_match(cond->'trigger', p_trigger_props);
+    ELSIF cond ? 'not' THEN
+        RETURN NOT pushplan._flow_cond_holds(cond->'not', p_app, p_device, p_account, p_account_type,
+                                             p_entered, p_trigger_props);
+    ELSIF cond ? 'and' THEN
+        FOR v_item IN SELECT * FROM jsonb_array_elements(cond->'and') LOOP
+            IF NOT pushplan._flow_cond_holds(v_item, p_app, p_device, p_account, p_account_type,
+                                             p_entered, p_trigger_props) THEN
+                RETURN false;
+            END IF;
+        END LOOP;
+        RETURN true;
+    ELSE
+        FOR v_item IN SELECT * FROM jsonb_array_elements(cond->'or') LOOP
+            IF pushplan._flow_cond_holds(v_item, p_app, p_device, p_account, p_account_type,
+                                         p_entered, p_trigger_props) THEN
+                RETURN true;
+            END IF;
+        END LOOP;
+        RETURN false;
+    END IF;
+END $$;
+
+-- A send step's push checked as push_send checks it (src/flow_send.c): the normalized push, or
+-- push_send's own error; and, when the step fires, the task made (its id).
+CREATE OR REPLACE FUNCTION _flow_push_check(app_id int, push jsonb) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'pushplan_flow_push_check' LANGUAGE C VOLATILE STRICT;
+CREATE OR REPLACE FUNCTION _flow_send(app_id int, push jsonb) RETURNS text
+AS 'MODULE_PATHNAME', 'pushplan_flow_send' LANGUAGE C VOLATILE STRICT;
+
+-- ---- definitions ------------------------------------------------------------------------------
+
+-- The id a path's first step gets: its own, or the path's place; an empty path continues with
+-- cont (the step after the one that holds the path).
+CREATE OR REPLACE FUNCTION _flow_path_first(path jsonb, prefix text, cont text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN jsonb_array_length(path) = 0 THEN cont
+                WHEN jsonb_typeof(path->0) = 'object' AND path->0 ? 'id' THEN path->0->>'id'
+                ELSE prefix || '1' END
+$$;
+
+-- Compiles a list of steps (a flow's, or one path's) into flow_steps rows, appended to rows:
+-- each step names the step after it (the next in the list, or cont after the last one), and
+-- paths end by continuing after the step that holds them. Raises the step's error.
+CREATE OR REPLACE FUNCTION _flow_compile_steps(p_app int, p_plan text, p_steps jsonb,
+                                               p_prefix text, p_cont text, p_depth int,
+                                               INOUT rows jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    c_kinds constant text[] := ARRAY['wait', 'wait_until', 'branch', 'send', 'webhook', 'set', 'exit'];
+    v_n int := jsonb_array_length(p_steps);
+    v_step jsonb;
+    v_id text;
+    v_next text;
+    v_kinds text[];
+    v_kind text;
+    v_key text;
+    v_val jsonb;
+    v_spec jsonb;
+    v_event_step text;
+    v_events jsonb;
+    v_ev jsonb;
+    v_problem text;
+    v_paths jsonb;
+    v_path jsonb;
+    v_push jsonb;
+    v_i int;
+BEGIN
+    IF p_depth > 10 THEN
+        RAISE EXCEPTION '93027: steps nest at most 10 deep' USING ERRCODE = '54000';
+    END IF;
+    FOR v_i IN 0 .. v_n - 1 LOOP
+        v_step := p_steps->v_i;
+        v_id := CASE WHEN jsonb_typeof(v_step) = 'object' AND v_step ? 'id' THEN v_step->>'id'
+                     ELSE p_prefix || (v_i + 1) END;
+        IF jsonb_typeof(v_step) = 'object' AND v_step ? 'id'
+           AND (jsonb_typeof(v_step->'id') <> 'string' OR v_id !~ '^[A-Za-z0-9_-]{1,64}$') THEN
+            RAISE EXCEPTION '93026: a step id is 1 to 64 characters of A-Z a-z 0-9 _ -, got %',
+                v_step->'id' USING ERRCODE = '22023';
+        END IF;
+        -- the next step's id, as its own iteration names it, or the continuation
+        v_next := CASE WHEN v_i + 1 = v_n THEN p_cont
+                       WHEN jsonb_typeof(p_steps->(v_i + 1)) = 'object' AND p_steps->(v_i + 1) ? 'id'
+                       THEN p_steps->(v_i + 1)->>'id' ELSE p_prefix || (v_i + 2) END;
+        IF jsonb_typeof(v_step) IS DISTINCT FROM 'object' THEN
+            RAISE EXCEPTION '93009: step "%": a step is an object with one of wait, wait_until, branch, send, webhook, set, exit',
+                v_id USING ERRCODE = '22023';
+        END IF;
+        SELECT array_agg(k ORDER BY k) INTO v_kinds FROM jsonb_object_keys(v_step) k WHERE k = ANY (c_kinds);
+        IF v_kinds IS NULL THEN
+            SELECT min(k) INTO v_key FROM jsonb_object_keys(v_step) k
+                WHERE k NOT IN ('id', 'on_event', 'on_timeout', 'else');
+            RAISE EXCEPTION '93009: step "%": unknown step kind "%" (wait, wait_until, branch, send, webhook, set, exit)',
+                v_id, _shown(coalesce(v_key, '')) USING ERRCODE = '22023';
+        END IF;
+        IF cardinality(v_kinds) > 1 THEN
+            RAISE EXCEPTION '93010: step "%": one kind per step, got "%" and "%"', v_id, v_kinds[1], v_kinds[2]
+                USING ERRCODE = '22023';
+        END IF;
+        v_kind := v_kinds[1];
+        SELECT min(k) INTO v_key FROM jsonb_object_keys(v_step) k
+            WHERE k NOT IN ('id', v_kind)
+              AND NOT (v_kind = 'wait_until' AND k IN ('on_event', 'on_timeout'))
+              AND NOT (v_kind = 'branch' AND k = 'else');
+        IF v_key IS NOT NULL THEN
+            RAISE EXCEPTION '93010: step "%": unknown key "%" in a % step', v_id, _shown(v_key), v_kind
+                USING ERRCODE = '22023';
+        END IF;
+        v_val := v_step->v_kind;
+        v_event_step := NULL;
+
+        CASE v_kind
+        WHEN 'wait' THEN
+            IF jsonb_typeof(v_val) = 'object' AND v_val ? 'until' AND NOT v_val ? 'duration'
+               AND (SELECT count(*) FROM jsonb_object_keys(v_val)) = 1 THEN
+                IF jsonb_typeof(v_val->'until') <> 'string'
+                   OR v_val->>'until' !~ '^([01][0-9]|2[0-3]):[0-5][0-9]$' THEN
+                    RAISE EXCEPTION '93013: step "%": a time of day is HH:MM (00:00 to 23:59), got %',
+                        v_id, v_val->'until' USING ERRCODE = '22023';
+                END IF;
+                v_spec := jsonb_build_object('until', v_val->'until');
+            ELSE
+                IF jsonb_typeof(v_val) = 'object' AND v_val ? 'duration'
+                   AND (SELECT count(*) FROM jsonb_object_keys(v_val)) = 1 THEN
+                    v_val := v_val->'duration';
+                ELSIF jsonb_typeof(v_val) IS DISTINCT FROM 'string' THEN
+                    RAISE EXCEPTION '93011: step "%": wait needs a duration ("1 hour", {"duration": "1 day"}) or a time of day ({"until": "09:00"})',
+                        v_id USING ERRCODE = '22023';
+                END IF;
+                IF _flow_interval(v_val, false) IS NULL THEN
+                    RAISE EXCEPTION '93012: step "%": % is not a duration of more than 0 and up to 366 days ("30 minutes", "1 hour", "7 days")',
+                        v_id, left(v_val::text, 100) USING ERRCODE = '22023';
+                END IF;
+                v_spec := jsonb_build_object('duration', v_val);
+            END IF;
+
+        WHEN 'wait_until' THEN
+            IF jsonb_typeof(v_val) IS DISTINCT FROM 'object' THEN
+                RAISE EXCEPTION '93015: step "%": wait_until takes {"event": name, "where": conditions, "timeout": duration} or {"events": [...], "timeout": duration}',
+                    v_id USING ERRCODE = '22023';
+            END IF;
+            SELECT min(k) INTO v_key FROM jsonb_object_keys(v_val) k
+                WHERE k NOT IN ('event', 'where', 'events', 'timeout');
+            IF v_key IS NOT NULL OR (v_val ? 'events' AND (v_val ? 'event' OR v_val ? 'where'))
+               OR NOT (v_val ? 'events' OR v_val ? 'event') THEN
+                RAISE EXCEPTION '93015: step "%": wait_until takes {"event": name, "where": conditions, "timeout": duration} or {"events": [...], "timeout": duration}',
+                    v_id USING ERRCODE = '22023';
+            END IF;
+            IF NOT v_val ? 'timeout' THEN
+                RAISE EXCEPTION '93014: step "%": wait_until needs a "timeout" (a user who never does it must not wait for ever)',
+                    v_id USING ERRCODE = '22023';
+            END IF;
+            IF _flow_interval(v_val->'timeout', false) IS NULL THEN
+                RAISE EXCEPTION '93012: step "%": % is not a duration of more than 0 and up to 366 days ("30 minutes", "1 hour", "7 days")',
+                    v_id, left((v_val->'timeout')::text, 100) USING ERRCODE = '22023';
+            END IF;
+            v_events := CASE WHEN v_val ? 'events' THEN v_val->'events'
+                             ELSE jsonb_build_array(v_val - 'timeout') END;
+            IF jsonb_typeof(v_events) <> 'array' OR jsonb_array_length(v_events) NOT BETWEEN 1 AND 10 THEN
+                RAISE EXCEPTION '93015: step "%": wait_until takes {"event": name, "where": conditions, "timeout": duration} or {"events": [...], "timeout": duration}',
+                    v_id USING ERRCODE = '22023';
+            END IF;
+            FOR v_ev IN SELECT * FROM jsonb_array_elements(v_events) LOOP
+                IF jsonb_typeof(v_ev) <> 'object' OR jsonb_typeof(v_ev->'event') IS DISTINCT FROM 'string'
+                   OR EXISTS (SELECT 1 FROM jsonb_object_keys(v_ev) k WHERE k NOT IN ('event', 'where')) THEN
+                    RAISE EXCEPTION '93015: step "%": wait_until takes {"event": name, "where": conditions, "timeout": duration} or {"events": [...], "timeout": duration}',
+                        v_id USING ERRCODE = '22023';
+                END IF;
+                PERFORM _raise_problem(_flow_event_problem(v_ev->>'event'));
+                IF v_ev ? 'where' THEN
+                    v_problem := _flow_where_problem(v_ev->'where');
+                    IF v_problem IS NOT NULL THEN
+                        RAISE EXCEPTION '93007: step "%": where: %', v_id, v_problem USING ERRCODE = '22023';
+                    END IF;
+                END IF;
+            END LOOP;
+            FOREACH v_key IN ARRAY ARRAY['on_event', 'on_timeout'] LOOP
+                IF v_step ? v_key AND jsonb_typeof(v_step->v_key) <> 'array' THEN
+                    RAISE EXCEPTION '93017: step "%": "%" is a list of steps ([] continues after the step)',
+                        v_id, v_key USING ERRCODE = '22023';
+                END IF;
+            END LOOP;
+            v_spec := jsonb_build_object('events', v_events, 'timeout', v_val->'timeout');
+            -- each outcome's path, then what follows the wait_until
+            v_event_step := _flow_path_first(coalesce(v_step->'on_event', '[]'), v_id || '.on_event.', v_next);
+            rows := _flow_compile_steps(p_app, p_plan, coalesce(v_step->'on_event', '[]'),
+                                        v_id || '.on_event.', v_next, p_depth + 1, rows);
+            rows := _flow_compile_steps(p_app, p_plan, coalesce(v_step->'on_timeout', '[]'),
+                                        v_id || '.on_timeout.', v_next, p_depth + 1, rows);
+            v_next := _flow_path_first(coalesce(v_step->'on_timeout', '[]'), v_id || '.on_timeout.', v_next);
+
+        WHEN 'branch' THEN
+            IF jsonb_typeof(v_val) IS DISTINCT FROM 'array' OR jsonb_array_length(v_val) = 0 THEN
+                RAISE EXCEPTION '93017: step "%": branch is a list of {"if": condition, "then": [steps]}',
+                    v_id USING ERRCODE = '22023';
+            END IF;
+            IF NOT v_step ? 'else' THEN
+                RAISE EXCEPTION '93016: step "%": branch needs an "else" path ([] continues after the branch)',
+                    v_id USING ERRCODE = '22023';
+            END IF;
+            IF jsonb_typeof(v_step->'else') <> 'array' THEN
+                RAISE EXCEPTION '93017: step "%": "else" is a list of steps ([] continues after the step)',
+                    v_id USING ERRCODE = '22023';
+            END IF;
+            v_paths := '[]';
+            FOR v_i2 IN 0 .. jsonb_array_length(v_val) - 1 LOOP
+                v_path := v_val->v_i2;
+                IF jsonb_typeof(v_path) <> 'object' OR NOT v_path ? 'if' OR NOT v_path ? 'then'
+                   OR jsonb_typeof(v_path->'then') <> 'array'
+                   OR (SELECT count(*) FROM jsonb_object_keys(v_path)) <> 2 THEN
+                    RAISE EXCEPTION '93017: step "%": branch is a list of {"if": condition, "then": [steps]}',
+                        v_id USING ERRCODE = '22023';
+                END IF;
+                v_problem := _flow_cond_problem(v_path->'if');
+                IF v_problem IS NOT NULL THEN
+                    RAISE EXCEPTION '93018: step "%": condition %: %', v_id, v_i2 + 1, v_problem
+                        USING ERRCODE = '22023';
+                END IF;
+                v_paths := v_paths || jsonb_build_object('if', v_path->'if',
+                    'step', _flow_path_first(v_path->'then', v_id || '.if' || (v_i2 + 1) || '.', v_next));
+                rows := _flow_compile_steps(p_app, p_plan, v_path->'then', v_id || '.if' || (v_i2 + 1) || '.',
+                                            v_next, p_depth + 1, rows);
+            END LOOP;
+            v_spec := jsonb_build_object('paths', v_paths,
+                'else', _flow_path_first(v_step->'else', v_id || '.else.', v_next));
+            rows := _flow_compile_steps(p_app, p_plan, v_step->'else', v_id || '.else.', v_next,
+                                        p_depth + 1, rows);
+
+        WHEN 'send' THEN
+            IF jsonb_typeof(v_val) IS DISTINCT FROM 'object' THEN
+                RAISE EXCEPTION '93019: step "%": send takes a push as push_send does, without "to"',
+                    v_id USING ERRCODE = '22023';
+            END IF;
+            IF v_val ? 'to' THEN
+                RAISE EXCEPTION '93019: step "%": a send has no "to": its audience is the flow''s user',
+                    v_id USING ERRCODE = '22023';
+            END IF;
+            -- the flow's plan unless the push names one; push_send's checks with a user of one
+            -- device as the audience (push_send's own error for anything it would refuse)
+            v_push := v_val;
+            IF p_plan IS NOT NULL AND jsonb_typeof(v_push->'body') = 'object'
+               AND (v_push #> '{body,options,plan_id}') IS NULL THEN
+                v_push := jsonb_set(v_push, '{body,options}',
+                    coalesce(v_push #> '{body,options}', '{}') || jsonb_build_object('plan_id', p_plan));
+            END IF;
+            v_push := _flow_push_check(p_app, v_push || '{"to": {"registration_id": ["flow-user"]}}');
+            v_spec := jsonb_build_object('push', v_push - 'to');
+
+        WHEN 'webhook' THEN
+            RAISE EXCEPTION '93020: step "%": webhook steps are not supported yet', v_id
+                USING ERRCODE = '0A000',
+                      HINT = 'A send step reaches the user''s devices, webhook devices included (doc/flows.md).';
+
+        WHEN 'set' THEN
+            IF jsonb_typeof(v_val) IS DISTINCT FROM 'object' OR v_val = '{}'
+               OR EXISTS (SELECT 1 FROM jsonb_object_keys(v_val) k WHERE k NOT IN ('attrs', 'tags_add', 'tags_remove'))
+               OR (v_val ? 'attrs' AND jsonb_typeof(v_val->'attrs') <> 'object')
+               OR (v_val ? 'tags_add' AND jsonb_typeof(v_val->'tags_add') <> 'array')
+               OR (v_val ? 'tags_remove' AND jsonb_typeof(v_val->'tags_remove') <> 'array')
+               OR EXISTS (SELECT 1 FROM jsonb_array_elements(coalesce(v_val->'tags_add', '[]') || coalesce(v_val->'tags_remove', '[]')) t
+                          WHERE jsonb_typeof(t) <> 'string') THEN
+                RAISE EXCEPTION '93021: step "%": set takes {"attrs": {...}, "tags_add": [...], "tags_remove": [...]}',
+                    v_id USING ERRCODE = '22023';
+            END IF;
+            IF v_val ? 'attrs' THEN
+                PERFORM _raise_problem(_attrs_problem(v_val->'attrs'));
+            END IF;
+            PERFORM _raise_problem(_tags_problem(ARRAY(
+                SELECT jsonb_array_elements_text(coalesce(v_val->'tags_add', '[]') || coalesce(v_val->'tags_remove', '[]')))));
+            v_spec := v_val;
+
+        WHEN 'exit' THEN
+            IF v_val IS DISTINCT FROM 'true' THEN
+                RAISE EXCEPTION '93038: step "%": exit takes true', v_id USING ERRCODE = '22023';
+            END IF;
+            v_spec := '{}';
+            v_next := NULL;
+        END CASE;
+
+        rows := rows || jsonb_build_object('step_id', v_id, 'kind', v_kind, 'spec', v_spec,
+                                           'next_step', v_next, 'event_step', v_event_step);
+        IF jsonb_array_length(rows) > 100 THEN
+            RAISE EXCEPTION '93027: a flow has at most 100 steps' USING ERRCODE = '54000';
+        END IF;
+    END LOOP;
+END $$;
+
+-- A flow definition checked and compiled: the flow_versions columns and the steps
+-- ({"version": {...}, "steps": [...]}). Raises the first problem; writes nothing.
+CREATE OR REPLACE FUNCTION _flow_compile(p_app int, flow jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_key text;
+    v_trigger jsonb;
+    v_kind text;
+    v_problem text;
+    v_exit jsonb;
+    v_reentry interval;
+    v_max int := 1;
+    v_plan text;
+    v_rows jsonb;
+BEGIN
+    IF jsonb_typeof(flow) IS DISTINCT FROM 'object' THEN
+        RAISE EXCEPTION '93000: a flow must be a JSON object' USING ERRCODE = '22023';
+    END IF;
+    SELECT min(k) INTO v_key FROM jsonb_object_keys(flow) k
+        WHERE k NOT IN ('name', 'description', 'enabled', 'trigger', 'steps', 'exit', 'reentry',
+                        'max_concurrent', 'plan_id');
+    IF v_key IS NOT NULL THEN
+        RAISE EXCEPTION '93002: unknown flow key "%" (name, description, enabled, trigger, steps, exit, reentry, max_concurrent, plan_id)',
+            _shown(v_key) USING ERRCODE = '22023';
+    END IF;
+    IF jsonb_typeof(flow->'name') IS DISTINCT FROM 'string'
+       OR char_length(flow->>'name') NOT BETWEEN 1 AND 200 THEN
+        RAISE EXCEPTION '93001: a flow needs a "name" of 1 to 200 characters' USING ERRCODE = '22023';
+    END IF;
+    IF flow ? 'enabled' AND jsonb_typeof(flow->'enabled') <> 'boolean' THEN
+        RAISE EXCEPTION '93030: enabled must be true or false' USING ERRCODE = '22023';
+    END IF;
+
+    -- the trigger: an event now; the others are named, and refused until they work
+    v_trigger := flow->'trigger';
+    IF jsonb_typeof(v_trigger) IS DISTINCT FROM 'object' OR v_trigger = '{}' THEN
+        RAISE EXCEPTION '93003: a flow needs a "trigger" object, such as {"event": "cart_add"}'
+            USING ERRCODE = '22023';
+    END IF;
+    SELECT min(k) INTO v_kind FROM jsonb_object_keys(v_trigger) k
+        WHERE k NOT IN ('where', 'idempotency_key');
+    IF v_kind IN ('inactive', 'audience_enter', 'attr_change', 'date_attr', 'geofence') THEN
+        RAISE EXCEPTION '93005: trigger "%" is not supported yet', v_kind USING ERRCODE = '0A000',
+            HINT = 'Event triggers work now: report what the user did with push_track (doc/flows.md).';
+    END IF;
+    IF v_kind IS DISTINCT FROM 'event' OR EXISTS (SELECT 1 FROM jsonb_object_keys(v_trigger) k
+            WHERE k NOT IN ('event', 'where', 'idempotency_key')) THEN
+        RAISE EXCEPTION '93004: unknown trigger "%" (event, inactive, audience_enter, attr_change, date_attr, geofence)',
+            _shown(coalesce((SELECT min(k) FROM jsonb_object_keys(v_trigger) k
+                             WHERE k NOT IN ('event', 'where', 'idempotency_key')), v_kind, ''))
+            USING ERRCODE = '22023';
+    END IF;
+    IF jsonb_typeof(v_trigger->'event') <> 'string' THEN
+        PERFORM _raise_problem(_flow_event_problem(NULL));
+    END IF;
+    PERFORM _raise_problem(_flow_event_problem(v_trigger->>'event'));
+    IF v_trigger ? 'where' THEN
+        v_problem := _flow_where_problem(v_trigger->'where');
+        IF v_problem IS NOT NULL THEN
+            RAISE EXCEPTION '93007: trigger: where: %', v_problem USING ERRCODE = '22023';
+        END IF;
+    END IF;
+    IF v_trigger ? 'idempotency_key' AND (jsonb_typeof(v_trigger->'idempotency_key') <> 'string'
+            OR v_trigger->>'idempotency_key' !~ '^[^.]{1,64}(\.[^.]{1,64}){0,4}$') THEN
+        RAISE EXCEPTION '93036: trigger: idempotency_key names the prop whose value enters a user once, such as "order_id"'
+            USING ERRCODE = '22023';
+    END IF;
+
+    -- exit and entry rules
+    v_exit := flow->'exit';
+    IF v_exit IS NOT NULL AND (jsonb_typeof(v_exit) <> 'object'
+            OR jsonb_typeof(v_exit->'event') IS DISTINCT FROM 'string'
+            OR EXISTS (SELECT 1 FROM jsonb_object_keys(v_exit) k WHERE k NOT IN ('event', 'where'))) THEN
+        RAISE EXCEPTION '93024: exit takes {"event": name, "where": conditions}' USING ERRCODE = '22023';
+    END IF;
+    IF v_exit IS NOT NULL THEN
+        PERFORM _raise_problem(_flow_event_problem(v_exit->>'event'));
+        IF v_exit ? 'where' THEN
+            v_problem := _flow_where_problem(v_exit->'where');
+            IF v_problem IS NOT NULL THEN
+                RAISE EXCEPTION '93007: exit: where: %', v_problem USING ERRCODE = '22023';
+            END IF;
+        END IF;
+    END IF;
+    IF flow ? 'reentry' AND flow->'reentry' <> '"never"' THEN
+        v_reentry := _flow_interval(flow->'reentry', true);
+        IF v_reentry IS NULL THEN
+            RAISE EXCEPTION '93022: reentry is "never" or a duration from "0" up to 366 days, got %',
+                left((flow->'reentry')::text, 100) USING ERRCODE = '22023';
+        END IF;
+    END IF;
+    IF flow ? 'max_concurrent' THEN
+        IF jsonb_typeof(flow->'max_concurrent') <> 'number' OR (flow->>'max_concurrent') !~ '^\d{1,3}$'
+           OR (flow->>'max_concurrent')::int NOT BETWEEN 1 AND 100 THEN
+            RAISE EXCEPTION '93023: max_concurrent is an integer from 1 to 100, got %',
+                left((flow->'max_concurrent')::text, 100) USING ERRCODE = '22023';
+        END IF;
+        v_max := (flow->>'max_concurrent')::int;
+    END IF;
+    IF flow ? 'plan_id' THEN
+        IF jsonb_typeof(flow->'plan_id') <> 'string' THEN
+            RAISE EXCEPTION '93037: plan_id must be a string' USING ERRCODE = '22023';
+        END IF;
+        v_plan := flow->>'plan_id';
+        IF NOT EXISTS (SELECT 1 FROM plans p WHERE p.app_id = p_app AND p.plan_id = v_plan) THEN
+            RAISE EXCEPTION '92054: plan "%" does not exist', _shown(v_plan) USING ERRCODE = '42704';
+        END IF;
+    END IF;
+
+    IF jsonb_typeof(flow->'steps') IS DISTINCT FROM 'array' OR jsonb_array_length(flow->'steps') = 0 THEN
+        RAISE EXCEPTION '93008: a flow needs "steps", a non-empty list of steps' USING ERRCODE = '22023';
+    END IF;
+    v_rows := _flow_compile_steps(p_app, v_plan, flow->'steps', '', NULL, 0, '[]');
+    SELECT min(r->>'step_id') INTO v_key FROM jsonb_array_elements(v_rows) r
+        GROUP BY r->>'step_id' HAVING count(*) > 1 LIMIT 1;
+    IF v_key IS NOT NULL THEN
+        RAISE EXCEPTION '93025: step id "%" is used twice', v_key USING ERRCODE = '22023';
+    END IF;
+
+    RETURN jsonb_build_object(
+        'version', jsonb_build_object(
+            'trigger_event', v_trigger->>'event', 'trigger_where', v_trigger->'where',
+            'idempotency_key', v_trigger->>'idempotency_key',
+            'exit_event', v_exit->>'event', 'exit_where', v_exit->'where',
+            'reentry', v_reentry, 'max_concurrent', v_max,
+            'first_step', _flow_path_first(flow->'steps', '', NULL)),
+        'steps', v_rows);
+END $$;
+
+-- Stores a compiled version of a flow.
+CREATE OR REPLACE FUNCTION _flow_store_version(p_flow text, p_version int, p_app int, p_def jsonb,
+                                               p_compiled jsonb) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO pushplan.flow_versions (flow_id, version, app_id, definition, trigger_event,
+        trigger_where, idempotency_key, exit_event, exit_where, reentry, max_concurrent, first_step)
+    SELECT p_flow, p_version, p_app, p_def, v->>'trigger_event', nullif(v->'trigger_where', 'null'),
+           v->>'idempotency_key', v->>'exit_event', nullif(v->'exit_where', 'null'),
+           (v->>'reentry')::interval, (v->>'max_concurrent')::int, v->>'first_step'
+    FROM (SELECT p_compiled->'version' AS v) c;
+    INSERT INTO pushplan.flow_steps (flow_id, version, step_id, kind, spec, next_step, event_step)
+    SELECT p_flow, p_version, s->>'step_id', s->>'kind', s->'spec', s->>'next_step', s->>'event_step'
+    FROM jsonb_array_elements(p_compiled->'steps') s;
+$$;
+
+CREATE OR REPLACE FUNCTION push_flow_create(app text, flow jsonb) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
+DECLARE
+    v_app int := _app_id(app, 'operator');
+    v_compiled jsonb := _flow_compile(v_app, flow);
+    v_id text := 'flw_' || replace(gen_random_uuid()::text, '-', '');
+BEGIN
+    INSERT INTO flows (flow_id, app_id, name, enabled, version, created_by)
+        VALUES (v_id, v_app, flow->>'name', coalesce((flow->>'enabled')::boolean, true), 1,
+                (SELECT oid FROM pg_roles WHERE rolname = session_user))
+        ON CONFLICT (app_id, name) DO NOTHING;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '93029: flow "%" already exists', _shown(flow->>'name') USING ERRCODE = '23505';
+    END IF;
+    PERFORM _flow_store_version(v_id, 1, v_app, flow, v_compiled);
+    RETURN v_id;
+END $$;
+COMMENT ON FUNCTION push_flow_create(text, jsonb) IS
+    'creates an automated flow (trigger, steps, exit and entry rules; doc/flows.md) and returns its id';
+
+-- The flow of an app, locked (42704 when it is not one of the app's).
+CREATE OR REPLACE FUNCTION _flow_locked(p_app int, p_flow text) RETURNS flows
+LANGUAGE plpgsql AS $$
+DECLARE
+    v flows;
+BEGIN
+    SELECT * INTO v FROM pushplan.flows f WHERE f.app_id = p_app AND f.flow_id = p_flow FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '93028: flow "%" does not exist', pushplan._shown(p_flow) USING ERRCODE = '42704';
+    END IF;
+    RETURN v;
+END $$;
+
+-- A new version: new instances enter it; running ones finish on theirs.
+CREATE OR REPLACE FUNCTION push_flow_update(app text, flow_id text, flow jsonb) RETURNS int
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    v_app int := _app_id(app, 'operator');
+    v_flow flows := _flow_locked(v_app, flow_id);
+    v_compiled jsonb := _flow_compile(v_app, flow);
+BEGIN
+    IF EXISTS (SELECT 1 FROM flows f WHERE f.app_id = v_app AND f.name = flow->>'name'
+               AND f.flow_id <> v_flow.flow_id) THEN
+        RAISE EXCEPTION '93029: flow "%" already exists', _shown(flow->>'name') USING ERRCODE = '23505';
+    END IF;
+    PERFORM _flow_store_version(v_flow.flow_id, v_flow.version + 1, v_app, flow, v_compiled);
+    UPDATE flows f SET version = v_flow.version + 1, name = flow->>'name',
+        enabled = coalesce((flow->>'enabled')::boolean, f.enabled), updated_at = now()
+        WHERE f.flow_id = v_flow.flow_id;
+    RETURN v_flow.version + 1;
+END $$;
+COMMENT ON FUNCTION push_flow_update(text, text, jsonb) IS
+    'a new version of a flow, which new instances enter (running ones finish on theirs); returns the version';
+
+-- Disabled: nobody enters; running instances go on (push_flow_delete ends them).
+CREATE OR REPLACE FUNCTION push_flow_enable(app text, flow_id text, enabled boolean) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    v_flow flows := _flow_locked(_app_id(app, 'operator'), flow_id);
+BEGIN
+    IF enabled IS NULL THEN
+        RAISE EXCEPTION '93030: enabled must be true or false' USING ERRCODE = '22023';
+    END IF;
+    UPDATE flows f SET enabled = push_flow_enable.enabled, updated_at = now()
+        WHERE f.flow_id = v_flow.flow_id;
+END $$;
+COMMENT ON FUNCTION push_flow_enable(text, text, boolean) IS
+    'enables or disables a flow: a disabled flow starts no instance; running ones go on';
+
+-- Ends instances (in any flow): later steps never run, and the tasks their sends made that have
+-- not left are cancelled as push_cancel cancels them. Returns how many ended.
+CREATE OR REPLACE FUNCTION _flow_instances_end(p_ids bigint[], p_reason text) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_n int;
+    v_task record;
+BEGIN
+    UPDATE pushplan.flow_instances i SET state = 'exited', exited_at = pushplan.clock_now(),
+        exit_reason = p_reason, next_at = NULL
+        WHERE i.instance_id = ANY (p_ids) AND i.state = 'waiting';
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    FOR v_task IN SELECT t.app_id, t.task_id FROM pushplan.flow_step_runs r
+                  JOIN pushplan.tasks t ON t.task_id = r.task_id
+                  WHERE r.instance_id = ANY (p_ids) AND t.state IN ('queued', 'sending')
+                  ORDER BY t.task_id FOR UPDATE OF t LOOP
+        PERFORM pushplan._task_cancel(v_task.app_id, v_task.task_id);
+    END LOOP;
+    RETURN v_n;
+END $$;
+
+-- Ends every running instance and deletes the flow with its versions and runs. Its tasks keep
+-- their flow id (statistics by flow).
+CREATE OR REPLACE FUNCTION push_flow_delete(app text, flow_id text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    v_flow flows := _flow_locked(_app_id(app, 'operator'), flow_id);
+BEGIN
+    PERFORM _flow_instances_end(ARRAY(SELECT i.instance_id FROM flow_instances i
+                                      WHERE i.flow_id = v_flow.flow_id AND i.state = 'waiting'
+                                      ORDER BY i.instance_id FOR UPDATE),
+                                'flow deleted');
+    DELETE FROM flows f WHERE f.flow_id = v_flow.flow_id;
+END $$;
+COMMENT ON FUNCTION push_flow_delete(text, text) IS
+    'deletes a flow: its running instances end and their unsent pushes are cancelled';
+
+-- ---- events -----------------------------------------------------------------------------------
+
+-- One event of a user (a device, or an account), in the caller's transaction: logged; the
+-- user's running instances (the device's and its accounts', or the account's and its devices')
+-- whose exit rule it meets end (their unsent pushes cancelled); those waiting for it take their
+-- event path; and the enabled flows it triggers start an instance, under
+-- their entry rules. The scheduler is woken at commit for what is due.
+CREATE OR REPLACE FUNCTION _track(p_app int, p_device bigint, p_account text, p_account_type int,
+                                  p_event text, p_props jsonb, p_at timestamptz) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_now timestamptz := pushplan.clock_now();
+    v_mine bigint[];
+    v_ids bigint[];
+    v_flow record;
+    v_key text;
+    v_wake boolean := false;
+BEGIN
+    INSERT INTO pushplan.tracked_events (app_id, device_id, account, account_type, event, props, at, tracked_at)
+        VALUES (p_app, p_device, p_account, p_account_type, p_event, p_props, p_at, v_now);
+
+    -- The user's running instances: of the device, and of the accounts bound to it (or of the
+    -- account, and of its devices).
+    -- (four index probes rather than one OR, which no index serves)
+    SELECT array_agg(x.instance_id ORDER BY x.instance_id) INTO v_mine FROM (
+        SELECT i.instance_id FROM pushplan.flow_instances i
+        WHERE p_device IS NOT NULL AND i.device_id = p_device AND i.state = 'waiting'
+        UNION
+        SELECT i.instance_id FROM pushplan.flow_instances i
+        WHERE p_account IS NOT NULL AND i.app_id = p_app AND i.account_type = p_account_type
+          AND i.account = p_account AND i.state = 'waiting'
+        UNION
+        SELECT i.instance_id FROM pushplan.device_accounts a
+        JOIN pushplan.flow_instances i ON i.app_id = a.app_id AND i.account_type = a.account_type
+                                      AND i.account = a.account
+        WHERE p_device IS NOT NULL AND a.device_id = p_device AND i.state = 'waiting'
+        UNION
+        SELECT i.instance_id FROM pushplan.device_accounts a
+        JOIN pushplan.flow_instances i ON i.device_id = a.device_id
+        WHERE p_account IS NOT NULL AND a.app_id = p_app AND a.account_type = p_account_type
+          AND a.account = p_account AND i.state = 'waiting') x;
+
+    IF v_mine IS NOT NULL THEN
+        -- those whose flow exits on this event end
+        SELECT array_agg(i.instance_id ORDER BY i.instance_id) INTO v_ids
+        FROM pushplan.flow_instances i
+        JOIN pushplan.flow_versions v ON v.flow_id = i.flow_id AND v.version = i.version
+        WHERE i.instance_id = ANY (v_mine) AND v.exit_event = p_event
+          AND pushplan._flow_props_match(v.exit_where, p_props);
+        IF v_ids IS NOT NULL THEN
+            PERFORM pushplan._flow_instances_end(v_ids, format('exit event "%s"', p_event));
+        END IF;
+
+        -- waits for this event end: the event path is due now
+        UPDATE pushplan.flow_instances i SET step_id = s.event_step, step_started_at = NULL, next_at = v_now
+        FROM pushplan.flow_steps s
+        WHERE i.instance_id = ANY (v_mine) AND i.state = 'waiting' AND i.step_started_at IS NOT NULL
+          AND s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = i.step_id
+          AND s.kind = 'wait_until'
+          AND EXISTS (SELECT 1 FROM jsonb_array_elements(s.spec->'events') w
+                      WHERE w->>'event' = p_event AND pushplan._flow_props_match(w->'where', p_props));
+        v_wake := FOUND;
+    END IF;
+
+    -- flows this event starts
+    FOR v_flow IN
+        SELECT f.flow_id, v.version, v.first_step, v.reentry, v.max_concurrent, v.idempotency_key
+        FROM pushplan.flow_versions v
+        JOIN pushplan.flows f ON f.flow_id = v.flow_id AND f.version = v.version
+        WHERE v.app_id = p_app AND v.trigger_event = p_event AND f.enabled
+          AND pushplan._flow_props_match(v.trigger_where, p_props)
+        ORDER BY f.flow_id
+    LOOP
+        -- one user's entries into one flow are decided one at a time
+        PERFORM pg_advisory_xact_lock(hashtext(v_flow.flow_id),
+                                      hashtext(coalesce(p_device::text, p_account_type || ':' || p_account)));
+        IF EXISTS (SELECT 1 FROM pushplan.flow_instances i
+                   WHERE i.flow_id = v_flow.flow_id
+                     AND ((p_device IS NOT NULL AND i.device_id = p_device)
+                          OR (p_account IS NOT NULL AND i.account = p_account AND i.account_type = p_account_type))
+                     AND (v_flow.reentry IS NULL OR i.entered_at > v_now - v_flow.reentry)) THEN
+            CONTINUE;       -- re-entry: never, or not yet
+        END IF;
+        IF (SELECT count(*) FROM pushplan.flow_instances i
+            WHERE i.flow_id = v_flow.flow_id AND i.state = 'waiting'
+              AND ((p_device IS NOT NULL AND i.device_id = p_device)
+                   OR (p_account IS NOT NULL AND i.account = p_account AND i.account_type = p_account_type)))
+           >= v_flow.max_concurrent THEN
+            CONTINUE;
+        END IF;
+        v_key := CASE WHEN v_flow.idempotency_key IS NOT NULL
+                      THEN p_props #>> string_to_array(v_flow.idempotency_key, '.') END;
+        INSERT INTO pushplan.flow_instances (flow_id, version, app_id, device_id, account, account_type,
+                                             step_id, next_at, entered_at, trigger_props, idempotency_key)
+            VALUES (v_flow.flow_id, v_flow.version, p_app, p_device, p_account, p_account_type,
+                    v_flow.first_step, v_now, v_now, p_props, v_key)
+            ON CONFLICT (flow_id, idempotency_key) DO NOTHING;
+        v_wake := v_wake OR FOUND;
+    END LOOP;
+    IF v_wake THEN
+        PERFORM pushplan._wake_scheduler();
+    END IF;
+END $$;
+
+-- Why an event's time cannot be used, or NULL.
+CREATE OR REPLACE FUNCTION _track_at_problem(at timestamptz) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN at IS NULL OR at = 'infinity' OR at = '-infinity' THEN
+        '93035: an event time must be given (at)' END
+$$;
+
+CREATE OR REPLACE FUNCTION push_track(app text, registration_id text, event text,
+                                      props jsonb DEFAULT '{}', at timestamptz DEFAULT now())
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
+DECLARE
+    v_app int := _app_id(app, 'app');
+    v_device bigint := _device_id(v_app, registration_id);
+BEGIN
+    PERFORM _raise_problem(_flow_event_problem(event));
+    IF jsonb_typeof(props) IS DISTINCT FROM 'object' THEN
+        RAISE EXCEPTION '93031: props must be a JSON object' USING ERRCODE = '22023';
+    END IF;
+    PERFORM _raise_problem(_track_at_problem(at));
+    PERFORM _track(v_app, v_device, NULL, NULL, event, props, at);
+END $$;
+COMMENT ON FUNCTION push_track(text, text, text, jsonb, timestamptz) IS
+    'reports what a device''s user did, in the caller''s transaction: starts, moves and ends flow instances (doc/flows.md)';
+
+CREATE OR REPLACE FUNCTION push_track_account(app text, account text, account_type int, event text,
+                                              props jsonb DEFAULT '{}', at timestamptz DEFAULT now())
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
+DECLARE
+    v_app int := _app_id(app, 'app');
+BEGIN
+    PERFORM _raise_problem(_account_problem(account, account_type));
+    PERFORM _raise_problem(_flow_event_problem(event));
+    IF jsonb_typeof(props) IS DISTINCT FROM 'object' THEN
+        RAISE EXCEPTION '93031: props must be a JSON object' USING ERRCODE = '22023';
+    END IF;
+    PERFORM _raise_problem(_track_at_problem(at));
+    PERFORM _track(v_app, NULL, account, account_type, event, props, at);
+END $$;
+COMMENT ON FUNCTION push_track_account(text, text, int, text, jsonb, timestamptz) IS
+    'reports what an account''s user did, in the caller''s transaction: starts, moves and ends flow instances (doc/flows.md)';
+
+-- [{registration_id | account (+ account_type), event, props, at}], at most 10,000, in order.
+-- Everything is checked first; one bad event writes nothing, and its error says which one
+-- (events[i], counting from 0).
+CREATE OR REPLACE FUNCTION push_track_batch(app text, events jsonb) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
+DECLARE
+    v_app int := _app_id(app, 'app');
+    v_ev jsonb;
+    v_n int := 0;
+    v_problem text;
+    v_key text;
+    v_devices bigint[] := '{}';
+    v_device bigint;
+BEGIN
+    IF jsonb_typeof(events) IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION '93032: events must be a JSON array of event objects' USING ERRCODE = '22023';
+    END IF;
+    IF jsonb_array_length(events) > 10000 THEN
+        RAISE EXCEPTION '93033: at most 10000 events in one batch, got %', jsonb_array_length(events)
+            USING ERRCODE = '54000';
+    END IF;
+    FOR v_ev IN SELECT * FROM jsonb_array_elements(events) LOOP
+        v_problem := NULL;
+        v_device := NULL;
+        IF jsonb_typeof(v_ev) <> 'object' THEN
+            v_problem := '93032: an event must be a JSON object';
+        ELSE
+            SELECT min(k) INTO v_key FROM jsonb_object_keys(v_ev) k
+                WHERE k NOT IN ('registration_id', 'account', 'account_type', 'event', 'props', 'at');
+            v_problem := CASE
+                WHEN v_key IS NOT NULL THEN format('93034: unknown event key "%s"', _shown(v_key))
+                WHEN (v_ev ? 'registration_id') = (v_ev ? 'account') THEN
+                    '93034: an event names a registration_id or an account'
+                WHEN v_ev ? 'registration_id' AND jsonb_typeof(v_ev->'registration_id') <> 'string' THEN
+                    '93034: event key "registration_id" must be a string'
+                WHEN v_ev ? 'account' AND jsonb_typeof(v_ev->'account') <> 'string' THEN
+                    '93034: event key "account" must be a string'
+                WHEN v_ev ? 'account_type' AND (NOT v_ev ? 'account' OR jsonb_typeof(v_ev->'account_type') <> 'number'
+                                                OR (v_ev->>'account_type') !~ '^\d{1,9}$') THEN
+                    '93034: event key "account_type" goes with an account and is an integer of 0 or more'
+                WHEN jsonb_typeof(v_ev->'event') IS DISTINCT FROM 'string' THEN
+                    '93034: event key "event" is required and must be a string'
+                WHEN v_ev ? 'props' AND jsonb_typeof(v_ev->'props') <> 'object' THEN
+                    '93031: props must be a JSON object'
+                WHEN v_ev ? 'at' AND (jsonb_typeof(v_ev->'at') <> 'string' OR v_ev->>'at' !~
+                     '^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d{1,6})?)?(Z|[+-]\d\d(:?\d\d)?)$') THEN
+                    format('93035: event time %s is not an ISO 8601 time with an offset, such as 2025-06-18T09:00:00Z',
+                           left((v_ev->'at')::text, 60))
+            END;
+            v_problem := coalesce(v_problem, _flow_event_problem(v_ev->>'event'));
+            IF v_problem IS NULL AND v_ev ? 'account' THEN
+                v_problem := _account_problem(v_ev->>'account', coalesce((v_ev->>'account_type')::int, 0));
+            END IF;
+            IF v_problem IS NULL AND v_ev ? 'registration_id' THEN
+                SELECT d.device_id INTO v_device FROM devices d
+                    WHERE d.app_id = v_app AND d.registration_id = v_ev->>'registration_id';
+                IF v_device IS NULL THEN
+                    v_problem := format('92039: device "%s" is not registered', _shown(v_ev->>'registration_id'));
+                END IF;
+            END IF;
+        END IF;
+        IF v_problem IS NOT NULL THEN
+            RAISE EXCEPTION 'events[%]: %', v_n, v_problem USING ERRCODE = '22023';
+        END IF;
+        v_devices := v_devices || v_device;
+        v_n := v_n + 1;
+    END LOOP;
+    FOR i IN 0 .. v_n - 1 LOOP
+        v_ev := events->i;
+        PERFORM _track(v_app, v_devices[i + 1], v_ev->>'account',
+                       CASE WHEN v_ev ? 'account' THEN coalesce((v_ev->>'account_type')::int, 0) END,
+                       v_ev->>'event', coalesce(v_ev->'props', '{}'),
+                       coalesce((v_ev->>'at')::timestamptz, now()));
+    END LOOP;
+    RETURN v_n;
+END $$;
+COMMENT ON FUNCTION push_track_batch(text, jsonb) IS
+    'reports up to 10,000 events at once (registration_id or account, event, props, at); one bad event writes nothing';
+
+-- ---- the scheduler ------------------------------------------------------------------------
+
+-- The zone a user's times of day are read in: the device's (an account's: its most recently
+-- bound device's), else the app's.
+CREATE OR REPLACE FUNCTION _flow_user_zone(p_app int, p_device bigint, p_account text,
+                                           p_account_type int) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(
+        (SELECT d.timezone FROM pushplan.devices d WHERE d.device_id = p_device),
+        (SELECT d.timezone FROM pushplan.device_accounts a JOIN pushplan.devices d USING (device_id)
+         WHERE p_account IS NOT NULL AND a.app_id = p_app AND a.account_type = p_account_type
+           AND a.account = p_account ORDER BY a.bound_at DESC, a.device_id DESC LIMIT 1),
+        (SELECT settings->>'timezone' FROM pushplan.apps WHERE app_id = p_app), 'UTC')
+$$;
+
+-- When a wait step that starts at p_now ends: after its duration, or at the next HH:MM of the
+-- zone (a wall time a DST gap skips is read as PostgreSQL reads it, an hour later).
+CREATE OR REPLACE FUNCTION _flow_wait_end(spec jsonb, zone text, p_now timestamptz) RETURNS timestamptz
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_at timestamptz;
+BEGIN
+    IF spec ? 'duration' THEN
+        RETURN p_now + (spec->>'duration')::interval;
+    END IF;
+    v_at := ((p_now AT TIME ZONE zone)::date + (spec->>'until')::time) AT TIME ZONE zone;
+    IF v_at <= p_now THEN
+        v_at := ((p_now AT TIME ZONE zone)::date + 1 + (spec->>'until')::time) AT TIME ZONE zone;
+    END IF;
+    RETURN v_at;
+END $$;
+
+-- Advances up to p_limit instances whose time has come, as set operations, step kind by step
+-- kind, until each waits or has ended (the scheduler: src/flow_advance.c). Each step an
+-- instance reaches is recorded in flow_step_runs first; its primary key is what makes a send or
+-- a set fire once per instance. Returns how many instances were taken.
+CREATE OR REPLACE FUNCTION _flow_advance(p_limit int) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
+DECLARE
+    v_now timestamptz := clock_now();
+    v_ids bigint[];
+    v_pending bigint[];
+    v_fresh bigint[];
+    v_round int;
+    v_send record;
+    v_task text;
+    v_push jsonb;
+BEGIN
+    SELECT array_agg(instance_id) INTO v_ids FROM (
+        SELECT i.instance_id FROM flow_instances i
+        WHERE i.state = 'waiting' AND i.next_at <= v_now
+        ORDER BY i.next_at LIMIT p_limit FOR UPDATE SKIP LOCKED) s;
+    IF v_ids IS NULL THEN
+        RETURN 0;
+    END IF;
+
+    -- waits that ended: the step after (a wait_until's: its timeout path)
+    UPDATE flow_instances i SET step_id = s.next_step, step_started_at = NULL, next_at = v_now
+    FROM flow_steps s
+    WHERE i.instance_id = ANY (v_ids) AND i.step_started_at IS NOT NULL
+      AND s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = i.step_id;
+
+    FOR v_round IN 1 .. 201 LOOP
+        -- paths that ended
+        UPDATE flow_instances i SET state = 'done', exited_at = v_now, exit_reason = 'completed',
+            next_at = NULL
+        WHERE i.instance_id = ANY (v_ids) AND i.state = 'waiting' AND i.step_id IS NULL;
+
+        SELECT array_agg(i.instance_id) INTO v_pending FROM flow_instances i
+            WHERE i.instance_id = ANY (v_ids) AND i.state = 'waiting' AND i.step_started_at IS NULL;
+        EXIT WHEN v_pending IS NULL;
+        IF v_round > 200 THEN
+            RAISE EXCEPTION 'pushplan: flow instances % did not come to a wait', v_pending;
+        END IF;
+        -- each step once per instance
+        WITH claimed AS (
+            INSERT INTO flow_step_runs (instance_id, step_id, at)
+            SELECT i.instance_id, i.step_id, v_now FROM flow_instances i
+            WHERE i.instance_id = ANY (v_pending)
+            ON CONFLICT DO NOTHING RETURNING instance_id)
+        SELECT coalesce(array_agg(instance_id), '{}') INTO v_fresh FROM claimed;
+
+        -- a wait_until whose event came since the instance reached it (next_at: when it did, as
+        -- the event and this round may be apart) takes its event path at once
+        UPDATE flow_instances i SET step_id = s.event_step, next_at = v_now
+        FROM flow_steps s
+        WHERE i.instance_id = ANY (v_pending) AND s.flow_id = i.flow_id AND s.version = i.version
+          AND s.step_id = i.step_id AND s.kind = 'wait_until'
+          AND EXISTS (SELECT 1 FROM tracked_events e, jsonb_array_elements(s.spec->'events') w
+                      WHERE e.app_id = i.app_id AND e.event = w->>'event'
+                        AND e.tracked_at >= i.next_at
+                        AND ((i.device_id IS NOT NULL AND e.device_id = i.device_id)
+                             OR (i.account IS NOT NULL AND e.account = i.account AND e.account_type = i.account_type))
+                        AND _flow_props_match(w->'where', e.props));
+
+        -- waits start
+        UPDATE flow_instances i SET step_started_at = v_now,
+            next_at = CASE s.kind WHEN 'wait_until' THEN v_now + (s.spec->>'timeout')::interval
+                      ELSE _flow_wait_end(s.spec, _flow_user_zone(i.app_id, i.device_id, i.account, i.account_type), v_now) END
+        FROM flow_steps s
+        WHERE i.instance_id = ANY (v_pending) AND s.flow_id = i.flow_id AND s.version = i.version
+          AND s.step_id = i.step_id AND s.kind IN ('wait', 'wait_until');
+        -- sends: one task each, through push_send's checks; a push refused now (its plan
+        -- deleted since) fails the step with push_send's error, and the instance goes on
+        FOR v_send IN
+            SELECT i.instance_id, i.app_id, i.flow_id, s.step_id, s.spec->'push' AS push,
+                   i.account, i.account_type, d.registration_id
+            FROM flow_instances i
+            JOIN flow_steps s ON s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = i.step_id
+            LEFT JOIN devices d ON d.device_id = i.device_id
+            WHERE i.instance_id = ANY (v_fresh) AND s.kind = 'send'
+            ORDER BY i.instance_id
+        LOOP
+            v_push := v_send.push || jsonb_build_object('to', CASE
+                WHEN v_send.registration_id IS NOT NULL
+                THEN jsonb_build_object('registration_id', jsonb_build_array(v_send.registration_id))
+                ELSE jsonb_build_object('account', jsonb_build_array(v_send.account),
+                                        'account_type', v_send.account_type) END);
+            BEGIN
+                v_task := _flow_send(v_send.app_id, v_push);
+                UPDATE tasks t SET flow_id = v_send.flow_id, flow_step = v_send.step_id,
+                    flow_instance = v_send.instance_id
+                    WHERE t.task_id = v_task;
+                UPDATE flow_step_runs r SET task_id = v_task
+                    WHERE r.instance_id = v_send.instance_id AND r.step_id = v_send.step_id;
+            EXCEPTION WHEN others THEN
+                UPDATE flow_step_runs r SET detail = SQLERRM
+                    WHERE r.instance_id = v_send.instance_id AND r.step_id = v_send.step_id;
+            END;
+        END LOOP;
+
+        -- sets: attributes (at most 50 a device: a set that would pass it leaves them) and tags
+        UPDATE devices d SET attrs = _attrs_merge(d.attrs, s.spec->'attrs'), updated_at = now()
+        FROM flow_instances i
+        JOIN flow_steps s ON s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = i.step_id
+        WHERE i.instance_id = ANY (v_fresh) AND s.kind = 'set' AND s.spec ? 'attrs'
+          AND d.device_id IN (SELECT _flow_user_devices(i.app_id, i.device_id, i.account, i.account_type))
+          AND (SELECT count(*) FROM jsonb_object_keys(_attrs_merge(d.attrs, s.spec->'attrs'))) <= 50;
+        INSERT INTO tags (app_id, tag)
+            SELECT DISTINCT i.app_id, t FROM flow_instances i
+            JOIN flow_steps s ON s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = i.step_id
+            CROSS JOIN jsonb_array_elements_text(s.spec->'tags_add') t
+            WHERE i.instance_id = ANY (v_fresh) AND s.kind = 'set'
+            ON CONFLICT (app_id, tag) DO NOTHING;
+        INSERT INTO device_tags (tag_id, device_id)
+            SELECT g.tag_id, u.device_id FROM flow_instances i
+            JOIN flow_steps s ON s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = i.step_id
+            CROSS JOIN jsonb_array_elements_text(s.spec->'tags_add') t
+            JOIN tags g ON g.app_id = i.app_id AND g.tag = t
+            CROSS JOIN LATERAL _flow_user_devices(i.app_id, i.device_id, i.account, i.account_type) u(device_id)
+            WHERE i.instance_id = ANY (v_fresh) AND s.kind = 'set'
+            ON CONFLICT DO NOTHING;
+        DELETE FROM device_tags dt USING flow_instances i
+            JOIN flow_steps s ON s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = i.step_id
+            CROSS JOIN jsonb_array_elements_text(s.spec->'tags_remove') t
+            JOIN tags g ON g.app_id = i.app_id AND g.tag = t
+            WHERE i.instance_id = ANY (v_fresh) AND s.kind = 'set' AND dt.tag_id = g.tag_id
+              AND dt.device_id IN (SELECT _flow_user_devices(i.app_id, i.device_id, i.account, i.account_type));
+
+        -- exits
+        UPDATE flow_instances i SET state = 'exited', exited_at = v_now,
+            exit_reason = format('exit step "%s"', s.step_id), next_at = NULL
+        FROM flow_steps s
+        WHERE i.instance_id = ANY (v_pending) AND s.flow_id = i.flow_id AND s.version = i.version
+          AND s.step_id = i.step_id AND s.kind = 'exit';
+
+        -- the steps that took no time lead on: sends and sets to the next step, branches to
+        -- the first path whose condition holds (else their else path)
+        UPDATE flow_instances i SET step_id = CASE s.kind
+                WHEN 'branch' THEN coalesce(
+                    (SELECT p->>'step' FROM jsonb_array_elements(s.spec->'paths') WITH ORDINALITY x(p, n)
+                     WHERE _flow_cond_holds(p->'if', i.app_id, i.device_id, i.account, i.account_type,
+                                            i.entered_at, i.trigger_props)
+                     ORDER BY n LIMIT 1),
+                    s.spec->>'else')
+                ELSE s.next_step END,
+            next_at = v_now
+        FROM flow_steps s
+        WHERE i.instance_id = ANY (v_pending) AND i.state = 'waiting' AND i.step_started_at IS NULL
+          AND s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = i.step_id
+          AND s.kind IN ('send', 'set', 'branch');
+    END LOOP;
+    RETURN cardinality(v_ids);
+END $$;
+
+-- When the next waiting instance is due (the scheduler sleeps until then at most).
+CREATE OR REPLACE FUNCTION _flow_next_due() RETURNS timestamptz
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
+    SELECT min(next_at) FROM flow_instances WHERE state = 'waiting'
+$$;
+
+-- ---- views ------------------------------------------------------------------------------------
+
+CREATE OR REPLACE VIEW push_flows WITH (security_barrier) AS
+    SELECT a.app, f.flow_id, f.name, f.enabled, f.version, v.trigger_event, v.exit_event,
+           v.definition,
+           (SELECT count(*) FROM flow_instances i WHERE i.flow_id = f.flow_id AND i.state = 'waiting') AS running,
+           (SELECT count(*) FROM flow_instances i WHERE i.flow_id = f.flow_id) AS entered,
+           f.created_at, f.updated_at
+    FROM flows f
+    JOIN flow_versions v ON v.flow_id = f.flow_id AND v.version = f.version
+    JOIN apps a ON a.app_id = f.app_id
+    WHERE f.app_id = ANY ((SELECT _visible_apps('reader'))::int[]);
+
+-- One row per user instance. step: the step it is at (waiting) or where it ended.
+CREATE OR REPLACE VIEW push_flow_runs WITH (security_barrier) AS
+    SELECT a.app, i.flow_id, f.name AS flow, i.version, i.instance_id, d.registration_id,
+           i.account, i.account_type, i.step_id AS step, s.kind AS step_kind, i.state, i.next_at,
+           i.entered_at, i.exited_at, i.exit_reason
+    FROM flow_instances i
+    JOIN flows f ON f.flow_id = i.flow_id
+    JOIN apps a ON a.app_id = i.app_id
+    LEFT JOIN devices d ON d.device_id = i.device_id
+    LEFT JOIN flow_steps s ON s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = i.step_id
+    WHERE i.app_id = ANY ((SELECT _visible_apps('operator'))::int[]);

@@ -1,0 +1,20 @@
+/*
+ * flow.h: flows (automated notifications; doc/flows.md), as the scheduler sees them.
+ */
+#ifndef PUSHPLAN_FLOW_H
+#define PUSHPLAN_FLOW_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+
+/*
+ * In its own transaction: advances up to a batch of the flow instances whose time has come
+ * (pushplan._flow_advance). Returns how many were advanced; 0 when none was due.
+ */
+extern int64 pp_flow_advance_batch(void);
+
+/* Inside a unit of work: when the next waiting instance is due (real time), or 0 if none. */
+extern TimestampTz pp_flow_next_due(void);
+
+#endif							/* PUSHPLAN_FLOW_H */

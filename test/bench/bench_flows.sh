@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Flows benchmark (doc/benchmarks.md, "Flows"):
+#  1. push_track_batch: EVENTS events in batches of 10,000 over DEVICES devices, with 10 enabled
+#     flows (each triggered by its own event, with a condition on the props, an exit event and
+#     re-entry after 0): events/s, each starting an instance;
+#  2. advancing: the instances of 1 (waiting 1 hour, then a send, then a set) all due in the same
+#     minute (the test clock moved past it), advanced by _flow_advance(1000) as the scheduler
+#     calls it, until none is due: instances/s (each makes one task through push_send's checks).
+# No workers serve the database: only the SQL is timed (the tasks are not sent).
+# Usage: test/bench/bench_flows.sh [EVENTS=100000] [DEVICES=100000]
+# Needs the extension and the test extension installed (`make bench` does both). Port 55960.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+events=${1:-100000}
+devices=${2:-100000}
+pg_port=55960
+work=$(mktemp -d /tmp/pushplan-bench-flows.XXXXXX)
+chmod 755 "$work"
+cluster=$work/cluster
+cleanup() {
+  set +e
+  "$top/dev/cluster" destroy "$cluster" >/dev/null 2>&1
+  rm -rf "$work"
+}
+trap cleanup EXIT
+"$top/dev/cluster" start "$cluster" "$pg_port" "pushplan.databases = ''" "shared_buffers = 512MB" \
+  "max_wal_size = 8GB" "checkpoint_timeout = 30min" "work_mem = 64MB" >/dev/null
+psql() { command psql -X -q -v ON_ERROR_STOP=1 -h "$cluster" -p $pg_port -U postgres -At "$@"; }
+sql() { psql -c "SET search_path = pushplan, public" -c "$1"; }
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
+psql -c "CREATE EXTENSION pushplan" -c "CREATE EXTENSION pushplan_test"
+sql "SELECT push_app_create('bench')" >/dev/null
+sql "SELECT _clock_set('2090-01-01 00:00:00+00')" >/dev/null
+for ((from = 1; from <= devices; from += 10000)); do
+  sql "SELECT push_device_register_batch('bench', (SELECT jsonb_agg(jsonb_build_object(
+         'registration_id', 'd' || i, 'platform', 'android', 'vendor', 'fcm', 'token', 't' || i))
+       FROM generate_series($from, least($from + 9999, $devices)) i))" >/dev/null
+done
+for f in $(seq 1 10); do
+  sql "SELECT push_flow_create('bench', '{\"name\": \"flow$f\", \"reentry\": \"0\",
+    \"trigger\": {\"event\": \"ev$f\", \"where\": {\"total\": {\"gte\": 0}}},
+    \"steps\": [{\"wait\": \"1 hour\"},
+                {\"send\": {\"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"flow $f\"}}}},
+                {\"set\": {\"tags_add\": [\"reached$f\"]}}],
+    \"exit\": {\"event\": \"purchase\"}}')" >/dev/null
+done
+echo "devices: $devices, flows: 10, events: $events (batches of 10,000)"
+
+start=$(ms)
+for ((from = 0; from < events; from += 10000)); do
+  sql "SELECT push_track_batch('bench', (SELECT jsonb_agg(jsonb_build_object(
+         'registration_id', 'd' || (1 + (i * 7919) % $devices), 'event', 'ev' || (1 + i % 10),
+         'props', jsonb_build_object('total', i % 100)))
+       FROM generate_series($from, least($from + 9999, $events - 1)) i))" >/dev/null
+done
+took=$(( $(ms) - start ))
+made=$(sql "SELECT count(*) FROM flow_instances")
+echo "push_track_batch: $events events in $took ms: $(( events * 1000 / (took > 0 ? took : 1) )) events/s; instances started: $made"
+
+# the first step (the wait) is the scheduler's: start every wait, then move past their end
+start=$(ms)
+while [ "$(sql "SELECT _flow_advance(1000)")" != "0" ]; do :; done
+took=$(( $(ms) - start ))
+echo "_flow_advance, waits started: $made instances in $took ms: $(( made * 1000 / (took > 0 ? took : 1) )) instances/s"
+# past every wait's end (the test clock runs on from where it was set)
+sql "SELECT _clock_set('2090-01-01 03:00:00+00')" >/dev/null
+start=$(ms)
+while [ "$(sql "SELECT _flow_advance(1000)")" != "0" ]; do :; done
+took=$(( $(ms) - start ))
+tasks=$(sql "SELECT count(*) FROM tasks WHERE flow_id IS NOT NULL")
+echo "_flow_advance, waits ended (send, set, done): $made instances in $took ms: $(( made * 1000 / (took > 0 ? took : 1) )) instances/s; tasks made: $tasks"
+sql "SELECT state, count(*) FROM flow_instances GROUP BY 1 ORDER BY 1" | sed 's/^/  instances /'
