@@ -14,7 +14,7 @@ SELECT 'pushplan_reader', unnest(ARRAY[
     'view push_plans', 'view push_task_progress', 'view push_schedules', 'view push_schedule_runs',
     'function push_plan_stats(text,text[],timestamp with time zone,timestamp with time zone,text,text)',
     'view push_task_stats', 'view push_plan_stats_daily', 'view push_plan_overview',
-    'view push_vendor_stats_daily', 'view push_variant_stats',
+    'view push_vendor_stats_daily', 'view push_variant_stats', 'view push_flows',
     -- functions the statistics views call, which PostgreSQL checks as the caller
     'function _stats_period(timestamp with time zone)', 'function _message_type(jsonb)',
     'function _rate(numeric,numeric)', 'function _latency_quantile(smallint[],numeric[],numeric)'])
@@ -32,7 +32,10 @@ SELECT 'pushplan_app', unnest(ARRAY[
     'function push_account_erase(text,text,integer)',
     'function push_event(text,text,text,text,timestamp with time zone,numeric)',
     'function push_event_batch(text,jsonb)', 'function push_send(text,jsonb)',
-    'function push_cancel(text,text)', 'function push_validate(jsonb)'])
+    'function push_cancel(text,text)', 'function push_validate(jsonb)',
+    'function push_track(text,text,text,jsonb,timestamp with time zone)',
+    'function push_track_account(text,text,integer,text,jsonb,timestamp with time zone)',
+    'function push_track_batch(text,jsonb)'])
 UNION ALL
 SELECT 'pushplan_operator', unnest(ARRAY[
     'function push_plan_create(text,text,text)', 'function push_plan_update(text,text,text)',
@@ -45,7 +48,10 @@ SELECT 'pushplan_operator', unnest(ARRAY[
     'function push_schedule_enable(text,text,boolean)', 'function push_schedule_delete(text,text)',
     'view push_devices', 'view push_device_consents', 'view push_vendors',
     'view push_account_packages', 'view push_deliveries', 'function push_trace(text,text,text)',
-    'function canonical_timezone(text)'])
+    'function canonical_timezone(text)',
+    'function push_flow_create(text,jsonb)', 'function push_flow_update(text,text,jsonb)',
+    'function push_flow_enable(text,text,boolean)', 'function push_flow_delete(text,text)',
+    'view push_flow_runs'])
 UNION ALL
 SELECT 'pushplan_app_admin', unnest(ARRAY[
     'function push_app_set(text,jsonb)', 'function push_vendor_set(text,text,jsonb)',

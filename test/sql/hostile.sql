@@ -52,7 +52,9 @@ CREATE TEMP TABLE hx_ids AS SELECT
         "notification": {"alert": "hi"}, "options": {"plan_id": "p1"}}}') AS task_id,
     push_schedule_create('hx_a', format('{"name": "s1", "trigger": {"single": {"time": "%s"}},
         "push": {"to": "all", "body": {"platform": "all", "notification": {"alert": "x"}}}}',
-        to_char(now() + interval '30 days', 'YYYY-MM-DD HH24:MI:SS'))::jsonb) AS schedule_id;
+        to_char(now() + interval '30 days', 'YYYY-MM-DD HH24:MI:SS'))::jsonb) AS schedule_id,
+    push_flow_create('hx_a', '{"name": "f1", "trigger": {"event": "cart_add"}, "steps": [{"wait": "1 hour"},
+        {"send": {"body": {"platform": "all", "notification": {"alert": "x"}}}}], "exit": {"event": "purchase"}}') AS flow_id;
 
 -- One valid call per function: its arguments as text (@upload, @task, @schedule are the ids above).
 CREATE TEMP TABLE hx_base (fn regprocedure PRIMARY KEY, args text[]);
@@ -104,7 +106,14 @@ INSERT INTO hx_base VALUES
  ('push_device_export(text,text)', '{hx_a,d1}'),
  ('push_account_export(text,text,integer)', '{hx_a,acct1,0}'),
  ('push_device_erase(text,text)', '{hx_a,d1}'),
- ('push_account_erase(text,text,integer)', '{hx_a,acct1,0}');
+ ('push_account_erase(text,text,integer)', '{hx_a,acct1,0}'),
+ ('push_flow_create(text,jsonb)', ARRAY['hx_a', '{"name": "f2", "trigger": {"event": "signup", "where": {"source": {"in": ["ads"]}}}, "steps": [{"wait_until": {"event": "purchase", "timeout": "1 hour"}, "on_event": [{"exit": true}], "on_timeout": [{"send": {"body": {"platform": "all", "notification": {"alert": "hi"}}}}]}], "exit": {"event": "purchase"}, "reentry": "1 day"}']),
+ ('push_flow_update(text,text,jsonb)', ARRAY['hx_a', (SELECT flow_id FROM hx_ids), '{"name": "f1", "trigger": {"event": "cart_add"}, "steps": [{"exit": true}]}']),
+ ('push_flow_enable(text,text,boolean)', ARRAY['hx_a', (SELECT flow_id FROM hx_ids), 'false']),
+ ('push_flow_delete(text,text)', ARRAY['hx_a', (SELECT flow_id FROM hx_ids)]),
+ ('push_track(text,text,text,jsonb,timestamptz)', ARRAY['hx_a', 'd1', 'cart_add', '{"item": "x"}', now()::text]),
+ ('push_track_account(text,text,integer,text,jsonb,timestamptz)', ARRAY['hx_a', 'acct1', '0', 'cart_add', '{"item": "x"}', now()::text]),
+ ('push_track_batch(text,jsonb)', ARRAY['hx_a', '[{"registration_id": "d1", "event": "cart_add", "props": {"item": "x"}}]']);
 
 -- Every function any pushplan role may execute has a base call, and every base call names one.
 SELECT p.oid::regprocedure AS function_without_a_base_call
