@@ -261,13 +261,17 @@ mock_reset($mock);
 q_victim(q{SELECT push_outcome_webhook_set('shop', jsonb_build_object('url', '} . $mock->{base}
 	  . q{/outcomes/safety', 'secret', 'outcomes-secret-0123456789'))});
 q_victim(q{SELECT push_attr_set('shop', 'and-1', '{"city": "Shenzhen"}')});
-q_victim(q{SELECT push_app_set('shop', '{"frequency_cap": {"per_day": 1}, "broadcast_min_interval": "0 seconds"}')});
+q_victim(q{SELECT push_app_set('shop', '{"broadcast_min_interval": "0 seconds"}')});
+# a cap on a plan no push has used yet: the senders cache whether an app and plan have
+# controls for 10 s, so a cap set on the app just now could reach them after these pushes
+q_victim(q{SELECT push_plan_create('shop', 'capped')});
+q_victim(q{SELECT push_plan_set('shop', 'capped', '{"frequency_cap": {"per_day": 1}}')});
 # a template rendered per device by the sender, then a second push the cap drops
-my $t5 = q_victim(q{SELECT push_send('shop', '{"to": {"registration_id": ["and-1"]}, "body": {"platform": "all", "notification": {"alert": "hi {{attrs.city}}"}, "options": {"priority": "normal"}}}')});
+my $t5 = q_victim(q{SELECT push_send('shop', '{"to": {"registration_id": ["and-1"]}, "body": {"platform": "all", "notification": {"alert": "hi {{attrs.city}}"}, "options": {"priority": "normal", "plan_id": "capped"}}}')});
 ok(wait_for($node, 'victim', 30, "SELECT state = 'done' FROM tasks WHERE task_id = '$t5'"),
 	'a push with a template is done');
 is(q_victim("SELECT status FROM deliveries WHERE task_id = '$t5'"), 'sent', '... sent');
-my $t6 = q_victim(q{SELECT push_send('shop', '{"to": {"registration_id": ["and-1"]}, "body": {"platform": "all", "notification": {"alert": "again"}, "options": {"priority": "normal"}}}')});
+my $t6 = q_victim(q{SELECT push_send('shop', '{"to": {"registration_id": ["and-1"]}, "body": {"platform": "all", "notification": {"alert": "again"}, "options": {"priority": "normal", "plan_id": "capped"}}}')});
 ok(wait_for($node, 'victim', 30, "SELECT state = 'done' FROM tasks WHERE task_id = '$t6'"),
 	'a second push to the device is done');
 is(q_victim("SELECT status || ':' || coalesce(error, '') FROM deliveries WHERE task_id = '$t6'"),
@@ -277,7 +281,6 @@ q_victim("SELECT push_event('shop', 'and-1', '$t5', 'click')");
 ok(wait_for($node, 'victim', 30, "SELECT NOT EXISTS (SELECT FROM pushplan.stats_pending)"),
 	'the events are rolled up');
 # a smart push: a schedule that fires at once and plans each device at its best time
-q_victim(q{SELECT push_app_set('shop', '{"frequency_cap": null}')});
 my $s1 = q_victim(q{SELECT push_schedule_create('shop', '{"name": "smart", "trigger": {"intelligent": {"backup_time": "now"}}, "push": {"to": {"registration_id": ["ios-1"]}, "body": {"platform": "all", "notification": {"alert": "smart"}}}}')});
 ok(wait_for($node, 'victim', 30,
 		"SELECT EXISTS (SELECT FROM pushplan.schedule_runs r JOIN pushplan.schedules s USING (schedule_id) WHERE s.name = 'smart')"),
