@@ -3,7 +3,7 @@
 # preloaded; a broadcast with every fault of every vendor (APNs, FCM, HMS, Honor, Xiaomi, Meizu,
 # vivo, OPPO, HarmonyOS, Web Push, webhook), SIGHUP, SIGTERM of a busy sender, a failing
 # task, a transactional push during a busy broadcast, an outcome that cannot be written,
-# schedules fired, missed and skipped, the outcome webhook's posts (a 500 retried), templates,
+# schedules fired, missed and skipped, a flow, A/B variants, a fallback, the outcome webhook's posts (a 500 retried), templates,
 # a frequency cap, quiet hours that drop, a consent category, and DROP / CREATE EXTENSION drive
 # the launcher,
 # scheduler and senders. Prints the errors
@@ -173,12 +173,36 @@ s3=$(sql "SELECT push_schedule_create('vg', '{\"name\": \"gone\", \"trigger\": {
 sql "SELECT count(push_device_activity('vg', 'fcm-ok', now() - n * interval '1 day' - interval '3 hours')) FROM generate_series(1, 5) n" >/dev/null
 s4=$(sql "SELECT push_schedule_create('vg', '{\"name\": \"smart\", \"trigger\": {\"intelligent\": {\"backup_time\": \"now\", \"start\": \"2090-01-01 09:00:00\"}}, \"push\": $(sp smart)}')")
 sql "SELECT push_plan_delete('vg', 'gone')" >/dev/null
+# a flow (src/flow_advance.c, src/flow_send.c): a cart added, no purchase within the hour, a
+# reminder; A/B variants with a control group (src/push_variants.c); a fallback through the
+# webhook channel for a device that does not open its push (sql/api/74_fallback.sql). No
+# time_to_live: the clock jumps ahead of the pushes' own time.
+sql "SELECT push_flow_create('vg', '{\"name\": \"cart\", \"trigger\": {\"event\": \"cart_add\"},
+       \"steps\": [{\"wait_until\": {\"event\": \"purchase\", \"timeout\": \"1 hour\"}, \"on_event\": [{\"exit\": true}],
+       \"on_timeout\": [{\"send\": {\"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"your cart\"}}}}]}]}')" >/dev/null
+sql "SELECT push_track('vg', 'fcm-ok', 'cart_add', '{\"sku\": \"x\"}', '2090-01-01 00:00:00+00')" >/dev/null
+ab=$(sql "SELECT push_send('vg', '{\"to\": {\"registration_id\": [\"fcm-ok\", \"apns-ok\", \"hms-ok\", \"honor-ok\"]},
+       \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"ab\"}, \"options\": {\"time_to_live\": 0}},
+       \"variants\": [{\"name\": \"A\", \"weight\": 45, \"notification\": {\"alert\": \"A\"}},
+                      {\"name\": \"B\", \"weight\": 45}, {\"name\": \"C\", \"weight\": 10, \"control\": true}]}')")
+sql "SELECT push_attr_set('vg', 'fcm-ok', '{\"email\": \"fcm@example.com\"}')" >/dev/null
+fb=$(sql "SELECT push_send('vg', '{\"to\": {\"registration_id\": [\"fcm-ok\"]}, \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"fb\"}, \"options\": {\"time_to_live\": 0}},
+       \"fallback\": {\"after\": \"1 hour\", \"unless\": \"opened\", \"via\": \"webhook\", \"to\": {\"attr\": \"email\"}}}')")
 sql "SELECT _clock_set('2090-01-02 00:00:00+00')" >/dev/null
 wait_for 120 "SELECT count(*) = 4 FROM schedule_runs" && ok "schedules fired and skipped" \
   || fail "schedules: $(sql "SELECT string_agg(state, ',') FROM schedule_runs")"
 sql "SELECT _clock_set('2090-01-03 00:00:00+00')" >/dev/null
 wait_for 120 "SELECT count(*) = 6 FROM deliveries d JOIN schedule_runs r USING (task_id) WHERE d.status = 'sent'" \
   && ok "the schedules' pushes are sent" || fail "schedule sends: $(sql "SELECT d.status, count(*) FROM deliveries d JOIN schedule_runs r USING (task_id) GROUP BY 1")"
+wait_for 120 "SELECT bool_and(f.state = 'done' AND d.status = 'sent') FROM push_flow_runs f
+    JOIN flow_step_runs r ON r.task_id IS NOT NULL JOIN deliveries d ON d.task_id = r.task_id WHERE f.app = 'vg'" \
+  && ok "the flow's reminder is sent" || fail "flow: $(sql "SELECT state, step FROM push_flow_runs")"
+wait_for 120 "SELECT count(*) FILTER (WHERE d.status = 'sent') > 0 AND count(*) FILTER (WHERE d.status IN ('queued')) = 0
+    FROM deliveries d JOIN tasks t USING (task_id) WHERE t.parent_task_id = '$ab'" \
+  && ok "the variants are sent" || fail "variants: $(sql "SELECT d.status, count(*) FROM deliveries d JOIN tasks t USING (task_id) WHERE t.parent_task_id = '$ab' GROUP BY 1")"
+wait_for 120 "SELECT EXISTS (SELECT FROM fallbacks WHERE task_id = '$fb' AND outcome = 'queued')
+    AND NOT EXISTS (SELECT FROM deliveries d WHERE d.fallback->>'task_id' = '$fb' AND d.status = 'queued')" \
+  && ok "the fallback is made and sent through the webhook" || fail "fallback: $(sql "SELECT * FROM fallbacks")"
 sql "SELECT _clock_set(NULL)" >/dev/null
 record_pids
 wait_for 120 "SELECT NOT EXISTS (SELECT FROM outcome_outbox) AND NOT EXISTS (SELECT FROM outcome_batches)" \
