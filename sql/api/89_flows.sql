@@ -368,14 +368,18 @@ BEGIN
             END IF;
 
         WHEN 'wait_until' THEN
-            IF jsonb_typeof(v_val) IS DISTINCT FROM 'object' THEN
-                RAISE EXCEPTION '93015: step "%": wait_until takes {"event": name, "where": conditions, "timeout": duration} or {"events": [...], "timeout": duration}',
-                    v_id USING ERRCODE = '22023';
-            END IF;
-            SELECT min(k) INTO v_key FROM jsonb_object_keys(v_val) k
-                WHERE k NOT IN ('event', 'where', 'events', 'timeout');
-            IF v_key IS NOT NULL OR (v_val ? 'events' AND (v_val ? 'event' OR v_val ? 'where'))
-               OR NOT (v_val ? 'events' OR v_val ? 'event') THEN
+            -- one shape, one message: {"event", "where"?, "timeout"} or {"events": [1 to 10 of
+            -- {"event", "where"?}], "timeout"} (each test guards the ones after it)
+            v_events := CASE WHEN jsonb_typeof(v_val) IS DISTINCT FROM 'object' THEN NULL
+                             WHEN v_val ? 'events' THEN v_val->'events'
+                             ELSE jsonb_build_array(v_val - 'timeout') END;
+            IF v_events IS NULL
+               OR EXISTS (SELECT 1 FROM jsonb_object_keys(v_val) k WHERE k NOT IN ('event', 'where', 'events', 'timeout'))
+               OR (v_val ? 'events' AND (v_val ? 'event' OR v_val ? 'where'))
+               OR jsonb_typeof(v_events) <> 'array' OR jsonb_array_length(v_events) NOT BETWEEN 1 AND 10
+               OR EXISTS (SELECT 1 FROM jsonb_array_elements(v_events) e
+                          WHERE jsonb_typeof(e) <> 'object' OR jsonb_typeof(e->'event') IS DISTINCT FROM 'string'
+                             OR EXISTS (SELECT 1 FROM jsonb_object_keys(e) k WHERE k NOT IN ('event', 'where'))) THEN
                 RAISE EXCEPTION '93015: step "%": wait_until takes {"event": name, "where": conditions, "timeout": duration} or {"events": [...], "timeout": duration}',
                     v_id USING ERRCODE = '22023';
             END IF;
@@ -387,18 +391,7 @@ BEGIN
                 RAISE EXCEPTION '93012: step "%": % is not a duration of more than 0 and up to 366 days ("30 minutes", "1 hour", "7 days")',
                     v_id, left((v_val->'timeout')::text, 100) USING ERRCODE = '22023';
             END IF;
-            v_events := CASE WHEN v_val ? 'events' THEN v_val->'events'
-                             ELSE jsonb_build_array(v_val - 'timeout') END;
-            IF jsonb_typeof(v_events) <> 'array' OR jsonb_array_length(v_events) NOT BETWEEN 1 AND 10 THEN
-                RAISE EXCEPTION '93015: step "%": wait_until takes {"event": name, "where": conditions, "timeout": duration} or {"events": [...], "timeout": duration}',
-                    v_id USING ERRCODE = '22023';
-            END IF;
             FOR v_ev IN SELECT * FROM jsonb_array_elements(v_events) LOOP
-                IF jsonb_typeof(v_ev) <> 'object' OR jsonb_typeof(v_ev->'event') IS DISTINCT FROM 'string'
-                   OR EXISTS (SELECT 1 FROM jsonb_object_keys(v_ev) k WHERE k NOT IN ('event', 'where')) THEN
-                    RAISE EXCEPTION '93015: step "%": wait_until takes {"event": name, "where": conditions, "timeout": duration} or {"events": [...], "timeout": duration}',
-                        v_id USING ERRCODE = '22023';
-                END IF;
                 PERFORM _raise_problem(_flow_event_problem(v_ev->>'event'));
                 IF v_ev ? 'where' THEN
                     v_problem := _flow_where_problem(v_ev->'where');

@@ -87,6 +87,13 @@ SELECT push_flow_create('flow_app', '{"name": "f", "trigger": {"event": "x"}, "s
 SELECT push_flow_create('flow_app', '{"name": "f", "trigger": {"event": "x"}, "steps": [{"wait": {"until": "9am"}}]}');
 SELECT push_flow_create('flow_app', '{"name": "f", "trigger": {"event": "x"}, "steps": [{"wait_until": {"event": "purchase"}, "on_event": [{"exit": true}]}]}');
 SELECT push_flow_create('flow_app', '{"name": "f", "trigger": {"event": "x"}, "steps": [{"wait_until": {"timeout": "1 hour"}}]}');
+-- the other shapes wait_until refuses with the same message: both forms at once, more than 10
+-- events, an event that is not an object, a key of neither form
+SELECT push_flow_create('flow_app', '{"name": "f", "trigger": {"event": "x"}, "steps": [{"wait_until": {"event": "a", "events": [{"event": "b"}], "timeout": "1 hour"}}]}');
+SELECT push_flow_create('flow_app', format('{"name": "f", "trigger": {"event": "x"}, "steps": [{"wait_until": {"events": %s, "timeout": "1 hour"}}]}',
+    (SELECT jsonb_agg(jsonb_build_object('event', 'e' || g)) FROM generate_series(1, 11) g))::jsonb);
+SELECT push_flow_create('flow_app', '{"name": "f", "trigger": {"event": "x"}, "steps": [{"wait_until": {"events": ["purchase"], "timeout": "1 hour"}}]}');
+SELECT push_flow_create('flow_app', '{"name": "f", "trigger": {"event": "x"}, "steps": [{"wait_until": {"event": "a", "within": "1 hour", "timeout": "1 hour"}}]}');
 SELECT push_flow_create('flow_app', '{"name": "f", "trigger": {"event": "x"}, "steps": [{"wait_until": {"event": "purchase", "timeout": "1 hour"}, "on_event": {"exit": true}}]}');
 SELECT push_flow_create('flow_app', '{"name": "f", "trigger": {"event": "x"}, "steps": [{"branch": [{"if": {"tag": "vip"}, "then": [{"exit": true}]}]}]}');
 SELECT push_flow_create('flow_app', '{"name": "f", "trigger": {"event": "x"}, "steps": [{"branch": [{"if": {"tag": "vip"}}], "else": []}]}');
