@@ -224,7 +224,7 @@ pushplan_vendor_test(PG_FUNCTION_ARGS)
 	token = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	push = pp_sql_push(PG_GETARG_JSONB_P(3));
 	/* a token has no attributes or account: a template would be sent as it is written */
-	if (pp_push_template_compile(push) != NULL)
+	if (pp_push_template_compile(push, 0) != NULL)
 		ereport(ERROR,
 				(pp_errmsg(PPE_TEMPLATE_NO_DEVICE,
 						   "push_vendor_test sends to a token, which has no attributes or account: its push cannot have templates"),
