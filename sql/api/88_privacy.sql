@@ -330,6 +330,9 @@ BEGIN
         v_counts := v_counts || jsonb_build_object(v_table, v_n);
     END LOOP;
     DELETE FROM smart_profile_pending x WHERE x.device_id = ANY (p_devices);
+    -- the flows' events (no foreign key: sql/install/schema.sql; their instances go with the
+    -- devices, by theirs)
+    DELETE FROM tracked_events x WHERE x.device_id = ANY (p_devices);
     DELETE FROM devices v WHERE v.device_id = ANY (p_devices);
     GET DIAGNOSTICS v_n = ROW_COUNT;
     v_counts := v_counts || jsonb_build_object('devices', v_n);

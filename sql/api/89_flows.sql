@@ -851,20 +851,27 @@ BEGIN
           AND s.step_id = i.step_id AND s.kind = 'exit';
 
         -- the steps that took no time lead on: sends and sets to the next step, branches to
-        -- the first path whose condition holds (else their else path)
-        UPDATE flow_instances i SET step_id = CASE s.kind
+        -- the first path whose condition holds (else their else path); an instance whose path
+        -- ends there is done at once (a row updated again in its transaction pays its foreign
+        -- keys' checks again: one update fewer per instance)
+        UPDATE flow_instances i SET step_id = n.step,
+            state = CASE WHEN n.step IS NULL THEN 'done' ELSE 'waiting' END,
+            exited_at = CASE WHEN n.step IS NULL THEN v_now END,
+            exit_reason = CASE WHEN n.step IS NULL THEN 'completed' END,
+            next_at = CASE WHEN n.step IS NOT NULL THEN v_now END
+        FROM (SELECT i2.instance_id, CASE s.kind
                 WHEN 'branch' THEN coalesce(
                     (SELECT p->>'step' FROM jsonb_array_elements(s.spec->'paths') WITH ORDINALITY x(p, n)
-                     WHERE _flow_cond_holds(p->'if', i.app_id, i.device_id, i.account, i.account_type,
-                                            i.entered_at, i.trigger_props)
+                     WHERE _flow_cond_holds(p->'if', i2.app_id, i2.device_id, i2.account, i2.account_type,
+                                            i2.entered_at, i2.trigger_props)
                      ORDER BY n LIMIT 1),
                     s.spec->>'else')
-                ELSE s.next_step END,
-            next_at = v_now
-        FROM flow_steps s
-        WHERE i.instance_id = ANY (v_pending) AND i.state = 'waiting' AND i.step_started_at IS NULL
-          AND s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = i.step_id
-          AND s.kind IN ('send', 'set', 'branch');
+                ELSE s.next_step END AS step
+              FROM flow_instances i2
+              JOIN flow_steps s ON s.flow_id = i2.flow_id AND s.version = i2.version AND s.step_id = i2.step_id
+              WHERE i2.instance_id = ANY (v_pending) AND i2.state = 'waiting' AND i2.step_started_at IS NULL
+                AND s.kind IN ('send', 'set', 'branch')) n
+        WHERE i.instance_id = n.instance_id;
     END LOOP;
     RETURN cardinality(v_ids);
 END $$;

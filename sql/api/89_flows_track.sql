@@ -167,40 +167,41 @@ BEGIN
     IF c_k IS NULL THEN
         RETURN v_wake;
     END IF;
+    -- (the events joined by their place: a subscript of an array of variable-length values
+    -- walks it from the start, quadratic over a batch)
     PERFORM pg_advisory_xact_lock(l.flow_key, l.user_key) FROM (
         SELECT DISTINCT hashtext(c.flow_id) AS flow_key,
-               hashtext(coalesce(p_devices[c.k]::text, p_types[c.k] || ':' || p_accounts[c.k])) AS user_key
+               hashtext(coalesce(e.device_id::text, e.account_type || ':' || e.account)) AS user_key
         FROM unnest(c_k, c_flow) AS c(k, flow_id)
+        JOIN unnest(p_devices, p_accounts, p_types) WITH ORDINALITY AS e(device_id, account, account_type, k)
+          ON e.k = c.k
         ORDER BY 1, 2) l;
     INSERT INTO pushplan.flow_instances (flow_id, version, app_id, device_id, account, account_type,
                                          step_id, next_at, entered_at, trigger_props, idempotency_key)
-    SELECT c.flow_id, c.version, p_app, p_devices[c.k], p_accounts[c.k], p_types[c.k],
-           v.first_step, p_now, p_now, p_props[c.k],
+    SELECT c.flow_id, c.version, p_app, e.device_id, e.account, e.account_type,
+           v.first_step, p_now, p_now, e.props,
            CASE WHEN v.idempotency_key IS NOT NULL
-                THEN p_props[c.k] #>> string_to_array(v.idempotency_key, '.') END
+                THEN e.props #>> string_to_array(v.idempotency_key, '.') END
     FROM unnest(c_k, c_flow, c_version) AS c(k, flow_id, version)
+    JOIN unnest(p_devices, p_accounts, p_types, p_props, p_seq) WITH ORDINALITY
+        AS e(device_id, account, account_type, props, seq, k) ON e.k = c.k
     JOIN pushplan.flow_versions v ON v.flow_id = c.flow_id AND v.version = c.version
-    -- re-entry: never, or not yet
-    WHERE NOT CASE WHEN p_devices[c.k] IS NOT NULL THEN EXISTS (
-                  SELECT 1 FROM pushplan.flow_instances i
-                  WHERE i.device_id = p_devices[c.k] AND i.flow_id = c.flow_id
-                    AND (v.reentry IS NULL OR i.entered_at > p_now - v.reentry))
-              ELSE EXISTS (
-                  SELECT 1 FROM pushplan.flow_instances i
-                  WHERE i.app_id = p_app AND i.account_type = p_types[c.k] AND i.account = p_accounts[c.k]
-                    AND i.flow_id = c.flow_id AND (v.reentry IS NULL OR i.entered_at > p_now - v.reentry))
-              END
-      -- at most max_concurrent running
-      AND CASE WHEN p_devices[c.k] IS NOT NULL THEN (
-                  SELECT count(*) FROM pushplan.flow_instances i
-                  WHERE i.device_id = p_devices[c.k] AND i.flow_id = c.flow_id AND i.state = 'waiting')
-              ELSE (
-                  SELECT count(*) FROM pushplan.flow_instances i
-                  WHERE i.app_id = p_app AND i.account_type = p_types[c.k] AND i.account = p_accounts[c.k]
-                    AND i.flow_id = c.flow_id AND i.state = 'waiting')
-              END < v.max_concurrent
+    -- the user's instances of the flow, in one probe: one entered too recently (re-entry
+    -- never, or not yet), and how many run (at most max_concurrent)
+    CROSS JOIN LATERAL (
+        SELECT coalesce(bool_or(v.reentry IS NULL OR i.entered_at > p_now - v.reentry), false) AS recent,
+               count(*) FILTER (WHERE i.state = 'waiting') AS running
+        FROM pushplan.flow_instances i
+        WHERE e.device_id IS NOT NULL AND i.device_id = e.device_id AND i.flow_id = c.flow_id) d
+    CROSS JOIN LATERAL (
+        SELECT coalesce(bool_or(v.reentry IS NULL OR i.entered_at > p_now - v.reentry), false) AS recent,
+               count(*) FILTER (WHERE i.state = 'waiting') AS running
+        FROM pushplan.flow_instances i
+        WHERE e.account IS NOT NULL AND i.app_id = p_app AND i.account_type = e.account_type
+          AND i.account = e.account AND i.flow_id = c.flow_id) a
+    WHERE NOT d.recent AND NOT a.recent AND d.running + a.running < v.max_concurrent
     -- in the events' order: of two events with one idempotency key, the first enters
-    ORDER BY p_seq[c.k], c.flow_id
+    ORDER BY e.seq, c.flow_id
     ON CONFLICT (flow_id, idempotency_key) DO NOTHING;
     GET DIAGNOSTICS v_n = ROW_COUNT;
     RETURN v_wake OR v_n > 0;
@@ -276,6 +277,7 @@ CREATE OR REPLACE FUNCTION push_track_batch(app text, events jsonb) RETURNS bigi
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
     c_min_round constant int := 32;     -- a smaller round costs more than its events one by one
+    c_keys constant text[] := ARRAY['registration_id', 'account', 'account_type', 'event', 'props', 'at'];
     v_app int := _app_id(app, 'app');
     v_now timestamptz := clock_now();
     v_names record;
@@ -292,6 +294,11 @@ DECLARE
     r_alone boolean[];
     v_round int;
     v_sel int[];
+    s_dev bigint[];
+    s_acc text[];
+    s_type int[];
+    s_event text[];
+    s_props jsonb[];
     v_k int;
     v_wake boolean := false;
 BEGIN
@@ -310,7 +317,8 @@ BEGIN
     shape AS (
         SELECT ev.*, CASE
             WHEN jsonb_typeof(ev.e) <> 'object' THEN '93032: an event must be a JSON object'
-            WHEN k.key IS NOT NULL THEN format('93034: unknown event key "%s"', _shown(k.key))
+            WHEN ev.e - c_keys <> '{}' THEN format('93034: unknown event key "%s"',
+                _shown((SELECT min(k) FROM jsonb_object_keys(ev.e - c_keys) k)))
             WHEN (ev.e ? 'registration_id') = (ev.e ? 'account') THEN
                 '93034: an event names a registration_id or an account'
             WHEN ev.e ? 'registration_id' AND jsonb_typeof(ev.e->'registration_id') <> 'string' THEN
@@ -329,9 +337,7 @@ BEGIN
                 format('93035: event time %s is not an ISO 8601 time with an offset, such as 2025-06-18T09:00:00Z',
                        left((ev.e->'at')::text, 60))
             END AS problem
-        FROM ev
-        LEFT JOIN LATERAL (SELECT min(k) AS key FROM jsonb_object_keys(CASE WHEN jsonb_typeof(ev.e) = 'object' THEN ev.e END) k
-                           WHERE k NOT IN ('registration_id', 'account', 'account_type', 'event', 'props', 'at')) k ON true),
+        FROM ev),
     parsed AS (
         SELECT s.pos, s.problem, s.e->>'event' AS event, coalesce(s.e->'props', '{}') AS props,
                s.e->>'account' AS account,
@@ -340,7 +346,7 @@ BEGIN
         FROM shape s WHERE s.problem IS NULL),
     checked AS (
         SELECT p.*, d.device_id, coalesce(
-            _flow_event_problem(p.event),
+            CASE WHEN p.event !~ '^[A-Za-z0-9_.:-]{1,64}$' THEN _flow_event_problem(p.event) END,
             CASE WHEN p.account IS NOT NULL THEN _account_problem(p.account, p.account_type) END,
             CASE WHEN d.device_id IS NULL AND p.account IS NULL THEN
                 format('92039: device "%s" is not registered', _shown(s.e->>'registration_id')) END,
@@ -428,14 +434,17 @@ BEGIN
                              ORDER BY r.n);
             EXIT;
         END IF;
+        SELECT array_agg(e.device_id ORDER BY e.k), array_agg(e.account ORDER BY e.k),
+               array_agg(e.account_type ORDER BY e.k), array_agg(e.event ORDER BY e.k),
+               array_agg(e.props ORDER BY e.k)
+            INTO s_dev, s_acc, s_type, s_event, s_props
+        FROM unnest(a_dev, a_acc, a_type, a_event, a_props) WITH ORDINALITY
+            AS e(device_id, account, account_type, event, props, k)
+        JOIN unnest(v_sel) s(k) ON s.k = e.k;
         -- (never "v_wake := f(...) OR v_wake": a true v_wake, a constant to the planner, folds
         -- the call away)
         IF _track_apply(v_app, v_now, v_names.triggers, v_names.exits, v_names.waits,
-            ARRAY(SELECT a_dev[k] FROM unnest(v_sel) WITH ORDINALITY s(k, n) ORDER BY n),
-            ARRAY(SELECT a_acc[k] FROM unnest(v_sel) WITH ORDINALITY s(k, n) ORDER BY n),
-            ARRAY(SELECT a_type[k] FROM unnest(v_sel) WITH ORDINALITY s(k, n) ORDER BY n),
-            ARRAY(SELECT a_event[k] FROM unnest(v_sel) WITH ORDINALITY s(k, n) ORDER BY n),
-            ARRAY(SELECT a_props[k] FROM unnest(v_sel) WITH ORDINALITY s(k, n) ORDER BY n),
+            s_dev, s_acc, s_type, s_event, s_props,
             v_sel) THEN
             v_wake := true;
         END IF;
