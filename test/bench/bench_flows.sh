@@ -50,7 +50,7 @@ echo "devices: $devices, flows: 10, events: $events (batches of 10,000)"
 start=$(ms)
 for ((from = 0; from < events; from += 10000)); do
   sql "SELECT push_track_batch('bench', (SELECT jsonb_agg(jsonb_build_object(
-         'registration_id', 'd' || (1 + (i * 7919) % $devices), 'event', 'ev' || (1 + i % 10),
+         'registration_id', 'd' || (1 + (i::bigint * 7919) % $devices), 'event', 'ev' || (1 + i % 10),
          'props', jsonb_build_object('total', i % 100)))
        FROM generate_series($from, least($from + 9999, $events - 1)) i))" >/dev/null
 done
