@@ -749,8 +749,10 @@ END $$;
 -- kind, until each waits or has ended (the scheduler: src/flow_advance.c). Each step an
 -- instance reaches is recorded in flow_step_runs first; its primary key is what makes a send or
 -- a set fire once per instance. Returns how many instances were taken.
+-- (jit off: over a million instances the planner's estimates pass jit_above_cost, and
+-- compiling each statement's plan took 70 % of the time; doc/benchmarks.md, "Flows")
 CREATE OR REPLACE FUNCTION _flow_advance(p_limit int) RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp SET jit = off AS $$
 DECLARE
     v_now timestamptz := clock_now();
     v_ids bigint[];

@@ -202,12 +202,14 @@ BEGIN
     WHERE NOT d.recent AND NOT a.recent AND d.running + a.running < v.max_concurrent
     -- in the events' order: of two events with one idempotency key, the first enters
     ORDER BY e.seq, c.flow_id
-    ON CONFLICT (flow_id, idempotency_key) DO NOTHING;
+    ON CONFLICT (flow_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING;
     GET DIAGNOSTICS v_n = ROW_COUNT;
     RETURN v_wake OR v_n > 0;
 END $$;
 
 -- One event (push_track, push_track_account): its row, then what it does.
+-- (push_track and its forms run with jit off: over big tables the planner's estimates pass
+-- jit_above_cost, and compiling a plan costs more than running it; doc/benchmarks.md, "Flows")
 CREATE OR REPLACE FUNCTION _track(p_app int, p_device bigint, p_account text, p_account_type int,
                                   p_event text, p_props jsonb, p_at timestamptz) RETURNS void
 LANGUAGE plpgsql AS $$
@@ -237,7 +239,7 @@ $$;
 CREATE OR REPLACE FUNCTION push_track(app text, registration_id text, event text,
                                       props jsonb DEFAULT '{}', at timestamptz DEFAULT now())
 RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp SET jit = off AS $$
 DECLARE
     v_app int := _app_id(app, 'app');
     v_device bigint := _device_id(v_app, registration_id);
@@ -251,7 +253,7 @@ COMMENT ON FUNCTION push_track(text, text, text, jsonb, timestamptz) IS
 CREATE OR REPLACE FUNCTION push_track_account(app text, account text, account_type int, event text,
                                               props jsonb DEFAULT '{}', at timestamptz DEFAULT now())
 RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp SET jit = off AS $$
 DECLARE
     v_app int := _app_id(app, 'app');
 BEGIN
@@ -274,7 +276,7 @@ COMMENT ON FUNCTION push_track_account(text, text, int, text, jsonb, timestamptz
 -- and events entering one flow with the same idempotency key. Their users' events go one at a
 -- time, after the rounds, in order; so do the rounds that have become small.
 CREATE OR REPLACE FUNCTION push_track_batch(app text, events jsonb) RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp SET jit = off AS $$
 DECLARE
     c_min_round constant int := 32;     -- a smaller round costs more than its events one by one
     c_keys constant text[] := ARRAY['registration_id', 'account', 'account_type', 'event', 'props', 'at'];
