@@ -275,8 +275,13 @@ COMMENT ON FUNCTION push_track_account(text, text, int, text, jsonb, timestamptz
 -- an account it is bound to, or two devices of one account) who both have events in the batch,
 -- and events entering one flow with the same idempotency key. Their users' events go one at a
 -- time, after the rounds, in order; so do the rounds that have become small.
+--
+-- Custom plans only (plan_cache_mode): the statements join unnested arrays, whose length a
+-- generic plan does not know (it guesses a few rows, and a nested loop over two unnests of
+-- 10,000 is quadratic); planning them per batch costs little.
 CREATE OR REPLACE FUNCTION push_track_batch(app text, events jsonb) RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp SET jit = off AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp SET jit = off
+SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     c_min_round constant int := 32;     -- a smaller round costs more than its events one by one
     c_keys constant text[] := ARRAY['registration_id', 'account', 'account_type', 'event', 'props', 'at'];
