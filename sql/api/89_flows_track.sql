@@ -55,8 +55,9 @@ $$;
 --    one at a time (a transaction-level advisory lock on the flow and the user).
 -- Returns whether anything became due (the caller wakes the scheduler).
 CREATE OR REPLACE FUNCTION _track_apply(p_app int, p_now timestamptz, p_triggers text[],
-                                        p_exits text[], p_waits text[], p_devices bigint[], p_accounts text[], p_types int[],
-                                        p_events text[], p_props jsonb[], p_seq int[])
+                                        p_exits text[], p_waits text[], p_devices bigint[],
+                                        p_accounts text[], p_types int[], p_events text[],
+                                        p_props jsonb[], p_seq int[])
 RETURNS boolean
 LANGUAGE plpgsql AS $$
 DECLARE
