@@ -135,3 +135,5 @@ SELECT push_track_batch('scale_a', '[{"registration_id": "u51", "event": "refund
 SELECT push->'to' AS audience, state FROM tasks WHERE flow_id = :'thanks' ORDER BY push->'to'->'registration_id'->>0 NULLS LAST;
 SELECT v.registration_id, d.status FROM deliveries d JOIN devices v USING (device_id) JOIN tasks t USING (task_id)
 WHERE t.flow_id = :'thanks' ORDER BY 1;
+-- the clock back to the real time, for the suites after this one
+SELECT _clock_set(NULL) IS NOT NULL AS clock_back;
