@@ -1,5 +1,5 @@
--- Retention of the raw rows (doc/statistics.md, "Retention"): deliveries and events are
--- partitioned by UTC day (sql/install/schema.sql); the scheduler's upkeep makes each day's
+-- Retention of the raw rows (doc/statistics.md, "Retention"): deliveries, events and the
+-- flows' tracked_events are partitioned by UTC day (sql/install/schema.sql); the scheduler's upkeep makes each day's
 -- partitions a few days ahead and drops those older than pushplan.retention_days, whole. The
 -- aggregates (task_stats, plan_stats, vendor_latency) are kept for ever.
 
@@ -37,9 +37,9 @@ BEGIN
         EXECUTE format('CREATE TABLE %I PARTITION OF deliveries FOR VALUES FROM (%s) TO (%s) WITH (fillfactor = 50)',
                        v_name, _delivery_id_floor(day::timestamp AT TIME ZONE 'UTC'),
                        _delivery_id_floor((day + 1)::timestamp AT TIME ZONE 'UTC'));
-    ELSIF parent = 'events' THEN
-        EXECUTE format('CREATE TABLE %I PARTITION OF events FOR VALUES FROM (%L) TO (%L)',
-                       v_name, day::timestamp AT TIME ZONE 'UTC', (day + 1)::timestamp AT TIME ZONE 'UTC');
+    ELSIF parent IN ('events', 'tracked_events') THEN
+        EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
+                       v_name, parent, day::timestamp AT TIME ZONE 'UTC', (day + 1)::timestamp AT TIME ZONE 'UTC');
     ELSE
         RAISE EXCEPTION 'pushplan: % is not partitioned by day', parent;
     END IF;
@@ -65,7 +65,7 @@ DECLARE
     r record;
 BEGIN
     FOR r IN SELECT p.parent, v_today + d AS day
-             FROM unnest(ARRAY['deliveries', 'events']) p(parent), generate_series(0, 2) d LOOP
+             FROM unnest(ARRAY['deliveries', 'events', 'tracked_events']) p(parent), generate_series(0, 2) d LOOP
         BEGIN
             v_name := _raw_partition_create(r.parent, r.day);
             IF v_name IS NOT NULL THEN
@@ -85,9 +85,10 @@ BEGIN
              CROSS JOIN LATERAL (SELECT CASE
                  WHEN c.relname LIKE 'deliveries\_before\_%' THEN 'deliveries_before_'
                  WHEN c.relname LIKE 'deliveries\_%' THEN 'deliveries_'
-                 WHEN c.relname LIKE 'events\_%' THEN 'events_' END AS prefix) p
+                 WHEN c.relname LIKE 'events\_%' THEN 'events_'
+                 WHEN c.relname LIKE 'tracked\_events\_%' THEN 'tracked_events_' END AS prefix) p
              CROSS JOIN LATERAL (SELECT substr(c.relname, length(p.prefix) + 1) AS digits) d
-             WHERE i.inhparent IN ('deliveries'::regclass, 'events'::regclass)
+             WHERE i.inhparent IN ('deliveries'::regclass, 'events'::regclass, 'tracked_events'::regclass)
                -- (a CASE: to_date only ever sees 8 digits)
                AND CASE WHEN length(d.digits) <> 8 OR translate(d.digits, '0123456789', '') <> '' THEN false
                         WHEN p.prefix = 'deliveries_before_' THEN to_date(d.digits, 'YYYYMMDD') <= v_first
@@ -104,6 +105,7 @@ BEGIN
     BEGIN
         DELETE FROM deliveries_default WHERE delivery_id < _delivery_id_floor(v_first::timestamp AT TIME ZONE 'UTC');
         DELETE FROM events_default WHERE recorded_at < v_first::timestamp AT TIME ZONE 'UTC';
+        DELETE FROM tracked_events_default WHERE recorded_at < v_first::timestamp AT TIME ZONE 'UTC';
         -- the fallbacks of the deliveries gone with their partitions (doc/fallback.md)
         DELETE FROM fallbacks WHERE delivery_id < _delivery_id_floor(v_first::timestamp AT TIME ZONE 'UTC');
     EXCEPTION WHEN lock_not_available THEN

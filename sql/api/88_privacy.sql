@@ -378,6 +378,7 @@ BEGIN
     -- step's template again; their runs (their steps' rows go with them) and what they did
     v_counts := v_counts || _erase_flows(p_app, ARRAY(SELECT i.instance_id FROM flow_instances i
                                                      WHERE i.device_id = ANY (p_devices)));
+    -- (tracked_events has no foreign key to devices: sql/install/schema.sql)
     DELETE FROM tracked_events x WHERE x.device_id = ANY (p_devices);
     GET DIAGNOSTICS v_n = ROW_COUNT;
     v_counts := v_counts || jsonb_build_object('tracked_events', v_n);

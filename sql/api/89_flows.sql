@@ -88,57 +88,9 @@ END $$;
 
 -- Whether props satisfy conditions checked by _flow_where_problem (NULL: no conditions).
 -- Comparisons: numbers with numbers, strings with strings (bytewise); any other pair is false.
+-- In C (src/flow_match.c): push_track runs it for every event of a batch and every flow.
 CREATE OR REPLACE FUNCTION _flow_props_match(cond jsonb, props jsonb) RETURNS boolean
-LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE
-    v_key text;
-    v_want jsonb;
-    v_have jsonb;
-    v_op text;
-    v_arg jsonb;
-    v_ok boolean;
-BEGIN
-    IF cond IS NULL THEN
-        RETURN true;
-    END IF;
-    FOR v_key, v_want IN SELECT * FROM jsonb_each(cond) LOOP
-        v_have := props #> string_to_array(v_key, '.');
-        IF v_have = 'null' THEN
-            v_have := NULL;
-        END IF;
-        IF jsonb_typeof(v_want) <> 'object' THEN
-            IF v_have IS NULL OR v_have <> v_want THEN
-                RETURN false;
-            END IF;
-            CONTINUE;
-        END IF;
-        FOR v_op, v_arg IN SELECT * FROM jsonb_each(v_want) LOOP
-            v_ok := CASE v_op
-                WHEN 'eq' THEN v_have IS NOT NULL AND v_have = v_arg
-                WHEN 'ne' THEN v_have IS NULL OR v_have <> v_arg
-                WHEN 'in' THEN v_have IS NOT NULL
-                               AND EXISTS (SELECT 1 FROM jsonb_array_elements(v_arg) e WHERE e = v_have)
-                WHEN 'exists' THEN (v_have IS NOT NULL) = (v_arg = 'true')
-                ELSE CASE
-                    WHEN jsonb_typeof(v_have) = 'number' AND jsonb_typeof(v_arg) = 'number' THEN
-                        CASE v_op WHEN 'gt' THEN v_have::numeric > v_arg::numeric
-                                  WHEN 'gte' THEN v_have::numeric >= v_arg::numeric
-                                  WHEN 'lt' THEN v_have::numeric < v_arg::numeric
-                                  ELSE v_have::numeric <= v_arg::numeric END
-                    WHEN jsonb_typeof(v_have) = 'string' AND jsonb_typeof(v_arg) = 'string' THEN
-                        CASE v_op WHEN 'gt' THEN (v_have #>> '{}') COLLATE "C" > (v_arg #>> '{}')
-                                  WHEN 'gte' THEN (v_have #>> '{}') COLLATE "C" >= (v_arg #>> '{}')
-                                  WHEN 'lt' THEN (v_have #>> '{}') COLLATE "C" < (v_arg #>> '{}')
-                                  ELSE (v_have #>> '{}') COLLATE "C" <= (v_arg #>> '{}') END
-                    ELSE false END
-            END;
-            IF NOT v_ok THEN
-                RETURN false;
-            END IF;
-        END LOOP;
-    END LOOP;
-    RETURN true;
-END $$;
+AS 'MODULE_PATHNAME', 'pushplan_flow_props_match' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 -- Why a branch condition cannot be used, or NULL: {"attr": conditions}, {"tag": "t"},
 -- {"event": "name", "where": conditions} (since the instance entered), {"trigger": conditions}
@@ -746,18 +698,12 @@ CREATE OR REPLACE FUNCTION _flow_instances_end(p_ids bigint[], p_reason text) RE
 LANGUAGE plpgsql AS $$
 DECLARE
     v_n int;
-    v_task record;
 BEGIN
     UPDATE pushplan.flow_instances i SET state = 'exited', exited_at = pushplan.clock_now(),
         exit_reason = p_reason, next_at = NULL
         WHERE i.instance_id = ANY (p_ids) AND i.state = 'waiting';
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    FOR v_task IN SELECT t.app_id, t.task_id FROM pushplan.flow_step_runs r
-                  JOIN pushplan.tasks t ON t.task_id = r.task_id
-                  WHERE r.instance_id = ANY (p_ids) AND t.state IN ('queued', 'sending')
-                  ORDER BY t.task_id FOR UPDATE OF t LOOP
-        PERFORM pushplan._task_cancel(v_task.app_id, v_task.task_id);
-    END LOOP;
+    PERFORM pushplan._flow_instances_cancel_sends(p_ids);
     RETURN v_n;
 END $$;
 
@@ -778,231 +724,8 @@ END $$;
 COMMENT ON FUNCTION push_flow_delete(text, text) IS
     'deletes a flow: its running instances end and their unsent pushes are cancelled';
 
--- ---- events -----------------------------------------------------------------------------------
-
--- One event of a user (a device, or an account), in the caller's transaction: logged; the
--- user's running instances (the device's and its accounts', or the account's and its devices')
--- whose exit rule it meets end (their unsent pushes cancelled); those waiting for it take their
--- event path; and the enabled flows it triggers start an instance, under
--- their entry rules. The scheduler is woken at commit for what is due.
-CREATE OR REPLACE FUNCTION _track(p_app int, p_device bigint, p_account text, p_account_type int,
-                                  p_event text, p_props jsonb, p_at timestamptz) RETURNS void
-LANGUAGE plpgsql AS $$
-DECLARE
-    v_now timestamptz := pushplan.clock_now();
-    v_mine bigint[];
-    v_ids bigint[];
-    v_flow record;
-    v_key text;
-    v_wake boolean := false;
-BEGIN
-    INSERT INTO pushplan.tracked_events (app_id, device_id, account, account_type, event, props, at, tracked_at)
-        VALUES (p_app, p_device, p_account, p_account_type, p_event, p_props, p_at, v_now);
-
-    -- The user's running instances: of the device, and of the accounts bound to it (or of the
-    -- account, and of its devices).
-    -- (four index probes rather than one OR, which no index serves)
-    SELECT array_agg(x.instance_id ORDER BY x.instance_id) INTO v_mine FROM (
-        SELECT i.instance_id FROM pushplan.flow_instances i
-        WHERE p_device IS NOT NULL AND i.device_id = p_device AND i.state = 'waiting'
-        UNION
-        SELECT i.instance_id FROM pushplan.flow_instances i
-        WHERE p_account IS NOT NULL AND i.app_id = p_app AND i.account_type = p_account_type
-          AND i.account = p_account AND i.state = 'waiting'
-        UNION
-        SELECT i.instance_id FROM pushplan.device_accounts a
-        JOIN pushplan.flow_instances i ON i.app_id = a.app_id AND i.account_type = a.account_type
-                                      AND i.account = a.account
-        WHERE p_device IS NOT NULL AND a.device_id = p_device AND i.state = 'waiting'
-        UNION
-        SELECT i.instance_id FROM pushplan.device_accounts a
-        JOIN pushplan.flow_instances i ON i.device_id = a.device_id
-        WHERE p_account IS NOT NULL AND a.app_id = p_app AND a.account_type = p_account_type
-          AND a.account = p_account AND i.state = 'waiting') x;
-
-    IF v_mine IS NOT NULL THEN
-        -- those whose flow exits on this event end
-        SELECT array_agg(i.instance_id ORDER BY i.instance_id) INTO v_ids
-        FROM pushplan.flow_instances i
-        JOIN pushplan.flow_versions v ON v.flow_id = i.flow_id AND v.version = i.version
-        WHERE i.instance_id = ANY (v_mine) AND v.exit_event = p_event
-          AND pushplan._flow_props_match(v.exit_where, p_props);
-        IF v_ids IS NOT NULL THEN
-            PERFORM pushplan._flow_instances_end(v_ids, format('exit event "%s"', p_event));
-        END IF;
-
-        -- waits for this event end: the event path is due now
-        UPDATE pushplan.flow_instances i SET step_id = s.event_step, step_started_at = NULL, next_at = v_now
-        FROM pushplan.flow_steps s
-        WHERE i.instance_id = ANY (v_mine) AND i.state = 'waiting' AND i.step_started_at IS NOT NULL
-          AND s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = i.step_id
-          AND s.kind = 'wait_until'
-          AND EXISTS (SELECT 1 FROM jsonb_array_elements(s.spec->'events') w
-                      WHERE w->>'event' = p_event AND pushplan._flow_props_match(w->'where', p_props));
-        v_wake := FOUND;
-    END IF;
-
-    -- flows this event starts
-    FOR v_flow IN
-        SELECT f.flow_id, v.version, v.first_step, v.reentry, v.max_concurrent, v.idempotency_key
-        FROM pushplan.flow_versions v
-        JOIN pushplan.flows f ON f.flow_id = v.flow_id AND f.version = v.version
-        WHERE v.app_id = p_app AND v.trigger_event = p_event AND f.enabled
-          AND pushplan._flow_props_match(v.trigger_where, p_props)
-        ORDER BY f.flow_id
-    LOOP
-        -- one user's entries into one flow are decided one at a time
-        PERFORM pg_advisory_xact_lock(hashtext(v_flow.flow_id),
-                                      hashtext(coalesce(p_device::text, p_account_type || ':' || p_account)));
-        IF EXISTS (SELECT 1 FROM pushplan.flow_instances i
-                   WHERE i.flow_id = v_flow.flow_id
-                     AND ((p_device IS NOT NULL AND i.device_id = p_device)
-                          OR (p_account IS NOT NULL AND i.account = p_account AND i.account_type = p_account_type))
-                     AND (v_flow.reentry IS NULL OR i.entered_at > v_now - v_flow.reentry)) THEN
-            CONTINUE;       -- re-entry: never, or not yet
-        END IF;
-        IF (SELECT count(*) FROM pushplan.flow_instances i
-            WHERE i.flow_id = v_flow.flow_id AND i.state = 'waiting'
-              AND ((p_device IS NOT NULL AND i.device_id = p_device)
-                   OR (p_account IS NOT NULL AND i.account = p_account AND i.account_type = p_account_type)))
-           >= v_flow.max_concurrent THEN
-            CONTINUE;
-        END IF;
-        v_key := CASE WHEN v_flow.idempotency_key IS NOT NULL
-                      THEN p_props #>> string_to_array(v_flow.idempotency_key, '.') END;
-        INSERT INTO pushplan.flow_instances (flow_id, version, app_id, device_id, account, account_type,
-                                             step_id, next_at, entered_at, trigger_props, idempotency_key)
-            VALUES (v_flow.flow_id, v_flow.version, p_app, p_device, p_account, p_account_type,
-                    v_flow.first_step, v_now, v_now, p_props, v_key)
-            ON CONFLICT (flow_id, idempotency_key) DO NOTHING;
-        v_wake := v_wake OR FOUND;
-    END LOOP;
-    IF v_wake THEN
-        PERFORM pushplan._wake_scheduler();
-    END IF;
-END $$;
-
--- Why an event's time cannot be used, or NULL.
-CREATE OR REPLACE FUNCTION _track_at_problem(at timestamptz) RETURNS text
-LANGUAGE sql STABLE AS $$
-    SELECT CASE WHEN at IS NULL OR at = 'infinity' OR at = '-infinity' THEN
-        '93035: an event time must be given (at)' END
-$$;
-
-CREATE OR REPLACE FUNCTION push_track(app text, registration_id text, event text,
-                                      props jsonb DEFAULT '{}', at timestamptz DEFAULT now())
-RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
-DECLARE
-    v_app int := _app_id(app, 'app');
-    v_device bigint := _device_id(v_app, registration_id);
-BEGIN
-    PERFORM _raise_problem(_flow_event_problem(event));
-    IF jsonb_typeof(props) IS DISTINCT FROM 'object' THEN
-        RAISE EXCEPTION '93031: props must be a JSON object' USING ERRCODE = '22023';
-    END IF;
-    PERFORM _raise_problem(_track_at_problem(at));
-    PERFORM _track(v_app, v_device, NULL, NULL, event, props, at);
-END $$;
-COMMENT ON FUNCTION push_track(text, text, text, jsonb, timestamptz) IS
-    'reports what a device''s user did, in the caller''s transaction: starts, moves and ends flow instances (doc/flows.md)';
-
-CREATE OR REPLACE FUNCTION push_track_account(app text, account text, account_type int, event text,
-                                              props jsonb DEFAULT '{}', at timestamptz DEFAULT now())
-RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
-DECLARE
-    v_app int := _app_id(app, 'app');
-BEGIN
-    PERFORM _raise_problem(_account_problem(account, account_type));
-    PERFORM _raise_problem(_flow_event_problem(event));
-    IF jsonb_typeof(props) IS DISTINCT FROM 'object' THEN
-        RAISE EXCEPTION '93031: props must be a JSON object' USING ERRCODE = '22023';
-    END IF;
-    PERFORM _raise_problem(_track_at_problem(at));
-    PERFORM _track(v_app, NULL, account, account_type, event, props, at);
-END $$;
-COMMENT ON FUNCTION push_track_account(text, text, int, text, jsonb, timestamptz) IS
-    'reports what an account''s user did, in the caller''s transaction: starts, moves and ends flow instances (doc/flows.md)';
-
--- [{registration_id | account (+ account_type), event, props, at}], at most 10,000, in order.
--- Everything is checked first; one bad event writes nothing, and its error says which one
--- (events[i], counting from 0).
-CREATE OR REPLACE FUNCTION push_track_batch(app text, events jsonb) RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
-DECLARE
-    v_app int := _app_id(app, 'app');
-    v_ev jsonb;
-    v_n int := 0;
-    v_problem text;
-    v_key text;
-    v_devices bigint[] := '{}';
-    v_device bigint;
-BEGIN
-    IF jsonb_typeof(events) IS DISTINCT FROM 'array' THEN
-        RAISE EXCEPTION '93032: events must be a JSON array of event objects' USING ERRCODE = '22023';
-    END IF;
-    IF jsonb_array_length(events) > 10000 THEN
-        RAISE EXCEPTION '93033: at most 10000 events in one batch, got %', jsonb_array_length(events)
-            USING ERRCODE = '54000';
-    END IF;
-    FOR v_ev IN SELECT * FROM jsonb_array_elements(events) LOOP
-        v_problem := NULL;
-        v_device := NULL;
-        IF jsonb_typeof(v_ev) <> 'object' THEN
-            v_problem := '93032: an event must be a JSON object';
-        ELSE
-            SELECT min(k) INTO v_key FROM jsonb_object_keys(v_ev) k
-                WHERE k NOT IN ('registration_id', 'account', 'account_type', 'event', 'props', 'at');
-            v_problem := CASE
-                WHEN v_key IS NOT NULL THEN format('93034: unknown event key "%s"', _shown(v_key))
-                WHEN (v_ev ? 'registration_id') = (v_ev ? 'account') THEN
-                    '93034: an event names a registration_id or an account'
-                WHEN v_ev ? 'registration_id' AND jsonb_typeof(v_ev->'registration_id') <> 'string' THEN
-                    '93034: event key "registration_id" must be a string'
-                WHEN v_ev ? 'account' AND jsonb_typeof(v_ev->'account') <> 'string' THEN
-                    '93034: event key "account" must be a string'
-                WHEN v_ev ? 'account_type' AND (NOT v_ev ? 'account' OR jsonb_typeof(v_ev->'account_type') <> 'number'
-                                                OR (v_ev->>'account_type') !~ '^\d{1,9}$') THEN
-                    '93034: event key "account_type" goes with an account and is an integer of 0 or more'
-                WHEN jsonb_typeof(v_ev->'event') IS DISTINCT FROM 'string' THEN
-                    '93034: event key "event" is required and must be a string'
-                WHEN v_ev ? 'props' AND jsonb_typeof(v_ev->'props') <> 'object' THEN
-                    '93031: props must be a JSON object'
-                WHEN v_ev ? 'at' AND (jsonb_typeof(v_ev->'at') <> 'string' OR v_ev->>'at' !~
-                     '^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d{1,6})?)?(Z|[+-]\d\d(:?\d\d)?)$') THEN
-                    format('93035: event time %s is not an ISO 8601 time with an offset, such as 2025-06-18T09:00:00Z',
-                           left((v_ev->'at')::text, 60))
-            END;
-            v_problem := coalesce(v_problem, _flow_event_problem(v_ev->>'event'));
-            IF v_problem IS NULL AND v_ev ? 'account' THEN
-                v_problem := _account_problem(v_ev->>'account', coalesce((v_ev->>'account_type')::int, 0));
-            END IF;
-            IF v_problem IS NULL AND v_ev ? 'registration_id' THEN
-                SELECT d.device_id INTO v_device FROM devices d
-                    WHERE d.app_id = v_app AND d.registration_id = v_ev->>'registration_id';
-                IF v_device IS NULL THEN
-                    v_problem := format('92039: device "%s" is not registered', _shown(v_ev->>'registration_id'));
-                END IF;
-            END IF;
-        END IF;
-        IF v_problem IS NOT NULL THEN
-            RAISE EXCEPTION 'events[%]: %', v_n, v_problem USING ERRCODE = '22023';
-        END IF;
-        v_devices := v_devices || v_device;
-        v_n := v_n + 1;
-    END LOOP;
-    FOR i IN 0 .. v_n - 1 LOOP
-        v_ev := events->i;
-        PERFORM _track(v_app, v_devices[i + 1], v_ev->>'account',
-                       CASE WHEN v_ev ? 'account' THEN coalesce((v_ev->>'account_type')::int, 0) END,
-                       v_ev->>'event', coalesce(v_ev->'props', '{}'),
-                       coalesce((v_ev->>'at')::timestamptz, now()));
-    END LOOP;
-    RETURN v_n;
-END $$;
-COMMENT ON FUNCTION push_track_batch(text, jsonb) IS
-    'reports up to 10,000 events at once (registration_id or account, event, props, at); one bad event writes nothing';
+-- ---- events ---------------------------------------------------------------------------------
+-- push_track, push_track_account and push_track_batch: sql/api/89_flows_track.sql.
 
 -- ---- the scheduler ------------------------------------------------------------------------
 
@@ -1040,17 +763,16 @@ END $$;
 -- kind, until each waits or has ended (the scheduler: src/flow_advance.c). Each step an
 -- instance reaches is recorded in flow_step_runs first; its primary key is what makes a send or
 -- a set fire once per instance. Returns how many instances were taken.
+-- (jit off: over a million instances the planner's estimates pass jit_above_cost, and
+-- compiling each statement's plan took 70 % of the time; doc/benchmarks.md, "Flows")
 CREATE OR REPLACE FUNCTION _flow_advance(p_limit int) RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp SET jit = off AS $$
 DECLARE
     v_now timestamptz := clock_now();
     v_ids bigint[];
     v_pending bigint[];
     v_fresh bigint[];
     v_round int;
-    v_send record;
-    v_task text;
-    v_push jsonb;
 BEGIN
     SELECT array_agg(instance_id) INTO v_ids FROM (
         SELECT i.instance_id FROM flow_instances i
@@ -1106,35 +828,8 @@ BEGIN
         FROM flow_steps s
         WHERE i.instance_id = ANY (v_pending) AND s.flow_id = i.flow_id AND s.version = i.version
           AND s.step_id = i.step_id AND s.kind IN ('wait', 'wait_until');
-        -- sends: one task each, through push_send's checks; a push refused now (its plan
-        -- deleted since) fails the step with push_send's error, and the instance goes on
-        FOR v_send IN
-            SELECT i.instance_id, i.app_id, i.flow_id, s.step_id,
-                   _flow_bind_event(s.spec->'push', i.trigger_props) AS push,
-                   i.account, i.account_type, d.registration_id
-            FROM flow_instances i
-            JOIN flow_steps s ON s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = i.step_id
-            LEFT JOIN devices d ON d.device_id = i.device_id
-            WHERE i.instance_id = ANY (v_fresh) AND s.kind = 'send'
-            ORDER BY i.instance_id
-        LOOP
-            v_push := v_send.push || jsonb_build_object('to', CASE
-                WHEN v_send.registration_id IS NOT NULL
-                THEN jsonb_build_object('registration_id', jsonb_build_array(v_send.registration_id))
-                ELSE jsonb_build_object('account', jsonb_build_array(v_send.account),
-                                        'account_type', v_send.account_type) END);
-            BEGIN
-                v_task := _flow_send(v_send.app_id, v_push);
-                UPDATE tasks t SET flow_id = v_send.flow_id, flow_step = v_send.step_id,
-                    flow_instance = v_send.instance_id
-                    WHERE t.task_id = v_task;
-                UPDATE flow_step_runs r SET task_id = v_task
-                    WHERE r.instance_id = v_send.instance_id AND r.step_id = v_send.step_id;
-            EXCEPTION WHEN others THEN
-                UPDATE flow_step_runs r SET detail = SQLERRM
-                    WHERE r.instance_id = v_send.instance_id AND r.step_id = v_send.step_id;
-            END;
-        END LOOP;
+        -- sends: in tasks shared by the instances of one step and push (sql/api/89_flows_send.sql)
+        PERFORM _flow_sends(v_fresh);
 
         -- sets: attributes (at most 50 a device: a set that would pass it leaves them) and tags
         UPDATE devices d SET attrs = _attrs_merge(d.attrs, s.spec->'attrs'), updated_at = now()
@@ -1172,20 +867,27 @@ BEGIN
           AND s.step_id = i.step_id AND s.kind = 'exit';
 
         -- the steps that took no time lead on: sends and sets to the next step, branches to
-        -- the first path whose condition holds (else their else path)
-        UPDATE flow_instances i SET step_id = CASE s.kind
+        -- the first path whose condition holds (else their else path); an instance whose path
+        -- ends there is done at once (a row updated again in its transaction pays its foreign
+        -- keys' checks again: one update fewer per instance)
+        UPDATE flow_instances i SET step_id = n.step,
+            state = CASE WHEN n.step IS NULL THEN 'done' ELSE 'waiting' END,
+            exited_at = CASE WHEN n.step IS NULL THEN v_now END,
+            exit_reason = CASE WHEN n.step IS NULL THEN 'completed' END,
+            next_at = CASE WHEN n.step IS NOT NULL THEN v_now END
+        FROM (SELECT i2.instance_id, CASE s.kind
                 WHEN 'branch' THEN coalesce(
                     (SELECT p->>'step' FROM jsonb_array_elements(s.spec->'paths') WITH ORDINALITY x(p, n)
-                     WHERE _flow_cond_holds(p->'if', i.app_id, i.device_id, i.account, i.account_type,
-                                            i.entered_at, i.trigger_props)
+                     WHERE _flow_cond_holds(p->'if', i2.app_id, i2.device_id, i2.account, i2.account_type,
+                                            i2.entered_at, i2.trigger_props)
                      ORDER BY n LIMIT 1),
                     s.spec->>'else')
-                ELSE s.next_step END,
-            next_at = v_now
-        FROM flow_steps s
-        WHERE i.instance_id = ANY (v_pending) AND i.state = 'waiting' AND i.step_started_at IS NULL
-          AND s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = i.step_id
-          AND s.kind IN ('send', 'set', 'branch');
+                ELSE s.next_step END AS step
+              FROM flow_instances i2
+              JOIN flow_steps s ON s.flow_id = i2.flow_id AND s.version = i2.version AND s.step_id = i2.step_id
+              WHERE i2.instance_id = ANY (v_pending) AND i2.state = 'waiting' AND i2.step_started_at IS NULL
+                AND s.kind IN ('send', 'set', 'branch')) n
+        WHERE i.instance_id = n.instance_id;
     END LOOP;
     RETURN cardinality(v_ids);
 END $$;

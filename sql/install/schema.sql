@@ -661,9 +661,12 @@ CREATE TABLE flow_instances (
     exit_reason     text,
     trigger_props   jsonb NOT NULL DEFAULT '{}',
     idempotency_key text,
-    CHECK ((device_id IS NULL) <> (account IS NULL)),
-    UNIQUE (flow_id, idempotency_key)
-);
+    CHECK ((device_id IS NULL) <> (account IS NULL))
+-- room on each page for the scheduler's updates that change no indexed column (HOT)
+) WITH (fillfactor = 80);
+-- an idempotency key enters a user once per flow; an instance without one is not indexed here
+CREATE UNIQUE INDEX flow_instances_idempotency_idx ON flow_instances (flow_id, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
 CREATE INDEX flow_instances_due_idx ON flow_instances (next_at) WHERE state = 'waiting';
 CREATE INDEX flow_instances_device_idx ON flow_instances (device_id, flow_id) WHERE device_id IS NOT NULL;
 CREATE INDEX flow_instances_account_idx ON flow_instances (app_id, account_type, account, flow_id)
@@ -680,20 +683,29 @@ CREATE TABLE flow_step_runs (
 );
 CREATE INDEX flow_step_runs_task_idx ON flow_step_runs (task_id) WHERE task_id IS NOT NULL;
 -- The events applications report (push_track): what wait_until and branches read.
+-- tracked_at: on pushplan's clock, as the flows' steps are timed; recorded_at: the real time
+-- the row was written. Partitioned by day of recorded_at (tracked_events_YYYYMMDD), as
+-- deliveries and events are, and dropped whole past pushplan.retention_days
+-- (sql/api/86_retention.sql; doc/statistics.md, "Retention"). device_id has no foreign key:
+-- its check was 40 % of a batch's INSERT (doc/benchmarks.md, "Flows"); an erasure deletes a
+-- device's events itself (sql/api/88_privacy.sql), and retention drops the rest.
 CREATE TABLE tracked_events (
-    event_id     bigserial PRIMARY KEY,
+    event_id     bigserial,
     app_id       int NOT NULL REFERENCES apps ON DELETE CASCADE,
-    device_id    bigint REFERENCES devices ON DELETE CASCADE,
+    device_id    bigint,
     account      text,
     account_type int,
     event        text NOT NULL,
     props        jsonb NOT NULL DEFAULT '{}',
     at           timestamptz NOT NULL,
-    tracked_at   timestamptz NOT NULL
-);
+    tracked_at   timestamptz NOT NULL,
+    recorded_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (event_id, recorded_at)
+) PARTITION BY RANGE (recorded_at);
 CREATE INDEX tracked_events_device_idx ON tracked_events (device_id, event, tracked_at)
     WHERE device_id IS NOT NULL;
 CREATE INDEX tracked_events_account_idx ON tracked_events (app_id, account_type, account, event, tracked_at)
     WHERE account IS NOT NULL;
+CREATE TABLE tracked_events_default PARTITION OF tracked_events DEFAULT;
 -- a flow's sends, by flow and step (statistics by flow; exits cancel an instance's tasks)
 CREATE INDEX tasks_flow_idx ON tasks (flow_id, flow_step) WHERE flow_id IS NOT NULL;

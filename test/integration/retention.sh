@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Retention (doc/statistics.md, "Retention"): deliveries and events are partitioned by UTC day;
+# Retention (doc/statistics.md, "Retention"): deliveries, events and the flows' tracked events
+# (push_track) are partitioned by UTC day;
 # the partitions are made ahead and those older than pushplan.retention_days are dropped whole,
 # here while a broadcast is being sent (its senders keep going), the aggregates kept. The
 # scheduler's own upkeep makes a missing partition again.
@@ -17,6 +18,9 @@ check_eq "today's and the next two days' partitions" \
   "deliveries_$(day 0) deliveries_$(day 1) deliveries_$(day 2) deliveries_default"
 check_eq "... of events too" \
   "$(sql "SELECT count(*) FROM pg_inherits WHERE inhparent = 'events'::regclass")" "4"
+check_eq "... and of the flows' tracked events" \
+  "$(sql "SELECT string_agg(c.relname, ' ' ORDER BY c.relname) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'tracked_events'::regclass")" \
+  "tracked_events_$(day 0) tracked_events_$(day 1) tracked_events_$(day 2) tracked_events_default"
 
 # ---- a task of ten days ago, with its deliveries, events and figures ---------------------------
 sql "SELECT push_device_register('shop', 'old-1', 'ios', 'apns', 'test-old-1')" >/dev/null
@@ -41,6 +45,16 @@ sql "INSERT INTO events (app_id, task_id, device_id, kind, at, recorded_at, coun
      SELECT app_id, 'tsk_old', device_id, 'click', now() - interval '20 days', now() - interval '20 days', false
      FROM devices WHERE registration_id = 'old-1'" >/dev/null
 check_eq "an event of a day without partition is kept by the default one" "$(sql "SELECT count(*) FROM events_default")" "1"
+# tracked events (push_track): one of ten days ago, one of twenty (the default partition), one now
+sql "SELECT _raw_partition_create('tracked_events', (now() AT TIME ZONE 'UTC')::date - 10)" >/dev/null
+sql "SELECT push_track('shop', 'old-1', 'cart_add', '{\"sku\": \"now\"}')" >/dev/null
+sql "INSERT INTO tracked_events (app_id, device_id, event, props, at, tracked_at, recorded_at)
+     SELECT app_id, device_id, 'cart_add', jsonb_build_object('sku', d || ' days ago'), now() - d * interval '1 day',
+            now() - d * interval '1 day', now() - d * interval '1 day'
+     FROM devices, (VALUES (10), (20)) x(d) WHERE registration_id = 'old-1'" >/dev/null
+check_eq "tracked events go to the partition of the day they were recorded" \
+  "$(sql "SELECT string_agg(props->>'sku' || ':' || tableoid::regclass, ' ' ORDER BY recorded_at) FROM tracked_events")" \
+  "20 days ago:tracked_events_default 10 days ago:tracked_events_$(day -10) now:tracked_events_$(day 0)"
 
 # ---- a broadcast, and the old partitions dropped while it is sent ------------------------------
 sql "SELECT push_device_register_batch('shop', (SELECT jsonb_agg(jsonb_build_object('registration_id', 'd' || g,
@@ -54,7 +68,7 @@ for i in $(seq 20); do   # a drop that cannot have its lock in 50 ms is tried ag
   # what it did, and how many deliveries of the broadcast were left to send when it began
   done_="$done_ $(sql "SELECT array_to_string(_raw_partitions_maintain(), ', ') || ' (left: ' ||
                          (SELECT count(*) FROM delivery_queue WHERE task_id = '$task') || ')'")"
-  [ -z "$(sql "SELECT 1 FROM pg_class WHERE relname IN ('deliveries_$(day -10)', 'events_$(day -10)')")" ] && break
+  [ -z "$(sql "SELECT 1 FROM pg_class WHERE relname IN ('deliveries_$(day -10)', 'events_$(day -10)', 'tracked_events_$(day -10)')")" ] && break
   sleep 0.2
 done
 echo "     upkeep: $done_"
@@ -62,7 +76,9 @@ check "the partitions older than 3 days are dropped" "$done_" "dropped deliverie
 check "... of events too" "$done_" "dropped events_$(day -10)"
 [[ "$done_" =~ dropped\ deliveries_[0-9]+.*\(left:\ ([0-9]+)\) ]] && [ "${BASH_REMATCH[1]}" -gt 0 ] \
   && ok "... while the broadcast was being sent (${BASH_REMATCH[1]} deliveries left)" || fail "not during the broadcast: $done_"
+check "... and of tracked events" "$done_" "dropped tracked_events_$(day -10)"
 check_eq "the default partition's old rows are deleted" "$(sql "SELECT count(*) FROM events_default")" "0"
+check_eq "... of tracked events too: today's is kept" "$(sql "SELECT string_agg(props->>'sku', ' ') FROM tracked_events")" "now"
 wait_for 60 "SELECT state = 'done' FROM tasks WHERE task_id = '$task'" && ok "the broadcast finished" \
   || fail "broadcast not done: $(sql "SELECT status, count(*) FROM deliveries WHERE task_id = '$task' GROUP BY 1")"
 check_eq "... every delivery sent, once" "$(sql "SELECT count(*) FILTER (WHERE status = 'sent') || ' ' || count(*) FROM deliveries WHERE task_id = '$task'") $(mock_get /_mock/stats | jq '[.tokens[].requests] | add')" \

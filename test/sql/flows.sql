@@ -259,13 +259,18 @@ FROM devices d WHERE registration_id IN ('userA', 'userB') ORDER BY 1;
 SELECT _clock_set('2090-01-06 01:00:01+00') IS NOT NULL AS nine_in_shanghai;
 SELECT _flow_advance(1000) AS advanced;
 SELECT registration_id, step, state, exit_reason FROM push_flow_runs WHERE flow_id = :'welcome' ORDER BY instance_id;
-SELECT flow_step, push->'body'->'options'->>'plan_id' AS plan, push->'body'->'notification'->>'alert' AS alert
-FROM tasks WHERE flow_id = :'welcome' ORDER BY created_at, flow_step;
+-- the instances that reached a send in one round share its task (userB's second instance
+-- has one of its own: each instance sends its push)
+SELECT flow_step, push->'body'->'options'->>'plan_id' AS plan, push->'body'->'notification'->>'alert' AS alert,
+       push->'to' AS audience, flow_instance IS NOT NULL AS one_instance
+FROM tasks WHERE flow_id = :'welcome' ORDER BY created_at, flow_step, push->'to'->'registration_id'->>0;
 
 -- ---- accounts and batches -----------------------------------------------------------------------
 SELECT push_flow_create('flow_app', '{"name": "account_flow", "trigger": {"event": "level_up"},
   "steps": [{"wait": "2 hours"}, {"send": {"body": {"platform": "all", "notification": {"alert": "congrats"}}}}],
   "exit": {"event": "churn"}}') AS acct \gset
+-- (taken in the order of their times: the account's, at 2090-01-06 01:00 on the test clock, after
+-- the two others, at the real time)
 SELECT push_track_batch('flow_app', '[{"account": "acct-1001", "event": "level_up", "props": {"to": "gold"}, "at": "2090-01-06T01:00:00Z"},
   {"registration_id": "userA", "event": "level_up"}, {"account": "acct-2002", "account_type": 3, "event": "level_up"}]') AS tracked;
 SELECT _flow_advance(1000) AS started;
@@ -275,7 +280,8 @@ SELECT push_track('flow_app', 'userC', 'churn');
 SELECT registration_id, account, state, exit_reason FROM push_flow_runs WHERE flow_id = :'acct' ORDER BY instance_id;
 SELECT _clock_set('2090-01-06 03:00:02+00') IS NOT NULL AS two_hours_later;
 SELECT _flow_advance(1000) AS advanced;
-SELECT registration_id, state, (SELECT push->'to' FROM tasks t WHERE t.flow_instance = r.instance_id) AS audience
+SELECT registration_id, state, (SELECT t.push->'to' FROM flow_step_runs s JOIN tasks t USING (task_id)
+                                WHERE s.instance_id = r.instance_id) AS audience
 FROM push_flow_runs r WHERE flow_id = :'acct' ORDER BY instance_id;
 
 -- ---- deletion, roles -----------------------------------------------------------------------------
