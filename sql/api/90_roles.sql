@@ -129,6 +129,8 @@ BEGIN
     -- flows (sql/api/89_flows.sql): the scheduler advances the instances whose time has come
     -- (SECURITY DEFINER: a send step makes its task as push_send does)
     GRANT EXECUTE ON FUNCTION _flow_advance(int), _flow_next_due() TO pushplan_worker;
+    -- and evaluates the triggers of inactive, date_attr and audience_enter flows
+    GRANT EXECUTE ON FUNCTION _flow_triggers_run(), _flow_triggers_next_due() TO pushplan_worker;
 END $$;
 COMMENT ON FUNCTION push_worker_grants() IS
     'creates the role pushplan_worker if missing and grants it what the background workers need (superusers)';
