@@ -59,6 +59,11 @@ BEGIN
             USING ERRCODE = '22023',
                   HINT = 'where and idempotency_key are for event triggers; audience_enter also takes include_current.';
     END IF;
+    IF p_kind = 'attr_change' THEN
+        -- registration reads and locks the attributes it replaces, which Citus cannot do over
+        -- shards
+        PERFORM pushplan._distributed_refuse('an attr_change trigger');
+    END IF;
     CASE p_kind
     WHEN 'inactive' THEN
         IF jsonb_typeof(v) IS DISTINCT FROM 'object' OR NOT v ? 'event' OR NOT v ? 'for'
@@ -144,22 +149,27 @@ BEGIN
     ELSE
         PERFORM pg_advisory_xact_lock(v_flow_key);
     END IF;
-    WITH u AS (
+    -- the users' instances in the flow, read once as a join (not a probe per user of the table
+    -- being inserted into, which the planner may scan when it was empty)
+    WITH u AS MATERIALIZED (
         SELECT DISTINCT ON (x.device_id) x.device_id, x.props, x.key
         FROM unnest(p_devices, p_props, p_keys) x(device_id, props, key)
         ORDER BY x.device_id
+    ), mine AS (
+        SELECT i.device_id, max(i.entered_at) AS last_entered,
+               count(*) FILTER (WHERE i.state = 'waiting') AS running
+        FROM pushplan.flow_instances i
+        WHERE i.flow_id = p_flow AND i.device_id IN (SELECT u.device_id FROM u)
+        GROUP BY i.device_id
     ), entered AS (
         INSERT INTO pushplan.flow_instances (flow_id, version, app_id, device_id, step_id, next_at,
                                              entered_at, trigger_props, idempotency_key)
         SELECT p_flow, p_version, v.app_id, u.device_id, v.first_step, v_now, v_now,
                coalesce(u.props, '{}'), u.key
-        FROM u
-        WHERE NOT EXISTS (SELECT 1 FROM pushplan.flow_instances i
-                          WHERE i.device_id = u.device_id AND i.flow_id = p_flow
-                            AND (v.reentry IS NULL OR i.entered_at > v_now - v.reentry))
-          AND (SELECT count(*) FROM pushplan.flow_instances i
-               WHERE i.device_id = u.device_id AND i.flow_id = p_flow AND i.state = 'waiting')
-              < v.max_concurrent
+        FROM u LEFT JOIN mine ON mine.device_id = u.device_id
+        WHERE mine.device_id IS NULL
+           OR (v.reentry IS NOT NULL AND mine.last_entered <= v_now - v.reentry
+               AND mine.running < v.max_concurrent)
         ON CONFLICT (flow_id, idempotency_key) DO NOTHING
         RETURNING 1)
     SELECT count(*) INTO v_n FROM entered;
@@ -354,7 +364,8 @@ DECLARE
     v_started timestamptz := clock_timestamp();
     r record;
     v_since timestamptz;
-    v_n bigint;
+    v_n bigint := 0;
+    v_error text;
 BEGIN
     SELECT f.flow_id, f.version, v.app_id, v.trigger_kind AS kind, v.trigger_spec AS spec,
            e.version AS eval_version, e.evaluated_at
@@ -372,16 +383,27 @@ BEGIN
     END IF;
     -- a new version starts over (its rules may differ); an audience's members are the flow's
     v_since := CASE WHEN r.eval_version = r.version THEN r.evaluated_at END;
-    v_n := CASE r.kind
-        WHEN 'inactive' THEN _flow_eval_inactive(r.flow_id, r.version, r.app_id, r.spec, v_since, v_now)
-        WHEN 'date_attr' THEN _flow_eval_date(r.flow_id, r.version, r.app_id, r.spec, v_since, v_now)
-        ELSE _flow_eval_audience(r.flow_id, r.version, r.app_id, r.spec, r.eval_version IS NULL) END;
-    INSERT INTO flow_trigger_evals AS e (flow_id, version, evaluated_at, next_at, users, took_ms)
-        VALUES (r.flow_id, r.version, v_now, v_now + _flow_trigger_every(r.kind), v_n,
-                extract(epoch FROM clock_timestamp() - v_started) * 1000)
-        ON CONFLICT (flow_id) DO UPDATE SET version = excluded.version,
-            evaluated_at = excluded.evaluated_at, next_at = excluded.next_at,
-            users = excluded.users, took_ms = excluded.took_ms;
+    -- an evaluation that fails is logged, and tried again a period later over the same window
+    -- (evaluated_at stays; a first evaluation that failed is still the first: version -1)
+    BEGIN
+        v_n := CASE r.kind
+            WHEN 'inactive' THEN _flow_eval_inactive(r.flow_id, r.version, r.app_id, r.spec, v_since, v_now)
+            WHEN 'date_attr' THEN _flow_eval_date(r.flow_id, r.version, r.app_id, r.spec, v_since, v_now)
+            ELSE _flow_eval_audience(r.flow_id, r.version, r.app_id, r.spec,
+                                     r.eval_version IS NULL OR r.eval_version < 0) END;
+    EXCEPTION WHEN others THEN
+        v_error := SQLERRM;
+        RAISE LOG 'pushplan: evaluating the trigger of flow % failed: %', r.flow_id, v_error;
+    END;
+    INSERT INTO flow_trigger_evals AS e (flow_id, version, evaluated_at, next_at, users, took_ms, error)
+        VALUES (r.flow_id, CASE WHEN v_error IS NULL THEN r.version ELSE -1 END, v_now,
+                v_now + _flow_trigger_every(r.kind), v_n,
+                extract(epoch FROM clock_timestamp() - v_started) * 1000, v_error)
+        ON CONFLICT (flow_id) DO UPDATE SET
+            version = CASE WHEN v_error IS NULL THEN excluded.version ELSE e.version END,
+            evaluated_at = CASE WHEN v_error IS NULL THEN excluded.evaluated_at ELSE e.evaluated_at END,
+            next_at = excluded.next_at, users = excluded.users, took_ms = excluded.took_ms,
+            error = excluded.error;
     RETURN v_n;
 END $$;
 

@@ -711,7 +711,8 @@ CREATE TABLE flow_trigger_evals (
     evaluated_at timestamptz NOT NULL,
     next_at      timestamptz NOT NULL,
     users        bigint NOT NULL DEFAULT 0,     -- users the last evaluation entered
-    took_ms      double precision                -- and what it took
+    took_ms      double precision,               -- and what it took
+    error        text                            -- why it failed (then tried again a period later)
 );
 -- An audience_enter flow's members at its last evaluation: the next one enters the devices
 -- that are in the audience and not here, and forgets those that left (they enter again when

@@ -292,3 +292,7 @@ SELECT push_device_erase('trig_app', 'dan') IS NOT NULL AS erased;
 SELECT count(*) AS members_after_erasure FROM flow_audience_members WHERE flow_id = :'vip';
 SELECT push_flow_delete('trig_app', f) FROM unnest(ARRAY[:'upgraded', :'level_any', :'winback', :'birthday', :'trial_end', :'vip', :'gold', :'rules', :'rules2']) f;
 SELECT count(*) AS evals_left FROM flow_trigger_evals;
+-- the app's events gone (flows.sql counts every event), and the clock back to the real time:
+-- the tests after this one set it from there
+DELETE FROM tracked_events WHERE app_id = (SELECT app_id FROM apps WHERE app = 'trig_app');
+SELECT _clock_set(NULL) IS NOT NULL AS clock_reset;
