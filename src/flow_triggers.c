@@ -4,9 +4,10 @@
  *
  * One evaluation is one flow, in its own transaction (sql/api/89_flow_triggers.sql,
  * _flow_triggers_run): a statement over the app's devices, never a timer per user. The flow's
- * row is taken FOR UPDATE SKIP LOCKED, so that two schedulers never evaluate one flow at once;
- * an evaluation that fails is logged and rolled back, and the flow is due again at the next
- * round (its flow_trigger_evals row did not move).
+ * row is taken FOR UPDATE SKIP LOCKED, so that two schedulers never evaluate one flow at once.
+ * An evaluation that fails is rolled back inside the SQL function, its error kept in
+ * flow_trigger_evals and the flow due again a period later over the same window; anything that
+ * escapes it here is logged and rolled back with the unit of work.
  *
  * An audience_enter flow keeps its members in flow_audience_members; each evaluation compiles
  * the audience as push_send does (src/audience_sql.c) and brings the members up to date with
