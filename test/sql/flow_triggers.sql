@@ -290,6 +290,20 @@ SELECT pg_temp.evaluate() AS entered;
 SELECT count(*) AS members FROM flow_audience_members WHERE flow_id = :'vip';
 SELECT push_device_erase('trig_app', 'dan') IS NOT NULL AS erased;
 SELECT count(*) AS members_after_erasure FROM flow_audience_members WHERE flow_id = :'vip';
+-- an evaluation that fails (here an audience made invalid behind the API's back) is rolled
+-- back, its error kept, and tried again a period later over the same window
+UPDATE flow_versions SET trigger_spec = jsonb_set(trigger_spec, '{audience}', '"everyone"') WHERE flow_id = :'vip';
+SELECT push_tag_add('trig_app', 'eve', 'vip');
+SELECT _clock_set(pg_temp.at('22 days 32 minutes')) IS NOT NULL AS later;
+SELECT evaluated_at AS before_failure FROM flow_trigger_evals WHERE flow_id = :'vip' \gset
+SELECT pg_temp.evaluate() AS entered;
+SELECT error, evaluated_at = :'before_failure' AS window_kept, next_at > clock_now() AS postponed
+FROM flow_trigger_evals WHERE flow_id = :'vip';
+SELECT pg_temp.evaluate() AS not_due;
+UPDATE flow_versions SET trigger_spec = jsonb_set(trigger_spec, '{audience}', '{"tag": ["vip"]}') WHERE flow_id = :'vip';
+SELECT _clock_set(pg_temp.at('22 days 34 minutes')) IS NOT NULL AS later;
+SELECT pg_temp.evaluate() AS entered_eve;
+SELECT error FROM flow_trigger_evals WHERE flow_id = :'vip';
 SELECT push_flow_delete('trig_app', f) FROM unnest(ARRAY[:'upgraded', :'level_any', :'winback', :'birthday', :'trial_end', :'vip', :'gold', :'rules', :'rules2']) f;
 SELECT count(*) AS evals_left FROM flow_trigger_evals;
 -- the app's events gone (flows.sql counts every event), and the clock back to the real time:
