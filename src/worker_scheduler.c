@@ -21,6 +21,7 @@
 #include "schedule.h"
 #include "outcome_webhook.h"
 #include "flow.h"
+#include "flow_triggers.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -258,6 +259,13 @@ idle_timeout(void)
 		if (flow_next != 0 && (next == 0 || flow_next < next))
 			next = flow_next;
 	}
+	{
+		/* flows' trigger evaluations (src/flow_triggers.c) */
+		TimestampTz eval_next = pp_flow_triggers_next_due();
+
+		if (eval_next != 0 && (next == 0 || eval_next < next))
+			next = eval_next;
+	}
 	end_work();
 	if (next != 0)
 	{
@@ -350,6 +358,13 @@ pushplan_scheduler_main(Datum arg)
 			for (int i = 0; i < 100 && !ShutdownRequestPending; i++)
 			{
 				if (!fire_one_due_schedule())
+					break;
+				busy = true;
+			}
+			/* flows' triggers evaluated over all users, one flow at a time (src/flow_triggers.c) */
+			for (int i = 0; i < 10 && !ShutdownRequestPending; i++)
+			{
+				if (!pp_flow_triggers_run())
 					break;
 				busy = true;
 			}

@@ -96,6 +96,9 @@ DECLARE
     v_done_new boolean[] := '{}';
     v_distributed boolean := _registry_distributed();
     v_collided text;
+    v_watched boolean;
+    v_old_ids bigint[];
+    v_old_attrs jsonb[];
 BEGIN
     IF jsonb_typeof(p_devices) IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION '92036: devices must be a JSON array of device objects'
@@ -113,6 +116,15 @@ BEGIN
         RETURN '{}';
     END IF;
     v_all_rid := v_rid;
+    -- an attr_change flow compares the attributes with what they were (89_flow_triggers.sql):
+    -- read, and locked, only when the app has one
+    v_watched := _flow_attr_watched(p_app_id);
+    IF v_watched THEN
+        SELECT array_agg(d.device_id), array_agg(d.attrs) INTO v_old_ids, v_old_attrs
+          FROM (SELECT d.device_id, d.attrs FROM pushplan.devices d
+                WHERE d.app_id = p_app_id AND d.registration_id = ANY (v_rid)
+                ORDER BY d.device_id FOR NO KEY UPDATE) d;
+    END IF;
 
     -- A token that moved to another registration (app reinstalled) leaves the old one.
     -- (OFFSET 0 keeps the LATERAL subquery from being flattened into a join, which is planned
@@ -221,6 +233,12 @@ BEGIN
     END LOOP;
     IF v_too_many THEN
         RAISE EXCEPTION '90033: a device has at most 50 attributes' USING ERRCODE = '54000';
+    END IF;
+    IF v_watched THEN
+        PERFORM _flow_attrs_changed(p_app_id, v_ids,
+            ARRAY(SELECT o.attrs FROM unnest(v_ids) WITH ORDINALITY i(id, n)
+                  LEFT JOIN unnest(v_old_ids, v_old_attrs) o(id, attrs) ON o.id = i.id
+                  ORDER BY i.n));
     END IF;
 
     IF cardinality(v_tag) > 0 THEN
@@ -389,16 +407,22 @@ END $$;
 CREATE OR REPLACE FUNCTION push_attr_set(app text, registration_id text, attrs jsonb) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
-    v_id bigint := _device_id(_app_id(app, 'app'), registration_id);
+    v_app int := _app_id(app, 'app');
+    v_id bigint := _device_id(v_app, registration_id);
     v_merged jsonb;
+    v_old jsonb;
 BEGIN
     PERFORM _raise_problem(_attrs_problem(attrs));
-    SELECT _attrs_merge(d.attrs, push_attr_set.attrs) INTO v_merged FROM devices d
-        WHERE d.device_id = v_id;
+    -- (locked: the attr_change flows compare with what the update replaces)
+    SELECT d.attrs, _attrs_merge(d.attrs, push_attr_set.attrs) INTO v_old, v_merged FROM devices d
+        WHERE d.device_id = v_id FOR NO KEY UPDATE;
     IF (SELECT count(*) FROM jsonb_object_keys(v_merged)) > 50 THEN
         RAISE EXCEPTION '90033: a device has at most 50 attributes' USING ERRCODE = '54000';
     END IF;
     UPDATE devices d SET attrs = v_merged, updated_at = now() WHERE d.device_id = v_id;
+    IF v_merged IS DISTINCT FROM v_old THEN
+        PERFORM _flow_attrs_changed(v_app, ARRAY[v_id], ARRAY[v_old]);    -- 89_flow_triggers.sql
+    END IF;
 END $$;
 
 CREATE OR REPLACE FUNCTION _account_problem(account text, account_type int) RETURNS text

@@ -481,6 +481,7 @@ DECLARE
     v_max int := 1;
     v_plan text;
     v_rows jsonb;
+    v_other jsonb;      -- a trigger of another kind than event: {"kind", "spec"}
 BEGIN
     IF jsonb_typeof(flow) IS DISTINCT FROM 'object' THEN
         RAISE EXCEPTION '93000: a flow must be a JSON object' USING ERRCODE = '22023';
@@ -500,39 +501,46 @@ BEGIN
         RAISE EXCEPTION '93030: enabled must be true or false' USING ERRCODE = '22023';
     END IF;
 
-    -- the trigger: an event now; the others are named, and refused until they work
+    -- the trigger: an event, or one of the kinds of sql/api/89_flow_triggers.sql; the others
+    -- are named, and refused until they work
     v_trigger := flow->'trigger';
     IF jsonb_typeof(v_trigger) IS DISTINCT FROM 'object' OR v_trigger = '{}' THEN
         RAISE EXCEPTION '93003: a flow needs a "trigger" object, such as {"event": "cart_add"}'
             USING ERRCODE = '22023';
     END IF;
     SELECT min(k) INTO v_kind FROM jsonb_object_keys(v_trigger) k
-        WHERE k NOT IN ('where', 'idempotency_key');
-    IF v_kind IN ('inactive', 'audience_enter', 'attr_change', 'date_attr', 'geofence') THEN
+        WHERE k NOT IN ('where', 'idempotency_key', 'include_current');
+    IF v_kind IN ('geofence') THEN
         RAISE EXCEPTION '93005: trigger "%" is not supported yet', v_kind USING ERRCODE = '0A000',
             HINT = 'Event triggers work now: report what the user did with push_track (doc/flows.md).';
     END IF;
-    IF v_kind IS DISTINCT FROM 'event' OR EXISTS (SELECT 1 FROM jsonb_object_keys(v_trigger) k
-            WHERE k NOT IN ('event', 'where', 'idempotency_key')) THEN
-        RAISE EXCEPTION '93004: unknown trigger "%" (event, inactive, audience_enter, attr_change, date_attr, geofence)',
-            _shown(coalesce((SELECT min(k) FROM jsonb_object_keys(v_trigger) k
-                             WHERE k NOT IN ('event', 'where', 'idempotency_key')), v_kind, ''))
-            USING ERRCODE = '22023';
+    IF v_kind IN ('inactive', 'audience_enter', 'attr_change', 'date_attr') THEN
+        v_other := _flow_trigger_compile(p_app, v_kind, v_trigger);
     END IF;
-    IF jsonb_typeof(v_trigger->'event') <> 'string' THEN
-        PERFORM _raise_problem(_flow_event_problem(NULL));
-    END IF;
-    PERFORM _raise_problem(_flow_event_problem(v_trigger->>'event'));
-    IF v_trigger ? 'where' THEN
-        v_problem := _flow_where_problem(v_trigger->'where');
-        IF v_problem IS NOT NULL THEN
-            RAISE EXCEPTION '93007: trigger: where: %', v_problem USING ERRCODE = '22023';
+    IF v_other IS NULL THEN
+        -- an event
+        IF v_kind IS DISTINCT FROM 'event' OR EXISTS (SELECT 1 FROM jsonb_object_keys(v_trigger) k
+                WHERE k NOT IN ('event', 'where', 'idempotency_key')) THEN
+            RAISE EXCEPTION '93004: unknown trigger "%" (event, inactive, audience_enter, attr_change, date_attr, geofence)',
+                _shown(coalesce((SELECT min(k) FROM jsonb_object_keys(v_trigger) k
+                                 WHERE k NOT IN ('event', 'where', 'idempotency_key')), v_kind, ''))
+                USING ERRCODE = '22023';
         END IF;
-    END IF;
-    IF v_trigger ? 'idempotency_key' AND (jsonb_typeof(v_trigger->'idempotency_key') <> 'string'
-            OR v_trigger->>'idempotency_key' !~ '^[^.]{1,64}(\.[^.]{1,64}){0,4}$') THEN
-        RAISE EXCEPTION '93036: trigger: idempotency_key names the prop whose value enters a user once, such as "order_id"'
-            USING ERRCODE = '22023';
+        IF jsonb_typeof(v_trigger->'event') <> 'string' THEN
+            PERFORM _raise_problem(_flow_event_problem(NULL));
+        END IF;
+        PERFORM _raise_problem(_flow_event_problem(v_trigger->>'event'));
+        IF v_trigger ? 'where' THEN
+            v_problem := _flow_where_problem(v_trigger->'where');
+            IF v_problem IS NOT NULL THEN
+                RAISE EXCEPTION '93007: trigger: where: %', v_problem USING ERRCODE = '22023';
+            END IF;
+        END IF;
+        IF v_trigger ? 'idempotency_key' AND (jsonb_typeof(v_trigger->'idempotency_key') <> 'string'
+                OR v_trigger->>'idempotency_key' !~ '^[^.]{1,64}(\.[^.]{1,64}){0,4}$') THEN
+            RAISE EXCEPTION '93036: trigger: idempotency_key names the prop whose value enters a user once, such as "order_id"'
+                USING ERRCODE = '22023';
+        END IF;
     END IF;
 
     -- the flow's own engagement controls, as an app's or a plan's (doc/engagement.md)
@@ -602,7 +610,8 @@ BEGIN
             'idempotency_key', v_trigger->>'idempotency_key',
             'exit_event', v_exit->>'event', 'exit_where', v_exit->'where',
             'reentry', v_reentry, 'max_concurrent', v_max,
-            'first_step', _flow_path_first(flow->'steps', '', NULL)),
+            'first_step', _flow_path_first(flow->'steps', '', NULL),
+            'trigger_kind', coalesce(v_other->>'kind', 'event'), 'trigger_spec', v_other->'spec'),
         'steps', v_rows);
 END $$;
 
@@ -611,10 +620,12 @@ CREATE OR REPLACE FUNCTION _flow_store_version(p_flow text, p_version int, p_app
                                                p_compiled jsonb) RETURNS void
 LANGUAGE sql AS $$
     INSERT INTO pushplan.flow_versions (flow_id, version, app_id, definition, trigger_event,
-        trigger_where, idempotency_key, exit_event, exit_where, reentry, max_concurrent, first_step)
+        trigger_where, idempotency_key, exit_event, exit_where, reentry, max_concurrent, first_step,
+        trigger_kind, trigger_spec)
     SELECT p_flow, p_version, p_app, p_def, v->>'trigger_event', nullif(v->'trigger_where', 'null'),
            v->>'idempotency_key', v->>'exit_event', nullif(v->'exit_where', 'null'),
-           (v->>'reentry')::interval, (v->>'max_concurrent')::int, v->>'first_step'
+           (v->>'reentry')::interval, (v->>'max_concurrent')::int, v->>'first_step',
+           v->>'trigger_kind', nullif(v->'trigger_spec', 'null')
     FROM (SELECT p_compiled->'version' AS v) c;
     INSERT INTO pushplan.flow_steps (flow_id, version, step_id, kind, spec, next_step, event_step)
     SELECT p_flow, p_version, s->>'step_id', s->>'kind', s->'spec', s->>'next_step', s->>'event_step'

@@ -131,6 +131,8 @@ BEGIN
     GRANT EXECUTE ON FUNCTION _flow_advance(int), _flow_next_due() TO pushplan_worker;
     -- the senders' gate reads a flow's frequency_cap and quiet_hours (72_engagement.sql)
     GRANT SELECT ON flows, flow_versions, flow_steps TO pushplan_worker;
+    -- and evaluates the triggers of inactive, date_attr and audience_enter flows
+    GRANT EXECUTE ON FUNCTION _flow_triggers_run(), _flow_triggers_next_due() TO pushplan_worker;
 END $$;
 COMMENT ON FUNCTION push_worker_grants() IS
     'creates the role pushplan_worker if missing and grants it what the background workers need (superusers)';

@@ -492,7 +492,7 @@ CREATE TABLE flow_versions (
     version         int NOT NULL,
     app_id          int NOT NULL,
     definition      jsonb NOT NULL,         -- the flow as given
-    trigger_event   text NOT NULL,
+    trigger_event   text,                   -- NULL: another kind of trigger (trigger_kind)
     trigger_where   jsonb,                  -- conditions on the event's props, or NULL
     idempotency_key text,                   -- the prop whose value enters a user once
     exit_event      text,
@@ -501,9 +501,15 @@ CREATE TABLE flow_versions (
     max_concurrent  int NOT NULL DEFAULT 1,
     first_step      text NOT NULL,
     created_at      timestamptz NOT NULL DEFAULT now(),
+    -- the trigger's kind, and its compiled spec for the kinds other than event
+    -- (sql/api/89_flow_triggers.sql): inactive, attr_change, date_attr, audience_enter
+    trigger_kind    text NOT NULL DEFAULT 'event',
+    trigger_spec    jsonb,
     PRIMARY KEY (flow_id, version)
 );
 CREATE INDEX flow_versions_trigger_idx ON flow_versions (app_id, trigger_event);
+-- what attribute writes probe: does this app have an attr_change flow?
+CREATE INDEX flow_versions_attr_change_idx ON flow_versions (app_id) WHERE trigger_kind = 'attr_change';
 CREATE INDEX flow_versions_exit_idx ON flow_versions (app_id, exit_event) WHERE exit_event IS NOT NULL;
 -- A version's steps, flattened: each step names the one after it (next_step, NULL: the end),
 -- a wait_until the first step of its event path (event_step), a branch its paths (spec).
@@ -584,5 +590,29 @@ CREATE INDEX tracked_events_device_idx ON tracked_events (device_id, event, trac
 CREATE INDEX tracked_events_account_idx ON tracked_events (app_id, account_type, account, event, tracked_at)
     WHERE account IS NOT NULL;
 CREATE TABLE tracked_events_default PARTITION OF tracked_events DEFAULT;
+-- the events of a time window, for the inactivity trigger's evaluations (rows arrive in about
+-- tracked_at order: a BRIN index costs the inserts next to nothing)
+CREATE INDEX tracked_events_time_idx ON tracked_events USING brin (tracked_at);
+-- The scheduler's evaluations of the triggers it evaluates as set operations (inactive,
+-- date_attr, audience_enter; sql/api/89_flow_triggers.sql): one row per flow, for the version it
+-- last evaluated; next_at: when it evaluates the flow again (pushplan's clock).
+CREATE TABLE flow_trigger_evals (
+    flow_id      text PRIMARY KEY REFERENCES flows ON DELETE CASCADE,
+    version      int NOT NULL,
+    evaluated_at timestamptz NOT NULL,
+    next_at      timestamptz NOT NULL,
+    users        bigint NOT NULL DEFAULT 0,     -- users the last evaluation entered
+    took_ms      double precision,               -- and what it took
+    error        text                            -- why it failed (then tried again a period later)
+);
+-- An audience_enter flow's members at its last evaluation: the next one enters the devices
+-- that are in the audience and not here, and forgets those that left (they enter again when
+-- they come back, under the flow's re-entry rules).
+CREATE TABLE flow_audience_members (
+    flow_id   text NOT NULL REFERENCES flows ON DELETE CASCADE,
+    device_id bigint NOT NULL REFERENCES devices ON DELETE CASCADE,
+    PRIMARY KEY (flow_id, device_id)
+);
+CREATE INDEX flow_audience_members_device_idx ON flow_audience_members (device_id);
 -- a flow's sends, by flow and step (statistics by flow; exits cancel an instance's tasks)
 CREATE INDEX tasks_flow_idx ON tasks (flow_id, flow_step) WHERE flow_id IS NOT NULL;

@@ -71,9 +71,7 @@ SELECT push_flow_create('flow_app', '{"trigger": {"event": "x"}, "steps": [{"exi
 SELECT push_flow_create('flow_app', '{"name": "f", "trigger": {"event": "x"}, "steps": [{"exit": true}], "color": "red"}');
 SELECT push_flow_create('flow_app', '{"name": "f", "steps": [{"exit": true}]}');
 SELECT push_flow_create('flow_app', '{"name": "f", "trigger": {"page_view": "x"}, "steps": [{"exit": true}]}');
-SELECT push_flow_create('flow_app', '{"name": "f", "trigger": {"inactive": {"event": "app_open", "for": "7 days"}}, "steps": [{"exit": true}]}');
 SELECT push_flow_create('flow_app', '{"name": "f", "trigger": {"geofence": {"lat": 22.54, "lon": 114.06, "radius_m": 300}}, "steps": [{"exit": true}]}');
-SELECT push_flow_create('flow_app', '{"name": "f", "trigger": {"attr_change": {"attr": "level"}}, "steps": [{"exit": true}]}');
 SELECT push_flow_create('flow_app', '{"name": "f", "trigger": {"event": "bad event!"}, "steps": [{"exit": true}]}');
 SELECT push_flow_create('flow_app', '{"name": "f", "trigger": {"event": "x", "where": {"total": {"above": 3}}}, "steps": [{"exit": true}]}');
 SELECT push_flow_create('flow_app', '{"name": "f", "trigger": {"event": "x"}, "steps": []}');
