@@ -250,3 +250,11 @@ GRANT EXECUTE ON FUNCTION
     TO pushplan_operator;
 GRANT SELECT ON push_flows TO pushplan_reader;
 GRANT SELECT ON push_flow_runs TO pushplan_operator;
+
+-- audiences from the application's views (sql/api/42_audience_views.sql, doc/audiences.md):
+-- admins allow them (of their apps); operators, who write audiences, see which
+GRANT EXECUTE ON FUNCTION
+    push_audience_view_allow(text, regclass),
+    push_audience_view_revoke(text, regclass)
+    TO pushplan_app_admin;
+GRANT SELECT ON push_audience_views TO pushplan_operator;
