@@ -473,9 +473,8 @@ BEGIN
             v_spec := jsonb_build_object('push', v_push - 'to');
 
         WHEN 'webhook' THEN
-            RAISE EXCEPTION '93020: step "%": webhook steps are not supported yet', v_id
-                USING ERRCODE = '0A000',
-                      HINT = 'A send step reaches the user''s devices, webhook devices included (doc/flows.md).';
+            -- a message through the app's webhook channel (sql/api/89_flow_webhook.sql)
+            v_spec := _flow_webhook_compile(p_app, p_plan, v_id, v_val);
 
         WHEN 'set' THEN
             IF jsonb_typeof(v_val) IS DISTINCT FROM 'object' OR v_val = '{}'
@@ -552,10 +551,14 @@ BEGIN
     END IF;
     SELECT min(k) INTO v_kind FROM jsonb_object_keys(v_trigger) k
         WHERE k NOT IN ('where', 'idempotency_key');
-    IF v_kind IN ('inactive', 'audience_enter', 'attr_change', 'date_attr', 'geofence') THEN
+    IF v_kind IN ('inactive', 'audience_enter', 'attr_change', 'date_attr') THEN
         RAISE EXCEPTION '93005: trigger "%" is not supported yet', v_kind USING ERRCODE = '0A000',
             HINT = 'Event triggers work now: report what the user did with push_track (doc/flows.md).';
     END IF;
+    IF v_kind = 'geofence' THEN
+        -- stored as an event push_track never reports, with the circle (sql/api/89_flow_geo.sql)
+        v_trigger := _flow_geofence_trigger(v_trigger);
+    ELSE
     IF v_kind IS DISTINCT FROM 'event' OR EXISTS (SELECT 1 FROM jsonb_object_keys(v_trigger) k
             WHERE k NOT IN ('event', 'where', 'idempotency_key')) THEN
         RAISE EXCEPTION '93004: unknown trigger "%" (event, inactive, audience_enter, attr_change, date_attr, geofence)',
@@ -578,6 +581,7 @@ BEGIN
         RAISE EXCEPTION '93036: trigger: idempotency_key names the prop whose value enters a user once, such as "order_id"'
             USING ERRCODE = '22023';
     END IF;
+    END IF;     -- the event trigger's checks
 
     -- exit and entry rules
     v_exit := flow->'exit';
@@ -1121,6 +1125,9 @@ BEGIN
             END;
         END LOOP;
 
+        -- webhook steps: a message each through the app's webhook (sql/api/89_flow_webhook.sql)
+        PERFORM _flow_webhook_fire(v_fresh, v_now);
+
         -- sets: attributes (at most 50 a device: a set that would pass it leaves them) and tags
         UPDATE devices d SET attrs = _attrs_merge(d.attrs, s.spec->'attrs'), updated_at = now()
         FROM flow_instances i
@@ -1156,7 +1163,7 @@ BEGIN
         WHERE i.instance_id = ANY (v_pending) AND s.flow_id = i.flow_id AND s.version = i.version
           AND s.step_id = i.step_id AND s.kind = 'exit';
 
-        -- the steps that took no time lead on: sends and sets to the next step, branches to
+        -- the steps that took no time lead on: sends, webhooks and sets to the next step, branches to
         -- the first path whose condition holds (else their else path)
         UPDATE flow_instances i SET step_id = CASE s.kind
                 WHEN 'branch' THEN coalesce(
@@ -1170,7 +1177,7 @@ BEGIN
         FROM flow_steps s
         WHERE i.instance_id = ANY (v_pending) AND i.state = 'waiting' AND i.step_started_at IS NULL
           AND s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = i.step_id
-          AND s.kind IN ('send', 'set', 'branch');
+          AND s.kind IN ('send', 'webhook', 'set', 'branch');
     END LOOP;
     RETURN cardinality(v_ids);
 END $$;

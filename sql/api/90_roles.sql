@@ -258,3 +258,7 @@ GRANT EXECUTE ON FUNCTION
     push_audience_view_revoke(text, regclass)
     TO pushplan_app_admin;
 GRANT SELECT ON push_audience_views TO pushplan_operator;
+
+-- locations (sql/api/89_flow_geo.sql, doc/flows.md): application code reports them, as it
+-- reports events
+GRANT EXECUTE ON FUNCTION push_location(text, text, float8, float8, timestamptz) TO pushplan_app;

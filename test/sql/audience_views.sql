@@ -96,20 +96,22 @@ SELECT push_audience_count('av_a', '{"view": "shop.spenders"}');
 SELECT push_audience_count('av_a', '{"view": "shop.big_spenders"}');
 SELECT view FROM push_audience_views WHERE app = 'av_a' ORDER BY 1;
 
--- planted objects: an always-true = for text and for text against varchar in public, first
--- in the search path of a caller whose rights the expansion runs with; the compiled SQL names
--- pg_catalog's operator, so the count stays r1 and r4
-CREATE FUNCTION public.av_true(text, text) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+-- planted objects: an always-true = for text against varchar (the view's column type) in
+-- public, first in the search path of a caller whose rights and path the expansion runs with
+-- (_audience_expand); SQL comparing devices.registration_id with the view's column as it is
+-- would pick it (an exact match beats pg_catalog's text = text); the compiled SQL casts and
+-- names pg_catalog's operator, so the expansion is still r1 and r4
 CREATE FUNCTION public.av_true(text, varchar) RETURNS boolean LANGUAGE sql AS 'SELECT true';
-CREATE OPERATOR public.= (LEFTARG = text, RIGHTARG = text, FUNCTION = public.av_true);
 CREATE OPERATOR public.= (LEFTARG = text, RIGHTARG = varchar, FUNCTION = public.av_true);
 SET search_path = public, pg_catalog, pushplan;
+SELECT count(*) = (SELECT count(*) FROM pushplan.devices) AS naive_sql_matches_every_device FROM pushplan.devices d
+WHERE d.registration_id IN (SELECT v.registration_id FROM shop.spenders v);
 TRUNCATE av_out;
 SELECT pushplan._audience_expand('av_a', '{"view": "shop.spenders"}', 'av_out');
+SELECT d.registration_id FROM av_out o JOIN pushplan.devices d USING (device_id) ORDER BY 1;
 SET search_path = pushplan, public;
-DROP OPERATOR public.= (text, text);
 DROP OPERATOR public.= (text, varchar);
-DROP FUNCTION public.av_true(text, text), public.av_true(text, varchar);
+DROP FUNCTION public.av_true(text, varchar);
 
 -- roles: an app admin allows views of its app, only one it can read itself; operators and
 -- application code allow nothing (no EXECUTE); nobody allows for another app
