@@ -21,6 +21,7 @@
 #include "tenancy.h"
 
 #include "access/relation.h"
+#include "catalog/catalog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
@@ -85,6 +86,11 @@ view_kind(Oid relid)
 	relation_close(rel, NoLock);	/* the lock is kept until the transaction ends */
 	if (relkind != RELKIND_VIEW && relkind != RELKIND_MATVIEW)
 		pp_error(PPE_AUD_VIEW_NOT_VIEW, "%s is not a view", pp_shown(name));
+	/* the system's and pushplan's own views are no application's */
+	if (IsCatalogNamespace(get_rel_namespace(relid)) ||
+		strcmp(get_namespace_name(get_rel_namespace(relid)), "information_schema") == 0 ||
+		get_rel_namespace(relid) == get_namespace_oid("pushplan", false))
+		pp_error(PPE_AUD_VIEW_NOT_VIEW, "%s is not a view of the application's", pp_shown(name));
 	if (invoker)
 		ereport(ERROR,
 				(pp_errmsg(PPE_AUD_VIEW_INVOKER,

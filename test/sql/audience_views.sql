@@ -36,6 +36,9 @@ SELECT push_audience_view_allow('av_a', 'shop.customers');
 SELECT push_audience_view_allow('av_a', 'shop.invoker');
 SELECT push_audience_view_allow('av_a', 'shop.no_columns');
 SELECT push_audience_view_allow('av_a', NULL);
+-- the system's and pushplan's own views are no application's
+SELECT push_audience_view_allow('av_a', 'pushplan.push_devices');
+SELECT push_audience_view_allow('av_a', 'pg_catalog.pg_roles');
 -- the workers read it: they need the schema and the view
 SELECT push_audience_view_allow('av_a', 'shop.big_spenders');
 GRANT USAGE ON SCHEMA shop TO pushplan_worker;
