@@ -69,7 +69,9 @@ DELETE FROM shop.customers WHERE id = 5;
 
 -- a push to a view: its deliveries are made as for any audience
 SELECT push_send('av_a', '{"to": {"view": "shop.big_spenders"}, "body": {"platform": "all",
-    "notification": {"alert": "thanks"}}, "request_id": "av1"}') IS NOT NULL AS sent;
+    "notification": {"alert": "thanks"}}, "request_id": "av1"}') AS av1 \gset
+-- push_trace says why a device is not in it
+SELECT step, substring(detail FROM 'not in the audience: .*') AS why FROM push_trace('av_a', 'r2', :'av1') WHERE step = 'audience';
 CREATE TEMP TABLE av_out (device_id bigint);
 SELECT _audience_expand('av_a', '{"view": "shop.big_spenders"}', 'av_out');
 SELECT d.registration_id FROM av_out o JOIN devices d USING (device_id) ORDER BY 1;
