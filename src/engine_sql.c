@@ -25,6 +25,7 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
+#include "push_parse.h"
 #include "template_push.h"
 #include "vendor.h"
 
@@ -202,6 +203,48 @@ pp_sql_send(const char *vendor, int32 app_id, Jsonb *config, Jsonb *push, const 
 		}
 }
 
+/*
+ * push_vendor_test's push, as push_send would send it: push_send's EngageLab form, its "to"
+ * replaced (the token is the audience; body.platform, when not given, the call's platform, else the
+ * vendor's: ios for APNs, web for Web Push, harmony for HarmonyOS NEXT, android for the others), normalized, and checked
+ * against the vendor's limits, so that a push push_send would refuse is refused here with
+ * push_send's error instead of being sent as given.
+ */
+static Jsonb *
+vendor_test_push(Jsonb *given, const char *vendor, const char *platform)
+{
+	const char *tencent = pp_push_tencent_mark(given);
+	JsonbValue *body = pp_jmember(&given->root, "body");
+	Datum		path[2];
+	Jsonb	   *push;
+
+	if (tencent)
+		pp_error(PPE_VENDOR_TEST_FORM,
+				 "push_vendor_test takes a push in push_send's EngageLab form; \"%s\" belongs to a Tencent form",
+				 tencent);
+	if (body == NULL)
+		pp_error(PPE_VENDOR_TEST_FORM,
+				 "push_vendor_test takes a push as push_send does, with a \"body\"");
+	push = DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(given),
+											  DirectFunctionCall1(jsonb_in, CStringGetDatum("{\"to\": \"all\"}"))));
+	if (body->type == jbvBinary && JsonContainerIsObject(body->val.binary.data) &&
+		pp_jmember(body->val.binary.data, "platform") == NULL)
+	{
+		path[0] = CStringGetTextDatum("body");
+		path[1] = CStringGetTextDatum("platform");
+		if (platform == NULL)
+			platform = strcmp(vendor, "apns") == 0 ? "ios" : strcmp(vendor, "webpush") == 0 ? "web" :
+				strcmp(vendor, "harmony") == 0 ? "harmony" : "android";
+		push = DatumGetJsonbP(DirectFunctionCall4(jsonb_set, JsonbPGetDatum(push),
+												  PointerGetDatum(construct_array(path, 2, TEXTOID, -1, false, TYPALIGN_INT)),
+												  DirectFunctionCall1(jsonb_in, CStringGetDatum(psprintf("\"%s\"", platform))),
+												  BoolGetDatum(true)));
+	}
+	push = pp_push_normalize(push, NULL);
+	pp_message_check_for(push, list_make1(pstrdup(vendor)));
+	return push;
+}
+
 Datum
 pushplan_vendor_test(PG_FUNCTION_ARGS)
 {
@@ -224,7 +267,7 @@ pushplan_vendor_test(PG_FUNCTION_ARGS)
 	token = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	push = pp_sql_push(PG_GETARG_JSONB_P(3));
 	/* a token has no attributes or account: a template would be sent as it is written */
-	if (pp_push_template_compile(push) != NULL)
+	if (pp_push_template_compile(push, 0) != NULL)
 		ereport(ERROR,
 				(pp_errmsg(PPE_TEMPLATE_NO_DEVICE,
 						   "push_vendor_test sends to a token, which has no attributes or account: its push cannot have templates"),
@@ -233,6 +276,7 @@ pushplan_vendor_test(PG_FUNCTION_ARGS)
 	language = pp_sql_opt_text(fcinfo, 5);
 	pp_sql_vendor(PG_GETARG_TEXT_PP(1));
 	config = pp_sql_load_config(app, vendor, &app_id);
+	push = vendor_test_push(push, vendor, platform);
 	pp_sql_send(vendor, app_id, config, push, platform, language, &token, 1, &out, &have);
 	PG_RETURN_JSONB_P(pp_outcome_json(&out, 0, NULL));
 }

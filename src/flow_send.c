@@ -10,6 +10,8 @@
  */
 #include "pushplan.h"
 #include "push_send.h"
+#include "template.h"
+#include "template_push.h"
 #include "tenancy.h"
 #include "workers.h"
 
@@ -21,6 +23,25 @@
 
 PG_FUNCTION_INFO_V1(pushplan_flow_push_check);
 PG_FUNCTION_INFO_V1(pushplan_flow_send);
+PG_FUNCTION_INFO_V1(pushplan_flow_bind_event);
+
+/* push_send's checks, with the event variables a send step may read (doc/templates.md) */
+static void
+check_step_push(int32 app_id, PPPush *p)
+{
+	int			saved = pp_push_template_check_flags;
+
+	pp_push_template_check_flags = PP_TEMPLATE_EVENT_VARS;
+	PG_TRY();
+	{
+		pp_push_check(app_id, PP_RIGHTS_ALL, p);
+	}
+	PG_FINALLY();
+	{
+		pp_push_template_check_flags = saved;
+	}
+	PG_END_TRY();
+}
 
 /*
  * _flow_push_check(app_id int, push jsonb) RETURNS jsonb: the normalized push, or push_send's
@@ -35,7 +56,7 @@ pushplan_flow_push_check(PG_FUNCTION_ARGS)
 
 	pp_push_read(PG_GETARG_JSONB_P(1), &p);
 	SPI_connect();
-	pp_push_check(app_id, PP_RIGHTS_ALL, &p);
+	check_step_push(app_id, &p);
 	SPI_finish();
 	normalized = p.push;
 	PG_RETURN_JSONB_P(normalized);
@@ -57,7 +78,7 @@ pushplan_flow_send(PG_FUNCTION_ARGS)
 
 	pp_push_read(PG_GETARG_JSONB_P(1), &p);
 	SPI_connect();
-	pp_push_check(app_id, PP_RIGHTS_ALL, &p);
+	check_step_push(app_id, &p);
 	memset(&timing, 0, sizeof(timing));
 	/* no idempotency keys of the caller's: the step's own row makes it once */
 	timing.scheduled = true;
@@ -68,4 +89,15 @@ pushplan_flow_send(PG_FUNCTION_ARGS)
 	task_id = MemoryContextStrdup(CurTransactionContext, task_id);
 	SPI_finish();
 	PG_RETURN_TEXT_P(cstring_to_text(task_id));
+}
+
+/*
+ * _flow_bind_event(push jsonb, props jsonb) RETURNS jsonb: a send step's push with the
+ * instance's trigger props in place of its {{event.props...}} variables, before it is sent
+ * (pp_push_template_bind_event); instances whose pushes bind alike may share a task.
+ */
+Datum
+pushplan_flow_bind_event(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_JSONB_P(pp_push_template_bind_event(PG_GETARG_JSONB_P(0), PG_GETARG_JSONB_P(1)));
 }

@@ -45,6 +45,14 @@ first_mark(JsonbContainer *root, const char *const *marks)
 	return NULL;
 }
 
+const char *
+pp_push_tencent_mark(Jsonb *push)
+{
+	const char *mark = first_mark(&push->root, tencent_push_marks);
+
+	return mark ? mark : first_mark(&push->root, tencent_im_marks);
+}
+
 Jsonb *
 pp_push_normalize(Jsonb *push, const char **dialect_out)
 {

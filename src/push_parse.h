@@ -24,6 +24,9 @@
  */
 extern Jsonb *pp_push_normalize(Jsonb *push, const char **dialect_out);
 
+/* The first key of a push that marks one of the Tencent forms, or NULL (push_vendor_test takes only EngageLab's). */
+extern const char *pp_push_tencent_mark(Jsonb *push);
+
 /*
  * One of a push's A/B variants (doc/variants.md): its share of the hash buckets 0..9999, in the
  * order the push lists them ([bucket_from, bucket_to): weight * 100, or weight * percent with a

@@ -441,7 +441,8 @@ template_reads_array(int reads)
 		names[n++] = CStringGetTextDatum("attrs");
 	if (reads & PP_TEMPLATE_READS_ACCOUNT)
 		names[n++] = CStringGetTextDatum("account");
-	if (n == 0)
+	/* templates that read nothing of a device ({{ "{{" }}, a flow's bound event props): '{}' */
+	if (reads == 0)
 		return (Datum) 0;
 	return PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
 }

@@ -2,7 +2,8 @@
  * template.c: one templated text, parsed once and rendered per device (doc/templates.md).
  *
  *   text       := (literal | "{{" expression ("|" filter)* "}}")*
- *   expression := attrs.NAME | attrs["NAME"] | account | "string"
+ *   expression := attrs.NAME | attrs["NAME"] | account | event.props.NAME(.NAME)* |
+ *                 event.props["NAME"] | "string"
  *   filter     := default: "text" | upcase | downcase | truncate: N
  *
  * Parsing raises every problem with the text's path and the character where it is (push_send
@@ -31,6 +32,7 @@ typedef struct Parser
 	const char *path;
 	PPTemplate *t;
 	int			cap;
+	int			flags;			/* PP_TEMPLATE_EVENT_VARS */
 } Parser;
 
 bool
@@ -127,6 +129,95 @@ add_part(Parser *p, PPTemplateSource source)
 	return part;
 }
 
+/* The variable at `at` is none we know: raises 92831 with its whole dotted name, as written. */
+static void pg_attribute_noreturn()
+unknown_variable(Parser *p, int at, const char *hint);
+
+static void
+unknown_variable(Parser *p, int at, const char *hint)
+{
+	while (p->pos < p->len && (p->text[p->pos] == '.' || ident_char(p->text[p->pos], false)))
+		p->pos++;
+	ereport(ERROR,
+			(pp_errmsg(PPE_TEMPLATE_VARIABLE_UNKNOWN,
+					   "template in \"%s\", character %d: unknown variable \"%s\"",
+					   p->path, char_position(p, at), pp_shown_n(p->text + at, p->pos - at)),
+			 errhint("%s", hint)));
+}
+
+/*
+ * event.props.NAME(.NAME)* or event.props["NAME"], after "event": the keys to follow in the
+ * trigger's props, and where the variable is, for binding (template_push.c).
+ */
+static void
+parse_event(Parser *p, PPTemplatePart *part, int at)
+{
+	int			len;
+	char	   *word;
+
+	part->source = PP_TS_EVENT;
+	p->t->reads |= PP_TEMPLATE_READS_EVENT;
+	part->var_start = at;
+	part->keys = palloc(sizeof(char *) * PP_TEMPLATE_EVENT_DEPTH);
+	part->key_lens = palloc(sizeof(int) * PP_TEMPLATE_EVENT_DEPTH);
+	if (p->pos < p->len && p->text[p->pos] == '.')
+	{
+		p->pos++;
+		word = read_ident(p, &len);
+	}
+	else
+		word = NULL;
+	if (word == NULL || strcmp(word, "props") != 0)
+	{
+		unknown_variable(p, at, "An event's variables are event.props.NAME and event.props[\"NAME\"].");
+	}
+	if (p->pos < p->len && p->text[p->pos] == '[')
+	{
+		int			key_at;
+
+		p->pos++;
+		skip_space(p);
+		key_at = p->pos;
+		if (p->pos >= p->len || (p->text[p->pos] != '"' && p->text[p->pos] != '\''))
+			syntax_error(p, key_at, "expected a quoted prop name after \"event.props[\"");
+		part->keys[0] = read_string(p, &part->key_lens[0]);
+		part->nkeys = 1;
+		skip_space(p);
+		if (p->pos >= p->len || p->text[p->pos] != ']')
+			syntax_error(p, p->pos, "expected \"]\"");
+		p->pos++;
+		if (part->key_lens[0] == 0 || part->key_lens[0] > PP_MAX_ATTR_NAME_BYTES)
+			pp_error(PPE_TEMPLATE_ATTR_NAME,
+					 "template in \"%s\", character %d: a prop name is 1 to %d bytes",
+					 p->path, char_position(p, key_at), PP_MAX_ATTR_NAME_BYTES);
+	}
+	else
+	{
+		while (p->pos < p->len && p->text[p->pos] == '.')
+		{
+			int			key_at = ++p->pos;
+
+			if (part->nkeys == PP_TEMPLATE_EVENT_DEPTH)
+				pp_error(PPE_TEMPLATE_ATTR_NAME,
+						 "template in \"%s\", character %d: event.props reads at most %d levels",
+						 p->path, char_position(p, at), PP_TEMPLATE_EVENT_DEPTH);
+			part->keys[part->nkeys] = read_ident(p, &part->key_lens[part->nkeys]);
+			if (part->keys[part->nkeys] == NULL)
+				syntax_error(p, key_at, "expected a prop name after \".\"");
+			if (part->key_lens[part->nkeys] > PP_MAX_ATTR_NAME_BYTES)
+				pp_error(PPE_TEMPLATE_ATTR_NAME,
+						 "template in \"%s\", character %d: a prop name is 1 to %d bytes",
+						 p->path, char_position(p, key_at), PP_MAX_ATTR_NAME_BYTES);
+			part->nkeys++;
+		}
+		if (part->nkeys == 0)
+			syntax_error(p, p->pos, "expected \".NAME\" or [\"NAME\"] after \"event.props\"");
+	}
+	part->var_end = p->pos;
+	part->text = pnstrdup(p->text + at, p->pos - at);
+	part->len = p->pos - at;
+}
+
 static void
 parse_expression(Parser *p, PPTemplatePart *part)
 {
@@ -151,21 +242,19 @@ parse_expression(Parser *p, PPTemplatePart *part)
 		return;
 	}
 	if (strcmp(name, "event") == 0)
-		ereport(ERROR,
-				(pp_errmsg(PPE_TEMPLATE_EVENT,
-						   "template in \"%s\", character %d: event variables belong to automated flows, which pushplan does not have yet",
-						   p->path, char_position(p, at)),
-				 errhint("A push's templates read attrs.NAME and account.")));
+	{
+		if ((p->flags & PP_TEMPLATE_EVENT_VARS) == 0)
+			ereport(ERROR,
+					(pp_errmsg(PPE_TEMPLATE_EVENT,
+							   "template in \"%s\", character %d: event variables are read only in a flow's send steps",
+							   p->path, char_position(p, at)),
+					 errhint("A push's templates read attrs.NAME and account; a flow's send steps also read event.props.NAME (doc/flows.md).")));
+		parse_event(p, part, at);
+		return;
+	}
 	if (strcmp(name, "attrs") != 0)
 	{
-		/* the whole dotted name, as the user wrote it */
-		while (p->pos < p->len && (p->text[p->pos] == '.' || ident_char(p->text[p->pos], false)))
-			p->pos++;
-		ereport(ERROR,
-				(pp_errmsg(PPE_TEMPLATE_VARIABLE_UNKNOWN,
-						   "template in \"%s\", character %d: unknown variable \"%s\"",
-						   p->path, char_position(p, at), pp_shown_n(p->text + at, p->pos - at)),
-				 errhint("Variables are attrs.NAME, attrs[\"NAME\"] and account.")));
+		unknown_variable(p, at, "Variables are attrs.NAME, attrs[\"NAME\"] and account.");
 	}
 	part->source = PP_TS_ATTR;
 	p->t->reads |= PP_TEMPLATE_READS_ATTRS;
@@ -273,9 +362,9 @@ parse_filter(Parser *p, PPTemplatePart *part)
 }
 
 PPTemplate *
-pp_template_parse(const char *text, int len, const char *path)
+pp_template_parse(const char *text, int len, const char *path, int flags)
 {
-	Parser		p = {.text = text, .len = len, .path = path, .cap = 4};
+	Parser		p = {.text = text, .len = len, .path = path, .cap = 4, .flags = flags};
 	int			lit = 0;
 
 	p.t = palloc0(sizeof(PPTemplate));
@@ -476,6 +565,8 @@ pp_template_render(const PPTemplate *t, const PPTemplateValues *values, PPMissin
 			v.text = values->account;
 			v.len = v.missing ? 0 : strlen(values->account);
 		}
+		else if (part->source == PP_TS_EVENT)
+			v.missing = true;	/* bound at the step when the event had it: it did not */
 		for (int k = 0; k < part->nfilters; k++)
 		{
 			const PPTemplateFilter *f = &part->filters[k];
@@ -509,6 +600,7 @@ pp_template_render(const PPTemplate *t, const PPTemplateValues *values, PPMissin
 			if (policy != PP_MISSING_DEFAULT)
 			{
 				*missing = part->source == PP_TS_ACCOUNT ? "account" : part->text;
+				/* (an event variable's text is the variable: "event.props.item") */
 				return false;
 			}
 			continue;			/* the empty string */
@@ -516,4 +608,38 @@ pp_template_render(const PPTemplate *t, const PPTemplateValues *values, PPMissin
 		appendBinaryStringInfo(out, v.text, v.len);
 	}
 	return true;
+}
+
+bool
+pp_template_event_value(const PPTemplatePart *part, JsonbContainer *props, StringInfo out)
+{
+	JsonbValue	jv = {.type = jbvNull};
+	JsonbContainer *at = props;
+
+	Assert(part->source == PP_TS_EVENT);
+	for (int k = 0; k < part->nkeys; k++)
+	{
+		if (at == NULL || !JsonContainerIsObject(at) ||
+			getKeyJsonValueFromContainer(at, part->keys[k], part->key_lens[k], &jv) == NULL)
+			return false;
+		at = jv.type == jbvBinary ? jv.val.binary.data : NULL;
+	}
+	switch (jv.type)
+	{
+		case jbvString:
+			appendBinaryStringInfo(out, jv.val.string.val, jv.val.string.len);
+			return true;
+		case jbvNumeric:
+			appendStringInfoString(out, DatumGetCString(DirectFunctionCall1(numeric_out,
+																			NumericGetDatum(jv.val.numeric))));
+			return true;
+		case jbvBool:
+			appendStringInfoString(out, jv.val.boolean ? "true" : "false");
+			return true;
+		case jbvBinary:
+			(void) JsonbToCString(out, jv.val.binary.data, jv.val.binary.len);
+			return true;
+		default:
+			return false;		/* null: no value */
+	}
 }

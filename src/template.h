@@ -21,6 +21,12 @@
 /* What a push's templates read from the device (tasks.template_reads) */
 #define PP_TEMPLATE_READS_ATTRS		0x01
 #define PP_TEMPLATE_READS_ACCOUNT	0x02
+#define PP_TEMPLATE_READS_EVENT		0x04	/* event.props of a flow's trigger, not bound */
+#define PP_TEMPLATE_READS_TEXTS		0x08	/* any template: the senders render the push */
+
+/* pp_template_parse flags */
+#define PP_TEMPLATE_EVENT_VARS		0x01	/* event.props.NAME may be read (a flow's send step) */
+#define PP_TEMPLATE_EVENT_DEPTH		5	/* event.props.a.b.c.d.e at most */
 
 /* options.missing_attribute */
 typedef enum PPMissingPolicy
@@ -51,14 +57,23 @@ typedef enum PPTemplateSource
 	PP_TS_LITERAL,				/* text outside {{ }} */
 	PP_TS_STRING,				/* {{ "text" }}: a string literal (how "{{" itself is written) */
 	PP_TS_ATTR,					/* {{ attrs.name }} or {{ attrs["any name"] }} */
-	PP_TS_ACCOUNT				/* {{ account }}: the account most recently bound to the device */
+	PP_TS_ACCOUNT,				/* {{ account }}: the account most recently bound to the device */
+	PP_TS_EVENT					/* {{ event.props.item }}: a prop of the event that started a
+								 * flow's instance, bound when its send step fires; one left
+								 * unbound had no value */
 } PPTemplateSource;
 
 typedef struct PPTemplatePart
 {
 	PPTemplateSource source;
-	char	   *text;			/* literal and string: the text; attr: the attribute's name */
+	char	   *text;			/* literal and string: the text; attr: the attribute's name;
+								 * event: the variable as written ("event.props.item") */
 	int			len;
+	int			var_start;		/* event: where the variable is in the text (bytes) */
+	int			var_end;
+	int			nkeys;			/* event: the props' keys to follow, outermost first */
+	char	  **keys;
+	int		   *key_lens;
 	int			nfilters;
 	PPTemplateFilter *filters;
 	bool		has_default;	/* a default filter: never missing */
@@ -85,9 +100,18 @@ extern bool pp_template_marked(const char *text, int len);
 
 /*
  * Parses a text (len bytes, not necessarily NUL-terminated); path names it in errors, which
- * give the character position. Raises 92830-92835.
+ * give the character position. Raises 92830-92835; event variables raise 92832 unless flags
+ * has PP_TEMPLATE_EVENT_VARS.
  */
-extern PPTemplate *pp_template_parse(const char *text, int len, const char *path);
+extern PPTemplate *pp_template_parse(const char *text, int len, const char *path, int flags);
+
+/*
+ * An event variable's value in props (a flow instance's trigger props), appended to out as
+ * text: strings as they are, numbers and booleans as JSON writes them, objects and arrays as
+ * their JSON. False (nothing appended) when props has no such value or it is null.
+ */
+extern bool pp_template_event_value(const PPTemplatePart *part, JsonbContainer *props,
+									StringInfo out);
 
 /*
  * Appends the text rendered for one device's values. Returns false, with *missing the name of

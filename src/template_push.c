@@ -53,6 +53,7 @@ is_text_key(const JsonbValue *k)
 typedef struct Walk
 {
 	PPPushTemplate *pt;
+	int			flags;			/* pp_template_parse's */
 	int			cap;
 	int			expressions;
 	char	   *language;		/* the multi_language entry being walked, or NULL */
@@ -62,7 +63,7 @@ static void
 add_slot(Walk *w, JsonbValue *v, const char *path)
 {
 	PPPushTemplate *pt = w->pt;
-	PPTemplate *t = pp_template_parse(v->val.string.val, v->val.string.len, path);
+	PPTemplate *t = pp_template_parse(v->val.string.val, v->val.string.len, path, w->flags);
 
 	w->expressions += t->nexpressions;
 	if (w->expressions > PP_TEMPLATE_MAX_EXPRESSIONS)
@@ -189,9 +190,9 @@ push_tree(Jsonb *push)
 }
 
 PPPushTemplate *
-pp_push_template_compile(Jsonb *push)
+pp_push_template_compile(Jsonb *push, int flags)
 {
-	Walk		w = {0};
+	Walk		w = {.flags = flags};
 	PPPushTemplate *pt;
 
 	if (push == NULL || !JB_ROOT_IS_OBJECT(push) || JB_ROOT_IS_SCALAR(push))
@@ -268,10 +269,13 @@ pp_push_template_render(PPPushTemplate *pt, const PPTemplateValues *values, cons
 	return result;
 }
 
+/* push_send's checks take event variables only for a flow's send step (src/flow_send.c) */
+int			pp_push_template_check_flags = 0;
+
 Jsonb *
 pp_push_template_check(Jsonb *push, int *reads)
 {
-	PPPushTemplate *pt = pp_push_template_compile(push);
+	PPPushTemplate *pt = pp_push_template_compile(push, pp_push_template_check_flags);
 	PPTemplateValues none = {.literal_only = true};
 	const char *missing = NULL;
 	Jsonb	   *literal;
@@ -279,8 +283,62 @@ pp_push_template_check(Jsonb *push, int *reads)
 	*reads = 0;
 	if (pt == NULL)
 		return push;
-	*reads = pt->reads;
+	*reads = pt->reads | PP_TEMPLATE_READS_TEXTS;
 	literal = pp_push_template_render(pt, &none, NULL, &missing);
 	Assert(literal != NULL);
 	return literal;
+}
+
+/*
+ * A send step's push with the trigger's props in place of its event variables: each one whose
+ * prop has a value becomes a string literal holding the value ({{event.props.item | upcase}}
+ * -> {{"blue shoes" | upcase}}), so that its filters still apply and nothing in the value
+ * (a "{{" or "}}" of its own) is read as a template; one whose prop has no value stays, and is
+ * missing when the sender renders it (options.missing_attribute).
+ */
+Jsonb *
+pp_push_template_bind_event(Jsonb *push, Jsonb *props)
+{
+	PPPushTemplate *pt = pp_push_template_compile(push, PP_TEMPLATE_EVENT_VARS);
+	JsonbContainer *given = props && !JB_ROOT_IS_SCALAR(props) ? &props->root : NULL;
+	StringInfoData text;
+	StringInfoData value;
+
+	if (pt == NULL || (pt->reads & PP_TEMPLATE_READS_EVENT) == 0)
+		return push;
+	initStringInfo(&text);
+	initStringInfo(&value);
+	for (int i = 0; i < pt->nslots; i++)
+	{
+		PPTemplate *t = pt->templates[i];
+		JsonbValue *slot = pt->slots[i];
+		const char *src = slot->val.string.val;
+		int			copied = 0;
+
+		resetStringInfo(&text);
+		for (int k = 0; k < t->nparts; k++)
+		{
+			PPTemplatePart *part = &t->parts[k];
+
+			resetStringInfo(&value);
+			if (part->source != PP_TS_EVENT || !pp_template_event_value(part, given, &value))
+				continue;
+			appendBinaryStringInfo(&text, src + copied, part->var_start - copied);
+			appendStringInfoChar(&text, '"');
+			for (int c = 0; c < value.len; c++)
+			{
+				if (value.data[c] == '"' || value.data[c] == '\\')
+					appendStringInfoChar(&text, '\\');
+				appendStringInfoChar(&text, value.data[c]);
+			}
+			appendStringInfoChar(&text, '"');
+			copied = part->var_end;
+		}
+		if (copied == 0)
+			continue;
+		appendBinaryStringInfo(&text, src + copied, slot->val.string.len - copied);
+		slot->val.string.val = pnstrdup(text.data, text.len);
+		slot->val.string.len = text.len;
+	}
+	return JsonbValueToJsonb(pt->tree);
 }

@@ -29,8 +29,12 @@ typedef struct PPPushTemplate
 	StringInfoData buf;			/* the rendered texts of the last device */
 } PPPushTemplate;
 
-/* Parses every templated text of a normalized push (raises 92830-92838), or NULL: none. */
-extern PPPushTemplate *pp_push_template_compile(Jsonb *push);
+/*
+ * Parses every templated text of a normalized push (raises 92830-92838), or NULL: none.
+ * flags: pp_template_parse's (the senders take event variables: a stored push has them only
+ * from a flow's send step).
+ */
+extern PPPushTemplate *pp_push_template_compile(Jsonb *push, int flags);
 
 /*
  * The push for one device's values, palloc'd in the current context; NULL when a value is
@@ -47,5 +51,15 @@ extern Jsonb *pp_push_template_render(PPPushTemplate *pt, const PPTemplateValues
  * push itself when it has no template. *reads: what the templates read (tasks.template_reads).
  */
 extern Jsonb *pp_push_template_check(Jsonb *push, int *reads);
+
+/* pp_push_template_check's parse flags: 0, but PP_TEMPLATE_EVENT_VARS while a flow's send step is checked */
+extern int	pp_push_template_check_flags;
+
+/*
+ * A flow's send-step push with the props of the event that started the instance in place of
+ * its event variables (those without a value stay: missing when rendered); the push itself
+ * when it reads none.
+ */
+extern Jsonb *pp_push_template_bind_event(Jsonb *push, Jsonb *props);
 
 #endif							/* PUSHPLAN_TEMPLATE_PUSH_H */

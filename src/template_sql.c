@@ -49,7 +49,7 @@ pushplan_template_render(PG_FUNCTION_ARGS)
 
 		policy = pp_missing_policy(VARDATA_ANY(p), VARSIZE_ANY_EXHDR(p), "missing_attribute");
 	}
-	t = pp_template_parse(VARDATA_ANY(given), VARSIZE_ANY_EXHDR(given), "template");
+	t = pp_template_parse(VARDATA_ANY(given), VARSIZE_ANY_EXHDR(given), "template", 0);
 	values.attrs = attrs && !JB_ROOT_IS_SCALAR(attrs) ? &attrs->root : NULL;
 	values.account = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
 	initStringInfo(&out);
@@ -71,7 +71,7 @@ pushplan_push_render(PG_FUNCTION_ARGS)
 {
 	Jsonb	   *push = pp_push_normalize(PG_GETARG_JSONB_P(0), NULL);
 	Jsonb	   *attrs = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
-	PPPushTemplate *pt = pp_push_template_compile(push);
+	PPPushTemplate *pt = pp_push_template_compile(push, PP_TEMPLATE_EVENT_VARS);
 	PPTemplateValues values = {0};
 	const char *missing = NULL;
 	Jsonb	   *rendered;
@@ -112,7 +112,7 @@ pushplan_template_bench(PG_FUNCTION_ARGS)
 {
 	Jsonb	   *push = pp_push_normalize(PG_GETARG_JSONB_P(0), NULL);
 	int32		n = PG_GETARG_INT32(1);
-	PPPushTemplate *pt = pp_push_template_compile(push);
+	PPPushTemplate *pt = pp_push_template_compile(push, PP_TEMPLATE_EVENT_VARS);
 	Jsonb	  **attrs;
 	char	  **accounts;
 	double		cpu0,

@@ -47,6 +47,7 @@ static PPDatabaseSlot *my_slot = NULL;
 static SPIPlanPtr pick_plan = NULL;
 static SPIPlanPtr expansion_plan = NULL;
 static SPIPlanPtr done_plan = NULL;
+static SPIPlanPtr variants_done_plan = NULL;
 static SPIPlanPtr stale_plan = NULL;
 static SPIPlanPtr profiles_plan = NULL;
 static SPIPlanPtr rollup_plan = NULL;
@@ -287,6 +288,12 @@ maintenance(bool stale_check)
 			   "UPDATE pushplan.tasks t SET state = 'done', finished_at = now() "
 			   "WHERE t.state = 'sending' AND t.expanded "
 			   "AND NOT " PP_TASK_HAS_OPEN_DELIVERIES,
+			   0, NULL, NULL, NULL, false, 0);
+	/* a push with variants is done when its variants are (doc/variants.md) */
+	pp_spi_run_kept(&variants_done_plan, "marking pushes with variants done", SPI_OK_UPDATE,
+			   "UPDATE pushplan.tasks p SET state = 'done', finished_at = now() "
+			   "WHERE p.state = 'variants' AND NOT EXISTS (SELECT 1 FROM pushplan.tasks c "
+			   "WHERE c.parent_task_id = p.task_id AND c.state NOT IN ('done', 'cancelled'))",
 			   0, NULL, NULL, NULL, false, 0);
 	/* the variants tests that are due send their winners (doc/variants.md) */
 	pp_spi_run_kept(&winners_plan, "sending the winners of variants tests", SPI_OK_SELECT,

@@ -171,7 +171,7 @@ cached_template(const char *task_id, Jsonb *push)
 	{
 		MemoryContext old = MemoryContextSwitchTo(cache_cxt);
 
-		e->pt = pp_push_template_compile(push);
+		e->pt = pp_push_template_compile(push, PP_TEMPLATE_EVENT_VARS);
 		MemoryContextSwitchTo(old);
 	}
 	return e->pt;
@@ -650,9 +650,11 @@ engagement_gate(SPITupleTable *rows, int claimed)
 			continue;			/* prev_gated stays false for the task's next rows */
 		/*
 		 * A transactional push (the high lane) is exempt unless its options ask for a control:
-		 * it does not wait for the gate's call (the express sender's latency).
+		 * it does not wait for the gate's call (the express sender's latency). A flow's send
+		 * is one user's, so in the high lane, but automated: the gate decides.
 		 */
-		if (DatumGetBool(SPI_getbinval(tup, desc, 13, &isnull)))
+		if (DatumGetBool(SPI_getbinval(tup, desc, 13, &isnull)) &&
+			!DatumGetBool(SPI_getbinval(tup, desc, 19, &isnull)))
 		{
 			char	   *task_id = SPI_getvalue(tup, desc, 2);
 			Oid			tt[1] = {TEXTOID};
@@ -826,7 +828,9 @@ claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 		/* the engagement gate's key (doc/engagement.md) */
 		"  t.plan_id, "
 		/* a fallback's message: what the webhook's body says of it (doc/fallback.md) */
-		"  d.fallback::text "
+		"  d.fallback::text, "
+		/* a flow's send: gated even in the high lane (doc/engagement.md) */
+		"  t.flow_id IS NOT NULL "
 		"FROM d JOIN pushplan.tasks t ON t.task_id = d.task_id "
 		/* per-device send times (a schedule's send_rule) expire per device */
 		"CROSS JOIN LATERAL (SELECT coalesce(t.expires_at, d.send_at + t.time_to_live) AS expires_at) x "

@@ -158,6 +158,12 @@ BEGIN
     IF config IS NULL OR jsonb_typeof(config) <> 'object' THEN
         RAISE EXCEPTION '92021: vendor config must be a JSON object' USING ERRCODE = '22023';
     END IF;
+    -- every sender keeps each config it sends with in memory: bounded (the largest real one, an
+    -- FCM service account, is about 2.5 kB)
+    IF octet_length(config::text) > 65536 THEN
+        RAISE EXCEPTION '92946: vendor config is % bytes as JSON; at most 65536', octet_length(config::text)
+            USING ERRCODE = '22023';
+    END IF;
     SELECT e.key INTO v_key FROM jsonb_object_keys(config) e(key)
         WHERE NOT EXISTS (SELECT 1 FROM _vendor_keys() k
                           WHERE k.vendor = push_vendor_set.vendor AND k.key = e.key)

@@ -21,6 +21,11 @@ BEGIN
         RAISE EXCEPTION '92052: plan description is longer than 500 characters'
             USING ERRCODE = '22023';
     END IF;
+    -- shown in views and dashboards: lines and tabs, but no terminal escapes or other controls
+    IF p_description ~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]' THEN
+        RAISE EXCEPTION '92945: plan description holds a control character (only line breaks and tabs may be in it)'
+            USING ERRCODE = '22023';
+    END IF;
 END $$;
 
 CREATE OR REPLACE FUNCTION push_plan_create(app text, plan_id text, description text DEFAULT NULL)

@@ -1,5 +1,6 @@
 -- Engagement controls (doc/engagement.md): frequency caps and quiet hours, set per app
--- (push_app_set) or per plan (push_plan_set), caps also per category (category_caps), applied by the senders' claim
+-- (push_app_set), per plan (push_plan_set) or per flow (its definition: doc/flows.md), caps
+-- also per category (category_caps), applied by the senders' claim
 -- (src/worker_sender.c), which asks _engagement_gate about each delivery of an app or plan
 -- that has any.
 
@@ -123,12 +124,19 @@ END $$;
 -- Whether the deliveries of an app's plan may be held back at all: what the senders cache per
 -- app and plan (for 10 s), so that an app without controls costs them one hash look-up per
 -- delivery.
+-- A flow's controls count for the plans its send steps name (of any version: running
+-- instances finish on theirs).
 CREATE OR REPLACE FUNCTION _engagement_any(p_app int, p_plan text) RETURNS boolean
 LANGUAGE sql STABLE SET search_path = pushplan, pg_temp AS $$
     SELECT coalesce((SELECT a.settings ?| ARRAY['frequency_cap', 'quiet_hours', 'category_caps']
                      FROM apps a WHERE a.app_id = p_app), false)
         OR coalesce((SELECT p.settings ?| ARRAY['frequency_cap', 'quiet_hours']
                      FROM plans p WHERE p.app_id = p_app AND p.plan_id = p_plan), false)
+        OR EXISTS (SELECT 1 FROM flows f
+                   JOIN flow_versions v ON v.flow_id = f.flow_id AND v.version = f.version
+                   JOIN flow_steps s ON s.flow_id = f.flow_id AND s.kind = 'send'
+                   WHERE f.app_id = p_app AND v.definition ?| ARRAY['frequency_cap', 'quiet_hours']
+                     AND coalesce(s.spec #>> '{push,body,options,plan_id}', 'default') = p_plan)
 $$;
 
 -- The zone a device's quiet hours and calendar days are read in: its own, but for the UTC that
@@ -229,17 +237,25 @@ BEGIN
         SELECT d.delivery_id AS id, d.task_id, d.device_id, d.attempts, d.send_at,
                t.send_at AS task_send_at, t.send_rule, t.plan_id,
                _engagement_zone(v.timezone, a.settings->>'timezone') AS zone,
-               coalesce(p.settings->'quiet_hours', a.settings->'quiet_hours') AS quiet,
+               coalesce(fv.definition->'quiet_hours', p.settings->'quiet_hours',
+                        a.settings->'quiet_hours') AS quiet,
                a.settings->'frequency_cap' AS app_cap, p.settings->'frequency_cap' AS plan_cap,
                '#' || t.category AS cat_scope, a.settings->'category_caps'->t.category AS cat_cap,
-               coalesce((t.push #>> '{body,options,quiet_hours}')::boolean, t.priority > 0) AS quiet_applies,
-               coalesce((t.push #>> '{body,options,frequency_cap}')::boolean, t.priority > 0) AS cap_applies,
+               '~' || t.flow_id AS flow_scope, fv.definition->'frequency_cap' AS flow_cap,
+               -- a flow's sends are one user's each, but automated: not exempt as transactional
+               coalesce((t.push #>> '{body,options,quiet_hours}')::boolean,
+                        t.priority > 0 OR t.flow_id IS NOT NULL) AS quiet_applies,
+               coalesce((t.push #>> '{body,options,frequency_cap}')::boolean,
+                        t.priority > 0 OR t.flow_id IS NOT NULL) AS cap_applies,
                coalesce((t.push #>> '{body,options,big_push_duration}')::int, 0) AS spread
         FROM unnest(p_ids) i(id)
         JOIN deliveries d ON d.delivery_id = i.id
         JOIN tasks t ON t.task_id = d.task_id
         JOIN apps a ON a.app_id = t.app_id
         JOIN plans p ON p.app_id = t.app_id AND p.plan_id = t.plan_id
+        -- a flow's controls: its current version's (a change applies at once, to every run)
+        LEFT JOIN flows f ON f.flow_id = t.flow_id
+        LEFT JOIN flow_versions fv ON fv.flow_id = f.flow_id AND fv.version = f.version
         LEFT JOIN devices v ON v.device_id = d.device_id
         ORDER BY d.device_id, d.delivery_id
     LOOP
@@ -271,17 +287,20 @@ BEGIN
         END IF;
 
         -- frequency caps: the app's, counted over all its pushes (scope ''), the category's
-        -- (scope '#' || category, over the app's pushes of that category), and the plan's
+        -- (scope '#' || category, over the app's pushes of that category), the plan's, and
+        -- the flow's (scope '~' || flow id, over the flow's sends)
         IF NOT r.cap_applies OR r.attempts > 0
-           OR (r.app_cap IS NULL AND r.plan_cap IS NULL AND r.cat_cap IS NULL) THEN
+           OR (r.app_cap IS NULL AND r.plan_cap IS NULL AND r.cat_cap IS NULL AND r.flow_cap IS NULL) THEN
             CONTINUE;
         END IF;
         v_release := NULL;
         v_drop := false;
         v_scopes := '{}';
-        -- scopes sort '' (the app's) < '#category' < plan ids ([A-Za-z0-9_.:-], never '#')
+        -- scopes sort '' (the app's) < '#category' < plan ids ([A-Za-z0-9_.:-], never '#'
+        -- or '~') < '~flow'
         FOR c IN SELECT s.scope, s.cap
-                 FROM (VALUES ('', r.app_cap), (r.cat_scope, r.cat_cap), (r.plan_id, r.plan_cap)) s(scope, cap)
+                 FROM (VALUES ('', r.app_cap), (r.cat_scope, r.cat_cap), (r.plan_id, r.plan_cap),
+                              (r.flow_scope, r.flow_cap)) s(scope, cap)
                  WHERE s.cap IS NOT NULL ORDER BY s.scope COLLATE "C" LOOP
             v_scopes := v_scopes || c.scope;
             INSERT INTO engagement_counts (device_id, scope) VALUES (r.device_id, c.scope)

@@ -153,6 +153,34 @@ CREATE OR REPLACE VIEW push_device_consents WITH (security_barrier) AS
 
 -- Export: everything held about devices, as JSON.
 
+-- What a user did (push_track) and the flows it took them through (doc/flows.md): of devices,
+-- or of an account's own events and runs (p_devices NULL).
+CREATE OR REPLACE FUNCTION _flows_export(p_devices bigint[], p_app int, p_account text,
+                                         p_account_type int) RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pushplan, pg_temp AS $$
+    SELECT jsonb_build_object(
+        'tracked_events', (SELECT coalesce(jsonb_agg(jsonb_build_object('event', e.event,
+                               'props', e.props, 'at', e.at, 'tracked_at', e.tracked_at)
+                               ORDER BY e.at, e.event_id), '[]')
+                           FROM tracked_events e
+                           WHERE CASE WHEN p_devices IS NOT NULL THEN e.device_id = ANY (p_devices)
+                                      ELSE e.app_id = p_app AND e.account_type = p_account_type
+                                           AND e.account = p_account END),
+        'flow_runs', (SELECT coalesce(jsonb_agg(jsonb_build_object('flow_id', i.flow_id,
+                          'flow', f.name, 'version', i.version, 'state', i.state, 'step', i.step_id,
+                          'entered_at', i.entered_at, 'exited_at', i.exited_at,
+                          'exit_reason', i.exit_reason, 'trigger_props', i.trigger_props,
+                          'steps', (SELECT coalesce(jsonb_agg(jsonb_build_object('step', r.step_id,
+                                        'at', r.at, 'task_id', r.task_id, 'detail', r.detail)
+                                        ORDER BY r.at, r.step_id), '[]')
+                                    FROM flow_step_runs r WHERE r.instance_id = i.instance_id))
+                          ORDER BY i.entered_at, i.instance_id), '[]')
+                      FROM flow_instances i JOIN flows f ON f.flow_id = i.flow_id
+                      WHERE CASE WHEN p_devices IS NOT NULL THEN i.device_id = ANY (p_devices)
+                                 ELSE i.app_id = p_app AND i.account_type = p_account_type
+                                      AND i.account = p_account END))
+$$;
+
 CREATE OR REPLACE FUNCTION _devices_export(p_devices bigint[]) RETURNS jsonb
 LANGUAGE sql STABLE SET search_path = pushplan, pg_temp AS $$
     SELECT coalesce(jsonb_agg(jsonb_build_object(
@@ -197,6 +225,7 @@ LANGUAGE sql STABLE SET search_path = pushplan, pg_temp AS $$
                            ORDER BY d.delivery_id), '[]')
                        FROM deliveries d JOIN tasks t ON t.task_id = d.task_id
                        WHERE d.device_id = v.device_id))
+        || _flows_export(ARRAY[v.device_id], NULL, NULL, NULL)
         ORDER BY v.registration_id), '[]')
     FROM devices v WHERE v.device_id = ANY (p_devices)
 $$;
@@ -235,12 +264,15 @@ BEGIN
         WHERE p.app_id = v_app AND p.account_type = push_account_export.account_type
           AND EXISTS (SELECT 1 FROM account_package_accounts x
                       WHERE x.upload_id = p.upload_id AND x.account = push_account_export.account);
-    IF cardinality(v_ids) = 0 AND v_packages = '[]' THEN
+    IF cardinality(v_ids) = 0 AND v_packages = '[]' AND NOT EXISTS (
+        SELECT 1 FROM tracked_events e WHERE e.app_id = v_app
+          AND e.account_type = push_account_export.account_type AND e.account = push_account_export.account) THEN
         PERFORM _account_unknown(account, account_type);
     END IF;
     RETURN jsonb_build_object('app', app, 'exported_at', now(), 'account', account,
                               'account_type', account_type, 'devices', _devices_export(v_ids),
-                              'account_packages', v_packages);
+                              'account_packages', v_packages)
+        || _flows_export(NULL, v_app, account, account_type);
 END $$;
 COMMENT ON FUNCTION push_account_export(text, text, int) IS
     'everything held about an account: its devices as push_device_export shows them, and the account packages that list it; doc/privacy.md';
@@ -283,6 +315,27 @@ $$;
 -- removed per table. The aggregates stay as they are: a delivery still queued is counted as
 -- suppressed first ('device deleted', as a sender counts one whose device is gone), so that
 -- every delivery made keeps exactly one outcome in the figures.
+-- Flow instances erased: the tasks their send steps made get back the step's push (its
+-- {{event.props}} held the person's event values; the audience is scrubbed after), and the
+-- instances go (their steps' rows by their foreign key). Counts of both.
+CREATE OR REPLACE FUNCTION _erase_flows(p_app int, p_instances bigint[]) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
+DECLARE
+    v_texts bigint;
+    v_runs bigint;
+BEGIN
+    UPDATE tasks t SET push = (s.spec->'push') || jsonb_build_object('to', t.push->'to')
+        FROM flow_instances i
+        JOIN flow_steps s ON s.flow_id = i.flow_id AND s.version = i.version
+        WHERE i.instance_id = ANY (p_instances) AND t.app_id = p_app
+          AND t.flow_instance = i.instance_id AND s.step_id = t.flow_step
+          AND t.push - 'to' IS DISTINCT FROM s.spec->'push';
+    GET DIAGNOSTICS v_texts = ROW_COUNT;
+    DELETE FROM flow_instances i WHERE i.instance_id = ANY (p_instances);
+    GET DIAGNOSTICS v_runs = ROW_COUNT;
+    RETURN jsonb_build_object('flow_instances', v_runs, 'flow_task_texts', v_texts);
+END $$;
+
 CREATE OR REPLACE FUNCTION _erase(p_app int, p_devices bigint[], p_needles text[]) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
 DECLARE
@@ -325,6 +378,13 @@ BEGIN
         AND (o.registration_id = ANY (p_needles) OR o.delivery_id = ANY (v_deliveries));
     GET DIAGNOSTICS v_n = ROW_COUNT;
     v_counts := v_counts || jsonb_build_object('outcome_outbox', v_n);
+    -- their flows (doc/flows.md): the texts a send step made from their events' props, the
+    -- step's template again; their runs (their steps' rows go with them) and what they did
+    v_counts := v_counts || _erase_flows(p_app, ARRAY(SELECT i.instance_id FROM flow_instances i
+                                                     WHERE i.device_id = ANY (p_devices)));
+    DELETE FROM tracked_events x WHERE x.device_id = ANY (p_devices);
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    v_counts := v_counts || jsonb_build_object('tracked_events', v_n);
     -- the devices' own rows, table by table (engagement_counts goes with the devices, by its
     -- foreign key; device_reactions has none: sql/install/schema.sql)
     FOREACH v_table IN ARRAY ARRAY['device_tags', 'device_accounts', 'device_consents',
@@ -394,18 +454,27 @@ BEGIN
     IF cardinality(v_ids) = 0 AND NOT EXISTS (
         SELECT 1 FROM account_packages p JOIN account_package_accounts x USING (upload_id)
         WHERE p.app_id = v_app AND p.account_type = push_account_erase.account_type
-          AND x.account = push_account_erase.account) THEN
+          AND x.account = push_account_erase.account) AND NOT EXISTS (
+        SELECT 1 FROM tracked_events e WHERE e.app_id = v_app
+          AND e.account_type = push_account_erase.account_type AND e.account = push_account_erase.account) THEN
         PERFORM _account_unknown(account, account_type);
     END IF;
     SELECT ARRAY[push_account_erase.account] || coalesce(array_agg(x.n), '{}') INTO v_needles
         FROM devices v, LATERAL unnest(array_remove(ARRAY[v.registration_id, v.token], NULL)) x(n)
         WHERE v.device_id = ANY (v_ids);
     v_counts := _erase(v_app, v_ids, v_needles);
-    -- the account's own flow instances and events (a device's go with it, by their foreign keys)
-    DELETE FROM flow_instances x WHERE x.app_id = v_app
-        AND x.account_type = push_account_erase.account_type AND x.account = push_account_erase.account;
+    -- the account's own flow instances and events (its devices' went in _erase), counted
+    -- with the devices'
+    SELECT v_counts || (SELECT jsonb_object_agg(e.key, (v_counts->>e.key)::bigint + e.value::bigint)
+                        FROM jsonb_each_text(_erase_flows(v_app, ARRAY(
+                            SELECT i.instance_id FROM flow_instances i WHERE i.app_id = v_app
+                              AND i.account_type = push_account_erase.account_type
+                              AND i.account = push_account_erase.account))) e)
+        INTO v_counts;
     DELETE FROM tracked_events x WHERE x.app_id = v_app
         AND x.account_type = push_account_erase.account_type AND x.account = push_account_erase.account;
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    v_counts := jsonb_set(v_counts, '{tracked_events}', to_jsonb((v_counts->>'tracked_events')::bigint + v_n));
     WITH gone AS (
         DELETE FROM account_package_accounts x USING account_packages p
         WHERE p.upload_id = x.upload_id AND p.app_id = v_app

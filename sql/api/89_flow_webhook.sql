@@ -17,7 +17,8 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- A webhook step checked, and its spec: {"to", "push"}, the push as push_send's checks
--- normalized it (the flow's plan, templates checked), with the title on each platform.
+-- normalized it (the flow's plan, templates checked, {{event.props}} allowed as in a send
+-- step), with the title on each platform.
 CREATE OR REPLACE FUNCTION _flow_webhook_compile(p_app int, p_plan text, p_id text, p_val jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql AS $$
@@ -42,7 +43,8 @@ BEGIN
     END IF;
     v_push := jsonb_build_object('body', jsonb_build_object('platform', 'all',
         'notification', jsonb_build_object('alert', p_val->'alert'),
-        'options', jsonb_strip_nulls(jsonb_build_object('plan_id', p_plan))));
+        -- not a push: the push frequency caps do not count it (quiet hours apply)
+        'options', jsonb_strip_nulls(jsonb_build_object('plan_id', p_plan, 'frequency_cap', false))));
     -- push_send's checks (texts' lengths, templates, the plan) with the flow's user as audience
     v_push := pushplan._flow_push_check(p_app, v_push || '{"to": {"registration_id": ["flow-user"]}}') - 'to';
     -- the title and extras on every platform's block, where each holds them (iOS: its alert)
@@ -78,7 +80,8 @@ DECLARE
     v_priority smallint;
 BEGIN
     FOR r IN
-        SELECT i.instance_id, i.app_id, i.flow_id, s.step_id, s.spec, i.device_id, i.account, i.account_type
+        SELECT i.instance_id, i.app_id, i.flow_id, s.step_id, s.spec, i.device_id, i.account, i.account_type,
+               i.trigger_props
         FROM pushplan.flow_instances i
         JOIN pushplan.flow_steps s ON s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = i.step_id
         WHERE i.instance_id = ANY (p_ids) AND s.kind = 'webhook'
@@ -111,7 +114,8 @@ BEGIN
             CONTINUE;
         END IF;
         BEGIN
-            v_task := pushplan._flow_send(r.app_id, (r.spec->'push')
+            -- {{event.props...}} bound to the props of the event that started the instance
+            v_task := pushplan._flow_send(r.app_id, pushplan._flow_bind_event(r.spec->'push', r.trigger_props)
                 || jsonb_build_object('to', jsonb_build_object('registration_id', jsonb_build_array(v_regid))));
             -- expanded here: its one delivery is the webhook message, not a push to the device
             UPDATE pushplan.tasks t SET flow_id = r.flow_id, flow_step = r.step_id,

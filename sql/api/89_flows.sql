@@ -260,6 +260,10 @@ CREATE OR REPLACE FUNCTION _flow_push_check(app_id int, push jsonb) RETURNS json
 AS 'MODULE_PATHNAME', 'pushplan_flow_push_check' LANGUAGE C VOLATILE STRICT;
 CREATE OR REPLACE FUNCTION _flow_send(app_id int, push jsonb) RETURNS text
 AS 'MODULE_PATHNAME', 'pushplan_flow_send' LANGUAGE C VOLATILE STRICT;
+-- A send step's push with the instance's trigger props in its {{event.props...}} variables
+-- (src/flow_send.c; doc/templates.md): what is sent, and what instances may share a task by.
+CREATE OR REPLACE FUNCTION _flow_bind_event(push jsonb, props jsonb) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'pushplan_flow_bind_event' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 -- ---- definitions ------------------------------------------------------------------------------
 
@@ -530,9 +534,9 @@ BEGIN
     END IF;
     SELECT min(k) INTO v_key FROM jsonb_object_keys(flow) k
         WHERE k NOT IN ('name', 'description', 'enabled', 'trigger', 'steps', 'exit', 'reentry',
-                        'max_concurrent', 'plan_id');
+                        'max_concurrent', 'plan_id', 'frequency_cap', 'quiet_hours');
     IF v_key IS NOT NULL THEN
-        RAISE EXCEPTION '93002: unknown flow key "%" (name, description, enabled, trigger, steps, exit, reentry, max_concurrent, plan_id)',
+        RAISE EXCEPTION '93002: unknown flow key "%" (name, description, enabled, trigger, steps, exit, reentry, max_concurrent, plan_id, frequency_cap, quiet_hours)',
             _shown(v_key) USING ERRCODE = '22023';
     END IF;
     IF jsonb_typeof(flow->'name') IS DISTINCT FROM 'string'
@@ -582,6 +586,16 @@ BEGIN
             USING ERRCODE = '22023';
     END IF;
     END IF;     -- the event trigger's checks
+
+    -- the flow's own engagement controls, as an app's or a plan's (doc/engagement.md)
+    FOREACH v_key IN ARRAY ARRAY['frequency_cap', 'quiet_hours'] LOOP
+        IF flow ? v_key AND jsonb_typeof(flow->v_key) <> 'object' THEN
+            RAISE EXCEPTION '93039: flow setting "%" must be a JSON object', v_key USING ERRCODE = '22023';
+        END IF;
+        IF flow ? v_key THEN
+            PERFORM _engagement_check(v_key, flow->v_key);
+        END IF;
+    END LOOP;
 
     -- exit and entry rules
     v_exit := flow->'exit';
@@ -1099,7 +1113,8 @@ BEGIN
         -- sends: one task each, through push_send's checks; a push refused now (its plan
         -- deleted since) fails the step with push_send's error, and the instance goes on
         FOR v_send IN
-            SELECT i.instance_id, i.app_id, i.flow_id, s.step_id, s.spec->'push' AS push,
+            SELECT i.instance_id, i.app_id, i.flow_id, s.step_id,
+                   _flow_bind_event(s.spec->'push', i.trigger_props) AS push,
                    i.account, i.account_type, d.registration_id
             FROM flow_instances i
             JOIN flow_steps s ON s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = i.step_id

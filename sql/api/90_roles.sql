@@ -129,6 +129,8 @@ BEGIN
     -- flows (sql/api/89_flows.sql): the scheduler advances the instances whose time has come
     -- (SECURITY DEFINER: a send step makes its task as push_send does)
     GRANT EXECUTE ON FUNCTION _flow_advance(int), _flow_next_due() TO pushplan_worker;
+    -- the senders' gate reads a flow's frequency_cap and quiet_hours (72_engagement.sql)
+    GRANT SELECT ON flows, flow_versions, flow_steps TO pushplan_worker;
 END $$;
 COMMENT ON FUNCTION push_worker_grants() IS
     'creates the role pushplan_worker if missing and grants it what the background workers need (superusers)';

@@ -237,6 +237,8 @@ CREATE INDEX tasks_plan_idx ON tasks (app_id, plan_id);
 CREATE INDEX tasks_parent_idx ON tasks (parent_task_id) WHERE parent_task_id IS NOT NULL;
 -- the pushes whose variants test waits for its winner (the scheduler's upkeep looks)
 CREATE INDEX tasks_testing_idx ON tasks (send_at) WHERE state = 'testing';
+-- the pushes with variants still sending: the upkeep marks one done when its variants are
+CREATE INDEX tasks_variants_idx ON tasks (created_at) WHERE state = 'variants';
 -- the fallbacks' due index: what the scheduler looks for (sql/api/74_fallback.sql)
 CREATE INDEX tasks_fallback_due_idx ON tasks (fallback_at) WHERE fallback_at IS NOT NULL;
 

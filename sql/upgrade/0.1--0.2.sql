@@ -443,6 +443,8 @@ ALTER TABLE tasks ADD COLUMN variant_control boolean NOT NULL DEFAULT false;
 ALTER TABLE tasks ADD COLUMN variant_winner boolean NOT NULL DEFAULT false;
 CREATE INDEX tasks_parent_idx ON tasks (parent_task_id) WHERE parent_task_id IS NOT NULL;
 CREATE INDEX tasks_testing_idx ON tasks (send_at) WHERE state = 'testing';
+-- the pushes with variants still sending: the upkeep marks one done when its variants are
+CREATE INDEX tasks_variants_idx ON tasks (created_at) WHERE state = 'variants';
 -- Cross-channel fallbacks (doc/fallback.md; schema.sql says what each is)
 ALTER TABLE tasks ADD COLUMN fallback_at timestamptz;
 ALTER TABLE tasks ADD COLUMN fallback_upto bigint;

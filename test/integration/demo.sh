@@ -32,9 +32,16 @@ expect() {          # expect DESCRIPTION EXTENDED-REGEX: some line of the output
 	fi
 }
 
-expect "final line" '^pushplan demo: all 19 steps passed in [0-9]+ s$'
+expect "final line" '^pushplan demo: all 20 steps passed in [0-9]+ s$'
 [ "$(tail -n 1 "$out")" = "$(grep -E '^pushplan demo: all' "$out")" ] ||
 	{ echo "the final line is not last"; fail=1; }
+# the cart abandoned flow: the exit is seen right after the order's commit, each path, the push
+expect "flow: bo exited in the order's transaction" '^ bo +\| exited +\| exit event "purchase"$'
+expect "flow: ann's path" '^ ann +\| wait_for_order -> reminder \(push sent: sent\) +\| done +\| completed$'
+expect "flow: bo's path" '^ bo +\| wait_for_order +\| exited +\| exit event "purchase"$'
+expect "flow: cy never entered" '^ cy +\| \(never entered\) +\| +\| *$'
+expect "flow: the mock got ann's reminder with her cart's item" \
+	"^what the mock vendor got for ann: Still in your cart: Your trail shoes is waiting, [^:]+: free delivery today$"
 expect "two batches of 5000" '^ +2 \| +5000$'
 expect "devices, reachable" '^ all +\| +\| +10000 \| +9723$'
 expect "bindings" '^ +3333 \| +3666 \| +666$'

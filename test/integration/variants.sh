@@ -52,7 +52,9 @@ ab=$(sql "SELECT push_send('shop', '{\"to\": {\"tag\": [\"ab\"]}, \"body\": {\"p
 wait_for 240 "SELECT count(*) = 3 FROM tasks WHERE parent_task_id = '$ab' AND state = 'done'" \
   && ok "the broadcast's three variant tasks are done" \
   || fail "variants: $(sql "SELECT string_agg(variant || ' ' || state, ', ') FROM tasks WHERE parent_task_id = '$ab'")"
-check_eq "the push's own task was never expanded" "$(sql "SELECT state || ' ' || expanded FROM tasks WHERE task_id = '$ab'")" "variants false"
+wait_for 30 "SELECT state = 'done' FROM tasks WHERE task_id = '$ab'" \
+  && ok "the push is done when its variants are" || fail "the push: $(sql "SELECT state FROM tasks WHERE task_id = '$ab'")"
+check_eq "the push's own task was never expanded" "$(sql "SELECT expanded FROM tasks WHERE task_id = '$ab'")" "f"
 check_eq "each device in exactly one variant" \
   "$(sql "SELECT count(*) || ' ' || count(DISTINCT device_id) FROM deliveries d JOIN tasks t USING (task_id) WHERE t.parent_task_id = '$ab'")" "10000 10000"
 check_eq "each variant's share of 10,000 devices within 2 % of its weight" \
@@ -148,5 +150,7 @@ check_variant_texts "$vt" "variants test"
 check_eq "push_variant_stats: the winner's row" \
   "$(sql "SELECT string_agg(variant || ' ' || winner || ' ' || (sent = targeted), ', ' ORDER BY winner, variant) FROM push_variant_stats WHERE task_id = '$vt'")" \
   "A false true, B false true, B true true"
+wait_for 30 "SELECT state = 'done' FROM tasks WHERE task_id = '$vt'" \
+  && ok "the tested push is done once its winner is" || fail "the tested push: $(sql "SELECT state FROM tasks WHERE task_id = '$vt'")"
 check_eq "the figures equal a recount of the deliveries" "$(recount_diff)" "0"
 finish

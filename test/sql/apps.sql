@@ -101,6 +101,9 @@ SELECT config->>'app_id' FROM vendor_configs WHERE vendor = 'hms';
 -- errors, and nothing is written
 SELECT push_vendor_set('shop', 'nokia', '{}');
 SELECT push_vendor_set('shop', 'hms', '"x"');
+-- bounded: every sender keeps the configs it sends with (92946); nothing stored
+SELECT push_vendor_set('shop', 'webhook', jsonb_build_object('url', 'https://127.0.0.1:9/hook', 'secret', repeat('s', 70000)));
+SELECT count(*) FILTER (WHERE octet_length(c.config::text) > 65536) AS oversized_stored FROM vendor_configs c JOIN apps a USING (app_id) WHERE a.app = 'shop';
 SELECT push_vendor_set('shop', 'hms', '{"app_id": "1", "client_secret": "s", "region": "eu"}');
 SELECT push_vendor_set('shop', 'hms', '{"app_id": "1"}');
 SELECT push_vendor_set('shop', 'hms', '{"app_id": 1, "client_secret": "s"}');

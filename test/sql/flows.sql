@@ -117,7 +117,7 @@ SELECT push_flow_create('flow_app', '{"name": "f", "plan_id": "nope", "trigger":
 -- a send push_send would refuse: push_send's own code
 SELECT push_flow_create('flow_app', '{"name": "f", "trigger": {"event": "x"}, "steps": [{"send": {"body": {"platform": "all", "notification": {"alert": "x"}, "options": {"plan_id": "gone"}}}}]}');
 SELECT push_flow_create('flow_app', '{"name": "f", "trigger": {"event": "x"}, "steps": [{"send": {"body": {"platform": "all"}}}]}');
-SELECT push_flow_create('flow_app', '{"name": "f", "trigger": {"event": "x"}, "steps": [{"send": {"body": {"platform": "all", "notification": {"alert": "{{event.props.item}} is waiting"}}}}]}');
+SELECT push_flow_create('flow_app', '{"name": "f", "trigger": {"event": "x"}, "steps": [{"send": {"body": {"platform": "all", "notification": {"alert": "{{event.name}} is waiting"}}}}]}');
 SELECT push_flow_update('flow_app', 'flw_nope', '{"name": "f", "trigger": {"event": "x"}, "steps": [{"exit": true}]}');
 SELECT push_flow_update('flow_app', :'welcome', '{"name": "cart_abandoned", "trigger": {"event": "x"}, "steps": [{"exit": true}]}');
 SELECT push_flow_enable('flow_app', :'welcome', NULL);

@@ -24,6 +24,14 @@ SELECT push_plan_create('nope', 'x');
 SELECT push_plan_update('plan_app', 'default', 'mine now');
 SELECT push_plan_update('plan_app', 'missing', 'x');
 SELECT push_plan_update('plan_app', 'promo_618_2025', repeat('d', 501));
+-- shown in views and dashboards: line breaks and tabs, but no escapes or other controls (92945)
+SELECT push_plan_create('plan_app', 'escape', E'618 \x1b[31mred\x1b[0m');
+SELECT push_plan_update('plan_app', 'promo_618_2025', E'del \x7f');
+SELECT push_plan_update('plan_app', 'promo_618_2025', E'c1 \u0085');
+SELECT push_plan_update('plan_app', 'promo_618_2025', E'line one\r\nline two\tend') IS NOT NULL AS lines_and_tabs_kept;
+SELECT description = E'line one\r\nline two\tend' AS stored FROM plans WHERE plan_id = 'promo_618_2025';
+SELECT count(*) AS escape_plans FROM plans WHERE plan_id = 'escape';
+SELECT push_plan_update('plan_app', 'promo_618_2025', '618 campaign') IS NOT NULL AS restored;
 SELECT push_plan_delete('plan_app', 'default');
 SELECT push_plan_delete('plan_app', 'missing');
 SELECT app, plan_id, description, is_default, task_count FROM push_plans WHERE app = 'plan_app' ORDER BY plan_id;

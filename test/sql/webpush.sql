@@ -134,8 +134,16 @@ FROM _vendor_payload('webpush', jsonb_build_object('body', jsonb_build_object('p
 SELECT _message_check(jsonb_build_object('body', jsonb_build_object('platform', 'web',
        'notification', jsonb_build_object('alert', repeat('x', 3900)))));
 SELECT r->>'outcome' AS outcome, r->>'error' AS error
-FROM push_vendor_test('wp_app', 'webpush', :'sub', jsonb_build_object('body', jsonb_build_object(
+FROM _engine_send_many('wp_app', 'webpush', ARRAY[:'sub'], jsonb_build_object('body', jsonb_build_object(
        'notification', jsonb_build_object('alert', repeat('x', 3993 - 62 + 1))))) r;
+-- push_vendor_test checks its push as push_send does (for its one vendor): refused before sending
+SELECT push_vendor_test('wp_app', 'webpush', :'sub', jsonb_build_object('body', jsonb_build_object(
+       'notification', jsonb_build_object('alert', repeat('x', 3993 - 62 + 1)))));
+-- its form is push_send's (92947); a "to" is replaced by the token
+SELECT push_vendor_test('wp_app', 'webpush', :'sub', '{"to": {"tag": ["x"]}, "body": {"notification": {"alert": "x"}}}')->>'outcome' AS to_ignored;
+SELECT push_vendor_test('wp_app', 'webpush', :'sub', '{"notification": {"alert": "x"}}');
+SELECT push_vendor_test('wp_app', 'webpush', :'sub', '{"body": {"notification": {"alert": "x"}}, "audience_type": 1}');
+SELECT push_vendor_test('wp_app', 'webpush', :'sub', '{"body": {"notification": {"alert": "x"}, "colour": 1}}');
 
 -- ---- the Topic: the collapse id itself, or a digest of one that cannot be a Topic ------------
 -- RFC 8030 allows at most 32 base64url characters; APNs collapse ids are longer and freer, and a
