@@ -210,6 +210,12 @@ explain(Explain *e, AudNode *n, bool excluded, List **out)
 			*out = lappend(*out, excluded ? pstrdup("bound to an account of the push's")
 						   : account_reason(e, n));
 			break;
+		case A_VIEW:
+			*out = lappend(*out, psprintf(excluded ? "in view %s" : "not in view %s%s",
+										  pp_shown(n->view_sql),
+										  n->view_account && !excluded
+										  ? " (as one of its accounts' latest device)" : ""));
+			break;
 	}
 }
 

@@ -329,12 +329,24 @@ upload_node(int64 upload_id, int32 account_type, int push_type)
 	return n;
 }
 
+/* {"view": "schema.view"}: an allowed view of the app's (audience_view.c) */
+static AudNode *
+view_node(JsonbValue *v)
+{
+	AudNode    *n = ppa_mknode(A_VIEW);
+
+	if (v->type != jbvString)
+		pp_error(PPE_AUD_VIEW_NAME, "\"view\" names a view with its schema, \"schema.view\"");
+	ppa_view_name_check(n, v->val.string.val, v->val.string.len);
+	return n;
+}
+
 /* ---------------------------------------------------------------- EngageLab condition tree */
 
 static const char *const cond_keys[] = {
-	"and", "or", "not", "tag", "attr", "account", "account_type", "account_push_type", NULL
+	"and", "or", "not", "tag", "attr", "account", "account_type", "account_push_type", "view", NULL
 };
-static const char *const cond_ops[] = {"and", "or", "not", "tag", "attr", "account", NULL};
+static const char *const cond_ops[] = {"and", "or", "not", "tag", "attr", "account", "view", NULL};
 
 static AudNode *
 parse_cond(AudCtx *c, JsonbValue *v)
@@ -349,7 +361,7 @@ parse_cond(AudCtx *c, JsonbValue *v)
 		pp_error(PPE_AUD_TREE_TOO_BIG, "the condition tree has more than %d nodes", MAX_NODES);
 	if (!pp_jv_is_object(v))
 		pp_error(PPE_AUD_NODE_INVALID,
-				 "a condition node must be a JSON object with one of \"and\", \"or\", \"not\", \"tag\", \"attr\", \"account\"");
+				 "a condition node must be a JSON object with one of \"and\", \"or\", \"not\", \"tag\", \"attr\", \"account\", \"view\"");
 	obj = v->val.binary.data;
 	check_keys(obj, cond_keys, "a condition node");
 	for (k = cond_ops; *k != NULL; k++)
@@ -360,7 +372,7 @@ parse_cond(AudCtx *c, JsonbValue *v)
 		}
 	if (ops != 1)
 		pp_error(PPE_AUD_NODE_INVALID,
-				 "a condition node must be a JSON object with one of \"and\", \"or\", \"not\", \"tag\", \"attr\", \"account\"");
+				 "a condition node must be a JSON object with one of \"and\", \"or\", \"not\", \"tag\", \"attr\", \"account\", \"view\"");
 	if (strcmp(op, "account") != 0)
 	{
 		if (has_member(obj, "account_type"))
@@ -398,6 +410,8 @@ parse_cond(AudCtx *c, JsonbValue *v)
 		return attrs_and(m, "attr");
 	if (m->type != jbvString)
 		pp_error(PPE_AUD_NODE_NOT_STRING, "\"%s\" in a condition node must be a string", op);
+	if (strcmp(op, "view") == 0)
+		return view_node(m);
 	if (strcmp(op, "tag") == 0)
 	{
 		char	   *tag = pnstrdup(m->val.string.val, m->val.string.len);
@@ -425,7 +439,7 @@ parse_cond(AudCtx *c, JsonbValue *v)
 
 static const char *const engagelab_keys[] = {
 	"registration_id", "token", "account", "account_type", "account_push_type", "upload_id",
-	"tag", "tag_and", "tag_not", "attr_and", "attr_or", "condition", NULL
+	"tag", "tag_and", "tag_not", "attr_and", "attr_or", "condition", "view", NULL
 };
 
 /* Every target given must hold (AND), as in EngageLab / JPush audiences. */
@@ -499,6 +513,8 @@ parse_engagelab(AudCtx *c, JsonbContainer *obj)
 		and = lappend(and, attrs_or(v, "attr_or"));
 	if ((v = pp_jmember(obj, "condition")) != NULL)
 		and = lappend(and, parse_cond(c, v));
+	if ((v = pp_jmember(obj, "view")) != NULL)
+		and = lappend(and, view_node(v));
 	if (and == NIL)
 		pp_error(PPE_AUD_NO_TARGET, "the audience names no target");
 	return ppa_mklist(A_AND, and);

@@ -92,6 +92,8 @@ ppa_resolve(AudCtx *c, AudNode *n)
 					 n->account_type, (long long) n->upload_id, type);
 		n->account_type = type;
 	}
+	else if (n->kind == A_VIEW)
+		ppa_view_resolve(c, n);
 	foreach(lc, n->children)
 		ppa_resolve(c, lfirst(lc));
 }
@@ -219,6 +221,37 @@ gen_accounts(AudCtx *c, AudNode *n, StringInfo buf)
 						 "b.device_id FROM %s ORDER BY b.account, b.bound_at DESC, b.device_id DESC) s%d",
 						 a, from.data, a);
 	}
+}
+
+/*
+ * An allowed view (audience_view.c), named by its catalog name, quoted. Its columns are cast
+ * and compared with pg_catalog's own operators, named: an operator or a cast someone planted
+ * in a schema of the search path (public) matches nothing here, whatever the view's column
+ * types (a varchar column would otherwise prefer a planted text = varchar). Registration ids
+ * compare in the "C" collation of devices.registration_id (its unique index).
+ */
+static bool
+gen_view(AudCtx *c, AudNode *n, StringInfo buf)
+{
+	int			a = c->alias++;
+
+	if (!n->view_account)
+	{
+		gen_devices(c, buf);
+		appendStringInfo(buf, " AND registration_id OPERATOR(pg_catalog.=) ANY (SELECT "
+						 "CAST(v%d.registration_id AS pg_catalog.text) COLLATE pg_catalog.\"C\" "
+						 "FROM %s v%d)", a, n->view_sql, a);
+		return true;
+	}
+	/* each account's latest binding, as an account audience's default (account_push_type 0) */
+	appendStringInfo(buf, "SELECT DISTINCT s%d.device_id FROM (SELECT DISTINCT ON (b.account_type, b.account) "
+					 "b.device_id FROM pushplan.device_accounts b WHERE b.app_id = $%d AND EXISTS "
+					 "(SELECT 1 FROM %s v%d WHERE CAST(v%d.account AS pg_catalog.text) COLLATE pg_catalog.\"default\" "
+					 "OPERATOR(pg_catalog.=) b.account AND CAST(v%d.account_type AS pg_catalog.int4) "
+					 "OPERATOR(pg_catalog.=) b.account_type) "
+					 "ORDER BY b.account_type, b.account, b.bound_at DESC, b.device_id DESC) s%d",
+					 a, c->app_param, n->view_sql, a, a, a, a);
+	return false;
 }
 
 /*
@@ -429,6 +462,8 @@ gen_set(AudCtx *c, AudNode *n, StringInfo buf)
 		case A_UPLOAD:
 			gen_accounts(c, n, buf);
 			return false;
+		case A_VIEW:
+			return gen_view(c, n, buf);
 		case A_OR:
 			return gen_or(c, n->children, buf, true);
 		case A_AND:

@@ -32,6 +32,7 @@ typedef enum AudKind
 	A_TOKEN,
 	A_ACCOUNT,
 	A_UPLOAD,
+	A_VIEW,						/* an allowed view of the app's (audience_view.c) */
 	A_AND,
 	A_OR,
 	A_NOT
@@ -47,6 +48,12 @@ typedef struct AudNode
 	int			push_type;		/* A_ACCOUNT, A_UPLOAD: account_push_type */
 	int64		upload_id;		/* A_UPLOAD */
 	List	   *children;		/* A_AND, A_OR: members; A_NOT: its one operand */
+	char	   *view;			/* A_VIEW: the name as given, */
+	char	   *view_schema;	/* its two parts, */
+	char	   *view_name;
+	Oid			view_oid;		/* and once resolved: the view, */
+	bool		view_account;	/* whether it returns accounts (else registration ids), */
+	char	   *view_sql;		/* its catalog name, quoted */
 } AudNode;
 
 typedef struct AudCtx
@@ -64,6 +71,10 @@ typedef struct AudCtx
 extern AudNode *ppa_mknode(AudKind kind);
 extern AudNode *ppa_mklist(AudKind kind, List *children);
 extern AudNode *ppa_parse_audience(AudCtx *c, Jsonb *audience);
+
+/* audience_view.c */
+extern void ppa_view_name_check(AudNode *n, const char *name, int len);
+extern void ppa_view_resolve(AudCtx *c, AudNode *n);
 
 /* audience_sql.c */
 extern void ppa_resolve(AudCtx *c, AudNode *n);		/* tags and packages, in place */

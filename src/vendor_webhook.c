@@ -41,6 +41,18 @@ webhook_config(Jsonb *config, PPVendorConfig *cfg, char **why)
 	return true;
 }
 
+/* Whether a message to an address is a flow's webhook step's (it names its flow_id). */
+static bool
+is_flow_message(const char *message)
+{
+	Jsonb	   *j;
+
+	if (message == NULL)
+		return false;
+	j = pp_json_parse_safe(message, strlen(message));
+	return j != NULL && JsonContainerIsObject(&j->root) && pp_jstr(&j->root, "flow_id") != NULL;
+}
+
 static void
 webhook_build(const PPVendorConfig *cfg, const PPMsgInput *in, PPRequest *req)
 {
@@ -79,8 +91,12 @@ webhook_build(const PPVendorConfig *cfg, const PPMsgInput *in, PPRequest *req)
 				  pp_jobj(&in->push->root, "custom_args") ? pp_jraw(&in->push->root, "custom_args") : NULL);
 	if (in->expires_at > 0)
 		pp_jw_str(b, &first, "expires_at", timestamptz_to_str(in->expires_at));
-	/* a push's fallback (doc/fallback.md): the push's task and delivery, and the address */
-	pp_jw_raw(b, &first, "fallback", in->fallback);
+	/*
+	 * a message to an address: a push's fallback (doc/fallback.md: the push's task and delivery,
+	 * and the address), or a flow's webhook step (doc/flows.md: the flow, step and instance, and
+	 * the address), which names its flow
+	 */
+	pp_jw_raw(b, &first, is_flow_message(in->fallback) ? "flow" : "fallback", in->fallback);
 	appendStringInfoChar(b, '}');
 	req->limited_len = b->len;
 	req->url = pstrdup(wc->url);

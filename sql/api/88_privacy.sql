@@ -200,6 +200,10 @@ LANGUAGE sql STABLE SET search_path = pushplan, pg_temp AS $$
                      FROM device_consents c WHERE c.device_id = v.device_id),
         'visits', (SELECT coalesce(jsonb_agg(x.at ORDER BY x.at), '[]')
                    FROM device_activity x WHERE x.device_id = v.device_id),
+        -- where the device said it was (push_location: its last 10)
+        'locations', (SELECT coalesce(jsonb_agg(jsonb_build_object('at', x.at, 'lat', x.lat,
+                          'lon', x.lon, 'reported_at', x.reported_at) ORDER BY x.at), '[]')
+                      FROM device_locations x WHERE x.device_id = v.device_id),
         -- the first open and click of each push, history for intelligent send times
         'reactions', (SELECT coalesce(jsonb_agg(jsonb_build_object('at', x.at,
                           'kind', CASE x.kind WHEN 2 THEN 'open' WHEN 4 THEN 'click' END)
@@ -385,7 +389,8 @@ BEGIN
     -- the devices' own rows, table by table (engagement_counts goes with the devices, by its
     -- foreign key; device_reactions has none: sql/install/schema.sql)
     FOREACH v_table IN ARRAY ARRAY['device_tags', 'device_accounts', 'device_consents',
-                                   'device_activity', 'device_reactions', 'device_send_profiles'] LOOP
+                                   'device_activity', 'device_reactions', 'device_send_profiles',
+                                   'device_locations'] LOOP
         EXECUTE format('DELETE FROM %I x WHERE x.device_id = ANY ($1)', v_table) USING p_devices;
         GET DIAGNOSTICS v_n = ROW_COUNT;
         v_counts := v_counts || jsonb_build_object(v_table, v_n);

@@ -429,9 +429,8 @@ BEGIN
             v_spec := jsonb_build_object('push', v_push - 'to');
 
         WHEN 'webhook' THEN
-            RAISE EXCEPTION '93020: step "%": webhook steps are not supported yet', v_id
-                USING ERRCODE = '0A000',
-                      HINT = 'A send step reaches the user''s devices, webhook devices included (doc/flows.md).';
+            -- a message through the app's webhook channel (sql/api/89_flow_webhook.sql)
+            v_spec := _flow_webhook_compile(p_app, p_plan, v_id, v_val);
 
         WHEN 'set' THEN
             IF jsonb_typeof(v_val) IS DISTINCT FROM 'object' OR v_val = '{}'
@@ -510,15 +509,14 @@ BEGIN
     END IF;
     SELECT min(k) INTO v_kind FROM jsonb_object_keys(v_trigger) k
         WHERE k NOT IN ('where', 'idempotency_key', 'include_current');
-    IF v_kind IN ('geofence') THEN
-        RAISE EXCEPTION '93005: trigger "%" is not supported yet', v_kind USING ERRCODE = '0A000',
-            HINT = 'Event triggers work now: report what the user did with push_track (doc/flows.md).';
-    END IF;
-    IF v_kind IN ('inactive', 'audience_enter', 'attr_change', 'date_attr') THEN
+    IF v_kind = 'geofence' THEN
+        -- stored as an event push_track never reports, with the circle (sql/api/89_flow_geo.sql)
+        v_trigger := _flow_geofence_trigger(v_trigger);
+    ELSIF v_kind IN ('inactive', 'audience_enter', 'attr_change', 'date_attr') THEN
         v_other := _flow_trigger_compile(p_app, v_kind, v_trigger);
     END IF;
-    IF v_other IS NULL THEN
-        -- an event
+    IF v_other IS NULL AND v_kind IS DISTINCT FROM 'geofence' THEN
+        -- an event (a geofence's was made above, checked by its own rules)
         IF v_kind IS DISTINCT FROM 'event' OR EXISTS (SELECT 1 FROM jsonb_object_keys(v_trigger) k
                 WHERE k NOT IN ('event', 'where', 'idempotency_key')) THEN
             RAISE EXCEPTION '93004: unknown trigger "%" (event, inactive, audience_enter, attr_change, date_attr, geofence)',
@@ -842,6 +840,9 @@ BEGIN
         -- sends: in tasks shared by the instances of one step and push (sql/api/89_flows_send.sql)
         PERFORM _flow_sends(v_fresh);
 
+        -- webhook steps: a message each through the app's webhook (sql/api/89_flow_webhook.sql)
+        PERFORM _flow_webhook_fire(v_fresh, v_now);
+
         -- sets: attributes (at most 50 a device: a set that would pass it leaves them) and tags
         UPDATE devices d SET attrs = _attrs_merge(d.attrs, s.spec->'attrs'), updated_at = now()
         FROM flow_instances i
@@ -877,10 +878,10 @@ BEGIN
         WHERE i.instance_id = ANY (v_pending) AND s.flow_id = i.flow_id AND s.version = i.version
           AND s.step_id = i.step_id AND s.kind = 'exit';
 
-        -- the steps that took no time lead on: sends and sets to the next step, branches to
-        -- the first path whose condition holds (else their else path); an instance whose path
-        -- ends there is done at once (a row updated again in its transaction pays its foreign
-        -- keys' checks again: one update fewer per instance)
+        -- the steps that took no time lead on: sends, webhooks and sets to the next step,
+        -- branches to the first path whose condition holds (else their else path); an instance
+        -- whose path ends there is done at once (a row updated again in its transaction pays
+        -- its foreign keys' checks again: one update fewer per instance)
         UPDATE flow_instances i SET step_id = n.step,
             state = CASE WHEN n.step IS NULL THEN 'done' ELSE 'waiting' END,
             exited_at = CASE WHEN n.step IS NULL THEN v_now END,
@@ -897,7 +898,7 @@ BEGIN
               FROM flow_instances i2
               JOIN flow_steps s ON s.flow_id = i2.flow_id AND s.version = i2.version AND s.step_id = i2.step_id
               WHERE i2.instance_id = ANY (v_pending) AND i2.state = 'waiting' AND i2.step_started_at IS NULL
-                AND s.kind IN ('send', 'set', 'branch')) n
+                AND s.kind IN ('send', 'webhook', 'set', 'branch')) n
         WHERE i.instance_id = n.instance_id;
     END LOOP;
     RETURN cardinality(v_ids);

@@ -254,3 +254,15 @@ GRANT EXECUTE ON FUNCTION
     TO pushplan_operator;
 GRANT SELECT ON push_flows TO pushplan_reader;
 GRANT SELECT ON push_flow_runs TO pushplan_operator;
+
+-- audiences from the application's views (sql/api/42_audience_views.sql, doc/audiences.md):
+-- admins allow them (of their apps); operators, who write audiences, see which
+GRANT EXECUTE ON FUNCTION
+    push_audience_view_allow(text, regclass),
+    push_audience_view_revoke(text, regclass)
+    TO pushplan_app_admin;
+GRANT SELECT ON push_audience_views TO pushplan_operator;
+
+-- locations (sql/api/89_flow_geo.sql, doc/flows.md): application code reports them, as it
+-- reports events
+GRANT EXECUTE ON FUNCTION push_location(text, text, float8, float8, timestamptz) TO pushplan_app;

@@ -640,7 +640,7 @@ CREATE TABLE flow_steps (
     flow_id     text NOT NULL,
     version     int NOT NULL,
     step_id     text NOT NULL,
-    kind        text NOT NULL CHECK (kind IN ('wait', 'wait_until', 'branch', 'send', 'set', 'exit')),
+    kind        text NOT NULL CHECK (kind IN ('wait', 'wait_until', 'branch', 'send', 'webhook', 'set', 'exit')),
     spec        jsonb NOT NULL,
     next_step   text,
     event_step  text,
@@ -739,3 +739,26 @@ CREATE TABLE flow_audience_members (
 CREATE INDEX flow_audience_members_device_idx ON flow_audience_members (device_id);
 -- a flow's sends, by flow and step (statistics by flow; exits cancel an instance's tasks)
 CREATE INDEX tasks_flow_idx ON tasks (flow_id, flow_step) WHERE flow_id IS NOT NULL;
+-- Audiences from the application's own views (sql/api/42_audience_views.sql,
+-- doc/audiences.md): the views an admin allowed an app to name in its audiences ({"view":
+-- "schema.view"}). By OID: a view renamed keeps its allowance, one dropped loses it (the
+-- compiler finds no view of that name); kind says which columns it returns.
+CREATE TABLE audience_views (
+    app_id      int NOT NULL REFERENCES apps ON DELETE CASCADE,
+    view_oid    oid NOT NULL,
+    kind        text NOT NULL CHECK (kind IN ('registration_id', 'account')),
+    allowed_by  oid,
+    allowed_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (app_id, view_oid)
+);
+-- Locations devices report (push_location; sql/api/89_flow_geo.sql, doc/flows.md "geofence"):
+-- the last 10 of each device, by the time the device gives; geofence triggers compare a new
+-- one with the one before it. Erasure deletes them with the device.
+CREATE TABLE device_locations (
+    device_id   bigint NOT NULL REFERENCES devices ON DELETE CASCADE,
+    at          timestamptz NOT NULL,
+    lat         float8 NOT NULL CHECK (lat BETWEEN -90 AND 90),
+    lon         float8 NOT NULL CHECK (lon BETWEEN -180 AND 180),
+    reported_at timestamptz NOT NULL,
+    PRIMARY KEY (device_id, at)
+);

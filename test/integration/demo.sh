@@ -15,7 +15,7 @@ out=$work/demo.out
 fail=0
 
 mkdir -p "$work/tmp"
-PUSHPLAN_DEMO_PORT=55801 TMPDIR=$work/tmp timeout 300 "$top/dev/demo" >"$out" 2>&1
+PUSHPLAN_DEMO_PORT=55801 TMPDIR=$work/tmp timeout 480 "$top/dev/demo" >"$out" 2>&1
 rc=$?
 if [ "$rc" -ne 0 ]; then
 	echo "dev/demo exited with $rc"

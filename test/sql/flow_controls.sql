@@ -75,7 +75,7 @@ SELECT r #>> '{body,notification,alert}' AS missing_under_default
 FROM _push_render(_flow_bind_event('{"to": {"registration_id": ["ctl-1"]}, "body": {"platform": "all", "notification": {"alert": "[{{event.props.price}}] EUR"}}}', '{}'), '{}') r;
 
 -- ---- a send step binds its instance's props; the task renders per device -----------------------
-SELECT push_track('ctl_app', 'ctl-1', 'view_item', '{"item": "lamp", "sku id": "L-7", "variant": {"size": "xl"}}');
+SELECT push_track('ctl_app', 'ctl-1', 'view_item', '{"item": "lamp-4471", "sku id": "sku-5582", "variant": {"size": "size-6693"}}');
 SELECT _flow_advance(1000) AS advanced;
 SELECT t.plan_id, t.flow_step, t.template_reads,
        t.push #>> '{body,notification,alert}' AS alert,
@@ -124,7 +124,7 @@ BEGIN
     FOR r IN SELECT c.oid::regclass AS t FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
              WHERE s.nspname = 'pushplan' AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY 1 LOOP
         EXECUTE format('SELECT count(*) FROM %s x WHERE x::text LIKE ANY ($1)', r.t) INTO n
-            USING ARRAY['%lamp%', '%L-7%', '%xl%', '%ctl-1%', '%ctl-token-1%'];
+            USING ARRAY['%lamp-4471%', '%sku-5582%', '%size-6693%', '%ctl-1%', '%ctl-token-1%'];
         IF n > 0 THEN
             RAISE NOTICE 'left in %: % rows', r.t, n;
         END IF;

@@ -76,7 +76,7 @@ SELECT push_flow_create('trig_app', '{"name": "e", "trigger": {"audience_enter":
 -- include_current belongs to audience_enter alone; an event trigger with it is unknown
 SELECT push_flow_create('trig_app', '{"name": "e", "trigger": {"date_attr": {"attr": "birthday", "at": "09:00"}, "include_current": true}, "steps": [{"exit": true}]}');
 SELECT push_flow_create('trig_app', '{"name": "e", "trigger": {"event": "signup", "include_current": true}, "steps": [{"exit": true}]}');
--- still refused until it works
+-- a geofence says whether it is entered or left (93092)
 SELECT push_flow_create('trig_app', '{"name": "e", "trigger": {"geofence": {"lat": 22.54, "lon": 114.06, "radius_m": 300}}, "steps": [{"exit": true}]}');
 -- nothing was written
 SELECT count(*) AS flows FROM push_flows WHERE app = 'trig_app';

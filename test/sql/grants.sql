@@ -35,7 +35,8 @@ SELECT 'pushplan_app', unnest(ARRAY[
     'function push_cancel(text,text)', 'function push_validate(jsonb)',
     'function push_track(text,text,text,jsonb,timestamp with time zone)',
     'function push_track_account(text,text,integer,text,jsonb,timestamp with time zone)',
-    'function push_track_batch(text,jsonb)'])
+    'function push_track_batch(text,jsonb)',
+    'function push_location(text,text,double precision,double precision,timestamp with time zone)'])
 UNION ALL
 SELECT 'pushplan_operator', unnest(ARRAY[
     'function push_plan_create(text,text,text)', 'function push_plan_update(text,text,text)',
@@ -51,14 +52,15 @@ SELECT 'pushplan_operator', unnest(ARRAY[
     'function canonical_timezone(text)',
     'function push_flow_create(text,jsonb)', 'function push_flow_update(text,text,jsonb)',
     'function push_flow_enable(text,text,boolean)', 'function push_flow_delete(text,text)',
-    'view push_flow_runs'])
+    'view push_flow_runs', 'view push_audience_views'])
 UNION ALL
 SELECT 'pushplan_app_admin', unnest(ARRAY[
     'function push_app_set(text,jsonb)', 'function push_vendor_set(text,text,jsonb)',
     'function push_outcome_webhook_set(text,jsonb)',
     'function push_vendor_test(text,text,text,jsonb,text,text)',
     'function push_app_grant(text,regrole,text)', 'function push_app_revoke(text,regrole,text)',
-    'view push_app_grants', 'view push_outcome_webhooks', 'view push_erasures'])
+    'view push_app_grants', 'view push_outcome_webhooks', 'view push_erasures',
+    'function push_audience_view_allow(text,regclass)', 'function push_audience_view_revoke(text,regclass)'])
 UNION ALL
 SELECT 'pushplan_admin', 'function push_app_create(text,text)'
 UNION ALL

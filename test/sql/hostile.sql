@@ -55,6 +55,16 @@ CREATE TEMP TABLE hx_ids AS SELECT
         to_char(now() + interval '30 days', 'YYYY-MM-DD HH24:MI:SS'))::jsonb) AS schedule_id,
     push_flow_create('hx_a', '{"name": "f1", "trigger": {"event": "cart_add"}, "steps": [{"wait": "1 hour"},
         {"send": {"body": {"platform": "all", "notification": {"alert": "x"}}}}], "exit": {"event": "purchase"}}') AS flow_id;
+-- the application's views an admin allows for audiences: one allowed already, one not yet
+CREATE SCHEMA hx_shop;
+CREATE VIEW hx_shop.buyers AS SELECT 'd1'::text AS registration_id;
+CREATE VIEW hx_shop.vips AS SELECT 'acct1'::text AS account, 0 AS account_type;
+GRANT USAGE ON SCHEMA hx_shop TO pushplan_worker;
+GRANT SELECT ON hx_shop.buyers, hx_shop.vips TO pushplan_worker;
+-- (the callers too: an admin allows only a view it can read)
+GRANT USAGE ON SCHEMA hx_shop TO PUBLIC;
+GRANT SELECT ON hx_shop.buyers, hx_shop.vips TO PUBLIC;
+SELECT push_audience_view_allow('hx_a', 'hx_shop.buyers');
 
 -- One valid call per function: its arguments as text (@upload, @task, @schedule are the ids above).
 CREATE TEMP TABLE hx_base (fn regprocedure PRIMARY KEY, args text[]);
@@ -113,7 +123,10 @@ INSERT INTO hx_base VALUES
  ('push_flow_delete(text,text)', ARRAY['hx_a', (SELECT flow_id FROM hx_ids)]),
  ('push_track(text,text,text,jsonb,timestamptz)', ARRAY['hx_a', 'd1', 'cart_add', '{"item": "x"}', now()::text]),
  ('push_track_account(text,text,integer,text,jsonb,timestamptz)', ARRAY['hx_a', 'acct1', '0', 'cart_add', '{"item": "x"}', now()::text]),
- ('push_track_batch(text,jsonb)', ARRAY['hx_a', '[{"registration_id": "d1", "event": "cart_add", "props": {"item": "x"}}]']);
+ ('push_track_batch(text,jsonb)', ARRAY['hx_a', '[{"registration_id": "d1", "event": "cart_add", "props": {"item": "x"}}]']),
+ ('push_location(text,text,float8,float8,timestamptz)', ARRAY['hx_a', 'd1', '22.54', '114.06', now()::text]),
+ ('push_audience_view_allow(text,regclass)', '{hx_a,hx_shop.vips}'),
+ ('push_audience_view_revoke(text,regclass)', '{hx_a,hx_shop.buyers}');
 
 -- Every function any pushplan role may execute has a base call, and every base call names one.
 SELECT p.oid::regprocedure AS function_without_a_base_call
@@ -173,6 +186,15 @@ INSERT INTO hx_values VALUES
  ('numeric', '-infinity', '-Infinity'),
  ('numeric', 'negative', '-1'),
  ('numeric', 'huge', '1e300'),
+ ('double precision', 'NaN', 'NaN'),
+ ('double precision', 'infinity', 'Infinity'),
+ ('double precision', '-infinity', '-Infinity'),
+ ('double precision', 'huge', '1e308'),
+ ('double precision', 'tiny', '-1e-308'),
+ ('regclass', 'catalog table', 'pg_catalog.pg_authid'),
+ ('regclass', 'catalog view', 'pg_catalog.pg_stat_activity'),
+ ('regclass', 'pushplan view', 'pushplan.push_devices'),
+ ('regclass', 'pushplan table', 'pushplan.devices'),
  ('timestamptz', 'infinity', 'infinity'),
  ('timestamptz', '-infinity', '-infinity'),
  ('timestamptz', 'earliest', '4714-11-24 00:00:00+00 BC'),
