@@ -55,7 +55,7 @@ sql/$(EXTENSION)--$(EXTVERSION).sql: $(SCHEMA) $(API_PARTS)
 sql/$(EXTENSION)--0.1--0.2.sql: sql/upgrade/0.1--0.2.sql $(API_PARTS)
 	cat $^ > $@
 
-.PHONY: deps test test-citus demo bench bench-citus install-test-extension prove_installcheck
+.PHONY: deps test test-citus demo bench bench-citus soak install-test-extension prove_installcheck
 # the TAP tests alone (PGXS defines how to run them, not a target)
 prove_installcheck:
 	$(prove_installcheck)
@@ -84,6 +84,16 @@ bench-citus:
 	dev/deps --citus
 	$(MAKE) all
 	flock -o /tmp/pushplan-install.lock sh -c '$(MAKE) install && PUSHPLAN_TOP=$(CURDIR) PUSHPLAN_WORK=$$(mktemp -d /tmp/pushplan-bench-citus.XXXXXX) test/bench/citus.sh'
+
+# The soak (test/soak/soak.sh; doc/reliability.md, "Soak"): sends, schedules, registrations, flow
+# events and statistics at once against the mock vendor with faults, for SOAK_SECONDS (600), then
+# a drain; fails on a client error, a worker that died, a delivery left queued, or a worker's
+# memory that grew. It holds the install lock for the whole run, as make test does: a worker or
+# backend that starts after another tree's install would load that tree's library.
+SOAK_SECONDS ?= 600
+soak: deps
+	$(MAKE) all
+	flock -o /tmp/pushplan-install.lock sh -c '$(MAKE) install && $(MAKE) install-test-extension && SOAK_SECONDS=$(SOAK_SECONDS) PUSHPLAN_TOP=$(CURDIR) PUSHPLAN_WORK=$$(mktemp -d /tmp/pushplan-soak.XXXXXX) test/soak/soak.sh'
 
 # The demo installs too: under the same lock, so that it never races a test run.
 demo: deps
