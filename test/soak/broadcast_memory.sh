@@ -7,9 +7,9 @@
 # LIMIT_MB (100) at any sample, if the broadcast does not complete, or if a delivery is left
 # without a final state. Results: $PUSHPLAN_WORK/memory.tsv and memory.md (doc/reliability.md,
 # "Worker memory"). Ports 56572 (mock) and 56573 (cluster).
-# Usage, from a checkout, under the install lock for the whole run (test/soak/lib.sh says why):
-#   flock /tmp/pushplan-install.lock sh -c 'make install install-test-extension >/dev/null &&
-#     PUSHPLAN_TOP=$PWD PUSHPLAN_WORK=/tmp/bm test/soak/broadcast_memory.sh [DEVICES]'
+# Usage, from a built checkout, on a private installation of this build (test/soak/lib.sh says why):
+#   PATH=$(test/soak/private_pg.sh /tmp/bm/pg):$PATH PUSHPLAN_TOP=$PWD PUSHPLAN_WORK=/tmp/bm \
+#     test/soak/broadcast_memory.sh [DEVICES]
 set -uo pipefail
 devices=${1:-1000000}
 sample=${SAMPLE:-5}

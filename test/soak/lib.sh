@@ -1,10 +1,12 @@
 # Shared by test/soak/soak.sh and test/soak/broadcast_memory.sh. Source it after
 # test/integration/lib/vendor_env.sh (it uses psql and $cluster), then:
 #   soak_start MOCK_PORT PG_PORT CONF...   vendor_env_start, then CREATE EXTENSION pushplan and
-#                        pushplan_test. Run under /tmp/pushplan-install.lock for the whole run
-#                        (make soak does): a backend or worker that starts after another tree's
-#                        make install loads that tree's pushplan.so (PostgreSQL finds a library
-#                        by its file, and an install makes a new file)
+#                        pushplan_test. Run it on a private installation (test/soak/private_pg.sh,
+#                        its bindir first in PATH: make soak does), or under
+#                        /tmp/pushplan-install.lock for the whole run: a backend or worker that
+#                        starts after another tree's make install loads that tree's pushplan.so
+#                        (PostgreSQL knows a loaded library by its file, and an install writes a
+#                        new file)
 # The memory of pushplan's workers, sampled from outside:
 #   mem_sample LABEL     one row per worker into $work/memory.tsv:
 #                        label, seconds since mem_t0, backend_type, pid, VmRSS kB, RssAnon kB,

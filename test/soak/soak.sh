@@ -27,8 +27,10 @@
 # doc/reliability.md, "Soak".
 # Results in $PUSHPLAN_WORK: report.md (what make soak prints), memory.tsv, pgbench-*.log,
 # cluster/server.log. Ports 56575 (mock) and 56576 (cluster).
-# Usage: make soak [SOAK_SECONDS=600] (installs this tree and holds the install lock for the run:
-# test/soak/lib.sh says why), or under that lock: PUSHPLAN_TOP=$PWD PUSHPLAN_WORK=DIR test/soak/soak.sh
+# Usage: make soak [SOAK_SECONDS=600] (on a private installation of this build: private_pg.sh), or
+#   PATH=$(test/soak/private_pg.sh DIR/pg):$PATH PUSHPLAN_TOP=$PWD PUSHPLAN_WORK=DIR test/soak/soak.sh
+# Settings: 2 senders and the express sender, http_timeout 2 s (slow2500 times out),
+# retry_max_backoff 2 s (so that the drain stays short), the rest at their defaults.
 set -uo pipefail
 seconds=${SOAK_SECONDS:-600}
 devices=${DEVICES:-20000}
