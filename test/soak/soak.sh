@@ -9,6 +9,8 @@
 #              (REGISTER_RATE/s)
 #   track      push_track "visit" of random users (TRACK_RATE/s): a flow waits an hour, then sends
 #   stats      push_plan_stats, push_task_progress and push_plan_overview (STATS_RATE/s)
+# Every client statement has a STATEMENT_TIMEOUT (30s): one that takes longer fails its client.
+# The pushes live a week (time_to_live), so that the clock's moves do not expire what waits.
 # and beside them:
 #   schedules  SCHEDULES periodical schedules (daily at 10:00, each to a tag of ~1/SCHEDULES of
 #              the devices): the test clock moves a day every DAY_SECONDS (30) seconds, so every
@@ -82,7 +84,7 @@ sql "SELECT _clock_set('2090-01-01 00:00:00+00')" >/dev/null
 sql "SELECT count(push_schedule_create('soak', jsonb_build_object('name', 'daily ' || g,
        'trigger', '{\"periodical\": {\"start\": \"2090-01-01 00:00:00\", \"end\": \"2090-12-31 00:00:00\", \"time\": \"10:00:00\", \"time_unit\": \"day\"}}'::jsonb,
        'push', jsonb_build_object('to', jsonb_build_object('tag', jsonb_build_array('g' || g)),
-         'body', '{\"platform\": \"all\", \"notification\": {\"alert\": \"daily\"}, \"options\": {\"plan_id\": \"soak\", \"time_to_live\": 172800}}'::jsonb))))
+         'body', '{\"platform\": \"all\", \"notification\": {\"alert\": \"daily\"}, \"options\": {\"plan_id\": \"soak\", \"time_to_live\": 604800}}'::jsonb))))
      FROM generate_series(0, $schedules - 1) g" >/dev/null || exit 1
 flow=$(sql "SELECT push_flow_create('soak', '{\"name\": \"visit\", \"plan_id\": \"soak\", \"reentry\": \"0\",
   \"trigger\": {\"event\": \"visit\"},
@@ -98,7 +100,7 @@ cat > "$work/send.sql" <<EOF
 \set b random(1, $devices)
 \set c random(1, $devices)
 \set n random(1, 3)
-SELECT pushplan.push_send('soak', jsonb_build_object('to', jsonb_build_object('registration_id', (jsonb_build_array('r' || :a, 'r' || :b, 'r' || :c) - (ARRAY['2', '1', '0'])[1:3 - :n])), 'body', '{"platform": "all", "notification": {"alert": "your code"}, "options": {"plan_id": "soak"}}'::jsonb));
+SELECT pushplan.push_send('soak', jsonb_build_object('to', jsonb_build_object('registration_id', (jsonb_build_array('r' || :a, 'r' || :b, 'r' || :c) - (ARRAY['2', '1', '0'])[1:3 - :n])), 'body', '{"platform": "all", "notification": {"alert": "your code"}, "options": {"plan_id": "soak", "time_to_live": 604800}}'::jsonb));
 EOF
 cat > "$work/register.sql" <<EOF
 \set k random(1, 100000)
@@ -118,7 +120,7 @@ SELECT count(*) FROM pushplan.push_plan_overview;
 EOF
 client() {
   local name=$1 rate=$2 n=$3
-  PGHOST=$cluster PGPORT=$pgport PGUSER=postgres pgbench -n -c "$n" -j 1 -R "$rate" -T "$seconds" \
+  PGHOST=$cluster PGPORT=$pgport PGUSER=postgres PGOPTIONS="-c statement_timeout=${STATEMENT_TIMEOUT:-30s}" pgbench -n -c "$n" -j 1 -R "$rate" -T "$seconds" \
     -f "$work/$name.sql" postgres > "$work/pgbench-$name.log" 2>&1
   echo $? > "$work/pgbench-$name.rc"
 }
