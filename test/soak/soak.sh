@@ -10,7 +10,10 @@
 #   track      push_track "visit" of random users (TRACK_RATE/s): a flow waits an hour, then sends
 #   stats      push_plan_stats, push_task_progress and push_plan_overview (STATS_RATE/s)
 # Every client statement has a STATEMENT_TIMEOUT (30s): one that takes longer fails its client.
-# The pushes live a week (time_to_live), so that the clock's moves do not expire what waits.
+# The schedules' pushes live a week (time_to_live), so that the clock's moves do not expire what
+# waits; the transactional pushes have no time_to_live (0): push_send reckons a push's expiry
+# from the real time, and the senders compare it with the test clock's, a day ahead per move,
+# so with any time_to_live every one of them expired unsent (doc/reliability.md, "Soak").
 # and beside them:
 #   schedules  SCHEDULES periodical schedules (daily at 10:00, each to a tag of ~1/SCHEDULES of
 #              the devices): the test clock moves a day every DAY_SECONDS (30) seconds, so every
@@ -100,7 +103,7 @@ cat > "$work/send.sql" <<EOF
 \set b random(1, $devices)
 \set c random(1, $devices)
 \set n random(1, 3)
-SELECT pushplan.push_send('soak', jsonb_build_object('to', jsonb_build_object('registration_id', (jsonb_build_array('r' || :a, 'r' || :b, 'r' || :c) - (ARRAY['2', '1', '0'])[1:3 - :n])), 'body', '{"platform": "all", "notification": {"alert": "your code"}, "options": {"plan_id": "soak", "time_to_live": 604800}}'::jsonb));
+SELECT pushplan.push_send('soak', jsonb_build_object('to', jsonb_build_object('registration_id', (jsonb_build_array('r' || :a, 'r' || :b, 'r' || :c) - (ARRAY['2', '1', '0'])[1:3 - :n])), 'body', '{"platform": "all", "notification": {"alert": "your code"}, "options": {"plan_id": "soak", "time_to_live": 0}}'::jsonb));
 EOF
 cat > "$work/register.sql" <<EOF
 \set k random(1, 100000)
@@ -197,6 +200,11 @@ sql "SELECT '| ' || kind || ' | ' || status || ' | ' || n || ' |' FROM (
               d.status, count(*) n
        FROM deliveries d JOIN devices v USING (device_id) GROUP BY 1, 2) x ORDER BY kind, n DESC" | tee -a "$report"
 say ""
+say "By source: $(sql "SELECT string_agg(src || ' ' || status || ' ' || n, ', ' ORDER BY src, n DESC) FROM (
+       SELECT CASE WHEN t.flow_id IS NOT NULL THEN 'flow' WHEN EXISTS (SELECT 1 FROM schedule_runs r WHERE r.task_id = t.task_id)
+                   THEN 'schedule' ELSE 'push_send' END src, d.status, count(*) n
+       FROM deliveries d JOIN tasks t USING (task_id) GROUP BY 1, 2) x")"
+say ""
 total=$(sql "SELECT count(*) FROM deliveries")
 say "deliveries: $total in $((t2 - t0)) s ($(sql "SELECT count(*) FROM deliveries WHERE status = 'sent'") sent; $((total / (t2 - t0))) /s); tasks: $(sql "SELECT count(*) FROM tasks"); schedule occurrences fired: $(sql "SELECT count(*) FROM schedule_runs"); flow steps run: $(sql "SELECT count(*) FROM flow_step_runs WHERE step_id = 'nudge'") sends of $(sql "SELECT count(*) FROM flow_instances") instances; devices: $(sql "SELECT count(*) FROM devices")"
 say "recorded per minute: $(sql "SELECT string_agg(n::text, ' ' ORDER BY m) FROM (SELECT date_trunc('minute', sent_at) m, count(*) n FROM deliveries WHERE sent_at IS NOT NULL GROUP BY 1) s")"
@@ -212,13 +220,18 @@ say "## Worker memory"
 say ""
 mem_table | tee -a "$report"
 say ""
-from=$(awk -F'\t' -v w="$warm_seconds" '$2 >= w { print $1; exit }' "$(mem_file)")
-[ -z "$from" ] || [ "$from" = end-of-load ] || [ "$from" = drained ] && from=start
-say "growth from $from to drained (RssAnon kB, contexts bytes; the highest process of each type):"
+# the first sample after the warm-up; a run too short to have one checks only the limit
+from=$(awk -F'\t' -v w="$warm_seconds" '$2 >= w && $1 ~ /^t[0-9]+s$/ { print $1; exit }' "$(mem_file)")
+if [ -z "$from" ]; then
+  from=start grow_mb=100000 grow_ctx_mb=100000
+  say "no sample after the ${warm_seconds} s warm-up: growth not checked, only the ${limit_mb} MB limit"
+fi
+say "growth from $from to drained (RssAnon, and the contexts without a transaction in progress; the highest process of each type):"
 while IFS=$'\t' read -r type a b c d; do
   say "  $type: RssAnon $((a / 1024)) -> $((b / 1024)) MB ($(( (b - a) / 1024 )) MB), contexts $(awk -v x="$c" -v y="$d" 'BEGIN { printf "%.2f -> %.2f MB", x / 1048576, y / 1048576 }')"
   if [ $((b - a)) -le $((grow_mb * 1024)) ] && [ $((d - c)) -le $((grow_ctx_mb * 1048576)) ] && [ "$b" -lt $((limit_mb * 1024)) ]; then
-    ok "$type: memory flat (RssAnon +$(( (b - a) / 1024 )) MB <= $grow_mb, contexts +$(( (d - c) / 1024 )) kB <= $((grow_ctx_mb * 1024)), below $limit_mb MB)"
+    if [ "$grow_mb" = 100000 ]; then ok "$type: below $limit_mb MB (growth not checked)"; else
+    ok "$type: memory flat (RssAnon +$(( (b - a) / 1024 )) MB <= $grow_mb, contexts +$(( (d - c) / 1024 )) kB <= $((grow_ctx_mb * 1024)), below $limit_mb MB)"; fi
   else
     fail "$type: memory grew: RssAnon $a -> $b kB, contexts $c -> $d bytes (bounds +$grow_mb MB, +$grow_ctx_mb MB, $limit_mb MB)"
   fi
