@@ -13,6 +13,10 @@ share=$(pg_config --sharedir)                # e.g. /usr/share/postgresql/15
 mkdir -p "$dir$(dirname "$libroot")" "$dir$(dirname "$share")"
 cp -a "$libroot" "$dir$(dirname "$libroot")/"
 cp -a "$share" "$dir$(dirname "$share")/"
+# the server headers, for what reads them (test/static/errors.sh reads errcodes.h): shared
+inc=$(pg_config --includedir-server)
+mkdir -p "$dir$(dirname "$inc")"
+ln -sfn "$inc" "$dir$inc"
 make -s -C "$top" install DESTDIR="$dir" >/dev/null
 make -s -C "$top/test/modules/pushplan_test" install DESTDIR="$dir" >/dev/null
 chmod -R a+rX "$dir"
