@@ -31,7 +31,7 @@
 # GROW_CTX_MB (2) of memory contexts, or reached LIMIT_MB (100). Why these bounds:
 # doc/reliability.md, "Soak".
 # Results in $PUSHPLAN_WORK: report.md (what make soak prints), memory.tsv, pgbench-*.log,
-# cluster/server.log. Ports 56575 (mock) and 56576 (cluster).
+# cluster/server.log. Ports 56575 (mock; its vendors on 56577-56580) and 56576 (cluster).
 # Usage: make soak [SOAK_SECONDS=600] (on a private installation of this build: private_pg.sh), or
 #   PATH=$(test/soak/private_pg.sh DIR/pg):$PATH PUSHPLAN_TOP=$PWD PUSHPLAN_WORK=DIR test/soak/soak.sh
 # Settings: 2 senders and the express sender, http_timeout 2 s (slow2500 times out),
@@ -55,11 +55,22 @@ loop_pids=()
 stop_loops() { for p in "${loop_pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; loop_pids=(); }
 trap 'stop_loops; vendor_env_cleanup' EXIT
 
-soak_start 56575 56576 "pushplan.databases = 'postgres'" "pushplan.senders = 2" \
+# each vendor on a port of its own, as each is a host of its own (as test/integration/fault_matrix.sh
+# does): a connection one vendor's fault drops carries no other vendor's requests
+# (SOAK_PORTS=56585: the mock on 56585, the cluster on 56586, the vendors on 56587-56590)
+p0=${SOAK_PORTS:-56575}
+declare -A vport=([apns]=$((p0 + 2)) [fcm]=$((p0 + 3)) [hms]=$((p0 + 4)) [webhook]=$((p0 + 5)))
+export MOCK_EXTRA_PORTS="${vport[*]}"
+soak_start $p0 $((p0 + 1)) "pushplan.databases = 'postgres'" "pushplan.senders = 2" \
   "pushplan.poll_interval = 500" "pushplan.http_timeout = 2000" \
   "pushplan.retry_max_backoff = 2" "shared_buffers = '256MB'" "max_connections = 50"
 sql "SELECT push_app_create('soak')" >/dev/null
 configure_vendors soak
+for v in "${!vport[@]}"; do
+  key=endpoint; [ "$v" = webhook ] && key=url
+  sql "SELECT push_vendor_set('soak', '$v', config || jsonb_build_object('$key', regexp_replace(config->>'$key', '^https://[^/]*', 'https://127.0.0.1:${vport[$v]}')))
+       FROM vendor_configs WHERE vendor = '$v' AND app_id = (SELECT app_id FROM apps WHERE app = 'soak')" >/dev/null || exit 1
+done
 sql "SELECT push_app_set('soak', '{\"broadcast_min_interval\": \"0 seconds\", \"broadcast_daily_limit\": 100000, \"timezone\": \"UTC\"}')" >/dev/null
 sql "SELECT push_plan_create('soak', 'soak', 'soak')" >/dev/null
 
