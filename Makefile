@@ -55,7 +55,7 @@ sql/$(EXTENSION)--$(EXTVERSION).sql: $(SCHEMA) $(API_PARTS)
 sql/$(EXTENSION)--0.1--0.2.sql: sql/upgrade/0.1--0.2.sql $(API_PARTS)
 	cat $^ > $@
 
-.PHONY: deps test test-citus demo bench bench-citus install-test-extension prove_installcheck
+.PHONY: deps test test-citus demo bench bench-citus soak install-test-extension prove_installcheck
 # the TAP tests alone (PGXS defines how to run them, not a target)
 prove_installcheck:
 	$(prove_installcheck)
@@ -84,6 +84,17 @@ bench-citus:
 	dev/deps --citus
 	$(MAKE) all
 	flock -o /tmp/pushplan-install.lock sh -c '$(MAKE) install && PUSHPLAN_TOP=$(CURDIR) PUSHPLAN_WORK=$$(mktemp -d /tmp/pushplan-bench-citus.XXXXXX) test/bench/citus.sh'
+
+# The soak (test/soak/soak.sh; doc/reliability.md, "Soak"): sends, schedules, registrations, flow
+# events and statistics at once against the mock vendor with faults, for SOAK_SECONDS (600), then
+# a drain; fails on a client error, a worker that died, a delivery left queued, or a worker's
+# memory that grew. It runs on a private copy of the PostgreSQL installation with this build in
+# it (test/soak/private_pg.sh), so it holds no install lock for its ten minutes and needs no root.
+SOAK_SECONDS ?= 600
+soak: deps
+	$(MAKE) all
+	w=$$(mktemp -d /tmp/pushplan-soak.XXXXXX) && chmod 755 $$w && bin=$$(test/soak/private_pg.sh $$w/pg) && \
+	  PATH=$$bin:$$PATH SOAK_SECONDS=$(SOAK_SECONDS) PUSHPLAN_TOP=$(CURDIR) PUSHPLAN_WORK=$$w test/soak/soak.sh
 
 # The demo installs too: under the same lock, so that it never races a test run.
 demo: deps
