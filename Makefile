@@ -21,6 +21,14 @@ PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Werror -Wno-unused-parameter \
               -Wno-missing-field-initializers -Wno-sign-compare
 SHLIB_LINK  = -lzip -lcurl -lssl -lcrypto
 
+# make SANITIZE=1: the extension built with UndefinedBehaviorSanitizer, for make test-sanitize
+# (test/sanitize.sh). AddressSanitizer covers the parsers in the fuzz targets (make fuzz): its
+# runtime, preloaded, hangs Debian's PostgreSQL 15 binaries at start (doc/reliability.md).
+ifdef SANITIZE
+PG_CFLAGS  += -fsanitize=undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+SHLIB_LINK += -fsanitize=undefined
+endif
+
 # make installcheck: the pg_regress suites (test/sql), the isolation suites (test/specs), each
 # on a temporary instance that preloads pushplan (test/pushplan.conf), then the TAP tests
 # (below), through PGXS. After `make install install-test-extension` (as root); initdb refuses
@@ -32,7 +40,7 @@ ISOLATION      = $(sort $(patsubst test/specs/%.spec,%,$(wildcard test/specs/*.s
 ISOLATION_OPTS = --inputdir=test --outputdir=test/isolation_output \
                  --temp-instance=test/tmp_check_isolation --temp-config=test/pushplan.conf
 
-EXTRA_CLEAN = test/results test/regression.diffs test/regression.out test/tmp_check \
+EXTRA_CLEAN = test/fuzz/build test/results test/regression.diffs test/regression.out test/tmp_check \
               test/isolation_output test/tmp_check_isolation
 
 # The TAP tests (test/t/*.pl, PostgreSQL::Test::Cluster from PGXS; Perl's IPC::Run: dev/deps):
@@ -55,7 +63,7 @@ sql/$(EXTENSION)--$(EXTVERSION).sql: $(SCHEMA) $(API_PARTS)
 sql/$(EXTENSION)--0.1--0.2.sql: sql/upgrade/0.1--0.2.sql $(API_PARTS)
 	cat $^ > $@
 
-.PHONY: deps test test-citus demo bench bench-citus soak install-test-extension prove_installcheck
+.PHONY: deps test test-citus fuzz test-sanitize demo bench bench-citus soak install-test-extension prove_installcheck
 # the TAP tests alone (PGXS defines how to run them, not a target)
 prove_installcheck:
 	$(prove_installcheck)
@@ -71,6 +79,23 @@ deps:
 test: deps
 	$(MAKE) all
 	flock -o /tmp/pushplan-install.lock sh -c '$(MAKE) install && $(MAKE) install-test-extension && test/run'
+
+# libFuzzer targets for every parser in C (test/fuzz/), FUZZ_SECONDS (default 60) each, one after
+# another; clang and its fuzzer runtime come from dev/deps --fuzz. doc/reliability.md, "Fuzzing and
+# sanitizers". Not part of make test (a target runs for minutes to reach millions of inputs).
+fuzz:
+	dev/deps --fuzz
+	test/fuzz/run.sh
+
+# Every suite of make test against an extension built with UBSan (test/sanitize.sh); a report
+# from a server process fails it. Under the install lock, the build without sanitizers is
+# installed again afterwards (other working trees' runs expect a plain build), and the objects
+# are left plain for the next make.
+test-sanitize: deps
+	$(MAKE) clean >/dev/null
+	$(MAKE) all SANITIZE=1
+	flock -o /tmp/pushplan-install.lock sh -c '$(MAKE) install SANITIZE=1 >/dev/null && $(MAKE) install-test-extension >/dev/null && test/sanitize.sh; \
+	  rc=$$?; $(MAKE) clean >/dev/null; $(MAKE) all >/dev/null && $(MAKE) install >/dev/null; exit $$rc'
 
 # The Citus suites alone (test/citus/: a coordinator and two workers on loopback; doc/scale-out.md),
 # building and installing Citus first when it is missing (dev/deps --citus, about 5 minutes).
