@@ -129,6 +129,9 @@ BEGIN
     -- flows (sql/api/89_flows.sql): the scheduler advances the instances whose time has come
     -- (SECURITY DEFINER: a send step makes its task as push_send does)
     GRANT EXECUTE ON FUNCTION _flow_advance(int), _flow_next_due() TO pushplan_worker;
+    -- the distributed layout (sql/api/16_distribute_sending.sql): the coordinator's upkeep
+    GRANT EXECUTE ON FUNCTION _distributed_tasks_done(), _distributed_stats_pull(),
+        _registry_distributed() TO pushplan_worker;
 END $$;
 COMMENT ON FUNCTION push_worker_grants() IS
     'creates the role pushplan_worker if missing and grants it what the background workers need (superusers)';

@@ -572,3 +572,9 @@ CREATE INDEX tracked_events_account_idx ON tracked_events (app_id, account_type,
     WHERE account IS NOT NULL;
 -- a flow's sends, by flow and step (statistics by flow; exits cancel an instance's tasks)
 CREATE INDEX tasks_flow_idx ON tasks (flow_id, flow_step) WHERE flow_id IS NOT NULL;
+-- The queue rows name their delivery's device (the distributed layout places them on its
+-- shard: doc/scale-out.md). A row whose delivery is gone would be dropped at its claim: it goes now.
+ALTER TABLE delivery_queue ADD COLUMN device_id bigint;
+UPDATE delivery_queue q SET device_id = d.device_id FROM deliveries d WHERE d.delivery_id = q.delivery_id;
+DELETE FROM delivery_queue WHERE device_id IS NULL;
+ALTER TABLE delivery_queue ALTER COLUMN device_id SET NOT NULL;
