@@ -389,7 +389,7 @@ BEGIN
                sum(p.control) AS control,
                sum(p.fallback_sent) AS fallback_sent, sum(p.fallback_failed) AS fallback_failed,
                sum(p.fallback_no_address) AS fallback_no_address, count(*) AS n
-        FROM p JOIN %s t ON t.task_id = p.task_id
+        FROM p JOIN %s ON t.task_id = p.task_id
         GROUP BY t.task_id, p.platform, p.vendor
     ), by_task AS (
         INSERT INTO task_stats AS a

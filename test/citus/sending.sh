@@ -72,7 +72,7 @@ wait_for 120 "SELECT state = 'done' FROM tasks WHERE task_id = '$task'" \
 check_eq "every delivery sent" "$(csql "SELECT count(*) FILTER (WHERE status = 'sent') || '/' || count(*) FROM deliveries WHERE task_id = '$task'")" "3000/3000"
 check_eq "the mock got each of the 3000 tokens exactly once (tokens, requests, max, min)" "$(token_counts cb-)" "3000 3000 1 1"
 per_node=$(sent_per_node "$task")
-echo "     sent per node: $per_node"
+echo "     sent per node (port:deliveries): $per_node; push_send to done: $(csql "SELECT round(extract(epoch FROM finished_at - created_at)::numeric, 2) FROM tasks WHERE task_id = '$task'") s"
 check_eq "both worker nodes sent their own shards' deliveries" "$(echo "$per_node" | wc -w)" "2"
 check_eq "nothing is left in the queue" "$(csql "SELECT count(*) FROM delivery_queue WHERE task_id = '$task'")" "0"
 wait_for 20 "SELECT coalesce(sum(sent), 0) = 3000 FROM task_stats WHERE task_id = '$task'" \
@@ -98,7 +98,7 @@ check_eq "... once" "$(token_counts cb-7)" "1 1 1 1"
 # ---- kill -9 of a worker node's sender mid-broadcast ------------------------------------------
 # 2000 devices whose sends take 300 ms each: 4 senders of 50 in flight, about 15 s in all
 csql "SELECT push_device_register_batch('shop', (SELECT jsonb_agg(jsonb_build_object('registration_id', 'k' || g,
-        'platform', 'android', 'vendor', 'fcm', 'token', 'ck-slow300-' || g, 'tags', '[\"kill\"]')) FROM generate_series(1, 2000) g))" >/dev/null
+        'platform', 'android', 'vendor', 'fcm', 'token', 'ck-slow300-' || g, 'tags', jsonb_build_array('kill'))) FROM generate_series(1, 2000) g))" >/dev/null
 mock_curl /_mock/reset -X POST >/dev/null
 kt=$(csql "SELECT push_send('shop', '{\"to\": {\"tag\": [\"kill\"]}, \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"kill\"}}}')")
 wait_for 60 "SELECT count(*) >= 300 FROM deliveries WHERE task_id = '$kt' AND status = 'sent'" || true
