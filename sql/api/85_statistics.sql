@@ -390,7 +390,7 @@ BEGIN
                sum(p.fallback_sent) AS fallback_sent, sum(p.fallback_failed) AS fallback_failed,
                sum(p.fallback_no_address) AS fallback_no_address, count(*) AS n
         FROM p JOIN %s ON t.task_id = p.task_id
-        GROUP BY t.task_id, p.platform, p.vendor
+        GROUP BY t.task_id, p.platform, p.vendor%s
     ), by_task AS (
         INSERT INTO task_stats AS a
         SELECT task_id, platform, vendor, targeted, sent, failed, invalid_token, rejected, gave_up,
@@ -445,7 +445,9 @@ BEGIN
     )
     SELECT coalesce(sum(n), 0) FROM s
     $rollup$, CASE WHEN v_tasks IS NULL THEN 'tasks t'
-              ELSE 'jsonb_to_recordset($1) t(task_id text, app_id int, plan_id text, send_at timestamptz, push jsonb)' END)
+              ELSE 'jsonb_to_recordset($1) t(task_id text, app_id int, plan_id text, send_at timestamptz, push jsonb)' END,
+    -- (a task's columns depend on its key in tasks, not in a record set: grouped by them too)
+    CASE WHEN v_tasks IS NULL THEN '' ELSE ', t.app_id, t.plan_id, t.send_at, t.push' END)
     INTO v_rows USING v_tasks;
 
     WITH p AS (
