@@ -22,6 +22,7 @@
 #include "task_expand.h"
 #include "template_push.h"
 #include "push_send.h"
+#include "layout.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -190,8 +191,8 @@ static void
 expand_now(const char *task_id, int32 app_id, Jsonb *push, int priority)
 {
 	PPExpandResult res;
-	Datum		args[3];
-	Oid			types[3] = {TEXTOID, INT8OID, BOOLOID};
+	Datum		args[4];
+	Oid			types[4] = {TEXTOID, INT8OID, BOOLOID, TIMESTAMPTZOID};
 
 	memset(&res, 0, sizeof(res));
 	pp_task_expand_batch(task_id, app_id, push, GetCurrentTransactionStartTimestamp(), NULL,
@@ -199,13 +200,15 @@ expand_now(const char *task_id, int32 app_id, Jsonb *push, int priority)
 	args[0] = CStringGetTextDatum(task_id);
 	args[1] = Int64GetDatum(res.inserted);
 	args[2] = BoolGetDatum(res.queued > 0);
+	/* now() as a parameter: Citus takes no STABLE function in a CASE of a reference table's UPDATE */
+	args[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	pp_spi_run("recording the expansion", SPI_OK_UPDATE,
 			   "UPDATE pushplan.tasks SET targeted = $2, expanded = true, "
-			   "expanded_upto = NULL, started_at = now(), "
+			   "expanded_upto = NULL, started_at = $4, "
 			   "state = CASE WHEN $3 THEN 'sending' ELSE 'done' END, "
-			   "finished_at = CASE WHEN $3 THEN NULL ELSE now() END "
+			   "finished_at = CASE WHEN $3 THEN NULL ELSE $4 END "
 			   "WHERE task_id = $1",
-			   3, types, args, NULL, false, 0);
+			   4, types, args, NULL, false, 0);
 	if (res.queued > 0)
 		pp_wake_senders_at_commit(priority == PP_LANE_HIGH);
 }
@@ -575,6 +578,17 @@ pp_push_store(int32 app_id, PPPush *p, const PPTaskTiming *timing, bool *inserte
 
 	if (p->broadcast)
 		check_broadcast_quota(app_id, !timing->scheduled);
+	/* what the distributed layout does not send yet is refused before it is stored */
+	if (pp_registry_distributed())
+	{
+		Oid			types[4] = {INT4OID, TEXTOID, JSONBOID, BOOLOID};
+		Datum		args[4] = {Int32GetDatum(app_id), CStringGetTextDatum(p->plan_id),
+			JsonbPGetDatum(p->push), BoolGetDatum(timing->send_rule != NULL)};
+
+		if (SPI_execute_with_args("SELECT pushplan._distributed_push_check($1, $2, $3, $4)",
+								  4, types, args, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "pushplan: could not check the push against the distributed layout");
+	}
 	task_id = store_task(app_id, p, timing, NULL, NULL, inserted);
 	if (!*inserted)
 		return task_id;

@@ -190,8 +190,8 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 					 "  FROM ranked r LEFT JOIN pushplan.vendor_configs c ON c.app_id = $2 AND c.vendor = r.vendor "
 					 "  RETURNING delivery_id, device_id, send_at, status, platform, vendor, error), "
 					 "queued AS ("
-					 "  INSERT INTO pushplan.delivery_queue (delivery_id, task_id, send_at, priority) "
-					 "  SELECT delivery_id, $1, send_at, $10 FROM ins WHERE status = 'queued' RETURNING 1), "
+					 "  INSERT INTO pushplan.delivery_queue (delivery_id, task_id, send_at, priority, device_id) "
+					 "  SELECT delivery_id, $1, send_at, $10, device_id FROM ins WHERE status = 'queued' RETURNING 1), "
 					 /* the statistics (doc/statistics.md): made, and failed at once */
 					 "counted AS ("
 					 "  INSERT INTO pushplan.stats_pending (task_id, platform, vendor, targeted, failed, control) "

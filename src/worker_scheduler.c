@@ -22,6 +22,7 @@
 #include "outcome_webhook.h"
 #include "flow.h"
 #include "flow_triggers.h"
+#include "shard_local.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -65,6 +66,32 @@ end_work(void)
 {
 	pp_work_end();
 	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
+ * Whether this scheduler serves its database: on the distributed layout only the coordinator's
+ * does (it fires and expands for the whole cluster, and its upkeep marks tasks done); the
+ * workers' schedulers wait (doc/scale-out.md, "Senders on every node"). Looked at every 10 s.
+ */
+static bool
+serves_cluster(bool *distributed)
+{
+	static TimestampTz checked = 0;
+	static bool serves = true;
+	static bool dist = false;
+
+	if (TimestampDifferenceExceeds(checked, GetCurrentTimestamp(), 10000))
+	{
+		if (!pp_work_begin("pushplan: reading the layout"))
+			return false;
+		pp_shards_refresh(true);
+		serves = pp_shards_serve_cluster();
+		dist = pp_shards_distributed();
+		end_work();
+		checked = GetCurrentTimestamp();
+	}
+	*distributed = dist;
+	return serves;
 }
 
 /* One batch of pp_task_expand_batch, run by pp_run_in_subtransaction. */
@@ -121,8 +148,9 @@ run_one_due_task(void)
 	PPExpandResult res;
 	ExpandBatch batch;
 	char	   *failure;
-	Datum		args[7];
-	Oid			types[7] = {TEXTOID, INT8OID, TEXTOID, INT8OID, BOOLOID, INT8OID, INT8OID};
+	Datum		args[8];
+	Oid			types[8] = {TEXTOID, INT8OID, TEXTOID, INT8OID, BOOLOID, INT8OID, INT8OID,
+	TIMESTAMPTZOID};
 	HeapTuple	tup;
 	TupleDesc	desc;
 	bool		finished;
@@ -171,15 +199,17 @@ run_one_due_task(void)
 	args[4] = BoolGetDatum(finished);
 	args[5] = Int64GetDatum(res.spread_total);
 	args[6] = Int64GetDatum(res.inserted);
+	/* now() as a parameter: Citus takes no STABLE function in a CASE of a reference table's UPDATE */
+	args[7] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	pp_spi_run_kept(&expansion_plan, "recording the expansion", SPI_OK_UPDATE,
 			   "UPDATE pushplan.tasks SET targeted = $2, error = $3, "
 			   "expanded_upto = $4, expanded = $5, spread_total = nullif($6, 0), "
-			   "started_at = coalesce(started_at, now()), "
+			   "started_at = coalesce(started_at, $8), "
 			   "state = CASE WHEN $3 IS NOT NULL THEN 'failed' "
 			   "  WHEN $5 AND $2 = 0 THEN 'done' ELSE 'sending' END, "
-			   "finished_at = CASE WHEN $3 IS NOT NULL OR ($5 AND $2 = 0) THEN now() END "
+			   "finished_at = CASE WHEN $3 IS NOT NULL OR ($5 AND $2 = 0) THEN $8 END "
 			   "WHERE task_id = $1",
-			   7, types, args, failure ? "       " : "  n    ", false, 0);
+			   8, types, args, failure ? "        " : "  n     ", false, 0);
 	end_work();
 	if (res.queued > 0)
 		pp_wake_slot_senders(my_slot, priority == PP_LANE_HIGH);
@@ -288,15 +318,20 @@ idle_timeout(void)
  * since the last upkeep are folded into the aggregates (doc/statistics.md).
  */
 static void
-maintenance(bool stale_check)
+maintenance(bool stale_check, bool distributed)
 {
 	if (!pp_work_begin("pushplan: maintenance"))
 		return;
-	pp_spi_run_kept(&done_plan, "marking finished tasks done", SPI_OK_UPDATE,
-			   "UPDATE pushplan.tasks t SET state = 'done', finished_at = now() "
-			   "WHERE t.state = 'sending' AND t.expanded "
-			   "AND NOT " PP_TASK_HAS_OPEN_DELIVERIES,
-			   0, NULL, NULL, NULL, false, 0);
+	/* Citus plans no correlated subquery from a reference table into a distributed one */
+	if (distributed)
+		pp_spi_run("marking finished tasks done", SPI_OK_SELECT,
+				   "SELECT pushplan._distributed_tasks_done()", 0, NULL, NULL, NULL, false, 0);
+	else
+		pp_spi_run_kept(&done_plan, "marking finished tasks done", SPI_OK_UPDATE,
+				   "UPDATE pushplan.tasks t SET state = 'done', finished_at = now() "
+				   "WHERE t.state = 'sending' AND t.expanded "
+				   "AND NOT " PP_TASK_HAS_OPEN_DELIVERIES,
+				   0, NULL, NULL, NULL, false, 0);
 	/* a push with variants is done when its variants are (doc/variants.md) */
 	pp_spi_run_kept(&variants_done_plan, "marking pushes with variants done", SPI_OK_UPDATE,
 			   "UPDATE pushplan.tasks p SET state = 'done', finished_at = now() "
@@ -314,6 +349,16 @@ maintenance(bool stale_check)
 				   "UPDATE pushplan.delivery_queue SET claimed_by = NULL, claimed_at = NULL "
 				   "WHERE claimed_by IS NOT NULL AND claimed_at < now() - interval '5 minutes'",
 				   0, NULL, NULL, NULL, false, 0);
+		/*
+		 * Citus runs a transaction's statements on a shard group's placements as one user: the
+		 * partitions' upkeep (SECURITY DEFINER) gets a transaction of its own
+		 */
+		if (distributed)
+		{
+			end_work();
+			if (!pp_work_begin("pushplan: maintenance"))
+				return;
+		}
 		n = pp_spi_run_kept(&partitions_plan, "keeping the raw partitions", SPI_OK_SELECT,
 						"SELECT unnest(pushplan._raw_partitions_maintain())",
 						0, NULL, NULL, NULL, false, 0);
@@ -322,8 +367,15 @@ maintenance(bool stale_check)
 								 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1))));
 		pp_outcome_webhook_sweep();
 	}
-	pp_spi_run_kept(&profiles_plan, "refreshing send profiles", SPI_OK_SELECT,
-			   "SELECT pushplan._smart_profiles_refresh(20000)", 0, NULL, NULL, NULL, false, 0);
+	/* intelligent sends are refused on the distributed layout (doc/scale-out.md) */
+	if (!distributed)
+		pp_spi_run_kept(&profiles_plan, "refreshing send profiles", SPI_OK_SELECT,
+						"SELECT pushplan._smart_profiles_refresh(20000)", 0, NULL, NULL, NULL,
+						false, 0);
+	/* the worker nodes' senders append their statistics on their node */
+	if (distributed)
+		pp_spi_run("moving the worker nodes' statistics", SPI_OK_SELECT,
+				   "SELECT pushplan._distributed_stats_pull()", 0, NULL, NULL, NULL, false, 0);
 	pp_spi_run_kept(&rollup_plan, "folding the statistics", SPI_OK_SELECT,
 			   "SELECT pushplan._stats_rollup()", 0, NULL, NULL, NULL, false, 0);
 	end_work();
@@ -350,9 +402,10 @@ pushplan_scheduler_main(Datum arg)
 	while (!pp_worker_reload_and_check())
 	{
 		bool		busy = false;
+		bool		distributed = false;
 
 		pg_atomic_write_u32(&my_slot->scheduler_wake, 0);
-		if (pp_extension_ready())
+		if (pp_extension_ready() && serves_cluster(&distributed))
 		{
 			/* bounded bursts (schedules, then tasks), then upkeep and a look at the latch */
 			for (int i = 0; i < 100 && !ShutdownRequestPending; i++)
@@ -394,7 +447,7 @@ pushplan_scheduler_main(Datum arg)
 															   GetCurrentTimestamp(),
 															   STALE_CHECK_INTERVAL_MS);
 
-				maintenance(stale);
+				maintenance(stale, distributed);
 				last_maintenance = GetCurrentTimestamp();
 				if (stale)
 					last_stale_check = last_maintenance;

@@ -18,12 +18,18 @@
  * Frequency caps and quiet hours (doc/engagement.md) are applied in the claim's transaction, to
  * the deliveries of apps and plans that have any (engagement_gate): held and deferred ones go
  * back to the queue at their later time, dropped ones get their outcome at once.
+ *
+ * On the distributed layout (doc/scale-out.md, "Senders on every node") a sender claims from the
+ * shards placed on its own node, one shard group at a time, in turn, and writes each outcome to
+ * its delivery's shard, with the statements below run on the shard tables (src/shard_local.c);
+ * the coordinator's scheduler marks the tasks done.
  */
 #include "pushplan.h"
 #include "workers.h"
 #include "engine.h"
 #include "template_push.h"
 #include "json.h"
+#include "shard_local.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -144,7 +150,8 @@ cached(const char *key, const char *query, int nargs, Oid *types, Datum *args)
 		 * work began, before the claim's own, and miss a task committed in between, whose
 		 * delivery the claim did see (an express sender claims right at the commit).
 		 */
-		if (pp_spi_run(query, SPI_OK_SELECT, query, nargs, types, args, NULL, false, 1) == 1)
+		if (pp_spi_run(query, SPI_OK_SELECT, pp_shard_sql(query, -1), nargs, types, args, NULL,
+					   false, 1) == 1)
 			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		if (isnull)
 			e->value = NULL;
@@ -256,11 +263,13 @@ int8_array(int64 *v, int n)
 }
 
 /*
- * Writes the pending outcomes from..from+n-1 in one transaction; invalid tokens are cleared in
- * the same one.  Returns false if the work cannot run (pp_work_begin).
+ * Writes the pending outcomes pend[idx[0..n-1]] (all of one shard group on the distributed
+ * layout: group; -1 on a single node), and clears the invalid tokens among them, in the
+ * caller's unit of work. Returns the number of tasks these deliveries belong to, listed in
+ * SPI_tuptable.
  */
-static bool
-write_outcomes(int from, int n, bool queue_drained)
+static uint64
+write_outcome_rows(const int *idx, int n, int group)
 {
 	Datum		args[10];
 	Oid			types[10] = {INT8ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
@@ -270,32 +279,20 @@ write_outcomes(int from, int n, bool queue_drained)
 	Datum	   *retry;
 	Datum	   *claimed;
 	bool	   *retry_nulls;
+	int64	   *ids;
+	char	  **statuses;
+	char	  **msgids;
+	char	  **errors;
+	char	  **task_ids;
 	int			dims[1];
 	int			lbs[1] = {1};
 	int64	   *bad_devices;
 	char	  **bad_tokens;
 	int			nbad = 0;
 	MemoryContext old;
-	char		activity[64];
 	uint64		ntasks;
+	SPITupleTable *tasks;
 
-	/* no psprintf: this runs outside any transaction, in the long-lived context */
-	snprintf(activity, sizeof(activity), "pushplan: recording %d outcomes", n);
-	if (!pp_work_begin(activity))
-	{
-		pgstat_report_activity(STATE_IDLE, NULL);
-		return false;
-	}
-
-	/*
-	 * An express sender does not wait for its outcomes' WAL to reach the disk: during a
-	 * broadcast that wait (the broadcast's WAL ahead of it) is what the next transactional push
-	 * would wait for. A crash can lose the last outcomes written (up to three
-	 * wal_writer_delay), whose deliveries are then sent again (doc/operations.md, "Crashes").
-	 */
-	if (PP_ROLE_IS_EXPRESS(my_role))
-		(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_LOCAL, true, 0, false);
 	old = MemoryContextSwitchTo(pend_cxt);
 	dims[0] = n;
 	http = palloc(sizeof(Datum) * n);
@@ -303,29 +300,41 @@ write_outcomes(int from, int n, bool queue_drained)
 	retry_nulls = palloc(sizeof(bool) * n);
 	claimed = palloc(sizeof(Datum) * n);
 	latency = palloc(sizeof(Datum) * n);
+	ids = palloc(sizeof(int64) * n);
+	statuses = palloc(sizeof(char *) * n);
+	msgids = palloc(sizeof(char *) * n);
+	errors = palloc(sizeof(char *) * n);
+	task_ids = palloc(sizeof(char *) * n);
 	bad_devices = palloc(sizeof(int64) * n);
 	bad_tokens = palloc(sizeof(char *) * n);
-	for (int i = 0; i < n; i++)
+	for (int j = 0; j < n; j++)
 	{
-		http[i] = Int32GetDatum(pend.http[from + i]);
-		retry_nulls[i] = pend.retry_at[from + i] == 0;
-		retry[i] = TimestampTzGetDatum(pend.retry_at[from + i]);
-		claimed[i] = TimestampTzGetDatum(pend.claimed_at[from + i]);
-		latency[i] = Int32GetDatum(pend.latency_us[from + i]);
-		if (strcmp(pend.statuses[from + i], "invalid_token") == 0 && pend.tokens[from + i])
+		int			i = idx[j];
+
+		ids[j] = pend.ids[i];
+		statuses[j] = pend.statuses[i];
+		msgids[j] = pend.msgids[i];
+		errors[j] = pend.errors[i];
+		task_ids[j] = pend.task_ids[i];
+		http[j] = Int32GetDatum(pend.http[i]);
+		retry_nulls[j] = pend.retry_at[i] == 0;
+		retry[j] = TimestampTzGetDatum(pend.retry_at[i]);
+		claimed[j] = TimestampTzGetDatum(pend.claimed_at[i]);
+		latency[j] = Int32GetDatum(pend.latency_us[i]);
+		if (strcmp(pend.statuses[i], "invalid_token") == 0 && pend.tokens[i])
 		{
-			bad_devices[nbad] = pend.device_ids[from + i];
-			bad_tokens[nbad++] = pend.tokens[from + i];
+			bad_devices[nbad] = pend.device_ids[i];
+			bad_tokens[nbad++] = pend.tokens[i];
 		}
 	}
-	args[0] = int8_array(pend.ids + from, n);
-	args[1] = text_array(pend.statuses + from, n);
+	args[0] = int8_array(ids, n);
+	args[1] = text_array(statuses, n);
 	args[2] = PointerGetDatum(construct_array(http, n, INT4OID, 4, true, TYPALIGN_INT));
-	args[3] = text_array(pend.msgids + from, n);
-	args[4] = text_array(pend.errors + from, n);
+	args[3] = text_array(msgids, n);
+	args[4] = text_array(errors, n);
 	args[5] = PointerGetDatum(construct_md_array(retry, retry_nulls, 1, dims, lbs, TIMESTAMPTZOID,
 												 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	args[6] = text_array(pend.task_ids + from, n);
+	args[6] = text_array(task_ids, n);
 	args[7] = PointerGetDatum(construct_array(claimed, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL,
 											  TYPALIGN_DOUBLE));
 	args[8] = Int32GetDatum(my_role);
@@ -342,7 +351,7 @@ write_outcomes(int from, int n, bool queue_drained)
 	 * vendor, and the vendors' answer times as a histogram; the final ones of apps with an
 	 * outcome webhook are appended to its outbox. Returns the tasks these deliveries belong to.
 	 */
-	ntasks = pp_spi_run("recording outcomes", SPI_OK_SELECT,
+	ntasks = pp_spi_run("recording outcomes", SPI_OK_SELECT, pp_shard_sql(
 						"WITH o AS (SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $10) "
 						"  o(id, status, http, msgid, error, retry_at, task_id, claimed_at, latency_us)), "
 						"u AS (UPDATE pushplan.deliveries d SET status = o.status, "
@@ -406,8 +415,91 @@ write_outcomes(int from, int n, bool queue_drained)
 						"again AS (UPDATE pushplan.delivery_queue q SET claimed_by = NULL, claimed_at = NULL, "
 						"  send_at = o.retry_at FROM o "
 						"  WHERE q.task_id = o.task_id AND q.delivery_id = o.id AND o.status = 'queued') "
-						"SELECT DISTINCT task_id FROM u",
+						"SELECT DISTINCT task_id FROM u", group),
 						10, types, args, NULL, false, 0);
+	tasks = SPI_tuptable;
+	if (nbad > 0)
+	{
+		Oid			t2[2] = {INT8ARRAYOID, TEXTARRAYOID};
+		Datum		a2[2];
+
+		old = MemoryContextSwitchTo(pend_cxt);
+		a2[0] = int8_array(bad_devices, nbad);
+		a2[1] = text_array(bad_tokens, nbad);
+		MemoryContextSwitchTo(old);
+		/* only the token the vendor refused: the device may have re-registered since */
+		pp_spi_run("clearing invalid tokens", SPI_OK_UPDATE, pp_shard_sql(
+				   "UPDATE pushplan.devices v SET token = NULL, token_invalidated_at = now(), "
+				   "updated_at = now() "
+				   "FROM unnest($1, $2) x(device_id, token) "
+				   "WHERE v.device_id = x.device_id AND v.token = x.token", group),
+				   2, t2, a2, NULL, false, 0);
+	}
+	SPI_tuptable = tasks;
+	return ntasks;
+}
+
+/*
+ * Writes the pending outcomes from..from+n-1 in one transaction; invalid tokens are cleared in
+ * the same one.  Returns false if the work cannot run (pp_work_begin).
+ */
+static bool
+write_outcomes(int from, int n, bool queue_drained)
+{
+	char		activity[64];
+	int		   *idx;
+	uint64		ntasks;
+
+	/* no psprintf: this runs outside any transaction, in the long-lived context */
+	snprintf(activity, sizeof(activity), "pushplan: recording %d outcomes", n);
+	if (!pp_work_begin(activity))
+	{
+		pgstat_report_activity(STATE_IDLE, NULL);
+		return false;
+	}
+
+	/*
+	 * An express sender does not wait for its outcomes' WAL to reach the disk: during a
+	 * broadcast that wait (the broadcast's WAL ahead of it) is what the next transactional push
+	 * would wait for. A crash can lose the last outcomes written (up to three
+	 * wal_writer_delay), whose deliveries are then sent again (doc/operations.md, "Crashes").
+	 */
+	if (PP_ROLE_IS_EXPRESS(my_role))
+		(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, 0, false);
+	pp_shards_refresh(false);
+	idx = MemoryContextAlloc(pend_cxt, sizeof(int) * n);
+	if (pp_shards_distributed())
+	{
+		/*
+		 * Each outcome goes to its delivery's shard, one statement per local shard group.
+		 * A delivery whose shard moved to another node since its claim cannot be written here:
+		 * its queue row there stays claimed until the upkeep's stale-claim timeout, and it is
+		 * sent again (doc/scale-out.md, "Failures and growth").
+		 */
+		for (int g = 0; g < pp_shards_local_count(); g++)
+		{
+			int			k = 0;
+
+			for (int i = from; i < from + n; i++)
+				if (pp_shard_of_device(pend.device_ids[i]) == g)
+					idx[k++] = i;
+			if (k > 0)
+				(void) write_outcome_rows(idx, k, g);
+		}
+		for (int i = from; i < from + n; i++)
+			if (pp_shard_of_device(pend.device_ids[i]) < 0)
+				ereport(LOG, (errmsg("pushplan: sender %d: the shard of delivery " INT64_FORMAT
+									 " moved to another node: its outcome \"%s\" is not written",
+									 my_role, pend.ids[i], pend.statuses[i])));
+		pp_work_end();
+		pgstat_report_activity(STATE_IDLE, NULL);
+		return true;
+	}
+	for (int i = 0; i < n; i++)
+		idx[i] = from + i;
+	ntasks = write_outcome_rows(idx, n, -1);
+
 	/*
 	 * Once the queue runs dry, the tasks whose last deliveries these were are done (the
 	 * scheduler's upkeep catches the races between senders). A task is done when it has no queue
@@ -428,23 +520,6 @@ write_outcomes(int from, int n, bool queue_drained)
 				   "WHERE t.task_id = ANY ($1) AND t.state = 'sending' AND t.expanded "
 				   "AND NOT " PP_TASK_HAS_OPEN_DELIVERIES,
 				   1, t1, a1, NULL, false, 0);
-	}
-	if (nbad > 0)
-	{
-		Oid			t2[2] = {INT8ARRAYOID, TEXTARRAYOID};
-		Datum		a2[2];
-
-		old = MemoryContextSwitchTo(pend_cxt);
-		a2[0] = int8_array(bad_devices, nbad);
-		a2[1] = text_array(bad_tokens, nbad);
-		MemoryContextSwitchTo(old);
-		/* only the token the vendor refused: the device may have re-registered since */
-		pp_spi_run("clearing invalid tokens", SPI_OK_UPDATE,
-				   "UPDATE pushplan.devices v SET token = NULL, token_invalidated_at = now(), "
-				   "updated_at = now() "
-				   "FROM unnest($1, $2) x(device_id, token) "
-				   "WHERE v.device_id = x.device_id AND v.token = x.token",
-				   2, t2, a2, NULL, false, 0);
 	}
 	pp_work_end();
 	pgstat_report_activity(STATE_IDLE, NULL);
@@ -749,7 +824,8 @@ render_for_device(PPSendItem *item, HeapTuple tup, TupleDesc desc, TimestampTz c
  * (pp_work_begin).
  */
 static int
-claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
+claim_and_submit_group(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt,
+					   int group_turn)
 {
 	Datum		args[3] = {Int32GetDatum(n), Int32GetDatum(my_role), Int16GetDatum((int16) max_lane)};
 	Oid			types[3] = {INT4OID, INT4OID, INT2OID};
@@ -758,12 +834,24 @@ claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 	SPITupleTable *rows;
 	MemoryContext old;
 	HTAB	   *gated;
+	int			group = -1;		/* the local shard group claimed from (distributed layout) */
 
 	if (TimestampDifferenceExceeds(cache_born, GetCurrentTimestamp(), CACHE_SECONDS * 1000))
 		reset_cache();
 
 	if (!pp_work_begin("pushplan: claiming deliveries"))
 		return -1;
+	pp_shards_refresh(false);
+	if (pp_shards_distributed())
+	{
+		/* on a node without shards (the coordinator) there is nothing to claim */
+		if (pp_shards_local_count() == 0)
+		{
+			pp_work_end();
+			return 0;
+		}
+		group = group_turn % pp_shards_local_count();
+	}
 
 	/*
 	 * A claim need not wait for its WAL to reach the disk: if a crash loses it, its deliveries
@@ -781,7 +869,7 @@ claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 	 * sent, one it deleted first is skipped here (SKIP LOCKED, or gone once it commits).
 	 */
 	claimed = (int) pp_spi_run(
-		"claiming deliveries", SPI_OK_SELECT,
+		"claiming deliveries", SPI_OK_SELECT, pp_shard_sql(
 		"WITH c AS (SELECT q.delivery_id, q.task_id "
 		"  FROM (VALUES (0::smallint), (1::smallint), (2::smallint)) lane(p), "
 		"  LATERAL (SELECT delivery_id, task_id FROM pushplan.delivery_queue "
@@ -835,7 +923,7 @@ claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 		/* per-device send times (a schedule's send_rule) expire per device */
 		"CROSS JOIN LATERAL (SELECT coalesce(t.expires_at, d.send_at + t.time_to_live) AS expires_at) x "
 		"LEFT JOIN pushplan.devices v ON v.device_id = d.device_id "
-		"WHERE d.live",
+		"WHERE d.live", group),
 		3, types, args, NULL, false, 0);
 	rows = SPI_tuptable;		/* cache look-ups below run queries of their own */
 	claimed_at = GetCurrentTransactionStartTimestamp();	/* the claim's now() */
@@ -930,6 +1018,34 @@ claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 }
 
 /*
+ * claim_and_submit_group on a single node; on the distributed layout, the local shard groups in
+ * turn (each claim in its own transaction: Citus' shards are claimed one at a time), until n are
+ * claimed or every group was asked once. The next call starts at the group after the last one
+ * asked, so that a busy group does not starve the others.
+ */
+static int
+claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
+{
+	static int	turn = 0;
+	int			total = 0;
+
+	for (int asked = 0;; asked++)
+	{
+		int			claimed = claim_and_submit_group(engine, n - total, max_lane, claim_cxt, turn);
+
+		if (claimed < 0)
+			return total > 0 ? total : -1;
+		total += claimed;
+		if (!pp_shards_distributed())
+			break;
+		turn = (turn + 1) % Max(pp_shards_local_count(), 1);
+		if (total >= n || asked + 1 >= pp_shards_local_count())
+			break;
+	}
+	return total;
+}
+
+/*
  * Puts back what an earlier incarnation of this sender slot had claimed and not recorded.
  * Returns false if the work cannot run (pp_work_begin): then nothing may be claimed, since
  * this slot's new claims would be put back with the old ones.
@@ -940,12 +1056,19 @@ requeue_own_claims(void)
 	Datum		args[1] = {Int32GetDatum(my_role)};
 	Oid			types[1] = {INT4OID};
 
+	const char *requeue = "UPDATE pushplan.delivery_queue SET claimed_by = NULL, claimed_at = NULL "
+		"WHERE claimed_by = $1";
+
 	if (!pp_work_begin("pushplan: requeueing this sender's earlier claims"))
 		return false;
-	pp_spi_run("requeueing this sender's earlier claims", SPI_OK_UPDATE,
-			   "UPDATE pushplan.delivery_queue SET claimed_by = NULL, claimed_at = NULL "
-			   "WHERE claimed_by = $1",
-			   1, types, args, NULL, false, 0);
+	/* on the distributed layout, in this node's shards: sender numbers are per node */
+	pp_shards_refresh(true);
+	if (!pp_shards_distributed())
+		pp_spi_run("requeueing this sender's earlier claims", SPI_OK_UPDATE, requeue,
+				   1, types, args, NULL, false, 0);
+	for (int g = 0; pp_shards_distributed() && g < pp_shards_local_count(); g++)
+		pp_spi_run("requeueing this sender's earlier claims", SPI_OK_UPDATE,
+				   pp_shard_sql(requeue, g), 1, types, args, NULL, false, 0);
 	pp_work_end();
 	pgstat_report_activity(STATE_IDLE, NULL);
 	return true;
@@ -1034,6 +1157,8 @@ pushplan_sender_main(Datum arg)
 	pp_worker_signals();
 	pp_worker_connect();
 	plan_by_keys();
+	/* the distributed layout's senders write their node's shards (src/shard_local.c) */
+	SetConfigOption("citus.enable_manual_changes_to_shards", "on", PGC_USERSET, PGC_S_SESSION);
 	express_only = PP_ROLE_IS_EXPRESS(my_role);
 	if (my_role < 0 || my_role >= PP_ROLE_END ||
 		(my_slot = pp_slot_claim(my_role)) == NULL)

@@ -1,8 +1,9 @@
--- The distributed layout on Citus, stage 1: the device registry (doc/scale-out.md).
--- push_distribute() turns a single-node install on a Citus coordinator into it: the devices and
--- their per-device tables hash-distributed by device_id and colocated, the small per-app tables
--- reference tables, everything else (sending, schedules, statistics) left on the coordinator,
--- where what does not work yet is refused.
+-- The distributed layout on Citus, stages 1 and 2: the device registry and sending
+-- (doc/scale-out.md). push_distribute() turns a single-node install on a Citus coordinator into
+-- it: the devices, their per-device tables, the deliveries, the queue and the events
+-- hash-distributed by device_id and colocated, the tasks and the small per-app tables reference
+-- tables, everything else (schedules, statistics) left on the coordinator, where what does not
+-- work yet is refused.
 
 -- Whether this install has the distributed registry (push_distribute() wrote its row).
 CREATE OR REPLACE FUNCTION _registry_distributed() RETURNS boolean
@@ -30,15 +31,14 @@ BEGIN
         HINT = 'Register it under another registration id (doc/scale-out.md, "Device ids").';
 END $$;
 
--- Pushes and schedules are not sent from the distributed registry yet (stage 2): a task or a
--- schedule stored now would never be delivered. push_distribute() puts this trigger on tasks
--- and schedules.
+-- Schedules are not fired on the distributed registry yet: one stored now would never be
+-- delivered. push_distribute() puts this trigger on schedules.
 CREATE OR REPLACE FUNCTION _distributed_refuse_sending() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION '93121: % is not supported on the distributed registry yet', TG_ARGV[0]
         USING ERRCODE = '0A000',
-        HINT = 'Sending from a Citus cluster is the next stage (doc/scale-out.md).';
+        HINT = 'doc/scale-out.md lists what the distributed layout sends.';
 END $$;
 
 -- What a function cannot do on the distributed registry yet, refused before it starts
@@ -57,11 +57,13 @@ CREATE OR REPLACE FUNCTION _distributed_tables(OUT tbl text, OUT kind text)
 RETURNS SETOF record LANGUAGE sql IMMUTABLE AS $$
     VALUES ('apps', 'reference'), ('app_grants', 'reference'), ('vendor_configs', 'reference'),
            ('tags', 'reference'), ('plans', 'reference'), ('cluster_layout', 'reference'),
+           ('tasks', 'reference'),
            ('devices', 'distributed'), ('device_tags', 'distributed'),
            ('device_accounts', 'distributed'), ('device_consents', 'distributed'),
            ('device_activity', 'distributed'), ('device_reactions', 'distributed'),
            ('device_send_profiles', 'distributed'), ('smart_profile_pending', 'distributed'),
-           ('engagement_counts', 'distributed')
+           ('engagement_counts', 'distributed'), ('deliveries', 'distributed'),
+           ('delivery_queue', 'distributed'), ('events', 'distributed')
 $$;
 
 CREATE OR REPLACE FUNCTION push_distribute() RETURNS text
@@ -76,11 +78,13 @@ DECLARE
     v_shards int;
     v_moved bigint;
 BEGIN
-    -- The scheduler and the senders do not work on the distributed layout yet.
+    -- The tables change under the scheduler and the senders (whose statements then wait for
+    -- this transaction's locks, and it for theirs): they are stopped while it runs, and
+    -- started again once the layout is in place (doc/scale-out.md, "Setting it up").
     IF current_database() = ANY (string_to_array(replace(v_dbs, ' ', ''), ',')) THEN
-        RAISE EXCEPTION '93103: database "%" is in pushplan.databases: its scheduler and senders do not work on the distributed registry yet',
+        RAISE EXCEPTION '93103: database "%" is in pushplan.databases: its scheduler and senders must be stopped while it is distributed',
             current_database() USING ERRCODE = '55000',
-            HINT = 'Remove it from pushplan.databases and reload first.';
+            HINT = 'Remove it from pushplan.databases and reload, distribute, then add it back and reload.';
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') THEN
         RAISE EXCEPTION '93100: push_distribute needs the citus extension in this database'
@@ -108,7 +112,7 @@ BEGIN
     END IF;
     IF EXISTS (SELECT 1 FROM tasks WHERE state IN ('queued', 'sending'))
        OR EXISTS (SELECT 1 FROM schedules WHERE enabled AND next_run_at IS NOT NULL) THEN
-        RAISE EXCEPTION '93105: tasks or schedules are still to be sent: the distributed registry does not send yet'
+        RAISE EXCEPTION '93105: tasks or schedules are still to be sent: the distributed registry does not take them over'
             USING ERRCODE = '55000',
             HINT = 'Let them finish, or cancel and disable them, first.';
     END IF;
@@ -152,13 +156,38 @@ BEGIN
     FOR v_t IN SELECT unnest(ARRAY['device_tags', 'device_accounts', 'device_consents',
                                    'device_activity', 'device_reactions', 'device_send_profiles',
                                    'smart_profile_pending', 'engagement_counts', 'deliveries',
-                                   'events']) AS tbl LOOP
+                                   'events', 'delivery_queue']) AS tbl LOOP
         EXECUTE format('UPDATE pushplan.%I x SET device_id = r.new_id FROM _device_renumber r
                          WHERE x.device_id = r.old_id', v_t.tbl);
     END LOOP;
     -- Registration looks devices up by registration id: no longer unique by index, still
     -- searched by it (each shard has its part).
     CREATE INDEX devices_registration_idx ON devices (app_id, registration_id);
+
+    -- Citus takes a unique key only with the distribution column in it: a delivery is
+    -- (delivery_id, device_id), a queue row (task_id, delivery_id, device_id) (doc/scale-out.md,
+    -- "Unique keys"). The ids stay unique by themselves (one sequence, on the coordinator).
+    -- The workers' copies of the extension's tables (Citus' shells there) change the same way.
+    v_fks := ARRAY[
+        'ALTER TABLE pushplan.deliveries DROP CONSTRAINT deliveries_pkey',
+        'ALTER TABLE pushplan.deliveries ADD PRIMARY KEY (delivery_id, device_id)',
+        'ALTER TABLE pushplan.delivery_queue DROP CONSTRAINT delivery_queue_pkey',
+        'ALTER TABLE pushplan.delivery_queue ADD PRIMARY KEY (task_id, delivery_id, device_id)'];
+    FOREACH v_bad IN ARRAY v_fks LOOP
+        EXECUTE v_bad;
+        PERFORM 1 FROM run_command_on_workers(v_bad) WHERE NOT success;
+    END LOOP;
+    -- The day partitions a worker's own upkeep made before it joined (not the extension's
+    -- default ones) would collide with the coordinator's when Citus creates them there.
+    PERFORM run_command_on_workers($w$
+        DO $d$ DECLARE r record; BEGIN
+            FOR r IN SELECT i.inhrelid::regclass AS part FROM pg_inherits i
+                      WHERE i.inhparent IN ('pushplan.deliveries'::regclass, 'pushplan.events'::regclass)
+                        AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                                          AND d.objid = i.inhrelid AND d.deptype = 'e') LOOP
+                EXECUTE format('DROP TABLE %s', r.part);
+            END LOOP;
+        END $d$ $w$);
 
     INSERT INTO cluster_layout (registry, shard_count)
         VALUES ('distributed', current_setting('citus.shard_count')::int);
@@ -183,6 +212,12 @@ BEGIN
     ALTER TABLE vendor_configs ADD CONSTRAINT vendor_configs_app_id_fkey FOREIGN KEY (app_id) REFERENCES apps ON DELETE CASCADE;
     ALTER TABLE tags ADD CONSTRAINT tags_app_id_fkey FOREIGN KEY (app_id) REFERENCES apps ON DELETE CASCADE;
     ALTER TABLE plans ADD CONSTRAINT plans_app_id_fkey FOREIGN KEY (app_id) REFERENCES apps ON DELETE CASCADE;
+    -- (Not tasks to apps and plans: Citus then locks the referenced reference tables' shards
+    -- for a FOR UPDATE of tasks, which needs a write right on them that the scheduler's role
+    -- does not have. They only mattered for deleting an app, which the API has no function for.)
+    ALTER TABLE tasks ADD CONSTRAINT tasks_parent_task_id_fkey FOREIGN KEY (parent_task_id) REFERENCES tasks ON DELETE CASCADE;
+    -- (Nor deliveries to tasks: Citus then refuses a write to tasks after the parallel insert
+    -- of an expansion's deliveries in the same transaction. No function deletes a task.)
     ALTER TABLE devices ADD CONSTRAINT devices_app_id_fkey FOREIGN KEY (app_id) REFERENCES apps ON DELETE CASCADE;
     ALTER TABLE device_accounts ADD CONSTRAINT device_accounts_app_id_fkey FOREIGN KEY (app_id) REFERENCES apps ON DELETE CASCADE;
     ALTER TABLE account_package_accounts ADD CONSTRAINT account_package_accounts_upload_id_fkey FOREIGN KEY (upload_id) REFERENCES account_packages ON DELETE CASCADE;
@@ -192,11 +227,15 @@ BEGIN
                        v_t.tbl, v_t.tbl || '_device_id_fkey');
     END LOOP;
 
-    -- What stays on the coordinator and cannot work yet is refused at its door.
-    CREATE TRIGGER tasks_distributed_refuse BEFORE INSERT ON tasks
-        FOR EACH ROW EXECUTE FUNCTION _distributed_refuse_sending('sending a push');
+    -- What stays on the coordinator and cannot work yet is refused at its door (and what of
+    -- a push does not work yet, by _distributed_push_check when it is stored).
     CREATE TRIGGER schedules_distributed_refuse BEFORE INSERT ON schedules
         FOR EACH ROW EXECUTE FUNCTION _distributed_refuse_sending('a schedule');
+
+    -- The background workers run their statements as pushplan_worker, and Citus reaches the
+    -- other nodes as the current role: it must be able to log in there (pg_hba.conf on the
+    -- nodes, doc/scale-out.md). Citus propagates the change to every node.
+    ALTER ROLE pushplan_worker LOGIN;
 
     SELECT shard_count INTO v_shards FROM cluster_layout;
     RETURN format('distributed: %s devices renumbered, %s shards per distributed table',

@@ -154,10 +154,10 @@ BEGIN
                                       'unless', t.push #>> '{fallback,unless}', 'to', x.address)
             FROM x JOIN kept USING (delivery_id)
             WHERE x.address IS NOT NULL
-            RETURNING delivery_id, send_at
+            RETURNING delivery_id, send_at, device_id
         ), queued AS (
-            INSERT INTO delivery_queue (delivery_id, task_id, send_at, priority)
-            SELECT made.delivery_id, v_child, made.send_at, t.priority FROM made
+            INSERT INTO delivery_queue (delivery_id, task_id, send_at, priority, device_id)
+            SELECT made.delivery_id, v_child, made.send_at, t.priority, made.device_id FROM made
         ), counted AS (
             INSERT INTO stats_pending (task_id, platform, vendor, fallback_no_address)
             SELECT t.task_id, x.platform, 'webhook', count(*)

@@ -357,7 +357,19 @@ LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
 DECLARE
     v_rows bigint;
     v_latency bigint;
+    v_ids text[];
+    v_tasks jsonb;
 BEGIN
+    -- On the distributed layout tasks is a reference table, which Citus does not join with
+    -- the coordinator's own tables in a statement that writes them: the tasks of the rows to
+    -- fold are read first, and joined as a value (doc/scale-out.md).
+    IF _registry_distributed() THEN
+        v_ids := ARRAY(SELECT DISTINCT task_id FROM stats_pending);
+        SELECT coalesce(jsonb_agg(jsonb_build_object('task_id', t.task_id, 'app_id', t.app_id,
+                   'plan_id', t.plan_id, 'send_at', t.send_at, 'push', t.push)), '[]')
+          INTO v_tasks FROM tasks t WHERE t.task_id = ANY (v_ids);
+    END IF;
+    EXECUTE format($rollup$
     WITH p AS (
         DELETE FROM stats_pending RETURNING *
     ), s AS (
@@ -377,8 +389,8 @@ BEGIN
                sum(p.control) AS control,
                sum(p.fallback_sent) AS fallback_sent, sum(p.fallback_failed) AS fallback_failed,
                sum(p.fallback_no_address) AS fallback_no_address, count(*) AS n
-        FROM p JOIN tasks t ON t.task_id = p.task_id
-        GROUP BY t.task_id, p.platform, p.vendor
+        FROM p JOIN %s ON t.task_id = p.task_id
+        GROUP BY t.task_id, p.platform, p.vendor%s
     ), by_task AS (
         INSERT INTO task_stats AS a
         SELECT task_id, platform, vendor, targeted, sent, failed, invalid_token, rejected, gave_up,
@@ -431,7 +443,12 @@ BEGIN
             fallback_failed = a.fallback_failed + excluded.fallback_failed,
             fallback_no_address = a.fallback_no_address + excluded.fallback_no_address
     )
-    SELECT coalesce(sum(n), 0) INTO v_rows FROM s;
+    SELECT coalesce(sum(n), 0) FROM s
+    $rollup$, CASE WHEN v_tasks IS NULL THEN 'tasks t'
+              ELSE 'jsonb_to_recordset($1) t(task_id text, app_id int, plan_id text, send_at timestamptz, push jsonb)' END,
+    -- (a task's columns depend on its key in tasks, not in a record set: grouped by them too)
+    CASE WHEN v_tasks IS NULL THEN '' ELSE ', t.app_id, t.plan_id, t.send_at, t.push' END)
+    INTO v_rows USING v_tasks;
 
     WITH p AS (
         DELETE FROM latency_pending RETURNING *

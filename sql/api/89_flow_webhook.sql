@@ -128,8 +128,8 @@ BEGIN
                         jsonb_build_object('to', v_to, 'flow_id', r.flow_id, 'step', r.step_id,
                                            'instance_id', r.instance_id))
                 RETURNING delivery_id INTO v_delivery;
-            INSERT INTO pushplan.delivery_queue (delivery_id, task_id, send_at, priority)
-                VALUES (v_delivery, v_task, p_now, v_priority);
+            INSERT INTO pushplan.delivery_queue (delivery_id, task_id, send_at, priority, device_id)
+                VALUES (v_delivery, v_task, p_now, v_priority, v_device);
             INSERT INTO pushplan.stats_pending (task_id, platform, vendor, targeted)
                 VALUES (v_task, v_platform, 'webhook', 1);
             UPDATE pushplan.flow_step_runs x SET task_id = v_task

@@ -133,6 +133,9 @@ BEGIN
     GRANT SELECT ON flows, flow_versions, flow_steps TO pushplan_worker;
     -- and evaluates the triggers of inactive, date_attr and audience_enter flows
     GRANT EXECUTE ON FUNCTION _flow_triggers_run(), _flow_triggers_next_due() TO pushplan_worker;
+    -- the distributed layout (sql/api/16_distribute_sending.sql): the coordinator's upkeep
+    GRANT EXECUTE ON FUNCTION _distributed_tasks_done(), _distributed_stats_pull(),
+        _registry_distributed() TO pushplan_worker;
 END $$;
 COMMENT ON FUNCTION push_worker_grants() IS
     'creates the role pushplan_worker if missing and grants it what the background workers need (superusers)';

@@ -360,6 +360,9 @@ CREATE TABLE delivery_queue (
     claimed_by  int,
     claimed_at  timestamptz,
     priority    smallint NOT NULL DEFAULT 1,    -- the task's lane: claimed 0 (high) first, then 1, 2
+    -- the delivery's device (0.2): the distributed layout places a queue row on its device's
+    -- shard, next to the delivery (doc/scale-out.md); on one node only written
+    device_id   bigint NOT NULL,
     -- Also what "is anything of this task left" probes: ORDER BY both columns DESC LIMIT 1, so
     -- that only this index answers it (a sequential scan, or the index of a lone delivery_id,
     -- would wade through the deleted rows of what was sent), from the end where the rows not

@@ -639,3 +639,9 @@ CREATE TABLE device_locations (
     reported_at timestamptz NOT NULL,
     PRIMARY KEY (device_id, at)
 );
+-- The queue rows name their delivery's device (the distributed layout places them on its
+-- shard: doc/scale-out.md). A row whose delivery is gone would be dropped at its claim: it goes now.
+ALTER TABLE delivery_queue ADD COLUMN device_id bigint;
+UPDATE delivery_queue q SET device_id = d.device_id FROM deliveries d WHERE d.delivery_id = q.delivery_id;
+DELETE FROM delivery_queue WHERE device_id IS NULL;
+ALTER TABLE delivery_queue ALTER COLUMN device_id SET NOT NULL;

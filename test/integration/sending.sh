@@ -114,7 +114,7 @@ check_eq "both senders took part" "$(sql "SELECT count(DISTINCT claimed_by) FROM
 
 # ---- a queue row whose delivery is gone is dropped when claimed, and nothing is sent -------------
 mock_reset
-sql "INSERT INTO delivery_queue (task_id, delivery_id, send_at) VALUES ('tsk_orphan', 999999999, now())" >/dev/null
+sql "INSERT INTO delivery_queue (task_id, delivery_id, send_at, device_id) VALUES ('tsk_orphan', 999999999, now(), 1)" >/dev/null
 wait_for 10 "SELECT count(*) = 0 FROM delivery_queue WHERE task_id = 'tsk_orphan'" \
   && ok "an orphaned queue row is dropped by the claim" || fail "orphaned queue row still there: $(sql "SELECT claimed_by FROM delivery_queue WHERE task_id = 'tsk_orphan'")"
 check_eq "... and nothing was sent for it" "$(mock_get /_mock/stats | jq .requests)" "0"

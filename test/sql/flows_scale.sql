@@ -121,8 +121,8 @@ WITH t AS (SELECT task_id, app_id FROM tasks WHERE flow_id = :'thanks' AND push-
 d AS (INSERT INTO deliveries (task_id, app_id, device_id, vendor, platform, send_at)
       SELECT t.task_id, t.app_id, v.device_id, v.vendor, v.platform, now() FROM t
       JOIN devices v ON v.app_id = t.app_id AND v.registration_id IN ('u51', 'u53', 'u54', 'u55')
-      RETURNING delivery_id, task_id, send_at)
-INSERT INTO delivery_queue (task_id, delivery_id, send_at) SELECT task_id, delivery_id, send_at FROM d;
+      RETURNING delivery_id, task_id, send_at, device_id)
+INSERT INTO delivery_queue (task_id, delivery_id, send_at, device_id) SELECT task_id, delivery_id, send_at, device_id FROM d;
 UPDATE tasks SET state = 'sending', expanded = true WHERE flow_id = :'thanks' AND push->'to' ? 'registration_id' AND flow_instance IS NULL;
 SELECT push_track('scale_a', 'u53', 'refund');
 SELECT v.registration_id, d.status, (SELECT count(*) FROM delivery_queue q WHERE q.delivery_id = d.delivery_id) AS queued

@@ -1,0 +1,29 @@
+/*
+ * shard_local.h: the shards of the distributed layout placed on this node, and statements
+ * rewritten to run on them (doc/scale-out.md, "Senders on every node").
+ */
+#ifndef PUSHPLAN_SHARD_LOCAL_H
+#define PUSHPLAN_SHARD_LOCAL_H
+
+/* reads the layout and this node's shards again if older than 10 s (or force); SPI connected */
+extern void pp_shards_refresh(bool force);
+
+/* as of the last refresh: the install is distributed */
+extern bool pp_shards_distributed(void);
+
+/* a single node, or the coordinator of a distributed install: its scheduler serves the cluster */
+extern bool pp_shards_serve_cluster(void);
+
+/* the colocated shard groups (hash ranges) placed on this node */
+extern int	pp_shards_local_count(void);
+
+/* the local shard group holding device_id, or -1 when its shard is on another node */
+extern int	pp_shard_of_device(int64 device_id);
+
+/*
+ * sql with every pushplan.<table> of a Citus table replaced by its shard in group (a local
+ * shard group, or -1 for reference tables only); a copy of sql when not distributed
+ */
+extern char *pp_shard_sql(const char *sql, int group);
+
+#endif							/* PUSHPLAN_SHARD_LOCAL_H */

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Sending on the distributed layout (doc/scale-out.md, stage 2) on a coordinator and two
+# workers, with the mock vendor: the coordinator's scheduler expands a broadcast into the
+# shards, the senders of each worker node claim and send the deliveries of their own shards,
+# and each device is sent exactly once (the mock's per-token counts); a transactional push from
+# the coordinator leaves only on commit; kill -9 of a worker node's sender mid-broadcast loses
+# nothing and sends again at most what was in flight (the counts are printed); what stage 2
+# does not send is refused with 93121 and what it is.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+. "$top/test/mock_vendor/env.sh"
+mock_start "$work" 56610 || { echo "mock did not start"; exit 1; }
+citus_start 56600 "pushplan.ca_file = '$work/cert.pem'" \
+  "pushplan.senders = 2" "pushplan.express_senders = 0" "pushplan.poll_interval = 200" \
+  "pushplan.max_inflight = 50" "pushplan.batch_size = 50"
+trap 'citus_cleanup; mock_stop' EXIT
+err() { local node=$1; shift; "$node" -v VERBOSITY=terse -c "SET client_min_messages = warning" -c "$1" 2>&1 | grep -m1 ERROR | sed 's/^.*ERROR:  //'; }
+# wait_for SECONDS SQL: polls the coordinator (every 0.2 s, bounded) until SQL returns t
+wait_for() {
+  local limit=$(( $1 * 5 )) i
+  for ((i = 0; i < limit; i++)); do
+    [ "$(csql "$2")" = "t" ] && return 0
+    sleep 0.2
+  done
+  return 1
+}
+# the mock's requests per token of a prefix: "tokens requests max min"
+token_counts() {
+  mock_curl /_mock/stats | jq -r --arg p "$1" \
+    '[.tokens | to_entries[] | select(.key | startswith($p)) | .value.requests] | "\(length) \(add // 0) \(max // 0) \(min // 0)"'
+}
+# deliveries with status sent per node (run on each shard placement, summed by node)
+sent_per_node() {
+  coord -c "SELECT string_agg(nodeport || ':' || n, ' ' ORDER BY nodeport) FROM (
+      SELECT nodeport, sum(result::bigint) AS n
+      FROM run_command_on_placements('pushplan.deliveries',
+             \$q\$SELECT count(*) FROM %s WHERE task_id = '$1' AND status = 'sent'\$q\$)
+      GROUP BY 1) x"
+}
+
+csql "SELECT push_app_create('shop')" >/dev/null || exit 1
+mock_vendor_setup shop coord >/dev/null || exit 1
+check_eq "push_distribute on a fresh install" "$(csql "SELECT push_distribute()")" \
+  "distributed: 0 devices renumbered, 8 shards per distributed table"
+# the workers start once the layout is in place (push_distribute refuses a served database)
+for node in coord worker1 worker2; do
+  $node -c "ALTER SYSTEM SET pushplan.databases = 'postgres'" -c "SELECT pg_reload_conf()" >/dev/null
+done
+check_eq "deliveries, the queue and the events are distributed with the devices" \
+  "$(coord -c "SELECT string_agg(table_name::text || '=' || citus_table_type || '/' || colocation_id, ' ' ORDER BY table_name::text)
+               FROM citus_tables WHERE table_name::text IN ('pushplan.deliveries', 'pushplan.delivery_queue', 'pushplan.events', 'pushplan.tasks')")" \
+  "$(coord -c "SELECT 'pushplan.deliveries=distributed/' || c || ' pushplan.delivery_queue=distributed/' || c || ' pushplan.events=distributed/' || c || ' pushplan.tasks=reference/' || r
+               FROM (SELECT (SELECT colocation_id FROM citus_tables WHERE table_name = 'pushplan.devices'::regclass) c,
+                            (SELECT colocation_id FROM citus_tables WHERE table_name = 'pushplan.apps'::regclass) r) x")"
+check_eq "their unique keys hold the device" \
+  "$(coord -c "SELECT string_agg(conrelid::regclass || ' ' || pg_get_constraintdef(oid), '; ' ORDER BY conrelid::regclass::text)
+               FROM pg_constraint WHERE contype = 'p' AND conrelid IN ('pushplan.deliveries'::regclass, 'pushplan.delivery_queue'::regclass)")" \
+  "pushplan.deliveries PRIMARY KEY (delivery_id, device_id); pushplan.delivery_queue PRIMARY KEY (task_id, delivery_id, device_id)"
+
+# the workers' schedulers wait; every node runs its senders
+wait_for 30 "SELECT (SELECT count(*) FROM run_command_on_workers(\$q\$SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pushplan sender'\$q\$) WHERE result = '2') = 2" \
+  && ok "two senders run on each worker node" || fail "senders: $(coord -c "SELECT string_agg(result, ',') FROM run_command_on_workers(\$q\$SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pushplan sender'\$q\$)")"
+
+# ---- a broadcast: each device exactly once ----------------------------------------------------
+csql "SELECT push_device_register_batch('shop', (SELECT jsonb_agg(jsonb_build_object('registration_id', 'r' || g,
+        'platform', 'android', 'vendor', 'fcm', 'token', 'cb-' || g)) FROM generate_series(1, 3000) g))" >/dev/null
+mock_curl /_mock/reset -X POST >/dev/null
+task=$(csql "SELECT push_send('shop', '{\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"sale\"}}}')")
+wait_for 120 "SELECT state = 'done' FROM tasks WHERE task_id = '$task'" \
+  && ok "a 3000-device broadcast on coordinator + 2 workers finished" \
+  || fail "broadcast: $(csql "SELECT state, targeted FROM tasks WHERE task_id = '$task'") $(csql "SELECT status, count(*) FROM deliveries WHERE task_id = '$task' GROUP BY 1")"
+check_eq "every delivery sent" "$(csql "SELECT count(*) FILTER (WHERE status = 'sent') || '/' || count(*) FROM deliveries WHERE task_id = '$task'")" "3000/3000"
+check_eq "the mock got each of the 3000 tokens exactly once (tokens, requests, max, min)" "$(token_counts cb-)" "3000 3000 1 1"
+per_node=$(sent_per_node "$task")
+echo "     sent per node (port:deliveries): $per_node; push_send to done: $(csql "SELECT round(extract(epoch FROM finished_at - created_at)::numeric, 2) FROM tasks WHERE task_id = '$task'") s"
+check_eq "both worker nodes sent their own shards' deliveries" "$(echo "$per_node" | wc -w)" "2"
+check_eq "nothing is left in the queue" "$(csql "SELECT count(*) FROM delivery_queue WHERE task_id = '$task'")" "0"
+wait_for 20 "SELECT coalesce(sum(sent), 0) = 3000 FROM task_stats WHERE task_id = '$task'" \
+  && ok "the worker nodes' statistics reach the coordinator's aggregates (3000 sent)" \
+  || fail "statistics: $(csql "SELECT sum(targeted), sum(sent) FROM task_stats WHERE task_id = '$task'")"
+check_eq "... and push_task_stats" "$(csql "SELECT sum(targeted) || '/' || sum(sent) FROM push_task_stats WHERE task_id = '$task'" 2>&1)" "3000/3000"
+
+# ---- a transactional push from the coordinator leaves only on commit ---------------------------
+push='{"to": {"registration_id": ["r7"]}, "body": {"platform": "all", "notification": {"alert": "code 1234"}}}'
+mock_curl /_mock/reset -X POST >/dev/null
+coord -c "SET search_path = pushplan" -c "BEGIN" -c "SELECT push_send('shop', '$push')" -c "SELECT pg_sleep(2)" -c "ROLLBACK" >/dev/null &
+txpid=$!
+sleep 1.5
+check_eq "a transactional push is not sent before its transaction ends" "$(token_counts cb-7)" "0 0 0 0"
+wait $txpid
+sleep 1
+check_eq "... nor after a rollback" "$(token_counts cb-7)" "0 0 0 0"
+tx=$(coord -c "SET search_path = pushplan" -c "BEGIN" -c "SELECT push_send('shop', '$push')" -c "COMMIT")
+wait_for 20 "SELECT status = 'sent' FROM deliveries WHERE task_id = '$tx'" \
+  && ok "... and is sent once committed" || fail "committed push: $(csql "SELECT status, error FROM deliveries WHERE task_id = '$tx'")"
+check_eq "... once" "$(token_counts cb-7)" "1 1 1 1"
+
+# ---- kill -9 of a worker node's sender mid-broadcast ------------------------------------------
+# 2000 devices whose sends take 300 ms each: 4 senders of 50 in flight, about 15 s in all
+csql "SELECT push_device_register_batch('shop', (SELECT jsonb_agg(jsonb_build_object('registration_id', 'k' || g,
+        'platform', 'android', 'vendor', 'fcm', 'token', 'ck-slow300-' || g, 'tags', jsonb_build_array('kill'))) FROM generate_series(1, 2000) g))" >/dev/null
+mock_curl /_mock/reset -X POST >/dev/null
+kt=$(csql "SELECT push_send('shop', '{\"to\": {\"tag\": [\"kill\"]}, \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"kill\"}}}')")
+wait_for 60 "SELECT count(*) >= 300 FROM deliveries WHERE task_id = '$kt' AND status = 'sent'" || true
+victim=$(worker1 -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pushplan sender' ORDER BY pid LIMIT 1")
+before=$(csql "SELECT count(*) FROM deliveries WHERE task_id = '$kt' AND status = 'sent'")
+if [ -n "$victim" ] && kill -9 "$victim"; then
+  ok "killed worker 1's sender $victim with $before of 2000 sent"
+else
+  fail "no sender to kill on worker 1"
+fi
+# the postmaster restarts worker 1 (crash recovery): wait until it answers again
+for ((i = 0; i < 150; i++)); do worker1 -c "SELECT 1" >/dev/null 2>&1 && break; sleep 0.2; done
+wait_for 120 "SELECT state = 'done' FROM tasks WHERE task_id = '$kt'" \
+  && ok "the broadcast finished after the kill" \
+  || fail "after the kill: $(csql "SELECT status, count(*) FROM deliveries WHERE task_id = '$kt' GROUP BY 1")"
+check_eq "no delivery lost" "$(csql "SELECT count(*) FILTER (WHERE status = 'sent') || '/' || count(*) FROM deliveries WHERE task_id = '$kt'")" "2000/2000"
+read -r ntok nreq nmax nmin <<< "$(token_counts ck-)"
+dup=$((nreq - 2000))
+echo "     kill -9: $ntok tokens, $nreq requests, sent again: $dup (most for one token: $nmax)"
+check_eq "the mock got every token" "$ntok $nmin" "2000 1"
+# what a node's senders have in flight at most: 2 senders x (max_inflight + a batch)
+if [ "$dup" -le 200 ]; then ok "sent again at most the killed node's in-flight window ($dup <= 200)"
+else fail "sent again $dup, more than the in-flight window (200)"; fi
+
+# ---- what stage 2 does not send: refused with what it is ---------------------------------------
+check_eq "93121: a push with a fallback" \
+  "$(err coord "SELECT pushplan.push_send('shop', '{\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"hi\"}}, \"fallback\": {\"after\": \"2 hours\", \"via\": \"webhook\", \"to\": \"account\"}}')")" \
+  "93121: a push with a fallback is not supported on the distributed registry yet"
+csql "SELECT push_app_set('shop', '{\"frequency_cap\": {\"per_day\": 3}}')" >/dev/null
+check_eq "93121: a push of an app with frequency caps" \
+  "$(err coord "SELECT pushplan.push_send('shop', '{\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"hi\"}}}')")" \
+  "93121: a push of an app or plan with frequency caps or quiet hours is not supported on the distributed registry yet"
+
+finish
