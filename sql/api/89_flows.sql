@@ -743,12 +743,14 @@ COMMENT ON FUNCTION push_flow_delete(text, text) IS
 CREATE OR REPLACE FUNCTION _flow_user_zone(p_app int, p_device bigint, p_account text,
                                            p_account_type int) RETURNS text
 LANGUAGE sql STABLE AS $$
-    SELECT coalesce(
+    -- a device registered without a zone stores UTC: read as the app's zone, as quiet hours
+    -- and date triggers read it (_engagement_zone)
+    SELECT pushplan._engagement_zone(coalesce(
         (SELECT d.timezone FROM pushplan.devices d WHERE d.device_id = p_device),
         (SELECT d.timezone FROM pushplan.device_accounts a JOIN pushplan.devices d USING (device_id)
          WHERE p_account IS NOT NULL AND a.app_id = p_app AND a.account_type = p_account_type
-           AND a.account = p_account ORDER BY a.bound_at DESC, a.device_id DESC LIMIT 1),
-        (SELECT settings->>'timezone' FROM pushplan.apps WHERE app_id = p_app), 'UTC')
+           AND a.account = p_account ORDER BY a.bound_at DESC, a.device_id DESC LIMIT 1)),
+        (SELECT settings->>'timezone' FROM pushplan.apps WHERE app_id = p_app))
 $$;
 
 -- When a wait step that starts at p_now ends: after its duration, or at the next HH:MM of the
