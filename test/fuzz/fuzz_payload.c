@@ -88,7 +88,11 @@ body(const uint8_t *data, size_t size)
 	smallest = pp_push_template_check(n, &reads);
 	pp_message_check(smallest);
 	build_all(smallest);
-	pt = pp_push_template_compile(n);
+	/* a flow send step's push bound to an event's props (the attributes serve as props) */
+	if (attrs)
+		(void) pp_push_template_bind_event(n, attrs);
+	/* as a sender compiles a stored push */
+	pt = pp_push_template_compile(n, PP_TEMPLATE_EVENT_VARS);
 	if (pt)
 	{
 		PPTemplateValues values = {0};

@@ -24,7 +24,9 @@ body(const uint8_t *data, size_t size)
 	if (attrs_text)
 		attrs = fuzz_jsonb(attrs_text, strlen(attrs_text));
 	(void) pp_template_marked(tmpl, strlen(tmpl));
-	t = pp_template_parse(tmpl, strlen(tmpl), "notification.android.alert");
+	/* a push's text, or a flow send step's (event variables allowed) */
+	t = pp_template_parse(tmpl, strlen(tmpl), "notification.android.alert",
+						  (size & 2) ? PP_TEMPLATE_EVENT_VARS : 0);
 	for (int policy = PP_MISSING_DEFAULT; policy <= PP_MISSING_FAIL; policy++)
 	{
 		PPTemplateValues values = {0};
