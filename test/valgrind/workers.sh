@@ -3,7 +3,7 @@
 # preloaded; a broadcast with every fault of every vendor (APNs, FCM, HMS, Honor, Xiaomi, Meizu,
 # vivo, OPPO, HarmonyOS, Web Push, webhook), SIGHUP, SIGTERM of a busy sender, a failing
 # task, a transactional push during a busy broadcast, an outcome that cannot be written,
-# schedules fired, missed and skipped, a flow, A/B variants, a fallback, the outcome webhook's posts (a 500 retried), templates,
+# schedules fired, missed and skipped, a flow and an inactivity trigger, A/B variants, a fallback, the outcome webhook's posts (a 500 retried), templates,
 # a frequency cap, quiet hours that drop, a consent category, and DROP / CREATE EXTENSION drive
 # the launcher,
 # scheduler and senders. Prints the errors
@@ -181,6 +181,9 @@ sql "SELECT push_flow_create('vg', '{\"name\": \"cart\", \"trigger\": {\"event\"
        \"steps\": [{\"wait_until\": {\"event\": \"purchase\", \"timeout\": \"1 hour\"}, \"on_event\": [{\"exit\": true}],
        \"on_timeout\": [{\"send\": {\"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"your cart\"}}}}]}]}')" >/dev/null
 sql "SELECT push_track('vg', 'fcm-ok', 'cart_add', '{\"sku\": \"x\"}', '2090-01-01 00:00:00+00')" >/dev/null
+# an inactivity trigger the scheduler evaluates over every device (src/flow_triggers.c)
+sql "SELECT push_flow_create('vg', '{\"name\": \"idle\", \"trigger\": {\"inactive\": {\"event\": \"app_open\", \"for\": \"1 hour\"}},
+       \"steps\": [{\"exit\": true}]}')" >/dev/null
 ab=$(sql "SELECT push_send('vg', '{\"to\": {\"registration_id\": [\"fcm-ok\", \"apns-ok\", \"hms-ok\", \"honor-ok\"]},
        \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"ab\"}, \"options\": {\"time_to_live\": 0}},
        \"variants\": [{\"name\": \"A\", \"weight\": 45, \"notification\": {\"alert\": \"A\"}},
@@ -197,9 +200,15 @@ wait_for 120 "SELECT count(*) = 6 FROM deliveries d JOIN schedule_runs r USING (
 wait_for 120 "SELECT bool_and(f.state = 'done' AND d.status = 'sent') FROM push_flow_runs f
     JOIN flow_step_runs r ON r.task_id IS NOT NULL JOIN deliveries d ON d.task_id = r.task_id WHERE f.app = 'vg'" \
   && ok "the flow's reminder is sent" || fail "flow: $(sql "SELECT state, step FROM push_flow_runs")"
+wait_for 120 "SELECT count(*) > 0 AND bool_and(error IS NULL) FROM flow_trigger_evals" \
+  && ok "the scheduler evaluated the inactivity trigger" || fail "trigger: $(sql "SELECT * FROM flow_trigger_evals")"
 wait_for 120 "SELECT count(*) FILTER (WHERE d.status = 'sent') > 0 AND count(*) FILTER (WHERE d.status IN ('queued')) = 0
     FROM deliveries d JOIN tasks t USING (task_id) WHERE t.parent_task_id = '$ab'" \
   && ok "the variants are sent" || fail "variants: $(sql "SELECT d.status, count(*) FROM deliveries d JOIN tasks t USING (task_id) WHERE t.parent_task_id = '$ab' GROUP BY 1")"
+# the fallback is due an hour after its push was sent, on pushplan's clock (which the steps
+# above moved): once it was sent, the clock goes past it
+wait_for 120 "SELECT EXISTS (SELECT FROM deliveries WHERE task_id = '$fb' AND status = 'sent')" >/dev/null
+sql "SELECT _clock_set((SELECT fallback_at + interval '1 second' FROM tasks WHERE task_id = '$fb'))" >/dev/null
 wait_for 120 "SELECT EXISTS (SELECT FROM fallbacks WHERE task_id = '$fb' AND outcome = 'queued')
     AND NOT EXISTS (SELECT FROM deliveries d WHERE d.fallback->>'task_id' = '$fb' AND d.status = 'queued')" \
   && ok "the fallback is made and sent through the webhook" || fail "fallback: $(sql "SELECT * FROM fallbacks")"
