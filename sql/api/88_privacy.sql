@@ -323,13 +323,21 @@ LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
 DECLARE
     v_texts bigint;
     v_runs bigint;
+    v_tasks text[];
+    v_pushes jsonb[];
 BEGIN
-    UPDATE tasks t SET push = (s.spec->'push') || jsonb_build_object('to', t.push->'to')
-        FROM flow_instances i
-        JOIN flow_steps s ON s.flow_id = i.flow_id AND s.version = i.version
-        WHERE i.instance_id = ANY (p_instances) AND t.app_id = p_app
-          AND t.flow_instance = i.instance_id AND s.step_id = t.flow_step
-          AND t.push - 'to' IS DISTINCT FROM s.spec->'push';
+    -- the single-instance tasks their send steps made, and each step's push: read first, as
+    -- tasks is a reference table on Citus, which updates it joined with no local table, and
+    -- over its columns runs no STABLE function (jsonb_set is immutable)
+    SELECT array_agg(r.task_id), array_agg(s.spec->'push') INTO v_tasks, v_pushes
+        FROM flow_step_runs r
+        JOIN flow_instances i ON i.instance_id = r.instance_id
+        JOIN flow_steps s ON s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = r.step_id
+        WHERE r.instance_id = ANY (p_instances) AND r.task_id IS NOT NULL AND s.kind = 'send';
+    UPDATE tasks t SET push = jsonb_set(x.push, '{to}', t.push->'to')
+        FROM unnest(v_tasks, v_pushes) x(task_id, push)
+        WHERE t.task_id = x.task_id AND t.app_id = p_app AND t.flow_instance = ANY (p_instances)
+          AND t.push - 'to' IS DISTINCT FROM x.push;
     GET DIAGNOSTICS v_texts = ROW_COUNT;
     DELETE FROM flow_instances i WHERE i.instance_id = ANY (p_instances);
     GET DIAGNOSTICS v_runs = ROW_COUNT;
