@@ -198,7 +198,8 @@ sql "SELECT _clock_set('2090-01-03 00:00:00+00')" >/dev/null
 wait_for 120 "SELECT count(*) = 6 FROM deliveries d JOIN schedule_runs r USING (task_id) WHERE d.status = 'sent'" \
   && ok "the schedules' pushes are sent" || fail "schedule sends: $(sql "SELECT d.status, count(*) FROM deliveries d JOIN schedule_runs r USING (task_id) GROUP BY 1")"
 wait_for 120 "SELECT bool_and(f.state = 'done' AND d.status = 'sent') FROM push_flow_runs f
-    JOIN flow_step_runs r ON r.task_id IS NOT NULL JOIN deliveries d ON d.task_id = r.task_id WHERE f.app = 'vg'" \
+    JOIN flow_step_runs r ON r.instance_id = f.instance_id AND r.task_id IS NOT NULL
+    JOIN deliveries d ON d.task_id = r.task_id WHERE f.app = 'vg' AND f.flow = 'cart'" \
   && ok "the flow's reminder is sent" || fail "flow: $(sql "SELECT state, step FROM push_flow_runs")"
 wait_for 120 "SELECT count(*) > 0 AND bool_and(error IS NULL) FROM flow_trigger_evals" \
   && ok "the scheduler evaluated the inactivity trigger" || fail "trigger: $(sql "SELECT * FROM flow_trigger_evals")"
