@@ -533,10 +533,13 @@ store_task(int32 app_id, PPPush *p, const PPTaskTiming *timing, const char *pare
 	 * time_to_live to each delivery's own send_at), so it has no task-wide expires_at.
 	 */
 	if (SPI_execute_with_args(
-			/* send_time: read in the app's zone; one already passed is now, as Tencent does */
+			/*
+			 * send_time: read in the app's zone; one already passed is now, as Tencent does.
+			 * Now is pushplan's clock, which the senders claim and expire by.
+			 */
 			"WITH t AS (SELECT coalesce($11, greatest($13::timestamp AT TIME ZONE "
 			"  (SELECT coalesce(settings->>'timezone', 'UTC') FROM pushplan.apps WHERE app_id = $1), "
-			"  now()), now()) AS send_at) "
+			"  pushplan.clock_now()), pushplan.clock_now()) AS send_at) "
 			"INSERT INTO pushplan.tasks (task_id, app_id, plan_id, dialect, request_id, msg_random, "
 			"  msg_second, push, broadcast, send_at, expires_at, created_by, priority, send_rule, "
 			"  time_to_live, template_reads, category, consent, state, parent_task_id, variant, "

@@ -273,6 +273,15 @@ EXCEPTION WHEN OTHERS THEN
     RAISE NOTICE '%', regexp_replace(SQLERRM, 'sch_[0-9a-f]{32}', 'sch_<id>');
 END $$;
 
+-- a push sent now is sent at pushplan's clock, and its time_to_live runs from there (the
+-- senders expire it by that clock: on the real time's now() it had expired before it was sent)
+BEGIN;
+SELECT push_send('sch_app', '{"to": "all", "body": {"platform": "all", "notification": {"alert": "ttl"},
+  "options": {"time_to_live": 600}}, "request_id": "req_ttl_clock"}') AS ttl_task \gset
+SELECT send_at = clock_now() AS sent_on_the_clock, expires_at = clock_now() + interval '600 seconds' AS ttl_from_the_clock
+FROM tasks WHERE task_id = :'ttl_task';
+COMMIT;
+
 -- the clock only moves forward; NULL puts it back to the real time
 SELECT _clock_set('2089-01-01 00:00:00+00');
 SELECT _clock_set(NULL) < '2090-01-01' AS clock_back;
