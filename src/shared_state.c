@@ -25,6 +25,7 @@
 #include "storage/shmem.h"
 
 PG_FUNCTION_INFO_V1(pushplan_wake_scheduler);
+PG_FUNCTION_INFO_V1(pushplan_wake_senders);
 
 PPShared   *pp_shared = NULL;
 
@@ -261,5 +262,13 @@ Datum
 pushplan_wake_scheduler(PG_FUNCTION_ARGS)
 {
 	pp_wake_scheduler_at_commit();
+	PG_RETURN_VOID();
+}
+
+/* pushplan._wake_senders(express boolean): for deliveries queued straight into the tables */
+Datum
+pushplan_wake_senders(PG_FUNCTION_ARGS)
+{
+	pp_wake_senders_at_commit(PG_GETARG_BOOL(0));
 	PG_RETURN_VOID();
 }

@@ -128,3 +128,7 @@ CREATE OR REPLACE VIEW push_task_progress WITH (security_barrier) AS
 -- Internal: the wake-up of this database's scheduler, for rows written without push_send.
 CREATE OR REPLACE FUNCTION _wake_scheduler() RETURNS void
 AS 'MODULE_PATHNAME', 'pushplan_wake_scheduler' LANGUAGE C VOLATILE;
+-- Internal: the wake-up of this database's senders (express: the high lane's too), for
+-- deliveries queued without push_send (a flow's webhook step).
+CREATE OR REPLACE FUNCTION _wake_senders(express boolean) RETURNS void
+AS 'MODULE_PATHNAME', 'pushplan_wake_senders' LANGUAGE C VOLATILE STRICT;

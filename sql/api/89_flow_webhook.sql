@@ -134,6 +134,8 @@ BEGIN
                 VALUES (v_task, v_platform, 'webhook', 1);
             UPDATE pushplan.flow_step_runs x SET task_id = v_task
                 WHERE x.instance_id = r.instance_id AND x.step_id = r.step_id;
+            -- the senders wait for a commit's wake-up, not only for their next poll
+            PERFORM pushplan._wake_senders(v_priority = 0);
         EXCEPTION WHEN others THEN
             UPDATE pushplan.flow_step_runs x SET detail = SQLERRM
                 WHERE x.instance_id = r.instance_id AND x.step_id = r.step_id;

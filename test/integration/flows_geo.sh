@@ -14,7 +14,7 @@
 set -uo pipefail
 . "$(dirname "$0")/lib/vendor_env.sh"
 vendor_env_start 56540 56541 "pushplan.databases = 'postgres'" "pushplan.senders = 1" \
-  "pushplan.poll_interval = 500" "pushplan.http_timeout = 4000"
+  "pushplan.poll_interval = 60000" "pushplan.http_timeout = 4000"
 psql -c "CREATE EXTENSION pushplan" -c "CREATE EXTENSION pushplan_test" \
   -c "CREATE EXTENSION earthdistance CASCADE" || exit 1
 wait_for 20 "SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type IN ('pushplan scheduler', 'pushplan sender')" \
@@ -89,5 +89,18 @@ sleep 2
 check_eq "inside: no second instance" "$(sql "SELECT count(*) FROM push_flow_runs WHERE registration_id = 'ann'")" "1"
 check_eq "inside: still one push" "$(requests fcm-ok-ann)" "1"
 check_eq "outside: nothing to bob" "$(requests fcm-ok-bob)/$(requests bob@example.com)" "0/0"
+
+# ---- a flow whose only step is a webhook: its message leaves on its commit's wake-up of the
+# senders, not on their next poll (poll_interval is 60 s in this test, and the senders were
+# woken by ann's push a few seconds ago: their next poll is far)
+flow2=$(sql "SELECT push_flow_create('shop', '{\"name\": \"signup_mail\", \"plan_id\": \"nearby\",
+  \"trigger\": {\"event\": \"signup\"},
+  \"steps\": [{\"id\": \"mail\", \"webhook\": {\"to\": {\"attr\": \"email\"}, \"title\": \"Welcome\", \"alert\": \"Hi {{attrs.name}}\"}}]}')")
+check "webhook only: the flow is created" "$flow2" "flw_"
+sql "SELECT push_track('shop', 'bob', 'signup')" >/dev/null
+wait_for 10 "SELECT count(*) = 1 AND bool_and(d.status = 'sent') FROM deliveries d JOIN tasks t USING (task_id) WHERE t.flow_id = '$flow2'" \
+  && ok "webhook only: the message is sent at once (the senders are woken)" \
+  || fail "webhook only: $(sql "SELECT string_agg(d.vendor || '=' || d.status, ' ') FROM deliveries d JOIN tasks t USING (task_id) WHERE t.flow_id = '$flow2'") $(run bob)"
+check_eq "webhook only: one request for bob's e-mail" "$(requests bob@example.com)" "1"
 
 finish
