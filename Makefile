@@ -29,6 +29,13 @@ PG_CFLAGS  += -fsanitize=undefined -fno-omit-frame-pointer -fno-sanitize-recover
 SHLIB_LINK += -fsanitize=undefined
 endif
 
+# make ASAN=1: the extension built with AddressSanitizer, for make test-asan (test/asan.sh, which
+# preloads the runtime into every server process; doc/reliability.md, "AddressSanitizer").
+ifdef ASAN
+PG_CFLAGS  += -fsanitize=address -fno-omit-frame-pointer
+SHLIB_LINK += -fsanitize=address
+endif
+
 # make installcheck: the pg_regress suites (test/sql), the isolation suites (test/specs), each
 # on a temporary instance that preloads pushplan (test/pushplan.conf), then the TAP tests
 # (below), through PGXS. After `make install install-test-extension` (as root); initdb refuses
@@ -63,7 +70,7 @@ sql/$(EXTENSION)--$(EXTVERSION).sql: $(SCHEMA) $(API_PARTS)
 sql/$(EXTENSION)--0.1--0.2.sql: sql/upgrade/0.1--0.2.sql $(API_PARTS)
 	cat $^ > $@
 
-.PHONY: deps test test-citus fuzz test-sanitize demo bench bench-citus soak install-test-extension prove_installcheck
+.PHONY: deps test test-citus fuzz test-sanitize test-asan demo bench bench-citus soak install-test-extension prove_installcheck
 # the TAP tests alone (PGXS defines how to run them, not a target)
 prove_installcheck:
 	$(prove_installcheck)
@@ -95,6 +102,16 @@ test-sanitize: deps
 	$(MAKE) clean >/dev/null
 	$(MAKE) all SANITIZE=1
 	flock -o /tmp/pushplan-install.lock sh -c '$(MAKE) install SANITIZE=1 >/dev/null && $(MAKE) install-test-extension >/dev/null && test/sanitize.sh; \
+	  rc=$$?; $(MAKE) clean >/dev/null; $(MAKE) all >/dev/null && $(MAKE) install >/dev/null; exit $$rc'
+
+# Every suite of make test with AddressSanitizer in every server process (test/asan.sh: the
+# extension built with ASAN=1, the runtime preloaded); a report from a server process fails it.
+# Like test-sanitize: the plain build is installed again afterwards. About N minutes on 2 cores,
+# so not part of make test (doc/reliability.md, "AddressSanitizer over the server").
+test-asan: deps
+	$(MAKE) clean >/dev/null
+	$(MAKE) all ASAN=1
+	flock -o /tmp/pushplan-install.lock sh -c '$(MAKE) install ASAN=1 >/dev/null && $(MAKE) install-test-extension >/dev/null && test/asan.sh; \
 	  rc=$$?; $(MAKE) clean >/dev/null; $(MAKE) all >/dev/null && $(MAKE) install >/dev/null; exit $$rc'
 
 # The Citus suites alone (test/citus/: a coordinator and two workers on loopback; doc/scale-out.md),

@@ -180,6 +180,7 @@ pushplan_schedule_create(PG_FUNCTION_ARGS)
 	TIMESTAMPTZOID, OIDOID};
 	char		nulls[8];
 	char	   *id;
+	MemoryContext caller_cxt = CurrentMemoryContext;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		pp_error(PPE_SCHEDULE_ARGS_NULL, "push_schedule_create needs an app and a schedule");
@@ -196,8 +197,9 @@ pushplan_schedule_create(PG_FUNCTION_ARGS)
 					   "SELECT schedule_id FROM pushplan.schedules WHERE app_id = $1 AND request_id = $2",
 					   2, types, args, NULL, true, 0) == 1)
 		{
+			/* copied where SPI_finish() does not free it (SPI_connect() switched contexts) */
 			id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-			id = pstrdup(id);
+			id = MemoryContextStrdup(caller_cxt, id);
 			SPI_finish();
 			PG_RETURN_TEXT_P(cstring_to_text(id));
 		}
@@ -221,7 +223,8 @@ pushplan_schedule_create(PG_FUNCTION_ARGS)
 			   "VALUES ('sch_' || replace(gen_random_uuid()::text, '-', ''), $1, $2, $3, $4, $5, "
 			   "  $6, $7, $8) RETURNING schedule_id",
 			   8, types, args, nulls, false, 0);
-	id = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	id = MemoryContextStrdup(caller_cxt,
+							 SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 	pp_wake_scheduler_at_commit();
 	SPI_finish();
 	PG_RETURN_TEXT_P(cstring_to_text(id));

@@ -179,7 +179,12 @@ SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"intelligent":
 SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"intelligent": {"backup_time": "now", "start": "2089-12-31 00:00:00"}}, "push": {"to": "all", "body": {"platform": "all", "notification": {"alert": "x"}}}}');
 -- checked against the (moved) clock in the app's zone
 SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"single": {"time": "2090-01-01 07:59:59"}}, "push": {"to": "all", "body": {"platform": "all", "notification": {"alert": "x"}}}}');
-SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"single": {"time": "2091-01-01 08:00:01"}}, "push": {"to": "all", "body": {"platform": "all", "notification": {"alert": "x"}}}}');
+-- a year and 2 seconds ahead of the clock, read in the same transaction as the check (the clock
+-- runs on from 2090-01-01 00:00 UTC with the real time: a literal would pass once the suite is slow)
+SELECT push_schedule_create('sch_app', jsonb_build_object('name', 'x',
+  'trigger', jsonb_build_object('single', jsonb_build_object('time',
+    to_char((clock_now() + interval '1 year 2 seconds') AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI:SS'))),
+  'push', '{"to": "all", "body": {"platform": "all", "notification": {"alert": "x"}}}'::jsonb));
 SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"periodical": {"start": "2089-06-01 00:00:00", "end": "2089-12-31 00:00:00", "time": "09:00:00", "time_unit": "day"}}, "push": {"to": "all", "body": {"platform": "all", "notification": {"alert": "x"}}}}');
 SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"periodical": {"start": "2089-12-01 00:00:00", "end": "2090-01-01 07:00:00", "time": "09:00:00", "time_unit": "day"}}, "push": {"to": "all", "body": {"platform": "all", "notification": {"alert": "x"}}}}');
 SELECT push_schedule_create('sch_app', '{"name": "x", "trigger": {"periodical": {"start": "2091-01-02 00:00:00", "end": "2091-02-01 00:00:00", "time": "09:00:00", "time_unit": "day"}}, "push": {"to": "all", "body": {"platform": "all", "notification": {"alert": "x"}}}}');

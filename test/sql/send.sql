@@ -47,6 +47,7 @@ SELECT push_send('send_app', '{"audience_type": "token", "token_list": ["c"], "m
   "message": {"title": "Push title", "content": "Push content"}, "plan_id": "promo_618_2025"}') AS t3 \gset
 SELECT plan_id, dialect, broadcast FROM tasks WHERE task_id = :'t3';
 SELECT push_app_set('send_app', '{"broadcast_min_interval": "0 seconds"}');
+BEGIN;
 SELECT push_send('send_app', '{"From_Account": "administrator", "MsgRandom": 124032,
   "Condition": {"TagsAnd": ["US", "vip"]},
   "OfflinePushInfo": {"PushFlag": 0, "Title": "离线推送标题", "Desc": "离线推送内容"}}') AS t4 \gset
@@ -55,6 +56,7 @@ SELECT dialect, broadcast, msg_random, push->'to' AS audience FROM tasks WHERE t
 SELECT push_send('send_app', '{"From_Account": "administrator", "MsgRandom": 124032,
   "Condition": {"TagsAnd": ["US", "vip"]},
   "OfflinePushInfo": {"PushFlag": 0, "Title": "离线推送标题", "Desc": "离线推送内容"}}') = :'t4' AS same_task;
+COMMIT;
 
 -- errors; nothing is written
 SELECT count(*) AS tasks_before FROM tasks \gset
