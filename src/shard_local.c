@@ -17,8 +17,11 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -41,6 +44,9 @@ typedef struct ShardGroup
 {
 	int32		min_hash;
 	int32		max_hash;
+	int64		queue_shard;	/* the delivery_queue shard's id: the group's identity */
+	int32		shard_index;	/* the hash range's index among the table's shards */
+	int32		colocation_id;	/* of the distributed tables (one colocation group) */
 	int			ntables;
 	ShardName  *tables;
 } ShardGroup;
@@ -53,6 +59,32 @@ static int	ngroups = 0;
 static ShardGroup *groups = NULL;
 static int	nrefs = 0;
 static ShardName *refs = NULL;
+
+/*
+ * The shard groups this sender holds against a move (pp_shard_group_hold): their
+ * delivery_queue shard ids, kept across map refreshes (a held group cannot move away).
+ */
+#define MAX_HELD	256
+static int64 held[MAX_HELD];
+static LOCKTAG held_tags[MAX_HELD];
+static int	nheld = 0;
+
+/*
+ * Citus' lock on the metadata of a hash-distributed shard, shared by its colocated shards
+ * (resource_lock.c, SetLocktagForShardDistributionMetadata: SET_LOCKTAG_COLOCATED_SHARDS_
+ * METADATA_RESOURCE, ADV_LOCKTAG_CLASS_CITUS_COLOCATED_SHARDS_METADATA = 8, keyed by the shard's
+ * index and the colocation id). A shard move takes it in ExclusiveLock mode on every node
+ * (BlockWritesToShardList): for the whole copy when it blocks writes, from its last catch-up to
+ * its commit when it replicates logically.
+ */
+#define CITUS_COLOCATED_SHARDS_METADATA_LOCKTAG_CLASS 8
+
+static void
+shard_lock_tag(LOCKTAG *tag, const ShardGroup *g)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) g->shard_index, (uint32) g->colocation_id,
+						 CITUS_COLOCATED_SHARDS_METADATA_LOCKTAG_CLASS);
+}
 
 /*
  * Reads the layout and, on a distributed install, the shards of this node. The caller is
@@ -94,7 +126,10 @@ load_map(void)
 	 * Partitions are left out: a statement names the partitioned table's shard.
 	 */
 	if (SPI_execute("SELECT c.relname::text, shard_name(s.logicalrelid, s.shardid), "
-					"  s.shardminvalue::int, s.shardmaxvalue::int "
+					"  s.shardminvalue::int, s.shardmaxvalue::int, s.shardid, "
+					"  (SELECT count(*) FROM pg_dist_shard o WHERE o.logicalrelid = s.logicalrelid "
+					"    AND o.shardminvalue::int < s.shardminvalue::int)::int, "
+					"  (SELECT colocationid FROM pg_dist_partition d WHERE d.logicalrelid = s.logicalrelid) "
 					"FROM pg_dist_shard s JOIN pg_class c ON c.oid = s.logicalrelid "
 					"WHERE c.relnamespace = 'pushplan'::regnamespace AND NOT c.relispartition "
 					"  AND EXISTS (SELECT 1 FROM pg_dist_placement p WHERE p.shardid = s.shardid "
@@ -133,6 +168,14 @@ load_map(void)
 			}
 			name->table = SPI_getvalue(tup, desc, 1);
 			name->shard = SPI_getvalue(tup, desc, 2);
+			if (!isnull && strcmp(name->table, "delivery_queue") == 0)
+			{
+				ShardGroup *g = &groups[ngroups - 1];
+
+				g->queue_shard = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
+				g->shard_index = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
+				g->colocation_id = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
+			}
 		}
 		MemoryContextSwitchTo(old);
 	}
@@ -231,4 +274,107 @@ pp_shard_sql(const char *sql, int group)
 		p = end;
 	}
 	return out.data;
+}
+
+/* the index of the local group whose delivery_queue shard is shardid, or -1 */
+static int
+group_of_queue_shard(int64 shardid)
+{
+	for (int i = 0; i < ngroups; i++)
+		if (groups[i].queue_shard == shardid)
+			return i;
+	return -1;
+}
+
+static bool
+is_held(int64 shardid)
+{
+	for (int i = 0; i < nheld; i++)
+		if (held[i] == shardid)
+			return true;
+	return false;
+}
+
+/*
+ * Whether this sender may claim from local shard group `group` now, holding it against a move
+ * while its deliveries are in flight (doc/scale-out.md, "Rebalancing during a broadcast").
+ *
+ * A sender writes the shard tables directly, which Citus' own write block during a move does
+ * not see: a claim or an outcome written to the old placement after the move's last catch-up
+ * would be lost on the new node (the delivery claimed by nobody there, or sent again there).
+ * So a sender takes Citus' metadata lock of the group's shards in RowShareLock mode (which
+ * conflicts with the move's ExclusiveLock, and not with the RowExclusiveLock or ShareLock
+ * Citus' writes and reads take), as a
+ * session lock, from its first claim in the group until none of the group's deliveries is in
+ * flight or unrecorded (pp_shard_holds_release). The move's cut-over waits for that: every
+ * outcome of the old placement is written, and replicated, before the shard changes nodes.
+ * While a move waits, no new claim is made in the group (a waiter is seen), so the wait is at
+ * most the in-flight sends' time. Taking the lock, the group's placement is read again: a
+ * group that moved since the map was read is not claimed, and the map is read again.
+ * Called in a transaction, SPI connected.
+ */
+bool
+pp_shard_group_hold(int group)
+{
+	LOCKTAG		tag;
+	int64		shardid;
+	Datum		arg[1];
+	Oid			type[1] = {INT8OID};
+	int			rc;
+
+	if (!distributed)
+		return true;
+	Assert(group >= 0 && group < ngroups);
+	shardid = groups[group].queue_shard;
+	if (shardid == 0)
+		return true;			/* no queue shard in the group: nothing to claim there */
+	shard_lock_tag(&tag, &groups[group]);
+	if (is_held(shardid))
+		return !LockHasWaiters(&tag, RowShareLock, true);
+	if (nheld >= MAX_HELD)
+		return false;
+	if (LockAcquire(&tag, RowShareLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
+		return false;			/* a move is cutting over: not now */
+	arg[0] = Int64GetDatum(shardid);
+	rc = SPI_execute_with_args("SELECT 1 FROM pg_dist_placement WHERE shardid = $1 "
+							   "AND groupid = (SELECT groupid FROM pg_dist_local_group)",
+							   1, type, arg, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read the placement of shard " INT64_FORMAT, shardid);
+	if (SPI_processed == 0)
+	{
+		/* moved away since the map was read */
+		LockRelease(&tag, RowShareLock, true);
+		map_born = 0;
+		return false;
+	}
+	held_tags[nheld] = tag;
+	held[nheld++] = shardid;
+	return true;
+}
+
+void
+pp_shard_holds_release(const bool *busy)
+{
+	int			kept = 0;
+
+	for (int i = 0; i < nheld; i++)
+	{
+		int			g = group_of_queue_shard(held[i]);
+
+		if (busy != NULL && g >= 0 && busy[g])
+		{
+			held_tags[kept] = held_tags[i];
+			held[kept++] = held[i];
+		}
+		else
+			LockRelease(&held_tags[i], RowShareLock, true);
+	}
+	nheld = kept;
+}
+
+int
+pp_shard_holds_count(void)
+{
+	return nheld;
 }

@@ -26,4 +26,16 @@ extern int	pp_shard_of_device(int64 device_id);
  */
 extern char *pp_shard_sql(const char *sql, int group);
 
+/*
+ * whether this sender may claim from local group `group` now; if so the group is held against
+ * a shard move (Citus' metadata lock, a session lock) until released; in a transaction
+ */
+extern bool pp_shard_group_hold(int group);
+
+/* releases the held groups g with busy[g] false (all of them when busy is NULL) */
+extern void pp_shard_holds_release(const bool *busy);
+
+/* how many groups are held */
+extern int	pp_shard_holds_count(void);
+
 #endif							/* PUSHPLAN_SHARD_LOCAL_H */

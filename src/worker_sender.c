@@ -69,6 +69,8 @@ typedef struct InFlight
 	TimestampTz claimed_at;
 } InFlight;
 
+static void release_idle_holds(void);
+
 /* Task pushes and vendor configurations, cached for CACHE_SECONDS. */
 typedef struct CachedJsonb
 {
@@ -601,6 +603,7 @@ flush_outcomes(bool queue_drained)
 			if (write_outcomes_guarded(i, 1, queue_drained) == WRITE_BLOCKED)
 				return false;	/* the rest waits; those written are written again, harmless */
 	pending_clear();
+	release_idle_holds();
 	return true;
 }
 
@@ -851,6 +854,12 @@ claim_and_submit_group(PPEngine *engine, int n, int max_lane, MemoryContext clai
 			return 0;
 		}
 		group = group_turn % pp_shards_local_count();
+		/* held against a move while its deliveries are in flight (src/shard_local.c) */
+		if (!pp_shard_group_hold(group))
+		{
+			pp_work_end();
+			return 0;
+		}
 	}
 
 	/*
@@ -1018,6 +1027,41 @@ claim_and_submit_group(PPEngine *engine, int n, int max_lane, MemoryContext clai
 }
 
 /*
+ * On the distributed layout: lets go of the shard groups held against a move
+ * (pp_shard_group_hold) that have no delivery of this sender in flight or waiting for its
+ * outcome to be written.
+ */
+static void
+release_idle_holds(void)
+{
+	int			n = pp_shards_local_count();
+	bool	   *busy;
+	HASH_SEQ_STATUS seq;
+	InFlight   *f;
+
+	if (pp_shard_holds_count() == 0)
+		return;
+	busy = MemoryContextAllocZero(TopMemoryContext, sizeof(bool) * Max(n, 1));
+	hash_seq_init(&seq, inflight);
+	while ((f = hash_seq_search(&seq)) != NULL)
+	{
+		int			g = pp_shard_of_device(f->device_id);
+
+		if (g >= 0)
+			busy[g] = true;
+	}
+	for (int i = 0; i < pend.n; i++)
+	{
+		int			g = pp_shard_of_device(pend.device_ids[i]);
+
+		if (g >= 0)
+			busy[g] = true;
+	}
+	pp_shard_holds_release(busy);
+	pfree(busy);
+}
+
+/*
  * claim_and_submit_group on a single node; on the distributed layout, the local shard groups in
  * turn (each claim in its own transaction: Citus' shards are claimed one at a time), until n are
  * claimed or every group was asked once. The next call starts at the group after the last one
@@ -1042,6 +1086,7 @@ claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 		if (total >= n || asked + 1 >= pp_shards_local_count())
 			break;
 	}
+	release_idle_holds();
 	return total;
 }
 
@@ -1316,6 +1361,7 @@ pushplan_sender_main(Datum arg)
 					break;
 				reset_cache();	/* a new extension reuses app ids */
 				pending_clear();	/* and delivery ids: these outcomes are of dropped rows */
+				pp_shard_holds_release(NULL);
 				requeue = true;
 			}
 		}

@@ -146,6 +146,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp
 SET log_min_error_statement = panic AS $$
 #variable_conflict use_column
 DECLARE
+    v_now timestamptz;
     v_id int := _app_id(app, 'admin');
     v_key text;
     v_why text;
@@ -227,8 +228,11 @@ BEGIN
         END IF;
         config := jsonb_set(config, '{service_account}', v_sa);
     END IF;
+    -- the time as a value: on the distributed layout (a reference table) Citus takes no
+    -- STABLE function in an upsert's SET (doc/scale-out.md)
+    v_now := now();
     INSERT INTO vendor_configs AS c (app_id, vendor, config) VALUES (v_id, push_vendor_set.vendor, push_vendor_set.config)
-        ON CONFLICT (app_id, vendor) DO UPDATE SET config = excluded.config, updated_at = now();
+        ON CONFLICT (app_id, vendor) DO UPDATE SET config = excluded.config, updated_at = v_now;
 END $$;
 
 -- What operators may see of vendor configuration: which vendors are set, never the secrets.

@@ -32,13 +32,13 @@ BEGIN
 END $$;
 
 -- Schedules are not fired on the distributed registry yet: one stored now would never be
--- delivered. push_distribute() puts this trigger on schedules.
+-- delivered. push_distribute() puts this trigger on schedules. (The refusals and their reasons:
+-- _distributed_unsupported, sql/api/16_distribute_sending.sql.)
 CREATE OR REPLACE FUNCTION _distributed_refuse_sending() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION '93121: % is not supported on the distributed registry yet', TG_ARGV[0]
-        USING ERRCODE = '0A000',
-        HINT = 'doc/scale-out.md lists what the distributed layout sends.';
+    PERFORM pushplan._distributed_refused(TG_ARGV[0]);
+    RETURN NULL;
 END $$;
 
 -- What a function cannot do on the distributed registry yet, refused before it starts
@@ -47,8 +47,7 @@ CREATE OR REPLACE FUNCTION _distributed_refuse(what text) RETURNS void
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
     IF pushplan._registry_distributed() THEN
-        RAISE EXCEPTION '93121: % is not supported on the distributed registry yet', what
-            USING ERRCODE = '0A000';
+        PERFORM pushplan._distributed_refused(what);
     END IF;
 END $$;
 
@@ -117,6 +116,13 @@ BEGIN
             HINT = 'Let them finish, or cancel and disable them, first.';
     END IF;
 
+    -- (Flows do not run on this layout yet: enabled ones would fail at every step.)
+    IF EXISTS (SELECT 1 FROM flows WHERE enabled) THEN
+        RAISE EXCEPTION '93124: enabled flows do not run on the distributed registry yet'
+            USING ERRCODE = '55000',
+            HINT = 'Disable them (push_flow_enable) first: doc/scale-out.md, "Flows".';
+    END IF;
+
     -- Foreign keys to reference tables are added in the same transaction as the shards are
     -- filled: Citus then needs one connection per node throughout.
     PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
@@ -137,8 +143,8 @@ BEGIN
 
     -- Citus refuses foreign keys between a table it manages and one it does not, and turns
     -- local tables in a foreign key graph into Citus local tables (which extension-owned views
-    -- prevent). So every foreign key goes first; those Citus supports come back below. The
-    -- workers' copies of the extension's tables (the shells Citus uses there) lose them too.
+    -- prevent). So every foreign key goes first; those Citus supports come back below. (The
+    -- workers' copies of the extension's tables lose them too: _distributed_node_prepare below.)
     SELECT array_agg(format('ALTER TABLE pushplan.%I DROP CONSTRAINT IF EXISTS %I',
                             c.conrelid::regclass::text, c.conname))
       INTO v_fks
@@ -148,15 +154,18 @@ BEGIN
              'ALTER TABLE pushplan.devices DROP CONSTRAINT IF EXISTS devices_app_id_registration_id_key');
     FOREACH v_bad IN ARRAY v_fks LOOP
         EXECUTE v_bad;
-        PERFORM 1 FROM run_command_on_workers(v_bad) WHERE NOT success;
     END LOOP;
 
     UPDATE devices d SET device_id = r.new_id FROM _device_renumber r WHERE d.device_id = r.old_id;
     GET DIAGNOSTICS v_moved = ROW_COUNT;
+    -- (and the coordinator's tables that name devices: the flows' instances, audience members
+    -- and tracked events, and the locations geofences compare)
     FOR v_t IN SELECT unnest(ARRAY['device_tags', 'device_accounts', 'device_consents',
                                    'device_activity', 'device_reactions', 'device_send_profiles',
                                    'smart_profile_pending', 'engagement_counts', 'deliveries',
-                                   'events', 'delivery_queue']) AS tbl LOOP
+                                   'events', 'delivery_queue', 'device_locations',
+                                   'flow_instances', 'flow_audience_members',
+                                   'tracked_events']) AS tbl LOOP
         EXECUTE format('UPDATE pushplan.%I x SET device_id = r.new_id FROM _device_renumber r
                          WHERE x.device_id = r.old_id', v_t.tbl);
     END LOOP;
@@ -167,7 +176,6 @@ BEGIN
     -- Citus takes a unique key only with the distribution column in it: a delivery is
     -- (delivery_id, device_id), a queue row (task_id, delivery_id, device_id) (doc/scale-out.md,
     -- "Unique keys"). The ids stay unique by themselves (one sequence, on the coordinator).
-    -- The workers' copies of the extension's tables (Citus' shells there) change the same way.
     v_fks := ARRAY[
         'ALTER TABLE pushplan.deliveries DROP CONSTRAINT deliveries_pkey',
         'ALTER TABLE pushplan.deliveries ADD PRIMARY KEY (delivery_id, device_id)',
@@ -175,19 +183,15 @@ BEGIN
         'ALTER TABLE pushplan.delivery_queue ADD PRIMARY KEY (task_id, delivery_id, device_id)'];
     FOREACH v_bad IN ARRAY v_fks LOOP
         EXECUTE v_bad;
-        PERFORM 1 FROM run_command_on_workers(v_bad) WHERE NOT success;
     END LOOP;
-    -- The day partitions a worker's own upkeep made before it joined (not the extension's
-    -- default ones) would collide with the coordinator's when Citus creates them there.
-    PERFORM run_command_on_workers($w$
-        DO $d$ DECLARE r record; BEGIN
-            FOR r IN SELECT i.inhrelid::regclass AS part FROM pg_inherits i
-                      WHERE i.inhparent IN ('pushplan.deliveries'::regclass, 'pushplan.events'::regclass)
-                        AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
-                                          AND d.objid = i.inhrelid AND d.deptype = 'e') LOOP
-                EXECUTE format('DROP TABLE %s', r.part);
-            END LOOP;
-        END $d$ $w$);
+    -- The workers' copies of the extension's tables (Citus' shells there) change the same way,
+    -- and lose the day partitions their own upkeep made (sql/api/17_distribute_nodes.sql).
+    SELECT string_agg(nodename || ':' || nodeport || ': ' || result, '; ') INTO v_bad
+      FROM run_command_on_workers('SELECT pushplan._distributed_node_prepare()')
+     WHERE NOT success;
+    IF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION 'could not prepare the workers: %', v_bad;
+    END IF;
 
     INSERT INTO cluster_layout (registry, shard_count)
         VALUES ('distributed', current_setting('citus.shard_count')::int);
@@ -231,6 +235,14 @@ BEGIN
     -- a push does not work yet, by _distributed_push_check when it is stored).
     CREATE TRIGGER schedules_distributed_refuse BEFORE INSERT ON schedules
         FOR EACH ROW EXECUTE FUNCTION _distributed_refuse_sending('a schedule');
+    -- Flows: the scheduler's advance joins the coordinator's instances with the distributed
+    -- devices in statements Citus cannot plan (doc/scale-out.md, "Flows"). A flow is refused
+    -- when created, and when enabled again.
+    CREATE TRIGGER flows_distributed_refuse BEFORE INSERT ON flows
+        FOR EACH ROW EXECUTE FUNCTION _distributed_refuse_sending('a flow');
+    CREATE TRIGGER flows_distributed_refuse_enable BEFORE UPDATE OF enabled ON flows
+        FOR EACH ROW WHEN (NEW.enabled AND NOT OLD.enabled)
+        EXECUTE FUNCTION _distributed_refuse_sending('a flow');
 
     -- The background workers run their statements as pushplan_worker, and Citus reaches the
     -- other nodes as the current role: it must be able to log in there (pg_hba.conf on the

@@ -1,6 +1,48 @@
 -- Sending on the distributed layout, stage 2 (doc/scale-out.md): what a push may ask for there,
 -- and the coordinator's upkeep of tasks whose queue rows are spread over the shards.
 
+-- What the distributed layout does not do yet: one row per refusal, the subject of its 93121
+-- message and why (the error's hint; doc/scale-out.md, "What does not work yet"). Every
+-- refusal of the layout is raised from here (_distributed_refused), with the same message.
+CREATE OR REPLACE FUNCTION _distributed_unsupported(OUT what text, OUT why text)
+RETURNS SETOF record LANGUAGE sql IMMUTABLE AS $$
+    VALUES
+    ('a push with variants',
+     'the variants'' buckets and the winner''s pick read every shard''s deliveries per task'),
+    ('a push with a fallback',
+     'the fallback''s look joins the push''s deliveries with the coordinator''s fallbacks'),
+    ('a push with per-device send times',
+     'per-device send times read send profiles that are not refreshed on this layout'),
+    ('a push of an app or plan with frequency caps or quiet hours',
+     'the caps'' gate locks engagement_counts rows of several shards in one statement'),
+    ('a push of an app with an outcome webhook',
+     'the outbox is the coordinator''s: the worker nodes'' senders would append to their own, never posted'),
+    ('a schedule',
+     'the coordinator''s scheduler does not fire schedules on this layout yet'),
+    ('push_device_export',
+     'Citus does not plan the export''s query over the distributed registry'),
+    ('push_account_export',
+     'Citus does not plan the export''s query over the distributed registry'),
+    ('a flow',
+     'the scheduler''s advance joins the coordinator''s flow instances with the distributed devices in statements Citus cannot plan ("cannot push down this subquery")'),
+    ('an attr_change trigger',
+     'registration reads and locks the attributes it replaces, which Citus cannot do over shards')
+$$;
+
+-- Raises the 93121 refusal of `what` (a row of _distributed_unsupported).
+CREATE OR REPLACE FUNCTION _distributed_refused(p_what text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pushplan, pg_temp AS $$
+DECLARE
+    v_why text := (SELECT u.why FROM _distributed_unsupported() u WHERE u.what = p_what);
+BEGIN
+    IF v_why IS NULL THEN
+        RAISE EXCEPTION 'no refusal "%" in _distributed_unsupported()', p_what;
+    END IF;
+    RAISE EXCEPTION '93121: % is not supported on the distributed registry yet', p_what
+        USING ERRCODE = '0A000',
+        HINT = format('On this layout %s (doc/scale-out.md, "What does not work yet").', v_why);
+END $$;
+
 -- A push stored on the distributed layout (src/push_send.c, before its task is written): what the
 -- senders on the worker nodes cannot do yet is refused with what it is, instead of being stored
 -- and then sent without it.
@@ -11,23 +53,16 @@ DECLARE
     v_what text;
 BEGIN
     v_what := CASE
-        -- the variants' buckets and the winner's pick read every shard's deliveries per task
         WHEN p_push ? 'variants' THEN 'a push with variants'
-        -- the fallback's look joins the push's deliveries with the coordinator's fallbacks
         WHEN p_push ? 'fallback' THEN 'a push with a fallback'
-        -- per-device send times read send profiles the workers' schedulers do not refresh
         WHEN p_send_rule THEN 'a push with per-device send times'
-        -- the caps' gate locks engagement_counts over several shards (Citus: single shard only)
         WHEN _engagement_any(p_app, p_plan)
             THEN 'a push of an app or plan with frequency caps or quiet hours'
-        -- the outbox is the coordinator's; the workers' senders would append to their own
         WHEN EXISTS (SELECT 1 FROM outcome_webhooks w WHERE w.app_id = p_app)
             THEN 'a push of an app with an outcome webhook'
     END;
     IF v_what IS NOT NULL THEN
-        RAISE EXCEPTION '93121: % is not supported on the distributed registry yet', v_what
-            USING ERRCODE = '0A000',
-            HINT = 'doc/scale-out.md lists what stage 2 sends.';
+        PERFORM _distributed_refused(v_what);
     END IF;
 END $$;
 

@@ -131,6 +131,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
     v_app int := _app_id(app, 'app');
     v_ids bigint[] := _account_devices(v_app, account, account_type);
+    v_now timestamptz := now();     -- a value: Citus takes no STABLE function in an upsert's SET
 BEGIN
     IF cardinality(v_ids) = 0 THEN
         PERFORM _account_unknown(account, account_type);
@@ -138,7 +139,7 @@ BEGIN
     PERFORM _consent_category_check(v_app, category, granted);
     INSERT INTO device_consents AS c (device_id, category, granted)
         SELECT i, push_account_consent.category, push_account_consent.granted FROM unnest(v_ids) i
-        ON CONFLICT (device_id, category) DO UPDATE SET granted = excluded.granted, updated_at = now();
+        ON CONFLICT (device_id, category) DO UPDATE SET granted = excluded.granted, updated_at = v_now;
     RETURN cardinality(v_ids);
 END $$;
 COMMENT ON FUNCTION push_account_consent(text, text, int, text, boolean) IS

@@ -4,12 +4,13 @@
 # server, a database without Citus as the single node. Registers N devices on each (batches of
 # 10000, then single registrations), then times push_audience_count for a few audiences.
 # On one machine the three nodes share its cores: this shows what the layout costs, not how it
-# scales. Env: PUSHPLAN_TOP, PUSHPLAN_WORK, BENCH_DEVICES (default 200000), BENCH_SINGLES (2000).
+# scales. Env: PUSHPLAN_TOP, PUSHPLAN_WORK, BENCH_DEVICES (default 200000), BENCH_SINGLES (2000),
+# BENCH_PORT (default 56310: the coordinator, the workers on the next two).
 set -uo pipefail
 . "$PUSHPLAN_TOP/test/citus/lib.sh"
 n=${BENCH_DEVICES:-200000}
 singles=${BENCH_SINGLES:-2000}
-citus_start 56310 "citus.shard_count = 32"
+citus_start "${BENCH_PORT:-56310}" "citus.shard_count = 32"
 coord -c "CREATE DATABASE single" >/dev/null 2>&1
 single() { command psql -X -q -h "$coord_dir" -p "$coord_port" -U postgres -d single -At "$@"; }
 single -c "CREATE EXTENSION pushplan"

@@ -6,13 +6,15 @@
 # other. The rate is the task's deliveries over the time from push_send to the task done, as the
 # server's clock has them. On one machine the three nodes share its cores: divide by the nodes
 # that send (2 workers) for the work per node.
-# Env: PUSHPLAN_TOP, PUSHPLAN_WORK, BENCH_DEVICES (default 20000).
+# Env: PUSHPLAN_TOP, PUSHPLAN_WORK, BENCH_DEVICES (default 20000), BENCH_PORT (default 56620: the
+# nodes on it and the next two, the mock on +5).
 set -uo pipefail
 . "$PUSHPLAN_TOP/test/citus/lib.sh"
 . "$top/test/mock_vendor/env.sh"
 n=${BENCH_DEVICES:-20000}
-mock_start "$work" 56630 || { echo "mock did not start"; exit 1; }
-citus_start 56620 "pushplan.ca_file = '$work/cert.pem'" "pushplan.senders = 2" \
+port=${BENCH_PORT:-56620}
+mock_start "$work" $((port + 5)) || { echo "mock did not start"; exit 1; }
+citus_start "$port" "pushplan.ca_file = '$work/cert.pem'" "pushplan.senders = 2" \
   "pushplan.express_senders = 0" "pushplan.poll_interval = 200" "citus.shard_count = 32"
 trap 'citus_cleanup; mock_stop' EXIT
 coord -c "CREATE DATABASE single" >/dev/null 2>&1
@@ -34,9 +36,10 @@ DO \$\$ BEGIN
 END \$\$;"
 echo "broadcast of $n FCM devices to the mock; $(nproc) cores shared by every node; 2 senders per node"
 for side in single dist; do
-  if [ $side = single ]; then run() { single -c "$1"; }; else run() { coord -c "$1"; }; fi
+  if [ $side = single ]; then node=single; else node=coord; fi
+  run() { $node -c "$1"; }
   run "$register" >/dev/null
-  mock_vendor_setup bench run >/dev/null
+  mock_vendor_setup bench $node >/dev/null
   run "VACUUM ANALYZE" >/dev/null 2>&1
   mock_curl /_mock/reset -X POST >/dev/null
   task=$(run "SELECT pushplan.push_send('bench', '{\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"bench\"}}}')")

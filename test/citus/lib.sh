@@ -2,8 +2,9 @@
 # each preloading Citus and pushplan; the nodes added on the coordinator, both extensions
 # created. Source it, then call
 #   citus_start BASE_PORT [extra postgresql.conf lines...]
-# (the coordinator on BASE_PORT, the workers on BASE_PORT+1 and +2) and use coord / worker1 /
-# worker2 (psql on that node, SQL as arguments: coord -c "SELECT ..."), csql SQL (the
+# (the coordinator on BASE_PORT, the workers on BASE_PORT+1 and +2; citus_node_start 3 starts a
+# fourth on BASE_PORT+3, to be added with citus_add_node) and use coord / worker1 / worker2 /
+# worker3 (psql on that node, SQL as arguments: coord -c "SELECT ..."), csql SQL (the
 # coordinator, search_path pushplan), the check helpers and finish. Everything is stopped and
 # removed on exit, whatever happened; every wait is bounded.
 # Requires PUSHPLAN_TOP and PUSHPLAN_WORK; Citus installed (dev/deps --citus).
@@ -28,22 +29,29 @@ node_psql() {
   command psql -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U postgres -d postgres -At "$@"
 }
 
-citus_start() {
-  local base=$1 i dir port
+# citus_node_start I [extra postgresql.conf lines...]: node I on port BASE+I, Citus created
+citus_node_start() {
+  local i=$1 dir=$work/node$1 port=$((citus_base + $1))
   shift
-  trap citus_cleanup EXIT
   # Citus' hooks must come first; two-phase commit (multi-node writes) needs prepared
   # transactions on every node. Few shards keep the tests' DDL quick on two cores.
   local conf=("shared_preload_libraries = 'citus,pushplan'" "max_prepared_transactions = 100"
               "citus.shard_count = 8" "wal_level = logical" "log_min_messages = warning"
               "pushplan.databases = ''")
+  citus_nodes+=("$dir")
+  "$top/dev/cluster" start "$dir" "$port" "${conf[@]}" "${citus_conf[@]}" "$@" \
+    || { echo "node $i did not start"; cat "$dir/server.log"; exit 1; }
+  node_psql "$port" "$dir" -c "CREATE EXTENSION citus" || exit 1
+}
+
+citus_start() {
+  local base=$1 i
+  shift
+  trap citus_cleanup EXIT
+  citus_base=$base
+  citus_conf=("$@")    # every node's extra settings, nodes added later included
   for i in 0 1 2; do
-    port=$((base + i))
-    dir=$work/node$i
-    citus_nodes+=("$dir")
-    "$top/dev/cluster" start "$dir" "$port" "${conf[@]}" "$@" \
-      || { echo "node $i did not start"; cat "$dir/server.log"; exit 1; }
-    node_psql "$port" "$dir" -c "CREATE EXTENSION citus" || exit 1
+    citus_node_start $i
   done
   coord_port=$base; coord_dir=$work/node0
   node_psql "$coord_port" "$coord_dir" \
@@ -57,6 +65,7 @@ citus_start() {
 coord() { node_psql "$coord_port" "$coord_dir" "$@"; }
 worker1() { node_psql $((coord_port + 1)) "$work/node1" "$@"; }
 worker2() { node_psql $((coord_port + 2)) "$work/node2" "$@"; }
+worker3() { node_psql $((coord_port + 3)) "$work/node3" "$@"; }   # a node added by a test
 csql() { coord -c "SET search_path = pushplan, public" -c "$1"; }
 
 failures=0

@@ -85,6 +85,8 @@ check_eq "the coordinator keeps no device rows (its table is the shell)" \
   "$(coord -c "SELECT pg_relation_size('pushplan.devices')")" "0"
 check_eq "devices renumbered to their keys" \
   "$(csql "SELECT bool_and(device_id = _device_key(app_id, registration_id)) FROM devices")" "t"
+check_eq "device locations renumbered with their devices" \
+  "$(csql "SELECT count(*) FILTER (WHERE device_id = _device_key(1, 'a1')) || '/' || count(*) FROM device_locations")" "1/1"
 
 run_both "$here/registry_after.sql"
 check_eq "after: 207 devices of shop on the distributed registry (one erased)" \

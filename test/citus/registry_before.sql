@@ -17,3 +17,5 @@ SELECT push_attr_set('shop', 'i1', '{"city": "sz", "level": 5}');
 SELECT push_account_bind('shop', 'a1', 'alice');
 SELECT push_account_bind('shop', 'b1', 'bob', 1);
 SELECT push_device_consent('shop', 'b2', 'marketing', false);
+-- a location (geofences compare a device's last ones): renumbered with its device
+SELECT push_location('shop', 'a1', 22.54, 114.05, '2026-12-01 10:00+00');

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# A third worker node added, and the shards rebalanced onto it, during a broadcast
+# (doc/scale-out.md, "Rebalancing during a broadcast"), with the mock vendor: citus_add_node and
+# citus_rebalance_start() while the worker nodes' senders send; the moved shard groups' queue
+# rows are claimed by the new node's senders once there, never by two nodes, and every device is
+# sent: nothing lost, duplicates at most the in-flight window (the mock's per-token counts,
+# printed). The senders hold a shard group against a move while its deliveries are in flight
+# (src/shard_local.c): the move's cut-over waits for their outcomes.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+. "$top/test/mock_vendor/env.sh"
+mock_start "$work" 56760 || { echo "mock did not start"; exit 1; }
+citus_start 56750 "pushplan.ca_file = '$work/cert.pem'" \
+  "pushplan.senders = 2" "pushplan.express_senders = 0" "pushplan.poll_interval = 200" \
+  "pushplan.max_inflight = 50" "pushplan.batch_size = 50"
+trap 'citus_cleanup; mock_stop' EXIT
+err() { local node=$1; shift; "$node" -v VERBOSITY=terse -c "SET client_min_messages = warning" -c "$1" 2>&1 | grep -m1 ERROR | sed 's/^.*ERROR:  //'; }
+# wait_for SECONDS SQL: polls the coordinator (every 0.2 s, bounded) until SQL returns t
+wait_for() {
+  local limit=$(( $1 * 5 )) i
+  for ((i = 0; i < limit; i++)); do
+    [ "$(csql "$2")" = "t" ] && return 0
+    sleep 0.2
+  done
+  return 1
+}
+# the mock's requests per token of a prefix: "tokens requests max min"
+token_counts() {
+  mock_curl /_mock/stats | jq -r --arg p "$1" \
+    '[.tokens | to_entries[] | select(.key | startswith($p)) | .value.requests] | "\(length) \(add // 0) \(max // 0) \(min // 0)"'
+}
+# deliveries of a task with status sent, per node (port:n)
+sent_per_node() {
+  coord -c "SELECT string_agg(nodeport || ':' || n, ' ' ORDER BY nodeport) FROM (
+      SELECT nodeport, sum(result::bigint) AS n
+      FROM run_command_on_placements('pushplan.deliveries',
+             \$q\$SELECT count(*) FROM %s WHERE task_id = '$1' AND status = 'sent'\$q\$)
+      GROUP BY 1) x"
+}
+
+csql "SELECT push_app_create('shop')" >/dev/null || exit 1
+mock_vendor_setup shop coord >/dev/null || exit 1
+out=$(csql "SELECT push_distribute()" 2>&1) || { echo "$out"; exit 1; }
+for node in coord worker1 worker2; do
+  $node -c "ALTER SYSTEM SET pushplan.databases = 'postgres'" -c "SELECT pg_reload_conf()" >/dev/null
+done
+# the node to be added (doc/scale-out.md, "Adding a node"): pushplan installed and prepared
+# before citus_add_node, its workers started once it is in the layout
+citus_node_start 3
+check "push_node_prepare on the new node" \
+  "$(worker3 -c "CREATE EXTENSION pushplan" -c "SELECT pushplan.push_node_prepare()")" "prepared: "
+check_eq "... its deliveries' key holds the device, as the layout's" \
+  "$(worker3 -c "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'pushplan.deliveries'::regclass AND contype = 'p'")" \
+  "PRIMARY KEY (delivery_id, device_id)"
+
+# 6000 devices whose sends take 2 s: 4 senders of 50 in flight on two nodes, about 60 s
+# before the new node takes its share
+csql "SELECT push_device_register_batch('shop', (SELECT jsonb_agg(jsonb_build_object('registration_id', 'm' || g,
+        'platform', 'android', 'vendor', 'fcm', 'token', 'rb-slow2000-' || g)) FROM generate_series(1, 6000) g))" >/dev/null
+mock_curl /_mock/reset -X POST >/dev/null
+task=$(csql "SELECT push_send('shop', '{\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"moving\"}}}')")
+wait_for 60 "SELECT count(*) >= 300 FROM deliveries WHERE task_id = '$task' AND status = 'sent'" || true
+before=$(csql "SELECT count(*) FROM deliveries WHERE task_id = '$task' AND status = 'sent'")
+# the senders hold the shard groups they have deliveries in flight of (Citus' shard metadata lock)
+check "a worker node's senders hold their shard groups against moves" \
+  "$(worker1 -c "SELECT count(*) > 0 FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE a.backend_type = 'pushplan sender' AND l.locktype = 'advisory' AND l.objsubid = 8 AND l.mode = 'RowShareLock' AND l.granted")" "t"
+coord -c "SELECT citus_add_node('127.0.0.1', 56753)" >/dev/null \
+  && ok "a third worker node added with $before of 6000 sent" || fail "citus_add_node"
+check_eq "Citus created pushplan on the new node" \
+  "$(worker3 -c "SELECT extversion FROM pg_extension WHERE extname = 'pushplan'")" \
+  "$(coord -c "SELECT extversion FROM pg_extension WHERE extname = 'pushplan'")"
+check_eq "93122: push_node_prepare on a node in the cluster" \
+  "$(err worker3 "SELECT pushplan.push_node_prepare()")" \
+  "93122: this node is part of a cluster already: push_node_prepare runs on a node before it is added"
+# a database of the new node's server that has devices of its own
+worker3 -c "CREATE DATABASE loaded" >/dev/null
+loaded() { command psql -X -q -v ON_ERROR_STOP=1 -h "$work/node3" -p 56753 -U postgres -d loaded -At "$@"; }
+loaded -c "SET client_min_messages = warning" -c "CREATE EXTENSION citus" -c "CREATE EXTENSION pushplan" \
+  -c "SELECT pushplan.push_app_create('x')" -c "SELECT pushplan.push_device_register('x', 'r1', 'android', 'fcm', 't1')" >/dev/null
+check_eq "93123: push_node_prepare in a database with devices" \
+  "$(err loaded "SELECT pushplan.push_node_prepare()")" \
+  "93123: this database has devices or tasks of its own: a node added to the layout holds only its shards"
+worker3 -c "ALTER SYSTEM SET pushplan.databases = 'postgres'" -c "SELECT pg_reload_conf()" >/dev/null
+# block_writes: device_activity, device_reactions and events have no primary key, which a
+# move by logical replication needs (doc/scale-out.md, "Adding a node")
+job=$(coord -c "SET client_min_messages = warning" -c "SELECT citus_rebalance_start(shard_transfer_mode := 'block_writes')" 2>&1)
+echo "     citus_rebalance_start: job $job"
+# bounded: the job's moves, each waiting for the in-flight sends of its shard group
+state=
+for ((i = 0; i < 900; i++)); do
+  state=$(coord -c "SELECT state FROM pg_dist_background_job WHERE job_id = '$job'" 2>/dev/null)
+  case "$state" in finished|failed|cancelled|failing) break ;; esac
+  sleep 0.2
+done
+check_eq "the rebalance finished" "$state" "finished"
+[ "$state" = finished ] || coord -c "SELECT status, message FROM pg_dist_background_task WHERE job_id = '$job'" | head -c 3000
+check "shard groups are placed on the new node" \
+  "$(coord -c "SELECT count(*) > 0 FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid) WHERE n.nodeport = 56753")" "t"
+during=$(csql "SELECT count(*) FROM deliveries WHERE task_id = '$task' AND status = 'sent'")
+echo "     rebalanced with $during of 6000 sent, in $(coord -c "SELECT round(extract(epoch FROM finished_at - started_at)::numeric, 1) FROM pg_dist_background_job WHERE job_id = '$job'") s"
+
+wait_for 180 "SELECT state = 'done' FROM tasks WHERE task_id = '$task'" \
+  && ok "the broadcast finished" \
+  || fail "broadcast: $(csql "SELECT status, count(*) FROM deliveries WHERE task_id = '$task' GROUP BY 1")"
+check_eq "no delivery lost" "$(csql "SELECT count(*) FILTER (WHERE status = 'sent') || '/' || count(*) FROM deliveries WHERE task_id = '$task'")" "6000/6000"
+check_eq "nothing is left in the queue" "$(csql "SELECT count(*) FROM delivery_queue WHERE task_id = '$task'")" "0"
+per_node=$(sent_per_node "$task")
+read -r ntok nreq nmax nmin <<< "$(token_counts rb-)"
+dup=$((nreq - 6000))
+echo "     rebalance: $ntok tokens, $nreq requests, sent again: $dup (most for one token: $nmax); deliveries per node now (port:sent): $per_node"
+check_eq "the mock got every token" "$ntok $nmin" "6000 1"
+# what the sending nodes have in flight at most: 2 nodes x 2 senders x (max_inflight + a batch)
+if [ "$dup" -le 400 ]; then ok "sent again at most the in-flight window ($dup <= 400)"
+else fail "sent again $dup, more than the in-flight window (400)"; fi
+# once a move has committed only the new node writes its shards: deliveries there sent after
+# the rebalance finished were sent by the new node's senders
+check "the new node's senders sent deliveries of the shards moved to it" \
+  "$(coord -c "SELECT sum(result::int) > 0 FROM run_command_on_placements('pushplan.deliveries',
+       \$q\$SELECT count(*) FROM %s WHERE task_id = '$task' AND sent_at > '$(coord -c "SELECT finished_at FROM pg_dist_background_job WHERE job_id = '$job'")'\$q\$)
+       WHERE nodeport = 56753")" "t"
+check_eq "three worker nodes hold deliveries of the broadcast" "$(echo "$per_node" | wc -w)" "3"
+
+finish
