@@ -145,5 +145,11 @@ SELECT push_flow_create('fb_app', '{"name": "t_inactive", "enabled": false, "tri
        push_flow_create('fb_app', '{"name": "t_geo", "enabled": false, "trigger": {"geofence": {"enter": {"lat": 48.85, "lon": 2.35, "radius_m": 500}}}, "steps": [{"exit": true}]}') IS NOT NULL AS made;
 SELECT name, trigger_kind, trigger FROM push_flows WHERE app = 'fb_app' ORDER BY name;
 
+-- nothing left for the suites after this one (flows_geo.sql starts without earthdistance)
+SELECT count(push_flow_delete('fb_app', flow_id)) AS deleted FROM push_flows WHERE app = 'fb_app';
+DELETE FROM tracked_events WHERE app_id = (SELECT app_id FROM apps WHERE app = 'fb_app');
+SET client_min_messages = warning;
+DROP EXTENSION earthdistance, cube;
 DROP SCHEMA fbshop CASCADE;
+RESET client_min_messages;
 SELECT _clock_set(NULL) IS NOT NULL AS clock_back;
