@@ -30,11 +30,13 @@ PG_FUNCTION_INFO_V1(pushplan_flow_audience_check);
 PG_FUNCTION_INFO_V1(pushplan_flow_audience_diff);
 
 static SPIPlanPtr run_plan = NULL;
+static SPIPlanPtr chunking_plan = NULL;
 static SPIPlanPtr next_due_plan = NULL;
 
 typedef struct EvalRun
 {
 	bool		evaluated;		/* out: a flow was due */
+	bool		chunking;		/* out: a first evaluation is under way, in chunks */
 } EvalRun;
 
 static void
@@ -48,20 +50,28 @@ evaluate(void *arg)
 	(void) SPI_getbinval(pp_spi_first_row("evaluating flow triggers"), SPI_tuptable->tupdesc, 1,
 						 &isnull);
 	r->evaluated = !isnull;
+	if (!r->evaluated)
+		return;
+	pp_spi_run_kept(&chunking_plan, "evaluating flow triggers", SPI_OK_SELECT,
+					"SELECT pushplan._flow_triggers_chunking()", 0, NULL, NULL, NULL, true, 0);
+	r->chunking = DatumGetBool(SPI_getbinval(pp_spi_first_row("evaluating flow triggers"),
+											 SPI_tuptable->tupdesc, 1, &isnull));
 }
 
 bool
-pp_flow_triggers_run(void)
+pp_flow_triggers_run(bool *chunking)
 {
 	EvalRun		r = {0};
 	char	   *failure;
 
+	*chunking = false;
 	if (!pp_work_begin("pushplan: evaluating flow triggers"))
 		return false;
 	failure = pp_run_in_subtransaction(evaluate, &r);
 	if (failure)
 		ereport(LOG, (errmsg("pushplan: evaluating a flow trigger failed: %s", failure)));
 	pp_work_end();
+	*chunking = !failure && r.chunking;
 	return failure ? false : r.evaluated;
 }
 

@@ -11,8 +11,10 @@
 /*
  * In its own transaction: evaluates the trigger of the one enabled flow whose evaluation is the
  * most overdue (pushplan._flow_triggers_run). Returns false when none was due (or it failed).
+ * *chunking: a flow's first inactivity evaluation is under way, a chunk of devices per call
+ * (sql/api/89_flow_trigger_chunks.sql): the caller does its other work before the next.
  */
-extern bool pp_flow_triggers_run(void);
+extern bool pp_flow_triggers_run(bool *chunking);
 
 /* Inside a unit of work: when the next evaluation is due (real time), or 0 if none. */
 extern TimestampTz pp_flow_triggers_next_due(void);

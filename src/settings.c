@@ -28,6 +28,7 @@ int			pp_max_conns_per_host = 4;
 int			pp_outcome_batch_size = 500;
 int			pp_outcome_batch_wait_ms = 1000;
 int			pp_outcome_max_attempts = 10;
+int			pp_flow_trigger_chunk = 50000;
 
 void
 pp_settings_define(void)
@@ -108,6 +109,12 @@ pp_settings_define(void)
 	DefineCustomIntVariable("pushplan.outcome_max_attempts",
 							"Attempts at posting a batch of the outcome webhook before it is given up.",
 							NULL, &pp_outcome_max_attempts, 10, 1, 100, PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	/* flows' inactivity triggers (sql/api/89_flow_trigger_chunks.sql) */
+	DefineCustomIntVariable("pushplan.flow_trigger_chunk",
+							"Devices one turn of the scheduler looks at in a flow's first inactivity evaluation.",
+							"The first evaluation of an inactive trigger looks at every device of the app, in chunks of device ids across the scheduler's turns.",
+							&pp_flow_trigger_chunk, 50000, 100, 10000000, PGC_SUSET, 0,
 							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pushplan");
 }

@@ -28,6 +28,7 @@ extern int	pp_outcome_max_attempts;
 
 /* the most ids, tokens or accounts a push of a role with app rights only may list */
 extern int	pp_small_audience_limit;
+extern int	pp_flow_trigger_chunk;
 
 /* Defines them all; called by _PG_init only. */
 extern void pp_settings_define(void);

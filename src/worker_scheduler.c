@@ -417,9 +417,14 @@ pushplan_scheduler_main(Datum arg)
 			/* flows' triggers evaluated over all users, one flow at a time (src/flow_triggers.c) */
 			for (int i = 0; i < 10 && !ShutdownRequestPending; i++)
 			{
-				if (!pp_flow_triggers_run())
+				bool		chunking;
+
+				if (!pp_flow_triggers_run(&chunking))
 					break;
 				busy = true;
+				/* a first evaluation's chunk: the turn's other work before the next one */
+				if (chunking)
+					break;
 			}
 			/* flow instances whose time has come (src/flow_advance.c) */
 			for (int i = 0; i < 100 && !ShutdownRequestPending; i++)

@@ -356,7 +356,9 @@ END $$;
 
 -- The scheduler (src/flow_triggers.c): evaluates the enabled flow whose evaluation is the most
 -- overdue (FOR UPDATE SKIP LOCKED: two schedulers never evaluate one flow at once), in the
--- caller's transaction. Returns how many users it entered, or NULL when no flow was due.
+-- caller's transaction. Returns how many users it entered, or NULL when no flow was due. The
+-- first evaluation of an inactive trigger is one chunk of devices per call, the flow due again
+-- at once until the last (sql/api/89_flow_trigger_chunks.sql).
 CREATE OR REPLACE FUNCTION _flow_triggers_run() RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
@@ -366,9 +368,14 @@ DECLARE
     v_since timestamptz;
     v_n bigint := 0;
     v_error text;
+    v_chunked boolean;
+    v_at timestamptz;
+    v_after bigint;
+    v_chunk record;
+    v_resume boolean;
 BEGIN
     SELECT f.flow_id, f.version, v.app_id, v.trigger_kind AS kind, v.trigger_spec AS spec,
-           e.version AS eval_version, e.evaluated_at
+           e.version AS eval_version, e.evaluated_at, e.resume_version, e.resume_at, e.resume_after
       INTO r
       FROM flows f
       JOIN flow_versions v ON v.flow_id = f.flow_id AND v.version = f.version
@@ -383,18 +390,49 @@ BEGIN
     END IF;
     -- a new version starts over (its rules may differ); an audience's members are the flow's
     v_since := CASE WHEN r.eval_version = r.version THEN r.evaluated_at END;
+    -- a first inactivity evaluation: the next chunk, at the time the first chunk took
+    v_chunked := r.kind = 'inactive' AND v_since IS NULL;
+    v_resume := v_chunked AND r.resume_version IS NOT DISTINCT FROM r.version;
+    v_at := CASE WHEN v_resume THEN r.resume_at ELSE v_now END;
+    v_after := CASE WHEN v_resume THEN r.resume_after ELSE -1 END;
     -- an evaluation that fails is logged, and tried again a period later over the same window
     -- (evaluated_at stays; a first evaluation that failed is still the first: version -1)
     BEGIN
-        v_n := CASE r.kind
-            WHEN 'inactive' THEN _flow_eval_inactive(r.flow_id, r.version, r.app_id, r.spec, v_since, v_now)
-            WHEN 'date_attr' THEN _flow_eval_date(r.flow_id, r.version, r.app_id, r.spec, v_since, v_now)
+        IF v_chunked THEN
+            SELECT * INTO v_chunk FROM _flow_eval_inactive_chunk(r.flow_id, r.version, r.app_id, r.spec,
+                                                                 v_at, v_after, _flow_trigger_chunk());
+            v_n := v_chunk.entered;
+        END IF;
+        v_n := CASE WHEN v_chunked THEN v_n
+            WHEN r.kind = 'inactive' THEN _flow_eval_inactive(r.flow_id, r.version, r.app_id, r.spec, v_since, v_now)
+            WHEN r.kind = 'date_attr' THEN _flow_eval_date(r.flow_id, r.version, r.app_id, r.spec, v_since, v_now)
             ELSE _flow_eval_audience(r.flow_id, r.version, r.app_id, r.spec,
                                      r.eval_version IS NULL OR r.eval_version < 0) END;
     EXCEPTION WHEN others THEN
         v_error := SQLERRM;
         RAISE LOG 'pushplan: evaluating the trigger of flow % failed: %', r.flow_id, v_error;
     END;
+    IF v_chunked AND v_error IS NULL THEN
+        -- a chunk done: its progress (the flow due again at once), or, after the last one, the
+        -- evaluation done at the time every chunk judged by; users and took_ms add up
+        INSERT INTO flow_trigger_evals AS e (flow_id, version, evaluated_at, next_at, users, took_ms,
+                                             resume_version, resume_at, resume_after)
+            VALUES (r.flow_id, -1, v_at, v_now, v_n, extract(epoch FROM clock_timestamp() - v_started) * 1000,
+                    r.version, v_at, v_chunk.last_device)
+            ON CONFLICT (flow_id) DO UPDATE SET
+                users = CASE WHEN v_resume THEN e.users ELSE 0 END + excluded.users,
+                took_ms = CASE WHEN v_resume THEN e.took_ms ELSE 0 END + excluded.took_ms,
+                next_at = excluded.next_at, error = NULL,
+                resume_version = excluded.resume_version, resume_at = excluded.resume_at,
+                resume_after = excluded.resume_after;
+        IF v_chunk.looked < _flow_trigger_chunk() THEN
+            UPDATE flow_trigger_evals e SET version = r.version, evaluated_at = v_at,
+                next_at = v_at + _flow_trigger_every(r.kind),
+                resume_version = NULL, resume_at = NULL, resume_after = NULL
+            WHERE e.flow_id = r.flow_id;
+        END IF;
+        RETURN v_n;
+    END IF;
     INSERT INTO flow_trigger_evals AS e (flow_id, version, evaluated_at, next_at, users, took_ms, error)
         VALUES (r.flow_id, CASE WHEN v_error IS NULL THEN r.version ELSE -1 END, v_now,
                 v_now + _flow_trigger_every(r.kind), v_n,

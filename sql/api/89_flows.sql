@@ -94,7 +94,9 @@ AS 'MODULE_PATHNAME', 'pushplan_flow_props_match' LANGUAGE C IMMUTABLE PARALLEL 
 
 -- Why a branch condition cannot be used, or NULL: {"attr": conditions}, {"tag": "t"},
 -- {"event": "name", "where": conditions} (since the instance entered), {"trigger": conditions}
--- (the props of the event that started it), {"and": [...]}, {"or": [...]}, {"not": c}.
+-- (the props of the event that started it), {"audience": any audience push_send takes} and
+-- {"view": "schema.view"} (its shape only: the audience compiler checks the rest, with the app;
+-- sql/api/89_flow_branch.sql), {"and": [...]}, {"or": [...]}, {"not": c}.
 CREATE OR REPLACE FUNCTION _flow_cond_problem(cond jsonb, depth int DEFAULT 0) RETURNS text
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
@@ -106,12 +108,12 @@ BEGIN
         RETURN 'conditions nest at most 10 deep';
     END IF;
     IF jsonb_typeof(cond) IS DISTINCT FROM 'object' THEN
-        RETURN 'a condition is an object: attr, tag, event, trigger, and, or, not';
+        RETURN 'a condition is an object: attr, tag, event, trigger, audience, view, and, or, not';
     END IF;
     SELECT min(k) INTO v_kind FROM jsonb_object_keys(cond) k
-        WHERE k IN ('attr', 'tag', 'event', 'trigger', 'and', 'or', 'not');
+        WHERE k IN ('attr', 'tag', 'event', 'trigger', 'audience', 'view', 'and', 'or', 'not');
     IF v_kind IS NULL THEN
-        RETURN format('unknown condition "%s" (attr, tag, event, trigger, and, or, not)',
+        RETURN format('unknown condition "%s" (attr, tag, event, trigger, audience, view, and, or, not)',
                       pushplan._shown((SELECT min(k) FROM jsonb_object_keys(cond) k)));
     END IF;
     IF EXISTS (SELECT 1 FROM jsonb_object_keys(cond) k
@@ -124,6 +126,12 @@ BEGIN
         RETURN CASE WHEN v_problem IS NOT NULL THEN v_kind || ': ' || v_problem END;
     WHEN 'tag' THEN
         RETURN CASE WHEN jsonb_typeof(cond->'tag') <> 'string' THEN 'tag takes one tag name' END;
+    WHEN 'audience' THEN
+        RETURN CASE WHEN jsonb_typeof(cond->'audience') <> 'object'
+                    THEN 'audience takes an audience as push_send''s "to" does (an object)' END;
+    WHEN 'view' THEN
+        RETURN CASE WHEN jsonb_typeof(cond->'view') <> 'string'
+                    THEN 'view takes a view''s name, "schema.view"' END;
     WHEN 'event' THEN
         IF jsonb_typeof(cond->'event') <> 'string' THEN
             RETURN 'event takes an event name';
@@ -161,14 +169,23 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- Whether a branch condition holds for an instance (its user, its events since it entered).
+-- p_hits: the keys of the audiences the user is in, as the advance evaluated them for its batch
+-- (_flow_branch_hits, sql/api/89_flow_branch.sql); NULL: each audience is evaluated here, for
+-- this user alone.
 CREATE OR REPLACE FUNCTION _flow_cond_holds(cond jsonb, p_app int, p_device bigint, p_account text,
                                             p_account_type int, p_entered timestamptz,
-                                            p_trigger_props jsonb) RETURNS boolean
+                                            p_trigger_props jsonb, p_hits text[]) RETURNS boolean
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v_item jsonb;
 BEGIN
-    IF cond ? 'attr' THEN
+    IF pushplan._flow_cond_audience(cond) IS NOT NULL THEN
+        IF p_hits IS NOT NULL THEN
+            RETURN pushplan._flow_audience_key(pushplan._flow_cond_audience(cond)) = ANY (p_hits);
+        END IF;
+        RETURN pushplan._flow_cond_audience_holds(pushplan._flow_cond_audience(cond), p_app, p_device,
+                                                  p_account, p_account_type);
+    ELSIF cond ? 'attr' THEN
         RETURN EXISTS (SELECT 1 FROM pushplan.devices d
                        WHERE d.device_id IN (SELECT pushplan._flow_user_devices(p_app, p_device, p_account, p_account_type))
                          AND pushplan._flow_props_match(cond->'attr', d.attrs));
@@ -186,11 +203,11 @@ BEGIN
         RETURN pushplan._flow_props_match(cond->'trigger', p_trigger_props);
     ELSIF cond ? 'not' THEN
         RETURN NOT pushplan._flow_cond_holds(cond->'not', p_app, p_device, p_account, p_account_type,
-                                             p_entered, p_trigger_props);
+                                             p_entered, p_trigger_props, p_hits);
     ELSIF cond ? 'and' THEN
         FOR v_item IN SELECT * FROM jsonb_array_elements(cond->'and') LOOP
             IF NOT pushplan._flow_cond_holds(v_item, p_app, p_device, p_account, p_account_type,
-                                             p_entered, p_trigger_props) THEN
+                                             p_entered, p_trigger_props, p_hits) THEN
                 RETURN false;
             END IF;
         END LOOP;
@@ -198,12 +215,21 @@ BEGIN
     ELSE
         FOR v_item IN SELECT * FROM jsonb_array_elements(cond->'or') LOOP
             IF pushplan._flow_cond_holds(v_item, p_app, p_device, p_account, p_account_type,
-                                         p_entered, p_trigger_props) THEN
+                                         p_entered, p_trigger_props, p_hits) THEN
                 RETURN true;
             END IF;
         END LOOP;
         RETURN false;
     END IF;
+END $$;
+-- the same, without a batch's audience results
+CREATE OR REPLACE FUNCTION _flow_cond_holds(cond jsonb, p_app int, p_device bigint, p_account text,
+                                            p_account_type int, p_entered timestamptz,
+                                            p_trigger_props jsonb) RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN pushplan._flow_cond_holds(cond, p_app, p_device, p_account, p_account_type, p_entered,
+                                     p_trigger_props, NULL::text[]);
 END $$;
 
 -- A send step's push checked as push_send checks it (src/flow_send.c): the normalized push, or
@@ -405,6 +431,12 @@ BEGIN
             END LOOP;
             v_spec := jsonb_build_object('paths', v_paths,
                 'else', _flow_path_first(v_step->'else', v_id || '.else.', v_next));
+            -- audience conditions: push_send's checks, and the list the advance evaluates
+            -- for a batch (sql/api/89_flow_branch.sql)
+            v_val := _flow_branch_audiences(p_app, v_paths);
+            IF v_val <> '[]' THEN
+                v_spec := v_spec || jsonb_build_object('audiences', v_val);
+            END IF;
             rows := _flow_compile_steps(p_app, p_plan, v_step->'else', v_id || '.else.', v_next,
                                         p_depth + 1, rows);
 
@@ -893,12 +925,14 @@ BEGIN
                 WHEN 'branch' THEN coalesce(
                     (SELECT p->>'step' FROM jsonb_array_elements(s.spec->'paths') WITH ORDINALITY x(p, n)
                      WHERE _flow_cond_holds(p->'if', i2.app_id, i2.device_id, i2.account, i2.account_type,
-                                            i2.entered_at, i2.trigger_props)
+                                            i2.entered_at, i2.trigger_props, coalesce(h.hits, '{}'))
                      ORDER BY n LIMIT 1),
                     s.spec->>'else')
                 ELSE s.next_step END AS step
               FROM flow_instances i2
               JOIN flow_steps s ON s.flow_id = i2.flow_id AND s.version = i2.version AND s.step_id = i2.step_id
+              -- a branch's audiences: one query each for the batch (sql/api/89_flow_branch.sql)
+              LEFT JOIN _flow_branch_hits(v_pending) h ON h.instance_id = i2.instance_id
               WHERE i2.instance_id = ANY (v_pending) AND i2.state = 'waiting' AND i2.step_started_at IS NULL
                 AND s.kind IN ('send', 'webhook', 'set', 'branch')) n
         WHERE i.instance_id = n.instance_id;
@@ -919,7 +953,11 @@ CREATE OR REPLACE VIEW push_flows WITH (security_barrier) AS
            v.definition,
            (SELECT count(*) FROM flow_instances i WHERE i.flow_id = f.flow_id AND i.state = 'waiting') AS running,
            (SELECT count(*) FROM flow_instances i WHERE i.flow_id = f.flow_id) AS entered,
-           f.created_at, f.updated_at
+           f.created_at, f.updated_at,
+           -- a geofence is stored as an event push_track never reports (89_flow_geo.sql)
+           CASE WHEN v.trigger_kind = 'event' AND v.definition->'trigger' ? 'geofence' THEN 'geofence'
+                ELSE v.trigger_kind END AS trigger_kind,
+           v.definition->'trigger' AS trigger
     FROM flows f
     JOIN flow_versions v ON v.flow_id = f.flow_id AND v.version = f.version
     JOIN apps a ON a.app_id = f.app_id

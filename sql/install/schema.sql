@@ -729,7 +729,13 @@ CREATE TABLE flow_trigger_evals (
     next_at      timestamptz NOT NULL,
     users        bigint NOT NULL DEFAULT 0,     -- users the last evaluation entered
     took_ms      double precision,               -- and what it took
-    error        text                            -- why it failed (then tried again a period later)
+    error        text,                           -- why it failed (then tried again a period later)
+    -- a first inactivity evaluation under way, in chunks of device ids across the scheduler's
+    -- turns (sql/api/89_flow_trigger_chunks.sql): the version it evaluates, the time it
+    -- evaluates at (every chunk's), and the last device id looked at
+    resume_version int,
+    resume_at      timestamptz,
+    resume_after   bigint
 );
 -- An audience_enter flow's members at its last evaluation: the next one enters the devices
 -- that are in the audience and not here, and forgets those that left (they enter again when

@@ -95,7 +95,7 @@ SELECT push_flow_create('flow_app', '{"name": "f", "trigger": {"event": "x"}, "s
 SELECT push_flow_create('flow_app', '{"name": "f", "trigger": {"event": "x"}, "steps": [{"wait_until": {"event": "purchase", "timeout": "1 hour"}, "on_event": {"exit": true}}]}');
 SELECT push_flow_create('flow_app', '{"name": "f", "trigger": {"event": "x"}, "steps": [{"branch": [{"if": {"tag": "vip"}, "then": [{"exit": true}]}]}]}');
 SELECT push_flow_create('flow_app', '{"name": "f", "trigger": {"event": "x"}, "steps": [{"branch": [{"if": {"tag": "vip"}}], "else": []}]}');
-SELECT push_flow_create('flow_app', '{"name": "f", "trigger": {"event": "x"}, "steps": [{"branch": [{"if": {"view": "app.buyers"}, "then": []}], "else": []}]}');
+SELECT push_flow_create('flow_app', '{"name": "f", "trigger": {"event": "x"}, "steps": [{"branch": [{"if": {"segment": "buyers"}, "then": []}], "else": []}]}');
 SELECT push_flow_create('flow_app', '{"name": "f", "trigger": {"event": "x"}, "steps": [{"send": {"to": "all", "body": {"platform": "all", "notification": {"alert": "x"}}}}]}');
 SELECT push_flow_create('flow_app', '{"name": "f", "trigger": {"event": "x"}, "steps": [{"webhook": {"url": "https://example.com"}}]}');
 SELECT push_flow_create('flow_app', '{"name": "f", "trigger": {"event": "x"}, "steps": [{"set": {"level": "gold"}}]}');
