@@ -1,0 +1,83 @@
+-- The entry rules in one function (_flow_enter, sql/api/89_flow_enter.sql), which events,
+-- the scheduler's triggers and geofences all call: a user's candidates in one call (the first
+-- by order is decided), the idempotency key (the caller's, else the version's path into the
+-- props), re-entry and max_concurrent for devices and accounts, and the locks it takes: one per
+-- user under a shared lock on the flow, or the flow's lock alone for a call of more than
+-- _flow_enter_user_locks() users of one flow.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pushplan;
+CREATE EXTENSION IF NOT EXISTS pushplan_test;
+RESET client_min_messages;
+SET search_path = pushplan, public;
+SET timezone = 'UTC';
+\set SHOW_CONTEXT never
+
+SELECT _clock_set('2092-01-01 00:00:00+00') IS NOT NULL AS clock_moved;
+SELECT push_app_create('enter_app') IS NOT NULL AS app;
+SELECT push_device_register_batch('enter_app', (SELECT jsonb_agg(jsonb_build_object('registration_id', 'e' || i,
+         'platform', 'android', 'vendor', 'fcm', 'token', 'enter-t' || i)) FROM generate_series(1, 3) i));
+SELECT device_id AS e1 FROM devices WHERE registration_id = 'e1' \gset
+SELECT device_id AS e2 FROM devices WHERE registration_id = 'e2' \gset
+SELECT push_flow_create('enter_app', '{"name": "keyed", "reentry": "1 hour", "max_concurrent": 2,
+  "trigger": {"event": "order", "idempotency_key": "order.id"}, "steps": [{"wait": "1 day"}]}') AS keyed \gset
+CREATE FUNCTION pg_temp.enter(flow text, devices bigint[], accounts text[], props jsonb[], keys text[], seq int[])
+RETURNS bigint LANGUAGE sql AS $$
+    SELECT pushplan._flow_enter(pushplan.clock_now(),
+        array_fill(flow, ARRAY[greatest(cardinality(devices), cardinality(accounts))]),
+        array_fill(1, ARRAY[greatest(cardinality(devices), cardinality(accounts))]),
+        devices, accounts,
+        CASE WHEN accounts IS NOT NULL THEN array_fill(0, ARRAY[cardinality(accounts)]) END,
+        props, keys, seq)
+$$;
+
+-- one user twice in a call: the first by order enters (its props), the other is not decided
+SELECT pg_temp.enter(:'keyed', ARRAY[:e1, :e1]::bigint[], NULL, ARRAY['{"n": "second"}', '{"n": "first"}']::jsonb[],
+                     NULL, ARRAY[2, 1]) AS entered;
+SELECT trigger_props, idempotency_key FROM flow_instances WHERE flow_id = :'keyed' ORDER BY instance_id;
+-- the version's key path read from the props when the caller gives none; the caller's own wins
+SELECT pg_temp.enter(:'keyed', ARRAY[:e2]::bigint[], NULL, ARRAY['{"order": {"id": "o-7"}}']::jsonb[],
+                     NULL, ARRAY[1]) AS by_path;
+SELECT _clock_set('2092-01-01 02:00:00+00') IS NOT NULL AS later;
+-- o-7 taken by e2: e1 (its re-entry passed, one running of 2) does not enter with it
+SELECT pg_temp.enter(:'keyed', ARRAY[:e1]::bigint[], NULL, ARRAY['{"order": {"id": "o-7"}}']::jsonb[],
+                     NULL, ARRAY[1]) AS same_key;
+SELECT pg_temp.enter(:'keyed', ARRAY[:e1]::bigint[], NULL, ARRAY['{"order": {"id": "o-7"}}']::jsonb[],
+                     ARRAY['own'], ARRAY[1]) AS own_key;
+SELECT d.registration_id, i.idempotency_key FROM flow_instances i JOIN devices d USING (device_id)
+WHERE i.flow_id = :'keyed' ORDER BY i.instance_id;
+-- two running: max_concurrent 2 refuses e1 a third, whatever the key
+SELECT _clock_set('2092-01-01 04:00:00+00') IS NOT NULL AS later;
+SELECT pg_temp.enter(:'keyed', ARRAY[:e1]::bigint[], NULL, NULL, ARRAY['third'], ARRAY[1]) AS third;
+
+-- accounts: the same rules, an account's instances counted apart from its devices'
+SELECT pg_temp.enter(:'keyed', NULL, ARRAY['acct-1', 'acct-2'], NULL, NULL, ARRAY[1, 2]) AS accounts;
+SELECT pg_temp.enter(:'keyed', NULL, ARRAY['acct-1'], NULL, NULL, ARRAY[1]) AS too_soon;
+SELECT _clock_set('2092-01-01 05:30:00+00') IS NOT NULL AS later;
+SELECT pg_temp.enter(:'keyed', NULL, ARRAY['acct-1'], NULL, NULL, ARRAY[1]) AS after_reentry;
+SELECT account, count(*) FROM flow_instances WHERE flow_id = :'keyed' AND account IS NOT NULL GROUP BY 1 ORDER BY 1;
+
+-- push_track's path is the same function: e3's order enters once per key
+SELECT push_track('enter_app', 'e3', 'order', '{"order": {"id": "o-9"}}');
+SELECT push_track('enter_app', 'e2', 'order', '{"order": {"id": "o-9"}}');
+SELECT d.registration_id FROM flow_instances i JOIN devices d USING (device_id)
+WHERE i.idempotency_key = 'o-9';
+
+-- the locks: a small call takes one per user under a shared lock on the flow
+SELECT push_flow_create('enter_app', '{"name": "many", "reentry": "never",
+  "trigger": {"event": "many"}, "steps": [{"wait": "1 day"}]}') AS many \gset
+BEGIN;
+SELECT pg_temp.enter(:'many', NULL, ARRAY['a1', 'a2', 'a3'], NULL, NULL, ARRAY[1, 2, 3]) AS small;
+SELECT objsubid, mode, count(*) FROM pg_locks
+WHERE locktype = 'advisory' AND pid = pg_backend_pid() GROUP BY 1, 2 ORDER BY 1, 2;
+COMMIT;
+-- a call of more users of one flow than _flow_enter_user_locks(): the flow's lock alone,
+-- exclusively, and the rules the same (a3 entered already: the others enter)
+BEGIN;
+SELECT pg_temp.enter(:'many', NULL, ARRAY(SELECT 'a' || i FROM generate_series(1, _flow_enter_user_locks() + 1) i),
+                     NULL, NULL, ARRAY(SELECT generate_series(1, _flow_enter_user_locks() + 1))) = _flow_enter_user_locks() - 2 AS big;
+SELECT objsubid, mode, count(*) FROM pg_locks
+WHERE locktype = 'advisory' AND pid = pg_backend_pid() GROUP BY 1, 2 ORDER BY 1, 2;
+COMMIT;
+SELECT count(*) = _flow_enter_user_locks() + 1 AS everyone_once FROM flow_instances WHERE flow_id = :'many';
+
+DELETE FROM apps WHERE app = 'enter_app';
