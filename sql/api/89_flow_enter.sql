@@ -35,9 +35,23 @@ CREATE OR REPLACE FUNCTION _flow_enter(p_now timestamptz, p_flows text[], p_vers
 LANGUAGE plpgsql SET jit = off SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     v_n bigint;
+    v_flows text[];
+    v_devices bigint[];
 BEGIN
     IF coalesce(cardinality(p_flows), 0) = 0 THEN
         RETURN 0;
+    END IF;
+    -- the flows and devices entered into, locked as foreign keys would lock them, once per call
+    -- (flow_instances has none: sql/install/schema.sql): push_flow_delete and an erasure wait
+    -- for this transaction, and one deleted before enters nobody. (On the distributed registry
+    -- the devices are Citus' and the keys were dropped with the others: not locked there.)
+    v_flows := ARRAY(SELECT f.flow_id FROM pushplan.flows f
+                     WHERE f.flow_id IN (SELECT x FROM unnest(p_flows) x)
+                     ORDER BY f.flow_id FOR KEY SHARE OF f);
+    IF p_devices IS NOT NULL AND NOT pushplan._registry_distributed() THEN
+        v_devices := ARRAY(SELECT d.device_id FROM pushplan.devices d
+                           WHERE d.device_id IN (SELECT x FROM unnest(p_devices) x)
+                           ORDER BY d.device_id FOR KEY SHARE OF d);
     END IF;
     -- the flows' locks, then the users' (only under a shared flow lock)
     PERFORM CASE WHEN f.users > pushplan._flow_enter_user_locks()
@@ -62,6 +76,8 @@ BEGIN
         FROM unnest(p_flows, p_versions, p_devices, p_accounts, p_types, p_props, p_keys, p_seq)
             WITH ORDINALITY AS x(flow_id, version, device_id, account, account_type, props, key, seq, n)
         JOIN pushplan.flow_versions v ON v.flow_id = x.flow_id AND v.version = x.version
+        WHERE x.flow_id IN (SELECT y FROM unnest(v_flows) y)
+          AND (x.device_id IS NULL OR v_devices IS NULL OR x.device_id IN (SELECT y FROM unnest(v_devices) y))
         ORDER BY x.flow_id, x.device_id, x.account_type, x.account, x.seq),
     -- the users' instances of the flows, read once as a join (not a probe per candidate of the
     -- table being inserted into)
@@ -95,3 +111,14 @@ BEGIN
     SELECT count(*) INTO v_n FROM entered;
     RETURN v_n;
 END $$;
+
+-- A deleted flow's instances go with it (their step runs by their foreign key), as a foreign
+-- key's cascade would: push_flow_delete, and an app's deletion through its flows.
+CREATE OR REPLACE FUNCTION _flows_deleted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM pushplan.flow_instances i WHERE i.flow_id IN (SELECT g.flow_id FROM gone g);
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER flows_deleted AFTER DELETE ON flows
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION _flows_deleted();

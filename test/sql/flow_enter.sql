@@ -15,9 +15,10 @@ SET timezone = 'UTC';
 SELECT _clock_set('2092-01-01 00:00:00+00') IS NOT NULL AS clock_moved;
 SELECT push_app_create('enter_app') IS NOT NULL AS app;
 SELECT push_device_register_batch('enter_app', (SELECT jsonb_agg(jsonb_build_object('registration_id', 'e' || i,
-         'platform', 'android', 'vendor', 'fcm', 'token', 'enter-t' || i)) FROM generate_series(1, 3) i));
+         'platform', 'android', 'vendor', 'fcm', 'token', 'enter-t' || i)) FROM generate_series(1, 4) i));
 SELECT device_id AS e1 FROM devices WHERE registration_id = 'e1' \gset
 SELECT device_id AS e2 FROM devices WHERE registration_id = 'e2' \gset
+SELECT device_id AS e4 FROM devices WHERE registration_id = 'e4' \gset
 SELECT push_flow_create('enter_app', '{"name": "keyed", "reentry": "1 hour", "max_concurrent": 2,
   "trigger": {"event": "order", "idempotency_key": "order.id"}, "steps": [{"wait": "1 day"}]}') AS keyed \gset
 CREATE FUNCTION pg_temp.enter(flow text, devices bigint[], accounts text[], props jsonb[], keys text[], seq int[])
@@ -80,4 +81,27 @@ WHERE locktype = 'advisory' AND pid = pg_backend_pid() GROUP BY 1, 2 ORDER BY 1,
 COMMIT;
 SELECT count(*) = _flow_enter_user_locks() + 1 AS everyone_once FROM flow_instances WHERE flow_id = :'many';
 
+
+-- no foreign keys on flow_instances: the flows and devices are locked once per call, and a
+-- flow or device that is gone enters nobody
+BEGIN;
+SELECT pg_temp.enter(:'keyed', ARRAY[:e4, 999999999]::bigint[], NULL, NULL, ARRAY['k-a', 'k-b'], ARRAY[1, 2]) AS one_device_gone;
+-- (the device's row and the flow's are locked by this transaction: their xmax is its id)
+SELECT (SELECT xmax FROM devices WHERE device_id = :e4) = xid(pg_current_xact_id()) AS device_locked,
+       (SELECT xmax FROM flows WHERE flow_id = :'keyed') = xid(pg_current_xact_id()) AS flow_locked,
+       (SELECT xmax FROM devices WHERE device_id = :e2) = xid(pg_current_xact_id()) AS other_device_locked;
+ROLLBACK;
+SELECT push_flow_create('enter_app', '{"name": "gone", "trigger": {"event": "gone"}, "steps": [{"wait": "1 day"}]}') AS gone \gset
+DELETE FROM flows WHERE flow_id = :'gone';
+SELECT _flow_enter(clock_now(), ARRAY[:'gone'], ARRAY[1], ARRAY[:e4]::bigint[], NULL, NULL, NULL, NULL, ARRAY[1]) AS flow_gone;
+-- a deleted flow's instances go with it, and their step runs
+SELECT _clock_set('2092-01-02 06:00:00+00') IS NOT NULL AS later;
+SELECT _flow_advance(1000) > 0 AS advanced;
+SELECT count(*) > 0 AS runs FROM flow_step_runs r JOIN flow_instances i USING (instance_id) WHERE i.flow_id = :'many';
+SELECT push_flow_delete('enter_app', :'many');
+SELECT count(*) AS instances_left FROM flow_instances WHERE flow_id = :'many';
+-- an app's deletion takes its flows, and their instances with them
+SELECT count(*) > 0 AS instances FROM flow_instances WHERE flow_id = :'keyed';
+SELECT app_id AS enter_app_id FROM apps WHERE app = 'enter_app' \gset
 DELETE FROM apps WHERE app = 'enter_app';
+SELECT count(*) AS instances_left FROM flow_instances WHERE app_id = :enter_app_id;
