@@ -3,13 +3,6 @@
 -- scheduler's and the writers' triggers (_flow_enter_set, sql/api/89_flow_triggers.sql) and
 -- geofences (push_location, sql/api/89_flow_geo.sql). A change to the rules is made here only.
 
--- How many users of one flow a call takes a lock each for; a call with more takes the flow's
--- lock alone, exclusively (the lock table would not hold hundreds of thousands of locks: a
--- first inactivity evaluation enters that many). A batch of events (at most 10,000) stays under
--- it, so two sessions reporting events into one flow do not wait for each other.
-CREATE OR REPLACE FUNCTION _flow_enter_user_locks() RETURNS int
-LANGUAGE sql IMMUTABLE AS 'SELECT 10000';
-
 -- Enters users into flows: row n of the arrays is one candidate entry, the user of flow
 -- p_flows[n]'s version p_versions[n] being the device p_devices[n] or the account
 -- (p_types[n], p_accounts[n]); p_props[n] becomes the instance's trigger_props; p_keys[n] is
@@ -17,8 +10,12 @@ LANGUAGE sql IMMUTABLE AS 'SELECT 10000';
 -- one); p_seq[n] orders the entries (an event's time, then its place). The rules, in order:
 --  - one decision at a time per user and flow: a transaction-level advisory lock on (flow, user)
 --    under a shared lock on the flow, or the flow's lock alone, exclusively, for a call with
---    more than _flow_enter_user_locks() of its users; flow locks first, then the users', each
---    in one order, so two calls never deadlock on them;
+--    more than p_user_locks of its users; flow locks first, then the users', each in one
+--    order, so two calls never deadlock on them. The lock table holds a few thousand locks a
+--    transaction at most: push_track_batch passes 10,000 (a batch: two sessions reporting
+--    events into one flow do not wait for each other), the scheduler's evaluations, attribute
+--    writes and push_location 64 (their sets can be far bigger, and a transaction may make
+--    several);
 --  - a user's candidates for one flow: the first by p_seq is decided, the others are not (a
 --    caller with two events of one user passes them in two calls, in order);
 --  - re-entry: not if the user entered the flow (any version) less than the version's reentry
@@ -31,7 +28,8 @@ LANGUAGE sql IMMUTABLE AS 'SELECT 10000';
 -- as a few rows. jit off: over big tables the estimates pass jit_above_cost.)
 CREATE OR REPLACE FUNCTION _flow_enter(p_now timestamptz, p_flows text[], p_versions int[],
                                        p_devices bigint[], p_accounts text[], p_types int[],
-                                       p_props jsonb[], p_keys text[], p_seq int[]) RETURNS bigint
+                                       p_props jsonb[], p_keys text[], p_seq int[], p_user_locks int)
+RETURNS bigint
 LANGUAGE plpgsql SET jit = off SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     v_n bigint;
@@ -54,7 +52,7 @@ BEGIN
                            ORDER BY d.device_id FOR KEY SHARE OF d);
     END IF;
     -- the flows' locks, then the users' (only under a shared flow lock)
-    PERFORM CASE WHEN f.users > pushplan._flow_enter_user_locks()
+    PERFORM CASE WHEN f.users > p_user_locks
                  THEN pg_advisory_xact_lock(f.flow_key)
                  ELSE pg_advisory_xact_lock_shared(f.flow_key) END
     FROM (SELECT hashtextextended('flow enter ' || x.flow_id, 0) AS flow_key, count(*) AS users
@@ -64,7 +62,7 @@ BEGIN
                hashtext(coalesce(x.device_id::text, x.account_type || ':' || x.account)) AS user_key
         FROM unnest(p_flows, p_devices, p_accounts, p_types) x(flow_id, device_id, account, account_type)
         WHERE x.flow_id IN (SELECT y.flow_id FROM unnest(p_flows) y(flow_id)
-                            GROUP BY 1 HAVING count(*) <= pushplan._flow_enter_user_locks())
+                            GROUP BY 1 HAVING count(*) <= p_user_locks)
         ORDER BY 1, 2) l;
 
     WITH c AS MATERIALIZED (

@@ -2,8 +2,8 @@
 -- the scheduler's triggers and geofences all call: a user's candidates in one call (the first
 -- by order is decided), the idempotency key (the caller's, else the version's path into the
 -- props), re-entry and max_concurrent for devices and accounts, and the locks it takes: one per
--- user under a shared lock on the flow, or the flow's lock alone for a call of more than
--- _flow_enter_user_locks() users of one flow.
+-- user under a shared lock on the flow, or the flow's lock alone for a call of more users of
+-- one flow than its caller says (push_track_batch: 10,000; the other triggers: 64).
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pushplan;
 CREATE EXTENSION IF NOT EXISTS pushplan_test;
@@ -21,14 +21,15 @@ SELECT device_id AS e2 FROM devices WHERE registration_id = 'e2' \gset
 SELECT device_id AS e4 FROM devices WHERE registration_id = 'e4' \gset
 SELECT push_flow_create('enter_app', '{"name": "keyed", "reentry": "1 hour", "max_concurrent": 2,
   "trigger": {"event": "order", "idempotency_key": "order.id"}, "steps": [{"wait": "1 day"}]}') AS keyed \gset
-CREATE FUNCTION pg_temp.enter(flow text, devices bigint[], accounts text[], props jsonb[], keys text[], seq int[])
+CREATE FUNCTION pg_temp.enter(flow text, devices bigint[], accounts text[], props jsonb[], keys text[], seq int[],
+                               user_locks int DEFAULT 64)
 RETURNS bigint LANGUAGE sql AS $$
     SELECT pushplan._flow_enter(pushplan.clock_now(),
         array_fill(flow, ARRAY[greatest(cardinality(devices), cardinality(accounts))]),
         array_fill(1, ARRAY[greatest(cardinality(devices), cardinality(accounts))]),
         devices, accounts,
         CASE WHEN accounts IS NOT NULL THEN array_fill(0, ARRAY[cardinality(accounts)]) END,
-        props, keys, seq)
+        props, keys, seq, user_locks)
 $$;
 
 -- one user twice in a call: the first by order enters (its props), the other is not decided
@@ -71,15 +72,21 @@ SELECT pg_temp.enter(:'many', NULL, ARRAY['a1', 'a2', 'a3'], NULL, NULL, ARRAY[1
 SELECT objsubid, mode, count(*) FROM pg_locks
 WHERE locktype = 'advisory' AND pid = pg_backend_pid() GROUP BY 1, 2 ORDER BY 1, 2;
 COMMIT;
--- a call of more users of one flow than _flow_enter_user_locks(): the flow's lock alone,
--- exclusively, and the rules the same (a3 entered already: the others enter)
+-- a call of more users of one flow than the caller's bound: the flow's lock alone,
+-- exclusively, and the rules the same (a1 to a3 entered already: a4 and a5 enter)
 BEGIN;
-SELECT pg_temp.enter(:'many', NULL, ARRAY(SELECT 'a' || i FROM generate_series(1, _flow_enter_user_locks() + 1) i),
-                     NULL, NULL, ARRAY(SELECT generate_series(1, _flow_enter_user_locks() + 1))) = _flow_enter_user_locks() - 2 AS big;
+SELECT pg_temp.enter(:'many', NULL, ARRAY['a1', 'a2', 'a3', 'a4', 'a5'], NULL, NULL, ARRAY[1, 2, 3, 4, 5], 4) AS big;
 SELECT objsubid, mode, count(*) FROM pg_locks
 WHERE locktype = 'advisory' AND pid = pg_backend_pid() GROUP BY 1, 2 ORDER BY 1, 2;
 COMMIT;
-SELECT count(*) = _flow_enter_user_locks() + 1 AS everyone_once FROM flow_instances WHERE flow_id = :'many';
+-- push_track_batch's bound (10,000, a batch's most): each of its users is locked
+BEGIN;
+SELECT push_track_batch('enter_app', (SELECT jsonb_agg(jsonb_build_object('account', 'b' || i, 'event', 'many'))
+                                      FROM generate_series(1, 100) i)) AS tracked;
+SELECT objsubid, mode, count(*) FROM pg_locks
+WHERE locktype = 'advisory' AND pid = pg_backend_pid() GROUP BY 1, 2 ORDER BY 1, 2;
+COMMIT;
+SELECT count(*) AS everyone_once FROM flow_instances WHERE flow_id = :'many';
 
 
 -- no foreign keys on flow_instances: the flows and devices are locked once per call, and a
@@ -93,7 +100,7 @@ SELECT (SELECT xmax FROM devices WHERE device_id = :e4) = xid(pg_current_xact_id
 ROLLBACK;
 SELECT push_flow_create('enter_app', '{"name": "gone", "trigger": {"event": "gone"}, "steps": [{"wait": "1 day"}]}') AS gone \gset
 DELETE FROM flows WHERE flow_id = :'gone';
-SELECT _flow_enter(clock_now(), ARRAY[:'gone'], ARRAY[1], ARRAY[:e4]::bigint[], NULL, NULL, NULL, NULL, ARRAY[1]) AS flow_gone;
+SELECT _flow_enter(clock_now(), ARRAY[:'gone'], ARRAY[1], ARRAY[:e4]::bigint[], NULL, NULL, NULL, NULL, ARRAY[1], 64) AS flow_gone;
 -- a deleted flow's instances go with it, and their step runs
 SELECT _clock_set('2092-01-02 06:00:00+00') IS NOT NULL AS later;
 SELECT _flow_advance(1000) > 0 AS advanced;
@@ -105,3 +112,4 @@ SELECT count(*) > 0 AS instances FROM flow_instances WHERE flow_id = :'keyed';
 SELECT app_id AS enter_app_id FROM apps WHERE app = 'enter_app' \gset
 DELETE FROM apps WHERE app = 'enter_app';
 SELECT count(*) AS instances_left FROM flow_instances WHERE app_id = :enter_app_id;
+SELECT _clock_set(NULL) IS NOT NULL AS clock_back;
