@@ -110,12 +110,28 @@ BEGIN
     RETURN v_n;
 END $$;
 
--- A deleted flow's instances go with it (their step runs by their foreign key), as a foreign
--- key's cascade would: push_flow_delete, and an app's deletion through its flows.
+-- Deletes instances and then their step runs (neither table has foreign keys: sql/install/
+-- schema.sql). The instances first: a scheduler holding one is waited for, and the runs it
+-- wrote are seen by the second statement. Returns how many instances went.
+CREATE OR REPLACE FUNCTION _flow_instances_delete(p_ids bigint[]) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_gone bigint[];
+BEGIN
+    WITH gone AS (DELETE FROM pushplan.flow_instances i WHERE i.instance_id = ANY (p_ids)
+                  RETURNING i.instance_id)
+    SELECT coalesce(array_agg(instance_id), '{}') INTO v_gone FROM gone;
+    DELETE FROM pushplan.flow_step_runs r WHERE r.instance_id = ANY (v_gone);
+    RETURN cardinality(v_gone);
+END $$;
+
+-- A deleted flow's instances go with it, and their step runs, as a foreign key's cascade would:
+-- push_flow_delete, and an app's deletion through its flows.
 CREATE OR REPLACE FUNCTION _flows_deleted() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    DELETE FROM pushplan.flow_instances i WHERE i.flow_id IN (SELECT g.flow_id FROM gone g);
+    PERFORM pushplan._flow_instances_delete(ARRAY(
+        SELECT i.instance_id FROM pushplan.flow_instances i WHERE i.flow_id IN (SELECT g.flow_id FROM gone g)));
     RETURN NULL;
 END $$;
 CREATE OR REPLACE TRIGGER flows_deleted AFTER DELETE ON flows

@@ -561,8 +561,13 @@ CREATE INDEX flow_instances_account_idx ON flow_instances (app_id, account_type,
     WHERE account IS NOT NULL;
 -- Each step of an instance, once: the primary key is what makes a step fire once whatever the
 -- crashes and the number of workers. task_id: the task a send made; detail: why it made none.
+-- No foreign key to flow_instances: its check ran for every run written and again for every
+-- run updated in its transaction (a send's task), a fifth of the advance through a send
+-- (doc/benchmarks.md, "Flows at scale, round 2"). Runs are written by _flow_advance for the
+-- instances it holds locked; whoever deletes instances deletes their runs after them
+-- (_flow_instances_delete, sql/api/89_flow_enter.sql).
 CREATE TABLE flow_step_runs (
-    instance_id bigint NOT NULL REFERENCES flow_instances ON DELETE CASCADE,
+    instance_id bigint NOT NULL,
     step_id     text NOT NULL,
     at          timestamptz NOT NULL,
     task_id     text,
