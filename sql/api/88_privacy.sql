@@ -340,8 +340,7 @@ BEGIN
         WHERE t.task_id = x.task_id AND t.app_id = p_app AND t.flow_instance = ANY (p_instances)
           AND t.push - 'to' IS DISTINCT FROM x.push;
     GET DIAGNOSTICS v_texts = ROW_COUNT;
-    DELETE FROM flow_instances i WHERE i.instance_id = ANY (p_instances);
-    GET DIAGNOSTICS v_runs = ROW_COUNT;
+    v_runs := _flow_instances_delete(p_instances);
     RETURN jsonb_build_object('flow_instances', v_runs, 'flow_task_texts', v_texts);
 END $$;
 

@@ -87,30 +87,6 @@ BEGIN
     RETURN jsonb_build_object('event', '$geofence', 'where', jsonb_build_object(v_kind, v_circle));
 END $$;
 
--- A user entering a flow for a reason other than an event (here: a geofence crossed), under
--- the flow's entry rules, as _track enters one for an event: one decision at a time per user
--- and flow; re-entry never, or after the interval; at most max_concurrent running at once.
-CREATE OR REPLACE FUNCTION _flow_geo_enter(p_flow text, p_version int, p_app int, p_device bigint,
-                                           p_first_step text, p_reentry interval, p_max int,
-                                           p_props jsonb, p_now timestamptz) RETURNS boolean
-LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_advisory_xact_lock(hashtext(p_flow), hashtext(p_device::text));
-    IF EXISTS (SELECT 1 FROM pushplan.flow_instances i
-               WHERE i.flow_id = p_flow AND i.device_id = p_device
-                 AND (p_reentry IS NULL OR i.entered_at > p_now - p_reentry)) THEN
-        RETURN false;
-    END IF;
-    IF (SELECT count(*) FROM pushplan.flow_instances i
-        WHERE i.flow_id = p_flow AND i.device_id = p_device AND i.state = 'waiting') >= p_max THEN
-        RETURN false;
-    END IF;
-    INSERT INTO pushplan.flow_instances (flow_id, version, app_id, device_id, step_id, next_at,
-                                         entered_at, trigger_props)
-        VALUES (p_flow, p_version, p_app, p_device, p_first_step, p_now, p_now, p_props);
-    RETURN true;
-END $$;
-
 -- Where a device is, reported by application code (lat, lon in degrees, at: when the device
 -- was there), in the caller's transaction: stored (the device's last 10 locations kept), and
 -- the enabled geofence flows the move from the device's previous location crosses enter it.
@@ -130,10 +106,9 @@ DECLARE
     v_new float8[];
     v_old float8[];
     v_n int := 0;
-    v_i int;
-    v_kind text;
-    v_radius float8;
-    v_crossed boolean;
+    v_cross_ids text[];
+    v_cross_versions int[];
+    v_cross_props jsonb[];
 BEGIN
     PERFORM _raise_problem(_geo_point_problem(lat, lon));
     IF at IS NULL OR at = 'infinity' OR at = '-infinity' THEN
@@ -155,8 +130,6 @@ BEGIN
     END IF;
 
     SELECT array_agg(f.flow_id ORDER BY f.flow_id) AS ids, array_agg(v.version ORDER BY f.flow_id) AS versions,
-           array_agg(v.first_step ORDER BY f.flow_id) AS steps, array_agg(v.reentry ORDER BY f.flow_id) AS reentries,
-           array_agg(v.max_concurrent ORDER BY f.flow_id) AS maxes,
            array_agg(v.trigger_where ORDER BY f.flow_id) AS circles
         INTO v_flows
         FROM flow_versions v JOIN flows f ON f.flow_id = v.flow_id AND f.version = v.version
@@ -172,22 +145,24 @@ BEGIN
     IF v_prev.device_id IS NOT NULL THEN
         v_old := _geo_distances(v_prev.lat, v_prev.lon, v_points);
     END IF;
-    FOR v_i IN 1 .. cardinality(v_flows.ids) LOOP
-        -- into the circle from outside it (or from nowhere), or out of it from inside
-        v_kind := CASE WHEN v_flows.circles[v_i] ? 'enter' THEN 'enter' ELSE 'exit' END;
-        v_radius := (v_flows.circles[v_i] -> v_kind ->> 'radius_m')::float8;
-        v_crossed := CASE v_kind
-            WHEN 'enter' THEN v_new[v_i] <= v_radius AND coalesce(v_old[v_i] > v_radius, true)
-            ELSE v_new[v_i] > v_radius AND coalesce(v_old[v_i] <= v_radius, false) END;
-        IF v_crossed AND _flow_geo_enter(v_flows.ids[v_i], v_flows.versions[v_i], v_app, v_device,
-                                         v_flows.steps[v_i], v_flows.reentries[v_i], v_flows.maxes[v_i],
-                                         jsonb_build_object('geofence', v_kind, 'lat', lat, 'lon', lon,
-                                                            'at', push_location.at,
-                                                            'distance_m', round(v_new[v_i]::numeric, 1)),
-                                         v_now) THEN
-            v_n := v_n + 1;
-        END IF;
-    END LOOP;
+    -- the flows whose circle the move crosses: into it from outside (or from nowhere), or out of
+    -- it from inside; the device enters them under their entry rules (sql/api/89_flow_enter.sql)
+    SELECT array_agg(x.flow_id ORDER BY x.n), array_agg(x.version ORDER BY x.n),
+           array_agg(jsonb_build_object('geofence', x.kind, 'lat', lat, 'lon', lon, 'at', push_location.at,
+                                        'distance_m', round(x.d_new::numeric, 1)) ORDER BY x.n)
+        INTO v_cross_ids, v_cross_versions, v_cross_props
+    FROM (SELECT f.flow_id, f.version, f.n, k.kind, v_new[f.n] AS d_new, v_old[f.n] AS d_old,
+                 (f.circle -> k.kind ->> 'radius_m')::float8 AS radius
+          FROM unnest(v_flows.ids, v_flows.versions, v_flows.circles) WITH ORDINALITY f(flow_id, version, circle, n)
+          CROSS JOIN LATERAL (SELECT CASE WHEN f.circle ? 'enter' THEN 'enter' ELSE 'exit' END AS kind) k) x
+    WHERE CASE x.kind
+          WHEN 'enter' THEN x.d_new <= x.radius AND coalesce(x.d_old > x.radius, true)
+          ELSE x.d_new > x.radius AND coalesce(x.d_old <= x.radius, false) END;
+    IF v_cross_ids IS NOT NULL THEN
+        v_n := _flow_enter(v_now, v_cross_ids, v_cross_versions,
+                           array_fill(v_device, ARRAY[cardinality(v_cross_ids)]), NULL, NULL,
+                           v_cross_props, NULL, ARRAY(SELECT generate_subscripts(v_cross_ids, 1)), 64);
+    END IF;
     IF v_n > 0 THEN
         PERFORM _wake_scheduler();
     END IF;

@@ -5,7 +5,8 @@
 -- (_flow_attrs_changed, called by sql/api/20_devices.sql); the three others are evaluated by the
 -- scheduler, one flow at a time, each evaluation one set operation over the app's devices
 -- (_flow_triggers_run; src/flow_triggers.c). Every kind enters users through _flow_enter_set,
--- which applies the flow's re-entry and max_concurrent rules as _track does for events.
+-- the set form of _flow_enter (sql/api/89_flow_enter.sql), which applies the flows' entry rules
+-- for events too.
 -- (This file sorts before 89_flows.sql: what it calls from there is called from plpgsql only.)
 
 -- How often the scheduler evaluates a flow of each kind (pushplan's clock): the latency of the
@@ -122,57 +123,23 @@ END $$;
 
 -- ---- entering users ---------------------------------------------------------------------------
 
--- Enters a set of devices into a flow's version, under its entry rules as _track applies them
--- to one event's user: not again before `reentry` since the user's last entry (never again
--- when none), at most max_concurrent running instances, and at most once per idempotency key
--- (p_keys: the trigger's occurrence, such as one inactivity period; NULL: none). A user's
--- entries into one flow are decided one at a time: up to 64 users take _track's lock per flow
--- and user (under a shared lock on the flow); more take the flow's lock alone, exclusively (the
--- lock table would not hold thousands of locks). Returns how many entered.
+-- Enters a set of devices into a flow's version under its entry rules (_flow_enter,
+-- sql/api/89_flow_enter.sql), as an event enters its user: p_keys is the trigger's occurrence,
+-- such as one inactivity period (NULL: none); a device given twice is decided once, for its
+-- first place. Returns how many entered, and wakes the scheduler when any did.
 CREATE OR REPLACE FUNCTION _flow_enter_set(p_flow text, p_version int, p_devices bigint[],
                                            p_props jsonb[], p_keys text[]) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_now timestamptz := pushplan.clock_now();
-    v pushplan.flow_versions;
+    v_count int := coalesce(cardinality(p_devices), 0);
     v_n bigint;
-    v_flow_key bigint := hashtextextended('flow enter ' || p_flow, 0);
 BEGIN
-    IF coalesce(cardinality(p_devices), 0) = 0 THEN
+    IF v_count = 0 THEN
         RETURN 0;
     END IF;
-    SELECT * INTO v FROM pushplan.flow_versions fv WHERE fv.flow_id = p_flow AND fv.version = p_version;
-    IF cardinality(p_devices) <= 64 THEN
-        PERFORM pg_advisory_xact_lock_shared(v_flow_key);
-        PERFORM pg_advisory_xact_lock(hashtext(p_flow), hashtext(d::text))
-            FROM (SELECT DISTINCT d FROM unnest(p_devices) d ORDER BY d) s;
-    ELSE
-        PERFORM pg_advisory_xact_lock(v_flow_key);
-    END IF;
-    -- the users' instances in the flow, read once as a join (not a probe per user of the table
-    -- being inserted into, which the planner may scan when it was empty)
-    WITH u AS MATERIALIZED (
-        SELECT DISTINCT ON (x.device_id) x.device_id, x.props, x.key
-        FROM unnest(p_devices, p_props, p_keys) x(device_id, props, key)
-        ORDER BY x.device_id
-    ), mine AS (
-        SELECT i.device_id, max(i.entered_at) AS last_entered,
-               count(*) FILTER (WHERE i.state = 'waiting') AS running
-        FROM pushplan.flow_instances i
-        WHERE i.flow_id = p_flow AND i.device_id IN (SELECT u.device_id FROM u)
-        GROUP BY i.device_id
-    ), entered AS (
-        INSERT INTO pushplan.flow_instances (flow_id, version, app_id, device_id, step_id, next_at,
-                                             entered_at, trigger_props, idempotency_key)
-        SELECT p_flow, p_version, v.app_id, u.device_id, v.first_step, v_now, v_now,
-               coalesce(u.props, '{}'), u.key
-        FROM u LEFT JOIN mine ON mine.device_id = u.device_id
-        WHERE mine.device_id IS NULL
-           OR (v.reentry IS NOT NULL AND mine.last_entered <= v_now - v.reentry
-               AND mine.running < v.max_concurrent)
-        ON CONFLICT (flow_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-        RETURNING 1)
-    SELECT count(*) INTO v_n FROM entered;
+    v_n := pushplan._flow_enter(pushplan.clock_now(), array_fill(p_flow, ARRAY[v_count]),
+                                array_fill(p_version, ARRAY[v_count]), p_devices, NULL, NULL, p_props,
+                                p_keys, ARRAY(SELECT generate_series(1, v_count)), 64);
     IF v_n > 0 THEN
         PERFORM pushplan._wake_scheduler();
     END IF;

@@ -27,6 +27,9 @@ DECLARE
     v_per_task int := least(greatest(coalesce(current_setting('pushplan.small_audience_limit', true)::int, 100), 1), 1000);
     g record;
     v_task text;
+    v_ran bigint[] := '{}';
+    v_ran_steps text[] := '{}';
+    v_ran_tasks text[] := '{}';
 BEGIN
     FOR g IN
         WITH s AS (
@@ -62,13 +65,18 @@ BEGIN
             UPDATE pushplan.tasks t SET flow_id = g.flow_id, flow_step = g.step_id,
                 flow_instance = CASE WHEN cardinality(g.instances) = 1 THEN g.instances[1] END
                 WHERE t.task_id = v_task;
-            UPDATE pushplan.flow_step_runs r SET task_id = v_task
-                WHERE r.instance_id = ANY (g.instances) AND r.step_id = g.step_id;
+            -- (the runs are told their task after the loop, in one statement)
+            v_ran := v_ran || g.instances;
+            v_ran_steps := v_ran_steps || array_fill(g.step_id, ARRAY[cardinality(g.instances)]);
+            v_ran_tasks := v_ran_tasks || array_fill(v_task, ARRAY[cardinality(g.instances)]);
         EXCEPTION WHEN others THEN
             UPDATE pushplan.flow_step_runs r SET detail = SQLERRM
                 WHERE r.instance_id = ANY (g.instances) AND r.step_id = g.step_id;
         END;
     END LOOP;
+    UPDATE pushplan.flow_step_runs r SET task_id = x.task_id
+        FROM unnest(v_ran, v_ran_steps, v_ran_tasks) x(instance_id, step_id, task_id)
+        WHERE r.instance_id = x.instance_id AND r.step_id = x.step_id;
 END $$;
 
 -- Cancels what has not left of one task for some of its devices: their queued deliveries that

@@ -50,9 +50,9 @@ $$;
 --    devices') whose exit rule it meets end, and the flow's pushes to that user that have not
 --    left are cancelled (also those of the user's completed instances: a send last);
 --  - those of them waiting for it take their event path;
---  - the enabled flows it triggers start an instance under their entry rules (re-entry, at most
---    max_concurrent running, the idempotency key), one user's entries into one flow decided
---    one at a time (a transaction-level advisory lock on the flow and the user).
+--  - the enabled flows it triggers start an instance under their entry rules (_flow_enter:
+--    re-entry, at most max_concurrent running, the idempotency key, one user's entries into one
+--    flow decided one at a time).
 -- Returns whether anything became due (the caller wakes the scheduler).
 CREATE OR REPLACE FUNCTION _track_apply(p_app int, p_now timestamptz, p_triggers text[],
                                         p_exits text[], p_waits text[], p_devices bigint[],
@@ -64,9 +64,13 @@ DECLARE
     v_ended bigint[];
     v_wake boolean := false;
     v_n bigint;
-    c_k int[];
     c_flow text[];
     c_version int[];
+    c_dev bigint[];
+    c_acc text[];
+    c_type int[];
+    c_props jsonb[];
+    c_seq int[];
 BEGIN
     -- exits and waits: only for events that some flow's exit rule or wait_until names
     IF p_events && (p_exits || p_waits) THEN
@@ -152,59 +156,26 @@ BEGIN
         v_wake := v_n > 0;
     END IF;
 
-    -- the flows the events start: each event's candidates, its user's lock on each flow taken
-    -- in one order (two batches never deadlock on them), then the entry rules
+    -- the flows the events start: each event's candidates, entered under the flows' entry
+    -- rules (sql/api/89_flow_enter.sql)
     IF NOT p_events && p_triggers THEN
         RETURN v_wake;
     END IF;
-    SELECT array_agg(e.k ORDER BY e.k, f.flow_id), array_agg(f.flow_id ORDER BY e.k, f.flow_id),
-           array_agg(v.version ORDER BY e.k, f.flow_id)
-        INTO c_k, c_flow, c_version
-    FROM unnest(p_events, p_props) WITH ORDINALITY AS e(event, props, k)
+    SELECT array_agg(f.flow_id ORDER BY e.k, f.flow_id), array_agg(v.version ORDER BY e.k, f.flow_id),
+           array_agg(e.device_id ORDER BY e.k, f.flow_id), array_agg(e.account ORDER BY e.k, f.flow_id),
+           array_agg(e.account_type ORDER BY e.k, f.flow_id), array_agg(e.props ORDER BY e.k, f.flow_id),
+           array_agg(e.seq ORDER BY e.k, f.flow_id)
+        INTO c_flow, c_version, c_dev, c_acc, c_type, c_props, c_seq
+    FROM unnest(p_devices, p_accounts, p_types, p_events, p_props, p_seq) WITH ORDINALITY
+        AS e(device_id, account, account_type, event, props, seq, k)
     JOIN pushplan.flow_versions v ON v.app_id = p_app AND v.trigger_event = e.event
     JOIN pushplan.flows f ON f.flow_id = v.flow_id AND f.version = v.version
     WHERE e.event = ANY (p_triggers) AND f.enabled
       AND pushplan._flow_props_match(v.trigger_where, e.props);
-    IF c_k IS NULL THEN
+    IF c_flow IS NULL THEN
         RETURN v_wake;
     END IF;
-    -- (the events joined by their place: a subscript of an array of variable-length values
-    -- walks it from the start, quadratic over a batch)
-    PERFORM pg_advisory_xact_lock(l.flow_key, l.user_key) FROM (
-        SELECT DISTINCT hashtext(c.flow_id) AS flow_key,
-               hashtext(coalesce(e.device_id::text, e.account_type || ':' || e.account)) AS user_key
-        FROM unnest(c_k, c_flow) AS c(k, flow_id)
-        JOIN unnest(p_devices, p_accounts, p_types) WITH ORDINALITY AS e(device_id, account, account_type, k)
-          ON e.k = c.k
-        ORDER BY 1, 2) l;
-    INSERT INTO pushplan.flow_instances (flow_id, version, app_id, device_id, account, account_type,
-                                         step_id, next_at, entered_at, trigger_props, idempotency_key)
-    SELECT c.flow_id, c.version, p_app, e.device_id, e.account, e.account_type,
-           v.first_step, p_now, p_now, e.props,
-           CASE WHEN v.idempotency_key IS NOT NULL
-                THEN e.props #>> string_to_array(v.idempotency_key, '.') END
-    FROM unnest(c_k, c_flow, c_version) AS c(k, flow_id, version)
-    JOIN unnest(p_devices, p_accounts, p_types, p_props, p_seq) WITH ORDINALITY
-        AS e(device_id, account, account_type, props, seq, k) ON e.k = c.k
-    JOIN pushplan.flow_versions v ON v.flow_id = c.flow_id AND v.version = c.version
-    -- the user's instances of the flow, in one probe: one entered too recently (re-entry
-    -- never, or not yet), and how many run (at most max_concurrent)
-    CROSS JOIN LATERAL (
-        SELECT coalesce(bool_or(v.reentry IS NULL OR i.entered_at > p_now - v.reentry), false) AS recent,
-               count(*) FILTER (WHERE i.state = 'waiting') AS running
-        FROM pushplan.flow_instances i
-        WHERE e.device_id IS NOT NULL AND i.device_id = e.device_id AND i.flow_id = c.flow_id) d
-    CROSS JOIN LATERAL (
-        SELECT coalesce(bool_or(v.reentry IS NULL OR i.entered_at > p_now - v.reentry), false) AS recent,
-               count(*) FILTER (WHERE i.state = 'waiting') AS running
-        FROM pushplan.flow_instances i
-        WHERE e.account IS NOT NULL AND i.app_id = p_app AND i.account_type = e.account_type
-          AND i.account = e.account AND i.flow_id = c.flow_id) a
-    WHERE NOT d.recent AND NOT a.recent AND d.running + a.running < v.max_concurrent
-    -- in the events' order: of two events with one idempotency key, the first enters
-    ORDER BY e.seq, c.flow_id
-    ON CONFLICT (flow_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING;
-    GET DIAGNOSTICS v_n = ROW_COUNT;
+    v_n := pushplan._flow_enter(p_now, c_flow, c_version, c_dev, c_acc, c_type, c_props, NULL, c_seq, 10000);
     RETURN v_wake OR v_n > 0;
 END $$;
 

@@ -653,12 +653,17 @@ CREATE TABLE flow_steps (
 -- One row per user instance: a device (device_id) or an account (account, account_type).
 -- state waiting: step_id is the step to run (step_started_at NULL) or the wait under way;
 -- next_at is when the scheduler looks at it again. done / exited: ended, with the reason.
+-- flow_id and device_id have no foreign keys: their checks, a trigger and a query per row, were
+-- half of a batch of events' time (doc/benchmarks.md, "Flows at scale, round 2"). _flow_enter,
+-- the one writer, locks the flows and devices it enters users into once per call, as the keys
+-- would, and enters nobody into one deleted meanwhile; a deleted flow's instances go with it
+-- (_flows_deleted, sql/api/89_flow_enter.sql); an erased device's are deleted by the erasure.
 CREATE TABLE flow_instances (
     instance_id     bigserial PRIMARY KEY,
-    flow_id         text NOT NULL REFERENCES flows ON DELETE CASCADE,
+    flow_id         text NOT NULL,
     version         int NOT NULL,
     app_id          int NOT NULL,
-    device_id       bigint REFERENCES devices ON DELETE CASCADE,
+    device_id       bigint,
     account         text,
     account_type    int,
     state           text NOT NULL DEFAULT 'waiting' CHECK (state IN ('waiting', 'done', 'exited')),
@@ -682,8 +687,13 @@ CREATE INDEX flow_instances_account_idx ON flow_instances (app_id, account_type,
     WHERE account IS NOT NULL;
 -- Each step of an instance, once: the primary key is what makes a step fire once whatever the
 -- crashes and the number of workers. task_id: the task a send made; detail: why it made none.
+-- No foreign key to flow_instances: its check ran for every run written and again for every
+-- run updated in its transaction (a send's task), a fifth of the advance through a send
+-- (doc/benchmarks.md, "Flows at scale, round 2"). Runs are written by _flow_advance for the
+-- instances it holds locked; whoever deletes instances deletes their runs after them
+-- (_flow_instances_delete, sql/api/89_flow_enter.sql).
 CREATE TABLE flow_step_runs (
-    instance_id bigint NOT NULL REFERENCES flow_instances ON DELETE CASCADE,
+    instance_id bigint NOT NULL,
     step_id     text NOT NULL,
     at          timestamptz NOT NULL,
     task_id     text,

@@ -10,12 +10,13 @@
 #     sends share tasks (one per flow, step and push, up to pushplan.small_audience_limit users).
 # No workers serve the database: only the SQL is timed (the tasks are not sent).
 # Usage: test/bench/bench_flows.sh [EVENTS=1000000] [DEVICES=1000000]
-# Needs the extension and the test extension installed (`make bench` does both). Port 55960.
+# Needs the extension and the test extension installed (`make bench` does both). Port 55960
+# (PUSHPLAN_BENCH_PORT overrides it: two runs side by side).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 events=${1:-1000000}
 devices=${2:-1000000}
-pg_port=55960
+pg_port=${PUSHPLAN_BENCH_PORT:-55960}
 work=$(mktemp -d /tmp/pushplan-bench-flows.XXXXXX)
 chmod 755 "$work"
 cluster=$work/cluster

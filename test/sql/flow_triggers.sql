@@ -253,7 +253,7 @@ SELECT pg_temp.evaluate() AS entered;
 SELECT registration_id FROM pg_temp.runs(:'gold') ORDER BY 1;
 SELECT push_flow_enable('trig_app', f, false) FROM unnest(ARRAY[:'vip', :'gold']) f;
 
--- ---- _flow_enter_set: the entry rules, as _track applies them ------------------------------------
+-- ---- _flow_enter_set: the entry rules, as _flow_enter applies them -----------------------------
 
 SELECT push_flow_create('trig_app', '{"name": "rules", "reentry": "1 day", "max_concurrent": 2, "enabled": false,
   "trigger": {"attr_change": {"attr": "x"}}, "steps": [{"wait": "1 hour"}]}') AS rules \gset
@@ -269,8 +269,8 @@ SELECT _flow_enter_set(:'rules', 1, ARRAY[:ann_id]::bigint[], ARRAY['{}']::jsonb
 SELECT _clock_set(pg_temp.at('22 days 20 minutes')) IS NOT NULL AS day22;
 SELECT _flow_enter_set(:'rules', 1, ARRAY[:ann_id]::bigint[], ARRAY['{}']::jsonb[], ARRAY['k5']) AS third;
 SELECT count(*) AS running FROM flow_instances WHERE flow_id = :'rules' AND state = 'waiting';
--- a set of more than 64 takes the flow's lock: the rules are the same (65 entries of two
--- devices: two enter; re-entry never: nobody the second time)
+-- one device many times in a set: decided once (65 entries of two devices: two enter;
+-- re-entry never: nobody the second time)
 SELECT push_flow_create('trig_app', '{"name": "rules2", "enabled": false,
   "trigger": {"attr_change": {"attr": "x"}}, "steps": [{"wait": "1 hour"}]}') AS rules2 \gset
 SELECT device_id AS bob_id FROM devices WHERE registration_id = 'bob' \gset
