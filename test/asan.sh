@@ -39,6 +39,8 @@ export PUSHPLAN_ASAN_PROCESSES="$reports/server-processes"
 : > "$PUSHPLAN_ASAN_PROCESSES"
 chmod 666 "$PUSHPLAN_ASAN_PROCESSES"
 export LD_PRELOAD="$runtime:$shim"
+# the crash tests' 100,000-device broadcasts take longer than make test's 600 s a suite here
+export PUSHPLAN_SUITE_TIMEOUT=${PUSHPLAN_SUITE_TIMEOUT:-1500}
 export ASAN_OPTIONS="detect_leaks=0:quarantine_size_mb=16:log_path=$reports/asan:log_exe_name=1"
 start=$(date +%s)
 "$top/test/run" "$@"
