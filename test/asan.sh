@@ -5,8 +5,9 @@
 # doc/reliability.md, "AddressSanitizer over the server".
 #
 # Debian's PostgreSQL binaries are not built with ASan, so its runtime is preloaded
-# (LD_PRELOAD) into every process the suites start, followed by test/asan/swift_demangle.c
-# (without it the runtime hangs those binaries at start; the file says why). pushplan.so is
+# (LD_PRELOAD) into every process the suites start, followed by test/asan/preload.c (without
+# it the runtime hangs those binaries at start; the file says why; it also counts the server
+# processes). pushplan.so is
 # instrumented; the server, libcurl and OpenSSL are not, but their malloc, free, memcpy,
 # strlen and the like go through the runtime, which checks them. A report stops the process
 # (a backend or worker exits; the test that ran it fails) and is written to a file of its own,
@@ -31,10 +32,15 @@ if [ ! -e "$runtime" ]; then
   exit 1
 fi
 runtime=$(readlink -f "$runtime")
-shim="$reports/swift_demangle.so"
-gcc -O2 -Wall -Wextra -Werror -shared -fPIC -o "$shim" "$top/test/asan/swift_demangle.c" || exit 1
+shim="$reports/preload.so"
+gcc -O2 -Wall -Wextra -Werror -shared -fPIC -o "$shim" "$top/test/asan/preload.c" || exit 1
 chmod 755 "$shim"
+export PUSHPLAN_ASAN_PROCESSES="$reports/server-processes"
+: > "$PUSHPLAN_ASAN_PROCESSES"
+chmod 666 "$PUSHPLAN_ASAN_PROCESSES"
 export LD_PRELOAD="$runtime:$shim"
+# the crash tests' 100,000-device broadcasts take longer than make test's 600 s a suite here
+export PUSHPLAN_SUITE_TIMEOUT=${PUSHPLAN_SUITE_TIMEOUT:-1500}
 export ASAN_OPTIONS="detect_leaks=0:quarantine_size_mb=16:log_path=$reports/asan:log_exe_name=1"
 start=$(date +%s)
 "$top/test/run" "$@"
@@ -53,7 +59,8 @@ for f in "$reports"/asan.*; do
       echo "AddressSanitizer report from another program: $f: $(grep -m1 'ERROR: AddressSanitizer' "$f")" ;;
   esac
 done
-echo "AddressSanitizer: $server report(s) from server processes, $other from other programs" \
+echo "AddressSanitizer: $(wc -l < "$PUSHPLAN_ASAN_PROCESSES") server processes ran with it;" \
+     "$server report(s) from server processes, $other from other programs" \
      "(in $reports; $(( $(date +%s) - start )) s)"
 [ "$server" -eq 0 ] || rc=1
 exit $rc

@@ -5,6 +5,9 @@
 # fuzzing (make fuzz): about a minute, most of it the build. Skipped when clang 14 and its
 # runtime are missing (dev/deps --fuzz installs them).
 set -u
+# make test-asan preloads gcc's ASan runtime into everything (test/asan.sh); the targets carry
+# clang's, and the tools below must not run under this script's ASAN_OPTIONS (leak checks)
+unset LD_PRELOAD
 top=${PUSHPLAN_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 cc=$(command -v clang-14 || command -v clang || true)
 if [ -z "$cc" ] || ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1; then
