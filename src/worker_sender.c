@@ -1112,9 +1112,19 @@ requeue_own_claims(void)
 		pp_spi_run("requeueing this sender's earlier claims", SPI_OK_UPDATE, requeue,
 				   1, types, args, NULL, false, 0);
 	for (int g = 0; pp_shards_distributed() && g < pp_shards_local_count(); g++)
+	{
+		/*
+		 * not in a group being moved (its copy may be taken already): those claims go back
+		 * with the upkeep's stale claims there
+		 */
+		if (!pp_shard_group_hold(g))
+			continue;
 		pp_spi_run("requeueing this sender's earlier claims", SPI_OK_UPDATE,
 				   pp_shard_sql(requeue, g), 1, types, args, NULL, false, 0);
+	}
 	pp_work_end();
+	/* nothing of this sender is in flight yet */
+	pp_shard_holds_release(NULL);
 	pgstat_report_activity(STATE_IDLE, NULL);
 	return true;
 }

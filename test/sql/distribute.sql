@@ -13,6 +13,12 @@ SELECT _registry_distributed() AS still_single;
 -- only a superuser may distribute: no role of pushplan's has the right
 SELECT r AS role, has_function_privilege(r, 'pushplan.push_distribute()', 'EXECUTE') AS may
   FROM unnest(ARRAY['pushplan_admin', 'pushplan_app_admin', 'pushplan_worker']) r ORDER BY r;
+-- a node to be added to a distributed install is prepared on it, with Citus there (superuser)
+SELECT push_node_prepare();
+SELECT r AS role, has_function_privilege(r, 'pushplan.push_node_prepare()', 'EXECUTE') AS may
+  FROM unnest(ARRAY['pushplan_admin', 'pushplan_app_admin', 'pushplan_worker']) r ORDER BY r;
+-- every refusal of the layout has its reason
+SELECT count(*) > 5 AS refusals, bool_and(why <> '') AS each_with_why FROM _distributed_unsupported();
 
 -- The keys are PostgreSQL's stable 64-bit hash of the registration id, seeded with the app id,
 -- without the sign bit: a change of these values would renumber every distributed registry.
