@@ -12,12 +12,12 @@
 # The devices and the events (one app_open a device, spread over 20 days in time order, as
 # push_track writes them) are inserted directly: their set-up is not what is measured.
 # Usage: test/bench/bench_flow_triggers.sh [DEVICES=1000000] [CHUNK=50000]
-# Needs the extension and the test extension installed (`make bench` does both). Port 56538.
+# Needs the extension and the test extension installed (`make bench` does both). Port 56538 (BENCH_PORT to change it).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 devices=${1:-1000000}
 chunk=${2:-50000}
-pg_port=56538
+pg_port=${BENCH_PORT:-56538}
 work=$(mktemp -d /tmp/pushplan-bench-flowtrig.XXXXXX)
 chmod 755 "$work"
 cluster=$work/cluster
