@@ -254,6 +254,29 @@ LANGUAGE sql IMMUTABLE AS $$
                 ELSE prefix || '1' END
 $$;
 
+-- A step's paths checked (93017, one place for its messages): p_key names what p_val is, a
+-- wait_until's "on_event" / "on_timeout" or a branch's "else", which must be a list of steps
+-- (NULL: not given, which is allowed where it is; its caller says where it is not); p_key
+-- 'branch': the branch's own non-empty list of {"if": condition, "then": [steps]}, every path's
+-- shape checked before any of its conditions.
+CREATE OR REPLACE FUNCTION _flow_path_check(p_step text, p_key text, p_val jsonb) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF p_key = 'branch' THEN
+        IF jsonb_typeof(p_val) IS DISTINCT FROM 'array' OR jsonb_array_length(p_val) = 0
+           OR EXISTS (SELECT 1 FROM jsonb_array_elements(p_val) p
+                      WHERE jsonb_typeof(p) <> 'object' OR NOT p ? 'if' OR NOT p ? 'then'
+                         OR jsonb_typeof(p->'then') <> 'array'
+                         OR (SELECT count(*) FROM jsonb_object_keys(p)) <> 2) THEN
+            RAISE EXCEPTION '93017: step "%": branch is a list of {"if": condition, "then": [steps]}',
+                p_step USING ERRCODE = '22023';
+        END IF;
+    ELSIF p_val IS NOT NULL AND jsonb_typeof(p_val) <> 'array' THEN
+        RAISE EXCEPTION '93017: step "%": "%" is a list of steps ([] continues after the step)',
+            p_step, p_key USING ERRCODE = '22023';
+    END IF;
+END $$;
+
 -- Compiles a list of steps (a flow's, or one path's) into flow_steps rows, appended to rows:
 -- each step names the step after it (the next in the list, or cont after the last one), and
 -- paths end by continuing after the step that holds them. Raises the step's error.
@@ -382,12 +405,8 @@ BEGIN
                     END IF;
                 END IF;
             END LOOP;
-            FOREACH v_key IN ARRAY ARRAY['on_event', 'on_timeout'] LOOP
-                IF v_step ? v_key AND jsonb_typeof(v_step->v_key) <> 'array' THEN
-                    RAISE EXCEPTION '93017: step "%": "%" is a list of steps ([] continues after the step)',
-                        v_id, v_key USING ERRCODE = '22023';
-                END IF;
-            END LOOP;
+            PERFORM _flow_path_check(v_id, 'on_event', v_step->'on_event');
+            PERFORM _flow_path_check(v_id, 'on_timeout', v_step->'on_timeout');
             v_spec := jsonb_build_object('events', v_events, 'timeout', v_val->'timeout');
             -- each outcome's path, then what follows the wait_until
             v_event_step := _flow_path_first(coalesce(v_step->'on_event', '[]'), v_id || '.on_event.', v_next);
@@ -398,27 +417,15 @@ BEGIN
             v_next := _flow_path_first(coalesce(v_step->'on_timeout', '[]'), v_id || '.on_timeout.', v_next);
 
         WHEN 'branch' THEN
-            IF jsonb_typeof(v_val) IS DISTINCT FROM 'array' OR jsonb_array_length(v_val) = 0 THEN
-                RAISE EXCEPTION '93017: step "%": branch is a list of {"if": condition, "then": [steps]}',
-                    v_id USING ERRCODE = '22023';
-            END IF;
+            PERFORM _flow_path_check(v_id, 'branch', v_val);
             IF NOT v_step ? 'else' THEN
                 RAISE EXCEPTION '93016: step "%": branch needs an "else" path ([] continues after the branch)',
                     v_id USING ERRCODE = '22023';
             END IF;
-            IF jsonb_typeof(v_step->'else') <> 'array' THEN
-                RAISE EXCEPTION '93017: step "%": "else" is a list of steps ([] continues after the step)',
-                    v_id USING ERRCODE = '22023';
-            END IF;
+            PERFORM _flow_path_check(v_id, 'else', v_step->'else');
             v_paths := '[]';
             FOR v_i2 IN 0 .. jsonb_array_length(v_val) - 1 LOOP
                 v_path := v_val->v_i2;
-                IF jsonb_typeof(v_path) <> 'object' OR NOT v_path ? 'if' OR NOT v_path ? 'then'
-                   OR jsonb_typeof(v_path->'then') <> 'array'
-                   OR (SELECT count(*) FROM jsonb_object_keys(v_path)) <> 2 THEN
-                    RAISE EXCEPTION '93017: step "%": branch is a list of {"if": condition, "then": [steps]}',
-                        v_id USING ERRCODE = '22023';
-                END IF;
                 v_problem := _flow_cond_problem(v_path->'if');
                 IF v_problem IS NOT NULL THEN
                     RAISE EXCEPTION '93018: step "%": condition %: %', v_id, v_i2 + 1, v_problem

@@ -132,7 +132,8 @@ BEGIN
     -- the senders' gate reads a flow's frequency_cap and quiet_hours (72_engagement.sql)
     GRANT SELECT ON flows, flow_versions, flow_steps TO pushplan_worker;
     -- and evaluates the triggers of inactive, date_attr and audience_enter flows
-    GRANT EXECUTE ON FUNCTION _flow_triggers_run(), _flow_triggers_next_due() TO pushplan_worker;
+    GRANT EXECUTE ON FUNCTION _flow_triggers_run(), _flow_triggers_next_due(), _flow_triggers_chunking()
+        TO pushplan_worker;
     -- the distributed layout (sql/api/16_distribute_sending.sql): the coordinator's upkeep
     GRANT EXECUTE ON FUNCTION _distributed_tasks_done(), _distributed_stats_pull(),
         _registry_distributed() TO pushplan_worker;

@@ -3,18 +3,21 @@
 # trigger ({"inactive": {"event": "app_open", "for": "7 days"}}) over DEVICES devices, timed as
 # the scheduler runs it (_flow_triggers_run(), one flow, one transaction):
 #   1. the flow's first evaluation: every device looked at (its last app_open, or its
-#      registration), the inactive ones entered;
+#      registration), the inactive ones entered, in chunks of CHUNK devices (pushplan.flow_trigger_chunk),
+#      one call and one transaction per chunk as the scheduler runs them: the total, the number
+#      of chunks and the longest one (what holds the scheduler);
 #   2. a later evaluation, 15 minutes on: the devices that crossed the line since;
 # and one evaluation of a date trigger ({"date_attr": {"attr": "birthday", "at": "09:00",
 # "anniversary": true}}) over the same devices, each with a birthday and one of four zones.
 # The devices and the events (one app_open a device, spread over 20 days in time order, as
 # push_track writes them) are inserted directly: their set-up is not what is measured.
-# Usage: test/bench/bench_flow_triggers.sh [DEVICES=1000000]
-# Needs the extension and the test extension installed (`make bench` does both). Port 56538.
+# Usage: test/bench/bench_flow_triggers.sh [DEVICES=1000000] [CHUNK=50000]
+# Needs the extension and the test extension installed (`make bench` does both). Port 56538 (BENCH_PORT to change it).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 devices=${1:-1000000}
-pg_port=56538
+chunk=${2:-50000}
+pg_port=${BENCH_PORT:-56538}
 work=$(mktemp -d /tmp/pushplan-bench-flowtrig.XXXXXX)
 chmod 755 "$work"
 cluster=$work/cluster
@@ -60,9 +63,18 @@ echo "inactive, every device looked at, nobody entered: $took ms; inactive: $n"
 winback=$(sql "SELECT push_flow_create('bench', '{\"name\": \"winback\", \"reentry\": \"0\",
   \"trigger\": {\"inactive\": {\"event\": \"app_open\", \"for\": \"7 days\"}}, \"steps\": [{\"exit\": true}]}')")
 start=$(ms)
-sql "SELECT _flow_triggers_run()" >/dev/null
+chunks=0
+longest=0
+while :; do
+  c0=$(ms)
+  psql -c "SET pushplan.flow_trigger_chunk = $chunk" -c "SELECT pushplan._flow_triggers_run()" >/dev/null
+  c=$(( $(ms) - c0 ))
+  chunks=$((chunks + 1))
+  [ "$c" -gt "$longest" ] && longest=$c
+  [ "$(sql "SELECT _flow_triggers_chunking()")" = "t" ] || break
+done
 took=$(( $(ms) - start ))
-echo "inactive, first evaluation (every device looked at, the inactive ones entered): $took ms; entered: $(sql "SELECT count(*) FROM flow_instances")"
+echo "inactive, first evaluation (every device looked at, the inactive ones entered), chunks of $chunk: $took ms in $chunks chunks, the longest $longest ms; entered: $(sql "SELECT count(*) FROM flow_instances")"
 sql "SELECT _clock_set(clock_now() + interval '15 minutes 1 second')" >/dev/null
 start=$(ms)
 sql "SELECT _flow_triggers_run()" >/dev/null

@@ -148,6 +148,7 @@ SELECT name, trigger_kind, trigger FROM push_flows WHERE app = 'fb_app' ORDER BY
 -- nothing left for the suites after this one (flows_geo.sql starts without earthdistance)
 SELECT count(push_flow_delete('fb_app', flow_id)) AS deleted FROM push_flows WHERE app = 'fb_app';
 DELETE FROM tracked_events WHERE app_id = (SELECT app_id FROM apps WHERE app = 'fb_app');
+DELETE FROM devices WHERE app_id IN (SELECT app_id FROM apps WHERE app IN ('fb_app', 'fb_other'));
 SET client_min_messages = warning;
 DROP EXTENSION earthdistance, cube;
 DROP SCHEMA fbshop CASCADE;
