@@ -297,16 +297,16 @@ is_held(int64 shardid)
 
 /*
  * Whether this sender may claim from local shard group `group` now, holding it against a move
- * while its deliveries are in flight (doc/scale-out.md, "Rebalancing during a broadcast").
+ * while its deliveries are in flight (doc/scale-out.md, "Adding a node, and rebalancing during
+ * a broadcast").
  *
  * A sender writes the shard tables directly, which Citus' own write block during a move does
  * not see: a claim or an outcome written to the old placement after the move's last catch-up
  * would be lost on the new node (the delivery claimed by nobody there, or sent again there).
  * So a sender takes Citus' metadata lock of the group's shards in RowShareLock mode (which
- * conflicts with the move's ExclusiveLock, and not with the RowExclusiveLock or ShareLock
- * Citus' writes and reads take), as a
- * session lock, from its first claim in the group until none of the group's deliveries is in
- * flight or unrecorded (pp_shard_holds_release). The move's cut-over waits for that: every
+ * conflicts with the move's ExclusiveLock, and not with the weaker modes Citus' writes and
+ * reads take), as a session lock, from its first claim in the group until none of the group's
+ * deliveries is in flight or unrecorded (pp_shard_holds_release). The move's cut-over waits for that: every
  * outcome of the old placement is written, and replicated, before the shard changes nodes.
  * While a move waits, no new claim is made in the group (a waiter is seen), so the wait is at
  * most the in-flight sends' time. Taking the lock, the group's placement is read again: a
@@ -334,7 +334,10 @@ pp_shard_group_hold(int group)
 	if (nheld >= MAX_HELD)
 		return false;
 	if (LockAcquire(&tag, RowShareLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
-		return false;			/* a move is cutting over: not now */
+		return false;			/* a move holds the group: not now */
+	/* kept at once: if the look below fails, the next release lets it go */
+	held_tags[nheld] = tag;
+	held[nheld++] = shardid;
 	arg[0] = Int64GetDatum(shardid);
 	rc = SPI_execute_with_args("SELECT 1 FROM pg_dist_placement WHERE shardid = $1 "
 							   "AND groupid = (SELECT groupid FROM pg_dist_local_group)",
@@ -345,11 +348,10 @@ pp_shard_group_hold(int group)
 	{
 		/* moved away since the map was read */
 		LockRelease(&tag, RowShareLock, true);
+		nheld--;
 		map_born = 0;
 		return false;
 	}
-	held_tags[nheld] = tag;
-	held[nheld++] = shardid;
 	return true;
 }
 

@@ -208,6 +208,17 @@ BEGIN
         PERFORM truncate_local_data_after_distributing_table(format('pushplan.%I', v_t.tbl)::regclass);
     END LOOP;
 
+    -- Shards move by logical replication (citus_rebalance_start's default) only when every
+    -- table of the colocation group has a replica identity: the three without a key get FULL
+    -- (their rows are inserted, rarely updated or deleted: the full old row in the WAL costs
+    -- little). events' day partitions made later get it when made (_raw_partition_create).
+    ALTER TABLE device_activity REPLICA IDENTITY FULL;
+    ALTER TABLE device_reactions REPLICA IDENTITY FULL;
+    FOR v_t IN SELECT i.inhrelid::regclass::text AS tbl FROM pg_inherits i
+                WHERE i.inhparent = 'pushplan.events'::regclass LOOP
+        EXECUTE format('ALTER TABLE %s REPLICA IDENTITY FULL', v_t.tbl);
+    END LOOP;
+
     -- The foreign keys Citus supports: reference to reference, distributed to reference, and
     -- between colocated tables on the distribution column; and those between two tables that
     -- stay on the coordinator. (Account packages stay there: their accounts are written the

@@ -47,6 +47,11 @@ BEGIN
                AND objid = v_name::regclass AND deptype = 'e') THEN
         EXECUTE format('ALTER EXTENSION pushplan DROP TABLE %I', v_name);
     END IF;
+    -- on the distributed layout a shard of events moves by logical replication only with a
+    -- replica identity (events has no key: doc/scale-out.md, "Adding a node")
+    IF parent = 'events' AND _registry_distributed() THEN
+        EXECUTE format('ALTER TABLE %I REPLICA IDENTITY FULL', v_name);
+    END IF;
     RETURN v_name;
 END $$;
 

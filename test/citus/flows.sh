@@ -31,6 +31,11 @@ check_eq "the flow's instance, the tracked event and the location name the devic
              AND (SELECT device_id FROM tracked_events) = _device_key(1, 'u1')
              AND (SELECT device_id FROM device_locations) = _device_key(1, 'u2')")" "t"
 
+# moves by logical replication need a replica identity on events' day partitions, made later too
+part=$(csql "SELECT _raw_partition_create('events', current_date + 20)")
+check_eq "a day partition of events made on the layout has a replica identity, on its shards too" \
+  "$(coord -c "SELECT relreplident FROM pg_class WHERE oid = 'pushplan.$part'::regclass")/$(coord -c "SELECT string_agg(DISTINCT result, ',') FROM run_command_on_placements('pushplan.$part', \$q\$SELECT relreplident FROM pg_class WHERE oid = '%s'::regclass\$q\$)")" "f/f"
+
 # ---- events and locations on the layout -------------------------------------------------------
 csql "SELECT push_track('shop', 'u3', 'purchase', '{\"total\": 10}')" >/dev/null \
   && ok "push_track records an event" || fail "push_track"

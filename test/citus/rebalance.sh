@@ -81,9 +81,11 @@ check_eq "93123: push_node_prepare in a database with devices" \
   "$(err loaded "SELECT pushplan.push_node_prepare()")" \
   "93123: this database has devices or tasks of its own: a node added to the layout holds only its shards"
 worker3 -c "ALTER SYSTEM SET pushplan.databases = 'postgres'" -c "SELECT pg_reload_conf()" >/dev/null
-# block_writes: device_activity, device_reactions and events have no primary key, which a
-# move by logical replication needs (doc/scale-out.md, "Adding a node")
-job=$(coord -c "SET client_min_messages = warning" -c "SELECT citus_rebalance_start(shard_transfer_mode := 'block_writes')" 2>&1)
+# the default transfer mode: logical replication (the tables without a key have a replica
+# identity: push_distribute), writes blocked only for the last catch-up
+check_eq "the shards of the tables without a key have a replica identity" \
+  "$(coord -c "SELECT string_agg(DISTINCT result, ',') FROM run_command_on_placements('pushplan.device_activity', \$q\$SELECT relreplident FROM pg_class WHERE oid = '%s'::regclass\$q\$)")" "f"
+job=$(coord -c "SET client_min_messages = warning" -c "SELECT citus_rebalance_start()" 2>&1)
 echo "     citus_rebalance_start: job $job"
 # bounded: the job's moves, each waiting for the in-flight sends of its shard group
 state=
