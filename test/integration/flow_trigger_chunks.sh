@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A flow's first inactivity evaluation over many devices does not hold the scheduler
 # (doc/flows.md, "Inactive"): with the workers, the mock vendor and the test clock, an inactive
-# flow's first evaluation over DEVICES devices (300,000 by default, in chunks of 5,000) runs
+# flow's first evaluation over DEVICES devices (200,000 by default, in chunks of 4,000) runs
 # across the scheduler's turns, and while it runs
 #   another flow's due step sends its push, and a transactional push_send is sent, each within
 #   a bounded wait (the evaluation is checked to be still under way when both have gone);
@@ -11,9 +11,9 @@
 # nobody else.
 set -uo pipefail
 . "$(dirname "$0")/lib/vendor_env.sh"
-devices=${FLOW_CHUNK_DEVICES:-300000}
+devices=${FLOW_CHUNK_DEVICES:-200000}
 vendor_env_start 56702 56703 "pushplan.databases = 'postgres'" "pushplan.senders = 1" \
-  "pushplan.poll_interval = 1000" "pushplan.http_timeout = 2000" "pushplan.flow_trigger_chunk = 5000"
+  "pushplan.poll_interval = 1000" "pushplan.http_timeout = 2000" "pushplan.flow_trigger_chunk = 4000"
 psql -c "CREATE EXTENSION pushplan" -c "CREATE EXTENSION pushplan_test" || exit 1
 sql "SELECT push_app_create('shop')" >/dev/null
 configure_vendors shop
@@ -74,7 +74,7 @@ at=$(sql "SELECT resume_at FROM flow_trigger_evals WHERE flow_id = '$winback'")
 check_eq "crash: the evaluation resumes where it was" \
   "$(sql "SELECT resume_version = 1 AND resume_after IS NOT NULL FROM flow_trigger_evals WHERE flow_id = '$winback'")" "t"
 
-wait_for 300 "SELECT version = 1 AND resume_version IS NULL FROM flow_trigger_evals WHERE flow_id = '$winback'" \
+wait_for 400 "SELECT version = 1 AND resume_version IS NULL FROM flow_trigger_evals WHERE flow_id = '$winback'" \
   && ok "the first evaluation done" || fail "not done: $(sql "SELECT * FROM flow_trigger_evals")"
 check_eq "it was recorded at the first chunk's time" \
   "$(sql "SELECT evaluated_at = '$at' FROM flow_trigger_evals WHERE flow_id = '$winback'")" "t"
