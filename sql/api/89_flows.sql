@@ -799,6 +799,10 @@ DECLARE
     f_id bigint[];
     f_step text[];
     v_round int;
+    v_kinds text[];
+    v_attrs boolean;
+    v_tags_add boolean;
+    v_tags_remove boolean;
 BEGIN
     -- the instances due: a wait that ended takes the step after it (a wait_until's: its timeout
     -- path); one whose step is to be taken takes it
@@ -834,12 +838,25 @@ BEGIN
                coalesce(array_agg(step_id ORDER BY instance_id), '{}')
             INTO f_id, f_step FROM claimed;
 
-        IF cardinality(f_id) > 0 THEN
+        -- what the claimed steps are: a statement runs only for a kind some of them are
+        SELECT coalesce(array_agg(DISTINCT s.kind), '{}'),
+               coalesce(bool_or(s.kind = 'set' AND s.spec ? 'attrs'), false),
+               coalesce(bool_or(s.kind = 'set' AND s.spec ? 'tags_add'), false),
+               coalesce(bool_or(s.kind = 'set' AND s.spec ? 'tags_remove'), false)
+            INTO v_kinds, v_attrs, v_tags_add, v_tags_remove
+        FROM unnest(f_id, f_step) f(instance_id, step_id)
+        JOIN flow_instances i ON i.instance_id = f.instance_id
+        JOIN flow_steps s ON s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = f.step_id;
+        IF 'send' = ANY (v_kinds) THEN
             -- sends: in tasks shared by the instances of one step and push (sql/api/89_flows_send.sql)
             PERFORM _flow_sends(f_id, f_step);
+        END IF;
+        IF 'webhook' = ANY (v_kinds) THEN
             -- webhook steps: a message each through the app's webhook (sql/api/89_flow_webhook.sql)
             PERFORM _flow_webhook_fire(f_id, f_step, v_now);
-            -- sets: attributes (at most 50 a device: a set that would pass it leaves them) and tags
+        END IF;
+        -- sets: attributes (at most 50 a device: a set that would pass it leaves them) and tags
+        IF v_attrs THEN
             UPDATE devices d SET attrs = _attrs_merge(d.attrs, s.spec->'attrs'), updated_at = now()
             FROM unnest(f_id, f_step) f(instance_id, step_id)
             JOIN flow_instances i ON i.instance_id = f.instance_id
@@ -847,6 +864,8 @@ BEGIN
             WHERE s.kind = 'set' AND s.spec ? 'attrs'
               AND d.device_id IN (SELECT _flow_user_devices(i.app_id, i.device_id, i.account, i.account_type))
               AND (SELECT count(*) FROM jsonb_object_keys(_attrs_merge(d.attrs, s.spec->'attrs'))) <= 50;
+        END IF;
+        IF v_tags_add THEN
             INSERT INTO tags (app_id, tag)
                 SELECT DISTINCT i.app_id, t FROM unnest(f_id, f_step) f(instance_id, step_id)
                 JOIN flow_instances i ON i.instance_id = f.instance_id
@@ -863,6 +882,8 @@ BEGIN
                 CROSS JOIN LATERAL _flow_user_devices(i.app_id, i.device_id, i.account, i.account_type) u(device_id)
                 WHERE s.kind = 'set'
                 ON CONFLICT DO NOTHING;
+        END IF;
+        IF v_tags_remove THEN
             DELETE FROM device_tags dt USING unnest(f_id, f_step) f(instance_id, step_id)
                 JOIN flow_instances i ON i.instance_id = f.instance_id
                 JOIN flow_steps s ON s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = f.step_id
