@@ -60,13 +60,13 @@ CREATE OR REPLACE FUNCTION _flow_audience_members(app_id int, audience jsonb, de
 RETURNS bigint[]
 AS 'MODULE_PATHNAME', 'pushplan_flow_audience_members' LANGUAGE C STABLE STRICT;
 
--- The audience conditions that hold for a batch of instances (those of p_instances that are at
--- a branch step naming audiences): for each instance, the keys (_flow_audience_key) of the
+-- The audience conditions that hold for a batch of instances (those of p_instances whose step
+-- in p_steps, where the advance holds them in memory, is a branch naming audiences): for each instance, the keys (_flow_audience_key) of the
 -- audiences its user is in (any of its devices: the instance's, or its account's). Each
 -- distinct audience of the batch is compiled and run once, over the devices of the instances
 -- whose step names it. An audience that cannot be evaluated now (its view revoked or dropped
 -- since the flow was defined) holds for nobody, and the step runs of its instances say why.
-CREATE OR REPLACE FUNCTION _flow_branch_hits(p_instances bigint[])
+CREATE OR REPLACE FUNCTION _flow_branch_hits(p_instances bigint[], p_steps text[])
 RETURNS TABLE (instance_id bigint, hits text[])
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -78,12 +78,12 @@ BEGIN
     FOR r IN
         SELECT i.app_id, a.audience, array_agg(DISTINCT i.instance_id) AS instances,
                array_agg(DISTINCT s.step_id) AS steps
-        FROM pushplan.flow_instances i
+        FROM unnest(p_instances, p_steps) w(instance_id, step_id)
+        JOIN pushplan.flow_instances i ON i.instance_id = w.instance_id
         JOIN pushplan.flow_steps s ON s.flow_id = i.flow_id AND s.version = i.version
-                                  AND s.step_id = i.step_id
+                                  AND s.step_id = w.step_id
         CROSS JOIN LATERAL jsonb_array_elements(s.spec->'audiences') a(audience)
-        WHERE i.instance_id = ANY (p_instances) AND i.state = 'waiting'
-          AND i.step_started_at IS NULL AND s.kind = 'branch' AND s.spec ? 'audiences'
+        WHERE s.kind = 'branch' AND s.spec ? 'audiences'
         GROUP BY i.app_id, a.audience
         ORDER BY i.app_id, a.audience::text
     LOOP

@@ -9,13 +9,14 @@
 -- its idempotency key (NULL: the version's idempotency_key, a path into the props, when it has
 -- one); p_seq[n] orders the entries (an event's time, then its place). The rules, in order:
 --  - one decision at a time per user and flow: a transaction-level advisory lock on (flow, user)
---    under a shared lock on the flow, or the flow's lock alone, exclusively, for a call with
---    more than p_user_locks of its users; flow locks first, then the users', each in one
---    order, so two calls never deadlock on them. The lock table holds a few thousand locks a
---    transaction at most: push_track_batch passes 10,000 (a batch: two sessions reporting
---    events into one flow do not wait for each other), the scheduler's evaluations, attribute
---    writes and push_location 64 (their sets can be far bigger, and a transaction may make
---    several);
+--    under a shared lock on the flow, or, for a call of more than p_user_locks candidates, the
+--    flows' locks alone, exclusively; flow locks first, then the users', each in one order, so
+--    two calls never deadlock on them. The lock table is shared by every session and holds
+--    about 64 locks per connection (max_locks_per_transaction): two sessions taking 10,000 user
+--    locks each at once ran out of it ("out of shared memory"). push_track_batch passes 1,000
+--    (a small batch, and push_track, still do not wait for another session's; bigger batches
+--    into one flow take turns), the scheduler's evaluations, attribute writes and
+--    push_location 64;
 --  - a user's candidates for one flow: the first by p_seq is decided, the others are not (a
 --    caller with two events of one user passes them in two calls, in order);
 --  - re-entry: not if the user entered the flow (any version) less than the version's reentry
@@ -52,18 +53,18 @@ BEGIN
                            ORDER BY d.device_id FOR KEY SHARE OF d);
     END IF;
     -- the flows' locks, then the users' (only under a shared flow lock)
-    PERFORM CASE WHEN f.users > p_user_locks
+    PERFORM CASE WHEN cardinality(p_flows) > p_user_locks
                  THEN pg_advisory_xact_lock(f.flow_key)
                  ELSE pg_advisory_xact_lock_shared(f.flow_key) END
-    FROM (SELECT hashtextextended('flow enter ' || x.flow_id, 0) AS flow_key, count(*) AS users
-          FROM unnest(p_flows) x(flow_id) GROUP BY 1 ORDER BY 1) f;
-    PERFORM pg_advisory_xact_lock(l.flow_key, l.user_key) FROM (
-        SELECT DISTINCT hashtext(x.flow_id) AS flow_key,
-               hashtext(coalesce(x.device_id::text, x.account_type || ':' || x.account)) AS user_key
-        FROM unnest(p_flows, p_devices, p_accounts, p_types) x(flow_id, device_id, account, account_type)
-        WHERE x.flow_id IN (SELECT y.flow_id FROM unnest(p_flows) y(flow_id)
-                            GROUP BY 1 HAVING count(*) <= p_user_locks)
-        ORDER BY 1, 2) l;
+    FROM (SELECT DISTINCT hashtextextended('flow enter ' || x.flow_id, 0) AS flow_key
+          FROM unnest(p_flows) x(flow_id) ORDER BY 1) f;
+    IF cardinality(p_flows) <= p_user_locks THEN
+        PERFORM pg_advisory_xact_lock(l.flow_key, l.user_key) FROM (
+            SELECT DISTINCT hashtext(x.flow_id) AS flow_key,
+                   hashtext(coalesce(x.device_id::text, x.account_type || ':' || x.account)) AS user_key
+            FROM unnest(p_flows, p_devices, p_accounts, p_types) x(flow_id, device_id, account, account_type)
+            ORDER BY 1, 2) l;
+    END IF;
 
     WITH c AS MATERIALIZED (
         SELECT DISTINCT ON (x.flow_id, x.device_id, x.account_type, x.account)

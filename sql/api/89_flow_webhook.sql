@@ -60,13 +60,13 @@ BEGIN
     RETURN jsonb_build_object('to', p_val->'to', 'push', jsonb_set(v_push, '{body}', v_body));
 END $$;
 
--- The webhook steps the instances p_ids have just reached (each once: the caller claimed
--- them in flow_step_runs): a task each, through push_send's checks again (a plan deleted
+-- The webhook steps the instances p_ids have just reached, p_steps[n] being p_ids[n]'s (each
+-- once: the caller claimed them in flow_step_runs): a task each, through push_send's checks again (a plan deleted
 -- since fails the step with push_send's error), with one webhook delivery to the address. The
 -- user's device (the instance's, or its account's latest) is the one the message is made for:
 -- its platform and language choose the texts, and its erasure takes the message with it. No
 -- device, or no address: the step is recorded with why, and the instance goes on.
-CREATE OR REPLACE FUNCTION _flow_webhook_fire(p_ids bigint[], p_now timestamptz) RETURNS void
+CREATE OR REPLACE FUNCTION _flow_webhook_fire(p_ids bigint[], p_steps text[], p_now timestamptz) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     r record;
@@ -82,9 +82,10 @@ BEGIN
     FOR r IN
         SELECT i.instance_id, i.app_id, i.flow_id, s.step_id, s.spec, i.device_id, i.account, i.account_type,
                i.trigger_props
-        FROM pushplan.flow_instances i
-        JOIN pushplan.flow_steps s ON s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = i.step_id
-        WHERE i.instance_id = ANY (p_ids) AND s.kind = 'webhook'
+        FROM unnest(p_ids, p_steps) x(instance_id, step_id)
+        JOIN pushplan.flow_instances i ON i.instance_id = x.instance_id
+        JOIN pushplan.flow_steps s ON s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = x.step_id
+        WHERE s.kind = 'webhook'
         ORDER BY i.instance_id
     LOOP
         v_device := coalesce(r.device_id,

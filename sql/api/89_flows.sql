@@ -809,142 +809,203 @@ BEGIN
     RETURN v_at;
 END $$;
 
--- Advances up to p_limit instances whose time has come, as set operations, step kind by step
--- kind, until each waits or has ended (the scheduler: src/flow_advance.c). Each step an
--- instance reaches is recorded in flow_step_runs first; its primary key is what makes a send or
--- a set fire once per instance. Returns how many instances were taken.
+-- Advances up to p_limit instances whose time has come, as set operations, until each waits or
+-- has ended (the scheduler: src/flow_advance.c). Each instance's path through the steps that
+-- take no time (send, webhook, set, branch, exit) is followed in memory, a round per step: in
+-- each round every instance's step is claimed in flow_step_runs (its primary key is what makes
+-- a send or a set fire once per instance), the claimed steps act (sends grouped in shared
+-- tasks, webhooks, sets), then one statement moves every instance to its next step (a branch
+-- to the first path whose condition holds, else its else path; a wait_until whose event came
+-- since the instance reached it to its event path), to a wait, or to its end. The instances'
+-- rows are written once, at the end of the call (each write of a row makes new index entries:
+-- a state and next_at are in the due index). Returns how many instances were taken.
 -- (jit off: over a million instances the planner's estimates pass jit_above_cost, and
 -- compiling each statement's plan took 70 % of the time; doc/benchmarks.md, "Flows")
 CREATE OR REPLACE FUNCTION _flow_advance(p_limit int) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp SET jit = off AS $$
 DECLARE
     v_now timestamptz := clock_now();
-    v_ids bigint[];
-    v_pending bigint[];
-    v_fresh bigint[];
+    v_taken bigint;
+    -- the instances taken, in memory: their step (NULL: the path ended), where they are
+    -- (run: at a step to take now; wait: a wait started, until w_next; done; exited), and
+    -- when they reached their step (what a wait_until's events are counted from)
+    w_id bigint[];
+    w_step text[];
+    w_state text[];
+    w_reached timestamptz[];
+    w_next timestamptz[];
+    w_reason text[];
+    f_id bigint[];
+    f_step text[];
     v_round int;
+    v_kinds text[];
+    v_attrs boolean;
+    v_tags_add boolean;
+    v_tags_remove boolean;
+    b_id bigint[];
+    b_step text[];
 BEGIN
-    SELECT array_agg(instance_id) INTO v_ids FROM (
-        SELECT i.instance_id FROM flow_instances i
-        WHERE i.state = 'waiting' AND i.next_at <= v_now
-        ORDER BY i.next_at LIMIT p_limit FOR UPDATE SKIP LOCKED) s;
-    IF v_ids IS NULL THEN
+    -- the instances due: a wait that ended takes the step after it (a wait_until's: its timeout
+    -- path); one whose step is to be taken takes it
+    SELECT array_agg(x.instance_id ORDER BY x.instance_id),
+           array_agg(CASE WHEN x.step_started_at IS NOT NULL THEN s.next_step ELSE x.step_id END ORDER BY x.instance_id),
+           array_agg('run'::text ORDER BY x.instance_id),
+           array_agg(CASE WHEN x.step_started_at IS NOT NULL THEN v_now ELSE x.next_at END ORDER BY x.instance_id),
+           array_agg(NULL::timestamptz ORDER BY x.instance_id), array_agg(NULL::text ORDER BY x.instance_id)
+        INTO w_id, w_step, w_state, w_reached, w_next, w_reason
+    FROM (SELECT i.instance_id, i.flow_id, i.version, i.step_id, i.step_started_at, i.next_at
+          FROM flow_instances i
+          WHERE i.state = 'waiting' AND i.next_at <= v_now
+          ORDER BY i.next_at LIMIT p_limit FOR UPDATE SKIP LOCKED) x
+    LEFT JOIN flow_steps s ON s.flow_id = x.flow_id AND s.version = x.version AND s.step_id = x.step_id;
+    IF w_id IS NULL THEN
         RETURN 0;
     END IF;
-
-    -- waits that ended: the step after (a wait_until's: its timeout path)
-    UPDATE flow_instances i SET step_id = s.next_step, step_started_at = NULL, next_at = v_now
-    FROM flow_steps s
-    WHERE i.instance_id = ANY (v_ids) AND i.step_started_at IS NOT NULL
-      AND s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = i.step_id;
+    v_taken := cardinality(w_id);
 
     FOR v_round IN 1 .. 201 LOOP
-        -- paths that ended
-        UPDATE flow_instances i SET state = 'done', exited_at = v_now, exit_reason = 'completed',
-            next_at = NULL
-        WHERE i.instance_id = ANY (v_ids) AND i.state = 'waiting' AND i.step_id IS NULL;
-
-        SELECT array_agg(i.instance_id) INTO v_pending FROM flow_instances i
-            WHERE i.instance_id = ANY (v_ids) AND i.state = 'waiting' AND i.step_started_at IS NULL;
-        EXIT WHEN v_pending IS NULL;
+        EXIT WHEN NOT 'run' = ANY (w_state);
         IF v_round > 200 THEN
-            RAISE EXCEPTION 'pushplan: flow instances % did not come to a wait', v_pending;
+            RAISE EXCEPTION 'pushplan: flow instances % did not come to a wait',
+                ARRAY(SELECT w.id FROM unnest(w_id, w_state) w(id, state) WHERE w.state = 'run');
         END IF;
-        -- each step once per instance
+        -- each step once per instance: the steps claimed now act
         WITH claimed AS (
             INSERT INTO flow_step_runs (instance_id, step_id, at)
-            SELECT i.instance_id, i.step_id, v_now FROM flow_instances i
-            WHERE i.instance_id = ANY (v_pending)
-            ON CONFLICT DO NOTHING RETURNING instance_id)
-        SELECT coalesce(array_agg(instance_id), '{}') INTO v_fresh FROM claimed;
+            SELECT w.id, w.step, v_now FROM unnest(w_id, w_step, w_state) w(id, step, state)
+            WHERE w.state = 'run' AND w.step IS NOT NULL
+            ON CONFLICT DO NOTHING RETURNING instance_id, step_id)
+        SELECT coalesce(array_agg(instance_id ORDER BY instance_id), '{}'),
+               coalesce(array_agg(step_id ORDER BY instance_id), '{}')
+            INTO f_id, f_step FROM claimed;
 
-        -- a wait_until whose event came since the instance reached it (next_at: when it did, as
-        -- the event and this round may be apart) takes its event path at once
-        UPDATE flow_instances i SET step_id = s.event_step, next_at = v_now
-        FROM flow_steps s
-        WHERE i.instance_id = ANY (v_pending) AND s.flow_id = i.flow_id AND s.version = i.version
-          AND s.step_id = i.step_id AND s.kind = 'wait_until'
-          AND EXISTS (SELECT 1 FROM tracked_events e, jsonb_array_elements(s.spec->'events') w
-                      WHERE e.app_id = i.app_id AND e.event = w->>'event'
-                        AND e.tracked_at >= i.next_at
-                        AND ((i.device_id IS NOT NULL AND e.device_id = i.device_id)
-                             OR (i.account IS NOT NULL AND e.account = i.account AND e.account_type = i.account_type))
-                        AND _flow_props_match(w->'where', e.props));
-
-        -- waits start
-        UPDATE flow_instances i SET step_started_at = v_now,
-            next_at = CASE s.kind WHEN 'wait_until' THEN v_now + (s.spec->>'timeout')::interval
-                      ELSE _flow_wait_end(s.spec, _flow_user_zone(i.app_id, i.device_id, i.account, i.account_type), v_now) END
-        FROM flow_steps s
-        WHERE i.instance_id = ANY (v_pending) AND s.flow_id = i.flow_id AND s.version = i.version
-          AND s.step_id = i.step_id AND s.kind IN ('wait', 'wait_until');
-        -- sends: in tasks shared by the instances of one step and push (sql/api/89_flows_send.sql)
-        PERFORM _flow_sends(v_fresh);
-
-        -- webhook steps: a message each through the app's webhook (sql/api/89_flow_webhook.sql)
-        PERFORM _flow_webhook_fire(v_fresh, v_now);
-
+        -- what the claimed steps are: a statement runs only for a kind some of them are
+        SELECT coalesce(array_agg(DISTINCT s.kind), '{}'),
+               coalesce(bool_or(s.kind = 'set' AND s.spec ? 'attrs'), false),
+               coalesce(bool_or(s.kind = 'set' AND s.spec ? 'tags_add'), false),
+               coalesce(bool_or(s.kind = 'set' AND s.spec ? 'tags_remove'), false)
+            INTO v_kinds, v_attrs, v_tags_add, v_tags_remove
+        FROM unnest(f_id, f_step) f(instance_id, step_id)
+        JOIN flow_instances i ON i.instance_id = f.instance_id
+        JOIN flow_steps s ON s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = f.step_id;
+        IF 'send' = ANY (v_kinds) THEN
+            -- sends: in tasks shared by the instances of one step and push (sql/api/89_flows_send.sql)
+            PERFORM _flow_sends(f_id, f_step);
+        END IF;
+        IF 'webhook' = ANY (v_kinds) THEN
+            -- webhook steps: a message each through the app's webhook (sql/api/89_flow_webhook.sql)
+            PERFORM _flow_webhook_fire(f_id, f_step, v_now);
+        END IF;
         -- sets: attributes (at most 50 a device: a set that would pass it leaves them) and tags
-        UPDATE devices d SET attrs = _attrs_merge(d.attrs, s.spec->'attrs'), updated_at = now()
-        FROM flow_instances i
-        JOIN flow_steps s ON s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = i.step_id
-        WHERE i.instance_id = ANY (v_fresh) AND s.kind = 'set' AND s.spec ? 'attrs'
-          AND d.device_id IN (SELECT _flow_user_devices(i.app_id, i.device_id, i.account, i.account_type))
-          AND (SELECT count(*) FROM jsonb_object_keys(_attrs_merge(d.attrs, s.spec->'attrs'))) <= 50;
-        INSERT INTO tags (app_id, tag)
-            SELECT DISTINCT i.app_id, t FROM flow_instances i
-            JOIN flow_steps s ON s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = i.step_id
-            CROSS JOIN jsonb_array_elements_text(s.spec->'tags_add') t
-            WHERE i.instance_id = ANY (v_fresh) AND s.kind = 'set'
-            ON CONFLICT (app_id, tag) DO NOTHING;
-        INSERT INTO device_tags (tag_id, device_id)
-            SELECT g.tag_id, u.device_id FROM flow_instances i
-            JOIN flow_steps s ON s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = i.step_id
-            CROSS JOIN jsonb_array_elements_text(s.spec->'tags_add') t
-            JOIN tags g ON g.app_id = i.app_id AND g.tag = t
-            CROSS JOIN LATERAL _flow_user_devices(i.app_id, i.device_id, i.account, i.account_type) u(device_id)
-            WHERE i.instance_id = ANY (v_fresh) AND s.kind = 'set'
-            ON CONFLICT DO NOTHING;
-        DELETE FROM device_tags dt USING flow_instances i
-            JOIN flow_steps s ON s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = i.step_id
-            CROSS JOIN jsonb_array_elements_text(s.spec->'tags_remove') t
-            JOIN tags g ON g.app_id = i.app_id AND g.tag = t
-            WHERE i.instance_id = ANY (v_fresh) AND s.kind = 'set' AND dt.tag_id = g.tag_id
-              AND dt.device_id IN (SELECT _flow_user_devices(i.app_id, i.device_id, i.account, i.account_type));
+        IF v_attrs THEN
+            UPDATE devices d SET attrs = _attrs_merge(d.attrs, s.spec->'attrs'), updated_at = now()
+            FROM unnest(f_id, f_step) f(instance_id, step_id)
+            JOIN flow_instances i ON i.instance_id = f.instance_id
+            JOIN flow_steps s ON s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = f.step_id
+            WHERE s.kind = 'set' AND s.spec ? 'attrs'
+              AND d.device_id IN (SELECT _flow_user_devices(i.app_id, i.device_id, i.account, i.account_type))
+              AND (SELECT count(*) FROM jsonb_object_keys(_attrs_merge(d.attrs, s.spec->'attrs'))) <= 50;
+        END IF;
+        IF v_tags_add THEN
+            INSERT INTO tags (app_id, tag)
+                SELECT DISTINCT i.app_id, t FROM unnest(f_id, f_step) f(instance_id, step_id)
+                JOIN flow_instances i ON i.instance_id = f.instance_id
+                JOIN flow_steps s ON s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = f.step_id
+                CROSS JOIN jsonb_array_elements_text(s.spec->'tags_add') t
+                WHERE s.kind = 'set'
+                ON CONFLICT (app_id, tag) DO NOTHING;
+            INSERT INTO device_tags (tag_id, device_id)
+                SELECT g.tag_id, u.device_id FROM unnest(f_id, f_step) f(instance_id, step_id)
+                JOIN flow_instances i ON i.instance_id = f.instance_id
+                JOIN flow_steps s ON s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = f.step_id
+                CROSS JOIN jsonb_array_elements_text(s.spec->'tags_add') t
+                JOIN tags g ON g.app_id = i.app_id AND g.tag = t
+                CROSS JOIN LATERAL _flow_user_devices(i.app_id, i.device_id, i.account, i.account_type) u(device_id)
+                WHERE s.kind = 'set'
+                ON CONFLICT DO NOTHING;
+        END IF;
+        IF v_tags_remove THEN
+            DELETE FROM device_tags dt USING unnest(f_id, f_step) f(instance_id, step_id)
+                JOIN flow_instances i ON i.instance_id = f.instance_id
+                JOIN flow_steps s ON s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = f.step_id
+                CROSS JOIN jsonb_array_elements_text(s.spec->'tags_remove') t
+                JOIN tags g ON g.app_id = i.app_id AND g.tag = t
+                WHERE s.kind = 'set' AND dt.tag_id = g.tag_id
+                  AND dt.device_id IN (SELECT _flow_user_devices(i.app_id, i.device_id, i.account, i.account_type));
+        END IF;
 
-        -- exits
-        UPDATE flow_instances i SET state = 'exited', exited_at = v_now,
-            exit_reason = format('exit step "%s"', s.step_id), next_at = NULL
-        FROM flow_steps s
-        WHERE i.instance_id = ANY (v_pending) AND s.flow_id = i.flow_id AND s.version = i.version
-          AND s.step_id = i.step_id AND s.kind = 'exit';
+        -- the audiences of the branches the instances are at: one query each for the round
+        -- (sql/api/89_flow_branch.sql)
+        SELECT coalesce(array_agg(w.id), '{}'), coalesce(array_agg(w.step), '{}') INTO b_id, b_step
+        FROM unnest(w_id, w_step, w_state) w(id, step, state) WHERE w.state = 'run' AND w.step IS NOT NULL;
 
-        -- the steps that took no time lead on: sends, webhooks and sets to the next step,
-        -- branches to the first path whose condition holds (else their else path); an instance
-        -- whose path ends there is done at once (a row updated again in its transaction pays
-        -- its foreign keys' checks again: one update fewer per instance)
-        UPDATE flow_instances i SET step_id = n.step,
-            state = CASE WHEN n.step IS NULL THEN 'done' ELSE 'waiting' END,
-            exited_at = CASE WHEN n.step IS NULL THEN v_now END,
-            exit_reason = CASE WHEN n.step IS NULL THEN 'completed' END,
-            next_at = CASE WHEN n.step IS NOT NULL THEN v_now END
-        FROM (SELECT i2.instance_id, CASE s.kind
-                WHEN 'branch' THEN coalesce(
-                    (SELECT p->>'step' FROM jsonb_array_elements(s.spec->'paths') WITH ORDINALITY x(p, n)
-                     WHERE _flow_cond_holds(p->'if', i2.app_id, i2.device_id, i2.account, i2.account_type,
-                                            i2.entered_at, i2.trigger_props, coalesce(h.hits, '{}'))
-                     ORDER BY n LIMIT 1),
-                    s.spec->>'else')
-                ELSE s.next_step END AS step
-              FROM flow_instances i2
-              JOIN flow_steps s ON s.flow_id = i2.flow_id AND s.version = i2.version AND s.step_id = i2.step_id
-              -- a branch's audiences: one query each for the batch (sql/api/89_flow_branch.sql)
-              LEFT JOIN _flow_branch_hits(v_pending) h ON h.instance_id = i2.instance_id
-              WHERE i2.instance_id = ANY (v_pending) AND i2.state = 'waiting' AND i2.step_started_at IS NULL
-                AND s.kind IN ('send', 'webhook', 'set', 'branch')) n
-        WHERE i.instance_id = n.instance_id;
+        -- every instance at a step moves on: past a step that took no time to the next one (a
+        -- branch: the first path whose condition holds, else its else path), into a wait, to
+        -- an exit; a path that ends is done
+        SELECT array_agg(n.step ORDER BY w.n), array_agg(n.state ORDER BY w.n),
+               array_agg(n.reached ORDER BY w.n), array_agg(n.next_at ORDER BY w.n),
+               array_agg(n.reason ORDER BY w.n)
+            INTO w_step, w_state, w_reached, w_next, w_reason
+        FROM unnest(w_id, w_step, w_state, w_reached, w_next, w_reason)
+            WITH ORDINALITY w(id, step, state, reached, next_at, reason, n)
+        JOIN flow_instances i ON i.instance_id = w.id
+        LEFT JOIN flow_steps s ON w.state = 'run' AND s.flow_id = i.flow_id AND s.version = i.version
+                              AND s.step_id = w.step
+        LEFT JOIN _flow_branch_hits(b_id, b_step) h ON h.instance_id = w.id
+        -- what the step does with the instance: go on to a step (run), wait, exit, or end
+        CROSS JOIN LATERAL (
+            SELECT CASE
+                WHEN w.state <> 'run' THEN w.state
+                WHEN w.step IS NULL THEN 'done'
+                WHEN s.kind = 'wait_until' THEN
+                    CASE WHEN EXISTS (SELECT 1 FROM tracked_events e, jsonb_array_elements(s.spec->'events') x
+                                      WHERE e.app_id = i.app_id AND e.event = x->>'event'
+                                        AND e.tracked_at >= w.reached
+                                        AND ((i.device_id IS NOT NULL AND e.device_id = i.device_id)
+                                             OR (i.account IS NOT NULL AND e.account = i.account
+                                                 AND e.account_type = i.account_type))
+                                        AND _flow_props_match(x->'where', e.props))
+                         THEN 'event' ELSE 'wait' END
+                WHEN s.kind = 'wait' THEN 'wait'
+                WHEN s.kind = 'exit' THEN 'exited'
+                ELSE 'on' END AS what) k
+        CROSS JOIN LATERAL (
+            SELECT CASE k.what
+                WHEN 'event' THEN s.event_step
+                WHEN 'on' THEN CASE WHEN s.kind = 'branch' THEN coalesce(
+                        (SELECT p->>'step' FROM jsonb_array_elements(s.spec->'paths') WITH ORDINALITY x(p, o)
+                         WHERE _flow_cond_holds(p->'if', i.app_id, i.device_id, i.account, i.account_type,
+                                                i.entered_at, i.trigger_props, coalesce(h.hits, '{}'))
+                         ORDER BY o LIMIT 1),
+                        s.spec->>'else')
+                    ELSE s.next_step END
+                WHEN 'done' THEN NULL
+                ELSE w.step END AS step) m
+        CROSS JOIN LATERAL (
+            SELECT m.step,
+                   CASE WHEN k.what IN ('event', 'on') THEN CASE WHEN m.step IS NULL THEN 'done' ELSE 'run' END
+                        ELSE k.what END AS state,
+                   CASE WHEN k.what IN ('event', 'on') THEN v_now ELSE w.reached END AS reached,
+                   CASE WHEN w.state <> 'run' THEN w.next_at
+                        WHEN k.what = 'wait' AND s.kind = 'wait_until' THEN v_now + (s.spec->>'timeout')::interval
+                        WHEN k.what = 'wait' THEN _flow_wait_end(s.spec,
+                            _flow_user_zone(i.app_id, i.device_id, i.account, i.account_type), v_now) END AS next_at,
+                   CASE WHEN w.state <> 'run' THEN w.reason
+                        WHEN k.what = 'exited' THEN format('exit step "%s"', w.step)
+                        WHEN k.what IN ('done', 'event', 'on') AND m.step IS NULL THEN 'completed' END AS reason) n;
     END LOOP;
-    RETURN cardinality(v_ids);
+
+    -- each instance written once
+    UPDATE flow_instances i SET
+        step_id = w.step,
+        state = CASE w.state WHEN 'wait' THEN 'waiting' ELSE w.state END,
+        step_started_at = CASE WHEN w.state = 'wait' THEN v_now END,
+        next_at = CASE WHEN w.state = 'wait' THEN w.next_at END,
+        exited_at = CASE WHEN w.state IN ('done', 'exited') THEN v_now END,
+        exit_reason = w.reason
+    FROM unnest(w_id, w_step, w_state, w_next, w_reason) w(id, step, state, next_at, reason)
+    WHERE i.instance_id = w.id;
+    RETURN v_taken;
 END $$;
 
 -- When the next waiting instance is due (the scheduler sleeps until then at most).

@@ -13,7 +13,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT pushplan._flow_bind_event(push, trigger_props)   -- its {{event.props...}}: doc/templates.md
 $$;
 
--- The sends of instances that have just reached (and claimed, in flow_step_runs) their step:
+-- The sends of instances that have just reached (and claimed, in flow_step_runs) a step
+-- (p_steps[n] is p_instances[n]'s: _flow_advance writes the instances at the end of its call):
 -- grouped by app, flow, version, step and push, devices and accounts (per account type) apart;
 -- a user with two instances in one group (max_concurrent) goes into a second task, as each
 -- instance sends its own push. Each group of up to pushplan.small_audience_limit users is one
@@ -21,7 +22,7 @@ $$;
 -- push says otherwise), attributed to the flow and step (and to the instance, when it is the
 -- only one); every instance's step run names it. A push refused now (its plan deleted since)
 -- fails the group's step runs with push_send's error, and the instances go on.
-CREATE OR REPLACE FUNCTION _flow_sends(p_instances bigint[]) RETURNS void
+CREATE OR REPLACE FUNCTION _flow_sends(p_instances bigint[], p_steps text[]) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     v_per_task int := least(greatest(coalesce(current_setting('pushplan.small_audience_limit', true)::int, 100), 1), 1000);
@@ -36,11 +37,12 @@ BEGIN
             SELECT i.instance_id, i.app_id, i.flow_id, i.version, st.step_id,
                    pushplan._flow_send_push(st.spec->'push', i.trigger_props) AS push,
                    i.account_type, coalesce(d.registration_id, i.account) AS user_id
-            FROM pushplan.flow_instances i
+            FROM unnest(p_instances, p_steps) x(instance_id, step_id)
+            JOIN pushplan.flow_instances i ON i.instance_id = x.instance_id
             JOIN pushplan.flow_steps st ON st.flow_id = i.flow_id AND st.version = i.version
-                                       AND st.step_id = i.step_id
+                                       AND st.step_id = x.step_id
             LEFT JOIN pushplan.devices d ON d.device_id = i.device_id
-            WHERE i.instance_id = ANY (p_instances) AND st.kind = 'send'),
+            WHERE st.kind = 'send'),
         twice AS (
             SELECT s.*, row_number() OVER (PARTITION BY s.app_id, s.flow_id, s.version, s.step_id, s.push,
                                                         s.account_type, s.user_id

@@ -3,7 +3,7 @@
 -- by order is decided), the idempotency key (the caller's, else the version's path into the
 -- props), re-entry and max_concurrent for devices and accounts, and the locks it takes: one per
 -- user under a shared lock on the flow, or the flow's lock alone for a call of more users of
--- one flow than its caller says (push_track_batch: 10,000; the other triggers: 64).
+-- one flow than its caller says (push_track_batch: 1,000; the other triggers: 64).
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pushplan;
 CREATE EXTENSION IF NOT EXISTS pushplan_test;
@@ -79,10 +79,18 @@ SELECT pg_temp.enter(:'many', NULL, ARRAY['a1', 'a2', 'a3', 'a4', 'a5'], NULL, N
 SELECT objsubid, mode, count(*) FROM pg_locks
 WHERE locktype = 'advisory' AND pid = pg_backend_pid() GROUP BY 1, 2 ORDER BY 1, 2;
 COMMIT;
--- push_track_batch's bound (10,000, a batch's most): each of its users is locked
+-- push_track_batch's bound (1,000): each user of a batch of 100 is locked
 BEGIN;
 SELECT push_track_batch('enter_app', (SELECT jsonb_agg(jsonb_build_object('account', 'b' || i, 'event', 'many'))
                                       FROM generate_series(1, 100) i)) AS tracked;
+SELECT objsubid, mode, count(*) FROM pg_locks
+WHERE locktype = 'advisory' AND pid = pg_backend_pid() GROUP BY 1, 2 ORDER BY 1, 2;
+COMMIT;
+-- a batch of 1,001 entries: the flow's lock alone (two such batches at once take turns rather
+-- than fill the lock table)
+BEGIN;
+SELECT push_track_batch('enter_app', (SELECT jsonb_agg(jsonb_build_object('account', 'c' || i, 'event', 'many'))
+                                      FROM generate_series(1, 1001) i)) AS tracked;
 SELECT objsubid, mode, count(*) FROM pg_locks
 WHERE locktype = 'advisory' AND pid = pg_backend_pid() GROUP BY 1, 2 ORDER BY 1, 2;
 COMMIT;
