@@ -26,7 +26,7 @@ mkdir -p "$vg"
 chown postgres: "$vg"
 cat > "$work/postgres-valgrind" <<SH
 #!/bin/sh
-exec valgrind --tool=memcheck --leak-check=no --read-var-info=no --num-callers=40 \\
+exec valgrind --tool=memcheck --fair-sched=yes --leak-check=no --read-var-info=no --num-callers=40 \\
   --error-limit=no --gen-suppressions=all --suppressions=$top/test/valgrind/postgresql.supp \\
   --log-file=$vg/%p.log $(pg_config --bindir)/postgres "\$@"
 SH
