@@ -58,6 +58,7 @@ pp_engine_settings_from_gucs(PPEngineSettings *s, int max_inflight)
 	s->ca_file = pp_ca_file;
 	s->max_conns_per_host = pp_max_conns_per_host;
 	s->hms_linger_ms = PP_DEFAULT_LINGER_MS;
+	s->max_unrecorded = pp_max_unrecorded;
 }
 
 /* ---- the engine ----------------------------------------------------------------------------- */
@@ -131,6 +132,8 @@ struct PPEngine
 	 * measure (pp_engine_update_window).
 	 */
 	int			window;
+	int			late;			/* late requests at the last window update */
+	int			unrecorded;		/* outcomes handed out and not yet written (the caller's) */
 	PPVendorPace *paces;		/* one per vendor of pp_vendors, in its order */
 	int			npaces;
 	TimestampTz rtt_epoch_start;
@@ -190,6 +193,7 @@ pp_engine_create(const PPEngineSettings *s)
 	e->http_options.ca_file = e->s.ca_file;
 	e->http_options.max_conns_per_host = e->s.max_conns_per_host;
 	e->http_options.max_handles = e->s.max_inflight;
+	e->http_options.threaded = e->s.threaded;
 	dlist_init(&e->grouping);
 	dlist_init(&e->pending);
 	dlist_init(&e->done);
@@ -236,7 +240,43 @@ pp_engine_window(PPEngine *e)
 int
 pp_engine_running(PPEngine *e)
 {
-	return e->running;
+	return e->s.threaded ? pp_http_open(e->http) : e->running;
+}
+
+/*
+ * Tells the network thread the window, and how many more items may be on the wire or answered
+ * and not handed out: max_unrecorded, less what the caller holds unwritten and what waits here
+ * to be handed out. Late requests (below) do not count against it either.
+ */
+static void
+pp_engine_push_limits(PPEngine *e)
+{
+	int			held = e->unrecorded;
+	dlist_iter	it;
+
+	if (!e->s.threaded)
+		return;
+	if (e->s.max_unrecorded <= 0)
+	{
+		pp_http_set_limits(e->http, e->window, INT_MAX);
+		return;
+	}
+	dlist_foreach(it, &e->done)
+	{
+		PPXfer	   *x = dlist_container(PPXfer, node, it.cur);
+
+		held += x->nitems - x->handed;
+	}
+	/* what the window needs past its floor (a far vendor's answer time) comes on top */
+	pp_http_set_limits(e->http, e->window,
+					   e->s.max_unrecorded + Max(e->window - e->late - WINDOW_MIN, 0) + e->late - held);
+}
+
+void
+pp_engine_set_unrecorded(PPEngine *e, int n)
+{
+	e->unrecorded = n;
+	pp_engine_push_limits(e);
 }
 
 /* A vendor's quickest answer time: of this epoch, or of the previous one if that was quicker */
@@ -273,7 +313,8 @@ pp_engine_update_window(PPEngine *e)
 	int			late = 0;
 	dlist_iter	it;
 
-	if (e->poll_end > 0 && e->running > 0)
+	/* with a network thread the transfers go on while the sender pauses: no pause to cover */
+	if (e->poll_end > 0 && e->running > 0 && !e->s.threaded)
 		e->pause_us = Max(e->pause_us, now - e->poll_end);
 	if (elapsed_us < RATE_SAMPLE_MS * 1000L)
 		return;
@@ -315,15 +356,23 @@ pp_engine_update_window(PPEngine *e)
 	dlist_foreach(it, &e->running_list)
 	{
 		PPXfer	   *x = dlist_container(PPXfer, node, it.cur);
-		int64		open_us = now - x->started_at;
+		int64		started = e->s.threaded ? pp_http_started_at(e->http, &x->http) : x->started_at;
+		int64		open_us = now - started;
 
+		if (started == 0)
+			continue;			/* waiting in the network thread for the window */
 		if (open_us < LATE_MIN_MS * 1000L)
+		{
+			if (e->s.threaded)
+				continue;		/* handed over in order, but not put on the wire in order */
 			break;
+		}
 		if (open_us >= 10 * pp_pace_rtt(x->pace))
 			late++;
 	}
 	want = Max(want, (double) WINDOW_MIN) + late;
 	e->window = (int) Min(want, (double) e->s.max_inflight);
+	e->late = late;
 }
 
 /* An answer (with an HTTP status) of a request of latency_us: for the window. */
@@ -616,6 +665,7 @@ pp_engine_start(PPEngine *e, PPXfer *x)
 	memset(&x->http, 0, sizeof(x->http));
 	x->http.url = x->nitems > 1 && send->batch_url ? send->batch_url : send->url;
 	x->http.owner = x;
+	x->http.urgent = x->urgent;
 	if (v->conn_group)
 	{
 		/* the vendor's name first: groups of two vendors never meet */
@@ -692,6 +742,15 @@ pp_engine_start_pending(PPEngine *e)
 	{
 		PPXfer	   *x = dlist_container(PPXfer, node, it.cur);
 
+		/* a network thread starts them as the window lets it: each is handed over at once */
+		if (e->s.threaded)
+		{
+			dlist_delete(&x->node);
+			if (x->vendor->conn_group)
+				e->pending_grouped--;
+			pp_engine_start(e, x);
+			continue;
+		}
 		if (!x->urgent && e->running >= e->s.max_inflight)
 			break;
 		if (!x->urgent && x->vendor->conn_group == NULL && e->windowed >= e->window)
@@ -835,6 +894,7 @@ pp_engine_poll(PPEngine *e, int timeout_ms, PPSendOutcome *out, int max_out)
 	if (max_out <= 0)
 		return 0;
 	pp_engine_update_window(e);
+	pp_engine_push_limits(e);
 	for (;;)
 	{
 		int			n = pp_engine_hand_out(e, out, max_out);

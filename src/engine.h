@@ -67,6 +67,10 @@ typedef struct PPEngineSettings
 	const char *ca_file;		/* NULL or "": the system CAs */
 	int			max_conns_per_host;
 	int			hms_linger_ms;	/* how long an HMS group waits for more tokens (default 5) */
+	bool		threaded;		/* a network thread drives the transfers (http.h): they go on
+								 * while the caller claims or writes outcomes */
+	int			max_unrecorded; /* threaded: items on the wire, answered or held by the caller
+								 * unwritten (pp_engine_set_unrecorded), at most; 0: no bound */
 } PPEngineSettings;
 
 typedef struct PPEngine PPEngine;
@@ -84,6 +88,12 @@ extern void pp_engine_submit(PPEngine *e, const PPSendItem *item);
 extern int	pp_engine_inflight(PPEngine *e);
 extern int	pp_engine_window(PPEngine *e);	/* requests it lets run at once now */
 extern int	pp_engine_running(PPEngine *e); /* requests open now */
+/*
+ * The caller holds n outcomes it has not written yet: with PPEngineSettings.max_unrecorded,
+ * the engine keeps items on the wire and answered within what is left (a crash sends all of
+ * them again).
+ */
+extern void pp_engine_set_unrecorded(PPEngine *e, int n);
 
 /*
  * Drives the transfers for up to timeout_ms (or until something completes); returns completed

@@ -37,12 +37,17 @@
 #include "pushplan.h"
 
 #include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 
 #include "common/hashfn.h"
+#include "storage/ipc.h"
+#include "utils/timestamp.h"
 
 #include "http.h"
 
@@ -103,9 +108,43 @@ struct PPHttp
 	int			ngroups;
 	int			maxgroups;
 	int			lastgroup;		/* the last one asked for: a broadcast asks for one group */
+
+	/*
+	 * Threaded (PPHttpOptions.threaded): the thread owns everything above (the multi handle, its
+	 * handles, sockets and groups); the caller and the thread share what follows, under lock.
+	 */
+	bool		threaded;
+	bool		thread_live;	/* started and not yet joined (the caller's) */
+	pthread_t	thread;
+	pthread_mutex_t lock;
+	pthread_cond_t finished_cond;	/* something finished */
+	bool		stop;
+	int			window;			/* requests without a group on the wire at most */
+	int			room;			/* ... on the wire, finished or taken since (pp_http_set_limits) */
+	int			nfinished;		/* in finished_head's queue */
+	int			taken;			/* finished and taken by pp_http_run since pp_http_set_limits */
+	int			max_open;		/* requests on the wire at most (urgent ones aside) */
+	int			open;			/* requests on the wire */
+	int			open_windowed;	/* ... without a connection group */
+	int			ready_grouped;	/* ready requests with a connection group */
+	PPHttpReq  *urgent_head;	/* ready, urgent: in order */
+	PPHttpReq  *urgent_tail;
+	PPHttpReq  *ready_head;		/* ready, the others: in order */
+	PPHttpReq  *ready_tail;
+	PPHttpReq  *finished_head;	/* finished, for pp_http_run */
+	PPHttpReq  *finished_tail;
 };
 
+/* The threaded multi handles alive, joined at process exit (malloc'd). */
+static PPHttp **pp_threaded = NULL;
+static int	pp_nthreaded = 0;
+static int	pp_maxthreaded = 0;
+static bool pp_exit_hook = false;
+
 static bool pp_curl_initialised = false;
+
+static void pp_http_thread_stop(PPHttp *h);
+static void pp_http_thread_start(PPHttp *h);
 
 static void
 pp_curl_global_init(void)
@@ -377,6 +416,13 @@ pp_http_create(const PPHttpOptions *o)
 	 */
 	curl_multi_setopt(h->multi, CURLMOPT_MAX_CONCURRENT_STREAMS,
 					  (long) Min(PP_MAX_STREAMS, Max(1, (o->max_handles + conns - 1) / conns)));
+	if (o->threaded)
+	{
+		h->max_open = h->maxfree;
+		h->window = h->maxfree;
+		h->room = INT_MAX;
+		pp_http_thread_start(h);
+	}
 	return h;
 }
 
@@ -385,6 +431,16 @@ pp_http_destroy(PPHttp *h)
 {
 	if (h == NULL)
 		return;
+	if (h->threaded)
+	{
+		pp_http_thread_stop(h);
+		for (int i = 0; i < pp_nthreaded; i++)
+			if (pp_threaded[i] == h)
+				pp_threaded[i] = pp_threaded[--pp_nthreaded];
+		pthread_cond_destroy(&h->finished_cond);
+		pthread_mutex_destroy(&h->lock);
+		h->threaded = false;
+	}
 	for (int i = 0; i < h->nfree; i++)
 		curl_easy_cleanup(h->free_easy[i]);
 	h->nfree = 0;
@@ -475,8 +531,8 @@ pp_easy_setup(CURL *easy, PPHttpReq *r, int timeout_ms, const char *ca_file)
 	r->local_port = r->remote_port = 0;
 }
 
-bool
-pp_http_start(PPHttp *h, PPHttpReq *r)
+static bool
+pp_http_start_now(PPHttp *h, PPHttpReq *r)
 {
 	CURL	   *easy;
 	CURLMcode	mc;
@@ -529,16 +585,10 @@ pp_http_start(PPHttp *h, PPHttpReq *r)
 	return true;
 }
 
-int
-pp_http_run(PPHttp *h, int timeout_ms, PPHttpReq **done, int max_done)
+/* libcurl has run since the last pass's transfers ended: their handles may be reused */
+static void
+pp_http_uncool(PPHttp *h)
 {
-	int			ndone = 0;
-	int			still;
-	CURLMsg    *msg;
-	int			left;
-
-	curl_multi_perform(h->multi, &still);
-	/* libcurl has run since the last pass's transfers ended: their handles may be reused */
 	for (int i = 0; i < h->ncool; i++)
 	{
 		if (h->nfree < h->maxfree)
@@ -547,19 +597,16 @@ pp_http_run(PPHttp *h, int timeout_ms, PPHttpReq **done, int max_done)
 			curl_easy_cleanup(h->cool_easy[i]);
 	}
 	h->ncool = 0;
-	if (h->running > 0 && timeout_ms > 0)
-	{
-		/* unless something already finished, wait for socket activity or curl's timers */
-		bool		finished = false;
+}
 
-		if (still < h->running)
-			finished = true;
-		if (!finished)
-		{
-			curl_multi_poll(h->multi, NULL, 0, timeout_ms, NULL);
-			curl_multi_perform(h->multi, &still);
-		}
-	}
+/* The transfers libcurl has finished, taken off the multi handle (at most max_done). */
+static int
+pp_http_collect(PPHttp *h, PPHttpReq **done, int max_done)
+{
+	int			ndone = 0;
+	CURLMsg    *msg;
+	int			left;
+
 	while (ndone < max_done && (msg = curl_multi_info_read(h->multi, &left)) != NULL)
 	{
 		PPHttpReq  *r;
@@ -588,9 +635,376 @@ pp_http_run(PPHttp *h, int timeout_ms, PPHttpReq **done, int max_done)
 	return ndone;
 }
 
+/* ---- the network thread (http.h: threaded) -------------------------------------------------- */
+
+/* r leaves the queue it is in (under the lock). */
+static void
+pp_queue_remove(PPHttpReq **head, PPHttpReq **tail, PPHttpReq *r)
+{
+	PPHttpReq  *prev = NULL;
+
+	for (PPHttpReq *q = *head; q; prev = q, q = q->next)
+		if (q == r)
+		{
+			if (prev)
+				prev->next = r->next;
+			else
+				*head = r->next;
+			if (*tail == r)
+				*tail = prev;
+			r->next = NULL;
+			return;
+		}
+}
+
+static void
+pp_queue_append(PPHttpReq **head, PPHttpReq **tail, PPHttpReq *r)
+{
+	r->next = NULL;
+	if (*tail)
+		(*tail)->next = r;
+	else
+		*head = r;
+	*tail = r;
+}
+
+/* Finished requests go to the caller (under the lock). */
+static void
+pp_thread_finished(PPHttp *h, PPHttpReq *r, bool was_open)
+{
+	if (was_open)
+	{
+		h->open--;
+		if (r->conn_group == NULL)
+			h->open_windowed--;
+	}
+	r->where = PP_HTTP_AT_FINISHED;
+	r->started_at = 0;
+	pp_queue_append(&h->finished_head, &h->finished_tail, r);
+	h->nfinished++;
+}
+
+/*
+ * Puts on the wire what the window lets go, in order: every urgent request, then the others
+ * while fewer than max_open are open and, for those without a connection group (APNs has
+ * one: engine.c, pp_engine_start_pending says why it is not windowed), fewer than the window.
+ */
+static void
+pp_thread_start_ready(PPHttp *h)
+{
+	PPHttpReq  *go = NULL;
+	PPHttpReq  *go_tail = NULL;
+	PPHttpReq  *r;
+	PPHttpReq  *next;
+	int64		now = (int64) GetCurrentTimestamp();	/* gettimeofday: no palloc, no elog */
+
+	pthread_mutex_lock(&h->lock);
+	while ((r = h->urgent_head) != NULL)
+	{
+		pp_queue_remove(&h->urgent_head, &h->urgent_tail, r);
+		pp_queue_append(&go, &go_tail, r);
+	}
+	for (r = h->ready_head; r; r = next)
+	{
+		next = r->next;
+		if (h->open >= h->max_open)
+			break;
+		if (r->conn_group == NULL &&
+			(h->open_windowed >= h->window ||
+			 h->open_windowed + h->nfinished + h->taken >= h->room))
+		{
+			if (h->ready_grouped == 0)
+				break;
+			continue;
+		}
+		pp_queue_remove(&h->ready_head, &h->ready_tail, r);
+		if (r->conn_group)
+			h->ready_grouped--;
+		pp_queue_append(&go, &go_tail, r);
+		h->open++;
+		if (r->conn_group == NULL)
+			h->open_windowed++;
+		r->where = PP_HTTP_AT_RUNNING;
+		r->started_at = now;
+	}
+	/* urgent ones count once they are on their way, as the others */
+	for (r = go; r && r->urgent; r = r->next)
+	{
+		h->open++;
+		if (r->conn_group == NULL)
+			h->open_windowed++;
+		r->where = PP_HTTP_AT_RUNNING;
+		r->started_at = now;
+	}
+	pthread_mutex_unlock(&h->lock);
+
+	for (r = go; r; r = next)
+	{
+		next = r->next;
+		r->next = NULL;
+		if (!pp_http_start_now(h, r))
+		{
+			pthread_mutex_lock(&h->lock);
+			pp_thread_finished(h, r, true);
+			pthread_cond_signal(&h->finished_cond);
+			pthread_mutex_unlock(&h->lock);
+		}
+	}
+}
+
+static void *
+pp_http_thread_main(void *arg)
+{
+	PPHttp	   *h = arg;
+	PPHttpReq **done = malloc(sizeof(PPHttpReq *) * 256);
+
+	for (;;)
+	{
+		int			still;
+		int			n;
+		bool		stop;
+
+		curl_multi_perform(h->multi, &still);
+		pp_http_uncool(h);
+		while (done && (n = pp_http_collect(h, done, 256)) > 0)
+		{
+			pthread_mutex_lock(&h->lock);
+			for (int i = 0; i < n; i++)
+				pp_thread_finished(h, done[i], true);
+			pthread_cond_signal(&h->finished_cond);
+			pthread_mutex_unlock(&h->lock);
+		}
+		pthread_mutex_lock(&h->lock);
+		stop = h->stop;
+		pthread_mutex_unlock(&h->lock);
+		if (stop)
+			break;
+		pp_thread_start_ready(h);
+		/* socket activity, curl's timers, or the caller's wake-up (curl_multi_wakeup) */
+		curl_multi_poll(h->multi, NULL, 0, 100, NULL);
+	}
+	free(done);
+	return NULL;
+}
+
+/* Stops and joins h's thread: the caller owns the multi handle and every request from here on. */
+static void
+pp_http_thread_stop(PPHttp *h)
+{
+	if (!h->thread_live)
+		return;
+	pthread_mutex_lock(&h->lock);
+	h->stop = true;
+	pthread_mutex_unlock(&h->lock);
+	curl_multi_wakeup(h->multi);
+	pthread_join(h->thread, NULL);
+	h->thread_live = false;
+}
+
+/* At process exit (a FATAL, an ERROR of a worker, SIGTERM): no thread outlives its backend. */
+static void
+pp_http_threads_exit(int code, Datum arg)
+{
+	for (int i = 0; i < pp_nthreaded; i++)
+		pp_http_thread_stop(pp_threaded[i]);
+}
+
+static void
+pp_http_thread_start(PPHttp *h)
+{
+	sigset_t	all;
+	sigset_t	old;
+	int			rc;
+
+	if (!pp_exit_hook)
+	{
+		on_proc_exit(pp_http_threads_exit, (Datum) 0);
+		pp_exit_hook = true;
+	}
+	if (pp_nthreaded == pp_maxthreaded)
+	{
+		int			n = Max(pp_maxthreaded * 2, 4);
+		PPHttp	  **p = realloc(pp_threaded, sizeof(PPHttp *) * n);
+
+		if (p == NULL)
+			pp_error(PPE_CURL_NO_MEMORY, "out of memory for the network thread");
+		pp_threaded = p;
+		pp_maxthreaded = n;
+	}
+	{
+		pthread_condattr_t ca;
+
+		pthread_mutex_init(&h->lock, NULL);
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&h->finished_cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	h->threaded = true;
+	/* the thread inherits this mask: no signal of the backend is ever delivered to it */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&h->thread, NULL, pp_http_thread_main, h);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0)
+	{
+		pthread_cond_destroy(&h->finished_cond);
+		pthread_mutex_destroy(&h->lock);
+		h->threaded = false;
+		pp_error(PPE_CURL_INIT, "could not start the network thread: %s", strerror(rc));
+	}
+	h->thread_live = true;
+	pp_threaded[pp_nthreaded++] = h;
+}
+
+void
+pp_http_set_limits(PPHttp *h, int window, int room)
+{
+	bool		wider;
+
+	if (!h->threaded)
+		return;
+	pthread_mutex_lock(&h->lock);
+	wider = window > h->window || room > h->room - h->taken;
+	h->window = Max(window, 1);
+	h->room = room;
+	h->taken = 0;
+	pthread_mutex_unlock(&h->lock);
+	if (wider && h->thread_live)
+		curl_multi_wakeup(h->multi);
+}
+
+int
+pp_http_open(PPHttp *h)
+{
+	int			n;
+
+	if (!h->threaded)
+		return h->running;
+	pthread_mutex_lock(&h->lock);
+	n = h->open;
+	pthread_mutex_unlock(&h->lock);
+	return n;
+}
+
+int64
+pp_http_started_at(PPHttp *h, const PPHttpReq *r)
+{
+	int64		t;
+
+	if (!h->threaded)
+		return 0;
+	pthread_mutex_lock(&h->lock);
+	t = r->started_at;
+	pthread_mutex_unlock(&h->lock);
+	return t;
+}
+
+bool
+pp_http_start(PPHttp *h, PPHttpReq *r)
+{
+	if (!h->threaded)
+		return pp_http_start_now(h, r);
+	if (!h->thread_live)
+	{
+		strlcpy(r->errbuf, "the network thread has stopped", sizeof(r->errbuf));
+		r->curl_result = CURLE_FAILED_INIT;
+		return false;
+	}
+	r->easy = NULL;
+	pthread_mutex_lock(&h->lock);
+	r->where = PP_HTTP_AT_READY;
+	r->started_at = 0;
+	if (r->urgent)
+		pp_queue_append(&h->urgent_head, &h->urgent_tail, r);
+	else
+	{
+		pp_queue_append(&h->ready_head, &h->ready_tail, r);
+		if (r->conn_group)
+			h->ready_grouped++;
+	}
+	pthread_mutex_unlock(&h->lock);
+	curl_multi_wakeup(h->multi);
+	return true;
+}
+
+int
+pp_http_run(PPHttp *h, int timeout_ms, PPHttpReq **done, int max_done)
+{
+	int			ndone = 0;
+	int			still;
+
+	if (h->threaded)
+	{
+		PPHttpReq  *r;
+
+		pthread_mutex_lock(&h->lock);
+		if (h->finished_head == NULL && timeout_ms > 0 && h->thread_live)
+		{
+			struct timespec until;
+
+			clock_gettime(CLOCK_MONOTONIC, &until);
+			until.tv_sec += timeout_ms / 1000;
+			until.tv_nsec += (long) (timeout_ms % 1000) * 1000000L;
+			if (until.tv_nsec >= 1000000000L)
+			{
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
+			while (h->finished_head == NULL &&
+				   pthread_cond_timedwait(&h->finished_cond, &h->lock, &until) == 0)
+				;
+		}
+		while (ndone < max_done && (r = h->finished_head) != NULL)
+		{
+			pp_queue_remove(&h->finished_head, &h->finished_tail, r);
+			h->nfinished--;
+			h->taken++;
+			r->where = PP_HTTP_AT_NONE;
+			done[ndone++] = r;
+		}
+		pthread_mutex_unlock(&h->lock);
+		return ndone;
+	}
+
+	curl_multi_perform(h->multi, &still);
+	pp_http_uncool(h);
+	if (h->running > 0 && timeout_ms > 0 && still >= h->running)
+	{
+		/* nothing finished yet: wait for socket activity or curl's timers */
+		curl_multi_poll(h->multi, NULL, 0, timeout_ms, NULL);
+		curl_multi_perform(h->multi, &still);
+	}
+	return pp_http_collect(h, done, max_done);
+}
+
 void
 pp_http_release(PPHttp *h, PPHttpReq *r)
 {
+	if (h && h->threaded)
+	{
+		int			where;
+
+		pthread_mutex_lock(&h->lock);
+		where = r->where;
+		pthread_mutex_unlock(&h->lock);
+		/* the thread still has it (an error, or the engine going): it stops first */
+		if (where != PP_HTTP_AT_NONE)
+		{
+			pp_http_thread_stop(h);
+			if (where == PP_HTTP_AT_READY)
+			{
+				pp_queue_remove(&h->urgent_head, &h->urgent_tail, r);
+				pp_queue_remove(&h->ready_head, &h->ready_tail, r);
+			}
+			else if (where == PP_HTTP_AT_FINISHED)
+			{
+				pp_queue_remove(&h->finished_head, &h->finished_tail, r);
+				h->nfinished--;
+			}
+			r->where = PP_HTTP_AT_NONE;
+		}
+	}
 	if (r->easy && h)
 	{
 		curl_multi_remove_handle(h->multi, r->easy);

@@ -20,6 +20,7 @@ typedef struct PPHttpOptions
 	int			max_conns_per_host; /* multi handle: connections per host and connection
 									 * group (at least 1) */
 	int			max_handles;	/* multi handle: transfers at once, easy handles kept for reuse */
+	bool		threaded;		/* multi handle: driven by a network thread (below) */
 } PPHttpOptions;
 
 typedef struct PPHttp PPHttp;
@@ -46,9 +47,38 @@ typedef struct PPHttpReq
 	void	   *easy;			/* CURL *, while running */
 	int			local_port;		/* the connection it went on (0: none yet) */
 	int			remote_port;
+	/* a threaded multi handle's (below) */
+	bool		urgent;			/* starts ahead of the others, past the window and max_handles */
+	int			where;			/* PP_HTTP_AT_*: under the lock */
+	int64		started_at;		/* put on the wire by the thread (0: not yet); under the lock */
+	struct PPHttpReq *next;		/* in its queue; under the lock */
 } PPHttpReq;
 
+#define PP_HTTP_AT_NONE		0	/* the caller's */
+#define PP_HTTP_AT_READY	1	/* handed to the thread, waiting for the window */
+#define PP_HTTP_AT_RUNNING	2	/* on the wire */
+#define PP_HTTP_AT_FINISHED 3	/* finished, not yet taken by pp_http_run */
+
+/*
+ * A threaded multi handle (PPHttpOptions.threaded) is driven by a thread of its own: the
+ * requests started wait in it until the window (pp_http_set_window) lets them on the wire, and
+ * they are sent, answered and their answers read while the caller does other work (claims,
+ * writes of outcomes); pp_http_run then only takes what finished.  The thread touches libcurl,
+ * the requests handed to it and malloc'd memory only: never palloc, elog or a signal (every
+ * signal is blocked in it).  It is joined by pp_http_destroy, by pp_http_release of a request it
+ * still has, and at process exit.
+ */
 extern PPHttp *pp_http_create(const PPHttpOptions *o);
+/*
+ * Threaded: how many requests without a connection group may be on the wire at once (window),
+ * and how many of them may be on the wire or finished and not yet taken by pp_http_run, with
+ * those taken since this call (room).
+ */
+extern void pp_http_set_limits(PPHttp *h, int window, int room);
+/* Threaded: requests on the wire now. */
+extern int	pp_http_open(PPHttp *h);
+/* Threaded: when r went on the wire (0: it waits for the window, or it is done). */
+extern int64 pp_http_started_at(PPHttp *h, const PPHttpReq *r);
 extern void pp_http_destroy(PPHttp *h);
 /* Adds a header ("name: value") to r; false when out of memory. */
 extern bool pp_http_header(PPHttpReq *r, const char *header);

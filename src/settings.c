@@ -17,6 +17,7 @@ int			pp_express_senders = 1;
 int			pp_batch_size = 500;
 int			pp_max_inflight = 500;
 int			pp_outcomes_per_write = 100;
+int			pp_max_unrecorded = 50;
 int			pp_poll_interval = 1000;
 int			pp_max_attempts = 5;
 int			pp_retention_days = 30;
@@ -58,6 +59,11 @@ pp_settings_define(void)
 							"Outcomes a sender writes in one transaction at most; it also writes them every 20 ms.",
 							"Answers received and not yet written are sent again after a crash: this bounds them.",
 							&pp_outcomes_per_write, 100, 1, 10000, PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pushplan.max_unrecorded",
+							"Deliveries a sender has on the wire or answered and not yet written, at most.",
+							"These are what a crash sends again. Requests of the high lane and of vendors with connection groups (APNs) are not held by it.",
+							&pp_max_unrecorded, 50, 1, 100000, PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("pushplan.poll_interval",
 							"How often idle workers look for work that nothing woke them for.",

@@ -11,6 +11,7 @@ extern int	pp_express_senders;
 extern int	pp_batch_size;
 extern int	pp_max_inflight;
 extern int	pp_outcomes_per_write;
+extern int	pp_max_unrecorded;
 extern int	pp_poll_interval;
 extern int	pp_max_attempts;
 extern int	pp_retention_days;

@@ -51,7 +51,8 @@
 #include "utils/timestamp.h"
 
 #define CACHE_SECONDS		10	/* how long task pushes and vendor configs are reused */
-#define FLUSH_AFTER_MS		20	/* outcomes wait at most this long to be written */
+#define FLUSH_AFTER_MS		20	/* longest wait for answers in one poll */
+#define OUTCOMES_WAIT_MS	5	/* outcomes wait at most about this long to be written */
 #define EXPRESS_LOOK_MS		5	/* how often a sender that may owe the high lane a claim looks */
 
 static PPDatabaseSlot *my_slot = NULL;
@@ -1143,6 +1144,7 @@ engine_settings_changed(const PPEngineSettings *cur, const char *cur_ca)
 	return want.max_inflight != cur->max_inflight ||
 		want.http_timeout_ms != cur->http_timeout_ms ||
 		want.max_conns_per_host != cur->max_conns_per_host ||
+		want.max_unrecorded != cur->max_unrecorded ||
 		strcmp(want.ca_file ? want.ca_file : "", cur_ca) != 0;
 }
 
@@ -1236,6 +1238,7 @@ pushplan_sender_main(Datum arg)
 		proc_exit(0);
 
 	pp_engine_settings_from_gucs(&settings, pp_max_inflight);
+	settings.threaded = true;	/* answers are read while the sender claims and writes */
 	engine_ca = MemoryContextStrdup(TopMemoryContext, settings.ca_file ? settings.ca_file : "");
 	engine = pp_engine_create(&settings);
 	nouts = pp_batch_size;
@@ -1260,6 +1263,7 @@ pushplan_sender_main(Datum arg)
 		{
 			pp_engine_destroy(engine);
 			pp_engine_settings_from_gucs(&settings, pp_max_inflight);
+			settings.threaded = true;
 			pfree(engine_ca);
 			engine_ca = MemoryContextStrdup(TopMemoryContext, settings.ca_file ? settings.ca_file : "");
 			engine = pp_engine_create(&settings);
@@ -1330,23 +1334,29 @@ pushplan_sender_main(Datum arg)
 			 */
 			done = pp_engine_poll(engine, claimed > 0 ? 0 :
 								  express_only || pp_express_senders == 0 ?
-								  EXPRESS_LOOK_MS : FLUSH_AFTER_MS,
+								  EXPRESS_LOOK_MS : pend.n > 0 ? OUTCOMES_WAIT_MS : FLUSH_AFTER_MS,
 								  outs, Max(1, Min(nouts, pp_outcomes_per_write - pend.n)));
 			for (int i = 0; i < done; i++)
 				record_outcome(&outs[i]);
+			pp_engine_set_unrecorded(engine, pend.n);
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(poll_cxt);
 		}
 
 		/*
-		 * Answers received and not yet written are sent again if the server crashes now: they
-		 * are written every outcomes_per_write answers and every FLUSH_AFTER_MS.
+		 * Answers received and not yet written are sent again if the server crashes now: the
+		 * engine keeps them, with the requests on the wire, within max_unrecorded, and they
+		 * are written once half of that is reached (or outcomes_per_write, if lower), and
+		 * every OUTCOMES_WAIT_MS: the network thread goes on meanwhile, within what is left.
 		 */
-		if (pend.n >= pp_outcomes_per_write || (pend.n > 0 &&
-										(pp_engine_inflight(engine) == 0 ||
-										 TimestampDifferenceExceeds(pend.first_at, GetCurrentTimestamp(),
-																	FLUSH_AFTER_MS))))
+		if (pend.n >= Max(1, Min(pp_outcomes_per_write, pp_max_unrecorded / 2)) ||
+			(pend.n > 0 && (pp_engine_inflight(engine) == 0 ||
+							TimestampDifferenceExceeds(pend.first_at, GetCurrentTimestamp(),
+													   OUTCOMES_WAIT_MS))))
+		{
 			blocked |= !flush_outcomes(drained);
+			pp_engine_set_unrecorded(engine, pend.n);
+		}
 
 		/*
 		 * Sleep only when there is nothing to do: the last claim found the queue empty (or

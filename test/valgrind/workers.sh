@@ -26,7 +26,7 @@ mkdir -p "$vg"
 chown postgres: "$vg"
 cat > "$work/postgres-valgrind" <<SH
 #!/bin/sh
-exec valgrind --tool=memcheck --leak-check=no --read-var-info=no --num-callers=40 \\
+exec valgrind --tool=memcheck --fair-sched=yes --leak-check=no --read-var-info=no --num-callers=40 \\
   --error-limit=no --gen-suppressions=all --suppressions=$top/test/valgrind/postgresql.supp \\
   --log-file=$vg/%p.log $(pg_config --bindir)/postgres "\$@"
 SH
@@ -131,7 +131,9 @@ task=$(sql "SELECT push_send('vg', '{\"to\": {\"tag\": [\"none\"]}, \"body\": {\
 task=$(sql "SELECT push_send('vg', '{\"to\": \"all\", \"body\": {\"platform\": \"android\", \"notification\": {\"alert\": \"term\"}}}')")
 victim=
 for _ in $(seq 600); do
-  victim=$(sql "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pushplan sender' AND query LIKE '% in flight' LIMIT 1")
+  # busy: waiting for answers, or writing outcomes (every 5 ms or 25 answers: most of a sender's
+  # time under valgrind)
+  victim=$(sql "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pushplan sender' AND (query LIKE '% in flight' OR query LIKE 'pushplan: recording %') LIMIT 1")
   [ -n "$victim" ] && break
   sleep 0.1
 done
