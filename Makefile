@@ -22,8 +22,7 @@ PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Werror -Wno-unused-parameter \
 SHLIB_LINK  = -lzip -lcurl -lssl -lcrypto
 
 # make SANITIZE=1: the extension built with UndefinedBehaviorSanitizer, for make test-sanitize
-# (test/sanitize.sh). AddressSanitizer covers the parsers in the fuzz targets (make fuzz): its
-# runtime, preloaded, hangs Debian's PostgreSQL 15 binaries at start (doc/reliability.md).
+# (test/sanitize.sh).
 ifdef SANITIZE
 PG_CFLAGS  += -fsanitize=undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 SHLIB_LINK += -fsanitize=undefined
@@ -106,8 +105,8 @@ test-sanitize: deps
 
 # Every suite of make test with AddressSanitizer in every server process (test/asan.sh: the
 # extension built with ASAN=1, the runtime preloaded); a report from a server process fails it.
-# Like test-sanitize: the plain build is installed again afterwards. About N minutes on 2 cores,
-# so not part of make test (doc/reliability.md, "AddressSanitizer over the server").
+# Like test-sanitize: the plain build is installed again afterwards. About 90 minutes on the
+# shared 2-core machine, so not part of make test (doc/reliability.md, "AddressSanitizer over the server").
 test-asan: deps
 	$(MAKE) clean >/dev/null
 	$(MAKE) all ASAN=1
