@@ -239,6 +239,13 @@ pp_engine_running(PPEngine *e)
 	return e->running;
 }
 
+void
+pp_engine_idle(PPEngine *e)
+{
+	if (e->http)
+		pp_http_idle(e->http);
+}
+
 /* A vendor's quickest answer time: of this epoch, or of the previous one if that was quicker */
 static int64
 pp_pace_rtt(const PPVendorPace *p)

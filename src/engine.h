@@ -84,6 +84,8 @@ extern void pp_engine_submit(PPEngine *e, const PPSendItem *item);
 extern int	pp_engine_inflight(PPEngine *e);
 extern int	pp_engine_window(PPEngine *e);	/* requests it lets run at once now */
 extern int	pp_engine_running(PPEngine *e); /* requests open now */
+/* Called while nothing is in flight: the HTTP side gives back what it keeps (pp_http_idle). */
+extern void pp_engine_idle(PPEngine *e);
 
 /*
  * Drives the transfers for up to timeout_ms (or until something completes); returns completed
