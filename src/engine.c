@@ -279,6 +279,13 @@ pp_engine_set_unrecorded(PPEngine *e, int n)
 	pp_engine_push_limits(e);
 }
 
+void
+pp_engine_idle(PPEngine *e)
+{
+	if (e->http)
+		pp_http_idle(e->http);
+}
+
 /* A vendor's quickest answer time: of this epoch, or of the previous one if that was quicker */
 static int64
 pp_pace_rtt(const PPVendorPace *p)

@@ -94,6 +94,8 @@ extern int	pp_engine_running(PPEngine *e); /* requests open now */
  * them again).
  */
 extern void pp_engine_set_unrecorded(PPEngine *e, int n);
+/* Called while nothing is in flight: the HTTP side gives back what it keeps (pp_http_idle). */
+extern void pp_engine_idle(PPEngine *e);
 
 /*
  * Drives the transfers for up to timeout_ms (or until something completes); returns completed

@@ -42,6 +42,9 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <curl/curl.h>
 
@@ -60,6 +63,14 @@
 #define PP_MAX_STREAMS		1000
 /* Dropped connections remembered for the error text of their other requests. */
 #define PP_DROPPED_KEPT		16
+/*
+ * The free list follows the load (pp_http_trim): looked at this often, it keeps at least this
+ * many handles, and a trim that cleans up at least PP_TRIM_GIVE_BACK of them gives the freed heap
+ * back to the system.
+ */
+#define PP_TRIM_INTERVAL_MS	10000
+#define PP_TRIM_KEEP		16
+#define PP_TRIM_GIVE_BACK	32
 
 /* A connection group: its connections are in its share handle's connection cache. */
 typedef struct PPHttpGroup
@@ -133,6 +144,9 @@ struct PPHttp
 	PPHttpReq  *ready_tail;
 	PPHttpReq  *finished_head;	/* finished, for pp_http_run */
 	PPHttpReq  *finished_tail;
+	/* the free list's trim (pp_http_trim): the most transfers at once since the last look */
+	int			peak_running;
+	TimestampTz trim_at;
 };
 
 /* The threaded multi handles alive, joined at process exit (malloc'd). */
@@ -582,6 +596,7 @@ pp_http_start_now(PPHttp *h, PPHttpReq *r)
 	}
 	r->easy = easy;
 	h->running++;
+	h->peak_running = Max(h->peak_running, h->running);
 	return true;
 }
 
@@ -597,6 +612,54 @@ pp_http_uncool(PPHttp *h)
 			curl_easy_cleanup(h->cool_easy[i]);
 	}
 	h->ncool = 0;
+}
+
+/*
+ * Easy handles are kept for reuse (free_easy), but not beyond what the load needs: every
+ * PP_TRIM_INTERVAL_MS, the handles beyond the most transfers that ran at once since the last
+ * look (and PP_TRIM_KEEP) are cleaned up, and glibc is asked to return the freed heap (it keeps
+ * freed memory below its top otherwise).  Each handle holds about 45 kB (libcurl's download and
+ * upload buffers and the handle itself), so a burst of max_inflight requests (500) left some
+ * 22 MB with the worker for good: the soak saw the express sender grow by 30 MB within a minute
+ * and stay there (doc/reliability.md, "Soak").  A broadcast keeps its handles: its transfers stay
+ * near max_inflight.  Connections and TLS sessions belong to the multi handle and its shares, not
+ * to the easy handles: none is lost.  Whoever owns the handles trims: the network thread when
+ * there is one (it wakes at least every 100 ms; GetCurrentTimestamp is gettimeofday, and
+ * curl_easy_cleanup and malloc_trim allocate with malloc only), else the caller.
+ */
+static void
+pp_http_trim(PPHttp *h)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	int			keep;
+	int			freed = 0;
+
+	if (now < h->trim_at)
+		return;
+	h->trim_at = TimestampTzPlusMilliseconds(now, PP_TRIM_INTERVAL_MS);
+	keep = Max(h->peak_running - h->running, PP_TRIM_KEEP);
+	h->peak_running = h->running;
+	while (h->nfree > keep)
+	{
+		curl_easy_cleanup(h->free_easy[--h->nfree]);
+		freed++;
+	}
+#ifdef __GLIBC__
+	if (freed >= PP_TRIM_GIVE_BACK)
+		malloc_trim(0);
+#endif
+}
+
+/*
+ * A worker with nothing in flight does not call pp_http_run: it calls this while it idles, so
+ * that what the last burst left is given back (the soak's senders kept 37 MB, idle, until they
+ * did). A network thread trims by itself.
+ */
+void
+pp_http_idle(PPHttp *h)
+{
+	if (!h->threaded)
+		pp_http_trim(h);
 }
 
 /* The transfers libcurl has finished, taken off the multi handle (at most max_done). */
@@ -766,6 +829,7 @@ pp_http_thread_main(void *arg)
 
 		curl_multi_perform(h->multi, &still);
 		pp_http_uncool(h);
+		pp_http_trim(h);
 		while (done && (n = pp_http_collect(h, done, 256)) > 0)
 		{
 			pthread_mutex_lock(&h->lock);
@@ -969,6 +1033,7 @@ pp_http_run(PPHttp *h, int timeout_ms, PPHttpReq **done, int max_done)
 
 	curl_multi_perform(h->multi, &still);
 	pp_http_uncool(h);
+	pp_http_trim(h);
 	if (h->running > 0 && timeout_ms > 0 && still >= h->running)
 	{
 		/* nothing finished yet: wait for socket activity or curl's timers */

@@ -90,6 +90,8 @@ extern bool pp_http_start(PPHttp *h, PPHttpReq *r);
  * requests on it finish as failures, and the next ones open a new connection.
  */
 extern int	pp_http_run(PPHttp *h, int timeout_ms, PPHttpReq **done, int max_done);
+/* The free list's trim (pp_http_run does it too) for a caller with nothing to run. */
+extern void pp_http_idle(PPHttp *h);
 /* Releases what a finished (or abandoned) request holds. */
 extern void pp_http_release(PPHttp *h, PPHttpReq *r);
 /* A blocking request (token endpoints): o's timeout and CA file; status 0 and errbuf on failure. */

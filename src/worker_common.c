@@ -46,7 +46,8 @@ pp_worker_signals(void)
 }
 
 /*
- * Connects to the worker's database (bgw_extra) and pins search_path to pg_catalog, pg_temp.
+ * Connects to the worker's database (bgw_extra), pins search_path to pg_catalog, pg_temp and
+ * turns JIT off.
  * The workers connect as the bootstrap superuser: with the default path ("$user", public), a
  * function or operator that anyone who may create in public planted there (public.format(text,
  * text), public.*(integer, interval): exact matches beat pg_catalog's inexact ones) would run as
@@ -61,6 +62,13 @@ pp_worker_connect(void)
 {
 	BackgroundWorkerInitializeConnection(MyBgworkerEntry->bgw_extra, NULL, 0);
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+	/*
+	 * No JIT: a worker runs the same short statements again and again, and LLVM compiles a plan
+	 * anew at each execution whose estimate passes jit_above_cost (a table's statistics lagging
+	 * its growth are enough). Loading LLVM alone cost the scheduler 30 MB of private memory
+	 * within a minute of the soak (doc/reliability.md, "Soak"); the senders had it off already.
+	 */
+	SetConfigOption("jit", "off", PGC_USERSET, PGC_S_SESSION);
 }
 
 /* Reloads the configuration if asked; returns true when the worker should stop. */

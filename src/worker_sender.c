@@ -1342,6 +1342,8 @@ pushplan_sender_main(Datum arg)
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(poll_cxt);
 		}
+		else
+			pp_engine_idle(engine);
 
 		/*
 		 * Answers received and not yet written are sent again if the server crashes now: the

@@ -34,10 +34,12 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
+#include "parser/scansup.h"
 #include "access/tupmacs.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/varlena.h"
 
 #include "fuzz_common.h"
 
@@ -1120,6 +1122,116 @@ char *
 str_toupper(const char *buff, size_t nbytes, Oid collid)
 {
 	return str_case(buff, nbytes, true);
+}
+
+/* ---------------------------------------------------------------- identifiers */
+
+/*
+ * SplitIdentifierString (utils/adt/varlena.c) and what it uses of parser/scansup.c, as
+ * PostgreSQL 15 has them, for a UTF-8 database (downcasing ASCII only): audience views'
+ * "schema.view" names are split with it (audience_view.c).
+ */
+bool
+scanner_isspace(char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f';
+}
+
+void
+truncate_identifier(char *ident, int len, bool warn)
+{
+	if (len >= NAMEDATALEN)
+	{
+		len = pg_mbcliplen(ident, len, NAMEDATALEN - 1);
+		ident[len] = '\0';		/* the backend's NOTICE, when warn, is not kept here */
+	}
+}
+
+char *
+downcase_truncate_identifier(const char *ident, int len, bool warn)
+{
+	char	   *result = palloc(len + 1);
+	int			i;
+
+	for (i = 0; i < len; i++)
+	{
+		unsigned char ch = (unsigned char) ident[i];
+
+		if (ch >= 'A' && ch <= 'Z')
+			ch += 'a' - 'A';
+		result[i] = (char) ch;
+	}
+	result[i] = '\0';
+	if (i >= NAMEDATALEN)
+		truncate_identifier(result, i, warn);
+	return result;
+}
+
+bool
+SplitIdentifierString(char *rawstring, char separator, List **namelist)
+{
+	char	   *nextp = rawstring;
+	bool		done = false;
+
+	*namelist = NIL;
+	while (scanner_isspace(*nextp))
+		nextp++;
+	if (*nextp == '\0')
+		return true;			/* an empty string is an empty list */
+	do
+	{
+		char	   *curname;
+		char	   *endp;
+
+		if (*nextp == '"')
+		{
+			/* quoted: quote-quote pairs collapse, no downcasing */
+			curname = nextp + 1;
+			for (;;)
+			{
+				endp = strchr(nextp + 1, '"');
+				if (endp == NULL)
+					return false;
+				if (endp[1] != '"')
+					break;
+				memmove(endp, endp + 1, strlen(endp));
+				nextp = endp;
+			}
+			nextp = endp + 1;
+		}
+		else
+		{
+			char	   *downname;
+			int			len;
+
+			curname = nextp;
+			while (*nextp && *nextp != separator && !scanner_isspace(*nextp))
+				nextp++;
+			endp = nextp;
+			if (curname == nextp)
+				return false;
+			len = endp - curname;
+			downname = downcase_truncate_identifier(curname, len, false);
+			strncpy(curname, downname, len);
+			pfree(downname);
+		}
+		while (scanner_isspace(*nextp))
+			nextp++;
+		if (*nextp == separator)
+		{
+			nextp++;
+			while (scanner_isspace(*nextp))
+				nextp++;
+		}
+		else if (*nextp == '\0')
+			done = true;
+		else
+			return false;
+		*endp = '\0';
+		truncate_identifier(curname, strlen(curname), false);
+		*namelist = lappend(*namelist, curname);
+	} while (!done);
+	return true;
 }
 
 /* ---------------------------------------------------------------- misc */

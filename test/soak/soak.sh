@@ -25,10 +25,13 @@
 #   memory     each worker's VmRSS, RssAnon and memory contexts' total (test/soak/lib.sh) at the
 #              start, every SAMPLE_SECONDS (60) and at the end
 # Then the clients stop, the clock moves once more, and the deliveries drain (bounded: 180 s).
+# Then the workers idle IDLE_SECONDS (30: the senders' handle pools are trimmed every 10 s)
+# and are sampled once more ("idle").
 # Fails if: a client got an error; a worker died or was restarted; a delivery is left queued
 # after the drain; a worker's private memory grew, from the first sample after WARM_SECONDS
-# (120; the start when the run is shorter) to the end, by more than GROW_MB (8) of RssAnon or
-# GROW_CTX_MB (2) of memory contexts, or reached LIMIT_MB (100). Why these bounds:
+# (120; the start when the run is shorter) to the idle sample, by more than GROW_MB (8) of
+# RssAnon or GROW_CTX_MB (2) of memory contexts; its RssAnon once idle is more than
+# IDLE_GROW_MB (16) above its start; or any sample reached LIMIT_MB (100). Why these bounds:
 # doc/reliability.md, "Soak".
 # Results in $PUSHPLAN_WORK: report.md (what make soak prints), memory.tsv, pgbench-*.log,
 # cluster/server.log. Ports 56575 (mock; its vendors on 56577-56580) and 56576 (cluster).
@@ -46,6 +49,8 @@ warm_seconds=${WARM_SECONDS:-120}
 grow_mb=${GROW_MB:-8}
 grow_ctx_mb=${GROW_CTX_MB:-2}
 limit_mb=${LIMIT_MB:-100}
+idle_seconds=${IDLE_SECONDS:-30}
+idle_grow_mb=${IDLE_GROW_MB:-16}
 . "$(dirname "$0")/../integration/lib/vendor_env.sh"
 . "$(dirname "$0")/lib.sh"
 report=$work/report.md
@@ -175,6 +180,8 @@ t2=$(date +%s)
 [ "$drained" = 1 ] && ok "drained in $((t2 - t1)) s: no delivery queued, every task finished" \
   || fail "not drained after $((t2 - t1)) s: $(sql "SELECT string_agg(status || ' ' || n, ', ') FROM (SELECT status, count(*) n FROM deliveries WHERE status = 'queued' GROUP BY 1) s"); tasks: $(sql "SELECT string_agg(state || ' ' || n, ', ') FROM (SELECT state, count(*) n FROM tasks GROUP BY 1) s")"
 mem_sample drained
+sleep "$idle_seconds"
+mem_sample idle
 check_eq "no delivery left non-final" "$(sql "SELECT count(*) FROM deliveries WHERE status = 'queued'")" "0"
 
 # ---- what was done ----------------------------------------------------------------------------
@@ -237,7 +244,7 @@ if [ -z "$from" ]; then
   from=start grow_mb=100000 grow_ctx_mb=100000
   say "no sample after the ${warm_seconds} s warm-up: growth not checked, only the ${limit_mb} MB limit"
 fi
-say "growth from $from to drained (RssAnon, and the contexts without a transaction in progress; the highest process of each type):"
+say "growth from $from to idle (RssAnon, and the contexts without a transaction in progress; the highest process of each type):"
 while IFS=$'\t' read -r type a b c d; do
   say "  $type: RssAnon $((a / 1024)) -> $((b / 1024)) MB ($(( (b - a) / 1024 )) MB), contexts $(awk -v x="$c" -v y="$d" 'BEGIN { printf "%.2f -> %.2f MB", x / 1048576, y / 1048576 }')"
   if [ $((b - a)) -le $((grow_mb * 1024)) ] && [ $((d - c)) -le $((grow_ctx_mb * 1048576)) ] && [ "$b" -lt $((limit_mb * 1024)) ]; then
@@ -246,6 +253,18 @@ while IFS=$'\t' read -r type a b c d; do
   else
     fail "$type: memory grew: RssAnon $a -> $b kB, contexts $c -> $d bytes (bounds +$grow_mb MB, +$grow_ctx_mb MB, $limit_mb MB)"
   fi
-done < <(mem_growth "$from" drained)
+done < <(mem_growth "$from" idle)
+# what a worker keeps once idle, against its start: its caches, connections and TLS state, a
+# few kept handles; a leak under load stays, whatever the load-bound memory at the warm sample
+say "once idle against the start (RssAnon; the highest process of each type):"
+while IFS=$'\t' read -r type a b c d; do
+  say "  $type: $((a / 1024)) -> $((b / 1024)) MB"
+  if [ $((b - a)) -le $((idle_grow_mb * 1024)) ]; then ok "$type: idle within $idle_grow_mb MB of its start (+$(( (b - a) / 1024 )) MB)"
+  else fail "$type: idle RssAnon $((b - a)) kB above its start (bound $idle_grow_mb MB)"; fi
+done < <(mem_growth start idle)
+# every sample, under load too: below the limit
+peak=$(awk -F'\t' '$6 != "-" && $6 > m { m = $6; w = $3 " " $4 " at " $1 } END { printf "%d\t%s", m, w }' "$(mem_file)")
+if [ "${peak%%$'\t'*}" -lt $((limit_mb * 1024)) ]; then ok "every sample below $limit_mb MB (highest: $(( ${peak%%$'\t'*} / 1024 )) MB, ${peak#*$'\t'})"
+else fail "a worker reached $(( ${peak%%$'\t'*} / 1024 )) MB RssAnon (${peak#*$'\t'}; limit $limit_mb MB)"; fi
 echo "report: $report"
 finish
