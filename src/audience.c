@@ -146,3 +146,36 @@ pushplan_audience_expand(PG_FUNCTION_ARGS)
 	SPI_finish();
 	PG_RETURN_INT64((int64) n);
 }
+
+/* pp_audience_ids_statement (audience.h): the flows' audience queries (branches, audience_enter) */
+ArrayType *
+pp_audience_ids_statement(int32 app_id, Jsonb *audience, const char *sql, Oid type1, Datum arg1,
+						  bool read_only, const char *what)
+{
+	PPAudience	aud;
+	StringInfoData q;
+	Oid		   *types;
+	Datum	   *values;
+	bool		isnull;
+	Datum		d;
+	ArrayType  *result = NULL;
+
+	SPI_connect();
+	pp_audience_compile(app_id, audience, 2, &aud);
+	initStringInfo(&q);
+	appendStringInfo(&q, sql, aud.sql.data);
+	types = palloc(sizeof(Oid) * (aud.nargs + 1));
+	values = palloc(sizeof(Datum) * (aud.nargs + 1));
+	types[0] = type1;
+	values[0] = arg1;
+	memcpy(types + 1, aud.argtypes, sizeof(Oid) * aud.nargs);
+	memcpy(values + 1, aud.values, sizeof(Datum) * aud.nargs);
+	if (SPI_execute_with_args(q.data, aud.nargs + 1, types, values, NULL, read_only, 0)
+		!= SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "%s failed", what);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		result = (ArrayType *) DatumGetPointer(SPI_datumTransfer(d, false, -1));
+	SPI_finish();
+	return result ? result : construct_empty_array(INT8OID);
+}

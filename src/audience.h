@@ -31,6 +31,7 @@
 #include "postgres.h"
 
 #include "lib/stringinfo.h"
+#include "utils/array.h"
 #include "utils/jsonb.h"
 
 typedef struct PPAudience
@@ -56,5 +57,14 @@ extern void pp_audience_compile(int32 app_id, Jsonb *audience, int first_param,
  * pp_audience_compile does, and looks nothing up.
  */
 extern int	pp_audience_list_size(Jsonb *audience);
+
+/*
+ * Runs sql, a statement with one %s where the audience's query goes, whose $1 is arg1 (of type
+ * type1) and which returns one bigint[] (device ids), in its own SPI connection: the array (an
+ * empty one for NULL), in the caller's memory context. what names it in the error.
+ */
+extern ArrayType *pp_audience_ids_statement(int32 app_id, Jsonb *audience, const char *sql,
+											Oid type1, Datum arg1, bool read_only,
+											const char *what);
 
 #endif							/* PUSHPLAN_AUDIENCE_H */

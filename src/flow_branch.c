@@ -29,35 +29,9 @@ PG_FUNCTION_INFO_V1(pushplan_flow_audience_members);
 Datum
 pushplan_flow_audience_members(PG_FUNCTION_ARGS)
 {
-	PPAudience	aud;
-	StringInfoData q;
-	Oid		   *types;
-	Datum	   *values;
-	bool		isnull;
-	Datum		d;
-	ArrayType  *result = NULL;
-
-	SPI_connect();
-	pp_audience_compile(PG_GETARG_INT32(0), PG_GETARG_JSONB_P(1), 2, &aud);
-	initStringInfo(&q);
-	appendStringInfo(&q,
-					 "SELECT array_agg(a.device_id ORDER BY a.device_id) FROM (%s) a "
-					 "WHERE a.device_id = ANY ($1)",
-					 aud.sql.data);
-	types = palloc(sizeof(Oid) * (aud.nargs + 1));
-	values = palloc(sizeof(Datum) * (aud.nargs + 1));
-	types[0] = INT8ARRAYOID;
-	values[0] = PG_GETARG_DATUM(2);
-	memcpy(types + 1, aud.argtypes, sizeof(Oid) * aud.nargs);
-	memcpy(values + 1, aud.values, sizeof(Datum) * aud.nargs);
-	if (SPI_execute_with_args(q.data, aud.nargs + 1, types, values, NULL, true, 0) != SPI_OK_SELECT
-		|| SPI_processed != 1)
-		elog(ERROR, "flow branch audience evaluation failed");
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (!isnull)
-		result = (ArrayType *) DatumGetPointer(SPI_datumTransfer(d, false, -1));
-	SPI_finish();
-	if (result == NULL)
-		result = construct_empty_array(INT8OID);
-	PG_RETURN_ARRAYTYPE_P(result);
+	PG_RETURN_ARRAYTYPE_P(pp_audience_ids_statement(
+		PG_GETARG_INT32(0), PG_GETARG_JSONB_P(1),
+		"SELECT array_agg(a.device_id ORDER BY a.device_id) FROM (%s) a "
+		"WHERE a.device_id = ANY ($1)",
+		INT8ARRAYOID, PG_GETARG_DATUM(2), true, "flow branch audience evaluation"));
 }

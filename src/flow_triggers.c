@@ -113,45 +113,18 @@ pushplan_flow_audience_check(PG_FUNCTION_ARGS)
 Datum
 pushplan_flow_audience_diff(PG_FUNCTION_ARGS)
 {
-	text	   *flow_id = PG_GETARG_TEXT_PP(0);
-	PPAudience	aud;
-	StringInfoData q;
-	Oid		   *types;
-	Datum	   *values;
-	bool		isnull;
-	Datum		d;
-	ArrayType  *result = NULL;
-
-	SPI_connect();
-	pp_audience_compile(PG_GETARG_INT32(1), PG_GETARG_JSONB_P(2), 2, &aud);
-	initStringInfo(&q);
-	appendStringInfo(&q,
-					 "WITH cur AS MATERIALIZED (%s), "
-					 "gone AS (DELETE FROM pushplan.flow_audience_members m "
-					 "  WHERE m.flow_id = $1 "
-					 "    AND NOT EXISTS (SELECT 1 FROM cur WHERE cur.device_id = m.device_id) "
-					 "  RETURNING 1), "
-					 "came AS (INSERT INTO pushplan.flow_audience_members (flow_id, device_id) "
-					 "  SELECT $1, cur.device_id FROM cur "
-					 "  WHERE NOT EXISTS (SELECT 1 FROM pushplan.flow_audience_members m "
-					 "                    WHERE m.flow_id = $1 AND m.device_id = cur.device_id) "
-					 "  RETURNING device_id) "
-					 "SELECT array_agg(device_id ORDER BY device_id) FROM came",
-					 aud.sql.data);
-	types = palloc(sizeof(Oid) * (aud.nargs + 1));
-	values = palloc(sizeof(Datum) * (aud.nargs + 1));
-	types[0] = TEXTOID;
-	values[0] = PointerGetDatum(flow_id);
-	memcpy(types + 1, aud.argtypes, sizeof(Oid) * aud.nargs);
-	memcpy(values + 1, aud.values, sizeof(Datum) * aud.nargs);
-	if (SPI_execute_with_args(q.data, aud.nargs + 1, types, values, NULL, false, 0) != SPI_OK_SELECT
-		|| SPI_processed != 1)
-		elog(ERROR, "flow audience evaluation failed");
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (!isnull)
-		result = (ArrayType *) DatumGetPointer(SPI_datumTransfer(d, false, -1));
-	SPI_finish();
-	if (result == NULL)
-		result = construct_empty_array(INT8OID);
-	PG_RETURN_ARRAYTYPE_P(result);
+	PG_RETURN_ARRAYTYPE_P(pp_audience_ids_statement(
+		PG_GETARG_INT32(1), PG_GETARG_JSONB_P(2),
+		"WITH cur AS MATERIALIZED (%s), "
+		"gone AS (DELETE FROM pushplan.flow_audience_members m "
+		"  WHERE m.flow_id = $1 "
+		"    AND NOT EXISTS (SELECT 1 FROM cur WHERE cur.device_id = m.device_id) "
+		"  RETURNING 1), "
+		"came AS (INSERT INTO pushplan.flow_audience_members (flow_id, device_id) "
+		"  SELECT $1, cur.device_id FROM cur "
+		"  WHERE NOT EXISTS (SELECT 1 FROM pushplan.flow_audience_members m "
+		"                    WHERE m.flow_id = $1 AND m.device_id = cur.device_id) "
+		"  RETURNING device_id) "
+		"SELECT array_agg(device_id ORDER BY device_id) FROM came",
+		TEXTOID, PG_GETARG_DATUM(0), false, "flow audience evaluation"));
 }
