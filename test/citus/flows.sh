@@ -8,7 +8,6 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 citus_start 56764
-err() { local node=$1; shift; "$node" -v VERBOSITY=terse -c "SET client_min_messages = warning" -c "$1" 2>&1 | grep -m1 ERROR | sed 's/^.*ERROR:  //'; }
 
 csql "SELECT push_app_create('shop')" >/dev/null || exit 1
 csql "SELECT push_device_register_batch('shop', (SELECT jsonb_agg(jsonb_build_object('registration_id', 'u' || g,

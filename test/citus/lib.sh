@@ -68,6 +68,43 @@ worker2() { node_psql $((coord_port + 2)) "$work/node2" "$@"; }
 worker3() { node_psql $((coord_port + 3)) "$work/node3" "$@"; }   # a node added by a test
 csql() { coord -c "SET search_path = pushplan, public" -c "$1"; }
 
+# err NODE SQL: the error message alone (the first line psql prints)
+err() { local node=$1; shift; "$node" -v VERBOSITY=terse -c "SET client_min_messages = warning" -c "$1" 2>&1 | grep -m1 ERROR | sed 's/^.*ERROR:  //'; }
+# wait_for SECONDS SQL: polls the coordinator (every 0.2 s, bounded) until SQL returns t
+wait_for() {
+  local limit=$(( $1 * 5 )) i
+  for ((i = 0; i < limit; i++)); do
+    [ "$(csql "$2")" = "t" ] && return 0
+    sleep 0.2
+  done
+  return 1
+}
+
+# send_env MOCK_PORT BASE_PORT: the mock vendor and a cluster whose senders send to it (two
+# senders a node, small batches, so that a broadcast of a few thousand devices is in flight
+# on both worker nodes at once); stopped at exit
+send_env() {
+  . "$top/test/mock_vendor/env.sh"
+  mock_start "$work" "$1" || { echo "mock did not start"; exit 1; }
+  citus_start "$2" "pushplan.ca_file = '$work/cert.pem'" \
+    "pushplan.senders = 2" "pushplan.express_senders = 0" "pushplan.poll_interval = 200" \
+    "pushplan.max_inflight = 50" "pushplan.batch_size = 50"
+  trap 'citus_cleanup; mock_stop' EXIT
+}
+# the mock's requests per token of a prefix: "tokens requests max min"
+token_counts() {
+  mock_curl /_mock/stats | jq -r --arg p "$1" \
+    '[.tokens | to_entries[] | select(.key | startswith($p)) | .value.requests] | "\(length) \(add // 0) \(max // 0) \(min // 0)"'
+}
+# deliveries of a task with status sent, per node (port:n; run on each shard placement, summed)
+sent_per_node() {
+  coord -c "SELECT string_agg(nodeport || ':' || n, ' ' ORDER BY nodeport) FROM (
+      SELECT nodeport, sum(result::bigint) AS n
+      FROM run_command_on_placements('pushplan.deliveries',
+             \$q\$SELECT count(*) FROM %s WHERE task_id = '$1' AND status = 'sent'\$q\$)
+      GROUP BY 1) x"
+}
+
 failures=0
 checks=0
 ok() { checks=$((checks + 1)); echo "ok   $1"; }

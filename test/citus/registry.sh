@@ -26,8 +26,6 @@ run_both() {   # run_both FILE: outputs in $work/dist-NAME.out and $work/single-
     fail "$name: the distributed registry differs from the single node:"; head -n 40 "$work/$name.diff"
   fi
 }
-# err NODE SQL: the error message alone (the first line psql prints)
-err() { local node=$1; shift; "$node" -v VERBOSITY=terse -c "SET client_min_messages = warning" -c "$1" 2>&1 | grep -m1 ERROR | sed 's/^.*ERROR:  //'; }
 
 run_both "$here/registry_before.sql"
 check "before: the single node has its 5 + 1 devices" \

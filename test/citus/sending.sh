@@ -8,35 +8,7 @@
 # does not send is refused with 93121 and what it is.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
-. "$top/test/mock_vendor/env.sh"
-mock_start "$work" 56610 || { echo "mock did not start"; exit 1; }
-citus_start 56600 "pushplan.ca_file = '$work/cert.pem'" \
-  "pushplan.senders = 2" "pushplan.express_senders = 0" "pushplan.poll_interval = 200" \
-  "pushplan.max_inflight = 50" "pushplan.batch_size = 50"
-trap 'citus_cleanup; mock_stop' EXIT
-err() { local node=$1; shift; "$node" -v VERBOSITY=terse -c "SET client_min_messages = warning" -c "$1" 2>&1 | grep -m1 ERROR | sed 's/^.*ERROR:  //'; }
-# wait_for SECONDS SQL: polls the coordinator (every 0.2 s, bounded) until SQL returns t
-wait_for() {
-  local limit=$(( $1 * 5 )) i
-  for ((i = 0; i < limit; i++)); do
-    [ "$(csql "$2")" = "t" ] && return 0
-    sleep 0.2
-  done
-  return 1
-}
-# the mock's requests per token of a prefix: "tokens requests max min"
-token_counts() {
-  mock_curl /_mock/stats | jq -r --arg p "$1" \
-    '[.tokens | to_entries[] | select(.key | startswith($p)) | .value.requests] | "\(length) \(add // 0) \(max // 0) \(min // 0)"'
-}
-# deliveries with status sent per node (run on each shard placement, summed by node)
-sent_per_node() {
-  coord -c "SELECT string_agg(nodeport || ':' || n, ' ' ORDER BY nodeport) FROM (
-      SELECT nodeport, sum(result::bigint) AS n
-      FROM run_command_on_placements('pushplan.deliveries',
-             \$q\$SELECT count(*) FROM %s WHERE task_id = '$1' AND status = 'sent'\$q\$)
-      GROUP BY 1) x"
-}
+send_env 56610 56600
 
 csql "SELECT push_app_create('shop')" >/dev/null || exit 1
 mock_vendor_setup shop coord >/dev/null || exit 1
