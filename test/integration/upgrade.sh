@@ -40,7 +40,7 @@ if sql -d upgraded -c "CREATE EXTENSION pushplan VERSION '0.1'" \
 then ok "0.1 installs and takes data"; else fail "0.1 did not install"; exit 1; fi
 # until the update, 0.1's SQL meets the new library: what reads the new columns fails
 err=$(sql -d upgraded -c "SELECT pushplan.push_send('shop', '{\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"hi\"}}}')" 2>&1)
-want='ERROR:  column "created_by" of relation "tasks" does not exist'
+want='ERROR:  function pushplan.clock_now() does not exist'
 [[ "$err" == *"$want"* ]] && ok "before the update: push_send of 0.1 under the new library fails as doc/upgrading.md says" \
   || fail "before the update: wanted '$want', got: $err"
 before=$(sql -d upgraded -c "SELECT (SELECT count(*) FROM pushplan.devices) || ' ' || (SELECT count(*) FROM pushplan.device_tags) || ' ' || (SELECT count(*) FROM pushplan.tasks) || ' ' || (SELECT count(*) FROM pushplan.plans) || ' ' || (SELECT count(*) FROM pushplan.deliveries)")
