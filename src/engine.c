@@ -793,11 +793,14 @@ pp_engine_complete(PPEngine *e, PPXfer *x)
 	if (r->status == 0)
 	{
 		bool		transient = pp_http_error_transient(r);
+		bool		collateral = r->collateral;
 		char	   *err = pstrdup(pp_http_error(r));
 
 		MemoryContextSwitchTo(old);
 		pp_http_release(e->http, r);
 		pp_xfer_finish_all(e, x, transient ? PP_OUT_RETRY : PP_OUT_FAILED, err);
+		for (int i = 0; i < x->nitems; i++)
+			x->results[i].collateral = transient && collateral;
 		return;
 	}
 	else
@@ -880,6 +883,7 @@ pp_engine_hand_out(PPEngine *e, PPSendOutcome *out, int max_out)
 			o->error = r->error ? pstrdup(r->error) : NULL;
 			o->vendor_message_id = r->vendor_message_id ? pstrdup(r->vendor_message_id) : NULL;
 			o->latency_us = x->http_status > 0 ? (int) Min(x->http.total_us, (int64) PG_INT32_MAX) : -1;
+			o->collateral = r->kind == PP_OUT_RETRY && r->collateral;
 			x->handed++;
 			e->inflight--;
 		}

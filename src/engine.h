@@ -57,6 +57,12 @@ typedef struct PPSendOutcome
 								 * "80300007"; NULL if sent */
 	char	   *vendor_message_id;	/* apns-id, FCM name, HMS requestId; NULL if none */
 	int			latency_us;		/* request sent to answer read; -1 if no HTTP answer */
+	/*
+	 * PP_OUT_RETRY without an answer of its own: the connection it was on ended under it
+	 * (PPHttpReq.collateral).  The caller retries it without counting an attempt, up to a cap
+	 * of its own (doc/reliability.md).
+	 */
+	bool		collateral;
 } PPSendOutcome;
 
 typedef struct PPEngineSettings

@@ -343,6 +343,29 @@ pp_http_drop(PPHttp *h, const PPHttpReq *r)
 	}
 }
 
+/*
+ * Whether a failure of r says nothing of r itself: the connection it was on ended under it
+ * (reset, closed without an answer, a stream refused by a GOAWAY), which the other requests on
+ * the connection see alike, whichever of them (or none) caused it.  Its own timeout and a
+ * failure to connect (DNS, TCP, TLS) are r's own.
+ */
+static bool
+pp_http_failed_with_connection(const PPHttpReq *r)
+{
+	switch ((CURLcode) r->curl_result)
+	{
+		case CURLE_RECV_ERROR:
+		case CURLE_SEND_ERROR:
+		case CURLE_GOT_NOTHING:
+		case CURLE_PARTIAL_FILE:
+		case CURLE_HTTP2:
+		case CURLE_HTTP2_STREAM:
+			return true;
+		default:
+			return false;
+	}
+}
+
 /* The share handle that holds a connection group's connections, made on first use; NULL: no memory. */
 static CURLSH *
 pp_http_group(PPHttp *h, const char *name)
@@ -542,6 +565,7 @@ pp_easy_setup(CURL *easy, PPHttpReq *r, int timeout_ms, const char *ca_file)
 	if (r->resp)
 		r->resp[0] = '\0';
 	r->curl_result = CURLE_OK;
+	r->collateral = false;
 	r->local_port = r->remote_port = 0;
 }
 
@@ -683,9 +707,14 @@ pp_http_collect(PPHttp *h, PPHttpReq **done, int max_done)
 		else if (r->curl_result == CURLE_OPERATION_TIMEDOUT)
 			pp_http_drop(h, r);
 		else if (pp_http_was_dropped(h, r))
+		{
+			r->collateral = true;
 			snprintf(r->errbuf, sizeof(r->errbuf),
 					 "connection dropped: another request on it got no answer in time (%s)",
 					 curl_easy_strerror((CURLcode) r->curl_result));
+		}
+		else
+			r->collateral = pp_http_failed_with_connection(r);
 		curl_multi_remove_handle(h->multi, msg->easy_handle);
 		h->running--;
 		if (h->ncool < h->maxfree)

@@ -43,6 +43,12 @@ typedef struct PPHttpReq
 	size_t		resp_len;
 	size_t		resp_cap;
 	int			curl_result;	/* CURLcode */
+	/*
+	 * Failed without an answer of its own: its connection was reset, closed or GOAWAY'd under
+	 * it (what another request on it, or the connection itself, did), or dropped after another
+	 * request on it timed out.  Not set for its own timeout, nor for a failure to connect.
+	 */
+	bool		collateral;
 	char		errbuf[256];
 	void	   *easy;			/* CURL *, while running */
 	int			local_port;		/* the connection it went on (0: none yet) */

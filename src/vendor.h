@@ -118,6 +118,7 @@ typedef struct PPItemResult
 	char	   *error;
 	char	   *vendor_message_id;
 	int			retry_after_ms; /* a retry's own delay (a daily quota); 0: the answer's */
+	bool		collateral;		/* a retry with no answer of its own (PPSendOutcome) */
 } PPItemResult;
 
 /* What classify says about the request as a whole. */

@@ -431,6 +431,7 @@ pp_result_set(PPItemResult *r, PPOutcomeKind kind, const char *error, const char
 	r->error = error ? pstrdup(error) : NULL;
 	r->vendor_message_id = msgid && msgid[0] ? pstrdup(msgid) : NULL;
 	r->retry_after_ms = 0;
+	r->collateral = false;
 }
 
 /* Sets every token's result whose token is named in names (a JSON array of strings). */

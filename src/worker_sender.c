@@ -53,6 +53,7 @@
 #define CACHE_SECONDS		10	/* how long task pushes and vendor configs are reused */
 #define FLUSH_AFTER_MS		20	/* longest wait for answers in one poll */
 #define OUTCOMES_WAIT_MS	5	/* outcomes wait at most about this long to be written */
+#define COLLATERAL_PER_ATTEMPT 5	/* tries lost with their connection, per max_attempts */
 #define EXPRESS_LOOK_MS		5	/* how often a sender that may owe the high lane a claim looks */
 
 static PPDatabaseSlot *my_slot = NULL;
@@ -65,7 +66,8 @@ typedef struct InFlight
 	int64		device_id;
 	char	   *task_id;		/* with delivery_id, the key of its delivery_queue row */
 	char	   *token;			/* as sent: only this token is invalidated */
-	int			attempts;		/* this one included */
+	int			attempts;		/* tries, this one included */
+	int			collateral;		/* earlier tries lost with their connection (record_collateral) */
 	TimestampTz expires_at;
 	TimestampTz claimed_at;
 } InFlight;
@@ -108,6 +110,7 @@ typedef struct Pending
 	TimestampTz *retry_at;
 	TimestampTz *claimed_at;
 	int		   *latency_us;		/* -1: no answer */
+	bool	   *collateral;		/* a retry lost with its connection: no attempt counted */
 	TimestampTz first_at;
 } Pending;
 
@@ -210,6 +213,7 @@ pending_add(int64 id, const char *task_id, int64 device_id, const char *token, c
 		GROW(retry_at, TimestampTz);
 		GROW(claimed_at, TimestampTz);
 		GROW(latency_us, int);
+		GROW(collateral, bool);
 #undef GROW
 		pend.cap = cap;
 	}
@@ -226,6 +230,7 @@ pending_add(int64 id, const char *task_id, int64 device_id, const char *token, c
 	pend.retry_at[pend.n] = retry_at;
 	pend.claimed_at[pend.n] = claimed_at;
 	pend.latency_us[pend.n] = latency_us;
+	pend.collateral[pend.n] = false;
 	pend.n++;
 	MemoryContextSwitchTo(old);
 }
@@ -274,9 +279,10 @@ int8_array(int64 *v, int n)
 static uint64
 write_outcome_rows(const int *idx, int n, int group)
 {
-	Datum		args[10];
-	Oid			types[10] = {INT8ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-	TIMESTAMPTZARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, INT4OID, INT4ARRAYOID};
+	Datum		args[11];
+	Oid			types[11] = {INT8ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	TIMESTAMPTZARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, INT4OID, INT4ARRAYOID, BOOLARRAYOID};
+	Datum	   *collateral;
 	Datum	   *http;
 	Datum	   *latency;
 	Datum	   *retry;
@@ -303,6 +309,7 @@ write_outcome_rows(const int *idx, int n, int group)
 	retry_nulls = palloc(sizeof(bool) * n);
 	claimed = palloc(sizeof(Datum) * n);
 	latency = palloc(sizeof(Datum) * n);
+	collateral = palloc(sizeof(Datum) * n);
 	ids = palloc(sizeof(int64) * n);
 	statuses = palloc(sizeof(char *) * n);
 	msgids = palloc(sizeof(char *) * n);
@@ -324,6 +331,7 @@ write_outcome_rows(const int *idx, int n, int group)
 		retry[j] = TimestampTzGetDatum(pend.retry_at[i]);
 		claimed[j] = TimestampTzGetDatum(pend.claimed_at[i]);
 		latency[j] = Int32GetDatum(pend.latency_us[i]);
+		collateral[j] = BoolGetDatum(pend.collateral[i]);
 		if (strcmp(pend.statuses[i], "invalid_token") == 0 && pend.tokens[i])
 		{
 			bad_devices[nbad] = pend.device_ids[i];
@@ -342,6 +350,7 @@ write_outcome_rows(const int *idx, int n, int group)
 											  TYPALIGN_DOUBLE));
 	args[8] = Int32GetDatum(my_role);
 	args[9] = PointerGetDatum(construct_array(latency, n, INT4OID, 4, true, TYPALIGN_INT));
+	args[10] = PointerGetDatum(construct_array(collateral, n, BOOLOID, 1, true, TYPALIGN_CHAR));
 	MemoryContextSwitchTo(old);
 
 	/*
@@ -355,10 +364,12 @@ write_outcome_rows(const int *idx, int n, int group)
 	 * outcome webhook are appended to its outbox. Returns the tasks these deliveries belong to.
 	 */
 	ntasks = pp_spi_run("recording outcomes", SPI_OK_SELECT, pp_shard_sql(
-						"WITH o AS (SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $10) "
-						"  o(id, status, http, msgid, error, retry_at, task_id, claimed_at, latency_us)), "
-						"u AS (UPDATE pushplan.deliveries d SET status = o.status, "
-						"  attempts = d.attempts + 1, claimed_by = $9, claimed_at = o.claimed_at, "
+						"WITH o AS (SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $10, $11) "
+						"  o(id, status, http, msgid, error, retry_at, task_id, claimed_at, latency_us, collateral)), "
+						/* the tries, and those lost with their connection (record_collateral) */
+						"u AS (UPDATE pushplan.deliveries d SET status = o.status, attempts = d.attempts + 1, "
+						"  collateral = d.collateral + CASE WHEN o.collateral THEN 1 ELSE 0 END, "
+						"  claimed_by = $9, claimed_at = o.claimed_at, "
 						"  sent_at = CASE WHEN o.status = 'sent' THEN clock_timestamp() ELSE d.sent_at END, "
 						"  send_at = coalesce(o.retry_at, d.send_at), "
 						"  http_status = nullif(o.http, 0), vendor_message_id = o.msgid, error = o.error "
@@ -419,7 +430,7 @@ write_outcome_rows(const int *idx, int n, int group)
 						"  send_at = o.retry_at FROM o "
 						"  WHERE q.task_id = o.task_id AND q.delivery_id = o.id AND o.status = 'queued') "
 						"SELECT DISTINCT task_id FROM u", group),
-						10, types, args, NULL, false, 0);
+						11, types, args, NULL, false, 0);
 	tasks = SPI_tuptable;
 	if (nbad > 0)
 	{
@@ -623,6 +634,44 @@ retry_time(int attempts, int retry_after_ms)
 	return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
 }
 
+/*
+ * A retry lost with its connection (PPSendOutcome.collateral: reset, closed or GOAWAY'd under
+ * it, or dropped after another request on it timed out) says nothing of the delivery itself:
+ * with every device of a vendor on a few connections, one bad request would otherwise cost an
+ * attempt to each of the others on its connection.  It is tried again without using up one of
+ * its pushplan.max_attempts (attempts counts every try, collateral those lost so), after the
+ * back-off of the attempts it did use, up to COLLATERAL_PER_ATTEMPT x max_attempts such tries:
+ * a vendor that drops every connection still ends.
+ */
+static void
+record_collateral(PPSendOutcome *o, InFlight *f)
+{
+	int			lost = f->collateral + 1;	/* this one included */
+	int			own = f->attempts - lost;	/* the attempts used */
+	int64		ms = Min(1000L << Min(Max(own, 1) - 1, 20), (int64) pp_retry_max_backoff * 1000);
+	TimestampTz retry_at;
+
+	/*
+	 * Full jitter, a quarter of a second up to past the attempts' back-off: the requests lost
+	 * together would otherwise come back together, the one that takes the connection down
+	 * among them, and be lost together again.
+	 */
+	ms = 250 + random() % (Max(ms, 1) * 2);
+	retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), o->retry_after_ms > 0 ? o->retry_after_ms : ms);
+
+	if (lost >= pp_max_attempts * COLLATERAL_PER_ATTEMPT)
+		pending_add(o->delivery_id, f->task_id, f->device_id, NULL, "failed", o->http_status, NULL,
+					psprintf("gave up after %d tries lost with their connection: %s", lost,
+							 o->error ? o->error : "no answer"), 0, f->claimed_at, o->latency_us);
+	else if (f->expires_at > 0 && retry_at > f->expires_at)
+		pending_add(o->delivery_id, f->task_id, f->device_id, NULL, "expired", o->http_status, NULL,
+					o->error, 0, f->claimed_at, o->latency_us);
+	else
+		pending_add(o->delivery_id, f->task_id, f->device_id, NULL, "queued", o->http_status, NULL,
+					o->error, retry_at, f->claimed_at, o->latency_us);
+	pend.collateral[pend.n - 1] = true;
+}
+
 static void
 record_outcome(PPSendOutcome *o)
 {
@@ -646,10 +695,16 @@ record_outcome(PPSendOutcome *o)
 						o->error, 0, f->claimed_at, o->latency_us);
 			break;
 		case PP_OUT_RETRY:
-			retry_at = retry_time(f->attempts, o->retry_after_ms);
-			if (f->attempts >= pp_max_attempts)
+			if (o->collateral)
+			{
+				record_collateral(o, f);
+				break;
+			}
+			/* the attempts used: tries lost with their connection are not counted */
+			retry_at = retry_time(f->attempts - f->collateral, o->retry_after_ms);
+			if (f->attempts - f->collateral >= pp_max_attempts)
 				pending_add(o->delivery_id, f->task_id, f->device_id, NULL, "failed", o->http_status, NULL,
-							psprintf("gave up after %d attempts: %s", f->attempts,
+							psprintf("gave up after %d attempts: %s", f->attempts - f->collateral,
 									 o->error ? o->error : "no answer"), 0, f->claimed_at, o->latency_us);
 			else if (f->expires_at > 0 && retry_at > f->expires_at)
 				pending_add(o->delivery_id, f->task_id, f->device_id, NULL, "expired", o->http_status, NULL,
@@ -887,7 +942,7 @@ claim_and_submit_group(PPEngine *engine, int n, int max_lane, MemoryContext clai
 		"    ORDER BY send_at LIMIT $1 FOR UPDATE SKIP LOCKED) q "
 		"  WHERE lane.p <= $3 LIMIT $1), "
 		"d AS (SELECT c.delivery_id, c.task_id, d.app_id, d.device_id, d.vendor, d.attempts, "
-		"  d.send_at, coalesce(d.status = 'queued', false) AS live, d.fallback "
+		"  d.collateral, d.send_at, coalesce(d.status = 'queued', false) AS live, d.fallback "
 		"  FROM c LEFT JOIN pushplan.deliveries d ON d.delivery_id = c.delivery_id), "
 		"q AS (UPDATE pushplan.delivery_queue q SET claimed_by = $2, claimed_at = now() "
 		"  FROM d WHERE q.task_id = d.task_id AND q.delivery_id = d.delivery_id AND d.live), "
@@ -928,7 +983,9 @@ claim_and_submit_group(PPEngine *engine, int n, int max_lane, MemoryContext clai
 		/* a fallback's message: what the webhook's body says of it (doc/fallback.md) */
 		"  d.fallback::text, "
 		/* a flow's send: gated even in the high lane (doc/engagement.md) */
-		"  t.flow_id IS NOT NULL "
+		"  t.flow_id IS NOT NULL, "
+		/* tries lost with their connection so far (record_outcome) */
+		"  d.collateral "
 		"FROM d JOIN pushplan.tasks t ON t.task_id = d.task_id "
 		/* per-device send times (a schedule's send_rule) expire per device */
 		"CROSS JOIN LATERAL (SELECT coalesce(t.expires_at, d.send_at + t.time_to_live) AS expires_at) x "
@@ -1017,6 +1074,7 @@ claim_and_submit_group(PPEngine *engine, int n, int max_lane, MemoryContext clai
 			MemoryContextStrdup(TopMemoryContext, item.token);
 		f->task_id = MemoryContextStrdup(TopMemoryContext, item.task_id);
 		f->attempts = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
+		f->collateral = DatumGetInt16(SPI_getbinval(tup, desc, 20, &isnull));
 		f->expires_at = item.expires_at;
 		f->claimed_at = claimed_at;
 		pp_engine_submit(engine, &item);

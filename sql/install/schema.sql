@@ -338,6 +338,10 @@ CREATE TABLE deliveries (
     -- a fallback's message (doc/fallback.md): {"task_id", "delivery_id"} of the push's delivery
     -- it stands in for, "unless" and the address "to"; NULL for every push's own delivery
     fallback          jsonb,
+    -- of the attempts (every try), those lost with their connection (reset, closed or GOAWAY'd
+    -- under them): they do not count against pushplan.max_attempts, up to 5 x as many of them
+    -- (doc/reliability.md)
+    collateral        smallint NOT NULL DEFAULT 0,
     PRIMARY KEY (delivery_id)
 ) PARTITION BY RANGE (delivery_id);
 ALTER SEQUENCE deliveries_delivery_id_seq OWNED BY deliveries.delivery_id;

@@ -123,6 +123,8 @@ ALTER TABLE deliveries ADD COLUMN events smallint NOT NULL DEFAULT 0;
 ALTER TABLE deliveries ADD COLUMN events_added smallint NOT NULL DEFAULT 0;
 -- a fallback's message (doc/fallback.md): none among 0.1's deliveries
 ALTER TABLE deliveries ADD COLUMN fallback jsonb;
+-- tries lost with their connection (doc/reliability.md): none counted in 0.1
+ALTER TABLE deliveries ADD COLUMN collateral smallint NOT NULL DEFAULT 0;
 UPDATE deliveries d SET platform = v.platform FROM devices v WHERE v.device_id = d.device_id;
 
 -- Deliveries are partitioned by day (doc/statistics.md, "Retention"; sql/install/schema.sql
@@ -161,6 +163,7 @@ CREATE TABLE deliveries (
     -- a fallback's message (doc/fallback.md): {"task_id", "delivery_id"} of the push's delivery
     -- it stands in for, "unless" and the address "to"; NULL for every push's own delivery
     fallback          jsonb,
+    collateral        smallint NOT NULL DEFAULT 0, -- tries lost with their connection (schema.sql)
     PRIMARY KEY (delivery_id)
 ) PARTITION BY RANGE (delivery_id);
 ALTER SEQUENCE deliveries_delivery_id_seq OWNED BY deliveries.delivery_id;

@@ -13,7 +13,7 @@
 # reads) are apps whose every vendor points at the broken endpoint; a revocation of every token
 # mid-run shows the token vendors renewing once and going on.
 #
-# Prints the matrix (fault x vendor: final status / attempts (requests the vendor saw for the two
+# Prints the matrix (fault x vendor: final status / attempts used (requests the vendor saw for the two
 # devices / answered 2xx)) and writes it to $PUSHPLAN_WORK/matrix.md. About 90 s.
 set -uo pipefail
 shopt -s extglob
@@ -97,9 +97,11 @@ wait_for 20 "SELECT count(*) = 4 FROM pg_stat_activity WHERE backend_type IN ('p
   || { fail "workers not running: $(sql "SELECT string_agg(backend_type, ',') FROM pg_stat_activity")"; finish; }
 
 # cells VENDOR TASK: the task's deliveries to VENDOR as "status/attempts", both devices' attempts
-# when they differ ("sent/2,3")
+# when they differ ("sent/2,3"); the attempts used, that is: the tries lost with their connection
+# (reset or dropped under them, as the other slow device's when one times out) are not counted
+# against max_attempts (doc/reliability.md, "Connection-level faults")
 cells() {
-  sql "SELECT string_agg(s, ' ' ORDER BY s) FROM (SELECT status || '/' || string_agg(DISTINCT attempts::text, ',') s
+  sql "SELECT string_agg(s, ' ' ORDER BY s) FROM (SELECT status || '/' || string_agg(DISTINCT (attempts - collateral)::text, ',') s
        FROM deliveries d JOIN devices v USING (device_id) WHERE task_id = '$2' AND v.vendor = '$1' GROUP BY status) x"
 }
 # seen CELL VENDOR: "requests/2xx": the requests the mock saw for the two devices' tokens (Web
