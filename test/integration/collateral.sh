@@ -4,18 +4,18 @@
 # their requests share HTTP/2 connections. The faulty tokens make the mock close the connection
 # without an answer (every stream on it dies): 10 FCM and 10 APNs devices for their first 3
 # requests (drop3), 2 of each always (drop1000, a vendor that always drops for them). With
-# pushplan.max_attempts = 3, a drop that cost an attempt to every request on the connection
-# fails healthy devices after 3 of them; a try lost with its connection must not use one of the
+# pushplan.max_attempts = 5, a drop that cost an attempt to every request on the connection
+# fails healthy devices after 5 of them; a try lost with its connection must not use one of the
 # delivery's attempts, and must still end, after 5 x max_attempts such tries.
 #   healthy (300 FCM, 300 APNs): all sent, no attempt used but the one that sent
 #   drop3: sent, after tries lost with their connection
-#   drop1000: failed, "gave up after 15 tries lost with their connection: ...", 15 tries each
+#   drop1000: failed, "gave up after 25 tries lost with their connection: ...", 25 tries each
 # About 40 s.
 set -uo pipefail
 . "$(dirname "$0")/lib/vendor_env.sh"
 vendor_env_start 56780 56781 "pushplan.databases = 'postgres'" "pushplan.senders = 1" \
   "pushplan.express_senders = 0" "pushplan.poll_interval = 500" "pushplan.http_timeout = 4000" \
-  "pushplan.max_attempts = 3" "pushplan.retry_max_backoff = 1"
+  "pushplan.max_attempts = 5" "pushplan.retry_max_backoff = 1"
 psql -c "CREATE EXTENSION pushplan" || exit 1
 sql "SELECT push_app_create('co')" >/dev/null
 configure_vendors co
@@ -38,7 +38,7 @@ mock_reset
 
 t0=$(date +%s%N)
 task=$(sql "SELECT push_send('co', '{\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"collateral\", \"android\": {\"title\": \"co\"}}}}')")
-# bounded: 15 lost tries of the always-dropping ones, at 1 s to 1.25 s apart
+# bounded: 25 lost tries of the always-dropping ones, at 1 s to 1.25 s apart
 wait_for 90 "SELECT count(*) = 624 FROM deliveries WHERE task_id = '$task' AND status <> 'queued'" \
   && ok "every delivery ended ($(( ($(date +%s%N) - t0) / 1000000 )) ms)" \
   || fail "not finished in 90 s: $(sql "SELECT string_agg(status || ':' || n, ',') FROM (SELECT status, count(*) n FROM deliveries WHERE task_id = '$task' GROUP BY 1) s")"
@@ -59,11 +59,11 @@ check_eq "the 20 drop3 devices are sent, on their first attempt" "$(kind drop3)"
 check_eq "... after tries lost with their connection" \
   "$(sql "SELECT min(collateral) >= 1 FROM deliveries d JOIN devices v USING (device_id) WHERE d.task_id = '$task' AND v.registration_id LIKE 'drop3-%'")" "t"
 check_eq "the 4 always-dropped devices fail, no attempt used" "$(kind drop1000)" "failed/0=4"
-check_eq "... after 15 tries (5 x max_attempts), with the reason" \
+check_eq "... after 25 tries (5 x max_attempts), with the reason" \
   "$(sql "SELECT string_agg(DISTINCT d.attempts || '/' || d.collateral || ' ' || regexp_replace(d.error, ':.*', ''), ',')
        FROM deliveries d JOIN devices v USING (device_id) WHERE d.task_id = '$task' AND v.registration_id LIKE 'drop1000-%'")" \
-  "15/15 gave up after 15 tries lost with their connection"
-# the mock saw at most those 15 requests of each (a request on a connection closed for another
+  "25/25 gave up after 25 tries lost with their connection"
+# the mock saw at most those 25 requests of each (a request on a connection closed for another
 # one's may die before the mock reads it)
 most=0
 for v in fcm apns; do
@@ -72,7 +72,12 @@ for v in fcm apns; do
     [ "$n" -gt "$most" ] && most=$n
   done
 done
-[ "$most" -ge 1 ] && [ "$most" -le 15 ] && ok "the mock saw at most 15 requests of an always-dropped device ($most)" \
+# pushplan tries 25 times; libcurl itself sends a request again on a fresh connection when the
+# reused one it went out on died before any answer (Curl_retry_request, up to 5 times), so the
+# mock may see more than that (17 once for 15 tries), never more than 25 x 6: the vendor's load
+# stays bounded. (max_attempts 5, not 3: a healthy device claimed again and again in the same
+# bursts as the always-dropping ones was seen lost 14 times on a loaded machine, and 15 at 3)
+[ "$most" -ge 1 ] && [ "$most" -le 150 ] && ok "the mock saw at most 25 x 6 requests of an always-dropped device ($most)" \
   || fail "the mock saw $most requests of an always-dropped device"
 echo "     errors: $(sql "SELECT string_agg(DISTINCT error, ' | ') FROM deliveries WHERE task_id = '$task' AND status = 'failed'")"
 check_eq "the statistics count them as given up" \
