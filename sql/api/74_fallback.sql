@@ -150,7 +150,7 @@ BEGIN
         ), made AS (
             INSERT INTO deliveries (task_id, app_id, device_id, vendor, platform, send_at, status, fallback)
             SELECT v_child, t.app_id, x.device_id, 'webhook', x.platform, p_now, 'queued',
-                   jsonb_build_object('task_id', t.task_id, 'delivery_id', x.delivery_id,
+                   jsonb_build_object('task_id', t.task_id, 'delivery_id', x.delivery_id::text,
                                       'unless', t.push #>> '{fallback,unless}', 'to', x.address)
             FROM x JOIN kept USING (delivery_id)
             WHERE x.address IS NOT NULL

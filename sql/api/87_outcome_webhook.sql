@@ -112,12 +112,14 @@ BEGIN
                 SELECT outcome_id FROM outcome_outbox WHERE app_id = r.app_id
                 ORDER BY outcome_id LIMIT max_rows))
             RETURNING o.*)
+        -- delivery_id as a string: the ids pass 2^53 (day << 40), which a JavaScript or jq
+        -- receiver would round to a neighbour's id (RFC 7493, section 2.2)
         INSERT INTO outcome_batches (batch_id, app_id, body, outcomes)
             SELECT v_batch, r.app_id,
                    jsonb_build_object('batch_id', v_batch, 'app', r.app,
                        'created_at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
                        'outcomes', jsonb_agg(jsonb_build_object(
-                           'delivery_id', t.delivery_id, 'task_id', t.task_id, 'plan_id', t.plan_id,
+                           'delivery_id', t.delivery_id::text, 'task_id', t.task_id, 'plan_id', t.plan_id,
                            'registration_id', t.registration_id, 'vendor', t.vendor,
                            'platform', t.platform, 'status', t.status, 'error', t.error,
                            'http_status', t.http_status, 'vendor_message_id', t.vendor_message_id,

@@ -84,7 +84,7 @@ check "the message is signed" "$last" '"x-pushplan-signature":"sha256='
 body=$(echo "$last" | jq -c '.body | fromjson')
 r4_delivery=$(sql "SELECT d.delivery_id FROM deliveries d JOIN devices v USING (device_id) WHERE d.task_id = '$t' AND v.registration_id = 'r4'")
 check_eq "... carries the address, the push's task and delivery" \
-  "$(echo "$body" | jq -c '[.fallback.to, .fallback.task_id == "'$t'", .fallback.delivery_id == '$r4_delivery', .fallback.unless, .token]')" \
+  "$(echo "$body" | jq -c '[.fallback.to, .fallback.task_id == "'$t'", .fallback.delivery_id == "'$r4_delivery'", .fallback.unless, .token]')" \
   '[{"attr":"email","value":"r4@example.com"},true,true,"opened","r4@example.com"]'
 check_eq "... and the fallback's text, rendered for the device" \
   "$(echo "$body" | jq -c '[.title, .alert, .task_id == "'$t'_fallback"]')" '["Missed this?","Hi N4, the sale is on",true]'

@@ -117,6 +117,7 @@ SELECT _fallback_step(10000, '2090-01-01 11:59:59+00') AS made;
 SELECT _fallback_step(10000, '2090-01-01 12:00+00') AS made;
 SELECT v.registration_id, d.vendor, d.status, d.platform, d.fallback->'to' AS address,
        d.fallback->>'delivery_id' = o.delivery_id::text AS names_its_delivery,
+       jsonb_typeof(d.fallback->'delivery_id') AS id_type,
        d.fallback->>'task_id' = :'t1' AS names_its_task, d.fallback->>'unless' AS unless
 FROM deliveries d JOIN devices v USING (device_id)
 JOIN deliveries o ON o.task_id = :'t1' AND o.device_id = d.device_id

@@ -87,7 +87,12 @@ SELECT outcomes, attempts, (body::jsonb)->>'batch_id' = batch_id::text AS id_in_
        (body::jsonb)->>'app' AS app,
        jsonb_path_query_array(body::jsonb, '$.outcomes[*].status') AS statuses,
        (SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys((body::jsonb)->'outcomes'->0) k) AS keys,
-       (body::jsonb)->'outcomes'->0->>'at' ~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$' AS utc_time
+       (body::jsonb)->'outcomes'->0->>'at' ~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$' AS utc_time,
+       -- the ids as strings (past 2^53: a double would round them), each exactly its delivery's
+       jsonb_path_query_array(body::jsonb, '$.outcomes[*].delivery_id.type()') AS id_types,
+       (SELECT bool_and(EXISTS (SELECT FROM deliveries d WHERE d.delivery_id::text = o->>'delivery_id'
+                                AND d.delivery_id > 9007199254740992))
+        FROM jsonb_array_elements((body::jsonb)->'outcomes') o) AS ids_exact
 FROM outcome_batches;
 SELECT count(*) AS still_in_outbox FROM outcome_outbox;
 SELECT app, waiting, batch_outcomes, batch_attempts FROM push_outcome_webhooks;
