@@ -835,8 +835,23 @@ DECLARE
     w_reached timestamptz[];
     w_next timestamptz[];
     w_reason text[];
+    -- who each instance is and what it follows (fixed while it advances), read once: the
+    -- statements below join the steps on (flow, version, step) from these, never probing the
+    -- instances again (a join on the step id alone matched every flow's step of that id)
+    w_flow text[];
+    w_version int[];
+    w_app int[];
+    w_device bigint[];
+    w_account text[];
+    w_type int[];
     f_id bigint[];
     f_step text[];
+    f_flow text[];
+    f_version int[];
+    f_app int[];
+    f_device bigint[];
+    f_account text[];
+    f_type int[];
     v_round int;
     v_kinds text[];
     v_attrs boolean;
@@ -851,9 +866,14 @@ BEGIN
            array_agg(CASE WHEN x.step_started_at IS NOT NULL THEN s.next_step ELSE x.step_id END ORDER BY x.instance_id),
            array_agg('run'::text ORDER BY x.instance_id),
            array_agg(CASE WHEN x.step_started_at IS NOT NULL THEN v_now ELSE x.next_at END ORDER BY x.instance_id),
-           array_agg(NULL::timestamptz ORDER BY x.instance_id), array_agg(NULL::text ORDER BY x.instance_id)
-        INTO w_id, w_step, w_state, w_reached, w_next, w_reason
-    FROM (SELECT i.instance_id, i.flow_id, i.version, i.step_id, i.step_started_at, i.next_at
+           array_agg(NULL::timestamptz ORDER BY x.instance_id), array_agg(NULL::text ORDER BY x.instance_id),
+           array_agg(x.flow_id ORDER BY x.instance_id), array_agg(x.version ORDER BY x.instance_id),
+           array_agg(x.app_id ORDER BY x.instance_id), array_agg(x.device_id ORDER BY x.instance_id),
+           array_agg(x.account ORDER BY x.instance_id), array_agg(x.account_type ORDER BY x.instance_id)
+        INTO w_id, w_step, w_state, w_reached, w_next, w_reason,
+             w_flow, w_version, w_app, w_device, w_account, w_type
+    FROM (SELECT i.instance_id, i.flow_id, i.version, i.step_id, i.step_started_at, i.next_at,
+                 i.app_id, i.device_id, i.account, i.account_type
           FROM flow_instances i
           WHERE i.state = 'waiting' AND i.next_at <= v_now
           ORDER BY i.next_at LIMIT p_limit FOR UPDATE SKIP LOCKED) x
@@ -875,9 +895,18 @@ BEGIN
             SELECT w.id, w.step, v_now FROM unnest(w_id, w_step, w_state) w(id, step, state)
             WHERE w.state = 'run' AND w.step IS NOT NULL
             ON CONFLICT DO NOTHING RETURNING instance_id, step_id)
-        SELECT coalesce(array_agg(instance_id ORDER BY instance_id), '{}'),
-               coalesce(array_agg(step_id ORDER BY instance_id), '{}')
-            INTO f_id, f_step FROM claimed;
+        SELECT coalesce(array_agg(c.instance_id ORDER BY c.instance_id), '{}'),
+               coalesce(array_agg(c.step_id ORDER BY c.instance_id), '{}'),
+               coalesce(array_agg(w.flow ORDER BY c.instance_id), '{}'),
+               coalesce(array_agg(w.version ORDER BY c.instance_id), '{}'),
+               coalesce(array_agg(w.app ORDER BY c.instance_id), '{}'),
+               coalesce(array_agg(w.device ORDER BY c.instance_id), '{}'),
+               coalesce(array_agg(w.account ORDER BY c.instance_id), '{}'),
+               coalesce(array_agg(w.account_type ORDER BY c.instance_id), '{}')
+            INTO f_id, f_step, f_flow, f_version, f_app, f_device, f_account, f_type
+        FROM claimed c
+        JOIN unnest(w_id, w_flow, w_version, w_app, w_device, w_account, w_type)
+            w(id, flow, version, app, device, account, account_type) ON w.id = c.instance_id;
 
         -- what the claimed steps are: a statement runs only for a kind some of them are
         SELECT coalesce(array_agg(DISTINCT s.kind), '{}'),
@@ -885,9 +914,8 @@ BEGIN
                coalesce(bool_or(s.kind = 'set' AND s.spec ? 'tags_add'), false),
                coalesce(bool_or(s.kind = 'set' AND s.spec ? 'tags_remove'), false)
             INTO v_kinds, v_attrs, v_tags_add, v_tags_remove
-        FROM unnest(f_id, f_step) f(instance_id, step_id)
-        JOIN flow_instances i ON i.instance_id = f.instance_id
-        JOIN flow_steps s ON s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = f.step_id;
+        FROM unnest(f_flow, f_version, f_step) f(flow_id, version, step_id)
+        JOIN flow_steps s ON s.flow_id = f.flow_id AND s.version = f.version AND s.step_id = f.step_id;
         IF 'send' = ANY (v_kinds) THEN
             -- sends: in tasks shared by the instances of one step and push (sql/api/89_flows_send.sql)
             PERFORM _flow_sends(f_id, f_step);
@@ -899,39 +927,45 @@ BEGIN
         -- sets: attributes (at most 50 a device: a set that would pass it leaves them) and tags
         IF v_attrs THEN
             UPDATE devices d SET attrs = _attrs_merge(d.attrs, s.spec->'attrs'), updated_at = now()
-            FROM unnest(f_id, f_step) f(instance_id, step_id)
-            JOIN flow_instances i ON i.instance_id = f.instance_id
-            JOIN flow_steps s ON s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = f.step_id
+            FROM unnest(f_flow, f_version, f_step, f_app, f_device, f_account, f_type)
+                f(flow_id, version, step_id, app_id, device_id, account, account_type)
+            JOIN flow_steps s ON s.flow_id = f.flow_id AND s.version = f.version AND s.step_id = f.step_id
             WHERE s.kind = 'set' AND s.spec ? 'attrs'
-              AND d.device_id IN (SELECT _flow_user_devices(i.app_id, i.device_id, i.account, i.account_type))
+              AND d.device_id IN (SELECT _flow_user_devices(f.app_id, f.device_id, f.account, f.account_type))
               AND (SELECT count(*) FROM jsonb_object_keys(_attrs_merge(d.attrs, s.spec->'attrs'))) <= 50;
         END IF;
         IF v_tags_add THEN
             INSERT INTO tags (app_id, tag)
-                SELECT DISTINCT i.app_id, t FROM unnest(f_id, f_step) f(instance_id, step_id)
-                JOIN flow_instances i ON i.instance_id = f.instance_id
-                JOIN flow_steps s ON s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = f.step_id
+                SELECT DISTINCT f.app_id, t FROM unnest(f_flow, f_version, f_step, f_app) f(flow_id, version, step_id, app_id)
+                JOIN flow_steps s ON s.flow_id = f.flow_id AND s.version = f.version AND s.step_id = f.step_id
                 CROSS JOIN jsonb_array_elements_text(s.spec->'tags_add') t
                 WHERE s.kind = 'set'
                 ON CONFLICT (app_id, tag) DO NOTHING;
+            -- (each step's tags are looked up once, not once per instance)
             INSERT INTO device_tags (tag_id, device_id)
-                SELECT g.tag_id, u.device_id FROM unnest(f_id, f_step) f(instance_id, step_id)
-                JOIN flow_instances i ON i.instance_id = f.instance_id
-                JOIN flow_steps s ON s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = f.step_id
-                CROSS JOIN jsonb_array_elements_text(s.spec->'tags_add') t
-                JOIN tags g ON g.app_id = i.app_id AND g.tag = t
-                CROSS JOIN LATERAL _flow_user_devices(i.app_id, i.device_id, i.account, i.account_type) u(device_id)
-                WHERE s.kind = 'set'
+                SELECT st.tag_id, u.device_id
+                FROM unnest(f_flow, f_version, f_step, f_app, f_device, f_account, f_type)
+                    f(flow_id, version, step_id, app_id, device_id, account, account_type)
+                JOIN (SELECT s.flow_id, s.version, s.step_id, g.tag_id
+                      FROM flow_steps s
+                      JOIN flows fl ON fl.flow_id = s.flow_id
+                      CROSS JOIN jsonb_array_elements_text(s.spec->'tags_add') t
+                      JOIN tags g ON g.app_id = fl.app_id AND g.tag = t
+                      WHERE s.kind = 'set' AND (s.flow_id, s.version, s.step_id) IN
+                            (SELECT * FROM unnest(f_flow, f_version, f_step))) st
+                  ON st.flow_id = f.flow_id AND st.version = f.version AND st.step_id = f.step_id
+                CROSS JOIN LATERAL _flow_user_devices(f.app_id, f.device_id, f.account, f.account_type) u(device_id)
                 ON CONFLICT DO NOTHING;
         END IF;
         IF v_tags_remove THEN
-            DELETE FROM device_tags dt USING unnest(f_id, f_step) f(instance_id, step_id)
-                JOIN flow_instances i ON i.instance_id = f.instance_id
-                JOIN flow_steps s ON s.flow_id = i.flow_id AND s.version = i.version AND s.step_id = f.step_id
+            DELETE FROM device_tags dt
+                USING unnest(f_flow, f_version, f_step, f_app, f_device, f_account, f_type)
+                    f(flow_id, version, step_id, app_id, device_id, account, account_type)
+                JOIN flow_steps s ON s.flow_id = f.flow_id AND s.version = f.version AND s.step_id = f.step_id
                 CROSS JOIN jsonb_array_elements_text(s.spec->'tags_remove') t
-                JOIN tags g ON g.app_id = i.app_id AND g.tag = t
+                JOIN tags g ON g.app_id = f.app_id AND g.tag = t
                 WHERE s.kind = 'set' AND dt.tag_id = g.tag_id
-                  AND dt.device_id IN (SELECT _flow_user_devices(i.app_id, i.device_id, i.account, i.account_type));
+                  AND dt.device_id IN (SELECT _flow_user_devices(f.app_id, f.device_id, f.account, f.account_type));
         END IF;
 
         -- the audiences of the branches the instances are at: one query each for the round

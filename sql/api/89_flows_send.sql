@@ -33,16 +33,28 @@ DECLARE
     v_ran_tasks text[] := '{}';
 BEGIN
     FOR g IN
-        WITH s AS (
-            SELECT i.instance_id, i.app_id, i.flow_id, i.version, st.step_id,
-                   pushplan._flow_send_push(st.spec->'push', i.trigger_props) AS push,
-                   i.account_type, coalesce(d.registration_id, i.account) AS user_id
+        -- the instances first (MATERIALIZED: joined to the steps on the step id alone, the
+        -- planner would match every flow's step of that id, then probe an instance for each)
+        WITH x AS MATERIALIZED (
+            SELECT i.instance_id, i.app_id, i.flow_id, i.version, x.step_id, i.trigger_props,
+                   i.device_id, i.account, i.account_type
             FROM unnest(p_instances, p_steps) x(instance_id, step_id)
-            JOIN pushplan.flow_instances i ON i.instance_id = x.instance_id
+            JOIN pushplan.flow_instances i ON i.instance_id = x.instance_id),
+        -- push: the step's push bound to the instance's event, NULL where that changed nothing
+        -- (a push without {{event...}}): the groups below then compare no push
+        b AS (
+            SELECT i.instance_id, i.app_id, i.flow_id, i.version, st.step_id,
+                   pushplan._flow_send_push(st.spec->'push', i.trigger_props) AS bound, st.spec->'push' AS step_push,
+                   i.account_type, coalesce(d.registration_id, i.account) AS user_id
+            FROM x i
             JOIN pushplan.flow_steps st ON st.flow_id = i.flow_id AND st.version = i.version
-                                       AND st.step_id = x.step_id
+                                       AND st.step_id = i.step_id
             LEFT JOIN pushplan.devices d ON d.device_id = i.device_id
             WHERE st.kind = 'send'),
+        s AS (
+            SELECT b.instance_id, b.app_id, b.flow_id, b.version, b.step_id, b.account_type, b.user_id,
+                   b.step_push, CASE WHEN b.bound <> b.step_push THEN b.bound END AS push
+            FROM b),
         twice AS (
             SELECT s.*, row_number() OVER (PARTITION BY s.app_id, s.flow_id, s.version, s.step_id, s.push,
                                                         s.account_type, s.user_id
@@ -53,7 +65,7 @@ BEGIN
                                                          t.account_type, t.nth
                                             ORDER BY t.instance_id) - 1) / v_per_task AS chunk
             FROM twice t)
-        SELECT c.app_id, c.flow_id, c.step_id, c.push, c.account_type,
+        SELECT c.app_id, c.flow_id, c.step_id, coalesce(c.push, min(c.step_push::text)::jsonb) AS push, c.account_type,
                array_agg(c.instance_id ORDER BY c.instance_id) AS instances,
                array_agg(c.user_id ORDER BY c.instance_id) AS users
         FROM chunked c
