@@ -101,6 +101,20 @@ END $$;
 COMMENT ON FUNCTION push_device_consent(text, text, text, boolean) IS
     'a device grants (true) or withdraws (false) its consent to a category of pushes; doc/privacy.md';
 
+-- Device events and erasures of one app, one after the other: push_track and push_track_batch
+-- take this lock shared before they look their devices up, an erasure takes it exclusive
+-- before it locks any. tracked_events has no foreign key to devices (for the intake's speed),
+-- so without it an event whose transaction read its device before an erasure and committed
+-- after it would keep a row naming a device that no longer exists. An erasure waits for the
+-- app's event transactions open when it starts; an event reported meanwhile waits for the
+-- erasure, then finds its device gone (92039). (Locking each event's device row instead cost
+-- the intake 14 % at 1,000,000 devices: doc/benchmarks.md, "Flows at scale, round 3".)
+CREATE OR REPLACE FUNCTION _erasure_lock(p_app int, p_exclusive boolean) RETURNS void
+LANGUAGE sql AS $$
+    SELECT CASE WHEN p_exclusive THEN pg_advisory_xact_lock(hashtext('pushplan erasure'), p_app)
+                ELSE pg_advisory_xact_lock_shared(hashtext('pushplan erasure'), p_app) END
+$$;
+
 -- The devices bound to an account (92044/92045: a bad account; 92865: bound to none), locked.
 CREATE OR REPLACE FUNCTION _account_devices(p_app_id int, p_account text, p_account_type int)
 RETURNS bigint[]
@@ -441,6 +455,7 @@ DECLARE
     v_id bigint := _device_id(v_app, registration_id);
     v_needles text[];
 BEGIN
+    PERFORM _erasure_lock(v_app, true);
     SELECT array_remove(ARRAY[v.registration_id, v.token], NULL) INTO v_needles
         FROM devices v WHERE v.device_id = v_id;
     RETURN _erasure_record(v_app, 'device', registration_id, _erase(v_app, ARRAY[v_id], v_needles));
@@ -455,11 +470,13 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     v_app int := _app_id(app, 'app');
-    v_ids bigint[] := _account_devices(v_app, account, account_type);
+    v_ids bigint[];
     v_needles text[];
     v_counts jsonb;
     v_n bigint;
 BEGIN
+    PERFORM _erasure_lock(v_app, true);     -- before any device is locked
+    v_ids := _account_devices(v_app, account, account_type);
     IF cardinality(v_ids) = 0 AND NOT EXISTS (
         SELECT 1 FROM account_packages p JOIN account_package_accounts x USING (upload_id)
         WHERE p.app_id = v_app AND p.account_type = push_account_erase.account_type

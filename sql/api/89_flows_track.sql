@@ -214,16 +214,13 @@ RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp SET jit = off AS $$
 DECLARE
     v_app int := _app_id(app, 'app');
-    v_device bigint := _device_id(v_app, registration_id);
+    v_device bigint;
 BEGIN
+    -- an erasure of the app's devices under way is waited for before the device is looked up
+    -- (_erasure_lock, sql/api/88_privacy.sql)
+    PERFORM _erasure_lock(v_app, false);
+    v_device := _device_id(v_app, registration_id);
     PERFORM _raise_problem(_track_problem(event, props, at));
-    -- the device locked as an erasure locks it (_erase, sql/api/88_privacy.sql): an erasure
-    -- that came first is waited for, and its device is then gone, as if never registered; one
-    -- that comes after waits for this transaction, then deletes its event with the device
-    PERFORM 1 FROM devices d WHERE d.device_id = v_device FOR KEY SHARE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION '92039: device "%" is not registered', _shown(registration_id) USING ERRCODE = '42704';
-    END IF;
     PERFORM _track(v_app, v_device, NULL, NULL, event, props, at);
 END $$;
 COMMENT ON FUNCTION push_track(text, text, text, jsonb, timestamptz) IS
@@ -287,7 +284,6 @@ DECLARE
     s_props jsonb[];
     v_k int;
     v_wake boolean := false;
-    a_pos int[];
 BEGIN
     IF jsonb_typeof(events) IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION '93032: events must be a JSON array of event objects' USING ERRCODE = '22023';
@@ -296,6 +292,9 @@ BEGIN
         RAISE EXCEPTION '93033: at most 10000 events in one batch, got %', jsonb_array_length(events)
             USING ERRCODE = '54000';
     END IF;
+    -- an erasure of the app's devices under way is waited for before the devices are looked up
+    -- (_erasure_lock, sql/api/88_privacy.sql)
+    PERFORM _erasure_lock(v_app, false);
 
     -- every event checked (the first problem, by place, is raised), and read into arrays in
     -- the order they are taken
@@ -349,9 +348,8 @@ BEGIN
     SELECT (SELECT format('events[%s]: %s', pos, problem) FROM problems ORDER BY pos LIMIT 1),
            array_agg(c.device_id ORDER BY c.at, c.pos), array_agg(c.account ORDER BY c.at, c.pos),
            array_agg(c.account_type ORDER BY c.at, c.pos), array_agg(c.event ORDER BY c.at, c.pos),
-           array_agg(c.props ORDER BY c.at, c.pos), array_agg(c.at ORDER BY c.at, c.pos),
-           array_agg(c.pos ORDER BY c.at, c.pos)
-        INTO v_problem, a_dev, a_acc, a_type, a_event, a_props, a_at, a_pos
+           array_agg(c.props ORDER BY c.at, c.pos), array_agg(c.at ORDER BY c.at, c.pos)
+        INTO v_problem, a_dev, a_acc, a_type, a_event, a_props, a_at
     FROM checked c;
     IF v_problem IS NOT NULL THEN
         RAISE EXCEPTION '%', v_problem USING ERRCODE = '22023';
@@ -359,21 +357,6 @@ BEGIN
     v_n := coalesce(cardinality(a_event), 0);
     IF v_n = 0 THEN
         RETURN 0;
-    END IF;
-
-    -- the batch's devices locked as an erasure locks them (in id order; as push_track): a
-    -- device erased by a transaction that came first is gone once it is waited for, and its
-    -- first event fails the batch as one of a device never registered
-    IF (SELECT count(*) FROM (SELECT 1 FROM devices d WHERE d.device_id = ANY (a_dev)
-                              ORDER BY d.device_id FOR KEY SHARE) l)
-       < (SELECT count(DISTINCT x) FROM unnest(a_dev) x) THEN
-        SELECT format('events[%s]: 92039: device "%s" is not registered', e.pos,
-                      _shown(events->e.pos->>'registration_id'))
-            INTO v_problem
-            FROM unnest(a_dev, a_pos) e(device_id, pos)
-            WHERE e.device_id IS NOT NULL AND NOT EXISTS (SELECT FROM devices d WHERE d.device_id = e.device_id)
-            ORDER BY e.pos LIMIT 1;
-        RAISE EXCEPTION '%', v_problem USING ERRCODE = '22023';
     END IF;
 
     INSERT INTO tracked_events (app_id, device_id, account, account_type, event, props, at, tracked_at)

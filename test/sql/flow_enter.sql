@@ -79,7 +79,8 @@ SELECT pg_temp.enter(:'many', NULL, ARRAY['a1', 'a2', 'a3', 'a4', 'a5'], NULL, N
 SELECT objsubid, mode, count(*) FROM pg_locks
 WHERE locktype = 'advisory' AND pid = pg_backend_pid() GROUP BY 1, 2 ORDER BY 1, 2;
 COMMIT;
--- push_track_batch's bound (1,000): each user of a batch of 100 is locked
+-- push_track_batch's bound (1,000): each user of a batch of 100 is locked (and the app's
+-- erasure lock taken shared: sql/api/88_privacy.sql, _erasure_lock)
 BEGIN;
 SELECT push_track_batch('enter_app', (SELECT jsonb_agg(jsonb_build_object('account', 'b' || i, 'event', 'many'))
                                       FROM generate_series(1, 100) i)) AS tracked;
