@@ -84,7 +84,11 @@ CREATE OR REPLACE VIEW push_deliveries WITH (security_barrier) AS
                     SELECT 1 FROM delivery_queue q WHERE q.task_id = d.task_id
                     AND q.delivery_id = d.delivery_id AND q.claimed_by IS NOT NULL)
                 THEN 'sending' ELSE d.status END AS status,
-           d.send_at, d.sent_at, d.attempts, d.error, d.http_status, d.vendor_message_id
+           d.send_at, d.sent_at, d.attempts, d.error, d.http_status, d.vendor_message_id,
+           -- (0.2, appended: a view's columns only grow at its end) the id the outcome webhook
+           -- and fallback messages carry, as text there; the tries of attempts that were lost
+           -- with their connection and used none of max_attempts (doc/reliability.md)
+           d.delivery_id, d.collateral
     FROM deliveries d
     JOIN tasks t USING (task_id)
     JOIN apps a ON a.app_id = d.app_id

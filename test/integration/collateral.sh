@@ -23,11 +23,14 @@ sql "SELECT push_app_set('co', '{\"broadcast_min_interval\": \"0 seconds\"}')" >
 # 300 healthy devices of FCM and of APNs (registration ids ok-<vendor>-<i>), and among them, in
 # the order of registration (the order of the deliveries, so that they share connections), 10
 # of each whose first 3 requests are dropped (drop3-<vendor>-<i>) and 10 of each whose every
-# request is (drop1000-...): the tokens carry the mock's fault keyword
+# request is (drop1000-...): the tokens carry the mock's fault keyword. The healthy ones are
+# answered after 50 ms (slow50), so that some are in flight on a connection when it is dropped
+# (answered at once, they had often all been answered by then on a fast machine: the test
+# then showed nothing)
 check_eq "624 devices: 600 healthy, 20 drop3, 4 drop1000" \
   "$(sql "SELECT push_device_register_batch('co', (SELECT jsonb_agg(jsonb_build_object('registration_id', k || '-' || v || '-' || g,
          'platform', CASE v WHEN 'apns' THEN 'ios' ELSE 'android' END, 'vendor', v,
-         'token', 'test-co-' || v || '-' || k || '-' || g) ORDER BY o, v)
+         'token', 'test-co-' || v || '-' || CASE k WHEN 'ok' THEN 'ok-slow50' ELSE k END || '-' || g) ORDER BY o, v)
          FROM (SELECT 'ok' k, g, g * 10 o FROM generate_series(1, 300) g
                UNION ALL SELECT 'drop3', g, g * 300 - 145 FROM generate_series(1, 10) g
                UNION ALL SELECT 'drop1000', g, g * 150 - 5 FROM generate_series(1, 2) g) x,
@@ -63,6 +66,9 @@ check_eq "... after 25 tries (5 x max_attempts), with the reason" \
   "$(sql "SELECT string_agg(DISTINCT d.attempts || '/' || d.collateral || ' ' || regexp_replace(d.error, ':.*', ''), ',')
        FROM deliveries d JOIN devices v USING (device_id) WHERE d.task_id = '$task' AND v.registration_id LIKE 'drop1000-%'")" \
   "25/25 gave up after 25 tries lost with their connection"
+check_eq "... as push_deliveries shows them (attempts/collateral)" \
+  "$(sql "SELECT string_agg(DISTINCT attempts || '/' || collateral, ',') FROM push_deliveries
+       WHERE task_id = '$task' AND registration_id LIKE 'drop1000-%'")" "25/25"
 # the mock saw at most those 25 requests of each (a request on a connection closed for another
 # one's may die before the mock reads it)
 most=0

@@ -149,6 +149,12 @@ SELECT push_cancel('send_app', :'inflight');
 SELECT registration_id, status FROM push_deliveries WHERE task_id = :'inflight' ORDER BY 1;
 SELECT count(*) AS queue_rows_left, bool_and(claimed_by = 0) AS claimed
 FROM delivery_queue WHERE task_id = :'inflight';
+-- each row names its delivery (the outcome webhook's delivery_id) and its tries lost with their
+-- connection
+SELECT p.registration_id, p.delivery_id = d.delivery_id AS its_delivery, p.collateral
+FROM push_deliveries p JOIN devices v USING (registration_id)
+JOIN deliveries d ON d.task_id = p.task_id AND d.device_id = v.device_id
+WHERE p.task_id = :'inflight' ORDER BY 1;
 
 -- Tencent Push's send_time: the task is due then (read in the app's time zone), not expanded
 -- now even for a short list; a time already passed is sent as any push is (a short list expanded
