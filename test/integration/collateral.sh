@@ -24,13 +24,13 @@ sql "SELECT push_app_set('co', '{\"broadcast_min_interval\": \"0 seconds\"}')" >
 # the order of registration (the order of the deliveries, so that they share connections), 10
 # of each whose first 3 requests are dropped (drop3-<vendor>-<i>) and 10 of each whose every
 # request is (drop1000-...): the tokens carry the mock's fault keyword. The healthy ones are
-# answered after 50 ms (slow50), so that some are in flight on a connection when it is dropped
+# answered after 20 ms (slow20), so that some are in flight on a connection when it is dropped
 # (answered at once, they had often all been answered by then on a fast machine: the test
 # then showed nothing)
 check_eq "624 devices: 600 healthy, 20 drop3, 4 drop1000" \
   "$(sql "SELECT push_device_register_batch('co', (SELECT jsonb_agg(jsonb_build_object('registration_id', k || '-' || v || '-' || g,
          'platform', CASE v WHEN 'apns' THEN 'ios' ELSE 'android' END, 'vendor', v,
-         'token', 'test-co-' || v || '-' || CASE k WHEN 'ok' THEN 'ok-slow50' ELSE k END || '-' || g) ORDER BY o, v)
+         'token', 'test-co-' || v || '-' || CASE k WHEN 'ok' THEN 'ok-slow20' ELSE k END || '-' || g) ORDER BY o, v)
          FROM (SELECT 'ok' k, g, g * 10 o FROM generate_series(1, 300) g
                UNION ALL SELECT 'drop3', g, g * 300 - 145 FROM generate_series(1, 10) g
                UNION ALL SELECT 'drop1000', g, g * 150 - 5 FROM generate_series(1, 2) g) x,
