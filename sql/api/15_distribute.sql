@@ -155,6 +155,8 @@ BEGIN
     FOREACH v_bad IN ARRAY v_fks LOOP
         EXECUTE v_bad;
     END LOOP;
+    -- and the trigger that deletes an app's events (Citus takes none on a reference table)
+    DROP TRIGGER IF EXISTS apps_deleted_events ON apps;
 
     UPDATE devices d SET device_id = r.new_id FROM _device_renumber r WHERE d.device_id = r.old_id;
     GET DIAGNOSTICS v_moved = ROW_COUNT;

@@ -28,6 +28,7 @@ BEGIN
         v_fks := v_fks + 1;
     END LOOP;
     ALTER TABLE pushplan.devices DROP CONSTRAINT IF EXISTS devices_app_id_registration_id_key;
+    DROP TRIGGER IF EXISTS apps_deleted_events ON pushplan.apps;
     -- unique keys hold the distribution column (doc/scale-out.md, "Unique keys")
     IF (SELECT pg_get_constraintdef(oid) FROM pg_constraint
          WHERE conrelid = 'pushplan.deliveries'::regclass AND contype = 'p') = 'PRIMARY KEY (delivery_id)' THEN

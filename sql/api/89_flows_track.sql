@@ -216,9 +216,10 @@ DECLARE
     v_app int := _app_id(app, 'app');
     v_device bigint;
 BEGIN
-    -- an erasure of the app's devices under way is waited for before the device is looked up
-    -- (_erasure_lock, sql/api/88_privacy.sql)
+    -- an erasure of the app's devices, or the app's deletion, under way is waited for before
+    -- the app and device are looked up again (_erasure_lock, sql/api/88_privacy.sql)
     PERFORM _erasure_lock(v_app, false);
+    v_app := _app_id(app, 'app');
     v_device := _device_id(v_app, registration_id);
     PERFORM _raise_problem(_track_problem(event, props, at));
     PERFORM _track(v_app, v_device, NULL, NULL, event, props, at);
@@ -235,6 +236,9 @@ DECLARE
 BEGIN
     PERFORM _raise_problem(_account_problem(account, account_type));
     PERFORM _raise_problem(_track_problem(event, props, at));
+    -- the app's deletion under way is waited for, then the app looked up again
+    PERFORM _erasure_lock(v_app, false);
+    v_app := _app_id(app, 'app');
     PERFORM _track(v_app, NULL, account, account_type, event, props, at);
 END $$;
 COMMENT ON FUNCTION push_track_account(text, text, int, text, jsonb, timestamptz) IS
@@ -292,9 +296,10 @@ BEGIN
         RAISE EXCEPTION '93033: at most 10000 events in one batch, got %', jsonb_array_length(events)
             USING ERRCODE = '54000';
     END IF;
-    -- an erasure of the app's devices under way is waited for before the devices are looked up
-    -- (_erasure_lock, sql/api/88_privacy.sql)
+    -- an erasure of the app's devices, or the app's deletion, under way is waited for before
+    -- the app and devices are looked up again (_erasure_lock, sql/api/88_privacy.sql)
     PERFORM _erasure_lock(v_app, false);
+    v_app := _app_id(app, 'app');
 
     -- every event checked (the first problem, by place, is raised), and read into arrays in
     -- the order they are taken
@@ -451,3 +456,25 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION push_track_batch(text, jsonb) IS
     'reports up to 10,000 events at once (registration_id or account, event, props, at); one bad event writes nothing';
+
+-- An app's events go with it, as a foreign key's cascade would (tracked_events has none: the
+-- check was a quarter of a batch of events). The app's event transactions under way are waited
+-- for first (_erasure_lock): their rows are then deleted here; one that looks the app up after
+-- this waits, then finds it gone (92001).
+-- (Not SECURITY DEFINER: only the apps table's owner deletes apps.)
+CREATE OR REPLACE FUNCTION _apps_deleted() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
+BEGIN
+    PERFORM _erasure_lock(g.app_id, true) FROM (SELECT DISTINCT app_id FROM gone ORDER BY 1) g;
+    DELETE FROM tracked_events e WHERE e.app_id IN (SELECT g.app_id FROM gone g);
+    RETURN NULL;
+END $$;
+-- Not on the distributed layout: Citus takes no trigger on a reference table (apps is one
+-- there), and push_distribute drops this one (sql/api/15_distribute.sql).
+DO $$
+BEGIN
+    IF NOT pushplan._registry_distributed() THEN
+        CREATE OR REPLACE TRIGGER apps_deleted_events AFTER DELETE ON pushplan.apps
+            REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION pushplan._apps_deleted();
+    END IF;
+END $$;

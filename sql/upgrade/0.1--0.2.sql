@@ -582,12 +582,14 @@ CREATE INDEX flow_step_runs_task_idx ON flow_step_runs (task_id) WHERE task_id I
 -- tracked_at: on pushplan's clock, as the flows' steps are timed; recorded_at: the real time
 -- the row was written. Partitioned by day of recorded_at (tracked_events_YYYYMMDD), as
 -- deliveries and events are, and dropped whole past pushplan.retention_days
--- (sql/api/86_retention.sql; doc/statistics.md, "Retention"). device_id has no foreign key:
--- its check was 40 % of a batch's INSERT (doc/benchmarks.md, "Flows"); an erasure deletes a
--- device's events itself (sql/api/88_privacy.sql), and retention drops the rest.
+-- (sql/api/86_retention.sql; doc/statistics.md, "Retention"). No foreign keys: device_id's
+-- check was 40 % of a batch's INSERT, app_id's a quarter of a batch (doc/benchmarks.md,
+-- "Flows", "Flows at scale, round 3"); an erasure deletes a device's events itself
+-- (sql/api/88_privacy.sql), an app's deletion its events (a trigger on apps:
+-- sql/api/89_flows_track.sql), and retention drops the rest.
 CREATE TABLE tracked_events (
     event_id     bigserial,
-    app_id       int NOT NULL REFERENCES apps ON DELETE CASCADE,
+    app_id       int NOT NULL,
     device_id    bigint,
     account      text,
     account_type int,

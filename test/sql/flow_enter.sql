@@ -116,9 +116,16 @@ SELECT _flow_advance(1000) > 0 AS advanced;
 SELECT count(*) > 0 AS runs FROM flow_step_runs r JOIN flow_instances i USING (instance_id) WHERE i.flow_id = :'many';
 SELECT push_flow_delete('enter_app', :'many');
 SELECT count(*) AS instances_left FROM flow_instances WHERE flow_id = :'many';
--- an app's deletion takes its flows, and their instances with them
+-- an app's deletion takes its flows, and their instances with them; and its events (no key:
+-- the trigger apps_deleted_events), not another app's
 SELECT count(*) > 0 AS instances FROM flow_instances WHERE flow_id = :'keyed';
 SELECT app_id AS enter_app_id FROM apps WHERE app = 'enter_app' \gset
+SELECT push_app_create('enter_other');
+SELECT push_track_account('enter_other', 'x1', 0, 'kept');
+SELECT count(*) > 0 AS events FROM tracked_events WHERE app_id = :enter_app_id;
 DELETE FROM apps WHERE app = 'enter_app';
 SELECT count(*) AS instances_left FROM flow_instances WHERE app_id = :enter_app_id;
+SELECT count(*) AS events_left FROM tracked_events WHERE app_id = :enter_app_id;
+SELECT count(*) AS other_apps_events FROM tracked_events t JOIN apps a USING (app_id) WHERE a.app = 'enter_other';
+DELETE FROM apps WHERE app = 'enter_other';
 SELECT _clock_set(NULL) IS NOT NULL AS clock_back;
