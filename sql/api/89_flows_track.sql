@@ -458,23 +458,25 @@ COMMENT ON FUNCTION push_track_batch(text, jsonb) IS
     'reports up to 10,000 events at once (registration_id or account, event, props, at); one bad event writes nothing';
 
 -- An app's events go with it, as a foreign key's cascade would (tracked_events has none: the
--- check was a quarter of a batch of events). The app's event transactions under way are waited
--- for first (_erasure_lock): their rows are then deleted here; one that looks the app up after
+-- check was a quarter of a batch of events). Before the app's row goes, and so before the
+-- cascades to its devices and flows, the app's event transactions under way are waited for
+-- (_erasure_lock: they lock devices and flows, which the cascades would then wait for while
+-- those waited for them); their rows are then deleted here. One that looks the app up after
 -- this waits, then finds it gone (92001).
 -- (Not SECURITY DEFINER: only the apps table's owner deletes apps.)
 CREATE OR REPLACE FUNCTION _apps_deleted() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
 BEGIN
-    PERFORM _erasure_lock(g.app_id, true) FROM (SELECT DISTINCT app_id FROM gone ORDER BY 1) g;
-    DELETE FROM tracked_events e WHERE e.app_id IN (SELECT g.app_id FROM gone g);
-    RETURN NULL;
+    PERFORM _erasure_lock(OLD.app_id, true);
+    DELETE FROM tracked_events e WHERE e.app_id = OLD.app_id;
+    RETURN OLD;
 END $$;
 -- Not on the distributed layout: Citus takes no trigger on a reference table (apps is one
 -- there), and push_distribute drops this one (sql/api/15_distribute.sql).
 DO $$
 BEGIN
     IF NOT pushplan._registry_distributed() THEN
-        CREATE OR REPLACE TRIGGER apps_deleted_events AFTER DELETE ON pushplan.apps
-            REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION pushplan._apps_deleted();
+        CREATE OR REPLACE TRIGGER apps_deleted_events BEFORE DELETE ON pushplan.apps
+            FOR EACH ROW EXECUTE FUNCTION pushplan._apps_deleted();
     END IF;
 END $$;
