@@ -23,13 +23,17 @@
 --    ago, or ever when it has none;
 --  - at most max_concurrent of the user's instances of the flow waiting;
 --  - an idempotency key enters once per flow (the unique index), the first by p_seq.
--- The caller has checked that the flows are enabled and their triggers met. Returns how many
--- entered; the caller wakes the scheduler.
+-- The caller has checked that the flows are enabled and their triggers met. p_devices_held: the
+-- caller holds the app's erasure lock (_erasure_lock, sql/api/88_privacy.sql) and looked its
+-- devices up after taking it, so that none of them can be deleted before it commits (the event
+-- paths); otherwise the devices are locked here. Returns how many entered; the caller wakes the
+-- scheduler.
 -- (Custom plans only: the statements join unnested arrays, whose length a generic plan guesses
 -- as a few rows. jit off: over big tables the estimates pass jit_above_cost.)
 CREATE OR REPLACE FUNCTION _flow_enter(p_now timestamptz, p_flows text[], p_versions int[],
                                        p_devices bigint[], p_accounts text[], p_types int[],
-                                       p_props jsonb[], p_keys text[], p_seq int[], p_user_locks int)
+                                       p_props jsonb[], p_keys text[], p_seq int[], p_user_locks int,
+                                       p_devices_held boolean)
 RETURNS bigint
 LANGUAGE plpgsql SET jit = off SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
@@ -42,12 +46,13 @@ BEGIN
     END IF;
     -- the flows and devices entered into, locked as foreign keys would lock them, once per call
     -- (flow_instances has none: sql/install/schema.sql): push_flow_delete and an erasure wait
-    -- for this transaction, and one deleted before enters nobody. (On the distributed registry
-    -- the devices are Citus' and the keys were dropped with the others: not locked there.)
+    -- for this transaction, and one deleted before enters nobody. Not the devices of a caller
+    -- that holds the erasure lock (a tenth of an event batch's time). (On the distributed
+    -- registry the devices are Citus' and the keys were dropped with the others: not locked there.)
     v_flows := ARRAY(SELECT f.flow_id FROM pushplan.flows f
                      WHERE f.flow_id IN (SELECT x FROM unnest(p_flows) x)
                      ORDER BY f.flow_id FOR KEY SHARE OF f);
-    IF p_devices IS NOT NULL AND NOT pushplan._registry_distributed() THEN
+    IF p_devices IS NOT NULL AND NOT p_devices_held AND NOT pushplan._registry_distributed() THEN
         v_devices := ARRAY(SELECT d.device_id FROM pushplan.devices d
                            WHERE d.device_id IN (SELECT x FROM unnest(p_devices) x)
                            ORDER BY d.device_id FOR KEY SHARE OF d);

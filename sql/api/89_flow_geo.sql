@@ -161,7 +161,8 @@ BEGIN
     IF v_cross_ids IS NOT NULL THEN
         v_n := _flow_enter(v_now, v_cross_ids, v_cross_versions,
                            array_fill(v_device, ARRAY[cardinality(v_cross_ids)]), NULL, NULL,
-                           v_cross_props, NULL, ARRAY(SELECT generate_subscripts(v_cross_ids, 1)), 64);
+                           v_cross_props, NULL, ARRAY(SELECT generate_subscripts(v_cross_ids, 1)), 64,
+                           false);
     END IF;
     IF v_n > 0 THEN
         PERFORM _wake_scheduler();

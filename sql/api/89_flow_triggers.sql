@@ -139,7 +139,7 @@ BEGIN
     END IF;
     v_n := pushplan._flow_enter(pushplan.clock_now(), array_fill(p_flow, ARRAY[v_count]),
                                 array_fill(p_version, ARRAY[v_count]), p_devices, NULL, NULL, p_props,
-                                p_keys, ARRAY(SELECT generate_series(1, v_count)), 64);
+                                p_keys, ARRAY(SELECT generate_series(1, v_count)), 64, false);
     IF v_n > 0 THEN
         PERFORM pushplan._wake_scheduler();
     END IF;

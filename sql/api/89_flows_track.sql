@@ -175,7 +175,8 @@ BEGIN
     IF c_flow IS NULL THEN
         RETURN v_wake;
     END IF;
-    v_n := pushplan._flow_enter(p_now, c_flow, c_version, c_dev, c_acc, c_type, c_props, NULL, c_seq, 1000);
+    v_n := pushplan._flow_enter(p_now, c_flow, c_version, c_dev, c_acc, c_type, c_props, NULL, c_seq, 1000,
+                                 true);
     RETURN v_wake OR v_n > 0;
 END $$;
 

@@ -22,14 +22,14 @@ SELECT device_id AS e4 FROM devices WHERE registration_id = 'e4' \gset
 SELECT push_flow_create('enter_app', '{"name": "keyed", "reentry": "1 hour", "max_concurrent": 2,
   "trigger": {"event": "order", "idempotency_key": "order.id"}, "steps": [{"wait": "1 day"}]}') AS keyed \gset
 CREATE FUNCTION pg_temp.enter(flow text, devices bigint[], accounts text[], props jsonb[], keys text[], seq int[],
-                               user_locks int DEFAULT 64)
+                               user_locks int DEFAULT 64, devices_held boolean DEFAULT false)
 RETURNS bigint LANGUAGE sql AS $$
     SELECT pushplan._flow_enter(pushplan.clock_now(),
         array_fill(flow, ARRAY[greatest(cardinality(devices), cardinality(accounts))]),
         array_fill(1, ARRAY[greatest(cardinality(devices), cardinality(accounts))]),
         devices, accounts,
         CASE WHEN accounts IS NOT NULL THEN array_fill(0, ARRAY[cardinality(accounts)]) END,
-        props, keys, seq, user_locks)
+        props, keys, seq, user_locks, devices_held)
 $$;
 
 -- one user twice in a call: the first by order enters (its props), the other is not decided
@@ -107,9 +107,16 @@ SELECT (SELECT xmax FROM devices WHERE device_id = :e4) = xid(pg_current_xact_id
        (SELECT xmax FROM flows WHERE flow_id = :'keyed') = xid(pg_current_xact_id()) AS flow_locked,
        (SELECT xmax FROM devices WHERE device_id = :e2) = xid(pg_current_xact_id()) AS other_device_locked;
 ROLLBACK;
+-- a caller that holds the app's erasure lock (the event paths) has its devices left unlocked:
+-- no erasure can delete them before it commits (flows_race.spec)
+BEGIN;
+SELECT pg_temp.enter(:'keyed', ARRAY[:e4]::bigint[], NULL, NULL, ARRAY['k-c'], ARRAY[1], devices_held => true) AS entered_held;
+SELECT (SELECT xmax FROM devices WHERE device_id = :e4) = xid(pg_current_xact_id()) AS device_locked,
+       (SELECT xmax FROM flows WHERE flow_id = :'keyed') = xid(pg_current_xact_id()) AS flow_locked;
+ROLLBACK;
 SELECT push_flow_create('enter_app', '{"name": "gone", "trigger": {"event": "gone"}, "steps": [{"wait": "1 day"}]}') AS gone \gset
 DELETE FROM flows WHERE flow_id = :'gone';
-SELECT _flow_enter(clock_now(), ARRAY[:'gone'], ARRAY[1], ARRAY[:e4]::bigint[], NULL, NULL, NULL, NULL, ARRAY[1], 64) AS flow_gone;
+SELECT _flow_enter(clock_now(), ARRAY[:'gone'], ARRAY[1], ARRAY[:e4]::bigint[], NULL, NULL, NULL, NULL, ARRAY[1], 64, false) AS flow_gone;
 -- a deleted flow's instances go with it, and their step runs
 SELECT _clock_set('2092-01-02 06:00:00+00') IS NOT NULL AS later;
 SELECT _flow_advance(1000) > 0 AS advanced;
