@@ -7,6 +7,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "utils/jsonb.h"
 
 /*
  * In its own transaction: advances up to a batch of the flow instances whose time has come
@@ -16,5 +17,8 @@ extern int64 pp_flow_advance_batch(void);
 
 /* Inside a unit of work: when the next waiting instance is due (real time), or 0 if none. */
 extern TimestampTz pp_flow_next_due(void);
+
+/* flow_match.c: why an event's props are more than push_track keeps, or NULL */
+extern char *pp_track_props_problem(Jsonb *props);
 
 #endif							/* PUSHPLAN_FLOW_H */

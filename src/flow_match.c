@@ -13,6 +13,7 @@
  * name reads nested props as #> does (an array element by its index, negative from the end).
  */
 #include "pushplan.h"
+#include "flow.h"
 
 #include <limits.h>
 
@@ -212,14 +213,10 @@ pushplan_flow_props_match(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(props_match(PG_GETARG_JSONB_P(0), PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1)));
 }
 
-/*
- * _track_props_problem(props jsonb) RETURNS text: why an event's props are more than
- * push_track keeps, or NULL. (That they are an object is the caller's check, 93031.)
- */
-Datum
-pushplan_track_props_problem(PG_FUNCTION_ARGS)
+/* Why an event's props are more than push_track keeps, or NULL (track_read.c calls it too). */
+char *
+pp_track_props_problem(Jsonb *props)
 {
-	Jsonb	   *props = PG_GETARG_JSONB_P(0);
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
@@ -227,9 +224,8 @@ pushplan_track_props_problem(PG_FUNCTION_ARGS)
 	int			depth = 0;
 
 	if (VARSIZE(props) > TRACK_PROPS_MAX_BYTES)
-		PG_RETURN_TEXT_P(cstring_to_text(psprintf(PP_CODE(PPE_TRACK_PROPS_SIZE)
-												  ": props are at most %d bytes (as jsonb), got %zu",
-												  TRACK_PROPS_MAX_BYTES, (size_t) VARSIZE(props))));
+		return psprintf(PP_CODE(PPE_TRACK_PROPS_SIZE) ": props are at most %d bytes (as jsonb), got %zu",
+						TRACK_PROPS_MAX_BYTES, (size_t) VARSIZE(props));
 	it = JsonbIteratorInit(&props->root);
 	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
 	{
@@ -237,16 +233,28 @@ pushplan_track_props_problem(PG_FUNCTION_ARGS)
 		{
 			/* a scalar at the top is a raw-scalar array: not a level */
 			if (!(tok == WJB_BEGIN_ARRAY && v.val.array.rawScalar) && ++depth > TRACK_PROPS_MAX_DEPTH)
-				PG_RETURN_TEXT_P(cstring_to_text(psprintf(PP_CODE(PPE_TRACK_PROPS_DEPTH)
-														  ": props nest at most %d levels deep",
-														  TRACK_PROPS_MAX_DEPTH)));
+				return psprintf(PP_CODE(PPE_TRACK_PROPS_DEPTH) ": props nest at most %d levels deep",
+								TRACK_PROPS_MAX_DEPTH);
 		}
 		else if (tok == WJB_END_OBJECT || tok == WJB_END_ARRAY)
 			depth--;
 		else if (tok == WJB_KEY && ++keys > TRACK_PROPS_MAX_KEYS)
-			PG_RETURN_TEXT_P(cstring_to_text(psprintf(PP_CODE(PPE_TRACK_PROPS_KEYS)
-													  ": props have at most %d keys (at every level)",
-													  TRACK_PROPS_MAX_KEYS)));
+			return psprintf(PP_CODE(PPE_TRACK_PROPS_KEYS) ": props have at most %d keys (at every level)",
+							TRACK_PROPS_MAX_KEYS);
 	}
-	PG_RETURN_NULL();
+	return NULL;
+}
+
+/*
+ * _track_props_problem(props jsonb) RETURNS text: why an event's props are more than
+ * push_track keeps, or NULL. (That they are an object is the caller's check, 93031.)
+ */
+Datum
+pushplan_track_props_problem(PG_FUNCTION_ARGS)
+{
+	char	   *why = pp_track_props_problem(PG_GETARG_JSONB_P(0));
+
+	if (why == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(why));
 }

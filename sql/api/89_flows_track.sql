@@ -24,6 +24,15 @@ $$;
 CREATE OR REPLACE FUNCTION _track_props_problem(props jsonb) RETURNS text
 AS 'MODULE_PATHNAME', 'pushplan_track_props_problem' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
+-- push_track_batch's events read and checked in one pass (src/track_read.c): arrays in the
+-- order the events are taken, or NULL when any breaks a rule (push_track_batch's checks then
+-- name the first problem). Devices are not looked up.
+CREATE OR REPLACE FUNCTION _track_read(events jsonb, earliest timestamptz, latest timestamptz,
+                                       OUT registration_ids text[], OUT accounts text[],
+                                       OUT account_types int[], OUT names text[], OUT props jsonb[],
+                                       OUT ats timestamptz[])
+AS 'MODULE_PATHNAME', 'pushplan_track_read' LANGUAGE C STABLE STRICT;
+
 -- The event names an app's flows act on: what starts an enabled flow's current version, what
 -- ends an instance of any version, what a wait_until of any version waits for. An event of
 -- another name is only logged.
@@ -289,6 +298,8 @@ DECLARE
     s_props jsonb[];
     v_k int;
     v_wake boolean := false;
+    v_read record;
+    v_missing bigint := 0;
 BEGIN
     IF jsonb_typeof(events) IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION '93032: events must be a JSON array of event objects' USING ERRCODE = '22023';
@@ -302,63 +313,81 @@ BEGIN
     PERFORM _erasure_lock(v_app, false);
     v_app := _app_id(app, 'app');
 
-    -- every event checked (the first problem, by place, is raised), and read into arrays in
-    -- the order they are taken
-    WITH ev AS (
-        SELECT x.e, x.n - 1 AS pos FROM jsonb_array_elements(events) WITH ORDINALITY x(e, n)),
-    shape AS (
-        SELECT ev.*, CASE
-            WHEN jsonb_typeof(ev.e) <> 'object' THEN '93032: an event must be a JSON object'
-            WHEN ev.e - c_keys <> '{}' THEN format('93034: unknown event key "%s"',
-                _shown((SELECT min(k) FROM jsonb_object_keys(ev.e - c_keys) k)))
-            WHEN (ev.e ? 'registration_id') = (ev.e ? 'account') THEN
-                '93034: an event names a registration_id or an account'
-            WHEN ev.e ? 'registration_id' AND jsonb_typeof(ev.e->'registration_id') <> 'string' THEN
-                '93034: event key "registration_id" must be a string'
-            WHEN ev.e ? 'account' AND jsonb_typeof(ev.e->'account') <> 'string' THEN
-                '93034: event key "account" must be a string'
-            WHEN ev.e ? 'account_type' AND (NOT ev.e ? 'account' OR jsonb_typeof(ev.e->'account_type') <> 'number'
-                                            OR (ev.e->>'account_type') !~ '^\d{1,9}$') THEN
-                '93034: event key "account_type" goes with an account and is an integer of 0 or more'
-            WHEN jsonb_typeof(ev.e->'event') IS DISTINCT FROM 'string' THEN
-                '93034: event key "event" is required and must be a string'
-            WHEN ev.e ? 'props' AND jsonb_typeof(ev.e->'props') <> 'object' THEN
-                '93031: props must be a JSON object'
-            WHEN ev.e ? 'at' AND (jsonb_typeof(ev.e->'at') <> 'string' OR ev.e->>'at' !~
-                 '^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d{1,6})?)?(Z|[+-]\d\d(:?\d\d)?)$') THEN
-                format('93035: event time %s is not an ISO 8601 time with an offset, such as 2025-06-18T09:00:00Z',
-                       left((ev.e->'at')::text, 60))
-            END AS problem
-        FROM ev),
-    parsed AS (
-        SELECT s.pos, s.problem, s.e->>'event' AS event, coalesce(s.e->'props', '{}') AS props,
-               s.e->>'account' AS account,
-               CASE WHEN s.e ? 'account' THEN coalesce((s.e->>'account_type')::int, 0) END AS account_type,
-               coalesce((s.e->>'at')::timestamptz, now()) AS at
-        FROM shape s WHERE s.problem IS NULL),
-    checked AS (
-        SELECT p.*, d.device_id, coalesce(
-            CASE WHEN p.event !~ '^[A-Za-z0-9_.:-]{1,64}$' THEN _flow_event_problem(p.event) END,
-            CASE WHEN p.account IS NOT NULL THEN _account_problem(p.account, p.account_type) END,
-            CASE WHEN d.device_id IS NULL AND p.account IS NULL THEN
-                format('92039: device "%s" is not registered', _shown(s.e->>'registration_id')) END,
-            _track_props_problem(p.props),
-            _track_at_problem(p.at)) AS problem2
-        FROM parsed p
-        JOIN shape s ON s.pos = p.pos
-        LEFT JOIN devices d ON d.app_id = v_app AND d.registration_id = s.e->>'registration_id'),
-    problems AS (
-        SELECT pos, problem FROM shape WHERE problem IS NOT NULL
-        UNION ALL
-        SELECT pos, problem2 FROM checked WHERE problem2 IS NOT NULL)
-    SELECT (SELECT format('events[%s]: %s', pos, problem) FROM problems ORDER BY pos LIMIT 1),
-           array_agg(c.device_id ORDER BY c.at, c.pos), array_agg(c.account ORDER BY c.at, c.pos),
-           array_agg(c.account_type ORDER BY c.at, c.pos), array_agg(c.event ORDER BY c.at, c.pos),
-           array_agg(c.props ORDER BY c.at, c.pos), array_agg(c.at ORDER BY c.at, c.pos)
-        INTO v_problem, a_dev, a_acc, a_type, a_event, a_props, a_at
-    FROM checked c;
-    IF v_problem IS NOT NULL THEN
-        RAISE EXCEPTION '%', v_problem USING ERRCODE = '22023';
+    -- the events read and checked in one pass, in C, and their devices looked up (the fast
+    -- path: the statement below took 60 ms of a 10,000-event batch's 200)
+    SELECT * INTO v_read FROM _track_read(events, least(now(), clock_now()) - interval '1 year',
+                                          greatest(now(), clock_now()) + interval '1 day');
+    IF v_read.names IS NOT NULL THEN
+        SELECT array_agg(d.device_id ORDER BY x.n), count(*) FILTER (WHERE x.id IS NOT NULL AND d.device_id IS NULL)
+            INTO a_dev, v_missing
+        FROM unnest(v_read.registration_ids) WITH ORDINALITY x(id, n)
+        LEFT JOIN devices d ON d.app_id = v_app AND d.registration_id = x.id;
+        a_acc := v_read.accounts;
+        a_type := v_read.account_types;
+        a_event := v_read.names;
+        a_props := v_read.props;
+        a_at := v_read.ats;
+    END IF;
+    -- a batch refused there, or with a device not registered: every event checked here (the
+    -- first problem, by place, is raised; an accepted batch is read into the arrays in the
+    -- order its events are taken)
+    IF v_read.names IS NULL OR v_missing > 0 THEN
+        WITH ev AS (
+            SELECT x.e, x.n - 1 AS pos FROM jsonb_array_elements(events) WITH ORDINALITY x(e, n)),
+        shape AS (
+            SELECT ev.*, CASE
+                WHEN jsonb_typeof(ev.e) <> 'object' THEN '93032: an event must be a JSON object'
+                WHEN ev.e - c_keys <> '{}' THEN format('93034: unknown event key "%s"',
+                    _shown((SELECT min(k) FROM jsonb_object_keys(ev.e - c_keys) k)))
+                WHEN (ev.e ? 'registration_id') = (ev.e ? 'account') THEN
+                    '93034: an event names a registration_id or an account'
+                WHEN ev.e ? 'registration_id' AND jsonb_typeof(ev.e->'registration_id') <> 'string' THEN
+                    '93034: event key "registration_id" must be a string'
+                WHEN ev.e ? 'account' AND jsonb_typeof(ev.e->'account') <> 'string' THEN
+                    '93034: event key "account" must be a string'
+                WHEN ev.e ? 'account_type' AND (NOT ev.e ? 'account' OR jsonb_typeof(ev.e->'account_type') <> 'number'
+                                                OR (ev.e->>'account_type') !~ '^\d{1,9}$') THEN
+                    '93034: event key "account_type" goes with an account and is an integer of 0 or more'
+                WHEN jsonb_typeof(ev.e->'event') IS DISTINCT FROM 'string' THEN
+                    '93034: event key "event" is required and must be a string'
+                WHEN ev.e ? 'props' AND jsonb_typeof(ev.e->'props') <> 'object' THEN
+                    '93031: props must be a JSON object'
+                WHEN ev.e ? 'at' AND (jsonb_typeof(ev.e->'at') <> 'string' OR ev.e->>'at' !~
+                     '^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d{1,6})?)?(Z|[+-]\d\d(:?\d\d)?)$') THEN
+                    format('93035: event time %s is not an ISO 8601 time with an offset, such as 2025-06-18T09:00:00Z',
+                           left((ev.e->'at')::text, 60))
+                END AS problem
+            FROM ev),
+        parsed AS (
+            SELECT s.pos, s.problem, s.e->>'event' AS event, coalesce(s.e->'props', '{}') AS props,
+                   s.e->>'account' AS account,
+                   CASE WHEN s.e ? 'account' THEN coalesce((s.e->>'account_type')::int, 0) END AS account_type,
+                   coalesce((s.e->>'at')::timestamptz, now()) AS at
+            FROM shape s WHERE s.problem IS NULL),
+        checked AS (
+            SELECT p.*, d.device_id, coalesce(
+                CASE WHEN p.event !~ '^[A-Za-z0-9_.:-]{1,64}$' THEN _flow_event_problem(p.event) END,
+                CASE WHEN p.account IS NOT NULL THEN _account_problem(p.account, p.account_type) END,
+                CASE WHEN d.device_id IS NULL AND p.account IS NULL THEN
+                    format('92039: device "%s" is not registered', _shown(s.e->>'registration_id')) END,
+                _track_props_problem(p.props),
+                _track_at_problem(p.at)) AS problem2
+            FROM parsed p
+            JOIN shape s ON s.pos = p.pos
+            LEFT JOIN devices d ON d.app_id = v_app AND d.registration_id = s.e->>'registration_id'),
+        problems AS (
+            SELECT pos, problem FROM shape WHERE problem IS NOT NULL
+            UNION ALL
+            SELECT pos, problem2 FROM checked WHERE problem2 IS NOT NULL)
+        SELECT (SELECT format('events[%s]: %s', pos, problem) FROM problems ORDER BY pos LIMIT 1),
+               array_agg(c.device_id ORDER BY c.at, c.pos), array_agg(c.account ORDER BY c.at, c.pos),
+               array_agg(c.account_type ORDER BY c.at, c.pos), array_agg(c.event ORDER BY c.at, c.pos),
+               array_agg(c.props ORDER BY c.at, c.pos), array_agg(c.at ORDER BY c.at, c.pos)
+            INTO v_problem, a_dev, a_acc, a_type, a_event, a_props, a_at
+        FROM checked c;
+        IF v_problem IS NOT NULL THEN
+            RAISE EXCEPTION '%', v_problem USING ERRCODE = '22023';
+        END IF;
     END IF;
     v_n := coalesce(cardinality(a_event), 0);
     IF v_n = 0 THEN
