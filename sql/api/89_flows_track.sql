@@ -318,10 +318,15 @@ BEGIN
     SELECT * INTO v_read FROM _track_read(events, least(now(), clock_now()) - interval '1 year',
                                           greatest(now(), clock_now()) + interval '1 day');
     IF v_read.names IS NOT NULL THEN
-        SELECT array_agg(d.device_id ORDER BY x.n), count(*) FILTER (WHERE x.id IS NOT NULL AND d.device_id IS NULL)
+        -- (one index scan for the batch's ids, whatever the number of devices: a join to
+        -- devices may be planned as a hash of all the app's devices)
+        WITH found AS MATERIALIZED (
+            SELECT d.registration_id, d.device_id FROM devices d
+            WHERE d.app_id = v_app AND d.registration_id = ANY (v_read.registration_ids))
+        SELECT array_agg(f.device_id ORDER BY x.n), count(*) FILTER (WHERE x.id IS NOT NULL AND f.device_id IS NULL)
             INTO a_dev, v_missing
         FROM unnest(v_read.registration_ids) WITH ORDINALITY x(id, n)
-        LEFT JOIN devices d ON d.app_id = v_app AND d.registration_id = x.id;
+        LEFT JOIN found f ON f.registration_id = x.id;
         a_acc := v_read.accounts;
         a_type := v_read.account_types;
         a_event := v_read.names;
@@ -436,7 +441,7 @@ BEGIN
                                             AND o.key = k.key AND o.k <> k.k)
         GROUP BY k.user_key),
     ranked AS (
-        SELECT e.k, row_number() OVER (PARTITION BY e.user_key ORDER BY e.k)::int AS rank,
+        SELECT e.k, row_number() OVER (PARTITION BY e.device_id, e.account_type, e.account ORDER BY e.k)::int AS rank,
                e.user_key IN (SELECT user_key FROM tangled)
                OR e.k >= coalesce((SELECT c.from_k FROM clashing c WHERE c.user_key = e.user_key), 2147483647) AS alone
         FROM ev e)
@@ -455,13 +460,22 @@ BEGIN
                              ORDER BY r.n);
             EXIT;
         END IF;
-        SELECT array_agg(e.device_id ORDER BY e.k), array_agg(e.account ORDER BY e.k),
-               array_agg(e.account_type ORDER BY e.k), array_agg(e.event ORDER BY e.k),
-               array_agg(e.props ORDER BY e.k)
-            INTO s_dev, s_acc, s_type, s_event, s_props
-        FROM unnest(a_dev, a_acc, a_type, a_event, a_props) WITH ORDINALITY
-            AS e(device_id, account, account_type, event, props, k)
-        JOIN unnest(v_sel) s(k) ON s.k = e.k;
+        IF cardinality(v_sel) = v_n THEN
+            -- every event of the batch (1 .. v_n in order), as most batches are: as they are
+            s_dev := a_dev;
+            s_acc := a_acc;
+            s_type := a_type;
+            s_event := a_event;
+            s_props := a_props;
+        ELSE
+            SELECT array_agg(e.device_id ORDER BY e.k), array_agg(e.account ORDER BY e.k),
+                   array_agg(e.account_type ORDER BY e.k), array_agg(e.event ORDER BY e.k),
+                   array_agg(e.props ORDER BY e.k)
+                INTO s_dev, s_acc, s_type, s_event, s_props
+            FROM unnest(a_dev, a_acc, a_type, a_event, a_props) WITH ORDINALITY
+                AS e(device_id, account, account_type, event, props, k)
+            JOIN unnest(v_sel) s(k) ON s.k = e.k;
+        END IF;
         -- (never "v_wake := f(...) OR v_wake": a true v_wake, a constant to the planner, folds
         -- the call away)
         IF _track_apply(v_app, v_now, v_names.triggers, v_names.exits, v_names.waits,

@@ -8,7 +8,7 @@ CREATE EXTENSION IF NOT EXISTS pushplan_test;
 SET search_path = pushplan, public;
 SELECT _clock_set('2090-03-01 12:00:00+00') IS NOT NULL AS clock_set;
 SELECT push_app_create('read_app');
-SELECT push_device_register('read_app', 'r1', 'android', 'fcm', 'tok-r1');
+SELECT push_device_register('read_app', 'r1', 'android', 'fcm', 'tok-r1') IS NOT NULL AS registered;
 
 -- what push_track_batch makes of a batch of one event: 'ok' and the row it would write, or its
 -- error (rolled back either way: nothing is kept)
@@ -22,6 +22,7 @@ BEGIN
                       CASE WHEN t.at = now() THEN 'now()' ELSE to_char(t.at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') END)
             INTO v_row
         FROM pushplan.tracked_events t LEFT JOIN pushplan.devices r ON r.device_id = t.device_id
+        WHERE t.app_id = (SELECT app_id FROM pushplan.apps WHERE app = 'read_app')
         ORDER BY t.event_id DESC LIMIT 1;
         RAISE EXCEPTION USING MESSAGE = v_row, ERRCODE = 'P0001';
     EXCEPTION WHEN OTHERS THEN
@@ -110,7 +111,7 @@ SELECT n, pg_temp.read(e) AS one_pass, left(pg_temp.checked(e), 110) AS checks F
 SELECT count(*) AS disagreements FROM corpus
 WHERE pg_temp.read(e) <> 'refused' AND pg_temp.read(e) IS DISTINCT FROM pg_temp.checked(e);
 -- nothing written
-SELECT count(*) AS events_kept FROM tracked_events;
+SELECT count(*) AS events_kept FROM tracked_events WHERE app_id = (SELECT app_id FROM apps WHERE app = 'read_app');
 
 -- an impossible time that passes the form: the cast's own error, on both paths
 SELECT pg_temp.read('{"registration_id": "r1", "event": "e", "at": "2090-13-01T11:00:00Z"}');
@@ -128,9 +129,13 @@ SELECT push_track_batch('read_app', '[{"registration_id": "r1", "event": "third"
                    {"account": "acct-1", "account_type": 3, "event": "first", "props": {"p": 1}, "at": "2090-03-01T09:00:00Z"},
                    {"registration_id": "r1", "event": "second", "at": "2090-03-01T10:00:00Z"},
                    {"registration_id": "r1", "event": "fourth", "at": "2090-03-01T11:00:00Z"}]') AS tracked;
-SELECT string_agg(event, ',' ORDER BY event_id) AS kept_in_order FROM tracked_events;
+SELECT string_agg(event, ',' ORDER BY event_id) AS kept_in_order FROM tracked_events
+WHERE app_id = (SELECT app_id FROM apps WHERE app = 'read_app');
 -- an empty batch: nothing
 SELECT cardinality(names) AS none FROM _track_read('[]', '2089-01-01', '2091-01-01');
 SELECT push_track_batch('read_app', '[]') AS tracked_none;
 -- not an array: refused (push_track_batch has said why before calling it)
 SELECT names IS NULL AS refused FROM _track_read('{"a": 1}', '2089-01-01', '2091-01-01');
+-- gone with its events, as the tests after this one expect
+DELETE FROM apps WHERE app = 'read_app';
+SELECT _clock_set(NULL) IS NOT NULL AS clock_back;
