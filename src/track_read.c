@@ -10,7 +10,7 @@
  *   only has to be as strict as those checks, never to word an error: every batch accepted
  *   here is one the SQL checks accept with the same values (test/sql/flows_track_read.sql
  *   holds the two against each other over a corpus of bad events). The device lookup stays
- *   with the caller.
+ *   with the caller. test/fuzz/fuzz_track.c runs pp_track_read over arbitrary input.
  *
  * Why: as one SQL statement the checks cost about 60 ms of a 10,000-event batch's 200
  * (doc/benchmarks.md, "Flows at scale, round 4"), mostly in jsonb operators and regular
@@ -36,17 +36,6 @@ PG_FUNCTION_INFO_V1(pushplan_track_read);
 
 /* The keys an event may have. */
 static const char *const event_keys[] = {"registration_id", "account", "account_type", "event", "props", "at"};
-
-typedef struct TrackEvent
-{
-	int			pos;			/* its place in the batch */
-	TimestampTz at;
-	text	   *registration_id;	/* or NULL */
-	text	   *account;		/* or NULL */
-	int32		account_type;
-	text	   *name;
-	Jsonb	   *props;
-} TrackEvent;
 
 /* The member key of object c, or false. */
 static bool
@@ -143,7 +132,7 @@ string_text(const JsonbValue *v)
  * the expression but names no time (month 13) raises the cast's error, as the SQL checks do.
  */
 static bool
-read_event(JsonbValue *elem, TimestampTz earliest, TimestampTz latest, Jsonb *no_props, TrackEvent *e)
+read_event(JsonbValue *elem, TimestampTz earliest, TimestampTz latest, Jsonb *no_props, PPTrackEvent *e)
 {
 	JsonbContainer *c;
 	JsonbValue	v;
@@ -233,8 +222,8 @@ read_event(JsonbValue *elem, TimestampTz earliest, TimestampTz latest, Jsonb *no
 static int
 event_order(const void *a, const void *b)
 {
-	const TrackEvent *x = a;
-	const TrackEvent *y = b;
+	const PPTrackEvent *x = a;
+	const PPTrackEvent *y = b;
 
 	if (x->at != y->at)
 		return x->at < y->at ? -1 : 1;
@@ -257,30 +246,24 @@ array_of(Datum *values, bool *isnull, int n, Oid type)
 	return PointerGetDatum(construct_md_array(values, isnull, 1, dims, lbs, type, typlen, typbyval, typalign));
 }
 
-Datum
-pushplan_track_read(PG_FUNCTION_ARGS)
+/*
+ * The events of a batch (a JSON array) read into *out, sorted by time then place: how many,
+ * or -1 as soon as one breaks a rule. Events without "at" are at the transaction's start.
+ */
+int
+pp_track_read(Jsonb *events, TimestampTz earliest, TimestampTz latest, PPTrackEvent **out)
 {
-	Jsonb	   *events = PG_GETARG_JSONB_P(0);
-	TimestampTz earliest = PG_GETARG_TIMESTAMPTZ(1);
-	TimestampTz latest = PG_GETARG_TIMESTAMPTZ(2);
-	TupleDesc	tupdesc;
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
-	TrackEvent *ev;
+	PPTrackEvent *ev;
 	int			n = 0;
 	Jsonb	   *no_props;
-	Datum	   *vals;
-	bool	   *nulls;
-	Datum		out[6];
-	bool		outnull[6] = {false};
 
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "_track_read must return a record");
 	if (!JB_ROOT_IS_ARRAY(events) || JB_ROOT_IS_SCALAR(events))
-		PG_RETURN_NULL();
+		return -1;
 	no_props = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
-	ev = palloc(sizeof(TrackEvent) * Max(JB_ROOT_COUNT(events), 1));
+	ev = palloc(sizeof(PPTrackEvent) * Max(JB_ROOT_COUNT(events), 1));
 	it = JsonbIteratorInit(&events->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
@@ -288,10 +271,31 @@ pushplan_track_read(PG_FUNCTION_ARGS)
 			continue;
 		ev[n].pos = n;
 		if (!read_event(&v, earliest, latest, no_props, &ev[n]))
-			PG_RETURN_NULL();
+			return -1;
 		n++;
 	}
-	qsort(ev, n, sizeof(TrackEvent), event_order);
+	qsort(ev, n, sizeof(PPTrackEvent), event_order);
+	*out = ev;
+	return n;
+}
+
+/* _track_read(events, earliest, latest): pp_track_read's events as the record of arrays. */
+Datum
+pushplan_track_read(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	PPTrackEvent *ev;
+	int			n;
+	Datum	   *vals;
+	bool	   *nulls;
+	Datum		out[6];
+	bool		outnull[6] = {false};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "_track_read must return a record");
+	n = pp_track_read(PG_GETARG_JSONB_P(0), PG_GETARG_TIMESTAMPTZ(1), PG_GETARG_TIMESTAMPTZ(2), &ev);
+	if (n < 0)
+		PG_RETURN_NULL();
 
 	vals = palloc(sizeof(Datum) * Max(n, 1));
 	nulls = palloc(sizeof(bool) * Max(n, 1));

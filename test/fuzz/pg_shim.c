@@ -1413,3 +1413,73 @@ timestamptz_to_str(TimestampTz t)
 	strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S+00", &tm);
 	return buf;
 }
+
+/* The start of the "transaction": a fixed time (the targets have none). */
+TimestampTz
+GetCurrentTransactionStartTimestamp(void)
+{
+	return 0;
+}
+
+/* Days from 1970-01-01 to the civil date y-m-d (proleptic Gregorian). */
+static int64
+days_from_civil(int64 y, int m, int d)
+{
+	int64		era;
+	int64		yoe;
+	int64		doy;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+}
+
+/*
+ * The backend's timestamptz input, for what the targets give it: ISO 8601 times of the form
+ * track_read.c checks (YYYY-MM-DD[T ]HH:MM[:SS[.ffffff]](Z|+HH[[:]MM])). A field out of range
+ * raises the backend's error; otherwise the fields as UTC, the offset applied.
+ */
+Datum
+timestamptz_in(PG_FUNCTION_ARGS)
+{
+	const char *s = PG_GETARG_CSTRING(0);
+	int			y,
+				mo,
+				d,
+				h,
+				mi,
+				sec = 0,
+				oh = 0,
+				om = 0;
+	const char *p = s + 16;
+	int			sign = 1;
+
+	if (strlen(s) < 17 || sscanf(s, "%4d-%2d-%2d%*c%2d:%2d", &y, &mo, &d, &h, &mi) != 5)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_DATETIME_FORMAT),
+						errmsg("invalid input syntax for type timestamp with time zone: \"%s\"", s)));
+	if (*p == ':')
+	{
+		sec = (p[1] - '0') * 10 + (p[2] - '0');
+		p += 3;
+		if (*p == '.')
+			for (p++; *p >= '0' && *p <= '9'; p++)
+				;
+	}
+	if (*p == '+' || *p == '-')
+	{
+		sign = *p == '-' ? -1 : 1;
+		oh = (p[1] - '0') * 10 + (p[2] - '0');
+		p += 3;
+		if (*p == ':')
+			p++;
+		if (*p)
+			om = (p[0] - '0') * 10 + (p[1] - '0');
+	}
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 24 || mi > 59 || sec > 60 || om > 59)
+		ereport(ERROR, (errcode(ERRCODE_DATETIME_FIELD_OVERFLOW),
+						errmsg("date/time field value out of range: \"%s\"", s)));
+	PG_RETURN_TIMESTAMPTZ(((days_from_civil(y, mo, d) - (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE)) * SECS_PER_DAY +
+						   h * 3600 + mi * 60 + sec - sign * (oh * 3600 + om * 60)) * USECS_PER_SEC);
+}

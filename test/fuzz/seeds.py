@@ -59,6 +59,11 @@ for path in sorted(glob.glob(os.path.join(top, "test/sql/*.sql"))):
             add("trigger", text)
         if name == "webpush":
             add("webpush", text)
+        # event batches (push_track_batch), and single events (a batch of one)
+        if isinstance(v, list) and v and all(isinstance(x, dict) and "event" in x for x in v):
+            add("track", text)
+        if isinstance(v, dict) and "event" in v and ("registration_id" in v or "account" in v):
+            add("track", json.dumps([v], ensure_ascii=False))
         if isinstance(v, dict) and len(text) < 20000:
             if any(k in v for k in ("notification", "message", "to", "audience", "from",
                                     "audience_type", "MsgBody", "variants", "body")):
