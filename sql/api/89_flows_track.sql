@@ -170,16 +170,20 @@ BEGIN
     IF NOT p_events && p_triggers THEN
         RETURN v_wake;
     END IF;
-    SELECT array_agg(f.flow_id ORDER BY e.k, f.flow_id), array_agg(v.version ORDER BY e.k, f.flow_id),
-           array_agg(e.device_id ORDER BY e.k, f.flow_id), array_agg(e.account ORDER BY e.k, f.flow_id),
-           array_agg(e.account_type ORDER BY e.k, f.flow_id), array_agg(e.props ORDER BY e.k, f.flow_id),
-           array_agg(e.seq ORDER BY e.k, f.flow_id)
+    -- (in no particular order: _flow_enter orders the candidates by p_seq; the app's enabled
+    -- versions are joined first, a few rows, rather than the flows to every event's match)
+    WITH v AS MATERIALIZED (
+        SELECT v.flow_id, v.version, v.trigger_event, v.trigger_where
+        FROM pushplan.flow_versions v
+        JOIN pushplan.flows f ON f.flow_id = v.flow_id AND f.version = v.version
+        WHERE v.app_id = p_app AND f.enabled)
+    SELECT array_agg(v.flow_id), array_agg(v.version), array_agg(e.device_id), array_agg(e.account),
+           array_agg(e.account_type), array_agg(e.props), array_agg(e.seq)
         INTO c_flow, c_version, c_dev, c_acc, c_type, c_props, c_seq
-    FROM unnest(p_devices, p_accounts, p_types, p_events, p_props, p_seq) WITH ORDINALITY
-        AS e(device_id, account, account_type, event, props, seq, k)
-    JOIN pushplan.flow_versions v ON v.app_id = p_app AND v.trigger_event = e.event
-    JOIN pushplan.flows f ON f.flow_id = v.flow_id AND f.version = v.version
-    WHERE e.event = ANY (p_triggers) AND f.enabled
+    FROM unnest(p_devices, p_accounts, p_types, p_events, p_props, p_seq)
+        AS e(device_id, account, account_type, event, props, seq)
+    JOIN v ON v.trigger_event = e.event
+    WHERE e.event = ANY (p_triggers)
       AND pushplan._flow_props_match(v.trigger_where, e.props);
     IF c_flow IS NULL THEN
         RETURN v_wake;
@@ -445,7 +449,8 @@ BEGIN
                e.user_key IN (SELECT user_key FROM tangled)
                OR e.k >= coalesce((SELECT c.from_k FROM clashing c WHERE c.user_key = e.user_key), 2147483647) AS alone
         FROM ev e)
-    SELECT array_agg(k ORDER BY k), array_agg(rank ORDER BY k), array_agg(alone ORDER BY k)
+    -- (aligned, in no particular order: the rounds below select and order by k)
+    SELECT array_agg(k), array_agg(rank), array_agg(alone)
         INTO r_k, r_rank, r_alone
     FROM ranked;
 
