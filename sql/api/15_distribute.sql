@@ -31,9 +31,9 @@ BEGIN
         HINT = 'Register it under another registration id (doc/scale-out.md, "Device ids").';
 END $$;
 
--- Schedules are not fired on the distributed registry yet: one stored now would never be
--- delivered. push_distribute() puts this trigger on schedules. (The refusals and their reasons:
--- _distributed_unsupported, sql/api/16_distribute_sending.sql.)
+-- What the distributed registry does not do yet, refused when it is stored (flows): one stored
+-- now would never run. push_distribute() puts this trigger on flows. (The refusals and their
+-- reasons: _distributed_unsupported, sql/api/16_distribute_sending.sql.)
 CREATE OR REPLACE FUNCTION _distributed_refuse_sending() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -246,8 +246,10 @@ BEGIN
 
     -- What stays on the coordinator and cannot work yet is refused at its door (and what of
     -- a push does not work yet, by _distributed_push_check when it is stored).
-    CREATE TRIGGER schedules_distributed_refuse BEFORE INSERT ON schedules
-        FOR EACH ROW EXECUTE FUNCTION _distributed_refuse_sending('a schedule');
+    -- Schedules are fired by the coordinator's scheduler; what their pushes cannot be here is
+    -- refused when they are stored (_distributed_schedule_check).
+    CREATE TRIGGER schedules_distributed_check BEFORE INSERT OR UPDATE OF trigger, push ON schedules
+        FOR EACH ROW EXECUTE FUNCTION _distributed_schedule_check();
     -- Flows: the scheduler's advance joins the coordinator's instances with the distributed
     -- devices in statements Citus cannot plan (doc/scale-out.md, "Flows"). A flow is refused
     -- when created, and when enabled again.

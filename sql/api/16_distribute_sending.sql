@@ -17,8 +17,6 @@ RETURNS SETOF record LANGUAGE sql IMMUTABLE AS $$
      'the caps'' gate locks engagement_counts rows of several shards in one statement'),
     ('a push of an app with an outcome webhook',
      'the outbox is the coordinator''s: the worker nodes'' senders would append to their own, never posted'),
-    ('a schedule',
-     'the coordinator''s scheduler does not fire schedules on this layout yet'),
     ('push_device_export',
      'Citus does not plan the export''s query over the distributed registry'),
     ('push_account_export',
@@ -64,6 +62,22 @@ BEGIN
     IF v_what IS NOT NULL THEN
         PERFORM _distributed_refused(v_what);
     END IF;
+END $$;
+
+-- A schedule stored or changed on the distributed layout (a trigger on schedules, put there by
+-- push_distribute): what its occurrences' pushes could not be is refused when it is stored, as
+-- _distributed_push_check refuses it for a push, rather than each occurrence being skipped when
+-- it fires. A schedule at each device's local time, or an intelligent one, is a push with
+-- per-device send times. The coordinator's scheduler fires the others (doc/scale-out.md,
+-- "Schedules").
+CREATE OR REPLACE FUNCTION _distributed_schedule_check() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
+BEGIN
+    PERFORM _distributed_push_check(NEW.app_id, coalesce(NEW.push #>> '{body,options,plan_id}', 'default'),
+        NEW.push,
+        coalesce(NEW.trigger #>> '{single,zone_type}', NEW.trigger #>> '{periodical,zone_type}') = '2'
+        OR NEW.trigger ? 'intelligent');
+    RETURN NEW;
 END $$;
 
 -- The coordinator's upkeep on the distributed layout: a task whose deliveries are all expanded

@@ -134,9 +134,11 @@ BEGIN
     -- and evaluates the triggers of inactive, date_attr and audience_enter flows
     GRANT EXECUTE ON FUNCTION _flow_triggers_run(), _flow_triggers_next_due(), _flow_triggers_chunking()
         TO pushplan_worker;
-    -- the distributed layout (sql/api/16_distribute_sending.sql): the coordinator's upkeep
+    -- the distributed layout (sql/api/16_distribute_sending.sql): the coordinator's upkeep, and
+    -- a schedule's firing checks its push as push_send does (pp_push_store)
     GRANT EXECUTE ON FUNCTION _distributed_tasks_done(), _distributed_stats_pull(),
-        _registry_distributed() TO pushplan_worker;
+        _registry_distributed(), _distributed_push_check(int, text, jsonb, boolean),
+        _distributed_refused(text), _distributed_unsupported() TO pushplan_worker;
 END $$;
 COMMENT ON FUNCTION push_worker_grants() IS
     'creates the role pushplan_worker if missing and grants it what the background workers need (superusers)';

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Schedules on the distributed layout (doc/scale-out.md, "Schedules") on a coordinator and two
+# workers, with the mock vendor: the coordinator's scheduler fires a one-time schedule and two
+# occurrences of a daily one; each occurrence's task is expanded into the shards and sent by the
+# worker nodes' senders, each device exactly once (the mock's per-token counts); an occurrence
+# fires once, whatever the nodes; a schedule with per-device send times (local time,
+# intelligent) is still refused with 93121.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+send_env 56670 56660
+
+csql "SELECT push_app_create('shop')" >/dev/null || exit 1
+mock_vendor_setup shop coord >/dev/null || exit 1
+coord -c "CREATE EXTENSION pushplan_test" >/dev/null || exit 1
+check_eq "push_distribute on a fresh install" "$(csql "SELECT push_distribute()")" \
+  "distributed: 0 devices renumbered, 8 shards per distributed table"
+for node in coord worker1 worker2; do
+  $node -c "ALTER SYSTEM SET pushplan.databases = 'postgres'" -c "SELECT pg_reload_conf()" >/dev/null
+done
+wait_for 30 "SELECT (SELECT count(*) FROM run_command_on_workers(\$q\$SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pushplan sender'\$q\$) WHERE result = '2') = 2" \
+  && ok "two senders run on each worker node" || fail "senders not running on the worker nodes"
+check_eq "the worker nodes' schedulers do not serve the cluster (the coordinator's does)" \
+  "$(coord -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pushplan scheduler'")" "1"
+
+csql "SELECT push_device_register_batch('shop', (SELECT jsonb_agg(jsonb_build_object('registration_id', 'r' || g,
+        'platform', 'android', 'vendor', 'fcm', 'token', 'cs-' || g)) FROM generate_series(1, 1000) g))" >/dev/null
+mock_curl /_mock/reset -X POST >/dev/null
+
+# ---- a one-time schedule, 3 seconds ahead (the app's zone is UTC) --------------------------------
+at=$(csql "SELECT to_char(now() AT TIME ZONE 'UTC' + interval '3 seconds', 'YYYY-MM-DD HH24:MI:SS')")
+s1=$(csql "SELECT push_schedule_create('shop', '{\"name\": \"once\", \"enabled\": true,
+        \"trigger\": {\"single\": {\"time\": \"$at\"}},
+        \"push\": {\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"once\"}}}}')" 2>&1)
+check "a one-time schedule is stored on the distributed layout" "$s1" "sch_"
+wait_for 30 "SELECT state = 'fired' FROM schedule_runs WHERE schedule_id = '$s1'" \
+  && ok "... it fires" || fail "one-time: $(csql "SELECT * FROM push_schedule_runs") $(csql "SELECT next_run_at, enabled FROM schedules WHERE schedule_id = '$s1'")"
+t1=$(csql "SELECT task_id FROM schedule_runs WHERE schedule_id = '$s1'")
+wait_for 60 "SELECT state = 'done' FROM tasks WHERE task_id = '$t1'" \
+  && ok "... its task is sent by the worker nodes" \
+  || fail "task $t1: $(csql "SELECT state, targeted FROM tasks WHERE task_id = '$t1'") $(csql "SELECT status, count(*) FROM deliveries WHERE task_id = '$t1' GROUP BY 1")"
+check_eq "... every delivery sent" "$(csql "SELECT count(*) FILTER (WHERE status = 'sent') || '/' || count(*) FROM deliveries WHERE task_id = '$t1'")" "1000/1000"
+check_eq "... each of the 1000 tokens exactly once (tokens, requests, max, min)" "$(token_counts cs-)" "1000 1000 1 1"
+per_node=$(sent_per_node "$t1")
+echo "     sent per node (port:deliveries): $per_node"
+check_eq "... both worker nodes sent their own shards' deliveries" "$(echo "$per_node" | tr ' ' '\n' | awk -F: '$2 > 0' | wc -l)" "2"
+check_eq "... it fired once, and is spent" \
+  "$(csql "SELECT (SELECT count(*) FROM schedule_runs WHERE schedule_id = '$s1') || ' ' || runs || ' ' || (next_run_at IS NULL) FROM schedules WHERE schedule_id = '$s1'")" "1 1 true"
+
+# ---- a daily schedule: two occurrences, the second a day on (every node's clock moved) ------------
+mock_curl /_mock/reset -X POST >/dev/null
+csql "SELECT push_device_register_batch('shop', (SELECT jsonb_agg(jsonb_build_object('registration_id', 'd' || g,
+        'platform', 'android', 'vendor', 'fcm', 'token', 'cd-' || g)) FROM generate_series(1, 3) g))" >/dev/null
+at=$(csql "SELECT to_char(now() AT TIME ZONE 'UTC' + interval '3 seconds', 'HH24:MI:SS')")
+day=$(csql "SELECT to_char(now() AT TIME ZONE 'UTC' + interval '3 seconds', 'YYYY-MM-DD')")
+last=$(csql "SELECT to_char(now() AT TIME ZONE 'UTC' + interval '10 days', 'YYYY-MM-DD')")
+s2=$(csql "SELECT push_schedule_create('shop', '{\"name\": \"daily\", \"enabled\": true,
+        \"trigger\": {\"periodical\": {\"start\": \"$day 00:00:00\", \"end\": \"$last 23:59:59\", \"time\": \"$at\", \"time_unit\": \"day\"}},
+        \"push\": {\"to\": {\"registration_id\": [\"d1\", \"d2\", \"d3\"]}, \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"daily\"}}}}')" 2>&1)
+check "a daily schedule is stored" "$s2" "sch_"
+wait_for 30 "SELECT count(*) = 1 FROM schedule_runs WHERE schedule_id = '$s2' AND state = 'fired'" \
+  && ok "... its first occurrence fires" || fail "daily: $(csql "SELECT * FROM push_schedule_runs WHERE schedule_id = '$s2'")"
+next=$(csql "SELECT next_run_at FROM schedules WHERE schedule_id = '$s2'")
+# every node's clock a day on, two seconds before the next occurrence: the coordinator's
+# scheduler fires by its clock, the worker nodes' senders claim by theirs
+for node in coord worker1 worker2; do
+  $node -c "SELECT pushplan._clock_set('$next'::timestamptz - interval '2 seconds')" >/dev/null 2>&1 \
+    || $node -c "CREATE EXTENSION IF NOT EXISTS pushplan_test" -c "SELECT pushplan._clock_set('$next'::timestamptz - interval '2 seconds')" >/dev/null
+done
+wait_for 30 "SELECT count(*) = 2 FROM schedule_runs WHERE schedule_id = '$s2' AND state = 'fired'" \
+  && ok "... its second occurrence, a day later, fires" || fail "daily, second: $(csql "SELECT * FROM push_schedule_runs WHERE schedule_id = '$s2'")"
+wait_for 60 "SELECT bool_and(t.state = 'done') FROM schedule_runs r JOIN tasks t USING (task_id) WHERE r.schedule_id = '$s2'" \
+  && ok "... both occurrences' tasks are done" || fail "daily tasks: $(csql "SELECT t.task_id, t.state FROM schedule_runs r JOIN tasks t USING (task_id) WHERE r.schedule_id = '$s2'")"
+check_eq "... each of the 3 devices got each occurrence once (tokens, requests, max, min)" "$(token_counts cd-)" "3 6 2 2"
+check_eq "... and no other device anything" "$(token_counts cs-)" "0 0 0 0"
+check_eq "... two occurrences recorded, none twice" \
+  "$(csql "SELECT count(*) || ' ' || count(DISTINCT occurrence) || ' ' || count(DISTINCT task_id) FROM schedule_runs WHERE schedule_id = '$s2'")" "2 2 2"
+for node in coord worker1 worker2; do $node -c "SELECT pushplan._clock_set(NULL)" >/dev/null 2>&1; done
+
+# ---- still refused: per-device send times ----------------------------------------------------------
+tomorrow=$(csql "SELECT to_char(now() AT TIME ZONE 'UTC' + interval '1 day', 'YYYY-MM-DD HH24:MI:SS')")
+check_eq "a schedule at each device's local time is refused" \
+  "$(err coord "SELECT pushplan.push_schedule_create('shop', '{\"name\": \"local\", \"trigger\": {\"single\": {\"time\": \"$tomorrow\", \"zone_type\": 2}},
+      \"push\": {\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"x\"}}}}')")" \
+  "93121: a push with per-device send times is not supported on the distributed registry yet"
+check_eq "an intelligent schedule is refused" \
+  "$(err coord "SELECT pushplan.push_schedule_create('shop', '{\"name\": \"smart\", \"trigger\": {\"intelligent\": {\"backup_time\": \"now\"}},
+      \"push\": {\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"x\"}}}}')")" \
+  "93121: a push with per-device send times is not supported on the distributed registry yet"
+check_eq "... and nothing of them stored" "$(csql "SELECT count(*) FROM schedules WHERE name IN ('local', 'smart')")" "0"
+check_eq "a schedule changed to each device's local time is refused" \
+  "$(err coord "SELECT pushplan.push_schedule_update('shop', '$s2', '{\"trigger\": {\"single\": {\"time\": \"$tomorrow\", \"zone_type\": 2}}}')")" \
+  "93121: a push with per-device send times is not supported on the distributed registry yet"
+check_eq "... and left as it was" "$(csql "SELECT trigger ? 'periodical' FROM schedules WHERE schedule_id = '$s2'")" "t"
+check_eq "a schedule whose push has variants is refused when stored" \
+  "$(err coord "SELECT pushplan.push_schedule_create('shop', '{\"name\": \"ab\", \"trigger\": {\"single\": {\"time\": \"$tomorrow\"}},
+      \"push\": {\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"x\"}},
+                 \"variants\": [{\"name\": \"A\", \"weight\": 50, \"notification\": {\"alert\": \"a\"}}, {\"name\": \"B\", \"weight\": 50, \"notification\": {\"alert\": \"b\"}}]}}')")" \
+  "93121: a push with variants is not supported on the distributed registry yet"
+finish
