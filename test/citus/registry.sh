@@ -104,10 +104,6 @@ check_eq "93121: a push with variants" "$(err coord "SELECT pushplan.push_send('
   "93121: a push with variants is not supported on the distributed registry yet"
 check_eq "93121: push_schedule_create at each device's local time" "$(err coord "SELECT pushplan.push_schedule_create('shop', '$local_schedule')")" \
   "93121: a push with per-device send times is not supported on the distributed registry yet"
-check_eq "93121: push_device_export" "$(err coord "SELECT pushplan.push_device_export('shop', 'a1')")" \
-  "93121: push_device_export is not supported on the distributed registry yet"
-check_eq "93121: push_account_export" "$(err coord "SELECT pushplan.push_account_export('shop', 'alice', 0)")" \
-  "93121: push_account_export is not supported on the distributed registry yet"
 set_key "$weak_key"
 check_eq "a registration under the weak key" \
   "$(csql "SELECT push_device_register('shop', 'c1', 'android', 'fcm', 'fcm-c1') = _device_key(1, 'c')")" "t"

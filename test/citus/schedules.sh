@@ -75,6 +75,10 @@ check_eq "... and no other device anything" "$(token_counts cs-)" "0 0 0 0"
 check_eq "... two occurrences recorded, none twice" \
   "$(csql "SELECT count(*) || ' ' || count(DISTINCT occurrence) || ' ' || count(DISTINCT task_id) FROM schedule_runs WHERE schedule_id = '$s2'")" "2 2 2"
 for node in coord worker1 worker2; do $node -c "SELECT pushplan._clock_set(NULL)" >/dev/null 2>&1; done
+check_eq "a device's export shows its two deliveries, read on its shard" \
+  "$(csql "SELECT jsonb_array_length(push_device_export('shop', 'd1')->'device'->'deliveries') || ' ' ||
+                  (SELECT string_agg(x->>'status', ',') FROM jsonb_array_elements(push_device_export('shop', 'd1')->'device'->'deliveries') x)" 2>&1)" \
+  "2 sent,sent"
 
 # ---- still refused: per-device send times ----------------------------------------------------------
 tomorrow=$(csql "SELECT to_char(now() AT TIME ZONE 'UTC' + interval '1 day', 'YYYY-MM-DD HH24:MI:SS')")
