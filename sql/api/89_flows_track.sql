@@ -304,6 +304,9 @@ DECLARE
     v_wake boolean := false;
     v_read record;
     v_missing bigint := 0;
+    v_keys bigint[];
+    v_found_ids text[];
+    v_found_devices bigint[];
 BEGIN
     IF jsonb_typeof(events) IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION '93032: events must be a JSON array of event objects' USING ERRCODE = '22023';
@@ -321,7 +324,7 @@ BEGIN
     -- path: the statement below took 60 ms of a 10,000-event batch's 200)
     SELECT * INTO v_read FROM _track_read(events, least(now(), clock_now()) - interval '1 year',
                                           greatest(now(), clock_now()) + interval '1 day');
-    IF v_read.names IS NOT NULL THEN
+    IF v_read.names IS NOT NULL AND NOT _registry_distributed() THEN
         -- (an index probe per event, whatever the number of devices: the LIMIT keeps the
         -- planner from a hash of all the app's devices, or a scan of them with the ids as an
         -- = ANY filter, either of which grows with the devices: 105 ms a batch at 1,000,000)
@@ -330,6 +333,19 @@ BEGIN
         FROM unnest(v_read.registration_ids) WITH ORDINALITY x(id, n)
         LEFT JOIN LATERAL (SELECT d.device_id FROM devices d
                            WHERE d.app_id = v_app AND d.registration_id = x.id LIMIT 1) f ON true;
+    ELSIF v_read.names IS NOT NULL THEN
+        -- the distributed registry (Citus joins no function's rows to its tables laterally):
+        -- a device's id is its key (_device_key), so the devices are read by key, each on its
+        -- shard, and matched to the events here
+        v_keys := ARRAY(SELECT _device_key(v_app, x) FROM unnest(v_read.registration_ids) x);
+        SELECT array_agg(d.registration_id), array_agg(d.device_id) INTO v_found_ids, v_found_devices
+            FROM devices d WHERE d.device_id = ANY (v_keys) AND d.app_id = v_app;
+        SELECT array_agg(f.device_id ORDER BY x.n), count(*) FILTER (WHERE x.id IS NOT NULL AND f.device_id IS NULL)
+            INTO a_dev, v_missing
+        FROM unnest(v_read.registration_ids) WITH ORDINALITY x(id, n)
+        LEFT JOIN unnest(v_found_ids, v_found_devices) f(id, device_id) ON f.id = x.id;
+    END IF;
+    IF v_read.names IS NOT NULL THEN
         a_acc := v_read.accounts;
         a_type := v_read.account_types;
         a_event := v_read.names;

@@ -40,6 +40,13 @@ csql "SELECT push_track('shop', 'u3', 'purchase', '{\"total\": 10}')" >/dev/null
   && ok "push_track records an event" || fail "push_track"
 check_eq "... by the device's key" \
   "$(csql "SELECT count(*) FROM tracked_events WHERE event = 'purchase' AND device_id = _device_key(1, 'u3')")" "1"
+check_eq "push_track_batch records a batch (the devices looked up on their shards)" \
+  "$(csql "SELECT push_track_batch('shop', '[{\"registration_id\": \"u1\", \"event\": \"view\"}, {\"registration_id\": \"u3\", \"event\": \"view\", \"props\": {\"p\": 1}}]')" 2>&1)" "2"
+check_eq "... by the devices' keys" \
+  "$(csql "SELECT count(*) FROM tracked_events WHERE event = 'view' AND device_id IN (_device_key(1, 'u1'), _device_key(1, 'u3'))")" "2"
+check_eq "... and a device not registered is named" \
+  "$(err coord "SELECT pushplan.push_track_batch('shop', '[{\"registration_id\": \"u1\", \"event\": \"view\"}, {\"registration_id\": \"nobody\", \"event\": \"view\"}]')")" \
+  "events[1]: 92039: device \"nobody\" is not registered"
 csql "SELECT push_location('shop', 'u3', 22.6, 114.1)" >/dev/null && ok "push_location" || fail "push_location"
 check_eq "... by the device's key" \
   "$(csql "SELECT count(*) FROM device_locations WHERE device_id = _device_key(1, 'u3')")" "1"
