@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Flows and events on the distributed layout (doc/scale-out.md, "Flows"), on a coordinator and
 # two workers: push_distribute renumbers the devices in the coordinator's flow tables (instances,
-# tracked events) and locations, and refuses an install with enabled flows (93124); push_track and
-# push_location record events and locations by the device's key; a flow, created or enabled
+# tracked events) and locations, and refuses an install with enabled flows (93124); push_track,
+# push_track_batch and push_location record events and locations by the device's key (a batch
+# naming an unregistered device gets the single node's error); a flow, created or enabled
 # again, is refused with 93121 and what it is (the scheduler's advance cannot run there yet:
 # tried, "cannot push down this subquery").
 set -uo pipefail
