@@ -212,15 +212,20 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp
 SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     v_app int := _app_id(app, 'app');
-    v_device bigint := _device_id(v_app, registration_id);
-    v_problem text := _event_problem(kind, at, value);
-    v_bit smallint := _event_bit(kind);
+    v_device bigint;
+    v_problem text;
+    v_bit smallint;
     v_floor bigint;
     v_ceiling bigint := _delivery_id_floor(now() + interval '1 day');
     -- in the columns' collation: an argument of another (a caller's column declared COLLATE
     -- "C") would compare in its own, and no index on task_id could be used
     v_task text COLLATE "default" := task_id;
 BEGIN
+    -- (Citus plans none of its statements: doc/scale-out.md, "What does not work yet")
+    PERFORM _distributed_refuse('push_event');
+    v_device := _device_id(v_app, registration_id);
+    v_problem := _event_problem(kind, at, value);
+    v_bit := _event_bit(kind);
     IF v_problem IS NOT NULL THEN
         RAISE EXCEPTION '%', v_problem USING ERRCODE = '22023';
     END IF;
@@ -286,6 +291,7 @@ DECLARE
     v_value numeric[];
     v_unknown_tasks text[];
 BEGIN
+    PERFORM _distributed_refuse('push_event');
     IF jsonb_typeof(events) IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION '92756: events must be a JSON array of event objects' USING ERRCODE = '22023';
     END IF;

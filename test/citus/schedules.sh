@@ -80,6 +80,13 @@ check_eq "a device's export shows its two deliveries, read on its shard" \
                   (SELECT string_agg(x->>'status', ',') FROM jsonb_array_elements(push_device_export('shop', 'd1')->'device'->'deliveries') x)" 2>&1)" \
   "2 sent,sent"
 
+check_eq "push_event is refused on the layout (Citus plans none of its statements yet)" \
+  "$(err coord "SELECT pushplan.push_event('shop', 'r1', '$t1', 'open')")" \
+  "93121: push_event is not supported on the distributed registry yet"
+check_eq "... and push_event_batch" \
+  "$(err coord "SELECT pushplan.push_event_batch('shop', '[{\"registration_id\": \"r1\", \"task_id\": \"$t1\", \"kind\": \"open\"}]')")" \
+  "93121: push_event is not supported on the distributed registry yet"
+
 # ---- still refused: per-device send times ----------------------------------------------------------
 tomorrow=$(csql "SELECT to_char(now() AT TIME ZONE 'UTC' + interval '1 day', 'YYYY-MM-DD HH24:MI:SS')")
 check_eq "a schedule at each device's local time is refused" \
