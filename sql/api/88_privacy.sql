@@ -196,59 +196,10 @@ LANGUAGE sql STABLE SET search_path = pushplan, pg_temp AS $$
                                       AND i.account = p_account END))
 $$;
 
+-- Everything held about some devices, by registration id: each part of a device a statement
+-- of its own, every distributed table in it restricted to the device, so that Citus plans each
+-- on one shard (it plans no correlated subquery over its tables) and one node runs the same.
 CREATE OR REPLACE FUNCTION _devices_export(p_devices bigint[]) RETURNS jsonb
-LANGUAGE sql STABLE SET search_path = pushplan, pg_temp AS $$
-    SELECT coalesce(jsonb_agg(jsonb_build_object(
-        'registration_id', v.registration_id, 'platform', v.platform, 'vendor', v.vendor,
-        'token', v.token, 'timezone', v.timezone, 'language', v.language, 'attrs', v.attrs,
-        'opted_in', v.opted_in, 'registered', v.registered,
-        'token_invalidated_at', v.token_invalidated_at, 'last_active_at', v.last_active_at,
-        'created_at', v.created_at, 'updated_at', v.updated_at,
-        'tags', (SELECT coalesce(jsonb_agg(g.tag ORDER BY g.tag), '[]')
-                 FROM device_tags dt JOIN tags g USING (tag_id) WHERE dt.device_id = v.device_id),
-        'accounts', (SELECT coalesce(jsonb_agg(jsonb_build_object('account', x.account,
-                         'account_type', x.account_type, 'bound_at', x.bound_at)
-                         ORDER BY x.account_type, x.account), '[]')
-                     FROM device_accounts x WHERE x.device_id = v.device_id),
-        'consents', (SELECT coalesce(jsonb_agg(jsonb_build_object('category', c.category,
-                         'granted', c.granted, 'updated_at', c.updated_at) ORDER BY c.category), '[]')
-                     FROM device_consents c WHERE c.device_id = v.device_id),
-        'visits', (SELECT coalesce(jsonb_agg(x.at ORDER BY x.at), '[]')
-                   FROM device_activity x WHERE x.device_id = v.device_id),
-        -- where the device said it was (push_location: its last 10)
-        'locations', (SELECT coalesce(jsonb_agg(jsonb_build_object('at', x.at, 'lat', x.lat,
-                          'lon', x.lon, 'reported_at', x.reported_at) ORDER BY x.at), '[]')
-                      FROM device_locations x WHERE x.device_id = v.device_id),
-        -- the first open and click of each push, history for intelligent send times
-        'reactions', (SELECT coalesce(jsonb_agg(jsonb_build_object('at', x.at,
-                          'kind', CASE x.kind WHEN 2 THEN 'open' WHEN 4 THEN 'click' END)
-                          ORDER BY x.at, x.kind), '[]')
-                      FROM device_reactions x WHERE x.device_id = v.device_id),
-        'send_profile', (SELECT jsonb_build_object('timezone', p.timezone, 'slots', p.slots,
-                             'weights', p.weights, 'visits', p.visits,
-                             'last_visit_at', p.last_visit_at, 'computed_at', p.computed_at)
-                         FROM device_send_profiles p WHERE p.device_id = v.device_id),
-        'deliveries', (SELECT coalesce(jsonb_agg(jsonb_build_object('task_id', d.task_id,
-                           'plan_id', t.plan_id, 'category', t.category, 'status', d.status,
-                           'vendor', d.vendor, 'send_at', d.send_at, 'sent_at', d.sent_at,
-                           'attempts', d.attempts, 'http_status', d.http_status,
-                           'vendor_message_id', d.vendor_message_id, 'error', d.error,
-                           'events', (SELECT coalesce(jsonb_agg(jsonb_build_object('kind', e.kind,
-                                          'at', e.at, 'value', e.value, 'recorded_at', e.recorded_at)
-                                          ORDER BY e.at, e.recorded_at), '[]')
-                                      FROM events e WHERE e.task_id = d.task_id AND e.device_id = d.device_id))
-                           ORDER BY d.delivery_id), '[]')
-                       FROM deliveries d JOIN tasks t ON t.task_id = d.task_id
-                       WHERE d.device_id = v.device_id))
-        || _flows_export(ARRAY[v.device_id], NULL, NULL, NULL)
-        ORDER BY v.registration_id), '[]')
-    FROM devices v WHERE v.device_id = ANY (p_devices)
-$$;
-
--- _devices_export on the distributed layout, the same JSON: Citus plans no correlated subquery
--- over the distributed tables, which _devices_export is made of, so each part of a device is a
--- statement of its own, every distributed table in it restricted to the device (one shard).
-CREATE OR REPLACE FUNCTION _devices_export_routed(p_devices bigint[]) RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pushplan, pg_temp AS $$
 DECLARE
     v_id bigint;
@@ -316,13 +267,6 @@ BEGIN
     RETURN v_out;
 END $$;
 
--- The export of some devices, on either layout.
-CREATE OR REPLACE FUNCTION _devices_export_any(p_devices bigint[]) RETURNS jsonb
-LANGUAGE sql STABLE SET search_path = pushplan, pg_temp AS $$
-    SELECT CASE WHEN pushplan._registry_distributed() THEN pushplan._devices_export_routed(p_devices)
-                ELSE pushplan._devices_export(p_devices) END
-$$;
-
 CREATE OR REPLACE FUNCTION push_device_export(app text, registration_id text) RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
@@ -330,7 +274,7 @@ DECLARE
     v_id bigint := _device_id(v_app, registration_id);
 BEGIN
     RETURN jsonb_build_object('app', app, 'exported_at', now(),
-                              'device', _devices_export_any(ARRAY[v_id])->0);
+                              'device', _devices_export(ARRAY[v_id])->0);
 END $$;
 COMMENT ON FUNCTION push_device_export(text, text) IS
     'everything held about a device (registration, token, tags, attributes, accounts, consents, visits, deliveries, events) as JSON; doc/privacy.md';
@@ -360,7 +304,7 @@ BEGIN
         PERFORM _account_unknown(account, account_type);
     END IF;
     RETURN jsonb_build_object('app', app, 'exported_at', now(), 'account', account,
-                              'account_type', account_type, 'devices', _devices_export_any(v_ids),
+                              'account_type', account_type, 'devices', _devices_export(v_ids),
                               'account_packages', v_packages)
         || _flows_export(NULL, v_app, account, account_type);
 END $$;

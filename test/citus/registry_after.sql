@@ -67,7 +67,7 @@ SELECT push_audience_count('shop', format('{"upload_id": %s, "account_push_type"
 SELECT string_agg(r, ',' ORDER BY r COLLATE "C") FROM push_audience_preview('shop', '{"tag": ["vip", "beta"]}', 1000) r;
 SELECT count(*) FROM push_audience_preview('shop', '"all"', 10) r;
 -- privacy: the export of a device with tags, attributes and an account, and of an account
--- (_devices_export_routed on the distributed registry), without their times (each cluster
+-- (_devices_export: a statement per part, each on one shard), without their times (each cluster
 -- registered at its own); then the erasure of a device that has them
 SET client_min_messages = error;     -- (Citus warns that it does not propagate a pg_temp function)
 CREATE FUNCTION pg_temp.timeless(j jsonb) RETURNS jsonb LANGUAGE sql AS $$
