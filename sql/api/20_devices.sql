@@ -24,21 +24,30 @@ BEGIN
     END IF;
 END $$;
 
+CREATE OR REPLACE FUNCTION _device_lookup(app int, registration_id text) RETURNS bigint
+AS 'MODULE_PATHNAME', 'pushplan_device_lookup' LANGUAGE C STABLE STRICT;
+
+-- A device's id by its registration id, or 92039.
 CREATE OR REPLACE FUNCTION _device_id(p_app_id int, p_registration_id text) RETURNS bigint
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v_id bigint;
+    v_key bigint;
 BEGIN
     IF pushplan._registry_distributed() THEN
-        -- one shard: the id is the key of the registration (doc/scale-out.md)
+        -- one shard: the id is the key of the registration (doc/scale-out.md), given to the
+        -- statement as a value (a generic plan of a caller's is routed by it; not by the call
+        -- that computes it: "could not create distributed plan")
+        v_key := pushplan._device_key(p_app_id, p_registration_id);
         SELECT device_id INTO v_id FROM pushplan.devices
-            WHERE device_id = pushplan._device_key(p_app_id, p_registration_id)
-              AND app_id = p_app_id AND registration_id = p_registration_id COLLATE "default";
+            WHERE device_id = v_key
+              AND app_id = p_app_id AND registration_id = p_registration_id COLLATE "C";
     ELSE
-        -- COLLATE "default": an argument of another collation (a caller's column declared
-        -- COLLATE "C") would compare in it, and the index could not be used
-        SELECT device_id INTO v_id FROM pushplan.devices
-            WHERE app_id = p_app_id AND registration_id = p_registration_id COLLATE "default";
+        -- one descent of the unique index, in C (src/device_probe.c): in SQL, compared in
+        -- another collation than the column's ("C") the index found only the app's devices, each
+        -- then read; and a plan made for an app the statistics had not seen yet (a new app,
+        -- "no device") took the token index, which reads every device of the app
+        v_id := pushplan._device_lookup(p_app_id, p_registration_id);
     END IF;
     IF v_id IS NULL THEN
         RAISE EXCEPTION '92039: device "%" is not registered', pushplan._shown(p_registration_id)
@@ -63,6 +72,11 @@ CREATE OR REPLACE FUNCTION _devices_decompose(devices jsonb, batch boolean,
 AS 'MODULE_PATHNAME', 'pushplan_devices_decompose' LANGUAGE C STABLE STRICT;
 CREATE OR REPLACE FUNCTION _attrs_count(attrs jsonb) RETURNS int
 AS 'MODULE_PATHNAME', 'pushplan_attrs_count' LANGUAGE C IMMUTABLE STRICT;
+-- One node only (src/device_probe.c): for each registration id its device's id or NULL, and
+-- the app's other registrations holding one of the tokens with the same vendor.
+CREATE OR REPLACE FUNCTION _devices_probe(app int, rids text[], vendors text[], tokens text[],
+    OUT ids bigint[], OUT moved bigint[])
+AS 'MODULE_PATHNAME', 'pushplan_devices_probe' LANGUAGE C STABLE STRICT;
 
 -- The core of registration, for one device or a batch: validates everything first, then
 -- writes with set-based statements over arrays (no per-row statements, no temp tables).
@@ -99,6 +113,8 @@ DECLARE
     v_watched boolean;
     v_old_ids bigint[];
     v_old_attrs jsonb[];
+    v_keys bigint[];
+    v_moved bigint[];
 BEGIN
     IF jsonb_typeof(p_devices) IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION '92036: devices must be a JSON array of device objects'
@@ -116,32 +132,39 @@ BEGIN
         RETURN '{}';
     END IF;
     v_all_rid := v_rid;
+    -- The ids of the devices the batch may update. On one node, those of the registrations
+    -- that exist, and the other registrations that hold a token of the batch, found by an
+    -- index descent each (src/device_probe.c; in SQL the planner read all of the app's devices
+    -- per batch). On the distributed layout a registration's id is its key (doc/scale-out.md),
+    -- which also names each device's shard.
+    IF v_distributed THEN
+        v_keys := ARRAY(SELECT _device_key(p_app_id, r) FROM unnest(v_rid) r);
+    ELSE
+        SELECT ARRAY(SELECT i FROM unnest(p.ids) i WHERE i IS NOT NULL), p.moved
+          INTO v_keys, v_moved
+          FROM _devices_probe(p_app_id, v_rid, v_vendor, v_token) p;
+    END IF;
     -- an attr_change flow compares the attributes with what they were (89_flow_triggers.sql):
     -- read, and locked, only when the app has one
     v_watched := _flow_attr_watched(p_app_id);
     IF v_watched THEN
         SELECT array_agg(d.device_id), array_agg(d.attrs) INTO v_old_ids, v_old_attrs
           FROM (SELECT d.device_id, d.attrs FROM pushplan.devices d
-                WHERE d.app_id = p_app_id AND d.registration_id = ANY (v_rid)
+                WHERE d.device_id = ANY (v_keys) AND d.app_id = p_app_id
+                  AND d.registration_id = ANY (v_rid)
                 ORDER BY d.device_id FOR NO KEY UPDATE) d;
     END IF;
 
     -- A token that moved to another registration (app reinstalled) leaves the old one.
-    -- (OFFSET 0 keeps the LATERAL subquery from being flattened into a join, which is planned
-    -- as a hash join over every device of the table: this stays an index probe per token.)
     IF v_distributed THEN
         -- (Citus does not push a self-join down; each shard probes its token index instead)
         UPDATE pushplan.devices d SET token = NULL, updated_at = now()
           FROM unnest(v_rid, v_vendor, v_token) r(rid, vendor, token)
          WHERE d.app_id = p_app_id AND d.token = r.token AND d.vendor = r.vendor
            AND d.registration_id <> r.rid;
-    ELSE
+    ELSIF cardinality(v_moved) > 0 THEN
         UPDATE pushplan.devices d SET token = NULL, updated_at = now()
-            FROM unnest(v_rid, v_vendor, v_token) r(rid, vendor, token),
-                 LATERAL (SELECT x.device_id FROM pushplan.devices x
-                          WHERE x.app_id = p_app_id AND x.token = r.token AND x.vendor = r.vendor
-                            AND x.registration_id <> r.rid OFFSET 0) o
-            WHERE d.device_id = o.device_id;
+         WHERE d.device_id = ANY (v_moved);
     END IF;
 
     -- Existing devices are updated and new ones inserted in one statement. A device that another
@@ -166,7 +189,7 @@ BEGIN
                                             THEN d.token_invalidated_at END,
                 updated_at = now()
             FROM r
-            WHERE d.app_id = p_app_id AND d.registration_id = ANY (v_rid)
+            WHERE d.device_id = ANY (v_keys) AND d.app_id = p_app_id
               AND d.registration_id = r.rid
             RETURNING d.registration_id, d.device_id, _attrs_count(d.attrs) > 50 AS too_many
         ), ins AS (
@@ -230,6 +253,11 @@ BEGIN
           FROM unnest(v_rid, v_platform, v_vendor, v_token, v_tz, v_language, v_attrs, v_new_attrs)
                r(rid, platform, vendor, token, tz, language, attrs, new_attrs)
          WHERE r.rid NOT IN (SELECT unnest(v_done_rid));
+        IF NOT v_distributed THEN
+            v_keys := ARRAY(SELECT i FROM unnest((_devices_probe(p_app_id, v_rid, v_vendor,
+                                                                 v_token)).ids) i
+                            WHERE i IS NOT NULL);
+        END IF;
     END LOOP;
     IF v_too_many THEN
         RAISE EXCEPTION '90033: a device has at most 50 attributes' USING ERRCODE = '54000';

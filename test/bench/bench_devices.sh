@@ -5,7 +5,8 @@
 #   (a) new devices with time zone, language, 0-10 skewed tags and 5 attributes
 #   (b) new devices without tags or attributes
 #   (c) re-registration of the devices of (a) (the upsert path), attributes changed
-# then single-device push_device_register calls from one client with pgbench, for reference.
+# then single-device push_device_register calls from one client with pgbench, for reference,
+# and push_tag_add on the devices of (a), a one-device function that looks its device up.
 # Target: >= 50,000 devices/s in batches. Reports; never asserts.
 #   test/bench/bench_devices.sh [DEVICES=1000000] [BATCH=10000] [PGBENCH_SECONDS=20]
 # Needs the extension installed (make bench does it); port 55700.
@@ -101,3 +102,13 @@ EOF2
 "$(pg_config --bindir)/pgbench" -h "$dir/data" -p "$port" -U postgres -n -M prepared -c 1 -T "$secs" \
     -f "$dir/single.pgbench" postgres 2>&1 | grep -E '^(tps|latency average|number of transactions actually)' \
     | sed 's/^/(d) single push_device_register, 1 client: /'
+
+# A one-device function on the registered devices of (a) (each looks its device up by
+# registration id, as push_tag_add, push_attr_set, push_event and the others do).
+cat > "$dir/tag.pgbench" <<EOF2
+\set g random(1, $n)
+SELECT pushplan.push_tag_add('bench', substr(md5('r' || :g), 1, 19), 'single');
+EOF2
+"$(pg_config --bindir)/pgbench" -h "$dir/data" -p "$port" -U postgres -n -M prepared -c 1 -T "$secs" \
+    -f "$dir/tag.pgbench" postgres 2>&1 | grep -E '^(tps|latency average|number of transactions actually)' \
+    | sed 's/^/(e) single push_tag_add, 1 client: /'

@@ -201,3 +201,73 @@ COMMIT;
 SELECT pg_current_xact_id()::text::bigint - :xid_before < 10 AS one_transaction_id;
 SELECT count(*) FILTER (WHERE token LIKE 'sxu%') AS moved, count(*) AS devices
 FROM devices WHERE registration_id LIKE 'sx%' OR registration_id LIKE 'sy%';
+
+-- The batch path's look-ups (_devices_probe, src/device_probe.c): each registration's device,
+-- and the app's other registrations holding a token of the batch with the same vendor.
+SELECT push_app_create('probe_app');
+SELECT push_device_register_batch('probe_app', '[
+  {"registration_id": "p1", "platform": "android", "vendor": "fcm", "token": "pt1"},
+  {"registration_id": "p2", "platform": "android", "vendor": "fcm", "token": "pt2"},
+  {"registration_id": "p3", "platform": "android", "vendor": "hms", "token": "pt3"}]');
+SELECT push_device_register_batch('dev_other', '[
+  {"registration_id": "p4", "platform": "android", "vendor": "fcm", "token": "pt4"}]');
+SELECT cardinality(p.ids) AS n, p.ids[1] IS NULL AS p9_new,
+       p.ids[2] = (SELECT device_id FROM devices WHERE registration_id = 'p1' AND app_id =
+                   (SELECT app_id FROM apps WHERE app = 'probe_app')) AS p1_found,
+       ARRAY(SELECT registration_id FROM devices WHERE device_id = ANY (p.moved) ORDER BY 1) AS moved
+FROM apps a, _devices_probe(a.app_id, ARRAY['p9', 'p1', 'p5', 'p6', 'p7'],
+                            ARRAY['fcm', 'fcm', 'fcm', 'fcm', 'fcm'],
+                            ARRAY['pt1', 'pt1', 'pt2', 'pt3', 'pt4']) p
+WHERE a.app = 'probe_app';
+-- through the batch: p2's token moves to p5 (same vendor); p3's stays (hms, not fcm); p1
+-- re-registered with its own token keeps it; the other app's p4 keeps pt4
+SELECT push_device_register_batch('probe_app', '[
+  {"registration_id": "p1", "platform": "android", "vendor": "fcm", "token": "pt1"},
+  {"registration_id": "p5", "platform": "android", "vendor": "fcm", "token": "pt2"},
+  {"registration_id": "p6", "platform": "android", "vendor": "fcm", "token": "pt3"},
+  {"registration_id": "p7", "platform": "android", "vendor": "fcm", "token": "pt4"}]');
+SELECT app, registration_id, vendor, token FROM push_devices
+WHERE app IN ('probe_app', 'dev_other') AND registration_id LIKE 'p_' ORDER BY 1, 2;
+-- a new app's batches after the table's statistics were taken, when the app had no device:
+-- each look-up is an index descent (the planner's choice, before, read every device of the
+-- app per look-up); the second batch updates the first's 2,000 devices and adds 2,000
+ANALYZE devices;
+SELECT push_app_create('probe_new');
+SELECT push_device_register_batch('probe_new', (SELECT jsonb_agg(jsonb_build_object(
+    'registration_id', 'n' || g, 'platform', 'android', 'vendor', 'fcm', 'token', 'nt' || g))
+    FROM generate_series(1, 2000) g));
+SELECT push_device_register_batch('probe_new', (SELECT jsonb_agg(jsonb_build_object(
+    'registration_id', 'n' || g, 'platform', 'android', 'vendor', 'fcm', 'token', 'nu' || g,
+    'attrs', jsonb_build_object('g', g)))
+    FROM generate_series(1001, 3000) g));
+SELECT count(*) AS devices, count(*) FILTER (WHERE token LIKE 'nu%') AS updated,
+       count(*) FILTER (WHERE attrs ? 'g') AS with_attrs, count(DISTINCT device_id) AS ids
+FROM devices d JOIN apps a USING (app_id) WHERE a.app = 'probe_new';
+-- One device's look-up (_device_id, behind every one-device function) reads that device
+-- alone, compared in the column's collation: compared in the default one, the index found the
+-- app's 3,000 devices and each was read
+BEGIN;
+CREATE TEMP TABLE reads AS SELECT idx_tup_fetch, seq_scan FROM pg_stat_xact_user_tables
+WHERE relid = 'pushplan.devices'::regclass;
+SELECT _device_id(app_id, 'n2999') > 0 AS found,
+       _device_id(app_id, 'n2998' COLLATE "C") > 0 AS found_c
+FROM apps WHERE app = 'probe_new';
+SELECT x.idx_tup_fetch - r.idx_tup_fetch AS devices_read, x.seq_scan - r.seq_scan AS scans
+FROM pg_stat_xact_user_tables x, reads r WHERE x.relid = 'pushplan.devices'::regclass;
+ROLLBACK;
+-- the same for a registration of one device with a token, in an app the statistics have not
+-- seen: the token's old registration is found by the token index
+ANALYZE devices;
+SELECT push_app_create('probe_new2');
+SELECT push_device_register_batch('probe_new2', (SELECT jsonb_agg(jsonb_build_object(
+    'registration_id', 'm' || g, 'platform', 'android', 'vendor', 'fcm', 'token', 'mt' || g))
+    FROM generate_series(1, 3000) g));
+BEGIN;
+CREATE TEMP TABLE reads AS SELECT idx_tup_fetch, seq_scan FROM pg_stat_xact_user_tables
+WHERE relid = 'pushplan.devices'::regclass;
+SELECT push_device_register('probe_new2', 'm9', 'android', 'fcm', 'mt7') > 0 AS registered;
+SELECT push_tag_add('probe_new2', 'm9', 'moved');
+SELECT x.idx_tup_fetch - r.idx_tup_fetch AS devices_read, x.seq_scan - r.seq_scan AS scans
+FROM pg_stat_xact_user_tables x, reads r WHERE x.relid = 'pushplan.devices'::regclass;
+SELECT registration_id, token FROM push_devices WHERE app = 'probe_new2' AND registration_id IN ('m7', 'm9') ORDER BY 1;
+ROLLBACK;
