@@ -17,8 +17,6 @@ RETURNS SETOF record LANGUAGE sql IMMUTABLE AS $$
      'the caps'' gate locks engagement_counts rows of several shards in one statement'),
     ('a push of an app with an outcome webhook',
      'the outbox is the coordinator''s: the worker nodes'' senders would append to their own, never posted'),
-    ('push_event',
-     'its statements (a delivery''s event bit, the event''s row and the statistics in one statement, planned generically) are not planned by Citus ("could not create distributed plan")'),
     ('a flow',
      'the scheduler''s advance joins the coordinator''s flow instances with the distributed devices in statements Citus cannot plan ("cannot push down this subquery")'),
     ('an attr_change trigger',

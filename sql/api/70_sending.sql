@@ -79,10 +79,13 @@ END $$;
 
 CREATE OR REPLACE VIEW push_deliveries WITH (security_barrier) AS
     SELECT a.app, d.task_id, t.plan_id, v.registration_id, v.platform, d.vendor,
-           -- a queued delivery whose queue row a sender has claimed is in flight
+           -- a queued delivery whose queue row a sender has claimed is in flight (the device
+           -- too: on the distributed layout the queue row is on its device's shard, and Citus
+           -- plans the look-up only through the distribution column)
            CASE WHEN d.status = 'queued' AND EXISTS (
                     SELECT 1 FROM delivery_queue q WHERE q.task_id = d.task_id
-                    AND q.delivery_id = d.delivery_id AND q.claimed_by IS NOT NULL)
+                    AND q.delivery_id = d.delivery_id AND q.device_id = d.device_id
+                    AND q.claimed_by IS NOT NULL)
                 THEN 'sending' ELSE d.status END AS status,
            d.send_at, d.sent_at, d.attempts, d.error, d.http_status, d.vendor_message_id,
            -- (0.2, appended: a view's columns only grow at its end) the id the outcome webhook

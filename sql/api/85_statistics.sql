@@ -144,6 +144,94 @@ BEGIN
     END IF;
 END $$;
 
+-- _events_record on the distributed layout (doc/scale-out.md, "Events"): its steps event by
+-- event, each statement on the event's device's shard (Citus plans no statement joining a
+-- batch with the distributed deliveries, nor one modifying several tables as _events_record's
+-- does), the deliveries locked in (task, device) order as there. Each kind counts once per
+-- delivery: the update that sets a delivery's bit holds its row lock, so a later report of the
+-- same kind, in this call or another session, finds it set. stats_pending is the
+-- coordinator's own table. An event whose task has no delivery to its device fails the call
+-- with the error of the first such event in the arrays' order, as on one node.
+CREATE OR REPLACE FUNCTION _events_record_shards(p_app_id int, p_rid text[], p_task text[],
+                                                 p_device bigint[], p_kind text[],
+                                                 p_at timestamptz[], p_value numeric[])
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    -- deliveries made by now (as in _events_record)
+    v_ceiling bigint := pushplan._delivery_id_floor(now() + interval '1 day');
+    v_task text;
+    v_floor bigint;
+    v_started timestamptz;
+    v_platform text;
+    v_vendor text;
+    v_counted boolean;
+    v_delivery bigint;
+    v_missing_n bigint;             -- the first event (in the arrays' order) without a delivery
+    v_missing_rid text;
+    v_missing_task text;
+    v_missing_dropped boolean;
+    e record;
+BEGIN
+    FOR e IN SELECT x.rid, x.task_id, x.device_id, x.at, x.value, x.n,
+                    CASE x.kind WHEN 'delivered' THEN 'received' ELSE x.kind END AS kind,
+                    pushplan._event_bit(x.kind) AS bit
+               FROM unnest(p_rid, p_task, p_device, p_kind, p_at, p_value) WITH ORDINALITY
+                    x(rid, task_id, device_id, kind, at, value, n)
+              ORDER BY x.task_id, x.device_id, x.n
+    LOOP
+        IF v_task IS DISTINCT FROM e.task_id THEN
+            -- the first delivery id of the day the task started (tasks: a reference table)
+            SELECT pushplan._delivery_id_floor(t.started_at), t.started_at INTO v_floor, v_started
+              FROM pushplan.tasks t WHERE t.task_id = e.task_id;
+            v_task := e.task_id;
+        END IF;
+        UPDATE pushplan.deliveries d SET events = d.events | e.bit
+         WHERE d.device_id = e.device_id AND d.task_id = e.task_id
+           AND d.delivery_id >= v_floor AND d.delivery_id < v_ceiling AND d.events & e.bit = 0
+        RETURNING coalesce(d.platform, 'unknown'), d.vendor INTO v_platform, v_vendor;
+        v_counted := FOUND;
+        INSERT INTO pushplan.events (app_id, task_id, device_id, kind, at, value, counted)
+        VALUES (p_app_id, e.task_id, e.device_id, e.kind, e.at, e.value, v_counted);
+        IF v_counted THEN
+            INSERT INTO pushplan.stats_pending (task_id, platform, vendor, received, opened,
+                                                clicked, dismissed, converted, converted_value)
+            VALUES (e.task_id, v_platform, v_vendor, (e.bit = 1)::int, (e.bit = 2)::int,
+                    (e.bit = 4)::int, (e.bit = 8)::int, (e.bit = 16)::int,
+                    CASE WHEN e.bit = 16 THEN coalesce(e.value, 0) ELSE 0 END);
+            IF e.bit IN (2, 4) THEN
+                -- the first open or click of a delivery: as in _events_record
+                INSERT INTO pushplan.device_reactions (device_id, at, kind)
+                VALUES (e.device_id, e.at, e.bit);
+                INSERT INTO pushplan.smart_profile_pending AS m (device_id) VALUES (e.device_id)
+                    ON CONFLICT (device_id) DO UPDATE SET marked_at = m.marked_at WHERE false;
+            END IF;
+        ELSIF v_missing_n IS NULL OR e.n < v_missing_n THEN
+            -- a repeat, or no delivery? (a plain statement on the shard: Citus plans no
+            -- subquery of an expression with the loop's values as parameters)
+            SELECT d.delivery_id INTO v_delivery FROM pushplan.deliveries d
+             WHERE d.device_id = e.device_id AND d.task_id = e.task_id
+               AND d.delivery_id >= v_floor AND d.delivery_id < v_ceiling;
+            IF NOT FOUND THEN
+                v_missing_n := e.n;
+                v_missing_rid := e.rid;
+                v_missing_task := e.task_id;
+                v_missing_dropped :=
+                    v_started < pushplan._retention_first_day()::timestamp AT TIME ZONE 'UTC';
+            END IF;
+        END IF;
+    END LOOP;
+    IF v_missing_n IS NULL THEN
+        RETURN;
+    END IF;
+    IF v_missing_dropped THEN
+        RAISE EXCEPTION '92765: the deliveries of task "%" are no longer kept (pushplan.retention_days is %)',
+            v_missing_task, current_setting('pushplan.retention_days', true) USING ERRCODE = '42704';
+    END IF;
+    RAISE EXCEPTION '92752: device "%" was not targeted by task "%"',
+        pushplan._shown(v_missing_rid), v_missing_task USING ERRCODE = '42704';
+END $$;
+
 -- What is wrong with one event's kind, time or value, or NULL (shared by both entry points).
 CREATE OR REPLACE FUNCTION _event_problem(kind text, at timestamptz, value numeric) RETURNS text
 LANGUAGE sql STABLE AS $$
@@ -221,8 +309,6 @@ DECLARE
     -- "C") would compare in its own, and no index on task_id could be used
     v_task text COLLATE "default" := task_id;
 BEGIN
-    -- (Citus plans none of its statements: doc/scale-out.md, "What does not work yet")
-    PERFORM _distributed_refuse('push_event');
     v_device := _device_id(v_app, registration_id);
     v_problem := _event_problem(kind, at, value);
     v_bit := _event_bit(kind);
@@ -234,6 +320,11 @@ BEGIN
         FROM tasks t WHERE t.task_id = v_task AND t.app_id = v_app;
     IF NOT FOUND THEN
         RAISE EXCEPTION '92751: task "%" does not exist', _shown(task_id) USING ERRCODE = '42704';
+    END IF;
+    IF _registry_distributed() THEN
+        PERFORM _events_record_shards(v_app, ARRAY[registration_id], ARRAY[task_id],
+                                      ARRAY[v_device], ARRAY[kind], ARRAY[at], ARRAY[value]);
+        RETURN;
     END IF;
     -- The steps of _events_record for one event, here rather than through it (a fifth of the
     -- server's time per event: doc/benchmarks.md): its bit is new exactly when the update finds
@@ -290,8 +381,10 @@ DECLARE
     v_at timestamptz[];
     v_value numeric[];
     v_unknown_tasks text[];
+    v_distributed boolean := _registry_distributed();
+    v_found bigint[];
+    v_found_rid text[];
 BEGIN
-    PERFORM _distributed_refuse('push_event');
     IF jsonb_typeof(events) IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION '92756: events must be a JSON array of event objects' USING ERRCODE = '22023';
     END IF;
@@ -329,26 +422,47 @@ BEGIN
     SELECT array_agg(n.task_id) INTO v_unknown_tasks
         FROM (SELECT DISTINCT unnest(v_task) AS task_id) n
         WHERE NOT EXISTS (SELECT 1 FROM tasks t WHERE t.task_id = n.task_id AND t.app_id = v_app);
-    -- each event's kind, time and value; then its device (an index probe each: the plan is the
-    -- generic one, made for a few events, never a hash of every device of the app) and task
-    SELECT (array_agg(format('events[%s]: %s', r.n - 1, r.problem) ORDER BY r.n)
-                FILTER (WHERE r.problem IS NOT NULL))[1],
-           array_agg(r.device_id)
-        INTO v_problem, v_device
-        FROM (SELECT e.n, v.device_id,
+    -- each event's device (NULL: not registered). On one node an index probe each (the plan is
+    -- the generic one, made for a few events, never a hash of every device of the app). On the
+    -- distributed layout the devices are read by their keys, each shard asked once for its own
+    -- (Citus plans no outer join of the batch with the distributed devices), and matched here.
+    IF v_distributed THEN
+        -- (planned with the keys known: Citus routes no generic plan by "= ANY" of a parameter)
+        v_device := ARRAY(SELECT _device_key(v_app, r) FROM unnest(v_rid) r);
+        EXECUTE 'SELECT array_agg(d.device_id), array_agg(d.registration_id)
+                   FROM pushplan.devices d WHERE d.device_id = ANY ($1) AND d.app_id = $2'
+           INTO v_found, v_found_rid USING v_device, v_app;
+        v_device := ARRAY(SELECT f.device_id
+                          FROM unnest(v_rid) WITH ORDINALITY e(rid, n)
+                          LEFT JOIN unnest(v_found, v_found_rid) f(device_id, rid) ON f.rid = e.rid
+                          ORDER BY e.n);
+    ELSE
+        v_device := ARRAY(SELECT v.device_id
+                          FROM unnest(v_rid) WITH ORDINALITY e(rid, n)
+                          LEFT JOIN devices v ON v.app_id = v_app AND v.registration_id = e.rid
+                          ORDER BY e.n);
+    END IF;
+    -- each event's kind, time and value; then its device and task
+    SELECT (array_agg(format('events[%s]: %s', e.n - 1, e.problem) ORDER BY e.n)
+                FILTER (WHERE e.problem IS NOT NULL))[1]
+        INTO v_problem
+        FROM (SELECT e.n,
                      coalesce(_event_problem(e.kind, e.at, e.value),
-                              CASE WHEN v.device_id IS NULL THEN
+                              CASE WHEN e.device_id IS NULL THEN
                                        format('92039: device "%s" is not registered', _shown(e.rid))
                                    WHEN e.task_id = ANY (v_unknown_tasks) THEN
                                        format('92751: task "%s" does not exist', _shown(e.task_id)) END) AS problem
-              FROM unnest(v_rid, v_task, v_kind, v_at, v_value) WITH ORDINALITY e(rid, task_id, kind, at, value, n)
-              LEFT JOIN devices v ON v.app_id = v_app AND v.registration_id = e.rid
-              ORDER BY e.n OFFSET 0) r;
+              FROM unnest(v_rid, v_task, v_kind, v_at, v_value, v_device) WITH ORDINALITY
+                   e(rid, task_id, kind, at, value, device_id, n)) e;
     IF v_problem IS NOT NULL THEN
         RAISE EXCEPTION '%', v_problem
             USING ERRCODE = CASE WHEN v_problem ~ ': 9275[12]:|: 92039:' THEN '42704' ELSE '22023' END;
     END IF;
-    PERFORM _events_record(v_app, v_task, v_device, v_kind, v_at, v_value);
+    IF v_distributed THEN
+        PERFORM _events_record_shards(v_app, v_rid, v_task, v_device, v_kind, v_at, v_value);
+    ELSE
+        PERFORM _events_record(v_app, v_task, v_device, v_kind, v_at, v_value);
+    END IF;
     RETURN cardinality(v_task);
 END $$;
 COMMENT ON FUNCTION push_event_batch(text, jsonb) IS

@@ -3,8 +3,9 @@
 # workers, with the mock vendor: the coordinator's scheduler fires a one-time schedule and two
 # occurrences of a daily one; each occurrence's task is expanded into the shards and sent by the
 # worker nodes' senders, each device exactly once (the mock's per-token counts); an occurrence
-# fires once, whatever the nodes; a schedule with per-device send times (local time,
-# intelligent) is still refused with 93121.
+# fires once, whatever the nodes; push_event and push_event_batch count the task's opens, clicks
+# and conversions; a schedule with per-device send times (local time, intelligent) is still
+# refused with 93121.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 send_env 56670 56660
@@ -80,12 +81,36 @@ check_eq "a device's export shows its two deliveries, read on its shard" \
                   (SELECT string_agg(x->>'status', ',') FROM jsonb_array_elements(push_device_export('shop', 'd1')->'device'->'deliveries') x)" 2>&1)" \
   "2 sent,sent"
 
-check_eq "push_event is refused on the layout (Citus plans none of its statements yet)" \
-  "$(err coord "SELECT pushplan.push_event('shop', 'r1', '$t1', 'open')")" \
-  "93121: push_event is not supported on the distributed registry yet"
-check_eq "... and push_event_batch" \
-  "$(err coord "SELECT pushplan.push_event_batch('shop', '[{\"registration_id\": \"r1\", \"task_id\": \"$t1\", \"kind\": \"open\"}]')")" \
-  "93121: push_event is not supported on the distributed registry yet"
+# ---- events on the layout: each statement on the device's shard (doc/scale-out.md, "Events") ------
+ev_state() {  # opened clicked converted converted_value of t1, events logged/counted, r1's bits
+  echo "$(csql "SELECT opened || ' ' || clicked || ' ' || converted || ' ' || converted_value FROM push_task_stats WHERE task_id = '$t1'")" \
+       "$(csql "SELECT count(*) || '/' || count(*) FILTER (WHERE counted) FROM events WHERE task_id = '$t1'")" \
+       "$(csql "SELECT events FROM deliveries WHERE task_id = '$t1' AND device_id = _device_key((SELECT app_id FROM apps WHERE app = 'shop'), 'r1')")"
+}
+check_eq "push_event: an open is counted, logged on the device's shard, its delivery's bit set" \
+  "$(csql "SELECT push_event('shop', 'r1', '$t1', 'open')" 2>&1 >/dev/null; ev_state)" "1 0 0 0 1/1 2"
+check_eq "... the same open again is logged, not counted" \
+  "$(csql "SELECT push_event('shop', 'r1', '$t1', 'open')" 2>&1 >/dev/null; ev_state)" "1 0 0 0 2/1 2"
+check_eq "push_event_batch: opens, a click, a conversion with its value, a repeat in the batch" \
+  "$(csql "SELECT push_event_batch('shop', '[{\"registration_id\": \"r2\", \"task_id\": \"$t1\", \"kind\": \"open\"},
+        {\"registration_id\": \"r3\", \"task_id\": \"$t1\", \"kind\": \"open\"},
+        {\"registration_id\": \"r2\", \"task_id\": \"$t1\", \"kind\": \"open\"},
+        {\"registration_id\": \"r1\", \"task_id\": \"$t1\", \"kind\": \"click\"},
+        {\"registration_id\": \"r3\", \"task_id\": \"$t1\", \"kind\": \"convert\", \"value\": 12.5}]')" 2>&1 >/dev/null; ev_state)" \
+  "3 1 1 12.5 7/5 6"
+check_eq "... an unregistered device: the event named, nothing written" \
+  "$(err coord "SELECT pushplan.push_event_batch('shop', '[{\"registration_id\": \"r4\", \"task_id\": \"$t1\", \"kind\": \"open\"},
+        {\"registration_id\": \"nobody\", \"task_id\": \"$t1\", \"kind\": \"open\"}]')") $(ev_state)" \
+  'events[1]: 92039: device "nobody" is not registered 3 1 1 12.5 7/5 6'
+check_eq "... a device the task did not target (d1 came later): 92752, nothing written" \
+  "$(err coord "SELECT pushplan.push_event_batch('shop', '[{\"registration_id\": \"r4\", \"task_id\": \"$t1\", \"kind\": \"open\"},
+        {\"registration_id\": \"d1\", \"task_id\": \"$t1\", \"kind\": \"open\"}]')") $(ev_state)" \
+  '92752: device "d1" was not targeted by task "'"$t1"'" 3 1 1 12.5 7/5 6'
+check_eq "... and push_event alike" \
+  "$(err coord "SELECT pushplan.push_event('shop', 'd1', '$t1', 'open')")" \
+  '92752: device "d1" was not targeted by task "'"$t1"'"'
+check_eq "the counts survive the coordinator's fold of the statistics (opened, clicked, converted)" \
+  "$(csql "SELECT _stats_rollup() >= 0" >/dev/null; csql "SELECT opened || ' ' || clicked || ' ' || converted FROM push_task_stats WHERE task_id = '$t1'")" "3 1 1"
 
 # ---- still refused: per-device send times ----------------------------------------------------------
 tomorrow=$(csql "SELECT to_char(now() AT TIME ZONE 'UTC' + interval '1 day', 'YYYY-MM-DD HH24:MI:SS')")

@@ -52,6 +52,25 @@ wait_for 20 "SELECT coalesce(sum(sent), 0) = 3000 FROM task_stats WHERE task_id 
   || fail "statistics: $(csql "SELECT sum(targeted), sum(sent) FROM task_stats WHERE task_id = '$task'")"
 check_eq "... and push_task_stats" "$(csql "SELECT sum(targeted) || '/' || sum(sent) FROM push_task_stats WHERE task_id = '$task'" 2>&1)" "3000/3000"
 
+# ---- the readers of a distributed install: deliveries, progress, statistics, trace -------------
+check_eq "push_deliveries: the broadcast's deliveries, read from the shards" \
+  "$(csql "SELECT count(*) || ' ' || count(*) FILTER (WHERE status = 'sent') FROM push_deliveries WHERE task_id = '$task'" 2>&1)" "3000 3000"
+# (its counts are lateral subqueries from tasks, a reference table, into the queue and the
+# deliveries by task: Citus plans neither; doc/scale-out.md, "What does not work yet")
+check "push_task_progress is not planned on the layout yet" \
+  "$(err coord "SELECT * FROM pushplan.push_task_progress WHERE task_id = '$task'")" \
+  "complex joins are only supported when all distributed tables are co-located"
+check_eq "push_plan_stats, push_plan_stats_daily, push_vendor_stats_daily, push_plan_overview (the default plan: 1 push)" \
+  "$(csql "SELECT (SELECT sum(sent) FROM push_plan_stats('shop', NULL, now() - interval '1 day', now() + interval '1 day')) || ' ' ||
+                  (SELECT sum(sent) FROM push_plan_stats_daily WHERE app = 'shop') || ' ' ||
+                  (SELECT sum(sent) FROM push_vendor_stats_daily WHERE app = 'shop') || ' ' ||
+                  (SELECT tasks || '/' || sent FROM push_plan_overview WHERE app = 'shop' AND plan_id = 'default')" 2>&1)" \
+  "3000 3000 3000 1/3000"
+check_eq "push_trace: a device's steps, its delivery read on its shard" \
+  "$(csql "SELECT string_agg(step, ',') FROM push_trace('shop', 'r5', '$task')" 2>&1)" "task,planned,audience,outcome"
+check "... the outcome: sent" \
+  "$(csql "SELECT detail FROM push_trace('shop', 'r5', '$task') WHERE step = 'outcome'" 2>&1)" "sent"
+
 # ---- a transactional push from the coordinator leaves only on commit ---------------------------
 push='{"to": {"registration_id": ["r7"]}, "body": {"platform": "all", "notification": {"alert": "code 1234"}}}'
 mock_curl /_mock/reset -X POST >/dev/null
@@ -94,6 +113,28 @@ check_eq "the mock got every token" "$ntok $nmin" "2000 1"
 # what a node's senders have in flight at most: 2 senders x (max_inflight + a batch)
 if [ "$dup" -le 200 ]; then ok "sent again at most the killed node's in-flight window ($dup <= 200)"
 else fail "sent again $dup, more than the in-flight window (200)"; fi
+
+# ---- push_cancel of a broadcast being sent -----------------------------------------------------
+# 1000 devices whose sends take 300 ms: cancelled after the first 100 sends; what was not
+# claimed is cancelled on its shard, what was in flight ends as it ends, nothing is sent after
+csql "SELECT push_device_register_batch('shop', (SELECT jsonb_agg(jsonb_build_object('registration_id', 'x' || g,
+        'platform', 'android', 'vendor', 'fcm', 'token', 'cx-slow300-' || g, 'tags', jsonb_build_array('cancel'))) FROM generate_series(1, 1000) g))" >/dev/null
+mock_curl /_mock/reset -X POST >/dev/null
+ct=$(csql "SELECT push_send('shop', '{\"to\": {\"tag\": [\"cancel\"]}, \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"cancel\"}}}')")
+wait_for 60 "SELECT count(*) >= 100 FROM deliveries WHERE task_id = '$ct' AND status = 'sent'" || true
+check_eq "push_cancel of a broadcast being sent on the worker nodes" "$(csql "SELECT push_cancel('shop', '$ct')" 2>&1)" ""
+wait_for 30 "SELECT count(*) = 0 FROM delivery_queue WHERE task_id = '$ct'" \
+  && ok "... its queue rows are gone from every shard" \
+  || fail "cancel: queue left $(csql "SELECT count(*) FROM delivery_queue WHERE task_id = '$ct'")"
+read -r c_sent c_cancelled c_other <<< "$(coord -F ' ' -c "SET search_path = pushplan" -c "SELECT count(*) FILTER (WHERE status = 'sent'), count(*) FILTER (WHERE status = 'cancelled'),
+                                              count(*) FILTER (WHERE status NOT IN ('sent', 'cancelled')) FROM deliveries WHERE task_id = '$ct'")"
+echo "     cancelled mid-broadcast: $c_sent sent, $c_cancelled cancelled"
+check_eq "... every delivery sent or cancelled, most cancelled" \
+  "$(( c_sent + c_cancelled )) $c_other $(( c_cancelled > 500 ))" "1000 0 1"
+sleep 1
+check_eq "... nothing sent after (the mock's requests equal the deliveries sent)" \
+  "$(token_counts cx- | awk '{print $2}')" "$c_sent"
+check_eq "... the task is cancelled" "$(csql "SELECT state FROM tasks WHERE task_id = '$ct'")" "cancelled"
 
 # ---- what stage 2 does not send: refused with what it is ---------------------------------------
 check_eq "93121: a push with a fallback" \
