@@ -15,8 +15,6 @@ RETURNS SETOF record LANGUAGE sql IMMUTABLE AS $$
      'per-device send times read send profiles that are not refreshed on this layout'),
     ('a push of an app or plan with frequency caps or quiet hours',
      'the caps'' gate locks engagement_counts rows of several shards in one statement'),
-    ('a push of an app with an outcome webhook',
-     'the outbox is the coordinator''s: the worker nodes'' senders would append to their own, never posted'),
     ('a flow',
      'the scheduler''s advance joins the coordinator''s flow instances with the distributed devices in statements Citus cannot plan ("cannot push down this subquery")'),
     ('an attr_change trigger',
@@ -52,8 +50,6 @@ BEGIN
         WHEN p_send_rule THEN 'a push with per-device send times'
         WHEN _engagement_any(p_app, p_plan)
             THEN 'a push of an app or plan with frequency caps or quiet hours'
-        WHEN EXISTS (SELECT 1 FROM outcome_webhooks w WHERE w.app_id = p_app)
-            THEN 'a push of an app with an outcome webhook'
     END;
     IF v_what IS NOT NULL THEN
         PERFORM _distributed_refused(v_what);
@@ -123,4 +119,53 @@ BEGIN
      WHERE r.success;
     GET DIAGNOSTICS v_latency = ROW_COUNT;
     RETURN v_stats + v_latency;
+END $$;
+
+-- Outcome webhooks on the distributed layout (doc/scale-out.md, "Outcome webhooks"): the worker
+-- nodes' senders append the outcomes of apps with a webhook (a reference table there) to their
+-- own node's outcome_outbox; the coordinator's poster moves them into its own before it makes
+-- its batches (_outcome_batches_make). Exactly once across a crash: run_command_on_workers
+-- commits each node's part on its own, so a node's rows are copied, and its mark moved
+-- (outcome_outbox_pulled: the last id copied, by node group), in the caller's transaction, and
+-- deleted on their node by a later call, which first deletes up to each committed mark.
+-- Returns the rows copied.
+CREATE OR REPLACE FUNCTION _distributed_outbox_pull(max_rows int DEFAULT 10000) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
+DECLARE
+    v_marks text := coalesce((SELECT jsonb_object_agg(node_group, last_id) FROM outcome_outbox_pulled),
+                             '{}')::text;
+    -- each node's mark, read on the node by its group
+    v_mark text := format('coalesce((%L::jsonb ->> (SELECT groupid FROM pg_dist_local_group)::text)::bigint, 0)',
+                          v_marks);
+    v_n bigint;
+BEGIN
+    -- what earlier calls copied, gone from its node (a node that does not answer keeps its
+    -- rows for the next call)
+    PERFORM run_command_on_workers(format(
+        'DELETE FROM pushplan.outcome_outbox WHERE outcome_id <= %s', v_mark));
+    WITH got AS (
+        SELECT (r.result::jsonb ->> 'group')::int AS node_group, r.result::jsonb -> 'rows' AS rows
+        FROM run_command_on_workers(format(
+            $q$SELECT jsonb_build_object('group', (SELECT groupid FROM pg_dist_local_group),
+                   'rows', coalesce(jsonb_agg(to_jsonb(o) ORDER BY o.outcome_id), '[]'))
+               FROM (SELECT * FROM pushplan.outcome_outbox WHERE outcome_id > %s
+                     ORDER BY outcome_id LIMIT %s) o$q$, v_mark, max_rows)) r
+        WHERE r.success
+    ), copy AS (
+        SELECT g.node_group, (jsonb_populate_record(NULL::outcome_outbox, e)).*
+        FROM got g, jsonb_array_elements(g.rows) e
+    ), copied AS (
+        INSERT INTO outcome_outbox (app_id, delivery_id, task_id, plan_id, registration_id, vendor,
+                                    platform, status, error, http_status, vendor_message_id, at)
+        SELECT c.app_id, c.delivery_id, c.task_id, c.plan_id, c.registration_id, c.vendor,
+               c.platform, c.status, c.error, c.http_status, c.vendor_message_id, c.at
+        FROM copy c ORDER BY c.node_group, c.outcome_id
+        RETURNING 1
+    ), marked AS (
+        INSERT INTO outcome_outbox_pulled AS p (node_group, last_id)
+        SELECT c.node_group, max(c.outcome_id) FROM copy c GROUP BY c.node_group
+        ON CONFLICT (node_group) DO UPDATE SET last_id = excluded.last_id
+    )
+    SELECT count(*) INTO v_n FROM copied;
+    RETURN v_n;
 END $$;

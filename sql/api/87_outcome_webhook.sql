@@ -14,6 +14,7 @@ DECLARE
     v_id int := _app_id(app, 'admin');
     v_key text;
     v_why text;
+    v_now timestamptz := now();     -- Citus: no STABLE function in ON CONFLICT's SET
 BEGIN
     IF config IS NULL THEN
         DELETE FROM outcome_webhooks w WHERE w.app_id = v_id;
@@ -56,7 +57,7 @@ BEGIN
             USING ERRCODE = '22023';
     END IF;
     INSERT INTO outcome_webhooks AS w (app_id, config) VALUES (v_id, config)
-        ON CONFLICT (app_id) DO UPDATE SET config = excluded.config, updated_at = now();
+        ON CONFLICT (app_id) DO UPDATE SET config = excluded.config, updated_at = v_now;
 END $$;
 COMMENT ON FUNCTION push_outcome_webhook_set(text, jsonb) IS
     'sets ({"url", "secret"}) or removes (NULL) the app''s delivery-outcome webhook (doc/statistics.md)';
@@ -89,13 +90,20 @@ DECLARE
     v_batch uuid;
     v_rows bigint;
     v_oldest timestamptz;
+    v_free boolean;
 BEGIN
     made := 0;
     hooked := EXISTS (SELECT FROM outcome_webhooks);     -- none: the scheduler looks less often
+    -- on the distributed layout, the worker nodes' outboxes first (doc/scale-out.md)
+    IF hooked AND _registry_distributed() THEN
+        PERFORM _distributed_outbox_pull();
+    END IF;
     waiting := EXISTS (SELECT FROM outcome_batches);
-    FOR r IN SELECT w.app_id, a.app,
-                    NOT EXISTS (SELECT FROM outcome_batches b WHERE b.app_id = w.app_id) AS free
+    -- (whether an app's batch waits is asked apart: on the distributed layout the webhooks and
+    -- the apps are reference tables, which Citus does not join with the coordinator's own)
+    FOR r IN SELECT w.app_id, a.app
              FROM outcome_webhooks w JOIN apps a USING (app_id) ORDER BY w.app_id LOOP
+        v_free := NOT EXISTS (SELECT FROM outcome_batches b WHERE b.app_id = r.app_id);
         SELECT count(*), min(x.at) INTO v_rows, v_oldest
         FROM (SELECT o.at FROM outcome_outbox o WHERE o.app_id = r.app_id
               ORDER BY o.outcome_id LIMIT max_rows) x;
@@ -103,7 +111,7 @@ BEGIN
             CONTINUE;
         END IF;
         waiting := true;
-        IF NOT r.free OR (v_rows < max_rows AND v_oldest > now() - max_wait) THEN
+        IF NOT v_free OR (v_rows < max_rows AND v_oldest > now() - max_wait) THEN
             CONTINUE;
         END IF;
         v_batch := gen_random_uuid();
@@ -136,8 +144,22 @@ END $$;
 -- outcomes older than the raw rows are kept (pushplan.retention_days: sql/api/86_retention.sql),
 -- so that a receiver down for long does not make the outbox grow without end.
 CREATE OR REPLACE FUNCTION _outcome_outbox_sweep() RETURNS void
-LANGUAGE sql SET search_path = pushplan, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
+DECLARE
+    v_hooked int[];
+BEGIN
+    IF NOT _registry_distributed() THEN
+        DELETE FROM outcome_outbox o
+            WHERE NOT EXISTS (SELECT FROM outcome_webhooks w WHERE w.app_id = o.app_id)
+               OR o.at < _retention_first_day()::timestamp AT TIME ZONE 'UTC';
+        RETURN;
+    END IF;
+    -- On the distributed layout outcome_webhooks is a reference table, which Citus joins with
+    -- none of the coordinator's own tables in a statement that writes them: the apps with a
+    -- webhook are read first. A webhook set between the two statements has its outcomes
+    -- appended after the first: only rows older than a minute go for an app without one.
+    v_hooked := ARRAY(SELECT w.app_id FROM outcome_webhooks w);
     DELETE FROM outcome_outbox o
-        WHERE NOT EXISTS (SELECT FROM outcome_webhooks w WHERE w.app_id = o.app_id)
-           OR o.at < _retention_first_day()::timestamp AT TIME ZONE 'UTC'
-$$;
+        WHERE (NOT (o.app_id = ANY (v_hooked)) AND o.at < now() - interval '1 minute')
+           OR o.at < _retention_first_day()::timestamp AT TIME ZONE 'UTC';
+END $$;

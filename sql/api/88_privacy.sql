@@ -418,6 +418,17 @@ BEGIN
     DELETE FROM outcome_outbox o WHERE o.app_id = p_app
         AND (o.registration_id = ANY (p_needles) OR o.delivery_id = ANY (v_deliveries));
     GET DIAGNOSTICS v_n = ROW_COUNT;
+    IF _registry_distributed() THEN
+        -- and the outcomes the worker nodes' senders appended there, not moved here yet
+        -- (doc/scale-out.md, "Outcome webhooks")
+        SELECT v_n + coalesce(sum(r.result::bigint), 0) INTO v_n
+          FROM run_command_on_workers(format(
+                 'WITH d AS (DELETE FROM pushplan.outcome_outbox WHERE app_id = %s
+                                 AND (registration_id = ANY (%L::text[]) OR delivery_id = ANY (%L::bigint[]))
+                             RETURNING 1)
+                  SELECT count(*) FROM d', p_app, p_needles, v_deliveries)) r
+         WHERE r.success;
+    END IF;
     v_counts := v_counts || jsonb_build_object('outcome_outbox', v_n);
     -- their flows (doc/flows.md): the texts a send step made from their events' props, the
     -- step's template again; their runs (their steps' rows go with them) and what they did

@@ -138,7 +138,10 @@ BEGIN
     -- a schedule's firing checks its push as push_send does (pp_push_store)
     GRANT EXECUTE ON FUNCTION _distributed_tasks_done(), _distributed_stats_pull(),
         _registry_distributed(), _distributed_push_check(int, text, jsonb, boolean),
-        _distributed_refused(text), _distributed_unsupported() TO pushplan_worker;
+        _distributed_refused(text), _distributed_unsupported(),
+        _distributed_outbox_pull(int) TO pushplan_worker;
+    -- the marks of the worker nodes' outboxes moved here (_distributed_outbox_pull)
+    GRANT SELECT, INSERT, UPDATE ON outcome_outbox_pulled TO pushplan_worker;
 END $$;
 COMMENT ON FUNCTION push_worker_grants() IS
     'creates the role pushplan_worker if missing and grants it what the background workers need (superusers)';
@@ -202,6 +205,8 @@ GRANT EXECUTE ON FUNCTION push_cancel(text, text) TO pushplan_app, pushplan_oper
 GRANT EXECUTE ON FUNCTION push_validate(jsonb) TO pushplan_operator;
 GRANT EXECUTE ON FUNCTION push_validate(jsonb) TO pushplan_app;
 GRANT SELECT ON push_task_progress TO pushplan_reader;
+-- (the view's form on the distributed layout; it reads only the caller's apps)
+GRANT EXECUTE ON FUNCTION _task_progress_distributed() TO pushplan_reader;
 GRANT SELECT ON push_deliveries TO pushplan_operator;
 GRANT EXECUTE ON FUNCTION push_vendor_test TO pushplan_app_admin;
 

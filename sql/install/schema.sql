@@ -562,6 +562,15 @@ CREATE TABLE outcome_batches (
 );
 CREATE UNIQUE INDEX outcome_batches_app_idx ON outcome_batches (app_id);
 
+-- The distributed layout (doc/scale-out.md, "Outcome webhooks"): the worker nodes' senders append
+-- to their own node's outcome_outbox, and the poster moves those rows into this node's
+-- (_distributed_outbox_pull). For each node group, the last of its outbox's ids copied here:
+-- rows up to it are deleted on that node by a later call, once the copy has committed.
+CREATE TABLE outcome_outbox_pulled (
+    node_group  int PRIMARY KEY,
+    last_id     bigint NOT NULL
+);
+
 -- Erasures (push_device_erase, push_account_erase; doc/privacy.md): that one was done, when,
 -- by whom and how many rows it removed, without the person: subject_hash is the hex SHA-256 of
 -- the app's id and the identifier erased, so that a later request about the same identifier

@@ -359,6 +359,15 @@ CREATE TABLE outcome_batches (
 );
 CREATE UNIQUE INDEX outcome_batches_app_idx ON outcome_batches (app_id);
 
+-- The distributed layout (doc/scale-out.md, "Outcome webhooks"): the worker nodes' senders append
+-- to their own node's outcome_outbox, and the poster moves those rows into this node's
+-- (_distributed_outbox_pull). For each node group, the last of its outbox's ids copied here:
+-- rows up to it are deleted on that node by a later call, once the copy has committed.
+CREATE TABLE outcome_outbox_pulled (
+    node_group  int PRIMARY KEY,
+    last_id     bigint NOT NULL
+);
+
 -- Engagement controls (doc/engagement.md): a plan's own settings, and the frequency caps'
 -- counts. 0.1 accepted frequency_cap and quiet_hours in an app's settings and applied neither;
 -- 0.2 applies them, with more keys and stricter checks. A stored value that 0.2's push_app_set

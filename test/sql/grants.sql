@@ -17,7 +17,9 @@ SELECT 'pushplan_reader', unnest(ARRAY[
     'view push_vendor_stats_daily', 'view push_variant_stats', 'view push_flows',
     -- functions the statistics views call, which PostgreSQL checks as the caller
     'function _stats_period(timestamp with time zone)', 'function _message_type(jsonb)',
-    'function _rate(numeric,numeric)', 'function _latency_quantile(smallint[],numeric[],numeric)'])
+    'function _rate(numeric,numeric)', 'function _latency_quantile(smallint[],numeric[],numeric)',
+    -- push_task_progress's form on the distributed layout (doc/scale-out.md, "The readers")
+    'function _task_progress_distributed()'])
 UNION ALL
 SELECT 'pushplan_app', unnest(ARRAY[
     'function push_device_register(text,text,text,text,text,text,text)',

@@ -106,6 +106,7 @@ INSERT INTO hx_base VALUES
  ('_stats_period(timestamptz)', ARRAY[now()::text]),
  ('_rate(numeric,numeric)', '{1,2}'),
  ('_latency_quantile(smallint[],numeric[],numeric)', '{"{1,2}","{10,20}",0.5}'),
+ ('_task_progress_distributed()', '{}'),
  ('push_event(text,text,text,text,timestamptz,numeric)', ARRAY['hx_a', 'd1', (SELECT task_id FROM hx_ids), 'convert', now()::text, '1.5']),
  ('push_event_batch(text,jsonb)', ARRAY['hx_a', (SELECT jsonb_build_array(jsonb_build_object('registration_id', 'd1', 'task_id', task_id, 'kind', 'open', 'at', now()))::text FROM hx_ids)]),
  ('push_plan_stats(text,text[],timestamptz,timestamptz,text,text)', ARRAY['hx_a', '{p1}', (now() - interval '1 day')::text, (now() + interval '1 day')::text, 'day', 'app']),
@@ -297,8 +298,10 @@ BEGIN
     END IF;
     SELECT format('SELECT %s.%I(%s)', 'pushplan', p.proname,
                   string_agg(format('%s$1[%s]::%s', CASE WHEN p.provariadic <> 0 AND n = p.pronargs
-                                                         THEN 'VARIADIC ' END, n, t), ', ' ORDER BY n))
-    INTO call FROM pg_proc p, unnest(p.proargtypes::regtype[]) WITH ORDINALITY a(t, n)
+                                                         THEN 'VARIADIC ' END, n, t), ', ' ORDER BY n)
+                  FILTER (WHERE n IS NOT NULL))
+    -- (LEFT JOIN: a function without arguments is called too)
+    INTO call FROM pg_proc p LEFT JOIN unnest(p.proargtypes::regtype[]) WITH ORDINALITY a(t, n) ON true
     WHERE p.oid = c.fn GROUP BY p.proname, p.provariadic, p.pronargs;
     BEGIN
         SET LOCAL ROLE regress_hx_admin;
@@ -393,8 +396,10 @@ DECLARE
 BEGIN
     SELECT format('SELECT %s.%I(%s)', 'pushplan', p.proname,
                   string_agg(format('%s$1[%s]::%s', CASE WHEN p.provariadic <> 0 AND n = p.pronargs
-                                                         THEN 'VARIADIC ' END, n, t), ', ' ORDER BY n))
-    INTO call FROM pg_proc p, unnest(p.proargtypes::regtype[]) WITH ORDINALITY a(t, n)
+                                                         THEN 'VARIADIC ' END, n, t), ', ' ORDER BY n)
+                  FILTER (WHERE n IS NOT NULL))
+    -- (LEFT JOIN: a function without arguments is called too)
+    INTO call FROM pg_proc p LEFT JOIN unnest(p.proargtypes::regtype[]) WITH ORDINALITY a(t, n) ON true
     WHERE p.oid = fn GROUP BY p.proname, p.provariadic, p.pronargs;
     BEGIN
         EXECUTE format('SET LOCAL ROLE %I', who);
@@ -409,7 +414,7 @@ BEGIN
 END $$;
 CREATE TEMP TABLE hx_cross AS
 SELECT b.fn, k.kind, pg_temp.hx_as('regress_hx_b_' || k.kind, b.fn, b.args) AS cell,
-       (SELECT p.proargnames[1] = 'app' FROM pg_proc p WHERE p.oid = b.fn) AS takes_app
+       (SELECT p.pronargs > 0 AND p.proargnames[1] = 'app' FROM pg_proc p WHERE p.oid = b.fn) AS takes_app
 FROM hx_base b, unnest(ARRAY['admin', 'operator', 'app', 'reader']) k(kind);
 -- every function that takes an app: no cell reached hx_a
 SELECT fn, kind, cell FROM hx_cross WHERE takes_app AND cell NOT IN ('92001', 'fn') ORDER BY 1, 2;
