@@ -219,7 +219,9 @@ pushplan_devices_probe(PG_FUNCTION_ARGS)
 	table_close(heap, AccessShareLock);
 
 	dims[0] = n;
-	result[0] = PointerGetDatum(construct_md_array(ids, id_nulls, 1, dims, lbs, INT8OID,
+	/* (an empty array has no dimension: construct_md_array would make one of length 0) */
+	result[0] = PointerGetDatum(n == 0 ? construct_empty_array(INT8OID) :
+								construct_md_array(ids, id_nulls, 1, dims, lbs, INT8OID,
 												   sizeof(int64), FLOAT8PASSBYVAL,
 												   TYPALIGN_DOUBLE));
 	result[1] = PointerGetDatum(construct_array(moved, n_moved, INT8OID, sizeof(int64),

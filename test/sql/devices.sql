@@ -271,3 +271,6 @@ SELECT x.idx_tup_fetch - r.idx_tup_fetch AS devices_read, x.seq_scan - r.seq_sca
 FROM pg_stat_xact_user_tables x, reads r WHERE x.relid = 'pushplan.devices'::regclass;
 SELECT registration_id, token FROM push_devices WHERE app = 'probe_new2' AND registration_id IN ('m7', 'm9') ORDER BY 1;
 ROLLBACK;
+-- no registration ids: two empty arrays
+SELECT p.ids = '{}' AND p.moved = '{}' AS empty, array_ndims(p.ids) IS NULL AS no_dimension
+FROM _devices_probe(1, '{}', '{}', '{}') p;
