@@ -13,40 +13,13 @@ set -uo pipefail
 . "$top/test/mock_vendor/env.sh"
 n=${BENCH_DEVICES:-20000}
 port=${BENCH_PORT:-56620}
-mock_start "$work" $((port + 5)) || { echo "mock did not start"; exit 1; }
-citus_start "$port" "pushplan.ca_file = '$work/cert.pem'" "pushplan.senders = 2" \
-  "pushplan.express_senders = 0" "pushplan.poll_interval = 200" "citus.shard_count = 32"
-trap 'citus_cleanup; mock_stop' EXIT
-coord -c "CREATE DATABASE single" >/dev/null 2>&1
-single() { command psql -X -q -h "$coord_dir" -p "$coord_port" -U postgres -d single -At "$@"; }
-single -c "CREATE EXTENSION pushplan" || exit 1
-csql "SELECT push_distribute()" >/dev/null 2>&1 || { echo "push_distribute failed"; exit 1; }
-for node in worker1 worker2; do
-  $node -c "ALTER SYSTEM SET pushplan.databases = 'postgres'" -c "SELECT pg_reload_conf()" >/dev/null
-done
-coord -c "ALTER SYSTEM SET pushplan.databases = 'postgres,single'" -c "SELECT pg_reload_conf()" >/dev/null
+bench_start "$port"
 
-register="SET search_path = pushplan, public; SELECT push_app_create('bench');
-DO \$\$ BEGIN
-  FOR b IN 0 .. ($n - 1) / 10000 LOOP
-    PERFORM push_device_register_batch('bench', (SELECT jsonb_agg(jsonb_build_object(
-      'registration_id', 'dev' || i, 'platform', 'android', 'vendor', 'fcm', 'token', 'bench-' || i))
-      FROM generate_series(b * 10000 + 1, least((b + 1) * 10000, $n)) i));
-  END LOOP;
-END \$\$;"
 echo "broadcast of $n FCM devices to the mock; $(nproc) cores shared by every node; 2 senders per node"
 for side in single dist; do
   if [ $side = single ]; then node=single; else node=coord; fi
   run() { $node -c "$1"; }
-  run "$register" >/dev/null
-  mock_vendor_setup bench $node >/dev/null
-  run "VACUUM ANALYZE" >/dev/null 2>&1
-  mock_curl /_mock/reset -X POST >/dev/null
-  task=$(run "SELECT pushplan.push_send('bench', '{\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"bench\"}}}')")
-  for ((i = 0; i < 3000; i++)); do
-    [ "$(run "SELECT state = 'done' FROM pushplan.tasks WHERE task_id = '$task'")" = t ] && break
-    sleep 0.2
-  done
+  task=$(bench_broadcast $node "$n")
   secs=$(run "SELECT round(extract(epoch FROM finished_at - created_at)::numeric, 2) FROM pushplan.tasks WHERE task_id = '$task'")
   sent=$(run "SELECT count(*) FILTER (WHERE status = 'sent') FROM pushplan.deliveries WHERE task_id = '$task'")
   requests=$(mock_curl /_mock/stats | jq .endpoints.fcm)

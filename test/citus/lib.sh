@@ -105,6 +105,51 @@ sent_per_node() {
       GROUP BY 1) x"
 }
 
+# For the benchmarks (test/bench/citus_*.sh; test/mock_vendor/env.sh sourced first):
+# bench_start PORT starts the mock vendor on PORT+5 and the harness on PORT (2 senders a node,
+# 32 shards), makes a database "single" without Citus on the coordinator's server (the one node
+# to compare with: single SQL... runs psql there), distributes "postgres", and has every node's
+# workers serve both.
+single() { command psql -X -q -h "$coord_dir" -p "$coord_port" -U postgres -d single -At "$@"; }
+bench_start() {
+  local port=$1 node
+  mock_start "$work" $((port + 5)) || { echo "mock did not start"; exit 1; }
+  citus_start "$port" "pushplan.ca_file = '$work/cert.pem'" "pushplan.senders = 2" \
+    "pushplan.express_senders = 0" "pushplan.poll_interval = 200" "citus.shard_count = 32"
+  trap 'citus_cleanup; mock_stop' EXIT
+  coord -c "CREATE DATABASE single" >/dev/null 2>&1
+  single -c "CREATE EXTENSION pushplan" || exit 1
+  csql "SELECT push_distribute()" >/dev/null 2>&1 || { echo "push_distribute failed"; exit 1; }
+  for node in worker1 worker2; do
+    $node -c "ALTER SYSTEM SET pushplan.databases = 'postgres'" -c "SELECT pg_reload_conf()" >/dev/null
+  done
+  coord -c "ALTER SYSTEM SET pushplan.databases = 'postgres,single'" -c "SELECT pg_reload_conf()" >/dev/null
+}
+
+# bench_broadcast NODE N: on NODE (single or coord), an app "bench" of N FCM devices (dev1...,
+# tokens bench-1...) with the mock's vendors, one push to all of them sent and done; prints the
+# task's id.
+bench_broadcast() {
+  local node=$1 n=$2 task i
+  $node -c "SET search_path = pushplan, public; SELECT push_app_create('bench');
+DO \$\$ BEGIN
+  FOR b IN 0 .. ($n - 1) / 10000 LOOP
+    PERFORM push_device_register_batch('bench', (SELECT jsonb_agg(jsonb_build_object(
+      'registration_id', 'dev' || i, 'platform', 'android', 'vendor', 'fcm', 'token', 'bench-' || i))
+      FROM generate_series(b * 10000 + 1, least((b + 1) * 10000, $n)) i));
+  END LOOP;
+END \$\$;" >/dev/null
+  mock_vendor_setup bench $node >/dev/null
+  $node -c "VACUUM ANALYZE" >/dev/null 2>&1
+  mock_curl /_mock/reset -X POST >/dev/null
+  task=$($node -c "SELECT pushplan.push_send('bench', '{\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"bench\"}}}')")
+  for ((i = 0; i < 3000; i++)); do
+    [ "$($node -c "SELECT state = 'done' FROM pushplan.tasks WHERE task_id = '$task'")" = t ] && break
+    sleep 0.2
+  done
+  echo "$task"
+}
+
 failures=0
 checks=0
 ok() { checks=$((checks + 1)); echo "ok   $1"; }
