@@ -268,25 +268,29 @@ send_time_ahead(int32 app_id, const char *send_time)
 static char *
 existing_task(int32 app_id, const char *request_id, int64 msg_random)
 {
-	Datum		args[3];
-	Oid			types[3] = {INT4OID, TEXTOID, INT8OID};
+	Datum		args[2];
+	Oid			by_request[2] = {INT4OID, TEXTOID};
+	Oid			by_random[2] = {INT4OID, INT8OID};
 	bool		isnull;
 	Datum		d;
 
+	/*
+	 * Every parameter passed is one the statement uses: an unused text parameter with no value
+	 * is copied by whoever copies the parameter list (Citus' executor does) and crashes it.
+	 */
 	args[0] = Int32GetDatum(app_id);
 	if (request_id)
 	{
 		args[1] = CStringGetTextDatum(request_id);
 		d = spi_value("SELECT task_id FROM pushplan.tasks WHERE app_id = $1 AND request_id = $2",
-					  2, types, args, &isnull);
+					  2, by_request, args, &isnull);
 	}
 	else
 	{
-		args[1] = (Datum) 0;
-		args[2] = Int64GetDatum(msg_random);
-		d = spi_value("SELECT task_id FROM pushplan.tasks WHERE app_id = $1 AND msg_random = $3 "
+		args[1] = Int64GetDatum(msg_random);
+		d = spi_value("SELECT task_id FROM pushplan.tasks WHERE app_id = $1 AND msg_random = $2 "
 					  "AND msg_second = floor(extract(epoch FROM now()))::bigint",
-					  3, types, args, &isnull);
+					  2, by_random, args, &isnull);
 	}
 	return isnull ? NULL : TextDatumGetCString(d);
 }
