@@ -23,6 +23,7 @@ PG_FUNCTION_INFO_V1(pushplan_app_id);
 PG_FUNCTION_INFO_V1(pushplan_app_holds);
 PG_FUNCTION_INFO_V1(pushplan_visible_apps);
 PG_FUNCTION_INFO_V1(pushplan_caller_acts_as);
+PG_FUNCTION_INFO_V1(pushplan_caller);
 
 /* Kept for the backend's life: these run at the start of every API call. */
 static SPIPlanPtr app_plan = NULL;
@@ -254,4 +255,11 @@ Datum
 pushplan_caller_acts_as(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(!PG_ARGISNULL(0) && has_privs_of_role(pp_caller(), PG_GETARG_OID(0)));
+}
+
+/* _caller() RETURNS oid: the role calling, from inside a SECURITY DEFINER function too. */
+Datum
+pushplan_caller(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_OID(pp_caller());
 }

@@ -14,6 +14,8 @@ AS 'MODULE_PATHNAME', 'pushplan_visible_apps'
 LANGUAGE C STABLE STRICT SECURITY DEFINER SET search_path = pushplan, pg_temp;
 CREATE OR REPLACE FUNCTION _caller_acts_as(role oid) RETURNS boolean
 AS 'MODULE_PATHNAME', 'pushplan_caller_acts_as' LANGUAGE C STABLE;
+CREATE OR REPLACE FUNCTION _caller() RETURNS oid
+AS 'MODULE_PATHNAME', 'pushplan_caller' LANGUAGE C STABLE;
 
 -- A user's value as messages show it: at most 100 characters, control characters escaped
 -- (src/user_text.c). _name_problem: the rule for tags, attribute names and accounts.

@@ -65,6 +65,29 @@ RETURNS SETOF record LANGUAGE sql IMMUTABLE AS $$
            ('delivery_queue', 'distributed'), ('events', 'distributed')
 $$;
 
+-- A public view's rows as the extension's owner. On the distributed layout push_distribute
+-- points each view here, since Citus reads the shards under a view as the role reading it,
+-- which holds no right on them (citus#1683): the view's one-node definition (layout_views)
+-- runs here instead. On one node (no definition kept) it reads the view. The definition's own
+-- filter still sees the caller (_visible_apps reads the role outside this function), and the
+-- caller must hold the view itself: this function is no way around a view's grant.
+CREATE OR REPLACE FUNCTION _layout_view_rows(view name) RETURNS SETOF record
+LANGUAGE plpgsql STABLE STRICT SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
+DECLARE
+    v_definition text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_class c
+                    WHERE c.relnamespace = 'pushplan'::regnamespace AND c.relname = $1
+                      AND c.relkind = 'v') THEN
+        RAISE EXCEPTION 'permission denied for view %', _shown($1) USING ERRCODE = '42501';
+    END IF;
+    IF NOT has_table_privilege(_caller(), format('pushplan.%I', $1), 'SELECT') THEN
+        RAISE EXCEPTION 'permission denied for view %', _shown($1) USING ERRCODE = '42501';
+    END IF;
+    SELECT l.definition INTO v_definition FROM layout_views l WHERE l.view = $1;
+    RETURN QUERY EXECUTE coalesce(rtrim(v_definition, ';'), format('SELECT * FROM pushplan.%I', $1));
+END $$;
+
 CREATE OR REPLACE FUNCTION push_distribute() RETURNS text
 LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
 DECLARE
@@ -263,6 +286,30 @@ BEGIN
     -- "The readers"); the same columns from the layout's form
     CREATE OR REPLACE VIEW push_task_progress WITH (security_barrier) AS
         SELECT * FROM _task_progress_distributed();
+    -- Every other view is read through _layout_view_rows, as the extension's owner: Citus
+    -- checks the shards under a view against the role reading it (a reader granted the view
+    -- alone was refused). The same columns; each view's definition is kept in layout_views.
+    FOR v_t IN SELECT c.relname AS tbl FROM pg_class c
+                WHERE c.relnamespace = 'pushplan'::regnamespace AND c.relkind = 'v'
+                  AND c.relname LIKE 'push\_%' AND c.relname <> 'push_task_progress'
+                ORDER BY 1 LOOP
+        INSERT INTO layout_views (view, definition)
+            VALUES (v_t.tbl, pg_get_viewdef(format('pushplan.%I', v_t.tbl)::regclass));
+        SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod))
+                          || CASE WHEN a.attcollation <> t.typcollation
+                                  THEN format(' COLLATE %I.%I', cn.nspname, co.collname) ELSE '' END,
+                          ', ' ORDER BY a.attnum)
+          INTO v_bad
+          FROM pg_attribute a
+          JOIN pg_type t ON t.oid = a.atttypid
+          LEFT JOIN pg_collation co ON co.oid = a.attcollation
+          LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
+         WHERE a.attrelid = format('pushplan.%I', v_t.tbl)::regclass AND a.attnum > 0
+           AND NOT a.attisdropped;
+        EXECUTE format('CREATE OR REPLACE VIEW pushplan.%I WITH (security_barrier) AS
+                            SELECT * FROM pushplan._layout_view_rows(%L) AS r(%s)',
+                       v_t.tbl, v_t.tbl, v_bad);
+    END LOOP;
 
     -- The background workers run their statements as pushplan_worker, and Citus reaches the
     -- other nodes as the current role: it must be able to log in there (pg_hba.conf on the

@@ -115,6 +115,32 @@ LANGUAGE sql AS $$
                 ELSE pg_advisory_xact_lock_shared(hashtext('pushplan erasure'), p_app) END
 $$;
 
+-- Locks the devices of these ids that exist, in id order; returns their ids (ordered). Citus
+-- locks rows in one shard a statement only: on the distributed layout, device by device.
+CREATE OR REPLACE FUNCTION _devices_lock(p_devices bigint[]) RETURNS bigint[]
+LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
+DECLARE
+    v_ids bigint[] := '{}';
+    v_id bigint;
+    v_found bigint;
+BEGIN
+    IF NOT _registry_distributed() THEN
+        SELECT coalesce(array_agg(d.device_id ORDER BY d.device_id), '{}') INTO v_ids
+          FROM (SELECT v.device_id FROM devices v WHERE v.device_id = ANY (p_devices)
+                ORDER BY v.device_id FOR UPDATE) d;
+        RETURN v_ids;
+    END IF;
+    FOR v_id IN SELECT DISTINCT x FROM unnest(p_devices) x WHERE x IS NOT NULL ORDER BY 1 LOOP
+        -- (the key as a constant: Citus routes it to its shard)
+        EXECUTE format('SELECT device_id FROM pushplan.devices WHERE device_id = %s FOR UPDATE', v_id)
+            INTO v_found;
+        IF v_found IS NOT NULL THEN
+            v_ids := v_ids || v_found;
+        END IF;
+    END LOOP;
+    RETURN v_ids;
+END $$;
+
 -- The devices bound to an account (92044/92045: a bad account; 92865: bound to none), locked.
 CREATE OR REPLACE FUNCTION _account_devices(p_app_id int, p_account text, p_account_type int)
 RETURNS bigint[]
@@ -123,11 +149,10 @@ DECLARE
     v_ids bigint[];
 BEGIN
     PERFORM _raise_problem(_account_problem(p_account, p_account_type));
-    SELECT array_agg(d.device_id ORDER BY d.device_id) INTO v_ids
-        FROM (SELECT v.device_id FROM device_accounts a JOIN devices v ON v.device_id = a.device_id
-              WHERE a.app_id = p_app_id AND a.account_type = p_account_type AND a.account = p_account
-              ORDER BY v.device_id FOR UPDATE OF v) d;
-    RETURN coalesce(v_ids, '{}');
+    SELECT array_agg(DISTINCT a.device_id) INTO v_ids
+      FROM device_accounts a
+     WHERE a.app_id = p_app_id AND a.account_type = p_account_type AND a.account = p_account;
+    RETURN _devices_lock(coalesce(v_ids, '{}'));
 END $$;
 
 CREATE OR REPLACE FUNCTION _account_unknown(p_account text, p_account_type int) RETURNS void
@@ -151,9 +176,11 @@ BEGIN
         PERFORM _account_unknown(account, account_type);
     END IF;
     PERFORM _consent_category_check(v_app, category, granted);
-    INSERT INTO device_consents AS c (device_id, category, granted)
-        SELECT i, push_account_consent.category, push_account_consent.granted FROM unnest(v_ids) i
-        ON CONFLICT (device_id, category) DO UPDATE SET granted = excluded.granted, updated_at = v_now;
+    -- (no parameter in the SET: on the distributed layout Citus sends it to the worker nodes
+    -- without the types of the statement's other parameters, which they then cannot determine)
+    INSERT INTO device_consents AS c (device_id, category, granted, updated_at)
+        SELECT i, push_account_consent.category, push_account_consent.granted, v_now FROM unnest(v_ids) i
+        ON CONFLICT (device_id, category) DO UPDATE SET granted = excluded.granted, updated_at = excluded.updated_at;
     RETURN cardinality(v_ids);
 END $$;
 COMMENT ON FUNCTION push_account_consent(text, text, int, text, boolean) IS
@@ -386,7 +413,7 @@ DECLARE
     v_deliveries bigint[];
 BEGIN
     -- locked first: a registration or an event of these devices waits, then finds them gone
-    PERFORM 1 FROM devices v WHERE v.device_id = ANY (p_devices) ORDER BY v.device_id FOR UPDATE;
+    PERFORM _devices_lock(p_devices);
 
     -- queued deliveries (claimed or not): their outcome first, written as a sender writes the
     -- one of a delivery whose device is gone, and counted; then their queue rows. The update

@@ -154,6 +154,10 @@ GRANT USAGE ON SCHEMA pushplan
 -- the views' filter (it shows each caller only the apps it is bound to)
 GRANT EXECUTE ON FUNCTION _visible_apps(text)
     TO pushplan_reader, pushplan_app, pushplan_operator, pushplan_app_admin, pushplan_admin;
+-- and the views' rows on the distributed layout (it checks the caller's right on the view:
+-- sql/api/15_distribute.sql)
+GRANT EXECUTE ON FUNCTION _layout_view_rows(name)
+    TO pushplan_reader, pushplan_app, pushplan_operator, pushplan_app_admin, pushplan_admin;
 
 -- readers
 GRANT SELECT ON push_plans TO pushplan_reader;

@@ -609,6 +609,13 @@ CREATE TABLE cluster_layout (
     shard_count     int NOT NULL,
     distributed_at  timestamptz NOT NULL DEFAULT now()
 );
+-- The public views' one-node definitions, kept by push_distribute() when it points each view
+-- at _layout_view_rows (sql/api/15_distribute.sql): on the layout a view is read through that
+-- function, as the extension's owner. Empty on a single node.
+CREATE TABLE layout_views (
+    view        name PRIMARY KEY,
+    definition  text NOT NULL
+);
 -- Flows (automated notifications; doc/flows.md). A flow is a trigger, steps and rules; each
 -- change is a new version (flow_versions, flow_steps), and an instance runs on the version it
 -- entered with. push_track writes the events (tracked_events) and, in the same transaction,

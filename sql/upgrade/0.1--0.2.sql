@@ -477,6 +477,13 @@ CREATE TABLE cluster_layout (
     shard_count     int NOT NULL,
     distributed_at  timestamptz NOT NULL DEFAULT now()
 );
+-- The public views' one-node definitions, kept by push_distribute() when it points each view
+-- at _layout_view_rows (sql/api/15_distribute.sql): on the layout a view is read through that
+-- function, as the extension's owner. Empty on a single node.
+CREATE TABLE layout_views (
+    view        name PRIMARY KEY,
+    definition  text NOT NULL
+);
 -- Flows (doc/flows.md): a flow send's task names its flow, step and instance.
 ALTER TABLE tasks ADD COLUMN flow_id text;
 ALTER TABLE tasks ADD COLUMN flow_step text;

@@ -66,10 +66,12 @@ SELECT 'pushplan_app_admin', unnest(ARRAY[
 UNION ALL
 SELECT 'pushplan_admin', 'function push_app_create(text,text)'
 UNION ALL
--- the tenancy check every view makes, for every group role
-SELECT r, 'function _visible_apps(text)'
+-- the tenancy check every view makes, and the views' rows on the distributed layout, for
+-- every group role
+SELECT r, f
 FROM unnest(ARRAY['pushplan_reader', 'pushplan_app', 'pushplan_operator', 'pushplan_app_admin',
-                  'pushplan_admin']) r;
+                  'pushplan_admin']) r,
+     unnest(ARRAY['function _visible_apps(text)', 'function _layout_view_rows(name)']) f;
 
 -- Every object of the extension with its rights (PUBLIC as 'public').
 CREATE TEMP VIEW gr_catalog AS

@@ -126,6 +126,9 @@ BEGIN
     RETURN cell;
 END $$;
 
+-- (a transaction per cell pair: on the distributed layout Citus refuses a parallel read of a
+-- distributed table in a transaction that wrote a reference table it references, even in a
+-- subtransaction rolled back since, and the cells write apps and read devices)
 DO $$
 DECLARE
     c record;
@@ -141,6 +144,7 @@ BEGIN
                     (c.ord, kind || '_' || side, 'other',
                      pg_temp.ten_cell('regress_ten_' || kind || '_' || side,
                                       CASE side WHEN 'a' THEN 'ten_b' ELSE 'ten_a' END, c.call));
+                COMMIT;
             END LOOP;
         END LOOP;
         INSERT INTO ten_cells VALUES
@@ -148,6 +152,7 @@ BEGIN
             (c.ord, 'cluster', 'other', pg_temp.ten_cell('regress_ten_cluster', 'ten_b', c.call)),
             (c.ord, 'nobody', 'own', pg_temp.ten_cell('regress_ten_nobody', 'ten_a', c.call)),
             (c.ord, 'nobody', 'other', pg_temp.ten_cell('regress_ten_nobody', 'ten_b', c.call));
+        COMMIT;
     END LOOP;
 END $$;
 
@@ -298,6 +303,22 @@ SET ROLE regress_ten_admin_a;
 SELECT kind FROM push_app_grants WHERE public.ten_leak(app || ':' || role::text) ORDER BY 1;
 RESET ROLE;
 DROP FUNCTION public.ten_leak(text);
+
+-- _layout_view_rows: a view's rows as the extension's owner reads them (how the views are read
+-- on the distributed layout; on one node, the view itself), as the view shows them to the
+-- caller, and nothing past the view's own grant
+SET ROLE regress_ten_admin_a;
+SELECT (SELECT array_agg(r ORDER BY r) FROM _layout_view_rows('push_app_grants')
+          AS g(app text, role regrole, kind text, granted_at timestamptz), LATERAL (SELECT g.app || ' ' || g.kind) x(r))
+     = (SELECT array_agg(app || ' ' || kind ORDER BY app || ' ' || kind) FROM push_app_grants) AS as_the_view_shows,
+       (SELECT count(DISTINCT app) FROM _layout_view_rows('push_app_grants')
+          AS g(app text, role regrole, kind text, granted_at timestamptz)) AS apps;
+RESET ROLE;
+SET ROLE regress_ten_reader_a;
+SELECT count(*) FROM _layout_view_rows('push_app_grants') AS g(app text, role regrole, kind text, granted_at timestamptz);
+SELECT count(*) FROM _layout_view_rows('app_grants') AS g(app_id int, role oid, kind text, granted_at timestamptz);
+SELECT count(*) FROM _layout_view_rows('no_such_view') AS g(x int);
+RESET ROLE;
 
 -- clean up: roles are cluster-wide
 DO $$
