@@ -53,7 +53,8 @@ FROM (VALUES ('aud', 'r1', 1, 'alice', '2025-01-01'), ('aud', 'r2', 1, 'alice', 
              ('aud', 'r4', 1, 'carol', '2025-01-01'), ('aud', 'r5', 1, 'carol', '2025-01-01'),
              ('aud', 'r9', 0, 'alice', '2025-01-01'),
              ('aud_other', 'r1', 1, 'alice', '2025-05-01')) v(app, r, t, acc, at)
-JOIN devices d ON d.app_id = _app_id(v.app, 'reader') AND d.registration_id = v.r;
+JOIN apps a ON a.app = v.app
+JOIN devices d ON d.app_id = a.app_id AND d.registration_id = v.r;
 
 -- account packages: aud's holds alice, bob, dave (type 1); aud_other's holds alice.
 CREATE TEMP TABLE pkg AS
@@ -186,7 +187,7 @@ SELECT _audience_expand('aud', '{"tag": ["vip", "cn"], "tag_not": ["churned"]}',
 SELECT d.registration_id FROM expanded e JOIN devices d USING (device_id) ORDER BY 1;
 SELECT array_agg(device_id ORDER BY device_id) = (
     SELECT array_agg(d.device_id ORDER BY d.device_id) FROM devices d
-    WHERE d.app_id = _app_id('aud', 'reader') AND d.reachable
+    WHERE d.app_id = (SELECT a.app_id FROM apps a WHERE a.app = 'aud') AND d.reachable
       AND EXISTS (SELECT 1 FROM device_tags dt JOIN tags t USING (tag_id)
                   WHERE dt.device_id = d.device_id AND t.tag IN ('vip', 'cn'))
       AND NOT EXISTS (SELECT 1 FROM device_tags dt JOIN tags t USING (tag_id)

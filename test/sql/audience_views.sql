@@ -109,8 +109,9 @@ SELECT view FROM push_audience_views WHERE app = 'av_a' ORDER BY 1;
 CREATE FUNCTION public.av_true(text, varchar) RETURNS boolean LANGUAGE sql AS 'SELECT true';
 CREATE OPERATOR public.= (LEFTARG = text, RIGHTARG = varchar, FUNCTION = public.av_true);
 SET search_path = public, pg_catalog, pushplan;
-SELECT count(*) = (SELECT count(*) FROM pushplan.devices) AS naive_sql_matches_every_device FROM pushplan.devices d
-WHERE d.registration_id IN (SELECT v.registration_id FROM shop.spenders v);
+SELECT (SELECT count(*) FROM pushplan.devices d
+        WHERE d.registration_id IN (SELECT v.registration_id FROM shop.spenders v))
+     = (SELECT count(*) FROM pushplan.devices) AS naive_sql_matches_every_device;
 TRUNCATE av_out;
 SELECT pushplan._audience_expand('av_a', '{"view": "shop.spenders"}', 'av_out');
 SELECT d.registration_id FROM av_out o JOIN pushplan.devices d USING (device_id) ORDER BY 1;

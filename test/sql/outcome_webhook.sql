@@ -90,8 +90,8 @@ SELECT outcomes, attempts, (body::jsonb)->>'batch_id' = batch_id::text AS id_in_
        (body::jsonb)->'outcomes'->0->>'at' ~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$' AS utc_time,
        -- the ids as strings (past 2^53: a double would round them), each exactly its delivery's
        jsonb_path_query_array(body::jsonb, '$.outcomes[*].delivery_id.type()') AS id_types,
-       (SELECT bool_and(EXISTS (SELECT FROM deliveries d WHERE d.delivery_id::text = o->>'delivery_id'
-                                AND d.delivery_id > 9007199254740992))
+       (SELECT bool_and(o->>'delivery_id' IN (SELECT d.delivery_id::text FROM deliveries d
+                                               WHERE d.delivery_id > 9007199254740992))
         FROM jsonb_array_elements((body::jsonb)->'outcomes') o) AS ids_exact
 FROM outcome_batches;
 SELECT count(*) AS still_in_outbox FROM outcome_outbox;

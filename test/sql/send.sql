@@ -109,7 +109,7 @@ SELECT push_send('send_app', '{"to": {"registration_id": ["web_1", "ios_1"]}, "b
 SELECT t.state, t.targeted, t.expanded, p.priority FROM tasks t JOIN push_task_progress p USING (task_id)
 WHERE task_id = :'tx';
 SELECT v.registration_id, d.status, d.error, q.priority AS lane
-FROM deliveries d JOIN devices v USING (device_id) LEFT JOIN delivery_queue q USING (task_id, delivery_id)
+FROM deliveries d JOIN devices v USING (device_id) LEFT JOIN delivery_queue q USING (task_id, delivery_id, device_id)
 WHERE d.task_id = :'tx' ORDER BY 1;
 ROLLBACK;
 SELECT count(*) AS deliveries_after_rollback FROM deliveries WHERE task_id = :'tx';
@@ -117,17 +117,18 @@ SELECT count(*) AS deliveries_after_rollback FROM deliveries WHERE task_id = :'t
 SELECT push_app_set('send_app', '{"broadcast_min_interval": "0 seconds", "broadcast_daily_limit": 100}');
 SELECT push_send('send_app', '{"to": {"registration_id": ["web_1"]}, "body": {"platform": "all",
   "notification": {"alert": "digest"}, "options": {"priority": "low"}}}') AS low \gset
-SELECT t.state, p.priority, (SELECT priority FROM delivery_queue q WHERE q.task_id = t.task_id) AS lane
-FROM tasks t JOIN push_task_progress p USING (task_id) WHERE task_id = :'low';
+SELECT t.state, p.priority, q.priority AS lane
+FROM tasks t JOIN push_task_progress p USING (task_id) LEFT JOIN delivery_queue q USING (task_id)
+WHERE task_id = :'low';
 SELECT push_send('send_app', '{"to": "all", "body": {"platform": "all",
   "notification": {"alert": "urgent news"}, "options": {"priority": "high"}}}') AS urgent \gset
-SELECT t.state, p.priority, (SELECT count(*) FROM deliveries d WHERE d.task_id = t.task_id) AS deliveries
+SELECT t.state, p.priority, (SELECT count(*) FROM deliveries d WHERE d.task_id = :'urgent') AS deliveries
 FROM tasks t JOIN push_task_progress p USING (task_id) WHERE task_id = :'urgent';
 -- a list longer than pushplan.small_audience_limit is not transactional: normal, scheduled
 SET pushplan.small_audience_limit = 1;
 SELECT push_send('send_app', '{"to": {"registration_id": ["web_1", "ios_1"]}, "body": {"platform": "all",
   "notification": {"alert": "two"}}}') AS two \gset
-SELECT t.state, p.priority, (SELECT count(*) FROM deliveries d WHERE d.task_id = t.task_id) AS deliveries
+SELECT t.state, p.priority, (SELECT count(*) FROM deliveries d WHERE d.task_id = :'two') AS deliveries
 FROM tasks t JOIN push_task_progress p USING (task_id) WHERE task_id = :'two';
 RESET pushplan.small_audience_limit;
 SELECT pg_temp.err($q$SELECT push_send('send_app', '{"to": {"registration_id": ["web_1"]}, "body": {"platform": "all",
@@ -140,9 +141,8 @@ SELECT push_device_register('send_app', 'web_2', 'web', 'webhook', 'w2') > 0 AS 
 SELECT push_send('send_app', '{"to": {"registration_id": ["web_1", "web_2"]}, "body": {"platform": "all",
   "notification": {"alert": "in flight"}}}') AS inflight \gset
 UPDATE delivery_queue q SET claimed_by = 0, claimed_at = now()
-FROM deliveries d JOIN devices v USING (device_id)
-WHERE q.task_id = :'inflight' AND d.task_id = q.task_id AND d.delivery_id = q.delivery_id
-  AND v.registration_id = 'web_1';
+FROM devices v
+WHERE q.task_id = :'inflight' AND v.device_id = q.device_id AND v.registration_id = 'web_1';
 SELECT registration_id, status FROM push_deliveries WHERE task_id = :'inflight' ORDER BY 1;
 SELECT targeted, queued, sending FROM push_task_progress WHERE task_id = :'inflight';
 SELECT push_cancel('send_app', :'inflight');

@@ -58,17 +58,20 @@ SELECT task_id, state, targeted, queued, sending, sent, failed, suppressed,
 FROM push_task_progress WHERE app = 'progress_app' ORDER BY task_id;
 
 -- the same counts as every partition gives (no floor): no difference either way
-WITH direct AS (
-    SELECT t.task_id,
-           count(d.*) FILTER (WHERE d.status = 'queued')
-             - (SELECT count(*) FROM delivery_queue q WHERE q.task_id = t.task_id AND q.claimed_by IS NOT NULL) AS queued,
-           count(d.*) FILTER (WHERE d.status = 'sent') AS sent,
-           count(d.*) FILTER (WHERE d.status IN ('failed', 'invalid_token', 'expired')) AS failed,
-           count(d.*) FILTER (WHERE d.status = 'suppressed') AS suppressed
-    FROM tasks t LEFT JOIN deliveries d ON d.task_id = t.task_id
+WITH claimed AS (
+    SELECT q.task_id, count(*) AS n FROM delivery_queue q WHERE q.claimed_by IS NOT NULL GROUP BY 1),
+counts AS (
+    SELECT d.task_id, count(*) FILTER (WHERE d.status = 'queued') AS queued,
+           count(*) FILTER (WHERE d.status = 'sent') AS sent,
+           count(*) FILTER (WHERE d.status IN ('failed', 'invalid_token', 'expired')) AS failed,
+           count(*) FILTER (WHERE d.status = 'suppressed') AS suppressed
+    FROM deliveries d GROUP BY 1),
+direct AS (
+    SELECT t.task_id, coalesce(c.queued, 0) - coalesce(cl.n, 0) AS queued, coalesce(c.sent, 0) AS sent,
+           coalesce(c.failed, 0) AS failed, coalesce(c.suppressed, 0) AS suppressed
+    FROM tasks t LEFT JOIN counts c USING (task_id) LEFT JOIN claimed cl USING (task_id)
     WHERE t.app_id = (SELECT app_id FROM apps WHERE app = 'progress_app')
-      AND (t.state IN ('queued', 'sending') OR t.finished_at > now() - interval '1 hour')
-    GROUP BY t.task_id),
+      AND (t.state IN ('queued', 'sending') OR t.finished_at > now() - interval '1 hour')),
 view AS (SELECT task_id, queued, sent, failed, suppressed FROM push_task_progress WHERE app = 'progress_app')
 SELECT (SELECT count(*) FROM direct) AS tasks,
        (SELECT count(*) FROM (SELECT * FROM direct EXCEPT SELECT * FROM view) x) AS missing,
