@@ -61,11 +61,14 @@ LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pushplan, pg_temp AS 
 DECLARE
     v_tasks text[];
     v_floor bigint;
+    -- (apart: Citus may send the statement below to another placement of tasks, where
+    -- _visible_apps' own read of apps would be a distributed query inside a shard's)
+    v_apps int[] := _visible_apps('reader');
 BEGIN
     SELECT array_agg(t.task_id), min(coalesce(_delivery_id_floor(t.started_at), 0))
       INTO v_tasks, v_floor
       FROM tasks t
-     WHERE t.app_id = ANY (_visible_apps('reader'))
+     WHERE t.app_id = ANY (v_apps)
        AND (t.state IN ('queued', 'sending') OR t.finished_at > now() - interval '1 hour');
     IF v_tasks IS NULL THEN
         RETURN;

@@ -269,22 +269,25 @@ LANGUAGE plpgsql STABLE SET search_path = pushplan, pg_temp AS $$
 DECLARE
     v_app int := _app_id(p_app, 'operator');
     v_device bigint := _device_id(v_app, p_registration_id);
+    v_tasks text[];
 BEGIN
     IF p_task IS NOT NULL AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.task_id = p_task AND t.app_id = v_app) THEN
         RAISE EXCEPTION '92751: task "%" does not exist', _shown(p_task) USING ERRCODE = '42704';
     END IF;
-    -- one task, or the device's last 50 (the tasks it has deliveries for), newest first
-    RETURN QUERY
-    WITH chosen AS (
-        SELECT p_task AS task_id, 1::bigint AS n WHERE p_task IS NOT NULL
-        UNION ALL
-        SELECT l.task_id, row_number() OVER (ORDER BY l.created_at DESC, l.task_id DESC)
+    -- one task, or the device's last 50 (the tasks it has deliveries for), newest first; chosen
+    -- in a statement of its own (on the distributed layout Citus would run the steps' function
+    -- on the device's shard, where it cannot read the other tables)
+    IF p_task IS NOT NULL THEN
+        v_tasks := ARRAY[p_task];
+    ELSE
+        SELECT array_agg(l.task_id ORDER BY l.created_at DESC, l.task_id DESC) INTO v_tasks
         FROM (SELECT t.task_id, t.created_at FROM deliveries d JOIN tasks t ON t.task_id = d.task_id
-              WHERE d.device_id = v_device AND p_task IS NULL
-              ORDER BY t.created_at DESC, t.task_id DESC LIMIT 50) l
-    )
+              WHERE d.device_id = v_device
+              ORDER BY t.created_at DESC, t.task_id DESC LIMIT 50) l;
+    END IF;
+    RETURN QUERY
     SELECT s.at, c.task_id, s.step, s.detail
-    FROM chosen c CROSS JOIN LATERAL _trace_task(c.task_id, v_device) s
+    FROM unnest(v_tasks) WITH ORDINALITY c(task_id, n) CROSS JOIN LATERAL _trace_task(c.task_id, v_device) s
     ORDER BY c.n, s.at, s.seq;
 END $$;
 

@@ -31,7 +31,6 @@ declare -A skip=(
   [flows_geo]="flows: $refused"
   [flows_scale]="flows: $refused"
   [flows_track_read]="flows: $refused"
-  [trace]="not made to run there yet: its set-up rewrites events and activity by ctid, which Citus plans in no modification"
 )
 
 # the regression instance's settings (test/pushplan.conf) on every node
