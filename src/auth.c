@@ -54,6 +54,8 @@
 #define PP_AUTH_WHY_LEN		256
 /* after a transient fetch failure, the next fetch of that credential waits this long */
 #define PP_AUTH_FAILED_HOLD_S	10
+/* a token taken from another node is renewed this much after that node renews it */
+#define PP_AUTH_ADOPT_LAG_S		60
 
 typedef struct PPAuthSlot
 {
@@ -67,6 +69,7 @@ typedef struct PPAuthSlot
 	int64		held_until;		/* Unix seconds: a daily quota is spent until then (0: none) */
 	int64		failed_until;	/* Unix seconds: a fetch failed, the next waits until then */
 	char		failed_why[PP_AUTH_WHY_LEN];	/* that fetch's reason */
+	bool		publish;		/* made on this node, not shared with the cluster yet */
 } PPAuthSlot;
 
 typedef struct PPAuthCache
@@ -218,6 +221,7 @@ pp_auth_slot_locked(PPAuthCache *c, const char *key, int64 now)
 	s->created = s->renew_at = s->expires_at = s->fetching_until = s->held_until = 0;
 	s->failed_until = 0;
 	s->failed_why[0] = '\0';
+	s->publish = false;
 	s->used = now;
 	return s;
 }
@@ -250,8 +254,13 @@ static void
 pp_auth_store(PPAuthCache *c, const char *key, const char *token, int64 now, int64 renew_at,
 			  int64 expires_at)
 {
+	PPAuthSlot *s;
+
 	pp_auth_lock(c, LW_EXCLUSIVE);
 	pp_auth_store_locked(c, key, token, now, renew_at, expires_at);
+	/* a fetched token is shared with the other nodes (signed ones cost nothing to make) */
+	if ((s = pp_auth_find(c, key)) != NULL && strcmp(s->token, token) == 0)
+		s->publish = true;
 	pp_auth_unlock(c);
 }
 
@@ -509,6 +518,83 @@ pp_auth_hold(const PPVendor *v, const PPVendorConfig *cfg, int64 until)
 	pp_auth_lock(c, LW_EXCLUSIVE);
 	s = pp_auth_slot_locked(c, key, (int64) time(NULL));
 	s->held_until = Max(s->held_until, until);
+	pp_auth_unlock(c);
+}
+
+/* ---- sharing with the other nodes of a cluster (auth_share.c) ------------------------------ */
+
+/*
+ * Copies out the tokens made on this node since the last call (at most max), and marks them
+ * shared: the caller writes them to the cluster's table.
+ */
+int
+pp_auth_to_publish(PPAuthShared *out, int max)
+{
+	PPAuthCache *c = pp_auth_cache();
+	int			n = 0;
+
+	pp_auth_lock(c, LW_EXCLUSIVE);
+	for (int i = 0; i < PP_AUTH_SLOTS && n < max; i++)
+	{
+		PPAuthSlot *s = &c->slots[i];
+
+		if (!s->key[0] || !s->publish || !s->token[0])
+			continue;
+		s->publish = false;
+		out[n].key = pstrdup(s->key);
+		out[n].token = pstrdup(s->token);
+		out[n].renew_at = s->renew_at;
+		out[n].expires_at = s->expires_at;
+		n++;
+	}
+	pp_auth_unlock(c);
+	return n;
+}
+
+/* Whether a token made on this node waits to be shared. */
+bool
+pp_auth_publish_pending(void)
+{
+	PPAuthCache *c = pp_auth_cache();
+	bool		pending = false;
+
+	pp_auth_lock(c, LW_SHARED);
+	for (int i = 0; i < PP_AUTH_SLOTS && !pending; i++)
+		pending = c->slots[i].key[0] && c->slots[i].publish;
+	pp_auth_unlock(c);
+	return pending;
+}
+
+/*
+ * A token another node made (read from the cluster's table): taken when this node has none for
+ * key, or an older one. Renewed a little after the node that made it renews it (lag seconds, at
+ * most half the time between its renewal and its expiry), so that the maker renews first and
+ * this node takes the new one instead of fetching its own.
+ */
+void
+pp_auth_adopt(const char *key, const char *token, int64 renew_at, int64 expires_at)
+{
+	PPAuthCache *c = pp_auth_cache();
+	int64		now = (int64) time(NULL);
+	int64		lag = Min(PP_AUTH_ADOPT_LAG_S, (expires_at - renew_at) / 2);
+	PPAuthSlot *s;
+
+	if (expires_at <= now || strlen(token) >= PP_AUTH_TOKEN_LEN || strlen(key) >= PP_AUTH_KEY_LEN)
+		return;
+	pp_auth_lock(c, LW_EXCLUSIVE);
+	s = pp_auth_find(c, key);
+	if (s == NULL || !s->token[0] || s->expires_at < expires_at)
+	{
+		s = pp_auth_slot_locked(c, key, now);
+		strlcpy(s->token, token, PP_AUTH_TOKEN_LEN);
+		s->created = now;
+		s->renew_at = renew_at + Max(lag, 0);
+		s->expires_at = expires_at;
+		s->fetching_until = 0;
+		s->failed_until = 0;
+		s->publish = false;
+		s->used = now;
+	}
 	pp_auth_unlock(c);
 }
 

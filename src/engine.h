@@ -124,5 +124,11 @@ extern const char *pp_outcome_name(PPOutcomeKind kind);
 /* auth.c: shared token cache, called from _PG_init's shmem hooks */
 extern void pp_auth_shmem_request(void);
 extern void pp_auth_shmem_startup(void);
+/*
+ * On the distributed layout, in a unit of work: the vendor tokens this node fetched out to the
+ * other nodes, theirs in (auth_share.c); _due says whether there is anything to do.
+ */
+extern void pp_auth_share(void);
+extern bool pp_auth_share_due(void);
 
 #endif							/* PUSHPLAN_ENGINE_H */

@@ -363,14 +363,7 @@ pp_outcome_webhook_step(void)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *ed;
-
-		MemoryContextSwitchTo(cxt);
-		ed = CopyErrorData();
-		FlushErrorState();
-		pp_work_abort();
-		ereport(LOG, (errmsg("pushplan: the outcome webhook's work failed: %s", ed->message)));
-		FreeErrorData(ed);
+		pp_work_abort_logged(cxt, LOG, "the outcome webhook's work");
 		/* the batches whose answers were lost are posted again: at least once */
 		pause_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ERROR_PAUSE_MS);
 	}

@@ -373,4 +373,19 @@ extern void pp_auth_invalidate(const PPVendor *v, const PPVendorConfig *cfg, con
  */
 extern void pp_auth_hold(const PPVendor *v, const PPVendorConfig *cfg, int64 until);
 
+/*
+ * Sharing tokens across the nodes of a cluster (auth_share.c, doc/scale-out.md): a token as
+ * the cache keys it (a hash of the credential, never the secret), with its times (Unix seconds).
+ */
+typedef struct PPAuthShared
+{
+	char	   *key;
+	char	   *token;
+	int64		renew_at;
+	int64		expires_at;
+} PPAuthShared;
+extern int	pp_auth_to_publish(PPAuthShared *out, int max);
+extern bool pp_auth_publish_pending(void);
+extern void pp_auth_adopt(const char *key, const char *token, int64 renew_at, int64 expires_at);
+
 #endif							/* PUSHPLAN_VENDOR_H */

@@ -217,6 +217,24 @@ pp_work_abort(void)
 }
 
 /*
+ * In a PG_CATCH of a unit of work's ERROR: the error taken (in cxt, the context from before
+ * the PG_TRY) and logged at elevel as "pushplan: <what> failed: <message>", then the unit of
+ * work rolled back.
+ */
+void
+pp_work_abort_logged(MemoryContext cxt, int elevel, const char *what)
+{
+	ErrorData  *ed;
+
+	MemoryContextSwitchTo(cxt);
+	ed = CopyErrorData();
+	FlushErrorState();
+	pp_work_abort();
+	ereport(elevel, (errmsg("pushplan: %s failed: %s", what, ed->message)));
+	FreeErrorData(ed);
+}
+
+/*
  * Runs fn(arg) in a subtransaction of the current unit of work. On an ERROR the subtransaction
  * is rolled back and the error's message returned (palloc'd in the caller's context), so that
  * one failing task or schedule is recorded as such instead of ending the worker; NULL when fn

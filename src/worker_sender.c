@@ -1126,11 +1126,39 @@ release_idle_holds(void)
  * claimed or every group was asked once. The next call starts at the group after the last one
  * asked, so that a busy group does not starve the others.
  */
+/*
+ * On the distributed layout, before a claim: the vendor tokens this node fetched out to the
+ * other nodes, theirs in (src/auth_share.c), in a unit of work of its own (the claim writes
+ * its node's shard tables directly). A failure costs only this node fetching its own tokens.
+ */
+static void
+share_tokens(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (!pp_shards_distributed() || !pp_auth_share_due())
+		return;
+	if (!pp_work_begin("pushplan: sharing vendor tokens"))
+		return;
+	PG_TRY();
+	{
+		pp_auth_share();
+		pp_work_end();
+	}
+	PG_CATCH();
+	{
+		pp_work_abort_logged(cxt, WARNING, "sharing vendor tokens");
+	}
+	PG_END_TRY();
+}
+
 static int
 claim_and_submit(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt)
 {
 	static int	turn = 0;
 	int			total = 0;
+
+	share_tokens();
 
 	for (int asked = 0;; asked++)
 	{

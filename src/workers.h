@@ -109,6 +109,8 @@ extern bool pp_work_begin(const char *activity);
 extern void pp_work_end(void);
 /* after a caught ERROR inside a unit of work: roll it back */
 extern void pp_work_abort(void);
+/* in a PG_CATCH: the ERROR logged at elevel as "pushplan: <what> failed: ...", then rolled back */
+extern void pp_work_abort_logged(MemoryContext cxt, int elevel, const char *what);
 /* fn(arg) in a subtransaction: NULL, or the message of the ERROR it raised (rolled back) */
 extern char *pp_run_in_subtransaction(void (*fn) (void *arg), void *arg);
 extern uint64 pp_spi_checked(int ret, const char *what, int expected);

@@ -56,7 +56,7 @@ CREATE OR REPLACE FUNCTION _distributed_tables(OUT tbl text, OUT kind text)
 RETURNS SETOF record LANGUAGE sql IMMUTABLE AS $$
     VALUES ('apps', 'reference'), ('app_grants', 'reference'), ('vendor_configs', 'reference'),
            ('tags', 'reference'), ('plans', 'reference'), ('cluster_layout', 'reference'),
-           ('tasks', 'reference'), ('outcome_webhooks', 'reference'),
+           ('tasks', 'reference'), ('outcome_webhooks', 'reference'), ('vendor_tokens', 'reference'),
            ('devices', 'distributed'), ('device_tags', 'distributed'),
            ('device_accounts', 'distributed'), ('device_consents', 'distributed'),
            ('device_activity', 'distributed'), ('device_reactions', 'distributed'),

@@ -77,6 +77,8 @@ BEGIN
     GRANT SELECT ON devices, vendor_configs, tags, device_tags, device_accounts,
         account_packages, account_package_accounts TO pushplan_worker;
     GRANT UPDATE (token, token_invalidated_at, updated_at) ON devices TO pushplan_worker;
+    -- the access tokens the nodes of a distributed cluster share (src/auth_share.c)
+    GRANT SELECT, INSERT, UPDATE ON vendor_tokens TO pushplan_worker;
     -- the workers' clock and the occurrence arithmetic of schedules
     GRANT EXECUTE ON FUNCTION clock_now(), _schedule_next(jsonb, text, timestamptz, timestamptz)
         TO pushplan_worker;

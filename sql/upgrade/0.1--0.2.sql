@@ -477,6 +477,17 @@ CREATE TABLE cluster_layout (
     shard_count     int NOT NULL,
     distributed_at  timestamptz NOT NULL DEFAULT now()
 );
+-- The vendors' access tokens shared by the nodes of the distributed layout (src/auth_share.c,
+-- doc/scale-out.md "Vendor tokens"): the tokens one node fetched, which the others use instead
+-- of fetching their own. Keyed as the senders' cache is (a hash of the credential's identifying
+-- parts); the token is a secret, read by the workers' role only. Unused on a single node.
+CREATE TABLE vendor_tokens (
+    key         text PRIMARY KEY,
+    token       text NOT NULL,
+    renew_at    timestamptz NOT NULL,
+    expires_at  timestamptz NOT NULL,
+    shared_at   timestamptz NOT NULL DEFAULT now()
+);
 -- The public views' one-node definitions, kept by push_distribute() when it points each view
 -- at _layout_view_rows (sql/api/15_distribute.sql): on the layout a view is read through that
 -- function, as the extension's owner. Empty on a single node.

@@ -21,8 +21,9 @@ SELECT app, vendor FROM push_vendors WHERE app = 'role_app';
 SELECT push_app_grant('role_app', 'regress_pp_app', 'app'),
        push_app_grant('role_app', 'regress_pp_operator', 'operator'),
        push_app_grant('role_app', 'regress_pp_reader', 'reader');
--- even the admin reads no credentials directly
+-- even the admin reads no credentials directly, nor the access tokens made from them
 SELECT config FROM vendor_configs;
+SELECT token FROM vendor_tokens;
 RESET ROLE;
 
 -- app: devices, tags, attributes, accounts; no plans, no vendors, no apps
