@@ -4,7 +4,8 @@
 # it to pushplan.vendor_tokens (a reference table), and the other node's senders take it from
 # there instead of fetching their own. A push to a device of the first worker node only, then a
 # broadcast to both: one fetch from the token endpoint for the whole cluster (each node fetched
-# its own before); the shared row holds the token key, never the credential.
+# its own before); the second node's cache holds the first one's token before the broadcast;
+# the shared row is keyed by a hash, never the credential.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 send_env 56740 56735
@@ -41,6 +42,17 @@ check_eq "... and not by its private key or client email" \
   "$(csql "SELECT count(*) FROM vendor_tokens v, vendor_configs c WHERE strpos(v.key, c.config->>'client_email') > 0 OR strpos(v.key, 'PRIVATE') > 0")" "0"
 check_eq "every node has the row (a reference table)" \
   "$(coord -c "SELECT string_agg(result, ',') FROM run_command_on_workers('SELECT count(*) FROM pushplan.vendor_tokens')")" "1,1"
+
+# the second worker node's senders take it within a second or so (before a claim, idle or not):
+# its cache, read there (pushplan_test's _auth_token_peek), holds the shared token
+coord -c "CREATE EXTENSION IF NOT EXISTS pushplan_test" >/dev/null 2>&1
+shared=$(csql "SELECT token FROM vendor_tokens")
+for ((i = 0; i < 50; i++)); do
+  [ "$(worker2 -c "SELECT pushplan._auth_token_peek('fcm', (SELECT config FROM pushplan.vendor_configs WHERE vendor = 'fcm'))->>'token'")" = "$shared" ] && break
+  sleep 0.2
+done
+check_eq "the second worker node took it into its cache" \
+  "$(worker2 -c "SELECT pushplan._auth_token_peek('fcm', (SELECT config FROM pushplan.vendor_configs WHERE vendor = 'fcm'))->>'token' = '$shared'")" "t"
 
 all=$(csql "SELECT push_send('shop', '{\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"all\"}}}')")
 wait_for 120 "SELECT state = 'done' FROM tasks WHERE task_id = '$all'" \
