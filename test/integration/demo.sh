@@ -183,7 +183,8 @@ EOF2
 expect "smart push: the seed's schedule fired once, for its two devices" \
 	'^ promo_618_reminder_01 +\| \{"intelligent": \{"backup_time": "2025-06-18 09:00:00"\}\} \| t +\| fired \| +2$'
 expect "smart push: the VIP reminder fired once" '^ promo_618_reminder_vip +\| .* \| t +\| fired \| +[0-9]+$'
-expect "smart push: VIPs without visits at 09:00 where they are" '^ [0-9-]+ [0-9:]+ \| +[0-9]+ \| +0 \| 09:00 Asia/Kolkata$'
+# (an hour of UTC may hold other zones' times too: which ones depends on the hour the demo runs)
+expect "smart push: VIPs without visits at 09:00 where they are" '^ [0-9-]+ [0-9:]+ \| +[0-9]+ \| +0 \| (.*, )?09:00 Asia/Kolkata(,|$)'
 expect "smart push: VIPs with visits at their own hours" '^ [0-9-]+ [0-9:]+ \| +([0-9]+) \| +\1 \| [0-9][0-9]:00 '
 # The cluster and the mock vendor are stopped and their files removed.
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
