@@ -6,11 +6,18 @@
  * role that has the privileges of its role (has_privs_of_role: members, through inheritance),
  * so a binding to a group role covers its logins. A dropped role's bindings match nobody
  * (has_privs_of_role is false for an oid that names no role); push_app_grant removes them.
+ *
+ * On the distributed layout app_grants is a reference table: every node holds the
+ * coordinator's rows, whose role oids name the coordinator's roles. A worker node's roles have
+ * oids of their own, so a binding read there could name another role; bindings count on the
+ * coordinator only (bindings_here), where the API is called (doc/scale-out.md, "Where the API
+ * is called"). Superusers and pushplan_admin members, found by name, may call it anywhere.
  */
 #include "pushplan.h"
 #include "tenancy.h"
 
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
@@ -102,6 +109,30 @@ kept_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
 	return *plan;
 }
 
+/*
+ * Refuses the bindings on a Citus worker node (a node whose group is not the coordinator's, 0),
+ * where their role oids are another node's (above). Without Citus in the database this costs a
+ * catalog cache probe; with it, one read of Citus' one-row pg_dist_local_group. Needs an SPI
+ * connection.
+ */
+static void
+bindings_here(void)
+{
+	bool		isnull;
+
+	if (!OidIsValid(get_extension_oid("citus", true)))
+		return;
+	if (SPI_execute("SELECT groupid FROM pg_catalog.pg_dist_local_group", true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "pushplan: reading pg_dist_local_group failed");
+	if (SPI_processed == 1 &&
+		DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) != 0)
+		ereport(ERROR,
+				(pp_errmsg(PPE_CITUS_BINDINGS_HERE,
+						   "app bindings are checked on the coordinator: role \"%s\" calls pushplan on a worker node",
+						   GetUserNameFromId(pp_caller(), false)),
+				 errhint("Call pushplan's functions and views on the coordinator (doc/scale-out.md, \"Where the API is called\").")));
+}
+
 /* Rights from the bindings of app_id; needs an SPI connection. */
 static int
 rights_from_bindings(int32 app_id)
@@ -111,6 +142,8 @@ rights_from_bindings(int32 app_id)
 	Oid			caller = pp_caller();
 	int			rights = 0;
 	int			ret;
+
+	bindings_here();
 
 	ret = SPI_execute_plan(kept_plan(&grants_plan,
 									 "SELECT role, kind FROM pushplan.app_grants WHERE app_id = $1",
@@ -226,7 +259,10 @@ pushplan_visible_apps(PG_FUNCTION_ARGS)
 	if (all)
 		ret = SPI_execute("SELECT app_id, NULL::oid, 'admin' FROM pushplan.apps", true, 0);
 	else
+	{
+		bindings_here();
 		ret = SPI_execute("SELECT app_id, role, kind FROM pushplan.app_grants", true, 0);
+	}
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "pushplan: reading app_grants failed: %s", SPI_result_code_string(ret));
 	for (uint64 i = 0; i < SPI_processed; i++)

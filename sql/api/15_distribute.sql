@@ -51,6 +51,19 @@ BEGIN
     END IF;
 END $$;
 
+-- The functions the layout delegates to the node of their first argument, a device's key
+-- (doc/scale-out.md, "Registration and function delegation").
+CREATE OR REPLACE FUNCTION _delegated_functions() RETURNS text[]
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT ARRAY['pushplan._device_register_at(bigint,int,text,text,text,text,text,text)',
+                 'pushplan._device_flags_at(bigint,int,text,boolean,boolean)',
+                 'pushplan._device_activity_at(bigint,int,text,timestamptz)',
+                 'pushplan._device_tags_at(bigint,int,text,text[],boolean)',
+                 'pushplan._device_attrs_at(bigint,int,text,jsonb)',
+                 'pushplan._device_account_at(bigint,int,text,text,int,boolean)',
+                 'pushplan._device_consent_at(bigint,int,text,text,boolean)']
+$$;
+
 -- The tables of the layout, by kind (doc/scale-out.md, "The layout").
 CREATE OR REPLACE FUNCTION _distributed_tables(OUT tbl text, OUT kind text)
 RETURNS SETOF record LANGUAGE sql IMMUTABLE AS $$
@@ -309,6 +322,15 @@ BEGIN
         EXECUTE format('CREATE OR REPLACE VIEW pushplan.%I WITH (security_barrier) AS
                             SELECT * FROM pushplan._layout_view_rows(%L) AS r(%s)',
                        v_t.tbl, v_t.tbl, v_bad);
+    END LOOP;
+
+    -- The functions that touch one device's shard, by its key: Citus sends a call to the
+    -- node of the key's shard, where it runs whole (doc/scale-out.md, "Registration and
+    -- function delegation"). Forced: they are called from the API's PL/pgSQL functions, which
+    -- Citus counts as transaction blocks; a forced function touches no other shard.
+    FOR v_t IN SELECT unnest(_delegated_functions()) AS tbl LOOP
+        PERFORM create_distributed_function(v_t.tbl::regprocedure, '$1', colocate_with := 'pushplan.devices',
+                                            force_delegation := true);
     END LOOP;
 
     -- The background workers run their statements as pushplan_worker, and Citus reaches the

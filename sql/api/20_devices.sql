@@ -27,20 +27,19 @@ END $$;
 CREATE OR REPLACE FUNCTION _device_lookup(app int, registration_id text) RETURNS bigint
 AS 'MODULE_PATHNAME', 'pushplan_device_lookup' LANGUAGE C STABLE STRICT;
 
--- A device's id by its registration id, or 92039.
-CREATE OR REPLACE FUNCTION _device_id(p_app_id int, p_registration_id text) RETURNS bigint
+-- A device's id, given the registration's key (the first argument of the functions delegated
+-- by it, below), or 92039.
+CREATE OR REPLACE FUNCTION _device_id_at(p_key bigint, p_app_id int, p_registration_id text) RETURNS bigint
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v_id bigint;
-    v_key bigint;
 BEGIN
     IF pushplan._registry_distributed() THEN
         -- one shard: the id is the key of the registration (doc/scale-out.md), given to the
         -- statement as a value (a generic plan of a caller's is routed by it; not by the call
         -- that computes it: "could not create distributed plan")
-        v_key := pushplan._device_key(p_app_id, p_registration_id);
         SELECT device_id INTO v_id FROM pushplan.devices
-            WHERE device_id = v_key
+            WHERE device_id = p_key
               AND app_id = p_app_id AND registration_id = p_registration_id COLLATE "C";
     ELSE
         -- one descent of the unique index, in C (src/device_probe.c): in SQL, compared in
@@ -55,6 +54,13 @@ BEGIN
     END IF;
     RETURN v_id;
 END $$;
+
+-- The same, by its registration id.
+CREATE OR REPLACE FUNCTION _device_id(p_app_id int, p_registration_id text) RETURNS bigint
+LANGUAGE sql STABLE AS $$
+    SELECT pushplan._device_id_at(pushplan._device_key(p_app_id, p_registration_id), p_app_id,
+                                  p_registration_id)
+$$;
 
 -- Merges attribute updates: a null value removes the key. At most 50 attributes a device.
 CREATE OR REPLACE FUNCTION _attrs_merge(current jsonb, updates jsonb) RETURNS jsonb
@@ -115,6 +121,12 @@ DECLARE
     v_old_attrs jsonb[];
     v_keys bigint[];
     v_moved bigint[];
+    v_cur_rid text[];                   -- distributed: the batch's stored devices, and those
+    v_cur_vendor text[];                -- of them whose token moves to them
+    v_cur_token text[];
+    v_move_rid text[];
+    v_move_vendor text[];
+    v_move_token text[];
 BEGIN
     IF jsonb_typeof(p_devices) IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION '92036: devices must be a JSON array of device objects'
@@ -157,11 +169,26 @@ BEGIN
 
     -- A token that moved to another registration (app reinstalled) leaves the old one.
     IF v_distributed THEN
-        -- (Citus does not push a self-join down; each shard probes its token index instead)
-        UPDATE pushplan.devices d SET token = NULL, updated_at = now()
+        -- Looked for only for the registrations that are new or whose token changed: one that
+        -- holds its token already is its only holder (as in _device_register_at). The batch's
+        -- devices are read by their keys (each shard asked for its own; planned with the keys
+        -- known: Citus routes no generic plan by "= ANY" of a parameter).
+        EXECUTE 'SELECT array_agg(d.registration_id), array_agg(d.vendor), array_agg(d.token)
+                   FROM pushplan.devices d WHERE d.device_id = ANY ($1) AND d.app_id = $2'
+           INTO v_cur_rid, v_cur_vendor, v_cur_token USING v_keys, p_app_id;
+        SELECT array_agg(r.rid), array_agg(r.vendor), array_agg(r.token)
+          INTO v_move_rid, v_move_vendor, v_move_token
           FROM unnest(v_rid, v_vendor, v_token) r(rid, vendor, token)
-         WHERE d.app_id = p_app_id AND d.token = r.token AND d.vendor = r.vendor
-           AND d.registration_id <> r.rid;
+          LEFT JOIN unnest(v_cur_rid, v_cur_vendor, v_cur_token) c(rid, vendor, token)
+               ON c.rid = r.rid COLLATE "C"
+         WHERE c.rid IS NULL OR c.token IS DISTINCT FROM r.token OR c.vendor IS DISTINCT FROM r.vendor;
+        -- (Citus does not push a self-join down; each shard probes its token index instead)
+        IF v_move_rid IS NOT NULL THEN
+            UPDATE pushplan.devices d SET token = NULL, updated_at = now()
+              FROM unnest(v_move_rid, v_move_vendor, v_move_token) r(rid, vendor, token)
+             WHERE d.app_id = p_app_id AND d.token = r.token AND d.vendor = r.vendor
+               AND d.registration_id <> r.rid;
+        END IF;
     ELSIF cardinality(v_moved) > 0 THEN
         UPDATE pushplan.devices d SET token = NULL, updated_at = now()
          WHERE d.device_id = ANY (v_moved);
@@ -303,31 +330,29 @@ DECLARE
     v_tz text := _device_timezone(registration_id, platform, vendor, token, timezone, language);
     v_token text := _device_token(vendor, token);
     v_id bigint;
-    v_now timestamptz := now();     -- Citus: no STABLE function in ON CONFLICT's SET
+    v_moved boolean;
 BEGIN
     IF _registry_distributed() THEN
-        -- The same, in two statements (Citus runs a modifying CTE over many shards only apart
-        -- from a single-shard one): the token's old registration, wherever it is, then the one
-        -- shard the registration's key names. A key another registration holds updates nothing.
-        UPDATE devices o SET token = NULL, updated_at = now()
-         WHERE o.app_id = v_app AND o.token = v_token
-           AND o.vendor = push_device_register.vendor
-           AND o.registration_id <> push_device_register.registration_id;
-        INSERT INTO devices AS d (device_id, app_id, registration_id, platform, vendor, token,
-                                  timezone, language)
-        VALUES (_device_key(v_app, push_device_register.registration_id), v_app,
-                push_device_register.registration_id, push_device_register.platform,
-                push_device_register.vendor, v_token, v_tz, push_device_register.language)
-        ON CONFLICT (device_id) DO UPDATE SET
-            platform = excluded.platform, vendor = excluded.vendor, token = excluded.token,
-            timezone = excluded.timezone, language = excluded.language, registered = true,
-            token_invalidated_at = CASE WHEN d.token IS NOT DISTINCT FROM excluded.token
-                                        THEN d.token_invalidated_at END,
-            updated_at = v_now
-          WHERE d.app_id = excluded.app_id AND d.registration_id = excluded.registration_id
-        RETURNING d.device_id INTO v_id;
+        -- The registration's own shard, by a function Citus runs whole on the node holding
+        -- it (doc/scale-out.md, "Registration and function delegation"): one round trip,
+        -- however many statements. (In a FROM clause: Citus delegates no PL/pgSQL simple
+        -- expression. Tenancy and validation stay here, where the bindings' roles are.)
+        SELECT r.id, r.moved INTO v_id, v_moved
+          FROM _device_register_at(_device_key(v_app, push_device_register.registration_id), v_app,
+                                   push_device_register.registration_id, push_device_register.platform,
+                                   push_device_register.vendor, v_token, v_tz,
+                                   push_device_register.language) r;
         IF v_id IS NULL THEN
             PERFORM _device_key_taken(v_app, push_device_register.registration_id);
+        END IF;
+        -- The token's old registration may be on any shard: looked for only when this
+        -- registration's token changed (a new device, a new token), as a registration that
+        -- holds its token already is its only holder.
+        IF v_moved THEN
+            UPDATE devices o SET token = NULL, updated_at = now()
+             WHERE o.app_id = v_app AND o.token = v_token
+               AND o.vendor = push_device_register.vendor
+               AND o.registration_id <> push_device_register.registration_id;
         END IF;
         RETURN v_id;
     END IF;
@@ -356,6 +381,37 @@ BEGIN
     RETURN v_id;
 END $$;
 
+-- The distributed layout's registration on the registration's own shard (push_distribute
+-- delegates it by its key, forced: Citus runs it on the node of the key's shard, also inside
+-- a transaction block, and lets it touch no other shard). Values checked by the caller, and
+-- only the extension's owner may call it. id is NULL when another registration holds the
+-- key; moved says whether the registration's token changed (or it is new), so that the
+-- caller looks for the token's old holder.
+CREATE OR REPLACE FUNCTION _device_register_at(p_key bigint, p_app_id int, p_registration_id text,
+                                               p_platform text, p_vendor text, p_token text,
+                                               p_timezone text, p_language text,
+                                               OUT id bigint, OUT moved boolean)
+LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
+DECLARE
+    v_now timestamptz := now();     -- Citus: no STABLE function in ON CONFLICT's SET
+    v_old record;
+BEGIN
+    SELECT d.token, d.vendor INTO v_old FROM devices d
+     WHERE d.device_id = p_key AND d.app_id = p_app_id AND d.registration_id = p_registration_id COLLATE "C";
+    moved := NOT FOUND OR v_old.token IS DISTINCT FROM p_token OR v_old.vendor IS DISTINCT FROM p_vendor;
+    INSERT INTO devices AS d (device_id, app_id, registration_id, platform, vendor, token,
+                              timezone, language)
+    VALUES (p_key, p_app_id, p_registration_id, p_platform, p_vendor, p_token, p_timezone, p_language)
+    ON CONFLICT (device_id) DO UPDATE SET
+        platform = excluded.platform, vendor = excluded.vendor, token = excluded.token,
+        timezone = excluded.timezone, language = excluded.language, registered = true,
+        token_invalidated_at = CASE WHEN d.token IS NOT DISTINCT FROM excluded.token
+                                    THEN d.token_invalidated_at END,
+        updated_at = v_now
+      WHERE d.app_id = excluded.app_id AND d.registration_id = excluded.registration_id
+    RETURNING d.device_id INTO id;
+END $$;
+
 CREATE OR REPLACE FUNCTION push_device_register_batch(app text, devices jsonb) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 BEGIN
@@ -364,23 +420,42 @@ END $$;
 COMMENT ON FUNCTION push_device_register_batch(text, jsonb) IS
     'registers up to 10000 devices at once: [{"registration_id", "platform", "vendor", "token", "timezone", "language", "tags": [...], "attrs": {...}}]';
 
+-- The functions below that change one device do it through a function of the device's own
+-- shard, called with the registration's key: on the distributed layout push_distribute
+-- delegates those (_delegated_functions), and Citus runs each whole on the node holding the
+-- key's shard (doc/scale-out.md, "Registration and function delegation"); on one node it is a
+-- plain call. Bindings and checks stay in the API function, on the coordinator; what a
+-- delegated function may not do there (write a reference table, read the coordinator's
+-- tables) too. (Called in a FROM clause: Citus delegates no PL/pgSQL simple expression.)
+
 CREATE OR REPLACE FUNCTION push_device_unregister(app text, registration_id text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
-    v_id bigint := _device_id(_app_id(app, 'app'), registration_id);
+    v_app int := _app_id(app, 'app');
 BEGIN
-    UPDATE devices d SET registered = false, updated_at = now() WHERE d.device_id = v_id;
+    PERFORM 1 FROM _device_flags_at(_device_key(v_app, registration_id), v_app, registration_id, false, NULL);
 END $$;
 
 CREATE OR REPLACE FUNCTION push_device_opt(app text, registration_id text, opted_in boolean) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
-    v_id bigint := _device_id(_app_id(app, 'app'), registration_id);
+    v_app int := _app_id(app, 'app');
 BEGIN
     IF opted_in IS NULL THEN
         RAISE EXCEPTION '92042: opted_in must be true or false' USING ERRCODE = '22023';
     END IF;
-    UPDATE devices d SET opted_in = push_device_opt.opted_in, updated_at = now()
+    PERFORM 1 FROM _device_flags_at(_device_key(v_app, registration_id), v_app, registration_id, NULL, opted_in);
+END $$;
+
+-- A device's registered and opted_in flags (NULL: unchanged), on its shard.
+CREATE OR REPLACE FUNCTION _device_flags_at(p_key bigint, p_app_id int, p_registration_id text,
+                                            p_registered boolean, p_opted_in boolean) RETURNS void
+LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
+DECLARE
+    v_id bigint := _device_id_at(p_key, p_app_id, p_registration_id);
+BEGIN
+    UPDATE devices d SET registered = coalesce(p_registered, d.registered),
+                         opted_in = coalesce(p_opted_in, d.opted_in), updated_at = now()
         WHERE d.device_id = v_id;
 END $$;
 
@@ -388,15 +463,24 @@ CREATE OR REPLACE FUNCTION push_device_activity(app text, registration_id text, 
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
-    v_id bigint := _device_id(_app_id(app, 'app'), registration_id);
+    v_app int := _app_id(app, 'app');
 BEGIN
     -- a few minutes ahead is a device's clock; a year back is no longer activity
     IF at IS NULL OR at NOT BETWEEN now() - interval '1 year' AND now() + interval '5 minutes' THEN
         RAISE EXCEPTION '92043: activity time must be given, within the last year and not in the future'
             USING ERRCODE = '22023';
     END IF;
-    INSERT INTO device_activity (device_id, at) VALUES (v_id, at);
-    UPDATE devices d SET last_active_at = greatest(d.last_active_at, push_device_activity.at)
+    PERFORM 1 FROM _device_activity_at(_device_key(v_app, registration_id), v_app, registration_id, at);
+END $$;
+
+CREATE OR REPLACE FUNCTION _device_activity_at(p_key bigint, p_app_id int, p_registration_id text,
+                                               p_at timestamptz) RETURNS void
+LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
+DECLARE
+    v_id bigint := _device_id_at(p_key, p_app_id, p_registration_id);
+BEGIN
+    INSERT INTO device_activity (device_id, at) VALUES (v_id, p_at);
+    UPDATE devices d SET last_active_at = greatest(d.last_active_at, p_at)
         WHERE d.device_id = v_id;
     -- the device's send profile lacks this visit (doc/smart_send.md). DO UPDATE, not DO
     -- NOTHING: it locks the mark until this transaction ends (WHERE false: without writing it
@@ -410,47 +494,77 @@ CREATE OR REPLACE FUNCTION push_tag_add(app text, registration_id text, VARIADIC
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
     v_app int := _app_id(app, 'app');
-    v_id bigint := _device_id(v_app, registration_id);
+    v_key bigint := _device_key(v_app, registration_id);
 BEGIN
     PERFORM _raise_problem(_tags_problem(tags));
-    INSERT INTO pushplan.tags (app_id, tag) SELECT DISTINCT v_app, t FROM unnest(tags) t
-        ON CONFLICT (app_id, tag) DO NOTHING;
-    INSERT INTO device_tags (tag_id, device_id)
-        SELECT g.tag_id, v_id FROM pushplan.tags g WHERE g.app_id = v_app AND g.tag = ANY (tags)
-        ON CONFLICT DO NOTHING;
+    -- new tags only: on the distributed layout tags is a reference table, which every write
+    -- changes on every node in two phases
+    IF EXISTS (SELECT 1 FROM unnest(tags) t
+               WHERE NOT EXISTS (SELECT 1 FROM pushplan.tags g WHERE g.app_id = v_app AND g.tag = t)) THEN
+        INSERT INTO pushplan.tags (app_id, tag) SELECT DISTINCT v_app, t FROM unnest(tags) t
+            ON CONFLICT (app_id, tag) DO NOTHING;
+    END IF;
+    PERFORM 1 FROM _device_tags_at(v_key, v_app, registration_id, tags, true);
 END $$;
 
 CREATE OR REPLACE FUNCTION push_tag_remove(app text, registration_id text, VARIADIC tags text[]) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
     v_app int := _app_id(app, 'app');
-    v_id bigint := _device_id(v_app, registration_id);
+    v_key bigint := _device_key(v_app, registration_id);
 BEGIN
     PERFORM _raise_problem(_tags_problem(tags));
-    DELETE FROM device_tags dt USING pushplan.tags g
-        WHERE dt.device_id = v_id AND dt.tag_id = g.tag_id
-          AND g.app_id = v_app AND g.tag = ANY (tags);
+    PERFORM 1 FROM _device_tags_at(v_key, v_app, registration_id, tags, false);
+END $$;
+
+-- Tags (existing ones of the app) added to or removed from a device, on its shard.
+CREATE OR REPLACE FUNCTION _device_tags_at(p_key bigint, p_app_id int, p_registration_id text,
+                                           p_tags text[], p_add boolean) RETURNS void
+LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
+DECLARE
+    v_id bigint := _device_id_at(p_key, p_app_id, p_registration_id);
+    v_tag_ids int[];
+BEGIN
+    IF p_add THEN
+        INSERT INTO device_tags (tag_id, device_id)
+            SELECT g.tag_id, v_id FROM pushplan.tags g WHERE g.app_id = p_app_id AND g.tag = ANY (p_tags)
+            ON CONFLICT DO NOTHING;
+    ELSE
+        -- (the tags' ids first: a delete joined with the reference table, or with a subquery
+        -- of it, is refused in a delegated function: Citus plans it in parts)
+        v_tag_ids := ARRAY(SELECT g.tag_id FROM pushplan.tags g
+                           WHERE g.app_id = p_app_id AND g.tag = ANY (p_tags));
+        DELETE FROM device_tags dt WHERE dt.device_id = v_id AND dt.tag_id = ANY (v_tag_ids);
+    END IF;
 END $$;
 
 CREATE OR REPLACE FUNCTION push_attr_set(app text, registration_id text, attrs jsonb) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
     v_app int := _app_id(app, 'app');
-    v_id bigint := _device_id(v_app, registration_id);
-    v_merged jsonb;
-    v_old jsonb;
+    v_key bigint := _device_key(v_app, registration_id);
+    v_set record;
 BEGIN
     PERFORM _raise_problem(_attrs_problem(attrs));
+    SELECT s.id, s.old, s.merged INTO v_set FROM _device_attrs_at(v_key, v_app, registration_id, attrs) s;
+    IF v_set.merged IS DISTINCT FROM v_set.old THEN
+        PERFORM _flow_attrs_changed(v_app, ARRAY[v_set.id], ARRAY[v_set.old]);    -- 89_flow_triggers.sql
+    END IF;
+END $$;
+
+-- Attribute updates merged into a device's, on its shard; the attributes before and after.
+CREATE OR REPLACE FUNCTION _device_attrs_at(p_key bigint, p_app_id int, p_registration_id text,
+                                            p_attrs jsonb, OUT id bigint, OUT old jsonb, OUT merged jsonb)
+LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
+BEGIN
+    id := _device_id_at(p_key, p_app_id, p_registration_id);
     -- (locked: the attr_change flows compare with what the update replaces)
-    SELECT d.attrs, _attrs_merge(d.attrs, push_attr_set.attrs) INTO v_old, v_merged FROM devices d
-        WHERE d.device_id = v_id FOR NO KEY UPDATE;
-    IF (SELECT count(*) FROM jsonb_object_keys(v_merged)) > 50 THEN
+    SELECT d.attrs, _attrs_merge(d.attrs, p_attrs) INTO old, merged FROM devices d
+        WHERE d.device_id = id FOR NO KEY UPDATE;
+    IF (SELECT count(*) FROM jsonb_object_keys(merged)) > 50 THEN
         RAISE EXCEPTION '90033: a device has at most 50 attributes' USING ERRCODE = '54000';
     END IF;
-    UPDATE devices d SET attrs = v_merged, updated_at = now() WHERE d.device_id = v_id;
-    IF v_merged IS DISTINCT FROM v_old THEN
-        PERFORM _flow_attrs_changed(v_app, ARRAY[v_id], ARRAY[v_old]);    -- 89_flow_triggers.sql
-    END IF;
+    UPDATE devices d SET attrs = merged, updated_at = now() WHERE d.device_id = id;
 END $$;
 
 CREATE OR REPLACE FUNCTION _account_problem(account text, account_type int) RETURNS text
@@ -467,19 +581,12 @@ $$;
 CREATE OR REPLACE FUNCTION push_account_bind(app text, registration_id text, account text,
                                   account_type int DEFAULT 0) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
-#variable_conflict use_column
 DECLARE
     v_app int := _app_id(app, 'app');
-    v_id bigint := _device_id(v_app, registration_id);
+    v_key bigint := _device_key(v_app, registration_id);
 BEGIN
     PERFORM _raise_problem(_account_problem(account, account_type));
-    -- Binding again makes this the account's most recent device. (The time is taken here:
-    -- Citus takes no volatile function in ON CONFLICT's SET.)
-    INSERT INTO device_accounts AS a (app_id, account_type, account, device_id, bound_at)
-        VALUES (v_app, push_account_bind.account_type, push_account_bind.account, v_id,
-                clock_timestamp())
-        ON CONFLICT (app_id, account_type, account, device_id)
-        DO UPDATE SET bound_at = excluded.bound_at;
+    PERFORM 1 FROM _device_account_at(v_key, v_app, registration_id, account, account_type, true);
 END $$;
 
 CREATE OR REPLACE FUNCTION push_account_unbind(app text, registration_id text, account text,
@@ -487,14 +594,33 @@ CREATE OR REPLACE FUNCTION push_account_unbind(app text, registration_id text, a
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
     v_app int := _app_id(app, 'app');
-    v_id bigint := _device_id(v_app, registration_id);
 BEGIN
+    PERFORM 1 FROM _device_account_at(_device_key(v_app, registration_id), v_app, registration_id,
+                                      account, account_type, false);
+END $$;
+
+-- An account bound to a device, or unbound (92046 if it was not), on the device's shard.
+-- Binding again makes this the account's most recent device. (The time is taken here: Citus
+-- takes no volatile function in ON CONFLICT's SET.)
+CREATE OR REPLACE FUNCTION _device_account_at(p_key bigint, p_app_id int, p_registration_id text,
+                                              p_account text, p_account_type int, p_bind boolean) RETURNS void
+LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
+DECLARE
+    v_id bigint := _device_id_at(p_key, p_app_id, p_registration_id);
+BEGIN
+    IF p_bind THEN
+        INSERT INTO device_accounts AS a (app_id, account_type, account, device_id, bound_at)
+            VALUES (p_app_id, p_account_type, p_account, v_id, clock_timestamp())
+            ON CONFLICT (app_id, account_type, account, device_id)
+            DO UPDATE SET bound_at = excluded.bound_at;
+        RETURN;
+    END IF;
     DELETE FROM device_accounts a
-        WHERE a.app_id = v_app AND a.device_id = v_id AND a.account = push_account_unbind.account
-          AND a.account_type = push_account_unbind.account_type;
+        WHERE a.app_id = p_app_id AND a.device_id = v_id AND a.account = p_account
+          AND a.account_type = p_account_type;
     IF NOT FOUND THEN
         RAISE EXCEPTION '92046: account "%" (type %) is not bound to device "%"',
-            _shown(account), account_type, _shown(registration_id) USING ERRCODE = '42704';
+            _shown(p_account), p_account_type, _shown(p_registration_id) USING ERRCODE = '42704';
     END IF;
 END $$;
 

@@ -86,14 +86,23 @@ END $$;
 CREATE OR REPLACE FUNCTION push_device_consent(app text, registration_id text, category text,
                                                granted boolean) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
-#variable_conflict use_column
 DECLARE
     v_app int := _app_id(app, 'app');
-    v_id bigint := _device_id(v_app, registration_id);
+    v_key bigint := _device_key(v_app, registration_id);
 BEGIN
     PERFORM _consent_category_check(v_app, category, granted);
+    -- on the device's shard (sql/api/20_devices.sql, "The functions below that change one device")
+    PERFORM 1 FROM _device_consent_at(v_key, v_app, registration_id, category, granted);
+END $$;
+
+CREATE OR REPLACE FUNCTION _device_consent_at(p_key bigint, p_app_id int, p_registration_id text,
+                                              p_category text, p_granted boolean) RETURNS void
+LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
+DECLARE
+    v_id bigint := _device_id_at(p_key, p_app_id, p_registration_id);
+BEGIN
     INSERT INTO device_consents AS c (device_id, category, granted)
-        VALUES (v_id, push_device_consent.category, push_device_consent.granted)
+        VALUES (v_id, p_category, p_granted)
         ON CONFLICT (device_id, category)
         -- (the new row's updated_at is now(): Citus takes no STABLE function in this SET)
         DO UPDATE SET granted = excluded.granted, updated_at = excluded.updated_at;

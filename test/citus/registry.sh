@@ -99,6 +99,56 @@ check "a device found by its key is one shard" "$plan" "Task Count: 1"
 plan=$(csql "EXPLAIN INSERT INTO devices AS d (device_id, app_id, registration_id, platform, vendor, token) VALUES (_device_key(1, 'zz'), 1, 'zz', 'android', 'fcm', 't') ON CONFLICT (device_id) DO UPDATE SET token = excluded.token WHERE d.app_id = excluded.app_id AND d.registration_id = excluded.registration_id")
 check "push_device_register's upsert is one shard" "$plan" "Task Count: 1"
 
+# ---- registration delegated to the node of its shard (doc/scale-out.md, "Registration and -----
+# function delegation"): what the coordinator sends the nodes (citus.log_remote_commands)
+remote() {   # remote SQL: the coordinator's commands to the nodes, "verb verb ..."; servers in $work/servers
+  coord -c "SET citus.log_remote_commands = on" -c "$1" > "$work/remote.out" 2>&1
+  grep -o 'on server [^ ]*' "$work/remote.out" | sort -u > "$work/servers"
+  grep -o 'issuing [A-Z]*' "$work/remote.out" | awk '{print $2}' | paste -sd ' '
+}
+csql "SELECT push_device_register('shop', 'dg1', 'android', 'fcm', 'fcm-dg1')" >/dev/null
+check_eq "a registration that keeps its token: one call to one node, then its commit" \
+  "$(remote "SELECT pushplan.push_device_register('shop', 'dg1', 'android', 'fcm', 'fcm-dg1')")" "BEGIN SELECT COMMIT"
+check "... the call is _device_register_at's, by the key" "$(grep 'issuing SELECT' "$work/remote.out")" \
+  "FROM pushplan._device_register_at('$(csql "SELECT _device_key(1, 'dg1')")'::bigint, 1, 'dg1'::text"
+check_eq "... on the one node of the key's shard" "$(wc -l < "$work/servers")" "1"
+check_eq "... whose shard holds the device" "$(sed 's/.*@//' "$work/servers")" \
+  "$(coord -c "SELECT nodename || ':' || nodeport FROM pg_dist_shard_placement WHERE shardid = get_shard_id_for_distribution_column('pushplan.devices', pushplan._device_key(1, 'dg1'))")"
+check "a registration whose token changed: the call, then the token's old holder looked for on every shard" \
+  "$(remote "SELECT pushplan.push_device_register('shop', 'dg1', 'android', 'fcm', 'fcm-dg1b')")" "BEGIN SELECT UPDATE"
+check "... committed in two phases (every shard was asked)" "$(grep -c 'PREPARE TRANSACTION' "$work/remote.out")" "2"
+csql "SELECT push_device_register('shop', 'dg2', 'android', 'fcm', 'fcm-dg2')" >/dev/null
+csql "SELECT push_device_register('shop', 'dg3', 'android', 'fcm', 'fcm-dg2')" >/dev/null
+check_eq "the token moved: its old registration lost it, the new one holds it" \
+  "$(csql "SELECT string_agg(registration_id || '=' || coalesce(token, '-'), ' ' ORDER BY registration_id) FROM devices WHERE registration_id IN ('dg1', 'dg2', 'dg3')")" \
+  "dg1=fcm-dg1b dg2=- dg3=fcm-dg2"
+batch='[{"registration_id": "dg8", "platform": "android", "vendor": "fcm", "token": "fcm-dg8"},
+        {"registration_id": "dg9", "platform": "android", "vendor": "fcm", "token": "fcm-dg9"}]'
+csql "SELECT push_device_register_batch('shop', '$batch')" >/dev/null
+remote "SELECT pushplan.push_device_register_batch('shop', '$batch')" >/dev/null
+check_eq "a batch that keeps its tokens looks for no token's old holder" "$(grep -c 'SET token = NULL' "$work/remote.out")" "0"
+remote "SELECT pushplan.push_device_register_batch('shop', '${batch/fcm-dg9/fcm-dg9b}')" >/dev/null
+check "... one whose token changed does, on every shard" "$(grep -c 'SET token = NULL' "$work/remote.out")" "8"
+check_eq "... and stored both" \
+  "$(csql "SELECT string_agg(token, ' ' ORDER BY registration_id) FROM devices WHERE registration_id IN ('dg8', 'dg9')")" "fcm-dg8 fcm-dg9b"
+coord -c "BEGIN" -c "SELECT pushplan.push_device_register('shop', 'dg4', 'android', 'fcm', 'fcm-dg4')" \
+      -c "SELECT pushplan.push_tag_add('shop', 'dg4', 'rolled')" -c "ROLLBACK" >/dev/null
+check_eq "a registration in a transaction block is delegated inside it: rolled back with it" \
+  "$(csql "SELECT count(*) FROM devices WHERE registration_id = 'dg4'")" "0"
+coord -c "CREATE ROLE regress_reg_app" -c "SELECT pushplan.push_app_grant('shop', 'regress_reg_app', 'app')" >/dev/null
+check_eq "a role bound to the app registers through the coordinator (bindings checked there)" \
+  "$(coord -c "SET ROLE regress_reg_app" -c "SELECT pushplan.push_device_register('shop', 'dg5', 'android', 'fcm', 'fcm-dg5')")" \
+  "$(csql "SELECT _device_key(1, 'dg5')")"
+check_eq "93125: a bound role calling pushplan on a worker node" \
+  "$(err worker1 "SET ROLE regress_reg_app; SELECT pushplan.push_device_register('shop', 'dg6', 'android', 'fcm', 'fcm-dg6')")" \
+  "93125: app bindings are checked on the coordinator: role \"regress_reg_app\" calls pushplan on a worker node"
+check_eq "... and the views' tenancy check there" \
+  "$(err worker1 "SET ROLE regress_reg_app; SELECT pushplan._visible_apps('app')")" \
+  "93125: app bindings are checked on the coordinator: role \"regress_reg_app\" calls pushplan on a worker node"
+check_eq "a superuser may call it on a worker node: the call is delegated from there" \
+  "$(worker1 -c "SELECT pushplan.push_device_register('shop', 'dg7', 'android', 'fcm', 'fcm-dg7') = pushplan._device_key(1, 'dg7')")" "t"
+check_eq "... and stored" "$(csql "SELECT count(*) FROM devices WHERE registration_id IN ('dg5', 'dg7')")" "2"
+
 # ---- what the layout refuses --------------------------------------------------------------------
 check_eq "93121: a push with variants" "$(err coord "SELECT pushplan.push_send('shop', '{\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"hi\"}}, \"variants\": [{\"name\": \"A\", \"weight\": 50, \"notification\": {\"alert\": \"a\"}}, {\"name\": \"B\", \"weight\": 50, \"notification\": {\"alert\": \"b\"}}]}')")" \
   "93121: a push with variants is not supported on the distributed registry yet"
