@@ -90,6 +90,12 @@ AS 'MODULE_PATHNAME', 'pushplan_devices_probe' LANGUAGE C STABLE STRICT;
 -- insertion: a device registered concurrently by another session makes the insert fail with a
 -- unique violation, and the statement is run again (it then updates that device).
 -- Returns the ids of the devices written, in the order of registration_id (bytewise).
+-- The upsert is an EXECUTE, planned with each batch's arrays: PL/pgSQL's generic plan (from a
+-- session's sixth batch on, if it looks cheaper than the custom ones were) guesses ten rows for
+-- an unnest, and its nested loop compared each of a batch's 10,000 existing devices with each
+-- of its 10,000 registrations: 24 s a batch instead of 0.25 s (doc/benchmarks.md, "A batch
+-- registered again"). (Not plan_cache_mode = force_custom_plan for the whole function: it made
+-- every batch of new devices 20 % slower.)
 CREATE OR REPLACE FUNCTION _devices_upsert(p_app_id int, p_devices jsonb, p_batch boolean) RETURNS bigint[]
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -176,12 +182,14 @@ BEGIN
         EXECUTE 'SELECT array_agg(d.registration_id), array_agg(d.vendor), array_agg(d.token)
                    FROM pushplan.devices d WHERE d.device_id = ANY ($1) AND d.app_id = $2'
            INTO v_cur_rid, v_cur_vendor, v_cur_token USING v_keys, p_app_id;
-        SELECT array_agg(r.rid), array_agg(r.vendor), array_agg(r.token)
-          INTO v_move_rid, v_move_vendor, v_move_token
-          FROM unnest(v_rid, v_vendor, v_token) r(rid, vendor, token)
-          LEFT JOIN unnest(v_cur_rid, v_cur_vendor, v_cur_token) c(rid, vendor, token)
-               ON c.rid = r.rid COLLATE "C"
-         WHERE c.rid IS NULL OR c.token IS DISTINCT FROM r.token OR c.vendor IS DISTINCT FROM r.vendor;
+        -- (EXECUTE: a generic plan would join the two unnests in a nested loop, above)
+        EXECUTE 'SELECT array_agg(r.rid), array_agg(r.vendor), array_agg(r.token)
+                   FROM unnest($1, $2, $3) r(rid, vendor, token)
+                   LEFT JOIN unnest($4, $5, $6) c(rid, vendor, token) ON c.rid = r.rid COLLATE "C"
+                  WHERE c.rid IS NULL OR c.token IS DISTINCT FROM r.token
+                     OR c.vendor IS DISTINCT FROM r.vendor'
+           INTO v_move_rid, v_move_vendor, v_move_token
+           USING v_rid, v_vendor, v_token, v_cur_rid, v_cur_vendor, v_cur_token;
         -- (Citus does not push a self-join down; each shard probes its token index instead)
         IF v_move_rid IS NOT NULL THEN
             UPDATE pushplan.devices d SET token = NULL, updated_at = now()
@@ -200,9 +208,11 @@ BEGIN
     -- transaction of registrations costs the same per device as a short one.
     v_any_old := false; v_too_many := false;
     FOR attempt IN 1 .. 3 LOOP
+        -- (EXECUTE: planned with this batch's arrays each time, above)
+        EXECUTE '
         WITH r AS (
-            SELECT * FROM unnest(v_rid, v_platform, v_vendor, v_token, v_tz, v_language,
-                                 v_attrs, v_new_attrs)
+            SELECT * FROM unnest($1, $2, $3, $4, $5, $6,
+                                 $7, $8)
                 r(rid, platform, vendor, token, tz, language, attrs, new_attrs)
         ), up AS (
             -- Existing devices: attrs merge into what the device had, a null value removing a
@@ -210,23 +220,23 @@ BEGIN
             UPDATE pushplan.devices d SET
                 platform = r.platform, vendor = r.vendor, token = r.token,
                 timezone = r.tz, language = r.language, registered = true,
-                attrs = CASE WHEN r.attrs = '{}' THEN d.attrs
+                attrs = CASE WHEN r.attrs = ''{}'' THEN d.attrs
                              ELSE jsonb_strip_nulls(d.attrs || r.attrs) END,
                 token_invalidated_at = CASE WHEN d.token IS NOT DISTINCT FROM r.token
                                             THEN d.token_invalidated_at END,
                 updated_at = now()
             FROM r
-            WHERE d.device_id = ANY (v_keys) AND d.app_id = p_app_id
+            WHERE d.device_id = ANY ($9) AND d.app_id = $10
               AND d.registration_id = r.rid
             RETURNING d.registration_id, d.device_id, _attrs_count(d.attrs) > 50 AS too_many
         ), ins AS (
-            -- (the distributed registry's ids are keys of the registration, and its only unique
+            -- (the distributed registry''s ids are keys of the registration, and its only unique
             -- key is the id: doc/scale-out.md)
             INSERT INTO pushplan.devices
                    (device_id, app_id, registration_id, platform, vendor, token, timezone, language, attrs)
-            SELECT CASE WHEN v_distributed THEN _device_key(p_app_id, r.rid)
-                        ELSE nextval('pushplan.devices_device_id_seq') END,
-                   p_app_id, r.rid, r.platform, r.vendor, r.token, r.tz, r.language, r.new_attrs
+            SELECT CASE WHEN $11 THEN _device_key($10, r.rid)
+                        ELSE nextval(''pushplan.devices_device_id_seq'') END,
+                   $10, r.rid, r.platform, r.vendor, r.token, r.tz, r.language, r.new_attrs
             FROM r WHERE NOT EXISTS (SELECT 1 FROM up WHERE up.registration_id = r.rid)
             ON CONFLICT DO NOTHING
             RETURNING registration_id, device_id
@@ -238,10 +248,12 @@ BEGIN
         SELECT array_agg(registration_id ORDER BY registration_id COLLATE "C"),
                array_agg(device_id ORDER BY registration_id COLLATE "C"),
                array_agg(is_new ORDER BY registration_id COLLATE "C"),
-               v_any_old OR coalesce(bool_or(NOT is_new), false),
-               v_too_many OR coalesce(bool_or(too_many), false)
+               $12 OR coalesce(bool_or(NOT is_new), false),
+               $13 OR coalesce(bool_or(too_many), false)
+          FROM done'
           INTO v_pass_rid, v_pass_ids, v_pass_new, v_any_old, v_too_many
-          FROM done;
+          USING v_rid, v_platform, v_vendor, v_token, v_tz, v_language, v_attrs, v_new_attrs,
+                v_keys, p_app_id, v_distributed, v_any_old, v_too_many;
         IF attempt = 1 AND cardinality(v_pass_rid) = cardinality(v_rid) THEN
             v_ids := v_pass_ids;             -- the usual case: all in one pass, in order
             v_new := v_pass_new;
@@ -290,10 +302,11 @@ BEGIN
         RAISE EXCEPTION '90033: a device has at most 50 attributes' USING ERRCODE = '54000';
     END IF;
     IF v_watched THEN
-        PERFORM _flow_attrs_changed(p_app_id, v_ids,
-            ARRAY(SELECT o.attrs FROM unnest(v_ids) WITH ORDINALITY i(id, n)
-                  LEFT JOIN unnest(v_old_ids, v_old_attrs) o(id, attrs) ON o.id = i.id
-                  ORDER BY i.n));
+        -- (EXECUTE: a generic plan would join the two unnests in a nested loop, above)
+        EXECUTE 'SELECT ARRAY(SELECT o.attrs FROM unnest($1) WITH ORDINALITY i(id, n)
+                              LEFT JOIN unnest($2, $3) o(id, attrs) ON o.id = i.id ORDER BY i.n)'
+           INTO v_old_attrs USING v_ids, v_old_ids, v_old_attrs;
+        PERFORM _flow_attrs_changed(p_app_id, v_ids, v_old_attrs);
     END IF;
 
     IF cardinality(v_tag) > 0 THEN

@@ -432,10 +432,11 @@ BEGIN
         EXECUTE 'SELECT array_agg(d.device_id), array_agg(d.registration_id)
                    FROM pushplan.devices d WHERE d.device_id = ANY ($1) AND d.app_id = $2'
            INTO v_found, v_found_rid USING v_device, v_app;
-        v_device := ARRAY(SELECT f.device_id
-                          FROM unnest(v_rid) WITH ORDINALITY e(rid, n)
-                          LEFT JOIN unnest(v_found, v_found_rid) f(device_id, rid) ON f.rid = e.rid
-                          ORDER BY e.n);
+        -- (EXECUTE: this function's generic plan would join the two unnests in a nested loop,
+        -- each event against each device: quadratic in the batch)
+        EXECUTE 'SELECT ARRAY(SELECT f.device_id FROM unnest($1) WITH ORDINALITY e(rid, n)
+                              LEFT JOIN unnest($2, $3) f(device_id, rid) ON f.rid = e.rid ORDER BY e.n)'
+           INTO v_device USING v_rid, v_found, v_found_rid;
     ELSE
         v_device := ARRAY(SELECT v.device_id
                           FROM unnest(v_rid) WITH ORDINALITY e(rid, n)
