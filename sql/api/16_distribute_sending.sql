@@ -11,8 +11,8 @@ RETURNS SETOF record LANGUAGE sql IMMUTABLE AS $$
      'the variants'' buckets and the winner''s pick read every shard''s deliveries per task'),
     ('a push with a fallback',
      'the fallback''s look joins the push''s deliveries with the coordinator''s fallbacks'),
-    ('a push with per-device send times',
-     'per-device send times read send profiles that are not refreshed on this layout'),
+    ('a push with intelligent send times',
+     'intelligent send times read send profiles that are not refreshed on this layout'),
     ('a push of an app or plan with frequency caps or quiet hours',
      'the caps'' gate locks engagement_counts rows of several shards in one statement'),
     ('a flow',
@@ -39,7 +39,7 @@ END $$;
 -- senders on the worker nodes cannot do yet is refused with what it is, instead of being stored
 -- and then sent without it.
 CREATE OR REPLACE FUNCTION _distributed_push_check(p_app int, p_plan text, p_push jsonb,
-                                                   p_send_rule boolean) RETURNS void
+                                                   p_intelligent boolean) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pushplan, pg_temp AS $$
 DECLARE
     v_what text;
@@ -47,7 +47,7 @@ BEGIN
     v_what := CASE
         WHEN p_push ? 'variants' THEN 'a push with variants'
         WHEN p_push ? 'fallback' THEN 'a push with a fallback'
-        WHEN p_send_rule THEN 'a push with per-device send times'
+        WHEN p_intelligent THEN 'a push with intelligent send times'
         WHEN _engagement_any(p_app, p_plan)
             THEN 'a push of an app or plan with frequency caps or quiet hours'
     END;
@@ -59,16 +59,13 @@ END $$;
 -- A schedule stored or changed on the distributed layout (a trigger on schedules, put there by
 -- push_distribute): what its occurrences' pushes could not be is refused when it is stored, as
 -- _distributed_push_check refuses it for a push, rather than each occurrence being skipped when
--- it fires. A schedule at each device's local time, or an intelligent one, is a push with
--- per-device send times. The coordinator's scheduler fires the others (doc/scale-out.md,
--- "Schedules").
+-- it fires. An intelligent schedule is a push with intelligent send times. The coordinator's
+-- scheduler fires the others, at each device's local time too (doc/scale-out.md, "Schedules").
 CREATE OR REPLACE FUNCTION _distributed_schedule_check() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
 BEGIN
     PERFORM _distributed_push_check(NEW.app_id, coalesce(NEW.push #>> '{body,options,plan_id}', 'default'),
-        NEW.push,
-        coalesce(NEW.trigger #>> '{single,zone_type}', NEW.trigger #>> '{periodical,zone_type}') = '2'
-        OR NEW.trigger ? 'intelligent');
+        NEW.push, NEW.trigger ? 'intelligent');
     RETURN NEW;
 END $$;
 

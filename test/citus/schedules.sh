@@ -4,8 +4,9 @@
 # occurrences of a daily one; each occurrence's task is expanded into the shards and sent by the
 # worker nodes' senders, each device exactly once (the mock's per-token counts); an occurrence
 # fires once, whatever the nodes; push_event and push_event_batch count the task's opens, clicks
-# and conversions; a schedule with per-device send times (local time, intelligent) is still
-# refused with 93121.
+# and conversions; a schedule at each device's local time (zone_type 2) fires once and each
+# device is sent at its own wall time, on its node; an intelligent schedule is still refused
+# with 93121.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 send_env 56670 56660
@@ -112,20 +113,47 @@ check_eq "... and push_event alike" \
 check_eq "the counts survive the coordinator's fold of the statistics (opened, clicked, converted)" \
   "$(csql "SELECT _stats_rollup() >= 0" >/dev/null; csql "SELECT opened || ' ' || clicked || ' ' || converted FROM push_task_stats WHERE task_id = '$t1'")" "3 1 1"
 
-# ---- still refused: per-device send times ----------------------------------------------------------
+# ---- a schedule at each device's local time (zone_type 2, doc/schedules.md) ----------------------
+# the wall time that comes at UTC+14 in 3 seconds: Kiritimati's devices are due then, UTC's 14
+# hours later (every node's clock moved there)
+mock_curl /_mock/reset -X POST >/dev/null
+csql "SELECT push_device_register_batch('shop', (SELECT jsonb_agg(jsonb_build_object('registration_id', 'z' || g,
+        'platform', 'android', 'vendor', 'fcm', 'token', 'cz-' || g,
+        'timezone', CASE WHEN g <= 2 THEN 'Pacific/Kiritimati' ELSE 'UTC' END)) FROM generate_series(1, 4) g))" >/dev/null
+wall=$(csql "SELECT to_char(now() AT TIME ZONE 'Pacific/Kiritimati' + interval '3 seconds', 'YYYY-MM-DD HH24:MI:SS')")
+s3=$(csql "SELECT push_schedule_create('shop', '{\"name\": \"local\", \"enabled\": true,
+        \"trigger\": {\"single\": {\"time\": \"$wall\", \"zone_type\": 2}},
+        \"push\": {\"to\": {\"registration_id\": [\"z1\", \"z2\", \"z3\", \"z4\"]}, \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"at 9\"}}}}')" 2>&1)
+check "a schedule at each device's local time is stored on the distributed layout" "$s3" "sch_"
+wait_for 30 "SELECT state = 'fired' FROM schedule_runs WHERE schedule_id = '$s3'" \
+  && ok "... it fires when its wall time comes at UTC+14" || fail "local: $(csql "SELECT * FROM push_schedule_runs WHERE schedule_id = '$s3'")"
+t3=$(csql "SELECT task_id FROM schedule_runs WHERE schedule_id = '$s3'")
+check_eq "... each device planned at that wall time in its own zone" \
+  "$(csql "SELECT string_agg(v.registration_id || ' ' || to_char(d.send_at AT TIME ZONE v.timezone, 'YYYY-MM-DD HH24:MI:SS'), ', ' ORDER BY v.registration_id)
+           FROM deliveries d JOIN devices v USING (device_id) WHERE d.task_id = '$t3'")" \
+  "z1 $wall, z2 $wall, z3 $wall, z4 $wall"
+wait_for 30 "SELECT count(*) = 2 FROM deliveries WHERE task_id = '$t3' AND status = 'sent'" \
+  && ok "... Kiritimati's two are sent by their nodes" || fail "local, Kiritimati: $(csql "SELECT status, count(*) FROM deliveries WHERE task_id = '$t3' GROUP BY 1")"
+check_eq "... UTC's two wait for their time, 14 hours on" \
+  "$(csql "SELECT string_agg(status, ' ') FROM deliveries d JOIN devices v USING (device_id) WHERE d.task_id = '$t3' AND v.timezone = 'UTC'")" "queued queued"
+for node in coord worker1 worker2; do
+  $node -c "SELECT pushplan._clock_set('$wall'::timestamp AT TIME ZONE 'UTC' - interval '2 seconds')" >/dev/null
+done
+wait_for 60 "SELECT state = 'done' FROM tasks WHERE task_id = '$t3'" \
+  && ok "... and are sent when it comes (every node's clock moved)" || fail "local, UTC: $(csql "SELECT status, count(*) FROM deliveries WHERE task_id = '$t3' GROUP BY 1")"
+check_eq "... each of the 4 tokens exactly once (tokens, requests, max, min)" "$(token_counts cz-)" "4 4 1 1"
+for node in coord worker1 worker2; do $node -c "SELECT pushplan._clock_set(NULL)" >/dev/null 2>&1; done
+
+# ---- still refused: intelligent send times ----------------------------------------------------------
 tomorrow=$(csql "SELECT to_char(now() AT TIME ZONE 'UTC' + interval '1 day', 'YYYY-MM-DD HH24:MI:SS')")
-check_eq "a schedule at each device's local time is refused" \
-  "$(err coord "SELECT pushplan.push_schedule_create('shop', '{\"name\": \"local\", \"trigger\": {\"single\": {\"time\": \"$tomorrow\", \"zone_type\": 2}},
-      \"push\": {\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"x\"}}}}')")" \
-  "93121: a push with per-device send times is not supported on the distributed registry yet"
 check_eq "an intelligent schedule is refused" \
   "$(err coord "SELECT pushplan.push_schedule_create('shop', '{\"name\": \"smart\", \"trigger\": {\"intelligent\": {\"backup_time\": \"now\"}},
       \"push\": {\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"x\"}}}}')")" \
-  "93121: a push with per-device send times is not supported on the distributed registry yet"
-check_eq "... and nothing of them stored" "$(csql "SELECT count(*) FROM schedules WHERE name IN ('local', 'smart')")" "0"
-check_eq "a schedule changed to each device's local time is refused" \
-  "$(err coord "SELECT pushplan.push_schedule_update('shop', '$s2', '{\"trigger\": {\"single\": {\"time\": \"$tomorrow\", \"zone_type\": 2}}}')")" \
-  "93121: a push with per-device send times is not supported on the distributed registry yet"
+  "93121: a push with intelligent send times is not supported on the distributed registry yet"
+check_eq "... and nothing of it stored" "$(csql "SELECT count(*) FROM schedules WHERE name = 'smart'")" "0"
+check_eq "a schedule changed to intelligent is refused" \
+  "$(err coord "SELECT pushplan.push_schedule_update('shop', '$s2', '{\"trigger\": {\"intelligent\": {\"backup_time\": \"now\"}}}')")" \
+  "93121: a push with intelligent send times is not supported on the distributed registry yet"
 check_eq "... and left as it was" "$(csql "SELECT trigger ? 'periodical' FROM schedules WHERE schedule_id = '$s2'")" "t"
 check_eq "a schedule whose push has variants is refused when stored" \
   "$(err coord "SELECT pushplan.push_schedule_create('shop', '{\"name\": \"ab\", \"trigger\": {\"single\": {\"time\": \"$tomorrow\"}},
