@@ -588,15 +588,14 @@ pp_push_store(int32 app_id, PPPush *p, const PPTaskTiming *timing, bool *inserte
 	/* what the distributed layout does not send yet is refused before it is stored */
 	if (pp_registry_distributed())
 	{
-		Oid			types[4] = {INT4OID, TEXTOID, JSONBOID, TEXTOID};
-		Datum		args[4] = {Int32GetDatum(app_id), CStringGetTextDatum(p->plan_id),
-			JsonbPGetDatum(p->push),
+		Oid			types[2] = {JSONBOID, TEXTOID};
+		Datum		args[2] = {JsonbPGetDatum(p->push),
 		timing->send_rule ? CStringGetTextDatum(timing->send_rule) : (Datum) 0};
 
 		/* (a send rule is {"local": ...}, which works there, or {"intelligent": ...}) */
-		if (SPI_execute_with_args("SELECT pushplan._distributed_push_check($1, $2, $3, "
-								  "coalesce($4::jsonb ? 'intelligent', false))",
-								  4, types, args, timing->send_rule ? NULL : "   n",
+		if (SPI_execute_with_args("SELECT pushplan._distributed_push_check($1, "
+								  "coalesce($2::jsonb ? 'intelligent', false))",
+								  2, types, args, timing->send_rule ? NULL : " n",
 								  false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "pushplan: could not check the push against the distributed layout");
 	}

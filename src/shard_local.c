@@ -219,6 +219,13 @@ pp_shard_of_device(int64 device_id)
 	return -1;
 }
 
+int64
+pp_shard_group_id(int group)
+{
+	Assert(group >= 0 && group < ngroups);
+	return groups[group].queue_shard;
+}
+
 /* the shard of table in the list, or NULL */
 static const char *
 find_shard(const ShardName *names, int n, const char *table, int len)

@@ -20,6 +20,9 @@ extern int	pp_shards_local_count(void);
 /* the local shard group holding device_id, or -1 when its shard is on another node */
 extern int	pp_shard_of_device(int64 device_id);
 
+/* the identity of local shard group `group`: its delivery_queue shard's id */
+extern int64 pp_shard_group_id(int group);
+
 /*
  * sql with every pushplan.<table> of a Citus table replaced by its shard in group (a local
  * shard group, or -1 for reference tables only); a copy of sql when not distributed

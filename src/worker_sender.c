@@ -728,6 +728,44 @@ typedef struct GateVerdict
 } GateVerdict;
 
 /*
+ * The engagement gate for local shard group `group` on the distributed layout: a copy of
+ * pushplan._engagement_gate in this session's temporary schema, its tables replaced by the
+ * group's shards (pp_shard_sql) as the claim's are, made the first time the group needs it
+ * (its name carries the group's identity, the delivery_queue shard's id). Plain PostgreSQL
+ * over the local shards, as the claim: through Citus the gate's FOR UPDATE of the devices'
+ * counts would be refused. Returns its qualified name.
+ */
+static const char *
+shard_gate(int group)
+{
+	char	   *name = psprintf("pg_temp.pushplan_gate_" INT64_FORMAT, pp_shard_group_id(group));
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(psprintf("%s(bigint[], timestamptz)", name))};
+	char	   *def;
+	char	   *head;
+
+	pp_spi_run("looking for the shard group's engagement gate", SPI_OK_SELECT,
+			   "SELECT to_regprocedure($1) IS NOT NULL", 1, types, args, NULL, true, 1);
+	if (DatumGetBool(SPI_getbinval(pp_spi_first_row("looking for the shard group's engagement gate"),
+								   SPI_tuptable->tupdesc, 1, &(bool){false})))
+		return name;
+	pp_spi_run("reading the engagement gate", SPI_OK_SELECT,
+			   "SELECT pg_get_functiondef('pushplan._engagement_gate(bigint[], timestamptz)'::regprocedure)",
+			   0, NULL, NULL, NULL, true, 1);
+	def = SPI_getvalue(pp_spi_first_row("reading the engagement gate"), SPI_tuptable->tupdesc, 1);
+	head = strstr(def, "pushplan._engagement_gate(");
+	if (head == NULL)
+		elog(ERROR, "pushplan: unexpected definition of _engagement_gate");
+	def = psprintf("%.*s%s%s", (int) (head - def), def, name, head + strlen("pushplan._engagement_gate"));
+	/* (a temporary function is this session's: nothing for Citus to propagate) */
+	(void) set_config_option("citus.enable_ddl_propagation", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+	pp_spi_run("making the shard group's engagement gate", SPI_OK_UTILITY, pp_shard_sql(def, group),
+			   0, NULL, NULL, NULL, false, 0);
+	return name;
+}
+
+/*
  * Frequency caps and quiet hours (doc/engagement.md), in the claim's transaction: the claimed
  * deliveries of apps or plans that have any go through pushplan._engagement_gate, which counts
  * the ones that pass against their caps (locking each device's count rows, so that two senders
@@ -737,7 +775,7 @@ typedef struct GateVerdict
  * verdicts by delivery (in the current context), or NULL when nothing was held back.
  */
 static HTAB *
-engagement_gate(SPITupleTable *rows, int claimed)
+engagement_gate(SPITupleTable *rows, int claimed, int group)
 {
 	int64	   *ids = palloc(sizeof(int64) * Max(claimed, 1));
 	int			n = 0;
@@ -814,7 +852,8 @@ engagement_gate(SPITupleTable *rows, int claimed)
 
 	args[0] = int8_array(ids, n);
 	held = pp_spi_run("applying frequency caps and quiet hours", SPI_OK_SELECT,
-					  "SELECT delivery_id, verdict FROM pushplan._engagement_gate($1, pushplan.clock_now())",
+					  psprintf("SELECT delivery_id, verdict FROM %s($1, pushplan.clock_now())",
+							   group >= 0 ? shard_gate(group) : "pushplan._engagement_gate"),
 					  1, types, args, NULL, false, 0);
 	if (held == 0)
 		return NULL;
@@ -996,7 +1035,7 @@ claim_and_submit_group(PPEngine *engine, int n, int max_lane, MemoryContext clai
 	claimed_at = GetCurrentTransactionStartTimestamp();	/* the claim's now() */
 
 	old = MemoryContextSwitchTo(claim_cxt);
-	gated = engagement_gate(rows, claimed);
+	gated = engagement_gate(rows, claimed, group);
 	for (int i = 0; i < claimed; i++)
 	{
 		HeapTuple	tup = rows->vals[i];

@@ -13,8 +13,6 @@ RETURNS SETOF record LANGUAGE sql IMMUTABLE AS $$
      'the fallback''s look joins the push''s deliveries with the coordinator''s fallbacks'),
     ('a push with intelligent send times',
      'intelligent send times read send profiles that are not refreshed on this layout'),
-    ('a push of an app or plan with frequency caps or quiet hours',
-     'the caps'' gate locks engagement_counts rows of several shards in one statement'),
     ('a flow',
      'the scheduler''s advance joins the coordinator''s flow instances with the distributed devices in statements Citus cannot plan ("cannot push down this subquery")'),
     ('an attr_change trigger',
@@ -38,8 +36,7 @@ END $$;
 -- A push stored on the distributed layout (src/push_send.c, before its task is written): what the
 -- senders on the worker nodes cannot do yet is refused with what it is, instead of being stored
 -- and then sent without it.
-CREATE OR REPLACE FUNCTION _distributed_push_check(p_app int, p_plan text, p_push jsonb,
-                                                   p_intelligent boolean) RETURNS void
+CREATE OR REPLACE FUNCTION _distributed_push_check(p_push jsonb, p_intelligent boolean) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pushplan, pg_temp AS $$
 DECLARE
     v_what text;
@@ -48,8 +45,6 @@ BEGIN
         WHEN p_push ? 'variants' THEN 'a push with variants'
         WHEN p_push ? 'fallback' THEN 'a push with a fallback'
         WHEN p_intelligent THEN 'a push with intelligent send times'
-        WHEN _engagement_any(p_app, p_plan)
-            THEN 'a push of an app or plan with frequency caps or quiet hours'
     END;
     IF v_what IS NOT NULL THEN
         PERFORM _distributed_refused(v_what);
@@ -64,8 +59,7 @@ END $$;
 CREATE OR REPLACE FUNCTION _distributed_schedule_check() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
 BEGIN
-    PERFORM _distributed_push_check(NEW.app_id, coalesce(NEW.push #>> '{body,options,plan_id}', 'default'),
-        NEW.push, NEW.trigger ? 'intelligent');
+    PERFORM _distributed_push_check(NEW.push, NEW.trigger ? 'intelligent');
     RETURN NEW;
 END $$;
 

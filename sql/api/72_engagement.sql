@@ -214,6 +214,9 @@ END $$;
 -- enable_sort on: the senders plan without sorts (src/worker_sender.c, plan_by_keys), and the
 -- only way left to give a claim's few hundred rows in device order was to read every delivery
 -- in the deliveries' device index (5.5 s a claim during a 200,000-device broadcast).
+-- Its tables are named pushplan.<table>: on the distributed layout a worker node's sender runs
+-- a copy of this function made for each of its shard groups, the names replaced by the
+-- group's shards (src/worker_sender.c, shard_gate), as its claim is.
 CREATE OR REPLACE FUNCTION _engagement_gate(p_ids bigint[], p_now timestamptz)
 RETURNS TABLE(delivery_id bigint, verdict text, until timestamptz)
 LANGUAGE plpgsql SET search_path = pushplan, pg_temp SET enable_sort = on AS $$
@@ -249,14 +252,14 @@ BEGIN
                         t.priority > 0 OR t.flow_id IS NOT NULL) AS cap_applies,
                coalesce((t.push #>> '{body,options,big_push_duration}')::int, 0) AS spread
         FROM unnest(p_ids) i(id)
-        JOIN deliveries d ON d.delivery_id = i.id
-        JOIN tasks t ON t.task_id = d.task_id
-        JOIN apps a ON a.app_id = t.app_id
-        JOIN plans p ON p.app_id = t.app_id AND p.plan_id = t.plan_id
+        JOIN pushplan.deliveries d ON d.delivery_id = i.id
+        JOIN pushplan.tasks t ON t.task_id = d.task_id
+        JOIN pushplan.apps a ON a.app_id = t.app_id
+        JOIN pushplan.plans p ON p.app_id = t.app_id AND p.plan_id = t.plan_id
         -- a flow's controls: its current version's (a change applies at once, to every run)
-        LEFT JOIN flows f ON f.flow_id = t.flow_id
-        LEFT JOIN flow_versions fv ON fv.flow_id = f.flow_id AND fv.version = f.version
-        LEFT JOIN devices v ON v.device_id = d.device_id
+        LEFT JOIN pushplan.flows f ON f.flow_id = t.flow_id
+        LEFT JOIN pushplan.flow_versions fv ON fv.flow_id = f.flow_id AND fv.version = f.version
+        LEFT JOIN pushplan.devices v ON v.device_id = d.device_id
         ORDER BY d.device_id, d.delivery_id
     LOOP
         -- quiet hours, in the device's local time
@@ -303,10 +306,10 @@ BEGIN
                               (r.flow_scope, r.flow_cap)) s(scope, cap)
                  WHERE s.cap IS NOT NULL ORDER BY s.scope COLLATE "C" LOOP
             v_scopes := v_scopes || c.scope;
-            INSERT INTO engagement_counts (device_id, scope) VALUES (r.device_id, c.scope)
+            INSERT INTO pushplan.engagement_counts (device_id, scope) VALUES (r.device_id, c.scope)
                 ON CONFLICT DO NOTHING;
             -- a new statement: it sees, once its lock is granted, what another claim counted
-            SELECT e.sent INTO v_sent FROM engagement_counts e
+            SELECT e.sent INTO v_sent FROM pushplan.engagement_counts e
                 WHERE e.device_id = r.device_id AND e.scope = c.scope FOR UPDATE;
             v_until := _cap_release(c.cap, v_sent, p_now, r.zone);
             IF v_until IS NOT NULL THEN
@@ -316,7 +319,7 @@ BEGIN
         END LOOP;
         IF v_release IS NULL THEN
             -- it goes: counted in every scope, each trimmed to what a week's window can need
-            UPDATE engagement_counts e
+            UPDATE pushplan.engagement_counts e
                 SET sent = ARRAY[p_now] || ARRAY(SELECT x FROM unnest(e.sent) x
                                                  WHERE x > p_now - interval '8 days' ORDER BY x DESC)
                 WHERE e.device_id = r.device_id AND e.scope = ANY (v_scopes);
@@ -333,10 +336,10 @@ BEGIN
 
     -- held and deferred: later, and given back to the queue (the claim had taken them)
     IF cardinality(v_held_ids) > 0 THEN
-        UPDATE deliveries d SET send_at = h.at, error = h.why
+        UPDATE pushplan.deliveries d SET send_at = h.at, error = h.why
             FROM unnest(v_held_ids, v_held_at, v_held_why) h(id, at, why)
             WHERE d.delivery_id = h.id;
-        UPDATE delivery_queue q SET send_at = h.at, claimed_by = NULL, claimed_at = NULL
+        UPDATE pushplan.delivery_queue q SET send_at = h.at, claimed_by = NULL, claimed_at = NULL
             FROM unnest(v_held_tasks, v_held_ids, v_held_at) h(task_id, id, at)
             WHERE q.task_id = h.task_id AND q.delivery_id = h.id;
     END IF;

@@ -139,7 +139,7 @@ BEGIN
     -- the distributed layout (sql/api/16_distribute_sending.sql): the coordinator's upkeep, and
     -- a schedule's firing checks its push as push_send does (pp_push_store)
     GRANT EXECUTE ON FUNCTION _distributed_tasks_done(), _distributed_stats_pull(),
-        _registry_distributed(), _distributed_push_check(int, text, jsonb, boolean),
+        _registry_distributed(), _distributed_push_check(jsonb, boolean),
         _distributed_refused(text), _distributed_unsupported(),
         _distributed_outbox_pull(int) TO pushplan_worker;
     -- the marks of the worker nodes' outboxes moved here (_distributed_outbox_pull)

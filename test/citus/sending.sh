@@ -7,8 +7,9 @@
 # statistics views, push_trace) read the shards; kill -9 of a worker node's sender mid-broadcast
 # loses nothing and sends again at most what was in flight (the counts are printed); push_cancel
 # stops a broadcast the worker nodes are sending; an app's outcome webhook gets every outcome
-# once, the worker nodes' included; what stage 2 does not send is refused with 93121 and what it
-# is.
+# once, the worker nodes' included; frequency caps and quiet hours are applied by each worker
+# node's senders to their own shards; what stage 2 does not send is refused with 93121 and what
+# it is.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 send_env 56610 56600
@@ -176,9 +177,49 @@ check_eq "... with the deliveries' own ids and registration ids" \
 check_eq "93121: a push with a fallback" \
   "$(err coord "SELECT pushplan.push_send('shop', '{\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"hi\"}}, \"fallback\": {\"after\": \"2 hours\", \"via\": \"webhook\", \"to\": \"account\"}}')")" \
   "93121: a push with a fallback is not supported on the distributed registry yet"
-csql "SELECT push_app_set('shop', '{\"frequency_cap\": {\"per_day\": 3}}')" >/dev/null
-check_eq "93121: a push of an app with frequency caps" \
-  "$(err coord "SELECT pushplan.push_send('shop', '{\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"hi\"}}}')")" \
-  "93121: a push of an app or plan with frequency caps or quiet hours is not supported on the distributed registry yet"
+
+# ---- frequency caps and quiet hours (doc/engagement.md): each worker node's senders gate their --
+# own shards' deliveries, counting each device on its shard
+csql "SELECT push_app_create('capped')" >/dev/null
+mock_vendor_setup capped coord >/dev/null
+csql "SELECT push_device_register_batch('capped', (SELECT jsonb_agg(jsonb_build_object('registration_id', 'k' || g,
+        'platform', 'android', 'vendor', 'fcm', 'token', 'ck-' || g)) FROM generate_series(1, 60) g))" >/dev/null
+csql "SELECT push_app_set('capped', '{\"frequency_cap\": {\"per_day\": 1}}')" >/dev/null
+mock_curl /_mock/reset -X POST >/dev/null
+capped_push() { csql "SELECT push_send('capped', '{\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"$1\"}}}')" 2>&1; }
+k1=$(capped_push "first today")
+check "a push of an app with a frequency cap is taken on the layout" "$k1" "tsk_"
+wait_for 60 "SELECT state = 'done' FROM tasks WHERE task_id = '$k1'" \
+  && ok "... and sent by the worker nodes" || fail "capped, first: $(csql "SELECT status, error, count(*) FROM deliveries WHERE task_id = '$k1' GROUP BY 1, 2" 2>&1)"
+k2=$(capped_push "second today")
+wait_for 60 "SELECT state = 'done' FROM tasks WHERE task_id = '$k2'" \
+  && ok "... a second push the same day is done" || fail "capped, second: $(csql "SELECT status, error, count(*) FROM deliveries WHERE task_id = '$k2' GROUP BY 1, 2" 2>&1)"
+check_eq "... per day 1: the first push sent to each of the 60 devices, the second to none (capped)" \
+  "$(csql "SELECT string_agg(task_id || ' ' || status || ' ' || coalesce(error, '-') || ' ' || n, ', ' ORDER BY task_id = '$k2', status)
+           FROM (SELECT task_id, status, error, count(*) AS n FROM deliveries WHERE task_id IN ('$k1', '$k2')
+                 GROUP BY 1, 2, 3) x" | sed "s/$k1/first/; s/$k2/second/")" \
+  "first sent - 60, second suppressed capped 60"
+check_eq "... each token once at the vendor (tokens, requests, max, min)" "$(token_counts ck-)" "60 60 1 1"
+check_eq "... both worker nodes gated and sent their own shards' deliveries" \
+  "$(sent_per_node "$k1" | tr ' ' '\n' | awk -F: '$2 > 0' | wc -l)" "2"
+check_eq "... each device counted once, on its shard (the app's scope)" \
+  "$(csql "SELECT count(*) || ' ' || min(cardinality(sent)) || ' ' || max(cardinality(sent)) FROM engagement_counts e
+           JOIN devices v USING (device_id) WHERE v.app_id = (SELECT app_id FROM apps WHERE app = 'capped') AND e.scope = ''")" \
+  "60 1 1"
+# quiet hours around now, in the app's zone (UTC): held until the window's end
+quiet=$(csql "SELECT format('{\"frequency_cap\": null, \"quiet_hours\": {\"from\": \"%s\", \"to\": \"%s\", \"on_quiet\": \"hold\"}}',
+                            to_char(now() AT TIME ZONE 'UTC' - interval '1 hour', 'HH24:MI'),
+                            to_char(now() AT TIME ZONE 'UTC' + interval '1 hour', 'HH24:MI'))")
+csql "SELECT push_app_set('capped', '$quiet')" >/dev/null
+k3=$(capped_push "in the quiet hours")
+wait_for 60 "SELECT count(*) = 60 FROM deliveries WHERE task_id = '$k3' AND error = 'held by quiet hours'" \
+  && ok "quiet hours: a push's 60 deliveries are held by the worker nodes' gates" \
+  || fail "quiet: $(csql "SELECT status, error, count(*) FROM deliveries WHERE task_id = '$k3' GROUP BY 1, 2" 2>&1)"
+held=$(csql "SELECT count(*) FROM deliveries WHERE task_id = '$k3' AND status = 'queued' AND send_at > now() + interval '30 minutes'")
+given_back=$(csql "SELECT count(*) FROM delivery_queue WHERE task_id = '$k3' AND claimed_by IS NULL")
+check_eq "... queued again for the window's end, given back to the queue, none sent" \
+  "$held $given_back $(token_counts ck-)" "60 60 60 60 1 1"
+csql "SELECT push_cancel('capped', '$k3')" >/dev/null
+csql "SELECT push_app_set('capped', '{\"quiet_hours\": null}')" >/dev/null
 
 finish
