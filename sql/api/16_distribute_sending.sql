@@ -7,8 +7,6 @@
 CREATE OR REPLACE FUNCTION _distributed_unsupported(OUT what text, OUT why text)
 RETURNS SETOF record LANGUAGE sql IMMUTABLE AS $$
     VALUES
-    ('a push with variants',
-     'the variants'' buckets and the winner''s pick read every shard''s deliveries per task'),
     ('a push with a fallback',
      'the fallback''s look joins the push''s deliveries with the coordinator''s fallbacks'),
     ('a push with intelligent send times',
@@ -42,7 +40,6 @@ DECLARE
     v_what text;
 BEGIN
     v_what := CASE
-        WHEN p_push ? 'variants' THEN 'a push with variants'
         WHEN p_push ? 'fallback' THEN 'a push with a fallback'
         WHEN p_intelligent THEN 'a push with intelligent send times'
     END;

@@ -150,8 +150,6 @@ check_eq "a superuser may call it on a worker node: the call is delegated from t
 check_eq "... and stored" "$(csql "SELECT count(*) FROM devices WHERE registration_id IN ('dg5', 'dg7')")" "2"
 
 # ---- what the layout refuses --------------------------------------------------------------------
-check_eq "93121: a push with variants" "$(err coord "SELECT pushplan.push_send('shop', '{\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"hi\"}}, \"variants\": [{\"name\": \"A\", \"weight\": 50, \"notification\": {\"alert\": \"a\"}}, {\"name\": \"B\", \"weight\": 50, \"notification\": {\"alert\": \"b\"}}]}')")" \
-  "93121: a push with variants is not supported on the distributed registry yet"
 check_eq "93121: an intelligent push_schedule_create" "$(err coord "SELECT pushplan.push_schedule_create('shop', '$smart_schedule')")" \
   "93121: a push with intelligent send times is not supported on the distributed registry yet"
 set_key "$weak_key"

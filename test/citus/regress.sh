@@ -18,7 +18,6 @@ declare -A skip=(
   [distribute]="push_distribute itself on one node without Citus (93100) and turning one into the layout: test/citus/registry.sh runs it on the layout"
   [engagement]="calls the senders' gate (_engagement_gate) itself, through the coordinator: on the layout the gate runs in the worker nodes' senders, a copy per shard group (test/citus/sending.sh tests it there)"
   [fallback]="fallbacks: $refused"
-  [variants]="variants: $refused"
   [smart_send]="intelligent send times: $refused"
   [flows]="flows: $refused"
   [flow_advance]="flows: $refused"

@@ -8,8 +8,8 @@
 # loses nothing and sends again at most what was in flight (the counts are printed); push_cancel
 # stops a broadcast the worker nodes are sending; an app's outcome webhook gets every outcome
 # once, the worker nodes' included; frequency caps and quiet hours are applied by each worker
-# node's senders to their own shards; what stage 2 does not send is refused with 93121 and what
-# it is.
+# node's senders to their own shards; a push with A/B variants (and a variants test's winner)
+# reaches each device once; what stage 2 does not send is refused with 93121 and what it is.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 send_env 56610 56600
@@ -221,5 +221,50 @@ check_eq "... queued again for the window's end, given back to the queue, none s
   "$held $given_back $(token_counts ck-)" "60 60 60 60 1 1"
 csql "SELECT push_cancel('capped', '$k3')" >/dev/null
 csql "SELECT push_app_set('capped', '{\"quiet_hours\": null}')" >/dev/null
+
+
+# ---- A/B variants (doc/variants.md): each variant's task expanded into the shards by bucket ------
+mock_curl /_mock/reset -X POST >/dev/null
+sleep 1.1    # (an app's pushes to all are at least a second apart: 90024)
+v=$(csql "SELECT push_send('capped', '{\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"sale\"}},
+        \"variants\": [{\"name\": \"A\", \"weight\": 45}, {\"name\": \"B\", \"weight\": 45, \"notification\": {\"alert\": \"30 % off\"}},
+                       {\"name\": \"control\", \"weight\": 10, \"control\": true}]}')" 2>&1)
+check "a push with variants is taken on the layout" "$v" "tsk_"
+wait_for 60 "SELECT state = 'done' FROM tasks WHERE task_id = '$v'" \
+  && ok "... every variant's task sent by the worker nodes, the push done" \
+  || fail "variants: $(csql "SELECT variant, state FROM tasks WHERE parent_task_id = '$v'" 2>&1)"
+check_eq "... each of the 60 devices in exactly one variant (devices, deliveries)" \
+  "$(csql "SELECT count(DISTINCT d.device_id) || ' ' || count(*) FROM deliveries d JOIN tasks t USING (task_id) WHERE t.parent_task_id = '$v'")" "60 60"
+check_eq "... the control group's written as control, the others sent" \
+  "$(csql "SELECT string_agg(DISTINCT t.variant || ':' || d.status, ' ' ORDER BY t.variant || ':' || d.status) FROM deliveries d JOIN tasks t USING (task_id) WHERE t.parent_task_id = '$v'")" \
+  "A:sent B:sent control:control"
+check_eq "... each device in the bucket of its variant (the hash of the push and the device)" \
+  "$(csql "SELECT count(*) FROM deliveries d JOIN tasks t USING (task_id) WHERE t.parent_task_id = '$v'
+           AND _variant_bucket('$v', d.device_id) <@ t.variant_buckets")" "60"
+sent=$(csql "SELECT count(*) FROM deliveries d JOIN tasks t USING (task_id) WHERE t.parent_task_id = '$v' AND d.status = 'sent'")
+check_eq "... each token of the variants sent once, none of the control group's (tokens, requests, max, min)" \
+  "$(token_counts ck-)" "$sent $sent 1 1"
+check_eq "... push_variant_stats: one row a variant, assigned adding up to 60" \
+  "$(csql "SELECT count(*) || ' ' || sum(assigned) FROM push_variant_stats WHERE task_id = '$v'")" "3 60"
+# a test on half the audience, the winner to the rest once "after" has passed (every node's clock)
+mock_curl /_mock/reset -X POST >/dev/null
+sleep 1.1
+w=$(csql "SELECT push_send('capped', '{\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"sale\"}},
+        \"variants\": [{\"name\": \"A\", \"weight\": 50}, {\"name\": \"B\", \"weight\": 50, \"notification\": {\"alert\": \"30 % off\"}}],
+        \"variants_test\": {\"percent\": 50, \"metric\": \"ctr\", \"after\": \"1 minute\"}}')" 2>&1)
+check "a push with a variants test is taken" "$w" "tsk_"
+wait_for 60 "SELECT bool_and(state = 'done') FROM tasks WHERE parent_task_id = '$w'" \
+  && ok "... its test variants sent" || fail "test variants: $(csql "SELECT variant, state FROM tasks WHERE parent_task_id = '$w'" 2>&1)"
+check_eq "... the push testing until its winner is picked" "$(csql "SELECT state FROM tasks WHERE task_id = '$w'")" "testing"
+for node in coord worker1 worker2; do
+  $node -c "SELECT pushplan._clock_set(now() + interval '61 seconds')" >/dev/null
+done
+wait_for 60 "SELECT state = 'done' FROM tasks WHERE task_id = '$w'" \
+  && ok "... its winner picked by the coordinator's upkeep and sent to the rest" \
+  || fail "winner: $(csql "SELECT variant, variant_winner, state FROM tasks WHERE parent_task_id = '$w'" 2>&1)"
+check_eq "... each of the 60 devices reached once, by a test variant or the winner (devices, deliveries, tokens)" \
+  "$(csql "SELECT count(DISTINCT d.device_id) || ' ' || count(*) FROM deliveries d JOIN tasks t USING (task_id) WHERE t.parent_task_id = '$w'") $(token_counts ck- | cut -d' ' -f1)" \
+  "60 60 60"
+for node in coord worker1 worker2; do $node -c "SELECT pushplan._clock_set(NULL)" >/dev/null 2>&1; done
 
 finish

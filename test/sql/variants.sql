@@ -138,8 +138,10 @@ SELECT task_id AS control_task FROM tasks WHERE parent_task_id = :'ab' AND varia
 SELECT push_event('ab_app', :'control_device', :'control_task', 'convert', now(), 12.5);
 SELECT variant, weight, control_group, targeted > 0 AS targeted, control > 0 AS held_out, sent, failed,
        pending = targeted AS all_pending, converted, converted_value, conversion_rate > 0 AS converts,
-       assigned = (SELECT count(*) FROM deliveries d WHERE d.task_id = s.variant_task_id) AS assigned_all
-FROM push_variant_stats s WHERE task_id = :'ab' ORDER BY variant;
+       assigned = n.deliveries AS assigned_all
+FROM push_variant_stats s
+JOIN (SELECT task_id, count(*) AS deliveries FROM deliveries GROUP BY task_id) n ON n.task_id = s.variant_task_id
+WHERE s.task_id = :'ab' ORDER BY variant;
 SELECT sum(assigned) AS assigned FROM push_variant_stats WHERE task_id = :'ab';
 SELECT variant, targeted > 0 AS targeted, control > 0 AS held_out, failed, suppressed FROM push_task_stats WHERE parent_task_id = :'ab' ORDER BY variant;
 SELECT variant, state, targeted = queued AS all_queued FROM push_task_progress WHERE parent_task_id = :'ab' ORDER BY variant;
