@@ -585,20 +585,6 @@ pp_push_store(int32 app_id, PPPush *p, const PPTaskTiming *timing, bool *inserte
 
 	if (p->broadcast)
 		check_broadcast_quota(app_id, !timing->scheduled);
-	/* what the distributed layout does not send yet is refused before it is stored */
-	if (pp_registry_distributed())
-	{
-		Oid			types[2] = {JSONBOID, TEXTOID};
-		Datum		args[2] = {JsonbPGetDatum(p->push),
-		timing->send_rule ? CStringGetTextDatum(timing->send_rule) : (Datum) 0};
-
-		/* (a send rule is {"local": ...}, which works there, or {"intelligent": ...}) */
-		if (SPI_execute_with_args("SELECT pushplan._distributed_push_check($1, "
-								  "coalesce($2::jsonb ? 'intelligent', false))",
-								  2, types, args, timing->send_rule ? NULL : " n",
-								  false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "pushplan: could not check the push against the distributed layout");
-	}
 	task_id = store_task(app_id, p, timing, NULL, NULL, inserted);
 	if (!*inserted)
 		return task_id;

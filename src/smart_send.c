@@ -22,6 +22,7 @@
  */
 #include "pushplan.h"
 #include "workers.h"
+#include "layout.h"
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
@@ -213,12 +214,27 @@ visits_finish(DeviceVisits *d)
 		}
 }
 
+/* whether the install is on the distributed layout: read by each call, once SPI is connected */
+static bool layout_distributed = false;
+
 /*
  * The statements here are kept with one generic plan (pp_spi_keep): planned with a batch's ids as
- * constants, each of 50,000 ids would be estimated in turn, which cost more than the run.
+ * constants, each of 50,000 ids would be estimated in turn, which cost more than the run. On
+ * the distributed layout Citus makes no generic plan of them ("could not create distributed
+ * plan"): there each call plans its statements with their values, and does not keep them.
  */
-#define kept_plan(plan, what, sql, nargs, types) \
-	pp_spi_keep(plan, what, sql, nargs, types, CURSOR_OPT_GENERIC_PLAN)
+static SPIPlanPtr
+kept_plan(SPIPlanPtr *plan, const char *what, const char *sql, int nargs, Oid *types)
+{
+	SPIPlanPtr	p;
+
+	if (!layout_distributed)
+		return pp_spi_keep(plan, what, sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
+	p = SPI_prepare_cursor(sql, nargs, types, 0);
+	if (p == NULL)
+		elog(ERROR, "pushplan: preparing %s failed: %s", what, SPI_result_code_string(SPI_result));
+	return p;
+}
 
 /*
  * The histograms of the given devices, from device_activity and device_reactions as this
@@ -421,6 +437,7 @@ pushplan_smart_histograms(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "pushplan: SPI_connect failed");
+	layout_distributed = pp_registry_distributed();
 	devices = histograms_compute(PG_GETARG_DATUM(0), cxt);
 	SPI_finish();
 
@@ -890,6 +907,7 @@ pushplan_smart_send_times(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "pushplan: SPI_connect failed");
+	layout_distributed = pp_registry_distributed();
 
 	/* the devices' zones, their profiles and their marks, each in id order */
 	rows_by_id(&devs, &devices_range, &devices_list, "device_id, timezone", "pushplan.devices",

@@ -59,6 +59,8 @@ static SPIPlanPtr fallback_plan = NULL;
 
 /* deliveries of a push looked at per fallback step (and committed transaction) */
 #define FALLBACK_BATCH	10000
+/* send profiles refreshed per upkeep (per shard group on the distributed layout) */
+#define PROFILES_BATCH	20000
 
 /* Ends a unit of work (pp_work_begin) and reports the scheduler idle. */
 static void
@@ -254,6 +256,57 @@ run_one_fallback_step(void)
 	return failure == NULL && made >= 0;
 }
 
+/* The send profiles of one local shard group refreshed, run by pp_run_in_subtransaction. */
+static void
+shard_profiles_refresh(void *arg)
+{
+	int			group = *(int *) arg;
+
+	/* (the marks' and the profiles' shards of the group, named in the call) */
+	pp_spi_run("refreshing send profiles", SPI_OK_SELECT,
+			   pp_shard_sql("SELECT pushplan._smart_profiles_refresh_tables("
+							"'pushplan.smart_profile_pending', 'pushplan.device_send_profiles', "
+							CppAsString2(PROFILES_BATCH) ")", group),
+			   0, NULL, NULL, NULL, false, 0);
+}
+
+/*
+ * On the distributed layout every node's scheduler keeps the send profiles of the shards
+ * placed on it (doc/smart_send.md, doc/scale-out.md): each shard group's marks taken and its
+ * profiles written in a transaction of its own, statements that stay on the node. A group
+ * moved away meanwhile is refreshed in its old copy, which is dropped: its marks went with the
+ * move and are taken on the new node. A failure is logged; the marks wait for the next pass.
+ */
+static void
+local_profiles_refresh(void)
+{
+	int			groups;
+
+	if (!pp_work_begin("pushplan: refreshing send profiles"))
+		return;
+	pp_shards_refresh(false);
+	groups = pp_shards_local_count();
+	end_work();
+	for (int g = 0; g < groups && !ShutdownRequestPending; g++)
+	{
+		char	   *failure;
+
+		if (!pp_work_begin("pushplan: refreshing send profiles"))
+			return;
+		pp_shards_refresh(false);
+		if (g >= pp_shards_local_count())
+		{
+			end_work();
+			return;
+		}
+		failure = pp_run_in_subtransaction(shard_profiles_refresh, &g);
+		if (failure)
+			ereport(WARNING, (errmsg("pushplan: refreshing the send profiles of a shard failed: %s",
+									 failure)));
+		end_work();
+	}
+}
+
 /*
  * Fires the next due occurrence of a schedule, if any, in its own transaction (src/schedule_fire.c).
  * Returns true if one was handled.
@@ -367,11 +420,11 @@ maintenance(bool stale_check, bool distributed)
 								 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1))));
 		pp_outcome_webhook_sweep();
 	}
-	/* intelligent sends are refused on the distributed layout (doc/scale-out.md) */
+	/* (on the distributed layout each node refreshes its own shards': local_profiles_refresh) */
 	if (!distributed)
 		pp_spi_run_kept(&profiles_plan, "refreshing send profiles", SPI_OK_SELECT,
-						"SELECT pushplan._smart_profiles_refresh(20000)", 0, NULL, NULL, NULL,
-						false, 0);
+						"SELECT pushplan._smart_profiles_refresh(" CppAsString2(PROFILES_BATCH) ")",
+						0, NULL, NULL, NULL, false, 0);
 	/* the worker nodes' senders append their statistics on their node */
 	if (distributed)
 		pp_spi_run("moving the worker nodes' statistics", SPI_OK_SELECT,
@@ -386,6 +439,7 @@ pushplan_scheduler_main(Datum arg)
 {
 	TimestampTz last_maintenance = 0;
 	TimestampTz last_stale_check = 0;
+	TimestampTz last_profiles = 0;
 
 	pp_worker_signals();
 	pp_worker_connect();
@@ -459,6 +513,13 @@ pushplan_scheduler_main(Datum arg)
 			}
 			/* the outcome webhook's posts, never waited for (src/outcome_webhook.c) */
 			pp_outcome_webhook_step();
+		}
+		/* on the distributed layout each node keeps its own shards' send profiles */
+		if (distributed && TimestampDifferenceExceeds(last_profiles, GetCurrentTimestamp(),
+													  MAINTENANCE_INTERVAL_MS))
+		{
+			local_profiles_refresh();
+			last_profiles = GetCurrentTimestamp();
 		}
 		if (!busy)
 		{

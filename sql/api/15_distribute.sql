@@ -280,12 +280,7 @@ BEGIN
                        v_t.tbl, v_t.tbl || '_device_id_fkey');
     END LOOP;
 
-    -- What stays on the coordinator and cannot work yet is refused at its door (and what of
-    -- a push does not work yet, by _distributed_push_check when it is stored).
-    -- Schedules are fired by the coordinator's scheduler; what their pushes cannot be here is
-    -- refused when they are stored (_distributed_schedule_check).
-    CREATE TRIGGER schedules_distributed_check BEFORE INSERT OR UPDATE OF trigger, push ON schedules
-        FOR EACH ROW EXECUTE FUNCTION _distributed_schedule_check();
+    -- What stays on the coordinator and cannot work yet is refused at its door.
     -- Flows: the scheduler's advance joins the coordinator's instances with the distributed
     -- devices in statements Citus cannot plan (doc/scale-out.md, "Flows"). A flow is refused
     -- when created, and when enabled again.

@@ -1,4 +1,4 @@
--- Sending on the distributed layout, stage 2 (doc/scale-out.md): what a push may ask for there,
+-- Sending on the distributed layout, stage 2 (doc/scale-out.md): what the layout refuses yet,
 -- and the coordinator's upkeep of tasks whose queue rows are spread over the shards.
 
 -- What the distributed layout does not do yet: one row per refusal, the subject of its 93121
@@ -7,10 +7,6 @@
 CREATE OR REPLACE FUNCTION _distributed_unsupported(OUT what text, OUT why text)
 RETURNS SETOF record LANGUAGE sql IMMUTABLE AS $$
     VALUES
-    ('a push with a fallback',
-     'the fallback''s look joins the push''s deliveries with the coordinator''s fallbacks'),
-    ('a push with intelligent send times',
-     'intelligent send times read send profiles that are not refreshed on this layout'),
     ('a flow',
      'the scheduler''s advance joins the coordinator''s flow instances with the distributed devices in statements Citus cannot plan ("cannot push down this subquery")'),
     ('an attr_change trigger',
@@ -29,35 +25,6 @@ BEGIN
     RAISE EXCEPTION '93121: % is not supported on the distributed registry yet', p_what
         USING ERRCODE = '0A000',
         HINT = format('On this layout %s (doc/scale-out.md, "What does not work yet").', v_why);
-END $$;
-
--- A push stored on the distributed layout (src/push_send.c, before its task is written): what the
--- senders on the worker nodes cannot do yet is refused with what it is, instead of being stored
--- and then sent without it.
-CREATE OR REPLACE FUNCTION _distributed_push_check(p_push jsonb, p_intelligent boolean) RETURNS void
-LANGUAGE plpgsql STABLE SET search_path = pushplan, pg_temp AS $$
-DECLARE
-    v_what text;
-BEGIN
-    v_what := CASE
-        WHEN p_push ? 'fallback' THEN 'a push with a fallback'
-        WHEN p_intelligent THEN 'a push with intelligent send times'
-    END;
-    IF v_what IS NOT NULL THEN
-        PERFORM _distributed_refused(v_what);
-    END IF;
-END $$;
-
--- A schedule stored or changed on the distributed layout (a trigger on schedules, put there by
--- push_distribute): what its occurrences' pushes could not be is refused when it is stored, as
--- _distributed_push_check refuses it for a push, rather than each occurrence being skipped when
--- it fires. An intelligent schedule is a push with intelligent send times. The coordinator's
--- scheduler fires the others, at each device's local time too (doc/scale-out.md, "Schedules").
-CREATE OR REPLACE FUNCTION _distributed_schedule_check() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
-BEGIN
-    PERFORM _distributed_push_check(NEW.push, NEW.trigger ? 'intelligent');
-    RETURN NEW;
 END $$;
 
 -- The coordinator's upkeep on the distributed layout: a task whose deliveries are all expanded

@@ -127,19 +127,25 @@ BEGIN
                     t.template_reads, t.category, t.consent)
             ON CONFLICT (task_id) DO UPDATE SET state = 'sending', finished_at = NULL
                 WHERE x.state = 'done';
-        WITH x AS (
-            SELECT i.delivery_id, i.device_id, i.platform,
-                   CASE WHEN v_attr IS NULL THEN
-                            (SELECT jsonb_build_object('account', a.account, 'account_type', a.account_type)
-                             FROM device_accounts a WHERE a.device_id = i.device_id
-                             ORDER BY a.bound_at DESC LIMIT 1)
-                        ELSE
-                            (SELECT jsonb_build_object('attr', v_attr, 'value', v.attrs->>v_attr)
-                             FROM devices v WHERE v.device_id = i.device_id
-                               AND jsonb_typeof(v.attrs->v_attr) IN ('string', 'number')
-                               AND v.attrs->>v_attr <> '')
-                   END AS address
+        -- each device's address: the latest account bound, or the attribute, read by device id
+        -- (as joins, not subqueries per delivery: on the distributed layout each is one query
+        -- pushed down to the shards of the batch's devices, doc/scale-out.md)
+        WITH bound AS MATERIALIZED (
+            SELECT DISTINCT ON (a.device_id) a.device_id,
+                   jsonb_build_object('account', a.account, 'account_type', a.account_type) AS address
+            FROM device_accounts a
+            WHERE v_attr IS NULL AND a.device_id = ANY (v_devices)
+            ORDER BY a.device_id, a.bound_at DESC
+        ), attr AS MATERIALIZED (
+            SELECT v.device_id, jsonb_build_object('attr', v_attr, 'value', v.attrs->>v_attr) AS address
+            FROM devices v
+            WHERE v_attr IS NOT NULL AND v.device_id = ANY (v_devices)
+              AND jsonb_typeof(v.attrs->v_attr) IN ('string', 'number') AND v.attrs->>v_attr <> ''
+        ), x AS (
+            SELECT i.delivery_id, i.device_id, i.platform, coalesce(b.address, r.address) AS address
             FROM unnest(v_ids, v_devices, v_platforms) i(delivery_id, device_id, platform)
+            LEFT JOIN bound b ON b.device_id = i.device_id
+            LEFT JOIN attr r ON r.device_id = i.device_id
         ), kept AS (
             INSERT INTO fallbacks (delivery_id, task_id, platform, outcome)
             SELECT x.delivery_id, t.task_id, x.platform,

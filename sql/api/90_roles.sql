@@ -94,7 +94,8 @@ BEGIN
     GRANT SELECT, UPDATE, DELETE ON smart_profile_pending TO pushplan_worker;
     GRANT EXECUTE ON FUNCTION _smart_histograms(bigint[]),
         _smart_send_times(bigint[], timestamptz, timestamptz, timestamp),
-        _smart_profiles_refresh(int) TO pushplan_worker;
+        _smart_profiles_refresh(int), _smart_profiles_refresh_tables(regclass, regclass, int)
+        TO pushplan_worker;
     GRANT SELECT, INSERT, DELETE ON stats_pending, latency_pending TO pushplan_worker;
     GRANT SELECT, INSERT, UPDATE ON task_stats, plan_stats, vendor_latency TO pushplan_worker;
     GRANT EXECUTE ON FUNCTION _stats_rollup(), _stats_period(timestamptz), _message_type(jsonb)
@@ -136,10 +137,9 @@ BEGIN
     -- and evaluates the triggers of inactive, date_attr and audience_enter flows
     GRANT EXECUTE ON FUNCTION _flow_triggers_run(), _flow_triggers_next_due(), _flow_triggers_chunking()
         TO pushplan_worker;
-    -- the distributed layout (sql/api/16_distribute_sending.sql): the coordinator's upkeep, and
-    -- a schedule's firing checks its push as push_send does (pp_push_store)
+    -- the distributed layout (sql/api/16_distribute_sending.sql): the coordinator's upkeep
     GRANT EXECUTE ON FUNCTION _distributed_tasks_done(), _distributed_stats_pull(),
-        _registry_distributed(), _distributed_push_check(jsonb, boolean),
+        _registry_distributed(),
         _distributed_refused(text), _distributed_unsupported(),
         _distributed_outbox_pull(int) TO pushplan_worker;
     -- the marks of the worker nodes' outboxes moved here (_distributed_outbox_pull)

@@ -39,7 +39,6 @@ check_eq "93101: not on a worker" "$(err worker1 "SELECT pushplan.push_distribut
 # a schedule still to fire (tomorrow), then disabled
 tomorrow=$(coord -c "SELECT to_char(now() + interval '1 day', 'YYYY-MM-DD HH24:MI:SS')")
 schedule="{\"name\": \"s\", \"trigger\": {\"single\": {\"time\": \"$tomorrow\"}}, \"push\": {\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"hi\"}}}}"
-smart_schedule="{\"name\": \"l\", \"trigger\": {\"intelligent\": {\"backup_time\": \"now\"}}, \"push\": {\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"hi\"}}}}"
 sid=$(csql "SELECT push_schedule_create('shop', '$schedule')")
 check_eq "93105: a schedule still to fire" "$(err coord "SELECT pushplan.push_distribute()")" \
   "93105: tasks or schedules are still to be sent: the distributed registry does not take them over"
@@ -152,8 +151,6 @@ check_eq "a superuser may call it on a worker node: the call is delegated from t
 check_eq "... and stored" "$(csql "SELECT count(*) FROM devices WHERE registration_id IN ('dg5', 'dg7')")" "2"
 
 # ---- what the layout refuses --------------------------------------------------------------------
-check_eq "93121: an intelligent push_schedule_create" "$(err coord "SELECT pushplan.push_schedule_create('shop', '$smart_schedule')")" \
-  "93121: a push with intelligent send times is not supported on the distributed registry yet"
 set_key "$weak_key"
 check_eq "a registration under the weak key" \
   "$(csql "SELECT push_device_register('shop', 'c1', 'android', 'fcm', 'fcm-c1') = _device_key(1, 'c')")" "t"

@@ -9,6 +9,7 @@
 # what the layout does otherwise, by design) are applied.
 # The suites of the list below do not run here, each for the reason given (doc/scale-out.md,
 # "The pg_regress suites on the layout"); a suite that starts passing leaves the list.
+# Suites named as arguments run alone (skipped or not): test/citus/regress.sh fallback
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 here=$top/test/citus
@@ -17,8 +18,6 @@ refused="what the layout refuses (93121)"
 declare -A skip=(
   [distribute]="push_distribute itself on one node without Citus (93100) and turning one into the layout: test/citus/registry.sh runs it on the layout"
   [engagement]="calls the senders' gate (_engagement_gate) itself, through the coordinator: on the layout the gate runs in the worker nodes' senders, a copy per shard group (test/citus/sending.sh tests it there)"
-  [fallback]="fallbacks: $refused"
-  [smart_send]="intelligent send times: $refused"
   [flows]="flows: $refused"
   [flow_advance]="flows: $refused"
   [flow_controls]="flows: $refused"
@@ -56,7 +55,9 @@ cp -r "$top/test/sql" "$top/test/expected" "$in/"
 tests=()
 for f in "$top"/test/sql/*.sql; do
   t=$(basename "$f" .sql)
-  if [ -n "${skip[$t]:-}" ]; then
+  if [ $# -gt 0 ]; then
+    [[ " $* " == *" $t "* ]] && tests+=("$t")
+  elif [ -n "${skip[$t]:-}" ]; then
     echo "skipped $t: ${skip[$t]}"
   else
     tests+=("$t")

@@ -5,8 +5,8 @@
 # worker nodes' senders, each device exactly once (the mock's per-token counts); an occurrence
 # fires once, whatever the nodes; push_event and push_event_batch count the task's opens, clicks
 # and conversions; a schedule at each device's local time (zone_type 2) fires once and each
-# device is sent at its own wall time, on its node; an intelligent schedule is still refused
-# with 93121.
+# device is sent at its own wall time, on its node; an intelligent schedule's devices are each
+# sent at their best time, from send profiles each node keeps for its own shards.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 send_env 56670 56660
@@ -144,17 +144,58 @@ wait_for 60 "SELECT state = 'done' FROM tasks WHERE task_id = '$t3'" \
 check_eq "... each of the 4 tokens exactly once (tokens, requests, max, min)" "$(token_counts cz-)" "4 4 1 1"
 for node in coord worker1 worker2; do $node -c "SELECT pushplan._clock_set(NULL)" >/dev/null 2>&1; done
 
-# ---- still refused: intelligent send times ----------------------------------------------------------
+# ---- intelligent send times (doc/smart_send.md): visits recorded through the coordinator on the
+# devices' shards, the send profiles kept by each node's scheduler for its own shards, and an
+# intelligent schedule's task planned at each device's best time in its own zone
+csql "SELECT push_device_register_batch('shop', (SELECT jsonb_agg(jsonb_build_object('registration_id', 'm' || g,
+        'platform', 'android', 'vendor', 'fcm', 'token', 'cm-' || g,
+        'timezone', CASE WHEN g <= 3 THEN 'Asia/Tokyo' WHEN g <= 6 THEN 'America/New_York' ELSE 'UTC' END))
+        FROM generate_series(1, 7) g))" >/dev/null
+# five days of visits: Tokyo's at 12:45, New York's at 07:30 (local); m7 has none
+csql "SELECT count(push_device_activity('shop', 'm' || g,
+        ((now() AT TIME ZONE z)::date - d + l) AT TIME ZONE z))
+      FROM (SELECT g, CASE WHEN g <= 3 THEN 'Asia/Tokyo' ELSE 'America/New_York' END AS z,
+                   CASE WHEN g <= 3 THEN time '12:45' ELSE time '07:30' END AS l FROM generate_series(1, 6) g) v,
+           generate_series(1, 5) d" >/dev/null
+m_ids="SELECT device_id FROM devices WHERE registration_id LIKE 'm%'"
+check_eq "the visits marked their devices' profiles stale, on their shards" \
+  "$(csql "SELECT count(*) FROM smart_profile_pending WHERE device_id IN ($m_ids)")" "6"
+wait_for 40 "SELECT (SELECT count(*) FROM smart_profile_pending WHERE device_id IN ($m_ids)) = 0
+             AND (SELECT count(*) FROM device_send_profiles WHERE device_id IN ($m_ids) AND visits = 5) = 6" \
+  && ok "... the nodes' schedulers refresh the profiles of their own shards" \
+  || fail "profiles: marks $(csql "SELECT count(*) FROM smart_profile_pending WHERE device_id IN ($m_ids)"), profiles $(csql "SELECT count(*) FROM device_send_profiles WHERE device_id IN ($m_ids)")"
+check_eq "... the coordinator holds no shard: the worker nodes refreshed them" \
+  "$(csql "SELECT count(*) FROM pg_dist_placement p JOIN pg_dist_shard s USING (shardid)
+           WHERE s.logicalrelid = 'pushplan.device_send_profiles'::regclass AND p.groupid = 0")" "0"
+mock_curl /_mock/reset -X POST >/dev/null
+s4=$(csql "SELECT push_schedule_create('shop', '{\"name\": \"smart\", \"enabled\": true,
+        \"trigger\": {\"intelligent\": {\"backup_time\": \"now\"}},
+        \"push\": {\"to\": {\"registration_id\": [\"m1\", \"m2\", \"m3\", \"m4\", \"m5\", \"m6\", \"m7\"]},
+                   \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"at your time\"}}}}')" 2>&1)
+check "an intelligent schedule is stored on the distributed layout" "$s4" "sch_"
+wait_for 30 "SELECT state = 'fired' FROM schedule_runs WHERE schedule_id = '$s4'" \
+  && ok "... it fires" || fail "intelligent: $(csql "SELECT * FROM push_schedule_runs WHERE schedule_id = '$s4'" 2>&1)"
+t4=$(csql "SELECT task_id FROM schedule_runs WHERE schedule_id = '$s4'")
+wait_for 30 "SELECT count(*) = 7 FROM deliveries WHERE task_id = '$t4'" \
+  && ok "... its task is expanded" || fail "intelligent task: $(csql "SELECT state, targeted FROM tasks WHERE task_id = '$t4'" 2>&1)"
+check_eq "... each device with history planned at its best time in its own zone, within the day" \
+  "$(csql "SELECT string_agg(v.registration_id || ' ' || to_char(d.send_at AT TIME ZONE v.timezone, 'HH24:MI'), ', ' ORDER BY v.registration_id)
+           FROM deliveries d JOIN devices v USING (device_id), tasks t
+           WHERE d.task_id = '$t4' AND t.task_id = '$t4' AND v.registration_id <> 'm7'
+             AND d.send_at >= t.created_at - interval '1 minute' AND d.send_at < t.created_at + interval '1 day'" 2>&1)" \
+  "m1 12:45, m2 12:45, m3 12:45, m4 07:30, m5 07:30, m6 07:30"
+wait_for 30 "SELECT d.status = 'sent' FROM deliveries d JOIN devices v USING (device_id) WHERE d.task_id = '$t4' AND v.registration_id = 'm7'" \
+  && ok "... the one without history sent now (backup_time \"now\")" \
+  || fail "m7: $(csql "SELECT d.status, d.send_at FROM deliveries d JOIN devices v USING (device_id) WHERE d.task_id = '$t4' AND v.registration_id = 'm7'")"
+for node in coord worker1 worker2; do
+  $node -c "SELECT pushplan._clock_set(now() + interval '1 day')" >/dev/null
+done
+wait_for 60 "SELECT state = 'done' FROM tasks WHERE task_id = '$t4'" \
+  && ok "... the others sent when their time comes (every node's clock a day on)" \
+  || fail "intelligent, later: $(csql "SELECT status, count(*) FROM deliveries WHERE task_id = '$t4' GROUP BY 1")"
+check_eq "... each of the 7 tokens exactly once (tokens, requests, max, min)" "$(token_counts cm-)" "7 7 1 1"
+for node in coord worker1 worker2; do $node -c "SELECT pushplan._clock_set(NULL)" >/dev/null 2>&1; done
 tomorrow=$(csql "SELECT to_char(now() AT TIME ZONE 'UTC' + interval '1 day', 'YYYY-MM-DD HH24:MI:SS')")
-check_eq "an intelligent schedule is refused" \
-  "$(err coord "SELECT pushplan.push_schedule_create('shop', '{\"name\": \"smart\", \"trigger\": {\"intelligent\": {\"backup_time\": \"now\"}},
-      \"push\": {\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"x\"}}}}')")" \
-  "93121: a push with intelligent send times is not supported on the distributed registry yet"
-check_eq "... and nothing of it stored" "$(csql "SELECT count(*) FROM schedules WHERE name = 'smart'")" "0"
-check_eq "a schedule changed to intelligent is refused" \
-  "$(err coord "SELECT pushplan.push_schedule_update('shop', '$s2', '{\"trigger\": {\"intelligent\": {\"backup_time\": \"now\"}}}')")" \
-  "93121: a push with intelligent send times is not supported on the distributed registry yet"
-check_eq "... and left as it was" "$(csql "SELECT trigger ? 'periodical' FROM schedules WHERE schedule_id = '$s2'")" "t"
 check "a schedule whose push has variants is stored (its firings are pushes with variants)" \
   "$(csql "SELECT push_schedule_create('shop', '{\"name\": \"ab\", \"trigger\": {\"single\": {\"time\": \"$tomorrow\"}},
       \"push\": {\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"x\"}},

@@ -9,7 +9,7 @@
 # stops a broadcast the worker nodes are sending; an app's outcome webhook gets every outcome
 # once, the worker nodes' included; frequency caps and quiet hours are applied by each worker
 # node's senders to their own shards; a push with A/B variants (and a variants test's winner)
-# reaches each device once; what stage 2 does not send is refused with 93121 and what it is.
+# reaches each device once; a push's fallback messages are made on the shards and sent once.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 send_env 56610 56600
@@ -18,6 +18,8 @@ csql "SELECT push_app_create('shop')" >/dev/null || exit 1
 mock_vendor_setup shop coord >/dev/null || exit 1
 check_eq "push_distribute on a fresh install" "$(csql "SELECT push_distribute()")" \
   "distributed: 0 devices renumbered, 8 shards per distributed table"
+# the test clock (pushplan_test's _clock_set, on every node: Citus creates the extension there)
+coord -c "CREATE EXTENSION pushplan_test" >/dev/null || exit 1
 # the workers start once the layout is in place (push_distribute refuses a served database)
 for node in coord worker1 worker2; do
   $node -c "ALTER SYSTEM SET pushplan.databases = 'postgres'" -c "SELECT pg_reload_conf()" >/dev/null
@@ -173,10 +175,42 @@ check_eq "... with the deliveries' own ids and registration ids" \
                 AND o->>'status' = d.status AND o->>'task_id' = d.task_id
            WHERE d.task_id = '$ht'" 2>&1)" "303"
 
-# ---- what stage 2 does not send: refused with what it is ---------------------------------------
-check_eq "93121: a push with a fallback" \
-  "$(err coord "SELECT pushplan.push_send('shop', '{\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"hi\"}}, \"fallback\": {\"after\": \"2 hours\", \"via\": \"webhook\", \"to\": \"account\"}}')")" \
-  "93121: a push with a fallback is not supported on the distributed registry yet"
+# ---- a fallback (doc/fallback.md): the coordinator's scheduler looks at the push's deliveries on
+# the shards and makes the messages there, the worker nodes' senders send them to the webhook.
+# 40 devices, every fourth without an e-mail (counted, nothing sent), every fifth opens the
+# push (no fallback): 32 fallbacks, 24 messages
+csql "SELECT push_device_register_batch('shop', (SELECT jsonb_agg(jsonb_build_object('registration_id', 'f' || g,
+        'platform', 'android', 'vendor', 'fcm', 'token', 'ftok-' || g,
+        'attrs', CASE WHEN g % 4 = 0 THEN '{}'::jsonb ELSE jsonb_build_object('email', 'fmail-' || g || '@example.com') END))
+        FROM generate_series(1, 40) g))" >/dev/null
+mock_curl /_mock/reset -X POST >/dev/null
+fb=$(csql "SELECT push_send('shop', jsonb_build_object('to', jsonb_build_object('registration_id',
+        (SELECT jsonb_agg('f' || g) FROM generate_series(1, 40) g)),
+        'body', '{\"platform\": \"all\", \"notification\": {\"alert\": \"sale\"}}'::jsonb,
+        'fallback', '{\"after\": \"1 minute\", \"via\": \"webhook\", \"to\": {\"attr\": \"email\"}, \"alert\": \"the sale, by mail\"}'::jsonb))" 2>&1)
+check "a push with a fallback is taken on the layout" "$fb" "tsk_"
+wait_for 60 "SELECT count(*) = 40 AND bool_and(status = 'sent') FROM deliveries WHERE task_id = '$fb'" \
+  && ok "... the push sent by the worker nodes" || fail "fallback's push: $(csql "SELECT status, count(*) FROM deliveries WHERE task_id = '$fb' GROUP BY 1" 2>&1)"
+csql "SELECT push_event_batch('shop', (SELECT jsonb_agg(jsonb_build_object('registration_id', 'f' || g, 'task_id', '$fb', 'kind', 'open'))
+        FROM generate_series(5, 40, 5) g))" >/dev/null
+check_eq "... no message before its minute" "$(csql "SELECT count(*) FROM fallbacks WHERE task_id = '$fb'")" "0"
+for node in coord worker1 worker2; do
+  $node -c "SELECT pushplan._clock_set(now() + interval '61 seconds')" >/dev/null
+done
+wait_for 60 "SELECT count(*) = 24 AND bool_and(status = 'sent') FROM deliveries WHERE task_id = _fallback_task_id('$fb')" \
+  && ok "... after it, the messages made on the shards and sent by the worker nodes' senders" \
+  || fail "fallback: $(csql "SELECT status, count(*) FROM deliveries WHERE task_id = _fallback_task_id('$fb') GROUP BY 1" 2>&1)"
+check_eq "... a fallback for each device that did not open it, the ones without an e-mail counted (queued, no_address)" \
+  "$(csql "SELECT count(*) FILTER (WHERE outcome = 'queued') || ' ' || count(*) FILTER (WHERE outcome = 'no_address') FROM fallbacks WHERE task_id = '$fb'")" "24 8"
+check_eq "... the webhook took each address once, the push's tokens each once (addresses, requests, max, min; tokens ...)" \
+  "$(token_counts fmail-); $(token_counts ftok-)" "24 24 1 1; 40 40 1 1"
+check_eq "... each message on its device's shard, addressed with its e-mail" \
+  "$(csql "SELECT count(*) FROM deliveries d JOIN devices v USING (device_id)
+           WHERE d.task_id = _fallback_task_id('$fb') AND d.fallback #>> '{to,value}' = v.attrs->>'email'")" "24"
+wait_for 30 "SELECT coalesce(sum(fallback_sent), 0) = 24 AND coalesce(sum(fallback_no_address), 0) = 8 FROM task_stats WHERE task_id = '$fb'" \
+  && ok "... counted in the push's figures (24 sent, 8 without an address)" \
+  || fail "fallback figures: $(csql "SELECT sum(fallback_sent), sum(fallback_no_address) FROM task_stats WHERE task_id = '$fb'" 2>&1)"
+for node in coord worker1 worker2; do $node -c "SELECT pushplan._clock_set(NULL)" >/dev/null 2>&1; done
 
 # ---- frequency caps and quiet hours (doc/engagement.md): each worker node's senders gate their --
 # own shards' deliveries, counting each device on its shard

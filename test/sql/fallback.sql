@@ -93,11 +93,12 @@ SELECT _fallback_push(push_validate('{"to": "all", "body": {"platform": "android
 -- at once (a list of nine)
 SELECT pg_temp.push('fb', '{"after": "2 hours", "via": "webhook", "to": {"attr": "email"}, "alert": "Sale for {{attrs.name}}, by mail"}') AS t1 \gset
 SELECT fallback_at - send_at AS first_look_after, template_reads FROM tasks WHERE task_id = :'t1';
--- the outcomes and events, as the senders and push_event would have written them
+-- the outcomes and events, as the senders and push_event would have written them (the times
+-- typed in the list: Citus updates no row with a STABLE cast of its columns)
 UPDATE deliveries d SET status = x.status, error = x.error, events = x.events,
-       sent_at = CASE WHEN x.status = 'sent' THEN x.at::timestamptz END, claimed_at = x.at::timestamptz
+       sent_at = CASE WHEN x.status = 'sent' THEN x.at END, claimed_at = x.at
 FROM devices v, (VALUES
-    ('d1', 'sent', NULL, 3, '2090-01-01 10:00+00'),     -- received and opened: none
+    ('d1', 'sent', NULL, 3, '2090-01-01 10:00+00'::timestamptz), -- received and opened: none
     ('d2', 'sent', NULL, 1, '2090-01-01 10:00+00'),     -- received only: due
     ('d3', 'sent', NULL, 0, '2090-01-01 10:00+00'),     -- nothing reported: due
     ('d4', 'sent', NULL, 0, '2090-01-01 10:00+00'),     -- no e-mail: counted, nothing sent

@@ -242,13 +242,13 @@ WHERE task_id = :'it';
 -- 18:00 had passed, vip_bj's 07:00 (the next morning) had not. vip_sz's best time is 16:05: its
 -- open of the broadcast (at 16:05, the latest of its history) weighs three visits, more than
 -- its three visits at 20:30 on the days before (doc/smart_send.md)
--- (the schedule's firing time first, which the times computed replace: on the distributed
--- layout, where intelligent send times are refused, they cannot be computed and it stays)
-UPDATE deliveries SET send_at = '2026-06-19 13:00:00+00' WHERE task_id = :'it';
+-- (the times computed first: on the distributed layout Citus would call the function on the
+-- shards the update runs on, from where it cannot read the others)
 SELECT array_agg(device_id ORDER BY device_id) AS it_devices FROM deliveries WHERE task_id = :'it' \gset
-UPDATE deliveries d SET send_at = m.send_at
-FROM _smart_send_times(:'it_devices'::bigint[],
-                       '2026-06-19 00:00:00+00', '2026-06-19 13:00:00+00', '2026-06-19 18:00:00') m
+WITH m AS MATERIALIZED (
+    SELECT * FROM _smart_send_times(:'it_devices'::bigint[],
+                                    '2026-06-19 00:00:00+00', '2026-06-19 13:00:00+00', '2026-06-19 18:00:00'))
+UPDATE deliveries d SET send_at = m.send_at FROM m
 WHERE d.task_id = :'it' AND d.device_id = m.device_id;
 SELECT v.registration_id, d.send_at FROM deliveries d JOIN devices v USING (device_id) WHERE d.task_id = :'it' ORDER BY 1;
 SELECT * FROM pg_temp.trace('vip_sz', 'intelligent');

@@ -131,10 +131,11 @@ FROM (SELECT _variant_bucket('tsk_split_10', g) / 1000 AS b, count(*) AS n FROM 
 -- Statistics per variant: a variant's figures are its task's; the control group counts in
 -- control, never in targeted or failed. Events of a control device count for the control group
 -- (its conversions are what lift is measured against).
-SELECT registration_id AS control_device FROM devices v
-WHERE v.app_id = (SELECT app_id FROM apps WHERE app = 'ab_app') AND v.registration_id LIKE 'ab_%'
-  AND _variant_bucket(:'ab', v.device_id) >= 9000 ORDER BY v.device_id LIMIT 1 \gset
 SELECT task_id AS control_task FROM tasks WHERE parent_task_id = :'ab' AND variant_control \gset
+-- (a device of the control group's deliveries: by registration id, whatever the device ids)
+SELECT v.registration_id AS control_device FROM deliveries d JOIN devices v USING (device_id)
+WHERE d.task_id = :'control_task' AND _variant_bucket(:'ab', v.device_id) >= 9000
+ORDER BY v.registration_id LIMIT 1 \gset
 SELECT push_event('ab_app', :'control_device', :'control_task', 'convert', now(), 12.5);
 SELECT variant, weight, control_group, targeted > 0 AS targeted, control > 0 AS held_out, sent, failed,
        pending = targeted AS all_pending, converted, converted_value, conversion_rate > 0 AS converts,
