@@ -16,6 +16,7 @@
 #include "pushplan.h"
 #include "tenancy.h"
 
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
@@ -25,6 +26,8 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
 
 PG_FUNCTION_INFO_V1(pushplan_app_id);
 PG_FUNCTION_INFO_V1(pushplan_app_holds);
@@ -110,22 +113,48 @@ kept_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
 }
 
 /*
+ * This node's Citus group as last read (0: the coordinator; -1: not read since the last
+ * invalidation). Citus sends a relcache invalidation of pg_dist_local_group whenever its row
+ * changes (a trigger on it), the one its own cache of the group listens to: so does this.
+ */
+static int32 local_group = -1;
+static Oid	local_group_relid = InvalidOid;
+
+static void
+local_group_invalidate(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || relid == local_group_relid)
+		local_group = -1;
+}
+
+/*
  * Refuses the bindings on a Citus worker node (a node whose group is not the coordinator's, 0),
  * where their role oids are another node's (above). Without Citus in the database this costs a
- * catalog cache probe; with it, one read of Citus' one-row pg_dist_local_group. Needs an SPI
- * connection.
+ * catalog cache probe; with it, a read of Citus' one-row pg_dist_local_group when the group is
+ * not known. Needs an SPI connection.
  */
 static void
 bindings_here(void)
 {
+	static bool callback = false;
 	bool		isnull;
 
 	if (!OidIsValid(get_extension_oid("citus", true)))
 		return;
-	if (SPI_execute("SELECT groupid FROM pg_catalog.pg_dist_local_group", true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "pushplan: reading pg_dist_local_group failed");
-	if (SPI_processed == 1 &&
-		DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) != 0)
+	if (local_group < 0)
+	{
+		if (!callback)
+		{
+			CacheRegisterRelcacheCallback(local_group_invalidate, (Datum) 0);
+			callback = true;
+		}
+		local_group_relid = get_relname_relid("pg_dist_local_group", PG_CATALOG_NAMESPACE);
+		if (SPI_execute("SELECT groupid FROM pg_catalog.pg_dist_local_group", true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "pushplan: reading pg_dist_local_group failed");
+		local_group = SPI_processed == 1 ?
+			DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) : 0;
+	}
+	if (local_group != 0)
 		ereport(ERROR,
 				(pp_errmsg(PPE_CITUS_BINDINGS_HERE,
 						   "app bindings are checked on the coordinator: role \"%s\" calls pushplan on a worker node",

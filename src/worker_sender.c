@@ -32,6 +32,7 @@
 #include "shard_local.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -48,6 +49,7 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #define CACHE_SECONDS		10	/* how long task pushes and vendor configs are reused */
@@ -738,16 +740,17 @@ typedef struct GateVerdict
 static const char *
 shard_gate(int group)
 {
-	char	   *name = psprintf("pg_temp.pushplan_gate_" INT64_FORMAT, pp_shard_group_id(group));
-	Oid			types[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(psprintf("%s(bigint[], timestamptz)", name))};
+	char	   *fname = psprintf("pushplan_gate_" INT64_FORMAT, pp_shard_group_id(group));
+	char	   *name = psprintf("pg_temp.%s", fname);
+	Oid			temp = LookupExplicitNamespace("pg_temp", true);
+	Oid			argtypes[2] = {INT8ARRAYOID, TIMESTAMPTZOID};
 	char	   *def;
 	char	   *head;
 
-	pp_spi_run("looking for the shard group's engagement gate", SPI_OK_SELECT,
-			   "SELECT to_regprocedure($1) IS NOT NULL", 1, types, args, NULL, true, 1);
-	if (DatumGetBool(SPI_getbinval(pp_spi_first_row("looking for the shard group's engagement gate"),
-								   SPI_tuptable->tupdesc, 1, &(bool){false})))
+	/* made already, and not rolled back since: a catalog cache probe (each gated claim asks) */
+	if (OidIsValid(temp) &&
+		SearchSysCacheExists3(PROCNAMEARGSNSP, CStringGetDatum(fname),
+							  PointerGetDatum(buildoidvector(argtypes, 2)), ObjectIdGetDatum(temp)))
 		return name;
 	pp_spi_run("reading the engagement gate", SPI_OK_SELECT,
 			   "SELECT pg_get_functiondef('pushplan._engagement_gate(bigint[], timestamptz)'::regprocedure)",

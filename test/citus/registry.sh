@@ -146,6 +146,15 @@ check_eq "93125: a bound role calling pushplan on a worker node" \
 check_eq "... and the views' tenancy check there" \
   "$(err worker1 "SET ROLE regress_reg_app; SELECT pushplan._visible_apps('app')")" \
   "93125: app bindings are checked on the coordinator: role \"regress_reg_app\" calls pushplan on a worker node"
+# one session: the node's group is kept per session, and read again when Citus invalidates it
+# (its trigger on pg_dist_local_group; here a change rolled back, which invalidates it again)
+check_eq "... the session's group is read again when Citus changes it (a worker node; 0 in a transaction; again after the rollback)" \
+  "$(worker1 -v ON_ERROR_STOP=0 -v VERBOSITY=terse \
+       -c "SET ROLE regress_reg_app" -c "SELECT pushplan._visible_apps('app')" -c "RESET ROLE" \
+       -c "BEGIN" -c "UPDATE pg_catalog.pg_dist_local_group SET groupid = 0" -c "SET LOCAL ROLE regress_reg_app" \
+       -c "SELECT 'read' FROM (SELECT count(*) FROM pushplan._visible_apps('app')) x" -c "ROLLBACK" \
+       -c "SET ROLE regress_reg_app" -c "SELECT pushplan._visible_apps('app')" 2>&1 | sed -E 's/^.*(9312[0-9]).*$/\1/' | tr '\n' ' ')" \
+  "93125 read 93125 "
 check_eq "a superuser may call it on a worker node: the call is delegated from there" \
   "$(worker1 -c "SELECT pushplan.push_device_register('shop', 'dg7', 'android', 'fcm', 'fcm-dg7') = pushplan._device_key(1, 'dg7')")" "t"
 check_eq "... and stored" "$(csql "SELECT count(*) FROM devices WHERE registration_id IN ('dg5', 'dg7')")" "2"
