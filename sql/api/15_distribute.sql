@@ -31,16 +31,6 @@ BEGIN
         HINT = 'Register it under another registration id (doc/scale-out.md, "Device ids").';
 END $$;
 
--- What the distributed registry does not do yet, refused when it is stored (flows): one stored
--- now would never run. push_distribute() puts this trigger on flows. (The refusals and their
--- reasons: _distributed_unsupported, sql/api/16_distribute_sending.sql.)
-CREATE OR REPLACE FUNCTION _distributed_refuse_sending() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pushplan._distributed_refused(TG_ARGV[0]);
-    RETURN NULL;
-END $$;
-
 -- What a function cannot do on the distributed registry yet, refused before it starts
 -- (doc/scale-out.md, "What does not work yet").
 CREATE OR REPLACE FUNCTION _distributed_refuse(what text) RETURNS void
@@ -70,6 +60,7 @@ RETURNS SETOF record LANGUAGE sql IMMUTABLE AS $$
     VALUES ('apps', 'reference'), ('app_grants', 'reference'), ('vendor_configs', 'reference'),
            ('tags', 'reference'), ('plans', 'reference'), ('cluster_layout', 'reference'),
            ('tasks', 'reference'), ('outcome_webhooks', 'reference'), ('vendor_tokens', 'reference'),
+           ('flow_controls', 'reference'),
            ('devices', 'distributed'), ('device_tags', 'distributed'),
            ('device_accounts', 'distributed'), ('device_consents', 'distributed'),
            ('device_activity', 'distributed'), ('device_reactions', 'distributed'),
@@ -150,13 +141,6 @@ BEGIN
         RAISE EXCEPTION '93105: tasks or schedules are still to be sent: the distributed registry does not take them over'
             USING ERRCODE = '55000',
             HINT = 'Let them finish, or cancel and disable them, first.';
-    END IF;
-
-    -- (Flows do not run on this layout yet: enabled ones would fail at every step.)
-    IF EXISTS (SELECT 1 FROM flows WHERE enabled) THEN
-        RAISE EXCEPTION '93124: enabled flows do not run on the distributed registry yet'
-            USING ERRCODE = '55000',
-            HINT = 'Disable them (push_flow_enable) first: doc/scale-out.md, "Flows".';
     END IF;
 
     -- Foreign keys to reference tables are added in the same transaction as the shards are
@@ -274,21 +258,18 @@ BEGIN
     ALTER TABLE devices ADD CONSTRAINT devices_app_id_fkey FOREIGN KEY (app_id) REFERENCES apps ON DELETE CASCADE;
     ALTER TABLE device_accounts ADD CONSTRAINT device_accounts_app_id_fkey FOREIGN KEY (app_id) REFERENCES apps ON DELETE CASCADE;
     ALTER TABLE account_package_accounts ADD CONSTRAINT account_package_accounts_upload_id_fkey FOREIGN KEY (upload_id) REFERENCES account_packages ON DELETE CASCADE;
+    -- (and the coordinator's own tables': a schedule's runs, a flow's versions, steps,
+    -- evaluations and audience members go with it, as on one node)
+    ALTER TABLE schedule_runs ADD CONSTRAINT schedule_runs_schedule_id_fkey FOREIGN KEY (schedule_id) REFERENCES schedules ON DELETE CASCADE;
+    ALTER TABLE flow_versions ADD CONSTRAINT flow_versions_flow_id_fkey FOREIGN KEY (flow_id) REFERENCES flows ON DELETE CASCADE;
+    ALTER TABLE flow_steps ADD CONSTRAINT flow_steps_flow_id_version_fkey FOREIGN KEY (flow_id, version) REFERENCES flow_versions ON DELETE CASCADE;
+    ALTER TABLE flow_trigger_evals ADD CONSTRAINT flow_trigger_evals_flow_id_fkey FOREIGN KEY (flow_id) REFERENCES flows ON DELETE CASCADE;
+    ALTER TABLE flow_audience_members ADD CONSTRAINT flow_audience_members_flow_id_fkey FOREIGN KEY (flow_id) REFERENCES flows ON DELETE CASCADE;
     FOR v_t IN SELECT unnest(ARRAY['device_activity', 'device_send_profiles', 'device_accounts',
                                    'device_consents', 'engagement_counts']) AS tbl LOOP
         EXECUTE format('ALTER TABLE pushplan.%I ADD CONSTRAINT %I FOREIGN KEY (device_id) REFERENCES pushplan.devices ON DELETE CASCADE',
                        v_t.tbl, v_t.tbl || '_device_id_fkey');
     END LOOP;
-
-    -- What stays on the coordinator and cannot work yet is refused at its door.
-    -- Flows: the scheduler's advance joins the coordinator's instances with the distributed
-    -- devices in statements Citus cannot plan (doc/scale-out.md, "Flows"). A flow is refused
-    -- when created, and when enabled again.
-    CREATE TRIGGER flows_distributed_refuse BEFORE INSERT ON flows
-        FOR EACH ROW EXECUTE FUNCTION _distributed_refuse_sending('a flow');
-    CREATE TRIGGER flows_distributed_refuse_enable BEFORE UPDATE OF enabled ON flows
-        FOR EACH ROW WHEN (NEW.enabled AND NOT OLD.enabled)
-        EXECUTE FUNCTION _distributed_refuse_sending('a flow');
 
     -- push_task_progress: its one-node form is not planned by Citus (doc/scale-out.md,
     -- "The readers"); the same columns from the layout's form

@@ -7,8 +7,6 @@
 CREATE OR REPLACE FUNCTION _distributed_unsupported(OUT what text, OUT why text)
 RETURNS SETOF record LANGUAGE sql IMMUTABLE AS $$
     VALUES
-    ('a flow',
-     'the scheduler''s advance joins the coordinator''s flow instances with the distributed devices in statements Citus cannot plan ("cannot push down this subquery")'),
     ('an attr_change trigger',
      'registration reads and locks the attributes it replaces, which Citus cannot do over shards')
 $$;

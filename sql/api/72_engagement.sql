@@ -132,11 +132,9 @@ LANGUAGE sql STABLE SET search_path = pushplan, pg_temp AS $$
                      FROM apps a WHERE a.app_id = p_app), false)
         OR coalesce((SELECT p.settings ?| ARRAY['frequency_cap', 'quiet_hours']
                      FROM plans p WHERE p.app_id = p_app AND p.plan_id = p_plan), false)
-        OR EXISTS (SELECT 1 FROM flows f
-                   JOIN flow_versions v ON v.flow_id = f.flow_id AND v.version = f.version
-                   JOIN flow_steps s ON s.flow_id = f.flow_id AND s.kind = 'send'
-                   WHERE f.app_id = p_app AND v.definition ?| ARRAY['frequency_cap', 'quiet_hours']
-                     AND coalesce(s.spec #>> '{push,body,options,plan_id}', 'default') = p_plan)
+        OR EXISTS (SELECT 1 FROM flow_controls c
+                   WHERE c.app_id = p_app AND p_plan = ANY (c.plans)
+                     AND (c.frequency_cap IS NOT NULL OR c.quiet_hours IS NOT NULL))
 $$;
 
 -- The zone a device's quiet hours and calendar days are read in: its own, but for the UTC that
@@ -240,11 +238,11 @@ BEGIN
         SELECT d.delivery_id AS id, d.task_id, d.device_id, d.attempts, d.send_at,
                t.send_at AS task_send_at, t.send_rule, t.plan_id,
                _engagement_zone(v.timezone, a.settings->>'timezone') AS zone,
-               coalesce(fv.definition->'quiet_hours', p.settings->'quiet_hours',
+               coalesce(fc.quiet_hours, p.settings->'quiet_hours',
                         a.settings->'quiet_hours') AS quiet,
                a.settings->'frequency_cap' AS app_cap, p.settings->'frequency_cap' AS plan_cap,
                '#' || t.category AS cat_scope, a.settings->'category_caps'->t.category AS cat_cap,
-               '~' || t.flow_id AS flow_scope, fv.definition->'frequency_cap' AS flow_cap,
+               '~' || t.flow_id AS flow_scope, fc.frequency_cap AS flow_cap,
                -- a flow's sends are one user's each, but automated: not exempt as transactional
                coalesce((t.push #>> '{body,options,quiet_hours}')::boolean,
                         t.priority > 0 OR t.flow_id IS NOT NULL) AS quiet_applies,
@@ -256,9 +254,9 @@ BEGIN
         JOIN pushplan.tasks t ON t.task_id = d.task_id
         JOIN pushplan.apps a ON a.app_id = t.app_id
         JOIN pushplan.plans p ON p.app_id = t.app_id AND p.plan_id = t.plan_id
-        -- a flow's controls: its current version's (a change applies at once, to every run)
-        LEFT JOIN pushplan.flows f ON f.flow_id = t.flow_id
-        LEFT JOIN pushplan.flow_versions fv ON fv.flow_id = f.flow_id AND fv.version = f.version
+        -- a flow's controls: its current version's (a change applies at once, to every run;
+        -- flow_controls, kept with the flow: a reference table on the distributed layout)
+        LEFT JOIN pushplan.flow_controls fc ON fc.flow_id = t.flow_id
         LEFT JOIN pushplan.devices v ON v.device_id = d.device_id
         ORDER BY d.device_id, d.delivery_id
     LOOP

@@ -484,6 +484,9 @@ BEGIN
         v_counts := v_counts || jsonb_build_object(v_table, v_n);
     END LOOP;
     DELETE FROM smart_profile_pending x WHERE x.device_id = ANY (p_devices);
+    -- (an audience_enter flow's members go with the device by their key on one node; on the
+    -- distributed layout they are the coordinator's and the key is not kept: scale-out.md)
+    DELETE FROM flow_audience_members x WHERE x.device_id = ANY (p_devices);
     DELETE FROM devices v WHERE v.device_id = ANY (p_devices);
     GET DIAGNOSTICS v_n = ROW_COUNT;
     v_counts := v_counts || jsonb_build_object('devices', v_n);

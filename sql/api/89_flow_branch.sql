@@ -74,6 +74,13 @@ DECLARE
     v_members bigint[];
     v_inst bigint[] := '{}';
     v_keys text[] := '{}';
+    v_ids bigint[];
+    v_apps int[];
+    v_devices bigint[];
+    v_accounts text[];
+    v_types int[];
+    v_user_inst bigint[];
+    v_user_dev bigint[];
 BEGIN
     FOR r IN
         SELECT i.app_id, a.audience, array_agg(DISTINCT i.instance_id) AS instances,
@@ -88,11 +95,16 @@ BEGIN
         ORDER BY i.app_id, a.audience::text
     LOOP
         BEGIN
+            -- the devices of the instances' users (_flow_users_devices)
+            SELECT array_agg(i.instance_id), array_agg(i.app_id), array_agg(i.device_id),
+                   array_agg(i.account), array_agg(i.account_type)
+              INTO v_ids, v_apps, v_devices, v_accounts, v_types
+              FROM pushplan.flow_instances i WHERE i.instance_id = ANY (r.instances);
+            SELECT coalesce(array_agg(u.instance_id), '{}'), coalesce(array_agg(u.device_id), '{}')
+              INTO v_user_inst, v_user_dev
+              FROM pushplan._flow_users_devices(v_ids, v_apps, v_devices, v_accounts, v_types) u;
             v_members := pushplan._flow_audience_members(r.app_id, r.audience, ARRAY(
-                SELECT DISTINCT u.device_id FROM pushplan.flow_instances i
-                CROSS JOIN LATERAL pushplan._flow_user_devices(i.app_id, i.device_id, i.account,
-                                                               i.account_type) u(device_id)
-                WHERE i.instance_id = ANY (r.instances)));
+                SELECT DISTINCT d FROM unnest(v_user_dev) d));
         EXCEPTION WHEN others THEN
             UPDATE pushplan.flow_step_runs sr
                SET detail = format('93044: the audience %s could not be evaluated: %s',
@@ -103,11 +115,8 @@ BEGIN
         SELECT v_inst || coalesce(array_agg(x.instance_id), '{}'),
                v_keys || coalesce(array_agg(pushplan._flow_audience_key(r.audience)), '{}')
           INTO v_inst, v_keys
-          FROM (SELECT DISTINCT i.instance_id FROM pushplan.flow_instances i
-                CROSS JOIN LATERAL pushplan._flow_user_devices(i.app_id, i.device_id, i.account,
-                                                               i.account_type) u(device_id)
-                JOIN unnest(v_members) m(device_id) ON m.device_id = u.device_id
-                WHERE i.instance_id = ANY (r.instances)) x;
+          FROM (SELECT DISTINCT u.instance_id FROM unnest(v_user_inst, v_user_dev) u(instance_id, device_id)
+                JOIN unnest(v_members) m(device_id) ON m.device_id = u.device_id) x;
     END LOOP;
     RETURN QUERY SELECT h.instance_id, array_agg(h.key)
                  FROM unnest(v_inst, v_keys) h(instance_id, key) GROUP BY h.instance_id;

@@ -48,7 +48,9 @@ BEGIN
     -- (flow_instances has none: sql/install/schema.sql): push_flow_delete and an erasure wait
     -- for this transaction, and one deleted before enters nobody. Not the devices of a caller
     -- that holds the erasure lock (a tenth of an event batch's time). (On the distributed
-    -- registry the devices are Citus' and the keys were dropped with the others: not locked there.)
+    -- registry the devices are Citus' and the keys were dropped with the others: checked there,
+    -- not locked, as Citus takes no row lock over several shards; an erasure that commits
+    -- meanwhile may leave an instance whose steps find no device, and send nothing.)
     v_flows := ARRAY(SELECT f.flow_id FROM pushplan.flows f
                      WHERE f.flow_id IN (SELECT x FROM unnest(p_flows) x)
                      ORDER BY f.flow_id FOR KEY SHARE OF f);
@@ -56,6 +58,9 @@ BEGIN
         v_devices := ARRAY(SELECT d.device_id FROM pushplan.devices d
                            WHERE d.device_id IN (SELECT x FROM unnest(p_devices) x)
                            ORDER BY d.device_id FOR KEY SHARE OF d);
+    ELSIF p_devices IS NOT NULL AND NOT p_devices_held THEN
+        v_devices := ARRAY(SELECT d.device_id FROM pushplan.devices d
+                           WHERE d.device_id = ANY (p_devices) ORDER BY d.device_id);
     END IF;
     -- the flows' locks, then the users' (only under a shared flow lock)
     PERFORM CASE WHEN cardinality(p_flows) > p_user_locks
@@ -135,9 +140,14 @@ END $$;
 -- push_flow_delete, and an app's deletion through its flows.
 CREATE OR REPLACE FUNCTION _flows_deleted() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    v_flows text[] := ARRAY(SELECT g.flow_id FROM gone g);
 BEGIN
     PERFORM pushplan._flow_instances_delete(ARRAY(
-        SELECT i.instance_id FROM pushplan.flow_instances i WHERE i.flow_id IN (SELECT g.flow_id FROM gone g)));
+        SELECT i.instance_id FROM pushplan.flow_instances i WHERE i.flow_id = ANY (v_flows)));
+    -- (by the ids: on the distributed layout flow_controls is a reference table, which Citus
+    -- does not join with a transition table)
+    DELETE FROM pushplan.flow_controls c WHERE c.flow_id = ANY (v_flows);
     RETURN NULL;
 END $$;
 CREATE OR REPLACE TRIGGER flows_deleted AFTER DELETE ON flows

@@ -158,15 +158,38 @@ BEGIN
 END $$;
 
 -- The devices of an instance's user: the device, or every device bound to the account.
+-- (PL/pgSQL: Citus plans no SQL function with parameters over the distributed tables)
 CREATE OR REPLACE FUNCTION _flow_user_devices(p_app int, p_device bigint, p_account text,
                                               p_account_type int) RETURNS SETOF bigint
-LANGUAGE sql STABLE AS $$
-    SELECT p_device WHERE p_device IS NOT NULL
-    UNION ALL
-    SELECT a.device_id FROM pushplan.device_accounts a
-        WHERE p_account IS NOT NULL AND a.app_id = p_app AND a.account_type = p_account_type
-          AND a.account = p_account
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF p_device IS NOT NULL THEN
+        RETURN NEXT p_device;
+    END IF;
+    IF p_account IS NOT NULL THEN
+        RETURN QUERY SELECT a.device_id FROM pushplan.device_accounts a
+            WHERE a.app_id = p_app AND a.account_type = p_account_type AND a.account = p_account;
+    END IF;
+END $$;
+
+-- The devices of the users of a batch of instances, a row per (instance, device): the
+-- instance's device, and its account's bound devices. Two statements, the accounts' devices
+-- matched from arrays: on the distributed layout that is one query over the shards of
+-- device_accounts, the instances being the coordinator's (doc/scale-out.md, "Flows").
+CREATE OR REPLACE FUNCTION _flow_users_devices(p_ids bigint[], p_apps int[], p_devices bigint[],
+                                               p_accounts text[], p_types int[])
+RETURNS TABLE (instance_id bigint, device_id bigint)
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY SELECT x.id, x.device FROM unnest(p_ids, p_devices) x(id, device)
+        WHERE x.device IS NOT NULL;
+    RETURN QUERY SELECT x.id, a.device_id
+        FROM unnest(p_ids, p_apps, p_accounts, p_types) x(id, app_id, account, account_type)
+        JOIN pushplan.device_accounts a ON a.app_id = x.app_id AND a.account_type = x.account_type
+                                       AND a.account = x.account
+        WHERE x.account IS NOT NULL;
+END $$;
 
 -- Whether a branch condition holds for an instance (its user, its events since it entered).
 -- p_hits: the keys of the audiences the user is in, as the advance evaluated them for its batch
@@ -178,6 +201,7 @@ CREATE OR REPLACE FUNCTION _flow_cond_holds(cond jsonb, p_app int, p_device bigi
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v_item jsonb;
+    v_devices bigint[];
 BEGIN
     IF pushplan._flow_cond_audience(cond) IS NOT NULL THEN
         IF p_hits IS NOT NULL THEN
@@ -185,14 +209,17 @@ BEGIN
         END IF;
         RETURN pushplan._flow_cond_audience_holds(pushplan._flow_cond_audience(cond), p_app, p_device,
                                                   p_account, p_account_type);
+    -- (the user's devices read first: Citus pushes no subquery of a function down to the shards)
     ELSIF cond ? 'attr' THEN
+        v_devices := ARRAY(SELECT pushplan._flow_user_devices(p_app, p_device, p_account, p_account_type));
         RETURN EXISTS (SELECT 1 FROM pushplan.devices d
-                       WHERE d.device_id IN (SELECT pushplan._flow_user_devices(p_app, p_device, p_account, p_account_type))
+                       WHERE d.device_id = ANY (v_devices)
                          AND pushplan._flow_props_match(cond->'attr', d.attrs));
     ELSIF cond ? 'tag' THEN
+        v_devices := ARRAY(SELECT pushplan._flow_user_devices(p_app, p_device, p_account, p_account_type));
         RETURN EXISTS (SELECT 1 FROM pushplan.device_tags dt JOIN pushplan.tags g USING (tag_id)
                        WHERE g.app_id = p_app AND g.tag = cond->>'tag'
-                         AND dt.device_id IN (SELECT pushplan._flow_user_devices(p_app, p_device, p_account, p_account_type)));
+                         AND dt.device_id = ANY (v_devices));
     ELSIF cond ? 'event' THEN
         RETURN EXISTS (SELECT 1 FROM pushplan.tracked_events e
                        WHERE e.app_id = p_app AND e.event = cond->>'event' AND e.tracked_at >= p_entered
@@ -669,6 +696,31 @@ LANGUAGE sql AS $$
     FROM jsonb_array_elements(p_compiled->'steps') s;
 $$;
 
+-- A flow's controls as its current version says, and the plans its sends of any version count
+-- in (flow_controls, which the senders' gate reads: sql/api/72_engagement.sql), written in the
+-- transaction that stores the version, so that a change applies to the next send.
+CREATE OR REPLACE FUNCTION _flow_controls_sync(p_flow text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
+BEGIN
+    -- (read first, then written: on the distributed layout flow_controls is a reference table,
+    -- written through Citus, the flows' tables the coordinator's)
+    SELECT f.flow_id, f.app_id,
+           ARRAY(SELECT DISTINCT coalesce(s.spec #>> '{push,body,options,plan_id}', 'default')
+                 FROM pushplan.flow_steps s WHERE s.flow_id = f.flow_id AND s.kind = 'send'
+                 ORDER BY 1) AS plans,
+           fv.definition->'frequency_cap' AS frequency_cap, fv.definition->'quiet_hours' AS quiet_hours
+      INTO r
+      FROM pushplan.flows f
+      JOIN pushplan.flow_versions fv ON fv.flow_id = f.flow_id AND fv.version = f.version
+     WHERE f.flow_id = p_flow;
+    INSERT INTO pushplan.flow_controls AS c (flow_id, app_id, plans, frequency_cap, quiet_hours)
+        VALUES (r.flow_id, r.app_id, r.plans, r.frequency_cap, r.quiet_hours)
+        ON CONFLICT (flow_id) DO UPDATE SET plans = excluded.plans,
+            frequency_cap = excluded.frequency_cap, quiet_hours = excluded.quiet_hours;
+END $$;
+
 CREATE OR REPLACE FUNCTION push_flow_create(app text, flow jsonb) RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pushplan, pg_temp AS $$
 DECLARE
@@ -684,6 +736,7 @@ BEGIN
         RAISE EXCEPTION '93029: flow "%" already exists', _shown(flow->>'name') USING ERRCODE = '23505';
     END IF;
     PERFORM _flow_store_version(v_id, 1, v_app, flow, v_compiled);
+    PERFORM _flow_controls_sync(v_id);
     RETURN v_id;
 END $$;
 COMMENT ON FUNCTION push_flow_create(text, jsonb) IS
@@ -719,6 +772,7 @@ BEGIN
     UPDATE flows f SET version = v_flow.version + 1, name = flow->>'name',
         enabled = coalesce((flow->>'enabled')::boolean, f.enabled), updated_at = now()
         WHERE f.flow_id = v_flow.flow_id;
+    PERFORM _flow_controls_sync(v_flow.flow_id);
     RETURN v_flow.version + 1;
 END $$;
 COMMENT ON FUNCTION push_flow_update(text, text, jsonb) IS
@@ -779,18 +833,27 @@ COMMENT ON FUNCTION push_flow_delete(text, text) IS
 
 -- The zone a user's times of day are read in: the device's (an account's: its most recently
 -- bound device's), else the app's.
+-- (PL/pgSQL: Citus plans no SQL function with parameters over the distributed tables)
 CREATE OR REPLACE FUNCTION _flow_user_zone(p_app int, p_device bigint, p_account text,
                                            p_account_type int) RETURNS text
-LANGUAGE sql STABLE AS $$
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_zone text;
+BEGIN
+    IF p_device IS NOT NULL THEN
+        SELECT d.timezone INTO v_zone FROM pushplan.devices d WHERE d.device_id = p_device;
+    END IF;
+    IF v_zone IS NULL AND p_account IS NOT NULL THEN
+        SELECT d.timezone INTO v_zone
+        FROM pushplan.device_accounts a JOIN pushplan.devices d USING (device_id)
+        WHERE a.app_id = p_app AND a.account_type = p_account_type AND a.account = p_account
+        ORDER BY a.bound_at DESC, a.device_id DESC LIMIT 1;
+    END IF;
     -- a device registered without a zone stores UTC: read as the app's zone, as quiet hours
     -- and date triggers read it (_engagement_zone)
-    SELECT pushplan._engagement_zone(coalesce(
-        (SELECT d.timezone FROM pushplan.devices d WHERE d.device_id = p_device),
-        (SELECT d.timezone FROM pushplan.device_accounts a JOIN pushplan.devices d USING (device_id)
-         WHERE p_account IS NOT NULL AND a.app_id = p_app AND a.account_type = p_account_type
-           AND a.account = p_account ORDER BY a.bound_at DESC, a.device_id DESC LIMIT 1)),
-        (SELECT settings->>'timezone' FROM pushplan.apps WHERE app_id = p_app))
-$$;
+    RETURN pushplan._engagement_zone(v_zone,
+        (SELECT settings->>'timezone' FROM pushplan.apps WHERE app_id = p_app));
+END $$;
 
 -- When a wait step that starts at p_now ends: after its duration, or at the next HH:MM of the
 -- zone (a wall time a DST gap skips is read as PostgreSQL reads it, an hour later).
@@ -859,6 +922,10 @@ DECLARE
     v_tags_remove boolean;
     b_id bigint[];
     b_step text[];
+    -- a set step's changes: the devices of its instances' users, and what each gets
+    u_device bigint[];
+    u_patch jsonb[];
+    u_tag int[];
 BEGIN
     -- the instances due: a wait that ended takes the step after it (a wait_until's: its timeout
     -- path); one whose step is to be taken takes it
@@ -924,15 +991,19 @@ BEGIN
             -- webhook steps: a message each through the app's webhook (sql/api/89_flow_webhook.sql)
             PERFORM _flow_webhook_fire(f_id, f_step, v_now);
         END IF;
-        -- sets: attributes (at most 50 a device: a set that would pass it leaves them) and tags
+        -- sets: attributes (at most 50 a device: a set that would pass it leaves them) and tags,
+        -- each step's changes read first for the devices of its instances' users, then written
+        -- by device (on the distributed layout a statement on the devices' shards: the steps
+        -- and instances are the coordinator's)
         IF v_attrs THEN
-            UPDATE devices d SET attrs = _attrs_merge(d.attrs, s.spec->'attrs'), updated_at = now()
-            FROM unnest(f_flow, f_version, f_step, f_app, f_device, f_account, f_type)
-                f(flow_id, version, step_id, app_id, device_id, account, account_type)
+            SELECT array_agg(u.device_id), array_agg(s.spec->'attrs') INTO u_device, u_patch
+            FROM _flow_users_devices(f_id, f_app, f_device, f_account, f_type) u
+            JOIN unnest(f_id, f_flow, f_version, f_step) f(id, flow_id, version, step_id) ON f.id = u.instance_id
             JOIN flow_steps s ON s.flow_id = f.flow_id AND s.version = f.version AND s.step_id = f.step_id
-            WHERE s.kind = 'set' AND s.spec ? 'attrs'
-              AND d.device_id IN (SELECT _flow_user_devices(f.app_id, f.device_id, f.account, f.account_type))
-              AND (SELECT count(*) FROM jsonb_object_keys(_attrs_merge(d.attrs, s.spec->'attrs'))) <= 50;
+            WHERE s.kind = 'set' AND s.spec ? 'attrs';
+            UPDATE devices d SET attrs = _attrs_merge(d.attrs, p.patch), updated_at = now()
+            FROM unnest(u_device, u_patch) p(device_id, patch)
+            WHERE d.device_id = p.device_id AND _attrs_count(_attrs_merge(d.attrs, p.patch)) <= 50;
         END IF;
         IF v_tags_add THEN
             INSERT INTO tags (app_id, tag)
@@ -942,30 +1013,32 @@ BEGIN
                 WHERE s.kind = 'set'
                 ON CONFLICT (app_id, tag) DO NOTHING;
             -- (each step's tags are looked up once, not once per instance)
+            SELECT array_agg(u.device_id), array_agg(st.tag_id) INTO u_device, u_tag
+            FROM _flow_users_devices(f_id, f_app, f_device, f_account, f_type) u
+            JOIN unnest(f_id, f_flow, f_version, f_step) f(id, flow_id, version, step_id) ON f.id = u.instance_id
+            JOIN (SELECT s.flow_id, s.version, s.step_id, g.tag_id
+                  FROM flow_steps s
+                  JOIN flows fl ON fl.flow_id = s.flow_id
+                  CROSS JOIN jsonb_array_elements_text(s.spec->'tags_add') t
+                  JOIN tags g ON g.app_id = fl.app_id AND g.tag = t
+                  WHERE s.kind = 'set' AND (s.flow_id, s.version, s.step_id) IN
+                        (SELECT * FROM unnest(f_flow, f_version, f_step))) st
+              ON st.flow_id = f.flow_id AND st.version = f.version AND st.step_id = f.step_id;
             INSERT INTO device_tags (tag_id, device_id)
-                SELECT st.tag_id, u.device_id
-                FROM unnest(f_flow, f_version, f_step, f_app, f_device, f_account, f_type)
-                    f(flow_id, version, step_id, app_id, device_id, account, account_type)
-                JOIN (SELECT s.flow_id, s.version, s.step_id, g.tag_id
-                      FROM flow_steps s
-                      JOIN flows fl ON fl.flow_id = s.flow_id
-                      CROSS JOIN jsonb_array_elements_text(s.spec->'tags_add') t
-                      JOIN tags g ON g.app_id = fl.app_id AND g.tag = t
-                      WHERE s.kind = 'set' AND (s.flow_id, s.version, s.step_id) IN
-                            (SELECT * FROM unnest(f_flow, f_version, f_step))) st
-                  ON st.flow_id = f.flow_id AND st.version = f.version AND st.step_id = f.step_id
-                CROSS JOIN LATERAL _flow_user_devices(f.app_id, f.device_id, f.account, f.account_type) u(device_id)
+                SELECT x.tag_id, x.device_id FROM unnest(u_tag, u_device) x(tag_id, device_id)
                 ON CONFLICT DO NOTHING;
         END IF;
         IF v_tags_remove THEN
-            DELETE FROM device_tags dt
-                USING unnest(f_flow, f_version, f_step, f_app, f_device, f_account, f_type)
-                    f(flow_id, version, step_id, app_id, device_id, account, account_type)
-                JOIN flow_steps s ON s.flow_id = f.flow_id AND s.version = f.version AND s.step_id = f.step_id
-                CROSS JOIN jsonb_array_elements_text(s.spec->'tags_remove') t
-                JOIN tags g ON g.app_id = f.app_id AND g.tag = t
-                WHERE s.kind = 'set' AND dt.tag_id = g.tag_id
-                  AND dt.device_id IN (SELECT _flow_user_devices(f.app_id, f.device_id, f.account, f.account_type));
+            SELECT array_agg(u.device_id), array_agg(g.tag_id) INTO u_device, u_tag
+            FROM _flow_users_devices(f_id, f_app, f_device, f_account, f_type) u
+            JOIN unnest(f_id, f_flow, f_version, f_step, f_app) f(id, flow_id, version, step_id, app_id)
+              ON f.id = u.instance_id
+            JOIN flow_steps s ON s.flow_id = f.flow_id AND s.version = f.version AND s.step_id = f.step_id
+            CROSS JOIN jsonb_array_elements_text(s.spec->'tags_remove') t
+            JOIN tags g ON g.app_id = f.app_id AND g.tag = t
+            WHERE s.kind = 'set';
+            DELETE FROM device_tags dt USING unnest(u_tag, u_device) x(tag_id, device_id)
+                WHERE dt.device_id = x.device_id AND dt.tag_id = x.tag_id;
         END IF;
 
         -- the audiences of the branches the instances are at: one query each for the round

@@ -96,15 +96,18 @@ END $$;
 -- Cancels what has not left of one task for some of its devices: their queued deliveries that
 -- no sender has claimed, recorded as _task_cancel records a cancelled delivery (the outcome,
 -- the statistics, the outcome webhook's outbox). What is in flight finishes.
+-- (PL/pgSQL, and the queue joined to the deliveries by device too: Citus plans no SQL function
+-- with parameters over the distributed tables, nor a join of two of them off their device)
 CREATE OR REPLACE FUNCTION _task_cancel_devices(p_app int, p_task text, p_devices bigint[]) RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+BEGIN
     WITH q AS (DELETE FROM pushplan.delivery_queue q
                USING pushplan.deliveries d
                WHERE q.task_id = p_task AND q.claimed_by IS NULL AND d.delivery_id = q.delivery_id
-                 AND d.task_id = p_task AND d.device_id = ANY (p_devices)
-               RETURNING q.delivery_id),
+                 AND d.device_id = q.device_id AND d.task_id = p_task AND d.device_id = ANY (p_devices)
+               RETURNING q.delivery_id, q.device_id),
     c AS (UPDATE pushplan.deliveries d SET status = 'cancelled', attempts = d.attempts + 1, error = 'cancelled'
-          FROM q WHERE d.delivery_id = q.delivery_id AND d.status = 'queued'
+          FROM q WHERE d.delivery_id = q.delivery_id AND d.device_id = q.device_id AND d.status = 'queued'
           RETURNING d.delivery_id, d.device_id, d.platform, d.vendor),
     counted AS (INSERT INTO pushplan.stats_pending (task_id, platform, vendor, cancelled)
         SELECT p_task, coalesce(c.platform, 'unknown'), c.vendor, count(*) FROM c
@@ -116,7 +119,7 @@ LANGUAGE sql AS $$
         FROM c JOIN pushplan.outcome_webhooks w ON w.app_id = p_app
         JOIN pushplan.tasks t ON t.task_id = p_task
         LEFT JOIN pushplan.devices v ON v.device_id = c.device_id;
-$$;
+END $$;
 
 -- The unsent pushes of ended instances (an exit event, push_flow_delete), user by user: each
 -- task their sends made that has not finished is locked, their users are taken out of its

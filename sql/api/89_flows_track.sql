@@ -117,7 +117,7 @@ BEGIN
             ORDER BY m.instance_id, e.k),
         ended AS (
             UPDATE pushplan.flow_instances i SET state = 'exited', exited_at = p_now,
-                exit_reason = format('exit event "%s"', h.event), next_at = NULL
+                exit_reason = 'exit event "' || h.event || '"', next_at = NULL
             FROM hit h
             WHERE i.instance_id = h.instance_id AND i.state = 'waiting'
             RETURNING i.instance_id)

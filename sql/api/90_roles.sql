@@ -132,8 +132,9 @@ BEGIN
     -- flows (sql/api/89_flows.sql): the scheduler advances the instances whose time has come
     -- (SECURITY DEFINER: a send step makes its task as push_send does)
     GRANT EXECUTE ON FUNCTION _flow_advance(int), _flow_next_due() TO pushplan_worker;
-    -- the senders' gate reads a flow's frequency_cap and quiet_hours (72_engagement.sql)
-    GRANT SELECT ON flows, flow_versions, flow_steps TO pushplan_worker;
+    -- the scheduler reads the flows; the senders' gate a flow's frequency_cap and quiet_hours
+    -- (flow_controls, 72_engagement.sql)
+    GRANT SELECT ON flows, flow_versions, flow_steps, flow_controls TO pushplan_worker;
     -- and evaluates the triggers of inactive, date_attr and audience_enter flows
     GRANT EXECUTE ON FUNCTION _flow_triggers_run(), _flow_triggers_next_due(), _flow_triggers_chunking()
         TO pushplan_worker;

@@ -664,6 +664,18 @@ CREATE TABLE flow_audience_members (
 CREATE INDEX flow_audience_members_device_idx ON flow_audience_members (device_id);
 -- a flow's sends, by flow and step (statistics by flow; exits cancel an instance's tasks)
 CREATE INDEX tasks_flow_idx ON tasks (flow_id, flow_step) WHERE flow_id IS NOT NULL;
+-- A flow's own frequency cap and quiet hours (doc/flows.md, "Frequency caps and quiet hours"),
+-- its current version's: what the senders' gate reads of a flow (sql/api/72_engagement.sql).
+-- Written with each version (push_flow_create, push_flow_update: _flow_controls_sync), deleted
+-- with the flow; on the distributed layout a reference table, which the worker nodes' senders
+-- read (the flows' tables stay on the coordinator: doc/scale-out.md, "Flows and events").
+CREATE TABLE flow_controls (
+    flow_id        text PRIMARY KEY,
+    app_id         int NOT NULL,
+    plans          text[] NOT NULL,     -- the plans its send steps name, of any version
+    frequency_cap  jsonb,
+    quiet_hours    jsonb
+);
 -- Audiences from the application's own views (sql/api/42_audience_views.sql,
 -- doc/audiences.md): the views an admin allowed an app to name in its audiences ({"view":
 -- "schema.view"}). By OID: a view renamed keeps its allowance, one dropped loses it (the

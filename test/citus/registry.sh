@@ -72,7 +72,7 @@ check "push_distribute" "$(csql "SELECT push_distribute()")" "distributed: 6 dev
 check_eq "93102: twice" "$(err coord "SELECT pushplan.push_distribute()")" "93102: the registry is distributed already"
 check_eq "reference tables" \
   "$(coord -c "SELECT string_agg(logicalrelid::regclass::text, ',' ORDER BY logicalrelid::regclass::text) FROM pg_dist_partition WHERE partmethod = 'n'")" \
-  "pushplan.app_grants,pushplan.apps,pushplan.cluster_layout,pushplan.outcome_webhooks,pushplan.plans,pushplan.tags,pushplan.tasks,pushplan.vendor_configs,pushplan.vendor_tokens"
+  "pushplan.app_grants,pushplan.apps,pushplan.cluster_layout,pushplan.flow_controls,pushplan.outcome_webhooks,pushplan.plans,pushplan.tags,pushplan.tasks,pushplan.vendor_configs,pushplan.vendor_tokens"
 check_eq "distributed tables: by device_id, one colocation group" \
   "$(coord -c "SELECT string_agg(logicalrelid::regclass::text, ',' ORDER BY logicalrelid::regclass::text) || ' ' || count(DISTINCT colocationid) || ' ' || bool_and(column_to_column_name(logicalrelid, partkey) = 'device_id') FROM pg_dist_partition WHERE partmethod = 'h' AND NOT (SELECT relispartition FROM pg_class WHERE oid = logicalrelid)")" \
   "pushplan.deliveries,pushplan.delivery_queue,pushplan.device_accounts,pushplan.device_activity,pushplan.device_consents,pushplan.device_reactions,pushplan.device_send_profiles,pushplan.device_tags,pushplan.devices,pushplan.engagement_counts,pushplan.events,pushplan.smart_profile_pending 1 true"

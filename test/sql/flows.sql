@@ -36,7 +36,7 @@ SELECT push_flow_create('flow_app', '{
                  "notification": {"alert": "{{attrs.first_name | default: \"Hi\"}}, your cart is waiting"}}}}]}],
   "exit": {"event": "purchase"}, "reentry": "1 day"}') AS cart \gset
 SELECT :'cart' LIKE 'flw_%' AS flow_id_ok;
-SELECT app, name, enabled, version, trigger_event, exit_event, running, entered FROM push_flows;
+SELECT app, name, enabled, version, trigger_event, exit_event, running, entered FROM push_flows WHERE app = 'flow_app';
 -- compiled steps: paths end where the step that holds them does
 SELECT step_id, kind, next_step, event_step, spec->'push'->'body'->'options'->>'plan_id' AS plan
 FROM flow_steps WHERE flow_id = :'cart' ORDER BY step_id;
@@ -122,7 +122,9 @@ SELECT push_flow_enable('flow_app', :'welcome', NULL);
 SELECT push_flow_delete('flow_app', 'flw_nope');
 \set ON_ERROR_STOP 1
 -- nothing was written by the refused definitions
-SELECT count(*) AS flows, (SELECT count(*) FROM flow_versions) AS versions FROM flows;
+SELECT app_id AS flow_app FROM apps WHERE app = 'flow_app' \gset
+SELECT count(*) AS flows, (SELECT count(*) FROM flow_versions v JOIN flows f USING (flow_id) WHERE f.app_id = :flow_app) AS versions
+FROM flows WHERE app_id = :flow_app;
 
 -- ---- push_track: errors ----------------------------------------------------------------------
 \set ON_ERROR_STOP 0
@@ -141,7 +143,8 @@ SELECT push_track_batch('flow_app', '[{"registration_id": "userA", "event": "car
 SELECT push_track_batch('flow_app', '[{"registration_id": "userA", "event": "cart_add"}, {"registration_id": "nobody", "event": "cart_add"}]');
 SELECT push_track_batch('flow_app', '[{"account": "acct-1001", "account_type": -1, "event": "cart_add"}]');
 \set ON_ERROR_STOP 1
-SELECT count(*) AS events_written, (SELECT count(*) FROM flow_instances) AS instances FROM tracked_events;
+SELECT count(*) AS events_written, (SELECT count(*) FROM flow_instances WHERE app_id = :flow_app) AS instances
+FROM tracked_events WHERE app_id = :flow_app;
 
 -- ---- entering, exiting, rolling back ----------------------------------------------------------
 

@@ -56,7 +56,7 @@ WHERE i.flow_id = :'mail' ORDER BY 1, 2;
 -- each message: a task of the flow's step, expanded at once into one webhook delivery to the address
 SELECT t.flow_step, t.state, t.expanded, t.targeted, t.plan_id, v.registration_id, d.vendor, d.platform, d.status,
        d.fallback->'to' AS address, d.fallback->>'step' AS step, (d.fallback->>'instance_id')::bigint = t.flow_instance AS same_instance,
-       EXISTS (SELECT 1 FROM delivery_queue q WHERE q.delivery_id = d.delivery_id) AS queued
+       EXISTS (SELECT 1 FROM delivery_queue q WHERE q.delivery_id = d.delivery_id AND q.device_id = d.device_id) AS queued
 FROM tasks t JOIN deliveries d USING (task_id) JOIN devices v ON v.device_id = d.device_id
 WHERE t.flow_id = :'mail' ORDER BY t.flow_step, v.registration_id, 10;
 SELECT count(*) AS pushes_to_devices FROM deliveries d JOIN tasks t USING (task_id)

@@ -125,7 +125,7 @@ d AS (INSERT INTO deliveries (task_id, app_id, device_id, vendor, platform, send
 INSERT INTO delivery_queue (task_id, delivery_id, send_at, device_id) SELECT task_id, delivery_id, send_at, device_id FROM d;
 UPDATE tasks SET state = 'sending', expanded = true WHERE flow_id = :'thanks' AND push->'to' ? 'registration_id' AND flow_instance IS NULL;
 SELECT push_track('scale_a', 'u53', 'refund');
-SELECT v.registration_id, d.status, (SELECT count(*) FROM delivery_queue q WHERE q.delivery_id = d.delivery_id) AS queued
+SELECT v.registration_id, d.status, (SELECT count(*) FROM delivery_queue q WHERE q.delivery_id = d.delivery_id AND q.device_id = d.device_id) AS queued
 FROM deliveries d JOIN devices v USING (device_id) JOIN tasks t USING (task_id)
 WHERE t.flow_id = :'thanks' ORDER BY 1;
 SELECT s.cancelled FROM stats_pending s JOIN tasks t USING (task_id) WHERE t.flow_id = :'thanks' AND s.cancelled > 0;
