@@ -31,16 +31,6 @@ BEGIN
         HINT = 'Register it under another registration id (doc/scale-out.md, "Device ids").';
 END $$;
 
--- What a function cannot do on the distributed registry yet, refused before it starts
--- (doc/scale-out.md, "What does not work yet").
-CREATE OR REPLACE FUNCTION _distributed_refuse(what text) RETURNS void
-LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    IF pushplan._registry_distributed() THEN
-        PERFORM pushplan._distributed_refused(what);
-    END IF;
-END $$;
-
 -- The functions the layout delegates to the node of their first argument, a device's key
 -- (doc/scale-out.md, "Registration and function delegation").
 CREATE OR REPLACE FUNCTION _delegated_functions() RETURNS text[]

@@ -1,29 +1,5 @@
--- Sending on the distributed layout, stage 2 (doc/scale-out.md): what the layout refuses yet,
--- and the coordinator's upkeep of tasks whose queue rows are spread over the shards.
-
--- What the distributed layout does not do yet: one row per refusal, the subject of its 93121
--- message and why (the error's hint; doc/scale-out.md, "What does not work yet"). Every
--- refusal of the layout is raised from here (_distributed_refused), with the same message.
-CREATE OR REPLACE FUNCTION _distributed_unsupported(OUT what text, OUT why text)
-RETURNS SETOF record LANGUAGE sql IMMUTABLE AS $$
-    VALUES
-    ('an attr_change trigger',
-     'registration reads and locks the attributes it replaces, which Citus cannot do over shards')
-$$;
-
--- Raises the 93121 refusal of `what` (a row of _distributed_unsupported).
-CREATE OR REPLACE FUNCTION _distributed_refused(p_what text) RETURNS void
-LANGUAGE plpgsql STABLE SET search_path = pushplan, pg_temp AS $$
-DECLARE
-    v_why text := (SELECT u.why FROM _distributed_unsupported() u WHERE u.what = p_what);
-BEGIN
-    IF v_why IS NULL THEN
-        RAISE EXCEPTION 'no refusal "%" in _distributed_unsupported()', p_what;
-    END IF;
-    RAISE EXCEPTION '93121: % is not supported on the distributed registry yet', p_what
-        USING ERRCODE = '0A000',
-        HINT = format('On this layout %s (doc/scale-out.md, "What does not work yet").', v_why);
-END $$;
+-- Sending on the distributed layout, stage 2 (doc/scale-out.md): the coordinator's upkeep of
+-- tasks whose queue rows are spread over the shards.
 
 -- The coordinator's upkeep on the distributed layout: a task whose deliveries are all expanded
 -- and that has no queue row left on any shard is done. One probe per sending task, each asked

@@ -126,6 +126,7 @@ DECLARE
     v_old_ids bigint[];
     v_old_attrs jsonb[];
     v_keys bigint[];
+    v_shard_keys bigint[];
     v_moved bigint[];
     v_cur_rid text[];                   -- distributed: the batch's stored devices, and those
     v_cur_vendor text[];                -- of them whose token moves to them
@@ -165,12 +166,32 @@ BEGIN
     -- an attr_change flow compares the attributes with what they were (89_flow_triggers.sql):
     -- read, and locked, only when the app has one
     v_watched := _flow_attr_watched(p_app_id);
-    IF v_watched THEN
+    IF v_watched AND NOT v_distributed THEN
         SELECT array_agg(d.device_id), array_agg(d.attrs) INTO v_old_ids, v_old_attrs
           FROM (SELECT d.device_id, d.attrs FROM pushplan.devices d
                 WHERE d.device_id = ANY (v_keys) AND d.app_id = p_app_id
                   AND d.registration_id = ANY (v_rid)
                 ORDER BY d.device_id FOR NO KEY UPDATE) d;
+    ELSIF v_watched THEN
+        -- On the distributed layout one statement a shard, shard by shard in their order (so
+        -- two batches lock in the same order): Citus takes a row lock in a statement on one
+        -- shard only.
+        v_old_ids := '{}';
+        v_old_attrs := '{}';
+        FOR v_shard_keys IN
+            SELECT array_agg(x.k ORDER BY x.k)
+              FROM (SELECT k, get_shard_id_for_distribution_column('pushplan.devices', k) AS shard
+                    FROM unnest(v_keys) k) x
+             GROUP BY x.shard ORDER BY x.shard
+        LOOP
+            SELECT v_old_ids || coalesce(array_agg(d.device_id), '{}'),
+                   v_old_attrs || coalesce(array_agg(d.attrs), '{}')
+              INTO v_old_ids, v_old_attrs
+              FROM (SELECT d.device_id, d.attrs FROM pushplan.devices d
+                    WHERE d.device_id = ANY (v_shard_keys) AND d.app_id = p_app_id
+                      AND d.registration_id = ANY (v_rid)
+                    ORDER BY d.device_id FOR NO KEY UPDATE) d;
+        END LOOP;
     END IF;
 
     -- A token that moved to another registration (app reinstalled) leaves the old one.

@@ -60,11 +60,6 @@ BEGIN
             USING ERRCODE = '22023',
                   HINT = 'where and idempotency_key are for event triggers; audience_enter also takes include_current.';
     END IF;
-    IF p_kind = 'attr_change' THEN
-        -- registration reads and locks the attributes it replaces, which Citus cannot do over
-        -- shards
-        PERFORM pushplan._distributed_refuse('an attr_change trigger');
-    END IF;
     CASE p_kind
     WHEN 'inactive' THEN
         IF jsonb_typeof(v) IS DISTINCT FROM 'object' OR NOT v ? 'event' OR NOT v ? 'for'
@@ -219,6 +214,9 @@ DECLARE
     v_ids bigint[];
     v_props jsonb[];
     v_keys text[];
+    v_cand bigint[];
+    v_dev bigint[];
+    v_created timestamptz[];
 BEGIN
     IF p_since IS NULL THEN
         -- the first evaluation: every device of the app
@@ -231,6 +229,27 @@ BEGIN
                                     WHERE e.device_id = d.device_id AND e.event = v_event) l
                 WHERE d.app_id = p_app AND d.registered) s
          WHERE s.since <= v_edge;
+    ELSIF pushplan._registry_distributed() THEN
+        -- On the distributed layout the same, the candidates and their last events (the
+        -- coordinator's tracked_events) read apart from the devices: Citus joins no local table
+        -- with the distributed devices directly ("direct joins between distributed and local
+        -- tables are not supported")
+        v_cand := ARRAY(SELECT DISTINCT e.device_id FROM pushplan.tracked_events e
+                        WHERE e.tracked_at > v_from AND e.tracked_at <= v_edge
+                          AND e.app_id = p_app AND e.event = v_event AND e.device_id IS NOT NULL)
+                  || ARRAY(SELECT d.device_id FROM pushplan.devices d
+                           WHERE d.app_id = p_app AND d.created_at > v_from AND d.created_at <= v_edge);
+        SELECT array_agg(d.device_id), array_agg(d.created_at) INTO v_dev, v_created
+          FROM pushplan.devices d WHERE d.device_id = ANY (v_cand) AND d.registered;
+        SELECT array_agg(s.device_id), array_agg(jsonb_build_object('event', v_event, 'inactive_since', s.since)),
+               array_agg('inactive:' || s.device_id || ':' || extract(epoch FROM s.since))
+          INTO v_ids, v_props, v_keys
+          FROM (SELECT x.device_id, greatest(x.created_at, l.last) AS since
+                FROM unnest(v_dev, v_created) x(device_id, created_at)
+                LEFT JOIN (SELECT e.device_id, max(e.tracked_at) AS last FROM pushplan.tracked_events e
+                           WHERE e.device_id = ANY (v_dev) AND e.event = v_event
+                           GROUP BY e.device_id) l ON l.device_id = x.device_id) s
+         WHERE s.since > v_from AND s.since <= v_edge;
     ELSE
         SELECT array_agg(s.device_id), array_agg(jsonb_build_object('event', v_event, 'inactive_since', s.since)),
                array_agg('inactive:' || s.device_id || ':' || extract(epoch FROM s.since))

@@ -141,7 +141,6 @@ BEGIN
     -- the distributed layout (sql/api/16_distribute_sending.sql): the coordinator's upkeep
     GRANT EXECUTE ON FUNCTION _distributed_tasks_done(), _distributed_stats_pull(),
         _registry_distributed(),
-        _distributed_refused(text), _distributed_unsupported(),
         _distributed_outbox_pull(int) TO pushplan_worker;
     -- the marks of the worker nodes' outboxes moved here (_distributed_outbox_pull)
     GRANT SELECT, INSERT, UPDATE ON outcome_outbox_pulled TO pushplan_worker;

@@ -8,7 +8,8 @@
 # attributes and tags on the devices' shards, its branch reads them, its sends are sent by the
 # worker nodes' senders, each once, a wait_until's event and its timeout take their paths, an
 # exit event ends an instance (its sends' cancellation planned on the shards); push_flows and
-# push_flow_runs read it; an attr_change trigger is still refused with 93121.
+# push_flow_runs read it; an attr_change trigger enters the devices whose attribute a batch or
+# push_attr_set changes.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 send_env 56774 56764
@@ -141,10 +142,27 @@ check_eq "push_flow_delete: the flow's versions and steps go with it (the coordi
   "$(csql "SELECT push_flow_delete('shop', '$cart')" >/dev/null 2>&1; csql "SELECT (SELECT count(*) FROM flows WHERE flow_id = '$cart') + (SELECT count(*) FROM flow_versions WHERE flow_id = '$cart')
                  + (SELECT count(*) FROM flow_steps WHERE flow_id = '$cart')")" "0"
 
-# ---- still refused, with what it is -------------------------------------------------------------
-check_eq "93121: an attr_change trigger" \
-  "$(err coord "SELECT pushplan.push_flow_create('shop', '{\"name\": \"a\", \"trigger\": {\"attr_change\": {\"attr\": \"city\"}}, \"steps\": [{\"exit\": true}]}')")" \
-  "93121: an attr_change trigger is not supported on the distributed registry yet"
-check_eq "... and not stored" "$(csql "SELECT count(*) FROM flows WHERE name = 'a'")" "0"
+# ---- an attr_change trigger: registration compares the attributes with those it replaces -------
+# (a batch locks its devices' rows shard by shard; push_attr_set on the device's node)
+pro=$(csql "SELECT push_flow_create('shop', '{\"name\": \"pro\", \"trigger\": {\"attr_change\": {\"attr\": \"plan\", \"to\": \"pro\"}},
+  \"steps\": [{\"set\": {\"tags_add\": [\"pro_user\"]}}]}')" 2>&1)
+check "a flow with an attr_change trigger is created on the layout" "$pro" "flw_"
+batch_pro() {  # registration ids u$1..u$2 with plan $3, their own tokens kept
+  csql "SELECT push_device_register_batch('shop', (SELECT jsonb_agg(jsonb_build_object('registration_id', 'u' || g,
+          'platform', 'android', 'vendor', 'fcm', 'token', 'fl-u' || g, 'attrs', jsonb_build_object('plan', '$3')))
+          FROM generate_series($1, $2) g))" >/dev/null
+}
+batch_pro 12 13 pro
+csql "SELECT push_attr_set('shop', 'u14', '{\"plan\": \"pro\"}')" >/dev/null
+check_eq "... a batch's devices whose plan became pro, and push_attr_set's, enter it" \
+  "$(csql "SELECT string_agg(v.registration_id, ' ' ORDER BY v.registration_id) FROM flow_instances i JOIN devices v USING (device_id) WHERE i.flow_id = '$pro'")" \
+  "u12 u13 u14"
+wait_for 30 "SELECT count(*) = 3 FROM flow_instances WHERE flow_id = '$pro' AND state = 'done'" \
+  && ok "... and run its steps" || fail "pro: $(csql "SELECT state, count(*) FROM flow_instances WHERE flow_id = '$pro' GROUP BY 1")"
+check_eq "... tagged on their shards" "$(tagged pro_user)" "u12 u13 u14"
+batch_pro 12 15 pro
+check_eq "a batch again: only u15, whose plan changed, enters" \
+  "$(csql "SELECT string_agg(v.registration_id, ' ' ORDER BY v.registration_id) FROM flow_instances i JOIN devices v USING (device_id) WHERE i.flow_id = '$pro'")" \
+  "u12 u13 u14 u15"
 
 finish

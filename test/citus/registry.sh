@@ -4,7 +4,7 @@
 # on a single-node database give the same results (test/citus/registry_before.sql before
 # push_distribute(), registry_after.sql after it, compared line by line); the layout Citus
 # reports; registration routed to one shard; and every refusal of push_distribute() and of the
-# layout (93100-93121), with its exact message.
+# layout (93100-93125), with its exact message.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 citus_start 56300

@@ -128,6 +128,9 @@ check "a schedule at each device's local time is stored on the distributed layou
 wait_for 30 "SELECT state = 'fired' FROM schedule_runs WHERE schedule_id = '$s3'" \
   && ok "... it fires when its wall time comes at UTC+14" || fail "local: $(csql "SELECT * FROM push_schedule_runs WHERE schedule_id = '$s3'")"
 t3=$(csql "SELECT task_id FROM schedule_runs WHERE schedule_id = '$s3'")
+# (an occurrence is recorded fired before its task is expanded, in a transaction of its own)
+wait_for 30 "SELECT count(*) = 4 FROM deliveries WHERE task_id = '$t3'" \
+  || fail "local: the task's deliveries: $(csql "SELECT state, targeted FROM tasks WHERE task_id = '$t3'")"
 check_eq "... each device planned at that wall time in its own zone" \
   "$(csql "SELECT string_agg(v.registration_id || ' ' || to_char(d.send_at AT TIME ZONE v.timezone, 'YYYY-MM-DD HH24:MI:SS'), ', ' ORDER BY v.registration_id)
            FROM deliveries d JOIN devices v USING (device_id) WHERE d.task_id = '$t3'")" \

@@ -17,8 +17,6 @@ SELECT r AS role, has_function_privilege(r, 'pushplan.push_distribute()', 'EXECU
 SELECT push_node_prepare();
 SELECT r AS role, has_function_privilege(r, 'pushplan.push_node_prepare()', 'EXECUTE') AS may
   FROM unnest(ARRAY['pushplan_admin', 'pushplan_app_admin', 'pushplan_worker']) r ORDER BY r;
--- every refusal of the layout has its reason
-SELECT count(*) > 0 AS refusals, bool_and(why <> '') AS each_with_why FROM _distributed_unsupported();
 
 -- The keys are PostgreSQL's stable 64-bit hash of the registration id, seeded with the app id,
 -- without the sign bit: a change of these values would renumber every distributed registry.

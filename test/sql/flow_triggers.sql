@@ -31,11 +31,14 @@ BEGIN
     END LOOP;
     RETURN n;
 END $$;
+-- (PL/pgSQL: on the distributed layout Citus plans no SQL function with parameters over the
+-- devices)
 CREATE FUNCTION pg_temp.runs(p_flow text) RETURNS TABLE (registration_id text, state text, props jsonb)
-LANGUAGE sql AS $$
-    SELECT d.registration_id, i.state, i.trigger_props FROM pushplan.flow_instances i
-    JOIN pushplan.devices d USING (device_id) WHERE i.flow_id = p_flow ORDER BY i.instance_id
-$$;
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY SELECT d.registration_id, i.state, i.trigger_props FROM pushplan.flow_instances i
+    JOIN pushplan.devices d USING (device_id) WHERE i.flow_id = p_flow ORDER BY i.instance_id;
+END $$;
 
 SELECT push_app_create('trig_app');
 SELECT push_app_set('trig_app', '{"timezone": "Asia/Shanghai"}');

@@ -114,10 +114,13 @@ WHERE i.flow_id = :'flow' AND r.step_id IN ('big', 'acct', 'vip', 'other') ORDER
 SELECT registration_id, state, exit_reason FROM push_flow_runs WHERE flow = 'by_audience' ORDER BY instance_id;
 
 -- outside a batch (_flow_cond_holds without a batch's results): the same answers, one user at a time
+-- (the devices read first: on the distributed layout Citus would call the function on their shards)
+WITH d AS MATERIALIZED (SELECT d.registration_id, d.app_id, d.device_id FROM devices d
+                        WHERE d.app_id = (SELECT app_id FROM apps WHERE app = 'fb_app'))
 SELECT d.registration_id,
        _flow_cond_holds('{"view": "fbshop.big_spenders"}', d.app_id, d.device_id, NULL, NULL, now(), '{}') AS big,
        _flow_cond_holds('{"not": {"audience": {"tag": ["vip"]}}}', d.app_id, d.device_id, NULL, NULL, now(), '{}') AS not_vip
-FROM devices d WHERE d.app_id = (SELECT app_id FROM apps WHERE app = 'fb_app') ORDER BY 1;
+FROM d ORDER BY 1;
 SELECT _flow_cond_holds('{"view": "fbshop.big_accounts"}', (SELECT app_id FROM apps WHERE app = 'fb_app'),
                         NULL, 'acct-dan', 0, now(), '{}') AS dan_account_big;
 
