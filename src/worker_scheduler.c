@@ -280,14 +280,7 @@ shard_profiles_refresh(void *arg)
 static void
 local_profiles_refresh(void)
 {
-	int			groups;
-
-	if (!pp_work_begin("pushplan: refreshing send profiles"))
-		return;
-	pp_shards_refresh(false);
-	groups = pp_shards_local_count();
-	end_work();
-	for (int g = 0; g < groups && !ShutdownRequestPending; g++)
+	for (int g = 0; !ShutdownRequestPending; g++)
 	{
 		char	   *failure;
 

@@ -922,7 +922,10 @@ DECLARE
     v_tags_remove boolean;
     b_id bigint[];
     b_step text[];
-    -- a set step's changes: the devices of its instances' users, and what each gets
+    -- a set step's changes: the devices of its instances' users (read once a round), and what
+    -- each gets
+    u_inst bigint[];
+    u_dev bigint[];
     u_device bigint[];
     u_patch jsonb[];
     u_tag int[];
@@ -995,9 +998,14 @@ BEGIN
         -- each step's changes read first for the devices of its instances' users, then written
         -- by device (on the distributed layout a statement on the devices' shards: the steps
         -- and instances are the coordinator's)
+        IF v_attrs OR v_tags_add OR v_tags_remove THEN
+            SELECT coalesce(array_agg(u.instance_id), '{}'), coalesce(array_agg(u.device_id), '{}')
+              INTO u_inst, u_dev
+              FROM _flow_users_devices(f_id, f_app, f_device, f_account, f_type) u;
+        END IF;
         IF v_attrs THEN
             SELECT array_agg(u.device_id), array_agg(s.spec->'attrs') INTO u_device, u_patch
-            FROM _flow_users_devices(f_id, f_app, f_device, f_account, f_type) u
+            FROM unnest(u_inst, u_dev) u(instance_id, device_id)
             JOIN unnest(f_id, f_flow, f_version, f_step) f(id, flow_id, version, step_id) ON f.id = u.instance_id
             JOIN flow_steps s ON s.flow_id = f.flow_id AND s.version = f.version AND s.step_id = f.step_id
             WHERE s.kind = 'set' AND s.spec ? 'attrs';
@@ -1014,7 +1022,7 @@ BEGIN
                 ON CONFLICT (app_id, tag) DO NOTHING;
             -- (each step's tags are looked up once, not once per instance)
             SELECT array_agg(u.device_id), array_agg(st.tag_id) INTO u_device, u_tag
-            FROM _flow_users_devices(f_id, f_app, f_device, f_account, f_type) u
+            FROM unnest(u_inst, u_dev) u(instance_id, device_id)
             JOIN unnest(f_id, f_flow, f_version, f_step) f(id, flow_id, version, step_id) ON f.id = u.instance_id
             JOIN (SELECT s.flow_id, s.version, s.step_id, g.tag_id
                   FROM flow_steps s
@@ -1030,7 +1038,7 @@ BEGIN
         END IF;
         IF v_tags_remove THEN
             SELECT array_agg(u.device_id), array_agg(g.tag_id) INTO u_device, u_tag
-            FROM _flow_users_devices(f_id, f_app, f_device, f_account, f_type) u
+            FROM unnest(u_inst, u_dev) u(instance_id, device_id)
             JOIN unnest(f_id, f_flow, f_version, f_step, f_app) f(id, flow_id, version, step_id, app_id)
               ON f.id = u.instance_id
             JOIN flow_steps s ON s.flow_id = f.flow_id AND s.version = f.version AND s.step_id = f.step_id
