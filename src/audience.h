@@ -42,6 +42,9 @@ typedef struct PPAudience
 	Oid		   *argtypes;		/* nargs entries */
 	Datum	   *values;			/* nargs entries, none NULL */
 	int			maxargs;		/* allocated entries (internal) */
+	bool		coordinator_only;	/* names tables other than the devices' and reference
+									 * ones (an account package, an app's view): on the
+									 * distributed layout only the coordinator runs it */
 } PPAudience;
 
 /*

@@ -460,9 +460,17 @@ gen_set(AudCtx *c, AudNode *n, StringInfo buf)
 			return true;
 		case A_ACCOUNT:
 		case A_UPLOAD:
+			/*
+			 * an account package's accounts are the coordinator's tables, and an account's
+			 * latest device is chosen among its devices on every shard (doc/scale-out.md)
+			 */
+			if (n->kind == A_UPLOAD || n->push_type != 1)
+				c->out->coordinator_only = true;
 			gen_accounts(c, n, buf);
 			return false;
 		case A_VIEW:
+			/* the app's own view: whatever it reads is the coordinator's */
+			c->out->coordinator_only = true;
 			return gen_view(c, n, buf);
 		case A_OR:
 			return gen_or(c, n->children, buf, true);
@@ -497,6 +505,7 @@ ppa_generate(AudCtx *c, AudNode *root, int first_param, PPAudience *out)
 	initStringInfo(&out->sql);
 	out->first_param = first_param;
 	out->nargs = 0;
+	out->coordinator_only = false;
 	out->maxargs = 8;
 	out->argtypes = palloc(sizeof(Oid) * out->maxargs);
 	out->values = palloc(sizeof(Datum) * out->maxargs);

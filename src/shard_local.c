@@ -51,6 +51,8 @@ typedef struct ShardGroup
 	ShardName  *tables;
 } ShardGroup;
 
+int			pp_shard_statement_group = -1;
+
 static MemoryContext map_cxt = NULL;
 static TimestampTz map_born = 0;
 static bool distributed = false;

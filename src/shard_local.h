@@ -30,6 +30,12 @@ extern int64 pp_shard_group_id(int group);
 extern char *pp_shard_sql(const char *sql, int group);
 
 /*
+ * the local shard group whose statements run now (a node's expansion: src/task_expand.c), or
+ * -1: the functions those statements call (intelligent send times) read that group's shards
+ */
+extern int	pp_shard_statement_group;
+
+/*
  * whether this sender may claim from local group `group` now; if so the group is held against
  * a shard move (Citus' metadata lock, a session lock) until released; in a transaction
  */

@@ -21,6 +21,7 @@
  * one primary-key range when the batch's ids are dense.
  */
 #include "pushplan.h"
+#include "shard_local.h"
 #include "workers.h"
 #include "layout.h"
 
@@ -230,7 +231,12 @@ kept_plan(SPIPlanPtr *plan, const char *what, const char *sql, int nargs, Oid *t
 
 	if (!layout_distributed)
 		return pp_spi_keep(plan, what, sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
-	p = SPI_prepare_cursor(sql, nargs, types, 0);
+	/* a node's expansion of one shard group: plain statements on its shards, not kept */
+	if (pp_shard_statement_group >= 0)
+		p = SPI_prepare_cursor(pp_shard_sql(sql, pp_shard_statement_group), nargs, types,
+							   CURSOR_OPT_GENERIC_PLAN);
+	else
+		p = SPI_prepare_cursor(sql, nargs, types, 0);
 	if (p == NULL)
 		elog(ERROR, "pushplan: preparing %s failed: %s", what, SPI_result_code_string(SPI_result));
 	return p;

@@ -16,6 +16,7 @@
 #include "task_expand.h"
 #include "audience.h"
 #include "json.h"
+#include "shard_local.h"
 #include "workers.h"
 
 #include "catalog/pg_type.h"
@@ -23,6 +24,16 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 #include "utils/jsonb.h"
+
+/*
+ * sql as run for shard group `group`: every table named by its shard in the group (a node's
+ * expansion), or as it is (-1: the whole install, through Citus on the coordinator)
+ */
+static const char *
+on_group(const char *sql, int group)
+{
+	return group >= 0 ? pp_shard_sql(sql, group) : sql;
+}
 
 /*
  * A push whose category needs consent (tasks.consent, doc/privacy.md) reaches only the devices
@@ -35,7 +46,7 @@
  * whether the task is a control group (its devices are held out, not sent).
  */
 static bool
-append_task_filters(StringInfo from, const char *task_id)
+append_task_filters(StringInfo from, const char *task_id, int group)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		args[1] = {CStringGetTextDatum(task_id)};
@@ -47,9 +58,9 @@ append_task_filters(StringInfo from, const char *task_id)
 	bool		isnull;
 
 	(void) pp_spi_run("reading the task's filters", SPI_OK_SELECT,
-					  "SELECT category, consent, parent_task_id, lower(variant_buckets), "
-					  "  upper(variant_buckets), variant_control "
-					  "FROM pushplan.tasks WHERE task_id = $1",
+					  on_group("SELECT category, consent, parent_task_id, lower(variant_buckets), "
+							   "  upper(variant_buckets), variant_control "
+							   "FROM pushplan.tasks WHERE task_id = $1", group),
 					  1, types, args, NULL, false, 1);
 	tup = pp_spi_first_row("reading the task's filters");
 	category = SPI_getvalue(tup, SPI_tuptable->tupdesc, 1);
@@ -74,7 +85,7 @@ append_task_filters(StringInfo from, const char *task_id)
 void
 pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz send_at,
 					 Jsonb *send_rule, int priority, int64 after, int64 done,
-					 int64 spread_total, PPExpandResult *res)
+					 int64 spread_total, int group, PPExpandResult *res)
 {
 	PPAudience	aud;
 	JsonbValue *to = pp_jmember(&push->root, "to");
@@ -153,13 +164,13 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 					 "FROM (%s) a JOIN pushplan.devices d ON d.device_id = a.device_id "
 					 "WHERE d.platform IN (SELECT jsonb_array_elements_text($4::jsonb))",
 					 aud.sql.data);
-	control = append_task_filters(&from, task_id);
+	control = append_task_filters(&from, task_id, group);
 
 	if (minutes > 0 && spread_total <= 0)
 	{
 		values[7] = Int64GetDatum(0);
 		(void) pp_spi_run("counting the audience", SPI_OK_SELECT,
-						  psprintf("SELECT count(*) %s", from.data),
+						  on_group(psprintf("SELECT count(*) %s", from.data), group),
 						  nfixed + aud.nargs, types, values, nulls, false, 1);
 		spread_total = DatumGetInt64(SPI_getbinval(pp_spi_first_row("counting the audience"),
 												   SPI_tuptable->tupdesc, 1, &isnull));
@@ -180,8 +191,8 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 					 "ranked AS (SELECT s.*, %s AS smart_at, row_number() OVER (ORDER BY s.device_id) AS rn "
 					 "  FROM src s %s), "
 					 "ins AS ("
-					 "  INSERT INTO pushplan.deliveries (task_id, app_id, device_id, vendor, platform, send_at, status, error) "
-					 "  SELECT $1, $2, r.device_id, r.vendor, r.platform, "
+					 "  INSERT INTO pushplan.deliveries (%stask_id, app_id, device_id, vendor, platform, send_at, status, error) "
+					 "  SELECT %s$1, $2, r.device_id, r.vendor, r.platform, "
 					 "    CASE WHEN $12 IS NOT NULL THEN coalesce(r.smart_at, $3) "
 					 "         WHEN $11 IS NOT NULL THEN $11::timestamp AT TIME ZONE r.timezone ELSE $3 END "
 					 "    + CASE WHEN $5 > 0 THEN ($9 + r.rn - 1) * ($5 * interval '1 minute') / $8 ELSE interval '0' END, "
@@ -215,6 +226,15 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 					 smart ? "LEFT JOIN pushplan._smart_send_times("
 					 "coalesce((SELECT array_agg(device_id) FROM src), '{}'), "
 					 "$12::timestamptz, pushplan.clock_now(), $13::timestamp) m ON m.device_id = s.device_id" : "",
+					 group >= 0 ? "delivery_id, " : "",
+					 /*
+					  * A node's own ids (doc/scale-out.md, "Expansion on every node"): the
+					  * column's default with the node's group in bits 32-39 and the node's
+					  * sequence in the low 32 (the coordinator draws its ids below 2^32).
+					  */
+					 group >= 0 ? "(floor(extract(epoch FROM now()) / 86400)::bigint << 40) "
+					 "+ (((SELECT groupid FROM pg_catalog.pg_dist_local_group)::bigint & 255) << 32) "
+					 "+ (nextval('pushplan.deliveries_delivery_id_seq') & 4294967295), " : "",
 					 /*
 					  * a control group's devices are written as control, whatever their vendor:
 					  * without the vendors' join (Citus plans no insert whose left join the
@@ -226,8 +246,18 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 					 "CASE WHEN c.vendor IS NULL THEN format('vendor \"%s\" is not configured for this app', r.vendor) END",
 					 control ? "" :
 					 "LEFT JOIN pushplan.vendor_configs c ON c.app_id = $2 AND c.vendor = r.vendor");
-	(void) pp_spi_run("expanding the audience", SPI_OK_SELECT, q.data, nfixed + aud.nargs,
-					  types, values, nulls, false, 0);
+	/* (an intelligent schedule's send times read the same group's shards) */
+	pp_shard_statement_group = group;
+	PG_TRY();
+	{
+		(void) pp_spi_run("expanding the audience", SPI_OK_SELECT, on_group(q.data, group),
+						  nfixed + aud.nargs, types, values, nulls, false, 0);
+	}
+	PG_FINALLY();
+	{
+		pp_shard_statement_group = -1;
+	}
+	PG_END_TRY();
 	tup = pp_spi_first_row("expanding the audience");
 	res->rows = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
 	res->last_device = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
@@ -235,4 +265,16 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 		res->last_device = after;
 	res->inserted = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
 	res->queued = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 4, &isnull));
+}
+
+bool
+pp_task_expands_on_nodes(int32 app_id, Jsonb *push)
+{
+	PPAudience	aud;
+	JsonbValue *to = pp_jmember(&push->root, "to");
+
+	if (to == NULL)
+		return false;
+	pp_audience_compile(app_id, JsonbValueToJsonb(to), 1, &aud);
+	return !aud.coordinator_only;
 }

@@ -33,9 +33,20 @@ typedef struct PPExpandResult
  * device id `after`, in id order; `done` deliveries were written by earlier batches), queued in
  * lane `priority`. spread_total: the audience size counted by an earlier batch, or 0.
  * send_rule (tasks.send_rule, or NULL): per-device send times instead of send_at.
+ * group: -1, the whole install's devices; or a local shard group of the distributed layout
+ * (src/shard_local.c), whose devices only are expanded, by statements on its shards, with the
+ * node's own delivery ids (doc/scale-out.md, "Expansion on every node"); `after`, `done` and
+ * spread_total are then the shard's.
  */
 extern void pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz send_at,
 								 Jsonb *send_rule, int priority, int64 after, int64 done,
-								 int64 spread_total, PPExpandResult *res);
+								 int64 spread_total, int group, PPExpandResult *res);
+
+/*
+ * Whether the shards of the distributed layout can expand a task's audience each by itself
+ * (the audience names no coordinator table and picks no device among an account's devices
+ * across shards). Compiles the audience: errors are raised.
+ */
+extern bool pp_task_expands_on_nodes(int32 app_id, Jsonb *push);
 
 #endif							/* PUSHPLAN_TASK_EXPAND_H */

@@ -108,6 +108,7 @@ typedef struct ExpandBatch
 	int64		after;
 	int64		done;
 	int64		spread_total;
+	int			group;			/* a local shard group (a node's expansion), or -1 */
 	PPExpandResult *res;
 } ExpandBatch;
 
@@ -117,7 +118,221 @@ expand_batch(void *arg)
 	ExpandBatch *b = arg;
 
 	pp_task_expand_batch(b->task_id, b->app_id, b->push, b->send_at, b->send_rule, b->priority,
-						 b->after, b->done, b->spread_total, b->res);
+						 b->after, b->done, b->spread_total, b->group, b->res);
+}
+
+/* Whether the nodes can expand a task: run by pp_run_in_subtransaction. */
+typedef struct NodesCheck
+{
+	int32		app_id;
+	Jsonb	   *push;
+	bool		on_nodes;
+} NodesCheck;
+
+static void
+nodes_check(void *arg)
+{
+	NodesCheck *c = arg;
+
+	c->on_nodes = pp_task_expands_on_nodes(c->app_id, c->push);
+}
+
+/*
+ * The distributed layout's expansion on every node (doc/scale-out.md, "Expansion on every
+ * node"): a due task whose audience each shard can expand by itself is handed to the shards'
+ * nodes (_task_shards_start: a task_shard_expansions row per shard), in the transaction that
+ * holds the task's row, and is not expanded here. An audience that no longer compiles is left
+ * to the batch below, which fails the task with its error. Returns whether it was handed over.
+ */
+static bool
+hand_to_nodes(const char *task_id, int32 app_id, Jsonb *push)
+{
+	NodesCheck	check = {app_id, push, false};
+	Oid			types[2] = {TEXTOID, TIMESTAMPTZOID};
+	Datum		args[2];
+
+	if (pp_run_in_subtransaction(nodes_check, &check) != NULL || !check.on_nodes)
+		return false;
+	args[0] = CStringGetTextDatum(task_id);
+	args[1] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	pp_spi_run("handing the expansion to the nodes", SPI_OK_SELECT,
+			   "SELECT pushplan._task_shards_start($1, $2)", 2, types, args, NULL, false, 0);
+	return true;
+}
+
+/*
+ * The tasks the nodes expand whose every shard is done, marked expanded (and the others'
+ * deliveries made so far counted, when progress is asked): the coordinator's, each turn.
+ * Returns whether one was finished.
+ */
+static bool
+shard_expansions_finish(bool progress)
+{
+	Oid			types[2] = {TIMESTAMPTZOID, BOOLOID};
+	Datum		args[2];
+	bool		isnull;
+	int32		finished;
+
+	if (!pp_work_begin("pushplan: looking at the nodes' expansions"))
+		return false;
+	args[0] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	args[1] = BoolGetDatum(progress);
+	pp_spi_run("looking at the nodes' expansions", SPI_OK_SELECT,
+			   "SELECT pushplan._task_shards_finish($1, $2)", 2, types, args, NULL, false, 0);
+	finished = DatumGetInt32(SPI_getbinval(pp_spi_first_row("looking at the nodes' expansions"),
+										   SPI_tuptable->tupdesc, 1, &isnull));
+	end_work();
+	return finished > 0;
+}
+
+/*
+ * One batch of a task's expansion in local shard group `group` (task_shard_expansions), in
+ * one transaction, if one is waiting there: as run_one_due_task's batch, over the group's
+ * shards only, with the group held against a move (pp_shard_group_hold) until it commits. The
+ * task's row (this node's copy) is read FOR SHARE: a push_cancel waits for the batch, and a
+ * batch after it sees the task cancelled and writes nothing. Returns whether a batch ran.
+ */
+static bool
+expand_shard_batch(int group)
+{
+	const char *pick =
+		"SELECT e.device_id, e.task_id, e.expanded_upto, e.targeted, coalesce(e.spread_total, 0) "
+		"FROM pushplan.task_shard_expansions e LEFT JOIN pushplan.tasks t ON t.task_id = e.task_id "
+		"WHERE NOT e.done ORDER BY t.priority, t.send_at LIMIT 1 FOR UPDATE OF e SKIP LOCKED";
+	const char *record =
+		"UPDATE pushplan.task_shard_expansions SET expanded_upto = $3, targeted = targeted + $4, "
+		"  spread_total = nullif($5, 0), done = $6, error = $7 "
+		"WHERE device_id = $1 AND task_id = $2";
+	Oid			types[7] = {INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, BOOLOID, TEXTOID};
+	Datum		args[7];
+	char		nulls[8] = "       ";
+	Oid			task_type[1] = {TEXTOID};
+	int64		key;
+	char	   *task_id;
+	PPExpandResult res;
+	ExpandBatch batch;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	bool		held = false;
+	Datum		d;
+	char	   *failure = NULL;
+
+	if (!pp_work_begin("pushplan: expanding the node's shards"))
+		return false;
+	pp_shards_refresh(false);
+	if (group >= pp_shards_local_count() ||
+		pp_spi_run("looking for the shard's expansions", SPI_OK_SELECT, pp_shard_sql(pick, group),
+				   0, NULL, NULL, NULL, false, 0) == 0)
+	{
+		end_work();
+		return false;
+	}
+	tup = pp_spi_first_row("looking for the shard's expansions");
+	desc = SPI_tuptable->tupdesc;
+	key = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	task_id = TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull));
+	memset(&res, 0, sizeof(res));
+	memset(&batch, 0, sizeof(batch));
+	batch.task_id = task_id;
+	batch.after = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+	batch.done = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+	batch.spread_total = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
+	batch.group = group;
+	batch.res = &res;
+	res.last_device = batch.after;
+
+	/*
+	 * Not filtered by state: the hand-over's update of this copy of the row may be prepared
+	 * and not yet committed when its rows here are (Citus writes them over other connections,
+	 * each committed in turn), and a filter would read the old state without waiting for it.
+	 */
+	args[0] = CStringGetTextDatum(task_id);
+	if (pp_spi_run("reading the task", SPI_OK_SELECT, pp_shard_sql(
+					   "SELECT app_id, push, send_at, priority, send_rule, state = 'sending' "
+					   "FROM pushplan.tasks WHERE task_id = $1 FOR SHARE", group),
+				   1, task_type, args, NULL, false, 0) > 0 &&
+		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6, &isnull)))
+	{
+		/* (a task cancelled, failed or deleted meanwhile: its shards are done, with nothing) */
+		tup = pp_spi_first_row("reading the task");
+		desc = SPI_tuptable->tupdesc;
+		batch.app_id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		batch.push = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 2, &isnull));
+		batch.send_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 3, &isnull));
+		batch.priority = DatumGetInt16(SPI_getbinval(tup, desc, 4, &isnull));
+		d = SPI_getbinval(tup, desc, 5, &isnull);
+		batch.send_rule = isnull ? NULL : DatumGetJsonbPCopy(d);
+		/* a move waiting for the group: not now (the row stays as it is) */
+		if (!pp_shard_group_hold(group))
+		{
+			end_work();
+			return false;
+		}
+		held = true;
+		pgstat_report_activity(STATE_RUNNING, psprintf("pushplan: expanding task %s on its shards",
+													   task_id));
+		failure = pp_run_in_subtransaction(expand_batch, &batch);
+		if (failure)
+			ereport(WARNING, (errmsg("pushplan: task %s failed on shard group %d: %s",
+									 task_id, group, failure)));
+	}
+	else
+		res.rows = 0;
+
+	args[0] = Int64GetDatum(key);
+	args[1] = CStringGetTextDatum(task_id);
+	args[2] = Int64GetDatum(res.last_device);
+	args[3] = Int64GetDatum(res.inserted);
+	args[4] = Int64GetDatum(res.spread_total);
+	args[5] = BoolGetDatum(failure != NULL || res.rows < PP_EXPANSION_BATCH);
+	args[6] = failure ? CStringGetTextDatum(failure) : (Datum) 0;
+	nulls[6] = failure ? ' ' : 'n';
+	pp_spi_run("recording the shard's expansion", SPI_OK_UPDATE, pp_shard_sql(record, group),
+			   7, types, args, nulls, false, 0);
+	end_work();
+	if (held)
+		pp_shard_holds_release(NULL);
+	if (res.queued > 0)
+		pp_wake_slot_senders(my_slot, batch.priority == PP_LANE_HIGH);
+	return true;
+}
+
+/*
+ * A turn of the node's expansions: a batch in each local shard group that has one waiting.
+ * Returns whether any ran.
+ */
+static bool
+local_expansions(void)
+{
+	bool		any = false;
+	bool		pending;
+
+	/* one look at the node's copy of the tasks first: most turns there is nothing to expand */
+	if (!pp_work_begin("pushplan: looking for tasks the nodes expand"))
+		return false;
+	pp_shards_refresh(false);
+	pending = pp_shards_local_count() > 0 &&
+		pp_spi_run("looking for tasks the nodes expand", SPI_OK_SELECT,
+				   pp_shard_sql("SELECT 1 FROM pushplan.tasks "
+								"WHERE shard_expansion AND NOT expanded LIMIT 1", -1),
+				   0, NULL, NULL, NULL, false, 0) > 0;
+	end_work();
+	for (int g = 0; pending && !ShutdownRequestPending; g++)
+	{
+		if (!pp_work_begin("pushplan: reading the node's shards"))
+			break;
+		pp_shards_refresh(false);
+		if (g >= pp_shards_local_count())
+		{
+			end_work();
+			break;
+		}
+		end_work();
+		if (expand_shard_batch(g))
+			any = true;
+	}
+	return any;
 }
 
 /*
@@ -132,9 +347,10 @@ run_one_due_task(void)
 {
 	const char *pick =
 		"SELECT task_id, app_id, push, send_at, coalesce(expanded_upto, -1), "
-		"  coalesce(targeted, 0), coalesce(spread_total, 0), priority, send_rule FROM pushplan.tasks "
+		"  coalesce(targeted, 0), coalesce(spread_total, 0), priority, send_rule, broadcast "
+		"FROM pushplan.tasks "
 		"WHERE (state = 'queued' AND send_at <= pushplan.clock_now()) "
-		"   OR (state = 'sending' AND NOT expanded) "
+		"   OR (state = 'sending' AND NOT expanded AND NOT shard_expansion) "
 		"ORDER BY priority, send_at LIMIT 1 FOR UPDATE SKIP LOCKED";
 	char	   *task_id;
 	int32		app_id;
@@ -145,6 +361,7 @@ run_one_due_task(void)
 	int64		spread_total;
 	int			priority;
 	Jsonb	   *send_rule;
+	bool		broadcast;
 	bool		isnull;
 	Datum		d;
 	PPExpandResult res;
@@ -176,7 +393,18 @@ run_one_due_task(void)
 	priority = DatumGetInt16(SPI_getbinval(tup, desc, 8, &isnull));
 	d = SPI_getbinval(tup, desc, 9, &isnull);
 	send_rule = isnull ? NULL : DatumGetJsonbPCopy(d);
+	broadcast = DatumGetBool(SPI_getbinval(tup, desc, 10, &isnull));
 	pgstat_report_activity(STATE_RUNNING, psprintf("pushplan: expanding task %s", task_id));
+
+	/*
+	 * On the distributed layout the nodes expand a broadcast (all, tags, attributes) whose
+	 * shards can by themselves; a list of ids is a few devices, found here in one query.
+	 */
+	if (after < 0 && broadcast && pp_shards_distributed() && hand_to_nodes(task_id, app_id, push))
+	{
+		end_work();
+		return true;
+	}
 
 	memset(&res, 0, sizeof(res));
 	batch.task_id = task_id;
@@ -188,6 +416,7 @@ run_one_due_task(void)
 	batch.after = after;
 	batch.done = done;
 	batch.spread_total = spread_total;
+	batch.group = -1;
 	batch.res = &res;
 	failure = pp_run_in_subtransaction(expand_batch, &batch);
 	if (failure)
@@ -433,6 +662,7 @@ pushplan_scheduler_main(Datum arg)
 	TimestampTz last_maintenance = 0;
 	TimestampTz last_stale_check = 0;
 	TimestampTz last_profiles = 0;
+	TimestampTz last_progress = 0;
 
 	pp_worker_signals();
 	pp_worker_connect();
@@ -486,6 +716,18 @@ pushplan_scheduler_main(Datum arg)
 					break;
 				busy = true;
 			}
+			/* the tasks handed to the nodes, once their shards are expanded */
+			if (distributed)
+			{
+				bool		progress = TimestampDifferenceExceeds(last_progress,
+																  GetCurrentTimestamp(),
+																  MAINTENANCE_INTERVAL_MS);
+
+				if (shard_expansions_finish(progress))
+					busy = true;
+				if (progress)
+					last_progress = GetCurrentTimestamp();
+			}
 			for (int i = 0; i < 100 && !ShutdownRequestPending; i++)
 			{
 				if (!run_one_fallback_step())
@@ -507,6 +749,14 @@ pushplan_scheduler_main(Datum arg)
 			/* the outcome webhook's posts, never waited for (src/outcome_webhook.c) */
 			pp_outcome_webhook_step();
 		}
+		/* on the distributed layout each node expands its own shards' part of a task */
+		if (distributed)
+			for (int i = 0; i < 100 && !ShutdownRequestPending; i++)
+			{
+				if (!local_expansions())
+					break;
+				busy = true;
+			}
 		/* on the distributed layout each node keeps its own shards' send profiles */
 		if (distributed && TimestampDifferenceExceeds(last_profiles, GetCurrentTimestamp(),
 													  MAINTENANCE_INTERVAL_MS))

@@ -56,7 +56,8 @@ RETURNS SETOF record LANGUAGE sql IMMUTABLE AS $$
            ('device_activity', 'distributed'), ('device_reactions', 'distributed'),
            ('device_send_profiles', 'distributed'), ('smart_profile_pending', 'distributed'),
            ('engagement_counts', 'distributed'), ('deliveries', 'distributed'),
-           ('delivery_queue', 'distributed'), ('events', 'distributed')
+           ('delivery_queue', 'distributed'), ('events', 'distributed'),
+           ('task_shard_expansions', 'distributed')
 $$;
 
 -- A public view's rows as the extension's owner. On the distributed layout push_distribute
@@ -187,7 +188,8 @@ BEGIN
 
     -- Citus takes a unique key only with the distribution column in it: a delivery is
     -- (delivery_id, device_id), a queue row (task_id, delivery_id, device_id) (doc/scale-out.md,
-    -- "Unique keys"). The ids stay unique by themselves (one sequence, on the coordinator).
+    -- "Unique keys"). The ids stay unique by themselves (the coordinator's sequence, and the
+    -- nodes' expansions' ids with their group in them: "Delivery ids made on a node").
     v_fks := ARRAY[
         'ALTER TABLE pushplan.deliveries DROP CONSTRAINT deliveries_pkey',
         'ALTER TABLE pushplan.deliveries ADD PRIMARY KEY (delivery_id, device_id)',

@@ -98,3 +98,95 @@ BEGIN
     SELECT count(*) INTO v_n FROM copied;
     RETURN v_n;
 END $$;
+
+-- Expansion on every node (doc/scale-out.md): a task handed to the nodes by the coordinator's
+-- scheduler, which holds its row. One task_shard_expansions row per shard of the devices,
+-- placed on it by a value of its hash range (the smallest non-negative one: Citus hashes a
+-- bigint distribution column with hashint8); that shard's node expands its devices. Returns
+-- the shards.
+CREATE OR REPLACE FUNCTION _task_shards_start(p_task text, p_at timestamptz) RETURNS int
+LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
+DECLARE
+    v_min int[];
+    v_max int[];
+    v_keys bigint[];
+    v_left int;
+    v_hash int;
+    v_lo int;
+    v_hi int;
+    v_mid int;
+    v_k bigint := 0;
+BEGIN
+    SELECT array_agg(s.shardminvalue::int ORDER BY s.shardminvalue::int),
+           array_agg(s.shardmaxvalue::int ORDER BY s.shardminvalue::int)
+      INTO v_min, v_max
+      FROM pg_dist_shard s WHERE s.logicalrelid = 'pushplan.devices'::regclass;
+    v_left := cardinality(v_min);
+    v_keys := array_fill(NULL::bigint, ARRAY[v_left]);
+    -- 0, 1, 2, ... each into its shard (a binary search of the ranges) until every shard has
+    -- one: about n ln n values for n shards, the hash being uniform
+    WHILE v_left > 0 LOOP
+        v_hash := hashint8(v_k);
+        v_lo := 1;
+        v_hi := cardinality(v_min);
+        WHILE v_lo < v_hi LOOP
+            v_mid := (v_lo + v_hi + 1) / 2;
+            IF v_min[v_mid] <= v_hash THEN v_lo := v_mid; ELSE v_hi := v_mid - 1; END IF;
+        END LOOP;
+        IF v_keys[v_lo] IS NULL AND v_hash <= v_max[v_lo] THEN
+            v_keys[v_lo] := v_k;
+            v_left := v_left - 1;
+        END IF;
+        v_k := v_k + 1;
+        IF v_k > 100000000 THEN
+            RAISE EXCEPTION 'the shards of pushplan.devices do not cover the hash space';
+        END IF;
+    END LOOP;
+    UPDATE tasks SET state = 'sending', shard_expansion = true, targeted = 0,
+                     started_at = coalesce(started_at, p_at)
+     WHERE task_id = p_task;
+    INSERT INTO task_shard_expansions (device_id, task_id) SELECT k, p_task FROM unnest(v_keys) k;
+    RETURN cardinality(v_keys);
+END $$;
+
+-- The tasks the nodes expand (above) whose every shard is done: expanded, their deliveries
+-- counted, failed with a shard's error as one node's failing batch fails its task, done at
+-- once when they made none; their rows go. With p_progress, the deliveries made so far of
+-- the others are counted in targeted (push_task_progress), a write to every node: the
+-- coordinator's scheduler asks for it every 10 s. Returns the tasks finished.
+CREATE OR REPLACE FUNCTION _task_shards_finish(p_at timestamptz, p_progress boolean) RETURNS int
+LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
+DECLARE
+    v_tasks text[];
+    v_r record;
+    v_finished int := 0;
+BEGIN
+    SELECT array_agg(t.task_id) INTO v_tasks FROM tasks t WHERE t.shard_expansion AND NOT t.expanded;
+    IF v_tasks IS NULL THEN
+        RETURN 0;
+    END IF;
+    FOR v_r IN SELECT e.task_id, count(*) FILTER (WHERE NOT e.done) AS open,
+                      sum(e.targeted) AS targeted, min(e.error) AS error
+                 FROM task_shard_expansions e WHERE e.task_id = ANY (v_tasks)
+                GROUP BY e.task_id LOOP
+        IF v_r.open > 0 THEN
+            IF p_progress THEN
+                UPDATE tasks t SET targeted = v_r.targeted
+                 WHERE t.task_id = v_r.task_id AND t.targeted IS DISTINCT FROM v_r.targeted;
+            END IF;
+            CONTINUE;
+        END IF;
+        UPDATE tasks t SET targeted = v_r.targeted, expanded = true,
+               error = coalesce(t.error, v_r.error),
+               state = CASE WHEN t.state <> 'sending' THEN t.state
+                            WHEN v_r.error IS NOT NULL THEN 'failed'
+                            WHEN v_r.targeted = 0 THEN 'done' ELSE 'sending' END,
+               finished_at = CASE WHEN t.state = 'sending'
+                                   AND (v_r.error IS NOT NULL OR v_r.targeted = 0)
+                                  THEN p_at ELSE t.finished_at END
+         WHERE t.task_id = v_r.task_id;
+        DELETE FROM task_shard_expansions e WHERE e.task_id = v_r.task_id;
+        v_finished := v_finished + 1;
+    END LOOP;
+    RETURN v_finished;
+END $$;

@@ -12,6 +12,9 @@ COMMENT ON FUNCTION push_send(text, jsonb) IS
 CREATE OR REPLACE FUNCTION _task_cancel(p_app int, p_task text) RETURNS void
 LANGUAGE plpgsql SET search_path = pushplan, pg_temp AS $$
 BEGIN
+    -- The task first: on the distributed layout a node expanding it holds its row there (FOR
+    -- SHARE) until its batch commits, whose queue rows the DELETE below then sees.
+    UPDATE tasks t SET state = 'cancelled', finished_at = now() WHERE t.task_id = p_task;
     -- What is in flight finishes; what has not left yet never will. A claimed queue row is in
     -- flight (its delivery still says queued until its outcome): only the unclaimed ones go,
     -- under their row locks, so a sender's claim and this cancel never both take a row.
@@ -34,7 +37,6 @@ BEGIN
         FROM c JOIN outcome_webhooks w ON w.app_id = p_app
         JOIN tasks t ON t.task_id = p_task
         LEFT JOIN devices v ON v.device_id = c.device_id;
-    UPDATE tasks t SET state = 'cancelled', finished_at = now() WHERE t.task_id = p_task;
 END $$;
 
 CREATE OR REPLACE FUNCTION push_cancel(app text, task_id text) RETURNS void

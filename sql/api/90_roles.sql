@@ -141,7 +141,10 @@ BEGIN
     -- the distributed layout (sql/api/16_distribute_sending.sql): the coordinator's upkeep
     GRANT EXECUTE ON FUNCTION _distributed_tasks_done(), _distributed_stats_pull(),
         _registry_distributed(),
-        _distributed_outbox_pull(int) TO pushplan_worker;
+        _distributed_outbox_pull(int), _task_shards_start(text, timestamptz),
+        _task_shards_finish(timestamptz, boolean) TO pushplan_worker;
+    -- and every node's expansion of its shards
+    GRANT SELECT, INSERT, UPDATE, DELETE ON task_shard_expansions TO pushplan_worker;
     -- the marks of the worker nodes' outboxes moved here (_distributed_outbox_pull)
     GRANT SELECT, INSERT, UPDATE ON outcome_outbox_pulled TO pushplan_worker;
 END $$;

@@ -224,6 +224,10 @@ CREATE TABLE tasks (
     flow_id     text,
     flow_step   text,
     flow_instance bigint,
+    -- the distributed layout: the nodes expand it, each the devices of its own shards, in
+    -- task_shard_expansions (doc/scale-out.md, "Expansion on every node"); false: the
+    -- scheduler of one node (or of the coordinator) expands it, by expanded_upto
+    shard_expansion boolean NOT NULL DEFAULT false,
     FOREIGN KEY (app_id, plan_id) REFERENCES plans,
     UNIQUE (app_id, request_id)
 );
@@ -826,3 +830,21 @@ CREATE TABLE device_locations (
     reported_at timestamptz NOT NULL,
     PRIMARY KEY (device_id, at)
 );
+-- The distributed layout's expansion, shard by shard (doc/scale-out.md, "Expansion on every
+-- node"): one row per task and shard of the devices' colocation group, kept on that shard (so
+-- it moves with it), where the node's scheduler expands the shard's devices in batches as one
+-- node expands a task (expanded_upto, targeted, spread_total as in tasks). The coordinator
+-- writes the rows when it hands a task over and deletes them once every row is done. Empty on
+-- one node.
+CREATE TABLE task_shard_expansions (
+    device_id     bigint NOT NULL,      -- not a device: a value of the shard's hash range, which places the row
+    task_id       text NOT NULL,
+    expanded_upto bigint NOT NULL DEFAULT -1,
+    targeted      bigint NOT NULL DEFAULT 0,
+    spread_total  bigint,
+    done          boolean NOT NULL DEFAULT false,
+    error         text,
+    PRIMARY KEY (device_id, task_id)
+);
+-- the tasks the nodes are expanding (the coordinator's scheduler looks each turn)
+CREATE INDEX tasks_shard_expansion_idx ON tasks (task_id) WHERE shard_expansion AND NOT expanded;

@@ -705,3 +705,23 @@ ALTER TABLE delivery_queue ADD COLUMN device_id bigint;
 UPDATE delivery_queue q SET device_id = d.device_id FROM deliveries d WHERE d.delivery_id = q.delivery_id;
 DELETE FROM delivery_queue WHERE device_id IS NULL;
 ALTER TABLE delivery_queue ALTER COLUMN device_id SET NOT NULL;
+-- The distributed layout's expansion on every node (doc/scale-out.md, "Expansion on every node").
+ALTER TABLE tasks ADD COLUMN shard_expansion boolean NOT NULL DEFAULT false;
+-- The distributed layout's expansion, shard by shard (doc/scale-out.md, "Expansion on every
+-- node"): one row per task and shard of the devices' colocation group, kept on that shard (so
+-- it moves with it), where the node's scheduler expands the shard's devices in batches as one
+-- node expands a task (expanded_upto, targeted, spread_total as in tasks). The coordinator
+-- writes the rows when it hands a task over and deletes them once every row is done. Empty on
+-- one node.
+CREATE TABLE task_shard_expansions (
+    device_id     bigint NOT NULL,      -- not a device: a value of the shard's hash range, which places the row
+    task_id       text NOT NULL,
+    expanded_upto bigint NOT NULL DEFAULT -1,
+    targeted      bigint NOT NULL DEFAULT 0,
+    spread_total  bigint,
+    done          boolean NOT NULL DEFAULT false,
+    error         text,
+    PRIMARY KEY (device_id, task_id)
+);
+-- the tasks the nodes are expanding (the coordinator's scheduler looks each turn)
+CREATE INDEX tasks_shard_expansion_idx ON tasks (task_id) WHERE shard_expansion AND NOT expanded;

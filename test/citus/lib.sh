@@ -120,6 +120,12 @@ bench_start() {
   coord -c "CREATE DATABASE single" >/dev/null 2>&1
   single -c "CREATE EXTENSION pushplan" || exit 1
   csql "SELECT push_distribute()" >/dev/null 2>&1 || { echo "push_distribute failed"; exit 1; }
+  serve_databases
+}
+
+# serve_databases: the workers of every node serve "postgres", the coordinator's also "single"
+serve_databases() {
+  local node
   for node in worker1 worker2; do
     $node -c "ALTER SYSTEM SET pushplan.databases = 'postgres'" -c "SELECT pg_reload_conf()" >/dev/null
   done

@@ -75,7 +75,7 @@ check_eq "reference tables" \
   "pushplan.app_grants,pushplan.apps,pushplan.cluster_layout,pushplan.flow_controls,pushplan.outcome_webhooks,pushplan.plans,pushplan.tags,pushplan.tasks,pushplan.vendor_configs,pushplan.vendor_tokens"
 check_eq "distributed tables: by device_id, one colocation group" \
   "$(coord -c "SELECT string_agg(logicalrelid::regclass::text, ',' ORDER BY logicalrelid::regclass::text) || ' ' || count(DISTINCT colocationid) || ' ' || bool_and(column_to_column_name(logicalrelid, partkey) = 'device_id') FROM pg_dist_partition WHERE partmethod = 'h' AND NOT (SELECT relispartition FROM pg_class WHERE oid = logicalrelid)")" \
-  "pushplan.deliveries,pushplan.delivery_queue,pushplan.device_accounts,pushplan.device_activity,pushplan.device_consents,pushplan.device_reactions,pushplan.device_send_profiles,pushplan.device_tags,pushplan.devices,pushplan.engagement_counts,pushplan.events,pushplan.smart_profile_pending 1 true"
+  "pushplan.deliveries,pushplan.delivery_queue,pushplan.device_accounts,pushplan.device_activity,pushplan.device_consents,pushplan.device_reactions,pushplan.device_send_profiles,pushplan.device_tags,pushplan.devices,pushplan.engagement_counts,pushplan.events,pushplan.smart_profile_pending,pushplan.task_shard_expansions 1 true"
 check_eq "the devices' shards are on both workers" \
   "$(coord -c "SELECT string_agg(nodeport || ':' || n, ',' ORDER BY nodeport) FROM (SELECT n.nodeport, count(*) n FROM pg_dist_shard s JOIN pg_dist_placement p USING (shardid) JOIN pg_dist_node n USING (groupid) WHERE s.logicalrelid = 'pushplan.devices'::regclass GROUP BY 1) s")" \
   "$((coord_port + 1)):4,$((coord_port + 2)):4"

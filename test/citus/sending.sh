@@ -53,6 +53,14 @@ per_node=$(sent_per_node "$task")
 echo "     sent per node (port:deliveries): $per_node; push_send to done: $(csql "SELECT round(extract(epoch FROM finished_at - created_at)::numeric, 2) FROM tasks WHERE task_id = '$task'") s"
 check_eq "both worker nodes sent their own shards' deliveries" "$(echo "$per_node" | wc -w)" "2"
 check_eq "nothing is left in the queue" "$(csql "SELECT count(*) FROM delivery_queue WHERE task_id = '$task'")" "0"
+# (doc/scale-out.md, "Expansion on every node") each delivery's id carries the Citus group of
+# the node that wrote it: every one was written by the node holding its shard
+check_eq "every delivery written by the node holding its shard, none by the coordinator (wrong node, by the coordinator)" \
+  "$(csql "SELECT sum(result::int) FROM run_command_on_placements('pushplan.deliveries',
+             \$q\$SELECT count(*) FROM %s WHERE task_id = '$task'
+                  AND (delivery_id >> 32) & 255 <> (SELECT groupid FROM pg_dist_local_group)\$q\$)") $(csql "SELECT count(*) FROM deliveries WHERE task_id = '$task' AND (delivery_id >> 32) & 255 = 0")" "0 0"
+check_eq "... handed to the nodes, expanded, their expansions' rows gone" \
+  "$(csql "SELECT shard_expansion || ' ' || expanded || ' ' || (SELECT count(*) FROM task_shard_expansions) FROM tasks WHERE task_id = '$task'")" "true true 0"
 wait_for 20 "SELECT coalesce(sum(sent), 0) = 3000 FROM task_stats WHERE task_id = '$task'" \
   && ok "the worker nodes' statistics reach the coordinator's aggregates (3000 sent)" \
   || fail "statistics: $(csql "SELECT sum(targeted), sum(sent) FROM task_stats WHERE task_id = '$task'")"
@@ -74,6 +82,19 @@ check_eq "push_trace: a device's steps, its delivery read on its shard" \
   "$(csql "SELECT string_agg(step, ',') FROM push_trace('shop', 'r5', '$task')" 2>&1)" "task,planned,audience,outcome"
 check "... the outcome: sent" \
   "$(csql "SELECT detail FROM push_trace('shop', 'r5', '$task') WHERE step = 'outcome'" 2>&1)" "sent"
+
+# ---- a list of 150 registration ids (more than pushplan.small_audience_limit: the scheduler's, not
+# push_send's) is expanded by the coordinator's scheduler through Citus, as before
+mock_curl /_mock/reset -X POST >/dev/null
+lt=$(csql "SELECT push_send('shop', jsonb_build_object('to', jsonb_build_object('registration_id',
+        (SELECT jsonb_agg('r' || g) FROM generate_series(1, 150) g)),
+        'body', '{\"platform\": \"all\", \"notification\": {\"alert\": \"list\"}}'::jsonb))")
+wait_for 60 "SELECT state = 'done' FROM tasks WHERE task_id = '$lt'" \
+  && ok "a list of 150 ids, expanded by the coordinator's scheduler, is sent" \
+  || fail "list: $(csql "SELECT state, targeted, error FROM tasks WHERE task_id = '$lt'")"
+check_eq "... each once, its deliveries written through the coordinator (sent, tokens, requests, not handed over, ids of the coordinator)" \
+  "$(csql "SELECT count(*) FILTER (WHERE status = 'sent') FROM deliveries WHERE task_id = '$lt'") $(token_counts cb- | awk '{print $1, $2}') $(csql "SELECT NOT shard_expansion FROM tasks WHERE task_id = '$lt'") $(csql "SELECT bool_and((delivery_id >> 32) & 255 = 0) FROM deliveries WHERE task_id = '$lt'")" \
+  "150 150 150 t t"
 
 # ---- a transactional push from the coordinator leaves only on commit ---------------------------
 push='{"to": {"registration_id": ["r7"]}, "body": {"platform": "all", "notification": {"alert": "code 1234"}}}'
@@ -125,6 +146,8 @@ csql "SELECT push_device_register_batch('shop', (SELECT jsonb_agg(jsonb_build_ob
         'platform', 'android', 'vendor', 'fcm', 'token', 'cx-slow300-' || g, 'tags', jsonb_build_array('cancel'))) FROM generate_series(1, 1000) g))" >/dev/null
 mock_curl /_mock/reset -X POST >/dev/null
 ct=$(csql "SELECT push_send('shop', '{\"to\": {\"tag\": [\"cancel\"]}, \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"cancel\"}}}')")
+# (its 32 shards are expanded by their nodes one batch each, the first sent meanwhile)
+wait_for 60 "SELECT expanded FROM tasks WHERE task_id = '$ct'" || true
 wait_for 60 "SELECT count(*) >= 100 FROM deliveries WHERE task_id = '$ct' AND status = 'sent'" || true
 read -r p_state p_targeted p_queued p_sending p_sent <<< "$(coord -F ' ' -c "SET search_path = pushplan" -c "SELECT state, targeted, queued, sending, sent FROM push_task_progress WHERE task_id = '$ct'")"
 echo "     push_task_progress mid-broadcast: $p_state, $p_targeted targeted, $p_queued queued, $p_sending in flight, $p_sent sent"
@@ -144,9 +167,66 @@ check_eq "... nothing sent after (the mock's requests equal the deliveries sent)
   "$(token_counts cx- | awk '{print $2}')" "$c_sent"
 check_eq "... the task is cancelled" "$(csql "SELECT state FROM tasks WHERE task_id = '$ct'")" "cancelled"
 
+# ---- push_cancel as the nodes expand a broadcast ------------------------------------------------
+# (doc/scale-out.md, "Expansion on every node") Worker 1's workers stopped: its shards of a
+# 20,000-device broadcast wait to be expanded while worker 2 expands and sends its own; the
+# push is cancelled; worker 1's workers started again find the task cancelled and write nothing.
+# Nothing is left queued, nothing sent that is not recorded.
+for b in 0 1; do
+  csql "SELECT push_device_register_batch('shop', (SELECT jsonb_agg(jsonb_build_object('registration_id', 'e' || g,
+          'platform', 'android', 'vendor', 'fcm', 'token', 'ce-slow300-' || g, 'tags', jsonb_build_array('expand')))
+          FROM generate_series($b * 10000 + 1, ($b + 1) * 10000) g))" >/dev/null
+done
+worker1 -c "ALTER SYSTEM SET pushplan.databases = ''" -c "SELECT pg_reload_conf()" >/dev/null
+for ((i = 0; i < 100; i++)); do
+  [ "$(worker1 -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'pushplan%' AND backend_type <> 'pushplan launcher'")" = 0 ] && break
+  sleep 0.2
+done
+mock_curl /_mock/reset -X POST >/dev/null
+et=$(csql "SELECT push_send('shop', '{\"to\": {\"tag\": [\"expand\"]}, \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"expand\"}}}')")
+w1shards=$(coord -c "SELECT count(*) FROM pg_dist_shard s JOIN pg_dist_placement p USING (shardid) JOIN pg_dist_node n USING (groupid)
+                     WHERE s.logicalrelid = 'pushplan.task_shard_expansions'::regclass AND n.nodeport = $((citus_base + 1))")
+wait_for 60 "SELECT count(*) FILTER (WHERE NOT done) = $w1shards AND count(*) FILTER (WHERE done) > 0 FROM task_shard_expansions WHERE task_id = '$et'" \
+  && ok "a broadcast handed to the nodes: worker 2 expanded its shards, worker 1's $w1shards wait" \
+  || fail "expansion with worker 1 stopped: $(csql "SELECT done, count(*) FROM task_shard_expansions WHERE task_id = '$et' GROUP BY 1")"
+check_eq "push_cancel of a broadcast the nodes are expanding" "$(csql "SELECT push_cancel('shop', '$et')" 2>&1)" ""
+worker1 -c "ALTER SYSTEM SET pushplan.databases = 'postgres'" -c "SELECT pg_reload_conf()" >/dev/null
+wait_for 60 "SELECT count(*) = 0 FROM task_shard_expansions WHERE task_id = '$et'" \
+  && ok "... worker 1's shards done once its workers run again, the task expanded" \
+  || fail "cancel while expanding: $(csql "SELECT count(*) FROM task_shard_expansions WHERE task_id = '$et'") shards open"
+check_eq "... worker 1 wrote nothing for it (deliveries on worker 1's shards)" \
+  "$(coord -c "SELECT sum(result::int) FROM run_command_on_placements('pushplan.deliveries',
+       \$q\$SELECT count(*) FROM %s WHERE task_id = '$et'\$q\$) WHERE nodeport = $((citus_base + 1))")" "0"
+wait_for 30 "SELECT count(*) = 0 FROM delivery_queue WHERE task_id = '$et'" \
+  && ok "... no queue row left on any shard once what was in flight is recorded" \
+  || fail "cancel while expanding: $(csql "SELECT count(*) FROM delivery_queue WHERE task_id = '$et'") queued"
+read -r e_made e_sent e_cancelled e_other <<< "$(coord -F ' ' -c "SET search_path = pushplan" -c "SELECT count(*), count(*) FILTER (WHERE status = 'sent'), count(*) FILTER (WHERE status = 'cancelled'),
+                                              count(*) FILTER (WHERE status NOT IN ('sent', 'cancelled')) FROM deliveries WHERE task_id = '$et'")"
+echo "     cancelled while expanding: $e_made of 20000 deliveries made (worker 2's), $e_sent sent, $e_cancelled cancelled"
+check_eq "... every delivery made is sent or cancelled, the task cancelled and expanded" \
+  "$e_other $(csql "SELECT state || ' ' || expanded FROM tasks WHERE task_id = '$et'")" "0 cancelled true"
+sleep 1
+check_eq "... nothing sent after (the mock's requests equal the deliveries sent)" \
+  "$(token_counts ce- | awk '{print $2}')" "$e_sent"
+
+# ---- big_push_duration on the nodes: each shard spreads its own devices over the minutes ---------
+# (doc/scale-out.md, "Expansion on every node") 2000 devices over 10 minutes: every minute gets
+# its tenth, within the rounding of 32 shards of about 60 devices each; then cancelled
+sp=$(csql "SELECT push_send('shop', '{\"to\": {\"tag\": [\"kill\"]}, \"body\": {\"platform\": \"all\",
+        \"notification\": {\"alert\": \"spread\"}, \"options\": {\"big_push_duration\": 10}}}')")
+wait_for 60 "SELECT expanded FROM tasks WHERE task_id = '$sp'" \
+  && ok "a broadcast spread over 10 minutes is expanded by the nodes" \
+  || fail "spread: $(csql "SELECT state, targeted, expanded FROM tasks WHERE task_id = '$sp'")"
+check_eq "... its 2000 sends spread evenly over the 10 minutes (minutes, fewest and most in one, last send before the end)" \
+  "$(csql "SELECT count(*) || ' ' || (min(n) >= 180) || ' ' || (max(n) <= 220) || ' ' || bool_and(last < 600)
+           FROM (SELECT floor(extract(epoch FROM d.send_at - t.created_at) / 60) AS m, count(*) AS n,
+                        max(extract(epoch FROM d.send_at - t.created_at)) AS last
+                 FROM deliveries d JOIN tasks t USING (task_id) WHERE d.task_id = '$sp' GROUP BY 1) x")" "10 true true true"
+csql "SELECT push_cancel('shop', '$sp')" >/dev/null
+
 # ---- outcome webhooks: the worker nodes' outcomes reach the coordinator's poster ---------------
 # (doc/scale-out.md, "Outcome webhooks") 300 devices sent by the worker nodes' senders, 3 whose
-# vendor has no credentials (failed as the coordinator expands the push): each outcome posted
+# vendor has no credentials (failed as their nodes expand the push): each outcome posted
 # once, signed, with the delivery's own fields, nothing left in any outbox
 csql "SELECT push_app_create('hook')" >/dev/null
 mock_vendor_setup hook coord >/dev/null
