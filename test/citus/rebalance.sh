@@ -96,4 +96,38 @@ if [ "${after_move:-0}" -gt 0 ]; then ok "the new node's senders sent deliveries
 else fail "the new node's senders sent nothing of the shards moved to it"; fi
 check_eq "three worker nodes hold deliveries of the broadcast" "$(echo "$per_node" | wc -w)" "3"
 
+# ---- citus_drain_node during a broadcast: the third node's shards move back to the others --------
+# The same 6000 devices again, now expanded by three nodes (doc/scale-out.md, "Expansion on
+# every node"); once 300 are sent the third node is drained (citus_drain_node: its shard groups
+# moved, each waiting for its in-flight sends and any expansion batch under way there). Nothing
+# lost, duplicates at most the in-flight window, the third node left with no shard.
+mock_curl /_mock/reset -X POST >/dev/null
+task2=$(csql "SELECT push_send('shop', '{\"to\": \"all\", \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"draining\"}}}')")
+wait_for 60 "SELECT count(*) >= 300 FROM deliveries WHERE task_id = '$task2' AND status = 'sent'" || true
+check_eq "the broadcast was expanded by the three nodes, each on its own shards (deliveries written by another node)" \
+  "$(coord -c "SELECT count(DISTINCT nodeport) || ' ' || sum(result::int) FROM run_command_on_placements('pushplan.deliveries',
+       \$q\$SELECT count(*) FROM %s WHERE task_id = '$task2'
+            AND (delivery_id >> 32) & 255 <> (SELECT groupid FROM pg_dist_local_group)\$q\$)")" "3 0"
+before=$(csql "SELECT count(*) FROM deliveries WHERE task_id = '$task2' AND status = 'sent'")
+t0=$(date +%s)
+drained=$(timeout 300 psql -X -q -At -h "$coord_dir" -p "$coord_port" -U postgres -d postgres \
+  -c "SET client_min_messages = warning" -c "SELECT citus_drain_node('127.0.0.1', 56753)" 2>&1)
+check_eq "citus_drain_node of the third node with $before of 6000 sent" "$drained" ""
+echo "     drained in $(( $(date +%s) - t0 )) s, with $(csql "SELECT count(*) FROM deliveries WHERE task_id = '$task2' AND status = 'sent'") of 6000 sent then"
+check_eq "... it holds no shard of a distributed table any more (the reference tables stay on every node)" \
+  "$(coord -c "SELECT count(*) FILTER (WHERE d.partmethod = 'h') || ' ' || count(*) FILTER (WHERE d.partmethod = 'n')
+               FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid) JOIN pg_dist_shard s USING (shardid)
+               JOIN pg_dist_partition d USING (logicalrelid) WHERE n.nodeport = 56753")" \
+  "0 $(coord -c "SELECT count(*) FROM pg_dist_partition WHERE partmethod = 'n'")"
+wait_for 180 "SELECT state = 'done' FROM tasks WHERE task_id = '$task2'" \
+  && ok "the broadcast finished on the two nodes left" \
+  || fail "broadcast while draining: $(csql "SELECT status, count(*) FROM deliveries WHERE task_id = '$task2' GROUP BY 1")"
+check_eq "no delivery lost" "$(csql "SELECT count(*) FILTER (WHERE status = 'sent') || '/' || count(*) FROM deliveries WHERE task_id = '$task2'")" "6000/6000"
+read -r ntok nreq nmax nmin <<< "$(token_counts rb-)"
+dup=$((nreq - 6000))
+echo "     drain: $ntok tokens, $nreq requests, sent again: $dup (most for one token: $nmax)"
+check_eq "the mock got every token" "$ntok $nmin" "6000 1"
+if [ "$dup" -le 600 ]; then ok "sent again at most the in-flight window ($dup <= 600)"
+else fail "sent again $dup, more than the in-flight window (600)"; fi
+
 finish
