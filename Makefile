@@ -122,11 +122,12 @@ test-citus:
 
 # The distributed registry against one node on the Citus harness (doc/benchmarks.md, "Citus"),
 # then a broadcast's rate on both (test/bench/citus_send.sh, with the mock vendor), then event
-# ingestion on both (test/bench/citus_events.sh).
+# ingestion on both (test/bench/citus_events.sh), then audiences and expansion of 1,000,000
+# devices per worker node against one node's 1,000,000 (test/bench/citus_expand.sh).
 bench-citus:
 	dev/deps --citus
 	$(MAKE) all
-	flock -o /tmp/pushplan-install.lock sh -c '$(MAKE) install && PUSHPLAN_TOP=$(CURDIR) PUSHPLAN_WORK=$$(mktemp -d /tmp/pushplan-bench-citus.XXXXXX) test/bench/citus.sh && PUSHPLAN_TOP=$(CURDIR) PUSHPLAN_WORK=$$(mktemp -d /tmp/pushplan-bench-citus.XXXXXX) test/bench/citus_send.sh && PUSHPLAN_TOP=$(CURDIR) PUSHPLAN_WORK=$$(mktemp -d /tmp/pushplan-bench-citus.XXXXXX) test/bench/citus_events.sh'
+	flock -o /tmp/pushplan-install.lock sh -c '$(MAKE) install && PUSHPLAN_TOP=$(CURDIR) PUSHPLAN_WORK=$$(mktemp -d /tmp/pushplan-bench-citus.XXXXXX) test/bench/citus.sh && PUSHPLAN_TOP=$(CURDIR) PUSHPLAN_WORK=$$(mktemp -d /tmp/pushplan-bench-citus.XXXXXX) test/bench/citus_send.sh && PUSHPLAN_TOP=$(CURDIR) PUSHPLAN_WORK=$$(mktemp -d /tmp/pushplan-bench-citus.XXXXXX) test/bench/citus_events.sh && PUSHPLAN_TOP=$(CURDIR) PUSHPLAN_WORK=$$(mktemp -d /tmp/pushplan-bench-citus.XXXXXX) test/bench/citus_expand.sh'
 
 # The soak (test/soak/soak.sh; doc/reliability.md, "Soak"): sends, schedules, registrations, flow
 # events and statistics at once against the mock vendor with faults, for SOAK_SECONDS (600), then
