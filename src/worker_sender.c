@@ -31,6 +31,7 @@
 #include "json.h"
 #include "shard_local.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -735,17 +736,31 @@ typedef struct GateVerdict
  * group's shards (pp_shard_sql) as the claim's are, made the first time the group needs it
  * (its name carries the group's identity, the delivery_queue shard's id). Plain PostgreSQL
  * over the local shards, as the claim: through Citus the gate's FOR UPDATE of the devices'
- * counts would be refused. Returns its qualified name.
+ * counts would be refused. The name also carries the version of the extension's definition
+ * (its pg_proc row's xmin, new with each CREATE OR REPLACE: an ALTER EXTENSION UPDATE), so a
+ * sender makes a new copy once the definition changes (the old one stays, unused, until the
+ * session ends). Returns its qualified name.
  */
 static const char *
 shard_gate(int group)
 {
-	char	   *fname = psprintf("pushplan_gate_" INT64_FORMAT, pp_shard_group_id(group));
-	char	   *name = psprintf("pg_temp.%s", fname);
-	Oid			temp = LookupExplicitNamespace("pg_temp", true);
 	Oid			argtypes[2] = {INT8ARRAYOID, TIMESTAMPTZOID};
+	HeapTuple	proc = SearchSysCache3(PROCNAMEARGSNSP, CStringGetDatum("_engagement_gate"),
+									   PointerGetDatum(buildoidvector(argtypes, 2)),
+									   ObjectIdGetDatum(get_namespace_oid("pushplan", false)));
+	TransactionId version;
+	char	   *fname;
+	char	   *name;
+	Oid			temp = LookupExplicitNamespace("pg_temp", true);
 	char	   *def;
 	char	   *head;
+
+	if (!HeapTupleIsValid(proc))
+		elog(ERROR, "pushplan: function pushplan._engagement_gate(bigint[], timestamptz) is missing");
+	version = HeapTupleHeaderGetRawXmin(proc->t_data);
+	ReleaseSysCache(proc);
+	fname = psprintf("pushplan_gate_" INT64_FORMAT "_%u", pp_shard_group_id(group), version);
+	name = psprintf("pg_temp.%s", fname);
 
 	/* made already, and not rolled back since: a catalog cache probe (each gated claim asks) */
 	if (OidIsValid(temp) &&

@@ -320,6 +320,22 @@ check_eq "... each device counted once, on its shard (the app's scope)" \
   "$(csql "SELECT count(*) || ' ' || min(cardinality(sent)) || ' ' || max(cardinality(sent)) FROM engagement_counts e
            JOIN devices v USING (device_id) WHERE v.app_id = (SELECT app_id FROM apps WHERE app = 'capped') AND e.scope = ''")" \
   "60 1 1"
+# the gate's copies follow the extension's definition: replaced on the worker nodes (as an ALTER
+# EXTENSION UPDATE replaces it), the next gated claim of a shard group uses a copy of the new one,
+# named with its version (src/worker_sender.c, shard_gate)
+gate_def=$(csql "SELECT pg_get_functiondef('_engagement_gate(bigint[], timestamptz)'::regprocedure)")
+for node in worker1 worker2; do
+  $node -c "SET citus.enable_ddl_propagation = off" -c "$gate_def" >/dev/null
+done
+k4=$(capped_push "third today")
+wait_for 60 "SELECT state = 'done' FROM tasks WHERE task_id = '$k4'" \
+  && ok "the gate replaced on the worker nodes: a third push the same day is done" \
+  || fail "capped, third: $(csql "SELECT status, error, count(*) FROM deliveries WHERE task_id = '$k4' GROUP BY 1, 2" 2>&1)"
+check_eq "... capped as before, by copies of the new definition on both worker nodes (deliveries, copies of the new version)" \
+  "$(csql "SELECT status || ' ' || error || ' ' || count(*) FROM deliveries WHERE task_id = '$k4' GROUP BY status, error") $(
+    for node in worker1 worker2; do $node -c "SELECT count(*) > 0 FROM pg_proc WHERE proname LIKE 'pushplan\_gate\_%\_' ||
+      (SELECT xmin FROM pg_proc WHERE oid = 'pushplan._engagement_gate(bigint[], timestamptz)'::regprocedure)::text"; done | tr '\n' ' ')" \
+  "suppressed capped 60 t t "
 # quiet hours around now, in the app's zone (UTC): held until the window's end
 quiet=$(csql "SELECT format('{\"frequency_cap\": null, \"quiet_hours\": {\"from\": \"%s\", \"to\": \"%s\", \"on_quiet\": \"hold\"}}',
                             to_char(now() AT TIME ZONE 'UTC' - interval '1 hour', 'HH24:MI'),
