@@ -18,8 +18,6 @@ here=$top/test/citus
 declare -A skip=(
   [distribute]="push_distribute itself on one node without Citus (93100) and turning one into the layout: test/citus/registry.sh runs it on the layout"
   [engagement]="calls the senders' gate (_engagement_gate) itself, through the coordinator: on the layout the gate runs in the worker nodes' senders, a copy per shard group (test/citus/sending.sh tests it there)"
-  [flow_trigger_chunks]="its set-up writes devices with sequence ids (not their keys) and joins the distributed devices with a temporary table and the coordinator's events in statements Citus does not plan"
-  [flows_track_read]="reads its corpus through helpers with correlated subqueries over the distributed devices, which Citus does not plan"
 )
 
 # the regression instance's settings (test/pushplan.conf) on every node

@@ -14,20 +14,25 @@ SET timezone = 'UTC';
 SELECT _clock_set('2093-01-21 00:00:00+00') IS NOT NULL AS clock_moved;
 SELECT push_app_create('chunk_app');
 SELECT app_id AS app FROM apps WHERE app = 'chunk_app' \gset
--- 1,000 devices registered on 2093-01-01; an app_open each for the even ones, spread over 20 days
-INSERT INTO devices (app_id, registration_id, platform, vendor, token, created_at)
-    SELECT :app, 'c' || i, 'android', 'fcm', 't' || i, '2093-01-01 00:00:00+00' FROM generate_series(1, 1000) i;
+-- 1,000 devices registered on 2093-01-01 (c1 ... c1000); an app_open each for the even ones,
+-- spread over 20 days. (Registered, not inserted: on the distributed layout a device's id is its
+-- key; the statements below are ones Citus plans, the same on one node.)
+SELECT push_device_register_batch('chunk_app', (SELECT jsonb_agg(jsonb_build_object('registration_id', 'c' || i,
+    'platform', 'android', 'vendor', 'fcm', 'token', 't' || i)) FROM generate_series(1, 1000) i)) AS registered;
+UPDATE devices SET created_at = '2093-01-01 00:00:00+00' WHERE app_id = :app;
 INSERT INTO tracked_events (app_id, device_id, event, props, at, tracked_at)
-    SELECT d.app_id, d.device_id, 'app_open', '{}', t, t
-    FROM devices d, LATERAL (SELECT timestamptz '2093-01-01 00:00:00+00'
-                                    + (d.device_id % 20) * interval '1 day' + interval '1 hour' AS t) x
-    WHERE d.app_id = :app AND d.device_id % 2 = 0;
--- who is inactive for 7 days now (the first evaluation must enter exactly these)
+    SELECT app_id, device_id, 'app_open', '{}', t, t
+    FROM (SELECT app_id, device_id, timestamptz '2093-01-01 00:00:00+00'
+                 + (substr(registration_id, 2)::int % 20) * interval '1 day' + interval '1 hour' AS t
+          FROM devices WHERE app_id = :app AND substr(registration_id, 2)::int % 2 = 0) d;
+-- who is inactive for 7 days now (the first evaluation must enter exactly these; the line read
+-- here, on the test clock, not by each node's)
+SELECT clock_now() - interval '7 days' AS inactive_line \gset
 CREATE TEMP TABLE expected AS
-    SELECT d.device_id FROM devices d
-    LEFT JOIN LATERAL (SELECT max(tracked_at) AS last FROM tracked_events e
-                       WHERE e.device_id = d.device_id AND e.event = 'app_open') l ON true
-    WHERE d.app_id = :app AND greatest(d.created_at, l.last) <= clock_now() - interval '7 days';
+    WITH l AS MATERIALIZED (SELECT device_id, max(tracked_at) AS last FROM tracked_events
+                            WHERE app_id = :app AND event = 'app_open' GROUP BY device_id)
+    SELECT d.device_id FROM devices d LEFT JOIN l ON l.device_id = d.device_id
+    WHERE d.app_id = :app AND greatest(d.created_at, l.last) <= :'inactive_line'::timestamptz;
 SELECT count(*) AS inactive_now FROM expected;
 
 SET pushplan.flow_trigger_chunk = 150;
@@ -55,9 +60,10 @@ FROM flow_trigger_evals WHERE flow_id = :'flow';
 -- is not inactive then any more: its last event is now; the new device is not inactive)
 SELECT _clock_set('2093-01-21 00:05:00+00') IS NOT NULL AS five_minutes_later;
 SELECT max(device_id) AS opener FROM expected \gset
-SELECT push_track('chunk_app', (SELECT registration_id FROM devices WHERE device_id = :opener), 'app_open', '{}', clock_now());
-INSERT INTO devices (app_id, registration_id, platform, vendor, token, created_at)
-    VALUES (:app, 'late', 'android', 'fcm', 'tl', '2093-01-21 00:05:00+00');
+SELECT registration_id AS opener_registration FROM devices WHERE device_id = :opener \gset
+SELECT push_track('chunk_app', :'opener_registration', 'app_open', '{}', clock_now());
+SELECT push_device_register('chunk_app', 'late', 'android', 'fcm', 'tl') IS NOT NULL AS late_registered;
+UPDATE devices SET created_at = '2093-01-21 00:05:00+00' WHERE app_id = :app AND registration_id = 'late';
 DELETE FROM expected WHERE device_id = :opener;
 
 -- the other chunks, one a call, until the evaluation is done
@@ -88,9 +94,10 @@ SELECT (SELECT count(*) FROM flow_instances WHERE flow_id = :'flow') AS entered,
 -- time on: a device active then whose last app_open is made 2093-01-14 00:10 crossed the line
 -- at 00:10, and enters
 SELECT _clock_set('2093-01-21 00:15:01+00') IS NOT NULL AS a_quarter_later;
-UPDATE tracked_events SET tracked_at = '2093-01-14 00:10:00+00'
-    WHERE device_id = (SELECT min(device_id) FROM devices WHERE app_id = :app AND device_id % 2 = 0
-                       AND device_id NOT IN (SELECT device_id FROM expected));
+SELECT array_agg(device_id) AS expected_ids FROM expected \gset
+SELECT min(device_id) AS crossing FROM devices WHERE app_id = :app AND right(registration_id, 1) IN ('0', '2', '4', '6', '8')
+    AND device_id <> ALL (:'expected_ids'::bigint[]) \gset
+UPDATE tracked_events SET tracked_at = '2093-01-14 00:10:00+00' WHERE device_id = :crossing;
 SELECT _flow_triggers_run() AS entered_since;
 SELECT version, to_char(evaluated_at, 'YYYY-MM-DD HH24:MI') AS evaluated_at, resume_version FROM flow_trigger_evals WHERE flow_id = :'flow';
 

@@ -37,7 +37,8 @@ CREATE FUNCTION pg_temp.runs(p_flow text) RETURNS TABLE (registration_id text, s
 LANGUAGE plpgsql AS $$
 BEGIN
     RETURN QUERY SELECT d.registration_id, i.state, i.trigger_props FROM pushplan.flow_instances i
-    JOIN pushplan.devices d USING (device_id) WHERE i.flow_id = p_flow ORDER BY i.instance_id;
+    JOIN pushplan.devices d USING (device_id) WHERE i.flow_id = p_flow
+    ORDER BY d.registration_id, i.instance_id;
 END $$;
 
 SELECT push_app_create('trig_app');
