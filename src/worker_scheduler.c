@@ -307,31 +307,23 @@ local_expansions(void)
 {
 	bool		any = false;
 	bool		pending;
+	int			groups;
 
 	/* one look at the node's copy of the tasks first: most turns there is nothing to expand */
 	if (!pp_work_begin("pushplan: looking for tasks the nodes expand"))
 		return false;
 	pp_shards_refresh(false);
-	pending = pp_shards_local_count() > 0 &&
+	groups = pp_shards_local_count();
+	pending = groups > 0 &&
 		pp_spi_run("looking for tasks the nodes expand", SPI_OK_SELECT,
 				   pp_shard_sql("SELECT 1 FROM pushplan.tasks "
 								"WHERE shard_expansion AND NOT expanded LIMIT 1", -1),
 				   0, NULL, NULL, NULL, false, 0) > 0;
 	end_work();
-	for (int g = 0; pending && !ShutdownRequestPending; g++)
-	{
-		if (!pp_work_begin("pushplan: reading the node's shards"))
-			break;
-		pp_shards_refresh(false);
-		if (g >= pp_shards_local_count())
-		{
-			end_work();
-			break;
-		}
-		end_work();
+	/* (a group gone since, by a move, is seen by expand_shard_batch's own look) */
+	for (int g = 0; pending && g < groups && !ShutdownRequestPending; g++)
 		if (expand_shard_batch(g))
 			any = true;
-	}
 	return any;
 }
 

@@ -96,6 +96,21 @@ token_counts() {
   mock_curl /_mock/stats | jq -r --arg p "$1" \
     '[.tokens | to_entries[] | select(.key | startswith($p)) | .value.requests] | "\(length) \(add // 0) \(max // 0) \(min // 0)"'
 }
+# After a failure during a broadcast of N devices (task TASK, tokens PREFIX...): every delivery
+# sent, every token reached, and sent again at most WINDOW (what the failed part can have had in
+# flight; WHAT names the failure in the counts printed).
+#   exactly_once TASK PREFIX N WINDOW WHAT
+exactly_once() {
+  local task=$1 prefix=$2 n=$3 window=$4 what=$5 ntok nreq nmax nmin dup
+  check_eq "$what: no delivery lost" \
+    "$(csql "SELECT count(*) FILTER (WHERE status = 'sent') || '/' || count(*) FROM deliveries WHERE task_id = '$task'")" "$n/$n"
+  read -r ntok nreq nmax nmin <<< "$(token_counts "$prefix")"
+  dup=$((nreq - n))
+  echo "     $what: $ntok tokens, $nreq requests, sent again: $dup (most for one token: $nmax)"
+  check_eq "$what: the mock got every token" "$ntok $nmin" "$n 1"
+  if [ "$dup" -le "$window" ]; then ok "$what: sent again at most the in-flight window ($dup <= $window)"
+  else fail "$what: sent again $dup, more than the in-flight window ($window)"; fi
+}
 # deliveries of a task with status sent, per node (port:n; run on each shard placement, summed)
 sent_per_node() {
   coord -c "SELECT string_agg(nodeport || ':' || n, ' ' ORDER BY nodeport) FROM (
