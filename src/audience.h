@@ -45,6 +45,9 @@ typedef struct PPAudience
 	bool		coordinator_only;	/* names tables other than the devices' and reference
 									 * ones (an account package, an app's view): on the
 									 * distributed layout only the coordinator runs it */
+	bool		whole_app;		/* every reachable device of the app ("all"): sql is
+								 * SELECT device_id FROM pushplan.devices WHERE app_id = $first_param
+								 * AND reachable, which a caller may read as devices itself */
 } PPAudience;
 
 /*

@@ -506,6 +506,7 @@ ppa_generate(AudCtx *c, AudNode *root, int first_param, PPAudience *out)
 	out->first_param = first_param;
 	out->nargs = 0;
 	out->coordinator_only = false;
+	out->whole_app = root->kind == A_ALL && !c->any_state;
 	out->maxargs = 8;
 	out->argtypes = palloc(sizeof(Oid) * out->maxargs);
 	out->values = palloc(sizeof(Datum) * out->maxargs);

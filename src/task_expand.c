@@ -11,6 +11,15 @@
  * wall time read in the device's zone ({"local": ...}), or an intelligent schedule's best time
  * of each device of the batch, from _smart_send_times (src/smart_send.c). big_push_duration
  * then spreads from those times.
+ *
+ * Such a task's deliveries are planned rather than written, on one node (doc/schedules.md,
+ * "Send plans"): one delivery_plans row per send time, platform, vendor and PP_PLAN_DEVICES
+ * devices, which a sender's claim turns into deliveries and queue rows when it falls due
+ * (src/worker_sender.c). A million devices over a day's time zones are then ten thousand rows
+ * written at the firing, not two million. Not planned: a spread (big_push_duration gives every
+ * device a time of its own), a control group (its deliveries are the record), a push with a
+ * fallback (its look reads the push's deliveries as they are made) or of a flow, and the
+ * distributed layout (its nodes expand into deliveries on their shards).
  */
 #include "pushplan.h"
 #include "task_expand.h"
@@ -18,9 +27,11 @@
 #include "json.h"
 #include "shard_local.h"
 #include "workers.h"
+#include "layout.h"
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 #include "utils/jsonb.h"
@@ -46,7 +57,7 @@ on_group(const char *sql, int group)
  * whether the task is a control group (its devices are held out, not sent).
  */
 static bool
-append_task_filters(StringInfo from, const char *task_id, int group)
+append_task_filters(StringInfo from, const char *task_id, int group, bool *of_flow)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		args[1] = {CStringGetTextDatum(task_id)};
@@ -59,7 +70,7 @@ append_task_filters(StringInfo from, const char *task_id, int group)
 
 	(void) pp_spi_run("reading the task's filters", SPI_OK_SELECT,
 					  on_group("SELECT category, consent, parent_task_id, lower(variant_buckets), "
-							   "  upper(variant_buckets), variant_control "
+							   "  upper(variant_buckets), variant_control, flow_id IS NOT NULL "
 							   "FROM pushplan.tasks WHERE task_id = $1", group),
 					  1, types, args, NULL, false, 1);
 	tup = pp_spi_first_row("reading the task's filters");
@@ -67,6 +78,7 @@ append_task_filters(StringInfo from, const char *task_id, int group)
 	consent = SPI_getvalue(tup, SPI_tuptable->tupdesc, 2);
 	parent = SPI_getvalue(tup, SPI_tuptable->tupdesc, 3);
 	control = DatumGetBool(SPI_getbinval(tup, SPI_tuptable->tupdesc, 6, &isnull));
+	*of_flow = DatumGetBool(SPI_getbinval(tup, SPI_tuptable->tupdesc, 7, &isnull));
 	if (parent)
 		appendStringInfo(from, " AND pushplan._variant_bucket(%s, d.device_id) >= %s "
 						 "AND pushplan._variant_bucket(%s, d.device_id) < %s",
@@ -82,6 +94,105 @@ append_task_filters(StringInfo from, const char *task_id, int group)
 	return control;
 }
 
+/*
+ * The platforms a push targets (body.platform, an array of names after normalization; every
+ * platform without it), as a text[] for the statement's filter: a plain array filter, which
+ * the planner estimates, where a semi-join with the JSON's elements (estimated at 100 rows)
+ * made it sort all of a big audience's remaining devices for each batch of its second half.
+ */
+static Datum
+platform_array(JsonbValue *body_platforms)
+{
+	static const char *const every[] = {"android", "ios", "web", "harmony"};
+	Datum		names[8];
+	int			n = 0;
+
+	if (body_platforms == NULL || body_platforms->type != jbvBinary)
+	{
+		for (n = 0; n < lengthof(every); n++)
+			names[n] = CStringGetTextDatum(every[n]);
+	}
+	else
+	{
+		JsonbIterator *it = JsonbIteratorInit(body_platforms->val.binary.data);
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+			if (tok == WJB_ELEM && v.type == jbvString && n < lengthof(names))
+				names[n++] = PointerGetDatum(cstring_to_text_with_len(v.val.string.val,
+																	  v.val.string.len));
+	}
+	return PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/*
+ * A device's send time in the expansion's statement (r: a row of its ranked batch): the task's
+ * send_at, or the device's own (an intelligent schedule's best time, or zone_type 2's wall
+ * time in its zone), plus its share of a big_push_duration spread.
+ */
+#define SEND_AT_OF_R \
+	"CASE WHEN $12 IS NOT NULL THEN coalesce(r.smart_at, $3) " \
+	"     WHEN $11 IS NOT NULL THEN $11::timestamp AT TIME ZONE r.timezone ELSE $3 END " \
+	"+ CASE WHEN $5 > 0 THEN ($9 + r.rn - 1) * ($5 * interval '1 minute') / $8 ELSE interval '0' END"
+
+/*
+ * The statement's CTE "hooked": the deliveries of ins (the statement's inserted ones) failed at
+ * once, each a final outcome for the app's outcome webhook, if it has one.
+ */
+#define FAILED_AT_ONCE_POSTED \
+	"hooked AS (" \
+	"  INSERT INTO pushplan.outcome_outbox (app_id, delivery_id, task_id, plan_id, registration_id, " \
+	"    vendor, platform, status, error, at) " \
+	"  SELECT $2, i.delivery_id, $1, t.plan_id, v.registration_id, i.vendor, i.platform, " \
+	"    i.status, i.error, now() " \
+	"  FROM ins i JOIN pushplan.outcome_webhooks w ON w.app_id = $2 " \
+	"  JOIN pushplan.tasks t ON t.task_id = $1 " \
+	"  LEFT JOIN pushplan.devices v ON v.device_id = i.device_id " \
+	"  WHERE i.status = 'failed') "
+
+/*
+ * The rest of a planned batch's statement (after its src and ranked): each device's send time,
+ * the batch grouped by send time, platform and vendor (one hash aggregate; its groups keep the
+ * batch's device order), and whether the app has configured each group's vendor. A device whose vendor
+ * the app has not configured gets its delivery, failed, at once (and the app's outcome webhook
+ * hears of it); the others are planned: one delivery_plans row per group and PP_PLAN_DEVICES
+ * devices. Counted in the statistics as an expansion's deliveries are (targeted, failed at
+ * once). Returns what the unplanned statement does: the batch's devices, its last id, the
+ * deliveries made or planned, and those planned. Every figure comes from the groups, so that
+ * the batch's rows are read once, in one pipeline, and never kept.
+ */
+static void
+append_plan_statement(StringInfo q)
+{
+	appendStringInfo(q,
+					 "grouped AS (SELECT g.*, EXISTS (SELECT 1 FROM pushplan.vendor_configs c "
+					 "    WHERE c.app_id = $2 AND c.vendor = g.vendor) AS configured "
+					 "  FROM (SELECT " SEND_AT_OF_R " AS at, r.platform, r.vendor, "
+					 "    array_agg(r.device_id) AS ids, max(r.device_id) AS last "
+					 "    FROM ranked r GROUP BY 1, 2, 3) g), "
+					 "ins AS ("
+					 "  INSERT INTO pushplan.deliveries (task_id, app_id, device_id, vendor, platform, send_at, status, error) "
+					 "  SELECT $1, $2, u.device_id, g.vendor, g.platform, g.at, 'failed', "
+					 "    format('vendor \"%%s\" is not configured for this app', g.vendor) "
+					 "  FROM grouped g CROSS JOIN LATERAL unnest(g.ids) u(device_id) WHERE NOT g.configured "
+					 "  RETURNING delivery_id, device_id, send_at, status, platform, vendor, error), "
+					 "planned AS ("
+					 "  INSERT INTO pushplan.delivery_plans (task_id, send_at, priority, platform, vendor, device_ids) "
+					 "  SELECT $1, g.at, $10, g.platform, g.vendor, g.ids[i : i + %d] "
+					 "  FROM grouped g, generate_series(1, cardinality(g.ids), %d) i WHERE g.configured "
+					 "  RETURNING cardinality(device_ids) AS n), "
+					 "counted AS ("
+					 "  INSERT INTO pushplan.stats_pending (task_id, platform, vendor, targeted, failed, control) "
+					 "  SELECT $1, platform, vendor, sum(cardinality(ids)), "
+					 "    coalesce(sum(cardinality(ids)) FILTER (WHERE NOT configured), 0), 0 "
+					 "  FROM grouped GROUP BY platform, vendor), "
+					 FAILED_AT_ONCE_POSTED
+					 "SELECT coalesce(sum(cardinality(ids)), 0), max(last), coalesce(sum(cardinality(ids)), 0), "
+					 "  (SELECT coalesce(sum(n), 0) FROM planned) FROM grouped",
+					 PP_PLAN_DEVICES - 1, PP_PLAN_DEVICES);
+}
+
 void
 pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz send_at,
 					 Jsonb *send_rule, int priority, int64 after, int64 done,
@@ -91,7 +202,7 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 	JsonbValue *to = pp_jmember(&push->root, "to");
 	JsonbValue *body_platforms = pp_jmember(pp_jobj(&push->root, "body"), "platform");
 	JsonbContainer *options = pp_jobj(pp_jobj(&push->root, "body"), "options");
-	const char *platforms = "[\"android\", \"ios\", \"web\", \"harmony\"]";
+	Datum		platforms;
 	StringInfoData q;
 	StringInfoData from;
 	Oid		   *types;
@@ -107,15 +218,15 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 	HeapTuple	tup;
 	bool		isnull;
 	bool		control;
+	bool		of_flow;
+	bool		planned;
 
 	if (to == NULL)
 		pp_error(PPE_TASK_NO_AUDIENCE, "task has no audience");
 	pp_audience_compile(app_id, JsonbValueToJsonb(to), nfixed + 1, &aud);
 
 	/* body.platform is an array of platform names after normalization */
-	if (body_platforms)
-		platforms = DatumGetCString(DirectFunctionCall1(jsonb_out,
-														JsonbPGetDatum(JsonbValueToJsonb(body_platforms))));
+	platforms = platform_array(body_platforms);
 	/* an integer in range after normalization (push_engagelab.c) */
 	if (pp_jv_int64(pp_jmember(options, "big_push_duration"), &duration, NULL))
 		minutes = (int) duration;
@@ -128,8 +239,8 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 	values[1] = Int32GetDatum(app_id);
 	types[2] = TIMESTAMPTZOID;
 	values[2] = TimestampTzGetDatum(send_at);
-	types[3] = TEXTOID;
-	values[3] = CStringGetTextDatum(platforms);
+	types[3] = TEXTARRAYOID;
+	values[3] = platforms;
 	types[4] = INT4OID;
 	values[4] = Int32GetDatum(minutes);
 	types[5] = INT8OID;
@@ -142,8 +253,9 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 	types[9] = INT2OID;
 	values[9] = Int16GetDatum((int16) priority);
 	/* a zone_type 2 schedule's wall time, read in each device's own zone */
-	types[10] = TEXTOID;
-	values[10] = local ? CStringGetTextDatum(local) : (Datum) 0;
+	types[10] = TIMESTAMPOID;		/* (read once here, not once per device in the statement) */
+	values[10] = local ? DirectFunctionCall3(timestamp_in, CStringGetDatum(local),
+											 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)) : (Datum) 0;
 	/* an intelligent schedule's window and backup time (NULL: "now"), read per device */
 	types[11] = TEXTOID;
 	values[11] = window_start ? CStringGetTextDatum(window_start) : (Datum) 0;
@@ -160,11 +272,19 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 
 	/* the audience's devices that this push's platforms include */
 	initStringInfo(&from);
-	appendStringInfo(&from,
-					 "FROM (%s) a JOIN pushplan.devices d ON d.device_id = a.device_id "
-					 "WHERE d.platform IN (SELECT jsonb_array_elements_text($4::jsonb))",
-					 aud.sql.data);
-	control = append_task_filters(&from, task_id, group);
+	if (aud.whole_app)
+		/* "all": the devices themselves, not joined with their own ids (a second index scan) */
+		appendStringInfoString(&from,
+							   "FROM pushplan.devices d WHERE d.app_id = $2 AND d.reachable "
+							   "AND d.platform = ANY ($4)");
+	else
+		appendStringInfo(&from,
+						 "FROM (%s) a JOIN pushplan.devices d ON d.device_id = a.device_id "
+						 "WHERE d.platform = ANY ($4)",
+						 aud.sql.data);
+	control = append_task_filters(&from, task_id, group, &of_flow);
+	planned = send_rule != NULL && minutes == 0 && !control && !of_flow && group < 0 &&
+		pp_jmember(&push->root, "fallback") == NULL && !pp_registry_distributed();
 
 	if (minutes > 0 && spread_total <= 0)
 	{
@@ -186,16 +306,23 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 	initStringInfo(&q);
 	appendStringInfo(&q,
 					 "WITH src AS ("
-					 "  SELECT d.device_id, d.vendor, d.platform, d.timezone %s AND a.device_id > $6 AND d.device_id > $6 "
-					 "  ORDER BY a.device_id LIMIT $7), "
+					 "  SELECT d.device_id, d.vendor, d.platform, d.timezone %s%s AND d.device_id > $6 "
+					 "  ORDER BY d.device_id LIMIT $7), "
 					 "ranked AS (SELECT s.*, %s AS smart_at, row_number() OVER (ORDER BY s.device_id) AS rn "
-					 "  FROM src s %s), "
+					 "  FROM src s %s), ",
+					 from.data, aud.whole_app ? "" : " AND a.device_id > $6",
+					 smart ? "m.send_at" : "NULL::timestamptz",
+					 /* an empty batch (an empty audience) is an empty array, never NULL */
+					 smart ? "LEFT JOIN pushplan._smart_send_times("
+					 "coalesce((SELECT array_agg(device_id) FROM src), '{}'), "
+					 "$12::timestamptz, pushplan.clock_now(), $13::timestamp) m ON m.device_id = s.device_id" : "");
+	if (planned)
+		append_plan_statement(&q);
+	else
+		appendStringInfo(&q,
 					 "ins AS ("
 					 "  INSERT INTO pushplan.deliveries (%stask_id, app_id, device_id, vendor, platform, send_at, status, error) "
-					 "  SELECT %s$1, $2, r.device_id, r.vendor, r.platform, "
-					 "    CASE WHEN $12 IS NOT NULL THEN coalesce(r.smart_at, $3) "
-					 "         WHEN $11 IS NOT NULL THEN $11::timestamp AT TIME ZONE r.timezone ELSE $3 END "
-					 "    + CASE WHEN $5 > 0 THEN ($9 + r.rn - 1) * ($5 * interval '1 minute') / $8 ELSE interval '0' END, "
+					 "  SELECT %s$1, $2, r.device_id, r.vendor, r.platform, " SEND_AT_OF_R ", "
 					 "    %s "
 					 "  FROM ranked r %s "
 					 "  RETURNING delivery_id, device_id, send_at, status, platform, vendor, error), "
@@ -208,24 +335,9 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 					 "  SELECT $1, platform, vendor, count(*) FILTER (WHERE status <> 'control'), "
 					 "    count(*) FILTER (WHERE status = 'failed'), count(*) FILTER (WHERE status = 'control') "
 					 "  FROM ins GROUP BY platform, vendor), "
-					 /* failed at once: a final outcome for the app's outcome webhook, if it has one */
-					 "hooked AS ("
-					 "  INSERT INTO pushplan.outcome_outbox (app_id, delivery_id, task_id, plan_id, registration_id, "
-					 "    vendor, platform, status, error, at) "
-					 "  SELECT $2, i.delivery_id, $1, t.plan_id, v.registration_id, i.vendor, i.platform, "
-					 "    i.status, i.error, now() "
-					 "  FROM ins i JOIN pushplan.outcome_webhooks w ON w.app_id = $2 "
-					 "  JOIN pushplan.tasks t ON t.task_id = $1 "
-					 "  LEFT JOIN pushplan.devices v ON v.device_id = i.device_id "
-					 "  WHERE i.status = 'failed') "
+					 FAILED_AT_ONCE_POSTED
 					 "SELECT (SELECT count(*) FROM src), (SELECT max(device_id) FROM src), (SELECT count(*) FROM ins WHERE status <> 'control'), "
 					 "  (SELECT count(*) FROM queued)",
-					 from.data,
-					 smart ? "m.send_at" : "NULL::timestamptz",
-					 /* an empty batch (an empty audience) is an empty array, never NULL */
-					 smart ? "LEFT JOIN pushplan._smart_send_times("
-					 "coalesce((SELECT array_agg(device_id) FROM src), '{}'), "
-					 "$12::timestamptz, pushplan.clock_now(), $13::timestamp) m ON m.device_id = s.device_id" : "",
 					 group >= 0 ? "delivery_id, " : "",
 					 /*
 					  * A node's own ids (doc/scale-out.md, "Expansion on every node"): the

@@ -17,13 +17,14 @@
 #include "utils/jsonb.h"
 
 #define PP_EXPANSION_BATCH	50000	/* devices expanded per batch (and committed transaction) */
+#define PP_PLAN_DEVICES		100		/* devices per delivery_plans row (task_expand.c) */
 
 /* What one expansion batch did. */
 typedef struct PPExpandResult
 {
 	int64		rows;			/* audience devices in the batch (a short batch is the last) */
-	int64		inserted;		/* deliveries written */
-	int64		queued;			/* ... of which queued to be sent (the others failed at once) */
+	int64		inserted;		/* deliveries written or planned */
+	int64		queued;			/* ... of which queued or planned to be sent (the others failed at once) */
 	int64		last_device;	/* the batch's highest device id: where the next one starts */
 	int64		spread_total;	/* audience size, when big_push_duration spreads the sends */
 } PPExpandResult;

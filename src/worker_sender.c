@@ -30,6 +30,7 @@
 #include "template_push.h"
 #include "json.h"
 #include "shard_local.h"
+#include "task_expand.h"
 
 #include "access/htup_details.h"
 #include "access/xact.h"
@@ -932,6 +933,50 @@ render_for_device(PPSendItem *item, HeapTuple tup, TupleDesc desc, TimestampTz c
 }
 
 /*
+ * The due rows of the tasks' send plans (delivery_plans, doc/schedules.md "Send plans"), up to
+ * about n devices of lanes up to max_lane, made into deliveries and queue rows in the claim's
+ * transaction, where the claim below takes them in their lane and send time order as any
+ * queued delivery. A row is taken by one sender (SKIP LOCKED) and gone with the claim's commit;
+ * if the sender dies before its outcomes are written, the queue rows are put back as any
+ * claim's are. push_cancel deletes the rows not taken, and an erasure removes its devices from
+ * them, each under the row's lock. One node only: the distributed layout plans nothing.
+ */
+static void
+materialize_due_plans(int n, int max_lane)
+{
+	Datum		args[2] = {Int32GetDatum((n + PP_PLAN_DEVICES - 1) / PP_PLAN_DEVICES),
+	Int16GetDatum((int16) max_lane)};
+	Oid			types[2] = {INT4OID, INT2OID};
+
+	/*
+	 * A probe of the due index first: most claims find no plan due, and the statement below
+	 * would lock the deliveries and the queue before the claim does, a second statement taking
+	 * them in another order (an ALTER or DROP of one of them waiting in between deadlocked
+	 * with it: seen in test/t/001_worker_safety.pl's clean-up)
+	 */
+	if (pp_spi_run("looking for planned deliveries", SPI_OK_SELECT,
+				   "SELECT 1 FROM pushplan.delivery_plans "
+				   "WHERE priority <= $1 AND send_at <= pushplan.clock_now() LIMIT 1",
+				   1, types + 1, args + 1, NULL, false, 0) == 0)
+		return;
+	pp_spi_run("making planned deliveries", SPI_OK_INSERT,
+			   "WITH p AS (SELECT plan_id FROM pushplan.delivery_plans "
+			   "  WHERE priority <= $2 AND send_at <= pushplan.clock_now() "
+			   "  ORDER BY priority, send_at LIMIT $1 FOR UPDATE SKIP LOCKED), "
+			   "g AS (DELETE FROM pushplan.delivery_plans x USING p WHERE x.plan_id = p.plan_id "
+			   "  RETURNING x.task_id, x.send_at, x.platform, x.vendor, x.device_ids), "
+			   "ins AS (INSERT INTO pushplan.deliveries (task_id, app_id, device_id, vendor, platform, send_at) "
+			   "  SELECT g.task_id, t.app_id, u.device_id, g.vendor, g.platform, g.send_at "
+			   "  FROM g JOIN pushplan.tasks t ON t.task_id = g.task_id "
+			   "  CROSS JOIN LATERAL unnest(g.device_ids) u(device_id) "
+			   "  RETURNING delivery_id, task_id, send_at, device_id) "
+			   "INSERT INTO pushplan.delivery_queue (delivery_id, task_id, send_at, priority, device_id) "
+			   "SELECT i.delivery_id, i.task_id, i.send_at, t.priority, i.device_id "
+			   "FROM ins i JOIN pushplan.tasks t ON t.task_id = i.task_id",
+			   2, types, args, NULL, false, 0);
+}
+
+/*
  * Claims up to n due deliveries of the lanes up to max_lane (PP_LANE_HIGH alone, or every lane)
  * and submits them. Lanes are claimed in order: every due delivery of the high lane before any
  * of the normal one, and those before the low one; within a lane, by send_at. Deliveries that
@@ -983,6 +1028,9 @@ claim_and_submit_group(PPEngine *engine, int n, int max_lane, MemoryContext clai
 	 */
 	(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_LOCAL, true, 0, false);
+	if (group < 0)
+		materialize_due_plans(n, max_lane);
+
 	/*
 	 * The claim writes only the queue rows (HOT updates); the deliveries are read, and written
 	 * once, with their outcome. Queue rows whose delivery is no longer queued (cancelled, or the

@@ -267,6 +267,10 @@ BEGIN
     -- "The readers"); the same columns from the layout's form
     CREATE OR REPLACE VIEW push_task_progress WITH (security_barrier) AS
         SELECT * FROM _task_progress_distributed();
+    -- push_deliveries: the deliveries made only (the layout plans no send, and Citus plans no
+    -- join of the coordinator's delivery_plans with the devices' shards)
+    CREATE OR REPLACE VIEW push_deliveries WITH (security_barrier) AS
+        SELECT * FROM _push_deliveries_made;
     -- Every other view is read through _layout_view_rows, as the extension's owner: Citus
     -- checks the shards under a view against the role reading it (a reader granted the view
     -- alone was refused). The same columns; each view's definition is kept in layout_views.

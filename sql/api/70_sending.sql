@@ -15,6 +15,27 @@ BEGIN
     -- The task first: on the distributed layout a node expanding it holds its row there (FOR
     -- SHARE) until its batch commits, whose queue rows the DELETE below then sees.
     UPDATE tasks t SET state = 'cancelled', finished_at = now() WHERE t.task_id = p_task;
+    -- Its send plans not due yet (doc/schedules.md, "Send plans"; one node only): their
+    -- deliveries are written cancelled, counted and posted as the queued ones below are. A
+    -- sender making a plan into deliveries holds its row: this waits for that claim, whose
+    -- deliveries are then in flight or queued, and found below or cancelled at their claim.
+    IF EXISTS (SELECT 1 FROM delivery_plans p WHERE p.task_id = p_task) THEN
+        WITH p AS (DELETE FROM delivery_plans p WHERE p.task_id = p_task RETURNING p.*),
+        c AS (INSERT INTO deliveries (task_id, app_id, device_id, vendor, platform, send_at, status,
+                                      attempts, error)
+              SELECT p_task, p_app, u.device_id, p.vendor, p.platform, p.send_at, 'cancelled', 1, 'cancelled'
+              FROM p CROSS JOIN LATERAL unnest(p.device_ids) u(device_id)
+              RETURNING delivery_id, device_id, platform, vendor),
+        counted AS (INSERT INTO stats_pending (task_id, platform, vendor, cancelled)
+            SELECT p_task, c.platform, c.vendor, count(*) FROM c GROUP BY 2, 3)
+        INSERT INTO outcome_outbox (app_id, delivery_id, task_id, plan_id, registration_id, vendor,
+                                    platform, status, error, at)
+            SELECT p_app, c.delivery_id, p_task, t.plan_id, v.registration_id, c.vendor,
+                   c.platform, 'cancelled', 'cancelled', now()
+            FROM c JOIN outcome_webhooks w ON w.app_id = p_app
+            JOIN tasks t ON t.task_id = p_task
+            LEFT JOIN devices v ON v.device_id = c.device_id;
+    END IF;
     -- What is in flight finishes; what has not left yet never will. A claimed queue row is in
     -- flight (its delivery still says queued until its outcome): only the unclaimed ones go,
     -- under their row locks, so a sender's claim and this cancel never both take a row.
@@ -79,7 +100,8 @@ BEGIN
     UPDATE tasks t SET state = 'cancelled', finished_at = now() WHERE t.task_id = push_cancel.task_id;
 END $$;
 
-CREATE OR REPLACE VIEW push_deliveries WITH (security_barrier) AS
+-- The deliveries made (push_deliveries reads them with the send plans' below).
+CREATE OR REPLACE VIEW _push_deliveries_made WITH (security_barrier) AS
     SELECT a.app, d.task_id, t.plan_id, v.registration_id, v.platform, d.vendor,
            -- a queued delivery whose queue row a sender has claimed is in flight (the device
            -- too: on the distributed layout the queue row is on its device's shard, and Citus
@@ -99,6 +121,22 @@ CREATE OR REPLACE VIEW push_deliveries WITH (security_barrier) AS
     JOIN apps a ON a.app_id = d.app_id
     JOIN devices v ON v.device_id = d.device_id
     WHERE d.app_id = ANY ((SELECT _visible_apps('operator'))::int[]);
+
+-- Every delivery: those made, and those a send plan holds until they fall due (doc/schedules.md,
+-- "Send plans"), shown queued at their planned time, with no delivery id yet. (The distributed
+-- layout plans nothing: push_distribute leaves the made ones alone here.)
+CREATE OR REPLACE VIEW push_deliveries WITH (security_barrier) AS
+    SELECT * FROM _push_deliveries_made
+    UNION ALL
+    SELECT a.app, p.task_id, t.plan_id, v.registration_id, v.platform, p.vendor,
+           'queued'::text, p.send_at, NULL::timestamptz, 0, NULL::text, NULL::int, NULL::text,
+           NULL::bigint, 0::smallint
+    FROM delivery_plans p
+    CROSS JOIN LATERAL unnest(p.device_ids) u(device_id)
+    JOIN tasks t ON t.task_id = p.task_id
+    JOIN apps a ON a.app_id = t.app_id
+    JOIN devices v ON v.device_id = u.device_id
+    WHERE t.app_id = ANY ((SELECT _visible_apps('operator'))::int[]);
 
 -- push_task_progress: sql/api/86_task_progress.sql (it prunes partitions with _delivery_id_floor,
 -- defined in 86_retention.sql).

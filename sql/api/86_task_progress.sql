@@ -32,8 +32,12 @@ CREATE OR REPLACE VIEW push_task_progress WITH (security_barrier) AS
     CROSS JOIN LATERAL (
         SELECT count(*) AS sending FROM delivery_queue q
         WHERE q.task_id = t.task_id AND q.claimed_by IS NOT NULL) c
+    -- not due yet: the devices of its send plans (doc/schedules.md, "Send plans")
     CROSS JOIN LATERAL (
-        SELECT count(*) FILTER (WHERE d.status = 'queued') - c.sending AS queued,
+        SELECT coalesce(sum(cardinality(p.device_ids)), 0) AS planned FROM delivery_plans p
+        WHERE p.task_id = t.task_id) p
+    CROSS JOIN LATERAL (
+        SELECT count(*) FILTER (WHERE d.status = 'queued') - c.sending + p.planned AS queued,
                count(*) FILTER (WHERE d.status = 'sent') AS sent,
                count(*) FILTER (WHERE d.status IN ('failed', 'invalid_token', 'expired')) AS failed,
                count(*) FILTER (WHERE d.status = 'suppressed') AS suppressed,

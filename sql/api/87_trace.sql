@@ -25,6 +25,8 @@ DECLARE
     v devices%ROWTYPE;
     d deliveries%ROWTYPE;
     v_delivery boolean;
+    v_planned boolean := false;
+    v_plan record;
     v_claimed_at timestamptz;
     v_in_flight boolean := false;
     v_platforms text[];
@@ -45,6 +47,18 @@ BEGIN
     SELECT * INTO v FROM devices x WHERE x.device_id = p_device;
     SELECT * INTO d FROM deliveries x WHERE x.task_id = p_task AND x.device_id = p_device;
     v_delivery := FOUND;
+    IF NOT v_delivery THEN
+        -- in a send plan, not due yet (doc/schedules.md, "Send plans"): shown as the queued
+        -- delivery, not attempted yet, that its claim will make
+        SELECT p.send_at, p.platform, p.vendor INTO v_plan FROM delivery_plans p
+            WHERE p.task_id = p_task AND p_device = ANY (p.device_ids);
+        IF FOUND THEN
+            d.task_id := p_task; d.device_id := p_device; d.status := 'queued'; d.attempts := 0;
+            d.send_at := v_plan.send_at; d.platform := v_plan.platform; d.vendor := v_plan.vendor;
+            v_delivery := true;
+            v_planned := true;
+        END IF;
+    END IF;
     v_platforms := CASE WHEN jsonb_typeof(t.push #> '{body,platform}') = 'array'
                         THEN ARRAY(SELECT jsonb_array_elements_text(t.push #> '{body,platform}'))
                         ELSE ARRAY['android', 'ios', 'web', 'harmony'] END;
@@ -60,7 +74,8 @@ BEGIN
     step := 'audience'; seq := 2;
     IF v_delivery THEN
         at := coalesce(t.started_at, t.created_at);
-        detail := format('in the audience: delivery made for its %s device, vendor %s',
+        detail := format('in the audience: %s for its %s device, vendor %s',
+                         CASE WHEN v_planned THEN 'send planned' ELSE 'delivery made' END,
                          coalesce(d.platform, v.platform), d.vendor);
         RETURN NEXT;
     ELSIF coalesce(t.targeted, 0) > 0 AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.task_id = p_task) THEN
@@ -212,6 +227,7 @@ BEGIN
                  WHEN d.attempts = 0 AND d.error = 'deferred by frequency cap' THEN format(
                      'queued: deferred by a frequency cap until %s, when the device''s cap lets one '
                      'more push go (doc/engagement.md)', _trace_time(d.send_at, v.timezone))
+                 WHEN v_planned THEN 'queued: planned, its delivery is made when it falls due'
                  WHEN d.attempts = 0 THEN 'queued: not attempted yet'
                  ELSE format('queued: to be retried at %s', _trace_time(d.send_at, 'UTC')) END
         WHEN 'sent' THEN 'sent: the vendor accepted it'
@@ -284,6 +300,14 @@ BEGIN
         FROM (SELECT t.task_id, t.created_at FROM deliveries d JOIN tasks t ON t.task_id = d.task_id
               WHERE d.device_id = v_device
               ORDER BY t.created_at DESC, t.task_id DESC LIMIT 50) l;
+        -- and the tasks whose send plans hold it (one node only: doc/schedules.md, "Send plans")
+        IF EXISTS (SELECT 1 FROM delivery_plans p WHERE v_device = ANY (p.device_ids)) THEN
+            SELECT array_agg(l.task_id ORDER BY l.created_at DESC, l.task_id DESC) INTO v_tasks
+            FROM (SELECT t.task_id, t.created_at FROM tasks t
+                  WHERE t.task_id = ANY (v_tasks)
+                     OR t.task_id IN (SELECT p.task_id FROM delivery_plans p WHERE v_device = ANY (p.device_ids))
+                  ORDER BY t.created_at DESC, t.task_id DESC LIMIT 50) l;
+        END IF;
     END IF;
     RETURN QUERY
     SELECT s.at, c.task_id, s.step, s.detail

@@ -424,6 +424,26 @@ BEGIN
     -- locked first: a registration or an event of these devices waits, then finds them gone
     PERFORM _devices_lock(p_devices);
 
+    -- planned sends not due yet (delivery_plans, one node: doc/schedules.md, "Send plans"): the
+    -- devices are taken out of the plans (a plan left empty goes), counted as the outcome of a
+    -- queued delivery of a deleted device is below. A sender making a plan into deliveries
+    -- holds its row: this waits for it, and the statement below finds the deliveries it made.
+    -- (No index: the plans are scanned, a few rows per thousand devices planned.)
+    IF EXISTS (SELECT 1 FROM delivery_plans p WHERE p.device_ids && p_devices) THEN
+        WITH o AS (
+            SELECT p.plan_id, cardinality(p.device_ids) AS n FROM delivery_plans p
+            WHERE p.device_ids && p_devices
+        ), x AS (
+            UPDATE delivery_plans p
+               SET device_ids = ARRAY(SELECT u FROM unnest(p.device_ids) u WHERE u <> ALL (p_devices))
+              FROM o WHERE p.plan_id = o.plan_id
+            RETURNING p.task_id, p.platform, p.vendor, o.n - cardinality(p.device_ids) AS removed
+        )
+        INSERT INTO stats_pending (task_id, platform, vendor, suppressed, unregistered)
+            SELECT x.task_id, x.platform, x.vendor, sum(x.removed), sum(x.removed) FROM x GROUP BY 1, 2, 3;
+        DELETE FROM delivery_plans p WHERE cardinality(p.device_ids) = 0;
+    END IF;
+
     -- queued deliveries (claimed or not): their outcome first, written as a sender writes the
     -- one of a delivery whose device is gone, and counted; then their queue rows. The update
     -- locks them: a sender's outcome committed first leaves the delivery out (it is no longer

@@ -40,9 +40,10 @@ END $$;
 --   scheduler: due tasks (SELECT ... FOR UPDATE, UPDATE); the audience (devices, tags,
 --     device_tags, device_accounts, account_packages, account_package_accounts, device_consents);
 --     vendors set
---     (vendor_configs); INSERT of deliveries (and their sequence) and queue rows; the upkeep
---     (tasks done, stale claims back to the queue);
---   senders: the claim (delivery_queue FOR UPDATE, deliveries, tasks, devices, device_consents),
+--     (vendor_configs); INSERT of deliveries (and their sequence) and queue rows, or of send
+--     plans (delivery_plans); the upkeep (tasks done, stale claims back to the queue);
+--   senders: the claim (delivery_queue FOR UPDATE, deliveries, tasks, devices, device_consents;
+--     the due send plans made into deliveries and queue rows),
 --     task pushes and vendor credentials (vendor_configs), outcomes (deliveries, delivery_queue, tasks done), and
 --     invalid tokens cleared (devices: only token, token_invalidated_at, updated_at);
 --   smart send times (sql/api/75_smart_send.sql, run with the caller's rights): the scheduler
@@ -74,6 +75,9 @@ BEGIN
     GRANT SELECT, INSERT, UPDATE ON deliveries TO pushplan_worker;
     GRANT USAGE ON SEQUENCE deliveries_delivery_id_seq TO pushplan_worker;
     GRANT SELECT, INSERT, UPDATE, DELETE ON delivery_queue TO pushplan_worker;
+    -- send plans: written by the expansion, made into deliveries by the senders' claims
+    GRANT SELECT, INSERT, UPDATE, DELETE ON delivery_plans TO pushplan_worker;
+    GRANT USAGE ON SEQUENCE delivery_plans_plan_id_seq TO pushplan_worker;
     GRANT SELECT ON devices, vendor_configs, tags, device_tags, device_accounts,
         account_packages, account_package_accounts TO pushplan_worker;
     GRANT UPDATE (token, token_invalidated_at, updated_at) ON devices TO pushplan_worker;

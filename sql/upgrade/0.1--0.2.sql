@@ -725,3 +725,22 @@ CREATE TABLE task_shard_expansions (
 );
 -- the tasks the nodes are expanding (the coordinator's scheduler looks each turn)
 CREATE INDEX tasks_shard_expansion_idx ON tasks (task_id) WHERE shard_expansion AND NOT expanded;
+-- A task's plan of sends not due yet (doc/schedules.md, "Send plans"): the deliveries of a task
+-- whose devices each have their own send time (a schedule's zone_type 2 or intelligent trigger),
+-- kept as one row per send time, platform and vendor and up to 100 devices, instead of a
+-- delivery and a queue row per device. A sender's claim turns the due rows into deliveries and
+-- queue rows, in the claim's transaction (src/worker_sender.c); until then the row is what
+-- push_task_progress counts as queued, push_cancel cancels and an erasure removes a device from.
+-- Empty on the distributed layout, where the nodes expand such tasks into deliveries.
+CREATE TABLE delivery_plans (
+    plan_id     bigserial PRIMARY KEY,
+    task_id     text NOT NULL REFERENCES tasks ON DELETE CASCADE,
+    send_at     timestamptz NOT NULL,
+    priority    smallint NOT NULL,      -- the task's lane, as delivery_queue.priority
+    platform    text NOT NULL,          -- the devices' platform and vendor at the expansion, as
+    vendor      text NOT NULL,          -- deliveries.platform and vendor would have kept them
+    device_ids  bigint[] NOT NULL
+);
+-- what a claim looks for: the due rows of its lanes, high first
+CREATE INDEX delivery_plans_due_idx ON delivery_plans (priority, send_at);
+CREATE INDEX delivery_plans_task_idx ON delivery_plans (task_id);

@@ -106,8 +106,12 @@ expand() {   # NAME TRIGGER CLOCK: the clock is moved to a minute before the occ
   n=$(sql "SELECT t.targeted FROM schedules s JOIN schedule_runs r USING (schedule_id) JOIN tasks t USING (task_id) WHERE s.name = '$1'")
   awk -v n="$n" -v a="$t0" -v b="$t1" -v name="$1" \
     'BEGIN { printf "%s: %d deliveries planned in %.2f s (clock moved -> expanded): %.0f devices/s\n", name, n, b - a, n / (b - a) }'
+  # (push_deliveries: the deliveries made and those a send plan holds, doc/schedules.md)
   sql "SELECT '   planned send_at: ' || count(DISTINCT d.send_at) || ' distinct instants, from ' || min(d.send_at) || ' to ' || max(d.send_at)
-       FROM schedules s JOIN schedule_runs r USING (schedule_id) JOIN deliveries d USING (task_id) WHERE s.name = '$1'"
+              || '; ' || (SELECT count(*) FROM deliveries x WHERE x.task_id = r.task_id) || ' delivery rows, '
+              || (SELECT count(*) FROM delivery_plans p WHERE p.task_id = r.task_id) || ' send plan rows'
+       FROM schedules s JOIN schedule_runs r USING (schedule_id) JOIN push_deliveries d USING (task_id) WHERE s.name = '$1'
+       GROUP BY r.task_id"
 }
 # alternated, twice; each occurrence after the last (the clock only moves forward)
 expand "zone_type 1, run 1" '{"single": {"time": "2090-06-01 09:00:00"}}' '2090-06-01 09:00:00+00'

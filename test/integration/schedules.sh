@@ -6,7 +6,8 @@
 # and on time (woken, not polled: the poll interval is 10 s), a periodical fires on each of its
 # points, missed occurrences (superseded, later than time_to_live), a push refused when it fires
 # (skipped, with push_send's error), zone_type 2 reaching devices in three time zones at their
-# own 09:00, an intelligent schedule (best times from visits, backup_time for the others), a
+# own 09:00 (planned, each delivery made when due; a plan cancelled, a planned device erased), an
+# intelligent schedule (best times from visits, backup_time for the others), a
 # Tencent Push send_time, big_push_duration spreading a fired task over three expansion batches, a
 # scheduler killed with SIGKILL in the middle of a firing (fired exactly once), and a Tencent Push
 # loop with two dayTimes.
@@ -121,9 +122,15 @@ task6=$(sql "SELECT task_id FROM push_schedule_runs WHERE schedule_id = '$s6'")
 check_eq "local: each device planned at its own 09:00" \
   "$(sql "SELECT string_agg(registration_id || ' ' || to_char(send_at AT TIME ZONE 'UTC', 'MM-DD HH24:MI'), ', ' ORDER BY send_at) FROM push_deliveries WHERE task_id = '$task6'")" \
   "tokyo 01-16 00:00, berlin 01-16 08:00, newyork 01-16 14:00"
+# a send plan (doc/schedules.md, "Send plans"): no delivery row until each falls due
+plans6() { sql "SELECT (SELECT count(*) FROM deliveries WHERE task_id = '$task6') || ' ' || (SELECT count(*) || '/' || coalesce(sum(cardinality(device_ids)), 0) FROM delivery_plans WHERE task_id = '$task6')"; }
+check_eq "local: planned, no delivery written yet (deliveries, plans/devices)" "$(plans6)" "0 3/3"
+check_eq "local: push_task_progress counts the planned as queued" \
+  "$(sql "SELECT state || ' ' || targeted || ' ' || queued || ' ' || sending || ' ' || sent FROM push_task_progress WHERE task_id = '$task6'")" "sending 3 3 0 0"
 clock '2090-01-16 00:00:01+00'
 wait_for 10 "SELECT status = 'sent' FROM push_deliveries WHERE task_id = '$task6' AND registration_id = 'tokyo'" \
   && ok "local: Tokyo at its 09:00" || fail "local: Tokyo: $(sql "SELECT registration_id, status FROM push_deliveries WHERE task_id = '$task6'")"
+check_eq "local: Tokyo's delivery made when due, the others still planned" "$(plans6)" "1 2/2"
 check_eq "local: Berlin and New York still wait" "$(sql "SELECT string_agg(status, ',' ORDER BY send_at) FROM push_deliveries WHERE task_id = '$task6' AND registration_id <> 'tokyo'")" "queued,queued"
 clock '2090-01-16 08:00:01+00'
 wait_for 10 "SELECT status = 'sent' FROM push_deliveries WHERE task_id = '$task6' AND registration_id = 'berlin'" \
@@ -152,6 +159,37 @@ clock '2090-01-18 14:00:01+00'
 wait_for 10 "SELECT status = 'sent' FROM push_deliveries WHERE task_id = '$task7' AND registration_id = 'newyork'" \
   && ok "local late: New York at its 09:00" || fail "local late: New York"
 check_eq "local late: requests" "$(requests tokyo) $(requests berlin) $(requests newyork)" "0 0 1"
+
+# ---- a send plan cancelled, and a planned device erased --------------------------------------
+# Sydney's 09:00 comes first (22:00 UTC the day before), then Tokyo's; Sydney is erased before
+# its time (it leaves the plan and is counted as a deleted device's queued delivery would be),
+# Tokyo is sent, the task is cancelled before Berlin's and New York's: written cancelled.
+mock_reset
+sql "SELECT push_device_register('sched', 'sydney', 'android', 'fcm', 'fcm-ok-sydney', 'Australia/Sydney')" >/dev/null
+s10=$(sql "SELECT push_schedule_create('sched', '{\"name\": \"local cancelled\", \"trigger\": {\"single\": {\"time\": \"2090-01-19 09:00:00\", \"zone_type\": 2}}, \"push\": $(push '{"registration_id": ["tokyo", "berlin", "newyork", "sydney"]}' cancelled 3600)}')")
+clock '2090-01-18 19:00:01+00'
+wait_for 8 "SELECT runs = 1 FROM push_schedules WHERE schedule_id = '$s10'" && ok "plan: fired" || fail "plan: $(runs "$s10")"
+task10=$(sql "SELECT task_id FROM push_schedule_runs WHERE schedule_id = '$s10'")
+check_eq "plan: four devices planned, none written" \
+  "$(sql "SELECT (SELECT count(*) FROM deliveries WHERE task_id = '$task10') || ' ' || (SELECT sum(cardinality(device_ids)) FROM delivery_plans WHERE task_id = '$task10') || ' ' || (SELECT string_agg(registration_id || ':' || status || ':' || coalesce(delivery_id::text, '-'), ',' ORDER BY send_at) FROM push_deliveries WHERE task_id = '$task10')")" \
+  "0 4 sydney:queued:-,tokyo:queued:-,berlin:queued:-,newyork:queued:-"
+check_eq "plan: push_trace shows the planned send" \
+  "$(sql "SELECT string_agg(step || ': ' || left(detail, 40), ' | ' ORDER BY at, step) FROM push_trace('sched', 'berlin', '$task10') WHERE step IN ('audience', 'outcome')")" \
+  "audience: in the audience: send planned for its an | outcome: queued: planned, its delivery is made wh"
+sql "SELECT push_device_erase('sched', 'sydney')" >/dev/null
+check_eq "plan: the erased device left the plan, nothing of it kept" \
+  "$(sql "SELECT (SELECT sum(cardinality(device_ids)) FROM delivery_plans WHERE task_id = '$task10') || ' ' || (SELECT count(*) FROM push_deliveries WHERE task_id = '$task10') || ' ' || (SELECT count(*) FROM deliveries WHERE task_id = '$task10')")" "3 3 0"
+clock '2090-01-19 00:00:01+00'
+wait_for 10 "SELECT status = 'sent' FROM push_deliveries WHERE task_id = '$task10' AND registration_id = 'tokyo'" \
+  && ok "plan: Tokyo sent at its 09:00" || fail "plan: Tokyo: $(sql "SELECT registration_id, status FROM push_deliveries WHERE task_id = '$task10'")"
+sql "SELECT push_cancel('sched', '$task10')" >/dev/null
+check_eq "plan: cancelled, the planned written cancelled" \
+  "$(sql "SELECT (SELECT state FROM tasks WHERE task_id = '$task10') || ' ' || (SELECT count(*) FROM delivery_plans WHERE task_id = '$task10') || ' ' || (SELECT string_agg(registration_id || ':' || status, ',' ORDER BY send_at) FROM push_deliveries WHERE task_id = '$task10')")" \
+  "cancelled 0 tokyo:sent,berlin:cancelled,newyork:cancelled"
+wait_for 10 "SELECT sum(targeted) = 4 AND sum(sent) = 1 AND sum(cancelled) = 2 AND sum(suppressed) = 1 AND sum(unregistered) = 1 FROM task_stats WHERE task_id = '$task10'" \
+  && ok "plan: counted: 4 targeted, 1 sent, 2 cancelled, 1 suppressed (erased)" \
+  || fail "plan: counted: $(sql "SELECT sum(targeted), sum(sent), sum(cancelled), sum(suppressed), sum(unregistered) FROM task_stats WHERE task_id = '$task10'")"
+check_eq "plan: requests" "$(requests sydney) $(requests tokyo) $(requests berlin) $(requests newyork)" "0 1 0 0"
 
 # ---- Tencent Push's send_time: push_send's task is due then, on the same clock ----------------
 mock_reset
