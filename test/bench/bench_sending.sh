@@ -18,6 +18,7 @@
 # ENGAGEMENT='{"frequency_cap": ...}': the broadcast's app has these engagement controls
 # (doc/engagement.md), so that every delivery goes through the senders' gate.
 # CATEGORY=name: the broadcast names a consent category (opt_out), below.
+# GUCS='name = value|...': more settings for the cluster (postgresql.conf lines).
 # Usage: [VENDOR=apns|fcm] [OUTCOME_WEBHOOK=1] [TEMPLATE=0|1] [ENGAGEMENT=json] [CATEGORY=name] [RUNS=2] [SKIP_CEILING=1] [PAIR_REQUESTS=N] [LANE_SENDS=500] [LANE_RUNS=2] test/bench/bench_sending.sh [DEVICES=1000000] [LATENCY_SENDS=1000] [CONFIGS]
 #   CONFIGS: space-separated senders:batch_size:max_inflight[:max_connections_per_host]
 #   (default "1:500:2000 2:500:2000 1:500:200 2:500:200 2:1000:400").
@@ -150,9 +151,13 @@ chmod 644 "$work/ca.pem"
 
 # ---- the cluster ---------------------------------------------------------------------------
 start_cluster() {
+  local extra=()
+  # GUCS='name = value|name = value': more settings of the cluster (e.g. the senders' crash
+  # bounds, pushplan.max_unrecorded and pushplan.outcomes_per_write)
+  [ -n "${GUCS:-}" ] && IFS='|' read -r -a extra <<< "$GUCS"
   "$top/dev/cluster" start "$cluster" $pg_port "shared_buffers = 512MB" "max_wal_size = 4GB" \
     "synchronous_commit = on" "pushplan.databases = 'postgres'" "pushplan.ca_file = '$work/ca.pem'" \
-    "pushplan.poll_interval = 1000"
+    "pushplan.poll_interval = 1000" "${extra[@]}"
   psql -c "CREATE EXTENSION pushplan"
 }
 [ "${SKIP_CEILING:-0}" = 1 ] || ceiling
