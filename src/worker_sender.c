@@ -944,6 +944,10 @@ render_for_device(PPSendItem *item, HeapTuple tup, TupleDesc desc, TimestampTz c
 static void
 materialize_due_plans(int n, int max_lane)
 {
+	/* prepared once per sender: this runs at every claim */
+	static SPIPlanPtr probe_plan = NULL;
+	static SPIPlanPtr make_plan = NULL;
+
 	Datum		args[2] = {Int32GetDatum((n + PP_PLAN_DEVICES - 1) / PP_PLAN_DEVICES),
 	Int16GetDatum((int16) max_lane)};
 	Oid			types[2] = {INT4OID, INT2OID};
@@ -954,26 +958,27 @@ materialize_due_plans(int n, int max_lane)
 	 * them in another order (an ALTER or DROP of one of them waiting in between deadlocked
 	 * with it: seen in test/t/001_worker_safety.pl's clean-up)
 	 */
-	if (pp_spi_run("looking for planned deliveries", SPI_OK_SELECT,
-				   "SELECT 1 FROM pushplan.delivery_plans "
-				   "WHERE priority <= $1 AND send_at <= pushplan.clock_now() LIMIT 1",
-				   1, types + 1, args + 1, NULL, false, 0) == 0)
+	if (pp_spi_run_kept(&probe_plan, "looking for planned deliveries", SPI_OK_SELECT,
+						"SELECT 1 FROM pushplan.delivery_plans "
+						"WHERE priority <= $1 AND send_at <= pushplan.clock_now() LIMIT 1",
+						1, types + 1, args + 1, NULL, false, 0) == 0)
 		return;
-	pp_spi_run("making planned deliveries", SPI_OK_INSERT,
-			   "WITH p AS (SELECT plan_id FROM pushplan.delivery_plans "
-			   "  WHERE priority <= $2 AND send_at <= pushplan.clock_now() "
-			   "  ORDER BY priority, send_at LIMIT $1 FOR UPDATE SKIP LOCKED), "
-			   "g AS (DELETE FROM pushplan.delivery_plans x USING p WHERE x.plan_id = p.plan_id "
-			   "  RETURNING x.task_id, x.send_at, x.platform, x.vendor, x.device_ids), "
-			   "ins AS (INSERT INTO pushplan.deliveries (task_id, app_id, device_id, vendor, platform, send_at) "
-			   "  SELECT g.task_id, t.app_id, u.device_id, g.vendor, g.platform, g.send_at "
-			   "  FROM g JOIN pushplan.tasks t ON t.task_id = g.task_id "
-			   "  CROSS JOIN LATERAL unnest(g.device_ids) u(device_id) "
-			   "  RETURNING delivery_id, task_id, send_at, device_id) "
-			   "INSERT INTO pushplan.delivery_queue (delivery_id, task_id, send_at, priority, device_id) "
-			   "SELECT i.delivery_id, i.task_id, i.send_at, t.priority, i.device_id "
-			   "FROM ins i JOIN pushplan.tasks t ON t.task_id = i.task_id",
-			   2, types, args, NULL, false, 0);
+	/* (the lane of each plan's queue rows: a delivery row carries none, so from the plans) */
+	pp_spi_run_kept(&make_plan, "making planned deliveries", SPI_OK_INSERT,
+					"WITH p AS (SELECT plan_id FROM pushplan.delivery_plans "
+					"  WHERE priority <= $2 AND send_at <= pushplan.clock_now() "
+					"  ORDER BY priority, send_at LIMIT $1 FOR UPDATE SKIP LOCKED), "
+					"g AS (DELETE FROM pushplan.delivery_plans x USING p WHERE x.plan_id = p.plan_id "
+					"  RETURNING x.task_id, x.send_at, x.priority, x.platform, x.vendor, x.device_ids), "
+					"ins AS (INSERT INTO pushplan.deliveries (task_id, app_id, device_id, vendor, platform, send_at) "
+					"  SELECT g.task_id, t.app_id, u.device_id, g.vendor, g.platform, g.send_at "
+					"  FROM g JOIN pushplan.tasks t ON t.task_id = g.task_id "
+					"  CROSS JOIN LATERAL unnest(g.device_ids) u(device_id) "
+					"  RETURNING delivery_id, task_id, send_at, device_id) "
+					"INSERT INTO pushplan.delivery_queue (delivery_id, task_id, send_at, priority, device_id) "
+					"SELECT i.delivery_id, i.task_id, i.send_at, l.priority, i.device_id "
+					"FROM ins i JOIN (SELECT DISTINCT task_id, priority FROM g) l ON l.task_id = i.task_id",
+					2, types, args, NULL, false, 0);
 }
 
 /*
