@@ -81,10 +81,15 @@ pp_flow_triggers_next_due(void)
 	bool		isnull;
 	Datum		d;
 
-	/* on the real clock, as the scheduler sleeps by it (pushplan's clock may be ahead in tests) */
+	/*
+	 * On the real clock, as the scheduler sleeps by it (pushplan's clock may be ahead in tests);
+	 * NULL when no flow has such a trigger (greatest() would skip the NULL and say "now": the
+	 * scheduler then polled every millisecond)
+	 */
 	pp_spi_run_kept(&next_due_plan, "looking for the next flow trigger evaluation", SPI_OK_SELECT,
-					"SELECT greatest(pushplan._flow_triggers_next_due(), pushplan.clock_now())"
-					" - pushplan.clock_now() + now()",
+					"SELECT CASE WHEN n.at IS NOT NULL THEN "
+					"  greatest(n.at, pushplan.clock_now()) - pushplan.clock_now() + now() END "
+					"FROM (SELECT pushplan._flow_triggers_next_due() AS at) n",
 					0, NULL, NULL, NULL, true, 0);
 	d = SPI_getbinval(pp_spi_first_row("looking for the next flow trigger evaluation"),
 					  SPI_tuptable->tupdesc, 1, &isnull);

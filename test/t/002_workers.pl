@@ -112,6 +112,23 @@ ok( wait_q(5,
 	'idle senders say what they wait for')
   or diag(query("SELECT string_agg(state || ': ' || query, '; ') FROM pg_stat_activity WHERE backend_type = 'pushplan sender'"));
 
+# An idle scheduler sleeps until its next poll (here every 200 ms): counted as the times it gave
+# up the CPU of its own accord. With no flow trigger it once took "the next evaluation" as due
+# now and polled every millisecond (some 500 turns a second, six transactions each).
+section('an idle scheduler sleeps');
+sub voluntary_switches
+{
+	my $status = eval { slurp_file("/proc/$_[0]/status") } // '';
+	return $status =~ /^voluntary_ctxt_switches:\s+(\d+)/m ? $1 : -1;
+}
+{
+	my $sched = worker_pids('scheduler', 'postgres');
+	my $before = voluntary_switches($sched);
+	sleep 2;
+	my $woke = voluntary_switches($sched) - $before;
+	cmp_ok($woke, '<', 60, "an idle scheduler sleeps between its polls (woke $woke times in 2 s)");
+}
+
 # ---- SIGHUP: pushplan.senders 2 -> 3 -> 1 -> 2 ------------------------------------------------------
 section('SIGHUP: pushplan.senders');
 my $senders_are = "SELECT count(*) = %d FROM pg_stat_activity WHERE backend_type = 'pushplan sender' AND datname = 'postgres'";
