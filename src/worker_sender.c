@@ -275,6 +275,26 @@ int8_array(int64 *v, int n)
 }
 
 /*
+ * Runs one of the statements a sender runs for every batch (the claim, the outcomes). On one
+ * node it is prepared once with a generic plan and kept (pp_spi_keep): outcomes are written
+ * every few dozen answers (pushplan.max_unrecorded), and parsing and planning the statement
+ * each time was a fifth of a sender's CPU (doc/benchmarks.md, "The senders' statements kept,
+ * generic plans"). plan_by_keys leaves a generic plan no choice but index probes and nested
+ * loops, as a custom one. On the distributed layout (group >= 0) each shard group's statement
+ * names its shards, which move: planned each time.
+ */
+static uint64
+run_batch_statement(SPIPlanPtr *kept, const char *what, int expected, const char *sql, int group,
+					int nargs, Oid *types, Datum *args)
+{
+	if (group >= 0 || pp_shards_distributed())
+		return pp_spi_run(what, expected, pp_shard_sql(sql, group), nargs, types, args, NULL,
+						  false, 0);
+	pp_spi_keep(kept, what, sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
+	return pp_spi_checked(SPI_execute_plan(*kept, args, NULL, false, 0), what, expected);
+}
+
+/*
  * Writes the pending outcomes pend[idx[0..n-1]] (all of one shard group on the distributed
  * layout: group; -1 on a single node), and clears the invalid tokens among them, in the
  * caller's unit of work. Returns the number of tasks these deliveries belong to, listed in
@@ -283,6 +303,7 @@ int8_array(int64 *v, int n)
 static uint64
 write_outcome_rows(const int *idx, int n, int group)
 {
+	static SPIPlanPtr outcome_plan = NULL;
 	Datum		args[11];
 	Oid			types[11] = {INT8ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
 	TIMESTAMPTZARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, INT4OID, INT4ARRAYOID, BOOLARRAYOID};
@@ -367,7 +388,7 @@ write_outcome_rows(const int *idx, int n, int group)
 	 * vendor, and the vendors' answer times as a histogram; the final ones of apps with an
 	 * outcome webhook are appended to its outbox. Returns the tasks these deliveries belong to.
 	 */
-	ntasks = pp_spi_run("recording outcomes", SPI_OK_SELECT, pp_shard_sql(
+	ntasks = run_batch_statement(&outcome_plan, "recording outcomes", SPI_OK_SELECT,
 						"WITH o AS (SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $10, $11) "
 						"  o(id, status, http, msgid, error, retry_at, task_id, claimed_at, latency_us, collateral)), "
 						/* the tries, and those lost with their connection (record_collateral) */
@@ -433,8 +454,8 @@ write_outcome_rows(const int *idx, int n, int group)
 						"again AS (UPDATE pushplan.delivery_queue q SET claimed_by = NULL, claimed_at = NULL, "
 						"  send_at = o.retry_at FROM o "
 						"  WHERE q.task_id = o.task_id AND q.delivery_id = o.id AND o.status = 'queued') "
-						"SELECT DISTINCT task_id FROM u", group),
-						11, types, args, NULL, false, 0);
+						"SELECT DISTINCT task_id FROM u", group,
+						11, types, args);
 	tasks = SPI_tuptable;
 	if (nbad > 0)
 	{
@@ -993,6 +1014,7 @@ static int
 claim_and_submit_group(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt,
 					   int group_turn)
 {
+	static SPIPlanPtr claim_plan = NULL;
 	Datum		args[3] = {Int32GetDatum(n), Int32GetDatum(my_role), Int16GetDatum((int16) max_lane)};
 	Oid			types[3] = {INT4OID, INT4OID, INT2OID};
 	int			claimed;
@@ -1043,8 +1065,8 @@ claim_and_submit_group(PPEngine *engine, int n, int max_lane, MemoryContext clai
 	 * row lock, before it cancels their deliveries: a row this claim locked stays claimed and is
 	 * sent, one it deleted first is skipped here (SKIP LOCKED, or gone once it commits).
 	 */
-	claimed = (int) pp_spi_run(
-		"claiming deliveries", SPI_OK_SELECT, pp_shard_sql(
+	claimed = (int) run_batch_statement(&claim_plan,
+		"claiming deliveries", SPI_OK_SELECT,
 		"WITH c AS (SELECT q.delivery_id, q.task_id "
 		"  FROM (VALUES (0::smallint), (1::smallint), (2::smallint)) lane(p), "
 		"  LATERAL (SELECT delivery_id, task_id FROM pushplan.delivery_queue "
@@ -1100,8 +1122,8 @@ claim_and_submit_group(PPEngine *engine, int n, int max_lane, MemoryContext clai
 		/* per-device send times (a schedule's send_rule) expire per device */
 		"CROSS JOIN LATERAL (SELECT coalesce(t.expires_at, d.send_at + t.time_to_live) AS expires_at) x "
 		"LEFT JOIN pushplan.devices v ON v.device_id = d.device_id "
-		"WHERE d.live", group),
-		3, types, args, NULL, false, 0);
+		"WHERE d.live", group,
+		3, types, args);
 	rows = SPI_tuptable;		/* cache look-ups below run queries of their own */
 	claimed_at = GetCurrentTransactionStartTimestamp();	/* the claim's now() */
 

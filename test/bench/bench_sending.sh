@@ -19,6 +19,8 @@
 # (doc/engagement.md), so that every delivery goes through the senders' gate.
 # CATEGORY=name: the broadcast names a consent category (opt_out), below.
 # GUCS='name = value|...': more settings for the cluster (postgresql.conf lines).
+# PERF=DIR [PERF_SECONDS=8]: perf call graphs of the senders and the cluster's other processes
+# during each broadcast (from 2 s after its COMMIT), into DIR.
 # Usage: [VENDOR=apns|fcm] [OUTCOME_WEBHOOK=1] [TEMPLATE=0|1] [ENGAGEMENT=json] [CATEGORY=name] [RUNS=2] [SKIP_CEILING=1] [PAIR_REQUESTS=N] [LANE_SENDS=500] [LANE_RUNS=2] test/bench/bench_sending.sh [DEVICES=1000000] [LATENCY_SENDS=1000] [CONFIGS]
 #   CONFIGS: space-separated senders:batch_size:max_inflight[:max_connections_per_host]
 #   (default "1:500:2000 2:500:2000 1:500:200 2:500:200 2:1000:400").
@@ -299,6 +301,17 @@ broadcast() {   # broadcast SENDERS BATCH INFLIGHT CONNS RUN
   task=$(sed -n 1p <<< "$out"); t_commit=$(sed -n 2p <<< "$out")
   # lanes: what runs during the broadcast, from 2 s after its COMMIT
   [ -n "${during:-}" ] && { ( sleep 2; eval "$during" ) & during_pid=$!; }
+  # PERF=DIR: perf call graphs of the senders and of the cluster's other processes, from 2 s
+  # after the COMMIT for PERF_SECONDS (default 8), one file each (perf report -i DIR/...)
+  local perf_pid=
+  if [ -n "${PERF:-}" ]; then
+    mkdir -p "$PERF"
+    ( sleep 2
+      perf record -q -g -F 999 -o "$PERF/senders-$run.data" -p "$(tr ' ' , <<< "$sender_pids")" -- sleep "${PERF_SECONDS:-8}" 2>/dev/null &
+      perf record -q -g -F 999 -o "$PERF/others-$run.data" \
+        -p "$(pgrep -P "$pm" | grep -vxF -f <(tr ' ' '\n' <<< "$sender_pids") | paste -sd,)" -- sleep "${PERF_SECONDS:-8}" 2>/dev/null
+      wait ) & perf_pid=$!
+  fi
   # the task's state, not a count of its deliveries: counting them every half second would
   # take CPU from the run being measured
   for _ in $(seq 1800); do   # at most 15 minutes
@@ -309,6 +322,7 @@ broadcast() {   # broadcast SENDERS BATCH INFLIGHT CONNS RUN
   wal=$(psql -c "SELECT pg_current_wal_insert_lsn() - '$wal0'::pg_lsn")
   left=$(psql -c "SELECT count(*) FROM pushplan.deliveries WHERE task_id = '$task' AND status IN ('queued', 'sending')")
   [ -n "${during:-}" ] && { wait "$during_pid" || true; }
+  [ -n "$perf_pid" ] && { wait "$perf_pid" || true; }
   kill "$rss_pid" 2>/dev/null; wait "$rss_pid" 2>/dev/null || true; rss_pid=
   psql -F ' ' -c "
     SELECT t.targeted, count(*) FILTER (WHERE d.status = 'sent'), count(*) FILTER (WHERE d.status <> 'sent'),
