@@ -321,8 +321,8 @@ pp_spi_keep(SPIPlanPtr *plan, const char *what, const char *sql, int nargs, Oid 
 /*
  * pp_spi_run for a statement a worker runs again and again (the scheduler's polls and upkeep),
  * kept by pp_spi_keep with custom plans: generic ones measured slower (doc/benchmarks.md, "Kept
- * plans"). The senders' claim and outcome statements are kept with generic plans instead
- * (run_batch_statement in src/worker_sender.c).
+ * plans"). The senders' outcome statement is kept with a generic plan instead
+ * (run_batch_statement in src/worker_sender.c), the claim planned each time.
  */
 uint64
 pp_spi_run_kept(SPIPlanPtr *plan, const char *what, int expected, const char *sql, int nargs,

@@ -275,13 +275,28 @@ int8_array(int64 *v, int n)
 }
 
 /*
- * Runs one of the statements a sender runs for every batch (the claim, the outcomes). On one
- * node it is prepared once with a generic plan and kept (pp_spi_keep): outcomes are written
- * every few dozen answers (pushplan.max_unrecorded), and parsing and planning the statement
- * each time was a fifth of a sender's CPU (doc/benchmarks.md, "The senders' statements kept,
- * generic plans"). plan_by_keys leaves a generic plan no choice but index probes and nested
- * loops, as a custom one. On the distributed layout (group >= 0) each shard group's statement
- * names its shards, which move: planned each time.
+ * The queue row of outcome o, by a key probe per outcome: a correlated subquery gives the
+ * planner no join clause to turn around, so no plan can scan the queue instead (see
+ * run_batch_statement). A row updated meanwhile (the upkeep's stale-claim reset) has another
+ * ctid and is left; the next claim drops a queue row whose delivery has its outcome.
+ */
+#define QUEUE_ROW_OF_O \
+	"(SELECT x.ctid FROM pushplan.delivery_queue x WHERE x.task_id = o.task_id AND x.delivery_id = o.id)"
+
+/*
+ * Runs the statement that writes a batch of outcomes. On one node it is prepared once with a
+ * generic plan and kept (pp_spi_keep): outcomes are written every few dozen answers
+ * (pushplan.max_unrecorded), and parsing and planning the statement each time was a fifth of a
+ * sender's CPU (doc/benchmarks.md, "The outcome statement kept"). A generic plan is made
+ * blind to the batch's size and with the statistics of the moment, which may say the tables
+ * are empty (after a quiet night, a TRUNCATE), and then joins a whole table to the batch. So
+ * the deliveries are read by an index condition on the batch's ids (= ANY of its array: each
+ * partition's scan bounded by the batch whatever the join order) and the queue rows by a
+ * probe per outcome (QUEUE_ROW_OF_O); test/integration/sending.sh counts what they read.
+ * (The claim is planned each time: its rows come from a LIMIT over the queue, and a generic
+ * plan of it scanned the whole queue at each claim once the queue had grown from empty: 15-26
+ * s a claim.) On the distributed layout (group >= 0) each shard group's statement names its
+ * shards, which move: planned each time.
  */
 static uint64
 run_batch_statement(SPIPlanPtr *kept, const char *what, int expected, const char *sql, int group,
@@ -398,7 +413,7 @@ write_outcome_rows(const int *idx, int n, int group)
 						"  sent_at = CASE WHEN o.status = 'sent' THEN clock_timestamp() ELSE d.sent_at END, "
 						"  send_at = coalesce(o.retry_at, d.send_at), "
 						"  http_status = nullif(o.http, 0), vendor_message_id = o.msgid, error = o.error "
-						"  FROM o WHERE d.delivery_id = o.id AND d.status = 'queued' "
+						"  FROM o WHERE d.delivery_id = o.id AND d.delivery_id = ANY ($1) AND d.status = 'queued' "
 						"  RETURNING d.task_id, d.app_id, coalesce(d.platform, 'unknown') AS platform, d.vendor, "
 						"    d.status, d.http_status, d.error, o.latency_us, d.delivery_id, d.device_id, "
 						"    d.platform AS device_platform, d.vendor_message_id, d.fallback->>'task_id' AS fallback_of), "
@@ -443,17 +458,18 @@ write_outcome_rows(const int *idx, int n, int group)
 						 */
 						"hooked AS (INSERT INTO pushplan.outcome_outbox (app_id, delivery_id, task_id, plan_id, "
 						"  registration_id, vendor, platform, status, error, http_status, vendor_message_id, at) "
-						"  SELECT u.app_id, u.delivery_id, u.task_id, t.plan_id, v.registration_id, u.vendor, "
+						"  SELECT u.app_id, u.delivery_id, u.task_id, "
+						"    (SELECT t.plan_id FROM pushplan.tasks t WHERE t.task_id = u.task_id), "
+						"    v.registration_id, u.vendor, "
 						"    u.device_platform, u.status, u.error, u.http_status, u.vendor_message_id, now() "
 						"  FROM u JOIN pushplan.outcome_webhooks w ON w.app_id = u.app_id "
-						"  JOIN pushplan.tasks t ON t.task_id = u.task_id "
 						"  LEFT JOIN pushplan.devices v ON v.device_id = u.device_id "
 						"  WHERE u.status <> 'queued' AND EXISTS (SELECT FROM pushplan.outcome_webhooks)), "
 						"fin AS (DELETE FROM pushplan.delivery_queue q USING o "
-						"  WHERE q.task_id = o.task_id AND q.delivery_id = o.id AND o.status <> 'queued'), "
+						"  WHERE q.ctid = " QUEUE_ROW_OF_O " AND o.status <> 'queued'), "
 						"again AS (UPDATE pushplan.delivery_queue q SET claimed_by = NULL, claimed_at = NULL, "
 						"  send_at = o.retry_at FROM o "
-						"  WHERE q.task_id = o.task_id AND q.delivery_id = o.id AND o.status = 'queued') "
+						"  WHERE q.ctid = " QUEUE_ROW_OF_O " AND o.status = 'queued') "
 						"SELECT DISTINCT task_id FROM u", group,
 						11, types, args);
 	tasks = SPI_tuptable;
@@ -1014,7 +1030,6 @@ static int
 claim_and_submit_group(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt,
 					   int group_turn)
 {
-	static SPIPlanPtr claim_plan = NULL;
 	Datum		args[3] = {Int32GetDatum(n), Int32GetDatum(my_role), Int16GetDatum((int16) max_lane)};
 	Oid			types[3] = {INT4OID, INT4OID, INT2OID};
 	int			claimed;
@@ -1065,8 +1080,8 @@ claim_and_submit_group(PPEngine *engine, int n, int max_lane, MemoryContext clai
 	 * row lock, before it cancels their deliveries: a row this claim locked stays claimed and is
 	 * sent, one it deleted first is skipped here (SKIP LOCKED, or gone once it commits).
 	 */
-	claimed = (int) run_batch_statement(&claim_plan,
-		"claiming deliveries", SPI_OK_SELECT,
+	claimed = (int) pp_spi_run(
+		"claiming deliveries", SPI_OK_SELECT, pp_shard_sql(
 		"WITH c AS (SELECT q.delivery_id, q.task_id "
 		"  FROM (VALUES (0::smallint), (1::smallint), (2::smallint)) lane(p), "
 		"  LATERAL (SELECT delivery_id, task_id FROM pushplan.delivery_queue "
@@ -1122,8 +1137,8 @@ claim_and_submit_group(PPEngine *engine, int n, int max_lane, MemoryContext clai
 		/* per-device send times (a schedule's send_rule) expire per device */
 		"CROSS JOIN LATERAL (SELECT coalesce(t.expires_at, d.send_at + t.time_to_live) AS expires_at) x "
 		"LEFT JOIN pushplan.devices v ON v.device_id = d.device_id "
-		"WHERE d.live", group,
-		3, types, args);
+		"WHERE d.live", group),
+		3, types, args, NULL, false, 0);
 	rows = SPI_tuptable;		/* cache look-ups below run queries of their own */
 	claimed_at = GetCurrentTransactionStartTimestamp();	/* the claim's now() */
 

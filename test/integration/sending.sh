@@ -154,6 +154,35 @@ check "... the failure is logged with the delivery id" \
   "$(tail -n +"$((loglines + 1))" "$cluster/server.log" | grep -A1 'could not record 1 outcomes: poisoned outcome')" "Deliveries $badid."
 psql -c "DROP TRIGGER poison ON pushplan.deliveries" -c "DROP FUNCTION public.poison_outcome()" >/dev/null
 
+# ---- plans made while the tables look small ------------------------------------------------------
+# A sender keeps its outcome statement's plan (src/worker_sender.c, run_batch_statement), made
+# with the statistics of the moment: after an ANALYZE of nearly empty tables, a broadcast of
+# 10,000 must still reach each delivery and queue row by its key, not scan the tables once per
+# batch. Counted as the index entries the tables' keys gave out (the claim's and the outcomes'
+# probes: about five per delivery; a scan of the queue per claim: 40 more, of the queue per
+# outcome write: hundreds; 2.7 million were read so once).
+wait_for 20 "SELECT count(*) = 0 FROM tasks WHERE state IN ('queued', 'sending') AND app_id = _app_id('shop', 'reader')" >/dev/null
+sql "SELECT push_app_create('keyed')" >/dev/null
+configure_vendors keyed
+sql "SELECT push_device_register_batch('keyed', (SELECT jsonb_agg(jsonb_build_object('registration_id', 'k' || g,
+       'platform', 'android', 'vendor', 'fcm', 'token', 'fcm-ok-k' || g)) FROM generate_series(1, 10000) g))" >/dev/null
+psql -c "ANALYZE pushplan.deliveries, pushplan.delivery_queue" >/dev/null
+key_reads() {   # key_reads [detail]: the index entries the keys gave out so far (detail: per index)
+  sql "SELECT CASE WHEN '${1:-}' = '' THEN coalesce(sum(idx_tup_read), 0)::text
+              ELSE string_agg(indexrelname || ' ' || idx_tup_read, ', ') END
+       FROM pg_stat_user_indexes
+       WHERE schemaname = 'pushplan' AND (indexrelname LIKE 'deliveries%pkey' OR indexrelname = 'delivery_queue_pkey')"
+}
+reads0=$(key_reads)
+detail0=$(key_reads detail)
+task=$(sql "SELECT push_send('keyed', '{\"to\": \"all\", \"body\": {\"platform\": \"android\", \"notification\": {\"alert\": \"keyed\"}}}')")
+wait_for 60 "SELECT state = 'done' FROM tasks WHERE task_id = '$task'" && ok "a 10,000-device broadcast after an ANALYZE of nearly empty tables" \
+  || fail "keyed: $(sql "SELECT status, count(*) FROM deliveries WHERE task_id = '$task' GROUP BY 1")"
+sleep 1.5   # the senders' last statistics (pgstat_report_stat, at most once a second)
+reads=$(( $(key_reads) - reads0 ))
+[ "$reads" -lt 150000 ] && ok "... its deliveries and queue rows read by their keys ($reads index entries for 10,000)" \
+  || fail "the senders' statements scanned the tables: $reads index entries read for 10,000 deliveries (before: $detail0; after: $(key_reads detail))"
+
 # ---- a second database served by the same server ----------------------------------------------
 psql -c "CREATE DATABASE second" >/dev/null
 PGDATABASE_TEST=second psql -c "CREATE EXTENSION pushplan" >/dev/null
