@@ -1426,6 +1426,24 @@ wait_for_extension(void)
 	return true;
 }
 
+/*
+ * Whether an express sender claims now. Its claim is planned anew each time (a statement of
+ * some forty lines), and an express sender goes round its loop every EXPRESS_LOOK_MS while a
+ * request is in flight: claiming at every turn cost three claims per transactional push, most
+ * of them empty (3 ms of CPU a push, taken from a broadcast running beside). So it claims when a
+ * commit raised the express flag since the last claim (any sender's claim lowers it, and takes
+ * the high lane first, so a lowered flag means someone claimed after the commit), when its last
+ * claim was full (more may be due), and at least once per poll interval (high-lane deliveries
+ * that fall due by time, as a retry's).
+ */
+static bool
+express_claim_owed(bool drained, TimestampTz last_claim_at)
+{
+	return !drained ||
+		pg_atomic_read_u32(&my_slot->express_wake) != 0 ||
+		TimestampDifferenceExceeds(last_claim_at, GetCurrentTimestamp(), pp_poll_interval);
+}
+
 void
 pushplan_sender_main(Datum arg)
 {
@@ -1437,6 +1455,7 @@ pushplan_sender_main(Datum arg)
 	MemoryContext poll_cxt;
 	bool		stopping = false;
 	bool		drained = false;	/* the last claim found less than it asked for */
+	TimestampTz last_claim_at = 0;
 	bool		reconfigure = false;
 	bool		requeue = true; /* this slot's earlier claims are not put back yet */
 	bool		express_only;	/* an express sender: the high lane only */
@@ -1516,7 +1535,8 @@ pushplan_sender_main(Datum arg)
 		 */
 		claim_n = Min(pp_batch_size, pp_max_inflight - running);
 		if (!stopping && !reconfigure &&
-			claim_n >= Max(1, Min(pp_batch_size, pp_max_inflight) / 2))
+			claim_n >= Max(1, Min(pp_batch_size, pp_max_inflight) / 2) &&
+			(!express_only || requeue || express_claim_owed(drained, last_claim_at)))
 		{
 			pg_atomic_write_u32(&my_slot->senders_wake, 0);
 			/* this claim takes the high lane first: no express claim is owed for it */
@@ -1529,6 +1549,7 @@ pushplan_sender_main(Datum arg)
 			blocked = claimed < 0;
 			claimed = Max(claimed, 0);
 			drained = claimed < claim_n;
+			last_claim_at = GetCurrentTimestamp();
 		}
 		else if (!stopping && !reconfigure && !requeue && !express_only && pp_express_senders == 0 &&
 				 running < pp_max_inflight + pp_batch_size &&
