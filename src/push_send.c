@@ -69,7 +69,7 @@ is_broadcast(JsonbValue *to)
 static Datum
 spi_value(const char *sql, int nargs, Oid *types, Datum *args, bool *isnull)
 {
-	if (pp_spi_run(sql, SPI_OK_SELECT, sql, nargs, types, args, NULL, false, 1) == 0)
+	if (pp_spi_run_kept_text(sql, SPI_OK_SELECT, sql, nargs, types, args, NULL, false, 1) == 0)
 	{
 		*isnull = true;
 		return (Datum) 0;
@@ -138,7 +138,7 @@ app_vendors(int32 app_id)
 	Datum		args[1] = {Int32GetDatum(app_id)};
 	List	   *names = NIL;
 
-	pp_spi_run("reading the app's vendors", SPI_OK_SELECT,
+	pp_spi_run_kept_text("reading the app's vendors", SPI_OK_SELECT,
 			   "SELECT vendor FROM pushplan.vendor_configs WHERE app_id = $1",
 			   1, types, args, NULL, true, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -196,13 +196,13 @@ expand_now(const char *task_id, int32 app_id, Jsonb *push, int priority)
 
 	memset(&res, 0, sizeof(res));
 	pp_task_expand_batch(task_id, app_id, push, GetCurrentTransactionStartTimestamp(), NULL,
-						 priority, -1, 0, 0, -1, &res);
+						 priority, -1, 0, 0, -1, !pp_registry_distributed(), &res);
 	args[0] = CStringGetTextDatum(task_id);
 	args[1] = Int64GetDatum(res.inserted);
 	args[2] = BoolGetDatum(res.queued > 0);
 	/* now() as a parameter: Citus takes no STABLE function in a CASE of a reference table's UPDATE */
 	args[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	pp_spi_run("recording the expansion", SPI_OK_UPDATE,
+	pp_spi_run_kept_text("recording the expansion", SPI_OK_UPDATE,
 			   "UPDATE pushplan.tasks SET targeted = $2, expanded = true, "
 			   "expanded_upto = NULL, started_at = $4, "
 			   "state = CASE WHEN $3 THEN 'sending' ELSE 'done' END, "
@@ -536,7 +536,8 @@ store_task(int32 app_id, PPPush *p, const PPTaskTiming *timing, const char *pare
 	 * A task with per-device send times (send_rule) expires per device (the sender adds
 	 * time_to_live to each delivery's own send_at), so it has no task-wide expires_at.
 	 */
-	if (SPI_execute_with_args(
+	(void) pp_spi_run_kept_text(
+			"storing the task", SPI_OK_INSERT_RETURNING,
 			/*
 			 * send_time: read in the app's zone; one already passed is now, as Tencent does.
 			 * Now is pushplan's clock, which the senders claim and expire by.
@@ -562,8 +563,7 @@ store_task(int32 app_id, PPPush *p, const PPTaskTiming *timing, const char *pare
 			"  CASE WHEN $17 = 'queued' AND NOT $22 "
 			"    THEN t.send_at + ($6->'fallback'->>'after')::int * interval '1 second' END "
 			"FROM t ON CONFLICT DO NOTHING RETURNING task_id",
-			22, types, args, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
-		elog(ERROR, "pushplan: could not store the task");
+			22, types, args, nulls, false, 0);
 	*inserted = SPI_processed == 1;
 	if (*inserted)
 		task_id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);

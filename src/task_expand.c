@@ -57,7 +57,8 @@ on_group(const char *sql, int group)
  * whether the task is a control group (its devices are held out, not sent).
  */
 static bool
-append_task_filters(StringInfo from, const char *task_id, int group, bool *of_flow)
+append_task_filters(StringInfo from, const char *task_id, int group, bool *of_flow,
+					bool *task_literal)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		args[1] = {CStringGetTextDatum(task_id)};
@@ -68,17 +69,23 @@ append_task_filters(StringInfo from, const char *task_id, int group, bool *of_fl
 	bool		control;
 	bool		isnull;
 
-	(void) pp_spi_run("reading the task's filters", SPI_OK_SELECT,
-					  on_group("SELECT category, consent, parent_task_id, lower(variant_buckets), "
-							   "  upper(variant_buckets), variant_control, flow_id IS NOT NULL "
-							   "FROM pushplan.tasks WHERE task_id = $1", group),
-					  1, types, args, NULL, false, 1);
+	const char *sql = "SELECT category, consent, parent_task_id, lower(variant_buckets), "
+		"  upper(variant_buckets), variant_control, flow_id IS NOT NULL "
+		"FROM pushplan.tasks WHERE task_id = $1";
+
+	if (group < 0)
+		(void) pp_spi_run_kept_text("reading the task's filters", SPI_OK_SELECT, sql,
+									1, types, args, NULL, false, 1);
+	else
+		(void) pp_spi_run("reading the task's filters", SPI_OK_SELECT, on_group(sql, group),
+						  1, types, args, NULL, false, 1);
 	tup = pp_spi_first_row("reading the task's filters");
 	category = SPI_getvalue(tup, SPI_tuptable->tupdesc, 1);
 	consent = SPI_getvalue(tup, SPI_tuptable->tupdesc, 2);
 	parent = SPI_getvalue(tup, SPI_tuptable->tupdesc, 3);
 	control = DatumGetBool(SPI_getbinval(tup, SPI_tuptable->tupdesc, 6, &isnull));
 	*of_flow = DatumGetBool(SPI_getbinval(tup, SPI_tuptable->tupdesc, 7, &isnull));
+	*task_literal = parent != NULL;
 	if (parent)
 		appendStringInfo(from, " AND pushplan._variant_bucket(%s, d.device_id) >= %s "
 						 "AND pushplan._variant_bucket(%s, d.device_id) < %s",
@@ -196,7 +203,7 @@ append_plan_statement(StringInfo q)
 void
 pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz send_at,
 					 Jsonb *send_rule, int priority, int64 after, int64 done,
-					 int64 spread_total, int group, PPExpandResult *res)
+					 int64 spread_total, int group, bool keep_plan, PPExpandResult *res)
 {
 	PPAudience	aud;
 	JsonbValue *to = pp_jmember(&push->root, "to");
@@ -220,6 +227,7 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 	bool		control;
 	bool		of_flow;
 	bool		planned;
+	bool		task_literal;
 
 	if (to == NULL)
 		pp_error(PPE_TASK_NO_AUDIENCE, "task has no audience");
@@ -282,7 +290,7 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 						 "FROM (%s) a JOIN pushplan.devices d ON d.device_id = a.device_id "
 						 "WHERE d.platform = ANY ($4)",
 						 aud.sql.data);
-	control = append_task_filters(&from, task_id, group, &of_flow);
+	control = append_task_filters(&from, task_id, group, &of_flow, &task_literal);
 	planned = send_rule != NULL && minutes == 0 && !control && !of_flow && group < 0 &&
 		pp_jmember(&push->root, "fallback") == NULL && !pp_registry_distributed();
 
@@ -362,8 +370,13 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 	pp_shard_statement_group = group;
 	PG_TRY();
 	{
-		(void) pp_spi_run("expanding the audience", SPI_OK_SELECT, on_group(q.data, group),
-						  nfixed + aud.nargs, types, values, nulls, false, 0);
+		/* a transactional push's text repeats (one per kind of audience): kept, not parsed again */
+		if (keep_plan && group < 0 && !task_literal && !pp_registry_distributed())
+			(void) pp_spi_run_kept_text("expanding the audience", SPI_OK_SELECT, q.data,
+										nfixed + aud.nargs, types, values, nulls, false, 0);
+		else
+			(void) pp_spi_run("expanding the audience", SPI_OK_SELECT, on_group(q.data, group),
+							  nfixed + aud.nargs, types, values, nulls, false, 0);
 	}
 	PG_FINALLY();
 	{

@@ -37,11 +37,13 @@ typedef struct PPExpandResult
  * group: -1, the whole install's devices; or a local shard group of the distributed layout
  * (src/shard_local.c), whose devices only are expanded, by statements on its shards, with the
  * node's own delivery ids (doc/scale-out.md, "Expansion on every node"); `after`, `done` and
- * spread_total are then the shard's.
+ * spread_total are then the shard's. keep_plan: the statement is kept by its text (a
+ * transactional push's, whose text repeats; src/push_send.c), not parsed at each call.
  */
 extern void pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz send_at,
 								 Jsonb *send_rule, int priority, int64 after, int64 done,
-								 int64 spread_total, int group, PPExpandResult *res);
+								 int64 spread_total, int group, bool keep_plan,
+								 PPExpandResult *res);
 
 /*
  * Whether the shards of the distributed layout can expand a task's audience each by itself

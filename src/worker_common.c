@@ -26,6 +26,7 @@
 #include "tcop/tcopprot.h"
 #include "utils/acl.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
@@ -330,6 +331,52 @@ pp_spi_run_kept(SPIPlanPtr *plan, const char *what, int expected, const char *sq
 {
 	pp_spi_keep(plan, what, sql, nargs, types, CURSOR_OPT_CUSTOM_PLAN);
 	return pp_spi_checked(SPI_execute_plan(*plan, args, nulls, read_only, count), what, expected);
+}
+
+/*
+ * pp_spi_run_kept for a statement whose text is put together at run time but repeats: a
+ * transactional push's expansion (one text per kind of audience), a sender's look-up of a new
+ * task. Kept by its text and parameter types, up to KEPT_BY_TEXT statements a process (the
+ * others run as pp_spi_run); custom plans, so that only the parsing and analysis are saved,
+ * never a plan made for other values or other statistics.
+ */
+#define KEPT_BY_TEXT 16
+
+typedef struct KeptByText
+{
+	char	   *sql;
+	int			nargs;
+	Oid		   *types;
+	SPIPlanPtr	plan;
+} KeptByText;
+
+uint64
+pp_spi_run_kept_text(const char *what, int expected, const char *sql, int nargs, Oid *types,
+					 Datum *args, const char *nulls, bool read_only, long count)
+{
+	static KeptByText kept[KEPT_BY_TEXT];
+	static int	nkept = 0;
+	KeptByText *k = NULL;
+
+	for (int i = 0; i < nkept && k == NULL; i++)
+		if (kept[i].nargs == nargs && strcmp(kept[i].sql, sql) == 0 &&
+			(nargs == 0 || memcmp(kept[i].types, types, sizeof(Oid) * nargs) == 0))
+			k = &kept[i];
+	if (k == NULL)
+	{
+		if (nkept == KEPT_BY_TEXT)
+			return pp_spi_run(what, expected, sql, nargs, types, args, nulls, read_only, count);
+		k = &kept[nkept];
+		k->plan = NULL;
+		pp_spi_keep(&k->plan, what, sql, nargs, types, CURSOR_OPT_CUSTOM_PLAN);
+		/* (only once the statement is prepared: one that fails is not kept) */
+		k->sql = MemoryContextStrdup(TopMemoryContext, sql);
+		k->nargs = nargs;
+		k->types = MemoryContextAlloc(TopMemoryContext, sizeof(Oid) * Max(nargs, 1));
+		memcpy(k->types, types, sizeof(Oid) * nargs);
+		nkept++;
+	}
+	return pp_spi_checked(SPI_execute_plan(k->plan, args, nulls, read_only, count), what, expected);
 }
 
 /* The first row of the last SPI result; an ERROR naming `what` if it returned none. */

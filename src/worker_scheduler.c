@@ -118,7 +118,7 @@ expand_batch(void *arg)
 	ExpandBatch *b = arg;
 
 	pp_task_expand_batch(b->task_id, b->app_id, b->push, b->send_at, b->send_rule, b->priority,
-						 b->after, b->done, b->spread_total, b->group, b->res);
+						 b->after, b->done, b->spread_total, b->group, false, b->res);
 }
 
 /* Whether the nodes can expand a task: run by pp_run_in_subtransaction. */

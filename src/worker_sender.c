@@ -160,8 +160,11 @@ cached(const char *key, const char *query, int nargs, Oid *types, Datum *args)
 		 * work began, before the claim's own, and miss a task committed in between, whose
 		 * delivery the claim did see (an express sender claims right at the commit).
 		 */
-		if (pp_spi_run(query, SPI_OK_SELECT, pp_shard_sql(query, -1), nargs, types, args, NULL,
-					   false, 1) == 1)
+		if ((pp_shards_distributed() ?
+			 pp_spi_run(query, SPI_OK_SELECT, pp_shard_sql(query, -1), nargs, types, args, NULL,
+						false, 1) :
+			 pp_spi_run_kept_text(query, SPI_OK_SELECT, query, nargs, types, args, NULL,
+								  false, 1)) == 1)
 			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		if (isnull)
 			e->value = NULL;
