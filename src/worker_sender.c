@@ -573,11 +573,12 @@ write_outcomes(int from, int n, bool queue_drained)
 		for (uint64 i = 0; i < ntasks; i++)
 			tasks[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
 		a1[0] = PointerGetDatum(construct_array(tasks, (int) ntasks, TEXTOID, -1, false, TYPALIGN_INT));
-		pp_spi_run("marking finished tasks done", SPI_OK_UPDATE,
-				   "UPDATE pushplan.tasks t SET state = 'done', finished_at = now() "
-				   "WHERE t.task_id = ANY ($1) AND t.state = 'sending' AND t.expanded "
-				   "AND NOT " PP_TASK_HAS_OPEN_DELIVERIES,
-				   1, t1, a1, NULL, false, 0);
+		/* (an express sender's every push ends here: kept, not parsed again) */
+		pp_spi_run_kept_text("marking finished tasks done", SPI_OK_UPDATE,
+							 "UPDATE pushplan.tasks t SET state = 'done', finished_at = now() "
+							 "WHERE t.task_id = ANY ($1) AND t.state = 'sending' AND t.expanded "
+							 "AND NOT " PP_TASK_HAS_OPEN_DELIVERIES,
+							 1, t1, a1, NULL, false, 0);
 	}
 	pp_work_end();
 	pgstat_report_activity(STATE_IDLE, NULL);
@@ -1041,6 +1042,7 @@ claim_and_submit_group(PPEngine *engine, int n, int max_lane, MemoryContext clai
 	MemoryContext old;
 	HTAB	   *gated;
 	int			group = -1;		/* the local shard group claimed from (distributed layout) */
+	const char *claim_sql;
 
 	if (TimestampDifferenceExceeds(cache_born, GetCurrentTimestamp(), CACHE_SECONDS * 1000))
 		reset_cache();
@@ -1083,8 +1085,13 @@ claim_and_submit_group(PPEngine *engine, int n, int max_lane, MemoryContext clai
 	 * row lock, before it cancels their deliveries: a row this claim locked stays claimed and is
 	 * sent, one it deleted first is skipped here (SKIP LOCKED, or gone once it commits).
 	 */
-	claimed = (int) pp_spi_run(
-		"claiming deliveries", SPI_OK_SELECT, pp_shard_sql(
+	/*
+	 * Kept by its text on one node (its parsing and analysis were some 15 % of an express
+	 * sender's CPU, one claim per transactional push), planned at each run all the same: a
+	 * generic plan updated the claimed queue rows by a scan of the queue's key once the
+	 * statistics said the queue was empty (doc/benchmarks.md, "The outcome statement kept").
+	 */
+	claim_sql = pp_shard_sql(
 		"WITH c AS (SELECT q.delivery_id, q.task_id "
 		"  FROM (VALUES (0::smallint), (1::smallint), (2::smallint)) lane(p), "
 		"  LATERAL (SELECT delivery_id, task_id FROM pushplan.delivery_queue "
@@ -1140,8 +1147,12 @@ claim_and_submit_group(PPEngine *engine, int n, int max_lane, MemoryContext clai
 		/* per-device send times (a schedule's send_rule) expire per device */
 		"CROSS JOIN LATERAL (SELECT coalesce(t.expires_at, d.send_at + t.time_to_live) AS expires_at) x "
 		"LEFT JOIN pushplan.devices v ON v.device_id = d.device_id "
-		"WHERE d.live", group),
-		3, types, args, NULL, false, 0);
+		"WHERE d.live", group);
+	claimed = (int) (group < 0 ?
+					 pp_spi_run_kept_text("claiming deliveries", SPI_OK_SELECT, claim_sql,
+										  3, types, args, NULL, false, 0) :
+					 pp_spi_run("claiming deliveries", SPI_OK_SELECT, claim_sql,
+								3, types, args, NULL, false, 0));
 	rows = SPI_tuptable;		/* cache look-ups below run queries of their own */
 	claimed_at = GetCurrentTransactionStartTimestamp();	/* the claim's now() */
 

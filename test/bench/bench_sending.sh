@@ -301,6 +301,25 @@ broadcast() {   # broadcast SENDERS BATCH INFLIGHT CONNS RUN
   task=$(sed -n 1p <<< "$out"); t_commit=$(sed -n 2p <<< "$out")
   # lanes: what runs during the broadcast, from 2 s after its COMMIT
   [ -n "${during:-}" ] && { ( sleep 2; eval "$during" ) & during_pid=$!; }
+  # the lanes' window, alone and with the pushes: each worker's CPU (and the pushes' backend's)
+  # in it, as a share of one core, from 2.5 s after the COMMIT to 0.5 s before the pushes end
+  local window_pid=
+  if [ "${lane_sends:-0}" -gt 0 ]; then
+    ( sleep 2.5
+      procs=$(psql -F '|' -c "SELECT pid, CASE WHEN application_name = 'lanes' THEN 'the pushes'' backend'
+                                ELSE replace(backend_type, 'pushplan ', '') END
+                              FROM pg_stat_activity WHERE backend_type LIKE 'pushplan%sender' OR
+                                backend_type = 'pushplan scheduler' OR application_name = 'lanes' ORDER BY 2")
+      procs+=$'\n'"$sink_pid|nginx"
+      declare -A t0
+      while IFS='|' read -r p _; do t0[$p]=$(ticks "$p"); done <<< "$procs"
+      secs=$(awk -v n="$lane_sends" 'BEGIN { printf "%.1f", n * 0.020 - 1 }')
+      sleep "$secs"
+      while IFS='|' read -r p name; do
+        echo "$name $(awk -v d=$(( $(ticks "$p") - ${t0[$p]} )) -v hz="$hz" -v s="$secs" 'BEGIN { printf "%.0f %%", d / hz / s * 100 }')"
+      done <<< "$procs" | paste -sd, | sed 's/,/, /g'
+    ) > "$work/window_cpu" 2>/dev/null & window_pid=$!
+  fi
   # PERF=DIR: perf call graphs of the senders and of the cluster's other processes, from 2 s
   # after the COMMIT for PERF_SECONDS (default 8), one file each (perf report -i DIR/...)
   local perf_pid=
@@ -323,6 +342,7 @@ broadcast() {   # broadcast SENDERS BATCH INFLIGHT CONNS RUN
   left=$(psql -c "SELECT count(*) FROM pushplan.deliveries WHERE task_id = '$task' AND status IN ('queued', 'sending')")
   [ -n "${during:-}" ] && { wait "$during_pid" || true; }
   [ -n "$perf_pid" ] && { wait "$perf_pid" || true; }
+  [ -n "$window_pid" ] && { wait "$window_pid" || true; }
   kill "$rss_pid" 2>/dev/null; wait "$rss_pid" 2>/dev/null || true; rss_pid=
   psql -F ' ' -c "
     SELECT t.targeted, count(*) FILTER (WHERE d.status = 'sent'), count(*) FILTER (WHERE d.status <> 'sent'),
@@ -365,6 +385,7 @@ broadcast() {   # broadcast SENDERS BATCH INFLIGHT CONNS RUN
       SELECT round(count(*) / ($lane_sends * 0.020)) || '/s' FROM pushplan.deliveries
       WHERE task_id = '$task' AND sent_at >= to_timestamp($t_commit) + interval '2 s'
         AND sent_at < to_timestamp($t_commit) + interval '2 s' + $lane_sends * interval '20 ms'")"
+    echo "    CPU in that window, share of one core: $(cat "$work/window_cpu")"
   fi
   # where a sender's memory is: its memory contexts, logged by the server
   psql -c "SELECT pg_log_backend_memory_contexts(pid) FROM pg_stat_activity WHERE backend_type = 'pushplan sender'" >/dev/null
@@ -393,7 +414,7 @@ if [ "$lane_sends" -gt 0 ]; then
   for run in $(seq "${LANE_RUNS:-2}"); do
     if [ $(( run % 2 )) = 1 ]; then broadcast 2 500 500 4 "$run, alone"; fi
     curl -s --cacert "$work/mock/cert.pem" -X POST "https://127.0.0.1:$mock_port/_mock/reset" >/dev/null
-    during="\"$work/commit_latency\" 'host=$cluster port=$pg_port user=postgres dbname=postgres' latency \
+    during="\"$work/commit_latency\" 'host=$cluster port=$pg_port user=postgres dbname=postgres application_name=lanes' latency \
       test-lane https://127.0.0.1:$mock_port \"$work/mock/cert.pem\" $lane_sends 20 > /dev/null 2> \"$work/lanes.err\""
     broadcast 2 500 500 4 "$run, with the transactional pushes"
     during=
