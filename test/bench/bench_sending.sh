@@ -7,7 +7,8 @@
 #     recorded, time to first send, expansion time, sends/s, RSS of the scheduler and senders;
 #  3. lanes: the same broadcast at 2:500:500, alone and while LANE_SENDS one-device pushes (to
 #     the mock vendor, one every 20 ms) are committed: their COMMIT -> arrival at the mock, and
-#     the broadcast's rate with and without them (LANE_RUNS pairs; LANE_SENDS=0 skips it);
+#     the broadcast's rate with and without them (LANE_RUNS pairs; LANE_SENDS=0 skips it), and
+#     each worker's CPU in the pushes' window (where a push's cost goes);
 #  4. latency: COMMIT of a one-device push_send -> the request's arrival at the mock vendor
 #     (test/bench/commit_latency.c, the mock's received_at_us), sequential sends.
 # OUTCOME_WEBHOOK=1: the broadcast's app has an outcome webhook (to the sink), and each run says
