@@ -41,6 +41,7 @@
 #include "utils/timestamp.h"
 
 #define MAINTENANCE_INTERVAL_MS	10000
+#define TASKS_TURN_MS		200		/* expansion batches in one turn of the loop, at most this long */
 #define STALE_CHECK_INTERVAL_MS	60000
 
 static PPDatabaseSlot *my_slot = NULL;
@@ -702,11 +703,22 @@ pushplan_scheduler_main(Datum arg)
 					break;
 				busy = true;
 			}
-			for (int i = 0; i < 100 && !ShutdownRequestPending; i++)
+			/*
+			 * Tasks' batches for TASKS_TURN_MS at most (one batch at least): a broadcast of
+			 * millions is a hundred batches of a second each, and the schedules, flows and
+			 * outcome webhooks due meanwhile must not wait for all of them.
+			 */
 			{
-				if (!run_one_due_task())
-					break;
-				busy = true;
+				TimestampTz turn = GetCurrentTimestamp();
+
+				for (int i = 0; i < 100 && !ShutdownRequestPending; i++)
+				{
+					if (!run_one_due_task())
+						break;
+					busy = true;
+					if (TimestampDifferenceExceeds(turn, GetCurrentTimestamp(), TASKS_TURN_MS))
+						break;
+				}
 			}
 			/* the tasks handed to the nodes, once their shards are expanded */
 			if (distributed)

@@ -9,8 +9,9 @@
 # own 09:00 (planned, each delivery made when due; a plan cancelled, a planned device erased), an
 # intelligent schedule (best times from visits, backup_time for the others), a
 # Tencent Push send_time, big_push_duration spreading a fired task over three expansion batches, a
-# scheduler killed with SIGKILL in the middle of a firing (fired exactly once), and a Tencent Push
-# loop with two dayTimes.
+# scheduler killed with SIGKILL in the middle of a firing (fired exactly once), a Tencent Push
+# loop with two dayTimes, and a schedule due while a 300,000-device broadcast is being expanded
+# (fired between its batches).
 set -uo pipefail
 . "$(dirname "$0")/lib/vendor_env.sh"
 vendor_env_start 55340 55341 "pushplan.databases = 'postgres'" "pushplan.senders = 1" \
@@ -301,6 +302,31 @@ wait_for 8 "SELECT runs = 2 FROM push_schedules WHERE schedule_id = '$s13'" && o
 wait_for 10 "SELECT count(*) = 2 FROM push_schedule_runs r JOIN push_deliveries d USING (task_id) WHERE r.schedule_id = '$s13' AND d.status = 'sent'" \
   && ok "tencent loop: both delivered" || fail "tencent loop: $(sql "SELECT d.status FROM push_schedule_runs r JOIN push_deliveries d USING (task_id) WHERE r.schedule_id = '$s13'")"
 check_eq "tencent loop: two requests, then nothing left" "$(requests tokyo) $(sql "SELECT coalesce(next_run_at::text, 'none') FROM push_schedules WHERE schedule_id = '$s13'")" "2 none"
+
+# ---- a schedule due while a broadcast is being expanded fires between its batches -------------
+# (the scheduler expands for 200 ms a turn, then looks at schedules again: a broadcast of
+# millions is a hundred batches of a second each). 300,000 devices of an app without a vendor
+# configuration (so nothing is sent): six batches; the schedule falls due after the first.
+sql "SELECT push_app_create('bulk')" >/dev/null
+sql "INSERT INTO devices (app_id, registration_id, platform, vendor, token)
+     SELECT _app_id('bulk', 'reader'), 'b' || g, 'android', 'fcm', 'fcm-ok-bulk-' || g FROM generate_series(1, 300000) g" >/dev/null
+sql "ANALYZE devices" >/dev/null
+s14=$(sql "SELECT push_schedule_create('sched', '{\"name\": \"during\", \"trigger\": {\"single\": {\"time\": \"2090-01-24 09:00:00\"}}, \"push\": $(push "$ONE" during)}')")
+clock '2090-01-24 00:59:00+00'
+bulk=$(sql "SELECT push_send('bulk', '{\"to\": \"all\", \"body\": {\"platform\": \"android\", \"notification\": {\"alert\": \"bulk\"}}}')")
+wait_for 20 "SELECT expanded_upto IS NOT NULL FROM tasks WHERE task_id = '$bulk'" \
+  || fail "the broadcast's first batch: $(sql "SELECT state, expanded_upto FROM tasks WHERE task_id = '$bulk'")"
+clock '2090-01-24 01:00:01+00'
+seen=
+for _ in $(seq 300); do   # at most 30 s
+  seen=$(sql "SELECT (SELECT runs FROM push_schedules WHERE schedule_id = '$s14') || ' ' || expanded FROM tasks WHERE task_id = '$bulk'")
+  case "$seen" in "1 "*|*" true") break ;; esac
+  sleep 0.1
+done
+check_eq "a schedule due during a broadcast's expansion fires before the expansion ends (runs, broadcast expanded)" "$seen" "1 false"
+wait_for 60 "SELECT expanded FROM tasks WHERE task_id = '$bulk'" && ok "... and the broadcast is expanded in the end" \
+  || fail "broadcast: $(sql "SELECT state, expanded_upto, targeted FROM tasks WHERE task_id = '$bulk'")"
+check_eq "... every device of it" "$(sql "SELECT targeted FROM tasks WHERE task_id = '$bulk'")" "300000"
 
 sql "SELECT _clock_set(NULL)" >/dev/null
 finish
