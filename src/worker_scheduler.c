@@ -755,12 +755,19 @@ pushplan_scheduler_main(Datum arg)
 		}
 		/* on the distributed layout each node expands its own shards' part of a task */
 		if (distributed)
+		{
+			TimestampTz turn = GetCurrentTimestamp();
+
+			/* (for TASKS_TURN_MS at most, as the tasks above) */
 			for (int i = 0; i < 100 && !ShutdownRequestPending; i++)
 			{
 				if (!local_expansions())
 					break;
 				busy = true;
+				if (TimestampDifferenceExceeds(turn, GetCurrentTimestamp(), TASKS_TURN_MS))
+					break;
 			}
+		}
 		/* on the distributed layout each node keeps its own shards' send profiles */
 		if (distributed && TimestampDifferenceExceeds(last_profiles, GetCurrentTimestamp(),
 													  MAINTENANCE_INTERVAL_MS))
