@@ -20,9 +20,10 @@
 # (doc/engagement.md), so that every delivery goes through the senders' gate.
 # CATEGORY=name: the broadcast names a consent category (opt_out), below.
 # GUCS='name = value|...': more settings for the cluster (postgresql.conf lines).
+# TASK_HISTORY=N: N finished tasks in the tasks table before the runs (below).
 # PERF=DIR [PERF_SECONDS=8]: perf call graphs of the senders and the cluster's other processes
 # during each broadcast (from 2 s after its COMMIT), into DIR.
-# Usage: [VENDOR=apns|fcm] [OUTCOME_WEBHOOK=1] [TEMPLATE=0|1] [ENGAGEMENT=json] [CATEGORY=name] [RUNS=2] [SKIP_CEILING=1] [PAIR_REQUESTS=N] [LANE_SENDS=500] [LANE_RUNS=2] test/bench/bench_sending.sh [DEVICES=1000000] [LATENCY_SENDS=1000] [CONFIGS]
+# Usage: [VENDOR=apns|fcm] [TASK_HISTORY=N] [OUTCOME_WEBHOOK=1] [TEMPLATE=0|1] [ENGAGEMENT=json] [CATEGORY=name] [RUNS=2] [SKIP_CEILING=1] [PAIR_REQUESTS=N] [LANE_SENDS=500] [LANE_RUNS=2] test/bench/bench_sending.sh [DEVICES=1000000] [LATENCY_SENDS=1000] [CONFIGS]
 #   CONFIGS: space-separated senders:batch_size:max_inflight[:max_connections_per_host]
 #   (default "1:500:2000 2:500:2000 1:500:200 2:500:200 2:1000:400").
 # Needs the extension installed (`make bench` does it). BENCH_INSTALL=1 installs it first under
@@ -399,6 +400,16 @@ broadcast() {   # broadcast SENDERS BATCH INFLIGHT CONNS RUN
              k, n[k], vmin[k] / 1024, vmax[k] / 1024, amin[k] / 1024, amax[k] / 1024, smax[k] / 1024 }' "$work/rss"
 }
 
+# TASK_HISTORY=N: N finished tasks in pushplan.tasks before the runs (then VACUUM ANALYZE), as a
+# system that has been sending has: plans made from the statistics of a nearly empty tasks
+# table (the foreign key checks on it among them) are not those of such a system.
+if [ "${TASK_HISTORY:-0}" -gt 0 ]; then
+  psql -c "INSERT INTO pushplan.tasks SELECT (jsonb_populate_record(NULL::pushplan.tasks,
+             to_jsonb(t) || jsonb_build_object('task_id', 'tsk_history_' || g, 'state', 'done'))).*
+           FROM (SELECT * FROM pushplan.tasks LIMIT 1) t, generate_series(1, ${TASK_HISTORY}) g" \
+       -c "VACUUM ANALYZE pushplan.tasks" >/dev/null
+  echo "pushplan.tasks: $(psql -c 'SELECT count(*) FROM pushplan.tasks') tasks before the runs (TASK_HISTORY)"
+fi
 lane_sends=${LANE_SENDS:-500}
 for run in $(seq "${RUNS:-2}"); do
   for cfg in $configs; do
