@@ -5,7 +5,8 @@
 # one device committed then must still leave at once (push_send queued its delivery itself, in
 # the high lane, where the express sender claims it; with pushplan.express_senders = 0, a full
 # sender claims that lane alone, past max_inflight). A push that asks for the low lane waits
-# for every broadcast delivery to be claimed first. Both ways, one after the other.
+# for every broadcast delivery to be claimed first. Both ways, one after the other. Then a claim
+# of a sender that no longer runs, put back in the queue by the scheduler's upkeep.
 set -uo pipefail
 . "$(dirname "$0")/lib/vendor_env.sh"
 vendor_env_start 55340 55341 "pushplan.databases = 'postgres'" "pushplan.senders = 2" \
@@ -110,4 +111,30 @@ wait_for 20 "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'pus
   && ok "express_senders = 0: the express sender stops" || fail "the express sender still runs"
 scenario "a full sender"
 check_eq "... which one of the two senders claimed" "$(sql "SELECT claimed_by IN (0, 1) FROM deliveries WHERE task_id = '$tx'")" "t"
+
+# A claim left by a sender that no longer runs (sender 7 of a server that had more senders
+# before a crash; its own slot's restart would have put it back) goes back to the queue at the
+# scheduler's upkeep once it is 5 minutes old, and is sent once. Made here with the senders
+# stopped: the push is queued, its queue row marked as claimed by sender 7 ten minutes ago.
+mock_reset
+psql -c "ALTER SYSTEM SET pushplan.senders = 0" -c "SELECT pg_reload_conf()" >/dev/null
+wait_for 20 "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type LIKE 'pushplan%sender'" \
+  || fail "the senders did not stop"
+stale=$(sql "SELECT push_send('shop', '{\"to\": {\"registration_id\": [\"tx-1\"]}, \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"stale\"}}}')")
+sql "UPDATE delivery_queue SET claimed_by = 7, claimed_at = now() - interval '10 minutes' WHERE task_id = '$stale'" >/dev/null
+psql -c "ALTER SYSTEM SET pushplan.senders = 2" -c "SELECT pg_reload_conf()" >/dev/null
+wait_for 20 "SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'pushplan sender'" || fail "the senders did not come back"
+sleep 2
+check_eq "a delivery claimed by a sender that no longer runs is not taken by the others" \
+  "$(sql "SELECT d.status || ' ' || q.claimed_by FROM deliveries d JOIN delivery_queue q USING (task_id, delivery_id) WHERE d.task_id = '$stale'") $(mock_get /_mock/stats | jq .requests)" "queued 7 0"
+# the upkeep looks for stale claims once a minute, and at once when the scheduler starts
+spid=$(sql "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pushplan scheduler'")
+sql "SELECT pg_terminate_backend($spid)" >/dev/null
+wait_for 30 "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pushplan scheduler' AND pid <> $spid" \
+  || fail "the scheduler did not come back"
+wait_for 20 "SELECT status = 'sent' FROM deliveries WHERE task_id = '$stale'" \
+  && ok "... until the upkeep puts it back in the queue (10 minutes old): then it is sent" \
+  || fail "stale claim: $(sql "SELECT d.status, q.claimed_by, q.claimed_at FROM deliveries d LEFT JOIN delivery_queue q USING (task_id, delivery_id) WHERE d.task_id = '$stale'")"
+check_eq "... once, and its queue row is gone" \
+  "$(mock_get /_mock/stats | jq .requests) $(sql "SELECT count(*) FROM delivery_queue WHERE task_id = '$stale'")" "1 0"
 finish
