@@ -649,6 +649,29 @@ maintenance(bool stale_check, bool distributed)
 	end_work();
 }
 
+/*
+ * Expansion batches (step: one batch; false when none is due) for TASKS_TURN_MS at most, one at
+ * least: a broadcast of millions is a hundred batches of a second each, and the schedules,
+ * flows and outcome webhooks due meanwhile must not wait for all of them. Returns whether a
+ * batch ran.
+ */
+static bool
+expansion_turn(bool (*step) (void))
+{
+	TimestampTz turn = GetCurrentTimestamp();
+	bool		ran = false;
+
+	for (int i = 0; i < 100 && !ShutdownRequestPending; i++)
+	{
+		if (!step())
+			break;
+		ran = true;
+		if (TimestampDifferenceExceeds(turn, GetCurrentTimestamp(), TASKS_TURN_MS))
+			break;
+	}
+	return ran;
+}
+
 void
 pushplan_scheduler_main(Datum arg)
 {
@@ -703,23 +726,8 @@ pushplan_scheduler_main(Datum arg)
 					break;
 				busy = true;
 			}
-			/*
-			 * Tasks' batches for TASKS_TURN_MS at most (one batch at least): a broadcast of
-			 * millions is a hundred batches of a second each, and the schedules, flows and
-			 * outcome webhooks due meanwhile must not wait for all of them.
-			 */
-			{
-				TimestampTz turn = GetCurrentTimestamp();
-
-				for (int i = 0; i < 100 && !ShutdownRequestPending; i++)
-				{
-					if (!run_one_due_task())
-						break;
-					busy = true;
-					if (TimestampDifferenceExceeds(turn, GetCurrentTimestamp(), TASKS_TURN_MS))
-						break;
-				}
-			}
+			if (expansion_turn(run_one_due_task))
+				busy = true;
 			/* the tasks handed to the nodes, once their shards are expanded */
 			if (distributed)
 			{
@@ -754,20 +762,8 @@ pushplan_scheduler_main(Datum arg)
 			pp_outcome_webhook_step();
 		}
 		/* on the distributed layout each node expands its own shards' part of a task */
-		if (distributed)
-		{
-			TimestampTz turn = GetCurrentTimestamp();
-
-			/* (for TASKS_TURN_MS at most, as the tasks above) */
-			for (int i = 0; i < 100 && !ShutdownRequestPending; i++)
-			{
-				if (!local_expansions())
-					break;
-				busy = true;
-				if (TimestampDifferenceExceeds(turn, GetCurrentTimestamp(), TASKS_TURN_MS))
-					break;
-			}
-		}
+		if (distributed && expansion_turn(local_expansions))
+			busy = true;
 		/* on the distributed layout each node keeps its own shards' send profiles */
 		if (distributed && TimestampDifferenceExceeds(last_profiles, GetCurrentTimestamp(),
 													  MAINTENANCE_INTERVAL_MS))
