@@ -196,7 +196,7 @@ expand_now(const char *task_id, int32 app_id, Jsonb *push, int priority)
 
 	memset(&res, 0, sizeof(res));
 	pp_task_expand_batch(task_id, app_id, push, GetCurrentTransactionStartTimestamp(), NULL,
-						 priority, -1, 0, 0, -1, !pp_registry_distributed(), &res);
+						 priority, -1, 0, 0, -1, true, &res);
 	args[0] = CStringGetTextDatum(task_id);
 	args[1] = Int64GetDatum(res.inserted);
 	args[2] = BoolGetDatum(res.queued > 0);

@@ -12,14 +12,16 @@
  * of each device of the batch, from _smart_send_times (src/smart_send.c). big_push_duration
  * then spreads from those times.
  *
- * Such a task's deliveries are planned rather than written, on one node (doc/schedules.md,
+ * The scheduler's expansions are planned rather than written, on one node (doc/schedules.md,
  * "Send plans"): one delivery_plans row per send time, platform, vendor and PP_PLAN_DEVICES
- * devices, which a sender's claim turns into deliveries and queue rows when it falls due
- * (src/worker_sender.c). A million devices over a day's time zones are then ten thousand rows
- * written at the firing, not two million. Not planned: a spread (big_push_duration gives every
- * device a time of its own), a control group (its deliveries are the record), a push with a
- * fallback (its look reads the push's deliveries as they are made) or of a flow, and the
- * distributed layout (its nodes expand into deliveries on their shards).
+ * devices, whose devices a sender claims when the row falls due and whose deliveries it writes
+ * once, with their outcomes (src/worker_sender.c). A million devices are then ten thousand rows
+ * written at the expansion, not two million, and no queue row each. Not planned: push_send's
+ * transactional pushes (written and queued in the caller's transaction, for the express
+ * sender), a spread (big_push_duration gives every device a time of its own), a control group
+ * (its deliveries are the record), a push with a fallback (its look reads the push's
+ * deliveries as they are made) or of a flow, and the distributed layout (its nodes expand into
+ * deliveries on their shards).
  */
 #include "pushplan.h"
 #include "task_expand.h"
@@ -203,7 +205,7 @@ append_plan_statement(StringInfo q)
 void
 pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz send_at,
 					 Jsonb *send_rule, int priority, int64 after, int64 done,
-					 int64 spread_total, int group, bool keep_plan, PPExpandResult *res)
+					 int64 spread_total, int group, bool in_push_send, PPExpandResult *res)
 {
 	PPAudience	aud;
 	JsonbValue *to = pp_jmember(&push->root, "to");
@@ -291,7 +293,7 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 						 "WHERE d.platform = ANY ($4)",
 						 aud.sql.data);
 	control = append_task_filters(&from, task_id, group, &of_flow, &task_literal);
-	planned = send_rule != NULL && minutes == 0 && !control && !of_flow && group < 0 &&
+	planned = !in_push_send && minutes == 0 && !control && !of_flow && group < 0 &&
 		pp_jmember(&push->root, "fallback") == NULL && !pp_registry_distributed();
 
 	if (minutes > 0 && spread_total <= 0)
@@ -371,7 +373,7 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 	PG_TRY();
 	{
 		/* a transactional push's text repeats (one per kind of audience): kept, not parsed again */
-		if (keep_plan && group < 0 && !task_literal && !pp_registry_distributed())
+		if (in_push_send && group < 0 && !task_literal && !pp_registry_distributed())
 			(void) pp_spi_run_kept_text("expanding the audience", SPI_OK_SELECT, q.data,
 										nfixed + aud.nargs, types, values, nulls, false, 0);
 		else

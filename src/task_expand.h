@@ -1,5 +1,5 @@
 /*
- * task_expand.h: a task's audience into delivery rows and their queue rows.
+ * task_expand.h: a task's audience into send plans, or into delivery rows and their queue rows.
  *
  * The scheduler expands a task in batches of PP_EXPANSION_BATCH devices, each batch in its own
  * committed transaction; push_send expands a small list audience at once, in the caller's
@@ -37,12 +37,15 @@ typedef struct PPExpandResult
  * group: -1, the whole install's devices; or a local shard group of the distributed layout
  * (src/shard_local.c), whose devices only are expanded, by statements on its shards, with the
  * node's own delivery ids (doc/scale-out.md, "Expansion on every node"); `after`, `done` and
- * spread_total are then the shard's. keep_plan: the statement is kept by its text (a
- * transactional push's, whose text repeats; src/push_send.c), not parsed at each call.
+ * spread_total are then the shard's. in_push_send: push_send's expansion of a transactional
+ * push in the caller's transaction (src/push_send.c): its deliveries are written and queued
+ * for the express sender, never planned, and its statement, whose text repeats, is kept by
+ * its text rather than parsed at each call. The scheduler's expansions are planned
+ * (delivery_plans) where they can be.
  */
 extern void pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz send_at,
 								 Jsonb *send_rule, int priority, int64 after, int64 done,
-								 int64 spread_total, int group, bool keep_plan,
+								 int64 spread_total, int group, bool in_push_send,
 								 PPExpandResult *res);
 
 /*

@@ -52,6 +52,7 @@ static SPIPlanPtr expansion_plan = NULL;
 static SPIPlanPtr done_plan = NULL;
 static SPIPlanPtr variants_done_plan = NULL;
 static SPIPlanPtr stale_plan = NULL;
+static SPIPlanPtr stale_plans_plan = NULL;
 static SPIPlanPtr profiles_plan = NULL;
 static SPIPlanPtr rollup_plan = NULL;
 static SPIPlanPtr winners_plan = NULL;
@@ -617,6 +618,12 @@ maintenance(bool stale_check, bool distributed)
 				   "UPDATE pushplan.delivery_queue SET claimed_by = NULL, claimed_at = NULL "
 				   "WHERE claimed_by IS NOT NULL AND claimed_at < now() - interval '5 minutes'",
 				   0, NULL, NULL, NULL, false, 0);
+		/* and the send plans' (one node): the devices left in them are not written yet */
+		if (!distributed)
+			pp_spi_run_kept(&stale_plans_plan, "requeueing stale claims of send plans", SPI_OK_UPDATE,
+					   "UPDATE pushplan.delivery_plans SET claimed_by = NULL, claimed_at = NULL "
+					   "WHERE claimed_by IS NOT NULL AND claimed_at < now() - interval '5 minutes'",
+					   0, NULL, NULL, NULL, false, 0);
 		/*
 		 * Citus runs a transaction's statements on a shard group's placements as one user: the
 		 * partitions' upkeep (SECURITY DEFINER) gets a transaction of its own

@@ -11,9 +11,12 @@
  *
  * A delivery is 'sending' from its claim until its outcome is written: its queue row is claimed
  * (delivery_queue.claimed_by), while the delivery itself stays 'queued' and is written once, with
- * its outcome (push_deliveries shows it as 'sending'). If the sender dies in between, the
- * restarted sender of the same slot puts its rows back in the queue (at most the batch in flight
- * is sent again; apns-id and collapse ids make that harmless).
+ * its outcome (push_deliveries shows it as 'sending'). The devices of a send plan (a
+ * broadcast's, a schedule's: doc/schedules.md, "Send plans") are claimed with their plan
+ * (delivery_plans.claimed_by) and have no delivery row until their outcome, written with it
+ * (claim_planned, write_planned_outcome_rows). If the sender dies in between, the restarted
+ * sender of the same slot puts its rows and plans back (at most the batch in flight is sent
+ * again; apns-id and collapse ids make that harmless).
  *
  * Frequency caps and quiet hours (doc/engagement.md) are applied in the claim's transaction, to
  * the deliveries of apps and plans that have any (engagement_gate): held and deferred ones go
@@ -60,6 +63,8 @@
 #define COLLATERAL_PER_ATTEMPT 5	/* tries lost with their connection, per max_attempts */
 #define EXPRESS_LOOK_MS		5	/* how often a sender that may owe the high lane a claim looks */
 
+#define CLAIM_SEND_PLAN		21	/* a claim's column of the send plan (claim_planned) */
+
 static PPDatabaseSlot *my_slot = NULL;
 static int	my_role = 0;
 
@@ -74,6 +79,7 @@ typedef struct InFlight
 	int			collateral;		/* earlier tries lost with their connection (record_collateral) */
 	TimestampTz expires_at;
 	TimestampTz claimed_at;
+	int64		send_plan;		/* its delivery_plans row (not written yet), or 0 */
 } InFlight;
 
 static void release_idle_holds(void);
@@ -115,6 +121,7 @@ typedef struct Pending
 	TimestampTz *claimed_at;
 	int		   *latency_us;		/* -1: no answer */
 	bool	   *collateral;		/* a retry lost with its connection: no attempt counted */
+	int64	   *send_plans;		/* the delivery_plans row of a delivery not written yet, or 0 */
 	TimestampTz first_at;
 } Pending;
 
@@ -200,7 +207,7 @@ cached_template(const char *task_id, Jsonb *push)
 static void
 pending_add(int64 id, const char *task_id, int64 device_id, const char *token, const char *status, int http,
 			const char *msgid, const char *error, TimestampTz retry_at, TimestampTz claimed_at,
-			int latency_us)
+			int latency_us, int64 send_plan)
 {
 	MemoryContext old = MemoryContextSwitchTo(pend_cxt);
 
@@ -221,6 +228,7 @@ pending_add(int64 id, const char *task_id, int64 device_id, const char *token, c
 		GROW(claimed_at, TimestampTz);
 		GROW(latency_us, int);
 		GROW(collateral, bool);
+		GROW(send_plans, int64);
 #undef GROW
 		pend.cap = cap;
 	}
@@ -238,6 +246,7 @@ pending_add(int64 id, const char *task_id, int64 device_id, const char *token, c
 	pend.claimed_at[pend.n] = claimed_at;
 	pend.latency_us[pend.n] = latency_us;
 	pend.collateral[pend.n] = false;
+	pend.send_plans[pend.n] = send_plan;
 	pend.n++;
 	MemoryContextSwitchTo(old);
 }
@@ -287,6 +296,57 @@ int8_array(int64 *v, int n)
 	"(SELECT x.ctid FROM pushplan.delivery_queue x WHERE x.task_id = o.task_id AND x.delivery_id = o.id)"
 
 /*
+ * What a batch of outcomes adds up to, from the deliveries written (u: task_id, app_id,
+ * platform, vendor, status, http_status, error, latency_us, delivery_id, device_id,
+ * device_platform, vendor_message_id, fallback_of): counted in the statistics
+ * (doc/statistics.md), as one row per task, platform and vendor (a fallback's messages in the
+ * push's own figures, as its kinds, doc/fallback.md), and the vendors' answer times as a
+ * histogram (bucket b > 0: [2^((b-1)/4), 2^(b/4)) ms; 0: under 1 ms). The final outcomes of
+ * apps with an outcome webhook are appended to its outbox, for the scheduler to post
+ * (src/outcome_webhook.c): the one-time filter skips the join when no app has one; otherwise,
+ * an index probe of the tiny outcome_webhooks per outcome, and the task and device of those
+ * that match.
+ */
+#define OUTCOMES_COUNTED \
+	"counted AS (INSERT INTO pushplan.stats_pending (task_id, platform, vendor, sent, failed, " \
+	"  invalid_token, rejected, gave_up, suppressed, opted_out, unregistered, no_token, " \
+	"  expired, cancelled, retries, missing_attribute, capped, quiet_hours, consent) " \
+	"  SELECT task_id, platform, vendor, count(*) FILTER (WHERE status = 'sent'), " \
+	"    count(*) FILTER (WHERE status IN ('failed', 'invalid_token')), " \
+	"    count(*) FILTER (WHERE status = 'invalid_token'), " \
+	"    count(*) FILTER (WHERE status = 'failed' AND http_status BETWEEN 400 AND 499), " \
+	"    count(*) FILTER (WHERE status = 'failed' AND error LIKE 'gave up after %'), " \
+	"    count(*) FILTER (WHERE status IN ('suppressed', 'expired')), " \
+	"    count(*) FILTER (WHERE status = 'suppressed' AND error = 'opted out'), " \
+	"    count(*) FILTER (WHERE status = 'suppressed' AND error IN ('unregistered', 'device deleted')), " \
+	"    count(*) FILTER (WHERE status = 'suppressed' AND error = 'token invalidated'), " \
+	"    count(*) FILTER (WHERE status = 'expired'), count(*) FILTER (WHERE status = 'cancelled'), " \
+	"    count(*) FILTER (WHERE status = 'queued'), " \
+	"    count(*) FILTER (WHERE status = 'suppressed' AND error LIKE 'missing attribute %'), " \
+	"    count(*) FILTER (WHERE status = 'suppressed' AND error = 'capped'), " \
+	"    count(*) FILTER (WHERE status = 'suppressed' AND error = 'quiet hours'), " \
+	"    count(*) FILTER (WHERE status = 'suppressed' AND error LIKE 'no consent: %') " \
+	"  FROM u WHERE fallback_of IS NULL GROUP BY task_id, platform, vendor), " \
+	"fallback_counted AS (INSERT INTO pushplan.stats_pending (task_id, platform, vendor, " \
+	"  fallback_sent, fallback_failed) " \
+	"  SELECT fallback_of, platform, vendor, count(*) FILTER (WHERE status = 'sent'), " \
+	"    count(*) FILTER (WHERE status NOT IN ('sent', 'queued')) " \
+	"  FROM u WHERE fallback_of IS NOT NULL GROUP BY fallback_of, platform, vendor), " \
+	"timed AS (INSERT INTO pushplan.latency_pending (app_id, vendor, hour, bucket, answers) " \
+	"  SELECT app_id, vendor, date_trunc('hour', now()), " \
+	"    CASE WHEN latency_us < 1000 THEN 0 ELSE 1 + floor(4 * ln(latency_us / 1000.0::float8) / ln(2)) END, " \
+	"    count(*) FROM u WHERE latency_us >= 0 GROUP BY 1, 2, 3, 4), " \
+	"hooked AS (INSERT INTO pushplan.outcome_outbox (app_id, delivery_id, task_id, plan_id, " \
+	"  registration_id, vendor, platform, status, error, http_status, vendor_message_id, at) " \
+	"  SELECT u.app_id, u.delivery_id, u.task_id, " \
+	"    (SELECT t.plan_id FROM pushplan.tasks t WHERE t.task_id = u.task_id), " \
+	"    v.registration_id, u.vendor, " \
+	"    u.device_platform, u.status, u.error, u.http_status, u.vendor_message_id, now() " \
+	"  FROM u JOIN pushplan.outcome_webhooks w ON w.app_id = u.app_id " \
+	"  LEFT JOIN pushplan.devices v ON v.device_id = u.device_id " \
+	"  WHERE u.status <> 'queued' AND EXISTS (SELECT FROM pushplan.outcome_webhooks)), "
+
+/*
  * Runs the statement that writes a batch of outcomes. On one node it is prepared once with a
  * generic plan and kept (pp_spi_keep): outcomes are written every few dozen answers
  * (pushplan.max_unrecorded), and parsing and planning the statement each time was a fifth of a
@@ -313,18 +373,133 @@ run_batch_statement(SPIPlanPtr *kept, const char *what, int expected, const char
 }
 
 /*
+ * The outcomes of deliveries written already (queued ones): args and types as
+ * write_outcome_rows makes them, the first 11.
+ */
+static uint64
+write_queued_outcome_rows(Datum *args, Oid *types, int group)
+{
+	static SPIPlanPtr outcome_plan = NULL;
+
+	/*
+	 * The deliveries (HOT updates: the only write of a delivery between its insert and its
+	 * outcome, as the claim writes only the queue row), and their queue rows: deleted when
+	 * final, back in the queue with the new send_at when retried. A delivery no longer 'queued'
+	 * already has its outcome (written by an earlier try of this batch, or by another sender
+	 * after the upkeep gave a stale claim back) and keeps it. The outcomes written are counted
+	 * in the statistics (doc/statistics.md): appended, as one row per task, platform and
+	 * vendor, and the vendors' answer times as a histogram; the final ones of apps with an
+	 * outcome webhook are appended to its outbox. Returns the tasks these deliveries belong to.
+	 */
+	return run_batch_statement(&outcome_plan, "recording outcomes", SPI_OK_SELECT,
+						"WITH o AS (SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $10, $11) "
+						"  o(id, status, http, msgid, error, retry_at, task_id, claimed_at, latency_us, collateral)), "
+						/* the tries, and those lost with their connection (record_collateral) */
+						"u AS (UPDATE pushplan.deliveries d SET status = o.status, attempts = d.attempts + 1, "
+						"  collateral = d.collateral + CASE WHEN o.collateral THEN 1 ELSE 0 END, "
+						"  claimed_by = $9, claimed_at = o.claimed_at, "
+						"  sent_at = CASE WHEN o.status = 'sent' THEN clock_timestamp() ELSE d.sent_at END, "
+						"  send_at = coalesce(o.retry_at, d.send_at), "
+						"  http_status = nullif(o.http, 0), vendor_message_id = o.msgid, error = o.error "
+						"  FROM o WHERE d.delivery_id = o.id AND d.delivery_id = ANY ($1) AND d.status = 'queued' "
+						"  RETURNING d.task_id, d.app_id, coalesce(d.platform, 'unknown') AS platform, d.vendor, "
+						"    d.status, d.http_status, d.error, o.latency_us, d.delivery_id, d.device_id, "
+						"    d.platform AS device_platform, d.vendor_message_id, d.fallback->>'task_id' AS fallback_of), "
+						OUTCOMES_COUNTED
+						"fin AS (DELETE FROM pushplan.delivery_queue q USING o "
+						"  WHERE q.ctid = " QUEUE_ROW_OF_O " AND o.status <> 'queued'), "
+						"again AS (UPDATE pushplan.delivery_queue q SET claimed_by = NULL, claimed_at = NULL, "
+						"  send_at = o.retry_at FROM o "
+						"  WHERE q.ctid = " QUEUE_ROW_OF_O " AND o.status = 'queued') "
+						"SELECT DISTINCT task_id FROM u", group,
+						11, types, args);
+}
+
+/*
+ * The outcomes of the devices of send plans (claim_planned), args and types as
+ * write_outcome_rows makes them: each device's delivery written once, with its outcome (a
+ * retry's queued, with its queue row), and the device taken out of its plan, a plan left empty
+ * deleted, in one statement. The plans are locked first: a device that is no longer in its
+ * plan (an erasure took it out, or another sender's outcome for it came first after the
+ * upkeep gave a stale claim back) gets no delivery.
+ *
+ * Kept with a generic plan, as the other outcome statement (run_batch_statement): planning it
+ * at each run was a sixth of a sender's CPU. The plans are read by their ids (= ANY of the
+ * batch's); a generic plan made while delivery_plans held a few rows may read it whole, so the
+ * plan is made again every PLANNED_OUTCOME_REPLAN_MS, from the table's size of the moment
+ * (the planner reads a table's current size, not only its statistics).
+ */
+#define PLANNED_OUTCOME_REPLAN_MS 10000
+
+static uint64
+write_planned_outcome_rows(Datum *args, Oid *types)
+{
+	static SPIPlanPtr outcome_plan = NULL;
+	static TimestampTz made_at = 0;
+
+	if (outcome_plan != NULL &&
+		TimestampDifferenceExceeds(made_at, GetCurrentTimestamp(), PLANNED_OUTCOME_REPLAN_MS))
+	{
+		SPI_freeplan(outcome_plan);
+		outcome_plan = NULL;
+	}
+	if (outcome_plan == NULL)
+		made_at = GetCurrentTimestamp();
+	pp_spi_keep(&outcome_plan, "recording planned outcomes",
+		"WITH o AS (SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $10, $11, $12, $13) "
+		"  o(id, status, http, msgid, error, retry_at, task_id, claimed_at, latency_us, collateral, "
+		"    device_id, send_plan)), "
+		"lk AS (SELECT x.plan_id, x.send_at, x.priority, x.platform, x.vendor, x.device_ids "
+		"  FROM pushplan.delivery_plans x WHERE x.plan_id = ANY ($13) FOR UPDATE), "
+		/* the outcomes of devices still in their plans */
+		"w AS (SELECT o.*, t.app_id, lk.send_at AS planned_at, lk.priority, lk.platform, lk.vendor "
+		"  FROM o JOIN lk ON lk.plan_id = o.send_plan JOIN pushplan.tasks t ON t.task_id = o.task_id "
+		"  WHERE o.device_id = ANY (lk.device_ids)), "
+		"ins AS (INSERT INTO pushplan.deliveries (delivery_id, task_id, app_id, device_id, vendor, "
+		"    platform, send_at, status, attempts, collateral, claimed_by, claimed_at, sent_at, "
+		"    http_status, vendor_message_id, error) "
+		"  SELECT w.id, w.task_id, w.app_id, w.device_id, w.vendor, w.platform, "
+		"    coalesce(w.retry_at, w.planned_at), w.status, 1, CASE WHEN w.collateral THEN 1 ELSE 0 END, "
+		"    $9, w.claimed_at, CASE WHEN w.status = 'sent' THEN clock_timestamp() END, "
+		"    nullif(w.http, 0), w.msgid, w.error FROM w), "
+		/* what ins wrote, for OUTCOMES_COUNTED */
+		"u AS (SELECT w.task_id, w.app_id, w.platform, w.vendor, w.status, nullif(w.http, 0) AS http_status, "
+		"  w.error, w.latency_us, w.id AS delivery_id, w.device_id, w.platform AS device_platform, "
+		"  w.msgid AS vendor_message_id, NULL::text AS fallback_of FROM w), "
+		/* a retry: a queued delivery from now on, in the plan's lane */
+		"requeued AS (INSERT INTO pushplan.delivery_queue (delivery_id, task_id, send_at, priority, device_id) "
+		"  SELECT w.id, w.task_id, w.retry_at, w.priority, w.device_id FROM w WHERE w.status = 'queued'), "
+		OUTCOMES_COUNTED
+		"rest AS (SELECT lk.plan_id, cardinality(lk.device_ids) AS had, "
+		"  ARRAY(SELECT x FROM unnest(lk.device_ids) x "
+		"        WHERE x <> ALL (ARRAY(SELECT w.device_id FROM w WHERE w.send_plan = lk.plan_id))) AS ids "
+		"  FROM lk), "
+		"shrunk AS (UPDATE pushplan.delivery_plans x SET device_ids = r.ids FROM rest r "
+		"  WHERE x.plan_id = ANY ($13) AND x.plan_id = r.plan_id "
+		"  AND cardinality(r.ids) BETWEEN 1 AND r.had - 1), "
+		"emptied AS (DELETE FROM pushplan.delivery_plans x USING rest r "
+		"  WHERE x.plan_id = ANY ($13) AND x.plan_id = r.plan_id AND cardinality(r.ids) = 0) "
+		"SELECT DISTINCT task_id FROM u",
+		13, types, CURSOR_OPT_GENERIC_PLAN);
+	return pp_spi_checked(SPI_execute_plan(outcome_plan, args, NULL, false, 0),
+						  "recording planned outcomes", SPI_OK_SELECT);
+}
+
+/*
  * Writes the pending outcomes pend[idx[0..n-1]] (all of one shard group on the distributed
  * layout: group; -1 on a single node), and clears the invalid tokens among them, in the
  * caller's unit of work. Returns the number of tasks these deliveries belong to, listed in
  * SPI_tuptable.
  */
 static uint64
-write_outcome_rows(const int *idx, int n, int group)
+write_outcome_rows(const int *idx, int n, int group, bool planned)
 {
-	static SPIPlanPtr outcome_plan = NULL;
-	Datum		args[11];
-	Oid			types[11] = {INT8ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-	TIMESTAMPTZARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, INT4OID, INT4ARRAYOID, BOOLARRAYOID};
+	Datum		args[13];
+	Oid			types[13] = {INT8ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	TIMESTAMPTZARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, INT4OID, INT4ARRAYOID, BOOLARRAYOID,
+	INT8ARRAYOID, INT8ARRAYOID};
+	int64	   *devices;
+	int64	   *send_plans;
 	Datum	   *collateral;
 	Datum	   *http;
 	Datum	   *latency;
@@ -360,11 +535,15 @@ write_outcome_rows(const int *idx, int n, int group)
 	task_ids = palloc(sizeof(char *) * n);
 	bad_devices = palloc(sizeof(int64) * n);
 	bad_tokens = palloc(sizeof(char *) * n);
+	devices = palloc(sizeof(int64) * n);
+	send_plans = palloc(sizeof(int64) * n);
 	for (int j = 0; j < n; j++)
 	{
 		int			i = idx[j];
 
 		ids[j] = pend.ids[i];
+		devices[j] = pend.device_ids[i];
+		send_plans[j] = pend.send_plans[i];
 		statuses[j] = pend.statuses[i];
 		msgids[j] = pend.msgids[i];
 		errors[j] = pend.errors[i];
@@ -394,87 +573,12 @@ write_outcome_rows(const int *idx, int n, int group)
 	args[8] = Int32GetDatum(my_role);
 	args[9] = PointerGetDatum(construct_array(latency, n, INT4OID, 4, true, TYPALIGN_INT));
 	args[10] = PointerGetDatum(construct_array(collateral, n, BOOLOID, 1, true, TYPALIGN_CHAR));
+	args[11] = int8_array(devices, n);
+	args[12] = int8_array(send_plans, n);
 	MemoryContextSwitchTo(old);
 
-	/*
-	 * The deliveries (HOT updates: the only write of a delivery between its insert and its
-	 * outcome, as the claim writes only the queue row), and their queue rows: deleted when
-	 * final, back in the queue with the new send_at when retried. A delivery no longer 'queued'
-	 * already has its outcome (written by an earlier try of this batch, or by another sender
-	 * after the upkeep gave a stale claim back) and keeps it. The outcomes written are counted
-	 * in the statistics (doc/statistics.md): appended, as one row per task, platform and
-	 * vendor, and the vendors' answer times as a histogram; the final ones of apps with an
-	 * outcome webhook are appended to its outbox. Returns the tasks these deliveries belong to.
-	 */
-	ntasks = run_batch_statement(&outcome_plan, "recording outcomes", SPI_OK_SELECT,
-						"WITH o AS (SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $10, $11) "
-						"  o(id, status, http, msgid, error, retry_at, task_id, claimed_at, latency_us, collateral)), "
-						/* the tries, and those lost with their connection (record_collateral) */
-						"u AS (UPDATE pushplan.deliveries d SET status = o.status, attempts = d.attempts + 1, "
-						"  collateral = d.collateral + CASE WHEN o.collateral THEN 1 ELSE 0 END, "
-						"  claimed_by = $9, claimed_at = o.claimed_at, "
-						"  sent_at = CASE WHEN o.status = 'sent' THEN clock_timestamp() ELSE d.sent_at END, "
-						"  send_at = coalesce(o.retry_at, d.send_at), "
-						"  http_status = nullif(o.http, 0), vendor_message_id = o.msgid, error = o.error "
-						"  FROM o WHERE d.delivery_id = o.id AND d.delivery_id = ANY ($1) AND d.status = 'queued' "
-						"  RETURNING d.task_id, d.app_id, coalesce(d.platform, 'unknown') AS platform, d.vendor, "
-						"    d.status, d.http_status, d.error, o.latency_us, d.delivery_id, d.device_id, "
-						"    d.platform AS device_platform, d.vendor_message_id, d.fallback->>'task_id' AS fallback_of), "
-						"counted AS (INSERT INTO pushplan.stats_pending (task_id, platform, vendor, sent, failed, "
-						"  invalid_token, rejected, gave_up, suppressed, opted_out, unregistered, no_token, "
-						"  expired, cancelled, retries, missing_attribute, capped, quiet_hours, consent) "
-						"  SELECT task_id, platform, vendor, count(*) FILTER (WHERE status = 'sent'), "
-						"    count(*) FILTER (WHERE status IN ('failed', 'invalid_token')), "
-						"    count(*) FILTER (WHERE status = 'invalid_token'), "
-						"    count(*) FILTER (WHERE status = 'failed' AND http_status BETWEEN 400 AND 499), "
-						"    count(*) FILTER (WHERE status = 'failed' AND error LIKE 'gave up after %'), "
-						"    count(*) FILTER (WHERE status IN ('suppressed', 'expired')), "
-						"    count(*) FILTER (WHERE status = 'suppressed' AND error = 'opted out'), "
-						"    count(*) FILTER (WHERE status = 'suppressed' AND error IN ('unregistered', 'device deleted')), "
-						"    count(*) FILTER (WHERE status = 'suppressed' AND error = 'token invalidated'), "
-						"    count(*) FILTER (WHERE status = 'expired'), count(*) FILTER (WHERE status = 'cancelled'), "
-						"    count(*) FILTER (WHERE status = 'queued'), "
-						"    count(*) FILTER (WHERE status = 'suppressed' AND error LIKE 'missing attribute %'), "
-						"    count(*) FILTER (WHERE status = 'suppressed' AND error = 'capped'), "
-						"    count(*) FILTER (WHERE status = 'suppressed' AND error = 'quiet hours'), "
-						"    count(*) FILTER (WHERE status = 'suppressed' AND error LIKE 'no consent: %') "
-						"  FROM u WHERE fallback_of IS NULL GROUP BY task_id, platform, vendor), "
-						/*
-						 * a fallback's messages count in the push's own figures, as its kinds
-						 * (doc/fallback.md): taken by the receiver, or ended otherwise
-						 */
-						"fallback_counted AS (INSERT INTO pushplan.stats_pending (task_id, platform, vendor, "
-						"  fallback_sent, fallback_failed) "
-						"  SELECT fallback_of, platform, vendor, count(*) FILTER (WHERE status = 'sent'), "
-						"    count(*) FILTER (WHERE status NOT IN ('sent', 'queued')) "
-						"  FROM u WHERE fallback_of IS NOT NULL GROUP BY fallback_of, platform, vendor), "
-						/* bucket b > 0: [2^((b-1)/4), 2^(b/4)) ms; 0: under 1 ms */
-						"timed AS (INSERT INTO pushplan.latency_pending (app_id, vendor, hour, bucket, answers) "
-						"  SELECT app_id, vendor, date_trunc('hour', now()), "
-						"    CASE WHEN latency_us < 1000 THEN 0 ELSE 1 + floor(4 * ln(latency_us / 1000.0::float8) / ln(2)) END, "
-						"    count(*) FROM u WHERE latency_us >= 0 GROUP BY 1, 2, 3, 4), "
-						/*
-						 * The final outcomes of apps with an outcome webhook, for the scheduler to
-						 * post (src/outcome_webhook.c). The one-time filter skips the join when no
-						 * app has one; otherwise, an index probe of the tiny outcome_webhooks per
-						 * outcome, and the task and device of those that match.
-						 */
-						"hooked AS (INSERT INTO pushplan.outcome_outbox (app_id, delivery_id, task_id, plan_id, "
-						"  registration_id, vendor, platform, status, error, http_status, vendor_message_id, at) "
-						"  SELECT u.app_id, u.delivery_id, u.task_id, "
-						"    (SELECT t.plan_id FROM pushplan.tasks t WHERE t.task_id = u.task_id), "
-						"    v.registration_id, u.vendor, "
-						"    u.device_platform, u.status, u.error, u.http_status, u.vendor_message_id, now() "
-						"  FROM u JOIN pushplan.outcome_webhooks w ON w.app_id = u.app_id "
-						"  LEFT JOIN pushplan.devices v ON v.device_id = u.device_id "
-						"  WHERE u.status <> 'queued' AND EXISTS (SELECT FROM pushplan.outcome_webhooks)), "
-						"fin AS (DELETE FROM pushplan.delivery_queue q USING o "
-						"  WHERE q.ctid = " QUEUE_ROW_OF_O " AND o.status <> 'queued'), "
-						"again AS (UPDATE pushplan.delivery_queue q SET claimed_by = NULL, claimed_at = NULL, "
-						"  send_at = o.retry_at FROM o "
-						"  WHERE q.ctid = " QUEUE_ROW_OF_O " AND o.status = 'queued') "
-						"SELECT DISTINCT task_id FROM u", group,
-						11, types, args);
+	ntasks = planned ? write_planned_outcome_rows(args, types) :
+		write_queued_outcome_rows(args, types, group);
 	tasks = SPI_tuptable;
 	if (nbad > 0)
 	{
@@ -506,7 +610,8 @@ write_outcomes(int from, int n, bool queue_drained)
 {
 	char		activity[64];
 	int		   *idx;
-	uint64		ntasks;
+	Datum	   *tasks;
+	int			ntasks = 0;
 
 	/* no psprintf: this runs outside any transaction, in the long-lived context */
 	snprintf(activity, sizeof(activity), "pushplan: recording %d outcomes", n);
@@ -543,7 +648,7 @@ write_outcomes(int from, int n, bool queue_drained)
 				if (pp_shard_of_device(pend.device_ids[i]) == g)
 					idx[k++] = i;
 			if (k > 0)
-				(void) write_outcome_rows(idx, k, g);
+				(void) write_outcome_rows(idx, k, g, false);
 		}
 		for (int i = from; i < from + n; i++)
 			if (pp_shard_of_device(pend.device_ids[i]) < 0)
@@ -554,24 +659,37 @@ write_outcomes(int from, int n, bool queue_drained)
 		pgstat_report_activity(STATE_IDLE, NULL);
 		return true;
 	}
-	for (int i = 0; i < n; i++)
-		idx[i] = from + i;
-	ntasks = write_outcome_rows(idx, n, -1);
+	/* the deliveries written already, then the devices of send plans: each part's tasks */
+	tasks = MemoryContextAlloc(pend_cxt, sizeof(Datum) * n);
+	for (int part = 0; part < 2; part++)
+	{
+		int			k = 0;
+		uint64		found;
+
+		for (int i = from; i < from + n; i++)
+			if ((pend.send_plans[i] != 0) == (part == 1))
+				idx[k++] = i;
+		if (k == 0)
+			continue;
+		found = write_outcome_rows(idx, k, -1, part == 1);
+		for (uint64 i = 0; i < found; i++)
+		{
+			bool		isnull;
+
+			tasks[ntasks++] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+		}
+	}
 
 	/*
 	 * Once the queue runs dry, the tasks whose last deliveries these were are done (the
 	 * scheduler's upkeep catches the races between senders). A task is done when it has no queue
-	 * row left (PP_TASK_HAS_OPEN_DELIVERIES, one index probe per task).
+	 * row or send plan left (PP_TASK_HAS_OPEN_DELIVERIES, an index probe of each per task).
 	 */
 	if (queue_drained && ntasks > 0)
 	{
-		Datum	   *tasks = palloc(sizeof(Datum) * ntasks);
 		Oid			t1[1] = {TEXTARRAYOID};
 		Datum		a1[1];
-		bool		isnull;
 
-		for (uint64 i = 0; i < ntasks; i++)
-			tasks[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
 		a1[0] = PointerGetDatum(construct_array(tasks, (int) ntasks, TEXTOID, -1, false, TYPALIGN_INT));
 		/* (an express sender's every push ends here: kept, not parsed again) */
 		pp_spi_run_kept_text("marking finished tasks done", SPI_OK_UPDATE,
@@ -707,13 +825,13 @@ record_collateral(PPSendOutcome *o, InFlight *f)
 	if (lost >= pp_max_attempts * COLLATERAL_PER_ATTEMPT)
 		pending_add(o->delivery_id, f->task_id, f->device_id, NULL, "failed", o->http_status, NULL,
 					psprintf("gave up after %d tries lost with their connection: %s", lost,
-							 o->error ? o->error : "no answer"), 0, f->claimed_at, o->latency_us);
+							 o->error ? o->error : "no answer"), 0, f->claimed_at, o->latency_us, f->send_plan);
 	else if (f->expires_at > 0 && retry_at > f->expires_at)
 		pending_add(o->delivery_id, f->task_id, f->device_id, NULL, "expired", o->http_status, NULL,
-					o->error, 0, f->claimed_at, o->latency_us);
+					o->error, 0, f->claimed_at, o->latency_us, f->send_plan);
 	else
 		pending_add(o->delivery_id, f->task_id, f->device_id, NULL, "queued", o->http_status, NULL,
-					o->error, retry_at, f->claimed_at, o->latency_us);
+					o->error, retry_at, f->claimed_at, o->latency_us, f->send_plan);
 	pend.collateral[pend.n - 1] = true;
 }
 
@@ -729,15 +847,15 @@ record_outcome(PPSendOutcome *o)
 	{
 		case PP_OUT_SENT:
 			pending_add(o->delivery_id, f->task_id, f->device_id, NULL, "sent", o->http_status,
-						o->vendor_message_id, NULL, 0, f->claimed_at, o->latency_us);
+						o->vendor_message_id, NULL, 0, f->claimed_at, o->latency_us, f->send_plan);
 			break;
 		case PP_OUT_INVALID_TOKEN:
 			pending_add(o->delivery_id, f->task_id, f->device_id, f->token, "invalid_token", o->http_status,
-						NULL, o->error, 0, f->claimed_at, o->latency_us);
+						NULL, o->error, 0, f->claimed_at, o->latency_us, f->send_plan);
 			break;
 		case PP_OUT_FAILED:
 			pending_add(o->delivery_id, f->task_id, f->device_id, NULL, "failed", o->http_status, NULL,
-						o->error, 0, f->claimed_at, o->latency_us);
+						o->error, 0, f->claimed_at, o->latency_us, f->send_plan);
 			break;
 		case PP_OUT_RETRY:
 			if (o->collateral)
@@ -750,13 +868,13 @@ record_outcome(PPSendOutcome *o)
 			if (f->attempts - f->collateral >= pp_max_attempts)
 				pending_add(o->delivery_id, f->task_id, f->device_id, NULL, "failed", o->http_status, NULL,
 							psprintf("gave up after %d attempts: %s", f->attempts - f->collateral,
-									 o->error ? o->error : "no answer"), 0, f->claimed_at, o->latency_us);
+									 o->error ? o->error : "no answer"), 0, f->claimed_at, o->latency_us, f->send_plan);
 			else if (f->expires_at > 0 && retry_at > f->expires_at)
 				pending_add(o->delivery_id, f->task_id, f->device_id, NULL, "expired", o->http_status, NULL,
-							o->error, 0, f->claimed_at, o->latency_us);
+							o->error, 0, f->claimed_at, o->latency_us, f->send_plan);
 			else
 				pending_add(o->delivery_id, f->task_id, f->device_id, NULL, "queued", o->http_status, NULL,
-							o->error, retry_at, f->claimed_at, o->latency_us);
+							o->error, retry_at, f->claimed_at, o->latency_us, f->send_plan);
 			break;
 	}
 	if (f->token)
@@ -943,7 +1061,8 @@ engagement_gate(SPITupleTable *rows, int claimed, int group)
  * item is not sent.
  */
 static bool
-render_for_device(PPSendItem *item, HeapTuple tup, TupleDesc desc, TimestampTz claimed_at)
+render_for_device(PPSendItem *item, HeapTuple tup, TupleDesc desc, TimestampTz claimed_at,
+				  int64 send_plan)
 {
 	PPPushTemplate *pt = cached_template(item->task_id, item->push);
 	PPTemplateValues values = {0};
@@ -965,61 +1084,301 @@ render_for_device(PPSendItem *item, HeapTuple tup, TupleDesc desc, TimestampTz c
 	}
 	if (pt->policy == PP_MISSING_SKIP)
 		pending_add(item->delivery_id, item->task_id, item->device_id, NULL, "suppressed", 0, NULL,
-					psprintf("missing attribute \"%s\"", pp_shown(missing)), 0, claimed_at, -1);
+					psprintf("missing attribute \"%s\"", pp_shown(missing)), 0, claimed_at, -1, send_plan);
 	else
 		pending_add(item->delivery_id, item->task_id, item->device_id, NULL, "failed", 0, NULL,
 					psprintf("missing attribute \"%s\" (options.missing_attribute is fail)",
-							 pp_shown(missing)), 0, claimed_at, -1);
+							 pp_shown(missing)), 0, claimed_at, -1, send_plan);
 	return false;
 }
 
 /*
- * The due rows of the tasks' send plans (delivery_plans, doc/schedules.md "Send plans"), up to
- * about n devices of lanes up to max_lane, made into deliveries and queue rows in the claim's
- * transaction, where the claim below takes them in their lane and send time order as any
- * queued delivery. A row is taken by one sender (SKIP LOCKED) and gone with the claim's commit;
- * if the sender dies before its outcomes are written, the queue rows are put back as any
- * claim's are. push_cancel deletes the rows not taken, and an erasure removes its devices from
- * them, each under the row's lock. One node only: the distributed layout plans nothing.
+ * What a claim returns of each delivery it claimed, from d (delivery_id, task_id, device_id,
+ * vendor, attempts so far, fallback, collateral, send_at): the claim_and_submit_group columns
+ * submit_claimed reads, in their order. A fallback's message (doc/fallback.md) goes to its
+ * address through the webhook: the device's push token and its opting in or out of pushes are
+ * not asked. Consent withdrawn since the expansion (doc/privacy.md): only a push whose category
+ * needs consent probes device_consents; the others stop at t.consent IS NULL. Then what the
+ * push's templates read of the device, only when they do; the engagement gate's key
+ * (doc/engagement.md); a fallback's message, what the webhook's body says of it; whether it is
+ * a flow's send (gated even in the high lane); the tries lost with their connection so far
+ * (record_outcome). Per-device send times (a schedule's send_rule) expire per device.
+ */
+#define CLAIM_COLUMNS \
+	"d.delivery_id, d.task_id, t.app_id, d.device_id, d.vendor, d.attempts + 1, " \
+	"  CASE WHEN d.fallback IS NULL THEN v.token " \
+	"       ELSE coalesce(d.fallback #>> '{to,account}', d.fallback #>> '{to,value}') END, " \
+	"  v.platform, v.language, v.registration_id, " \
+	"  CASE WHEN t.state = 'cancelled' THEN 'cancelled' " \
+	"       WHEN v.device_id IS NULL THEN 'device deleted' " \
+	"       WHEN d.fallback IS NULL AND NOT v.opted_in THEN 'opted out' " \
+	"       WHEN d.fallback IS NULL AND NOT v.registered THEN 'unregistered' " \
+	"       WHEN d.fallback IS NULL AND v.token IS NULL THEN 'token invalidated' " \
+	"       WHEN t.consent IS NOT NULL AND CASE t.consent WHEN 'opt_in' THEN NOT EXISTS " \
+	"         (SELECT 1 FROM pushplan.device_consents k WHERE k.device_id = d.device_id " \
+	"          AND k.category = t.category AND k.granted) ELSE EXISTS " \
+	"         (SELECT 1 FROM pushplan.device_consents k WHERE k.device_id = d.device_id " \
+	"          AND k.category = t.category AND NOT k.granted) END " \
+	"         THEN 'no consent: ' || t.category " \
+	"       WHEN x.expires_at < pushplan.clock_now() THEN 'expired' END AS skip, " \
+	"  x.expires_at, t.priority = 0, t.template_reads IS NOT NULL, " \
+	"  CASE WHEN 'attrs' = ANY (t.template_reads) THEN v.attrs END, " \
+	"  CASE WHEN 'account' = ANY (t.template_reads) THEN (SELECT a.account " \
+	"    FROM pushplan.device_accounts a WHERE a.device_id = v.device_id " \
+	"    ORDER BY a.bound_at DESC LIMIT 1) END, " \
+	"  t.plan_id, d.fallback::text, t.flow_id IS NOT NULL, d.collateral"
+#define CLAIM_FROM \
+	"FROM d JOIN pushplan.tasks t ON t.task_id = d.task_id " \
+	"CROSS JOIN LATERAL (SELECT coalesce(t.expires_at, d.send_at + t.time_to_live) AS expires_at) x " \
+	"LEFT JOIN pushplan.devices v ON v.device_id = d.device_id"
+
+/*
+ * Submits the deliveries a claim returned (the columns of the queue's claim in
+ * claim_and_submit_group, and CLAIM_SEND_PLAN for the devices of send plans), in claim_cxt:
+ * those that must not be sent (cancelled, device gone or opted out, consent withdrawn,
+ * expired, held back by the engagement gate's verdicts `gated`, a template's missing value)
+ * get their outcome at once; the others go to the engine.
  */
 static void
-materialize_due_plans(int n, int max_lane)
+submit_claimed(PPEngine *engine, SPITupleTable *rows, int claimed, TimestampTz claimed_at,
+			   HTAB *gated)
+{
+	for (int i = 0; i < claimed; i++)
+	{
+		HeapTuple	tup = rows->vals[i];
+		TupleDesc	desc = rows->tupdesc;
+		bool		isnull;
+		PPSendItem	item;
+		char		key[NAMEDATALEN * 2];
+		char	   *skip;
+		Datum		ta[2];
+		Oid			tt[2] = {TEXTOID, TEXTOID};
+		InFlight   *f;
+		bool		found;
+		Datum		expires;
+		bool		templated;
+		GateVerdict *verdict;
+		int64		send_plan;
+
+		memset(&item, 0, sizeof(item));
+		send_plan = desc->natts >= CLAIM_SEND_PLAN ?
+			DatumGetInt64(SPI_getbinval(tup, desc, CLAIM_SEND_PLAN, &isnull)) : 0;
+		item.delivery_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		item.task_id = SPI_getvalue(tup, desc, 2);
+		item.app_id = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		item.device_id = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+		item.vendor = SPI_getvalue(tup, desc, 5);
+		item.token = SPI_getvalue(tup, desc, 7);
+		item.platform = SPI_getvalue(tup, desc, 8);
+		item.language = SPI_getvalue(tup, desc, 9);
+		item.registration_id = SPI_getvalue(tup, desc, 10);
+		item.fallback = SPI_getvalue(tup, desc, 18);
+		skip = SPI_getvalue(tup, desc, 11);
+		expires = SPI_getbinval(tup, desc, 12, &isnull);
+		item.expires_at = isnull ? 0 : DatumGetTimestampTz(expires);
+		item.urgent = DatumGetBool(SPI_getbinval(tup, desc, 13, &isnull));
+		templated = DatumGetBool(SPI_getbinval(tup, desc, 14, &isnull));
+
+		if (skip == NULL && gated != NULL &&
+			(verdict = hash_search(gated, &item.delivery_id, HASH_FIND, NULL)) != NULL)
+		{
+			/* held or deferred: back in the queue, later; dropped: suppressed, as below */
+			if (!verdict->dropped)
+				continue;
+			skip = verdict->dropped;
+		}
+		if (skip)
+		{
+			pending_add(item.delivery_id, item.task_id, item.device_id, NULL,
+						strcmp(skip, "cancelled") == 0 ? "cancelled" :
+						strcmp(skip, "expired") == 0 ? "expired" : "suppressed",
+						0, NULL, skip, 0, claimed_at, -1, send_plan);
+			continue;
+		}
+
+		snprintf(key, sizeof(key), "t:%s", item.task_id);
+		ta[0] = CStringGetTextDatum(item.task_id);
+		item.push = cached(key, "SELECT push FROM pushplan.tasks WHERE task_id = $1", 1, tt, ta);
+		snprintf(key, sizeof(key), "v:%d:%s", item.app_id, item.vendor);
+		ta[0] = Int32GetDatum(item.app_id);
+		ta[1] = CStringGetTextDatum(item.vendor);
+		tt[0] = INT4OID;
+		item.vendor_config = cached(key, "SELECT config FROM pushplan.vendor_configs "
+									"WHERE app_id = $1 AND vendor = $2", 2, tt, ta);
+		if (item.push == NULL || item.vendor_config == NULL)
+		{
+			pending_add(item.delivery_id, item.task_id, item.device_id, NULL, "failed", 0, NULL,
+						psprintf("vendor \"%s\" is not configured for this app", item.vendor), 0,
+						claimed_at, -1, send_plan);
+			continue;
+		}
+
+		if (templated && !render_for_device(&item, tup, desc, claimed_at, send_plan))
+			continue;
+
+		f = hash_search(inflight, &item.delivery_id, HASH_ENTER, &found);
+		f->device_id = item.device_id;
+		/* a fallback's address is no device token: a 410 for it invalidates nothing */
+		f->token = item.fallback || item.token == NULL ? NULL :
+			MemoryContextStrdup(TopMemoryContext, item.token);
+		f->task_id = MemoryContextStrdup(TopMemoryContext, item.task_id);
+		f->attempts = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
+		f->collateral = DatumGetInt16(SPI_getbinval(tup, desc, 20, &isnull));
+		f->expires_at = item.expires_at;
+		f->claimed_at = claimed_at;
+		f->send_plan = send_plan;
+		pp_engine_submit(engine, &item);
+	}
+}
+
+/*
+ * The send plans of apps or plans with frequency caps or quiet hours (doc/engagement.md),
+ * `ids`, made into deliveries and queue rows in the claim's transaction, for the queue's claim
+ * below to take in their lane and send time order as any queued delivery: the gate
+ * (engagement_gate) counts and holds back deliveries by their rows.
+ */
+static void
+materialize_plans(Datum ids)
+{
+	Oid			types[1] = {INT8ARRAYOID};
+
+	/* (the lane of each plan's queue rows: a delivery row carries none, so from the plans) */
+	pp_spi_run_kept_text("making planned deliveries", SPI_OK_INSERT,
+						 "WITH g AS (DELETE FROM pushplan.delivery_plans x WHERE x.plan_id = ANY ($1) "
+						 "  RETURNING x.task_id, x.send_at, x.priority, x.platform, x.vendor, x.device_ids), "
+						 "ins AS (INSERT INTO pushplan.deliveries (task_id, app_id, device_id, vendor, platform, send_at) "
+						 "  SELECT g.task_id, t.app_id, u.device_id, g.vendor, g.platform, g.send_at "
+						 "  FROM g JOIN pushplan.tasks t ON t.task_id = g.task_id "
+						 "  CROSS JOIN LATERAL unnest(g.device_ids) u(device_id) "
+						 "  RETURNING delivery_id, task_id, send_at, device_id) "
+						 "INSERT INTO pushplan.delivery_queue (delivery_id, task_id, send_at, priority, device_id) "
+						 "SELECT i.delivery_id, i.task_id, i.send_at, l.priority, i.device_id "
+						 "FROM ins i JOIN (SELECT DISTINCT task_id, priority FROM g) l ON l.task_id = i.task_id",
+						 1, types, &ids, NULL, false, 0);
+}
+
+/*
+ * The due rows of the tasks' send plans (delivery_plans, doc/schedules.md "Send plans"): as
+ * many as hold n devices (the last one split if it goes past n) of the lanes up to max_lane,
+ * taken in lane and send time order, one sender each (SKIP LOCKED), in the claim's
+ * transaction, before the queue. Their devices are claimed and submitted here: the rows stay, claimed (claimed_by, as
+ * a queue row's), and each device's delivery is written once, with its outcome, by the
+ * statement that takes it out of its row (write_planned_outcome_rows); a row whose sender dies
+ * is put back as a queue row's claim is, holding only the devices not written yet. Each device
+ * gets its delivery id now, the id its row is written with. The rows of tasks that the
+ * engagement gate may hold back are made into deliveries instead (materialize_plans). One node
+ * only: the distributed layout plans nothing. Returns the number of devices claimed.
+ */
+static int
+claim_planned(PPEngine *engine, int n, int max_lane, MemoryContext claim_cxt,
+			  TimestampTz claimed_at)
 {
 	/* prepared once per sender: this runs at every claim */
 	static SPIPlanPtr probe_plan = NULL;
-	static SPIPlanPtr make_plan = NULL;
-
-	Datum		args[2] = {Int32GetDatum((n + PP_PLAN_DEVICES - 1) / PP_PLAN_DEVICES),
+	Datum		args[3] = {Int32GetDatum(n), Int32GetDatum(my_role),
 	Int16GetDatum((int16) max_lane)};
-	Oid			types[2] = {INT4OID, INT2OID};
+	Oid			types[3] = {INT4OID, INT4OID, INT2OID};
+	uint64		nplans;
+	Datum	   *gated;
+	Datum	   *claimable;
+	int			ngated = 0;
+	int			nclaimable = 0;
+	int			claimed;
+	MemoryContext old;
 
 	/*
-	 * A probe of the due index first: most claims find no plan due, and the statement below
-	 * would lock the deliveries and the queue before the claim does, a second statement taking
-	 * them in another order (an ALTER or DROP of one of them waiting in between deadlocked
-	 * with it: seen in test/t/001_worker_safety.pl's clean-up)
+	 * A probe of the due index first: most claims find no plan due, and need not plan the
+	 * statements below (nor lock the plans before the queue: every claim takes the tables in
+	 * the same order)
 	 */
 	if (pp_spi_run_kept(&probe_plan, "looking for planned deliveries", SPI_OK_SELECT,
 						"SELECT 1 FROM pushplan.delivery_plans "
-						"WHERE priority <= $1 AND send_at <= pushplan.clock_now() LIMIT 1",
-						1, types + 1, args + 1, NULL, false, 0) == 0)
-		return;
-	/* (the lane of each plan's queue rows: a delivery row carries none, so from the plans) */
-	pp_spi_run_kept(&make_plan, "making planned deliveries", SPI_OK_INSERT,
-					"WITH p AS (SELECT plan_id FROM pushplan.delivery_plans "
-					"  WHERE priority <= $2 AND send_at <= pushplan.clock_now() "
-					"  ORDER BY priority, send_at LIMIT $1 FOR UPDATE SKIP LOCKED), "
-					"g AS (DELETE FROM pushplan.delivery_plans x USING p WHERE x.plan_id = p.plan_id "
-					"  RETURNING x.task_id, x.send_at, x.priority, x.platform, x.vendor, x.device_ids), "
-					"ins AS (INSERT INTO pushplan.deliveries (task_id, app_id, device_id, vendor, platform, send_at) "
-					"  SELECT g.task_id, t.app_id, u.device_id, g.vendor, g.platform, g.send_at "
-					"  FROM g JOIN pushplan.tasks t ON t.task_id = g.task_id "
-					"  CROSS JOIN LATERAL unnest(g.device_ids) u(device_id) "
-					"  RETURNING delivery_id, task_id, send_at, device_id) "
-					"INSERT INTO pushplan.delivery_queue (delivery_id, task_id, send_at, priority, device_id) "
-					"SELECT i.delivery_id, i.task_id, i.send_at, l.priority, i.device_id "
-					"FROM ins i JOIN (SELECT DISTINCT task_id, priority FROM g) l ON l.task_id = i.task_id",
-					2, types, args, NULL, false, 0);
+						"WHERE priority <= $1 AND claimed_by IS NULL AND send_at <= pushplan.clock_now() "
+						"LIMIT 1", 1, types + 2, args + 2, NULL, false, 0) == 0)
+		return 0;
+
+	/*
+	 * The due rows, in lane and send time order, as many as hold n devices (the last one may
+	 * hold more: split below), then locked (SKIP LOCKED: another sender's are left, and a row
+	 * claimed meanwhile fails the look again), and whether their task may be held back by the
+	 * gate. (Chosen before they are locked: no window over rows locked in the same query.)
+	 */
+	nplans = pp_spi_run_kept_text("taking planned deliveries", SPI_OK_SELECT,
+								  "WITH due AS (SELECT x.plan_id, x.priority, x.send_at, x.n "
+								  "  FROM (VALUES (0::smallint), (1::smallint), (2::smallint)) lane(l), "
+								  "  LATERAL (SELECT x.plan_id, x.priority, x.send_at, cardinality(x.device_ids) AS n "
+								  "    FROM pushplan.delivery_plans x "
+								  "    WHERE x.priority = lane.l AND x.claimed_by IS NULL "
+								  "    AND x.send_at <= pushplan.clock_now() "
+								  "    ORDER BY x.send_at LIMIT $1) x "
+								  "  WHERE lane.l <= $3 LIMIT $1), "
+								  "fit AS (SELECT plan_id FROM (SELECT plan_id, sum(n) OVER (ORDER BY priority, send_at, plan_id "
+								  "  ROWS UNBOUNDED PRECEDING) - n AS before FROM due) d WHERE before < $1) "
+								  "SELECT p.plan_id, pushplan._engagement_any(t.app_id, t.plan_id) "
+								  "FROM pushplan.delivery_plans p JOIN pushplan.tasks t ON t.task_id = p.task_id "
+								  "WHERE p.plan_id IN (SELECT plan_id FROM fit) AND p.claimed_by IS NULL "
+								  "ORDER BY p.priority, p.send_at, p.plan_id "
+								  "FOR UPDATE OF p SKIP LOCKED",
+								  3, types, args, NULL, false, 0);
+	if (nplans == 0)
+		return 0;
+	gated = palloc(sizeof(Datum) * nplans);
+	claimable = palloc(sizeof(Datum) * nplans);
+	for (uint64 i = 0; i < nplans; i++)
+	{
+		bool		isnull;
+		Datum		id = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull)))
+			gated[ngated++] = id;
+		else
+			claimable[nclaimable++] = id;
+	}
+	if (ngated > 0)
+		materialize_plans(PointerGetDatum(construct_array(gated, ngated, INT8OID, 8,
+														  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)));
+	if (nclaimable == 0)
+		return 0;
+
+	args[0] = PointerGetDatum(construct_array(claimable, nclaimable, INT8OID, 8, FLOAT8PASSBYVAL,
+											  TYPALIGN_DOUBLE));
+	types[0] = INT8ARRAYOID;
+	/* the devices taken: n in all, the plans in their order */
+	args[2] = Int32GetDatum(n);
+	types[2] = INT4OID;
+
+	/*
+	 * The same columns as the queue's claim (claim_and_submit_group), and the plan's id. The
+	 * plan that goes past n devices (pushplan.max_inflight) is split: the rest is a plan of its
+	 * own, not claimed. (Its devices are read as they were before the claim's update: every
+	 * part of a statement reads the same snapshot, and the rows are locked.)
+	 */
+	claimed = (int) pp_spi_run_kept_text("claiming planned deliveries", SPI_OK_SELECT,
+		"WITH k AS (SELECT plan_id, least(n, $3 - before) AS keep "
+		"  FROM (SELECT x.plan_id, cardinality(x.device_ids) AS n, "
+		"    sum(cardinality(x.device_ids)) OVER (ORDER BY x.priority, x.send_at, x.plan_id "
+		"      ROWS UNBOUNDED PRECEDING) - cardinality(x.device_ids) AS before "
+		"    FROM pushplan.delivery_plans x WHERE x.plan_id = ANY ($1)) s WHERE before < $3), "
+		"c AS (UPDATE pushplan.delivery_plans x SET claimed_by = $2, claimed_at = now(), "
+		"    device_ids = x.device_ids[1:k.keep] "
+		"  FROM k WHERE x.plan_id = k.plan_id "
+		"  RETURNING x.plan_id, x.task_id, x.send_at, x.vendor, x.device_ids), "
+		"split AS (INSERT INTO pushplan.delivery_plans (task_id, send_at, priority, platform, vendor, device_ids) "
+		"  SELECT x.task_id, x.send_at, x.priority, x.platform, x.vendor, x.device_ids[k.keep + 1:] "
+		"  FROM pushplan.delivery_plans x JOIN k ON k.plan_id = x.plan_id "
+		"  WHERE cardinality(x.device_ids) > k.keep), "
+		/* the deliveries.delivery_id default: an id of the claim's day */
+		"d AS (SELECT c.plan_id, c.task_id, c.send_at, c.vendor, u.device_id, "
+		"  (floor(extract(epoch FROM now()) / 86400)::bigint << 40) "
+		"    + nextval('pushplan.deliveries_delivery_id_seq') AS delivery_id, "
+		"  0 AS attempts, NULL::jsonb AS fallback, 0::smallint AS collateral "
+		"  FROM c CROSS JOIN LATERAL unnest(c.device_ids) u(device_id)) "
+		"SELECT " CLAIM_COLUMNS ", d.plan_id " CLAIM_FROM,
+		3, types, args, NULL, false, 0);
+	old = MemoryContextSwitchTo(claim_cxt);
+	submit_claimed(engine, SPI_tuptable, claimed, claimed_at, NULL);
+	MemoryContextSwitchTo(old);
+	return claimed;
 }
 
 /*
@@ -1037,10 +1396,10 @@ claim_and_submit_group(PPEngine *engine, int n, int max_lane, MemoryContext clai
 	Datum		args[3] = {Int32GetDatum(n), Int32GetDatum(my_role), Int16GetDatum((int16) max_lane)};
 	Oid			types[3] = {INT4OID, INT4OID, INT2OID};
 	int			claimed;
+	int			planned;
 	TimestampTz claimed_at;
 	SPITupleTable *rows;
 	MemoryContext old;
-	HTAB	   *gated;
 	int			group = -1;		/* the local shard group claimed from (distributed layout) */
 	const char *claim_sql;
 
@@ -1075,8 +1434,15 @@ claim_and_submit_group(PPEngine *engine, int n, int max_lane, MemoryContext clai
 	 */
 	(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_LOCAL, true, 0, false);
-	if (group < 0)
-		materialize_due_plans(n, max_lane);
+	claimed_at = GetCurrentTransactionStartTimestamp();	/* the claim's now() */
+	planned = group < 0 ? claim_planned(engine, n, max_lane, claim_cxt, claimed_at) : 0;
+	if (planned >= n)
+	{
+		pp_work_end();
+		MemoryContextReset(claim_cxt);
+		return planned;
+	}
+	args[0] = Int32GetDatum(n - planned);
 
 	/*
 	 * The claim writes only the queue rows (HOT updates); the deliveries are read, and written
@@ -1105,145 +1471,20 @@ claim_and_submit_group(PPEngine *engine, int n, int max_lane, MemoryContext clai
 		"  FROM d WHERE q.task_id = d.task_id AND q.delivery_id = d.delivery_id AND d.live), "
 		"gone AS (DELETE FROM pushplan.delivery_queue q USING d "
 		"  WHERE q.task_id = d.task_id AND q.delivery_id = d.delivery_id AND NOT d.live) "
-		/*
-		 * a fallback's message (doc/fallback.md) goes to its address through the webhook: the
-		 * device's push token and its opting in or out of pushes are not asked
-		 */
-		"SELECT d.delivery_id, d.task_id, d.app_id, d.device_id, d.vendor, d.attempts + 1, "
-		"  CASE WHEN d.fallback IS NULL THEN v.token "
-		"       ELSE coalesce(d.fallback #>> '{to,account}', d.fallback #>> '{to,value}') END, "
-		"  v.platform, v.language, v.registration_id, "
-		"  CASE WHEN t.state = 'cancelled' THEN 'cancelled' "
-		"       WHEN v.device_id IS NULL THEN 'device deleted' "
-		"       WHEN d.fallback IS NULL AND NOT v.opted_in THEN 'opted out' "
-		"       WHEN d.fallback IS NULL AND NOT v.registered THEN 'unregistered' "
-		"       WHEN d.fallback IS NULL AND v.token IS NULL THEN 'token invalidated' "
-		/*
-		 * consent withdrawn since the expansion (doc/privacy.md): only a push whose category
-		 * needs consent probes device_consents; the others stop at t.consent IS NULL
-		 */
-		"       WHEN t.consent IS NOT NULL AND CASE t.consent WHEN 'opt_in' THEN NOT EXISTS "
-		"         (SELECT 1 FROM pushplan.device_consents k WHERE k.device_id = d.device_id "
-		"          AND k.category = t.category AND k.granted) ELSE EXISTS "
-		"         (SELECT 1 FROM pushplan.device_consents k WHERE k.device_id = d.device_id "
-		"          AND k.category = t.category AND NOT k.granted) END "
-		"         THEN 'no consent: ' || t.category "
-		"       WHEN x.expires_at < pushplan.clock_now() THEN 'expired' END AS skip, "
-		"  x.expires_at, t.priority = 0, t.template_reads IS NOT NULL, "
-		/* what the push's templates read of the device, only when they do */
-		"  CASE WHEN 'attrs' = ANY (t.template_reads) THEN v.attrs END, "
-		"  CASE WHEN 'account' = ANY (t.template_reads) THEN (SELECT a.account "
-		"    FROM pushplan.device_accounts a WHERE a.device_id = v.device_id "
-		"    ORDER BY a.bound_at DESC LIMIT 1) END, "
-		/* the engagement gate's key (doc/engagement.md) */
-		"  t.plan_id, "
-		/* a fallback's message: what the webhook's body says of it (doc/fallback.md) */
-		"  d.fallback::text, "
-		/* a flow's send: gated even in the high lane (doc/engagement.md) */
-		"  t.flow_id IS NOT NULL, "
-		/* tries lost with their connection so far (record_outcome) */
-		"  d.collateral "
-		"FROM d JOIN pushplan.tasks t ON t.task_id = d.task_id "
-		/* per-device send times (a schedule's send_rule) expire per device */
-		"CROSS JOIN LATERAL (SELECT coalesce(t.expires_at, d.send_at + t.time_to_live) AS expires_at) x "
-		"LEFT JOIN pushplan.devices v ON v.device_id = d.device_id "
-		"WHERE d.live", group);
+		"SELECT " CLAIM_COLUMNS " " CLAIM_FROM " WHERE d.live", group);
 	claimed = (int) (group < 0 ?
 					 pp_spi_run_kept_text("claiming deliveries", SPI_OK_SELECT, claim_sql,
 										  3, types, args, NULL, false, 0) :
 					 pp_spi_run("claiming deliveries", SPI_OK_SELECT, claim_sql,
 								3, types, args, NULL, false, 0));
 	rows = SPI_tuptable;		/* cache look-ups below run queries of their own */
-	claimed_at = GetCurrentTransactionStartTimestamp();	/* the claim's now() */
 
 	old = MemoryContextSwitchTo(claim_cxt);
-	gated = engagement_gate(rows, claimed, group);
-	for (int i = 0; i < claimed; i++)
-	{
-		HeapTuple	tup = rows->vals[i];
-		TupleDesc	desc = rows->tupdesc;
-		bool		isnull;
-		PPSendItem	item;
-		char		key[NAMEDATALEN * 2];
-		char	   *skip;
-		Datum		ta[2];
-		Oid			tt[2] = {TEXTOID, TEXTOID};
-		InFlight   *f;
-		bool		found;
-		Datum		expires;
-		bool		templated;
-		GateVerdict *verdict;
-
-		memset(&item, 0, sizeof(item));
-		item.delivery_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		item.task_id = SPI_getvalue(tup, desc, 2);
-		item.app_id = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
-		item.device_id = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
-		item.vendor = SPI_getvalue(tup, desc, 5);
-		item.token = SPI_getvalue(tup, desc, 7);
-		item.platform = SPI_getvalue(tup, desc, 8);
-		item.language = SPI_getvalue(tup, desc, 9);
-		item.registration_id = SPI_getvalue(tup, desc, 10);
-		item.fallback = SPI_getvalue(tup, desc, 18);
-		skip = SPI_getvalue(tup, desc, 11);
-		expires = SPI_getbinval(tup, desc, 12, &isnull);
-		item.expires_at = isnull ? 0 : DatumGetTimestampTz(expires);
-		item.urgent = DatumGetBool(SPI_getbinval(tup, desc, 13, &isnull));
-		templated = DatumGetBool(SPI_getbinval(tup, desc, 14, &isnull));
-
-		if (skip == NULL && gated != NULL &&
-			(verdict = hash_search(gated, &item.delivery_id, HASH_FIND, NULL)) != NULL)
-		{
-			/* held or deferred: back in the queue, later; dropped: suppressed, as below */
-			if (!verdict->dropped)
-				continue;
-			skip = verdict->dropped;
-		}
-		if (skip)
-		{
-			pending_add(item.delivery_id, item.task_id, item.device_id, NULL,
-						strcmp(skip, "cancelled") == 0 ? "cancelled" :
-						strcmp(skip, "expired") == 0 ? "expired" : "suppressed",
-						0, NULL, skip, 0, claimed_at, -1);
-			continue;
-		}
-
-		snprintf(key, sizeof(key), "t:%s", item.task_id);
-		ta[0] = CStringGetTextDatum(item.task_id);
-		item.push = cached(key, "SELECT push FROM pushplan.tasks WHERE task_id = $1", 1, tt, ta);
-		snprintf(key, sizeof(key), "v:%d:%s", item.app_id, item.vendor);
-		ta[0] = Int32GetDatum(item.app_id);
-		ta[1] = CStringGetTextDatum(item.vendor);
-		tt[0] = INT4OID;
-		item.vendor_config = cached(key, "SELECT config FROM pushplan.vendor_configs "
-									"WHERE app_id = $1 AND vendor = $2", 2, tt, ta);
-		if (item.push == NULL || item.vendor_config == NULL)
-		{
-			pending_add(item.delivery_id, item.task_id, item.device_id, NULL, "failed", 0, NULL,
-						psprintf("vendor \"%s\" is not configured for this app", item.vendor), 0,
-						claimed_at, -1);
-			continue;
-		}
-
-		if (templated && !render_for_device(&item, tup, desc, claimed_at))
-			continue;
-
-		f = hash_search(inflight, &item.delivery_id, HASH_ENTER, &found);
-		f->device_id = item.device_id;
-		/* a fallback's address is no device token: a 410 for it invalidates nothing */
-		f->token = item.fallback || item.token == NULL ? NULL :
-			MemoryContextStrdup(TopMemoryContext, item.token);
-		f->task_id = MemoryContextStrdup(TopMemoryContext, item.task_id);
-		f->attempts = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
-		f->collateral = DatumGetInt16(SPI_getbinval(tup, desc, 20, &isnull));
-		f->expires_at = item.expires_at;
-		f->claimed_at = claimed_at;
-		pp_engine_submit(engine, &item);
-	}
+	submit_claimed(engine, rows, claimed, claimed_at, engagement_gate(rows, claimed, group));
 	MemoryContextSwitchTo(old);
 	pp_work_end();
 	MemoryContextReset(claim_cxt);
-	return claimed;
+	return planned + claimed;
 }
 
 /*
@@ -1357,8 +1598,14 @@ requeue_own_claims(void)
 	/* on the distributed layout, in this node's shards: sender numbers are per node */
 	pp_shards_refresh(true);
 	if (!pp_shards_distributed())
+	{
 		pp_spi_run("requeueing this sender's earlier claims", SPI_OK_UPDATE, requeue,
 				   1, types, args, NULL, false, 0);
+		/* its send plans: the devices left in them were not written (claim_planned) */
+		pp_spi_run("requeueing this sender's earlier claims", SPI_OK_UPDATE,
+				   "UPDATE pushplan.delivery_plans SET claimed_by = NULL, claimed_at = NULL "
+				   "WHERE claimed_by = $1", 1, types, args, NULL, false, 0);
+	}
 	for (int g = 0; pp_shards_distributed() && g < pp_shards_local_count(); g++)
 	{
 		/*

@@ -15,12 +15,14 @@ BEGIN
     -- The task first: on the distributed layout a node expanding it holds its row there (FOR
     -- SHARE) until its batch commits, whose queue rows the DELETE below then sees.
     UPDATE tasks t SET state = 'cancelled', finished_at = now() WHERE t.task_id = p_task;
-    -- Its send plans not due yet (doc/schedules.md, "Send plans"; one node only): their
+    -- Its send plans not claimed yet (doc/schedules.md, "Send plans"; one node only): their
     -- deliveries are written cancelled, counted and posted as the queued ones below are. A
-    -- sender making a plan into deliveries holds its row: this waits for that claim, whose
-    -- deliveries are then in flight or queued, and found below or cancelled at their claim.
-    IF EXISTS (SELECT 1 FROM delivery_plans p WHERE p.task_id = p_task) THEN
-        WITH p AS (DELETE FROM delivery_plans p WHERE p.task_id = p_task RETURNING p.*),
+    -- claimed plan is in flight, as a claimed queue row: its sender writes its devices'
+    -- outcomes. A sender claiming a plan holds its row: this waits for that claim, and leaves
+    -- the row, claimed, once it commits.
+    IF EXISTS (SELECT 1 FROM delivery_plans p WHERE p.task_id = p_task AND p.claimed_by IS NULL) THEN
+        WITH p AS (DELETE FROM delivery_plans p WHERE p.task_id = p_task AND p.claimed_by IS NULL
+                   RETURNING p.*),
         c AS (INSERT INTO deliveries (task_id, app_id, device_id, vendor, platform, send_at, status,
                                       attempts, error)
               SELECT p_task, p_app, u.device_id, p.vendor, p.platform, p.send_at, 'cancelled', 1, 'cancelled'
@@ -122,14 +124,16 @@ CREATE OR REPLACE VIEW _push_deliveries_made WITH (security_barrier) AS
     JOIN devices v ON v.device_id = d.device_id
     WHERE d.app_id = ANY ((SELECT _visible_apps('operator'))::int[]);
 
--- Every delivery: those made, and those a send plan holds until they fall due (doc/schedules.md,
--- "Send plans"), shown queued at their planned time, with no delivery id yet. (The distributed
+-- Every delivery: those made, and those a send plan holds until their outcomes are written
+-- (doc/schedules.md, "Send plans"), shown queued at their planned time (sending once a sender
+-- has claimed their plan), with no delivery id yet. (The distributed
 -- layout plans nothing: push_distribute leaves the made ones alone here.)
 CREATE OR REPLACE VIEW push_deliveries WITH (security_barrier) AS
     SELECT * FROM _push_deliveries_made
     UNION ALL
     SELECT a.app, p.task_id, t.plan_id, v.registration_id, v.platform, p.vendor,
-           'queued'::text, p.send_at, NULL::timestamptz, 0, NULL::text, NULL::int, NULL::text,
+           CASE WHEN p.claimed_by IS NULL THEN 'queued' ELSE 'sending' END,
+           p.send_at, NULL::timestamptz, 0, NULL::text, NULL::int, NULL::text,
            NULL::bigint, 0::smallint
     FROM delivery_plans p
     CROSS JOIN LATERAL unnest(p.device_ids) u(device_id)

@@ -28,16 +28,20 @@ CREATE OR REPLACE VIEW push_task_progress WITH (security_barrier) AS
            t.parent_task_id, t.variant
     FROM tasks t
     JOIN apps a USING (app_id)
-    -- in flight: the claimed queue rows (their deliveries say queued until their outcomes)
+    -- the devices of its send plans (doc/schedules.md, "Send plans"): not claimed yet, and
+    -- claimed (in flight; their deliveries are written with their outcomes)
     CROSS JOIN LATERAL (
-        SELECT count(*) AS sending FROM delivery_queue q
-        WHERE q.task_id = t.task_id AND q.claimed_by IS NOT NULL) c
-    -- not due yet: the devices of its send plans (doc/schedules.md, "Send plans")
-    CROSS JOIN LATERAL (
-        SELECT coalesce(sum(cardinality(p.device_ids)), 0) AS planned FROM delivery_plans p
+        SELECT coalesce(sum(cardinality(p.device_ids)) FILTER (WHERE p.claimed_by IS NULL), 0) AS planned,
+               coalesce(sum(cardinality(p.device_ids)) FILTER (WHERE p.claimed_by IS NOT NULL), 0) AS claimed
+        FROM delivery_plans p
         WHERE p.task_id = t.task_id) p
+    -- in flight: the claimed queue rows (their deliveries say queued until their outcomes) and
+    -- the claimed plans' devices
     CROSS JOIN LATERAL (
-        SELECT count(*) FILTER (WHERE d.status = 'queued') - c.sending + p.planned AS queued,
+        SELECT count(*) AS queue_sending, count(*) + p.claimed AS sending FROM delivery_queue q
+        WHERE q.task_id = t.task_id AND q.claimed_by IS NOT NULL) c
+    CROSS JOIN LATERAL (
+        SELECT count(*) FILTER (WHERE d.status = 'queued') - c.queue_sending + p.planned AS queued,
                count(*) FILTER (WHERE d.status = 'sent') AS sent,
                count(*) FILTER (WHERE d.status IN ('failed', 'invalid_token', 'expired')) AS failed,
                count(*) FILTER (WHERE d.status = 'suppressed') AS suppressed,

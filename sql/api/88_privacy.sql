@@ -424,10 +424,11 @@ BEGIN
     -- locked first: a registration or an event of these devices waits, then finds them gone
     PERFORM _devices_lock(p_devices);
 
-    -- planned sends not due yet (delivery_plans, one node: doc/schedules.md, "Send plans"): the
-    -- devices are taken out of the plans (a plan left empty goes), counted as the outcome of a
-    -- queued delivery of a deleted device is below. A sender making a plan into deliveries
-    -- holds its row: this waits for it, and the statement below finds the deliveries it made.
+    -- planned sends (delivery_plans, one node: doc/schedules.md, "Send plans"): the devices are
+    -- taken out of the plans, claimed or not (a plan left empty goes), counted as the outcome
+    -- of a queued delivery of a deleted device is below. A sender claiming a plan, or writing
+    -- the outcomes of its devices, holds its row: this waits for it, and the statement below
+    -- finds the deliveries it wrote; a device taken out first gets no delivery from it.
     -- (No index: the plans are scanned, a few rows per thousand devices planned.)
     IF EXISTS (SELECT 1 FROM delivery_plans p WHERE p.device_ids && p_devices) THEN
         WITH o AS (

@@ -43,7 +43,7 @@ END $$;
 --     (vendor_configs); INSERT of deliveries (and their sequence) and queue rows, or of send
 --     plans (delivery_plans); the upkeep (tasks done, stale claims back to the queue);
 --   senders: the claim (delivery_queue FOR UPDATE, deliveries, tasks, devices, device_consents;
---     the due send plans made into deliveries and queue rows),
+--     the due send plans claimed, their deliveries written with their outcomes),
 --     task pushes and vendor credentials (vendor_configs), outcomes (deliveries, delivery_queue, tasks done), and
 --     invalid tokens cleared (devices: only token, token_invalidated_at, updated_at);
 --   smart send times (sql/api/75_smart_send.sql, run with the caller's rights): the scheduler

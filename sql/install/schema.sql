@@ -383,13 +383,15 @@ CREATE TABLE delivery_queue (
 -- transactional push is claimed ahead of any broadcast backlog.
 CREATE INDEX delivery_queue_due_idx ON delivery_queue (priority, send_at);
 
--- A task's plan of sends not due yet (doc/schedules.md, "Send plans"): the deliveries of a task
--- whose devices each have their own send time (a schedule's zone_type 2 or intelligent trigger),
--- kept as one row per send time, platform and vendor and up to 100 devices, instead of a
--- delivery and a queue row per device. A sender's claim turns the due rows into deliveries and
--- queue rows, in the claim's transaction (src/worker_sender.c); until then the row is what
--- push_task_progress counts as queued, push_cancel cancels and an erasure removes a device from.
--- Empty on the distributed layout, where the nodes expand such tasks into deliveries.
+-- A task's plan of sends (doc/schedules.md, "Send plans"): the deliveries of a task the scheduler
+-- expands (a broadcast, a schedule's firing, each device's own send time for zone_type 2 or an
+-- intelligent trigger), kept as one row per send time, platform and vendor and up to 100
+-- devices, instead of a delivery and a queue row per device. A sender claims the due rows
+-- (claimed_by, as a queue row's) and sends their devices; each device's delivery is written
+-- once, with its outcome, and leaves the row in the same statement (a row left empty goes)
+-- (src/worker_sender.c). Until then the row is what push_task_progress counts as queued (or
+-- sending, once claimed), push_cancel cancels (unclaimed) and an erasure removes a device
+-- from. Empty on the distributed layout, where the nodes expand tasks into deliveries.
 CREATE TABLE delivery_plans (
     plan_id     bigserial PRIMARY KEY,
     task_id     text NOT NULL REFERENCES tasks ON DELETE CASCADE,
@@ -397,8 +399,10 @@ CREATE TABLE delivery_plans (
     priority    smallint NOT NULL,      -- the task's lane, as delivery_queue.priority
     platform    text NOT NULL,          -- the devices' platform and vendor at the expansion, as
     vendor      text NOT NULL,          -- deliveries.platform and vendor would have kept them
-    device_ids  bigint[] NOT NULL
-);
+    device_ids  bigint[] NOT NULL,      -- the devices not written yet
+    claimed_by  int,                    -- sender slot of the claim (in flight), as delivery_queue's
+    claimed_at  timestamptz
+) WITH (fillfactor = 50);
 -- what a claim looks for: the due rows of its lanes, high first
 CREATE INDEX delivery_plans_due_idx ON delivery_plans (priority, send_at);
 CREATE INDEX delivery_plans_task_idx ON delivery_plans (task_id);

@@ -133,7 +133,8 @@ round() {
   sleep 1
   healthy=$(push_tag fmok healthy)
   tx=$(sql "SELECT push_send('fm', '$(body '{"registration_id": ["tx-apns", "tx-fcm"]}')')")
-  wait_for 60 "SELECT count(*) = 0 FROM delivery_queue WHERE task_id IN ('$faulty', '$healthy', '$tx')" \
+  wait_for 60 "SELECT NOT EXISTS (SELECT 1 FROM delivery_queue WHERE task_id IN ('$faulty', '$healthy', '$tx'))
+                AND NOT EXISTS (SELECT 1 FROM delivery_plans WHERE task_id IN ('$faulty', '$healthy', '$tx'))" \
     || fail "$name: not finished in 60 s: $(sql "SELECT string_agg(status || ':' || n, ',') FROM (SELECT status, count(*) n FROM deliveries WHERE task_id = '$faulty' GROUP BY 1) s")"
   local secs=$(( ($(date +%s%N) - t0) / 1000000 ))
   row="| $name"
@@ -188,7 +189,8 @@ sql "SELECT push_device_register_batch('fmtok', (SELECT jsonb_agg(jsonb_build_ob
 silent0=$(mock_get /_mock/stats | jq .connections.silent)
 t0=$(date +%s%N)
 task=$(sql "SELECT push_send('fmtok', '$(body '"all"')')")
-wait_for 30 "SELECT count(*) = 0 FROM delivery_queue WHERE task_id = '$task'" || fail "fmtok: not finished in 30 s"
+wait_for 30 "SELECT NOT EXISTS (SELECT 1 FROM delivery_queue WHERE task_id = '$task')
+                AND NOT EXISTS (SELECT 1 FROM delivery_plans WHERE task_id = '$task')" || fail "fmtok: not finished in 30 s"
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 check_eq "token endpoint never reads: the 6 FCM deliveries fail after 3 attempts with its reason" \
   "$(sql "SELECT string_agg(DISTINCT status || '/' || attempts || ': ' || error, ',') FROM deliveries WHERE task_id = '$task'")" \
@@ -206,7 +208,8 @@ mock_curl /_mock/revoke_tokens -X POST >/dev/null
 t0=$(date +%s%N)
 revoked=$(push_tag fm healthy)
 tx=$(sql "SELECT push_send('fm', '$(body '{"registration_id": ["tx-apns", "tx-fcm"]}')')")
-wait_for 30 "SELECT count(*) = 0 FROM delivery_queue WHERE task_id IN ('$revoked', '$tx')" || fail "revoked: not finished in 30 s"
+wait_for 30 "SELECT NOT EXISTS (SELECT 1 FROM delivery_queue WHERE task_id IN ('$revoked', '$tx'))
+                AND NOT EXISTS (SELECT 1 FROM delivery_plans WHERE task_id IN ('$revoked', '$tx'))" || fail "revoked: not finished in 30 s"
 stats=$(mock_get /_mock/stats)
 row="| every token revoked"
 for v in "${vendors[@]}"; do

@@ -6,7 +6,8 @@
 # the high lane, where the express sender claims it; with pushplan.express_senders = 0, a full
 # sender claims that lane alone, past max_inflight). A push that asks for the low lane waits
 # for every broadcast delivery to be claimed first. Both ways, one after the other. Then a claim
-# of a sender that no longer runs, put back in the queue by the scheduler's upkeep.
+# of a sender that no longer runs, put back in the queue by the scheduler's upkeep, a send plan
+# so claimed, and a device erased while its plan is in flight.
 set -uo pipefail
 . "$(dirname "$0")/lib/vendor_env.sh"
 vendor_env_start 55340 55341 "pushplan.databases = 'postgres'" "pushplan.senders = 2" \
@@ -47,10 +48,14 @@ else
   fail "$1: transactional push waited: ${ms:-not sent} ms ($(sql "SELECT status FROM deliveries WHERE task_id = '$tx'"))"
 fi
 check_eq "... it is in the high lane" "$(sql "SELECT priority FROM push_task_progress WHERE task_id = '$tx'")" "high"
-# (a delivery's claimed_at is written with its outcome; the queue row has it while in flight)
+# (a delivery's claimed_at is written with its outcome; the queue row has it while in flight,
+# and the send plan for a broadcast's devices, src/worker_sender.c claim_planned)
 check_eq "... claimed before any of the 20 broadcast deliveries that were waiting" \
-  "$(sql "SELECT count(*) FROM deliveries d LEFT JOIN delivery_queue q USING (task_id, delivery_id)
-          WHERE d.task_id = '$bulk' AND coalesce(d.claimed_at, q.claimed_at) <= (SELECT claimed_at FROM deliveries WHERE task_id = '$tx')")" "20"
+  "$(sql "WITH tx AS (SELECT claimed_at FROM deliveries WHERE task_id = '$tx')
+          SELECT (SELECT count(*) FROM deliveries d LEFT JOIN delivery_queue q USING (task_id, delivery_id)
+                  WHERE d.task_id = '$bulk' AND coalesce(d.claimed_at, q.claimed_at) <= (SELECT claimed_at FROM tx))
+               + (SELECT coalesce(sum(cardinality(p.device_ids)), 0) FROM delivery_plans p
+                  WHERE p.task_id = '$bulk' AND p.claimed_at <= (SELECT claimed_at FROM tx))")" "20"
 check_eq "... while the low push still waits" "$(sql "SELECT status FROM deliveries WHERE task_id = '$low'")" "queued"
 
 wait_for 30 "SELECT status = 'sent' FROM deliveries WHERE task_id = '$low'" \
@@ -137,4 +142,59 @@ wait_for 20 "SELECT status = 'sent' FROM deliveries WHERE task_id = '$stale'" \
   || fail "stale claim: $(sql "SELECT d.status, q.claimed_by, q.claimed_at FROM deliveries d LEFT JOIN delivery_queue q USING (task_id, delivery_id) WHERE d.task_id = '$stale'")"
 check_eq "... once, and its queue row is gone" \
   "$(mock_get /_mock/stats | jq .requests) $(sql "SELECT count(*) FROM delivery_queue WHERE task_id = '$stale'")" "1 0"
+
+# The same for a broadcast's send plan (doc/schedules.md, "Send plans"): claimed by sender 7,
+# which wrote the outcome of one of its three devices (its delivery written, the device taken
+# out of the plan, as write_planned_outcome_rows does) and stopped. The upkeep gives the plan
+# back with the two devices left, which are sent once each; the third is not sent again.
+# three devices tagged TAG, registration ids TAG-1..3, tokens TOKEN-1..3
+register_three() {
+  sql "SELECT push_device_register_batch('shop', (SELECT jsonb_agg(jsonb_build_object('registration_id', '$1-' || g,
+         'platform', 'web', 'vendor', 'webhook', 'token', '$2-' || g, 'tags', jsonb_build_array('$1')))
+         FROM generate_series(1, 3) g))" >/dev/null
+}
+push_to_tag() { sql "SELECT push_send('shop', '{\"to\": {\"tag\": [\"$1\"]}, \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"$1\"}}}')"; }
+mock_reset
+register_three trio lane-trio
+psql -c "ALTER SYSTEM SET pushplan.senders = 0" -c "SELECT pg_reload_conf()" >/dev/null
+wait_for 20 "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'pushplan sender'" \
+  || fail "the senders did not stop"
+trio=$(push_to_tag trio)
+wait_for 20 "SELECT sum(cardinality(device_ids)) = 3 FROM delivery_plans WHERE task_id = '$trio'" \
+  && ok "a broadcast is expanded into a send plan, no delivery written yet" \
+  || fail "trio plan: $(sql "SELECT count(*) FROM delivery_plans WHERE task_id = '$trio'") plans, $(sql "SELECT count(*) FROM deliveries WHERE task_id = '$trio'") deliveries"
+first=$(sql "SELECT device_id FROM devices WHERE registration_id = 'trio-1' AND app_id = _app_id('shop', 'reader')")
+sql "WITH p AS (UPDATE delivery_plans SET claimed_by = 7, claimed_at = now() - interval '10 minutes',
+                  device_ids = array_remove(device_ids, $first) WHERE task_id = '$trio' RETURNING *)
+     INSERT INTO deliveries (task_id, app_id, device_id, vendor, platform, send_at, status, attempts, claimed_by, sent_at)
+     SELECT p.task_id, _app_id('shop', 'reader'), $first, p.vendor, p.platform, p.send_at, 'sent', 1, 7, now() FROM p" >/dev/null
+psql -c "ALTER SYSTEM SET pushplan.senders = 2" -c "SELECT pg_reload_conf()" >/dev/null
+wait_for 20 "SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'pushplan sender'" || fail "the senders did not come back"
+sleep 2
+check_eq "a send plan claimed by a sender that no longer runs is not taken by the others" \
+  "$(sql "SELECT string_agg(status, ',' ORDER BY status DESC) FROM push_deliveries WHERE task_id = '$trio'") $(mock_get /_mock/stats | jq .requests)" "sent,sending,sending 0"
+spid=$(sql "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pushplan scheduler'")
+sql "SELECT pg_terminate_backend($spid)" >/dev/null
+wait_for 30 "SELECT state = 'done' FROM tasks WHERE task_id = '$trio'" \
+  && ok "... until the upkeep gives it back: its devices left are sent and the task is done" \
+  || fail "stale plan: $(sql "SELECT claimed_by, device_ids FROM delivery_plans WHERE task_id = '$trio'")"
+check_eq "... each once, the one written before not again; the plan is gone" \
+  "$(mock_get /_mock/stats | jq -c '[.tokens["lane-trio-1"].requests // 0, .tokens["lane-trio-2"].requests, .tokens["lane-trio-3"].requests]') $(sql "SELECT count(*) || ' ' || count(DISTINCT device_id) FROM deliveries WHERE task_id = '$trio' AND status = 'sent'") $(sql "SELECT count(*) FROM delivery_plans WHERE task_id = '$trio'")" \
+  "[0,1,1] 3 3 0"
+
+# A device erased while its send plan is in flight: its outcome, written after, writes no
+# delivery for it (the erasure took it out of the plan first); the others' are written.
+mock_reset
+register_three gone lane-slow3000-gone
+gone=$(push_to_tag gone)
+wait_for 10 "SELECT count(*) FILTER (WHERE status = 'sending') = 3 FROM push_deliveries WHERE task_id = '$gone'" \
+  || fail "gone: $(sql "SELECT status, count(*) FROM push_deliveries WHERE task_id = '$gone' GROUP BY 1")"
+erased=$(sql "SELECT device_id FROM devices WHERE registration_id = 'gone-2' AND app_id = _app_id('shop', 'reader')")
+sql "SELECT push_device_erase('shop', 'gone-2')" >/dev/null
+wait_for 20 "SELECT state = 'done' FROM tasks WHERE task_id = '$gone'" \
+  && ok "a device erased while its plan is in flight: the broadcast completes" \
+  || fail "gone: $(sql "SELECT claimed_by, device_ids FROM delivery_plans WHERE task_id = '$gone'")"
+check_eq "... the others' deliveries written sent, none for the erased device" \
+  "$(sql "SELECT count(*) FILTER (WHERE status = 'sent') || ' ' || count(*) FILTER (WHERE device_id = $erased) FROM deliveries WHERE task_id = '$gone'") $(mock_get /_mock/stats | jq .requests)" \
+  "2 0 3"
 finish

@@ -65,9 +65,11 @@ wait_for 20 "SELECT count(*) > 300 FROM deliveries WHERE task_id = '$task' AND s
   && ok "the broadcast is being sent" || fail "broadcast: $(sql "SELECT status, count(*) FROM deliveries WHERE task_id = '$task' GROUP BY 1")"
 done_=""
 for i in $(seq 20); do   # a drop that cannot have its lock in 50 ms is tried again (bounded)
-  # what it did, and how many deliveries of the broadcast were left to send when it began
+  # what it did, and how many deliveries of the broadcast were left to send when it began (in
+  # the queue, or in its send plans: doc/schedules.md, "Send plans")
   done_="$done_ $(sql "SELECT array_to_string(_raw_partitions_maintain(), ', ') || ' (left: ' ||
-                         (SELECT count(*) FROM delivery_queue WHERE task_id = '$task') || ')'")"
+                         ((SELECT count(*) FROM delivery_queue WHERE task_id = '$task')
+                          + (SELECT coalesce(sum(cardinality(device_ids)), 0) FROM delivery_plans WHERE task_id = '$task')) || ')'")"
   [ -z "$(sql "SELECT 1 FROM pg_class WHERE relname IN ('deliveries_$(day -10)', 'events_$(day -10)', 'tracked_events_$(day -10)')")" ] && break
   sleep 0.2
 done

@@ -169,7 +169,8 @@ clock_day=$(( $(cat "$work/clock_day" 2>/dev/null || echo 0) + 1 ))
 clock $clock_day
 drained=0
 for ((i = 0; i < 1800; i++)); do
-  if [ "$(sql "SELECT NOT EXISTS (SELECT 1 FROM delivery_queue) AND NOT EXISTS (SELECT 1 FROM deliveries WHERE status = 'queued')
+  if [ "$(sql "SELECT NOT EXISTS (SELECT 1 FROM delivery_queue) AND NOT EXISTS (SELECT 1 FROM delivery_plans)
+               AND NOT EXISTS (SELECT 1 FROM deliveries WHERE status = 'queued')
                AND NOT EXISTS (SELECT 1 FROM tasks WHERE state NOT IN ('done', 'failed', 'cancelled'))
                AND NOT EXISTS (SELECT 1 FROM flow_instances WHERE state = 'waiting' AND next_at <= clock_now())")" = t ]; then
     drained=1; break
