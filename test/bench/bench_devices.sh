@@ -5,6 +5,10 @@
 #   (a) new devices with time zone, language, 0-10 skewed tags and 5 attributes
 #   (b) new devices without tags or attributes
 #   (c) re-registration of the devices of (a) (the upsert path), attributes changed
+# each case beside its bare baseline, run just before it: the same batches' rows written by one
+# plain INSERT ... SELECT a batch from the same JSON into tables of the same shape and indexes
+# (devices and device_tags LIKE ... INCLUDING ALL, the tags known), no API, no validation, no
+# upsert: (a0) for (a), (b0) for (b) (rows new to those tables too);
 # then single-device push_device_register calls from one client with pgbench, for reference,
 # and push_tag_add on the devices of (a), a one-device function that looks its device up.
 # Target: >= 50,000 devices/s in batches. Reports; never asserts.
@@ -69,9 +73,35 @@ INSERT INTO bench_batches
 SELECT 'again', b, jsonb_agg(base || jsonb_build_object('tags', tags, 'attrs',
            attrs || jsonb_build_object('level', 9, 'city', 'moved')) ORDER BY g)::text
 FROM devs GROUP BY b;
+-- the bare baseline's tables (its tags made beforehand, as an app's tags mostly exist)
+CREATE TABLE bare_devices (LIKE pushplan.devices INCLUDING ALL);
+CREATE TABLE bare_tags (LIKE pushplan.tags INCLUDING ALL);
+CREATE TABLE bare_device_tags (LIKE pushplan.device_tags INCLUDING ALL);
+INSERT INTO bare_tags (app_id, tag) SELECT DISTINCT 0, t FROM devs, unnest(tags) t;
 CHECKPOINT;
 SQL
 echo "batches generated in $(( $(date +%s) - start )) s: $nb batches of $batch devices a case"
+
+# The bare baseline of a case, the same way: one statement a batch, timed around the whole run.
+run_bare() {
+  local kind=$1 label=$2 f=$dir/bare_$1.sql
+  {
+    echo "SET search_path = pushplan, public;"
+    echo "SELECT clock_timestamp() AS t0 \\gset"
+    for b in $(seq 0 $((nb - 1))); do
+      echo "WITH j AS (SELECT e FROM jsonb_array_elements((SELECT body FROM bench_batches WHERE kind = '$kind' AND b = $b)::jsonb) e),
+        d AS (INSERT INTO bare_devices (app_id, registration_id, platform, vendor, token, timezone, language, attrs)
+              SELECT 0, e->>'registration_id', e->>'platform', e->>'vendor', e->>'token', e->>'timezone', e->>'language',
+                     coalesce(e->'attrs', '{}') FROM j RETURNING device_id, registration_id)
+        INSERT INTO bare_device_tags (tag_id, device_id)
+        SELECT g.tag_id, d.device_id FROM j JOIN d ON d.registration_id = j.e->>'registration_id'
+        CROSS JOIN jsonb_array_elements_text(coalesce(j.e->'tags', '[]')) x JOIN bare_tags g ON g.app_id = 0 AND g.tag = x \\g /dev/null"
+    done
+    echo "SELECT '$label: ' || $n || ' devices in ' || round(extract(epoch FROM clock_timestamp() - :'t0')::numeric, 2)
+      || ' s: ' || round($n / extract(epoch FROM clock_timestamp() - :'t0')) || ' devices/s' AS result;"
+  } > "$f"
+  "${psql[@]}" -At -f "$f"
+}
 
 # One statement (and transaction) a batch, timed by the server around the whole run.
 run_case() {
@@ -87,7 +117,9 @@ run_case() {
   } > "$f"
   "${psql[@]}" -At -f "$f"
 }
+run_bare full "(a0) bare baseline of (a): the same rows by plain INSERT"
 run_case full "(a) new, tags + attrs"
+run_bare plain "(b0) bare baseline of (b): the same rows by plain INSERT"
 run_case plain "(b) new, no tags/attrs"
 "${psql[@]}" -c "CHECKPOINT"
 run_case again "(c) re-registration (upsert) of (a)"
