@@ -488,8 +488,10 @@ write_planned_outcome_rows(Datum *args, Oid *types)
 /*
  * Writes the pending outcomes pend[idx[0..n-1]] (all of one shard group on the distributed
  * layout: group; -1 on a single node), and clears the invalid tokens among them, in the
- * caller's unit of work. Returns the number of tasks these deliveries belong to, listed in
- * SPI_tuptable.
+ * caller's unit of work: all of deliveries written already (planned false:
+ * write_queued_outcome_rows), or all of devices of send plans (planned true:
+ * write_planned_outcome_rows). Returns the number of tasks these deliveries belong to, listed
+ * in SPI_tuptable.
  */
 static uint64
 write_outcome_rows(const int *idx, int n, int group, bool planned)
