@@ -33,7 +33,6 @@
 #include "template_push.h"
 #include "json.h"
 #include "shard_local.h"
-#include "task_expand.h"
 
 #include "access/htup_details.h"
 #include "access/xact.h"
@@ -386,10 +385,8 @@ write_queued_outcome_rows(Datum *args, Oid *types, int group)
 	 * outcome, as the claim writes only the queue row), and their queue rows: deleted when
 	 * final, back in the queue with the new send_at when retried. A delivery no longer 'queued'
 	 * already has its outcome (written by an earlier try of this batch, or by another sender
-	 * after the upkeep gave a stale claim back) and keeps it. The outcomes written are counted
-	 * in the statistics (doc/statistics.md): appended, as one row per task, platform and
-	 * vendor, and the vendors' answer times as a histogram; the final ones of apps with an
-	 * outcome webhook are appended to its outbox. Returns the tasks these deliveries belong to.
+	 * after the upkeep gave a stale claim back) and keeps it. Counted by OUTCOMES_COUNTED.
+	 * Returns the tasks these deliveries belong to.
 	 */
 	return run_batch_statement(&outcome_plan, "recording outcomes", SPI_OK_SELECT,
 						"WITH o AS (SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $10, $11) "
