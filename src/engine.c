@@ -896,6 +896,18 @@ pp_engine_hand_out(PPEngine *e, PPSendOutcome *out, int max_out)
 	return n;
 }
 
+/* The outcomes of an answer handed out in part that are not handed out yet; 0 if none is. */
+int
+pp_engine_answer_left(PPEngine *e)
+{
+	PPXfer	   *x;
+
+	if (dlist_is_empty(&e->done))
+		return 0;
+	x = dlist_container(PPXfer, node, dlist_head_node(&e->done));
+	return x->handed > 0 ? x->nitems - x->handed : 0;
+}
+
 int
 pp_engine_poll(PPEngine *e, int timeout_ms, PPSendOutcome *out, int max_out)
 {

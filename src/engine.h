@@ -108,6 +108,8 @@ extern void pp_engine_idle(PPEngine *e);
  * outcomes (palloc'd in the caller's current context), at most max_out.
  */
 extern int	pp_engine_poll(PPEngine *e, int timeout_ms, PPSendOutcome *out, int max_out);
+/* What is left of an answer pp_engine_poll handed out in part (a batched vendor's) */
+extern int	pp_engine_answer_left(PPEngine *e);
 extern void pp_engine_destroy(PPEngine *e);
 
 /*

@@ -56,7 +56,7 @@ pp_settings_define(void)
 							NULL, &pp_max_inflight, 500, 1, 100000, PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("pushplan.outcomes_per_write",
-							"Outcomes a sender writes in one transaction at most; it also writes them every 20 ms.",
+							"Outcomes a sender writes in one transaction at most, but one vendor answer's are never split; it also writes them every 5 ms.",
 							"Answers received and not yet written are sent again after a crash: this bounds them.",
 							&pp_outcomes_per_write, 100, 1, 10000, PGC_SIGHUP, 0,
 							NULL, NULL, NULL);

@@ -1852,6 +1852,18 @@ pushplan_sender_main(Datum arg)
 								  outs, Max(1, Min(nouts, pp_outcomes_per_write - pend.n)));
 			for (int i = 0; i < done; i++)
 				record_outcome(&outs[i]);
+
+			/*
+			 * An answer's outcomes are written together: a batched vendor's 1000 tokens in one
+			 * transaction, not in ten of outcomes_per_write. They are received already, so
+			 * this writes them sooner, not a wider crash window.
+			 */
+			for (int left; done > 0 && (left = pp_engine_answer_left(engine)) > 0;)
+			{
+				done = pp_engine_poll(engine, 0, outs, Min(nouts, left));
+				for (int i = 0; i < done; i++)
+					record_outcome(&outs[i]);
+			}
 			pp_engine_set_unrecorded(engine, pend.n);
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(poll_cxt);

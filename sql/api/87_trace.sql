@@ -48,15 +48,18 @@ BEGIN
     SELECT * INTO d FROM deliveries x WHERE x.task_id = p_task AND x.device_id = p_device;
     v_delivery := FOUND;
     IF NOT v_delivery THEN
-        -- in a send plan, not due yet (doc/schedules.md, "Send plans"): shown as the queued
-        -- delivery, not attempted yet, that its claim will make
-        SELECT p.send_at, p.platform, p.vendor INTO v_plan FROM delivery_plans p
-            WHERE p.task_id = p_task AND p_device = ANY (p.device_ids);
+        -- in a send plan (doc/schedules.md, "Send plans"): shown as the queued delivery, not
+        -- attempted yet, that its claim will make; or, claimed by a sender, in flight (its
+        -- delivery row is written with its outcome)
+        SELECT p.send_at, p.platform, p.vendor, p.claimed_by, p.claimed_at INTO v_plan
+            FROM delivery_plans p WHERE p.task_id = p_task AND p_device = ANY (p.device_ids);
         IF FOUND THEN
             d.task_id := p_task; d.device_id := p_device; d.status := 'queued'; d.attempts := 0;
             d.send_at := v_plan.send_at; d.platform := v_plan.platform; d.vendor := v_plan.vendor;
             v_delivery := true;
             v_planned := true;
+            v_in_flight := v_plan.claimed_by IS NOT NULL;
+            v_claimed_at := v_plan.claimed_at;
         END IF;
     END IF;
     v_platforms := CASE WHEN jsonb_typeof(t.push #> '{body,platform}') = 'array'
@@ -205,8 +208,10 @@ BEGIN
     RETURN NEXT;
 
     -- The outcome: the delivery keeps only its last attempt.
-    SELECT q.claimed_at, q.claimed_by IS NOT NULL INTO v_claimed_at, v_in_flight
-        FROM delivery_queue q WHERE q.task_id = p_task AND q.delivery_id = d.delivery_id;
+    IF NOT v_planned THEN
+        SELECT q.claimed_at, q.claimed_by IS NOT NULL INTO v_claimed_at, v_in_flight
+            FROM delivery_queue q WHERE q.task_id = p_task AND q.delivery_id = d.delivery_id;
+    END IF;
     v_fields := concat_ws(', ', format('attempts %s', d.attempts),
                           'HTTP ' || d.http_status,
                           'vendor_message_id ' || _shown(d.vendor_message_id),

@@ -164,6 +164,9 @@ out=$(sql "SELECT push_vendor_test('hxm_bad', 'meizu', 'meizu-ok-x', '$PUSH'::js
 check "meizu: signed with the wrong secret -> failed" "$out" '"error": "1006: '
 
 # ================= through push_send and the senders ==========================================
+# outcomes_per_write 2: an answer's four outcomes are still written in one transaction
+psql -c "ALTER SYSTEM SET pushplan.outcomes_per_write = 2" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 1
 mock_reset
 sql "SELECT push_device_register('hxm', v || i, 'android', v, v || CASE WHEN i = 3 THEN '-unregistered-' ELSE '-dev-' END || i)
      FROM generate_series(1, 4) i, unnest(ARRAY['honor', 'xiaomi', 'meizu']) v" >/dev/null
@@ -180,4 +183,7 @@ stats=$(mock /_mock/stats)
 check "push_send: one honor request for the 4 devices" "$stats" '"honor":1,'
 check "push_send: one xiaomi request" "$stats" '"xiaomi":1,'
 check "push_send: one meizu request" "$stats" '"meizu":1,'
+check_eq "push_send: each answer's outcomes written together, in one transaction (outcomes_per_write 2)" \
+  "$(sql "SELECT string_agg(vendor || '=' || n, ',' ORDER BY vendor) FROM (SELECT vendor, count(DISTINCT xmin::text) n FROM deliveries GROUP BY 1) x")" \
+  "honor=1,meizu=1,xiaomi=1"
 finish

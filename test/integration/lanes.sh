@@ -173,6 +173,9 @@ wait_for 20 "SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'pus
 sleep 2
 check_eq "a send plan claimed by a sender that no longer runs is not taken by the others" \
   "$(sql "SELECT string_agg(status, ',' ORDER BY status DESC) FROM push_deliveries WHERE task_id = '$trio'") $(mock_get /_mock/stats | jq .requests)" "sent,sending,sending 0"
+check_eq "... push_trace shows its devices in flight since the claim" \
+  "$(sql "SELECT detail || ' ' || (at < now() - interval '9 minutes') FROM push_trace('shop', 'trio-2', '$trio') WHERE step = 'outcome'")" \
+  "sending: attempt 1 in flight (attempts 0) true"
 spid=$(sql "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pushplan scheduler'")
 sql "SELECT pg_terminate_backend($spid)" >/dev/null
 wait_for 30 "SELECT state = 'done' FROM tasks WHERE task_id = '$trio'" \
