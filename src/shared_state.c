@@ -198,10 +198,27 @@ pp_wake_slot_scheduler(PPDatabaseSlot *slot)
 void
 pp_wake_slot_senders(PPDatabaseSlot *slot, bool express)
 {
+	bool		woken = false;
+
 	if (slot == NULL)
 		return;
 	if (express)
+	{
+		/*
+		 * High-lane deliveries are the express senders' when one runs: the others are not
+		 * woken for them (an idle one would claim and, mostly, find nothing: about as much CPU
+		 * a push as the express sender's whole work). A busy one takes them at its next claim.
+		 */
 		pg_atomic_write_u32(&slot->express_wake, 1);
+		for (int i = PP_MAX_SENDERS; i < PP_ROLE_END; i++)
+			if (slot->procno[PP_ROLE_INDEX(i)] >= 0)
+			{
+				set_proc_latch(slot->procno[PP_ROLE_INDEX(i)]);
+				woken = true;
+			}
+		if (woken)
+			return;
+	}
 	pg_atomic_write_u32(&slot->senders_wake, 1);
 	for (int i = 0; i < PP_ROLE_END; i++)
 		set_proc_latch(slot->procno[PP_ROLE_INDEX(i)]);

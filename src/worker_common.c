@@ -338,7 +338,9 @@ pp_spi_run_kept(SPIPlanPtr *plan, const char *what, int expected, const char *sq
  * transactional push's expansion (one text per kind of audience), a sender's look-up of a new
  * task. Kept by its text and parameter types, up to KEPT_BY_TEXT statements a process (the
  * others run as pp_spi_run); custom plans, so that only the parsing and analysis are saved,
- * never a plan made for other values or other statistics.
+ * never a plan made for other values or other statistics. pp_spi_run_kept_key keeps a generic
+ * plan: for statements that read rows by the key their parameters give (a task by its id), for
+ * which no other plan is worth its planning at each run.
  */
 #define KEPT_BY_TEXT 16
 
@@ -347,19 +349,21 @@ typedef struct KeptByText
 	char	   *sql;
 	int			nargs;
 	Oid		   *types;
+	int			cursor_options;
 	SPIPlanPtr	plan;
 } KeptByText;
 
-uint64
-pp_spi_run_kept_text(const char *what, int expected, const char *sql, int nargs, Oid *types,
-					 Datum *args, const char *nulls, bool read_only, long count)
+static uint64
+run_kept_by_text(const char *what, int expected, const char *sql, int nargs, Oid *types,
+				 Datum *args, const char *nulls, bool read_only, long count, int cursor_options)
 {
 	static KeptByText kept[KEPT_BY_TEXT];
 	static int	nkept = 0;
 	KeptByText *k = NULL;
 
 	for (int i = 0; i < nkept && k == NULL; i++)
-		if (kept[i].nargs == nargs && strcmp(kept[i].sql, sql) == 0 &&
+		if (kept[i].nargs == nargs && kept[i].cursor_options == cursor_options &&
+			strcmp(kept[i].sql, sql) == 0 &&
 			(nargs == 0 || memcmp(kept[i].types, types, sizeof(Oid) * nargs) == 0))
 			k = &kept[i];
 	if (k == NULL)
@@ -368,7 +372,8 @@ pp_spi_run_kept_text(const char *what, int expected, const char *sql, int nargs,
 			return pp_spi_run(what, expected, sql, nargs, types, args, nulls, read_only, count);
 		k = &kept[nkept];
 		k->plan = NULL;
-		pp_spi_keep(&k->plan, what, sql, nargs, types, CURSOR_OPT_CUSTOM_PLAN);
+		k->cursor_options = cursor_options;
+		pp_spi_keep(&k->plan, what, sql, nargs, types, cursor_options);
 		/* (only once the statement is prepared: one that fails is not kept) */
 		k->sql = MemoryContextStrdup(TopMemoryContext, sql);
 		k->nargs = nargs;
@@ -377,6 +382,22 @@ pp_spi_run_kept_text(const char *what, int expected, const char *sql, int nargs,
 		nkept++;
 	}
 	return pp_spi_checked(SPI_execute_plan(k->plan, args, nulls, read_only, count), what, expected);
+}
+
+uint64
+pp_spi_run_kept_text(const char *what, int expected, const char *sql, int nargs, Oid *types,
+					 Datum *args, const char *nulls, bool read_only, long count)
+{
+	return run_kept_by_text(what, expected, sql, nargs, types, args, nulls, read_only, count,
+							CURSOR_OPT_CUSTOM_PLAN);
+}
+
+uint64
+pp_spi_run_kept_key(const char *what, int expected, const char *sql, int nargs, Oid *types,
+					Datum *args, const char *nulls, bool read_only, long count)
+{
+	return run_kept_by_text(what, expected, sql, nargs, types, args, nulls, read_only, count,
+							CURSOR_OPT_GENERIC_PLAN);
 }
 
 /* The first row of the last SPI result; an ERROR naming `what` if it returned none. */

@@ -169,8 +169,8 @@ cached(const char *key, const char *query, int nargs, Oid *types, Datum *args)
 		if ((pp_shards_distributed() ?
 			 pp_spi_run(query, SPI_OK_SELECT, pp_shard_sql(query, -1), nargs, types, args, NULL,
 						false, 1) :
-			 pp_spi_run_kept_text(query, SPI_OK_SELECT, query, nargs, types, args, NULL,
-								  false, 1)) == 1)
+			 pp_spi_run_kept_key(query, SPI_OK_SELECT, query, nargs, types, args, NULL,
+								 false, 1)) == 1)
 			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		if (isnull)
 			e->value = NULL;
@@ -355,9 +355,9 @@ int8_array(int64 *v, int n)
  * the deliveries are read by an index condition on the batch's ids (= ANY of its array: each
  * partition's scan bounded by the batch whatever the join order) and the queue rows by a
  * probe per outcome (QUEUE_ROW_OF_O); test/integration/sending.sh counts what they read.
- * (The claim is planned each time: its rows come from a LIMIT over the queue, and a generic
- * plan of it scanned the whole queue at each claim once the queue had grown from empty: 15-26
- * s a claim.) On the distributed layout (group >= 0) each shard group's statement names its
+ * (The claim is kept so too, written so that no plan of it can scan a table: a first kept
+ * version, joined by the queue's key, scanned the whole queue at each claim once the queue had
+ * grown from empty, 15-26 s a claim; claim_and_submit_group.) On the distributed layout (group >= 0) each shard group's statement names its
  * shards, which move: planned each time.
  */
 static uint64
@@ -369,6 +369,26 @@ run_batch_statement(SPIPlanPtr *kept, const char *what, int expected, const char
 						  false, 0);
 	pp_spi_keep(kept, what, sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
 	return pp_spi_checked(SPI_execute_plan(*kept, args, NULL, false, 0), what, expected);
+}
+
+/*
+ * A kept generic plan is made with the statistics and table sizes of its moment: plans whose
+ * statements could still read more than they must on a table that grew since are made again
+ * this often (the planner reads a table's current size, not only its statistics).
+ */
+#define KEPT_PLAN_MAX_AGE_MS 10000
+
+static void
+keep_fresh(SPIPlanPtr *plan, TimestampTz *made_at)
+{
+	if (*plan != NULL &&
+		TimestampDifferenceExceeds(*made_at, GetCurrentTimestamp(), KEPT_PLAN_MAX_AGE_MS))
+	{
+		SPI_freeplan(*plan);
+		*plan = NULL;
+	}
+	if (*plan == NULL)
+		*made_at = GetCurrentTimestamp();
 }
 
 /*
@@ -423,10 +443,8 @@ write_queued_outcome_rows(Datum *args, Oid *types, int group)
  * Kept with a generic plan, as the other outcome statement (run_batch_statement): planning it
  * at each run was a sixth of a sender's CPU. The plans are read by their ids (= ANY of the
  * batch's); a generic plan made while delivery_plans held a few rows may read it whole, so the
- * plan is made again every PLANNED_OUTCOME_REPLAN_MS, from the table's size of the moment
- * (the planner reads a table's current size, not only its statistics).
+ * plan is made again every KEPT_PLAN_MAX_AGE_MS (keep_fresh).
  */
-#define PLANNED_OUTCOME_REPLAN_MS 10000
 
 static uint64
 write_planned_outcome_rows(Datum *args, Oid *types)
@@ -434,14 +452,7 @@ write_planned_outcome_rows(Datum *args, Oid *types)
 	static SPIPlanPtr outcome_plan = NULL;
 	static TimestampTz made_at = 0;
 
-	if (outcome_plan != NULL &&
-		TimestampDifferenceExceeds(made_at, GetCurrentTimestamp(), PLANNED_OUTCOME_REPLAN_MS))
-	{
-		SPI_freeplan(outcome_plan);
-		outcome_plan = NULL;
-	}
-	if (outcome_plan == NULL)
-		made_at = GetCurrentTimestamp();
+	keep_fresh(&outcome_plan, &made_at);
 	pp_spi_keep(&outcome_plan, "recording planned outcomes",
 		"WITH o AS (SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $10, $11, $12, $13) "
 		"  o(id, status, http, msgid, error, retry_at, task_id, claimed_at, latency_us, collateral, "
@@ -690,8 +701,11 @@ write_outcomes(int from, int n, bool queue_drained)
 		Datum		a1[1];
 
 		a1[0] = PointerGetDatum(construct_array(tasks, (int) ntasks, TEXTOID, -1, false, TYPALIGN_INT));
-		/* (an express sender's every push ends here: kept, not parsed again) */
-		pp_spi_run_kept_text("marking finished tasks done", SPI_OK_UPDATE,
+		/*
+		 * (An express sender's every push ends here: kept with a generic plan, the tasks read by
+		 * their ids, each one's queue rows and plans by an index probe.)
+		 */
+		pp_spi_run_kept_key("marking finished tasks done", SPI_OK_UPDATE,
 							 "UPDATE pushplan.tasks t SET state = 'done', finished_at = now() "
 							 "WHERE t.task_id = ANY ($1) AND t.state = 'sending' AND t.expanded "
 							 "AND NOT " PP_TASK_HAS_OPEN_DELIVERIES,
@@ -1127,9 +1141,10 @@ render_for_device(PPSendItem *item, HeapTuple tup, TupleDesc desc, TimestampTz c
 	"    ORDER BY a.bound_at DESC LIMIT 1) END, " \
 	"  t.plan_id, d.fallback::text, t.flow_id IS NOT NULL, d.collateral"
 #define CLAIM_FROM \
-	"FROM d JOIN pushplan.tasks t ON t.task_id = d.task_id " \
+	"FROM d CROSS JOIN LATERAL (SELECT * FROM pushplan.tasks t WHERE t.task_id = d.task_id OFFSET 0) t " \
 	"CROSS JOIN LATERAL (SELECT coalesce(t.expires_at, d.send_at + t.time_to_live) AS expires_at) x " \
-	"LEFT JOIN pushplan.devices v ON v.device_id = d.device_id"
+	"LEFT JOIN LATERAL (SELECT * FROM pushplan.devices v WHERE v.device_id = d.device_id OFFSET 0) v " \
+	"  ON true"
 
 /*
  * Submits the deliveries a claim returned (the columns of the queue's claim in
@@ -1451,31 +1466,48 @@ claim_and_submit_group(PPEngine *engine, int n, int max_lane, MemoryContext clai
 	 * sent, one it deleted first is skipped here (SKIP LOCKED, or gone once it commits).
 	 */
 	/*
-	 * Kept by its text on one node (its parsing and analysis were some 15 % of an express
-	 * sender's CPU, one claim per transactional push), planned at each run all the same: a
-	 * generic plan updated the claimed queue rows by a scan of the queue's key once the
-	 * statistics said the queue was empty (doc/benchmarks.md, "The outcome statement kept").
+	 * Kept with a generic plan on one node: planning it at each claim was a third of an express
+	 * sender's CPU (one claim per transactional push; doc/benchmarks.md, "The claim kept").
+	 * A generic plan is blind to the LIMIT and may be made while the statistics say the queue
+	 * is empty: so no step can scan a table for the batch. The due rows come from the due
+	 * index in send_at order (the only order without a sort, which senders do not plan); each
+	 * delivery, task and device by a probe of its key per claimed row (a lateral subquery
+	 * that OFFSET 0 keeps from being made a join: no join order to turn around; CLAIM_FROM);
+	 * the queue rows written by their ctid, which the claim's lock returned (an unclaimed queue
+	 * row is written by claims alone, so it is still the version this statement sees). (A
+	 * bound of each probe by the batch's ids, "= ANY (ARRAY(...))" beside the key, made each
+	 * probe walk the whole batch: half the broadcast's rate.) Made again every
+	 * KEPT_PLAN_MAX_AGE_MS all the same.
 	 */
 	claim_sql = pp_shard_sql(
-		"WITH c AS (SELECT q.delivery_id, q.task_id "
+		"WITH c AS (SELECT q.delivery_id, q.task_id, q.row "
 		"  FROM (VALUES (0::smallint), (1::smallint), (2::smallint)) lane(p), "
-		"  LATERAL (SELECT delivery_id, task_id FROM pushplan.delivery_queue "
+		"  LATERAL (SELECT delivery_id, task_id, ctid AS row FROM pushplan.delivery_queue "
 		"    WHERE priority = lane.p AND claimed_by IS NULL AND send_at <= pushplan.clock_now() "
 		"    ORDER BY send_at LIMIT $1 FOR UPDATE SKIP LOCKED) q "
 		"  WHERE lane.p <= $3 LIMIT $1), "
-		"d AS (SELECT c.delivery_id, c.task_id, d.app_id, d.device_id, d.vendor, d.attempts, "
+		"d AS (SELECT c.delivery_id, c.task_id, c.row, d.app_id, d.device_id, d.vendor, d.attempts, "
 		"  d.collateral, d.send_at, coalesce(d.status = 'queued', false) AS live, d.fallback "
-		"  FROM c LEFT JOIN pushplan.deliveries d ON d.delivery_id = c.delivery_id), "
+		"  FROM c LEFT JOIN LATERAL (SELECT * FROM pushplan.deliveries d "
+		"    WHERE d.delivery_id = c.delivery_id OFFSET 0) d ON true), "
 		"q AS (UPDATE pushplan.delivery_queue q SET claimed_by = $2, claimed_at = now() "
-		"  FROM d WHERE q.task_id = d.task_id AND q.delivery_id = d.delivery_id AND d.live), "
-		"gone AS (DELETE FROM pushplan.delivery_queue q USING d "
-		"  WHERE q.task_id = d.task_id AND q.delivery_id = d.delivery_id AND NOT d.live) "
+		"  WHERE q.ctid = ANY (ARRAY(SELECT d.row FROM d WHERE d.live))), "
+		"gone AS (DELETE FROM pushplan.delivery_queue q "
+		"  WHERE q.ctid = ANY (ARRAY(SELECT d.row FROM d WHERE NOT d.live))) "
 		"SELECT " CLAIM_COLUMNS " " CLAIM_FROM " WHERE d.live", group);
-	claimed = (int) (group < 0 ?
-					 pp_spi_run_kept_text("claiming deliveries", SPI_OK_SELECT, claim_sql,
-										  3, types, args, NULL, false, 0) :
-					 pp_spi_run("claiming deliveries", SPI_OK_SELECT, claim_sql,
-								3, types, args, NULL, false, 0));
+	if (group < 0)
+	{
+		static SPIPlanPtr claim_plan = NULL;
+		static TimestampTz made_at = 0;
+
+		keep_fresh(&claim_plan, &made_at);
+		pp_spi_keep(&claim_plan, "claiming deliveries", claim_sql, 3, types, CURSOR_OPT_GENERIC_PLAN);
+		claimed = (int) pp_spi_checked(SPI_execute_plan(claim_plan, args, NULL, false, 0),
+									   "claiming deliveries", SPI_OK_SELECT);
+	}
+	else
+		claimed = (int) pp_spi_run("claiming deliveries", SPI_OK_SELECT, claim_sql,
+								   3, types, args, NULL, false, 0);
 	rows = SPI_tuptable;		/* cache look-ups below run queries of their own */
 
 	old = MemoryContextSwitchTo(claim_cxt);

@@ -127,6 +127,10 @@ extern uint64 pp_spi_run_kept(SPIPlanPtr *plan, const char *what, int expected, 
 extern uint64 pp_spi_run_kept_text(const char *what, int expected, const char *sql, int nargs,
 								   Oid *types, Datum *args, const char *nulls, bool read_only,
 								   long count);
+/* ... with a generic plan: for statements that read rows by the keys their parameters give */
+extern uint64 pp_spi_run_kept_key(const char *what, int expected, const char *sql, int nargs,
+								  Oid *types, Datum *args, const char *nulls, bool read_only,
+								  long count);
 extern HeapTuple pp_spi_first_row(const char *what);
 
 #endif							/* PUSHPLAN_WORKERS_H */
