@@ -408,3 +408,14 @@ pp_spi_first_row(const char *what)
 		elog(ERROR, "pushplan: %s returned no row", what);
 	return SPI_tuptable->vals[0];
 }
+
+/* An int8[] of v[0..n-1], in the current memory context. */
+Datum
+pp_int8_array(int64 *v, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * n);
+
+	for (int i = 0; i < n; i++)
+		d[i] = Int64GetDatum(v[i]);
+	return PointerGetDatum(construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}

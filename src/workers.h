@@ -132,5 +132,6 @@ extern uint64 pp_spi_run_kept_key(const char *what, int expected, const char *sq
 								  Oid *types, Datum *args, const char *nulls, bool read_only,
 								  long count);
 extern HeapTuple pp_spi_first_row(const char *what);
+extern Datum pp_int8_array(int64 *v, int n);
 
 #endif							/* PUSHPLAN_WORKERS_H */
