@@ -10,7 +10,8 @@
  *   -> running (auth token attached, on the curl multi handle)
  *   -> done (results ready; handed out by pp_engine_poll, possibly over several calls).
  * A refused auth token (APNs ExpiredProviderToken, FCM 401, HMS 401, OPPO code 11) sends the
- * transfer back to pending once, with a fresh token.  A vendor with a first step
+ * transfer back to pending once, with a fresh token; so does, for an urgent transfer, the loss of
+ * its connection.  A vendor with a first step
  * (PPVendor.prepare, vivo's saveListPayload) runs it in the same slot: its answer sends the
  * transfer back to pending for the second request (pushToList), or ends it with the first
  * step's result.
@@ -91,6 +92,7 @@ typedef struct PPXfer
 	PPItemResult *results;
 	char	   *auth_token;
 	bool		auth_retried;
+	bool		conn_retried;	/* urgent: sent again once at once, its connection lost */
 	StringInfoData final_body;	/* HMS: the assembled body */
 	bool		preparing;		/* on the wire: the first step (PPVendor.prepare) */
 	PPHttpReq	http;
@@ -798,6 +800,20 @@ pp_engine_complete(PPEngine *e, PPXfer *x)
 
 		MemoryContextSwitchTo(old);
 		pp_http_release(e->http, r);
+
+		/*
+		 * An urgent transfer (the high lane: a transactional push) lost with its connection is
+		 * sent again at once, once, on another: the sender's retry would come a quarter of a
+		 * second to seconds later, whereas the fault was the connection's, not the push's
+		 * (src/worker_sender.c, record_collateral). A broadcast's waits, so that the requests
+		 * lost together do not come back together.
+		 */
+		if (transient && collateral && x->urgent && !x->conn_retried)
+		{
+			x->conn_retried = true;
+			pp_engine_enqueue(e, x);
+			return;
+		}
 		pp_xfer_finish_all(e, x, transient ? PP_OUT_RETRY : PP_OUT_FAILED, err);
 		for (int i = 0; i < x->nitems; i++)
 			x->results[i].collateral = transient && collateral;

@@ -70,6 +70,19 @@ check_eq "every request reached the vendor once" "$(mock_get /_mock/stats | jq .
 scenario "the express sender"
 check_eq "... which the express sender (number 32) claimed" "$(sql "SELECT claimed_by FROM deliveries WHERE task_id = '$tx'")" "32"
 
+# A transactional push whose request loses its connection (the mock closes it without an
+# answer) is sent again at once by the engine, on another connection: one attempt, no try
+# lost with its connection (the sender's retry of a collateral loss would come 0.25-2 s later
+# and count one: src/engine.c, pp_engine_complete).
+mock_reset
+sql "SELECT push_device_register('shop', 'tx-drop', 'web', 'webhook', 'lane-drop1-tx')" >/dev/null
+drop=$(sql "SELECT push_send('shop', '{\"to\": {\"registration_id\": [\"tx-drop\"]}, \"body\": {\"platform\": \"all\", \"notification\": {\"alert\": \"your code is 5678\"}}}')")
+wait_for 15 "SELECT status = 'sent' FROM deliveries WHERE task_id = '$drop'" \
+  && ok "a transactional push whose connection drops under it is sent" \
+  || fail "dropped: $(sql "SELECT status, attempts, collateral, error FROM deliveries WHERE task_id = '$drop'")"
+check_eq "... again at once by the engine: one attempt, none lost, two requests at the vendor" \
+  "$(sql "SELECT attempts || ' ' || collateral FROM deliveries WHERE task_id = '$drop'") $(mock_get /_mock/stats | jq '.tokens["lane-drop1-tx"].requests')" "1 0 2"
+
 # A claim sees a push committed after its unit of work began, and so must the look-up of that
 # push's task (it once used the snapshot taken when the unit of work began: "vendor is not
 # configured", about 2 % of the transactional pushes under a broadcast). Made certain here: the
