@@ -29,12 +29,15 @@
  * whole key, descending, so that only a backward scan of delivery_queue's primary key answers
  * it: from the end, where the rows not sent yet are. (An equality probe alone let the planner
  * pick a sequential or a delivery_id scan that waded through the deleted rows of what was
- * sent.) Used by the senders and the scheduler, on one node.
+ * sent.) The send plans' probe is a scalar subquery too: an EXISTS may be planned as one scan
+ * of all the send plans, hashed (at a million devices, 10,000 rows for each statement). Used by
+ * the senders and the scheduler, on one node.
  */
 #define PP_TASK_HAS_OPEN_DELIVERIES \
 	"((SELECT q.delivery_id FROM pushplan.delivery_queue q WHERE q.task_id = t.task_id " \
 	" ORDER BY q.task_id DESC, q.delivery_id DESC LIMIT 1) IS NOT NULL " \
-	" OR EXISTS (SELECT 1 FROM pushplan.delivery_plans p WHERE p.task_id = t.task_id))"
+	" OR (SELECT p.plan_id FROM pushplan.delivery_plans p WHERE p.task_id = t.task_id " \
+	" LIMIT 1) IS NOT NULL)"
 
 /*
  * Lanes (tasks.priority, delivery_queue.priority), claimed in this order: high (transactional

@@ -236,6 +236,9 @@ CREATE UNIQUE INDEX tasks_msg_random_idx ON tasks (app_id, msg_random, msg_secon
 -- what the scheduler looks for: due tasks and those whose expansion is under way, lane by lane
 CREATE INDEX tasks_due_idx ON tasks (priority, send_at)
     WHERE state = 'queued' OR (state = 'sending' AND NOT expanded);
+-- the tasks being sent once expanded: the upkeep and the senders look for the finished ones
+-- among them (tasks are kept forever: without it the upkeep read them all each turn)
+CREATE INDEX tasks_sending_idx ON tasks (task_id) WHERE state = 'sending' AND expanded;
 CREATE INDEX tasks_broadcast_idx ON tasks (app_id, created_at) WHERE broadcast;
 CREATE INDEX tasks_plan_idx ON tasks (app_id, plan_id);
 CREATE INDEX tasks_parent_idx ON tasks (parent_task_id) WHERE parent_task_id IS NOT NULL;

@@ -748,3 +748,6 @@ CREATE TABLE delivery_plans (
 -- what a claim looks for: the due rows of its lanes, high first
 CREATE INDEX delivery_plans_due_idx ON delivery_plans (priority, send_at);
 CREATE INDEX delivery_plans_task_idx ON delivery_plans (task_id);
+-- The tasks being sent once expanded, among which the upkeep and the senders look for the
+-- finished ones (the upkeep read every task each turn: tasks are kept forever).
+CREATE INDEX tasks_sending_idx ON tasks (task_id) WHERE state = 'sending' AND expanded;
