@@ -69,7 +69,7 @@ is_broadcast(JsonbValue *to)
 static Datum
 spi_value(const char *sql, int nargs, Oid *types, Datum *args, bool *isnull)
 {
-	if (pp_spi_run_kept_text(sql, SPI_OK_SELECT, sql, nargs, types, args, NULL, false, 1) == 0)
+	if (pp_spi_run_kept_key(sql, SPI_OK_SELECT, sql, nargs, types, args, NULL, false, 1) == 0)
 	{
 		*isnull = true;
 		return (Datum) 0;
@@ -138,7 +138,7 @@ app_vendors(int32 app_id)
 	Datum		args[1] = {Int32GetDatum(app_id)};
 	List	   *names = NIL;
 
-	pp_spi_run_kept_text("reading the app's vendors", SPI_OK_SELECT,
+	pp_spi_run_kept_key("reading the app's vendors", SPI_OK_SELECT,
 			   "SELECT vendor FROM pushplan.vendor_configs WHERE app_id = $1",
 			   1, types, args, NULL, true, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -202,7 +202,7 @@ expand_now(const char *task_id, int32 app_id, Jsonb *push, int priority)
 	args[2] = BoolGetDatum(res.queued > 0);
 	/* now() as a parameter: Citus takes no STABLE function in a CASE of a reference table's UPDATE */
 	args[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	pp_spi_run_kept_text("recording the expansion", SPI_OK_UPDATE,
+	pp_spi_run_kept_key("recording the expansion", SPI_OK_UPDATE,
 			   "UPDATE pushplan.tasks SET targeted = $2, expanded = true, "
 			   "expanded_upto = NULL, started_at = $4, "
 			   "state = CASE WHEN $3 THEN 'sending' ELSE 'done' END, "
@@ -536,7 +536,7 @@ store_task(int32 app_id, PPPush *p, const PPTaskTiming *timing, const char *pare
 	 * A task with per-device send times (send_rule) expires per device (the sender adds
 	 * time_to_live to each delivery's own send_at), so it has no task-wide expires_at.
 	 */
-	(void) pp_spi_run_kept_text(
+	(void) pp_spi_run_kept_key(
 			"storing the task", SPI_OK_INSERT_RETURNING,
 			/*
 			 * send_time: read in the app's zone; one already passed is now, as Tencent does.

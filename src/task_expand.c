@@ -76,8 +76,8 @@ append_task_filters(StringInfo from, const char *task_id, int group, bool *of_fl
 		"FROM pushplan.tasks WHERE task_id = $1";
 
 	if (group < 0)
-		(void) pp_spi_run_kept_text("reading the task's filters", SPI_OK_SELECT, sql,
-									1, types, args, NULL, false, 1);
+		(void) pp_spi_run_kept_key("reading the task's filters", SPI_OK_SELECT, sql,
+								   1, types, args, NULL, false, 1);
 	else
 		(void) pp_spi_run("reading the task's filters", SPI_OK_SELECT, on_group(sql, group),
 						  1, types, args, NULL, false, 1);
@@ -372,10 +372,13 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 	pp_shard_statement_group = group;
 	PG_TRY();
 	{
-		/* a transactional push's text repeats (one per kind of audience): kept, not parsed again */
+		/*
+		 * a transactional push's text repeats (one per kind of audience): kept, with a generic
+		 * plan, as its few devices are read by their ids (keys) whatever the statistics
+		 */
 		if (in_push_send && group < 0 && !task_literal && !pp_registry_distributed())
-			(void) pp_spi_run_kept_text("expanding the audience", SPI_OK_SELECT, q.data,
-										nfixed + aud.nargs, types, values, nulls, false, 0);
+			(void) pp_spi_run_kept_key("expanding the audience", SPI_OK_SELECT, q.data,
+									   nfixed + aud.nargs, types, values, nulls, false, 0);
 		else
 			(void) pp_spi_run("expanding the audience", SPI_OK_SELECT, on_group(q.data, group),
 							  nfixed + aud.nargs, types, values, nulls, false, 0);
