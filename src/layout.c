@@ -7,6 +7,7 @@
 
 #include "catalog/namespace.h"
 #include "executor/spi.h"
+#include "storage/proc.h"
 #include "utils/lsyscache.h"
 
 #include "layout.h"
@@ -22,4 +23,18 @@ pp_registry_distributed(void)
 	if (SPI_execute("SELECT 1 FROM pushplan.cluster_layout", true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pushplan.cluster_layout");
 	return SPI_processed > 0;
+}
+
+bool
+pp_registry_distributed_xact(void)
+{
+	static LocalTransactionId asked_in = InvalidLocalTransactionId;
+	static bool distributed = false;
+
+	if (MyProc->lxid != asked_in)
+	{
+		distributed = pp_registry_distributed();
+		asked_in = MyProc->lxid;
+	}
+	return distributed;
 }

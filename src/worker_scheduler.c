@@ -579,9 +579,10 @@ idle_timeout(void)
 /*
  * The tasks being sent whose last delivery is written are done. Found by their keys: the
  * sending tasks' own index, then one probe of the queue's and one of the send plans' per task,
- * planned so whatever the statistics say. They lag a broadcast's tables by minutes, and with
- * those of nearly empty tables the planner chose a scan of all the send plans per sending
- * task, each turn (test/integration/sending.sh counts them).
+ * planned without sequential or bitmap scans whatever the statistics say. They lag a
+ * broadcast's tables by minutes, and with those of nearly empty tables the planner chose a scan
+ * of all the send plans per sending task, at each turn (test/integration/sending.sh counts the
+ * scans of the send plans and of the tasks).
  */
 static void
 mark_finished_tasks_done(void)
