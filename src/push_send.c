@@ -22,7 +22,6 @@
 #include "task_expand.h"
 #include "template_push.h"
 #include "push_send.h"
-#include "layout.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -66,26 +65,10 @@ is_broadcast(JsonbValue *to)
 	return type && (strcmp(type, "all") == 0 || strcmp(type, "tag") == 0);
 }
 
-/*
- * push_send's statements read and write rows by the keys their parameters give: kept with
- * generic plans on one node (planning was 43 % of a one-device push_send's CPU). Citus makes
- * no distributed plan of a generic INSERT ... SELECT into a reference table ("could not create
- * distributed plan"): on the distributed layout they are planned for their values each time.
- */
-static uint64
-run_keyed(const char *what, int expected, const char *sql, int nargs, Oid *types, Datum *args,
-		  const char *nulls, bool read_only, long count)
-{
-	if (pp_registry_distributed_xact())
-		return pp_spi_run_kept_text(what, expected, sql, nargs, types, args, nulls, read_only,
-									count);
-	return pp_spi_run_kept_key(what, expected, sql, nargs, types, args, nulls, read_only, count);
-}
-
 static Datum
 spi_value(const char *sql, int nargs, Oid *types, Datum *args, bool *isnull)
 {
-	if (run_keyed(sql, SPI_OK_SELECT, sql, nargs, types, args, NULL, false, 1) == 0)
+	if (pp_spi_run_keyed(sql, SPI_OK_SELECT, sql, nargs, types, args, NULL, false, 1) == 0)
 	{
 		*isnull = true;
 		return (Datum) 0;
@@ -154,7 +137,7 @@ app_vendors(int32 app_id)
 	Datum		args[1] = {Int32GetDatum(app_id)};
 	List	   *names = NIL;
 
-	run_keyed("reading the app's vendors", SPI_OK_SELECT,
+	pp_spi_run_keyed("reading the app's vendors", SPI_OK_SELECT,
 			   "SELECT vendor FROM pushplan.vendor_configs WHERE app_id = $1",
 			   1, types, args, NULL, true, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -218,7 +201,7 @@ expand_now(const char *task_id, int32 app_id, Jsonb *push, int priority)
 	args[2] = BoolGetDatum(res.queued > 0);
 	/* now() as a parameter: Citus takes no STABLE function in a CASE of a reference table's UPDATE */
 	args[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	run_keyed("recording the expansion", SPI_OK_UPDATE,
+	pp_spi_run_keyed("recording the expansion", SPI_OK_UPDATE,
 			   "UPDATE pushplan.tasks SET targeted = $2, expanded = true, "
 			   "expanded_upto = NULL, started_at = $4, "
 			   "state = CASE WHEN $3 THEN 'sending' ELSE 'done' END, "
@@ -552,7 +535,7 @@ store_task(int32 app_id, PPPush *p, const PPTaskTiming *timing, const char *pare
 	 * A task with per-device send times (send_rule) expires per device (the sender adds
 	 * time_to_live to each delivery's own send_at), so it has no task-wide expires_at.
 	 */
-	(void) run_keyed(
+	(void) pp_spi_run_keyed(
 			"storing the task", SPI_OK_INSERT_RETURNING,
 			/*
 			 * send_time: read in the app's zone; one already passed is now, as Tencent does.

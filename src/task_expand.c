@@ -75,13 +75,9 @@ append_task_filters(StringInfo from, const char *task_id, int group, bool *of_fl
 		"  upper(variant_buckets), variant_control, flow_id IS NOT NULL "
 		"FROM pushplan.tasks WHERE task_id = $1";
 
-	/* (a generic plan on one node: Citus's plans of it are made for the value) */
-	if (group < 0 && !pp_registry_distributed_xact())
-		(void) pp_spi_run_kept_key("reading the task's filters", SPI_OK_SELECT, sql,
-								   1, types, args, NULL, false, 1);
-	else if (group < 0)
-		(void) pp_spi_run_kept_text("reading the task's filters", SPI_OK_SELECT, sql,
-									1, types, args, NULL, false, 1);
+	if (group < 0)
+		(void) pp_spi_run_keyed("reading the task's filters", SPI_OK_SELECT, sql,
+								1, types, args, NULL, false, 1);
 	else
 		(void) pp_spi_run("reading the task's filters", SPI_OK_SELECT, on_group(sql, group),
 						  1, types, args, NULL, false, 1);
@@ -380,9 +376,9 @@ pp_task_expand_batch(const char *task_id, int32 app_id, Jsonb *push, TimestampTz
 		 * a transactional push's text repeats (one per kind of audience): kept, with a generic
 		 * plan, as its few devices are read by their ids (keys) whatever the statistics
 		 */
-		if (in_push_send && group < 0 && !task_literal && !pp_registry_distributed_xact())
-			(void) pp_spi_run_kept_key("expanding the audience", SPI_OK_SELECT, q.data,
-									   nfixed + aud.nargs, types, values, nulls, false, 0);
+		if (in_push_send && group < 0 && !task_literal)
+			(void) pp_spi_run_keyed("expanding the audience", SPI_OK_SELECT, q.data,
+									nfixed + aud.nargs, types, values, nulls, false, 0);
 		else
 			(void) pp_spi_run("expanding the audience", SPI_OK_SELECT, on_group(q.data, group),
 							  nfixed + aud.nargs, types, values, nulls, false, 0);

@@ -8,6 +8,7 @@
  * DROP DATABASE's barrier and for the launcher's start/stop notifications.
  */
 #include "pushplan.h"
+#include "layout.h"
 #include "workers.h"
 
 #include "access/xact.h"
@@ -398,6 +399,21 @@ pp_spi_run_kept_key(const char *what, int expected, const char *sql, int nargs, 
 					Datum *args, const char *nulls, bool read_only, long count)
 {
 	return run_kept_by_text(what, expected, sql, nargs, types, args, nulls, read_only, count,
+							CURSOR_OPT_GENERIC_PLAN);
+}
+
+/*
+ * A statement that reads and writes rows by the keys its parameters give (push_send's, a
+ * transactional push's expansion): kept with a generic plan on one node. Citus makes no
+ * distributed plan of a generic INSERT ... SELECT into a reference table ("could not create
+ * distributed plan"): on the distributed layout it is kept by its text and planned for its values.
+ */
+uint64
+pp_spi_run_keyed(const char *what, int expected, const char *sql, int nargs, Oid *types,
+				 Datum *args, const char *nulls, bool read_only, long count)
+{
+	return run_kept_by_text(what, expected, sql, nargs, types, args, nulls, read_only, count,
+							pp_registry_distributed_xact() ? CURSOR_OPT_CUSTOM_PLAN :
 							CURSOR_OPT_GENERIC_PLAN);
 }
 

@@ -134,6 +134,9 @@ extern uint64 pp_spi_run_kept_text(const char *what, int expected, const char *s
 extern uint64 pp_spi_run_kept_key(const char *what, int expected, const char *sql, int nargs,
 								  Oid *types, Datum *args, const char *nulls, bool read_only,
 								  long count);
+extern uint64 pp_spi_run_keyed(const char *what, int expected, const char *sql, int nargs,
+							   Oid *types, Datum *args, const char *nulls, bool read_only,
+							   long count);
 extern HeapTuple pp_spi_first_row(const char *what);
 extern Datum pp_int8_array(int64 *v, int n);
 
