@@ -138,8 +138,8 @@ app_vendors(int32 app_id)
 	List	   *names = NIL;
 
 	pp_spi_run_keyed("reading the app's vendors", SPI_OK_SELECT,
-			   "SELECT vendor FROM pushplan.vendor_configs WHERE app_id = $1",
-			   1, types, args, NULL, true, 0);
+					 "SELECT vendor FROM pushplan.vendor_configs WHERE app_id = $1",
+					 1, types, args, NULL, true, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
 		names = lappend(names, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
 	return names;
@@ -202,12 +202,12 @@ expand_now(const char *task_id, int32 app_id, Jsonb *push, int priority)
 	/* now() as a parameter: Citus takes no STABLE function in a CASE of a reference table's UPDATE */
 	args[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	pp_spi_run_keyed("recording the expansion", SPI_OK_UPDATE,
-			   "UPDATE pushplan.tasks SET targeted = $2, expanded = true, "
-			   "expanded_upto = NULL, started_at = $4, "
-			   "state = CASE WHEN $3 THEN 'sending' ELSE 'done' END, "
-			   "finished_at = CASE WHEN $3 THEN NULL ELSE $4 END "
-			   "WHERE task_id = $1",
-			   4, types, args, NULL, false, 0);
+					 "UPDATE pushplan.tasks SET targeted = $2, expanded = true, "
+					 "expanded_upto = NULL, started_at = $4, "
+					 "state = CASE WHEN $3 THEN 'sending' ELSE 'done' END, "
+					 "finished_at = CASE WHEN $3 THEN NULL ELSE $4 END "
+					 "WHERE task_id = $1",
+					 4, types, args, NULL, false, 0);
 	if (res.queued > 0)
 		pp_wake_senders_at_commit(priority == PP_LANE_HIGH);
 }

@@ -59,7 +59,6 @@ pp_shared_startup(void)
 
 			slot->dboid = InvalidOid;
 			pg_atomic_init_u32(&slot->scheduler_wake, 0);
-			pg_atomic_init_u32(&slot->senders_wake, 0);
 			pg_atomic_init_u32(&slot->express_wake, 0);
 			for (int j = 0; j < PP_ROLES; j++)
 			{
@@ -219,7 +218,6 @@ pp_wake_slot_senders(PPDatabaseSlot *slot, bool express)
 		if (woken)
 			return;
 	}
-	pg_atomic_write_u32(&slot->senders_wake, 1);
 	for (int i = 0; i < PP_ROLE_END; i++)
 		set_proc_latch(slot->procno[PP_ROLE_INDEX(i)]);
 }

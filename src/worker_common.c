@@ -335,6 +335,31 @@ pp_spi_run_kept(SPIPlanPtr *plan, const char *what, int expected, const char *sq
 }
 
 /*
+ * pp_spi_run_kept with a generic plan made without sequential or bitmap scans: for a statement
+ * run at every turn that must find its few rows by an index whatever the statistics said when
+ * its plan was made (a table nearly empty then, large now). The settings hold while it runs,
+ * so a plan made again after an invalidation is made with them too; an ERROR undoes them with
+ * the transaction.
+ */
+uint64
+pp_spi_run_kept_indexed(SPIPlanPtr *plan, const char *what, int expected, const char *sql,
+						int nargs, Oid *types, Datum *args, const char *nulls, bool read_only,
+						long count)
+{
+	int			nest = NewGUCNestLevel();
+	uint64		n;
+
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	pp_spi_keep(plan, what, sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
+	n = pp_spi_checked(SPI_execute_plan(*plan, args, nulls, read_only, count), what, expected);
+	AtEOXact_GUC(true, nest);
+	return n;
+}
+
+/*
  * pp_spi_run_kept for a statement whose text is put together at run time but repeats: a
  * transactional push's expansion (one text per kind of audience), a sender's look-up of a new
  * task. Kept by its text and parameter types, up to KEPT_BY_TEXT statements a process (the

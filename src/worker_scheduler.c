@@ -335,7 +335,11 @@ local_expansions(void)
  * on a big audience while the rest of it is being expanded, and no transaction grows with the
  * audience. Returns true if a task was handled. The batch runs in a subtransaction so that a
  * failing audience marks the task failed instead of stopping the scheduler; a crash between
- * batches resumes after the last committed one (expanded_upto).
+ * batches resumes after the last committed one (expanded_upto). The task is taken FOR NO KEY
+ * UPDATE, the lock its UPDATE needs: the senders writing its deliveries hold a key-share lock
+ * on its row (their foreign key) until their outcomes commit, which FOR UPDATE conflicts with
+ * (the pick then skipped the task while any sender wrote its deliveries, and their writes
+ * waited for each batch; test/integration/sending.sh).
  */
 static bool
 run_one_due_task(void)
@@ -346,7 +350,7 @@ run_one_due_task(void)
 		"FROM pushplan.tasks "
 		"WHERE (state = 'queued' AND send_at <= pushplan.clock_now()) "
 		"   OR (state = 'sending' AND NOT expanded AND NOT shard_expansion) "
-		"ORDER BY priority, send_at LIMIT 1 FOR UPDATE SKIP LOCKED";
+		"ORDER BY priority, send_at LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED";
 	char	   *task_id;
 	int32		app_id;
 	Jsonb	   *push;
@@ -587,18 +591,11 @@ idle_timeout(void)
 static void
 mark_finished_tasks_done(void)
 {
-	int			nest = NewGUCNestLevel();
-
-	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	pp_spi_run_kept(&done_plan, "marking finished tasks done", SPI_OK_UPDATE,
-					"UPDATE pushplan.tasks t SET state = 'done', finished_at = now() "
-					"WHERE t.state = 'sending' AND t.expanded "
-					"AND NOT " PP_TASK_HAS_OPEN_DELIVERIES,
-					0, NULL, NULL, NULL, false, 0);
-	AtEOXact_GUC(true, nest);
+	pp_spi_run_kept_indexed(&done_plan, "marking finished tasks done", SPI_OK_UPDATE,
+							"UPDATE pushplan.tasks t SET state = 'done', finished_at = now() "
+							"WHERE t.state = 'sending' AND t.expanded "
+							"AND NOT " PP_TASK_HAS_OPEN_DELIVERIES,
+							0, NULL, NULL, NULL, false, 0);
 }
 
 /*

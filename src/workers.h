@@ -69,7 +69,6 @@ typedef struct PPDatabaseSlot
 {
 	Oid			dboid;			/* InvalidOid: free */
 	pg_atomic_uint32 scheduler_wake;	/* 1: a wake-up is pending */
-	pg_atomic_uint32 senders_wake;
 	pg_atomic_uint32 express_wake;	/* 1: high-lane deliveries were queued: claim them now */
 	int			procno[PP_ROLES];	/* -1 while that role is down */
 	int			pid[PP_ROLES];
@@ -127,6 +126,9 @@ extern uint64 pp_spi_run(const char *what, int expected, const char *sql, int na
 extern uint64 pp_spi_run_kept(SPIPlanPtr *plan, const char *what, int expected, const char *sql,
 							  int nargs, Oid *types, Datum *args, const char *nulls,
 							  bool read_only, long count);
+extern uint64 pp_spi_run_kept_indexed(SPIPlanPtr *plan, const char *what, int expected,
+									  const char *sql, int nargs, Oid *types, Datum *args,
+									  const char *nulls, bool read_only, long count);
 extern uint64 pp_spi_run_kept_text(const char *what, int expected, const char *sql, int nargs,
 								   Oid *types, Datum *args, const char *nulls, bool read_only,
 								   long count);

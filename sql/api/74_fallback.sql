@@ -83,7 +83,9 @@ BEGIN
            x.fallback_upto, x.fallback_next_at
         INTO t
         FROM tasks x WHERE x.fallback_at <= p_now
-        ORDER BY x.fallback_at LIMIT 1 FOR UPDATE SKIP LOCKED;
+        -- (NO KEY: the senders writing the push's deliveries hold a key-share lock on its row,
+        -- their foreign key, which FOR UPDATE would skip it for)
+        ORDER BY x.fallback_at LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED;
     IF NOT FOUND THEN
         RETURN -1;
     END IF;

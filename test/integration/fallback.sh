@@ -94,6 +94,18 @@ check_eq "the device's push token is untouched by the webhook" "$(sql "SELECT to
 # ---- more looks: nothing more ------------------------------------------------------------------------
 sql "UPDATE tasks SET fallback_at = pushplan.clock_now() - interval '1 second' WHERE task_id = '$t'" >/dev/null
 wait_for 10 "SELECT fallback_at IS NULL FROM tasks WHERE task_id = '$t'" && ok "a second look ran" || fail "second look did not run"
+# (a sender writing the push's deliveries holds a key-share lock on its row until it commits:
+# the look, due in 2 s, takes the task all the same; the holder lets go once it sees the look,
+# or after 30 s)
+sql "UPDATE tasks SET fallback_at = pushplan.clock_now() + interval '2 seconds' WHERE task_id = '$t'" >/dev/null
+psql -c "BEGIN" -c "SELECT 1 FROM pushplan.tasks WHERE task_id = '$t' FOR KEY SHARE" \
+  -c "DO \$\$ BEGIN FOR i IN 1..300 LOOP
+        EXIT WHEN (SELECT fallback_at IS NULL FROM pushplan.tasks WHERE task_id = '$t');
+        PERFORM pg_sleep(0.1); END LOOP; END \$\$" -c "COMMIT" >/dev/null & holder=$!
+wait_for 6 "SELECT fallback_at IS NULL FROM tasks WHERE task_id = '$t'" \
+  && ok "a look runs while another transaction holds a key-share lock on the push's task" \
+  || fail "the look skipped a push whose task another transaction references"
+wait "$holder"
 clock "$(sql "SELECT now() + interval '3 hours'")"
 sql "UPDATE tasks SET fallback_at = pushplan.clock_now() - interval '1 second' WHERE task_id = '$t'" >/dev/null
 wait_for 10 "SELECT fallback_at IS NULL FROM tasks WHERE task_id = '$t'" && ok "a third look ran" || fail "third look did not run"

@@ -275,4 +275,26 @@ task=$(PGDATABASE_TEST=second sql "SELECT push_send('other', '{\"to\": \"all\", 
 PGDATABASE_TEST=second wait_for 30 "SELECT state = 'done' FROM tasks WHERE task_id = '$task'" && ok "the second database's push was sent" || fail "second db: $(PGDATABASE_TEST=second sql "SELECT status, error FROM deliveries")"
 check_eq "... once" "$(mock_get /_mock/stats | jq '.tokens["second-db-1"].requests')" "1"
 
+# ---- a due task is expanded while a sender's transaction references it ----------------------------
+# A sender writing a task's deliveries holds a key-share lock on the task's row (the deliveries'
+# foreign key) until its outcomes commit. The scheduler takes a due task FOR NO KEY UPDATE SKIP
+# LOCKED, which that lock does not block; with FOR UPDATE it skipped the task for as long as any
+# sender was writing its deliveries, and each sender's foreign-key check waited for the
+# expansion's batch (up to 0.1 s each in the lanes benchmark). A task due in 2 s, its row held
+# that way by another session: expanded when due all the same.
+PGDATABASE_TEST=second sql "INSERT INTO tasks (task_id, app_id, plan_id, push, state, send_at)
+  SELECT 'due-while-referenced', app_id, plan_id, push, 'queued', pushplan.clock_now() + interval '2 seconds'
+  FROM tasks WHERE task_id = '$task'" >/dev/null
+# (the holder lets go once it sees the task expanded, or after 30 s: wait_for counts its looks,
+# each a psql, not seconds)
+PGDATABASE_TEST=second psql -c "BEGIN" \
+  -c "SELECT 1 FROM pushplan.tasks WHERE task_id = 'due-while-referenced' FOR KEY SHARE" \
+  -c "DO \$\$ BEGIN FOR i IN 1..300 LOOP
+        EXIT WHEN (SELECT expanded FROM pushplan.tasks WHERE task_id = 'due-while-referenced');
+        PERFORM pg_sleep(0.1); END LOOP; END \$\$" -c "COMMIT" >/dev/null & holder=$!
+PGDATABASE_TEST=second wait_for 6 "SELECT expanded FROM tasks WHERE task_id = 'due-while-referenced'" \
+  && ok "a due task is expanded while another transaction holds a key-share lock on it" \
+  || fail "the scheduler skipped a due task that another transaction references: $(PGDATABASE_TEST=second sql "SELECT state, expanded FROM tasks WHERE task_id = 'due-while-referenced'")"
+wait "$holder"
+
 finish
