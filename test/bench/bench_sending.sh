@@ -10,7 +10,8 @@
 #     the broadcast's rate with and without them (LANE_RUNS pairs; LANE_SENDS=0 skips it), and
 #     each worker's CPU in the pushes' window (where a push's cost goes);
 #  4. latency: COMMIT of a one-device push_send -> the request's arrival at the mock vendor
-#     (test/bench/commit_latency.c, the mock's received_at_us), sequential sends.
+#     (test/bench/commit_latency.c: the server clock at the end of the push_send statement to the
+#     mock's received_at_us), sequential sends.
 # OUTCOME_WEBHOOK=1: the broadcast's app has an outcome webhook (to the sink), and each run says
 # how long after its last send the last outcome was posted.
 # TEMPLATE=0|1: every device has attributes (first_name, city); with 1 the broadcast's alert is a
@@ -19,7 +20,8 @@
 # ENGAGEMENT='{"frequency_cap": ...}': the broadcast's app has these engagement controls
 # (doc/engagement.md), so that every delivery goes through the senders' gate.
 # CATEGORY=name: the broadcast names a consent category (opt_out), below.
-# GUCS='name = value|...': more settings for the cluster (postgresql.conf lines).
+# GUCS='name = value|...': more settings for the cluster (postgresql.conf lines); KEEP_LOG=FILE
+# keeps the cluster's server log there.
 # TASK_HISTORY=N: N finished tasks in the tasks table before the runs (below).
 # PERF=DIR [PERF_SECONDS=8]: perf call graphs of the senders and the cluster's other processes
 # during each broadcast (from 2 s after its COMMIT), into DIR.
@@ -48,6 +50,8 @@ cleanup() {
   trap '' INT TERM
   set +e
   [ -n "$rss_pid" ] && kill "$rss_pid" 2>/dev/null
+  # KEEP_LOG=FILE: the cluster's server log is kept there (auto_explain in GUCS, say)
+  [ -n "${KEEP_LOG:-}" ] && cp "$cluster/server.log" "$KEEP_LOG"
   "$top/dev/cluster" destroy "$cluster" >/dev/null 2>&1 || true
   sink_stop
   [ -n "$mock_pid" ] && { kill "$mock_pid" 2>/dev/null; wait "$mock_pid" 2>/dev/null; }
@@ -307,7 +311,16 @@ broadcast() {   # broadcast SENDERS BATCH INFLIGHT CONNS RUN
   # in it, as a share of one core, from 2.5 s after the COMMIT to 0.5 s before the pushes end
   local window_pid=
   if [ "${lane_sends:-0}" -gt 0 ]; then
-    ( sleep 2.5
+    ( t_start=$(date +%s.%N)
+      sleep 2.5
+      # the pushes' client connects about now (bounded wait): its backend is sampled only once
+      # it is there, and only a live process's ticks are reported (a process that ended reads 0);
+      # the window ends at a fixed time (0.5 s before the last push), however long the look-ups
+      # took on a busy machine, and the shares are of the time actually between the samples
+      [ -n "${during:-}" ] && for i in $(seq 20); do
+        [ "$(psql -c "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'lanes'")" = t ] && break
+        sleep 0.1
+      done
       procs=$(psql -F '|' -c "SELECT pid, CASE WHEN application_name = 'lanes' THEN 'the pushes'' backend'
                                 ELSE replace(backend_type, 'pushplan ', '') END
                               FROM pg_stat_activity WHERE backend_type LIKE 'pushplan%sender' OR
@@ -315,10 +328,15 @@ broadcast() {   # broadcast SENDERS BATCH INFLIGHT CONNS RUN
       procs+=$'\n'"$sink_pid|nginx"
       declare -A t0
       while IFS='|' read -r p _; do t0[$p]=$(ticks "$p"); done <<< "$procs"
-      secs=$(awk -v n="$lane_sends" 'BEGIN { printf "%.1f", n * 0.020 - 1 }')
-      sleep "$secs"
+      ta=$(date +%s.%N)
+      sleep "$(awk -v s="$t_start" -v a="$ta" -v n="$lane_sends" 'BEGIN { d = s + 1.5 + n * 0.020 - a; printf "%.2f", (d > 0.1 ? d : 0.1) }')"
+      secs=$(awk -v a="$ta" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
       while IFS='|' read -r p name; do
-        echo "$name $(awk -v d=$(( $(ticks "$p") - ${t0[$p]} )) -v hz="$hz" -v s="$secs" 'BEGIN { printf "%.0f %%", d / hz / s * 100 }')"
+        if [ -r "/proc/$p/stat" ]; then
+          echo "$name $(awk -v d=$(( $(ticks "$p") - ${t0[$p]} )) -v hz="$hz" -v s="$secs" 'BEGIN { printf "%.0f %%", d / hz / s * 100 }')"
+        else
+          echo "$name (ended in the window)"
+        fi
       done <<< "$procs" | paste -sd, | sed 's/,/, /g'
     ) > "$work/window_cpu" 2>/dev/null & window_pid=$!
   fi

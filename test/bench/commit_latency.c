@@ -4,8 +4,11 @@
  *   commit_latency CONNINFO APP TOKEN MOCK_BASE CA_FILE N [PACE_MS]
  *
  * N times, one after the other: push_send(APP, a push to TOKEN's device with a unique alert) in
- * an autocommit statement; the wall clock (CLOCK_REALTIME) right after the statement returns is
- * the commit time. Then it waits (bounded) until the mock vendor's /_mock/last?token=TOKEN shows
+ * an autocommit statement; the server's clock (clock_timestamp(), CLOCK_REALTIME as the mock's)
+ * at the end of that statement is the commit time: the commit follows at once, and no sender
+ * can see the push before it. (The client's clock once the statement has returned was later by
+ * however long the client waited to run again: on a busy machine several milliseconds, and the
+ * mock then saw some pushes "before" their commit.) Then it waits (bounded) until the mock vendor's /_mock/last?token=TOKEN shows
  * that alert, takes the mock's received_at_us, and waits until the delivery is recorded before
  * the next send. Prints each latency in microseconds on stdout (one per line) and a summary on
  * stderr. Built by test/bench/bench_sending.sh with gcc -O2 ... -lpq -lcurl.
@@ -98,9 +101,9 @@ send_one(PGconn *db, const char *app, const char *token, const char *marker, lon
 	snprintf(push, sizeof(push),
 			 "{\"to\": {\"token\": [\"%s\"]}, \"body\": {\"platform\": \"ios\", "
 			 "\"notification\": {\"alert\": \"%s\"}}}", token, marker);
-	res = PQexecParams(db, "SELECT pushplan.push_send($1, $2::jsonb)", 2, NULL, params,
-					   NULL, NULL, 0);
-	*committed = now_us();
+	res = PQexecParams(db, "SELECT pushplan.push_send($1, $2::jsonb), "
+					   "(extract(epoch FROM clock_timestamp()) * 1000000)::int8",
+					   2, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 	{
 		fprintf(stderr, "push_send: %s", PQerrorMessage(db));
@@ -108,6 +111,7 @@ send_one(PGconn *db, const char *app, const char *token, const char *marker, lon
 		return NULL;
 	}
 	task = strdup(PQgetvalue(res, 0, 0));
+	*committed = atoll(PQgetvalue(res, 0, 1));
 	PQclear(res);
 	return task;
 }
