@@ -37,7 +37,7 @@ END $$;
 -- senders connect as the bootstrap superuser (PostgreSQL 15 connects a worker only as a role
 -- that can log in) and do every unit of work as pushplan_worker, which holds exactly what their
 -- statements need:
---   scheduler: due tasks (SELECT ... FOR UPDATE, UPDATE); the audience (devices, tags,
+--   scheduler: due tasks (SELECT ... FOR NO KEY UPDATE, UPDATE); the audience (devices, tags,
 --     device_tags, device_accounts, account_packages, account_package_accounts, device_consents);
 --     vendors set
 --     (vendor_configs); INSERT of deliveries (and their sequence) and queue rows, or of send
