@@ -98,10 +98,7 @@ wait_for 10 "SELECT fallback_at IS NULL FROM tasks WHERE task_id = '$t'" && ok "
 # the look, due in 2 s, takes the task all the same; the holder lets go once it sees the look,
 # or after 30 s)
 sql "UPDATE tasks SET fallback_at = pushplan.clock_now() + interval '2 seconds' WHERE task_id = '$t'" >/dev/null
-psql -c "BEGIN" -c "SELECT 1 FROM pushplan.tasks WHERE task_id = '$t' FOR KEY SHARE" \
-  -c "DO \$\$ BEGIN FOR i IN 1..300 LOOP
-        EXIT WHEN (SELECT fallback_at IS NULL FROM pushplan.tasks WHERE task_id = '$t');
-        PERFORM pg_sleep(0.1); END LOOP; END \$\$" -c "COMMIT" >/dev/null & holder=$!
+hold_task_key_share "$t" "SELECT fallback_at IS NULL FROM pushplan.tasks WHERE task_id = '$t'"
 wait_for 6 "SELECT fallback_at IS NULL FROM tasks WHERE task_id = '$t'" \
   && ok "a look runs while another transaction holds a key-share lock on the push's task" \
   || fail "the look skipped a push whose task another transaction references"

@@ -285,13 +285,8 @@ check_eq "... once" "$(mock_get /_mock/stats | jq '.tokens["second-db-1"].reques
 PGDATABASE_TEST=second sql "INSERT INTO tasks (task_id, app_id, plan_id, push, state, send_at)
   SELECT 'due-while-referenced', app_id, plan_id, push, 'queued', pushplan.clock_now() + interval '2 seconds'
   FROM tasks WHERE task_id = '$task'" >/dev/null
-# (the holder lets go once it sees the task expanded, or after 30 s: wait_for counts its looks,
-# each a psql, not seconds)
-PGDATABASE_TEST=second psql -c "BEGIN" \
-  -c "SELECT 1 FROM pushplan.tasks WHERE task_id = 'due-while-referenced' FOR KEY SHARE" \
-  -c "DO \$\$ BEGIN FOR i IN 1..300 LOOP
-        EXIT WHEN (SELECT expanded FROM pushplan.tasks WHERE task_id = 'due-while-referenced');
-        PERFORM pg_sleep(0.1); END LOOP; END \$\$" -c "COMMIT" >/dev/null & holder=$!
+PGDATABASE_TEST=second hold_task_key_share due-while-referenced \
+  "SELECT expanded FROM pushplan.tasks WHERE task_id = 'due-while-referenced'"
 PGDATABASE_TEST=second wait_for 6 "SELECT expanded FROM tasks WHERE task_id = 'due-while-referenced'" \
   && ok "a due task is expanded while another transaction holds a key-share lock on it" \
   || fail "the scheduler skipped a due task that another transaction references: $(PGDATABASE_TEST=second sql "SELECT state, expanded FROM tasks WHERE task_id = 'due-while-referenced'")"

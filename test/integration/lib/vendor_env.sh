@@ -53,6 +53,17 @@ fail() { checks=$((checks + 1)); failures=$((failures + 1)); echo "FAIL $1"; }
 check_eq() { if [ "$2" = "$3" ]; then ok "$1"; else fail "$1: wanted '$3', got '$2'"; fi; }
 check() { if [[ "$2" == *"$3"* ]]; then ok "$1"; else fail "$1: wanted '$3' in: $2"; fi; }
 
+# hold_task_key_share TASK UNTIL_SQL: another session, in the background, holds a key-share lock
+# on TASK's row (as a sender's foreign-key check does while it writes the task's deliveries)
+# until UNTIL_SQL reads true or 30 s pass (not a fixed time: wait_for counts its looks, each a
+# psql, not seconds, so a fixed lock could end first); $holder is its pid, to wait for
+hold_task_key_share() {
+  psql -c "BEGIN" -c "SELECT 1 FROM pushplan.tasks WHERE task_id = '$1' FOR KEY SHARE" \
+    -c "DO \$\$ BEGIN FOR i IN 1..300 LOOP EXIT WHEN ($2); PERFORM pg_sleep(0.1); END LOOP; END \$\$" \
+    -c "COMMIT" >/dev/null &
+  holder=$!
+}
+
 # wait_for SECONDS SQL: polls (every 0.1 s, bounded) until SQL returns t
 wait_for() {
   local limit=$(( $1 * 10 )) i
