@@ -72,9 +72,12 @@ DECLARE
     v_variant text;
     v_open int := 0;
 BEGIN
+    -- (FOR NO KEY UPDATE, the lock the state's UPDATE needs: a sender writing the task's
+    -- deliveries holds a key-share lock on its row, their foreign key, which FOR UPDATE would
+    -- wait for; test/specs/task_key_share.spec)
     SELECT state, created_by INTO v_state, v_created_by FROM tasks t
         WHERE t.app_id = v_app AND t.task_id = push_cancel.task_id
-        FOR UPDATE;
+        FOR NO KEY UPDATE;
     -- An app role (no operator rights) cancels only what it sent; other tasks do not exist for it.
     IF NOT FOUND OR (NOT _caller_acts_as(v_created_by) AND NOT _app_holds(v_app, 'operator')) THEN
         RAISE EXCEPTION '92301: task "%" does not exist', _shown(task_id) USING ERRCODE = '42704';
@@ -90,7 +93,7 @@ BEGIN
     FOR v_variant IN
         SELECT t.task_id FROM tasks t
         WHERE t.parent_task_id = push_cancel.task_id AND t.state IN ('queued', 'sending')
-        ORDER BY t.task_id FOR UPDATE
+        ORDER BY t.task_id FOR NO KEY UPDATE
     LOOP
         PERFORM _task_cancel(v_app, v_variant);
         v_open := v_open + 1;

@@ -147,7 +147,9 @@ BEGIN
         GROUP BY t.task_id
         ORDER BY t.task_id
     LOOP
-        SELECT * INTO v_task FROM pushplan.tasks t WHERE t.task_id = v.task_id FOR UPDATE;
+        -- (not FOR UPDATE: that would wait for the senders' key-share locks on the task, the
+        -- foreign key of the deliveries they write, and the exit event is the application's)
+        SELECT * INTO v_task FROM pushplan.tasks t WHERE t.task_id = v.task_id FOR NO KEY UPDATE;
         IF v_task.state NOT IN ('queued', 'sending') THEN
             CONTINUE;
         END IF;

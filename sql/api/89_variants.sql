@@ -30,7 +30,7 @@ BEGIN
     FOR p IN SELECT t.task_id, t.push->'variants_test' AS test FROM tasks t
              WHERE t.state = 'testing'
                AND t.send_at + (t.push->'variants_test'->>'after')::interval <= clock_now()
-             ORDER BY t.send_at FOR UPDATE SKIP LOCKED
+             ORDER BY t.send_at FOR NO KEY UPDATE SKIP LOCKED
     LOOP
         SELECT c.task_id INTO v_winner
         FROM tasks c
