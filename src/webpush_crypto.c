@@ -1,5 +1,5 @@
 /*
- * webpush_crypto.c: Web Push message encryption and VAPID keys, with OpenSSL 3 EVP only.
+ * webpush_crypto.c: Web Push message encryption and VAPID keys, with OpenSSL 3.
  *
  * Encryption (RFC 8291 section 3, RFC 8188 aes128gcm), one record per message:
  *   ecdh_secret = ECDH(as_private, ua_public), with a new P-256 key pair per message
@@ -12,10 +12,14 @@
  * once per process and reused: OpenSSL 3 looks an algorithm up again on every implicit fetch,
  * which costs as much as the HMACs themselves.
  *
- * The peer's point is checked when it is imported (on the curve; P-256's cofactor is 1, so that
- * is the whole check), and the derive skips OpenSSL's own peer check, which would repeat it with
- * a scalar multiplication: a third of the cost of a message (doc/benchmarks.md, "Web Push
- * encryption").
+ * The message's key pair and the ECDH are OpenSSL's P-256 point multiplications on one group
+ * kept for the process (EC_POINT_mul, as OpenSSL's own EC key generation and ECDH call it: a
+ * private scalar drawn by BN_priv_rand_range in [1, n), constant-time flag set; the shared
+ * secret the x coordinate of that scalar times the subscription's point). Through EVP each
+ * message made three keys, each with a P-256 group built from its name, and two contexts: a
+ * quarter of a message's cost (doc/benchmarks.md, "Web Push encryption"). The subscription's
+ * point is checked on the curve when it is read (EC_POINT_is_on_curve; P-256's cofactor is 1, so
+ * that is the whole check).
  */
 #include "pushplan.h"
 
@@ -24,6 +28,7 @@
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
@@ -37,8 +42,14 @@
 #include "jwt.h"
 #include "webpush_crypto.h"
 
-static EVP_PKEY_CTX *wp_keygen = NULL;	/* P-256 key pairs */
-static EVP_PKEY *wp_model = NULL;	/* a P-256 key: the parameters points are imported with */
+static EVP_PKEY_CTX *wp_keygen = NULL;	/* P-256 key pairs (the benchmark's subscription) */
+static EC_GROUP *wp_group = NULL;	/* P-256 */
+static BN_CTX *wp_bn = NULL;
+static BIGNUM *wp_scalar = NULL;	/* the message's private key, cleared after each */
+static BIGNUM *wp_x = NULL;			/* the shared point's x coordinate */
+static EC_POINT *wp_as_point = NULL;	/* the message's public key */
+static EC_POINT *wp_ua_point = NULL;	/* the subscription's */
+static EC_POINT *wp_shared = NULL;
 static EVP_MAC_CTX *wp_hmac = NULL;		/* HMAC-SHA256 */
 static EVP_CIPHER *wp_aes = NULL;		/* AES-128-GCM */
 static EVP_CIPHER_CTX *wp_cipher = NULL;
@@ -86,10 +97,26 @@ wp_init(void)
 			return false;
 		}
 	}
-	if (wp_model == NULL && EVP_PKEY_keygen(wp_keygen, &wp_model) != 1)
+	if (wp_group == NULL)
 	{
-		wp_model = NULL;
-		return false;
+		EC_GROUP   *g = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+
+		wp_bn = wp_bn ? wp_bn : BN_CTX_secure_new();
+		wp_scalar = wp_scalar ? wp_scalar : BN_secure_new();
+		wp_x = wp_x ? wp_x : BN_secure_new();
+		if (g == NULL || wp_bn == NULL || wp_scalar == NULL || wp_x == NULL ||
+			(wp_as_point = EC_POINT_new(g)) == NULL || (wp_ua_point = EC_POINT_new(g)) == NULL ||
+			(wp_shared = EC_POINT_new(g)) == NULL)
+		{
+			EC_POINT_free(wp_as_point);
+			EC_POINT_free(wp_ua_point);
+			EC_POINT_free(wp_shared);
+			wp_as_point = wp_ua_point = wp_shared = NULL;
+			EC_GROUP_free(g);
+			return false;
+		}
+		BN_set_flags(wp_scalar, BN_FLG_CONSTTIME);
+		wp_group = g;
 	}
 	if (wp_aes == NULL && (wp_aes = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL)) == NULL)
 		return false;
@@ -110,22 +137,13 @@ wp_hmac2(const unsigned char *key, size_t keylen, const void *a, size_t alen,
 		EVP_MAC_final(wp_hmac, out, &outlen, 32) == 1 && outlen == 32;
 }
 
-/* A P-256 public key from an uncompressed point (checked on the curve), made like model's. */
-static EVP_PKEY *
-wp_import_point(EVP_PKEY *model, const unsigned char *point, size_t len)
+/* Reads an uncompressed P-256 point into p; false unless it is one on the curve. */
+static bool
+wp_read_point(const unsigned char *point, size_t len, EC_POINT *p)
 {
-	EVP_PKEY   *k;
-
-	if (len != PP_WP_POINT_LEN || point[0] != 0x04)
-		return NULL;
-	k = EVP_PKEY_new();
-	if (k == NULL || EVP_PKEY_copy_parameters(k, model) != 1 ||
-		EVP_PKEY_set1_encoded_public_key(k, point, len) != 1)
-	{
-		EVP_PKEY_free(k);
-		return NULL;
-	}
-	return k;
+	return len == PP_WP_POINT_LEN && point[0] == 0x04 &&
+		EC_POINT_oct2point(wp_group, p, point, len, wp_bn) == 1 &&
+		EC_POINT_is_on_curve(wp_group, p, wp_bn) == 1;
 }
 
 /* A P-256 key pair from a raw private scalar and its public point (RFC 8291's example, VAPID). */
@@ -159,17 +177,14 @@ wp_key_from_raw(const unsigned char *priv, const unsigned char *pub, size_t publ
 bool
 pp_webpush_point_valid(const unsigned char *point, size_t len)
 {
-	EVP_PKEY   *k;
-	bool		ok = false;
+	bool		ok;
 
 	if (!wp_init())
 	{
 		ERR_clear_error();
 		return false;
 	}
-	k = wp_import_point(wp_model, point, len);
-	ok = k != NULL;
-	EVP_PKEY_free(k);
+	ok = wp_read_point(point, len, wp_ua_point);
 	ERR_clear_error();
 	return ok;
 }
@@ -180,9 +195,6 @@ pp_webpush_encrypt(const unsigned char *plaintext, size_t len, const unsigned ch
 				   const unsigned char *as_private, const unsigned char *as_public_in,
 				   StringInfo out, const char **why)
 {
-	EVP_PKEY   *as = NULL;
-	EVP_PKEY   *ua = NULL;
-	EVP_PKEY_CTX *dctx = NULL;
 	unsigned char as_public[PP_WP_POINT_LEN];
 	unsigned char salt[PP_WP_SALT_LEN];
 	unsigned char secret[32];
@@ -192,8 +204,6 @@ pp_webpush_encrypt(const unsigned char *plaintext, size_t len, const unsigned ch
 	unsigned char nonce[32];
 	unsigned char one = 0x01;
 	unsigned char delimiter = 0x02;
-	size_t		slen = sizeof(secret);
-	size_t		plen = 0;
 	unsigned char *p;
 	int			n;
 	bool		ok = false;
@@ -212,25 +222,28 @@ pp_webpush_encrypt(const unsigned char *plaintext, size_t len, const unsigned ch
 	}
 	enlargeStringInfo(out, PP_WP_HEADER_LEN + len + 1 + 16);
 
-	/* the ephemeral key pair, and the salt */
+	/* the message's key pair (a scalar in [1, n) and its point), and the salt */
 	if (as_private)
 	{
 		memcpy(as_public, as_public_in, PP_WP_POINT_LEN);
-		as = wp_key_from_raw(as_private, as_public, PP_WP_POINT_LEN);
+		ok = BN_bin2bn(as_private, PP_WP_PRIVATE_LEN, wp_scalar) != NULL &&
+			!BN_is_zero(wp_scalar) && BN_cmp(wp_scalar, EC_GROUP_get0_order(wp_group)) < 0;
 	}
-	else if (EVP_PKEY_keygen(wp_keygen, &as) != 1 ||
-			 EVP_PKEY_get_octet_string_param(as, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, as_public,
-											 sizeof(as_public), &plen) != 1 ||
-			 plen != PP_WP_POINT_LEN)
+	else
 	{
-		EVP_PKEY_free(as);
-		as = NULL;
+		do
+			ok = BN_priv_rand_range_ex(wp_scalar, EC_GROUP_get0_order(wp_group), 0, wp_bn) == 1;
+		while (ok && BN_is_zero(wp_scalar));
+		ok = ok && EC_POINT_mul(wp_group, wp_as_point, wp_scalar, NULL, NULL, wp_bn) == 1 &&
+			EC_POINT_point2oct(wp_group, wp_as_point, POINT_CONVERSION_UNCOMPRESSED, as_public,
+							   sizeof(as_public), wp_bn) == PP_WP_POINT_LEN;
 	}
-	if (as == NULL)
+	if (!ok)
 	{
 		*why = "OpenSSL failed to make the message's key pair";
 		goto done;
 	}
+	ok = false;
 	if (salt_in)
 		memcpy(salt, salt_in, sizeof(salt));
 	else if (RAND_bytes(salt, sizeof(salt)) != 1)
@@ -239,16 +252,15 @@ pp_webpush_encrypt(const unsigned char *plaintext, size_t len, const unsigned ch
 		goto done;
 	}
 
-	/* ECDH with the subscription's key (checked on import: no second check in the derive) */
-	if ((ua = wp_import_point(as, ua_public, PP_WP_POINT_LEN)) == NULL)
+	/* ECDH with the subscription's key: the x coordinate of scalar x its point */
+	if (!wp_read_point(ua_public, PP_WP_POINT_LEN, wp_ua_point))
 	{
 		*why = "p256dh is not a P-256 public key";
 		goto done;
 	}
-	if ((dctx = EVP_PKEY_CTX_new_from_pkey(NULL, as, NULL)) == NULL ||
-		EVP_PKEY_derive_init(dctx) != 1 ||
-		EVP_PKEY_derive_set_peer_ex(dctx, ua, 0) != 1 ||
-		EVP_PKEY_derive(dctx, secret, &slen) != 1 || slen != sizeof(secret))
+	if (EC_POINT_mul(wp_group, wp_shared, NULL, wp_ua_point, wp_scalar, wp_bn) != 1 ||
+		EC_POINT_get_affine_coordinates(wp_group, wp_shared, wp_x, NULL, wp_bn) != 1 ||
+		BN_bn2binpad(wp_x, secret, sizeof(secret)) != sizeof(secret))
 	{
 		*why = "OpenSSL failed in the ECDH key agreement";
 		goto done;
@@ -301,9 +313,9 @@ done:
 	OPENSSL_cleanse(prk, sizeof(prk));
 	OPENSSL_cleanse(ikm, sizeof(ikm));
 	OPENSSL_cleanse(cek, sizeof(cek));
-	EVP_PKEY_CTX_free(dctx);
-	EVP_PKEY_free(ua);
-	EVP_PKEY_free(as);
+	BN_clear(wp_scalar);
+	BN_clear(wp_x);
+	EC_POINT_set_to_infinity(wp_group, wp_shared);
 	ERR_clear_error();
 	return ok;
 }
