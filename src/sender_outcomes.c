@@ -214,12 +214,27 @@ pp_keep_fresh(SPIPlanPtr *plan, TimestampTz *made_at)
 
 /*
  * The outcomes of deliveries written already (queued ones): args and types as
- * write_outcome_rows makes them, the first 11.
+ * write_outcome_rows makes them, the first 11; lo and hi, the least and greatest of the
+ * batch's delivery ids.
+ *
+ * deliveries is partitioned by day of delivery_id, and a kept generic plan cannot prune by
+ * "= ANY ($1)": every execution started a scan of each partition, 33 after a month at the
+ * default retention. "BETWEEN $12 AND $13" on the partition key is pruned when the executor
+ * starts: only the scans of the batch's days (nearly always one) are started
+ * (doc/benchmarks.md, "A transactional push's outcome and the day partitions").
  */
 static uint64
-write_queued_outcome_rows(Datum *args, Oid *types, int group)
+write_queued_outcome_rows(Datum *args, Oid *types, int group, int64 lo, int64 hi)
 {
 	static SPIPlanPtr outcome_plan = NULL;
+	Datum		a[13];
+	Oid			t[13];
+
+	memcpy(a, args, sizeof(Datum) * 11);
+	memcpy(t, types, sizeof(Oid) * 11);
+	a[11] = Int64GetDatum(lo);
+	a[12] = Int64GetDatum(hi);
+	t[11] = t[12] = INT8OID;
 
 	/*
 	 * The deliveries (HOT updates: the only write of a delivery between its insert and its
@@ -239,7 +254,8 @@ write_queued_outcome_rows(Datum *args, Oid *types, int group)
 						"  sent_at = CASE WHEN o.status = 'sent' THEN clock_timestamp() ELSE d.sent_at END, "
 						"  send_at = coalesce(o.retry_at, d.send_at), "
 						"  http_status = nullif(o.http, 0), vendor_message_id = o.msgid, error = o.error "
-						"  FROM o WHERE d.delivery_id = o.id AND d.delivery_id = ANY ($1) AND d.status = 'queued' "
+						"  FROM o WHERE d.delivery_id = o.id AND d.delivery_id = ANY ($1) "
+						"  AND d.delivery_id BETWEEN $12 AND $13 AND d.status = 'queued' "
 						"  RETURNING d.task_id, d.app_id, coalesce(d.platform, 'unknown') AS platform, d.vendor, "
 						"    d.status, d.http_status, d.error, o.latency_us, d.delivery_id, d.device_id, "
 						"    d.platform AS device_platform, d.vendor_message_id, d.fallback->>'task_id' AS fallback_of), "
@@ -250,7 +266,7 @@ write_queued_outcome_rows(Datum *args, Oid *types, int group)
 						"  send_at = o.retry_at FROM o "
 						"  WHERE q.ctid = " QUEUE_ROW_OF_O " AND o.status = 'queued') "
 						"SELECT DISTINCT task_id FROM u", group,
-						11, types, args);
+						13, t, a);
 }
 
 /*
@@ -338,6 +354,8 @@ write_outcome_rows(const int *idx, int n, int group, bool planned)
 	Datum	   *claimed;
 	bool	   *retry_nulls;
 	int64	   *ids;
+	int64		lo = PG_INT64_MAX;
+	int64		hi = PG_INT64_MIN;
 	char	  **statuses;
 	char	  **msgids;
 	char	  **errors;
@@ -373,6 +391,8 @@ write_outcome_rows(const int *idx, int n, int group, bool planned)
 		int			i = idx[j];
 
 		ids[j] = pp_pending.ids[i];
+		lo = Min(lo, ids[j]);
+		hi = Max(hi, ids[j]);
 		devices[j] = pp_pending.device_ids[i];
 		send_plans[j] = pp_pending.send_plans[i];
 		statuses[j] = pp_pending.statuses[i];
@@ -409,7 +429,7 @@ write_outcome_rows(const int *idx, int n, int group, bool planned)
 	MemoryContextSwitchTo(old);
 
 	ntasks = planned ? write_planned_outcome_rows(args, types) :
-		write_queued_outcome_rows(args, types, group);
+		write_queued_outcome_rows(args, types, group, lo, hi);
 	tasks = SPI_tuptable;
 	if (nbad > 0)
 	{
