@@ -8,9 +8,9 @@
  *   NONCE = HKDF(salt, IKM, "Content-Encoding: nonce" 0, 12)
  *   body  = salt || rs (4096) || 65 || as_public || AES-128-GCM(CEK, NONCE, plaintext || 0x02) || tag
  * Each HKDF here has one output block, so extract and expand are one HMAC-SHA256 each (RFC
- * 5869): five HMACs in all.  The HMAC, the cipher and the key generation context are fetched
- * once per process and reused: OpenSSL 3 looks an algorithm up again on every implicit fetch,
- * which costs as much as the HMACs themselves.
+ * 5869): five HMACs in all.  The HMAC and the cipher are fetched once per process and reused:
+ * OpenSSL 3 looks an algorithm up again on every implicit fetch, which costs as much as the
+ * HMACs themselves.
  *
  * The message's key pair and the ECDH are OpenSSL's P-256 point multiplications on one group
  * kept for the process (EC_POINT_mul, as OpenSSL's own EC key generation and ECDH call it: a
@@ -146,7 +146,7 @@ wp_read_point(const unsigned char *point, size_t len, EC_POINT *p)
 		EC_POINT_is_on_curve(wp_group, p, wp_bn) == 1;
 }
 
-/* A P-256 key pair from a raw private scalar and its public point (RFC 8291's example, VAPID). */
+/* A P-256 key pair from a raw private scalar and its public point (a VAPID key). */
 static EVP_PKEY *
 wp_key_from_raw(const unsigned char *priv, const unsigned char *pub, size_t publen)
 {

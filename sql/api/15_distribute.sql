@@ -242,8 +242,9 @@ BEGIN
     ALTER TABLE tags ADD CONSTRAINT tags_app_id_fkey FOREIGN KEY (app_id) REFERENCES apps ON DELETE CASCADE;
     ALTER TABLE plans ADD CONSTRAINT plans_app_id_fkey FOREIGN KEY (app_id) REFERENCES apps ON DELETE CASCADE;
     -- (Not tasks to apps and plans: Citus then locks the referenced reference tables' shards
-    -- for a row lock on tasks (FOR UPDATE, FOR NO KEY UPDATE), which needs a write right on them that the scheduler's role
-    -- does not have. They only mattered for deleting an app, which the API has no function for.)
+    -- for a row lock on tasks (FOR UPDATE, FOR NO KEY UPDATE), which needs a write right on
+    -- them that the scheduler's role does not have. They only mattered for deleting an app,
+    -- which the API has no function for.)
     ALTER TABLE tasks ADD CONSTRAINT tasks_parent_task_id_fkey FOREIGN KEY (parent_task_id) REFERENCES tasks ON DELETE CASCADE;
     -- (Nor deliveries to tasks: Citus then refuses a write to tasks after the parallel insert
     -- of an expansion's deliveries in the same transaction. No function deletes a task.)
