@@ -387,6 +387,9 @@ broadcast() {   # broadcast SENDERS BATCH INFLIGHT CONNS RUN
       u = 1e6 / hz / n
       printf "    CPU per delivery: senders %.1f us, other PostgreSQL processes %.1f us, nginx %.1f us, total %.1f us;", se * u, cl * u, ng * u, (se + cl + ng) * u
       printf " the best bare client: client %.1f us + nginx %.1f us = %.1f us a request\n", bc, bn, bc + bn }'
+    # (for the floor below: the best bare client's CPU a request, client and nginx)
+    awk -v bc="$(field cpu_us <<< "$pairline")" -v bn="$(field nginx_cpu_us <<< "$pairline")" \
+      'BEGIN { print bc + bn }' > "$work/bare_cpu_us"
     # what the database wrote, which the machine's drift does not move (full-page images included)
     echo "    WAL per delivery: $(( wal / sent )) bytes ($(( wal / 1048576 )) MB in all, from push_send to the last outcome)"
   }
@@ -455,6 +458,31 @@ if [ "$lane_sends" -gt 0 ]; then
             WHERE app_id = (SELECT app_id FROM pushplan.apps WHERE app = 'latency') GROUP BY 1, 2, 3) s")"
     if [ $(( run % 2 )) = 0 ]; then broadcast 2 500 500 4 "$run, alone"; fi
   done
+fi
+
+# The floor under the broadcast's share of the bare client (doc/benchmarks.md, "The floor of a
+# delivery's row under a broadcast"): the one write every delivery needs, its row in
+# deliveries as installed, written bare by two clients (the senders are two), 1000 rows a
+# statement, 10 s. With both cores busy, a row costs 2 / that rate of CPU; the bare client and
+# nginx fill the same two cores at C us of CPU a request (the last sweep's best), so a broadcast
+# that writes a row a delivery reaches at most C / (C + that) of the bare client's rate, before
+# any claim, outcome statement or count. FLOOR=0 skips it.
+if [ "${FLOOR:-1}" = 1 ] && [ -s "$work/bare_cpu_us" ]; then
+  echo
+  task=$(psql -c "SELECT task_id FROM pushplan.tasks ORDER BY created_at DESC LIMIT 1")
+  cat > "$work/floor.sql" <<SQL
+\set b random(0, $(( devices / 1000 - 1 )))
+INSERT INTO pushplan.deliveries (task_id, app_id, device_id, vendor, platform, send_at, status,
+  attempts, claimed_by, claimed_at, sent_at, http_status)
+SELECT '$task', (SELECT app_id FROM pushplan.tasks WHERE task_id = '$task'), d, 'fcm', 'android',
+  now(), 'sent', 1, 1, now(), clock_timestamp(), 200
+FROM generate_series(:b * 1000 + 1, :b * 1000 + 1000) d;
+SQL
+  tps=$("$(pg_config --bindir)/pgbench" -n -h "$cluster" -p "$pg_port" -U postgres -T 10 -c 2 -j 2 \
+        -f "$work/floor.sql" postgres 2>&1 | awk '/^tps/ {print $3}')
+  awk -v t="$tps" -v c="$(cat "$work/bare_cpu_us")" 'BEGIN { r = 2e6 / (t * 1000);
+    printf "== floor: a bare INSERT of delivery rows, 1000 a statement, 2 clients: %.0f rows/s, %.1f us of CPU a row with both cores busy;", t * 1000, r
+    printf " the best bare client just before: %.1f us a request (client + nginx); a broadcast writing a row a delivery: at most %.0f %% of the bare client here\n", c, 100 * c / (c + r) }'
 fi
 
 echo
