@@ -58,7 +58,7 @@ done
 if [ "${FLOOR:-1}" = 1 ]; then
   task=$(sql "SELECT task_id FROM tasks ORDER BY created_at DESC LIMIT 1")
   cat > "$PUSHPLAN_WORK/floor.sql" <<SQL
-\set b random(0, $(( devices / 1000 - 1 )))
+\set b random(0, $(( devices > 1999 ? devices / 1000 - 1 : 0 )))
 INSERT INTO pushplan.deliveries (task_id, app_id, device_id, vendor, platform, send_at, status,
   attempts, claimed_by, claimed_at, sent_at, http_status)
 SELECT '$task', pushplan._app_id('bench', 'reader'), d, '$vendor', '$platform', now(), 'sent', 1, 1,

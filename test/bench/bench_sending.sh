@@ -471,7 +471,7 @@ if [ "${FLOOR:-1}" = 1 ] && [ -s "$work/bare_cpu_us" ]; then
   echo
   task=$(psql -c "SELECT task_id FROM pushplan.tasks ORDER BY created_at DESC LIMIT 1")
   cat > "$work/floor.sql" <<SQL
-\set b random(0, $(( devices / 1000 - 1 )))
+\set b random(0, $(( devices > 1999 ? devices / 1000 - 1 : 0 )))
 INSERT INTO pushplan.deliveries (task_id, app_id, device_id, vendor, platform, send_at, status,
   attempts, claimed_by, claimed_at, sent_at, http_status)
 SELECT '$task', (SELECT app_id FROM pushplan.tasks WHERE task_id = '$task'), d, 'fcm', 'android',
