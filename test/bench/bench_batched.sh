@@ -49,27 +49,16 @@ for c in $configs; do
     'BEGIN { printf "%s %s: %d devices, COMMIT -> all recorded %.1f s, %.0f devices/s, %d requests (%s)\n", v, c, n, b - a, n / (b - a), r, o }'
 done
 
-# The floor under these rates: the one write every delivery needs, its row in deliveries (the
-# table, indexes and foreign key as installed), written bare: 1000 rows a statement, as a sender
-# writes one answer's outcomes, from one client and from two (the senders are two), 10 s each;
-# then from two without the foreign key to tasks, and without it and the (task_id, device_id)
-# index (dropped here: the cluster is thrown away next). doc/benchmarks.md, "Batched vendors:
-# the floor of a delivery's row". FLOOR=0 skips it.
+# The floor under these rates (test/bench/lib/delivery_floor.sh): the delivery rows written
+# bare, from one client and from two (the senders are two) as installed, then from two without
+# the foreign key to tasks, and without it and the (task_id, device_id) index (dropped here: the
+# cluster is thrown away next). FLOOR=0 skips it.
 if [ "${FLOOR:-1}" = 1 ]; then
+  . "$top/test/bench/lib/delivery_floor.sh"
   task=$(sql "SELECT task_id FROM tasks ORDER BY created_at DESC LIMIT 1")
-  cat > "$PUSHPLAN_WORK/floor.sql" <<SQL
-\set b random(0, $(( devices > 1999 ? devices / 1000 - 1 : 0 )))
-INSERT INTO pushplan.deliveries (task_id, app_id, device_id, vendor, platform, send_at, status,
-  attempts, claimed_by, claimed_at, sent_at, http_status)
-SELECT '$task', pushplan._app_id('bench', 'reader'), d, '$vendor', '$platform', now(), 'sent', 1, 1,
-  now(), clock_timestamp(), 200
-FROM generate_series(:b * 1000 + 1, :b * 1000 + 1000) d;
-SQL
   floor() {  # floor CLIENTS LABEL
-    local tps
-    tps=$("$(pg_config --bindir)/pgbench" -n -h "$cluster" -p "$pgport" -U postgres -T 10 \
-          -c "$1" -j "$1" -f "$PUSHPLAN_WORK/floor.sql" postgres 2>&1 | awk '/^tps/ {print $3}')
-    awk -v t="$tps" -v c="$1" -v l="$2" 'BEGIN { printf "floor: a bare INSERT of delivery rows, 1000 a statement, %d client(s), %s: %.0f rows/s (%.1f us a row per client)\n", c, l, t * 1000, c * 1000000 / (t * 1000) }'
+    awk -v r="$(delivery_floor "$cluster" "$pgport" "$task" "$devices" "$1" "$PUSHPLAN_WORK")" -v c="$1" -v l="$2" \
+      'BEGIN { printf "floor: a bare INSERT of delivery rows, 1000 a statement, %d client(s), %s: %.0f rows/s (%.1f us a row per client)\n", c, l, r, c * 1000000 / r }'
   }
   floor 1 "as installed"
   floor 2 "as installed"

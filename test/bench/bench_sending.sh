@@ -469,19 +469,11 @@ fi
 # any claim, outcome statement or count. FLOOR=0 skips it.
 if [ "${FLOOR:-1}" = 1 ] && [ -s "$work/bare_cpu_us" ]; then
   echo
-  task=$(psql -c "SELECT task_id FROM pushplan.tasks ORDER BY created_at DESC LIMIT 1")
-  cat > "$work/floor.sql" <<SQL
-\set b random(0, $(( devices > 1999 ? devices / 1000 - 1 : 0 )))
-INSERT INTO pushplan.deliveries (task_id, app_id, device_id, vendor, platform, send_at, status,
-  attempts, claimed_by, claimed_at, sent_at, http_status)
-SELECT '$task', (SELECT app_id FROM pushplan.tasks WHERE task_id = '$task'), d, 'fcm', 'android',
-  now(), 'sent', 1, 1, now(), clock_timestamp(), 200
-FROM generate_series(:b * 1000 + 1, :b * 1000 + 1000) d;
-SQL
-  tps=$("$(pg_config --bindir)/pgbench" -n -h "$cluster" -p "$pg_port" -U postgres -T 10 -c 2 -j 2 \
-        -f "$work/floor.sql" postgres 2>&1 | awk '/^tps/ {print $3}')
-  awk -v t="$tps" -v c="$(cat "$work/bare_cpu_us")" 'BEGIN { r = 2e6 / (t * 1000);
-    printf "== floor: a bare INSERT of delivery rows, 1000 a statement, 2 clients: %.0f rows/s, %.1f us of CPU a row with both cores busy;", t * 1000, r
+  . "$top/test/bench/lib/delivery_floor.sh"
+  task=$(psql -c "SELECT task_id FROM pushplan.tasks WHERE broadcast ORDER BY created_at DESC LIMIT 1")
+  rows=$(delivery_floor "$cluster" "$pg_port" "$task" "$devices" 2 "$work")
+  awk -v t="$rows" -v c="$(cat "$work/bare_cpu_us")" 'BEGIN { r = 2e6 / t;
+    printf "== floor: a bare INSERT of delivery rows, 1000 a statement, 2 clients: %.0f rows/s, %.1f us of CPU a row with both cores busy;", t, r
     printf " the best bare client just before: %.1f us a request (client + nginx); a broadcast writing a row a delivery: at most %.0f %% of the bare client here\n", c, 100 * c / (c + r) }'
 fi
 
